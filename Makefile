@@ -1,0 +1,50 @@
+# Two commands set everything up on a fresh machine: `make demo` and `make test`.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+BRIEFMIN := $(VENV)/bin/briefmin
+STAMP   := $(VENV)/.installed
+DEMO    := .demo
+
+.PHONY: install demo test test-full lint bench bench-quick clean
+
+install: $(STAMP)
+
+# torch first, pinned: pip then takes the local CPU build instead of a multi-GB CUDA one
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: install
+	@rm -rf $(DEMO) && mkdir -p $(DEMO)
+	@echo "== briefmin add: archive the bundled fixture briefs"
+	$(BRIEFMIN) add $(DEMO)/briefs.bmin fixtures/briefs
+	@echo "== briefmin add again: nothing changed, no model load"
+	$(BRIEFMIN) add $(DEMO)/briefs.bmin fixtures/briefs
+	@echo "== briefmin info"
+	$(BRIEFMIN) info $(DEMO)/briefs.bmin
+	@echo "== briefmin ls (first lines)"
+	$(BRIEFMIN) ls $(DEMO)/briefs.bmin | head -5
+	@echo "== briefmin restore into a temp folder and compare with the originals"
+	$(BRIEFMIN) restore $(DEMO)/briefs.bmin --to $(DEMO)/restored
+	@for f in $$($(BRIEFMIN) ls $(DEMO)/briefs.bmin --json | $(PY) -c \
+	    'import json,sys; print("\n".join(r["path"] for r in json.load(sys.stdin)))'); do \
+	    cmp -s "$$f" "$(DEMO)/restored/$$f" || { echo "DIFFERS: $$f"; exit 1; }; done; \
+	    echo "every restored brief is byte-identical to its original"
+	@echo "== briefmin verify"
+	$(BRIEFMIN) verify $(DEMO)/briefs.bmin
+
+test: install
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check briefmin tests bench
+	$(VENV)/bin/mypy briefmin
+
+bench: install
+	@echo "make bench: no benchmarks yet (see the benchmark issue); nothing was measured"
+
+clean:
+	rm -rf $(DEMO) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,885 @@
+"""`Archive`: the one place that knows the archive file format.
+
+An archive is one SQLite file (see schema.py): original bytes zstd-compressed and addressed by
+sha256, one row per (path, version), and the quantized vectors in column blocks. Every change
+happens in a transaction, so a killed run leaves the archive as of its last commit."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from . import codec, schema
+from .encoder import BUNDLED_MODEL, CHUNK_OVERLAP_TOKENS, Encoder, encode_briefs, load_encoder
+from .errors import (
+    ArchiveError,
+    BriefminError,
+    InputError,
+    IntegrityError,
+    ModelError,
+    NewerFormatError,
+    UsageError,
+)
+from .locking import WriterLock
+from .quantize import Floats, Int8Scale, binary_codes
+from .sources import Skipped, Source, decode_text, is_binary
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+BATCH_BRIEFS = 64  # briefs per transaction: what a kill can lose, and what encoding batches
+BATCH_BYTES = 16 * 1024 * 1024
+
+# vec_segments.kinds: what a vector row stands for
+KIND_BRIEF_AND_CHUNK = 0  # a brief that fits in one chunk: its only vector
+KIND_CHUNK = 1  # one chunk of a longer brief
+KIND_BRIEF = 2  # a longer brief as a whole (normalized mean of its chunks)
+SEARCH_KINDS = (KIND_BRIEF_AND_CHUNK, KIND_CHUNK)
+BRIEF_KINDS = (KIND_BRIEF_AND_CHUNK, KIND_BRIEF)
+
+EncoderFactory = Callable[[str], Encoder]
+
+
+@dataclass(frozen=True)
+class Meta:
+    format_version: int
+    model_id: str
+    dim: int  # 0 until the first vectors are stored
+    chunk_tokens: int
+    chunk_overlap: int
+    int8_step: float  # 0 until calibrated on the first vectors
+    created_at: str
+
+
+@dataclass(frozen=True)
+class BriefRecord:
+    """One stored (path, version)."""
+
+    path: str
+    version: int
+    versions: int  # how many versions the path has
+    sha256: str
+    size: int
+    stored_size: int
+    added_at: str
+    encoding: str
+    content_id: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "version": self.version, "versions": self.versions,
+                "sha256": self.sha256, "size": self.size, "stored_size": self.stored_size,
+                "added_at": self.added_at, "encoding": self.encoding}
+
+
+@dataclass
+class AddReport:
+    added: list[str] = field(default_factory=list)
+    new_versions: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    fallback_decoded: list[tuple[str, str]] = field(default_factory=list)  # (path, encoding)
+    bytes_in: int = 0  # bytes of the briefs added or versioned by this run
+    bytes_stored: int = 0  # what they cost in the archive (new contents, compressed)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"added": self.added, "new_versions": self.new_versions,
+                "unchanged": self.unchanged,
+                "skipped": [{"path": s.name, "reason": s.reason} for s in self.skipped],
+                "fallback_decoded": [{"path": p, "encoding": e}
+                                     for p, e in self.fallback_decoded],
+                "bytes_in": self.bytes_in, "bytes_stored": self.bytes_stored}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something `verify` found wrong; `paths` are the briefs it damages (may be empty)."""
+
+    message: str
+    paths: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"message": self.message, "paths": list(self.paths)}
+
+
+@dataclass
+class VerifyReport:
+    problems: list[Problem]
+    checked: int  # stored items decompressed and hashed
+    orphaned_items: int
+    reclaimable_bytes: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "checked": self.checked,
+                "problems": [p.to_json() for p in self.problems],
+                "orphaned_items": self.orphaned_items,
+                "reclaimable_bytes": self.reclaimable_bytes}
+
+
+@dataclass
+class StoredVectors:
+    """Every vector row of the archive (or of the kinds asked for), column by column."""
+
+    content_ids: npt.NDArray[np.int64]
+    kinds: npt.NDArray[np.uint8]
+    spans: npt.NDArray[np.int32]  # (n, 2) chunk character offsets
+    bits: npt.NDArray[np.uint8]  # (n, dim/8 padded to 8) binary codes
+    locations: npt.NDArray[np.int64]  # (n, 2) segment id and row in segment, for int8 reads
+    int8_step: float
+    dim: int
+    _reader: Callable[[npt.NDArray[np.int64]], npt.NDArray[np.int8]]
+
+    def __len__(self) -> int:
+        return len(self.content_ids)
+
+    def int8(self, rows: npt.NDArray[np.int64] | Sequence[int]) -> npt.NDArray[np.int8]:
+        """The int8 rescoring codes of these rows, read from disk on demand."""
+        return self._reader(np.asarray(rows, dtype=np.int64))
+
+
+class Archive:
+    """A briefmin archive. Open with `Archive.open(path)` (read-only) or
+    `Archive.open(path, write=True, create=True)`; use as a context manager."""
+
+    def __init__(self, path: str, conn: sqlite3.Connection, lock: WriterLock | None,
+                 encoder_factory: EncoderFactory) -> None:
+        self.path = path
+        self._conn = conn
+        self._lock = lock
+        self._encoder_factory = encoder_factory
+        self._encoder: Encoder | None = None
+
+    # -- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, write: bool = False, create: bool = False,
+             model: str | None = None, wait: float | None = 3600.0,
+             on_wait: Callable[[], None] | None = None,
+             encoder_factory: EncoderFactory = load_encoder) -> Archive:
+        """Open an archive. `create` makes a missing one, recording `model` (default: the
+        bundled all-MiniLM-L6-v2). Writers take a whole-run lock, waiting up to `wait` s."""
+        path = os.fspath(path)
+        if create and not os.path.lexists(path):
+            _create(path, model or BUNDLED_MODEL)
+        _check_header(path)
+        lock = WriterLock(path, wait, on_wait) if write else None
+        try:
+            conn = _connect(path, write, wait)
+            try:
+                _check_schema(conn, path, write)
+            except BaseException:
+                conn.close()
+                raise
+        except BaseException:
+            if lock:
+                lock.release()
+            raise
+        archive = cls(path, conn, lock, encoder_factory)
+        if model is not None:
+            try:
+                archive.check_model(model)
+            except BriefminError:
+                archive.close()
+                raise
+        return archive
+
+    def close(self) -> None:
+        self._conn.close()
+        if self._lock:
+            self._lock.release()
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise _archive_error(self.path, exc) from exc
+        try:
+            yield self._conn
+            self._conn.execute("COMMIT")
+        except BaseException as exc:
+            with suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise _archive_error(self.path, exc) from exc
+            raise
+
+    # -- metadata ------------------------------------------------------------------------
+
+    @property
+    def meta(self) -> Meta:
+        rows = dict(self._query("SELECT key, value FROM meta"))
+        try:
+            return Meta(
+                format_version=schema.current_version(self._conn),
+                model_id=json.loads(rows["model_id"]),
+                dim=int(json.loads(rows.get("dim", "0"))),
+                chunk_tokens=int(json.loads(rows.get("chunk_tokens", "0"))),
+                chunk_overlap=int(json.loads(rows.get("chunk_overlap", "0"))),
+                int8_step=float(json.loads(rows.get("int8_step", "0"))),
+                created_at=json.loads(rows.get("created_at", '""')),
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ArchiveError(f"{self.path}: archive metadata is damaged ({exc})") from exc
+
+    def _set_meta(self, conn: sqlite3.Connection, **values: object) -> None:
+        conn.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                         [(k, json.dumps(v)) for k, v in values.items()])
+
+    def check_model(self, model: str) -> None:
+        """Refuse to mix vectors of another model into (or query) this archive."""
+        wanted, have = _normalize(model), self.meta.model_id
+        if wanted != have:
+            raise ModelError(f"{self.path} was made with model {have!r}, not {wanted!r}; "
+                             "vectors of different models cannot be compared")
+
+    def encoder(self) -> Encoder:
+        """The archive's model, loaded on first use."""
+        if self._encoder is None:
+            encoder = self._encoder_factory(self.meta.model_id)
+            dim = self.meta.dim
+            if dim and encoder.dim != dim:
+                raise ModelError(f"model {encoder.model_id!r} gives {encoder.dim}-d vectors but "
+                                 f"{self.path} holds {dim}-d ones")
+            self._encoder = encoder
+        return self._encoder
+
+    # -- adding --------------------------------------------------------------------------
+
+    def add(self, sources: Iterable[Source | Skipped],
+            progress: Callable[[int], None] | None = None) -> AddReport:
+        """Store new briefs and new versions of changed ones; unchanged ones cost a hash.
+        Commits every BATCH_BRIEFS briefs, so an interrupted add keeps what it committed."""
+        self._require_writer()
+        report = AddReport()
+        latest = dict(self._query(
+            "SELECT path, c.sha256 FROM briefs b JOIN contents c ON c.id = b.content_id "
+            "WHERE version = (SELECT MAX(version) FROM briefs b2 WHERE b2.path = b.path)"))
+        batch: list[tuple[str, bytes, bytes]] = []
+        batch_bytes = 0
+        for source in sources:
+            item = self._admit(source, latest, report)
+            if progress:
+                progress(1)
+            if item is None:
+                continue
+            latest[item[0]] = item[2]
+            batch.append(item)
+            batch_bytes += len(item[1])
+            if len(batch) >= BATCH_BRIEFS or batch_bytes >= BATCH_BYTES:
+                self._store_batch(batch, report)
+                batch, batch_bytes = [], 0
+        if batch:
+            self._store_batch(batch, report)
+        return report
+
+    def _admit(self, source: Source | Skipped, latest: dict[str, bytes],
+               report: AddReport) -> tuple[str, bytes, bytes] | None:
+        """(name, bytes, sha256) of a source to store, or None (skipped or unchanged)."""
+        if isinstance(source, Skipped):
+            report.skipped.append(source)
+            return None
+        try:
+            data = source.read()
+        except OSError as exc:
+            report.skipped.append(Skipped(source.name, f"unreadable ({exc.strerror or exc})"))
+            return None
+        if not data:
+            report.skipped.append(Skipped(source.name, "empty"))
+            return None
+        if is_binary(data):
+            report.skipped.append(Skipped(source.name, "binary, not text"))
+            return None
+        if not source.name:
+            report.skipped.append(Skipped(source.name, "no usable name"))
+            return None
+        digest = codec.sha256(data)
+        if latest.get(source.name) == digest:
+            report.unchanged += 1
+            return None
+        return source.name, data, digest
+
+    def _store_batch(self, batch: list[tuple[str, bytes, bytes]], report: AddReport) -> None:
+        """Encode and compress the batch's new contents, then write it in one transaction."""
+        new: dict[bytes, tuple[bytes, str, str]] = {}  # sha -> (data, text, encoding)
+        for name, data, digest in batch:
+            if digest not in new and not self._content_id(digest):
+                text, encoding = decode_text(data)
+                if encoding not in ("utf-8", "utf-16"):
+                    report.fallback_decoded.append((name, encoding))
+                new[digest] = (data, text, encoding)
+        encoded = []
+        if new:
+            encoder = self.encoder()
+            encoded = encode_briefs(encoder, [text for _, text, _ in new.values()])
+        dictionary = self._dictionary()
+        compressed = {digest: codec.compress(data, dictionary[1] if dictionary else None)
+                      for digest, (data, _, _) in new.items()}
+
+        with self._transaction() as conn:
+            inserted: list[tuple[int, Any]] = []
+            for (digest, (data, _, encoding)), vectors in zip(new.items(), encoded,
+                                                                strict=True):
+                n_vectors = 1 if len(vectors.spans) == 1 else len(vectors.spans) + 1
+                cur = conn.execute(
+                    "INSERT OR IGNORE INTO contents(sha256, size, dict_id, data, encoding, "
+                    "n_vectors) VALUES (?, ?, ?, ?, ?, ?)",
+                    (digest, len(data), dictionary[0] if dictionary else None,
+                     compressed[digest], encoding, n_vectors))
+                if cur.rowcount:  # not stored meanwhile by a concurrent writer
+                    assert cur.lastrowid is not None
+                    inserted.append((cur.lastrowid, vectors))
+                    report.bytes_stored += len(compressed[digest])
+            now = _now()
+            for name, data, digest in batch:
+                row = conn.execute(
+                    "SELECT b.version, c.sha256 FROM briefs b JOIN contents c "
+                    "ON c.id = b.content_id WHERE b.path = ? ORDER BY b.version DESC LIMIT 1",
+                    (name,)).fetchone()
+                if row and row[1] == digest:
+                    report.unchanged += 1  # the same bytes were added meanwhile
+                    continue
+                conn.execute("INSERT INTO briefs(path, version, content_id, added_at) "
+                             "VALUES (?, ?, ?, ?)",
+                             (name, row[0] + 1 if row else 1, self._content_id(digest), now))
+                (report.new_versions if row else report.added).append(name)
+                report.bytes_in += len(data)
+            if inserted:
+                self._write_vectors(conn, inserted)
+            if dictionary is None:
+                self._maybe_train_dictionary(conn)
+
+    def _content_id(self, digest: bytes) -> int | None:
+        row = self._conn.execute("SELECT id FROM contents WHERE sha256 = ?",
+                                 (digest,)).fetchone()
+        return int(row[0]) if row else None
+
+    def _write_vectors(self, conn: sqlite3.Connection, inserted: list[tuple[int, Any]]) -> None:
+        content_ids, kinds, spans, rows = [], [], [], []
+        for content_id, vectors in inserted:
+            if len(vectors.spans) == 1:
+                content_ids.append(content_id)
+                kinds.append(KIND_BRIEF_AND_CHUNK)
+                spans.append(vectors.spans[0])
+                rows.append(vectors.brief_vector)
+                continue
+            for span, chunk in zip(vectors.spans, vectors.chunk_vectors, strict=True):
+                content_ids.append(content_id)
+                kinds.append(KIND_CHUNK)
+                spans.append(span)
+                rows.append(chunk)
+            content_ids.append(content_id)
+            kinds.append(KIND_BRIEF)
+            spans.append((vectors.spans[0][0], vectors.spans[-1][1]))
+            rows.append(vectors.brief_vector)
+        matrix: Floats = np.vstack(rows).astype(np.float32)
+        meta = self.meta
+        if not meta.int8_step:
+            encoder = self.encoder()
+            scale = Int8Scale.calibrate(matrix)
+            self._set_meta(conn, dim=int(matrix.shape[1]), int8_step=scale.step,
+                           chunk_tokens=encoder.max_tokens, chunk_overlap=CHUNK_OVERLAP_TOKENS)
+        else:
+            scale = Int8Scale(meta.int8_step)
+        conn.execute(
+            "INSERT INTO vec_segments(n, content_ids, kinds, spans, bits, int8) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (len(rows), np.asarray(content_ids, np.int64).tobytes(),
+             np.asarray(kinds, np.uint8).tobytes(), np.asarray(spans, np.int32).tobytes(),
+             binary_codes(matrix).tobytes(), scale.encode(matrix).tobytes()))
+
+    # -- dictionaries --------------------------------------------------------------------
+
+    def _dictionary(self) -> tuple[int, bytes] | None:
+        row = self._conn.execute("SELECT id, data FROM dicts ORDER BY id DESC LIMIT 1").fetchone()
+        return (int(row[0]), bytes(row[1])) if row else None
+
+    def _dictionaries(self) -> dict[int, bytes]:
+        return {int(i): bytes(d) for i, d in self._query("SELECT id, data FROM dicts")}
+
+    def _maybe_train_dictionary(self, conn: sqlite3.Connection) -> None:
+        """Once enough briefs exist, train a zstd dictionary and recompress what was stored
+        without one, keeping the dictionary only if it saves more than its own size."""
+        count = conn.execute("SELECT COUNT(*) FROM contents").fetchone()[0]
+        if count < codec.DICT_MIN_SAMPLES:
+            return
+        rows = conn.execute("SELECT id, size, data FROM contents WHERE dict_id IS NULL "
+                            "ORDER BY id LIMIT 4096").fetchall()
+        originals = [(int(i), codec.decompress(bytes(d), int(s))) for i, s, d in rows]
+        dictionary = codec.train_dictionary([data for _, data in originals])
+        if dictionary is None:
+            return
+        before = sum(len(bytes(d)) for _, _, d in rows)
+        recompressed = [(codec.compress(data, dictionary), i) for i, data in originals]
+        if before - sum(len(c) for c, _ in recompressed) <= len(dictionary):
+            return
+        dict_id = conn.execute("INSERT INTO dicts(data) VALUES (?)", (dictionary,)).lastrowid
+        conn.executemany("UPDATE contents SET data = ?, dict_id = ? WHERE id = ?",
+                         [(c, dict_id, i) for c, i in recompressed])
+
+    # -- reading -------------------------------------------------------------------------
+
+    def records(self, selectors: Sequence[str] = (), *, version: int | None = None,
+                all_versions: bool = False) -> list[BriefRecord]:
+        """Briefs matching the selectors (paths, folders, globs, sha256 prefixes); no
+        selector = every brief. Latest versions unless `version` or `all_versions`."""
+        rows = [self._record(r) for r in self._query(_RECORD_SQL)]
+        if not all_versions and version is None:
+            rows = [r for r in rows if r.version == r.versions]
+        elif version is not None:
+            rows = [r for r in rows if r.version == version]
+        if not selectors:
+            return rows
+        chosen: dict[tuple[str, int], BriefRecord] = {}
+        for selector in selectors:
+            matched = [r for r in rows if _selects(selector, r)]
+            if not matched:
+                which = f" at version {version}" if version is not None else ""
+                raise InputError(f"no brief matches {selector!r}{which}; "
+                                 "see `briefmin ls ARCHIVE`")
+            chosen.update({(r.path, r.version): r for r in matched})
+        return sorted(chosen.values(), key=lambda r: (r.path, r.version))
+
+    def _record(self, row: Sequence[Any]) -> BriefRecord:
+        path, version, versions, sha, size, stored, added_at, encoding, content_id = row
+        return BriefRecord(path, version, versions, bytes(sha).hex(), size, stored, added_at,
+                           encoding, content_id)
+
+    def read(self, record: BriefRecord) -> bytes:
+        """The original bytes of a brief, checked against its sha256."""
+        return self._read_content(record.content_id)
+
+    def _read_content(self, content_id: int, dicts: dict[int, bytes] | None = None) -> bytes:
+        row = self._conn.execute("SELECT sha256, size, dict_id, data FROM contents "
+                                 "WHERE id = ?", (content_id,)).fetchone()
+        if row is None:
+            raise IntegrityError(f"stored item {content_id} is missing")
+        sha, size, dict_id, blob = row
+        dicts = dicts if dicts is not None else self._dictionaries()
+        if dict_id is not None and dict_id not in dicts:
+            raise IntegrityError(f"stored item needs dictionary {dict_id}, which is missing")
+        data = codec.decompress(bytes(blob), int(size),
+                                dicts[dict_id] if dict_id is not None else None)
+        if codec.sha256(data) != bytes(sha):
+            raise IntegrityError("stored item does not match its sha256")
+        return data
+
+    def text(self, content_id: int) -> str:
+        """The decoded text of a stored content, as the encoder saw it."""
+        return decode_text(self._read_content(content_id))[0]
+
+    def restore(self, records: Sequence[BriefRecord], to: str | os.PathLike[str], *,
+                force: bool = False) -> list[Path]:
+        """Write each brief under `to` at its archived path, byte-exact and sha256-checked.
+        Never writes outside `to`, never through a symlink, never over a file without force."""
+        root = Path(to)
+        root.mkdir(parents=True, exist_ok=True)
+        plans = [(record, _safe_target(root, record.path)) for record in records]
+        if not force:
+            taken = [str(target) for _, target in plans if os.path.lexists(target)]
+            if taken:
+                raise InputError(f"{taken[0]} already exists"
+                                 f"{f' (and {len(taken) - 1} more)' if len(taken) > 1 else ''}"
+                                 "; use --force to overwrite")
+        written = []
+        for record, target in plans:
+            data = self.read(record)
+            _write_inside(root, target, data)
+            written.append(target)
+        return written
+
+    # -- removing ------------------------------------------------------------------------
+
+    def rm(self, selectors: Sequence[str], *, version: int | None = None) -> list[BriefRecord]:
+        """Remove the selected briefs (every version, or just `version`); bytes and vectors no
+        brief needs any more are deleted and the file is compacted."""
+        self._require_writer()
+        if not selectors:
+            raise UsageError("rm needs at least one selector; nothing was removed")
+        with self._transaction() as conn:
+            if version is None:
+                paths = {r.path for r in self.records(selectors)}
+                gone = [r for r in self.records(all_versions=True) if r.path in paths]
+            else:
+                gone = self.records(selectors, version=version)
+            conn.executemany("DELETE FROM briefs WHERE path = ? AND version = ?",
+                             [(r.path, r.version) for r in gone])
+            self._collect_garbage(conn)
+        self.compact()
+        return gone
+
+    def _collect_garbage(self, conn: sqlite3.Connection) -> None:
+        orphans = {int(i) for (i,) in conn.execute(
+            "SELECT id FROM contents WHERE id NOT IN (SELECT content_id FROM briefs)")}
+        if not orphans:
+            return
+        conn.executemany("DELETE FROM contents WHERE id = ?", [(i,) for i in orphans])
+        dim = self.meta.dim
+        for seg_id, n, ids, kinds, spans, bits, int8 in conn.execute(
+                "SELECT id, n, content_ids, kinds, spans, bits, int8 FROM vec_segments"
+                ).fetchall():
+            cids = np.frombuffer(ids, np.int64)
+            keep = ~np.isin(cids, list(orphans))
+            if keep.all():
+                continue
+            if not keep.any():
+                conn.execute("DELETE FROM vec_segments WHERE id = ?", (seg_id,))
+                continue
+            width = len(bits) // n
+            conn.execute(
+                "UPDATE vec_segments SET n = ?, content_ids = ?, kinds = ?, spans = ?, "
+                "bits = ?, int8 = ? WHERE id = ?",
+                (int(keep.sum()), cids[keep].tobytes(),
+                 np.frombuffer(kinds, np.uint8)[keep].tobytes(),
+                 np.frombuffer(spans, np.int32).reshape(n, 2)[keep].tobytes(),
+                 np.frombuffer(bits, np.uint8).reshape(n, width)[keep].tobytes(),
+                 np.frombuffer(int8, np.int8).reshape(n, dim)[keep].tobytes(), seg_id))
+
+    def compact(self) -> None:
+        """Give free pages back to the file system."""
+        try:
+            self._conn.execute("VACUUM")
+        except sqlite3.Error as exc:
+            raise _archive_error(self.path, exc) from exc
+
+    # -- vectors -------------------------------------------------------------------------
+
+    def vectors(self, kinds: Sequence[int] = SEARCH_KINDS) -> StoredVectors:
+        """All vector rows of the given kinds, in a few large reads (one per segment).
+        int8 codes stay on disk until `StoredVectors.int8(rows)` asks for some."""
+        meta = self.meta
+        width = (meta.dim // 8 + 7) // 8 * 8
+        parts: dict[str, list[Any]] = {k: [] for k in ("ids", "kinds", "spans", "bits", "loc")}
+        for seg_id, n, ids, kind_blob, spans, bits in self._query(
+                "SELECT id, n, content_ids, kinds, spans, bits FROM vec_segments ORDER BY id"):
+            kind = np.frombuffer(kind_blob, np.uint8)
+            keep = np.isin(kind, kinds)
+            parts["ids"].append(np.frombuffer(ids, np.int64)[keep])
+            parts["kinds"].append(kind[keep])
+            parts["spans"].append(np.frombuffer(spans, np.int32).reshape(n, 2)[keep])
+            parts["bits"].append(np.frombuffer(bits, np.uint8).reshape(n, width)[keep])
+            rows = np.flatnonzero(keep)
+            parts["loc"].append(np.column_stack([np.full(len(rows), seg_id), rows]))
+
+        def cat(key: str, dtype: Any, shape: tuple[int, ...]) -> Any:
+            return np.concatenate(parts[key]) if parts[key] else np.zeros(shape, dtype)
+
+        return StoredVectors(
+            content_ids=cat("ids", np.int64, (0,)), kinds=cat("kinds", np.uint8, (0,)),
+            spans=cat("spans", np.int32, (0, 2)), bits=cat("bits", np.uint8, (0, width)),
+            locations=cat("loc", np.int64, (0, 2)).astype(np.int64),
+            int8_step=meta.int8_step, dim=meta.dim, _reader=self._int8_reader(meta.dim))
+
+    def _int8_reader(self, dim: int) -> Callable[[npt.NDArray[np.int64]],
+                                                    npt.NDArray[np.int8]]:
+        def read(locations: npt.NDArray[np.int64]) -> npt.NDArray[np.int8]:
+            out = np.empty((len(locations), dim), np.int8)
+            for i, (seg_id, row) in enumerate(locations.reshape(-1, 2)):
+                with self._conn.blobopen("vec_segments", "int8", int(seg_id),
+                                         readonly=True) as blob:
+                    blob.seek(int(row) * dim)
+                    out[i] = np.frombuffer(blob.read(dim), np.int8)
+            return out
+        return read
+
+    def all_int8(self, kinds: Sequence[int] = BRIEF_KINDS) -> npt.NDArray[np.int8]:
+        """Every int8 code of the given kinds, in segment order (as `vectors(kinds)`)."""
+        dim, chunks = self.meta.dim, []
+        for kind_blob, n, int8 in self._query("SELECT kinds, n, int8 FROM vec_segments "
+                                              "ORDER BY id"):
+            keep = np.isin(np.frombuffer(kind_blob, np.uint8), kinds)
+            chunks.append(np.frombuffer(int8, np.int8).reshape(n, dim)[keep])
+        return np.concatenate(chunks) if chunks else np.zeros((0, dim), np.int8)
+
+    def paths_by_content(self, all_versions: bool = False) -> dict[int, list[BriefRecord]]:
+        """Which briefs (latest versions unless `all_versions`) hold each content."""
+        out: dict[int, list[BriefRecord]] = {}
+        for record in self.records(all_versions=all_versions):
+            out.setdefault(record.content_id, []).append(record)
+        return out
+
+    # -- reports -------------------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        meta = self.meta
+        (paths, versions, raw), = self._query(
+            "SELECT COUNT(DISTINCT path), COUNT(*), COALESCE(SUM(c.size), 0) FROM briefs b "
+            "JOIN contents c ON c.id = b.content_id")
+        (contents, unique_raw, text), = self._query(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0), COALESCE(SUM(LENGTH(data)), 0) "
+            "FROM contents")
+        (dicts,), = self._query("SELECT COALESCE(SUM(LENGTH(data)), 0) FROM dicts")
+        (vec_rows, vec_bytes), = self._query(
+            "SELECT COALESCE(SUM(n), 0), COALESCE(SUM(LENGTH(content_ids) + LENGTH(kinds) + "
+            "LENGTH(spans) + LENGTH(bits) + LENGTH(int8)), 0) FROM vec_segments")
+        stored = os.path.getsize(self.path)
+        return {
+            "path": self.path, "format_version": meta.format_version,
+            "briefs": paths, "versions": versions, "unique_contents": contents,
+            "raw_bytes": raw, "unique_raw_bytes": unique_raw, "stored_bytes": stored,
+            "text_bytes": text + dicts, "vector_bytes": vec_bytes,
+            "other_bytes": max(0, stored - text - dicts - vec_bytes),
+            "ratio": round(raw / stored, 3) if stored else 0.0,
+            "vectors": vec_rows, "dictionaries": len(self._dictionaries()),
+            "model": meta.model_id, "dim": meta.dim,
+            "chunking": {"tokens": meta.chunk_tokens, "overlap": meta.chunk_overlap},
+            "quantization": {"binary_bits": meta.dim, "int8_step": meta.int8_step},
+            "created_at": meta.created_at,
+        }
+
+    def verify(self) -> VerifyReport:
+        """Check everything; return the problems instead of raising, so all are reported."""
+        problems: list[Problem] = []
+        try:
+            integrity = [r[0] for r in self._query("PRAGMA integrity_check")]
+        except BriefminError as exc:
+            return VerifyReport([Problem(str(exc))], 0, 0, 0)
+        if integrity != ["ok"]:
+            problems.extend(Problem(f"SQLite integrity: {line}") for line in integrity[:20])
+        owners: dict[int, list[str]] = {}
+        for record in self.records(all_versions=True):
+            owners.setdefault(record.content_id, []).append(
+                f"{record.path}@{record.version}" if record.versions > 1 else record.path)
+        dicts = self._dictionaries()
+        checked = 0
+        expected_vectors: dict[int, int] = {}
+        for content_id, n_vectors in self._query("SELECT id, n_vectors FROM contents"):
+            expected_vectors[int(content_id)] = int(n_vectors)
+            try:
+                self._read_content(int(content_id), dicts)
+            except IntegrityError as exc:
+                problems.append(Problem(str(exc), tuple(owners.get(content_id, ()))))
+            checked += 1
+        problems.extend(self._verify_vectors(expected_vectors, owners))
+        orphaned = len(set(expected_vectors) - set(owners))
+        (free_pages,), = self._query("PRAGMA freelist_count")
+        (page_size,), = self._query("PRAGMA page_size")
+        return VerifyReport(problems, checked, orphaned, int(free_pages) * int(page_size))
+
+    def _verify_vectors(self, expected: dict[int, int],
+                        owners: dict[int, list[str]]) -> list[Problem]:
+        dim = self.meta.dim
+        width = (dim // 8 + 7) // 8 * 8
+        found: dict[int, int] = {}
+        problems = []
+        for seg_id, n, ids, kinds, spans, bits, int8 in self._query(
+                "SELECT id, n, content_ids, kinds, spans, bits, int8 FROM vec_segments"):
+            sizes = (len(ids), len(kinds), len(spans), len(bits), len(int8))
+            if sizes != (8 * n, n, 8 * n, width * n, dim * n):
+                problems.append(Problem(f"vector block {seg_id} has inconsistent sizes"))
+                continue
+            for cid, count in zip(*np.unique(np.frombuffer(ids, np.int64), return_counts=True),
+                                  strict=True):
+                found[int(cid)] = found.get(int(cid), 0) + int(count)
+        for cid in sorted(set(expected) | set(found)):
+            if expected.get(cid) != found.get(cid, 0):
+                problems.append(Problem(
+                    f"vector count mismatch: {found.get(cid, 0)} stored, "
+                    f"{expected.get(cid, 0)} expected", tuple(owners.get(cid, ()))))
+        return problems
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise _archive_error(self.path, exc) from exc
+
+    def _require_writer(self) -> None:
+        if self._lock is None:
+            raise UsageError("archive opened read-only; open with write=True")
+
+
+_RECORD_SQL = """
+    SELECT b.path, b.version,
+           (SELECT MAX(version) FROM briefs b2 WHERE b2.path = b.path),
+           c.sha256, c.size, LENGTH(c.data), b.added_at, c.encoding, c.id
+    FROM briefs b JOIN contents c ON c.id = b.content_id
+    ORDER BY b.path, b.version
+"""
+
+_HEX = re.compile(r"[0-9a-f]{4,64}")
+
+
+def _selects(selector: str, record: BriefRecord) -> bool:
+    """A selector is an exact path, a folder prefix, a glob, or a sha256 prefix (≥ 4 hex)."""
+    path, folder = record.path, selector.rstrip("/") + "/"
+    if selector == path or path.startswith(folder):
+        return True
+    if any(ch in selector for ch in "*?[") and fnmatch.fnmatchcase(path, selector):
+        return True
+    return bool(_HEX.fullmatch(selector)) and record.sha256.startswith(selector)
+
+
+def _normalize(model: str) -> str:
+    from .encoder import normalize_model_id
+
+    return normalize_model_id(model)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _archive_error(path: str, exc: sqlite3.Error) -> ArchiveError:
+    message = str(exc)
+    if "disk is full" in message or "disk I/O error" in message:
+        return ArchiveError(f"{path}: cannot write ({message}); the archive is unchanged "
+                            "since its last commit; free some space and run again")
+    if "locked" in message or "busy" in message:
+        from .errors import ArchiveBusyError
+
+        return ArchiveBusyError(f"{path}: archive is busy ({message}); try again later")
+    if "not a database" in message or "malformed" in message:
+        return ArchiveError(f"{path}: archive is damaged ({message}); run `briefmin verify`")
+    return ArchiveError(f"{path}: {message}")
+
+
+def _create(path: str, model_id: str) -> None:
+    """Build an empty archive beside `path` and link it into place: a concurrent creator or a
+    kill mid-way never leaves a half-made archive under the real name."""
+    from .encoder import normalize_model_id
+
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise ArchiveError(f"{path}: folder {parent} does not exist")
+    tmp = os.path.join(parent, f".{os.path.basename(path)}.{os.getpid()}.new")
+    try:
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            schema.migrate(conn)
+            conn.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", [
+                (k, json.dumps(v)) for k, v in {
+                    "model_id": normalize_model_id(model_id), "dim": 0, "int8_step": 0.0,
+                    "chunk_tokens": 0, "chunk_overlap": CHUNK_OVERLAP_TOKENS,
+                    "created_at": _now()}.items()])
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+        with suppress(FileExistsError):  # another process made it first: use theirs
+            os.link(tmp, path)
+    except (OSError, sqlite3.Error) as exc:
+        raise ArchiveError(f"{path}: cannot create archive ({exc})") from exc
+    finally:
+        with suppress(OSError):
+            os.unlink(tmp)
+
+
+def _check_header(path: str) -> None:
+    """Tell 'no archive', 'a folder', 'an empty file' and 'not an archive' apart up front,
+    with messages that say what to do."""
+    if not os.path.lexists(path):
+        raise ArchiveError(f"{path}: no such archive; create one with "
+                           f"`briefmin add {path} FOLDER`")
+    if os.path.isdir(path):
+        raise ArchiveError(f"{path}: is a folder, not an archive file")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        raise ArchiveError(f"{path}: cannot read archive ({exc.strerror or exc})") from exc
+    if not head:
+        raise ArchiveError(f"{path}: empty file, not a briefmin archive")
+    if head != SQLITE_MAGIC:
+        raise ArchiveError(f"{path}: not a briefmin archive")
+
+
+def _connect(path: str, write: bool, wait: float | None) -> sqlite3.Connection:
+    uri = f"file:{_quote(os.path.abspath(path))}?mode={'rw' if write else 'ro'}"
+    try:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        # readers wait out a writer's commit; writers already hold the whole-run lock
+        timeout_ms = 60_000 if wait is None else max(5_000, int(wait * 1000))
+        conn.execute(f"PRAGMA busy_timeout = {timeout_ms}")
+        return conn
+    except sqlite3.Error as exc:
+        raise _archive_error(path, exc) from exc
+
+
+def _quote(path: str) -> str:
+    from urllib.parse import quote
+
+    return quote(path, safe="/")
+
+
+def _check_schema(conn: sqlite3.Connection, path: str, write: bool) -> None:
+    try:
+        (app_id,), = conn.execute("PRAGMA application_id").fetchall()
+        version = schema.current_version(conn)
+    except sqlite3.Error as exc:
+        raise _archive_error(path, exc) from exc
+    if app_id != schema.APPLICATION_ID:
+        raise ArchiveError(f"{path}: an SQLite database, but not a briefmin archive")
+    if version > schema.FORMAT_VERSION:
+        raise NewerFormatError(f"{path}: written by a newer briefmin (format {version}, this "
+                               f"one reads up to {schema.FORMAT_VERSION}); upgrade briefmin")
+    if version < schema.FORMAT_VERSION:
+        if not write:
+            raise ArchiveError(f"{path}: format {version} is older than this briefmin's "
+                               f"{schema.FORMAT_VERSION}; run `briefmin add {path}` to "
+                               "upgrade it")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            schema.migrate(conn)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            raise _archive_error(path, exc) from exc
+
+
+def _safe_target(root: Path, name: str) -> Path:
+    """Where `name` goes under `root`; refuses names that would escape it."""
+    parts = name.split("/")
+    if (not name or name.startswith("/") or "\x00" in name
+            or any(p in ("", ".", "..") for p in parts)):
+        raise ArchiveError(f"refusing to restore {name!r}: the name would escape the target "
+                           "folder")
+    return root.joinpath(*parts)
+
+
+def _write_inside(root: Path, target: Path, data: bytes) -> None:
+    """Create parent folders one by one, refusing symlinks, then write via a temp file and an
+    atomic rename (which replaces a name, never follows it)."""
+    folder = root
+    for part in target.relative_to(root).parts[:-1]:
+        folder = folder / part
+        if os.path.islink(folder):
+            raise ArchiveError(f"refusing to restore through symlink {folder}")
+        if not folder.exists():
+            folder.mkdir()
+        elif not folder.is_dir():
+            raise ArchiveError(f"cannot restore into {folder}: it is a file, not a folder")
+    if target.is_dir() and not target.is_symlink():
+        raise ArchiveError(f"cannot restore {target}: a folder is in the way")
+    tmp = folder / f".{target.name}.briefmin-{os.getpid()}-{time.monotonic_ns()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise

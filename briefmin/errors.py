@@ -1,0 +1,55 @@
+"""The error tree. Every expected failure is a BriefminError; the CLI maps each to its exit code
+in one place (cli.main), so no traceback reaches a user for a failure we anticipated."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitStatus(IntEnum):
+    OK = 0
+    FINDINGS = 1  # duplicates found with --fail, damage found by verify
+    USAGE = 2  # bad arguments or bad input files
+    ARCHIVE = 3  # the archive cannot be opened/read/written as asked
+    BUSY = 4  # another briefmin process holds the archive's write lock
+    NEWER_FORMAT = 5  # written by a newer briefmin
+    MODEL = 6  # the model cannot be loaded or does not match the archive
+    INTERRUPTED = 130  # Ctrl-C; whatever was committed before it is kept
+
+
+class BriefminError(Exception):
+    """Base of every expected failure; `str(err)` is a one-line message for the user."""
+
+    exit_status = ExitStatus.ARCHIVE
+
+
+class UsageError(BriefminError):
+    exit_status = ExitStatus.USAGE
+
+
+class InputError(BriefminError):
+    """A path, selector or stdin that cannot be used."""
+
+    exit_status = ExitStatus.USAGE
+
+
+class ArchiveError(BriefminError):
+    """The archive is missing, not an archive, damaged, or cannot be written."""
+
+    exit_status = ExitStatus.ARCHIVE
+
+
+class ArchiveBusyError(ArchiveError):
+    exit_status = ExitStatus.BUSY
+
+
+class NewerFormatError(ArchiveError):
+    exit_status = ExitStatus.NEWER_FORMAT
+
+
+class ModelError(BriefminError):
+    exit_status = ExitStatus.MODEL
+
+
+class IntegrityError(ArchiveError):
+    """A stored item does not decompress or does not match its sha256."""

@@ -1,0 +1,74 @@
+"""The archive's SQLite schema as numbered forward migrations.
+
+`PRAGMA user_version` holds the format version; an archive whose version is higher than
+`FORMAT_VERSION` was written by a newer briefmin and is refused rather than misread."""
+
+from __future__ import annotations
+
+import sqlite3
+
+# 'BMIN' — marks the SQLite file as a briefmin archive (`PRAGMA application_id`)
+APPLICATION_ID = 0x424D494E
+
+MIGRATIONS: list[str] = [
+    # 1: the first format
+    """
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    -- zstd dictionaries; a content row names the one its frame needs
+    CREATE TABLE dicts (
+        id   INTEGER PRIMARY KEY,
+        data BLOB NOT NULL
+    );
+    -- original bytes, zstd-compressed, stored once per sha256
+    CREATE TABLE contents (
+        id        INTEGER PRIMARY KEY,
+        sha256    BLOB NOT NULL UNIQUE,
+        size      INTEGER NOT NULL,
+        dict_id   INTEGER REFERENCES dicts(id),
+        data      BLOB NOT NULL,
+        encoding  TEXT NOT NULL,       -- how the bytes were decoded for the encoder
+        n_vectors INTEGER NOT NULL     -- rows this content owns in vec_segments
+    );
+    -- one row per (path, version)
+    CREATE TABLE briefs (
+        id         INTEGER PRIMARY KEY,
+        path       TEXT NOT NULL,
+        version    INTEGER NOT NULL,
+        content_id INTEGER NOT NULL REFERENCES contents(id),
+        added_at   TEXT NOT NULL,
+        UNIQUE (path, version)
+    );
+    CREATE INDEX briefs_content ON briefs(content_id);
+    -- vectors in column blocks: a search reads a few large blobs, not a row per vector.
+    -- content_ids int64[n], kinds uint8[n], spans int32[n,2] (chunk char offsets),
+    -- bits uint8[n, dim/8 padded to 8], int8 int8[n, dim]
+    CREATE TABLE vec_segments (
+        id          INTEGER PRIMARY KEY,
+        n           INTEGER NOT NULL,
+        content_ids BLOB NOT NULL,
+        kinds       BLOB NOT NULL,
+        spans       BLOB NOT NULL,
+        bits        BLOB NOT NULL,
+        int8        BLOB NOT NULL
+    );
+    """,
+]
+
+FORMAT_VERSION = len(MIGRATIONS)
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring an archive up to FORMAT_VERSION; the caller holds a write transaction."""
+    for version in range(current_version(conn), FORMAT_VERSION):
+        for statement in MIGRATIONS[version].split(";\n"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {version + 1}")
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")

@@ -1,0 +1,170 @@
+"""Finding briefs to read: folders, globs, path lists and stdin; reading and decoding bytes.
+
+Nothing here touches an archive: it yields `Source`s (ready to store) and `Skipped` records
+(with the reason), so every command that takes paths walks them the same way."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from .errors import InputError
+
+DEFAULT_INCLUDE = ("*.md", "*.markdown", "*.txt", "*.rst")
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # a "brief" above this is almost surely not one
+BINARY_SNIFF_BYTES = 8192
+
+
+@dataclass(frozen=True)
+class Source:
+    """One brief to store: the name it gets in the archive and how to read its bytes."""
+
+    name: str
+    fs_path: str | None  # None for stdin
+    data: bytes | None = None  # already read (stdin)
+
+    def read(self) -> bytes:
+        if self.data is not None:
+            return self.data
+        assert self.fs_path is not None
+        with open(self.fs_path, "rb") as fh:
+            return fh.read()
+
+
+@dataclass(frozen=True)
+class Skipped:
+    name: str
+    reason: str
+
+
+def archive_name(path: str) -> str:
+    """The name a file gets in the archive: like tar, the path as given, normalized, relative,
+    with '/' separators and no leading '/' or '..'."""
+    parts = [p for p in PurePosixPath(path.replace(os.sep, "/")).parts if p not in ("/", ".")]
+    while parts and parts[0] == "..":
+        parts.pop(0)
+    return "/".join(parts)
+
+
+def _matches(name: str, patterns: Iterable[str]) -> bool:
+    base = name.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatchcase(base, p) or fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def _checked_name(path: str) -> str | Skipped:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return Skipped(os.fsencode(path).decode("utf-8", "backslashreplace"),
+                       "file name is not valid UTF-8; rename it")
+    return archive_name(path)
+
+
+def iter_sources(paths: Iterable[str], *, include: Iterable[str] = DEFAULT_INCLUDE,
+                 exclude: Iterable[str] = (), stdin_name: str = "stdin.txt",
+                 stdin: BinaryIO | None = None,
+                 max_bytes: int = DEFAULT_MAX_BYTES) -> Iterator[Source | Skipped]:
+    """Expand `paths` (files, folders walked recursively, '-' for stdin) into sources.
+
+    Folder members must match `include` and not `exclude`; a file named explicitly is taken
+    whatever its extension. Symlinked folders are not followed (no loops); special files
+    (FIFOs, devices, sockets) and files over `max_bytes` are skipped with a reason."""
+    include, exclude = tuple(include), tuple(exclude)
+    for path in paths:
+        if path == "-":
+            stream = stdin or sys.stdin.buffer
+            try:
+                data = stream.read()
+            except (OSError, ValueError) as exc:
+                raise InputError(f"cannot read stdin: {exc}") from exc
+            yield Source(archive_name(stdin_name), None, data)
+            continue
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise InputError(f"{path}: no such file or directory") from None
+        except OSError as exc:
+            raise InputError(f"{path}: {exc.strerror or exc}") from None
+        if stat.S_ISDIR(st.st_mode):
+            yield from _walk(path, include, exclude, max_bytes)
+        else:
+            yield _file_source(path, st, max_bytes)
+
+
+def _walk(root: str, include: tuple[str, ...], exclude: tuple[str, ...],
+          max_bytes: int) -> Iterator[Source | Skipped]:
+    def on_error(exc: OSError) -> None:
+        raise InputError(f"{exc.filename}: cannot list folder ({exc.strerror})")
+
+    for folder, dirs, files in os.walk(root, onerror=on_error):
+        dirs.sort()
+        dirs[:] = [d for d in dirs if not _matches(d, exclude)]
+        for file in sorted(files):
+            path = os.path.join(folder, file)
+            rel = os.path.relpath(path, root)
+            if not _matches(rel, include) or _matches(rel, exclude):
+                continue
+            try:
+                st = os.stat(path)
+            except OSError as exc:
+                yield Skipped(archive_name(path), f"unreadable ({exc.strerror})")
+                continue
+            yield _file_source(path, st, max_bytes)
+
+
+def _file_source(path: str, st: os.stat_result, max_bytes: int) -> Source | Skipped:
+    name = _checked_name(path)
+    if isinstance(name, Skipped):
+        return name
+    if not stat.S_ISREG(st.st_mode):
+        return Skipped(name, "not a regular file")
+    if st.st_size > max_bytes:
+        return Skipped(name, f"too large ({st.st_size} bytes > --max-size {max_bytes})")
+    if not os.access(path, os.R_OK):
+        return Skipped(name, "unreadable (permission denied)")
+    return Source(name, path)
+
+
+def read_path_list(list_path: str, stdin: BinaryIO | None = None) -> list[str]:
+    """A newline-separated path list (`-` = stdin); blank lines are ignored."""
+    try:
+        if list_path == "-":
+            raw = (stdin or sys.stdin.buffer).read()
+        else:
+            raw = Path(list_path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"--from {list_path}: {exc.strerror or exc}") from None
+    return [os.fsdecode(line) for line in raw.split(b"\n") if line.strip()]
+
+
+def is_binary(data: bytes) -> bool:
+    """NUL bytes (outside UTF-16/32 text) or mostly control characters in the first 8 KB."""
+    head = data[:BINARY_SNIFF_BYTES]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return False
+    if b"\x00" in head:
+        return True
+    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13, 27))
+    return controls > len(head) * 0.1
+
+
+def decode_text(data: bytes) -> tuple[str, str]:
+    """Text for the encoder and the encoding used. Bytes are always stored as they are; this
+    only decides what the model reads. Latin-1 never fails, so it is the last resort."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            pass
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding), "utf-8" if encoding == "utf-8-sig" else encoding
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1"), "latin-1"
