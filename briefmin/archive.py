@@ -423,7 +423,8 @@ class Archive:
         count = conn.execute("SELECT COUNT(*) FROM contents").fetchone()[0]
         if count < codec.DICT_MIN_SAMPLES:
             return
-        rows = conn.execute("SELECT id, size, data FROM contents WHERE dict_id IS NULL "
+        rows = conn.execute("SELECT id, size, CAST(data AS BLOB) FROM contents "
+                            "WHERE dict_id IS NULL "
                             "ORDER BY id LIMIT 4096").fetchall()
         originals = [(int(i), codec.decompress(bytes(d), int(s))) for i, s, d in rows]
         dictionary = codec.train_dictionary([data for _, data in originals])
@@ -470,8 +471,13 @@ class Archive:
         return self._read_content(record.content_id)
 
     def _read_content(self, content_id: int, dicts: dict[int, bytes] | None = None) -> bytes:
-        row = self._conn.execute("SELECT sha256, size, dict_id, data FROM contents "
-                                 "WHERE id = ?", (content_id,)).fetchone()
+        try:
+            # CAST: a damaged or hostile archive may hold text where a blob belongs
+            row = self._conn.execute(
+                "SELECT CAST(sha256 AS BLOB), size, dict_id, CAST(data AS BLOB) FROM contents "
+                "WHERE id = ?", (content_id,)).fetchone()
+        except sqlite3.Error as exc:
+            raise IntegrityError(f"stored item {content_id} cannot be read ({exc})") from exc
         if row is None:
             raise IntegrityError(f"stored item {content_id} is missing")
         sha, size, dict_id, blob = row

@@ -13,8 +13,8 @@ from .errors import IntegrityError
 
 LEVEL = 19
 DICT_SIZE = 112 * 1024  # measured best on the kernel docs (DESIGN.md)
-DICT_MIN_SAMPLES = 64  # zstd's trainer needs a fair number of samples to beat no dictionary
-DICT_MIN_BYTES = 256 * 1024
+DICT_MIN_SAMPLES = 32  # zstd's trainer needs a fair number of samples to beat no dictionary
+DICT_MIN_BYTES = 64 * 1024
 
 
 def sha256(data: bytes) -> bytes:
@@ -54,8 +54,10 @@ def train_dictionary(samples: Sequence[bytes]) -> bytes | None:
     """A zstd dictionary for these samples, or None when they are too few or too small to help."""
     if len(samples) < DICT_MIN_SAMPLES or sum(map(len, samples)) < DICT_MIN_BYTES:
         return None
+    # a dictionary far larger than a tenth of its samples costs more than it saves
+    size = min(DICT_SIZE, sum(map(len, samples)) // 10)
     try:
-        trained = zstandard.train_dictionary(DICT_SIZE, list(samples), level=LEVEL)
+        trained = zstandard.train_dictionary(size, list(samples), level=LEVEL)
     except zstandard.ZstdError:
         return None  # zstd refuses some sample sets (e.g. too uniform); storing without is fine
     return trained.as_bytes()

@@ -1,0 +1,130 @@
+"""Shared test fixtures.
+
+Two encoders: the real bundled model (loaded once per session; every test whose outcome depends
+on meaning uses it) and the instant `hashing:` encoder for storage and plumbing tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from briefmin import Archive, iter_sources
+from briefmin.cli import app
+from briefmin.encoder import BUNDLED_MODEL, Encoder, load_encoder
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+BRIEFS = FIXTURES / "briefs"
+HASHING = "hashing:384"
+
+_encoders: dict[str, Encoder] = {}
+
+
+def cached_encoder(model_id: str) -> Encoder:
+    """load_encoder, but each model is loaded once per test session."""
+    if model_id not in _encoders:
+        _encoders[model_id] = load_encoder(model_id)
+    return _encoders[model_id]
+
+
+@pytest.fixture(autouse=True)
+def _share_loaded_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CLI commands run in-process (CliRunner) reuse the session's loaded model."""
+    monkeypatch.setattr("briefmin.archive.load_encoder", cached_encoder)
+    monkeypatch.setattr("briefmin.encoder.load_encoder", cached_encoder)
+
+
+@pytest.fixture(scope="session")
+def real_encoder() -> Encoder:
+    return cached_encoder(BUNDLED_MODEL)
+
+
+@pytest.fixture(scope="session")
+def fixture_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An archive of fixtures/briefs made with the real model. Treat it as read-only; copy it
+    (`copy_archive`) before changing it."""
+    path = tmp_path_factory.mktemp("fixture-archive") / "briefs.bmin"
+    cwd = os.getcwd()
+    os.chdir(FIXTURES)  # stored names are relative: briefs/product/pricing-eu.md, ...
+    try:
+        with Archive.open(path, write=True, create=True,
+                          encoder_factory=cached_encoder) as archive:
+            archive.add(iter_sources(["briefs"]))
+    finally:
+        os.chdir(cwd)
+    return path
+
+
+@pytest.fixture
+def copy_archive(tmp_path: Path) -> Callable[[Path], Path]:
+    def copy(source: Path) -> Path:
+        target = tmp_path / f"copy-{source.name}"
+        shutil.copyfile(source, target)
+        return target
+    return copy
+
+
+@pytest.fixture
+def hashing_archive(tmp_path: Path) -> Callable[..., Path]:
+    """Make an archive with the hashing encoder from {relative name: bytes}."""
+    def make(files: dict[str, bytes], name: str = "a.bmin") -> Path:
+        src = tmp_path / "src"
+        for rel, data in files.items():
+            (src / rel).parent.mkdir(parents=True, exist_ok=True)
+            (src / rel).write_bytes(data)
+        path = tmp_path / name
+        cwd = os.getcwd()
+        os.chdir(tmp_path)
+        try:
+            with Archive.open(path, write=True, create=True, model=HASHING) as archive:
+                archive.add(iter_sources(["src"], include=["*"]))
+        finally:
+            os.chdir(cwd)
+        return path
+    return make
+
+
+class Cli:
+    """Runs briefmin in-process like a shell would, with its exit code mapping."""
+
+    def __init__(self) -> None:
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str | os.PathLike[str], input: bytes | str | None = None
+                 ) -> subprocess.CompletedProcess[str]:
+        result = self.runner.invoke(app, [str(a) for a in args], input=input,
+                                    catch_exceptions=False)
+        return subprocess.CompletedProcess([str(a) for a in args], result.exit_code,
+                                           result.stdout, result.stderr)
+
+
+@pytest.fixture
+def cli() -> Cli:
+    return Cli()
+
+
+def run_briefmin(*args: str | os.PathLike[str], cwd: Path | None = None,
+                 input: bytes | None = None, timeout: float = 300,
+                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    """`python -m briefmin ARGS` in a fresh process (for import checks, signals, pipes)."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "briefmin", *map(str, args)], cwd=cwd,
+                          input=input, capture_output=True, timeout=timeout, env=full_env,
+                          check=False)
+
+
+@pytest.fixture
+def chdir_tmp(tmp_path: Path) -> Iterator[Path]:
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        yield tmp_path
+    finally:
+        os.chdir(cwd)

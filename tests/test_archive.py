@@ -1,0 +1,260 @@
+"""The Archive API with the instant hashing encoder: storage, versions, selectors, rm, verify."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from briefmin import Archive, Source, iter_sources
+from briefmin.errors import ArchiveError, InputError, ModelError, NewerFormatError
+from briefmin.sources import is_binary
+
+from .conftest import HASHING
+
+MakeArchive = Callable[..., Path]
+
+
+def open_new(path: Path) -> Archive:
+    return Archive.open(path, write=True, create=True, model=HASHING)
+
+
+def test_add_then_restore_is_byte_exact(hashing_archive: MakeArchive, tmp_path: Path) -> None:
+    files = {"a.md": b"# A\n\nfirst brief\n", "sub/b.txt": b"second\r\nbrief\r\n",
+             "sub/deep/c.rst": "caf\u00e9 \u20ac".encode()}
+    path = hashing_archive(files)
+    with Archive.open(path) as archive:
+        records = archive.records()
+        assert [r.path for r in records] == ["src/a.md", "src/sub/b.txt", "src/sub/deep/c.rst"]
+        archive.restore(records, tmp_path / "out")
+    for rel, data in files.items():
+        assert (tmp_path / "out" / "src" / rel).read_bytes() == data
+
+
+def test_identical_bytes_are_stored_once(hashing_archive: MakeArchive) -> None:
+    path = hashing_archive({"one.md": b"same words here\n", "two.md": b"same words here\n"})
+    with Archive.open(path) as archive:
+        info = archive.info()
+    assert info["briefs"] == 2 and info["unique_contents"] == 1
+
+
+def test_changed_file_adds_a_version_and_old_stays_restorable(tmp_path: Path) -> None:
+    brief = tmp_path / "brief.md"
+    brief.write_bytes(b"version one of the plan\n")
+    with open_new(tmp_path / "a.bmin") as archive:
+        first = archive.add(iter_sources([str(brief)]))
+        brief.write_bytes(b"version two of the plan, revised\n")
+        second = archive.add(iter_sources([str(brief)]))
+        third = archive.add(iter_sources([str(brief)]))
+        assert len(first.added) == 1 and second.new_versions == [first.added[0]]
+        assert third.unchanged == 1 and not third.added and not third.new_versions
+        (latest,) = archive.records()
+        (old,) = archive.records(version=1)
+        assert (latest.version, latest.versions) == (2, 2)
+        assert archive.read(old) == b"version one of the plan\n"
+        assert archive.read(latest) == b"version two of the plan, revised\n"
+
+
+def test_skips_empty_and_binary_with_reasons(hashing_archive: MakeArchive) -> None:
+    path = hashing_archive({"empty.md": b"", "logo.md": b"\x89PNG\r\n\x1a\n\x00\x00\x01",
+                            "ok.md": b"fine\n"})
+    with Archive.open(path) as archive:
+        assert [r.path for r in archive.records()] == ["src/ok.md"]
+
+
+def test_add_report_lists_skips(tmp_path: Path) -> None:
+    (tmp_path / "e.md").write_bytes(b"")
+    (tmp_path / "b.md").write_bytes(b"\x00\x01\x02binary")
+    with open_new(tmp_path / "a.bmin") as archive:
+        report = archive.add(iter_sources([str(tmp_path / "e.md"), str(tmp_path / "b.md")]))
+    assert {(s.name.rsplit("/", 1)[-1], s.reason) for s in report.skipped} == {
+        ("e.md", "empty"), ("b.md", "binary, not text")}
+
+
+@given(data=st.binary(min_size=1, max_size=5000))
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_arbitrary_text_bytes_round_trip(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "h.bmin"
+    if path.exists():
+        path.unlink()
+    with open_new(path) as archive:
+        report = archive.add([Source("x.txt", None, data)])
+        if is_binary(data):
+            assert report.skipped and not report.added
+            return
+        (record,) = archive.records()
+        assert archive.read(record) == data
+
+
+def test_selectors_paths_folders_globs_and_sha_prefixes(hashing_archive: MakeArchive) -> None:
+    path = hashing_archive({"x/a.md": b"alpha\n", "x/b.md": b"beta\n", "y/c.txt": b"gamma\n"})
+    with Archive.open(path) as archive:
+        names = lambda sel: [r.path for r in archive.records(sel)]  # noqa: E731
+        assert names(["src/x"]) == ["src/x/a.md", "src/x/b.md"]
+        assert names(["src/*/*.txt"]) == ["src/y/c.txt"]
+        sha = archive.records(["src/x/b.md"])[0].sha256
+        assert names([sha[:8]]) == ["src/x/b.md"]
+        with pytest.raises(InputError, match="no brief matches 'nope'"):
+            archive.records(["nope"])
+
+
+def test_rm_removes_all_versions_and_reclaims_space(tmp_path: Path) -> None:
+    big = tmp_path / "big.txt"
+    big.write_bytes(os.urandom(200_000).hex().encode())
+    small = tmp_path / "small.txt"
+    small.write_bytes(b"keep me\n")
+    path = tmp_path / "a.bmin"
+    with open_new(path) as archive:
+        archive.add(iter_sources([str(big), str(small)]))
+        big.write_bytes(os.urandom(200_000).hex().encode())
+        archive.add(iter_sources([str(big)]))
+    before = path.stat().st_size
+    with Archive.open(path, write=True) as archive:
+        removed = archive.rm([archive_name(big)])
+        assert [r.version for r in removed] == [1, 2]
+        assert [r.path for r in archive.records()] == [archive_name(small)]
+        assert archive.verify().ok
+        assert archive.info()["vectors"] == 1
+    assert path.stat().st_size < before / 4
+
+
+def test_rm_one_version_keeps_the_others(tmp_path: Path) -> None:
+    brief = tmp_path / "b.md"
+    with open_new(tmp_path / "a.bmin") as archive:
+        for text in (b"one\n", b"two\n", b"three\n"):
+            brief.write_bytes(text)
+            archive.add(iter_sources([str(brief)]))
+        archive.rm([archive_name(brief)], version=2)
+        assert [r.version for r in archive.records(all_versions=True)] == [1, 3]
+
+
+def archive_name(path: Path) -> str:
+    from briefmin.sources import archive_name as name
+
+    return name(str(path))
+
+
+def test_long_text_gets_chunk_vectors_and_a_brief_vector(tmp_path: Path) -> None:
+    long_text = " ".join(f"word{i}" for i in range(2000)).encode()
+    with open_new(tmp_path / "a.bmin") as archive:
+        archive.add([Source("long.txt", None, long_text), Source("short.txt", None, b"hi\n")])
+        vectors = archive.vectors()
+        (long_id,) = {r.content_id for r in archive.records(["long.txt"])}
+        chunks = vectors.content_ids == long_id
+        assert chunks.sum() >= 8  # 2000 words in windows of 254 tokens with overlap
+        starts = vectors.spans[chunks][:, 0]
+        assert (starts[1:] > starts[:-1]).all()
+        assert len(archive.vectors(kinds=(0, 2))) == 2  # one brief-level row each
+        assert archive.verify().ok
+
+
+def test_verify_names_the_damaged_brief(hashing_archive: MakeArchive) -> None:
+    path = hashing_archive({"good.md": b"all good here\n" * 50, "bad.md": b"soon broken\n" * 50})
+    flip_one_byte(path, "src/bad.md")
+    with Archive.open(path) as archive:
+        report = archive.verify()
+    assert not report.ok
+    assert [p.paths for p in report.problems] == [("src/bad.md",)]
+
+
+def flip_one_byte(path: Path, brief: str) -> None:
+    """Damage the stored item of `brief` the way a disk would: one byte flipped in place."""
+    with sqlite3.connect(path) as conn:
+        (content_id, data), = conn.execute(
+            "SELECT c.id, c.data FROM contents c JOIN briefs b ON b.content_id = c.id "
+            "WHERE b.path = ?", (brief,))
+        damaged = bytearray(data)
+        damaged[len(damaged) // 2] ^= 0x01
+        conn.execute("UPDATE contents SET data = ? WHERE id = ?", (bytes(damaged), content_id))
+
+
+def test_newer_format_is_refused(hashing_archive: MakeArchive) -> None:
+    path = hashing_archive({"a.md": b"text\n"})
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(NewerFormatError, match="newer briefmin"):
+        Archive.open(path)
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"", "empty file"),
+    (b"just some notes\n", "not a briefmin archive"),
+    (b"PK\x03\x04" + bytes(100), "not a briefmin archive"),
+])
+def test_non_archives_are_refused(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "x.bmin"
+    path.write_bytes(content)
+    with pytest.raises(ArchiveError, match=message):
+        Archive.open(path)
+    assert path.read_bytes() == content
+
+
+def test_foreign_sqlite_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    with pytest.raises(ArchiveError, match="not a briefmin archive"):
+        Archive.open(path, write=True)
+
+
+def test_other_model_is_refused(hashing_archive: MakeArchive) -> None:
+    path = hashing_archive({"a.md": b"text\n"})
+    with pytest.raises(ModelError, match="was made with model 'hashing:384'"):
+        Archive.open(path, write=True, model="hashing:256")
+
+
+def test_hostile_names_never_escape_the_target(hashing_archive: MakeArchive,
+                                               tmp_path: Path) -> None:
+    path = hashing_archive({"a.md": b"payload\n"})
+    target = tmp_path / "out"
+    for evil in ("../x", "/etc/x", "a/../../x"):
+        with sqlite3.connect(path) as conn:
+            conn.execute("UPDATE briefs SET path = ?", (evil,))
+        with Archive.open(path) as archive, pytest.raises(ArchiveError, match="escape"):
+            archive.restore(archive.records(), target)
+    assert not (tmp_path / "x").exists() and not list(target.rglob("x"))
+
+
+def test_restore_refuses_symlinks_in_the_target(hashing_archive: MakeArchive,
+                                                tmp_path: Path) -> None:
+    path = hashing_archive({"dir/a.md": b"payload\n"})
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    target = tmp_path / "out"
+    (target / "src").mkdir(parents=True)
+    (target / "src" / "dir").symlink_to(outside)
+    with Archive.open(path) as archive, pytest.raises(ArchiveError, match="symlink"):
+        archive.restore(archive.records(), target, force=True)
+    assert list(outside.iterdir()) == []
+
+
+def test_restore_does_not_overwrite_without_force(hashing_archive: MakeArchive,
+                                                  tmp_path: Path) -> None:
+    path = hashing_archive({"a.md": b"archived\n"})
+    existing = tmp_path / "out" / "src" / "a.md"
+    existing.parent.mkdir(parents=True)
+    existing.write_bytes(b"mine\n")
+    with Archive.open(path) as archive:
+        with pytest.raises(InputError, match="--force"):
+            archive.restore(archive.records(), tmp_path / "out")
+        assert existing.read_bytes() == b"mine\n"
+        archive.restore(archive.records(), tmp_path / "out", force=True)
+    assert existing.read_bytes() == b"archived\n"
+
+
+def test_dictionary_is_trained_once_enough_briefs_exist(tmp_path: Path) -> None:
+    with open_new(tmp_path / "a.bmin") as archive:
+        archive.add([Source(f"b{i}.md", None,
+                            (f"# Brief {i}\n\nGoal: ship feature {i} for team {i % 5}.\n"
+                             "Constraints: budget, timeline, legal review.\n" * 30).encode())
+                     for i in range(80)])
+        info = archive.info()
+        assert info["dictionaries"] == 1
+        assert all(archive.read(r) for r in archive.records())
+        assert archive.verify().ok

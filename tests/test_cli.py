@@ -1,0 +1,156 @@
+"""The CLI end to end: exit codes, JSON documents, messages on stderr, no tracebacks, and
+which commands may import torch."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from briefmin.errors import ExitStatus
+
+from .conftest import HASHING, Cli, run_briefmin
+
+MakeArchive = Callable[..., Path]
+
+
+def test_add_ls_info_restore_verify_json(cli: Cli, chdir_tmp: Path) -> None:
+    (chdir_tmp / "b").mkdir()
+    (chdir_tmp / "b" / "one.md").write_bytes(b"# One\n\nthe first brief\n")
+    (chdir_tmp / "b" / "two.txt").write_bytes(b"the second brief\n")
+    (chdir_tmp / "b" / "skip.py").write_bytes(b"print('not a brief')\n")
+    added = cli("add", "a.bmin", "b", "--model", HASHING, "--json")
+    assert added.returncode == 0, added.stderr
+    report = json.loads(added.stdout)
+    assert sorted(report["added"]) == ["b/one.md", "b/two.txt"]
+    assert report["bytes_in"] == 40 and report["bytes_stored"] > 0
+
+    listing = json.loads(cli("ls", "a.bmin", "--json").stdout)
+    assert [(r["path"], r["version"], r["size"]) for r in listing] == [
+        ("b/one.md", 1, 23), ("b/two.txt", 1, 17)]
+    assert all(len(r["sha256"]) == 64 for r in listing)
+
+    info = json.loads(cli("info", "a.bmin", "--json").stdout)
+    assert info["briefs"] == 2 and info["raw_bytes"] == 40
+    assert info["stored_bytes"] == os.path.getsize("a.bmin")
+    assert info["model"] == HASHING
+
+    restored = cli("restore", "a.bmin", "--to", "out")
+    assert restored.returncode == 0, restored.stderr
+    assert (chdir_tmp / "out/b/one.md").read_bytes() == b"# One\n\nthe first brief\n"
+    single = cli("restore", "a.bmin", "b/two.txt", "--stdout")
+    assert single.stdout == "the second brief\n"
+
+    verified = cli("verify", "a.bmin", "--json")
+    assert verified.returncode == 0 and json.loads(verified.stdout)["ok"] is True
+
+
+def test_add_stdin_and_path_list(cli: Cli, chdir_tmp: Path) -> None:
+    (chdir_tmp / "x.md").write_text("listed brief\n")
+    (chdir_tmp / "list.txt").write_text("x.md\n\n")
+    assert cli("add", "a.bmin", "-", "--name", "notes/from-stdin.md", "--model", HASHING,
+               input=b"piped brief\n").returncode == 0
+    assert cli("add", "a.bmin", "--from", "list.txt").returncode == 0
+    paths = [r["path"] for r in json.loads(cli("ls", "a.bmin", "--json").stdout)]
+    assert paths == ["notes/from-stdin.md", "x.md"]
+
+
+def test_versions_from_the_cli(cli: Cli, chdir_tmp: Path) -> None:
+    brief = chdir_tmp / "plan.md"
+    brief.write_text("plan v1\n")
+    cli("add", "a.bmin", "plan.md", "--model", HASHING)
+    brief.write_text("plan v2, longer\n")
+    second = json.loads(cli("add", "a.bmin", "plan.md", "--json").stdout)
+    assert second["new_versions"] == ["plan.md"]
+    old = cli("restore", "a.bmin", "plan.md", "--version", "1", "--stdout")
+    assert old.stdout == "plan v1\n"
+    rows = json.loads(cli("ls", "a.bmin", "--all-versions", "--json").stdout)
+    assert [(r["version"], r["versions"]) for r in rows] == [(1, 2), (2, 2)]
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (["ls", "missing.bmin"], ExitStatus.ARCHIVE, "no such archive"),
+    (["ls", "."], ExitStatus.ARCHIVE, "is a folder"),
+    (["add", "a.bmin", "does-not-exist.md"], ExitStatus.USAGE, "no such file"),
+    (["add", "a.bmin"], ExitStatus.USAGE, "nothing to add"),
+    (["restore", "a.bmin"], ExitStatus.USAGE, "--to DIR or --stdout"),
+    (["restore", "a.bmin", "nothing-like-this", "--stdout"], ExitStatus.USAGE,
+     "no brief matches"),
+    (["rm", "a.bmin", "ghost.md"], ExitStatus.USAGE, "no brief matches"),
+    (["add", "a.bmin", "x.md", "--model", "hashing:256"], ExitStatus.MODEL,
+     "was made with model"),
+])
+def test_bad_input_gives_one_line_and_exit_code(cli: Cli, chdir_tmp: Path, args: list[str],
+                                                code: int, message: str) -> None:
+    (chdir_tmp / "x.md").write_text("a brief\n")
+    cli("add", "a.bmin", "x.md", "--model", HASHING)
+    before = (chdir_tmp / "a.bmin").read_bytes()
+    result = cli(*args)
+    assert result.returncode == code, result.stderr
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert (chdir_tmp / "a.bmin").read_bytes() == before
+
+
+def test_verify_exits_1_and_names_the_damaged_brief(cli: Cli, chdir_tmp: Path) -> None:
+    for name in ("fine.md", "hurt.md"):
+        (chdir_tmp / name).write_text(f"{name} has some words in it\n" * 20)
+    cli("add", "a.bmin", "fine.md", "hurt.md", "--model", HASHING)
+    with sqlite3.connect("a.bmin") as conn:
+        conn.execute("UPDATE contents SET data = substr(data, 1, 10) || x'00' || "
+                     "substr(data, 12) WHERE id = (SELECT content_id FROM briefs "
+                     "WHERE path = 'hurt.md')")
+    result = cli("verify", "a.bmin", "--json")
+    assert result.returncode == ExitStatus.FINDINGS
+    problems = json.loads(result.stdout)["problems"]
+    assert [p["paths"] for p in problems] == [["hurt.md"]]
+
+
+def test_python_dash_m_works(chdir_tmp: Path) -> None:
+    (chdir_tmp / "x.md").write_text("a brief\n")
+    done = run_briefmin("add", "a.bmin", "x.md", "--model", HASHING, "--json", cwd=chdir_tmp)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["added"] == ["x.md"]
+
+
+CHECK_IMPORTS = """
+import sys
+from briefmin.cli import main
+code = main(sys.argv[1:])
+heavy = sorted(m for m in ("torch", "sentence_transformers", "transformers") if m in sys.modules)
+print("HEAVY:" + ",".join(heavy), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def run_checking_imports(*args: str, cwd: Path) -> tuple[int, list[str]]:
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    done = subprocess.run([sys.executable, "-c", CHECK_IMPORTS, *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=600, check=False,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    heavy = done.stderr.rsplit("HEAVY:", 1)[-1].strip()
+    return done.returncode, [m for m in heavy.split(",") if m]
+
+
+@pytest.mark.model
+def test_model_free_commands_never_import_torch(tmp_path: Path) -> None:
+    briefs = tmp_path / "briefs"
+    briefs.mkdir()
+    for i in range(3):
+        (briefs / f"b{i}.md").write_text(f"Brief number {i} about topic {i}.\n")
+    code, heavy = run_checking_imports("add", "a.bmin", "briefs", cwd=tmp_path)
+    assert code == 0 and "torch" in heavy  # the first add does load the real model
+    for args in (["add", "a.bmin", "briefs"], ["ls", "a.bmin"], ["info", "a.bmin"],
+                 ["verify", "a.bmin"], ["restore", "a.bmin", "--to", "out"],
+                 ["rm", "a.bmin", "briefs/b0.md"]):
+        code, heavy = run_checking_imports(*args, cwd=tmp_path)
+        assert code == 0, args
+        assert heavy == [], f"{args[0]} imported {heavy}"
