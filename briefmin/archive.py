@@ -148,7 +148,7 @@ class StoredVectors:
 
     def int8(self, rows: npt.NDArray[np.int64] | Sequence[int]) -> npt.NDArray[np.int8]:
         """The int8 rescoring codes of these rows, read from disk on demand."""
-        return self._reader(np.asarray(rows, dtype=np.int64))
+        return self._reader(self.locations[np.asarray(rows, dtype=np.int64)])
 
 
 class Archive:
