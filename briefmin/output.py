@@ -42,7 +42,7 @@ def info(text: str, quiet: bool = False) -> None:
 
 
 def warn(text: str) -> None:
-    stderr.print(f"[yellow]briefmin: warning:[/] {escape(text)}")
+    stderr.print(f"[yellow]briefmin: warning:[/] {escape(text)}", soft_wrap=True)
 
 
 def error(text: str) -> None:
