@@ -267,9 +267,11 @@ class Archive:
     # -- adding --------------------------------------------------------------------------
 
     def add(self, sources: Iterable[Source | Skipped],
-            progress: Callable[[int], None] | None = None) -> AddReport:
+            progress: Callable[[int], None] | None = None,
+            on_commit: Callable[[list[str]], None] | None = None) -> AddReport:
         """Store new briefs and new versions of changed ones; unchanged ones cost a hash.
-        Commits every BATCH_BRIEFS briefs, so an interrupted add keeps what it committed."""
+        Commits every BATCH_BRIEFS briefs, so an interrupted add keeps what it committed;
+        `on_commit` hears the names each commit made durable."""
         self._require_writer()
         report = AddReport()
         latest = dict(self._query(
@@ -287,10 +289,10 @@ class Archive:
             batch.append(item)
             batch_bytes += len(item[1])
             if len(batch) >= BATCH_BRIEFS or batch_bytes >= BATCH_BYTES:
-                self._store_batch(batch, report)
+                self._store_batch(batch, report, on_commit)
                 batch, batch_bytes = [], 0
         if batch:
-            self._store_batch(batch, report)
+            self._store_batch(batch, report, on_commit)
         return report
 
     def _admit(self, source: Source | Skipped, latest: dict[str, bytes],
@@ -319,7 +321,8 @@ class Archive:
             return None
         return source.name, data, digest
 
-    def _store_batch(self, batch: list[tuple[str, bytes, bytes]], report: AddReport) -> None:
+    def _store_batch(self, batch: list[tuple[str, bytes, bytes]], report: AddReport,
+                     on_commit: Callable[[list[str]], None] | None) -> None:
         """Encode and compress the batch's new contents, then write it in one transaction."""
         new: dict[bytes, tuple[bytes, str, str]] = {}  # sha -> (data, text, encoding)
         for name, data, digest in batch:
@@ -336,6 +339,7 @@ class Archive:
         compressed = {digest: codec.compress(data, dictionary[1] if dictionary else None)
                       for digest, (data, _, _) in new.items()}
 
+        stored: list[str] = []
         with self._transaction() as conn:
             inserted: list[tuple[int, Any]] = []
             for (digest, (data, _, encoding)), vectors in zip(new.items(), encoded,
@@ -364,10 +368,13 @@ class Archive:
                              (name, row[0] + 1 if row else 1, self._content_id(digest), now))
                 (report.new_versions if row else report.added).append(name)
                 report.bytes_in += len(data)
+                stored.append(name)
             if inserted:
                 self._write_vectors(conn, inserted)
             if dictionary is None:
                 self._maybe_train_dictionary(conn)
+        if on_commit and stored:
+            on_commit(stored)
 
     def _content_id(self, digest: bytes) -> int | None:
         row = self._conn.execute("SELECT id FROM contents WHERE sha256 = ?",
@@ -784,6 +791,9 @@ def _create(path: str, model_id: str) -> None:
             conn.execute("COMMIT")
         finally:
             conn.close()
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # like any file the user creates
         with suppress(FileExistsError):  # another process made it first: use theirs
             os.link(tmp, path)
     except (OSError, sqlite3.Error) as exc:
@@ -813,9 +823,15 @@ def _check_header(path: str) -> None:
 
 
 def _connect(path: str, write: bool, wait: float | None) -> sqlite3.Connection:
-    uri = f"file:{_quote(os.path.abspath(path))}?mode={'rw' if write else 'ro'}"
+    # Readers open read-write when they may, with query_only on: after a killed writer,
+    # SQLite must roll its hot journal back before anyone can read, and that needs write
+    # access. A read-only file is still readable when no journal is pending.
+    mode = "rw" if write or os.access(path, os.W_OK) else "ro"
+    uri = f"file:{_quote(os.path.abspath(path))}?mode={mode}"
     try:
         conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        if not write:
+            conn.execute("PRAGMA query_only = 1")
         # readers wait out a writer's commit; writers already hold the whole-run lock
         timeout_ms = 60_000 if wait is None else max(5_000, int(wait * 1000))
         conn.execute(f"PRAGMA busy_timeout = {timeout_ms}")

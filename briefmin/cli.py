@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -48,6 +49,10 @@ def command(name: str | None = None) -> Callable[[F], F]:
             except BriefminError as exc:
                 output.error(str(exc))
                 raise typer.Exit(int(exc.exit_status)) from None
+            except sqlite3.DatabaseError as exc:
+                # a damaged archive can fail in any query; never show a traceback for it
+                output.error(f"archive is damaged or unreadable ({exc}); run `briefmin verify`")
+                raise typer.Exit(int(ExitStatus.ARCHIVE)) from None
             except KeyboardInterrupt:
                 output.error("interrupted; everything committed before stays in the archive")
                 raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
@@ -85,6 +90,8 @@ def add_command(
         "--max-size", min=1, help="Skip files larger than this many bytes.")]
         = DEFAULT_MAX_BYTES,
     wait: WaitOpt = 3600.0,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Name each brief on stderr once it is committed.")] = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -102,14 +109,20 @@ def add_command(
     with Archive.open(archive, write=True, create=True, model=model, wait=wait,
                       on_wait=_waiting(archive, quiet)) as arch, \
             output.progress(len(sources), "adding", quiet or json_out) as advance:
-        report = arch.add(sources, progress=advance)
+        report = arch.add(sources, progress=advance,
+                          on_commit=_print_committed if verbose else None)
     _render_add(report, json_out, quiet)
+
+
+def _print_committed(names: list[str]) -> None:
+    for name in names:
+        output.info(f"committed {output.escape_name(name)}")
 
 
 def _render_add(report: AddReport, json_out: bool, quiet: bool) -> None:
     for skipped in report.skipped:
         if not quiet and not json_out:
-            output.warn(f"skipped {skipped.name}: {skipped.reason}")
+            output.warn(f"skipped {output.escape_name(skipped.name)}: {skipped.reason}")
     for path, encoding in report.fallback_decoded:
         if not quiet and not json_out:
             output.warn(f"{path} is not UTF-8; stored byte-exact, decoded as {encoding} "

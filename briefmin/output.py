@@ -38,7 +38,7 @@ def emit_json(document: Any) -> None:
 
 def info(text: str, quiet: bool = False) -> None:
     if not quiet:
-        stderr.print(text)
+        stderr.print(text, markup=False, soft_wrap=True)
 
 
 def warn(text: str) -> None:
@@ -54,19 +54,19 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | No
     console = stdout()
     if not console.is_terminal:
         for row in rows:
-            sys.stdout.write("\t".join(_plain(c) for c in row) + "\n")
+            sys.stdout.write("\t".join(escape_name(c) for c in row) + "\n")
         sys.stdout.flush()
         return
     grid = Table(title=title, header_style="bold")
     for column in columns:
         grid.add_column(column, justify="right" if column in right else "left")
     for row in rows:
-        grid.add_row(*(escape(_plain(c)) for c in row))
+        grid.add_row(*(escape(escape_name(c)) for c in row))
     console.print(grid)
 
 
-def _plain(value: Any) -> str:
-    # names may hold newlines or tabs; show them escaped so one brief stays one line
+def escape_name(value: Any) -> str:
+    """Names may hold newlines or tabs: show them escaped so one brief stays one line."""
     return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t")
 
 

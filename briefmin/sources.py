@@ -78,6 +78,8 @@ def iter_sources(paths: Iterable[str], *, include: Iterable[str] = DEFAULT_INCLU
     include, exclude = tuple(include), tuple(exclude)
     for path in paths:
         if path == "-":
+            if stdin is None and sys.stdin is None:
+                raise InputError("stdin is closed; pipe a brief in or give a path instead of -")
             stream = stdin or sys.stdin.buffer
             try:
                 data = stream.read()
@@ -135,6 +137,8 @@ def read_path_list(list_path: str, stdin: BinaryIO | None = None) -> list[str]:
     """A newline-separated path list (`-` = stdin); blank lines are ignored."""
     try:
         if list_path == "-":
+            if stdin is None and sys.stdin is None:
+                raise InputError("stdin is closed; pipe a path list in or use --from FILE")
             raw = (stdin or sys.stdin.buffer).read()
         else:
             raw = Path(list_path).read_bytes()
