@@ -166,7 +166,8 @@ def test_busy_archive_exits_with_its_own_code(tmp_path: Path) -> None:
 
 # -- disk full -------------------------------------------------------------------------------
 
-def limited_add(archive: Path, folder: str, cwd: Path, limit: int) -> subprocess.CompletedProcess[bytes]:
+def limited_add(archive: Path, folder: str, cwd: Path,
+                limit: int) -> subprocess.CompletedProcess[bytes]:
     """`add` with files capped at `limit` bytes, as on a full disk: writes fail with EFBIG
     (SIGXFSZ ignored so the write returns an error instead of killing the process)."""
     def cap() -> None:
