@@ -21,9 +21,12 @@ def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
-def compress(data: bytes, dictionary: bytes | None = None) -> bytes:
+def compress(data: bytes, dictionary: bytes | None = None, checksum: bool = True) -> bytes:
+    """One zstd frame. Solid blocks go without the frame checksum: each brief in them has its
+    own sha256, and without the checksum a flipped byte damages only the briefs it touches
+    instead of failing the whole block."""
     dict_data = zstandard.ZstdCompressionDict(dictionary) if dictionary else None
-    cctx = zstandard.ZstdCompressor(level=LEVEL, dict_data=dict_data, write_checksum=True)
+    cctx = zstandard.ZstdCompressor(level=LEVEL, dict_data=dict_data, write_checksum=checksum)
     return cctx.compress(data)
 
 

@@ -55,6 +55,21 @@ MIGRATIONS: list[str] = [
         int8        BLOB NOT NULL
     );
     """,
+    # 2: solid blocks. New contents are compressed together (up to BLOCK_BYTES of raw text per
+    # zstd frame), which compresses far better than one frame per brief; a content in a block
+    # has an empty `data` and points at its block and offset. Format-1 contents keep their
+    # own frames, so no data needs rewriting.
+    """
+    CREATE TABLE blocks (
+        id      INTEGER PRIMARY KEY,
+        dict_id INTEGER REFERENCES dicts(id),
+        size    INTEGER NOT NULL,      -- raw bytes in the frame
+        data    BLOB NOT NULL
+    );
+    ALTER TABLE contents ADD COLUMN block_id INTEGER REFERENCES blocks(id);
+    ALTER TABLE contents ADD COLUMN block_offset INTEGER;
+    CREATE INDEX contents_block ON contents(block_id);
+    """,
 ]
 
 FORMAT_VERSION = len(MIGRATIONS)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -128,3 +129,16 @@ def chdir_tmp(tmp_path: Path) -> Iterator[Path]:
         yield tmp_path
     finally:
         os.chdir(cwd)
+
+
+def flip_stored_byte(archive: Path, brief: str, where: float = 0.5) -> None:
+    """Damage the stored bytes of `brief` the way a disk would: flip one byte, in place, in
+    the zstd frame that holds it (its solid block)."""
+    with sqlite3.connect(archive) as conn:
+        (block_id,), = conn.execute(
+            "SELECT c.block_id FROM contents c JOIN briefs b ON b.content_id = c.id "
+            "WHERE b.path = ?", (brief,))
+        (frame,), = conn.execute("SELECT data FROM blocks WHERE id = ?", (block_id,))
+        damaged = bytearray(frame)
+        damaged[int(len(damaged) * where)] ^= 0x01
+        conn.execute("UPDATE blocks SET data = ? WHERE id = ?", (bytes(damaged), block_id))
