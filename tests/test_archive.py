@@ -255,3 +255,39 @@ def test_dictionary_is_trained_once_enough_briefs_exist(tmp_path: Path) -> None:
         assert info["dictionaries"] == 1
         assert all(archive.read(r) for r in archive.records())
         assert archive.verify().ok
+
+
+def test_format_1_archive_is_migrated_forward_and_stays_readable(tmp_path: Path) -> None:
+    """A format-1 archive (one zstd frame per brief, no blocks table) opens for writing,
+    migrates to the current format, and its old items still restore byte-exact."""
+    import json
+
+    from briefmin import codec, schema
+
+    path = tmp_path / "old.bmin"
+    data = b"an old brief, stored by format 1\n"
+    with sqlite3.connect(path, isolation_level=None) as conn:
+        for statement in schema.MIGRATIONS[0].split(";\n"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
+        conn.executemany("INSERT INTO meta VALUES (?, ?)", [
+            ("model_id", json.dumps(HASHING)), ("dim", "0"), ("int8_step", "0"),
+            ("chunk_tokens", "0"), ("chunk_overlap", "32"), ("created_at", '"then"')])
+        conn.execute("INSERT INTO contents(sha256, size, data, encoding, n_vectors) "
+                     "VALUES (?, ?, ?, 'utf-8', 0)",
+                     (codec.sha256(data), len(data), codec.compress(data)))
+        conn.execute("INSERT INTO briefs(path, version, content_id, added_at) "
+                     "VALUES ('old.md', 1, 1, 'then')")
+    with pytest.raises(ArchiveError, match="older"):
+        Archive.open(path)  # readers never migrate behind a writer's back
+    new = tmp_path / "new.md"
+    new.write_bytes(b"a new brief in a block\n")
+    with Archive.open(path, write=True) as archive:
+        assert archive.meta.format_version == schema.FORMAT_VERSION
+        archive.add(iter_sources([str(new)]))
+    with Archive.open(path) as archive:
+        old_record, new_record = archive.records(["old.md", archive_name(new)])
+        assert archive.read(old_record) == data
+        assert archive.read(new_record) == new.read_bytes()
