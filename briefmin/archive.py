@@ -167,7 +167,9 @@ class Archive:
         self._lock = lock
         self._encoder_factory = encoder_factory
         self._encoder: Encoder | None = None
-        self._block_cache: tuple[int, bytes] | None = None  # last inflated block
+        # the last inflated block: (id, bytes, problem), so restoring a folder inflates each
+        # block once
+        self._block_cache: tuple[int, bytes, str | None] | None = None
 
     # -- opening -------------------------------------------------------------------------
 
@@ -512,9 +514,10 @@ class Archive:
         sha, size, dict_id, blob, block_id, offset = row
         dicts = dicts if dicts is not None else self._dictionaries()
         if block_id is not None:
-            raw = self._block(int(block_id), dicts)
+            raw, problem = self._block(int(block_id), dicts)
             if not isinstance(offset, int) or not 0 <= offset <= len(raw) - int(size):
-                raise IntegrityError("stored item lies outside its block")
+                # past the damage in a damaged block (briefs before it are still readable)
+                raise IntegrityError(problem or "stored item lies outside its block")
             data = raw[offset:offset + int(size)]
         else:  # a format-1 item in a frame of its own
             data = codec.decompress(bytes(blob), int(size), _dict(dicts, dict_id))
@@ -522,11 +525,11 @@ class Archive:
             raise IntegrityError("stored item does not match its sha256")
         return data
 
-    def _block(self, block_id: int, dicts: dict[int, bytes]) -> bytes:
-        """A solid block inflated (bounded by its recorded size); the last one is cached, so
-        restoring a folder inflates each block once."""
+    def _block(self, block_id: int, dicts: dict[int, bytes]) -> tuple[bytes, str | None]:
+        """A solid block inflated (bounded by its recorded size), with the problem if it is
+        damaged: then the bytes are what precedes the damage."""
         if self._block_cache and self._block_cache[0] == block_id:
-            return self._block_cache[1]
+            return self._block_cache[1], self._block_cache[2]
         try:
             row = self._conn.execute("SELECT dict_id, size, CAST(data AS BLOB) FROM blocks "
                                      "WHERE id = ?", (block_id,)).fetchone()
@@ -535,9 +538,9 @@ class Archive:
         if row is None:
             raise IntegrityError(f"block {block_id} is missing")
         dict_id, size, blob = row
-        raw = codec.decompress(bytes(blob), int(size), _dict(dicts, dict_id))
-        self._block_cache = (block_id, raw)
-        return raw
+        raw, problem = codec.inflate(bytes(blob), int(size), _dict(dicts, dict_id))
+        self._block_cache = (block_id, raw, problem)
+        return raw, problem
 
     def text(self, content_id: int) -> str:
         """The decoded text of a stored content, as the encoder saw it."""
@@ -623,7 +626,10 @@ class Archive:
             conn.execute("DELETE FROM blocks WHERE id = ?", (block_id,))
             return
         dicts = self._dictionaries()
-        raw = self._block(block_id, dicts)
+        raw, problem = self._block(block_id, dicts)
+        if problem:
+            raise IntegrityError(f"cannot rewrite a damaged block ({problem}); "
+                                 "run `briefmin verify`")
         (dict_id,), = conn.execute("SELECT dict_id FROM blocks WHERE id = ?", (block_id,))
         kept: list[bytes] = []
         offsets: list[tuple[int, int]] = []

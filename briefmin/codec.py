@@ -31,26 +31,38 @@ def compress(data: bytes, dictionary: bytes | None = None, checksum: bool = True
 
 
 def decompress(blob: bytes, size: int, dictionary: bytes | None = None) -> bytes:
+    """Inflate one frame to exactly `size` bytes, or raise IntegrityError."""
+    data, problem = inflate(blob, size, dictionary)
+    if problem:
+        raise IntegrityError(problem)
+    return data
+
+
+def inflate(blob: bytes, size: int, dictionary: bytes | None = None) -> tuple[bytes, str | None]:
     """Inflate one frame, reading at most `size + 1` bytes so a frame that lies about its size
-    (a hostile archive's 1 KB item that inflates to 1 GB) fails instead of exhausting memory."""
+    (a hostile archive's 1 KB item that inflates to 1 GB) fails instead of exhausting memory.
+
+    Returns what could be inflated and a problem (None when whole): when a solid block is
+    damaged, the briefs before the damage are still recovered from the partial output."""
     dict_data = zstandard.ZstdCompressionDict(dictionary) if dictionary else None
     dctx = zstandard.ZstdDecompressor(dict_data=dict_data)
+    parts: list[bytes] = []
+    got = 0
     try:
-        with dctx.stream_reader(blob, read_across_frames=False) as reader:
-            parts: list[bytes] = []
-            got = 0
+        with dctx.stream_reader(blob, read_size=16384, read_across_frames=False) as reader:
             while got <= size:
-                piece = reader.read(size + 1 - got)
+                piece = reader.read(min(65536, size + 1 - got))
                 if not piece:
                     break
                 parts.append(piece)
                 got += len(piece)
     except zstandard.ZstdError as exc:
-        raise IntegrityError(f"stored item does not decompress ({exc})") from exc
-    if got != size:
-        actual = f"more than {size}" if got > size else str(got)
-        raise IntegrityError(f"stored item inflates to {actual} bytes, expected {size}")
-    return b"".join(parts)
+        return b"".join(parts), f"stored item does not decompress ({exc})"
+    if got > size:
+        return b"", f"stored item inflates to more than {size} bytes, expected {size}"
+    if got < size:
+        return b"".join(parts), f"stored item inflates to {got} bytes, expected {size}"
+    return b"".join(parts), None
 
 
 def train_dictionary(samples: Sequence[bytes]) -> bytes | None:

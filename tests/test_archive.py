@@ -291,3 +291,21 @@ def test_format_1_archive_is_migrated_forward_and_stays_readable(tmp_path: Path)
         old_record, new_record = archive.records(["old.md", archive_name(new)])
         assert archive.read(old_record) == data
         assert archive.read(new_record) == new.read_bytes()
+
+
+def test_damage_in_a_solid_block_spares_the_briefs_before_it(tmp_path: Path) -> None:
+    rng = __import__("random").Random(5)
+    words = ["plan", "budget", "launch", "risk", "owner", "scope", "legal", "design", "user"]
+    files = {f"b{i:02d}.md": " ".join(rng.choice(words) + str(rng.randrange(999))
+                                      for _ in range(400)).encode() for i in range(40)}
+    path = tmp_path / "a.bmin"
+    with open_new(path) as archive:
+        archive.add([Source(name, None, data) for name, data in files.items()])
+    flip_stored_byte(path, "b00.md", where=0.9)
+    with Archive.open(path) as archive:
+        damaged = {p for problem in archive.verify().problems for p in problem.paths}
+        readable = {r.path for r in archive.records() if r.path not in damaged}
+        for record in archive.records():
+            if record.path in readable:
+                assert archive.read(record) == files[record.path]
+    assert damaged and "b00.md" in readable  # the damage costs only what follows it
