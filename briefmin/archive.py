@@ -301,6 +301,11 @@ class Archive:
                 batch, batch_bytes = [], 0
         if batch:
             self._store_batch(batch, report, on_commit)
+        try:
+            # executescript steps the pragma to the end; execute() would free one page only
+            self._conn.executescript("PRAGMA incremental_vacuum;")
+        except sqlite3.Error as exc:
+            raise _archive_error(self.path, exc) from exc
         return report
 
     def _admit(self, source: Source | Skipped, latest: dict[str, bytes],
@@ -899,6 +904,9 @@ def _create(path: str, model_id: str) -> None:
     try:
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
+            # pages freed by rewrites (dictionary recompression, rm) go back to the file
+            # system at the end of each add, without a full VACUUM
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             conn.execute("BEGIN IMMEDIATE")
             schema.migrate(conn)
             conn.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", [
