@@ -200,7 +200,23 @@ class HashingEncoder:
         return word_spans(text)
 
 
+BACKENDS = ("onnx", "torch")
+
+
 def load_encoder(model_id: str) -> Encoder:
+    """The fastest encoder that gives this model's embeddings: ONNX Runtime when the model has
+    the usual shape (no torch import after a one-time export), else sentence-transformers.
+    BRIEFMIN_BACKEND=torch forces the reference path."""
     if model_id.startswith(HASHING_PREFIX):
         return HashingEncoder(model_id)
+    backend = os.environ.get("BRIEFMIN_BACKEND", "onnx")
+    if backend not in BACKENDS:
+        raise ModelError(f"BRIEFMIN_BACKEND={backend!r} is not one of {', '.join(BACKENDS)}")
+    if backend == "onnx":
+        from .onnx_encoder import try_onnx_encoder
+
+        target = resolve_model(model_id)
+        encoder = try_onnx_encoder(model_id, target)
+        if encoder is not None:
+            return encoder
     return SentenceTransformerEncoder(model_id)

@@ -144,7 +144,7 @@ def test_model_free_commands_never_import_torch(tmp_path: Path) -> None:
     for i in range(3):
         (briefs / f"b{i}.md").write_text(f"Brief number {i} about topic {i}.\n")
     code, heavy = run_checking_imports("add", "a.bmin", "briefs", cwd=tmp_path)
-    assert code == 0 and "torch" in heavy  # the first add does load the real model
+    assert code == 0  # loads the real model (torch only to export it to ONNX the first time)
     for args in (["add", "a.bmin", "briefs"], ["ls", "a.bmin"], ["info", "a.bmin"],
                  ["verify", "a.bmin"], ["restore", "a.bmin", "--to", "out"],
                  ["rm", "a.bmin", "briefs/b0.md"]):
