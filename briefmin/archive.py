@@ -480,7 +480,7 @@ class Archive:
                 all_versions: bool = False) -> list[BriefRecord]:
         """Briefs matching the selectors (paths, folders, globs, sha256 prefixes); no
         selector = every brief. Latest versions unless `version` or `all_versions`."""
-        rows = [self._record(r) for r in self._query(_RECORD_SQL)]
+        rows = [self._record(r) for r in self._query(_RECORD_SQL + _RECORD_ORDER)]
         if not all_versions and version is None:
             rows = [r for r in rows if r.version == r.versions]
         elif version is not None:
@@ -496,6 +496,21 @@ class Archive:
                                  "see `briefmin ls ARCHIVE`")
             chosen.update({(r.path, r.version): r for r in matched})
         return sorted(chosen.values(), key=lambda r: (r.path, r.version))
+
+    def records_of_contents(self, content_ids: Iterable[int], *, all_versions: bool = False
+                            ) -> dict[int, list[BriefRecord]]:
+        """The briefs holding each of these contents (latest versions unless `all_versions`),
+        looked up by id: a search needs a few records, not all of a million."""
+        wanted = sorted({int(i) for i in content_ids})
+        out: dict[int, list[BriefRecord]] = {}
+        for start in range(0, len(wanted), 500):  # SQLite caps bound parameters per statement
+            part = wanted[start:start + 500]
+            for row in self._query(_RECORD_SQL + f" WHERE c.id IN ({','.join('?' * len(part))})"
+                                   + _RECORD_ORDER, part):
+                record = self._record(row)
+                if all_versions or record.version == record.versions:
+                    out.setdefault(record.content_id, []).append(record)
+        return out
 
     def _record(self, row: Sequence[Any]) -> BriefRecord:
         path, version, versions, sha, size, stored, added_at, encoding, content_id = row
@@ -821,8 +836,8 @@ _RECORD_SQL = """
            b.added_at, c.encoding, c.id
     FROM briefs b JOIN contents c ON c.id = b.content_id
     LEFT JOIN blocks bl ON bl.id = c.block_id
-    ORDER BY b.path, b.version
 """
+_RECORD_ORDER = " ORDER BY b.path, b.version"
 
 _HEX = re.compile(r"[0-9a-f]{4,64}")
 

@@ -19,7 +19,13 @@ import typer
 from . import output
 from .archive import AddReport, Archive, BriefRecord
 from .errors import BriefminError, ExitStatus, UsageError
-from .sources import DEFAULT_INCLUDE, DEFAULT_MAX_BYTES, iter_sources, read_path_list
+from .sources import (
+    DEFAULT_INCLUDE,
+    DEFAULT_MAX_BYTES,
+    iter_sources,
+    read_path_list,
+    read_queries,
+)
 
 app = typer.Typer(
     name="briefmin", no_args_is_help=True, add_completion=False,
@@ -135,6 +141,55 @@ def _render_add(report: AddReport, json_out: bool, quiet: bool) -> None:
         f"unchanged {report.unchanged}, skipped {len(report.skipped)}; "
         f"{output.human_bytes(report.bytes_in)} in, "
         f"{output.human_bytes(report.bytes_stored)} stored", quiet)
+
+
+# -- search ----------------------------------------------------------------------------------
+
+@command("search")
+def search_command(
+    archive: ArchiveArg,
+    query: Annotated[str | None, typer.Argument(help="What to look for, in plain words.",
+                                                show_default=False)] = None,
+    k: Annotated[int, typer.Option("-k", help="How many briefs to show (1 or more).")] = 10,
+    min_score: Annotated[float | None, typer.Option(
+        "--min-score", help="Hide hits whose cosine score is below this (-1 to 1).")] = None,
+    queries: Annotated[str | None, typer.Option(
+        "--queries", help="Read one query per line from FILE (- = stdin).")] = None,
+    all_versions: Annotated[bool, typer.Option(
+        "--all-versions", help="Search older versions too.")] = False,
+    exact: Annotated[bool, typer.Option(
+        "--exact", help="Rescore every vector instead of Hamming candidates (slower).")]
+        = False,
+    model: Annotated[str | None, typer.Option(
+        help="Refuse unless the archive was made with this model.")] = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Semantic search: the briefs whose meaning is closest to QUERY, best first."""
+    from .search import check_k, search_texts
+
+    check_k(k)
+    if min_score is not None and not -1.0 <= min_score <= 1.0:
+        raise UsageError(f"--min-score must be between -1 and 1, not {min_score}")
+    if (query is None) == (queries is None):
+        raise UsageError("give one QUERY, or --queries FILE (one query per line), not both")
+    texts = [query] if query is not None else read_queries(queries or "-")
+    with Archive.open(archive, model=model) as arch:
+        results = search_texts(arch, texts, k, min_score=min_score, all_versions=all_versions,
+                               exact=exact)
+    if json_out:
+        output.emit_json([h.to_json() for h in results[0]] if query is not None else
+                         [{"query": q, "hits": [h.to_json() for h in hits]}
+                          for q, hits in zip(texts, results, strict=True)])
+        return
+    for text, hits in zip(texts, results, strict=True):
+        if queries is not None:
+            output.info(f"query: {text}", quiet)
+        output.table(["score", "path", "snippet"],
+                     [[f"{h.score:.3f}", h.path + ("" if h.version == 1 else f"@{h.version}"),
+                       h.snippet] for h in hits], right=("score",))
+        if not hits:
+            output.info("no matching briefs", quiet)
 
 
 # -- restore ---------------------------------------------------------------------------------

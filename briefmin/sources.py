@@ -135,16 +135,28 @@ def _file_source(path: str, st: os.stat_result, max_bytes: int) -> Source | Skip
 
 def read_path_list(list_path: str, stdin: BinaryIO | None = None) -> list[str]:
     """A newline-separated path list (`-` = stdin); blank lines are ignored."""
+    raw = _read_list(list_path, "--from", "a path list", stdin)
+    return [os.fsdecode(line) for line in raw.split(b"\n") if line.strip()]
+
+
+def read_queries(list_path: str, stdin: BinaryIO | None = None) -> list[str]:
+    """One query per line (`-` = stdin), in any encoding decode_text understands."""
+    raw = _read_list(list_path, "--queries", "queries", stdin)
+    lines = [line.strip() for line in decode_text(raw)[0].splitlines()]
+    if not any(lines):
+        raise InputError(f"--queries {list_path}: no queries in it; give one per line")
+    return [line for line in lines if line]
+
+
+def _read_list(list_path: str, option: str, what: str, stdin: BinaryIO | None) -> bytes:
     try:
         if list_path == "-":
             if stdin is None and sys.stdin is None:
-                raise InputError("stdin is closed; pipe a path list in or use --from FILE")
-            raw = (stdin or sys.stdin.buffer).read()
-        else:
-            raw = Path(list_path).read_bytes()
+                raise InputError(f"stdin is closed; pipe {what} in or use {option} FILE")
+            return (stdin or sys.stdin.buffer).read()
+        return Path(list_path).read_bytes()
     except OSError as exc:
-        raise InputError(f"--from {list_path}: {exc.strerror or exc}") from None
-    return [os.fsdecode(line) for line in raw.split(b"\n") if line.strip()]
+        raise InputError(f"{option} {list_path}: {exc.strerror or exc}") from None
 
 
 def is_binary(data: bytes) -> bool:

@@ -1,0 +1,148 @@
+"""Semantic search: a Hamming scan over the binary codes, then int8 rescoring.
+
+The scan over packed sign bits (numpy's bitwise_count) is ~30x cheaper than a float matmul and
+picks `k x m` candidate rows; their int8 codes, read from disk only for those rows, give
+cosines within ~1e-3 of float32. Long briefs have one row per chunk, so a brief matches
+through its best chunk."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .archive import SEARCH_KINDS, Archive, StoredVectors
+from .errors import UsageError
+from .quantize import Floats, Int8Scale, binary_codes, hamming
+
+# candidates per wanted hit for the Hamming stage; chosen from bench/bench_search.py: on the
+# Debian descriptions, m=10 keeps recall@10 within 1% of float32 exact (see README)
+DEFAULT_M = 10
+SNIPPET_CHARS = 240
+
+
+@dataclass(frozen=True)
+class Hit:
+    path: str
+    version: int
+    score: float  # cosine between the query and the brief's best chunk
+    snippet: str
+    sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "version": self.version, "score": round(self.score, 4),
+                "snippet": self.snippet, "sha256": self.sha256}
+
+
+class Searcher:
+    """Holds an archive's scan codes in memory, so many queries pay the load once."""
+
+    def __init__(self, archive: Archive) -> None:
+        self.archive = archive
+        self.vectors: StoredVectors = archive.vectors(SEARCH_KINDS)
+        self._scale = Int8Scale(self.vectors.int8_step) if self.vectors.int8_step else None
+        self._all_int8: npt.NDArray[np.int8] | None = None
+
+    def search(self, query: Floats, k: int = 10, *, m: int = DEFAULT_M,
+               min_score: float | None = None, all_versions: bool = False,
+               exact: bool = False, query_text: str = "") -> list[Hit]:
+        """The k best briefs for one unit query vector, best first."""
+        check_k(k)
+        if m < 1:
+            raise UsageError(f"m must be at least 1, not {m}")
+        n = len(self.vectors)
+        if n == 0 or self._scale is None:
+            return []
+        query = np.asarray(query, np.float32).reshape(-1)
+        pool = n if exact else min(n, k * m)
+        distances = None if exact else hamming(binary_codes(query[None, :])[0], self.vectors.bits)
+        while True:
+            rows = self._candidates(distances, pool)
+            hits, below_min = self._rank(query, rows, k, min_score, all_versions, query_text)
+            # old versions can crowd the pool: widen it until k briefs (or a score too low)
+            if len(hits) >= k or pool >= n or below_min:
+                return hits
+            pool = min(n, pool * 4)
+
+    def _candidates(self, distances: npt.NDArray[np.int32] | None,
+                    pool: int) -> npt.NDArray[np.int64]:
+        if distances is None or pool >= len(distances):
+            return np.arange(len(self.vectors), dtype=np.int64)
+        return np.argpartition(distances, pool - 1)[:pool].astype(np.int64)
+
+    def _scores(self, query: Floats, rows: npt.NDArray[np.int64]) -> Floats:
+        assert self._scale is not None
+        if len(rows) == len(self.vectors):  # exact: every code, in a few large reads
+            if self._all_int8 is None:
+                self._all_int8 = self.archive.all_int8(SEARCH_KINDS)
+            return self._scale.scores(query, self._all_int8[rows])
+        return self._scale.scores(query, self.vectors.int8(rows))
+
+    def _rank(self, query: Floats, rows: npt.NDArray[np.int64], k: int,
+              min_score: float | None, all_versions: bool, query_text: str
+              ) -> tuple[list[Hit], bool]:
+        """(hits, whether the ranking stopped at a score below min_score)."""
+        scores = self._scores(query, rows)
+        order = np.argsort(-scores, kind="stable")
+        best: dict[int, tuple[float, int]] = {}  # content id -> (score, row) of its best chunk
+        for i in order:
+            content_id = int(self.vectors.content_ids[rows[i]])
+            if content_id not in best:
+                best[content_id] = (float(scores[i]), int(rows[i]))
+        records = self.archive.records_of_contents(best, all_versions=all_versions)
+        hits: list[Hit] = []
+        for content_id, (score, row) in best.items():  # insertion order = best first
+            if min_score is not None and score < min_score:
+                return hits[:k], True
+            holders = records.get(content_id, [])
+            if not holders:
+                continue  # only older versions hold it
+            snippet = self._snippet(content_id, row, query_text)
+            hits.extend(Hit(r.path, r.version, score, snippet, r.sha256) for r in holders)
+            if len(hits) >= k:
+                break
+        return hits[:k], False
+
+    def _snippet(self, content_id: int, row: int, query_text: str) -> str:
+        start, end = (int(x) for x in self.vectors.spans[row])
+        return snippet(self.archive.text(content_id)[start:end], query_text)
+
+
+def check_k(k: int) -> None:
+    if k < 1:
+        raise UsageError(f"-k must be at least 1, not {k}")
+
+
+# sentence ends, and line breaks (markdown list items and headings are lines of their own)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\s*\n\s*")
+_WORD = re.compile(r"\w+")
+
+
+def snippet(chunk: str, query_text: str = "", limit: int = SNIPPET_CHARS) -> str:
+    """The sentence of the chunk that shares most words with the query (the first one on a
+    tie), whitespace collapsed and cut to `limit` characters."""
+    sentences = [s for s in (" ".join(p.split()) for p in _SENTENCE.split(chunk)) if s]
+    if not sentences:
+        return ""
+    words = {w.lower() for w in _WORD.findall(query_text)}
+    best = max(sentences, key=lambda s: len(words & {w.lower() for w in _WORD.findall(s)}))
+    return best if len(best) <= limit else best[:limit - 1].rstrip() + "…"
+
+
+def search_texts(archive: Archive, queries: list[str], k: int = 10, *, m: int = DEFAULT_M,
+                 min_score: float | None = None, all_versions: bool = False,
+                 exact: bool = False) -> list[list[Hit]]:
+    """Encode the queries with the archive's own model and search each; one list of hits per
+    query, best first."""
+    check_k(k)
+    searcher = Searcher(archive)
+    if not len(searcher.vectors):
+        return [[] for _ in queries]
+    vectors = archive.encoder().encode(queries)
+    return [searcher.search(vector, k, m=m, min_score=min_score, all_versions=all_versions,
+                            exact=exact, query_text=text)
+            for text, vector in zip(queries, vectors, strict=True)]
+

@@ -1,0 +1,192 @@
+"""Search: ranks with the real model, the ONNX query encoder against the torch one, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from briefmin import Archive, iter_sources
+from briefmin.encoder import (
+    BUNDLED_MODEL,
+    Encoder,
+    SentenceTransformerEncoder,
+    bundled_model_path,
+)
+from briefmin.errors import ExitStatus
+from briefmin.onnx_encoder import OnnxEncoder
+from briefmin.search import Searcher, search_texts, snippet
+
+from .conftest import BRIEFS, HASHING, Cli
+from .test_cli import run_checking_imports
+
+# (a query in other words than the brief uses, the brief it must rank first)
+PARAPHRASED_QUERIES = [
+    ("the hiking app dies as soon as it is opened on the newest phones",
+     "briefs/engineering/android-crash-startup.md"),
+    ("too many calls to our API from one customer, cap them per key",
+     "briefs/engineering/rate-limiter-redis.md"),
+    ("the office copier broke and we need a new one", "briefs/misc/printer-replacement.txt"),
+    ("server room overheating after the air conditioning stopped",
+     "briefs/ops/datacenter-cooling-failure.txt"),
+    ("how quickly do electric vehicle batteries lose capacity",
+     "briefs/research/battery-degradation-study.txt"),
+    ("customers paying in euros, value added tax and the new price list",
+     "briefs/product/pricing-eu.md"),
+]
+# briefs that say the same thing as another: either may rank first
+TWINS = {"briefs/engineering/rate-limiter-redis.md": "briefs/archive/rate-limiter-redis-revised.md",
+         "briefs/product/pricing-eu.md": "briefs/product/pricing-eu-paraphrase.md"}
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(("query", "expected"), PARAPHRASED_QUERIES)
+def test_a_paraphrased_query_ranks_its_brief_first(fixture_archive: Path, query: str,
+                                                   expected: str) -> None:
+    with Archive.open(fixture_archive) as archive:
+        hits = search_texts(archive, [query], k=3)[0]
+    assert hits[0].path in {expected, TWINS.get(expected)}, [h.path for h in hits]
+    assert hits[0].score > hits[-1].score
+
+
+@pytest.mark.model
+def test_paraphrase_of_a_whole_brief_finds_its_original_first(fixture_archive: Path) -> None:
+    """The planted paraphrase, used as a query, finds the brief it paraphrases (after itself)."""
+    text = (BRIEFS / "product" / "pricing-eu-paraphrase.md").read_text()
+    with Archive.open(fixture_archive) as archive:
+        hits = search_texts(archive, [text], k=2)[0]
+    assert [h.path for h in hits] == ["briefs/product/pricing-eu-paraphrase.md",
+                                      "briefs/product/pricing-eu.md"]
+
+
+@pytest.mark.model
+def test_two_stage_search_agrees_with_exact_on_the_fixtures(fixture_archive: Path) -> None:
+    queries = [q for q, _ in PARAPHRASED_QUERIES] + ["incident postmortem", "legal contract"]
+    with Archive.open(fixture_archive) as archive:
+        fast = search_texts(archive, queries, k=5)
+        exact = search_texts(archive, queries, k=5, exact=True)
+    overlaps = []
+    for got, want in zip(fast, exact, strict=True):
+        assert got[0] == want[0]  # the same best brief, with the same int8 score
+        overlaps.append(len({h.path for h in got} & {h.path for h in want}) / 5)
+    # the Hamming stage may swap a borderline 5th hit; the benchmark measures this at scale
+    assert np.mean(overlaps) >= 0.9, overlaps
+
+
+VARIED_TEXTS = [
+    "pricing change for EU customers",
+    "",
+    "x",
+    "Ünïcödé, emoji ✓ and 日本語 mixed with English words.",
+    "   leading and trailing whitespace   \n\n",
+    "word " * 400,  # longer than the model's window: both truncate the same way
+    "```python\ndef f(x):\n    return x * 2\n```",
+    "| a | b |\n|---|---|\n| 1 | 2 |",
+    "SELECT * FROM briefs WHERE path LIKE '%legal%';",
+]
+
+
+@pytest.mark.model
+def test_onnx_query_encoder_agrees_with_the_torch_ingest_encoder(real_encoder: Encoder) -> None:
+    texts = VARIED_TEXTS + [p.read_text(errors="replace")[:4000]
+                            for p in sorted(BRIEFS.rglob("*.md"))[:20]]
+    torch_encoder = (real_encoder if isinstance(real_encoder, SentenceTransformerEncoder)
+                     else SentenceTransformerEncoder(BUNDLED_MODEL))
+    onnx_encoder = (real_encoder if isinstance(real_encoder, OnnxEncoder)
+                    else OnnxEncoder(BUNDLED_MODEL, bundled_model_path()))
+    cosines = (torch_encoder.encode(texts) * onnx_encoder.encode(texts)).sum(axis=1)
+    assert cosines.min() >= 0.999, cosines
+    assert onnx_encoder.token_spans(texts[3]) == torch_encoder.token_spans(texts[3])
+    assert (onnx_encoder.dim, onnx_encoder.max_tokens) == (torch_encoder.dim,
+                                                           torch_encoder.max_tokens)
+
+
+@pytest.mark.model
+def test_search_cli_json_and_many_queries(cli: Cli, fixture_archive: Path) -> None:
+    result = cli("search", fixture_archive, "pricing change for EU customers", "-k", "2",
+                 "--json")
+    assert result.returncode == 0, result.stderr
+    hits = json.loads(result.stdout)
+    assert {h["path"] for h in hits} == {"briefs/product/pricing-eu.md",
+                                         "briefs/product/pricing-eu-paraphrase.md"}
+    assert set(hits[0]) >= {"path", "score", "version", "snippet"}
+    assert hits[0]["score"] >= hits[1]["score"] and hits[0]["snippet"]
+
+    result = cli("search", fixture_archive, "--queries", "-", "-k", "1", "--json",
+                 input="copier replacement\n\nserver room too hot\n")
+    assert result.returncode == 0, result.stderr
+    answers = json.loads(result.stdout)
+    assert [a["query"] for a in answers] == ["copier replacement", "server room too hot"]
+    assert [a["hits"][0]["path"] for a in answers] == [
+        "briefs/misc/printer-replacement.txt", "briefs/ops/datacenter-cooling-failure.txt"]
+
+
+@pytest.mark.model
+def test_min_score_hides_weak_hits(cli: Cli, fixture_archive: Path) -> None:
+    result = cli("search", fixture_archive, "the office copier broke", "--min-score", "0.4",
+                 "--json")
+    scores = [h["score"] for h in json.loads(result.stdout)]
+    assert scores and all(s >= 0.4 for s in scores) and len(scores) < 10
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["-k", "0"], "-k must be at least 1"),
+    (["--min-score", "2"], "--min-score must be between -1 and 1"),
+    (["--queries", "missing.txt"], "--queries missing.txt"),
+])
+def test_bad_search_options_are_usage_errors(cli: Cli, hashing_archive: object,
+                                             args: list[str], message: str) -> None:
+    archive = hashing_archive({"a.md": b"a brief about apples\n"})  # type: ignore[operator]
+    result = cli("search", archive, *(["q"] if "--queries" not in args else []), *args)
+    assert result.returncode == ExitStatus.USAGE
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.model
+def test_an_archive_of_another_model_is_refused(cli: Cli, hashing_archive: object) -> None:
+    archive = hashing_archive({"a.md": b"a brief about apples\n"})  # type: ignore[operator]
+    result = cli("search", archive, "apples", "--model", "all-MiniLM-L6-v2")
+    assert result.returncode == ExitStatus.MODEL
+    assert "was made with model 'hashing:384'" in result.stderr
+
+
+def test_old_versions_are_hidden_unless_asked(tmp_path: Path) -> None:
+    """Versions crowd the Hamming pool with the same meaning; the search widens it."""
+    os.chdir(tmp_path)
+    brief = tmp_path / "b.md"
+    with Archive.open("a.bmin", write=True, create=True, model=HASHING) as archive:
+        for i in range(30):
+            brief.write_text(f"apples and pears, revision {i}\n")
+            archive.add(iter_sources(["b.md"]))
+        (tmp_path / "c.md").write_text("apples and pears and plums\n")
+        archive.add(iter_sources(["c.md"]))
+    with Archive.open("a.bmin") as archive:
+        latest = search_texts(archive, ["apples and pears"], k=2, m=1)[0]
+        every = search_texts(archive, ["apples and pears"], k=40, all_versions=True)[0]
+    assert sorted((h.path, h.version) for h in latest) == [("b.md", 30), ("c.md", 1)]
+    assert len(every) == 31
+
+
+def test_searcher_on_an_empty_archive(tmp_path: Path) -> None:
+    with Archive.open(tmp_path / "a.bmin", write=True, create=True, model=HASHING) as archive:
+        assert search_texts(archive, ["anything"]) == [[]]
+        assert Searcher(archive).search(np.ones(384, np.float32) / np.sqrt(384)) == []
+
+
+def test_snippet_picks_the_sentence_sharing_most_query_words() -> None:
+    chunk = "# Title\n\nFirst sentence here. The redis counter expires.\n- a list item\n"
+    assert snippet(chunk, "when does the counter expire in redis") == \
+        "The redis counter expires."
+    assert snippet(chunk) == "# Title"
+    assert snippet("word " * 100, limit=20).endswith("…")
+
+
+@pytest.mark.model
+def test_search_never_imports_torch(tmp_path: Path, fixture_archive: Path) -> None:
+    code, heavy = run_checking_imports("search", str(fixture_archive), "pricing", "--json",
+                                       cwd=tmp_path)
+    assert code == 0
+    assert heavy == [], f"search imported {heavy}"
