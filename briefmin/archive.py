@@ -44,6 +44,10 @@ BATCH_BYTES = 16 * 1024 * 1024
 # raw bytes per solid block: big enough to compress well (measured on the kernel docs: ~3.86x
 # versus 3.66x for one frame per brief), small enough to restore one brief in ~2 ms
 BLOCK_BYTES = 1024 * 1024
+# vector segments: merged SEGMENT_FANOUT at a time up to MAX_SEGMENT_ROWS rows (~115 MB of
+# codes), so a search reads a few large blobs however the archive was built up
+SEGMENT_FANOUT = 8
+MAX_SEGMENT_ROWS = 1 << 18
 DICT_TRAINING_BYTES = 4 * 1024 * 1024  # samples enough for a 112 KB dictionary, quick to train
 
 # vec_segments.kinds: what a vector row stands for
@@ -433,6 +437,7 @@ class Archive:
             (len(rows), np.asarray(content_ids, np.int64).tobytes(),
              np.asarray(kinds, np.uint8).tobytes(), np.asarray(spans, np.int32).tobytes(),
              binary_codes(matrix).tobytes(), scale.encode(matrix).tobytes()))
+        _merge_segments(conn)
 
     # -- dictionaries --------------------------------------------------------------------
 
@@ -824,6 +829,39 @@ class Archive:
     def _require_writer(self) -> None:
         if self._lock is None:
             raise UsageError("archive opened read-only; open with write=True")
+
+
+def _segment_tier(rows: int) -> int:
+    """0 for add-sized segments (< 512 rows), then one tier per SEGMENT_FANOUT-fold size."""
+    tier = 0
+    while rows >= 512 * SEGMENT_FANOUT ** tier:
+        tier += 1
+    return tier
+
+
+def _merge_segments(conn: sqlite3.Connection) -> None:
+    """Size-tiered merging, as in LSM trees: whenever SEGMENT_FANOUT segments of one size tier
+    exist, they become one. Each add writes a small segment, and a million briefs added 64 at
+    a time would otherwise leave 16k segments, each a row read and a few numpy calls per
+    search; merged, a search loads a million codes in a handful of reads, and every vector is
+    rewritten only log8(n / 64) times. Column blobs are row-major, so merging is joining."""
+    while True:
+        tiers: dict[int, list[int]] = {}
+        for seg_id, n in conn.execute("SELECT id, n FROM vec_segments ORDER BY id"):
+            if n < MAX_SEGMENT_ROWS // SEGMENT_FANOUT:  # the merge stays within MAX_SEGMENT_ROWS
+                tiers.setdefault(_segment_tier(int(n)), []).append(int(seg_id))
+        full = next((ids for ids in tiers.values() if len(ids) >= SEGMENT_FANOUT), None)
+        if full is None:
+            return
+        group = full[:SEGMENT_FANOUT]
+        marks = ",".join("?" * len(group))
+        parts = conn.execute(f"SELECT n, content_ids, kinds, spans, bits, int8 FROM vec_segments "
+                             f"WHERE id IN ({marks}) ORDER BY id", group).fetchall()
+        conn.execute("INSERT INTO vec_segments(n, content_ids, kinds, spans, bits, int8) "
+                     "VALUES (?, ?, ?, ?, ?, ?)",
+                     (sum(int(p[0]) for p in parts),
+                      *(b"".join(bytes(p[col]) for p in parts) for col in range(1, 6))))
+        conn.execute(f"DELETE FROM vec_segments WHERE id IN ({marks})", group)
 
 
 _RECORD_SQL = """

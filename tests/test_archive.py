@@ -309,3 +309,22 @@ def test_damage_in_a_solid_block_spares_the_briefs_before_it(tmp_path: Path) -> 
             if record.path in readable:
                 assert archive.read(record) == files[record.path]
     assert damaged and "b00.md" in readable  # the damage costs only what follows it
+
+
+def test_vector_segments_are_merged_as_adds_accumulate(tmp_path: Path) -> None:
+    """Many small adds leave a few large vector segments, not one per add, and searching and
+    verifying still see every vector."""
+    import sqlite3
+
+    from briefmin.archive import SEARCH_KINDS, SEGMENT_FANOUT
+
+    os.chdir(tmp_path)
+    with Archive.open("a.bmin", write=True, create=True, model=HASHING) as archive:
+        for i in range(SEGMENT_FANOUT * 2 + 3):
+            (tmp_path / f"b{i}.md").write_text(f"brief {i} about topic {i}\n")
+            archive.add(iter_sources([f"b{i}.md"]))
+        assert len(archive.vectors(SEARCH_KINDS)) == SEGMENT_FANOUT * 2 + 3
+        assert archive.verify().ok
+    with sqlite3.connect(tmp_path / "a.bmin") as conn:
+        sizes = sorted(n for (n,) in conn.execute("SELECT n FROM vec_segments"))
+    assert sum(sizes) == SEGMENT_FANOUT * 2 + 3 and len(sizes) < SEGMENT_FANOUT
