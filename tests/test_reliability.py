@@ -323,6 +323,12 @@ CATALOGUE: list[tuple[str, Setup | None, list[str], int, str]] = [
     ("other model", None, ["add", "a.bmin", "keep.md", "--model", "hashing:64"], 6,
      "was made with model"),
     ("nothing to add", None, ["add", "a.bmin"], 2, "nothing to add"),
+    ("bad -k", None, ["search", "a.bmin", "brief", "-k", "0"], 2, "-k must be at least 1"),
+    ("bad --min-score", None, ["search", "a.bmin", "brief", "--min-score", "2"], 2,
+     "--min-score"),
+    ("search without a query", None, ["search", "a.bmin"], 2, "QUERY"),
+    ("bad --threshold", None, ["dedupe", "a.bmin", "--threshold", "1.5"], 2, "--threshold"),
+    ("bad --ratio", None, ["minify", "keep.md", "--ratio", "0"], 2, "--ratio"),
     ("unknown command", None, ["frobnicate", "a.bmin"], 2, "No such command"),
 ]
 
