@@ -43,8 +43,13 @@ lint: install
 	$(VENV)/bin/ruff check briefmin tests bench
 	$(VENV)/bin/mypy briefmin
 
+# every bench/bench_*.py on the real corpora (fetched into bench/data when missing);
+# the full run writes bench/RESULTS.md, the quick one bench/out/RESULTS-quick.md
 bench: install
-	@echo "make bench: no benchmarks yet (see the benchmark issue); nothing was measured"
+	$(PY) bench/run.py
+
+bench-quick: install
+	$(PY) bench/run.py --quick
 
 clean:
 	rm -rf $(DEMO) .pytest_cache .mypy_cache .ruff_cache

