@@ -25,6 +25,12 @@ demo: install
 	$(BRIEFMIN) add $(DEMO)/briefs.bmin fixtures/briefs
 	@echo "== briefmin info"
 	$(BRIEFMIN) info $(DEMO)/briefs.bmin
+	@echo "== briefmin search: a question in your own words"
+	$(BRIEFMIN) search $(DEMO)/briefs.bmin "pricing change for EU customers" -k 3
+	@echo "== briefmin dedupe: exact copies, normalized copies and near-duplicates"
+	$(BRIEFMIN) dedupe $(DEMO)/briefs.bmin
+	@echo "== briefmin minify: a brief at half its length"
+	$(BRIEFMIN) minify fixtures/briefs/engineering/cache-invalidation.md --ratio 0.5
 	@echo "== briefmin ls (first lines)"
 	$(BRIEFMIN) ls $(DEMO)/briefs.bmin | head -5
 	@echo "== briefmin restore into a temp folder and compare with the originals"

@@ -206,14 +206,20 @@ def restore_command(
         = False,
     version: VersionOpt = None,
     force: Annotated[bool, typer.Option(help="Overwrite existing files under DIR.")] = False,
+    minify: Annotated[str | None, typer.Option(
+        "--minify", metavar="R", help="Minified to share R of their words instead "
+        "(printed, or written under --to DIR); see `briefmin minify`.")] = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Restore briefs byte-exact (sha256-checked) into a folder or to stdout."""
-    if (to is None) == (not to_stdout):
+    if (to is None) == (not to_stdout) and (minify is None or to_stdout):
         raise UsageError("say where to restore: --to DIR or --stdout (one of them)")
     with Archive.open(archive) as arch:
         records = arch.records(selectors or [], version=version)
+        if minify is not None:
+            _restore_minified(arch, records, minify, to, force, json_out, quiet)
+            return
         if to_stdout:
             for record in records:
                 sys.stdout.buffer.write(arch.read(record))
@@ -226,6 +232,120 @@ def restore_command(
                           for r, p in zip(records, written, strict=True)])
     else:
         output.info(f"restored {len(written)} brief(s) into {to}, sha256 checked", quiet)
+
+
+# -- dedupe ----------------------------------------------------------------------------------
+
+@command("dedupe")
+def dedupe_command(
+    archive: ArchiveArg,
+    paths: Annotated[list[str] | None, typer.Argument(
+        help="New briefs (files, folders, - for stdin) to check against the archive and each "
+             "other, without adding them (default: the archive's own briefs).",
+        show_default=False)] = None,
+    from_file: Annotated[str | None, typer.Option(
+        "--from", help="Read a newline-separated path list from FILE (- = stdin).")] = None,
+    threshold: Annotated[float | None, typer.Option(
+        "--threshold", help="Cosine at or above which briefs are near duplicates, in (0, 1] "
+                            "(default 0.85; see --histogram).", show_default=False)] = None,
+    fail: Annotated[bool, typer.Option(
+        "--fail", help="Exit 1 when any duplicate group is found (for CI).")] = False,
+    prune: Annotated[bool, typer.Option(
+        "--prune", help="Remove all but the oldest member of each group (see --dry-run).")]
+        = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run/--no-dry-run", help="With --prune: only show what would be removed.")]
+        = True,
+    show_histogram: Annotated[bool, typer.Option(
+        "--histogram", help="Draw how similar briefs are to their nearest neighbour.")]
+        = False,
+    name: Annotated[str, typer.Option(help="Name for the brief read from stdin.")]
+        = "stdin.txt",
+    include: Annotated[list[str] | None, typer.Option(
+        help=f"Glob of folder members to take (default: {' '.join(DEFAULT_INCLUDE)}).")]
+        = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Glob of paths to leave out.")]
+        = None,
+    wait: WaitOpt = 3600.0,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Exact, normalized and near-duplicate briefs: within ARCHIVE, or the given new briefs
+    against it (the CI check: with --fail, exit 1 on any duplicate)."""
+    from .dedupe import DEFAULT_THRESHOLD, check_threshold, find_duplicates
+    from .dedupe import prune as prune_groups
+
+    threshold = check_threshold(DEFAULT_THRESHOLD if threshold is None else threshold)
+    inputs = list(paths or [])
+    if from_file is not None:
+        inputs += read_path_list(from_file)
+    if prune and (inputs or from_file is not None):
+        raise UsageError("--prune works on the archive's own duplicates; run it without paths")
+    if inputs.count("-") + (from_file == "-") > 1:
+        raise UsageError("stdin can be read only once: use - or --from - , not both")
+    if from_file is not None and not inputs:
+        raise UsageError(f"--from {from_file}: no paths in it")
+    sources = list(iter_sources(inputs, include=include or DEFAULT_INCLUDE,
+                                exclude=exclude or (), stdin_name=name)) if inputs else None
+    write = prune and not dry_run
+    with Archive.open(archive, write=write, wait=wait, on_wait=_waiting(archive, quiet)) as arch:
+        report = find_duplicates(arch, sources, threshold=threshold,
+                                 histogram_of_nearest=show_histogram,
+                                 progress=None if quiet or json_out else
+                                 (lambda text: output.info(f"{text}…")))
+        removed = [r.path for r in prune_groups(arch, report)] if write else []
+    pruned = sorted(set(removed)) if write else sorted(set(report.redundant))
+    if json_out:
+        document = report.to_json()
+        if prune:
+            document["prune"] = {"dry_run": dry_run, "paths": pruned}
+        output.emit_json(document)
+    else:
+        _render_dedupe(report, quiet)
+        if prune:
+            verb = "would remove" if dry_run else "removed"
+            for path in pruned:
+                output.info(f"{verb} {output.escape_name(path)}", quiet)
+            output.info(f"{verb} {len(pruned)} brief(s), keeping the oldest of each group"
+                        + (" (run with --no-dry-run to remove them)" if dry_run and pruned
+                           else ""), quiet)
+    if fail and report.groups:
+        raise typer.Exit(int(ExitStatus.FINDINGS))
+
+
+def _render_dedupe(report: Any, quiet: bool) -> None:
+    for skipped in report.skipped:
+        if not quiet:
+            output.warn(f"skipped {output.escape_name(skipped.name)}: {skipped.reason}")
+    rows = []
+    for number, group in enumerate(report.groups, 1):
+        for member in group.members:
+            rows.append([number, group.kind, f"{member.similarity:.3f}",
+                         member.path + (" (new)" if member.new else "")])
+    if rows:
+        output.table(["group", "kind", "similarity", "path"], rows,
+                     right=("group", "similarity"))
+    if report.histogram is not None:
+        _draw_histogram(report.histogram, report.histogram_of, report.threshold)
+    kinds = [g.kind for g in report.groups]
+    output.info(f"{len(kinds)} duplicate group(s): {kinds.count('exact')} exact, "
+                f"{kinds.count('normalized')} normalized, {kinds.count('near')} near "
+                f"(threshold {report.threshold:.2f}); {report.briefs} brief(s) compared", quiet)
+
+
+def _draw_histogram(bins: list[tuple[float, int]], of: str, threshold: float) -> None:
+    """Bars on stdout, one per similarity bin, the threshold's bin marked."""
+    width = bins[1][0] - bins[0][0] if len(bins) > 1 else 0.025
+    peak = max((c for _, c in bins), default=0) or 1
+    lines = [f"similarity of {of}:"]
+    for k, (lo, count) in enumerate(bins):
+        label = f"< {lo + width:.3f}" if k == 0 else f"{lo:.3f}-{lo + width:.3f}"
+        bar = "█" * round(40 * count / peak) or ("▏" if count else "")
+        mark = "  ← threshold" if lo <= threshold < lo + width or (
+            k == len(bins) - 1 and threshold >= lo) else ""
+        lines.append(f"{label:>13} │{bar:<40} {count}{mark}")
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
 
 
 # -- ls / info / verify / rm -----------------------------------------------------------------
@@ -321,6 +441,119 @@ def rm_command(
     else:
         output.info(f"removed {len(removed)} version(s) of "
                     f"{len({r.path for r in removed})} brief(s)", quiet)
+
+
+# -- minify ----------------------------------------------------------------------------------
+
+@command("minify")
+def minify_command(
+    paths: Annotated[list[str] | None, typer.Argument(
+        help="Brief files, folders (recursive) or - for one brief on stdin.",
+        show_default=False)] = None,
+    ratio: Annotated[str | None, typer.Option(
+        "--ratio", metavar="R", help="Share of words to keep, in (0, 1] (default 0.5).")]
+        = None,
+    max_words: Annotated[str | None, typer.Option(
+        "--max-words", metavar="N", help="Keep at most N words (instead of --ratio).")]
+        = None,
+    to: Annotated[Path | None, typer.Option(
+        "--to", help="Write each minified brief under DIR at its relative path.")] = None,
+    model: Annotated[str | None, typer.Option(
+        help="Model to judge meaning with (default: the bundled all-MiniLM-L6-v2).")] = None,
+    archive: Annotated[Path | None, typer.Option(
+        "--archive", help="Use this archive's model.")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite existing files under DIR.")] = False,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Print a shorter brief made only of the brief's own sentences, list items and blocks,
+    chosen to keep its meaning; with several briefs, write them under --to DIR."""
+    from .encoder import normalize_model_id
+    from .sources import Source, decode_text, is_binary
+
+    budget = _minify_budget(ratio, max_words)
+    if not paths and sys.stdin is not None and sys.stdin.isatty():
+        raise UsageError("nothing to minify: give files, folders or - (a brief on stdin)")
+    sources = list(iter_sources(paths or ["-"]))
+    named: list[tuple[str, str]] = []
+    for source in sources:
+        if not isinstance(source, Source):
+            output.warn(f"skipped {output.escape_name(source.name)}: {source.reason}")
+            continue
+        data = source.read()
+        if is_binary(data):
+            output.warn(f"skipped {output.escape_name(source.name)}: binary, not text")
+            continue
+        named.append((source.name, decode_text(data)[0]))
+    if len(named) > 1 and to is None:
+        raise UsageError(f"{len(named)} briefs to minify: give --to DIR to write them there")
+    if archive is not None:
+        with Archive.open(archive, model=model) as arch:
+            encoder = arch.encoder()
+    else:
+        from . import encoder as encoder_module
+
+        encoder = encoder_module.load_encoder(normalize_model_id(model))
+    _emit_minified(named, encoder, budget, to, force, json_out, quiet)
+
+
+def _minify_budget(ratio: str | None, max_words: str | None) -> dict[str, Any]:
+    """--ratio / --max-words parsed here, so a bad value is a one-line usage error."""
+    from .minify import word_budget
+
+    def number(option: str, text: str | None, kind: type) -> Any:
+        if text is None:
+            return None
+        try:
+            return kind(text)
+        except ValueError:
+            raise UsageError(f"{option} must be a {'number' if kind is float else 'whole number'}"
+                             f", got {text!r}") from None
+
+    budget = {"ratio": number("--ratio", ratio, float),
+              "max_words": number("--max-words", max_words, int)}
+    word_budget(100, **budget)  # validates
+    return budget
+
+
+def _emit_minified(named: list[tuple[str, str]], encoder: Any, budget: dict[str, Any],
+                   to: Path | None, force: bool, json_out: bool, quiet: bool) -> None:
+    from .minify import minify_many, write_inside
+
+    results = minify_many(encoder, [text for _, text in named], **budget)
+    documents = []
+    for (name, _), result in zip(named, results, strict=True):
+        document = {"path": name, **result.to_json()}
+        if to is not None:
+            document["written_to"] = str(write_inside(to, name, result.text, force=force))
+        elif not json_out:
+            if len(named) > 1:
+                sys.stdout.write(f"==> {output.escape_name(name)} <==\n")
+            sys.stdout.write(result.text)
+        documents.append(document)
+        if result.words_in and not result.words_out:
+            output.warn(f"{output.escape_name(name)}: no part of it fits in "
+                        f"{result.budget} words")
+        elif result.too_big and not quiet:
+            output.warn(f"{output.escape_name(name)}: left out {len(result.too_big)} block(s) "
+                        f"larger than the {result.budget}-word budget (up to "
+                        f"{max(result.too_big)} words; a code block is never cut)")
+    sys.stdout.flush()
+    if json_out:
+        output.emit_json(documents)
+        return
+    for document in documents:
+        output.info(f"{output.escape_name(document['path'])}: {document['words_in']} → "
+                    f"{document['words_out']} words, similarity {document['similarity']:.3f}",
+                    quiet)
+
+
+def _restore_minified(arch: Archive, records: list[BriefRecord], ratio: str, to: Path | None,
+                      force: bool, json_out: bool, quiet: bool) -> None:
+    """`restore --minify R`: the archived briefs, minified with the archive's model."""
+    named = [(r.path, arch.text(r.content_id)) for r in records]
+    _emit_minified(named, arch.encoder(), _minify_budget(ratio, None), to, force, json_out,
+                   quiet)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,284 @@
+"""`briefmin dedupe`: the banded near-pair search against exact all-pairs, grouping by kind,
+the CI mode's exit codes, pruning, and the planted fixture cases with the real model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from briefmin import Archive, iter_sources
+from briefmin.dedupe import (
+    DEFAULT_THRESHOLD,
+    all_pairs,
+    band_plan,
+    components,
+    find_duplicates,
+    near_pairs,
+    normalize_text,
+)
+from briefmin.errors import ExitStatus
+from briefmin.quantize import Int8Scale, binary_codes
+
+from .conftest import BRIEFS, FIXTURES, Cli, cached_encoder
+from .test_cli import run_checking_imports
+
+MakeArchive = Callable[..., Path]
+
+
+def planted(n: int, dim: int = 384, copies: int = 150, seed: int = 0
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Random unit vectors with planted near-duplicates at cosines spread over 0.85-1."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, dim)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    src = rng.choice(n, copies, replace=False)
+    dst = rng.choice(np.setdiff1d(np.arange(n), src), copies, replace=False)
+    cos = rng.uniform(0.85, 1.0, copies).astype(np.float32)
+    noise = rng.standard_normal((copies, dim)).astype(np.float32)
+    noise -= (noise * x[src]).sum(1, keepdims=True) * x[src]
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    x[dst] = cos[:, None] * x[src] + np.sqrt(1 - cos ** 2)[:, None] * noise
+    return x, Int8Scale.calibrate(x).encode(x)
+
+
+# -- the library, no model --------------------------------------------------------------------
+
+@pytest.mark.parametrize("threshold", [0.85, 0.9, 0.95])
+def test_banded_search_finds_what_all_pairs_finds(threshold: float) -> None:
+    vectors, codes = planted(6000)
+    exact = all_pairs(vectors, threshold)
+    found = near_pairs(binary_codes(vectors), codes, threshold)
+    want = set(zip(exact.i.tolist(), exact.j.tolist(), strict=True))
+    got = set(zip(found.i.tolist(), found.j.tolist(), strict=True))
+    assert len(want) > 40
+    assert len(want & got) >= 0.98 * len(want)
+    assert (found.similarity >= threshold).all() and (found.i < found.j).all()
+    assert len(got - want) <= 2  # only int8 rounding right at the threshold
+
+
+def test_fewer_bands_for_higher_thresholds() -> None:
+    plans = [band_plan(100_000, 384, t) for t in (0.8, 0.9, 0.95, 0.99)]
+    counts = [len(p) for p in plans if p is not None]
+    assert len(counts) == 4 and counts == sorted(counts, reverse=True) and counts[-1] >= 1
+
+
+def test_biased_bits_make_longer_bands_and_constant_bits_are_never_used() -> None:
+    ones = np.full(384, 0.5)
+    ones[:100] = 0.0  # never set
+    ones[100:200] = 0.9  # mostly set: little selectivity each
+    plan = band_plan(100_000, 384, 0.9, ones=ones)
+    balanced = band_plan(100_000, 384, 0.9)
+    assert plan is not None and balanced is not None
+    assert len(plan[0]) > len(balanced[0])
+    assert all((band >= 100).all() for band in plan)
+    assert band_plan(100_000, 384, 0.9, ones=np.zeros(384)) is None  # falls back to exact
+
+
+def test_sparse_codes_fall_back_to_exact_pairs() -> None:
+    rng = np.random.default_rng(3)
+    x = np.zeros((5000, 384), np.float32)  # 20 positive entries per row: bits mostly 0
+    for row in x:
+        row[rng.choice(384, 20, replace=False)] = 1.0
+    x[1] = x[0]
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    found = near_pairs(binary_codes(x), Int8Scale.calibrate(x).encode(x), 0.9)
+    assert (0, 1) in set(zip(found.i.tolist(), found.j.tolist(), strict=True))
+
+
+def test_components_are_transitive() -> None:
+    labels = components(6, np.array([0, 1, 4]), np.array([1, 2, 5]))
+    assert labels.tolist() == [0, 0, 0, 3, 4, 4]
+
+
+def test_normalization_ignores_whitespace_line_endings_and_case() -> None:
+    assert normalize_text("Hello  World\r\n\tSecond line\n") == \
+        normalize_text("hello world\nSECOND   LINE")
+    assert normalize_text("hello world") != normalize_text("hello, world")
+
+
+# -- grouping and the CLI, with the hashing encoder ---------------------------------------------
+
+BRIEF = b"Migrate the billing service to the new queue before the March freeze.\n"
+OTHER = b"Plan the offsite for the design team in Lisbon, budget and agenda.\n"
+
+
+def test_exact_and_normalized_groups_in_the_archive(hashing_archive: MakeArchive) -> None:
+    path = hashing_archive({
+        "a.md": BRIEF, "b.md": BRIEF,  # same bytes
+        "c.txt": BRIEF.upper().replace(b"\n", b"\r\n").replace(b" ", b"  "),  # normalized
+        "d.md": OTHER})
+    with Archive.open(path) as archive:
+        report = find_duplicates(archive)
+    kinds = {g.kind: [m.path for m in g.members] for g in report.groups}
+    assert kinds == {"exact": ["src/a.md", "src/b.md"], "normalized": ["src/a.md", "src/c.txt"]}
+    assert report.briefs == 4
+    assert report.redundant == ["src/b.md", "src/c.txt"]  # one brief per cluster remains
+
+
+def test_cli_json_schema_and_fail_exit(cli: Cli, hashing_archive: MakeArchive,
+                                       tmp_path: Path) -> None:
+    path = hashing_archive({"a.md": BRIEF, "b.md": BRIEF, "d.md": OTHER})
+    result = cli("dedupe", path, "--json", "--fail")
+    assert result.returncode == ExitStatus.FINDINGS
+    document = json.loads(result.stdout)
+    assert document["groups"] == [{"kind": "exact", "paths": ["src/a.md", "src/b.md"],
+                                   "similarities": [1.0, 1.0], "new": [False, False]}]
+    assert document["threshold"] == DEFAULT_THRESHOLD and document["briefs"] == 3
+    (tmp_path / "src" / "b.md").unlink()  # the helper archives its whole src folder
+    clean = hashing_archive({"a.md": BRIEF, "d.md": OTHER}, name="clean.bmin")
+    assert cli("dedupe", clean, "--fail").returncode == 0
+
+
+@pytest.mark.parametrize("value", ["0", "-0.5", "1.01", "nan"])
+def test_threshold_out_of_range_is_a_usage_error(cli: Cli, hashing_archive: MakeArchive,
+                                                 value: str) -> None:
+    path = hashing_archive({"a.md": BRIEF})
+    result = cli("dedupe", path, "--threshold", value)
+    assert result.returncode == ExitStatus.USAGE
+    assert "--threshold must be in (0, 1]" in result.stderr
+
+
+def test_ci_mode_exit_codes(cli: Cli, hashing_archive: MakeArchive, chdir_tmp: Path) -> None:
+    path = hashing_archive({"a.md": BRIEF, "d.md": OTHER})
+    (chdir_tmp / "new").mkdir()
+    (chdir_tmp / "new" / "copy.md").write_bytes(BRIEF)
+    (chdir_tmp / "new" / "fresh.md").write_bytes(b"Replace the office printer on floor 3.\n")
+    dup = cli("dedupe", path, "new/copy.md", "--fail", "--json")
+    assert dup.returncode == ExitStatus.FINDINGS
+    (group,) = json.loads(dup.stdout)["groups"]
+    assert group == {"kind": "exact", "paths": ["src/a.md", "new/copy.md"],
+                     "similarities": [1.0, 1.0], "new": [False, True]}
+    fine = cli("dedupe", path, "new/fresh.md", "--fail")
+    assert fine.returncode == 0, fine.stderr
+    assert cli("dedupe", path, "new/fresh.md").returncode == 0
+    # two new briefs duplicating each other, from a path list
+    (chdir_tmp / "new" / "fresh2.md").write_bytes(b"replace the OFFICE printer on floor 3.\n")
+    (chdir_tmp / "list.txt").write_text("new/fresh.md\nnew/fresh2.md\n")
+    both = cli("dedupe", path, "--from", "list.txt", "--fail", "--json")
+    assert both.returncode == ExitStatus.FINDINGS
+    assert [g["kind"] for g in json.loads(both.stdout)["groups"]] == ["normalized"]
+    # nothing was added
+    with Archive.open(path) as archive:
+        assert [r.path for r in archive.records()] == ["src/a.md", "src/d.md"]
+    assert cli("dedupe", path, "missing.md").returncode == ExitStatus.USAGE
+    assert cli("dedupe", path, "new", "--prune").returncode == ExitStatus.USAGE
+
+
+def test_a_new_version_of_an_archived_brief_is_not_its_duplicate(
+        cli: Cli, hashing_archive: MakeArchive, chdir_tmp: Path) -> None:
+    path = hashing_archive({"a.md": BRIEF, "d.md": OTHER})
+    (chdir_tmp / "src").mkdir(exist_ok=True)
+    (chdir_tmp / "src" / "a.md").write_bytes(BRIEF + b"One more line.\n")
+    assert cli("dedupe", path, "src/a.md", "--fail").returncode == 0
+
+
+def test_prune_dry_run_then_for_real(cli: Cli, hashing_archive: MakeArchive) -> None:
+    path = hashing_archive({"a.md": BRIEF, "b.md": BRIEF, "c.md": BRIEF.upper(),
+                            "d.md": OTHER})
+    before = path.read_bytes()
+    shown = cli("dedupe", path, "--prune", "--json")
+    assert json.loads(shown.stdout)["prune"] == {"dry_run": True,
+                                                 "paths": ["src/b.md", "src/c.md"]}
+    assert path.read_bytes() == before
+    done = cli("dedupe", path, "--prune", "--no-dry-run")
+    assert done.returncode == 0, done.stderr
+    assert "removed src/b.md" in done.stderr
+    with Archive.open(path) as archive:
+        assert [r.path for r in archive.records()] == ["src/a.md", "src/d.md"]
+        assert archive.verify().ok
+    assert cli("dedupe", path, "--fail").returncode == 0
+
+
+def test_histogram_is_drawn_and_in_json(cli: Cli, hashing_archive: MakeArchive) -> None:
+    path = hashing_archive({f"{i}.md": f"brief {i} about topic {i * 7}\n".encode()
+                            for i in range(12)})
+    drawn = cli("dedupe", path, "--histogram")
+    assert "← threshold" in drawn.stdout and "│" in drawn.stdout
+    document = json.loads(cli("dedupe", path, "--histogram", "--json").stdout)
+    assert sum(b["count"] for b in document["histogram"]["bins"]) == 12
+
+
+# -- the planted fixture cases, with the real model ----------------------------------------------
+
+PLANTED = {
+    "exact": {"briefs/archive/cache-invalidation-copy.md",
+              "briefs/engineering/cache-invalidation.md"},
+    "near-copy": {"briefs/archive/rate-limiter-redis-revised.md",
+                  "briefs/engineering/rate-limiter-redis.md"},
+    "paraphrase": {"briefs/product/pricing-eu.md", "briefs/product/pricing-eu-paraphrase.md"},
+}
+
+
+@pytest.mark.model
+def test_fixture_archive_groups_the_planted_cases_only(fixture_archive: Path) -> None:
+    with Archive.open(fixture_archive) as archive:
+        report = find_duplicates(archive, histogram_of_nearest=True)
+    groups = sorted((g.kind, frozenset(m.path for m in g.members)) for g in report.groups)
+    assert groups == sorted([("exact", frozenset(PLANTED["exact"])),
+                             ("near", frozenset(PLANTED["near-copy"])),
+                             ("near", frozenset(PLANTED["paraphrase"]))])
+    near = {frozenset(m.path for m in g.members): g.members[-1].similarity
+            for g in report.groups if g.kind == "near"}
+    assert near[frozenset(PLANTED["near-copy"])] > 0.99
+    assert DEFAULT_THRESHOLD <= near[frozenset(PLANTED["paraphrase"])] < 0.99
+    # unrelated briefs sit far below the threshold: nothing else in the top bins
+    assert report.histogram is not None
+    above = sum(c for lo, c in report.histogram if lo >= 0.7)
+    assert above == 4  # the two near pairs (the exact copy counts as one content)
+
+
+@pytest.mark.model
+def test_two_versions(tmp_path: Path, cli: Cli, chdir_tmp: Path) -> None:
+    shutil.copytree(FIXTURES / "versions", "versions")
+    # as two briefs under two paths: near duplicates
+    with Archive.open("two.bmin", write=True, create=True,
+                      encoder_factory=cached_encoder) as archive:
+        archive.add(iter_sources(["versions"]))
+        (group,) = find_duplicates(archive).groups
+    assert group.kind == "near"
+    assert [m.path for m in group.members] == ["versions/v1/warehouse-robot-pilot.md",
+                                               "versions/v2/warehouse-robot-pilot.md"]
+    # as versions of one path: only the latest counts, and checking the next version of an
+    # archived brief in CI is not a duplicate of itself
+    Path("plan.md").write_bytes(Path("versions/v1/warehouse-robot-pilot.md").read_bytes())
+    assert cli("add", "one.bmin", "plan.md").returncode == 0
+    Path("plan.md").write_bytes(Path("versions/v2/warehouse-robot-pilot.md").read_bytes())
+    assert cli("dedupe", "one.bmin", "plan.md", "--fail").returncode == 0
+    assert cli("add", "one.bmin", "plan.md").returncode == 0
+    assert cli("dedupe", "one.bmin", "--fail").returncode == 0
+
+
+@pytest.mark.model
+def test_ci_mode_with_the_real_model(fixture_archive: Path, cli: Cli, chdir_tmp: Path) -> None:
+    new = chdir_tmp / "new"
+    new.mkdir()
+    shutil.copyfile(BRIEFS / "product/pricing-eu-paraphrase.md", new / "eu-prices.md")
+    shouted = (BRIEFS / "engineering/rate-limiter-redis.md").read_bytes().upper()
+    (new / "limiter-shouted.txt").write_bytes(shouted.replace(b"\n", b"\r\n"))
+    (new / "cache-notes.md").write_bytes(
+        (BRIEFS / "engineering/cache-invalidation.md").read_bytes()
+        + b"\nNote: we also checked the CDN purge hooks; they are out of scope.\n")
+    (new / "beekeeping.md").write_text(
+        "# Club newsletter\n\nThe beekeeping club wants a spring newsletter: hive inspection "
+        "dates, the honey extraction day in June, and a call for new members.\n")
+    result = cli("dedupe", fixture_archive, "new", "--fail", "--json")
+    assert result.returncode == ExitStatus.FINDINGS, result.stderr
+    groups = {(g["kind"], tuple(g["paths"])) for g in json.loads(result.stdout)["groups"]}
+    assert groups == {
+        ("exact", ("briefs/product/pricing-eu-paraphrase.md", "new/eu-prices.md")),
+        ("normalized", ("briefs/engineering/rate-limiter-redis.md", "new/limiter-shouted.txt")),
+        ("near", ("briefs/archive/cache-invalidation-copy.md", "new/cache-notes.md"))}
+    alone = cli("dedupe", fixture_archive, "new/beekeeping.md", "--fail")
+    assert alone.returncode == 0, alone.stderr
+
+
+@pytest.mark.model
+def test_default_mode_never_loads_the_model(fixture_archive: Path, tmp_path: Path) -> None:
+    code, heavy = run_checking_imports("dedupe", str(fixture_archive), "--histogram",
+                                       cwd=tmp_path)
+    assert code == 0 and heavy == []
