@@ -1,0 +1,328 @@
+"""minify: golden outputs with the real model, properties with the hashing encoder, the CLI.
+
+Golden files live in tests/golden/minify/. After an intended change of selection, rewrite
+them with `BRIEFMIN_REGEN_GOLDEN=1 .venv/bin/python -m pytest -q tests/test_minify.py` and
+review the diff like code."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from briefmin.encoder import Encoder
+from briefmin.errors import ExitStatus, UsageError
+from briefmin.minify import (
+    count_words,
+    minify,
+    minify_many,
+    parse,
+    render,
+    select_in_order,
+    split_sentences,
+    word_budget,
+)
+
+from .conftest import BRIEFS, HASHING, Cli, cached_encoder
+
+GOLDEN = Path(__file__).parent / "golden" / "minify"
+GOLDEN_RATIO = 0.5
+GOLDEN_BRIEFS = [
+    "engineering/cache-invalidation.md",  # fenced code, task list
+    "product/loyalty-program-coffee.md",  # front matter, nested list, table
+    "engineering/feature-flags-cleanup.rst",  # reStructuredText titles, table, field list
+    "ops/incident-2024-03-payment-outage.md",  # long, tables
+    "design/booking-calendar-spec.md",  # > 30 KB: many windows
+]
+
+
+def hashing() -> Encoder:
+    return cached_encoder(HASHING)
+
+
+def is_subsequence(words: list[str], of: list[str]) -> bool:
+    source = iter(of)
+    return all(any(w == x for x in source) for w in words)
+
+
+def fences_balanced(text: str) -> bool:
+    return len(re.findall(r"(?m)^\s*```", text)) % 2 == 0
+
+
+# -- golden ----------------------------------------------------------------------------------
+
+@pytest.mark.model
+@pytest.mark.parametrize("name", GOLDEN_BRIEFS)
+def test_golden_selection(real_encoder: Encoder, name: str) -> None:
+    text = (BRIEFS / name).read_text(encoding="utf-8")
+    result = minify(real_encoder, text, ratio=GOLDEN_RATIO)
+    golden = GOLDEN / name.replace("/", "__")
+    if os.environ.get("BRIEFMIN_REGEN_GOLDEN") == "1":
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(result.text, encoding="utf-8")
+    assert golden.exists(), f"no golden file {golden}; run with BRIEFMIN_REGEN_GOLDEN=1"
+    assert result.text == golden.read_text(encoding="utf-8"), \
+        f"selection changed for {name}; if intended, regenerate with BRIEFMIN_REGEN_GOLDEN=1"
+    assert result.words_out <= result.budget == int(GOLDEN_RATIO * result.words_in)
+    assert result.similarity is not None and result.similarity > 0.85
+    assert fences_balanced(result.text)
+
+
+@pytest.mark.model
+def test_keeps_meaning_on_fixtures(real_encoder: Encoder) -> None:
+    """A regression guard, not the quality claim (that is bench/bench_minify.py): each long
+    fixture keeps cosine >= 0.9 at ratio 0.5 and is never far below the lead baseline."""
+    from briefmin.minify import brief_vectors
+
+    names = ["product/pricing-eu.md", "legal/contract-review-saas-msa.md",
+             "product/ev-charging-roaming.md", "research/user-interviews-freelancers.md"]
+    texts = [(BRIEFS / n).read_text(encoding="utf-8") for n in names]
+    ours = minify_many(real_encoder, texts, ratio=0.5)
+    leads = []
+    for text in texts:
+        doc = parse(text)
+        leads.append(render(doc, select_in_order(doc, word_budget(count_words(text), 0.5))))
+    originals = brief_vectors(real_encoder, texts)
+    lead_vectors = brief_vectors(real_encoder, leads)
+    for result, original, lead in zip(ours, originals, lead_vectors, strict=True):
+        assert result.similarity is not None and result.similarity >= 0.9
+        assert result.similarity >= float(original @ lead) - 0.02
+
+
+# -- parsing and rendering -------------------------------------------------------------------
+
+def test_units_and_context() -> None:
+    doc = parse("---\ntitle: x\n---\n\n# Title\n\nFirst one.  Second  one.\n\n"
+                "## Part\n\n- item a\n  - nested b\n\n```sh\necho   hi\n\n```\n\n"
+                "| a | b |\n|---|---|\n| 1 | 2 |\n")
+    kinds = [u.kind for u in doc.units]
+    assert kinds == ["front", "heading", "sentence", "sentence", "heading", "item", "item",
+                     "code", "table"]
+    nested = doc.units[6]
+    assert nested.context == (1, 4, 5)  # Title, Part, the parent item
+    assert doc.units[2].text == "First one." and doc.units[3].text == "Second one."
+    assert doc.units[7].text == "```sh\necho   hi\n\n```"  # code stays verbatim
+    kept = render(doc, {6})
+    assert kept == "# Title\n\n## Part\n\n- item a\n  - nested b\n"
+
+
+def test_partial_paragraph_and_duplicates() -> None:
+    doc = parse("Alpha is here. Beta is there. Gamma too.\n\nAlpha is here.\n\nrepeat\nrepeat\n")
+    assert [u.text for u in doc.units] == ["Alpha is here.", "Beta is there.", "Gamma too.",
+                                           "Alpha is here.", "repeat"]
+    assert doc.duplicates == {3}
+    assert render(doc, {0, 2}) == "Alpha is here. Gamma too.\n"
+    assert render(doc, {0, 1, 2}) == "Alpha is here. Beta is there. Gamma too.\n"
+
+
+def test_rst_titles_literal_blocks_and_directives() -> None:
+    doc = parse("=====\nTitle\n=====\n\nSection\n-------\n\nRun this::\n\n    make   all\n"
+                "    make install\n\n.. note::\n\n   Be careful.\n\nEnd.\n")
+    kinds = [(u.kind, u.context) for u in doc.units]
+    assert kinds == [("heading", ()), ("heading", (0,)), ("sentence", (0, 1)),
+                     ("code", (0, 1)), ("directive", (0, 1)), ("sentence", (0, 1))]
+    assert doc.units[3].text == "    make   all\n    make install"
+
+
+def test_sentence_split_keeps_abbreviations() -> None:
+    assert split_sentences("Use e.g. Redis. J. Smith agreed. Version 3.13 works! Done") == [
+        "Use e.g. Redis.", "J. Smith agreed.", "Version 3.13 works!", "Done"]
+
+
+def test_budget_validation() -> None:
+    assert word_budget(100) == 50
+    assert word_budget(100, 1.0) == 100
+    assert word_budget(3, 0.1) == 1
+    assert word_budget(100, max_words=7) == 7
+    for kwargs in ({"ratio": 0.0}, {"ratio": 1.5}, {"ratio": float("nan")},
+                   {"max_words": 0}, {"ratio": 0.5, "max_words": 3}):
+        with pytest.raises(UsageError):
+            word_budget(100, **kwargs)  # type: ignore[arg-type]
+
+
+def test_ratio_one_keeps_everything_but_the_repeats() -> None:
+    text = "# T\n\nOne.  Two.\n\nOne.\n\n- a\n- b\n"
+    assert minify(hashing(), text, ratio=1.0).text == "# T\n\nOne. Two.\n\n- a\n- b\n"
+    empty = minify(hashing(), "", ratio=0.5)
+    assert (empty.text, empty.words_in, empty.similarity) == ("", 0, 1.0)
+
+
+# -- properties ------------------------------------------------------------------------------
+
+_WORDS = st.sampled_from(["alpha", "beta", "gamma", "delta", "cache", "Redis", "the", "user",
+                          "role", "EU", "price", "42", "v2", "`code`", "**bold**"])
+_SENTENCE = st.builds(lambda ws, end: " ".join(ws).capitalize() + end,
+                      st.lists(_WORDS, min_size=1, max_size=12), st.sampled_from(".!?:"))
+_PARAGRAPH = st.builds(" ".join, st.lists(_SENTENCE, min_size=1, max_size=5))
+_HEADING = st.builds(lambda level, ws: "#" * level + " " + " ".join(ws),
+                     st.integers(1, 3), st.lists(_WORDS, min_size=1, max_size=4))
+_LIST = st.builds(lambda items, nested: "\n".join(
+    f"{'  ' if n else ''}- {item}" for item, n in zip(items, nested, strict=False)),
+    st.lists(_PARAGRAPH, min_size=1, max_size=5), st.lists(st.booleans(), max_size=5))
+_CODE = st.builds(lambda lines, lang: f"```{lang}\n" + "\n".join(lines) + "\n```",
+                  st.lists(st.lists(_WORDS, max_size=5).map(" ".join), max_size=6),
+                  st.sampled_from(["", "python", "sh"]))
+_TABLE = st.builds(lambda rows: "| a | b |\n|---|---|\n" + "\n".join(
+    f"| {x} | {y} |" for x, y in rows), st.lists(st.tuples(_WORDS, _WORDS), max_size=4))
+_DOC = st.builds("\n\n".join, st.lists(st.one_of(_PARAGRAPH, _HEADING, _LIST, _CODE, _TABLE),
+                                       min_size=1, max_size=12))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=_DOC, ratio=st.floats(0.05, 1.0))
+def test_output_is_a_faithful_subsequence_within_budget(text: str, ratio: float) -> None:
+    result = minify(hashing(), text, ratio=ratio, measure=False)
+    words_in, words_out = text.split(), result.text.split()
+    assert is_subsequence(words_out, words_in)
+    assert result.words_out == len(words_out) <= result.budget
+    assert fences_balanced(result.text)
+    assert result.text == "" or result.text.endswith("\n")
+
+
+def pipe_tables_valid(text: str) -> bool:
+    """Every run of table lines starts with the generated header and its separator."""
+    runs = re.findall(r"(?m)(?:^\|.*\n?)+", text)
+    return all(run.startswith("| a | b |\n|---|---|") for run in runs)
+
+
+_BIG_TABLE = st.builds(lambda rows: "| a | b |\n|---|---|\n" + "\n".join(
+    f"| {x} {y} | {y} |" for x, y in rows), st.lists(st.tuples(_WORDS, _WORDS), min_size=2,
+                                                  max_size=25))
+
+
+@settings(max_examples=100, deadline=None)
+@given(parts=st.lists(st.one_of(_PARAGRAPH, _HEADING, _BIG_TABLE), min_size=1, max_size=6),
+       ratio=st.floats(0.05, 1.0))
+def test_tables_split_into_rows_stay_valid(parts: list[str], ratio: float) -> None:
+    """A table larger than the budget may lose rows, never its header and separator, and a
+    kept row is whole."""
+    text = "\n\n".join(parts)
+    result = minify(hashing(), text, ratio=ratio, measure=False)
+    assert result.words_out <= result.budget
+    assert is_subsequence(result.text.split(), text.split())
+    assert pipe_tables_valid(result.text)
+    rows = {line for line in text.splitlines() if line.startswith("|")}
+    assert all(line in rows for line in result.text.splitlines() if line.startswith("|"))
+
+
+def test_table_rows_only_when_larger_than_budget() -> None:
+    table = "| a | b |\n|---|---|\n| one | two |\n| three | four |\n| five | six |\n"
+    assert [u.kind for u in parse(table, split_over=40).units] == ["table"]
+    doc = parse(table, split_over=10)
+    assert [u.kind for u in doc.units] == ["tablehead", "row", "row", "row"]
+    assert doc.units[2].context == (0,)
+    assert render(doc, {2}) == "| a | b |\n|---|---|\n| three | four |\n"
+    assert render(doc, {1, 2, 3}) == table
+
+
+def test_rst_tables_split_into_valid_rows() -> None:
+    simple = ("=====  =====\nName   Use\n=====  =====\nr1     return\n       address\n"
+              "r3     stack\nr4     frame\n=====  =====\n")
+    doc = parse(simple, split_over=5)
+    assert [u.kind for u in doc.units] == ["tablehead", "row", "row", "row"]
+    assert render(doc, {1}) == ("=====  =====\nName   Use\n=====  =====\nr1     return\n"
+                                "       address\n=====  =====\n")  # continuation line kept
+    grid = ("+----+----+\n| a  | b  |\n+====+====+\n| 1  | 2  |\n+----+----+\n| 3  | 4  |\n"
+            "| 5  | 6  |\n+----+----+\n")
+    doc = parse(grid, split_over=5)
+    assert render(doc, {2}) == ("+----+----+\n| a  | b  |\n+====+====+\n| 3  | 4  |\n"
+                                "| 5  | 6  |\n+----+----+\n")
+    flat = (".. flat-table:: Cards\n   :header-rows: 1\n\n   * - Number\n     - Name\n\n"
+            "   * - 0\n     - Generic\n\n   * - 1\n     - Hauppauge\n")
+    doc = parse(flat, split_over=5)
+    assert [u.kind for u in doc.units] == ["tablehead", "row", "row"]
+    assert render(doc, {2}) == (".. flat-table:: Cards\n   :header-rows: 1\n\n"
+                                "   * - Number\n     - Name\n   * - 1\n     - Hauppauge\n")
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=_DOC, max_words=st.integers(1, 60))
+def test_max_words_and_lead_respect_budget(text: str, max_words: int) -> None:
+    result = minify(hashing(), text, max_words=max_words, measure=False)
+    assert result.words_out <= max_words
+    doc = parse(text)
+    lead = render(doc, select_in_order(doc, max_words))
+    assert count_words(lead) <= max_words and fences_balanced(lead)
+    assert is_subsequence(lead.split(), text.split())
+
+
+# -- CLI -------------------------------------------------------------------------------------
+
+BRIEF = "# Plan\n\nWe ship the cache fix. It removes stale roles. Users see 403s.\n\n" \
+        "- invalidate on role change\n- publish to every pod\n\n```py\nredis.delete(k)\n```\n"
+
+
+def test_cli_stdin_and_json_schema(cli: Cli) -> None:
+    result = cli("minify", "-", "--model", HASHING, "--ratio", "0.6", "--json", input=BRIEF)
+    assert result.returncode == 0, result.stderr
+    documents = json.loads(result.stdout)
+    assert len(documents) == 1
+    doc = documents[0]
+    assert set(doc) >= {"path", "text", "words_in", "words_out", "similarity", "budget"}
+    assert doc["words_in"] == count_words(BRIEF) and doc["words_out"] <= doc["budget"]
+    assert 0 < doc["similarity"] <= 1
+    printed = cli("minify", "-", "--model", HASHING, "--ratio", "0.6", "-q", input=BRIEF)
+    assert printed.stdout == doc["text"] and printed.stderr == ""
+
+
+def test_cli_one_file_prints_several_need_to(cli: Cli, chdir_tmp: Path) -> None:
+    (chdir_tmp / "b" / "sub").mkdir(parents=True)
+    (chdir_tmp / "b" / "one.md").write_text(BRIEF)
+    (chdir_tmp / "b" / "sub" / "two.md").write_text(BRIEF.replace("cache", "queue"))
+    single = cli("minify", "b/one.md", "--model", HASHING, "--max-words", "12")
+    assert single.returncode == 0 and count_words(single.stdout) <= 12
+    several = cli("minify", "b", "--model", HASHING)
+    assert several.returncode == ExitStatus.USAGE and "--to DIR" in several.stderr
+    written = cli("minify", "b", "--model", HASHING, "--to", "out", "--json")
+    assert written.returncode == 0, written.stderr
+    paths = [d["written_to"] for d in json.loads(written.stdout)]
+    assert paths == ["out/b/one.md", "out/b/sub/two.md"]
+    assert (chdir_tmp / "out/b/sub/two.md").read_text().startswith("# Plan")
+    again = cli("minify", "b", "--model", HASHING, "--to", "out")
+    assert again.returncode == ExitStatus.USAGE and "--force" in again.stderr
+    assert cli("minify", "b", "--model", HASHING, "--to", "out", "--force").returncode == 0
+
+
+def test_cli_warns_when_a_block_larger_than_the_budget_is_left_out(cli: Cli) -> None:
+    brief = "# T\n\nSome words here.\n\n```\n" + " ".join("abcdefghijklmnopqrstuvwxyz") + \
+        "\n```\n"
+    result = cli("minify", "-", "--model", HASHING, "--ratio", "0.5", input=brief)
+    assert result.returncode == 0 and result.stdout == "# T\n\nSome words here.\n"
+    assert "left out 1 block(s) larger than the 16-word budget" in result.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--ratio", "0"], "--ratio must be in (0, 1]"),
+    (["--ratio", "1.5"], "--ratio must be in (0, 1]"),
+    (["--ratio", "half"], "--ratio must be a number"),
+    (["--max-words", "0"], "--max-words must be at least 1"),
+    (["--max-words", "2.5"], "--max-words must be a whole number"),
+    (["--ratio", "0.5", "--max-words", "3"], "not both"),
+    (["missing.md"], "no such file"),
+])
+def test_cli_bad_values_exit_2_with_one_line(cli: Cli, chdir_tmp: Path, args: list[str],
+                                             message: str) -> None:
+    result = cli("minify", *args, "--model", HASHING, input=BRIEF)
+    assert result.returncode == ExitStatus.USAGE
+    assert message in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_cli_restore_minify_and_archive_model(cli: Cli, chdir_tmp: Path) -> None:
+    (chdir_tmp / "plan.md").write_text(BRIEF)
+    assert cli("add", "a.bmin", "plan.md", "--model", HASHING).returncode == 0
+    restored = cli("restore", "a.bmin", "plan.md", "--minify", "0.6", "--json")
+    assert restored.returncode == 0, restored.stderr
+    (doc,) = json.loads(restored.stdout)
+    direct = json.loads(cli("minify", "plan.md", "--archive", "a.bmin", "--ratio", "0.6",
+                            "--json").stdout)[0]
+    assert doc["text"] == direct["text"] and doc["path"] == "plan.md"
+    printed = cli("restore", "a.bmin", "--minify", "0.6")
+    assert printed.stdout == doc["text"]
+    assert cli("restore", "a.bmin", "--minify", "7").returncode == ExitStatus.USAGE
+    other = cli("minify", "plan.md", "--archive", "a.bmin", "--model", "hashing:256")
+    assert other.returncode == ExitStatus.MODEL
