@@ -78,6 +78,8 @@ def main() -> None:
     cold = add(archive, folder)
     log("briefmin add again, nothing changed")
     readd = add(archive, folder)
+    log(f"briefmin add of {n} briefs with BRIEFMIN_BACKEND=torch (sentence-transformers)")
+    torch_add = add(work / "torch.bmin", folder, {"BRIEFMIN_BACKEND": "torch"})
 
     steady_add = (n - 1) / max(1e-9, cold.seconds - start_up.seconds)
     steady_base = n / base["encode"]
@@ -91,6 +93,11 @@ def main() -> None:
         ["peak RSS", f"{cold.peak_rss / 1e6:,.0f} MB", f"{base_run.peak_rss / 1e6:,.0f} MB",
          ratio(cold.peak_rss, base_run.peak_rss)],
         [f"re-add, unchanged ({n:,} briefs)", f"{readd.seconds:.2f} s", "", ""],
+        ["`add` with BRIEFMIN_BACKEND=torch, end to end", f"{n / torch_add.seconds:.1f} briefs/s",
+         f"{n / base['total']:.1f} briefs/s", ratio(n / torch_add.seconds, n / base["total"])],
+        ["default ONNX backend vs the torch backend, end to end",
+         f"{n / cold.seconds:.1f} briefs/s", f"{n / torch_add.seconds:.1f} briefs/s",
+         ratio(torch_add.seconds, cold.seconds)],
     ]
     body = [
         f"{n:,} Debian descriptions sampled at random ({raw / 1e6:.2f} MB), `briefmin add` on "
@@ -104,8 +111,9 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
-def add(archive: Path, folder: Path) -> Run:
-    return run([*BRIEFMIN, "add", str(archive), folder.name, "-q", "--json"], cwd=folder.parent)
+def add(archive: Path, folder: Path, env: dict[str, str] | None = None) -> Run:
+    return run([*BRIEFMIN, "add", str(archive), folder.name, "-q", "--json"], cwd=folder.parent,
+               env=env)
 
 
 def growth(everything: list[Path], docs: Path, work: Path) -> str:
