@@ -126,9 +126,12 @@ def test_overlapping_adds_both_finish_and_readers_keep_working(tmp_path: Path) -
     assert first.stderr is not None
     first.stderr.readline()  # the first writer holds the lock and has committed once
     second = briefmin_proc("add", archive, "two", cwd=tmp_path)
-    reader = briefmin_proc("ls", archive, cwd=tmp_path)
-    reader.communicate(timeout=60)
-    assert reader.returncode == 0, "a reader works while a writer runs"
+    for command in (["ls"], ["search", "seed brief", "-k", "1"], ["restore", "seed.md",
+                                                                   "--stdout"]):
+        reader = briefmin_proc(command[0], archive, *command[1:], cwd=tmp_path)
+        out, _ = reader.communicate(timeout=60)
+        assert reader.returncode == 0, f"{command[0]} works while a writer runs"
+        assert b"seed" in out
     busy = briefmin_proc("add", archive, "two", "--wait", "0", cwd=tmp_path)
     _, busy_err = busy.communicate(timeout=60)
     first.communicate(timeout=300)
