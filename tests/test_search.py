@@ -190,3 +190,29 @@ def test_search_never_imports_torch(tmp_path: Path, fixture_archive: Path) -> No
                                        cwd=tmp_path)
     assert code == 0
     assert heavy == [], f"search imported {heavy}"
+
+
+@pytest.mark.model
+def test_int8_model_variant_is_recorded_and_used_by_queries(cli: Cli, tmp_path: Path,
+                                                            real_encoder: Encoder) -> None:
+    """`--model all-MiniLM-L6-v2#int8` encodes with int8 weights; the archive records it, so
+    queries use the same weights, and an fp32 query model is refused."""
+    from briefmin.encoder import load_encoder
+
+    product = tmp_path / "briefs"
+    product.mkdir()
+    for name in ("pricing-eu.md", "offline-mode-mobile.md", "bike-share-unlock.txt"):
+        (product / name).write_bytes((BRIEFS / "product" / name).read_bytes())
+    archive = tmp_path / "q.bmin"
+    assert cli("add", archive, product, "--model", "all-MiniLM-L6-v2#int8", "-q").returncode == 0
+    info = json.loads(cli("info", archive, "--json").stdout)
+    assert info["model"] == "bundled:all-MiniLM-L6-v2#int8"
+    hits = json.loads(cli("search", archive, "pricing change for EU customers", "--json").stdout)
+    assert hits[0]["path"].endswith("pricing-eu.md")
+    refused = cli("search", archive, "pricing", "--model", "all-MiniLM-L6-v2")
+    assert refused.returncode == ExitStatus.MODEL
+
+    int8 = load_encoder("bundled:all-MiniLM-L6-v2#int8")
+    texts = [p.read_text(errors="replace")[:3000] for p in sorted(BRIEFS.rglob("*.md"))[:12]]
+    cosines = (int8.encode(texts) * real_encoder.encode(texts)).sum(axis=1)
+    assert cosines.mean() >= 0.98 and cosines.min() >= 0.95, cosines
