@@ -331,15 +331,15 @@ class Archive:
         if not data:
             report.skipped.append(Skipped(source.name, "empty"))
             return None
+        digest = codec.sha256(data)
+        if latest.get(source.name) == digest:  # checked first: a nightly re-add is mostly this
+            report.unchanged += 1
+            return None
         if is_binary(data):
             report.skipped.append(Skipped(source.name, "binary, not text"))
             return None
         if not source.name:
             report.skipped.append(Skipped(source.name, "no usable name"))
-            return None
-        digest = codec.sha256(data)
-        if latest.get(source.name) == digest:
-            report.unchanged += 1
             return None
         return source.name, data, digest
 
