@@ -41,6 +41,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdo
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No messages on stderr.")]
 WaitOpt = Annotated[float, typer.Option(
     "--wait", min=0, help="Seconds to wait for another briefmin writing the archive.")]
+FromOpt = Annotated[str | None, typer.Option(
+    "--from", help="Read a newline-separated path list from FILE (- = stdin).")]
+IncludeOpt = Annotated[list[str] | None, typer.Option(
+    help=f"Glob of folder members to take (default: {' '.join(DEFAULT_INCLUDE)}).")]
+ExcludeOpt = Annotated[list[str] | None, typer.Option(help="Glob of paths to leave out.")]
 VersionOpt = Annotated[int | None, typer.Option("--version", min=1,
                                                 help="Version N instead of the latest.")]
 
@@ -80,15 +85,11 @@ def add_command(
     paths: Annotated[list[str] | None, typer.Argument(
         help="Files, folders (recursive) or - for one brief on stdin.", show_default=False)]
         = None,
-    from_file: Annotated[str | None, typer.Option(
-        "--from", help="Read a newline-separated path list from FILE (- = stdin).")] = None,
+    from_file: FromOpt = None,
     name: Annotated[str, typer.Option(help="Archive name for the brief read from stdin.")]
         = "stdin.txt",
-    include: Annotated[list[str] | None, typer.Option(
-        help=f"Glob of folder members to take (default: {' '.join(DEFAULT_INCLUDE)}).")]
-        = None,
-    exclude: Annotated[list[str] | None, typer.Option(help="Glob of paths to leave out.")]
-        = None,
+    include: IncludeOpt = None,
+    exclude: ExcludeOpt = None,
     model: Annotated[str | None, typer.Option(
         help="Model for a new archive: a sentence-transformers name or folder "
              "(default: the bundled all-MiniLM-L6-v2).")] = None,
@@ -103,13 +104,9 @@ def add_command(
 ) -> None:
     """Add briefs to ARCHIVE (created if missing). Unchanged files cost no model load; a
     changed file becomes a new version."""
-    inputs = list(paths or [])
-    if from_file is not None:
-        inputs += read_path_list(from_file)
+    inputs = _inputs(paths, from_file)
     if not inputs:
         raise UsageError("nothing to add: give files, folders, - (stdin) or --from FILE")
-    if inputs.count("-") + (from_file == "-") > 1:
-        raise UsageError("stdin can be read only once: use - or --from - , not both")
     sources = list(iter_sources(inputs, include=include or DEFAULT_INCLUDE,
                                 exclude=exclude or (), stdin_name=name, max_bytes=max_size))
     with Archive.open(archive, write=True, create=True, model=model, wait=wait,
@@ -118,6 +115,16 @@ def add_command(
         report = arch.add(sources, progress=advance,
                           on_commit=_print_committed if verbose else None)
     _render_add(report, json_out, quiet)
+
+
+def _inputs(paths: list[str] | None, from_file: str | None) -> list[str]:
+    """The paths given as arguments and in the --from list; stdin may be used once."""
+    inputs = list(paths or [])
+    if from_file is not None:
+        inputs += read_path_list(from_file)
+    if inputs.count("-") + (from_file == "-") > 1:
+        raise UsageError("stdin can be read only once: use - or --from - , not both")
+    return inputs
 
 
 def _print_committed(names: list[str]) -> None:
@@ -243,8 +250,7 @@ def dedupe_command(
         help="New briefs (files, folders, - for stdin) to check against the archive and each "
              "other, without adding them (default: the archive's own briefs).",
         show_default=False)] = None,
-    from_file: Annotated[str | None, typer.Option(
-        "--from", help="Read a newline-separated path list from FILE (- = stdin).")] = None,
+    from_file: FromOpt = None,
     threshold: Annotated[float | None, typer.Option(
         "--threshold", help="Cosine at or above which briefs are near duplicates, in (0, 1] "
                             "(default 0.85; see --histogram).", show_default=False)] = None,
@@ -261,11 +267,8 @@ def dedupe_command(
         = False,
     name: Annotated[str, typer.Option(help="Name for the brief read from stdin.")]
         = "stdin.txt",
-    include: Annotated[list[str] | None, typer.Option(
-        help=f"Glob of folder members to take (default: {' '.join(DEFAULT_INCLUDE)}).")]
-        = None,
-    exclude: Annotated[list[str] | None, typer.Option(help="Glob of paths to leave out.")]
-        = None,
+    include: IncludeOpt = None,
+    exclude: ExcludeOpt = None,
     wait: WaitOpt = 3600.0,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -276,13 +279,9 @@ def dedupe_command(
     from .dedupe import prune as prune_groups
 
     threshold = check_threshold(DEFAULT_THRESHOLD if threshold is None else threshold)
-    inputs = list(paths or [])
-    if from_file is not None:
-        inputs += read_path_list(from_file)
+    inputs = _inputs(paths, from_file)
     if prune and (inputs or from_file is not None):
         raise UsageError("--prune works on the archive's own duplicates; run it without paths")
-    if inputs.count("-") + (from_file == "-") > 1:
-        raise UsageError("stdin can be read only once: use - or --from - , not both")
     if from_file is not None and not inputs:
         raise UsageError(f"--from {from_file}: no paths in it")
     sources = list(iter_sources(inputs, include=include or DEFAULT_INCLUDE,
