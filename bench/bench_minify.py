@@ -147,8 +147,9 @@ def main() -> None:
                   f"{kept[method, ratio]:.2f} |")
     units = sum(r.units_in for r in ours[0.5])
     print(f"\nThroughput at 0.5, whole `minify_many` path (parse, one encode call for the "
-          f"briefs and {units} distinct-text units, greedy runs, one encode call for the "
-          f"candidate outputs): **{len(texts) / minify_s:.2f} briefs/s**, against "
+          f"briefs and their {units} units, identical texts once; a greedy run per cost "
+          f"exponent; one encode call for the distinct candidate outputs): "
+          f"**{len(texts) / minify_s:.2f} briefs/s**, against "
           f"{len(texts) / encode_s:.2f} briefs/s for encoding the briefs alone "
           f"({encode_s / minify_s:.2f}x). Model backend: {type(encoder).__name__}; "
           f"2 shared cores, so times are noisy.")

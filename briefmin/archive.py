@@ -12,7 +12,6 @@ import json
 import os
 import re
 import sqlite3
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from .errors import (
 )
 from .locking import WriterLock
 from .quantize import Floats, Int8Scale, binary_codes
+from .safewrite import safe_target, write_inside
 from .sources import Skipped, Source, decode_text, is_binary
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -583,7 +583,7 @@ class Archive:
         Never writes outside `to`, never through a symlink, never over a file without force."""
         root = Path(to)
         root.mkdir(parents=True, exist_ok=True)
-        plans = [(record, _safe_target(root, record.path)) for record in records]
+        plans = [(record, safe_target(root, record.path, ArchiveError)) for record in records]
         if not force:
             taken = [str(target) for _, target in plans if os.path.lexists(target)]
             if taken:
@@ -593,7 +593,7 @@ class Archive:
         written = []
         for record, target in plans:
             data = self.read(record)
-            _write_inside(root, target, data)
+            write_inside(root, target, data, ArchiveError)
             written.append(target)
         return written
 
@@ -1054,39 +1054,3 @@ def _check_schema(conn: sqlite3.Connection, path: str, write: bool) -> None:
         except sqlite3.Error as exc:
             conn.execute("ROLLBACK")
             raise _archive_error(path, exc) from exc
-
-
-def _safe_target(root: Path, name: str) -> Path:
-    """Where `name` goes under `root`; refuses names that would escape it."""
-    parts = name.split("/")
-    if (not name or name.startswith("/") or "\x00" in name
-            or any(p in ("", ".", "..") for p in parts)):
-        raise ArchiveError(f"refusing to restore {name!r}: the name would escape the target "
-                           "folder")
-    return root.joinpath(*parts)
-
-
-def _write_inside(root: Path, target: Path, data: bytes) -> None:
-    """Create parent folders one by one, refusing symlinks, then write via a temp file and an
-    atomic rename (which replaces a name, never follows it)."""
-    folder = root
-    for part in target.relative_to(root).parts[:-1]:
-        folder = folder / part
-        if os.path.islink(folder):
-            raise ArchiveError(f"refusing to restore through symlink {folder}")
-        if not folder.exists():
-            folder.mkdir()
-        elif not folder.is_dir():
-            raise ArchiveError(f"cannot restore into {folder}: it is a file, not a folder")
-    if target.is_dir() and not target.is_symlink():
-        raise ArchiveError(f"cannot restore {target}: a folder is in the way")
-    tmp = folder / f".{target.name}.briefmin-{os.getpid()}-{time.monotonic_ns()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise

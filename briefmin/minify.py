@@ -16,9 +16,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import time
 from collections.abc import Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,8 @@ import numpy.typing as npt
 from .encoder import Encoder, encode_briefs
 from .errors import InputError, UsageError
 from .quantize import Floats
+from .safewrite import safe_target
+from .safewrite import write_inside as safewrite_inside
 
 DEFAULT_RATIO = 0.5
 # Two units whose embeddings are at least this close say the same thing: once one is kept,
@@ -772,34 +772,11 @@ def minify(encoder: Encoder, text: str, *, ratio: float | None = None,
 # -- writing results -------------------------------------------------------------------------
 
 def write_inside(root: Path, name: str, text: str, *, force: bool = False) -> Path:
-    """Write `text` at relative `name` under `root`: never outside it (no '..', no leading
-    '/'), never through a symlink, never over a file without `force`; atomically."""
-    parts = name.split("/")
-    if not name or name.startswith("/") or "\x00" in name or \
-            any(p in ("", ".", "..") for p in parts):
-        raise InputError(f"refusing to write {name!r}: the name would escape {root}")
-    target = root.joinpath(*parts)
-    folder = root
-    for part in parts[:-1]:
-        folder = folder / part
-        if os.path.islink(folder):
-            raise InputError(f"refusing to write through symlink {folder}")
-        if not folder.exists():
-            folder.mkdir(parents=True)
-        elif not folder.is_dir():
-            raise InputError(f"cannot write into {folder}: it is a file, not a folder")
+    """Write `text` at relative `name` under `root`: never outside it, never through a symlink,
+    never over a file without `force`; atomically (see safewrite)."""
+    target = safe_target(root, name, InputError)
+    root.mkdir(parents=True, exist_ok=True)
     if os.path.lexists(target) and not force:
         raise InputError(f"{target} already exists; use --force to overwrite")
-    if target.is_dir() and not target.is_symlink():
-        raise InputError(f"cannot write {target}: a folder is in the way")
-    tmp = folder / f".{target.name}.briefmin-{os.getpid()}-{time.monotonic_ns()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
+    safewrite_inside(root, target, text.encode("utf-8"), InputError)
     return target
