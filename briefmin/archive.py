@@ -694,13 +694,15 @@ class Archive:
         for seg_id, n, ids, kind_blob, spans, bits in self._query(
                 "SELECT id, n, content_ids, kinds, spans, bits FROM vec_segments ORDER BY id"):
             kind = np.frombuffer(kind_blob, np.uint8)
-            keep = np.isin(kind, kinds)
+            mask = np.isin(kind, kinds)
+            # a slice keeps views: most segments hold only wanted kinds, and a mask copies
+            keep: Any = slice(None) if mask.all() else mask
             parts["ids"].append(np.frombuffer(ids, np.int64)[keep])
             parts["kinds"].append(kind[keep])
             parts["spans"].append(np.frombuffer(spans, np.int32).reshape(n, 2)[keep])
             parts["bits"].append(np.frombuffer(bits, np.uint8).reshape(n, width)[keep])
-            rows = np.flatnonzero(keep)
-            parts["loc"].append(np.column_stack([np.full(len(rows), seg_id), rows]))
+            rows = np.flatnonzero(mask)
+            parts["loc"].append(np.column_stack([np.full(len(rows), seg_id, np.int64), rows]))
 
         def cat(key: str, dtype: Any, shape: tuple[int, ...]) -> Any:
             return np.concatenate(parts[key]) if parts[key] else np.zeros(shape, dtype)
@@ -708,7 +710,7 @@ class Archive:
         return StoredVectors(
             content_ids=cat("ids", np.int64, (0,)), kinds=cat("kinds", np.uint8, (0,)),
             spans=cat("spans", np.int32, (0, 2)), bits=cat("bits", np.uint8, (0, width)),
-            locations=cat("loc", np.int64, (0, 2)).astype(np.int64),
+            locations=cat("loc", np.int64, (0, 2)),
             int8_step=meta.int8_step, dim=meta.dim, _reader=self._int8_reader(meta.dim))
 
     def _int8_reader(self, dim: int) -> Callable[[npt.NDArray[np.int64]],

@@ -70,7 +70,7 @@ class Searcher:
                 return hits
             pool = min(n, pool * 4)
 
-    def _candidates(self, distances: npt.NDArray[np.int32] | None,
+    def _candidates(self, distances: npt.NDArray[np.uint16] | None,
                     pool: int) -> npt.NDArray[np.int64]:
         if distances is None or pool >= len(distances):
             return np.arange(len(self.vectors), dtype=np.int64)

@@ -216,3 +216,13 @@ def test_int8_model_variant_is_recorded_and_used_by_queries(cli: Cli, tmp_path: 
     texts = [p.read_text(errors="replace")[:3000] for p in sorted(BRIEFS.rglob("*.md"))[:12]]
     cosines = (int8.encode(texts) * real_encoder.encode(texts)).sum(axis=1)
     assert cosines.mean() >= 0.98 and cosines.min() >= 0.95, cosines
+
+
+def test_hamming_matches_a_bit_by_bit_count() -> None:
+    from briefmin.quantize import hamming
+
+    rng = np.random.default_rng(4)
+    codes = rng.integers(0, 256, (1000, 48), dtype=np.uint8)
+    query = rng.integers(0, 256, 48, dtype=np.uint8)
+    expected = np.unpackbits(codes ^ query, axis=1).sum(axis=1)
+    assert (hamming(query, codes, chunk=64) == expected).all()
