@@ -20,9 +20,9 @@ from .errors import UsageError
 from .quantize import Floats, Int8Scale, binary_codes, hamming
 
 # candidates per wanted hit for the Hamming stage, chosen with bench/bench_search.py on the
-# Debian descriptions (5k briefs, 500 synopsis queries): m=10 keeps recall@10 at 0.996x of
-# float32 exact and overlaps its top-10 by 0.964; m=5 drops to 0.918 overlap, m=20 gains
-# 0.018 for twice the int8 reads
+# Debian descriptions (20k briefs, 2,000 synopsis queries): m=10 keeps recall@10 at 0.996x of
+# float32 exact and overlaps its top-10 by 0.957; m=5 falls to 0.906 overlap, and m=20 gains
+# 0.02 overlap for twice the int8 reads
 DEFAULT_M = 10
 SNIPPET_CHARS = 240
 
