@@ -25,7 +25,6 @@ from .errors import ModelError
 from .quantize import Floats
 
 EXPORT_FORMAT = 3  # bump when the export recipe changes, so old caches are not reused
-SUPPORTED_POOLING = ("mean", "cls")
 OPTIMIZED = "model.optimized.onnx"
 OPTIMIZED_INT8 = "model.int8.optimized.onnx"
 
@@ -229,9 +228,10 @@ class OnnxEncoder:
 def try_onnx_encoder(model_id: str, model_dir: str,
                      quantized: bool = False) -> OnnxEncoder | None:
     """The ONNX encoder when this model can run on it, else None (the caller uses torch)."""
-    if not os.path.isdir(model_dir) or describe(model_dir) is None:
+    if not os.path.isdir(model_dir):
         return None
-    # no onnxruntime, an unwritable cache, or an export torch cannot trace: torch still works
-    with suppress(ImportError, OSError, RuntimeError):
+    # a model of another shape (ModelError), no onnxruntime, an unwritable cache, or an
+    # export torch cannot trace: the torch path still works
+    with suppress(ModelError, ImportError, OSError, RuntimeError):
         return OnnxEncoder(model_id, model_dir, quantized)
     return None
