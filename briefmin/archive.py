@@ -39,6 +39,9 @@ from .safewrite import safe_target, write_inside
 from .sources import Skipped, Source, decode_text, is_binary
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
+# SQLite quotes damaged schema text in its error messages, and sqlite3 then fails to decode
+# the message itself: that UnicodeDecodeError means a damaged archive just as well
+SQLITE_ERRORS = (sqlite3.Error, UnicodeDecodeError)
 BATCH_BRIEFS = 64  # briefs per transaction: what a kill can lose, and what encoding batches
 BATCH_BYTES = 16 * 1024 * 1024
 # raw bytes per solid block: big enough to compress well (measured on the kernel docs: ~3.86x
@@ -229,7 +232,7 @@ class Archive:
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         try:
             self._conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
+        except SQLITE_ERRORS as exc:
             raise _archive_error(self.path, exc) from exc
         try:
             yield self._conn
@@ -313,7 +316,7 @@ class Archive:
         try:
             # executescript steps the pragma to the end; execute() would free one page only
             self._conn.executescript("PRAGMA incremental_vacuum;")
-        except sqlite3.Error as exc:
+        except SQLITE_ERRORS as exc:
             raise _archive_error(self.path, exc) from exc
         return report
 
@@ -525,7 +528,15 @@ class Archive:
 
     def _record(self, row: Sequence[Any]) -> BriefRecord:
         path, version, versions, sha, size, stored, added_at, encoding, content_id = row
-        return BriefRecord(path, version, versions, bytes(sha).hex(), size, stored, added_at,
+        # SQLite keeps whatever type a damaged or hostile file holds in a cell: check them here,
+        # at the boundary, so nothing downstream meets a blob where a number belongs
+        if not (isinstance(path, str) and isinstance(sha, bytes) and len(sha) == 32
+                and all(isinstance(v, int) for v in (version, versions, size, stored, content_id))
+                and isinstance(added_at, str) and isinstance(encoding, str)):
+            raise ArchiveError(f"{self.path}: archive is damaged (a catalogue row of "
+                               f"{str(path)[:80]!r} has values of the wrong type); run "
+                               "`briefmin verify`")
+        return BriefRecord(path, version, versions, sha.hex(), size, stored, added_at,
                            encoding, content_id)
 
     def read(self, record: BriefRecord) -> bytes:
@@ -538,7 +549,7 @@ class Archive:
             row = self._conn.execute(
                 "SELECT CAST(sha256 AS BLOB), size, dict_id, CAST(data AS BLOB), block_id, "
                 "block_offset FROM contents WHERE id = ?", (content_id,)).fetchone()
-        except sqlite3.Error as exc:
+        except SQLITE_ERRORS as exc:
             raise IntegrityError(f"stored item {content_id} cannot be read ({exc})") from exc
         if row is None:
             raise IntegrityError(f"stored item {content_id} is missing")
@@ -564,7 +575,7 @@ class Archive:
         try:
             row = self._conn.execute("SELECT dict_id, size, CAST(data AS BLOB) FROM blocks "
                                      "WHERE id = ?", (block_id,)).fetchone()
-        except sqlite3.Error as exc:
+        except SQLITE_ERRORS as exc:
             raise IntegrityError(f"block {block_id} cannot be read ({exc})") from exc
         if row is None:
             raise IntegrityError(f"block {block_id} is missing")
@@ -680,7 +691,7 @@ class Archive:
         """Give free pages back to the file system."""
         try:
             self._conn.execute("VACUUM")
-        except sqlite3.Error as exc:
+        except SQLITE_ERRORS as exc:
             raise _archive_error(self.path, exc) from exc
 
     # -- vectors -------------------------------------------------------------------------
@@ -790,7 +801,11 @@ class Archive:
         checked = 0
         expected_vectors: dict[int, int] = {}
         for content_id, n_vectors in self._query("SELECT id, n_vectors FROM contents"):
-            expected_vectors[int(content_id)] = int(n_vectors)
+            if not isinstance(n_vectors, int):
+                problems.append(Problem(f"stored item {content_id} has a damaged vector count",
+                                        tuple(owners.get(content_id, ()))))
+                n_vectors = -1  # never matches: the vector check names it too
+            expected_vectors[int(content_id)] = n_vectors
             try:
                 self._read_content(int(content_id), dicts)
             except IntegrityError as exc:
@@ -810,8 +825,12 @@ class Archive:
         width = (dim // 8 + 7) // 8 * 8
         found: dict[int, int] = {}
         problems = []
-        for seg_id, n, ids, kinds, spans, bits, int8 in self._query(
+        for seg_id, n, *columns in self._query(
                 "SELECT id, n, content_ids, kinds, spans, bits, int8 FROM vec_segments"):
+            if not isinstance(n, int) or not all(isinstance(c, bytes) for c in columns):
+                problems.append(Problem(f"vector block {seg_id} holds values of the wrong type"))
+                continue
+            ids, kinds, spans, bits, int8 = columns
             sizes = (len(ids), len(kinds), len(spans), len(bits), len(int8))
             if sizes != (8 * n, n, 8 * n, width * n, dim * n):
                 problems.append(Problem(f"vector block {seg_id} has inconsistent sizes"))
@@ -831,7 +850,7 @@ class Archive:
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         try:
             return self._conn.execute(sql, params).fetchall()
-        except sqlite3.Error as exc:
+        except SQLITE_ERRORS as exc:
             raise _archive_error(self.path, exc) from exc
 
     def _require_writer(self) -> None:
@@ -939,8 +958,11 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _archive_error(path: str, exc: sqlite3.Error) -> ArchiveError:
-    message = str(exc)
+def _archive_error(path: str, exc: sqlite3.Error | UnicodeDecodeError) -> ArchiveError:
+    if isinstance(exc, UnicodeDecodeError):
+        message = bytes(exc.object).decode("utf-8", "replace")
+    else:
+        message = str(exc)
     if "disk is full" in message or "disk I/O error" in message:
         return ArchiveError(f"{path}: cannot write ({message}); the archive is unchanged "
                             "since its last commit; free some space and run again")
@@ -948,7 +970,7 @@ def _archive_error(path: str, exc: sqlite3.Error) -> ArchiveError:
         from .errors import ArchiveBusyError
 
         return ArchiveBusyError(f"{path}: archive is busy ({message}); try again later")
-    if "not a database" in message or "malformed" in message:
+    if any(sign in message for sign in ("not a database", "malformed", "Could not decode")):
         return ArchiveError(f"{path}: archive is damaged ({message}); run `briefmin verify`")
     return ArchiveError(f"{path}: {message}")
 
@@ -1023,7 +1045,7 @@ def _connect(path: str, write: bool, wait: float | None) -> sqlite3.Connection:
         timeout_ms = 60_000 if wait is None else max(5_000, int(wait * 1000))
         conn.execute(f"PRAGMA busy_timeout = {timeout_ms}")
         return conn
-    except sqlite3.Error as exc:
+    except SQLITE_ERRORS as exc:
         raise _archive_error(path, exc) from exc
 
 
@@ -1037,7 +1059,7 @@ def _check_schema(conn: sqlite3.Connection, path: str, write: bool) -> None:
     try:
         (app_id,), = conn.execute("PRAGMA application_id").fetchall()
         version = schema.current_version(conn)
-    except sqlite3.Error as exc:
+    except SQLITE_ERRORS as exc:
         raise _archive_error(path, exc) from exc
     if app_id != schema.APPLICATION_ID:
         raise ArchiveError(f"{path}: an SQLite database, but not a briefmin archive")
@@ -1053,6 +1075,11 @@ def _check_schema(conn: sqlite3.Connection, path: str, write: bool) -> None:
             conn.execute("BEGIN IMMEDIATE")
             schema.migrate(conn)
             conn.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except SQLITE_ERRORS as exc:
             conn.execute("ROLLBACK")
             raise _archive_error(path, exc) from exc
+    try:
+        # preparing a statement parses the whole schema: a damaged one is reported at open
+        conn.execute("SELECT 1 FROM meta LIMIT 0").fetchall()
+    except SQLITE_ERRORS as exc:
+        raise _archive_error(path, exc) from exc

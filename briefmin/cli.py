@@ -67,6 +67,17 @@ def command(name: str | None = None) -> Callable[[F], F]:
             except KeyboardInterrupt:
                 output.error("interrupted; everything committed before stays in the archive")
                 raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
+            except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort,
+                    BrokenPipeError):
+                raise  # exits and usage errors click reports itself; main() handles the pipe
+            except Exception as exc:
+                # a bug (or damage no check above recognizes): still one line, not a traceback
+                if os.environ.get("BRIEFMIN_DEBUG"):
+                    raise
+                output.error(f"internal error ({type(exc).__name__}: {exc}); run `briefmin "
+                             "verify` on the archive; if it passes, please report this bug "
+                             "(BRIEFMIN_DEBUG=1 shows the traceback)")
+                raise typer.Exit(int(ExitStatus.INTERNAL)) from None
 
         app.command(name)(run)
         return func

@@ -14,6 +14,7 @@ class ExitStatus(IntEnum):
     BUSY = 4  # another briefmin process holds the archive's write lock
     NEWER_FORMAT = 5  # written by a newer briefmin
     MODEL = 6  # the model cannot be loaded or does not match the archive
+    INTERNAL = 70  # a bug (sysexits' EX_SOFTWARE): one line; BRIEFMIN_DEBUG=1 for the traceback
     INTERRUPTED = 130  # Ctrl-C; whatever was committed before it is kept
 
 

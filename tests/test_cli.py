@@ -151,3 +151,24 @@ def test_model_free_commands_never_import_torch(tmp_path: Path) -> None:
         code, heavy = run_checking_imports(*args, cwd=tmp_path)
         assert code == 0, args
         assert heavy == [], f"{args[0]} imported {heavy}"
+
+
+def test_a_bug_is_one_line_and_exit_70(cli: Cli, chdir_tmp: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from briefmin import Archive
+
+    (chdir_tmp / "one.md").write_text("a brief\n")
+    assert cli("add", "a.bmin", "one.md", "--model", HASHING).returncode == 0
+
+    def broken(self: Archive) -> None:
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(Archive, "info", broken)
+    monkeypatch.delenv("BRIEFMIN_DEBUG", raising=False)
+    result = cli("info", "a.bmin")
+    assert result.returncode == ExitStatus.INTERNAL == 70
+    assert result.stderr.count("\n") == 1 and "RuntimeError: simulated bug" in result.stderr
+    assert "Traceback" not in result.stderr
+    monkeypatch.setenv("BRIEFMIN_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="simulated bug"):
+        cli("info", "a.bmin")
