@@ -528,14 +528,11 @@ class Archive:
 
     def _record(self, row: Sequence[Any]) -> BriefRecord:
         path, version, versions, sha, size, stored, added_at, encoding, content_id = row
-        # SQLite keeps whatever type a damaged or hostile file holds in a cell: check them here,
-        # at the boundary, so nothing downstream meets a blob where a number belongs
-        if not (isinstance(path, str) and isinstance(sha, bytes) and len(sha) == 32
-                and all(isinstance(v, int) for v in (version, versions, size, stored, content_id))
-                and isinstance(added_at, str) and isinstance(encoding, str)):
-            raise ArchiveError(f"{self.path}: archive is damaged (a catalogue row of "
-                               f"{str(path)[:80]!r} has values of the wrong type); run "
-                               "`briefmin verify`")
+        _check_cells(row, (str, int, int, bytes, int, int, str, str, int),
+                     f"{self.path}: the catalogue row of {str(path)[:80]!r}")
+        if len(sha) != 32:
+            raise IntegrityError(f"{self.path}: the catalogue row of {path!r} has a damaged "
+                                 "sha256")
         return BriefRecord(path, version, versions, sha.hex(), size, stored, added_at,
                            encoding, content_id)
 
@@ -554,6 +551,8 @@ class Archive:
         if row is None:
             raise IntegrityError(f"stored item {content_id} is missing")
         sha, size, dict_id, blob, block_id, offset = row
+        _check_cells(row, (bytes, int, (int, type(None)), (bytes, type(None)),
+                           (int, type(None)), (int, type(None))), f"stored item {content_id}")
         dicts = dicts if dicts is not None else self._dictionaries()
         if block_id is not None:
             raw, problem = self._block(int(block_id), dicts)
@@ -561,8 +560,10 @@ class Archive:
                 # past the damage in a damaged block (briefs before it are still readable)
                 raise IntegrityError(problem or "stored item lies outside its block")
             data = raw[offset:offset + int(size)]
-        else:  # a format-1 item in a frame of its own
-            data = codec.decompress(bytes(blob), int(size), _dict(dicts, dict_id))
+        elif blob is not None:  # a format-1 item in a frame of its own
+            data = codec.decompress(blob, size, _dict(dicts, dict_id))
+        else:
+            raise IntegrityError(f"stored item {content_id} has neither a block nor data")
         if codec.sha256(data) != bytes(sha):
             raise IntegrityError("stored item does not match its sha256")
         return data
@@ -580,7 +581,8 @@ class Archive:
         if row is None:
             raise IntegrityError(f"block {block_id} is missing")
         dict_id, size, blob = row
-        raw, problem = codec.inflate(bytes(blob), int(size), _dict(dicts, dict_id))
+        _check_cells(row, ((int, type(None)), int, bytes), f"block {block_id}")
+        raw, problem = codec.inflate(blob, size, _dict(dicts, dict_id))
         self._block_cache = (block_id, raw, problem)
         return raw, problem
 
@@ -856,6 +858,14 @@ class Archive:
     def _require_writer(self) -> None:
         if self._lock is None:
             raise UsageError("archive opened read-only; open with write=True")
+
+
+def _check_cells(row: Sequence[Any], kinds: Sequence[type | tuple[type, ...]], what: str
+                 ) -> None:
+    """SQLite returns whatever type a damaged or hostile file holds in a cell: refuse a row
+    whose values are not of the kinds this code was written for."""
+    if not all(isinstance(value, kind) for value, kind in zip(row, kinds, strict=True)):
+        raise IntegrityError(f"{what} has damaged catalogue values; run `briefmin verify`")
 
 
 def _segment_tier(rows: int) -> int:

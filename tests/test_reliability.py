@@ -461,7 +461,7 @@ def test_fuzzed_archives_give_correct_output_or_a_clean_error(
     path.write_bytes(bytes(data))
     cli = Cli()
     allowed = {0, 1, 2, 3, 5}
-    for args in (["ls", path], ["verify", path],
+    for args in (["ls", path], ["info", path], ["verify", path], ["dedupe", path],
                  ["restore", path, "--to", tmp_path / "out", "--force"]):
         result = cli(*args)  # an unexpected exception fails the test here
         assert result.returncode in allowed, (args, result.stderr)
