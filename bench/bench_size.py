@@ -36,6 +36,7 @@ from common import (
     stage,
     table,
     text_files,
+    windows_per_file,
 )
 
 from briefmin.archive import Archive
@@ -187,22 +188,8 @@ class VectorCounter:
     """Vector rows per brief as `briefmin add` makes them with the bundled model: one for a
     brief that fits one chunk, else one per chunk plus the brief's own."""
 
-    def __init__(self) -> None:
-        self._encoder: Any = None
-
     def rows(self, files: list[Path]) -> list[int]:
-        from briefmin.encoder import BUNDLED_MODEL, chunk_spans, load_encoder
-        from briefmin.sources import decode_text
-
-        if self._encoder is None:
-            self._encoder = load_encoder(BUNDLED_MODEL)
-        enc = self._encoder
-        out = []
-        for path in files:
-            text = decode_text(path.read_bytes())[0]
-            chunks = len(chunk_spans(enc.token_spans(text), enc.max_tokens))
-            out.append(1 if chunks == 1 else chunks + 1)
-        return out
+        return [1 if chunks == 1 else chunks + 1 for chunks in windows_per_file(files)]
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ script decides itself what it loads."""
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import platform
@@ -237,3 +238,20 @@ def dir_bytes(root: Path) -> tuple[int, int]:
     """(files, bytes) of the brief files under root."""
     files = text_files(root)
     return len(files), sum(p.stat().st_size for p in files)
+
+
+@functools.cache
+def _bundled_encoder() -> Any:
+    from briefmin.encoder import BUNDLED_MODEL, load_encoder
+
+    return load_encoder(BUNDLED_MODEL)
+
+
+def windows_per_file(files: Sequence[Path]) -> list[int]:
+    """Model windows (inputs of at most 256 tokens) `briefmin add` encodes for each file."""
+    from briefmin.encoder import chunk_spans
+    from briefmin.sources import decode_text
+
+    encoder = _bundled_encoder()
+    return [len(chunk_spans(encoder.token_spans(decode_text(path.read_bytes())[0]),
+                            encoder.max_tokens)) for path in files]
