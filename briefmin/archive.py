@@ -42,7 +42,7 @@ from .errors import (
 )
 from .locking import WriterLock
 from .quantize import Floats, Int8Scale, binary_codes
-from .safewrite import safe_target, write_inside
+from .safewrite import FolderWriter, safe_target
 from .sources import Skipped, Source, decode_text, is_binary
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -634,10 +634,11 @@ class Archive:
                                  f"{f' (and {len(taken) - 1} more)' if len(taken) > 1 else ''}"
                                  "; use --force to overwrite")
         written = []
-        for record, target in plans:
-            data = self.read(record)
-            write_inside(root, target, data, ArchiveError)
-            written.append(target)
+        dicts = self._dictionaries()
+        with FolderWriter(root, ArchiveError) as writer:
+            for record, target in plans:
+                writer.write(record.path.split("/"), self._read_content(record.content_id, dicts))
+                written.append(target)
         return written
 
     # -- removing ------------------------------------------------------------------------

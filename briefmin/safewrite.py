@@ -1,18 +1,28 @@
 """Writing files under a folder without ever leaving it: shared by `restore` (names from an
 archive, which may be hostile) and `minify --to` (names from the command line).
 
-A name is refused when it is absolute or has '..' parts; parent folders are created one by one
-and a symlink among them is refused; the file is written to a temporary name (O_EXCL |
-O_NOFOLLOW) and renamed into place, which replaces a name and never follows it."""
+A name is refused when it is absolute or has '..' parts. Every folder on the way is opened
+relative to its parent's descriptor with O_NOFOLLOW (created when missing), so a symlink
+anywhere below the target folder is refused, even one planted while we write; the file is
+written to a temporary name (O_EXCL | O_NOFOLLOW) in its folder's descriptor and renamed into
+place, which replaces a name and never follows it. Working from descriptors also spares the
+path walks and stat calls per file that dominated restoring many small briefs."""
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import time
+from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
+from types import TracebackType
 
 from .errors import BriefminError
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def safe_target(root: Path, name: str, error: type[BriefminError]) -> Path:
@@ -25,26 +35,81 @@ def safe_target(root: Path, name: str, error: type[BriefminError]) -> Path:
     return root.joinpath(*parts)
 
 
+class FolderWriter:
+    """Writes files under `root` (which must exist) through folder descriptors. Keeps open
+    only the folders on the path of the last write, so sorted names reuse them and any number
+    of folders fits in the descriptor limit."""
+
+    def __init__(self, root: Path, error: type[BriefminError]) -> None:
+        self.root = root
+        self.error = error
+        self._open: dict[tuple[str, ...], int] = {}
+
+    def __enter__(self) -> FolderWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for fd in self._open.values():
+            os.close(fd)
+        self._open.clear()
+
+    def write(self, parts: Sequence[str], data: bytes) -> None:
+        """Write `data` atomically at the relative path `parts` (checked by safe_target)."""
+        *folders, leaf = parts
+        folder = self._folder(tuple(folders))
+        with suppress(FileNotFoundError):
+            if stat.S_ISDIR(os.stat(leaf, dir_fd=folder, follow_symlinks=False).st_mode):
+                raise self.error(f"cannot write {self.root.joinpath(*parts)}: a folder is "
+                                 "in the way")
+        tmp = f".{leaf}.briefmin-{os.getpid()}-{time.monotonic_ns()}"
+        fd = os.open(tmp, _FILE_FLAGS, 0o666, dir_fd=folder)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, leaf, src_dir_fd=folder, dst_dir_fd=folder)
+        except BaseException:
+            with suppress(OSError):
+                os.unlink(tmp, dir_fd=folder)
+            raise
+
+    def _folder(self, parts: tuple[str, ...]) -> int:
+        """The descriptor of root/parts, opened (and created) one part at a time."""
+        fd = self._open.get(parts)
+        if fd is None:
+            if parts:
+                fd = self._open_child(self._folder(parts[:-1]), parts)
+            else:
+                fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            self._open[parts] = fd
+        for other in [p for p in self._open if p != parts[:len(p)]]:
+            os.close(self._open.pop(other))  # off the current path: sorted names are done
+        return fd
+
+    def _open_child(self, parent: int, parts: tuple[str, ...]) -> int:
+        name, where = parts[-1], self.root.joinpath(*parts)
+        for attempt in range(2):
+            try:
+                return os.open(name, _DIR_FLAGS, dir_fd=parent)
+            except FileNotFoundError:
+                if attempt:
+                    raise
+                with suppress(FileExistsError):  # made meanwhile by someone else: open it
+                    os.mkdir(name, dir_fd=parent)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise self.error(f"refusing to write through symlink {where}") from None
+                if exc.errno == errno.ENOTDIR:
+                    raise self.error(f"cannot write into {where}: it is a file, not a "
+                                     "folder") from None
+                raise
+        raise AssertionError("unreachable")
+
+
 def write_inside(root: Path, target: Path, data: bytes, error: type[BriefminError]) -> None:
-    """Write `data` at `target` (from safe_target) atomically, never through a symlink."""
-    folder = root
-    for part in target.relative_to(root).parts[:-1]:
-        folder = folder / part
-        if os.path.islink(folder):
-            raise error(f"refusing to write through symlink {folder}")
-        if not folder.exists():
-            folder.mkdir()
-        elif not folder.is_dir():
-            raise error(f"cannot write into {folder}: it is a file, not a folder")
-    if target.is_dir() and not target.is_symlink():
-        raise error(f"cannot write {target}: a folder is in the way")
-    tmp = folder / f".{target.name}.briefmin-{os.getpid()}-{time.monotonic_ns()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Write one file (see FolderWriter)."""
+    with FolderWriter(root, error) as writer:
+        writer.write(target.relative_to(root).parts, data)

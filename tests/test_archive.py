@@ -328,3 +328,54 @@ def test_vector_segments_are_merged_as_adds_accumulate(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "a.bmin") as conn:
         sizes = sorted(n for (n,) in conn.execute("SELECT n FROM vec_segments"))
     assert sum(sizes) == SEGMENT_FANOUT * 2 + 3 and len(sizes) < SEGMENT_FANOUT
+
+
+def test_restore_replaces_a_planted_leaf_symlink_and_never_follows_it(
+        hashing_archive: MakeArchive, tmp_path: Path) -> None:
+    path = hashing_archive({"a.md": b"archived\n"})
+    outside = tmp_path / "outside.md"
+    outside.write_bytes(b"not yours\n")
+    (tmp_path / "out" / "src").mkdir(parents=True)
+    (tmp_path / "out" / "src" / "a.md").symlink_to(outside)
+    with Archive.open(path) as archive:
+        archive.restore(archive.records(), tmp_path / "out", force=True)
+    restored = tmp_path / "out" / "src" / "a.md"
+    assert not restored.is_symlink() and restored.read_bytes() == b"archived\n"
+    assert outside.read_bytes() == b"not yours\n"
+
+
+def test_restore_reports_files_and_folders_in_the_way(hashing_archive: MakeArchive,
+                                                      tmp_path: Path) -> None:
+    path = hashing_archive({"dir/a.md": b"one\n", "b.md": b"two\n"})
+    (tmp_path / "out" / "src").mkdir(parents=True)
+    (tmp_path / "out" / "src" / "dir").write_bytes(b"a file where a folder goes\n")
+    with Archive.open(path) as archive, pytest.raises(ArchiveError, match="not a folder"):
+        archive.restore(archive.records(["src/dir/a.md"]), tmp_path / "out", force=True)
+    (tmp_path / "out" / "src" / "b.md").mkdir()
+    with Archive.open(path) as archive, pytest.raises(ArchiveError, match="folder is in"):
+        archive.restore(archive.records(["src/b.md"]), tmp_path / "out", force=True)
+
+
+def test_restore_of_many_folders_keeps_few_descriptors_open(
+        hashing_archive: MakeArchive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from briefmin.safewrite import FolderWriter
+
+    files = {f"d{i:03d}/e{i % 7}/f.md": f"brief {i}\n".encode() for i in range(300)}
+    path = hashing_archive(files)
+    most_open = 0
+    real_folder = FolderWriter._folder
+
+    def counting(self: FolderWriter, parts: tuple[str, ...]) -> int:
+        nonlocal most_open
+        fd = real_folder(self, parts)
+        most_open = max(most_open, len(self._open))
+        return fd
+
+    monkeypatch.setattr(FolderWriter, "_folder", counting)
+    with Archive.open(path) as archive:
+        before = len(os.listdir("/proc/self/fd"))
+        archive.restore(archive.records(), tmp_path / "out")
+        assert len(os.listdir("/proc/self/fd")) == before  # all closed again
+    assert most_open <= 4  # root, src, dNNN, eN: only the current path
+    for name, data in files.items():
+        assert (tmp_path / "out" / "src" / name).read_bytes() == data
