@@ -387,9 +387,10 @@ class Archive:
                      contents: dict[bytes, tuple[bytes, str, str]],
                      encoded: dict[bytes, EncodedBrief], report: AddReport,
                      on_commit: Callable[[list[str]], None] | None) -> None:
-        """Compress the batch's new contents (encoded ahead) and write it in one transaction."""
-        new = {digest: contents[digest] for _, _, digest in batch
-               if digest in contents and not self._content_id(digest)}
+        """Compress the batch's new contents (encoded ahead) and write it in one transaction.
+        `contents` holds the window's contents not stored yet; this batch takes its own out,
+        so a content repeated in a later batch is not looked up or stored again."""
+        new = {digest: contents.pop(digest) for _, _, digest in batch if digest in contents}
         dictionary = self._dictionary()
         blocks = _pack_blocks([(digest, data) for digest, (data, _, _) in new.items()],
                               dictionary[1] if dictionary else None)

@@ -184,7 +184,7 @@ def is_binary(data: bytes) -> bool:
         return False
     if b"\x00" in head:
         return True
-    controls = len(head.translate(None, _NOT_CONTROL))  # C speed: a re-add sniffs every file
+    controls = len(head.translate(None, _NOT_CONTROL))  # C speed: add sniffs every new file
     return controls > len(head) * 0.1
 
 
