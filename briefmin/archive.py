@@ -339,10 +339,9 @@ class Archive:
         if isinstance(source, Skipped):
             report.skipped.append(source)
             return None
-        try:
-            data = source.read()
-        except OSError as exc:
-            report.skipped.append(Skipped(source.name, f"unreadable ({exc.strerror or exc})"))
+        data = source.read_or_skip()
+        if isinstance(data, Skipped):
+            report.skipped.append(data)
             return None
         if not data:
             report.skipped.append(Skipped(source.name, "empty"))

@@ -479,7 +479,7 @@ def minify_command(
     """Print a shorter brief made only of the brief's own sentences, list items and blocks,
     chosen to keep its meaning; with several briefs, write them under --to DIR."""
     from .encoder import normalize_model_id
-    from .sources import Source, decode_text, is_binary
+    from .sources import Skipped, Source, decode_text, is_binary
 
     budget = _minify_budget(ratio, max_words)
     if not paths and sys.stdin is not None and sys.stdin.isatty():
@@ -490,7 +490,10 @@ def minify_command(
         if not isinstance(source, Source):
             output.warn(f"skipped {output.escape_name(source.name)}: {source.reason}")
             continue
-        data = source.read()
+        data = source.read_or_skip()
+        if isinstance(data, Skipped):
+            output.warn(f"skipped {output.escape_name(data.name)}: {data.reason}")
+            continue
         if is_binary(data):
             output.warn(f"skipped {output.escape_name(source.name)}: binary, not text")
             continue

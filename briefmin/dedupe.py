@@ -385,12 +385,10 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
         if isinstance(source, Skipped):
             skipped.append(source)
             continue
-        try:
-            data = source.read()
-        except OSError as exc:
-            skipped.append(Skipped(source.name, f"unreadable ({exc.strerror or exc})"))
-            continue
-        if not data:
+        data = source.read_or_skip()
+        if isinstance(data, Skipped):
+            skipped.append(data)
+        elif not data:
             skipped.append(Skipped(source.name, "empty"))
         elif is_binary(data):
             skipped.append(Skipped(source.name, "binary, not text"))

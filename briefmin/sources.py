@@ -38,6 +38,14 @@ class Source:
         with open(self.fs_path, "rb") as fh:
             return fh.read()
 
+    def read_or_skip(self) -> bytes | Skipped:
+        """The bytes, or why they cannot be read (a file may vanish or lose its permissions
+        between the walk and the read)."""
+        try:
+            return self.read()
+        except OSError as exc:
+            return Skipped(self.name, f"unreadable ({exc.strerror or exc})")
+
 
 @dataclass(frozen=True)
 class Skipped:

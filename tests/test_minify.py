@@ -326,3 +326,24 @@ def test_cli_restore_minify_and_archive_model(cli: Cli, chdir_tmp: Path) -> None
     assert cli("restore", "a.bmin", "--minify", "7").returncode == ExitStatus.USAGE
     other = cli("minify", "plan.md", "--archive", "a.bmin", "--model", "hashing:256")
     assert other.returncode == ExitStatus.MODEL
+
+
+def test_cli_skips_a_file_that_cannot_be_read(cli: Cli, chdir_tmp: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from briefmin.sources import Source
+
+    (chdir_tmp / "b").mkdir()
+    (chdir_tmp / "b" / "one.md").write_text(BRIEF)
+    (chdir_tmp / "b" / "gone.md").write_text(BRIEF)
+    real_read = Source.read
+
+    def read(self: Source) -> bytes:
+        if self.name.endswith("gone.md"):  # deleted between the walk and the read
+            raise FileNotFoundError(2, "No such file or directory")
+        return real_read(self)
+
+    monkeypatch.setattr(Source, "read", read)
+    result = cli("minify", "b", "--model", HASHING, "--to", "out")
+    assert result.returncode == 0, result.stderr
+    assert "skipped b/gone.md: unreadable (No such file or directory)" in result.stderr
+    assert (chdir_tmp / "out/b/one.md").exists() and not (chdir_tmp / "out/b/gone.md").exists()
