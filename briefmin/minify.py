@@ -91,10 +91,6 @@ class Document:
     units: list[Unit]
     duplicates: set[int]  # units whose text repeats an earlier unit's: never kept
 
-    @property
-    def words(self) -> int:
-        return sum(u.words for i, u in enumerate(self.units) if i not in self.duplicates)
-
 
 def count_words(text: str) -> int:
     """Words as `wc -w` counts them: runs of non-whitespace, markup included."""
@@ -429,9 +425,7 @@ class _Parser:
     def _item(self, i: int, match: re.Match[str]) -> int:
         lines = self.lines
         marker_indent = len(match.group(1))
-        while self.items and self.items[-1][0] >= marker_indent:
-            self.items.pop()
-        self._close_items(marker_indent)
+        self._close_items(marker_indent)  # siblings and deeper items end here
         content = match.end() if match.group(3) else match.end(2) + 1
         end, j = i + 1, i + 1
         while j < len(lines):
