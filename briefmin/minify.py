@@ -39,6 +39,15 @@ REDUNDANCY = 0.95
 # run per power is made and the output whose measured similarity is highest wins. Chosen on
 # a training sample of kernel docs disjoint from the benchmark's (see bench/bench_minify.py).
 COST_POWERS = (0.0, 0.25, 0.75)
+# The best of those, measured, is then refined in two rounds, each measured for real too
+# (the proxy the greedy steps follow is only an estimate of the output's embedding): a greedy
+# run towards the brief's vector pushed away from the best output's by CORRECTION times their
+# difference (aiming at what it missed), then SWAPS swaps that bring in the units closest to
+# what the best output still misses. On the training sample at ratio 0.5: mean similarity
+# 0.9553 -> 0.9594, strictly above lead on 93% -> 95% of briefs, for 1.5x the input's words
+# encoded again (two rounds of 6 swaps: 0.9599 for 5.8x).
+CORRECTION = 1.0
+SWAPS = 2
 
 # -- parsing ---------------------------------------------------------------------------------
 
@@ -569,8 +578,8 @@ def candidates(doc: Document) -> npt.NDArray[np.bool_]:
 
 
 def select_greedy(doc: Document, vectors: Floats, target: Floats, budget: int,
-                  redundancy: float = REDUNDANCY, cost_power: float = 1.0
-                  ) -> npt.NDArray[np.bool_]:
+                  redundancy: float = REDUNDANCY, cost_power: float = 1.0,
+                  initial: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.bool_]:
     """Greedily keep the unit (with its context) whose addition raises most, per word spent
     (gain / words ** `cost_power`), the cosine between the length-weighted mean of kept unit
     vectors and `target`.
@@ -580,7 +589,8 @@ def select_greedy(doc: Document, vectors: Floats, target: Floats, budget: int,
     cosine a little: measured on the kernel docs, a fuller output is closer in meaning than
     what the proxy objective alone would keep (mean 0.916 against 0.905 at ratio 0.5).
     Redundancy: once a unit is kept, units with cosine >= `redundancy` to it are dropped
-    from the candidates, so two units saying the same thing are not both kept."""
+    from the candidates, so two units saying the same thing are not both kept.
+    `initial` (units with their context, within the budget) starts the selection."""
     n = len(doc.units)
     selected = np.zeros(n, bool)
     if n == 0:
@@ -590,10 +600,14 @@ def select_greedy(doc: Document, vectors: Floats, target: Floats, budget: int,
     open_ = candidates(doc)
     if costs.words[open_].sum() + _context_words(doc, open_) <= budget:
         return open_  # everything fits: only the clean-ups apply
-    total = np.zeros(vectors.shape[1], np.float64)
     target64 = target.astype(np.float64)
-    score = 0.0
-    used = 0.0
+    if initial is not None:
+        selected = initial.copy()
+        for kept in np.flatnonzero(selected & open_).tolist():
+            open_ &= vectors @ vectors[kept] < redundancy
+    total = weighted[selected].sum(axis=0)
+    score = _cosine(total, target64) if selected.any() else 0.0
+    used = float(costs.words[selected].sum())
     while True:
         missing, cost = costs.added(selected)
         feasible = open_ & ~selected & (used + cost <= budget)
@@ -620,6 +634,57 @@ def select_greedy(doc: Document, vectors: Floats, target: Floats, budget: int,
 def _context_words(doc: Document, chosen: npt.NDArray[np.bool_]) -> int:
     context = {c for i in np.flatnonzero(chosen) for c in doc.units[i].context}
     return sum(doc.units[c].words for c in context if not chosen[c])
+
+
+def _cosine(vector: npt.NDArray[np.float64], target: npt.NDArray[np.float64]) -> float:
+    return float(vector @ target / max(float(np.linalg.norm(vector)), 1e-12))
+
+
+def swap_variants(doc: Document, vectors: Floats, target: Floats, budget: int,
+                  best: npt.NDArray[np.bool_], best_vector: Floats, swaps: int = SWAPS,
+                  redundancy: float = REDUNDANCY) -> list[npt.NDArray[np.bool_]]:
+    """Selections one swap away from `best` (whose measured embedding is `best_vector`): each
+    brings in one of the `swaps` units closest to what `best` misses (the part of `target`
+    orthogonal to `best_vector`), drops the kept units whose loss the proxy feels least until
+    the budget holds again, and fills what is left greedily."""
+    costs = _Costs.of(doc)
+    weighted = (vectors * costs.words[:, None]).astype(np.float64)
+    target64 = target.astype(np.float64)
+    chosen = best & candidates(doc)
+    missed = target - float(best_vector @ target) * best_vector
+    kept = np.flatnonzero(chosen)
+    outside = candidates(doc) & ~best
+    if len(kept):
+        outside &= (vectors @ vectors[kept].T < redundancy).all(axis=1)
+    alone = costs.added(np.zeros(len(doc.units), bool))[1]
+    order = [u for u in np.argsort(-(vectors @ missed), kind="stable").tolist()
+             if outside[u] and alone[u] <= budget][:swaps]
+    variants = []
+    for unit in order:
+        trial = chosen.copy()
+        trial[unit] = True
+        while (full := _with_context_mask(costs, trial)).any() and \
+                costs.words[full].sum() > budget:
+            losses = [(_cosine(weighted[_with_context_mask(costs, _without(trial, u))].sum(0),
+                               target64), u) for u in np.flatnonzero(trial).tolist()
+                      if u != unit]
+            trial[max(losses)[1]] = False
+        variants.append(select_greedy(doc, vectors, target, budget, redundancy, 0.0,
+                                      _with_context_mask(costs, trial)))
+    return variants
+
+
+def _without(mask: npt.NDArray[np.bool_], unit: int) -> npt.NDArray[np.bool_]:
+    out = mask.copy()
+    out[unit] = False
+    return out
+
+
+def _with_context_mask(costs: _Costs, chosen: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    full = chosen.copy()
+    context = costs.context[chosen].ravel()
+    full[context[context >= 0]] = True
+    return full
 
 
 def select_in_order(doc: Document, budget: int, order: Sequence[int] | None = None
@@ -688,40 +753,101 @@ def brief_vectors(encoder: Encoder, texts: Sequence[str]) -> Floats:
 
 def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None = None,
                 max_words: int | None = None, redundancy: float = REDUNDANCY,
-                cost_powers: Sequence[float] = COST_POWERS, measure: bool = True,
-                cache: VectorCache | None = None) -> list[Minified]:
-    """Minify several briefs: one encode call for every brief and distinct unit text, one
-    for the distinct candidate outputs (a greedy selection per cost exponent in
-    `cost_powers`), of which each brief keeps the one closest to it in measured meaning.
-    A shared `cache` spares re-encoding texts already seen (the benchmark's other ratios)."""
+                cost_powers: Sequence[float] = COST_POWERS, refine: bool = True,
+                measure: bool = True, cache: VectorCache | None = None) -> list[Minified]:
+    """Minify several briefs: one encode call for every brief and distinct unit text, then
+    rounds of candidate outputs, each round one encode call for all briefs: a greedy
+    selection per cost exponent in `cost_powers`, then (with `refine`) a corrected-target
+    run and swaps around the best so far. Each brief keeps its candidate closest to it in
+    measured meaning. A shared `cache` spares re-encoding texts already seen (the
+    benchmark's other ratios). `measure=False` (one cost exponent, no refinement) encodes no
+    output at all."""
     budgets = [word_budget(count_words(t), ratio, max_words) for t in texts]
     docs = [parse(t, b) for t, b in zip(texts, budgets, strict=True)]
     vectors = VectorCache(encoder) if cache is None else cache
     vectors.add([*texts, *(u.text for d in docs for u in d.units)])
-    candidates_of: list[list[tuple[str, int]]] = []
-    for text, doc, budget in zip(texts, docs, budgets, strict=True):
-        units = vectors.get([u.text for u in doc.units])
-        seen: dict[str, int] = {}
+    plans = [_Plan(doc, budget, vectors.get([text])[0], vectors.get([u.text for u in doc.units]),
+                   count_words(text))
+             for text, doc, budget in zip(texts, docs, budgets, strict=True)]
+    for plan in plans:
         for power in cost_powers:
-            chosen = select_greedy(doc, units, vectors.get([text])[0], budget, redundancy,
-                                   power)
-            seen.setdefault(render(doc, chosen), int(chosen.sum()))
-        candidates_of.append(list(seen.items()))
-    if measure or any(len(c) > 1 for c in candidates_of):
-        vectors.add([out for c in candidates_of for out, _ in c if out])
+            plan.propose(select_greedy(plan.doc, plan.units, plan.target, plan.budget,
+                                       redundancy, power), power)
+    if measure or refine or len(cost_powers) > 1:
+        _measure_round(plans, vectors)
+    if refine:
+        for plan in plans:
+            if plan.improvable():
+                corrected = plan.target + CORRECTION * (plan.target - plan.best_vector)
+                corrected /= max(float(np.linalg.norm(corrected)), 1e-12)
+                plan.propose(select_greedy(plan.doc, plan.units, corrected, plan.budget,
+                                           redundancy, plan.best_power), plan.best_power)
+        _measure_round(plans, vectors)
+        for plan in plans:
+            if plan.improvable():
+                for variant in swap_variants(plan.doc, plan.units, plan.target, plan.budget,
+                                             plan.best_mask, plan.best_vector, SWAPS,
+                                             redundancy):
+                    plan.propose(variant, plan.best_power)
+        _measure_round(plans, vectors)
     results = []
-    for text, doc, budget, options in zip(texts, docs, budgets, candidates_of, strict=True):
-        words_in, target = count_words(text), vectors.get([text])[0]
-        scored = [(similarity(target, vectors.get([out])[0] if out else target, words_in,
-                              count_words(out)) if not out or out in vectors else None, out, kept)
-                  for out, kept in options]
-        sim, out, kept = max(scored, key=lambda s: -1.0 if s[0] is None else s[0])
+    for plan in plans:
+        doc, budget = plan.doc, plan.budget
         too_big = [u.words for i, u in enumerate(doc.units)
                    if u.words > budget and i not in doc.duplicates
                    and u.kind not in ("heading", "tablehead")]
-        results.append(Minified(out, words_in, count_words(out), budget, len(doc.units), kept,
-                                sim if measure else None, too_big))
+        results.append(Minified(plan.best_text, plan.words_in, count_words(plan.best_text),
+                                budget, len(doc.units), int(plan.best_mask.sum()),
+                                plan.best_similarity if measure else None, too_big))
     return results
+
+
+@dataclass
+class _Plan:
+    """One brief's candidate outputs: proposed ones wait for the next measuring round; the
+    best measured one so far is kept."""
+
+    doc: Document
+    budget: int
+    target: Floats
+    units: Floats
+    words_in: int
+    pending: dict[str, tuple[npt.NDArray[np.bool_], float]] = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)
+    best_text: str = ""
+    best_mask: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
+    best_power: float = 0.0
+    best_vector: Floats = field(default_factory=lambda: np.zeros(0, np.float32))
+    best_similarity: float | None = None
+
+    def propose(self, mask: npt.NDArray[np.bool_], power: float) -> None:
+        text = render(self.doc, mask)
+        if text not in self.seen:
+            self.seen.add(text)
+            self.pending[text] = (mask, power)
+            if self.best_similarity is None and not self.best_mask.size:
+                self.best_text, self.best_mask, self.best_power = text, mask, power
+
+    def improvable(self) -> bool:
+        """Whether a refining round can start: the best output is measured, and not perfect."""
+        return self.best_similarity is not None and self.best_similarity < 1.0
+
+    def take(self, text: str, mask: npt.NDArray[np.bool_], power: float, vector: Floats
+             ) -> None:
+        sim = similarity(self.target, vector, self.words_in, count_words(text))
+        if self.best_similarity is None or sim > self.best_similarity:
+            self.best_text, self.best_mask, self.best_power = text, mask, power
+            self.best_vector, self.best_similarity = vector, sim
+
+
+def _measure_round(plans: Sequence[_Plan], vectors: VectorCache) -> None:
+    """Encode every plan's pending outputs in one call and keep each plan's best."""
+    vectors.add([text for plan in plans for text in plan.pending if text])
+    for plan in plans:
+        for text, (mask, power) in plan.pending.items():
+            vector = vectors.get([text])[0] if text else np.zeros_like(plan.target)
+            plan.take(text, mask, power, vector)
+        plan.pending.clear()
 
 
 class VectorCache:
@@ -756,11 +882,13 @@ def similarity(original: Floats, minified: Floats, words_in: int, words_out: int
 
 def minify(encoder: Encoder, text: str, *, ratio: float | None = None,
            max_words: int | None = None, redundancy: float = REDUNDANCY,
-           cost_powers: Sequence[float] = COST_POWERS, measure: bool = True) -> Minified:
+           cost_powers: Sequence[float] = COST_POWERS, refine: bool = True,
+           measure: bool = True) -> Minified:
     """A shorter version of `text` made of its own units, closest in meaning under the
     budget: `ratio` of its words (default 0.5) or `max_words`."""
     return minify_many(encoder, [text], ratio=ratio, max_words=max_words,
-                       redundancy=redundancy, cost_powers=cost_powers, measure=measure)[0]
+                       redundancy=redundancy, cost_powers=cost_powers, refine=refine,
+                       measure=measure)[0]
 
 
 # -- writing results -------------------------------------------------------------------------
