@@ -43,6 +43,10 @@ from briefmin.archive import Archive
 
 RESTORE_GOAL_MS = 5.0
 FLOAT32_DIM = 384  # the naive store keeps float32 vectors of the bundled model
+INT8_BYTES = 384  # the archive's rescoring code per row (the scan's binary code is 48 B)
+# smaller rescoring codes the search benchmark measures the recall of (bench_search.py
+# CODE_BYTES): the archive's size with them is projected, the rest of each row unchanged
+RESCORING_CODES = {"int4 (192 B)": 192, "pq48 (48 B)": 48, "none, binary only (0 B)": 0}
 
 
 def main() -> None:
@@ -139,6 +143,11 @@ def measure(name: str, folder: Path, files: list[Path], work: Path, counter: Vec
         ["  vectors", vectors, ratio(vectors, tar_size),
          f"{real_rows:,} rows x {per_row:.0f} B; {vectors / whole:.0%} of the archive"],
         ["  other (SQLite pages, catalogue)", other, ratio(other, tar_size), ""],
+        *[[f"projected: rescoring codes {code} instead of int8", size, ratio(size, tar_size),
+           f"{real_rows:,} rows x {per_row - INT8_BYTES + code_bytes:.0f} B; recall in the "
+           "search section"]
+          for code, code_bytes in RESCORING_CODES.items()
+          for size in [text + other + round((per_row - INT8_BYTES + code_bytes) * real_rows)]],
     ])
     speed = table(["restore", "briefmin", "baseline", "ratio"], [
         ["one brief, median (random, in-process)", f"{p50:.2f} ms",
