@@ -41,7 +41,7 @@ from .errors import (
     UsageError,
 )
 from .locking import WriterLock
-from .quantize import Floats, Int8Scale, binary_codes
+from .quantize import Floats, Int8Scale, RescoreCodes, binary_codes
 from .safewrite import FolderWriter, safe_target
 from .sources import Skipped, Source, decode_text, is_binary
 
@@ -65,6 +65,10 @@ BLOCK_BYTES = 1024 * 1024
 SEGMENT_FANOUT = 8
 MAX_SEGMENT_ROWS = 1 << 18
 DICT_TRAINING_BYTES = 4 * 1024 * 1024  # samples enough for a 112 KB dictionary, quick to train
+# Bits per dimension of the rescoring codes, chosen when an archive is created. "small" halves
+# them: vectors 449 -> 257 B a row, and in the search benchmark (20k Debian descriptions) its
+# recall@10 matched int8's, but its cosines are coarser (within ~0.01 instead of ~0.001)
+PROFILES = {"default": 8, "small": 4}
 # raw bytes of briefs before the first dictionary is trained: a dictionary trained on more
 # samples is larger and better (20k Debian descriptions, blocks of 64: trained at 64 KB, 1.017x
 # `tar | zstd -19`; at 128 KB 0.944x; at 256 KB 0.923x), and waiting costs only the
@@ -90,6 +94,15 @@ class Meta:
     chunk_overlap: int
     int8_step: float  # 0 until calibrated on the first vectors
     created_at: str
+    rescore_bits: int = 8  # 4 in a small-profile archive (see PROFILES)
+
+    @property
+    def codes(self) -> RescoreCodes:
+        return RescoreCodes(self.rescore_bits)
+
+    @property
+    def profile(self) -> str:
+        return next(name for name, bits in PROFILES.items() if bits == self.rescore_bits)
 
 
 @dataclass(frozen=True)
@@ -172,6 +185,12 @@ class StoredVectors:
     int8_step: float
     dim: int
     _reader: Callable[[npt.NDArray[np.int64]], npt.NDArray[np.int8]]
+    rescore_bits: int = 8
+
+    @property
+    def scale(self) -> Int8Scale:
+        """How the rescoring codes map back to floats (the step and the code range)."""
+        return RescoreCodes(self.rescore_bits).scale(self.int8_step)
 
     def __len__(self) -> int:
         return len(self.content_ids)
@@ -200,14 +219,18 @@ class Archive:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, write: bool = False, create: bool = False,
-             model: str | None = None, wait: float | None = 3600.0,
-             on_wait: Callable[[], None] | None = None,
+             model: str | None = None, profile: str | None = None,
+             wait: float | None = 3600.0, on_wait: Callable[[], None] | None = None,
              encoder_factory: EncoderFactory = load_encoder) -> Archive:
         """Open an archive. `create` makes a missing one, recording `model` (default: the
-        bundled all-MiniLM-L6-v2). Writers take a whole-run lock, waiting up to `wait` s."""
+        bundled all-MiniLM-L6-v2) and `profile` (see PROFILES; default "default"). Writers
+        take a whole-run lock, waiting up to `wait` s."""
         path = os.fspath(path)
+        if profile is not None and profile not in PROFILES:
+            raise UsageError(f"unknown profile {profile!r}; choose one of "
+                             f"{', '.join(PROFILES)}")
         if create and not os.path.lexists(path):
-            _create(path, model or BUNDLED_MODEL)
+            _create(path, model or BUNDLED_MODEL, profile or "default")
         _check_header(path)
         lock = WriterLock(path, wait, on_wait) if write else None
         try:
@@ -222,12 +245,15 @@ class Archive:
                 lock.release()
             raise
         archive = cls(path, conn, lock, encoder_factory)
-        if model is not None:
-            try:
+        try:
+            if model is not None:
                 archive.check_model(model)
-            except BriefminError:
-                archive.close()
-                raise
+            if profile is not None and profile != (have := archive.meta.profile):
+                raise UsageError(f"{path} was made with profile {have!r}; --profile applies "
+                                 "only when an archive is created")
+        except BriefminError:
+            archive.close()
+            raise
         return archive
 
     def close(self) -> None:
@@ -271,6 +297,7 @@ class Archive:
                 chunk_overlap=int(json.loads(rows.get("chunk_overlap", "0"))),
                 int8_step=float(json.loads(rows.get("int8_step", "0"))),
                 created_at=json.loads(rows.get("created_at", '""')),
+                rescore_bits=_rescore_bits(json.loads(rows.get("rescore_bits", "8"))),
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise ArchiveError(f"{self.path}: archive metadata is damaged ({exc})") from exc
@@ -464,17 +491,17 @@ class Archive:
         meta = self.meta
         if not meta.int8_step:
             encoder = self.encoder()
-            scale = Int8Scale.calibrate(matrix)
+            scale = meta.codes.calibrate(matrix)
             self._set_meta(conn, dim=int(matrix.shape[1]), int8_step=scale.step,
                            chunk_tokens=encoder.max_tokens, chunk_overlap=CHUNK_OVERLAP_TOKENS)
         else:
-            scale = Int8Scale(meta.int8_step)
+            scale = meta.codes.scale(meta.int8_step)
         conn.execute(
             "INSERT INTO vec_segments(n, content_ids, kinds, spans, bits, int8) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             (len(rows), np.asarray(content_ids, np.int64).tobytes(),
              np.asarray(kinds, np.uint8).tobytes(), np.asarray(spans, np.int32).tobytes(),
-             binary_codes(matrix).tobytes(), scale.encode(matrix).tobytes()))
+             binary_codes(matrix).tobytes(), meta.codes.pack(scale.encode(matrix))))
         _merge_segments(conn)
 
     # -- dictionaries --------------------------------------------------------------------
@@ -672,7 +699,7 @@ class Archive:
         conn.executemany("DELETE FROM contents WHERE id = ?", [(i,) for i in orphans])
         for block_id in touched:
             self._rewrite_block(conn, block_id)
-        dim = self.meta.dim
+        row_bytes = self.meta.codes.row_bytes(self.meta.dim)
         for seg_id, n, ids, kinds, spans, bits, int8 in conn.execute(
                 "SELECT id, n, content_ids, kinds, spans, bits, int8 FROM vec_segments"
                 ).fetchall():
@@ -691,7 +718,8 @@ class Archive:
                  np.frombuffer(kinds, np.uint8)[keep].tobytes(),
                  np.frombuffer(spans, np.int32).reshape(n, 2)[keep].tobytes(),
                  np.frombuffer(bits, np.uint8).reshape(n, width)[keep].tobytes(),
-                 np.frombuffer(int8, np.int8).reshape(n, dim)[keep].tobytes(), seg_id))
+                 np.frombuffer(int8, np.uint8).reshape(n, row_bytes)[keep].tobytes(),
+                 seg_id))
 
     def _rewrite_block(self, conn: sqlite3.Connection, block_id: int) -> None:
         """Recompress a block with only the contents that still live in it."""
@@ -755,27 +783,32 @@ class Archive:
             content_ids=cat("ids", np.int64, (0,)), kinds=cat("kinds", np.uint8, (0,)),
             spans=cat("spans", np.int32, (0, 2)), bits=cat("bits", np.uint8, (0, width)),
             locations=cat("loc", np.int64, (0, 2)),
-            int8_step=meta.int8_step, dim=meta.dim, _reader=self._int8_reader(meta.dim))
+            int8_step=meta.int8_step, dim=meta.dim, _reader=self._int8_reader(meta),
+            rescore_bits=meta.rescore_bits)
 
-    def _int8_reader(self, dim: int) -> Callable[[npt.NDArray[np.int64]],
-                                                    npt.NDArray[np.int8]]:
+    def _int8_reader(self, meta: Meta) -> Callable[[npt.NDArray[np.int64]],
+                                                     npt.NDArray[np.int8]]:
+        codes, dim = meta.codes, meta.dim
+        row_bytes = codes.row_bytes(dim)
+
         def read(locations: npt.NDArray[np.int64]) -> npt.NDArray[np.int8]:
             out = np.empty((len(locations), dim), np.int8)
             for i, (seg_id, row) in enumerate(locations.reshape(-1, 2)):
                 with self._conn.blobopen("vec_segments", "int8", int(seg_id),
                                          readonly=True) as blob:
-                    blob.seek(int(row) * dim)
-                    out[i] = np.frombuffer(blob.read(dim), np.int8)
+                    blob.seek(int(row) * row_bytes)
+                    out[i] = codes.unpack(blob.read(row_bytes), 1, dim)[0]
             return out
         return read
 
     def all_int8(self, kinds: Sequence[int] = BRIEF_KINDS) -> npt.NDArray[np.int8]:
         """Every int8 code of the given kinds, in segment order (as `vectors(kinds)`)."""
-        dim, chunks = self.meta.dim, []
+        meta = self.meta
+        dim, chunks = meta.dim, []
         for kind_blob, n, int8 in self._query("SELECT kinds, n, int8 FROM vec_segments "
                                               "ORDER BY id"):
             keep = np.isin(np.frombuffer(kind_blob, np.uint8), kinds)
-            chunks.append(np.frombuffer(int8, np.int8).reshape(n, dim)[keep])
+            chunks.append(meta.codes.unpack(int8, n, dim)[keep])
         return np.concatenate(chunks) if chunks else np.zeros((0, dim), np.int8)
 
     def paths_by_content(self, all_versions: bool = False) -> dict[int, list[BriefRecord]]:
@@ -813,7 +846,8 @@ class Archive:
             "vectors": vec_rows, "blocks": blocks, "dictionaries": len(self._dictionaries()),
             "model": meta.model_id, "dim": meta.dim,
             "chunking": {"tokens": meta.chunk_tokens, "overlap": meta.chunk_overlap},
-            "quantization": {"binary_bits": meta.dim, "int8_step": meta.int8_step},
+            "quantization": {"profile": meta.profile, "binary_bits": meta.dim,
+                             "rescore_bits": meta.rescore_bits, "int8_step": meta.int8_step},
             "created_at": meta.created_at,
         }
 
@@ -854,7 +888,8 @@ class Archive:
 
     def _verify_vectors(self, expected: dict[int, int],
                         owners: dict[int, list[str]]) -> list[Problem]:
-        dim = self.meta.dim
+        meta = self.meta
+        dim, row_bytes = meta.dim, meta.codes.row_bytes(meta.dim)
         width = (dim // 8 + 7) // 8 * 8
         found: dict[int, int] = {}
         problems = []
@@ -865,7 +900,7 @@ class Archive:
                 continue
             ids, kinds, spans, bits, int8 = columns
             sizes = (len(ids), len(kinds), len(spans), len(bits), len(int8))
-            if sizes != (8 * n, n, 8 * n, width * n, dim * n):
+            if sizes != (8 * n, n, 8 * n, width * n, row_bytes * n):
                 problems.append(Problem(f"vector block {seg_id} has inconsistent sizes"))
                 continue
             for cid, count in zip(*np.unique(np.frombuffer(ids, np.int64), return_counts=True),
@@ -1016,7 +1051,13 @@ def _archive_error(path: str, exc: sqlite3.Error | UnicodeDecodeError) -> Archiv
     return ArchiveError(f"{path}: {message}")
 
 
-def _create(path: str, model_id: str) -> None:
+def _rescore_bits(value: object) -> int:
+    if not isinstance(value, int) or value not in PROFILES.values():
+        raise ValueError(f"rescore_bits {value!r}")
+    return value
+
+
+def _create(path: str, model_id: str, profile: str) -> None:
     """Build an empty archive beside `path` and link it into place: a concurrent creator or a
     kill mid-way never leaves a half-made archive under the real name."""
     from .encoder import normalize_model_id
@@ -1033,11 +1074,11 @@ def _create(path: str, model_id: str) -> None:
             conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             conn.execute("BEGIN IMMEDIATE")
             schema.migrate(conn)
-            conn.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", [
+            conn.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", [
                 (k, json.dumps(v)) for k, v in {
                     "model_id": normalize_model_id(model_id), "dim": 0, "int8_step": 0.0,
                     "chunk_tokens": 0, "chunk_overlap": CHUNK_OVERLAP_TOKENS,
-                    "created_at": _now()}.items()])
+                    "rescore_bits": PROFILES[profile], "created_at": _now()}.items()])
             conn.execute("COMMIT")
         finally:
             conn.close()
@@ -1107,11 +1148,11 @@ def _check_schema(conn: sqlite3.Connection, path: str, write: bool) -> None:
     if version > schema.FORMAT_VERSION:
         raise NewerFormatError(f"{path}: written by a newer briefmin (format {version}, this "
                                f"one reads up to {schema.FORMAT_VERSION}); upgrade briefmin")
-    if version < schema.FORMAT_VERSION:
+    if version < schema.FORMAT_VERSION and (write or version < schema.OLDEST_READABLE):
         if not write:
-            raise ArchiveError(f"{path}: format {version} is older than this briefmin's "
-                               f"{schema.FORMAT_VERSION}; run `briefmin add {path}` to "
-                               "upgrade it")
+            raise ArchiveError(f"{path}: format {version} is older than this briefmin reads; "
+                               f"adding a brief to it (`briefmin add {path} FILE`) upgrades "
+                               "it")
         try:
             conn.execute("BEGIN IMMEDIATE")
             schema.migrate(conn)

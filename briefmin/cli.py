@@ -104,6 +104,9 @@ def add_command(
     model: Annotated[str | None, typer.Option(
         help="Model for a new archive: a sentence-transformers name or folder "
              "(default: the bundled all-MiniLM-L6-v2).")] = None,
+    profile: Annotated[str | None, typer.Option(
+        help="Vector codes of a new archive: 'default' (int8 rescoring codes) or 'small' "
+             "(4-bit ones: a third smaller archive, coarser similarities).")] = None,
     max_size: Annotated[int, typer.Option(
         "--max-size", min=1, help="Skip files larger than this many bytes.")]
         = DEFAULT_MAX_BYTES,
@@ -120,8 +123,8 @@ def add_command(
         raise UsageError("nothing to add: give files, folders, - (stdin) or --from FILE")
     sources = list(iter_sources(inputs, include=include or DEFAULT_INCLUDE,
                                 exclude=exclude or (), stdin_name=name, max_bytes=max_size))
-    with Archive.open(archive, write=True, create=True, model=model, wait=wait,
-                      on_wait=_waiting(archive, quiet)) as arch, \
+    with Archive.open(archive, write=True, create=True, model=model, profile=profile,
+                      wait=wait, on_wait=_waiting(archive, quiet)) as arch, \
             output.progress(len(sources), "adding", quiet or json_out) as advance:
         report = arch.add(sources, progress=advance,
                           on_commit=_print_committed if verbose else None)
@@ -406,7 +409,9 @@ def info_command(archive: ArchiveArg, json_out: JsonOpt = False) -> None:
         ["chunking", f"{info['chunking']['tokens']} tokens, overlap "
                      f"{info['chunking']['overlap']}"],
         ["vectors", f"{info['vectors']}: binary {info['quantization']['binary_bits']} bits + "
-                    f"int8 (step {info['quantization']['int8_step']:.5f})"],
+                    f"{info['quantization']['rescore_bits']}-bit rescoring codes (step "
+                    f"{info['quantization']['int8_step']:.5f}; profile "
+                    f"{info['quantization']['profile']})"],
         ["format", f"{info['format_version']}, created {info['created_at']}"],
     ], title=str(archive))
 

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import UsageError
-from .quantize import Codes, Floats, Int8Codes
+from .quantize import Codes, Floats, Int8Codes, Int8Scale
 
 if TYPE_CHECKING:
     from .archive import Archive, BriefRecord
@@ -93,13 +93,10 @@ class Pairs:
         return Pairs(self.i[keep], self.j[keep], self.similarity[keep])
 
 
-def int8_norms(codes: Int8Codes) -> Floats:
-    """Length of each int8 code (the step cancels out of every cosine)."""
-    out = np.empty(len(codes), np.float32)
-    for start in range(0, len(codes), 65536):
-        block = codes[start:start + 65536].astype(np.float32)
-        out[start:start + 65536] = np.sqrt(np.einsum("ij,ij->i", block, block))
-    return np.maximum(out, 1e-12)
+def int8_norms(codes: Int8Codes, scale: Int8Scale | None = None) -> Floats:
+    """What divides each code to give its unit vector (see `Int8Scale.lengths`; for int8
+    codes their length, and the step cancels out of every cosine)."""
+    return (scale or Int8Scale(1.0)).lengths(codes)
 
 
 def decoded(codes: Int8Codes, norms: Floats) -> Floats:
@@ -425,7 +422,9 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
         new_texts.append(text)
 
     codes = archive.all_int8(BRIEF_KINDS) if len(archived_rows) or new_texts else None
-    norms = int8_norms(codes) if codes is not None else np.zeros(0, np.float32)
+    meta = archive.meta
+    norms = int8_norms(codes, meta.codes.scale(meta.int8_step)) if codes is not None \
+        else np.zeros(0, np.float32)
     new_vectors = np.zeros((0, stored.dim or 1), np.float32)
     if new_texts:
         from .encoder import encode_briefs

@@ -70,9 +70,17 @@ MIGRATIONS: list[str] = [
     ALTER TABLE contents ADD COLUMN block_offset INTEGER;
     CREATE INDEX contents_block ON contents(block_id);
     """,
+    # 3: profiles. vec_segments.int8 may hold 4-bit codes, two per byte (the "small"
+    # profile); meta 'rescore_bits' says which. Older archives hold int8 codes.
+    """
+    INSERT OR IGNORE INTO meta(key, value) VALUES ('rescore_bits', '8');
+    """,
 ]
 
 FORMAT_VERSION = len(MIGRATIONS)
+# the oldest format readers use as it is (they never migrate: that takes the writer lock);
+# format 3 only added a meta key whose absence means what format 2 did
+OLDEST_READABLE = 2
 
 
 def current_version(conn: sqlite3.Connection) -> int:

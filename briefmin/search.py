@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from .archive import SEARCH_KINDS, Archive, StoredVectors
 from .errors import UsageError
-from .quantize import Floats, Int8Scale, binary_codes, hamming
+from .quantize import Floats, binary_codes, hamming
 
 # candidates per wanted hit for the Hamming stage, chosen with bench/bench_search.py on the
 # Debian descriptions (20k briefs, 2,000 synopsis queries): m=10 keeps recall@10 at 0.996x of
@@ -46,7 +46,7 @@ class Searcher:
     def __init__(self, archive: Archive) -> None:
         self.archive = archive
         self.vectors: StoredVectors = archive.vectors(SEARCH_KINDS)
-        self._scale = Int8Scale(self.vectors.int8_step) if self.vectors.int8_step else None
+        self._scale = self.vectors.scale if self.vectors.int8_step else None
         self._all_int8: npt.NDArray[np.int8] | None = None
 
     def search(self, query: Floats, k: int = 10, *, m: int = DEFAULT_M,

@@ -47,15 +47,17 @@ def real_encoder() -> Encoder:
     return cached_encoder(BUNDLED_MODEL)
 
 
-@pytest.fixture(scope="session")
-def fixture_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An archive of fixtures/briefs made with the real model. Treat it as read-only; copy it
-    (`copy_archive`) before changing it."""
-    path = tmp_path_factory.mktemp("fixture-archive") / "briefs.bmin"
+@pytest.fixture(scope="session", params=["default", "small"])
+def fixture_archive(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+                    ) -> Path:
+    """An archive of fixtures/briefs made with the real model, once per profile (int8 and
+    4-bit rescoring codes): every test of search and dedupe meaning runs on both. Treat it
+    as read-only; copy it (`copy_archive`) before changing it."""
+    path = tmp_path_factory.mktemp(f"fixture-archive-{request.param}") / "briefs.bmin"
     cwd = os.getcwd()
     os.chdir(FIXTURES)  # stored names are relative: briefs/product/pricing-eu.md, ...
     try:
-        with Archive.open(path, write=True, create=True,
+        with Archive.open(path, write=True, create=True, profile=request.param,
                           encoder_factory=cached_encoder) as archive:
             archive.add(iter_sources(["briefs"]))
     finally:

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from briefmin import Archive, Source, iter_sources
+from briefmin.archive import SEARCH_KINDS
 from briefmin.errors import ArchiveError, InputError, ModelError, NewerFormatError
 from briefmin.sources import is_binary
 
@@ -379,3 +380,57 @@ def test_restore_of_many_folders_keeps_few_descriptors_open(
     assert most_open <= 4  # root, src, dNNN, eN: only the current path
     for name, data in files.items():
         assert (tmp_path / "out" / "src" / name).read_bytes() == data
+
+
+def test_small_profile_stores_4_bit_codes_and_everything_still_works(tmp_path: Path) -> None:
+    """`profile="small"`: half the rescoring bytes per row; codes read back as the int8 arrays
+    search and dedupe use; rm and verify handle the packed rows; the profile is fixed at
+    creation."""
+    from briefmin.errors import UsageError
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i in range(12):
+        (folder / f"b{i}.md").write_text(f"brief {i} about topic {i % 3}\n" * (i + 1))
+    sizes = {}
+    for profile in ("default", "small"):
+        path = tmp_path / f"{profile}.bmin"
+        with Archive.open(path, write=True, create=True, model=HASHING,
+                          profile=profile) as archive:
+            archive.add(iter_sources([str(folder)]))
+            info = archive.info()
+            assert info["quantization"]["profile"] == profile
+            assert info["quantization"]["rescore_bits"] == (8 if profile == "default" else 4)
+            sizes[profile] = info["vector_bytes"]
+            stored = archive.vectors()
+            codes = archive.all_int8(SEARCH_KINDS)
+            peak = 127 if profile == "default" else 7
+            assert codes.dtype == "int8" and int(abs(codes).max()) <= peak
+            # reading some rows from disk gives the same codes as reading all
+            rows = [0, len(stored) // 2, len(stored) - 1]
+            assert (stored.int8(rows) == codes[rows]).all()
+            archive.rm([archive.records()[0].path])
+            assert archive.verify().ok
+            assert len(archive.all_int8(SEARCH_KINDS)) == len(archive.vectors())
+    # 384 int8 bytes a row become 192; ids, kinds, spans and binary codes stay
+    assert sizes["small"] < 0.65 * sizes["default"]
+    with pytest.raises(UsageError, match="made with profile 'small'"):
+        Archive.open(tmp_path / "small.bmin", write=True, profile="default")
+    with pytest.raises(UsageError, match="unknown profile"):
+        Archive.open(tmp_path / "x.bmin", write=True, create=True, profile="tiny")
+    assert not (tmp_path / "x.bmin").exists()
+
+
+def test_a_format_2_archive_is_read_as_it_is_and_upgraded_by_a_writer(
+        hashing_archive: MakeArchive) -> None:
+    from briefmin import schema
+
+    path = hashing_archive({"a.md": b"a brief from before profiles\n"})
+    with sqlite3.connect(path, isolation_level=None) as conn:
+        conn.execute("DELETE FROM meta WHERE key = 'rescore_bits'")
+        conn.execute("PRAGMA user_version = 2")
+    with Archive.open(path) as archive:  # readers need no migration
+        assert archive.meta.profile == "default" and archive.verify().ok
+    with Archive.open(path, write=True) as archive:
+        assert archive.meta.format_version == schema.FORMAT_VERSION
+        assert archive.meta.rescore_bits == 8

@@ -218,14 +218,16 @@ PLANTED = {
 def test_fixture_archive_groups_the_planted_cases_only(fixture_archive: Path) -> None:
     with Archive.open(fixture_archive) as archive:
         report = find_duplicates(archive, histogram_of_nearest=True)
+        # 4-bit codes (the small profile) read a cosine within about +-0.01
+        line = 0.99 if archive.meta.profile == "default" else 0.98
     groups = sorted((g.kind, frozenset(m.path for m in g.members)) for g in report.groups)
     assert groups == sorted([("exact", frozenset(PLANTED["exact"])),
                              ("near", frozenset(PLANTED["near-copy"])),
                              ("near", frozenset(PLANTED["paraphrase"]))])
     near = {frozenset(m.path for m in g.members): g.members[-1].similarity
             for g in report.groups if g.kind == "near"}
-    assert near[frozenset(PLANTED["near-copy"])] > 0.99
-    assert DEFAULT_THRESHOLD <= near[frozenset(PLANTED["paraphrase"])] < 0.99
+    assert near[frozenset(PLANTED["near-copy"])] > line
+    assert DEFAULT_THRESHOLD <= near[frozenset(PLANTED["paraphrase"])] < line
     # unrelated briefs sit far below the threshold: nothing else in the top bins
     assert report.histogram is not None
     above = sum(c for lo, c in report.histogram if lo >= 0.7)
