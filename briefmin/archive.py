@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ ENCODE_AHEAD_BYTES = 1024 * 1024
 # raw bytes per solid block: big enough to compress well (measured on the kernel docs: ~3.86x
 # versus 3.66x for one frame per brief), small enough to restore one brief in ~2 ms
 BLOCK_BYTES = 1024 * 1024
+BLOCK_CACHE_BYTES = 8 * BLOCK_BYTES  # inflated blocks a reader keeps (and the last one)
 # vector segments: merged SEGMENT_FANOUT at a time up to MAX_SEGMENT_ROWS rows (~115 MB of
 # codes), so a search reads a few large blobs however the archive was built up
 SEGMENT_FANOUT = 8
@@ -211,9 +213,11 @@ class Archive:
         self._lock = lock
         self._encoder_factory = encoder_factory
         self._encoder: Encoder | None = None
-        # the last inflated block: (id, bytes, problem), so restoring a folder inflates each
-        # block once
-        self._block_cache: tuple[int, bytes, str | None] | None = None
+        # the last inflated blocks by id, up to BLOCK_CACHE_BYTES: (bytes, problem). Restoring
+        # a folder walks paths in sorted order, which strays a little from the order briefs
+        # were added (and blocks filled) in; with one cached block, restoring 600 kernel docs
+        # inflated their 11 blocks 50 times
+        self._block_cache: OrderedDict[int, tuple[bytes, str | None]] = OrderedDict()
 
     # -- opening -------------------------------------------------------------------------
 
@@ -543,7 +547,7 @@ class Archive:
             if len(smaller) < len(frame):
                 conn.execute("UPDATE blocks SET data = ?, dict_id = ? WHERE id = ?",
                              (smaller, dict_id, block_id))
-        self._block_cache = None
+        self._block_cache.clear()
 
     # -- reading -------------------------------------------------------------------------
 
@@ -628,8 +632,9 @@ class Archive:
     def _block(self, block_id: int, dicts: dict[int, bytes]) -> tuple[bytes, str | None]:
         """A solid block inflated (bounded by its recorded size), with the problem if it is
         damaged: then the bytes are what precedes the damage."""
-        if self._block_cache and self._block_cache[0] == block_id:
-            return self._block_cache[1], self._block_cache[2]
+        if block_id in self._block_cache:
+            self._block_cache.move_to_end(block_id)
+            return self._block_cache[block_id]
         try:
             row = self._conn.execute("SELECT dict_id, size, CAST(data AS BLOB) FROM blocks "
                                      "WHERE id = ?", (block_id,)).fetchone()
@@ -640,7 +645,10 @@ class Archive:
         dict_id, size, blob = row
         _check_cells(row, ((int, type(None)), int, bytes), f"block {block_id}")
         raw, problem = codec.inflate(blob, size, _dict(dicts, dict_id))
-        self._block_cache = (block_id, raw, problem)
+        self._block_cache[block_id] = (raw, problem)
+        while len(self._block_cache) > 1 and \
+                sum(len(r) for r, _ in self._block_cache.values()) > BLOCK_CACHE_BYTES:
+            self._block_cache.popitem(last=False)
         return raw, problem
 
     def text(self, content_id: int) -> str:
@@ -746,7 +754,7 @@ class Archive:
                      (len(body), codec.compress(body, _dict(dicts, dict_id), checksum=False),
                       block_id))
         conn.executemany("UPDATE contents SET block_offset = ? WHERE id = ?", offsets)
-        self._block_cache = None
+        self._block_cache.clear()
 
     def compact(self) -> None:
         """Give free pages back to the file system."""
