@@ -3,8 +3,9 @@ greedy embedding-guided selection under a word budget.
 
 Extractive and faithful: the output is made only of the input's own text, in its order. A
 brief is parsed into blocks (paragraphs, list items, headings, code blocks, tables, front
-matter, quotes, reStructuredText directives); a paragraph is split into sentence units, every
-other block is one unit, so a code block is never cut. A table larger than the budget is split
+matter, quotes, reStructuredText directives); a paragraph is split into sentence units, and so
+is a plain list item of several sentences (its marker kept with any of them); every other
+block is one unit, so a code block is never cut. A table larger than the budget is split
 into row units whose context is the table's head, so it may lose rows but never a row's part.
 Headings, a table's head and the list items a nested block sits in are its *context*: kept
 (and paid for) whenever the block is kept.
@@ -39,6 +40,8 @@ REDUNDANCY = 0.95
 # run per power is made and the output whose measured similarity is highest wins. Chosen on
 # a training sample of kernel docs disjoint from the benchmark's (see bench/bench_minify.py).
 COST_POWERS = (0.0, 0.25, 0.75)
+# units kept only as the context of others (a heading, a table's head, a list item's marker)
+CONTEXT_KINDS = ("heading", "tablehead", "itemhead")
 # The best of those, measured, is then refined in two rounds, each measured for real too
 # (the proxy the greedy steps follow is only an estimate of the output's embedding): a greedy
 # run towards the brief's vector pushed away from the best output's by CORRECTION times their
@@ -92,6 +95,9 @@ class Block:
     # and `tail` the lines closing the table (a simple table's bottom border), kept with the head
     parts: list[list[str]] | None = None
     tail: list[str] = field(default_factory=list)
+    # a list item split into sentences: its marker (indentation included), written before
+    # the kept sentences when only some are kept
+    head: str | None = None
 
 
 @dataclass
@@ -452,8 +458,24 @@ class _Parser:
                 j += 1
             end = j
         body = [_clean_line(line) for line in _dedupe_lines(lines[i:end])]
-        block = self._add("item", body, [("item", "\n".join(body))])
-        self.items.append((marker_indent, content, block.units[0]))
+        sentences = _item_sentences(body)
+        if sentences is None:
+            block = self._add("item", body, [("item", "\n".join(body))])
+            self.items.append((marker_indent, content, block.units[0]))
+        else:
+            # marker (a context unit, paid once) and one unit per sentence: a long item may
+            # keep its key sentence only; a nested block keeps the marker and first sentence
+            head, texts = sentences
+            marker = len(self.units)
+            self.units.append(Unit("itemhead", head.strip(), count_words(head),
+                                   len(self.blocks), self._context()))
+            block = self._add("item", body, [("item", t) for t in texts])
+            block.units.insert(0, marker)
+            block.head = head
+            for unit in block.units[1:]:
+                self.units[unit].context += (marker,)
+            self.items.append((marker_indent, content, marker))
+            self.items.append((marker_indent, content, block.units[1]))
         if body[-1].endswith("::"):
             self.literal_after = marker_indent
         return end
@@ -486,13 +508,27 @@ class _Parser:
         seen: set[str] = set()
         duplicates = set()
         for index, unit in enumerate(self.units):
-            if unit.kind in ("heading", "tablehead"):
+            if unit.kind in CONTEXT_KINDS:
                 continue
             key = " ".join(unit.text.split())
             if key in seen:
                 duplicates.add(index)
             seen.add(key)
         return duplicates
+
+
+def _item_sentences(body: list[str]) -> tuple[str, list[str]] | None:
+    """A plain one-paragraph list item of several sentences as (marker, sentences); None for
+    a one-sentence item or one holding a code block, a blank line or a literal block."""
+    marker = _ITEM.match(body[0])
+    if marker is None or any(not line.strip() or _FENCE.match(line) for line in body) \
+            or body[-1].endswith("::"):
+        return None
+    head = body[0][:marker.end()]
+    text = " ".join(line.strip() for line in [body[0][marker.end():], *body[1:]]).strip()
+    sentences = split_sentences(text)
+    return (head if head.endswith((" ", "\t")) else head + " ", sentences) \
+        if len(sentences) > 1 else None
 
 
 def _dedupe_lines(lines: list[str]) -> list[str]:
@@ -530,6 +566,9 @@ def render(doc: Document, keep: set[int] | npt.NDArray[np.bool_]) -> str:
                 if unit in chosen:
                     out.extend(part)
             out.extend(block.tail)
+        elif block.head is not None and len(chosen) < len(block.units):
+            out.append(block.head + " ".join(" ".join(doc.units[u].text.split())
+                                             for u in chosen if doc.units[u].kind == "item"))
         elif block.kind == "paragraph" and len(chosen) < len(block.units):
             prefix = block.lines[0][:_indent(block.lines[0])]
             out.append(prefix + " ".join(" ".join(doc.units[u].text.split()) for u in chosen))
@@ -573,7 +612,7 @@ class _Costs:
 def candidates(doc: Document) -> npt.NDArray[np.bool_]:
     """Units that may be chosen for their own sake: headings and table heads come only as
     context."""
-    return np.array([u.kind not in ("heading", "tablehead") and i not in doc.duplicates
+    return np.array([u.kind not in CONTEXT_KINDS and i not in doc.duplicates
                      for i, u in enumerate(doc.units)], bool)
 
 
@@ -773,6 +812,9 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
         for power in cost_powers:
             plan.propose(select_greedy(plan.doc, plan.units, plan.target, plan.budget,
                                        redundancy, power), power)
+        if refine:  # the opening too: the output is never further from the brief than it
+            plan.propose(select_in_order(plan.doc, plan.budget),
+                         cost_powers[len(cost_powers) // 2])
     if measure or refine or len(cost_powers) > 1:
         _measure_round(plans, vectors)
     if refine:
@@ -795,7 +837,7 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
         doc, budget = plan.doc, plan.budget
         too_big = [u.words for i, u in enumerate(doc.units)
                    if u.words > budget and i not in doc.duplicates
-                   and u.kind not in ("heading", "tablehead")]
+                   and u.kind not in CONTEXT_KINDS]
         results.append(Minified(plan.best_text, plan.words_in, count_words(plan.best_text),
                                 budget, len(doc.units), int(plan.best_mask.sum()),
                                 plan.best_similarity if measure else None, too_big))

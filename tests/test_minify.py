@@ -126,6 +126,27 @@ def test_units_and_context() -> None:
     assert kept == "# Title\n\n## Part\n\n- item a\n  - nested b\n"
 
 
+def test_a_list_item_of_several_sentences_keeps_any_of_them_under_its_marker() -> None:
+    doc = parse("# T\n\n- First thing here. Second thing there.\n  Third one too.\n"
+                "  - nested item\n- single one\n")
+    assert [(u.kind, u.text) for u in doc.units] == [
+        ("heading", "T"), ("itemhead", "-"), ("item", "First thing here."),
+        ("item", "Second thing there."), ("item", "Third one too."),
+        ("item", "  - nested item"), ("item", "- single one")]
+    assert doc.units[3].context == (0, 1)  # heading and marker
+    assert doc.units[5].context == (0, 1, 2)  # a nested item brings marker and first sentence
+    assert render(doc, {3}) == "# T\n\n- Second thing there.\n"
+    assert render(doc, {5}) == "# T\n\n- First thing here.\n  - nested item\n"
+    assert render(doc, {2, 3, 4}) == ("# T\n\n- First thing here. Second thing there.\n"
+                                      "  Third one too.\n")  # whole: its own lines
+    # the marker is paid for once, whichever sentences are kept
+    chosen = select_in_order(doc, 6)
+    assert render(doc, chosen) == "# T\n\n- First thing here.\n"
+    # an item holding code stays one unit
+    code = parse("- Run this. Then that.\n\n  ```sh\n  make\n  ```\n")
+    assert [u.kind for u in code.units] == ["item"]
+
+
 def test_partial_paragraph_and_duplicates() -> None:
     doc = parse("Alpha is here. Beta is there. Gamma too.\n\nAlpha is here.\n\nrepeat\nrepeat\n")
     assert [u.text for u in doc.units] == ["Alpha is here.", "Beta is there.", "Gamma too.",
