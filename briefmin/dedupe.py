@@ -93,10 +93,10 @@ class Pairs:
         return Pairs(self.i[keep], self.j[keep], self.similarity[keep])
 
 
-def int8_norms(codes: Int8Codes, scale: Int8Scale | None = None) -> Floats:
-    """What divides each code to give its unit vector (see `Int8Scale.lengths`; for int8
-    codes their length, and the step cancels out of every cosine)."""
-    return (scale or Int8Scale(1.0)).lengths(codes)
+def int8_norms(codes: Int8Codes) -> Floats:
+    """Length of each int8 code (the step cancels out of every cosine); an archive's codes
+    are divided by `StoredVectors.scale.lengths`, which also knows 4-bit ones."""
+    return Int8Scale(1.0).lengths(codes)
 
 
 def decoded(codes: Int8Codes, norms: Floats) -> Floats:
@@ -422,9 +422,7 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
         new_texts.append(text)
 
     codes = archive.all_int8(BRIEF_KINDS) if len(archived_rows) or new_texts else None
-    meta = archive.meta
-    norms = int8_norms(codes, meta.codes.scale(meta.int8_step)) if codes is not None \
-        else np.zeros(0, np.float32)
+    norms = stored.scale.lengths(codes) if codes is not None else np.zeros(0, np.float32)
     new_vectors = np.zeros((0, stored.dim or 1), np.float32)
     if new_texts:
         from .encoder import encode_briefs

@@ -601,6 +601,13 @@ class _Costs:
             context[i, :len(unit.context)] = unit.context
         return cls(context, np.array([u.words for u in doc.units], np.float64))
 
+    def with_context(self, chosen: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+        """The chosen units and every unit they bring as context."""
+        full = chosen.copy()
+        context = self.context[chosen].ravel()
+        full[context[context >= 0]] = True
+        return full
+
     def added(self, selected: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.bool_],
                                                               npt.NDArray[np.float64]]:
         """Which context units each candidate would bring in, and its word cost."""
@@ -637,7 +644,7 @@ def select_greedy(doc: Document, vectors: Floats, target: Floats, budget: int,
     costs = _Costs.of(doc)
     weighted = (vectors * costs.words[:, None]).astype(np.float64)
     open_ = candidates(doc)
-    if costs.words[open_].sum() + _context_words(doc, open_) <= budget:
+    if costs.words[costs.with_context(open_)].sum() <= budget:
         return open_  # everything fits: only the clean-ups apply
     target64 = target.astype(np.float64)
     if initial is not None:
@@ -670,11 +677,6 @@ def select_greedy(doc: Document, vectors: Floats, target: Floats, budget: int,
     return selected
 
 
-def _context_words(doc: Document, chosen: npt.NDArray[np.bool_]) -> int:
-    context = {c for i in np.flatnonzero(chosen) for c in doc.units[i].context}
-    return sum(doc.units[c].words for c in context if not chosen[c])
-
-
 def _cosine(vector: npt.NDArray[np.float64], target: npt.NDArray[np.float64]) -> float:
     return float(vector @ target / max(float(np.linalg.norm(vector)), 1e-12))
 
@@ -689,10 +691,11 @@ def swap_variants(doc: Document, vectors: Floats, target: Floats, budget: int,
     costs = _Costs.of(doc)
     weighted = (vectors * costs.words[:, None]).astype(np.float64)
     target64 = target.astype(np.float64)
-    chosen = best & candidates(doc)
+    choosable = candidates(doc)
+    chosen = best & choosable
     missed = target - float(best_vector @ target) * best_vector
     kept = np.flatnonzero(chosen)
-    outside = candidates(doc) & ~best
+    outside = choosable & ~best
     if len(kept):
         outside &= (vectors @ vectors[kept].T < redundancy).all(axis=1)
     alone = costs.added(np.zeros(len(doc.units), bool))[1]
@@ -702,14 +705,13 @@ def swap_variants(doc: Document, vectors: Floats, target: Floats, budget: int,
     for unit in order:
         trial = chosen.copy()
         trial[unit] = True
-        while (full := _with_context_mask(costs, trial)).any() and \
-                costs.words[full].sum() > budget:
-            losses = [(_cosine(weighted[_with_context_mask(costs, _without(trial, u))].sum(0),
+        while costs.words[costs.with_context(trial)].sum() > budget:
+            losses = [(_cosine(weighted[costs.with_context(_without(trial, u))].sum(0),
                                target64), u) for u in np.flatnonzero(trial).tolist()
                       if u != unit]
             trial[max(losses)[1]] = False
         variants.append(select_greedy(doc, vectors, target, budget, redundancy, 0.0,
-                                      _with_context_mask(costs, trial)))
+                                      costs.with_context(trial)))
     return variants
 
 
@@ -717,13 +719,6 @@ def _without(mask: npt.NDArray[np.bool_], unit: int) -> npt.NDArray[np.bool_]:
     out = mask.copy()
     out[unit] = False
     return out
-
-
-def _with_context_mask(costs: _Costs, chosen: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
-    full = chosen.copy()
-    context = costs.context[chosen].ravel()
-    full[context[context >= 0]] = True
-    return full
 
 
 def select_in_order(doc: Document, budget: int, order: Sequence[int] | None = None
