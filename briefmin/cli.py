@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -34,6 +35,21 @@ app = typer.Typer(
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        print(f"briefmin {__version__}")
+        raise typer.Exit(int(ExitStatus.OK))
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_print_version,
+        help="Print briefmin's version and exit.")] = False) -> None:
+    """Archive folders of text briefs: byte-exact storage, semantic search, dedupe, minify."""
 
 ArchiveArg = Annotated[Path, typer.Argument(help="The archive file (.bmin).",
                                             show_default=False)]
@@ -67,9 +83,13 @@ def command(name: str | None = None) -> Callable[[F], F]:
             except KeyboardInterrupt:
                 output.error("interrupted; everything committed before stays in the archive")
                 raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
-            except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort,
-                    BrokenPipeError):
-                raise  # exits and usage errors click reports itself; main() handles the pipe
+            except BrokenPipeError:
+                # the reader went away mid-output (`briefmin ls A | head -1`). Handled here,
+                # not in main(): click turns an EPIPE escaping a command into exit 1
+                _silence_stdout()
+                raise typer.Exit(int(ExitStatus.OK)) from None
+            except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+                raise  # exits and usage errors click reports itself
             except Exception as exc:
                 # a bug (or damage no check above recognizes): still one line, not a traceback
                 if os.environ.get("BRIEFMIN_DEBUG"):
@@ -574,10 +594,27 @@ def _restore_minified(arch: Archive, records: list[BriefRecord], ratio: str, to:
                    quiet)
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _take_sigint() -> None:
+    """Make Ctrl-C and `kill -INT` raise KeyboardInterrupt whatever the process inherited: a job
+    started in the background of a non-interactive shell (cron scripts, `cmd &`) inherits
+    SIGINT ignored, and Python then never raises KeyboardInterrupt, so an add ran on."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point for `briefmin` and `python -m briefmin`."""
+    _take_sigint()
     try:
         result = app(args=argv, prog_name="briefmin", standalone_mode=False)
+        sys.stdout.flush()  # here, where a closed pipe is still ours to handle
     except click.ClickException as exc:
         exc.show()
         return int(ExitStatus.USAGE)
@@ -587,8 +624,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return int(ExitStatus.INTERRUPTED)
     except BrokenPipeError:
-        # the reader went away (`briefmin ls A | head -1`): stop quietly
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        # the reader went away before click's last flush: stop quietly
+        _silence_stdout()
         return int(ExitStatus.OK)
     return int(result) if isinstance(result, int) else int(ExitStatus.OK)

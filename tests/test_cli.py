@@ -172,3 +172,10 @@ def test_a_bug_is_one_line_and_exit_70(cli: Cli, chdir_tmp: Path,
     monkeypatch.setenv("BRIEFMIN_DEBUG", "1")
     with pytest.raises(RuntimeError, match="simulated bug"):
         cli("info", "a.bmin")
+
+
+def test_version_prints_the_package_version(cli: Cli) -> None:
+    from briefmin import __version__
+
+    result = cli("--version")
+    assert (result.returncode, result.stdout.strip()) == (0, f"briefmin {__version__}")
