@@ -44,7 +44,7 @@ def real_vectors(data: Path, n: int = REAL_SAMPLE) -> tuple[np.ndarray, list[str
         got = np.load(cache)
         return got["vectors"], [str(x) for x in got["names"]]
     from briefmin.encoder import BUNDLED_MODEL, encode_briefs, load_encoder
-    from briefmin.sources import decode_text
+    from briefmin.text import decode_text
 
     docs = sorted((Path(data) / "debian-descriptions" / "docs").glob("*.txt"))
     chosen = sorted(random.Random(0).sample(docs, min(n, len(docs))))

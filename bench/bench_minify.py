@@ -39,7 +39,7 @@ from briefmin.minify import (  # noqa: E402
     similarity,
     word_budget,
 )
-from briefmin.sources import decode_text  # noqa: E402
+from briefmin.text import decode_text  # noqa: E402
 
 RATIOS = (0.3, 0.5, 0.7)
 SEED = 5

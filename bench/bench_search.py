@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import statistics
 import sys
 import time
@@ -33,11 +32,11 @@ from bench.common import (
     section,
     table,
 )
-from briefmin import Archive, iter_sources
-from briefmin.archive import SEARCH_KINDS, _merge_segments
+from briefmin import Archive, add, iter_sources
 from briefmin.encoder import BUNDLED_MODEL, Encoder, load_encoder
 from briefmin.quantize import Int8Scale, binary_codes, hamming
 from briefmin.search import DEFAULT_M, Searcher
+from briefmin.store import KIND_BRIEF_AND_CHUNK, SEARCH_KINDS, Rows
 
 M_CHOICES = (2, 5, 10, 20, 30, 50)
 # bytes per row of each rescoring code the quality table tries (the scan's binary code: 48)
@@ -103,9 +102,9 @@ def build_corpus(data: Path, n_docs: int, n_queries: int
         cwd = os.getcwd()
         os.chdir(corpus)
         try:
-            with Archive.open(archive_path, write=True, create=True,
-                              encoder_factory=lambda _: recorder) as archive:
-                archive.add(iter_sources([f"docs/{d}" for d in docs]))
+            with Archive.open(archive_path, write=True, create=True) as archive:
+                add(archive, iter_sources([f"docs/{d}" for d in docs]),
+                    encoder_factory=lambda _: recorder)
         finally:
             os.chdir(cwd)
         with Archive.open(archive_path) as archive:
@@ -266,27 +265,16 @@ def synthetic_archive(n: int, dim: int = 384, segment: int = 64) -> Path:
     log(f"writing a synthetic archive with {n:,} vectors")
     tmp = path.with_suffix(".tmp")
     tmp.unlink(missing_ok=True)
-    with Archive.open(tmp, write=True, create=True, model=f"hashing:{dim}"):
-        pass
     rng = np.random.default_rng(5)
-    scale = Int8Scale.calibrate(np.ones((1, 1), np.float32) * 0.3)
-    conn = sqlite3.connect(tmp)
-    conn.execute("UPDATE meta SET value = ? WHERE key = 'dim'", (json.dumps(dim),))
-    conn.execute("UPDATE meta SET value = ? WHERE key = 'int8_step'", (json.dumps(scale.step),))
-    for start in range(0, n, 65536):
-        block = rng.standard_normal((min(65536, n - start), dim)).astype(np.float32)
-        block /= np.linalg.norm(block, axis=1, keepdims=True)
-        for s in range(0, len(block), segment):
-            part = block[s:s + segment]
-            ids = np.arange(start + s, start + s + len(part), dtype=np.int64)
-            conn.execute("INSERT INTO vec_segments(n, content_ids, kinds, spans, bits, int8) "
-                         "VALUES (?, ?, ?, ?, ?, ?)",
-                         (len(part), ids.tobytes(), np.zeros(len(part), np.uint8).tobytes(),
-                          np.zeros((len(part), 2), np.int32).tobytes(),
-                          binary_codes(part).tobytes(), scale.encode(part).tobytes()))
-            _merge_segments(conn)  # as `add` does after each batch
-    conn.commit()
-    conn.close()
+    with Archive.open(tmp, write=True, create=True, model=f"hashing:{dim}") as archive:
+        for start in range(0, n, 65536):
+            block = rng.standard_normal((min(65536, n - start), dim)).astype(np.float32)
+            block /= np.linalg.norm(block, axis=1, keepdims=True)
+            for s in range(0, len(block), segment):
+                part = block[s:s + segment]
+                archive.append_vectors(Rows(  # as `add` does: a segment, then merging
+                    list(range(start + s, start + s + len(part))),
+                    [KIND_BRIEF_AND_CHUNK] * len(part), [(0, 0)] * len(part), list(part)))
     tmp.rename(path)
     return path
 

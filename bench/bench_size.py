@@ -39,7 +39,7 @@ from common import (
     windows_per_file,
 )
 
-from briefmin.archive import Archive
+from briefmin import Archive
 
 RESTORE_GOAL_MS = 5.0
 FLOAT32_DIM = 384  # the naive store keeps float32 vectors of the bundled model

@@ -250,7 +250,7 @@ def _bundled_encoder() -> Any:
 def windows_per_file(files: Sequence[Path]) -> list[int]:
     """Model windows (inputs of at most 256 tokens) `briefmin add` encodes for each file."""
     from briefmin.encoder import chunk_spans
-    from briefmin.sources import decode_text
+    from briefmin.text import decode_text
 
     encoder = _bundled_encoder()
     return [len(chunk_spans(encoder.token_spans(decode_text(path.read_bytes())[0]),

@@ -1,15 +1,17 @@
 """briefmin: archive folders of text briefs with byte-exact storage, semantic search, dedupe
 and minify, in one file. The library API works without the CLI:
 
-    from briefmin import Archive, iter_sources
+    from briefmin import Archive, add, iter_sources
     with Archive.open("briefs.bmin", write=True, create=True) as archive:
-        report = archive.add(iter_sources(["briefs/"]))
+        report = add(archive, iter_sources(["briefs/"]))
 """
 
-from .archive import AddReport, Archive, BriefRecord, Problem, VerifyReport
 from .errors import BriefminError, ExitStatus
-from .sources import Skipped, Source, iter_sources
+from .ingest import AddReport, add
+from .sources import Source, iter_sources
+from .store import Archive, BriefRecord, Problem, VerifyReport
+from .text import Skipped
 
 __all__ = ["AddReport", "Archive", "BriefRecord", "BriefminError", "ExitStatus", "Problem",
-           "Skipped", "Source", "VerifyReport", "iter_sources"]
+           "Skipped", "Source", "VerifyReport", "add", "iter_sources"]
 __version__ = "0.1.0"

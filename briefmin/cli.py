@@ -18,8 +18,8 @@ import click
 import typer
 
 from . import output
-from .archive import AddReport, Archive, BriefRecord
-from .errors import BriefminError, ExitStatus, UsageError
+from .errors import BriefminError, ExitStatus, InputError, UsageError
+from .ingest import AddReport, add
 from .sources import (
     DEFAULT_INCLUDE,
     DEFAULT_MAX_BYTES,
@@ -27,6 +27,7 @@ from .sources import (
     read_path_list,
     read_queries,
 )
+from .store import Archive, BriefRecord
 
 app = typer.Typer(
     name="briefmin", no_args_is_help=True, add_completion=False,
@@ -146,8 +147,8 @@ def add_command(
     with Archive.open(archive, write=True, create=True, model=model, profile=profile,
                       wait=wait, on_wait=_waiting(archive, quiet)) as arch, \
             output.progress(len(sources), "adding", quiet or json_out) as advance:
-        report = arch.add(sources, progress=advance,
-                          on_commit=_print_committed if verbose else None)
+        report = add(arch, sources, progress=advance,
+                     on_commit=_print_committed if verbose else None)
     _render_add(report, json_out, quiet)
 
 
@@ -503,8 +504,8 @@ def minify_command(
 ) -> None:
     """Print a shorter brief made only of the brief's own sentences, list items and blocks,
     chosen to keep its meaning; with several briefs, write them under --to DIR."""
-    from .encoder import normalize_model_id
-    from .sources import Skipped, Source, decode_text, is_binary
+    from .modelid import normalize_model_id
+    from .text import Admitted, admit, decode_text
 
     budget = _minify_budget(ratio, max_words)
     if not paths and sys.stdin is not None and sys.stdin.isatty():
@@ -512,22 +513,18 @@ def minify_command(
     sources = list(iter_sources(paths or ["-"]))
     named: list[tuple[str, str]] = []
     for source in sources:
-        if not isinstance(source, Source):
-            output.warn(f"skipped {output.escape_name(source.name)}: {source.reason}")
-            continue
-        data = source.read_or_skip()
-        if isinstance(data, Skipped):
-            output.warn(f"skipped {output.escape_name(data.name)}: {data.reason}")
-            continue
-        if is_binary(data):
-            output.warn(f"skipped {output.escape_name(source.name)}: binary, not text")
-            continue
-        named.append((source.name, decode_text(data)[0]))
+        item = admit(source)
+        if isinstance(item, Admitted):
+            named.append((item.name, decode_text(item.data)[0]))
+        elif item is not None:
+            output.warn(f"skipped {output.escape_name(item.name)}: {item.reason}")
     if len(named) > 1 and to is None:
         raise UsageError(f"{len(named)} briefs to minify: give --to DIR to write them there")
     if archive is not None:
+        from .encoder import archive_encoder
+
         with Archive.open(archive, model=model) as arch:
-            encoder = arch.encoder()
+            encoder = archive_encoder(arch)
     else:
         from . import encoder as encoder_module
 
@@ -556,14 +553,16 @@ def _minify_budget(ratio: str | None, max_words: str | None) -> dict[str, Any]:
 
 def _emit_minified(named: list[tuple[str, str]], encoder: Any, budget: dict[str, Any],
                    to: Path | None, force: bool, json_out: bool, quiet: bool) -> None:
-    from .minify import minify_many, write_inside
+    from .minify import minify_many
+    from .safewrite import write_inside
 
     results = minify_many(encoder, [text for _, text in named], **budget)
     documents = []
     for (name, _), result in zip(named, results, strict=True):
         document = {"path": name, **result.to_json()}
         if to is not None:
-            document["written_to"] = str(write_inside(to, name, result.text, force=force))
+            document["written_to"] = str(write_inside(to, name, result.text.encode("utf-8"),
+                                                      InputError, force=force))
         elif not json_out:
             if len(named) > 1:
                 sys.stdout.write(f"==> {output.escape_name(name)} <==\n")
@@ -589,8 +588,10 @@ def _emit_minified(named: list[tuple[str, str]], encoder: Any, budget: dict[str,
 def _restore_minified(arch: Archive, records: list[BriefRecord], ratio: str, to: Path | None,
                       force: bool, json_out: bool, quiet: bool) -> None:
     """`restore --minify R`: the archived briefs, minified with the archive's model."""
+    from .encoder import archive_encoder
+
     named = [(r.path, arch.text(r.content_id)) for r in records]
-    _emit_minified(named, arch.encoder(), _minify_budget(ratio, None), to, force, json_out,
+    _emit_minified(named, archive_encoder(arch), _minify_budget(ratio, None), to, force, json_out,
                    quiet)
 
 

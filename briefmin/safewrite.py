@@ -19,7 +19,7 @@ from contextlib import suppress
 from pathlib import Path
 from types import TracebackType
 
-from .errors import BriefminError
+from .errors import BriefminError, InputError
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -109,7 +109,22 @@ class FolderWriter:
         raise AssertionError("unreachable")
 
 
-def write_inside(root: Path, target: Path, data: bytes, error: type[BriefminError]) -> None:
-    """Write one file (see FolderWriter)."""
+def refuse_existing(targets: Sequence[Path]) -> None:
+    """Refuse to overwrite files that exist (the commands' --force lifts this)."""
+    taken = [str(target) for target in targets if os.path.lexists(target)]
+    if taken:
+        more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
+        raise InputError(f"{taken[0]} already exists{more}; use --force to overwrite")
+
+
+def write_inside(root: Path, name: str, data: bytes, error: type[BriefminError], *,
+                 force: bool = False) -> Path:
+    """Write one file at relative `name` under `root` (created when missing): never outside
+    it, never through a symlink, never over a file without `force`; atomically."""
+    target = safe_target(root, name, error)
+    root.mkdir(parents=True, exist_ok=True)
+    if not force:
+        refuse_existing([target])
     with FolderWriter(root, error) as writer:
         writer.write(target.relative_to(root).parts, data)
+    return target

@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .archive import SEARCH_KINDS, Archive, StoredVectors
+from .encoder import archive_encoder
 from .errors import UsageError
 from .quantize import Floats, binary_codes, hamming
+from .store import SEARCH_KINDS, Archive, StoredVectors
 
 # candidates per wanted hit for the Hamming stage, chosen with bench/bench_search.py on the
 # Debian descriptions (20k briefs, 2,000 synopsis queries): m=10 keeps recall@10 at 0.996x of
@@ -147,7 +148,7 @@ def search_texts(archive: Archive, queries: list[str], k: int = 10, *, m: int = 
     check_k(k)
     # onnxruntime builds its session (~0.3 s, GIL released) while numpy loads the codes
     with ThreadPoolExecutor(max_workers=1) as pool:
-        encoder = pool.submit(archive.encoder)
+        encoder = pool.submit(archive_encoder, archive)
         searcher = Searcher(archive)
         if not len(searcher.vectors):
             encoder.cancel()

@@ -1,4 +1,4 @@
-"""Finding briefs to read: folders, globs, path lists and stdin; reading and decoding bytes.
+"""Finding briefs to read: folders, globs, path lists and stdin (text.py admits each one).
 
 Nothing here touches an archive: it yields `Source`s (ready to store) and `Skipped` records
 (with the reason), so every command that takes paths walks them the same way."""
@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import InputError
+from .text import Skipped, decode_text
 
 DEFAULT_INCLUDE = ("*.md", "*.markdown", "*.txt", "*.rst")
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # a "brief" above this is almost surely not one
-BINARY_SNIFF_BYTES = 8192
 
 
 @dataclass(frozen=True)
@@ -37,20 +37,6 @@ class Source:
         assert self.fs_path is not None
         with open(self.fs_path, "rb") as fh:
             return fh.read()
-
-    def read_or_skip(self) -> bytes | Skipped:
-        """The bytes, or why they cannot be read (a file may vanish or lose its permissions
-        between the walk and the read)."""
-        try:
-            return self.read()
-        except OSError as exc:
-            return Skipped(self.name, f"unreadable ({exc.strerror or exc})")
-
-
-@dataclass(frozen=True)
-class Skipped:
-    name: str
-    reason: str
 
 
 def archive_name(path: str) -> str:
@@ -179,34 +165,3 @@ def _read_list(list_path: str, option: str, what: str, stdin: BinaryIO | None) -
         return Path(list_path).read_bytes()
     except OSError as exc:
         raise InputError(f"{option} {list_path}: {exc.strerror or exc}") from None
-
-
-# every byte but the control characters that text does not hold (tab, newlines, FF, ESC are fine)
-_NOT_CONTROL = bytes(b for b in range(256) if b >= 32 or b in (9, 10, 12, 13, 27))
-
-
-def is_binary(data: bytes) -> bool:
-    """NUL bytes (outside UTF-16/32 text) or mostly control characters in the first 8 KB."""
-    head = data[:BINARY_SNIFF_BYTES]
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return False
-    if b"\x00" in head:
-        return True
-    controls = len(head.translate(None, _NOT_CONTROL))  # C speed: add sniffs every new file
-    return controls > len(head) * 0.1
-
-
-def decode_text(data: bytes) -> tuple[str, str]:
-    """Text for the encoder and the encoding used. Bytes are always stored as they are; this
-    only decides what the model reads. Latin-1 never fails, so it is the last resort."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return data.decode("utf-16"), "utf-16"
-        except UnicodeDecodeError:
-            pass
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return data.decode(encoding), "utf-8" if encoding == "utf-8-sig" else encoding
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1"), "latin-1"

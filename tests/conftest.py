@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from briefmin import Archive, iter_sources
+from briefmin import Archive, add, iter_sources
 from briefmin.cli import app
 from briefmin.encoder import BUNDLED_MODEL, Encoder, load_encoder
 
@@ -38,7 +37,6 @@ def cached_encoder(model_id: str) -> Encoder:
 @pytest.fixture(autouse=True)
 def _share_loaded_models(monkeypatch: pytest.MonkeyPatch) -> None:
     """CLI commands run in-process (CliRunner) reuse the session's loaded model."""
-    monkeypatch.setattr("briefmin.archive.load_encoder", cached_encoder)
     monkeypatch.setattr("briefmin.encoder.load_encoder", cached_encoder)
 
 
@@ -57,9 +55,8 @@ def fixture_archive(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fi
     cwd = os.getcwd()
     os.chdir(FIXTURES)  # stored names are relative: briefs/product/pricing-eu.md, ...
     try:
-        with Archive.open(path, write=True, create=True, profile=request.param,
-                          encoder_factory=cached_encoder) as archive:
-            archive.add(iter_sources(["briefs"]))
+        with Archive.open(path, write=True, create=True, profile=request.param) as archive:
+            add(archive, iter_sources(["briefs"]), encoder_factory=cached_encoder)
     finally:
         os.chdir(cwd)
     return path
@@ -87,7 +84,7 @@ def hashing_archive(tmp_path: Path) -> Callable[..., Path]:
         os.chdir(tmp_path)
         try:
             with Archive.open(path, write=True, create=True, model=HASHING) as archive:
-                archive.add(iter_sources(["src"], include=["*"]))
+                add(archive, iter_sources(["src"], include=["*"]))
         finally:
             os.chdir(cwd)
         return path
@@ -131,16 +128,3 @@ def chdir_tmp(tmp_path: Path) -> Iterator[Path]:
         yield tmp_path
     finally:
         os.chdir(cwd)
-
-
-def flip_stored_byte(archive: Path, brief: str, where: float = 0.5) -> None:
-    """Damage the stored bytes of `brief` the way a disk would: flip one byte, in place, in
-    the zstd frame that holds it (its solid block)."""
-    with sqlite3.connect(archive) as conn:
-        (block_id,), = conn.execute(
-            "SELECT c.block_id FROM contents c JOIN briefs b ON b.content_id = c.id "
-            "WHERE b.path = ?", (brief,))
-        (frame,), = conn.execute("SELECT data FROM blocks WHERE id = ?", (block_id,))
-        damaged = bytearray(frame)
-        damaged[int(len(damaged) * where)] ^= 0x01
-        conn.execute("UPDATE blocks SET data = ? WHERE id = ?", (bytes(damaged), block_id))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,12 +10,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from briefmin import Archive, Source, iter_sources
-from briefmin.archive import SEARCH_KINDS
+from briefmin import Archive, Source, add, iter_sources
 from briefmin.errors import ArchiveError, InputError, ModelError, NewerFormatError
-from briefmin.sources import is_binary
+from briefmin.store import SEARCH_KINDS
+from briefmin.text import is_binary
 
-from .conftest import HASHING, flip_stored_byte
+from . import surgery
+from .conftest import HASHING
+from .surgery import flip_stored_byte
 
 MakeArchive = Callable[..., Path]
 
@@ -48,10 +49,10 @@ def test_changed_file_adds_a_version_and_old_stays_restorable(tmp_path: Path) ->
     brief = tmp_path / "brief.md"
     brief.write_bytes(b"version one of the plan\n")
     with open_new(tmp_path / "a.bmin") as archive:
-        first = archive.add(iter_sources([str(brief)]))
+        first = add(archive, iter_sources([str(brief)]))
         brief.write_bytes(b"version two of the plan, revised\n")
-        second = archive.add(iter_sources([str(brief)]))
-        third = archive.add(iter_sources([str(brief)]))
+        second = add(archive, iter_sources([str(brief)]))
+        third = add(archive, iter_sources([str(brief)]))
         assert len(first.added) == 1 and second.new_versions == [first.added[0]]
         assert third.unchanged == 1 and not third.added and not third.new_versions
         (latest,) = archive.records()
@@ -72,7 +73,7 @@ def test_add_report_lists_skips(tmp_path: Path) -> None:
     (tmp_path / "e.md").write_bytes(b"")
     (tmp_path / "b.md").write_bytes(b"\x00\x01\x02binary")
     with open_new(tmp_path / "a.bmin") as archive:
-        report = archive.add(iter_sources([str(tmp_path / "e.md"), str(tmp_path / "b.md")]))
+        report = add(archive, iter_sources([str(tmp_path / "e.md"), str(tmp_path / "b.md")]))
     assert {(s.name.rsplit("/", 1)[-1], s.reason) for s in report.skipped} == {
         ("e.md", "empty"), ("b.md", "binary, not text")}
 
@@ -85,7 +86,7 @@ def test_arbitrary_text_bytes_round_trip(tmp_path: Path, data: bytes) -> None:
     if path.exists():
         path.unlink()
     with open_new(path) as archive:
-        report = archive.add([Source("x.txt", None, data)])
+        report = add(archive, [Source("x.txt", None, data)])
         if is_binary(data):
             assert report.skipped and not report.added
             return
@@ -112,9 +113,9 @@ def test_rm_removes_all_versions_and_reclaims_space(tmp_path: Path) -> None:
     small.write_bytes(b"keep me\n")
     path = tmp_path / "a.bmin"
     with open_new(path) as archive:
-        archive.add(iter_sources([str(big), str(small)]))
+        add(archive, iter_sources([str(big), str(small)]))
         big.write_bytes(os.urandom(200_000).hex().encode())
-        archive.add(iter_sources([str(big)]))
+        add(archive, iter_sources([str(big)]))
     before = path.stat().st_size
     with Archive.open(path, write=True) as archive:
         removed = archive.rm([archive_name(big)])
@@ -130,7 +131,7 @@ def test_rm_one_version_keeps_the_others(tmp_path: Path) -> None:
     with open_new(tmp_path / "a.bmin") as archive:
         for text in (b"one\n", b"two\n", b"three\n"):
             brief.write_bytes(text)
-            archive.add(iter_sources([str(brief)]))
+            add(archive, iter_sources([str(brief)]))
         archive.rm([archive_name(brief)], version=2)
         assert [r.version for r in archive.records(all_versions=True)] == [1, 3]
 
@@ -144,7 +145,7 @@ def archive_name(path: Path) -> str:
 def test_long_text_gets_chunk_vectors_and_a_brief_vector(tmp_path: Path) -> None:
     long_text = " ".join(f"word{i}" for i in range(2000)).encode()
     with open_new(tmp_path / "a.bmin") as archive:
-        archive.add([Source("long.txt", None, long_text), Source("short.txt", None, b"hi\n")])
+        add(archive, [Source("long.txt", None, long_text), Source("short.txt", None, b"hi\n")])
         vectors = archive.vectors()
         (long_id,) = {r.content_id for r in archive.records(["long.txt"])}
         chunks = vectors.content_ids == long_id
@@ -161,8 +162,8 @@ def test_verify_names_the_damaged_brief(tmp_path: Path) -> None:
     bad.write_bytes(b"soon broken\n" * 50)
     path = tmp_path / "a.bmin"
     with open_new(path) as archive:  # two adds: each brief in a block of its own
-        archive.add(iter_sources([str(good)]))
-        archive.add(iter_sources([str(bad)]))
+        add(archive, iter_sources([str(good)]))
+        add(archive, iter_sources([str(bad)]))
     flip_stored_byte(path, archive_name(bad))
     with Archive.open(path) as archive:
         report = archive.verify()
@@ -174,8 +175,7 @@ def test_verify_names_the_damaged_brief(tmp_path: Path) -> None:
 
 def test_newer_format_is_refused(hashing_archive: MakeArchive) -> None:
     path = hashing_archive({"a.md": b"text\n"})
-    with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA user_version = 99")
+    surgery.execute(path, "PRAGMA user_version = 99")
     with pytest.raises(NewerFormatError, match="newer briefmin"):
         Archive.open(path)
 
@@ -195,8 +195,7 @@ def test_non_archives_are_refused(tmp_path: Path, content: bytes, message: str) 
 
 def test_foreign_sqlite_database_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "other.db"
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE t (x)")
+    surgery.execute(path, "CREATE TABLE t (x)")
     with pytest.raises(ArchiveError, match="not a briefmin archive"):
         Archive.open(path, write=True)
 
@@ -212,8 +211,7 @@ def test_hostile_names_never_escape_the_target(hashing_archive: MakeArchive,
     path = hashing_archive({"a.md": b"payload\n"})
     target = tmp_path / "out"
     for evil in ("../x", "/etc/x", "a/../../x"):
-        with sqlite3.connect(path) as conn:
-            conn.execute("UPDATE briefs SET path = ?", (evil,))
+        surgery.execute(path, "UPDATE briefs SET path = ?", (evil,))
         with Archive.open(path) as archive, pytest.raises(ArchiveError, match="escape"):
             archive.restore(archive.records(), target)
     assert not (tmp_path / "x").exists() and not list(target.rglob("x"))
@@ -248,7 +246,7 @@ def test_restore_does_not_overwrite_without_force(hashing_archive: MakeArchive,
 
 def test_dictionary_is_trained_once_enough_briefs_exist(tmp_path: Path) -> None:
     with open_new(tmp_path / "a.bmin") as archive:
-        archive.add([Source(f"b{i}.md", None,
+        add(archive, [Source(f"b{i}.md", None,
                             (f"# Brief {i}\n\nGoal: ship feature {i} for team {i % 5}.\n"
                              "Constraints: budget, timeline, legal review.\n" * 30).encode())
                      for i in range(80)])
@@ -261,33 +259,18 @@ def test_dictionary_is_trained_once_enough_briefs_exist(tmp_path: Path) -> None:
 def test_format_1_archive_is_migrated_forward_and_stays_readable(tmp_path: Path) -> None:
     """A format-1 archive (one zstd frame per brief, no blocks table) opens for writing,
     migrates to the current format, and its old items still restore byte-exact."""
-    import json
-
-    from briefmin import codec, schema
+    from briefmin.store import schema
 
     path = tmp_path / "old.bmin"
     data = b"an old brief, stored by format 1\n"
-    with sqlite3.connect(path, isolation_level=None) as conn:
-        for statement in schema.MIGRATIONS[0].split(";\n"):
-            if statement.strip():
-                conn.execute(statement)
-        conn.execute("PRAGMA user_version = 1")
-        conn.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
-        conn.executemany("INSERT INTO meta VALUES (?, ?)", [
-            ("model_id", json.dumps(HASHING)), ("dim", "0"), ("int8_step", "0"),
-            ("chunk_tokens", "0"), ("chunk_overlap", "32"), ("created_at", '"then"')])
-        conn.execute("INSERT INTO contents(sha256, size, data, encoding, n_vectors) "
-                     "VALUES (?, ?, ?, 'utf-8', 0)",
-                     (codec.sha256(data), len(data), codec.compress(data)))
-        conn.execute("INSERT INTO briefs(path, version, content_id, added_at) "
-                     "VALUES ('old.md', 1, 1, 'then')")
+    surgery.write_format_1(path, HASHING, "old.md", data)
     with pytest.raises(ArchiveError, match="older"):
         Archive.open(path)  # readers never migrate behind a writer's back
     new = tmp_path / "new.md"
     new.write_bytes(b"a new brief in a block\n")
     with Archive.open(path, write=True) as archive:
         assert archive.meta.format_version == schema.FORMAT_VERSION
-        archive.add(iter_sources([str(new)]))
+        add(archive, iter_sources([str(new)]))
     with Archive.open(path) as archive:
         old_record, new_record = archive.records(["old.md", archive_name(new)])
         assert archive.read(old_record) == data
@@ -301,7 +284,7 @@ def test_damage_in_a_solid_block_spares_the_briefs_before_it(tmp_path: Path) -> 
                                       for _ in range(400)).encode() for i in range(40)}
     path = tmp_path / "a.bmin"
     with open_new(path) as archive:
-        archive.add([Source(name, None, data) for name, data in files.items()])
+        add(archive, [Source(name, None, data) for name, data in files.items()])
     flip_stored_byte(path, "b00.md", where=0.9)
     with Archive.open(path) as archive:
         damaged = {p for problem in archive.verify().problems for p in problem.paths}
@@ -315,19 +298,16 @@ def test_damage_in_a_solid_block_spares_the_briefs_before_it(tmp_path: Path) -> 
 def test_vector_segments_are_merged_as_adds_accumulate(tmp_path: Path) -> None:
     """Many small adds leave a few large vector segments, not one per add, and searching and
     verifying still see every vector."""
-    import sqlite3
-
-    from briefmin.archive import SEARCH_KINDS, SEGMENT_FANOUT
+    from briefmin.store import SEARCH_KINDS, SEGMENT_FANOUT
 
     os.chdir(tmp_path)
     with Archive.open("a.bmin", write=True, create=True, model=HASHING) as archive:
         for i in range(SEGMENT_FANOUT * 2 + 3):
             (tmp_path / f"b{i}.md").write_text(f"brief {i} about topic {i}\n")
-            archive.add(iter_sources([f"b{i}.md"]))
+            add(archive, iter_sources([f"b{i}.md"]))
         assert len(archive.vectors(SEARCH_KINDS)) == SEGMENT_FANOUT * 2 + 3
         assert archive.verify().ok
-    with sqlite3.connect(tmp_path / "a.bmin") as conn:
-        sizes = sorted(n for (n,) in conn.execute("SELECT n FROM vec_segments"))
+    sizes = surgery.segment_sizes(tmp_path / "a.bmin")
     assert sum(sizes) == SEGMENT_FANOUT * 2 + 3 and len(sizes) < SEGMENT_FANOUT
 
 
@@ -397,7 +377,7 @@ def test_small_profile_stores_4_bit_codes_and_everything_still_works(tmp_path: P
         path = tmp_path / f"{profile}.bmin"
         with Archive.open(path, write=True, create=True, model=HASHING,
                           profile=profile) as archive:
-            archive.add(iter_sources([str(folder)]))
+            add(archive, iter_sources([str(folder)]))
             info = archive.info()
             assert info["quantization"]["profile"] == profile
             assert info["quantization"]["rescore_bits"] == (8 if profile == "default" else 4)
@@ -423,12 +403,11 @@ def test_small_profile_stores_4_bit_codes_and_everything_still_works(tmp_path: P
 
 def test_a_format_2_archive_is_read_as_it_is_and_upgraded_by_a_writer(
         hashing_archive: MakeArchive) -> None:
-    from briefmin import schema
+    from briefmin.store import schema
 
     path = hashing_archive({"a.md": b"a brief from before profiles\n"})
-    with sqlite3.connect(path, isolation_level=None) as conn:
-        conn.execute("DELETE FROM meta WHERE key = 'rescore_bits'")
-        conn.execute("PRAGMA user_version = 2")
+    surgery.execute(path, "DELETE FROM meta WHERE key = 'rescore_bits'")
+    surgery.execute(path, "PRAGMA user_version = 2")
     with Archive.open(path) as archive:  # readers need no migration
         assert archive.meta.profile == "default" and archive.verify().ok
     with Archive.open(path, write=True) as archive:

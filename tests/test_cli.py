@@ -12,7 +12,8 @@ import pytest
 
 from briefmin.errors import ExitStatus
 
-from .conftest import HASHING, Cli, flip_stored_byte, run_briefmin
+from .conftest import HASHING, Cli, run_briefmin
+from .surgery import flip_stored_byte
 
 MakeArchive = Callable[..., Path]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from briefmin import Archive, iter_sources
+from briefmin import Archive, add, iter_sources
 from briefmin.dedupe import (
     DEFAULT_THRESHOLD,
     all_pairs,
@@ -24,7 +24,7 @@ from briefmin.dedupe import (
 from briefmin.errors import ExitStatus
 from briefmin.quantize import Int8Scale, binary_codes
 
-from .conftest import BRIEFS, FIXTURES, Cli, cached_encoder
+from .conftest import BRIEFS, FIXTURES, Cli
 from .test_cli import run_checking_imports
 
 MakeArchive = Callable[..., Path]
@@ -238,9 +238,8 @@ def test_fixture_archive_groups_the_planted_cases_only(fixture_archive: Path) ->
 def test_two_versions(tmp_path: Path, cli: Cli, chdir_tmp: Path) -> None:
     shutil.copytree(FIXTURES / "versions", "versions")
     # as two briefs under two paths: near duplicates
-    with Archive.open("two.bmin", write=True, create=True,
-                      encoder_factory=cached_encoder) as archive:
-        archive.add(iter_sources(["versions"]))
+    with Archive.open("two.bmin", write=True, create=True) as archive:
+        add(archive, iter_sources(["versions"]))
         (group,) = find_duplicates(archive).groups
     assert group.kind == "near"
     assert [m.path for m in group.members] == ["versions/v1/warehouse-robot-pilot.md",

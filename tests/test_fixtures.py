@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from briefmin import Archive, iter_sources
+from briefmin import Archive, add, iter_sources
 
 from .conftest import BRIEFS, FIXTURES, Cli, cached_encoder
 
@@ -42,9 +42,8 @@ def test_exact_copy_is_stored_once(fixture_archive: Path) -> None:
 
 
 def test_empty_and_binary_fixtures_are_skipped_with_reasons(tmp_path: Path) -> None:
-    with Archive.open(tmp_path / "a.bmin", write=True, create=True,
-                      encoder_factory=cached_encoder) as archive:
-        report = archive.add(iter_sources([str(BRIEFS / "misc")]))
+    with Archive.open(tmp_path / "a.bmin", write=True, create=True) as archive:
+        report = add(archive, iter_sources([str(BRIEFS / "misc")]))
     reasons = {Path(s.name).name: s.reason for s in report.skipped}
     assert reasons == {"empty.md": "empty", "logo.md": "binary, not text"}
     assert [Path(p).name for p in report.added] == ["printer-replacement.txt"]

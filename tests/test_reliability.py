@@ -8,7 +8,6 @@ import os
 import random
 import resource
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -19,10 +18,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from briefmin import Archive, codec
+from briefmin import Archive, add, codec
 from briefmin.errors import ExitStatus
 
-from .conftest import HASHING, ROOT, Cli, flip_stored_byte
+from . import surgery
+from .conftest import HASHING, ROOT, Cli
+from .surgery import flip_stored_byte
 
 KILLS = int(os.environ.get("BRIEFMIN_KILLS", "50"))
 
@@ -252,8 +253,7 @@ def truncate_archive(root: Path) -> None:
 
 def newer_format(root: Path) -> None:
     (root / "new.bmin").write_bytes((root / "a.bmin").read_bytes())
-    with sqlite3.connect(root / "new.bmin") as conn:
-        conn.execute("PRAGMA user_version = 42")
+    surgery.execute(root / "new.bmin", "PRAGMA user_version = 42")
 
 
 def flip_keep(root: Path) -> None:
@@ -261,8 +261,8 @@ def flip_keep(root: Path) -> None:
 
 
 def bomb(root: Path) -> None:
-    with sqlite3.connect(root / "a.bmin") as conn:
-        conn.execute("UPDATE blocks SET data = ?", (codec.compress(b"A" * 50_000_000),))
+    surgery.execute(root / "a.bmin", "UPDATE blocks SET data = ?",
+                    (codec.compress(b"A" * 50_000_000),))
 
 
 def symlink_loop(root: Path) -> None:
@@ -299,8 +299,7 @@ def existing_target(root: Path) -> None:
 
 
 def hostile_name(root: Path) -> None:
-    with sqlite3.connect(root / "a.bmin") as conn:
-        conn.execute("UPDATE briefs SET path = '../escape.md'")
+    surgery.execute(root / "a.bmin", "UPDATE briefs SET path = '../escape.md'")
 
 
 # (id, setup, args, exit code, message fragment or "" for no message, archive unchanged)
@@ -455,8 +454,7 @@ def test_verify_reports_orphans_and_reclaimable_space(cli: Cli, chdir_tmp: Path)
     for i in range(5):
         (chdir_tmp / f"b{i}.md").write_text(f"brief {i}\n" * 200)
     cli("add", "a.bmin", ".", "--model", HASHING)
-    with sqlite3.connect("a.bmin") as conn:
-        conn.execute("DELETE FROM briefs WHERE path = 'b0.md'")  # leaves its content orphaned
+    surgery.execute("a.bmin", "DELETE FROM briefs WHERE path = 'b0.md'")  # orphans its content
     report = json.loads(cli("verify", "a.bmin", "--json").stdout)
     assert report["ok"] is True and report["orphaned_items"] == 1
     assert report["reclaimable_bytes"] >= 0
@@ -475,7 +473,7 @@ def small_archive(tmp_path_factory: pytest.TempPathFactory) -> bytes:
         from briefmin import iter_sources
 
         with Archive.open("a.bmin", write=True, create=True, model=HASHING) as archive:
-            archive.add(iter_sources(["."]))
+            add(archive, iter_sources(["."]))
     finally:
         os.chdir(cwd)
     return (root / "a.bmin").read_bytes()
@@ -509,9 +507,8 @@ def test_undecodable_stored_text_is_reported_as_damage(small_archive: bytes, tmp
     # a flipped byte in a text cell (a path) once escaped as a bare UnicodeDecodeError
     path = tmp_path / "a.bmin"
     path.write_bytes(small_archive)
-    with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE briefs SET path = CAST(x'80623078' AS TEXT) WHERE path = 'b0.md'")
-    conn.close()
+    surgery.execute(path, "UPDATE briefs SET path = CAST(x'80623078' AS TEXT) "
+                          "WHERE path = 'b0.md'")
     for args in (["ls", path], ["restore", path, "--to", tmp_path / "out"]):
         result = cli(*args)
         assert result.returncode == ExitStatus.ARCHIVE, (args, result.stderr)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from briefmin import Archive, iter_sources
+from briefmin import Archive, add, iter_sources
 from briefmin.encoder import (
     BUNDLED_MODEL,
     Encoder,
@@ -160,9 +160,9 @@ def test_old_versions_are_hidden_unless_asked(tmp_path: Path) -> None:
     with Archive.open("a.bmin", write=True, create=True, model=HASHING) as archive:
         for i in range(30):
             brief.write_text(f"apples and pears, revision {i}\n")
-            archive.add(iter_sources(["b.md"]))
+            add(archive, iter_sources(["b.md"]))
         (tmp_path / "c.md").write_text("apples and pears and plums\n")
-        archive.add(iter_sources(["c.md"]))
+        add(archive, iter_sources(["c.md"]))
     with Archive.open("a.bmin") as archive:
         latest = search_texts(archive, ["apples and pears"], k=2, m=1)[0]
         every = search_texts(archive, ["apples and pears"], k=40, all_versions=True)[0]

@@ -1,0 +1,376 @@
+"""`Archive`: the archive file as a whole, a thin facade over the store's parts (connection,
+schema, catalogue, blocks, segments). It keeps no knowledge of models: the add pipeline
+(briefmin.ingest) encodes, then hands rows to `store_batch`.
+
+An archive is one SQLite file (see schema.py): original bytes zstd-compressed in solid blocks
+and addressed by sha256, one row per (path, version), and the quantized vectors in column
+segments. Every change happens in a transaction, so a killed run leaves the archive as of its
+last commit."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import (
+    ArchiveError,
+    BriefminError,
+    IntegrityError,
+    ModelError,
+    UsageError,
+)
+from ..locking import WriterLock
+from ..modelid import BUNDLED_MODEL, CHUNK_OVERLAP_TOKENS, normalize_model_id
+from ..safewrite import FolderWriter, refuse_existing, safe_target
+from ..text import decode_text
+from . import catalogue, connection, schema, segments
+from .blocks import Blocks
+from .catalogue import BriefRecord
+from .schema import PROFILES, Meta
+from .segments import BRIEF_KINDS, SEARCH_KINDS, BriefVectors, Rows, StoredVectors
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something `verify` found wrong; `paths` are the briefs it damages (may be empty)."""
+
+    message: str
+    paths: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"message": self.message, "paths": list(self.paths)}
+
+
+@dataclass
+class VerifyReport:
+    problems: list[Problem]
+    checked: int  # stored items decompressed and hashed
+    orphaned_items: int
+    reclaimable_bytes: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "checked": self.checked,
+                "problems": [p.to_json() for p in self.problems],
+                "orphaned_items": self.orphaned_items,
+                "reclaimable_bytes": self.reclaimable_bytes}
+
+
+@dataclass
+class NewContent:
+    """A content to store with a batch: its bytes, how they were decoded, its vectors."""
+
+    data: bytes
+    encoding: str
+    vectors: BriefVectors
+
+
+@dataclass
+class BatchResult:
+    stored: list[tuple[int, int]] = field(default_factory=list)  # (batch position, version)
+    unchanged: int = 0  # briefs whose path got the same bytes meanwhile
+    bytes_stored: int = 0  # compressed bytes of the new blocks
+
+
+class Archive:
+    """A briefmin archive. Open with `Archive.open(path)` (read-only) or
+    `Archive.open(path, write=True, create=True)`; use as a context manager."""
+
+    def __init__(self, path: str, db: connection.Connection, lock: WriterLock | None) -> None:
+        self.path = path
+        self._db = db
+        self._lock = lock
+        self._blocks = Blocks(db)
+
+    # -- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, write: bool = False, create: bool = False,
+             model: str | None = None, profile: str | None = None,
+             wait: float | None = 3600.0, on_wait: Callable[[], None] | None = None
+             ) -> Archive:
+        """Open an archive. `create` makes a missing one, recording `model` (default: the
+        bundled all-MiniLM-L6-v2) and `profile` (see PROFILES; default "default"). Writers
+        take a whole-run lock, waiting up to `wait` s."""
+        path = os.fspath(path)
+        if profile is not None and profile not in PROFILES:
+            raise UsageError(f"unknown profile {profile!r}; choose one of "
+                             f"{', '.join(PROFILES)}")
+        if create and not os.path.lexists(path):
+            connection.create(path, {
+                "model_id": normalize_model_id(model or BUNDLED_MODEL), "dim": 0,
+                "int8_step": 0.0, "chunk_tokens": 0, "chunk_overlap": CHUNK_OVERLAP_TOKENS,
+                "rescore_bits": PROFILES[profile or "default"], "created_at": _now()})
+        connection.check_header(path)
+        lock = WriterLock(path, wait, on_wait) if write else None
+        try:
+            db = connection.connect(path, write, wait)
+        except BaseException:
+            if lock:
+                lock.release()
+            raise
+        archive = cls(path, db, lock)
+        try:
+            if model is not None:
+                archive.check_model(model)
+            if profile is not None and profile != (have := archive.meta.profile):
+                raise UsageError(f"{path} was made with profile {have!r}; --profile applies "
+                                 "only when an archive is created")
+        except BriefminError:
+            archive.close()
+            raise
+        return archive
+
+    def close(self) -> None:
+        self._db.close()
+        if self._lock:
+            self._lock.release()
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- metadata ------------------------------------------------------------------------
+
+    @property
+    def meta(self) -> Meta:
+        return schema.read_meta(self._db)
+
+    def check_model(self, model: str) -> None:
+        """Refuse to mix vectors of another model into (or query) this archive."""
+        wanted, have = normalize_model_id(model), self.meta.model_id
+        if wanted != have:
+            raise ModelError(f"{self.path} was made with model {have!r}, not {wanted!r}; "
+                             "vectors of different models cannot be compared")
+
+    def check_dim(self, model_id: str, dim: int) -> None:
+        """Refuse a model whose vectors have another length than the stored ones."""
+        have = self.meta.dim
+        if have and dim != have:
+            raise ModelError(f"model {model_id!r} gives {dim}-d vectors but {self.path} holds "
+                             f"{have}-d ones")
+
+    # -- writing (briefmin.ingest drives these) -------------------------------------------
+
+    def latest_digests(self) -> dict[str, bytes]:
+        """The sha256 of each path's latest version."""
+        return catalogue.latest_digests(self._db)
+
+    def has_content(self, digest: bytes) -> bool:
+        return catalogue.content_id(self._db, digest) is not None
+
+    def store_batch(self, batch: Sequence[tuple[str, bytes]],
+                    new: Mapping[bytes, NewContent], chunk_tokens: int) -> BatchResult:
+        """In one transaction: the new contents (solid blocks, catalogue rows, vectors) and a
+        brief row per (path, sha256) of `batch`, as the path's next version. `chunk_tokens`
+        is recorded with the first vectors."""
+        self._require_writer()
+        result = BatchResult()
+        with self._db.transaction() as db:
+            placed, result.bytes_stored = self._blocks.write(
+                [(digest, content.data) for digest, content in new.items()])
+            inserted: list[tuple[int, BriefVectors]] = []
+            for digest, content in new.items():
+                content_id = catalogue.insert_content(
+                    db, digest, len(content.data), content.encoding,
+                    segments.vector_count(content.vectors), *placed[digest])
+                if content_id is not None:
+                    inserted.append((content_id, content.vectors))
+            now = _now()
+            for position, (name, digest) in enumerate(batch):
+                latest = catalogue.latest_version(db, name)
+                if latest and latest[1] == digest:
+                    result.unchanged += 1
+                    continue
+                version = latest[0] + 1 if latest else 1
+                content_id = catalogue.content_id(db, digest)
+                assert content_id is not None
+                catalogue.insert_brief(db, name, version, content_id, now)
+                result.stored.append((position, version))
+            segments.append(db, Rows.of(inserted), chunk_tokens, CHUNK_OVERLAP_TOKENS)
+            if not self._blocks.dictionary():
+                self._blocks.maybe_train_dictionary()
+        return result
+
+    def append_vectors(self, rows: Rows) -> None:
+        """Vector rows without contents (benchmarks build large synthetic archives so)."""
+        self._require_writer()
+        with self._db.transaction() as db:
+            segments.append(db, rows, 0, CHUNK_OVERLAP_TOKENS)
+
+    def release_free_pages(self) -> None:
+        """Give the pages freed by rewrites back to the file system, without a full VACUUM."""
+        self._db.script("PRAGMA incremental_vacuum;")
+
+    # -- reading -------------------------------------------------------------------------
+
+    def records(self, selectors: Sequence[str] = (), *, version: int | None = None,
+                all_versions: bool = False) -> list[BriefRecord]:
+        """Briefs matching the selectors (paths, folders, globs, sha256 prefixes); no
+        selector = every brief. Latest versions unless `version` or `all_versions`."""
+        return catalogue.records(self._db, selectors, version=version,
+                                 all_versions=all_versions)
+
+    def records_of_contents(self, content_ids: Iterable[int], *, all_versions: bool = False
+                            ) -> dict[int, list[BriefRecord]]:
+        """The briefs holding each of these contents (latest versions unless
+        `all_versions`), looked up by id."""
+        return catalogue.records_of_contents(self._db, content_ids, all_versions=all_versions)
+
+    def paths_by_content(self, all_versions: bool = False) -> dict[int, list[BriefRecord]]:
+        """Which briefs (latest versions unless `all_versions`) hold each content."""
+        out: dict[int, list[BriefRecord]] = {}
+        for record in self.records(all_versions=all_versions):
+            out.setdefault(record.content_id, []).append(record)
+        return out
+
+    def read(self, record: BriefRecord) -> bytes:
+        """The original bytes of a brief, checked against its sha256."""
+        return self._blocks.read_content(record.content_id)
+
+    def text(self, content_id: int) -> str:
+        """The decoded text of a stored content, as the encoder saw it."""
+        return decode_text(self._blocks.read_content(content_id))[0]
+
+    def restore(self, records: Sequence[BriefRecord], to: str | os.PathLike[str], *,
+                force: bool = False) -> list[Path]:
+        """Write each brief under `to` at its archived path, byte-exact and sha256-checked.
+        Never writes outside `to`, never through a symlink, never over a file without force."""
+        root = Path(to)
+        root.mkdir(parents=True, exist_ok=True)
+        plans = [(record, safe_target(root, record.path, ArchiveError)) for record in records]
+        if not force:
+            refuse_existing([target for _, target in plans])
+        written = []
+        dicts = self._blocks.dictionaries()
+        with FolderWriter(root, ArchiveError) as writer:
+            for record, target in plans:
+                writer.write(record.path.split("/"),
+                             self._blocks.read_content(record.content_id, dicts))
+                written.append(target)
+        return written
+
+    def vectors(self, kinds: Sequence[int] = SEARCH_KINDS) -> StoredVectors:
+        """All vector rows of the given kinds, in a few large reads (one per segment).
+        int8 codes stay on disk until `StoredVectors.int8(rows)` asks for some."""
+        return segments.load(self._db, self.meta, kinds)
+
+    def all_int8(self, kinds: Sequence[int] = BRIEF_KINDS) -> npt.NDArray[np.int8]:
+        """Every int8 code of the given kinds, in segment order (as `vectors(kinds)`)."""
+        return segments.all_codes(self._db, self.meta, kinds)
+
+    # -- removing ------------------------------------------------------------------------
+
+    def rm(self, selectors: Sequence[str], *, version: int | None = None) -> list[BriefRecord]:
+        """Remove the selected briefs (every version, or just `version`); bytes and vectors no
+        brief needs any more are deleted and the file is compacted."""
+        self._require_writer()
+        if not selectors:
+            raise UsageError("rm needs at least one selector; nothing was removed")
+        with self._db.transaction() as db:
+            if version is None:
+                paths = {r.path for r in self.records(selectors)}
+                gone = [r for r in self.records(all_versions=True) if r.path in paths]
+            else:
+                gone = self.records(selectors, version=version)
+            catalogue.delete_briefs(db, gone)
+            orphans, touched = catalogue.delete_orphans(db)
+            for block_id in touched:
+                self._blocks.rewrite(block_id)
+            if orphans:
+                segments.remove_contents(db, self.meta, orphans)
+        self.compact()
+        return gone
+
+    def compact(self) -> None:
+        """Give free pages back to the file system."""
+        self._db.execute("VACUUM")
+
+    # -- reports -------------------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        meta = self.meta
+        counts = catalogue.totals(self._db)
+        blocks = self._blocks.totals()
+        text = counts["frame_bytes"] + blocks["block_bytes"]
+        dicts = blocks["dict_bytes"]
+        vec_rows, vec_bytes = segments.totals(self._db)
+        stored = os.path.getsize(self.path)
+        raw = counts["raw_bytes"]
+        return {
+            "path": self.path, "format_version": meta.format_version,
+            "briefs": counts["briefs"], "versions": counts["versions"],
+            "unique_contents": counts["unique_contents"],
+            "raw_bytes": raw, "unique_raw_bytes": counts["unique_raw_bytes"],
+            "stored_bytes": stored, "text_bytes": text + dicts, "vector_bytes": vec_bytes,
+            "other_bytes": max(0, stored - text - dicts - vec_bytes),
+            "ratio": round(raw / stored, 3) if stored else 0.0,
+            "vectors": vec_rows, "blocks": blocks["blocks"],
+            "dictionaries": blocks["dictionaries"],
+            "model": meta.model_id, "dim": meta.dim,
+            "chunking": {"tokens": meta.chunk_tokens, "overlap": meta.chunk_overlap},
+            "quantization": {"profile": meta.profile, "binary_bits": meta.dim,
+                             "rescore_bits": meta.rescore_bits, "int8_step": meta.int8_step},
+            "created_at": meta.created_at,
+        }
+
+    def verify(self) -> VerifyReport:
+        """Check everything; return the problems instead of raising, so all are reported."""
+        problems: list[Problem] = []
+        try:
+            integrity = [r[0] for r in self._db.query("PRAGMA integrity_check")]
+        except BriefminError as exc:
+            return VerifyReport([Problem(str(exc))], 0, 0, 0)
+        if integrity != ["ok"]:
+            problems.extend(Problem(f"SQLite integrity: {line}") for line in integrity[:20])
+        owners: dict[int, list[str]] = {}
+        for record in self.records(all_versions=True):
+            owners.setdefault(record.content_id, []).append(
+                f"{record.path}@{record.version}" if record.versions > 1 else record.path)
+        dicts = self._blocks.dictionaries()
+        checked = 0
+        expected: dict[int, int] = {}
+        for content_id, n_vectors in catalogue.vector_counts(self._db):
+            if not isinstance(n_vectors, int):
+                problems.append(Problem(f"stored item {content_id} has a damaged vector count",
+                                        tuple(owners.get(content_id, ()))))
+                n_vectors = -1  # never matches: the vector check names it too
+            expected[int(content_id)] = n_vectors
+            try:
+                self._blocks.read_content(int(content_id), dicts)
+            except IntegrityError as exc:
+                problems.append(Problem(str(exc), tuple(owners.get(content_id, ()))))
+            checked += 1
+        found, damaged = segments.count_rows(self._db, self.meta)
+        problems.extend(Problem(message) for message in damaged)
+        for cid in sorted(set(expected) | set(found)):
+            if expected.get(cid) != found.get(cid, 0):
+                problems.append(Problem(
+                    f"vector count mismatch: {found.get(cid, 0)} stored, "
+                    f"{expected.get(cid, 0)} expected", tuple(owners.get(cid, ()))))
+        orphaned = len(set(expected) - set(owners)) + self._blocks.orphaned()
+        (free_pages,), = self._db.query("PRAGMA freelist_count")
+        (page_size,), = self._db.query("PRAGMA page_size")
+        return VerifyReport(problems, checked, orphaned, int(free_pages) * int(page_size))
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _require_writer(self) -> None:
+        if self._lock is None:
+            raise UsageError("archive opened read-only; open with write=True")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

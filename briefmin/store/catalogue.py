@@ -1,0 +1,191 @@
+"""The catalogue: `briefs` (one row per path and version) and `contents` (one row per distinct
+sha256), the records built from them, and the one selector grammar every command uses."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InputError, IntegrityError
+from .connection import Connection, check_cells
+
+
+@dataclass(frozen=True)
+class BriefRecord:
+    """One stored (path, version)."""
+
+    path: str
+    version: int
+    versions: int  # how many versions the path has
+    sha256: str
+    size: int
+    stored_size: int
+    added_at: str
+    encoding: str
+    content_id: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "version": self.version, "versions": self.versions,
+                "sha256": self.sha256, "size": self.size, "stored_size": self.stored_size,
+                "added_at": self.added_at, "encoding": self.encoding}
+
+
+_RECORD_SQL = """
+    SELECT b.path, b.version,
+           (SELECT MAX(version) FROM briefs b2 WHERE b2.path = b.path),
+           c.sha256, c.size,
+           -- a brief in a solid block is charged its share of the block's frame
+           CASE WHEN c.block_id IS NULL THEN LENGTH(c.data)
+                ELSE c.size * LENGTH(bl.data) / MAX(bl.size, 1) END,
+           b.added_at, c.encoding, c.id
+    FROM briefs b JOIN contents c ON c.id = b.content_id
+    LEFT JOIN blocks bl ON bl.id = c.block_id
+"""
+_RECORD_ORDER = " ORDER BY b.path, b.version"
+
+_HEX = re.compile(r"[0-9a-f]{4,64}")
+
+
+def selects(selector: str, path: str, sha256: str) -> bool:
+    """The selector grammar: an exact path, a folder prefix, a glob, or a sha256 prefix
+    (≥ 4 hex digits)."""
+    folder = selector.rstrip("/") + "/"
+    if selector == path or path.startswith(folder):
+        return True
+    if any(ch in selector for ch in "*?[") and fnmatch.fnmatchcase(path, selector):
+        return True
+    return bool(_HEX.fullmatch(selector)) and sha256.startswith(selector)
+
+
+def selecting_others(paths: Sequence[str], records: Sequence[BriefRecord]) -> list[str]:
+    """The paths that, used as selectors, would select other briefs besides their own."""
+    folders = {r.path[:k + 1] for r in records for k, ch in enumerate(r.path) if ch == "/"}
+    out = []
+    for path in paths:
+        if path.rstrip("/") + "/" in folders or (
+                (any(ch in path for ch in "*?[") or _HEX.fullmatch(path))
+                and any(r.path != path and selects(path, r.path, r.sha256) for r in records)):
+            out.append(path)
+    return out
+
+
+def records(db: Connection, selectors: Sequence[str] = (), *, version: int | None = None,
+            all_versions: bool = False) -> list[BriefRecord]:
+    """Briefs matching the selectors (see `selects`); no selector = every brief. Latest
+    versions unless `version` or `all_versions`."""
+    rows = [_record(db, r) for r in db.query(_RECORD_SQL + _RECORD_ORDER)]
+    if not all_versions and version is None:
+        rows = [r for r in rows if r.version == r.versions]
+    elif version is not None:
+        rows = [r for r in rows if r.version == version]
+    if not selectors:
+        return rows
+    chosen: dict[tuple[str, int], BriefRecord] = {}
+    for selector in selectors:
+        matched = [r for r in rows if selects(selector, r.path, r.sha256)]
+        if not matched:
+            which = f" at version {version}" if version is not None else ""
+            raise InputError(f"no brief matches {selector!r}{which}; "
+                             "see `briefmin ls ARCHIVE`")
+        chosen.update({(r.path, r.version): r for r in matched})
+    return sorted(chosen.values(), key=lambda r: (r.path, r.version))
+
+
+def records_of_contents(db: Connection, content_ids: Iterable[int], *,
+                        all_versions: bool = False) -> dict[int, list[BriefRecord]]:
+    """The briefs holding each of these contents (latest versions unless `all_versions`),
+    looked up by id: a search needs a few records, not all of a million."""
+    wanted = sorted({int(i) for i in content_ids})
+    out: dict[int, list[BriefRecord]] = {}
+    for start in range(0, len(wanted), 500):  # SQLite caps bound parameters per statement
+        part = wanted[start:start + 500]
+        for row in db.query(_RECORD_SQL + f" WHERE c.id IN ({','.join('?' * len(part))})"
+                            + _RECORD_ORDER, part):
+            record = _record(db, row)
+            if all_versions or record.version == record.versions:
+                out.setdefault(record.content_id, []).append(record)
+    return out
+
+
+def _record(db: Connection, row: Sequence[Any]) -> BriefRecord:
+    path, version, versions, sha, size, stored, added_at, encoding, content_id = row
+    check_cells(row, (str, int, int, bytes, int, int, str, str, int),
+                f"{db.path}: the catalogue row of {str(path)[:80]!r}")
+    if len(sha) != 32:
+        raise IntegrityError(f"{db.path}: the catalogue row of {path!r} has a damaged sha256")
+    return BriefRecord(path, version, versions, sha.hex(), size, stored, added_at, encoding,
+                       content_id)
+
+
+def latest_digests(db: Connection) -> dict[str, bytes]:
+    """The sha256 of each path's latest version."""
+    return dict(db.query(
+        "SELECT path, c.sha256 FROM briefs b JOIN contents c ON c.id = b.content_id "
+        "WHERE version = (SELECT MAX(version) FROM briefs b2 WHERE b2.path = b.path)"))
+
+
+def content_id(db: Connection, digest: bytes) -> int | None:
+    row = db.one("SELECT id FROM contents WHERE sha256 = ?", (digest,))
+    return int(row[0]) if row else None
+
+
+def insert_content(db: Connection, digest: bytes, size: int, encoding: str, n_vectors: int,
+                   block_id: int, offset: int) -> int | None:
+    """The new content's id, or None when its sha256 is stored already."""
+    cur = db.execute(
+        "INSERT OR IGNORE INTO contents(sha256, size, data, encoding, n_vectors, block_id, "
+        "block_offset) VALUES (?, ?, x'', ?, ?, ?, ?)",
+        (digest, size, encoding, n_vectors, block_id, offset))
+    return cur.lastrowid if cur.rowcount else None
+
+
+def latest_version(db: Connection, path: str) -> tuple[int, bytes] | None:
+    """(version, sha256) of the path's latest version, if it has one."""
+    row = db.one("SELECT b.version, c.sha256 FROM briefs b JOIN contents c "
+                 "ON c.id = b.content_id WHERE b.path = ? ORDER BY b.version DESC LIMIT 1",
+                 (path,))
+    return (int(row[0]), bytes(row[1])) if row else None
+
+
+def insert_brief(db: Connection, path: str, version: int, content: int, added_at: str) -> None:
+    db.execute("INSERT INTO briefs(path, version, content_id, added_at) VALUES (?, ?, ?, ?)",
+               (path, version, content, added_at))
+
+
+def delete_briefs(db: Connection, gone: Sequence[BriefRecord]) -> None:
+    db.executemany("DELETE FROM briefs WHERE path = ? AND version = ?",
+                   [(r.path, r.version) for r in gone])
+
+
+def delete_orphans(db: Connection) -> tuple[set[int], set[int]]:
+    """Delete the contents no brief holds; returns their ids and the blocks they were in."""
+    orphans = {int(i) for (i,) in db.query(
+        "SELECT id FROM contents WHERE id NOT IN (SELECT content_id FROM briefs)")}
+    if not orphans:
+        return orphans, set()
+    touched = {int(b) for (b,) in db.query(
+        f"SELECT DISTINCT block_id FROM contents WHERE block_id IS NOT NULL AND id IN "
+        f"({','.join('?' * len(orphans))})", sorted(orphans))}
+    db.executemany("DELETE FROM contents WHERE id = ?", [(i,) for i in orphans])
+    return orphans, touched
+
+
+def vector_counts(db: Connection) -> list[tuple[Any, Any]]:
+    """(content id, vector rows it owns) per content, as stored (unchecked)."""
+    return [(i, n) for i, n in db.query("SELECT id, n_vectors FROM contents")]
+
+
+def totals(db: Connection) -> dict[str, int]:
+    """Counts and byte sums for `info`."""
+    (paths, versions, raw), = db.query(
+        "SELECT COUNT(DISTINCT path), COUNT(*), COALESCE(SUM(c.size), 0) FROM briefs b "
+        "JOIN contents c ON c.id = b.content_id")
+    (contents, unique_raw, frames), = db.query(
+        "SELECT COUNT(*), COALESCE(SUM(size), 0), COALESCE(SUM(LENGTH(data)), 0) "
+        "FROM contents")
+    return {"briefs": paths, "versions": versions, "raw_bytes": raw,
+            "unique_contents": contents, "unique_raw_bytes": unique_raw,
+            "frame_bytes": frames}

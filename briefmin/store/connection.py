@@ -1,0 +1,220 @@
+"""The one way into the archive's SQLite file: opening, creating and checking it, transactions,
+and every query, with SQLite's errors turned into the project's one-line errors.
+
+Nothing outside `briefmin.store` holds an sqlite3 connection or writes SQL."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any
+
+from ..errors import ArchiveBusyError, ArchiveError, IntegrityError, NewerFormatError
+from . import schema
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+# SQLite quotes damaged schema text in its error messages, and sqlite3 then fails to decode
+# the message itself: that UnicodeDecodeError means a damaged archive just as well
+SQLITE_ERRORS = (sqlite3.Error, UnicodeDecodeError)
+
+Cell = type | tuple[type, ...]
+INT_OR_NONE = (int, type(None))
+BYTES_OR_NONE = (bytes, type(None))
+
+
+class Connection:
+    """An open archive file. Every statement goes through `query`/`execute`, so a failure
+    anywhere becomes an ArchiveError naming the file, never a raw sqlite3 exception."""
+
+    def __init__(self, path: str, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self._conn = conn
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except SQLITE_ERRORS as exc:
+            raise archive_error(self.path, exc) from exc
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The first row, or None."""
+        try:
+            return self._conn.execute(sql, params).fetchone()
+        except SQLITE_ERRORS as exc:
+            raise archive_error(self.path, exc) from exc
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        try:
+            return self._conn.execute(sql, params)
+        except SQLITE_ERRORS as exc:
+            raise archive_error(self.path, exc) from exc
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        try:
+            self._conn.executemany(sql, rows)
+        except SQLITE_ERRORS as exc:
+            raise archive_error(self.path, exc) from exc
+
+    def script(self, sql: str) -> None:
+        # executescript steps a pragma to its end; execute() runs one step only
+        try:
+            self._conn.executescript(sql)
+        except SQLITE_ERRORS as exc:
+            raise archive_error(self.path, exc) from exc
+
+    def read_blob(self, table: str, column: str, rowid: int, offset: int, size: int) -> bytes:
+        """`size` bytes at `offset` of one blob cell, without reading the rest of it."""
+        try:
+            with self._conn.blobopen(table, column, rowid, readonly=True) as blob:
+                blob.seek(offset)
+                return blob.read(size)
+        except SQLITE_ERRORS as exc:
+            raise IntegrityError(f"{self.path}: {table}.{column} of row {rowid} cannot be "
+                                 f"read ({exc}); run `briefmin verify`") from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """BEGIN IMMEDIATE ... COMMIT; anything raised rolls back."""
+        self.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+            self.execute("COMMIT")
+        except BaseException:
+            with suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+            raise
+
+
+def check_cells(row: Sequence[Any], kinds: Sequence[Cell], what: str) -> None:
+    """SQLite returns whatever type a damaged or hostile file holds in a cell: refuse a row
+    whose values are not of the kinds this code was written for."""
+    if not all(isinstance(value, kind) for value, kind in zip(row, kinds, strict=True)):
+        raise IntegrityError(f"{what} has damaged catalogue values; run `briefmin verify`")
+
+
+def archive_error(path: str, exc: sqlite3.Error | UnicodeDecodeError) -> ArchiveError:
+    if isinstance(exc, UnicodeDecodeError):
+        message = bytes(exc.object).decode("utf-8", "replace")
+    else:
+        message = str(exc)
+    if "disk is full" in message or "disk I/O error" in message:
+        return ArchiveError(f"{path}: cannot write ({message}); the archive is unchanged "
+                            "since its last commit; free some space and run again")
+    if "locked" in message or "busy" in message:
+        return ArchiveBusyError(f"{path}: archive is busy ({message}); try again later")
+    if any(sign in message for sign in ("not a database", "malformed", "Could not decode")):
+        return ArchiveError(f"{path}: archive is damaged ({message}); run `briefmin verify`")
+    return ArchiveError(f"{path}: {message}")
+
+
+def create(path: str, initial_meta: dict[str, object]) -> None:
+    """Build an empty archive beside `path` and link it into place: a concurrent creator or a
+    kill mid-way never leaves a half-made archive under the real name."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise ArchiveError(f"{path}: folder {parent} does not exist")
+    tmp = os.path.join(parent, f".{os.path.basename(path)}.{os.getpid()}.new")
+    try:
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            # pages freed by rewrites (dictionary recompression, rm) go back to the file
+            # system at the end of each add, without a full VACUUM
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            conn.execute("BEGIN IMMEDIATE")
+            schema.migrate(conn)
+            schema.write_meta(conn, initial_meta)
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # like any file the user creates
+        with suppress(FileExistsError):  # another process made it first: use theirs
+            os.link(tmp, path)
+    except (OSError, sqlite3.Error) as exc:
+        raise ArchiveError(f"{path}: cannot create archive ({exc})") from exc
+    finally:
+        with suppress(OSError):
+            os.unlink(tmp)
+
+
+def check_header(path: str) -> None:
+    """Tell 'no archive', 'a folder', 'an empty file' and 'not an archive' apart up front,
+    with messages that say what to do."""
+    if not os.path.lexists(path):
+        raise ArchiveError(f"{path}: no such archive; create one with "
+                           f"`briefmin add {path} FOLDER`")
+    if os.path.isdir(path):
+        raise ArchiveError(f"{path}: is a folder, not an archive file")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        raise ArchiveError(f"{path}: cannot read archive ({exc.strerror or exc})") from exc
+    if not head:
+        raise ArchiveError(f"{path}: empty file, not a briefmin archive")
+    if head != SQLITE_MAGIC:
+        raise ArchiveError(f"{path}: not a briefmin archive")
+
+
+def connect(path: str, write: bool, wait: float | None) -> Connection:
+    """Open an archive whose header was checked: application id and format (migrated when
+    writing) are checked here."""
+    # Readers open read-write when they may, with query_only on: after a killed writer,
+    # SQLite must roll its hot journal back before anyone can read, and that needs write
+    # access. A read-only file is still readable when no journal is pending.
+    mode = "rw" if write or os.access(path, os.W_OK) else "ro"
+    uri = f"file:{_quote(os.path.abspath(path))}?mode={mode}"
+    try:
+        raw = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    except SQLITE_ERRORS as exc:
+        raise archive_error(path, exc) from exc
+    conn = Connection(path, raw)
+    try:
+        if not write:
+            conn.execute("PRAGMA query_only = 1")
+        # readers wait out a writer's commit; writers already hold the whole-run lock
+        timeout_ms = 60_000 if wait is None else max(5_000, int(wait * 1000))
+        conn.execute(f"PRAGMA busy_timeout = {timeout_ms}")
+        _check_schema(conn, raw, write)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _quote(path: str) -> str:
+    from urllib.parse import quote
+
+    return quote(path, safe="/")
+
+
+def _check_schema(conn: Connection, raw: sqlite3.Connection, write: bool) -> None:
+    path = conn.path
+    (app_id,), = conn.query("PRAGMA application_id")
+    try:
+        version = schema.current_version(raw)
+    except SQLITE_ERRORS as exc:
+        raise archive_error(path, exc) from exc
+    if app_id != schema.APPLICATION_ID:
+        raise ArchiveError(f"{path}: an SQLite database, but not a briefmin archive")
+    if version > schema.FORMAT_VERSION:
+        raise NewerFormatError(f"{path}: written by a newer briefmin (format {version}, this "
+                               f"one reads up to {schema.FORMAT_VERSION}); upgrade briefmin")
+    if version < schema.FORMAT_VERSION and (write or version < schema.OLDEST_READABLE):
+        if not write:
+            raise ArchiveError(f"{path}: format {version} is older than this briefmin reads; "
+                               f"adding a brief to it (`briefmin add {path} FILE`) upgrades "
+                               "it")
+        with conn.transaction():
+            try:
+                schema.migrate(raw)
+            except SQLITE_ERRORS as exc:
+                raise archive_error(path, exc) from exc
+    # preparing a statement parses the whole schema: a damaged one is reported at open
+    conn.query("SELECT 1 FROM meta LIMIT 0")

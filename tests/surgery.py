@@ -1,0 +1,60 @@
+"""Damage done to archives on purpose, as disks, old versions or hostile files would: the only
+place outside briefmin/store where tests write SQL against an archive."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from briefmin import codec
+from briefmin.store import schema
+
+
+def execute(archive: str | os.PathLike[str], sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    """Run one statement on the archive's file behind briefmin's back; returns its rows."""
+    conn = sqlite3.connect(archive, isolation_level=None)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def flip_stored_byte(archive: str | os.PathLike[str], brief: str, where: float = 0.5) -> None:
+    """Damage the stored bytes of `brief` the way a disk would: flip one byte, in place, in
+    the zstd frame that holds it (its solid block)."""
+    (block_id,), = execute(archive, "SELECT c.block_id FROM contents c JOIN briefs b "
+                                    "ON b.content_id = c.id WHERE b.path = ?", (brief,))
+    (frame,), = execute(archive, "SELECT data FROM blocks WHERE id = ?", (block_id,))
+    damaged = bytearray(frame)
+    damaged[int(len(damaged) * where)] ^= 0x01
+    execute(archive, "UPDATE blocks SET data = ? WHERE id = ?", (bytes(damaged), block_id))
+
+
+def segment_sizes(archive: str | os.PathLike[str]) -> list[int]:
+    """Rows per vector segment, smallest first."""
+    return sorted(n for (n,) in execute(archive, "SELECT n FROM vec_segments"))
+
+
+def write_format_1(archive: str | os.PathLike[str], model_id: str, path: str,
+                   data: bytes) -> None:
+    """An archive as briefmin's first format wrote it: one brief in a zstd frame of its own."""
+    conn = sqlite3.connect(archive, isolation_level=None)
+    try:
+        for statement in schema.MIGRATIONS[0].split(";\n"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
+        conn.executemany("INSERT INTO meta VALUES (?, ?)", [
+            ("model_id", json.dumps(model_id)), ("dim", "0"), ("int8_step", "0"),
+            ("chunk_tokens", "0"), ("chunk_overlap", "32"), ("created_at", '"then"')])
+        conn.execute("INSERT INTO contents(sha256, size, data, encoding, n_vectors) "
+                     "VALUES (?, ?, ?, 'utf-8', 0)",
+                     (codec.sha256(data), len(data), codec.compress(data)))
+        conn.execute("INSERT INTO briefs(path, version, content_id, added_at) "
+                     "VALUES (?, 1, 1, 'then')", (path,))
+    finally:
+        conn.close()
