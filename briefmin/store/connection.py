@@ -108,7 +108,7 @@ class Connection:
 def check_cells(row: Sequence[Any], kinds: Sequence[Cell], what: str) -> None:
     """SQLite returns whatever type a damaged or hostile file holds in a cell: refuse a row
     whose values are not of the kinds this code was written for."""
-    if not all(isinstance(value, kind) for value, kind in zip(row, kinds, strict=True)):
+    if len(row) != len(kinds) or not all(map(isinstance, row, kinds)):
         raise IntegrityError(f"{what} has damaged catalogue values; run `briefmin verify`")
 
 
