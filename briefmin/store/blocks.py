@@ -38,6 +38,7 @@ class Blocks:
         # were added (and blocks filled) in; with one cached block, restoring 600 kernel docs
         # inflated their 11 blocks 50 times
         self._cache: OrderedDict[int, tuple[bytes, str | None]] = OrderedDict()
+        self._train_after = 0  # content id below which dictionary training is not retried
 
     # -- dictionaries --------------------------------------------------------------------
 
@@ -55,9 +56,15 @@ class Blocks:
         look like); existing blocks are recompressed with it where that makes them smaller.
         The caller holds a write transaction."""
         db = self.db
+        # counting the contents is a scan: after a failed try, wait until they have doubled
+        # (else an archive whose briefs a dictionary does not help pays it every batch)
+        newest = rows.next_id(db, "contents") - 1
+        if newest < max(codec.DICT_MIN_SAMPLES, self._train_after):
+            return
         (count, raw), = db.query("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM contents")
         if count < codec.DICT_MIN_SAMPLES or raw < DICT_TRIGGER_BYTES:
             return  # cheap: no block is inflated until training can happen
+        self._train_after = 2 * newest  # cleared by success: the dictionary exists then
         blocks = db.query("SELECT id, size, CAST(data AS BLOB) FROM blocks "
                           "WHERE dict_id IS NULL ORDER BY id LIMIT 64")
         inflated = {int(i): codec.decompress(bytes(d), int(n)) for i, n, d in blocks}
