@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import os
-import stat
 import time
 from collections.abc import Sequence
 from contextlib import suppress
@@ -61,16 +60,23 @@ class FolderWriter:
         """Write `data` atomically at the relative path `parts` (checked by safe_target)."""
         *folders, leaf = parts
         folder = self._folder(tuple(folders))
-        with suppress(FileNotFoundError):
-            if stat.S_ISDIR(os.stat(leaf, dir_fd=folder, follow_symlinks=False).st_mode):
-                raise self.error(f"cannot write {self.root.joinpath(*parts)}: a folder is "
-                                 "in the way")
         tmp = f".{leaf}.briefmin-{os.getpid()}-{time.monotonic_ns()}"
         fd = os.open(tmp, _FILE_FLAGS, 0o666, dir_fd=folder)
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+            try:
+                _write_all(fd, data)
+            finally:
+                os.close(fd)
+            # no stat first (restoring many small briefs is syscalls): replacing a folder
+            # fails, and that failure is the message
             os.replace(tmp, leaf, src_dir_fd=folder, dst_dir_fd=folder)
+        except OSError as exc:
+            with suppress(OSError):
+                os.unlink(tmp, dir_fd=folder)
+            if exc.errno in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST):
+                raise self.error(f"cannot write {self.root.joinpath(*parts)}: a folder is "
+                                 "in the way") from None
+            raise
         except BaseException:
             with suppress(OSError):
                 os.unlink(tmp, dir_fd=folder)
@@ -107,6 +113,13 @@ class FolderWriter:
                                      "folder") from None
                 raise
         raise AssertionError("unreachable")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """One write syscall for a brief (a loop in case the kernel takes less)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def refuse_existing(targets: Sequence[Path]) -> None:

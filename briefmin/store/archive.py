@@ -22,6 +22,7 @@ import numpy.typing as npt
 from ..errors import (
     ArchiveError,
     BriefminError,
+    IntegrityError,
     ModelError,
     UsageError,
 )
@@ -221,17 +222,22 @@ class Archive:
         Never writes outside `to`, never through a symlink, never over a file without force."""
         root = Path(to)
         root.mkdir(parents=True, exist_ok=True)
+        with os.scandir(root) as entries:  # an empty target: no lstat per brief
+            fresh = next(entries, None) is None
         plans = [(record, safe_target(root, record.path, ArchiveError)) for record in records]
-        if not force:
+        if not force and not fresh:
             refuse_existing([target for _, target in plans])
-        written = []
-        dicts = self._blocks.dictionaries()
+        holders: dict[int, list[BriefRecord]] = {}
+        for record in records:
+            holders.setdefault(record.content_id, []).append(record)
         with FolderWriter(root, ArchiveError) as writer:
-            for record, target in plans:
-                writer.write(record.path.split("/"),
-                             self._blocks.read_content(record.content_id, dicts))
-                written.append(target)
-        return written
+            # in block order, each block inflated once; a damaged brief stops the restore
+            for content_id, data in self._blocks.read_many(holders):
+                if isinstance(data, IntegrityError):
+                    raise data
+                for record in holders[content_id]:
+                    writer.write(record.path.split("/"), data)
+        return [target for _, target in plans]
 
     def vectors(self, kinds: Sequence[int] = SEARCH_KINDS) -> StoredVectors:
         """All vector rows of the given kinds, in a few large reads (one per segment).

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from .. import codec
 from ..errors import ArchiveError, IntegrityError
@@ -23,6 +25,7 @@ DICT_TRAINING_BYTES = 4 * 1024 * 1024  # samples enough for a 112 KB dictionary,
 DICT_TRIGGER_BYTES = 192 * 1024
 
 Packed = tuple[bytes, int, list[tuple[bytes, int]]]  # (frame, raw size, [(sha, offset)])
+_CONTENT_COLUMNS = ", ".join((*rows.COLUMNS["contents"], "checksum"))
 
 
 class Blocks:
@@ -35,6 +38,7 @@ class Blocks:
         # were added (and blocks filled) in; with one cached block, restoring 600 kernel docs
         # inflated their 11 blocks 50 times
         self._cache: OrderedDict[int, tuple[bytes, str | None]] = OrderedDict()
+        self._train_after = 0  # content id below which dictionary training is not retried
 
     # -- dictionaries --------------------------------------------------------------------
 
@@ -52,9 +56,15 @@ class Blocks:
         look like); existing blocks are recompressed with it where that makes them smaller.
         The caller holds a write transaction."""
         db = self.db
+        # counting the contents is a scan: after a failed try, wait until they have doubled
+        # (else an archive whose briefs a dictionary does not help pays it every batch)
+        newest = rows.next_id(db, "contents") - 1
+        if newest < max(codec.DICT_MIN_SAMPLES, self._train_after):
+            return
         (count, raw), = db.query("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM contents")
         if count < codec.DICT_MIN_SAMPLES or raw < DICT_TRIGGER_BYTES:
             return  # cheap: no block is inflated until training can happen
+        self._train_after = 2 * newest  # cleared by success: the dictionary exists then
         blocks = db.query("SELECT id, size, CAST(data AS BLOB) FROM blocks "
                           "WHERE dict_id IS NULL ORDER BY id LIMIT 64")
         inflated = {int(i): codec.decompress(bytes(d), int(n)) for i, n, d in blocks}
@@ -130,13 +140,37 @@ class Blocks:
     def read_content(self, content_id: int, dicts: dict[int, bytes] | None = None) -> bytes:
         """The original bytes of a stored content, checked against its sha256."""
         try:
-            row = self.db.one(f"SELECT {', '.join(rows.COLUMNS['contents'])}, checksum "
-                              "FROM contents WHERE id = ?", (content_id,))
+            row = self.db.one(f"SELECT {_CONTENT_COLUMNS} FROM contents WHERE id = ?",
+                              (content_id,))
         except ArchiveError as exc:
             raise IntegrityError(f"stored item {content_id} cannot be read ({exc})") from exc
         if row is None:
             raise IntegrityError(f"stored item {content_id} is missing")
-        if self.db.checksummed and row[-1] != rows.row_sum("contents", row[:-1]):
+        return self._bytes(row, dicts if dicts is not None else self.dictionaries())
+
+    def read_many(self, content_ids: Iterable[int]
+                  ) -> Iterator[tuple[int, bytes | IntegrityError]]:
+        """The bytes of many contents, or why each cannot be read, in the order they lie in
+        their blocks: one catalogue read, each block inflated once (a restore of everything
+        would otherwise query and inflate per brief)."""
+        wanted = set(content_ids)
+        found = [row for row in self.db.iterate(f"SELECT {_CONTENT_COLUMNS} FROM contents")
+                 if row[0] in wanted]
+        found.sort(key=_block_order)
+        dicts = self.dictionaries()
+        for row in found:
+            wanted.discard(row[0])
+            try:  # the sha256 proves the bytes; the row's checksum is left to verify here
+                yield row[0], self._bytes(row, dicts, check_row=False)
+            except IntegrityError as exc:
+                yield row[0], exc
+        for missing in sorted(wanted):
+            yield missing, IntegrityError(f"stored item {missing} is missing")
+
+    def _bytes(self, row: Sequence[Any], dicts: dict[int, bytes], check_row: bool = True
+               ) -> bytes:
+        content_id = row[0]
+        if check_row and self.db.checksummed and row[-1] != rows.row_sum("contents", row[:-1]):
             raise IntegrityError(f"the catalogue entry of stored item {content_id} is "
                                  "damaged (checksum)")
         _, sha, size, block_id, offset, _, _, dict_id, blob = row[:-1]
@@ -144,7 +178,6 @@ class Blocks:
         check_cells((sha, size, dict_id, blob, block_id, offset),
                     (bytes, int, INT_OR_NONE, BYTES_OR_NONE, INT_OR_NONE, INT_OR_NONE),
                     f"stored item {content_id}")
-        dicts = dicts if dicts is not None else self.dictionaries()
         if block_id is not None:
             raw, problem = self.inflate(int(block_id), dicts)
             if not isinstance(offset, int) or not 0 <= offset <= len(raw) - int(size):
@@ -193,6 +226,11 @@ class Blocks:
             "SELECT COALESCE(SUM(LENGTH(data)), 0), COUNT(*) FROM dicts")
         return {"blocks": blocks, "block_bytes": block_bytes, "dict_bytes": dict_bytes,
                 "dictionaries": dicts}
+
+
+def _block_order(row: Sequence[Any]) -> tuple[int, int]:
+    block, offset = row[3], row[4]
+    return (block if isinstance(block, int) else -1, offset if isinstance(offset, int) else -1)
 
 
 def _dict(dicts: dict[int, bytes], dict_id: int | None) -> bytes | None:

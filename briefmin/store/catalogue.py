@@ -143,12 +143,14 @@ def now() -> int:
 
 def latest_digests(db: Connection) -> dict[str, bytes]:
     """The sha256 of each path's latest version."""
-    out: dict[str, bytes] = {}
-    for path, digest in db.query(  # by path and version: the last of a path is its latest
-            "SELECT b.path, c.sha256 FROM briefs b JOIN contents c ON c.id = b.content "
-            "ORDER BY b.path, b.version"):
-        out[path] = digest
-    return out
+    # unsorted (no sort of a million rows at the start of every add): highest version wins
+    best: dict[str, tuple[int, bytes]] = {}
+    for path, version, digest in db.iterate(
+            "SELECT b.path, b.version, c.sha256 FROM briefs b JOIN contents c "
+            "ON c.id = b.content"):
+        if path not in best or version > best[path][0]:
+            best[path] = (version, digest)
+    return {path: digest for path, (_, digest) in best.items()}
 
 
 def content_id(db: Connection, digest: bytes) -> int | None:

@@ -108,7 +108,7 @@ class Connection:
 def check_cells(row: Sequence[Any], kinds: Sequence[Cell], what: str) -> None:
     """SQLite returns whatever type a damaged or hostile file holds in a cell: refuse a row
     whose values are not of the kinds this code was written for."""
-    if not all(isinstance(value, kind) for value, kind in zip(row, kinds, strict=True)):
+    if len(row) != len(kinds) or not all(map(isinstance, row, kinds)):
         raise IntegrityError(f"{what} has damaged catalogue values; run `briefmin verify`")
 
 
@@ -200,6 +200,10 @@ def connect(path: str, write: bool, wait: float | None) -> Connection:
         # readers wait out a writer's commit; writers already hold the whole-run lock
         timeout_ms = 60_000 if wait is None else max(5_000, int(wait * 1000))
         conn.execute(f"PRAGMA busy_timeout = {timeout_ms}")
+        if write:
+            # the catalogue's indexes take inserts at random keys: a larger page cache keeps
+            # their pages in memory as the archive grows (SQLite's default is 2 MB)
+            conn.execute("PRAGMA cache_size = -65536")
         conn.version = _check_schema(conn, raw, write)
         if conn.version < schema.CHECKSUMMED:
             conn.script(schema.OLD_FORMAT_VIEWS)  # temporary: the file is not changed
