@@ -14,7 +14,7 @@ brief minified in-process (model loaded) and by a cold `python -m briefmin minif
     .venv/bin/python bench/bench_minify.py --train [--n 40]                # kernel training split
 
 The full run (150 held-out documents per genre) takes hours on 2 shared cores, most of it in
-the e5 judge; `--quick` (the first 30 of each held-out split) is what RESULTS.md reports unless
+the e5 judge; `--quick` (the first 20 of each held-out split) is what RESULTS.md reports unless
 it says otherwise. e5 vectors are cached in bench/out/e5-cache.npz between runs."""
 
 from __future__ import annotations
