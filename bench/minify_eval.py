@@ -167,21 +167,26 @@ class E5Cache:
     def embed(self, texts: list[str]) -> np.ndarray:
         keys = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
         missing = list(dict.fromkeys(k for k in keys if k not in self.vectors))
-        if missing:
-            by_key = dict(zip(keys, texts, strict=True))
+        by_key = dict(zip(keys, texts, strict=True))
+        for start in range(0, len(missing), 128):  # saved as it goes: a stopped run keeps them
+            self._embed([by_key[k] for k in missing[start:start + 128]],
+                        missing[start:start + 128], len(missing))
+        return np.array([self.vectors[k] for k in keys], np.float32)
+
+    def _embed(self, texts: list[str], keys: list[str], total: int) -> None:
+        if texts:
             OUT.mkdir(exist_ok=True)
             source = OUT / f"e5-in-{os.getpid()}.jsonl"
             target = source.with_suffix(".npy")
-            source.write_text("".join(json.dumps(by_key[k]) + "\n" for k in missing))
-            print(f"e5 judge: embedding {len(missing)} new chunks", file=sys.stderr, flush=True)
+            source.write_text("".join(json.dumps(t) + "\n" for t in texts))
+            print(f"e5 judge: embedding {len(texts)} of {total} new chunks", file=sys.stderr,
+                  flush=True)
             subprocess.run([str(e5_python()), str(BENCH / "judge_e5.py"), str(source),
                             str(target)], check=True)
-            self.vectors.update(zip(missing, np.load(target), strict=True))
+            self.vectors.update(zip(keys, np.load(target), strict=True))
             source.unlink()
             target.unlink()
             self._save()
-        return np.array([self.vectors[k] for k in keys], np.float32)
-        return np.array([self.vectors[k] for k in keys], np.float32)
 
     def _save(self) -> None:
         """Merge with what another run saved meanwhile, then replace the file atomically."""

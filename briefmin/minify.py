@@ -37,6 +37,9 @@ __all__ = ["COST_POWERS", "DEFAULT_RATIO", "REDUNDANCY", "SWAPS", "Document", "M
            "split_sentences", "unit_vectors", "word_budget", "write_inside"]
 
 DEFAULT_RATIO = 0.5
+# briefs read by the model in one batched pass: 32 briefs of 3,000 tokens hold ~150 MB of
+# token embeddings
+PASS_GROUP = 32
 
 
 # -- the API ---------------------------------------------------------------------------------
@@ -96,7 +99,9 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
     cosine (one more pass and a half)."""
     budgets = [word_budget(count_words(t), ratio, max_words) for t in texts]
     docs = [parse(t, b) for t, b in zip(texts, budgets, strict=True)]
-    all_vectors = unit_vectors(encoder, docs)
+    # briefs' token embeddings are held per group, not for a whole folder at once
+    all_vectors = [v for start in range(0, len(docs), PASS_GROUP)
+                   for v in unit_vectors(encoder, docs[start:start + PASS_GROUP])]
     results = []
     for text, doc, budget, vectors in zip(texts, docs, budgets, all_vectors, strict=True):
         mask = choose(doc, vectors, budget, redundancy=redundancy, cost_powers=cost_powers,
