@@ -5,7 +5,7 @@ BRIEFMIN := $(VENV)/bin/briefmin
 STAMP   := $(VENV)/.installed
 DEMO    := .demo
 
-.PHONY: install demo test test-full lint bench bench-quick clean
+.PHONY: install demo test test-full lint bench bench-quick bench-deps clean
 
 install: $(STAMP)
 
@@ -51,11 +51,15 @@ lint: install
 
 # every bench/bench_*.py on the real corpora (fetched into bench/data when missing);
 # the full run writes bench/RESULTS.md, the quick one bench/out/RESULTS-quick.md
-bench: install
+bench: install bench-deps
 	$(PY) bench/run.py
 
-bench-quick: install
+bench-quick: install bench-deps
 	$(PY) bench/run.py --quick
+
+# the summarizers bench/bench_minify.py compares with (the `bench` extra)
+bench-deps: install
+	$(PY) -m pip install -q -e '.[dev,bench]'
 
 clean:
 	rm -rf $(DEMO) .pytest_cache .mypy_cache .ruff_cache

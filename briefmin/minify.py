@@ -1,739 +1,41 @@
-"""Shorter briefs that keep their meaning: markdown-aware units, lossless clean-ups, and a
-greedy embedding-guided selection under a word budget.
+"""Shorter briefs that keep their meaning: the `minify` API over `units` (parsing,
+rendering) and `selection` (which units to keep).
 
-Extractive and faithful: the output is made only of the input's own text, in its order. A
-brief is parsed into blocks (paragraphs, list items, headings, code blocks, tables, front
-matter, quotes, reStructuredText directives); a paragraph is split into sentence units, and so
-is a plain list item of several sentences (its marker kept with any of them); every other
-block is one unit, so a code block is never cut. A table larger than the budget is split
-into row units whose context is the table's head, so it may lose rows but never a row's part.
-Headings, a table's head and the list items a nested block sits in are its *context*: kept
-(and paid for) whenever the block is kept.
-
+Extractive and faithful: the output is made only of the input's own text, in its order.
 Everything here is a pure function of text and an `Encoder`; nothing touches an archive."""
 
 from __future__ import annotations
 
-import itertools
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from .encoder import Encoder, encode_briefs
 from .errors import UsageError
 from .quantize import Floats
+from .selection import (
+    COST_POWERS,
+    REDUNDANCY,
+    SWAPS,
+    UnitVectors,
+    choose,
+    select_greedy,
+    select_in_order,
+    unit_vectors,
+)
+from .units import CONTEXT_KINDS, Document, count_words, parse, render, split_sentences
+
+__all__ = ["COST_POWERS", "DEFAULT_RATIO", "REDUNDANCY", "SWAPS", "Document", "Minified",
+           "UnitVectors", "brief_vectors", "choose", "count_words", "minify", "minify_many",
+           "parse", "render", "select_greedy", "select_in_order", "similarity",
+           "split_sentences", "unit_vectors", "word_budget"]
 
 DEFAULT_RATIO = 0.5
-# Two units whose embeddings are at least this close say the same thing: once one is kept,
-# the other is not considered (the redundancy-aware step).
-REDUNDANCY = 0.95
-# The greedy step scores a unit by its gain / words ** power. No single power is best on every
-# brief (a low one favours big informative units, a high one many short ones), so one greedy
-# run per power is made and the output whose measured similarity is highest wins. Chosen on
-# a training sample of kernel docs disjoint from the benchmark's (see bench/bench_minify.py).
-COST_POWERS = (0.0, 0.25, 0.75)
-# units kept only as the context of others (a heading, a table's head, a list item's marker)
-CONTEXT_KINDS = ("heading", "tablehead", "itemhead")
-# The best of those, measured, is then refined in two rounds, each measured for real too
-# (the proxy the greedy steps follow is only an estimate of the output's embedding): a greedy
-# run towards the brief's vector pushed away from the best output's by CORRECTION times their
-# difference (aiming at what it missed), then SWAPS swaps that bring in the units closest to
-# what the best output still misses. On the training sample at ratio 0.5: mean similarity
-# 0.9553 -> 0.9594, strictly above lead on 93% -> 95% of briefs, for 1.5x the input's words
-# encoded again (two rounds of 6 swaps: 0.9599 for 5.8x).
-CORRECTION = 1.0
-SWAPS = 2
-
-# -- parsing ---------------------------------------------------------------------------------
-
-_FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})(.*)$")
-_ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)[ \t]*#*[ \t]*$")
-_ADORNMENT = re.compile(r"^([=\-~^*#\"'`+:._])\1{2,}[ \t]*$")
-_PIPE_ROW = re.compile(r"^\s*\|")
-_PIPE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)+\|?\s*$")
-_GRID_BORDER = re.compile(r"^\s*\+[-=+]{3,}\+?\s*$")
-_SIMPLE_BORDER = re.compile(r"^\s*={2,}([ \t]+={2,})+\s*$")
-_DIRECTIVE = re.compile(r"^(\s*)\.\.(\s|$)")
-_GRID_HEAD_RULE = re.compile(r"^\s*\+=[=+]*\+\s*$")
-_TABLE_DIRECTIVE = re.compile(r"^\s*\.\.\s+(flat-table|list-table)::")
-_OPTION = re.compile(r"^\s*:[^:\s][^:]*:")
-_QUOTE = re.compile(r"^\s{0,3}>")
-_ITEM = re.compile(r"^(\s*)([-*+\u2022]|\d{1,9}[.)]|#\.|\(\d{1,9}\)|:[^:\s][^:]*:)(\s+|$)")
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]*_]*(\s+)(?=[\"'(\[*_`]*[A-Z0-9])")
-_ABBREVIATIONS = frozenset((
-    "e.g", "i.e", "etc", "vs", "cf", "al", "approx", "no", "nos", "fig", "figs", "eq", "dr",
-    "mr", "mrs", "ms", "st", "jr", "sr", "inc", "ltd", "co", "corp", "dept", "est", "min",
-    "max", "resp", "ref", "sec", "ch", "vol", "pp"))
-
-
-@dataclass
-class Unit:
-    """The smallest piece of a brief that is kept or dropped as a whole."""
-
-    kind: str  # sentence, item, heading, code, table, row, tablehead, front, quote, directive
-    text: str  # what the model reads
-    words: int  # whitespace-separated words it adds to the output (markup included)
-    block: int
-    context: tuple[int, ...] = ()  # units kept with it: enclosing headings and list items
-
-
-@dataclass
-class Block:
-    kind: str  # paragraph, or the kind of its one unit
-    lines: list[str]
-    units: list[int] = field(default_factory=list)
-    blank_before: bool = False
-    # a table split into rows: its units are [head, row, row, ...]; `parts` holds their lines
-    # and `tail` the lines closing the table (a simple table's bottom border), kept with the head
-    parts: list[list[str]] | None = None
-    tail: list[str] = field(default_factory=list)
-    # a list item split into sentences: its marker (indentation included), written before
-    # the kept sentences when only some are kept
-    head: str | None = None
-
-
-@dataclass
-class Document:
-    blocks: list[Block]
-    units: list[Unit]
-    duplicates: set[int]  # units whose text repeats an earlier unit's: never kept
-
-
-def count_words(text: str) -> int:
-    """Words as `wc -w` counts them: runs of non-whitespace, markup included."""
-    return len(text.split())
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip())
-
-
-def _clean_line(line: str) -> str:
-    """Lossless for the meaning: runs of spaces inside a line become one; the indentation
-    (which carries structure) and the words stay."""
-    stripped = line.rstrip()
-    body = stripped.lstrip()
-    return stripped[:len(stripped) - len(body)] + re.sub(r"[ \t]{2,}", " ", body)
-
-
-def _fence_end(lines: list[str], start: int) -> int:
-    """Index after the fenced block opening at `start` (to the end when never closed)."""
-    match = _FENCE.match(lines[start])
-    assert match
-    mark = match.group(2)
-    closing = re.compile(rf"^\s*{re.escape(mark[0])}{{{len(mark)},}}\s*$")
-    for j in range(start + 1, len(lines)):
-        if closing.match(lines[j]):
-            return j + 1
-    return len(lines)
-
-
-def _indented_end(lines: list[str], start: int, base: int) -> int:
-    """Index after the run of lines (blank ones inside included) indented deeper than
-    `base`, starting at `start`; trailing blank lines are left out."""
-    j, end = start, start
-    while j < len(lines):
-        if lines[j].strip():
-            if _indent(lines[j]) <= base:
-                break
-            end = j + 1
-        j += 1
-    return end
-
-
-def _table_end(lines: list[str], i: int) -> int | None:
-    """Index after a table starting at line i, or None when no table starts there."""
-    line = lines[i]
-    nxt = lines[i + 1] if i + 1 < len(lines) else ""
-    if _PIPE_ROW.match(line) or ("|" in line and _PIPE_RULE.match(nxt)):
-        j = i + 1
-        while j < len(lines) and lines[j].strip() and "|" in lines[j]:
-            j += 1
-        return j
-    if _GRID_BORDER.match(line):
-        j = i + 1
-        while j < len(lines) and lines[j].strip()[:1] in ("+", "|"):
-            j += 1
-        return j
-    if _SIMPLE_BORDER.match(line):
-        j = i + 1
-        while j < len(lines):
-            if _SIMPLE_BORDER.match(lines[j]) and (j + 1 == len(lines) or not lines[j + 1].strip()):
-                return j + 1
-            j += 1
-        return None  # a lone ==== line: an adornment, not a table
-    return None
-
-
-_Split = tuple[list[str], list[list[str]], list[str]]
-
-
-def _split_table(lines: list[str]) -> _Split | None:
-    """(head, rows, tail) of a markdown pipe table, an rst grid or simple table, or a
-    flat-table/list-table directive; None when its rows cannot be told apart safely."""
-    if _GRID_BORDER.match(lines[0]):
-        return _split_grid(lines)
-    if _SIMPLE_BORDER.match(lines[0]):
-        return _split_simple(lines)
-    if _DIRECTIVE.match(lines[0]):
-        return _split_list_table(lines)
-    head = lines[:2] if len(lines) > 1 and _PIPE_RULE.match(lines[1]) else []
-    rows = [[line] for line in lines[len(head):]]
-    return (head, rows, []) if len(rows) > 1 else None
-
-
-def _split_grid(lines: list[str]) -> _Split | None:
-    """Rows end at a full border line (a row with a spanned cell stays one row)."""
-    rule = next((k for k, line in enumerate(lines) if _GRID_HEAD_RULE.match(line)), 0)
-    rows: list[list[str]] = []
-    start = rule + 1
-    for k in range(start, len(lines)):
-        if _GRID_BORDER.match(lines[k]):
-            rows.append(lines[start:k + 1])
-            start = k + 1
-    if start != len(lines) or len(rows) < 2:
-        return None
-    return lines[:rule + 1], rows, []
-
-
-def _split_simple(lines: list[str]) -> _Split | None:
-    """A row starts where the first column has text; other lines continue the row above."""
-    borders = [k for k, line in enumerate(lines) if _SIMPLE_BORDER.match(line)]
-    if borders[-1] != len(lines) - 1 or len(borders) > 3:
-        return None
-    body_start = borders[1] + 1 if len(borders) == 3 else 1
-    first_col = len(lines[0]) - len(lines[0].lstrip()) + len(lines[0].split()[0])
-    rows: list[list[str]] = []
-    for line in lines[body_start:-1]:
-        starts = bool(line[:first_col].strip()) and not re.fullmatch(r"[\s=-]+", line)
-        if starts or not rows:
-            rows.append([line])
-        else:
-            rows[-1].append(line)
-    if len(rows) < 2:
-        return None
-    return lines[:body_start], rows, lines[-1:]
-
-
-def _split_list_table(lines: list[str]) -> _Split | None:
-    """`.. flat-table::`/`.. list-table::`: directive, options and :header-rows: rows as the
-    head; each top-level `* -` item a row."""
-    k = 1
-    header_rows = 0
-    while k < len(lines) and (_OPTION.match(lines[k]) or not lines[k].strip()):
-        option = re.match(r"^\s*:header-rows:\s*(\d+)", lines[k])
-        header_rows = int(option.group(1)) if option else header_rows
-        k += 1
-    if k >= len(lines) or not lines[k].lstrip().startswith("* "):
-        return None
-    indent = _indent(lines[k])
-    starts = [j for j in range(k, len(lines)) if _indent(lines[j]) == indent
-              and lines[j].lstrip().startswith("* ")]
-    if any(lines[j].strip() and _indent(lines[j]) < indent for j in range(k, len(lines))):
-        return None
-    bounds = [*starts, len(lines)]
-    items = [_strip_blank_tail(lines[a:b]) for a, b in itertools.pairwise(bounds)]
-    head = lines[:k] + [line for item in items[:header_rows] for line in item]
-    rows = items[header_rows:]
-    if len(rows) < 2:
-        return None
-    return head, rows, []
-
-
-def _strip_blank_tail(lines: list[str]) -> list[str]:
-    while lines and not lines[-1].strip():
-        lines = lines[:-1]
-    return lines
-
-
-def _is_title(lines: list[str], i: int) -> bool:
-    """Line i is a one-line setext/reStructuredText title underlined by line i+1."""
-    line = lines[i]
-    if i + 1 >= len(lines) or not line.strip() or _indent(line) > 3:
-        return False
-    under = lines[i + 1]
-    return bool(_ADORNMENT.match(under)) and not _ADORNMENT.match(line) and \
-        not _ITEM.match(line) and (i == 0 or not lines[i - 1].strip()
-                                   or bool(_ADORNMENT.match(lines[i - 1])))
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentence texts whose concatenation (with the whitespace between) is `text`."""
-    pieces, start = [], 0
-    for match in _SENTENCE_END.finditer(text):
-        before = text[start:match.start()].rstrip("\"')]*_.!?")
-        last = before.rsplit(None, 1)[-1] if before.split() else ""
-        word = last.lstrip("(\"'*_`").lower()
-        if word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
-            continue  # "e.g. Foo", "J. Smith": not an end
-        pieces.append(text[start:match.start(1)])
-        start = match.end(1)
-    pieces.append(text[start:])
-    return [p for p in pieces if p.strip()]
-
-
-class _Parser:
-    """A line-based reader of markdown and reStructuredText, lenient like a person reading."""
-
-    def __init__(self, text: str, split_over: int | None = None) -> None:
-        self.split_over = split_over
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-        self.lines = text.split("\n")
-        self.blocks: list[Block] = []
-        self.units: list[Unit] = []
-        self.headings: list[tuple[int, int]] = []  # (level, unit) of the open sections
-        self.items: list[tuple[int, int, int]] = []  # (marker indent, content indent, unit)
-        self.styles: list[tuple[str, bool]] = []  # adornment styles, in order of appearance
-        self.blank = False
-        self.literal_after: int | None = None  # indent of a paragraph ending in '::'
-
-    def parse(self) -> Document:
-        lines, i = self.lines, 0
-        if lines and lines[0].strip() == "---":
-            for j in range(1, len(lines)):
-                if lines[j].strip() in ("---", "..."):
-                    self._atomic("front", lines[:j + 1])
-                    i = j + 1
-                    break
-        while i < len(lines):
-            i = self._step(i)
-        return Document(self.blocks, self.units, self._duplicates())
-
-    def _step(self, i: int) -> int:
-        lines, line = self.lines, self.lines[i]
-        if not line.strip():
-            self.blank = True
-            return i + 1
-        indent = _indent(line)
-        literal, self.literal_after = self.literal_after, None
-        if literal is not None and self.blank and indent > literal:
-            end = _indented_end(lines, i, literal)
-            self._close_items(indent)
-            self._atomic("code", lines[i:end])
-            return end
-        if _FENCE.match(line):
-            self._close_items(indent)
-            end = _fence_end(lines, i)
-            self._atomic("code", lines[i:end])
-            return end
-        if atx := _ATX.match(line):
-            self._heading(len(atx.group(1)), [line], atx.group(2))
-            return i + 1
-        if _ADORNMENT.match(line) and i + 2 < len(lines) and lines[i + 1].strip() \
-                and lines[i + 2].rstrip() == line.rstrip():
-            self._heading(self._style_level(line.strip()[0], True), lines[i:i + 3],
-                          lines[i + 1].strip())
-            return i + 3
-        if _is_title(lines, i):
-            self._heading(self._style_level(lines[i + 1].strip()[0], False), lines[i:i + 2],
-                          line.strip())
-            return i + 2
-        if (table_end := _table_end(lines, i)) is not None:
-            self._close_items(indent)
-            self._table(lines[i:table_end])
-            return table_end
-        if _ADORNMENT.match(line):  # a rule / transition: layout, not meaning
-            self.blank = True
-            return i + 1
-        if directive := _DIRECTIVE.match(line):
-            self._close_items(indent)
-            end = max(i + 1, _indented_end(lines, i + 1, len(directive.group(1))))
-            if _TABLE_DIRECTIVE.match(line):
-                self._table(lines[i:end], "directive")
-            else:
-                self._atomic("directive", lines[i:end])
-            return end
-        if _QUOTE.match(line):
-            self._close_items(indent)
-            end = i + 1
-            while end < len(lines) and _QUOTE.match(lines[end]):
-                end += 1
-            self._atomic("quote", lines[i:end])
-            return end
-        if item := _ITEM.match(line):
-            return self._item(i, item)
-        if self.blank and not self.items and indent >= 4 and self.blocks \
-                and self.blocks[-1].kind not in ("item", "directive"):
-            # markdown's indented code block (reStructuredText's block quote: kept whole too)
-            end = _indented_end(lines, i, indent - 1)
-            self._atomic("code", lines[i:end])
-            return end
-        return self._paragraph(i)
-
-    # -- blocks ----------------------------------------------------------------------------
-
-    def _context(self) -> tuple[int, ...]:
-        return tuple(u for _, u in self.headings) + tuple(u for _, _, u in self.items)
-
-    def _add(self, kind: str, lines: list[str], texts: list[tuple[str, str]]) -> Block:
-        block = Block(kind, lines, blank_before=self.blank or not self.blocks)
-        context = self._context()
-        for unit_kind, text in texts:
-            block.units.append(len(self.units))
-            self.units.append(Unit(unit_kind, text, count_words(text), len(self.blocks),
-                                   context))
-        self.blocks.append(block)
-        self.blank = False
-        return block
-
-    def _atomic(self, kind: str, lines: list[str]) -> None:
-        if kind in ("code", "table", "front"):  # layout inside them is meaning: verbatim
-            lines = [line.rstrip() for line in lines]
-        else:
-            lines = [_clean_line(line) for line in lines]
-        self._add(kind, lines, [(kind, "\n".join(lines))])
-
-    def _table(self, lines: list[str], kind: str = "table") -> None:
-        """A table as one unit; one larger than the budget (`split_over` words) as a head unit
-        (header rows, separator, bottom border: kept whenever a row is) and one unit per row,
-        so a kept part is still a valid table and never a cut row."""
-        lines = [line.rstrip() for line in lines]
-        split = None
-        if self.split_over is not None and count_words("\n".join(lines)) > self.split_over:
-            split = _split_table(lines)
-        if split is None:
-            self._add(kind, lines, [(kind, "\n".join(lines))])
-            return
-        head, rows, tail = split
-        block = Block(kind, lines, blank_before=self.blank or not self.blocks,
-                      parts=[head, *rows], tail=tail)
-        context = self._context()
-        head_unit = len(self.units)
-        self.units.append(Unit("tablehead", "\n".join(head), count_words("\n".join(head + tail)),
-                               len(self.blocks), context))
-        block.units.append(head_unit)
-        for row in rows:
-            block.units.append(len(self.units))
-            text = "\n".join(row)
-            self.units.append(Unit("row", text, count_words(text), len(self.blocks),
-                                   (*context, head_unit)))
-        self.blocks.append(block)
-        self.blank = False
-
-    def _heading(self, level: int, lines: list[str], title: str) -> None:
-        self.items.clear()
-        while self.headings and self.headings[-1][0] >= level:
-            self.headings.pop()
-        lines = [_clean_line(line) for line in lines]
-        block = self._add("heading", lines, [("heading", title)])
-        self.units[block.units[0]].words = count_words(" ".join(lines))
-        self.headings.append((level, block.units[0]))
-
-    def _style_level(self, char: str, overline: bool) -> int:
-        if (char, overline) not in self.styles:
-            self.styles.append((char, overline))
-        return self.styles.index((char, overline)) + 1
-
-    def _close_items(self, indent: int) -> None:
-        """Leave the list items a block at this indentation is not inside of."""
-        while self.items and self.items[-1][1] > indent:
-            self.items.pop()
-
-    def _item(self, i: int, match: re.Match[str]) -> int:
-        lines = self.lines
-        marker_indent = len(match.group(1))
-        self._close_items(marker_indent)  # siblings and deeper items end here
-        content = match.end() if match.group(3) else match.end(2) + 1
-        end, j = i + 1, i + 1
-        while j < len(lines):
-            line = lines[j]
-            if not line.strip():
-                j += 1
-                continue
-            deeper = _indent(line) >= content
-            lazy = j == end and not deeper and not self._starts_block(j)
-            if (deeper and _ITEM.match(line)) or not (deeper or lazy):
-                break
-            if _FENCE.match(line):
-                j = _fence_end(lines, j)
-            else:
-                j += 1
-            end = j
-        body = [_clean_line(line) for line in _dedupe_lines(lines[i:end])]
-        sentences = _item_sentences(body)
-        if sentences is None:
-            block = self._add("item", body, [("item", "\n".join(body))])
-            self.items.append((marker_indent, content, block.units[0]))
-        else:
-            # marker (a context unit, paid once) and one unit per sentence: a long item may
-            # keep its key sentence only; a nested block keeps the marker and first sentence
-            head, texts = sentences
-            marker = len(self.units)
-            self.units.append(Unit("itemhead", head.strip(), count_words(head),
-                                   len(self.blocks), self._context()))
-            block = self._add("item", body, [("item", t) for t in texts])
-            block.units.insert(0, marker)
-            block.head = head
-            for unit in block.units[1:]:
-                self.units[unit].context += (marker,)
-            self.items.append((marker_indent, content, marker))
-            self.items.append((marker_indent, content, block.units[1]))
-        if body[-1].endswith("::"):
-            self.literal_after = marker_indent
-        return end
-
-    def _starts_block(self, j: int) -> bool:
-        line = self.lines[j]
-        return bool(_ITEM.match(line) or _FENCE.match(line) or _ATX.match(line)
-                    or _QUOTE.match(line) or _DIRECTIVE.match(line)
-                    or _table_end(self.lines, j) is not None or _is_title(self.lines, j)
-                    or _ADORNMENT.match(line))
-
-    def _paragraph(self, i: int) -> int:
-        lines = self.lines
-        indent = _indent(lines[i])
-        self._close_items(indent)
-        end = i + 1
-        while end < len(lines) and lines[end].strip() and not self._starts_block(end) \
-                and not _is_title(lines, end):
-            end += 1
-        body = [_clean_line(line) for line in _dedupe_lines(lines[i:end])]
-        text = "\n".join(line.strip() for line in body)
-        self._add("paragraph", body, [("sentence", s) for s in split_sentences(text)])
-        if text.endswith("::"):
-            self.literal_after = indent
-        return end
-
-    def _duplicates(self) -> set[int]:
-        """Units that repeat an earlier unit word for word (headings excepted: a repeated
-        'Notes' heading is structure, not repetition)."""
-        seen: set[str] = set()
-        duplicates = set()
-        for index, unit in enumerate(self.units):
-            if unit.kind in CONTEXT_KINDS:
-                continue
-            key = " ".join(unit.text.split())
-            if key in seen:
-                duplicates.add(index)
-            seen.add(key)
-        return duplicates
-
-
-def _item_sentences(body: list[str]) -> tuple[str, list[str]] | None:
-    """A plain one-paragraph list item of several sentences as (marker, sentences); None for
-    a one-sentence item or one holding a code block, a blank line or a literal block."""
-    marker = _ITEM.match(body[0])
-    if marker is None or any(not line.strip() or _FENCE.match(line) for line in body) \
-            or body[-1].endswith("::"):
-        return None
-    head = body[0][:marker.end()]
-    text = " ".join(line.strip() for line in [body[0][marker.end():], *body[1:]]).strip()
-    sentences = split_sentences(text)
-    return (head if head.endswith((" ", "\t")) else head + " ", sentences) \
-        if len(sentences) > 1 else None
-
-
-def _dedupe_lines(lines: list[str]) -> list[str]:
-    """Drop a line that repeats the line right before it."""
-    return [line for k, line in enumerate(lines)
-            if k == 0 or line.strip() != lines[k - 1].strip() or not line.strip()]
-
-
-def parse(text: str, split_over: int | None = None) -> Document:
-    """Split a brief into blocks and units, applying the lossless clean-ups. A table with
-    more than `split_over` words (the budget: it could never be kept whole) is split into
-    rows."""
-    return _Parser(text, split_over).parse()
-
-
-# -- rendering -------------------------------------------------------------------------------
-
-def render(doc: Document, keep: set[int] | npt.NDArray[np.bool_]) -> str:
-    """The text of the kept units (with their context), in the input's order. A paragraph kept
-    whole keeps its lines; a partly kept one becomes its kept sentences on one line."""
-    kept = set(np.flatnonzero(keep).tolist()) if isinstance(keep, np.ndarray) else set(keep)
-    kept = _with_context(doc, kept)
-    out: list[str] = []
-    gap = False
-    for block in doc.blocks:
-        chosen = [u for u in block.units if u in kept]
-        if not chosen:
-            gap = gap or block.blank_before
-            continue
-        if out and (gap or block.blank_before):
-            out.append("")
-        gap = False
-        if block.parts is not None and len(chosen) < len(block.units):
-            for unit, part in zip(block.units, block.parts, strict=True):
-                if unit in chosen:
-                    out.extend(part)
-            out.extend(block.tail)
-        elif block.head is not None and len(chosen) < len(block.units):
-            out.append(block.head + " ".join(" ".join(doc.units[u].text.split())
-                                             for u in chosen if doc.units[u].kind == "item"))
-        elif block.kind == "paragraph" and len(chosen) < len(block.units):
-            prefix = block.lines[0][:_indent(block.lines[0])]
-            out.append(prefix + " ".join(" ".join(doc.units[u].text.split()) for u in chosen))
-        else:
-            out.extend(block.lines)
-    return "\n".join(out) + "\n" if out else ""
-
-
-def _with_context(doc: Document, kept: set[int]) -> set[int]:
-    full = set(kept)
-    for u in kept:
-        full.update(doc.units[u].context)
-    return full
-
-
-# -- selection -------------------------------------------------------------------------------
-
-@dataclass
-class _Costs:
-    """Per unit: the words it adds and the embedding mass it brings, context included."""
-
-    context: npt.NDArray[np.int64]  # (units, depth) context unit indexes, -1 padded
-    words: npt.NDArray[np.float64]
-
-    @classmethod
-    def of(cls, doc: Document) -> _Costs:
-        depth = max((len(u.context) for u in doc.units), default=0)
-        context = np.full((len(doc.units), max(depth, 1)), -1, np.int64)
-        for i, unit in enumerate(doc.units):
-            context[i, :len(unit.context)] = unit.context
-        return cls(context, np.array([u.words for u in doc.units], np.float64))
-
-    def with_context(self, chosen: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
-        """The chosen units and every unit they bring as context."""
-        full = chosen.copy()
-        context = self.context[chosen].ravel()
-        full[context[context >= 0]] = True
-        return full
-
-    def added(self, selected: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.bool_],
-                                                              npt.NDArray[np.float64]]:
-        """Which context units each candidate would bring in, and its word cost."""
-        missing = (self.context >= 0) & ~selected[self.context]
-        cost = self.words + (missing * self.words[self.context]).sum(axis=1)
-        return missing, cost
-
-
-def candidates(doc: Document) -> npt.NDArray[np.bool_]:
-    """Units that may be chosen for their own sake: headings and table heads come only as
-    context."""
-    return np.array([u.kind not in CONTEXT_KINDS and i not in doc.duplicates
-                     for i, u in enumerate(doc.units)], bool)
-
-
-def select_greedy(doc: Document, vectors: Floats, target: Floats, budget: int,
-                  redundancy: float = REDUNDANCY, cost_power: float = 1.0,
-                  initial: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.bool_]:
-    """Greedily keep the unit (with its context) whose addition raises most, per word spent
-    (gain / words ** `cost_power`), the cosine between the length-weighted mean of kept unit
-    vectors and `target`.
-
-    Weights by words: a brief's embedding is a mean over its tokens, so a unit pulls on it in
-    proportion to its length. Goes on until no unit fits, even when the best step lowers the
-    cosine a little: measured on the kernel docs, a fuller output is closer in meaning than
-    what the proxy objective alone would keep (mean 0.916 against 0.905 at ratio 0.5).
-    Redundancy: once a unit is kept, units with cosine >= `redundancy` to it are dropped
-    from the candidates, so two units saying the same thing are not both kept.
-    `initial` (units with their context, within the budget) starts the selection."""
-    n = len(doc.units)
-    selected = np.zeros(n, bool)
-    if n == 0:
-        return selected
-    costs = _Costs.of(doc)
-    weighted = (vectors * costs.words[:, None]).astype(np.float64)
-    open_ = candidates(doc)
-    if costs.words[costs.with_context(open_)].sum() <= budget:
-        return open_  # everything fits: only the clean-ups apply
-    target64 = target.astype(np.float64)
-    if initial is not None:
-        selected = initial.copy()
-        for kept in np.flatnonzero(selected & open_).tolist():
-            open_ &= vectors @ vectors[kept] < redundancy
-    total = weighted[selected].sum(axis=0)
-    score = _cosine(total, target64) if selected.any() else 0.0
-    used = float(costs.words[selected].sum())
-    while True:
-        missing, cost = costs.added(selected)
-        feasible = open_ & ~selected & (used + cost <= budget)
-        if not feasible.any():
-            break
-        rows = np.flatnonzero(feasible)
-        bring = weighted[rows] + np.einsum(
-            "cd,cde->ce", missing[rows].astype(np.float64), weighted[costs.context[rows]])
-        sums = total + bring
-        scores = sums @ target64 / np.maximum(np.linalg.norm(sums, axis=1), 1e-12)
-        gains = (scores - score) / np.maximum(cost[rows], 1.0) ** cost_power
-        best = int(np.argmax(gains))
-        unit = int(rows[best])
-        context = costs.context[unit][missing[unit]]
-        selected[unit] = True
-        selected[context] = True
-        total = sums[best]
-        score = float(scores[best])
-        used += float(cost[unit])
-        open_ &= vectors @ vectors[unit] < redundancy
-    return selected
-
-
-def _cosine(vector: npt.NDArray[np.float64], target: npt.NDArray[np.float64]) -> float:
-    return float(vector @ target / max(float(np.linalg.norm(vector)), 1e-12))
-
-
-def swap_variants(doc: Document, vectors: Floats, target: Floats, budget: int,
-                  best: npt.NDArray[np.bool_], best_vector: Floats, swaps: int = SWAPS,
-                  redundancy: float = REDUNDANCY) -> list[npt.NDArray[np.bool_]]:
-    """Selections one swap away from `best` (whose measured embedding is `best_vector`): each
-    brings in one of the `swaps` units closest to what `best` misses (the part of `target`
-    orthogonal to `best_vector`), drops the kept units whose loss the proxy feels least until
-    the budget holds again, and fills what is left greedily."""
-    costs = _Costs.of(doc)
-    weighted = (vectors * costs.words[:, None]).astype(np.float64)
-    target64 = target.astype(np.float64)
-    choosable = candidates(doc)
-    chosen = best & choosable
-    missed = target - float(best_vector @ target) * best_vector
-    kept = np.flatnonzero(chosen)
-    outside = choosable & ~best
-    if len(kept):
-        outside &= (vectors @ vectors[kept].T < redundancy).all(axis=1)
-    alone = costs.added(np.zeros(len(doc.units), bool))[1]
-    order = [u for u in np.argsort(-(vectors @ missed), kind="stable").tolist()
-             if outside[u] and alone[u] <= budget][:swaps]
-    variants = []
-    for unit in order:
-        trial = chosen.copy()
-        trial[unit] = True
-        while costs.words[costs.with_context(trial)].sum() > budget:
-            losses = [(_cosine(weighted[costs.with_context(_without(trial, u))].sum(0),
-                               target64), u) for u in np.flatnonzero(trial).tolist()
-                      if u != unit]
-            trial[max(losses)[1]] = False
-        variants.append(select_greedy(doc, vectors, target, budget, redundancy, 0.0,
-                                      costs.with_context(trial)))
-    return variants
-
-
-def _without(mask: npt.NDArray[np.bool_], unit: int) -> npt.NDArray[np.bool_]:
-    out = mask.copy()
-    out[unit] = False
-    return out
-
-
-def select_in_order(doc: Document, budget: int, order: Sequence[int] | None = None
-                    ) -> npt.NDArray[np.bool_]:
-    """Keep units in `order` (default: the document's, the 'lead' baseline) while they fit,
-    skipping one that does not."""
-    costs = _Costs.of(doc)
-    selected = np.zeros(len(doc.units), bool)
-    open_ = candidates(doc)
-    used = 0.0
-    for unit in order if order is not None else range(len(doc.units)):
-        if not open_[unit] or selected[unit]:
-            continue
-        missing, cost = costs.added(selected)
-        if used + cost[unit] <= budget:
-            selected[unit] = True
-            selected[costs.context[unit][missing[unit]]] = True
-            used += float(cost[unit])
-    return selected
+# briefs read by the model in one batched pass: 32 briefs of 3,000 tokens hold ~150 MB of
+# token embeddings
+PASS_GROUP = 32
 
 
 # -- the API ---------------------------------------------------------------------------------
@@ -760,7 +62,9 @@ class Minified:
     budget: int
     units_in: int
     units_out: int
-    similarity: float | None  # cosine between the brief vectors of output and input
+    # cosine between output and input: estimated from the brief's own token embeddings, or
+    # between their brief vectors when measured (`measure=True`)
+    similarity: float | None
     # words of each unit larger than the whole budget (a code block is never cut, so it could
     # not be kept): the CLI says so rather than silently returning a brief without it
     too_big: list[int] = field(default_factory=list)
@@ -784,125 +88,36 @@ def brief_vectors(encoder: Encoder, texts: Sequence[str]) -> Floats:
 def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None = None,
                 max_words: int | None = None, redundancy: float = REDUNDANCY,
                 cost_powers: Sequence[float] = COST_POWERS, refine: bool = True,
-                measure: bool = True, cache: VectorCache | None = None) -> list[Minified]:
-    """Minify several briefs: one encode call for every brief and distinct unit text, then
-    rounds of candidate outputs, each round one encode call for all briefs: a greedy
-    selection per cost exponent in `cost_powers`, then (with `refine`) a corrected-target
-    run and swaps around the best so far. Each brief keeps its candidate closest to it in
-    measured meaning. A shared `cache` spares re-encoding texts already seen (the
-    benchmark's other ratios). `measure=False` (one cost exponent, no refinement) encodes no
-    output at all."""
+                measure: bool = False) -> list[Minified]:
+    """Minify several briefs: one model pass over all their tokens (see `unit_vectors`),
+    then per brief the candidate selections of `choose`, scored from those vectors alone.
+    `measure=True` also encodes inputs and outputs to report their real brief-vector
+    cosine (one more pass and a half)."""
     budgets = [word_budget(count_words(t), ratio, max_words) for t in texts]
     docs = [parse(t, b) for t, b in zip(texts, budgets, strict=True)]
-    vectors = VectorCache(encoder) if cache is None else cache
-    vectors.add([*texts, *(u.text for d in docs for u in d.units)])
-    plans = [_Plan(doc, budget, vectors.get([text])[0], vectors.get([u.text for u in doc.units]),
-                   count_words(text))
-             for text, doc, budget in zip(texts, docs, budgets, strict=True)]
-    for plan in plans:
-        for power in cost_powers:
-            plan.propose(select_greedy(plan.doc, plan.units, plan.target, plan.budget,
-                                       redundancy, power), power)
-        if refine:  # the opening too: the output is never further from the brief than it
-            plan.propose(select_in_order(plan.doc, plan.budget),
-                         cost_powers[len(cost_powers) // 2])
-    if measure or refine or len(cost_powers) > 1:
-        _measure_round(plans, vectors)
-    if refine:
-        for plan in plans:
-            if plan.improvable():
-                corrected = plan.target + CORRECTION * (plan.target - plan.best_vector)
-                corrected /= max(float(np.linalg.norm(corrected)), 1e-12)
-                plan.propose(select_greedy(plan.doc, plan.units, corrected, plan.budget,
-                                           redundancy, plan.best_power), plan.best_power)
-        _measure_round(plans, vectors)
-        for plan in plans:
-            if plan.improvable():
-                for variant in swap_variants(plan.doc, plan.units, plan.target, plan.budget,
-                                             plan.best_mask, plan.best_vector, SWAPS,
-                                             redundancy):
-                    plan.propose(variant, plan.best_power)
-        _measure_round(plans, vectors)
+    # briefs' token embeddings are held per group, not for a whole folder at once
+    all_vectors = [v for start in range(0, len(docs), PASS_GROUP)
+                   for v in unit_vectors(encoder, docs[start:start + PASS_GROUP])]
     results = []
-    for plan in plans:
-        doc, budget = plan.doc, plan.budget
+    for text, doc, budget, vectors in zip(texts, docs, budgets, all_vectors, strict=True):
+        mask = choose(doc, vectors, budget, redundancy=redundancy, cost_powers=cost_powers,
+                      refine=refine)
+        out = render(doc, mask)
         too_big = [u.words for i, u in enumerate(doc.units)
                    if u.words > budget and i not in doc.duplicates
                    and u.kind not in CONTEXT_KINDS]
-        results.append(Minified(plan.best_text, plan.words_in, count_words(plan.best_text),
-                                budget, len(doc.units), int(plan.best_mask.sum()),
-                                plan.best_similarity if measure else None, too_big))
+        words_in, words_out = count_words(text), count_words(out)
+        estimate = vectors.score(mask) if words_out else \
+            (0.0 if words_in else 1.0)
+        results.append(Minified(out, words_in, words_out, budget, len(doc.units),
+                                int(mask.sum()), estimate, too_big))
+    if measure:
+        originals = brief_vectors(encoder, list(texts))
+        outputs = brief_vectors(encoder, [r.text for r in results])
+        for result, original, output in zip(results, originals, outputs, strict=True):
+            result.similarity = similarity(original, output, result.words_in,
+                                           result.words_out)
     return results
-
-
-@dataclass
-class _Plan:
-    """One brief's candidate outputs: proposed ones wait for the next measuring round; the
-    best measured one so far is kept."""
-
-    doc: Document
-    budget: int
-    target: Floats
-    units: Floats
-    words_in: int
-    pending: dict[str, tuple[npt.NDArray[np.bool_], float]] = field(default_factory=dict)
-    seen: set[str] = field(default_factory=set)
-    best_text: str = ""
-    best_mask: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
-    best_power: float = 0.0
-    best_vector: Floats = field(default_factory=lambda: np.zeros(0, np.float32))
-    best_similarity: float | None = None
-
-    def propose(self, mask: npt.NDArray[np.bool_], power: float) -> None:
-        text = render(self.doc, mask)
-        if text not in self.seen:
-            self.seen.add(text)
-            self.pending[text] = (mask, power)
-            if self.best_similarity is None and not self.best_mask.size:
-                self.best_text, self.best_mask, self.best_power = text, mask, power
-
-    def improvable(self) -> bool:
-        """Whether a refining round can start: the best output is measured, and not perfect."""
-        return self.best_similarity is not None and self.best_similarity < 1.0
-
-    def take(self, text: str, mask: npt.NDArray[np.bool_], power: float, vector: Floats
-             ) -> None:
-        sim = similarity(self.target, vector, self.words_in, count_words(text))
-        if self.best_similarity is None or sim > self.best_similarity:
-            self.best_text, self.best_mask, self.best_power = text, mask, power
-            self.best_vector, self.best_similarity = vector, sim
-
-
-def _measure_round(plans: Sequence[_Plan], vectors: VectorCache) -> None:
-    """Encode every plan's pending outputs in one call and keep each plan's best."""
-    vectors.add([text for plan in plans for text in plan.pending if text])
-    for plan in plans:
-        for text, (mask, power) in plan.pending.items():
-            vector = vectors.get([text])[0] if text else np.zeros_like(plan.target)
-            plan.take(text, mask, power, vector)
-        plan.pending.clear()
-
-
-class VectorCache:
-    """Brief vectors (see `brief_vectors`) by text: a text repeated across units, briefs or
-    candidate outputs is encoded once, and every `add` is one batched encode call."""
-
-    def __init__(self, encoder: Encoder) -> None:
-        self.encoder = encoder
-        self.vectors: dict[str, Floats] = {}
-
-    def __contains__(self, text: str) -> bool:
-        return text in self.vectors
-
-    def add(self, texts: Sequence[str]) -> None:
-        new = [t for t in dict.fromkeys(texts) if t not in self.vectors]
-        if new:
-            self.vectors.update(zip(new, brief_vectors(self.encoder, new), strict=True))
-
-    def get(self, texts: Sequence[str]) -> Floats:
-        if not texts:
-            return np.zeros((0, self.encoder.dim), np.float32)
-        return np.stack([self.vectors[t] for t in texts])
 
 
 def similarity(original: Floats, minified: Floats, words_in: int, words_out: int) -> float:
@@ -916,9 +131,10 @@ def similarity(original: Floats, minified: Floats, words_in: int, words_out: int
 def minify(encoder: Encoder, text: str, *, ratio: float | None = None,
            max_words: int | None = None, redundancy: float = REDUNDANCY,
            cost_powers: Sequence[float] = COST_POWERS, refine: bool = True,
-           measure: bool = True) -> Minified:
+           measure: bool = False) -> Minified:
     """A shorter version of `text` made of its own units, closest in meaning under the
     budget: `ratio` of its words (default 0.5) or `max_words`."""
     return minify_many(encoder, [text], ratio=ratio, max_words=max_words,
                        redundancy=redundancy, cost_powers=cost_powers, refine=refine,
                        measure=measure)[0]
+

@@ -224,6 +224,36 @@ class OnnxEncoder:
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         return [(a, b) for a, b in self._spans.encode(text, add_special_tokens=False).offsets]
 
+    def encode_tokens(self, texts: Sequence[str]) -> list[tuple[list[tuple[int, int]], Floats]]:
+        """Per text: its tokens' character offsets and their contextual embeddings (the
+        model's last hidden states, before pooling), from ONE pass over consecutive windows
+        of `max_tokens` tokens (no overlap), all texts' windows batched together."""
+        specials = self._batch.encode("").ids  # [CLS], [SEP] for BERT-like tokenizers
+        start_ids, end_ids = specials[:1], specials[1:]
+        tokenized = [self._spans.encode(t, add_special_tokens=False) for t in texts]
+        windows = [(k, first) for k, enc in enumerate(tokenized)
+                   for first in range(0, len(enc.ids), self.max_tokens)]
+        out = [np.zeros((len(enc.ids), self.dim), np.float32) for enc in tokenized]
+        windows.sort(key=lambda w: len(tokenized[w[0]].ids[w[1]:w[1] + self.max_tokens]))
+        for begin in range(0, len(windows), self.batch_size):
+            batch = windows[begin:begin + self.batch_size]
+            rows = [[*start_ids, *tokenized[k].ids[first:first + self.max_tokens], *end_ids]
+                    for k, first in batch]
+            width = max(map(len, rows))
+            ids = np.zeros((len(rows), width), np.int64)
+            mask = np.zeros((len(rows), width), np.int64)
+            for r, row in enumerate(rows):
+                ids[r, :len(row)] = row
+                mask[r, :len(row)] = 1
+            feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            hidden = self._session.run(None, {k: v for k, v in feeds.items()
+                                              if k in self._inputs})[0]
+            for (k, first), row, states in zip(batch, rows, hidden, strict=True):
+                count = len(row) - len(start_ids) - len(end_ids)
+                out[k][first:first + count] = states[len(start_ids):len(start_ids) + count]
+        return [([(a, b) for a, b in enc.offsets], vectors)
+                for enc, vectors in zip(tokenized, out, strict=True)]
+
 
 def try_onnx_encoder(model_id: str, model_dir: str,
                      quantized: bool = False) -> OnnxEncoder | None:
