@@ -27,7 +27,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import PYTHON, ensure_corpora, log, parse_args, ratio, run, section, table
-from briefmin.dedupe import DEFAULT_THRESHOLD, Pairs, all_pairs, band_plan, near_pairs
+from briefmin.dedupe import DEFAULT_THRESHOLD
+from briefmin.nearpairs import Pairs, all_pairs, band_plan, near_pairs
 from briefmin.quantize import Int8Scale, binary_codes
 
 REAL_SAMPLE = 20_000

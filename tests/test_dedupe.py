@@ -12,16 +12,10 @@ import numpy as np
 import pytest
 
 from briefmin import Archive, iter_sources
-from briefmin.dedupe import (
-    DEFAULT_THRESHOLD,
-    all_pairs,
-    band_plan,
-    components,
-    find_duplicates,
-    near_pairs,
-    normalize_text,
-)
+from briefmin.dedupe import DEFAULT_THRESHOLD, components, find_duplicates, normalize_text
 from briefmin.errors import ExitStatus
+from briefmin.grouping import assign
+from briefmin.nearpairs import all_pairs, band_plan, near_pairs
 from briefmin.quantize import Int8Scale, binary_codes
 
 from .conftest import BRIEFS, FIXTURES, Cli, cached_encoder
@@ -93,6 +87,42 @@ def test_sparse_codes_fall_back_to_exact_pairs() -> None:
 def test_components_are_transitive() -> None:
     labels = components(6, np.array([0, 1, 4]), np.array([1, 2, 5]))
     assert labels.tolist() == [0, 0, 0, 3, 4, 4]
+
+
+def test_star_groups_do_not_chain_and_join_the_closest_representative() -> None:
+    # 0~1 and 1~2 but 0 and 2 are far apart: transitive grouping would make one group of
+    # three, here 2 is left alone (its only link runs through a member); 3 is close to the
+    # representatives 0 and 4 and joins the closer one (4)
+    rank = np.array([0, 1, 2, 4, 3], np.int64)
+    i, j = np.array([0, 1, 0, 3]), np.array([1, 2, 3, 4])
+    score = np.array([0.9, 0.9, 0.86, 0.95], np.float32)
+    groups = assign(rank, i, j, score, 0.85).groups()
+    assert groups == {0: [(1, pytest.approx(0.9))], 4: [(3, pytest.approx(0.95))]}
+    assert assign(rank, i, j, score, 0.95).groups() == {4: [(3, pytest.approx(0.95))]}
+    excluded = np.array([False, False, False, False, True])  # 4 is a stronger kind's member
+    assert assign(rank, i, j, score, 0.85, excluded).groups() == {
+        0: [(1, pytest.approx(0.9)), (3, pytest.approx(0.86))]}
+
+
+def test_every_member_is_at_least_the_threshold_from_its_representative() -> None:
+    vectors, _ = planted(3000, copies=400)
+    # a dense neighbourhood: chains of copies of copies
+    rng = np.random.default_rng(1)
+    chain = [vectors[0]]
+    for _ in range(30):
+        step = chain[-1] + 0.35 * rng.standard_normal(384).astype(np.float32) / np.sqrt(384)
+        chain.append(step / np.linalg.norm(step))
+    vectors = np.vstack([vectors, np.array(chain)])
+    pairs = all_pairs(vectors, 0.85)
+    rank = rng.permutation(len(vectors)).astype(np.int64)
+    stars = assign(rank, pairs.i, pairs.j, pairs.similarity, 0.85)
+    assert len(stars) > 100
+    for rep, members in stars.groups().items():
+        for member, score in members:
+            assert rank[rep] < rank[member]
+            assert float(vectors[rep] @ vectors[member]) >= 0.85 - 1e-5
+            assert score == pytest.approx(float(vectors[rep] @ vectors[member]), abs=1e-4)
+    assert not set(stars.member.tolist()) & set(stars.representative.tolist())
 
 
 def test_normalization_ignores_whitespace_line_endings_and_case() -> None:
