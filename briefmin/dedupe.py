@@ -1,14 +1,22 @@
-"""Duplicate briefs: `exact` (same bytes), `normalized` (same text once whitespace, line endings
-and case are normalized) and `near` (cosine of brief vectors ≥ a threshold), as groups whose
-members are each at least the threshold from the group's first (oldest) member (no chaining:
-see `grouping`). This module orchestrates: it reads the archive, finds pairs (`nearpairs`),
-groups them (`grouping`) and prunes. Only `find_duplicates` with new paths loads a model."""
+"""Duplicate briefs, in four kinds from the strongest:
+
+- `exact`: the same bytes;
+- `normalized`: the same text once whitespace, line endings and case are normalized;
+- `near-identical`: the same text with small edits: word-shingle Jaccard ≥ a threshold, from the
+  stored text alone (`shingles`, no model);
+- `similar`: the same meaning: cosine of the brief vectors ≥ a threshold (`nearpairs`); it was
+  called `near` before, and the JSON still says so in `deprecated_kind` for one release.
+
+A group is a representative (its oldest member) and members each at least the kind's threshold
+from it (`grouping`): "each of these is a near copy of the first". This module orchestrates:
+it reads the archive, finds the pairs, groups them and prunes. Only `find_duplicates` with new
+paths loads a model."""
 
 from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +27,7 @@ from .errors import UsageError
 from .grouping import assign
 from .nearpairs import Pairs, all_pairs, decoded, near_pairs, query_pairs
 from .quantize import Floats, Int8Codes
+from .shingles import Shingles, lexical_pairs, shingle
 
 if TYPE_CHECKING:
     from .archive import Archive, BriefRecord
@@ -26,15 +35,24 @@ if TYPE_CHECKING:
 
 Ints = npt.NDArray[np.int64]
 
-# Chosen from data (README, "How the default threshold was chosen"): with the bundled model
+# Chosen from data (README, "How the default thresholds were chosen"): with the bundled model
 # the fixture near-copy scores 0.99, the paraphrase 0.93 and two versions of one brief 0.89,
 # while unrelated briefs stay below 0.6; see bench/bench_dedupe.py for real-data figures.
 DEFAULT_THRESHOLD = 0.85
-# Normalizing whitespace, line endings and case leaves the bundled (uncased) model's tokens
-# unchanged, so such copies have practically identical vectors; only units this close are
-# decoded and hashed for the `normalized` kind (see `_normalized_classes`).
-NORMALIZED_GATE = 0.98
-KIND_RANK = {"exact": 0, "normalized": 1, "near": 2}
+# Chosen on the training half of the labelled set (bench/labelled.py, `choose`; README): the
+# highest Jaccard (steps of 0.05) that keeps 98% of the planted near-identical copies, with the
+# shingle length (3, 4 or 5 words) that then lets the fewest planted paraphrases in.
+DEFAULT_JACCARD = 0.65
+KINDS = ("exact", "normalized", "near-identical", "similar")
+KIND_RANK = {kind: rank for rank, kind in enumerate(KINDS)}
+ALIASES = {"near": "similar"}  # the semantic kind's name before; accepted for one release
+PRUNE_KINDS = ("exact", "normalized", "near-identical")  # what --prune removes by default
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    similar: float = DEFAULT_THRESHOLD  # cosine
+    near_identical: float = DEFAULT_JACCARD  # shingle Jaccard
 
 
 def check_threshold(threshold: float) -> float:
@@ -42,6 +60,28 @@ def check_threshold(threshold: float) -> float:
         raise UsageError(f"--threshold must be in (0, 1], not {threshold}; "
                          f"the default is {DEFAULT_THRESHOLD}")
     return threshold
+
+
+def check_jaccard(jaccard: float) -> float:
+    if not 0.0 < jaccard <= 1.0 or math.isnan(jaccard):
+        raise UsageError(f"--jaccard must be in (0, 1], not {jaccard}; "
+                         f"the default is {DEFAULT_JACCARD}")
+    return jaccard
+
+
+def parse_kinds(text: str, option: str) -> tuple[str, ...]:
+    """Comma-separated kinds (`all` for every kind; `near` reads as `similar`)."""
+    kinds: list[str] = []
+    for word in text.split(","):
+        word = ALIASES.get(word.strip().lower(), word.strip().lower())
+        if word == "all":
+            kinds.extend(KINDS)
+        elif word in KINDS:
+            kinds.append(word)
+        else:
+            raise UsageError(f"{option}: unknown kind {word!r}; choose from "
+                             f"{', '.join(KINDS)} or all")
+    return tuple(k for k in KINDS if k in kinds)
 
 
 # -- text -----------------------------------------------------------------------------------
@@ -54,25 +94,6 @@ def normalize_text(text: str) -> str:
 
 def text_key(text: str) -> bytes:
     return hashlib.sha256(normalize_text(text).encode("utf-8")).digest()
-
-
-def components(n: int, i: Ints, j: Ints) -> Ints:
-    """Union-find over n items: the label (smallest member) of each item's component."""
-    parent = np.arange(n, dtype=np.int64)
-
-    def find(x: int) -> int:
-        root = x
-        while parent[root] != root:
-            root = int(parent[root])
-        while parent[x] != root:  # path compression
-            parent[x], x = root, int(parent[x])
-        return root
-
-    for a, b in zip(i.tolist(), j.tolist(), strict=True):
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return np.array([find(x) for x in range(n)], dtype=np.int64)
 
 
 def histogram(similarities: Floats, lo: float = 0.5, width: float = 0.025
@@ -89,25 +110,46 @@ def histogram(similarities: Floats, lo: float = 0.5, width: float = 0.025
 @dataclass
 class Member:
     path: str
-    similarity: float  # to the group's first member
+    similarity: float  # cosine to the group's first member
+    jaccard: float  # shingle Jaccard to the group's first member
     new: bool = False  # given on the command line, not (yet) archived
 
 
 @dataclass
 class Group:
-    kind: str  # exact | normalized | near
+    kind: str  # one of KINDS
     members: list[Member]
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "paths": [m.path for m in self.members],
-                "similarities": [round(m.similarity, 4) for m in self.members],
-                "new": [m.new for m in self.members]}
+        out: dict[str, Any] = {
+            "kind": self.kind, "paths": [m.path for m in self.members],
+            "similarities": [round(m.similarity, 4) for m in self.members],
+            "jaccards": [round(m.jaccard, 4) for m in self.members],
+            "new": [m.new for m in self.members]}
+        if self.kind == "similar":
+            out["deprecated_kind"] = "near"  # its name before, kept for one release
+        return out
+
+
+@dataclass(frozen=True)
+class Removal:
+    """A member a prune would remove, the representative that stays, and how close they are."""
+
+    path: str
+    kind: str
+    keeps: str
+    similarity: float
+    jaccard: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "kind": self.kind, "keeps": self.keeps,
+                "similarity": round(self.similarity, 4), "jaccard": round(self.jaccard, 4)}
 
 
 @dataclass
 class DedupeReport:
     groups: list[Group]
-    threshold: float
+    thresholds: Thresholds
     briefs: int  # briefs compared (archived latest versions plus new ones)
     new: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
@@ -115,13 +157,29 @@ class DedupeReport:
     histogram_of: str = ""  # what the histogram counts
 
     @property
+    def threshold(self) -> float:
+        return self.thresholds.similar
+
+    def removals(self, kinds: Sequence[str] = PRUNE_KINDS) -> list[Removal]:
+        """Archived briefs a prune of these kinds removes: every member but the first of
+        each group of those kinds, each with its closeness to the first, which stays."""
+        return [Removal(m.path, g.kind, g.members[0].path, m.similarity, m.jaccard)
+                for g in self.groups if g.kind in kinds for m in g.members[1:] if not m.new]
+
+    @property
     def redundant(self) -> list[str]:
-        """Archived paths a prune removes: every member but the first of each group."""
-        return [m.path for g in self.groups for m in g.members[1:] if not m.new]
+        """Archived paths the default prune removes (exact, normalized, near-identical)."""
+        return [r.path for r in self.removals()]
+
+    def findings(self, kinds: Sequence[str] = KINDS) -> list[Group]:
+        return [g for g in self.groups if g.kind in kinds]
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "threshold": self.threshold, "briefs": self.briefs,
+            "threshold": self.thresholds.similar,
+            "thresholds": {"similar": self.thresholds.similar,
+                           "near-identical": self.thresholds.near_identical},
+            "briefs": self.briefs,
             "groups": [g.to_json() for g in self.groups],
             "new": self.new,
             "skipped": [{"path": s.name, "reason": s.reason} for s in self.skipped]}
@@ -141,7 +199,8 @@ class _Unit:
 
 
 def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None = None, *,
-                    threshold: float = DEFAULT_THRESHOLD, histogram_of_nearest: bool = False,
+                    threshold: float = DEFAULT_THRESHOLD,
+                    jaccard: float = DEFAULT_JACCARD, histogram_of_nearest: bool = False,
                     progress: Callable[[str], None] | None = None) -> DedupeReport:
     """Duplicate groups among the archive's briefs (latest versions), or, given `sources`,
     groups that involve them: the new briefs against the archive and each other, without
@@ -151,7 +210,7 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
     from .codec import sha256
     from .sources import Skipped, decode_text, is_binary
 
-    check_threshold(threshold)
+    thresholds = Thresholds(check_threshold(threshold), check_jaccard(jaccard))
     say = progress or (lambda _: None)
     by_content = archive.paths_by_content()
     new_sources: list[tuple[str, bytes]] = []
@@ -176,7 +235,7 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
     stored = archive.vectors(kinds=BRIEF_KINDS)
     row_of = {int(c): r for r, c in enumerate(stored.content_ids.tolist())}
     units: dict[bytes, _Unit] = {}
-    for content_id, records in by_content.items():
+    for content_id, records in sorted(by_content.items()):  # stored order: blocks read once
         kept = [r for r in records if r.path not in replaced]
         if not kept or content_id not in row_of:
             continue
@@ -209,22 +268,26 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
         encoded = encode_briefs(archive.encoder(), new_texts)
         new_vectors = np.vstack([e.brief_vector for e in encoded]).astype(np.float32)
 
-    gate = min(threshold, NORMALIZED_GATE)
     best: Floats = np.zeros(0, np.float32)
     # the archived briefs' rows, copied out once (384 MB at a million briefs) for the pair
     # search and the histogram alike
     archived_codes = archived_norms = None
     if not path_mode and codes is not None and len(archived_rows):
         archived_codes, archived_norms = codes[archived_rows], norms[archived_rows]
-    say("finding near pairs")
+    say("finding similar pairs")
     if path_mode:
-        pairs, best = _new_pairs(new_vectors, codes, norms, archived_rows, len(stored), gate)
+        pairs, best = _new_pairs(new_vectors, codes, norms, archived_rows, len(stored),
+                                 thresholds.similar)
     elif archived_codes is not None and archived_norms is not None:
-        local = near_pairs(stored.bits[archived_rows], archived_codes, gate,
+        local = near_pairs(stored.bits[archived_rows], archived_codes, thresholds.similar,
                            norms=archived_norms)
         pairs = Pairs(archived_rows[local.i], archived_rows[local.j], local.similarity)
     else:
         pairs = Pairs.empty()
+
+    say("reading texts")
+    lexical = _Lexical.read(units, thresholds.near_identical,
+                            first_new=len(stored) if path_mode else None)
 
     def vector(row: int) -> Floats:
         if row >= len(stored):
@@ -234,7 +297,11 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
         unit: Floats = decoded(codes[row:row + 1], norms[row:row + 1])[0]
         return unit
 
-    report = DedupeReport(_group(units, pairs, threshold, vector), threshold,
+    def evidence(a: int, b: int) -> tuple[float, float]:
+        cosine = float(np.clip(vector(a) @ vector(b), -1.0, 1.0)) if a != b else 1.0
+        return cosine, lexical.jaccard(a, b)
+
+    report = DedupeReport(_group(units, lexical, pairs, thresholds, evidence), thresholds,
                           briefs=sum(len(u.paths) for u in units.values()),
                           new=[name for name, _ in new_sources], skipped=skipped)
     if path_mode:
@@ -251,6 +318,113 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
                                    "the most similar other brief of each of "
                                    f"{NEAREST_SAMPLE} sampled briefs (of {n})")
     return report
+
+
+@dataclass
+class _Lexical:
+    """What the text channel knows: each unit's normalized-text key, its shingles, and the
+    pairs of rows at or above the Jaccard threshold."""
+
+    keys: dict[int, bytes]  # row -> text_key
+    position: dict[int, int]  # row -> index into shingles
+    shingles: Shingles
+    pairs: Pairs
+
+    @classmethod
+    def read(cls, units: dict[bytes, _Unit], threshold: float, first_new: int | None
+             ) -> _Lexical:
+        """Every unit's text is decoded once (in stored order) for its key and shingles.
+        In path mode (first_new: the first new row) only pairs with a new brief are kept."""
+        rows = [u.row for u in units.values()]
+        keys: dict[int, bytes] = {}
+
+        def texts() -> Iterator[str]:
+            for unit in units.values():
+                text = unit.text()
+                keys[unit.row] = text_key(text)
+                yield text
+
+        shingles = shingle(texts())
+        found = lexical_pairs(shingles, threshold)
+        row = np.array(rows, np.int64)
+        pairs = Pairs(row[found.i], row[found.j], found.similarity)
+        if first_new is not None:
+            keep = (pairs.i >= first_new) | (pairs.j >= first_new)
+            pairs = Pairs(pairs.i[keep], pairs.j[keep], pairs.similarity[keep])
+        return cls(keys, {r: k for k, r in enumerate(rows)}, shingles, pairs)
+
+    def jaccard(self, a: int, b: int) -> float:
+        return 1.0 if a == b else self.shingles.jaccard(self.position[a], self.position[b])
+
+
+def _group(units: dict[bytes, _Unit], lexical: _Lexical, pairs: Pairs, thresholds: Thresholds,
+           evidence: Callable[[int, int], tuple[float, float]]) -> list[Group]:
+    """Groups of each kind, each pair of briefs in its strongest kind only:
+
+    - exact: the paths of one content;
+    - normalized: contents with one normalized text (an equivalence: no chaining possible);
+    - near-identical, then similar: star groups (`grouping.assign`) over one node per
+      normalized class, from the lexical pairs, then the semantic pairs among the briefs that
+      are no near-identical member. Every member is at least its kind's threshold from its
+      group's first member, and pruning all but the first of every group keeps each first."""
+    groups: list[Group] = []
+    for unit in units.values():
+        unit.paths.sort()
+        if len(unit.paths) > 1:
+            groups.append(Group("exact", [Member(p, 1.0, 1.0, new) for _, p, new in unit.paths]))
+    by_row = {u.row: u for u in units.values()}
+    classes: dict[bytes, list[_Unit]] = {}
+    for unit in units.values():
+        classes.setdefault(lexical.keys[unit.row], []).append(unit)
+    rank = _ranks(by_row)
+    # a normalized class takes part in the other kinds through its oldest content
+    hidden = np.zeros(len(rank), bool)
+    for members in classes.values():
+        if len(members) > 1:
+            members.sort(key=lambda u: u.paths[0])
+            groups.append(_star("normalized", members[0], [(u, 1.0) for u in members[1:]],
+                                evidence))
+            hidden[[u.row for u in members[1:]]] = True
+
+    def stars(kind: str, found: Pairs, threshold: float,
+              excluded: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+        known = np.array([a in by_row and b in by_row for a, b in
+                          zip(found.i.tolist(), found.j.tolist(), strict=True)], dtype=bool)
+        found = Pairs(found.i[known], found.j[known], found.similarity[known]) \
+            if len(found) else found
+        done = assign(rank, found.i, found.j, found.similarity, threshold, excluded)
+        for rep, members in done.groups().items():
+            groups.append(_star(kind, by_row[rep], [(by_row[m], s) for m, s in members],
+                                evidence))
+        joined = excluded.copy()
+        joined[done.member] = True
+        return joined
+
+    hidden = stars("near-identical", lexical.pairs, thresholds.near_identical, hidden)
+    stars("similar", pairs, thresholds.similar, hidden)
+    groups.sort(key=lambda g: (KIND_RANK[g.kind], g.members[0].path))
+    return groups
+
+
+def _star(kind: str, first: _Unit, members: list[tuple[_Unit, float]],
+          evidence: Callable[[int, int], tuple[float, float]]) -> Group:
+    out = [_member(first, 1.0, 1.0)]
+    for unit, _ in members:
+        out.append(_member(unit, *evidence(first.row, unit.row)))
+    return Group(kind, out)
+
+
+def _ranks(by_row: dict[int, _Unit]) -> Ints:
+    """Each row's age rank (0 = oldest first path); rows of no unit rank last."""
+    rows = sorted(by_row, key=lambda r: by_row[r].paths[0])
+    rank = np.full(max(by_row, default=-1) + 1, len(rows), np.int64)
+    rank[np.array(rows, np.int64)] = np.arange(len(rows), dtype=np.int64)
+    return rank
+
+
+def _member(unit: _Unit, similarity: float, jaccard: float) -> Member:
+    _, path, new = unit.paths[0]
+    return Member(path, similarity, jaccard, new)
 
 
 NEAREST_SAMPLE = 2000
@@ -293,100 +467,6 @@ def _new_pairs(new_vectors: Floats, codes: Int8Codes | None, norms: Floats,
     return Pairs.concat(parts), best
 
 
-def _group(units: dict[bytes, _Unit], pairs: Pairs, threshold: float,
-           vector: Callable[[int], Floats]) -> list[Group]:
-    """Exact groups (paths of one content), normalized groups (one representative per
-    content), near groups (one representative per normalized class), each pair of briefs in
-    its strongest kind only. Near groups do not chain (`grouping.assign`): every member is at
-    least the threshold from the group's first member, and pruning all but the first member
-    of every group leaves the first of each."""
-    groups: list[Group] = []
-    for unit in units.values():
-        unit.paths.sort()
-        if len(unit.paths) > 1:
-            groups.append(Group("exact", [Member(p, 1.0, new) for _, p, new in unit.paths]))
-    by_row = {u.row: u for u in units.values()}
-    valid = np.array([a in by_row and b in by_row for a, b in
-                      zip(pairs.i.tolist(), pairs.j.tolist(), strict=True)], dtype=bool)
-    pairs = Pairs(pairs.i[valid], pairs.j[valid], pairs.similarity[valid]) if len(pairs) \
-        else pairs
-
-    classes = _normalized_classes(by_row, pairs)
-    hidden = set()  # rows that take part in `near` through their class's oldest content
-    for rows in classes:
-        if len(rows) > 1:
-            group = _members_group("normalized", [by_row[r] for r in rows], vector)
-            groups.append(group)
-            oldest = min((by_row[r] for r in rows), key=lambda u: u.paths[0])
-            hidden |= {r for r in rows if r != oldest.row}
-    rank = _ranks(by_row)
-    strong = pairs.at_least(threshold)
-    if hidden and len(strong):
-        shown = np.array([a not in hidden and b not in hidden for a, b in
-                          zip(strong.i.tolist(), strong.j.tolist(), strict=True)], dtype=bool)
-        strong = Pairs(strong.i[shown], strong.j[shown], strong.similarity[shown])
-    stars = assign(rank, strong.i, strong.j, strong.similarity, threshold)
-    for rep, members in stars.groups().items():
-        groups.append(Group("near", [_member(by_row[rep], 1.0)]
-                            + [_member(by_row[m], s) for m, s in members]))
-    groups.sort(key=lambda g: (KIND_RANK[g.kind], g.members[0].path))
-    return groups
-
-
-def _ranks(by_row: dict[int, _Unit]) -> Ints:
-    """Each row's age rank (0 = oldest first path); rows of no unit rank last."""
-    rows = sorted(by_row, key=lambda r: by_row[r].paths[0])
-    rank = np.full(max(by_row, default=-1) + 1, len(rows), np.int64)
-    rank[np.array(rows, np.int64)] = np.arange(len(rows), dtype=np.int64)
-    return rank
-
-
-def _member(unit: _Unit, similarity: float) -> Member:
-    _, path, new = unit.paths[0]
-    return Member(path, similarity, new)
-
-
-def _members_group(kind: str, units: list[_Unit], vector: Callable[[int], Floats]) -> Group:
-    units = sorted(units, key=lambda u: u.paths[0])
-    first = vector(units[0].row)
-    members = []
-    for unit in units:
-        _, path, new = unit.paths[0]
-        similarity = 1.0 if unit is units[0] else float(np.clip(vector(unit.row) @ first,
-                                                                -1.0, 1.0))
-        members.append(Member(path, similarity, new))
-    return Group(kind, members)
-
-
-def _normalized_classes(by_row: dict[int, _Unit], pairs: Pairs) -> list[list[int]]:
-    """Contents that are the same text once normalized, as lists of rows.
-
-    Hashing every text would mean decompressing and decoding the whole archive (about a minute
-    per million briefs, and it grows with their size), so only contents in a pair at or above
-    NORMALIZED_GATE are decoded: changes of whitespace and case leave the bundled model's
-    tokens as they were, so such copies always land there. A cased model could put an
-    all-capitals copy below the gate; it is then a `near` duplicate (or none), never a
-    wrong `normalized` one."""
-    close = pairs.at_least(NORMALIZED_GATE)
-    if not len(close):
-        return []
-    candidates = sorted(set(close.i.tolist()) | set(close.j.tolist()))
-    keys = {r: text_key(by_row[r].text()) for r in candidates}
-    # equal keys are only grouped when the vectors also link them (no accidental merges
-    # across the archive): components over the close pairs whose texts match
-    same = [(a, b) for a, b in zip(close.i.tolist(), close.j.tolist(), strict=True)
-            if keys[a] == keys[b]]
-    if not same:
-        return []
-    local = {r: k for k, r in enumerate(candidates)}
-    labels = components(len(candidates), np.array([local[a] for a, _ in same], np.int64),
-                        np.array([local[b] for _, b in same], np.int64))
-    classes: dict[int, list[int]] = {}
-    for r, label in zip(candidates, labels.tolist(), strict=True):
-        classes.setdefault(label, []).append(r)
-    return [rows for rows in classes.values() if len(rows) > 1]
-
-
 def _age(record: BriefRecord) -> tuple[int, str, str]:
     return (0, record.added_at, record.path)
 
@@ -399,11 +479,13 @@ def _archived_text(archive: Archive, content_id: int) -> Callable[[], str]:
     return lambda: archive.text(content_id)
 
 
-def prune(archive: Archive, report: DedupeReport) -> list[BriefRecord]:
-    """Remove every archived brief but the first (oldest) of each group; returns what went.
+def prune(archive: Archive, report: DedupeReport, kinds: Sequence[str] = PRUNE_KINDS
+          ) -> list[BriefRecord]:
+    """Remove every archived brief but the first (oldest) of each group of these kinds (by
+    default not `similar`: two texts of one meaning may both be wanted); returns what went.
     Each path is removed by itself: a path that `rm` would read as a folder, glob or sha256
     prefix matching other briefs too is refused rather than guessed at."""
-    doomed = sorted(set(report.redundant))
+    doomed = sorted({r.path for r in report.removals(kinds)})
     if not doomed:
         return []
     everything = {r.path for r in archive.records()}
