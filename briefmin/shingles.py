@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -32,7 +33,7 @@ U32 = npt.NDArray[np.uint32]
 SHINGLE_WORDS = 3  # see README, "How the default thresholds were chosen"
 SIGNATURE_BINS = 128
 LSH_RECALL = 0.995  # chance that a pair exactly at the threshold shares at least one band
-ESTIMATE_MARGIN = 0.2  # candidates whose signatures agree on fewer bins than J - this are dropped
+ESTIMATE_SIGMAS = 4.5  # candidates whose bins agree this far below the threshold are dropped
 WORD = re.compile(r"\w+")
 _BIN_BITS = int(math.log2(SIGNATURE_BINS))
 _VALUE_BITS = 32 - _BIN_BITS
@@ -89,16 +90,20 @@ class Shingles:
 
 def shingle(texts: Iterable[str], words: int = SHINGLE_WORDS) -> Shingles:
     """The shingles of each text: word hashes combined by multiply-add in numpy; a text shorter
-    than k words is one shingle of all its words. Words are hashed with Python's own string
-    hash (C speed; a per-word Python dict or crc32 call was 3-5x slower here). It is salted
-    per process, so hashes are comparable within one run only: nothing here is stored."""
-    flat_words: list[int] = []
+    than k words is one shingle of all its words. Each distinct word is hashed once (crc32:
+    the same hashes in every run, so results do not change between runs); mapping words to
+    their hashes goes through C-level dict calls (a Python-level loop per word was 3-5x
+    slower here)."""
+    tokens: list[str] = []
     lengths: list[int] = []
     for text in texts:
-        before = len(flat_words)
-        flat_words.extend(map(hash, WORD.findall(text.casefold())))
-        lengths.append(len(flat_words) - before)
-    flat = np.array(flat_words, np.int64).view(np.uint64)
+        words_of = WORD.findall(text.casefold())
+        tokens.extend(words_of)
+        lengths.append(len(words_of))
+    vocabulary = dict.fromkeys(tokens)
+    for word in vocabulary:
+        vocabulary[word] = zlib.crc32(word.encode("utf-8", "surrogatepass"))
+    flat = np.array(list(map(vocabulary.__getitem__, tokens)), np.uint64)
     counts = np.array(lengths, np.int64)
     starts = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64) if len(counts) else counts
     # a k-gram starts at every position with k - 1 words after it in the same text; a short
@@ -198,11 +203,21 @@ def lexical_pairs(shingles: Shingles, threshold: float, *, sig: U32 | None = Non
     both.sort()  # np.unique's hash table was 10x slower than a sort here (numpy 2.4)
     both = both[np.r_[True, both[1:] != both[:-1]]] if len(both) else both
     i, j = both // n, both % n
+    # the estimate compares the low 16 bits of each bin (half the memory traffic; a chance
+    # agreement of 1 in 65,536 per bin changes no decision)
+    low = sig.astype(np.uint16)
     agree = np.zeros(len(i), np.float32)
     for start in range(0, len(i), 65536):
         a, b = i[start:start + 65536], j[start:start + 65536]
-        agree[start:start + 65536] = (sig[a] == sig[b]).mean(axis=1)
-    close = agree >= threshold - ESTIMATE_MARGIN
+        agree[start:start + 65536] = np.count_nonzero(low[a] == low[b], axis=1)
+    agree /= SIGNATURE_BINS
+    # Jaccard is at most the ratio of the two set sizes: an exact filter, free. The estimate's
+    # spread grows as briefs get shorter (a brief of 20 shingles fills 128 bins from 20
+    # values), so its margin is ESTIMATE_SIGMAS standard deviations over the shingles there are
+    sizes = np.diff(shingles.offsets)
+    small, large = np.minimum(sizes[i], sizes[j]), np.maximum(sizes[i], sizes[j])
+    spread = np.sqrt(threshold * (1 - threshold) / np.minimum(small, SIGNATURE_BINS))
+    close = (small >= threshold * large) & (agree >= threshold - ESTIMATE_SIGMAS * spread)
     i, j = i[close], j[close]
     jac = shingles.jaccards(i, j)
     hit = jac >= np.float32(threshold)
