@@ -4,7 +4,10 @@ the CI mode's exit codes, pruning, and the planted fixture cases with the real m
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +26,7 @@ from briefmin.errors import ExitStatus
 from briefmin.grouping import assign
 from briefmin.nearpairs import all_pairs, band_plan, near_pairs
 from briefmin.quantize import Int8Scale, binary_codes
+from briefmin.shingles import lexical_pairs, shingle
 
 from .conftest import BRIEFS, FIXTURES, Cli, cached_encoder
 from .test_cli import run_checking_imports
@@ -124,6 +128,42 @@ def test_every_member_is_at_least_the_threshold_from_its_representative() -> Non
             assert float(vectors[rep] @ vectors[member]) >= 0.85 - 1e-5
             assert score == pytest.approx(float(vectors[rep] @ vectors[member]), abs=1e-4)
     assert not set(stars.member.tolist()) & set(stars.representative.tolist())
+
+
+def test_lexical_search_finds_what_exact_jaccard_finds() -> None:
+    rng = np.random.default_rng(5)
+    words = [f"w{k}" for k in range(3000)]
+    texts = [" ".join(rng.choice(words, int(rng.integers(8, 200)))) for _ in range(1500)]
+    for _ in range(300):  # near copies: some words swapped, some sentences' worth dropped
+        source = texts[int(rng.integers(0, 1500))].split()
+        for _ in range(int(rng.integers(0, 6))):
+            source[int(rng.integers(0, len(source)))] = str(rng.choice(words))
+        cut = int(rng.integers(0, max(1, len(source) // 5)))
+        texts.append(" ".join(source[cut:]))
+    shingles = shingle(texts)
+    sets = [set(shingles.of(k).tolist()) for k in range(len(texts))]
+    postings: dict[int, list[int]] = {}
+    for k, hashes in enumerate(sets):
+        for h in hashes:
+            postings.setdefault(h, []).append(k)
+    sharing = {(a, b) for docs in postings.values() for x, a in enumerate(docs)
+               for b in docs[x + 1:]}
+    for threshold in (0.5, DEFAULT_JACCARD, 0.9):
+        want = {(a, b) for a, b in sharing
+                if len(sets[a] & sets[b]) / len(sets[a] | sets[b]) >= threshold}
+        found = lexical_pairs(shingles, threshold)
+        got = set(zip(found.i.tolist(), found.j.tolist(), strict=True))
+        assert len(want) > 30 and got <= want  # exact confirmation: nothing below
+        assert len(want & got) >= 0.98 * len(want)
+        for a, b, jac in zip(found.i.tolist(), found.j.tolist(), found.similarity.tolist(),
+                             strict=True):
+            assert jac == pytest.approx(len(sets[a] & sets[b]) / len(sets[a] | sets[b]))
+    # the same hashes in another process with another string-hash salt: nothing is salted
+    code = ("from briefmin.shingles import shingle; "
+            "print(shingle(['One two, three four']).hashes.tolist())")
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           env={**os.environ, "PYTHONHASHSEED": "12345"}, check=True)
+    assert other.stdout.strip() == str(shingle(["one two three FOUR"]).hashes.tolist())
 
 
 def test_normalization_ignores_whitespace_line_endings_and_case() -> None:
