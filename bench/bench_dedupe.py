@@ -499,13 +499,19 @@ def labelled_rows(data: Path, quick: bool) -> tuple[list[list[Any]], list[str]]:
         report = find_duplicates(archive)
     ours_s = time.perf_counter() - start
     checked = assert_members_at_threshold(report)
-    group_of: dict[str, int] = {}
-    lexical_group: dict[str, int] = {}
+    # a representative heads a group of each kind it has members in: a pair is grouped when
+    # some group holds both
+    groups_of: dict[str, set[int]] = {}
+    lexical_of: dict[str, set[int]] = {}
     for k, g in enumerate(report.groups):
         for m in g.members:
-            group_of.setdefault(m.path, k)
+            groups_of.setdefault(m.path, set()).add(k)
             if g.kind != "similar":
-                lexical_group.setdefault(m.path, k)
+                lexical_of.setdefault(m.path, set()).add(k)
+
+    def together(index: dict[str, set[int]], p: labelled.Pair) -> bool:
+        return bool(index.get(p.a, set()) & index.get(p.b, set()))
+
     removals = report.removals()
     removed = {r.path for r in removals}
     because = {(r.path, r.keeps) for r in removals}
@@ -518,9 +524,8 @@ def labelled_rows(data: Path, quick: bool) -> tuple[list[list[Any]], list[str]]:
             chosen = [p for p in pairs if source in ("all", p.source)]
             if not chosen:
                 continue
-            ours = sum(1 for p in chosen if p.a in group_of and group_of[p.a] == group_of.get(p.b))
-            lex = sum(1 for p in chosen
-                      if p.a in lexical_group and lexical_group[p.a] == lexical_group.get(p.b))
+            ours = sum(1 for p in chosen if together(groups_of, p))
+            lex = sum(1 for p in chosen if together(lexical_of, p))
             pruned = sum(1 for p in chosen if (p.a, p.b) in because or (p.b, p.a) in because)
             either = sum(1 for p in chosen if p.a in removed or p.b in removed)
             theirs = sum(1 for p in chosen if kept[p.a] == kept[p.b])
@@ -535,12 +540,21 @@ def labelled_rows(data: Path, quick: bool) -> tuple[list[list[Any]], list[str]]:
              "first (asserted)."]
     by_how = {}
     for p in held.of("near-identical"):
-        hit = p.a in group_of and group_of[p.a] == group_of.get(p.b)
+        hit = together(groups_of, p)
         total, got = by_how.get(p.how, (0, 0))
         by_how[p.how] = (total + 1, got + hit)
     notes.append("Near-identical copies grouped, by edit: " + ", ".join(
         f"{how} {got}/{total}" for how, (total, got) in sorted(by_how.items())) + ".")
     return rows, notes
+
+
+def cpu_run(cmd: list[str]) -> tuple[Any, float]:
+    """run() and the child's CPU seconds (user + system): on 2 cores shared by several jobs the
+    wall time says more about the load than about the command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = run(cmd)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return done, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 # -- report -------------------------------------------------------------------------------------
@@ -565,6 +579,11 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     body: list[str] = []
 
+    def stage_done(name: str) -> None:
+        """Each finished stage's tables go to bench/out/ at once: a later failure loses none."""
+        (OUT / "bench_dedupe.partial.md").write_text("\n\n".join(body) + "\n")
+        log(f"{name} done")
+
     log("labelled set, held-out half")
     rows, notes = labelled_rows(args.data, args.quick)
     body += [
@@ -578,6 +597,7 @@ def main() -> None:
                "distinct: pruned for the other", "distinct: either pruned",
                "semhash grouped"], rows), *notes]
 
+    stage_done("stage")
     n_real = QUICK_REAL_SAMPLE if args.quick and not (OUT / "deb20k.bmin").exists() \
         else REAL_SAMPLE
     deb = debian_archive(args.data, n_real)
@@ -623,6 +643,7 @@ def main() -> None:
         "Largest transitive cluster of the same `similar` pairs (how groups chained before):",
         table(["archive", "largest transitive cluster"], before)]
 
+    stage_done("stage")
     synthetic, _, _, _ = planted(20_000, min(THRESHOLDS), share=0.05)
     assert synthetic is not None
     recall_rows = []
@@ -641,7 +662,7 @@ def main() -> None:
                                 f"{r['banded_s']:.2f}", f"{r['all_pairs_s']:.2f}",
                                 ratio(r["banded_s"], r["all_pairs_s"])])
     log("lexical search against exact Jaccard and datasketch")
-    lex_rows = lexical_rows(args.data, 2_000 if args.quick else 8_000)
+    lex_rows = lexical_rows(args.data, 2_000 if args.quick else 5_000)
     body += [
         "### Pair search against exact all-pairs",
         "`similar`: the banded search on the 1-bit codes, confirmed with int8 codes, against "
@@ -656,6 +677,7 @@ def main() -> None:
                "exact s", "datasketch recall", "datasketch extra", "datasketch s",
                "ours vs datasketch"], lex_rows)]
 
+    stage_done("stage")
     log("the whole command on 100k briefs")
     whole_n = 20_000 if args.quick else WHOLE
     folder = whole_folder(args.data, whole_n) if whole_n == WHOLE else None
@@ -665,23 +687,25 @@ def main() -> None:
                            args.data / "debian-descriptions" / "docs", OUT / "dedupe-quick")
         folder = sample_dir
     archive_path = hashing_archive(f"{folder.name}-hashing.bmin", Path(folder.name), OUT)
-    whole = run([*BRIEFMIN, "dedupe", str(archive_path), "--json"])
+    whole, whole_cpu = cpu_run([*BRIEFMIN, "dedupe", str(archive_path), "--json"])
     document = json.loads(whole.stdout)
-    restore = run([*BRIEFMIN, "restore", str(archive_path), "--stdout"])
+    restore, restore_cpu = cpu_run([*BRIEFMIN, "restore", str(archive_path), "--stdout"])
     scale_rows = [[f"{document['briefs']:,}", "whole `briefmin dedupe --json`", "",
-                   f"{whole.seconds:.1f}", f"{whole.peak_rss / 2**30:.2f} GiB",
-                   f"{restore.seconds:.1f} s (`restore --stdout` of all, same run)",
-                   ratio(whole.seconds, restore.seconds)]]
+                   f"{whole.seconds:.1f} ({whole_cpu:.1f})",
+                   f"{whole.peak_rss / 2**30:.2f} GiB",
+                   f"{restore.seconds:.1f} s ({restore_cpu:.1f}): `restore --stdout` of all",
+                   ratio(whole_cpu, restore_cpu)]]
     for n in ((100_000,) if args.quick else (100_000, 1_000_000)):
         log(f"scale point {n:,} (child processes)")
         r = scale_point(n, DEFAULT_THRESHOLD)
         scale_rows.append([f"{n:,}", f"similar core ({r['bands']})", f"{r['recall']:.4f}",
-                           f"{r['banded_s']:.1f}", f"{r['peak_rss'] / 2**30:.2f} GiB",
+                           f"{r['banded_s']:.1f} ({r['banded_cpu_s']:.1f})",
+                           f"{r['peak_rss'] / 2**30:.2f} GiB",
                            f"{r['all_pairs_s']:.0f} s (all-pairs, est.)",
                            ratio(r["banded_s"], r["all_pairs_s"])])
         r = scale_point(n, DEFAULT_JACCARD, "lexical")
         scale_rows.append([f"{n:,}", "near-identical core (signatures + LSH + exact)",
-                           f"{r['recall']:.4f}", f"{r['seconds']:.1f}",
+                           f"{r['recall']:.4f}", f"{r['seconds']:.1f} ({r['cpu_s']:.1f})",
                            f"{r['peak_rss'] / 2**30:.2f} GiB", "", ""])
     body += [
         "### Scale",
@@ -691,9 +715,11 @@ def main() -> None:
         "on synthetic data (1% planted pairs at cosine over [threshold - 0.05, 1] or Jaccard "
         "over [J - 0.05, 1]; recall over the planted pairs at or above the threshold), each a "
         "child process with its own peak RSS.",
-        table(["briefs", "what", "recall", "seconds", "peak RSS", "baseline", "vs baseline"],
+        table(["briefs", "what", "recall", "wall s (CPU s)", "peak RSS", "baseline",
+               "CPU vs baseline"],
               scale_rows)]
 
+    stage_done("stage")
     best = nearest(real)
     body += [f"Share of {len(real):,} real briefs whose nearest other brief is at least this "
              "similar (exact float32):",
