@@ -203,21 +203,24 @@ def lexical_pairs(shingles: Shingles, threshold: float, *, sig: U32 | None = Non
     both.sort()  # np.unique's hash table was 10x slower than a sort here (numpy 2.4)
     both = both[np.r_[True, both[1:] != both[:-1]]] if len(both) else both
     i, j = both // n, both % n
+    # Jaccard is at most the ratio of the two set sizes: an exact filter, and nearly free, so
+    # it goes before the estimate
+    sizes = np.diff(shingles.offsets)
+    small, large = np.minimum(sizes[i], sizes[j]), np.maximum(sizes[i], sizes[j])
+    fits = small >= threshold * large
+    i, j, small = i[fits], j[fits], small[fits]
     # the estimate compares the low 16 bits of each bin (half the memory traffic; a chance
-    # agreement of 1 in 65,536 per bin changes no decision)
+    # agreement of 1 in 65,536 per bin changes no decision). Its spread grows as briefs get
+    # shorter (a brief of 20 shingles fills 128 bins from 20 values), so its margin is
+    # ESTIMATE_SIGMAS standard deviations over the shingles there are
     low = sig.astype(np.uint16)
     agree = np.zeros(len(i), np.float32)
     for start in range(0, len(i), 65536):
         a, b = i[start:start + 65536], j[start:start + 65536]
         agree[start:start + 65536] = np.count_nonzero(low[a] == low[b], axis=1)
     agree /= SIGNATURE_BINS
-    # Jaccard is at most the ratio of the two set sizes: an exact filter, free. The estimate's
-    # spread grows as briefs get shorter (a brief of 20 shingles fills 128 bins from 20
-    # values), so its margin is ESTIMATE_SIGMAS standard deviations over the shingles there are
-    sizes = np.diff(shingles.offsets)
-    small, large = np.minimum(sizes[i], sizes[j]), np.maximum(sizes[i], sizes[j])
     spread = np.sqrt(threshold * (1 - threshold) / np.minimum(small, SIGNATURE_BINS))
-    close = (small >= threshold * large) & (agree >= threshold - ESTIMATE_SIGMAS * spread)
+    close = agree >= threshold - ESTIMATE_SIGMAS * spread
     i, j = i[close], j[close]
     jac = shingles.jaccards(i, j)
     hit = jac >= np.float32(threshold)
