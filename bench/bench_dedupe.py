@@ -271,7 +271,7 @@ def synthetic_shingles(n: int, jaccard: float, seed: int = 0, share: float = 0.0
     sources = rng.choice(base, copies, replace=False)
     sizes[base:] = sizes[sources]
     offsets = np.r_[0, np.cumsum(sizes)].astype(np.int64)
-    hashes = rng.integers(0, 2**32, int(offsets[-1]), dtype=np.uint64).astype(np.uint32)
+    hashes = rng.integers(0, 2**32, int(offsets[-1]), dtype=np.uint32)
     target = rng.uniform(jaccard - 0.05, 1.0, copies)
     truth = set()
     for k, (src, j) in enumerate(zip(sources.tolist(), target.tolist(), strict=True)):
@@ -282,13 +282,21 @@ def synthetic_shingles(n: int, jaccard: float, seed: int = 0, share: float = 0.0
         mine[:keep] = hashes[offsets[src]:offsets[src] + keep]
         if keep / (2 * m - keep) >= jaccard:
             truth.add((min(src, row), max(src, row)))
-    owner = np.repeat(np.arange(n, dtype=np.uint64), sizes)
-    packed = (owner << np.uint64(32)) | hashes.astype(np.uint64)
-    packed.sort()
-    packed = packed[np.r_[True, packed[1:] != packed[:-1]]]
-    text_of = (packed >> np.uint64(32)).astype(np.int64)
-    return (Shingles((packed & np.uint64(0xFFFFFFFF)).astype(np.uint32),
-                     np.searchsorted(text_of, np.arange(n + 1)).astype(np.int64)), truth)
+    # sorted distinct hashes per brief, a chunk of briefs at a time (bounded memory)
+    parts, counts = [], []
+    for start in range(0, n, 65536):
+        end = min(n, start + 65536)
+        owner = np.repeat(np.arange(start, end, dtype=np.uint64), sizes[start:end])
+        packed = (owner << np.uint64(32)) | \
+            hashes[offsets[start]:offsets[end]].astype(np.uint64)
+        packed.sort()
+        packed = packed[np.r_[True, packed[1:] != packed[:-1]]]
+        parts.append((packed & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+        counts.append(np.bincount((packed >> np.uint64(32)).astype(np.int64) - start,
+                                  minlength=end - start))
+    del hashes
+    return (Shingles(np.concatenate(parts), np.r_[0, np.cumsum(np.concatenate(counts))]
+                     .astype(np.int64)), truth)
 
 
 def lexical_child(n: int, jaccard: float) -> None:

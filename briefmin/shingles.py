@@ -127,21 +127,27 @@ def shingle(texts: Iterable[str], words: int = SHINGLE_WORDS) -> Shingles:
     return Shingles((packed & np.uint64(0xFFFFFFFF)).astype(np.uint32), offsets)
 
 
-def signatures(shingles: Shingles) -> U32:
+def signatures(shingles: Shingles, chunk: int = 65536) -> U32:
     """One OPH signature of SIGNATURE_BINS uint32 per brief (all _EMPTY for a brief without
     words). Because the shingles are sorted per brief and a bin is a range of hash values, a
-    bin's minimum is its first hash: no second sort is needed."""
+    bin's minimum is its first hash: no second sort is needed. Briefs go in chunks, so the
+    index arrays stay small (at a million briefs they were most of a 10 GiB peak)."""
     n = len(shingles)
     sig = np.full((n, SIGNATURE_BINS), _EMPTY, np.uint32)
-    h = shingles.hashes
-    if not len(h):
-        return sig
-    owner = np.repeat(np.arange(n, dtype=np.int64), np.diff(shingles.offsets))
-    bins = (h >> np.uint32(_VALUE_BITS)).astype(np.int64)
-    flat = owner * SIGNATURE_BINS + bins
-    first = np.r_[True, flat[1:] != flat[:-1]]
-    sig.reshape(-1)[flat[first]] = h[first] & np.uint32((1 << _VALUE_BITS) - 1)
-    return _densify(sig)
+    for start in range(0, n, chunk):
+        end = min(n, start + chunk)
+        lo, hi = int(shingles.offsets[start]), int(shingles.offsets[end])
+        h = shingles.hashes[lo:hi]
+        if not len(h):
+            continue
+        owner = np.repeat(np.arange(end - start, dtype=np.int64),
+                          np.diff(shingles.offsets[start:end + 1]))
+        flat = owner * SIGNATURE_BINS + (h >> np.uint32(_VALUE_BITS)).astype(np.int64)
+        first = np.r_[True, flat[1:] != flat[:-1]]
+        block = sig[start:end]
+        block.reshape(-1)[flat[first]] = h[first] & np.uint32((1 << _VALUE_BITS) - 1)
+        sig[start:end] = _densify(block)
+    return sig
 
 
 def _densify(sig: U32) -> U32:
