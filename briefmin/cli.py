@@ -287,13 +287,27 @@ def dedupe_command(
         show_default=False)] = None,
     from_file: FromOpt = None,
     threshold: Annotated[float | None, typer.Option(
-        "--threshold", help="Cosine at or above which briefs are near duplicates, in (0, 1] "
-                            "(default 0.85; see --histogram).", show_default=False)] = None,
+        "--threshold", help="Cosine at or above which briefs are `similar` (same meaning), "
+                            "in (0, 1] (default 0.85; see --histogram).", show_default=False)]
+        = None,
+    jaccard: Annotated[float | None, typer.Option(
+        "--jaccard", help="Word-shingle Jaccard at or above which briefs are "
+                          "`near-identical` (same text, small edits), in (0, 1] "
+                          "(default 0.65).", show_default=False)] = None,
     fail: Annotated[bool, typer.Option(
-        "--fail", help="Exit 1 when any duplicate group is found (for CI).")] = False,
-    prune: Annotated[bool, typer.Option(
-        "--prune", help="Remove all but the oldest member of each group (see --dry-run).")]
+        "--fail", help="Exit 1 when a duplicate group of any kind is found (for CI).")]
         = False,
+    fail_on: Annotated[str | None, typer.Option(
+        "--fail-on", help="With these kinds only (comma-separated: exact, normalized, "
+                          "near-identical, similar, all), exit 1 on a group; implies --fail.",
+        show_default=False)] = None,
+    prune: Annotated[bool, typer.Option(
+        "--prune", help="Remove all but the oldest member of each exact, normalized and "
+                        "near-identical group (see --prune-kind, --dry-run).")] = False,
+    prune_kind: Annotated[str | None, typer.Option(
+        "--prune-kind", help="The kinds --prune removes, comma-separated (default "
+                             "exact,normalized,near-identical; `similar` groups only when "
+                             "named, or with all).", show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run/--no-dry-run", help="With --prune: only show what would be removed.")]
         = True,
@@ -308,12 +322,28 @@ def dedupe_command(
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Exact, normalized and near-duplicate briefs: within ARCHIVE, or the given new briefs
-    against it (the CI check: with --fail, exit 1 on any duplicate)."""
-    from .dedupe import DEFAULT_THRESHOLD, check_threshold, find_duplicates
+    """Exact, normalized, near-identical and similar briefs: within ARCHIVE, or the given new
+    briefs against it (the CI check: with --fail, exit 1 on any duplicate). Each group is a
+    brief and its near copies: every member is at least the threshold from the first."""
+    from .dedupe import (
+        DEFAULT_JACCARD,
+        DEFAULT_THRESHOLD,
+        KINDS,
+        PRUNE_KINDS,
+        check_jaccard,
+        check_threshold,
+        find_duplicates,
+        parse_kinds,
+    )
     from .dedupe import prune as prune_groups
 
     threshold = check_threshold(DEFAULT_THRESHOLD if threshold is None else threshold)
+    jaccard = check_jaccard(DEFAULT_JACCARD if jaccard is None else jaccard)
+    fail_kinds = parse_kinds(fail_on, "--fail-on") if fail_on is not None else KINDS
+    prune_kinds = parse_kinds(prune_kind, "--prune-kind") if prune_kind is not None \
+        else PRUNE_KINDS
+    if prune_kind is not None and not prune:
+        raise UsageError("--prune-kind works with --prune")
     inputs = _inputs(paths, from_file)
     if prune and (inputs or from_file is not None):
         raise UsageError("--prune works on the archive's own duplicates; run it without paths")
@@ -323,63 +353,27 @@ def dedupe_command(
                                 exclude=exclude or (), stdin_name=name)) if inputs else None
     write = prune and not dry_run
     with Archive.open(archive, write=write, wait=wait, on_wait=_waiting(archive, quiet)) as arch:
-        report = find_duplicates(arch, sources, threshold=threshold,
+        report = find_duplicates(arch, sources, threshold=threshold, jaccard=jaccard,
                                  histogram_of_nearest=show_histogram,
                                  progress=None if quiet or json_out else
                                  (lambda text: output.info(f"{text}…")))
-        removed = [r.path for r in prune_groups(arch, report)] if write else []
-    pruned = sorted(set(removed)) if write else sorted(set(report.redundant))
+        removed = {r.path for r in prune_groups(arch, report, prune_kinds)} if write else set()
+    removals = report.removals(prune_kinds)
+    if write:
+        removals = [r for r in removals if r.path in removed]
     if json_out:
         document = report.to_json()
         if prune:
-            document["prune"] = {"dry_run": dry_run, "paths": pruned}
+            document["prune"] = {"dry_run": dry_run, "kinds": list(prune_kinds),
+                                 "paths": sorted({r.path for r in removals}),
+                                 "removals": [r.to_json() for r in removals]}
         output.emit_json(document)
     else:
-        _render_dedupe(report, quiet)
+        output.dedupe_groups(report, quiet)
         if prune:
-            verb = "would remove" if dry_run else "removed"
-            for path in pruned:
-                output.info(f"{verb} {output.escape_name(path)}", quiet)
-            output.info(f"{verb} {len(pruned)} brief(s), keeping the oldest of each group"
-                        + (" (run with --no-dry-run to remove them)" if dry_run and pruned
-                           else ""), quiet)
-    if fail and report.groups:
+            output.dedupe_removals(removals, prune_kinds, dry_run, quiet)
+    if (fail or fail_on is not None) and report.findings(fail_kinds):
         raise typer.Exit(int(ExitStatus.FINDINGS))
-
-
-def _render_dedupe(report: Any, quiet: bool) -> None:
-    for skipped in report.skipped:
-        if not quiet:
-            output.warn(f"skipped {output.escape_name(skipped.name)}: {skipped.reason}")
-    rows = []
-    for number, group in enumerate(report.groups, 1):
-        for member in group.members:
-            rows.append([number, group.kind, f"{member.similarity:.3f}",
-                         member.path + (" (new)" if member.new else "")])
-    if rows:
-        output.table(["group", "kind", "similarity", "path"], rows,
-                     right=("group", "similarity"))
-    if report.histogram is not None:
-        _draw_histogram(report.histogram, report.histogram_of, report.threshold)
-    kinds = [g.kind for g in report.groups]
-    output.info(f"{len(kinds)} duplicate group(s): {kinds.count('exact')} exact, "
-                f"{kinds.count('normalized')} normalized, {kinds.count('near')} near "
-                f"(threshold {report.threshold:.2f}); {report.briefs} brief(s) compared", quiet)
-
-
-def _draw_histogram(bins: list[tuple[float, int]], of: str, threshold: float) -> None:
-    """Bars on stdout, one per similarity bin, the threshold's bin marked."""
-    width = bins[1][0] - bins[0][0] if len(bins) > 1 else 0.025
-    peak = max((c for _, c in bins), default=0) or 1
-    lines = [f"similarity of {of}:"]
-    for k, (lo, count) in enumerate(bins):
-        label = f"< {lo + width:.3f}" if k == 0 else f"{lo:.3f}-{lo + width:.3f}"
-        bar = "█" * round(40 * count / peak) or ("▏" if count else "")
-        mark = "  ← threshold" if lo <= threshold < lo + width or (
-            k == len(bins) - 1 and threshold >= lo) else ""
-        lines.append(f"{label:>13} │{bar:<40} {count}{mark}")
-    sys.stdout.write("\n".join(lines) + "\n")
-    sys.stdout.flush()
 
 
 # -- ls / info / verify / rm -----------------------------------------------------------------

@@ -103,3 +103,56 @@ def progress(total: int | None, description: str, quiet: bool) -> Iterator[Any]:
                 bar.update(task, rate=f"{done / (now - start):.1f}/s")
 
         yield advance
+
+
+# -- dedupe ------------------------------------------------------------------------------------
+
+def dedupe_groups(report: Any, quiet: bool) -> None:
+    """A dedupe report (briefmin.dedupe.DedupeReport): one row per member with its cosine and
+    shingle Jaccard to its group's first member, the histogram if asked, a summary line."""
+    for skipped in report.skipped:
+        if not quiet:
+            warn(f"skipped {escape_name(skipped.name)}: {skipped.reason}")
+    rows = []
+    for number, group in enumerate(report.groups, 1):
+        for member in group.members:
+            rows.append([number, group.kind, f"{member.similarity:.3f}",
+                         f"{member.jaccard:.3f}", member.path + (" (new)" if member.new else "")])
+    if rows:
+        table(["group", "kind", "cosine", "jaccard", "path"], rows,
+              right=("group", "cosine", "jaccard"))
+    if report.histogram is not None:
+        histogram(report.histogram, report.histogram_of, report.threshold)
+    kinds = [g.kind for g in report.groups]
+    t = report.thresholds
+    info(f"{len(kinds)} duplicate group(s): {kinds.count('exact')} exact, "
+         f"{kinds.count('normalized')} normalized, {kinds.count('near-identical')} "
+         f"near-identical (jaccard ≥ {t.near_identical:.2f}), {kinds.count('similar')} similar "
+         f"(cosine ≥ {t.similar:.2f}); each member is at least that close to its group's "
+         f"first; {report.briefs} brief(s) compared", quiet)
+
+
+def dedupe_removals(removals: Sequence[Any], kinds: Sequence[str], dry_run: bool,
+                    quiet: bool) -> None:
+    """What a prune removes (or would), each with how close it is to the brief that stays."""
+    verb = "would remove" if dry_run else "removed"
+    for r in removals:
+        info(f"{verb} {escape_name(r.path)} ({r.kind}: jaccard {r.jaccard:.3f}, cosine "
+             f"{r.similarity:.3f} to {escape_name(r.keeps)}, which stays)", quiet)
+    count = len({r.path for r in removals})
+    info(f"{verb} {count} brief(s) from {', '.join(kinds)} groups, keeping the oldest of each"
+         + (" (run with --no-dry-run to remove them)" if dry_run and count else ""), quiet)
+
+
+def histogram(bins: Sequence[tuple[float, int]], of: str, threshold: float) -> None:
+    """Bars on stdout, one per similarity bin, the threshold's bin marked."""
+    width = bins[1][0] - bins[0][0] if len(bins) > 1 else 0.025
+    peak = max((c for _, c in bins), default=0) or 1
+    lines = [f"similarity of {of}:"]
+    for k, (lo, count) in enumerate(bins):
+        label = f"< {lo + width:.3f}" if k == 0 else f"{lo:.3f}-{lo + width:.3f}"
+        bar = "█" * round(40 * count / peak) or ("▏" if count else "")
+        mark = "  ← threshold" if lo <= threshold < lo + width or (
+            k == len(bins) - 1 and threshold >= lo) else ""
+        lines.append(f"{label:>13} │{bar:<40} {count}{mark}")
+    sys.stdout.write("\n".join(lines) + "\n")

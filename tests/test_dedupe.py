@@ -4,7 +4,10 @@ the CI mode's exit codes, pruning, and the planted fixture cases with the real m
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,16 +16,17 @@ import pytest
 
 from briefmin import Archive, add, iter_sources
 from briefmin.dedupe import (
+    DEFAULT_JACCARD,
     DEFAULT_THRESHOLD,
-    all_pairs,
-    band_plan,
-    components,
+    DedupeReport,
     find_duplicates,
-    near_pairs,
     normalize_text,
 )
 from briefmin.errors import ExitStatus
+from briefmin.grouping import assign
+from briefmin.nearpairs import all_pairs, band_plan, near_pairs
 from briefmin.quantize import Int8Scale, binary_codes
+from briefmin.shingles import lexical_pairs, shingle
 
 from .conftest import BRIEFS, FIXTURES, Cli
 from .test_cli import run_checking_imports
@@ -90,9 +94,76 @@ def test_sparse_codes_fall_back_to_exact_pairs() -> None:
     assert (0, 1) in set(zip(found.i.tolist(), found.j.tolist(), strict=True))
 
 
-def test_components_are_transitive() -> None:
-    labels = components(6, np.array([0, 1, 4]), np.array([1, 2, 5]))
-    assert labels.tolist() == [0, 0, 0, 3, 4, 4]
+def test_star_groups_do_not_chain_and_join_the_closest_representative() -> None:
+    # 0~1 and 1~2 but 0 and 2 are far apart: transitive grouping would make one group of
+    # three, here 2 is left alone (its only link runs through a member); 3 is close to the
+    # representatives 0 and 4 and joins the closer one (4)
+    rank = np.array([0, 1, 2, 4, 3], np.int64)
+    i, j = np.array([0, 1, 0, 3]), np.array([1, 2, 3, 4])
+    score = np.array([0.9, 0.9, 0.86, 0.95], np.float32)
+    groups = assign(rank, i, j, score, 0.85).groups()
+    assert groups == {0: [(1, pytest.approx(0.9))], 4: [(3, pytest.approx(0.95))]}
+    assert assign(rank, i, j, score, 0.95).groups() == {4: [(3, pytest.approx(0.95))]}
+    excluded = np.array([False, False, False, False, True])  # 4 is a stronger kind's member
+    assert assign(rank, i, j, score, 0.85, excluded).groups() == {
+        0: [(1, pytest.approx(0.9)), (3, pytest.approx(0.86))]}
+
+
+def test_every_member_is_at_least_the_threshold_from_its_representative() -> None:
+    vectors, _ = planted(3000, copies=400)
+    # a dense neighbourhood: chains of copies of copies
+    rng = np.random.default_rng(1)
+    chain = [vectors[0]]
+    for _ in range(30):
+        step = chain[-1] + 0.35 * rng.standard_normal(384).astype(np.float32) / np.sqrt(384)
+        chain.append(step / np.linalg.norm(step))
+    vectors = np.vstack([vectors, np.array(chain)])
+    pairs = all_pairs(vectors, 0.85)
+    rank = rng.permutation(len(vectors)).astype(np.int64)
+    stars = assign(rank, pairs.i, pairs.j, pairs.similarity, 0.85)
+    assert len(stars) > 100
+    for rep, members in stars.groups().items():
+        for member, score in members:
+            assert rank[rep] < rank[member]
+            assert float(vectors[rep] @ vectors[member]) >= 0.85 - 1e-5
+            assert score == pytest.approx(float(vectors[rep] @ vectors[member]), abs=1e-4)
+    assert not set(stars.member.tolist()) & set(stars.representative.tolist())
+
+
+def test_lexical_search_finds_what_exact_jaccard_finds() -> None:
+    rng = np.random.default_rng(5)
+    words = [f"w{k}" for k in range(3000)]
+    texts = [" ".join(rng.choice(words, int(rng.integers(8, 200)))) for _ in range(1500)]
+    for _ in range(300):  # near copies: some words swapped, some sentences' worth dropped
+        source = texts[int(rng.integers(0, 1500))].split()
+        for _ in range(int(rng.integers(0, 6))):
+            source[int(rng.integers(0, len(source)))] = str(rng.choice(words))
+        cut = int(rng.integers(0, max(1, len(source) // 5)))
+        texts.append(" ".join(source[cut:]))
+    shingles = shingle(texts)
+    sets = [set(shingles.of(k).tolist()) for k in range(len(texts))]
+    postings: dict[int, list[int]] = {}
+    for k, hashes in enumerate(sets):
+        for h in hashes:
+            postings.setdefault(h, []).append(k)
+    sharing = {(a, b) for docs in postings.values() for x, a in enumerate(docs)
+               for b in docs[x + 1:]}
+    for threshold in (0.5, DEFAULT_JACCARD, 0.9):
+        want = {(a, b) for a, b in sharing
+                if len(sets[a] & sets[b]) / len(sets[a] | sets[b]) >= threshold}
+        found = lexical_pairs(shingles, threshold)
+        got = set(zip(found.i.tolist(), found.j.tolist(), strict=True))
+        assert len(want) > 30 and got <= want  # exact confirmation: nothing below
+        assert len(want & got) >= 0.98 * len(want)
+        for a, b, jac in zip(found.i.tolist(), found.j.tolist(), found.similarity.tolist(),
+                             strict=True):
+            assert jac == pytest.approx(len(sets[a] & sets[b]) / len(sets[a] | sets[b]))
+    # the same hashes in another process with another string-hash salt: nothing is salted
+    code = ("from briefmin.shingles import shingle; "
+            "print(shingle(['One two, three four']).hashes.tolist())")
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           env={**os.environ, "PYTHONHASHSEED": "12345"}, check=True)
+    assert other.stdout.strip() == str(shingle(["one two three FOUR"]).hashes.tolist())
 
 
 def test_normalization_ignores_whitespace_line_endings_and_case() -> None:
@@ -127,7 +198,8 @@ def test_cli_json_schema_and_fail_exit(cli: Cli, hashing_archive: MakeArchive,
     assert result.returncode == ExitStatus.FINDINGS
     document = json.loads(result.stdout)
     assert document["groups"] == [{"kind": "exact", "paths": ["src/a.md", "src/b.md"],
-                                   "similarities": [1.0, 1.0], "new": [False, False]}]
+                                   "similarities": [1.0, 1.0], "jaccards": [1.0, 1.0],
+                                   "new": [False, False]}]
     assert document["threshold"] == DEFAULT_THRESHOLD and document["briefs"] == 3
     (tmp_path / "src" / "b.md").unlink()  # the helper archives its whole src folder
     clean = hashing_archive({"a.md": BRIEF, "d.md": OTHER}, name="clean.bmin")
@@ -152,7 +224,7 @@ def test_ci_mode_exit_codes(cli: Cli, hashing_archive: MakeArchive, chdir_tmp: P
     assert dup.returncode == ExitStatus.FINDINGS
     (group,) = json.loads(dup.stdout)["groups"]
     assert group == {"kind": "exact", "paths": ["src/a.md", "new/copy.md"],
-                     "similarities": [1.0, 1.0], "new": [False, True]}
+                     "similarities": [1.0, 1.0], "jaccards": [1.0, 1.0], "new": [False, True]}
     fine = cli("dedupe", path, "new/fresh.md", "--fail")
     assert fine.returncode == 0, fine.stderr
     assert cli("dedupe", path, "new/fresh.md").returncode == 0
@@ -182,8 +254,11 @@ def test_prune_dry_run_then_for_real(cli: Cli, hashing_archive: MakeArchive) -> 
                             "d.md": OTHER})
     before = path.read_bytes()
     shown = cli("dedupe", path, "--prune", "--json")
-    assert json.loads(shown.stdout)["prune"] == {"dry_run": True,
-                                                 "paths": ["src/b.md", "src/c.md"]}
+    plan = json.loads(shown.stdout)["prune"]
+    assert plan["dry_run"] is True and plan["paths"] == ["src/b.md", "src/c.md"]
+    assert plan["kinds"] == ["exact", "normalized", "near-identical"]
+    assert [(r["path"], r["kind"], r["keeps"], r["jaccard"]) for r in plan["removals"]] == [
+        ("src/b.md", "exact", "src/a.md", 1.0), ("src/c.md", "normalized", "src/a.md", 1.0)]
     assert path.read_bytes() == before
     done = cli("dedupe", path, "--prune", "--no-dry-run")
     assert done.returncode == 0, done.stderr
@@ -192,6 +267,58 @@ def test_prune_dry_run_then_for_real(cli: Cli, hashing_archive: MakeArchive) -> 
         assert [r.path for r in archive.records()] == ["src/a.md", "src/d.md"]
         assert archive.verify().ok
     assert cli("dedupe", path, "--fail").returncode == 0
+
+
+LONG = ("The billing service moves to the new message queue before the March freeze. "
+        "Every consumer is migrated one at a time behind a feature flag, with a rollback "
+        "plan for each step and a dashboard that compares queue depth before and after. "
+        "Finance signs off on the reconciliation report once the last consumer has moved.\n")
+
+
+def test_near_identical_copies_are_found_from_the_text(cli: Cli, hashing_archive: MakeArchive
+                                                       ) -> None:
+    edited = LONG.replace("March", "April").replace(
+        "Finance signs off", "Finance approves").encode()
+    rewrapped = edited.replace(b". ", b".\n").replace(b"a dashboard that", b"a dashboard\nthat")
+    path = hashing_archive({"a.md": LONG.encode(), "b.md": edited, "c.md": rewrapped,
+                            "d.md": OTHER})
+    with Archive.open(path) as archive:
+        report = find_duplicates(archive, jaccard=0.6)
+        strict = find_duplicates(archive, jaccard=0.95)
+    (group,) = [g for g in report.groups if g.kind == "near-identical"]
+    assert [m.path for m in group.members] == ["src/a.md", "src/b.md"]
+    # re-wrapping changes no word: c is b's normalized copy, b takes part for both
+    (norm,) = [g for g in report.groups if g.kind == "normalized"]
+    assert [m.path for m in norm.members] == ["src/b.md", "src/c.md"]
+    assert 0.6 <= group.members[1].jaccard < 0.95
+    assert not [g for g in strict.groups if g.kind == "near-identical"]
+    # each kind fails CI only when selected
+    assert cli("dedupe", path, "--fail-on", "near-identical").returncode == ExitStatus.FINDINGS
+    assert cli("dedupe", path, "--fail-on", "similar,exact").returncode == 0
+    assert cli("dedupe", path, "--fail-on", "near").returncode == 0  # the old name of similar
+    bad = cli("dedupe", path, "--fail-on", "fuzzy")
+    assert bad.returncode == ExitStatus.USAGE and "unknown kind 'fuzzy'" in bad.stderr
+    assert cli("dedupe", path, "--jaccard", "1.5").returncode == ExitStatus.USAGE
+    assert cli("dedupe", path, "--prune-kind", "all").returncode == ExitStatus.USAGE
+
+
+def test_prune_leaves_similar_groups_unless_named(cli: Cli, hashing_archive: MakeArchive
+                                                  ) -> None:
+    # the hashing encoder scores shared words: two briefs with most words shared but no
+    # three-word run in common are `similar`, not near-identical
+    words = LONG.split()
+    shuffled = " ".join(words[k] for k in range(len(words) - 1, -1, -1)) + "\n"
+    path = hashing_archive({"a.md": LONG.encode(), "b.md": shuffled.encode()})
+    document = json.loads(cli("dedupe", path, "--json", "--threshold", "0.8").stdout)
+    assert [g["kind"] for g in document["groups"]] == ["similar"]
+    assert document["groups"][0]["deprecated_kind"] == "near"
+    assert document["groups"][0]["jaccards"][1] < 0.1
+    kept = cli("dedupe", path, "--threshold", "0.8", "--prune", "--no-dry-run")
+    assert "removed 0 brief(s)" in kept.stderr
+    shown = cli("dedupe", path, "--threshold", "0.8", "--prune", "--prune-kind", "similar")
+    assert "would remove src/b.md (similar: jaccard 0.0" in shown.stderr
+    with Archive.open(path) as archive:
+        assert len(archive.records()) == 2
 
 
 def test_histogram_is_drawn_and_in_json(cli: Cli, hashing_archive: MakeArchive) -> None:
@@ -222,16 +349,57 @@ def test_fixture_archive_groups_the_planted_cases_only(fixture_archive: Path) ->
         line = 0.99 if archive.meta.profile == "default" else 0.98
     groups = sorted((g.kind, frozenset(m.path for m in g.members)) for g in report.groups)
     assert groups == sorted([("exact", frozenset(PLANTED["exact"])),
-                             ("near", frozenset(PLANTED["near-copy"])),
-                             ("near", frozenset(PLANTED["paraphrase"]))])
-    near = {frozenset(m.path for m in g.members): g.members[-1].similarity
-            for g in report.groups if g.kind == "near"}
-    assert near[frozenset(PLANTED["near-copy"])] > line
-    assert DEFAULT_THRESHOLD <= near[frozenset(PLANTED["paraphrase"])] < line
+                             ("near-identical", frozenset(PLANTED["near-copy"])),
+                             ("similar", frozenset(PLANTED["paraphrase"]))])
+    last = {g.kind: g.members[-1] for g in report.groups}
+    # the near copy: a few edits (high Jaccard); the paraphrase: same meaning, other words
+    assert last["near-identical"].similarity > line
+    assert DEFAULT_JACCARD <= last["near-identical"].jaccard < 1.0
+    assert DEFAULT_THRESHOLD <= last["similar"].similarity < line
+    assert last["similar"].jaccard < 0.2
+    assert_members_at_threshold(report)
     # unrelated briefs sit far below the threshold: nothing else in the top bins
     assert report.histogram is not None
     above = sum(c for lo, c in report.histogram if lo >= 0.7)
     assert above == 4  # the two near pairs (the exact copy counts as one content)
+
+
+def assert_members_at_threshold(report: DedupeReport) -> None:
+    """No group member is below its kind's threshold to the group's first member."""
+    for group in report.groups:
+        first, *rest = group.members
+        assert first.similarity == 1.0 and first.jaccard == 1.0
+        for member in rest:
+            if group.kind == "near-identical":
+                assert member.jaccard >= report.thresholds.near_identical
+            elif group.kind == "similar":
+                assert member.similarity >= report.thresholds.similar - 1e-6
+
+
+@pytest.mark.model
+def test_a_distinct_brief_on_the_same_topic_is_never_pruned(
+        fixture_archive: Path, copy_archive: Callable[[Path], Path], cli: Cli,
+        chdir_tmp: Path) -> None:
+    path = copy_archive(fixture_archive)
+    brief = chdir_tmp / "briefs" / "engineering" / "rate-limiter-dashboards.md"
+    brief.parent.mkdir(parents=True)
+    brief.write_text(
+        "# ENG-2342: Dashboards and alerts for the public API rate limiter\n\n"
+        "**Type:** Improvement\n**Owner:** Platform team (Hana Sato)\n\n## Background\n\n"
+        "Since the sliding-window rate limiter shipped, support cannot see which API keys are "
+        "throttled or how close a plan is to its limit. Partners ask why they receive 429 "
+        "responses and we answer from Redis by hand.\n\n## Goals\n\n"
+        "- A Grafana dashboard of throttled requests per API key, plan and endpoint group.\n"
+        "- An alert when one key is throttled for more than ten minutes.\n"
+        "- A weekly report to account managers of customers near their plan limit.\n")
+    assert cli("add", path, "briefs").returncode == 0
+    document = json.loads(cli("dedupe", path, "--json", "--prune").stdout)
+    # only the planted copies go (archived together, the path that sorts first is the
+    # oldest): the exact copy and the near-identical revision; never the new brief on the
+    # same topic, nor the paraphrase (a `similar` group)
+    assert set(document["prune"]["paths"]) == {"briefs/engineering/cache-invalidation.md",
+                                               "briefs/engineering/rate-limiter-redis.md"}
+    assert all(r["jaccard"] >= DEFAULT_JACCARD for r in document["prune"]["removals"])
 
 
 @pytest.mark.model
@@ -241,7 +409,8 @@ def test_two_versions(tmp_path: Path, cli: Cli, chdir_tmp: Path) -> None:
     with Archive.open("two.bmin", write=True, create=True) as archive:
         add(archive, iter_sources(["versions"]))
         (group,) = find_duplicates(archive).groups
-    assert group.kind == "near"
+    # a rewrite: one meaning, a third of its wording kept
+    assert group.kind == "similar" and group.members[1].jaccard < DEFAULT_JACCARD
     assert [m.path for m in group.members] == ["versions/v1/warehouse-robot-pilot.md",
                                                "versions/v2/warehouse-robot-pilot.md"]
     # as versions of one path: only the latest counts, and checking the next version of an
@@ -273,7 +442,8 @@ def test_ci_mode_with_the_real_model(fixture_archive: Path, cli: Cli, chdir_tmp:
     assert groups == {
         ("exact", ("briefs/product/pricing-eu-paraphrase.md", "new/eu-prices.md")),
         ("normalized", ("briefs/engineering/rate-limiter-redis.md", "new/limiter-shouted.txt")),
-        ("near", ("briefs/archive/cache-invalidation-copy.md", "new/cache-notes.md"))}
+        ("near-identical", ("briefs/archive/cache-invalidation-copy.md",
+                            "new/cache-notes.md"))}
     alone = cli("dedupe", fixture_archive, "new/beekeeping.md", "--fail")
     assert alone.returncode == 0, alone.stderr
 

@@ -1,0 +1,239 @@
+"""Semantic near pairs: pairs of briefs whose vectors' cosine is at or above a threshold, from
+the stored codes, never from an all-pairs matrix.
+
+Candidates come from the binary codes by banding (bit-sampling LSH: two briefs are candidates
+when their codes agree on every bit of some band of k sampled bits) and are confirmed with the
+int8 rescoring codes. The number of bands is computed from the threshold so that a pair at the
+threshold is found with probability `LSH_RECALL`; pairs above it are found more surely still.
+Pure numpy over codes: no archive, no model."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from .quantize import Codes, Floats, Int8Codes, Int8Scale
+
+Ints = npt.NDArray[np.int64]
+
+LSH_RECALL = 0.995  # chance that a pair exactly at the threshold shares at least one band
+BAND_EXTRA_BITS = 4  # more bits per band: fewer chance candidates, more bands (see band_plan)
+BRUTE_FORCE_BELOW = 4096  # fewer codes than this: exact blocked all-pairs is cheaper
+MAX_BANDS = 2000  # more bands than this: codes too biased to band; exact all-pairs instead
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """Pairs (i, j) of rows with i < j and their cosine similarity."""
+
+    i: Ints
+    j: Ints
+    similarity: Floats
+
+    def __len__(self) -> int:
+        return len(self.i)
+
+    @classmethod
+    def empty(cls) -> Pairs:
+        return cls(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
+
+    @classmethod
+    def concat(cls, parts: Sequence[Pairs]) -> Pairs:
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls.empty()
+        return cls(np.concatenate([p.i for p in parts]), np.concatenate([p.j for p in parts]),
+                   np.concatenate([p.similarity for p in parts]))
+
+    def at_least(self, threshold: float) -> Pairs:
+        keep = self.similarity >= threshold
+        return Pairs(self.i[keep], self.j[keep], self.similarity[keep])
+
+
+def int8_norms(codes: Int8Codes) -> Floats:
+    """Length of each int8 code (the step cancels out of every cosine); an archive's codes
+    are divided by `StoredVectors.scale.lengths`, which also knows 4-bit ones."""
+    return Int8Scale(1.0).lengths(codes)
+
+
+def decoded(codes: Int8Codes, norms: Floats) -> Floats:
+    """Unit float vectors behind some int8 codes."""
+    unit: Floats = codes.astype(np.float32) / norms[:, None]
+    return unit
+
+
+def pair_cosines(codes: Int8Codes, norms: Floats, i: Ints, j: Ints,
+                 chunk: int = 16384) -> Floats:
+    """Cosine of rows i[k] and j[k] from their int8 codes, in bounded-memory chunks."""
+    out = np.empty(len(i), np.float32)
+    for start in range(0, len(i), chunk):
+        a = codes[i[start:start + chunk]].astype(np.float32)
+        b = codes[j[start:start + chunk]].astype(np.float32)
+        out[start:start + chunk] = np.einsum("ij,ij->i", a, b)
+    out /= norms[i] * norms[j]
+    return out
+
+
+def all_pairs(vectors: Floats, threshold: float, block: int = 2048) -> Pairs:
+    """Every pair of unit rows with cosine ≥ threshold, exactly, block by block (the baseline
+    the banded search is measured against, and the method for small inputs)."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    parts = []
+    for a in range(0, len(vectors), block):
+        left = vectors[a:a + block]
+        for b in range(a, len(vectors), block):
+            sims = left @ vectors[b:b + block].T
+            if a == b:
+                sims = np.triu(sims, k=1) - np.tril(np.ones_like(sims))  # i < j only
+            ii, jj = np.nonzero(sims >= threshold)
+            if len(ii):
+                parts.append(Pairs(ii.astype(np.int64) + a, jj.astype(np.int64) + b,
+                                   sims[ii, jj].astype(np.float32)))
+    return Pairs.concat(parts)
+
+
+def query_pairs(queries: Floats, codes: Int8Codes, norms: Floats, threshold: float,
+                block: int = 65536) -> tuple[Pairs, Floats]:
+    """Pairs (query row, code row) with cosine ≥ threshold, by brute force over the codes
+    (what a CI check of a few new briefs needs), and each query's best similarity."""
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    best = np.full(len(queries), -1.0, np.float32)
+    parts = []
+    for start in range(0, len(codes), block):
+        sims = queries @ decoded(codes[start:start + block], norms[start:start + block]).T
+        if sims.size:
+            best = np.maximum(best, sims.max(axis=1))
+        qi, ci = np.nonzero(sims >= threshold)
+        if len(qi):
+            parts.append(Pairs(qi.astype(np.int64), ci.astype(np.int64) + start,
+                               sims[qi, ci].astype(np.float32)))
+    return Pairs.concat(parts), best
+
+
+def bit_flip_rate(threshold: float) -> float:
+    """Chance that one sign bit differs between two vectors at this cosine (the angle over
+    pi, as for random hyperplanes). The model's coordinate sign bits differ a little less often
+    on average (20k Debian descriptions, pairs at 0.85-0.90: 0.161 against 0.177 predicted at
+    0.85), though single pairs vary; bench/bench_dedupe.py measures the recall that results."""
+    return math.acos(max(-1.0, min(1.0, threshold))) / math.pi
+
+
+def band_plan(n: int, bits: int, threshold: float, recall: float = LSH_RECALL,
+              seed: int = 0, ones: Floats | None = None) -> list[npt.NDArray[np.intp]] | None:
+    """Bit positions of each band, or None when banding would need more than MAX_BANDS.
+
+    A band of k bits makes about n / 2**(BAND_EXTRA_BITS + 1) chance collisions when its
+    bits carry log2 n + BAND_EXTRA_BITS bits of selectivity between them, so confirming
+    candidates costs less than sorting the band keys. A bit set in a share m of the rows
+    agrees between two random rows with chance m² + (1 - m)²: biased bits (`ones`, the share
+    of rows with each bit set) tell less, so bands take more of them, and near-constant bits
+    are never used. The band count then follows from the chance that a pair at the threshold
+    agrees on all k bits of one band."""
+    share = np.full(bits, 0.5) if ones is None else np.asarray(ones, np.float64)
+    collide = share ** 2 + (1.0 - share) ** 2
+    usable = np.flatnonzero(collide < 0.95)
+    if not len(usable):
+        return None
+    selectivity = float(np.mean(-np.log2(collide[usable])))
+    target = math.log2(max(n, 2)) + BAND_EXTRA_BITS
+    k = int(min(64, len(usable), max(8, math.ceil(target / selectivity))))
+    agree = (1.0 - bit_flip_rate(threshold)) ** k
+    if agree >= 1.0:
+        count = 1
+    else:
+        count = math.ceil(math.log(1.0 - recall) / math.log1p(-agree)) if agree > 0 else 1
+    if count > MAX_BANDS:
+        return None
+    rng = np.random.default_rng(seed)
+    return [np.sort(rng.choice(usable, size=k, replace=False)) for _ in range(count)]
+
+
+def key_pairs(keys: npt.NDArray[np.uint32], max_run: int = 2048) -> tuple[Ints, Ints]:
+    """Every pair of rows with equal keys (runs longer than max_run are left to other bands:
+    such a band key carries no information there)."""
+    # sorting (key, row) packed in one uint64 is several times faster than an argsort
+    packed = (keys.astype(np.uint64) << np.uint64(32)) | np.arange(len(keys), dtype=np.uint64)
+    packed.sort()
+    sorted_keys = packed >> np.uint64(32)
+    order = (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+    lengths = np.diff(np.r_[starts, len(keys)])
+    keep = (lengths >= 2) & (lengths <= max_run)
+    starts, lengths = starts[keep], lengths[keep]
+    if not len(starts):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    # each position p of a run pairs with the positions after it in the run
+    positions = ranges(starts, lengths - 1)
+    run_end = np.repeat(starts + lengths, lengths - 1)
+    partners = run_end - positions - 1
+    first = np.repeat(positions, partners)
+    second = ranges(positions + 1, partners)
+    i, j = order[first].astype(np.int64), order[second].astype(np.int64)
+    return np.minimum(i, j), np.maximum(i, j)
+
+
+def band_keys(columns: Codes, band: npt.NDArray[np.intp]) -> npt.NDArray[np.uint32]:
+    """Each row's bits at the band's positions, as one integer (columns: one row of unpacked
+    bits per bit position; a shift-and-or per bit beat packbits here). Bands over 32 bits are
+    hashed down to 32: a hash collision only adds a candidate that the int8 check rejects."""
+    if len(band) <= 32:
+        keys = np.zeros(columns.shape[1], np.uint32)
+        for shift, bit in enumerate(band):
+            keys |= columns[bit].astype(np.uint32) << np.uint32(shift)
+        return keys
+    wide = np.zeros(columns.shape[1], np.uint64)
+    for shift, bit in enumerate(band):
+        wide |= columns[bit].astype(np.uint64) << np.uint64(shift)
+    mixed: npt.NDArray[np.uint32] = ((wide * np.uint64(0x9E3779B97F4A7C15))
+                                     >> np.uint64(32)).astype(np.uint32)
+    return mixed
+
+
+def ranges(starts: Ints, counts: Ints) -> Ints:
+    """starts[0], starts[0]+1, … (counts[0] values), then the same for starts[1], …"""
+    counts = np.asarray(counts, np.int64)
+    total = int(counts.sum())
+    offset = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    out: Ints = np.repeat(np.asarray(starts, np.int64), counts) + offset
+    return out
+
+
+def near_pairs(bits: Codes, codes: Int8Codes, threshold: float, *, seed: int = 0,
+               norms: Floats | None = None, max_run: int = 2048,
+               progress: Callable[[int, int], None] | None = None) -> Pairs:
+    """Pairs of rows whose int8 cosine is ≥ threshold: candidates from banding the binary
+    codes, each confirmed once with the int8 codes."""
+    n = len(codes)
+    norms = int8_norms(codes) if norms is None else norms
+    if n < 2:
+        return Pairs.empty()
+    if n < BRUTE_FORCE_BELOW:
+        return all_pairs(decoded(codes, norms), threshold)
+    # one row of unpacked bits per bit position, so a band's columns are contiguous reads
+    columns = np.unpackbits(bits, axis=1).T.copy()
+    ones = columns.mean(axis=1, dtype=np.float64)
+    plan = band_plan(n, columns.shape[0], threshold, seed=seed, ones=ones)
+    if plan is None:  # codes too biased to band (sparse vectors): exact, block by block
+        return all_pairs(decoded(codes, norms), threshold)
+    found: list[Pairs] = []
+    known = np.zeros(0, np.int64)  # i * n + j of the pairs confirmed so far, sorted
+    for band_no, band in enumerate(plan):
+        i, j = key_pairs(band_keys(columns, band), max_run)
+        if len(i) and len(known):
+            # a close pair turns up in many bands: confirm it once
+            key = i * n + j
+            fresh = known[np.minimum(np.searchsorted(known, key), len(known) - 1)] != key
+            i, j = i[fresh], j[fresh]
+        if len(i):
+            sims = pair_cosines(codes, norms, i, j)
+            hit = sims >= threshold
+            if hit.any():
+                found.append(Pairs(i[hit], j[hit], sims[hit]))
+                known = np.sort(np.concatenate([known, i[hit] * n + j[hit]]))
+        if progress:
+            progress(band_no + 1, len(plan))
+    return Pairs.concat(found)

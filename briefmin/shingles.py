@@ -1,0 +1,241 @@
+"""Lexical near pairs: briefs whose word shingles overlap by a Jaccard index at or above a
+threshold, from their text alone (no model).
+
+A brief's shingles are its runs of SHINGLE_WORDS consecutive words (casefolded word characters,
+so re-wrapping, punctuation and case do not count), each hashed to 32 bits. Candidates come from
+MinHash signatures by banding (LSH) and every candidate is confirmed with the exact Jaccard
+index of the two shingle sets, so a reported pair is never an estimate.
+
+Signatures are one-permutation hashing (OPH) with rotation densification (Shrivastava & Li,
+2014), in numpy: one hash per shingle, the hash's top bits pick one of SIGNATURE_BINS bins and
+each bin keeps its smallest hash; an empty bin borrows from the next non-empty bin to its right.
+That is O(shingles) for the whole corpus (one sort), where classic MinHash (datasketch) costs
+O(shingles x permutations) and a Python call per brief: on 20,000 Debian descriptions
+datasketch's `MinHash.update_batch` with 128 permutations took several times longer than this
+module's whole pair search (bench/bench_dedupe.py measures both in one run)."""
+
+from __future__ import annotations
+
+import math
+import re
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from .nearpairs import Pairs, key_pairs, ranges
+
+Ints = npt.NDArray[np.int64]
+U32 = npt.NDArray[np.uint32]
+
+SHINGLE_WORDS = 3  # see README, "How the default thresholds were chosen"
+SIGNATURE_BINS = 128
+LSH_RECALL = 0.995  # chance that a pair exactly at the threshold shares at least one band
+ESTIMATE_SIGMAS = 4.5  # candidates whose bins agree this far below the threshold are dropped
+WORD = re.compile(r"\w+")
+_BIN_BITS = int(math.log2(SIGNATURE_BINS))
+_VALUE_BITS = 32 - _BIN_BITS
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+_EMPTY = np.uint32(0xFFFFFFFF)
+
+
+@dataclass(frozen=True)
+class Shingles:
+    """The sorted distinct shingle hashes of many briefs, one after the other (brief k holds
+    hashes[offsets[k]:offsets[k + 1]])."""
+
+    hashes: U32
+    offsets: Ints
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def of(self, k: int) -> U32:
+        out: U32 = self.hashes[self.offsets[k]:self.offsets[k + 1]]
+        return out
+
+    def jaccard(self, a: int, b: int) -> float:
+        """Exact Jaccard index of two briefs' shingle sets (0 when both are empty)."""
+        x, y = self.of(a), self.of(b)
+        if not len(x) and not len(y):
+            return 0.0
+        common = len(np.intersect1d(x, y, assume_unique=True))
+        return common / (len(x) + len(y) - common)
+
+    def jaccards(self, i: Ints, j: Ints, chunk: int = 1 << 22) -> npt.NDArray[np.float32]:
+        """Exact Jaccard index of many pairs at once: each pair's two shingle lists tagged
+        with the pair's number, sorted together; a hash seen twice in one pair is shared."""
+        sizes = np.diff(self.offsets)
+        out = np.zeros(len(i), np.float32)
+        per_pair = sizes[i] + sizes[j]
+        start = 0
+        while start < len(i):
+            # pairs in chunks of about `chunk` hashes, for bounded memory
+            end = start + max(1, int(np.searchsorted(np.cumsum(per_pair[start:]), chunk)))
+            a, b = i[start:end], j[start:end]
+            tag = np.arange(len(a), dtype=np.uint64) << np.uint64(32)
+            both = np.concatenate([
+                np.repeat(tag, sizes[a]) | self.hashes[ranges(self.offsets[a], sizes[a])],
+                np.repeat(tag, sizes[b]) | self.hashes[ranges(self.offsets[b], sizes[b])]])
+            both.sort()
+            twice = both[1:][both[1:] == both[:-1]] >> np.uint64(32)
+            common = np.bincount(twice.astype(np.int64), minlength=len(a))
+            union = sizes[a] + sizes[b] - common
+            out[start:end] = np.where(union > 0, common / np.maximum(union, 1), 0.0)
+            start = end
+        return out
+
+
+def shingle(texts: Iterable[str], words: int = SHINGLE_WORDS) -> Shingles:
+    """The shingles of each text: word hashes combined by multiply-add in numpy; a text shorter
+    than k words is one shingle of all its words. Each distinct word is hashed once (crc32:
+    the same hashes in every run, so results do not change between runs); mapping words to
+    their hashes goes through C-level dict calls (a Python-level loop per word was 3-5x
+    slower here)."""
+    tokens: list[str] = []
+    lengths: list[int] = []
+    for text in texts:
+        words_of = WORD.findall(text.casefold())
+        tokens.extend(words_of)
+        lengths.append(len(words_of))
+    vocabulary = dict.fromkeys(tokens)
+    for word in vocabulary:
+        vocabulary[word] = zlib.crc32(word.encode("utf-8", "surrogatepass"))
+    flat = np.array(list(map(vocabulary.__getitem__, tokens)), np.uint64)
+    counts = np.array(lengths, np.int64)
+    starts = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64) if len(counts) else counts
+    # a k-gram starts at every position with k - 1 words after it in the same text; a short
+    # text has one gram starting at its first word covering all its words
+    grams = np.maximum(counts - words + 1, np.minimum(counts, 1))
+    first = ranges(starts, grams)
+    width = np.repeat(np.minimum(counts, words), grams)
+    mixed = np.zeros(len(first), np.uint64)
+    for t in range(words):
+        present = t < width
+        term = flat[np.where(present, first + t, 0)] if len(flat) else mixed
+        mixed = np.where(present, (mixed ^ term) * _MIX + np.uint64(t + 1), mixed)
+    hashes = _finalize(mixed) >> np.uint64(32)
+    # distinct hashes per text, sorted: sort (text, hash) packed in one uint64
+    owner = np.repeat(np.arange(len(counts), dtype=np.uint64), grams)
+    packed = (owner << np.uint64(32)) | hashes
+    packed.sort()
+    packed = packed[np.r_[True, packed[1:] != packed[:-1]]] if len(packed) else packed
+    text_of = (packed >> np.uint64(32)).astype(np.int64)
+    offsets = np.searchsorted(text_of, np.arange(len(counts) + 1)).astype(np.int64)
+    return Shingles((packed & np.uint64(0xFFFFFFFF)).astype(np.uint32), offsets)
+
+
+def signatures(shingles: Shingles, chunk: int = 65536) -> U32:
+    """One OPH signature of SIGNATURE_BINS uint32 per brief (all _EMPTY for a brief without
+    words). Because the shingles are sorted per brief and a bin is a range of hash values, a
+    bin's minimum is its first hash: no second sort is needed. Briefs go in chunks, so the
+    index arrays stay small (at a million briefs they were most of a 10 GiB peak)."""
+    n = len(shingles)
+    sig = np.full((n, SIGNATURE_BINS), _EMPTY, np.uint32)
+    for start in range(0, n, chunk):
+        end = min(n, start + chunk)
+        lo, hi = int(shingles.offsets[start]), int(shingles.offsets[end])
+        h = shingles.hashes[lo:hi]
+        if not len(h):
+            continue
+        owner = np.repeat(np.arange(end - start, dtype=np.int64),
+                          np.diff(shingles.offsets[start:end + 1]))
+        flat = owner * SIGNATURE_BINS + (h >> np.uint32(_VALUE_BITS)).astype(np.int64)
+        first = np.r_[True, flat[1:] != flat[:-1]]
+        block = sig[start:end]
+        block.reshape(-1)[flat[first]] = h[first] & np.uint32((1 << _VALUE_BITS) - 1)
+        sig[start:end] = _densify(block)
+    return sig
+
+
+def _densify(sig: U32) -> U32:
+    """Rotation densification: an empty bin takes the value of the next non-empty bin to its
+    right (circularly) plus its distance times 2**_VALUE_BITS, so borrowed values never equal
+    a bin's own values and two briefs agree on a borrowed bin with the chance of a real one."""
+    bins = sig.shape[1]
+    empty = sig == _EMPTY
+    if not empty.any():
+        return sig
+    index = np.where(~empty, np.arange(bins), 2 * bins)
+    # next non-empty position at or after each bin, over the row written twice (circular)
+    doubled = np.concatenate([index, index + bins], axis=1)
+    doubled[doubled >= 2 * bins] = 4 * bins
+    nxt = np.minimum.accumulate(doubled[:, ::-1], axis=1)[:, ::-1][:, :bins]
+    has = nxt < 4 * bins
+    distance = np.where(has, nxt - np.arange(bins), 0)
+    source = np.take_along_axis(sig, np.where(has, nxt % bins, 0), axis=1)
+    filled = (source.astype(np.uint64) + distance.astype(np.uint64)
+              * np.uint64(1 << _VALUE_BITS)).astype(np.uint32)
+    out: U32 = np.where(empty & has, filled, sig)
+    return out
+
+
+def band_rows(threshold: float, recall: float = LSH_RECALL) -> int:
+    """Bins per band: the most (fewest chance candidates) that still find a pair at the
+    threshold with the given recall from SIGNATURE_BINS // rows bands."""
+    best = 1
+    for rows in range(1, 17):
+        bands = SIGNATURE_BINS // rows
+        if 1.0 - (1.0 - threshold ** rows) ** bands >= recall:
+            best = rows
+    return best
+
+
+def lexical_pairs(shingles: Shingles, threshold: float, *, sig: U32 | None = None,
+                  max_run: int = 2048) -> Pairs:
+    """Pairs (i < j) of briefs whose exact shingle Jaccard is ≥ threshold (`similarity` holds
+    it): candidates from banded signatures, pre-filtered by the share of agreeing bins (an
+    unbiased estimate of Jaccard), then confirmed exactly."""
+    n = len(shingles)
+    sig = signatures(shingles) if sig is None else sig
+    words = np.diff(shingles.offsets) > 0
+    if n < 2 or words.sum() < 2:
+        return Pairs.empty()
+    rows = band_rows(threshold)
+    found: list[Ints] = []
+    for band in range(SIGNATURE_BINS // rows):
+        block = sig[:, band * rows:(band + 1) * rows].astype(np.uint64)
+        key = np.zeros(n, np.uint64)
+        for c in range(rows):
+            key = (key ^ block[:, c]) * _MIX
+        keys = (key >> np.uint64(32)).astype(np.uint32)
+        keys[~words] = np.arange(int((~words).sum()), dtype=np.uint32) * np.uint32(2654435761)
+        i, j = key_pairs(keys, max_run)
+        keep = words[i] & words[j]
+        found.append(i[keep] * n + j[keep])
+    both = np.concatenate(found) if found else np.zeros(0, np.int64)
+    both.sort()  # np.unique's hash table was 10x slower than a sort here (numpy 2.4)
+    both = both[np.r_[True, both[1:] != both[:-1]]] if len(both) else both
+    i, j = both // n, both % n
+    # Jaccard is at most the ratio of the two set sizes: an exact filter, and nearly free, so
+    # it goes before the estimate
+    sizes = np.diff(shingles.offsets)
+    small, large = np.minimum(sizes[i], sizes[j]), np.maximum(sizes[i], sizes[j])
+    fits = small >= threshold * large
+    i, j, small = i[fits], j[fits], small[fits]
+    # the estimate compares the low 16 bits of each bin (half the memory traffic; a chance
+    # agreement of 1 in 65,536 per bin changes no decision). Its spread grows as briefs get
+    # shorter (a brief of 20 shingles fills 128 bins from 20 values), so its margin is
+    # ESTIMATE_SIGMAS standard deviations over the shingles there are
+    low = sig.astype(np.uint16)
+    agree = np.zeros(len(i), np.float32)
+    for start in range(0, len(i), 65536):
+        a, b = i[start:start + 65536], j[start:start + 65536]
+        agree[start:start + 65536] = np.count_nonzero(low[a] == low[b], axis=1)
+    agree /= SIGNATURE_BINS
+    spread = np.sqrt(threshold * (1 - threshold) / np.minimum(small, SIGNATURE_BINS))
+    close = agree >= threshold - ESTIMATE_SIGMAS * spread
+    i, j = i[close], j[close]
+    jac = shingles.jaccards(i, j)
+    hit = jac >= np.float32(threshold)
+    return Pairs(i[hit], j[hit], jac[hit])
+
+
+def _finalize(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """splitmix64's finalizer: every input bit reaches every output bit."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    out: npt.NDArray[np.uint64] = x ^ (x >> np.uint64(31))
+    return out
