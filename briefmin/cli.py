@@ -508,6 +508,45 @@ def rm_command(
                     f"{len({r.path for r in removed})} brief(s)", quiet)
 
 
+# -- merge -----------------------------------------------------------------------------------
+
+@command("merge")
+def merge_command(
+    archive: ArchiveArg,
+    inputs: Annotated[list[str], typer.Argument(
+        help="Archives to merge into ARCHIVE (same model and profile).", show_default=False)],
+    wait: WaitOpt = 3600.0,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Merge archives into ARCHIVE (created if missing) without re-encoding: contents stored
+    once, every version kept with its time. Merging the same input again adds nothing."""
+    from contextlib import ExitStack
+
+    from .store.merge import merge
+
+    with ExitStack() as stack:
+        sources = []
+        for path in inputs:
+            if os.path.exists(archive) and os.path.exists(path) and \
+                    os.path.samefile(path, archive):
+                raise UsageError(f"{path} is the output archive; merge it into another one")
+            sources.append(stack.enter_context(Archive.open(path)))
+        first = sources[0].meta
+        new = not os.path.lexists(archive)
+        arch = stack.enter_context(Archive.open(
+            archive, write=True, create=True, model=first.model_id if new else None,
+            profile=first.profile if new else None, wait=wait,
+            on_wait=_waiting(archive, quiet)))
+        report = merge(arch, sources)
+    if json_out:
+        output.emit_json(report.to_json())
+    else:
+        output.info(f"merged {report.inputs} archive(s): {report.versions_added} version(s) "
+                    f"added ({report.contents_added} new contents), "
+                    f"{report.versions_skipped} already there", quiet)
+
+
 # -- minify ----------------------------------------------------------------------------------
 
 @command("minify")

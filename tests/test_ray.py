@@ -11,13 +11,12 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from briefmin import Archive, add, iter_sources
 from briefmin.distributed import RayEncoding, RayOptions
 
-from .conftest import BRIEFS, ROOT, cached_encoder
+from .conftest import ROOT, cached_encoder, fixture_like_briefs, min_row_cosine
 
 pytestmark = [pytest.mark.model,
               # Ray Data's DataContext copies its own deprecated fields
@@ -38,22 +37,9 @@ def ray_cluster() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """~300 fixture-like briefs: the fixture tree (odd encodings, an empty and a binary file
-    included) and new briefs made of its paragraphs, recombined."""
+    """~300 fixture-like briefs under corpus/briefs."""
     root = tmp_path_factory.mktemp("ray-corpus")
-    texts = [p.read_text(encoding="utf-8", errors="replace")
-             for p in sorted(BRIEFS.rglob("*.md"))]
-    paragraphs = [q for t in texts for q in t.split("\n\n") if q.strip()]
-    for source in BRIEFS.rglob("*"):
-        if source.is_file():
-            target = root / "briefs" / source.relative_to(BRIEFS)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(source.read_bytes())
-    for i in range(GENERATED):
-        picked = [paragraphs[(i * 7 + j * 13) % len(paragraphs)] for j in range(1 + i % 6)]
-        target = root / "briefs" / "mixed" / f"brief-{i:03d}.md"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(f"# Brief {i}\n\n" + "\n\n".join(picked) + "\n", encoding="utf-8")
+    fixture_like_briefs(root, GENERATED)
     return root
 
 
@@ -80,26 +66,6 @@ def build(path: Path, corpus: Path, ray_options: RayOptions | None = None,
     return len(report.added)
 
 
-def assert_same_vectors(local: Path, remote: Path) -> None:
-    """Same rows (contents, kinds, chunk spans) and per-row cosine >= 0.9999 of the stored
-    rescoring codes."""
-    with Archive.open(local) as a, Archive.open(remote) as b:
-        va, vb = a.vectors(), b.vectors()
-        digests_a = {r.content_id: r.sha256 for r in a.records()}
-        digests_b = {r.content_id: r.sha256 for r in b.records()}
-        key_a = [(digests_a[int(c)], int(k), tuple(s))
-                 for c, k, s in zip(va.content_ids, va.kinds, va.spans, strict=True)]
-        key_b = [(digests_b[int(c)], int(k), tuple(s))
-                 for c, k, s in zip(vb.content_ids, vb.kinds, vb.spans, strict=True)]
-        assert sorted(key_a) == sorted(key_b)
-        rows_b = {key: row for row, key in enumerate(key_b)}
-        order = [rows_b[key] for key in key_a]
-        xa = va.int8(np.arange(len(va))).astype(np.float64)
-        xb = vb.int8(np.asarray(order)).astype(np.float64)
-    cosine = (xa * xb).sum(axis=1) / (np.linalg.norm(xa, axis=1) * np.linalg.norm(xb, axis=1))
-    assert len(cosine) > 300 and cosine.min() >= 0.9999
-
-
 def assert_restores(archive: Path, corpus: Path, tmp_path: Path, expected: int) -> None:
     with Archive.open(archive) as arch:
         records = arch.records()
@@ -115,7 +81,7 @@ def test_ray_add_gives_the_local_vectors_and_restores(
     (local, added), remote = local_archive, tmp_path / "ray.bmin"
     assert added > 300
     assert build(remote, corpus, RayOptions(actors=2)) == added
-    assert_same_vectors(local, remote)
+    assert min_row_cosine(local, remote) >= 0.9999
     assert_restores(remote, corpus, tmp_path, added)
 
 
@@ -153,7 +119,7 @@ def test_a_killed_actor_is_replaced_and_the_add_completes(
     assert killed and len(commits) > 2
     assert killed[0] not in actor_pids()
     assert added == expected
-    assert_same_vectors(local, remote)
+    assert min_row_cosine(local, remote) >= 0.9999
     assert_restores(remote, corpus, tmp_path, added)
 
 
