@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from .store import Archive
 
 INSTALL_HINT = "pip install 'briefmin[ray]'"
+CONNECT_TIMEOUT_S = 10
 # Texts per actor call: one encode_briefs call sorts their chunks by length (little padding),
 # and an actor that dies loses at most this much work (Ray retries the call).
 RAY_BATCH_BRIEFS = 256
@@ -62,7 +64,9 @@ def import_ray() -> ModuleType:
 class EncodeActor:
     """One per Ray actor: the model, loaded once, applied to batches of texts."""
 
-    def __init__(self, model_id: str) -> None:
+    def __init__(self, model_id: str, gpu: bool) -> None:
+        if gpu:  # the ONNX path runs on CPU; sentence-transformers uses the actor's GPU
+            os.environ.setdefault("BRIEFMIN_BACKEND", "torch")
         self.encoder: Encoder = load_encoder(model_id)
 
     def __call__(self, batch: dict[str, npt.NDArray[Any]]) -> dict[str, npt.NDArray[Any]]:
@@ -111,7 +115,8 @@ class RayEncoding:
         context.enable_progress_bars = False
         dataset = ray.data.from_items([{"index": i, "text": t} for i, t in enumerate(texts)])
         encoded = dataset.map_batches(
-            EncodeActor, fn_constructor_kwargs={"model_id": self._archive.meta.model_id},
+            EncodeActor, fn_constructor_kwargs={"model_id": self._archive.meta.model_id,
+                                                "gpu": "num_gpus" in per_actor},
             batch_size=self._options.batch, batch_format="numpy",
             # a dead actor is restarted and its batch retried: Ray Data's own defaults for
             # actor pools (max_restarts=-1, max_task_retries=-1; passing them is deprecated)
@@ -143,6 +148,13 @@ class RayEncoding:
             address = self._options.address
             if address == "auto" and not os.environ.get("RAY_ADDRESS"):
                 raise UsageError("--ray-address auto needs RAY_ADDRESS (the cluster to join)")
+            if address is not None:
+                _check_reachable(os.environ["RAY_ADDRESS"] if address == "auto" else address)
+            else:
+                # Ray runs workers at nice 15 (to keep its own daemons responsive); on this
+                # machine the actors are this command's work, and at nice 15 any other load
+                # starves them (measured: 9% of a core per actor beside 35% for a local add)
+                os.environ.setdefault("RAY_worker_niceness", "0")
             try:
                 ray.init(address=address or "local", include_dashboard=False,
                          log_to_driver=False, logging_level="ERROR",
@@ -167,6 +179,17 @@ class RayEncoding:
         if self._ray is not None and self._started:
             self._ray.shutdown()
         self._ray = None
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in seconds, not minutes (ray.init retries an unreachable head for a long time)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # not host:port: Ray's own parsing decides
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise ModelError(f"cannot reach the Ray cluster at {address}: {exc}") from None
 
 
 def _decode(batch: dict[str, npt.NDArray[Any]], row: int, dim: int) -> EncodedBrief:

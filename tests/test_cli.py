@@ -167,6 +167,20 @@ def test_ray_without_ray_installed_is_a_usage_error(cli: Cli, chdir_tmp: Path,
     assert result.stderr.count("\n") == 1 and "pip install 'briefmin[ray]'" in result.stderr
 
 
+def test_an_unreachable_cluster_is_one_line_and_exit_6(cli: Cli, chdir_tmp: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("ray")
+    (chdir_tmp / "one.md").write_text("a brief\n")
+    result = cli("add", "a.bmin", "one.md", "--model", HASHING, "--ray-address", "127.0.0.1:1")
+    assert result.returncode == ExitStatus.MODEL
+    assert result.stderr.count("\n") == 1 and "cannot reach the Ray cluster" in result.stderr
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    result = cli("add", "a.bmin", "one.md", "--ray-address", "auto")
+    assert result.returncode == ExitStatus.USAGE and "needs RAY_ADDRESS" in result.stderr
+    listed = cli("ls", "a.bmin", "--json")  # nothing was stored
+    assert (listed.returncode, json.loads(listed.stdout)) == (0, [])
+
+
 def test_a_bug_is_one_line_and_exit_70(cli: Cli, chdir_tmp: Path,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     from briefmin import Archive

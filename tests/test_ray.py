@@ -151,3 +151,4 @@ def test_a_killed_driver_keeps_its_commits_and_a_rerun_completes(
     added = build(archive, corpus, RayOptions(actors=2))
     assert kept + added > 300
     assert_restores(archive, corpus, tmp_path, kept + added)
+
