@@ -19,8 +19,9 @@ import typer
 
 from . import output
 from .distributed import RAY_BATCH_BRIEFS, RayOptions
+from .encoder import Encoding
 from .errors import BriefminError, ExitStatus, InputError, UsageError
-from .ingest import AddReport, Encoding, add
+from .ingest import AddReport, add
 from .sources import (
     DEFAULT_INCLUDE,
     DEFAULT_MAX_BYTES,

@@ -4,11 +4,11 @@ that drives both the encoder and the store."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from .encoder import EncodedBrief, Encoder, EncoderFactory, archive_encoder, encode_briefs
+from .encoder import EncoderFactory, Encoding, LocalEncoding
 from .sources import Source
 from .store import Archive
 from .store.archive import NewContent
@@ -16,57 +16,6 @@ from .text import Admitted, Skipped, admit, decode_text
 
 BATCH_BRIEFS = 64  # briefs per transaction: what a kill can lose
 BATCH_BYTES = 16 * 1024 * 1024
-# Briefs are encoded ahead of their transactions, this many at a time: one encode call over
-# many texts sorts all their chunks by length, so batches carry little padding (measured on
-# 5,000 Debian descriptions: encoding each 64-brief transaction alone ran at 0.69x the
-# model's own speed). The byte cap keeps the work a kill can waste to about a minute.
-ENCODE_AHEAD_BRIEFS = 1024
-ENCODE_AHEAD_BYTES = 1024 * 1024
-
-
-class Encoding(Protocol):
-    """Where new texts become vectors: this process (`LocalEncoding`) or a Ray cluster
-    (`distributed.RayEncoding`). Constructing one loads nothing; the first `encode` does."""
-
-    ahead_briefs: int  # briefs (and bytes) admitted before their texts are sent to `encode`
-    ahead_bytes: int
-
-    def encode(self, texts: list[str]) -> Iterator[EncodedBrief]:
-        """One EncodedBrief per text, in order, yielded as they are ready."""
-        ...
-
-    def chunk_tokens(self) -> int:
-        """The chunk window (word pieces) of the model; valid once `encode` yielded."""
-        ...
-
-    def close(self) -> None: ...
-
-
-class LocalEncoding:
-    """The archive's model loaded in this process (by `factory`, default `load_encoder`)."""
-
-    ahead_briefs = ENCODE_AHEAD_BRIEFS
-    ahead_bytes = ENCODE_AHEAD_BYTES
-
-    def __init__(self, archive: Archive, factory: EncoderFactory | None = None) -> None:
-        self._archive = archive
-        self._factory = factory
-        self._encoder: Encoder | None = None
-
-    def encoder(self) -> Encoder:
-        if self._encoder is None:
-            self._encoder = archive_encoder(self._archive, self._factory)
-        return self._encoder
-
-    def encode(self, texts: list[str]) -> Iterator[EncodedBrief]:
-        return iter(encode_briefs(self.encoder(), texts))
-
-    def chunk_tokens(self) -> int:
-        return self.encoder().max_tokens
-
-    def close(self) -> None:
-        pass
-
 
 @dataclass
 class AddReport:
