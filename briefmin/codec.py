@@ -48,11 +48,11 @@ def inflate(blob: bytes, size: int, dictionary: bytes | None = None) -> tuple[by
 
     Returns what could be inflated and a problem (None when whole): when a solid block is
     damaged, the briefs before the damage are still recovered from the partial output."""
-    dict_data = zstandard.ZstdCompressionDict(dictionary) if dictionary else None
-    dctx = zstandard.ZstdDecompressor(dict_data=dict_data)
     parts: list[bytes] = []
     got = 0
     try:
+        dict_data = zstandard.ZstdCompressionDict(dictionary) if dictionary else None
+        dctx = zstandard.ZstdDecompressor(dict_data=dict_data)  # fails on a damaged dictionary
         with dctx.stream_reader(blob, read_size=16384, read_across_frames=False) as reader:
             while got <= size:
                 piece = reader.read(min(65536, size + 1 - got))

@@ -25,8 +25,8 @@ def execute(archive: str | os.PathLike[str], sql: str, params: Sequence[Any] = (
 def flip_stored_byte(archive: str | os.PathLike[str], brief: str, where: float = 0.5) -> None:
     """Damage the stored bytes of `brief` the way a disk would: flip one byte, in place, in
     the zstd frame that holds it (its solid block)."""
-    (block_id,), = execute(archive, "SELECT c.block_id FROM contents c JOIN briefs b "
-                                    "ON b.content_id = c.id WHERE b.path = ?", (brief,))
+    (block_id,), = execute(archive, "SELECT c.block FROM contents c JOIN briefs b "
+                                    "ON b.content = c.id WHERE b.path = ?", (brief,))
     (frame,), = execute(archive, "SELECT data FROM blocks WHERE id = ?", (block_id,))
     damaged = bytearray(frame)
     damaged[int(len(damaged) * where)] ^= 0x01
@@ -36,6 +36,45 @@ def flip_stored_byte(archive: str | os.PathLike[str], brief: str, where: float =
 def segment_sizes(archive: str | os.PathLike[str]) -> list[int]:
     """Rows per vector segment, smallest first."""
     return sorted(n for (n,) in execute(archive, "SELECT n FROM vec_segments"))
+
+
+def write_format_3(archive: str | os.PathLike[str]) -> None:
+    """Turn a current archive back into format 3 (what briefmin wrote before checksums), as an
+    archive written by an older briefmin."""
+    conn = sqlite3.connect(archive, isolation_level=None)
+    try:
+        conn.executescript("""
+            BEGIN;
+            CREATE TABLE briefs_v3 (
+                id INTEGER PRIMARY KEY, path TEXT NOT NULL, version INTEGER NOT NULL,
+                content_id INTEGER NOT NULL REFERENCES contents(id), added_at TEXT NOT NULL,
+                UNIQUE (path, version));
+            INSERT INTO briefs_v3 SELECT id, path, version, content,
+                strftime('%Y-%m-%dT%H:%M:%S+00:00', added, 'unixepoch') FROM briefs;
+            DROP TABLE briefs;
+            ALTER TABLE briefs_v3 RENAME TO briefs;
+            CREATE INDEX briefs_content ON briefs(content_id);
+            CREATE TABLE contents_v3 (
+                id INTEGER PRIMARY KEY, sha256 BLOB NOT NULL UNIQUE, size INTEGER NOT NULL,
+                dict_id INTEGER REFERENCES dicts(id), data BLOB NOT NULL,
+                encoding TEXT NOT NULL, n_vectors INTEGER NOT NULL,
+                block_id INTEGER REFERENCES blocks(id), block_offset INTEGER);
+            INSERT INTO contents_v3 SELECT id, sha256, size, dict, COALESCE(frame, x''),
+                CASE encoding WHEN 0 THEN 'utf-8' WHEN 1 THEN 'utf-16' WHEN 2 THEN 'cp1252'
+                              ELSE 'latin-1' END, vectors, block, block_offset FROM contents;
+            DROP TABLE contents;
+            ALTER TABLE contents_v3 RENAME TO contents;
+            CREATE INDEX contents_block ON contents(block_id);
+            ALTER TABLE blocks DROP COLUMN checksum;
+            ALTER TABLE dicts DROP COLUMN checksum;
+            ALTER TABLE vec_segments DROP COLUMN checksum;
+            DELETE FROM meta WHERE key = 'schema';
+            ALTER TABLE meta DROP COLUMN checksum;
+            PRAGMA user_version = 3;
+            COMMIT;
+        """)
+    finally:
+        conn.close()
 
 
 def write_format_1(archive: str | os.PathLike[str], model_id: str, path: str,

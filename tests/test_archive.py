@@ -170,7 +170,8 @@ def test_verify_names_the_damaged_brief(tmp_path: Path) -> None:
         (good_record,) = archive.records([archive_name(good)])
         assert archive.read(good_record) == good.read_bytes()
     assert not report.ok
-    assert [p.paths for p in report.problems] == [(archive_name(bad),)]
+    # its block fails its checksum and its bytes their sha256: both name the bad brief only
+    assert {p.paths for p in report.problems} == {(archive_name(bad),)}
 
 
 def test_newer_format_is_refused(hashing_archive: MakeArchive) -> None:
@@ -406,10 +407,19 @@ def test_a_format_2_archive_is_read_as_it_is_and_upgraded_by_a_writer(
     from briefmin.store import schema
 
     path = hashing_archive({"a.md": b"a brief from before profiles\n"})
+    surgery.write_format_3(path)
     surgery.execute(path, "DELETE FROM meta WHERE key = 'rescore_bits'")
     surgery.execute(path, "PRAGMA user_version = 2")
+    before = path.read_bytes()
     with Archive.open(path) as archive:  # readers need no migration
         assert archive.meta.profile == "default" and archive.verify().ok
+        (record,) = archive.records()
+        assert archive.read(record) == b"a brief from before profiles\n"
+        assert record.added_at.endswith("+00:00") and record.encoding == "utf-8"
+        assert len(archive.vectors()) == 1
+    assert path.read_bytes() == before
     with Archive.open(path, write=True) as archive:
         assert archive.meta.format_version == schema.FORMAT_VERSION
         assert archive.meta.rescore_bits == 8
+        assert archive.verify().ok
+        assert archive.records()[0].added_at == record.added_at

@@ -22,7 +22,6 @@ import numpy.typing as npt
 from ..errors import (
     ArchiveError,
     BriefminError,
-    IntegrityError,
     ModelError,
     UsageError,
 )
@@ -30,40 +29,12 @@ from ..locking import WriterLock
 from ..modelid import BUNDLED_MODEL, CHUNK_OVERLAP_TOKENS, normalize_model_id
 from ..safewrite import FolderWriter, refuse_existing, safe_target
 from ..text import decode_text
-from . import catalogue, connection, schema, segments
+from . import catalogue, connection, schema, segments, verify
 from .blocks import Blocks
 from .catalogue import BriefRecord
 from .schema import PROFILES, Meta
 from .segments import BRIEF_KINDS, SEARCH_KINDS, BriefVectors, Rows, StoredVectors
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Something `verify` found wrong; `paths` are the briefs it damages (may be empty)."""
-
-    message: str
-    paths: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return {"message": self.message, "paths": list(self.paths)}
-
-
-@dataclass
-class VerifyReport:
-    problems: list[Problem]
-    checked: int  # stored items decompressed and hashed
-    orphaned_items: int
-    reclaimable_bytes: int
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "checked": self.checked,
-                "problems": [p.to_json() for p in self.problems],
-                "orphaned_items": self.orphaned_items,
-                "reclaimable_bytes": self.reclaimable_bytes}
+from .verify import VerifyReport
 
 
 @dataclass
@@ -188,7 +159,7 @@ class Archive:
                     segments.vector_count(content.vectors), *placed[digest])
                 if content_id is not None:
                     inserted.append((content_id, content.vectors))
-            now = _now()
+            now = catalogue.now()
             for position, (name, digest) in enumerate(batch):
                 latest = catalogue.latest_version(db, name)
                 if latest and latest[1] == digest:
@@ -300,6 +271,14 @@ class Archive:
 
     # -- reports -------------------------------------------------------------------------
 
+    def space(self) -> dict[str, int]:
+        """Bytes of file pages each table and index takes (SQLite's dbstat), by name."""
+        try:
+            found = self._db.query("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name")
+        except ArchiveError as exc:
+            raise UsageError(f"this SQLite has no dbstat table to measure with ({exc})") from exc
+        return {str(name): int(size) for name, size in found}
+
     def info(self) -> dict[str, Any]:
         meta = self.meta
         counts = catalogue.totals(self._db)
@@ -328,42 +307,7 @@ class Archive:
 
     def verify(self) -> VerifyReport:
         """Check everything; return the problems instead of raising, so all are reported."""
-        problems: list[Problem] = []
-        try:
-            integrity = [r[0] for r in self._db.query("PRAGMA integrity_check")]
-        except BriefminError as exc:
-            return VerifyReport([Problem(str(exc))], 0, 0, 0)
-        if integrity != ["ok"]:
-            problems.extend(Problem(f"SQLite integrity: {line}") for line in integrity[:20])
-        owners: dict[int, list[str]] = {}
-        for record in self.records(all_versions=True):
-            owners.setdefault(record.content_id, []).append(
-                f"{record.path}@{record.version}" if record.versions > 1 else record.path)
-        dicts = self._blocks.dictionaries()
-        checked = 0
-        expected: dict[int, int] = {}
-        for content_id, n_vectors in catalogue.vector_counts(self._db):
-            if not isinstance(n_vectors, int):
-                problems.append(Problem(f"stored item {content_id} has a damaged vector count",
-                                        tuple(owners.get(content_id, ()))))
-                n_vectors = -1  # never matches: the vector check names it too
-            expected[int(content_id)] = n_vectors
-            try:
-                self._blocks.read_content(int(content_id), dicts)
-            except IntegrityError as exc:
-                problems.append(Problem(str(exc), tuple(owners.get(content_id, ()))))
-            checked += 1
-        found, damaged = segments.count_rows(self._db, self.meta)
-        problems.extend(Problem(message) for message in damaged)
-        for cid in sorted(set(expected) | set(found)):
-            if expected.get(cid) != found.get(cid, 0):
-                problems.append(Problem(
-                    f"vector count mismatch: {found.get(cid, 0)} stored, "
-                    f"{expected.get(cid, 0)} expected", tuple(owners.get(cid, ()))))
-        orphaned = len(set(expected) - set(owners)) + self._blocks.orphaned()
-        (free_pages,), = self._db.query("PRAGMA freelist_count")
-        (page_size,), = self._db.query("PRAGMA page_size")
-        return VerifyReport(problems, checked, orphaned, int(free_pages) * int(page_size))
+        return verify.verify(self._db, self._blocks)
 
     # -- helpers -------------------------------------------------------------------------
 

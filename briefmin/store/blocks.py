@@ -8,6 +8,7 @@ from collections import OrderedDict
 
 from .. import codec
 from ..errors import ArchiveError, IntegrityError
+from . import rows
 from .connection import BYTES_OR_NONE, INT_OR_NONE, Connection, check_cells
 
 # raw bytes per solid block: big enough to compress well (measured on the kernel docs: ~3.86x
@@ -60,7 +61,7 @@ class Blocks:
         samples: list[bytes] = []
         for block_id, body in inflated.items():
             for offset, size in db.query("SELECT block_offset, size FROM contents "
-                                         "WHERE block_id = ?", (block_id,)):
+                                         "WHERE block = ?", (block_id,)):
                 if sum(map(len, samples)) < DICT_TRAINING_BYTES:
                     samples.append(body[offset:offset + size])
         dictionary = codec.train_dictionary(samples)
@@ -70,12 +71,12 @@ class Blocks:
         gain = sum(len(codec.compress(x)) - len(codec.compress(x, dictionary)) for x in probe)
         if gain * len(samples) / len(probe) <= len(dictionary):
             return
-        dict_id = db.execute("INSERT INTO dicts(data) VALUES (?)", (dictionary,)).lastrowid
-        for block_id, _, frame in blocks:
+        dict_id = rows.next_id(db, "dicts")
+        rows.put(db, "dicts", (dict_id, dictionary))
+        for block_id, size, frame in blocks:
             smaller = codec.compress(inflated[int(block_id)], dictionary, checksum=False)
             if len(smaller) < len(frame):
-                db.execute("UPDATE blocks SET data = ?, dict_id = ? WHERE id = ?",
-                           (smaller, dict_id, block_id))
+                rows.put(db, "blocks", (block_id, dict_id, size, smaller))
         self._cache.clear()
 
     # -- writing -------------------------------------------------------------------------
@@ -88,10 +89,9 @@ class Blocks:
         placed: dict[bytes, tuple[int, int]] = {}
         written = 0
         for frame, raw_size, members in pack(items, dictionary[1] if dictionary else None):
-            block_id = self.db.execute(
-                "INSERT INTO blocks(dict_id, size, data) VALUES (?, ?, ?)",
-                (dictionary[0] if dictionary else None, raw_size, frame)).lastrowid
-            assert block_id is not None
+            block_id = rows.next_id(self.db, "blocks")
+            rows.put(self.db, "blocks",
+                     (block_id, dictionary[0] if dictionary else None, raw_size, frame))
             placed.update({digest: (block_id, offset) for digest, offset in members})
             written += len(frame)
         return placed, written
@@ -99,7 +99,8 @@ class Blocks:
     def rewrite(self, block_id: int) -> None:
         """Recompress a block with only the contents that still live in it (or delete it)."""
         db = self.db
-        members = db.query("SELECT id, block_offset, size FROM contents WHERE block_id = ? "
+        columns = ", ".join(rows.COLUMNS["contents"])
+        members = db.query(f"SELECT {columns} FROM contents WHERE block = ? "
                            "ORDER BY block_offset", (block_id,))
         if not members:
             db.execute("DELETE FROM blocks WHERE id = ?", (block_id,))
@@ -111,17 +112,17 @@ class Blocks:
                                  "run `briefmin verify`")
         (dict_id,), = db.query("SELECT dict_id FROM blocks WHERE id = ?", (block_id,))
         kept: list[bytes] = []
-        offsets: list[tuple[int, int]] = []
+        moved: list[tuple[object, ...]] = []
         position = 0
-        for content, offset, size in members:
-            offsets.append((position, content))
+        for member in members:
+            offset, size = member[4], member[2]
+            moved.append((*member[:4], position, *member[5:]))
             kept.append(raw[offset:offset + size])
             position += size
         body = b"".join(kept)
-        db.execute("UPDATE blocks SET size = ?, data = ? WHERE id = ?",
-                   (len(body), codec.compress(body, _dict(dicts, dict_id), checksum=False),
-                    block_id))
-        db.executemany("UPDATE contents SET block_offset = ? WHERE id = ?", offsets)
+        rows.put(db, "blocks", (block_id, dict_id, len(body),
+                                codec.compress(body, _dict(dicts, dict_id), checksum=False)))
+        rows.put_many(db, "contents", moved)
         self._cache.clear()
 
     # -- reading -------------------------------------------------------------------------
@@ -129,16 +130,19 @@ class Blocks:
     def read_content(self, content_id: int, dicts: dict[int, bytes] | None = None) -> bytes:
         """The original bytes of a stored content, checked against its sha256."""
         try:
-            # CAST: a damaged or hostile archive may hold text where a blob belongs
-            row = self.db.one(
-                "SELECT CAST(sha256 AS BLOB), size, dict_id, CAST(data AS BLOB), block_id, "
-                "block_offset FROM contents WHERE id = ?", (content_id,))
+            row = self.db.one(f"SELECT {', '.join(rows.COLUMNS['contents'])}, checksum "
+                              "FROM contents WHERE id = ?", (content_id,))
         except ArchiveError as exc:
             raise IntegrityError(f"stored item {content_id} cannot be read ({exc})") from exc
         if row is None:
             raise IntegrityError(f"stored item {content_id} is missing")
-        sha, size, dict_id, blob, block_id, offset = row
-        check_cells(row, (bytes, int, INT_OR_NONE, BYTES_OR_NONE, INT_OR_NONE, INT_OR_NONE),
+        if self.db.checksummed and row[-1] != rows.row_sum("contents", row[:-1]):
+            raise IntegrityError(f"the catalogue entry of stored item {content_id} is "
+                                 "damaged (checksum)")
+        _, sha, size, block_id, offset, _, _, dict_id, blob = row[:-1]
+        # a damaged or hostile archive may hold any type in a cell
+        check_cells((sha, size, dict_id, blob, block_id, offset),
+                    (bytes, int, INT_OR_NONE, BYTES_OR_NONE, INT_OR_NONE, INT_OR_NONE),
                     f"stored item {content_id}")
         dicts = dicts if dicts is not None else self.dictionaries()
         if block_id is not None:
@@ -180,7 +184,7 @@ class Blocks:
     def orphaned(self) -> int:
         """Blocks no content lives in."""
         return len(self.db.query("SELECT id FROM blocks WHERE id NOT IN "
-                                 "(SELECT block_id FROM contents WHERE block_id IS NOT NULL)"))
+                                 "(SELECT block FROM contents WHERE block IS NOT NULL)"))
 
     def totals(self) -> dict[str, int]:
         (blocks, block_bytes), = self.db.query(

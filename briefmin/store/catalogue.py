@@ -7,10 +7,13 @@ import fnmatch
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import InputError, IntegrityError
+from . import rows
 from .connection import Connection, check_cells
+from .schema import ENCODINGS
 
 
 @dataclass(frozen=True)
@@ -34,15 +37,13 @@ class BriefRecord:
 
 
 _RECORD_SQL = """
-    SELECT b.path, b.version,
-           (SELECT MAX(version) FROM briefs b2 WHERE b2.path = b.path),
-           c.sha256, c.size,
+    SELECT b.path, b.version, c.sha256, c.size,
            -- a brief in a solid block is charged its share of the block's frame
-           CASE WHEN c.block_id IS NULL THEN LENGTH(c.data)
+           CASE WHEN c.block IS NULL THEN LENGTH(c.frame)
                 ELSE c.size * LENGTH(bl.data) / MAX(bl.size, 1) END,
-           b.added_at, c.encoding, c.id
-    FROM briefs b JOIN contents c ON c.id = b.content_id
-    LEFT JOIN blocks bl ON bl.id = c.block_id
+           b.added, c.encoding, c.id
+    FROM briefs b JOIN contents c ON c.id = b.content
+    LEFT JOIN blocks bl ON bl.id = c.block
 """
 _RECORD_ORDER = " ORDER BY b.path, b.version"
 
@@ -76,7 +77,11 @@ def records(db: Connection, selectors: Sequence[str] = (), *, version: int | Non
             all_versions: bool = False) -> list[BriefRecord]:
     """Briefs matching the selectors (see `selects`); no selector = every brief. Latest
     versions unless `version` or `all_versions`."""
-    rows = [_record(db, r) for r in db.query(_RECORD_SQL + _RECORD_ORDER)]
+    found = db.query(_RECORD_SQL + _RECORD_ORDER)
+    latest: dict[str, int] = {}
+    for row in found:  # rows come by path and version: the last of a path is its latest
+        latest[row[0]] = row[1]
+    rows = [_record(db, r, latest) for r in found]
     if not all_versions and version is None:
         rows = [r for r in rows if r.version == r.versions]
     elif version is not None:
@@ -99,75 +104,97 @@ def records_of_contents(db: Connection, content_ids: Iterable[int], *,
     """The briefs holding each of these contents (latest versions unless `all_versions`),
     looked up by id: a search needs a few records, not all of a million."""
     wanted = sorted({int(i) for i in content_ids})
-    out: dict[int, list[BriefRecord]] = {}
+    found = []
     for start in range(0, len(wanted), 500):  # SQLite caps bound parameters per statement
         part = wanted[start:start + 500]
-        for row in db.query(_RECORD_SQL + f" WHERE c.id IN ({','.join('?' * len(part))})"
-                            + _RECORD_ORDER, part):
-            record = _record(db, row)
-            if all_versions or record.version == record.versions:
-                out.setdefault(record.content_id, []).append(record)
+        found += db.query(_RECORD_SQL + f" WHERE c.id IN ({','.join('?' * len(part))})"
+                          + _RECORD_ORDER, part)
+    latest = {row[0]: latest_version(db, row[0]) for row in found}
+    out: dict[int, list[BriefRecord]] = {}
+    for row in found:
+        record = _record(db, row, {p: v[0] for p, v in latest.items() if v})
+        if all_versions or record.version == record.versions:
+            out.setdefault(record.content_id, []).append(record)
     return out
 
 
-def _record(db: Connection, row: Sequence[Any]) -> BriefRecord:
-    path, version, versions, sha, size, stored, added_at, encoding, content_id = row
-    check_cells(row, (str, int, int, bytes, int, int, str, str, int),
+def _record(db: Connection, row: Sequence[Any], latest: dict[str, int]) -> BriefRecord:
+    path, version, sha, size, stored, added, encoding, content_id = row
+    check_cells(row, (str, int, bytes, int, int, int, int, int),
                 f"{db.path}: the catalogue row of {str(path)[:80]!r}")
-    if len(sha) != 32:
-        raise IntegrityError(f"{db.path}: the catalogue row of {path!r} has a damaged sha256")
-    return BriefRecord(path, version, versions, sha.hex(), size, stored, added_at, encoding,
-                       content_id)
+    if len(sha) != 32 or not 0 <= encoding < len(ENCODINGS) or path not in latest:
+        raise IntegrityError(f"{db.path}: the catalogue row of {path!r} is damaged; run "
+                             "`briefmin verify`")
+    return BriefRecord(path, version, latest[path], sha.hex(), size, stored, _time(added),
+                       ENCODINGS[encoding], content_id)
+
+
+def _time(seconds: int) -> str:
+    try:
+        return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
+    except (OverflowError, OSError, ValueError):
+        return f"@{seconds}"  # a damaged time is shown, not a reason to fail
+
+
+def now() -> int:
+    """The time a brief is added at, as stored: unix seconds."""
+    return int(datetime.now(UTC).timestamp())
 
 
 def latest_digests(db: Connection) -> dict[str, bytes]:
     """The sha256 of each path's latest version."""
-    return dict(db.query(
-        "SELECT path, c.sha256 FROM briefs b JOIN contents c ON c.id = b.content_id "
-        "WHERE version = (SELECT MAX(version) FROM briefs b2 WHERE b2.path = b.path)"))
+    out: dict[str, bytes] = {}
+    for path, digest in db.query(  # by path and version: the last of a path is its latest
+            "SELECT b.path, c.sha256 FROM briefs b JOIN contents c ON c.id = b.content "
+            "ORDER BY b.path, b.version"):
+        out[path] = digest
+    return out
 
 
 def content_id(db: Connection, digest: bytes) -> int | None:
-    row = db.one("SELECT id FROM contents WHERE sha256 = ?", (digest,))
+    # the expression is the index's (a prefix of the sha256), so the index is used
+    row = db.one("SELECT id FROM contents WHERE substr(sha256, 1, 4) = ? AND sha256 = ?",
+                 (digest[:4], digest))
     return int(row[0]) if row else None
 
 
 def insert_content(db: Connection, digest: bytes, size: int, encoding: str, n_vectors: int,
                    block_id: int, offset: int) -> int | None:
     """The new content's id, or None when its sha256 is stored already."""
-    cur = db.execute(
-        "INSERT OR IGNORE INTO contents(sha256, size, data, encoding, n_vectors, block_id, "
-        "block_offset) VALUES (?, ?, x'', ?, ?, ?, ?)",
-        (digest, size, encoding, n_vectors, block_id, offset))
-    return cur.lastrowid if cur.rowcount else None
+    if content_id(db, digest) is not None:
+        return None
+    new_id = rows.next_id(db, "contents")
+    rows.put(db, "contents", (new_id, digest, size, block_id, offset,
+                              ENCODINGS.index(encoding), n_vectors, None, None))
+    return new_id
 
 
 def latest_version(db: Connection, path: str) -> tuple[int, bytes] | None:
     """(version, sha256) of the path's latest version, if it has one."""
     row = db.one("SELECT b.version, c.sha256 FROM briefs b JOIN contents c "
-                 "ON c.id = b.content_id WHERE b.path = ? ORDER BY b.version DESC LIMIT 1",
-                 (path,))
+                 "ON c.id = b.content WHERE b.pathkey = ? AND b.path = ? "
+                 "ORDER BY b.version DESC LIMIT 1", (rows.path_key(path), path))
     return (int(row[0]), bytes(row[1])) if row else None
 
 
-def insert_brief(db: Connection, path: str, version: int, content: int, added_at: str) -> None:
-    db.execute("INSERT INTO briefs(path, version, content_id, added_at) VALUES (?, ?, ?, ?)",
-               (path, version, content, added_at))
+def insert_brief(db: Connection, path: str, version: int, content: int, added: int) -> None:
+    rows.put(db, "briefs", (rows.next_id(db, "briefs"), path, version, content, added,
+                            rows.path_key(path)))
 
 
 def delete_briefs(db: Connection, gone: Sequence[BriefRecord]) -> None:
-    db.executemany("DELETE FROM briefs WHERE path = ? AND version = ?",
-                   [(r.path, r.version) for r in gone])
+    db.executemany("DELETE FROM briefs WHERE pathkey = ? AND path = ? AND version = ?",
+                   [(rows.path_key(r.path), r.path, r.version) for r in gone])
 
 
 def delete_orphans(db: Connection) -> tuple[set[int], set[int]]:
     """Delete the contents no brief holds; returns their ids and the blocks they were in."""
     orphans = {int(i) for (i,) in db.query(
-        "SELECT id FROM contents WHERE id NOT IN (SELECT content_id FROM briefs)")}
+        "SELECT id FROM contents WHERE id NOT IN (SELECT content FROM briefs)")}
     if not orphans:
         return orphans, set()
     touched = {int(b) for (b,) in db.query(
-        f"SELECT DISTINCT block_id FROM contents WHERE block_id IS NOT NULL AND id IN "
+        f"SELECT DISTINCT block FROM contents WHERE block IS NOT NULL AND id IN "
         f"({','.join('?' * len(orphans))})", sorted(orphans))}
     db.executemany("DELETE FROM contents WHERE id = ?", [(i,) for i in orphans])
     return orphans, touched
@@ -175,16 +202,16 @@ def delete_orphans(db: Connection) -> tuple[set[int], set[int]]:
 
 def vector_counts(db: Connection) -> list[tuple[Any, Any]]:
     """(content id, vector rows it owns) per content, as stored (unchecked)."""
-    return [(i, n) for i, n in db.query("SELECT id, n_vectors FROM contents")]
+    return [(i, n) for i, n in db.query("SELECT id, vectors FROM contents")]
 
 
 def totals(db: Connection) -> dict[str, int]:
     """Counts and byte sums for `info`."""
     (paths, versions, raw), = db.query(
         "SELECT COUNT(DISTINCT path), COUNT(*), COALESCE(SUM(c.size), 0) FROM briefs b "
-        "JOIN contents c ON c.id = b.content_id")
+        "JOIN contents c ON c.id = b.content")
     (contents, unique_raw, frames), = db.query(
-        "SELECT COUNT(*), COALESCE(SUM(size), 0), COALESCE(SUM(LENGTH(data)), 0) "
+        "SELECT COUNT(*), COALESCE(SUM(size), 0), COALESCE(SUM(LENGTH(frame)), 0) "
         "FROM contents")
     return {"briefs": paths, "versions": versions, "raw_bytes": raw,
             "unique_contents": contents, "unique_raw_bytes": unique_raw,

@@ -12,7 +12,7 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 from ..errors import ArchiveBusyError, ArchiveError, IntegrityError, NewerFormatError
-from . import schema
+from . import rows, schema
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 # SQLite quotes damaged schema text in its error messages, and sqlite3 then fails to decode
@@ -31,6 +31,12 @@ class Connection:
     def __init__(self, path: str, conn: sqlite3.Connection) -> None:
         self.path = path
         self._conn = conn
+        self.version = schema.FORMAT_VERSION  # the file's format, once checked
+
+    @property
+    def checksummed(self) -> bool:
+        """Do this file's rows carry checksums (format 4 on)?"""
+        return self.version >= schema.CHECKSUMMED
 
     def close(self) -> None:
         self._conn.close()
@@ -38,6 +44,15 @@ class Connection:
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         try:
             return self._conn.execute(sql, params).fetchall()
+        except SQLITE_ERRORS as exc:
+            raise archive_error(self.path, exc) from exc
+
+    def iterate(self, sql: str, params: Sequence[Any] = ()) -> Iterator[Any]:
+        """Rows one by one (for tables too large to hold at once)."""
+        try:
+            cursor = self._conn.execute(sql, params)
+            while batch := cursor.fetchmany(256):
+                yield from batch
         except SQLITE_ERRORS as exc:
             raise archive_error(self.path, exc) from exc
 
@@ -70,7 +85,7 @@ class Connection:
     def read_blob(self, table: str, column: str, rowid: int, offset: int, size: int) -> bytes:
         """`size` bytes at `offset` of one blob cell, without reading the rest of it."""
         try:
-            with self._conn.blobopen(table, column, rowid, readonly=True) as blob:
+            with self._conn.blobopen(table, column, rowid, readonly=True, name="main") as blob:
                 blob.seek(offset)
                 return blob.read(size)
         except SQLITE_ERRORS as exc:
@@ -102,6 +117,10 @@ def archive_error(path: str, exc: sqlite3.Error | UnicodeDecodeError) -> Archive
         message = bytes(exc.object).decode("utf-8", "replace")
     else:
         message = str(exc)
+    # SQLite quotes damaged schema text, newlines and all: keep the message to one line
+    message = " ".join(message.split())
+    if len(message) > 300:
+        message = message[:300] + "…"
     if "disk is full" in message or "disk I/O error" in message:
         return ArchiveError(f"{path}: cannot write ({message}); the archive is unchanged "
                             "since its last commit; free some space and run again")
@@ -174,14 +193,18 @@ def connect(path: str, write: bool, wait: float | None) -> Connection:
         raw = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
     except SQLITE_ERRORS as exc:
         raise archive_error(path, exc) from exc
+    # old formats' views compute the path key that format 4 stores (see schema.py)
+    raw.create_function("path_key", 1, rows.path_key, deterministic=True)
     conn = Connection(path, raw)
     try:
-        if not write:
-            conn.execute("PRAGMA query_only = 1")
         # readers wait out a writer's commit; writers already hold the whole-run lock
         timeout_ms = 60_000 if wait is None else max(5_000, int(wait * 1000))
         conn.execute(f"PRAGMA busy_timeout = {timeout_ms}")
-        _check_schema(conn, raw, write)
+        conn.version = _check_schema(conn, raw, write)
+        if conn.version < schema.CHECKSUMMED:
+            conn.script(schema.OLD_FORMAT_VIEWS)  # temporary: the file is not changed
+        if not write:
+            conn.execute("PRAGMA query_only = 1")
     except BaseException:
         conn.close()
         raise
@@ -194,7 +217,8 @@ def _quote(path: str) -> str:
     return quote(path, safe="/")
 
 
-def _check_schema(conn: Connection, raw: sqlite3.Connection, write: bool) -> None:
+def _check_schema(conn: Connection, raw: sqlite3.Connection, write: bool) -> int:
+    """The format the archive is in once checked (and migrated, when writing)."""
     path = conn.path
     (app_id,), = conn.query("PRAGMA application_id")
     try:
@@ -216,5 +240,7 @@ def _check_schema(conn: Connection, raw: sqlite3.Connection, write: bool) -> Non
                 schema.migrate(raw)
             except SQLITE_ERRORS as exc:
                 raise archive_error(path, exc) from exc
+        version = schema.FORMAT_VERSION
     # preparing a statement parses the whole schema: a damaged one is reported at open
     conn.query("SELECT 1 FROM meta LIMIT 0")
+    return version

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import ArchiveError
 from ..quantize import RescoreCodes
+from . import rows
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -19,7 +21,12 @@ if TYPE_CHECKING:
 # 'BMIN' — marks the SQLite file as a briefmin archive (`PRAGMA application_id`)
 APPLICATION_ID = 0x424D494E
 
-MIGRATIONS: list[str] = [
+# A migration is SQL statements (separated by ";\n"), or SQL and then a Python step over the
+# same connection (for values SQL cannot compute). Append only: the list index + 1 is the
+# format version it brings an archive to.
+Migration = str | tuple[str, Callable[[sqlite3.Connection], None]]
+
+MIGRATIONS: list[Migration] = [
     # 1: the first format
     """
     CREATE TABLE meta (
@@ -84,12 +91,84 @@ MIGRATIONS: list[str] = [
     """
     INSERT OR IGNORE INTO meta(key, value) VALUES ('rescore_bits', '8');
     """,
+    # 4: every row checksummed (rows.py: `checksum` is filled in by rows.backfill), and a
+    # compact catalogue: times in unix seconds, briefs indexed by a 32-bit key of the path
+    # (not the path again), contents by a 4-byte prefix of the sha256 (not all 32 bytes),
+    # encodings as codes (ENCODINGS), no index of contents by block (only rm and dictionary
+    # training look contents up by block, and they may scan)
+    ("""
+    CREATE TABLE briefs_v4 (
+        id       INTEGER PRIMARY KEY,
+        path     TEXT NOT NULL,
+        version  INTEGER NOT NULL,
+        content  INTEGER NOT NULL,
+        added    INTEGER NOT NULL,     -- unix seconds
+        pathkey  INTEGER NOT NULL,     -- rows.path_key(path)
+        checksum INTEGER
+    );
+    INSERT INTO briefs_v4(id, path, version, content, added, pathkey)
+        SELECT id, path, version, content_id,
+               COALESCE(CAST(strftime('%s', added_at) AS INTEGER), 0), 0 FROM briefs;
+    DROP TABLE briefs;
+    ALTER TABLE briefs_v4 RENAME TO briefs;
+    CREATE INDEX briefs_path ON briefs(pathkey);
+    CREATE INDEX briefs_content ON briefs(content);
+    CREATE TABLE contents_v4 (
+        id           INTEGER PRIMARY KEY,
+        sha256       BLOB NOT NULL,
+        size         INTEGER NOT NULL,
+        block        INTEGER,          -- NULL: a format-1 content in a frame of its own
+        block_offset INTEGER,
+        encoding     INTEGER NOT NULL, -- index in schema.ENCODINGS
+        vectors      INTEGER NOT NULL, -- rows this content owns in vec_segments
+        dict         INTEGER,          -- format-1 frames only: their dictionary
+        frame        BLOB,             -- format-1 frames only
+        checksum     INTEGER
+    );
+    INSERT INTO contents_v4(id, sha256, size, block, block_offset, encoding, vectors, dict,
+                            frame)
+        SELECT id, sha256, size, block_id, block_offset,
+               CASE encoding WHEN 'utf-8' THEN 0 WHEN 'utf-16' THEN 1 WHEN 'cp1252' THEN 2
+                             ELSE 3 END,
+               n_vectors, dict_id, CASE WHEN block_id IS NULL THEN data END FROM contents;
+    DROP TABLE contents;
+    ALTER TABLE contents_v4 RENAME TO contents;
+    CREATE INDEX contents_sha ON contents(substr(sha256, 1, 4));
+    ALTER TABLE blocks ADD COLUMN checksum INTEGER;
+    ALTER TABLE dicts ADD COLUMN checksum INTEGER;
+    ALTER TABLE vec_segments ADD COLUMN checksum INTEGER;
+    ALTER TABLE meta ADD COLUMN checksum INTEGER
+    """, rows.backfill),
 ]
 
 FORMAT_VERSION = len(MIGRATIONS)
 # the oldest format readers use as it is (they never migrate: that takes the writer lock);
 # format 3 only added a meta key whose absence means what format 2 did
 OLDEST_READABLE = 2
+# the first format whose rows carry checksums
+CHECKSUMMED = 4
+# how the bytes of a content were decoded for the model, by code (contents.encoding)
+ENCODINGS = ("utf-8", "utf-16", "cp1252", "latin-1")
+
+# Formats 2 and 3 are read as they are (readers never migrate): these temporary views, which
+# shadow the file's own tables for one connection, show them as format 4 without checksums
+OLD_FORMAT_VIEWS = """
+CREATE TEMP VIEW briefs AS
+    SELECT id, path, version, content_id AS content,
+           COALESCE(CAST(strftime('%s', added_at) AS INTEGER), 0) AS added,
+           path_key(path) AS pathkey, NULL AS checksum FROM main.briefs;
+CREATE TEMP VIEW contents AS
+    SELECT id, sha256, size, block_id AS block, block_offset,
+           CASE encoding WHEN 'utf-8' THEN 0 WHEN 'utf-16' THEN 1 WHEN 'cp1252' THEN 2
+                         ELSE 3 END AS encoding,
+           n_vectors AS vectors, dict_id AS dict,
+           CASE WHEN block_id IS NULL THEN data END AS frame, NULL AS checksum
+    FROM main.contents;
+CREATE TEMP VIEW blocks AS SELECT *, NULL AS checksum FROM main.blocks;
+CREATE TEMP VIEW dicts AS SELECT *, NULL AS checksum FROM main.dicts;
+CREATE TEMP VIEW vec_segments AS SELECT *, NULL AS checksum FROM main.vec_segments;
+CREATE TEMP VIEW meta AS SELECT *, NULL AS checksum FROM main.meta
+"""
 
 
 def current_version(conn: sqlite3.Connection) -> int:
@@ -99,11 +178,27 @@ def current_version(conn: sqlite3.Connection) -> int:
 def migrate(conn: sqlite3.Connection) -> None:
     """Bring an archive up to FORMAT_VERSION; the caller holds a write transaction."""
     for version in range(current_version(conn), FORMAT_VERSION):
-        for statement in MIGRATIONS[version].split(";\n"):
+        migration = MIGRATIONS[version]
+        sql, step = (migration, None) if isinstance(migration, str) else migration
+        for statement in sql.split(";\n"):
             if statement.strip():
                 conn.execute(statement)
+        if step is not None:
+            step(conn)
         conn.execute(f"PRAGMA user_version = {version + 1}")
     conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    if FORMAT_VERSION >= CHECKSUMMED:  # the table definitions are checksummed as well
+        digest = schema_digest(conn.execute(SCHEMA_SQL).fetchall())
+        rows.put(conn, "meta", ("schema", json.dumps(digest)))
+
+
+def schema_digest(entries: list[tuple[object, ...]]) -> str:
+    """A digest of every table and index definition of the file (not where they start):
+    `entries` is SCHEMA_SQL's result."""
+    return f"{rows.row_sum('meta', [v for entry in entries for v in entry]) & (2**64 - 1):016x}"
+
+
+SCHEMA_SQL = "SELECT type, name, tbl_name, sql FROM main.sqlite_master ORDER BY type, name"
 
 
 # Bits per dimension of the rescoring codes, chosen when an archive is created. "small" halves
@@ -133,26 +228,32 @@ class Meta:
 
 
 def read_meta(db: Connection) -> Meta:
-    rows = dict(db.query("SELECT key, value FROM meta"))
+    raw = db.query("SELECT key, value, checksum FROM meta")
     (version,), = db.query("PRAGMA user_version")
+    if version >= CHECKSUMMED:
+        damaged = [str(key) for key, value, checksum in raw
+                   if checksum != rows.row_sum("meta", (key, value))]
+        if damaged:
+            raise ArchiveError(f"{db.path}: archive metadata is damaged ({', '.join(damaged)}"
+                               "); run `briefmin verify`")
+    values = {key: value for key, value, _ in raw}
     try:
         return Meta(
             format_version=int(version),
-            model_id=json.loads(rows["model_id"]),
-            dim=int(json.loads(rows.get("dim", "0"))),
-            chunk_tokens=int(json.loads(rows.get("chunk_tokens", "0"))),
-            chunk_overlap=int(json.loads(rows.get("chunk_overlap", "0"))),
-            int8_step=float(json.loads(rows.get("int8_step", "0"))),
-            created_at=json.loads(rows.get("created_at", '""')),
-            rescore_bits=_rescore_bits(json.loads(rows.get("rescore_bits", "8"))),
+            model_id=json.loads(values["model_id"]),
+            dim=int(json.loads(values.get("dim", "0"))),
+            chunk_tokens=int(json.loads(values.get("chunk_tokens", "0"))),
+            chunk_overlap=int(json.loads(values.get("chunk_overlap", "0"))),
+            int8_step=float(json.loads(values.get("int8_step", "0"))),
+            created_at=json.loads(values.get("created_at", '""')),
+            rescore_bits=_rescore_bits(json.loads(values.get("rescore_bits", "8"))),
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise ArchiveError(f"{db.path}: archive metadata is damaged ({exc})") from exc
 
 
 def write_meta(conn: Connection | sqlite3.Connection, values: dict[str, object]) -> None:
-    conn.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
-                     [(k, json.dumps(v)) for k, v in values.items()])
+    rows.put_many(conn, "meta", [(k, json.dumps(v)) for k, v in values.items()])
 
 
 def _rescore_bits(value: object) -> int:

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..quantize import Floats, Int8Scale, RescoreCodes, binary_codes
-from . import schema
+from . import rows, schema
 from .connection import Connection
 
 # segments.kinds: what a vector row stands for
@@ -82,12 +82,12 @@ class Rows:
         self.vectors.append(vector)
 
 
-def append(db: Connection, rows: Rows, chunk_tokens: int, chunk_overlap: int) -> None:
+def append(db: Connection, new: Rows, chunk_tokens: int, chunk_overlap: int) -> None:
     """Write rows as a new segment, calibrating the rescoring codes on the archive's first
     vectors, then merge segments. The caller holds a write transaction."""
-    if not rows.vectors:
+    if not new.vectors:
         return
-    matrix: Floats = np.vstack(rows.vectors).astype(np.float32)
+    matrix: Floats = np.vstack(new.vectors).astype(np.float32)
     meta = schema.read_meta(db)
     if not meta.int8_step:
         scale = meta.codes.calibrate(matrix)
@@ -95,11 +95,11 @@ def append(db: Connection, rows: Rows, chunk_tokens: int, chunk_overlap: int) ->
                                "chunk_tokens": chunk_tokens, "chunk_overlap": chunk_overlap})
     else:
         scale = meta.codes.scale(meta.int8_step)
-    db.execute(f"INSERT INTO vec_segments(n, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-               (len(matrix), np.asarray(rows.content_ids, np.int64).tobytes(),
-                np.asarray(rows.kinds, np.uint8).tobytes(),
-                np.asarray(rows.spans, np.int32).tobytes(),
-                binary_codes(matrix).tobytes(), meta.codes.pack(scale.encode(matrix))))
+    rows.put(db, "vec_segments", (
+        rows.next_id(db, "vec_segments"), len(matrix),
+        np.asarray(new.content_ids, np.int64).tobytes(), np.asarray(new.kinds, np.uint8).tobytes(),
+        np.asarray(new.spans, np.int32).tobytes(), binary_codes(matrix).tobytes(),
+        meta.codes.pack(scale.encode(matrix))))
     merge(db)
 
 
@@ -129,10 +129,11 @@ def merge(db: Connection) -> None:
         marks = ",".join("?" * len(group))
         parts = db.query(f"SELECT n, {_COLUMNS} FROM vec_segments WHERE id IN ({marks}) "
                          "ORDER BY id", group)
-        db.execute(f"INSERT INTO vec_segments(n, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-                   (sum(int(p[0]) for p in parts),
-                    *(b"".join(bytes(p[col]) for p in parts) for col in range(1, 6))))
+        merged_id = rows.next_id(db, "vec_segments")
         db.execute(f"DELETE FROM vec_segments WHERE id IN ({marks})", group)
+        rows.put(db, "vec_segments", (
+            merged_id, sum(int(p[0]) for p in parts),
+            *(b"".join(bytes(p[col]) for p in parts) for col in range(1, 6))))
 
 
 def remove_contents(db: Connection, meta: schema.Meta, gone: set[int]) -> None:
@@ -149,15 +150,12 @@ def remove_contents(db: Connection, meta: schema.Meta, gone: set[int]) -> None:
             db.execute("DELETE FROM vec_segments WHERE id = ?", (seg_id,))
             continue
         width = len(bits) // n
-        db.execute(
-            "UPDATE vec_segments SET n = ?, content_ids = ?, kinds = ?, spans = ?, "
-            "bits = ?, int8 = ? WHERE id = ?",
-            (int(keep.sum()), cids[keep].tobytes(),
-             np.frombuffer(kinds, np.uint8)[keep].tobytes(),
-             np.frombuffer(spans, np.int32).reshape(n, 2)[keep].tobytes(),
-             np.frombuffer(bits, np.uint8).reshape(n, width)[keep].tobytes(),
-             np.frombuffer(int8, np.uint8).reshape(n, row_bytes)[keep].tobytes(),
-             seg_id))
+        rows.put(db, "vec_segments", (
+            seg_id, int(keep.sum()), cids[keep].tobytes(),
+            np.frombuffer(kinds, np.uint8)[keep].tobytes(),
+            np.frombuffer(spans, np.int32).reshape(n, 2)[keep].tobytes(),
+            np.frombuffer(bits, np.uint8).reshape(n, width)[keep].tobytes(),
+            np.frombuffer(int8, np.uint8).reshape(n, row_bytes)[keep].tobytes()))
 
 
 class CodeReader:

@@ -1,0 +1,268 @@
+"""`verify`: check every stored byte and say what is damaged and which briefs it affects.
+
+SQLite's own integrity check finds broken pages and indexes; the row checksums of format 4
+(rows.py) find any changed value in any table; the table definitions are checked against the
+digest written when the archive was made or migrated; every brief is inflated and compared
+with its sha256; vector rows are counted against their contents. Nothing here raises for
+damage: each finding becomes a Problem, so one run reports them all."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import BriefminError, IntegrityError
+from . import rows, schema, segments
+from .blocks import Blocks
+from .connection import Connection
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something `verify` found wrong; `paths` are the briefs it damages (may be empty)."""
+
+    message: str
+    paths: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"message": self.message, "paths": list(self.paths)}
+
+
+@dataclass
+class VerifyReport:
+    problems: list[Problem]
+    checked: int  # stored items decompressed and hashed
+    orphaned_items: int
+    reclaimable_bytes: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "checked": self.checked,
+                "problems": [p.to_json() for p in self.problems],
+                "orphaned_items": self.orphaned_items,
+                "reclaimable_bytes": self.reclaimable_bytes}
+
+
+_EVERY_BRIEF = ("(every brief)",)
+
+
+class _Verifier:
+    def __init__(self, db: Connection, blocks: Blocks) -> None:
+        self.db, self.blocks = db, blocks
+        self.problems: list[Problem] = []
+        self.owners: dict[int, list[str]] = {}  # content id -> names of the briefs holding it
+        # contents whose bytes do not read back intact -> the index of that problem
+        self.unreadable: dict[int, int] = {}
+        self.later: list[tuple[str, list[int]]] = []  # damaged blocks and dictionaries
+
+    def add(self, message: str, contents: Iterator[int] | list[int] | tuple[str, ...] = ()
+            ) -> None:
+        if isinstance(contents, tuple):
+            self.problems.append(Problem(message, contents))
+            return
+        paths = sorted({p for c in contents for p in self.owners.get(int(c), ())})
+        self.problems.append(Problem(message, tuple(paths)))
+
+    def guarded(self, what: str, check: Callable[[], None]) -> None:
+        """Run one check; if the archive cannot even be read for it, that is the finding."""
+        try:
+            check()
+        except BriefminError as exc:
+            self.add(f"{what} cannot be read ({exc})")
+
+    # -- the rows, value by value --------------------------------------------------------
+
+    def table(self, table: str) -> Iterator[tuple[Any, ...]]:
+        """Every row of `table` as (its values..., checksum), each value exactly as stored:
+        text that is not UTF-8 comes back as bytes (and fails its checksum) instead of
+        stopping the read."""
+        columns = (*rows.COLUMNS[table], "checksum")
+        cells = ", ".join(f"typeof({c}), CAST({c} AS BLOB)" for c in columns)
+        for raw in self.db.iterate(f"SELECT {cells} FROM main.{table}"):
+            yield tuple(_value(raw[i], raw[i + 1]) for i in range(0, len(raw), 2))
+
+    def checksums(self) -> None:
+        self.guarded("the table definitions", self.schema)
+        self.guarded("the metadata", self.meta)
+        self.guarded("the briefs table", self.briefs)  # first: it names the damaged briefs
+        damaged_dicts: list[int] = []
+        self.guarded("the dictionaries", lambda: self.dicts(damaged_dicts))
+        damaged_blocks: list[int] = []
+        self.guarded("the blocks", lambda: self.blocks_(damaged_blocks))
+        self.guarded("the contents table", lambda: self.contents(damaged_dicts, damaged_blocks))
+        self.guarded("the vector segments", self.segments)
+
+    def schema(self) -> None:
+        (stored,), = self.db.query("SELECT value FROM main.meta WHERE key = 'schema'") or [
+            (None,)]
+        if stored is None or json.loads(stored) != schema.schema_digest(
+                self.db.query(schema.SCHEMA_SQL)):
+            self.add("the archive's table definitions were altered", _EVERY_BRIEF)
+
+    def meta(self) -> None:
+        for *values, checksum in self.table("meta"):
+            if checksum != rows.row_sum("meta", values):
+                self.add(f"metadata entry {_show(values[0])} is damaged (checksum)",
+                         _EVERY_BRIEF)
+
+    def briefs(self) -> None:
+        found = list(self.table("briefs"))
+        names = self.name_owners([(v[1], v[2], v[3]) for v in found])
+        for (*values, checksum), name in zip(found, names, strict=True):
+            if checksum != rows.row_sum("briefs", values):
+                self.add(f"the catalogue row {values[0]} of brief {name} is damaged "
+                         "(checksum)", (name,))
+            elif values[5] != rows.path_key(values[1]):
+                self.add(f"the catalogue row {values[0]} of brief {name} has a wrong path key",
+                         (name,))
+
+    def briefs_of_old_format(self) -> None:
+        self.name_owners(self.db.query("SELECT path, version, content FROM briefs"))
+
+    def name_owners(self, found: list[tuple[Any, Any, Any]]) -> list[str]:
+        """Name each (path, version, content) as problems do (path, or path@version when the
+        path has several), and note which briefs hold each content."""
+        counts: dict[Any, int] = {}
+        for path, _, _ in found:
+            counts[path] = counts.get(path, 0) + 1
+        names = []
+        for path, version, content in found:
+            text = path.decode("utf-8", "replace") if isinstance(path, bytes) else str(path)
+            name = f"{text}@{version}" if counts[path] > 1 else text
+            names.append(name)
+            if isinstance(content, int):
+                self.owners.setdefault(content, []).append(name)
+        return names
+
+    def dicts(self, damaged: list[int]) -> None:
+        for *values, checksum in self.table("dicts"):
+            if checksum != rows.row_sum("dicts", values):
+                damaged.append(values[0])
+
+    def blocks_(self, damaged: list[int]) -> None:
+        for *values, checksum in self.table("blocks"):
+            if checksum != rows.row_sum("blocks", values):
+                damaged.append(values[0])
+
+    def contents(self, damaged_dicts: list[int], damaged_blocks: list[int]) -> None:
+        in_block: dict[Any, list[int]] = {b: [] for b in damaged_blocks}
+        for *values, checksum in self.table("contents"):
+            content_id, block = values[0], values[3]
+            if block in in_block:
+                in_block[block].append(content_id)
+            if checksum != rows.row_sum("contents", values):
+                self.add(f"the catalogue entry of stored item {content_id} is damaged "
+                         "(checksum)", [content_id] if isinstance(content_id, int) else [])
+        # named once the bytes are checked: a damaged block still holds intact briefs
+        self.later.extend((f"solid block {_show(block)} is damaged (checksum)", members)
+                          for block, members in in_block.items())
+        for dict_id in damaged_dicts:
+            users = [b for (b,) in self.db.query("SELECT id FROM main.blocks WHERE dict_id = ?",
+                                                 (dict_id,))]
+            members = [c for b in users for (c,) in self.db.query(
+                "SELECT id FROM main.contents WHERE block = ?", (b,))]
+            self.later.append((f"dictionary {_show(dict_id)} is damaged (checksum)", members))
+
+    def finish(self) -> None:
+        """Name the briefs of damaged blocks and dictionaries: those that no longer read back
+        intact (the others are still restorable byte-exact)."""
+        # one finding per damage: the block's, not also each of its briefs' sha256
+        hurt = [[c for c in members if c in self.unreadable] for _, members in self.later]
+        folded = {self.unreadable[c] for members in hurt for c in members}
+        self.problems = [p for k, p in enumerate(self.problems) if k not in folded]
+        for (message, _), members in zip(self.later, hurt, strict=True):
+            self.add(message + (f"; {len(members)} stored item(s) in it no longer read back "
+                                "intact" if members else "; every brief in it still reads "
+                                "back intact"), members)
+
+    def segments(self) -> None:
+        for *values, checksum in self.table("vec_segments"):
+            if checksum != rows.row_sum("vec_segments", values):
+                ids = values[2] if isinstance(values[2], bytes) else b""
+                held = np.unique(np.frombuffer(ids[:len(ids) // 8 * 8], np.int64)).tolist()
+                self.add(f"vector segment {_show(values[0])} is damaged (checksum): search "
+                         "and dedupe may read wrong meanings for its briefs", held)
+
+    # -- the bytes and the vectors -------------------------------------------------------
+
+    def contents_and_vectors(self) -> tuple[int, int]:
+        """(stored items inflated and hashed, items no brief holds)."""
+        dicts = self.blocks.dictionaries()
+        checked = 0
+        expected: dict[int, int] = {}
+        for content_id, n_vectors in self.db.query("SELECT id, vectors FROM contents"):
+            if not isinstance(n_vectors, int) or not isinstance(content_id, int):
+                self.add(f"stored item {content_id} has a damaged vector count",
+                         [content_id] if isinstance(content_id, int) else [])
+                if not isinstance(content_id, int):
+                    continue
+                n_vectors = -1  # never matches: the vector check names it too
+            expected[content_id] = n_vectors
+            try:
+                self.blocks.read_content(content_id, dicts)
+            except IntegrityError as exc:
+                self.unreadable[content_id] = len(self.problems)
+                self.add(str(exc), [content_id])
+            checked += 1
+        found, damaged = segments.count_rows(self.db, schema.read_meta(self.db))
+        for message in damaged:
+            self.add(message)
+        for cid in sorted(set(expected) | set(found)):
+            if expected.get(cid) != found.get(cid, 0):
+                self.add(f"vector count mismatch: {found.get(cid, 0)} stored, "
+                         f"{expected.get(cid, 0)} expected", [cid])
+        return checked, len(set(expected) - set(self.owners))
+
+
+def verify(db: Connection, blocks: Blocks) -> VerifyReport:
+    """Check everything; return the problems instead of raising, so all are reported."""
+    check = _Verifier(db, blocks)
+    try:
+        integrity = [r[0] for r in db.query("PRAGMA integrity_check")]
+    except BriefminError as exc:
+        return VerifyReport([Problem(str(exc))], 0, 0, 0)
+    if integrity != ["ok"]:
+        check.problems.extend(Problem(f"SQLite integrity: {line}") for line in integrity[:20])
+    if db.checksummed:
+        check.checksums()
+    else:
+        check.guarded("the briefs table", check.briefs_of_old_format)
+    checked = orphaned = 0
+
+    def bytes_and_vectors() -> None:
+        nonlocal checked, orphaned
+        checked, orphaned = check.contents_and_vectors()
+        orphaned += blocks.orphaned()
+
+    check.guarded("the stored items", bytes_and_vectors)
+    check.finish()
+    (free_pages,), = db.query("PRAGMA freelist_count")
+    (page_size,), = db.query("PRAGMA page_size")
+    return VerifyReport(check.problems, checked, orphaned, int(free_pages) * int(page_size))
+
+
+def _value(kind: str, raw: bytes | None) -> Any:
+    """A cell's value from its SQLite type and its bytes (see _Verifier.table)."""
+    if kind == "null" or raw is None:
+        return None
+    if kind == "integer":
+        return int(raw)
+    if kind == "real":
+        return float(raw)
+    if kind == "text":
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return raw
+    return bytes(raw)
+
+
+def _show(value: Any) -> str:
+    return repr(value.decode("utf-8", "replace") if isinstance(value, bytes) else value)
