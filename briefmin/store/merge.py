@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -159,11 +160,19 @@ def _merge_batch(out: Archive, sources: Sequence[Archive], batch: list[tuple[int
             content_id = catalogue.content_id(db, bytes.fromhex(record.sha256))
             assert content_id is not None
             catalogue.insert_brief(db, record.path, latest[0] + 1 if latest else 1, content_id,
-                                   record.added_at)
+                                   _seconds(record.added_at))
             report.versions_added += 1
         segments.append(db, rows, out.meta.chunk_tokens, CHUNK_OVERLAP_TOKENS)
         if not out._blocks.dictionary():
             out._blocks.maybe_train_dictionary()
+
+
+def _seconds(added_at: str) -> int:
+    """A record's time back to what the catalogue stores: unix seconds (a damaged time is
+    shown as @N)."""
+    if added_at.startswith("@"):
+        return int(added_at[1:])
+    return int(datetime.fromisoformat(added_at).timestamp())
 
 
 def _adopt_calibration(db: Any, meta: schema.Meta) -> None:
