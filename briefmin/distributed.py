@@ -47,7 +47,7 @@ class RayOptions:
 
     address: str | None = None
     actors: int | None = None
-    batch: int = RAY_BATCH_BRIEFS  # texts per actor call
+    batch: int = RAY_BATCH_BRIEFS
 
 
 def import_ray() -> ModuleType:
@@ -91,7 +91,7 @@ def _column(values: list[bytes]) -> npt.NDArray[Any]:
 
 
 class RayEncoding:
-    """`ingest.Encoding` on a Ray cluster. Ray is imported and joined (or started) on the
+    """`encoder.Encoding` on a Ray cluster. Ray is imported and joined (or started) on the
     first `encode`, so an add with nothing new never touches it."""
 
     ahead_briefs = RAY_AHEAD_BRIEFS
