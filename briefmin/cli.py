@@ -18,6 +18,8 @@ import click
 import typer
 
 from . import output
+from .distributed import RAY_BATCH_BRIEFS, RayOptions
+from .encoder import Encoding
 from .errors import BriefminError, ExitStatus, InputError, UsageError
 from .ingest import AddReport, add
 from .sources import (
@@ -134,11 +136,25 @@ def add_command(
     wait: WaitOpt = 3600.0,
     verbose: Annotated[bool, typer.Option(
         "--verbose", "-v", help="Name each brief on stderr once it is committed.")] = False,
+    ray: Annotated[bool, typer.Option(
+        "--ray", help="Encode new briefs on a Ray cluster (a local one started for the run "
+                      "unless --ray-address is given). Needs pip install 'briefmin[ray]'.")]
+        = False,
+    ray_address: Annotated[str | None, typer.Option(
+        "--ray-address", help="The Ray cluster to encode on ('auto' = the one in "
+                              "RAY_ADDRESS); implies --ray.")] = None,
+    ray_actors: Annotated[int | None, typer.Option(
+        "--ray-actors", min=1, help="Model actors on the cluster (default: one per CPU, "
+                                    "or per GPU when it has GPUs); implies --ray.")] = None,
+    ray_batch: Annotated[int, typer.Option(
+        "--ray-batch", min=1, help="Briefs per actor call (larger: less padding, more work "
+                                   "redone when an actor dies).")] = RAY_BATCH_BRIEFS,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Add briefs to ARCHIVE (created if missing). Unchanged files cost no model load; a
     changed file becomes a new version."""
+    use_ray = ray or ray_address is not None or ray_actors is not None
     inputs = _inputs(paths, from_file)
     if not inputs:
         raise UsageError("nothing to add: give files, folders, - (stdin) or --from FILE")
@@ -148,8 +164,22 @@ def add_command(
                       wait=wait, on_wait=_waiting(archive, quiet)) as arch, \
             output.progress(len(sources), "adding", quiet or json_out) as advance:
         report = add(arch, sources, progress=advance,
-                     on_commit=_print_committed if verbose else None)
+                     on_commit=_print_committed if verbose else None,
+                     encoding=_ray_encoding(arch, RayOptions(ray_address, ray_actors, ray_batch))
+                     if use_ray else None)
     _render_add(report, json_out, quiet)
+
+
+def _ray_encoding(archive: Archive, options: RayOptions) -> Encoding:
+    """`add --ray`: fails fast (exit 2) when Ray is not installed; otherwise Ray itself is
+    started or joined only once something new needs encoding."""
+    from importlib.util import find_spec
+
+    from .distributed import INSTALL_HINT, RayEncoding
+
+    if find_spec("ray") is None:
+        raise UsageError(f"--ray needs Ray, which is not installed: {INSTALL_HINT}")
+    return RayEncoding(archive, options)
 
 
 def _inputs(paths: list[str] | None, from_file: str | None) -> list[str]:
@@ -471,6 +501,45 @@ def rm_command(
     else:
         output.info(f"removed {len(removed)} version(s) of "
                     f"{len({r.path for r in removed})} brief(s)", quiet)
+
+
+# -- merge -----------------------------------------------------------------------------------
+
+@command("merge")
+def merge_command(
+    archive: ArchiveArg,
+    inputs: Annotated[list[str], typer.Argument(
+        help="Archives to merge into ARCHIVE (same model and profile).", show_default=False)],
+    wait: WaitOpt = 3600.0,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Merge archives into ARCHIVE (created if missing) without re-encoding: contents stored
+    once, every version kept with its time. Merging the same input again adds nothing."""
+    from contextlib import ExitStack
+
+    from .store.merge import merge
+
+    with ExitStack() as stack:
+        sources = []
+        for path in inputs:
+            if os.path.exists(archive) and os.path.exists(path) and \
+                    os.path.samefile(path, archive):
+                raise UsageError(f"{path} is the output archive; merge it into another one")
+            sources.append(stack.enter_context(Archive.open(path)))
+        first = sources[0].meta
+        new = not os.path.lexists(archive)
+        arch = stack.enter_context(Archive.open(
+            archive, write=True, create=True, model=first.model_id if new else None,
+            profile=first.profile if new else None, wait=wait,
+            on_wait=_waiting(archive, quiet)))
+        report = merge(arch, sources)
+    if json_out:
+        output.emit_json(report.to_json())
+    else:
+        output.info(f"merged {report.inputs} archive(s): {report.versions_added} version(s) "
+                    f"added ({report.contents_added} new contents), "
+                    f"{report.versions_skipped} already there", quiet)
 
 
 # -- minify ----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .encoder import EncodedBrief, Encoder, EncoderFactory, archive_encoder, encode_briefs
+from .encoder import EncoderFactory, Encoding, LocalEncoding
 from .sources import Source
 from .store import Archive
 from .store.archive import NewContent
@@ -16,12 +16,6 @@ from .text import Admitted, Skipped, admit, decode_text
 
 BATCH_BRIEFS = 64  # briefs per transaction: what a kill can lose
 BATCH_BYTES = 16 * 1024 * 1024
-# Briefs are encoded ahead of their transactions, this many at a time: one encode call over
-# many texts sorts all their chunks by length, so batches carry little padding (measured on
-# 5,000 Debian descriptions: encoding each 64-brief transaction alone ran at 0.69x the
-# model's own speed). The byte cap keeps the work a kill can waste to about a minute.
-ENCODE_AHEAD_BRIEFS = 1024
-ENCODE_AHEAD_BYTES = 1024 * 1024
 
 @dataclass
 class AddReport:
@@ -45,12 +39,23 @@ class AddReport:
 def add(archive: Archive, sources: Iterable[Source | Skipped], *,
         progress: Callable[[int], None] | None = None,
         on_commit: Callable[[list[str]], None] | None = None,
-        encoder_factory: EncoderFactory | None = None) -> AddReport:
+        encoder_factory: EncoderFactory | None = None,
+        encoding: Encoding | None = None) -> AddReport:
     """Store new briefs and new versions of changed ones; unchanged ones cost a hash. Commits
     every BATCH_BRIEFS briefs, so an interrupted add keeps what it committed; `on_commit`
     hears the names each commit made durable. The model is loaded (by `encoder_factory`,
-    default `load_encoder`) only when something new needs encoding."""
-    run = _Run(archive, encoder_factory, on_commit)
+    default `load_encoder`; or by `encoding`, e.g. on a Ray cluster) only when something new
+    needs encoding."""
+    run = _Run(archive, encoding or LocalEncoding(archive, encoder_factory), on_commit)
+    try:
+        _add(archive, sources, run, progress)
+    finally:
+        run.encoding.close()
+    return run.report
+
+
+def _add(archive: Archive, sources: Iterable[Source | Skipped], run: _Run,
+         progress: Callable[[int], None] | None) -> None:
     latest = archive.latest_digests()
     ahead: list[Admitted] = []
     ahead_bytes = 0
@@ -67,32 +72,26 @@ def add(archive: Archive, sources: Iterable[Source | Skipped], *,
         latest[item.name] = item.digest
         ahead.append(item)
         ahead_bytes += len(item.data)
-        if len(ahead) >= ENCODE_AHEAD_BRIEFS or ahead_bytes >= ENCODE_AHEAD_BYTES:
+        if len(ahead) >= run.encoding.ahead_briefs or ahead_bytes >= run.encoding.ahead_bytes:
             run.store_ahead(ahead)
             ahead, ahead_bytes = [], 0
     if ahead:
         run.store_ahead(ahead)
     archive.release_free_pages()
-    return run.report
 
 
 class _Run:
-    def __init__(self, archive: Archive, factory: EncoderFactory | None,
+    def __init__(self, archive: Archive, encoding: Encoding,
                  on_commit: Callable[[list[str]], None] | None) -> None:
         self.archive = archive
         self.report = AddReport()
-        self._factory = factory
-        self._encoder: Encoder | None = None
+        self.encoding = encoding
         self._on_commit = on_commit
 
-    def encoder(self) -> Encoder:
-        if self._encoder is None:
-            self._encoder = archive_encoder(self.archive, self._factory)
-        return self._encoder
-
     def store_ahead(self, items: list[Admitted]) -> None:
-        """Encode the new contents of `items` in one call, then store them in transactions
-        of at most BATCH_BRIEFS briefs / BATCH_BYTES bytes."""
+        """Encode the new contents of `items` in one call, and store them in transactions of
+        at most BATCH_BRIEFS briefs / BATCH_BYTES bytes, each as soon as its vectors are in
+        (a remote encoding streams them back)."""
         new: dict[bytes, tuple[bytes, str, str]] = {}  # sha -> (data, text, encoding)
         for item in items:
             if item.digest not in new and not self.archive.has_content(item.digest):
@@ -100,18 +99,22 @@ class _Run:
                 if encoding not in ("utf-8", "utf-16"):
                     self.report.fallback_decoded.append((item.name, encoding))
                 new[item.digest] = (item.data, text, encoding)
-        encoded: dict[bytes, EncodedBrief] = {}
-        if new:
-            briefs = encode_briefs(self.encoder(), [text for _, text, _ in new.values()])
-            encoded = dict(zip(new, briefs, strict=True))
-        contents = {digest: NewContent(data, encoding, encoded[digest])
-                    for digest, (data, _, encoding) in new.items()}
+        stream = zip(new, self.encoding.encode([text for _, text, _ in new.values()])
+                     if new else iter(()), strict=True)
+        received: set[bytes] = set()
+        contents: dict[bytes, NewContent] = {}
         batch: list[Admitted] = []
         batch_bytes = 0
         for index, item in enumerate(items, 1):
             batch.append(item)
             batch_bytes += len(item.data)
             if len(batch) >= BATCH_BRIEFS or batch_bytes >= BATCH_BYTES or index == len(items):
+                for b in batch:  # wait for this batch's vectors (in order: `new` is)
+                    while b.digest in new and b.digest not in received:
+                        digest, brief = next(stream)
+                        received.add(digest)
+                        data, _, encoding = new[digest]
+                        contents[digest] = NewContent(data, encoding, brief)
                 self._store_batch(batch, contents)
                 batch, batch_bytes = [], 0
 
@@ -121,7 +124,7 @@ class _Run:
         later batch is not stored again."""
         new = {item.digest: contents.pop(item.digest) for item in batch
                if item.digest in contents}
-        chunk_tokens = self.encoder().max_tokens if new else 0
+        chunk_tokens = self.encoding.chunk_tokens() if new else 0
         result = self.archive.store_batch([(item.name, item.digest) for item in batch], new,
                                           chunk_tokens)
         self.report.unchanged += result.unchanged

@@ -11,7 +11,9 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -89,6 +91,48 @@ def hashing_archive(tmp_path: Path) -> Callable[..., Path]:
             os.chdir(cwd)
         return path
     return make
+
+
+def fixture_like_briefs(root: Path, generated: int) -> Path:
+    """root/briefs: the fixture tree (odd encodings, an empty and a binary file included) and
+    `generated` more briefs made of its paragraphs, recombined (for tests that need a few
+    hundred real-looking briefs)."""
+    texts = [p.read_text(encoding="utf-8", errors="replace")
+             for p in sorted(BRIEFS.rglob("*.md"))]
+    paragraphs = [q for t in texts for q in t.split("\n\n") if q.strip()]
+    for source in BRIEFS.rglob("*"):
+        if source.is_file():
+            target = root / "briefs" / source.relative_to(BRIEFS)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read_bytes())
+    for i in range(generated):
+        picked = [paragraphs[(i * 7 + j * 13) % len(paragraphs)] for j in range(1 + i % 6)]
+        target = root / "briefs" / "mixed" / f"brief-{i:03d}.md"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(f"# Brief {i}\n\n" + "\n\n".join(picked) + "\n", encoding="utf-8")
+    return root / "briefs"
+
+
+def vector_rows(path: Path) -> dict[tuple[str, int, tuple[int, int]], tuple[bytes, Any]]:
+    """Every vector row of an archive by (content sha256, kind, chunk span): its scan code
+    (sign bits) and its rescoring code (as floats)."""
+    from briefmin.store import BRIEF_KINDS, KIND_CHUNK
+
+    kinds = (*BRIEF_KINDS, KIND_CHUNK)
+    with Archive.open(path) as archive:
+        stored, codes = archive.vectors(kinds), archive.all_int8(kinds).astype(np.float64)
+        digests = {r.content_id: r.sha256 for r in archive.records(all_versions=True)}
+    return {(digests[int(c)], int(k), (int(s[0]), int(s[1]))): (bits.tobytes(), codes[row])
+            for row, (c, k, s, bits) in enumerate(
+                zip(stored.content_ids, stored.kinds, stored.spans, stored.bits, strict=True))}
+
+
+def min_row_cosine(a: Path, b: Path) -> float:
+    """The two archives hold the same rows; the lowest cosine between their rescoring codes."""
+    rows_a, rows_b = vector_rows(a), vector_rows(b)
+    assert rows_a.keys() == rows_b.keys() and rows_a
+    return min(float(x @ y / (np.linalg.norm(x) * np.linalg.norm(y)))
+               for (_, x), (_, y) in ((rows_a[key], rows_b[key]) for key in rows_a))
 
 
 class Cli:

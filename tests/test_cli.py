@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -119,7 +120,8 @@ CHECK_IMPORTS = """
 import sys
 from briefmin.cli import main
 code = main(sys.argv[1:])
-heavy = sorted(m for m in ("torch", "sentence_transformers", "transformers") if m in sys.modules)
+heavy = sorted(m for m in ("torch", "sentence_transformers", "transformers", "ray")
+               if m in sys.modules)
 print("HEAVY:" + ",".join(heavy), file=sys.stderr)
 sys.exit(code)
 """
@@ -146,12 +148,37 @@ def test_model_free_commands_never_import_torch(tmp_path: Path) -> None:
         (briefs / f"b{i}.md").write_text(f"Brief number {i} about topic {i}.\n")
     code, heavy = run_checking_imports("add", "a.bmin", "briefs", cwd=tmp_path)
     assert code == 0  # loads the real model (torch only to export it to ONNX the first time)
-    for args in (["add", "a.bmin", "briefs"], ["ls", "a.bmin"], ["info", "a.bmin"],
+    # nothing new: `--ray` neither imports Ray nor starts it
+    for args in (["add", "a.bmin", "briefs"], ["add", "a.bmin", "briefs", "--ray"],
+                 ["ls", "a.bmin"], ["info", "a.bmin"],
                  ["verify", "a.bmin"], ["restore", "a.bmin", "--to", "out"],
                  ["rm", "a.bmin", "briefs/b0.md"]):
         code, heavy = run_checking_imports(*args, cwd=tmp_path)
         assert code == 0, args
         assert heavy == [], f"{args[0]} imported {heavy}"
+
+
+def test_ray_without_ray_installed_is_a_usage_error(cli: Cli, chdir_tmp: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    (chdir_tmp / "one.md").write_text("a brief\n")
+    monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` sees when not installed
+    result = cli("add", "a.bmin", "one.md", "--model", HASHING, "--ray")
+    assert result.returncode == ExitStatus.USAGE
+    assert result.stderr.count("\n") == 1 and "pip install 'briefmin[ray]'" in result.stderr
+
+
+def test_an_unreachable_cluster_is_one_line_and_exit_6(cli: Cli, chdir_tmp: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("ray")
+    (chdir_tmp / "one.md").write_text("a brief\n")
+    result = cli("add", "a.bmin", "one.md", "--model", HASHING, "--ray-address", "127.0.0.1:1")
+    assert result.returncode == ExitStatus.MODEL
+    assert result.stderr.count("\n") == 1 and "cannot reach the Ray cluster" in result.stderr
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    result = cli("add", "a.bmin", "one.md", "--ray-address", "auto")
+    assert result.returncode == ExitStatus.USAGE and "needs RAY_ADDRESS" in result.stderr
+    listed = cli("ls", "a.bmin", "--json")  # nothing was stored
+    assert (listed.returncode, json.loads(listed.stdout)) == (0, [])
 
 
 def test_a_bug_is_one_line_and_exit_70(cli: Cli, chdir_tmp: Path,

@@ -1,0 +1,185 @@
+"""`briefmin merge OUT IN...`: archives of one model and profile combined into one, without
+re-encoding: each content is stored once (by sha256), its bytes re-packed into OUT's blocks
+and dictionary, its vectors carried over; each (path, version) keeps its time, and versions
+are appended in time order. Merging an input again adds nothing (a version whose path,
+sha256 and time OUT holds already is skipped), and neither does a version whose bytes are
+those of the path's previous version in time (two hosts archiving the same file)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import ModelError, UsageError
+from ..modelid import CHUNK_OVERLAP_TOKENS
+from . import catalogue, schema, segments
+from .archive import Archive
+from .catalogue import BriefRecord
+from .segments import BRIEF_KINDS, KIND_CHUNK, Rows
+
+MERGE_BATCH = 256  # versions per transaction: what a killed merge can lose
+ALL_KINDS = (*BRIEF_KINDS, KIND_CHUNK)
+
+
+@dataclass
+class MergeReport:
+    inputs: int = 0
+    versions_added: int = 0
+    versions_skipped: int = 0  # already in OUT, or the bytes of the path's previous version
+    contents_added: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"inputs": self.inputs, "versions_added": self.versions_added,
+                "versions_skipped": self.versions_skipped,
+                "contents_added": self.contents_added}
+
+
+def check_compatible(out: Archive, source: Archive) -> None:
+    """Refuse inputs whose vectors cannot sit beside OUT's: another model (exit 6), another
+    profile or format (exit 2)."""
+    have, got = out.meta, source.meta
+    if got.model_id != have.model_id:
+        raise ModelError(f"{source.path} was made with model {got.model_id!r}, {out.path} with "
+                         f"{have.model_id!r}; archives of different models cannot be merged")
+    if got.rescore_bits != have.rescore_bits:
+        raise UsageError(f"{source.path} has profile {got.profile!r}, {out.path} "
+                         f"{have.profile!r}; archives of different profiles cannot be merged")
+    if got.format_version != have.format_version:
+        raise UsageError(f"{source.path} is archive format {got.format_version}, {out.path} "
+                         f"format {have.format_version}; add a brief to it with this briefmin "
+                         "(which upgrades it) before merging")
+    if have.dim and got.dim and (got.dim, got.chunk_tokens) != (have.dim, have.chunk_tokens):
+        raise ModelError(f"{source.path} holds {got.dim}-d vectors of {got.chunk_tokens}-token "
+                         f"chunks, {out.path} {have.dim}-d of {have.chunk_tokens}")
+
+
+class _SourceVectors:
+    """An input's vector rows, grouped by content, as floats (its codes decoded)."""
+
+    def __init__(self, source: Archive) -> None:
+        stored = source.vectors(ALL_KINDS)
+        codes = source.all_int8(ALL_KINDS)
+        self.meta = source.meta
+        floats = self.meta.codes.scale(self.meta.int8_step).decode(codes)
+        # a code of 0 loses its sign, which the scan codes (sign bits) keep: a tiny positive
+        # value where the stored bit is 1 re-creates the same bit and rounds to the same 0
+        signs = np.unpackbits(stored.bits, axis=1)[:, :self.meta.dim].astype(bool)
+        floats[(floats == 0) & signs] = np.float32(1e-9)
+        self._floats = floats
+        self._kinds, self._spans = stored.kinds, stored.spans
+        order = np.argsort(stored.content_ids, kind="stable")
+        ids = stored.content_ids[order]
+        self._rows: dict[int, npt.NDArray[np.int64]] = {}
+        for cid in np.unique(ids):
+            lo, hi = np.searchsorted(ids, cid, "left"), np.searchsorted(ids, cid, "right")
+            self._rows[int(cid)] = order[lo:hi]
+
+    def count(self, source_id: int) -> int:
+        return len(self._rows.get(source_id, ()))
+
+    def add_to(self, rows: Rows, content_id: int, source_id: int) -> int:
+        """Append this content's rows (under OUT's id); returns how many."""
+        picked = self._rows.get(source_id, np.zeros(0, np.int64))
+        for row in picked:
+            rows.add(content_id, int(self._kinds[row]),
+                     (int(self._spans[row][0]), int(self._spans[row][1])), self._floats[row])
+        return len(picked)
+
+
+def merge(out: Archive, sources: Sequence[Archive]) -> MergeReport:
+    """Merge every input into `out` (opened for writing), in transactions of MERGE_BATCH
+    versions."""
+    out._require_writer()
+    for source in sources:
+        check_compatible(out, source)
+    report = MergeReport(inputs=len(sources))
+    todo = _new_versions(out, sources, report)
+    vectors: dict[int, _SourceVectors] = {}
+    for start in range(0, len(todo), MERGE_BATCH):
+        _merge_batch(out, sources, todo[start:start + MERGE_BATCH], vectors, report)
+    out.release_free_pages()
+    return report
+
+
+def _new_versions(out: Archive, sources: Sequence[Archive], report: MergeReport
+                  ) -> list[tuple[int, BriefRecord]]:
+    """The inputs' versions OUT lacks, in time order, as (input index, record). Each path's
+    timeline is OUT's versions and the inputs' together, sorted by time; a version is taken
+    unless it is in OUT already or repeats the bytes of the version before it."""
+    timelines: dict[str, list[tuple[str, int, int, str, BriefRecord | None]]] = {}
+    for r in out.records(all_versions=True):
+        timelines.setdefault(r.path, []).append((r.added_at, -1, r.version, r.sha256, None))
+    for i, source in enumerate(sources):
+        for r in source.records(all_versions=True):
+            timelines.setdefault(r.path, []).append((r.added_at, i, r.version, r.sha256, r))
+    todo: list[tuple[str, int, str, int, BriefRecord]] = []
+    for path, timeline in timelines.items():
+        timeline.sort(key=lambda v: v[:3])
+        stored = {(added_at, sha) for added_at, i, _, sha, _ in timeline if i < 0}
+        previous = None
+        for added_at, i, version, sha, record in timeline:
+            if record is not None:
+                if (added_at, sha) in stored or sha == previous:
+                    report.versions_skipped += 1
+                else:
+                    stored.add((added_at, sha))
+                    todo.append((added_at, i, path, version, record))
+            previous = sha
+    todo.sort(key=lambda v: v[:4])
+    return [(i, record) for _, i, _, _, record in todo]
+
+
+def _merge_batch(out: Archive, sources: Sequence[Archive], batch: list[tuple[int, BriefRecord]],
+                 vectors: dict[int, _SourceVectors], report: MergeReport) -> None:
+    new: dict[bytes, tuple[int, BriefRecord]] = {}
+    for i, record in batch:
+        digest = bytes.fromhex(record.sha256)
+        if digest not in new and not out.has_content(digest):
+            new[digest] = (i, record)
+    with out._db.transaction() as db:
+        placed, _ = out._blocks.write([(digest, sources[i].read(record))
+                                       for digest, (i, record) in new.items()])
+        rows = Rows([], [], [], [])
+        for digest, (i, record) in new.items():
+            if i not in vectors:
+                vectors[i] = _SourceVectors(sources[i])
+                _adopt_calibration(db, vectors[i].meta)
+            content_id = catalogue.insert_content(db, digest, record.size, record.encoding,
+                                                  vectors[i].count(record.content_id),
+                                                  *placed[digest])
+            assert content_id is not None
+            vectors[i].add_to(rows, content_id, record.content_id)
+            report.contents_added += 1
+        for _, record in batch:
+            latest = catalogue.latest_version(db, record.path)
+            content_id = catalogue.content_id(db, bytes.fromhex(record.sha256))
+            assert content_id is not None
+            catalogue.insert_brief(db, record.path, latest[0] + 1 if latest else 1, content_id,
+                                   _seconds(record.added_at))
+            report.versions_added += 1
+        segments.append(db, rows, out.meta.chunk_tokens, CHUNK_OVERLAP_TOKENS)
+        if not out._blocks.dictionary():
+            out._blocks.maybe_train_dictionary()
+
+
+def _seconds(added_at: str) -> int:
+    """A record's time back to what the catalogue stores: unix seconds (a damaged time is
+    shown as @N)."""
+    if added_at.startswith("@"):
+        return int(added_at[1:])
+    return int(datetime.fromisoformat(added_at).timestamp())
+
+
+def _adopt_calibration(db: Any, meta: schema.Meta) -> None:
+    """An empty OUT takes its first input's quantization step and chunking, so that input's
+    codes are carried over unchanged (others are re-quantized: within ~1e-3 in cosine)."""
+    have = schema.read_meta(db)
+    if not have.int8_step and meta.int8_step:
+        schema.write_meta(db, {"dim": meta.dim, "int8_step": meta.int8_step,
+                               "chunk_tokens": meta.chunk_tokens,
+                               "chunk_overlap": meta.chunk_overlap})

@@ -1,0 +1,153 @@
+"""`briefmin merge`: archives built apart equal the archive built at once, without
+re-encoding; history kept in time order; idempotent; other models or profiles refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from briefmin import Archive, BriefRecord, ExitStatus, add, iter_sources
+from briefmin.search import Searcher
+from briefmin.store.merge import merge
+
+from .conftest import (
+    HASHING,
+    Cli,
+    cached_encoder,
+    fixture_like_briefs,
+    min_row_cosine,
+    vector_rows,
+)
+
+
+def build(path: Path, root: Path, inputs: list[str], model: str | None = None,
+          profile: str | None = None) -> None:
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        with Archive.open(path, write=True, create=True, model=model, profile=profile) as arch:
+            add(arch, iter_sources(inputs, include=["*"]), encoder_factory=cached_encoder)
+    finally:
+        os.chdir(cwd)
+
+
+def listing(path: Path) -> list[tuple[str, int, int, str, int, str]]:
+    """What `ls --all-versions` shows, but the stored size (blocks are re-packed) and the
+    time (each build ran at its own)."""
+    with Archive.open(path) as arch:
+        return [(r.path, r.version, r.versions, r.sha256, r.size, r.encoding)
+                for r in arch.records(all_versions=True)]
+
+
+@pytest.mark.model
+def test_four_quarters_merged_equal_one_archive_of_all(tmp_path: Path, cli: Cli) -> None:
+    root = tmp_path / "corpus"
+    folder = fixture_like_briefs(root, 345)
+    files = sorted(str(p.relative_to(root)) for p in folder.rglob("*") if p.is_file())
+    whole = tmp_path / "all.bmin"
+    build(whole, root, files)
+    quarters = [tmp_path / f"q{k}.bmin" for k in range(4)]
+    for k, quarter in enumerate(quarters):
+        build(quarter, root, files[k::4])
+    merged = tmp_path / "merged.bmin"
+    done = cli("merge", merged, *quarters, "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["versions_added"] == len(listing(whole)) > 390
+    assert listing(merged) == listing(whole)
+    with Archive.open(merged) as arch:
+        assert arch.verify().ok
+    # vectors carried over, not re-encoded: the same scan codes; the rescoring codes went
+    # through a second rounding (each quarter was calibrated on its own first batch)
+    assert {k: bits for k, (bits, _) in vector_rows(merged).items()} == \
+        {k: bits for k, (bits, _) in vector_rows(whole).items()}
+    assert min_row_cosine(merged, whole) >= 0.999
+
+    queries = [line.split("\n", 1)[0].lstrip("# ") for line in
+               (p.read_text(errors="replace") for p in sorted(folder.rglob("*.md"))[:60])]
+    queries += ["pricing change for EU customers", "crash on startup", "licence audit"]
+    vectors = cached_encoder(listing_model(whole)).encode(queries)
+    with Archive.open(whole) as a, Archive.open(merged) as b:
+        sa, sb = Searcher(a), Searcher(b)
+        for query, vector in zip(queries, vectors, strict=True):
+            ha = {h.path: h.score for h in sa.search(vector, 10)}
+            hb = {h.path: h.score for h in sb.search(vector, 10)}
+            # the same hits, at the same scores within the codes' rounding; a hit may trade
+            # places with another only at the edge of the top 10 (a near-tie there)
+            edge = min(min(ha.values()), min(hb.values())) + 0.005
+            assert all(abs(ha[p] - hb[p]) <= 0.005 for p in ha.keys() & hb.keys()), query
+            assert all(max(ha.get(p, 0), hb.get(p, 0)) <= edge
+                       for p in ha.keys() ^ hb.keys()), query
+
+    again = cli("merge", merged, *quarters, "--json")
+    assert json.loads(again.stdout)["versions_added"] == 0
+    assert listing(merged) == listing(whole)
+
+
+def listing_model(path: Path) -> str:
+    with Archive.open(path) as arch:
+        return arch.meta.model_id
+
+
+def test_versions_from_several_archives_keep_their_time_order(tmp_path: Path, cli: Cli) -> None:
+    root = tmp_path / "src"
+    root.mkdir()
+    note = root / "note.md"
+    built = []
+    for n, text in enumerate(["first draft\n", "second draft\n", "first draft\n"]):
+        note.write_text(text)
+        (root / f"only-{n}.md").write_text(f"brief only in archive {n}\n")
+        built.append(tmp_path / f"host{n}.bmin")
+        build(built[-1], tmp_path, ["src"], model=HASHING)
+        time.sleep(1.1)  # added_at has whole seconds
+    out = tmp_path / "out.bmin"
+    # the inputs in any order: versions follow their times, not the command line
+    assert cli("merge", out, built[2], built[0], built[1]).returncode == 0
+    with Archive.open(out) as arch:
+        history = arch.records(["src/note.md"], all_versions=True)
+        assert [(r.version, arch.read(r)) for r in history] == \
+            [(1, b"first draft\n"), (2, b"second draft\n"), (3, b"first draft\n")]
+        assert [r.added_at for r in history] == sorted(r.added_at for r in history)
+        assert len(arch.records()) == 4 and arch.verify().ok
+        contents = {r.sha256 for r in arch.records(all_versions=True)}
+    # the third host's note is the first's bytes: stored once
+    assert len(contents) == 5
+    assert json.loads(cli("merge", out, *built, "--json").stdout)["versions_added"] == 0
+
+
+def test_merge_refuses_another_model_or_profile(tmp_path: Path, cli: Cli) -> None:
+    root = tmp_path / "src"
+    root.mkdir()
+    (root / "a.md").write_text("a brief about caching\n")
+    hashing, other, small = (tmp_path / f"{n}.bmin" for n in ("h", "o", "s"))
+    build(hashing, tmp_path, ["src"], model=HASHING)
+    build(other, tmp_path, ["src"], model="hashing:256")
+    build(small, tmp_path, ["src"], model=HASHING, profile="small")
+    wrong_model = cli("merge", tmp_path / "out.bmin", hashing, other)
+    assert wrong_model.returncode == ExitStatus.MODEL
+    assert "different models" in wrong_model.stderr
+    wrong_profile = cli("merge", tmp_path / "out.bmin", hashing, small)
+    assert wrong_profile.returncode == ExitStatus.USAGE
+    assert "different profiles" in wrong_profile.stderr
+    assert cli("merge", hashing, hashing).returncode == ExitStatus.USAGE
+    with Archive.open(tmp_path / "out.bmin") as arch:  # the refusals changed nothing
+        assert arch.records() == []
+
+
+def test_merge_library_call_reports_what_it_did(tmp_path: Path) -> None:
+    root = tmp_path / "src"
+    root.mkdir()
+    (root / "a.md").write_text("one\n")
+    (root / "b.md").write_text("two\n")
+    source = tmp_path / "in.bmin"
+    build(source, tmp_path, ["src"], model=HASHING)
+    with Archive.open(source) as src, \
+            Archive.open(tmp_path / "out.bmin", write=True, create=True, model=HASHING) as out:
+        report = merge(out, [src])
+        records: list[BriefRecord] = out.records()
+        assert (report.versions_added, report.contents_added) == (2, 2)
+        assert [out.read(r) for r in records] == [b"one\n", b"two\n"]
