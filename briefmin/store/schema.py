@@ -84,6 +84,15 @@ MIGRATIONS: list[str] = [
     """
     INSERT OR IGNORE INTO meta(key, value) VALUES ('rescore_bits', '8');
     """,
+    # 4 (search branch; the lead renumbers at merge): the lexical index (store/lexical.py).
+    # Contents stored before it are indexed from their stored text on the next write (no
+    # model): Archive.open(write=True) sees the meta key and calls lexical.backfill. Readers
+    # of an older format see no index and search by meaning only.
+    """
+    CREATE VIRTUAL TABLE IF NOT EXISTS lexical USING fts5(text, content='', detail=none,
+        tokenize='porter unicode61 remove_diacritics 2');
+    INSERT OR REPLACE INTO meta(key, value) VALUES ('lexical_backfill', '"pending"');
+    """,
 ]
 
 FORMAT_VERSION = len(MIGRATIONS)

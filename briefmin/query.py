@@ -1,0 +1,90 @@
+"""Reading a search query: the words the lexical channel looks up, and the literals that must
+match (quoted phrases and identifier-like words such as `ENG-2291`, `CONFIG_FOO_BAR`,
+`perm_version`, `/sys/class/net`, `getUserName`, `NFS`, `v2.1`)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import UsageError
+
+# common English words: they match nearly every brief, so they only slow the lexical channel
+# down (BM25 gives them almost no weight anyway)
+_STOP_LIST = """
+a about above after again against all am an and any are as at be because been before being
+below between both but by can could did do does doing down during each few for from further
+had has have having he her here hers him his how i if in into is it its itself just me more
+most my no nor not now of off on once only or other our ours out over own same she should so
+some such than that the their theirs them then there these they this those through to too
+under until up very was we were what when where which while who whom why will with would you
+your yours
+"""
+STOP_WORDS = frozenset(_STOP_LIST.split())
+
+# a token as SQLite's unicode61 tokenizer cuts it: a run of letters and digits
+_TOKEN = re.compile(r"[^\W_]+")
+_QUOTED = re.compile(r'"([^"]*)"')
+# punctuation that ends a sentence or wraps a word, not part of an identifier
+_WRAP = "\"'`.,;:!?()[]{}<>"
+_CAMEL = re.compile(r"[a-z][A-Z]")
+_INNER = re.compile(r"\w[-_./]\w|^/\w")
+
+
+def tokens(text: str) -> list[str]:
+    """The index tokens of `text`, case-folded."""
+    return [t.casefold() for t in _TOKEN.findall(text)]
+
+
+def is_identifier(word: str) -> bool:
+    """Digits, inner `-` `_` `.` `/` (or a leading `/`), camelCase, or ALL-CAPS: words that
+    name one thing, where an embedding carries little signal."""
+    letters = [c for c in word if c.isalpha()]
+    return (any(c.isdigit() for c in word) or bool(_INNER.search(word))
+            or bool(_CAMEL.search(word))
+            or (len(letters) >= 2 and all(c.isupper() for c in letters)))
+
+
+@dataclass(frozen=True)
+class Literal:
+    """A quoted phrase or an identifier that a brief must contain to rank first."""
+
+    text: str
+    tokens: tuple[str, ...]  # its index tokens: a content holding the literal holds them all
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        # case-insensitive, any run of white space between words, not inside a longer word
+        body = r"\s+".join(re.escape(part) for part in self.text.split())
+        left = r"(?<![\w])" if self.text[0].isalnum() or self.text[0] == "_" else ""
+        right = r"(?![\w])" if self.text[-1].isalnum() or self.text[-1] == "_" else ""
+        return re.compile(left + body + right, re.IGNORECASE)
+
+    def found_in(self, text: str) -> bool:
+        return self.pattern.search(text) is not None
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str
+    terms: tuple[str, ...]  # what the lexical channel looks up (stop words left out)
+    literals: tuple[Literal, ...]  # what must match
+
+
+def parse(text: str) -> Query:
+    """Read one query. A query without a letter or digit is a usage error (exit 2); one of stop
+    words only has no lexical terms, so it is answered by meaning alone."""
+    if not _TOKEN.search(text):
+        raise UsageError(f"the query {text!r} has no words to search for")
+    literals: list[Literal] = []
+    for phrase in _QUOTED.findall(text):
+        phrase = " ".join(phrase.split())
+        if _TOKEN.search(phrase):
+            literals.append(Literal(phrase, tuple(tokens(phrase))))
+    for word in _QUOTED.sub(" ", text).split():
+        word = word.strip(_WRAP)
+        if word and is_identifier(word) and _TOKEN.search(word):
+            literals.append(Literal(word, tuple(tokens(word))))
+    terms = list(dict.fromkeys(t for t in tokens(text) if t not in STOP_WORDS))
+    unique = list({lit.text.casefold(): lit for lit in literals}.values())
+    return Query(text, tuple(terms), tuple(unique))
