@@ -252,7 +252,7 @@ class LexicalRanker:
         positions = np.searchsorted(self._ids, content_ids)
         return {c: float(scores[p]) for c, p in zip(content_ids, positions.tolist(),
                                                      strict=True)
-                if p < len(self._ids) and self._ids[p] == c}
+                if p < len(self._ids) and self._ids[p] == c and scores[p] > 0}
 
     def rank(self, scores: Floats, n: int) -> list[tuple[int, float]]:
         """The n best (content id, score) with a score above 0, best first."""
