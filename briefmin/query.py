@@ -9,22 +9,8 @@ import re
 from dataclasses import dataclass
 
 from .errors import UsageError
+from .store.lexical import STOP_WORDS, TOKEN
 
-# common English words: they match nearly every brief, so they only slow the lexical channel
-# down (BM25 gives them almost no weight anyway)
-_STOP_LIST = """
-a about above after again against all am an and any are as at be because been before being
-below between both but by can could did do does doing down during each few for from further
-had has have having he her here hers him his how i if in into is it its itself just me more
-most my no nor not now of off on once only or other our ours out over own same she should so
-some such than that the their theirs them then there these they this those through to too
-under until up very was we were what when where which while who whom why will with would you
-your yours
-"""
-STOP_WORDS = frozenset(_STOP_LIST.split())
-
-# a token as SQLite's unicode61 tokenizer cuts it: a run of letters and digits
-_TOKEN = re.compile(r"[^\W_]+")
 _QUOTED = re.compile(r'"([^"]*)"')
 # punctuation that ends a sentence or wraps a word, not part of an identifier
 _WRAP = "\"'`.,;:!?()[]{}<>"
@@ -34,7 +20,7 @@ _INNER = re.compile(r"\w[-_./]\w|^/\w")
 
 def tokens(text: str) -> list[str]:
     """The index tokens of `text`, case-folded."""
-    return [t.casefold() for t in _TOKEN.findall(text)]
+    return [t.casefold() for t in TOKEN.findall(text)]
 
 
 def is_identifier(word: str) -> bool:
@@ -79,16 +65,16 @@ class Query:
 def parse(text: str) -> Query:
     """Read one query. A query without a letter or digit is a usage error (exit 2); one of stop
     words only has no lexical terms, so it is answered by meaning alone."""
-    if not _TOKEN.search(text):
+    if not TOKEN.search(text):
         raise UsageError(f"the query {text!r} has no words to search for")
     literals: list[Literal] = []
     for phrase in _QUOTED.findall(text):
         phrase = " ".join(phrase.split())
-        if _TOKEN.search(phrase):
+        if TOKEN.search(phrase):
             literals.append(Literal(phrase, tuple(tokens(phrase))))
     for word in _QUOTED.sub(" ", text).split():
         word = word.strip(_WRAP)
-        if word and is_identifier(word) and _TOKEN.search(word):
+        if word and is_identifier(word) and TOKEN.search(word):
             literals.append(Literal(word, tuple(tokens(word))))
     terms = list(dict.fromkeys(t for t in tokens(text) if t not in STOP_WORDS))
     unique = list({lit.text.casefold(): lit for lit in literals}.values())

@@ -20,8 +20,9 @@ from .encoder import archive_encoder
 from .errors import UsageError
 from .fusion import Fused, fuse, order
 from .quantize import Floats, binary_codes, hamming
-from .query import STOP_WORDS, Literal, Query, parse
+from .query import Literal, Query, parse
 from .store import SEARCH_KINDS, Archive, StoredVectors
+from .store.lexical import STOP_WORDS
 
 # candidates per wanted hit for the Hamming stage, chosen with bench/bench_search.py on the
 # Debian descriptions (20k briefs, 2,000 synopsis queries): m=10 keeps recall@10 at 0.996x of

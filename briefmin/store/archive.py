@@ -91,6 +91,7 @@ class Archive:
         self._db = db
         self._lock = lock
         self._blocks = Blocks(db)
+        self._lexical_grew = False  # release_free_pages then merges the index
 
     # -- opening -------------------------------------------------------------------------
 
@@ -192,6 +193,7 @@ class Archive:
                     inserted.append((content_id, content.vectors))
                     # hook: the lexical index grows in the same transaction as the contents
                     lexical.index(db, [(content_id, decode_text(content.data)[0])])
+                    self._lexical_grew = True
             now = _now()
             for position, (name, digest) in enumerate(batch):
                 latest = catalogue.latest_version(db, name)
@@ -215,7 +217,12 @@ class Archive:
             segments.append(db, rows, 0, CHUNK_OVERLAP_TOKENS)
 
     def release_free_pages(self) -> None:
-        """Give the pages freed by rewrites back to the file system, without a full VACUUM."""
+        """Give the pages freed by rewrites back to the file system, without a full VACUUM;
+        first merge the lexical index if this run added to it (see lexical.optimize)."""
+        if self._lexical_grew:
+            with self._db.transaction() as db:
+                lexical.optimize(db)
+            self._lexical_grew = False
         self._db.script("PRAGMA incremental_vacuum;")
 
     # -- reading -------------------------------------------------------------------------

@@ -87,10 +87,12 @@ MIGRATIONS: list[str] = [
     # 4 (search branch; the lead renumbers at merge): the lexical index (store/lexical.py).
     # Contents stored before it are indexed from their stored text on the next write (no
     # model): Archive.open(write=True) sees the meta key and calls lexical.backfill. Readers
-    # of an older format see no index and search by meaning only.
+    # of an older format see no index and search by meaning only. (Dropped first: the backfill
+    # indexes every content, so a half-built index must not survive.)
     """
-    CREATE VIRTUAL TABLE IF NOT EXISTS lexical USING fts5(text, content='', detail=none,
-        tokenize='porter unicode61 remove_diacritics 2');
+    DROP TABLE IF EXISTS lexical;
+    CREATE VIRTUAL TABLE lexical USING fts5(text, content='', detail=none,
+        columnsize=0, tokenize='porter unicode61 remove_diacritics 2');
     INSERT OR REPLACE INTO meta(key, value) VALUES ('lexical_backfill', '"pending"');
     """,
 ]
