@@ -381,9 +381,6 @@ def _pick_m(figures: dict[int, tuple[float, float]], exact: float) -> int | str:
                 if r10 >= 0.99 * exact and overlap >= 0.95), default="none of those tried")
 
 
-if __name__ == "__main__":
-    main()
-
 
 # -- hybrid search (issue 13): lexical, semantic and fused, beside bm25s ---------------------
 
@@ -660,3 +657,7 @@ def hybrid_main(args: Any) -> None:
     body += ["**Cold `briefmin search`** (fresh process, median s)",
              table(["archive", "semantic", "lexical", "hybrid"], lat)]
     print(section("Hybrid search (lexical FTS5 + semantic, fused)", body))
+
+
+if __name__ == "__main__":
+    main()

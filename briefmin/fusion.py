@@ -1,14 +1,13 @@
 """Fusing the semantic and lexical rankings of one query into one, over content ids.
 
-Reciprocal rank fusion (Cormack et al. 2009): a content scores sum_c w_c / (K + rank_c) over
-the channels that ranked it. Ranks, not scores, so a cosine and a BM25 score need no common
-scale. On top of it, literals (quoted phrases, identifiers) are a hard rule: a content that
-contains more of the query's literals ranks above one that contains fewer, whatever the
-fusion says (an embedding carries little signal for `ENG-2291`).
-
-Or a convex combination of the channels' scores (see `Params`): Bruch et al. 2023 ("An
-analysis of fusion functions for hybrid retrieval") find it beats RRF once tuned, because
-ranks throw away how far apart two candidates' scores are."""
+The default is a convex combination of the two channels' scores (see `Params`): Bruch et al.
+2023 ("An analysis of fusion functions for hybrid retrieval") find it beats reciprocal rank
+fusion once tuned, because ranks throw away how far apart two candidates' scores are; on the
+held-out Debian synopsis queries it did too (bench/RESULTS.md). RRF (Cormack et al. 2009,
+sum_c w_c / (K + rank_c)) stays available for the benchmark. On top of either, literals
+(quoted phrases, identifiers) are a hard rule: a content that holds more of the query's
+literals ranks above one that holds fewer, whatever the scores say (an embedding carries
+little signal for `ENG-2291`)."""
 
 from __future__ import annotations
 
@@ -25,7 +24,7 @@ class Params:
     queries (bench/bench_search.py); the held-out half reports them."""
 
     method: str = "convex"
-    alpha: float = 0.7
+    alpha: float = 0.8
     rrf_k: float = 60.0
     lexical_weight: float = 1.0
 

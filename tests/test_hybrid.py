@@ -178,3 +178,30 @@ def test_rm_removes_briefs_from_the_index(cli: Cli, hashing_archive: Callable[..
     assert cli("verify", archive).returncode == 0
     with Archive.open(archive) as opened:  # the library API too
         assert search_texts(opened, ["quokka"], mode="lexical") == [[]]
+
+
+LOADS_NO_MODEL = """
+import sys
+from briefmin.cli import main
+code = main(sys.argv[1:])
+loaded = [m for m in ("onnxruntime", "torch", "sentence_transformers") if m in sys.modules]
+print("LOADED:" + ",".join(loaded), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+@pytest.mark.model
+def test_lexical_mode_loads_no_model(tmp_path: Path, fixture_archive: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    done = subprocess.run([sys.executable, "-c", LOADS_NO_MODEL, "search", str(fixture_archive),
+                           "ENG-2291", "--mode", "lexical", "--json"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300, check=False,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.rsplit("LOADED:", 1)[-1].strip() == ""
+    assert json.loads(done.stdout)[0]["path"] in CACHE
