@@ -32,7 +32,8 @@ NAMED = {"meta": "metadata", "dicts": "dictionary", "blocks": "block",
 @pytest.fixture(scope="module")
 def real_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An archive with every kind of row: a trained dictionary, blocks with and without it,
-    several vector segments, chunked briefs, versions and a shared content."""
+    several vector segments, chunked briefs, versions and a shared content, and the lexical
+    index (FTS5's data, term b-tree and config tables)."""
     rng = random.Random(7)
     words = ["budget", "launch", "risk", "owner", "scope", "legal", "design", "user", "cache",
              "pricing", "review", "timeline", "customer", "invoice", "latency", "rollout"]
