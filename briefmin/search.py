@@ -324,6 +324,16 @@ class HybridSearcher:
         fused = fuse(rankings, known, scale, self.params)
         if scores is not None and query.literals:
             fused = self._literals(query, fused, scores)
+            # briefs found only by the literal check get their fused score too
+            found = [f for f in fused if not f.ranks]
+            for content_id, (cosine, _) in self.semantic.best_chunks(
+                    vector, [f.content_id for f in found]).items():
+                if vector is not None:
+                    next(f for f in found if f.content_id == content_id
+                         ).scores["semantic"] = cosine
+            for item in found:
+                fusion.rescore(item, list(rankings) or ["lexical"], scale, self.params)
+            fused = order(fused)
         return self._hits(query, vector, fused, k, mode, min_score, all_versions)
 
     def _literals(self, query: Query, fused: list[Fused], scores: Floats) -> list[Fused]:
