@@ -58,18 +58,23 @@ def fuse(rankings: Mapping[str, Sequence[tuple[int, float]]],
         for item in out.values():
             if item.content_id in known:
                 item.scores.setdefault(channel, known[item.content_id])
-    single = len(rankings) == 1
     for item in out.values():
-        if single:  # one channel: its own order
-            item.score = next(iter(item.scores.values()), 0.0)
-        elif params.method == "rrf":
-            item.score = sum((params.lexical_weight if c == "lexical" else 1.0)
-                             / (params.rrf_k + r) for c, r in item.ranks.items())
-        else:
-            item.score = (params.alpha * item.scores.get("semantic", 0.0)
-                          + (1 - params.alpha) * item.scores.get("lexical", 0.0)
-                          / max(lexical_scale, 1e-9))
+        rescore(item, list(rankings), lexical_scale, params)
     return order(list(out.values()))
+
+
+def rescore(item: Fused, channels: Sequence[str], lexical_scale: float,
+          params: Params = DEFAULT) -> None:
+    """Set `item.score` from its channel scores (or ranks, for RRF)."""
+    if len(channels) == 1:  # one channel: its own order
+        item.score = item.scores.get(channels[0], 0.0)
+    elif params.method == "rrf":
+        item.score = sum((params.lexical_weight if c == "lexical" else 1.0)
+                         / (params.rrf_k + r) for c, r in item.ranks.items())
+    else:
+        item.score = (params.alpha * item.scores.get("semantic", 0.0)
+                      + (1 - params.alpha) * item.scores.get("lexical", 0.0)
+                      / max(lexical_scale, 1e-9))
 
 
 def order(items: list[Fused]) -> list[Fused]:

@@ -139,10 +139,10 @@ class Searcher:
         return hits[:k], False
 
     def contents(self, query: Floats, n: int, pool: int, *, exact: bool = False
-                 ) -> list[tuple[int, float]]:
+                 ) -> list[tuple[int, float, int]]:
         """Up to n (content id, cosine of its best chunk) among the `pool` rows nearest in
-        Hamming distance, best first: the semantic channel of a hybrid search (contents, so
-        old versions count; the caller maps them to briefs)."""
+        Hamming distance, best first, with the row of that chunk: the semantic channel of a
+        hybrid search (contents, so old versions count; the caller maps them to briefs)."""
         total = len(self.vectors)
         if total == 0 or self._scale is None:
             return []
@@ -155,7 +155,8 @@ class Searcher:
         order = np.argsort(-scores, kind="stable")
         contents = self.vectors.content_ids[rows[order]]
         firsts = np.sort(np.unique(contents, return_index=True)[1])[:n]
-        return [(int(contents[i]), float(scores[order[i]])) for i in firsts]
+        return [(int(contents[i]), float(scores[order[i]]), int(rows[order[i]]))
+                for i in firsts]
 
     def best_chunks(self, query: Floats | None, content_ids: list[int]
                     ) -> dict[int, tuple[float, int]]:
@@ -304,17 +305,21 @@ class HybridSearcher:
                                         query_text=query.text)
         n = max(CANDIDATES, 3 * k)
         rankings: dict[str, list[tuple[int, float]]] = {}
+        # content -> (cosine, row) of its best chunk; each int8 row read costs ~0.1-0.4 ms
+        chunks: dict[int, tuple[float, int]] = {}
         if mode == "hybrid":
             assert vector is not None
-            # the semantic search's own pool for 20 hits: deeper ranks matter little to the
-            # fusion, and each pooled row costs an int8 read
-            rankings["semantic"] = self.semantic.contents(vector, n, max(k, 20) * DEFAULT_M,
-                                                          exact=exact)
+            # the semantic search's own pool: deeper ranks matter little to the fusion, and
+            # each pooled row costs an int8 read
+            semantic = self.semantic.contents(vector, n, k * DEFAULT_M, exact=exact)
+            rankings["semantic"] = [(c, cosine) for c, cosine, _ in semantic]
+            chunks = {c: (cosine, row) for c, cosine, row in semantic}
         scores = self.lexical.scores(query.terms) if self.lexical.available else None
         if scores is not None and query.terms:
             rankings["lexical"] = self.lexical.rank(scores, n)
         candidates = sorted({c for ranking in rankings.values() for c, _ in ranking})
-        chunks = self.semantic.best_chunks(vector, candidates)
+        chunks.update(self.semantic.best_chunks(vector, [c for c in candidates
+                                                         if c not in chunks]))
         known: dict[str, dict[int, float]] = {}
         if vector is not None:
             known["semantic"] = {c: cosine for c, (cosine, _) in chunks.items()}
@@ -324,7 +329,14 @@ class HybridSearcher:
         fused = fuse(rankings, known, scale, self.params)
         if scores is not None and query.literals:
             fused = self._literals(query, fused, scores)
-        return self._hits(query, vector, fused, k, mode, min_score, all_versions)
+            # briefs found only by the literal check (up to VERIFY of them) are scored on
+            # their words: reading every one's vectors for a cosine would cost more than the
+            # rest of the search
+            for item in fused:
+                if not item.ranks:
+                    fusion.rescore(item, list(rankings) or ["lexical"], scale, self.params)
+            fused = order(fused)
+        return self._hits(query, vector, fused, chunks, k, mode, min_score, all_versions)
 
     def _literals(self, query: Query, fused: list[Fused], scores: Floats) -> list[Fused]:
         """Count the query's literals in the candidates' stored text (the index has no
@@ -350,14 +362,15 @@ class HybridSearcher:
                         item.scores["lexical"] = holders[content_id]
         return order(list(by_id.values()))
 
-    def _hits(self, query: Query, vector: Floats | None, fused: list[Fused], k: int,
-              mode: str, min_score: float | None, all_versions: bool) -> list[Hit]:
+    def _hits(self, query: Query, vector: Floats | None, fused: list[Fused],
+              chunks: dict[int, tuple[float, int]], k: int, mode: str,
+              min_score: float | None, all_versions: bool) -> list[Hit]:
         hits: list[Hit] = []
         for start in range(0, len(fused), 4 * k):
             batch = fused[start:start + 4 * k]
             ids = [f.content_id for f in batch]
             records = self.archive.records_of_contents(ids, all_versions=all_versions)
-            chunks = self.semantic.best_chunks(vector, ids)
+            chunks.update(self.semantic.best_chunks(vector, [c for c in ids if c not in chunks]))
             for item in batch:
                 holders = records.get(item.content_id, [])  # none: only old versions
                 cosine, row = chunks.get(item.content_id, (0.0, -1))

@@ -286,12 +286,20 @@ class Archive:
             else:
                 gone = self.records(selectors, version=version)
             catalogue.delete_briefs(db, gone)
-            # hook: unindexing a content needs its text, so before its bytes go
-            orphan_texts = [(i, self.text(i)) for i in catalogue.orphan_ids(db)]
+            # hook: unindexing a content needs its text, so before its bytes go; a damaged
+            # one cannot be read, so then the index is rebuilt from what remains
+            try:
+                orphan_texts: list[tuple[int, str]] | None = [
+                    (i, self.text(i)) for i in catalogue.orphan_ids(db)]
+            except IntegrityError:
+                orphan_texts = None
             if orphan_texts:
                 lexical.unindex(db, orphan_texts)
                 lexical.optimize(db)
             orphans, touched = catalogue.delete_orphans(db)
+            if orphan_texts is None:
+                lexical.rebuild(db, [i for i, _ in catalogue.vector_counts(db)],
+                                self._readable_text)
             for block_id in touched:
                 self._blocks.rewrite(block_id)
             if orphans:
@@ -345,6 +353,12 @@ class Archive:
         return verify.verify(self._db, self._blocks)
 
     # -- helpers -------------------------------------------------------------------------
+
+    def _readable_text(self, content_id: int) -> str | None:
+        try:
+            return self.text(content_id)
+        except IntegrityError:
+            return None  # damaged: `verify` reports it; the index leaves it out
 
     def _backfill_lexical(self) -> None:
         """Index the contents an older format stored without the lexical index (the migration

@@ -85,6 +85,18 @@ def unindex(db: Connection, texts: Iterable[tuple[int, str]]) -> None:
                    [(i, indexed_text(t)) for i, t in texts])
 
 
+def rebuild(db: Connection, content_ids: Iterable[int],
+            text: Callable[[int], str | None]) -> None:
+    """Empty the index and index these contents again, leaving out those whose text is None
+    (damaged): what `rm` does when a content it removes cannot be read for unindexing."""
+    db.execute(f"INSERT INTO {TABLE}({TABLE}) VALUES ('delete-all')")
+    for content_id in content_ids:
+        value = text(content_id)
+        if value is not None:
+            index(db, [(content_id, value)])
+    optimize(db)
+
+
 def optimize(db: Connection) -> None:
     """Merge the index into one segment, dropping what deletes left behind (FTS5 keeps
     tombstones until segments merge, so without this `rm` would not give the space back).
