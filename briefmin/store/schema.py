@@ -34,6 +34,12 @@ LEXICAL_TABLE_SQL = """
 # meta key the migration sets: the contents stored before the index still need indexing
 LEXICAL_BACKFILL = "lexical_backfill"
 
+
+
+def _request_lexical_backfill(conn: sqlite3.Connection) -> None:
+    rows.put(conn, "meta", (LEXICAL_BACKFILL, '"pending"'))
+
+
 MIGRATIONS: list[Migration] = [
     # 1: the first format
     """
@@ -158,7 +164,7 @@ MIGRATIONS: list[Migration] = [
     # through rows.put: format 4 checksums it like any other.
     ("""
     DROP TABLE IF EXISTS lexical;
-    """ + LEXICAL_TABLE_SQL, lambda conn: rows.put(conn, "meta", (LEXICAL_BACKFILL, '"pending"'))),
+    """ + LEXICAL_TABLE_SQL, _request_lexical_backfill),
 ]
 
 FORMAT_VERSION = len(MIGRATIONS)
