@@ -10,7 +10,11 @@ phrase checks (against the stored text of a few candidates) happen above it.
 
 SQLite here is 3.40, before `contentless_delete=1` (3.43): removing a row takes FTS5's
 'delete' command with the very text that was indexed, which the store still has when it
-garbage-collects a content (see Archive.rm)."""
+garbage-collects a content (see Archive.rm).
+
+FTS5's shadow tables cannot carry format 4's row checksums, so `verify` checks the index as
+derived data: `Rebuilt` indexes the texts verify inflates anyway into an in-memory table and
+compares the two (see `Rebuilt.compare`)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,9 @@
 SQLite's own integrity check finds broken pages and indexes; the row checksums of format 4
 (rows.py) find any changed value in any table; the table definitions are checked against the
 digest written when the archive was made or migrated; every brief is inflated and compared
-with its sha256; vector rows are counted against their contents. Nothing here raises for
+with its sha256; vector rows are counted against their contents; the lexical index, whose
+FTS5 tables cannot carry checksums, is compared with one rebuilt from the inflated texts
+(lexical.Rebuilt). Nothing here raises for
 damage: each finding becomes a Problem, so one run reports them all."""
 
 from __future__ import annotations
@@ -225,15 +227,15 @@ class _Verifier:
             expected[content_id] = n_vectors
             try:
                 data = self.blocks.read_content(content_id, dicts)
-                if rebuilt:
+                if rebuilt is not None:
                     rebuilt.add(content_id, decode_text(data)[0])
             except IntegrityError as exc:
                 self.unreadable[content_id] = len(self.problems)
                 self.add(str(exc), [content_id])
-                if rebuilt:
+                if rebuilt is not None:
                     rebuilt.skipped.add(content_id)
             checked += 1
-        if rebuilt:
+        if rebuilt is not None:
             self.lexical(rebuilt.compare(self.db.path))
         found, damaged = segments.count_rows(self.db, schema.read_meta(self.db))
         for message in damaged:
