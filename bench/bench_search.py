@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -29,13 +30,17 @@ from bench.common import (
     percentile,
     ratio,
     run,
+    sample,
     section,
+    stage,
     table,
+    text_files,
 )
-from briefmin import Archive, add, iter_sources
+from briefmin import Archive, add, fusion, iter_sources
 from briefmin.encoder import BUNDLED_MODEL, Encoder, load_encoder
 from briefmin.quantize import Int8Scale, binary_codes, hamming
-from briefmin.search import DEFAULT_M, Searcher
+from briefmin.query import parse
+from briefmin.search import DEFAULT_M, HybridSearcher, Searcher
 from briefmin.store import KIND_BRIEF_AND_CHUNK, SEARCH_KINDS, Rows
 
 M_CHOICES = (2, 5, 10, 20, 30, 50)
@@ -284,7 +289,9 @@ import json, sys, time
 import numpy as np
 from briefmin import Archive
 from briefmin.quantize import Int8Scale, binary_codes, hamming
-from briefmin.search import DEFAULT_M, Searcher
+from briefmin import fusion
+from briefmin.query import parse
+from briefmin.search import DEFAULT_M, HybridSearcher, Searcher
 t0 = time.perf_counter()
 archive = Archive.open(sys.argv[1])
 vectors = Searcher(archive).vectors
@@ -333,8 +340,12 @@ def scale_figures(n: int) -> list[list[Any]]:
 
 
 def main() -> None:
-    args = parse_args(__doc__ or "")
+    args = parse_args(__doc__ or "", lambda p: p.add_argument(
+        "--hybrid-only", action="store_true", help="only the hybrid search section"))
     ensure_corpora(args.data)
+    if args.hybrid_only:
+        hybrid_main(args)
+        return
     # the full run encodes 20k of the 64k descriptions: all of them take over an hour to
     # encode on these 2 cores, and the cold-query figures hardly depend on the count
     n_docs, n_queries, scale_n, repeat = ((5_000, 500, 200_000, 5) if args.quick
@@ -350,6 +361,7 @@ def main() -> None:
                            briefs)
     log(f"scan, load and memory at {scale_n:,} vectors")
     latency += scale_figures(scale_n)
+    hybrid_main(args)
     print(section(f"Search ({briefs:,} Debian descriptions; scale rows on synthetic vectors)", [
         table(["figure", "briefmin", "baseline", "ratio", "goal"],
               [[r[0], r[1], "" if r[2] is None else r[2], r[3], r[4]] for r in latency]),
@@ -367,6 +379,284 @@ def main() -> None:
 def _pick_m(figures: dict[int, tuple[float, float]], exact: float) -> int | str:
     return min((m for m, (r10, overlap) in figures.items()
                 if r10 >= 0.99 * exact and overlap >= 0.95), default="none of those tried")
+
+
+
+# -- hybrid search (issue 13): lexical, semantic and fused, beside bm25s ---------------------
+
+# the fusions tried on the training queries (a first run on 5,000 briefs also tried RRF
+# lexical weights 0.5 and 2 and alpha 0.3-0.4: all worse on training queries)
+FUSIONS = [fusion.Params("rrf", rrf_k=k) for k in (10.0, 60.0)] + \
+          [fusion.Params("convex", alpha=a) for a in (0.5, 0.6, 0.7, 0.8, 0.9)]
+# a query whose tokens look like one thing (see briefmin.query.is_identifier)
+IDENTIFIER = re.compile(r"CONFIG_[A-Z0-9_]+|\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b|"
+                        r"/sys/[\w./-]+\w|\b[\w-]+\.(?:c|h|rst|txt|py|sh)\b")
+
+
+def split(items: list[Any], seed: int = 13) -> tuple[list[Any], list[Any]]:
+    """A training and a held-out half, at random (deterministic)."""
+    order = np.random.default_rng(seed).permutation(len(items))
+    half = len(items) // 2
+    return [items[i] for i in order[:half]], [items[i] for i in order[half:]]
+
+
+def metrics(tops: list[list[str]], answers: list[set[str]]) -> dict[str, float]:
+    """recall@1 (the first hit is an answer), recall@10 (the share of a query's answers in
+    its top 10), MRR@10, averaged over queries."""
+    r1 = [float(bool(t[:1]) and t[0] in a) for t, a in zip(tops, answers, strict=True)]
+    r10 = [len(a & set(t[:10])) / len(a) for t, a in zip(tops, answers, strict=True)]
+    mrr = [next((1 / (i + 1) for i, p in enumerate(t[:10]) if p in a), 0.0)
+           for t, a in zip(tops, answers, strict=True)]
+    return {"recall@1": float(np.mean(r1)), "recall@10": float(np.mean(r10)),
+            "MRR@10": float(np.mean(mrr))}
+
+
+class Methods:
+    """Every method of the comparison over one archive; each maps queries to top-10 paths."""
+
+    def __init__(self, archive: Archive) -> None:
+        import bm25s
+
+        from briefmin.encoder import archive_encoder
+
+        self.archive = archive
+        self.searcher = HybridSearcher(archive)
+        self.encoder = archive_encoder(archive)
+        records = archive.records()
+        self.paths_of: dict[int, list[str]] = {}
+        for r in records:
+            self.paths_of.setdefault(r.content_id, []).append(r.path)
+        self.contents = sorted(self.paths_of)
+        t = time.perf_counter()
+        corpus = [archive.text(c) for c in self.contents]
+        self.bm25 = bm25s.BM25()
+        self.bm25.index(bm25s.tokenize(corpus, stopwords="en", show_progress=False),
+                        show_progress=False)
+        self.bm25_seconds = time.perf_counter() - t
+        self._vectors: dict[str, Any] = {}
+
+    def vectors(self, queries: list[str]) -> None:
+        todo = [q for q in queries if q not in self._vectors]
+        for start in range(0, len(todo), 256):
+            part = todo[start:start + 256]
+            self._vectors.update(zip(part, self.encoder.encode(part), strict=True))
+
+    def run(self, name: str, queries: list[str], params: fusion.Params = fusion.DEFAULT
+            ) -> list[list[str]]:
+        if name == "bm25s":
+            import bm25s
+
+            tokens = bm25s.tokenize(queries, stopwords="en", show_progress=False)
+            found, _ = self.bm25.retrieve(tokens, k=min(10, len(self.contents)),
+                                          show_progress=False)
+            return [[p for i in row for p in self.paths_of[self.contents[int(i)]]][:10]
+                    for row in found]
+        self.vectors(queries)
+        self.searcher.params = params
+        mode = name.split()[0]
+        return [[h.path for h in self.searcher.search(
+                    parse(q), None if mode == "lexical" else self._vectors[q], 10, mode=mode)]
+                for q in queries]
+
+
+def compare(methods: Methods, train: list[tuple[str, set[str]]],
+            held_out: list[tuple[str, set[str]]], tune: bool
+            ) -> tuple[list[list[Any]], fusion.Params]:
+    """Tune the fusion on `train` (when asked), then every method on `held_out`."""
+    best = fusion.DEFAULT
+    if tune:
+        scored = []
+        for params in FUSIONS:
+            m = metrics(methods.run("hybrid", [q for q, _ in train], params),
+                        [a for _, a in train])
+            scored.append((m["MRR@10"] + m["recall@10"], params))
+            log(f"train {params}: {m}")
+        best = max(scored, key=lambda s: s[0])[1]
+    rows = []
+    queries, answers = [q for q, _ in held_out], [a for _, a in held_out]
+    runs = [("bm25s", fusion.DEFAULT), ("semantic", fusion.DEFAULT),
+            ("lexical", fusion.DEFAULT), ("hybrid (default)", fusion.DEFAULT),
+            ("hybrid rrf k=60", fusion.Params("rrf"))]
+    for name, params in runs + ([("hybrid (best on train)", best)] if tune else []):
+        m = metrics(methods.run(name, queries, params), answers)
+        rows.append([name if "best" not in name else f"{name}: {_label(best)}",
+                     m["recall@1"], m["recall@10"], m["MRR@10"]])
+    return rows, best
+
+
+def _label(params: fusion.Params) -> str:
+    return (f"rrf k={params.rrf_k:g} w={params.lexical_weight:g}" if params.method == "rrf"
+            else f"convex alpha={params.alpha:g}")
+
+
+def identifier_queries(archive: Archive, limit: int) -> list[tuple[str, set[str]]]:
+    """CONFIG_ options, snake_case function names, file names and sysfs paths that occur in
+    1-3 briefs of the archive, those briefs as answers (literal, case-sensitive)."""
+    holders: dict[str, set[str]] = {}
+    for record in archive.records():
+        for found in set(IDENTIFIER.findall(archive.text(record.content_id))):
+            holders.setdefault(found, set()).add(record.path)
+    chosen = sorted(q for q, paths in holders.items() if 1 <= len(paths) <= 3 and len(q) > 4)
+    rng = np.random.default_rng(17)
+    picked = sorted(rng.choice(len(chosen), min(limit, len(chosen)), replace=False))
+    return [(chosen[i], holders[chosen[i]]) for i in picked]
+
+
+def kernel_archive(data: Path, n_docs: int, max_bytes: int) -> Path:
+    """n_docs kernel docs under max_bytes each, encoded with the real model (cached)."""
+    root = data / "linux-doc"
+    files = sample([f for f in text_files(root) if f.stat().st_size <= max_bytes], n_docs)
+    path = OUT / f"search-kernel-{n_docs}-{max_bytes}" / "kernel.bmin"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.unlink(missing_ok=True)
+        log(f"encoding {len(files)} kernel docs into {path} (cached afterwards)")
+        cwd = os.getcwd()
+        os.chdir(root)
+        try:
+            with Archive.open(tmp, write=True, create=True) as archive:
+                add(archive, iter_sources([str(f.relative_to(root)) for f in files]))
+        finally:
+            os.chdir(cwd)
+        tmp.rename(path)
+    return path
+
+
+def index_cost(folder: Path, archive_path: Path) -> list[Any]:
+    """The lexical index's bytes against `tar c | zstd -19` of the folder."""
+    tzst = run([f"tar c -C {folder.parent} {folder.name} | zstd -19 -q -c | wc -c"],
+               shell=True)
+    with Archive.open(archive_path) as archive:
+        index = archive.info()["lexical_index_bytes"]
+    return [index / 1e6, int(tzst.stdout) / 1e6, index / int(tzst.stdout)]
+
+
+def fixture_tickets(archive: Archive) -> list[tuple[str, set[str]]]:
+    """Each ticket id (ENG-1234) of the fixture briefs, the briefs holding it as answers."""
+    holders: dict[str, set[str]] = {}
+    for record in archive.records():
+        for ticket in set(re.findall(r"\b[A-Z]{2,}-\d+\b", archive.text(record.content_id))):
+            holders.setdefault(ticket, set()).add(record.path)
+    return sorted(holders.items())
+
+
+def cold_search(archive_path: Path, query: str, mode: str, repeat: int) -> float:
+    """Median seconds of `briefmin search` in a fresh process."""
+    run([PYTHON, "-m", "briefmin", "search", str(archive_path), query, "--mode", mode, "-q"],
+        cwd=REPO)
+    return statistics.median(
+        run([PYTHON, "-m", "briefmin", "search", str(archive_path), query, "--mode", mode,
+             "--json"], cwd=REPO).seconds for _ in range(repeat))
+
+
+def hashing_archive(folder: Path, files: list[str], name: str) -> Path:
+    """An archive of `files` (relative to folder) with the hashing encoder: the text and the
+    lexical index as `add` writes them, in seconds instead of an hour of encoding."""
+    path = OUT / f"search-hashing-{name}" / "a.bmin"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.unlink(missing_ok=True)
+        cwd = os.getcwd()
+        os.chdir(folder)
+        try:
+            with Archive.open(tmp, write=True, create=True, model="hashing:384") as archive:
+                add(archive, iter_sources(files))
+        finally:
+            os.chdir(cwd)
+        tmp.rename(path)
+    return path
+
+
+def hybrid_main(args: Any) -> None:
+    quick = args.quick
+    n_docs, n_queries = (5_000, 500) if quick else (20_000, 2_000)
+    body: list[str] = []
+    # 1. Debian synopsis -> description (the archive of the quality section, real model)
+    archive_path, _, queries = build_corpus(args.data, n_docs, n_queries)
+    with Archive.open(archive_path, write=True):
+        pass  # an archive cached before the lexical index gets it here (the migration)
+    pairs = [(q, {p}) for q, p in queries]
+    train, held = split(pairs)
+    with Archive.open(archive_path) as archive:
+        methods = Methods(archive)
+        log(f"Debian: tuning on {len(train)} queries, reporting {len(held)}")
+        rows, _ = compare(methods, train, held, tune=True)
+    body += [f"**Debian descriptions** ({n_docs:,} briefs; {len(held)} held-out synopsis "
+             f"queries, fusion tuned on the other {len(train)})",
+             table(["method", "recall@1", "recall@10", "MRR@10"], rows)]
+    by = {r[0].split(":")[0]: r for r in rows}
+    better = max(by["semantic"][2], by["lexical"][2]), max(by["semantic"][3], by["lexical"][3])
+    body.append(f"Hybrid (default) minus the better single channel: recall@10 "
+                f"{by['hybrid (default)'][2] - better[0]:+.3f}, MRR@10 "
+                f"{by['hybrid (default)'][3] - better[1]:+.3f}; minus semantic-only recall@10 "
+                f"(the paraphrase goal, ≥ -0.01): "
+                f"{by['hybrid (default)'][2] - by['semantic'][2]:+.3f}.")
+    # 2. identifiers in kernel docs (real model on a sample), fixture tickets and paraphrases
+    kernel_n = 300 if quick else 600
+    kpath = kernel_archive(args.data, kernel_n, 6_000)
+    with Archive.open(kpath, write=True):
+        pass
+    with Archive.open(kpath) as archive:
+        ids = identifier_queries(archive, 400)
+        _, held_ids = split(ids)
+        rows, _ = compare(Methods(archive), [], held_ids, tune=False)
+    body += [f"**Identifiers** ({len(held_ids)} held-out queries: CONFIG_ options, snake_case "
+             f"names, file names and sysfs paths occurring in 1-3 of {kernel_n} kernel docs "
+             "under 6 KB, those docs as answers; recall@10 = share of the answers in the top "
+             "10)", table(["method", "recall@1", "recall@10", "MRR@10"], rows)]
+    fixture = OUT / "search-fixtures" / "briefs.bmin"
+    if not fixture.exists():
+        fixture.parent.mkdir(parents=True, exist_ok=True)
+        cwd = os.getcwd()
+        os.chdir(REPO / "fixtures")
+        try:
+            with Archive.open(fixture, write=True, create=True) as archive:
+                add(archive, iter_sources(["briefs"]))
+        finally:
+            os.chdir(cwd)
+    sys.path.insert(0, str(REPO))
+    from tests.test_search import PARAPHRASED_QUERIES, TWINS
+
+    paraphrases = [(q, {p, TWINS.get(p, p)}) for q, p in PARAPHRASED_QUERIES]
+    with Archive.open(fixture) as archive:
+        fixture_methods = Methods(archive)
+        rows, _ = compare(fixture_methods, [], fixture_tickets(archive), tune=False)
+        body += ["**Fixture ticket ids** (ENG-2291 and the others, each as a query)",
+                 table(["method", "recall@1", "recall@10", "MRR@10"], rows)]
+        rows, _ = compare(fixture_methods, [], paraphrases, tune=False)
+        body += ["**Fixture paraphrase queries** (recall@10: either twin counts)",
+                 table(["method", "recall@1", "recall@10", "MRR@10"], rows)]
+    # 3. index cost and cold latency per corpus
+    kernel_all = [str(f.relative_to(args.data / "linux-doc"))
+                  for f in text_files(args.data / "linux-doc")]
+    kernel_hash = hashing_archive(args.data / "linux-doc", kernel_all, "kernel")
+    cost = [["Linux kernel docs (2,841, hashing vectors)",
+             *index_cost(args.data / "linux-doc", kernel_hash)]]
+    deb = args.data / "debian-descriptions"
+    deb_all = sorted(p.name for p in (deb / "docs").iterdir())
+    deb_hash = hashing_archive(deb, [f"docs/{d}" for d in deb_all], "debian-all")
+    staged = OUT / "search-debian-staged"
+    if not (staged / "docs").is_dir():
+        stage([deb / "docs" / d for d in deb_all], deb, staged)
+    cost.append([f"Debian descriptions ({len(deb_all):,}, hashing vectors)",
+                 *index_cost(staged / "docs", deb_hash)])
+    body += ["**Lexical index cost** (FTS5 contentless, detail=none, porter unicode61)",
+             table(["corpus", "index MB", "`tar c \\| zstd -19` MB", "ratio (budget ≤ 0.35)"],
+                   cost)]
+    repeat = 3 if quick else 7
+    lat = []
+    for label, path, query in [
+            (f"Debian {n_docs:,} (real model)", archive_path, queries[0][0]),
+            (f"kernel docs {kernel_n} (real model)", kpath, ids[0][0] if ids else "kmalloc"),
+            (f"Debian {len(deb_all):,} (hashing vectors: no ONNX model)", deb_hash,
+             queries[0][0])]:
+        lat.append([label] + [cold_search(path, query, mode, repeat)
+                              for mode in ("semantic", "lexical", "hybrid")])
+    body += ["**Cold `briefmin search`** (fresh process, median s)",
+             table(["archive", "semantic", "lexical", "hybrid"], lat)]
+    print(section("Hybrid search (lexical FTS5 + semantic, fused)", body))
 
 
 if __name__ == "__main__":

@@ -232,23 +232,27 @@ def search_command(
     exact: Annotated[bool, typer.Option(
         "--exact", help="Rescore every vector instead of Hamming candidates (slower).")]
         = False,
+    mode: Annotated[str, typer.Option(
+        "--mode", help="hybrid (meaning and words, fused), semantic (meaning only) or "
+        "lexical (words only, no model).")] = "hybrid",
     model: Annotated[str | None, typer.Option(
         help="Refuse unless the archive was made with this model.")] = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Semantic search: the briefs whose meaning is closest to QUERY, best first."""
-    from .search import check_k, search_texts
+    """Search: the briefs closest to QUERY in meaning and words, best first."""
+    from .search import check_k, check_mode, search_texts
 
     check_k(k)
+    check_mode(mode, min_score)
     if min_score is not None and not -1.0 <= min_score <= 1.0:
         raise UsageError(f"--min-score must be between -1 and 1, not {min_score}")
     if (query is None) == (queries is None):
         raise UsageError("give one QUERY, or --queries FILE (one query per line), not both")
     texts = [query] if query is not None else read_queries(queries or "-")
     with Archive.open(archive, model=model) as arch:
-        results = search_texts(arch, texts, k, min_score=min_score, all_versions=all_versions,
-                               exact=exact)
+        results = search_texts(arch, texts, k, mode=mode, min_score=min_score,
+                               all_versions=all_versions, exact=exact)
     if json_out:
         output.emit_json([h.to_json() for h in results[0]] if query is not None else
                          [{"query": q, "hits": [h.to_json() for h in hits]}

@@ -15,30 +15,54 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from . import fusion
 from .encoder import archive_encoder
 from .errors import UsageError
+from .fusion import Fused, fuse, order
 from .quantize import Floats, binary_codes, hamming
+from .query import Literal, Query, parse
 from .store import SEARCH_KINDS, Archive, StoredVectors
+from .store.lexical import STOP_WORDS
 
 # candidates per wanted hit for the Hamming stage, chosen with bench/bench_search.py on the
 # Debian descriptions (20k briefs, 2,000 synopsis queries): m=10 keeps recall@10 at 0.996x of
 # float32 exact and overlaps its top-10 by 0.957; m=5 falls to 0.906 overlap, and m=20 gains
 # 0.02 overlap for twice the int8 reads
 DEFAULT_M = 10
+MODES = ("hybrid", "semantic", "lexical")
+DEFAULT_MODE = "hybrid"
 SNIPPET_CHARS = 240
+
+
+@dataclass(frozen=True)
+class Channel:
+    """Where one channel put a hit: its rank among that channel's candidates (None when the
+    hit came from the other channel only) and that channel's own score."""
+
+    rank: int | None
+    score: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rank": self.rank, "score": round(self.score, 4)}
 
 
 @dataclass(frozen=True)
 class Hit:
     path: str
     version: int
-    score: float  # cosine between the query and the brief's best chunk
+    score: float  # the mode's score: fused (hybrid), cosine (semantic), BM25 (lexical)
     snippet: str
     sha256: str
+    semantic: Channel | None = None  # score: cosine with the brief's best chunk
+    lexical: Channel | None = None  # score: BM25 over the query's words
+    literals: int = 0  # quoted phrases and identifiers of the query the brief holds
 
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "version": self.version, "score": round(self.score, 4),
-                "snippet": self.snippet, "sha256": self.sha256}
+                "snippet": self.snippet, "sha256": self.sha256,
+                "semantic": self.semantic and self.semantic.to_json(),
+                "lexical": self.lexical and self.lexical.to_json(),
+                "literals": self.literals}
 
 
 class Searcher:
@@ -101,18 +125,57 @@ class Searcher:
             batch = firsts[start:start + 4 * k]
             records = self.archive.records_of_contents(contents[batch].tolist(),
                                                        all_versions=all_versions)
-            for place in batch:
+            for rank, place in enumerate(batch, start + 1):
                 score, row = float(scores[order[place]]), int(rows[order[place]])
                 if min_score is not None and score < min_score:
                     return hits[:k], True
                 holders = records.get(int(contents[place]), [])  # none: only old versions
                 if holders:
                     snippet = self._snippet(int(contents[place]), row, query_text)
-                    hits.extend(Hit(r.path, r.version, score, snippet, r.sha256)
-                                for r in holders)
+                    hits.extend(Hit(r.path, r.version, score, snippet, r.sha256,
+                                    semantic=Channel(rank, score)) for r in holders)
                 if len(hits) >= k:
                     return hits[:k], False
         return hits[:k], False
+
+    def contents(self, query: Floats, n: int, pool: int, *, exact: bool = False
+                 ) -> list[tuple[int, float, int]]:
+        """Up to n (content id, cosine of its best chunk) among the `pool` rows nearest in
+        Hamming distance, best first, with the row of that chunk: the semantic channel of a
+        hybrid search (contents, so old versions count; the caller maps them to briefs)."""
+        total = len(self.vectors)
+        if total == 0 or self._scale is None:
+            return []
+        query = np.asarray(query, np.float32).reshape(-1)
+        pool = total if exact else min(total, pool)
+        distances = None if exact else hamming(binary_codes(query[None, :])[0],
+                                               self.vectors.bits)
+        rows = self._candidates(distances, pool)
+        scores = self._scores(query, rows)
+        order = np.argsort(-scores, kind="stable")
+        contents = self.vectors.content_ids[rows[order]]
+        firsts = np.sort(np.unique(contents, return_index=True)[1])[:n]
+        return [(int(contents[i]), float(scores[order[i]]), int(rows[order[i]]))
+                for i in firsts]
+
+    def best_chunks(self, query: Floats | None, content_ids: list[int]
+                    ) -> dict[int, tuple[float, int]]:
+        """(cosine, row) of each content's best chunk; rows only, cosine 0, without a query
+        vector (the first chunk then)."""
+        mask = np.isin(self.vectors.content_ids, content_ids)
+        rows = np.flatnonzero(mask).astype(np.int64)
+        if not len(rows):
+            return {}
+        if query is None or self._scale is None:
+            scores = np.zeros(len(rows), np.float32)
+        else:
+            scores = self._scores(np.asarray(query, np.float32).reshape(-1), rows)
+        best: dict[int, tuple[float, int]] = {}
+        for row, score in zip(rows.tolist(), scores.tolist(), strict=True):
+            content = int(self.vectors.content_ids[row])
+            if content not in best or score > best[content][0]:
+                best[content] = (float(score), row)
+        return best
 
     def _snippet(self, content_id: int, row: int, query_text: str) -> str:
         start, end = (int(x) for x in self.vectors.spans[row])
@@ -140,21 +203,235 @@ def snippet(chunk: str, query_text: str = "", limit: int = SNIPPET_CHARS) -> str
     return best if len(best) <= limit else best[:limit - 1].rstrip() + "…"
 
 
-def search_texts(archive: Archive, queries: list[str], k: int = 10, *, m: int = DEFAULT_M,
+class LexicalRanker:
+    """BM25 over the archive's lexical index (store/lexical.py). The index keeps no term
+    frequencies (detail=none, for size), so every term counts once per brief: BM25 with
+    tf = 1, document length = the brief's size in bytes. Term lookups are cached, so a batch
+    of queries pays each term once."""
+
+    K1 = 1.2
+    B = 0.75
+
+    def __init__(self, archive: Archive) -> None:
+        self.archive = archive
+        self.available = archive.has_lexical_index()
+        self._ids, sizes = archive.content_sizes() if self.available else (
+            np.zeros(0, np.int64), np.zeros(0, np.int64))
+        average = float(sizes.mean()) if len(sizes) else 1.0
+        # BM25's saturation term at tf = 1, per content
+        self._norm = (self.K1 + 1) / (1 + self.K1 * (1 - self.B + self.B * sizes / average))
+        self._matches: dict[str, npt.NDArray[np.int64]] = {}
+
+    def matches(self, term: str) -> npt.NDArray[np.int64]:
+        """Positions (into the content table) of the contents holding `term`."""
+        if term not in self._matches:
+            ids = self.archive.lexical_matches(term)
+            positions = np.searchsorted(self._ids, ids)
+            # contents indexed but gone from the table cannot happen inside one transaction;
+            # guard anyway so a damaged index never raises here
+            ok = (positions < len(self._ids))
+            ok[ok] &= self._ids[positions[ok]] == ids[ok]
+            self._matches[term] = positions[ok]
+        return self._matches[term]
+
+    def scores(self, terms: tuple[str, ...]) -> Floats:
+        """The BM25 score of every content (0 = no term)."""
+        out = np.zeros(len(self._ids), np.float32)
+        n = len(self._ids)
+        for term in terms:
+            where = self.matches(term)
+            if len(where):
+                idf = np.log(1 + (n - len(where) + 0.5) / (len(where) + 0.5))
+                out[where] += idf * self._norm[where]
+        return out
+
+    def scale(self, terms: tuple[str, ...]) -> float:
+        """The BM25 score of a brief of average length holding every term that occurs."""
+        n = len(self._ids)
+        return float(sum(np.log(1 + (n - df + 0.5) / (df + 0.5))
+                         for df in (len(self.matches(t)) for t in terms) if df))
+
+    def scores_of(self, scores: Floats, content_ids: list[int]) -> dict[int, float]:
+        positions = np.searchsorted(self._ids, content_ids)
+        return {c: float(scores[p]) for c, p in zip(content_ids, positions.tolist(),
+                                                     strict=True)
+                if p < len(self._ids) and self._ids[p] == c and scores[p] > 0}
+
+    def rank(self, scores: Floats, n: int) -> list[tuple[int, float]]:
+        """The n best (content id, score) with a score above 0, best first."""
+        hit = np.flatnonzero(scores > 0)
+        if len(hit) > n:
+            hit = hit[np.argpartition(-scores[hit], n - 1)[:n]]
+        hit = hit[np.argsort(-scores[hit], kind="stable")]
+        return [(int(self._ids[i]), float(scores[i])) for i in hit]
+
+    def holding(self, literal: Literal) -> npt.NDArray[np.int64]:
+        """Positions of the contents holding every token of `literal` (a superset of the
+        ones holding the literal itself)."""
+        words = [t for t in literal.tokens if t not in STOP_WORDS] or list(literal.tokens)
+        found: npt.NDArray[np.int64] | None = None
+        for word in words:
+            where = self.matches(word)
+            found = where if found is None else np.intersect1d(found, where)
+        return found if found is not None else np.zeros(0, np.int64)
+
+    def content_id(self, position: int) -> int:
+        return int(self._ids[position])
+
+
+# contents each channel hands to the fusion; the literal check reads at most VERIFY texts
+# per literal, in storage order (on the kernel docs, 2,841 briefs in 26 solid blocks, reading
+# every block takes ~0.15 s; a 40-text cap missed identifiers made of common words)
+CANDIDATES = 50
+VERIFY = 500
+
+
+class HybridSearcher:
+    """Both channels over one archive, fused (briefmin.fusion); see README "search"."""
+
+    def __init__(self, archive: Archive) -> None:
+        self.archive = archive
+        self.semantic = Searcher(archive)
+        self.lexical = LexicalRanker(archive)
+        self.params = fusion.DEFAULT  # the benchmark tries others
+
+    def search(self, query: Query, vector: Floats | None, k: int = 10, *,
+               mode: str = DEFAULT_MODE, min_score: float | None = None,
+               all_versions: bool = False, exact: bool = False) -> list[Hit]:
+        if mode == "semantic":
+            assert vector is not None
+            return self.semantic.search(vector, k, min_score=min_score,
+                                        all_versions=all_versions, exact=exact,
+                                        query_text=query.text)
+        n = max(CANDIDATES, 3 * k)
+        rankings: dict[str, list[tuple[int, float]]] = {}
+        # content -> (cosine, row) of its best chunk; each int8 row read costs ~0.1-0.4 ms
+        chunks: dict[int, tuple[float, int]] = {}
+        if mode == "hybrid":
+            assert vector is not None
+            # the semantic search's own pool: deeper ranks matter little to the fusion, and
+            # each pooled row costs an int8 read
+            semantic = self.semantic.contents(vector, n, k * DEFAULT_M, exact=exact)
+            rankings["semantic"] = [(c, cosine) for c, cosine, _ in semantic]
+            chunks = {c: (cosine, row) for c, cosine, row in semantic}
+        scores = self.lexical.scores(query.terms) if self.lexical.available else None
+        if scores is not None and query.terms:
+            rankings["lexical"] = self.lexical.rank(scores, n)
+        candidates = sorted({c for ranking in rankings.values() for c, _ in ranking})
+        chunks.update(self.semantic.best_chunks(vector, [c for c in candidates
+                                                         if c not in chunks]))
+        known: dict[str, dict[int, float]] = {}
+        if vector is not None:
+            known["semantic"] = {c: cosine for c, (cosine, _) in chunks.items()}
+        if scores is not None:
+            known["lexical"] = self.lexical.scores_of(scores, candidates)
+        scale = self.lexical.scale(query.terms) if scores is not None else 1.0
+        fused = fuse(rankings, known, scale, self.params)
+        if scores is not None and query.literals:
+            fused = self._literals(query, fused, scores)
+            # briefs found only by the literal check (up to VERIFY of them) are scored on
+            # their words: reading every one's vectors for a cosine would cost more than the
+            # rest of the search
+            for item in fused:
+                if not item.ranks:
+                    fusion.rescore(item, list(rankings) or ["lexical"], scale, self.params)
+            fused = order(fused)
+        return self._hits(query, vector, fused, chunks, k, mode, min_score, all_versions)
+
+    def _literals(self, query: Query, fused: list[Fused], scores: Floats) -> list[Fused]:
+        """Count the query's literals in the candidates' stored text (the index has no
+        positions), adding contents that hold one but neither channel ranked."""
+        by_id = {f.content_id: f for f in fused}
+        texts: dict[int, str] = {}
+        for literal in query.literals:
+            where = self.lexical.holding(literal)
+            if not len(where):
+                continue
+            holders = {self.lexical.content_id(int(p)): float(scores[p]) for p in where}
+            # fused candidates first (in fused order), then the rest by lexical score
+            queue = [f.content_id for f in fused if f.content_id in holders]
+            queue += sorted(set(holders) - set(queue), key=lambda c: -holders[c])
+            # read in id order, which is storage order: each solid block inflates once
+            for content_id in sorted(queue[:VERIFY]):
+                if content_id not in texts:
+                    texts[content_id] = self.archive.text(content_id)
+                if literal.found_in(texts[content_id]):
+                    item = by_id.setdefault(content_id, Fused(content_id))
+                    item.literals += 1
+                    if "lexical" not in item.scores and holders[content_id] > 0:
+                        item.scores["lexical"] = holders[content_id]
+        return order(list(by_id.values()))
+
+    def _hits(self, query: Query, vector: Floats | None, fused: list[Fused],
+              chunks: dict[int, tuple[float, int]], k: int, mode: str,
+              min_score: float | None, all_versions: bool) -> list[Hit]:
+        hits: list[Hit] = []
+        for start in range(0, len(fused), 4 * k):
+            batch = fused[start:start + 4 * k]
+            ids = [f.content_id for f in batch]
+            records = self.archive.records_of_contents(ids, all_versions=all_versions)
+            chunks.update(self.semantic.best_chunks(vector, [c for c in ids if c not in chunks]))
+            for item in batch:
+                holders = records.get(item.content_id, [])  # none: only old versions
+                cosine, row = chunks.get(item.content_id, (0.0, -1))
+                if not holders or (min_score is not None and cosine < min_score):
+                    continue
+                score = item.score if mode == "hybrid" else item.scores.get("lexical", 0.0)
+                semantic = (Channel(item.ranks.get("semantic"), cosine)
+                            if vector is not None else None)
+                lexical = (Channel(item.ranks.get("lexical"), item.scores["lexical"])
+                           if "lexical" in item.scores else None)
+                text = self.archive.text(item.content_id)
+                # a words match shows the sentence with most query words in the whole brief
+                if row >= 0 and vector is not None and lexical is None:
+                    begin, end = (int(x) for x in self.semantic.vectors.spans[row])
+                    text = text[begin:end]
+                piece = snippet(text, query.text)
+                hits.extend(Hit(r.path, r.version, score, piece, r.sha256, semantic, lexical,
+                                item.literals) for r in holders)
+                if len(hits) >= k:
+                    return hits[:k]
+        return hits[:k]
+
+
+def search_texts(archive: Archive, queries: list[str], k: int = 10, *,
+                 mode: str = DEFAULT_MODE, m: int = DEFAULT_M,
                  min_score: float | None = None, all_versions: bool = False,
                  exact: bool = False) -> list[list[Hit]]:
-    """Encode the queries with the archive's own model and search each; one list of hits per
-    query, best first."""
+    """Search each query (see `HybridSearcher`); the semantic channel encodes them all with
+    the archive's own model in one call, and the lexical mode loads no model. One list of
+    hits per query, best first."""
     check_k(k)
+    check_mode(mode, min_score)
+    parsed = [parse(text) for text in queries]
+    if mode == "lexical" and not archive.has_lexical_index():
+        raise UsageError(f"{archive.path} has no lexical index yet (an older format); any "
+                         "write to it (`briefmin add`) builds it")
+    if mode == "lexical":
+        searcher = HybridSearcher(archive)
+        return [searcher.search(q, None, k, mode=mode, all_versions=all_versions)
+                for q in parsed]
     # onnxruntime builds its session (~0.3 s, GIL released) while numpy loads the codes
     with ThreadPoolExecutor(max_workers=1) as pool:
         encoder = pool.submit(archive_encoder, archive)
-        searcher = Searcher(archive)
-        if not len(searcher.vectors):
+        searcher = HybridSearcher(archive)
+        if not len(searcher.semantic.vectors):
             encoder.cancel()
             return [[] for _ in queries]
         vectors = encoder.result().encode(queries)
-    return [searcher.search(vector, k, m=m, min_score=min_score, all_versions=all_versions,
-                            exact=exact, query_text=text)
-            for text, vector in zip(queries, vectors, strict=True)]
+    if mode == "semantic" or m != DEFAULT_M:
+        return [searcher.semantic.search(vector, k, m=m, min_score=min_score,
+                                         all_versions=all_versions, exact=exact,
+                                         query_text=text)
+                for text, vector in zip(queries, vectors, strict=True)]
+    return [searcher.search(q, vector, k, mode=mode, min_score=min_score,
+                            all_versions=all_versions, exact=exact)
+            for q, vector in zip(parsed, vectors, strict=True)]
 
+
+def check_mode(mode: str, min_score: float | None) -> None:
+    if mode not in MODES:
+        raise UsageError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if mode == "lexical" and min_score is not None:
+        raise UsageError("--min-score applies to the cosine: use it with --mode hybrid or "
+                         "semantic")

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from briefmin import codec
-from briefmin.store import schema
+from briefmin.store import rows, schema
 
 
 def execute(archive: str | os.PathLike[str], sql: str, params: Sequence[Any] = ()) -> list[Any]:
@@ -68,13 +68,26 @@ def write_format_3(archive: str | os.PathLike[str]) -> None:
             ALTER TABLE blocks DROP COLUMN checksum;
             ALTER TABLE dicts DROP COLUMN checksum;
             ALTER TABLE vec_segments DROP COLUMN checksum;
-            DELETE FROM meta WHERE key = 'schema';
+            DROP TABLE IF EXISTS lexical;
+            DELETE FROM meta WHERE key IN ('schema', 'lexical_backfill');
             ALTER TABLE meta DROP COLUMN checksum;
             PRAGMA user_version = 3;
             COMMIT;
         """)
     finally:
         conn.close()
+
+
+def write_format_5(archive: str | os.PathLike[str]) -> None:
+    """Turn a current archive back into format 5 (checksummed rows, no lexical index), as an
+    archive written by a briefmin of formats 4-5."""
+    execute(archive, "DROP TABLE lexical")
+    execute(archive, "DELETE FROM meta WHERE key = 'lexical_backfill'")
+    execute(archive, "PRAGMA user_version = 5")
+    digest = schema.schema_digest(execute(archive, schema.SCHEMA_SQL))
+    value = json.dumps(digest)
+    execute(archive, "UPDATE meta SET value = ?, checksum = ? WHERE key = 'schema'",
+            (value, rows.row_sum("meta", ("schema", value))))
 
 
 def write_format_1(archive: str | os.PathLike[str], model_id: str, path: str,

@@ -30,7 +30,7 @@ from ..locking import WriterLock
 from ..modelid import BUNDLED_MODEL, CHUNK_OVERLAP_TOKENS, normalize_model_id
 from ..safewrite import FolderWriter, refuse_existing, safe_target
 from ..text import decode_text
-from . import catalogue, connection, schema, segments, verify
+from . import catalogue, connection, lexical, schema, segments, verify
 from .blocks import Blocks
 from .catalogue import BriefRecord
 from .schema import PROFILES, Meta
@@ -63,6 +63,7 @@ class Archive:
         self._db = db
         self._lock = lock
         self._blocks = Blocks(db)
+        self._lexical_grew = False  # release_free_pages then merges the index
 
     # -- opening -------------------------------------------------------------------------
 
@@ -93,6 +94,8 @@ class Archive:
             raise
         archive = cls(path, db, lock)
         try:
+            if write:
+                archive._backfill_lexical()
             if model is not None:
                 archive.check_model(model)
             if profile is not None and profile != (have := archive.meta.profile):
@@ -160,6 +163,9 @@ class Archive:
                     segments.vector_count(content.vectors), *placed[digest])
                 if content_id is not None:
                     inserted.append((content_id, content.vectors))
+                    # hook: the lexical index grows in the same transaction as the contents
+                    lexical.index(db, [(content_id, decode_text(content.data)[0])])
+                    self._lexical_grew = True
             now = catalogue.now()
             for position, (name, digest) in enumerate(batch):
                 latest = catalogue.latest_version(db, name)
@@ -183,7 +189,12 @@ class Archive:
             segments.append(db, rows, 0, CHUNK_OVERLAP_TOKENS)
 
     def release_free_pages(self) -> None:
-        """Give the pages freed by rewrites back to the file system, without a full VACUUM."""
+        """Give the pages freed by rewrites back to the file system, without a full VACUUM;
+        first merge the lexical index if this run added to it (see lexical.optimize)."""
+        if self._lexical_grew:
+            with self._db.transaction() as db:
+                lexical.optimize(db)
+            self._lexical_grew = False
         self._db.script("PRAGMA incremental_vacuum;")
 
     # -- reading -------------------------------------------------------------------------
@@ -248,6 +259,18 @@ class Archive:
         """Every int8 code of the given kinds, in segment order (as `vectors(kinds)`)."""
         return segments.all_codes(self._db, self.meta, kinds)
 
+    def has_lexical_index(self) -> bool:
+        """False for an archive of an older format not written to since (see schema.py)."""
+        return lexical.exists(self._db)
+
+    def lexical_matches(self, term: str) -> npt.NDArray[np.int64]:
+        """Content ids (sorted) whose text holds the token `term`; see store/lexical.py."""
+        return lexical.matching(self._db, term)
+
+    def content_sizes(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """(content ids sorted, their sizes in bytes) of every stored content."""
+        return lexical.sizes(self._db)
+
     # -- removing ------------------------------------------------------------------------
 
     def rm(self, selectors: Sequence[str], *, version: int | None = None) -> list[BriefRecord]:
@@ -263,7 +286,20 @@ class Archive:
             else:
                 gone = self.records(selectors, version=version)
             catalogue.delete_briefs(db, gone)
+            # hook: unindexing a content needs its text, so before its bytes go; a damaged
+            # one cannot be read, so then the index is rebuilt from what remains
+            try:
+                orphan_texts: list[tuple[int, str]] | None = [
+                    (i, self.text(i)) for i in catalogue.orphan_ids(db)]
+            except IntegrityError:
+                orphan_texts = None
+            if orphan_texts:
+                lexical.unindex(db, orphan_texts)
+                lexical.optimize(db)
             orphans, touched = catalogue.delete_orphans(db)
+            if orphan_texts is None:
+                lexical.rebuild(db, [i for i, _ in catalogue.vector_counts(db)],
+                                self._readable_text)
             for block_id in touched:
                 self._blocks.rewrite(block_id)
             if orphans:
@@ -302,6 +338,7 @@ class Archive:
             "stored_bytes": stored, "text_bytes": text + dicts, "vector_bytes": vec_bytes,
             "other_bytes": max(0, stored - text - dicts - vec_bytes),
             "ratio": round(raw / stored, 3) if stored else 0.0,
+            "lexical_index_bytes": lexical.index_bytes(self._db),
             "vectors": vec_rows, "blocks": blocks["blocks"],
             "dictionaries": blocks["dictionaries"],
             "model": meta.model_id, "dim": meta.dim,
@@ -316,6 +353,19 @@ class Archive:
         return verify.verify(self._db, self._blocks)
 
     # -- helpers -------------------------------------------------------------------------
+
+    def _readable_text(self, content_id: int) -> str | None:
+        try:
+            return self.text(content_id)
+        except IntegrityError:
+            return None  # damaged: `verify` reports it; the index leaves it out
+
+    def _backfill_lexical(self) -> None:
+        """Index the contents an older format stored without the lexical index (the migration
+        asked for it; one transaction, no model)."""
+        if self._db.query("SELECT 1 FROM meta WHERE key = ?", (lexical.BACKFILL_KEY,)):
+            with self._db.transaction() as db:
+                lexical.backfill(db, [i for i, _ in catalogue.vector_counts(db)], self.text)
 
     def _require_writer(self) -> None:
         if self._lock is None:

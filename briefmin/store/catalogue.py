@@ -189,10 +189,15 @@ def delete_briefs(db: Connection, gone: Sequence[BriefRecord]) -> None:
                    [(rows.path_key(r.path), r.path, r.version) for r in gone])
 
 
+def orphan_ids(db: Connection) -> set[int]:
+    """The contents no brief holds."""
+    return {int(i) for (i,) in db.query(
+        "SELECT id FROM contents WHERE id NOT IN (SELECT content FROM briefs)")}
+
+
 def delete_orphans(db: Connection) -> tuple[set[int], set[int]]:
     """Delete the contents no brief holds; returns their ids and the blocks they were in."""
-    orphans = {int(i) for (i,) in db.query(
-        "SELECT id FROM contents WHERE id NOT IN (SELECT content FROM briefs)")}
+    orphans = orphan_ids(db)
     if not orphans:
         return orphans, set()
     touched = {int(b) for (b,) in db.query(

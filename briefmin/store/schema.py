@@ -26,6 +26,20 @@ APPLICATION_ID = 0x424D494E
 # format version it brings an archive to.
 Migration = str | tuple[str, Callable[[sqlite3.Connection], None]]
 
+# the lexical index (store/lexical.py); verify builds a copy of it in memory from this too
+LEXICAL_TABLE_SQL = """
+    CREATE VIRTUAL TABLE lexical USING fts5(text, content='', detail=none,
+        columnsize=0, tokenize='porter unicode61 remove_diacritics 2')
+"""
+# meta key the migration sets: the contents stored before the index still need indexing
+LEXICAL_BACKFILL = "lexical_backfill"
+
+
+
+def _request_lexical_backfill(conn: sqlite3.Connection) -> None:
+    rows.put(conn, "meta", (LEXICAL_BACKFILL, '"pending"'))
+
+
 MIGRATIONS: list[Migration] = [
     # 1: the first format
     """
@@ -139,6 +153,18 @@ MIGRATIONS: list[Migration] = [
     ALTER TABLE vec_segments ADD COLUMN checksum INTEGER;
     ALTER TABLE meta ADD COLUMN checksum INTEGER
     """, rows.backfill),
+    # 5: reserved for the snapshots port (another branch); a no-op here, so this branch's
+    # numbers match main's once both are merged
+    "",
+    # 6: the lexical index (store/lexical.py), self-contained (it needs nothing of entry 5).
+    # Contents stored before it are indexed from their stored text on the next write (no
+    # model): Archive.open(write=True) sees the meta key and calls lexical.backfill. Readers
+    # of an older format see no index and search by meaning only. (Dropped first: the backfill
+    # indexes every content, so a half-built index must not survive.) The meta row goes
+    # through rows.put: format 4 checksums it like any other.
+    ("""
+    DROP TABLE IF EXISTS lexical;
+    """ + LEXICAL_TABLE_SQL, _request_lexical_backfill),
 ]
 
 FORMAT_VERSION = len(MIGRATIONS)

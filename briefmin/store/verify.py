@@ -3,7 +3,9 @@
 SQLite's own integrity check finds broken pages and indexes; the row checksums of format 4
 (rows.py) find any changed value in any table; the table definitions are checked against the
 digest written when the archive was made or migrated; every brief is inflated and compared
-with its sha256; vector rows are counted against their contents. Nothing here raises for
+with its sha256; vector rows are counted against their contents; the lexical index, whose
+FTS5 tables cannot carry checksums, is compared with one rebuilt from the inflated texts
+(lexical.Rebuilt). Nothing here raises for
 damage: each finding becomes a Problem, so one run reports them all."""
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import BriefminError, IntegrityError
-from . import rows, schema, segments
+from ..text import decode_text
+from . import lexical, rows, schema, segments
 from .blocks import Blocks
 from .connection import Connection
 
@@ -190,6 +193,21 @@ class _Verifier:
                 self.add(f"vector segment {_show(values[0])} is damaged (checksum): search "
                          "and dedupe may read wrong meanings for its briefs", held)
 
+    def lexical(self, found: lexical.Differences) -> None:
+        if found.broken:
+            self.add(f"the lexical index is damaged ({found.broken}): lexical and hybrid "
+                     "search may miss or misplace any brief", _EVERY_BRIEF)
+        if found.contents:
+            self.add(f"the lexical index is damaged: the entries of {len(found.contents)} "
+                     "stored item(s) differ from their text (lexical and hybrid search may "
+                     "miss them or find them for words they lack)", sorted(found.contents))
+        if found.btree:
+            self.add(f"the lexical index is damaged ({found.btree}): lexical and hybrid "
+                     "search may miss briefs", _EVERY_BRIEF)
+        for what in found.records:
+            self.add(f"the lexical index is damaged: its {what} record differs from one "
+                     "rebuilt from the stored texts")
+
     # -- the bytes and the vectors -------------------------------------------------------
 
     def contents_and_vectors(self) -> tuple[int, int]:
@@ -197,6 +215,8 @@ class _Verifier:
         dicts = self.blocks.dictionaries()
         checked = 0
         expected: dict[int, int] = {}
+        # the lexical index is rebuilt from the texts inflated here (see lexical.Rebuilt)
+        rebuilt = lexical.Rebuilt() if lexical.complete(self.db) else None
         for content_id, n_vectors in self.db.query("SELECT id, vectors FROM contents"):
             if not isinstance(n_vectors, int) or not isinstance(content_id, int):
                 self.add(f"stored item {content_id} has a damaged vector count",
@@ -206,11 +226,17 @@ class _Verifier:
                 n_vectors = -1  # never matches: the vector check names it too
             expected[content_id] = n_vectors
             try:
-                self.blocks.read_content(content_id, dicts)
+                data = self.blocks.read_content(content_id, dicts)
+                if rebuilt is not None:
+                    rebuilt.add(content_id, decode_text(data)[0])
             except IntegrityError as exc:
                 self.unreadable[content_id] = len(self.problems)
                 self.add(str(exc), [content_id])
+                if rebuilt is not None:
+                    rebuilt.skipped.add(content_id)
             checked += 1
+        if rebuilt is not None:
+            self.lexical(rebuilt.compare(self.db.path))
         found, damaged = segments.count_rows(self.db, schema.read_meta(self.db))
         for message in damaged:
             self.add(message)

@@ -1,0 +1,82 @@
+"""Fusing the semantic and lexical rankings of one query into one, over content ids.
+
+The default is a convex combination of the two channels' scores (see `Params`): Bruch et al.
+2023 ("An analysis of fusion functions for hybrid retrieval") find it beats reciprocal rank
+fusion once tuned, because ranks throw away how far apart two candidates' scores are; on the
+held-out Debian synopsis queries it did too (bench/RESULTS.md). RRF (Cormack et al. 2009,
+sum_c w_c / (K + rank_c)) stays available for the benchmark. On top of either, literals
+(quoted phrases, identifiers) are a hard rule: a content that holds more of the query's
+literals ranks above one that holds fewer, whatever the scores say (an embedding carries
+little signal for `ENG-2291`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Params:
+    """How to fuse. "convex": alpha x cosine + (1 - alpha) x the BM25 score over the best one
+    a brief could have for this query (every term present, at average length), so the lexical
+    part says how much of the query's rarity a brief matched. "rrf": reciprocal rank fusion,
+    sum_c w_c / (k + rank_c). Defaults chosen on the training half of the Debian synopsis
+    queries (bench/bench_search.py); the held-out half reports them."""
+
+    method: str = "convex"
+    alpha: float = 0.8
+    rrf_k: float = 60.0
+    lexical_weight: float = 1.0
+
+
+DEFAULT = Params()
+
+
+@dataclass
+class Fused:
+    content_id: int
+    score: float = 0.0
+    ranks: dict[str, int] = field(default_factory=dict)  # channel -> 1-based rank
+    scores: dict[str, float] = field(default_factory=dict)  # channel -> its own score
+    literals: int = 0  # how many of the query's literals the content holds
+
+
+def fuse(rankings: Mapping[str, Sequence[tuple[int, float]]],
+         scores: Mapping[str, Mapping[int, float]] | None = None,
+         lexical_scale: float = 1.0, params: Params = DEFAULT) -> list[Fused]:
+    """Each channel's (content id, score) list, best first -> one list, best first.
+    `scores` holds each channel's score of every candidate, ranked or not (a cosine or a
+    BM25 score can be computed for any brief); `lexical_scale` is the best BM25 score a
+    brief could reach for this query."""
+    out: dict[int, Fused] = {}
+    for channel, ranking in rankings.items():
+        for rank, (content_id, score) in enumerate(ranking, 1):
+            item = out.setdefault(content_id, Fused(content_id))
+            item.ranks[channel] = rank
+            item.scores[channel] = score
+    for channel, known in (scores or {}).items():
+        for item in out.values():
+            if item.content_id in known:
+                item.scores.setdefault(channel, known[item.content_id])
+    for item in out.values():
+        rescore(item, list(rankings), lexical_scale, params)
+    return order(list(out.values()))
+
+
+def rescore(item: Fused, channels: Sequence[str], lexical_scale: float,
+          params: Params = DEFAULT) -> None:
+    """Set `item.score` from its channel scores (or ranks, for RRF)."""
+    if len(channels) == 1:  # one channel: its own order
+        item.score = item.scores.get(channels[0], 0.0)
+    elif params.method == "rrf":
+        item.score = sum((params.lexical_weight if c == "lexical" else 1.0)
+                         / (params.rrf_k + r) for c, r in item.ranks.items())
+    else:
+        item.score = (params.alpha * item.scores.get("semantic", 0.0)
+                      + (1 - params.alpha) * item.scores.get("lexical", 0.0)
+                      / max(lexical_scale, 1e-9))
+
+
+def order(items: list[Fused]) -> list[Fused]:
+    """Literal matches first, then the fused score; ties keep their order."""
+    return sorted(items, key=lambda f: (-f.literals, -f.score))
