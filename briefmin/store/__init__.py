@@ -14,8 +14,9 @@ from .segments import (
     Rows,
     StoredVectors,
 )
+from .snapshots import Snapshot
 
 __all__ = ["BRIEF_KINDS", "FORMAT_VERSION", "KIND_BRIEF", "KIND_BRIEF_AND_CHUNK", "KIND_CHUNK",
            "PROFILES", "SEARCH_KINDS", "SEGMENT_FANOUT", "Archive", "BatchResult",
-           "BriefRecord", "Meta", "NewContent", "Problem", "Rows", "StoredVectors",
+           "BriefRecord", "Meta", "NewContent", "Problem", "Rows", "Snapshot", "StoredVectors",
            "VerifyReport", "selecting_others", "selects"]

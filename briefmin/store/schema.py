@@ -84,6 +84,33 @@ MIGRATIONS: list[str] = [
     """
     INSERT OR IGNORE INTO meta(key, value) VALUES ('rescore_bits', '8');
     """,
+    # 4 (snapshots, issue 16): what each `add` run saw under its roots. Snapshots of the same
+    # host and roots form a chain; a span says one brief version was present in the chain's
+    # snapshots `first`..`last` (NULL: up to now), so an unchanged night costs one row.
+    # AUTOINCREMENT: an id is never reused, or an old span could cover a new snapshot.
+    """
+    CREATE TABLE snapshots (
+        id      INTEGER PRIMARY KEY AUTOINCREMENT,
+        time    TEXT NOT NULL,       -- ISO 8601 with its UTC offset
+        host    TEXT NOT NULL,
+        roots   TEXT NOT NULL,       -- JSON list
+        tags    TEXT NOT NULL,       -- JSON list
+        chain   INTEGER NOT NULL,    -- the id of the chain's first snapshot
+        files   INTEGER NOT NULL,
+        bytes   INTEGER NOT NULL,
+        added   INTEGER NOT NULL,    -- paths new, changed and gone since the chain's last one
+        changed INTEGER NOT NULL,
+        deleted INTEGER NOT NULL
+    );
+    CREATE INDEX snapshots_chain ON snapshots(chain, id);
+    CREATE TABLE snapshot_spans (
+        chain    INTEGER NOT NULL,
+        brief_id INTEGER NOT NULL,   -- briefs.id
+        first    INTEGER NOT NULL,
+        last     INTEGER,
+        PRIMARY KEY (chain, brief_id, first)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 FORMAT_VERSION = len(MIGRATIONS)

@@ -1,0 +1,173 @@
+"""Snapshots: what one `add` run saw under its roots, as tables `snapshots` and
+`snapshot_spans` (schema migration 4).
+
+Snapshots of the same host and roots form a chain. A span (chain, brief, first, last) says that
+one brief version was present in every snapshot of the chain from id `first` to id `last`
+(NULL: still present at the chain's newest). Recording a snapshot compares the paths seen with
+the chain's open spans: unchanged briefs cost nothing, a changed or deleted one closes its span,
+a new version opens one. Forgetting a snapshot deletes its row and the spans that cover no
+remaining snapshot of the chain; ids are never reused, so no old span can cover a new one."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..errors import InputError, IntegrityError
+from .connection import Connection, check_cells
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    id: int
+    time: datetime
+    host: str
+    roots: tuple[str, ...]
+    tags: tuple[str, ...]
+    chain: int
+    files: int
+    bytes: int
+    added: int
+    changed: int
+    deleted: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "time": self.time.isoformat(), "host": self.host,
+                "tags": list(self.tags), "roots": list(self.roots), "files": self.files,
+                "bytes": self.bytes, "added": self.added, "changed": self.changed,
+                "deleted": self.deleted}
+
+
+_COLUMNS = "id, time, host, roots, tags, chain, files, bytes, added, changed, deleted"
+
+
+def present(db: Connection) -> bool:
+    """False in an archive of format < 4 opened read-only (never migrated): no snapshots."""
+    return db.one("SELECT 1 FROM sqlite_master WHERE name = 'snapshots'") is not None
+
+
+def listing(db: Connection) -> list[Snapshot]:
+    """Every snapshot, oldest first (by time, then id)."""
+    if not present(db):
+        return []
+    out = [_snapshot(db, row) for row in db.query(f"SELECT {_COLUMNS} FROM snapshots")]
+    return sorted(out, key=lambda s: (s.time, s.id))
+
+
+def _snapshot(db: Connection, row: Sequence[Any]) -> Snapshot:
+    check_cells(row, (int, str, str, str, str, int, int, int, int, int, int),
+                f"{db.path}: snapshot {row[0]!r}")
+    try:
+        time = datetime.fromisoformat(row[1])
+        roots, tags = json.loads(row[3]), json.loads(row[4])
+    except ValueError as exc:
+        raise IntegrityError(f"{db.path}: snapshot {row[0]} is damaged ({exc}); run "
+                             "`briefmin verify`") from exc
+    return Snapshot(row[0], time, row[2], tuple(roots), tuple(tags), *row[5:])
+
+
+def record(db: Connection, brief_ids: dict[str, int], *, time: datetime, host: str,
+           roots: Sequence[str], tags: Sequence[str], total_bytes: int) -> Snapshot:
+    """Record a snapshot holding exactly these briefs (path -> briefs.id). The caller holds a
+    write transaction."""
+    roots_json = json.dumps(sorted(roots))
+    row = db.one("SELECT chain FROM snapshots WHERE host = ? AND roots = ? "
+                 "ORDER BY id DESC LIMIT 1", (host, roots_json))
+    chain = int(row[0]) if row else None
+    held = {int(b) for (b,) in db.query(
+        "SELECT brief_id FROM snapshot_spans WHERE chain = ? AND last IS NULL",
+        (chain,))} if chain is not None else set()
+    now = set(brief_ids.values())
+    opened, closed = now - held, held - now
+    opened_paths = {path for path, brief in brief_ids.items() if brief in opened}
+    closed_paths = set(_paths(db, closed).values())
+    cur = db.execute(
+        f"INSERT INTO snapshots({_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
+        (time.isoformat(), host, roots_json, json.dumps(list(tags)), len(brief_ids),
+         total_bytes, len(opened_paths - closed_paths), len(opened_paths & closed_paths),
+         len(closed_paths - opened_paths)))
+    snapshot_id = cur.lastrowid
+    assert snapshot_id is not None
+    chain = snapshot_id if chain is None else chain
+    db.execute("UPDATE snapshots SET chain = ? WHERE id = ?", (chain, snapshot_id))
+    # no snapshot of this chain lies between its previous one and this one
+    db.executemany("UPDATE snapshot_spans SET last = ? WHERE chain = ? AND brief_id = ? "
+                   "AND last IS NULL", [(snapshot_id - 1, chain, b) for b in sorted(closed)])
+    db.executemany("INSERT INTO snapshot_spans(chain, brief_id, first, last) "
+                   "VALUES (?, ?, ?, NULL)", [(chain, b, snapshot_id) for b in sorted(opened)])
+    return _snapshot(db, db.one(f"SELECT {_COLUMNS} FROM snapshots WHERE id = ?",
+                                (snapshot_id,)))
+
+
+def _paths(db: Connection, brief_ids: Iterable[int]) -> dict[int, str]:
+    wanted = sorted(brief_ids)
+    out: dict[int, str] = {}
+    for start in range(0, len(wanted), 500):  # SQLite caps bound parameters per statement
+        part = wanted[start:start + 500]
+        out.update({int(i): str(p) for i, p in db.query(
+            f"SELECT id, path FROM briefs WHERE id IN ({','.join('?' * len(part))})", part)})
+    return out
+
+
+def members(db: Connection, snapshot: Snapshot) -> set[tuple[str, int]]:
+    """The (path, version) pairs the snapshot holds."""
+    return {(str(p), int(v)) for p, v in db.query(
+        "SELECT b.path, b.version FROM snapshot_spans s JOIN briefs b ON b.id = s.brief_id "
+        "WHERE s.chain = ? AND s.first <= ? AND (s.last IS NULL OR s.last >= ?)",
+        (snapshot.chain, snapshot.id, snapshot.id))}
+
+
+def find(db: Connection, which: str) -> Snapshot:
+    """A snapshot by id, or 'latest' (the newest by time)."""
+    snapshots = listing(db)
+    if not snapshots:
+        raise InputError(f"{db.path} has no snapshots yet; each `briefmin add` records one")
+    if which == "latest":
+        return snapshots[-1]
+    found = [s for s in snapshots if str(s.id) == which.strip()]
+    if not found:
+        raise InputError(f"no snapshot {which!r}; see `briefmin snapshots {db.path}`")
+    return found[0]
+
+
+def as_of(db: Connection, moment: datetime) -> Snapshot:
+    """The newest snapshot taken at or before `moment`."""
+    before = [s for s in listing(db) if s.time <= moment]
+    if not before:
+        raise InputError(f"{db.path} has no snapshot at or before {moment.isoformat()}")
+    return before[-1]
+
+
+def forget(db: Connection, ids: Sequence[int]) -> None:
+    """Delete these snapshots and every span that then covers no snapshot. The caller holds
+    a write transaction."""
+    db.executemany("DELETE FROM snapshots WHERE id = ?", [(i,) for i in ids])
+    db.execute("DELETE FROM snapshot_spans WHERE NOT EXISTS (SELECT 1 FROM snapshots s "
+               "WHERE s.chain = snapshot_spans.chain AND s.id >= snapshot_spans.first AND "
+               "(snapshot_spans.last IS NULL OR s.id <= snapshot_spans.last))")
+
+
+def held_briefs(db: Connection) -> set[int]:
+    """The briefs.id of every version some snapshot holds."""
+    if not present(db):
+        return set()
+    return {int(b) for (b,) in db.query("SELECT DISTINCT brief_id FROM snapshot_spans")}
+
+
+def drop_missing_briefs(db: Connection) -> None:
+    """Take deleted brief rows (`rm`, prune) out of every snapshot. The caller holds a write
+    transaction."""
+    if present(db):
+        db.execute("DELETE FROM snapshot_spans WHERE brief_id NOT IN (SELECT id FROM briefs)")
+
+
+def totals(db: Connection) -> dict[str, int]:
+    """Counts for `info`."""
+    if not present(db):
+        return {"snapshots": 0, "snapshot_spans": 0}
+    (count,), = db.query("SELECT COUNT(*) FROM snapshots")
+    (spans,), = db.query("SELECT COUNT(*) FROM snapshot_spans")
+    return {"snapshots": int(count), "snapshot_spans": int(spans)}
