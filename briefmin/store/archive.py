@@ -389,6 +389,7 @@ class Archive:
             "quantization": {"profile": meta.profile, "binary_bits": meta.dim,
                              "rescore_bits": meta.rescore_bits, "int8_step": meta.int8_step},
             "created_at": meta.created_at,
+            **snaps.totals(self._db),
         }
 
     def verify(self) -> VerifyReport:
