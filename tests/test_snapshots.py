@@ -351,3 +351,16 @@ def test_sigkill_during_forget_prune(tmp_path: Path, chdir_tmp: Path) -> None:
         for snapshot_id, briefs in held.items():
             assert briefs == plan[snapshot_id - 1].state, (kill, snapshot_id)
     print(f"forget --prune killed {KILLS} times over {full:.2f} s runs: {outcomes}")
+
+
+def test_verify_names_snapshot_entries_of_missing_briefs(
+        sixty_nights: tuple[Path, list[Night]], tmp_path: Path) -> None:
+    import sqlite3
+
+    archive = tmp_path / "a.bmin"
+    shutil.copyfile(sixty_nights[0], archive)
+    with sqlite3.connect(archive) as raw:  # damage: a brief row vanishes behind our back
+        raw.execute("DELETE FROM briefs WHERE id = (SELECT MAX(brief_id) FROM snapshot_spans)")
+    with Archive.open(archive) as arch:
+        report = arch.verify()
+    assert any("snapshot entries" in p.message for p in report.problems)

@@ -319,9 +319,9 @@ class Archive:
         with self._db.transaction() as db:
             latest = catalogue.latest_briefs(db)
             held = {name: latest[name] for name in set(names) if name in latest}
-            return snaps.record(db, {name: i for name, (i, _) in held.items()}, time=time,
-                                host=host, roots=roots, tags=tags,
-                                total_bytes=sum(size for _, size in held.values()))
+            ids = {name: i for name, (i, _) in held.items()}
+            return snaps.record(db, ids, time=time, host=host, roots=roots, tags=tags,
+                                total_bytes=sum([size for _, size in held.values()]))
 
     def snapshot_members(self, snapshot: Snapshot) -> set[tuple[str, int]]:
         """The (path, version) pairs a snapshot holds."""
@@ -421,6 +421,7 @@ class Archive:
             checked += 1
         found, damaged = segments.count_rows(self._db, self.meta)
         problems.extend(Problem(message) for message in damaged)
+        problems.extend(Problem(message) for message in snaps.problems(self._db))
         for cid in sorted(set(expected) | set(found)):
             if expected.get(cid) != found.get(cid, 0):
                 problems.append(Problem(

@@ -164,6 +164,16 @@ def drop_missing_briefs(db: Connection) -> None:
         db.execute("DELETE FROM snapshot_spans WHERE brief_id NOT IN (SELECT id FROM briefs)")
 
 
+def problems(db: Connection) -> list[str]:
+    """What `verify` reports about snapshots: spans naming brief versions that are gone."""
+    if not present(db):
+        return []
+    (dangling,), = db.query("SELECT COUNT(*) FROM snapshot_spans WHERE brief_id NOT IN "
+                            "(SELECT id FROM briefs)")
+    return [f"{dangling} snapshot entries name brief versions that are missing"] \
+        if dangling else []
+
+
 def totals(db: Connection) -> dict[str, int]:
     """Counts for `info`."""
     if not present(db):
