@@ -364,3 +364,22 @@ def test_verify_names_snapshot_entries_of_missing_briefs(
     with Archive.open(archive) as arch:
         report = arch.verify()
     assert any("snapshot entries" in p.message for p in report.problems)
+
+
+def test_a_format_3_archive_has_no_snapshots_until_a_writer_upgrades_it(
+        tmp_path: Path, cli: Cli, chdir_tmp: Path) -> None:
+    from . import surgery
+
+    (tmp_path / "f").mkdir()
+    (tmp_path / "f" / "a.md").write_bytes(b"a brief from before snapshots\n")
+    archive = tmp_path / "a.bmin"
+    assert cli("add", archive, "f", "--model", HASHING, "-q").returncode == 0
+    surgery.execute(archive, "DROP TABLE snapshot_spans")
+    surgery.execute(archive, "DROP TABLE snapshots")
+    surgery.execute(archive, "PRAGMA user_version = 3")
+    assert json.loads(cli("snapshots", archive, "--json").stdout) == {"snapshots": []}
+    assert cli("ls", archive, "--snapshot", "latest").returncode == ExitStatus.USAGE
+    assert cli("restore", archive, "--to", tmp_path / "out", "-q").returncode == 0
+    assert cli("add", archive, "f", "-q").returncode == 0  # migrates, then records one
+    assert [s["files"] for s in json.loads(cli("snapshots", archive, "--json").stdout)[
+        "snapshots"]] == [1]

@@ -89,7 +89,7 @@ MIGRATIONS: list[str] = [
     # snapshots `first`..`last` (NULL: up to now), so an unchanged night costs one row.
     # AUTOINCREMENT: an id is never reused, or an old span could cover a new snapshot.
     """
-    CREATE TABLE snapshots (
+    CREATE TABLE IF NOT EXISTS snapshots (
         id      INTEGER PRIMARY KEY AUTOINCREMENT,
         time    TEXT NOT NULL,       -- ISO 8601 with its UTC offset
         host    TEXT NOT NULL,
@@ -102,8 +102,8 @@ MIGRATIONS: list[str] = [
         changed INTEGER NOT NULL,
         deleted INTEGER NOT NULL
     );
-    CREATE INDEX snapshots_chain ON snapshots(chain, id);
-    CREATE TABLE snapshot_spans (
+    CREATE INDEX IF NOT EXISTS snapshots_chain ON snapshots(chain, id);
+    CREATE TABLE IF NOT EXISTS snapshot_spans (
         chain    INTEGER NOT NULL,
         brief_id INTEGER NOT NULL,   -- briefs.id
         first    INTEGER NOT NULL,
