@@ -481,6 +481,8 @@ def info_command(archive: ArchiveArg, json_out: JsonOpt = False) -> None:
                     f"{info['quantization']['rescore_bits']}-bit rescoring codes (step "
                     f"{info['quantization']['int8_step']:.5f}; profile "
                     f"{info['quantization']['profile']})"],
+        ["snapshots", f"{info['snapshots']} ({info['snapshot_spans']} spans of brief "
+                      "versions)"],
         ["format", f"{info['format_version']}, created {info['created_at']}"],
     ], title=str(archive))
 

@@ -21,6 +21,7 @@ from briefmin import Archive
 from briefmin.errors import ExitStatus
 from briefmin.ingest import SnapshotSpec, add
 from briefmin.sources import iter_sources
+from briefmin.store import catalogue
 
 from .conftest import HASHING, Cli
 from .test_reliability import briefmin_proc
@@ -276,8 +277,9 @@ def test_unchanged_nights_cost_a_row_each(tmp_path: Path, chdir_tmp: Path) -> No
         assert len(snapshots) == 51
         assert {s.files for s in snapshots} == {300}
         assert arch.info()["snapshots"] == 51
-    # 50 snapshot rows of ~120 bytes; nothing per brief (300 briefs would be >= 3 KB a night)
-    assert grown <= 50 * 200, grown
+    # 50 snapshot rows of ~200 bytes (times, roots, a 32-byte digest of the paths); nothing
+    # per brief (a span per brief would be >= 3 KB a night, 150 KB in all)
+    assert grown <= 50 * 300, grown
 
 
 def test_forget_usage_errors_and_explicit_ids(sixty_nights: tuple[Path, list[Night]],
@@ -383,3 +385,36 @@ def test_a_format_3_archive_has_no_snapshots_until_a_writer_upgrades_it(
     assert cli("add", archive, "f", "-q").returncode == 0  # migrates, then records one
     assert [s["files"] for s in json.loads(cli("snapshots", archive, "--json").stdout)[
         "snapshots"]] == [1]
+
+
+def test_unchanged_shortcut_never_records_a_wrong_snapshot(
+        tmp_path: Path, cli: Cli, chdir_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unchanged night is recorded without reading the catalogue only when nothing could
+    have moved: after forgetting the newest snapshot, or removing the version a span held, the
+    snapshot is compared for real and still holds exactly the folder."""
+    folder = tmp_path / "f"
+    archive = tmp_path / "a.bmin"
+
+    def night(state: dict[str, bytes], before: dict[str, bytes]) -> int:
+        write_state(folder, state, before)
+        assert cli("add", archive, "f", "--model", HASHING, "-q").returncode == 0
+        with Archive.open(archive) as arch:
+            latest = arch.snapshot("latest")
+            assert {r.path: arch.read(r) for r in arch.records(snapshot=latest)} == state
+            return latest.id
+
+    one = {"f/a.md": b"alpha\n", "f/b.md": b"beta\n"}
+    assert night(one, {}) == 1
+    with monkeypatch.context() as patch:  # the shortcut: no catalogue scan
+        patch.setattr(catalogue, "latest_briefs", lambda db: pytest.fail("scanned"))
+        assert night(one, one) == 2
+    assert cli("forget", archive, "2").returncode == 0
+    assert night(one, one) == 3
+    two = {**one, "f/a.md": b"alpha, edited\n", "f/c.md": b"gamma\n"}
+    night(two, one)
+    assert cli("rm", archive, "f/a.md", "--version", "2").returncode == 0
+    back = {**two, "f/a.md": b"alpha\n"}  # the file goes back to the version still stored
+    night(back, two)
+    night(back, back)
+    with Archive.open(archive) as arch:
+        assert arch.verify().ok

@@ -316,9 +316,13 @@ class Archive:
         `roots`: a path of an earlier snapshot of the same host and roots that is missing
         now is deleted in this one."""
         self._require_writer()
+        seen = set(names)
         with self._db.transaction() as db:
+            unchanged = snaps.repeat(db, seen, time=time, host=host, roots=roots, tags=tags)
+            if unchanged is not None:
+                return unchanged
             latest = catalogue.latest_briefs(db)
-            held = {name: latest[name] for name in set(names) if name in latest}
+            held = {name: latest[name] for name in seen if name in latest}
             ids = {name: i for name, (i, _) in held.items()}
             return snaps.record(db, ids, time=time, host=host, roots=roots, tags=tags,
                                 total_bytes=sum([size for _, size in held.values()]))

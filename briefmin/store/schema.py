@@ -100,7 +100,9 @@ MIGRATIONS: list[str] = [
         bytes   INTEGER NOT NULL,
         added   INTEGER NOT NULL,    -- paths new, changed and gone since the chain's last one
         changed INTEGER NOT NULL,
-        deleted INTEGER NOT NULL
+        deleted INTEGER NOT NULL,
+        names   BLOB NOT NULL,       -- sha256 of its sorted paths, and the highest briefs.id
+        top     INTEGER NOT NULL     -- then: an unchanged night is recognized without a scan
     );
     CREATE INDEX IF NOT EXISTS snapshots_chain ON snapshots(chain, id);
     CREATE TABLE IF NOT EXISTS snapshot_spans (

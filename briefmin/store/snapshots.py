@@ -10,8 +10,9 @@ remaining snapshot of the chain; ids are never reused, so no old span can cover 
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -69,10 +70,56 @@ def _snapshot(db: Connection, row: Sequence[Any]) -> Snapshot:
     return Snapshot(row[0], time, row[2], tuple(roots), tuple(tags), *row[5:])
 
 
+def names_digest(paths: Iterable[str]) -> bytes:
+    return hashlib.sha256("\n".join(sorted(paths)).encode("utf-8", "surrogateescape")).digest()
+
+
+def _top_brief(db: Connection) -> int:
+    (top,), = db.query("SELECT COALESCE(MAX(id), 0) FROM briefs")
+    return int(top)
+
+
+def repeat(db: Connection, paths: Set[str], *, time: datetime, host: str,
+           roots: Sequence[str], tags: Sequence[str]) -> Snapshot | None:
+    """Record an unchanged night without reading the catalogue: when the chain's previous
+    snapshot is the last one recorded at all, held these very paths, no brief row was added
+    since, and its spans are all still open, this one holds what it held. None otherwise (the
+    caller then compares for real, with `record`). The caller holds a write transaction."""
+    digest = names_digest(paths)
+    row = db.one(f"SELECT {_COLUMNS}, names, top FROM snapshots WHERE host = ? AND roots = ? "
+                 "ORDER BY id DESC LIMIT 1", (host, json.dumps(sorted(roots))))
+    if row is None or row[-2] != digest or row[-1] != _top_brief(db):
+        return None
+    previous = _snapshot(db, row[:-2])
+    newest = db.one("SELECT seq FROM sqlite_sequence WHERE name = 'snapshots'")
+    (still_open,), = db.query("SELECT COUNT(*) FROM snapshot_spans WHERE chain = ? AND "
+                              "last IS NULL", (previous.chain,))
+    if newest is None or newest[0] != previous.id or still_open != len(paths):
+        return None
+    return _insert(db, time, host, roots, tags, previous.chain, previous.files,
+                   previous.bytes, (0, 0, 0), digest)
+
+
+def _insert(db: Connection, time: datetime, host: str, roots: Sequence[str],
+            tags: Sequence[str], chain: int | None, files: int, total_bytes: int,
+            changes: tuple[int, int, int], digest: bytes) -> Snapshot:
+    cur = db.execute(
+        f"INSERT INTO snapshots({_COLUMNS}, names, top) "
+        "VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (time.isoformat(), host, json.dumps(sorted(roots)), json.dumps(list(tags)),
+         chain or 0, files, total_bytes, *changes, digest, _top_brief(db)))
+    snapshot_id = cur.lastrowid
+    assert snapshot_id is not None
+    if chain is None:  # a new chain is named after its first snapshot
+        db.execute("UPDATE snapshots SET chain = ? WHERE id = ?", (snapshot_id, snapshot_id))
+    return _snapshot(db, db.one(f"SELECT {_COLUMNS} FROM snapshots WHERE id = ?",
+                                (snapshot_id,)))
+
+
 def record(db: Connection, brief_ids: dict[str, int], *, time: datetime, host: str,
            roots: Sequence[str], tags: Sequence[str], total_bytes: int) -> Snapshot:
-    """Record a snapshot holding exactly these briefs (path -> briefs.id). The caller holds a
-    write transaction."""
+    """Record a snapshot holding exactly these briefs (path -> briefs.id), comparing them
+    with the chain's open spans. The caller holds a write transaction."""
     roots_json = json.dumps(sorted(roots))
     row = db.one("SELECT chain FROM snapshots WHERE host = ? AND roots = ? "
                  "ORDER BY id DESC LIMIT 1", (host, roots_json))
@@ -84,22 +131,17 @@ def record(db: Connection, brief_ids: dict[str, int], *, time: datetime, host: s
     opened, closed = now - held, held - now
     opened_paths = {path for path, brief in brief_ids.items() if brief in opened}
     closed_paths = set(_paths(db, closed).values())
-    cur = db.execute(
-        f"INSERT INTO snapshots({_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
-        (time.isoformat(), host, roots_json, json.dumps(list(tags)), len(brief_ids),
-         total_bytes, len(opened_paths - closed_paths), len(opened_paths & closed_paths),
-         len(closed_paths - opened_paths)))
-    snapshot_id = cur.lastrowid
-    assert snapshot_id is not None
-    chain = snapshot_id if chain is None else chain
-    db.execute("UPDATE snapshots SET chain = ? WHERE id = ?", (chain, snapshot_id))
+    snapshot = _insert(db, time, host, roots, tags, chain, len(brief_ids), total_bytes,
+                       (len(opened_paths - closed_paths), len(opened_paths & closed_paths),
+                        len(closed_paths - opened_paths)), names_digest(brief_ids))
     # no snapshot of this chain lies between its previous one and this one
     db.executemany("UPDATE snapshot_spans SET last = ? WHERE chain = ? AND brief_id = ? "
-                   "AND last IS NULL", [(snapshot_id - 1, chain, b) for b in sorted(closed)])
+                   "AND last IS NULL",
+                   [(snapshot.id - 1, snapshot.chain, b) for b in sorted(closed)])
     db.executemany("INSERT INTO snapshot_spans(chain, brief_id, first, last) "
-                   "VALUES (?, ?, ?, NULL)", [(chain, b, snapshot_id) for b in sorted(opened)])
-    return _snapshot(db, db.one(f"SELECT {_COLUMNS} FROM snapshots WHERE id = ?",
-                                (snapshot_id,)))
+                   "VALUES (?, ?, ?, NULL)",
+                   [(snapshot.chain, b, snapshot.id) for b in sorted(opened)])
+    return snapshot
 
 
 def _paths(db: Connection, brief_ids: Iterable[int]) -> dict[int, str]:
