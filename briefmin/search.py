@@ -8,6 +8,7 @@ through its best chunk."""
 from __future__ import annotations
 
 import re
+from collections.abc import Set
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ import numpy.typing as npt
 from .encoder import archive_encoder
 from .errors import UsageError
 from .quantize import Floats, binary_codes, hamming
-from .store import SEARCH_KINDS, Archive, StoredVectors
+from .store import SEARCH_KINDS, Archive, Snapshot, StoredVectors
 
 # candidates per wanted hit for the Hamming stage, chosen with bench/bench_search.py on the
 # Debian descriptions (20k briefs, 2,000 synopsis queries): m=10 keeps recall@10 at 0.996x of
@@ -52,8 +53,10 @@ class Searcher:
 
     def search(self, query: Floats, k: int = 10, *, m: int = DEFAULT_M,
                min_score: float | None = None, all_versions: bool = False,
-               exact: bool = False, query_text: str = "") -> list[Hit]:
-        """The k best briefs for one unit query vector, best first."""
+               exact: bool = False, query_text: str = "",
+               within: Set[tuple[str, int]] | None = None) -> list[Hit]:
+        """The k best briefs for one unit query vector, best first; only the (path, version)
+        pairs `within` holds when it is given (a snapshot's)."""
         check_k(k)
         if m < 1:
             raise UsageError(f"m must be at least 1, not {m}")
@@ -65,7 +68,8 @@ class Searcher:
         distances = None if exact else hamming(binary_codes(query[None, :])[0], self.vectors.bits)
         while True:
             rows = self._candidates(distances, pool)
-            hits, below_min = self._rank(query, rows, k, min_score, all_versions, query_text)
+            hits, below_min = self._rank(query, rows, k, min_score, all_versions, query_text,
+                                         within)
             # old versions can crowd the pool: widen it until k briefs (or a score too low)
             if len(hits) >= k or pool >= n or below_min:
                 return hits
@@ -86,8 +90,8 @@ class Searcher:
         return self._scale.scores(query, self.vectors.int8(rows))
 
     def _rank(self, query: Floats, rows: npt.NDArray[np.int64], k: int,
-              min_score: float | None, all_versions: bool, query_text: str
-              ) -> tuple[list[Hit], bool]:
+              min_score: float | None, all_versions: bool, query_text: str,
+              within: Set[tuple[str, int]] | None = None) -> tuple[list[Hit], bool]:
         """(hits, whether the ranking stopped at a score below min_score)."""
         scores = self._scores(query, rows)
         order = np.argsort(-scores, kind="stable")
@@ -99,8 +103,11 @@ class Searcher:
         # rows needs the first dozens, not a million lookups
         for start in range(0, len(firsts), 4 * k):
             batch = firsts[start:start + 4 * k]
-            records = self.archive.records_of_contents(contents[batch].tolist(),
-                                                       all_versions=all_versions)
+            records = self.archive.records_of_contents(
+                contents[batch].tolist(), all_versions=all_versions or within is not None)
+            if within is not None:
+                records = {c: [r for r in rs if (r.path, r.version) in within]
+                           for c, rs in records.items()}
             for place in batch:
                 score, row = float(scores[order[place]]), int(rows[order[place]])
                 if min_score is not None and score < min_score:
@@ -142,10 +149,11 @@ def snippet(chunk: str, query_text: str = "", limit: int = SNIPPET_CHARS) -> str
 
 def search_texts(archive: Archive, queries: list[str], k: int = 10, *, m: int = DEFAULT_M,
                  min_score: float | None = None, all_versions: bool = False,
-                 exact: bool = False) -> list[list[Hit]]:
+                 exact: bool = False, snapshot: Snapshot | None = None) -> list[list[Hit]]:
     """Encode the queries with the archive's own model and search each; one list of hits per
-    query, best first."""
+    query, best first. With `snapshot`, only the brief versions it holds."""
     check_k(k)
+    within = archive.snapshot_members(snapshot) if snapshot is not None else None
     # onnxruntime builds its session (~0.3 s, GIL released) while numpy loads the codes
     with ThreadPoolExecutor(max_workers=1) as pool:
         encoder = pool.submit(archive_encoder, archive)
@@ -155,6 +163,6 @@ def search_texts(archive: Archive, queries: list[str], k: int = 10, *, m: int = 
             return [[] for _ in queries]
         vectors = encoder.result().encode(queries)
     return [searcher.search(vector, k, m=m, min_score=min_score, all_versions=all_versions,
-                            exact=exact, query_text=text)
+                            exact=exact, query_text=text, within=within)
             for text, vector in zip(queries, vectors, strict=True)]
 

@@ -11,12 +11,14 @@ import os
 import random
 import shutil
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from briefmin import Archive, Source, add
+from briefmin.ingest import SnapshotSpec
 from briefmin.store import rows
 
 from .. import surgery
@@ -24,13 +26,15 @@ from ..conftest import HASHING, Cli
 
 # what a problem's message says for damage in each table
 NAMED = {"meta": "metadata", "dicts": "dictionary", "blocks": "block",
-         "contents": "stored item", "briefs": "brief", "vec_segments": "vector segment"}
+         "contents": "stored item", "briefs": "brief", "vec_segments": "vector segment",
+         "snapshots": "snapshot", "snapshot_spans": "snapshot"}
 
 
 @pytest.fixture(scope="module")
 def real_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An archive with every kind of row: a trained dictionary, blocks with and without it,
-    several vector segments, chunked briefs, versions and a shared content."""
+    several vector segments, chunked briefs, versions and a shared content, two snapshots
+    (the second closes the spans of the briefs it no longer holds)."""
     rng = random.Random(7)
     words = ["budget", "launch", "risk", "owner", "scope", "legal", "design", "user", "cache",
              "pricing", "review", "timeline", "customer", "invoice", "latency", "rollout"]
@@ -50,13 +54,35 @@ def real_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("damage") / "a.bmin"
     with Archive.open(path, write=True, create=True, model=HASHING) as archive:
         # past the dictionary's training threshold: later blocks use the dictionary
-        add(archive, [Source(name, None, data) for name, data in briefs.items()])
+        add(archive, [Source(name, None, data) for name, data in briefs.items()],
+            snapshot=night(1))
         add(archive, [Source("long.md", None, text(999, 3000)),  # several chunks
                       Source("team0/b000.md", None, b"a second version\n"),
                       Source("new.md", None, text(5, 300)),
-                      Source("team1/b001-copy.md", None, briefs["team1/b001.md"])])
-        assert archive.info()["dictionaries"] == 1 and archive.verify().ok
+                      Source("team1/b001-copy.md", None, briefs["team1/b001.md"])],
+            snapshot=night(2))
+        info = archive.info()
+        assert info["dictionaries"] == 1 and info["snapshots"] == 2 and archive.verify().ok
     return path
+
+
+def night(day: int) -> SnapshotSpec:
+    return SnapshotSpec(datetime(2026, 3, day, 2, 0, tzinfo=UTC), "host", ("team",), ("nightly",))
+
+
+def tables(path: Path) -> dict[str, tuple[tuple[str, ...], list[str]]]:
+    """Every table the file holds (sqlite_master, not rows.COLUMNS: a table that no code
+    checksums must not slip by), as its row key (rowid, or the primary key of a table WITHOUT
+    ROWID) and all its columns."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        names = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = "
+                                            "'table' ORDER BY name")]
+        return {name: (rows.row_key(conn, name),
+                       [c[1] for c in conn.execute(f"PRAGMA table_info({name})")])
+                for name in names}
+    finally:
+        conn.close()
 
 
 def dump(path: Path) -> list[str] | None:
@@ -71,9 +97,9 @@ def dump(path: Path) -> list[str] | None:
         return None
 
 
-def changed(value: Any, column: str) -> Any:
+def changed(value: Any, column: str, key: tuple[str, ...] = ("id",)) -> Any:
     """The value with one part of it changed: a bit of a blob, a character of a text, an
-    integer moved (ids far enough to stay unique)."""
+    integer moved (ids and other key columns far enough to stay unique)."""
     if value is None:
         return 1
     if isinstance(value, bytes):
@@ -83,7 +109,7 @@ def changed(value: Any, column: str) -> Any:
     if isinstance(value, str):
         k = len(value) // 2
         return value[:k] + chr(ord(value[k]) ^ 1) + value[k + 1:]
-    return value + (1_000_003 if column == "id" else 1)
+    return value + (1_000_003 if column == "id" or column in key else 1)
 
 
 def check_verify(cli: Cli, path: Path, what: str, table: str | None) -> int:
@@ -105,23 +131,46 @@ def check_verify(cli: Cli, path: Path, what: str, table: str | None) -> int:
 def test_every_column_of_every_table_is_covered(real_archive: Path, tmp_path: Path,
                                                 cli: Cli) -> None:
     original = dump(real_archive)
-    cases = 0
-    for table, columns in rows.COLUMNS.items():
-        ids = [r for (r,) in surgery.execute(real_archive, f"SELECT rowid FROM {table} "
-                                                           "ORDER BY rowid")]
-        assert ids, table
-        for rowid in sorted({ids[0], ids[len(ids) // 2], ids[-1]}):
-            for column in (*columns, "checksum"):
+    found = tables(real_archive)
+    # every table is one `verify` checks, and names (a new table must be added to both)
+    assert set(found) == set(rows.COLUMNS) == set(NAMED)
+    covered: set[tuple[str, str]] = set()
+    for table, (key, columns) in found.items():
+        assert set(columns) == {*rows.COLUMNS[table], "checksum"}, table
+        keys = surgery.execute(real_archive, f"SELECT {', '.join(key)} FROM {table} "
+                                             f"ORDER BY {', '.join(key)}")
+        assert keys, table
+        where = " AND ".join(f"{k} = ?" for k in key)
+        for at in sorted({keys[0], keys[len(keys) // 2], keys[-1]}):
+            for column in columns:
                 path = tmp_path / "damaged.bmin"
                 shutil.copyfile(real_archive, path)
                 (value,), = surgery.execute(path, f"SELECT {column} FROM {table} "
-                                                  "WHERE rowid = ?", (rowid,))
-                surgery.execute(path, f"UPDATE {table} SET {column} = ? WHERE rowid = ?",
-                                (changed(value, column), rowid))
+                                                  f"WHERE {where}", at)
+                surgery.execute(path, f"UPDATE {table} SET {column} = ? WHERE {where}",
+                                (changed(value, column, key), *at))
                 assert dump(path) != original  # every change here shows in the dump
-                check_verify(cli, path, f"{table}.{column} of row {rowid}", table)
-                cases += 1
-    assert cases >= 3 * sum(len(c) + 1 for c in rows.COLUMNS.values()) - 10
+                check_verify(cli, path, f"{table}.{column} of row {at}", table)
+                covered.add((table, column))
+    assert covered == {(t, c) for t, (_, columns) in found.items() for c in columns}
+
+
+def test_a_closed_snapshot_span_is_checked(real_archive: Path, tmp_path: Path,
+                                           cli: Cli) -> None:
+    """A span's `last` is set after it was first put: the row is put again with its
+    checksum, and a span reopened behind verify's back names the brief it holds."""
+    path = tmp_path / "a.bmin"
+    shutil.copyfile(real_archive, path)
+    (brief_id, last), = surgery.execute(
+        path, "SELECT s.brief_id, s.last FROM snapshot_spans s JOIN briefs b "
+              "ON b.id = s.brief_id WHERE b.path = 'team2/b010.md'")
+    assert last == 1  # not in the second snapshot
+    surgery.execute(path, "UPDATE snapshot_spans SET last = NULL WHERE brief_id = ?",
+                    (brief_id,))
+    result = cli("verify", path, "--json")
+    assert result.returncode == 1
+    (problem,) = json.loads(result.stdout)["problems"]
+    assert problem["paths"] == ["team2/b010.md"] and "snapshot" in problem["message"]
 
 
 def test_a_damaged_brief_row_is_named(real_archive: Path, tmp_path: Path, cli: Cli) -> None:
