@@ -575,9 +575,6 @@ def diff_command(
                 f"{len(changes.deleted)} deleted", quiet)
 
 
-KeepOpt = Annotated[int, typer.Option(min=-1, help="(-1: all)")]
-
-
 @command("forget")
 def forget_command(
     archive: ArchiveArg,
