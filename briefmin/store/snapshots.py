@@ -129,11 +129,12 @@ def record(db: Connection, brief_ids: dict[str, int], *, time: datetime, host: s
     row = db.one("SELECT chain FROM snapshots WHERE host = ? AND roots = ? "
                  "ORDER BY id DESC LIMIT 1", (host, roots_json))
     chain = int(row[0]) if row else None
-    held = {int(b) for (b,) in db.query(
-        "SELECT brief_id FROM snapshot_spans WHERE chain = ? AND last IS NULL",
-        (chain,))} if chain is not None else set()
+    # brief -> the first snapshot of its open span
+    held = {int(b): int(f) for b, f in db.query(
+        "SELECT brief_id, first FROM snapshot_spans WHERE chain = ? AND last IS NULL",
+        (chain,))} if chain is not None else {}
     now = set(brief_ids.values())
-    opened, closed = now - held, held - now
+    opened, closed = now - held.keys(), held.keys() - now
     opened_paths = {path for path, brief in brief_ids.items() if brief in opened}
     closed_paths = set(_paths(db, closed).values())
     snapshot = _insert(db, time, host, roots, tags, chain, len(brief_ids), total_bytes,
@@ -141,12 +142,9 @@ def record(db: Connection, brief_ids: dict[str, int], *, time: datetime, host: s
                         len(closed_paths - opened_paths)), names_digest(brief_ids))
     # closed spans are put again (`last` is part of their checksum); no snapshot of this
     # chain lies between its previous one and this one
-    ending = [(c, b, f) for c, b, f in db.query(
-        "SELECT chain, brief_id, first FROM snapshot_spans WHERE chain = ? AND last IS NULL",
-        (snapshot.chain,)) if b in closed]
-    rows.put_many(db, "snapshot_spans", sorted(
-        [(c, b, f, snapshot.id - 1) for c, b, f in ending]
-        + [(snapshot.chain, b, snapshot.id, None) for b in opened]))
+    rows.put_many(db, "snapshot_spans",
+                  [(snapshot.chain, b, held[b], snapshot.id - 1) for b in sorted(closed)]
+                  + [(snapshot.chain, b, snapshot.id, None) for b in sorted(opened)])
     return snapshot
 
 
