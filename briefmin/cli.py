@@ -29,7 +29,7 @@ from .sources import (
     read_path_list,
     read_queries,
 )
-from .store import Archive, BriefRecord
+from .store import Archive, BriefRecord, Snapshot
 
 app = typer.Typer(
     name="briefmin", no_args_is_help=True, add_completion=False,
@@ -67,6 +67,11 @@ IncludeOpt = Annotated[list[str] | None, typer.Option(
 ExcludeOpt = Annotated[list[str] | None, typer.Option(help="Glob of paths to leave out.")]
 VersionOpt = Annotated[int | None, typer.Option("--version", min=1,
                                                 help="Version N instead of the latest.")]
+SnapshotOpt = Annotated[str | None, typer.Option(
+    "--snapshot", metavar="ID", help="Only what snapshot ID (or 'latest') held.")]
+AsOfOpt = Annotated[str | None, typer.Option(
+    "--as-of", metavar="DATE", help="As the newest snapshot at or before DATE (ISO 8601) "
+    "held it.")]
 
 
 def command(name: str | None = None) -> Callable[[F], F]:
@@ -149,22 +154,42 @@ def add_command(
     ray_batch: Annotated[int, typer.Option(
         "--ray-batch", min=1, help="Briefs per actor call (larger: less padding, more work "
                                    "redone when an actor dies).")] = RAY_BATCH_BRIEFS,
+    time: Annotated[str | None, typer.Option(
+        "--time", help="The snapshot's time, ISO 8601 (default: now; no offset = local).")]
+        = None,
+    tag: Annotated[list[str] | None, typer.Option(
+        "--tag", help="Tag the snapshot (repeatable).")] = None,
+    host: Annotated[str | None, typer.Option(
+        "--host", help="Host name recorded in the snapshot (default: this machine's).")]
+        = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Add briefs to ARCHIVE (created if missing). Unchanged files cost no model load; a
-    changed file becomes a new version."""
+    changed file becomes a new version. Each run records a snapshot of what it found."""
+    import socket
+    from datetime import datetime
+
+    from .history import parse_time
+    from .ingest import SnapshotSpec
+
     use_ray = ray or ray_address is not None or ray_actors is not None
     inputs = _inputs(paths, from_file)
     if not inputs:
         raise UsageError("nothing to add: give files, folders, - (stdin) or --from FILE")
+    # like restic, snapshots are grouped by host and absolute roots; a path list is one root
+    roots = tuple(sorted({p if p == "-" else os.path.abspath(p) for p in paths or []}
+                         | ({f"@{from_file}" if from_file == "-" else
+                             f"@{os.path.abspath(from_file)}"} if from_file else set())))
+    spec = SnapshotSpec(parse_time(time) if time else datetime.now().astimezone(),
+                        host or socket.gethostname(), roots, tuple(tag or ()))
     sources = list(iter_sources(inputs, include=include or DEFAULT_INCLUDE,
                                 exclude=exclude or (), stdin_name=name, max_bytes=max_size))
     with Archive.open(archive, write=True, create=True, model=model, profile=profile,
                       wait=wait, on_wait=_waiting(archive, quiet)) as arch, \
             output.progress(len(sources), "adding", quiet or json_out) as advance:
         report = add(arch, sources, progress=advance,
-                     on_commit=_print_committed if verbose else None,
+                     on_commit=_print_committed if verbose else None, snapshot=spec,
                      encoding=_ray_encoding(arch, RayOptions(ray_address, ray_actors, ray_batch))
                      if use_ray else None)
     _render_add(report, json_out, quiet)
@@ -213,6 +238,11 @@ def _render_add(report: AddReport, json_out: bool, quiet: bool) -> None:
         f"unchanged {report.unchanged}, skipped {len(report.skipped)}; "
         f"{output.human_bytes(report.bytes_in)} in, "
         f"{output.human_bytes(report.bytes_stored)} stored", quiet)
+    if report.snapshot is not None:
+        snap = report.snapshot
+        output.info(f"snapshot {snap.id}: {snap.files} brief(s); since the last one of these "
+                    f"roots {snap.added} added, {snap.changed} changed, {snap.deleted} "
+                    "deleted", quiet)
 
 
 # -- search ----------------------------------------------------------------------------------
@@ -237,6 +267,7 @@ def search_command(
         "lexical (words only, no model).")] = "hybrid",
     model: Annotated[str | None, typer.Option(
         help="Refuse unless the archive was made with this model.")] = None,
+    snapshot: SnapshotOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -251,8 +282,9 @@ def search_command(
         raise UsageError("give one QUERY, or --queries FILE (one query per line), not both")
     texts = [query] if query is not None else read_queries(queries or "-")
     with Archive.open(archive, model=model) as arch:
+        chosen = arch.snapshot(snapshot) if snapshot is not None else None
         results = search_texts(arch, texts, k, mode=mode, min_score=min_score,
-                               all_versions=all_versions, exact=exact)
+                               all_versions=all_versions, exact=exact, snapshot=chosen)
     if json_out:
         output.emit_json([h.to_json() for h in results[0]] if query is not None else
                          [{"query": q, "hits": [h.to_json() for h in hits]}
@@ -281,6 +313,8 @@ def restore_command(
     to_stdout: Annotated[bool, typer.Option("--stdout", help="Write the bytes to stdout.")]
         = False,
     version: VersionOpt = None,
+    snapshot: SnapshotOpt = None,
+    as_of: AsOfOpt = None,
     force: Annotated[bool, typer.Option(help="Overwrite existing files under DIR.")] = False,
     minify: Annotated[str | None, typer.Option(
         "--minify", metavar="R", help="Minified to share R of their words instead "
@@ -291,8 +325,13 @@ def restore_command(
     """Restore briefs byte-exact (sha256-checked) into a folder or to stdout."""
     if (to is None) == (not to_stdout) and (minify is None or to_stdout):
         raise UsageError("say where to restore: --to DIR or --stdout (one of them)")
+    from .history import pick
+
     with Archive.open(archive) as arch:
-        records = arch.records(selectors or [], version=version)
+        chosen = pick(arch, snapshot, as_of)
+        if chosen is not None and version is not None:
+            raise UsageError("give --version or a snapshot (--snapshot, --as-of), not both")
+        records = arch.records(selectors or [], version=version, snapshot=chosen)
         if minify is not None:
             _restore_minified(arch, records, minify, to, force, json_out, quiet)
             return
@@ -353,6 +392,7 @@ def dedupe_command(
     include: IncludeOpt = None,
     exclude: ExcludeOpt = None,
     wait: WaitOpt = 3600.0,
+    snapshot: SnapshotOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -381,6 +421,8 @@ def dedupe_command(
     inputs = _inputs(paths, from_file)
     if prune and (inputs or from_file is not None):
         raise UsageError("--prune works on the archive's own duplicates; run it without paths")
+    if prune and snapshot is not None:
+        raise UsageError("--prune removes latest versions; run it without --snapshot")
     if from_file is not None and not inputs:
         raise UsageError(f"--from {from_file}: no paths in it")
     sources = list(iter_sources(inputs, include=include or DEFAULT_INCLUDE,
@@ -389,6 +431,7 @@ def dedupe_command(
     with Archive.open(archive, write=write, wait=wait, on_wait=_waiting(archive, quiet)) as arch:
         report = find_duplicates(arch, sources, threshold=threshold, jaccard=jaccard,
                                  histogram_of_nearest=show_histogram,
+                                 snapshot=arch.snapshot(snapshot) if snapshot else None,
                                  progress=None if quiet or json_out else
                                  (lambda text: output.info(f"{text}…")))
         removed = {r.path for r in prune_groups(arch, report, prune_kinds)} if write else set()
@@ -420,11 +463,16 @@ def ls_command(
         show_default=False)] = None,
     all_versions: Annotated[bool, typer.Option("--all-versions",
                                                help="One row per version.")] = False,
+    snapshot: SnapshotOpt = None,
+    as_of: AsOfOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """List archived briefs: path, versions, size, stored size, when added."""
+    from .history import pick
+
     with Archive.open(archive) as arch:
-        records = arch.records(selectors or [], all_versions=all_versions)
+        chosen = pick(arch, snapshot, as_of)
+        records = arch.records(selectors or [], all_versions=all_versions, snapshot=chosen)
     if json_out:
         output.emit_json([r.to_json() for r in records])
         return
@@ -461,6 +509,8 @@ def info_command(archive: ArchiveArg, json_out: JsonOpt = False) -> None:
                     f"{info['quantization']['rescore_bits']}-bit rescoring codes (step "
                     f"{info['quantization']['int8_step']:.5f}; profile "
                     f"{info['quantization']['profile']})"],
+        ["snapshots", f"{info['snapshots']} ({info['snapshot_spans']} spans of brief "
+                      "versions)"],
         ["format", f"{info['format_version']}, created {info['created_at']}"],
     ], title=str(archive))
 
@@ -544,6 +594,152 @@ def merge_command(
         output.info(f"merged {report.inputs} archive(s): {report.versions_added} version(s) "
                     f"added ({report.contents_added} new contents), "
                     f"{report.versions_skipped} already there", quiet)
+
+
+# -- snapshots / diff / forget / prune (issue 16) -------------------------------------------
+
+@command("snapshots")
+def snapshots_command(archive: ArchiveArg, json_out: JsonOpt = False) -> None:
+    """List the snapshots each `add` run recorded, oldest first."""
+    with Archive.open(archive) as arch:
+        found = arch.snapshots()
+    if json_out:
+        output.emit_json({"snapshots": [s.to_json() for s in found]})
+        return
+    output.table(["id", "time", "host", "tags", "roots", "files", "size", "+", "~", "-"],
+                 [_snapshot_row(s) for s in found],
+                 right=("id", "files", "size", "+", "~", "-"))
+
+
+def _snapshot_row(snap: Snapshot) -> list[Any]:
+    return [snap.id, snap.time.isoformat(), snap.host, ",".join(snap.tags),
+            " ".join(snap.roots), snap.files, output.human_bytes(snap.bytes), snap.added,
+            snap.changed, snap.deleted]
+
+
+@command("diff")
+def diff_command(
+    archive: ArchiveArg,
+    first: Annotated[str, typer.Argument(help="Snapshot ID (or 'latest').",
+                                         show_default=False)],
+    second: Annotated[str, typer.Argument(help="Snapshot ID (or 'latest').",
+                                          show_default=False)],
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Paths added (+), changed (M) and deleted (-) from snapshot FIRST to SECOND."""
+    from .history import diff
+
+    with Archive.open(archive) as arch:
+        changes = diff(arch, arch.snapshot(first), arch.snapshot(second))
+    if json_out:
+        output.emit_json(changes.to_json())
+        return
+    lines = sorted([(p, "+") for p in changes.added] + [(p, "M") for p in changes.changed]
+                   + [(p, "-") for p in changes.deleted])
+    sys.stdout.write("".join(f"{mark}    {output.escape_name(p)}\n" for p, mark in lines))
+    output.info(f"{len(changes.added)} added, {len(changes.changed)} changed, "
+                f"{len(changes.deleted)} deleted", quiet)
+
+
+@command("forget")
+def forget_command(
+    archive: ArchiveArg,
+    ids: Annotated[list[str] | None, typer.Argument(
+        help="Snapshot IDs to forget (instead of a policy).", show_default=False)] = None,
+    keep_last: Annotated[int, typer.Option(
+        "--keep-last", min=-1, help="Keep the N newest snapshots (-1: all).")] = 0,
+    keep_hourly: Annotated[int, typer.Option(
+        "--keep-hourly", min=-1, help="Keep the newest of each of the N latest hours.")] = 0,
+    keep_daily: Annotated[int, typer.Option(
+        "--keep-daily", min=-1, help="Keep the newest of each of the N latest days.")] = 0,
+    keep_weekly: Annotated[int, typer.Option(
+        "--keep-weekly", min=-1, help="Keep the newest of each of the N latest ISO weeks.")]
+        = 0,
+    keep_monthly: Annotated[int, typer.Option(
+        "--keep-monthly", min=-1, help="Keep the newest of each of the N latest months.")]
+        = 0,
+    keep_yearly: Annotated[int, typer.Option(
+        "--keep-yearly", min=-1, help="Keep the newest of each of the N latest years.")] = 0,
+    keep_within: Annotated[str | None, typer.Option(
+        "--keep-within", metavar="DURATION",
+        help="Keep snapshots newer than the newest minus DURATION (like 1y2m3d4h).")] = None,
+    keep_tag: Annotated[list[str] | None, typer.Option(
+        "--keep-tag", metavar="TAGS",
+        help="Keep snapshots holding all these comma-separated tags (repeatable).")] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Only show each decision and the rules that keep each snapshot.")]
+        = False,
+    prune: Annotated[bool, typer.Option(
+        "--prune", help="Then delete the brief versions, bytes and vectors no remaining "
+                        "snapshot or latest version holds, and shrink the file.")] = False,
+    wait: WaitOpt = 3600.0,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Forget snapshots by restic's rules (a snapshot any rule keeps stays), per group of
+    host and roots; the briefs' latest versions always stay."""
+    from .history import plan_forget
+    from .retention import Decision, Duration, Policy
+
+    policy = Policy(keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly,
+                    keep_yearly, Duration.parse(keep_within) if keep_within else Duration(),
+                    tuple(tuple(t.split(",")) for t in keep_tag or ()))
+    if ids and not policy.empty:
+        raise UsageError("give snapshot IDs or a --keep-* policy, not both")
+    with Archive.open(archive, write=not dry_run, wait=wait,
+                      on_wait=_waiting(archive, quiet)) as arch:
+        snapshots = arch.snapshots()
+        if ids:
+            doomed = {arch.snapshot(i).id for i in ids}
+            decisions = [Decision(s, [] if s.id in doomed else ["not named"])
+                         for s in reversed(snapshots)]
+        else:
+            decisions = plan_forget(snapshots, policy)
+        gone = [d.item.id for d in decisions if not d.keep]
+        size_before = os.path.getsize(archive)
+        pruned = [] if dry_run else arch.forget(gone, prune=prune)
+    reclaimed = None if not prune or dry_run else {
+        "versions": len(pruned), "bytes_before": size_before,
+        "bytes_after": os.path.getsize(archive)}
+    document = {"dry_run": dry_run, "policy": policy.describe() if not ids else None,
+                "keep": [{**d.item.to_json(), "reasons": d.reasons}
+                         for d in decisions if d.keep],
+                "remove": [d.item.to_json() for d in decisions if not d.keep],
+                "prune": reclaimed}
+    if json_out:
+        output.emit_json(document)
+        return
+    output.table(["id", "time", "host", "tags", "decision", "kept by"],
+                 [[d.item.id, d.item.time.isoformat(), d.item.host, ",".join(d.item.tags),
+                   "keep" if d.keep else "forget", ", ".join(d.reasons)] for d in decisions],
+                 right=("id",), title=policy.describe() if not ids else None)
+    verb = "would forget" if dry_run else "forgot"
+    output.info(f"{verb} {len(gone)} snapshot(s), keeping {len(decisions) - len(gone)}", quiet)
+    if reclaimed:
+        _say_pruned(reclaimed, quiet)
+
+
+def _say_pruned(pruned: dict[str, int], quiet: bool) -> None:
+    hb = output.human_bytes
+    output.info(f"pruned {pruned['versions']} brief version(s); archive "
+                f"{hb(pruned['bytes_before'])} -> {hb(pruned['bytes_after'])}", quiet)
+
+
+@command("prune")
+def prune_command(archive: ArchiveArg, wait: WaitOpt = 3600.0, json_out: JsonOpt = False,
+                  quiet: QuietOpt = False) -> None:
+    """Delete the brief versions no snapshot or latest version holds, with their bytes and
+    vectors, and shrink the file (what `forget --prune` does after forgetting)."""
+    with Archive.open(archive, write=True, wait=wait, on_wait=_waiting(archive, quiet)) as arch:
+        size_before = os.path.getsize(archive)
+        pruned = arch.forget([], prune=True)
+    document = {"versions": len(pruned), "bytes_before": size_before,
+                "bytes_after": os.path.getsize(archive)}
+    if json_out:
+        output.emit_json(document)
+    else:
+        _say_pruned(document, quiet)
 
 
 # -- minify ----------------------------------------------------------------------------------

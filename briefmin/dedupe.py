@@ -31,7 +31,7 @@ from .shingles import Shingles, lexical_pairs, shingle
 
 if TYPE_CHECKING:
     from .sources import Source
-    from .store import Archive, BriefRecord
+    from .store import Archive, BriefRecord, Snapshot
     from .text import Skipped
 
 Ints = npt.NDArray[np.int64]
@@ -202,17 +202,19 @@ class _Unit:
 def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None = None, *,
                     threshold: float = DEFAULT_THRESHOLD,
                     jaccard: float = DEFAULT_JACCARD, histogram_of_nearest: bool = False,
-                    progress: Callable[[str], None] | None = None) -> DedupeReport:
+                    progress: Callable[[str], None] | None = None,
+                    snapshot: Snapshot | None = None) -> DedupeReport:
     """Duplicate groups among the archive's briefs (latest versions), or, given `sources`,
     groups that involve them: the new briefs against the archive and each other, without
     adding them. A new brief named like an archived one is its next version, not its
-    duplicate: the archived one is left out of the comparison."""
+    duplicate: the archived one is left out of the comparison. With `snapshot`, the archived
+    briefs are the versions that snapshot holds."""
     from .store import BRIEF_KINDS
     from .text import Admitted, admit, decode_text
 
     thresholds = Thresholds(check_threshold(threshold), check_jaccard(jaccard))
     say = progress or (lambda _: None)
-    by_content = archive.paths_by_content()
+    by_content = archive.paths_by_content(snapshot=snapshot)
     new_sources: list[Admitted] = []
     skipped: list[Skipped] = []
     for source in sources or ():

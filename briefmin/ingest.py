@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from .encoder import EncoderFactory, Encoding, LocalEncoding
 from .sources import Source
-from .store import Archive
+from .store import Archive, Snapshot
 from .store.archive import NewContent
 from .text import Admitted, Skipped, admit, decode_text
 
@@ -26,9 +27,11 @@ class AddReport:
     fallback_decoded: list[tuple[str, str]] = field(default_factory=list)  # (path, encoding)
     bytes_in: int = 0  # bytes of the briefs added or versioned by this run
     bytes_stored: int = 0  # what they cost in the archive (new contents, compressed)
+    snapshot: Snapshot | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"added": self.added, "new_versions": self.new_versions,
+        return {"snapshot": self.snapshot.to_json() if self.snapshot else None,
+                "added": self.added, "new_versions": self.new_versions,
                 "unchanged": self.unchanged,
                 "skipped": [{"path": s.name, "reason": s.reason} for s in self.skipped],
                 "fallback_decoded": [{"path": p, "encoding": e}
@@ -36,27 +39,40 @@ class AddReport:
                 "bytes_in": self.bytes_in, "bytes_stored": self.bytes_stored}
 
 
+@dataclass(frozen=True)
+class SnapshotSpec:
+    """What an add run records about itself as a snapshot (issue 16)."""
+
+    time: datetime
+    host: str
+    roots: tuple[str, ...]
+    tags: tuple[str, ...] = ()
+
+
 def add(archive: Archive, sources: Iterable[Source | Skipped], *,
         progress: Callable[[int], None] | None = None,
         on_commit: Callable[[list[str]], None] | None = None,
         encoder_factory: EncoderFactory | None = None,
-        encoding: Encoding | None = None) -> AddReport:
+        encoding: Encoding | None = None,
+        snapshot: SnapshotSpec | None = None) -> AddReport:
     """Store new briefs and new versions of changed ones; unchanged ones cost a hash. Commits
     every BATCH_BRIEFS briefs, so an interrupted add keeps what it committed; `on_commit`
     hears the names each commit made durable. The model is loaded (by `encoder_factory`,
     default `load_encoder`; or by `encoding`, e.g. on a Ray cluster) only when something new
-    needs encoding."""
+    needs encoding. With `snapshot`, a run that completes records the paths it saw as a
+    snapshot (an interrupted one records none)."""
     run = _Run(archive, encoding or LocalEncoding(archive, encoder_factory), on_commit)
     try:
-        _add(archive, sources, run, progress)
+        _add(archive, sources, run, progress, snapshot)
     finally:
         run.encoding.close()
     return run.report
 
 
 def _add(archive: Archive, sources: Iterable[Source | Skipped], run: _Run,
-         progress: Callable[[int], None] | None) -> None:
+         progress: Callable[[int], None] | None, snapshot: SnapshotSpec | None) -> None:
     latest = archive.latest_digests()
+    seen: list[str] = []
     ahead: list[Admitted] = []
     ahead_bytes = 0
     for source in sources:
@@ -65,10 +81,12 @@ def _add(archive: Archive, sources: Iterable[Source | Skipped], run: _Run,
             progress(1)
         if item is None:
             run.report.unchanged += 1
+            seen.append(source.name)
             continue
         if isinstance(item, Skipped):
             run.report.skipped.append(item)
             continue
+        seen.append(item.name)
         latest[item.name] = item.digest
         ahead.append(item)
         ahead_bytes += len(item.data)
@@ -77,6 +95,10 @@ def _add(archive: Archive, sources: Iterable[Source | Skipped], run: _Run,
             ahead, ahead_bytes = [], 0
     if ahead:
         run.store_ahead(ahead)
+    if snapshot is not None:
+        run.report.snapshot = archive.record_snapshot(
+            seen, time=snapshot.time, host=snapshot.host, roots=snapshot.roots,
+            tags=snapshot.tags)
     archive.release_free_pages()
 
 

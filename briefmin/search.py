@@ -8,6 +8,7 @@ through its best chunk."""
 from __future__ import annotations
 
 import re
+from collections.abc import Set
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,7 @@ from .errors import UsageError
 from .fusion import Fused, fuse, order
 from .quantize import Floats, binary_codes, hamming
 from .query import Literal, Query, parse
-from .store import SEARCH_KINDS, Archive, StoredVectors
+from .store import SEARCH_KINDS, Archive, BriefRecord, Snapshot, StoredVectors
 from .store.lexical import STOP_WORDS
 
 # candidates per wanted hit for the Hamming stage, chosen with bench/bench_search.py on the
@@ -76,8 +77,10 @@ class Searcher:
 
     def search(self, query: Floats, k: int = 10, *, m: int = DEFAULT_M,
                min_score: float | None = None, all_versions: bool = False,
-               exact: bool = False, query_text: str = "") -> list[Hit]:
-        """The k best briefs for one unit query vector, best first."""
+               exact: bool = False, query_text: str = "",
+               within: Set[tuple[str, int]] | None = None) -> list[Hit]:
+        """The k best briefs for one unit query vector, best first; only the (path, version)
+        pairs `within` holds when it is given (a snapshot's)."""
         check_k(k)
         if m < 1:
             raise UsageError(f"m must be at least 1, not {m}")
@@ -89,7 +92,8 @@ class Searcher:
         distances = None if exact else hamming(binary_codes(query[None, :])[0], self.vectors.bits)
         while True:
             rows = self._candidates(distances, pool)
-            hits, below_min = self._rank(query, rows, k, min_score, all_versions, query_text)
+            hits, below_min = self._rank(query, rows, k, min_score, all_versions, query_text,
+                                         within)
             # old versions can crowd the pool: widen it until k briefs (or a score too low)
             if len(hits) >= k or pool >= n or below_min:
                 return hits
@@ -110,8 +114,8 @@ class Searcher:
         return self._scale.scores(query, self.vectors.int8(rows))
 
     def _rank(self, query: Floats, rows: npt.NDArray[np.int64], k: int,
-              min_score: float | None, all_versions: bool, query_text: str
-              ) -> tuple[list[Hit], bool]:
+              min_score: float | None, all_versions: bool, query_text: str,
+              within: Set[tuple[str, int]] | None = None) -> tuple[list[Hit], bool]:
         """(hits, whether the ranking stopped at a score below min_score)."""
         scores = self._scores(query, rows)
         order = np.argsort(-scores, kind="stable")
@@ -123,8 +127,10 @@ class Searcher:
         # rows needs the first dozens, not a million lookups
         for start in range(0, len(firsts), 4 * k):
             batch = firsts[start:start + 4 * k]
-            records = self.archive.records_of_contents(contents[batch].tolist(),
-                                                       all_versions=all_versions)
+            records = self.archive.records_of_contents(
+                contents[batch].tolist(), all_versions=all_versions or within is not None)
+            if within is not None:
+                records = _only_within(records, within)
             for rank, place in enumerate(batch, start + 1):
                 score, row = float(scores[order[place]]), int(rows[order[place]])
                 if min_score is not None and score < min_score:
@@ -297,12 +303,14 @@ class HybridSearcher:
 
     def search(self, query: Query, vector: Floats | None, k: int = 10, *,
                mode: str = DEFAULT_MODE, min_score: float | None = None,
-               all_versions: bool = False, exact: bool = False) -> list[Hit]:
+               all_versions: bool = False, exact: bool = False,
+               within: Set[tuple[str, int]] | None = None) -> list[Hit]:
+        """`within`: only these (path, version) pairs (a snapshot's)."""
         if mode == "semantic":
             assert vector is not None
             return self.semantic.search(vector, k, min_score=min_score,
                                         all_versions=all_versions, exact=exact,
-                                        query_text=query.text)
+                                        query_text=query.text, within=within)
         n = max(CANDIDATES, 3 * k)
         rankings: dict[str, list[tuple[int, float]]] = {}
         # content -> (cosine, row) of its best chunk; each int8 row read costs ~0.1-0.4 ms
@@ -336,7 +344,8 @@ class HybridSearcher:
                 if not item.ranks:
                     fusion.rescore(item, list(rankings) or ["lexical"], scale, self.params)
             fused = order(fused)
-        return self._hits(query, vector, fused, chunks, k, mode, min_score, all_versions)
+        return self._hits(query, vector, fused, chunks, k, mode, min_score, all_versions,
+                          within)
 
     def _literals(self, query: Query, fused: list[Fused], scores: Floats) -> list[Fused]:
         """Count the query's literals in the candidates' stored text (the index has no
@@ -364,12 +373,16 @@ class HybridSearcher:
 
     def _hits(self, query: Query, vector: Floats | None, fused: list[Fused],
               chunks: dict[int, tuple[float, int]], k: int, mode: str,
-              min_score: float | None, all_versions: bool) -> list[Hit]:
+              min_score: float | None, all_versions: bool,
+              within: Set[tuple[str, int]] | None) -> list[Hit]:
         hits: list[Hit] = []
         for start in range(0, len(fused), 4 * k):
             batch = fused[start:start + 4 * k]
             ids = [f.content_id for f in batch]
-            records = self.archive.records_of_contents(ids, all_versions=all_versions)
+            records = self.archive.records_of_contents(
+                ids, all_versions=all_versions or within is not None)
+            if within is not None:
+                records = _only_within(records, within)
             chunks.update(self.semantic.best_chunks(vector, [c for c in ids if c not in chunks]))
             for item in batch:
                 holders = records.get(item.content_id, [])  # none: only old versions
@@ -397,20 +410,21 @@ class HybridSearcher:
 def search_texts(archive: Archive, queries: list[str], k: int = 10, *,
                  mode: str = DEFAULT_MODE, m: int = DEFAULT_M,
                  min_score: float | None = None, all_versions: bool = False,
-                 exact: bool = False) -> list[list[Hit]]:
+                 exact: bool = False, snapshot: Snapshot | None = None) -> list[list[Hit]]:
     """Search each query (see `HybridSearcher`); the semantic channel encodes them all with
     the archive's own model in one call, and the lexical mode loads no model. One list of
-    hits per query, best first."""
+    hits per query, best first. With `snapshot`, only the brief versions it holds."""
     check_k(k)
     check_mode(mode, min_score)
+    within = archive.snapshot_members(snapshot) if snapshot is not None else None
     parsed = [parse(text) for text in queries]
     if mode == "lexical" and not archive.has_lexical_index():
         raise UsageError(f"{archive.path} has no lexical index yet (an older format); any "
                          "write to it (`briefmin add`) builds it")
     if mode == "lexical":
         searcher = HybridSearcher(archive)
-        return [searcher.search(q, None, k, mode=mode, all_versions=all_versions)
-                for q in parsed]
+        return [searcher.search(q, None, k, mode=mode, all_versions=all_versions,
+                                within=within) for q in parsed]
     # onnxruntime builds its session (~0.3 s, GIL released) while numpy loads the codes
     with ThreadPoolExecutor(max_workers=1) as pool:
         encoder = pool.submit(archive_encoder, archive)
@@ -422,11 +436,17 @@ def search_texts(archive: Archive, queries: list[str], k: int = 10, *,
     if mode == "semantic" or m != DEFAULT_M:
         return [searcher.semantic.search(vector, k, m=m, min_score=min_score,
                                          all_versions=all_versions, exact=exact,
-                                         query_text=text)
+                                         query_text=text, within=within)
                 for text, vector in zip(queries, vectors, strict=True)]
     return [searcher.search(q, vector, k, mode=mode, min_score=min_score,
-                            all_versions=all_versions, exact=exact)
+                            all_versions=all_versions, exact=exact, within=within)
             for q, vector in zip(parsed, vectors, strict=True)]
+
+
+def _only_within(records: dict[int, list[BriefRecord]], within: Set[tuple[str, int]]
+                 ) -> dict[int, list[BriefRecord]]:
+    """The records of a snapshot's brief versions only."""
+    return {c: [r for r in rs if (r.path, r.version) in within] for c, rs in records.items()}
 
 
 def check_mode(mode: str, min_score: float | None) -> None:

@@ -38,9 +38,30 @@ def segment_sizes(archive: str | os.PathLike[str]) -> list[int]:
     return sorted(n for (n,) in execute(archive, "SELECT n FROM vec_segments"))
 
 
+def write_format_4(archive: str | os.PathLike[str]) -> None:
+    """Turn a current archive back into format 4 (what briefmin wrote before snapshots), as an
+    archive written by an older briefmin: no snapshot tables, their digest of the table
+    definitions."""
+    conn = sqlite3.connect(archive, isolation_level=None)
+    try:
+        conn.executescript("""
+            BEGIN;
+            DROP TABLE snapshot_spans;
+            DROP TABLE snapshots;
+            DELETE FROM meta WHERE key = 'snapshot_seq';
+            PRAGMA user_version = 4;
+            COMMIT;
+        """)
+        digest = schema.schema_digest(conn.execute(schema.SCHEMA_SQL).fetchall())
+        rows.put(conn, "meta", ("schema", json.dumps(digest)))
+    finally:
+        conn.close()
+
+
 def write_format_3(archive: str | os.PathLike[str]) -> None:
     """Turn a current archive back into format 3 (what briefmin wrote before checksums), as an
     archive written by an older briefmin."""
+    write_format_4(archive)
     conn = sqlite3.connect(archive, isolation_level=None)
     try:
         conn.executescript("""

@@ -14,9 +14,10 @@ from .segments import (
     Rows,
     StoredVectors,
 )
+from .snapshots import Snapshot
 from .verify import Problem, VerifyReport
 
 __all__ = ["BRIEF_KINDS", "FORMAT_VERSION", "KIND_BRIEF", "KIND_BRIEF_AND_CHUNK", "KIND_CHUNK",
            "PROFILES", "SEARCH_KINDS", "SEGMENT_FANOUT", "Archive", "BatchResult",
-           "BriefRecord", "Meta", "NewContent", "Problem", "Rows", "StoredVectors",
+           "BriefRecord", "Meta", "NewContent", "Problem", "Rows", "Snapshot", "StoredVectors",
            "VerifyReport", "selecting_others", "selects"]

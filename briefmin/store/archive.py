@@ -31,10 +31,12 @@ from ..modelid import BUNDLED_MODEL, CHUNK_OVERLAP_TOKENS, normalize_model_id
 from ..safewrite import FolderWriter, refuse_existing, safe_target
 from ..text import decode_text
 from . import catalogue, connection, lexical, schema, segments, verify
+from . import snapshots as snaps
 from .blocks import Blocks
 from .catalogue import BriefRecord
 from .schema import PROFILES, Meta
 from .segments import BRIEF_KINDS, SEARCH_KINDS, BriefVectors, Rows, StoredVectors
+from .snapshots import Snapshot
 from .verify import VerifyReport
 
 
@@ -200,11 +202,14 @@ class Archive:
     # -- reading -------------------------------------------------------------------------
 
     def records(self, selectors: Sequence[str] = (), *, version: int | None = None,
-                all_versions: bool = False) -> list[BriefRecord]:
+                all_versions: bool = False, snapshot: Snapshot | None = None
+                ) -> list[BriefRecord]:
         """Briefs matching the selectors (paths, folders, globs, sha256 prefixes); no
-        selector = every brief. Latest versions unless `version` or `all_versions`."""
+        selector = every brief. Latest versions unless `version` or `all_versions`; with
+        `snapshot`, the versions it holds."""
+        within = snaps.members(self._db, snapshot) if snapshot is not None else None
         return catalogue.records(self._db, selectors, version=version,
-                                 all_versions=all_versions)
+                                 all_versions=all_versions, within=within)
 
     def records_of_contents(self, content_ids: Iterable[int], *, all_versions: bool = False
                             ) -> dict[int, list[BriefRecord]]:
@@ -212,10 +217,12 @@ class Archive:
         `all_versions`), looked up by id."""
         return catalogue.records_of_contents(self._db, content_ids, all_versions=all_versions)
 
-    def paths_by_content(self, all_versions: bool = False) -> dict[int, list[BriefRecord]]:
-        """Which briefs (latest versions unless `all_versions`) hold each content."""
+    def paths_by_content(self, all_versions: bool = False, snapshot: Snapshot | None = None
+                         ) -> dict[int, list[BriefRecord]]:
+        """Which briefs (latest versions unless `all_versions`; with `snapshot`, the
+        versions it holds) hold each content."""
         out: dict[int, list[BriefRecord]] = {}
-        for record in self.records(all_versions=all_versions):
+        for record in self.records(all_versions=all_versions, snapshot=snapshot):
             out.setdefault(record.content_id, []).append(record)
         return out
 
@@ -286,25 +293,87 @@ class Archive:
             else:
                 gone = self.records(selectors, version=version)
             catalogue.delete_briefs(db, gone)
-            # hook: unindexing a content needs its text, so before its bytes go; a damaged
-            # one cannot be read, so then the index is rebuilt from what remains
-            try:
-                orphan_texts: list[tuple[int, str]] | None = [
-                    (i, self.text(i)) for i in catalogue.orphan_ids(db)]
-            except IntegrityError:
-                orphan_texts = None
-            if orphan_texts:
-                lexical.unindex(db, orphan_texts)
-                lexical.optimize(db)
-            orphans, touched = catalogue.delete_orphans(db)
-            if orphan_texts is None:
-                lexical.rebuild(db, [i for i, _ in catalogue.vector_counts(db)],
-                                self._readable_text)
-            for block_id in touched:
-                self._blocks.rewrite(block_id)
-            if orphans:
-                segments.remove_contents(db, self.meta, orphans)
+            self._collect_garbage(db)
         self.compact()
+        return gone
+
+    def _collect_garbage(self, db: connection.Connection) -> None:
+        """After brief rows were deleted: drop them from snapshots, then the contents no brief
+        holds, their bytes (blocks rewritten) and their vectors. In the caller's
+        transaction."""
+        snaps.drop_missing_briefs(db)
+        # hook: unindexing a content needs its text, so before its bytes go; a damaged
+        # one cannot be read, so then the index is rebuilt from what remains
+        try:
+            orphan_texts: list[tuple[int, str]] | None = [
+                (i, self.text(i)) for i in catalogue.orphan_ids(db)]
+        except IntegrityError:
+            orphan_texts = None
+        if orphan_texts:
+            lexical.unindex(db, orphan_texts)
+            lexical.optimize(db)
+        orphans, touched = catalogue.delete_orphans(db)
+        if orphan_texts is None:
+            lexical.rebuild(db, [i for i, _ in catalogue.vector_counts(db)],
+                            self._readable_text)
+        for block_id in touched:
+            self._blocks.rewrite(block_id)
+        if orphans:
+            segments.remove_contents(db, self.meta, orphans)
+
+    # -- snapshots (issue 16) ------------------------------------------------------------
+
+    def record_snapshot(self, names: Iterable[str], *, time: datetime, host: str,
+                        roots: Sequence[str], tags: Sequence[str]) -> Snapshot:
+        """Record that an `add` run saw exactly these paths (at their latest versions) under
+        `roots`: a path of an earlier snapshot of the same host and roots that is missing
+        now is deleted in this one."""
+        self._require_writer()
+        seen = set(names)
+        with self._db.transaction() as db:
+            unchanged = snaps.repeat(db, seen, time=time, host=host, roots=roots, tags=tags)
+            if unchanged is not None:
+                return unchanged
+            latest = catalogue.latest_briefs(db)
+            held = {name: latest[name] for name in seen if name in latest}
+            ids = {name: i for name, (i, _) in held.items()}
+            return snaps.record(db, ids, time=time, host=host, roots=roots, tags=tags,
+                                total_bytes=sum([size for _, size in held.values()]))
+
+    def snapshot_members(self, snapshot: Snapshot) -> set[tuple[str, int]]:
+        """The (path, version) pairs a snapshot holds."""
+        return snaps.members(self._db, snapshot)
+
+    def snapshots(self) -> list[Snapshot]:
+        """Every snapshot, oldest first."""
+        return snaps.listing(self._db)
+
+    def snapshot(self, which: str) -> Snapshot:
+        """A snapshot by id or 'latest'."""
+        return snaps.find(self._db, which)
+
+    def snapshot_as_of(self, moment: datetime) -> Snapshot:
+        """The newest snapshot taken at or before `moment`."""
+        return snaps.as_of(self._db, moment)
+
+    def forget(self, ids: Sequence[int], *, prune: bool = False) -> list[tuple[str, int]]:
+        """Forget these snapshots; with `prune`, also delete the brief versions that neither a
+        remaining snapshot nor a path's latest version holds, with their bytes and vectors,
+        and shrink the file. One transaction, then VACUUM (atomic too): a kill at any moment
+        leaves the archive as before or as after. Returns the (path, version) pruned."""
+        self._require_writer()
+        with self._db.transaction() as db:
+            snaps.forget(db, ids)
+            pruned = self._prune(db) if prune else []
+        if prune:
+            self.compact()
+        return pruned
+
+    def _prune(self, db: connection.Connection) -> list[tuple[str, int]]:
+        keep = {i for i, _ in catalogue.latest_briefs(db).values()} | snaps.held_briefs(db)
+        gone = catalogue.delete_versions_except(db, keep)
+        if gone:
+            self._collect_garbage(db)
         return gone
 
     def compact(self) -> None:
@@ -346,6 +415,7 @@ class Archive:
             "quantization": {"profile": meta.profile, "binary_bits": meta.dim,
                              "rescore_bits": meta.rescore_bits, "int8_step": meta.int8_step},
             "created_at": meta.created_at,
+            **snaps.totals(self._db),
         }
 
     def verify(self) -> VerifyReport:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -74,15 +74,19 @@ def selecting_others(paths: Sequence[str], records: Sequence[BriefRecord]) -> li
 
 
 def records(db: Connection, selectors: Sequence[str] = (), *, version: int | None = None,
-            all_versions: bool = False) -> list[BriefRecord]:
+            all_versions: bool = False, within: Set[tuple[str, int]] | None = None
+            ) -> list[BriefRecord]:
     """Briefs matching the selectors (see `selects`); no selector = every brief. Latest
-    versions unless `version` or `all_versions`."""
+    versions unless `version` or `all_versions`; only the (path, version) pairs `within` holds
+    when it is given (a snapshot's)."""
     found = db.query(_RECORD_SQL + _RECORD_ORDER)
     latest: dict[str, int] = {}
     for row in found:  # rows come by path and version: the last of a path is its latest
         latest[row[0]] = row[1]
     rows = [_record(db, r, latest) for r in found]
-    if not all_versions and version is None:
+    if within is not None:  # snapshots (issue 16): every version the snapshot holds
+        rows = [r for r in rows if (r.path, r.version) in within]
+    elif not all_versions and version is None:
         rows = [r for r in rows if r.version == r.versions]
     elif version is not None:
         rows = [r for r in rows if r.version == version]
@@ -151,6 +155,24 @@ def latest_digests(db: Connection) -> dict[str, bytes]:
         if path not in best or version > best[path][0]:
             best[path] = (version, digest)
     return {path: digest for path, (_, digest) in best.items()}
+
+
+def latest_briefs(db: Connection) -> dict[str, tuple[int, int]]:
+    """(briefs.id, size) of each path's latest version (snapshots record these ids)."""
+    # SQLite takes the bare columns of a MAX() aggregate from the row holding the maximum.
+    # Unconverted: every nightly add reads all of them (a third of its snapshot's cost was
+    # int()/str() on 64k rows)
+    return {path: (i, size) for path, i, size, _ in db.query(
+        "SELECT b.path, b.id, c.size, MAX(b.version) FROM briefs b "
+        "JOIN contents c ON c.id = b.content GROUP BY b.path")}
+
+
+def delete_versions_except(db: Connection, keep: Set[int]) -> list[tuple[str, int]]:
+    """Delete every brief row whose id is not in `keep`; returns their (path, version)."""
+    gone = [(int(i), str(p), int(v)) for i, p, v in db.query(
+        "SELECT id, path, version FROM briefs") if int(i) not in keep]
+    db.executemany("DELETE FROM briefs WHERE id = ?", [(i,) for i, _, _ in gone])
+    return [(p, v) for _, p, v in gone]
 
 
 def content_id(db: Connection, digest: bytes) -> int | None:

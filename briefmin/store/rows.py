@@ -23,10 +23,14 @@ COLUMNS: dict[str, tuple[str, ...]] = {
                  "dict", "frame"),
     "briefs": ("id", "path", "version", "content", "added", "pathkey"),
     "vec_segments": ("id", "n", "content_ids", "kinds", "spans", "bits", "int8"),
+    # format 5 (snapshots)
+    "snapshots": ("id", "time", "host", "roots", "tags", "chain", "files", "bytes", "added",
+                  "changed", "deleted", "names", "top"),
+    "snapshot_spans": ("chain", "brief_id", "first", "last"),
 }
-# catalogue rows are many and small: 32 bits each (a damaged row passes with odds of 2^-32);
-# the rest are few: 64 bits
-SUM_BYTES = {"briefs": 4, "contents": 4}
+# catalogue rows and snapshot spans are many and small: 32 bits each (a damaged row passes
+# with odds of 2^-32); the rest are few: 64 bits
+SUM_BYTES = {"briefs": 4, "contents": 4, "snapshot_spans": 4}
 
 _INT = struct.Struct("<q")
 
@@ -86,11 +90,31 @@ def next_id(db: Any, table: str) -> int:
 
 def backfill(conn: Executes) -> None:
     """Give every row its checksum (and every brief its path key): the Python half of the
-    migration to format 4."""
+    migration to format 4. Tables of later formats do not exist yet then, and are skipped."""
     rows = conn.execute("SELECT rowid, path FROM briefs").fetchall()
     conn.executemany("UPDATE briefs SET pathkey = ? WHERE rowid = ?",
                      [(path_key(path), rowid) for rowid, path in rows])
+    present = {name for (name,) in conn.execute(
+        "SELECT name FROM main.sqlite_master WHERE type = 'table'").fetchall()}
     for table, columns in COLUMNS.items():
-        rows = conn.execute(f"SELECT rowid, {', '.join(columns)} FROM {table}").fetchall()
-        conn.executemany(f"UPDATE {table} SET checksum = ? WHERE rowid = ?",
-                         [(row_sum(table, row[1:]), row[0]) for row in rows])
+        if table not in present:
+            continue
+        key = row_key(conn, table)
+        rows = conn.execute(f"SELECT {', '.join(key)}, {', '.join(columns)} "
+                            f"FROM {table}").fetchall()
+        match = " AND ".join(f"{k} = ?" for k in key)
+        conn.executemany(f"UPDATE {table} SET checksum = ? WHERE {match}",
+                         [(row_sum(table, row[len(key):]), *row[:len(key)]) for row in rows])
+
+
+def row_key(conn: Executes, table: str) -> tuple[str, ...]:
+    """The columns that find one row of `table`: its rowid, or the primary key of a table
+    WITHOUT ROWID (which has no rowid)."""
+    info = conn.execute(f"PRAGMA main.table_info({table})").fetchall()
+    (without_rowid,), = conn.execute(
+        "SELECT sql LIKE '%WITHOUT ROWID%' FROM main.sqlite_master WHERE name = ?",
+        (table,)).fetchall()
+    if not without_rowid:
+        return ("rowid",)
+    # table_info: (cid, name, type, notnull, default, pk position or 0)
+    return tuple(name for _, name in sorted((r[5], r[1]) for r in info if r[5]))

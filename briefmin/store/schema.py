@@ -153,9 +153,40 @@ MIGRATIONS: list[Migration] = [
     ALTER TABLE vec_segments ADD COLUMN checksum INTEGER;
     ALTER TABLE meta ADD COLUMN checksum INTEGER
     """, rows.backfill),
-    # 5: reserved for the snapshots port (another branch); a no-op here, so this branch's
-    # numbers match main's once both are merged
-    "",
+    # 5 (snapshots, issue 16): what each `add` run saw under its roots. Snapshots of the same
+    # host and roots form a chain; a span says one brief version was present in the chain's
+    # snapshots `first`..`last` (NULL: up to now), so an unchanged night costs one row. Ids
+    # are never reused, or an old span could cover a new snapshot: meta 'snapshot_seq' holds
+    # the highest ever given (not AUTOINCREMENT, whose sqlite_sequence carries no checksum).
+    # Rows are checksummed like every other (rows.COLUMNS); a span whose `last` is set when
+    # its brief changes is put again with a new checksum.
+    """
+    CREATE TABLE snapshots (
+        id       INTEGER PRIMARY KEY,
+        time     TEXT NOT NULL,       -- ISO 8601 with its UTC offset
+        host     TEXT NOT NULL,
+        roots    TEXT NOT NULL,       -- JSON list
+        tags     TEXT NOT NULL,       -- JSON list
+        chain    INTEGER NOT NULL,    -- the id of the chain's first snapshot
+        files    INTEGER NOT NULL,
+        bytes    INTEGER NOT NULL,
+        added    INTEGER NOT NULL,    -- paths new, changed and gone since the chain's last one
+        changed  INTEGER NOT NULL,
+        deleted  INTEGER NOT NULL,
+        names    BLOB NOT NULL,       -- sha256 of its sorted paths, and the highest briefs.id
+        top      INTEGER NOT NULL,    -- then: an unchanged night is recognized without a scan
+        checksum INTEGER
+    );
+    CREATE INDEX snapshots_chain ON snapshots(chain, id);
+    CREATE TABLE snapshot_spans (
+        chain    INTEGER NOT NULL,
+        brief_id INTEGER NOT NULL,    -- briefs.id
+        first    INTEGER NOT NULL,
+        last     INTEGER,
+        checksum INTEGER,
+        PRIMARY KEY (chain, brief_id, first)
+    ) WITHOUT ROWID
+    """,
     # 6: the lexical index (store/lexical.py), self-contained (it needs nothing of entry 5).
     # Contents stored before it are indexed from their stored text on the next write (no
     # model): Archive.open(write=True) sees the meta key and calls lexical.backfill. Readers

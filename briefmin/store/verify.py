@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import BriefminError, IntegrityError
 from ..text import decode_text
 from . import lexical, rows, schema, segments
+from . import snapshots as snaps
 from .blocks import Blocks
 from .connection import Connection
 
@@ -61,6 +62,7 @@ class _Verifier:
         self.db, self.blocks = db, blocks
         self.problems: list[Problem] = []
         self.owners: dict[int, list[str]] = {}  # content id -> names of the briefs holding it
+        self.names: dict[Any, str] = {}  # brief row id -> its name in problems
         # contents whose bytes do not read back intact -> the index of that problem
         self.unreadable: dict[int, int] = {}
         self.later: list[tuple[str, list[int]]] = []  # damaged blocks and dictionaries
@@ -101,6 +103,7 @@ class _Verifier:
         self.guarded("the blocks", lambda: self.blocks_(damaged_blocks))
         self.guarded("the contents table", lambda: self.contents(damaged_dicts, damaged_blocks))
         self.guarded("the vector segments", self.segments)
+        self.guarded("the snapshots", self.snapshots)
 
     def schema(self) -> None:
         (stored,), = self.db.query("SELECT value FROM main.meta WHERE key = 'schema'") or [
@@ -118,6 +121,7 @@ class _Verifier:
     def briefs(self) -> None:
         found = list(self.table("briefs"))
         names = self.name_owners([(v[1], v[2], v[3]) for v in found])
+        self.names = {values[0]: name for (*values, _), name in zip(found, names, strict=True)}
         for (*values, checksum), name in zip(found, names, strict=True):
             if checksum != rows.row_sum("briefs", values):
                 self.add(f"the catalogue row {values[0]} of brief {name} is damaged "
@@ -207,6 +211,27 @@ class _Verifier:
         for what in found.records:
             self.add(f"the lexical index is damaged: its {what} record differs from one "
                      "rebuilt from the stored texts")
+
+    def snapshots(self) -> None:
+        """Snapshot rows and spans (format 5; absent from an older archive read as it is),
+        and spans that name brief versions no longer stored."""
+        if not snaps.present(self.db):
+            return
+        for *values, checksum in self.table("snapshots"):
+            if checksum != rows.row_sum("snapshots", values):
+                self.add(f"snapshot {_show(values[0])} is damaged (checksum): what it holds "
+                         "and when it was taken may be wrong")
+        dangling = 0
+        for *values, checksum in self.table("snapshot_spans"):
+            name = self.names.get(values[1])
+            if checksum != rows.row_sum("snapshot_spans", values):
+                self.add(f"an entry of the snapshots of chain {_show(values[0])} is damaged "
+                         "(checksum): they may hold a wrong version of "
+                         f"{name or 'a brief'}", (name,) if name else ())
+            elif name is None:
+                dangling += 1
+        if dangling:
+            self.add(f"{dangling} snapshot entries name brief versions that are missing")
 
     # -- the bytes and the vectors -------------------------------------------------------
 

@@ -11,12 +11,15 @@ import os
 import random
 import shutil
 import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from briefmin import Archive, Source, add
+from briefmin.ingest import SnapshotSpec
 from briefmin.store import rows
 
 from .. import surgery
@@ -26,14 +29,16 @@ from ..conftest import HASHING, Cli
 NAMED = {"meta": "metadata", "dicts": "dictionary", "blocks": "block",
          "contents": "stored item", "briefs": "brief", "vec_segments": "vector segment",
          "lexical_data": "lexical index", "lexical_idx": "lexical index",
-         "lexical_config": "lexical index"}
+         "lexical_config": "lexical index", "snapshots": "snapshot",
+         "snapshot_spans": "snapshot"}
 
 
 @pytest.fixture(scope="module")
 def real_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An archive with every kind of row: a trained dictionary, blocks with and without it,
-    several vector segments, chunked briefs, versions and a shared content, and the lexical
-    index (FTS5's data, term b-tree and config tables)."""
+    several vector segments, chunked briefs, versions and a shared content, the lexical
+    index (FTS5's data, term b-tree and config tables) and two snapshots (the second closes
+    the spans of the briefs it no longer holds)."""
     rng = random.Random(7)
     words = ["budget", "launch", "risk", "owner", "scope", "legal", "design", "user", "cache",
              "pricing", "review", "timeline", "customer", "invoice", "latency", "rollout"]
@@ -53,13 +58,20 @@ def real_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("damage") / "a.bmin"
     with Archive.open(path, write=True, create=True, model=HASHING) as archive:
         # past the dictionary's training threshold: later blocks use the dictionary
-        add(archive, [Source(name, None, data) for name, data in briefs.items()])
+        add(archive, [Source(name, None, data) for name, data in briefs.items()],
+            snapshot=night(1))
         add(archive, [Source("long.md", None, text(999, 3000)),  # several chunks
                       Source("team0/b000.md", None, b"a second version\n"),
                       Source("new.md", None, text(5, 300)),
-                      Source("team1/b001-copy.md", None, briefs["team1/b001.md"])])
-        assert archive.info()["dictionaries"] == 1 and archive.verify().ok
+                      Source("team1/b001-copy.md", None, briefs["team1/b001.md"])],
+            snapshot=night(2))
+        info = archive.info()
+        assert info["dictionaries"] == 1 and info["snapshots"] == 2 and archive.verify().ok
     return path
+
+
+def night(day: int) -> SnapshotSpec:
+    return SnapshotSpec(datetime(2026, 3, day, 2, 0, tzinfo=UTC), "host", ("team",), ("nightly",))
 
 
 def dump(path: Path) -> list[str] | None:
@@ -83,9 +95,10 @@ def dump(path: Path) -> list[str] | None:
         return None
 
 
-def changed(value: Any, column: str) -> Any:
+def changed(value: Any, column: str, key: Sequence[str] = ("id",)) -> Any:
     """The value with one part of it changed: a bit of a blob, a character of a text (an
-    empty one gets one), an integer moved (ids far enough to stay unique)."""
+    empty one gets one), an integer moved (ids and other key columns far enough to stay
+    unique)."""
     if value is None:
         return 1
     if value == b"" or value == "":  # FTS5's first leaf of a segment has an empty key
@@ -97,7 +110,7 @@ def changed(value: Any, column: str) -> Any:
     if isinstance(value, str):
         k = len(value) // 2
         return value[:k] + chr(ord(value[k]) ^ 1) + value[k + 1:]
-    return value + (1_000_003 if column == "id" else 1)
+    return value + (1_000_003 if column == "id" or column in key else 1)
 
 
 def check_verify(cli: Cli, path: Path, what: str, table: str | None) -> int:
@@ -139,8 +152,9 @@ def test_every_column_of_every_table_is_covered(real_archive: Path, tmp_path: Pa
     virtual = [name for (name,) in surgery.execute(
         real_archive, "SELECT name FROM sqlite_master WHERE sql LIKE 'CREATE VIRTUAL%'")]
     assert virtual == ["lexical"] and {"lexical_data", "lexical_idx"} <= set(tables)
-    assert set(rows.COLUMNS) <= set(tables)
-    cases = 0
+    # every table is one `verify` checks and names (a new table must be added to both)
+    assert set(rows.COLUMNS) <= set(tables) and set(tables) <= set(NAMED)
+    covered: set[tuple[str, str]] = set()
     for table, (columns, key) in tables.items():
         where = " AND ".join(f"{k} = ?" for k in key)
         ids = surgery.execute(real_archive, f"SELECT {', '.join(key)} FROM {table} "
@@ -153,11 +167,29 @@ def test_every_column_of_every_table_is_covered(real_archive: Path, tmp_path: Pa
                 (value,), = surgery.execute(path, f"SELECT {column} FROM {table} "
                                                   f"WHERE {where}", row)
                 surgery.execute(path, f"UPDATE {table} SET {column} = ? WHERE {where}",
-                                (changed(value, column), *row))
+                                (changed(value, column, key), *row))
                 assert dump(path) != original  # every change here shows in the dump
                 check_verify(cli, path, f"{table}.{column} of row {row}", table)
-                cases += 1
-    assert cases >= 3 * sum(len(c) for c, _ in tables.values()) - 15
+                covered.add((table, column))
+    assert covered == {(t, c) for t, (columns, _) in tables.items() for c in columns}
+
+
+def test_a_closed_snapshot_span_is_checked(real_archive: Path, tmp_path: Path,
+                                           cli: Cli) -> None:
+    """A span's `last` is set after it was first put: the row is put again with its
+    checksum, and a span reopened behind verify's back names the brief it holds."""
+    path = tmp_path / "a.bmin"
+    shutil.copyfile(real_archive, path)
+    (brief_id, last), = surgery.execute(
+        path, "SELECT s.brief_id, s.last FROM snapshot_spans s JOIN briefs b "
+              "ON b.id = s.brief_id WHERE b.path = 'team2/b010.md'")
+    assert last == 1  # not in the second snapshot
+    surgery.execute(path, "UPDATE snapshot_spans SET last = NULL WHERE brief_id = ?",
+                    (brief_id,))
+    result = cli("verify", path, "--json")
+    assert result.returncode == 1
+    (problem,) = json.loads(result.stdout)["problems"]
+    assert problem["paths"] == ["team2/b010.md"] and "snapshot" in problem["message"]
 
 
 def test_a_damaged_brief_row_is_named(real_archive: Path, tmp_path: Path, cli: Cli) -> None:

@@ -1,0 +1,79 @@
+"""Snapshots as a history of a folder: picking one (id, 'latest', or as of a date), what
+changed between two, and which ones a retention policy forgets (briefmin.retention decides,
+per group of host and roots, as restic's `forget` groups by default)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .errors import UsageError
+from .retention import Decision, Policy, apply_policy
+from .store import Archive, Snapshot
+
+
+def parse_time(text: str, option: str = "--time") -> datetime:
+    """An ISO 8601 date or date-time; without a UTC offset it is local time, as `date` shows
+    it (so cron's "now" and `--as-of 2026-03-01` mean what the user reads on the clock)."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"{option} {text!r}: give an ISO 8601 date or time, like 2026-03-01 "
+                         "or 2026-03-01T02:00:00+01:00") from None
+    return moment if moment.tzinfo else moment.astimezone()
+
+
+def pick(archive: Archive, snapshot: str | None, as_of: str | None) -> Snapshot | None:
+    """The snapshot `--snapshot ID|latest` or `--as-of DATE` names (None: neither given).
+    A bare date as --as-of means the end of that day."""
+    if snapshot is not None and as_of is not None:
+        raise UsageError("give --snapshot or --as-of, not both")
+    if snapshot is not None:
+        return archive.snapshot(snapshot)
+    if as_of is None:
+        return None
+    moment = parse_time(as_of, "--as-of")
+    if len(as_of.strip()) == 10:  # a date alone: everything taken on that day too
+        moment = moment.replace(hour=23, minute=59, second=59, microsecond=999999)
+    return archive.snapshot_as_of(moment)
+
+
+@dataclass
+class Diff:
+    before: Snapshot
+    after: Snapshot
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"from": self.before.id, "to": self.after.id, "added": self.added,
+                "changed": self.changed, "deleted": self.deleted}
+
+
+def diff(archive: Archive, before: Snapshot, after: Snapshot) -> Diff:
+    """Paths added, changed (other bytes) and deleted from `before` to `after`."""
+    old = {r.path: r.sha256 for r in archive.records(snapshot=before)}
+    new = {r.path: r.sha256 for r in archive.records(snapshot=after)}
+    return Diff(before, after, sorted(new.keys() - old.keys()),
+                sorted(p for p in new.keys() & old.keys() if new[p] != old[p]),
+                sorted(old.keys() - new.keys()))
+
+
+def plan_forget(snapshots: list[Snapshot], policy: Policy, *, now: datetime | None = None
+                ) -> list[Decision[Snapshot]]:
+    """A decision per snapshot, newest first within each group of host and roots."""
+    if policy.empty:
+        raise UsageError("no policy given: say what to keep (--keep-last N, --keep-daily N, "
+                         "...); nothing was forgotten")
+    groups: dict[tuple[str, tuple[str, ...]], list[Snapshot]] = {}
+    for snapshot in snapshots:
+        groups.setdefault((snapshot.host, snapshot.roots), []).append(snapshot)
+    decisions: list[Decision[Snapshot]] = []
+    for key in sorted(groups):
+        # equal times: the later-recorded one counts as newer
+        newest_first = sorted(groups[key], key=lambda s: (s.time, s.id), reverse=True)
+        decisions += apply_policy(newest_first, policy, time=lambda s: s.time,
+                                  tags=lambda s: s.tags, now=now)
+    return decisions

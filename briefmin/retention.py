@@ -1,0 +1,186 @@
+"""Which snapshots a retention policy keeps: restic's `forget` rules, on times and tags alone.
+
+A port of restic's `ApplyPolicy` (internal/data/snapshot_policy.go): snapshots are walked
+newest first; each --keep-last/-hourly/-daily/-weekly/-monthly/-yearly N keeps the newest
+snapshot of each of the N most recent hours/days/ISO weeks/months/years that have snapshots
+(N = -1: all of them), and when a rule still has room at the oldest snapshot it keeps that one
+too ("oldest daily snapshot"). --keep-within keeps everything newer than the newest snapshot
+(that is not in the future) minus the duration; --keep-tag keeps snapshots holding all the
+tags of a comma-separated list. A snapshot kept by any rule stays. Calendar fields are those
+of each snapshot's own UTC offset, as restic reads its snapshots' local times.
+
+No SQL and no archive here: tests check it against restic's own golden files."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Generic, TypeVar
+
+from .errors import UsageError
+
+T = TypeVar("T")
+
+_DURATION_PART = re.compile(r"(-?\d+)([ymdh])")
+
+
+@dataclass(frozen=True)
+class Duration:
+    """restic's duration: years, months, days and hours, written like 1y2m3d4h."""
+
+    years: int = 0
+    months: int = 0
+    days: int = 0
+    hours: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> Duration:
+        text = text.strip()
+        parts: dict[str, int] = {}
+        position = 0
+        for match in _DURATION_PART.finditer(text):
+            if match.start() != position:
+                break
+            parts[match.group(2)] = int(match.group(1))
+            position = match.end()
+        if not text or position != len(text):
+            raise UsageError(f"duration {text!r}: write it like 7d, 2m, 1y6m or 12h "
+                             "(y years, m months, d days, h hours)")
+        return cls(parts.get("y", 0), parts.get("m", 0), parts.get("d", 0), parts.get("h", 0))
+
+    def __str__(self) -> str:
+        return "".join(f"{n}{unit}" for n, unit in ((self.years, "y"), (self.months, "m"),
+                                                    (self.days, "d"), (self.hours, "h")) if n)
+
+    @property
+    def zero(self) -> bool:
+        return not (self.years or self.months or self.days or self.hours)
+
+    def before(self, moment: datetime) -> datetime:
+        """`moment` minus this duration, with Go's AddDate normalization (31 March minus a
+        month is 3 March, as restic computes it)."""
+        months = moment.year * 12 + moment.month - 1 - self.years * 12 - self.months
+        year, month = divmod(months, 12)
+        first = moment.replace(year=year, month=month + 1, day=1)
+        return first + timedelta(days=moment.day - 1 - self.days, hours=-self.hours)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The --keep-* flags of `forget`; counts of -1 mean "all"."""
+
+    last: int = 0
+    hourly: int = 0
+    daily: int = 0
+    weekly: int = 0
+    monthly: int = 0
+    yearly: int = 0
+    within: Duration = Duration()
+    tags: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.tags and self.within.zero and not any(
+            (self.last, self.hourly, self.daily, self.weekly, self.monthly, self.yearly))
+
+    def describe(self) -> str:
+        counts = [f"{'all' if n == -1 else n} {name}" for n, name in (
+            (self.last, "latest"), (self.hourly, "hourly"), (self.daily, "daily"),
+            (self.weekly, "weekly"), (self.monthly, "monthly"), (self.yearly, "yearly")) if n]
+        out = ", ".join(counts) + (" snapshots" if counts else "")
+        if self.tags:
+            out += (" and " if out else "") + "all snapshots with tags " + " or ".join(
+                ",".join(t) for t in self.tags)
+        if not self.within.zero:
+            out += (" and " if out else "") + f"all snapshots within {self.within} of the newest"
+        return "keep " + out if out else "remove"
+
+
+@dataclass
+class Decision(Generic[T]):
+    """One snapshot's fate and the rules that kept it (none: it is forgotten)."""
+
+    item: T
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def keep(self) -> bool:
+        return bool(self.reasons)
+
+
+def _hour(t: datetime, _: int) -> int:
+    return t.year * 1000000 + t.month * 10000 + t.day * 100 + t.hour
+
+
+def _day(t: datetime, _: int) -> int:
+    return t.year * 10000 + t.month * 100 + t.day
+
+
+def _week(t: datetime, _: int) -> int:
+    year, week, _weekday = t.isocalendar()
+    return year * 100 + week
+
+
+def _month(t: datetime, _: int) -> int:
+    return t.year * 100 + t.month
+
+
+def _year(t: datetime, _: int) -> int:
+    return t.year
+
+
+def _each(_: datetime, position: int) -> int:
+    return position
+
+
+def _tag_list(tags: Sequence[str]) -> str:
+    return "[" + ", ".join(tags) + "]"  # how restic prints a TagList in its reasons
+
+
+def has_tags(held: Sequence[str], wanted: Sequence[str]) -> bool:
+    """restic's HasTags: every wanted tag is held; an empty wanted tag matches no tags."""
+    return all((tag == "" and not held) or tag in held for tag in wanted)
+
+
+def apply_policy(items: Sequence[T], policy: Policy, *, time: Callable[[T], datetime],
+                 tags: Callable[[T], Sequence[str]], now: datetime | None = None
+                 ) -> list[Decision[T]]:
+    """One decision per item, newest first (ties keep their given order, as restic's stable
+    sort does)."""
+    ordered = sorted(items, key=time, reverse=True)
+    if not ordered:
+        return []
+    now = now or datetime.now(UTC)
+    # restic measures --keep-within from the newest snapshot that is not in the future
+    past = [time(item) for item in ordered if time(item) < now]
+    newest = max(past) if past else None
+    buckets: list[tuple[str, Callable[[datetime, int], int], list[int]]] = []
+    rules: list[tuple[int, Callable[[datetime, int], int], str]] = [
+        (policy.last, _each, "last snapshot"), (policy.hourly, _hour, "hourly snapshot"),
+        (policy.daily, _day, "daily snapshot"), (policy.weekly, _week, "weekly snapshot"),
+        (policy.monthly, _month, "monthly snapshot"), (policy.yearly, _year, "yearly snapshot")]
+    for count, key, reason in rules:
+        buckets.append((reason, key, [count, -1]))  # [room left, last bucket value]
+    decisions = []
+    for position, item in enumerate(ordered):
+        moment = time(item)
+        decision = Decision(item)
+        for wanted in policy.tags:
+            if has_tags(tags(item), wanted):
+                decision.reasons.append(f"has tags {_tag_list(wanted)}")
+        if not policy.within.zero and (newest is None or moment > policy.within.before(newest)):
+            decision.reasons.append(f"within {policy.within}")
+        oldest = position == len(ordered) - 1
+        for reason, bucket, state in buckets:
+            room, last = state
+            if room > 0 or room == -1:
+                value = bucket(moment, position)
+                if value != last or oldest:
+                    decision.reasons.append(f"oldest {reason}" if value == last else reason)
+                    state[1] = value
+                    if room > 0:
+                        state[0] = room - 1
+        decisions.append(decision)
+    return decisions

@@ -1,0 +1,219 @@
+"""Snapshots: what one `add` run saw under its roots, as tables `snapshots` and
+`snapshot_spans` (schema migration 5; their rows are checksummed like all others, rows.py).
+
+Snapshots of the same host and roots form a chain. A span (chain, brief, first, last) says that
+one brief version was present in every snapshot of the chain from id `first` to id `last`
+(NULL: still present at the chain's newest). Recording a snapshot compares the paths seen with
+the chain's open spans: unchanged briefs cost nothing, a changed or deleted one closes its span,
+a new version opens one. Forgetting a snapshot deletes its row and the spans that cover no
+remaining snapshot of the chain; ids are never reused (meta 'snapshot_seq' holds the highest
+given), so no old span can cover a new one."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence, Set
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..errors import InputError, IntegrityError
+from . import rows, schema
+from .connection import Connection, check_cells
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    id: int
+    time: datetime
+    host: str
+    roots: tuple[str, ...]
+    tags: tuple[str, ...]
+    chain: int
+    files: int
+    bytes: int
+    added: int
+    changed: int
+    deleted: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "time": self.time.isoformat(), "host": self.host,
+                "tags": list(self.tags), "roots": list(self.roots), "files": self.files,
+                "bytes": self.bytes, "added": self.added, "changed": self.changed,
+                "deleted": self.deleted}
+
+
+_COLUMNS = "id, time, host, roots, tags, chain, files, bytes, added, changed, deleted"
+
+
+def present(db: Connection) -> bool:
+    """False in an archive of format < 5 opened read-only (never migrated): no snapshots."""
+    return db.one("SELECT 1 FROM sqlite_master WHERE name = 'snapshots'") is not None
+
+
+def listing(db: Connection) -> list[Snapshot]:
+    """Every snapshot, oldest first (by time, then id)."""
+    if not present(db):
+        return []
+    out = [_snapshot(db, row) for row in db.query(f"SELECT {_COLUMNS} FROM snapshots")]
+    return sorted(out, key=lambda s: (s.time, s.id))
+
+
+def _snapshot(db: Connection, row: Sequence[Any]) -> Snapshot:
+    check_cells(row, (int, str, str, str, str, int, int, int, int, int, int),
+                f"{db.path}: snapshot {row[0]!r}")
+    try:
+        time = datetime.fromisoformat(row[1])
+        roots, tags = json.loads(row[3]), json.loads(row[4])
+    except ValueError as exc:
+        raise IntegrityError(f"{db.path}: snapshot {row[0]} is damaged ({exc}); run "
+                             "`briefmin verify`") from exc
+    return Snapshot(row[0], time, row[2], tuple(roots), tuple(tags), *row[5:])
+
+
+def names_digest(paths: Iterable[str]) -> bytes:
+    return hashlib.sha256("\n".join(sorted(paths)).encode("utf-8", "surrogateescape")).digest()
+
+
+def _top_brief(db: Connection) -> int:
+    (top,), = db.query("SELECT COALESCE(MAX(id), 0) FROM briefs")
+    return int(top)
+
+
+def repeat(db: Connection, paths: Set[str], *, time: datetime, host: str,
+           roots: Sequence[str], tags: Sequence[str]) -> Snapshot | None:
+    """Record an unchanged night without reading the catalogue: when the chain's previous
+    snapshot is the last one recorded at all, held these very paths, no brief row was added
+    since, and its spans are all still open, this one holds what it held. None otherwise (the
+    caller then compares for real, with `record`). The caller holds a write transaction."""
+    digest = names_digest(paths)
+    row = db.one(f"SELECT {_COLUMNS}, names, top FROM snapshots WHERE host = ? AND roots = ? "
+                 "ORDER BY id DESC LIMIT 1", (host, json.dumps(sorted(roots))))
+    if row is None or row[-2] != digest or row[-1] != _top_brief(db):
+        return None
+    previous = _snapshot(db, row[:-2])
+    (still_open,), = db.query("SELECT COUNT(*) FROM snapshot_spans WHERE chain = ? AND "
+                              "last IS NULL", (previous.chain,))
+    if _highest_id(db) != previous.id or still_open != len(paths):
+        return None
+    return _insert(db, time, host, roots, tags, previous.chain, previous.files,
+                   previous.bytes, (0, 0, 0), digest)
+
+
+def _highest_id(db: Connection) -> int:
+    """The highest snapshot id ever given (forgotten ones included)."""
+    row = db.one("SELECT value FROM meta WHERE key = 'snapshot_seq'")
+    (top,), = db.query("SELECT COALESCE(MAX(id), 0) FROM snapshots")
+    return max(int(json.loads(row[0])) if row else 0, int(top))
+
+
+def _insert(db: Connection, time: datetime, host: str, roots: Sequence[str],
+            tags: Sequence[str], chain: int | None, files: int, total_bytes: int,
+            changes: tuple[int, int, int], digest: bytes) -> Snapshot:
+    snapshot_id = _highest_id(db) + 1  # chosen first: the checksum covers it
+    rows.put(db, "snapshots", (
+        snapshot_id, time.isoformat(), host, json.dumps(sorted(roots)), json.dumps(list(tags)),
+        chain or snapshot_id,  # a new chain is named after its first snapshot
+        files, total_bytes, *changes, digest, _top_brief(db)))
+    schema.write_meta(db, {"snapshot_seq": snapshot_id})
+    return _snapshot(db, db.one(f"SELECT {_COLUMNS} FROM snapshots WHERE id = ?",
+                                (snapshot_id,)))
+
+
+def record(db: Connection, brief_ids: dict[str, int], *, time: datetime, host: str,
+           roots: Sequence[str], tags: Sequence[str], total_bytes: int) -> Snapshot:
+    """Record a snapshot holding exactly these briefs (path -> briefs.id), comparing them
+    with the chain's open spans. The caller holds a write transaction."""
+    roots_json = json.dumps(sorted(roots))
+    row = db.one("SELECT chain FROM snapshots WHERE host = ? AND roots = ? "
+                 "ORDER BY id DESC LIMIT 1", (host, roots_json))
+    chain = int(row[0]) if row else None
+    # brief -> the first snapshot of its open span
+    held = {int(b): int(f) for b, f in db.query(
+        "SELECT brief_id, first FROM snapshot_spans WHERE chain = ? AND last IS NULL",
+        (chain,))} if chain is not None else {}
+    now = set(brief_ids.values())
+    opened, closed = now - held.keys(), held.keys() - now
+    opened_paths = {path for path, brief in brief_ids.items() if brief in opened}
+    closed_paths = set(_paths(db, closed).values())
+    snapshot = _insert(db, time, host, roots, tags, chain, len(brief_ids), total_bytes,
+                       (len(opened_paths - closed_paths), len(opened_paths & closed_paths),
+                        len(closed_paths - opened_paths)), names_digest(brief_ids))
+    # closed spans are put again (`last` is part of their checksum); no snapshot of this
+    # chain lies between its previous one and this one
+    rows.put_many(db, "snapshot_spans",
+                  [(snapshot.chain, b, held[b], snapshot.id - 1) for b in sorted(closed)]
+                  + [(snapshot.chain, b, snapshot.id, None) for b in sorted(opened)])
+    return snapshot
+
+
+def _paths(db: Connection, brief_ids: Iterable[int]) -> dict[int, str]:
+    wanted = sorted(brief_ids)
+    out: dict[int, str] = {}
+    for start in range(0, len(wanted), 500):  # SQLite caps bound parameters per statement
+        part = wanted[start:start + 500]
+        out.update({int(i): str(p) for i, p in db.query(
+            f"SELECT id, path FROM briefs WHERE id IN ({','.join('?' * len(part))})", part)})
+    return out
+
+
+def members(db: Connection, snapshot: Snapshot) -> set[tuple[str, int]]:
+    """The (path, version) pairs the snapshot holds."""
+    return {(str(p), int(v)) for p, v in db.query(
+        "SELECT b.path, b.version FROM snapshot_spans s JOIN briefs b ON b.id = s.brief_id "
+        "WHERE s.chain = ? AND s.first <= ? AND (s.last IS NULL OR s.last >= ?)",
+        (snapshot.chain, snapshot.id, snapshot.id))}
+
+
+def find(db: Connection, which: str) -> Snapshot:
+    """A snapshot by id, or 'latest' (the newest by time)."""
+    snapshots = listing(db)
+    if not snapshots:
+        raise InputError(f"{db.path} has no snapshots yet; each `briefmin add` records one")
+    if which == "latest":
+        return snapshots[-1]
+    found = [s for s in snapshots if str(s.id) == which.strip()]
+    if not found:
+        raise InputError(f"no snapshot {which!r}; see `briefmin snapshots {db.path}`")
+    return found[0]
+
+
+def as_of(db: Connection, moment: datetime) -> Snapshot:
+    """The newest snapshot taken at or before `moment`."""
+    before = [s for s in listing(db) if s.time <= moment]
+    if not before:
+        raise InputError(f"{db.path} has no snapshot at or before {moment.isoformat()}")
+    return before[-1]
+
+
+def forget(db: Connection, ids: Sequence[int]) -> None:
+    """Delete these snapshots and every span that then covers no snapshot. The caller holds
+    a write transaction."""
+    db.executemany("DELETE FROM snapshots WHERE id = ?", [(i,) for i in ids])
+    db.execute("DELETE FROM snapshot_spans WHERE NOT EXISTS (SELECT 1 FROM snapshots s "
+               "WHERE s.chain = snapshot_spans.chain AND s.id >= snapshot_spans.first AND "
+               "(snapshot_spans.last IS NULL OR s.id <= snapshot_spans.last))")
+
+
+def held_briefs(db: Connection) -> set[int]:
+    """The briefs.id of every version some snapshot holds."""
+    if not present(db):
+        return set()
+    return {int(b) for (b,) in db.query("SELECT DISTINCT brief_id FROM snapshot_spans")}
+
+
+def drop_missing_briefs(db: Connection) -> None:
+    """Take deleted brief rows (`rm`, prune) out of every snapshot. The caller holds a write
+    transaction."""
+    if present(db):
+        db.execute("DELETE FROM snapshot_spans WHERE brief_id NOT IN (SELECT id FROM briefs)")
+
+
+def totals(db: Connection) -> dict[str, int]:
+    """Counts for `info`."""
+    if not present(db):
+        return {"snapshots": 0, "snapshot_spans": 0}
+    (count,), = db.query("SELECT COUNT(*) FROM snapshots")
+    (spans,), = db.query("SELECT COUNT(*) FROM snapshot_spans")
+    return {"snapshots": int(count), "snapshot_spans": int(spans)}

@@ -1,0 +1,428 @@
+"""Snapshots (issue 16): 60 simulated nights of a cron `add` with --time over a folder with
+additions, edits, deletions, renames and a file that comes back; restore of every snapshot,
+diff of consecutive nights, restic's forget policy on those dates, prune, and kills during
+`forget --prune`. Storage behaviour only: the hashing encoder stands in for the model."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from briefmin import Archive
+from briefmin.errors import ExitStatus
+from briefmin.ingest import SnapshotSpec, add
+from briefmin.sources import iter_sources
+from briefmin.store import catalogue
+
+from .conftest import HASHING, Cli
+from .test_reliability import briefmin_proc
+
+FIRST_NIGHT = datetime(2026, 1, 1, 2, 0, tzinfo=UTC)  # a Thursday
+KILLS = int(os.environ.get("BRIEFMIN_SNAPSHOT_KILLS", "20"))
+
+
+TEMPLATE = ("## Context\n\nThis brief belongs to the nightly archive of the team's notes. "
+            "Owner: the platform group. Review cycle: weekly. Status: draft unless marked "
+            "final.\n\n## Decision\n\nSee the sections below for the details of the "
+            "request, the constraints, and the agreed next steps.")
+
+
+@dataclass
+class Night:
+    """What the test did to the folder before one night's add, and what it then held."""
+
+    time: datetime
+    added: set[str] = field(default_factory=set)
+    changed: set[str] = field(default_factory=set)
+    deleted: set[str] = field(default_factory=set)
+    state: dict[str, bytes] = field(default_factory=dict)
+
+
+def _text(rng: random.Random, words: int) -> bytes:
+    vocabulary = ["brief", "archive", "night", "folder", "version", "snapshot", "restore",
+                  "policy", "daily", "weekly", "cron", "meaning", "vector", "block"]
+    body = " ".join(rng.choice(vocabulary) + str(rng.randrange(1000)) for _ in range(words))
+    # briefs share a template, as real ones do: the archive's zstd dictionary is then kept
+    # (without one, the store retrains it on every add, seconds each)
+    return f"# note {rng.randrange(10**9)}\n\n{TEMPLATE}\n\n{body}\n".encode()
+
+
+def simulate(folder: Path, nights: int, *, start: int = 40, words: int = 300,
+             seed: int = 16) -> list[Night]:
+    """Change `folder` night by night (the first night creates it) and return the plan; the
+    caller adds the folder after each night. Every night from the second does each kind of
+    change on distinct files; every fifth night a file deleted earlier comes back with its old
+    bytes."""
+    rng = random.Random(seed)
+    live: dict[str, bytes] = {}
+    gone: dict[str, bytes] = {}
+    plan: list[Night] = []
+    counter = 0
+
+    def new_name() -> str:
+        nonlocal counter
+        counter += 1
+        return f"{folder.name}/d{counter % 4}/n{counter:04d}.md"
+
+    for night in range(nights):
+        step = Night(FIRST_NIGHT + timedelta(days=night))
+        if night == 0:
+            for _ in range(start):
+                name = new_name()
+                live[name] = _text(rng, words)
+                step.added.add(name)
+        else:
+            untouched = sorted(live)
+            rng.shuffle(untouched)
+            edit, delete, rename = untouched[0], untouched[1], untouched[2]
+            live[edit] = live[edit] + _text(rng, 20)
+            step.changed.add(edit)
+            gone[delete] = live.pop(delete)
+            step.deleted.add(delete)
+            target = new_name()
+            live[target] = live.pop(rename)
+            step.deleted.add(rename)
+            step.added.add(target)
+            for _ in range(rng.randrange(1, 3)):
+                name = new_name()
+                live[name] = _text(rng, words)
+                step.added.add(name)
+            back = sorted(set(gone) - set(live) - step.deleted)
+            if night % 5 == 0 and back:
+                name = rng.choice(back)
+                live[name] = gone.pop(name)
+                step.added.add(name)
+        step.state = dict(live)
+        plan.append(step)
+    return plan
+
+
+def write_state(folder: Path, state: dict[str, bytes], before: dict[str, bytes]) -> None:
+    """Make the folder (its parent is the archive names' root) go from `before` to `state`,
+    touching only what differs (file creation is slow on a shared disk)."""
+    for name in before.keys() - state.keys():
+        (folder.parent / name).unlink()
+    for name, data in state.items():
+        if before.get(name) != data:
+            path = folder.parent / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+
+
+def run_nights(tmp: Path, archive: Path, plan: list[Night],
+               before: dict[str, bytes] | None = None) -> None:
+    """One library `add` per night, as the cron job's CLI run does (cwd = tmp)."""
+    roots = (str(tmp / "f"),)
+    before = before or {}
+    for step in plan:
+        write_state(tmp / "f", step.state, before)
+        before = step.state
+        with Archive.open(archive, write=True, create=True, model=HASHING) as arch:
+            add(arch, iter_sources(["f"], include=["*"]),
+                snapshot=SnapshotSpec(step.time, "cronhost", roots))
+
+
+def folder_files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for p in root.rglob("*") if p.is_file()}
+
+
+def assert_restores(cli: Cli, archive: Path, out: Path, plan: list[Night],
+                    ids: list[int] | None = None) -> None:
+    """Each snapshot (id = night + 1 unless `ids` says which) restores its night byte-exact,
+    deleted files absent."""
+    with Archive.open(archive) as arch:
+        present = {s.id for s in arch.snapshots()}
+    for night, step in enumerate(plan):
+        snapshot_id = night + 1
+        if ids is not None and snapshot_id not in ids:
+            continue
+        assert snapshot_id in present
+        target = out / f"night{night}"
+        result = cli("restore", archive, "--snapshot", snapshot_id, "--to", target, "-q")
+        assert result.returncode == 0, result.stderr
+        assert folder_files(target) == step.state, f"night {night}"
+
+
+@pytest.fixture(scope="module")
+def sixty_nights(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Night]]:
+    tmp = tmp_path_factory.mktemp("nights")
+    cwd = os.getcwd()
+    os.chdir(tmp)
+    try:
+        plan = simulate(tmp / "f", 60, words=40)
+        run_nights(tmp, tmp / "a.bmin", plan)
+    finally:
+        os.chdir(cwd)
+    return tmp / "a.bmin", plan
+
+
+def test_sixty_nights_restore_byte_exact(sixty_nights: tuple[Path, list[Night]], cli: Cli,
+                                         tmp_path: Path) -> None:
+    archive, plan = sixty_nights
+    listing = json.loads(cli("snapshots", archive, "--json").stdout)["snapshots"]
+    assert [s["id"] for s in listing] == list(range(1, 61))
+    assert [datetime.fromisoformat(s["time"]) for s in listing] == [p.time for p in plan]
+    assert [s["files"] for s in listing] == [len(p.state) for p in plan]
+    assert {s["host"] for s in listing} == {"cronhost"}
+    assert_restores(cli, archive, tmp_path, plan)
+    # without a snapshot, restore keeps its meaning: every path's latest version, deleted
+    # files included; `--snapshot latest` is the folder as of the last run
+    everything = cli("restore", archive, "--to", tmp_path / "all", "-q")
+    assert everything.returncode == 0
+    assert set(folder_files(tmp_path / "all")) > set(plan[-1].state)
+    assert cli("restore", archive, "--snapshot", "latest", "--to", tmp_path / "latest",
+               "-q").returncode == 0
+    assert folder_files(tmp_path / "latest") == plan[-1].state
+    # --as-of a date: the newest snapshot taken by the end of that day
+    assert cli("restore", archive, "--as-of", "2026-01-10", "--to", tmp_path / "asof",
+               "-q").returncode == 0
+    assert folder_files(tmp_path / "asof") == plan[9].state
+
+
+def test_diff_of_consecutive_nights_is_what_the_test_did(
+        sixty_nights: tuple[Path, list[Night]], cli: Cli) -> None:
+    archive, plan = sixty_nights
+    returned = 0
+    for night in range(1, len(plan)):
+        result = cli("diff", archive, night, night + 1, "--json")
+        assert result.returncode == 0, result.stderr
+        got = json.loads(result.stdout)
+        step = plan[night]
+        assert got["added"] == sorted(step.added - step.deleted), night
+        assert got["changed"] == sorted(step.changed), night
+        assert got["deleted"] == sorted(step.deleted - step.added), night
+        returned += any(name in plan[0].state for name in step.added)
+    assert returned  # a file came back at least once
+
+
+def test_ls_search_dedupe_see_only_the_snapshot(sixty_nights: tuple[Path, list[Night]],
+                                                cli: Cli) -> None:
+    archive, plan = sixty_nights
+    first = json.loads(cli("ls", archive, "--snapshot", "1", "--json").stdout)
+    assert {r["path"] for r in first} == set(plan[0].state)
+    assert all(r["version"] == 1 for r in first)
+    gone = sorted(set(plan[0].state) - set(plan[-1].state))[0]
+    query = plan[0].state[gone].decode().strip().split("\n")[-1]  # its own words
+    hits = json.loads(cli("search", archive, query, "--snapshot", "1", "-k", "50",
+                          "--json").stdout)
+    assert hits and {h["path"] for h in hits} <= set(plan[0].state)
+    assert hits[0]["path"] == gone
+    latest = json.loads(cli("search", archive, query, "--snapshot", "latest", "-k", "50",
+                            "--json").stdout)
+    assert gone not in {h["path"] for h in latest}
+    dedupe = json.loads(cli("dedupe", archive, "--snapshot", "1", "--json").stdout)
+    assert dedupe["briefs"] == len(plan[0].state)
+
+
+def _nightly_kept_by_hand() -> set[date]:
+    # 60 nights, 2026-01-01 .. 2026-03-01 (a Sunday). On a calendar: --keep-daily 7 keeps
+    # 23 Feb .. 1 Mar; --keep-weekly 4 the newest of ISO weeks 9 (1 Mar), 8 (22 Feb),
+    # 7 (15 Feb), 6 (8 Feb); --keep-monthly 3 the newest of March (1 Mar), February
+    # (28 Feb), January (31 Jan)
+    return ({date(2026, 1, 31), date(2026, 2, 8), date(2026, 2, 15), date(2026, 2, 22)}
+            | {date(2026, 2, 23) + timedelta(days=n) for n in range(7)})
+
+
+def test_forget_keeps_restics_set_then_prune_shrinks(sixty_nights: tuple[Path, list[Night]],
+                                                      cli: Cli, tmp_path: Path) -> None:
+    source, plan = sixty_nights
+    archive = tmp_path / "a.bmin"
+    shutil.copyfile(source, archive)
+    policy = ["--keep-daily", "7", "--keep-weekly", "4", "--keep-monthly", "3"]
+    dry = json.loads(cli("forget", archive, *policy, "--dry-run", "--json").stdout)
+    kept = {datetime.fromisoformat(s["time"]).date(): s["reasons"] for s in dry["keep"]}
+    assert set(kept) == _nightly_kept_by_hand()
+    assert kept[date(2026, 3, 1)] == ["daily snapshot", "weekly snapshot", "monthly snapshot"]
+    assert kept[date(2026, 1, 31)] == ["monthly snapshot"]
+    assert len(dry["remove"]) == 60 - 11
+    assert len(json.loads(cli("snapshots", archive, "--json").stdout)["snapshots"]) == 60
+
+    before = archive.stat().st_size
+    done = cli("forget", archive, *policy, "--prune", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)["prune"]
+    after = archive.stat().st_size
+    assert report["versions"] > 0 and report["bytes_after"] == after < before
+    ids = [s["id"] for s in json.loads(cli("snapshots", archive, "--json").stdout)["snapshots"]]
+    assert {plan[i - 1].time.date() for i in ids} == _nightly_kept_by_hand()
+    assert cli("verify", archive).returncode == 0
+    assert_restores(cli, archive, tmp_path / "out", plan, ids)
+    # the latest version of every path stays, deleted files included
+    with Archive.open(archive) as arch:
+        latest = {r.path: arch.read(r) for r in arch.records()}
+    for step in plan:
+        for name in step.deleted - set(plan[-1].state):
+            assert name in latest
+
+
+def test_unchanged_nights_cost_a_row_each(tmp_path: Path, chdir_tmp: Path) -> None:
+    plan = simulate(tmp_path / "f", 1, start=300, words=100)
+    run_nights(tmp_path, tmp_path / "a.bmin", plan)
+    size = (tmp_path / "a.bmin").stat().st_size
+    again = [Night(plan[0].time + timedelta(days=n), state=plan[0].state) for n in range(1, 51)]
+    run_nights(tmp_path, tmp_path / "a.bmin", again, before=plan[0].state)
+    grown = (tmp_path / "a.bmin").stat().st_size - size
+    with Archive.open(tmp_path / "a.bmin") as arch:
+        snapshots = arch.snapshots()
+        assert len(snapshots) == 51
+        assert {s.files for s in snapshots} == {300}
+        assert arch.info()["snapshots"] == 51
+    # 50 snapshot rows of ~200 bytes (times, roots, a 32-byte digest of the paths); nothing
+    # per brief (a span per brief would be >= 3 KB a night, 150 KB in all)
+    assert grown <= 50 * 300, grown
+
+
+def test_forget_usage_errors_and_explicit_ids(sixty_nights: tuple[Path, list[Night]],
+                                              cli: Cli, tmp_path: Path) -> None:
+    archive = tmp_path / "a.bmin"
+    shutil.copyfile(sixty_nights[0], archive)
+    assert cli("forget", archive).returncode == ExitStatus.USAGE
+    assert cli("forget", archive, "3", "--keep-last", "1").returncode == ExitStatus.USAGE
+    assert cli("forget", archive, "--keep-within", "7w").returncode == ExitStatus.USAGE
+    assert cli("forget", archive, "999").returncode == ExitStatus.USAGE
+    assert cli("restore", archive, "--snapshot", "2", "--as-of", "2026-01-01",
+               "--stdout").returncode == ExitStatus.USAGE
+    assert cli("restore", archive, "--as-of", "2025-12-31", "--stdout").returncode == \
+        ExitStatus.USAGE
+    assert cli("restore", archive, "--as-of", "yesterday", "--stdout").returncode == \
+        ExitStatus.USAGE
+    assert cli("forget", archive, "3", "5").returncode == 0
+    ids = [s["id"] for s in json.loads(cli("snapshots", archive, "--json").stdout)["snapshots"]]
+    assert 3 not in ids and 5 not in ids and len(ids) == 58
+    within = json.loads(cli("forget", archive, "--keep-within", "3d", "--dry-run",
+                            "--json").stdout)
+    assert [s["id"] for s in within["keep"]] == [60, 59, 58]
+
+
+def test_rm_takes_briefs_out_of_snapshots(sixty_nights: tuple[Path, list[Night]], cli: Cli,
+                                          tmp_path: Path) -> None:
+    archive = tmp_path / "a.bmin"
+    shutil.copyfile(sixty_nights[0], archive)
+    name = sorted(sixty_nights[1][0].state)[0]
+    assert cli("rm", archive, name).returncode == 0
+    first = json.loads(cli("ls", archive, "--snapshot", "1", "--json").stdout)
+    assert name not in {r["path"] for r in first}
+    assert cli("verify", archive).returncode == 0
+
+
+def snapshot_bytes(archive: Path) -> dict[int, dict[str, bytes]]:
+    """Every snapshot's briefs as the library reads them (sha256-checked), by snapshot id."""
+    with Archive.open(archive) as arch:
+        return {s.id: {r.path: arch.read(r) for r in arch.records(snapshot=s)}
+                for s in arch.snapshots()}
+
+
+def test_sigkill_during_forget_prune(tmp_path: Path, chdir_tmp: Path) -> None:
+    """SIGKILL `forget --prune` at moments spread over its run (seeded); after each kill the
+    archive opens and verifies, holds either every snapshot or exactly the kept ones, and each
+    of them holds its night's briefs byte-exact."""
+    plan = simulate(tmp_path / "f", 12, start=1500, words=20)
+    pristine = tmp_path / "pristine.bmin"
+    run_nights(tmp_path, pristine, plan)
+    archive = tmp_path / "a.bmin"
+    policy = ("--keep-daily", "3")
+    shutil.copyfile(pristine, archive)
+    started = time.monotonic()
+    assert briefmin_proc("forget", archive, *policy, "--prune", "-q", cwd=tmp_path).wait() == 0
+    full = time.monotonic() - started
+    kept = set(snapshot_bytes(archive))
+    assert kept == {10, 11, 12}
+    rng = random.Random(20)
+    outcomes = {"before": 0, "after": 0}
+    for kill in range(KILLS):
+        shutil.copyfile(pristine, archive)
+        proc = briefmin_proc("forget", archive, *policy, "--prune", "-q", cwd=tmp_path)
+        time.sleep(full * (0.3 + 0.7 * (kill + rng.random()) / KILLS))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        with Archive.open(archive) as arch:
+            assert arch.verify().ok
+        held = snapshot_bytes(archive)
+        assert set(held) in (set(range(1, 13)), kept)
+        outcomes["after" if set(held) == kept else "before"] += 1
+        for snapshot_id, briefs in held.items():
+            assert briefs == plan[snapshot_id - 1].state, (kill, snapshot_id)
+    print(f"forget --prune killed {KILLS} times over {full:.2f} s runs: {outcomes}")
+
+
+def test_verify_names_snapshot_entries_of_missing_briefs(
+        sixty_nights: tuple[Path, list[Night]], tmp_path: Path) -> None:
+    import sqlite3
+
+    archive = tmp_path / "a.bmin"
+    shutil.copyfile(sixty_nights[0], archive)
+    with sqlite3.connect(archive) as raw:  # damage: a brief row vanishes behind our back
+        raw.execute("DELETE FROM briefs WHERE id = (SELECT MAX(brief_id) FROM snapshot_spans)")
+    with Archive.open(archive) as arch:
+        report = arch.verify()
+    assert any("snapshot entries" in p.message for p in report.problems)
+
+
+@pytest.mark.parametrize("old_format", [3, 4])
+def test_an_older_archive_has_no_snapshots_until_a_writer_upgrades_it(
+        tmp_path: Path, cli: Cli, chdir_tmp: Path, old_format: int) -> None:
+    """Format 3 (before checksums) and 4 (before snapshots), as older briefmins wrote them:
+    read as they are, verified, and migrated by the next `add`, which records a snapshot."""
+    from briefmin.store import schema
+
+    from . import surgery
+
+    (tmp_path / "f").mkdir()
+    (tmp_path / "f" / "a.md").write_bytes(b"a brief from before snapshots\n")
+    archive = tmp_path / "a.bmin"
+    assert cli("add", archive, "f", "--model", HASHING, "-q").returncode == 0
+    {3: surgery.write_format_3, 4: surgery.write_format_4}[old_format](archive)
+    before = archive.read_bytes()
+    assert json.loads(cli("snapshots", archive, "--json").stdout) == {"snapshots": []}
+    assert cli("ls", archive, "--snapshot", "latest").returncode == ExitStatus.USAGE
+    assert cli("restore", archive, "--to", tmp_path / "out", "-q").returncode == 0
+    assert cli("verify", archive, "-q").returncode == 0
+    assert archive.read_bytes() == before  # readers never migrate
+    assert cli("add", archive, "f", "-q").returncode == 0  # migrates, then records one
+    assert [s["files"] for s in json.loads(cli("snapshots", archive, "--json").stdout)[
+        "snapshots"]] == [1]
+    with Archive.open(archive) as arch:
+        assert arch.meta.format_version == schema.FORMAT_VERSION and arch.verify().ok
+
+
+def test_unchanged_shortcut_never_records_a_wrong_snapshot(
+        tmp_path: Path, cli: Cli, chdir_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unchanged night is recorded without reading the catalogue only when nothing could
+    have moved: after forgetting the newest snapshot, or removing the version a span held, the
+    snapshot is compared for real and still holds exactly the folder."""
+    folder = tmp_path / "f"
+    archive = tmp_path / "a.bmin"
+
+    def night(state: dict[str, bytes], before: dict[str, bytes]) -> int:
+        write_state(folder, state, before)
+        assert cli("add", archive, "f", "--model", HASHING, "-q").returncode == 0
+        with Archive.open(archive) as arch:
+            latest = arch.snapshot("latest")
+            assert {r.path: arch.read(r) for r in arch.records(snapshot=latest)} == state
+            return latest.id
+
+    one = {"f/a.md": b"alpha\n", "f/b.md": b"beta\n"}
+    assert night(one, {}) == 1
+    with monkeypatch.context() as patch:  # the shortcut: no catalogue scan
+        patch.setattr(catalogue, "latest_briefs", lambda db: pytest.fail("scanned"))
+        assert night(one, one) == 2
+    assert cli("forget", archive, "2").returncode == 0
+    assert night(one, one) == 3
+    two = {**one, "f/a.md": b"alpha, edited\n", "f/c.md": b"gamma\n"}
+    night(two, one)
+    assert cli("rm", archive, "f/a.md", "--version", "2").returncode == 0
+    back = {**two, "f/a.md": b"alpha\n"}  # the file goes back to the version still stored
+    night(back, two)
+    night(back, back)
+    with Archive.open(archive) as arch:
+        assert arch.verify().ok
