@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from briefmin import Archive, BriefRecord, ExitStatus, add, iter_sources
-from briefmin.search import Searcher
+from briefmin.search import Searcher, search_texts
 from briefmin.store.merge import merge
 
 from .conftest import (
@@ -82,6 +82,18 @@ def test_four_quarters_merged_equal_one_archive_of_all(tmp_path: Path, cli: Cli)
             assert all(abs(ha[p] - hb[p]) <= 0.005 for p in ha.keys() & hb.keys()), query
             assert all(max(ha.get(p, 0), hb.get(p, 0)) <= edge
                        for p in ha.keys() ^ hb.keys()), query
+
+    # the lexical index is built for the merged contents too: the same words, the same hits
+    worded = [q for q in queries if any(c.isalnum() for c in q)]
+    with Archive.open(whole) as a, Archive.open(merged) as b:
+        for hits_a, hits_b in zip(search_texts(a, worded, 10, mode="lexical"),
+                                  search_texts(b, worded, 10, mode="lexical"), strict=True):
+            assert len(hits_a) == len(hits_b)
+            if hits_a:  # above the 10th score, no tie can reorder the two lists
+                cut = hits_a[-1].score
+                assert {h.path: round(h.score, 6) for h in hits_a if h.score > cut} == \
+                    {h.path: round(h.score, 6) for h in hits_b if h.score > cut}
+        assert sum(len(h) for h in search_texts(b, worded, 10, mode="lexical")) > 0
 
     again = cli("merge", merged, *quarters, "--json")
     assert json.loads(again.stdout)["versions_added"] == 0

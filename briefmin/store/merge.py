@@ -17,7 +17,8 @@ import numpy.typing as npt
 
 from ..errors import ModelError, UsageError
 from ..modelid import CHUNK_OVERLAP_TOKENS
-from . import catalogue, schema, segments
+from ..text import decode_text
+from . import catalogue, lexical, schema, segments
 from .archive import Archive
 from .catalogue import BriefRecord
 from .segments import BRIEF_KINDS, KIND_CHUNK, Rows
@@ -141,9 +142,9 @@ def _merge_batch(out: Archive, sources: Sequence[Archive], batch: list[tuple[int
         digest = bytes.fromhex(record.sha256)
         if digest not in new and not out.has_content(digest):
             new[digest] = (i, record)
+    data = {digest: sources[i].read(record) for digest, (i, record) in new.items()}
     with out._db.transaction() as db:
-        placed, _ = out._blocks.write([(digest, sources[i].read(record))
-                                       for digest, (i, record) in new.items()])
+        placed, _ = out._blocks.write(list(data.items()))
         rows = Rows([], [], [], [])
         for digest, (i, record) in new.items():
             if i not in vectors:
@@ -153,6 +154,8 @@ def _merge_batch(out: Archive, sources: Sequence[Archive], batch: list[tuple[int
                                                   vectors[i].count(record.content_id),
                                                   *placed[digest])
             assert content_id is not None
+            # the lexical index is derived from the text, so it is built here, not copied
+            lexical.index(db, [(content_id, decode_text(data[digest])[0])])
             vectors[i].add_to(rows, content_id, record.content_id)
             report.contents_added += 1
         for _, record in batch:
