@@ -3,6 +3,7 @@ sha256), the records built from them, and the one selector grammar every command
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
 import re
 from collections.abc import Iterable, Sequence, Set
@@ -61,6 +62,20 @@ def selects(selector: str, path: str, sha256: str) -> bool:
     return bool(_HEX.fullmatch(selector)) and sha256.startswith(selector)
 
 
+def _selected(selector: str, by_path: list[BriefRecord], paths: list[str]
+              ) -> list[BriefRecord]:
+    """The records `selects` takes, found by bisecting the sorted paths for an exact path or
+    a folder, so restoring 1,000 named briefs of a million does not test every pair (it
+    took 631 s); only globs and sha256 prefixes scan every record."""
+    folder = selector.rstrip("/") + "/"
+    hit = set(range(bisect.bisect_left(paths, selector), bisect.bisect_right(paths, selector)))
+    hit.update(range(bisect.bisect_left(paths, folder),
+                     bisect.bisect_left(paths, folder[:-1] + chr(ord("/") + 1))))
+    if any(ch in selector for ch in "*?[") or _HEX.fullmatch(selector):
+        hit.update(k for k, r in enumerate(by_path) if selects(selector, r.path, r.sha256))
+    return [by_path[k] for k in sorted(hit)]
+
+
 def selecting_others(paths: Sequence[str], records: Sequence[BriefRecord]) -> list[str]:
     """The paths that, used as selectors, would select other briefs besides their own."""
     folders = {r.path[:k + 1] for r in records for k, ch in enumerate(r.path) if ch == "/"}
@@ -93,8 +108,10 @@ def records(db: Connection, selectors: Sequence[str] = (), *, version: int | Non
     if not selectors:
         return rows
     chosen: dict[tuple[str, int], BriefRecord] = {}
+    by_path = sorted(rows, key=lambda r: r.path)
+    paths = [r.path for r in by_path]
     for selector in selectors:
-        matched = [r for r in rows if selects(selector, r.path, r.sha256)]
+        matched = _selected(selector, by_path, paths)
         if not matched:
             which = f" at version {version}" if version is not None else ""
             raise InputError(f"no brief matches {selector!r}{which}; "
