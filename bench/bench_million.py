@@ -17,6 +17,7 @@ import argparse
 import os
 import random
 import re
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -45,9 +46,10 @@ GOALS = {  # issue 17 / issue 15 targets, seconds
     "add": 600.0, "readd": 60.0, "search": 1.5, "dedupe": 300.0}
 RATE_GOAL = 3_000.0  # briefs/s of the storage path, at every size
 RSS_GOAL = 4e9
+AS_CAP = 10 * 2**30  # address space of every process this script starts
 QUERY = "tool to synchronize files between two computers over the network"
 RESTORE_N = 1_000
-RESTORE_CHUNK = 200  # selectors per `restore` process: arguments, restore takes no list file
+RESTORE_CHUNK = 500  # selectors per `restore` process: arguments, restore takes no list file
 MIN_BYTES, MAX_BYTES = 500, 2_000
 
 
@@ -61,6 +63,9 @@ class Step:
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0], _extra_args)
     n = args.n or (100_000 if args.quick else 1_000_000)
+    # Children inherit this cap: a command that outgrows the goal by far fails with a
+    # MemoryError instead of pushing a shared machine into the OOM killer.
+    resource.setrlimit(resource.RLIMIT_AS, (int(AS_CAP), int(AS_CAP)))
     ensure_corpora(args.data)
     work = _workdir(n)
     log(f"work folder {work}")
@@ -142,8 +147,7 @@ def measure(docs: Path, work: Path, n: int) -> list[str]:
                                                                upto // PER_FOLDER],
                            "--model", "hashing:384", "-q")
         steps.append(Step(f"{done:,}..{upto:,}", upto - done, result))
-        log(f"  {result.seconds:.1f} s, {(upto - done) / result.seconds:,.0f} briefs/s, "
-            f"{result.peak_rss / 1e6:,.0f} MB")
+        log(f"  {(upto - done) / result.seconds:,.0f} briefs/s")
         done = upto
     size = archive.stat().st_size
 
@@ -233,6 +237,14 @@ def measure(docs: Path, work: Path, n: int) -> list[str]:
 
 
 def _briefmin(cwd: Path, *args: str, devnull: bool = False, check: bool = True) -> Run:
+    result = _run_briefmin(cwd, args, devnull, check)
+    # logged as it goes, so a run stopped part-way still leaves its figures
+    log(f"  briefmin {args[0]}: {result.seconds:,.2f} s, {result.peak_rss / 1e6:,.0f} MB, "
+        f"exit {result.returncode}")
+    return result
+
+
+def _run_briefmin(cwd: Path, args: tuple[str, ...], devnull: bool, check: bool) -> Run:
     if not devnull:
         return run([*BRIEFMIN, *args], cwd=cwd, check=check)
     # stdout to /dev/null (a big JSON document need not be held), still with wait4's RSS
@@ -259,8 +271,10 @@ def _search(cwd: Path, archive: Path, extra: list[str]) -> tuple[Run, Run]:
 
 
 def _tar(root: Path, folders: list[str], out: Path) -> Run:
-    return run(["tar", "c", *folders, "|", "zstd", "-19", "-T1", "-q", "-o", str(out)],
-               cwd=root, shell=True)
+    result = run(["tar", "c", *folders, "|", "zstd", "-19", "-T1", "-q", "-o", str(out)],
+                 cwd=root, shell=True)
+    log(f"  {result.seconds:,.2f} s, {out.stat().st_size:,} bytes")
+    return result
 
 
 def _restore(root: Path, archive: Path, dest: Path, n: int) -> list[Run]:
