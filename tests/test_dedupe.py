@@ -166,6 +166,18 @@ def test_lexical_search_finds_what_exact_jaccard_finds() -> None:
     assert other.stdout.strip() == str(shingle(["one two three FOUR"]).hashes.tolist())
 
 
+def test_shingles_in_chunks_equal_shingles_at_once() -> None:
+    texts = ["", "one", "two words", *(f"brief {k} shares words with brief {k + 1} today"
+                                       for k in range(40)), ""]
+    whole = shingle(texts, chunk=len(texts))
+    for chunk in (1, 3, 7):
+        part = shingle(texts, chunk=chunk)
+        assert part.hashes.tolist() == whole.hashes.tolist()
+        assert part.offsets.tolist() == whole.offsets.tolist()
+    assert len(whole) == len(texts) and len(whole.hashes) > len(texts)
+    assert len(shingle([])) == 0
+
+
 def test_normalization_ignores_whitespace_line_endings_and_case() -> None:
     assert normalize_text("Hello  World\r\n\tSecond line\n") == \
         normalize_text("hello world\nSECOND   LINE")
