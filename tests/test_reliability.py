@@ -69,29 +69,40 @@ def assert_intact(archive: Path, files: dict[str, bytes], must_have: set[str]) -
 
 def test_sigkill_at_random_moments_loses_nothing_committed(tmp_path: Path) -> None:
     """SIGKILL `add` at random moments; after each kill the archive verifies, every brief
-    reported committed restores byte-exact, and the next run completes the rest."""
+    reported committed restores byte-exact, and the next run completes the rest.
+
+    The moments are drawn from the add's own progress, not from the clock, so every run is
+    killed (however fast the machine) and kills land everywhere: during start-up, after any
+    commit, inside a batch, and while the snapshot is recorded after the last batch."""
     files = make_folder(tmp_path / "briefs", 1500)
     archive = tmp_path / "a.bmin"
     rng = random.Random(1234)
+    stored: set[str] = set()
     kills = rounds = 0
     while kills < KILLS:
-        log = tmp_path / "stderr.log"
-        with open(log, "wb") as err:
-            proc = briefmin_proc("add", archive, "briefs", "--model", HASHING, "-v",
-                                 cwd=tmp_path, stderr=err)
-            time.sleep(rng.uniform(0.3, 2.0))
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-                kills += 1
-            proc.wait()
-        committed = {line.removeprefix("committed ") for line in
-                     log.read_text(errors="replace").splitlines()
-                     if line.startswith("committed ")}
-        if archive.exists():
-            stored = assert_intact(archive, files, committed)
-            if stored == set(files):  # complete: start a new round from scratch
-                archive.unlink()
-                rounds += 1
+        remaining = len(files) - len(stored)
+        after_lines = rng.randrange(remaining + 1)  # 0: during start-up, `remaining`: at the end
+        proc = briefmin_proc("add", archive, "briefs", "--model", HASHING, "-v", cwd=tmp_path)
+        assert proc.stderr is not None
+        lines: list[bytes] = []
+        if after_lines == 0:
+            time.sleep(rng.uniform(0.0, 0.6))
+        else:
+            while len(lines) < after_lines and (line := proc.stderr.readline()):
+                lines.append(line)
+            time.sleep(rng.uniform(0.0, 0.03))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        lines += proc.stderr.read().splitlines()
+        proc.wait()
+        committed = {line.decode(errors="replace").strip().removeprefix("committed ")
+                     for line in lines if line.startswith(b"committed ")}
+        stored = assert_intact(archive, files, committed) if archive.exists() else set()
+        if stored == set(files):  # complete: start a new round from scratch
+            archive.unlink()
+            stored = set()
+            rounds += 1
     finish = briefmin_proc("add", archive, "briefs", "-q", "--model", HASHING, cwd=tmp_path)
     assert finish.wait() == 0
     assert assert_intact(archive, files, set(files)) == set(files)
