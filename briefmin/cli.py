@@ -742,6 +742,53 @@ def prune_command(archive: ArchiveArg, wait: WaitOpt = 3600.0, json_out: JsonOpt
         _say_pruned(document, quiet)
 
 
+@command("tier")
+def tier_command(
+    archive: ArchiveArg,
+    older_than: Annotated[str, typer.Option(
+        "--older-than", metavar="DURATION",
+        help="Only versions stored at least DURATION ago (like 180d, 6m, 1y2m, 12h).")],
+    codes: Annotated[str, typer.Option(
+        "--codes", metavar="small|binary",
+        help="'small': 4-bit rescoring codes; 'binary': none (binary codes only).")],
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Only count the rows and bytes it would re-encode.")] = False,
+    wait: WaitOpt = 3600.0,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Re-encode the vectors of old brief versions that neither a path's latest version nor
+    the newest snapshot of any folder holds to coarser codes, then shrink the file. Needs no
+    model."""
+    from datetime import UTC, datetime
+
+    from .retention import Duration
+    from .store.tiers import bits_of
+
+    bits_of(codes)  # a bad --codes is refused before the archive is opened
+    duration = Duration.parse(older_than)
+    if min(duration.years, duration.months, duration.days, duration.hours) < 0:
+        raise UsageError(f"--older-than {older_than!r}: a duration cannot be negative")
+    cutoff = duration.before(datetime.now(UTC))
+    with Archive.open(archive, write=not dry_run, wait=wait,
+                      on_wait=_waiting(archive, quiet)) as arch:
+        size_before = os.path.getsize(archive)
+        report = arch.tier(codes, cutoff, dry_run=dry_run)
+    document = {**report.to_json(), "bytes_before": size_before,
+                "bytes_after": None if dry_run else os.path.getsize(archive)}
+    if json_out:
+        output.emit_json(document)
+        return
+    hb = output.human_bytes
+    verb = "would re-encode" if dry_run else "re-encoded"
+    line = (f"{verb} {report.rows} vector row(s) of {report.contents} stored item(s) to "
+            f"{codes} codes: {hb(report.code_bytes_before)} -> "
+            f"{hb(report.code_bytes_after)} of codes")
+    if not dry_run:
+        line += f"; archive {hb(size_before)} -> {hb(os.path.getsize(archive))}"
+    output.info(line, quiet)
+
+
 # -- minify ----------------------------------------------------------------------------------
 
 @command("minify")

@@ -254,7 +254,8 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
         new_texts.append(text)
 
     codes = archive.all_int8(BRIEF_KINDS) if len(archived_rows) or new_texts else None
-    norms = stored.scale.lengths(codes) if codes is not None else np.zeros(0, np.float32)
+    # per row: tiered rows (`briefmin tier`) have lengths of their own
+    norms = stored.lengths(codes) if codes is not None else np.zeros(0, np.float32)
     new_vectors = np.zeros((0, stored.dim or 1), np.float32)
     if new_texts:
         from .encoder import archive_encoder, encode_briefs

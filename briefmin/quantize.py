@@ -5,6 +5,7 @@ imports torch, which the query path must never pay for."""
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,11 +81,7 @@ class Int8Scale:
         against +0.002 this way)."""
         if self.peak != 127:
             return np.full(len(codes), 1.0 / self.step, np.float32)
-        out = np.empty(len(codes), np.float32)
-        for start in range(0, len(codes), 65536):
-            block = codes[start:start + 65536].astype(np.float32)
-            out[start:start + 65536] = np.sqrt(np.einsum("ij,ij->i", block, block))
-        return np.maximum(out, 1e-12)
+        return code_lengths(codes)
 
 
 @dataclass(frozen=True)
@@ -105,9 +102,13 @@ class RescoreCodes:
     def calibrate(self, vectors: Floats) -> Int8Scale:
         if self.bits == 8:
             return Int8Scale.calibrate(vectors)
-        # 15 levels: clip at 3 standard deviations of a unit vector's component (1/sqrt(dim)),
-        # which every model's unit vectors share, so the first batch's content does not matter
-        return self.scale(3.0 / float(np.sqrt(np.asarray(vectors).shape[1])) / 7.0)
+        return self.fixed_scale(np.asarray(vectors).shape[1])
+
+    def fixed_scale(self, dim: int) -> Int8Scale:
+        """The 4-bit scale: 15 levels clipped at 3 standard deviations of a unit vector's
+        component (1/sqrt(dim)), which every model's unit vectors share, so it needs no
+        calibration (and `tier` can re-quantize int8 codes to it without the model)."""
+        return self.scale(3.0 / float(np.sqrt(dim)) / 7.0)
 
     def pack(self, codes: Int8Codes) -> bytes:
         if self.bits == 8:
@@ -124,3 +125,69 @@ class RescoreCodes:
         out[:, 0::2] = (packed >> 4).astype(np.int8) - 8
         out[:, 1::2] = (packed & 15).astype(np.int8) - 8
         return out
+
+
+def code_lengths(codes: Int8Codes) -> Floats:
+    """The length of each code row, in code units."""
+    out = np.empty(len(codes), np.float32)
+    for start in range(0, len(codes), 65536):
+        block = codes[start:start + 65536].astype(np.float32)
+        out[start:start + 65536] = np.sqrt(np.einsum("ij,ij->i", block, block))
+    return np.maximum(out, 1e-12)
+
+
+@dataclass(frozen=True)
+class BinaryDecoder:
+    """Estimates a vector from its sign bits alone, for rows whose rescoring codes `tier`
+    dropped: per dimension, the mean value of the archive's vectors whose bit there is 0
+    (`zero`) or 1 (`one`), fitted on the stored codes when rows are first tiered to binary.
+    Means rather than +-1 keep each dimension's offset and spread (the embeddings are not
+    centred). `gain` is the mean cosine between a vector and its estimate: a query's cosine
+    with an estimate is read low by about that factor, so dividing by it makes the score a
+    cosine estimate that sits beside exact int8 ones in one ranking."""
+
+    zero: Floats
+    one: Floats
+    gain: float
+
+    @classmethod
+    def fit(cls, vectors: Floats, bits: Codes) -> BinaryDecoder:
+        """From unit vectors and their packed sign bits (as `binary_codes` made them)."""
+        dim = vectors.shape[1]
+        signs = np.unpackbits(bits, axis=1)[:, :dim].astype(bool)
+        ones = signs.sum(axis=0)
+        zeros = len(signs) - ones
+        one = np.where(signs, vectors, 0).sum(axis=0) / np.maximum(ones, 1)
+        zero = np.where(signs, 0, vectors).sum(axis=0) / np.maximum(zeros, 1)
+        decoder = cls(zero.astype(np.float32), one.astype(np.float32), 1.0)
+        estimates = decoder.decode(bits)
+        cosines = np.einsum("ij,ij->i", estimates, vectors) / np.maximum(
+            np.linalg.norm(estimates, axis=1) * np.linalg.norm(vectors, axis=1), 1e-12)
+        gain = float(np.mean(cosines)) if len(cosines) else 1.0
+        return cls(decoder.zero, decoder.one, gain if gain > 0.05 else 1.0)
+
+    def decode(self, bits: Codes) -> Floats:
+        """The estimated vectors behind packed sign bits (not unit length)."""
+        dim = len(self.zero)
+        signs = np.unpackbits(np.asarray(bits, np.uint8), axis=1)[:, :dim].astype(bool)
+        out: Floats = np.where(signs, self.one, self.zero).astype(np.float32)
+        return out
+
+    def to_json(self) -> dict[str, object]:
+        """float32 little-endian in base64: 4 KB at 384 dimensions (JSON numbers: ~15 KB)."""
+        return {"zero": _b64(self.zero), "one": _b64(self.one), "gain": self.gain}
+
+    @classmethod
+    def from_json(cls, value: object) -> BinaryDecoder:
+        if not isinstance(value, dict):
+            raise ValueError("binary decoder is not an object")
+        zero = np.frombuffer(base64.b64decode(value["zero"], validate=True), "<f4")
+        one = np.frombuffer(base64.b64decode(value["one"], validate=True), "<f4")
+        gain = float(value["gain"])
+        if zero.ndim != 1 or zero.shape != one.shape or not 0 < gain <= 1.0:
+            raise ValueError("binary decoder has damaged values")
+        return cls(zero, one, gain)
+
+
+def _b64(values: Floats) -> str:
+    return base64.b64encode(np.asarray(values, "<f4").tobytes()).decode("ascii")
