@@ -12,7 +12,7 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import click
 import typer
@@ -30,6 +30,9 @@ from .sources import (
     read_queries,
 )
 from .store import Archive, BriefRecord, Snapshot
+
+if TYPE_CHECKING:
+    from .retention import Duration
 
 app = typer.Typer(
     name="briefmin", no_args_is_help=True, add_completion=False,
@@ -664,6 +667,26 @@ def forget_command(
     keep_within: Annotated[str | None, typer.Option(
         "--keep-within", metavar="DURATION",
         help="Keep snapshots newer than the newest minus DURATION (like 1y2m3d4h).")] = None,
+    keep_within_hourly: Annotated[str | None, typer.Option(
+        "--keep-within-hourly", metavar="DURATION",
+        help="Keep the newest of each hour among snapshots within DURATION of the newest.")]
+        = None,
+    keep_within_daily: Annotated[str | None, typer.Option(
+        "--keep-within-daily", metavar="DURATION",
+        help="Keep the newest of each day among snapshots within DURATION of the newest.")]
+        = None,
+    keep_within_weekly: Annotated[str | None, typer.Option(
+        "--keep-within-weekly", metavar="DURATION",
+        help="Keep the newest of each ISO week among snapshots within DURATION of the "
+             "newest.")] = None,
+    keep_within_monthly: Annotated[str | None, typer.Option(
+        "--keep-within-monthly", metavar="DURATION",
+        help="Keep the newest of each month among snapshots within DURATION of the newest.")]
+        = None,
+    keep_within_yearly: Annotated[str | None, typer.Option(
+        "--keep-within-yearly", metavar="DURATION",
+        help="Keep the newest of each year among snapshots within DURATION of the newest.")]
+        = None,
     keep_tag: Annotated[list[str] | None, typer.Option(
         "--keep-tag", metavar="TAGS",
         help="Keep snapshots holding all these comma-separated tags (repeatable).")] = None,
@@ -680,11 +703,14 @@ def forget_command(
     """Forget snapshots by restic's rules (a snapshot any rule keeps stays), per group of
     host and roots; the briefs' latest versions always stay."""
     from .history import plan_forget
-    from .retention import Decision, Duration, Policy
+    from .retention import Decision, Policy
 
     policy = Policy(keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly,
-                    keep_yearly, Duration.parse(keep_within) if keep_within else Duration(),
-                    tuple(tuple(t.split(",")) for t in keep_tag or ()))
+                    keep_yearly, _duration(keep_within),
+                    tuple(tuple(t.split(",")) for t in keep_tag or ()),
+                    _duration(keep_within_hourly), _duration(keep_within_daily),
+                    _duration(keep_within_weekly), _duration(keep_within_monthly),
+                    _duration(keep_within_yearly))
     if ids and not policy.empty:
         raise UsageError("give snapshot IDs or a --keep-* policy, not both")
     with Archive.open(archive, write=not dry_run, wait=wait,
@@ -718,6 +744,12 @@ def forget_command(
     output.info(f"{verb} {len(gone)} snapshot(s), keeping {len(decisions) - len(gone)}", quiet)
     if reclaimed:
         _say_pruned(reclaimed, quiet)
+
+
+def _duration(text: str | None) -> Duration:
+    from .retention import Duration
+
+    return Duration.parse(text) if text else Duration()
 
 
 def _say_pruned(pruned: dict[str, int], quiet: bool) -> None:
