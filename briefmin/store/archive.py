@@ -10,7 +10,7 @@ last commit."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -341,6 +341,10 @@ class Archive:
             return snaps.record(db, ids, time=time, host=host, roots=roots, tags=tags,
                                 total_bytes=sum([size for _, size in held.values()]))
 
+    def snapshot_paths(self, host: str, roots: Sequence[str]) -> set[str]:
+        """The paths the newest snapshot of this host and roots holds (none yet: empty)."""
+        return snaps.open_paths(self._db, host, roots)
+
     def snapshot_members(self, snapshot: Snapshot) -> set[tuple[str, int]]:
         """The (path, version) pairs a snapshot holds."""
         return snaps.members(self._db, snapshot)
@@ -379,16 +383,18 @@ class Archive:
 
     # -- tiers (issue 16) ----------------------------------------------------------------
 
-    def tier(self, codes: str, cutoff: datetime, *, dry_run: bool = False) -> TierReport:
+    def tier(self, codes: str, cutoff: datetime, *, dry_run: bool = False,
+             only: Set[int] | None = None) -> TierReport:
         """Re-encode the rescoring codes of the contents that only old versions hold (see
         store/tiers.py) to `codes` ("small": 4-bit, "binary": none), with no model. As prune:
         one transaction, then VACUUM, so a kill at any moment leaves the archive as before or
-        as after, and the file shrinks."""
+        as after, and the file shrinks. `only`: these content ids instead, however recent
+        (benchmarks tier a chosen share of an archive)."""
         if dry_run:
-            return tiers.tier(self._db, codes, cutoff, dry_run=True)
+            return tiers.tier(self._db, codes, cutoff, dry_run=True, only=only)
         self._require_writer()
         with self._db.transaction() as db:
-            report = tiers.tier(db, codes, cutoff, dry_run=False)
+            report = tiers.tier(db, codes, cutoff, dry_run=False, only=only)
         if report.rows:
             self.compact()
         return report
