@@ -296,3 +296,31 @@ def test_dedupe_over_mixed_tiers_finds_the_planted_groups(
     assert groups == sorted([("exact", frozenset(PLANTED["exact"])),
                              ("near-identical", frozenset(PLANTED["near-copy"])),
                              ("similar", frozenset(PLANTED["paraphrase"]))])
+
+
+def test_an_archive_from_before_tiers_is_read_then_upgraded(
+        tmp_path: Path, chdir_tmp: Path, cli: Cli) -> None:
+    """The format before vec_codes, as an older briefmin wrote it: read as it is (verify,
+    search), then the next write migrates it and `tier` works."""
+    from briefmin.store import schema
+
+    from . import surgery
+
+    plan = simulate(tmp_path / "f", 3, start=20, words=30)
+    archive = tmp_path / "a.bmin"
+    run_nights(tmp_path, archive, plan)
+    surgery.execute(archive, "DROP TABLE vec_codes")
+    surgery.execute(archive, f"PRAGMA user_version = {schema.TIERED - 1}")
+    digest = json.dumps(schema.schema_digest(surgery.execute(archive, schema.SCHEMA_SQL)))
+    surgery.execute(archive, "UPDATE meta SET value = ?, checksum = ? WHERE key = 'schema'",
+                    (digest, rows.row_sum("meta", ("schema", digest))))
+    before = archive.read_bytes()
+    assert cli("verify", archive, "-q").returncode == 0
+    assert cli("search", archive, "archive night", "--mode", "semantic").returncode == 0
+    assert cli("tier", archive, "--older-than", "0h", "--codes", "small",
+               "--dry-run").returncode == 0
+    assert archive.read_bytes() == before  # readers never migrate
+    done = cli("tier", archive, "--older-than", "0h", "--codes", "small", "--json")
+    assert done.returncode == 0 and json.loads(done.stdout)["rows"] > 0
+    with Archive.open(archive) as arch:
+        assert arch.meta.format_version == schema.FORMAT_VERSION and arch.verify().ok

@@ -13,6 +13,7 @@ the stored int8 ones, and binary rows simply lose their rescoring codes."""
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -73,12 +74,17 @@ def newest_snapshot_briefs(db: Connection) -> set[int]:
         "WHERE s.first <= c.top AND (s.last IS NULL OR s.last >= c.top)")}
 
 
-def tier(db: Connection, codes: str, cutoff: datetime, *, dry_run: bool) -> TierReport:
-    """Re-encode the rows of old contents to the `codes` tier (or only count them, in a dry
-    run). Writing, the caller holds a write transaction."""
+def tier(db: Connection, codes: str, cutoff: datetime, *, dry_run: bool,
+         only: Set[int] | None = None) -> TierReport:
+    """Re-encode the rows of old contents (or of the contents `only` names, whatever their
+    age: benchmarks pick them) to the `codes` tier, or only count them in a dry run.
+    Writing, the caller holds a write transaction."""
     bits = bits_of(codes)
     meta = schema.read_meta(db)
-    old = old_contents(db, cutoff) if meta.dim else set()
+    if not meta.dim:
+        old: Set[int] = set()
+    else:
+        old = old_contents(db, cutoff) if only is None else only
     contents, rows, before, after = segments.tier_counts(db, meta, old, bits)
     if rows and not dry_run:
         segments.retier(db, meta, old, bits)
