@@ -647,6 +647,13 @@ def diff_command(
                 f"{len(changes.deleted)} deleted", quiet)
 
 
+def _within_option(rule: str, period: str) -> Any:
+    """restic's --keep-within-RULE DURATION, as a parameter default."""
+    return typer.Option(None, f"--keep-within-{rule}", metavar="DURATION",
+                        help=f"Keep the newest of each {period} among snapshots within "
+                             "DURATION of the newest.")
+
+
 @command("forget")
 def forget_command(
     archive: ArchiveArg,
@@ -669,26 +676,11 @@ def forget_command(
     keep_within: Annotated[str | None, typer.Option(
         "--keep-within", metavar="DURATION",
         help="Keep snapshots newer than the newest minus DURATION (like 1y2m3d4h).")] = None,
-    keep_within_hourly: Annotated[str | None, typer.Option(
-        "--keep-within-hourly", metavar="DURATION",
-        help="Keep the newest of each hour among snapshots within DURATION of the newest.")]
-        = None,
-    keep_within_daily: Annotated[str | None, typer.Option(
-        "--keep-within-daily", metavar="DURATION",
-        help="Keep the newest of each day among snapshots within DURATION of the newest.")]
-        = None,
-    keep_within_weekly: Annotated[str | None, typer.Option(
-        "--keep-within-weekly", metavar="DURATION",
-        help="Keep the newest of each ISO week among snapshots within DURATION of the "
-             "newest.")] = None,
-    keep_within_monthly: Annotated[str | None, typer.Option(
-        "--keep-within-monthly", metavar="DURATION",
-        help="Keep the newest of each month among snapshots within DURATION of the newest.")]
-        = None,
-    keep_within_yearly: Annotated[str | None, typer.Option(
-        "--keep-within-yearly", metavar="DURATION",
-        help="Keep the newest of each year among snapshots within DURATION of the newest.")]
-        = None,
+    keep_within_hourly: str | None = _within_option("hourly", "hour"),
+    keep_within_daily: str | None = _within_option("daily", "day"),
+    keep_within_weekly: str | None = _within_option("weekly", "ISO week"),
+    keep_within_monthly: str | None = _within_option("monthly", "month"),
+    keep_within_yearly: str | None = _within_option("yearly", "year"),
     keep_tag: Annotated[list[str] | None, typer.Option(
         "--keep-tag", metavar="TAGS",
         help="Keep snapshots holding all these comma-separated tags (repeatable).")] = None,
