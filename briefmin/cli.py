@@ -514,6 +514,9 @@ def info_command(archive: ArchiveArg, json_out: JsonOpt = False) -> None:
                     f"{info['quantization']['rescore_bits']}-bit rescoring codes (step "
                     f"{info['quantization']['int8_step']:.5f}; profile "
                     f"{info['quantization']['profile']})"],
+        ["vectors by tier", ", ".join(  # `briefmin tier`
+            f"{n} {'binary only' if bits == '0' else bits + '-bit'}"
+            for bits, n in sorted(info["vectors_by_code_bits"].items(), reverse=True))],
         ["snapshots", f"{info['snapshots']} ({info['snapshot_spans']} spans of brief "
                       "versions)"],
         ["format", f"{info['format_version']}, created {info['created_at']}"],

@@ -277,7 +277,10 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
     elif archived_codes is not None and archived_norms is not None:
         local = near_pairs(stored.bits[archived_rows], archived_codes, thresholds.similar,
                            norms=archived_norms)
-        pairs = Pairs(archived_rows[local.i], archived_rows[local.j], local.similarity)
+        i, j = archived_rows[local.i], archived_rows[local.j]
+        # hook: pairs of two binary-tier rows (`briefmin tier`) read their cosine their way
+        pairs = Pairs(i, j, stored.pair_cosines(i, j, local.similarity)).at_least(
+            thresholds.similar)
     else:
         pairs = Pairs.empty()
 
@@ -295,6 +298,9 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
 
     def evidence(a: int, b: int) -> tuple[float, float]:
         cosine = float(np.clip(vector(a) @ vector(b), -1.0, 1.0)) if a != b else 1.0
+        if a != b and max(a, b) < len(stored):
+            cosine = float(stored.pair_cosines(np.array([a]), np.array([b]),
+                                               np.array([cosine], np.float32))[0])
         return cosine, lexical.jaccard(a, b)
 
     report = DedupeReport(_group(units, lexical, pairs, thresholds, evidence), thresholds,

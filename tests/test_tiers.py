@@ -238,7 +238,8 @@ def test_sigkill_during_tier(tmp_path: Path, chdir_tmp: Path) -> None:
 NIGHT = datetime(2026, 1, 1, 2, 0, tzinfo=UTC)
 
 
-def mixed_archive(fixture_archive: Path, target: Path, codes: str, cli: Cli) -> int:
+def mixed_archive(fixture_archive: Path, target: Path, codes: str, cli: Cli,
+                  pairs_both: bool = False) -> int:
     """A copy of the fixture archive with a snapshot of its briefs (id returned), then new
     versions of the query targets, of one brief of each planted pair and of every other
     remaining brief (placeholders), then those old versions tiered to `codes`: the snapshot
@@ -252,6 +253,8 @@ def mixed_archive(fixture_archive: Path, target: Path, codes: str, cli: Cli) -> 
         others = [p for p in paths if p not in wanted and p not in TWINS.values()
                   and p not in set().union(*PLANTED.values())]
         changed = wanted | set(others[::2])
+        if pairs_both:  # both members of the near copy and of the paraphrase pair
+            changed |= PLANTED["near-copy"] | PLANTED["paraphrase"]
         sources = [Source(p, None, f"Placeholder {i}: the notes moved to the wiki.\n".encode())
                    if p in changed else Source(p, None, arch.read(arch.records([p])[0]))
                    for i, p in enumerate(paths)]
@@ -266,14 +269,15 @@ def mixed_archive(fixture_archive: Path, target: Path, codes: str, cli: Cli) -> 
 
 
 @pytest.mark.model
-@pytest.mark.parametrize("codes", ["small", "binary"])
+@pytest.mark.parametrize(("codes", "pairs_both"),
+                         [("small", False), ("binary", False), ("binary", True)])
 def test_search_and_dedupe_over_mixed_tiers_find_the_tiered_briefs(
-        fixture_archive: Path, tmp_path: Path, codes: str, cli: Cli) -> None:
+        fixture_archive: Path, tmp_path: Path, codes: str, pairs_both: bool, cli: Cli) -> None:
     """Over the first snapshot (tiered and untiered briefs): every paraphrased query still
     ranks its brief first, and dedupe finds exactly the planted groups (one member of the
-    near copy and of the paraphrase pair tiered, the other not)."""
+    near copy and of the paraphrase pair tiered, the other not; or both)."""
     archive = tmp_path / "mixed.bmin"
-    first = mixed_archive(fixture_archive, archive, codes, cli)
+    first = mixed_archive(fixture_archive, archive, codes, cli, pairs_both)
     with Archive.open(archive) as arch:
         assert arch.verify().ok
         snapshot = arch.snapshot(str(first))

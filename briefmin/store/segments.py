@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import IntegrityError
-from ..quantize import BinaryDecoder, Floats, Int8Scale, RescoreCodes, binary_codes, code_lengths
+from ..quantize import BinaryDecoder, Floats, Int8Scale, RescoreCodes, binary_codes
 from . import rows, schema
 from .connection import Connection
 
@@ -232,12 +232,7 @@ class Readout:
         if bits == 0:
             if self.decoder is None:  # damage (verify says so): no estimate at all
                 return np.zeros((n, dim), np.int8)
-            # on a scale of their own, the finest int8 holds: binary rows are divided by
-            # their own length (StoredVectors.lengths), so their scale cancels out
-            estimates = self.decoder.decode(signs)
-            peak = max(float(np.abs(self.decoder.one).max()),
-                       float(np.abs(self.decoder.zero).max()), 1e-12)
-            return Int8Scale(peak / 127.0).encode(estimates)
+            return self.scale.encode(self.decoder.estimate(signs))
         four = RescoreCodes(bits)
         return self.scale.encode(four.fixed_scale(dim).decode(four.unpack(blob, n, dim)))
 
@@ -312,7 +307,7 @@ class StoredVectors:
     reader: CodeReader  # where each row lies, for int8 reads
     rescore_bits: int = 8
     tiers: npt.NDArray[np.uint8] | None = None  # bits per dimension of each row's codes
-    binary_gain: float = 1.0  # BinaryDecoder.gain
+    decoder: BinaryDecoder | None = None  # of binary-tier rows
 
     @property
     def scale(self) -> Int8Scale:
@@ -330,18 +325,29 @@ class StoredVectors:
     def lengths(self, codes: npt.NDArray[np.int8],
                 rows: npt.NDArray[np.int64] | None = None) -> Floats:
         """What to divide each row's code by (in code units) to read cosines: as the
-        profile's scale says for its own codes; 4-bit rows of an int8 archive, like the
-        small profile's, the unit length (their rounding noise makes them longer); binary
-        rows their own length times the decoder's gain (see BinaryDecoder)."""
+        profile's scale says for its own codes; 4-bit rows of an int8 archive (like the
+        small profile's, whose rounding noise makes them longer) and binary rows (their
+        `BinaryDecoder.estimate` is no unit vector) the unit length."""
         out = self.scale.lengths(codes)
-        if self.tiers is None:
+        if self.tiers is None or self.rescore_bits != 8:
             return out
         tiers = self.tiers if rows is None else self.tiers[rows]
-        if self.rescore_bits == 8:
-            out[tiers == 4] = 1.0 / self.int8_step
-        binary = tiers == 0
-        if binary.any():
-            out[binary] = code_lengths(codes[binary]) * np.float32(self.binary_gain)
+        out[tiers != 8] = 1.0 / self.int8_step
+        return out
+
+    def pair_cosines(self, i: npt.NDArray[np.int64], j: npt.NDArray[np.int64],
+                     raw: Floats) -> Floats:
+        """Cosines of row pairs (i[k], j[k]) whose codes, divided by `lengths`, gave `raw`.
+        Unchanged unless both rows are binary-tier: the product of two calibrated estimates
+        reads far too high, so theirs comes from their sign bits
+        (`BinaryDecoder.sign_cosines`)."""
+        if self.tiers is None or self.decoder is None:
+            return raw
+        both = (self.tiers[i] == 0) & (self.tiers[j] == 0)
+        if not both.any():
+            return raw
+        out = np.array(raw, np.float32)
+        out[both] = self.decoder.sign_cosines(self.bits[i[both]], self.bits[j[both]])
         return out
 
     def scores(self, query: Floats, rows: npt.NDArray[np.int64],
@@ -399,7 +405,7 @@ def load(db: Connection, meta: schema.Meta, kinds: Sequence[int]) -> StoredVecto
                           picked),
         rescore_bits=meta.rescore_bits,
         tiers=cat("tiers", np.uint8, (0,)) if coded else None,
-        binary_gain=decoder.gain if decoder else 1.0)
+        decoder=decoder)
 
 
 def all_codes(db: Connection, meta: schema.Meta, kinds: Sequence[int]) -> npt.NDArray[np.int8]:
