@@ -113,7 +113,7 @@ def append(db: Connection, new: Rows, chunk_tokens: int, chunk_overlap: int) -> 
         np.asarray(new.content_ids, np.int64).tobytes(), np.asarray(new.kinds, np.uint8).tobytes(),
         np.asarray(new.spans, np.int32).tobytes(), binary_codes(matrix).tobytes(),
         meta.codes.pack(scale.encode(matrix))))
-    merge(db)
+    merge(db, meta.rescore_bits)
 
 
 def _tier(rows: int) -> int:
@@ -124,14 +124,14 @@ def _tier(rows: int) -> int:
     return tier
 
 
-def merge(db: Connection) -> None:
+def merge(db: Connection, profile: int) -> None:
     """Size-tiered merging, as in LSM trees: whenever SEGMENT_FANOUT segments of one size tier
     exist, they become one. Each add writes a small segment, and a million briefs added 64 at
     a time would otherwise leave 16k segments, each a row read and a few numpy calls per
     search; merged, a search loads a million codes in a handful of reads, and every vector is
-    rewritten only log8(n / 64) times."""
+    rewritten only log8(n / 64) times. Only segments of one tier merge (`profile`: the bits
+    of the segments vec_codes does not name)."""
     while True:
-        profile = schema.read_meta(db).rescore_bits
         coded = code_bits(db)
         tiers: dict[tuple[int, int], list[int]] = {}
         for seg_id, n in db.query("SELECT id, n FROM vec_segments ORDER BY id"):
@@ -485,7 +485,7 @@ def retier(db: Connection, meta: schema.Meta, contents: Set[int], bits: int) -> 
             _write_moved(db, moved, bits, meta.rescore_bits)
             moved, pending = [], 0
     _write_moved(db, moved, bits, meta.rescore_bits)
-    merge(db)
+    merge(db, meta.rescore_bits)
     return count
 
 
