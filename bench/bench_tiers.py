@@ -191,9 +191,10 @@ def main() -> None:
                   round(m["bias"], 4), round(m["spread"], 4)] for name, seconds, m in results]),
         f"{len(queries):,} synopsis queries over {n_docs:,} descriptions ({len(rows):,} search "
         "rows); the 'old half' is a seeded random half of the stored contents, tiered with "
-        "`Archive.tier(only=...)` (what `briefmin tier` does to the contents it finds old), "
-        "then VACUUM. Search: semantic two-stage (Hamming shortlist of k x m rows, then "
-        "rescoring), default m. The last two columns: rescoring score minus the float32 "
+        "`Archive.tier(only=...)` (what `briefmin tier` does to the contents it finds old, "
+        "compaction included). Search: semantic two-stage (Hamming shortlist of k x m "
+        "rows, then rescoring), default m. The last two columns: rescoring score minus the "
+        "float32 "
         "cosine for the 10 rows nearest each query by float32, pooled over all rows of the "
         "arm (int8, 4-bit and binary rows together).",
         table(["true cosine", "pairs", "exact vs binary row: estimate - true (mean ± sd)",
