@@ -266,6 +266,23 @@ def test_forget_keeps_restics_set_then_prune_shrinks(sixty_nights: tuple[Path, l
             assert name in latest
 
 
+def test_forget_keep_within_daily_and_weekly(sixty_nights: tuple[Path, list[Night]],
+                                             cli: Cli) -> None:
+    """Nights 2026-01-01..03-01 at 02:00 (03-01 is a Sunday). --keep-within-daily 7d: after
+    02-22 02:00, the seven nights 02-23..03-01, one a day. --keep-within-weekly 1m: after
+    02-01 02:00, the newest of each ISO week: 03-01, 02-22, 02-15, 02-08."""
+    archive, _ = sixty_nights
+    dry = json.loads(cli("forget", archive, "--keep-within-daily", "7d",
+                         "--keep-within-weekly", "1m", "--dry-run", "--json").stdout)
+    kept = {datetime.fromisoformat(s["time"]).date(): s["reasons"] for s in dry["keep"]}
+    week = ["weekly within 1m"]
+    assert kept == {**{date(2026, 2, 23) + timedelta(days=n): ["daily within 7d"]
+                       for n in range(7)},
+                    date(2026, 3, 1): ["daily within 7d", *week], date(2026, 2, 22): week,
+                    date(2026, 2, 15): week, date(2026, 2, 8): week}
+    assert dry["policy"] == "keep daily snapshots within 7d, weekly snapshots within 1m"
+
+
 def test_unchanged_nights_cost_a_row_each(tmp_path: Path, chdir_tmp: Path) -> None:
     plan = simulate(tmp_path / "f", 1, start=300, words=100)
     run_nights(tmp_path, tmp_path / "a.bmin", plan)
