@@ -12,7 +12,7 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import click
 import typer
@@ -30,6 +30,9 @@ from .sources import (
     read_queries,
 )
 from .store import Archive, BriefRecord, Snapshot
+
+if TYPE_CHECKING:
+    from .retention import Duration
 
 app = typer.Typer(
     name="briefmin", no_args_is_help=True, add_completion=False,
@@ -225,7 +228,9 @@ def _print_committed(names: list[str]) -> None:
 def _render_add(report: AddReport, json_out: bool, quiet: bool) -> None:
     for skipped in report.skipped:
         if not quiet and not json_out:
-            output.warn(f"skipped {output.escape_name(skipped.name)}: {skipped.reason}")
+            kept = ("; the snapshot keeps its previous version"
+                    if skipped.name in report.kept_previous else "")
+            output.warn(f"skipped {output.escape_name(skipped.name)}: {skipped.reason}{kept}")
     for path, encoding in report.fallback_decoded:
         if not quiet and not json_out:
             output.warn(f"{path} is not UTF-8; stored byte-exact, decoded as {encoding} "
@@ -509,6 +514,9 @@ def info_command(archive: ArchiveArg, json_out: JsonOpt = False) -> None:
                     f"{info['quantization']['rescore_bits']}-bit rescoring codes (step "
                     f"{info['quantization']['int8_step']:.5f}; profile "
                     f"{info['quantization']['profile']})"],
+        ["vectors by tier", ", ".join(  # `briefmin tier`
+            f"{n} {'binary only' if bits == '0' else bits + '-bit'}"
+            for bits, n in sorted(info["vectors_by_code_bits"].items(), reverse=True))],
         ["snapshots", f"{info['snapshots']} ({info['snapshot_spans']} spans of brief "
                       "versions)"],
         ["format", f"{info['format_version']}, created {info['created_at']}"],
@@ -642,6 +650,13 @@ def diff_command(
                 f"{len(changes.deleted)} deleted", quiet)
 
 
+def _within_option(rule: str, period: str) -> Any:
+    """restic's --keep-within-RULE DURATION, as a parameter default."""
+    return typer.Option(None, f"--keep-within-{rule}", metavar="DURATION",
+                        help=f"Keep the newest of each {period} among snapshots within "
+                             "DURATION of the newest.")
+
+
 @command("forget")
 def forget_command(
     archive: ArchiveArg,
@@ -664,6 +679,11 @@ def forget_command(
     keep_within: Annotated[str | None, typer.Option(
         "--keep-within", metavar="DURATION",
         help="Keep snapshots newer than the newest minus DURATION (like 1y2m3d4h).")] = None,
+    keep_within_hourly: str | None = _within_option("hourly", "hour"),
+    keep_within_daily: str | None = _within_option("daily", "day"),
+    keep_within_weekly: str | None = _within_option("weekly", "ISO week"),
+    keep_within_monthly: str | None = _within_option("monthly", "month"),
+    keep_within_yearly: str | None = _within_option("yearly", "year"),
     keep_tag: Annotated[list[str] | None, typer.Option(
         "--keep-tag", metavar="TAGS",
         help="Keep snapshots holding all these comma-separated tags (repeatable).")] = None,
@@ -680,11 +700,14 @@ def forget_command(
     """Forget snapshots by restic's rules (a snapshot any rule keeps stays), per group of
     host and roots; the briefs' latest versions always stay."""
     from .history import plan_forget
-    from .retention import Decision, Duration, Policy
+    from .retention import Decision, Policy
 
     policy = Policy(keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly,
-                    keep_yearly, Duration.parse(keep_within) if keep_within else Duration(),
-                    tuple(tuple(t.split(",")) for t in keep_tag or ()))
+                    keep_yearly, _duration(keep_within),
+                    tuple(tuple(t.split(",")) for t in keep_tag or ()),
+                    _duration(keep_within_hourly), _duration(keep_within_daily),
+                    _duration(keep_within_weekly), _duration(keep_within_monthly),
+                    _duration(keep_within_yearly))
     if ids and not policy.empty:
         raise UsageError("give snapshot IDs or a --keep-* policy, not both")
     with Archive.open(archive, write=not dry_run, wait=wait,
@@ -720,6 +743,12 @@ def forget_command(
         _say_pruned(reclaimed, quiet)
 
 
+def _duration(text: str | None) -> Duration:
+    from .retention import Duration
+
+    return Duration.parse(text) if text else Duration()
+
+
 def _say_pruned(pruned: dict[str, int], quiet: bool) -> None:
     hb = output.human_bytes
     output.info(f"pruned {pruned['versions']} brief version(s); archive "
@@ -740,6 +769,53 @@ def prune_command(archive: ArchiveArg, wait: WaitOpt = 3600.0, json_out: JsonOpt
         output.emit_json(document)
     else:
         _say_pruned(document, quiet)
+
+
+@command("tier")
+def tier_command(
+    archive: ArchiveArg,
+    older_than: Annotated[str, typer.Option(
+        "--older-than", metavar="DURATION",
+        help="Only versions stored at least DURATION ago (like 180d, 6m, 1y2m, 12h).")],
+    codes: Annotated[str, typer.Option(
+        "--codes", metavar="small|binary",
+        help="'small': 4-bit rescoring codes; 'binary': none (binary codes only).")],
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Only count the rows and bytes it would re-encode.")] = False,
+    wait: WaitOpt = 3600.0,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Re-encode the vectors of old brief versions that neither a path's latest version nor
+    the newest snapshot of any folder holds to coarser codes, then shrink the file. Needs no
+    model."""
+    from datetime import UTC, datetime
+
+    from .retention import Duration
+    from .store.tiers import bits_of
+
+    bits_of(codes)  # a bad --codes is refused before the archive is opened
+    duration = Duration.parse(older_than)
+    if min(duration.years, duration.months, duration.days, duration.hours) < 0:
+        raise UsageError(f"--older-than {older_than!r}: a duration cannot be negative")
+    cutoff = duration.before(datetime.now(UTC))
+    with Archive.open(archive, write=not dry_run, wait=wait,
+                      on_wait=_waiting(archive, quiet)) as arch:
+        size_before = os.path.getsize(archive)
+        report = arch.tier(codes, cutoff, dry_run=dry_run)
+    document = {**report.to_json(), "bytes_before": size_before,
+                "bytes_after": None if dry_run else os.path.getsize(archive)}
+    if json_out:
+        output.emit_json(document)
+        return
+    hb = output.human_bytes
+    verb = "would re-encode" if dry_run else "re-encoded"
+    line = (f"{verb} {report.rows} vector row(s) of {report.contents} stored item(s) to "
+            f"{codes} codes: {hb(report.code_bytes_before)} -> "
+            f"{hb(report.code_bytes_after)} of codes")
+    if not dry_run:
+        line += f"; archive {hb(size_before)} -> {hb(os.path.getsize(archive))}"
+    output.info(line, quiet)
 
 
 # -- minify ----------------------------------------------------------------------------------

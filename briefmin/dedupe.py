@@ -254,7 +254,8 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
         new_texts.append(text)
 
     codes = archive.all_int8(BRIEF_KINDS) if len(archived_rows) or new_texts else None
-    norms = stored.scale.lengths(codes) if codes is not None else np.zeros(0, np.float32)
+    # per row: tiered rows (`briefmin tier`) have lengths of their own
+    norms = stored.lengths(codes) if codes is not None else np.zeros(0, np.float32)
     new_vectors = np.zeros((0, stored.dim or 1), np.float32)
     if new_texts:
         from .encoder import archive_encoder, encode_briefs
@@ -276,7 +277,10 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
     elif archived_codes is not None and archived_norms is not None:
         local = near_pairs(stored.bits[archived_rows], archived_codes, thresholds.similar,
                            norms=archived_norms)
-        pairs = Pairs(archived_rows[local.i], archived_rows[local.j], local.similarity)
+        i, j = archived_rows[local.i], archived_rows[local.j]
+        # hook: pairs of two binary-tier rows (`briefmin tier`) read their cosine their way
+        pairs = Pairs(i, j, stored.pair_cosines(i, j, local.similarity)).at_least(
+            thresholds.similar)
     else:
         pairs = Pairs.empty()
 
@@ -294,6 +298,9 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
 
     def evidence(a: int, b: int) -> tuple[float, float]:
         cosine = float(np.clip(vector(a) @ vector(b), -1.0, 1.0)) if a != b else 1.0
+        if a != b and max(a, b) < len(stored):
+            cosine = float(stored.pair_cosines(np.array([a]), np.array([b]),
+                                               np.array([cosine], np.float32))[0])
         return cosine, lexical.jaccard(a, b)
 
     report = DedupeReport(_group(units, lexical, pairs, thresholds, evidence), thresholds,

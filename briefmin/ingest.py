@@ -24,6 +24,8 @@ class AddReport:
     new_versions: list[str] = field(default_factory=list)
     unchanged: int = 0
     skipped: list[Skipped] = field(default_factory=list)
+    # skipped paths archived before: the snapshot holds their previous version, not a deletion
+    kept_previous: list[str] = field(default_factory=list)
     fallback_decoded: list[tuple[str, str]] = field(default_factory=list)  # (path, encoding)
     bytes_in: int = 0  # bytes of the briefs added or versioned by this run
     bytes_stored: int = 0  # what they cost in the archive (new contents, compressed)
@@ -33,7 +35,9 @@ class AddReport:
         return {"snapshot": self.snapshot.to_json() if self.snapshot else None,
                 "added": self.added, "new_versions": self.new_versions,
                 "unchanged": self.unchanged,
-                "skipped": [{"path": s.name, "reason": s.reason} for s in self.skipped],
+                "skipped": [{"path": s.name, "reason": s.reason,
+                             "kept_previous": s.name in self.kept_previous}
+                            for s in self.skipped],
                 "fallback_decoded": [{"path": p, "encoding": e}
                                      for p, e in self.fallback_decoded],
                 "bytes_in": self.bytes_in, "bytes_stored": self.bytes_stored}
@@ -96,6 +100,14 @@ def _add(archive: Archive, sources: Iterable[Source | Skipped], run: _Run,
     if ahead:
         run.store_ahead(ahead)
     if snapshot is not None:
+        # unreadable or no longer text is not deleted: a skipped path the chain's last
+        # snapshot held stays in this one at its previous version
+        skipped = {item.name for item in run.report.skipped}
+        if skipped:
+            run.report.kept_previous = sorted(
+                (skipped & archive.snapshot_paths(snapshot.host, snapshot.roots))
+                - set(seen))
+            seen.extend(run.report.kept_previous)
         run.report.snapshot = archive.record_snapshot(
             seen, time=snapshot.time, host=snapshot.host, roots=snapshot.roots,
             tags=snapshot.tags)

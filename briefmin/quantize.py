@@ -5,6 +5,7 @@ imports torch, which the query path must never pay for."""
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,11 +81,7 @@ class Int8Scale:
         against +0.002 this way)."""
         if self.peak != 127:
             return np.full(len(codes), 1.0 / self.step, np.float32)
-        out = np.empty(len(codes), np.float32)
-        for start in range(0, len(codes), 65536):
-            block = codes[start:start + 65536].astype(np.float32)
-            out[start:start + 65536] = np.sqrt(np.einsum("ij,ij->i", block, block))
-        return np.maximum(out, 1e-12)
+        return code_lengths(codes)
 
 
 @dataclass(frozen=True)
@@ -105,9 +102,13 @@ class RescoreCodes:
     def calibrate(self, vectors: Floats) -> Int8Scale:
         if self.bits == 8:
             return Int8Scale.calibrate(vectors)
-        # 15 levels: clip at 3 standard deviations of a unit vector's component (1/sqrt(dim)),
-        # which every model's unit vectors share, so the first batch's content does not matter
-        return self.scale(3.0 / float(np.sqrt(np.asarray(vectors).shape[1])) / 7.0)
+        return self.fixed_scale(np.asarray(vectors).shape[1])
+
+    def fixed_scale(self, dim: int) -> Int8Scale:
+        """The 4-bit scale: 15 levels clipped at 3 standard deviations of a unit vector's
+        component (1/sqrt(dim)), which every model's unit vectors share, so it needs no
+        calibration (and `tier` can re-quantize int8 codes to it without the model)."""
+        return self.scale(3.0 / float(np.sqrt(dim)) / 7.0)
 
     def pack(self, codes: Int8Codes) -> bytes:
         if self.bits == 8:
@@ -124,3 +125,113 @@ class RescoreCodes:
         out[:, 0::2] = (packed >> 4).astype(np.int8) - 8
         out[:, 1::2] = (packed & 15).astype(np.int8) - 8
         return out
+
+
+def code_lengths(codes: Int8Codes) -> Floats:
+    """The length of each code row, in code units."""
+    out = np.empty(len(codes), np.float32)
+    for start in range(0, len(codes), 65536):
+        block = codes[start:start + 65536].astype(np.float32)
+        out[start:start + 65536] = np.sqrt(np.einsum("ij,ij->i", block, block))
+    return np.maximum(out, 1e-12)
+
+
+@dataclass(frozen=True)
+class BinaryDecoder:
+    """Estimates a vector from its sign bits alone, for rows whose rescoring codes `tier`
+    dropped; fitted on the archive's stored codes when rows are first tiered to binary.
+
+    `decode`: per dimension, the mean value of the archive's vectors whose bit there is 0
+    (`zero`) or 1 (`one`); means rather than +-1 keep each dimension's offset and spread
+    (the embeddings are not centred). `estimate`: weight * decode + shift * mean, where
+    `mean` is the archive's mean vector: a unit query's dot product with it estimates the
+    query's cosine with the vector. A plain cosine with the decoded vector reads low (about
+    0.8 x) and, because decoding keeps the common mean direction whole while it shrinks
+    the rest, high for unrelated vectors; the two weights are fitted by least squares on
+    pairs of the archive's own vectors (each against its 10 nearest and 10 random others),
+    so no query is read."""
+
+    zero: Floats
+    one: Floats
+    mean: Floats
+    weight: float
+    shift: float
+
+    @classmethod
+    def fit(cls, vectors: Floats, bits: Codes, seed: int = 0) -> BinaryDecoder:
+        """From unit vectors and their packed sign bits (as `binary_codes` made them)."""
+        dim = vectors.shape[1]
+        signs = np.unpackbits(bits, axis=1)[:, :dim].astype(bool)
+        ones = signs.sum(axis=0)
+        one = np.where(signs, vectors, 0).sum(axis=0) / np.maximum(ones, 1)
+        zero = np.where(signs, 0, vectors).sum(axis=0) / np.maximum(len(signs) - ones, 1)
+        mean = vectors.mean(axis=0)
+        plain = cls(zero.astype(np.float32), one.astype(np.float32), mean.astype(np.float32),
+                    1.0, 0.0)
+        weight, shift = plain._calibrate(vectors, plain.decode(bits), seed)
+        return cls(plain.zero, plain.one, plain.mean, weight, shift)
+
+    def _calibrate(self, vectors: Floats, decoded: Floats, seed: int) -> tuple[float, float]:
+        rng = np.random.default_rng(seed)
+        n = len(vectors)
+        if n < 3:
+            return 1.0, 0.0
+        pool = rng.choice(n, min(n, 20_000), replace=False)
+        queries = pool[rng.choice(len(pool), min(len(pool), 1000), replace=False)]
+        sims = vectors[queries] @ vectors[pool].T
+        sims[queries[:, None] == pool[None, :]] = -np.inf  # not itself
+        near = min(10, len(pool) - 1)
+        nearest = pool[np.argpartition(-sims, near - 1, axis=1)[:, :near]]
+        others = pool[rng.integers(0, len(pool), (len(queries), near))]
+        i = np.repeat(queries, 2 * near)
+        j = np.concatenate([nearest, others], axis=1).reshape(-1)
+        target = np.einsum("ij,ij->i", vectors[i], vectors[j])
+        features = np.column_stack([np.einsum("ij,ij->i", vectors[i], decoded[j]),
+                                    vectors[i] @ self.mean])
+        (weight, shift), *_ = np.linalg.lstsq(features, target, rcond=None)
+        return float(weight), float(shift)
+
+    def decode(self, bits: Codes) -> Floats:
+        """The per-dimension means behind packed sign bits."""
+        dim = len(self.zero)
+        signs = np.unpackbits(np.asarray(bits, np.uint8), axis=1)[:, :dim].astype(bool)
+        out: Floats = np.where(signs, self.one, self.zero).astype(np.float32)
+        return out
+
+    def estimate(self, bits: Codes) -> Floats:
+        """Vectors whose dot product with a unit query estimates its cosine with the vectors
+        behind these sign bits (not unit length)."""
+        out: Floats = (np.float32(self.weight) * self.decode(bits)
+                       + np.float32(self.shift) * self.mean).astype(np.float32)
+        return out
+
+    def sign_cosines(self, a: Codes, b: Codes) -> Floats:
+        """Cosines between the vectors behind two lists of sign bits (pairwise): the cosine
+        of their decoded vectors read through the sign-correlation law of Gaussian vectors,
+        cos = sin(pi/2 * r). Calibrating each side as `estimate` does would count the
+        rounding of both sign patterns twice and read far too high."""
+        da, db = self.decode(a), self.decode(b)
+        r = np.einsum("ij,ij->i", da, db) / np.maximum(
+            np.linalg.norm(da, axis=1) * np.linalg.norm(db, axis=1), 1e-12)
+        out: Floats = np.sin(np.float32(np.pi / 2) * np.clip(r, -1.0, 1.0)).astype(np.float32)
+        return out
+
+    def to_json(self) -> dict[str, object]:
+        """float32 little-endian in base64: 6 KB at 384 dimensions (JSON numbers: ~22 KB)."""
+        return {"zero": _b64(self.zero), "one": _b64(self.one), "mean": _b64(self.mean),
+                "weight": self.weight, "shift": self.shift}
+
+    @classmethod
+    def from_json(cls, value: object) -> BinaryDecoder:
+        if not isinstance(value, dict):
+            raise ValueError("binary decoder is not an object")
+        zero, one, mean = (np.frombuffer(base64.b64decode(value[key], validate=True), "<f4")
+                           for key in ("zero", "one", "mean"))
+        weight, shift = float(value["weight"]), float(value["shift"])
+        if zero.ndim != 1 or not zero.shape == one.shape == mean.shape:
+            raise ValueError("binary decoder has damaged values")
+        return cls(zero, one, mean, weight, shift)
+
+
+def _b64(values: Floats) -> str:
+    return base64.b64encode(np.asarray(values, "<f4").tobytes()).decode("ascii")

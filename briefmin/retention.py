@@ -5,9 +5,12 @@ newest first; each --keep-last/-hourly/-daily/-weekly/-monthly/-yearly N keeps t
 snapshot of each of the N most recent hours/days/ISO weeks/months/years that have snapshots
 (N = -1: all of them), and when a rule still has room at the oldest snapshot it keeps that one
 too ("oldest daily snapshot"). --keep-within keeps everything newer than the newest snapshot
-(that is not in the future) minus the duration; --keep-tag keeps snapshots holding all the
-tags of a comma-separated list. A snapshot kept by any rule stays. Calendar fields are those
-of each snapshot's own UTC offset, as restic reads its snapshots' local times.
+(that is not in the future) minus the duration; --keep-within-hourly/-daily/-weekly/-monthly/
+-yearly DURATION keep the newest snapshot of each hour/day/... among those newer than that
+(and the oldest snapshot of all when it is among them, as restic does); --keep-tag keeps
+snapshots holding all the tags of a comma-separated list. A snapshot kept by any rule stays.
+Calendar fields are those of each snapshot's own UTC offset, as restic reads its snapshots'
+local times.
 
 No SQL and no archive here: tests check it against restic's own golden files."""
 
@@ -79,17 +82,34 @@ class Policy:
     yearly: int = 0
     within: Duration = Duration()
     tags: tuple[tuple[str, ...], ...] = ()
+    # --keep-within-hourly/-daily/-weekly/-monthly/-yearly: the newest snapshot of each
+    # hour/day/... among those newer than the newest minus the duration
+    within_hourly: Duration = Duration()
+    within_daily: Duration = Duration()
+    within_weekly: Duration = Duration()
+    within_monthly: Duration = Duration()
+    within_yearly: Duration = Duration()
+
+    @property
+    def _withins(self) -> tuple[tuple[Duration, str], ...]:
+        return ((self.within_hourly, "hourly"), (self.within_daily, "daily"),
+                (self.within_weekly, "weekly"), (self.within_monthly, "monthly"),
+                (self.within_yearly, "yearly"))
 
     @property
     def empty(self) -> bool:
         return not self.tags and self.within.zero and not any(
-            (self.last, self.hourly, self.daily, self.weekly, self.monthly, self.yearly))
+            (self.last, self.hourly, self.daily, self.weekly, self.monthly, self.yearly)
+        ) and all(d.zero for d, _ in self._withins)
 
     def describe(self) -> str:
         counts = [f"{'all' if n == -1 else n} {name}" for n, name in (
             (self.last, "latest"), (self.hourly, "hourly"), (self.daily, "daily"),
             (self.weekly, "weekly"), (self.monthly, "monthly"), (self.yearly, "yearly")) if n]
         out = ", ".join(counts) + (" snapshots" if counts else "")
+        within = [f"{name} snapshots within {d}" for d, name in self._withins if not d.zero]
+        if within:
+            out += (", " if out else "") + ", ".join(within)
         if self.tags:
             out += (" and " if out else "") + "all snapshots with tags " + " or ".join(
                 ",".join(t) for t in self.tags)
@@ -163,6 +183,13 @@ def apply_policy(items: Sequence[T], policy: Policy, *, time: Callable[[T], date
         (policy.monthly, _month, "monthly snapshot"), (policy.yearly, _year, "yearly snapshot")]
     for count, key, reason in rules:
         buckets.append((reason, key, [count, -1]))  # [room left, last bucket value]
+    # the --keep-within-* rules: the newest of each period among the snapshots after the
+    # newest minus the duration (no count); their reasons name the duration
+    keys = {"hourly": _hour, "daily": _day, "weekly": _week, "monthly": _month,
+            "yearly": _year}
+    # (no snapshot in the past: restic's newest is the zero time, and every one is within)
+    withins = [(f"{name} within {duration}", duration.before(newest) if newest else None,
+                keys[name], [-1]) for duration, name in policy._withins if not duration.zero]
     decisions = []
     for position, item in enumerate(ordered):
         moment = time(item)
@@ -182,5 +209,11 @@ def apply_policy(items: Sequence[T], policy: Policy, *, time: Callable[[T], date
                     state[1] = value
                     if room > 0:
                         state[0] = room - 1
+        for reason, since, bucket, seen in withins:
+            if since is None or moment > since:
+                value = bucket(moment, position)
+                if value != seen[0] or oldest:
+                    decision.reasons.append(f"oldest {reason}" if value == seen[0] else reason)
+                    seen[0] = value
         decisions.append(decision)
     return decisions

@@ -110,8 +110,9 @@ class Searcher:
         if len(rows) == len(self.vectors):  # exact: every code, in a few large reads
             if self._all_int8 is None:
                 self._all_int8 = self.archive.all_int8(SEARCH_KINDS)
-            return self._scale.scores(query, self._all_int8[rows])
-        return self._scale.scores(query, self.vectors.int8(rows))
+            return self.vectors.scores(query, rows, self._all_int8[rows])
+        # per row: tiered rows (`briefmin tier`) read their cosines their own way
+        return self.vectors.scores(query, rows, self.vectors.int8(rows))
 
     def _rank(self, query: Floats, rows: npt.NDArray[np.int64], k: int,
               min_score: float | None, all_versions: bool, query_text: str,

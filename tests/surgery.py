@@ -48,6 +48,7 @@ def write_format_4(archive: str | os.PathLike[str]) -> None:
             BEGIN;
             DROP TABLE snapshot_spans;
             DROP TABLE snapshots;
+            DROP TABLE IF EXISTS vec_codes;
             DELETE FROM meta WHERE key = 'snapshot_seq';
             PRAGMA user_version = 4;
             COMMIT;
@@ -103,6 +104,7 @@ def write_format_5(archive: str | os.PathLike[str]) -> None:
     """Turn a current archive back into format 5 (checksummed rows, no lexical index), as an
     archive written by a briefmin of formats 4-5."""
     execute(archive, "DROP TABLE lexical")
+    execute(archive, "DROP TABLE IF EXISTS vec_codes")
     execute(archive, "DELETE FROM meta WHERE key = 'lexical_backfill'")
     execute(archive, "PRAGMA user_version = 5")
     digest = schema.schema_digest(execute(archive, schema.SCHEMA_SQL))

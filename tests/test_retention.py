@@ -76,3 +76,51 @@ def test_duration_parsing() -> None:
     for bad in ("", "7", "7w", "d7", "1d 2h"):
         with pytest.raises(UsageError):
             Duration.parse(bad)
+
+
+# an irregular week of snapshots (2026-03-10 is a Tuesday; all in ISO week 11), newest last
+WITHIN_TIMES = [datetime(2026, 3, d, h, 0, tzinfo=UTC)
+                for d, h in ((10, 2), (10, 14), (11, 2), (11, 14), (12, 2), (13, 2), (13, 14))]
+
+
+def _kept(policy: Policy) -> dict[datetime, list[str]]:
+    decisions = apply_policy(WITHIN_TIMES, policy, time=lambda t: t, tags=lambda t: (),
+                             now=datetime(2026, 4, 1, tzinfo=UTC))
+    return {d.item: d.reasons for d in decisions if d.keep}
+
+
+def test_keep_within_daily_keeps_the_newest_of_each_day_in_the_window() -> None:
+    """Newest 03-13 14:00; 2d before it is 03-11 14:00, which is not *after* it: the window
+    holds 03-12 02:00, 03-13 02:00 and 03-13 14:00, and the newest of each day stays."""
+    assert _kept(Policy(within_daily=Duration.parse("2d"))) == {
+        datetime(2026, 3, 13, 14, tzinfo=UTC): ["daily within 2d"],
+        datetime(2026, 3, 12, 2, tzinfo=UTC): ["daily within 2d"]}
+
+
+def test_keep_within_hourly_beside_a_count() -> None:
+    """Window: after 03-12 14:00, so both snapshots of 03-13 (different hours); --keep-daily
+    1 keeps the newest too, and its reasons come first, as restic lists them."""
+    assert _kept(Policy(daily=1, within_hourly=Duration.parse("1d"))) == {
+        datetime(2026, 3, 13, 14, tzinfo=UTC): ["daily snapshot", "hourly within 1d"],
+        datetime(2026, 3, 13, 2, tzinfo=UTC): ["hourly within 1d"]}
+
+
+def test_keep_within_weekly_keeps_the_oldest_when_it_is_in_the_window() -> None:
+    """One ISO week, all inside a year's window: the newest, and the oldest of all (restic
+    keeps the last snapshot of the list when a rule matches it)."""
+    assert _kept(Policy(within_weekly=Duration.parse("1y"))) == {
+        datetime(2026, 3, 13, 14, tzinfo=UTC): ["weekly within 1y"],
+        datetime(2026, 3, 10, 2, tzinfo=UTC): ["oldest weekly within 1y"]}
+    # monthly and yearly: the same two; an empty window (1h before the newest) keeps one
+    assert set(_kept(Policy(within_monthly=Duration.parse("1m")))) == {
+        datetime(2026, 3, 13, 14, tzinfo=UTC), datetime(2026, 3, 10, 2, tzinfo=UTC)}
+    assert _kept(Policy(within_yearly=Duration.parse("1h"))) == {
+        datetime(2026, 3, 13, 14, tzinfo=UTC): ["yearly within 1h"]}
+
+
+def test_keep_within_rules_are_described_and_count_as_a_policy() -> None:
+    policy = Policy(daily=7, within_daily=Duration.parse("7d"),
+                    within_weekly=Duration.parse("1m"))
+    assert not policy.empty and Policy().empty
+    assert policy.describe() == ("keep 7 daily snapshots, daily snapshots within 7d, "
+                                 "weekly snapshots within 1m")

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -265,6 +266,23 @@ def test_forget_keeps_restics_set_then_prune_shrinks(sixty_nights: tuple[Path, l
             assert name in latest
 
 
+def test_forget_keep_within_daily_and_weekly(sixty_nights: tuple[Path, list[Night]],
+                                             cli: Cli) -> None:
+    """Nights 2026-01-01..03-01 at 02:00 (03-01 is a Sunday). --keep-within-daily 7d: after
+    02-22 02:00, the seven nights 02-23..03-01, one a day. --keep-within-weekly 1m: after
+    02-01 02:00, the newest of each ISO week: 03-01, 02-22, 02-15, 02-08."""
+    archive, _ = sixty_nights
+    dry = json.loads(cli("forget", archive, "--keep-within-daily", "7d",
+                         "--keep-within-weekly", "1m", "--dry-run", "--json").stdout)
+    kept = {datetime.fromisoformat(s["time"]).date(): s["reasons"] for s in dry["keep"]}
+    week = ["weekly within 1m"]
+    assert kept == {**{date(2026, 2, 23) + timedelta(days=n): ["daily within 7d"]
+                       for n in range(7)},
+                    date(2026, 3, 1): ["daily within 7d", *week], date(2026, 2, 22): week,
+                    date(2026, 2, 15): week, date(2026, 2, 8): week}
+    assert dry["policy"] == "keep daily snapshots within 7d, weekly snapshots within 1m"
+
+
 def test_unchanged_nights_cost_a_row_each(tmp_path: Path, chdir_tmp: Path) -> None:
     plan = simulate(tmp_path / "f", 1, start=300, words=100)
     run_nights(tmp_path, tmp_path / "a.bmin", plan)
@@ -280,6 +298,47 @@ def test_unchanged_nights_cost_a_row_each(tmp_path: Path, chdir_tmp: Path) -> No
     # 50 snapshot rows of ~200 bytes (times, roots, a 32-byte digest of the paths); nothing
     # per brief (a span per brief would be >= 3 KB a night, 150 KB in all)
     assert grown <= 50 * 300, grown
+
+
+def test_a_skipped_file_keeps_its_previous_version_in_the_snapshot(
+        tmp_path: Path, chdir_tmp: Path, cli: Cli) -> None:
+    """A brief that turns binary (skipped) is not deleted in that night's snapshot: it keeps
+    its previous version, and the add summary says so. A binary file never archived, or one
+    whose path the previous night did not hold, is simply skipped."""
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (folder / "a.md").write_bytes(b"alpha brief\n")
+    (folder / "b.md").write_bytes(b"beta brief\n")
+    (folder / "gone.md").write_bytes(b"deleted on night 2\n")
+
+    def night(day: int) -> dict[str, Any]:
+        result = cli("add", "a.bmin", "f", "--model", HASHING, "--json", "--time",
+                     f"2026-05-0{day}T02:00:00+00:00")
+        assert result.returncode == 0, result.stderr
+        return dict(json.loads(result.stdout))
+
+    night(1)
+    (folder / "b.md").write_bytes(b"\x00\x01binary now\x00")
+    (folder / "new.bin.md").write_bytes(b"\x00never text\x00")
+    (folder / "gone.md").unlink()
+    second = night(2)
+    assert {s["path"]: s["kept_previous"] for s in second["skipped"]} == {
+        "f/b.md": True, "f/new.bin.md": False}
+    assert second["snapshot"]["deleted"] == 1  # gone.md only
+    (folder / "gone.md").write_bytes(b"\x00back, but binary\x00")
+    third = night(3)
+    assert {s["path"]: s["kept_previous"] for s in third["skipped"]} == {
+        "f/b.md": True, "f/new.bin.md": False, "f/gone.md": False}
+    changes = json.loads(cli("diff", "a.bmin", "1", "2", "--json").stdout)
+    assert (changes["deleted"], changes["changed"]) == (["f/gone.md"], [])
+    for snapshot, names in ((2, {"f/a.md", "f/b.md"}), (3, {"f/a.md", "f/b.md"})):
+        out = tmp_path / f"out{snapshot}"
+        assert cli("restore", "a.bmin", "--snapshot", str(snapshot), "--to", out,
+                   "-q").returncode == 0
+        assert folder_files(out) == {n: {"f/a.md": b"alpha brief\n",
+                                         "f/b.md": b"beta brief\n"}[n] for n in names}
+    human = cli("add", "a.bmin", "f", "--model", HASHING, "--time", "2026-05-04T02:00:00Z")
+    assert "f/b.md: binary" in human.stderr and "keeps its previous version" in human.stderr
 
 
 def test_forget_usage_errors_and_explicit_ids(sixty_nights: tuple[Path, list[Night]],

@@ -10,7 +10,7 @@ last commit."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,13 +30,14 @@ from ..locking import WriterLock
 from ..modelid import BUNDLED_MODEL, CHUNK_OVERLAP_TOKENS, normalize_model_id
 from ..safewrite import FolderWriter, refuse_existing, safe_target
 from ..text import decode_text
-from . import catalogue, connection, lexical, schema, segments, verify
+from . import catalogue, connection, lexical, schema, segments, tiers, verify
 from . import snapshots as snaps
 from .blocks import Blocks
 from .catalogue import BriefRecord
 from .schema import PROFILES, Meta
 from .segments import BRIEF_KINDS, SEARCH_KINDS, BriefVectors, Rows, StoredVectors
 from .snapshots import Snapshot
+from .tiers import TierReport
 from .verify import VerifyReport
 
 
@@ -340,6 +341,10 @@ class Archive:
             return snaps.record(db, ids, time=time, host=host, roots=roots, tags=tags,
                                 total_bytes=sum([size for _, size in held.values()]))
 
+    def snapshot_paths(self, host: str, roots: Sequence[str]) -> set[str]:
+        """The paths the newest snapshot of this host and roots holds (none yet: empty)."""
+        return snaps.open_paths(self._db, host, roots)
+
     def snapshot_members(self, snapshot: Snapshot) -> set[tuple[str, int]]:
         """The (path, version) pairs a snapshot holds."""
         return snaps.members(self._db, snapshot)
@@ -376,6 +381,24 @@ class Archive:
             self._collect_garbage(db)
         return gone
 
+    # -- tiers (issue 16) ----------------------------------------------------------------
+
+    def tier(self, codes: str, cutoff: datetime, *, dry_run: bool = False,
+             only: Set[int] | None = None) -> TierReport:
+        """Re-encode the rescoring codes of the contents that only old versions hold (see
+        store/tiers.py) to `codes` ("small": 4-bit, "binary": none), with no model. As prune:
+        one transaction, then VACUUM, so a kill at any moment leaves the archive as before or
+        as after, and the file shrinks. `only`: these content ids instead, however recent
+        (benchmarks tier a chosen share of an archive)."""
+        if dry_run:
+            return tiers.tier(self._db, codes, cutoff, dry_run=True, only=only)
+        self._require_writer()
+        with self._db.transaction() as db:
+            report = tiers.tier(db, codes, cutoff, dry_run=False, only=only)
+        if report.rows:
+            self.compact()
+        return report
+
     def compact(self) -> None:
         """Give free pages back to the file system."""
         self._db.execute("VACUUM")
@@ -408,7 +431,8 @@ class Archive:
             "other_bytes": max(0, stored - text - dicts - vec_bytes),
             "ratio": round(raw / stored, 3) if stored else 0.0,
             "lexical_index_bytes": lexical.index_bytes(self._db),
-            "vectors": vec_rows, "blocks": blocks["blocks"],
+            "vectors": vec_rows, "vectors_by_code_bits": segments.tier_totals(self._db, meta),
+            "blocks": blocks["blocks"],
             "dictionaries": blocks["dictionaries"],
             "model": meta.model_id, "dim": meta.dim,
             "chunking": {"tokens": meta.chunk_tokens, "overlap": meta.chunk_overlap},

@@ -27,6 +27,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "snapshots": ("id", "time", "host", "roots", "tags", "chain", "files", "bytes", "added",
                   "changed", "deleted", "names", "top"),
     "snapshot_spans": ("chain", "brief_id", "first", "last"),
+    # tiers (schema.TIERS_SQL)
+    "vec_codes": ("segment", "bits"),
 }
 # catalogue rows and snapshot spans are many and small: 32 bits each (a damaged row passes
 # with odds of 2^-32); the rest are few: 64 bits

@@ -36,6 +36,21 @@ LEXICAL_BACKFILL = "lexical_backfill"
 
 
 
+# Tiers (issue 16): `briefmin tier` re-encodes old rows' rescoring codes, so the segments of
+# one archive may hold different codes. vec_codes names each segment whose `int8` blob is not
+# of the archive's profile, with its bits per dimension: 4 (two codes a byte, the small
+# profile's scale) or 0 (an empty blob: the rows keep only their binary codes, read through
+# meta 'binary_decoder'). A segment without an entry holds the profile's codes, as every
+# segment of an older format does, so no existing row is rewritten.
+TIERS_SQL = """
+    CREATE TABLE vec_codes (
+        segment  INTEGER PRIMARY KEY,  -- vec_segments.id
+        bits     INTEGER NOT NULL,
+        checksum INTEGER
+    )
+"""
+
+
 def _request_lexical_backfill(conn: sqlite3.Connection) -> None:
     rows.put(conn, "meta", (LEXICAL_BACKFILL, '"pending"'))
 
@@ -196,6 +211,8 @@ MIGRATIONS: list[Migration] = [
     ("""
     DROP TABLE IF EXISTS lexical;
     """ + LEXICAL_TABLE_SQL, _request_lexical_backfill),
+    # 7: tiers of rescoring codes per segment (TIERS_SQL)
+    TIERS_SQL,
 ]
 
 FORMAT_VERSION = len(MIGRATIONS)
@@ -204,6 +221,8 @@ FORMAT_VERSION = len(MIGRATIONS)
 OLDEST_READABLE = 2
 # the first format whose rows carry checksums
 CHECKSUMMED = 4
+# the first format with vec_codes (read from the list: migrations may be renumbered)
+TIERED = MIGRATIONS.index(TIERS_SQL) + 1
 # how the bytes of a content were decoded for the model, by code (contents.encoding)
 ENCODINGS = ("utf-8", "utf-16", "cp1252", "latin-1")
 

@@ -4,18 +4,27 @@ appends and merges them, loads their columns for a search and reads single resco
 A segment holds n rows in column blobs: content_ids int64[n], kinds uint8[n], spans
 int32[n, 2] (chunk character offsets), bits uint8[n, dim/8 padded to 8] (binary codes) and
 int8 (rescoring codes, `RescoreCodes.row_bytes(dim)` bytes a row). Blobs are row-major, so
-merging segments is joining their blobs."""
+merging segments is joining their blobs.
+
+Tiers (`briefmin tier`): a segment's rescoring codes are those of the archive's profile unless
+table vec_codes gives it fewer bits per dimension: 4 (the small profile's 4-bit codes) or 0
+(an empty int8 blob: its rows keep only their binary codes, and a `BinaryDecoder` fitted when
+rows were first tiered estimates their vectors). Only segments of one tier are merged. Readers
+get every row as an int8 array in the archive's own scale whatever its tier, and
+`StoredVectors.lengths` gives the length to divide each row by to read a cosine."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from ..quantize import Floats, Int8Scale, RescoreCodes, binary_codes
+from ..errors import IntegrityError
+from ..quantize import BinaryDecoder, Floats, Int8Scale, RescoreCodes, binary_codes
 from . import rows, schema
 from .connection import Connection
 
@@ -32,6 +41,10 @@ SEGMENT_FANOUT = 8
 MAX_SEGMENT_ROWS = 1 << 18
 
 _COLUMNS = "content_ids, kinds, spans, bits, int8"
+# meta key of the BinaryDecoder binary-tier rows are read with
+DECODER_KEY = "binary_decoder"
+# rows sampled to fit the decoder: a few seconds at most, and the means settle long before
+DECODER_SAMPLE = 100_000
 
 
 class BriefVectors(Protocol):
@@ -100,7 +113,7 @@ def append(db: Connection, new: Rows, chunk_tokens: int, chunk_overlap: int) -> 
         np.asarray(new.content_ids, np.int64).tobytes(), np.asarray(new.kinds, np.uint8).tobytes(),
         np.asarray(new.spans, np.int32).tobytes(), binary_codes(matrix).tobytes(),
         meta.codes.pack(scale.encode(matrix))))
-    merge(db)
+    merge(db, meta.rescore_bits)
 
 
 def _tier(rows: int) -> int:
@@ -111,35 +124,66 @@ def _tier(rows: int) -> int:
     return tier
 
 
-def merge(db: Connection) -> None:
+def merge(db: Connection, profile: int) -> None:
     """Size-tiered merging, as in LSM trees: whenever SEGMENT_FANOUT segments of one size tier
     exist, they become one. Each add writes a small segment, and a million briefs added 64 at
     a time would otherwise leave 16k segments, each a row read and a few numpy calls per
     search; merged, a search loads a million codes in a handful of reads, and every vector is
-    rewritten only log8(n / 64) times."""
+    rewritten only log8(n / 64) times. Only segments of one tier merge (`profile`: the bits
+    of the segments vec_codes does not name)."""
     while True:
-        tiers: dict[int, list[int]] = {}
+        coded = code_bits(db)
+        tiers: dict[tuple[int, int], list[int]] = {}
         for seg_id, n in db.query("SELECT id, n FROM vec_segments ORDER BY id"):
             if n < MAX_SEGMENT_ROWS // SEGMENT_FANOUT:  # the merge stays within MAX_SEGMENT_ROWS
-                tiers.setdefault(_tier(int(n)), []).append(int(seg_id))
-        full = next((ids for ids in tiers.values() if len(ids) >= SEGMENT_FANOUT), None)
+                bits = coded.get(int(seg_id), profile)  # codes of one kind per segment
+                tiers.setdefault((bits, _tier(int(n))), []).append(int(seg_id))
+        full = next(((bits, ids) for (bits, _), ids in tiers.items()
+                     if len(ids) >= SEGMENT_FANOUT), None)
         if full is None:
             return
-        group = full[:SEGMENT_FANOUT]
+        bits, group = full[0], full[1][:SEGMENT_FANOUT]
         marks = ",".join("?" * len(group))
         parts = db.query(f"SELECT n, {_COLUMNS} FROM vec_segments WHERE id IN ({marks}) "
                          "ORDER BY id", group)
         merged_id = rows.next_id(db, "vec_segments")
-        db.execute(f"DELETE FROM vec_segments WHERE id IN ({marks})", group)
-        rows.put(db, "vec_segments", (
-            merged_id, sum(int(p[0]) for p in parts),
-            *(b"".join(bytes(p[col]) for p in parts) for col in range(1, 6))))
+        for seg_id in group:
+            _delete(db, seg_id)
+        _put(db, (merged_id, sum(int(p[0]) for p in parts),
+                  *(b"".join(bytes(p[col]) for p in parts) for col in range(1, 6))),
+             bits, profile)
+
+
+def code_bits(db: Connection) -> dict[int, int]:
+    """Bits per dimension of the segments whose codes are not of the profile (vec_codes);
+    none in an archive of an older format read as it is."""
+    if db.version < schema.TIERED:
+        return {}
+    return {int(s): int(b) for s, b in db.query("SELECT segment, bits FROM vec_codes")}
+
+
+def _put(db: Connection, row: tuple[Any, ...], bits: int, profile: int) -> None:
+    """Store a segment (all its columns) holding codes of `bits` bits per dimension."""
+    rows.put(db, "vec_segments", row)
+    if bits == profile:
+        db.execute("DELETE FROM vec_codes WHERE segment = ?", (row[0],))
+    else:
+        rows.put(db, "vec_codes", (row[0], bits))
+
+
+def _delete(db: Connection, seg_id: int) -> None:
+    db.execute("DELETE FROM vec_segments WHERE id = ?", (seg_id,))
+    db.execute("DELETE FROM vec_codes WHERE segment = ?", (seg_id,))
+
+
+def _row_bytes(bits: int, dim: int) -> int:
+    return RescoreCodes(bits).row_bytes(dim) if bits else 0
 
 
 def remove_contents(db: Connection, meta: schema.Meta, gone: set[int]) -> None:
     """Drop the rows of these contents from every segment. The caller holds a write
     transaction."""
-    row_bytes = meta.codes.row_bytes(meta.dim)
+    coded = code_bits(db)
     for seg_id, n, ids, kinds, spans, bits, int8 in db.query(
             f"SELECT id, n, {_COLUMNS} FROM vec_segments"):
         cids = np.frombuffer(ids, np.int64)
@@ -147,33 +191,86 @@ def remove_contents(db: Connection, meta: schema.Meta, gone: set[int]) -> None:
         if keep.all():
             continue
         if not keep.any():
-            db.execute("DELETE FROM vec_segments WHERE id = ?", (seg_id,))
+            _delete(db, seg_id)
             continue
-        width = len(bits) // n
-        rows.put(db, "vec_segments", (
-            seg_id, int(keep.sum()), cids[keep].tobytes(),
+        tier = coded.get(int(seg_id), meta.rescore_bits)
+        rows.put(db, "vec_segments", (seg_id, int(keep.sum()), *_subset(
+            n, (ids, kinds, spans, bits, int8), keep, _row_bytes(tier, meta.dim))))
+
+
+def _subset(n: int, columns: Sequence[bytes], keep: npt.NDArray[np.bool_], row_bytes: int
+            ) -> tuple[bytes, ...]:
+    """The column blobs of a segment's rows where `keep` is true."""
+    ids, kinds, spans, bits, int8 = columns
+    width = len(bits) // n
+    return (np.frombuffer(ids, np.int64)[keep].tobytes(),
             np.frombuffer(kinds, np.uint8)[keep].tobytes(),
             np.frombuffer(spans, np.int32).reshape(n, 2)[keep].tobytes(),
             np.frombuffer(bits, np.uint8).reshape(n, width)[keep].tobytes(),
-            np.frombuffer(int8, np.uint8).reshape(n, row_bytes)[keep].tobytes()))
+            np.frombuffer(int8, np.uint8).reshape(n, row_bytes)[keep].tobytes()
+            if row_bytes else b"")
+
+
+@dataclass(frozen=True)
+class Readout:
+    """Turns the stored codes of any tier into int8 codes of the archive's own scale, so
+    search and dedupe read one kind of array."""
+
+    meta: schema.Meta
+    decoder: BinaryDecoder | None
+
+    @property
+    def scale(self) -> Int8Scale:
+        return self.meta.codes.scale(self.meta.int8_step)
+
+    def codes(self, blob: bytes, n: int, bits: int, signs: npt.NDArray[np.uint8]
+              ) -> npt.NDArray[np.int8]:
+        """n rows of `bits`-bit codes (`signs`: their packed binary codes) as int8 codes."""
+        dim = self.meta.dim
+        if bits == self.meta.rescore_bits:
+            return self.meta.codes.unpack(blob, n, dim)
+        if bits == 0:
+            if self.decoder is None:  # damage (verify says so): no estimate at all
+                return np.zeros((n, dim), np.int8)
+            return self.scale.encode(self.decoder.estimate(signs))
+        four = RescoreCodes(bits)
+        return self.scale.encode(four.fixed_scale(dim).decode(four.unpack(blob, n, dim)))
+
+
+def read_decoder(db: Connection) -> BinaryDecoder | None:
+    """The decoder of binary-tier rows, once some rows were tiered to binary."""
+    row = db.one("SELECT value FROM meta WHERE key = ?", (DECODER_KEY,))
+    if row is None:
+        return None
+    try:
+        return BinaryDecoder.from_json(json.loads(row[0]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise IntegrityError(f"{db.path}: the binary codes' decoder is damaged ({exc}); run "
+                             "`briefmin verify`") from exc
 
 
 class CodeReader:
     """Reads single rows of rescoring codes from their segments, on demand. Knows where each
-    loaded row lies: `starts[k]` is the first loaded row of segment `segment_ids[k]`, and
-    `picked[k]` its rows in the segment when not all of them were loaded."""
+    loaded row lies: `starts[k]` is the first loaded row of segment `segment_ids[k]`, whose
+    codes have `segment_bits[k]` bits per dimension, and `picked[k]` its rows in the segment
+    when not all of them were loaded."""
 
-    def __init__(self, db: Connection, codes: RescoreCodes, dim: int,
-                 segment_ids: list[int], starts: list[int],
+    def __init__(self, db: Connection, readout: Readout, segment_ids: list[int],
+                 segment_bits: list[int], starts: list[int],
                  picked: list[npt.NDArray[np.int64] | None]) -> None:
-        self.db, self.codes, self.dim = db, codes, dim
+        self.db, self.readout, self.dim = db, readout, readout.meta.dim
         self.segment_ids = np.asarray(segment_ids, np.int64)
+        self.segment_bits = segment_bits
         self.starts = np.asarray(starts, np.int64)
         self.picked = picked
 
+    def _segments(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        out: npt.NDArray[np.int64] = np.searchsorted(self.starts, rows, side="right") - 1
+        return out
+
     def locations(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """(segment id, row in segment) of loaded rows."""
-        segment = np.searchsorted(self.starts, rows, side="right") - 1
+        segment = self._segments(rows)
         within = rows - self.starts[segment]
         for k in np.unique(segment):
             if self.picked[k] is not None:
@@ -181,13 +278,19 @@ class CodeReader:
                 within[here] = self.picked[k][within[here]]
         return np.column_stack([self.segment_ids[segment], within])
 
-    def __call__(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int8]:
-        row_bytes = self.codes.row_bytes(self.dim)
+    def __call__(self, rows: npt.NDArray[np.int64], signs: npt.NDArray[np.uint8]
+                 ) -> npt.NDArray[np.int8]:
+        """The int8 codes of loaded rows (`signs`: their binary codes, for binary rows)."""
         out = np.empty((len(rows), self.dim), np.int8)
-        for i, (seg_id, row) in enumerate(self.locations(rows)):
-            blob = self.db.read_blob("vec_segments", "int8", int(seg_id),
-                                     int(row) * row_bytes, row_bytes)
-            out[i] = self.codes.unpack(blob, 1, self.dim)[0]
+        segment, places = self._segments(rows), self.locations(rows)
+        for k in np.unique(segment):
+            here = np.flatnonzero(segment == k)
+            bits = self.segment_bits[k]
+            size = _row_bytes(bits, self.dim)
+            blob = b"".join(self.db.read_blob("vec_segments", "int8", int(seg_id),
+                                              int(row) * size, size)
+                            for seg_id, row in places[here]) if size else b""
+            out[here] = self.readout.codes(blob, len(here), bits, signs[here])
         return out
 
 
@@ -203,6 +306,8 @@ class StoredVectors:
     dim: int
     reader: CodeReader  # where each row lies, for int8 reads
     rescore_bits: int = 8
+    tiers: npt.NDArray[np.uint8] | None = None  # bits per dimension of each row's codes
+    decoder: BinaryDecoder | None = None  # of binary-tier rows
 
     @property
     def scale(self) -> Int8Scale:
@@ -214,7 +319,42 @@ class StoredVectors:
 
     def int8(self, rows: npt.NDArray[np.int64] | Sequence[int]) -> npt.NDArray[np.int8]:
         """The int8 rescoring codes of these rows, read from disk on demand."""
-        return self.reader(np.asarray(rows, dtype=np.int64))
+        rows = np.asarray(rows, dtype=np.int64)
+        return self.reader(rows, self.bits[rows])
+
+    def lengths(self, codes: npt.NDArray[np.int8],
+                rows: npt.NDArray[np.int64] | None = None) -> Floats:
+        """What to divide each row's code by (in code units) to read cosines: as the
+        profile's scale says for its own codes; 4-bit rows of an int8 archive (like the
+        small profile's, whose rounding noise makes them longer) and binary rows (their
+        `BinaryDecoder.estimate` is no unit vector) the unit length."""
+        out = self.scale.lengths(codes)
+        if self.tiers is None or self.rescore_bits != 8:
+            return out
+        tiers = self.tiers if rows is None else self.tiers[rows]
+        out[tiers != 8] = 1.0 / self.int8_step
+        return out
+
+    def pair_cosines(self, i: npt.NDArray[np.int64], j: npt.NDArray[np.int64],
+                     raw: Floats) -> Floats:
+        """Cosines of row pairs (i[k], j[k]) whose codes, divided by `lengths`, gave `raw`.
+        Unchanged unless both rows are binary-tier: the product of two calibrated estimates
+        reads far too high, so theirs comes from their sign bits
+        (`BinaryDecoder.sign_cosines`)."""
+        if self.tiers is None or self.decoder is None:
+            return raw
+        both = (self.tiers[i] == 0) & (self.tiers[j] == 0)
+        if not both.any():
+            return raw
+        out = np.array(raw, np.float32)
+        out[both] = self.decoder.sign_cosines(self.bits[i[both]], self.bits[j[both]])
+        return out
+
+    def scores(self, query: Floats, rows: npt.NDArray[np.int64],
+               codes: npt.NDArray[np.int8]) -> Floats:
+        """Cosine estimates between a unit query and these rows (`codes`: their int8)."""
+        approx: Floats = codes.astype(np.float32) @ np.asarray(query, np.float32)
+        return approx / self.lengths(codes, rows)
 
 
 def _kind_mask(kinds: Sequence[int]) -> npt.NDArray[np.bool_]:
@@ -230,8 +370,10 @@ def load(db: Connection, meta: schema.Meta, kinds: Sequence[int]) -> StoredVecto
     kept per segment, not per row (16 MB less to build for a million rows)."""
     width = bits_width(meta.dim)
     wanted = _kind_mask(kinds)
-    parts: dict[str, list[Any]] = {k: [] for k in ("ids", "kinds", "spans", "bits")}
+    coded = code_bits(db)
+    parts: dict[str, list[Any]] = {k: [] for k in ("ids", "kinds", "spans", "bits", "tiers")}
     segment_ids: list[int] = []
+    segment_bits: list[int] = []
     starts = [0]
     picked: list[npt.NDArray[np.int64] | None] = []
     for seg_id, n, ids, kind_blob, spans, bits in db.query(
@@ -246,40 +388,177 @@ def load(db: Connection, meta: schema.Meta, kinds: Sequence[int]) -> StoredVecto
         parts["spans"].append(np.frombuffer(spans, np.int32).reshape(n, 2)[keep])
         parts["bits"].append(np.frombuffer(bits, np.uint8).reshape(n, width)[keep])
         segment_ids.append(int(seg_id))
+        segment_bits.append(coded.get(int(seg_id), meta.rescore_bits))
+        parts["tiers"].append(np.full(len(parts["ids"][-1]), segment_bits[-1], np.uint8))
         picked.append(None if everything else np.flatnonzero(mask))
         starts.append(starts[-1] + len(parts["ids"][-1]))
 
     def cat(key: str, dtype: Any, shape: tuple[int, ...]) -> Any:
         return np.concatenate(parts[key]) if parts[key] else np.zeros(shape, dtype)
 
+    decoder = read_decoder(db) if coded else None
     return StoredVectors(
         content_ids=cat("ids", np.int64, (0,)), kinds=cat("kinds", np.uint8, (0,)),
         spans=cat("spans", np.int32, (0, 2)), bits=cat("bits", np.uint8, (0, width)),
         int8_step=meta.int8_step, dim=meta.dim,
-        reader=CodeReader(db, meta.codes, meta.dim, segment_ids, starts, picked),
-        rescore_bits=meta.rescore_bits)
+        reader=CodeReader(db, Readout(meta, decoder), segment_ids, segment_bits, starts,
+                          picked),
+        rescore_bits=meta.rescore_bits,
+        tiers=cat("tiers", np.uint8, (0,)) if coded else None,
+        decoder=decoder)
 
 
 def all_codes(db: Connection, meta: schema.Meta, kinds: Sequence[int]) -> npt.NDArray[np.int8]:
     """Every rescoring code of the given kinds, in segment order (as `load(kinds)`)."""
     dim, chunks, wanted = meta.dim, [], _kind_mask(kinds)
-    for kind_blob, n, int8 in db.query("SELECT kinds, n, int8 FROM vec_segments ORDER BY id"):
+    coded = code_bits(db)
+    readout = Readout(meta, read_decoder(db) if coded else None)
+    for seg_id, kind_blob, n, int8, bits in db.query(
+            "SELECT id, kinds, n, int8, bits FROM vec_segments ORDER BY id"):
         keep = wanted[np.frombuffer(kind_blob, np.uint8)]
-        chunks.append(meta.codes.unpack(int8, n, dim)[keep])
+        tier = coded.get(int(seg_id), meta.rescore_bits)
+        if tier == meta.rescore_bits:
+            chunks.append(meta.codes.unpack(int8, n, dim)[keep])
+            continue
+        signs = np.frombuffer(bits, np.uint8).reshape(n, -1)
+        chunks.append(readout.codes(int8, n, tier, signs)[keep])
     return np.concatenate(chunks) if chunks else np.zeros((0, dim), np.int8)
 
 
+# -- tiers ----------------------------------------------------------------------------------
+
+def tier_counts(db: Connection, meta: schema.Meta, contents: Set[int], bits: int
+                ) -> tuple[int, int, int, int]:
+    """(contents, rows) of these contents whose codes have more than `bits` bits per
+    dimension, the bytes of those rows' codes now, and once re-encoded to `bits`."""
+    coded, wanted = code_bits(db), np.fromiter(sorted(contents), np.int64)
+    hit_contents: set[int] = set()
+    found = before = after = 0
+    for seg_id, ids in db.iterate("SELECT id, content_ids FROM vec_segments"):
+        tier = coded.get(int(seg_id), meta.rescore_bits)
+        if tier <= bits:
+            continue
+        cids = np.frombuffer(ids, np.int64)
+        hit = cids[np.isin(cids, wanted)]
+        hit_contents.update(hit.tolist())
+        found += len(hit)
+        before += len(hit) * _row_bytes(tier, meta.dim)
+        after += len(hit) * _row_bytes(bits, meta.dim)
+    return len(hit_contents), found, before, after
+
+
+def retier(db: Connection, meta: schema.Meta, contents: Set[int], bits: int) -> int:
+    """Re-encode the rows of these contents to `bits` bits per dimension (4, or 0: no
+    rescoring codes) from their stored codes, with no model; rows whose codes are already
+    that coarse stay. A segment's re-encoded rows move to new segments of their tier (the
+    rest stay where they were), then segments merge. Fitting the binary decoder the first
+    time rows go binary. Returns the rows re-encoded. The caller holds a write transaction."""
+    if bits == 0 and read_decoder(db) is None:
+        decoder = fit_decoder(db, meta)
+        if decoder is not None:
+            schema.write_meta(db, {DECODER_KEY: decoder.to_json()})
+    coded, wanted = code_bits(db), np.fromiter(sorted(contents), np.int64)
+    readout = Readout(meta, None)
+    moved: list[tuple[bytes, ...]] = []
+    count = pending = 0
+    # the ids first: segments written meanwhile are not visited again
+    for (seg_id,) in db.query("SELECT id FROM vec_segments ORDER BY id"):
+        tier = coded.get(int(seg_id), meta.rescore_bits)
+        if tier <= bits:
+            continue
+        n, *columns = db.one(f"SELECT n, {_COLUMNS} FROM vec_segments WHERE id = ?",
+                             (seg_id,))
+        hit = np.isin(np.frombuffer(columns[0], np.int64), wanted)
+        if not hit.any():
+            continue
+        size = _row_bytes(tier, meta.dim)
+        part = _subset(n, columns, hit, size)
+        signs = np.frombuffer(part[3], np.uint8).reshape(int(hit.sum()), -1)
+        moved.append((*part[:4], _requantize(readout, part[4], tier, bits, signs)))
+        count, pending = count + int(hit.sum()), pending + int(hit.sum())
+        if hit.all():
+            _delete(db, seg_id)
+        else:
+            rows.put(db, "vec_segments", (seg_id, int((~hit).sum()),
+                                          *_subset(n, columns, ~hit, size)))
+        if pending >= MAX_SEGMENT_ROWS // SEGMENT_FANOUT:  # bounded memory
+            _write_moved(db, moved, bits, meta.rescore_bits)
+            moved, pending = [], 0
+    _write_moved(db, moved, bits, meta.rescore_bits)
+    merge(db, meta.rescore_bits)
+    return count
+
+
+def _requantize(readout: Readout, blob: bytes, tier: int, bits: int,
+                signs: npt.NDArray[np.uint8]) -> bytes:
+    """Codes of `tier` bits as codes of fewer `bits` (4: the small profile's fixed scale)."""
+    if bits == 0:
+        return b""
+    meta = readout.meta
+    floats = readout.scale.decode(readout.codes(blob, len(signs), tier, signs))
+    four = RescoreCodes(bits)
+    return four.pack(four.fixed_scale(meta.dim).encode(floats))
+
+
+def _write_moved(db: Connection, moved: list[tuple[bytes, ...]], bits: int,
+                 profile: int) -> None:
+    if not moved:
+        return
+    ids = b"".join(m[0] for m in moved)
+    _put(db, (rows.next_id(db, "vec_segments"), len(ids) // 8,
+              *(b"".join(m[col] for m in moved) for col in range(5))), bits, profile)
+
+
+def fit_decoder(db: Connection, meta: schema.Meta) -> BinaryDecoder | None:
+    """Fit the binary decoder on up to DECODER_SAMPLE rows that still have rescoring codes
+    (every k-th row of each segment), or None when no row has any."""
+    coded, readout = code_bits(db), Readout(meta, None)
+    found = db.query("SELECT id, n FROM vec_segments")
+    total = sum(int(n) for seg_id, n in found if coded.get(int(seg_id), meta.rescore_bits))
+    if not total:
+        return None
+    every = -(-total // DECODER_SAMPLE)
+    vectors, signs = [], []
+    for seg_id, n, int8, bits in db.iterate("SELECT id, n, int8, bits FROM vec_segments "
+                                            "ORDER BY id"):
+        tier = coded.get(int(seg_id), meta.rescore_bits)
+        if not tier:
+            continue
+        packed = np.frombuffer(bits, np.uint8).reshape(n, -1)
+        codes = readout.codes(int8, n, tier, packed)
+        vectors.append(readout.scale.decode(codes[::every]))
+        signs.append(packed[::every])
+    matrix = np.concatenate(vectors)
+    matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    return BinaryDecoder.fit(matrix, np.concatenate(signs))
+
+
+def tier_totals(db: Connection, meta: schema.Meta) -> dict[str, int]:
+    """Vector rows by bits per dimension of their rescoring codes (for `info`)."""
+    coded = code_bits(db)
+    out: dict[str, int] = {}
+    for seg_id, n in db.query("SELECT id, n FROM vec_segments"):
+        key = str(coded.get(int(seg_id), meta.rescore_bits))
+        out[key] = out.get(key, 0) + int(n)
+    return out
+
+
 def count_rows(db: Connection, meta: schema.Meta) -> tuple[dict[int, int], list[str]]:
-    """Vector rows per content id, and the segments whose columns are unusable."""
-    dim, row_bytes = meta.dim, meta.codes.row_bytes(meta.dim)
-    width = bits_width(dim)
+    """Vector rows per content id, and the segments whose columns (or code tiers) are
+    unusable."""
+    dim, width = meta.dim, bits_width(meta.dim)
     found: dict[int, int] = {}
     problems = []
+    coded = code_bits(db)
+    allowed = {0, 4} - {meta.rescore_bits}  # a tier holds fewer bits than the profile
+    segment_ids = set()
     for seg_id, n, *columns in db.query(f"SELECT id, n, {_COLUMNS} FROM vec_segments"):
+        segment_ids.add(seg_id)
         if not isinstance(n, int) or not all(isinstance(c, bytes) for c in columns):
             problems.append(f"vector block {seg_id} holds values of the wrong type")
             continue
         ids, kinds, spans, bits, int8 = columns
+        row_bytes = _row_bytes(coded.get(seg_id, meta.rescore_bits), dim)
         sizes = (len(ids), len(kinds), len(spans), len(bits), len(int8))
         if sizes != (8 * n, n, 8 * n, width * n, row_bytes * n):
             problems.append(f"vector block {seg_id} has inconsistent sizes")
@@ -287,6 +566,17 @@ def count_rows(db: Connection, meta: schema.Meta) -> tuple[dict[int, int], list[
         for cid, count in zip(*np.unique(np.frombuffer(ids, np.int64), return_counts=True),
                               strict=True):
             found[int(cid)] = found.get(int(cid), 0) + int(count)
+    for seg_id, bits in coded.items():
+        if seg_id not in segment_ids:
+            problems.append(f"vector code tier entry names a missing block {seg_id}")
+        elif bits not in allowed:
+            problems.append(f"vector block {seg_id} has an unknown code tier ({bits} bits)")
+    if 0 in coded.values():
+        try:
+            if read_decoder(db) is None:
+                problems.append("binary-tier vector blocks exist but their decoder is missing")
+        except IntegrityError as exc:
+            problems.append(str(exc))
     return found, problems
 
 

@@ -148,6 +148,20 @@ def record(db: Connection, brief_ids: dict[str, int], *, time: datetime, host: s
     return snapshot
 
 
+def open_paths(db: Connection, host: str, roots: Sequence[str]) -> set[str]:
+    """The paths of the open spans of the chain of this host and roots: what its newest
+    snapshot holds."""
+    if not present(db):
+        return set()
+    row = db.one("SELECT chain FROM snapshots WHERE host = ? AND roots = ? "
+                 "ORDER BY id DESC LIMIT 1", (host, json.dumps(sorted(roots))))
+    if row is None:
+        return set()
+    return {str(p) for (p,) in db.query(
+        "SELECT b.path FROM snapshot_spans s JOIN briefs b ON b.id = s.brief_id "
+        "WHERE s.chain = ? AND s.last IS NULL", (int(row[0]),))}
+
+
 def _paths(db: Connection, brief_ids: Iterable[int]) -> dict[int, str]:
     wanted = sorted(brief_ids)
     out: dict[int, str] = {}

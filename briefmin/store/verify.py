@@ -196,6 +196,12 @@ class _Verifier:
                 held = np.unique(np.frombuffer(ids[:len(ids) // 8 * 8], np.int64)).tolist()
                 self.add(f"vector segment {_show(values[0])} is damaged (checksum): search "
                          "and dedupe may read wrong meanings for its briefs", held)
+        if self.db.version < schema.TIERED:
+            return
+        for *values, checksum in self.table("vec_codes"):
+            if checksum != rows.row_sum("vec_codes", values):
+                self.add(f"the code tier of vector segment {_show(values[0])} is damaged "
+                         "(checksum): search and dedupe may misread its codes")
 
     def lexical(self, found: lexical.Differences) -> None:
         if found.broken:

@@ -30,15 +30,15 @@ NAMED = {"meta": "metadata", "dicts": "dictionary", "blocks": "block",
          "contents": "stored item", "briefs": "brief", "vec_segments": "vector segment",
          "lexical_data": "lexical index", "lexical_idx": "lexical index",
          "lexical_config": "lexical index", "snapshots": "snapshot",
-         "snapshot_spans": "snapshot"}
+         "snapshot_spans": "snapshot", "vec_codes": "vector segment"}
 
 
 @pytest.fixture(scope="module")
 def real_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An archive with every kind of row: a trained dictionary, blocks with and without it,
     several vector segments, chunked briefs, versions and a shared content, the lexical
-    index (FTS5's data, term b-tree and config tables) and two snapshots (the second closes
-    the spans of the briefs it no longer holds)."""
+    index (FTS5's data, term b-tree and config tables), two snapshots (the second closes
+    the spans of the briefs it no longer holds) and binary-tier vector rows."""
     rng = random.Random(7)
     words = ["budget", "launch", "risk", "owner", "scope", "legal", "design", "user", "cache",
              "pricing", "review", "timeline", "customer", "invoice", "latency", "rollout"]
@@ -65,6 +65,9 @@ def real_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
                       Source("new.md", None, text(5, 300)),
                       Source("team1/b001-copy.md", None, briefs["team1/b001.md"])],
             snapshot=night(2))
+        # a segment of binary-tier rows (vec_codes, meta binary_decoder): the versions
+        # neither latest nor in the newest snapshot
+        assert archive.tier("binary", datetime.now(UTC)).rows > 0
         info = archive.info()
         assert info["dictionaries"] == 1 and info["snapshots"] == 2 and archive.verify().ok
     return path
