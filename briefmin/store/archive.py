@@ -28,7 +28,7 @@ from ..errors import (
 )
 from ..locking import WriterLock
 from ..modelid import BUNDLED_MODEL, CHUNK_OVERLAP_TOKENS, normalize_model_id
-from ..safewrite import FolderWriter, refuse_existing, safe_target
+from ..safewrite import FolderWriter, refuse_existing, safe_parts
 from ..text import decode_text
 from . import catalogue, connection, lexical, schema, segments, verify
 from . import snapshots as snaps
@@ -235,27 +235,32 @@ class Archive:
         return decode_text(self._blocks.read_content(content_id))[0]
 
     def restore(self, records: Sequence[BriefRecord], to: str | os.PathLike[str], *,
-                force: bool = False) -> list[Path]:
-        """Write each brief under `to` at its archived path, byte-exact and sha256-checked.
-        Never writes outside `to`, never through a symlink, never over a file without force."""
+                force: bool = False) -> list[str]:
+        """Write each brief under `to` at its archived path, byte-exact and sha256-checked;
+        returns where each went. Never writes outside `to`, never through a symlink, never
+        over a file without force."""
         root = Path(to)
         root.mkdir(parents=True, exist_ok=True)
         with os.scandir(root) as entries:  # an empty target: no lstat per brief
             fresh = next(entries, None) is None
-        plans = [(record, safe_target(root, record.path, ArchiveError)) for record in records]
+        # every name is checked before anything is written
+        names = [safe_parts(root, record.path, ArchiveError) for record in records]
         if not force and not fresh:
-            refuse_existing([target for _, target in plans])
-        holders: dict[int, list[BriefRecord]] = {}
-        for record in records:
-            holders.setdefault(record.content_id, []).append(record)
-        with FolderWriter(root, ArchiveError) as writer:
+            refuse_existing([root.joinpath(*parts) for parts in names])
+        holders: dict[int, list[list[str]]] = {}
+        for record, parts in zip(records, names, strict=True):
+            holders.setdefault(record.content_id, []).append(parts)
+        # into an empty folder, each name once: created in place, as tar does (safewrite.py)
+        exclusive = fresh and len({r.path for r in records}) == len(records)
+        with FolderWriter(root, ArchiveError, exclusive=exclusive) as writer:
             # in block order, each block inflated once; a damaged brief stops the restore
             for content_id, data in self._blocks.read_many(holders):
                 if isinstance(data, IntegrityError):
                     raise data
-                for record in holders[content_id]:
-                    writer.write(record.path.split("/"), data)
-        return [target for _, target in plans]
+                for parts in holders[content_id]:
+                    writer.write(parts, data)
+        base = str(root)
+        return [f"{base}/{record.path}" for record in records]
 
     def vectors(self, kinds: Sequence[int] = SEARCH_KINDS) -> StoredVectors:
         """All vector rows of the given kinds, in a few large reads (one per segment).

@@ -98,7 +98,8 @@ def records(db: Connection, selectors: Sequence[str] = (), *, version: int | Non
     latest: dict[str, int] = {}
     for row in found:  # rows come by path and version: the last of a path is its latest
         latest[row[0]] = row[1]
-    rows = [_record(db, r, latest) for r in found]
+    times: dict[int, str] = {}  # the briefs of one add share a few seconds: format each once
+    rows = [_record(db, r, latest, times) for r in found]
     if within is not None:  # snapshots (issue 16): every version the snapshot holds
         rows = [r for r in rows if (r.path, r.version) in within]
     elif not all_versions and version is None:
@@ -139,14 +140,22 @@ def records_of_contents(db: Connection, content_ids: Iterable[int], *,
     return out
 
 
-def _record(db: Connection, row: Sequence[Any], latest: dict[str, int]) -> BriefRecord:
+_RECORD_CELLS = (str, int, bytes, int, int, int, int, int)
+
+
+def _record(db: Connection, row: Sequence[Any], latest: dict[str, int],
+            times: dict[int, str] | None = None) -> BriefRecord:
     path, version, sha, size, stored, added, encoding, content_id = row
-    check_cells(row, (str, int, bytes, int, int, int, int, int),
-                f"{db.path}: the catalogue row of {str(path)[:80]!r}")
+    check_cells(row, _RECORD_CELLS, f"{db.path}: the catalogue row of {str(path)[:80]!r}")
     if len(sha) != 32 or not 0 <= encoding < len(ENCODINGS) or path not in latest:
         raise IntegrityError(f"{db.path}: the catalogue row of {path!r} is damaged; run "
                              "`briefmin verify`")
-    return BriefRecord(path, version, latest[path], sha.hex(), size, stored, _time(added),
+    added_at = times.get(added) if times is not None else None
+    if added_at is None:
+        added_at = _time(added)
+        if times is not None:
+            times[added] = added_at
+    return BriefRecord(path, version, latest[path], sha.hex(), size, stored, added_at,
                        ENCODINGS[encoding], content_id)
 
 
