@@ -42,10 +42,11 @@ GOAL = 1.25
 TMPFS = Path("/dev/shm")
 
 
-def timed_cpu(cmd: list[str] | str, env: dict[str, str] | None = None) -> tuple[float, float]:
+def timed_cpu(cmd: list[str] | str, env: dict[str, str] | None = None, cwd: Path = REPO
+              ) -> tuple[float, float]:
     """(wall s, CPU s of the process and everything it waited for) of one command."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, shell=isinstance(cmd, str), cwd=REPO, env=env,
+    proc = subprocess.Popen(cmd, shell=isinstance(cmd, str), cwd=cwd, env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
@@ -80,10 +81,12 @@ def main() -> None:
         restore = [PYTHON, "-m", "briefmin", "restore", str(archive), "--to"]
         timed_cpu([*restore, str(work / "warm"), "-q"], env)  # writes the bytecode cache
         shutil.rmtree(work / "warm")
-        before_env = {**env, "PYTHONPATH": str(args.before.resolve()),
+        args.before = args.before.resolve() if args.before else None
+        before_env = {**env, "PYTHONPATH": str(args.before),
                       "PYTHONPYCACHEPREFIX": str(OUT / "pycache-before")} if args.before else {}
         if args.before:
-            timed_cpu([*restore, str(work / "warm"), "-q"], before_env)
+            # from that folder: `python -m` puts the working folder first on sys.path
+            timed_cpu([*restore, str(work / "warm"), "-q"], before_env, args.before)
             shutil.rmtree(work / "warm")
         ours: list[tuple[float, float]] = []
         theirs: list[tuple[float, float]] = []
@@ -94,7 +97,8 @@ def main() -> None:
             theirs.append(timed_cpu(f"zstd -d -q -c {tarball} | tar x -C {out_t}"))
             ours.append(timed_cpu([*restore, str(out_b), "-q"], env))
             if args.before:
-                old.append(timed_cpu([*restore, str(work / "old"), "-q"], before_env))
+                old.append(timed_cpu([*restore, str(work / "old"), "-q"], before_env,
+                                     args.before))
                 shutil.rmtree(work / "old")
             if rep == 0:  # byte-exact, the same tree
                 diff = run(["diff", "-r", "-q", str(out_b), str(out_t)], check=False)

@@ -32,9 +32,17 @@ def compress(data: bytes, dictionary: bytes | None = None, checksum: bool = True
     """One zstd frame. Solid blocks go without the frame checksum: each brief in them has its
     own sha256, and without the checksum a flipped byte damages only the briefs it touches
     instead of failing the whole block."""
+    return _compressor(dictionary, checksum, threading.get_ident()).compress(data)
+
+
+@functools.lru_cache(maxsize=8)
+def _compressor(dictionary: bytes | None, checksum: bool, thread: int
+                ) -> zstandard.ZstdCompressor:
+    """One compressor per dictionary (per thread: a ZstdCompressor must not be used by two at
+    once). Loading a 112 KB dictionary at level 19 costs ~2 ms, 35x compressing a brief with
+    it: the dictionary's probe of 200 briefs took ~0.9 s of an add's first 10k briefs."""
     dict_data = zstandard.ZstdCompressionDict(dictionary) if dictionary else None
-    cctx = zstandard.ZstdCompressor(level=LEVEL, dict_data=dict_data, write_checksum=checksum)
-    return cctx.compress(data)
+    return zstandard.ZstdCompressor(level=LEVEL, dict_data=dict_data, write_checksum=checksum)
 
 
 @functools.lru_cache(maxsize=4)

@@ -30,7 +30,7 @@ from ..locking import WriterLock
 from ..modelid import BUNDLED_MODEL, CHUNK_OVERLAP_TOKENS, normalize_model_id
 from ..safewrite import FolderWriter, refuse_existing, safe_parts
 from ..text import decode_text
-from . import catalogue, connection, lexical, schema, segments, verify
+from . import catalogue, connection, lexical, rows, schema, segments, verify
 from . import snapshots as snaps
 from .blocks import Blocks
 from .catalogue import BriefRecord
@@ -158,27 +158,43 @@ class Archive:
         with self._db.transaction() as db:
             placed, result.bytes_stored = self._blocks.write(
                 [(digest, content.data) for digest, content in new.items()])
+            # ids given here, rows written in one statement per table: a row at a time was
+            # ~8 statements per brief (an id, a lookup and an insert each)
+            ids = catalogue.content_ids(db, {digest for _, digest in batch} | set(new))
+            content_rows, texts = [], []
             inserted: list[tuple[int, BriefVectors]] = []
+            next_content = rows.next_id(db, "contents")
             for digest, content in new.items():
-                content_id = catalogue.insert_content(
-                    db, digest, len(content.data), content.encoding,
-                    segments.vector_count(content.vectors), *placed[digest])
-                if content_id is not None:
-                    inserted.append((content_id, content.vectors))
-                    # hook: the lexical index grows in the same transaction as the contents
-                    lexical.index(db, [(content_id, decode_text(content.data)[0])])
-                    self._lexical_grew = True
+                if digest in ids:
+                    continue  # stored meanwhile
+                ids[digest] = next_content
+                content_rows.append(catalogue.content_row(
+                    next_content, digest, len(content.data), content.encoding,
+                    segments.vector_count(content.vectors), *placed[digest]))
+                inserted.append((next_content, content.vectors))
+                texts.append((next_content, decode_text(content.data)[0]))
+                next_content += 1
+            catalogue.insert_contents(db, content_rows)
+            if texts:
+                # hook: the lexical index grows in the same transaction as the contents
+                lexical.index(db, texts)
+                self._lexical_grew = True
             now = catalogue.now()
+            brief_rows = []
+            next_brief = rows.next_id(db, "briefs")
+            versions: dict[str, tuple[int, bytes]] = {}  # a path twice in one batch
             for position, (name, digest) in enumerate(batch):
-                latest = catalogue.latest_version(db, name)
+                latest = versions.get(name) or catalogue.latest_version(db, name)
                 if latest and latest[1] == digest:
                     result.unchanged += 1
                     continue
                 version = latest[0] + 1 if latest else 1
-                content_id = catalogue.content_id(db, digest)
-                assert content_id is not None
-                catalogue.insert_brief(db, name, version, content_id, now)
+                versions[name] = (version, digest)
+                brief_rows.append(catalogue.brief_row(next_brief, name, version, ids[digest],
+                                                      now))
+                next_brief += 1
                 result.stored.append((position, version))
+            catalogue.insert_briefs(db, brief_rows)
             segments.append(db, Rows.of(inserted), chunk_tokens, CHUNK_OVERLAP_TOKENS)
             if not self._blocks.dictionary():
                 self._blocks.maybe_train_dictionary()

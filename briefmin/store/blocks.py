@@ -69,11 +69,13 @@ class Blocks:
                           "WHERE dict_id IS NULL ORDER BY id LIMIT 64")
         inflated = {int(i): codec.decompress(bytes(d), int(n)) for i, n, d in blocks}
         samples: list[bytes] = []
+        taken = 0  # a running sum: summing the samples per sample made this quadratic
         for block_id, body in inflated.items():
             for offset, size in db.query("SELECT block_offset, size FROM contents "
                                          "WHERE block = ?", (block_id,)):
-                if sum(map(len, samples)) < DICT_TRAINING_BYTES:
+                if taken < DICT_TRAINING_BYTES:
                     samples.append(body[offset:offset + size])
+                    taken += len(samples[-1])
         dictionary = codec.train_dictionary(samples)
         if dictionary is None:
             return

@@ -208,15 +208,55 @@ def content_id(db: Connection, digest: bytes) -> int | None:
     return int(row[0]) if row else None
 
 
+def content_ids(db: Connection, digests: Iterable[bytes]) -> dict[bytes, int]:
+    """The ids of those of these sha256 that are stored, in one statement per 400."""
+    wanted = list(digests)
+    found: dict[bytes, int] = {}
+    for start in range(0, len(wanted), 400):  # SQLite caps bound parameters per statement
+        part = wanted[start:start + 400]
+        # the expression is the index's (a prefix of the sha256), so the index is used
+        found.update((bytes(d), int(i)) for i, d in db.query(
+            "SELECT id, sha256 FROM contents WHERE substr(sha256, 1, 4) IN "
+            f"({','.join('?' * len(part))}) AND sha256 IN ({','.join('?' * len(part))})",
+            [d[:4] for d in part] + part))
+    return found
+
+
 def insert_content(db: Connection, digest: bytes, size: int, encoding: str, n_vectors: int,
                    block_id: int, offset: int) -> int | None:
     """The new content's id, or None when its sha256 is stored already."""
     if content_id(db, digest) is not None:
         return None
     new_id = rows.next_id(db, "contents")
-    rows.put(db, "contents", (new_id, digest, size, block_id, offset,
-                              ENCODINGS.index(encoding), n_vectors, None, None))
+    rows.put(db, "contents", content_row(new_id, digest, size, encoding, n_vectors, block_id,
+                                         offset))
     return new_id
+
+
+def insert_brief(db: Connection, path: str, version: int, content: int, added: int) -> None:
+    rows.put(db, "briefs", brief_row(rows.next_id(db, "briefs"), path, version, content,
+                                     added))
+
+
+def content_row(content: int, digest: bytes, size: int, encoding: str, n_vectors: int,
+                block_id: int, offset: int) -> tuple[object, ...]:
+    """A new `contents` row, for insert_contents."""
+    return (content, digest, size, block_id, offset, ENCODINGS.index(encoding), n_vectors,
+            None, None)
+
+
+def insert_contents(db: Connection, new: Sequence[tuple[object, ...]]) -> None:
+    rows.put_many(db, "contents", new)
+
+
+def brief_row(brief: int, path: str, version: int, content: int, added: int
+              ) -> tuple[object, ...]:
+    """A new `briefs` row, for insert_briefs."""
+    return (brief, path, version, content, added, rows.path_key(path))
+
+
+def insert_briefs(db: Connection, new: Sequence[tuple[object, ...]]) -> None:
+    rows.put_many(db, "briefs", new)
 
 
 def latest_version(db: Connection, path: str) -> tuple[int, bytes] | None:
@@ -225,11 +265,6 @@ def latest_version(db: Connection, path: str) -> tuple[int, bytes] | None:
                  "ON c.id = b.content WHERE b.pathkey = ? AND b.path = ? "
                  "ORDER BY b.version DESC LIMIT 1", (rows.path_key(path), path))
     return (int(row[0]), bytes(row[1])) if row else None
-
-
-def insert_brief(db: Connection, path: str, version: int, content: int, added: int) -> None:
-    rows.put(db, "briefs", (rows.next_id(db, "briefs"), path, version, content, added,
-                            rows.path_key(path)))
 
 
 def delete_briefs(db: Connection, gone: Sequence[BriefRecord]) -> None:
