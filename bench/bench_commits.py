@@ -64,8 +64,7 @@ def one(mode: str, per: int, n: int, docs: Path, path: Path) -> dict[str, Any]:
             marks.append(time.process_time())
 
     with Archive.open(path, write=True, create=True, model="hashing:384") as archive:
-        if mode == "wal":
-            archive._db.script("PRAGMA journal_mode=WAL")
+        archive.set_journal_mode(mode)
         add(archive, sources(), progress=progress)
     windows = []
     for k in range(n // WINDOW):

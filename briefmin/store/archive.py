@@ -204,6 +204,14 @@ class Archive:
                 self._blocks.maybe_train_dictionary()
         return result
 
+    def set_journal_mode(self, mode: str) -> None:
+        """SQLite's journal for this archive's writes: "delete" (briefmin's) or "wal". Only
+        bench/bench_commits.py, which compares them, changes it (see bench/RESULTS.md)."""
+        self._require_writer()
+        if mode not in ("delete", "wal"):
+            raise UsageError(f"journal mode {mode!r}: use delete or wal")
+        self._db.script(f"PRAGMA journal_mode = {mode}")
+
     def append_vectors(self, rows: Rows) -> None:
         """Vector rows without contents (benchmarks build large synthetic archives so)."""
         self._require_writer()
