@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from briefmin import Archive, add, iter_sources
+from briefmin import Archive, Source, add, iter_sources
 from briefmin.errors import InputError
 
 from ..conftest import HASHING
@@ -90,3 +90,17 @@ def test_rm_one_version_keeps_the_others(tmp_path: Path) -> None:
             add(archive, iter_sources([str(brief)]))
         archive.rm([archive_name(brief)], version=2)
         assert [r.version for r in archive.records(all_versions=True)] == [1, 3]
+
+
+def test_a_path_twice_in_one_batch_gets_two_versions(tmp_path: Path) -> None:
+    """The batch's latest versions are looked up at once: a path met twice in one batch still
+    gets version 2 for its second bytes, and unchanged bytes no version at all."""
+    with open_new(tmp_path / "a.bmin") as archive:
+        report = add(archive, [Source("a.md", None, b"first\n"), Source("b.md", None, b"b\n"),
+                               Source("a.md", None, b"second\n")])
+        assert (report.added, report.new_versions) == (["a.md", "b.md"], ["a.md"])
+        add(archive, [Source("a.md", None, b"second\n"), Source("b.md", None, b"b, again\n")])
+        found = {(r.path, r.version): archive.read(r)
+                 for r in archive.records(all_versions=True)}
+    assert found == {("a.md", 1): b"first\n", ("a.md", 2): b"second\n", ("b.md", 1): b"b\n",
+                     ("b.md", 2): b"b, again\n"}
