@@ -127,8 +127,9 @@ class _Run:
         at most BATCH_BRIEFS briefs / BATCH_BYTES bytes, each as soon as its vectors are in
         (a remote encoding streams them back)."""
         new: dict[bytes, tuple[bytes, str, str]] = {}  # sha -> (data, text, encoding)
+        stored = self.archive.stored_contents({item.digest for item in items})
         for item in items:
-            if item.digest not in new and not self.archive.has_content(item.digest):
+            if item.digest not in new and item.digest not in stored:
                 text, encoding = decode_text(item.data)
                 if encoding not in ("utf-8", "utf-16"):
                     self.report.fallback_decoded.append((item.name, encoding))

@@ -28,9 +28,9 @@ from ..errors import (
 )
 from ..locking import WriterLock
 from ..modelid import BUNDLED_MODEL, CHUNK_OVERLAP_TOKENS, normalize_model_id
-from ..safewrite import FolderWriter, refuse_existing, safe_target
+from ..safewrite import FolderWriter, refuse_existing, safe_parts
 from ..text import decode_text
-from . import catalogue, connection, lexical, schema, segments, tiers, verify
+from . import catalogue, connection, lexical, rows, schema, segments, tiers, verify
 from . import snapshots as snaps
 from .blocks import Blocks
 from .catalogue import BriefRecord
@@ -149,6 +149,10 @@ class Archive:
     def has_content(self, digest: bytes) -> bool:
         return catalogue.content_id(self._db, digest) is not None
 
+    def stored_contents(self, digests: Iterable[bytes]) -> set[bytes]:
+        """Which of these sha256 are stored (one statement per 400, not one each)."""
+        return set(catalogue.content_ids(self._db, digests))
+
     def store_batch(self, batch: Sequence[tuple[str, bytes]],
                     new: Mapping[bytes, NewContent], chunk_tokens: int) -> BatchResult:
         """In one transaction: the new contents (solid blocks, catalogue rows, vectors) and a
@@ -159,31 +163,55 @@ class Archive:
         with self._db.transaction() as db:
             placed, result.bytes_stored = self._blocks.write(
                 [(digest, content.data) for digest, content in new.items()])
+            # ids given here, rows written in one statement per table: a row at a time was
+            # ~8 statements per brief (an id, a lookup and an insert each)
+            ids = catalogue.content_ids(db, {digest for _, digest in batch} | set(new))
+            content_rows, texts = [], []
             inserted: list[tuple[int, BriefVectors]] = []
+            next_content = rows.next_id(db, "contents")
             for digest, content in new.items():
-                content_id = catalogue.insert_content(
-                    db, digest, len(content.data), content.encoding,
-                    segments.vector_count(content.vectors), *placed[digest])
-                if content_id is not None:
-                    inserted.append((content_id, content.vectors))
-                    # hook: the lexical index grows in the same transaction as the contents
-                    lexical.index(db, [(content_id, decode_text(content.data)[0])])
-                    self._lexical_grew = True
+                if digest in ids:
+                    continue  # stored meanwhile
+                ids[digest] = next_content
+                content_rows.append(catalogue.content_row(
+                    next_content, digest, len(content.data), content.encoding,
+                    segments.vector_count(content.vectors), *placed[digest]))
+                inserted.append((next_content, content.vectors))
+                texts.append((next_content, decode_text(content.data)[0]))
+                next_content += 1
+            catalogue.insert_contents(db, content_rows)
+            if texts:
+                # hook: the lexical index grows in the same transaction as the contents
+                lexical.index(db, texts)
+                self._lexical_grew = True
             now = catalogue.now()
+            brief_rows = []
+            next_brief = rows.next_id(db, "briefs")
+            versions = catalogue.latest_versions(db, (name for name, _ in batch))
             for position, (name, digest) in enumerate(batch):
-                latest = catalogue.latest_version(db, name)
+                latest = versions.get(name)
                 if latest and latest[1] == digest:
                     result.unchanged += 1
                     continue
                 version = latest[0] + 1 if latest else 1
-                content_id = catalogue.content_id(db, digest)
-                assert content_id is not None
-                catalogue.insert_brief(db, name, version, content_id, now)
+                versions[name] = (version, digest)
+                brief_rows.append(catalogue.brief_row(next_brief, name, version, ids[digest],
+                                                      now))
+                next_brief += 1
                 result.stored.append((position, version))
+            catalogue.insert_briefs(db, brief_rows)
             segments.append(db, Rows.of(inserted), chunk_tokens, CHUNK_OVERLAP_TOKENS)
             if not self._blocks.dictionary():
                 self._blocks.maybe_train_dictionary()
         return result
+
+    def set_journal_mode(self, mode: str) -> None:
+        """SQLite's journal for this archive's writes: "delete" (briefmin's) or "wal". Only
+        bench/bench_commits.py, which compares them, changes it (see bench/RESULTS.md)."""
+        self._require_writer()
+        if mode not in ("delete", "wal"):
+            raise UsageError(f"journal mode {mode!r}: use delete or wal")
+        self._db.script(f"PRAGMA journal_mode = {mode}")
 
     def append_vectors(self, rows: Rows) -> None:
         """Vector rows without contents (benchmarks build large synthetic archives so)."""
@@ -236,27 +264,32 @@ class Archive:
         return decode_text(self._blocks.read_content(content_id))[0]
 
     def restore(self, records: Sequence[BriefRecord], to: str | os.PathLike[str], *,
-                force: bool = False) -> list[Path]:
-        """Write each brief under `to` at its archived path, byte-exact and sha256-checked.
-        Never writes outside `to`, never through a symlink, never over a file without force."""
+                force: bool = False) -> list[str]:
+        """Write each brief under `to` at its archived path, byte-exact and sha256-checked;
+        returns where each went. Never writes outside `to`, never through a symlink, never
+        over a file without force."""
         root = Path(to)
         root.mkdir(parents=True, exist_ok=True)
         with os.scandir(root) as entries:  # an empty target: no lstat per brief
             fresh = next(entries, None) is None
-        plans = [(record, safe_target(root, record.path, ArchiveError)) for record in records]
+        # every name is checked before anything is written
+        names = [safe_parts(root, record.path, ArchiveError) for record in records]
         if not force and not fresh:
-            refuse_existing([target for _, target in plans])
-        holders: dict[int, list[BriefRecord]] = {}
-        for record in records:
-            holders.setdefault(record.content_id, []).append(record)
-        with FolderWriter(root, ArchiveError) as writer:
+            refuse_existing([root.joinpath(*parts) for parts in names])
+        holders: dict[int, list[list[str]]] = {}
+        for record, parts in zip(records, names, strict=True):
+            holders.setdefault(record.content_id, []).append(parts)
+        # into an empty folder, each name once: created in place, as tar does (safewrite.py)
+        exclusive = fresh and len({r.path for r in records}) == len(records)
+        with FolderWriter(root, ArchiveError, exclusive=exclusive) as writer:
             # in block order, each block inflated once; a damaged brief stops the restore
             for content_id, data in self._blocks.read_many(holders):
                 if isinstance(data, IntegrityError):
                     raise data
-                for record in holders[content_id]:
-                    writer.write(record.path.split("/"), data)
-        return [target for _, target in plans]
+                for parts in holders[content_id]:
+                    writer.write(parts, data)
+        base = str(root)
+        return [f"{base}/{record.path}" for record in records]
 
     def vectors(self, kinds: Sequence[int] = SEARCH_KINDS) -> StoredVectors:
         """All vector rows of the given kinds, in a few large reads (one per segment).

@@ -98,7 +98,8 @@ def records(db: Connection, selectors: Sequence[str] = (), *, version: int | Non
     latest: dict[str, int] = {}
     for row in found:  # rows come by path and version: the last of a path is its latest
         latest[row[0]] = row[1]
-    rows = [_record(db, r, latest) for r in found]
+    times: dict[int, str] = {}  # the briefs of one add share a few seconds: format each once
+    rows = [_record(db, r, latest, times) for r in found]
     if within is not None:  # snapshots (issue 16): every version the snapshot holds
         rows = [r for r in rows if (r.path, r.version) in within]
     elif not all_versions and version is None:
@@ -139,14 +140,22 @@ def records_of_contents(db: Connection, content_ids: Iterable[int], *,
     return out
 
 
-def _record(db: Connection, row: Sequence[Any], latest: dict[str, int]) -> BriefRecord:
+_RECORD_CELLS = (str, int, bytes, int, int, int, int, int)
+
+
+def _record(db: Connection, row: Sequence[Any], latest: dict[str, int],
+            times: dict[int, str] | None = None) -> BriefRecord:
     path, version, sha, size, stored, added, encoding, content_id = row
-    check_cells(row, (str, int, bytes, int, int, int, int, int),
-                f"{db.path}: the catalogue row of {str(path)[:80]!r}")
+    check_cells(row, _RECORD_CELLS, f"{db.path}: the catalogue row of {str(path)[:80]!r}")
     if len(sha) != 32 or not 0 <= encoding < len(ENCODINGS) or path not in latest:
         raise IntegrityError(f"{db.path}: the catalogue row of {path!r} is damaged; run "
                              "`briefmin verify`")
-    return BriefRecord(path, version, latest[path], sha.hex(), size, stored, _time(added),
+    added_at = times.get(added) if times is not None else None
+    if added_at is None:
+        added_at = _time(added)
+        if times is not None:
+            times[added] = added_at
+    return BriefRecord(path, version, latest[path], sha.hex(), size, stored, added_at,
                        ENCODINGS[encoding], content_id)
 
 
@@ -199,15 +208,73 @@ def content_id(db: Connection, digest: bytes) -> int | None:
     return int(row[0]) if row else None
 
 
+def content_ids(db: Connection, digests: Iterable[bytes]) -> dict[bytes, int]:
+    """The ids of those of these sha256 that are stored, in one statement per 400."""
+    wanted = list(digests)
+    found: dict[bytes, int] = {}
+    for start in range(0, len(wanted), 400):  # SQLite caps bound parameters per statement
+        part = wanted[start:start + 400]
+        # the expression is the index's (a prefix of the sha256), so the index is used
+        found.update((bytes(d), int(i)) for i, d in db.query(
+            "SELECT id, sha256 FROM contents WHERE substr(sha256, 1, 4) IN "
+            f"({','.join('?' * len(part))}) AND sha256 IN ({','.join('?' * len(part))})",
+            [d[:4] for d in part] + part))
+    return found
+
+
+def latest_versions(db: Connection, paths: Iterable[str]) -> dict[str, tuple[int, bytes]]:
+    """(version, sha256) of the latest version of each of these paths that has one, in one
+    statement per 400 paths: a lookup per brief was a growing share of `add` as the archive
+    grew (a random probe of the path index each)."""
+    wanted = set(paths)
+    keys = sorted({rows.path_key(path) for path in wanted})
+    found: dict[str, tuple[int, bytes]] = {}
+    for start in range(0, len(keys), 400):  # SQLite caps bound parameters per statement
+        part = keys[start:start + 400]
+        for path, version, digest in db.query(
+                "SELECT b.path, b.version, c.sha256 FROM briefs b JOIN contents c "
+                f"ON c.id = b.content WHERE b.pathkey IN ({','.join('?' * len(part))})",
+                part):
+            if path in wanted and (path not in found or version > found[path][0]):
+                found[path] = (int(version), bytes(digest))
+    return found
+
+
 def insert_content(db: Connection, digest: bytes, size: int, encoding: str, n_vectors: int,
                    block_id: int, offset: int) -> int | None:
     """The new content's id, or None when its sha256 is stored already."""
     if content_id(db, digest) is not None:
         return None
     new_id = rows.next_id(db, "contents")
-    rows.put(db, "contents", (new_id, digest, size, block_id, offset,
-                              ENCODINGS.index(encoding), n_vectors, None, None))
+    rows.put(db, "contents", content_row(new_id, digest, size, encoding, n_vectors, block_id,
+                                         offset))
     return new_id
+
+
+def insert_brief(db: Connection, path: str, version: int, content: int, added: int) -> None:
+    rows.put(db, "briefs", brief_row(rows.next_id(db, "briefs"), path, version, content,
+                                     added))
+
+
+def content_row(content: int, digest: bytes, size: int, encoding: str, n_vectors: int,
+                block_id: int, offset: int) -> tuple[object, ...]:
+    """A new `contents` row, for insert_contents."""
+    return (content, digest, size, block_id, offset, ENCODINGS.index(encoding), n_vectors,
+            None, None)
+
+
+def insert_contents(db: Connection, new: Sequence[tuple[object, ...]]) -> None:
+    rows.put_many(db, "contents", new)
+
+
+def brief_row(brief: int, path: str, version: int, content: int, added: int
+              ) -> tuple[object, ...]:
+    """A new `briefs` row, for insert_briefs."""
+    return (brief, path, version, content, added, rows.path_key(path))
+
+
+def insert_briefs(db: Connection, new: Sequence[tuple[object, ...]]) -> None:
+    rows.put_many(db, "briefs", new)
 
 
 def latest_version(db: Connection, path: str) -> tuple[int, bytes] | None:
@@ -216,11 +283,6 @@ def latest_version(db: Connection, path: str) -> tuple[int, bytes] | None:
                  "ON c.id = b.content WHERE b.pathkey = ? AND b.path = ? "
                  "ORDER BY b.version DESC LIMIT 1", (rows.path_key(path), path))
     return (int(row[0]), bytes(row[1])) if row else None
-
-
-def insert_brief(db: Connection, path: str, version: int, content: int, added: int) -> None:
-    rows.put(db, "briefs", (rows.next_id(db, "briefs"), path, version, content, added,
-                            rows.path_key(path)))
 
 
 def delete_briefs(db: Connection, gone: Sequence[BriefRecord]) -> None:

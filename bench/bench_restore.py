@@ -1,0 +1,143 @@
+"""Restoring everything into tmpfs: `briefmin restore A --to DIR` against `zstd -d | tar x` of
+the same files, in the same run (goal, issue 15: within 1.25x of the baseline's time).
+
+Both read from and write to /dev/shm (tmpfs), so the disk plays no part; each is a fresh
+process (briefmin's start-up counts, as tar's does), run alternately `--reps` times into a
+fresh folder, and the medians are compared: wall time, and CPU time (user + system of the
+process and its children, which the load of other jobs on the machine disturbs less). The
+archive is built with the hashing encoder (restore reads no vectors). briefmin runs with its
+bytecode cached (in bench/out/pycache), as an installed tool does: this machine's
+PYTHONDONTWRITEBYTECODE=1 would otherwise recompile it on every run (~0.13 s)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from common import (
+    OUT,
+    PYTHON,
+    REPO,
+    ensure_corpora,
+    log,
+    machine,
+    parse_args,
+    run,
+    sample,
+    section,
+    stage,
+    table,
+    text_files,
+)
+
+GOAL = 1.25
+TMPFS = Path("/dev/shm")
+
+
+def timed_cpu(cmd: list[str] | str, env: dict[str, str] | None = None, cwd: Path = REPO
+              ) -> tuple[float, float]:
+    """(wall s, CPU s of the process and everything it waited for) of one command."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, shell=isinstance(cmd, str), cwd=cwd, env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {cmd}")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def main() -> None:
+    args = parse_args(__doc__.splitlines()[0], lambda p: (
+        p.add_argument("--n", type=int, default=20_000, help="Debian descriptions"),
+        p.add_argument("--reps", type=int, default=7, help="runs of each, alternating"),
+        p.add_argument("--before", type=Path, default=None,
+                       help="also time the briefmin package in this folder (e.g. `git "
+                            "archive main | tar x -C DIR`), in the same runs")))
+    ensure_corpora(args.data)
+    corpus = args.data / "debian-descriptions"
+    n = 5_000 if args.quick else args.n
+    files = sample(text_files(corpus / "docs"), n)
+    base = TMPFS if TMPFS.is_dir() else None
+    work = Path(tempfile.mkdtemp(prefix="bench-restore-", dir=base))
+    try:
+        src = stage(files, corpus, work / "src" / "docs")
+        raw = sum(f.stat().st_size for f in files)
+        log(f"{len(files):,} files, {raw / 1e6:.2f} MB, in {work}")
+        tarball, archive = work / "t.tar.zst", work / "a.bmin"
+        run([f"tar c -C {src.parent} docs | zstd -19 -T1 -q -c > {tarball}"], shell=True)
+        run([sys.executable, "-m", "briefmin", "add", str(archive), "docs",
+             "--model", "hashing:384", "-q"], cwd=src.parent)
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["PYTHONPYCACHEPREFIX"] = str(OUT / "pycache")
+        restore = [PYTHON, "-m", "briefmin", "restore", str(archive), "--to"]
+        timed_cpu([*restore, str(work / "warm"), "-q"], env)  # writes the bytecode cache
+        shutil.rmtree(work / "warm")
+        args.before = args.before.resolve() if args.before else None
+        before_env = {**env, "PYTHONPATH": str(args.before),
+                      "PYTHONPYCACHEPREFIX": str(OUT / "pycache-before")} if args.before else {}
+        if args.before:
+            # from that folder: `python -m` puts the working folder first on sys.path
+            timed_cpu([*restore, str(work / "warm"), "-q"], before_env, args.before)
+            shutil.rmtree(work / "warm")
+        ours: list[tuple[float, float]] = []
+        theirs: list[tuple[float, float]] = []
+        old: list[tuple[float, float]] = []
+        for rep in range(args.reps):
+            out_b, out_t = work / f"b{rep}", work / f"t{rep}"
+            out_t.mkdir()
+            theirs.append(timed_cpu(f"zstd -d -q -c {tarball} | tar x -C {out_t}"))
+            ours.append(timed_cpu([*restore, str(out_b), "-q"], env))
+            if args.before:
+                old.append(timed_cpu([*restore, str(work / "old"), "-q"], before_env,
+                                     args.before))
+                shutil.rmtree(work / "old")
+            if rep == 0:  # byte-exact, the same tree
+                diff = run(["diff", "-r", "-q", str(out_b), str(out_t)], check=False)
+                if diff.returncode != 0:
+                    raise SystemExit(f"restore differs from the tarball:\n{diff.stdout[:2000]}")
+            shutil.rmtree(out_b)
+            shutil.rmtree(out_t)
+            log(f"rep {rep}: briefmin {ours[-1][0]:.3f} s (CPU {ours[-1][1]:.3f}), "
+                f"zstd -d | tar x {theirs[-1][0]:.3f} s (CPU {theirs[-1][1]:.3f})")
+        mine, base_s = (statistics.median(w for w, _ in ours),
+                        statistics.median(w for w, _ in theirs))
+        mine_cpu, base_cpu = (statistics.median(c for _, c in ours),
+                              statistics.median(c for _, c in theirs))
+        rows = [
+            ["`briefmin restore A --to DIR -q`", f"{mine:.3f}", f"{min(w for w, _ in ours):.3f}",
+             f"{raw / mine / 1e6:.1f}", f"{mine / base_s:.2f}x", f"{mine_cpu:.3f}",
+             f"{mine_cpu / base_cpu:.2f}x"],
+            ["`zstd -d \\| tar x` (baseline)", f"{base_s:.3f}",
+             f"{min(w for w, _ in theirs):.3f}", f"{raw / base_s / 1e6:.1f}", "1.00x",
+             f"{base_cpu:.3f}", "1.00x"],
+        ]
+        if old:
+            wall, cpu = (statistics.median(w for w, _ in old),
+                         statistics.median(c for _, c in old))
+            rows.insert(1, [f"the same, code of `{args.before.name}` (before)", f"{wall:.3f}",
+                            f"{min(w for w, _ in old):.3f}", f"{raw / wall / 1e6:.1f}",
+                            f"{wall / base_s:.2f}x", f"{cpu:.3f}", f"{cpu / base_cpu:.2f}x"])
+        verdict = "met" if mine <= GOAL * base_s else "NOT met"
+        print(section(f"Restore of everything into tmpfs ({len(files):,} Debian descriptions)", [
+            machine(),
+            table(["command", "median wall s", "best wall s", "MB/s", "x baseline",
+                   "median CPU s", "CPU x baseline"], rows),
+            f"{args.reps} runs of each, alternating, into fresh folders on tmpfs; "
+            f"{raw / 1e6:.2f} MB in {len(files):,} files. Goal: within {GOAL}x of "
+            f"`zstd -d | tar x`: **{verdict}** ({mine / base_s:.2f}x wall). Load average at the "
+            f"end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores."]))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""store/blocks.py: solid blocks and their dictionary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from briefmin import Archive, Source, add
+
+from ..conftest import HASHING
+from ..surgery import flip_stored_byte
+
+
+def open_new(path: Path) -> Archive:
+    return Archive.open(path, write=True, create=True, model=HASHING)
+
+
+def test_dictionary_is_trained_once_enough_briefs_exist(tmp_path: Path) -> None:
+    with open_new(tmp_path / "a.bmin") as archive:
+        add(archive, [Source(f"b{i}.md", None,
+                            (f"# Brief {i}\n\nGoal: ship feature {i} for team {i % 5}.\n"
+                             "Constraints: budget, timeline, legal review.\n" * 30).encode())
+                     for i in range(80)])
+        info = archive.info()
+        assert info["dictionaries"] == 1
+        assert all(archive.read(r) for r in archive.records())
+        assert archive.verify().ok
+
+
+def test_damage_in_a_solid_block_spares_the_briefs_before_it(tmp_path: Path) -> None:
+    rng = __import__("random").Random(5)
+    words = ["plan", "budget", "launch", "risk", "owner", "scope", "legal", "design", "user"]
+    files = {f"b{i:02d}.md": " ".join(rng.choice(words) + str(rng.randrange(999))
+                                      for _ in range(400)).encode() for i in range(40)}
+    path = tmp_path / "a.bmin"
+    with open_new(path) as archive:
+        add(archive, [Source(name, None, data) for name, data in files.items()])
+    flip_stored_byte(path, "b00.md", where=0.9)
+    with Archive.open(path) as archive:
+        damaged = {p for problem in archive.verify().problems for p in problem.paths}
+        readable = {r.path for r in archive.records() if r.path not in damaged}
+        for record in archive.records():
+            if record.path in readable:
+                assert archive.read(record) == files[record.path]
+    assert damaged and "b00.md" in readable  # the damage costs only what follows it

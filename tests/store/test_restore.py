@@ -1,0 +1,118 @@
+"""Restore (store/archive.py over safewrite.py): byte-exact, never outside the target, never
+through a symlink, never over a file without force."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from briefmin import Archive
+from briefmin.errors import ArchiveError, InputError
+
+from .. import surgery
+
+MakeArchive = Callable[..., Path]
+
+
+def test_add_then_restore_is_byte_exact(hashing_archive: MakeArchive, tmp_path: Path) -> None:
+    files = {"a.md": b"# A\n\nfirst brief\n", "sub/b.txt": b"second\r\nbrief\r\n",
+             "sub/deep/c.rst": "caf\u00e9 \u20ac".encode()}
+    path = hashing_archive(files)
+    with Archive.open(path) as archive:
+        records = archive.records()
+        assert [r.path for r in records] == ["src/a.md", "src/sub/b.txt", "src/sub/deep/c.rst"]
+        archive.restore(records, tmp_path / "out")
+    for rel, data in files.items():
+        assert (tmp_path / "out" / "src" / rel).read_bytes() == data
+
+
+def test_hostile_names_never_escape_the_target(hashing_archive: MakeArchive,
+                                               tmp_path: Path) -> None:
+    path = hashing_archive({"a.md": b"payload\n"})
+    target = tmp_path / "out"
+    for evil in ("../x", "/etc/x", "a/../../x"):
+        surgery.execute(path, "UPDATE briefs SET path = ?", (evil,))
+        with Archive.open(path) as archive, pytest.raises(ArchiveError, match="escape"):
+            archive.restore(archive.records(), target)
+    assert not (tmp_path / "x").exists() and not list(target.rglob("x"))
+
+
+def test_restore_refuses_symlinks_in_the_target(hashing_archive: MakeArchive,
+                                                tmp_path: Path) -> None:
+    path = hashing_archive({"dir/a.md": b"payload\n"})
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    target = tmp_path / "out"
+    (target / "src").mkdir(parents=True)
+    (target / "src" / "dir").symlink_to(outside)
+    with Archive.open(path) as archive, pytest.raises(ArchiveError, match="symlink"):
+        archive.restore(archive.records(), target, force=True)
+    assert list(outside.iterdir()) == []
+
+
+def test_restore_does_not_overwrite_without_force(hashing_archive: MakeArchive,
+                                                  tmp_path: Path) -> None:
+    path = hashing_archive({"a.md": b"archived\n"})
+    existing = tmp_path / "out" / "src" / "a.md"
+    existing.parent.mkdir(parents=True)
+    existing.write_bytes(b"mine\n")
+    with Archive.open(path) as archive:
+        with pytest.raises(InputError, match="--force"):
+            archive.restore(archive.records(), tmp_path / "out")
+        assert existing.read_bytes() == b"mine\n"
+        archive.restore(archive.records(), tmp_path / "out", force=True)
+    assert existing.read_bytes() == b"archived\n"
+
+
+def test_restore_replaces_a_planted_leaf_symlink_and_never_follows_it(
+        hashing_archive: MakeArchive, tmp_path: Path) -> None:
+    path = hashing_archive({"a.md": b"archived\n"})
+    outside = tmp_path / "outside.md"
+    outside.write_bytes(b"not yours\n")
+    (tmp_path / "out" / "src").mkdir(parents=True)
+    (tmp_path / "out" / "src" / "a.md").symlink_to(outside)
+    with Archive.open(path) as archive:
+        archive.restore(archive.records(), tmp_path / "out", force=True)
+    restored = tmp_path / "out" / "src" / "a.md"
+    assert not restored.is_symlink() and restored.read_bytes() == b"archived\n"
+    assert outside.read_bytes() == b"not yours\n"
+
+
+def test_restore_reports_files_and_folders_in_the_way(hashing_archive: MakeArchive,
+                                                      tmp_path: Path) -> None:
+    path = hashing_archive({"dir/a.md": b"one\n", "b.md": b"two\n"})
+    (tmp_path / "out" / "src").mkdir(parents=True)
+    (tmp_path / "out" / "src" / "dir").write_bytes(b"a file where a folder goes\n")
+    with Archive.open(path) as archive, pytest.raises(ArchiveError, match="not a folder"):
+        archive.restore(archive.records(["src/dir/a.md"]), tmp_path / "out", force=True)
+    (tmp_path / "out" / "src" / "b.md").mkdir()
+    with Archive.open(path) as archive, pytest.raises(ArchiveError, match="folder is in"):
+        archive.restore(archive.records(["src/b.md"]), tmp_path / "out", force=True)
+
+
+def test_restore_of_many_folders_keeps_few_descriptors_open(
+        hashing_archive: MakeArchive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from briefmin.safewrite import FolderWriter
+
+    files = {f"d{i:03d}/e{i % 7}/f.md": f"brief {i}\n".encode() for i in range(300)}
+    path = hashing_archive(files)
+    most_open = 0
+    real_folder = FolderWriter._folder
+
+    def counting(self: FolderWriter, parts: tuple[str, ...]) -> int:
+        nonlocal most_open
+        fd = real_folder(self, parts)
+        most_open = max(most_open, len(self._open))
+        return fd
+
+    monkeypatch.setattr(FolderWriter, "_folder", counting)
+    with Archive.open(path) as archive:
+        before = len(os.listdir("/proc/self/fd"))
+        archive.restore(archive.records(), tmp_path / "out")
+        assert len(os.listdir("/proc/self/fd")) == before  # all closed again
+    assert most_open <= 4  # root, src, dNNN, eN: only the current path
+    for name, data in files.items():
+        assert (tmp_path / "out" / "src" / name).read_bytes() == data

@@ -1,0 +1,84 @@
+"""Restore's writer (briefmin/safewrite.py) in its two modes: files renamed into place, and,
+into a folder that was empty, created in place with O_EXCL (as tar does). Neither ever
+replaces or follows what was planted under a name, and a failed write leaves nothing."""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from briefmin import Archive
+from briefmin.errors import ArchiveError, InputError
+from briefmin.safewrite import FolderWriter
+
+MakeArchive = Callable[..., Path]
+
+
+def test_exclusive_writes_refuse_a_name_planted_meanwhile(tmp_path: Path) -> None:
+    root = tmp_path / "out"
+    root.mkdir()
+    outside = tmp_path / "outside.md"
+    outside.write_bytes(b"not yours\n")
+    with FolderWriter(root, ArchiveError, exclusive=True) as writer:
+        writer.write(["d", "a.md"], b"one\n")
+        (root / "d" / "link.md").symlink_to(outside)  # planted after the restore began
+        (root / "d" / "taken.md").write_bytes(b"theirs\n")
+        for name in ("link.md", "taken.md"):
+            with pytest.raises(InputError, match=r"already exists.*--force"):
+                writer.write(["d", name], b"archived\n")
+        (root / "d" / "dir.md").mkdir()
+        with pytest.raises(ArchiveError, match="a folder is in the way"):
+            writer.write(["d", "dir.md"], b"archived\n")
+    assert (root / "d" / "a.md").read_bytes() == b"one\n"
+    assert outside.read_bytes() == b"not yours\n"
+    assert (root / "d" / "link.md").is_symlink()
+    assert (root / "d" / "taken.md").read_bytes() == b"theirs\n"
+
+
+@pytest.mark.parametrize("exclusive", [True, False])
+def test_a_failed_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       exclusive: bool) -> None:
+    root = tmp_path / "out"
+    root.mkdir()
+
+    def full(fd: int, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with FolderWriter(root, ArchiveError, exclusive=exclusive) as writer:
+        monkeypatch.setattr(os, "write", full)
+        with pytest.raises(OSError, match="No space"):
+            writer.write(["a.md"], b"archived\n")
+        monkeypatch.undo()
+    assert os.listdir(root) == []
+
+
+def test_restore_into_an_empty_folder_creates_in_place(hashing_archive: MakeArchive,
+                                                       tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """No temporary name and no rename per file into an empty folder; into a folder that
+    holds something (with --force), the renaming writer as before. Byte-exact either way."""
+    files = {f"d{i % 3}/b{i}.md": f"brief {i}\n".encode() for i in range(30)}
+    path = hashing_archive(files)
+    renames: list[str] = []
+    real_replace = os.replace
+
+    def counting(src: str, dst: str, **kwargs: int) -> None:
+        renames.append(dst)
+        real_replace(src, dst, **kwargs)
+
+    monkeypatch.setattr(os, "replace", counting)
+    with Archive.open(path) as archive:
+        written = archive.restore(archive.records(), tmp_path / "out")
+        assert renames == []
+        (tmp_path / "again").mkdir()
+        (tmp_path / "again" / "other").write_bytes(b"x")
+        archive.restore(archive.records(), tmp_path / "again", force=True)
+        assert len(renames) == len(files)
+    assert written == [str(tmp_path / "out" / "src" / name) for name in sorted(files)]
+    for target in ("out", "again"):
+        for name, data in files.items():
+            assert (tmp_path / target / "src" / name).read_bytes() == data

@@ -1,0 +1,43 @@
+"""sources.py and text.py: admitting a source (empty, binary, any text bytes)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from briefmin import Archive, Source, add
+from briefmin.text import is_binary
+
+from .conftest import HASHING
+
+MakeArchive = Callable[..., Path]
+
+
+def open_new(path: Path) -> Archive:
+    return Archive.open(path, write=True, create=True, model=HASHING)
+
+
+def test_skips_empty_and_binary_with_reasons(hashing_archive: MakeArchive) -> None:
+    path = hashing_archive({"empty.md": b"", "logo.md": b"\x89PNG\r\n\x1a\n\x00\x00\x01",
+                            "ok.md": b"fine\n"})
+    with Archive.open(path) as archive:
+        assert [r.path for r in archive.records()] == ["src/ok.md"]
+
+
+@given(data=st.binary(min_size=1, max_size=5000))
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_arbitrary_text_bytes_round_trip(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "h.bmin"
+    if path.exists():
+        path.unlink()
+    with open_new(path) as archive:
+        report = add(archive, [Source("x.txt", None, data)])
+        if is_binary(data):
+            assert report.skipped and not report.added
+            return
+        (record,) = archive.records()
+        assert archive.read(record) == data
