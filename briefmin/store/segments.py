@@ -184,10 +184,14 @@ class CodeReader:
     def __call__(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int8]:
         row_bytes = self.codes.row_bytes(self.dim)
         out = np.empty((len(rows), self.dim), np.int8)
-        for i, (seg_id, row) in enumerate(self.locations(rows)):
-            blob = self.db.read_blob("vec_segments", "int8", int(seg_id),
-                                     int(row) * row_bytes, row_bytes)
-            out[i] = self.codes.unpack(blob, 1, self.dim)[0]
+        where = self.locations(rows)
+        # one blob handle per segment, rows in storage order (see Connection.read_blob_parts)
+        for seg_id in np.unique(where[:, 0]):
+            mine = np.flatnonzero(where[:, 0] == seg_id)
+            mine = mine[np.argsort(where[mine, 1], kind="stable")]
+            parts = self.db.read_blob_parts("vec_segments", "int8", int(seg_id),
+                                            (where[mine, 1] * row_bytes).tolist(), row_bytes)
+            out[mine] = self.codes.unpack(b"".join(parts), len(mine), self.dim)
         return out
 
 
