@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import statistics
 import sys
 import time
@@ -40,7 +41,7 @@ from briefmin import Archive, add, fusion, iter_sources
 from briefmin.encoder import BUNDLED_MODEL, Encoder, load_encoder
 from briefmin.quantize import Int8Scale, binary_codes, hamming
 from briefmin.query import parse
-from briefmin.search import DEFAULT_M, HybridSearcher, Searcher
+from briefmin.search import DEFAULT_M, HybridSearcher, Searcher, search_texts
 from briefmin.store import KIND_BRIEF_AND_CHUNK, SEARCH_KINDS, Rows
 
 M_CHOICES = (2, 5, 10, 20, 30, 50)
@@ -87,16 +88,32 @@ class RecordingEncoder:
         return self.inner.token_spans(text)
 
 
+def debian_pairs(data: Path) -> list[list[str]]:
+    """(synopsis, description file name) of every Debian package, as queries.tsv lists them."""
+    return [line.split("\t") for line in
+            (data / "debian-descriptions" / "queries.tsv").read_text().splitlines()
+            if "\t" in line]
+
+
+def debian_sample(data: Path, n_docs: int, n_queries: int
+                  ) -> tuple[list[str], list[tuple[str, str]], np.random.Generator]:
+    """The n_docs descriptions (file names) an archive of `build_corpus` holds, n_queries
+    (synopsis, file name) among them, and the generator that drew them."""
+    pairs = debian_pairs(data)
+    rng = np.random.default_rng(11)
+    chosen = sorted(rng.choice(len(pairs), size=min(n_docs, len(pairs)), replace=False))
+    docs = [pairs[i][1] for i in chosen]
+    picked = rng.choice(len(docs), size=min(n_queries, len(docs)), replace=False)
+    wanted = {pairs[i][1]: pairs[i][0] for i in chosen}
+    return docs, [(wanted[docs[i]], docs[i]) for i in sorted(picked)], rng
+
+
 def build_corpus(data: Path, n_docs: int, n_queries: int
                  ) -> tuple[Path, np.ndarray[Any, Any], list[tuple[str, str]]]:
     """An archive of n_docs Debian descriptions (cached under bench/out), the float32 vector
     of each of its search rows, and (query, expected path) pairs."""
     corpus = data / "debian-descriptions"
-    pairs = [line.split("\t") for line in (corpus / "queries.tsv").read_text().splitlines()
-             if "\t" in line]
-    rng = np.random.default_rng(11)
-    chosen = sorted(rng.choice(len(pairs), size=min(n_docs, len(pairs)), replace=False))
-    docs = [pairs[i][1] for i in chosen]
+    docs, queries, _ = debian_sample(data, n_docs, n_queries)
     cache = OUT / f"search-debian-{len(docs)}"
     archive_path, floats_path = cache / "debian.bmin", cache / "rows.npy"
     if not floats_path.exists():
@@ -120,10 +137,7 @@ def build_corpus(data: Path, n_docs: int, n_queries: int
                                                   strict=True)])
         np.save(floats_path, rows.astype(np.float32))
     rows = np.load(floats_path)
-    query_rows = rng.choice(len(docs), size=min(n_queries, len(docs)), replace=False)
-    wanted = {pairs[i][1]: pairs[i][0] for i in chosen}
-    queries = [(wanted[docs[i]], f"docs/{docs[i]}") for i in sorted(query_rows)]
-    return archive_path, rows, queries
+    return archive_path, rows, [(q, f"docs/{d}") for q, d in queries]
 
 
 def quality(archive_path: Path, rows: np.ndarray[Any, Any],
@@ -291,7 +305,7 @@ from briefmin import Archive
 from briefmin.quantize import Int8Scale, binary_codes, hamming
 from briefmin import fusion
 from briefmin.query import parse
-from briefmin.search import DEFAULT_M, HybridSearcher, Searcher
+from briefmin.search import DEFAULT_M, HybridSearcher, Searcher, search_texts
 t0 = time.perf_counter()
 archive = Archive.open(sys.argv[1])
 vectors = Searcher(archive).vectors
@@ -339,10 +353,26 @@ def scale_figures(n: int) -> list[list[Any]]:
              f"< 1 GB: {'met' if probe['rss'] < 1e9 else 'NOT met'}"]]
 
 
+def _options(parser: Any) -> None:
+    parser.add_argument("--hybrid-only", action="store_true",
+                        help="only the hybrid search section")
+    parser.add_argument("--archive", type=Path,
+                        help="an existing archive of the Debian descriptions (all of them, "
+                             "real model): only the hybrid comparison and latency on it")
+    parser.add_argument("--queries", type=int, default=2_000,
+                        help="synopsis queries drawn for --archive (half are held out)")
+    parser.add_argument("--tune", action="store_true",
+                        help="with --archive: also tune the fusion on the training half")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="fresh processes per mode for the cold latency")
+
+
 def main() -> None:
-    args = parse_args(__doc__ or "", lambda p: p.add_argument(
-        "--hybrid-only", action="store_true", help="only the hybrid search section"))
+    args = parse_args(__doc__ or "", _options)
     ensure_corpora(args.data)
+    if args.archive:
+        existing_archive(args)
+        return
     if args.hybrid_only:
         hybrid_main(args)
         return
@@ -657,6 +687,109 @@ def hybrid_main(args: Any) -> None:
     body += ["**Cold `briefmin search`** (fresh process, median s)",
              table(["archive", "semantic", "lexical", "hybrid"], lat)]
     print(section("Hybrid search (lexical FTS5 + semantic, fused)", body))
+
+
+# -- the full Debian run on an archive built elsewhere (`--archive PATH`) --------------------
+
+def tuning_docs(data: Path) -> set[str]:
+    """Description file names whose synopses tuned anything: the training halves of the
+    quick (5,000 / 500) and full (20,000 / 2,000) runs of `hybrid_main`. The held-out half
+    of the existing-archive run leaves them out."""
+    out: set[str] = set()
+    for n_docs, n_queries in ((5_000, 500), (20_000, 2_000)):
+        _, queries, _ = debian_sample(data, n_docs, n_queries)
+        train, _ = split([(q, {d}) for q, d in queries])
+        out |= {d for _, names in train for d in names}
+    return out
+
+
+def existing_archive(args: Any) -> None:
+    """Hybrid vs lexical vs semantic vs bm25s on an archive of the Debian descriptions made
+    beforehand (by `briefmin add ARCHIVE .../debian-descriptions/docs`), so a run does not
+    encode them again; then cold and warm latency on it. The archive is copied under
+    bench/out first: nothing here opens the given file for writing."""
+    source = args.archive.resolve()
+    path = OUT / "search-archive" / source.name
+    if not path.exists() or path.stat().st_mtime < source.stat().st_mtime:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        log(f"copying {source} to {path}")
+        shutil.copyfile(source, path)
+    with Archive.open(path, write=True):
+        pass  # an older format migrates here, on the copy
+    with Archive.open(path) as archive:
+        by_name = {Path(r.path).name: r.path for r in archive.records()}
+        briefs, model = archive.info()["briefs"], archive.info()["model"]
+    pairs = [(q, d) for q, d in debian_pairs(args.data) if d in by_name]
+    picked = np.random.default_rng(29).choice(len(pairs), min(args.queries, len(pairs)),
+                                              replace=False)
+    queries = [(pairs[i][0], {by_name[pairs[i][1]]}) for i in sorted(picked)]
+    tuned = {by_name[d] for d in tuning_docs(args.data) if d in by_name}
+    train, held = split(queries)
+    # a query that tuned anything before goes to the training half
+    train += [x for x in held if x[1] & tuned]
+    held = [x for x in held if not x[1] & tuned]
+    with Archive.open(path) as archive:
+        methods = Methods(archive)
+        log(f"Debian {briefs:,}: {len(held)} held-out queries"
+            + (f", tuning on {len(train)}" if args.tune else ""))
+        t = time.perf_counter()
+        rows, _ = compare(methods, train, held, tune=args.tune)
+        log(f"quality in {time.perf_counter() - t:.0f} s")
+    by = {r[0].split(":")[0]: r for r in rows}
+    single = max(("semantic", "lexical"), key=lambda m: (by[m][2], by[m][3]))
+    body = [f"**Debian descriptions, all of them** ({briefs:,} briefs in `{source.name}`, "
+            f"model {model}; {len(held):,} held-out synopsis queries of {len(queries):,} drawn; "
+            "the fusion was never tuned on them)",
+            table(["method", "recall@1", "recall@10", "MRR@10"], rows),
+            f"Hybrid (default) minus the better single channel ({single}): recall@10 "
+            f"{by['hybrid (default)'][2] - by[single][2]:+.3f}, MRR@10 "
+            f"{by['hybrid (default)'][3] - by[single][3]:+.3f}; minus bm25s: recall@10 "
+            f"{by['hybrid (default)'][2] - by['bm25s'][2]:+.3f}, MRR@10 "
+            f"{by['hybrid (default)'][3] - by['bm25s'][3]:+.3f}."]
+    body += latency_figures(path, [q for q, _ in held], briefs, args.repeat)
+    body.append(table(["corpus", "index MB", "`tar c \\| zstd -19` MB",
+                       "ratio (budget ≤ 0.35)"],
+                      [[f"Debian descriptions ({briefs:,})",
+                        *index_cost(args.data / "debian-descriptions" / "docs", path)]]))
+    print(section("Hybrid search on the whole Debian archive", body))
+
+
+def latency_figures(path: Path, queries: list[str], briefs: int, repeat: int) -> list[str]:
+    """Cold `briefmin search` per mode (fresh processes: best and median), whether it imports
+    torch, and warm per-query times of a `--queries` batch per mode, in one process."""
+    cold = []
+    for mode in ("semantic", "lexical", "hybrid"):
+        times = []
+        for i in range(repeat + 1):  # the first one only warms the page cache
+            seconds = run([PYTHON, "-m", "briefmin", "search", str(path), queries[i],
+                           "--mode", mode, "--json"], cwd=REPO).seconds
+            if i:
+                times.append(seconds)
+        cold.append([mode, min(times), statistics.median(times),
+                     f"< 1 s: {'met' if statistics.median(times) < 1 else 'NOT met'}"])
+    trace = run([PYTHON, "-X", "importtime", "-m", "briefmin", "search", str(path),
+                 queries[0], "--json"], cwd=REPO).stderr
+    heavy = sorted({m for m in ("torch", "sentence_transformers", "transformers", "sklearn")
+                    if re.search(rf"\|\s+{m}(\.|$)", trace, re.M)})
+    batch = queries[:200]
+    warm: list[list[Any]] = []
+    with Archive.open(path) as archive:
+        search_texts(archive, batch[:2], mode="hybrid")  # exports/loads the model once
+        for mode in ("semantic", "lexical", "hybrid"):
+            t = time.perf_counter()
+            search_texts(archive, batch, mode=mode)
+            warm.append([mode, (time.perf_counter() - t) / len(batch) * 1e3])
+    base = warm[0][1]
+    for row in warm:
+        row.append(ratio(row[1], base))
+    return [f"**Cold `briefmin search`** on the {briefs:,}-brief archive ({repeat} fresh "
+            f"processes per mode, after one that warms the page cache; each a different "
+            f"held-out synopsis); modules of torch / sentence-transformers imported by a "
+            f"hybrid search (`python -X importtime`): {', '.join(heavy) or 'none'}",
+            table(["mode", "best s", "median s", "goal"], cold),
+            f"**Warm, a batch of {len(batch)} queries** (`search_texts`, as `--queries` runs "
+            "them: the model loads once, both channels per query over data loaded once)",
+            table(["mode", "ms per query", "vs semantic"], warm)]
 
 
 if __name__ == "__main__":
