@@ -132,9 +132,19 @@ def matching(db: Connection, term: str) -> npt.NDArray[np.int64]:
 
 
 def sizes(db: Connection) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """(content ids sorted, their sizes in bytes): BM25's document lengths."""
-    rows = db.query("SELECT id, size FROM contents ORDER BY id")
-    table = np.array(rows, np.int64).reshape(-1, 2)
+    """(content ids sorted, their sizes in bytes): BM25's document lengths. Read as two
+    strings SQLite joins and numpy parses: 12 ms for 60,891 contents, against 70 ms as one
+    Python tuple per row (a cold search pays it)."""
+    (ids, sizes), = db.query("SELECT group_concat(id, ' '), group_concat(size, ' ') "
+                             "FROM (SELECT id, size FROM contents ORDER BY id)")
+    try:
+        out = [np.fromstring(text or "", np.int64, sep=" ") for text in (ids, sizes)]
+        if len(out[0]) == len(out[1]) and bool(np.all(out[0][1:] > out[0][:-1])):
+            return out[0], out[1]
+    except ValueError:  # a damaged cell: the slow path says which
+        pass
+    table = np.array(db.query("SELECT id, size FROM contents ORDER BY id"),
+                     np.int64).reshape(-1, 2)
     return table[:, 0].copy(), table[:, 1].copy()
 
 
