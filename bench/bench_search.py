@@ -363,6 +363,9 @@ def _options(parser: Any) -> None:
                         help="synopsis queries drawn for --archive (half are held out)")
     parser.add_argument("--tune", action="store_true",
                         help="with --archive: also tune the fusion on the training half")
+    parser.add_argument("--index-study", action="store_true",
+                        help="only the lexical index's size and recall: per brief or per "
+                             "chunk, and smaller tokenizers")
     parser.add_argument("--repeat", type=int, default=5,
                         help="fresh processes per mode for the cold latency")
 
@@ -372,6 +375,9 @@ def main() -> None:
     ensure_corpora(args.data)
     if args.archive:
         existing_archive(args)
+        return
+    if args.index_study:
+        index_study(args)
         return
     if args.hybrid_only:
         hybrid_main(args)
@@ -790,6 +796,97 @@ def latency_figures(path: Path, queries: list[str], briefs: int, repeat: int) ->
             f"**Warm, a batch of {len(batch)} queries** (`search_texts`, as `--queries` runs "
             "them: the model loads once, both channels per query over data loaded once)",
             table(["mode", "ms per query", "vs semantic"], warm)]
+
+
+# -- what the lexical index costs and what its variants would give (`--index-study`) -------
+
+def index_study(args: Any) -> None:
+    """The lexical index's bytes (dbstat of the FTS5 shadow tables) and lexical recall, for
+    one row per brief (the format) against one row per chunk (the model's chunks), and for
+    tokenizer variants that drop more: a longer stop list (scikit-learn's 318 English words
+    with ours) and tokens of one character or only digits. Recall here is the index's own
+    ranking (BM25 as briefmin computes it: every word once per row; per chunk a brief
+    scores as its best chunk), without the literal check, on the same queries for every
+    variant: Debian synopses and the kernel identifier queries."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    from briefmin.encoder import chunk_spans
+    from briefmin.query import tokens as query_tokens
+    from briefmin.store import lexical
+    from briefmin.text import decode_text
+
+    spans_of = load_encoder(BUNDLED_MODEL)
+    longer = lexical.STOP_WORDS | frozenset(ENGLISH_STOP_WORDS)
+
+    def dropper(words: frozenset[str], tiny: bool) -> Any:
+        def keep(word: str) -> bool:
+            return word.casefold() not in words and not (
+                tiny and (len(word) == 1 or word.isdigit()))
+        return (lambda t: lexical.TOKEN.sub(lambda m: m.group() if keep(m.group()) else " ",
+                                            t), keep)
+    variants = {"per brief (the format)": (False, *dropper(lexical.STOP_WORDS, False)),
+                "per chunk": (True, *dropper(lexical.STOP_WORDS, False)),
+                "per brief, 318-word stop list": (False, *dropper(longer, False)),
+                "per brief, no 1-char or digit-only tokens":
+                    (False, *dropper(lexical.STOP_WORDS, True))}
+    deb = args.data / "debian-descriptions"
+    kernel = args.data / "linux-doc"
+    corpora: list[tuple[str, Path, list[Path]]] = [
+        ("Linux kernel docs", kernel, text_files(kernel)),
+        ("Debian descriptions", deb / "docs", sorted((deb / "docs").iterdir()))]
+    out_rows = []
+    for label, folder, files in corpora:
+        texts = [decode_text(f.read_bytes())[0] for f in files]
+        names = [str(f.relative_to(folder)) for f in files]
+        if label.startswith("Debian"):
+            synopsis = {d: q for q, d in debian_pairs(args.data)}
+            picked = np.random.default_rng(31).choice(len(names), 1_000, replace=False)
+            queries = [(synopsis[names[i]], {names[i]}) for i in sorted(picked)]
+        else:
+            holders: dict[str, set[str]] = {}
+            for name, text in zip(names, texts, strict=True):
+                for found in set(IDENTIFIER.findall(text)):
+                    holders.setdefault(found, set()).add(name)
+            chosen = sorted(q for q, ps in holders.items() if len(ps) <= 3 and len(q) > 4)
+            picked = np.random.default_rng(17).choice(len(chosen), 400, replace=False)
+            queries = [(chosen[i], holders[chosen[i]]) for i in sorted(picked)]
+        tzst = run([f"tar c -C {folder.parent} {folder.name} | zstd -19 -q -c | wc -c"],
+                   shell=True)
+        chunks: list[tuple[int, str]] = []  # (brief, chunk text)
+        for b, text in enumerate(texts):
+            chunks += [(b, text[x:y]) for x, y in
+                       chunk_spans(spans_of.token_spans(text), spans_of.max_tokens)]
+        log(f"{label}: {len(texts):,} briefs, {len(chunks):,} chunks, {len(queries)} queries")
+        for name, (per_chunk, transform, keep) in variants.items():
+            rows = chunks if per_chunk else list(enumerate(texts))
+            index = lexical.Scratch()
+            index.add((i, transform(t)) for i, (_, t) in enumerate(rows))
+            index.optimize()
+            size = index.size()
+            owner = np.array([b for b, _ in rows], np.int64)
+            lengths = np.array([len(t.encode()) for _, t in rows], np.float64)
+            norm = 2.2 / (1 + 1.2 * (0.25 + 0.75 * lengths / lengths.mean()))
+            tops = []
+            for query, _ in queries:
+                score = np.zeros(len(rows), np.float64)
+                for term in dict.fromkeys(t for t in query_tokens(query) if keep(t)):
+                    hit = index.matching(term)
+                    if len(hit):
+                        idf = np.log(1 + (len(rows) - len(hit) + 0.5) / (len(hit) + 0.5))
+                        score[hit] += idf * norm[hit]
+                best = np.zeros(len(texts), np.float64)
+                np.maximum.at(best, owner, score)
+                top = np.argsort(-best, kind="stable")[:10]
+                tops.append([names[i] for i in top if best[i] > 0])
+            index.close()
+            m = metrics(tops, [a for _, a in queries])
+            out_rows.append([label, name, size / 1e6, size / int(tzst.stdout),
+                             m["recall@1"], m["recall@10"], m["MRR@10"]])
+            log(f"{out_rows[-1]}")
+    print(section("Lexical index: per brief or per chunk, and smaller tokenizers", [
+        index_study.__doc__ or "",
+        table(["corpus", "index", "MB", "vs `tar c \\| zstd -19`", "recall@1", "recall@10",
+               "MRR@10"], out_rows)]))
 
 
 if __name__ == "__main__":

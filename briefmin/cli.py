@@ -500,7 +500,8 @@ def info_command(archive: ArchiveArg, json_out: JsonOpt = False) -> None:
                    f"{info['unique_contents']} unique contents)"],
         ["raw", hb(info["raw_bytes"])],
         ["stored", f"{hb(info['stored_bytes'])} (text {hb(info['text_bytes'])}, vectors "
-                   f"{hb(info['vector_bytes'])}, other {hb(info['other_bytes'])})"],
+                   f"{hb(info['vector_bytes'])}, lexical index "
+                   f"{hb(info['lexical_index_bytes'])}, other {hb(info['other_bytes'])})"],
         ["ratio", f"{info['ratio']:.2f}x"],
         ["model", f"{info['model']} ({info['dim']} dimensions)"],
         ["chunking", f"{info['chunking']['tokens']} tokens, overlap "

@@ -253,3 +253,14 @@ def test_rm_of_a_damaged_brief_rebuilds_the_index(cli: Cli, tmp_path: Path,
     assert [h["path"] for h in hits(cli, archive, "zanzibar", "--mode", "lexical")] == [
         "src/a.md"]
     assert hits(cli, archive, "quokka", "--mode", "lexical") == []
+
+
+def test_info_counts_the_lexical_index_apart_from_other_bytes(
+        cli: Cli, hashing_archive: Callable[..., Path]) -> None:
+    archive = hashing_archive({f"b{i}.md": f"Brief {i} about the zanzibar{i} rollout.\n".encode()
+                               for i in range(40)})
+    info = json.loads(cli("info", archive, "--json").stdout)
+    assert info["lexical_index_bytes"] > 0
+    parts = ("text_bytes", "vector_bytes", "lexical_index_bytes", "other_bytes")
+    assert sum(info[p] for p in parts) == info["stored_bytes"]
+    assert "lexical index" in cli("info", archive).stdout

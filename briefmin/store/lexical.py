@@ -158,6 +158,39 @@ def index_bytes(db: Connection) -> int:
     return int(n)
 
 
+class Scratch:
+    """An index of the archive's own table definition, in memory, over any rows given as
+    they are (no stop words removed): for measuring what variants of the index would cost
+    and find (bench_search.py --index-study: per chunk instead of per brief, other
+    tokenizers)."""
+
+    def __init__(self) -> None:
+        self._conn = sqlite3.connect(":memory:", isolation_level=None)
+        self._conn.execute(schema.LEXICAL_TABLE_SQL)
+
+    def add(self, rows: Iterable[tuple[int, str]]) -> None:
+        self._conn.executemany(f"INSERT INTO {TABLE}(rowid, text) VALUES (?, ?)", rows)
+
+    def optimize(self) -> None:
+        self._conn.execute(f"INSERT INTO {TABLE}({TABLE}) VALUES ('optimize')")
+
+    def size(self) -> int:
+        """Bytes of the index's pages, as `index_bytes` counts them in an archive."""
+        (n,), = self._conn.execute("SELECT COALESCE(SUM(pgsize), 0) FROM dbstat "
+                                   "WHERE name LIKE ?", (f"{TABLE}_%",))
+        return int(n)
+
+    def matching(self, term: str) -> npt.NDArray[np.int64]:
+        """Row ids holding `term` (one token), sorted."""
+        quoted = '"' + term.replace('"', '""') + '"'
+        rows = self._conn.execute(f"SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH ?",
+                                  (quoted,)).fetchall()
+        return np.sort(np.fromiter((r for (r,) in rows), np.int64, len(rows)))
+
+    def close(self) -> None:
+        self._conn.close()
+
+
 # -- checking (verify) ---------------------------------------------------------------------
 
 @dataclass
