@@ -7,6 +7,7 @@ scan, float32 exact search for quality."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
@@ -884,7 +885,7 @@ def index_study(args: Any) -> None:
                              m["recall@1"], m["recall@10"], m["MRR@10"]])
             log(f"{out_rows[-1]}")
     print(section("Lexical index: per brief or per chunk, and smaller tokenizers", [
-        index_study.__doc__ or "",
+        inspect.cleandoc(index_study.__doc__ or ""),
         table(["corpus", "index", "MB", "vs `tar c \\| zstd -19`", "recall@1", "recall@10",
                "MRR@10"], out_rows)]))
 
