@@ -7,9 +7,11 @@ scan, float32 exact search for quality."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
+import shutil
 import statistics
 import sys
 import time
@@ -40,7 +42,7 @@ from briefmin import Archive, add, fusion, iter_sources
 from briefmin.encoder import BUNDLED_MODEL, Encoder, load_encoder
 from briefmin.quantize import Int8Scale, binary_codes, hamming
 from briefmin.query import parse
-from briefmin.search import DEFAULT_M, HybridSearcher, Searcher
+from briefmin.search import DEFAULT_M, HybridSearcher, Searcher, search_texts
 from briefmin.store import KIND_BRIEF_AND_CHUNK, SEARCH_KINDS, Rows
 
 M_CHOICES = (2, 5, 10, 20, 30, 50)
@@ -87,16 +89,32 @@ class RecordingEncoder:
         return self.inner.token_spans(text)
 
 
+def debian_pairs(data: Path) -> list[list[str]]:
+    """(synopsis, description file name) of every Debian package, as queries.tsv lists them."""
+    return [line.split("\t") for line in
+            (data / "debian-descriptions" / "queries.tsv").read_text().splitlines()
+            if "\t" in line]
+
+
+def debian_sample(data: Path, n_docs: int, n_queries: int
+                  ) -> tuple[list[str], list[tuple[str, str]], np.random.Generator]:
+    """The n_docs descriptions (file names) an archive of `build_corpus` holds, n_queries
+    (synopsis, file name) among them, and the generator that drew them."""
+    pairs = debian_pairs(data)
+    rng = np.random.default_rng(11)
+    chosen = sorted(rng.choice(len(pairs), size=min(n_docs, len(pairs)), replace=False))
+    docs = [pairs[i][1] for i in chosen]
+    picked = rng.choice(len(docs), size=min(n_queries, len(docs)), replace=False)
+    wanted = {pairs[i][1]: pairs[i][0] for i in chosen}
+    return docs, [(wanted[docs[i]], docs[i]) for i in sorted(picked)], rng
+
+
 def build_corpus(data: Path, n_docs: int, n_queries: int
                  ) -> tuple[Path, np.ndarray[Any, Any], list[tuple[str, str]]]:
     """An archive of n_docs Debian descriptions (cached under bench/out), the float32 vector
     of each of its search rows, and (query, expected path) pairs."""
     corpus = data / "debian-descriptions"
-    pairs = [line.split("\t") for line in (corpus / "queries.tsv").read_text().splitlines()
-             if "\t" in line]
-    rng = np.random.default_rng(11)
-    chosen = sorted(rng.choice(len(pairs), size=min(n_docs, len(pairs)), replace=False))
-    docs = [pairs[i][1] for i in chosen]
+    docs, queries, _ = debian_sample(data, n_docs, n_queries)
     cache = OUT / f"search-debian-{len(docs)}"
     archive_path, floats_path = cache / "debian.bmin", cache / "rows.npy"
     if not floats_path.exists():
@@ -120,10 +138,7 @@ def build_corpus(data: Path, n_docs: int, n_queries: int
                                                   strict=True)])
         np.save(floats_path, rows.astype(np.float32))
     rows = np.load(floats_path)
-    query_rows = rng.choice(len(docs), size=min(n_queries, len(docs)), replace=False)
-    wanted = {pairs[i][1]: pairs[i][0] for i in chosen}
-    queries = [(wanted[docs[i]], f"docs/{docs[i]}") for i in sorted(query_rows)]
-    return archive_path, rows, queries
+    return archive_path, rows, [(q, f"docs/{d}") for q, d in queries]
 
 
 def quality(archive_path: Path, rows: np.ndarray[Any, Any],
@@ -291,7 +306,7 @@ from briefmin import Archive
 from briefmin.quantize import Int8Scale, binary_codes, hamming
 from briefmin import fusion
 from briefmin.query import parse
-from briefmin.search import DEFAULT_M, HybridSearcher, Searcher
+from briefmin.search import DEFAULT_M, HybridSearcher, Searcher, search_texts
 t0 = time.perf_counter()
 archive = Archive.open(sys.argv[1])
 vectors = Searcher(archive).vectors
@@ -339,10 +354,32 @@ def scale_figures(n: int) -> list[list[Any]]:
              f"< 1 GB: {'met' if probe['rss'] < 1e9 else 'NOT met'}"]]
 
 
+def _options(parser: Any) -> None:
+    parser.add_argument("--hybrid-only", action="store_true",
+                        help="only the hybrid search section")
+    parser.add_argument("--archive", type=Path,
+                        help="an existing archive of the Debian descriptions (all of them, "
+                             "real model): only the hybrid comparison and latency on it")
+    parser.add_argument("--queries", type=int, default=2_000,
+                        help="synopsis queries drawn for --archive (half are held out)")
+    parser.add_argument("--tune", action="store_true",
+                        help="with --archive: also tune the fusion on the training half")
+    parser.add_argument("--index-study", action="store_true",
+                        help="only the lexical index's size and recall: per brief or per "
+                             "chunk, and smaller tokenizers")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="fresh processes per mode for the cold latency")
+
+
 def main() -> None:
-    args = parse_args(__doc__ or "", lambda p: p.add_argument(
-        "--hybrid-only", action="store_true", help="only the hybrid search section"))
+    args = parse_args(__doc__ or "", _options)
     ensure_corpora(args.data)
+    if args.archive:
+        existing_archive(args)
+        return
+    if args.index_study:
+        index_study(args)
+        return
     if args.hybrid_only:
         hybrid_main(args)
         return
@@ -657,6 +694,200 @@ def hybrid_main(args: Any) -> None:
     body += ["**Cold `briefmin search`** (fresh process, median s)",
              table(["archive", "semantic", "lexical", "hybrid"], lat)]
     print(section("Hybrid search (lexical FTS5 + semantic, fused)", body))
+
+
+# -- the full Debian run on an archive built elsewhere (`--archive PATH`) --------------------
+
+def tuning_docs(data: Path) -> set[str]:
+    """Description file names whose synopses tuned anything: the training halves of the
+    quick (5,000 / 500) and full (20,000 / 2,000) runs of `hybrid_main`. The held-out half
+    of the existing-archive run leaves them out."""
+    out: set[str] = set()
+    for n_docs, n_queries in ((5_000, 500), (20_000, 2_000)):
+        _, queries, _ = debian_sample(data, n_docs, n_queries)
+        train, _ = split([(q, {d}) for q, d in queries])
+        out |= {d for _, names in train for d in names}
+    return out
+
+
+def existing_archive(args: Any) -> None:
+    """Hybrid vs lexical vs semantic vs bm25s on an archive of the Debian descriptions made
+    beforehand (by `briefmin add ARCHIVE .../debian-descriptions/docs`), so a run does not
+    encode them again; then cold and warm latency on it. The archive is copied under
+    bench/out first: nothing here opens the given file for writing."""
+    source = args.archive.resolve()
+    path = OUT / "search-archive" / source.name
+    if not path.exists() or path.stat().st_mtime < source.stat().st_mtime:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        log(f"copying {source} to {path}")
+        shutil.copyfile(source, path)
+    with Archive.open(path, write=True):
+        pass  # an older format migrates here, on the copy
+    with Archive.open(path) as archive:
+        by_name = {Path(r.path).name: r.path for r in archive.records()}
+        briefs, model = archive.info()["briefs"], archive.info()["model"]
+    pairs = [(q, d) for q, d in debian_pairs(args.data) if d in by_name]
+    picked = np.random.default_rng(29).choice(len(pairs), min(args.queries, len(pairs)),
+                                              replace=False)
+    queries = [(pairs[i][0], {by_name[pairs[i][1]]}) for i in sorted(picked)]
+    tuned = {by_name[d] for d in tuning_docs(args.data) if d in by_name}
+    train, held = split(queries)
+    # a query that tuned anything before goes to the training half
+    train += [x for x in held if x[1] & tuned]
+    held = [x for x in held if not x[1] & tuned]
+    with Archive.open(path) as archive:
+        methods = Methods(archive)
+        log(f"Debian {briefs:,}: {len(held)} held-out queries"
+            + (f", tuning on {len(train)}" if args.tune else ""))
+        t = time.perf_counter()
+        rows, _ = compare(methods, train, held, tune=args.tune)
+        log(f"quality in {time.perf_counter() - t:.0f} s")
+    by = {r[0].split(":")[0]: r for r in rows}
+    single = max(("semantic", "lexical"), key=lambda m: (by[m][2], by[m][3]))
+    body = [f"**Debian descriptions, all of them** ({briefs:,} briefs in `{source.name}`, "
+            f"model {model}; {len(held):,} held-out synopsis queries of {len(queries):,} drawn; "
+            "the fusion was never tuned on them)",
+            table(["method", "recall@1", "recall@10", "MRR@10"], rows),
+            f"Hybrid (default) minus the better single channel ({single}): recall@10 "
+            f"{by['hybrid (default)'][2] - by[single][2]:+.3f}, MRR@10 "
+            f"{by['hybrid (default)'][3] - by[single][3]:+.3f}; minus bm25s: recall@10 "
+            f"{by['hybrid (default)'][2] - by['bm25s'][2]:+.3f}, MRR@10 "
+            f"{by['hybrid (default)'][3] - by['bm25s'][3]:+.3f}."]
+    body += latency_figures(path, [q for q, _ in held], briefs, args.repeat)
+    body.append(table(["corpus", "index MB", "`tar c \\| zstd -19` MB",
+                       "ratio (budget ≤ 0.35)"],
+                      [[f"Debian descriptions ({briefs:,})",
+                        *index_cost(args.data / "debian-descriptions" / "docs", path)]]))
+    print(section("Hybrid search on the whole Debian archive", body))
+
+
+def latency_figures(path: Path, queries: list[str], briefs: int, repeat: int) -> list[str]:
+    """Cold `briefmin search` per mode (fresh processes: best and median), whether it imports
+    torch, and warm per-query times of a `--queries` batch per mode, in one process."""
+    cold = []
+    for mode in ("semantic", "lexical", "hybrid"):
+        times = []
+        for i in range(repeat + 1):  # the first one only warms the page cache
+            seconds = run([PYTHON, "-m", "briefmin", "search", str(path), queries[i],
+                           "--mode", mode, "--json"], cwd=REPO).seconds
+            if i:
+                times.append(seconds)
+        cold.append([mode, min(times), statistics.median(times),
+                     f"< 1 s: {'met' if statistics.median(times) < 1 else 'NOT met'}"])
+    trace = run([PYTHON, "-X", "importtime", "-m", "briefmin", "search", str(path),
+                 queries[0], "--json"], cwd=REPO).stderr
+    heavy = sorted({m for m in ("torch", "sentence_transformers", "transformers", "sklearn")
+                    if re.search(rf"\|\s+{m}(\.|$)", trace, re.M)})
+    batch = queries[:200]
+    warm: list[list[Any]] = []
+    with Archive.open(path) as archive:
+        search_texts(archive, batch[:2], mode="hybrid")  # exports/loads the model once
+        for mode in ("semantic", "lexical", "hybrid"):
+            t = time.perf_counter()
+            search_texts(archive, batch, mode=mode)
+            warm.append([mode, (time.perf_counter() - t) / len(batch) * 1e3])
+    base = warm[0][1]
+    for row in warm:
+        row.append(ratio(row[1], base))
+    return [f"**Cold `briefmin search`** on the {briefs:,}-brief archive ({repeat} fresh "
+            f"processes per mode, after one that warms the page cache; each a different "
+            f"held-out synopsis); modules of torch / sentence-transformers imported by a "
+            f"hybrid search (`python -X importtime`): {', '.join(heavy) or 'none'}",
+            table(["mode", "best s", "median s", "goal"], cold),
+            f"**Warm, a batch of {len(batch)} queries** (`search_texts`, as `--queries` runs "
+            "them: the model loads once, both channels per query over data loaded once)",
+            table(["mode", "ms per query", "vs semantic"], warm)]
+
+
+# -- what the lexical index costs and what its variants would give (`--index-study`) -------
+
+def index_study(args: Any) -> None:
+    """The lexical index's bytes (dbstat of the FTS5 shadow tables) and lexical recall, for
+    one row per brief (the format) against one row per chunk (the model's chunks), and for
+    tokenizer variants that drop more: a longer stop list (scikit-learn's 318 English words
+    with ours) and tokens of one character or only digits. Recall here is the index's own
+    ranking (BM25 as briefmin computes it: every word once per row; per chunk a brief
+    scores as its best chunk), without the literal check, on the same queries for every
+    variant: Debian synopses and the kernel identifier queries."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    from briefmin.encoder import chunk_spans
+    from briefmin.query import tokens as query_tokens
+    from briefmin.store import lexical
+    from briefmin.text import decode_text
+
+    spans_of = load_encoder(BUNDLED_MODEL)
+    longer = lexical.STOP_WORDS | frozenset(ENGLISH_STOP_WORDS)
+
+    def dropper(words: frozenset[str], tiny: bool) -> Any:
+        def keep(word: str) -> bool:
+            return word.casefold() not in words and not (
+                tiny and (len(word) == 1 or word.isdigit()))
+        return (lambda t: lexical.TOKEN.sub(lambda m: m.group() if keep(m.group()) else " ",
+                                            t), keep)
+    variants = {"per brief (the format)": (False, *dropper(lexical.STOP_WORDS, False)),
+                "per chunk": (True, *dropper(lexical.STOP_WORDS, False)),
+                "per brief, 318-word stop list": (False, *dropper(longer, False)),
+                "per brief, no 1-char or digit-only tokens":
+                    (False, *dropper(lexical.STOP_WORDS, True))}
+    deb = args.data / "debian-descriptions"
+    kernel = args.data / "linux-doc"
+    corpora: list[tuple[str, Path, list[Path]]] = [
+        ("Linux kernel docs", kernel, text_files(kernel)),
+        ("Debian descriptions", deb / "docs", sorted((deb / "docs").iterdir()))]
+    out_rows = []
+    for label, folder, files in corpora:
+        texts = [decode_text(f.read_bytes())[0] for f in files]
+        names = [str(f.relative_to(folder)) for f in files]
+        if label.startswith("Debian"):
+            synopsis = {d: q for q, d in debian_pairs(args.data)}
+            picked = np.random.default_rng(31).choice(len(names), 1_000, replace=False)
+            queries = [(synopsis[names[i]], {names[i]}) for i in sorted(picked)]
+        else:
+            holders: dict[str, set[str]] = {}
+            for name, text in zip(names, texts, strict=True):
+                for found in set(IDENTIFIER.findall(text)):
+                    holders.setdefault(found, set()).add(name)
+            chosen = sorted(q for q, ps in holders.items() if len(ps) <= 3 and len(q) > 4)
+            picked = np.random.default_rng(17).choice(len(chosen), 400, replace=False)
+            queries = [(chosen[i], holders[chosen[i]]) for i in sorted(picked)]
+        tzst = run([f"tar c -C {folder.parent} {folder.name} | zstd -19 -q -c | wc -c"],
+                   shell=True)
+        chunks: list[tuple[int, str]] = []  # (brief, chunk text)
+        for b, text in enumerate(texts):
+            chunks += [(b, text[x:y]) for x, y in
+                       chunk_spans(spans_of.token_spans(text), spans_of.max_tokens)]
+        log(f"{label}: {len(texts):,} briefs, {len(chunks):,} chunks, {len(queries)} queries")
+        for name, (per_chunk, transform, keep) in variants.items():
+            rows = chunks if per_chunk else list(enumerate(texts))
+            index = lexical.Scratch()
+            index.add((i, transform(t)) for i, (_, t) in enumerate(rows))
+            index.optimize()
+            size = index.size()
+            owner = np.array([b for b, _ in rows], np.int64)
+            lengths = np.array([len(t.encode()) for _, t in rows], np.float64)
+            norm = 2.2 / (1 + 1.2 * (0.25 + 0.75 * lengths / lengths.mean()))
+            tops = []
+            for query, _ in queries:
+                score = np.zeros(len(rows), np.float64)
+                for term in dict.fromkeys(t for t in query_tokens(query) if keep(t)):
+                    hit = index.matching(term)
+                    if len(hit):
+                        idf = np.log(1 + (len(rows) - len(hit) + 0.5) / (len(hit) + 0.5))
+                        score[hit] += idf * norm[hit]
+                best = np.zeros(len(texts), np.float64)
+                np.maximum.at(best, owner, score)
+                top = np.argsort(-best, kind="stable")[:10]
+                tops.append([names[i] for i in top if best[i] > 0])
+            index.close()
+            m = metrics(tops, [a for _, a in queries])
+            out_rows.append([label, name, size / 1e6, size / int(tzst.stdout),
+                             m["recall@1"], m["recall@10"], m["MRR@10"]])
+            log(f"{out_rows[-1]}")
+    print(section("Lexical index: per brief or per chunk, and smaller tokenizers", [
+        inspect.cleandoc(index_study.__doc__ or ""),
+        table(["corpus", "index", "MB", "vs `tar c \\| zstd -19`", "recall@1", "recall@10",
+               "MRR@10"], out_rows)]))
 
 
 if __name__ == "__main__":

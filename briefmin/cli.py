@@ -6,6 +6,7 @@ turns a BriefminError into its one-line message and exit code."""
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import signal
 import sqlite3
@@ -505,7 +506,8 @@ def info_command(archive: ArchiveArg, json_out: JsonOpt = False) -> None:
                    f"{info['unique_contents']} unique contents)"],
         ["raw", hb(info["raw_bytes"])],
         ["stored", f"{hb(info['stored_bytes'])} (text {hb(info['text_bytes'])}, vectors "
-                   f"{hb(info['vector_bytes'])}, other {hb(info['other_bytes'])})"],
+                   f"{hb(info['vector_bytes'])}, lexical index "
+                   f"{hb(info['lexical_index_bytes'])}, other {hb(info['other_bytes'])})"],
         ["ratio", f"{info['ratio']:.2f}x"],
         ["model", f"{info['model']} ({info['dim']} dimensions)"],
         ["chunking", f"{info['chunking']['tokens']} tokens, overlap "
@@ -952,6 +954,11 @@ def _take_sigint() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point for `briefmin` and `python -m briefmin`."""
     _take_sigint()
+    if argv is None:
+        # a process of its own, which exits right after the command: the objects the imports
+        # made need no collection, and Python's collection at exit went over all of them
+        # (0.08-0.25 s of a ~1.3 s cold hybrid search on 64k briefs; 0.04-0.06 s frozen)
+        gc.freeze()
     try:
         result = app(args=argv, prog_name="briefmin", standalone_mode=False)
         sys.stdout.flush()  # here, where a closed pipe is still ours to handle

@@ -7,7 +7,9 @@ through its best chunk."""
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections import Counter
 from collections.abc import Set
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -337,7 +339,7 @@ class HybridSearcher:
         scale = self.lexical.scale(query.terms) if scores is not None else 1.0
         fused = fuse(rankings, known, scale, self.params)
         if scores is not None and query.literals:
-            fused = self._literals(query, fused, scores)
+            fused = self._literals(query, fused, scores, k)
             # briefs found only by the literal check (up to VERIFY of them) are scored on
             # their words: reading every one's vectors for a cosine would cost more than the
             # rest of the search
@@ -348,28 +350,54 @@ class HybridSearcher:
         return self._hits(query, vector, fused, chunks, k, mode, min_score, all_versions,
                           within)
 
-    def _literals(self, query: Query, fused: list[Fused], scores: Floats) -> list[Fused]:
+    def _literals(self, query: Query, fused: list[Fused], scores: Floats, k: int
+                  ) -> list[Fused]:
         """Count the query's literals in the candidates' stored text (the index has no
-        positions), adding contents that hold one but neither channel ranked."""
+        positions), adding contents that hold some but neither channel ranked. Those are
+        read (up to VERIFY texts, the best by BM25 among equals) most promising first: those
+        holding the words of the most literals (a bound on how many literals they hold);
+        the reading stops once k contents hold at least as many literals as any unread one
+        could. A content outside both channels' candidates has no cosine and a BM25 below
+        the lexical channel's, so among equals it ranks below them. (Reading up to 500
+        texts per literal made hybrid search 2.6x the semantic one on Debian synopses with
+        ALL-CAPS words.)"""
         by_id = {f.content_id: f for f in fused}
-        texts: dict[int, str] = {}
+        holders: dict[Literal, set[int]] = {}
+        lexical: dict[int, float] = {}  # BM25 of every content holding a literal's words
         for literal in query.literals:
             where = self.lexical.holding(literal)
-            if not len(where):
-                continue
-            holders = {self.lexical.content_id(int(p)): float(scores[p]) for p in where}
-            # fused candidates first (in fused order), then the rest by lexical score
-            queue = [f.content_id for f in fused if f.content_id in holders]
-            queue += sorted(set(holders) - set(queue), key=lambda c: -holders[c])
+            if len(where):
+                ids = [self.lexical.content_id(int(p)) for p in where]
+                holders[literal] = set(ids)
+                lexical.update(zip(ids, scores[where].tolist(), strict=True))
+        bound = Counter(c for held in holders.values() for c in held)
+
+        def check(content_ids: list[int]) -> None:
             # read in id order, which is storage order: each solid block inflates once
-            for content_id in sorted(queue[:VERIFY]):
-                if content_id not in texts:
-                    texts[content_id] = self.archive.text(content_id)
-                if literal.found_in(texts[content_id]):
+            for content_id in sorted(content_ids):
+                text = self.archive.text(content_id)
+                found = sum(literal.found_in(text) for literal, held in holders.items()
+                            if content_id in held)
+                if found:
                     item = by_id.setdefault(content_id, Fused(content_id))
-                    item.literals += 1
-                    if "lexical" not in item.scores and holders[content_id] > 0:
-                        item.scores["lexical"] = holders[content_id]
+                    item.literals += found
+                    if "lexical" not in item.scores and lexical[content_id] > 0:
+                        item.scores["lexical"] = lexical[content_id]
+        ranked = {f.content_id for f in fused}
+        todo = [c for c in bound if c in ranked]
+        rest = sorted(set(bound) - ranked, key=lambda c: (-bound[c], -lexical[c]))
+        rest = rest[:max(0, VERIFY - len(todo))]
+        # a level at a time (the unread contents that could hold `best` literals); texts are
+        # read only where the reading could stop, in one pass in storage order each (smaller
+        # batches inflated big solid blocks again)
+        for best, level in itertools.groupby(rest, key=bound.__getitem__):
+            if sum(n >= best for n in bound.values()) >= k:
+                check(todo)
+                todo = []
+                if sum(f.literals >= best for f in by_id.values()) >= k:
+                    break
+            todo += level
+        check(todo)
         return order(list(by_id.values()))
 
     def _hits(self, query: Query, vector: Floats | None, fused: list[Fused],

@@ -253,3 +253,34 @@ def test_rm_of_a_damaged_brief_rebuilds_the_index(cli: Cli, tmp_path: Path,
     assert [h["path"] for h in hits(cli, archive, "zanzibar", "--mode", "lexical")] == [
         "src/a.md"]
     assert hits(cli, archive, "quokka", "--mode", "lexical") == []
+
+
+def test_info_counts_the_lexical_index_apart_from_other_bytes(
+        cli: Cli, hashing_archive: Callable[..., Path]) -> None:
+    archive = hashing_archive({f"b{i}.md": f"Brief {i} about the zanzibar{i} rollout.\n".encode()
+                               for i in range(40)})
+    info = json.loads(cli("info", archive, "--json").stdout)
+    assert info["lexical_index_bytes"] > 0
+    parts = ("text_bytes", "vector_bytes", "lexical_index_bytes", "other_bytes")
+    assert sum(info[p] for p in parts) == info["stored_bytes"]
+    assert "lexical index" in cli("info", archive).stdout
+
+
+def test_the_brief_holding_every_literal_ranks_first_among_many_holding_one(
+        cli: Cli, hashing_archive: Callable[..., Path]) -> None:
+    """The literal check reads the briefs outside both channels' candidates a level at a
+    time (those that could hold the most literals first) and stops early: that must not
+    lose the one brief holding both, even when 80 briefs hold one of them, the parts of
+    both are in many more, and its BM25 is the lowest (the longest brief)."""
+    files = {f"one/{i:02}.md": f"Ticket ALPHA-7 is open; see item {i}.\n".encode()
+             for i in range(80)}
+    files |= {f"parts/{i:02}.md": f"alpha and 7 beta {i} and 9 apart.\n".encode()
+              for i in range(80)}
+    files["both.md"] = ("Long notes. " * 400 + "ALPHA-7 depends on BETA-9.\n").encode()
+    archive = hashing_archive(files)
+    for mode in ("lexical", "hybrid"):
+        found = hits(cli, archive, "ALPHA-7 BETA-9", "--mode", mode, "-k", "5")
+        assert found[0]["path"] == "src/both.md" and found[0]["literals"] == 2
+        assert all(h["literals"] == 1 for h in found[1:]), found
+        single = hits(cli, archive, "ALPHA-7", "--mode", mode, "-k", "5")
+        assert all(h["literals"] == 1 for h in single)

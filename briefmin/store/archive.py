@@ -455,15 +455,16 @@ class Archive:
         vec_rows, vec_bytes = segments.totals(self._db)
         stored = os.path.getsize(self.path)
         raw = counts["raw_bytes"]
+        index = lexical.index_bytes(self._db)
         return {
             "path": self.path, "format_version": meta.format_version,
             "briefs": counts["briefs"], "versions": counts["versions"],
             "unique_contents": counts["unique_contents"],
             "raw_bytes": raw, "unique_raw_bytes": counts["unique_raw_bytes"],
             "stored_bytes": stored, "text_bytes": text + dicts, "vector_bytes": vec_bytes,
-            "other_bytes": max(0, stored - text - dicts - vec_bytes),
+            "other_bytes": max(0, stored - text - dicts - vec_bytes - index),
             "ratio": round(raw / stored, 3) if stored else 0.0,
-            "lexical_index_bytes": lexical.index_bytes(self._db),
+            "lexical_index_bytes": index,
             "vectors": vec_rows, "vectors_by_code_bits": segments.tier_totals(self._db, meta),
             "blocks": blocks["blocks"],
             "dictionaries": blocks["dictionaries"],
