@@ -131,6 +131,33 @@ def test_versions_from_several_archives_keep_their_time_order(tmp_path: Path, cl
     assert json.loads(cli("merge", out, *built, "--json").stdout)["versions_added"] == 0
 
 
+def test_an_older_version_merged_after_a_newer_one_does_not_become_latest(
+        tmp_path: Path, cli: Cli) -> None:
+    root = tmp_path / "src"
+    root.mkdir()
+    note = root / "note.md"
+    built = []
+    for n, text in enumerate(["old text\n", "new text\n"]):
+        note.write_text(text)
+        built.append(tmp_path / f"host{n}.bmin")
+        build(built[-1], tmp_path, ["src"], model=HASHING)
+        time.sleep(1.1)  # added_at has whole seconds
+    out = tmp_path / "out.bmin"
+    # two merge runs: the newer host first, the older one after it
+    assert cli("merge", out, built[1]).returncode == 0
+    assert cli("merge", out, built[0]).returncode == 0
+    with Archive.open(out) as arch:
+        [latest] = arch.records(["src/note.md"])
+        assert arch.read(latest) == b"new text\n" and latest.version == 2
+        history = arch.records(["src/note.md"], all_versions=True)
+        assert [arch.read(r) for r in history] == [b"old text\n", b"new text\n"]
+        assert [r.added_at for r in history] == sorted(r.added_at for r in history)
+        assert arch.verify().ok
+    restored = tmp_path / "restored"
+    assert cli("restore", out, "src/note.md", "--to", restored).returncode == 0
+    assert (restored / "src/note.md").read_bytes() == b"new text\n"
+
+
 def test_merge_refuses_another_model_or_profile(tmp_path: Path, cli: Cli) -> None:
     root = tmp_path / "src"
     root.mkdir()

@@ -18,7 +18,7 @@ import numpy.typing as npt
 from ..errors import ModelError, UsageError
 from ..modelid import CHUNK_OVERLAP_TOKENS
 from ..text import decode_text
-from . import catalogue, lexical, schema, segments
+from . import catalogue, lexical, rows, schema, segments
 from .archive import Archive
 from .catalogue import BriefRecord
 from .segments import BRIEF_KINDS, KIND_CHUNK, Rows
@@ -159,15 +159,31 @@ def _merge_batch(out: Archive, sources: Sequence[Archive], batch: list[tuple[int
             vectors[i].add_to(rows, content_id, record.content_id)
             report.contents_added += 1
         for _, record in batch:
-            latest = catalogue.latest_version(db, record.path)
             content_id = catalogue.content_id(db, bytes.fromhex(record.sha256))
             assert content_id is not None
-            catalogue.insert_brief(db, record.path, latest[0] + 1 if latest else 1, content_id,
-                                   _seconds(record.added_at))
+            added = _seconds(record.added_at)
+            catalogue.insert_brief(db, record.path, _place_version(db, record.path, added),
+                                   content_id, added)
             report.versions_added += 1
         segments.append(db, rows, out.meta.chunk_tokens, CHUNK_OVERLAP_TOKENS)
         if not out._blocks.dictionary():
             out._blocks.maybe_train_dictionary()
+
+
+def _place_version(db: Any, path: str, added: int) -> int:
+    """The version number of a version of `path` added at `added`, in time order among the
+    versions OUT holds: versions added later (an earlier merge brought a newer one) move up
+    by one, so the newest stays the latest whatever order the inputs come in. Brief ids do
+    not change, so snapshots still hold the same versions."""
+    key = rows.path_key(path)
+    later = db.query("SELECT id, version, content, added FROM briefs WHERE pathkey = ? AND "
+                     "path = ? AND added > ? ORDER BY version DESC", (key, path, added))
+    for brief_id, version, content, when in later:
+        rows.put(db, "briefs", (brief_id, path, version + 1, content, when, key))
+    if later:
+        return int(later[-1][1])
+    latest = catalogue.latest_version(db, path)
+    return latest[0] + 1 if latest else 1
 
 
 def _seconds(added_at: str) -> int:
