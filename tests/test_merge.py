@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from briefmin import Archive, BriefRecord, ExitStatus, add, iter_sources
 from briefmin.search import Searcher, search_texts
 from briefmin.store.merge import merge
 
+from . import surgery
 from .conftest import (
     HASHING,
     Cli,
@@ -156,6 +158,32 @@ def test_an_older_version_merged_after_a_newer_one_does_not_become_latest(
     restored = tmp_path / "restored"
     assert cli("restore", out, "src/note.md", "--to", restored).returncode == 0
     assert (restored / "src/note.md").read_bytes() == b"new text\n"
+
+
+@pytest.mark.parametrize("downgrade", [surgery.write_format_3, surgery.write_format_4,
+                                       surgery.write_format_5])
+def test_inputs_of_an_older_format_are_merged_as_they_are(
+        tmp_path: Path, cli: Cli, downgrade: Callable[[Path], None]) -> None:
+    root = tmp_path / "src"
+    root.mkdir()
+    for n in range(6):
+        (root / f"b{n}.md").write_text(f"brief number {n} about topic {n % 3}\n")
+    old, current = tmp_path / "old.bmin", tmp_path / "current.bmin"
+    build(old, tmp_path, [f"src/b{n}.md" for n in range(3)], model=HASHING)
+    build(current, tmp_path, [f"src/b{n}.md" for n in range(3, 6)], model=HASHING)
+    reference = tmp_path / "reference.bmin"  # the same merge of the input before downgrading
+    assert cli("merge", reference, current, old).returncode == 0
+    downgrade(old)
+    before = old.read_bytes()
+    out = tmp_path / "out.bmin"
+    done = cli("merge", out, current, old, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["versions_added"] == 6
+    assert old.read_bytes() == before  # read as it is: never upgraded by a merge
+    assert listing(out) == listing(reference)
+    with Archive.open(out) as arch:
+        assert arch.verify().ok and len(arch.records()) == 6
+    assert min_row_cosine(out, reference) > 0.99999
 
 
 def test_merge_refuses_another_model_or_profile(tmp_path: Path, cli: Cli) -> None:

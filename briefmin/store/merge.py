@@ -50,10 +50,12 @@ def check_compatible(out: Archive, source: Archive) -> None:
     if got.rescore_bits != have.rescore_bits:
         raise UsageError(f"{source.path} has profile {got.profile!r}, {out.path} "
                          f"{have.profile!r}; archives of different profiles cannot be merged")
-    if got.format_version != have.format_version:
-        raise UsageError(f"{source.path} is archive format {got.format_version}, {out.path} "
-                         f"format {have.format_version}; add a brief to it with this briefmin "
-                         "(which upgrades it) before merging")
+    # an input of an older format is read as it is (readers never migrate; store/schema.py
+    # shows formats from OLDEST_READABLE on as the current one); a newer one is refused
+    if got.format_version > have.format_version:
+        raise UsageError(f"{source.path} is archive format {got.format_version}, newer than "
+                         f"{out.path}'s {have.format_version}; merge with the briefmin that "
+                         "wrote it")
     if have.dim and got.dim and (got.dim, got.chunk_tokens) != (have.dim, have.chunk_tokens):
         raise ModelError(f"{source.path} holds {got.dim}-d vectors of {got.chunk_tokens}-token "
                          f"chunks, {out.path} {have.dim}-d of {have.chunk_tokens}")
