@@ -186,6 +186,46 @@ def test_inputs_of_an_older_format_are_merged_as_they_are(
     assert min_row_cosine(out, reference) > 0.99999
 
 
+def test_snapshots_are_carried_over_with_their_members(
+        tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    def add_night(archive: Path, folder: str, host: str) -> None:
+        done = cli("add", archive, folder, "--model", HASHING, "--host", host, "-q")
+        assert done.returncode == 0, done.stderr
+        time.sleep(1.1)  # added_at and snapshot times have whole seconds
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "docs").mkdir()
+    one, two, out = tmp_path / "one.bmin", tmp_path / "two.bmin", tmp_path / "out.bmin"
+    (tmp_path / "src/a.md").write_text("alpha, first draft\n")
+    (tmp_path / "src/b.md").write_text("beta\n")
+    add_night(one, "src", "h1")
+    (tmp_path / "docs/c.md").write_text("gamma\n")
+    add_night(two, "docs", "h2")
+    (tmp_path / "src/a.md").write_text("alpha, second draft\n")
+    (tmp_path / "src/b.md").unlink()
+    add_night(one, "src", "h1")
+    merged = json.loads(cli("merge", out, two, one, "--json").stdout)
+    assert merged["snapshots_added"] == 3
+    snaps = json.loads(cli("snapshots", out, "--json").stdout)["snapshots"]
+    assert [(s["host"], s["files"]) for s in snaps] == [("h1", 2), ("h2", 1), ("h1", 1)]
+    first, second = [s["id"] for s in snaps if s["host"] == "h1"]
+    for snapshot, want in [(first, {"src/a.md": b"alpha, first draft\n", "src/b.md": b"beta\n"}),
+                           (second, {"src/a.md": b"alpha, second draft\n"})]:
+        target = tmp_path / f"restored-{snapshot}"
+        done = cli("restore", out, "--snapshot", str(snapshot), "--to", target)
+        assert done.returncode == 0, done.stderr
+        got = {str(p.relative_to(target)): p.read_bytes()
+               for p in target.rglob("*") if p.is_file()}
+        assert got == want
+    # the same again adds nothing
+    again = json.loads(cli("merge", out, one, two, "--json").stdout)
+    assert again["snapshots_added"] == 0 and again["versions_added"] == 0
+    with Archive.open(out) as arch:
+        assert len(arch.snapshots()) == 3 and arch.verify().ok
+
+
 def test_merge_refuses_another_model_or_profile(tmp_path: Path, cli: Cli) -> None:
     root = tmp_path / "src"
     root.mkdir()
