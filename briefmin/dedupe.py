@@ -237,6 +237,7 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
             continue
         units[bytes.fromhex(kept[0].sha256)] = _Unit(
             [(_age(r), r.path, False) for r in kept], row_of[content_id], content_id)
+    del by_content  # a million catalogue records: only the units' paths and ages are needed
     archived_rows = np.array(sorted(u.row for u in units.values()), dtype=np.int64)
 
     new_texts: list[str] = []

@@ -10,7 +10,7 @@ Pure numpy over codes: no archive, no model."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +24,7 @@ LSH_RECALL = 0.995  # chance that a pair exactly at the threshold shares at leas
 BAND_EXTRA_BITS = 4  # more bits per band: fewer chance candidates, more bands (see band_plan)
 BRUTE_FORCE_BELOW = 4096  # fewer codes than this: exact blocked all-pairs is cheaper
 MAX_BANDS = 2000  # more bands than this: codes too biased to band; exact all-pairs instead
+PAIR_CHUNK = 1 << 22  # candidate pairs generated and filtered at a time
 PROJECTED_BITS = 512  # random hyperplanes of the fallback when the stored sign bits are biased
 
 
@@ -204,24 +205,45 @@ def _pooled_band_count(pool: int, k: int, flip: float, recall: float) -> int:
 def key_pairs(keys: npt.NDArray[np.uint32], max_run: int = 2048) -> tuple[Ints, Ints]:
     """Every pair of rows with equal keys (runs longer than max_run are left to other bands:
     such a band key carries no information there)."""
+    parts = list(key_pair_chunks(keys, max_run))
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate([i for i, _ in parts]), np.concatenate([j for _, j in parts])
+
+
+def key_pair_chunks(keys: npt.NDArray[np.uint32], max_run: int = 2048,
+                    chunk: int = PAIR_CHUNK) -> Iterator[tuple[Ints, Ints]]:
+    """`key_pairs` in pieces of about `chunk` pairs (whole runs each), so a band in which
+    many large groups collide (a corpus with big families of similar briefs) is filtered
+    piece by piece instead of held at once (at a million briefs such bands held GBs)."""
     # sorting (key, row) packed in one uint64 is several times faster than an argsort
     packed = (keys.astype(np.uint64) << np.uint64(32)) | np.arange(len(keys), dtype=np.uint64)
     packed.sort()
     sorted_keys = packed >> np.uint64(32)
     order = (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    del packed
     starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
     lengths = np.diff(np.r_[starts, len(keys)])
     keep = (lengths >= 2) & (lengths <= max_run)
     starts, lengths = starts[keep], lengths[keep]
-    if not len(starts):
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    total = np.cumsum(lengths * (lengths - 1) // 2)
+    lo = 0
+    while lo < len(starts):
+        done = int(total[lo - 1]) if lo else 0
+        hi = max(lo + 1, int(np.searchsorted(total, done + chunk, side="right")))
+        yield _run_pairs(order, starts[lo:hi], lengths[lo:hi])
+        lo = hi
+
+
+def _run_pairs(order: Ints, starts: Ints, lengths: Ints) -> tuple[Ints, Ints]:
+    """The pairs (i < j) within each run of sorted positions."""
     # each position p of a run pairs with the positions after it in the run
     positions = ranges(starts, lengths - 1)
     run_end = np.repeat(starts + lengths, lengths - 1)
     partners = run_end - positions - 1
     first = np.repeat(positions, partners)
     second = ranges(positions + 1, partners)
-    i, j = order[first].astype(np.int64), order[second].astype(np.int64)
+    i, j = order[first], order[second]
     return np.minimum(i, j), np.maximum(i, j)
 
 
@@ -279,18 +301,18 @@ def near_pairs(bits: Codes, codes: Int8Codes, threshold: float, *, seed: int = 0
     found: list[Pairs] = []
     known = np.zeros(0, np.int64)  # i * n + j of the pairs confirmed so far, sorted
     for band_no, band in enumerate(plan):
-        i, j = key_pairs(band_keys(columns, band), max_run)
-        if len(i) and len(known):
-            # a close pair turns up in many bands: confirm it once
-            key = i * n + j
-            fresh = known[np.minimum(np.searchsorted(known, key), len(known) - 1)] != key
-            i, j = i[fresh], j[fresh]
-        if len(i):
-            sims = pair_cosines(codes, norms, i, j)
-            hit = sims >= threshold
-            if hit.any():
-                found.append(Pairs(i[hit], j[hit], sims[hit]))
-                known = np.sort(np.concatenate([known, i[hit] * n + j[hit]]))
+        for i, j in key_pair_chunks(band_keys(columns, band), max_run):
+            if len(known):
+                # a close pair turns up in many bands: confirm it once
+                key = i * n + j
+                fresh = known[np.minimum(np.searchsorted(known, key), len(known) - 1)] != key
+                i, j = i[fresh], j[fresh]
+            if len(i):
+                sims = pair_cosines(codes, norms, i, j)
+                hit = sims >= threshold
+                if hit.any():
+                    found.append(Pairs(i[hit], j[hit], sims[hit]))
+                    known = np.sort(np.concatenate([known, i[hit] * n + j[hit]]))
         if progress:
             progress(band_no + 1, len(plan))
     return Pairs.concat(found)
