@@ -9,7 +9,15 @@ the commands over the archive, not the model (see bench_ingest.py for that).
 
 Every command runs as a fresh process, timed, with its own peak RSS (wait4). Baselines in the
 same run: `tar c DIR | zstd -19 -T1` of a 10k slice (briefs/s of the tarball) and of a 100k
-slice (bytes, scaled to N)."""
+slice (bytes, scaled to N).
+
+`--keep DIR` builds the briefs and the archive in DIR and leaves them there; `--reuse DIR`
+then times only the whole `dedupe` and the `restore` of 1,000 random briefs on them (each
+~10 min on 2 shared cores, where the build is ~35 min under load):
+
+    .venv/bin/python bench/bench_million.py --keep /dev/shm/m1      # everything, kept
+    .venv/bin/python bench/bench_million.py --reuse /dev/shm/m1     # dedupe + restore only
+"""
 
 from __future__ import annotations
 
@@ -68,19 +76,29 @@ def main() -> None:
     # Children inherit this cap: a command that outgrows the goal by far fails with a
     # MemoryError instead of pushing a shared machine into the OOM killer.
     resource.setrlimit(resource.RLIMIT_AS, (int(AS_CAP), int(AS_CAP)))
+    if args.reuse:
+        print(section(f"A million briefs: dedupe and restore again ({n:,} briefs, "
+                      "hashing:384)", measure_again(args.reuse, n)))
+        return
     ensure_corpora(args.data)
-    work = _workdir(n)
+    work = args.keep or _workdir(n)
+    work.mkdir(parents=True, exist_ok=True)
     log(f"work folder {work}")
     try:
         body = measure(args.data / "debian-descriptions" / "docs", work, n)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
     print(section(f"A million briefs end to end ({n:,} briefs, hashing:384)", body))
 
 
 def _extra_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=int, default=None,
                         help="briefs to make (default 1M, --quick 100k)")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="build in this folder and keep the briefs and the archive")
+    parser.add_argument("--reuse", type=Path, default=None,
+                        help="a folder --keep made: time only dedupe and restore on it")
 
 
 def _workdir(n: int) -> Path:
@@ -237,6 +255,35 @@ def measure(docs: Path, work: Path, n: int) -> list[str]:
         table(["size", "bytes", "vs tar \\| zstd -19"], sizes),
         f"The 100k tarball took {tar100.seconds:,.1f} s. Dedupe stderr tail: "
         f"`{_tail(dedupe.stderr)}`; verify: `{_tail(verify.stdout + verify.stderr)}`.",
+    ]
+
+
+def measure_again(work: Path, n: int) -> list[str]:
+    """dedupe and restore on an archive a --keep run left (briefs in work/briefs)."""
+    root, archive = work / "briefs", work / "million.bmin"
+    if not archive.is_file():
+        raise SystemExit(f"{archive} is missing: build it with --keep {work}")
+    log("dedupe --json, whole archive")
+    dedupe = _briefmin(root, "dedupe", str(archive), "--json", devnull=True, check=False,
+                       limit=STOP_AFTER * GOALS["dedupe"])
+    restored = work / "restored"
+    shutil.rmtree(restored, ignore_errors=True)
+    restore = _restore(root, archive, restored, n)
+    shutil.rmtree(restored, ignore_errors=True)
+    seconds = sum(r.seconds for r in restore)
+    return [
+        f"Machine: {machine()}. Archive: {archive.stat().st_size / 1e6:,.0f} MB, built by an "
+        f"earlier `--keep` run.",
+        table(["step", "wall", "result", "goal", "peak RSS"], [
+            ["`dedupe --json > /dev/null`, whole archive", f"{dedupe.seconds:,.1f} s",
+             f"exit {dedupe.returncode}" + (f" (stopped at {STOP_AFTER}x the goal)"
+                                             if dedupe.returncode == -9 else ""),
+             _met(dedupe.seconds < GOALS["dedupe"] and dedupe.returncode in (0, 1),
+                  f"< {GOALS['dedupe']:g} s"), _rss(dedupe)],
+            [f"`restore` of {RESTORE_N:,} random briefs ({len(restore)} processes)",
+             f"{seconds:,.1f} s", f"{RESTORE_N / seconds:,.0f} briefs/s, byte-exact", "",
+             _rss(max(restore, key=lambda r: r.peak_rss))]]),
+        f"Dedupe stderr tail: `{_tail(dedupe.stderr)}`.",
     ]
 
 

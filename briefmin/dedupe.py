@@ -196,7 +196,8 @@ class _Unit:
 
     paths: list[tuple[tuple[int, str, str], str, bool]]  # (age key, path, new)
     row: int  # its row in the vector table (archived rows first, then new ones)
-    text: Callable[[], str]
+    content_id: int  # the stored content it is, or -1 for a new brief's text (`given`)
+    given: str | None = None
 
 
 def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None = None, *,
@@ -235,8 +236,8 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
         if not kept or content_id not in row_of:
             continue
         units[bytes.fromhex(kept[0].sha256)] = _Unit(
-            [(_age(r), r.path, False) for r in kept], row_of[content_id],
-            _archived_text(archive, content_id))
+            [(_age(r), r.path, False) for r in kept], row_of[content_id], content_id)
+    del by_content  # a million catalogue records: only the units' paths and ages are needed
     archived_rows = np.array(sorted(u.row for u in units.values()), dtype=np.int64)
 
     new_texts: list[str] = []
@@ -249,8 +250,7 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
             copies += 1
             continue
         text = decode_text(data)[0]
-        units[digest] = _Unit([(age, name, True)], len(stored) + len(new_texts),
-                              _given_text(text))
+        units[digest] = _Unit([(age, name, True)], len(stored) + len(new_texts), -1, text)
         new_texts.append(text)
 
     codes = archive.all_int8(BRIEF_KINDS) if len(archived_rows) or new_texts else None
@@ -268,15 +268,17 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
     # the archived briefs' rows, copied out once (384 MB at a million briefs) for the pair
     # search and the histogram alike
     archived_codes = archived_norms = None
+    whole = len(archived_rows) == len(stored)  # every row: no copy needed (rows sorted)
     if not path_mode and codes is not None and len(archived_rows):
-        archived_codes, archived_norms = codes[archived_rows], norms[archived_rows]
+        archived_codes, archived_norms = ((codes, norms) if whole else
+                                          (codes[archived_rows], norms[archived_rows]))
     say("finding similar pairs")
     if path_mode:
         pairs, best = _new_pairs(new_vectors, codes, norms, archived_rows, len(stored),
                                  thresholds.similar)
     elif archived_codes is not None and archived_norms is not None:
-        local = near_pairs(stored.bits[archived_rows], archived_codes, thresholds.similar,
-                           norms=archived_norms)
+        local = near_pairs(stored.bits if whole else stored.bits[archived_rows],
+                           archived_codes, thresholds.similar, norms=archived_norms)
         i, j = archived_rows[local.i], archived_rows[local.j]
         # hook: pairs of two binary-tier rows (`briefmin tier`) read their cosine their way
         pairs = Pairs(i, j, stored.pair_cosines(i, j, local.similarity)).at_least(
@@ -286,7 +288,7 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
 
     say("reading texts")
     lexical = _Lexical.read(units, thresholds.near_identical,
-                            first_new=len(stored) if path_mode else None)
+                            first_new=len(stored) if path_mode else None, read=archive.text)
 
     def vector(row: int) -> Floats:
         if row >= len(stored):
@@ -327,36 +329,50 @@ class _Lexical:
     """What the text channel knows: each unit's normalized-text key, its shingles, and the
     pairs of rows at or above the Jaccard threshold."""
 
-    keys: dict[int, bytes]  # row -> text_key
-    position: dict[int, int]  # row -> index into shingles
+    rows: Ints  # the unit rows, in the order of keys and shingles
+    keys: npt.NDArray[np.bytes_]  # each unit's text_key (32 bytes; arrays, not a dict of
+    # 1M bytes objects)
+    position: Ints  # row -> index into keys and shingles (-1: no unit)
     shingles: Shingles
     pairs: Pairs
 
     @classmethod
-    def read(cls, units: dict[bytes, _Unit], threshold: float, first_new: int | None
-             ) -> _Lexical:
+    def read(cls, units: dict[bytes, _Unit], threshold: float, first_new: int | None,
+             read: Callable[[int], str]) -> _Lexical:
         """Every unit's text is decoded once (in stored order) for its key and shingles.
         In path mode (first_new: the first new row) only pairs with a new brief are kept."""
-        rows = [u.row for u in units.values()]
-        keys: dict[int, bytes] = {}
+        rows = np.array([u.row for u in units.values()], np.int64)
+        keys = np.zeros(len(rows), "S32")
 
         def texts() -> Iterator[str]:
-            for unit in units.values():
-                text = unit.text()
-                keys[unit.row] = text_key(text)
+            for k, unit in enumerate(units.values()):
+                text = unit.given if unit.given is not None else read(unit.content_id)
+                keys[k] = text_key(text)
                 yield text
 
         shingles = shingle(texts())
         found = lexical_pairs(shingles, threshold)
-        row = np.array(rows, np.int64)
-        pairs = Pairs(row[found.i], row[found.j], found.similarity)
+        pairs = Pairs(rows[found.i], rows[found.j], found.similarity)
         if first_new is not None:
             keep = (pairs.i >= first_new) | (pairs.j >= first_new)
             pairs = Pairs(pairs.i[keep], pairs.j[keep], pairs.similarity[keep])
-        return cls(keys, {r: k for k, r in enumerate(rows)}, shingles, pairs)
+        position = np.full(int(rows.max(initial=-1)) + 1, -1, np.int64)
+        position[rows] = np.arange(len(rows), dtype=np.int64)
+        return cls(rows, keys, position, shingles, pairs)
 
     def jaccard(self, a: int, b: int) -> float:
-        return 1.0 if a == b else self.shingles.jaccard(self.position[a], self.position[b])
+        return 1.0 if a == b else self.shingles.jaccard(int(self.position[a]),
+                                                        int(self.position[b]))
+
+    def classes(self) -> list[Ints]:
+        """The rows of each normalized text held by more than one unit (a sort, not a dict
+        of a million lists)."""
+        order = np.argsort(self.keys, kind="stable")
+        ordered = self.keys[order]
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        ends = np.r_[starts[1:], len(ordered)]
+        return [self.rows[order[a:b]] for a, b in zip(starts.tolist(), ends.tolist(),
+                                                      strict=True) if b - a > 1]
 
 
 def _group(units: dict[bytes, _Unit], lexical: _Lexical, pairs: Pairs, thresholds: Thresholds,
@@ -375,23 +391,20 @@ def _group(units: dict[bytes, _Unit], lexical: _Lexical, pairs: Pairs, threshold
         if len(unit.paths) > 1:
             groups.append(Group("exact", [Member(p, 1.0, 1.0, new) for _, p, new in unit.paths]))
     by_row = {u.row: u for u in units.values()}
-    classes: dict[bytes, list[_Unit]] = {}
-    for unit in units.values():
-        classes.setdefault(lexical.keys[unit.row], []).append(unit)
     rank = _ranks(by_row)
     # a normalized class takes part in the other kinds through its oldest content
     hidden = np.zeros(len(rank), bool)
-    for members in classes.values():
-        if len(members) > 1:
-            members.sort(key=lambda u: u.paths[0])
-            groups.append(_star("normalized", members[0], [(u, 1.0) for u in members[1:]],
-                                evidence))
-            hidden[[u.row for u in members[1:]]] = True
+    for rows in lexical.classes():
+        members = sorted((by_row[r] for r in rows.tolist()), key=lambda u: u.paths[0])
+        groups.append(_star("normalized", members[0], [(u, 1.0) for u in members[1:]],
+                            evidence))
+        hidden[[u.row for u in members[1:]]] = True
 
     def stars(kind: str, found: Pairs, threshold: float,
               excluded: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
-        known = np.array([a in by_row and b in by_row for a, b in
-                          zip(found.i.tolist(), found.j.tolist(), strict=True)], dtype=bool)
+        present = np.zeros(len(rank), bool)
+        present[lexical.rows] = True
+        known = present[found.i] & present[found.j] if len(found) else np.zeros(0, bool)
         found = Pairs(found.i[known], found.j[known], found.similarity[known]) \
             if len(found) else found
         done = assign(rank, found.i, found.j, found.similarity, threshold, excluded)
@@ -471,14 +484,6 @@ def _new_pairs(new_vectors: Floats, codes: Int8Codes | None, norms: Floats,
 
 def _age(record: BriefRecord) -> tuple[int, str, str]:
     return (0, record.added_at, record.path)
-
-
-def _given_text(text: str) -> Callable[[], str]:
-    return lambda: text
-
-
-def _archived_text(archive: Archive, content_id: int) -> Callable[[], str]:
-    return lambda: archive.text(content_id)
 
 
 def prune(archive: Archive, report: DedupeReport, kinds: Sequence[str] = PRUNE_KINDS

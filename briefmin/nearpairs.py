@@ -10,7 +10,7 @@ Pure numpy over codes: no archive, no model."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +24,8 @@ LSH_RECALL = 0.995  # chance that a pair exactly at the threshold shares at leas
 BAND_EXTRA_BITS = 4  # more bits per band: fewer chance candidates, more bands (see band_plan)
 BRUTE_FORCE_BELOW = 4096  # fewer codes than this: exact blocked all-pairs is cheaper
 MAX_BANDS = 2000  # more bands than this: codes too biased to band; exact all-pairs instead
+PAIR_CHUNK = 1 << 22  # candidate pairs generated and filtered at a time
+PROJECTED_BITS = 512  # random hyperplanes of the fallback when the stored sign bits are biased
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,8 @@ def bit_flip_rate(threshold: float) -> float:
 
 
 def band_plan(n: int, bits: int, threshold: float, recall: float = LSH_RECALL,
-              seed: int = 0, ones: Floats | None = None) -> list[npt.NDArray[np.intp]] | None:
+              seed: int = 0, ones: Floats | None = None, hyperplanes: bool = False
+              ) -> list[npt.NDArray[np.intp]] | None:
     """Bit positions of each band, or None when banding would need more than MAX_BANDS.
 
     A band of k bits makes about n / 2**(BAND_EXTRA_BITS + 1) chance collisions when its
@@ -132,7 +135,10 @@ def band_plan(n: int, bits: int, threshold: float, recall: float = LSH_RECALL,
     agrees between two random rows with chance m² + (1 - m)²: biased bits (`ones`, the share
     of rows with each bit set) tell less, so bands take more of them, and near-constant bits
     are never used. The band count then follows from the chance that a pair at the threshold
-    agrees on all k bits of one band."""
+    agrees on all k bits of one band. With `hyperplanes` (bits from random projections, each
+    flipping independently at exactly the angle over pi) the count also accounts for the
+    bands drawing from one pool of bits: a pair that happens to differ on more of the pool
+    than usual misses every band together (`_pooled_band_count`)."""
     share = np.full(bits, 0.5) if ones is None else np.asarray(ones, np.float64)
     collide = share ** 2 + (1.0 - share) ** 2
     usable = np.flatnonzero(collide < 0.95)
@@ -141,38 +147,103 @@ def band_plan(n: int, bits: int, threshold: float, recall: float = LSH_RECALL,
     selectivity = float(np.mean(-np.log2(collide[usable])))
     target = math.log2(max(n, 2)) + BAND_EXTRA_BITS
     k = int(min(64, len(usable), max(8, math.ceil(target / selectivity))))
-    agree = (1.0 - bit_flip_rate(threshold)) ** k
-    if agree >= 1.0:
-        count = 1
+    if hyperplanes:
+        count = _pooled_band_count(len(usable), k, bit_flip_rate(threshold), recall)
     else:
-        count = math.ceil(math.log(1.0 - recall) / math.log1p(-agree)) if agree > 0 else 1
+        agree = (1.0 - bit_flip_rate(threshold)) ** k
+        if agree >= 1.0:
+            count = 1
+        else:
+            count = math.ceil(math.log(1.0 - recall) / math.log1p(-agree)) if agree > 0 else 1
     if count > MAX_BANDS:
         return None
     rng = np.random.default_rng(seed)
     return [np.sort(rng.choice(usable, size=k, replace=False)) for _ in range(count)]
 
 
+def projected_signs(codes: Int8Codes, bits: int = PROJECTED_BITS, seed: int = 0,
+                    chunk: int = 65536) -> Codes:
+    """One row per hyperplane of a fixed seeded Gaussian projection: 1 where a code lies on
+    its positive side (uint8, bits x rows, so a band's columns are contiguous reads). The
+    length of a code does not change its signs, so the int8 codes need no decoding."""
+    planes = np.random.default_rng(seed).standard_normal((codes.shape[1], bits)
+                                                          ).astype(np.float32)
+    out = np.empty((bits, len(codes)), np.uint8)
+    for start in range(0, len(codes), chunk):
+        block = codes[start:start + chunk].astype(np.float32) @ planes
+        out[:, start:start + len(block)] = (block > 0).T
+    return out
+
+
+def _pooled_band_count(pool: int, k: int, flip: float, recall: float) -> int:
+    """Fewest bands of k bits, drawn from a pool of independent bits each flipping with chance
+    `flip`, that find a pair with the given recall: the pair differs on D ~ Binomial(pool,
+    flip) bits of the pool, and a band misses it unless its k bits avoid all D. MAX_BANDS + 1
+    when more are needed."""
+    def ln_comb(a: int, b: int) -> float:
+        return math.lgamma(a + 1) - math.lgamma(b + 1) - math.lgamma(a - b + 1)
+
+    weights, hits = [], []
+    for d in range(pool - k + 1):
+        weights.append(math.exp(ln_comb(pool, d) + d * math.log(flip)
+                                + (pool - d) * math.log1p(-flip)))
+        hits.append(math.exp(ln_comb(pool - d, k) - ln_comb(pool, k)))
+    w, h = np.array(weights), np.array(hits)
+
+    def found(count: int) -> float:
+        return float(np.sum(w * -np.expm1(count * np.log1p(-np.minimum(h, 1 - 1e-16)))))
+
+    if found(MAX_BANDS) < recall:
+        return MAX_BANDS + 1
+    lo, hi = 1, MAX_BANDS  # found() grows with the count: bisect
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (mid + 1, hi) if found(mid) < recall else (lo, mid)
+    return lo
+
+
 def key_pairs(keys: npt.NDArray[np.uint32], max_run: int = 2048) -> tuple[Ints, Ints]:
     """Every pair of rows with equal keys (runs longer than max_run are left to other bands:
     such a band key carries no information there)."""
+    parts = list(key_pair_chunks(keys, max_run))
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate([i for i, _ in parts]), np.concatenate([j for _, j in parts])
+
+
+def key_pair_chunks(keys: npt.NDArray[np.uint32], max_run: int = 2048,
+                    chunk: int = PAIR_CHUNK) -> Iterator[tuple[Ints, Ints]]:
+    """`key_pairs` in pieces of about `chunk` pairs (whole runs each), so a band in which
+    many large groups collide (a corpus with big families of similar briefs) is filtered
+    piece by piece instead of held at once (at a million briefs such bands held GBs)."""
     # sorting (key, row) packed in one uint64 is several times faster than an argsort
     packed = (keys.astype(np.uint64) << np.uint64(32)) | np.arange(len(keys), dtype=np.uint64)
     packed.sort()
     sorted_keys = packed >> np.uint64(32)
     order = (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    del packed
     starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
     lengths = np.diff(np.r_[starts, len(keys)])
     keep = (lengths >= 2) & (lengths <= max_run)
     starts, lengths = starts[keep], lengths[keep]
-    if not len(starts):
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    total = np.cumsum(lengths * (lengths - 1) // 2)
+    lo = 0
+    while lo < len(starts):
+        done = int(total[lo - 1]) if lo else 0
+        hi = max(lo + 1, int(np.searchsorted(total, done + chunk, side="right")))
+        yield _run_pairs(order, starts[lo:hi], lengths[lo:hi])
+        lo = hi
+
+
+def _run_pairs(order: Ints, starts: Ints, lengths: Ints) -> tuple[Ints, Ints]:
+    """The pairs (i < j) within each run of sorted positions."""
     # each position p of a run pairs with the positions after it in the run
     positions = ranges(starts, lengths - 1)
     run_end = np.repeat(starts + lengths, lengths - 1)
     partners = run_end - positions - 1
     first = np.repeat(positions, partners)
     second = ranges(positions + 1, partners)
-    i, j = order[first].astype(np.int64), order[second].astype(np.int64)
+    i, j = order[first], order[second]
     return np.minimum(i, j), np.maximum(i, j)
 
 
@@ -215,25 +286,33 @@ def near_pairs(bits: Codes, codes: Int8Codes, threshold: float, *, seed: int = 0
         return all_pairs(decoded(codes, norms), threshold)
     # one row of unpacked bits per bit position, so a band's columns are contiguous reads
     columns = np.unpackbits(bits, axis=1).T.copy()
-    ones = columns.mean(axis=1, dtype=np.float64)
-    plan = band_plan(n, columns.shape[0], threshold, seed=seed, ones=ones)
-    if plan is None:  # codes too biased to band (sparse vectors): exact, block by block
+    plan = band_plan(n, columns.shape[0], threshold, seed=seed,
+                     ones=columns.mean(axis=1, dtype=np.float64))
+    if plan is None:
+        # the stored sign bits are too biased to band (sparse or shifted vectors): band on
+        # the signs of random hyperplanes instead (SimHash), which differ between two
+        # vectors with chance angle / pi exactly, whatever the vectors' distribution
+        del columns
+        columns = projected_signs(codes, seed=seed)
+        plan = band_plan(n, columns.shape[0], threshold, seed=seed,
+                         ones=columns.mean(axis=1, dtype=np.float64), hyperplanes=True)
+    if plan is None:  # even the projections are constant: exact, block by block
         return all_pairs(decoded(codes, norms), threshold)
     found: list[Pairs] = []
     known = np.zeros(0, np.int64)  # i * n + j of the pairs confirmed so far, sorted
     for band_no, band in enumerate(plan):
-        i, j = key_pairs(band_keys(columns, band), max_run)
-        if len(i) and len(known):
-            # a close pair turns up in many bands: confirm it once
-            key = i * n + j
-            fresh = known[np.minimum(np.searchsorted(known, key), len(known) - 1)] != key
-            i, j = i[fresh], j[fresh]
-        if len(i):
-            sims = pair_cosines(codes, norms, i, j)
-            hit = sims >= threshold
-            if hit.any():
-                found.append(Pairs(i[hit], j[hit], sims[hit]))
-                known = np.sort(np.concatenate([known, i[hit] * n + j[hit]]))
+        for i, j in key_pair_chunks(band_keys(columns, band), max_run):
+            if len(known):
+                # a close pair turns up in many bands: confirm it once
+                key = i * n + j
+                fresh = known[np.minimum(np.searchsorted(known, key), len(known) - 1)] != key
+                i, j = i[fresh], j[fresh]
+            if len(i):
+                sims = pair_cosines(codes, norms, i, j)
+                hit = sims >= threshold
+                if hit.any():
+                    found.append(Pairs(i[hit], j[hit], sims[hit]))
+                    known = np.sort(np.concatenate([known, i[hit] * n + j[hit]]))
         if progress:
             progress(band_no + 1, len(plan))
     return Pairs.concat(found)

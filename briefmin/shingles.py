@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from .nearpairs import Pairs, key_pairs, ranges
+from .nearpairs import Pairs, key_pair_chunks, ranges
 
 Ints = npt.NDArray[np.int64]
 U32 = npt.NDArray[np.uint32]
@@ -211,6 +211,10 @@ def lexical_pairs(shingles: Shingles, threshold: float, *, sig: U32 | None = Non
     if n < 2 or words.sum() < 2:
         return Pairs.empty()
     rows = band_rows(threshold)
+    sizes = np.diff(shingles.offsets)
+    # the estimate compares the low 16 bits of each bin (half the memory traffic; a chance
+    # agreement of 1 in 65,536 per bin changes no decision)
+    low = sig.astype(np.uint16)
     found: list[Ints] = []
     for band in range(SIGNATURE_BINS // rows):
         block = sig[:, band * rows:(band + 1) * rows].astype(np.uint64)
@@ -219,24 +223,34 @@ def lexical_pairs(shingles: Shingles, threshold: float, *, sig: U32 | None = Non
             key = (key ^ block[:, c]) * _MIX
         keys = (key >> np.uint64(32)).astype(np.uint32)
         keys[~words] = np.arange(int((~words).sum()), dtype=np.uint32) * np.uint32(2654435761)
-        i, j = key_pairs(keys, max_run)
-        keep = words[i] & words[j]
-        found.append(i[keep] * n + j[keep])
-    both = np.concatenate(found) if found else np.zeros(0, np.int64)
-    both.sort()  # np.unique's hash table was 10x slower than a sort here (numpy 2.4)
-    both = both[np.r_[True, both[1:] != both[:-1]]] if len(both) else both
+        # candidates are filtered as they come, a piece at a time: in a corpus with large
+        # families of similar briefs one band's raw candidates were GBs at a million briefs
+        for i, j in key_pair_chunks(keys, max_run):
+            i, j = _plausible(i, j, words, sizes, low, threshold)
+            found.append(i * n + j)
+        both = np.concatenate(found) if found else np.zeros(0, np.int64)
+        if len(both):  # the same pair from several bands is kept once
+            both.sort()  # np.unique's hash table was 10x slower than a sort here (numpy 2.4)
+            both = both[np.r_[True, both[1:] != both[:-1]]]
+        found = [both]
     i, j = both // n, both % n
-    # Jaccard is at most the ratio of the two set sizes: an exact filter, and nearly free, so
-    # it goes before the estimate
-    sizes = np.diff(shingles.offsets)
+    jac = shingles.jaccards(i, j)
+    hit = jac >= np.float32(threshold)
+    return Pairs(i[hit], j[hit], jac[hit])
+
+
+def _plausible(i: Ints, j: Ints, words: npt.NDArray[np.bool_], sizes: Ints,
+               low: npt.NDArray[np.uint16], threshold: float) -> tuple[Ints, Ints]:
+    """The candidate pairs that may reach the threshold: both briefs have words; the set sizes
+    allow it (Jaccard is at most their ratio: exact, and nearly free, so it goes first); and
+    their signatures agree on enough bins (an unbiased estimate of Jaccard whose spread grows
+    as briefs get shorter: a brief of 20 shingles fills 128 bins from 20 values, so the
+    margin is ESTIMATE_SIGMAS standard deviations over the shingles there are)."""
+    keep = words[i] & words[j]
+    i, j = i[keep], j[keep]
     small, large = np.minimum(sizes[i], sizes[j]), np.maximum(sizes[i], sizes[j])
     fits = small >= threshold * large
     i, j, small = i[fits], j[fits], small[fits]
-    # the estimate compares the low 16 bits of each bin (half the memory traffic; a chance
-    # agreement of 1 in 65,536 per bin changes no decision). Its spread grows as briefs get
-    # shorter (a brief of 20 shingles fills 128 bins from 20 values), so its margin is
-    # ESTIMATE_SIGMAS standard deviations over the shingles there are
-    low = sig.astype(np.uint16)
     agree = np.zeros(len(i), np.float32)
     for start in range(0, len(i), 65536):
         a, b = i[start:start + 65536], j[start:start + 65536]
@@ -244,10 +258,7 @@ def lexical_pairs(shingles: Shingles, threshold: float, *, sig: U32 | None = Non
     agree /= SIGNATURE_BINS
     spread = np.sqrt(threshold * (1 - threshold) / np.minimum(small, SIGNATURE_BINS))
     close = agree >= threshold - ESTIMATE_SIGMAS * spread
-    i, j = i[close], j[close]
-    jac = shingles.jaccards(i, j)
-    hit = jac >= np.float32(threshold)
-    return Pairs(i[hit], j[hit], jac[hit])
+    return i[close], j[close]
 
 
 def _finalize(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:

@@ -24,7 +24,7 @@ from briefmin.dedupe import (
 )
 from briefmin.errors import ExitStatus
 from briefmin.grouping import assign
-from briefmin.nearpairs import all_pairs, band_plan, near_pairs
+from briefmin.nearpairs import all_pairs, band_plan, near_pairs, projected_signs
 from briefmin.quantize import Int8Scale, binary_codes
 from briefmin.shingles import lexical_pairs, shingle
 
@@ -83,15 +83,39 @@ def test_biased_bits_make_longer_bands_and_constant_bits_are_never_used() -> Non
     assert band_plan(100_000, 384, 0.9, ones=np.zeros(384)) is None  # falls back to exact
 
 
-def test_sparse_codes_fall_back_to_exact_pairs() -> None:
+def test_sparse_codes_band_on_random_projections_and_find_what_all_pairs_finds() -> None:
+    # signed bag-of-words-like rows (the hashing encoder's shape): most coordinates are 0, so
+    # the stored sign bits are mostly 0 and too biased to band; random hyperplanes are not
     rng = np.random.default_rng(3)
-    x = np.zeros((5000, 384), np.float32)  # 20 positive entries per row: bits mostly 0
+    x = np.zeros((6000, 384), np.float32)
     for row in x:
-        row[rng.choice(384, 20, replace=False)] = 1.0
-    x[1] = x[0]
+        row[rng.choice(384, 40, replace=False)] = rng.choice([-1.0, 1.0], 40)
+    src, dst = np.arange(0, 600), np.arange(3000, 3600)
+    for a, b in zip(src, dst, strict=True):  # near copies: a few of the 40 words changed
+        x[b] = x[a]
+        x[b, rng.choice(np.flatnonzero(x[a]), int(rng.integers(0, 6)), replace=False)] = 0.0
     x /= np.linalg.norm(x, axis=1, keepdims=True)
-    found = near_pairs(binary_codes(x), Int8Scale.calibrate(x).encode(x), 0.9)
-    assert (0, 1) in set(zip(found.i.tolist(), found.j.tolist(), strict=True))
+    codes, bits = Int8Scale.calibrate(x).encode(x), binary_codes(x)
+    ones = np.unpackbits(bits, axis=1).mean(axis=0)
+    assert band_plan(len(x), 384, 0.85, ones=ones) is None
+    projected = projected_signs(codes)
+    assert band_plan(len(x), len(projected), 0.85, ones=projected.mean(axis=1),
+                     hyperplanes=True) is not None
+    exact = all_pairs(x, 0.85)
+    found = near_pairs(bits, codes, 0.85)
+    want = set(zip(exact.i.tolist(), exact.j.tolist(), strict=True))
+    got = set(zip(found.i.tolist(), found.j.tolist(), strict=True))
+    assert len(want) > 400
+    assert len(want & got) >= 0.98 * len(want) and len(got - want) <= 2
+
+
+def test_a_pool_of_hyperplanes_needs_more_bands_than_independent_bits() -> None:
+    # bands drawn from one pool of 512 bits are correlated: a pair that differs on more of
+    # the pool than usual misses many bands at once, so the plan takes more of them
+    pooled = band_plan(100_000, 512, 0.9, hyperplanes=True)
+    independent = band_plan(100_000, 512, 0.9)
+    assert pooled is not None and independent is not None
+    assert len(pooled) > len(independent)
 
 
 def test_star_groups_do_not_chain_and_join_the_closest_representative() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from briefmin import Archive, BriefRecord, ExitStatus, add, iter_sources
 from briefmin.search import Searcher, search_texts
 from briefmin.store.merge import merge
 
+from . import surgery
 from .conftest import (
     HASHING,
     Cli,
@@ -129,6 +131,99 @@ def test_versions_from_several_archives_keep_their_time_order(tmp_path: Path, cl
     # the third host's note is the first's bytes: stored once
     assert len(contents) == 5
     assert json.loads(cli("merge", out, *built, "--json").stdout)["versions_added"] == 0
+
+
+def test_an_older_version_merged_after_a_newer_one_does_not_become_latest(
+        tmp_path: Path, cli: Cli) -> None:
+    root = tmp_path / "src"
+    root.mkdir()
+    note = root / "note.md"
+    built = []
+    for n, text in enumerate(["old text\n", "new text\n"]):
+        note.write_text(text)
+        built.append(tmp_path / f"host{n}.bmin")
+        build(built[-1], tmp_path, ["src"], model=HASHING)
+        time.sleep(1.1)  # added_at has whole seconds
+    out = tmp_path / "out.bmin"
+    # two merge runs: the newer host first, the older one after it
+    assert cli("merge", out, built[1]).returncode == 0
+    assert cli("merge", out, built[0]).returncode == 0
+    with Archive.open(out) as arch:
+        [latest] = arch.records(["src/note.md"])
+        assert arch.read(latest) == b"new text\n" and latest.version == 2
+        history = arch.records(["src/note.md"], all_versions=True)
+        assert [arch.read(r) for r in history] == [b"old text\n", b"new text\n"]
+        assert [r.added_at for r in history] == sorted(r.added_at for r in history)
+        assert arch.verify().ok
+    restored = tmp_path / "restored"
+    assert cli("restore", out, "src/note.md", "--to", restored).returncode == 0
+    assert (restored / "src/note.md").read_bytes() == b"new text\n"
+
+
+@pytest.mark.parametrize("downgrade", [surgery.write_format_3, surgery.write_format_4,
+                                       surgery.write_format_5])
+def test_inputs_of_an_older_format_are_merged_as_they_are(
+        tmp_path: Path, cli: Cli, downgrade: Callable[[Path], None]) -> None:
+    root = tmp_path / "src"
+    root.mkdir()
+    for n in range(6):
+        (root / f"b{n}.md").write_text(f"brief number {n} about topic {n % 3}\n")
+    old, current = tmp_path / "old.bmin", tmp_path / "current.bmin"
+    build(old, tmp_path, [f"src/b{n}.md" for n in range(3)], model=HASHING)
+    build(current, tmp_path, [f"src/b{n}.md" for n in range(3, 6)], model=HASHING)
+    reference = tmp_path / "reference.bmin"  # the same merge of the input before downgrading
+    assert cli("merge", reference, current, old).returncode == 0
+    downgrade(old)
+    before = old.read_bytes()
+    out = tmp_path / "out.bmin"
+    done = cli("merge", out, current, old, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["versions_added"] == 6
+    assert old.read_bytes() == before  # read as it is: never upgraded by a merge
+    assert listing(out) == listing(reference)
+    with Archive.open(out) as arch:
+        assert arch.verify().ok and len(arch.records()) == 6
+    assert min_row_cosine(out, reference) > 0.99999
+
+
+def test_snapshots_are_carried_over_with_their_members(
+        tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    def add_night(archive: Path, folder: str, host: str) -> None:
+        done = cli("add", archive, folder, "--model", HASHING, "--host", host, "-q")
+        assert done.returncode == 0, done.stderr
+        time.sleep(1.1)  # added_at and snapshot times have whole seconds
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "docs").mkdir()
+    one, two, out = tmp_path / "one.bmin", tmp_path / "two.bmin", tmp_path / "out.bmin"
+    (tmp_path / "src/a.md").write_text("alpha, first draft\n")
+    (tmp_path / "src/b.md").write_text("beta\n")
+    add_night(one, "src", "h1")
+    (tmp_path / "docs/c.md").write_text("gamma\n")
+    add_night(two, "docs", "h2")
+    (tmp_path / "src/a.md").write_text("alpha, second draft\n")
+    (tmp_path / "src/b.md").unlink()
+    add_night(one, "src", "h1")
+    merged = json.loads(cli("merge", out, two, one, "--json").stdout)
+    assert merged["snapshots_added"] == 3
+    snaps = json.loads(cli("snapshots", out, "--json").stdout)["snapshots"]
+    assert [(s["host"], s["files"]) for s in snaps] == [("h1", 2), ("h2", 1), ("h1", 1)]
+    first, second = [s["id"] for s in snaps if s["host"] == "h1"]
+    for snapshot, want in [(first, {"src/a.md": b"alpha, first draft\n", "src/b.md": b"beta\n"}),
+                           (second, {"src/a.md": b"alpha, second draft\n"})]:
+        target = tmp_path / f"restored-{snapshot}"
+        done = cli("restore", out, "--snapshot", str(snapshot), "--to", target)
+        assert done.returncode == 0, done.stderr
+        got = {str(p.relative_to(target)): p.read_bytes()
+               for p in target.rglob("*") if p.is_file()}
+        assert got == want
+    # the same again adds nothing
+    again = json.loads(cli("merge", out, one, two, "--json").stdout)
+    assert again["snapshots_added"] == 0 and again["versions_added"] == 0
+    with Archive.open(out) as arch:
+        assert len(arch.snapshots()) == 3 and arch.verify().ok
 
 
 def test_merge_refuses_another_model_or_profile(tmp_path: Path, cli: Cli) -> None:

@@ -7,9 +7,10 @@ those of the path's previous version in time (two hosts archiving the same file)
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,8 @@ import numpy.typing as npt
 from ..errors import ModelError, UsageError
 from ..modelid import CHUNK_OVERLAP_TOKENS
 from ..text import decode_text
-from . import catalogue, lexical, schema, segments
+from . import catalogue, lexical, rows, schema, segments
+from . import snapshots as snaps
 from .archive import Archive
 from .catalogue import BriefRecord
 from .segments import BRIEF_KINDS, KIND_CHUNK, Rows
@@ -33,11 +35,13 @@ class MergeReport:
     versions_added: int = 0
     versions_skipped: int = 0  # already in OUT, or the bytes of the path's previous version
     contents_added: int = 0
+    snapshots_added: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {"inputs": self.inputs, "versions_added": self.versions_added,
                 "versions_skipped": self.versions_skipped,
-                "contents_added": self.contents_added}
+                "contents_added": self.contents_added,
+                "snapshots_added": self.snapshots_added}
 
 
 def check_compatible(out: Archive, source: Archive) -> None:
@@ -50,10 +54,12 @@ def check_compatible(out: Archive, source: Archive) -> None:
     if got.rescore_bits != have.rescore_bits:
         raise UsageError(f"{source.path} has profile {got.profile!r}, {out.path} "
                          f"{have.profile!r}; archives of different profiles cannot be merged")
-    if got.format_version != have.format_version:
-        raise UsageError(f"{source.path} is archive format {got.format_version}, {out.path} "
-                         f"format {have.format_version}; add a brief to it with this briefmin "
-                         "(which upgrades it) before merging")
+    # an input of an older format is read as it is (readers never migrate; store/schema.py
+    # shows formats from OLDEST_READABLE on as the current one); a newer one is refused
+    if got.format_version > have.format_version:
+        raise UsageError(f"{source.path} is archive format {got.format_version}, newer than "
+                         f"{out.path}'s {have.format_version}; merge with the briefmin that "
+                         "wrote it")
     if have.dim and got.dim and (got.dim, got.chunk_tokens) != (have.dim, have.chunk_tokens):
         raise ModelError(f"{source.path} holds {got.dim}-d vectors of {got.chunk_tokens}-token "
                          f"chunks, {out.path} {have.dim}-d of {have.chunk_tokens}")
@@ -103,6 +109,8 @@ def merge(out: Archive, sources: Sequence[Archive]) -> MergeReport:
     vectors: dict[int, _SourceVectors] = {}
     for start in range(0, len(todo), MERGE_BATCH):
         _merge_batch(out, sources, todo[start:start + MERGE_BATCH], vectors, report)
+    for source in sources:
+        report.snapshots_added += _merge_snapshots(out, source)
     out.release_free_pages()
     return report
 
@@ -159,15 +167,111 @@ def _merge_batch(out: Archive, sources: Sequence[Archive], batch: list[tuple[int
             vectors[i].add_to(rows, content_id, record.content_id)
             report.contents_added += 1
         for _, record in batch:
-            latest = catalogue.latest_version(db, record.path)
             content_id = catalogue.content_id(db, bytes.fromhex(record.sha256))
             assert content_id is not None
-            catalogue.insert_brief(db, record.path, latest[0] + 1 if latest else 1, content_id,
-                                   _seconds(record.added_at))
+            added = _seconds(record.added_at)
+            catalogue.insert_brief(db, record.path, _place_version(db, record.path, added),
+                                   content_id, added)
             report.versions_added += 1
         segments.append(db, rows, out.meta.chunk_tokens, CHUNK_OVERLAP_TOKENS)
         if not out._blocks.dictionary():
             out._blocks.maybe_train_dictionary()
+
+
+_SNAPSHOT_KEY = "time, host, roots, names"  # what tells one snapshot from another anywhere
+
+
+def _merge_snapshots(out: Archive, source: Archive) -> int:
+    """Carry the input's snapshots over (after its versions): each snapshot OUT lacks gets a
+    new id, in the input's id order, and its chain the id of its first snapshot carried;
+    its members are mapped to OUT's versions (the same path and bytes, the latest added at
+    or before the input's) and written as spans again. Returns how many were added."""
+    if not snaps.present(source._db):  # format < 5: no snapshots to carry
+        return 0
+    have = {tuple(r) for r in out._db.query(f"SELECT {_SNAPSHOT_KEY} FROM snapshots")}
+    chains: dict[int, list[snaps.Snapshot]] = {}
+    names: dict[int, bytes] = {}
+    for snapshot_id, *key in source._db.query(f"SELECT id, {_SNAPSHOT_KEY} FROM snapshots"):
+        if tuple(key) not in have:
+            names[int(snapshot_id)] = bytes(key[-1])
+    if not names:
+        return 0
+    for snapshot in snaps.listing(source._db):
+        if snapshot.id in names:
+            chains.setdefault(snapshot.chain, []).append(snapshot)
+    place = _version_map(out, source)
+    with out._db.transaction() as db:
+        for chain in chains.values():
+            chain.sort(key=lambda s: s.id)
+            held = [{place[m] for m in snaps.members(source._db, s) if m in place}
+                    for s in chain]
+            ids = _insert_snapshots(db, chain, [names[s.id] for s in chain])
+            spans: list[tuple[int, int, int, int | None]] = []
+            open_at: dict[int, int] = {}  # brief -> the first snapshot of its current run
+            for k, members in enumerate(held):
+                for brief in members - open_at.keys():
+                    open_at[brief] = ids[k]
+                for brief in set(open_at) - members:
+                    spans.append((ids[0], brief, open_at.pop(brief), ids[k - 1]))
+            spans += [(ids[0], brief, first, None) for brief, first in open_at.items()]
+            rows.put_many(db, "snapshot_spans", sorted(spans, key=lambda r: (r[1], r[2])))
+    return sum(len(c) for c in chains.values())
+
+
+def _insert_snapshots(db: Any, chain: list[snaps.Snapshot], digests: list[bytes]
+                      ) -> list[int]:
+    """New rows for one chain's snapshots, in order; returns their ids (the first names the
+    chain). Ids continue OUT's sequence, never reusing a forgotten one."""
+    row = db.one("SELECT value FROM meta WHERE key = 'snapshot_seq'")
+    (top,), = db.query("SELECT COALESCE(MAX(id), 0) FROM snapshots")
+    first = max(int(json.loads(row[0])) if row else 0, int(top)) + 1
+    (brief_top,), = db.query("SELECT COALESCE(MAX(id), 0) FROM briefs")
+    ids = list(range(first, first + len(chain)))
+    rows.put_many(db, "snapshots", [
+        (new_id, s.time.isoformat(), s.host, json.dumps(sorted(s.roots)), json.dumps(
+            list(s.tags)), first, s.files, s.bytes, s.added, s.changed, s.deleted, digest,
+         int(brief_top)) for new_id, s, digest in zip(ids, chain, digests, strict=True)])
+    schema.write_meta(db, {"snapshot_seq": ids[-1]})
+    return ids
+
+
+def _version_map(out: Archive, source: Archive) -> dict[tuple[str, int], int]:
+    """Each input (path, version) -> the id of OUT's version of that path with the same
+    bytes, added latest at or before it (a version not stored again, because it repeated the
+    previous one's bytes, maps to that previous one)."""
+    stored: dict[tuple[str, str], list[tuple[str, int]]] = {}
+    for brief_id, path, added, sha in out._db.query(
+            "SELECT b.id, b.path, b.added, c.sha256 FROM briefs b JOIN contents c "
+            "ON c.id = b.content"):
+        stored.setdefault((str(path), bytes(sha).hex()), []).append(
+            (datetime.fromtimestamp(int(added), UTC).isoformat(), int(brief_id)))
+    place: dict[tuple[str, int], int] = {}
+    for r in source.records(all_versions=True):
+        candidates = sorted(stored.get((r.path, r.sha256), []))
+        if candidates:
+            before = [c for c in candidates if c[0] <= _iso(r.added_at)]
+            place[(r.path, r.version)] = (before or candidates)[-1][1]
+    return place
+
+
+def _iso(added_at: str) -> str:
+    return datetime.fromtimestamp(_seconds(added_at), UTC).isoformat()
+
+
+def _place_version(db: Any, path: str, added: int) -> int:
+    """The version number of a version of `path` added at `added`, in time order among the
+    versions OUT holds: versions added later (an earlier merge brought a newer one) move up
+    by one, so the newest stays the latest whatever order the inputs come in. Brief ids do
+    not change, so snapshots still hold the same versions."""
+    key = rows.path_key(path)
+    later = db.query("SELECT id, version, content, added FROM briefs WHERE pathkey = ? AND "
+                     "path = ? AND added > ? ORDER BY version DESC", (key, path, added))
+    for brief_id, version, content, when in later:
+        rows.put(db, "briefs", (brief_id, path, version + 1, content, when, key))
+    if later:
+        return int(later[-1][1])
+    latest = catalogue.latest_version(db, path)
+    return latest[0] + 1 if latest else 1
 
 
 def _seconds(added_at: str) -> int:
