@@ -135,8 +135,11 @@ def _unit_mass(doc: Document, starts: list[int], offsets: npt.NDArray[np.int64],
     """Sum each unit's token embeddings (a token belongs to the unit it starts in)."""
     mass = np.zeros((len(starts), tokens.shape[1]), np.float64)
     if len(offsets):
+        # tokens come in order, so each unit's are one run: summed by reduceat (np.add.at
+        # took most of the table path's time)
         owner = np.searchsorted(np.array(starts), offsets, side="right") - 1
-        np.add.at(mass, owner, tokens.astype(np.float64))
+        first = np.flatnonzero(np.diff(owner, prepend=-1))
+        mass[owner[first]] = np.add.reduceat(tokens.astype(np.float64), first, axis=0)
     # a unit weighs by its words, not its tokens: a code block or table has many word
     # pieces per word, and weighting by tokens filled outputs with them (kernel training
     # split, 16 docs at 0.3: minilm180 judge 0.820 by tokens, 0.844 by words)
