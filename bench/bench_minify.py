@@ -6,9 +6,13 @@ Genres, their fixed held-out splits, the three judges (multilingual-e5-small, Mi
 TextRank, summa) are described in bench/minify_eval.py. Every method gets the same word
 budget: `ratio` x the original's words, at ratios 0.3, 0.5 and 0.7.
 
-Speed, on the kernel docs' held-out split: the whole `minify_many` path at ratio 0.5 beside
-encoding the same briefs alone (the archive's `add` work), in the same run; and one ~2,000-word
-brief minified in-process (model loaded) and by a cold `python -m briefmin minify`.
+`briefmin-ctx` is briefmin with `contextual=True` (unit vectors from a model pass instead of
+the token table), so what the faster default costs or gains is seen in the same run.
+
+Speed, on the kernel docs' held-out split: the whole `minify_many` path at ratio 0.5 (both
+ways) beside encoding the same briefs alone (the archive's `add` work), in the same run; and
+one ~2,000-word brief minified in-process (model loaded) and by a cold `python -m briefmin
+minify`; wall and CPU seconds (on shared cores the wall clock is mostly the wait for one).
 
     .venv/bin/python bench/bench_minify.py [--quick] [--data bench/data]   # held-out splits
     .venv/bin/python bench/bench_minify.py --train [--n 40]                # kernel training split
