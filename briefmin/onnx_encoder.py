@@ -27,6 +27,7 @@ from .quantize import Floats
 EXPORT_FORMAT = 3  # bump when the export recipe changes, so old caches are not reused
 OPTIMIZED = "model.optimized.onnx"
 OPTIMIZED_INT8 = "model.int8.optimized.onnx"
+TOKEN_TABLE, TOKEN_TABLE_INT8 = "token-table.npy", "token-table.int8.npy"
 
 
 def cache_root() -> Path:
@@ -170,8 +171,9 @@ class OnnxEncoder:
         target = cached_model_dir(description)
         if not (target / OPTIMIZED).exists():
             export(description, target)
-        graph = target / (OPTIMIZED_INT8 if quantized else OPTIMIZED)
-        import onnxruntime
+        self._graph = target / (OPTIMIZED_INT8 if quantized else OPTIMIZED)
+        self._table_path = target / (TOKEN_TABLE_INT8 if quantized else TOKEN_TABLE)
+        self._table: Floats | None = None
         from tokenizers import Tokenizer
 
         self.model_id = model_id
@@ -186,13 +188,24 @@ class OnnxEncoder:
         self._batch = Tokenizer.from_file(tokenizer_file)
         self._batch.enable_truncation(int(description["max_seq_length"]))
         self._batch.enable_padding()
-        options = onnxruntime.SessionOptions()
-        # the saved graph is already optimized (see _optimize)
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
-        options.log_severity_level = 3
-        self._session = onnxruntime.InferenceSession(
-            str(graph), options, providers=["CPUExecutionProvider"])
-        self._inputs = {i.name for i in self._session.get_inputs()}
+        self._loaded: Any = None
+
+    def _run(self, feeds: dict[str, np.ndarray]) -> Floats:
+        """The model's last hidden states; the session is made on first use, so `minify`
+        with a cached token table never loads the graph (~0.5 s)."""
+        if self._loaded is None:
+            import onnxruntime
+
+            options = onnxruntime.SessionOptions()
+            # the saved graph is already optimized (see _optimize)
+            options.graph_optimization_level = \
+                onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+            options.log_severity_level = 3
+            self._loaded = onnxruntime.InferenceSession(
+                str(self._graph), options, providers=["CPUExecutionProvider"])
+        names = {i.name for i in self._loaded.get_inputs()}
+        hidden: Floats = self._loaded.run(None, {k: v for k, v in feeds.items() if k in names})[0]
+        return hidden
 
     def encode(self, texts: Sequence[str]) -> Floats:
         out = np.zeros((len(texts), self.dim), np.float32)
@@ -203,19 +216,22 @@ class OnnxEncoder:
             out[rows] = self._encode_batch([texts[i] for i in rows])
         return out
 
+    def _pool(self, hidden: Floats, mask: np.ndarray) -> Floats:
+        if self._pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            weights = mask[:, :, None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        result: Floats = pooled.astype(np.float32)
+        return result
+
     def _encode_batch(self, texts: list[str]) -> Floats:
         encodings = self._batch.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], np.int64)
         mask = np.array([e.attention_mask for e in encodings], np.int64)
         feeds = {"input_ids": ids, "attention_mask": mask,
                  "token_type_ids": np.array([e.type_ids for e in encodings], np.int64)}
-        hidden = self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
-        if self._pooling == "cls":
-            pooled = hidden[:, 0]
-        else:
-            weights = mask[:, :, None].astype(np.float32)
-            pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-        pooled = pooled.astype(np.float32)
+        pooled = self._pool(self._run(feeds), mask)
         if self._normalize:
             pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
         result: Floats = pooled
@@ -246,13 +262,54 @@ class OnnxEncoder:
                 ids[r, :len(row)] = row
                 mask[r, :len(row)] = 1
             feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            hidden = self._session.run(None, {k: v for k, v in feeds.items()
-                                              if k in self._inputs})[0]
+            hidden = self._run(feeds)
             for (k, first), row, states in zip(batch, rows, hidden, strict=True):
                 count = len(row) - len(start_ids) - len(end_ids)
                 out[k][first:first + count] = states[len(start_ids):len(start_ids) + count]
         return [([(a, b) for a, b in enc.offsets], vectors)
                 for enc, vectors in zip(tokenized, out, strict=True)]
+
+
+    def token_ids(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per text: its tokens' vocabulary ids and the character offset where each starts."""
+        return [(np.array(e.ids, np.int64), np.array([a for a, _ in e.offsets], np.int64))
+                for e in self._spans.encode_batch(list(texts), add_special_tokens=False)]
+
+    def token_table(self) -> Floats:
+        """One embedding per vocabulary token: the token read alone ([CLS] token [SEP]),
+        pooled as the model pools, not normalized, centred; a text's tokens summed from it
+        approximate its embedding without a model pass (the static distillation of
+        Model2Vec). Made
+        once per exported model (one pass over 3-token inputs: ~100 s on 2 busy cores) and
+        cached beside it."""
+        if self._table is None:
+            with suppress(OSError, ValueError):
+                self._table = np.load(self._table_path)
+        if self._table is None:
+            self._table = self._make_table()
+            staging = self._table_path.with_suffix(f".{os.getpid()}.npy")
+            with suppress(OSError):  # an unwritable cache: made again next time
+                np.save(staging, self._table)
+                os.replace(staging, self._table_path)
+        return self._table
+
+    def _make_table(self) -> Floats:
+        specials = self._batch.encode("").ids  # [CLS], [SEP] for BERT-like tokenizers
+        size = self._spans.get_vocab_size()
+        table = np.zeros((size, self.dim), np.float32)
+        for first in range(0, size, 1024):
+            ids = np.array([[*specials[:1], i, *specials[1:]]
+                            for i in range(first, min(size, first + 1024))], np.int64)
+            mask = np.ones_like(ids)
+            table[first:first + len(ids)] = self._pool(self._run(
+                {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}),
+                mask)
+        # centred on the vocabulary's mean, the direction every token shares (half a token's
+        # norm): kernel training split, 12 docs, MiniLM-180 judge at 0.5 / 0.3: contextual
+        # pass 0.905 / 0.868, centred table 0.920 / 0.851; centred and Zipf-weighted as
+        # Model2Vec does, 0.909 / 0.849
+        table -= table.mean(axis=0)
+        return table
 
 
 def try_onnx_encoder(model_id: str, model_dir: str,
