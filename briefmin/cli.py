@@ -19,10 +19,8 @@ import click
 import typer
 
 from . import output
-from .distributed import RAY_BATCH_BRIEFS, RayOptions
-from .encoder import Encoding
 from .errors import BriefminError, ExitStatus, InputError, UsageError
-from .ingest import AddReport, add
+from .modelid import RAY_BATCH_BRIEFS
 from .sources import (
     DEFAULT_INCLUDE,
     DEFAULT_MAX_BYTES,
@@ -32,7 +30,12 @@ from .sources import (
 )
 from .store import Archive, BriefRecord, Snapshot
 
+# Each command imports what it needs (the encoder and numpy only for add, search, dedupe,
+# minify): a cold `restore`, `ls` or `--version` pays for typer and the store, no more.
 if TYPE_CHECKING:
+    from .distributed import RayOptions
+    from .encoder import Encoding
+    from .ingest import AddReport
     from .retention import Duration
 
 app = typer.Typer(
@@ -174,8 +177,9 @@ def add_command(
     import socket
     from datetime import datetime
 
+    from .distributed import RayOptions
     from .history import parse_time
-    from .ingest import SnapshotSpec
+    from .ingest import SnapshotSpec, add
 
     use_ray = ray or ray_address is not None or ray_actors is not None
     inputs = _inputs(paths, from_file)

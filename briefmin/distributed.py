@@ -24,15 +24,13 @@ import numpy.typing as npt
 
 from .encoder import EncodedBrief, Encoder, encode_briefs, load_encoder
 from .errors import ModelError, UsageError
+from .modelid import RAY_BATCH_BRIEFS
 
 if TYPE_CHECKING:
     from .store import Archive
 
 INSTALL_HINT = "pip install 'briefmin[ray]'"
 CONNECT_TIMEOUT_S = 10
-# Texts per actor call: one encode_briefs call sorts their chunks by length (little padding),
-# and an actor that dies loses at most this much work (Ray retries the call).
-RAY_BATCH_BRIEFS = 256
 # Admitted briefs sent to the cluster as one dataset: each dataset starts its own actor pool
 # (one model load per actor), so it is large; the driver holds the window's bytes meanwhile.
 RAY_AHEAD_BRIEFS = 65536

@@ -12,6 +12,10 @@ CHUNK_OVERLAP_TOKENS = 32
 # ~1.4x faster to encode than fp32 ONNX (1.37x measured); recorded in the archive's model
 # id, so queries use it too
 INT8_SUFFIX = "#int8"
+# `add --ray`: texts per actor call: one encode_briefs call sorts their chunks by length
+# (little padding), and an actor that dies loses at most this much work (Ray retries the call).
+# Here, not in distributed.py, so the CLI can show the default without importing the encoder.
+RAY_BATCH_BRIEFS = 256
 
 
 def split_variant(model_id: str) -> tuple[str, bool]:

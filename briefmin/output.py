@@ -5,31 +5,42 @@ clean. When stdout is not a terminal, tables print as tab-separated lines for gr
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.console import Console
 
-stderr = Console(stderr=True, highlight=False)
+# rich is imported on first use: a table or progress bar on a terminal, a coloured warning or
+# error. Plain messages and piped tables never need it, so `restore` and `ls | ...` start
+# without it.
+
+
+@functools.cache
+def _stderr() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
 
 
 def stdout() -> Console:
     # built per call so tests that swap sys.stdout (CliRunner) are honoured
+    from rich.console import Console
+
     return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+
+
+def _maybe_terminal(stream: Any) -> bool:
+    """False when rich would surely call `stream` no terminal (so no need to ask it)."""
+    forced = any(os.environ.get(v) for v in ("FORCE_TERMINAL", "TTY_INTERACTIVE", "FORCE_COLOR"))
+    isatty = getattr(stream, "isatty", None)
+    return forced or bool(isatty and isatty())
 
 
 def emit_json(document: Any) -> None:
@@ -38,26 +49,38 @@ def emit_json(document: Any) -> None:
 
 
 def info(text: str, quiet: bool = False) -> None:
-    if not quiet:
-        stderr.print(text, markup=False, soft_wrap=True)
+    if quiet:
+        return
+    if _maybe_terminal(sys.stderr):
+        _stderr().print(text, markup=False, soft_wrap=True)
+    else:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
 
 
 def warn(text: str) -> None:
-    stderr.print(f"[yellow]briefmin: warning:[/] {escape(text)}", soft_wrap=True)
+    from rich.markup import escape
+
+    _stderr().print(f"[yellow]briefmin: warning:[/] {escape(text)}", soft_wrap=True)
 
 
 def error(text: str) -> None:
-    stderr.print(f"[bold red]briefmin: error:[/] {escape(text)}", soft_wrap=True)
+    from rich.markup import escape
+
+    _stderr().print(f"[bold red]briefmin: error:[/] {escape(text)}", soft_wrap=True)
 
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None,
           right: Sequence[str] = ()) -> None:
-    console = stdout()
-    if not console.is_terminal:
+    console = stdout() if _maybe_terminal(sys.stdout) else None
+    if console is None or not console.is_terminal:
         for row in rows:
             sys.stdout.write("\t".join(escape_name(c) for c in row) + "\n")
         sys.stdout.flush()
         return
+    from rich.markup import escape
+    from rich.table import Table
+
     grid = Table(title=title, header_style="bold")
     for column in columns:
         grid.add_column(column, justify="right" if column in right else "left")
@@ -82,6 +105,16 @@ def human_bytes(n: float) -> str:
 @contextmanager
 def progress(total: int | None, description: str, quiet: bool) -> Iterator[Any]:
     """A progress bar on stderr (count, rate, elapsed); yields `advance(n)`."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    stderr = _stderr()
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TaskProgressColumn(), TextColumn("[cyan]{task.fields[rate]}"),
                    TimeElapsedColumn(),

@@ -158,6 +158,46 @@ def test_model_free_commands_never_import_torch(tmp_path: Path) -> None:
         assert heavy == [], f"{args[0]} imported {heavy}"
 
 
+CHECK_LIGHT = """
+import sys
+from briefmin.cli import main
+code = main(sys.argv[1:])
+print("LOADED:" + ",".join(sorted(sys.modules)), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("profile", ["default", "small"])
+def test_store_commands_start_without_numpy_rich_or_onnxruntime(tmp_path: Path,
+                                                                profile: str) -> None:
+    """`restore`, `ls`, `verify`, `info`, `--version` read the store only: their cold start
+    pays for neither numpy (vectors), rich (drawn only on a terminal) nor the ONNX model."""
+    import subprocess
+
+    from .conftest import ROOT
+
+    briefs = tmp_path / "briefs"
+    briefs.mkdir()
+    for i in range(5):
+        (briefs / f"b{i}.md").write_text(f"Brief number {i} about topic {i}.\n" * (i + 1))
+    done = run_briefmin("add", "a.bmin", "briefs", "--model", HASHING, "--profile", profile,
+                        "-q", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    for args in (["restore", "a.bmin", "--to", "out"], ["restore", "a.bmin", "--stdout",
+                 "briefs/b1.md"], ["ls", "a.bmin"], ["verify", "a.bmin"], ["info", "a.bmin"],
+                 ["snapshots", "a.bmin"], ["--version"]):
+        done = subprocess.run([sys.executable, "-c", CHECK_LIGHT, *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=600, check=False,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert done.returncode == 0, (args, done.stderr)
+        loaded = set(done.stderr.rsplit("LOADED:", 1)[-1].strip().split(","))
+        heavy = sorted(m for m in ("numpy", "rich", "onnxruntime", "tokenizers", "torch",
+                                   "briefmin.encoder", "briefmin.ingest") if m in loaded)
+        assert heavy == [], f"{args[0]} imported {heavy}"
+    assert (tmp_path / "out" / "briefs" / "b4.md").read_bytes() == \
+        (briefs / "b4.md").read_bytes()
+
+
 def test_ray_without_ray_installed_is_a_usage_error(cli: Cli, chdir_tmp: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     (chdir_tmp / "one.md").write_text("a brief\n")

@@ -14,10 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from ..errors import (
     ArchiveError,
@@ -39,6 +36,10 @@ from .segments import BRIEF_KINDS, SEARCH_KINDS, BriefVectors, Rows, StoredVecto
 from .snapshots import Snapshot
 from .tiers import TierReport
 from .verify import VerifyReport
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 
 @dataclass

@@ -24,14 +24,16 @@ import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import quote
-
-import numpy as np
-import numpy.typing as npt
 
 from ..errors import ArchiveError
 from . import schema
 from .connection import SQLITE_ERRORS, Connection
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 # Common English words, left out of the index: on the 64,562 Debian descriptions they were
 # a third of its size, and the query side drops them anyway (BM25 gives them almost no
@@ -126,6 +128,8 @@ def backfill(db: Connection, content_ids: Iterable[int], text: Callable[[int], s
 
 def matching(db: Connection, term: str) -> npt.NDArray[np.int64]:
     """Content ids whose text holds `term` (one token, as the tokenizer sees it), sorted."""
+    import numpy as np
+
     quoted = '"' + term.replace('"', '""') + '"'
     rows = db.query(f"SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH ?", (quoted,))
     return np.sort(np.fromiter((r for (r,) in rows), np.int64, len(rows)))
@@ -135,6 +139,8 @@ def sizes(db: Connection) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]
     """(content ids sorted, their sizes in bytes): BM25's document lengths. Read as two
     strings SQLite joins and numpy parses: 12 ms for 60,891 contents, against 70 ms as one
     Python tuple per row (a cold search pays it)."""
+    import numpy as np
+
     (ids, sizes), = db.query("SELECT group_concat(id, ' '), group_concat(size, ' ') "
                              "FROM (SELECT id, size FROM contents ORDER BY id)")
     try:
@@ -182,6 +188,8 @@ class Scratch:
 
     def matching(self, term: str) -> npt.NDArray[np.int64]:
         """Row ids holding `term` (one token), sorted."""
+        import numpy as np
+
         quoted = '"' + term.replace('"', '""') + '"'
         rows = self._conn.execute(f"SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH ?",
                                   (quoted,)).fetchall()

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import ArchiveError
-from ..quantize import RescoreCodes
 from . import rows
 
 if TYPE_CHECKING:
+    from ..quantize import RescoreCodes
     from .connection import Connection
 
 # 'BMIN' — marks the SQLite file as a briefmin archive (`PRAGMA application_id`)
@@ -296,6 +296,8 @@ class Meta:
 
     @property
     def codes(self) -> RescoreCodes:
+        from ..quantize import RescoreCodes
+
         return RescoreCodes(self.rescore_bits)
 
     @property

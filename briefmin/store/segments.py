@@ -16,17 +16,21 @@ get every row as an int8 array in the archive's own scale whatever its tier, and
 from __future__ import annotations
 
 import json
+from array import array
+from collections import Counter
 from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import IntegrityError
-from ..quantize import BinaryDecoder, Floats, Int8Scale, RescoreCodes, binary_codes
 from . import rows, schema
 from .connection import Connection
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from ..quantize import BinaryDecoder, Floats, Int8Scale
 
 # segments.kinds: what a vector row stands for
 KIND_BRIEF_AND_CHUNK = 0  # a brief that fits in one chunk: its only vector
@@ -98,6 +102,10 @@ class Rows:
 def append(db: Connection, new: Rows, chunk_tokens: int, chunk_overlap: int) -> None:
     """Write rows as a new segment, calibrating the rescoring codes on the archive's first
     vectors, then merge segments. The caller holds a write transaction."""
+    import numpy as np
+
+    from ..quantize import binary_codes
+
     if not new.vectors:
         return
     matrix: Floats = np.vstack(new.vectors).astype(np.float32)
@@ -177,12 +185,16 @@ def _delete(db: Connection, seg_id: int) -> None:
 
 
 def _row_bytes(bits: int, dim: int) -> int:
-    return RescoreCodes(bits).row_bytes(dim) if bits else 0
+    # RescoreCodes(bits).row_bytes(dim), spelt out so `verify` need not import numpy (a test
+    # checks the two agree)
+    return dim * bits // 8
 
 
 def remove_contents(db: Connection, meta: schema.Meta, gone: set[int]) -> None:
     """Drop the rows of these contents from every segment. The caller holds a write
     transaction."""
+    import numpy as np
+
     coded = code_bits(db)
     for seg_id, n, ids, kinds, spans, bits, int8 in db.query(
             f"SELECT id, n, {_COLUMNS} FROM vec_segments"):
@@ -201,6 +213,8 @@ def remove_contents(db: Connection, meta: schema.Meta, gone: set[int]) -> None:
 def _subset(n: int, columns: Sequence[bytes], keep: npt.NDArray[np.bool_], row_bytes: int
             ) -> tuple[bytes, ...]:
     """The column blobs of a segment's rows where `keep` is true."""
+    import numpy as np
+
     ids, kinds, spans, bits, int8 = columns
     width = len(bits) // n
     return (np.frombuffer(ids, np.int64)[keep].tobytes(),
@@ -226,6 +240,10 @@ class Readout:
     def codes(self, blob: bytes, n: int, bits: int, signs: npt.NDArray[np.uint8]
               ) -> npt.NDArray[np.int8]:
         """n rows of `bits`-bit codes (`signs`: their packed binary codes) as int8 codes."""
+        import numpy as np
+
+        from ..quantize import RescoreCodes
+
         dim = self.meta.dim
         if bits == self.meta.rescore_bits:
             return self.meta.codes.unpack(blob, n, dim)
@@ -239,6 +257,8 @@ class Readout:
 
 def read_decoder(db: Connection) -> BinaryDecoder | None:
     """The decoder of binary-tier rows, once some rows were tiered to binary."""
+    from ..quantize import BinaryDecoder
+
     row = db.one("SELECT value FROM meta WHERE key = ?", (DECODER_KEY,))
     if row is None:
         return None
@@ -258,6 +278,8 @@ class CodeReader:
     def __init__(self, db: Connection, readout: Readout, segment_ids: list[int],
                  segment_bits: list[int], starts: list[int],
                  picked: list[npt.NDArray[np.int64] | None]) -> None:
+        import numpy as np
+
         self.db, self.readout, self.dim = db, readout, readout.meta.dim
         self.segment_ids = np.asarray(segment_ids, np.int64)
         self.segment_bits = segment_bits
@@ -265,11 +287,15 @@ class CodeReader:
         self.picked = picked
 
     def _segments(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        import numpy as np
+
         out: npt.NDArray[np.int64] = np.searchsorted(self.starts, rows, side="right") - 1
         return out
 
     def locations(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """(segment id, row in segment) of loaded rows."""
+        import numpy as np
+
         segment = self._segments(rows)
         within = rows - self.starts[segment]
         # sets, not np.unique: its plain form imports numpy.ma (~35 ms of a cold search)
@@ -282,6 +308,8 @@ class CodeReader:
     def __call__(self, rows: npt.NDArray[np.int64], signs: npt.NDArray[np.uint8]
                  ) -> npt.NDArray[np.int8]:
         """The int8 codes of loaded rows (`signs`: their binary codes, for binary rows)."""
+        import numpy as np
+
         out = np.empty((len(rows), self.dim), np.int8)
         segment, places = self._segments(rows), self.locations(rows)
         # one blob handle per segment, rows in storage order (see Connection.read_blob_parts);
@@ -316,6 +344,8 @@ class StoredVectors:
     @property
     def scale(self) -> Int8Scale:
         """How the rescoring codes map back to floats (the step and the code range)."""
+        from ..quantize import RescoreCodes
+
         return RescoreCodes(self.rescore_bits).scale(self.int8_step)
 
     def __len__(self) -> int:
@@ -323,6 +353,8 @@ class StoredVectors:
 
     def int8(self, rows: npt.NDArray[np.int64] | Sequence[int]) -> npt.NDArray[np.int8]:
         """The int8 rescoring codes of these rows, read from disk on demand."""
+        import numpy as np
+
         rows = np.asarray(rows, dtype=np.int64)
         return self.reader(rows, self.bits[rows])
 
@@ -345,6 +377,8 @@ class StoredVectors:
         Unchanged unless both rows are binary-tier: the product of two calibrated estimates
         reads far too high, so theirs comes from their sign bits
         (`BinaryDecoder.sign_cosines`)."""
+        import numpy as np
+
         if self.tiers is None or self.decoder is None:
             return raw
         both = (self.tiers[i] == 0) & (self.tiers[j] == 0)
@@ -357,12 +391,16 @@ class StoredVectors:
     def scores(self, query: Floats, rows: npt.NDArray[np.int64],
                codes: npt.NDArray[np.int8]) -> Floats:
         """Cosine estimates between a unit query and these rows (`codes`: their int8)."""
+        import numpy as np
+
         approx: Floats = codes.astype(np.float32) @ np.asarray(query, np.float32)
         return approx / self.lengths(codes, rows)
 
 
 def _kind_mask(kinds: Sequence[int]) -> npt.NDArray[np.bool_]:
     """A lookup table: wanted[kind] (faster than np.isin over a million rows)."""
+    import numpy as np
+
     wanted = np.zeros(256, np.bool_)
     wanted[list(kinds)] = True
     return wanted
@@ -372,6 +410,8 @@ def load(db: Connection, meta: schema.Meta, kinds: Sequence[int]) -> StoredVecto
     """All vector rows of the given kinds, in a few large reads (one per segment). Rescoring
     codes stay on disk until `StoredVectors.int8(rows)` asks for some; where each row lies is
     kept per segment, not per row (16 MB less to build for a million rows)."""
+    import numpy as np
+
     width = bits_width(meta.dim)
     wanted = _kind_mask(kinds)
     coded = code_bits(db)
@@ -414,6 +454,8 @@ def load(db: Connection, meta: schema.Meta, kinds: Sequence[int]) -> StoredVecto
 
 def all_codes(db: Connection, meta: schema.Meta, kinds: Sequence[int]) -> npt.NDArray[np.int8]:
     """Every rescoring code of the given kinds, in segment order (as `load(kinds)`)."""
+    import numpy as np
+
     dim, chunks, wanted = meta.dim, [], _kind_mask(kinds)
     coded = code_bits(db)
     readout = Readout(meta, read_decoder(db) if coded else None)
@@ -435,6 +477,8 @@ def tier_counts(db: Connection, meta: schema.Meta, contents: Set[int], bits: int
                 ) -> tuple[int, int, int, int]:
     """(contents, rows) of these contents whose codes have more than `bits` bits per
     dimension, the bytes of those rows' codes now, and once re-encoded to `bits`."""
+    import numpy as np
+
     coded, wanted = code_bits(db), np.fromiter(sorted(contents), np.int64)
     hit_contents: set[int] = set()
     found = before = after = 0
@@ -457,6 +501,8 @@ def retier(db: Connection, meta: schema.Meta, contents: Set[int], bits: int) -> 
     that coarse stay. A segment's re-encoded rows move to new segments of their tier (the
     rest stay where they were), then segments merge. Fitting the binary decoder the first
     time rows go binary. Returns the rows re-encoded. The caller holds a write transaction."""
+    import numpy as np
+
     if bits == 0 and read_decoder(db) is None:
         decoder = fit_decoder(db, meta)
         if decoder is not None:
@@ -496,6 +542,8 @@ def retier(db: Connection, meta: schema.Meta, contents: Set[int], bits: int) -> 
 def _requantize(readout: Readout, blob: bytes, tier: int, bits: int,
                 signs: npt.NDArray[np.uint8]) -> bytes:
     """Codes of `tier` bits as codes of fewer `bits` (4: the small profile's fixed scale)."""
+    from ..quantize import RescoreCodes
+
     if bits == 0:
         return b""
     meta = readout.meta
@@ -516,6 +564,10 @@ def _write_moved(db: Connection, moved: list[tuple[bytes, ...]], bits: int,
 def fit_decoder(db: Connection, meta: schema.Meta) -> BinaryDecoder | None:
     """Fit the binary decoder on up to DECODER_SAMPLE rows that still have rescoring codes
     (every k-th row of each segment), or None when no row has any."""
+    import numpy as np
+
+    from ..quantize import BinaryDecoder
+
     coded, readout = code_bits(db), Readout(meta, None)
     found = db.query("SELECT id, n FROM vec_segments")
     total = sum(int(n) for seg_id, n in found if coded.get(int(seg_id), meta.rescore_bits))
@@ -567,9 +619,9 @@ def count_rows(db: Connection, meta: schema.Meta) -> tuple[dict[int, int], list[
         if sizes != (8 * n, n, 8 * n, width * n, row_bytes * n):
             problems.append(f"vector block {seg_id} has inconsistent sizes")
             continue
-        for cid, count in zip(*np.unique(np.frombuffer(ids, np.int64), return_counts=True),
-                              strict=True):
-            found[int(cid)] = found.get(int(cid), 0) + int(count)
+        # array + Counter, not numpy: `verify` starts without numpy (native int64 either way)
+        for cid, count in Counter(array("q", ids)).items():
+            found[cid] = found.get(cid, 0) + count
     for seg_id, bits in coded.items():
         if seg_id not in segment_ids:
             problems.append(f"vector code tier entry names a missing block {seg_id}")

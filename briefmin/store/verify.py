@@ -15,8 +15,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from ..errors import BriefminError, IntegrityError
 from ..text import decode_text
 from . import lexical, rows, schema, segments
@@ -192,6 +190,8 @@ class _Verifier:
     def segments(self) -> None:
         for *values, checksum in self.table("vec_segments"):
             if checksum != rows.row_sum("vec_segments", values):
+                import numpy as np  # only for a damaged segment: verify starts without numpy
+
                 ids = values[2] if isinstance(values[2], bytes) else b""
                 held = np.unique(np.frombuffer(ids[:len(ids) // 8 * 8], np.int64)).tolist()
                 self.add(f"vector segment {_show(values[0])} is damaged (checksum): search "

@@ -85,3 +85,13 @@ def test_small_profile_stores_4_bit_codes_and_everything_still_works(tmp_path: P
     with pytest.raises(UsageError, match="unknown profile"):
         Archive.open(tmp_path / "x.bmin", write=True, create=True, profile="tiny")
     assert not (tmp_path / "x.bmin").exists()
+
+
+@pytest.mark.parametrize("bits", [0, 4, 8])
+@pytest.mark.parametrize("dim", [384, 768, 1024])
+def test_row_bytes_matches_the_quantizer(bits: int, dim: int) -> None:
+    # segments spells the row size out so that verify and restore need not import numpy
+    from briefmin.quantize import RescoreCodes
+    from briefmin.store.segments import _row_bytes
+
+    assert _row_bytes(bits, dim) == (RescoreCodes(bits).row_bytes(dim) if bits else 0)
