@@ -28,15 +28,16 @@ from .sources import (
     read_path_list,
     read_queries,
 )
-from .store import Archive, BriefRecord, Snapshot
 
 # Each command imports what it needs (the encoder and numpy only for add, search, dedupe,
-# minify): a cold `restore`, `ls` or `--version` pays for typer and the store, no more.
+# minify), the store when an archive is opened: a cold `restore` or `ls` pays for typer and
+# the store only, `--version` typer and a few small modules.
 if TYPE_CHECKING:
     from .distributed import RayOptions
     from .encoder import Encoding
     from .ingest import AddReport
     from .retention import Duration
+    from .store import Archive, BriefRecord, Snapshot
 
 app = typer.Typer(
     name="briefmin", no_args_is_help=True, add_completion=False,
@@ -45,6 +46,13 @@ app = typer.Typer(
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _archive() -> type[Archive]:
+    """The store, imported when a command opens an archive (not for --help or minify FILE)."""
+    from .store import Archive
+
+    return Archive
 
 
 def _print_version(value: bool) -> None:
@@ -193,7 +201,7 @@ def add_command(
                         host or socket.gethostname(), roots, tuple(tag or ()))
     sources = list(iter_sources(inputs, include=include or DEFAULT_INCLUDE,
                                 exclude=exclude or (), stdin_name=name, max_bytes=max_size))
-    with Archive.open(archive, write=True, create=True, model=model, profile=profile,
+    with _archive().open(archive, write=True, create=True, model=model, profile=profile,
                       wait=wait, on_wait=_waiting(archive, quiet)) as arch, \
             output.progress(len(sources), "adding", quiet or json_out) as advance:
         report = add(arch, sources, progress=advance,
@@ -291,7 +299,7 @@ def search_command(
     if (query is None) == (queries is None):
         raise UsageError("give one QUERY, or --queries FILE (one query per line), not both")
     texts = [query] if query is not None else read_queries(queries or "-")
-    with Archive.open(archive, model=model) as arch:
+    with _archive().open(archive, model=model) as arch:
         chosen = arch.snapshot(snapshot) if snapshot is not None else None
         results = search_texts(arch, texts, k, mode=mode, min_score=min_score,
                                all_versions=all_versions, exact=exact, snapshot=chosen)
@@ -337,7 +345,7 @@ def restore_command(
         raise UsageError("say where to restore: --to DIR or --stdout (one of them)")
     from .history import pick
 
-    with Archive.open(archive) as arch:
+    with _archive().open(archive) as arch:
         chosen = pick(arch, snapshot, as_of)
         if chosen is not None and version is not None:
             raise UsageError("give --version or a snapshot (--snapshot, --as-of), not both")
@@ -438,7 +446,7 @@ def dedupe_command(
     sources = list(iter_sources(inputs, include=include or DEFAULT_INCLUDE,
                                 exclude=exclude or (), stdin_name=name)) if inputs else None
     write = prune and not dry_run
-    with Archive.open(archive, write=write, wait=wait, on_wait=_waiting(archive, quiet)) as arch:
+    with _archive().open(archive, write=write, wait=wait, on_wait=_waiting(archive, quiet)) as arch:
         report = find_duplicates(arch, sources, threshold=threshold, jaccard=jaccard,
                                  histogram_of_nearest=show_histogram,
                                  snapshot=arch.snapshot(snapshot) if snapshot else None,
@@ -480,7 +488,7 @@ def ls_command(
     """List archived briefs: path, versions, size, stored size, when added."""
     from .history import pick
 
-    with Archive.open(archive) as arch:
+    with _archive().open(archive) as arch:
         chosen = pick(arch, snapshot, as_of)
         records = arch.records(selectors or [], all_versions=all_versions, snapshot=chosen)
     if json_out:
@@ -499,7 +507,7 @@ def _ls_row(record: BriefRecord) -> list[Any]:
 @command("info")
 def info_command(archive: ArchiveArg, json_out: JsonOpt = False) -> None:
     """Counts, sizes (text / vectors / other), ratio, model and quantization."""
-    with Archive.open(archive) as arch:
+    with _archive().open(archive) as arch:
         info = arch.info()
     if json_out:
         output.emit_json(info)
@@ -534,7 +542,7 @@ def verify_command(archive: ArchiveArg, json_out: JsonOpt = False,
                    quiet: QuietOpt = False) -> None:
     """Check SQLite integrity, every stored item's sha256, and vector counts. Exit 1 when
     anything is damaged."""
-    with Archive.open(archive) as arch:
+    with _archive().open(archive) as arch:
         report = arch.verify()
     if json_out:
         output.emit_json(report.to_json())
@@ -562,7 +570,7 @@ def rm_command(
     quiet: QuietOpt = False,
 ) -> None:
     """Remove briefs (every version, or just --version N) and reclaim their space."""
-    with Archive.open(archive, write=True, wait=wait, on_wait=_waiting(archive, quiet)) as arch:
+    with _archive().open(archive, write=True, wait=wait, on_wait=_waiting(archive, quiet)) as arch:
         removed = arch.rm(selectors, version=version)
     if json_out:
         output.emit_json([r.to_json() for r in removed])
@@ -594,10 +602,10 @@ def merge_command(
             if os.path.exists(archive) and os.path.exists(path) and \
                     os.path.samefile(path, archive):
                 raise UsageError(f"{path} is the output archive; merge it into another one")
-            sources.append(stack.enter_context(Archive.open(path)))
+            sources.append(stack.enter_context(_archive().open(path)))
         first = sources[0].meta
         new = not os.path.lexists(archive)
-        arch = stack.enter_context(Archive.open(
+        arch = stack.enter_context(_archive().open(
             archive, write=True, create=True, model=first.model_id if new else None,
             profile=first.profile if new else None, wait=wait,
             on_wait=_waiting(archive, quiet)))
@@ -615,7 +623,7 @@ def merge_command(
 @command("snapshots")
 def snapshots_command(archive: ArchiveArg, json_out: JsonOpt = False) -> None:
     """List the snapshots each `add` run recorded, oldest first."""
-    with Archive.open(archive) as arch:
+    with _archive().open(archive) as arch:
         found = arch.snapshots()
     if json_out:
         output.emit_json({"snapshots": [s.to_json() for s in found]})
@@ -644,7 +652,7 @@ def diff_command(
     """Paths added (+), changed (M) and deleted (-) from snapshot FIRST to SECOND."""
     from .history import diff
 
-    with Archive.open(archive) as arch:
+    with _archive().open(archive) as arch:
         changes = diff(arch, arch.snapshot(first), arch.snapshot(second))
     if json_out:
         output.emit_json(changes.to_json())
@@ -716,7 +724,7 @@ def forget_command(
                     _duration(keep_within_yearly))
     if ids and not policy.empty:
         raise UsageError("give snapshot IDs or a --keep-* policy, not both")
-    with Archive.open(archive, write=not dry_run, wait=wait,
+    with _archive().open(archive, write=not dry_run, wait=wait,
                       on_wait=_waiting(archive, quiet)) as arch:
         snapshots = arch.snapshots()
         if ids:
@@ -766,7 +774,7 @@ def prune_command(archive: ArchiveArg, wait: WaitOpt = 3600.0, json_out: JsonOpt
                   quiet: QuietOpt = False) -> None:
     """Delete the brief versions no snapshot or latest version holds, with their bytes and
     vectors, and shrink the file (what `forget --prune` does after forgetting)."""
-    with Archive.open(archive, write=True, wait=wait, on_wait=_waiting(archive, quiet)) as arch:
+    with _archive().open(archive, write=True, wait=wait, on_wait=_waiting(archive, quiet)) as arch:
         size_before = os.path.getsize(archive)
         pruned = arch.forget([], prune=True)
     document = {"versions": len(pruned), "bytes_before": size_before,
@@ -805,7 +813,7 @@ def tier_command(
     if min(duration.years, duration.months, duration.days, duration.hours) < 0:
         raise UsageError(f"--older-than {older_than!r}: a duration cannot be negative")
     cutoff = duration.before(datetime.now(UTC))
-    with Archive.open(archive, write=not dry_run, wait=wait,
+    with _archive().open(archive, write=not dry_run, wait=wait,
                       on_wait=_waiting(archive, quiet)) as arch:
         size_before = os.path.getsize(archive)
         report = arch.tier(codes, cutoff, dry_run=dry_run)
@@ -868,7 +876,7 @@ def minify_command(
     if archive is not None:
         from .encoder import archive_encoder
 
-        with Archive.open(archive, model=model) as arch:
+        with _archive().open(archive, model=model) as arch:
             encoder = archive_encoder(arch)
     else:
         from . import encoder as encoder_module
