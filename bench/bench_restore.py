@@ -14,10 +14,8 @@ from __future__ import annotations
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -25,7 +23,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import (
     OUT,
     PYTHON,
-    REPO,
     ensure_corpora,
     log,
     machine,
@@ -36,23 +33,11 @@ from common import (
     stage,
     table,
     text_files,
+    timed_cpu,
 )
 
 GOAL = 1.25
 TMPFS = Path("/dev/shm")
-
-
-def timed_cpu(cmd: list[str] | str, env: dict[str, str] | None = None, cwd: Path = REPO
-              ) -> tuple[float, float]:
-    """(wall s, CPU s of the process and everything it waited for) of one command."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, shell=isinstance(cmd, str), cwd=cwd, env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {cmd}")
-    return wall, usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:

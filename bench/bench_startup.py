@@ -14,32 +14,16 @@ from __future__ import annotations
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import OUT, PYTHON, REPO, log, machine, parse_args, section, table
+from common import OUT, PYTHON, REPO, log, machine, parse_args, section, table, timed_cpu
 
 SHARED_ARCHIVE = Path("/work/bench-shared/debian64k.bmin")
 MINIFY_DOC = Path("linux-doc/networking/eql.rst")  # 2,026 words
-
-
-def timed_cpu(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
-    """(wall s, CPU s of the process and its children) of one command, output discarded."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {cmd}\n{err.decode(errors='replace')[-2000:]}")
-    return wall, usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -93,7 +77,7 @@ def main() -> None:
                 cpu = statistics.median(c for _, c in got)
                 vs = (f"{cpu / statistics.median(c for _, c in base):.2f}x"
                       if base and tree == "after" else "")
-                rows.append([f"`briefmin {' '.join(commands[name][:1])}` {name}", tree,
+                rows.append([f"`briefmin {name}`", tree,
                              min(w for w, _ in got), wall, min(c for _, c in got), cpu, vs])
         print(section("Cold start-up of the commands (fresh processes, bytecode cached)", [
             machine(),

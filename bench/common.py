@@ -212,6 +212,23 @@ def run(cmd: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | No
     return result
 
 
+def timed_cpu(cmd: Sequence[str] | str, env: dict[str, str] | None = None,
+              cwd: Path = REPO) -> tuple[float, float]:
+    """(wall s, CPU s of the process and everything it waited for, from wait4: what
+    /usr/bin/time reports) of one fresh command, its output discarded; exits on failure."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, shell=isinstance(cmd, str), cwd=cwd, env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {cmd}\n{err.decode(errors='replace')[-2000:]}")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
 def timed(fn: Callable[[], Any], repeat: int = 3) -> float:
     """Median wall seconds of `repeat` calls."""
     times = []
