@@ -281,9 +281,11 @@ def ranges(starts: Ints, counts: Ints) -> Ints:
 
 def near_pairs(bits: Codes, codes: Int8Codes, threshold: float, *, seed: int = 0,
                norms: Floats | None = None, max_run: int = 2048,
-               progress: Callable[[int, int], None] | None = None) -> Pairs:
+               progress: Callable[[int, int], None] | None = None,
+               pooled: bool = True) -> Pairs:
     """Pairs of rows whose int8 cosine is ≥ threshold: candidates from banding the binary
-    codes, each confirmed once with the int8 codes."""
+    codes, each confirmed once with the int8 codes (`pooled`: see band_plan; off only to
+    measure the independent count)."""
     n = len(codes)
     norms = int8_norms(codes) if norms is None else norms
     if n < 2:
@@ -293,7 +295,7 @@ def near_pairs(bits: Codes, codes: Int8Codes, threshold: float, *, seed: int = 0
     # one row of unpacked bits per bit position, so a band's columns are contiguous reads
     columns = np.unpackbits(bits, axis=1).T.copy()
     plan = band_plan(n, columns.shape[0], threshold, seed=seed,
-                     ones=columns.mean(axis=1, dtype=np.float64))
+                     ones=columns.mean(axis=1, dtype=np.float64), pooled=pooled)
     if plan is None:
         # the stored sign bits are too biased to band (sparse or shifted vectors): band on
         # the signs of random hyperplanes instead (SimHash), which differ between two
@@ -318,7 +320,9 @@ def near_pairs(bits: Codes, codes: Int8Codes, threshold: float, *, seed: int = 0
                 hit = sims >= threshold
                 if hit.any():
                     found.append(Pairs(i[hit], j[hit], sims[hit]))
-                    known = np.sort(np.concatenate([known, i[hit] * n + j[hit]]))
+                    # merged in, not re-sorted: a sort per band dominated with many bands
+                    new = np.sort(i[hit] * n + j[hit])
+                    known = np.insert(known, np.searchsorted(known, new), new)
         if progress:
             progress(band_no + 1, len(plan))
     return Pairs.concat(found)
