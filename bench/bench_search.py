@@ -710,31 +710,51 @@ def tuning_docs(data: Path) -> set[str]:
     return out
 
 
-def existing_archive(args: Any) -> None:
-    """Hybrid vs lexical vs semantic vs bm25s on an archive of the Debian descriptions made
-    beforehand (by `briefmin add ARCHIVE .../debian-descriptions/docs`), so a run does not
-    encode them again; then cold and warm latency on it. The archive is copied under
-    bench/out first: nothing here opens the given file for writing."""
-    source = args.archive.resolve()
-    path = OUT / "search-archive" / source.name
+def copy_archive(source: Path, folder: str = "search-archive") -> Path:
+    """A copy of an archive under bench/out/folder (made again when the source is newer),
+    migrated to the current format: nothing here opens the given file for writing."""
+    source = source.resolve()
+    path = OUT / folder / source.name
     if not path.exists() or path.stat().st_mtime < source.stat().st_mtime:
         path.parent.mkdir(parents=True, exist_ok=True)
         log(f"copying {source} to {path}")
         shutil.copyfile(source, path)
     with Archive.open(path, write=True):
         pass  # an older format migrates here, on the copy
+    return path
+
+
+SynopsisQueries = list[tuple[str, set[str]]]
+
+
+def held_out_synopses(data: Path, path: Path, n_queries: int
+                      ) -> tuple[SynopsisQueries, SynopsisQueries, SynopsisQueries]:
+    """Synopsis queries drawn (seeded) for an archive of all the Debian descriptions, and
+    their training and held-out halves; a query that tuned anything before (`tuning_docs`)
+    goes to the training half."""
     with Archive.open(path) as archive:
         by_name = {Path(r.path).name: r.path for r in archive.records()}
-        briefs, model = archive.info()["briefs"], archive.info()["model"]
-    pairs = [(q, d) for q, d in debian_pairs(args.data) if d in by_name]
-    picked = np.random.default_rng(29).choice(len(pairs), min(args.queries, len(pairs)),
+    pairs = [(q, d) for q, d in debian_pairs(data) if d in by_name]
+    picked = np.random.default_rng(29).choice(len(pairs), min(n_queries, len(pairs)),
                                               replace=False)
     queries = [(pairs[i][0], {by_name[pairs[i][1]]}) for i in sorted(picked)]
-    tuned = {by_name[d] for d in tuning_docs(args.data) if d in by_name}
+    tuned = {by_name[d] for d in tuning_docs(data) if d in by_name}
     train, held = split(queries)
-    # a query that tuned anything before goes to the training half
     train += [x for x in held if x[1] & tuned]
     held = [x for x in held if not x[1] & tuned]
+    return queries, train, held
+
+
+def existing_archive(args: Any) -> None:
+    """Hybrid vs lexical vs semantic vs bm25s on an archive of the Debian descriptions made
+    beforehand (by `briefmin add ARCHIVE .../debian-descriptions/docs`), so a run does not
+    encode them again; then cold and warm latency on it. The archive is copied under
+    bench/out first: nothing here opens the given file for writing."""
+    source = args.archive.resolve()
+    path = copy_archive(source)
+    with Archive.open(path) as archive:
+        briefs, model = archive.info()["briefs"], archive.info()["model"]
+    queries, train, held = held_out_synopses(args.data, path, args.queries)
     with Archive.open(path) as archive:
         methods = Methods(archive)
         log(f"Debian {briefs:,}: {len(held)} held-out queries"

@@ -109,11 +109,12 @@ def test_sparse_codes_band_on_random_projections_and_find_what_all_pairs_finds()
     assert len(want & got) >= 0.98 * len(want) and len(got - want) <= 2
 
 
-def test_a_pool_of_hyperplanes_needs_more_bands_than_independent_bits() -> None:
+def test_a_pool_of_bits_needs_more_bands_than_independent_bits() -> None:
     # bands drawn from one pool of 512 bits are correlated: a pair that differs on more of
     # the pool than usual misses many bands at once, so the plan takes more of them
     pooled = band_plan(100_000, 512, 0.9, hyperplanes=True)
-    independent = band_plan(100_000, 512, 0.9)
+    assert pooled is not None and len(band_plan(100_000, 512, 0.9) or []) == len(pooled)
+    independent = band_plan(100_000, 512, 0.9, pooled=False)
     assert pooled is not None and independent is not None
     assert len(pooled) > len(independent)
 

@@ -131,10 +131,11 @@ def records_of_contents(db: Connection, content_ids: Iterable[int], *,
         part = wanted[start:start + 500]
         found += db.query(_RECORD_SQL + f" WHERE c.id IN ({','.join('?' * len(part))})"
                           + _RECORD_ORDER, part)
-    latest = {row[0]: latest_version(db, row[0]) for row in found}
+    versions = {row[0]: latest_version(db, row[0]) for row in found}
+    latest = {path: v[0] for path, v in versions.items() if v}  # once: per row was quadratic
     out: dict[int, list[BriefRecord]] = {}
     for row in found:
-        record = _record(db, row, {p: v[0] for p, v in latest.items() if v})
+        record = _record(db, row, latest)
         if all_versions or record.version == record.versions:
             out.setdefault(record.content_id, []).append(record)
     return out
