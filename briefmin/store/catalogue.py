@@ -131,8 +131,8 @@ def records_of_contents(db: Connection, content_ids: Iterable[int], *,
         part = wanted[start:start + 500]
         found += db.query(_RECORD_SQL + f" WHERE c.id IN ({','.join('?' * len(part))})"
                           + _RECORD_ORDER, part)
-    versions = {row[0]: latest_version(db, row[0]) for row in found}
-    latest = {path: v[0] for path, v in versions.items() if v}  # once: per row was quadratic
+    latest = {path: version for path, (version, _) in
+              latest_versions(db, (row[0] for row in found)).items()}
     out: dict[int, list[BriefRecord]] = {}
     for row in found:
         record = _record(db, row, latest)

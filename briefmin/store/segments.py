@@ -463,10 +463,7 @@ def all_codes(db: Connection, meta: schema.Meta, kinds: Sequence[int]) -> npt.ND
             "SELECT id, kinds, n, int8, bits FROM vec_segments ORDER BY id"):
         keep = wanted[np.frombuffer(kind_blob, np.uint8)]
         tier = coded.get(int(seg_id), meta.rescore_bits)
-        if tier == meta.rescore_bits:
-            chunks.append(meta.codes.unpack(int8, n, dim)[keep])
-            continue
-        signs = np.frombuffer(bits, np.uint8).reshape(n, -1)
+        signs = np.frombuffer(bits, np.uint8).reshape(n, -1)  # a view: binary rows need them
         chunks.append(readout.codes(int8, n, tier, signs)[keep])
     return np.concatenate(chunks) if chunks else np.zeros((0, dim), np.int8)
 
