@@ -176,8 +176,9 @@ class RayEncoding:
             return self._options.actors or gpus, {"num_gpus": 1.0, "num_cpus": 1.0}
         machines = sum(1 for node in ray.nodes()
                        if node.get("Alive") and node.get("Resources", {}).get("CPU", 0) > 0)
-        return (self._options.actors or max(1, machines),
-                {"num_cpus": 1.0, "scheduling_strategy": "SPREAD"})
+        # spread over the machines: Ray Data's default for actor pools (DataContext's
+        # scheduling_strategy "SPREAD"); passing it ourselves is deprecated in Ray 2.60
+        return self._options.actors or max(1, machines), {"num_cpus": 1.0}
 
     def close(self) -> None:
         if self._ray is not None and self._started:
