@@ -6,6 +6,7 @@ imports torch, which the query path must never pay for."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -178,11 +179,19 @@ class BinaryDecoder:
             return plain
         i, j = _neighbour_pairs(vectors, np.random.default_rng(seed), queries=1000)
         weight, shift = plain._calibrate(vectors, plain.decode(bits), i, j)
-        # more queries for the sign-law map: it needs pairs up to cosine 1, which are rare
-        i, j = _neighbour_pairs(vectors, np.random.default_rng(seed + 1), queries=4000)
-        sign_law = plain.sign_cosines(bits[i], bits[j])
+        return cls(plain.zero, plain.one, plain.mean, weight, shift).calibrated(
+            vectors, bits, seed + 1)
+
+    def calibrated(self, vectors: Floats, bits: Codes, seed: int = 1) -> BinaryDecoder:
+        """This decoder with a `calibration` fitted on unit vectors and their sign bits (a
+        decoder written before calibrations gets one the next time rows go binary)."""
+        if len(vectors) < 3:
+            return self
+        # more queries than for the weights: the map needs pairs up to cosine 1, which are rare
+        i, j = _neighbour_pairs(vectors, np.random.default_rng(seed), queries=4000)
+        sign_law = dataclasses.replace(self, calibration=None).sign_cosines(bits[i], bits[j])
         calibration = sign_calibration(sign_law, np.einsum("ij,ij->i", vectors[i], vectors[j]))
-        return cls(plain.zero, plain.one, plain.mean, weight, shift, calibration)
+        return dataclasses.replace(self, calibration=calibration)
 
     def _calibrate(self, vectors: Floats, decoded: Floats, i: Ints, j: Ints
                    ) -> tuple[float, float]:
@@ -274,7 +283,7 @@ class SignCalibration:
         return out
 
     def to_json(self) -> dict[str, list[float]]:
-        return {"x": [round(v, 6) for v in self.x], "y": [round(v, 6) for v in self.y]}
+        return {"x": list(self.x), "y": list(self.y)}  # whole floats: rounding could tie knots
 
     @classmethod
     def from_json(cls, value: object) -> SignCalibration:

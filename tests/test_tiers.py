@@ -375,3 +375,43 @@ def test_binary_pairs_read_through_the_calibration_tier_fits(
     assert law_bias > 0.02  # the gap: the sign law reads high
     assert abs(bias) < law_bias / 2, (law_bias, bias)
     assert np.mean(np.abs(read - target)) < np.mean(np.abs(law - target))
+
+
+@pytest.mark.model
+def test_a_decoder_without_calibration_gets_one_at_the_next_binary_tier(
+        fixture_archive: Path, tmp_path: Path) -> None:
+    """A decoder an older briefmin wrote (no calibration) reads binary pairs by the sign law
+    alone; the next `tier --codes binary` that finds rows to re-encode fits the calibration
+    from the rows that still have int8 codes, and keeps the decoder's means and weights (the
+    rows it already estimates read as before)."""
+    from briefmin.quantize import BinaryDecoder
+    from briefmin.store import BRIEF_KINDS
+
+    archive = tmp_path / "older.bmin"
+    shutil.copyfile(fixture_archive, archive)
+    with Archive.open(archive) as arch:
+        contents = sorted({int(c) for c in arch.vectors(BRIEF_KINDS).content_ids})
+    with Archive.open(archive, write=True) as arch:
+        arch.tier("binary", datetime.now(UTC), only=set(contents[::3]))
+    with sqlite3.connect(archive) as conn:
+        (value,), = conn.execute("SELECT value FROM meta WHERE key = 'binary_decoder'")
+        fitted = json.loads(value)
+        assert "calibration" in fitted
+        del fitted["calibration"]
+        older = json.dumps(fitted)
+        conn.execute("UPDATE meta SET value = ?, checksum = ? WHERE key = 'binary_decoder'",
+                     (older, rows.row_sum("meta", ("binary_decoder", older))))
+    conn.close()
+    with Archive.open(archive) as arch:
+        assert arch.verify().ok
+        decoder = arch.vectors(BRIEF_KINDS).decoder
+        assert decoder is not None and decoder.calibration is None
+    with Archive.open(archive, write=True) as arch:
+        assert arch.tier("binary", datetime.now(UTC), only=set(contents[1::3])).rows
+        after = arch.vectors(BRIEF_KINDS).decoder
+        assert arch.verify().ok
+    assert after is not None and after.calibration is not None
+    assert after.weight == decoder.weight and after.shift == decoder.shift
+    assert np.array_equal(after.zero, decoder.zero) and np.array_equal(after.mean,
+                                                                       decoder.mean)
+    assert BinaryDecoder.from_json(after.to_json()).calibration == after.calibration
