@@ -487,7 +487,8 @@ def _given_groups(groups: list[Group], units: dict[bytes, _Unit], lexical: _Lexi
                   pairs: Pairs, thresholds: Thresholds,
                   evidence: Callable[[int, int], tuple[float, float]]) -> list[Group]:
     """CI mode's groups: those that involve a given brief, plus one for every pair with a
-    given brief at or above its kind's threshold that no group holds. Star grouping drops
+    given brief at or above its kind's threshold that no group of that kind or a stronger one
+    holds. Star grouping drops
     such pairs where one end is already a member (of a stronger kind, or of an older
     representative): a new brief near only another new brief that joined an archived
     brief's group would go unreported. Each leftover pair's older end becomes the first of a
@@ -497,11 +498,15 @@ def _given_groups(groups: list[Group], units: dict[bytes, _Unit], lexical: _Lexi
     by_row = {u.row: u for u in units.values()}
     row_of = {path: u.row for u in units.values() for _, path, _ in u.paths}
     rank = _ranks(by_row)
-    held: dict[int, set[int]] = {}  # row -> the groups holding it
+    held: dict[int, set[tuple[int, int]]] = {}  # row -> (kind rank, group) of those holding it
 
     def hold(group: Group, k: int) -> None:
         for member in group.members:
-            held.setdefault(row_of[member.path], set()).add(k)
+            held.setdefault(row_of[member.path], set()).add((KIND_RANK[group.kind], k))
+
+    def together(a: int, b: int, kind: str) -> bool:
+        return any(strength <= KIND_RANK[kind]
+                   for strength, _ in held.get(a, set()) & held.get(b, set()))
 
     for k, group in enumerate(groups):
         hold(group, k)
@@ -511,8 +516,7 @@ def _given_groups(groups: list[Group], units: dict[bytes, _Unit], lexical: _Lexi
         keep = found.similarity >= np.float32(threshold)  # as `assign` compares
         stars: dict[int, set[int]] = {}
         for a, b in zip(found.i[keep].tolist(), found.j[keep].tolist(), strict=True):
-            if a == b or a not in by_row or b not in by_row or held.get(a, set()) & held.get(
-                    b, set()):
+            if a == b or a not in by_row or b not in by_row or together(a, b, kind):
                 continue
             old, young = (a, b) if rank[a] < rank[b] else (b, a)
             stars.setdefault(old, set()).add(young)
