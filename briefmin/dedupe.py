@@ -309,7 +309,8 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
                           briefs=sum(len(u.paths) for u in units.values()),
                           new=[item.name for item in new_sources], skipped=skipped)
     if path_mode:
-        report.groups = [g for g in report.groups if any(m.new for m in g.members)]
+        report.groups = _given_groups(report.groups, units, lexical, pairs, thresholds,
+                                      evidence)
     if histogram_of_nearest:
         if path_mode:
             report.histogram = histogram(np.r_[best, np.ones(copies, np.float32)])
@@ -480,6 +481,52 @@ def _new_pairs(new_vectors: Floats, codes: Int8Codes | None, norms: Floats,
         best = np.maximum(best, sims.max(axis=1))
     parts.append(Pairs(among.i + n_stored, among.j + n_stored, among.similarity))
     return Pairs.concat(parts), best
+
+
+def _given_groups(groups: list[Group], units: dict[bytes, _Unit], lexical: _Lexical,
+                  pairs: Pairs, thresholds: Thresholds,
+                  evidence: Callable[[int, int], tuple[float, float]]) -> list[Group]:
+    """CI mode's groups: those that involve a given brief, plus one for every pair with a
+    given brief at or above its kind's threshold that no group of that kind or a stronger one
+    holds. Star grouping drops
+    such pairs where one end is already a member (of a stronger kind, or of an older
+    representative): a new brief near only another new brief that joined an archived
+    brief's group would go unreported. Each leftover pair's older end becomes the first of a
+    group of its kind, the younger ends its members, so every member is still a near copy of
+    the first; a brief may then be in two groups. Pairs between archived briefs are not
+    looked for in CI mode."""
+    by_row = {u.row: u for u in units.values()}
+    row_of = {path: u.row for u in units.values() for _, path, _ in u.paths}
+    rank = _ranks(by_row)
+    held: dict[int, set[tuple[int, int]]] = {}  # row -> (kind rank, group) of those holding it
+
+    def hold(group: Group, k: int) -> None:
+        for member in group.members:
+            held.setdefault(row_of[member.path], set()).add((KIND_RANK[group.kind], k))
+
+    def together(a: int, b: int, kind: str) -> bool:
+        return any(strength <= KIND_RANK[kind]
+                   for strength, _ in held.get(a, set()) & held.get(b, set()))
+
+    for k, group in enumerate(groups):
+        hold(group, k)
+    out = list(groups)
+    for kind, found, threshold in (("near-identical", lexical.pairs, thresholds.near_identical),
+                                   ("similar", pairs, thresholds.similar)):
+        keep = found.similarity >= np.float32(threshold)  # as `assign` compares
+        stars: dict[int, set[int]] = {}
+        for a, b in zip(found.i[keep].tolist(), found.j[keep].tolist(), strict=True):
+            if a == b or a not in by_row or b not in by_row or together(a, b, kind):
+                continue
+            old, young = (a, b) if rank[a] < rank[b] else (b, a)
+            stars.setdefault(old, set()).add(young)
+        for old in sorted(stars, key=lambda r: rank[r]):
+            members = sorted(stars[old], key=lambda r: rank[r])
+            out.append(_star(kind, by_row[old], [(by_row[m], 0.0) for m in members], evidence))
+            hold(out[-1], len(out) - 1)
+    out = [g for g in out if any(m.new for m in g.members)]
+    out.sort(key=lambda g: (KIND_RANK[g.kind], g.members[0].path))
+    return out
 
 
 def _age(record: BriefRecord) -> tuple[int, str, str]:

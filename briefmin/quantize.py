@@ -6,6 +6,7 @@ imports torch, which the query path must never pay for."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +15,7 @@ import numpy.typing as npt
 Floats = npt.NDArray[np.float32]
 Codes = npt.NDArray[np.uint8]
 Int8Codes = npt.NDArray[np.int8]
+Ints = npt.NDArray[np.int64]
 
 
 def binary_codes(vectors: Floats) -> Codes:
@@ -149,13 +151,18 @@ class BinaryDecoder:
     0.8 x) and, because decoding keeps the common mean direction whole while it shrinks
     the rest, high for unrelated vectors; the two weights are fitted by least squares on
     pairs of the archive's own vectors (each against its 10 nearest and 10 random others),
-    so no query is read."""
+    so no query is read.
+
+    `calibration`: knots of a monotone piecewise-linear map from the sign-law cosine of two
+    binary rows (`sign_cosines`) to their int8 cosine, fitted at the same time (decoders
+    written before it have none and read the sign law as it is)."""
 
     zero: Floats
     one: Floats
     mean: Floats
     weight: float
     shift: float
+    calibration: SignCalibration | None = None
 
     @classmethod
     def fit(cls, vectors: Floats, bits: Codes, seed: int = 0) -> BinaryDecoder:
@@ -168,23 +175,26 @@ class BinaryDecoder:
         mean = vectors.mean(axis=0)
         plain = cls(zero.astype(np.float32), one.astype(np.float32), mean.astype(np.float32),
                     1.0, 0.0)
-        weight, shift = plain._calibrate(vectors, plain.decode(bits), seed)
-        return cls(plain.zero, plain.one, plain.mean, weight, shift)
+        if len(vectors) < 3:
+            return plain
+        i, j = _neighbour_pairs(vectors, np.random.default_rng(seed), queries=1000)
+        weight, shift = plain._calibrate(vectors, plain.decode(bits), i, j)
+        return cls(plain.zero, plain.one, plain.mean, weight, shift).calibrated(
+            vectors, bits, seed + 1)
 
-    def _calibrate(self, vectors: Floats, decoded: Floats, seed: int) -> tuple[float, float]:
-        rng = np.random.default_rng(seed)
-        n = len(vectors)
-        if n < 3:
-            return 1.0, 0.0
-        pool = rng.choice(n, min(n, 20_000), replace=False)
-        queries = pool[rng.choice(len(pool), min(len(pool), 1000), replace=False)]
-        sims = vectors[queries] @ vectors[pool].T
-        sims[queries[:, None] == pool[None, :]] = -np.inf  # not itself
-        near = min(10, len(pool) - 1)
-        nearest = pool[np.argpartition(-sims, near - 1, axis=1)[:, :near]]
-        others = pool[rng.integers(0, len(pool), (len(queries), near))]
-        i = np.repeat(queries, 2 * near)
-        j = np.concatenate([nearest, others], axis=1).reshape(-1)
+    def calibrated(self, vectors: Floats, bits: Codes, seed: int = 1) -> BinaryDecoder:
+        """This decoder with a `calibration` fitted on unit vectors and their sign bits (a
+        decoder written before calibrations gets one the next time rows go binary)."""
+        if len(vectors) < 3:
+            return self
+        # more queries than for the weights: the map needs pairs up to cosine 1, which are rare
+        i, j = _neighbour_pairs(vectors, np.random.default_rng(seed), queries=4000)
+        sign_law = dataclasses.replace(self, calibration=None).sign_cosines(bits[i], bits[j])
+        calibration = sign_calibration(sign_law, np.einsum("ij,ij->i", vectors[i], vectors[j]))
+        return dataclasses.replace(self, calibration=calibration)
+
+    def _calibrate(self, vectors: Floats, decoded: Floats, i: Ints, j: Ints
+                   ) -> tuple[float, float]:
         target = np.einsum("ij,ij->i", vectors[i], vectors[j])
         features = np.column_stack([np.einsum("ij,ij->i", vectors[i], decoded[j]),
                                     vectors[i] @ self.mean])
@@ -208,18 +218,24 @@ class BinaryDecoder:
     def sign_cosines(self, a: Codes, b: Codes) -> Floats:
         """Cosines between the vectors behind two lists of sign bits (pairwise): the cosine
         of their decoded vectors read through the sign-correlation law of Gaussian vectors,
-        cos = sin(pi/2 * r). Calibrating each side as `estimate` does would count the
-        rounding of both sign patterns twice and read far too high."""
+        cos = sin(pi/2 * r), then through `calibration` when the decoder has one (the law
+        alone reads high: +0.04 near cosine 0.85, +0.07 near 0.75 on Debian descriptions).
+        Calibrating each side as `estimate` does would count the rounding of both sign
+        patterns twice and read far too high."""
         da, db = self.decode(a), self.decode(b)
         r = np.einsum("ij,ij->i", da, db) / np.maximum(
             np.linalg.norm(da, axis=1) * np.linalg.norm(db, axis=1), 1e-12)
         out: Floats = np.sin(np.float32(np.pi / 2) * np.clip(r, -1.0, 1.0)).astype(np.float32)
-        return out
+        return out if self.calibration is None else self.calibration(out)
 
     def to_json(self) -> dict[str, object]:
         """float32 little-endian in base64: 6 KB at 384 dimensions (JSON numbers: ~22 KB)."""
-        return {"zero": _b64(self.zero), "one": _b64(self.one), "mean": _b64(self.mean),
-                "weight": self.weight, "shift": self.shift}
+        out: dict[str, object] = {"zero": _b64(self.zero), "one": _b64(self.one),
+                                  "mean": _b64(self.mean), "weight": self.weight,
+                                  "shift": self.shift}
+        if self.calibration is not None:
+            out["calibration"] = self.calibration.to_json()
+        return out
 
     @classmethod
     def from_json(cls, value: object) -> BinaryDecoder:
@@ -230,7 +246,107 @@ class BinaryDecoder:
         weight, shift = float(value["weight"]), float(value["shift"])
         if zero.ndim != 1 or not zero.shape == one.shape == mean.shape:
             raise ValueError("binary decoder has damaged values")
-        return cls(zero, one, mean, weight, shift)
+        calibration = (SignCalibration.from_json(value["calibration"])
+                       if "calibration" in value else None)
+        return cls(zero, one, mean, weight, shift, calibration)
+
+
+# true-cosine bins whose pairs give the calibration's knots, finer where thresholds are set
+_KNOT_EDGES = (-1.0, 0.3, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.825, 0.85, 0.875, 0.9, 0.925,
+               0.95, 0.975, 1.0)
+_KNOT_PAIRS = 30  # fewest pairs a bin needs to give a knot
+
+
+@dataclass(frozen=True)
+class SignCalibration:
+    """A monotone piecewise-linear map, knots (x[k], y[k]) with x strictly increasing and y
+    non-decreasing, ending at (1, 1): two rows with the same signs stay at cosine 1. Below
+    the first knot it shifts by that knot's offset."""
+
+    x: tuple[float, ...]
+    y: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        x, y = np.asarray(self.x, np.float64), np.asarray(self.y, np.float64)
+        if (len(x) < 2 or len(x) != len(y) or not np.all(np.isfinite(x))
+                or not np.all(np.isfinite(y)) or np.any(np.diff(x) <= 0)
+                or np.any(np.diff(y) < 0) or x[-1] != 1.0 or y[-1] != 1.0
+                or x[0] < -1.0 or y[0] < -1.0):
+            raise ValueError("binary decoder's calibration is not a monotone map to (1, 1)")
+
+    def __call__(self, cosines: Floats) -> Floats:
+        x = np.asarray(cosines, np.float64)
+        mapped = np.interp(x, self.x, self.y)
+        below = x < self.x[0]
+        mapped[below] = x[below] + (self.y[0] - self.x[0])
+        out: Floats = np.clip(mapped, -1.0, 1.0).astype(np.float32)
+        return out
+
+    def to_json(self) -> dict[str, list[float]]:
+        return {"x": list(self.x), "y": list(self.y)}  # whole floats: rounding could tie knots
+
+    @classmethod
+    def from_json(cls, value: object) -> SignCalibration:
+        if not isinstance(value, dict) or not all(
+                isinstance(value.get(k), list) for k in ("x", "y")):
+            raise ValueError("binary decoder's calibration is not an object of two lists")
+        return cls(tuple(float(v) for v in value["x"]), tuple(float(v) for v in value["y"]))
+
+
+def sign_calibration(sign_law: Floats, true: Floats) -> SignCalibration | None:
+    """The map from sign-law cosines to true ones, from pairs of both: per bin of the TRUE
+    cosine (so the pairs may be chosen by it, as nearest neighbours are), the mean sign-law
+    cosine; pooled where those means do not increase; the map sends each mean back to its
+    bin's mean true cosine. So a pair of true cosine c reads c on average (the law alone
+    reads +0.04 near 0.85). None when too few pairs fill the bins."""
+    xs: list[float] = []
+    ys: list[float] = []
+    counts: list[int] = []
+    which = np.digitize(np.asarray(true, np.float64), _KNOT_EDGES[1:-1])
+    for b in range(len(_KNOT_EDGES) - 1):
+        hit = which == b
+        if hit.sum() >= _KNOT_PAIRS:
+            xs.append(float(np.mean(sign_law[hit])))
+            ys.append(float(np.mean(true[hit])))
+            counts.append(int(hit.sum()))
+    # pool adjacent violators: neighbouring bins whose mean sign-law cosine does not rise
+    k = 0
+    while k + 1 < len(xs):
+        if xs[k + 1] <= xs[k]:
+            n = counts[k] + counts[k + 1]
+            xs[k] = (xs[k] * counts[k] + xs[k + 1] * counts[k + 1]) / n
+            ys[k] = (ys[k] * counts[k] + ys[k + 1] * counts[k + 1]) / n
+            counts[k] = n
+            del xs[k + 1], ys[k + 1], counts[k + 1]
+            k = max(k - 1, 0)
+        else:
+            k += 1
+    knots = [(x, y) for x, y in zip(xs, ys, strict=True) if x < 1.0 and y < 1.0]
+    if not knots:
+        return None
+    x, y = zip(*knots, strict=True)
+    return SignCalibration((*x, 1.0), tuple(np.maximum.accumulate([*y, 1.0]).tolist()))
+
+
+def _neighbour_pairs(vectors: Floats, rng: np.random.Generator, queries: int
+                     ) -> tuple[Ints, Ints]:
+    """Pairs of rows for fitting: `queries` sampled rows each against its 10 nearest (by
+    true cosine) and 10 random rows of a 20,000-row pool; nearest neighbours span the high
+    cosines that thresholds are set in, random pairs the rest."""
+    n = len(vectors)
+    pool = rng.choice(n, min(n, 20_000), replace=False)
+    chosen = pool[rng.choice(len(pool), min(len(pool), queries), replace=False)]
+    near = min(10, len(pool) - 1)
+    nearest = np.empty((len(chosen), near), np.int64)
+    for start in range(0, len(chosen), 1000):  # 80 MB of similarities at a time
+        block = chosen[start:start + 1000]
+        sims = vectors[block] @ vectors[pool].T
+        sims[block[:, None] == pool[None, :]] = -np.inf  # not itself
+        nearest[start:start + 1000] = pool[np.argpartition(-sims, near - 1, axis=1)[:, :near]]
+    others = pool[rng.integers(0, len(pool), (len(chosen), near))]
+    i = np.repeat(chosen, 2 * near)
+    j = np.concatenate([nearest, others], axis=1).reshape(-1)
+    return i, j
 
 
 def _b64(values: Floats) -> str:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from briefmin import Archive, add, iter_sources
 from briefmin.dedupe import (
     DEFAULT_JACCARD,
     DEFAULT_THRESHOLD,
+    KIND_RANK,
     DedupeReport,
     find_duplicates,
     normalize_text,
@@ -480,7 +482,11 @@ def test_ci_mode_with_the_real_model(fixture_archive: Path, cli: Cli, chdir_tmp:
         ("exact", ("briefs/product/pricing-eu-paraphrase.md", "new/eu-prices.md")),
         ("normalized", ("briefs/engineering/rate-limiter-redis.md", "new/limiter-shouted.txt")),
         ("near-identical", ("briefs/archive/cache-invalidation-copy.md",
-                            "new/cache-notes.md"))}
+                            "new/cache-notes.md")),
+        # the shouted copy is also a near copy of the archived revision of the brief it
+        # copies: every pair with a given brief is reported, even where it is a member
+        ("near-identical", ("briefs/archive/rate-limiter-redis-revised.md",
+                            "new/limiter-shouted.txt"))}
     alone = cli("dedupe", fixture_archive, "new/beekeeping.md", "--fail")
     assert alone.returncode == 0, alone.stderr
 
@@ -490,3 +496,95 @@ def test_default_mode_never_loads_the_model(fixture_archive: Path, tmp_path: Pat
     code, heavy = run_checking_imports("dedupe", str(fixture_archive), "--histogram",
                                        cwd=tmp_path)
     assert code == 0 and heavy == []
+
+
+# -- CI mode: every pair with a given brief is reported (issue 12's gap) ------------------------
+
+def assert_ci_report_complete(document: dict[str, Any], pairs: dict[frozenset[str], str],
+                              given: set[str]) -> None:
+    """Every qualifying pair (paths -> kind) that involves a given brief shares a group
+    of its kind or a stronger one, and no group chains: each member is at least its kind's
+    threshold from the group's first member."""
+    thresholds = document["thresholds"]
+    for pair, kind in pairs.items():
+        assert pair & given
+        assert any(pair <= set(g["paths"]) and KIND_RANK[g["kind"]] <= KIND_RANK[kind]
+                   for g in document["groups"]), (sorted(pair), kind, document["groups"])
+    for group in document["groups"]:
+        if group["kind"] == "near-identical":
+            assert min(group["jaccards"][1:]) >= thresholds["near-identical"], group
+        elif group["kind"] == "similar":
+            assert min(group["similarities"][1:]) >= thresholds["similar"] - 1e-4, group
+
+
+def test_ci_mode_reports_a_new_brief_near_only_a_new_member(
+        cli: Cli, hashing_archive: MakeArchive, chdir_tmp: Path) -> None:
+    """a-edit is a near copy of the archived brief and joins its group; b-edit is a near copy
+    of a-edit only (an edit of an edit): it is still reported, in a group of its own with
+    a-edit first, not in the archived brief's group, whose members are near copies of it."""
+    first = LONG.replace("March", "April").replace("Finance signs off", "Finance approves")
+    second = first.replace("feature flag", "config switch").replace(
+        "dashboard that compares", "chart comparing")
+    texts = {"src/a.md": LONG, "src/d.md": OTHER.decode(), "new/a-edit.md": first,
+             "new/b-edit.md": second}
+    path = hashing_archive({"a.md": texts["src/a.md"].encode(), "d.md": OTHER})
+    (chdir_tmp / "new").mkdir()
+    for name in ("new/a-edit.md", "new/b-edit.md"):
+        (chdir_tmp / name).write_text(texts[name])
+    names = list(texts)
+    sets = shingle(texts.values())
+    pairs = {frozenset((names[a], names[b])): "near-identical" for a in range(4)
+             for b in range(a + 1, 4) if sets.jaccard(a, b) >= DEFAULT_JACCARD}
+    # the case: b-edit is near a-edit only
+    assert set(pairs) == {frozenset(("src/a.md", "new/a-edit.md")),
+                          frozenset(("new/a-edit.md", "new/b-edit.md"))}
+    result = cli("dedupe", path, "new/a-edit.md", "new/b-edit.md", "--json", "--fail-on",
+                 "near-identical")
+    assert result.returncode == ExitStatus.FINDINGS, result.stderr
+    document = json.loads(result.stdout)
+    assert_ci_report_complete(document, pairs, {"new/a-edit.md", "new/b-edit.md"})
+    near = [g["paths"] for g in document["groups"] if g["kind"] == "near-identical"]
+    assert sorted(near) == [["new/a-edit.md", "new/b-edit.md"],
+                            ["src/a.md", "new/a-edit.md"]]
+    # checked alone, b-edit is no near copy of anything archived
+    alone = cli("dedupe", path, "new/b-edit.md", "--json", "--fail-on", "near-identical")
+    assert alone.returncode == 0, alone.stdout
+
+
+ROTATION = {  # cosines with the bundled model: archived~a 0.88, a~b 0.89, archived~b 0.77
+    "src/rotation.md": "Rotate the production database passwords every ninety days and keep "
+                       "the new ones in the team vault.",
+    "new/a-rotation.md": "Every ninety days the production database passwords are rotated; "
+                         "the new passwords go into the team vault.",
+    "new/b-rotation.md": "Database passwords in production are rotated on a ninety-day "
+                         "schedule and kept in the vault.",
+}
+
+
+@pytest.mark.model
+def test_ci_mode_reports_a_paraphrase_of_a_new_member_with_the_real_model(
+        tmp_path: Path, cli: Cli, chdir_tmp: Path, real_encoder: Any) -> None:
+    """The same case for meaning: a-rotation paraphrases the archived brief and joins its
+    `similar` group; b-rotation paraphrases a-rotation but is below the threshold to the
+    archived brief, so it is reported with a-rotation first."""
+    for name, text in ROTATION.items():
+        (chdir_tmp / name).parent.mkdir(exist_ok=True)
+        (chdir_tmp / name).write_text(text + "\n")
+    (chdir_tmp / "src" / "other.md").write_bytes(OTHER)
+    with Archive.open("r.bmin", write=True, create=True) as archive:
+        add(archive, iter_sources(["src"]))
+    names = list(ROTATION)
+    vectors = np.vstack([real_encoder.encode([ROTATION[n] + "\n"])[0] for n in names])
+    cosines = vectors @ vectors.T
+    threshold = DEFAULT_THRESHOLD
+    # the case holds with the model: a~archived and a~b at the threshold, b~archived below
+    assert cosines[0, 1] >= threshold + 0.01 and cosines[1, 2] >= threshold + 0.01
+    assert cosines[0, 2] < threshold - 0.05
+    pairs = {frozenset((names[0], names[1])): "similar", frozenset((names[1], names[2])):
+             "similar"}
+    result = cli("dedupe", "r.bmin", names[1], names[2], "--json", "--fail")
+    assert result.returncode == ExitStatus.FINDINGS, result.stderr
+    document = json.loads(result.stdout)
+    assert_ci_report_complete(document, pairs, set(names[1:]))
+    assert sorted(g["paths"] for g in document["groups"]) == [
+        ["new/a-rotation.md", "new/b-rotation.md"], ["src/rotation.md", "new/a-rotation.md"]]

@@ -165,7 +165,8 @@ def test_tier_usage_errors(tmp_path: Path, chdir_tmp: Path, cli: Cli) -> None:
 
 
 def test_verify_covers_the_tier_layout(tmp_path: Path, chdir_tmp: Path, cli: Cli) -> None:
-    """A changed tier entry, a missing one, and a damaged decoder are each found."""
+    """A changed tier entry, a missing one, and a damaged decoder or calibration are each
+    found."""
     plan = simulate(tmp_path / "f", 6, start=20, words=30)
     pristine = tmp_path / "pristine.bmin"
     run_nights(tmp_path, pristine, plan)
@@ -174,6 +175,9 @@ def test_verify_covers_the_tier_layout(tmp_path: Path, chdir_tmp: Path, cli: Cli
         (segment, bits), = conn.execute("SELECT segment, bits FROM vec_codes").fetchall()
         (decoder,), = conn.execute("SELECT value FROM meta WHERE key = 'binary_decoder'")
     assert bits == 0
+    fitted = json.loads(decoder)
+    fitted["calibration"]["y"][0] = 1.5  # above the last knot
+    unmonotone = json.dumps(fitted)
     damages = {
         # checksum no longer matches
         "bits": ("UPDATE vec_codes SET bits = 4", ()),
@@ -183,6 +187,9 @@ def test_verify_covers_the_tier_layout(tmp_path: Path, chdir_tmp: Path, cli: Cli
         "gone": ("DELETE FROM vec_codes", ()),
         "decoder": ("UPDATE meta SET value = ? WHERE key = 'binary_decoder'",
                     (decoder.replace("0.", "0.9", 1),)),
+        # a calibration that is no monotone map, consistently re-checksummed
+        "calibration": ("UPDATE meta SET value = ?, checksum = ? WHERE key = 'binary_decoder'",
+                        (unmonotone, rows.row_sum("meta", ("binary_decoder", unmonotone)))),
     }
     for name, (sql, params) in damages.items():
         archive = tmp_path / f"{name}.bmin"
@@ -193,6 +200,8 @@ def test_verify_covers_the_tier_layout(tmp_path: Path, chdir_tmp: Path, cli: Cli
         result = cli("verify", archive, "--json")
         assert result.returncode == ExitStatus.FINDINGS, (name, result.stderr)
         assert not json.loads(result.stdout)["ok"]
+        if name == "calibration":  # found by its meaning, not by a checksum
+            assert "calibration" in result.stdout, result.stdout
     # the undamaged one verifies, and searching it still works
     assert cli("verify", pristine).returncode == 0
 
@@ -322,3 +331,87 @@ def test_an_archive_from_before_tiers_is_read_then_upgraded(
     assert done.returncode == 0 and json.loads(done.stdout)["rows"] > 0
     with Archive.open(archive) as arch:
         assert arch.meta.format_version == schema.FORMAT_VERSION and arch.verify().ok
+
+
+@pytest.mark.model
+def test_binary_pairs_read_through_the_calibration_tier_fits(
+        fixture_archive: Path, tmp_path: Path) -> None:
+    """`tier --codes binary` fits, beside the decoder, a map from the sign-law cosine of two
+    binary rows to their int8 cosine while the int8 codes are still there: with the real
+    model, the cosines dedupe reads for pairs of binary briefs then sit closer to what the
+    same pairs read before tiering than the sign law alone does (which reads high)."""
+    import dataclasses
+
+    from briefmin.nearpairs import decoded
+    from briefmin.store import BRIEF_KINDS
+
+    archive = tmp_path / "binary.bmin"
+    shutil.copyfile(fixture_archive, archive)
+    with Archive.open(archive) as arch:
+        before = arch.vectors(BRIEF_KINDS)
+        codes = arch.all_int8(BRIEF_KINDS)
+        exact = decoded(codes, before.lengths(codes))
+        true = {(int(a), int(b)): float(exact[i] @ exact[j])
+                for i, a in enumerate(before.content_ids) for j, b in
+                enumerate(before.content_ids) if a < b}
+    with Archive.open(archive, write=True) as arch:
+        arch.tier("binary", datetime.now(UTC), only={a for a, _ in true} | {b for _, b in true})
+        stored = arch.vectors(BRIEF_KINDS)
+        assert arch.verify().ok
+    decoder = stored.decoder
+    assert decoder is not None and decoder.calibration is not None
+    assert stored.tiers is not None and not stored.tiers.any()  # every row binary
+    row = {int(c): r for r, c in enumerate(stored.content_ids)}
+    pairs = [(a, b) for (a, b), cosine in true.items() if cosine >= 0.5]
+    assert len(pairs) >= 10
+    i = np.array([row[a] for a, _ in pairs])
+    j = np.array([row[b] for _, b in pairs])
+    target = np.array([true[p] for p in pairs])
+    read = stored.pair_cosines(i, j, np.zeros(len(i), np.float32))  # what dedupe reads
+    law = dataclasses.replace(decoder, calibration=None).sign_cosines(stored.bits[i],
+                                                                      stored.bits[j])
+    assert np.array_equal(read, decoder.sign_cosines(stored.bits[i], stored.bits[j]))
+    law_bias, bias = float(np.mean(law - target)), float(np.mean(read - target))
+    assert law_bias > 0.02  # the gap: the sign law reads high
+    assert abs(bias) < law_bias / 2, (law_bias, bias)
+    assert np.mean(np.abs(read - target)) < np.mean(np.abs(law - target))
+
+
+@pytest.mark.model
+def test_a_decoder_without_calibration_gets_one_at_the_next_binary_tier(
+        fixture_archive: Path, tmp_path: Path) -> None:
+    """A decoder an older briefmin wrote (no calibration) reads binary pairs by the sign law
+    alone; the next `tier --codes binary` that finds rows to re-encode fits the calibration
+    from the rows that still have int8 codes, and keeps the decoder's means and weights (the
+    rows it already estimates read as before)."""
+    from briefmin.quantize import BinaryDecoder
+    from briefmin.store import BRIEF_KINDS
+
+    archive = tmp_path / "older.bmin"
+    shutil.copyfile(fixture_archive, archive)
+    with Archive.open(archive) as arch:
+        contents = sorted({int(c) for c in arch.vectors(BRIEF_KINDS).content_ids})
+    with Archive.open(archive, write=True) as arch:
+        arch.tier("binary", datetime.now(UTC), only=set(contents[::3]))
+    with sqlite3.connect(archive) as conn:
+        (value,), = conn.execute("SELECT value FROM meta WHERE key = 'binary_decoder'")
+        fitted = json.loads(value)
+        assert "calibration" in fitted
+        del fitted["calibration"]
+        older = json.dumps(fitted)
+        conn.execute("UPDATE meta SET value = ?, checksum = ? WHERE key = 'binary_decoder'",
+                     (older, rows.row_sum("meta", ("binary_decoder", older))))
+    conn.close()
+    with Archive.open(archive) as arch:
+        assert arch.verify().ok
+        decoder = arch.vectors(BRIEF_KINDS).decoder
+        assert decoder is not None and decoder.calibration is None
+    with Archive.open(archive, write=True) as arch:
+        assert arch.tier("binary", datetime.now(UTC), only=set(contents[1::3])).rows
+        after = arch.vectors(BRIEF_KINDS).decoder
+        assert arch.verify().ok
+    assert after is not None and after.calibration is not None
+    assert after.weight == decoder.weight and after.shift == decoder.shift
+    assert np.array_equal(after.zero, decoder.zero) and np.array_equal(after.mean,
+                                                                       decoder.mean)
+    assert BinaryDecoder.from_json(after.to_json()).calibration == after.calibration

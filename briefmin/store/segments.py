@@ -497,11 +497,13 @@ def retier(db: Connection, meta: schema.Meta, contents: Set[int], bits: int) -> 
     rescoring codes) from their stored codes, with no model; rows whose codes are already
     that coarse stay. A segment's re-encoded rows move to new segments of their tier (the
     rest stay where they were), then segments merge. Fitting the binary decoder the first
-    time rows go binary. Returns the rows re-encoded. The caller holds a write transaction."""
+    time rows go binary (and its calibration, if an older briefmin wrote it without one).
+    Returns the rows re-encoded. The caller holds a write transaction."""
     import numpy as np
 
-    if bits == 0 and read_decoder(db) is None:
-        decoder = fit_decoder(db, meta)
+    found = read_decoder(db) if bits == 0 else None
+    if bits == 0 and (found is None or found.calibration is None):
+        decoder = fit_decoder(db, meta, found)
         if decoder is not None:
             schema.write_meta(db, {DECODER_KEY: decoder.to_json()})
     coded, wanted = code_bits(db), np.fromiter(sorted(contents), np.int64)
@@ -558,9 +560,12 @@ def _write_moved(db: Connection, moved: list[tuple[bytes, ...]], bits: int,
               *(b"".join(m[col] for m in moved) for col in range(5))), bits, profile)
 
 
-def fit_decoder(db: Connection, meta: schema.Meta) -> BinaryDecoder | None:
+def fit_decoder(db: Connection, meta: schema.Meta, older: BinaryDecoder | None = None
+                ) -> BinaryDecoder | None:
     """Fit the binary decoder on up to DECODER_SAMPLE rows that still have rescoring codes
-    (every k-th row of each segment), or None when no row has any."""
+    (every k-th row of each segment), or None when no row has any. Given an `older` decoder
+    (one written before calibrations), only its calibration is fitted: the rows it already
+    estimates keep their estimates."""
     import numpy as np
 
     from ..quantize import BinaryDecoder
@@ -583,6 +588,8 @@ def fit_decoder(db: Connection, meta: schema.Meta) -> BinaryDecoder | None:
         signs.append(packed[::every])
     matrix = np.concatenate(vectors)
     matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    if older is not None:
+        return older.calibrated(matrix, np.concatenate(signs))
     return BinaryDecoder.fit(matrix, np.concatenate(signs))
 
 
