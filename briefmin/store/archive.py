@@ -68,6 +68,7 @@ class Archive:
         self._lock = lock
         self._blocks = Blocks(db)
         self._lexical_grew = False  # release_free_pages then merges the index
+        self._lookup: catalogue.Lookup | None = None  # a writer's, read at its first need
 
     # -- opening -------------------------------------------------------------------------
 
@@ -145,28 +146,39 @@ class Archive:
 
     def latest_digests(self) -> dict[str, bytes]:
         """The sha256 of each path's latest version."""
-        return catalogue.latest_digests(self._db)
+        if self._lock is None:
+            return catalogue.latest_digests(self._db)
+        return {path: digest for path, (_, digest) in self._lookups().latest.items()}
 
     def has_content(self, digest: bytes) -> bool:
-        return catalogue.content_id(self._db, digest) is not None
+        return bool(self.stored_contents([digest]))
 
     def stored_contents(self, digests: Iterable[bytes]) -> set[bytes]:
-        """Which of these sha256 are stored (one statement per 400, not one each)."""
-        return set(catalogue.content_ids(self._db, digests))
+        """Which of these sha256 are stored (a reader scans the catalogue for them)."""
+        if self._lock is None:
+            return set(catalogue.content_ids(self._db, digests))
+        return set(self._lookups().content_ids(digests))
+
+    def _lookups(self) -> catalogue.Lookup:
+        """The writer's map of paths and sha256s (see catalogue.Lookup)."""
+        self._require_writer()
+        if self._lookup is None:
+            self._lookup = catalogue.Lookup(self._db)
+        return self._lookup
 
     def store_batch(self, batch: Sequence[tuple[str, bytes]],
                     new: Mapping[bytes, NewContent], chunk_tokens: int) -> BatchResult:
         """In one transaction: the new contents (solid blocks, catalogue rows, vectors) and a
         brief row per (path, sha256) of `batch`, as the path's next version. `chunk_tokens`
         is recorded with the first vectors."""
-        self._require_writer()
+        lookup = self._lookups()
         result = BatchResult()
         with self._db.transaction() as db:
             placed, result.bytes_stored = self._blocks.write(
                 [(digest, content.data) for digest, content in new.items()])
             # ids given here, rows written in one statement per table: a row at a time was
             # ~8 statements per brief (an id, a lookup and an insert each)
-            ids = catalogue.content_ids(db, {digest for _, digest in batch} | set(new))
+            ids = lookup.content_ids({digest for _, digest in batch} | set(new))
             content_rows, texts = [], []
             inserted: list[tuple[int, BriefVectors]] = []
             next_content = rows.next_id(db, "contents")
@@ -188,9 +200,9 @@ class Archive:
             now = catalogue.now()
             brief_rows = []
             next_brief = rows.next_id(db, "briefs")
-            versions = catalogue.latest_versions(db, (name for name, _ in batch))
+            versions: dict[str, tuple[int, bytes]] = {}  # noted in `lookup` once committed
             for position, (name, digest) in enumerate(batch):
-                latest = versions.get(name)
+                latest = versions.get(name) or lookup.latest.get(name)
                 if latest and latest[1] == digest:
                     result.unchanged += 1
                     continue
@@ -204,6 +216,7 @@ class Archive:
             segments.append(db, Rows.of(inserted), chunk_tokens, CHUNK_OVERLAP_TOKENS)
             if not self._blocks.dictionary():
                 self._blocks.maybe_train_dictionary()
+        lookup.stored(ids, versions)
         return result
 
     def set_journal_mode(self, mode: str) -> None:
@@ -321,6 +334,7 @@ class Archive:
         self._require_writer()
         if not selectors:
             raise UsageError("rm needs at least one selector; nothing was removed")
+        self._lookup = None  # read again when next needed
         with self._db.transaction() as db:
             if version is None:
                 paths = {r.path for r in self.records(selectors)}
@@ -401,6 +415,7 @@ class Archive:
         and shrink the file. One transaction, then VACUUM (atomic too): a kill at any moment
         leaves the archive as before or as after. Returns the (path, version) pruned."""
         self._require_writer()
+        self._lookup = None  # read again when next needed
         with self._db.transaction() as db:
             snaps.forget(db, ids)
             pruned = self._prune(db) if prune else []

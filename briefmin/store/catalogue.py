@@ -43,10 +43,14 @@ _RECORD_SQL = """
            CASE WHEN c.block IS NULL THEN LENGTH(c.frame)
                 ELSE c.size * LENGTH(bl.data) / MAX(bl.size, 1) END,
            b.added, c.encoding, c.id
-    FROM briefs b JOIN contents c ON c.id = b.content
+    -- briefs first: the catalogue has no index by content (format 8; see schema.py)
+    FROM briefs b CROSS JOIN contents c ON c.id = b.content
     LEFT JOIN blocks bl ON bl.id = c.block
 """
 _RECORD_ORDER = " ORDER BY b.path, b.version"
+
+# values bound per statement that scans a table (a scan each, so many; SQLite allows 32,766)
+SCAN_PARAMETERS = 5000
 
 _HEX = re.compile(r"[0-9a-f]{4,64}")
 
@@ -123,22 +127,33 @@ def records(db: Connection, selectors: Sequence[str] = (), *, version: int | Non
 
 def records_of_contents(db: Connection, content_ids: Iterable[int], *,
                         all_versions: bool = False) -> dict[int, list[BriefRecord]]:
-    """The briefs holding each of these contents (latest versions unless `all_versions`),
-    looked up by id: a search needs a few records, not all of a million."""
+    """The briefs holding each of these contents (latest versions unless `all_versions`): a
+    search needs a few records, not all of a million. Two scans of `briefs` (no index by
+    content or path: ~80 ms CPU each per million briefs), not a row built per brief."""
     wanted = sorted({int(i) for i in content_ids})
     found = []
-    for start in range(0, len(wanted), 500):  # SQLite caps bound parameters per statement
-        part = wanted[start:start + 500]
-        found += db.query(_RECORD_SQL + f" WHERE c.id IN ({','.join('?' * len(part))})"
+    for start in range(0, len(wanted), SCAN_PARAMETERS):
+        part = wanted[start:start + SCAN_PARAMETERS]
+        found += db.query(_RECORD_SQL + f" WHERE b.content IN ({','.join('?' * len(part))})"
                           + _RECORD_ORDER, part)
-    latest = {path: version for path, (version, _) in
-              latest_versions(db, (row[0] for row in found)).items()}
+    latest = latest_numbers(db, {row[0] for row in found})
     out: dict[int, list[BriefRecord]] = {}
     for row in found:
         record = _record(db, row, latest)
         if all_versions or record.version == record.versions:
             out.setdefault(record.content_id, []).append(record)
     return out
+
+
+def latest_numbers(db: Connection, paths: Set[str]) -> dict[str, int]:
+    """The latest version number of each of these paths that has one."""
+    wanted = sorted(paths)
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), SCAN_PARAMETERS):
+        part = wanted[start:start + SCAN_PARAMETERS]
+        found.update(db.query("SELECT path, MAX(version) FROM briefs WHERE path IN "
+                              f"({','.join('?' * len(part))}) GROUP BY path", part))
+    return found
 
 
 _RECORD_CELLS = (str, int, bytes, int, int, int, int, int)
@@ -202,59 +217,45 @@ def delete_versions_except(db: Connection, keep: Set[int]) -> list[tuple[str, in
     return [(p, v) for _, p, v in gone]
 
 
-def content_id(db: Connection, digest: bytes) -> int | None:
-    # the expression is the index's (a prefix of the sha256), so the index is used
-    row = db.one("SELECT id FROM contents WHERE substr(sha256, 1, 4) = ? AND sha256 = ?",
-                 (digest[:4], digest))
-    return int(row[0]) if row else None
+class Lookup:
+    """What a writer looks up for every brief it adds, held in memory for a whole run: the
+    latest (version, sha256) of each path and the id of each stored sha256. The catalogue has
+    no index to find them (format 8: see schema.py), and the writer holds the whole-run lock,
+    so no one else changes it; its own changes are noted with `stored`. One scan of each
+    table builds it (`add` read every path's sha256 at its start before this already)."""
+
+    def __init__(self, db: Connection) -> None:
+        self.latest: dict[str, tuple[int, bytes]] = {}
+        for path, version, digest in db.iterate(
+                "SELECT b.path, b.version, c.sha256 FROM briefs b CROSS JOIN contents c "
+                "ON c.id = b.content"):
+            if path not in self.latest or version > self.latest[path][0]:
+                self.latest[path] = (version, digest)
+        self.contents: dict[bytes, int] = {
+            digest: i for i, digest in db.iterate("SELECT id, sha256 FROM contents")}
+
+    def content_ids(self, digests: Iterable[bytes]) -> dict[bytes, int]:
+        """The ids of those of these sha256 that are stored."""
+        return {d: self.contents[d] for d in digests if d in self.contents}
+
+    def stored(self, contents: dict[bytes, int], versions: dict[str, tuple[int, bytes]]
+               ) -> None:
+        """Note what a committed transaction stored: contents by sha256, versions by path."""
+        self.contents.update(contents)
+        self.latest.update(versions)
 
 
 def content_ids(db: Connection, digests: Iterable[bytes]) -> dict[bytes, int]:
-    """The ids of those of these sha256 that are stored, in one statement per 400."""
+    """The ids of those of these sha256 that are stored, by a scan of `contents` (writers
+    use a Lookup instead)."""
     wanted = list(digests)
     found: dict[bytes, int] = {}
-    for start in range(0, len(wanted), 400):  # SQLite caps bound parameters per statement
-        part = wanted[start:start + 400]
-        # the expression is the index's (a prefix of the sha256), so the index is used
+    for start in range(0, len(wanted), SCAN_PARAMETERS):
+        part = wanted[start:start + SCAN_PARAMETERS]
         found.update((bytes(d), int(i)) for i, d in db.query(
-            "SELECT id, sha256 FROM contents WHERE substr(sha256, 1, 4) IN "
-            f"({','.join('?' * len(part))}) AND sha256 IN ({','.join('?' * len(part))})",
-            [d[:4] for d in part] + part))
+            f"SELECT id, sha256 FROM contents WHERE sha256 IN ({','.join('?' * len(part))})",
+            part))
     return found
-
-
-def latest_versions(db: Connection, paths: Iterable[str]) -> dict[str, tuple[int, bytes]]:
-    """(version, sha256) of the latest version of each of these paths that has one, in one
-    statement per 400 paths: a lookup per brief was a growing share of `add` as the archive
-    grew (a random probe of the path index each)."""
-    wanted = set(paths)
-    keys = sorted({rows.path_key(path) for path in wanted})
-    found: dict[str, tuple[int, bytes]] = {}
-    for start in range(0, len(keys), 400):  # SQLite caps bound parameters per statement
-        part = keys[start:start + 400]
-        for path, version, digest in db.query(
-                "SELECT b.path, b.version, c.sha256 FROM briefs b JOIN contents c "
-                f"ON c.id = b.content WHERE b.pathkey IN ({','.join('?' * len(part))})",
-                part):
-            if path in wanted and (path not in found or version > found[path][0]):
-                found[path] = (int(version), bytes(digest))
-    return found
-
-
-def insert_content(db: Connection, digest: bytes, size: int, encoding: str, n_vectors: int,
-                   block_id: int, offset: int) -> int | None:
-    """The new content's id, or None when its sha256 is stored already."""
-    if content_id(db, digest) is not None:
-        return None
-    new_id = rows.next_id(db, "contents")
-    rows.put(db, "contents", content_row(new_id, digest, size, encoding, n_vectors, block_id,
-                                         offset))
-    return new_id
-
-
-def insert_brief(db: Connection, path: str, version: int, content: int, added: int) -> None:
-    rows.put(db, "briefs", brief_row(rows.next_id(db, "briefs"), path, version, content,
-                                     added))
 
 
 def content_row(content: int, digest: bytes, size: int, encoding: str, n_vectors: int,
@@ -270,25 +271,36 @@ def insert_contents(db: Connection, new: Sequence[tuple[object, ...]]) -> None:
 
 def brief_row(brief: int, path: str, version: int, content: int, added: int
               ) -> tuple[object, ...]:
-    """A new `briefs` row, for insert_briefs."""
-    return (brief, path, version, content, added, rows.path_key(path))
+    """A new `briefs` row, for insert_briefs. Its path key is 0 (stored in no byte): format 8
+    has no index of path keys to use one."""
+    return (brief, path, version, content, added, 0)
 
 
 def insert_briefs(db: Connection, new: Sequence[tuple[object, ...]]) -> None:
     rows.put_many(db, "briefs", new)
 
 
-def latest_version(db: Connection, path: str) -> tuple[int, bytes] | None:
-    """(version, sha256) of the path's latest version, if it has one."""
-    row = db.one("SELECT b.version, c.sha256 FROM briefs b JOIN contents c "
-                 "ON c.id = b.content WHERE b.pathkey = ? AND b.path = ? "
-                 "ORDER BY b.version DESC LIMIT 1", (rows.path_key(path), path))
-    return (int(row[0]), bytes(row[1])) if row else None
+def versions_of(db: Connection, paths: Iterable[str]
+                ) -> dict[str, list[tuple[int, int, int, int]]]:
+    """(briefs.id, version, content, added) of every version of each of these paths, in one
+    scan of `briefs`."""
+    wanted = set(paths)
+    found: dict[str, list[tuple[int, int, int, int]]] = {}
+    for row in db.iterate("SELECT id, path, version, content, added FROM briefs"):
+        if row[1] in wanted:
+            check_cells(row, (int, str, int, int, int),
+                        f"{db.path}: the catalogue row of {str(row[1])[:80]!r}")
+            brief, path, version, content, added = row
+            found.setdefault(path, []).append((brief, version, content, added))
+    return found
 
 
 def delete_briefs(db: Connection, gone: Sequence[BriefRecord]) -> None:
-    db.executemany("DELETE FROM briefs WHERE pathkey = ? AND path = ? AND version = ?",
-                   [(rows.path_key(r.path), r.path, r.version) for r in gone])
+    """Delete these versions' rows (found in one scan of `briefs`)."""
+    wanted = {(r.path, r.version) for r in gone}
+    db.executemany("DELETE FROM briefs WHERE id = ?", [
+        (i,) for i, path, version in db.query("SELECT id, path, version FROM briefs")
+        if (path, version) in wanted])
 
 
 def orphan_ids(db: Connection) -> set[int]:

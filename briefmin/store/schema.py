@@ -51,6 +51,19 @@ TIERS_SQL = """
 """
 
 
+# Format 8 (issue 15): a catalogue without indexes. An index entry costs ~12 B a brief, and the
+# path, sha256 and content indexes came to 38 of the catalogue's 120 B beyond the path (20k
+# Debian descriptions, dbstat; goal <= 80). A writer holds the whole-run lock, so it looks up
+# paths and sha256s in maps it reads once per run (catalogue.Lookup; `add` read every path
+# and sha256 at its start already); readers scan (search: ~80 ms CPU per million briefs).
+# New rows set `briefs.pathkey` to 0 (no byte); rows of older formats keep theirs.
+UNINDEXED_SQL = """
+    DROP INDEX IF EXISTS briefs_content;
+    DROP INDEX IF EXISTS briefs_path;
+    DROP INDEX IF EXISTS contents_sha
+"""
+
+
 def _request_lexical_backfill(conn: sqlite3.Connection) -> None:
     rows.put(conn, "meta", (LEXICAL_BACKFILL, '"pending"'))
 
@@ -213,6 +226,8 @@ MIGRATIONS: list[Migration] = [
     """ + LEXICAL_TABLE_SQL, _request_lexical_backfill),
     # 7: tiers of rescoring codes per segment (TIERS_SQL)
     TIERS_SQL,
+    # 8: no catalogue indexes (UNINDEXED_SQL)
+    UNINDEXED_SQL,
 ]
 
 FORMAT_VERSION = len(MIGRATIONS)
@@ -223,6 +238,8 @@ OLDEST_READABLE = 2
 CHECKSUMMED = 4
 # the first format with vec_codes (read from the list: migrations may be renumbered)
 TIERED = MIGRATIONS.index(TIERS_SQL) + 1
+# the first format without catalogue indexes (briefs.pathkey 0 in new rows)
+UNINDEXED = MIGRATIONS.index(UNINDEXED_SQL) + 1
 # how the bytes of a content were decoded for the model, by code (contents.encoding)
 ENCODINGS = ("utf-8", "utf-16", "cp1252", "latin-1")
 
