@@ -58,6 +58,11 @@ class BatchResult:
     bytes_stored: int = 0  # compressed bytes of the new blocks
 
 
+# records_of_contents calls after which a reader keeps every record in memory: each call
+# scans `briefs` twice (~4 ms per 20k briefs), reading them all once costs about ten calls
+HOLDERS_AFTER = 4
+
+
 class Archive:
     """A briefmin archive. Open with `Archive.open(path)` (read-only) or
     `Archive.open(path, write=True, create=True)`; use as a context manager."""
@@ -69,6 +74,9 @@ class Archive:
         self._blocks = Blocks(db)
         self._lexical_grew = False  # release_free_pages then merges the index
         self._lookup: catalogue.Lookup | None = None  # a writer's, read at its first need
+        # a reader's records by content, once it looked up a batch: (data_version, them)
+        self._holders: tuple[int, catalogue.Holders] | None = None
+        self._holder_calls = 0
 
     # -- opening -------------------------------------------------------------------------
 
@@ -197,7 +205,7 @@ class Archive:
                 # hook: the lexical index grows in the same transaction as the contents
                 lexical.index(db, texts)
                 self._lexical_grew = True
-            now = catalogue.now()
+            now = lookup.time_ids(db, [catalogue.now()])
             brief_rows = []
             next_brief = rows.next_id(db, "briefs")
             versions: dict[str, tuple[int, bytes]] = {}  # noted in `lookup` once committed
@@ -209,14 +217,14 @@ class Archive:
                 version = latest[0] + 1 if latest else 1
                 versions[name] = (version, digest)
                 brief_rows.append(catalogue.brief_row(next_brief, name, version, ids[digest],
-                                                      now))
+                                                      *now.values()))
                 next_brief += 1
                 result.stored.append((position, version))
             catalogue.insert_briefs(db, brief_rows)
             segments.append(db, Rows.of(inserted), chunk_tokens, CHUNK_OVERLAP_TOKENS)
             if not self._blocks.dictionary():
                 self._blocks.maybe_train_dictionary()
-        lookup.stored(ids, versions)
+        lookup.stored(ids, versions, now)
         return result
 
     def set_journal_mode(self, mode: str) -> None:
@@ -257,8 +265,19 @@ class Archive:
     def records_of_contents(self, content_ids: Iterable[int], *, all_versions: bool = False
                             ) -> dict[int, list[BriefRecord]]:
         """The briefs holding each of these contents (latest versions unless
-        `all_versions`), looked up by id."""
-        return catalogue.records_of_contents(self._db, content_ids, all_versions=all_versions)
+        `all_versions`), looked up by id. A reader's first calls scan the catalogue; from
+        the HOLDERS_AFTER-th on (a batch of queries) it reads every record once and keeps
+        them until another connection changes the file (SQLite's data_version)."""
+        holders = None
+        if self._lock is None:  # a writer changes the catalogue itself: it never keeps them
+            self._holder_calls += 1
+            if self._holder_calls >= HOLDERS_AFTER:
+                (changes,), = self._db.query("PRAGMA data_version")
+                if self._holders is None or self._holders[0] != changes:
+                    self._holders = (int(changes), catalogue.Holders(self._db))
+                holders = self._holders[1]
+        return catalogue.records_of_contents(self._db, content_ids, all_versions=all_versions,
+                                             holders=holders)
 
     def paths_by_content(self, all_versions: bool = False, snapshot: Snapshot | None = None
                          ) -> dict[int, list[BriefRecord]]:

@@ -42,10 +42,11 @@ _RECORD_SQL = """
            -- a brief in a solid block is charged its share of the block's frame
            CASE WHEN c.block IS NULL THEN LENGTH(c.frame)
                 ELSE c.size * LENGTH(bl.data) / MAX(bl.size, 1) END,
-           b.added, c.encoding, c.id
+           t.time, c.encoding, c.id
     -- briefs first: the catalogue has no index by content (format 8; see schema.py)
     FROM briefs b CROSS JOIN contents c ON c.id = b.content
     LEFT JOIN blocks bl ON bl.id = c.block
+    LEFT JOIN times t ON t.id = b.added
 """
 _RECORD_ORDER = " ORDER BY b.path, b.version"
 
@@ -126,23 +127,41 @@ def records(db: Connection, selectors: Sequence[str] = (), *, version: int | Non
 
 
 def records_of_contents(db: Connection, content_ids: Iterable[int], *,
-                        all_versions: bool = False) -> dict[int, list[BriefRecord]]:
+                        all_versions: bool = False, holders: Holders | None = None
+                        ) -> dict[int, list[BriefRecord]]:
     """The briefs holding each of these contents (latest versions unless `all_versions`): a
-    search needs a few records, not all of a million. Two scans of `briefs` (no index by
-    content or path: ~80 ms CPU each per million briefs), not a row built per brief."""
+    search needs a few records, not all of a million. Without `holders`, two scans of
+    `briefs` (format 8 has no index by content or path: ~80 ms CPU each per million briefs)."""
     wanted = sorted({int(i) for i in content_ids})
-    found = []
-    for start in range(0, len(wanted), SCAN_PARAMETERS):
-        part = wanted[start:start + SCAN_PARAMETERS]
-        found += db.query(_RECORD_SQL + f" WHERE b.content IN ({','.join('?' * len(part))})"
-                          + _RECORD_ORDER, part)
-    latest = latest_numbers(db, {row[0] for row in found})
+    if holders is not None:
+        found = [row for i in wanted for row in holders.rows.get(i, ())]
+        latest = holders.latest
+    else:
+        found = []
+        for start in range(0, len(wanted), SCAN_PARAMETERS):
+            part = wanted[start:start + SCAN_PARAMETERS]
+            found += db.query(_RECORD_SQL + " WHERE b.content IN "
+                              f"({','.join('?' * len(part))})" + _RECORD_ORDER, part)
+        latest = latest_numbers(db, {row[0] for row in found})
     out: dict[int, list[BriefRecord]] = {}
     for row in found:
         record = _record(db, row, latest)
         if all_versions or record.version == record.versions:
             out.setdefault(record.content_id, []).append(record)
     return out
+
+
+class Holders:
+    """Every brief row by its content, and each path's latest version, from one scan: for a
+    reader that looks many contents up (a batch of queries), which records_of_contents
+    would otherwise scan `briefs` for twice each time."""
+
+    def __init__(self, db: Connection) -> None:
+        self.rows: dict[Any, list[Any]] = {}
+        self.latest: dict[str, int] = {}
+        for row in db.iterate(_RECORD_SQL + _RECORD_ORDER):
+            self.rows.setdefault(row[7], []).append(row)
+            self.latest[row[0]] = row[1]  # rows come by path and version: the last is latest
 
 
 def latest_numbers(db: Connection, paths: Set[str]) -> dict[str, int]:
@@ -233,16 +252,31 @@ class Lookup:
                 self.latest[path] = (version, digest)
         self.contents: dict[bytes, int] = {
             digest: i for i, digest in db.iterate("SELECT id, sha256 FROM contents")}
+        self.times: dict[int, int] = {t: i for i, t in db.iterate("SELECT id, time FROM times")}
 
     def content_ids(self, digests: Iterable[bytes]) -> dict[bytes, int]:
         """The ids of those of these sha256 that are stored."""
         return {d: self.contents[d] for d in digests if d in self.contents}
 
-    def stored(self, contents: dict[bytes, int], versions: dict[str, tuple[int, bytes]]
-               ) -> None:
-        """Note what a committed transaction stored: contents by sha256, versions by path."""
+    def time_ids(self, db: Connection, times: Iterable[int]) -> dict[int, int]:
+        """The `times` ids of these unix times, new rows for those not there yet (in the
+        caller's transaction: note them with `stored` once it committed)."""
+        found = {t: self.times[t] for t in times if t in self.times}
+        missing = sorted(set(times) - found.keys())
+        if missing:
+            first = rows.next_id(db, "times")
+            new = {t: first + k for k, t in enumerate(missing)}
+            rows.put_many(db, "times", [(i, t) for t, i in new.items()])
+            found.update(new)
+        return found
+
+    def stored(self, contents: dict[bytes, int], versions: dict[str, tuple[int, bytes]],
+               times: dict[int, int]) -> None:
+        """Note what a committed transaction stored: contents by sha256, versions by path,
+        times by time."""
         self.contents.update(contents)
         self.latest.update(versions)
+        self.times.update(times)
 
 
 def content_ids(db: Connection, digests: Iterable[bytes]) -> dict[bytes, int]:
@@ -269,11 +303,12 @@ def insert_contents(db: Connection, new: Sequence[tuple[object, ...]]) -> None:
     rows.put_many(db, "contents", new)
 
 
-def brief_row(brief: int, path: str, version: int, content: int, added: int
+def brief_row(brief: int, path: str, version: int, content: int, time_id: int
               ) -> tuple[object, ...]:
-    """A new `briefs` row, for insert_briefs. Its path key is 0 (stored in no byte): format 8
-    has no index of path keys to use one."""
-    return (brief, path, version, content, added, 0)
+    """A new `briefs` row, for insert_briefs: `time_id` names its time in `times` (see
+    Lookup.time_ids). Its path key is 0 (stored in no byte): format 8 has no index to use
+    one."""
+    return (brief, path, version, content, time_id, 0)
 
 
 def insert_briefs(db: Connection, new: Sequence[tuple[object, ...]]) -> None:
@@ -282,11 +317,12 @@ def insert_briefs(db: Connection, new: Sequence[tuple[object, ...]]) -> None:
 
 def versions_of(db: Connection, paths: Iterable[str]
                 ) -> dict[str, list[tuple[int, int, int, int]]]:
-    """(briefs.id, version, content, added) of every version of each of these paths, in one
-    scan of `briefs`."""
+    """(briefs.id, version, content, unix time added) of every version of each of these
+    paths, in one scan of `briefs`."""
     wanted = set(paths)
     found: dict[str, list[tuple[int, int, int, int]]] = {}
-    for row in db.iterate("SELECT id, path, version, content, added FROM briefs"):
+    for row in db.iterate("SELECT b.id, b.path, b.version, b.content, t.time FROM briefs b "
+                          "LEFT JOIN times t ON t.id = b.added"):
         if row[1] in wanted:
             check_cells(row, (int, str, int, int, int),
                         f"{db.path}: the catalogue row of {str(row[1])[:80]!r}")

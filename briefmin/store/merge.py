@@ -183,13 +183,15 @@ def _merge_batch(out: Archive, sources: Sequence[Archive], batch: list[tuple[int
         catalogue.insert_contents(db, content_rows)
         lexical.index(db, texts)
         report.contents_added += len(content_rows)
-        _place_versions(db, held, [(record.path, _seconds(record.added_at), ids[digest])
-                                   for digest, (_, record) in zip(digests, batch, strict=True)])
+        versions = [(record.path, _seconds(record.added_at), ids[digest])
+                    for digest, (_, record) in zip(digests, batch, strict=True)]
+        times = out._lookups().time_ids(db, {added for _, added, _ in versions})
+        _place_versions(db, held, versions, {**out._lookups().times, **times})
         report.versions_added += len(batch)
         segments.append(db, vector_rows, out.meta.chunk_tokens, CHUNK_OVERLAP_TOKENS)
         if not out._blocks.dictionary():
             out._blocks.maybe_train_dictionary()
-    out._lookups().stored(ids, {})
+    out._lookups().stored(ids, {}, times)
 
 
 _SNAPSHOT_KEY = "time, host, roots, names"  # what tells one snapshot from another anywhere
@@ -255,8 +257,8 @@ def _version_map(out: Archive, source: Archive) -> dict[tuple[str, int], int]:
     previous one's bytes, maps to that previous one)."""
     stored: dict[tuple[str, str], list[tuple[str, int]]] = {}
     for brief_id, path, added, sha in out._db.query(
-            "SELECT b.id, b.path, b.added, c.sha256 FROM briefs b JOIN contents c "
-            "ON c.id = b.content"):
+            "SELECT b.id, b.path, t.time, c.sha256 FROM briefs b JOIN contents c "
+            "ON c.id = b.content JOIN times t ON t.id = b.added"):
         stored.setdefault((str(path), bytes(sha).hex()), []).append(
             (datetime.fromtimestamp(int(added), UTC).isoformat(), int(brief_id)))
     place: dict[tuple[str, int], int] = {}
@@ -273,11 +275,12 @@ def _iso(added_at: str) -> str:
 
 
 def _place_versions(db: Any, held: dict[str, list[list[int]]],
-                    versions: list[tuple[str, int, int]]) -> None:
+                    versions: list[tuple[str, int, int]], times: dict[int, int]) -> None:
     """Store (path, added, content id) versions, in this order, each at its place in time
     among the versions OUT holds (`held`, updated here): versions added later (an earlier
     merge brought a newer one) move up by one, so the newest stays the latest whatever order
-    the inputs come in. Brief ids do not change, so snapshots still hold the same versions."""
+    the inputs come in. Brief ids do not change, so snapshots still hold the same versions.
+    `times`: the `times` id of each time these rows were added at."""
     top = rows.next_id(db, "briefs")
     next_brief, moved = top, set()
     for path, added, content in versions:
@@ -294,7 +297,8 @@ def _place_versions(db: Any, held: dict[str, list[list[int]]],
                      for path in {v[0] for v in versions}
                      for brief, version, content, added in held[path]
                      if brief >= top or brief in moved)
-    catalogue.insert_briefs(db, [catalogue.brief_row(*row) for row in changed])
+    catalogue.insert_briefs(db, [catalogue.brief_row(*row[:4], times[row[4]])
+                                 for row in changed])
 
 
 def _seconds(added_at: str) -> int:
