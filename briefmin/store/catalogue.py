@@ -244,14 +244,20 @@ class Lookup:
     table builds it (`add` read every path's sha256 at its start before this already)."""
 
     def __init__(self, db: Connection) -> None:
+        self.contents: dict[bytes, int] = {}
+        (top,), = db.query("SELECT COALESCE(MAX(id), 0) FROM contents")
+        digests: list[bytes | None] = [None] * (int(top) + 1)  # by id: one object per sha256
+        for i, digest in db.iterate("SELECT id, sha256 FROM contents"):  # ids: rowids
+            self.contents[digest] = i
+            digests[i] = digest
         self.latest: dict[str, tuple[int, bytes]] = {}
-        for path, version, digest in db.iterate(
-                "SELECT b.path, b.version, c.sha256 FROM briefs b CROSS JOIN contents c "
-                "ON c.id = b.content"):
-            if path not in self.latest or version > self.latest[path][0]:
+        for path, version, content in db.iterate("SELECT path, version, content FROM briefs"):
+            # a damaged content id finds no sha256, as a join would (verify names it)
+            digest = (digests[content] if isinstance(content, int)
+                      and 0 <= content < len(digests) else None)
+            if digest is not None and (path not in self.latest
+                                       or version > self.latest[path][0]):
                 self.latest[path] = (version, digest)
-        self.contents: dict[bytes, int] = {
-            digest: i for i, digest in db.iterate("SELECT id, sha256 FROM contents")}
         self.times: dict[int, int] = {t: i for i, t in db.iterate("SELECT id, time FROM times")}
 
     def content_ids(self, digests: Iterable[bytes]) -> dict[bytes, int]:
