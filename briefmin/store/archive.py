@@ -205,7 +205,8 @@ class Archive:
                 # hook: the lexical index grows in the same transaction as the contents
                 lexical.index(db, texts)
                 self._lexical_grew = True
-            now = lookup.time_ids(db, [catalogue.now()])
+            now = catalogue.now()
+            times = lookup.time_ids(db, [now])  # `briefs.added` names a row of `times`
             brief_rows = []
             next_brief = rows.next_id(db, "briefs")
             versions: dict[str, tuple[int, bytes]] = {}  # noted in `lookup` once committed
@@ -217,14 +218,14 @@ class Archive:
                 version = latest[0] + 1 if latest else 1
                 versions[name] = (version, digest)
                 brief_rows.append(catalogue.brief_row(next_brief, name, version, ids[digest],
-                                                      *now.values()))
+                                                      times[now]))
                 next_brief += 1
                 result.stored.append((position, version))
             catalogue.insert_briefs(db, brief_rows)
             segments.append(db, Rows.of(inserted), chunk_tokens, CHUNK_OVERLAP_TOKENS)
             if not self._blocks.dictionary():
                 self._blocks.maybe_train_dictionary()
-        lookup.stored(ids, versions, now)
+        lookup.stored(ids, versions, times)
         return result
 
     def set_journal_mode(self, mode: str) -> None:

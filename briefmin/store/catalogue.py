@@ -267,8 +267,9 @@ class Lookup:
     def time_ids(self, db: Connection, times: Iterable[int]) -> dict[int, int]:
         """The `times` ids of these unix times, new rows for those not there yet (in the
         caller's transaction: note them with `stored` once it committed)."""
-        found = {t: self.times[t] for t in times if t in self.times}
-        missing = sorted(set(times) - found.keys())
+        wanted = set(times)
+        found = {t: self.times[t] for t in wanted if t in self.times}
+        missing = sorted(wanted - found.keys())
         if missing:
             first = rows.next_id(db, "times")
             new = {t: first + k for k, t in enumerate(missing)}

@@ -55,11 +55,12 @@ TIERS_SQL = """
 # sha256 and content indexes were 38 of the catalogue's 120 B beyond the path (20k Debian
 # descriptions, dbstat; goal <= 80). They are dropped: a writer holds the whole-run lock, so
 # it looks paths and sha256s up in maps it reads once per run (catalogue.Lookup; `add` read
-# every path's sha256 at its start already); readers scan (search: ~80 ms CPU per million
-# briefs). `briefs.pathkey` is 0 (no byte), and `briefs.added` names a row of `times` (the
-# distinct seconds briefs were added at: a batch's briefs share one) in 1-2 bytes instead of
-# 4. The Python step rewrites every brief row so, after checking its checksum: a damaged row
-# stops the migration (the archive stays as it was) rather than getting a valid checksum.
+# every path's sha256 at its start already); readers scan (a search's first lookups of its
+# hits: ~0.18 s CPU at a million briefs, see bench/RESULTS.md). `briefs.pathkey` is 0 (no
+# byte), and `briefs.added` names a row of `times` (the distinct seconds briefs were added
+# at: a batch's briefs share one) in 1-2 bytes instead of 4. The Python step rewrites every
+# brief row so, after checking its checksum: a damaged row stops the migration (the archive
+# stays as it was) rather than getting a valid checksum.
 COMPACT_SQL = """
     DROP INDEX IF EXISTS briefs_content;
     DROP INDEX IF EXISTS briefs_path;
