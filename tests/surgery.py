@@ -38,10 +38,34 @@ def segment_sizes(archive: str | os.PathLike[str]) -> list[int]:
     return sorted(n for (n,) in execute(archive, "SELECT n FROM vec_segments"))
 
 
+def write_format_7(archive: str | os.PathLike[str]) -> None:
+    """Turn a current archive back into format 7 (before the compact catalogue), as briefmin
+    7 wrote it: indexes of briefs by path key and content and of contents by a sha256
+    prefix, each brief row with its path key and its time in unix seconds, no `times`."""
+    conn = sqlite3.connect(archive, isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        found = conn.execute("SELECT b.id, b.path, b.version, b.content, t.time FROM briefs b "
+                             "JOIN times t ON t.id = b.added").fetchall()
+        rows.put_many(conn, "briefs", [(i, path, version, content, added, rows.path_key(path))
+                                       for i, path, version, content, added in found])
+        for statement in ("DROP TABLE times", "CREATE INDEX briefs_path ON briefs(pathkey)",
+                          "CREATE INDEX briefs_content ON briefs(content)",
+                          "CREATE INDEX contents_sha ON contents(substr(sha256, 1, 4))",
+                          "PRAGMA user_version = 7"):
+            conn.execute(statement)
+        digest = schema.schema_digest(conn.execute(schema.SCHEMA_SQL).fetchall())
+        rows.put(conn, "meta", ("schema", json.dumps(digest)))
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
 def write_format_4(archive: str | os.PathLike[str]) -> None:
     """Turn a current archive back into format 4 (what briefmin wrote before snapshots), as an
     archive written by an older briefmin: no snapshot tables, their digest of the table
     definitions."""
+    write_format_7(archive)
     conn = sqlite3.connect(archive, isolation_level=None)
     try:
         conn.executescript("""
@@ -103,6 +127,7 @@ def write_format_3(archive: str | os.PathLike[str]) -> None:
 def write_format_5(archive: str | os.PathLike[str]) -> None:
     """Turn a current archive back into format 5 (checksummed rows, no lexical index), as an
     archive written by a briefmin of formats 4-5."""
+    write_format_7(archive)
     execute(archive, "DROP TABLE lexical")
     execute(archive, "DROP TABLE IF EXISTS vec_codes")
     execute(archive, "DELETE FROM meta WHERE key = 'lexical_backfill'")

@@ -58,6 +58,11 @@ class BatchResult:
     bytes_stored: int = 0  # compressed bytes of the new blocks
 
 
+# records_of_contents calls after which a reader keeps every record in memory: each call
+# scans `briefs` twice (~4 ms per 20k briefs), reading them all once costs about ten calls
+HOLDERS_AFTER = 4
+
+
 class Archive:
     """A briefmin archive. Open with `Archive.open(path)` (read-only) or
     `Archive.open(path, write=True, create=True)`; use as a context manager."""
@@ -68,6 +73,10 @@ class Archive:
         self._lock = lock
         self._blocks = Blocks(db)
         self._lexical_grew = False  # release_free_pages then merges the index
+        self._lookup: catalogue.Lookup | None = None  # a writer's, read at its first need
+        # a reader's records by content, once it looked up a batch: (data_version, them)
+        self._holders: tuple[int, catalogue.Holders] | None = None
+        self._holder_calls = 0
 
     # -- opening -------------------------------------------------------------------------
 
@@ -145,28 +154,39 @@ class Archive:
 
     def latest_digests(self) -> dict[str, bytes]:
         """The sha256 of each path's latest version."""
-        return catalogue.latest_digests(self._db)
+        if self._lock is None:
+            return catalogue.latest_digests(self._db)
+        return {path: digest for path, (_, digest) in self._lookups().latest.items()}
 
     def has_content(self, digest: bytes) -> bool:
-        return catalogue.content_id(self._db, digest) is not None
+        return bool(self.stored_contents([digest]))
 
     def stored_contents(self, digests: Iterable[bytes]) -> set[bytes]:
-        """Which of these sha256 are stored (one statement per 400, not one each)."""
-        return set(catalogue.content_ids(self._db, digests))
+        """Which of these sha256 are stored (a reader scans the catalogue for them)."""
+        if self._lock is None:
+            return set(catalogue.content_ids(self._db, digests))
+        return set(self._lookups().content_ids(digests))
+
+    def _lookups(self) -> catalogue.Lookup:
+        """The writer's map of paths and sha256s (see catalogue.Lookup)."""
+        self._require_writer()
+        if self._lookup is None:
+            self._lookup = catalogue.Lookup(self._db)
+        return self._lookup
 
     def store_batch(self, batch: Sequence[tuple[str, bytes]],
                     new: Mapping[bytes, NewContent], chunk_tokens: int) -> BatchResult:
         """In one transaction: the new contents (solid blocks, catalogue rows, vectors) and a
         brief row per (path, sha256) of `batch`, as the path's next version. `chunk_tokens`
         is recorded with the first vectors."""
-        self._require_writer()
+        lookup = self._lookups()
         result = BatchResult()
         with self._db.transaction() as db:
             placed, result.bytes_stored = self._blocks.write(
                 [(digest, content.data) for digest, content in new.items()])
             # ids given here, rows written in one statement per table: a row at a time was
             # ~8 statements per brief (an id, a lookup and an insert each)
-            ids = catalogue.content_ids(db, {digest for _, digest in batch} | set(new))
+            ids = lookup.content_ids({digest for _, digest in batch} | set(new))
             content_rows, texts = [], []
             inserted: list[tuple[int, BriefVectors]] = []
             next_content = rows.next_id(db, "contents")
@@ -186,24 +206,26 @@ class Archive:
                 lexical.index(db, texts)
                 self._lexical_grew = True
             now = catalogue.now()
+            times = lookup.time_ids(db, [now])  # `briefs.added` names a row of `times`
             brief_rows = []
             next_brief = rows.next_id(db, "briefs")
-            versions = catalogue.latest_versions(db, (name for name, _ in batch))
+            versions: dict[str, tuple[int, bytes]] = {}  # noted in `lookup` once committed
             for position, (name, digest) in enumerate(batch):
-                latest = versions.get(name)
+                latest = versions.get(name) or lookup.latest.get(name)
                 if latest and latest[1] == digest:
                     result.unchanged += 1
                     continue
                 version = latest[0] + 1 if latest else 1
                 versions[name] = (version, digest)
                 brief_rows.append(catalogue.brief_row(next_brief, name, version, ids[digest],
-                                                      now))
+                                                      times[now]))
                 next_brief += 1
                 result.stored.append((position, version))
             catalogue.insert_briefs(db, brief_rows)
             segments.append(db, Rows.of(inserted), chunk_tokens, CHUNK_OVERLAP_TOKENS)
             if not self._blocks.dictionary():
                 self._blocks.maybe_train_dictionary()
+        lookup.stored(ids, versions, times)
         return result
 
     def set_journal_mode(self, mode: str) -> None:
@@ -244,8 +266,19 @@ class Archive:
     def records_of_contents(self, content_ids: Iterable[int], *, all_versions: bool = False
                             ) -> dict[int, list[BriefRecord]]:
         """The briefs holding each of these contents (latest versions unless
-        `all_versions`), looked up by id."""
-        return catalogue.records_of_contents(self._db, content_ids, all_versions=all_versions)
+        `all_versions`), looked up by id. A reader's first calls scan the catalogue; from
+        the HOLDERS_AFTER-th on (a batch of queries) it reads every record once and keeps
+        them until another connection changes the file (SQLite's data_version)."""
+        holders = None
+        if self._lock is None:  # a writer changes the catalogue itself: it never keeps them
+            self._holder_calls += 1
+            if self._holder_calls >= HOLDERS_AFTER:
+                (changes,), = self._db.query("PRAGMA data_version")
+                if self._holders is None or self._holders[0] != changes:
+                    self._holders = (int(changes), catalogue.Holders(self._db))
+                holders = self._holders[1]
+        return catalogue.records_of_contents(self._db, content_ids, all_versions=all_versions,
+                                             holders=holders)
 
     def paths_by_content(self, all_versions: bool = False, snapshot: Snapshot | None = None
                          ) -> dict[int, list[BriefRecord]]:
@@ -321,6 +354,7 @@ class Archive:
         self._require_writer()
         if not selectors:
             raise UsageError("rm needs at least one selector; nothing was removed")
+        self._lookup = None  # read again when next needed
         with self._db.transaction() as db:
             if version is None:
                 paths = {r.path for r in self.records(selectors)}
@@ -401,6 +435,7 @@ class Archive:
         and shrink the file. One transaction, then VACUUM (atomic too): a kill at any moment
         leaves the archive as before or as after. Returns the (path, version) pruned."""
         self._require_writer()
+        self._lookup = None  # read again when next needed
         with self._db.transaction() as db:
             snaps.forget(db, ids)
             pruned = self._prune(db) if prune else []

@@ -42,11 +42,16 @@ _RECORD_SQL = """
            -- a brief in a solid block is charged its share of the block's frame
            CASE WHEN c.block IS NULL THEN LENGTH(c.frame)
                 ELSE c.size * LENGTH(bl.data) / MAX(bl.size, 1) END,
-           b.added, c.encoding, c.id
-    FROM briefs b JOIN contents c ON c.id = b.content
+           t.time, c.encoding, c.id
+    -- briefs first: the catalogue has no index by content (format 8; see schema.py)
+    FROM briefs b CROSS JOIN contents c ON c.id = b.content
     LEFT JOIN blocks bl ON bl.id = c.block
+    LEFT JOIN times t ON t.id = b.added
 """
 _RECORD_ORDER = " ORDER BY b.path, b.version"
+
+# values bound per statement that scans a table (a scan each, so many; SQLite allows 32,766)
+SCAN_PARAMETERS = 5000
 
 _HEX = re.compile(r"[0-9a-f]{4,64}")
 
@@ -122,23 +127,52 @@ def records(db: Connection, selectors: Sequence[str] = (), *, version: int | Non
 
 
 def records_of_contents(db: Connection, content_ids: Iterable[int], *,
-                        all_versions: bool = False) -> dict[int, list[BriefRecord]]:
-    """The briefs holding each of these contents (latest versions unless `all_versions`),
-    looked up by id: a search needs a few records, not all of a million."""
+                        all_versions: bool = False, holders: Holders | None = None
+                        ) -> dict[int, list[BriefRecord]]:
+    """The briefs holding each of these contents (latest versions unless `all_versions`): a
+    search needs a few records, not all of a million. Without `holders`, two scans of
+    `briefs` (format 8 has no index by content or path: ~80 ms CPU each per million briefs)."""
     wanted = sorted({int(i) for i in content_ids})
-    found = []
-    for start in range(0, len(wanted), 500):  # SQLite caps bound parameters per statement
-        part = wanted[start:start + 500]
-        found += db.query(_RECORD_SQL + f" WHERE c.id IN ({','.join('?' * len(part))})"
-                          + _RECORD_ORDER, part)
-    latest = {path: version for path, (version, _) in
-              latest_versions(db, (row[0] for row in found)).items()}
+    if holders is not None:
+        found = [row for i in wanted for row in holders.rows.get(i, ())]
+        latest = holders.latest
+    else:
+        found = []
+        for start in range(0, len(wanted), SCAN_PARAMETERS):
+            part = wanted[start:start + SCAN_PARAMETERS]
+            found += db.query(_RECORD_SQL + " WHERE b.content IN "
+                              f"({','.join('?' * len(part))})" + _RECORD_ORDER, part)
+        latest = latest_numbers(db, {row[0] for row in found})
     out: dict[int, list[BriefRecord]] = {}
     for row in found:
         record = _record(db, row, latest)
         if all_versions or record.version == record.versions:
             out.setdefault(record.content_id, []).append(record)
     return out
+
+
+class Holders:
+    """Every brief row by its content, and each path's latest version, from one scan: for a
+    reader that looks many contents up (a batch of queries), which records_of_contents
+    would otherwise scan `briefs` for twice each time."""
+
+    def __init__(self, db: Connection) -> None:
+        self.rows: dict[Any, list[Any]] = {}
+        self.latest: dict[str, int] = {}
+        for row in db.iterate(_RECORD_SQL + _RECORD_ORDER):
+            self.rows.setdefault(row[7], []).append(row)
+            self.latest[row[0]] = row[1]  # rows come by path and version: the last is latest
+
+
+def latest_numbers(db: Connection, paths: Set[str]) -> dict[str, int]:
+    """The latest version number of each of these paths that has one."""
+    wanted = sorted(paths)
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), SCAN_PARAMETERS):
+        part = wanted[start:start + SCAN_PARAMETERS]
+        found.update(db.query("SELECT path, MAX(version) FROM briefs WHERE path IN "
+                              f"({','.join('?' * len(part))}) GROUP BY path", part))
+    return found
 
 
 _RECORD_CELLS = (str, int, bytes, int, int, int, int, int)
@@ -202,59 +236,67 @@ def delete_versions_except(db: Connection, keep: Set[int]) -> list[tuple[str, in
     return [(p, v) for _, p, v in gone]
 
 
-def content_id(db: Connection, digest: bytes) -> int | None:
-    # the expression is the index's (a prefix of the sha256), so the index is used
-    row = db.one("SELECT id FROM contents WHERE substr(sha256, 1, 4) = ? AND sha256 = ?",
-                 (digest[:4], digest))
-    return int(row[0]) if row else None
+class Lookup:
+    """What a writer looks up for every brief it adds, held in memory for a whole run: the
+    latest (version, sha256) of each path and the id of each stored sha256. The catalogue has
+    no index to find them (format 8: see schema.py), and the writer holds the whole-run lock,
+    so no one else changes it; its own changes are noted with `stored`. One scan of each
+    table builds it (`add` read every path's sha256 at its start before this already)."""
+
+    def __init__(self, db: Connection) -> None:
+        self.contents: dict[bytes, int] = {}
+        (top,), = db.query("SELECT COALESCE(MAX(id), 0) FROM contents")
+        digests: list[bytes | None] = [None] * (int(top) + 1)  # by id: one object per sha256
+        for i, digest in db.iterate("SELECT id, sha256 FROM contents"):  # ids: rowids
+            self.contents[digest] = i
+            digests[i] = digest
+        self.latest: dict[str, tuple[int, bytes]] = {}
+        for path, version, content in db.iterate("SELECT path, version, content FROM briefs"):
+            # a damaged content id finds no sha256, as a join would (verify names it)
+            digest = (digests[content] if isinstance(content, int)
+                      and 0 <= content < len(digests) else None)
+            if digest is not None and (path not in self.latest
+                                       or version > self.latest[path][0]):
+                self.latest[path] = (version, digest)
+        self.times: dict[int, int] = {t: i for i, t in db.iterate("SELECT id, time FROM times")}
+
+    def content_ids(self, digests: Iterable[bytes]) -> dict[bytes, int]:
+        """The ids of those of these sha256 that are stored."""
+        return {d: self.contents[d] for d in digests if d in self.contents}
+
+    def time_ids(self, db: Connection, times: Iterable[int]) -> dict[int, int]:
+        """The `times` ids of these unix times, new rows for those not there yet (in the
+        caller's transaction: note them with `stored` once it committed)."""
+        wanted = set(times)
+        found = {t: self.times[t] for t in wanted if t in self.times}
+        missing = sorted(wanted - found.keys())
+        if missing:
+            first = rows.next_id(db, "times")
+            new = {t: first + k for k, t in enumerate(missing)}
+            rows.put_many(db, "times", [(i, t) for t, i in new.items()])
+            found.update(new)
+        return found
+
+    def stored(self, contents: dict[bytes, int], versions: dict[str, tuple[int, bytes]],
+               times: dict[int, int]) -> None:
+        """Note what a committed transaction stored: contents by sha256, versions by path,
+        times by time."""
+        self.contents.update(contents)
+        self.latest.update(versions)
+        self.times.update(times)
 
 
 def content_ids(db: Connection, digests: Iterable[bytes]) -> dict[bytes, int]:
-    """The ids of those of these sha256 that are stored, in one statement per 400."""
+    """The ids of those of these sha256 that are stored, by a scan of `contents` (writers
+    use a Lookup instead)."""
     wanted = list(digests)
     found: dict[bytes, int] = {}
-    for start in range(0, len(wanted), 400):  # SQLite caps bound parameters per statement
-        part = wanted[start:start + 400]
-        # the expression is the index's (a prefix of the sha256), so the index is used
+    for start in range(0, len(wanted), SCAN_PARAMETERS):
+        part = wanted[start:start + SCAN_PARAMETERS]
         found.update((bytes(d), int(i)) for i, d in db.query(
-            "SELECT id, sha256 FROM contents WHERE substr(sha256, 1, 4) IN "
-            f"({','.join('?' * len(part))}) AND sha256 IN ({','.join('?' * len(part))})",
-            [d[:4] for d in part] + part))
+            f"SELECT id, sha256 FROM contents WHERE sha256 IN ({','.join('?' * len(part))})",
+            part))
     return found
-
-
-def latest_versions(db: Connection, paths: Iterable[str]) -> dict[str, tuple[int, bytes]]:
-    """(version, sha256) of the latest version of each of these paths that has one, in one
-    statement per 400 paths: a lookup per brief was a growing share of `add` as the archive
-    grew (a random probe of the path index each)."""
-    wanted = set(paths)
-    keys = sorted({rows.path_key(path) for path in wanted})
-    found: dict[str, tuple[int, bytes]] = {}
-    for start in range(0, len(keys), 400):  # SQLite caps bound parameters per statement
-        part = keys[start:start + 400]
-        for path, version, digest in db.query(
-                "SELECT b.path, b.version, c.sha256 FROM briefs b JOIN contents c "
-                f"ON c.id = b.content WHERE b.pathkey IN ({','.join('?' * len(part))})",
-                part):
-            if path in wanted and (path not in found or version > found[path][0]):
-                found[path] = (int(version), bytes(digest))
-    return found
-
-
-def insert_content(db: Connection, digest: bytes, size: int, encoding: str, n_vectors: int,
-                   block_id: int, offset: int) -> int | None:
-    """The new content's id, or None when its sha256 is stored already."""
-    if content_id(db, digest) is not None:
-        return None
-    new_id = rows.next_id(db, "contents")
-    rows.put(db, "contents", content_row(new_id, digest, size, encoding, n_vectors, block_id,
-                                         offset))
-    return new_id
-
-
-def insert_brief(db: Connection, path: str, version: int, content: int, added: int) -> None:
-    rows.put(db, "briefs", brief_row(rows.next_id(db, "briefs"), path, version, content,
-                                     added))
 
 
 def content_row(content: int, digest: bytes, size: int, encoding: str, n_vectors: int,
@@ -268,27 +310,40 @@ def insert_contents(db: Connection, new: Sequence[tuple[object, ...]]) -> None:
     rows.put_many(db, "contents", new)
 
 
-def brief_row(brief: int, path: str, version: int, content: int, added: int
+def brief_row(brief: int, path: str, version: int, content: int, time_id: int
               ) -> tuple[object, ...]:
-    """A new `briefs` row, for insert_briefs."""
-    return (brief, path, version, content, added, rows.path_key(path))
+    """A new `briefs` row, for insert_briefs: `time_id` names its time in `times` (see
+    Lookup.time_ids). Its path key is 0 (stored in no byte): format 8 has no index to use
+    one."""
+    return (brief, path, version, content, time_id, 0)
 
 
 def insert_briefs(db: Connection, new: Sequence[tuple[object, ...]]) -> None:
     rows.put_many(db, "briefs", new)
 
 
-def latest_version(db: Connection, path: str) -> tuple[int, bytes] | None:
-    """(version, sha256) of the path's latest version, if it has one."""
-    row = db.one("SELECT b.version, c.sha256 FROM briefs b JOIN contents c "
-                 "ON c.id = b.content WHERE b.pathkey = ? AND b.path = ? "
-                 "ORDER BY b.version DESC LIMIT 1", (rows.path_key(path), path))
-    return (int(row[0]), bytes(row[1])) if row else None
+def versions_of(db: Connection, paths: Iterable[str]
+                ) -> dict[str, list[tuple[int, int, int, int]]]:
+    """(briefs.id, version, content, unix time added) of every version of each of these
+    paths, in one scan of `briefs`."""
+    wanted = set(paths)
+    found: dict[str, list[tuple[int, int, int, int]]] = {}
+    for row in db.iterate("SELECT b.id, b.path, b.version, b.content, t.time FROM briefs b "
+                          "LEFT JOIN times t ON t.id = b.added"):
+        if row[1] in wanted:
+            check_cells(row, (int, str, int, int, int),
+                        f"{db.path}: the catalogue row of {str(row[1])[:80]!r}")
+            brief, path, version, content, added = row
+            found.setdefault(path, []).append((brief, version, content, added))
+    return found
 
 
 def delete_briefs(db: Connection, gone: Sequence[BriefRecord]) -> None:
-    db.executemany("DELETE FROM briefs WHERE pathkey = ? AND path = ? AND version = ?",
-                   [(rows.path_key(r.path), r.path, r.version) for r in gone])
+    """Delete these versions' rows (found in one scan of `briefs`)."""
+    wanted = {(r.path, r.version) for r in gone}
+    db.executemany("DELETE FROM briefs WHERE id = ?", [
+        (i,) for i, path, version in db.query("SELECT id, path, version FROM briefs")
+        if (path, version) in wanted])
 
 
 def orphan_ids(db: Connection) -> set[int]:

@@ -217,6 +217,8 @@ def connect(path: str, write: bool, wait: float | None) -> Connection:
         conn.version = _check_schema(conn, raw, write)
         if conn.version < schema.CHECKSUMMED:
             conn.script(schema.OLD_FORMAT_VIEWS)  # temporary: the file is not changed
+        if conn.version < schema.COMPACT:
+            conn.script(schema.TIMES_VIEW)  # so is this
         if not write:
             conn.execute("PRAGMA query_only = 1")
     except BaseException:
@@ -254,6 +256,8 @@ def _check_schema(conn: Connection, raw: sqlite3.Connection, write: bool) -> int
                 schema.migrate(raw)
             except SQLITE_ERRORS as exc:
                 raise archive_error(path, exc) from exc
+            except ArchiveError as exc:  # found damage: nothing was changed
+                raise ArchiveError(f"{path}: {exc}") from exc
         version = schema.FORMAT_VERSION
     # preparing a statement parses the whole schema: a damaged one is reported at open
     conn.query("SELECT 1 FROM meta LIMIT 0")

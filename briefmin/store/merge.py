@@ -107,8 +107,15 @@ def merge(out: Archive, sources: Sequence[Archive]) -> MergeReport:
     report = MergeReport(inputs=len(sources))
     todo = _new_versions(out, sources, report)
     vectors: dict[int, _SourceVectors] = {}
-    for start in range(0, len(todo), MERGE_BATCH):
-        _merge_batch(out, sources, todo[start:start + MERGE_BATCH], vectors, report)
+    # each path's versions in OUT as [id, version, content, added], read once (the catalogue
+    # has no index by path) and kept up to date by each batch
+    held = {path: [list(row) for row in found] for path, found in
+            catalogue.versions_of(out._db, {record.path for _, record in todo}).items()}
+    try:
+        for start in range(0, len(todo), MERGE_BATCH):
+            _merge_batch(out, sources, todo[start:start + MERGE_BATCH], vectors, held, report)
+    finally:
+        out._lookup = None  # the latest versions it holds may have moved
     for source in sources:
         report.snapshots_added += _merge_snapshots(out, source)
     out.release_free_pages()
@@ -144,38 +151,47 @@ def _new_versions(out: Archive, sources: Sequence[Archive], report: MergeReport
 
 
 def _merge_batch(out: Archive, sources: Sequence[Archive], batch: list[tuple[int, BriefRecord]],
-                 vectors: dict[int, _SourceVectors], report: MergeReport) -> None:
+                 vectors: dict[int, _SourceVectors], held: dict[str, list[list[int]]],
+                 report: MergeReport) -> None:
+    """One transaction: the batch's new contents and its versions, each table's rows in one
+    statement (a row at a time was a lookup, an id and an insert per version)."""
+    digests = [bytes.fromhex(record.sha256) for _, record in batch]
+    stored = out.stored_contents(digests)
     new: dict[bytes, tuple[int, BriefRecord]] = {}
-    for i, record in batch:
-        digest = bytes.fromhex(record.sha256)
-        if digest not in new and not out.has_content(digest):
+    for digest, (i, record) in zip(digests, batch, strict=True):
+        if digest not in stored and digest not in new:
             new[digest] = (i, record)
     data = {digest: sources[i].read(record) for digest, (i, record) in new.items()}
     with out._db.transaction() as db:
         placed, _ = out._blocks.write(list(data.items()))
-        rows = Rows([], [], [], [])
+        ids = out._lookups().content_ids(digests)
+        vector_rows = Rows([], [], [], [])
+        content_rows, texts = [], []
+        next_content = rows.next_id(db, "contents")
         for digest, (i, record) in new.items():
             if i not in vectors:
                 vectors[i] = _SourceVectors(sources[i])
                 _adopt_calibration(db, vectors[i].meta)
-            content_id = catalogue.insert_content(db, digest, record.size, record.encoding,
-                                                  vectors[i].count(record.content_id),
-                                                  *placed[digest])
-            assert content_id is not None
+            ids[digest] = next_content
+            content_rows.append(catalogue.content_row(
+                next_content, digest, record.size, record.encoding,
+                vectors[i].count(record.content_id), *placed[digest]))
             # the lexical index is derived from the text, so it is built here, not copied
-            lexical.index(db, [(content_id, decode_text(data[digest])[0])])
-            vectors[i].add_to(rows, content_id, record.content_id)
-            report.contents_added += 1
-        for _, record in batch:
-            content_id = catalogue.content_id(db, bytes.fromhex(record.sha256))
-            assert content_id is not None
-            added = _seconds(record.added_at)
-            catalogue.insert_brief(db, record.path, _place_version(db, record.path, added),
-                                   content_id, added)
-            report.versions_added += 1
-        segments.append(db, rows, out.meta.chunk_tokens, CHUNK_OVERLAP_TOKENS)
+            texts.append((next_content, decode_text(data[digest])[0]))
+            vectors[i].add_to(vector_rows, next_content, record.content_id)
+            next_content += 1
+        catalogue.insert_contents(db, content_rows)
+        lexical.index(db, texts)
+        report.contents_added += len(content_rows)
+        versions = [(record.path, _seconds(record.added_at), ids[digest])
+                    for digest, (_, record) in zip(digests, batch, strict=True)]
+        times = out._lookups().time_ids(db, {added for _, added, _ in versions})
+        _place_versions(db, held, versions, {**out._lookups().times, **times})
+        report.versions_added += len(batch)
+        segments.append(db, vector_rows, out.meta.chunk_tokens, CHUNK_OVERLAP_TOKENS)
         if not out._blocks.dictionary():
             out._blocks.maybe_train_dictionary()
+    out._lookups().stored(ids, {}, times)
 
 
 _SNAPSHOT_KEY = "time, host, roots, names"  # what tells one snapshot from another anywhere
@@ -241,8 +257,8 @@ def _version_map(out: Archive, source: Archive) -> dict[tuple[str, int], int]:
     previous one's bytes, maps to that previous one)."""
     stored: dict[tuple[str, str], list[tuple[str, int]]] = {}
     for brief_id, path, added, sha in out._db.query(
-            "SELECT b.id, b.path, b.added, c.sha256 FROM briefs b JOIN contents c "
-            "ON c.id = b.content"):
+            "SELECT b.id, b.path, t.time, c.sha256 FROM briefs b JOIN contents c "
+            "ON c.id = b.content JOIN times t ON t.id = b.added"):
         stored.setdefault((str(path), bytes(sha).hex()), []).append(
             (datetime.fromtimestamp(int(added), UTC).isoformat(), int(brief_id)))
     place: dict[tuple[str, int], int] = {}
@@ -258,20 +274,31 @@ def _iso(added_at: str) -> str:
     return datetime.fromtimestamp(_seconds(added_at), UTC).isoformat()
 
 
-def _place_version(db: Any, path: str, added: int) -> int:
-    """The version number of a version of `path` added at `added`, in time order among the
-    versions OUT holds: versions added later (an earlier merge brought a newer one) move up
-    by one, so the newest stays the latest whatever order the inputs come in. Brief ids do
-    not change, so snapshots still hold the same versions."""
-    key = rows.path_key(path)
-    later = db.query("SELECT id, version, content, added FROM briefs WHERE pathkey = ? AND "
-                     "path = ? AND added > ? ORDER BY version DESC", (key, path, added))
-    for brief_id, version, content, when in later:
-        rows.put(db, "briefs", (brief_id, path, version + 1, content, when, key))
-    if later:
-        return int(later[-1][1])
-    latest = catalogue.latest_version(db, path)
-    return latest[0] + 1 if latest else 1
+def _place_versions(db: Any, held: dict[str, list[list[int]]],
+                    versions: list[tuple[str, int, int]], times: dict[int, int]) -> None:
+    """Store (path, added, content id) versions, in this order, each at its place in time
+    among the versions OUT holds (`held`, updated here): versions added later (an earlier
+    merge brought a newer one) move up by one, so the newest stays the latest whatever order
+    the inputs come in. Brief ids do not change, so snapshots still hold the same versions.
+    `times`: the `times` id of each time these rows were added at."""
+    top = rows.next_id(db, "briefs")
+    next_brief, moved = top, set()
+    for path, added, content in versions:
+        timeline = held.setdefault(path, [])
+        later = [row for row in timeline if row[3] > added]
+        version = (min(row[1] for row in later) if later
+                   else max((row[1] for row in timeline), default=0) + 1)
+        for row in later:
+            row[1] += 1
+            moved.add(row[0])
+        timeline.append([next_brief, version, content, added])
+        next_brief += 1
+    changed = sorted((brief, path, version, content, added)
+                     for path in {v[0] for v in versions}
+                     for brief, version, content, added in held[path]
+                     if brief >= top or brief in moved)
+    catalogue.insert_briefs(db, [catalogue.brief_row(*row[:4], times[row[4]])
+                                 for row in changed])
 
 
 def _seconds(added_at: str) -> int:

@@ -29,6 +29,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "snapshot_spans": ("chain", "brief_id", "first", "last"),
     # tiers (schema.TIERS_SQL)
     "vec_codes": ("segment", "bits"),
+    # the compact catalogue (schema.COMPACT_SQL)
+    "times": ("id", "time"),
 }
 # catalogue rows and snapshot spans are many and small: 32 bits each (a damaged row passes
 # with odds of 2^-32); the rest are few: 64 bits

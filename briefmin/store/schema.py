@@ -51,6 +51,53 @@ TIERS_SQL = """
 """
 
 
+# Format 8 (issue 15): a compact catalogue. An index entry costs ~12 B a brief: the path,
+# sha256 and content indexes were 38 of the catalogue's 120 B beyond the path (20k Debian
+# descriptions, dbstat; goal <= 80). They are dropped: a writer holds the whole-run lock, so
+# it looks paths and sha256s up in maps it reads once per run (catalogue.Lookup; `add` read
+# every path's sha256 at its start already); readers scan (a search's first lookups of its
+# hits: ~0.18 s CPU at a million briefs, see bench/RESULTS.md). `briefs.pathkey` is 0 (no
+# byte), and `briefs.added` names a row of `times` (the distinct seconds briefs were added
+# at: a batch's briefs share one) in 1-2 bytes instead of 4. The Python step rewrites every
+# brief row so, after checking its checksum: a damaged row stops the migration (the archive
+# stays as it was) rather than getting a valid checksum.
+COMPACT_SQL = """
+    DROP INDEX IF EXISTS briefs_content;
+    DROP INDEX IF EXISTS briefs_path;
+    DROP INDEX IF EXISTS contents_sha;
+    CREATE TABLE times (
+        id       INTEGER PRIMARY KEY,
+        time     INTEGER NOT NULL,    -- unix seconds
+        checksum INTEGER
+    )
+"""
+# older formats, read as they are, show their times so: each distinct time is its own id
+TIMES_VIEW = """
+CREATE TEMP VIEW times AS SELECT DISTINCT added AS id, added AS time, NULL AS checksum
+    FROM briefs
+"""
+
+
+def _compact_briefs(conn: sqlite3.Connection) -> None:
+    """Intern the briefs' times and rewrite each brief row with its time's id and path key 0,
+    a range of ids at a time (a million rows at once would hold them all in memory)."""
+    times = sorted({t for (t,) in conn.execute("SELECT DISTINCT added FROM briefs")},
+                   key=lambda t: (type(t).__name__, t))
+    ids = {t: k for k, t in enumerate(times, 1)}
+    rows.put_many(conn, "times", [(k, t) for t, k in ids.items()])
+    (top,), = conn.execute("SELECT COALESCE(MAX(id), 0) FROM briefs").fetchall()
+    for start in range(0, int(top) + 1, 50_000):
+        found = conn.execute("SELECT id, path, version, content, added, pathkey, checksum "
+                             "FROM briefs WHERE id >= ? AND id < ?",
+                             (start, start + 50_000)).fetchall()
+        for *values, checksum in found:
+            if checksum != rows.row_sum("briefs", values):
+                raise ArchiveError(f"the catalogue row {values[0]} is damaged, so the archive "
+                                   "was not upgraded; run `briefmin verify`")
+        rows.put_many(conn, "briefs", [(i, path, version, content, ids[added], 0)
+                                       for i, path, version, content, added, _, _ in found])
+
+
 def _request_lexical_backfill(conn: sqlite3.Connection) -> None:
     rows.put(conn, "meta", (LEXICAL_BACKFILL, '"pending"'))
 
@@ -213,6 +260,8 @@ MIGRATIONS: list[Migration] = [
     """ + LEXICAL_TABLE_SQL, _request_lexical_backfill),
     # 7: tiers of rescoring codes per segment (TIERS_SQL)
     TIERS_SQL,
+    # 8: a compact catalogue (COMPACT_SQL)
+    (COMPACT_SQL, _compact_briefs),
 ]
 
 FORMAT_VERSION = len(MIGRATIONS)
@@ -223,6 +272,8 @@ OLDEST_READABLE = 2
 CHECKSUMMED = 4
 # the first format with vec_codes (read from the list: migrations may be renumbered)
 TIERED = MIGRATIONS.index(TIERS_SQL) + 1
+# the first format with the compact catalogue: no indexes, `times`, briefs.pathkey 0
+COMPACT = next(k for k, m in enumerate(MIGRATIONS, 1) if m == (COMPACT_SQL, _compact_briefs))
 # how the bytes of a content were decoded for the model, by code (contents.encoding)
 ENCODINGS = ("utf-8", "utf-16", "cp1252", "latin-1")
 

@@ -56,8 +56,10 @@ def old_contents(db: Connection, cutoff: datetime) -> set[int]:
     limit = int(cutoff.astimezone(UTC).timestamp())
     old: set[int] = set()
     young: set[int] = set()
-    for brief_id, content, added in db.iterate("SELECT id, content, added FROM briefs"):
-        if int(brief_id) in recent or int(added) > limit:
+    for brief_id, content, added in db.iterate(
+            "SELECT b.id, b.content, t.time FROM briefs b LEFT JOIN times t ON t.id = b.added"):
+        # a time that cannot be read (verify names it) counts as recent: its codes are kept
+        if int(brief_id) in recent or not isinstance(added, int) or added > limit:
             young.add(int(content))
         else:
             old.add(int(content))

@@ -64,6 +64,7 @@ class _Verifier:
         # contents whose bytes do not read back intact -> the index of that problem
         self.unreadable: dict[int, int] = {}
         self.later: list[tuple[str, list[int]]] = []  # damaged blocks and dictionaries
+        self.time_users: dict[Any, list[str]] = {}  # briefs.added -> names of its briefs
 
     def add(self, message: str, contents: Iterator[int] | list[int] | tuple[str, ...] = ()
             ) -> None:
@@ -95,6 +96,8 @@ class _Verifier:
         self.guarded("the table definitions", self.schema)
         self.guarded("the metadata", self.meta)
         self.guarded("the briefs table", self.briefs)  # first: it names the damaged briefs
+        if self.db.version >= schema.COMPACT:
+            self.guarded("the times table", self.times)
         damaged_dicts: list[int] = []
         self.guarded("the dictionaries", lambda: self.dicts(damaged_dicts))
         damaged_blocks: list[int] = []
@@ -120,13 +123,27 @@ class _Verifier:
         found = list(self.table("briefs"))
         names = self.name_owners([(v[1], v[2], v[3]) for v in found])
         self.names = {values[0]: name for (*values, _), name in zip(found, names, strict=True)}
+        for (*values, _), name in zip(found, names, strict=True):
+            self.time_users.setdefault(values[4], []).append(name)
         for (*values, checksum), name in zip(found, names, strict=True):
             if checksum != rows.row_sum("briefs", values):
                 self.add(f"the catalogue row {values[0]} of brief {name} is damaged "
                          "(checksum)", (name,))
-            elif values[5] != rows.path_key(values[1]):
+            elif values[5] != 0 and values[5] != rows.path_key(values[1]):  # 0: format 8
                 self.add(f"the catalogue row {values[0]} of brief {name} has a wrong path key",
                          (name,))
+
+    def times(self) -> None:
+        """Each row of `times` intact, and each brief's time there (format 8)."""
+        users = dict(self.time_users)
+        for *values, checksum in self.table("times"):
+            names = tuple(users.pop(values[0], ()))
+            if checksum != rows.row_sum("times", values):
+                self.add(f"the time {_show(values[0])} the catalogue gives "
+                         f"{len(names)} brief(s) is damaged (checksum)", names)
+        for time_id, names in users.items():
+            self.add(f"the time {_show(time_id)} of {len(names)} brief(s) is missing",
+                     tuple(names))
 
     def briefs_of_old_format(self) -> None:
         self.name_owners(self.db.query("SELECT path, version, content FROM briefs"))

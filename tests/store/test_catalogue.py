@@ -104,3 +104,32 @@ def test_a_path_twice_in_one_batch_gets_two_versions(tmp_path: Path) -> None:
                  for r in archive.records(all_versions=True)}
     assert found == {("a.md", 1): b"first\n", ("a.md", 2): b"second\n", ("b.md", 1): b"b\n",
                      ("b.md", 2): b"b, again\n"}
+
+
+def test_a_reader_finds_the_same_holders_from_memory_and_sees_later_writes(
+        tmp_path: Path) -> None:
+    """records_of_contents scans the catalogue (format 8 has no index) and, from its
+    HOLDERS_AFTER-th call on, a reader answers from every record read once: the same answer
+    (versions, shared contents), and a write by another connection is seen at the next call."""
+    from briefmin.store.archive import HOLDERS_AFTER
+
+    path = tmp_path / "a.bmin"
+    with open_new(path) as archive:
+        add(archive, [Source("a.md", None, b"one\n"), Source("b.md", None, b"shared\n"),
+                      Source("c.md", None, b"shared\n")])
+        add(archive, [Source("a.md", None, b"two\n")])
+    with Archive.open(path) as reader:
+        ids = sorted({r.content_id for r in reader.records(all_versions=True)})
+        first = [reader.records_of_contents(ids, all_versions=every)
+                 for every in (False, True)]
+        assert sorted(r.path for rs in first[0].values() for r in rs) == ["a.md", "b.md", "c.md"]
+        assert len([r for rs in first[1].values() for r in rs]) == 4
+        for _ in range(HOLDERS_AFTER):
+            assert [reader.records_of_contents(ids, all_versions=every)
+                    for every in (False, True)] == first
+        assert reader._holders is not None  # answered from memory
+        with Archive.open(path, write=True) as writer:
+            add(writer, [Source("a.md", None, b"three\n")])
+        later = reader.records_of_contents([*ids, max(ids) + 1])
+        assert sorted((r.path, r.version) for rs in later.values() for r in rs) == [
+            ("a.md", 3), ("b.md", 1), ("c.md", 1)]

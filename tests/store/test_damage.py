@@ -30,7 +30,7 @@ NAMED = {"meta": "metadata", "dicts": "dictionary", "blocks": "block",
          "contents": "stored item", "briefs": "brief", "vec_segments": "vector segment",
          "lexical_data": "lexical index", "lexical_idx": "lexical index",
          "lexical_config": "lexical index", "snapshots": "snapshot",
-         "snapshot_spans": "snapshot", "vec_codes": "vector segment"}
+         "snapshot_spans": "snapshot", "vec_codes": "vector segment", "times": "time"}
 
 
 @pytest.fixture(scope="module")
