@@ -71,7 +71,7 @@ BASELINES = ("lead", "random", "lexrank", "textrank", "summa")
 # briefmin-ctx: the same selection over contextual token embeddings from a model pass (the
 # method before the token table), for the cost of the faster default in the same run
 METHODS = ("briefmin", "briefmin-ctx", *BASELINES)
-JUDGES = ("e5", "minilm180", "minilm180x", "tfidf")
+JUDGES = ("e5", "e5x", "minilm180", "minilm180x", "tfidf")
 # what the slow e5 judge scores (see `judge`): the methods the goal names, at every ratio;
 # --e5-all adds random and summa
 E5_METHODS = ("briefmin", "lead", "lexrank", "textrank")
@@ -155,6 +155,10 @@ def judge(encoder: object, e5: E5Cache | None, tfidf: TfIdf, originals: list[str
         chosen = {k: v for k, v in outputs.items() if k[0] in E5_METHODS}
         scores.update({("e5", *k): v for k, v in cosines(
             originals, chosen, e5.embed, E5_CHUNK_WORDS).items()})
+        for key in chosen:
+            if key[0] in ("briefmin", "lead"):
+                scores[("e5x", *key)] = offset_cosines(originals, outputs[key], e5.embed,
+                                                        E5_CHUNK_WORDS, both_ways=False)
         log("e5 judge done")
     for (method, ratio), outs in outputs.items():
         scores["tfidf", method, ratio] = np.array(
@@ -247,6 +251,8 @@ def main() -> None:
     parser.add_argument("--no-e5", action="store_true", help="skip the e5 judge")
     parser.add_argument("--e5-all", action="store_true",
                         help="the e5 judge on random and summa too (slow)")
+    parser.add_argument("--e5-methods", nargs="+", choices=METHODS,
+                        help=f"what the e5 judge scores (default: {' '.join(E5_METHODS)})")
     parser.add_argument("--no-ctx", action="store_true",
                         help="leave out briefmin-ctx (the contextual pass: slow)")
     parser.add_argument("--data", type=Path, default=BENCH / "data")
@@ -256,10 +262,12 @@ def main() -> None:
         METHODS = tuple(m for m in METHODS if m != "briefmin-ctx")
     if args.e5_all:
         E5_METHODS = METHODS
+    elif args.e5_methods:
+        E5_METHODS = tuple(args.e5_methods)
     encoder = load_encoder(BUNDLED_MODEL)
     encoder.encode(["warm up"])
     e5 = None if args.no_e5 else E5Cache()
-    judges = tuple(j for j in JUDGES if j != "e5" or e5 is not None)
+    judges = tuple(j for j in JUDGES if not j.startswith("e5") or e5 is not None)
     genres = ["kernel"] if args.train else args.genres
     # each genre's section is printed as soon as it is judged: a stopped run keeps them
     print("## minify: meaning kept on held-out documents, and speed\n")

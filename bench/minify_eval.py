@@ -24,7 +24,8 @@ Judges:
 - `minilm180x`: the same model and chunks, but the output and the original are never cut at
   the same word offsets (`offset_cosines`). Added in the third round: on the kernel training
   split at ratio 0.7, lead's margin under `minilm180` came from its chunks being word for
-  word the original's (see bench/RESULTS.md).
+  word the original's (see bench/RESULTS.md). `e5x`: e5 the same way, one way only (the
+  original cut from 100 words in, the output from the start), for briefmin and lead.
 - `tfidf`: the share of the original's 20 top TF-IDF terms (lower-cased words of 3+
   characters; IDF over the genre's held-out documents) that the output still contains.
 
@@ -148,18 +149,21 @@ def pooled(texts: Sequence[str], size: int, embed: Callable[[list[str]], np.ndar
 
 
 def offset_cosines(originals: Sequence[str], outputs: Sequence[str],
-                   embed: Callable[[list[str]], np.ndarray], size: int) -> np.ndarray:
+                   embed: Callable[[list[str]], np.ndarray], size: int,
+                   both_ways: bool = True) -> np.ndarray:
     """The chunked judge without chunk alignment: an output and its original are never cut
     at the same word offsets (one is chunked from a half chunk in, the other from the start,
-    both ways, averaged; chunks weighted by their words). A lead output's chunks are
-    otherwise word for word the original's first chunks, which the plain judge rewards
-    whatever they say."""
+    both ways, averaged; chunks weighted by their words; without `both_ways` only the
+    original is cut from a half chunk in, which costs the e5 judge fewer new chunks). A lead
+    output's chunks are otherwise word for word the original's first chunks, which the
+    plain judge rewards whatever they say."""
     half = size // 2
+    ways = ((0, half), (half, 0)) if both_ways else ((0, half),)
     total = np.zeros(len(originals))
-    for out_offset, original_offset in ((half, 0), (0, half)):
+    for out_offset, original_offset in ways:
         a = pooled(originals, size, embed, original_offset, by_words=True)
         b = pooled(outputs, size, embed, out_offset, by_words=True)
-        total += (a * b).sum(axis=1) / 2
+        total += (a * b).sum(axis=1) / len(ways)
     empty = np.array([not o.split() for o in outputs])
     return np.where(empty, 0.0, total)
 
@@ -195,6 +199,7 @@ class E5Cache:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         keys = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
+        self._merge()  # what another run (a prewarm) saved meanwhile
         missing = list(dict.fromkeys(k for k in keys if k not in self.vectors))
         by_key = dict(zip(keys, texts, strict=True))
         for start in range(0, len(missing), 128):  # saved as it goes: a stopped run keeps them
@@ -217,12 +222,15 @@ class E5Cache:
             target.unlink()
             self._save()
 
-    def _save(self) -> None:
-        """Merge with what another run saved meanwhile, then replace the file atomically."""
+    def _merge(self) -> None:
         if self.path.exists():
             stored = np.load(self.path)
             for key, vector in zip(stored["keys"].tolist(), stored["vectors"], strict=True):
                 self.vectors.setdefault(key, vector)
+
+    def _save(self) -> None:
+        """Merge with what another run saved meanwhile, then replace the file atomically."""
+        self._merge()
         partial = self.path.with_suffix(f".{os.getpid()}.npz")
         np.savez(partial, keys=np.array(list(self.vectors)),
                  vectors=np.array(list(self.vectors.values()), np.float32))
