@@ -241,6 +241,7 @@ def speed(encoder: object, texts: list[str], timings: dict[str, float]) -> str:
 
 
 def main() -> None:
+    global E5_METHODS, METHODS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help=f"the first {HELD_OUT_QUICK} of each held-out split")
@@ -257,7 +258,6 @@ def main() -> None:
                         help="leave out briefmin-ctx (the contextual pass: slow)")
     parser.add_argument("--data", type=Path, default=BENCH / "data")
     args = parser.parse_args()
-    global E5_METHODS, METHODS
     if args.no_ctx:
         METHODS = tuple(m for m in METHODS if m != "briefmin-ctx")
     if args.e5_all:
