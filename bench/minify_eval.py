@@ -186,16 +186,17 @@ def e5_python() -> Path:
     return python
 
 
-class E5Cache:
-    """e5 chunk vectors by sha1 of the chunk, kept in bench/out between runs (originals and
-    baselines do not change from one run to the next)."""
+class VectorCache:
+    """Chunk vectors by sha1 of the chunk, kept in bench/out/NAME-cache.npz between runs
+    (originals and baselines do not change from one run to the next); `compute` embeds."""
 
-    def __init__(self) -> None:
-        self.path = OUT / "e5-cache.npz"
+    def __init__(self, name: str) -> None:
+        self.path = OUT / f"{name}-cache.npz"
         self.vectors: dict[str, np.ndarray] = {}
-        if self.path.exists():
-            stored = np.load(self.path)
-            self.vectors = dict(zip(stored["keys"].tolist(), stored["vectors"], strict=True))
+        self._merge()
+
+    def compute(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
 
     def embed(self, texts: list[str]) -> np.ndarray:
         keys = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
@@ -203,24 +204,13 @@ class E5Cache:
         missing = list(dict.fromkeys(k for k in keys if k not in self.vectors))
         by_key = dict(zip(keys, texts, strict=True))
         for start in range(0, len(missing), 128):  # saved as it goes: a stopped run keeps them
-            self._embed([by_key[k] for k in missing[start:start + 128]],
-                        missing[start:start + 128], len(missing))
-        return np.array([self.vectors[k] for k in keys], np.float32)
-
-    def _embed(self, texts: list[str], keys: list[str], total: int) -> None:
-        if texts:
-            OUT.mkdir(exist_ok=True)
-            source = OUT / f"e5-in-{os.getpid()}.jsonl"
-            target = source.with_suffix(".npy")
-            source.write_text("".join(json.dumps(t) + "\n" for t in texts))
-            print(f"e5 judge: embedding {len(texts)} of {total} new chunks", file=sys.stderr,
-                  flush=True)
-            subprocess.run([str(e5_python()), str(BENCH / "judge_e5.py"), str(source),
-                            str(target)], check=True)
-            self.vectors.update(zip(keys, np.load(target), strict=True))
-            source.unlink()
-            target.unlink()
+            batch = missing[start:start + 128]
+            print(f"{self.path.name}: embedding {len(batch)} of {len(missing) - start} new "
+                  "chunks", file=sys.stderr, flush=True)
+            self.vectors.update(zip(batch, self.compute([by_key[k] for k in batch]),
+                                    strict=True))
             self._save()
+        return np.array([self.vectors[k] for k in keys], np.float32)
 
     def _merge(self) -> None:
         if self.path.exists():
@@ -231,10 +221,30 @@ class E5Cache:
     def _save(self) -> None:
         """Merge with what another run saved meanwhile, then replace the file atomically."""
         self._merge()
+        OUT.mkdir(exist_ok=True)
         partial = self.path.with_suffix(f".{os.getpid()}.npz")
         np.savez(partial, keys=np.array(list(self.vectors)),
                  vectors=np.array(list(self.vectors.values()), np.float32))
         os.replace(partial, self.path)
+
+
+class E5Cache(VectorCache):
+    """The e5 judge's chunk vectors, embedded by judge_e5.py in its own venv."""
+
+    def __init__(self) -> None:
+        super().__init__("e5")
+
+    def compute(self, texts: list[str]) -> np.ndarray:
+        OUT.mkdir(exist_ok=True)
+        source = OUT / f"e5-in-{os.getpid()}.jsonl"
+        target = source.with_suffix(".npy")
+        source.write_text("".join(json.dumps(t) + "\n" for t in texts))
+        subprocess.run([str(e5_python()), str(BENCH / "judge_e5.py"), str(source),
+                        str(target)], check=True)
+        vectors = np.load(target)
+        source.unlink()
+        target.unlink()
+        return vectors
 
 
 _TERM = re.compile(r"[a-z][a-z0-9_]{2,}")

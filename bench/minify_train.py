@@ -11,8 +11,6 @@ documents) and, with --e5, multilingual-e5-small (cached as in bench_minify).
 from __future__ import annotations
 
 import argparse
-import hashlib
-import os
 import random
 import sys
 import time
@@ -26,14 +24,15 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
+from bench_minify import EPS, RATIOS, TRAIN_SEED  # noqa: E402
 from minify_eval import (  # noqa: E402
     E5_CHUNK_WORDS,
     GENRES,
     MINILM_CHUNK_WORDS,
-    OUT,
     SUMMARIZERS,
     E5Cache,
     TfIdf,
+    VectorCache,
     offset_cosines,
     pooled,
     split,
@@ -49,10 +48,6 @@ from briefmin.minify import (  # noqa: E402
     word_budget,
 )
 from briefmin.selection import Priors  # noqa: E402
-
-RATIOS = (0.3, 0.5, 0.7)
-TRAIN_SEED = 11
-EPS = 1e-4
 
 # name -> minify_many keyword arguments
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -76,29 +71,15 @@ for _s in (0.05, 0.1, 0.2, 0.3):
     VARIANTS[f"skip{_s}m0.01"] = {"priors": Priors(skip=_s, lead_margin=0.01)}
 
 
-class MiniLmCache:
-    """MiniLM chunk vectors by sha1 of the chunk, kept between runs."""
+class MiniLmCache(VectorCache):
+    """The bundled model's chunk vectors (the MiniLM judges), kept between runs."""
 
     def __init__(self, encoder: Encoder) -> None:
+        super().__init__("minilm")
         self.encoder = encoder
-        self.path = OUT / "minilm-cache.npz"
-        self.vectors: dict[str, np.ndarray] = {}
-        if self.path.exists():
-            stored = np.load(self.path)
-            self.vectors = dict(zip(stored["keys"].tolist(), stored["vectors"], strict=True))
 
-    def embed(self, texts: list[str]) -> np.ndarray:
-        keys = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
-        by_key = dict(zip(keys, texts, strict=True))
-        missing = list(dict.fromkeys(k for k in keys if k not in self.vectors))
-        if missing:
-            rows = self.encoder.encode([by_key[k] for k in missing])
-            self.vectors.update(zip(missing, rows, strict=True))
-            partial = self.path.with_suffix(f".{os.getpid()}.npz")
-            np.savez(partial, keys=np.array(list(self.vectors)),
-                     vectors=np.array(list(self.vectors.values()), np.float32))
-            os.replace(partial, self.path)
-        return np.array([self.vectors[k] for k in keys], np.float32)
+    def compute(self, texts: list[str]) -> np.ndarray:
+        return self.encoder.encode(texts)
 
 
 def scores_of(originals: list[str], outputs: list[str],
