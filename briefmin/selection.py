@@ -30,7 +30,10 @@ SWAPS = 2
 
 @dataclass(frozen=True)
 class Priors:
-    """What the selection values besides the estimated cosine (all off by default)."""
+    """What the selection values besides the estimated cosine. All off by default: on the
+    training splits none was better than the cosine alone under the judges that do not
+    reward copying the opening verbatim (bench/minify_train.py; bench/RESULTS.md, third
+    round)."""
 
     # weight of the kept words' earliness: sum over kept units of words * (1 - start / total
     # words), as a share of the whole brief's
