@@ -48,6 +48,7 @@ from minify_eval import (  # noqa: E402
     SUMMARIZERS,
     E5Cache,
     TfIdf,
+    offset_cosines,
     pooled,
     split,
 )
@@ -70,7 +71,7 @@ BASELINES = ("lead", "random", "lexrank", "textrank", "summa")
 # briefmin-ctx: the same selection over contextual token embeddings from a model pass (the
 # method before the token table), for the cost of the faster default in the same run
 METHODS = ("briefmin", "briefmin-ctx", *BASELINES)
-JUDGES = ("e5", "minilm180", "tfidf")
+JUDGES = ("e5", "e5x", "minilm180", "minilm180x", "tfidf")
 # what the slow e5 judge scores (see `judge`): the methods the goal names, at every ratio;
 # --e5-all adds random and summa
 E5_METHODS = ("briefmin", "lead", "lexrank", "textrank")
@@ -86,6 +87,8 @@ def outputs_for(encoder: object, texts: list[str], ratio: float,
     """Every method's output for every text at this ratio (briefmin's timed)."""
     out: dict[str, list[str]] = {m: [] for m in METHODS}
     for method, contextual in (("briefmin", False), ("briefmin-ctx", True)):
+        if method not in METHODS:
+            continue
         start, cpu = time.perf_counter(), time.process_time()
         ours = minify_many(encoder, texts, ratio=ratio,  # type: ignore[arg-type]
                            contextual=contextual)
@@ -125,17 +128,37 @@ def cosines(originals: list[str], outputs: dict[tuple[str, float], list[str]],
     return out
 
 
+def memo(embed: Callable[[list[str]], np.ndarray]) -> Callable[[list[str]], np.ndarray]:
+    """`embed` that encodes each distinct text once per run."""
+    seen: dict[str, np.ndarray] = {}
+
+    def cached(texts: list[str]) -> np.ndarray:
+        new = list(dict.fromkeys(t for t in texts if t not in seen))
+        if new:
+            seen.update(zip(new, embed(new), strict=True))
+        return np.array([seen[t] for t in texts], np.float32)
+    return cached
+
+
 def judge(encoder: object, e5: E5Cache | None, tfidf: TfIdf, originals: list[str],
           outputs: dict[tuple[str, float], list[str]]) -> dict[tuple[str, str, float], np.ndarray]:
     """Per (judge, method, ratio): one score per document. The e5 judge (about 1 chunk/s on
     the shared cores) only scores E5_METHODS."""
+    minilm = memo(encoder.encode)  # type: ignore[attr-defined]
     scores = {("minilm180", *k): v for k, v in cosines(
-        originals, outputs, encoder.encode, MINILM_CHUNK_WORDS).items()}  # type: ignore
-    log("minilm180 judge done")
+        originals, outputs, minilm, MINILM_CHUNK_WORDS).items()}
+    for key, outs in outputs.items():
+        scores[("minilm180x", *key)] = offset_cosines(originals, outs, minilm,
+                                                       MINILM_CHUNK_WORDS)
+    log("minilm180 judges done")
     if e5 is not None:
         chosen = {k: v for k, v in outputs.items() if k[0] in E5_METHODS}
         scores.update({("e5", *k): v for k, v in cosines(
             originals, chosen, e5.embed, E5_CHUNK_WORDS).items()})
+        for key in chosen:
+            if key[0] in ("briefmin", "lead"):
+                scores[("e5x", *key)] = offset_cosines(originals, outputs[key], e5.embed,
+                                                        E5_CHUNK_WORDS, both_ways=False)
         log("e5 judge done")
     for (method, ratio), outs in outputs.items():
         scores["tfidf", method, ratio] = np.array(
@@ -144,10 +167,11 @@ def judge(encoder: object, e5: E5Cache | None, tfidf: TfIdf, originals: list[str
 
 
 def quality_table(genre: str, n: int, scores: dict[tuple[str, str, float], np.ndarray],
-                  judges: tuple[str, ...]) -> str:
+                  judges: tuple[str, ...], outputs: dict[tuple[str, float], list[str]]) -> str:
     head = ["ratio", "method"]
     for j in judges:
         head += [f"{j} mean", f"{j} briefmin - it", f"{j} briefmin > it"]
+    head.append("output = lead's")
     lines = [f"### {genre} ({n} held-out documents)\n",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for ratio in RATIOS:
@@ -164,6 +188,10 @@ def quality_table(genre: str, n: int, scores: dict[tuple[str, str, float], np.nd
                 else:
                     cells += [f"{ours.mean() - s.mean():+.4f}",
                               f"{np.mean(ours > s + EPS):.0%}"]
+            if (method, ratio) in outputs:
+                same = np.mean([a == b for a, b in zip(outputs[method, ratio],
+                                                       outputs["lead", ratio], strict=True)])
+                cells.append(f"{same:.0%}")
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -195,7 +223,10 @@ def speed(encoder: object, texts: list[str], timings: dict[str, float]) -> str:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cold_cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     fast = rates(timings["briefmin 0.5"], timings["briefmin 0.5 cpu"])
-    ctx = rates(timings["briefmin-ctx 0.5"], timings["briefmin-ctx 0.5 cpu"])
+    ctx_row = "" if "briefmin-ctx 0.5" not in timings else (
+        "| `minify_many` at 0.5, contextual pass (`briefmin-ctx`) | "
+        f"{rates(timings['briefmin-ctx 0.5'], timings['briefmin-ctx 0.5 cpu'])} | "
+        f"{encode_s / timings['briefmin-ctx 0.5']:.2f}x |\n")
     return (f"Speed on the kernel docs' held-out split ({n} docs, "
             f"{sum(map(count_words, texts))} words), 2 shared cores (load average "
             f"{os.getloadavg()[0]:.1f} at the end), backend {type(encoder).__name__}:\n\n"
@@ -203,15 +234,14 @@ def speed(encoder: object, texts: list[str], timings: dict[str, float]) -> str:
             f"| encoding the briefs alone (brief vectors, as `add` does): the baseline | "
             f"{rates(encode_s, encode_cpu)} | 1.00x |\n"
             f"| `minify_many` at 0.5, token table (the default) | **{fast}** | "
-            f"**{encode_s / timings['briefmin 0.5']:.2f}x** |\n"
-            f"| `minify_many` at 0.5, contextual pass (`briefmin-ctx`) | {ctx} | "
-            f"{encode_s / timings['briefmin-ctx 0.5']:.2f}x |\n\n"
+            f"**{encode_s / timings['briefmin 0.5']:.2f}x** |\n{ctx_row}\n"
             f"One brief of {count_words(long_text)} words: `minify` in-process (model loaded) "
             f"**{warm_s:.2f} s** wall ({warm_cpu:.2f} s CPU); cold `python -m briefmin "
             f"minify FILE` **{cold_s:.2f} s** wall ({cold_cpu:.2f} s CPU).")
 
 
 def main() -> None:
+    global E5_METHODS, METHODS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help=f"the first {HELD_OUT_QUICK} of each held-out split")
@@ -222,15 +252,22 @@ def main() -> None:
     parser.add_argument("--no-e5", action="store_true", help="skip the e5 judge")
     parser.add_argument("--e5-all", action="store_true",
                         help="the e5 judge on random and summa too (slow)")
+    parser.add_argument("--e5-methods", nargs="+", choices=METHODS,
+                        help=f"what the e5 judge scores (default: {' '.join(E5_METHODS)})")
+    parser.add_argument("--no-ctx", action="store_true",
+                        help="leave out briefmin-ctx (the contextual pass: slow)")
     parser.add_argument("--data", type=Path, default=BENCH / "data")
     args = parser.parse_args()
-    global E5_METHODS
+    if args.no_ctx:
+        METHODS = tuple(m for m in METHODS if m != "briefmin-ctx")
     if args.e5_all:
         E5_METHODS = METHODS
+    elif args.e5_methods:
+        E5_METHODS = tuple(args.e5_methods)
     encoder = load_encoder(BUNDLED_MODEL)
     encoder.encode(["warm up"])
     e5 = None if args.no_e5 else E5Cache()
-    judges = tuple(j for j in JUDGES if j != "e5" or e5 is not None)
+    judges = tuple(j for j in JUDGES if not j.startswith("e5") or e5 is not None)
     genres = ["kernel"] if args.train else args.genres
     # each genre's section is printed as soon as it is judged: a stopped run keeps them
     print("## minify: meaning kept on held-out documents, and speed\n")
@@ -254,7 +291,7 @@ def main() -> None:
         tfidf = TfIdf([t for _, t in held_out])
         scores = judge(encoder, e5, tfidf, texts, outputs)
         title = f"{genre} (training split, seed {TRAIN_SEED})" if args.train else genre
-        print(quality_table(title, len(texts), scores, judges) + "\n", flush=True)
+        print(quality_table(title, len(texts), scores, judges, outputs) + "\n", flush=True)
         if genre == "kernel" and not args.train:
             print(speed(encoder, texts, timings) + "\n", flush=True)
 

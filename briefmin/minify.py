@@ -19,6 +19,7 @@ from .selection import (
     COST_POWERS,
     REDUNDANCY,
     SWAPS,
+    Priors,
     UnitVectors,
     choose,
     select_greedy,
@@ -28,8 +29,8 @@ from .selection import (
 from .units import CONTEXT_KINDS, Document, count_words, parse, render, split_sentences
 
 __all__ = ["COST_POWERS", "DEFAULT_RATIO", "REDUNDANCY", "SWAPS", "Document", "Minified",
-           "UnitVectors", "brief_vectors", "choose", "count_words", "minify", "minify_many",
-           "parse", "render", "select_greedy", "select_in_order", "similarity",
+           "Priors", "UnitVectors", "brief_vectors", "choose", "count_words", "minify",
+           "minify_many", "parse", "render", "select_greedy", "select_in_order", "similarity",
            "split_sentences", "unit_vectors", "word_budget"]
 
 DEFAULT_RATIO = 0.5
@@ -88,7 +89,8 @@ def brief_vectors(encoder: Encoder, texts: Sequence[str]) -> Floats:
 def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None = None,
                 max_words: int | None = None, redundancy: float = REDUNDANCY,
                 cost_powers: Sequence[float] = COST_POWERS, refine: bool = True,
-                measure: bool = False, contextual: bool = False) -> list[Minified]:
+                measure: bool = False, contextual: bool = False,
+                priors: Priors | None = None) -> list[Minified]:
     """Minify several briefs: unit vectors from the model's token table, or with
     `contextual` from one model pass over all their tokens (see `unit_vectors`), then per
     brief the candidate selections of `choose`, scored from those vectors alone.
@@ -102,7 +104,7 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
     results = []
     for text, doc, budget, vectors in zip(texts, docs, budgets, all_vectors, strict=True):
         mask = choose(doc, vectors, budget, redundancy=redundancy, cost_powers=cost_powers,
-                      refine=refine)
+                      refine=refine, priors=priors)
         out = render(doc, mask)
         too_big = [u.words for i, u in enumerate(doc.units)
                    if u.words > budget and i not in doc.duplicates

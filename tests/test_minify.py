@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from briefmin.encoder import Encoder
 from briefmin.errors import ExitStatus, UsageError
 from briefmin.minify import (
+    Priors,
     count_words,
     minify,
     minify_many,
@@ -275,6 +276,32 @@ def test_refining_never_lowers_the_measured_similarity(text: str, ratio: float) 
     assert refined.similarity is not None and plain.similarity is not None
     assert refined.similarity >= plain.similarity
     assert refined.words_out <= refined.budget
+
+
+_PRIORS = st.builds(Priors, position=st.sampled_from([0.0, 0.03, 0.3]),
+                    runs=st.sampled_from([0.0, 0.002]),
+                    lead_margin=st.sampled_from([0.0, 0.01, 1.0]), keep_first=st.booleans(),
+                    skip=st.sampled_from([None, 0.1, 0.3]))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=_DOC, ratio=st.floats(0.05, 1.0), priors=_PRIORS)
+def test_every_prior_keeps_the_output_rules(text: str, ratio: float, priors: Priors) -> None:
+    """The selection priors measured by bench/minify_train.py change what is kept, never
+    the rules: the input's own words in order, fences whole, the budget held."""
+    result = minify_many(hashing(), [text], ratio=ratio, priors=priors)[0]
+    assert is_subsequence(result.text.split(), text.split())
+    assert result.words_out <= result.budget
+    assert fences_balanced(result.text)
+
+
+def test_lead_margin_one_and_skip_none_give_the_lead() -> None:
+    """A lead margin as wide as the cosine's range always keeps the lead."""
+    text = (BRIEFS / "product/pricing-eu.md").read_text(encoding="utf-8")
+    ours = minify_many(hashing(), [text], ratio=0.4, priors=Priors(lead_margin=2.0))[0]
+    budget = word_budget(count_words(text), 0.4)
+    doc = parse(text, budget)
+    assert ours.text == render(doc, select_in_order(doc, budget))
 
 
 def pipe_tables_valid(text: str) -> bool:

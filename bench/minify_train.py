@@ -1,0 +1,163 @@
+"""Tuning bench for `minify` on the TRAINING splits of every genre (never a held-out doc):
+what chose the constants of briefmin/selection.py in its third round (bench/RESULTS.md).
+
+Each variant is a set of `minify_many` keyword arguments; every variant and the lead get the
+same word budget, and are scored per document by MiniLM over 180-word chunks (vectors cached
+in bench/out/minilm-cache.npz), top-20 TF-IDF terms kept (IDF over the genre's training
+documents) and, with --e5, multilingual-e5-small (cached as in bench_minify).
+
+    .venv/bin/python bench/minify_train.py [--n 30] [--e5] [--variants NAME ...]"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent))
+sys.path.insert(0, str(BENCH))
+
+from bench_minify import EPS, RATIOS, TRAIN_SEED  # noqa: E402
+from minify_eval import (  # noqa: E402
+    E5_CHUNK_WORDS,
+    GENRES,
+    MINILM_CHUNK_WORDS,
+    SUMMARIZERS,
+    E5Cache,
+    TfIdf,
+    VectorCache,
+    offset_cosines,
+    pooled,
+    split,
+)
+
+from briefmin.encoder import BUNDLED_MODEL, Encoder, load_encoder  # noqa: E402
+from briefmin.minify import (  # noqa: E402
+    count_words,
+    minify_many,
+    parse,
+    render,
+    select_in_order,
+    word_budget,
+)
+from briefmin.selection import Priors  # noqa: E402
+
+# name -> minify_many keyword arguments
+VARIANTS: dict[str, dict[str, Any]] = {
+    "round2": {"priors": Priors()},
+}
+for _p in (0.003, 0.01, 0.03):
+    VARIANTS[f"pos{_p}"] = {"priors": Priors(position=_p)}
+for _r in (0.0005, 0.002, 0.005):
+    VARIANTS[f"runs{_r}"] = {"priors": Priors(runs=_r)}
+for _m in (0.001, 0.003, 0.01):
+    VARIANTS[f"lead{_m}"] = {"priors": Priors(lead_margin=_m)}
+VARIANTS["first"] = {"priors": Priors(keep_first=True)}
+for _p in (0.1, 0.3):
+    VARIANTS[f"pos{_p}"] = {"priors": Priors(position=_p)}
+for _red in (0.98, 1.01):
+    VARIANTS[f"red{_red}"] = {"redundancy": _red}
+    VARIANTS[f"red{_red}pos0.03"] = {"redundancy": _red, "priors": Priors(position=0.03)}
+VARIANTS["default"] = {}
+for _s in (0.05, 0.1, 0.2, 0.3):
+    VARIANTS[f"skip{_s}"] = {"priors": Priors(skip=_s, lead_margin=1.0)}
+    VARIANTS[f"skip{_s}m0.01"] = {"priors": Priors(skip=_s, lead_margin=0.01)}
+
+
+class MiniLmCache(VectorCache):
+    """The bundled model's chunk vectors (the MiniLM judges), kept between runs."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        super().__init__("minilm")
+        self.encoder = encoder
+
+    def compute(self, texts: list[str]) -> np.ndarray:
+        return self.encoder.encode(texts)
+
+
+def scores_of(originals: list[str], outputs: list[str],
+              embed: Callable[[list[str]], np.ndarray], size: int) -> np.ndarray:
+    vecs = pooled([*originals, *outputs], size, embed)
+    n = len(originals)
+    empty = np.array([not o.split() for o in outputs])
+    return np.where(empty, 0.0, (vecs[:n] * vecs[n:]).sum(axis=1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=30)
+    parser.add_argument("--genres", nargs="+", default=list(GENRES), choices=GENRES)
+    parser.add_argument("--ratios", nargs="+", type=float, default=list(RATIOS))
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    parser.add_argument("--baselines", nargs="+", default=["lead"])
+    parser.add_argument("--e5", action="store_true")
+    parser.add_argument("--data", type=Path, default=BENCH / "data")
+    args = parser.parse_args()
+    encoder = load_encoder(BUNDLED_MODEL)
+    minilm = MiniLmCache(encoder)
+    e5 = E5Cache() if args.e5 else None
+    judges: list[tuple[str, Callable[[list[str]], np.ndarray], int]] = [
+        ("minilm180", minilm.embed, MINILM_CHUNK_WORDS)]
+    if e5 is not None:
+        judges.append(("e5", e5.embed, E5_CHUNK_WORDS))
+    print(f"`{' '.join(sys.argv)}` (training splits, seed {TRAIN_SEED}, {args.n} docs per "
+          "genre). Per judge: mean, mean minus lead's, share strictly above lead, share "
+          "equal to lead's output.\n", flush=True)
+    for genre in args.genres:
+        _, train = split(genre, args.data)
+        docs = random.Random(TRAIN_SEED).sample(train, min(args.n, len(train)))
+        texts = [t for _, t in docs]
+        tfidf = TfIdf([t for _, t in train])
+        for ratio in args.ratios:
+            outs: dict[str, list[str]] = {}
+            seconds: dict[str, float] = {}
+            for name in args.variants:
+                start = time.process_time()
+                outs[name] = [r.text for r in minify_many(encoder, texts, ratio=ratio,
+                                                          **VARIANTS[name])]
+                seconds[name] = time.process_time() - start
+            lead = []
+            for text in texts:
+                budget = word_budget(count_words(text), ratio)
+                doc = parse(text, budget)
+                lead.append(render(doc, select_in_order(doc, budget)))
+            outs["lead"] = lead
+            for name in args.baselines:
+                if name != "lead":
+                    outs[name] = [SUMMARIZERS[name](t, word_budget(count_words(t), ratio))
+                                  for t in texts]
+            table: dict[tuple[str, str], np.ndarray] = {}
+            for judge, embed, size in judges:
+                for name, o in outs.items():
+                    table[judge, name] = scores_of(texts, o, embed, size)
+                    # one way for e5, as in bench_minify (fewer new chunks)
+                    table[judge + "x", name] = offset_cosines(texts, o, embed, size,
+                                                              both_ways=judge != "e5")
+            for name, o in outs.items():
+                table["tfidf", name] = np.array([tfidf.kept(t, x)
+                                                 for t, x in zip(texts, o, strict=True)])
+            names = [*[n for j, _, _ in judges for n in (j, j + "x")], "tfidf"]
+            print(f"### {genre} {ratio}\n\n| variant | cpu s | "
+                  + " | ".join(f"{j} mean | - lead | > lead" for j in names)
+                  + " | = lead |\n|" + "---|" * (3 + 3 * len(names)))
+            for name, o in outs.items():
+                cells = [name, f"{seconds.get(name, 0):.1f}"]
+                for j in names:
+                    s, lead_s = table[j, name], table[j, "lead"]
+                    cells += [f"{s.mean():.4f}", f"{s.mean() - lead_s.mean():+.4f}",
+                              f"{np.mean(s > lead_s + EPS):.0%}"]
+                ties = np.mean([a == b for a, b in zip(o, outs["lead"], strict=True)])
+                cells.append(f"{ties:.0%}")
+                print("| " + " | ".join(cells) + " |", flush=True)
+            print()
+
+
+if __name__ == "__main__":
+    main()
