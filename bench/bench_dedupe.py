@@ -677,8 +677,10 @@ def labelled_rows(data: Path, quick: bool) -> tuple[list[list[Any]], list[str]]:
                          either if label == "distinct" else "",
                          f"{theirs / len(chosen):.3f}" if kept else "(not installed)"])
     notes = [f"{len(held.docs):,} held-out documents; briefmin `dedupe` on the stored archive "
-             f"{ours_s:.1f} s, semhash {theirs_s:.1f} s (semhash encodes as it goes: the "
-             "archive's vectors were made at `add` time); every one of the "
+             f"{ours_s:.1f} s, semhash "
+             + (f"{theirs_s:.1f} s (semhash encodes as it goes: the archive's vectors were "
+                "made at `add` time)" if kept else "not installed (`pip install semhash`)")
+             + "; every one of the "
              f"{checked:,} group members is at least its kind's threshold from its group's "
              "first (asserted)."]
     by_how = {}

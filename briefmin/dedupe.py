@@ -326,6 +326,7 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
                                                np.array([cosine], np.float32))[0])
         return cosine, lexical.jaccard(a, b)
 
+    say("grouping")
     report = DedupeReport(_group(units, lexical, pairs, thresholds, evidence), thresholds,
                           briefs=sum(len(u.paths) for u in units.values()),
                           new=[item.name for item in new_sources], skipped=skipped)

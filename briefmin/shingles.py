@@ -32,6 +32,12 @@ U32 = npt.NDArray[np.uint32]
 SHINGLE_WORDS = 3  # see README, "How the default thresholds were chosen"
 SIGNATURE_BINS = 128
 LSH_RECALL = 0.995  # chance that a pair exactly at the threshold shares at least one band
+# candidate pairs filtered at a time: each takes about a dozen int64 temporaries in
+# key_pair_chunks and _plausible (4M pairs at a time made a 0.7 GB transient peak)
+LEXICAL_PAIR_CHUNK = 1 << 20
+# briefs whose signatures are made at a time: _densify takes about 9 KB of int64 temporaries
+# per brief (65,536 at a time made a 0.7 GB transient peak)
+SIGNATURE_CHUNK = 8192
 ESTIMATE_SIGMAS = 4.5  # candidates whose bins agree this far below the threshold are dropped
 WORD = re.compile(r"\w+")
 _BIN_BITS = int(math.log2(SIGNATURE_BINS))
@@ -205,7 +211,7 @@ def _shingle_batch(batch: list[bytes], words: int) -> Shingles:
     return Shingles((packed & np.uint64(0xFFFFFFFF)).astype(np.uint32), offsets)
 
 
-def signatures(shingles: Shingles, chunk: int = 65536) -> U32:
+def signatures(shingles: Shingles, chunk: int = SIGNATURE_CHUNK) -> U32:
     """One OPH signature of SIGNATURE_BINS uint32 per brief (all _EMPTY for a brief without
     words). Because the shingles are sorted per brief and a bin is a range of hash values, a
     bin's minimum is its first hash: no second sort is needed."""
@@ -232,7 +238,7 @@ def _signature_block(shingles: Shingles, start: int, end: int) -> U32:
     return _densify(block)
 
 
-def _band_keys(shingles: Shingles, rows: int, chunk: int = 65536
+def _band_keys(shingles: Shingles, rows: int, chunk: int = SIGNATURE_CHUNK
                ) -> tuple[U32, npt.NDArray[np.uint16]]:
     """Each brief's key in every band of `rows` bins (n x bands) and the low 16 bits of its
     signature (for `_plausible`), made chunk by chunk: the full uint32 signatures (512 MB at
@@ -306,7 +312,7 @@ def lexical_pairs(shingles: Shingles, threshold: float, *, max_run: int = 2048) 
         keys[~words] = lonely
         # candidates are filtered as they come, a piece at a time: in a corpus with large
         # families of similar briefs one band's raw candidates were GBs at a million briefs
-        for i, j in key_pair_chunks(keys, max_run):
+        for i, j in key_pair_chunks(keys, max_run, chunk=LEXICAL_PAIR_CHUNK):
             i, j = _plausible(i, j, words, sizes, low, threshold)
             found.append(i * n + j)
         both = np.concatenate(found) if found else np.zeros(0, np.int64)
