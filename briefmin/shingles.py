@@ -139,6 +139,7 @@ _WORD_BYTES = np.zeros(256, bool)
 _WORD_BYTES[[*range(48, 58), *range(65, 91), 95, *range(97, 123), *range(128, 256)]] = True
 _WORD_PRIME = 0x100000001B3  # FNV's 64-bit prime: odd, so invertible modulo 2**64
 _POWERS_CACHED = 1 << 23  # bytes of batch the power tables are kept for (2 x 64 MB)
+_POWERS_MADE = 5 << 20  # their least size: a batch of `shingle`'s 4 MB and one more brief
 _powers: tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]] | None = None
 
 
@@ -148,7 +149,7 @@ def _power_tables(n: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64
     global _powers
     if _powers is not None and len(_powers[0]) >= n:
         return _powers
-    size = max(n, 1 << 20)
+    size = max(n, _POWERS_MADE)
     tables = []
     for base in (_WORD_PRIME, pow(_WORD_PRIME, -1, 1 << 64)):
         table = np.full(size, base, np.uint64)
