@@ -19,6 +19,13 @@
 
 `--pairs-archive PATH [--pairs-n N ...]` runs only part 3's semantic search, on the codes an
 existing real-model archive stores (what `dedupe` reads), with a diagnosis of the misses.
+
+`--labelled-against DIR` runs only part 1, twice in one run: with briefmin as it is here and
+with the briefmin package in DIR (another commit's, e.g. `git archive BASE briefmin | tar -x
+-C DIR`), each in a child process, and says whether the groups are the same:
+
+    mkdir /tmp/base && git archive main briefmin | tar -x -C /tmp/base
+    .venv/bin/python bench/bench_dedupe.py --labelled-against /tmp/base
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
 import resource
 import sys
@@ -36,6 +44,8 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if os.environ.get("BRIEFMIN_BENCH_CODE"):  # --labelled-against: another commit's briefmin
+    sys.path.insert(0, os.environ["BRIEFMIN_BENCH_CODE"])
 
 from bench import labelled
 from bench.common import (
@@ -644,8 +654,12 @@ def labelled_rows(data: Path, quick: bool) -> tuple[list[list[Any]], list[str]]:
     removals = report.removals()
     removed = {r.path for r in removals}
     because = {(r.path, r.keeps) for r in removals}
-    log("semhash on the same documents")
-    kept, theirs_s = semhash_groups(held, DEFAULT_THRESHOLD)
+    try:
+        log("semhash on the same documents")
+        kept, theirs_s = semhash_groups(held, DEFAULT_THRESHOLD)
+    except ImportError:  # an optional baseline: the rows still say what ours does
+        log("semhash is not installed: its column is left empty")
+        kept, theirs_s = {}, float("nan")
     rows = []
     for label in ("near-identical", "paraphrase", "distinct"):
         pairs = held.of(label)
@@ -657,14 +671,16 @@ def labelled_rows(data: Path, quick: bool) -> tuple[list[list[Any]], list[str]]:
             lex = sum(1 for p in chosen if together(lexical_of, p))
             pruned = sum(1 for p in chosen if (p.a, p.b) in because or (p.b, p.a) in because)
             either = sum(1 for p in chosen if p.a in removed or p.b in removed)
-            theirs = sum(1 for p in chosen if kept[p.a] == kept[p.b])
+            theirs = sum(1 for p in chosen if kept.get(p.a, p.a) == kept.get(p.b, p.b))
             rows.append([label, source, len(chosen), f"{ours / len(chosen):.3f}",
                          f"{lex / len(chosen):.3f}", pruned if label == "distinct" else "",
                          either if label == "distinct" else "",
-                         f"{theirs / len(chosen):.3f}"])
+                         f"{theirs / len(chosen):.3f}" if kept else "(not installed)"])
     notes = [f"{len(held.docs):,} held-out documents; briefmin `dedupe` on the stored archive "
-             f"{ours_s:.1f} s, semhash {theirs_s:.1f} s (semhash encodes as it goes: the "
-             "archive's vectors were made at `add` time); every one of the "
+             f"{ours_s:.1f} s, semhash "
+             + (f"{theirs_s:.1f} s (semhash encodes as it goes: the archive's vectors were "
+                "made at `add` time)" if kept else "not installed (`pip install semhash`)")
+             + "; every one of the "
              f"{checked:,} group members is at least its kind's threshold from its group's "
              "first (asserted)."]
     by_how = {}
@@ -675,6 +691,48 @@ def labelled_rows(data: Path, quick: bool) -> tuple[list[list[Any]], list[str]]:
     notes.append("Near-identical copies grouped, by edit: " + ", ".join(
         f"{how} {got}/{total}" for how, (total, got) in sorted(by_how.items())) + ".")
     return rows, notes
+
+
+def labelled_child(out: Path, quick: bool, data: Path) -> None:
+    """labelled_rows with the briefmin this process imports; rows, notes and groups to out."""
+    import briefmin
+    from briefmin.dedupe import find_duplicates
+
+    rows, notes = labelled_rows(data, quick)
+    held = labelled.build(data, "heldout", originals=80 if quick else 300,
+                          distinct=40 if quick else 150)
+    with Archive.open(labelled_archive(held)) as archive:
+        groups = [g.to_json() for g in find_duplicates(archive).groups]
+    out.write_text(json.dumps({"code": str(Path(briefmin.__file__).parent), "rows": rows,
+                               "notes": notes, "groups": groups}))
+
+
+def labelled_against(base: Path, quick: bool, data: Path) -> list[str]:
+    """The labelled rows of this briefmin and of the one in `base`, in one run."""
+    results = {}
+    for label, code in (("before (" + str(base) + ")", str(base)), ("after (this tree)", "")):
+        out = OUT / f"labelled-{'base' if code else 'this'}.json"
+        env = {**os.environ, "BRIEFMIN_BENCH_CODE": code}
+        run([PYTHON, str(Path(__file__).resolve()), "--labelled-child", str(out),
+             "--data", str(data), *(["--quick"] if quick else [])], env=env)
+        results[label] = json.loads(out.read_text())
+        log(f"{label}: briefmin from {results[label]['code']}")
+    body = []
+    for label, got in results.items():
+        body += [f"**{label}**", table(["pairs", "source", "count", "grouped",
+                                         "in a pruned-by-default kind",
+                                         "distinct: pruned for the other",
+                                         "distinct: either pruned", "semhash grouped"],
+                                        got["rows"]), *got["notes"]]
+
+    def members(got: dict[str, Any]) -> list[tuple[str, tuple[str, ...]]]:
+        return sorted((g["kind"], tuple(g["paths"])) for g in got["groups"])
+
+    before, after = (members(g) for g in results.values())
+    body.append(f"Groups (kind and members): {len(before)} before, {len(after)} after; "
+                + ("identical." if before == after else
+                   f"{len(set(before) ^ set(after))} differ."))
+    return body
 
 
 def cpu_run(cmd: list[str]) -> tuple[Any, float]:
@@ -704,6 +762,10 @@ def main() -> None:
         parser.add_argument("--pairs-n", type=int, nargs="+", default=[20_000],
                             help="with --pairs-archive: seeded samples of this many briefs "
                                  "(0: all of them)")
+        parser.add_argument("--labelled-against", type=Path,
+                            help="only part 1, with this briefmin and with the briefmin "
+                                 "package in this folder (another commit's), in one run")
+        parser.add_argument("--labelled-child", type=Path, help=argparse.SUPPRESS)
 
     args = parse_args(__doc__.splitlines()[0], extra)
     if args.scale:
@@ -717,6 +779,14 @@ def main() -> None:
         return
     if args.pairs_archive:
         archive_pairs(args.pairs_archive, args.pairs_n)
+        return
+    if args.labelled_child:
+        labelled_child(args.labelled_child, args.quick, args.data)
+        return
+    if args.labelled_against:
+        OUT.mkdir(exist_ok=True)
+        print(section("Dedupe quality on the held-out labelled half, before and after",
+                      labelled_against(args.labelled_against, args.quick, args.data)))
         return
     from briefmin.dedupe import find_duplicates
 

@@ -17,6 +17,7 @@ then times only the whole `dedupe` and the `restore` of 1,000 random briefs on t
 
     .venv/bin/python bench/bench_million.py --keep /dev/shm/m1      # everything, kept
     .venv/bin/python bench/bench_million.py --reuse /dev/shm/m1     # dedupe + restore only
+    .venv/bin/python bench/bench_million.py --keep /dev/shm/m1 --build-only  # build, no timing
 """
 
 from __future__ import annotations
@@ -84,6 +85,11 @@ def main() -> None:
     work = args.keep or _workdir(n)
     work.mkdir(parents=True, exist_ok=True)
     log(f"work folder {work}")
+    if args.build_only:
+        if not args.keep:
+            raise SystemExit("--build-only needs --keep DIR (what it builds is for --reuse)")
+        build(args.data / "debian-descriptions" / "docs", work, n)
+        return
     try:
         body = measure(args.data / "debian-descriptions" / "docs", work, n)
     finally:
@@ -99,6 +105,8 @@ def _extra_args(parser: argparse.ArgumentParser) -> None:
                         help="build in this folder and keep the briefs and the archive")
     parser.add_argument("--reuse", type=Path, default=None,
                         help="a folder --keep made: time only dedupe and restore on it")
+    parser.add_argument("--build-only", action="store_true",
+                        help="with --keep: make the briefs and the archive, time nothing else")
 
 
 def _workdir(n: int) -> Path:
@@ -150,7 +158,9 @@ def _cut(text: str, limit: int) -> str:
 
 # -- the measurements ------------------------------------------------------------------------
 
-def measure(docs: Path, work: Path, n: int) -> list[str]:
+def build(docs: Path, work: Path, n: int) -> tuple[int, list[Step]]:
+    """The briefs in work/briefs and the archive work/million.bmin, added in STEPS; returns
+    the briefs' bytes and the add steps."""
     root = work / "briefs"
     log(f"making {n:,} briefs in {root}")
     started = time.perf_counter()
@@ -158,7 +168,6 @@ def measure(docs: Path, work: Path, n: int) -> list[str]:
     log(f"  {raw / 1e6:,.0f} MB in {time.perf_counter() - started:.0f} s")
     folders = sorted(p.name for p in root.iterdir())
     archive = work / "million.bmin"
-
     steps: list[Step] = []
     done = 0
     for upto in [s for s in STEPS if s < n] + [n]:
@@ -169,6 +178,13 @@ def measure(docs: Path, work: Path, n: int) -> list[str]:
         steps.append(Step(f"{done:,}..{upto:,}", upto - done, result))
         log(f"  {(upto - done) / result.seconds:,.0f} briefs/s")
         done = upto
+    return raw, steps
+
+
+def measure(docs: Path, work: Path, n: int) -> list[str]:
+    raw, steps = build(docs, work, n)
+    root, archive = work / "briefs", work / "million.bmin"
+    folders = sorted(p.name for p in root.iterdir())
     size = archive.stat().st_size
 
     log("baseline: tar c | zstd -19 -T1 of the first 10k briefs")

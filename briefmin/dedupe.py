@@ -97,6 +97,21 @@ def text_key(text: str) -> bytes:
     return hashlib.sha256(normalize_text(text).encode("utf-8")).digest()
 
 
+def stored_text_key(data: bytes) -> bytes:
+    """text_key of a brief's stored bytes as the encoder reads them (`decode_text`). ASCII
+    bytes are normalized as bytes, at C speed (lower() is casefold() there and split() the
+    same whitespace); anything else is decoded first."""
+    # str.split() also splits at the ASCII file/group/record/unit separators, which
+    # bytes.split() keeps: a text holding one takes the slow path (memchr scans: a regex or
+    # a generator cost more than the split itself)
+    if data.isascii() and b"\x1c" not in data and b"\x1d" not in data \
+            and b"\x1e" not in data and b"\x1f" not in data:
+        return hashlib.sha256(b" ".join(data.lower().split())).digest()
+    from .text import decode_text
+
+    return text_key(decode_text(data)[0])
+
+
 def histogram(similarities: Floats, lo: float = 0.5, width: float = 0.025
               ) -> list[tuple[float, int]]:
     """(bin start, count) over [lo, 1]; everything below lo falls in the first bin."""
@@ -190,7 +205,7 @@ class DedupeReport:
         return out
 
 
-@dataclass
+@dataclass(slots=True)  # a million of them: no __dict__ each (about 100 MB)
 class _Unit:
     """One distinct content (sha256) and the paths that hold it, oldest first."""
 
@@ -237,7 +252,8 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
             continue
         units[bytes.fromhex(kept[0].sha256)] = _Unit(
             [(_age(r), r.path, False) for r in kept], row_of[content_id], content_id)
-    del by_content  # a million catalogue records: only the units' paths and ages are needed
+    # a million catalogue records and a dict of a million ints: only the units are needed
+    del by_content, row_of
     archived_rows = np.array(sorted(u.row for u in units.values()), dtype=np.int64)
 
     new_texts: list[str] = []
@@ -253,6 +269,12 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
         units[digest] = _Unit([(age, name, True)], len(stored) + len(new_texts), -1, text)
         new_texts.append(text)
 
+    # the text kinds first, before the codes are loaded: the peak of the text pass (shingles,
+    # signatures) then does not hold them too
+    say("reading texts")
+    lexical = _Lexical.read(units, thresholds.near_identical,
+                            first_new=len(stored) if path_mode else None,
+                            read=archive.contents)
     codes = archive.all_int8(BRIEF_KINDS) if len(archived_rows) or new_texts else None
     # per row: tiered rows (`briefmin tier`) have lengths of their own
     norms = stored.lengths(codes) if codes is not None else np.zeros(0, np.float32)
@@ -286,9 +308,6 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
     else:
         pairs = Pairs.empty()
 
-    say("reading texts")
-    lexical = _Lexical.read(units, thresholds.near_identical,
-                            first_new=len(stored) if path_mode else None, read=archive.text)
 
     def vector(row: int) -> Floats:
         if row >= len(stored):
@@ -305,6 +324,7 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
                                                np.array([cosine], np.float32))[0])
         return cosine, lexical.jaccard(a, b)
 
+    say("grouping")
     report = DedupeReport(_group(units, lexical, pairs, thresholds, evidence), thresholds,
                           briefs=sum(len(u.paths) for u in units.values()),
                           new=[item.name for item in new_sources], skipped=skipped)
@@ -339,17 +359,30 @@ class _Lexical:
 
     @classmethod
     def read(cls, units: dict[bytes, _Unit], threshold: float, first_new: int | None,
-             read: Callable[[int], str]) -> _Lexical:
-        """Every unit's text is decoded once (in stored order) for its key and shingles.
-        In path mode (first_new: the first new row) only pairs with a new brief are kept."""
-        rows = np.array([u.row for u in units.values()], np.int64)
+             read: Callable[[Iterable[int]], Iterator[tuple[int, bytes]]]) -> _Lexical:
+        """Every unit's text is read once for its key and shingles: the stored ones as they
+        lie in their blocks (`read`: each block inflated once, streamed, so only a chunk of
+        texts is held at a time), then the new ones. In path mode (first_new: the first new
+        row) only pairs with a new brief are kept."""
+        stored = [(u.content_id, u.row) for u in units.values() if u.given is None]
+        given = [u for u in units.values() if u.given is not None]
+        row_of = np.full(max((c for c, _ in stored), default=-1) + 1, -1, np.int64)
+        if stored:
+            row_of[np.array([c for c, _ in stored])] = [r for _, r in stored]
+        rows = np.zeros(len(stored) + len(given), np.int64)  # in the order texts are read
         keys = np.zeros(len(rows), "S32")
 
-        def texts() -> Iterator[str]:
-            for k, unit in enumerate(units.values()):
-                text = unit.given if unit.given is not None else read(unit.content_id)
-                keys[k] = text_key(text)
-                yield text
+        def texts() -> Iterator[str | bytes]:
+            k = 0
+            for content_id, data in read(c for c, _ in stored):
+                rows[k], keys[k] = row_of[content_id], stored_text_key(data)
+                k += 1
+                yield data
+            for unit in given:
+                assert unit.given is not None
+                rows[k], keys[k] = unit.row, text_key(unit.given)
+                k += 1
+                yield unit.given
 
         shingles = shingle(texts())
         found = lexical_pairs(shingles, threshold)

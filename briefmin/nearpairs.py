@@ -84,17 +84,37 @@ def all_pairs(vectors: Floats, threshold: float, block: int = 2048) -> Pairs:
     """Every pair of unit rows with cosine ≥ threshold, exactly, block by block (the baseline
     the banded search is measured against, and the method for small inputs)."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    return _blocked_pairs(lambda a, b: vectors[a:b], len(vectors), threshold, block)
+
+
+def all_code_pairs(codes: Int8Codes, norms: Floats, threshold: float, block: int = 4096,
+                   progress: Callable[[int, int], None] | None = None) -> Pairs:
+    """`all_pairs` of the unit vectors behind int8 codes, decoding one block at a time: at
+    most two decoded blocks and their similarity matrix are held (about 100 MB), never a float
+    copy of every code (1.5 GB at a million rows of 384). Exact, and O(n²): the fallback when
+    no banding fits the codes."""
+    return _blocked_pairs(lambda a, b: decoded(codes[a:b], norms[a:b]), len(codes), threshold,
+                          block, progress)
+
+
+def _blocked_pairs(rows: Callable[[int, int], Floats], n: int, threshold: float, block: int,
+                   progress: Callable[[int, int], None] | None = None) -> Pairs:
+    """Pairs i < j with rows(i) . rows(j) ≥ threshold, over blocks of `block` rows
+    (`rows(a, b)`: rows a..b-1 as unit floats)."""
     parts = []
-    for a in range(0, len(vectors), block):
-        left = vectors[a:a + block]
-        for b in range(a, len(vectors), block):
-            sims = left @ vectors[b:b + block].T
-            if a == b:
-                sims = np.triu(sims, k=1) - np.tril(np.ones_like(sims))  # i < j only
+    starts = range(0, n, block)
+    for done, a in enumerate(starts):
+        left = rows(a, a + block)
+        for b in range(a, n, block):
+            sims = left @ (left if b == a else rows(b, b + block)).T
             ii, jj = np.nonzero(sims >= threshold)
+            if a == b:  # i < j only
+                ii, jj = ii[ii < jj], jj[ii < jj]
             if len(ii):
                 parts.append(Pairs(ii.astype(np.int64) + a, jj.astype(np.int64) + b,
                                    sims[ii, jj].astype(np.float32)))
+        if progress:
+            progress(done + 1, len(starts))
     return Pairs.concat(parts)
 
 
@@ -291,7 +311,7 @@ def near_pairs(bits: Codes, codes: Int8Codes, threshold: float, *, seed: int = 0
     if n < 2:
         return Pairs.empty()
     if n < BRUTE_FORCE_BELOW:
-        return all_pairs(decoded(codes, norms), threshold)
+        return all_code_pairs(codes, norms, threshold)
     # one row of unpacked bits per bit position, so a band's columns are contiguous reads
     columns = np.unpackbits(bits, axis=1).T.copy()
     plan = band_plan(n, columns.shape[0], threshold, seed=seed,
@@ -304,8 +324,9 @@ def near_pairs(bits: Codes, codes: Int8Codes, threshold: float, *, seed: int = 0
         columns = projected_signs(codes, seed=seed)
         plan = band_plan(n, columns.shape[0], threshold, seed=seed,
                          ones=columns.mean(axis=1, dtype=np.float64), hyperplanes=True)
-    if plan is None:  # even the projections are constant: exact, block by block
-        return all_pairs(decoded(codes, norms), threshold)
+    if plan is None:  # even the projections are too biased: exact, block by block
+        del columns
+        return all_code_pairs(codes, norms, threshold)
     found: list[Pairs] = []
     known = np.zeros(0, np.int64)  # i * n + j of the pairs confirmed so far, sorted
     for band_no, band in enumerate(plan):

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import re
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -33,6 +32,12 @@ U32 = npt.NDArray[np.uint32]
 SHINGLE_WORDS = 3  # see README, "How the default thresholds were chosen"
 SIGNATURE_BINS = 128
 LSH_RECALL = 0.995  # chance that a pair exactly at the threshold shares at least one band
+# candidate pairs filtered at a time: each takes about a dozen int64 temporaries in
+# key_pair_chunks and _plausible (4M pairs at a time made a 0.7 GB transient peak)
+LEXICAL_PAIR_CHUNK = 1 << 20
+# briefs whose signatures are made at a time: _densify takes about 9 KB of int64 temporaries
+# per brief (65,536 at a time made a 0.7 GB transient peak)
+SIGNATURE_CHUNK = 8192
 ESTIMATE_SIGMAS = 4.5  # candidates whose bins agree this far below the threshold are dropped
 WORD = re.compile(r"\w+")
 _BIN_BITS = int(math.log2(SIGNATURE_BINS))
@@ -88,16 +93,20 @@ class Shingles:
         return out
 
 
-def shingle(texts: Iterable[str], words: int = SHINGLE_WORDS, chunk: int = 8192) -> Shingles:
-    """The shingles of each text, `chunk` texts at a time: the words of all texts at once as
-    Python strings were about 9 GB at a million briefs (1.3 GB peak RSS at 30,000)."""
+def shingle(texts: Iterable[str | bytes], words: int = SHINGLE_WORDS, chunk: int = 8192,
+            chunk_bytes: int = 1 << 22) -> Shingles:
+    """The shingles of each text, `chunk` texts (or about `chunk_bytes` bytes) at a time, so
+    memory stays bounded at a million briefs. A text is a str, or the stored bytes of a brief
+    (decoded as the encoder decodes them, `text.decode_text`, when they are not ASCII)."""
     parts: list[Shingles] = []
-    batch: list[str] = []
+    batch: list[bytes] = []
+    size = 0
     for text in texts:
-        batch.append(text)
-        if len(batch) == chunk:
+        batch.append(word_bytes(text))
+        size += len(batch[-1])
+        if len(batch) == chunk or size >= chunk_bytes:
             parts.append(_shingle_batch(batch, words))
-            batch = []
+            batch, size = [], 0
     if batch or not parts:
         parts.append(_shingle_batch(batch, words))
     ends = np.cumsum([len(p.hashes) for p in parts])
@@ -106,22 +115,81 @@ def shingle(texts: Iterable[str], words: int = SHINGLE_WORDS, chunk: int = 8192)
     return Shingles(np.concatenate([p.hashes for p in parts]), np.concatenate(offsets))
 
 
-def _shingle_batch(texts: Iterable[str], words: int) -> Shingles:
+def word_bytes(text: str | bytes) -> bytes:
+    """A text's casefolded UTF-8 bytes in which the runs of word bytes (_WORD_BYTES) are
+    exactly its words (`WORD` matches of the casefolded text). ASCII text (nearly every brief)
+    is only lowercased, at C speed; any other text goes through the regex and comes back as
+    its words joined by spaces, so a non-ASCII space, dash or quotation mark still splits
+    words as `\\w` says (treating every byte >= 0x80 as a word byte would glue a word, a
+    curly apostrophe (U+2019) and the next word into one word)."""
+    if isinstance(text, bytes):
+        if text.isascii():
+            return text.lower()  # ASCII: lower() is casefold(), [A-Za-z0-9_] is \\w
+        from .text import decode_text
+
+        text = decode_text(text)[0]
+    if text.isascii():
+        return text.encode("ascii").lower()
+    return " ".join(WORD.findall(text.casefold())).encode("utf-8", "surrogatepass")
+
+
+# the bytes a word is made of: ASCII letters, digits and "_" (what `\w` matches in ASCII),
+# and every byte of a multi-byte UTF-8 character (word_bytes leaves only word characters there)
+_WORD_BYTES = np.zeros(256, bool)
+_WORD_BYTES[[*range(48, 58), *range(65, 91), 95, *range(97, 123), *range(128, 256)]] = True
+_WORD_PRIME = 0x100000001B3  # FNV's 64-bit prime: odd, so invertible modulo 2**64
+_POWERS_CACHED = 1 << 23  # bytes of batch the power tables are kept for (2 x 64 MB)
+_POWERS_MADE = 5 << 20  # their least size: a batch of `shingle`'s 4 MB and one more brief
+_powers: tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]] | None = None
+
+
+def _power_tables(n: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    """_WORD_PRIME**i and its inverse**i modulo 2**64 for i < n (at least n; kept for
+    batches up to _POWERS_CACHED bytes, made afresh for a larger one)."""
+    global _powers
+    if _powers is not None and len(_powers[0]) >= n:
+        return _powers
+    size = max(n, _POWERS_MADE)
+    tables = []
+    for base in (_WORD_PRIME, pow(_WORD_PRIME, -1, 1 << 64)):
+        table = np.full(size, base, np.uint64)
+        table[0] = 1
+        tables.append(np.cumprod(table, dtype=np.uint64))  # wraps modulo 2**64, as meant
+    made = (tables[0], tables[1])
+    if size <= _POWERS_CACHED:
+        _powers = made
+    return made
+
+
+def _word_hashes(batch: list[bytes]) -> tuple[npt.NDArray[np.uint64], Ints]:
+    """Every word of every text (word_bytes) hashed in numpy, and each text's word count.
+    A word's hash is the polynomial sum of its bytes times _WORD_PRIME**i over the batch
+    (one np.add.reduceat from each word's start), brought to the word's own start by the
+    inverse power, mixed with its length and finalized: the same word has the same hash
+    wherever it is. A Python call per word (dict of words, crc32) was most of the time."""
+    joined = b"\n".join(batch)  # "\n" is no word byte: texts never run into each other
+    data = np.frombuffer(joined, np.uint8)
+    text_starts = np.cumsum([0] + [len(b) + 1 for b in batch[:-1]], dtype=np.int64)
+    word = _WORD_BYTES[data]
+    edges = np.diff(word.view(np.int8), prepend=np.int8(0), append=np.int8(0))
+    starts = np.flatnonzero(edges == 1)
+    if not len(starts):
+        return np.zeros(0, np.uint64), np.zeros(len(batch), np.int64)
+    lengths = np.flatnonzero(edges == -1) - starts
+    powers, inverse = _power_tables(len(data))
+    terms = data * powers[:len(data)]
+    terms *= word  # the bytes between words add nothing to the word before them
+    sums = np.add.reduceat(terms, starts) * inverse[starts]
+    hashes = _finalize(sums ^ (lengths.astype(np.uint64) << np.uint64(56)))
+    owner = np.searchsorted(text_starts, starts, side="right") - 1
+    return hashes, np.bincount(owner, minlength=len(batch)).astype(np.int64)
+
+
+def _shingle_batch(batch: list[bytes], words: int) -> Shingles:
     """Word hashes combined by multiply-add in numpy; a text shorter than k words is one
-    shingle of all its words. Each distinct word is hashed once (crc32: the same hashes in
-    every run, so results do not change between runs); mapping words to their hashes goes
-    through C-level dict calls (a Python-level loop per word was 3-5x slower here)."""
-    tokens: list[str] = []
-    lengths: list[int] = []
-    for text in texts:
-        words_of = WORD.findall(text.casefold())
-        tokens.extend(words_of)
-        lengths.append(len(words_of))
-    vocabulary = dict.fromkeys(tokens)
-    for word in vocabulary:
-        vocabulary[word] = zlib.crc32(word.encode("utf-8", "surrogatepass"))
-    flat = np.array(list(map(vocabulary.__getitem__, tokens)), np.uint64)
-    counts = np.array(lengths, np.int64)
+    shingle of all its words. The hashes are the same in every run (no salt), so results do
+    not change between runs."""
+    flat, counts = _word_hashes(batch)
     starts = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64) if len(counts) else counts
     # a k-gram starts at every position with k - 1 words after it in the same text; a short
     # text has one gram starting at its first word covering all its words
@@ -144,27 +212,51 @@ def _shingle_batch(texts: Iterable[str], words: int) -> Shingles:
     return Shingles((packed & np.uint64(0xFFFFFFFF)).astype(np.uint32), offsets)
 
 
-def signatures(shingles: Shingles, chunk: int = 65536) -> U32:
+def signatures(shingles: Shingles, chunk: int = SIGNATURE_CHUNK) -> U32:
     """One OPH signature of SIGNATURE_BINS uint32 per brief (all _EMPTY for a brief without
     words). Because the shingles are sorted per brief and a bin is a range of hash values, a
-    bin's minimum is its first hash: no second sort is needed. Briefs go in chunks, so the
-    index arrays stay small (at a million briefs they were most of a 10 GiB peak)."""
+    bin's minimum is its first hash: no second sort is needed."""
     n = len(shingles)
     sig = np.full((n, SIGNATURE_BINS), _EMPTY, np.uint32)
     for start in range(0, n, chunk):
-        end = min(n, start + chunk)
-        lo, hi = int(shingles.offsets[start]), int(shingles.offsets[end])
-        h = shingles.hashes[lo:hi]
-        if not len(h):
-            continue
-        owner = np.repeat(np.arange(end - start, dtype=np.int64),
-                          np.diff(shingles.offsets[start:end + 1]))
-        flat = owner * SIGNATURE_BINS + (h >> np.uint32(_VALUE_BITS)).astype(np.int64)
-        first = np.r_[True, flat[1:] != flat[:-1]]
-        block = sig[start:end]
-        block.reshape(-1)[flat[first]] = h[first] & np.uint32((1 << _VALUE_BITS) - 1)
-        sig[start:end] = _densify(block)
+        sig[start:start + chunk] = _signature_block(shingles, start, min(n, start + chunk))
     return sig
+
+
+def _signature_block(shingles: Shingles, start: int, end: int) -> U32:
+    """The signatures of briefs start..end-1 (a chunk: the index arrays stay small; at a
+    million briefs at once they were most of a 10 GiB peak)."""
+    block = np.full((end - start, SIGNATURE_BINS), _EMPTY, np.uint32)
+    lo, hi = int(shingles.offsets[start]), int(shingles.offsets[end])
+    h = shingles.hashes[lo:hi]
+    if not len(h):
+        return block
+    owner = np.repeat(np.arange(end - start, dtype=np.int64),
+                      np.diff(shingles.offsets[start:end + 1]))
+    flat = owner * SIGNATURE_BINS + (h >> np.uint32(_VALUE_BITS)).astype(np.int64)
+    first = np.r_[True, flat[1:] != flat[:-1]]
+    block.reshape(-1)[flat[first]] = h[first] & np.uint32((1 << _VALUE_BITS) - 1)
+    return _densify(block)
+
+
+def _band_keys(shingles: Shingles, rows: int, chunk: int = SIGNATURE_CHUNK
+               ) -> tuple[U32, npt.NDArray[np.uint16]]:
+    """Each brief's key in every band of `rows` bins (n x bands) and the low 16 bits of its
+    signature (for `_plausible`), made chunk by chunk: the full uint32 signatures (512 MB at
+    a million briefs) are never held."""
+    n, bands = len(shingles), SIGNATURE_BINS // rows
+    keys = np.zeros((n, bands), np.uint32)
+    low = np.zeros((n, SIGNATURE_BINS), np.uint16)
+    for start in range(0, n, chunk):
+        end = min(n, start + chunk)
+        sig = _signature_block(shingles, start, end)
+        low[start:end] = sig  # the low 16 bits (uint32 -> uint16 keeps them)
+        block = sig[:, :bands * rows].reshape(end - start, bands, rows).astype(np.uint64)
+        key = np.zeros((end - start, bands), np.uint64)
+        for c in range(rows):
+            key = (key ^ block[:, :, c]) * _MIX
+        keys[start:end] = key >> np.uint64(32)
+    return keys, low
 
 
 def _densify(sig: U32) -> U32:
@@ -200,13 +292,11 @@ def band_rows(threshold: float, recall: float = LSH_RECALL) -> int:
     return best
 
 
-def lexical_pairs(shingles: Shingles, threshold: float, *, sig: U32 | None = None,
-                  max_run: int = 2048) -> Pairs:
+def lexical_pairs(shingles: Shingles, threshold: float, *, max_run: int = 2048) -> Pairs:
     """Pairs (i < j) of briefs whose exact shingle Jaccard is ≥ threshold (`similarity` holds
     it): candidates from banded signatures, pre-filtered by the share of agreeing bins (an
     unbiased estimate of Jaccard), then confirmed exactly."""
     n = len(shingles)
-    sig = signatures(shingles) if sig is None else sig
     words = np.diff(shingles.offsets) > 0
     if n < 2 or words.sum() < 2:
         return Pairs.empty()
@@ -214,18 +304,16 @@ def lexical_pairs(shingles: Shingles, threshold: float, *, sig: U32 | None = Non
     sizes = np.diff(shingles.offsets)
     # the estimate compares the low 16 bits of each bin (half the memory traffic; a chance
     # agreement of 1 in 65,536 per bin changes no decision)
-    low = sig.astype(np.uint16)
+    band_keys, low = _band_keys(shingles, rows)
+    # a brief without words collides with nothing
+    lonely = np.arange(int((~words).sum()), dtype=np.uint32) * np.uint32(2654435761)
     found: list[Ints] = []
-    for band in range(SIGNATURE_BINS // rows):
-        block = sig[:, band * rows:(band + 1) * rows].astype(np.uint64)
-        key = np.zeros(n, np.uint64)
-        for c in range(rows):
-            key = (key ^ block[:, c]) * _MIX
-        keys = (key >> np.uint64(32)).astype(np.uint32)
-        keys[~words] = np.arange(int((~words).sum()), dtype=np.uint32) * np.uint32(2654435761)
+    for band in range(band_keys.shape[1]):
+        keys = band_keys[:, band].copy()
+        keys[~words] = lonely
         # candidates are filtered as they come, a piece at a time: in a corpus with large
         # families of similar briefs one band's raw candidates were GBs at a million briefs
-        for i, j in key_pair_chunks(keys, max_run):
+        for i, j in key_pair_chunks(keys, max_run, chunk=LEXICAL_PAIR_CHUNK):
             i, j = _plausible(i, j, words, sizes, low, threshold)
             found.append(i * n + j)
         both = np.concatenate(found) if found else np.zeros(0, np.int64)
@@ -233,6 +321,7 @@ def lexical_pairs(shingles: Shingles, threshold: float, *, sig: U32 | None = Non
             both.sort()  # np.unique's hash table was 10x slower than a sort here (numpy 2.4)
             both = both[np.r_[True, both[1:] != both[:-1]]]
         found = [both]
+    del band_keys, low
     i, j = both // n, both % n
     jac = shingles.jaccards(i, j)
     hit = jac >= np.float32(threshold)

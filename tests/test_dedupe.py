@@ -26,7 +26,15 @@ from briefmin.dedupe import (
 )
 from briefmin.errors import ExitStatus
 from briefmin.grouping import assign
-from briefmin.nearpairs import all_pairs, band_plan, near_pairs, projected_signs
+from briefmin.nearpairs import (
+    all_code_pairs,
+    all_pairs,
+    band_plan,
+    decoded,
+    int8_norms,
+    near_pairs,
+    projected_signs,
+)
 from briefmin.quantize import Int8Scale, binary_codes
 from briefmin.shingles import lexical_pairs, shingle
 
@@ -65,6 +73,20 @@ def test_banded_search_finds_what_all_pairs_finds(threshold: float) -> None:
     assert len(want & got) >= 0.98 * len(want)
     assert (found.similarity >= threshold).all() and (found.i < found.j).all()
     assert len(got - want) <= 2  # only int8 rounding right at the threshold
+
+
+def test_exact_pairs_over_codes_block_by_block_equal_those_of_the_decoded_floats() -> None:
+    # the fallback decodes a block at a time (no float copy of every code); blocks smaller
+    # than the input and a last partial block must find exactly what one matrix finds
+    _, codes = planted(1000, copies=60)
+    norms = int8_norms(codes)
+    whole = all_pairs(decoded(codes, norms), 0.85, block=4096)
+    blocked = all_code_pairs(codes, norms, 0.85, block=96)
+    assert len(whole) >= 50
+    assert (blocked.i < blocked.j).all()
+    assert sorted(zip(blocked.i.tolist(), blocked.j.tolist(), strict=True)) == sorted(
+        zip(whole.i.tolist(), whole.j.tolist(), strict=True))
+    assert np.allclose(np.sort(blocked.similarity), np.sort(whole.similarity), atol=1e-6)
 
 
 def test_fewer_bands_for_higher_thresholds() -> None:

@@ -1,0 +1,89 @@
+"""The byte tokenizer of `shingles` and the byte path of the normalized-text key: the words
+and keys of stored bytes are those of the decoded text, ASCII or not."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import numpy as np
+import pytest
+
+from briefmin.dedupe import stored_text_key, text_key
+from briefmin.shingles import WORD, shingle, word_bytes
+from briefmin.text import decode_text
+
+SAMPLES = [
+    b"", b"   \n", b"One two, three-four: FIVE_six 7 8.9 (ten)!",
+    "Caf\u00e9 CR\u00c8ME br\u00fbl\u00e9e na\u00efve STRASSE stra\u00dfe".encode(),
+    "don\u2019t a\u2014b x\u00a0y \u201cquoted\u201d \u0130stanbul \u212a".encode(),
+    "r\u00e9sum\u00e9 in cp1252".encode("cp1252"),  # not UTF-8: decoded as the encoder does
+    "utf-16 text, with \u00e9".encode("utf-16"),
+    b"\xef\xbb\xbfa byte-order mark then words",
+    b"tabs\tand\x0bvertical\x0cfeeds\r\nand\x1cfile\x1dgroup\x1erecord\x1funit separators",
+]
+
+# runs of what the byte tokenizer reads as words
+WORD_BYTES = re.compile(rb"[0-9A-Za-z_\x80-\xff]+")
+
+
+def _regex_words(text: str) -> str:
+    return " ".join(WORD.findall(text.casefold()))
+
+
+def _random_ascii(rng: random.Random) -> bytes:
+    pieces = ["alpha", "Beta", "GAMMA", "x_1", "42", "3.14", "a-b", "it's", "(c)", "_", "é"]
+    seps = [" ", "  ", "\n", "\t", ", ", ". ", "--", "/", "\x1c", ""]
+    return "".join(rng.choice(pieces) + rng.choice(seps)
+                   for _ in range(rng.randrange(0, 40))).encode("utf-8")
+
+
+def test_stored_bytes_give_the_words_of_their_decoded_text() -> None:
+    rng = random.Random(0)
+    texts = SAMPLES + [_random_ascii(rng) for _ in range(300)]
+    decoded = [decode_text(t)[0] for t in texts]
+    from_bytes, from_text = shingle(texts, chunk=7), shingle(decoded, chunk=5)
+    # the words the regex finds, joined by single spaces: what the byte path must split into
+    from_words = shingle([_regex_words(t) for t in decoded], chunk=11)
+    for other in (from_text, from_words):
+        assert from_bytes.offsets.tolist() == other.offsets.tolist()
+        assert from_bytes.hashes.tolist() == other.hashes.tolist()
+    assert len(from_bytes.of(0)) == 0 and len(from_bytes.of(3)) > 0
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("don\u2019t stop me now", "don t stop me now"),  # a curly apostrophe splits words
+    ("a\u2014b c d", "a b c d"),
+    ("CAF\u00c9 cr\u00e8me br\u00fbl\u00e9e", "caf\u00e9 cr\u00e8me br\u00fbl\u00e9e"),
+    ("Hello,   WORLD.\nNext line", "hello world next line"),
+])
+def test_words_split_and_fold_as_the_regex_says(a: str, b: str) -> None:
+    words = _regex_words(b).encode().split()
+    assert WORD_BYTES.findall(word_bytes(a)) == WORD_BYTES.findall(word_bytes(b)) == words
+    assert shingle([a]).hashes.tolist() == shingle([b]).hashes.tolist()
+
+
+def test_different_words_make_different_shingles() -> None:
+    texts = ["the quick brown fox", "the quick brown fix", "the quick brown foxes",
+             "quick the brown fox", "caf\u00e9 au lait", "cafe au lait"]
+    hashes = [tuple(shingle([t]).hashes.tolist()) for t in texts]
+    assert len(set(hashes)) == len(texts)
+
+
+def test_the_key_of_stored_bytes_is_the_key_of_their_text() -> None:
+    rng = random.Random(1)
+    for data in SAMPLES + [_random_ascii(rng) for _ in range(300)]:
+        assert stored_text_key(data) == text_key(decode_text(data)[0]), data
+    assert stored_text_key(b"A  b\nC") == stored_text_key(b"a b c")
+    assert stored_text_key(b"a b c") != stored_text_key(b"a b, c")
+
+
+def test_a_long_batch_reuses_and_outgrows_the_power_tables() -> None:
+    # a text longer than the cached power tables, then short ones again: the same words hash
+    # alike wherever they lie in a batch
+    long_text = ("word " * 600_000 + "tail end here").encode()
+    short = b"tail end here"
+    big, small = shingle([long_text, short]), shingle([short])
+    assert set(small.of(0).tolist()) <= set(big.of(0).tolist())
+    assert big.of(1).tolist() == small.of(0).tolist()
+    assert np.array_equal(shingle([short, long_text]).of(0), small.of(0))
