@@ -1,0 +1,135 @@
+"""The `add` storage path's rate (issue 15): CPU per brief of `briefmin add --model hashing:384`
+for the first 10,000 briefs (a fresh process, fresh archive) and for the next ones (10k..N, a
+second process on the same archive), this checkout's code beside another's (by default
+`main`'s, unpacked with `git archive main briefmin`) in the same run, alternating.
+
+The briefs are bench_million.py's synthetic ones (`make_briefs`), made once in --briefs.
+CPU = user + system of the process (wait4), the figure that survives a loaded machine;
+wall is reported too. `--profile` writes a cProfile of this checkout's first 10k instead.
+
+    .venv/bin/python bench/bench_addrate.py --quick              # first 10k, 2 rounds
+    .venv/bin/python bench/bench_addrate.py --n 100000           # and 10k..100k
+    .venv/bin/python bench/bench_addrate.py --profile            # cProfile, first 10k
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from bench_million import PER_FOLDER, make_briefs
+from common import PYTHON, REPO, ensure_corpora, log, parse_args, section, table, timed_cpu
+
+FIRST = 10_000  # the first step: a fresh archive, start-up included
+
+
+def main() -> None:
+    args = parse_args(__doc__.splitlines()[0], _extra_args)
+    n = args.n or (FIRST if args.quick else 100_000)
+    ensure_corpora(args.data)
+    briefs = args.briefs
+    if not (briefs / "made").exists() or \
+            int((briefs / "made").read_text()) < n:
+        shutil.rmtree(briefs, ignore_errors=True)
+        log(f"making {n:,} briefs in {briefs}")
+        make_briefs(args.data / "debian-descriptions" / "docs", briefs, n)
+        (briefs / "made").write_text(str(n))
+    folders = sorted(p.name for p in briefs.iterdir() if p.is_dir())[:n // PER_FOLDER]
+    work = Path(tempfile.mkdtemp(prefix="addrate-", dir=args.briefs.parent))
+    try:
+        if args.profile:
+            print(_profile(briefs, folders[:FIRST // PER_FOLDER], work))
+            return
+        codes = {"this checkout": REPO}
+        if args.baseline != "none":
+            codes[args.baseline] = _unpack(args.baseline, work / "baseline")
+        print(section("add rate (hashing:384)", _measure(codes, briefs, folders, work,
+                                                          args.rounds)))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _extra_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--n", type=int, default=None,
+                        help="briefs in all (default 100k; --quick: only the first 10k)")
+    parser.add_argument("--briefs", type=Path, default=Path("/dev/shm/addrate/briefs"),
+                        help="where the synthetic briefs are made (once) and read from")
+    parser.add_argument("--baseline", default="main",
+                        help="git revision to compare with ('none': this checkout alone)")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each")
+    parser.add_argument("--profile", action="store_true",
+                        help="cProfile this checkout's first 10k instead")
+
+
+def _unpack(revision: str, dest: Path) -> Path:
+    dest.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", revision, "briefmin"], cwd=REPO, check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+def _add(code: Path, briefs: Path, archive: Path, folders: list[str]) -> tuple[float, float]:
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    return timed_cpu([PYTHON, "-m", "briefmin", "add", str(archive), *folders,
+                      "--model", "hashing:384", "-q"], env=env, cwd=briefs)
+
+
+def _measure(codes: dict[str, Path], briefs: Path, folders: list[str], work: Path,
+             rounds: int) -> list[str]:
+    first = folders[:FIRST // PER_FOLDER]
+    rest = folders[FIRST // PER_FOLDER:]
+    results: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for r in range(rounds):
+        for name, code in codes.items():
+            archive = work / f"{r}-{name.replace(' ', '_')}.bmin"
+            # bytecode compiled before the timed run, as an installed package has it
+            subprocess.run([PYTHON, "-m", "compileall", "-q", str(code / "briefmin")],
+                           check=True)
+            steps = [("0..10,000", first)] + ([(f"10,000..{len(folders) * PER_FOLDER:,}",
+                                                 rest)] if rest else [])
+            for label, chunk in steps:
+                wall, cpu = _add(code, briefs, archive, chunk)
+                log(f"round {r + 1} {name} {label}: CPU {cpu:.2f} s, wall {wall:.2f} s")
+                results.setdefault((label, name), []).append((cpu, wall))
+            size = archive.stat().st_size
+            results.setdefault(("bytes", name), []).append((size, 0.0))
+            archive.unlink()
+    rows = []
+    for (label, name), runs in results.items():
+        if label == "bytes":
+            continue
+        count = (FIRST if label.startswith("0..") else (len(folders) * PER_FOLDER - FIRST))
+        cpus = [c for c, _ in runs]
+        rows.append((label, name, ", ".join(f"{c:.2f}" for c in cpus),
+                     f"{count / min(cpus):,.0f}", f"{count * len(cpus) / sum(cpus):,.0f}",
+                     ", ".join(f"{w:.1f}" for _, w in runs)))
+    sizes = [f"{name}: {runs[0][0]:,.0f} bytes" for (label, name), runs in results.items()
+             if label == "bytes"]
+    return [table(("briefs", "code", "CPU s per run", "briefs per CPU s, best",
+                   "briefs per CPU s, mean", "wall s per run"), rows),
+            "", f"Archive after all {len(folders) * PER_FOLDER:,} briefs: " + "; ".join(sizes)]
+
+
+def _profile(briefs: Path, folders: list[str], work: Path) -> str:
+    out = work / "add.prof"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    subprocess.run([PYTHON, "-m", "cProfile", "-o", str(out), "-m", "briefmin", "add",
+                    str(work / "p.bmin"), *folders, "--model", "hashing:384", "-q"],
+                   env=env, cwd=briefs, check=True)
+    import io
+    import pstats
+
+    text = io.StringIO()
+    stats = pstats.Stats(str(out), stream=text)
+    stats.sort_stats("tottime").print_stats(30)
+    stats.sort_stats("cumulative").print_stats(45)
+    return text.getvalue()
+
+
+if __name__ == "__main__":
+    main()
