@@ -23,6 +23,9 @@ DICT_TRAINING_BYTES = 4 * 1024 * 1024  # samples enough for a 112 KB dictionary,
 # `tar | zstd -19`; at 128 KB 0.944x; at 256 KB 0.923x), and waiting costs only the
 # recompression of the blocks written before it
 DICT_TRIGGER_BYTES = 192 * 1024
+# below this many contents, whether the text has reached DICT_TRIGGER_BYTES is summed at
+# every batch (a scan of ~0.3 ms); above, only when a retry is due (see maybe_train_dictionary)
+SUM_EVERY_BATCH_BELOW = 4096
 
 Packed = tuple[bytes, int, list[tuple[bytes, int]]]  # (frame, raw size, [(sha, offset)])
 _CONTENT_COLUMNS = ", ".join((*rows.COLUMNS["contents"], "checksum"))
@@ -38,7 +41,10 @@ class Blocks:
         # were added (and blocks filled) in; with one cached block, restoring 600 kernel docs
         # inflated their 11 blocks 50 times
         self._cache: OrderedDict[int, tuple[bytes, str | None]] = OrderedDict()
-        self._train_after = 0  # content id below which dictionary training is not retried
+        # the newest content id before the batch being written, and the raw bytes it wrote
+        # (see maybe_train_dictionary)
+        self._newest_before = 0
+        self._written_raw = 0
 
     # -- dictionaries --------------------------------------------------------------------
 
@@ -54,17 +60,27 @@ class Blocks:
         """Once enough briefs exist, train a zstd dictionary on them. It is kept when it beats
         its own size on briefs compressed one by one (what the small blocks of a nightly add
         look like); existing blocks are recompressed with it where that makes them smaller.
-        The caller holds a write transaction."""
+        The caller holds a write transaction.
+
+        When, with no state kept between runs: first in the batch that takes the stored text
+        past DICT_TRIGGER_BYTES (with at least DICT_MIN_SAMPLES contents); after a rejection,
+        again only in a batch that takes the newest content id past DICT_MIN_SAMPLES times a
+        power of two (64, 128, 256, ...), i.e. once the archive has doubled. Before, each
+        process (each nightly add) trained again in its first batch once a dictionary had been
+        rejected (~0.3-1.7 s). Summing the text is a scan of `contents`: it runs at every
+        batch only below SUM_EVERY_BATCH_BELOW contents, else at the power-of-two batches
+        (so text that needs more contents than that to reach the trigger, briefs < 48 B on
+        average, is first tried at the next one)."""
         db = self.db
-        # counting the contents is a scan: after a failed try, wait until they have doubled
-        # (else an archive whose briefs a dictionary does not help pays it every batch)
         newest = rows.next_id(db, "contents") - 1
-        if newest < max(codec.DICT_MIN_SAMPLES, self._train_after):
+        doubled = _doubled(self._newest_before, newest)
+        if not doubled and newest >= SUM_EVERY_BATCH_BELOW:
             return
         (count, raw), = db.query("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM contents")
         if count < codec.DICT_MIN_SAMPLES or raw < DICT_TRIGGER_BYTES:
             return  # cheap: no block is inflated until training can happen
-        self._train_after = 2 * newest  # cleared by success: the dictionary exists then
+        if not doubled and raw - self._written_raw >= DICT_TRIGGER_BYTES:
+            return  # tried when the text passed the trigger, and rejected
         blocks = db.query("SELECT id, size, CAST(data AS BLOB) FROM blocks "
                           "WHERE dict_id IS NULL ORDER BY id LIMIT 64")
         inflated = {int(i): codec.decompress(bytes(d), int(n)) for i, n, d in blocks}
@@ -97,6 +113,8 @@ class Blocks:
         """Pack (sha, bytes) into new solid blocks with the newest dictionary; returns where
         each sha went (block id, offset) and the compressed bytes written. The caller holds a
         write transaction."""
+        self._newest_before = rows.next_id(self.db, "contents") - 1
+        self._written_raw = sum(len(data) for _, data in items)
         dictionary = self.dictionary()
         placed: dict[bytes, tuple[int, int]] = {}
         written = 0
@@ -266,6 +284,14 @@ class Blocks:
 def _block_order(row: Sequence[Any]) -> tuple[int, int]:
     block, offset = row[3], row[4]
     return (block if isinstance(block, int) else -1, offset if isinstance(offset, int) else -1)
+
+
+def _doubled(before: int, newest: int) -> bool:
+    """Whether (before, newest] holds DICT_MIN_SAMPLES times a power of two."""
+    boundary = codec.DICT_MIN_SAMPLES
+    while boundary <= before:
+        boundary *= 2
+    return boundary <= newest
 
 
 def _dict(dicts: dict[int, bytes], dict_id: int | None) -> bytes | None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
-from briefmin import Archive, Source, add
+import pytest
+
+from briefmin import Archive, Source, add, codec
 
 from ..conftest import HASHING
 from ..surgery import flip_stored_byte
@@ -42,3 +45,35 @@ def test_damage_in_a_solid_block_spares_the_briefs_before_it(tmp_path: Path) -> 
             if record.path in readable:
                 assert archive.read(record) == files[record.path]
     assert damaged and "b00.md" in readable  # the damage costs only what follows it
+
+
+def test_a_rejected_dictionary_is_tried_again_only_once_the_archive_has_doubled(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Random text: zstd's dictionary does not pay for itself, so none is kept. The next
+    adds, each a process of its own (a new Archive), must not train again until the
+    contents pass the next power of two times 32 (64 here)."""
+    tries: list[int] = []
+    train = codec.train_dictionary
+
+    def counted(samples: list[bytes]) -> bytes | None:
+        tries.append(len(samples))
+        return train(samples)
+
+    monkeypatch.setattr(codec, "train_dictionary", counted)
+    rng = random.Random(3)
+    path = tmp_path / "a.bmin"
+
+    def add_random(start: int, stop: int) -> None:
+        with Archive.open(path, write=True, create=True, model=HASHING) as archive:
+            add(archive, [Source(f"b{i}.txt", None, bytes(rng.choice(b"abcdefghij klmnop\n")
+                                                           for _ in range(6000)))
+                          for i in range(start, stop)])
+            assert archive.info()["dictionaries"] == 0
+
+    add_random(0, 40)  # past 32 briefs and 192 KiB of text: tried, rejected
+    assert len(tries) == 1
+    for start, stop in ((40, 48), (48, 56), (56, 63)):  # three more adds below 64: no try
+        add_random(start, stop)
+    assert len(tries) == 1
+    add_random(63, 70)  # the 64th content reaches 64: tried again
+    assert len(tries) == 2
