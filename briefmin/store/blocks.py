@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from .. import codec
@@ -27,7 +29,6 @@ DICT_TRIGGER_BYTES = 192 * 1024
 # every batch (a scan of ~0.3 ms); above, only when a retry is due (see maybe_train_dictionary)
 SUM_EVERY_BATCH_BELOW = 4096
 
-Packed = tuple[bytes, int, list[tuple[bytes, int]]]  # (frame, raw size, [(sha, offset)])
 _CONTENT_COLUMNS = ", ".join((*rows.COLUMNS["contents"], "checksum"))
 
 
@@ -113,18 +114,28 @@ class Blocks:
         """Pack (sha, bytes) into new solid blocks with the newest dictionary; returns where
         each sha went (block id, offset) and the compressed bytes written. The caller holds a
         write transaction."""
+        pending = self.start(items)
+        return pending.placed, pending.finish()
+
+    def start(self, items: list[tuple[bytes, bytes]]) -> Pending:
+        """`write` in two halves: where each sha goes is known at once, the blocks are
+        compressed in a worker thread meanwhile (zstd runs without the GIL), and
+        `Pending.finish` writes them, in the same transaction, after the caller's other rows.
+        On two cores the compression then overlaps the catalogue, the lexical index and the
+        vectors of the batch."""
         self._newest_before = rows.next_id(self.db, "contents") - 1
         self._written_raw = sum(len(data) for _, data in items)
         dictionary = self.dictionary()
-        placed: dict[bytes, tuple[int, int]] = {}
-        written = 0
-        for frame, raw_size, members in pack(items, dictionary[1] if dictionary else None):
-            block_id = rows.next_id(self.db, "blocks")
-            rows.put(self.db, "blocks",
-                     (block_id, dictionary[0] if dictionary else None, raw_size, frame))
-            placed.update({digest: (block_id, offset) for digest, offset in members})
-            written += len(frame)
-        return placed, written
+        groups = _groups(items)
+        first_id = rows.next_id(self.db, "blocks")
+        placed = {digest: (first_id + k, offset)
+                  for k, group in enumerate(groups) for digest, offset in group[1]}
+        bodies = [body for body, _ in groups]
+        frames: Future[list[bytes]] | None = None
+        if bodies:
+            frames = _worker().submit(_compress, bodies, dictionary[1] if dictionary else None)
+        return Pending(self.db, placed, first_id, dictionary[0] if dictionary else None,
+                       bodies, frames)
 
     def rewrite(self, block_id: int) -> None:
         """Recompress a block with only the contents that still live in it (or delete it)."""
@@ -302,9 +313,10 @@ def _dict(dicts: dict[int, bytes], dict_id: int | None) -> bytes | None:
     return dicts[dict_id]
 
 
-def pack(items: list[tuple[bytes, bytes]], dictionary: bytes | None) -> list[Packed]:
-    """Group (sha, bytes) in order into solid blocks of about BLOCK_BYTES. Folder order keeps
-    similar briefs together, which is what makes a solid block compress well."""
+def _groups(items: list[tuple[bytes, bytes]]) -> list[tuple[bytes, list[tuple[bytes, int]]]]:
+    """Group (sha, bytes) in order into solid blocks of about BLOCK_BYTES: (body, [(sha,
+    offset)]) each. Folder order keeps similar briefs together, which is what makes a solid
+    block compress well."""
     groups: list[list[tuple[bytes, bytes]]] = [[]]
     size = 0
     for digest, data in items:
@@ -313,11 +325,45 @@ def pack(items: list[tuple[bytes, bytes]], dictionary: bytes | None) -> list[Pac
             size = 0
         groups[-1].append((digest, data))
         size += len(data)
-    blocks = []
+    out = []
     for group in filter(None, groups):
         offsets = list(itertools.accumulate((len(data) for _, data in group), initial=0))
-        body = b"".join(data for _, data in group)
-        blocks.append((codec.compress(body, dictionary, checksum=False), len(body),
-                       [(digest, offset) for (digest, _), offset in zip(group, offsets[:-1],
-                                                                      strict=True)]))
-    return blocks
+        out.append((b"".join(data for _, data in group),
+                    [(digest, offset)
+                     for (digest, _), offset in zip(group, offsets[:-1], strict=True)]))
+    return out
+
+
+def _compress(bodies: list[bytes], dictionary: bytes | None) -> list[bytes]:
+    return [codec.compress(body, dictionary, checksum=False) for body in bodies]
+
+
+_WORKER: list[ThreadPoolExecutor] = []  # one thread, started by the first write
+
+
+def _worker() -> ThreadPoolExecutor:
+    if not _WORKER:
+        _WORKER.append(ThreadPoolExecutor(1, thread_name_prefix="briefmin-zstd"))
+    return _WORKER[0]
+
+
+@dataclass
+class Pending:
+    """New blocks whose places are given out and whose frames are being compressed."""
+
+    db: Connection
+    placed: dict[bytes, tuple[int, int]]  # sha -> (block id, offset)
+    first_id: int
+    dict_id: int | None
+    bodies: list[bytes]
+    frames: Future[list[bytes]] | None
+
+    def finish(self) -> int:
+        """Write the blocks (waiting for their compression); returns their bytes."""
+        if self.frames is None:
+            return 0
+        frames = self.frames.result()
+        self.frames = None
+        for k, (body, frame) in enumerate(zip(self.bodies, frames, strict=True)):
+            rows.put(self.db, "blocks", (self.first_id + k, self.dict_id, len(body), frame))
+        return sum(map(len, frames))
