@@ -10,6 +10,12 @@ wall is reported too. `--profile` writes a cProfile of this checkout's first 10k
     .venv/bin/python bench/bench_addrate.py --quick              # first 10k, 2 rounds
     .venv/bin/python bench/bench_addrate.py --n 100000           # and 10k..100k
     .venv/bin/python bench/bench_addrate.py --profile            # cProfile, first 10k
+    .venv/bin/python bench/bench_addrate.py --zstd-options       # levels and parameters
+
+`--zstd-options` compresses the solid blocks `add` would write (64 briefs, at most 1 MiB each,
+with a dictionary trained as `add` trains it) of the first 10k synthetic briefs and of the
+kernel docs with zstd levels and parameters other than briefmin's (level 19), in-process:
+bytes and CPU (best of 3, interleaved).
 """
 
 from __future__ import annotations
@@ -22,7 +28,17 @@ import tempfile
 from pathlib import Path
 
 from bench_million import PER_FOLDER, make_briefs
-from common import PYTHON, REPO, ensure_corpora, log, parse_args, section, table, timed_cpu
+from common import (
+    PYTHON,
+    REPO,
+    ensure_corpora,
+    log,
+    parse_args,
+    section,
+    table,
+    text_files,
+    timed_cpu,
+)
 
 FIRST = 10_000  # the first step: a fresh archive, start-up included
 
@@ -44,6 +60,11 @@ def main() -> None:
         if args.profile:
             print(_profile(briefs, folders[:FIRST // PER_FOLDER], work))
             return
+        if args.zstd_options:
+            print(section("add rate: zstd options for the solid blocks",
+                          _zstd_options(briefs, folders[:FIRST // PER_FOLDER],
+                                        args.data / "linux-doc")))
+            return
         codes = {"this checkout": REPO}
         if args.baseline != "none":
             codes[args.baseline] = _unpack(args.baseline, work / "baseline")
@@ -63,6 +84,8 @@ def _extra_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each")
     parser.add_argument("--profile", action="store_true",
                         help="cProfile this checkout's first 10k instead")
+    parser.add_argument("--zstd-options", action="store_true",
+                        help="compare zstd levels and parameters on add's blocks instead")
 
 
 def _unpack(revision: str, dest: Path) -> Path:
@@ -157,6 +180,75 @@ def _profile(briefs: Path, folders: list[str], work: Path) -> str:
     stats.sort_stats("tottime").print_stats(30)
     stats.sort_stats("cumulative").print_stats(45)
     return text.getvalue()
+
+
+def _zstd_options(briefs: Path, folders: list[str], kernel: Path) -> list[str]:
+    corpora = {"first 10k synthetic briefs": [p for f in folders
+                                               for p in sorted((briefs / f).iterdir())],
+               "Linux kernel docs": text_files(kernel)}
+    out = []
+    for name, files in corpora.items():
+        out += _zstd_arms(name, [p.read_bytes() for p in files])
+    return out
+
+
+def _zstd_arms(name: str, datas: list[bytes]) -> list[str]:
+    import time
+
+    import zstandard
+
+    from briefmin import codec
+
+    bodies = _blocks_of(datas)
+    samples: list[bytes] = []  # as add trains: its first ~192 KiB
+    for data in datas:
+        if sum(map(len, samples)) >= 192 * 1024:
+            break
+        samples.append(data)
+    trained = codec.train_dictionary(samples)
+    assert trained is not None
+    dictionary = zstandard.ZstdCompressionDict(trained)
+    block = max(map(len, bodies))
+
+    def params(**kw: int) -> zstandard.ZstdCompressor:
+        p = zstandard.ZstdCompressionParameters.from_level(
+            19, source_size=block, dict_size=len(trained), write_checksum=0, **kw)
+        return zstandard.ZstdCompressor(compression_params=p, dict_data=dictionary)
+
+    arms = {f"level {n}": zstandard.ZstdCompressor(level=n, dict_data=dictionary,
+                                                   write_checksum=False)
+            for n in (19, 18, 17, 16, 15, 13)}
+    arms |= {"level 19, btultra (not btultra2)": params(strategy=zstandard.STRATEGY_BTULTRA),
+             "level 19, target length 64": params(target_length=64),
+             "level 19, search log 3": params(search_log=3),
+             "level 19, btopt": params(strategy=zstandard.STRATEGY_BTOPT)}
+    best: dict[str, tuple[float, int]] = {}
+    for _ in range(3):
+        for arm, compressor in arms.items():
+            started = time.process_time()
+            size = sum(len(compressor.compress(body)) for body in bodies)
+            cpu = time.process_time() - started
+            best[arm] = (min(cpu, best.get(arm, (cpu, 0))[0]), size)
+    cpu19, size19 = best["level 19"]
+    return [f"{name}: {len(bodies)} blocks, {sum(map(len, bodies)):,} raw bytes, "
+            f"dictionary {len(trained):,} B", "",
+            table(("zstd", "bytes", "vs level 19", "CPU s", "vs level 19"),
+                  [(arm, f"{size:,}", f"{size / size19 - 1:+.2%}", f"{cpu:.2f}",
+                    f"{cpu / cpu19:.2f}x") for arm, (cpu, size) in best.items()]), ""]
+
+
+def _blocks_of(datas: list[bytes]) -> list[bytes]:
+    """Solid blocks as `add` fills them: a batch of 64 briefs, at most 1 MiB each."""
+    from briefmin.store.blocks import BLOCK_BYTES
+
+    bodies, current, size = [], list[bytes](), 0
+    for data in datas:
+        if current and (len(current) >= 64 or size + len(data) > BLOCK_BYTES):
+            bodies.append(b"".join(current))
+            current, size = [], 0
+        current.append(data)
+        size += len(data)
+    return [*bodies, b"".join(current)] if current else bodies
 
 
 if __name__ == "__main__":

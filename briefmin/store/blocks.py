@@ -4,6 +4,7 @@ cache of inflated blocks a reader keeps."""
 from __future__ import annotations
 
 import itertools
+import os
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -338,13 +339,17 @@ def _compress(bodies: list[bytes], dictionary: bytes | None) -> list[bytes]:
     return [codec.compress(body, dictionary, checksum=False) for body in bodies]
 
 
-_WORKER: list[ThreadPoolExecutor] = []  # one thread, started by the first write
+# one thread, started by the first write, per process: a forked child inherits the pool but
+# not its thread (work submitted there would wait forever), so it starts its own
+_WORKER: dict[int, ThreadPoolExecutor] = {}
 
 
 def _worker() -> ThreadPoolExecutor:
-    if not _WORKER:
-        _WORKER.append(ThreadPoolExecutor(1, thread_name_prefix="briefmin-zstd"))
-    return _WORKER[0]
+    pid = os.getpid()
+    if pid not in _WORKER:
+        _WORKER.clear()
+        _WORKER[pid] = ThreadPoolExecutor(1, thread_name_prefix="briefmin-zstd")
+    return _WORKER[pid]
 
 
 @dataclass

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import random
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -77,3 +80,31 @@ def test_a_rejected_dictionary_is_tried_again_only_once_the_archive_has_doubled(
     assert len(tries) == 1
     add_random(63, 70)  # the 64th content reaches 64: tried again
     assert len(tries) == 2
+
+
+def test_a_forked_child_writes_blocks_with_its_own_worker_thread(tmp_path: Path) -> None:
+    """Blocks are compressed in a worker thread; a child forked after it started has no such
+    thread, and must start its own instead of waiting forever."""
+    files = [Source(f"b{i}.md", None, f"brief {i} about the launch plan\n".encode() * 20)
+             for i in range(10)]
+    with open_new(tmp_path / "parent.bmin") as archive:
+        add(archive, files[:5])
+    pid = os.fork()
+    if pid == 0:  # the child: exit status says whether its add stored the briefs
+        code = 1
+        try:
+            with open_new(tmp_path / "child.bmin") as archive:
+                add(archive, files[5:])
+                code = 0 if len(archive.records()) == 5 and archive.verify().ok else 1
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    raise AssertionError("the forked child's add did not finish in 60 s")
