@@ -9,6 +9,7 @@ wall is reported too. `--profile` writes a cProfile of this checkout's first 10k
 
     .venv/bin/python bench/bench_addrate.py --quick              # first 10k, 2 rounds
     .venv/bin/python bench/bench_addrate.py --n 100000           # and 10k..100k
+    .venv/bin/python bench/bench_addrate.py --n 1000000 --baseline none --rounds 1
     .venv/bin/python bench/bench_addrate.py --profile            # cProfile, first 10k
     .venv/bin/python bench/bench_addrate.py --zstd-options       # levels and parameters
 
@@ -21,6 +22,7 @@ bytes and CPU (best of 3, interleaved).
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shutil
 import subprocess
@@ -118,8 +120,11 @@ def _add(code: Path, briefs: Path, archive: Path, folders: list[str]
 
 def _measure(codes: dict[str, Path], briefs: Path, folders: list[str], work: Path,
              rounds: int) -> list[str]:
-    first = folders[:FIRST // PER_FOLDER]
-    rest = folders[FIRST // PER_FOLDER:]
+    # steps at 10k and 100k as bench_million.py's, then the rest
+    bounds = [b for b in (FIRST, 100_000) if b < len(folders) * PER_FOLDER]
+    bounds = [0, *bounds, len(folders) * PER_FOLDER]
+    chunks = [(f"{a:,}..{b:,}", folders[a // PER_FOLDER:b // PER_FOLDER])
+              for a, b in itertools.pairwise(bounds)]
     results: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
     for r in range(rounds):
         for name, code in codes.items():
@@ -127,9 +132,7 @@ def _measure(codes: dict[str, Path], briefs: Path, folders: list[str], work: Pat
             # bytecode compiled before the timed run, as an installed package has it
             subprocess.run([PYTHON, "-m", "compileall", "-q", str(code / "briefmin")],
                            check=True)
-            steps = [("0..10,000", first)] + ([(f"10,000..{len(folders) * PER_FOLDER:,}",
-                                                 rest)] if rest else [])
-            for label, chunk in steps:
+            for label, chunk in chunks:
                 cpu, main_cpu, wall = _add(code, briefs, archive, chunk)
                 log(f"round {r + 1} {name} {label}: CPU {cpu:.2f} s (main thread "
                     f"{main_cpu:.2f} s), wall {wall:.2f} s")
@@ -141,7 +144,8 @@ def _measure(codes: dict[str, Path], briefs: Path, folders: list[str], work: Pat
     for (label, name), runs in results.items():
         if label == "bytes":
             continue
-        count = (FIRST if label.startswith("0..") else (len(folders) * PER_FOLDER - FIRST))
+        start, stop = (int(x.replace(",", "")) for x in label.split(".."))
+        count = stop - start
         cpus = [c for c, _, _ in runs]
         mains = [m for _, m, _ in runs]
         rows.append((label, name, ", ".join(f"{c:.2f}" for c in cpus),
@@ -198,11 +202,13 @@ def _zstd_arms(name: str, datas: list[bytes]) -> list[str]:
     import zstandard
 
     from briefmin import codec
+    from briefmin.store import blocks
 
     bodies = _blocks_of(datas)
-    samples: list[bytes] = []  # as add trains: its first ~192 KiB
+    samples: list[bytes] = []  # as add trains: once 32 briefs and 192 KiB exist
     for data in datas:
-        if sum(map(len, samples)) >= 192 * 1024:
+        if len(samples) >= codec.DICT_MIN_SAMPLES and \
+                sum(map(len, samples)) >= blocks.DICT_TRIGGER_BYTES:
             break
         samples.append(data)
     trained = codec.train_dictionary(samples)
