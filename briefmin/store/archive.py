@@ -182,8 +182,10 @@ class Archive:
         lookup = self._lookups()
         result = BatchResult()
         with self._db.transaction() as db:
-            placed, result.bytes_stored = self._blocks.write(
+            # compressed in a worker thread while the rows below are made (blocks.start)
+            blocks = self._blocks.start(
                 [(digest, content.data) for digest, content in new.items()])
+            placed = blocks.placed
             # ids given here, rows written in one statement per table: a row at a time was
             # ~8 statements per brief (an id, a lookup and an insert each)
             ids = lookup.content_ids({digest for _, digest in batch} | set(new))
@@ -223,6 +225,7 @@ class Archive:
                 result.stored.append((position, version))
             catalogue.insert_briefs(db, brief_rows)
             segments.append(db, Rows.of(inserted), chunk_tokens, CHUNK_OVERLAP_TOKENS)
+            result.bytes_stored = blocks.finish()
             if not self._blocks.dictionary():
                 self._blocks.maybe_train_dictionary()
         lookup.stored(ids, versions, times)

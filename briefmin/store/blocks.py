@@ -4,8 +4,11 @@ cache of inflated blocks a reader keeps."""
 from __future__ import annotations
 
 import itertools
+import os
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from .. import codec
@@ -23,8 +26,10 @@ DICT_TRAINING_BYTES = 4 * 1024 * 1024  # samples enough for a 112 KB dictionary,
 # `tar | zstd -19`; at 128 KB 0.944x; at 256 KB 0.923x), and waiting costs only the
 # recompression of the blocks written before it
 DICT_TRIGGER_BYTES = 192 * 1024
+# below this many contents, whether the text has reached DICT_TRIGGER_BYTES is summed at
+# every batch (a scan of ~0.3 ms); above, only when a retry is due (see maybe_train_dictionary)
+SUM_EVERY_BATCH_BELOW = 4096
 
-Packed = tuple[bytes, int, list[tuple[bytes, int]]]  # (frame, raw size, [(sha, offset)])
 _CONTENT_COLUMNS = ", ".join((*rows.COLUMNS["contents"], "checksum"))
 
 
@@ -38,7 +43,10 @@ class Blocks:
         # were added (and blocks filled) in; with one cached block, restoring 600 kernel docs
         # inflated their 11 blocks 50 times
         self._cache: OrderedDict[int, tuple[bytes, str | None]] = OrderedDict()
-        self._train_after = 0  # content id below which dictionary training is not retried
+        # the newest content id before the batch being written, and the raw bytes it wrote
+        # (see maybe_train_dictionary)
+        self._newest_before = 0
+        self._written_raw = 0
 
     # -- dictionaries --------------------------------------------------------------------
 
@@ -54,17 +62,27 @@ class Blocks:
         """Once enough briefs exist, train a zstd dictionary on them. It is kept when it beats
         its own size on briefs compressed one by one (what the small blocks of a nightly add
         look like); existing blocks are recompressed with it where that makes them smaller.
-        The caller holds a write transaction."""
+        The caller holds a write transaction.
+
+        When, with no state kept between runs: first in the batch that takes the stored text
+        past DICT_TRIGGER_BYTES (with at least DICT_MIN_SAMPLES contents); after a rejection,
+        again only in a batch that takes the newest content id past DICT_MIN_SAMPLES times a
+        power of two (64, 128, 256, ...), i.e. once the archive has doubled. Before, each
+        process (each nightly add) trained again in its first batch once a dictionary had been
+        rejected (~0.3-1.7 s). Summing the text is a scan of `contents`: it runs at every
+        batch only below SUM_EVERY_BATCH_BELOW contents, else at the power-of-two batches
+        (so text that needs more contents than that to reach the trigger, briefs < 48 B on
+        average, is first tried at the next one)."""
         db = self.db
-        # counting the contents is a scan: after a failed try, wait until they have doubled
-        # (else an archive whose briefs a dictionary does not help pays it every batch)
         newest = rows.next_id(db, "contents") - 1
-        if newest < max(codec.DICT_MIN_SAMPLES, self._train_after):
+        doubled = _doubled(self._newest_before, newest)
+        if not doubled and newest >= SUM_EVERY_BATCH_BELOW:
             return
         (count, raw), = db.query("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM contents")
         if count < codec.DICT_MIN_SAMPLES or raw < DICT_TRIGGER_BYTES:
             return  # cheap: no block is inflated until training can happen
-        self._train_after = 2 * newest  # cleared by success: the dictionary exists then
+        if not doubled and raw - self._written_raw >= DICT_TRIGGER_BYTES:
+            return  # tried when the text passed the trigger, and rejected
         blocks = db.query("SELECT id, size, CAST(data AS BLOB) FROM blocks "
                           "WHERE dict_id IS NULL ORDER BY id LIMIT 64")
         inflated = {int(i): codec.decompress(bytes(d), int(n)) for i, n, d in blocks}
@@ -97,16 +115,28 @@ class Blocks:
         """Pack (sha, bytes) into new solid blocks with the newest dictionary; returns where
         each sha went (block id, offset) and the compressed bytes written. The caller holds a
         write transaction."""
+        pending = self.start(items)
+        return pending.placed, pending.finish()
+
+    def start(self, items: list[tuple[bytes, bytes]]) -> Pending:
+        """`write` in two halves: where each sha goes is known at once, the blocks are
+        compressed in a worker thread meanwhile (zstd runs without the GIL), and
+        `Pending.finish` writes them, in the same transaction, after the caller's other rows.
+        On two cores the compression then overlaps the catalogue, the lexical index and the
+        vectors of the batch."""
+        self._newest_before = rows.next_id(self.db, "contents") - 1
+        self._written_raw = sum(len(data) for _, data in items)
         dictionary = self.dictionary()
-        placed: dict[bytes, tuple[int, int]] = {}
-        written = 0
-        for frame, raw_size, members in pack(items, dictionary[1] if dictionary else None):
-            block_id = rows.next_id(self.db, "blocks")
-            rows.put(self.db, "blocks",
-                     (block_id, dictionary[0] if dictionary else None, raw_size, frame))
-            placed.update({digest: (block_id, offset) for digest, offset in members})
-            written += len(frame)
-        return placed, written
+        groups = _groups(items)
+        first_id = rows.next_id(self.db, "blocks")
+        placed = {digest: (first_id + k, offset)
+                  for k, group in enumerate(groups) for digest, offset in group[1]}
+        bodies = [body for body, _ in groups]
+        frames: Future[list[bytes]] | None = None
+        if bodies:
+            frames = _worker().submit(_compress, bodies, dictionary[1] if dictionary else None)
+        return Pending(self.db, placed, first_id, dictionary[0] if dictionary else None,
+                       bodies, frames)
 
     def rewrite(self, block_id: int) -> None:
         """Recompress a block with only the contents that still live in it (or delete it)."""
@@ -268,6 +298,14 @@ def _block_order(row: Sequence[Any]) -> tuple[int, int]:
     return (block if isinstance(block, int) else -1, offset if isinstance(offset, int) else -1)
 
 
+def _doubled(before: int, newest: int) -> bool:
+    """Whether (before, newest] holds DICT_MIN_SAMPLES times a power of two."""
+    boundary = codec.DICT_MIN_SAMPLES
+    while boundary <= before:
+        boundary *= 2
+    return boundary <= newest
+
+
 def _dict(dicts: dict[int, bytes], dict_id: int | None) -> bytes | None:
     if dict_id is None:
         return None
@@ -276,9 +314,10 @@ def _dict(dicts: dict[int, bytes], dict_id: int | None) -> bytes | None:
     return dicts[dict_id]
 
 
-def pack(items: list[tuple[bytes, bytes]], dictionary: bytes | None) -> list[Packed]:
-    """Group (sha, bytes) in order into solid blocks of about BLOCK_BYTES. Folder order keeps
-    similar briefs together, which is what makes a solid block compress well."""
+def _groups(items: list[tuple[bytes, bytes]]) -> list[tuple[bytes, list[tuple[bytes, int]]]]:
+    """Group (sha, bytes) in order into solid blocks of about BLOCK_BYTES: (body, [(sha,
+    offset)]) each. Folder order keeps similar briefs together, which is what makes a solid
+    block compress well."""
     groups: list[list[tuple[bytes, bytes]]] = [[]]
     size = 0
     for digest, data in items:
@@ -287,11 +326,49 @@ def pack(items: list[tuple[bytes, bytes]], dictionary: bytes | None) -> list[Pac
             size = 0
         groups[-1].append((digest, data))
         size += len(data)
-    blocks = []
+    out = []
     for group in filter(None, groups):
         offsets = list(itertools.accumulate((len(data) for _, data in group), initial=0))
-        body = b"".join(data for _, data in group)
-        blocks.append((codec.compress(body, dictionary, checksum=False), len(body),
-                       [(digest, offset) for (digest, _), offset in zip(group, offsets[:-1],
-                                                                      strict=True)]))
-    return blocks
+        out.append((b"".join(data for _, data in group),
+                    [(digest, offset)
+                     for (digest, _), offset in zip(group, offsets[:-1], strict=True)]))
+    return out
+
+
+def _compress(bodies: list[bytes], dictionary: bytes | None) -> list[bytes]:
+    return [codec.compress(body, dictionary, checksum=False) for body in bodies]
+
+
+# one thread, started by the first write, per process: a forked child inherits the pool but
+# not its thread (work submitted there would wait forever), so it starts its own
+_WORKER: dict[int, ThreadPoolExecutor] = {}
+
+
+def _worker() -> ThreadPoolExecutor:
+    pid = os.getpid()
+    if pid not in _WORKER:
+        _WORKER.clear()
+        _WORKER[pid] = ThreadPoolExecutor(1, thread_name_prefix="briefmin-zstd")
+    return _WORKER[pid]
+
+
+@dataclass
+class Pending:
+    """New blocks whose places are given out and whose frames are being compressed."""
+
+    db: Connection
+    placed: dict[bytes, tuple[int, int]]  # sha -> (block id, offset)
+    first_id: int
+    dict_id: int | None
+    bodies: list[bytes]
+    frames: Future[list[bytes]] | None
+
+    def finish(self) -> int:
+        """Write the blocks (waiting for their compression); returns their bytes."""
+        if self.frames is None:
+            return 0
+        frames = self.frames.result()
+        self.frames = None
+        for k, (body, frame) in enumerate(zip(self.bodies, frames, strict=True)):
+            rows.put(self.db, "blocks", (self.first_id + k, self.dict_id, len(body), frame))
+        return sum(map(len, frames))

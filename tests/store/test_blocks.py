@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import random
+import signal
+import time
 from pathlib import Path
 
-from briefmin import Archive, Source, add
+import pytest
+
+from briefmin import Archive, Source, add, codec
 
 from ..conftest import HASHING
 from ..surgery import flip_stored_byte
@@ -42,3 +48,63 @@ def test_damage_in_a_solid_block_spares_the_briefs_before_it(tmp_path: Path) -> 
             if record.path in readable:
                 assert archive.read(record) == files[record.path]
     assert damaged and "b00.md" in readable  # the damage costs only what follows it
+
+
+def test_a_rejected_dictionary_is_tried_again_only_once_the_archive_has_doubled(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Random text: zstd's dictionary does not pay for itself, so none is kept. The next
+    adds, each a process of its own (a new Archive), must not train again until the
+    contents pass the next power of two times 32 (64 here)."""
+    tries: list[int] = []
+    train = codec.train_dictionary
+
+    def counted(samples: list[bytes]) -> bytes | None:
+        tries.append(len(samples))
+        return train(samples)
+
+    monkeypatch.setattr(codec, "train_dictionary", counted)
+    rng = random.Random(3)
+    path = tmp_path / "a.bmin"
+
+    def add_random(start: int, stop: int) -> None:
+        with Archive.open(path, write=True, create=True, model=HASHING) as archive:
+            add(archive, [Source(f"b{i}.txt", None, bytes(rng.choice(b"abcdefghij klmnop\n")
+                                                           for _ in range(6000)))
+                          for i in range(start, stop)])
+            assert archive.info()["dictionaries"] == 0
+
+    add_random(0, 40)  # past 32 briefs and 192 KiB of text: tried, rejected
+    assert len(tries) == 1
+    for start, stop in ((40, 48), (48, 56), (56, 63)):  # three more adds below 64: no try
+        add_random(start, stop)
+    assert len(tries) == 1
+    add_random(63, 70)  # the 64th content reaches 64: tried again
+    assert len(tries) == 2
+
+
+def test_a_forked_child_writes_blocks_with_its_own_worker_thread(tmp_path: Path) -> None:
+    """Blocks are compressed in a worker thread; a child forked after it started has no such
+    thread, and must start its own instead of waiting forever."""
+    files = [Source(f"b{i}.md", None, f"brief {i} about the launch plan\n".encode() * 20)
+             for i in range(10)]
+    with open_new(tmp_path / "parent.bmin") as archive:
+        add(archive, files[:5])
+    pid = os.fork()
+    if pid == 0:  # the child: exit status says whether its add stored the briefs
+        code = 1
+        try:
+            with open_new(tmp_path / "child.bmin") as archive:
+                add(archive, files[5:])
+                code = 0 if len(archive.records()) == 5 and archive.verify().ok else 1
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    raise AssertionError("the forked child's add did not finish in 60 s")

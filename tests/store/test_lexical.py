@@ -1,0 +1,86 @@
+"""The lexical index's text: `indexed_text` is part of the file format (unindexing a content
+needs the very text that was indexed), so its quick patterns must give exactly what the
+per-token definition (`lexical.by_token`) gives, on any text."""
+
+from __future__ import annotations
+
+import re
+import string
+import sys
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from briefmin.store import lexical
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+
+# characters where case folding and `re.IGNORECASE` meet ASCII letters, or that tokenize
+# differently: Kelvin sign, long s, dotted and dotless I, sharp s, ligatures, fullwidth
+# letters and digits, other digits, combining marks, underscores, punctuation
+EDGES = ["\u212a", "\u017f", "\u0130", "\u0131", "\u00df", "\u1e9e", "\ufb00", "\ufb05",
+         "\ufb06", "\uff21", "\uff41", "\uff10", "\u0663", "\u00b2", "\u0307", "\u0301",
+         "_", "-", "'", ".", " ", "\n", "\t", "é", "É", "ǰ", "ŉ", "\u00a0", "\u200b"]
+
+
+def _cased(word: str, flips: list[bool]) -> str:
+    return "".join(c.upper() if flip else c for c, flip in zip(word, flips, strict=False))
+
+
+stop_word = st.builds(_cased, st.sampled_from(sorted(lexical.STOP_WORDS)),
+                      st.lists(st.booleans(), min_size=8, max_size=8))
+# a stop word with an edge character put in it, or one of its letters spelt otherwise
+spoofed = st.builds(lambda word, at, edge: word[:at] + edge + word[at + 1:],
+                    stop_word, st.integers(0, 7), st.sampled_from(EDGES))
+piece = st.one_of(stop_word, spoofed, st.sampled_from(EDGES),
+                  st.text(alphabet=string.ascii_letters + string.digits + "_ -", max_size=6),
+                  st.text(max_size=4))
+texts = st.lists(piece, max_size=30).map("".join)
+ascii_texts = st.lists(st.one_of(stop_word, st.text(alphabet=string.printable, max_size=5)),
+                       max_size=30).map("".join)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(texts)
+def test_indexed_text_is_the_per_token_definition(text: str) -> None:
+    assert lexical.indexed_text(text) == lexical.by_token(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ascii_texts)
+def test_indexed_text_ascii_path(text: str) -> None:
+    assert lexical.indexed_text(text) == lexical.by_token(text)
+
+
+def test_every_stop_word_in_mixed_case_and_next_to_edges() -> None:
+    for word in sorted(lexical.STOP_WORDS):
+        for variant in (word, word.upper(), word.title(), _cased(word, [True, False] * 4)):
+            for left in ("", " ", "x", "1", "_", "\u212a", "\uff21", "é", "\u0307"):
+                for right in ("", " ", "s", "9", "_", "\u017f", "\uff10", "é", "\u0301"):
+                    text = f"{left}{variant}{right} and {variant}"
+                    assert lexical.indexed_text(text) == lexical.by_token(text), text
+    # the spellings only casefolding finds: a stop word after all, which the fallback drops
+    for text in ("\u212a", "i\u017f", "\u017fo", "o\ufb00", "ju\ufb06", "mo\ufb05",
+                 "\u0130s", "\u0131s", "Thi\u017f is it"):
+        assert lexical.indexed_text(text) == lexical.by_token(text)
+    assert lexical.indexed_text("o\ufb00 the record") == "    record"
+    assert lexical.indexed_text("The_end of it") == " _end    "  # `_` splits tokens
+
+
+def test_folding_characters_are_all_listed() -> None:
+    """The quick unicode pattern is exact only for texts without the characters whose
+    casefold holds an ASCII character or that `re.IGNORECASE` matches to an ASCII letter:
+    recomputed over every code point of this Python's unicode database."""
+    letter = re.compile("[a-z]", re.IGNORECASE)
+    found = {chr(cp) for cp in range(128, sys.maxunicode + 1)
+             if letter.match(chr(cp)) or any(c.isascii() for c in chr(cp).casefold())}
+    assert found == set(lexical.FOLDING_TO_ASCII)
+
+
+def test_indexed_text_on_the_fixture_briefs() -> None:
+    files = [p for p in FIXTURES.rglob("*") if p.is_file() and p.suffix in (".md", ".txt")]
+    assert files
+    for path in files:
+        text = path.read_text(errors="replace")
+        assert lexical.indexed_text(text) == lexical.by_token(text), path
