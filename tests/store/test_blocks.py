@@ -108,3 +108,20 @@ def test_a_forked_child_writes_blocks_with_its_own_worker_thread(tmp_path: Path)
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     raise AssertionError("the forked child's add did not finish in 60 s")
+
+
+def test_block_cache_keeps_its_size_bound_and_the_newest() -> None:
+    from briefmin.store.blocks import BLOCK_CACHE_BYTES, _LastBlocks
+
+    cache = _LastBlocks()
+    big = BLOCK_CACHE_BYTES // 3 + 1
+    for block_id in range(5):
+        cache.put(block_id, (b"x" * big, None))
+    assert [cache.get(i) is not None for i in range(5)] == [False, False, False, True, True]
+    cache.put(9, (b"y" * (2 * BLOCK_CACHE_BYTES), None))  # larger than the bound: kept alone
+    assert cache.get(9) is not None and cache.get(4) is None
+    cache.put(9, (b"z", None))  # replacing a block counts its new size only
+    cache.put(1, (b"w" * big, None))
+    assert cache.get(9) == (b"z", None) and cache.get(1) is not None
+    cache.clear()
+    assert cache.get(1) is None
