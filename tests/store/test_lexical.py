@@ -84,3 +84,44 @@ def test_indexed_text_on_the_fixture_briefs() -> None:
     for path in files:
         text = path.read_text(errors="replace")
         assert lexical.indexed_text(text) == lexical.by_token(text), path
+
+
+def test_btree_check_accepts_whole_keys_of_incremental_merge_steps() -> None:
+    """The first term an incremental merge step writes is keyed whole in the term b-tree
+    (the step does not know the term before it). A million-brief archive has such keys and
+    `verify` called them damage; small pages and small merge steps make many of them here.
+    A key that is not a prefix of its page's first term is still damage."""
+    import random
+    import sqlite3
+
+    from briefmin.store.lexical import _btree_mismatch, _btree_rows
+    from briefmin.store.schema import LEXICAL_TABLE_SQL
+
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.execute(LEXICAL_TABLE_SQL)
+    conn.execute("INSERT INTO lexical(lexical, rank) VALUES ('pgsz', 64)")
+    conn.execute("INSERT INTO lexical(lexical, rank) VALUES ('automerge', 0)")
+    rnd = random.Random(3)
+    words = [f"w{rnd.randrange(10**6):06d}x" for _ in range(4000)]
+    for batch in range(8):  # eight segments
+        conn.execute("BEGIN")
+        for k in range(60):
+            conn.execute("INSERT INTO lexical(rowid, text) VALUES (?, ?)",
+                         (batch * 60 + k + 1, " ".join(rnd.sample(words, 30))))
+        conn.execute("COMMIT")
+    for _ in range(400):  # merged into one, five pages per step
+        before = conn.total_changes
+        conn.execute("INSERT INTO lexical(lexical, rank) VALUES ('merge', 5)")
+        if conn.total_changes - before < 2:
+            break
+    assert conn.execute("SELECT count(DISTINCT segid) FROM lexical_idx").fetchone() == (1,)
+    # whole keys are there: pages keyed longer than the shortest separating prefix
+    expected, found = _btree_rows(conn, "lexical")
+    assert sum(len(found[where][0]) > len(shortest)
+               for where, (shortest, _, _) in expected.items() if where in found) > 10
+    assert _btree_mismatch(conn, "lexical") == ""
+    segid, term = conn.execute(
+        "SELECT segid, term FROM lexical_idx WHERE length(term) > 2 LIMIT 1").fetchone()
+    conn.execute("UPDATE lexical_idx SET term = ? WHERE segid = ? AND term = ?",
+                 (bytes(term)[:-1] + b"~", segid, term))
+    assert _btree_mismatch(conn, "lexical") == "1 entries of its term b-tree are wrong"
