@@ -329,9 +329,7 @@ class Archive:
         exclusive = fresh and len({r.path for r in records}) == len(records)
         with FolderWriter(root, ArchiveError, exclusive=exclusive) as writer:
             # in block order, each block inflated once; a damaged brief stops the restore
-            for content_id, data in self._blocks.read_many(holders):
-                if isinstance(data, IntegrityError):
-                    raise data
+            for content_id, data in self.contents(holders):
                 for parts in holders[content_id]:
                     writer.write(parts, data)
         base = str(root)
