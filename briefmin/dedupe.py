@@ -308,7 +308,6 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
     else:
         pairs = Pairs.empty()
 
-
     def vector(row: int) -> Floats:
         if row >= len(stored):
             out: Floats = new_vectors[row - len(stored)]
@@ -521,13 +520,12 @@ def _given_groups(groups: list[Group], units: dict[bytes, _Unit], lexical: _Lexi
                   evidence: Callable[[int, int], tuple[float, float]]) -> list[Group]:
     """CI mode's groups: those that involve a given brief, plus one for every pair with a
     given brief at or above its kind's threshold that no group of that kind or a stronger one
-    holds. Star grouping drops
-    such pairs where one end is already a member (of a stronger kind, or of an older
-    representative): a new brief near only another new brief that joined an archived
-    brief's group would go unreported. Each leftover pair's older end becomes the first of a
-    group of its kind, the younger ends its members, so every member is still a near copy of
-    the first; a brief may then be in two groups. Pairs between archived briefs are not
-    looked for in CI mode."""
+    holds. Star grouping drops such pairs where one end is already a member (of a stronger
+    kind, or of an older representative): a new brief near only another new brief that
+    joined an archived brief's group would go unreported. Each leftover pair's older end
+    becomes the first of a group of its kind, the younger ends its members, so every member
+    is still a near copy of the first; a brief may then be in two groups. Pairs between
+    archived briefs are not looked for in CI mode."""
     by_row = {u.row: u for u in units.values()}
     row_of = {path: u.row for u in units.values() for _, path, _ in u.paths}
     rank = _ranks(by_row)
