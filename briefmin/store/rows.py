@@ -66,7 +66,8 @@ def row_sum(table: str, values: Sequence[Any]) -> int:
 
 
 def path_key(path: str) -> int:
-    """32 bits of the path's hash: `briefs` is indexed by this, not by the whole path."""
+    """32 bits of the path's hash: formats 4-7 index `briefs` by this; format 8 stores 0
+    (no index) and `verify` still checks the keys of older rows."""
     digest = hashlib.blake2b(path.encode("utf-8", "surrogatepass"), digest_size=4).digest()
     return int.from_bytes(digest, "little", signed=True)
 
