@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -258,3 +259,56 @@ def test_merge_library_call_reports_what_it_did(tmp_path: Path) -> None:
         records: list[BriefRecord] = out.records()
         assert (report.versions_added, report.contents_added) == (2, 2)
         assert [out.read(r) for r in records] == [b"one\n", b"two\n"]
+
+
+def test_tiered_rows_keep_their_tier_and_decoder(fixture_archive: Path, tmp_path: Path,
+                                                 cli: Cli) -> None:
+    """A tiered input's rows stay tiered in OUT: binary rows keep their sign bits and the
+    decoder (with its calibration) that reads them, 4-bit rows their codes; so dedupe reads
+    the same cosines in OUT as in the input (they used to become int8 codes of their
+    estimates, read as exact, and the archive grew)."""
+    from datetime import UTC, datetime
+
+    import numpy as np
+
+    from briefmin.store import BRIEF_KINDS
+
+    source = tmp_path / "tiered.bmin"
+    shutil.copyfile(fixture_archive, source)
+    with Archive.open(source) as arch:
+        ids = sorted({r.content_id for r in arch.records(all_versions=True)})
+    with Archive.open(source, write=True) as arch:
+        arch.tier("binary", datetime.now(UTC), only=set(ids[::2]))
+        arch.tier("small", datetime.now(UTC), only=set(ids[1::4]))  # a no-op for "small"
+    out = tmp_path / "merged.bmin"
+    done = cli("merge", out, source)
+    assert done.returncode == 0, done.stderr
+
+    def tiers(path: Path) -> dict[str, int]:
+        with Archive.open(path) as arch:
+            found: dict[str, int] = arch.info()["vectors_by_code_bits"]
+        return found
+
+    assert tiers(out) == tiers(source) and len(tiers(source)) >= 2
+    before, after = vector_rows(source), vector_rows(out)
+    assert before.keys() == after.keys()
+    for key, (bits, codes) in before.items():
+        assert after[key][0] == bits
+        # binary and int8 rows decode exactly as before; 4-bit ones are re-quantized
+        assert np.abs(after[key][1] - codes).max() <= 1.0, key
+
+    def binary_pair_cosines(path: Path) -> dict[tuple[str, ...], float]:
+        with Archive.open(path) as arch:
+            stored = arch.vectors(BRIEF_KINDS)
+            digest = {r.content_id: r.sha256 for r in arch.records(all_versions=True)}
+            assert arch.verify().ok
+        assert stored.tiers is not None
+        binary = np.flatnonzero(stored.tiers == 0)
+        i, j = np.triu_indices(len(binary), 1)
+        read = stored.pair_cosines(binary[i], binary[j], np.zeros(len(i), np.float32))
+        return {tuple(sorted((digest[int(stored.content_ids[binary[a]])],
+                              digest[int(stored.content_ids[binary[b]])]))): float(c)
+                for a, b, c in zip(i, j, read, strict=True)}
+
+    cosines = binary_pair_cosines(source)
+    assert len(cosines) >= 10 and cosines == binary_pair_cosines(out)

@@ -66,12 +66,15 @@ def check_compatible(out: Archive, source: Archive) -> None:
 
 
 class _SourceVectors:
-    """An input's vector rows, grouped by content, as floats (its codes decoded)."""
+    """An input's vector rows, grouped by content, as floats (its codes decoded), with the
+    bits per dimension each row's rescoring codes had (tiered rows stay tiered in OUT)."""
 
     def __init__(self, source: Archive) -> None:
         stored = source.vectors(ALL_KINDS)
         codes = source.all_int8(ALL_KINDS)
         self.meta = source.meta
+        self.decoder = stored.decoder
+        self._tiers = stored.tiers
         floats = self.meta.codes.scale(self.meta.int8_step).decode(codes)
         # a code of 0 loses its sign, which the scan codes (sign bits) keep: a tiny positive
         # value where the stored bit is 1 re-creates the same bit and rounds to the same 0
@@ -89,12 +92,15 @@ class _SourceVectors:
     def count(self, source_id: int) -> int:
         return len(self._rows.get(source_id, ()))
 
-    def add_to(self, rows: Rows, content_id: int, source_id: int) -> int:
-        """Append this content's rows (under OUT's id); returns how many."""
+    def add_to(self, by_bits: dict[int, Rows], content_id: int, source_id: int) -> int:
+        """Append this content's rows (under OUT's id) to the rows of their tier; returns
+        how many."""
         picked = self._rows.get(source_id, np.zeros(0, np.int64))
         for row in picked:
-            rows.add(content_id, int(self._kinds[row]),
-                     (int(self._spans[row][0]), int(self._spans[row][1])), self._floats[row])
+            bits = self.meta.rescore_bits if self._tiers is None else int(self._tiers[row])
+            by_bits.setdefault(bits, Rows([], [], [], [])).add(
+                content_id, int(self._kinds[row]),
+                (int(self._spans[row][0]), int(self._spans[row][1])), self._floats[row])
         return len(picked)
 
 
@@ -165,7 +171,7 @@ def _merge_batch(out: Archive, sources: Sequence[Archive], batch: list[tuple[int
     with out._db.transaction() as db:
         placed, _ = out._blocks.write(list(data.items()))
         ids = out._lookups().content_ids(digests)
-        vector_rows = Rows([], [], [], [])
+        vector_rows: dict[int, Rows] = {}  # by bits per dimension of their codes
         content_rows, texts = [], []
         next_content = rows.next_id(db, "contents")
         for digest, (i, record) in new.items():
@@ -188,7 +194,15 @@ def _merge_batch(out: Archive, sources: Sequence[Archive], batch: list[tuple[int
         times = out._lookups().time_ids(db, {added for _, added, _ in versions})
         _place_versions(db, held, versions, {**out._lookups().times, **times})
         report.versions_added += len(batch)
-        segments.append(db, vector_rows, out.meta.chunk_tokens, CHUNK_OVERLAP_TOKENS)
+        for bits, tier_rows in sorted(vector_rows.items(), reverse=True):
+            decoder = next((v.decoder for v in vectors.values() if v.decoder), None)
+            if bits == 0 and decoder is not None:
+                # binary rows keep the estimates and calibration of their input's decoder
+                segments.adopt_decoder(db, decoder)
+            elif bits == 0:  # an input whose decoder is missing (damage): stored as decoded
+                bits = out.meta.rescore_bits
+            segments.append(db, tier_rows, out.meta.chunk_tokens, CHUNK_OVERLAP_TOKENS,
+                            bits=bits)
         if not out._blocks.dictionary():
             out._blocks.maybe_train_dictionary()
     out._lookups().stored(ids, {}, times)

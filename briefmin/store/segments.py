@@ -99,9 +99,12 @@ class Rows:
         self.vectors.append(vector)
 
 
-def append(db: Connection, new: Rows, chunk_tokens: int, chunk_overlap: int) -> None:
+def append(db: Connection, new: Rows, chunk_tokens: int, chunk_overlap: int,
+           bits: int | None = None) -> None:
     """Write rows as a new segment, calibrating the rescoring codes on the archive's first
-    vectors, then merge segments. The caller holds a write transaction."""
+    vectors, then merge segments. `bits` below the profile's writes them as codes of that
+    tier (merge carries tiered rows over; binary ones need the decoder adopt_decoder wrote).
+    The caller holds a write transaction."""
     import numpy as np
 
     from ..quantize import binary_codes
@@ -114,14 +117,31 @@ def append(db: Connection, new: Rows, chunk_tokens: int, chunk_overlap: int) -> 
         scale = meta.codes.calibrate(matrix)
         schema.write_meta(db, {"dim": int(matrix.shape[1]), "int8_step": scale.step,
                                "chunk_tokens": chunk_tokens, "chunk_overlap": chunk_overlap})
+        meta = schema.read_meta(db)
     else:
         scale = meta.codes.scale(meta.int8_step)
-    rows.put(db, "vec_segments", (
-        rows.next_id(db, "vec_segments"), len(matrix),
-        np.asarray(new.content_ids, np.int64).tobytes(), np.asarray(new.kinds, np.uint8).tobytes(),
-        np.asarray(new.spans, np.int32).tobytes(), binary_codes(matrix).tobytes(),
-        meta.codes.pack(scale.encode(matrix))))
-    merge(db, meta.rescore_bits)
+    profile = meta.rescore_bits
+    signs = binary_codes(matrix)
+    codes = meta.codes.pack(scale.encode(matrix))
+    row = (rows.next_id(db, "vec_segments"), len(matrix),
+           np.asarray(new.content_ids, np.int64).tobytes(),
+           np.asarray(new.kinds, np.uint8).tobytes(),
+           np.asarray(new.spans, np.int32).tobytes(), signs.tobytes(), codes)
+    if bits is not None and bits < profile:
+        _put(db, (*row[:-1], _requantize(Readout(meta, None), codes, profile, bits, signs)),
+             bits, profile)
+    else:
+        rows.put(db, "vec_segments", row)
+    merge(db, profile)
+
+
+def adopt_decoder(db: Connection, decoder: BinaryDecoder) -> None:
+    """Give an archive without binary rows the decoder of binary rows about to be copied in
+    (merge), so they keep the estimates and calibration they had; an archive that has its
+    own decoder keeps it (fitted on rows of the same model). The caller holds a write
+    transaction."""
+    if read_decoder(db) is None:
+        schema.write_meta(db, {DECODER_KEY: decoder.to_json()})
 
 
 def _tier(rows: int) -> int:
