@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import forked
 from ..errors import (
     ArchiveError,
     BriefminError,
@@ -57,6 +58,11 @@ class BatchResult:
     unchanged: int = 0  # briefs whose path got the same bytes meanwhile
     bytes_stored: int = 0  # compressed bytes of the new blocks
 
+
+# restores of fewer files stay in one process (forking and waiting cost a few ms), and each
+# process takes at most this many blocks' frames from the parent (~0.25 MB each compressed)
+SPLIT_FROM_FILES = 2000
+SPLIT_MAX_BLOCKS = 512
 
 # records_of_contents calls after which a reader keeps every record in memory: each call
 # scans `briefs` twice (~4 ms per 20k briefs), reading them all once costs about ten calls
@@ -327,11 +333,24 @@ class Archive:
             holders.setdefault(record.content_id, []).append(parts)
         # into an empty folder, each name once: created in place, as tar does (safewrite.py)
         exclusive = fresh and len({r.path for r in records}) == len(records)
+        blocks = self._blocks
+        located = blocks.locate(holders)  # in block order: each block inflated once
+        dicts = blocks.dictionaries()
         with FolderWriter(root, ArchiveError, exclusive=exclusive) as writer:
-            # in block order, each block inflated once; a damaged brief stops the restore
-            for content_id, data in self.contents(holders):
-                for parts in holders[content_id]:
-                    writer.write(parts, data)
+            split = _halves(located.rows, holders) if exclusive else None
+            if split is None:
+                _write(blocks.read_located(located.rows, dicts), holders, writer)
+            else:
+                # the second half in a child process (forked.py): its blocks are read here,
+                # as the child must not use this process's SQLite connection
+                first, second = split
+                frames = blocks.frames(row[3] for row in second)
+                with forked.beside(lambda: _write(blocks.read_located(second, dicts, frames),
+                                                  holders, writer), ArchiveError):
+                    del frames  # the child's copy is its own
+                    _write(blocks.read_located(first, dicts), holders, writer)
+        for missing in located.missing:
+            raise IntegrityError(f"stored item {missing} is missing")
         base = str(root)
         return [f"{base}/{record.path}" for record in records]
 
@@ -548,3 +567,39 @@ class Archive:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _write(contents: Iterator[tuple[int, bytes | IntegrityError]],
+           holders: Mapping[int, list[list[str]]], writer: FolderWriter) -> None:
+    """Each content under every name that holds it; a damaged one stops here, with its
+    error."""
+    write = writer.write
+    for content_id, data in contents:
+        if isinstance(data, IntegrityError):
+            raise data
+        for parts in holders[content_id]:
+            write(parts, data)
+
+
+def _halves(found: list[Any], holders: Mapping[int, list[list[str]]]
+            ) -> tuple[list[Any], list[Any]] | None:
+    """`Blocks.locate`'s rows cut in two at a block boundary near half of the files to
+    write, for two processes; None when one is better: few files, one core, or a row whose
+    cells are damaged (read_located would query for it, which the child must not)."""
+    files = sum(len(holders[row[0]]) for row in found)
+    if files < SPLIT_FROM_FILES or not forked.can_fork() or not all(row[5] for row in found):
+        return None
+    taken, cut = 0, 0
+    for cut, row in enumerate(found):
+        if taken >= files // 2 and row[3] != found[cut - 1][3]:
+            break
+        taken += len(holders[row[0]])
+    else:
+        return None  # one block: nothing to share
+    blocks = 0  # the child's frames are copied to it: a bounded number
+    for end in range(cut, len(found)):
+        if found[end][3] != found[end - 1][3]:
+            blocks += 1
+            if blocks > SPLIT_MAX_BLOCKS:
+                return found[:cut] + found[end:], found[cut:end]
+    return found[:cut], found[cut:]
