@@ -343,10 +343,12 @@ def restore_command(
     """Restore briefs byte-exact (sha256-checked) into a folder or to stdout."""
     if (to is None) == (not to_stdout) and (minify is None or to_stdout):
         raise UsageError("say where to restore: --to DIR or --stdout (one of them)")
-    from .history import pick
-
     with _archive().open(archive) as arch:
-        chosen = pick(arch, snapshot, as_of)
+        chosen: Snapshot | None = None
+        if snapshot is not None or as_of is not None:
+            from .history import pick  # and retention: only for snapshots
+
+            chosen = pick(arch, snapshot, as_of)
         if chosen is not None and version is not None:
             raise UsageError("give --version or a snapshot (--snapshot, --as-of), not both")
         records = arch.records(selectors or [], version=version, snapshot=chosen)
