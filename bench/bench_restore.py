@@ -46,7 +46,8 @@ def main() -> None:
         p.add_argument("--reps", type=int, default=7, help="runs of each, alternating"),
         p.add_argument("--before", type=Path, default=None,
                        help="also time the briefmin package in this folder (e.g. `git "
-                            "archive main | tar x -C DIR`), in the same runs")))
+                            "archive main briefmin | tar x -C DIR`), in the same runs; it "
+                            "must read the archive this code writes (format 8 on)")))
     ensure_corpora(args.data)
     corpus = args.data / "debian-descriptions"
     n = 5_000 if args.quick else args.n
@@ -73,6 +74,7 @@ def main() -> None:
             # from that folder: `python -m` puts the working folder first on sys.path
             timed_cpu([*restore, str(work / "warm"), "-q"], before_env, args.before)
             shutil.rmtree(work / "warm")
+        load_at_start = os.getloadavg()[0]
         ours: list[tuple[float, float]] = []
         theirs: list[tuple[float, float]] = []
         old: list[tuple[float, float]] = []
@@ -118,8 +120,11 @@ def main() -> None:
                    "median CPU s", "CPU x baseline"], rows),
             f"{args.reps} runs of each, alternating, into fresh folders on tmpfs; "
             f"{raw / 1e6:.2f} MB in {len(files):,} files. Goal: within {GOAL}x of "
-            f"`zstd -d | tar x`: **{verdict}** ({mine / base_s:.2f}x wall). Load average at the "
-            f"end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores."]))
+            f"`zstd -d | tar x`: **{verdict}** ({mine / base_s:.2f}x wall, "
+            f"{mine_cpu / base_cpu:.2f}x CPU). Load average (1 min) at the start: "
+            f"{load_at_start:.1f}, at the end: {os.getloadavg()[0]:.1f}, on {os.cpu_count()} "
+            "cores: above 1, other jobs take wall time from both, and the more from a restore "
+            "that runs in two processes."]))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
