@@ -59,9 +59,9 @@ class BatchResult:
     bytes_stored: int = 0  # compressed bytes of the new blocks
 
 
-# restores of fewer files stay in one process (forking and waiting cost a few ms), and each
-# process takes at most this many blocks' frames from the parent (~0.25 MB each compressed)
-SPLIT_FROM_FILES = 2000
+# restores of fewer contents stay in one process (forking and waiting cost a few ms), and the
+# second process is handed at most this many blocks' frames (~0.25 MB each, compressed)
+SPLIT_FROM_CONTENTS = 2000
 SPLIT_MAX_BLOCKS = 512
 
 # records_of_contents calls after which a reader keeps every record in memory: each call
@@ -337,7 +337,7 @@ class Archive:
         located = blocks.locate(holders)  # in block order: each block inflated once
         dicts = blocks.dictionaries()
         with FolderWriter(root, ArchiveError, exclusive=exclusive) as writer:
-            split = _halves(located.rows, holders) if exclusive else None
+            split = _halves(located.rows) if exclusive else None
             if split is None:
                 _write(blocks.read_located(located.rows, dicts), holders, writer)
             else:
@@ -349,8 +349,8 @@ class Archive:
                                                   holders, writer), ArchiveError):
                     del frames  # the child's copy is its own
                     _write(blocks.read_located(first, dicts), holders, writer)
-        for missing in located.missing:
-            raise IntegrityError(f"stored item {missing} is missing")
+        if located.missing:
+            raise IntegrityError(f"stored item {located.missing[0]} is missing")
         base = str(root)
         return [f"{base}/{record.path}" for record in records]
 
@@ -581,25 +581,23 @@ def _write(contents: Iterator[tuple[int, bytes | IntegrityError]],
             write(parts, data)
 
 
-def _halves(found: list[Any], holders: Mapping[int, list[list[str]]]
-            ) -> tuple[list[Any], list[Any]] | None:
-    """`Blocks.locate`'s rows cut in two at a block boundary near half of the files to
-    write, for two processes; None when one is better: few files, one core, or a row whose
-    cells are damaged (read_located would query for it, which the child must not)."""
-    files = sum(len(holders[row[0]]) for row in found)
-    if files < SPLIT_FROM_FILES or not forked.can_fork() or not all(row[5] for row in found):
+def _halves(found: list[Any]) -> tuple[list[Any], list[Any]] | None:
+    """`Blocks.locate`'s rows cut in two at the block boundary after the middle row, for two
+    processes; None when one process is better: few files, one core, or a row whose cells are
+    damaged (read_located would query for it, which the child must not)."""
+    if len(found) < SPLIT_FROM_CONTENTS or not forked.can_fork() or not all(r[5] for r in found):
         return None
-    taken, cut = 0, 0
-    for cut, row in enumerate(found):
-        if taken >= files // 2 and row[3] != found[cut - 1][3]:
-            break
-        taken += len(holders[row[0]])
-    else:
+    cut = len(found) // 2
+    while cut < len(found) and found[cut][3] == found[cut - 1][3]:
+        cut += 1
+    if cut == len(found):
         return None  # one block: nothing to share
-    blocks = 0  # the child's frames are copied to it: a bounded number
-    for end in range(cut, len(found)):
+    end = cut + 1  # the child's frames are copied to it: a bounded number of blocks
+    blocks = 1
+    while end < len(found):
         if found[end][3] != found[end - 1][3]:
             blocks += 1
             if blocks > SPLIT_MAX_BLOCKS:
                 return found[:cut] + found[end:], found[cut:end]
+        end += 1
     return found[:cut], found[cut:]

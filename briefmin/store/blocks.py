@@ -235,14 +235,15 @@ class Blocks:
         wanted = set(content_ids)
         # the cell types are checked in SQL: rows of the expected types (all of them, but in
         # a damaged archive) take the short path of read_located, the rest `_bytes`, which
-        # says why
+        # says why. Sorted in SQL too (a sort key in Python cost 3x as much)
         found = [row for row in self.db.iterate(
             "SELECT id, sha256, size, block, block_offset, typeof(sha256) = 'blob' AND "
             "typeof(size) = 'integer' AND typeof(block) = 'integer' AND "
-            "typeof(block_offset) = 'integer' FROM contents") if row[0] in wanted]
-        found.sort(key=_block_order)
-        wanted.difference_update(row[0] for row in found)
-        return Located(found, sorted(wanted))
+            "typeof(block_offset) = 'integer' FROM contents ORDER BY block, block_offset")
+            if row[0] in wanted]
+        # ids are unique: as many rows as ids asked for means none is missing
+        missing = wanted - {row[0] for row in found} if len(found) < len(wanted) else set()
+        return Located(found, sorted(missing))
 
     def frames(self, block_ids: Iterable[int]) -> dict[int, tuple[Any, ...]]:
         """These blocks' rows, (dict_id, size, compressed frame) by id, in one query per
@@ -354,11 +355,6 @@ class Blocks:
             "SELECT COALESCE(SUM(LENGTH(data)), 0), COUNT(*) FROM dicts")
         return {"blocks": blocks, "block_bytes": block_bytes, "dict_bytes": dict_bytes,
                 "dictionaries": dicts}
-
-
-def _block_order(row: Sequence[Any]) -> tuple[int, int]:
-    block, offset = row[3], row[4]
-    return (block if isinstance(block, int) else -1, offset if isinstance(offset, int) else -1)
 
 
 def _doubled(before: int, newest: int) -> bool:

@@ -126,7 +126,7 @@ def split_restore(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     from briefmin.store import archive, blocks
 
     monkeypatch.setattr(blocks, "BLOCK_BYTES", 64)
-    monkeypatch.setattr(archive, "SPLIT_FROM_FILES", 4)
+    monkeypatch.setattr(archive, "SPLIT_FROM_CONTENTS", 4)
     monkeypatch.setattr(forked, "cores", lambda: 2)
     children: list[int] = []
     real_fork = os.fork
