@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -24,7 +25,9 @@ def cores() -> int:
 
 
 def can_fork() -> bool:
-    return hasattr(os, "fork") and cores() >= 2
+    """Two cores to run on, and no other thread: a child forked while another thread holds a
+    lock (zstd's compression worker of an add, a caller's threads) could wait on it forever."""
+    return hasattr(os, "fork") and cores() >= 2 and threading.active_count() == 1
 
 
 @contextmanager

@@ -127,7 +127,8 @@ def split_restore(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(blocks, "BLOCK_BYTES", 64)
     monkeypatch.setattr(archive, "SPLIT_FROM_CONTENTS", 4)
-    monkeypatch.setattr(forked, "cores", lambda: 2)
+    # two cores, and no other thread but the idle compression worker the fixture's add left
+    monkeypatch.setattr(forked, "can_fork", lambda: True)
     children: list[int] = []
     real_fork = os.fork
 
@@ -212,3 +213,27 @@ def test_the_second_process_reports_a_name_planted_meanwhile(
         archive.restore(archive.records(), target)
     assert len(split_restore) == 1
     assert b"theirs\n" in [p.read_bytes() for p in target.rglob("*.md")]
+
+
+def test_no_fork_beside_another_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child forked while another thread holds a lock could wait on it forever: a restore
+    stays in one process then, as on one core."""
+    import threading
+
+    from briefmin import forked
+
+    monkeypatch.setattr(forked, "cores", lambda: 2)
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    assert forked.can_fork()
+    monkeypatch.setattr(forked, "cores", lambda: 1)
+    assert not forked.can_fork()
+    monkeypatch.undo()
+    monkeypatch.setattr(forked, "cores", lambda: 2)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert not forked.can_fork()
+    finally:
+        stop.set()
+        other.join()
