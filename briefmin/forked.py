@@ -8,7 +8,6 @@ second process can, as `zstd -d | tar x` runs in two."""
 from __future__ import annotations
 
 import os
-import pickle
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -60,6 +59,8 @@ def beside(work: Callable[[], None], error: type[BriefminError]) -> Iterator[Non
 
 
 def _send(fd: int, exc: BaseException) -> None:
+    import pickle  # only for a failure: not on every start of the CLI
+
     try:
         message = pickle.dumps(exc)
     except Exception:  # one that does not pickle: its text then
@@ -79,6 +80,8 @@ def _collect(fd: int, pid: int, error: type[BriefminError]) -> BaseException | N
         os.close(fd)
         _, status = os.waitpid(pid, 0)
     if chunks:
+        import pickle
+
         failure = pickle.loads(b"".join(chunks))
         return failure if isinstance(failure, BaseException) else error(str(failure))
     code = os.waitstatus_to_exitcode(status)
