@@ -572,11 +572,12 @@ def _now() -> str:
 def _write(contents: Iterator[tuple[int, bytes | IntegrityError]],
            holders: Mapping[int, list[list[str]]], writer: FolderWriter) -> None:
     """Each content under every name that holds it; a damaged one stops here, with its
-    error."""
+    error and the brief's name."""
     write = writer.write
     for content_id, data in contents:
         if isinstance(data, IntegrityError):
-            raise data
+            raise IntegrityError(f"cannot restore {'/'.join(holders[content_id][0])}: {data}; "
+                                 "run `briefmin verify`") from data
         for parts in holders[content_id]:
             write(parts, data)
 

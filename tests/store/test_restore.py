@@ -4,6 +4,7 @@ through a symlink, never over a file without force."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -177,8 +178,15 @@ def test_a_damaged_brief_stops_a_restore_in_two_processes(
         in_order = sorted(records, key=lambda r: r.content_id)  # blocks fill in add order
     victim = (in_order[0] if where == "first" else in_order[-1]).path
     surgery.flip_stored_byte(path, victim)
-    with Archive.open(path) as archive, pytest.raises(IntegrityError):
+    # the flipped byte damages the first brief of the victim's block that lies past it
+    in_block = {p for (p,) in surgery.execute(
+        path, "SELECT b.path FROM briefs b JOIN contents c ON c.id = b.content WHERE c.block = "
+        "(SELECT c.block FROM contents c JOIN briefs b ON b.content = c.id WHERE b.path = ?)",
+        (victim,))}
+    with Archive.open(path) as archive, pytest.raises(IntegrityError) as failure:
         archive.restore(archive.records(), tmp_path / "out")
+    named = re.fullmatch(r"cannot restore (\S+): .+; run `briefmin verify`", str(failure.value))
+    assert named and named[1] in in_block, str(failure.value)
     assert len(split_restore) == 1
     restored = list((tmp_path / "out").rglob("*.md"))
     assert restored and len(restored) < len(files)
