@@ -64,6 +64,15 @@ class _LastBlocks:
         self._bytes = 0
 
 
+@dataclass
+class Located:
+    """`Blocks.locate`'s answer: (content id, sha256, size, block, offset, typed) rows in
+    block order, and the ids asked for that no row has."""
+
+    rows: list[Any]
+    missing: list[int]
+
+
 class Blocks:
     """Reads and writes the `blocks`, `dicts` and content-location columns of one archive."""
 
@@ -409,15 +418,6 @@ def _worker() -> ThreadPoolExecutor:
         _WORKER.clear()
         _WORKER[pid] = ThreadPoolExecutor(1, thread_name_prefix="briefmin-zstd")
     return _WORKER[pid]
-
-
-@dataclass
-class Located:
-    """`Blocks.locate`'s answer: (content id, sha256, size, block, offset, typed) rows in
-    block order, and the ids asked for that no row has."""
-
-    rows: list[Any]
-    missing: list[int]
 
 
 @dataclass
