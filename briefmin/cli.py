@@ -5,13 +5,14 @@ turns a BriefminError into its one-line message and exit code."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import os
 import signal
 import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -343,10 +344,12 @@ def restore_command(
     """Restore briefs byte-exact (sha256-checked) into a folder or to stdout."""
     if (to is None) == (not to_stdout) and (minify is None or to_stdout):
         raise UsageError("say where to restore: --to DIR or --stdout (one of them)")
-    from .history import pick
+    with _archive().open(archive) as arch, _no_collection():
+        chosen: Snapshot | None = None
+        if snapshot is not None or as_of is not None:
+            from .history import pick  # and retention: only for snapshots
 
-    with _archive().open(archive) as arch:
-        chosen = pick(arch, snapshot, as_of)
+            chosen = pick(arch, snapshot, as_of)
         if chosen is not None and version is not None:
             raise UsageError("give --version or a snapshot (--snapshot, --as-of), not both")
         records = arch.records(selectors or [], version=version, snapshot=chosen)
@@ -365,6 +368,20 @@ def restore_command(
                           for r, p in zip(records, written, strict=True)])
     else:
         output.info(f"restored {len(written)} brief(s) into {to}, sha256 checked", quiet)
+
+
+@contextlib.contextmanager
+def _no_collection() -> Iterator[None]:
+    """The cyclic garbage collector off: reading the catalogue of 20,000 briefs makes ~100,000
+    objects, no cycle among them, and the collections their number set off took ~0.01 s CPU
+    of a ~0.5 s restore (measured before its fork)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 # -- dedupe ----------------------------------------------------------------------------------

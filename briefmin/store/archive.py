@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import forked
 from ..errors import (
     ArchiveError,
     BriefminError,
@@ -57,6 +58,11 @@ class BatchResult:
     unchanged: int = 0  # briefs whose path got the same bytes meanwhile
     bytes_stored: int = 0  # compressed bytes of the new blocks
 
+
+# restores of fewer contents stay in one process (forking and waiting cost a few ms), and the
+# second process is handed at most this many blocks' frames (~0.25 MB each, compressed)
+SPLIT_FROM_CONTENTS = 2000
+SPLIT_MAX_BLOCKS = 512
 
 # records_of_contents calls after which a reader keeps every record in memory: each call
 # scans `briefs` twice (~4 ms per 20k briefs), reading them all once costs about ten calls
@@ -327,11 +333,24 @@ class Archive:
             holders.setdefault(record.content_id, []).append(parts)
         # into an empty folder, each name once: created in place, as tar does (safewrite.py)
         exclusive = fresh and len({r.path for r in records}) == len(records)
+        blocks = self._blocks
+        located = blocks.locate(holders)  # in block order: each block inflated once
+        dicts = blocks.dictionaries()
         with FolderWriter(root, ArchiveError, exclusive=exclusive) as writer:
-            # in block order, each block inflated once; a damaged brief stops the restore
-            for content_id, data in self.contents(holders):
-                for parts in holders[content_id]:
-                    writer.write(parts, data)
+            split = _halves(located.rows) if exclusive else None
+            if split is None:
+                _write(blocks.read_located(located.rows, dicts), holders, writer)
+            else:
+                # the second half in a child process (forked.py): its blocks are read here,
+                # as the child must not use this process's SQLite connection
+                first, second = split
+                frames = blocks.frames(row[3] for row in second)
+                with forked.beside(lambda: _write(blocks.read_located(second, dicts, frames),
+                                                  holders, writer), ArchiveError):
+                    del frames  # the child's copy is its own
+                    _write(blocks.read_located(first, dicts), holders, writer)
+        if located.missing:
+            raise IntegrityError(f"stored item {located.missing[0]} is missing")
         base = str(root)
         return [f"{base}/{record.path}" for record in records]
 
@@ -548,3 +567,38 @@ class Archive:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _write(contents: Iterator[tuple[int, bytes | IntegrityError]],
+           holders: Mapping[int, list[list[str]]], writer: FolderWriter) -> None:
+    """Each content under every name that holds it; a damaged one stops here, with its
+    error and the brief's name."""
+    write = writer.write
+    for content_id, data in contents:
+        if isinstance(data, IntegrityError):
+            raise IntegrityError(f"cannot restore {'/'.join(holders[content_id][0])}: {data}; "
+                                 "run `briefmin verify`") from data
+        for parts in holders[content_id]:
+            write(parts, data)
+
+
+def _halves(found: list[Any]) -> tuple[list[Any], list[Any]] | None:
+    """`Blocks.locate`'s rows cut in two at the block boundary after the middle row, for two
+    processes; None when one process is better: few files, one core, or a row whose cells are
+    damaged (read_located would query for it, which the child must not)."""
+    if len(found) < SPLIT_FROM_CONTENTS or not forked.can_fork() or not all(r[5] for r in found):
+        return None
+    cut = len(found) // 2
+    while cut < len(found) and found[cut][3] == found[cut - 1][3]:
+        cut += 1
+    if cut == len(found):
+        return None  # one block: nothing to share
+    end = cut + 1  # the child's frames are copied to it: a bounded number of blocks
+    blocks = 1
+    while end < len(found):
+        if found[end][3] != found[end - 1][3]:
+            blocks += 1
+            if blocks > SPLIT_MAX_BLOCKS:
+                return found[:cut] + found[end:], found[cut:end]
+        end += 1
+    return found[:cut], found[cut:]

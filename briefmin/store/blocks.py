@@ -30,6 +30,9 @@ DICT_TRIGGER_BYTES = 192 * 1024
 # every batch (a scan of ~0.3 ms); above, only when a retry is due (see maybe_train_dictionary)
 SUM_EVERY_BATCH_BELOW = 4096
 
+# block ids bound per query of `frames` (SQLite allows 32,766)
+_FRAME_PARAMETERS = 5000
+
 _CONTENT_COLUMNS = ", ".join((*rows.COLUMNS["contents"], "checksum"))
 
 
@@ -59,6 +62,15 @@ class _LastBlocks:
     def clear(self) -> None:
         self._blocks.clear()
         self._bytes = 0
+
+
+@dataclass
+class Located:
+    """`Blocks.locate`'s answer: (content id, sha256, size, block, offset, typed) rows in
+    block order, and the ids asked for that no row has."""
+
+    rows: list[Any]
+    missing: list[int]
 
 
 class Blocks:
@@ -221,19 +233,49 @@ class Blocks:
         bytes themselves, 256 bits, against a 32-bit checksum of the catalogue row and a
         64-bit one of the compressed block, which would need both checking to cover offset and
         size), and the cheaper: hashlib runs in C at ~1 GB/s, a row checksum is Python."""
+        located = self.locate(content_ids)
+        yield from self.read_located(located.rows, self.dictionaries())
+        for missing in located.missing:
+            yield missing, IntegrityError(f"stored item {missing} is missing")
+
+    def locate(self, content_ids: Iterable[int]) -> Located:
+        """Where these contents lie, in block order (`read_many` in two halves: a restore
+        splits the rows between two processes)."""
         wanted = set(content_ids)
         # the cell types are checked in SQL: rows of the expected types (all of them, but in
-        # a damaged archive) take the short path below, the rest `_bytes`, which says why
+        # a damaged archive) take the short path of read_located, the rest `_bytes`, which
+        # says why. Sorted in SQL too (a sort key in Python cost 3x as much)
         found = [row for row in self.db.iterate(
             "SELECT id, sha256, size, block, block_offset, typeof(sha256) = 'blob' AND "
             "typeof(size) = 'integer' AND typeof(block) = 'integer' AND "
-            "typeof(block_offset) = 'integer' FROM contents") if row[0] in wanted]
-        found.sort(key=_block_order)
-        dicts = self.dictionaries()
+            "typeof(block_offset) = 'integer' FROM contents ORDER BY block, block_offset")
+            if row[0] in wanted]
+        # ids are unique: as many rows as ids asked for means none is missing
+        missing = wanted - {row[0] for row in found} if len(found) < len(wanted) else set()
+        return Located(found, sorted(missing))
+
+    def frames(self, block_ids: Iterable[int]) -> dict[int, tuple[Any, ...]]:
+        """These blocks' rows, (dict_id, size, compressed frame) by id, in one query per
+        _FRAME_PARAMETERS blocks: `read_located` given them runs no query, as a forked
+        process must not (it may not use its parent's SQLite connection)."""
+        wanted = sorted(set(block_ids))
+        out: dict[int, tuple[Any, ...]] = {}
+        for start in range(0, len(wanted), _FRAME_PARAMETERS):
+            part = wanted[start:start + _FRAME_PARAMETERS]
+            for row in self.db.query("SELECT id, dict_id, size, CAST(data AS BLOB) FROM "
+                                     f"blocks WHERE id IN ({','.join('?' * len(part))})",
+                                     part):
+                out[row[0]] = tuple(row[1:])
+        return out
+
+    def read_located(self, found: Sequence[Sequence[Any]], dicts: dict[int, bytes],
+                     frames: dict[int, tuple[Any, ...]] | None = None
+                     ) -> Iterator[tuple[int, bytes | IntegrityError]]:
+        """The bytes of `locate`'s rows (or a run of them), sha256-checked, or why each
+        cannot be read. Given `frames`, their blocks are read from it alone."""
         sha256 = codec.sha256
         current, raw, problem = None, b"", None
         for content_id, digest, size, block_id, offset, typed in found:
-            wanted.discard(content_id)
             if not typed:
                 try:
                     yield content_id, self.read_content(content_id, dicts, check_row=False)
@@ -242,7 +284,12 @@ class Blocks:
                 continue
             if block_id != current:
                 try:
-                    raw, problem = self.inflate(block_id, dicts)
+                    row = None
+                    if frames is not None:  # and nothing else: no query
+                        row = frames.get(block_id)
+                        if row is None:
+                            raise IntegrityError(f"block {block_id} is missing")
+                    raw, problem = self.inflate(block_id, dicts, row)
                 except IntegrityError as exc:
                     raw, problem = b"", str(exc)
                 current = block_id
@@ -257,8 +304,6 @@ class Blocks:
                 yield content_id, IntegrityError("stored item does not match its sha256")
                 continue
             yield content_id, data
-        for missing in sorted(wanted):
-            yield missing, IntegrityError(f"stored item {missing} is missing")
 
     def _bytes(self, row: Sequence[Any], dicts: dict[int, bytes], check_row: bool = True
                ) -> bytes:
@@ -285,15 +330,18 @@ class Blocks:
             raise IntegrityError("stored item does not match its sha256")
         return data
 
-    def inflate(self, block_id: int, dicts: dict[int, bytes]) -> tuple[bytes, str | None]:
+    def inflate(self, block_id: int, dicts: dict[int, bytes],
+                row: Sequence[Any] | None = None) -> tuple[bytes, str | None]:
         """A solid block inflated (bounded by its recorded size), with the problem if it is
-        damaged: then the bytes are what precedes the damage."""
+        damaged: then the bytes are what precedes the damage. `row`: its row from `frames`,
+        read already."""
         cached = self._cache.get(block_id)
         if cached is not None:
             return cached
         try:
-            row = self.db.one("SELECT dict_id, size, CAST(data AS BLOB) FROM blocks "
-                              "WHERE id = ?", (block_id,))
+            if row is None:
+                row = self.db.one("SELECT dict_id, size, CAST(data AS BLOB) FROM blocks "
+                                  "WHERE id = ?", (block_id,))
         except ArchiveError as exc:
             raise IntegrityError(f"block {block_id} cannot be read ({exc})") from exc
         if row is None:
@@ -316,11 +364,6 @@ class Blocks:
             "SELECT COALESCE(SUM(LENGTH(data)), 0), COUNT(*) FROM dicts")
         return {"blocks": blocks, "block_bytes": block_bytes, "dict_bytes": dict_bytes,
                 "dictionaries": dicts}
-
-
-def _block_order(row: Sequence[Any]) -> tuple[int, int]:
-    block, offset = row[3], row[4]
-    return (block if isinstance(block, int) else -1, offset if isinstance(offset, int) else -1)
 
 
 def _doubled(before: int, newest: int) -> bool:
