@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from briefmin.encoder import (
     EncodedBrief,
     HashingEncoder,
+    _ascii_token_spans,
     chunk_spans,
     encode_briefs,
     normalize,
@@ -121,3 +122,11 @@ def test_every_ascii_character_at_the_window_edge() -> None:
     assert {len(b.spans) for b in want} == {1, 2}
     assert [g.spans for g in got] == [w.spans for w in want]
     assert all(_same(g.brief_vector, w.brief_vector) for g, w in zip(got, want, strict=True))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.characters(max_codepoint=127), max_size=300)
+       | st.lists(st.sampled_from(["w", "Word", "x_1", "42", ".", "...", " ", "\t", "\x1c",
+                                   "\x00", "\x7f"]), max_size=300).map("".join))
+def test_ascii_token_spans_equal_the_regex(text: str) -> None:
+    assert _ascii_token_spans(text.encode()) == word_spans(text)
