@@ -126,6 +126,7 @@ def _measure(codes: dict[str, Path], briefs: Path, folders: list[str], work: Pat
     chunks = [(f"{a:,}..{b:,}", folders[a // PER_FOLDER:b // PER_FOLDER])
               for a, b in itertools.pairwise(bounds)]
     results: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+    prints: dict[str, str] = {}
     for r in range(rounds):
         for name, code in codes.items():
             archive = work / f"{r}-{name.replace(' ', '_')}.bmin"
@@ -139,6 +140,8 @@ def _measure(codes: dict[str, Path], briefs: Path, folders: list[str], work: Pat
                 results.setdefault((label, name), []).append((cpu, main_cpu, wall))
             size = archive.stat().st_size
             results.setdefault(("bytes", name), []).append((size, 0.0, 0.0))
+            if r == 0:
+                prints[name] = _fingerprint(archive)
             archive.unlink()
     rows = []
     for (label, name), runs in results.items():
@@ -155,10 +158,37 @@ def _measure(codes: dict[str, Path], briefs: Path, folders: list[str], work: Pat
                      ", ".join(f"{w:.1f}" for _, _, w in runs)))
     sizes = [f"{name}: {runs[0][0]:,.0f} bytes" for (label, name), runs in results.items()
              if label == "bytes"]
+    same = ("the same" if len(set(prints.values())) == 1 else "NOT the same")
     return [table(("briefs", "code", "CPU s per run", "briefs per CPU s (mean)",
                    "main thread CPU s", "briefs per main-thread CPU s (mean)",
                    "wall s per run"), rows),
-            "", f"Archive after all {len(folders) * PER_FOLDER:,} briefs: " + "; ".join(sizes)]
+            "", f"Archive after all {len(folders) * PER_FOLDER:,} briefs: " + "; ".join(sizes)
+            + f". Records (path, version, sha256, size, stored size, encoding) and every "
+            f"vector row (content, kind, span, binary and int8 codes) are {same} "
+            f"({', '.join(f'{n}: {d}' for n, d in prints.items())})."]
+
+
+def _fingerprint(path: Path) -> str:
+    """A digest of what an archive holds beyond its times: the records and every vector
+    row, so two codes' archives can be told equal though their add times differ."""
+    import hashlib
+
+    import numpy as np
+
+    from briefmin import Archive
+    from briefmin.store.segments import BRIEF_KINDS, SEARCH_KINDS
+
+    digest = hashlib.blake2b(digest_size=8)
+    with Archive.open(path) as archive:
+        for r in archive.records(all_versions=True):
+            digest.update(repr((r.path, r.version, r.sha256, r.size, r.stored_size,
+                                r.encoding)).encode())
+        kinds = tuple(sorted({*BRIEF_KINDS, *SEARCH_KINDS}))
+        vectors = archive.vectors(kinds)
+        for column in (vectors.content_ids, vectors.kinds, vectors.spans, vectors.bits,
+                       archive.all_int8(kinds), np.float64(vectors.int8_step)):
+            digest.update(np.ascontiguousarray(column).tobytes())
+    return digest.hexdigest()
 
 
 def _profile(briefs: Path, folders: list[str], work: Path) -> str:
