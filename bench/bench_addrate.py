@@ -67,7 +67,9 @@ def main() -> None:
                           _zstd_options(briefs, folders[:FIRST // PER_FOLDER],
                                         args.data / "linux-doc")))
             return
-        codes = {"this checkout": REPO}
+        # --code: a commit instead of the working tree, which may then change during the run
+        codes = {args.code: _unpack(args.code, work / "code")} if args.code else \
+            {"this checkout": REPO}
         if args.baseline != "none":
             codes[args.baseline] = _unpack(args.baseline, work / "baseline")
         print(section("add rate (hashing:384)", _measure(codes, briefs, folders, work,
@@ -83,6 +85,8 @@ def _extra_args(parser: argparse.ArgumentParser) -> None:
                         help="where the synthetic briefs are made (once) and read from")
     parser.add_argument("--baseline", default="main",
                         help="git revision to compare with ('none': this checkout alone)")
+    parser.add_argument("--code", default=None,
+                        help="git revision to measure instead of the working tree")
     parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each")
     parser.add_argument("--profile", action="store_true",
                         help="cProfile this checkout's first 10k instead")
