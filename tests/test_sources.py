@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from briefmin import Archive, Source, add
-from briefmin.sources import READ_BYTES
+from briefmin.sources import READ_BYTES, iter_sources
 from briefmin.text import Admitted, Skipped, admit, is_binary
 
 from .conftest import HASHING
@@ -63,3 +64,16 @@ def test_unreadable_sources_are_skipped_with_the_reason(tmp_path: Path) -> None:
     (tmp_path / "ok.md").write_bytes(b"text\r\n")  # bytes as they are: no newline translation
     item = admit(Source("ok.md", str(tmp_path / "ok.md")))
     assert isinstance(item, Admitted) and item.data == b"text\r\n"
+
+
+def test_a_file_not_to_be_read_is_skipped_when_read(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # tests run as root, whom no mode bit stops: the refusal is made by hand
+    (tmp_path / "secret.md").write_bytes(b"text\n")
+    source, = iter_sources([str(tmp_path / "secret.md")])
+
+    def refuse(path: str, flags: int) -> int:
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(os, "open", refuse)
+    assert admit(source) == Skipped(source.name, "unreadable (permission denied)")
