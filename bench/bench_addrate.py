@@ -5,12 +5,15 @@ second process on the same archive), this checkout's code beside another's (by d
 
 The briefs are bench_million.py's synthetic ones (`make_briefs`), made once in --briefs.
 CPU = user + system of the process (wait4), the figure that survives a loaded machine;
-wall is reported too. `--profile` writes a cProfile of this checkout's first 10k instead.
+wall is reported too. `--profile` writes a cProfile of this checkout's first 10k instead;
+`--phases` the main thread's CPU by phase of each code's first 10k (addrate_phases.py: cheap
+wrappers where cProfile's overhead inflates small calls).
 
     .venv/bin/python bench/bench_addrate.py --quick              # first 10k, 2 rounds
     .venv/bin/python bench/bench_addrate.py --n 100000           # and 10k..100k
     .venv/bin/python bench/bench_addrate.py --n 1000000 --baseline none --rounds 1
     .venv/bin/python bench/bench_addrate.py --profile            # cProfile, first 10k
+    .venv/bin/python bench/bench_addrate.py --phases --rounds 3  # CPU by phase, each code
     .venv/bin/python bench/bench_addrate.py --zstd-options       # levels and parameters
 
 `--zstd-options` compresses the solid blocks `add` would write (64 briefs, at most 1 MiB each,
@@ -72,6 +75,11 @@ def main() -> None:
             {"this checkout": REPO}
         if args.baseline != "none":
             codes[args.baseline] = _unpack(args.baseline, work / "baseline")
+        if args.phases:
+            print(section("add rate: the main thread's CPU by phase, first 10k",
+                          _phases(codes, briefs, folders[:FIRST // PER_FOLDER], work,
+                                  args.rounds)))
+            return
         print(section("add rate (hashing:384)", _measure(codes, briefs, folders, work,
                                                           args.rounds)))
     finally:
@@ -90,6 +98,9 @@ def _extra_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each")
     parser.add_argument("--profile", action="store_true",
                         help="cProfile this checkout's first 10k instead")
+    parser.add_argument("--phases", action="store_true",
+                        help="the main thread's CPU by phase of the first 10k instead, each "
+                             "code (addrate_phases.py; cProfile's overhead skews small calls)")
     parser.add_argument("--zstd-options", action="store_true",
                         help="compare zstd levels and parameters on add's blocks instead")
 
@@ -193,6 +204,41 @@ def _fingerprint(path: Path) -> str:
                        archive.all_int8(kinds), np.float64(vectors.int8_step)):
             digest.update(np.ascontiguousarray(column).tobytes())
     return digest.hexdigest()
+
+
+def _phases(codes: dict[str, Path], briefs: Path, folders: list[str], work: Path,
+            rounds: int) -> list[str]:
+    """Each code's first 10k under addrate_phases.py, alternating: mean main-thread CPU s
+    per phase, each code beside the first."""
+    import json
+    import statistics
+
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in codes}
+    for r in range(rounds):
+        for name, code in codes.items():
+            subprocess.run([PYTHON, "-m", "compileall", "-q", str(code / "briefmin")],
+                           check=True)
+            archive, out = work / f"phases-{r}.bmin", work / "phases.json"
+            subprocess.run([PYTHON, str(Path(__file__).with_name("addrate_phases.py")),
+                            str(out), "add", str(archive), *folders, "--model", "hashing:384",
+                            "-q"], env={**os.environ, "PYTHONPATH": str(code)}, cwd=briefs,
+                           check=True)
+            found = json.loads(out.read_text())
+            runs[name].append({"main thread, all": found["total"], **found["phases"]})
+            log(f"round {r + 1} {name}: main thread {found['total']:.2f} s")
+            archive.unlink()
+    first, *others = codes
+    phases = sorted({p for found in runs.values() for one in found for p in one},
+                    key=lambda p: -statistics.mean(one.get(p, 0.0) for one in runs[first]))
+
+    def mean(name: str, phase: str) -> float:
+        return statistics.mean(one.get(phase, 0.0) for one in runs[name])
+
+    rows = [(phase, *(f"{mean(name, phase):.3f}" for name in codes),
+             *(f"{mean(first, phase) / mean(other, phase):.2f}x" if mean(other, phase)
+               else "" for other in others)) for phase in phases]
+    return [table(("phase", *(f"{name} (s)" for name in codes),
+                   *(f"{first} / {other}" for other in others)), rows)]
 
 
 def _profile(briefs: Path, folders: list[str], work: Path) -> str:
