@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from briefmin.encoder import (
     EncodedBrief,
     HashingEncoder,
-    _ascii_token_spans,
+    _ascii_windows,
     chunk_spans,
     encode_briefs,
     normalize,
@@ -127,6 +127,8 @@ def test_every_ascii_character_at_the_window_edge() -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.text(st.characters(max_codepoint=127), max_size=300)
        | st.lists(st.sampled_from(["w", "Word", "x_1", "42", ".", "...", " ", "\t", "\x1c",
-                                   "\x00", "\x7f"]), max_size=300).map("".join))
-def test_ascii_token_spans_equal_the_regex(text: str) -> None:
-    assert _ascii_token_spans(text.encode()) == word_spans(text)
+                                   "\x00", "\x7f"]), max_size=300).map("".join),
+       st.sampled_from([1, 2, 33, 34, 40, 254]))
+def test_ascii_windows_equal_the_regex_path(text: str, window: int) -> None:
+    # windows of fewer tokens than the overlap step by one token
+    assert _ascii_windows(text.encode(), window) == chunk_spans(word_spans(text), window)
