@@ -5,12 +5,15 @@ second process on the same archive), this checkout's code beside another's (by d
 
 The briefs are bench_million.py's synthetic ones (`make_briefs`), made once in --briefs.
 CPU = user + system of the process (wait4), the figure that survives a loaded machine;
-wall is reported too. `--profile` writes a cProfile of this checkout's first 10k instead.
+wall is reported too. `--profile` writes a cProfile of this checkout's first 10k instead;
+`--phases` the main thread's CPU by phase of each code's first 10k (addrate_phases.py: cheap
+wrappers where cProfile's overhead inflates small calls).
 
     .venv/bin/python bench/bench_addrate.py --quick              # first 10k, 2 rounds
     .venv/bin/python bench/bench_addrate.py --n 100000           # and 10k..100k
     .venv/bin/python bench/bench_addrate.py --n 1000000 --baseline none --rounds 1
     .venv/bin/python bench/bench_addrate.py --profile            # cProfile, first 10k
+    .venv/bin/python bench/bench_addrate.py --phases --rounds 3  # CPU by phase, each code
     .venv/bin/python bench/bench_addrate.py --zstd-options       # levels and parameters
 
 `--zstd-options` compresses the solid blocks `add` would write (64 briefs, at most 1 MiB each,
@@ -67,9 +70,16 @@ def main() -> None:
                           _zstd_options(briefs, folders[:FIRST // PER_FOLDER],
                                         args.data / "linux-doc")))
             return
-        codes = {"this checkout": REPO}
+        # --code: a commit instead of the working tree, which may then change during the run
+        codes = {args.code: _unpack(args.code, work / "code")} if args.code else \
+            {"this checkout": REPO}
         if args.baseline != "none":
             codes[args.baseline] = _unpack(args.baseline, work / "baseline")
+        if args.phases:
+            print(section("add rate: the main thread's CPU by phase, first 10k",
+                          _phases(codes, briefs, folders[:FIRST // PER_FOLDER], work,
+                                  args.rounds)))
+            return
         print(section("add rate (hashing:384)", _measure(codes, briefs, folders, work,
                                                           args.rounds)))
     finally:
@@ -83,9 +93,14 @@ def _extra_args(parser: argparse.ArgumentParser) -> None:
                         help="where the synthetic briefs are made (once) and read from")
     parser.add_argument("--baseline", default="main",
                         help="git revision to compare with ('none': this checkout alone)")
+    parser.add_argument("--code", default=None,
+                        help="git revision to measure instead of the working tree")
     parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each")
     parser.add_argument("--profile", action="store_true",
                         help="cProfile this checkout's first 10k instead")
+    parser.add_argument("--phases", action="store_true",
+                        help="the main thread's CPU by phase of the first 10k instead, each "
+                             "code (addrate_phases.py; cProfile's overhead skews small calls)")
     parser.add_argument("--zstd-options", action="store_true",
                         help="compare zstd levels and parameters on add's blocks instead")
 
@@ -126,6 +141,7 @@ def _measure(codes: dict[str, Path], briefs: Path, folders: list[str], work: Pat
     chunks = [(f"{a:,}..{b:,}", folders[a // PER_FOLDER:b // PER_FOLDER])
               for a, b in itertools.pairwise(bounds)]
     results: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+    prints: dict[str, str] = {}
     for r in range(rounds):
         for name, code in codes.items():
             archive = work / f"{r}-{name.replace(' ', '_')}.bmin"
@@ -139,6 +155,8 @@ def _measure(codes: dict[str, Path], briefs: Path, folders: list[str], work: Pat
                 results.setdefault((label, name), []).append((cpu, main_cpu, wall))
             size = archive.stat().st_size
             results.setdefault(("bytes", name), []).append((size, 0.0, 0.0))
+            if r == 0:
+                prints[name] = _fingerprint(archive)
             archive.unlink()
     rows = []
     for (label, name), runs in results.items():
@@ -155,10 +173,72 @@ def _measure(codes: dict[str, Path], briefs: Path, folders: list[str], work: Pat
                      ", ".join(f"{w:.1f}" for _, _, w in runs)))
     sizes = [f"{name}: {runs[0][0]:,.0f} bytes" for (label, name), runs in results.items()
              if label == "bytes"]
+    same = ("the same" if len(set(prints.values())) == 1 else "NOT the same")
     return [table(("briefs", "code", "CPU s per run", "briefs per CPU s (mean)",
                    "main thread CPU s", "briefs per main-thread CPU s (mean)",
                    "wall s per run"), rows),
-            "", f"Archive after all {len(folders) * PER_FOLDER:,} briefs: " + "; ".join(sizes)]
+            "", f"Archive after all {len(folders) * PER_FOLDER:,} briefs: " + "; ".join(sizes)
+            + f". Records (path, version, sha256, size, stored size, encoding) and every "
+            f"vector row (content, kind, span, binary and int8 codes) are {same} "
+            f"({', '.join(f'{n}: {d}' for n, d in prints.items())})."]
+
+
+def _fingerprint(path: Path) -> str:
+    """A digest of what an archive holds beyond its times: the records and every vector
+    row, so two codes' archives can be told equal though their add times differ."""
+    import hashlib
+
+    import numpy as np
+
+    from briefmin import Archive
+    from briefmin.store.segments import BRIEF_KINDS, SEARCH_KINDS
+
+    digest = hashlib.blake2b(digest_size=8)
+    with Archive.open(path) as archive:
+        for r in archive.records(all_versions=True):
+            digest.update(repr((r.path, r.version, r.sha256, r.size, r.stored_size,
+                                r.encoding)).encode())
+        kinds = tuple(sorted({*BRIEF_KINDS, *SEARCH_KINDS}))
+        vectors = archive.vectors(kinds)
+        for column in (vectors.content_ids, vectors.kinds, vectors.spans, vectors.bits,
+                       archive.all_int8(kinds), np.float64(vectors.int8_step)):
+            digest.update(np.ascontiguousarray(column).tobytes())
+    return digest.hexdigest()
+
+
+def _phases(codes: dict[str, Path], briefs: Path, folders: list[str], work: Path,
+            rounds: int) -> list[str]:
+    """Each code's first 10k under addrate_phases.py, alternating: mean main-thread CPU s
+    per phase, each code beside the first."""
+    import json
+    import statistics
+
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in codes}
+    for r in range(rounds):
+        for name, code in codes.items():
+            subprocess.run([PYTHON, "-m", "compileall", "-q", str(code / "briefmin")],
+                           check=True)
+            archive, out = work / f"phases-{r}.bmin", work / "phases.json"
+            subprocess.run([PYTHON, str(Path(__file__).with_name("addrate_phases.py")),
+                            str(out), "add", str(archive), *folders, "--model", "hashing:384",
+                            "-q"], env={**os.environ, "PYTHONPATH": str(code)}, cwd=briefs,
+                           check=True)
+            found = json.loads(out.read_text())
+            runs[name].append({"main thread, all": found["total"], **found["phases"]})
+            log(f"round {r + 1} {name}: main thread {found['total']:.2f} s")
+            archive.unlink()
+    first, *others = codes
+    phases = sorted({p for found in runs.values() for one in found for p in one},
+                    key=lambda p: -statistics.mean(one.get(p, 0.0) for one in runs[first]))
+
+    def mean(name: str, phase: str) -> float:
+        return statistics.mean(one.get(phase, 0.0) for one in runs[name])
+
+    rows = [(phase, *(f"{mean(name, phase):.3f}" for name in codes),
+             *(f"{mean(first, phase) / mean(other, phase):.2f}x" if mean(other, phase)
+               else "" for other in others)) for phase in phases]
+    return [table(("phase", *(f"{name} (s)" for name in codes),
+                   *(f"{first} / {other}" for other in others)), rows)]
 
 
 def _profile(briefs: Path, folders: list[str], work: Path) -> str:

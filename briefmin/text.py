@@ -44,8 +44,10 @@ def admit(source: Source | Skipped,
         return source
     try:
         data = source.read()
+    except PermissionError:
+        return Skipped(source.name, "unreadable (permission denied)")
     except OSError as exc:
-        # a file may vanish or lose its permissions between the walk and the read
+        # a file may vanish or change between the walk and the read
         return Skipped(source.name, f"unreadable ({exc.strerror or exc})")
     if not data:
         return Skipped(source.name, "empty")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from briefmin import Archive, Source, add
-from briefmin.text import is_binary
+from briefmin.sources import READ_BYTES, iter_sources
+from briefmin.text import Admitted, Skipped, admit, is_binary
 
 from .conftest import HASHING
 
@@ -41,3 +44,36 @@ def test_arbitrary_text_bytes_round_trip(tmp_path: Path, data: bytes) -> None:
             return
         (record,) = archive.records()
         assert archive.read(record) == data
+
+
+@pytest.mark.parametrize("size", [0, 1, 840, READ_BYTES - 1, READ_BYTES, READ_BYTES + 1,
+                                  3 * READ_BYTES + 7])
+def test_reads_a_file_whole(tmp_path: Path, size: int) -> None:
+    # sizes around the read call's size: one part, a full part and the empty read, several
+    data = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+    (tmp_path / "f.md").write_bytes(data)
+    assert Source("f.md", str(tmp_path / "f.md")).read() == data
+
+
+def test_unreadable_sources_are_skipped_with_the_reason(tmp_path: Path) -> None:
+    (tmp_path / "folder.md").mkdir()
+    assert admit(Source("folder.md", str(tmp_path / "folder.md"))) == Skipped(
+        "folder.md", "unreadable (Is a directory)")
+    assert admit(Source("gone.md", str(tmp_path / "gone.md"))) == Skipped(
+        "gone.md", "unreadable (No such file or directory)")
+    (tmp_path / "ok.md").write_bytes(b"text\r\n")  # bytes as they are: no newline translation
+    item = admit(Source("ok.md", str(tmp_path / "ok.md")))
+    assert isinstance(item, Admitted) and item.data == b"text\r\n"
+
+
+def test_a_file_not_to_be_read_is_skipped_when_read(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # tests run as root, whom no mode bit stops: the refusal is made by hand
+    (tmp_path / "secret.md").write_bytes(b"text\n")
+    source, = iter_sources([str(tmp_path / "secret.md")])
+
+    def refuse(path: str, flags: int) -> int:
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(os, "open", refuse)
+    assert admit(source) == Skipped(source.name, "unreadable (permission denied)")

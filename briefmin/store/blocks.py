@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -134,19 +134,23 @@ class Blocks:
                 if taken < DICT_TRAINING_BYTES:
                     samples.append(body[offset:offset + size])
                     taken += len(samples[-1])
+        probe = samples[:: max(1, len(samples) // 200)]
+        # on two cores: the probe without a dictionary is compressed in the worker thread
+        # (idle: the batch's blocks are written) while the dictionary trains here
+        plain = _worker().submit(_compress_each, probe, None)
         dictionary = codec.train_dictionary(samples)
         if dictionary is None:
             return
-        probe = samples[:: max(1, len(samples) // 200)]
-        gain = sum(len(codec.compress(x)) - len(codec.compress(x, dictionary)) for x in probe)
+        gain = sum(map(len, plain.result())) - \
+            sum(map(len, _shared(_compress_each, probe, dictionary)))
         if gain * len(samples) / len(probe) <= len(dictionary):
             return
         dict_id = rows.next_id(db, "dicts")
         rows.put(db, "dicts", (dict_id, dictionary))
-        for block_id, size, frame in blocks:
-            smaller = codec.compress(inflated[int(block_id)], dictionary, checksum=False)
-            if len(smaller) < len(frame):
-                rows.put(db, "blocks", (block_id, dict_id, size, smaller))
+        smaller = _shared(_compress, [inflated[int(i)] for i, _, _ in blocks], dictionary)
+        for (block_id, size, frame), recompressed in zip(blocks, smaller, strict=True):
+            if len(recompressed) < len(frame):
+                rows.put(db, "blocks", (block_id, dict_id, size, recompressed))
         self._cache.clear()
 
     # -- writing -------------------------------------------------------------------------
@@ -405,6 +409,22 @@ def _groups(items: list[tuple[bytes, bytes]]) -> list[tuple[bytes, list[tuple[by
 
 def _compress(bodies: list[bytes], dictionary: bytes | None) -> list[bytes]:
     return [codec.compress(body, dictionary, checksum=False) for body in bodies]
+
+
+def _compress_each(briefs: list[bytes], dictionary: bytes | None) -> list[bytes]:
+    """Frames of single briefs, as the dictionary's probe compresses them."""
+    return [codec.compress(brief, dictionary) for brief in briefs]
+
+
+def _shared(work: Callable[[list[bytes], bytes | None], list[bytes]], items: list[bytes],
+            dictionary: bytes) -> list[bytes]:
+    """`work(items, dictionary)` shared by the worker thread (the odd items) and this one (the
+    even ones), in order: zstd runs without the GIL, so two cores both compress."""
+    theirs = _worker().submit(work, items[1::2], dictionary)
+    out = work(items[::2], dictionary)
+    merged: list[bytes] = [b""] * len(items)
+    merged[::2], merged[1::2] = out, theirs.result()
+    return merged
 
 
 # one thread, started by the first write, per process: a forked child inherits the pool but

@@ -9,6 +9,7 @@ it little and add a dependency."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 from collections.abc import Iterable, Sequence
@@ -36,7 +37,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 # with odds of 2^-32); the rest are few: 64 bits
 SUM_BYTES = {"briefs": 4, "contents": 4, "snapshot_spans": 4}
 
-_INT = struct.Struct("<q")
+_TAG_INT = struct.Struct("<cq").pack  # a one-byte tag and a 64-bit integer
 
 
 class Executes(Protocol):
@@ -47,22 +48,40 @@ class Executes(Protocol):
 
 def row_sum(table: str, values: Sequence[Any]) -> int:
     """The checksum of one row's values (everything but `checksum`), as a signed integer."""
-    h = hashlib.blake2b(table.encode(), digest_size=SUM_BYTES.get(table, 8))
+    h = _hasher(table).copy()
+    update = h.update
     for value in values:
-        if value is None:
-            h.update(b"n")
-        elif isinstance(value, int):
-            h.update(b"i" + _INT.pack(value) if -(1 << 63) <= value < 1 << 63
-                     else b"I" + str(value).encode())
+        # the common cells by their exact type first: `add` sums ~3 rows per brief
+        kind = type(value)
+        if kind is int and -(1 << 63) <= value < 1 << 63:
+            update(_TAG_INT(b"i", value))
+        elif value is None:
+            update(b"n")
+        elif kind is str:
+            data = value.encode("utf-8", "surrogatepass")
+            update(_TAG_INT(b"t", len(data)))
+            update(data)
+        elif kind is bytes:
+            update(_TAG_INT(b"b", len(value)))
+            update(value)
+        elif isinstance(value, int):  # subclasses (bool), and integers beyond 64 bits
+            update(_TAG_INT(b"i", value) if -(1 << 63) <= value < 1 << 63
+                   else b"I" + str(value).encode())
         elif isinstance(value, float):
-            h.update(b"f" + struct.pack("<d", value))
+            update(b"f" + struct.pack("<d", value))
         elif isinstance(value, str):
             data = value.encode("utf-8", "surrogatepass")
-            h.update(b"t" + _INT.pack(len(data)) + data)
+            update(_TAG_INT(b"t", len(data)) + data)
         else:
             data = bytes(value)
-            h.update(b"b" + _INT.pack(len(data)) + data)
+            update(_TAG_INT(b"b", len(data)) + data)
     return int.from_bytes(h.digest(), "little", signed=True)
+
+
+@functools.cache
+def _hasher(table: str) -> Any:
+    """A blake2b that has hashed the table's name, for row_sum to copy."""
+    return hashlib.blake2b(table.encode(), digest_size=SUM_BYTES.get(table, 8))
 
 
 def path_key(path: str) -> int:

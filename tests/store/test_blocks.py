@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from briefmin import Archive, Source, add, codec
+from briefmin.store import blocks
 
 from ..conftest import HASHING
 from ..surgery import flip_stored_byte
@@ -125,3 +126,16 @@ def test_block_cache_keeps_its_size_bound_and_the_newest() -> None:
     assert cache.get(9) == (b"z", None) and cache.get(1) is not None
     cache.clear()
     assert cache.get(1) is None
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 5, 64])
+def test_shared_compression_keeps_the_order(count: int) -> None:
+    # the worker thread takes every other item: the frames must come back in item order
+    rng = random.Random(count)
+    words = ["plan", "budget", "launch", "review", "legal", "team", "cost", "risk", "date"]
+    items = [" ".join(rng.choice(words) for _ in range(k + 3)).encode() for k in range(count)]
+    dictionary = codec.train_dictionary([" ".join(rng.choice(words) for _ in range(400))
+                                         .encode() for _ in range(64)])
+    assert dictionary is not None
+    for work in (blocks._compress, blocks._compress_each):
+        assert blocks._shared(work, items, dictionary) == work(items, dictionary)
