@@ -34,7 +34,6 @@ from .sources import (
 # minify), the store when an archive is opened: a cold `restore` or `ls` pays for typer and
 # the store only, `--version` typer and a few small modules.
 if TYPE_CHECKING:
-    from .distributed import RayOptions
     from .encoder import Encoding
     from .ingest import AddReport
     from .retention import Duration
@@ -186,8 +185,6 @@ def add_command(
     import socket
     from datetime import datetime
 
-    from .distributed import RayOptions
-    from .history import parse_time
     from .ingest import SnapshotSpec, add
 
     use_ray = ray or ray_address is not None or ray_actors is not None
@@ -198,7 +195,13 @@ def add_command(
     roots = tuple(sorted({p if p == "-" else os.path.abspath(p) for p in paths or []}
                          | ({f"@{from_file}" if from_file == "-" else
                              f"@{os.path.abspath(from_file)}"} if from_file else set())))
-    spec = SnapshotSpec(parse_time(time) if time else datetime.now().astimezone(),
+    if time:  # history and Ray's glue only when asked for (~20 ms of every add's start)
+        from .history import parse_time
+
+        when = parse_time(time)
+    else:
+        when = datetime.now().astimezone()
+    spec = SnapshotSpec(when,
                         host or socket.gethostname(), roots, tuple(tag or ()))
     sources = list(iter_sources(inputs, include=include or DEFAULT_INCLUDE,
                                 exclude=exclude or (), stdin_name=name, max_bytes=max_size))
@@ -207,21 +210,22 @@ def add_command(
             output.progress(len(sources), "adding", quiet or json_out) as advance:
         report = add(arch, sources, progress=advance,
                      on_commit=_print_committed if verbose else None, snapshot=spec,
-                     encoding=_ray_encoding(arch, RayOptions(ray_address, ray_actors, ray_batch))
+                     encoding=_ray_encoding(arch, ray_address, ray_actors, ray_batch)
                      if use_ray else None)
     _render_add(report, json_out, quiet)
 
 
-def _ray_encoding(archive: Archive, options: RayOptions) -> Encoding:
+def _ray_encoding(archive: Archive, address: str | None, actors: int | None,
+                  batch: int) -> Encoding:
     """`add --ray`: fails fast (exit 2) when Ray is not installed; otherwise Ray itself is
     started or joined only once something new needs encoding."""
     from importlib.util import find_spec
 
-    from .distributed import INSTALL_HINT, RayEncoding
+    from .distributed import INSTALL_HINT, RayEncoding, RayOptions
 
     if find_spec("ray") is None:
         raise UsageError(f"--ray needs Ray, which is not installed: {INSTALL_HINT}")
-    return RayEncoding(archive, options)
+    return RayEncoding(archive, RayOptions(address, actors, batch))
 
 
 def _inputs(paths: list[str] | None, from_file: str | None) -> list[str]:

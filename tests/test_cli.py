@@ -247,3 +247,25 @@ def test_version_prints_the_package_version(cli: Cli) -> None:
 
     result = cli("--version")
     assert (result.returncode, result.stdout.strip()) == (0, f"briefmin {__version__}")
+
+
+def test_plain_add_starts_without_rays_glue_or_history(tmp_path: Path) -> None:
+    """An `add` without --ray or --time imports neither briefmin.distributed nor
+    briefmin.history (~20 ms of every nightly add's start); --time still parses."""
+    import subprocess
+
+    from .conftest import ROOT
+
+    (tmp_path / "b.md").write_text("a brief\n")
+    runs = {"plain": ["add", "a.bmin", "b.md", "--model", HASHING, "-q"],
+            "timed": ["add", "a.bmin", "b.md", "--model", HASHING, "-q",
+                      "--time", "2026-01-02T03:04:05+00:00"]}
+    loaded = {}
+    for name, args in runs.items():
+        done = subprocess.run([sys.executable, "-c", CHECK_LIGHT, *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=600, check=False,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert done.returncode == 0, (args, done.stderr)
+        loaded[name] = set(done.stderr.rsplit("LOADED:", 1)[-1].strip().split(","))
+    assert not {"briefmin.distributed", "briefmin.history"} & loaded["plain"]
+    assert "briefmin.history" in loaded["timed"]
