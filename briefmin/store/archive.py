@@ -64,6 +64,9 @@ class BatchResult:
 SPLIT_FROM_CONTENTS = 2000
 SPLIT_MAX_BLOCKS = 512
 
+# raw bytes of briefs `in_order` reads at a time (`restore --stdout`)
+ORDER_WINDOW_BYTES = 8 * 1024 * 1024
+
 # records_of_contents calls after which a reader keeps every record in memory: each call
 # scans `briefs` twice (~4 ms per 20k briefs), reading them all once costs about ten calls
 HOLDERS_AFTER = 4
@@ -315,31 +318,85 @@ class Archive:
                 raise data
             yield content_id, data
 
+    def in_order(self, records: Sequence[BriefRecord]) -> Iterator[tuple[BriefRecord, bytes]]:
+        """Each record with its original bytes (sha256-checked), in the records' order, read
+        a window of up to ORDER_WINDOW_BYTES at a time in block order (each block inflated
+        once per window: reading one brief at a time was a query each), so memory stays
+        bounded; a damaged one raises its error, naming the brief."""
+        start = 0
+        while start < len(records):
+            end, size = start, 0
+            while end < len(records) and (end == start or size < ORDER_WINDOW_BYTES):
+                size += records[end].size
+                end += 1
+            window = records[start:end]
+            data: dict[int, bytes] = {}
+            for content_id, found in self._blocks.read_many({r.content_id for r in window}):
+                if isinstance(found, IntegrityError):
+                    path = next(r.path for r in window if r.content_id == content_id)
+                    raise IntegrityError(f"cannot restore {path}: {found}; run "
+                                         "`briefmin verify`") from found
+                data[content_id] = found
+            for record in window:
+                yield record, data[record.content_id]
+            start = end
+
     def restore(self, records: Sequence[BriefRecord], to: str | os.PathLike[str], *,
                 force: bool = False) -> list[str]:
         """Write each brief under `to` at its archived path, byte-exact and sha256-checked;
         returns where each went. Never writes outside `to`, never through a symlink, never
         over a file without force."""
+        self._restore([r.path for r in records], [r.content_id for r in records], None, to,
+                      force)
+        base = str(to)
+        return [f"{base}/{record.path}" for record in records]
+
+    def restore_selected(self, to: str | os.PathLike[str], selectors: Sequence[str] = (), *,
+                         version: int | None = None, snapshot: Snapshot | None = None,
+                         force: bool = False) -> int:
+        """`restore(records(selectors, version=..., snapshot=...), to)` without a record per
+        brief (catalogue.placed: one query, in block order); returns how many briefs were
+        written."""
+        within = snaps.members(self._db, snapshot) if snapshot is not None else None
+        found = catalogue.placed(self._db, selectors, version=version, within=within)
+        if found is None:  # a damaged row: records() raises the error that names it
+            return len(self.restore(self.records(selectors, version=version,
+                                                 snapshot=snapshot), to, force=force))
+        located: dict[int, Any] = {}  # each content once, where it lies
+        for row in found:
+            if row[0] not in located:
+                located[row[0]] = row[:6]
+        self._restore([row[6] for row in found], [row[0] for row in found],
+                      list(located.values()), to, force)
+        return len(found)
+
+    def _restore(self, paths: Sequence[str], content_ids: Sequence[int],
+                 located: list[Any] | None, to: str | os.PathLike[str], force: bool) -> None:
+        """`restore` of these briefs (paths, their contents' ids beside them); `located`:
+        their contents' Blocks.locate rows, when the caller read them already."""
         root = Path(to)
         root.mkdir(parents=True, exist_ok=True)
         with os.scandir(root) as entries:  # an empty target: no lstat per brief
             fresh = next(entries, None) is None
         # every name is checked before anything is written
-        names = [safe_parts(root, record.path, ArchiveError) for record in records]
+        names = [safe_parts(root, path, ArchiveError) for path in paths]
         if not force and not fresh:
             refuse_existing([root.joinpath(*parts) for parts in names])
         holders: dict[int, list[list[str]]] = {}
-        for record, parts in zip(records, names, strict=True):
-            holders.setdefault(record.content_id, []).append(parts)
+        for content_id, parts in zip(content_ids, names, strict=True):
+            holders.setdefault(content_id, []).append(parts)
         # into an empty folder, each name once: created in place, as tar does (safewrite.py)
-        exclusive = fresh and len({r.path for r in records}) == len(records)
+        exclusive = fresh and len(set(paths)) == len(paths)
         blocks = self._blocks
-        located = blocks.locate(holders)  # in block order: each block inflated once
+        missing: list[int] = []
+        if located is None:
+            found = blocks.locate(holders)  # in block order: each block inflated once
+            located, missing = found.rows, found.missing
         dicts = blocks.dictionaries()
         with FolderWriter(root, ArchiveError, exclusive=exclusive) as writer:
-            split = _halves(located.rows) if exclusive else None
+            split = _halves(located) if exclusive else None
             if split is None:
-                _write(blocks.read_located(located.rows, dicts), holders, writer)
+                _write(blocks.read_located(located, dicts), holders, writer)
             else:
                 # the second half in a child process (forked.py): its blocks are read here,
                 # as the child must not use this process's SQLite connection
@@ -349,10 +406,8 @@ class Archive:
                                                   holders, writer), ArchiveError):
                     del frames  # the child's copy is its own
                     _write(blocks.read_located(first, dicts), holders, writer)
-        if located.missing:
-            raise IntegrityError(f"stored item {located.missing[0]} is missing")
-        base = str(root)
-        return [f"{base}/{record.path}" for record in records]
+        if missing:
+            raise IntegrityError(f"stored item {missing[0]} is missing")
 
     def vectors(self, kinds: Sequence[int] = SEARCH_KINDS) -> StoredVectors:
         """All vector rows of the given kinds, in a few large reads (one per segment).
