@@ -28,19 +28,20 @@ from ..locking import WriterLock
 from ..modelid import BUNDLED_MODEL, CHUNK_OVERLAP_TOKENS, normalize_model_id
 from ..safewrite import FolderWriter, refuse_existing, safe_parts
 from ..text import decode_text
-from . import catalogue, connection, lexical, rows, schema, segments, tiers, verify
+from . import catalogue, connection, lexical, rows, schema, segments
 from . import snapshots as snaps
 from .blocks import Blocks
 from .catalogue import BriefRecord
 from .schema import PROFILES, Meta
 from .segments import BRIEF_KINDS, SEARCH_KINDS, BriefVectors, Rows, StoredVectors
 from .snapshots import Snapshot
-from .tiers import TierReport
-from .verify import VerifyReport
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+
+    from .tiers import TierReport
+    from .verify import VerifyReport
 
 
 @dataclass
@@ -543,6 +544,8 @@ class Archive:
         one transaction, then VACUUM, so a kill at any moment leaves the archive as before or
         as after, and the file shrinks. `only`: these content ids instead, however recent
         (benchmarks tier a chosen share of an archive)."""
+        from . import tiers  # only here: not on every command's path (restore, ls)
+
         if dry_run:
             return tiers.tier(self._db, codes, cutoff, dry_run=True, only=only)
         self._require_writer()
@@ -598,7 +601,9 @@ class Archive:
 
     def verify(self) -> VerifyReport:
         """Check everything; return the problems instead of raising, so all are reported."""
-        return verify.verify(self._db, self._blocks)
+        from .verify import verify  # only here: not on every command's path (restore, ls)
+
+        return verify(self._db, self._blocks)
 
     # -- helpers -------------------------------------------------------------------------
 
