@@ -165,7 +165,7 @@ def placed(db: Connection, selectors: Sequence[str] = (), *, version: int | None
         found = [row for row in found if (row[6], row[7]) in within]
     elif version is not None:
         found = [row for row in found if row[7] == version]
-    else:  # each path's latest version; a path of one version (the most) passes as it is
+    elif max((row[7] for row in found), default=1) > 1:  # else each path has one version
         latest: dict[str, int] = {}
         for row in found:
             if latest.setdefault(row[6], row[7]) < row[7]:

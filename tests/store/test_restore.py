@@ -7,8 +7,11 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from briefmin import Archive
 from briefmin.errors import ArchiveError, InputError
@@ -215,19 +218,19 @@ def test_the_second_process_reports_a_name_planted_meanwhile(
     files = _many_briefs()
     path = hashing_archive(files)
     target = tmp_path / "out"
-    real_halves = archive_module._halves
+    real_split = archive_module._split
 
-    def planting(*args: object) -> object:
-        split = real_halves(*args)  # type: ignore[arg-type]
+    def planting(rows: list[Any]) -> object:
+        split = real_split(rows)
         assert split is not None
-        second = split[1]
+        _, end = split  # the child's last row
         with Archive.open(path) as archive:
-            name = next(r.path for r in archive.records() if r.content_id == second[-1][0])
+            name = next(r.path for r in archive.records() if r.content_id == rows[end - 1][0])
         (target / name).parent.mkdir(parents=True, exist_ok=True)
         (target / name).write_bytes(b"theirs\n")
         return split
 
-    monkeypatch.setattr(archive_module, "_halves", planting)
+    monkeypatch.setattr(archive_module, "_split", planting)
     with Archive.open(path) as archive, pytest.raises(InputError, match="already exists"):
         archive.restore(archive.records(), target)
     assert len(split_restore) == 1
@@ -360,3 +363,22 @@ def test_in_order_names_a_damaged_brief(hashing_archive: MakeArchive, tmp_path: 
         list(archive.in_order(archive.records()))
     assert re.fullmatch(r"cannot restore src/[ab]\.md: .+; run `briefmin verify`",
                         str(failure.value)), str(failure.value)
+
+
+@settings(max_examples=500, deadline=None)
+@given(names=st.lists(st.text(alphabet="ab./\x00", max_size=6), max_size=6))
+def test_checking_names_together_refuses_what_safe_parts_refuses(names: list[str]) -> None:
+    """A restore checks every name with one pattern over them all (safewrite.check_names):
+    it must refuse exactly when safe_parts refuses one of them."""
+    from briefmin.safewrite import check_names, safe_parts
+
+    def refused(check: Callable[[], object]) -> bool:
+        try:
+            check()
+        except ArchiveError:
+            return True
+        return False
+
+    root = Path("/nowhere")
+    expected = any(refused(lambda n=n: safe_parts(root, n, ArchiveError)) for n in names)
+    assert refused(lambda: check_names(root, names, ArchiveError)) == expected
