@@ -83,7 +83,10 @@ def main() -> None:
                             "must read the archive this code writes (format 8 on)"),
         p.add_argument("--phases", action="store_true",
                        help="also the critical path of each (CPU of the phases that cannot "
-                            "overlap): what the wall time would be on an idle machine")))
+                            "overlap): what the wall time would be on an idle machine"),
+        p.add_argument("--stdout", action="store_true",
+                       help="also `restore A --stdout` (into /dev/null), this code beside "
+                            "--before's, the same bytes checked")))
     ensure_corpora(args.data)
     corpus = args.data / "debian-descriptions"
     n = 5_000 if args.quick else args.n
@@ -151,6 +154,8 @@ def main() -> None:
                             f"{wall / base_s:.2f}x", f"{cpu:.3f}", f"{cpu / base_cpu:.2f}x"])
         verdict = "met" if mine <= GOAL * base_s else "NOT met"
         phases = critical_paths(args.reps, work, tarball, archive, env) if args.phases else []
+        if args.stdout:
+            phases += to_stdout(args.reps, archive, env, before_env, args.before)
         print(section(f"Restore of everything into tmpfs ({len(files):,} Debian descriptions)", [
             machine(),
             table(["command", "median wall s", "best wall s", "MB/s", "x baseline",
@@ -202,6 +207,29 @@ def critical_paths(reps: int, work: Path, tarball: Path, archive: Path,
                 f"{base:.3f}", "1.00x"]]),
         f"Goal on the critical path: **{'met' if mine <= GOAL * base else 'NOT met'}** "
         f"({mine / base:.2f}x). Load average at the end: {os.getloadavg()[0]:.1f}."]
+
+
+def to_stdout(reps: int, archive: Path, env: dict[str, str], before_env: dict[str, str],
+              before: Path | None) -> list[str]:
+    """`briefmin restore A --stdout > /dev/null`, this code and (given) --before's,
+    alternating; first both outputs compared byte for byte."""
+    command = [PYTHON, "-m", "briefmin", "restore", str(archive), "--stdout", "-q"]
+    codes = [("this code", env, REPO)] + ([(f"code of `{before.name}`", before_env, before)]
+                                          if before else [])
+    outputs = {subprocess.run(command, env=e, cwd=cwd, capture_output=True,
+                              check=True).stdout for _, e, cwd in codes}
+    if len(outputs) != 1:
+        raise SystemExit("restore --stdout differs between the two codes")
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in codes}
+    for _ in range(reps):
+        for name, e, cwd in codes:
+            times[name].append(timed_cpu(command, e, cwd))
+    return ["`briefmin restore A --stdout > /dev/null` (all briefs, in path order; the "
+            f"outputs identical, {len(outputs.pop()) / 1e6:.2f} MB):",
+            table(["code", "median wall s", "median CPU s"],
+                  [[name, f"{statistics.median(w for w, _ in got):.3f}",
+                    f"{statistics.median(c for _, c in got):.3f}"]
+                   for name, got in times.items()])]
 
 
 if __name__ == "__main__":
