@@ -83,7 +83,10 @@ def main() -> None:
                             "must read the archive this code writes (format 8 on)"),
         p.add_argument("--phases", action="store_true",
                        help="also the critical path of each (CPU of the phases that cannot "
-                            "overlap): what the wall time would be on an idle machine")))
+                            "overlap): what the wall time would be on an idle machine"),
+        p.add_argument("--stdout", action="store_true",
+                       help="also `restore A --stdout` (into /dev/null), this code beside "
+                            "--before's, the same bytes checked")))
     ensure_corpora(args.data)
     corpus = args.data / "debian-descriptions"
     n = 5_000 if args.quick else args.n
@@ -150,7 +153,10 @@ def main() -> None:
                             f"{min(w for w, _ in old):.3f}", f"{raw / wall / 1e6:.1f}",
                             f"{wall / base_s:.2f}x", f"{cpu:.3f}", f"{cpu / base_cpu:.2f}x"])
         verdict = "met" if mine <= GOAL * base_s else "NOT met"
-        phases = critical_paths(args.reps, work, tarball, archive, env) if args.phases else []
+        phases = (critical_paths(args.reps, work, tarball, archive, env, before_env, args.before)
+                  if args.phases else [])
+        if args.stdout:
+            phases += to_stdout(args.reps, archive, env, before_env, args.before)
         print(section(f"Restore of everything into tmpfs ({len(files):,} Debian descriptions)", [
             machine(),
             table(["command", "median wall s", "best wall s", "MB/s", "x baseline",
@@ -167,41 +173,74 @@ def main() -> None:
 
 
 def critical_paths(reps: int, work: Path, tarball: Path, archive: Path,
-                   env: dict[str, str]) -> list[str]:
+                   env: dict[str, str], before_env: dict[str, str],
+                   before: Path | None) -> list[str]:
     """What the wall times would be on an idle machine with 2 cores, from CPU times (which the
     other jobs on a shared machine disturb less): briefmin's CPU before its fork plus the
     longer of its two processes' halves; for `zstd -d | tar x`, which overlap all along, the
-    longer of the two (each timed alone: zstd into /dev/null, tar from the inflated tar)."""
+    longer of the two (each timed alone: zstd into /dev/null, tar from the inflated tar).
+    --before's code too when it restores in two processes (has briefmin/forked.py)."""
     plain = work / "t.tar"
     run([f"zstd -d -q -c {tarball} > {plain}"], shell=True)
-    ours: list[dict[str, float]] = []
+    codes = [("`briefmin restore A --to DIR -q`", env, REPO)]
+    if before is not None and (before / "briefmin" / "forked.py").exists():
+        codes.append((f"the same, code of `{before.name}`", before_env, before))
+    ours: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in codes}
     theirs: list[tuple[float, float]] = []
     for rep in range(reps):
-        out_b, out_t = work / f"pb{rep}", work / f"pt{rep}"
+        out_t = work / f"pt{rep}"
         out_t.mkdir()
         zstd = timed_cpu(f"zstd -d -q -c {tarball} > /dev/null")[1]
         theirs.append((zstd, timed_cpu(["tar", "x", "-C", str(out_t), "-f", str(plain)])[1]))
-        done = subprocess.run([PYTHON, "-c", PHASES, "restore", str(archive), "--to",
-                               str(out_b), "-q"], env=env, cwd=REPO, capture_output=True,
-                              text=True, check=True)
-        ours.append(json.loads(done.stderr.strip().splitlines()[-1]))
-        shutil.rmtree(out_b)
         shutil.rmtree(out_t)
-    med = {key: statistics.median(m[key] for m in ours) for key in ("before", "parent", "child")}
-    mine = statistics.median(m["before"] + max(m["parent"], m["child"]) for m in ours)
+        for name, code_env, cwd in codes:
+            out_b = work / f"pb{rep}"
+            done = subprocess.run([PYTHON, "-c", PHASES, "restore", str(archive), "--to",
+                                   str(out_b), "-q"], env=code_env, cwd=cwd,
+                                  capture_output=True, text=True, check=True)
+            ours[name].append(json.loads(done.stderr.strip().splitlines()[-1]))
+            shutil.rmtree(out_b)
     zstd, tar = (statistics.median(z for z, _ in theirs), statistics.median(t for _, t in theirs))
     base = statistics.median(max(z, t) for z, t in theirs)
+    rows, mine = [], 0.0
+    for name, marks in ours.items():
+        med = {key: statistics.median(m[key] for m in marks)
+               for key in ("before", "parent", "child")}
+        path = statistics.median(m["before"] + max(m["parent"], m["child"]) for m in marks)
+        mine = mine or path  # this code's: the first
+        rows.append([name, f"{med['before']:.3f}", f"{med['parent']:.3f}",
+                     f"{med['child']:.3f}", f"{path:.3f}", f"{path / base:.2f}x"])
+    rows.append(["`zstd -d \\| tar x` (baseline)", "", f"{zstd:.3f}", f"{tar:.3f}",
+                 f"{base:.3f}", "1.00x"])
     return [
         "Critical paths (CPU s, medians of the same number of runs, alternating):",
         table(["command", "serial part", "process 1", "process 2", "critical path",
-               "x baseline"],
-              [["`briefmin restore A --to DIR -q`", f"{med['before']:.3f}",
-                f"{med['parent']:.3f}", f"{med['child']:.3f}", f"{mine:.3f}",
-                f"{mine / base:.2f}x"],
-               ["`zstd -d \\| tar x` (baseline)", "", f"{zstd:.3f}", f"{tar:.3f}",
-                f"{base:.3f}", "1.00x"]]),
+               "x baseline"], rows),
         f"Goal on the critical path: **{'met' if mine <= GOAL * base else 'NOT met'}** "
         f"({mine / base:.2f}x). Load average at the end: {os.getloadavg()[0]:.1f}."]
+
+
+def to_stdout(reps: int, archive: Path, env: dict[str, str], before_env: dict[str, str],
+              before: Path | None) -> list[str]:
+    """`briefmin restore A --stdout > /dev/null`, this code and (given) --before's,
+    alternating; first both outputs compared byte for byte."""
+    command = [PYTHON, "-m", "briefmin", "restore", str(archive), "--stdout", "-q"]
+    codes = [("this code", env, REPO)] + ([(f"code of `{before.name}`", before_env, before)]
+                                          if before else [])
+    outputs = {subprocess.run(command, env=e, cwd=cwd, capture_output=True,
+                              check=True).stdout for _, e, cwd in codes}
+    if len(outputs) != 1:
+        raise SystemExit("restore --stdout differs between the two codes")
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in codes}
+    for _ in range(reps):
+        for name, e, cwd in codes:
+            times[name].append(timed_cpu(command, e, cwd))
+    return ["`briefmin restore A --stdout > /dev/null` (all briefs, in path order; the "
+            f"outputs identical, {len(outputs.pop()) / 1e6:.2f} MB):",
+            table(["code", "median wall s", "median CPU s"],
+                  [[name, f"{statistics.median(w for w, _ in got):.3f}",
+                    f"{statistics.median(c for _, c in got):.3f}"]
+                   for name, got in times.items()])]
 
 
 if __name__ == "__main__":

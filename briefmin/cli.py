@@ -356,22 +356,26 @@ def restore_command(
             chosen = pick(arch, snapshot, as_of)
         if chosen is not None and version is not None:
             raise UsageError("give --version or a snapshot (--snapshot, --as-of), not both")
+        if to is not None and minify is None and not json_out:
+            # no record per brief is needed: the library reads only what a restore uses
+            count = arch.restore_selected(to, selectors or [], version=version,
+                                          snapshot=chosen, force=force)
+            output.info(f"restored {count} brief(s) into {to}, sha256 checked", quiet)
+            return
         records = arch.records(selectors or [], version=version, snapshot=chosen)
         if minify is not None:
             _restore_minified(arch, records, minify, to, force, json_out, quiet)
             return
         if to_stdout:
-            for record in records:
-                sys.stdout.buffer.write(arch.read(record))
+            write = sys.stdout.buffer.write
+            for _, data in arch.in_order(records):
+                write(data)
             sys.stdout.buffer.flush()
             return
         assert to is not None
         written = arch.restore(records, to, force=force)
-    if json_out:
-        output.emit_json([{**r.to_json(), "restored_to": str(p)}
-                          for r, p in zip(records, written, strict=True)])
-    else:
-        output.info(f"restored {len(written)} brief(s) into {to}, sha256 checked", quiet)
+    output.emit_json([{**r.to_json(), "restored_to": str(p)}
+                      for r, p in zip(records, written, strict=True)])
 
 
 @contextlib.contextmanager

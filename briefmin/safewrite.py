@@ -40,6 +40,21 @@ def safe_parts(root: Path, name: str, error: type[BriefminError]) -> list[str]:
     return parts
 
 
+def check_names(root: Path, names: Sequence[str], error: type[BriefminError]) -> None:
+    """Refuse, as safe_parts does, any of these names that could leave `root`, by a few
+    substring searches over them all instead of a list of parts each (split later, where
+    each is written: in two processes at once, for a restore). Joined by NUL with every '/'
+    made a NUL too, an empty name or part (a leading, trailing or double '/') shows as two
+    NULs in a row, a '.' or '..' part between two NULs; a NUL inside a name makes one NUL
+    too many. What this flags is checked again by safe_parts, which says why."""
+    joined = "\x00".join(names)
+    parts = f"\x00{joined.replace('/', chr(0))}\x00"
+    if (joined.count("\x00") != max(len(names) - 1, 0) or "\x00\x00" in parts
+            or "\x00.\x00" in parts or "\x00..\x00" in parts):
+        for name in names:
+            safe_parts(root, name, error)
+
+
 class FolderWriter:
     """Writes files under `root` (which must exist) through folder descriptors. Keeps open
     only the folders on the path of the last write, so sorted names reuse them and any number

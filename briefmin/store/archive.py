@@ -26,21 +26,22 @@ from ..errors import (
 )
 from ..locking import WriterLock
 from ..modelid import BUNDLED_MODEL, CHUNK_OVERLAP_TOKENS, normalize_model_id
-from ..safewrite import FolderWriter, refuse_existing, safe_parts
+from ..safewrite import FolderWriter, check_names, refuse_existing, safe_parts
 from ..text import decode_text
-from . import catalogue, connection, lexical, rows, schema, segments, tiers, verify
+from . import catalogue, connection, lexical, rows, schema, segments
 from . import snapshots as snaps
 from .blocks import Blocks
 from .catalogue import BriefRecord
 from .schema import PROFILES, Meta
 from .segments import BRIEF_KINDS, SEARCH_KINDS, BriefVectors, Rows, StoredVectors
 from .snapshots import Snapshot
-from .tiers import TierReport
-from .verify import VerifyReport
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+
+    from .tiers import TierReport
+    from .verify import VerifyReport
 
 
 @dataclass
@@ -63,6 +64,11 @@ class BatchResult:
 # second process is handed at most this many blocks' frames (~0.25 MB each, compressed)
 SPLIT_FROM_CONTENTS = 2000
 SPLIT_MAX_BLOCKS = 512
+# the share of the rows the child writes (see _split)
+CHILD_SHARE = 0.53
+
+# raw bytes of briefs `in_order` reads at a time (`restore --stdout`)
+ORDER_WINDOW_BYTES = 8 * 1024 * 1024
 
 # records_of_contents calls after which a reader keeps every record in memory: each call
 # scans `briefs` twice (~4 ms per 20k briefs), reading them all once costs about ten calls
@@ -315,44 +321,94 @@ class Archive:
                 raise data
             yield content_id, data
 
+    def in_order(self, records: Sequence[BriefRecord]) -> Iterator[tuple[BriefRecord, bytes]]:
+        """Each record with its original bytes (sha256-checked), in the records' order, read
+        a window of up to ORDER_WINDOW_BYTES at a time in block order (each block inflated
+        once per window: reading one brief at a time was a query each), so memory stays
+        bounded; a damaged one raises its error, naming the brief."""
+        start = 0
+        while start < len(records):
+            end, size = start, 0
+            while end < len(records) and (end == start or size < ORDER_WINDOW_BYTES):
+                size += records[end].size
+                end += 1
+            window = records[start:end]
+            data: dict[int, bytes] = {}
+            for content_id, found in self._blocks.read_many({r.content_id for r in window}):
+                if isinstance(found, IntegrityError):
+                    path = next(r.path for r in window if r.content_id == content_id)
+                    raise IntegrityError(f"cannot restore {path}: {found}; run "
+                                         "`briefmin verify`") from found
+                data[content_id] = found
+            for record in window:
+                yield record, data[record.content_id]
+            start = end
+
     def restore(self, records: Sequence[BriefRecord], to: str | os.PathLike[str], *,
                 force: bool = False) -> list[str]:
         """Write each brief under `to` at its archived path, byte-exact and sha256-checked;
         returns where each went. Never writes outside `to`, never through a symlink, never
         over a file without force."""
+        located = self._blocks.locate({r.content_id for r in records})
+        holders: dict[int, list[str]] = {}
+        for record in records:
+            holders.setdefault(record.content_id, []).append(record.path)
+        rows, paths = [], []
+        for row in located.rows:  # in block order: each block inflated once
+            for path in holders[row[0]]:
+                rows.append(row)
+                paths.append(path)
+        self._restore(rows, paths, to, force)
+        if located.missing:
+            raise IntegrityError(f"stored item {located.missing[0]} is missing")
+        base = str(to)
+        return [f"{base}/{record.path}" for record in records]
+
+    def restore_selected(self, to: str | os.PathLike[str], selectors: Sequence[str] = (), *,
+                         version: int | None = None, snapshot: Snapshot | None = None,
+                         force: bool = False) -> int:
+        """`restore(records(selectors, version=..., snapshot=...), to)` without a record per
+        brief (catalogue.placed: one query, in block order); returns how many briefs were
+        written."""
+        within = snaps.members(self._db, snapshot) if snapshot is not None else None
+        found = catalogue.placed(self._db, selectors, version=version, within=within)
+        if found is None:  # a damaged row: records() raises the error that names it
+            return len(self.restore(self.records(selectors, version=version,
+                                                 snapshot=snapshot), to, force=force))
+        self._restore([row[:6] for row in found], [row[6] for row in found], to, force)
+        return len(found)
+
+    def _restore(self, rows: list[Any], paths: list[str], to: str | os.PathLike[str],
+                 force: bool) -> None:
+        """`restore` of these Blocks.locate rows in block order, each written at the path
+        beside it (a content held under two names comes twice)."""
         root = Path(to)
         root.mkdir(parents=True, exist_ok=True)
         with os.scandir(root) as entries:  # an empty target: no lstat per brief
             fresh = next(entries, None) is None
-        # every name is checked before anything is written
-        names = [safe_parts(root, record.path, ArchiveError) for record in records]
+        check_names(root, paths, ArchiveError)  # every name before anything is written
         if not force and not fresh:
-            refuse_existing([root.joinpath(*parts) for parts in names])
-        holders: dict[int, list[list[str]]] = {}
-        for record, parts in zip(records, names, strict=True):
-            holders.setdefault(record.content_id, []).append(parts)
+            refuse_existing([root.joinpath(*safe_parts(root, path, ArchiveError))
+                             for path in paths])
         # into an empty folder, each name once: created in place, as tar does (safewrite.py)
-        exclusive = fresh and len({r.path for r in records}) == len(records)
+        exclusive = fresh and len(set(paths)) == len(paths)
         blocks = self._blocks
-        located = blocks.locate(holders)  # in block order: each block inflated once
         dicts = blocks.dictionaries()
         with FolderWriter(root, ArchiveError, exclusive=exclusive) as writer:
-            split = _halves(located.rows) if exclusive else None
+            split = _split(rows) if exclusive else None
             if split is None:
-                _write(blocks.read_located(located.rows, dicts), holders, writer)
+                _write(blocks.read_located(rows, dicts), paths, writer)
             else:
-                # the second half in a child process (forked.py): its blocks are read here,
-                # as the child must not use this process's SQLite connection
-                first, second = split
-                frames = blocks.frames(row[3] for row in second)
-                with forked.beside(lambda: _write(blocks.read_located(second, dicts, frames),
-                                                  holders, writer), ArchiveError):
+                # the rows from `cut` to `end` in a child process (forked.py): their blocks
+                # are read here, as the child must not use this process's SQLite connection
+                cut, end = split
+                frames = blocks.frames(row[3] for row in rows[cut:end])
+                with forked.beside(lambda: _write(blocks.read_located(rows[cut:end], dicts,
+                                                                      frames),
+                                                  paths[cut:end], writer), ArchiveError):
                     del frames  # the child's copy is its own
-                    _write(blocks.read_located(first, dicts), holders, writer)
-        if located.missing:
-            raise IntegrityError(f"stored item {located.missing[0]} is missing")
-        base = str(root)
-        return [f"{base}/{record.path}" for record in records]
+                    _write(blocks.read_located(rows[:cut] + rows[end:], dicts),
+                           paths[:cut] + paths[end:], writer)
 
     def vectors(self, kinds: Sequence[int] = SEARCH_KINDS) -> StoredVectors:
         """All vector rows of the given kinds, in a few large reads (one per segment).
@@ -488,6 +544,8 @@ class Archive:
         one transaction, then VACUUM, so a kill at any moment leaves the archive as before or
         as after, and the file shrinks. `only`: these content ids instead, however recent
         (benchmarks tier a chosen share of an archive)."""
+        from . import tiers  # only here: not on every command's path (restore, ls)
+
         if dry_run:
             return tiers.tier(self._db, codes, cutoff, dry_run=True, only=only)
         self._require_writer()
@@ -543,7 +601,9 @@ class Archive:
 
     def verify(self) -> VerifyReport:
         """Check everything; return the problems instead of raising, so all are reported."""
-        return verify.verify(self._db, self._blocks)
+        from .verify import verify  # only here: not on every command's path (restore, ls)
+
+        return verify(self._db, self._blocks)
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -569,27 +629,29 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _write(contents: Iterator[tuple[int, bytes | IntegrityError]],
-           holders: Mapping[int, list[list[str]]], writer: FolderWriter) -> None:
-    """Each content under every name that holds it; a damaged one stops here, with its
-    error and the brief's name."""
+def _write(contents: Iterator[tuple[int, bytes | IntegrityError]], paths: Sequence[str],
+           writer: FolderWriter) -> None:
+    """Each content (read_located's, one per row) at the path beside its row (checked by
+    check_names); a damaged one stops here, with its error and the brief's name."""
     write = writer.write
-    for content_id, data in contents:
+    for (_, data), path in zip(contents, paths, strict=True):
         if isinstance(data, IntegrityError):
-            raise IntegrityError(f"cannot restore {'/'.join(holders[content_id][0])}: {data}; "
-                                 "run `briefmin verify`") from data
-        for parts in holders[content_id]:
-            write(parts, data)
+            raise IntegrityError(f"cannot restore {path}: {data}; run `briefmin verify`"
+                                 ) from data
+        write(path.split("/"), data)
 
 
-def _halves(found: list[Any]) -> tuple[list[Any], list[Any]] | None:
-    """`Blocks.locate`'s rows cut in two at the block boundary after the middle row, for two
-    processes; None when one process is better: few files, one core, or a row whose cells are
-    damaged (read_located would query for it, which the child must not)."""
+def _split(found: list[Any]) -> tuple[int, int] | None:
+    """Where to cut `Blocks.locate`'s rows for two processes, at block boundaries: the child
+    takes rows[cut:end], the parent the rest; None when one process is better: few files,
+    one core, or a row whose cells are damaged (read_located would query for it, which the
+    child must not). The child takes a little more than half (CHILD_SHARE): the parent's
+    half reads its blocks from SQLite as it goes, the child's were read before the fork (at
+    0.5 the parent's half took ~10% more CPU; at 0.53 the two are even)."""
     if len(found) < SPLIT_FROM_CONTENTS or not forked.can_fork() or not all(r[5] for r in found):
         return None
-    cut = len(found) // 2
-    while cut < len(found) and found[cut][3] == found[cut - 1][3]:
+    cut = len(found) - int(len(found) * CHILD_SHARE)
+    while 0 < cut < len(found) and found[cut][3] == found[cut - 1][3]:
         cut += 1
     if cut == len(found):
         return None  # one block: nothing to share
@@ -599,6 +661,6 @@ def _halves(found: list[Any]) -> tuple[list[Any], list[Any]] | None:
         if found[end][3] != found[end - 1][3]:
             blocks += 1
             if blocks > SPLIT_MAX_BLOCKS:
-                return found[:cut] + found[end:], found[cut:end]
+                break
         end += 1
-    return found[:cut], found[cut:]
+    return cut, end

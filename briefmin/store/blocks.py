@@ -7,14 +7,16 @@ import itertools
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import codec
 from ..errors import ArchiveError, IntegrityError
 from . import rows
 from .connection import BYTES_OR_NONE, INT_OR_NONE, Connection, check_cells
+
+if TYPE_CHECKING:  # imported by the first write: a reader (restore, ls) needs no thread pool
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 # raw bytes per solid block: big enough to compress well (measured on the kernel docs: ~3.86x
 # versus 3.66x for one frame per brief), small enough to restore one brief in ~2 ms
@@ -433,6 +435,8 @@ _WORKER: dict[int, ThreadPoolExecutor] = {}
 
 
 def _worker() -> ThreadPoolExecutor:
+    from concurrent.futures import ThreadPoolExecutor
+
     pid = os.getpid()
     if pid not in _WORKER:
         _WORKER.clear()

@@ -18,6 +18,7 @@ compares the two (see `Rebuilt.compare`)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sqlite3
@@ -79,10 +80,11 @@ def indexed_text(text: str) -> str:
     token (casefolded) replaced by a space. Part of the file format: `by_token` is the
     definition; the two patterns give the very same text without a Python call per token
     (10,000 synthetic briefs: 0.64 -> 0.37 s CPU), which tests/store/test_lexical.py checks."""
+    stop_ascii, stop_unicode, folds_to_ascii = _patterns()
     if text.isascii():
-        return _STOP_ASCII.sub(" ", text)
-    if not _FOLDS_TO_ASCII.search(text):
-        return _STOP_UNICODE.sub(" ", text)
+        return stop_ascii.sub(" ", text)
+    if not folds_to_ascii.search(text):
+        return stop_unicode.sub(" ", text)
     return by_token(text)
 
 
@@ -112,13 +114,20 @@ def _alternation(words: Iterable[str]) -> str:
 # ASCII (the Kelvin sign, long s, dotted and dotless i, ß, ligatures: computed over all
 # code points by the test), so a text without them takes the unicode pattern; with them,
 # `by_token`
-_STOP_ASCII = re.compile(r"(?<![A-Za-z0-9])" + _alternation(STOP_WORDS) + r"(?![A-Za-z0-9])",
-                         re.IGNORECASE | re.ASCII)
-_STOP_UNICODE = re.compile(r"(?<![^\W_])" + _alternation(STOP_WORDS) + r"(?![^\W_])",
-                           re.IGNORECASE)
 FOLDING_TO_ASCII = ("\u00df\u0130\u0131\u0149\u017f\u01f0\u1e96\u1e97\u1e98\u1e99\u1e9a"
                     "\u1e9e\u212a\ufb00\ufb01\ufb02\ufb03\ufb04\ufb05\ufb06")
-_FOLDS_TO_ASCII = re.compile(f"[{FOLDING_TO_ASCII}]")
+
+
+@functools.cache
+def _patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """(the ASCII stop-word pattern, the unicode one, the characters folding to ASCII),
+    compiled at their first use: ~7 ms that every command opening an archive paid at import
+    (a restore, an `ls`) though only writing the index uses them."""
+    words = _alternation(STOP_WORDS)
+    return (re.compile(r"(?<![A-Za-z0-9])" + words + r"(?![A-Za-z0-9])",
+                       re.IGNORECASE | re.ASCII),
+            re.compile(r"(?<![^\W_])" + words + r"(?![^\W_])", re.IGNORECASE),
+            re.compile(f"[{FOLDING_TO_ASCII}]"))
 
 
 def index(db: Connection, texts: Iterable[tuple[int, str]]) -> None:

@@ -7,11 +7,15 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from briefmin import Archive
 from briefmin.errors import ArchiveError, InputError
+from briefmin.store import selects
 
 from .. import surgery
 
@@ -149,25 +153,31 @@ def _many_briefs() -> dict[str, bytes]:
             for i in range(60)}
 
 
+@pytest.mark.parametrize("lean", [False, True])
 def test_restore_in_two_processes_is_byte_exact(
-        hashing_archive: MakeArchive, tmp_path: Path, split_restore: list[int]) -> None:
+        hashing_archive: MakeArchive, tmp_path: Path, split_restore: list[int],
+        lean: bool) -> None:
     files = _many_briefs()
     path = hashing_archive(files)
     with Archive.open(path) as archive:
         before = len(os.listdir("/proc/self/fd"))
-        written = archive.restore(archive.records(), tmp_path / "out")
+        if lean:
+            assert archive.restore_selected(tmp_path / "out") == len(files)
+        else:
+            written = archive.restore(archive.records(), tmp_path / "out")
+            assert written == [str(tmp_path / "out" / "src" / name) for name in sorted(files)]
         assert len(os.listdir("/proc/self/fd")) == before
     assert len(split_restore) == 1  # one child wrote half
-    assert written == [str(tmp_path / "out" / "src" / name) for name in sorted(files)]
     restored = {p.relative_to(tmp_path / "out" / "src").as_posix(): p.read_bytes()
                 for p in (tmp_path / "out").rglob("*.md")}
     assert restored == files
 
 
+@pytest.mark.parametrize("lean", [False, True])
 @pytest.mark.parametrize("where", ["first", "last"])
 def test_a_damaged_brief_stops_a_restore_in_two_processes(
         hashing_archive: MakeArchive, tmp_path: Path, split_restore: list[int],
-        where: str) -> None:
+        where: str, lean: bool) -> None:
     """Damage in the parent's half or in the child's: the restore fails with the brief's
     error either way (the child's is brought back), and no file is left short."""
     from briefmin.errors import IntegrityError
@@ -185,7 +195,10 @@ def test_a_damaged_brief_stops_a_restore_in_two_processes(
         "(SELECT c.block FROM contents c JOIN briefs b ON b.content = c.id WHERE b.path = ?)",
         (victim,))}
     with Archive.open(path) as archive, pytest.raises(IntegrityError) as failure:
-        archive.restore(archive.records(), tmp_path / "out")
+        if lean:
+            archive.restore_selected(tmp_path / "out")
+        else:
+            archive.restore(archive.records(), tmp_path / "out")
     named = re.fullmatch(r"cannot restore (\S+): .+; run `briefmin verify`", str(failure.value))
     assert named and named[1] in in_block, str(failure.value)
     assert len(split_restore) == 1
@@ -205,19 +218,19 @@ def test_the_second_process_reports_a_name_planted_meanwhile(
     files = _many_briefs()
     path = hashing_archive(files)
     target = tmp_path / "out"
-    real_halves = archive_module._halves
+    real_split = archive_module._split
 
-    def planting(*args: object) -> object:
-        split = real_halves(*args)  # type: ignore[arg-type]
+    def planting(rows: list[Any]) -> object:
+        split = real_split(rows)
         assert split is not None
-        second = split[1]
+        _, end = split  # the child's last row
         with Archive.open(path) as archive:
-            name = next(r.path for r in archive.records() if r.content_id == second[-1][0])
+            name = next(r.path for r in archive.records() if r.content_id == rows[end - 1][0])
         (target / name).parent.mkdir(parents=True, exist_ok=True)
         (target / name).write_bytes(b"theirs\n")
         return split
 
-    monkeypatch.setattr(archive_module, "_halves", planting)
+    monkeypatch.setattr(archive_module, "_split", planting)
     with Archive.open(path) as archive, pytest.raises(InputError, match="already exists"):
         archive.restore(archive.records(), target)
     assert len(split_restore) == 1
@@ -246,3 +259,126 @@ def test_no_fork_beside_another_thread(monkeypatch: pytest.MonkeyPatch) -> None:
     finally:
         stop.set()
         other.join()
+
+
+def _versioned(hashing_archive: MakeArchive, tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
+    """_many_briefs, then a second version of a few of them (and a new brief) added."""
+    from briefmin import add, iter_sources
+
+    files = _many_briefs()
+    path = hashing_archive(files)
+    changed = {"d1/b01.md": b"second version\n", "d2/b10.md": b"brief 3\nxxx\n",
+               "d3/new.md": b"brief 3\nxxx\n"}
+    for rel, data in changed.items():
+        (tmp_path / "src" / rel).write_bytes(data)
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        with Archive.open(path, write=True) as archive:
+            add(archive, iter_sources(["src"], include=["*"]))
+    finally:
+        os.chdir(cwd)
+    return path, {**files, **changed}
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*")
+            if p.is_file()}
+
+
+@pytest.mark.parametrize(("selectors", "version"), [
+    ((), None), (("src/d1", "*/b0?.md"), None), ((), 1), (("src/d2/b10.md",), 2),
+    (("src/d3/",), None)])
+def test_restore_selected_writes_what_restoring_the_records_writes(
+        hashing_archive: MakeArchive, tmp_path: Path, selectors: tuple[str, ...],
+        version: int | None) -> None:
+    """The lean read (catalogue.placed) chooses, through the same selector grammar, the very
+    briefs `records` does, at the same versions."""
+    path, files = _versioned(hashing_archive, tmp_path)
+    with Archive.open(path) as archive:
+        records = archive.records(list(selectors), version=version)
+        archive.restore(records, tmp_path / "by-records")
+        count = archive.restore_selected(tmp_path / "lean", list(selectors), version=version)
+    assert count == len(records) > 0
+    assert _tree(tmp_path / "lean") == _tree(tmp_path / "by-records")
+    if version is None:  # the latest versions: what was added last
+        assert _tree(tmp_path / "lean") == {
+            f"src/{rel}": data for rel, data in files.items()
+            if any(selects(s, f"src/{rel}", "") for s in selectors) or not selectors}
+
+
+def test_restore_selected_refuses_what_records_refuses(hashing_archive: MakeArchive,
+                                                       tmp_path: Path) -> None:
+    from briefmin.errors import IntegrityError
+
+    path = hashing_archive(_many_briefs())
+    with Archive.open(path) as archive, pytest.raises(InputError, match="no brief matches"):
+        archive.restore_selected(tmp_path / "out", ["src/ghost"])
+    # a damaged catalogue row: the error that names it, as `records` says it
+    surgery.execute(path, "UPDATE briefs SET version = 'x' WHERE path = 'src/d0/b04.md'")
+    with Archive.open(path) as archive:
+        with pytest.raises(IntegrityError) as by_records:
+            archive.records()
+        with pytest.raises(IntegrityError) as lean:
+            archive.restore_selected(tmp_path / "out")
+    assert str(lean.value) == str(by_records.value)
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("*.md"))
+
+
+def test_in_order_keeps_the_records_order_in_bounded_windows(
+        hashing_archive: MakeArchive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`restore --stdout` reads windows of briefs in block order, yet gives them in the
+    records' order (path, then version), each byte-exact; copies included."""
+    from briefmin.store import archive as archive_module
+    from briefmin.store.blocks import Blocks
+
+    path, files = _versioned(hashing_archive, tmp_path)
+    monkeypatch.setattr(archive_module, "ORDER_WINDOW_BYTES", 40)
+    windows: list[int] = []
+    real = Blocks.read_many
+
+    def counting(self: Blocks, ids: object) -> object:
+        ids = set(ids)  # type: ignore[call-overload]
+        windows.append(len(ids))
+        return real(self, ids)
+
+    monkeypatch.setattr(Blocks, "read_many", counting)
+    with Archive.open(path) as archive:
+        records = archive.records(all_versions=True)
+        got = list(archive.in_order(records))
+        expected = [archive.read(r) for r in records]
+    assert [r for r, _ in got] == records
+    assert [data for _, data in got] == expected
+    assert {r.path: data for r, data in got if r.version == r.versions} == {
+        f"src/{rel}": data for rel, data in files.items()}
+    assert len(windows) > 5 and max(windows) <= 4  # 40 bytes: a few briefs of ~10-60 each
+
+
+def test_in_order_names_a_damaged_brief(hashing_archive: MakeArchive, tmp_path: Path) -> None:
+    from briefmin.errors import IntegrityError
+
+    path = hashing_archive({"a.md": b"first brief\n" * 20, "b.md": b"second brief\n" * 20})
+    surgery.flip_stored_byte(path, "src/b.md")
+    with Archive.open(path) as archive, pytest.raises(IntegrityError) as failure:
+        list(archive.in_order(archive.records()))
+    assert re.fullmatch(r"cannot restore src/[ab]\.md: .+; run `briefmin verify`",
+                        str(failure.value)), str(failure.value)
+
+
+@settings(max_examples=500, deadline=None)
+@given(names=st.lists(st.text(alphabet="ab./\x00", max_size=6), max_size=6))
+def test_checking_names_together_refuses_what_safe_parts_refuses(names: list[str]) -> None:
+    """A restore checks every name with one pattern over them all (safewrite.check_names):
+    it must refuse exactly when safe_parts refuses one of them."""
+    from briefmin.safewrite import check_names, safe_parts
+
+    def refused(check: Callable[[], object]) -> bool:
+        try:
+            check()
+        except ArchiveError:
+            return True
+        return False
+
+    root = Path("/nowhere")
+    expected = any(refused(lambda n=n: safe_parts(root, n, ArchiveError)) for n in names)
+    assert refused(lambda: check_names(root, names, ArchiveError)) == expected

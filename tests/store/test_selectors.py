@@ -30,4 +30,5 @@ def test_bisecting_takes_what_the_grammar_takes(paths: list[str], selectors: lis
     sorted_paths = [r.path for r in records]
     for selector in [*selectors, *paths[:3]]:
         expected = [r for r in records if selects(selector, r.path, r.sha256)]
-        assert _selected(selector, records, sorted_paths) == expected, selector
+        got = _selected(selector, sorted_paths, [r.sha256 for r in records])
+        assert [records[k] for k in got] == expected, selector
