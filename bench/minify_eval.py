@@ -239,8 +239,11 @@ class E5Cache(VectorCache):
         source = OUT / f"e5-in-{os.getpid()}.jsonl"
         target = source.with_suffix(".npy")
         source.write_text("".join(json.dumps(t) + "\n" for t in texts))
+        # without PYTHONPATH: the bench libraries' numpy (Python 3.11) would shadow the judge
+        # venv's (3.12)
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         subprocess.run([str(e5_python()), str(BENCH / "judge_e5.py"), str(source),
-                        str(target)], check=True)
+                        str(target)], check=True, env=env)
         vectors = np.load(target)
         source.unlink()
         target.unlink()

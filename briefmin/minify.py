@@ -90,21 +90,22 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
                 max_words: int | None = None, redundancy: float = REDUNDANCY,
                 cost_powers: Sequence[float] = COST_POWERS, refine: bool = True,
                 measure: bool = False, contextual: bool = False,
-                priors: Priors | None = None) -> list[Minified]:
+                priors: Priors | None = None, clauses: str | None = None,
+                backward: bool = False) -> list[Minified]:
     """Minify several briefs: unit vectors from the model's token table, or with
     `contextual` from one model pass over all their tokens (see `unit_vectors`), then per
     brief the candidate selections of `choose`, scored from those vectors alone.
     `measure=True` also encodes inputs and outputs to report their real brief-vector
     cosine (one more pass and a half)."""
     budgets = [word_budget(count_words(t), ratio, max_words) for t in texts]
-    docs = [parse(t, b) for t, b in zip(texts, budgets, strict=True)]
+    docs = [parse(t, b, clauses) for t, b in zip(texts, budgets, strict=True)]
     # briefs' token embeddings are held per group, not for a whole folder at once
     all_vectors = [v for start in range(0, len(docs), PASS_GROUP)
                    for v in unit_vectors(encoder, docs[start:start + PASS_GROUP], contextual)]
     results = []
     for text, doc, budget, vectors in zip(texts, docs, budgets, all_vectors, strict=True):
         mask = choose(doc, vectors, budget, redundancy=redundancy, cost_powers=cost_powers,
-                      refine=refine, priors=priors)
+                      refine=refine, priors=priors, backward=backward)
         out = render(doc, mask)
         too_big = [u.words for i, u in enumerate(doc.units)
                    if u.words > budget and i not in doc.duplicates
