@@ -71,11 +71,10 @@ for _red in (0.98, 1.01):
     VARIANTS[f"red{_red}"] = {"redundancy": _red}
     VARIANTS[f"red{_red}pos0.03"] = {"redundancy": _red, "priors": Priors(position=0.03)}
 VARIANTS["default"] = {}
-# fourth round: finer units (briefmin/units.py `split_clauses`)
-VARIANTS["prefix"] = {"clauses": "prefix"}
-VARIANTS["free"] = {"clauses": "free"}
-VARIANTS["back"] = {"backward": True}
-VARIANTS["prefixback"] = {"clauses": "prefix", "backward": True}
+# fourth round: clause units (briefmin/units.py `split_clauses`); "free" clauses (any
+# combination) and a backward-elimination candidate were measured at commit 31ab232
+VARIANTS["sentences"] = {"clauses": False}
+VARIANTS["prefix"] = {"clauses": True}
 for _s in (0.05, 0.1, 0.2, 0.3):
     VARIANTS[f"skip{_s}"] = {"priors": Priors(skip=_s, lead_margin=1.0)}
     VARIANTS[f"skip{_s}m0.01"] = {"priors": Priors(skip=_s, lead_margin=0.01)}

@@ -26,14 +26,24 @@ from .selection import (
     select_in_order,
     unit_vectors,
 )
-from .units import CONTEXT_KINDS, Document, count_words, parse, render, split_sentences
+from .units import (
+    CONTEXT_KINDS,
+    Document,
+    count_words,
+    parse,
+    render,
+    split_clauses,
+    split_sentences,
+)
 
-__all__ = ["COST_POWERS", "DEFAULT_RATIO", "REDUNDANCY", "SWAPS", "Document", "Minified",
+__all__ = ["CLAUSES", "COST_POWERS", "DEFAULT_RATIO", "REDUNDANCY", "SWAPS", "Document", "Minified",
            "Priors", "UnitVectors", "brief_vectors", "choose", "count_words", "minify",
            "minify_many", "parse", "render", "select_greedy", "select_in_order", "similarity",
-           "split_sentences", "unit_vectors", "word_budget"]
+           "split_clauses", "split_sentences", "unit_vectors", "word_budget"]
 
 DEFAULT_RATIO = 0.5
+# sentences split into clause units (`units.split_clauses`), a sentence cut only at its end
+CLAUSES = False
 # briefs read by the model in one batched pass: 32 briefs of 3,000 tokens hold ~150 MB of
 # token embeddings
 PASS_GROUP = 32
@@ -90,8 +100,7 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
                 max_words: int | None = None, redundancy: float = REDUNDANCY,
                 cost_powers: Sequence[float] = COST_POWERS, refine: bool = True,
                 measure: bool = False, contextual: bool = False,
-                priors: Priors | None = None, clauses: str | None = None,
-                backward: bool = False) -> list[Minified]:
+                priors: Priors | None = None, clauses: bool = CLAUSES) -> list[Minified]:
     """Minify several briefs: unit vectors from the model's token table, or with
     `contextual` from one model pass over all their tokens (see `unit_vectors`), then per
     brief the candidate selections of `choose`, scored from those vectors alone.
@@ -105,7 +114,7 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
     results = []
     for text, doc, budget, vectors in zip(texts, docs, budgets, all_vectors, strict=True):
         mask = choose(doc, vectors, budget, redundancy=redundancy, cost_powers=cost_powers,
-                      refine=refine, priors=priors, backward=backward)
+                      refine=refine, priors=priors)
         out = render(doc, mask)
         too_big = [u.words for i, u in enumerate(doc.units)
                    if u.words > budget and i not in doc.duplicates
@@ -135,10 +144,10 @@ def similarity(original: Floats, minified: Floats, words_in: int, words_out: int
 def minify(encoder: Encoder, text: str, *, ratio: float | None = None,
            max_words: int | None = None, redundancy: float = REDUNDANCY,
            cost_powers: Sequence[float] = COST_POWERS, refine: bool = True,
-           measure: bool = False, contextual: bool = False) -> Minified:
+           measure: bool = False, contextual: bool = False, clauses: bool = CLAUSES) -> Minified:
     """A shorter version of `text` made of its own units, closest in meaning under the
     budget: `ratio` of its words (default 0.5) or `max_words`."""
     return minify_many(encoder, [text], ratio=ratio, max_words=max_words,
                        redundancy=redundancy, cost_powers=cost_powers, refine=refine,
-                       measure=measure, contextual=contextual)[0]
+                       measure=measure, contextual=contextual, clauses=clauses)[0]
 

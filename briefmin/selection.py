@@ -296,35 +296,6 @@ def swap_variants(doc: Document, vectors: UnitVectors, budget: int,
     return variants
 
 
-def select_backward(doc: Document, vectors: UnitVectors, budget: int,
-                    redundancy: float = REDUNDANCY) -> npt.NDArray[np.bool_]:
-    """Start from every unit and drop, one at a time, the unit whose loss the estimate feels
-    least per word it frees (with the units that hold it as context), until the budget
-    holds; then fill what is left greedily. At a high ratio the question is what to leave
-    out, which adding from nothing answers last and worst."""
-    costs = _Costs.of(doc)
-    kept = candidates(doc)
-    if not kept.any():
-        return kept
-    # a unit's dependents: the units that bring it as context (a clause's later clauses)
-    dependents = np.zeros((len(doc.units), len(doc.units)), bool)
-    rows = np.repeat(np.arange(len(doc.units)), costs.context.shape[1])
-    cols = costs.context.ravel()
-    dependents[cols[cols >= 0], rows[cols >= 0]] = True
-    np.fill_diagonal(dependents, True)
-    while costs.words[costs.with_context(kept)].sum() > budget:
-        rows_ = np.flatnonzero(kept)
-        drop = dependents[rows_][:, kept]  # (candidate, kept unit) removed together
-        total = vectors.mass[kept].sum(axis=0)
-        removed = drop.astype(np.float64) @ vectors.mass[kept]
-        left = total - removed
-        scores = left @ vectors.target / np.maximum(np.linalg.norm(left, axis=1), 1e-12)
-        freed = drop.astype(np.float64) @ costs.words[kept]
-        loss = (_cosine(total, vectors.target) - scores) / np.maximum(freed, 1.0)
-        kept[rows_[drop[int(np.argmin(loss))]]] = False
-    return select_greedy(doc, vectors, budget, redundancy, 0.0, costs.with_context(kept))
-
-
 def _without(mask: npt.NDArray[np.bool_], unit: int) -> npt.NDArray[np.bool_]:
     out = mask.copy()
     out[unit] = False
@@ -375,8 +346,7 @@ def _value(vectors: UnitVectors, prior: _Prior | None, mask: npt.NDArray[np.bool
 
 def choose(doc: Document, vectors: UnitVectors, budget: int, *,
            redundancy: float = REDUNDANCY, cost_powers: Sequence[float] = COST_POWERS,
-           refine: bool = True, priors: Priors | None = None,
-           backward: bool = False) -> npt.NDArray[np.bool_]:
+           refine: bool = True, priors: Priors | None = None) -> npt.NDArray[np.bool_]:
     """The selection of highest value (estimated similarity, plus `priors`) among a greedy
     run per cost exponent, the lead and (with `refine`) swaps around the best of those."""
     priors = Priors() if priors is None else priors
@@ -395,8 +365,6 @@ def choose(doc: Document, vectors: UnitVectors, budget: int, *,
         select_skipping(doc, vectors, budget, priors.skip)
     if refine:
         options.append(lead)
-    if backward:
-        options.append(select_backward(doc, vectors, budget, redundancy))
 
     def value(mask: npt.NDArray[np.bool_]) -> float:
         return _value(vectors, prior, mask)

@@ -286,8 +286,7 @@ def split_clauses(sentence: str) -> list[str]:
 class _Parser:
     """A line-based reader of markdown and reStructuredText, lenient like a person reading."""
 
-    def __init__(self, text: str, split_over: int | None = None,
-                 clauses: str | None = None) -> None:
+    def __init__(self, text: str, split_over: int | None = None, clauses: bool = False) -> None:
         self.split_over = split_over
         self.clauses = clauses
         text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -489,15 +488,13 @@ class _Parser:
     def _pieces(self, sentences: list[str]) -> list[tuple[str, int]]:
         """The units of a run of sentences: (text, clauses of its sentence before it). Whole
         sentences, or with `clauses` each sentence's clauses."""
-        if self.clauses is None:
+        if not self.clauses:
             return [(s, 0) for s in sentences]
         return [(c, k) for s in sentences for k, c in enumerate(split_clauses(s))]
 
     def _chain(self, units: list[int], pieces: list[tuple[str, int]]) -> None:
-        """With `clauses="prefix"` a clause brings the clauses of its sentence before it as
-        context: a sentence is cut only at its end, never in its middle."""
-        if self.clauses != "prefix":
-            return
+        """A clause brings the clauses of its sentence before it as context: a sentence may
+        lose its end, never its middle (the output reads as the brief's own sentences)."""
         units = units[len(units) - len(pieces):]
         for k, (unit, (_, before)) in enumerate(zip(units, pieces, strict=True)):
             self.units[unit].context += tuple(units[k - before:k])
@@ -564,12 +561,11 @@ def _dedupe_lines(lines: list[str]) -> list[str]:
             if k == 0 or line.strip() != lines[k - 1].strip() or not line.strip()]
 
 
-def parse(text: str, split_over: int | None = None, clauses: str | None = None) -> Document:
+def parse(text: str, split_over: int | None = None, clauses: bool = False) -> Document:
     """Split a brief into blocks and units, applying the lossless clean-ups. A table with
     more than `split_over` words (the budget: it could never be kept whole) is split into
-    rows. `clauses`: None keeps a sentence one unit; "prefix" splits it into clauses, each
-    kept only with the clauses before it (a sentence may lose its end); "free" into clauses
-    kept in any combination."""
+    rows. With `clauses` a sentence (of a paragraph or a plain list item) is split into
+    clause units, each kept only with the clauses of its sentence before it."""
     return _Parser(text, split_over, clauses).parse()
 
 
