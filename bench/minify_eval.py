@@ -47,7 +47,7 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -87,10 +87,12 @@ def _debian(data: Path) -> list[Doc]:
     return docs
 
 
-def _usrdoc(_: Path) -> list[Doc]:
+def usrdoc_files(paths: Iterable[Path]) -> list[Doc]:
+    """The README*, *.md and *.rst files (gzipped or not, README.Debian left out) among
+    `paths`, in their order, each distinct content once."""
     docs, seen = [], set()
     pattern = re.compile(r"(?i)(readme[^/]*|[^/]*\.(md|rst))(\.gz)?$")
-    for path in sorted(USRDOC.glob("*/*")):
+    for path in paths:
         if not path.is_file() or path.is_symlink() or not pattern.match(path.name) \
                 or path.name.lower().startswith("readme.debian"):
             continue
@@ -107,6 +109,10 @@ def _usrdoc(_: Path) -> list[Doc]:
             seen.add(digest)
             docs.append((str(path.relative_to(USRDOC)), raw.decode("utf-8", "replace")))
     return docs
+
+
+def _usrdoc(_: Path) -> list[Doc]:
+    return usrdoc_files(sorted(USRDOC.glob("*/*")))
 
 
 LOADERS: dict[str, Callable[[Path], list[Doc]]] = {

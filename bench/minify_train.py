@@ -11,10 +11,7 @@ documents) and, with --e5, multilingual-e5-small (cached as in bench_minify).
 from __future__ import annotations
 
 import argparse
-import gzip
-import hashlib
 import random
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -41,6 +38,7 @@ from minify_eval import (  # noqa: E402
     offset_cosines,
     pooled,
     split,
+    usrdoc_files,
 )
 
 from briefmin.encoder import BUNDLED_MODEL, Encoder, load_encoder  # noqa: E402
@@ -99,26 +97,12 @@ def usrdoc_deeper() -> list[tuple[str, str]]:
     """A second README stand-in for training: files of the `usrdoc` genre's kinds (README*,
     *.md, *.rst) deeper under /usr/share/doc (examples/README, nodejs/api/*.md, ...), which
     the genre (and so its held-out split) never reads: it takes only /usr/share/doc/*/*.
-    A file whose bytes equal a genre document's is left out. 150-4000 words."""
-    genre = {hashlib.sha256(t.encode()).hexdigest() for _, t in LOADERS["usrdoc"](Path())}
+    A file whose text equals a genre document's is left out. 150-4000 words."""
+    genre = {text for _, text in LOADERS["usrdoc"](Path())}
     top = set(USRDOC.glob("*/*"))
-    pattern = re.compile(r"(?i)(readme[^/]*|[^/]*\.(md|rst))(\.gz)?$")
-    docs = []
-    for path in sorted(USRDOC.rglob("*")):
-        if path in top or not path.is_file() or path.is_symlink() \
-                or not pattern.match(path.name) or path.name.lower().startswith("readme.debian"):
-            continue
-        raw = path.read_bytes()
-        if path.suffix == ".gz":
-            try:
-                raw = gzip.decompress(raw)
-            except OSError:
-                continue
-        text = raw.decode("utf-8", "replace")
-        if b"\0" not in raw[:4096] and 150 <= len(text.split()) <= 4000 \
-                and hashlib.sha256(text.encode()).hexdigest() not in genre:
-            docs.append((str(path.relative_to(USRDOC)), text))
-    return docs
+    return [(name, text) for name, text in usrdoc_files(
+                p for p in sorted(USRDOC.rglob("*")) if p not in top)
+            if 150 <= len(text.split()) <= 4000 and text not in genre]
 
 
 class MiniLmCache(VectorCache):
