@@ -1,12 +1,16 @@
 """Tuning bench for `minify` on the TRAINING splits of every genre (never a held-out doc):
-what chose the constants of briefmin/selection.py in its third round (bench/RESULTS.md).
+what chose the constants of briefmin/selection.py in its third round and clause units
+(`CLAUSES`, briefmin/minify.py) in its fourth (bench/RESULTS.md). The `usrdoc` genre has
+no training split; `--genres usrdeep pypi` are README stand-ins that no bench genre reads.
 
 Each variant is a set of `minify_many` keyword arguments; every variant and the lead get the
 same word budget, and are scored per document by MiniLM over 180-word chunks (vectors cached
 in bench/out/minilm-cache.npz), top-20 TF-IDF terms kept (IDF over the genre's training
 documents) and, with --e5, multilingual-e5-small (cached as in bench_minify).
 
-    .venv/bin/python bench/minify_train.py [--n 30] [--e5] [--variants NAME ...]"""
+    .venv/bin/python bench/minify_train.py [--n 30] [--e5] [--genres G ...] [--variants NAME ...]
+    .venv/bin/python bench/minify_train.py --n 20 --e5 --genres usrdeep kernel debian \\
+        --variants round2 prefix                                     # the fourth round's"""
 
 from __future__ import annotations
 
@@ -68,14 +72,17 @@ for _p in (0.1, 0.3):
 for _red in (0.98, 1.01):
     VARIANTS[f"red{_red}"] = {"redundancy": _red}
     VARIANTS[f"red{_red}pos0.03"] = {"redundancy": _red, "priors": Priors(position=0.03)}
-VARIANTS["default"] = {}
-# fourth round: clause units (briefmin/units.py `split_clauses`); "free" clauses (any
-# combination) and a backward-elimination candidate were measured at commit 31ab232
-VARIANTS["sentences"] = {"clauses": False}
-VARIANTS["prefix"] = {"clauses": True}
 for _s in (0.05, 0.1, 0.2, 0.3):
     VARIANTS[f"skip{_s}"] = {"priors": Priors(skip=_s, lead_margin=1.0)}
     VARIANTS[f"skip{_s}m0.01"] = {"priors": Priors(skip=_s, lead_margin=0.01)}
+# the third round's variants were measured over sentence units (the default since is clauses)
+for _variant in VARIANTS.values():
+    _variant.setdefault("clauses", False)
+VARIANTS["default"] = {}
+# fourth round: clause units (briefmin/units.py `split_clauses`); "free" clauses (any
+# combination) and a backward-elimination candidate were measured at commit 31ab232
+# ("round2" is the sentence units' selection)
+VARIANTS["prefix"] = {"clauses": True}
 
 
 def pypi_readmes() -> list[tuple[str, str]]:
