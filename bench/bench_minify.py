@@ -7,7 +7,9 @@ TextRank, summa) are described in bench/minify_eval.py. Every method gets the sa
 budget: `ratio` x the original's words, at ratios 0.3, 0.5 and 0.7.
 
 `briefmin-ctx` is briefmin with `contextual=True` (unit vectors from a model pass instead of
-the token table), so what the faster default costs or gains is seen in the same run.
+the token table), so what the faster default costs or gains is seen in the same run;
+`briefmin-clauses` / `briefmin-sentences` is briefmin with the other unit size than the
+default's (`clauses`, briefmin/units.py), likewise.
 
 Speed, on the kernel docs' held-out split: the whole `minify_many` path at ratio 0.5 (both
 ways) beside encoding the same briefs alone (the archive's `add` work), in the same run; and
@@ -55,6 +57,7 @@ from minify_eval import (  # noqa: E402
 
 from briefmin.encoder import BUNDLED_MODEL, load_encoder  # noqa: E402
 from briefmin.minify import (  # noqa: E402
+    CLAUSES,
     brief_vectors,
     count_words,
     minify,
@@ -70,7 +73,9 @@ TRAIN_SEED = 11
 BASELINES = ("lead", "random", "lexrank", "textrank", "summa")
 # briefmin-ctx: the same selection over contextual token embeddings from a model pass (the
 # method before the token table), for the cost of the faster default in the same run
-METHODS = ("briefmin", "briefmin-ctx", *BASELINES)
+# the unit size the default does not use (clause units or sentence units), in the same run
+OTHER_UNITS = "briefmin-sentences" if CLAUSES else "briefmin-clauses"
+METHODS = ("briefmin", OTHER_UNITS, "briefmin-ctx", *BASELINES)
 JUDGES = ("e5", "e5x", "minilm180", "minilm180x", "tfidf")
 # what the slow e5 judge scores (see `judge`): the methods the goal names, at every ratio;
 # --e5-all adds random and summa
@@ -86,12 +91,14 @@ def outputs_for(encoder: object, texts: list[str], ratio: float,
                 timings: dict[str, float]) -> dict[str, list[str]]:
     """Every method's output for every text at this ratio (briefmin's timed)."""
     out: dict[str, list[str]] = {m: [] for m in METHODS}
-    for method, contextual in (("briefmin", False), ("briefmin-ctx", True)):
+    for method, contextual, clauses in (("briefmin", False, CLAUSES),
+                                        (OTHER_UNITS, False, not CLAUSES),
+                                        ("briefmin-ctx", True, CLAUSES)):
         if method not in METHODS:
             continue
         start, cpu = time.perf_counter(), time.process_time()
         ours = minify_many(encoder, texts, ratio=ratio,  # type: ignore[arg-type]
-                           contextual=contextual)
+                           contextual=contextual, clauses=clauses)
         timings[f"{method} {ratio}"] = time.perf_counter() - start
         timings[f"{method} {ratio} cpu"] = time.process_time() - cpu
         out[method] = [r.text for r in ours]

@@ -47,7 +47,7 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -87,10 +87,12 @@ def _debian(data: Path) -> list[Doc]:
     return docs
 
 
-def _usrdoc(_: Path) -> list[Doc]:
+def usrdoc_files(paths: Iterable[Path]) -> list[Doc]:
+    """The README*, *.md and *.rst files (gzipped or not, README.Debian left out) among
+    `paths`, in their order, each distinct content once."""
     docs, seen = [], set()
     pattern = re.compile(r"(?i)(readme[^/]*|[^/]*\.(md|rst))(\.gz)?$")
-    for path in sorted(USRDOC.glob("*/*")):
+    for path in paths:
         if not path.is_file() or path.is_symlink() or not pattern.match(path.name) \
                 or path.name.lower().startswith("readme.debian"):
             continue
@@ -107,6 +109,10 @@ def _usrdoc(_: Path) -> list[Doc]:
             seen.add(digest)
             docs.append((str(path.relative_to(USRDOC)), raw.decode("utf-8", "replace")))
     return docs
+
+
+def _usrdoc(_: Path) -> list[Doc]:
+    return usrdoc_files(sorted(USRDOC.glob("*/*")))
 
 
 LOADERS: dict[str, Callable[[Path], list[Doc]]] = {
@@ -239,8 +245,11 @@ class E5Cache(VectorCache):
         source = OUT / f"e5-in-{os.getpid()}.jsonl"
         target = source.with_suffix(".npy")
         source.write_text("".join(json.dumps(t) + "\n" for t in texts))
+        # without PYTHONPATH: the bench libraries' numpy (Python 3.11) would shadow the judge
+        # venv's (3.12)
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         subprocess.run([str(e5_python()), str(BENCH / "judge_e5.py"), str(source),
-                        str(target)], check=True)
+                        str(target)], check=True, env=env)
         vectors = np.load(target)
         source.unlink()
         target.unlink()

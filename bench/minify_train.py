@@ -1,12 +1,16 @@
 """Tuning bench for `minify` on the TRAINING splits of every genre (never a held-out doc):
-what chose the constants of briefmin/selection.py in its third round (bench/RESULTS.md).
+what chose the constants of briefmin/selection.py in its third round and clause units
+(`CLAUSES`, briefmin/minify.py) in its fourth (bench/RESULTS.md). The `usrdoc` genre has
+no training split; `--genres usrdeep pypi` are README stand-ins that no bench genre reads.
 
 Each variant is a set of `minify_many` keyword arguments; every variant and the lead get the
 same word budget, and are scored per document by MiniLM over 180-word chunks (vectors cached
 in bench/out/minilm-cache.npz), top-20 TF-IDF terms kept (IDF over the genre's training
 documents) and, with --e5, multilingual-e5-small (cached as in bench_minify).
 
-    .venv/bin/python bench/minify_train.py [--n 30] [--e5] [--variants NAME ...]"""
+    .venv/bin/python bench/minify_train.py [--n 30] [--e5] [--genres G ...] [--variants NAME ...]
+    .venv/bin/python bench/minify_train.py --n 20 --e5 --genres usrdeep kernel debian \\
+        --variants round2 prefix                                     # the fourth round's"""
 
 from __future__ import annotations
 
@@ -28,14 +32,17 @@ from bench_minify import EPS, RATIOS, TRAIN_SEED  # noqa: E402
 from minify_eval import (  # noqa: E402
     E5_CHUNK_WORDS,
     GENRES,
+    LOADERS,
     MINILM_CHUNK_WORDS,
     SUMMARIZERS,
+    USRDOC,
     E5Cache,
     TfIdf,
     VectorCache,
     offset_cosines,
     pooled,
     split,
+    usrdoc_files,
 )
 
 from briefmin.encoder import BUNDLED_MODEL, Encoder, load_encoder  # noqa: E402
@@ -65,10 +72,44 @@ for _p in (0.1, 0.3):
 for _red in (0.98, 1.01):
     VARIANTS[f"red{_red}"] = {"redundancy": _red}
     VARIANTS[f"red{_red}pos0.03"] = {"redundancy": _red, "priors": Priors(position=0.03)}
-VARIANTS["default"] = {}
 for _s in (0.05, 0.1, 0.2, 0.3):
     VARIANTS[f"skip{_s}"] = {"priors": Priors(skip=_s, lead_margin=1.0)}
     VARIANTS[f"skip{_s}m0.01"] = {"priors": Priors(skip=_s, lead_margin=0.01)}
+# the third round's variants were measured over sentence units (the default since is clauses)
+for _variant in VARIANTS.values():
+    _variant.setdefault("clauses", False)
+VARIANTS["default"] = {}
+# fourth round: clause units (briefmin/units.py `split_clauses`); "free" clauses (any
+# combination) and a backward-elimination candidate were measured at commit 31ab232
+# ("round2" is the sentence units' selection)
+VARIANTS["prefix"] = {"clauses": True}
+
+
+def pypi_readmes() -> list[tuple[str, str]]:
+    """A README stand-in with a training role only (the `usrdoc` genre has no training
+    split): the long descriptions (METADATA bodies, mostly a project's README) of the
+    packages installed beside briefmin, 150-4000 words, in name order. Never a bench genre."""
+    from importlib import metadata
+
+    docs = {}
+    for dist in metadata.distributions():
+        body = dist.metadata.get_payload() or dist.metadata.get("Description") or ""
+        name = dist.metadata.get("Name") or ""
+        if 150 <= len(body.split()) <= 4000:
+            docs.setdefault(name.lower(), body)
+    return sorted(docs.items())
+
+
+def usrdoc_deeper() -> list[tuple[str, str]]:
+    """A second README stand-in for training: files of the `usrdoc` genre's kinds (README*,
+    *.md, *.rst) deeper under /usr/share/doc (examples/README, nodejs/api/*.md, ...), which
+    the genre (and so its held-out split) never reads: it takes only /usr/share/doc/*/*.
+    A file whose text equals a genre document's is left out. 150-4000 words."""
+    genre = {text for _, text in LOADERS["usrdoc"](Path())}
+    top = set(USRDOC.glob("*/*"))
+    return [(name, text) for name, text in usrdoc_files(
+                p for p in sorted(USRDOC.rglob("*")) if p not in top)
+            if 150 <= len(text.split()) <= 4000 and text not in genre]
 
 
 class MiniLmCache(VectorCache):
@@ -90,10 +131,15 @@ def scores_of(originals: list[str], outputs: list[str],
     return np.where(empty, 0.0, (vecs[:n] * vecs[n:]).sum(axis=1))
 
 
+STAND_INS: dict[str, Callable[[], list[tuple[str, str]]]] = {
+    "pypi": pypi_readmes, "usrdeep": usrdoc_deeper}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=30)
-    parser.add_argument("--genres", nargs="+", default=list(GENRES), choices=GENRES)
+    parser.add_argument("--genres", nargs="+", default=list(GENRES),
+                        choices=[g for g in GENRES if g != "usrdoc"] + list(STAND_INS))
     parser.add_argument("--ratios", nargs="+", type=float, default=list(RATIOS))
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
     parser.add_argument("--baselines", nargs="+", default=["lead"])
@@ -111,7 +157,8 @@ def main() -> None:
           "genre). Per judge: mean, mean minus lead's, share strictly above lead, share "
           "equal to lead's output.\n", flush=True)
     for genre in args.genres:
-        _, train = split(genre, args.data)
+        # usrdoc has no training split: every eligible document is held out
+        train = STAND_INS[genre]() if genre in STAND_INS else split(genre, args.data)[1]
         docs = random.Random(TRAIN_SEED).sample(train, min(args.n, len(train)))
         texts = [t for _, t in docs]
         tfidf = TfIdf([t for _, t in train])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +39,15 @@ _OPTION = re.compile(r"^\s*:[^:\s][^:]*:")
 _QUOTE = re.compile(r"^\s{0,3}>")
 _ITEM = re.compile(r"^(\s*)([-*+\u2022]|\d{1,9}[.)]|#\.|\(\d{1,9}\)|:[^:\s][^:]*:)(\s+|$)")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]*_]*(\s+)(?=[\"'(\[*_`]*[A-Z0-9])")
+# where a sentence may be cut into clauses: after ; or : (not '::'), after a comma before a
+# word that opens a clause, before a dash between spaces
+_CLAUSE_BREAK = re.compile(
+    r"(?<=[;,])\s+(?=(?:and|but|or|nor|which|who|whose|while|whereas|where|because|so|yet|"
+    r"although|though|when|whenever|if|unless|since|until|after|before|as|then|thus|"
+    r"otherwise|including|except|e\.g\.|i\.e\.)\b)"
+    r"|(?<=[;])\s+|(?<=[^:]:)\s+(?=\S)|\s+(?=(?:--|\u2014|\u2013)\s)")
+# a piece shorter than this is no clause ("However,", "Note:"): it joins the next one
+MIN_CLAUSE_WORDS = 3
 _ABBREVIATIONS = frozenset((
     "e.g", "i.e", "etc", "vs", "cf", "al", "approx", "no", "nos", "fig", "figs", "eq", "dr",
     "mr", "mrs", "ms", "st", "jr", "sr", "inc", "ltd", "co", "corp", "dept", "est", "min",
@@ -250,11 +260,35 @@ def split_sentences(text: str) -> list[str]:
     return [p for p in pieces if p.strip()]
 
 
+def split_clauses(sentence: str) -> list[str]:
+    """Clause texts whose concatenation (with the whitespace between) is `sentence`; pieces
+    of fewer than MIN_CLAUSE_WORDS words are joined to the next (the last to the one before)."""
+    pieces, start = [], 0
+    for match in _CLAUSE_BREAK.finditer(sentence):
+        pieces.append(sentence[start:match.start()])
+        start = match.end()
+    pieces.append(sentence[start:])
+    merged: list[str] = []
+    carry = ""
+    for piece in pieces:
+        carry = f"{carry} {piece}" if carry else piece
+        if count_words(carry) >= MIN_CLAUSE_WORDS:
+            merged.append(carry)
+            carry = ""
+    if carry:
+        if merged:
+            merged[-1] = f"{merged[-1]} {carry}"
+        else:
+            merged.append(carry)
+    return merged
+
+
 class _Parser:
     """A line-based reader of markdown and reStructuredText, lenient like a person reading."""
 
-    def __init__(self, text: str, split_over: int | None = None) -> None:
+    def __init__(self, text: str, split_over: int | None = None, clauses: bool = False) -> None:
         self.split_over = split_over
+        self.clauses = clauses
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         self.lines = text.split("\n")
         self.blocks: list[Block] = []
@@ -428,27 +462,42 @@ class _Parser:
                 j += 1
             end = j
         body = [_clean_line(line) for line in _dedupe_lines(lines[i:end])]
-        sentences = _item_sentences(body)
+        sentences = _item_sentences(body, self._pieces)
         if sentences is None:
             block = self._add("item", body, [("item", "\n".join(body))])
             self.items.append((marker_indent, content, block.units[0]))
         else:
             # marker (a context unit, paid once) and one unit per sentence: a long item may
             # keep its key sentence only; a nested block keeps the marker and first sentence
-            head, texts = sentences
+            head, pieces = sentences
             marker = len(self.units)
             self.units.append(Unit("itemhead", head.strip(), count_words(head),
                                    len(self.blocks), self._context()))
-            block = self._add("item", body, [("item", t) for t in texts])
+            block = self._add("item", body, [("item", t) for t, _ in pieces])
             block.units.insert(0, marker)
             block.head = head
             for unit in block.units[1:]:
                 self.units[unit].context += (marker,)
+            self._chain(block.units, pieces)
             self.items.append((marker_indent, content, marker))
             self.items.append((marker_indent, content, block.units[1]))
         if body[-1].endswith("::"):
             self.literal_after = marker_indent
         return end
+
+    def _pieces(self, sentences: list[str]) -> list[tuple[str, int]]:
+        """The units of a run of sentences: (text, clauses of its sentence before it). Whole
+        sentences, or with `clauses` each sentence's clauses."""
+        if not self.clauses:
+            return [(s, 0) for s in sentences]
+        return [(c, k) for s in sentences for k, c in enumerate(split_clauses(s))]
+
+    def _chain(self, units: list[int], pieces: list[tuple[str, int]]) -> None:
+        """A clause brings the clauses of its sentence before it as context: a sentence may
+        lose its end, never its middle (the output reads as the brief's own sentences)."""
+        units = units[len(units) - len(pieces):]
+        for k, (unit, (_, before)) in enumerate(zip(units, pieces, strict=True)):
+            self.units[unit].context += tuple(units[k - before:k])
 
     def _starts_block(self, j: int) -> bool:
         line = self.lines[j]
@@ -467,7 +516,9 @@ class _Parser:
             end += 1
         body = [_clean_line(line) for line in _dedupe_lines(lines[i:end])]
         text = "\n".join(line.strip() for line in body)
-        self._add("paragraph", body, [("sentence", s) for s in split_sentences(text)])
+        pieces = self._pieces(split_sentences(text))
+        block = self._add("paragraph", body, [("sentence", p) for p, _ in pieces])
+        self._chain(block.units, pieces)
         if text.endswith("::"):
             self.literal_after = indent
         return end
@@ -487,18 +538,21 @@ class _Parser:
         return duplicates
 
 
-def _item_sentences(body: list[str]) -> tuple[str, list[str]] | None:
-    """A plain one-paragraph list item of several sentences as (marker, sentences); None for
-    a one-sentence item or one holding a code block, a blank line or a literal block."""
+def _item_sentences(body: list[str],
+                    pieces: Callable[[list[str]], list[tuple[str, int]]]
+                    ) -> tuple[str, list[tuple[str, int]]] | None:
+    """A plain one-paragraph list item of several sentences (or clauses: `pieces` makes the
+    units of its sentences) as (marker, pieces); None for an item of one piece or one holding
+    a code block, a blank line or a literal block."""
     marker = _ITEM.match(body[0])
     if marker is None or any(not line.strip() or _FENCE.match(line) for line in body) \
             or body[-1].endswith("::"):
         return None
     head = body[0][:marker.end()]
     text = " ".join(line.strip() for line in [body[0][marker.end():], *body[1:]]).strip()
-    sentences = split_sentences(text)
-    return (head if head.endswith((" ", "\t")) else head + " ", sentences) \
-        if len(sentences) > 1 else None
+    units = pieces(split_sentences(text))
+    return (head if head.endswith((" ", "\t")) else head + " ", units) \
+        if len(units) > 1 else None
 
 
 def _dedupe_lines(lines: list[str]) -> list[str]:
@@ -507,11 +561,12 @@ def _dedupe_lines(lines: list[str]) -> list[str]:
             if k == 0 or line.strip() != lines[k - 1].strip() or not line.strip()]
 
 
-def parse(text: str, split_over: int | None = None) -> Document:
+def parse(text: str, split_over: int | None = None, clauses: bool = False) -> Document:
     """Split a brief into blocks and units, applying the lossless clean-ups. A table with
     more than `split_over` words (the budget: it could never be kept whole) is split into
-    rows."""
-    return _Parser(text, split_over).parse()
+    rows. With `clauses` a sentence (of a paragraph or a plain list item) is split into
+    clause units, each kept only with the clauses of its sentence before it."""
+    return _Parser(text, split_over, clauses).parse()
 
 
 # -- rendering -------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from briefmin.minify import (
     parse,
     render,
     select_in_order,
+    split_clauses,
     split_sentences,
     unit_vectors,
     word_budget,
@@ -218,6 +219,47 @@ def test_sentence_split_keeps_abbreviations() -> None:
         "Use e.g. Redis.", "J. Smith agreed.", "Version 3.13 works!", "Done"]
 
 
+def test_clause_split() -> None:
+    assert split_clauses("The driver supports X, and it also handles Y; however, when the "
+                         "device resets, the state is lost: see below -- or not.") == [
+        "The driver supports X,", "and it also handles Y;",
+        "however, when the device resets, the state is lost:", "see below -- or not."]
+    # a piece under MIN_CLAUSE_WORDS joins the next; '::' and a comma before a noun do not cut
+    assert split_clauses("Note: run it, then stop it now.") == ["Note: run it,",
+                                                              "then stop it now."]
+    assert split_clauses("Note: run it, then stop.") == ["Note: run it, then stop."]
+    assert split_clauses("Use this:: red, green and blue") == ["Use this:: red, green and blue"]
+    assert split_clauses("Short, and") == ["Short, and"]
+
+
+def test_clause_units_keep_a_sentence_prefix() -> None:
+    """A clause comes with the clauses of its sentence before it: a sentence may lose its
+    end, never its middle; a list item of one long sentence is cut the same way."""
+    text = ("# T\n\nThe cache is flushed on every write, which costs a round trip; readers "
+            "never see stale roles. Second sentence here.\n\n- one item has a clause, and "
+            "another clause follows it\n")
+    doc = parse(text, clauses=True)
+    assert [(u.kind, u.text, u.context) for u in doc.units] == [
+        ("heading", "T", ()),
+        ("sentence", "The cache is flushed on every write,", (0,)),
+        ("sentence", "which costs a round trip;", (0, 1)),
+        ("sentence", "readers never see stale roles.", (0, 1, 2)),
+        ("sentence", "Second sentence here.", (0,)),
+        ("itemhead", "-", (0,)),
+        ("item", "one item has a clause,", (0, 5)),
+        ("item", "and another clause follows it", (0, 5, 6))]
+    assert render(doc, {2}) == ("# T\n\nThe cache is flushed on every write, which costs a "
+                                "round trip;\n")
+    assert render(doc, {4, 6}) == "# T\n\nSecond sentence here.\n\n- one item has a clause,\n"
+    assert render(doc, range(len(doc.units))) == text
+    # the budget is spent on a sentence's first clauses when the whole does not fit
+    chosen = select_in_order(doc, 9)  # "# T" is two words
+    assert render(doc, chosen) == "# T\n\nThe cache is flushed on every write,\n"
+    assert [u.text for u in parse(text).units][1] == (
+        "The cache is flushed on every write, which costs a round trip; readers never see "
+        "stale roles.")
+
+
 def test_budget_validation() -> None:
     assert word_budget(100) == 50
     assert word_budget(100, 1.0) == 100
@@ -358,6 +400,32 @@ def test_rst_tables_split_into_valid_rows() -> None:
     assert [u.kind for u in doc.units] == ["tablehead", "row", "row"]
     assert render(doc, {2}) == (".. flat-table:: Cards\n   :header-rows: 1\n\n"
                                 "   * - Number\n     - Name\n   * - 1\n     - Hauppauge\n")
+
+
+_CLAUSE_WORDS = st.one_of(_WORDS, st.sampled_from(["and", "which", "role,", "cache;", "--",
+                                                    "note:", "when", "::"]))
+_CLAUSE_SENTENCE = st.builds(lambda ws, end: " ".join(ws).capitalize() + end,
+                             st.lists(_CLAUSE_WORDS, min_size=1, max_size=16),
+                             st.sampled_from(".!?:"))
+_CLAUSE_DOC = st.builds("\n\n".join, st.lists(st.one_of(
+    st.builds(" ".join, st.lists(_CLAUSE_SENTENCE, min_size=1, max_size=4)),
+    st.builds(lambda ss: "- " + " ".join(ss), st.lists(_CLAUSE_SENTENCE, min_size=1,
+                                                       max_size=3)),
+    _HEADING, _LIST, _CODE, _TABLE), min_size=1, max_size=10))
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=_CLAUSE_DOC, ratio=st.floats(0.05, 1.0), clauses=st.booleans())
+def test_clause_units_keep_the_output_rules(text: str, ratio: float, clauses: bool) -> None:
+    """Clause units or sentence units: the input's own words in order, fences whole, the
+    budget held, for the selection and for the lead over clause units."""
+    result = minify_many(hashing(), [text], ratio=ratio, clauses=clauses)[0]
+    assert is_subsequence(result.text.split(), text.split())
+    assert result.words_out <= result.budget
+    assert fences_balanced(result.text)
+    doc = parse(text, result.budget, clauses=True)
+    lead = render(doc, select_in_order(doc, result.budget))
+    assert count_words(lead) <= result.budget and is_subsequence(lead.split(), text.split())
 
 
 @settings(max_examples=60, deadline=None)
