@@ -5,7 +5,9 @@ Candidates come from the binary codes by banding (bit-sampling LSH: two briefs a
 when their codes agree on every bit of some band of k sampled bits) and are confirmed with the
 int8 rescoring codes. The number of bands is computed from the threshold so that a pair at the
 threshold is found with probability `LSH_RECALL`; pairs above it are found more surely still.
-Pure numpy over codes: no archive, no model."""
+Codes that band neither way (vectors that all share one direction, as the `hashing`
+encoder's do) are searched exactly when few, else by an inverted file (`ivf_pairs`) whose
+recall a seeded sample measures. Pure numpy over codes: no archive, no model."""
 
 from __future__ import annotations
 
@@ -324,9 +326,13 @@ def near_pairs(bits: Codes, codes: Int8Codes, threshold: float, *, seed: int = 0
         columns = projected_signs(codes, seed=seed)
         plan = band_plan(n, columns.shape[0], threshold, seed=seed,
                          ones=columns.mean(axis=1, dtype=np.float64), hyperplanes=True)
-    if plan is None:  # even the projections are too biased: exact, block by block
+    if plan is None:  # even the projections are too biased (vectors sharing a direction)
         del columns
-        return all_code_pairs(codes, norms, threshold)
+        if n < IVF_ABOVE:  # exact, block by block
+            return all_code_pairs(codes, norms, threshold)
+        # exact is O(n²) (2 CPU hours at a million): an inverted file with a measured recall
+        return ivf_pairs(codes, norms, threshold, ivf_plan(codes, norms, threshold, seed=seed),
+                         progress=progress)
     found: list[Pairs] = []
     known = np.zeros(0, np.int64)  # i * n + j of the pairs confirmed so far, sorted
     for band_no, band in enumerate(plan):
@@ -346,4 +352,141 @@ def near_pairs(bits: Codes, codes: Int8Codes, threshold: float, *, seed: int = 0
                     known = np.insert(known, np.searchsorted(known, new), new)
         if progress:
             progress(band_no + 1, len(plan))
+    return Pairs.concat(found)
+
+
+# -- codes that cannot be banded: an inverted file (IVF) -------------------------------------
+#
+# numpy, not faiss: faiss-cpu 1.15.1's IndexIVFFlat / IndexIVFScalarQuantizer `range_search`
+# scores each (query, listed vector) with its own dot product, where grouping the queries
+# by list makes one BLAS product per list; measured on the 100k hashing archive (RESULTS,
+# "A million briefs: the similar kind"), same lists and probes.
+
+IVF_ABOVE = 50_000  # fewer unbandable codes than this: exact all-pairs (under ~20 CPU s)
+IVF_RECALL = 0.995  # share of the sampled rows' exact pairs the probes must reach
+IVF_SAMPLE = 512  # rows whose pairs are found exactly, to choose the probes and report recall
+IVF_SAMPLE_PAIRS = 2000  # more rows are sampled until their exact pairs are this many
+IVF_SAMPLE_SCORES = 2 * 10**9  # or until this many exact cosines were scored (~30 CPU s)
+IVF_TRAIN_PER_LIST = 32  # k-means sample: rows per list
+IVF_MIN_PROBES = 2  # even when the sample shows no pair: a pair's two rows often straddle lists
+
+
+@dataclass(frozen=True)
+class IvfPlan:
+    """The lists (unit k-means centroids), how many of its nearest lists each row searches,
+    and the share of the exact pairs of `sampled` random rows that those probes reach (a pair
+    is found when either row probes the other's list)."""
+
+    centroids: Floats
+    probes: int
+    recall: float
+    sampled_pairs: int
+
+
+def spherical_kmeans(units: Floats, k: int, iterations: int = 8, seed: int = 0) -> Floats:
+    """k unit centroids of unit rows (cosine k-means); an emptied list restarts at a random
+    row."""
+    rng = np.random.default_rng(seed)
+    centroids = units[rng.choice(len(units), k, replace=False)].copy()
+    for _ in range(iterations):
+        cell = np.argmax(units @ centroids.T, axis=1)
+        sums = np.zeros_like(centroids)
+        np.add.at(sums, cell, units)
+        lengths = np.linalg.norm(sums, axis=1)
+        empty = lengths == 0
+        sums[empty] = units[rng.choice(len(units), int(empty.sum()), replace=False)]
+        lengths[empty] = 1.0
+        centroids = (sums / lengths[:, None]).astype(np.float32)
+    return centroids
+
+
+def ivf_plan(codes: Int8Codes, norms: Floats, threshold: float, nlist: int | None = None,
+             probes: int | None = None, recall: float = IVF_RECALL, seed: int = 0,
+             sample: int = IVF_SAMPLE) -> IvfPlan:
+    """Lists by k-means on a sample of the codes, and the fewest probes that reach `recall`
+    of the exact pairs of seeded random rows (`sample` of them or more, see
+    IVF_SAMPLE_PAIRS; at most an eighth of the lists: beyond
+    that the search nears the all-pairs cost; the plan's recall then says what it reaches)."""
+    n = len(codes)
+    rng = np.random.default_rng(seed)
+    nlist = nlist or max(16, int(4 * math.sqrt(n)))
+    train = np.sort(rng.choice(n, min(n, nlist * IVF_TRAIN_PER_LIST), replace=False))
+    centroids = spherical_kmeans(decoded(codes[train], norms[train]), nlist, seed=seed)
+    # sampled rows' exact pairs: rows added in doubling rounds until the pairs are enough
+    # to read a recall near 0.995 from, or the exact scoring reaches IVF_SAMPLE_SCORES
+    shuffled = rng.permutation(n)
+    cap = min(n, max(sample, IVF_SAMPLE_SCORES // n))
+    parts_a: list[Ints] = []
+    parts_b: list[Ints] = []
+    done = 0
+    while done < cap and (not done or sum(map(len, parts_a)) < IVF_SAMPLE_PAIRS):
+        rows = np.sort(shuffled[done:min(cap, max(sample, 2 * done))])
+        exact = query_pairs(decoded(codes[rows], norms[rows]), codes, norms, threshold)[0]
+        keep = rows[exact.i] != exact.j
+        parts_a.append(rows[exact.i][keep])
+        parts_b.append(exact.j[keep])
+        done += len(rows)
+    a, b = np.concatenate(parts_a), np.concatenate(parts_b)
+    if not len(a):
+        return IvfPlan(centroids, probes or IVF_MIN_PROBES, 1.0, 0)
+    need = np.empty(len(a), np.int64)  # probes that find each sampled pair
+    for start in range(0, len(a), 4096):
+        sa = decoded(codes[a[start:start + 4096]], norms[a[start:start + 4096]]) @ centroids.T
+        sb = decoded(codes[b[start:start + 4096]], norms[b[start:start + 4096]]) @ centroids.T
+        home_a, home_b = sa.argmax(axis=1), sb.argmax(axis=1)
+        # a list's rank among a row's nearest lists: how many lists are nearer
+        rank_a = (sa > np.take_along_axis(sa, home_b[:, None], 1)).sum(axis=1)
+        rank_b = (sb > np.take_along_axis(sb, home_a[:, None], 1)).sum(axis=1)
+        need[start:start + 4096] = np.minimum(rank_a, rank_b) + 1
+    if probes is None:
+        need.sort()
+        probes = int(need[min(len(need) - 1, math.ceil(recall * len(need)) - 1)])
+        probes = max(IVF_MIN_PROBES, min(probes, max(1, nlist // 8)))
+    return IvfPlan(centroids, probes, float(np.mean(need <= probes)), len(need))
+
+
+def ivf_pairs(codes: Int8Codes, norms: Floats, threshold: float, plan: IvfPlan,
+              chunk: int = 8192, progress: Callable[[int, int], None] | None = None) -> Pairs:
+    """Pairs at or above the threshold among the rows that share a probe: each row is filed
+    in its nearest list and searched against the rows of its `plan.probes` nearest lists,
+    one list at a time (the rows probing it times its rows, one BLAS product). Every pair
+    returned is scored exactly as `all_code_pairs` scores it; pairs whose rows never meet
+    are missed (`plan.recall` estimates the share found)."""
+    n, centroids, probes = len(codes), plan.centroids, plan.probes
+    nlist = len(centroids)
+    probed = np.empty((n, probes), np.int32)  # each row's nearest lists, its own first
+    for start in range(0, n, chunk):
+        sims = decoded(codes[start:start + chunk], norms[start:start + chunk]) @ centroids.T
+        top = np.argpartition(-sims, probes - 1, axis=1)[:, :probes] if probes < nlist else (
+            np.broadcast_to(np.arange(nlist), sims.shape))
+        order = np.argsort(-np.take_along_axis(sims, top, 1), axis=1)
+        probed[start:start + chunk] = np.take_along_axis(top, order, 1)
+    home = probed[:, 0].copy()
+    members = np.argsort(home, kind="stable")
+    member_starts = np.searchsorted(home[members], np.arange(nlist + 1))
+    flat = probed.ravel()
+    order = np.argsort(flat, kind="stable")
+    query_starts = np.searchsorted(flat[order], np.arange(nlist + 1))
+    queries = order // probes  # the rows probing each list, list by list
+    del flat, order
+    found: list[Pairs] = []
+    for cell in range(nlist):
+        listed = members[member_starts[cell]:member_starts[cell + 1]]
+        if len(listed):
+            listed_units = decoded(codes[listed], norms[listed]).T
+            asking = queries[query_starts[cell]:query_starts[cell + 1]]
+            for start in range(0, len(asking), chunk):
+                rows = asking[start:start + chunk]
+                sims = decoded(codes[rows], norms[rows]) @ listed_units
+                qi, li = np.nonzero(sims >= threshold)
+                a, b = rows[qi], listed[li]
+                # each pair once: from the lower row when both rows probe the other's list
+                both = (probed[b] == home[a][:, None]).any(axis=1)
+                keep = (a != b) & ((a < b) | ~both)
+                if keep.any():
+                    a, b = a[keep], b[keep]
+                    found.append(Pairs(np.minimum(a, b), np.maximum(a, b),
+                                       sims[qi[keep], li[keep]].astype(np.float32)))
+        if progress:
+            progress(cell + 1, nlist)
     return Pairs.concat(found)
