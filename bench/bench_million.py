@@ -385,6 +385,7 @@ def measure_pairs(path: Path, n: int, threshold: float) -> list[str]:
                          f"{plan.recall:.4f}" if probes == plan.probes else "",
                          f"{seconds:.1f} (+{plan_cpu:.1f} plan)", f"{wall:.1f}",
                          f"{exact_cpu / (seconds + plan_cpu):.1f}x"])
+        log(f"  {rows_out[-1]}")
     rows_out += _faiss_rows(codes, norms, threshold, plan, recall, exact_cpu, cpu)
     return [f"{len(codes):,} rows sampled (seed 0) of {path} at cosine ≥ {threshold}. The "
             f"stored sign bits' band plan: {'none' if stored_plan is None else 'exists'}; "
@@ -430,7 +431,7 @@ def _faiss_rows(codes: Any, norms: Any, threshold: float, plan: Any,
                 lims, _, labels = index.range_search(units[start:start + 8192],
                                                      threshold - 0.02)
                 a = np.repeat(np.arange(start, start + min(8192, len(units) - start)),
-                              np.diff(lims))
+                              np.diff(lims).astype(np.int64))
                 b = labels.astype(np.int64)
                 keep = a != b  # a pair either row's probes reach: from both sides, once
                 key = np.unique(np.minimum(a, b)[keep] * len(units) + np.maximum(a, b)[keep])
@@ -445,6 +446,7 @@ def _faiss_rows(codes: Any, norms: Any, threshold: float, plan: Any,
         out.append([f"faiss {name}, same lists, {plan.probes} probes", f"{len(found):,}",
                     f"{got:.4f}", str(extra), "", f"{seconds:.1f}", f"{wall:.1f}",
                     f"{exact_cpu / seconds:.1f}x"])
+        log(f"  {out[-1]}")
     return out
 
 
