@@ -18,6 +18,13 @@ then times only the whole `dedupe` and the `restore` of 1,000 random briefs on t
     .venv/bin/python bench/bench_million.py --keep /dev/shm/m1      # everything, kept
     .venv/bin/python bench/bench_million.py --reuse /dev/shm/m1     # dedupe + restore only
     .venv/bin/python bench/bench_million.py --keep /dev/shm/m1 --build-only  # build, no timing
+
+`--pairs ARCHIVE` measures only the `similar` search on a 100k sample of an archive's codes:
+exact all-pairs beside the inverted file `near_pairs` takes for codes that band neither way
+(recall, CPU), and faiss-cpu's IVF on the same lists when it imports (it is no dependency:
+`pip install --target /tmp/faisslib faiss-cpu==1.15.1`, then PYTHONPATH=...:/tmp/faisslib):
+
+    PYTHONPATH=.:bench .venv/bin/python bench/bench_million.py --pairs /dev/shm/m1/million.bmin
 """
 
 from __future__ import annotations
