@@ -89,7 +89,7 @@ def test_one_probe_misses_pairs_whose_rows_straddle_two_lists(
     plan = ivf_plan(codes, norms, THRESHOLD, nlist=100, probes=1, sample=2000)
     found = keys(ivf_pairs(codes, norms, THRESHOLD, plan))
     assert len(found) < len(exact) and plan.recall < 1.0
-    assert found <= exact | set(list(found - exact)[:2])
+    assert len(found - exact) <= 2  # float summation order right at the threshold
 
 
 def test_near_pairs_takes_the_inverted_file_above_its_size(
