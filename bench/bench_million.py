@@ -18,6 +18,13 @@ then times only the whole `dedupe` and the `restore` of 1,000 random briefs on t
     .venv/bin/python bench/bench_million.py --keep /dev/shm/m1      # everything, kept
     .venv/bin/python bench/bench_million.py --reuse /dev/shm/m1     # dedupe + restore only
     .venv/bin/python bench/bench_million.py --keep /dev/shm/m1 --build-only  # build, no timing
+
+`--pairs ARCHIVE` measures only the `similar` search on a 100k sample of an archive's codes:
+exact all-pairs beside the inverted file `near_pairs` takes for codes that band neither way
+(recall, CPU), and faiss-cpu's IVF on the same lists when it imports (it is no dependency:
+`pip install --target /tmp/faisslib faiss-cpu==1.15.1`, then PYTHONPATH=...:/tmp/faisslib):
+
+    PYTHONPATH=.:bench .venv/bin/python bench/bench_million.py --pairs /dev/shm/m1/million.bmin
 """
 
 from __future__ import annotations
@@ -32,8 +39,10 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from common import (
     BRIEFMIN,
@@ -77,6 +86,10 @@ def main() -> None:
     # Children inherit this cap: a command that outgrows the goal by far fails with a
     # MemoryError instead of pushing a shared machine into the OOM killer.
     resource.setrlimit(resource.RLIMIT_AS, (int(AS_CAP), int(AS_CAP)))
+    if args.pairs:
+        print(section(f"A million briefs: the similar kind (issue 17), {args.pairs.name}",
+                      measure_pairs(args.pairs, args.pairs_n, args.pairs_threshold)))
+        return
     if args.reuse:
         print(section(f"A million briefs: dedupe and restore again ({n:,} briefs, "
                       "hashing:384)", measure_again(args.reuse, n)))
@@ -107,6 +120,13 @@ def _extra_args(parser: argparse.ArgumentParser) -> None:
                         help="a folder --keep made: time only dedupe and restore on it")
     parser.add_argument("--build-only", action="store_true",
                         help="with --keep: make the briefs and the archive, time nothing else")
+    parser.add_argument("--pairs", type=Path, default=None,
+                        help="an archive (opened from a copy): the similar-pair search's recall "
+                        "and CPU on a sample of its codes, against exact all-pairs; nothing else")
+    parser.add_argument("--pairs-n", type=int, default=100_000,
+                        help="with --pairs: rows sampled (default 100,000)")
+    parser.add_argument("--pairs-threshold", type=float, default=0.85,
+                        help="with --pairs: the cosine threshold (dedupe's default 0.85)")
 
 
 def _workdir(n: int) -> Path:
@@ -301,6 +321,140 @@ def measure_again(work: Path, n: int) -> list[str]:
              _rss(max(restore, key=lambda r: r.peak_rss))]]),
         f"Dedupe stderr tail: `{_tail(dedupe.stderr)}`.",
     ]
+
+
+def measure_pairs(path: Path, n: int, threshold: float) -> list[str]:
+    """The `similar` search on a seeded sample of n rows of an archive's codes: which plan
+    near_pairs takes, exact all-pairs beside the IVF (its planned probes and a few others),
+    recall against exact and CPU seconds, and faiss-cpu's IVF on the same lists and probes
+    when it is importable (it is not a dependency: PYTHONPATH=/tmp/faisslib)."""
+    import numpy as np
+
+    from briefmin import Archive
+    from briefmin.nearpairs import (
+        IvfPlan,
+        Pairs,
+        all_code_pairs,
+        band_plan,
+        ivf_pairs,
+        ivf_plan,
+        projected_signs,
+    )
+    from briefmin.store import BRIEF_KINDS
+
+    copy = Path(tempfile.mkdtemp(prefix="pairs-", dir=OUT)) / path.name
+    shutil.copyfile(path, copy)  # the archive is only read, but a copy is never a risk
+    with Archive.open(copy) as archive:
+        stored = archive.vectors(kinds=BRIEF_KINDS)
+        all_codes = archive.all_int8(BRIEF_KINDS)
+        rows = np.sort(np.random.default_rng(0).choice(
+            len(all_codes), min(n, len(all_codes)), replace=False))
+        codes, bits = all_codes[rows], stored.bits[rows]
+        norms = stored.lengths(all_codes)[rows]
+    shutil.rmtree(copy.parent)
+    del all_codes
+    columns = np.unpackbits(bits, axis=1).T
+    stored_plan = band_plan(len(codes), len(columns), threshold, ones=columns.mean(axis=1))
+    projected = projected_signs(codes)
+    projected_plan = band_plan(len(codes), len(projected), threshold,
+                               ones=projected.mean(axis=1), hyperplanes=True)
+    del columns, projected
+
+    def cpu(fn: Callable[[], Pairs]) -> tuple[Pairs, float, float]:
+        wall, start = time.perf_counter(), time.process_time()
+        out = fn()
+        return out, time.process_time() - start, time.perf_counter() - wall
+
+    log(f"exact all-pairs over {len(codes):,} rows")
+    exact, exact_cpu, exact_wall = cpu(lambda: all_code_pairs(codes, norms, threshold))
+    want = exact.i * len(codes) + exact.j
+
+    def recall(found: Pairs) -> tuple[float, int]:
+        keys = np.unique(found.i * len(codes) + found.j)
+        return float(np.isin(want, keys).mean()) if len(want) else 1.0, int(
+            (~np.isin(keys, want)).sum())
+
+    start = time.process_time()
+    plan = ivf_plan(codes, norms, threshold)
+    plan_cpu = time.process_time() - start
+    log(f"IVF plan: {len(plan.centroids)} lists, {plan.probes} probes, sample recall "
+        f"{plan.recall:.4f} of {plan.sampled_pairs} pairs, {plan_cpu:.1f} CPU s")
+    rows_out = [["exact `all_code_pairs`", f"{len(exact):,}", "1.0000", "", "",
+                 f"{exact_cpu:.1f}", f"{exact_wall:.1f}", "1.00x"]]
+    for probes in sorted({plan.probes, max(1, plan.probes // 2), plan.probes * 2}):
+        trial = IvfPlan(plan.centroids, probes, plan.recall, plan.sampled_pairs)
+        log(f"IVF, {probes} probes")
+        found, seconds, wall = cpu(lambda t=trial: ivf_pairs(codes, norms, threshold, t))
+        got, extra = recall(found)
+        label = "numpy IVF" + (" (planned)" if probes == plan.probes else "")
+        rows_out.append([f"{label}, {len(plan.centroids)} lists, {probes} probes",
+                         f"{len(found):,}", f"{got:.4f}", str(extra),
+                         f"{plan.recall:.4f}" if probes == plan.probes else "",
+                         f"{seconds:.1f} (+{plan_cpu:.1f} plan)", f"{wall:.1f}",
+                         f"{exact_cpu / (seconds + plan_cpu):.1f}x"])
+        log(f"  {rows_out[-1]}")
+    rows_out += _faiss_rows(codes, norms, threshold, plan, recall, exact_cpu, cpu)
+    return [f"{len(codes):,} rows sampled (seed 0) of {path} at cosine ≥ {threshold}. The "
+            f"stored sign bits' band plan: {'none' if stored_plan is None else 'exists'}; "
+            f"the SimHash projections': {'none' if projected_plan is None else 'exists'} "
+            "(`near_pairs` takes the IVF only when both are none). Recall: the share of "
+            "exact pairs found; extra: pairs found that exact does not hold (must be 0); "
+            "sampled: the plan's own estimate, from the exact pairs of "
+            f"{plan.sampled_pairs} pairs of a seeded sample of rows. CPU seconds "
+            "(process time, all threads); x: exact's CPU over the method's, plan included.",
+            "", table(["method", "pairs", "recall", "extra", "sampled", "CPU s", "wall s",
+                       "x exact"], rows_out)]
+
+
+def _faiss_rows(codes: Any, norms: Any, threshold: float, plan: Any,
+                recall: Callable[[Any], tuple[float, int]], exact_cpu: float,
+                cpu: Callable[[Callable[[], Any]], tuple[Any, float, float]]) -> list[list[str]]:
+    """faiss-cpu's IVFFlat and IVF-SQ8 `range_search` on the plan's own lists and probes."""
+    try:
+        import faiss  # type: ignore[import-not-found]
+    except ImportError:
+        return []
+    import numpy as np
+
+    from briefmin.nearpairs import Pairs, decoded, pair_cosines
+
+    units = decoded(codes, norms)
+    out = []
+    for name, make in (("IndexIVFFlat", lambda q: faiss.IndexIVFFlat(
+            q, units.shape[1], len(plan.centroids), faiss.METRIC_INNER_PRODUCT)),
+                       ("IndexIVFScalarQuantizer SQ8", lambda q: faiss.IndexIVFScalarQuantizer(
+            q, units.shape[1], len(plan.centroids), faiss.ScalarQuantizer.QT_8bit,
+            faiss.METRIC_INNER_PRODUCT))):
+        def search(make: Callable[[Any], Any] = make) -> Pairs:
+            quantizer = faiss.IndexFlatIP(units.shape[1])
+            quantizer.add(plan.centroids)
+            index = make(quantizer)
+            index.train(units[:len(plan.centroids) * 32])  # lists fixed; SQ8 fits its ranges
+            index.add(units)
+            index.nprobe = plan.probes
+            parts = []
+            for start in range(0, len(units), 8192):
+                # a margin under the threshold: SQ8 scores are approximate, confirmed below
+                lims, _, labels = index.range_search(units[start:start + 8192],
+                                                     threshold - 0.02)
+                a = np.repeat(np.arange(start, start + min(8192, len(units) - start)),
+                              np.diff(lims).astype(np.int64))
+                b = labels.astype(np.int64)
+                keep = a != b  # a pair either row's probes reach: from both sides, once
+                key = np.unique(np.minimum(a, b)[keep] * len(units) + np.maximum(a, b)[keep])
+                parts.append(key)
+            key = np.unique(np.concatenate(parts))
+            i, j = key // len(units), key % len(units)
+            return Pairs(i, j, pair_cosines(codes, norms, i, j)).at_least(threshold)
+
+        log(f"faiss {name}")
+        found, seconds, wall = cpu(search)
+        got, extra = recall(found)
+        out.append([f"faiss {name}, same lists, {plan.probes} probes", f"{len(found):,}",
+                    f"{got:.4f}", str(extra), "", f"{seconds:.1f}", f"{wall:.1f}",
+                    f"{exact_cpu / seconds:.1f}x"])
+        log(f"  {out[-1]}")
+    return out
 
 
 def _briefmin(cwd: Path, *args: str, devnull: bool = False, check: bool = True,

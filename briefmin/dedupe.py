@@ -305,6 +305,7 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
         # hook: pairs of two binary-tier rows (`briefmin tier`) read their cosine their way
         pairs = Pairs(i, j, stored.pair_cosines(i, j, local.similarity)).at_least(
             thresholds.similar)
+        del local, i, j  # ~470 MB at a million briefs' 1.3e7 pairs, held through grouping
     else:
         pairs = Pairs.empty()
 

@@ -5,13 +5,16 @@ Candidates come from the binary codes by banding (bit-sampling LSH: two briefs a
 when their codes agree on every bit of some band of k sampled bits) and are confirmed with the
 int8 rescoring codes. The number of bands is computed from the threshold so that a pair at the
 threshold is found with probability `LSH_RECALL`; pairs above it are found more surely still.
-Pure numpy over codes: no archive, no model."""
+Codes that band neither way (vectors that all share one direction, as the `hashing`
+encoder's do) are searched exactly when few, else by an inverted file (`ivf_pairs`) whose
+recall a seeded sample measures. Pure numpy over codes: no archive, no model."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +22,7 @@ import numpy.typing as npt
 from .quantize import Codes, Floats, Int8Codes, Int8Scale
 
 Ints = npt.NDArray[np.int64]
+Shares = npt.NDArray[np.floating[Any]]  # per bit, the share of rows with it set
 
 LSH_RECALL = 0.995  # chance that a pair exactly at the threshold shares at least one band
 BAND_EXTRA_BITS = 4  # more bits per band: fewer chance candidates, more bands (see band_plan)
@@ -145,7 +149,7 @@ def bit_flip_rate(threshold: float) -> float:
 
 
 def band_plan(n: int, bits: int, threshold: float, recall: float = LSH_RECALL,
-              seed: int = 0, ones: Floats | None = None, hyperplanes: bool = False,
+              seed: int = 0, ones: Shares | None = None, hyperplanes: bool = False,
               pooled: bool = True) -> list[npt.NDArray[np.intp]] | None:
     """Bit positions of each band, or None when banding would need more than MAX_BANDS.
 
@@ -185,6 +189,16 @@ def band_plan(n: int, bits: int, threshold: float, recall: float = LSH_RECALL,
             count = MAX_BANDS  # short of the target recall, but above the independent count
     rng = np.random.default_rng(seed)
     return [np.sort(rng.choice(usable, size=k, replace=False)) for _ in range(count)]
+
+
+def _bit_shares(bits: Codes, chunk: int = 65536) -> Shares:
+    """The share of rows with each bit set, as the mean of the unpacked bits gives it (exact
+    counts over n), a chunk of rows at a time."""
+    counts = np.zeros(bits.shape[1] * 8, np.int64)
+    for start in range(0, len(bits), chunk):
+        counts += np.unpackbits(bits[start:start + chunk], axis=1).sum(axis=0, dtype=np.int64)
+    shares: Shares = counts / max(len(bits), 1)
+    return shares
 
 
 def projected_signs(codes: Int8Codes, bits: int = PROJECTED_BITS, seed: int = 0,
@@ -312,21 +326,31 @@ def near_pairs(bits: Codes, codes: Int8Codes, threshold: float, *, seed: int = 0
         return Pairs.empty()
     if n < BRUTE_FORCE_BELOW:
         return all_code_pairs(codes, norms, threshold)
-    # one row of unpacked bits per bit position, so a band's columns are contiguous reads
-    columns = np.unpackbits(bits, axis=1).T.copy()
-    plan = band_plan(n, columns.shape[0], threshold, seed=seed,
-                     ones=columns.mean(axis=1, dtype=np.float64), pooled=pooled)
-    if plan is None:
+    # the plans read only each bit's share of rows: the unpacked bits (768 MB at a million
+    # rows while transposed) and the projections (512 MB) are made only for a plan that bands
+    plan = band_plan(n, bits.shape[1] * 8, threshold, seed=seed, ones=_bit_shares(bits),
+                     pooled=pooled)
+    if plan is not None:
+        # one row of unpacked bits per bit position, so a band's columns are contiguous reads
+        columns = np.unpackbits(bits, axis=1).T.copy()
+    else:
         # the stored sign bits are too biased to band (sparse or shifted vectors): band on
         # the signs of random hyperplanes instead (SimHash), which differ between two
         # vectors with chance angle / pi exactly, whatever the vectors' distribution
-        del columns
+        counts = np.zeros(PROJECTED_BITS, np.int64)
+        for start in range(0, n, 65536):
+            counts += projected_signs(codes[start:start + 65536], seed=seed).sum(
+                axis=1, dtype=np.int64)
+        shares: Shares = counts / n
+        plan = band_plan(n, PROJECTED_BITS, threshold, seed=seed, ones=shares,
+                         hyperplanes=True)
+        if plan is None:  # even the projections are too biased (vectors sharing a direction)
+            if n < IVF_ABOVE:  # exact, block by block
+                return all_code_pairs(codes, norms, threshold)
+            # exact is O(n²) (2 CPU hours at a million): an inverted file, recall measured
+            return ivf_pairs(codes, norms, threshold,
+                             ivf_plan(codes, norms, threshold, seed=seed), progress=progress)
         columns = projected_signs(codes, seed=seed)
-        plan = band_plan(n, columns.shape[0], threshold, seed=seed,
-                         ones=columns.mean(axis=1, dtype=np.float64), hyperplanes=True)
-    if plan is None:  # even the projections are too biased: exact, block by block
-        del columns
-        return all_code_pairs(codes, norms, threshold)
     found: list[Pairs] = []
     known = np.zeros(0, np.int64)  # i * n + j of the pairs confirmed so far, sorted
     for band_no, band in enumerate(plan):
@@ -347,3 +371,165 @@ def near_pairs(bits: Codes, codes: Int8Codes, threshold: float, *, seed: int = 0
         if progress:
             progress(band_no + 1, len(plan))
     return Pairs.concat(found)
+
+
+# -- codes that cannot be banded: an inverted file (IVF) -------------------------------------
+#
+# numpy, not faiss: faiss-cpu 1.15.1's `range_search` scores each (query, listed vector) with
+# its own dot product, where grouping the queries by list makes one BLAS product per list. On
+# the 100k hashing archive, same lists and probes, same recall: 29.7 CPU s here, IndexIVFFlat
+# 64.1 s, IndexIVFScalarQuantizer (SQ8) 36.6 s (RESULTS, "A million briefs: the similar
+# kind"); not worth a 94 MB dependency (faiss and its bundled libraries).
+
+IVF_ABOVE = 50_000  # fewer unbandable codes than this: exact all-pairs (under ~20 CPU s)
+IVF_RECALL = 0.992  # share of the sampled rows' exact pairs the probes must reach (goal 0.99;
+# 0.995 costs 1.7x the probes on the 100k hashing archive, RESULTS)
+IVF_PROBES_GUESS = 32  # probes expected: lists = sqrt(n * this) balances filing and scanning
+IVF_SAMPLE = 512  # rows whose pairs are found exactly, to choose the probes and report recall
+IVF_SAMPLE_PAIRS = 5000  # more rows are sampled until their exact pairs are this many
+IVF_SAMPLE_SCORES = 2 * 10**9  # or until this many exact cosines were scored (~30 CPU s)
+IVF_TRAIN_PER_LIST = 16  # k-means sample: rows per list (its cost grows with the lists²)
+IVF_MIN_PROBES = 2  # even when the sample shows no pair: a pair's two rows often straddle lists
+
+
+@dataclass(frozen=True)
+class IvfPlan:
+    """The lists (unit k-means centroids), how many of its nearest lists each row searches,
+    and the share of the exact pairs of `sampled` random rows that those probes reach (a pair
+    is found when either row probes the other's list)."""
+
+    centroids: Floats
+    probes: int
+    recall: float
+    sampled_pairs: int
+
+
+def spherical_kmeans(units: Floats, k: int, iterations: int = 8, seed: int = 0) -> Floats:
+    """k unit centroids of unit rows (cosine k-means); an emptied list restarts at a random
+    row."""
+    rng = np.random.default_rng(seed)
+    centroids = units[rng.choice(len(units), k, replace=False)].copy()
+    for _ in range(iterations):
+        # in row blocks: rows x lists at once is 2 GB at a million briefs' 90k x 5,657
+        cell = np.concatenate([np.argmax(units[a:a + 4096] @ centroids.T, axis=1)
+                               for a in range(0, len(units), 4096)])
+        sums = np.zeros_like(centroids)
+        np.add.at(sums, cell, units)
+        lengths = np.linalg.norm(sums, axis=1)
+        empty = lengths == 0
+        sums[empty] = units[rng.choice(len(units), int(empty.sum()), replace=False)]
+        lengths[empty] = 1.0
+        centroids = (sums / lengths[:, None]).astype(np.float32)
+    return centroids
+
+
+def ivf_plan(codes: Int8Codes, norms: Floats, threshold: float, nlist: int | None = None,
+             probes: int | None = None, recall: float = IVF_RECALL, seed: int = 0,
+             sample: int = IVF_SAMPLE) -> IvfPlan:
+    """Lists by k-means on a sample of the codes, and the fewest probes that reach `recall`
+    of the exact pairs of seeded random rows (`sample` of them or more, see
+    IVF_SAMPLE_PAIRS; at most an eighth of the lists: beyond
+    that the search nears the all-pairs cost; the plan's recall then says what it reaches)."""
+    n = len(codes)
+    rng = np.random.default_rng(seed)
+    # filing n rows costs n x lists scores, scanning n² x probes / lists (the probes a recall
+    # needs barely moved with the lists on the 100k hashing archive): equal at sqrt(n probes)
+    nlist = nlist or max(16, int(math.sqrt(n * IVF_PROBES_GUESS)))
+    train = np.sort(rng.choice(n, min(n, nlist * IVF_TRAIN_PER_LIST), replace=False))
+    centroids = spherical_kmeans(decoded(codes[train], norms[train]), nlist, seed=seed)
+    # sampled rows' exact pairs: rows added in doubling rounds until the pairs are enough
+    # to read a recall near 0.995 from, or the exact scoring reaches IVF_SAMPLE_SCORES
+    shuffled = rng.permutation(n)
+    cap = min(n, max(sample, IVF_SAMPLE_SCORES // n))
+    parts_a: list[Ints] = []
+    parts_b: list[Ints] = []
+    done = 0
+    while done < cap and (not done or sum(map(len, parts_a)) < IVF_SAMPLE_PAIRS):
+        rows = np.sort(shuffled[done:min(cap, max(sample, 2 * done))])
+        exact = query_pairs(decoded(codes[rows], norms[rows]), codes, norms, threshold,
+                            block=8192)[0]  # 2,000 rows x 8,192 scores: 64 MB at a time
+        keep = rows[exact.i] != exact.j
+        parts_a.append(rows[exact.i][keep])
+        parts_b.append(exact.j[keep])
+        done += len(rows)
+    a, b = np.concatenate(parts_a), np.concatenate(parts_b)
+    if not len(a):
+        return IvfPlan(centroids, probes or IVF_MIN_PROBES, 1.0, 0)
+    need = np.empty(len(a), np.int64)  # probes that find each sampled pair
+    for start in range(0, len(a), 4096):
+        sa = decoded(codes[a[start:start + 4096]], norms[a[start:start + 4096]]) @ centroids.T
+        sb = decoded(codes[b[start:start + 4096]], norms[b[start:start + 4096]]) @ centroids.T
+        home_a, home_b = sa.argmax(axis=1), sb.argmax(axis=1)
+        # a list's rank among a row's nearest lists: how many lists are nearer
+        rank_a = (sa > np.take_along_axis(sa, home_b[:, None], 1)).sum(axis=1)
+        rank_b = (sb > np.take_along_axis(sb, home_a[:, None], 1)).sum(axis=1)
+        need[start:start + 4096] = np.minimum(rank_a, rank_b) + 1
+    if probes is None:
+        need.sort()
+        probes = int(need[min(len(need) - 1, math.ceil(recall * len(need)) - 1)])
+        probes = max(IVF_MIN_PROBES, min(probes, max(1, nlist // 8)))
+    return IvfPlan(centroids, probes, float(np.mean(need <= probes)), len(need))
+
+
+def ivf_pairs(codes: Int8Codes, norms: Floats, threshold: float, plan: IvfPlan,
+              chunk: int = 8192, progress: Callable[[int, int], None] | None = None) -> Pairs:
+    """Pairs at or above the threshold among the rows that share a probe: each row is filed
+    in its nearest list and searched against the rows of its `plan.probes` nearest lists,
+    one list at a time (the rows probing it times its rows, one BLAS product). Every pair
+    returned is scored exactly as `all_code_pairs` scores it; pairs whose rows never meet
+    are missed (`plan.recall` estimates the share found)."""
+    n, centroids, probes = len(codes), plan.centroids, plan.probes
+    nlist = len(centroids)
+    # each row's nearest lists, its own first (int16 when it can: this is n x probes)
+    probed = np.empty((n, probes), np.int16 if nlist < 2**15 else np.int32)
+    filing = 2048  # rows filed at a time: their scores and argpartition's int64 indices
+    for start in range(0, n, filing):
+        sims = decoded(codes[start:start + filing], norms[start:start + filing]) @ centroids.T
+        top = np.argpartition(sims, nlist - probes, axis=1)[:, nlist - probes:] if (
+            probes < nlist) else np.broadcast_to(np.arange(nlist), sims.shape)
+        order = np.argsort(-np.take_along_axis(sims, top, 1), axis=1)
+        probed[start:start + filing] = np.take_along_axis(top, order, 1)
+    home = probed[:, 0].astype(np.int64)
+    members = np.argsort(home, kind="stable")
+    member_starts = np.searchsorted(home[members], np.arange(nlist + 1))
+    flat = probed.ravel()
+    found: list[Pairs] = []
+    # the rows probing each list, made for a group of lists at a time: for all lists at once,
+    # the sort's int64 order alone is 320 MB at a million rows and 40 probes
+    group = max(1, nlist // 16)
+    for first in range(0, nlist, group):
+        at = np.flatnonzero((flat >= first) & (flat < first + group))
+        at = at[np.argsort(flat[at], kind="stable")]
+        query_starts = np.searchsorted(flat[at], np.arange(first, first + group + 1))
+        queries = (at // probes).astype(np.int32)
+        del at
+        for cell in range(first, min(nlist, first + group)):
+            listed = members[member_starts[cell]:member_starts[cell + 1]]
+            asking = queries[query_starts[cell - first]:query_starts[cell - first + 1]]
+            found.extend(_list_pairs(codes, norms, threshold, listed, asking, probed, home,
+                                     chunk))
+            if progress:
+                progress(cell + 1, nlist)
+    return Pairs.concat(found)
+
+
+def _list_pairs(codes: Int8Codes, norms: Floats, threshold: float, listed: Ints,
+                asking: npt.NDArray[np.int32], probed: npt.NDArray[np.integer[Any]],
+                home: Ints, chunk: int) -> list[Pairs]:
+    """ivf_pairs' pairs between one list's rows (`listed`) and the rows probing it."""
+    found: list[Pairs] = []
+    if len(listed):
+        listed_units = decoded(codes[listed], norms[listed]).T
+        for start in range(0, len(asking), chunk):
+            rows = asking[start:start + chunk].astype(np.int64)
+            sims = decoded(codes[rows], norms[rows]) @ listed_units
+            qi, li = np.nonzero(sims >= threshold)
+            a, b = rows[qi], listed[li]
+            # each pair once: from the lower row when both rows probe the other's list
+            both = (probed[b] == home[a][:, None]).any(axis=1)
+            keep = (a != b) & ((a < b) | ~both)
+            if keep.any():
+                a, b = a[keep], b[keep]
+                found.append(Pairs(np.minimum(a, b), np.maximum(a, b),
+                                   sims[qi[keep], li[keep]].astype(np.float32)))
+    return found

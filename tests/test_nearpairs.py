@@ -1,0 +1,108 @@
+"""The similar-pair search for codes that cannot be banded: the inverted file against exact
+all-pairs on vectors that share one direction (the `hashing` encoder's shape)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from briefmin import nearpairs
+from briefmin.nearpairs import (
+    Pairs,
+    all_code_pairs,
+    band_plan,
+    int8_norms,
+    ivf_pairs,
+    ivf_plan,
+    near_pairs,
+    pair_cosines,
+    projected_signs,
+)
+from briefmin.quantize import Int8Scale, binary_codes
+
+THRESHOLD = 0.85
+
+
+def shared_direction(n: int, families: int = 1500, seed: int = 0
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sparse signed rows (40 of 384 words each) plus one common direction (random pairs
+    at cosine ~0.45), with planted families: 1-3 copies of a row with its words reweighted.
+    Returns unit floats, their int8 codes and their sign bits."""
+    rng = np.random.default_rng(seed)
+    common = np.zeros(384, np.float32)
+    common[rng.choice(384, 24, replace=False)] = rng.uniform(0.5, 1.5, 24)
+    x = np.zeros((n, 384), np.float32)
+    for row in x:
+        row[rng.choice(384, 40, replace=False)] = rng.choice([-1.0, 1.0], 40)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    x += common / np.linalg.norm(common)
+    for a in rng.choice(n, families, replace=False):
+        for b in rng.choice(n, int(rng.integers(1, 4)), replace=False):
+            x[b] = x[a] + rng.normal(0, 0.12, 384).astype(np.float32) * (x[a] != 0)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x, Int8Scale.calibrate(x).encode(x), binary_codes(x)
+
+
+def keys(pairs: Pairs) -> set[tuple[int, int]]:
+    return set(zip(pairs.i.tolist(), pairs.j.tolist(), strict=True))
+
+
+@pytest.fixture(scope="module")
+def biased() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return shared_direction(10_000)
+
+
+def test_vectors_sharing_a_direction_band_neither_way(biased: tuple[np.ndarray, ...]) -> None:
+    x, codes, bits = biased
+    assert 0.3 < float(np.mean(np.sum(x[:2000] * x[2000:4000], axis=1))) < 0.6
+    ones = np.unpackbits(bits, axis=1).mean(axis=0)
+    assert band_plan(len(x), 384, THRESHOLD, ones=ones) is None
+    projected = projected_signs(codes)
+    assert band_plan(len(x), len(projected), THRESHOLD, ones=projected.mean(axis=1),
+                     hyperplanes=True) is None
+
+
+def test_the_inverted_file_finds_the_exact_pairs_and_none_below(
+        biased: tuple[np.ndarray, ...]) -> None:
+    _, codes, _ = biased
+    norms = int8_norms(codes)
+    exact = keys(all_code_pairs(codes, norms, THRESHOLD))
+    plan = ivf_plan(codes, norms, THRESHOLD, nlist=100, sample=2000)
+    assert plan.sampled_pairs > 100 and plan.recall >= 0.99 and 2 <= plan.probes <= 100 // 8
+    found = ivf_pairs(codes, norms, THRESHOLD, plan)
+    assert len(exact) > 500
+    assert len(keys(found) & exact) >= 0.99 * len(exact)
+    assert len(keys(found)) == len(found) and (found.i < found.j).all()  # each pair once
+    assert (found.similarity >= THRESHOLD).all()
+    # their int8 cosine, recomputed pair by pair, is at or above the threshold too
+    assert (pair_cosines(codes, norms, found.i, found.j) >= THRESHOLD - 1e-5).all()
+    assert len(keys(found) - exact) <= 2  # float summation order right at the threshold
+
+
+def test_one_probe_misses_pairs_whose_rows_straddle_two_lists(
+        biased: tuple[np.ndarray, ...]) -> None:
+    # the recall is the probes', not a given: with a single probe a pair is found only when
+    # both rows sit in one list, and the plan's sampled recall says so
+    _, codes, _ = biased
+    norms = int8_norms(codes)
+    exact = keys(all_code_pairs(codes, norms, THRESHOLD))
+    plan = ivf_plan(codes, norms, THRESHOLD, nlist=100, probes=1, sample=2000)
+    found = keys(ivf_pairs(codes, norms, THRESHOLD, plan))
+    assert len(found) < len(exact) and plan.recall < 1.0
+    assert len(found - exact) <= 2  # float summation order right at the threshold
+
+
+def test_near_pairs_takes_the_inverted_file_above_its_size(
+        biased: tuple[np.ndarray, ...], monkeypatch: pytest.MonkeyPatch) -> None:
+    _, codes, bits = biased
+    norms = int8_norms(codes)
+    exact = keys(all_code_pairs(codes, norms, THRESHOLD))
+
+    def quadratic(*_: object, **__: object) -> Pairs:
+        raise AssertionError("exact all-pairs above IVF_ABOVE")
+
+    monkeypatch.setattr(nearpairs, "IVF_ABOVE", 5000)
+    monkeypatch.setattr(nearpairs, "all_code_pairs", quadratic)
+    found = near_pairs(bits, codes, THRESHOLD)
+    assert len(keys(found) & exact) >= 0.99 * len(exact)
+    assert (found.similarity >= THRESHOLD).all()
