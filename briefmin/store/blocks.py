@@ -85,6 +85,7 @@ class Blocks:
         # were added (and blocks filled) in; with one cached block, restoring 600 kernel docs
         # inflated their 11 blocks 50 times
         self._cache = _LastBlocks()
+        self._cache_version = -1  # SQLite's data_version the cached blocks were read at
         # the newest content id before the batch being written, and the raw bytes it wrote
         # (see maybe_train_dictionary)
         self._newest_before = 0
@@ -218,6 +219,7 @@ class Blocks:
     def read_content(self, content_id: int, dicts: dict[int, bytes] | None = None, *,
                      check_row: bool = True) -> bytes:
         """The original bytes of a stored content, checked against its sha256."""
+        self._drop_stale_blocks()
         try:
             row = self.db.one(f"SELECT {_CONTENT_COLUMNS} FROM contents WHERE id = ?",
                               (content_id,))
@@ -247,6 +249,7 @@ class Blocks:
     def locate(self, content_ids: Iterable[int]) -> Located:
         """Where these contents lie, in block order (`read_many` in two halves: a restore
         splits the rows between two processes)."""
+        self._drop_stale_blocks()
         wanted = set(content_ids)
         # the cell types are checked in SQL: rows of the expected types (all of them, but in
         # a damaged archive) take the short path of read_located, the rest `_bytes`, which
@@ -273,6 +276,16 @@ class Blocks:
                                      part):
                 out[row[0]] = tuple(row[1:])
         return out
+
+    def _drop_stale_blocks(self) -> None:
+        """Forget the cached blocks once another connection has committed: its garbage
+        collection re-packs blocks under the same ids (a long-lived reader then read another
+        block's bytes and called a good brief damaged). Checked once per read call, not per
+        block: a PRAGMA costs a few microseconds."""
+        (version,), = self.db.query("PRAGMA data_version")
+        if version != self._cache_version:
+            self._cache.clear()
+            self._cache_version = int(version)
 
     def read_located(self, found: Sequence[Sequence[Any]], dicts: dict[int, bytes],
                      frames: dict[int, tuple[Any, ...]] | None = None

@@ -46,3 +46,34 @@ def test_other_model_is_refused(hashing_archive: MakeArchive) -> None:
     path = hashing_archive({"a.md": b"text\n"})
     with pytest.raises(ModelError, match="was made with model 'hashing:384'"):
         Archive.open(path, write=True, model="hashing:256")
+
+
+def test_a_reader_keeps_reading_after_a_writer_shrinks_the_file(
+        hashing_archive: MakeArchive) -> None:
+    """Readers map the file (PRAGMA mmap_size): when a writer removes most briefs and VACUUM
+    shrinks the file under an open reader, the reader's next reads see the smaller archive,
+    with the right bytes (SQLite remaps; no read past the new end), and its block cache does
+    not serve the blocks the writer re-packed under the same ids (it did: "does not match its
+    sha256")."""
+    import os
+    import random
+
+    from briefmin.store import BRIEF_KINDS
+
+    rng = random.Random(3)
+    files = {f"b{i:03}.md": " ".join(f"w{rng.randrange(10**6)}" for _ in range(2000)).encode()
+             for i in range(120)}
+    path = hashing_archive(files)
+    before = os.path.getsize(path)
+    with Archive.open(path) as reader:
+        assert reader._db.query("PRAGMA mmap_size")[0][0] > before
+        records = reader.records()
+        assert {r.path: reader.read(r) for r in records} == {f"src/{k}": v for k, v in
+                                                            files.items()}
+        with Archive.open(path, write=True) as writer:
+            writer.rm([f"src/b{i:03}.md" for i in range(100)])
+        assert os.path.getsize(path) < before / 2
+        kept = reader.records()
+        assert sorted(r.path for r in kept) == [f"src/b{i:03}.md" for i in range(100, 120)]
+        assert all(reader.read(r) == files[r.path[4:]] for r in kept)
+        assert len(reader.vectors(BRIEF_KINDS).content_ids) == 20
