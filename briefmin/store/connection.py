@@ -32,6 +32,7 @@ class Connection:
         self.path = path
         self._conn = conn
         self.version = schema.FORMAT_VERSION  # the file's format, once checked
+        self._mapped = False  # see read_blob_parts
 
     @property
     def checksummed(self) -> bool:
@@ -90,7 +91,14 @@ class Connection:
                         size: int) -> list[bytes]:
         """`size` bytes at each offset of one blob cell, through one handle: SQLite finds an
         offset by walking the cell's overflow pages, and a handle remembers the walk (100
-        rows of a 17 MB vector segment: 6 ms, against 640 ms with a handle per row)."""
+        rows of a 17 MB vector segment: 6 ms, against 640 ms with a handle per row).
+        The first call maps the file (PRAGMA mmap_size): the walk is otherwise one pread per
+        overflow page, and rescoring 100 of 1M rows took 150-800 ms here, ~20 ms mapped. Only
+        here: a mapped page a process touches counts in its RSS, and a dedupe or verify that
+        reads the whole file would so show the file's size on top of its own memory."""
+        if not self._mapped:
+            self.execute(f"PRAGMA mmap_size = {PARTIAL_READ_MMAP_BYTES}")
+            self._mapped = True
         try:
             with self._conn.blobopen(table, column, rowid, readonly=True, name="main") as blob:
                 parts = []
@@ -221,17 +229,15 @@ def connect(path: str, write: bool, wait: float | None) -> Connection:
             conn.script(schema.TIMES_VIEW)  # so is this
         if not write:
             conn.execute("PRAGMA query_only = 1")
-            # blob cells read through the memory map: a search rescoring 100 rows of 1M
-            # reads each from a 12 MB segment by walking its overflow pages, 150-800 ms by
-            # one pread per page here, 20 ms mapped (SQLite remaps when the file changes)
-            conn.execute(f"PRAGMA mmap_size = {READER_MMAP_BYTES}")
     except BaseException:
         conn.close()
         raise
     return conn
 
 
-READER_MMAP_BYTES = 1 << 30  # address space, not memory: pages are read as they are touched
+# address space, not memory: pages are read as they are touched (SQLite remaps when another
+# connection changes the file's size)
+PARTIAL_READ_MMAP_BYTES = 1 << 30
 
 
 def _quote(path: str) -> str:
