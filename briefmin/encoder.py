@@ -254,10 +254,8 @@ class HashingEncoder:
                 found = data.translate(_LOWER_WORDS).split()
                 if len(found) + len(data.translate(None, _NOT_ONE_CHAR_TOKEN)) \
                         <= self.max_tokens:
-                    # one window: the stripped text, whose words are the whole text's
-                    end = len(text.rstrip())
-                    all_spans.append([(len(text) - len(text.lstrip()), end)] if end
-                                     else [(0, 0)])
+                    # one window, whose words are the whole text's
+                    all_spans.append(_one_window(text))
                     words.append(found)
                     continue
                 del found  # several windows, hashed one by one below: let a long text's go
@@ -285,8 +283,14 @@ class HashingEncoder:
         to the last."""
         if len(_WORD.findall(text)) > self.max_tokens:
             return chunk_spans(word_spans(text), self.max_tokens)
-        end = len(text.rstrip())
-        return [(len(text) - len(text.lstrip()), end)] if end else [(0, 0)]
+        return _one_window(text)
+
+
+def _one_window(text: str) -> list[tuple[int, int]]:
+    """The chunk of a text of at most one window of tokens: from its first non-space
+    character to its last (every other character is in a word token), or (0, 0)."""
+    end = len(text.rstrip())
+    return [(len(text) - len(text.lstrip()), end)] if end else [(0, 0)]
 
 
 def _words(text: str) -> list[bytes]:

@@ -336,9 +336,8 @@ class Archive:
             data: dict[int, bytes] = {}
             for content_id, found in self._blocks.read_many({r.content_id for r in window}):
                 if isinstance(found, IntegrityError):
-                    path = next(r.path for r in window if r.content_id == content_id)
-                    raise IntegrityError(f"cannot restore {path}: {found}; run "
-                                         "`briefmin verify`") from found
+                    raise _naming(next(r.path for r in window if r.content_id == content_id),
+                                  found) from found
                 data[content_id] = found
             for record in window:
                 yield record, data[record.content_id]
@@ -636,9 +635,13 @@ def _write(contents: Iterator[tuple[int, bytes | IntegrityError]], paths: Sequen
     write = writer.write
     for (_, data), path in zip(contents, paths, strict=True):
         if isinstance(data, IntegrityError):
-            raise IntegrityError(f"cannot restore {path}: {data}; run `briefmin verify`"
-                                 ) from data
+            raise _naming(path, data) from data
         write(path.split("/"), data)
+
+
+def _naming(path: str, error: IntegrityError) -> IntegrityError:
+    """A damaged brief's error as a restore reports it: which brief, what is wrong."""
+    return IntegrityError(f"cannot restore {path}: {error}; run `briefmin verify`")
 
 
 def _split(found: list[Any]) -> tuple[int, int] | None:
