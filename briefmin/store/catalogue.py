@@ -6,15 +6,17 @@ from __future__ import annotations
 import bisect
 import fnmatch
 import re
-from collections.abc import Iterable, Sequence, Set
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import InputError, IntegrityError
 from . import rows
 from .connection import Connection, check_cells
 from .schema import ENCODINGS
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -119,19 +121,32 @@ def records(db: Connection, selectors: Sequence[str] = (), *, version: int | Non
     for row in found:  # rows come by path and version: the last of a path is its latest
         latest[row[0]] = row[1]
     times: dict[int, str] = {}  # the briefs of one add share a few seconds: format each once
-    rows = [_record(db, r, latest, times) for r in found]
-    if within is not None:  # snapshots (issue 16): every version the snapshot holds
-        rows = [r for r in rows if (r.path, r.version) in within]
-    elif not all_versions and version is None:
-        rows = [r for r in rows if r.version == r.versions]
-    elif version is not None:
-        rows = [r for r in rows if r.version == version]
+    rows = _kept_versions([_record(db, r, latest, times) for r in found],
+                          lambda r: (r.path, r.version), latest, version=version,
+                          all_versions=all_versions, within=within)
     if not selectors:
         return rows
     # rows come by path and version, and the sort is stable: so come the chosen
     by_path = sorted(rows, key=lambda r: r.path)
     return [by_path[k] for k in _chosen(selectors, [r.path for r in by_path],
                                         [r.sha256 for r in by_path], version)]
+
+
+def _kept_versions(items: list[_T], key: Callable[[_T], tuple[str, int]],
+                   latest: Mapping[str, int] | None, *, version: int | None,
+                   all_versions: bool = False, within: Set[tuple[str, int]] | None = None
+                   ) -> list[_T]:
+    """The items (briefs, each `key` giving its path and version) `records` keeps: those
+    `within` holds when given (a snapshot's), else those of `version`, else all of them with
+    `all_versions`, else each path's latest (`latest`: its number by path; None when every
+    path has one version)."""
+    if within is not None:  # snapshots (issue 16): every version the snapshot holds
+        return [x for x in items if key(x) in within]
+    if version is not None:
+        return [x for x in items if key(x)[1] == version]
+    if all_versions or latest is None:
+        return items
+    return [x for x in items if latest[key(x)[0]] == key(x)[1]]
 
 
 # What a restore needs of each brief, its content's place included, in block order: see
@@ -161,17 +176,14 @@ def placed(db: Connection, selectors: Sequence[str] = (), *, version: int | None
     found = db.query(_PLACED_SQL)
     if not all(row[8] for row in found):
         return None
-    if within is not None:
-        found = [row for row in found if (row[6], row[7]) in within]
-    elif version is not None:
-        found = [row for row in found if row[7] == version]
-    elif max((row[7] for row in found), default=1) > 1:  # else each path has one version
-        latest: dict[str, int] = {}
+    latest: dict[str, int] | None = None  # None: each path has one version
+    if within is None and version is None and max((row[7] for row in found), default=1) > 1:
+        latest = {}
         for row in found:
             if latest.setdefault(row[6], row[7]) < row[7]:
                 latest[row[6]] = row[7]
-        if len(latest) < len(found):
-            found = [row for row in found if latest[row[6]] == row[7]]
+    found = _kept_versions(found, lambda row: (row[6], row[7]), latest, version=version,
+                           within=within)
     if not selectors:
         return found
     by_path = sorted(range(len(found)), key=lambda k: found[k][6])
