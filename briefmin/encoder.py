@@ -89,13 +89,20 @@ def encode_briefs(encoder: Encoder, texts: Sequence[str]) -> list[EncodedBrief]:
     all_spans = [chunk_spans(encoder.token_spans(t), encoder.max_tokens) for t in texts]
     flat = [t[a:b] for t, spans in zip(texts, all_spans, strict=True) for a, b in spans]
     vectors = encoder.encode(flat) if flat else np.zeros((0, encoder.dim), np.float32)
-    out, row = [], 0
-    for spans in all_spans:
-        chunk_vectors = vectors[row:row + len(spans)]
-        row += len(spans)
-        mean = chunk_vectors.mean(axis=0)
-        out.append(EncodedBrief(spans, chunk_vectors, normalize(mean[None, :])[0]))
-    return out
+    return _per_brief(all_spans, vectors)
+
+
+def _per_brief(all_spans: list[list[tuple[int, int]]], vectors: Floats) -> list[EncodedBrief]:
+    """The chunk vectors (in order, `all_spans` the chunks of each brief) regrouped per
+    brief, whose vector is its chunks' mean, normalized: the first chunk's row itself when
+    it has one chunk (a mean of one row is that row), all briefs normalized at once."""
+    bounds = list(itertools.accumulate(map(len, all_spans), initial=0))
+    means = vectors[bounds[:-1]]
+    for k, spans in enumerate(all_spans):
+        if len(spans) > 1:
+            means[k] = vectors[bounds[k]:bounds[k + 1]].mean(axis=0)
+    return [EncodedBrief(spans, vectors[first:stop], brief) for spans, first, stop, brief
+            in zip(all_spans, bounds[:-1], bounds[1:], normalize(means), strict=True)]
 
 
 def normalize(vectors: Floats) -> Floats:
@@ -262,16 +269,7 @@ class HashingEncoder:
                 spans = _ascii_windows(data, self.max_tokens)
             all_spans.append(spans)
             words += [_words(text[a:b]) for a, b in spans]
-        vectors = self._vectors(words)
-        # a brief's vector is its chunks' mean, normalized: the first chunk's row itself
-        # when it has one chunk (a mean of one row is that row), else the mean as before
-        bounds = list(itertools.accumulate(map(len, all_spans), initial=0))
-        means = vectors[bounds[:-1]]
-        for k, spans in enumerate(all_spans):
-            if len(spans) > 1:
-                means[k] = vectors[bounds[k]:bounds[k + 1]].mean(axis=0)
-        return [EncodedBrief(spans, vectors[first:stop], brief) for spans, first, stop, brief
-                in zip(all_spans, bounds[:-1], bounds[1:], normalize(means), strict=True)]
+        return _per_brief(all_spans, self._vectors(words))
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         return word_spans(text)
