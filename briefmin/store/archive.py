@@ -132,6 +132,7 @@ class Archive:
         return archive
 
     def close(self) -> None:
+        self._blocks.drop_ahead()
         self._db.close()
         if self._lock:
             self._lock.release()
@@ -185,6 +186,13 @@ class Archive:
         if self._lookup is None:
             self._lookup = catalogue.Lookup(self._db)
         return self._lookup
+
+    def compress_ahead(self, contents: list[tuple[bytes, bytes]]) -> None:
+        """Start compressing the blocks of a coming `store_batch`, whose new contents are
+        these (sha256, bytes) in this order; calls are matched to store_batch's in order
+        (see Blocks.compress_ahead: a miss costs nothing but the work)."""
+        self._require_writer()
+        self._blocks.compress_ahead(contents)
 
     def store_batch(self, batch: Sequence[tuple[str, bytes]],
                     new: Mapping[bytes, NewContent], chunk_tokens: int) -> BatchResult:

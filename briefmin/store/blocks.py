@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -90,6 +90,8 @@ class Blocks:
         # (see maybe_train_dictionary)
         self._newest_before = 0
         self._written_raw = 0
+        # blocks of coming batches, compressed ahead in the worker thread (see compress_ahead)
+        self._ahead: deque[_Ahead] = deque()
 
     # -- dictionaries --------------------------------------------------------------------
 
@@ -126,6 +128,13 @@ class Blocks:
             return  # cheap: no block is inflated until training can happen
         if not doubled and raw - self._written_raw >= DICT_TRIGGER_BYTES:
             return  # tried when the text passed the trigger, and rejected
+        # the worker's queue holds coming batches compressed without a dictionary: the probe
+        # below must not wait behind them, and if a dictionary is kept they are redone with it
+        self._pause_ahead()
+        self._train(db)
+        self._resume_ahead()
+
+    def _train(self, db: Connection) -> None:
         blocks = db.query("SELECT id, size, CAST(data AS BLOB) FROM blocks "
                           "WHERE dict_id IS NULL ORDER BY id LIMIT 64")
         inflated = {int(i): codec.decompress(bytes(d), int(n)) for i, n, d in blocks}
@@ -144,7 +153,7 @@ class Blocks:
         dictionary = codec.train_dictionary(samples)
         if dictionary is None:
             return
-        gain = sum(map(len, plain.result())) - \
+        gain = sum(map(len, _done(plain, _compress_each, probe, None))) - \
             sum(map(len, _shared(_compress_each, probe, dictionary)))
         if gain * len(samples) / len(probe) <= len(dictionary):
             return
@@ -170,20 +179,81 @@ class Blocks:
         compressed in a worker thread meanwhile (zstd runs without the GIL), and
         `Pending.finish` writes them, in the same transaction, after the caller's other rows.
         On two cores the compression then overlaps the catalogue, the lexical index and the
-        vectors of the batch."""
+        vectors of the batch; and when `compress_ahead` was given these items, it started
+        before the batch did."""
         self._newest_before = rows.next_id(self.db, "contents") - 1
         self._written_raw = sum(len(data) for _, data in items)
         dictionary = self.dictionary()
-        groups = _groups(items)
+        dict_id = dictionary[0] if dictionary else None
+        ahead = self._take_ahead([digest for digest, _ in items], dict_id) if items else None
+        groups = ahead.groups if ahead else _groups(items)
         first_id = rows.next_id(self.db, "blocks")
         placed = {digest: (first_id + k, offset)
                   for k, group in enumerate(groups) for digest, offset in group[1]}
         bodies = [body for body, _ in groups]
-        frames: Future[list[bytes]] | None = None
-        if bodies:
+        frames: Future[list[bytes]] | None = ahead.frames if ahead else None
+        if bodies and frames is None:
             frames = _worker().submit(_compress, bodies, dictionary[1] if dictionary else None)
-        return Pending(self.db, placed, first_id, dictionary[0] if dictionary else None,
-                       bodies, frames)
+        return Pending(self.db, placed, first_id, dict_id, dictionary[1] if dictionary else None,
+                       bodies, frames, self._help)
+
+    def compress_ahead(self, items: list[tuple[bytes, bytes]]) -> None:
+        """Start compressing, in the worker thread, the blocks that `start` will be given
+        these (sha, bytes) for, in this order, with the newest dictionary: on two cores the
+        compression then also overlaps what the caller does between batches (reading and
+        encoding the next briefs), not only the batch's own rows. Calls are matched to
+        `start`'s in order; one that does not match (or whose dictionary has changed since)
+        is dropped, and `start` compresses as without it: the same frames either way."""
+        dictionary = self.dictionary()
+        groups = _groups(items)
+        if not groups:
+            return
+        ahead = _Ahead([digest for digest, _ in items], groups, None, None)
+        ahead.compress(dictionary)
+        self._ahead.append(ahead)
+
+    def drop_ahead(self) -> None:
+        """Forget the blocks compressed ahead and cancel those not started (an add that
+        stops early: the worker would otherwise compress them before the process exits)."""
+        while self._ahead:
+            self._ahead.popleft().cancel()
+
+    def _take_ahead(self, digests: list[bytes], dict_id: int | None) -> _Ahead | None:
+        while self._ahead:
+            ahead = self._ahead.popleft()
+            if ahead.digests == digests:
+                if ahead.dict_id == dict_id and ahead.frames and not ahead.frames.cancelled():
+                    return ahead
+                ahead.cancel()
+                return None
+            ahead.cancel()  # the caller stored something else: not coming
+        return None
+
+    def _pause_ahead(self) -> None:
+        """Cancel the compressions ahead that have not started (their entries stay)."""
+        for ahead in self._ahead:
+            ahead.cancel()
+
+    def _resume_ahead(self) -> None:
+        """Compress again, with the newest dictionary, every entry ahead that was cancelled
+        or compressed with another."""
+        dictionary = self.dictionary()
+        dict_id = dictionary[0] if dictionary else None
+        for ahead in self._ahead:
+            if ahead.frames is None or ahead.frames.cancelled() or ahead.dict_id != dict_id:
+                ahead.compress(dictionary)
+
+    def _help(self) -> bool:
+        """Compress here the first batch ahead the worker has not started (this thread would
+        otherwise wait for the worker): False when there is none."""
+        for ahead in self._ahead:
+            if ahead.frames is not None and not ahead.frames.done() and ahead.frames.cancel():
+                done: Future[list[bytes]] = _future()
+                done.set_result(_compress([body for body, _ in ahead.groups],
+                                          ahead.dictionary))
+                ahead.frames = done
+                return True
+        return False
 
     def rewrite(self, block_id: int) -> None:
         """Recompress a block with only the contents that still live in it (or delete it)."""
@@ -438,8 +508,22 @@ def _shared(work: Callable[[list[bytes], bytes | None], list[bytes]], items: lis
     theirs = _worker().submit(work, items[1::2], dictionary)
     out = work(items[::2], dictionary)
     merged: list[bytes] = [b""] * len(items)
-    merged[::2], merged[1::2] = out, theirs.result()
+    merged[::2], merged[1::2] = out, _done(theirs, work, items[1::2], dictionary)
     return merged
+
+
+def _done(future: Future[list[bytes]],
+          work: Callable[[list[bytes], bytes | None], list[bytes]], items: list[bytes],
+          dictionary: bytes | None) -> list[bytes]:
+    """`future`'s result, `work(items, dictionary)`; done here if the worker has not started
+    it (it is busy with blocks compressed ahead) rather than waited for."""
+    return work(items, dictionary) if future.cancel() else future.result()
+
+
+def _future() -> Future[list[bytes]]:
+    from concurrent.futures import Future
+
+    return Future()
 
 
 # one thread, started by the first write, per process: a forked child inherits the pool but
@@ -458,6 +542,27 @@ def _worker() -> ThreadPoolExecutor:
 
 
 @dataclass
+class _Ahead:
+    """A coming batch's blocks, compressed ahead (see Blocks.compress_ahead)."""
+
+    digests: list[bytes]  # the shas `start` must be given, in order, to take these frames
+    groups: list[tuple[bytes, list[tuple[bytes, int]]]]  # as _groups made them
+    dict_id: int | None
+    frames: Future[list[bytes]] | None
+    dictionary: bytes | None = None  # dict_id's
+
+    def compress(self, dictionary: tuple[int, bytes] | None) -> None:
+        """Have the worker compress the blocks with this (id, dictionary)."""
+        self.dict_id, self.dictionary = dictionary if dictionary else (None, None)
+        self.frames = _worker().submit(_compress, [body for body, _ in self.groups],
+                                       self.dictionary)
+
+    def cancel(self) -> None:
+        if self.frames is not None:
+            self.frames.cancel()
+
+
+@dataclass
 class Pending:
     """New blocks whose places are given out and whose frames are being compressed."""
 
@@ -465,14 +570,24 @@ class Pending:
     placed: dict[bytes, tuple[int, int]]  # sha -> (block id, offset)
     first_id: int
     dict_id: int | None
+    dictionary: bytes | None  # dict_id's
     bodies: list[bytes]
     frames: Future[list[bytes]] | None
+    help: Callable[[], bool]  # compresses a batch ahead here, if the worker has not started one
 
     def finish(self) -> int:
-        """Write the blocks (waiting for their compression); returns their bytes."""
+        """Write the blocks (waiting for their compression); returns their bytes. When the
+        worker is behind (on earlier batches compressed ahead), this thread compresses instead
+        of waiting: these blocks if the worker has not started them, else coming batches'
+        until it is done with them; both cores then compress."""
         if self.frames is None:
             return 0
-        frames = self.frames.result()
+        if self.frames.cancel():
+            frames = _compress(self.bodies, self.dictionary)
+        else:
+            while not self.frames.done() and self.help():
+                pass
+            frames = self.frames.result()
         self.frames = None
         for k, (body, frame) in enumerate(zip(self.bodies, frames, strict=True)):
             rows.put(self.db, "blocks", (self.first_id + k, self.dict_id, len(body), frame))

@@ -14,7 +14,7 @@ from briefmin import Archive, Source, add, codec
 from briefmin.store import blocks
 
 from ..conftest import HASHING
-from ..surgery import flip_stored_byte
+from ..surgery import execute, flip_stored_byte
 
 
 def open_new(path: Path) -> Archive:
@@ -139,3 +139,82 @@ def test_shared_compression_keeps_the_order(count: int) -> None:
     assert dictionary is not None
     for work in (blocks._compress, blocks._compress_each):
         assert blocks._shared(work, items, dictionary) == work(items, dictionary)
+
+
+def _briefs(count: int, seed: int) -> list[Source]:
+    """Briefs of related text, ~600 B each: a dictionary pays for them (trained in the 4th
+    batch of 64), and the window of 1,024 briefs the add encodes ahead holds several batches
+    after it."""
+    rng = random.Random(seed)
+    words = ["plan", "budget", "launch", "risk", "owner", "scope", "legal", "design", "user",
+             "review", "date", "cost", "team", "goal", "metric", "release"]
+    return [Source(f"d{i // 100}/b{i:04d}.md", None,
+                   (f"# Brief {i}\n\n" + " ".join(rng.choice(words) for _ in range(90))
+                    + f"\nOwner: team {i % 7}.\n").encode()) for i in range(count)]
+
+
+def _stored(path: Path) -> list[list[tuple[object, ...]]]:
+    """What the solid blocks, dictionaries and contents hold, frames byte for byte."""
+    return [execute(path, "SELECT id, dict_id, size, data FROM blocks ORDER BY id"),
+            execute(path, "SELECT id, data FROM dicts ORDER BY id"),
+            execute(path, "SELECT id, sha256, size, block, block_offset FROM contents "
+                          "ORDER BY id")]
+
+
+@pytest.mark.parametrize("worker", ["free", "busy"])
+def test_blocks_compressed_ahead_are_the_blocks_compressed_in_their_batch(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, worker: str) -> None:
+    """The add compresses the blocks of coming batches ahead in the worker thread (the
+    first dictionary, trained meanwhile, sends those compressed without it back), and the
+    main thread compresses batches itself when the worker is behind ("busy": held until the
+    add is half done, so every batch until then is taken by the main thread). Same frames,
+    dictionary and catalogue as an add that compresses each batch's blocks in its batch."""
+    sources = _briefs(900, 1)
+    with open_new(tmp_path / "each.bmin") as archive, monkeypatch.context() as patch:
+        patch.setattr(blocks.Blocks, "compress_ahead", lambda self, items: None)
+        add(archive, sources)
+    taken: list[bool] = []
+    take = blocks.Blocks._take_ahead
+
+    def counted(self: blocks.Blocks, digests: list[bytes], dict_id: int | None
+                ) -> object:
+        found = take(self, digests, dict_id)
+        taken.append(found is not None)
+        return found
+
+    monkeypatch.setattr(blocks.Blocks, "_take_ahead", counted)
+    release = __import__("threading").Event()
+    if worker == "busy":
+        blocks._worker().submit(release.wait, 60)
+    stored: list[str] = []
+
+    def committed(names: list[str]) -> None:
+        stored.extend(names)
+        if len(stored) >= len(sources) // 2:
+            release.set()
+
+    with open_new(tmp_path / "ahead.bmin") as archive:
+        add(archive, sources, on_commit=committed)
+        assert archive.info()["dictionaries"] == 1
+        assert archive.verify().ok
+    release.set()
+    assert _stored(tmp_path / "ahead.bmin") == _stored(tmp_path / "each.bmin")
+    # every batch but the one that trained the dictionary took frames compressed ahead
+    assert len(taken) == 15 and taken.count(False) <= 1
+
+
+def test_a_batch_that_does_not_match_the_blocks_ahead_is_compressed_in_its_batch(
+        tmp_path: Path) -> None:
+    sources = _briefs(100, 2)
+    with open_new(tmp_path / "a.bmin") as archive:
+        store = archive._blocks
+        archive.compress_ahead([(codec.sha256(b"never stored"), b"never stored")])
+        add(archive, sources[:50])
+        assert not store._ahead
+        archive.compress_ahead([(codec.sha256(s.read()), s.read()) for s in sources[50:]])
+        archive.compress_ahead([(codec.sha256(b"left"), b"left")])
+        assert len(store._ahead) == 2
+    # closing drops (and cancels) what was compressed ahead and never stored
+    assert not store._ahead
+    with Archive.open(tmp_path / "a.bmin") as archive:
+        assert len(archive.records()) == 50 and archive.verify().ok
