@@ -101,6 +101,7 @@ def _add(archive: Archive, sources: Iterable[Source | Skipped], run: _Run,
             ahead, ahead_bytes = [], 0
     if ahead:
         run.store_ahead(ahead)
+    run.report.bytes_stored += archive.settle_blocks()
     if snapshot is not None:
         # unreadable or no longer text is not deleted: a skipped path the chain's last
         # snapshot held stays in this one at its previous version

@@ -202,6 +202,9 @@ class Archive:
         lookup = self._lookups()
         result = BatchResult()
         with self._db.transaction() as db:
+            # a first dictionary the worker has trained meanwhile is stored before this
+            # batch's blocks (Blocks.settle)
+            result.bytes_stored = self._blocks.settle()
             # compressed in a worker thread while the rows below are made (blocks.start)
             blocks = self._blocks.start(
                 [(digest, content.data) for digest, content in new.items()])
@@ -245,11 +248,18 @@ class Archive:
                 result.stored.append((position, version))
             catalogue.insert_briefs(db, brief_rows)
             segments.append(db, Rows.of(inserted), chunk_tokens, CHUNK_OVERLAP_TOKENS)
-            result.bytes_stored = blocks.finish()
+            result.bytes_stored += blocks.finish()
             if not self._blocks.dictionary():
-                self._blocks.maybe_train_dictionary()
+                self._blocks.maybe_train_dictionary(background=True)
         lookup.stored(ids, versions, times)
         return result
+
+    def settle_blocks(self) -> int:
+        """At the end of an add: store the first dictionary if the worker thread still trains
+        it (see Blocks.settle); returns the bytes that added to the new blocks."""
+        self._require_writer()
+        with self._db.transaction():
+            return self._blocks.settle(wait=True)
 
     def set_journal_mode(self, mode: str) -> None:
         """SQLite's journal for this archive's writes: "delete" (briefmin's) or "wal". Only

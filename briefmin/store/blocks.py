@@ -7,7 +7,7 @@ import itertools
 import os
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import codec
@@ -92,6 +92,7 @@ class Blocks:
         self._written_raw = 0
         # blocks of coming batches, compressed ahead in the worker thread (see compress_ahead)
         self._ahead: deque[_Ahead] = deque()
+        self._training: _Training | None = None  # the first dictionary's, in the worker
 
     # -- dictionaries --------------------------------------------------------------------
 
@@ -103,7 +104,7 @@ class Blocks:
     def dictionaries(self) -> dict[int, bytes]:
         return {int(i): bytes(d) for i, d in self.db.query("SELECT id, data FROM dicts")}
 
-    def maybe_train_dictionary(self) -> None:
+    def maybe_train_dictionary(self, background: bool = False) -> None:
         """Once enough briefs exist, train a zstd dictionary on them. It is kept when it beats
         its own size on briefs compressed one by one (what the small blocks of a nightly add
         look like); existing blocks are recompressed with it where that makes them smaller.
@@ -117,7 +118,13 @@ class Blocks:
         rejected (~0.3-1.7 s). Summing the text is a scan of `contents`: it runs at every
         batch only below SUM_EVERY_BATCH_BELOW contents, else at the power-of-two batches
         (so text that needs more contents than that to reach the trigger, briefs < 48 B on
-        average, is first tried at the next one)."""
+        average, is first tried at the next one).
+
+        With `background`, the training runs in the worker thread while the caller goes on
+        with the next batches, and `settle` stores its outcome (see _Training)."""
+        if self._training is not None:
+            return  # one runs in the worker (see _Training); after a rejection, the next
+            # try is at the first power of two after the batch that settles it
         db = self.db
         newest = rows.next_id(db, "contents") - 1
         doubled = _doubled(self._newest_before, newest)
@@ -128,42 +135,50 @@ class Blocks:
             return  # cheap: no block is inflated until training can happen
         if not doubled and raw - self._written_raw >= DICT_TRIGGER_BYTES:
             return  # tried when the text passed the trigger, and rejected
-        # the worker's queue holds coming batches compressed without a dictionary: the probe
-        # below must not wait behind them, and if a dictionary is kept they are redone with it
+        # the training runs in the worker thread while this one goes on with the next batches
+        # (see _Training); the compressions queued ahead wait until it is settled
         self._pause_ahead()
-        self._train(db)
-        self._resume_ahead()
-
-    def _train(self, db: Connection) -> None:
         blocks = db.query("SELECT id, size, CAST(data AS BLOB) FROM blocks "
                           "WHERE dict_id IS NULL ORDER BY id LIMIT 64")
-        inflated = {int(i): codec.decompress(bytes(d), int(n)) for i, n, d in blocks}
+        inflated = [codec.decompress(bytes(d), int(n)) for _, n, d in blocks]
         samples: list[bytes] = []
         taken = 0  # a running sum: summing the samples per sample made this quadratic
-        for block_id, body in inflated.items():
+        for (block_id, _, _), body in zip(blocks, inflated, strict=True):
             for offset, size in db.query("SELECT block_offset, size FROM contents "
                                          "WHERE block = ?", (block_id,)):
                 if taken < DICT_TRAINING_BYTES:
                     samples.append(body[offset:offset + size])
                     taken += len(samples[-1])
-        probe = samples[:: max(1, len(samples) // 200)]
-        # on two cores: the probe without a dictionary is compressed in the worker thread
-        # (idle: the batch's blocks are written) while the dictionary trains here
-        plain = _worker().submit(_compress_each, probe, None)
-        dictionary = codec.train_dictionary(samples)
-        if dictionary is None:
-            return
-        gain = sum(map(len, _done(plain, _compress_each, probe, None))) - \
-            sum(map(len, _shared(_compress_each, probe, dictionary)))
-        if gain * len(samples) / len(probe) <= len(dictionary):
-            return
-        dict_id = rows.next_id(db, "dicts")
-        rows.put(db, "dicts", (dict_id, dictionary))
-        smaller = _shared(_compress, [inflated[int(i)] for i, _, _ in blocks], dictionary)
-        for (block_id, size, frame), recompressed in zip(blocks, smaller, strict=True):
-            if len(recompressed) < len(frame):
-                rows.put(db, "blocks", (block_id, dict_id, size, recompressed))
+        self._training = _Training([tuple(b) for b in blocks], _worker().submit(
+            _trial, samples, inflated))
+        if not background:
+            self.settle(wait=True)
+
+    def settle(self, wait: bool = False) -> int:
+        """Store the outcome of a training the worker has finished (or, with `wait`, is
+        running), in the caller's write transaction: the dictionary if it is kept, the
+        blocks it was trained on recompressed with it where that makes them smaller, and
+        the blocks written meanwhile compressed as they would have been had it been settled
+        in its batch. Returns how many bytes that added to those (negative: saved)."""
+        training = self._training
+        if training is None or not (wait or training.outcome.done()):
+            return 0
+        self._training = None
+        dictionary, smaller = training.outcome.result()
+        dict_id = None
+        if dictionary is not None:
+            dict_id = rows.next_id(self.db, "dicts")
+            rows.put(self.db, "dicts", (dict_id, dictionary))
+            for (block_id, size, frame), recompressed in zip(training.blocks, smaller,
+                                                             strict=True):
+                if len(recompressed) < len(frame):
+                    rows.put(self.db, "blocks", (block_id, dict_id, size, recompressed))
+        frames = _shared(_compress, [body for _, body, _ in training.meanwhile], dictionary)
+        for (block_id, body, _), frame in zip(training.meanwhile, frames, strict=True):
+            rows.put(self.db, "blocks", (block_id, dict_id, len(body), frame))
         self._cache.clear()
+        self._resume_ahead()
+        return sum(map(len, frames)) - sum(quick for _, _, quick in training.meanwhile)
 
     # -- writing -------------------------------------------------------------------------
 
@@ -185,14 +200,25 @@ class Blocks:
         self._written_raw = sum(len(data) for _, data in items)
         dictionary = self.dictionary()
         dict_id = dictionary[0] if dictionary else None
+        training = self._training
         ahead = self._take_ahead([digest for digest, _ in items], dict_id) if items else None
+        if training is not None:
+            ahead = None  # compressed before the training began: its dictionary may change
         groups = ahead.groups if ahead else _groups(items)
         first_id = rows.next_id(self.db, "blocks")
         placed = {digest: (first_id + k, offset)
                   for k, group in enumerate(groups) for digest, offset in group[1]}
         bodies = [body for body, _ in groups]
         frames: Future[list[bytes]] | None = ahead.frames if ahead else None
-        if bodies and frames is None:
+        if bodies and training is not None:
+            # the worker trains the first dictionary: a quick valid frame now, the real one
+            # when the training is settled (what it costs: ~0.2 ms a block)
+            quick = [_quick(body) for body in bodies]
+            training.meanwhile += [(first_id + k, body, len(frame)) for k, (body, frame)
+                                   in enumerate(zip(bodies, quick, strict=True))]
+            frames = _future()
+            frames.set_result(quick)
+        elif bodies and frames is None:
             frames = _worker().submit(_compress, bodies, dictionary[1] if dictionary else None)
         return Pending(self.db, placed, first_id, dict_id, dictionary[1] if dictionary else None,
                        bodies, frames, self._help)
@@ -209,14 +235,28 @@ class Blocks:
         if not groups:
             return
         ahead = _Ahead([digest for digest, _ in items], groups, None, None)
-        ahead.compress(dictionary)
+        if self._training is None and (dictionary or not self._training_ahead()):
+            ahead.compress(dictionary)  # else once the training is settled (_resume_ahead)
+        ahead.raw = sum(len(data) for _, data in items)
         self._ahead.append(ahead)
+
+    def _training_ahead(self) -> bool:
+        """Whether a batch already ahead will train the first dictionary (its stored text
+        passes DICT_TRIGGER_BYTES): what comes after it would be compressed without the
+        dictionary for nothing. Only for young archives (see SUM_EVERY_BATCH_BELOW)."""
+        if rows.next_id(self.db, "contents") > SUM_EVERY_BATCH_BELOW:
+            return False
+        (raw,), = self.db.query("SELECT COALESCE(SUM(size), 0) FROM contents")
+        return int(raw) < DICT_TRIGGER_BYTES <= int(raw) + sum(a.raw for a in self._ahead)
 
     def drop_ahead(self) -> None:
         """Forget the blocks compressed ahead and cancel those not started (an add that
         stops early: the worker would otherwise compress them before the process exits)."""
         while self._ahead:
             self._ahead.popleft().cancel()
+        if self._training is not None:  # its quick blocks stay, valid, as they were committed
+            self._training.outcome.cancel()
+            self._training = None
 
     def _take_ahead(self, digests: list[bytes], dict_id: int | None) -> _Ahead | None:
         while self._ahead:
@@ -496,13 +536,37 @@ def _compress(bodies: list[bytes], dictionary: bytes | None) -> list[bytes]:
     return [codec.compress(body, dictionary, checksum=False) for body in bodies]
 
 
+def _quick(body: bytes) -> bytes:
+    """A block's frame at zstd's fastest level, without a dictionary: what a batch stores
+    while the first dictionary trains (settle replaces it)."""
+    import zstandard
+
+    return zstandard.ZstdCompressor(level=1, write_checksum=False).compress(body)
+
+
+def _trial(samples: list[bytes], blocks: list[bytes]
+           ) -> tuple[bytes | None, list[bytes]]:
+    """In the worker: a dictionary trained on `samples`, kept when it beats its own size on
+    briefs compressed one by one (what the small blocks of a nightly add look like), and
+    `blocks` compressed with it; or (None, [])."""
+    probe = samples[:: max(1, len(samples) // 200)]
+    dictionary = codec.train_dictionary(samples)
+    if dictionary is None:
+        return None, []
+    gain = sum(map(len, _compress_each(probe, None))) - \
+        sum(map(len, _compress_each(probe, dictionary)))
+    if gain * len(samples) / len(probe) <= len(dictionary):
+        return None, []
+    return dictionary, _compress(blocks, dictionary)
+
+
 def _compress_each(briefs: list[bytes], dictionary: bytes | None) -> list[bytes]:
     """Frames of single briefs, as the dictionary's probe compresses them."""
     return [codec.compress(brief, dictionary) for brief in briefs]
 
 
 def _shared(work: Callable[[list[bytes], bytes | None], list[bytes]], items: list[bytes],
-            dictionary: bytes) -> list[bytes]:
+            dictionary: bytes | None) -> list[bytes]:
     """`work(items, dictionary)` shared by the worker thread (the odd items) and this one (the
     even ones), in order: zstd runs without the GIL, so two cores both compress."""
     theirs = _worker().submit(work, items[1::2], dictionary)
@@ -542,6 +606,21 @@ def _worker() -> ThreadPoolExecutor:
 
 
 @dataclass
+class _Training:
+    """The first dictionary, trained in the worker thread (~0.2-0.3 s, the main thread's
+    largest one-off cost of a new archive) while the main thread stores the next batches.
+    Those batches' blocks are written at once as quick frames (valid, readable, larger) and
+    rewritten by `settle` as they would have been had the training run in its own batch:
+    the same frames, dictionary and catalogue, a few batches later. An add killed before
+    it settles keeps its quick blocks."""
+
+    blocks: list[tuple[Any, ...]]  # (id, size, frame) of the blocks it is trained on
+    outcome: Future[tuple[bytes | None, list[bytes]]]  # see _trial
+    meanwhile: list[tuple[int, bytes, int]] = field(default_factory=list)
+    # ^ (id, body, quick frame's length) of the blocks written since
+
+
+@dataclass
 class _Ahead:
     """A coming batch's blocks, compressed ahead (see Blocks.compress_ahead)."""
 
@@ -550,6 +629,7 @@ class _Ahead:
     dict_id: int | None
     frames: Future[list[bytes]] | None
     dictionary: bytes | None = None  # dict_id's
+    raw: int = 0  # bytes of its briefs
 
     def compress(self, dictionary: tuple[int, bytes] | None) -> None:
         """Have the worker compress the blocks with this (id, dictionary)."""

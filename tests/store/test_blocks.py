@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from briefmin import Archive, Source, add, codec
+from briefmin.ingest import AddReport
 from briefmin.store import blocks
 
 from ..conftest import HASHING
@@ -161,25 +162,37 @@ def _stored(path: Path) -> list[list[tuple[object, ...]]]:
                           "ORDER BY id")]
 
 
-@pytest.mark.parametrize("worker", ["free", "busy"])
-def test_blocks_compressed_ahead_are_the_blocks_compressed_in_their_batch(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, worker: str) -> None:
-    """The add compresses the blocks of coming batches ahead in the worker thread (the
-    first dictionary, trained meanwhile, sends those compressed without it back), and the
-    main thread compresses batches itself when the worker is behind ("busy": held until the
-    add is half done, so every batch until then is taken by the main thread). Same frames,
-    dictionary and catalogue as an add that compresses each batch's blocks in its batch."""
-    sources = _briefs(900, 1)
-    with open_new(tmp_path / "each.bmin") as archive, monkeypatch.context() as patch:
+def _in_their_batches(path: Path, sources: list[Source]) -> AddReport:
+    """An add as before blocks were compressed ahead and the dictionary trained in the
+    background: each batch's blocks compressed in its batch, the training in its batch."""
+    train = blocks.Blocks.maybe_train_dictionary
+    with open_new(path) as archive, pytest.MonkeyPatch.context() as patch:
         patch.setattr(blocks.Blocks, "compress_ahead", lambda self, items: None)
-        add(archive, sources)
-    taken: list[bool] = []
+        patch.setattr(blocks.Blocks, "maybe_train_dictionary",
+                      lambda self, background=False: train(self))
+        return add(archive, sources)
+
+
+@pytest.mark.parametrize(("worker", "count"), [("free", 900), ("busy", 900), ("free", 420)])
+def test_blocks_compressed_ahead_are_the_blocks_compressed_in_their_batch(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, worker: str, count: int) -> None:
+    """The add compresses the blocks of coming batches ahead in the worker thread, trains
+    the first dictionary there while it stores the next batches (their blocks as quick
+    frames, rewritten once the dictionary is in), and the main thread compresses batches
+    itself when the worker is behind ("busy": held until half the briefs are committed, so
+    the training waits too, and every batch until then is the main thread's). 420 briefs:
+    the training starts in the 6th batch of 7, and the add may end before it is done (then it
+    waits for it). Same frames, dictionary and
+    catalogue as an add that compresses and trains in each batch."""
+    sources = _briefs(count, 1)
+    each = _in_their_batches(tmp_path / "each.bmin", sources)
+    batches: list[tuple[bool, bool]] = []  # (took frames compressed ahead, while training)
     take = blocks.Blocks._take_ahead
 
     def counted(self: blocks.Blocks, digests: list[bytes], dict_id: int | None
                 ) -> object:
         found = take(self, digests, dict_id)
-        taken.append(found is not None)
+        batches.append((found is not None, self._training is not None))
         return found
 
     monkeypatch.setattr(blocks.Blocks, "_take_ahead", counted)
@@ -194,13 +207,48 @@ def test_blocks_compressed_ahead_are_the_blocks_compressed_in_their_batch(
             release.set()
 
     with open_new(tmp_path / "ahead.bmin") as archive:
-        add(archive, sources, on_commit=committed)
+        report = add(archive, sources, on_commit=committed)
         assert archive.info()["dictionaries"] == 1
         assert archive.verify().ok
     release.set()
     assert _stored(tmp_path / "ahead.bmin") == _stored(tmp_path / "each.bmin")
-    # every batch but the one that trained the dictionary took frames compressed ahead
-    assert len(taken) == 15 and taken.count(False) <= 1
+    assert report.bytes_stored == each.bytes_stored
+    # every batch took frames compressed ahead but those stored while the dictionary trained
+    assert len(batches) == -(-count // 64)
+    assert all(ahead or training for ahead, training in batches)
+    assert any(training for _, training in batches)
+    if worker == "busy":
+        assert sum(training for _, training in batches) >= len(batches) // 2
+
+
+def test_an_add_stopped_while_the_dictionary_trains_keeps_readable_blocks(
+        tmp_path: Path) -> None:
+    """Interrupted before the training is settled: the batches committed meanwhile keep
+    their quick frames (no dictionary yet), every brief reads back, and the next add goes
+    on as after a rejected dictionary."""
+    sources = _briefs(700, 3)
+    release = __import__("threading").Event()
+    blocks._worker().submit(release.wait, 60)  # the training cannot finish
+    stored: list[str] = []
+
+    def committed(names: list[str]) -> None:
+        stored.extend(names)
+        if len(stored) >= 384:
+            raise KeyboardInterrupt
+
+    path = tmp_path / "a.bmin"
+    with pytest.raises(KeyboardInterrupt), open_new(path) as archive:
+        add(archive, sources, on_commit=committed)
+    release.set()
+    with Archive.open(path) as archive:
+        assert len(archive.records()) == 384 and archive.verify().ok
+        assert archive.info()["dictionaries"] == 0
+        data = {s.name: s.read() for s in sources}
+        assert all(archive.read(r) == data[r.path] for r in archive.records())
+    with open_new(path) as archive:
+        add(archive, sources)
+        assert len(archive.records()) == 700 and archive.verify().ok
+        assert archive.info()["dictionaries"] == 1  # tried again at 512 contents
 
 
 def test_a_batch_that_does_not_match_the_blocks_ahead_is_compressed_in_its_batch(
