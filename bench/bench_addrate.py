@@ -7,7 +7,8 @@ The briefs are bench_million.py's synthetic ones (`make_briefs`), made once in -
 CPU = user + system of the process (wait4), the figure that survives a loaded machine;
 wall is reported too. `--profile` writes a cProfile of this checkout's first 10k instead;
 `--phases` the main thread's CPU by phase of each code's first 10k (addrate_phases.py: cheap
-wrappers where cProfile's overhead inflates small calls).
+wrappers where cProfile's overhead inflates small calls), the worker thread's, the wall, and
+the wall a model of two idle cores gives (the machine is shared: its wall says little).
 
     .venv/bin/python bench/bench_addrate.py --quick              # first 10k, 2 rounds
     .venv/bin/python bench/bench_addrate.py --n 100000           # and 10k..100k
@@ -178,14 +179,16 @@ def _measure(codes: dict[str, Path], briefs: Path, folders: list[str], work: Pat
                    "main thread CPU s", "briefs per main-thread CPU s (mean)",
                    "wall s per run"), rows),
             "", f"Archive after all {len(folders) * PER_FOLDER:,} briefs: " + "; ".join(sizes)
-            + f". Records (path, version, sha256, size, stored size, encoding) and every "
-            f"vector row (content, kind, span, binary and int8 codes) are {same} "
+            + f". Records (path, version, sha256, size, stored size, encoding), every block's "
+            f"frame, every dictionary and every vector row (content, kind, span, binary and "
+            f"int8 codes) are {same} "
             f"({', '.join(f'{n}: {d}' for n, d in prints.items())})."]
 
 
 def _fingerprint(path: Path) -> str:
-    """A digest of what an archive holds beyond its times: the records and every vector
-    row, so two codes' archives can be told equal though their add times differ."""
+    """A digest of what an archive holds beyond its times: the records, the stored bytes
+    (frames, dictionaries) and every vector row, so two codes' archives can be told equal
+    though their add times differ."""
     import hashlib
 
     import numpy as np
@@ -198,6 +201,16 @@ def _fingerprint(path: Path) -> str:
         for r in archive.records(all_versions=True):
             digest.update(repr((r.path, r.version, r.sha256, r.size, r.stored_size,
                                 r.encoding)).encode())
+        # the stored bytes: every block's frame and every dictionary (read, not written,
+        # through the store's reader: bench has no SQL of its own)
+        blocks = archive._blocks
+        count = blocks.totals()["blocks"]
+        frames = blocks.frames(range(1, count + 1))
+        assert len(frames) == count, "block ids are not 1..N"
+        for block_id, (dict_id, size, frame) in sorted(frames.items()):
+            digest.update(repr((block_id, dict_id, size)).encode() + bytes(frame))
+        for dict_id, dictionary in sorted(blocks.dictionaries().items()):
+            digest.update(repr(dict_id).encode() + dictionary)
         kinds = tuple(sorted({*BRIEF_KINDS, *SEARCH_KINDS}))
         vectors = archive.vectors(kinds)
         for column in (vectors.content_ids, vectors.kinds, vectors.spans, vectors.bits,
@@ -224,12 +237,19 @@ def _phases(codes: dict[str, Path], briefs: Path, folders: list[str], work: Path
                             "-q"], env={**os.environ, "PYTHONPATH": str(code)}, cwd=briefs,
                            check=True)
             found = json.loads(out.read_text())
-            runs[name].append({"main thread, all": found["total"], **found["phases"]})
-            log(f"round {r + 1} {name}: main thread {found['total']:.2f} s")
+            runs[name].append({"main thread, all": found["total"], **found["phases"],
+                               WORKER_ALL: sum(found["worker"].values()),
+                               **{f"worker: {k}": v for k, v in found["worker"].items()},
+                               WALL: found["wall"], IDLE: found["idle_wall"]})
+            log(f"round {r + 1} {name}: main thread {found['total']:.2f} s, worker "
+                f"{runs[name][-1][WORKER_ALL]:.2f} s, wall {found['wall']:.2f} s, two idle "
+                f"cores (model) {found['idle_wall']:.2f} s")
             archive.unlink()
     first, *others = codes
+    # the main thread's phases by size, then the worker thread's, then the walls
     phases = sorted({p for found in runs.values() for one in found for p in one},
-                    key=lambda p: -statistics.mean(one.get(p, 0.0) for one in runs[first]))
+                    key=lambda p: (p in (WALL, IDLE), p.startswith("worker"),
+                                   -statistics.mean(one.get(p, 0.0) for one in runs[first])))
 
     def mean(name: str, phase: str) -> float:
         return statistics.mean(one.get(phase, 0.0) for one in runs[name])
@@ -239,6 +259,11 @@ def _phases(codes: dict[str, Path], briefs: Path, folders: list[str], work: Path
                else "" for other in others)) for phase in phases]
     return [table(("phase", *(f"{name} (s)" for name in codes),
                    *(f"{first} / {other}" for other in others)), rows)]
+
+
+WORKER_ALL = "worker thread, all"
+WALL = "wall (measured, this machine's load)"
+IDLE = "wall on two idle cores (model: addrate_phases.idle_wall)"
 
 
 def _profile(briefs: Path, folders: list[str], work: Path) -> str:
