@@ -68,10 +68,10 @@ MAIN, WORKER = "main", "worker"
 # ones: thousands of calls)
 SPANS = {"hashing encoder", "store_batch's own code", "solid blocks (main thread's part)",
          "first dictionary", "first dictionary: training", "SQLite COMMIT",
-         "compression (worker)", "compression (worker): one brief at a time"}
+         "zstd of the solid blocks", "zstd of single briefs (the dictionary's probe)"}
 WORKER_PHASES = [
-    ("briefmin.store.blocks", "_compress", "compression (worker)"),
-    ("briefmin.store.blocks", "_compress_each", "compression (worker): one brief at a time"),
+    ("briefmin.store.blocks", "_compress", "zstd of the solid blocks"),
+    ("briefmin.store.blocks", "_compress_each", "zstd of single briefs (the dictionary's probe)"),
     ("briefmin.codec", "train_dictionary", "first dictionary: training"),
 ]
 
@@ -292,7 +292,9 @@ def main() -> None:
             json.dump({"total": total, "phases": phases, "wall": wall, "walls": main_walls,
                        "before_script": before, "idle_wall": modelled, "stalls": stalls,
                        "worker": dict(spent[WORKER]),
-                       "worker_walls": dict(walls[WORKER]), "spans": spans}, fh)
+                       "worker_walls": dict(walls[WORKER]), "spans": spans,
+                       "tasks": [{k: v for k, v in t.items() if k != "args"} for t in tasks],
+                       "needs": needs, "taken": taken}, fh)
 
     atexit.register(report)
     sys.argv[0] = "briefmin"

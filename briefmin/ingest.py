@@ -150,8 +150,8 @@ class _Run:
                 while b.digest in new and b.digest not in received:
                     digest, brief = next(stream)
                     received.add(digest)
-                    data, _, encoding = new[digest]
-                    contents[digest] = NewContent(data, encoding, brief)
+                    data, text, encoding = new[digest]
+                    contents[digest] = NewContent(data, encoding, brief, text)
             self._store_batch(batch, contents)
 
     def _store_batch(self, batch: list[Admitted], contents: dict[bytes, NewContent]) -> None:

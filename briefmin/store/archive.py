@@ -46,11 +46,13 @@ if TYPE_CHECKING:
 
 @dataclass
 class NewContent:
-    """A content to store with a batch: its bytes, how they were decoded, its vectors."""
+    """A content to store with a batch: its bytes, how they were decoded, its vectors, and
+    the text they decode to when the caller has it (else the batch decodes them again)."""
 
     data: bytes
     encoding: str
     vectors: BriefVectors
+    text: str | None = None
 
 
 @dataclass
@@ -223,7 +225,8 @@ class Archive:
                     next_content, digest, len(content.data), content.encoding,
                     segments.vector_count(content.vectors), *placed[digest]))
                 inserted.append((next_content, content.vectors))
-                texts.append((next_content, decode_text(content.data)[0]))
+                texts.append((next_content, content.text if content.text is not None
+                               else decode_text(content.data)[0]))
                 next_content += 1
             catalogue.insert_contents(db, content_rows)
             if texts:

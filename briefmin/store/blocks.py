@@ -93,6 +93,8 @@ class Blocks:
         # blocks of coming batches, compressed ahead in the worker thread (see compress_ahead)
         self._ahead: deque[_Ahead] = deque()
         self._training: _Training | None = None  # the first dictionary's, in the worker
+        self._rewrite: _Rewrite | None = None  # the blocks stored while it trained, redone
+        self._unreported = 0  # bytes the last rewrite added, stored by maybe_train
 
     # -- dictionaries --------------------------------------------------------------------
 
@@ -136,7 +138,9 @@ class Blocks:
         if not doubled and raw - self._written_raw >= DICT_TRIGGER_BYTES:
             return  # tried when the text passed the trigger, and rejected
         # the training runs in the worker thread while this one goes on with the next batches
-        # (see _Training); the compressions queued ahead wait until it is settled
+        # (see _Training); the compressions queued ahead wait until it is settled. Blocks a
+        # rejected training's batches stored quick are stored as they should be first
+        self._unreported += self._store_rewrite(wait=True)
         self._pause_ahead()
         blocks = db.query("SELECT id, size, CAST(data AS BLOB) FROM blocks "
                           "WHERE dict_id IS NULL ORDER BY id LIMIT 64")
@@ -157,12 +161,14 @@ class Blocks:
     def settle(self, wait: bool = False) -> int:
         """Store the outcome of a training the worker has finished (or, with `wait`, is
         running), in the caller's write transaction: the dictionary if it is kept, the
-        blocks it was trained on recompressed with it where that makes them smaller, and
-        the blocks written meanwhile compressed as they would have been had it been settled
-        in its batch. Returns how many bytes that added to those (negative: saved)."""
+        blocks it was trained on recompressed with it where that makes them smaller; and
+        have the worker compress the blocks written meanwhile as they would have been had
+        it been settled in its batch (after the batches ahead: a later batch, or `wait`,
+        stores them). Returns how many bytes that added to the blocks (negative: saved)."""
+        added, self._unreported = self._store_rewrite(wait) + self._unreported, 0
         training = self._training
         if training is None or not (wait or training.outcome.done()):
-            return 0
+            return added
         self._training = None
         dictionary, smaller = training.outcome.result()
         dict_id = None
@@ -173,12 +179,27 @@ class Blocks:
                                                              strict=True):
                 if len(recompressed) < len(frame):
                     rows.put(self.db, "blocks", (block_id, dict_id, size, recompressed))
-        frames = _shared(_compress, [body for _, body, _ in training.meanwhile], dictionary)
-        for (block_id, body, _), frame in zip(training.meanwhile, frames, strict=True):
-            rows.put(self.db, "blocks", (block_id, dict_id, len(body), frame))
         self._cache.clear()
         self._resume_ahead()
-        return sum(map(len, frames)) - sum(quick for _, _, quick in training.meanwhile)
+        if training.meanwhile:
+            self._rewrite = _Rewrite(training.meanwhile, dict_id, dictionary, _worker().submit(
+                _compress, [body for _, body, _ in training.meanwhile], dictionary))
+        return added + self._store_rewrite(wait)
+
+    def _store_rewrite(self, wait: bool) -> int:
+        """Store the blocks the worker compressed again after a training (see settle) once
+        it has (or, with `wait`, now); returns the bytes that added."""
+        rewrite = self._rewrite
+        if rewrite is None or not (wait or rewrite.frames.done()):
+            return 0
+        self._rewrite = None
+        bodies = [body for _, body, _ in rewrite.blocks]
+        frames = _shared(_compress, bodies, rewrite.dictionary) if rewrite.frames.cancel() \
+            else rewrite.frames.result()
+        for (block_id, body, _), frame in zip(rewrite.blocks, frames, strict=True):
+            rows.put(self.db, "blocks", (block_id, rewrite.dict_id, len(body), frame))
+        self._cache.clear()
+        return sum(map(len, frames)) - sum(quick for _, _, quick in rewrite.blocks)
 
     # -- writing -------------------------------------------------------------------------
 
@@ -257,6 +278,9 @@ class Blocks:
         if self._training is not None:  # its quick blocks stay, valid, as they were committed
             self._training.outcome.cancel()
             self._training = None
+        if self._rewrite is not None:
+            self._rewrite.frames.cancel()
+            self._rewrite = None
 
     def _take_ahead(self, digests: list[bytes], dict_id: int | None) -> _Ahead | None:
         while self._ahead:
@@ -618,6 +642,17 @@ class _Training:
     outcome: Future[tuple[bytes | None, list[bytes]]]  # see _trial
     meanwhile: list[tuple[int, bytes, int]] = field(default_factory=list)
     # ^ (id, body, quick frame's length) of the blocks written since
+
+
+@dataclass
+class _Rewrite:
+    """The blocks stored while the first dictionary trained, compressed again in the worker
+    as they would have been had the training been settled in its batch."""
+
+    blocks: list[tuple[int, bytes, int]]  # (id, body, quick frame's length)
+    dict_id: int | None
+    dictionary: bytes | None
+    frames: Future[list[bytes]]
 
 
 @dataclass
