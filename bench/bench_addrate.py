@@ -142,6 +142,7 @@ def _measure(codes: dict[str, Path], briefs: Path, folders: list[str], work: Pat
     chunks = [(f"{a:,}..{b:,}", folders[a // PER_FOLDER:b // PER_FOLDER])
               for a, b in itertools.pairwise(bounds)]
     results: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+    loads: dict[tuple[str, str], list[float]] = {}
     prints: dict[str, str] = {}
     for r in range(rounds):
         for name, code in codes.items():
@@ -151,9 +152,11 @@ def _measure(codes: dict[str, Path], briefs: Path, folders: list[str], work: Pat
                            check=True)
             for label, chunk in chunks:
                 cpu, main_cpu, wall = _add(code, briefs, archive, chunk)
+                load = os.getloadavg()[0]  # the machine is shared: say how busy it was
                 log(f"round {r + 1} {name} {label}: CPU {cpu:.2f} s (main thread "
-                    f"{main_cpu:.2f} s), wall {wall:.2f} s")
+                    f"{main_cpu:.2f} s), wall {wall:.2f} s, load {load:.1f}")
                 results.setdefault((label, name), []).append((cpu, main_cpu, wall))
+                loads.setdefault((label, name), []).append(load)
             size = archive.stat().st_size
             results.setdefault(("bytes", name), []).append((size, 0.0, 0.0))
             if r == 0:
@@ -171,13 +174,14 @@ def _measure(codes: dict[str, Path], briefs: Path, folders: list[str], work: Pat
                      f"{count * len(cpus) / sum(cpus):,.0f}",
                      ", ".join(f"{m:.2f}" for m in mains),
                      f"{count * len(mains) / sum(mains):,.0f}",
-                     ", ".join(f"{w:.1f}" for _, _, w in runs)))
+                     ", ".join(f"{w:.1f}" for _, _, w in runs),
+                     ", ".join(f"{x:.1f}" for x in loads[(label, name)])))
     sizes = [f"{name}: {runs[0][0]:,.0f} bytes" for (label, name), runs in results.items()
              if label == "bytes"]
     same = ("the same" if len(set(prints.values())) == 1 else "NOT the same")
     return [table(("briefs", "code", "CPU s per run", "briefs per CPU s (mean)",
                    "main thread CPU s", "briefs per main-thread CPU s (mean)",
-                   "wall s per run"), rows),
+                   "wall s per run", "load average (1 min) per run"), rows),
             "", f"Archive after all {len(folders) * PER_FOLDER:,} briefs: " + "; ".join(sizes)
             + f". Records (path, version, sha256, size, stored size, encoding), every block's "
             f"frame, every dictionary and every vector row (content, kind, span, binary and "
@@ -241,7 +245,8 @@ def _phases(codes: dict[str, Path], briefs: Path, folders: list[str], work: Path
                                WORKER_ALL: sum(found["worker"].values()),
                                **{f"worker: {k}": v for k, v in found["worker"].items()},
                                WALL: found["wall"], IDLE: found["idle_wall"]})
-            log(f"round {r + 1} {name}: main thread {found['total']:.2f} s, worker "
+            log(f"round {r + 1} {name} (load {os.getloadavg()[0]:.1f}): main thread "
+                f"{found['total']:.2f} s, worker "
                 f"{runs[name][-1][WORKER_ALL]:.2f} s, wall {found['wall']:.2f} s, two idle "
                 f"cores (model) {found['idle_wall']:.2f} s")
             archive.unlink()
