@@ -261,6 +261,8 @@ class Archive:
         """At the end of an add: store the first dictionary if the worker thread still trains
         it (see Blocks.settle); returns the bytes that added to the new blocks."""
         self._require_writer()
+        if not self._blocks.unsettled:
+            return 0
         with self._db.transaction():
             return self._blocks.settle(wait=True)
 

@@ -186,6 +186,11 @@ class Blocks:
                 _compress, [body for _, body, _ in training.meanwhile], dictionary))
         return added + self._store_rewrite(wait)
 
+    @property
+    def unsettled(self) -> bool:
+        """Whether a training or its rewrite is still to be stored (see settle)."""
+        return self._training is not None or self._rewrite is not None
+
     def _store_rewrite(self, wait: bool) -> int:
         """Store the blocks the worker compressed again after a training (see settle) once
         it has (or, with `wait`, now); returns the bytes that added."""
@@ -633,10 +638,11 @@ def _worker() -> ThreadPoolExecutor:
 class _Training:
     """The first dictionary, trained in the worker thread (~0.2-0.3 s, the main thread's
     largest one-off cost of a new archive) while the main thread stores the next batches.
-    Those batches' blocks are written at once as quick frames (valid, readable, larger) and
-    rewritten by `settle` as they would have been had the training run in its own batch:
-    the same frames, dictionary and catalogue, a few batches later. An add killed before
-    it settles keeps its quick blocks."""
+    Those batches' blocks are written at once as quick frames (valid, readable, larger);
+    once it is settled, the worker compresses them again as they would have been had the
+    training run in its own batch, and a later batch rewrites them (see settle): the same
+    frames, dictionary and catalogue, a few batches later. An add killed before that keeps
+    its quick blocks."""
 
     blocks: list[tuple[Any, ...]]  # (id, size, frame) of the blocks it is trained on
     outcome: Future[tuple[bytes | None, list[bytes]]]  # see _trial
