@@ -138,7 +138,7 @@ class _Run:
                     self.report.fallback_decoded.append((item.name, encoding))
                 new[item.digest] = (item.data, text, encoding)
         batches = list(_batches(items))
-        ahead = _Ahead(self.archive, batches, new)
+        ahead = _CompressAhead(self.archive, batches, new)
         ahead.fill(0)  # before the encoding: the worker compresses while this thread encodes
         stream = zip(new, self.encoding.encode([text for _, text, _ in new.values()])
                      if new else iter(()), strict=True)
@@ -189,7 +189,7 @@ def _batches(items: list[Admitted]) -> Iterator[list[Admitted]]:
         yield batch
 
 
-class _Ahead:
+class _CompressAhead:
     """Has the store compress the blocks of coming batches ahead, up to COMPRESS_AHEAD_BYTES:
     with the blocks compressed only during their own batch, the main thread waited for them
     at every commit (~1 s of the first 10,000 briefs' 4.3 s on two idle cores). Each batch's

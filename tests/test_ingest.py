@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
-from briefmin import Archive, add, iter_sources
+import pytest
+
+from briefmin import Archive, Source, add, iter_sources
+from briefmin.store import blocks
 
 from .conftest import HASHING
 
@@ -20,3 +24,41 @@ def test_add_report_lists_skips(tmp_path: Path) -> None:
         report = add(archive, iter_sources([str(tmp_path / "e.md"), str(tmp_path / "b.md")]))
     assert {(s.name.rsplit("/", 1)[-1], s.reason) for s in report.skipped} == {
         ("e.md", "empty"), ("b.md", "binary, not text")}
+
+
+def test_every_batch_takes_the_blocks_compressed_ahead_for_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The add plans each batch's new contents before the window is encoded, and the store
+    compresses their blocks ahead: the plan must be what each batch then hands the store
+    (a content repeated in a later batch, or stored by an earlier add, is not new again),
+    or the work ahead is wasted. Random text, so no dictionary changes the frames."""
+    rng = random.Random(4)
+
+    def text(i: int) -> bytes:
+        return f"brief {i} ".encode() + bytes(rng.choice(b"abcdefghij klmnop\n")
+                                              for _ in range(500))
+
+    first = [Source(f"old/b{i}.txt", None, text(i)) for i in range(100)]
+    repeated = first[:30]  # stored by the first add: same bytes under new paths
+    fresh = [text(i) for i in range(100, 400)]
+    sources = [Source(f"new/b{i}.txt", None, data) for i, data in enumerate(fresh)]
+    sources += [Source(f"again/b{i}.txt", None, s.read()) for i, s in enumerate(repeated)]
+    sources += [Source(f"twice/b{i}.txt", None, data) for i, data in enumerate(fresh[::7])]
+    rng.shuffle(sources)
+    taken: list[bool] = []
+    take = blocks.Blocks._take_ahead
+
+    def counted(self: blocks.Blocks, digests: list[bytes], dict_id: int | None) -> object:
+        found = take(self, digests, dict_id)
+        taken.append(found is not None)
+        return found
+
+    with open_new(tmp_path / "a.bmin") as archive:
+        add(archive, first)
+        monkeypatch.setattr(blocks.Blocks, "_take_ahead", counted)
+        report = add(archive, sources)
+        assert archive.info()["dictionaries"] == 0 and archive.verify().ok
+    assert len(report.added) == len(sources)
+    # every batch with new contents found its blocks ahead (a batch of only repeated
+    # contents has none to take)
+    assert taken and all(taken)
