@@ -157,6 +157,8 @@ def _install_tasks() -> None:
 
     from briefmin.store import blocks
 
+    if not hasattr(blocks, "Pending"):  # a code before the worker thread: nothing to model
+        return
     submit, result, cancel = ThreadPoolExecutor.submit, Future.result, Future.cancel
     finish, compress = blocks.Pending.finish, blocks._compress
 
@@ -283,8 +285,8 @@ def main() -> None:
 
     def report() -> None:
         total, wall = time.thread_time(), CLOCK() - STARTED
-        pending = importlib.import_module("briefmin.store.blocks").Pending
-        fields = pending.__dataclass_fields__
+        pending = getattr(importlib.import_module("briefmin.store.blocks"), "Pending", None)
+        fields = pending.__dataclass_fields__ if pending else {}
         modelled, stalls = idle_wall(total, "dictionary" in fields, "help" in fields)
         phases = dict(spent[MAIN]) | {REST: total - sum(spent[MAIN].values())}
         main_walls = dict(walls[MAIN]) | {REST: wall - sum(walls[MAIN].values())}
