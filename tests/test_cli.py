@@ -269,3 +269,27 @@ def test_plain_add_starts_without_rays_glue_or_history(tmp_path: Path) -> None:
         loaded[name] = set(done.stderr.rsplit("LOADED:", 1)[-1].strip().split(","))
     assert not {"briefmin.distributed", "briefmin.history"} & loaded["plain"]
     assert "briefmin.history" in loaded["timed"]
+
+
+def test_a_command_alone_parses_as_in_the_whole_app(capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """`briefmin COMMAND ...` builds only that command (typer evaluates the annotations of
+    every command it holds before it parses): its help and usage errors are the whole app's."""
+    from briefmin import cli
+
+    def outputs(args: list[str]) -> tuple[int, str, str]:
+        code = cli.main(args)
+        said = capsys.readouterr()
+        return code, said.out, said.err
+
+    for info in cli.app.registered_commands:
+        assert cli._app_for([str(info.name), "--help"]).registered_commands == [info]
+    cases = [[str(c.name), flag] for c in cli.app.registered_commands
+             for flag in ("--help", "--no-such-option")]
+    alone = [outputs(args) for args in cases]
+    monkeypatch.setattr(cli, "_app_for", lambda argv: cli.app)
+    assert alone == [outputs(args) for args in cases]
+    assert [code for code, _, _ in alone] == [0, 2] * len(cli.app.registered_commands)
+    monkeypatch.undo()
+    for argv in ([], ["--help"], ["--version"], ["restor"], ["-q", "restore"]):
+        assert cli._app_for(argv) is cli.app
