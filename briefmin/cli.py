@@ -1007,7 +1007,8 @@ def _app_for(argv: list[str]) -> typer.Typer:
 def main(argv: list[str] | None = None) -> int:
     """Entry point for `briefmin` and `python -m briefmin`."""
     _take_sigint()
-    if argv is None:
+    own_process = argv is None
+    if own_process:
         # a process of its own, which exits right after the command: the objects the imports
         # made need no collection, and Python's collection at exit went over all of them
         # (0.08-0.25 s of a ~1.3 s cold hybrid search on 64k briefs; 0.04-0.06 s frozen)
@@ -1029,4 +1030,26 @@ def main(argv: list[str] | None = None) -> int:
         # the reader went away before click's last flush: stop quietly
         _silence_stdout()
         return int(ExitStatus.OK)
-    return int(result) if isinstance(result, int) else int(ExitStatus.OK)
+    code = int(result) if isinstance(result, int) else int(ExitStatus.OK)
+    if own_process:
+        _end_process(code)
+    return code
+
+
+def _end_process(code: int) -> None:
+    """Exit now, without the interpreter's teardown, when it has nothing left to do: the
+    command closed what it opened (archives, files: `with` blocks), no other thread runs and
+    no exit handler is registered (torch, Ray or logging register theirs). The teardown frees
+    every module's objects one by one: ~6 ms CPU measured at the end of a restore of 20,000
+    briefs (~0.25 s), after its two processes are done. Returns when it cannot exit so."""
+    import atexit
+    import threading
+
+    if threading.active_count() > 1 or atexit._ncallbacks():
+        return
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:  # a closed pipe: the usual exit handles it
+        return
+    os._exit(code)
