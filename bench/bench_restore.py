@@ -48,7 +48,7 @@ Code = tuple[str, dict[str, str], Path]  # a --before code: name, environment, f
 # before the fork, then of each of the two processes after it: [checks, writes], the checks
 # 0 for code before round 5, whose child only wrote), printed as JSON on stderr
 PHASES = r"""
-import inspect, json, os, sys, time
+import atexit, inspect, json, os, sys, time
 from contextlib import contextmanager
 from briefmin import forked
 from briefmin.cli import main
@@ -94,9 +94,9 @@ def gated(prepare, error):  # round 5 on: each side checks its half, then both w
 
 forked.beside = gated if "prepare" in inspect.signature(real).parameters else beside
 sys.argv = ["briefmin", *sys.argv[1:]]
-code = main()
-print(json.dumps(marks), file=sys.stderr)
-sys.exit(code)
+# at exit (main() may end the process itself when no exit handler is registered)
+atexit.register(lambda: print(json.dumps(marks), file=sys.stderr))
+sys.exit(main())
 """
 
 
