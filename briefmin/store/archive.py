@@ -395,7 +395,7 @@ class Archive:
         how many briefs were written; None, with nothing written, where one read of the
         whole catalogue is needed (one core, another thread, a folder not empty, few briefs,
         a damaged row, a name twice; see catalogue.halves)."""
-        if not forked.can_fork():
+        if not forked.can_fork() or (within is not None and len(within) < SPLIT_FROM_CONTENTS):
             return None
         root.mkdir(parents=True, exist_ok=True)
         if not _empty(root):

@@ -517,3 +517,19 @@ def test_the_child_checks_before_the_parent_lets_it_write(tmp_path: Path) -> Non
             forked.beside(lambda: prepare(False), ArchiveError) as go:
         raise ValueError("the parent's names are bad")
     assert not (tmp_path / "child-wrote").exists()
+
+
+@pytest.mark.parametrize("fmt", [3, 4, 7])
+def test_older_formats_restore_in_halves(hashing_archive: MakeArchive, tmp_path: Path,
+                                         split_restore: list[int],
+                                         monkeypatch: pytest.MonkeyPatch, fmt: int) -> None:
+    """An archive of an older format, read as it is (its catalogue through the views a
+    connection makes, the child's own connection included), restores in halves too."""
+    files = _many_briefs()
+    path = hashing_archive(files)
+    {3: surgery.write_format_3, 4: surgery.write_format_4, 7: surgery.write_format_7}[fmt](path)
+    halves = _halves_read(monkeypatch)
+    with Archive.open(path) as archive:
+        assert archive.restore_selected(tmp_path / "out") == len(files)
+    assert halves == [False] and len(split_restore) == 1
+    assert _tree(tmp_path / "out" / "src") == files
