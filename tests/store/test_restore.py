@@ -307,21 +307,27 @@ def test_restore_selected_writes_what_restoring_the_records_writes(
             if any(selects(s, f"src/{rel}", "") for s in selectors) or not selectors}
 
 
-def test_restore_selected_refuses_what_records_refuses(hashing_archive: MakeArchive,
-                                                       tmp_path: Path) -> None:
+def _fails_as_records_fails(path: Path, target: Path) -> None:
+    """restore_selected into `target` raises the very error `records` raises (which names
+    the damaged brief)."""
     from briefmin.errors import IntegrityError
 
+    with Archive.open(path) as archive:
+        with pytest.raises(IntegrityError) as by_records:
+            archive.records()
+        with pytest.raises(IntegrityError) as lean:
+            archive.restore_selected(target)
+    assert str(lean.value) == str(by_records.value)
+
+
+def test_restore_selected_refuses_what_records_refuses(hashing_archive: MakeArchive,
+                                                       tmp_path: Path) -> None:
     path = hashing_archive(_many_briefs())
     with Archive.open(path) as archive, pytest.raises(InputError, match="no brief matches"):
         archive.restore_selected(tmp_path / "out", ["src/ghost"])
     # a damaged catalogue row: the error that names it, as `records` says it
     surgery.execute(path, "UPDATE briefs SET version = 'x' WHERE path = 'src/d0/b04.md'")
-    with Archive.open(path) as archive:
-        with pytest.raises(IntegrityError) as by_records:
-            archive.records()
-        with pytest.raises(IntegrityError) as lean:
-            archive.restore_selected(tmp_path / "out")
-    assert str(lean.value) == str(by_records.value)
+    _fails_as_records_fails(path, tmp_path / "out")
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("*.md"))
 
 
@@ -436,19 +442,12 @@ def test_a_damaged_row_in_either_half_is_named_and_nothing_written(
         where: str) -> None:
     """A half that holds a damaged catalogue row writes nothing, nor does the other: the
     restore then reads the whole catalogue, whose error names the brief."""
-    from briefmin.errors import IntegrityError
-
     path = hashing_archive(_many_briefs())
     first, last = _ends_in_block_order(path)
     surgery.execute(path, "UPDATE contents SET sha256 = x'00' WHERE id = "
                           "(SELECT content FROM briefs WHERE id = ?)",
                     (first if where == "lower" else last,))
-    with Archive.open(path) as archive:
-        with pytest.raises(IntegrityError) as by_records:
-            archive.records()
-        with pytest.raises(IntegrityError) as halves:
-            archive.restore_selected(tmp_path / "out")
-    assert str(halves.value) == str(by_records.value)
+    _fails_as_records_fails(path, tmp_path / "out")
     assert len(split_restore) == 1
     assert list((tmp_path / "out").iterdir()) == []
 
