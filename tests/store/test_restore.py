@@ -532,3 +532,20 @@ def test_older_formats_restore_in_halves(hashing_archive: MakeArchive, tmp_path:
         assert archive.restore_selected(tmp_path / "out") == len(files)
     assert halves == [False] and len(split_restore) == 1
     assert _tree(tmp_path / "out" / "src") == files
+
+
+def test_no_halves_on_one_core(hashing_archive: MakeArchive, tmp_path: Path,
+                               split_restore: list[int],
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where forking is not allowed (one core, another thread: forked.can_fork), a restore of
+    everything stays in one process and reads the catalogue once."""
+    from briefmin import forked
+
+    files = _many_briefs()
+    path = hashing_archive(files)
+    monkeypatch.setattr(forked, "can_fork", lambda: False)
+    halves = _halves_read(monkeypatch)
+    with Archive.open(path) as archive:
+        assert archive.restore_selected(tmp_path / "out") == len(files)
+    assert halves == [] and split_restore == []
+    assert _tree(tmp_path / "out" / "src") == files
