@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from ..errors import InputError, IntegrityError
 from . import rows
@@ -170,12 +170,12 @@ _PLACED_HALF_SQL = _PLACED_SQL.replace("ORDER BY", "WHERE coalesce(c.block >= ?,
                                        "    ORDER BY")
 
 
-@dataclass(frozen=True)
-class Halves:
+class Halves(NamedTuple):
     """The catalogue cut in two by block, for a restore in two processes that each read only
     their own half (`placed(half=...)`): the upper half holds the blocks from `cut` on, the
     lower the others. `latest`: the latest version of every path that has a version other
-    than 1, read from the whole catalogue (every other path's latest is 1)."""
+    than 1, read from the whole catalogue (every other path's latest is 1). (A NamedTuple:
+    a frozen dataclass costs ~0.5 ms more at every import.)"""
 
     cut: int
     latest: dict[str, int]
