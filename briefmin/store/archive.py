@@ -401,6 +401,9 @@ class Archive:
         if not _empty(root):
             return None
         db, path = self._db, self.path
+        # held until the child has exited, not only while it reads its half: its SQLite,
+        # forked from this one, shares this process's lock bookkeeping for the file, so the
+        # child's own reads take no lock and are covered by this transaction's alone
         with db.reading():
             plan = catalogue.halves(db, UPPER_SHARE, SPLIT_FROM_CONTENTS)
             if plan is None:
