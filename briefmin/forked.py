@@ -30,32 +30,101 @@ def can_fork() -> bool:
 
 
 @contextmanager
-def beside(work: Callable[[], None], error: type[BriefminError]) -> Iterator[None]:
-    """Run `work` in a forked child while the `with` body runs here. At the end, wait for the
-    child and raise what it raised (the body's own exception wins). The child never returns
-    into the caller's code and runs none of its clean-up (it leaves by os._exit), and it must
-    not use a database connection the parent opened."""
-    read_end, write_end = os.pipe()
+def beside(prepare: Callable[[], tuple[Callable[[], None], int]], error: type[BriefminError]
+           ) -> Iterator[Callable[[], int]]:
+    """Run `prepare` in a forked child while the `with` body runs here, then the work it
+    returned once the body called the `go` it was given: so each side can check its own half
+    (read it, check its names) before either writes anything. `go()` waits for the child's
+    `prepare`, raises what it raised, and returns the count it returned beside its work (how
+    many items its half holds); a body that raises before calling `go` stops the child before
+    its work. At the end, wait for the child and raise what it raised (the body's own
+    exception wins). The child never returns into the caller's code and runs none of its
+    clean-up (it leaves by os._exit), and it must not use a database connection the parent
+    opened (it may open its own)."""
+    to_parent, child_end = os.pipe()
+    child_start, to_child = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child
         status = 0
         try:
-            os.close(read_end)
+            os.close(to_parent)
+            os.close(to_child)
+            work, count = prepare()
+            os.write(child_end, _READY + count.to_bytes(8, "little"))
+            if os.read(child_start, 1) != _GO:
+                os._exit(0)  # stopped: the parent's half failed its checks
             work()
         except BaseException as exc:  # every failure goes to the parent
             status = 1
-            _send(write_end, exc)
+            _send(child_end, exc)
         finally:
             os._exit(status)
-    os.close(write_end)
+    os.close(child_end)
+    os.close(child_start)
+    gate = _Gate(to_parent, to_child, pid, error)
     try:
-        yield
+        yield gate.go
     except BaseException:
-        _collect(read_end, pid, error)  # the child finishes its half: no file left short
+        gate.stop()
+        gate.collect()  # the child finishes its half: no file left short
         raise
-    failure = _collect(read_end, pid, error)
+    if not gate.started:
+        gate.stop()
+        gate.collect()
+        raise error("the second process of this job was never started")  # a caller's bug
+    failure = gate.collect()
     if failure is not None:
         raise failure
+
+
+# the child's "checked" (with its count, 8 bytes) and the parent's "go"; a failure the child
+# sends is a pickle, which starts with b"\x80"
+_READY, _GO = b"R", b"G"
+_READY_BYTES = 9
+
+
+class _Gate:
+    """The parent's end of `beside`: the child's message pipe, the pipe that starts it."""
+
+    def __init__(self, from_child: int, to_child: int, pid: int,
+                 error: type[BriefminError]) -> None:
+        self.from_child, self.to_child, self.pid, self.error = from_child, to_child, pid, error
+        self.started = False
+        self.head = b""  # what go() read of a failure: its start
+
+    def go(self) -> int:
+        """Wait for the child's checks; start its work and return its count, or raise its
+        failure."""
+        if self.started:
+            raise self.error("the second process of this job was started already")
+        while len(self.head) < _READY_BYTES and (
+                more := os.read(self.from_child, _READY_BYTES - len(self.head))):
+            self.head += more
+            if self.head[:1] != _READY:  # a failure: collect() reads the rest
+                break
+        if self.head[:1] != _READY or len(self.head) < _READY_BYTES:
+            failure = self.collect()
+            raise failure if failure is not None else self.error(
+                "the second process of this job ended before its checks")
+        count = int.from_bytes(self.head[1:], "little")
+        self.head = b""
+        os.write(self.to_child, _GO)
+        self.started = True
+        self.stop()
+        return count
+
+    def stop(self) -> None:
+        """Close the starting pipe: a child still waiting on it stops."""
+        if self.to_child >= 0:
+            os.close(self.to_child)
+            self.to_child = -1
+
+    def collect(self) -> BaseException | None:
+        """Read what the child sent until it exits, then reap it: its exception, or None."""
+        if self.pid < 0:  # reaped already
+            return None
+        pid, self.pid = self.pid, -1
+        return _collect(self.from_child, self.head, pid, self.error)
 
 
 def _send(fd: int, exc: BaseException) -> None:
@@ -70,19 +139,24 @@ def _send(fd: int, exc: BaseException) -> None:
         view = view[os.write(fd, view):]
 
 
-def _collect(fd: int, pid: int, error: type[BriefminError]) -> BaseException | None:
-    """Read what the child sent until it exits, then reap it: its exception, or None."""
-    chunks = []
+def _collect(fd: int, head: bytes, pid: int, error: type[BriefminError]
+             ) -> BaseException | None:
+    """Read what the child sent (after `head`, read already) until it exits, then reap it:
+    its exception, or None."""
+    chunks = [head]
     try:
         while chunk := os.read(fd, 65536):
             chunks.append(chunk)
     finally:
         os.close(fd)
         _, status = os.waitpid(pid, 0)
-    if chunks:
+    sent = b"".join(chunks)
+    if sent[:1] == _READY:  # its checks passed, and the parent stopped it
+        sent = sent[_READY_BYTES:]
+    if sent:
         import pickle
 
-        failure = pickle.loads(b"".join(chunks))
+        failure = pickle.loads(sent)
         return failure if isinstance(failure, BaseException) else error(str(failure))
     code = os.waitstatus_to_exitcode(status)
     return None if code == 0 else error(f"the second process of this job ended with "

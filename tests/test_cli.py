@@ -269,3 +269,69 @@ def test_plain_add_starts_without_rays_glue_or_history(tmp_path: Path) -> None:
         loaded[name] = set(done.stderr.rsplit("LOADED:", 1)[-1].strip().split(","))
     assert not {"briefmin.distributed", "briefmin.history"} & loaded["plain"]
     assert "briefmin.history" in loaded["timed"]
+
+
+def test_a_command_alone_parses_as_in_the_whole_app(capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """`briefmin COMMAND ...` builds only that command (typer evaluates the annotations of
+    every command it holds before it parses): its help and usage errors are the whole app's."""
+    from briefmin import cli
+
+    def outputs(args: list[str]) -> tuple[int, str, str]:
+        code = cli.main(args)
+        said = capsys.readouterr()
+        return code, said.out, said.err
+
+    for info in cli.app.registered_commands:
+        assert cli._app_for([str(info.name), "--help"]).registered_commands == [info]
+    cases = [[str(c.name), flag] for c in cli.app.registered_commands
+             for flag in ("--help", "--no-such-option")]
+    alone = [outputs(args) for args in cases]
+    monkeypatch.setattr(cli, "_app_for", lambda argv: cli.app)
+    assert alone == [outputs(args) for args in cases]
+    assert [code for code, _, _ in alone] == [0, 2] * len(cli.app.registered_commands)
+    monkeypatch.undo()
+    for argv in ([], ["--help"], ["--version"], ["restor"], ["-q", "restore"]):
+        assert cli._app_for(argv) is cli.app
+
+
+FAST_EXIT = """
+import atexit, os, sys
+from briefmin import cli
+real = os._exit
+os._exit = lambda code: (sys.stderr.write(f"[fast exit {code}]"), sys.stderr.flush(), real(code))
+if sys.argv[1] == "handler":
+    atexit.register(lambda: sys.stderr.write("[handler ran]"))
+sys.argv = ["briefmin", *sys.argv[2:]]
+sys.exit(cli.main())
+"""
+
+
+def test_a_finished_command_skips_the_interpreter_teardown(hashing_archive: Callable[..., Path],
+                                                           tmp_path: Path) -> None:
+    """A command run as a process of its own (main() without arguments) ends by os._exit,
+    with what it wrote flushed and its exit code, unless an exit handler or another thread
+    still needs the interpreter's teardown."""
+    import subprocess
+
+    from .conftest import ROOT
+
+    files = {f"b{i:03d}.md": f"brief {i}\n".encode() for i in range(300)}
+    path = hashing_archive(files)
+
+    def run(mode: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", FAST_EXIT, mode, *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300, check=False,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+    listed = run("plain", "ls", str(path), "--json")
+    assert (listed.returncode, listed.stderr) == (0, "[fast exit 0]")
+    assert sorted(r["path"] for r in json.loads(listed.stdout)) == [f"src/{n}" for n in files]
+    restored = run("plain", "restore", str(path), "--to", "out")
+    assert restored.returncode == 0
+    assert restored.stderr.endswith("sha256 checked\n[fast exit 0]"), restored.stderr
+    assert len(list((tmp_path / "out" / "src").iterdir())) == len(files)
+    missing = run("plain", "ls", str(tmp_path / "none.bmin"))
+    assert missing.returncode == ExitStatus.ARCHIVE and "no such archive" in missing.stderr
+    kept = run("handler", "ls", str(path))
+    assert kept.returncode == 0 and kept.stderr == "[handler ran]"

@@ -68,6 +68,8 @@ SPLIT_FROM_CONTENTS = 2000
 SPLIT_MAX_BLOCKS = 512
 # the share of the rows the child writes (see _split)
 CHILD_SHARE = 0.53
+# the share of the blocks the child reads and writes in _restore_halves
+UPPER_SHARE = 0.5
 
 # raw bytes of briefs `in_order` reads at a time (`restore --stdout`)
 ORDER_WINDOW_BYTES = 8 * 1024 * 1024
@@ -393,6 +395,10 @@ class Archive:
         brief (catalogue.placed: one query, in block order); returns how many briefs were
         written."""
         within = snaps.members(self._db, snapshot) if snapshot is not None else None
+        if not selectors:
+            count = self._restore_halves(Path(to), version, within)
+            if count is not None:
+                return count
         found = catalogue.placed(self._db, selectors, version=version, within=within)
         if found is None:  # a damaged row: records() raises the error that names it
             return len(self.restore(self.records(selectors, version=version,
@@ -400,14 +406,55 @@ class Archive:
         self._restore([row[:6] for row in found], [row[6] for row in found], to, force)
         return len(found)
 
+    def _restore_halves(self, root: Path, version: int | None,
+                        within: Set[tuple[str, int]] | None) -> int | None:
+        """Every brief (of `version`, or `within`) into an empty folder, in two processes that
+        each read their own half of the catalogue (catalogue.halves: the blocks on either side
+        of a cut), check its names and write it, so that reading the catalogue overlaps too
+        (~0.04 s of a restore's serial ~0.15 s, for 20,000 briefs). Neither writes before
+        both halves passed their checks (forked.beside's `go`): a bad name on either side
+        writes nothing. The child reads through a connection of its own, and this process
+        holds a read transaction to the end, so both read one state of the archive. Returns
+        how many briefs were written; None, with nothing written, where one read of the
+        whole catalogue is needed (one core, another thread, a folder not empty, few briefs,
+        a damaged row, a name twice; see catalogue.halves)."""
+        if not forked.can_fork() or (within is not None and len(within) < SPLIT_FROM_CONTENTS):
+            return None
+        root.mkdir(parents=True, exist_ok=True)
+        if not _empty(root):
+            return None
+        db, path = self._db, self.path
+        # held until the child has exited, not only while it reads its half: its SQLite,
+        # forked from this one, shares this process's lock bookkeeping for the file, so the
+        # child's own reads take no lock and are covered by this transaction's alone
+        with db.reading():
+            plan = catalogue.halves(db, UPPER_SHARE, SPLIT_FROM_CONTENTS)
+            if plan is None:
+                return None
+            dicts = self._blocks.dictionaries()
+            writer = FolderWriter(root, ArchiveError, exclusive=True)
+
+            def child() -> tuple[Callable[[], None], int]:
+                own = connection.connect(path, False, None)  # never the parent's connection
+                return _half(own, Blocks(own), (plan, True), version, within, dicts, writer)
+
+            try:
+                with writer, forked.beside(child, ArchiveError) as go:
+                    write, count = _half(db, self._blocks, (plan, False), version, within,
+                                         dicts, writer)
+                    count += go()
+                    write()
+            except _Unsound:  # raised before anything was written, on either side
+                return None
+        return count
+
     def _restore(self, rows: list[Any], paths: list[str], to: str | os.PathLike[str],
                  force: bool) -> None:
         """`restore` of these Blocks.locate rows in block order, each written at the path
         beside it (a content held under two names comes twice)."""
         root = Path(to)
         root.mkdir(parents=True, exist_ok=True)
-        with os.scandir(root) as entries:  # an empty target: no lstat per brief
-            fresh = next(entries, None) is None
+        fresh = _empty(root)  # an empty target: no lstat per brief
         check_names(root, paths, ArchiveError)  # every name before anything is written
         if not force and not fresh:
             refuse_existing([root.joinpath(*safe_parts(root, path, ArchiveError))
@@ -425,10 +472,13 @@ class Archive:
                 # are read here, as the child must not use this process's SQLite connection
                 cut, end = split
                 frames = blocks.frames(row[3] for row in rows[cut:end])
-                with forked.beside(lambda: _write(blocks.read_located(rows[cut:end], dicts,
-                                                                      frames),
-                                                  paths[cut:end], writer), ArchiveError):
+                def child() -> tuple[Callable[[], None], int]:
+                    return (lambda: _write(blocks.read_located(rows[cut:end], dicts, frames),
+                                           paths[cut:end], writer)), end - cut
+
+                with forked.beside(child, ArchiveError) as go:
                     del frames  # the child's copy is its own
+                    go()
                     _write(blocks.read_located(rows[:cut] + rows[end:], dicts),
                            paths[:cut] + paths[end:], writer)
 
@@ -660,6 +710,32 @@ def _write(contents: Iterator[tuple[int, bytes | IntegrityError]], paths: Sequen
         if isinstance(data, IntegrityError):
             raise _naming(path, data) from data
         write(path.split("/"), data)
+
+
+class _Unsound(Exception):
+    """A half of a restore in two processes found a damaged row or a name twice: nothing is
+    written, and the restore reads the whole catalogue instead (which names the damage)."""
+
+
+def _half(db: connection.Connection, blocks: Blocks, half: tuple[catalogue.Halves, bool],
+          version: int | None, within: Set[tuple[str, int]] | None, dicts: dict[int, bytes],
+          writer: FolderWriter) -> tuple[Callable[[], None], int]:
+    """One half of _restore_halves, read and checked (every name; none twice, as an
+    exclusive writer needs): what writes it, and how many briefs it holds."""
+    found = catalogue.placed(db, version=version, within=within, half=half)
+    if found is None:
+        raise _Unsound
+    paths = [row[6] for row in found]
+    check_names(writer.root, paths, ArchiveError)
+    if len(set(paths)) != len(paths):
+        raise _Unsound
+    rows = [row[:6] for row in found]
+    return (lambda: _write(blocks.read_located(rows, dicts), paths, writer)), len(rows)
+
+
+def _empty(folder: Path) -> bool:
+    with os.scandir(folder) as entries:
+        return next(entries, None) is None
 
 
 def _naming(path: str, error: IntegrityError) -> IntegrityError:

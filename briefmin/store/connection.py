@@ -111,6 +111,26 @@ class Connection:
                                  f"read ({exc}); run `briefmin verify`") from exc
 
     @contextmanager
+    def reading(self) -> Iterator[None]:
+        """A read transaction: what is read within it sees one state of the file. In
+        rollback-journal mode no writer commits while it lasts, so the reads of another
+        connection to the file made meanwhile (a forked child's) see that state too; in WAL
+        mode it does not hold writers back (see `wal`)."""
+        self.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if self._conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    self._conn.execute("COMMIT")
+
+    @property
+    def wal(self) -> bool:
+        """Is the file in WAL mode (set_journal_mode)?"""
+        (mode,), = self.query("PRAGMA journal_mode")
+        return str(mode).lower() == "wal"
+
+    @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """BEGIN IMMEDIATE ... COMMIT; anything raised rolls back."""
         self.execute("BEGIN IMMEDIATE")

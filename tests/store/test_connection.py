@@ -83,3 +83,30 @@ def test_a_reader_keeps_reading_after_a_writer_shrinks_the_file(
         assert sorted(r.path for r in kept) == [f"src/b{i:03}.md" for i in range(100, 120)]
         assert all(reader.read(r) == files[r.path[4:]] for r in kept)
         assert len(reader.vectors(BRIEF_KINDS).content_ids) == 20
+
+
+def test_a_read_transaction_holds_writers_back_until_it_ends(
+        hashing_archive: MakeArchive) -> None:
+    """Connection.reading: what is read within it is one state of the file; a writer's
+    commit waits for its end (rollback journal), and `wal` tells the mode apart."""
+    import sqlite3
+
+    from briefmin.store import connection
+
+    path = hashing_archive({"a.md": b"text\n"})
+    db = connection.connect(str(path), False, None)
+    writer = sqlite3.connect(path, isolation_level=None, timeout=0.05)
+    try:
+        assert not db.wal
+        with db.reading():
+            (before,), = db.query("SELECT COUNT(*) FROM times")
+            writer.execute("BEGIN IMMEDIATE")
+            writer.execute("INSERT INTO times (id, time) VALUES (999, 1)")
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                writer.execute("COMMIT")
+            assert db.query("SELECT COUNT(*) FROM times") == [(before,)]
+        writer.execute("COMMIT")
+        assert db.query("SELECT COUNT(*) FROM times") == [(before + 1,)]
+    finally:
+        writer.close()
+        db.close()

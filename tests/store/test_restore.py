@@ -307,21 +307,27 @@ def test_restore_selected_writes_what_restoring_the_records_writes(
             if any(selects(s, f"src/{rel}", "") for s in selectors) or not selectors}
 
 
-def test_restore_selected_refuses_what_records_refuses(hashing_archive: MakeArchive,
-                                                       tmp_path: Path) -> None:
+def _fails_as_records_fails(path: Path, target: Path) -> None:
+    """restore_selected into `target` raises the very error `records` raises (which names
+    the damaged brief)."""
     from briefmin.errors import IntegrityError
 
+    with Archive.open(path) as archive:
+        with pytest.raises(IntegrityError) as by_records:
+            archive.records()
+        with pytest.raises(IntegrityError) as lean:
+            archive.restore_selected(target)
+    assert str(lean.value) == str(by_records.value)
+
+
+def test_restore_selected_refuses_what_records_refuses(hashing_archive: MakeArchive,
+                                                       tmp_path: Path) -> None:
     path = hashing_archive(_many_briefs())
     with Archive.open(path) as archive, pytest.raises(InputError, match="no brief matches"):
         archive.restore_selected(tmp_path / "out", ["src/ghost"])
     # a damaged catalogue row: the error that names it, as `records` says it
     surgery.execute(path, "UPDATE briefs SET version = 'x' WHERE path = 'src/d0/b04.md'")
-    with Archive.open(path) as archive:
-        with pytest.raises(IntegrityError) as by_records:
-            archive.records()
-        with pytest.raises(IntegrityError) as lean:
-            archive.restore_selected(tmp_path / "out")
-    assert str(lean.value) == str(by_records.value)
+    _fails_as_records_fails(path, tmp_path / "out")
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("*.md"))
 
 
@@ -382,3 +388,164 @@ def test_checking_names_together_refuses_what_safe_parts_refuses(names: list[str
     root = Path("/nowhere")
     expected = any(refused(lambda n=n: safe_parts(root, n, ArchiveError)) for n in names)
     assert refused(lambda: check_names(root, names, ArchiveError)) == expected
+
+
+def _ends_in_block_order(path: Path) -> tuple[int, int]:
+    """The briefs.id of the first and of the last brief in block order: in the lower and in
+    the upper half of a restore in two processes."""
+    order = surgery.execute(path, "SELECT b.id FROM briefs b JOIN contents c ON c.id = "
+                                  "b.content ORDER BY c.block, c.block_offset, b.id")
+    return order[0][0], order[-1][0]
+
+
+def _halves_read(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """The halves this process read with catalogue.placed (True: the upper one)."""
+    from briefmin.store import catalogue
+
+    read: list[bool] = []
+    real = catalogue.placed
+
+    def spying(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("half") is not None:
+            read.append(kwargs["half"][1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(catalogue, "placed", spying)
+    return read
+
+
+@pytest.mark.parametrize("where", ["lower", "upper"])
+def test_a_bad_name_in_either_half_writes_nothing(
+        hashing_archive: MakeArchive, tmp_path: Path, split_restore: list[int],
+        monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    """Each process checks the names of its own half, and neither writes before both passed:
+    a name that would leave the target, in the child's half or in this process's, writes no
+    file anywhere and is reported as a restore in one process reports it."""
+    path = hashing_archive(_many_briefs())
+    first, last = _ends_in_block_order(path)
+    surgery.execute(path, "UPDATE briefs SET path = '../evil.md' WHERE id = ?",
+                    (first if where == "lower" else last,))
+    halves = _halves_read(monkeypatch)
+    target = tmp_path / "out"
+    with Archive.open(path) as archive, pytest.raises(ArchiveError) as failure:
+        archive.restore_selected(target)
+    assert "'../evil.md'" in str(failure.value) and "escape" in str(failure.value)
+    assert len(split_restore) == 1 and halves == [False]  # the child read the upper half
+    assert [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix == ".md"
+            and "src" not in p.relative_to(tmp_path).parts[:1]] == []
+    assert not (tmp_path / "evil.md").exists() and list(target.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["lower", "upper"])
+def test_a_damaged_row_in_either_half_is_named_and_nothing_written(
+        hashing_archive: MakeArchive, tmp_path: Path, split_restore: list[int],
+        where: str) -> None:
+    """A half that holds a damaged catalogue row writes nothing, nor does the other: the
+    restore then reads the whole catalogue, whose error names the brief."""
+    path = hashing_archive(_many_briefs())
+    first, last = _ends_in_block_order(path)
+    surgery.execute(path, "UPDATE contents SET sha256 = x'00' WHERE id = "
+                          "(SELECT content FROM briefs WHERE id = ?)",
+                    (first if where == "lower" else last,))
+    _fails_as_records_fails(path, tmp_path / "out")
+    assert len(split_restore) == 1
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize("which", ["latest", "version 1", "version 2", "snapshot"])
+def test_restore_in_halves_chooses_the_versions_records_chooses(
+        hashing_archive: MakeArchive, tmp_path: Path, split_restore: list[int],
+        monkeypatch: pytest.MonkeyPatch, which: str) -> None:
+    """Each half picks the latest versions, or one version, or a snapshot's, as `records`
+    does from the whole catalogue (the second versions lie in the upper blocks, the first in
+    the lower ones)."""
+    from datetime import UTC, datetime
+
+    path, _ = _versioned(hashing_archive, tmp_path)
+    if which == "snapshot":  # every other path
+        with Archive.open(path, write=True) as archive:
+            archive.record_snapshot(sorted(r.path for r in archive.records())[::2],
+                                    time=datetime.now(UTC), host="h", roots=["src"], tags=[])
+    halves = _halves_read(monkeypatch)
+    with Archive.open(path) as archive:
+        version = int(which[-1]) if which.startswith("version") else None
+        snapshot = archive.snapshots()[0] if which == "snapshot" else None
+        records = archive.records(version=version, snapshot=snapshot)
+        archive.restore(records, tmp_path / "by-records")
+        count = archive.restore_selected(tmp_path / "halves", version=version,
+                                         snapshot=snapshot)
+    assert count == len(records) > 0
+    assert _tree(tmp_path / "halves") == _tree(tmp_path / "by-records")
+    assert halves == [False] and split_restore  # (records' restore may fork too)
+
+
+def test_no_halves_in_wal_mode(hashing_archive: MakeArchive, tmp_path: Path,
+                               split_restore: list[int],
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """In WAL mode a reader does not hold writers back, so a child's connection could read a
+    later state than its parent's: the catalogue is then read once, before the fork."""
+    files = _many_briefs()
+    path = hashing_archive(files)
+    with Archive.open(path, write=True) as archive:
+        archive.set_journal_mode("wal")
+    halves = _halves_read(monkeypatch)
+    with Archive.open(path) as archive:
+        assert archive.restore_selected(tmp_path / "out") == len(files)
+    assert halves == [] and len(split_restore) == 1
+    assert _tree(tmp_path / "out" / "src") == files
+
+
+def test_the_child_checks_before_the_parent_lets_it_write(tmp_path: Path) -> None:
+    """forked.beside: go() returns the child's count, or raises what its checks raised; a
+    parent that fails before go() stops the child before its work."""
+    from briefmin import forked
+
+    def prepare(fail: bool) -> tuple[Callable[[], None], int]:
+        if fail:
+            raise InputError("the child's names are bad")
+        return (lambda: (tmp_path / "child-wrote").write_text("x")), 7
+
+    with forked.beside(lambda: prepare(False), ArchiveError) as go:
+        assert go() == 7
+    assert (tmp_path / "child-wrote").exists()
+    (tmp_path / "child-wrote").unlink()
+    with pytest.raises(InputError, match="child's names"), \
+            forked.beside(lambda: prepare(True), ArchiveError) as go:
+        go()
+    with pytest.raises(ValueError, match="parent's"), \
+            forked.beside(lambda: prepare(False), ArchiveError) as go:
+        raise ValueError("the parent's names are bad")
+    assert not (tmp_path / "child-wrote").exists()
+
+
+@pytest.mark.parametrize("fmt", [3, 4, 7])
+def test_older_formats_restore_in_halves(hashing_archive: MakeArchive, tmp_path: Path,
+                                         split_restore: list[int],
+                                         monkeypatch: pytest.MonkeyPatch, fmt: int) -> None:
+    """An archive of an older format, read as it is (its catalogue through the views a
+    connection makes, the child's own connection included), restores in halves too."""
+    files = _many_briefs()
+    path = hashing_archive(files)
+    {3: surgery.write_format_3, 4: surgery.write_format_4, 7: surgery.write_format_7}[fmt](path)
+    halves = _halves_read(monkeypatch)
+    with Archive.open(path) as archive:
+        assert archive.restore_selected(tmp_path / "out") == len(files)
+    assert halves == [False] and len(split_restore) == 1
+    assert _tree(tmp_path / "out" / "src") == files
+
+
+def test_no_halves_on_one_core(hashing_archive: MakeArchive, tmp_path: Path,
+                               split_restore: list[int],
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where forking is not allowed (one core, another thread: forked.can_fork), a restore of
+    everything stays in one process and reads the catalogue once."""
+    from briefmin import forked
+
+    files = _many_briefs()
+    path = hashing_archive(files)
+    monkeypatch.setattr(forked, "can_fork", lambda: False)
+    halves = _halves_read(monkeypatch)
+    with Archive.open(path) as archive:
+        assert archive.restore_selected(tmp_path / "out") == len(files)
+    assert halves == [] and split_restore == []
+    assert _tree(tmp_path / "out" / "src") == files
