@@ -1,0 +1,107 @@
+"""A new user's trust checks on documents briefmin was never tuned on: sibling documents made
+from one template (man pages of sibling tools, licences of one family) are distinct briefs,
+never near copies, and a prune keeps them; real near copies (a typo fixed, a date changed, a
+sentence appended) are still grouped with their original."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from briefmin import Archive
+
+from .conftest import Cli
+
+MakeArchive = Callable[..., Path]
+
+# one page of a checksum tool's manual, in the shape sibling tools' pages share: the tool's
+# and its algorithm's names recur throughout, the rest is word for word the same
+MANUAL = """NAME
+    {tool} - compute and check {alg} message digest
+
+SYNOPSIS
+    {tool} [OPTION]... [FILE]...
+
+DESCRIPTION
+    Print or check {alg} ({bits}-bit) checksums. With no FILE, or when FILE is -, read
+    standard input. The {alg} digest of every named file is printed on its own line,
+    followed by the file name, so that the output can be checked later.
+
+    -b, --binary
+        read in binary mode
+    -c, --check
+        read {alg} sums from the FILEs and check them
+    --tag
+        create a BSD-style checksum
+    -t, --text
+        read in text mode (default)
+    -z, --zero
+        end each output line with NUL, not newline, and disable file name escaping
+
+    The following five options are useful only when verifying checksums:
+    --ignore-missing
+        do not fail or report status for missing files
+    --quiet
+        do not print OK for each successfully verified file
+    --status
+        do not output anything, status code shows success
+    --strict
+        exit non-zero for improperly formatted checksum lines
+    -w, --warn
+        warn about improperly formatted checksum lines
+
+    The sums are computed as described in {spec}. When checking, the input should be a
+    former output of this program. The default mode is to print a line with: checksum, a
+    space, a character indicating input mode ('*' for binary, ' ' for text or where binary
+    is insignificant), and name for each FILE.
+
+BUGS
+    Do not use the {alg} algorithm for security related purposes. Instead, use an SHA-2
+    algorithm, implemented in the programs sha224sum, sha256sum, sha384sum and sha512sum,
+    or the BLAKE2 algorithm, implemented in b2sum.
+
+AUTHOR
+    Written by Ulrich Drepper, Scott Miller and David Madore. Report {tool} translation
+    bugs to the translation project. Full documentation is available locally via: info
+    '({tool}) invocation'. Last changed in June 2024.
+"""
+MD5 = MANUAL.format(tool="md5sum", alg="MD5", bits=128, spec="RFC 1321")
+SHA1 = MANUAL.format(tool="sha1sum", alg="SHA1", bits=160, spec="FIPS-180-1")
+
+
+def _dedupe(cli: Cli, path: Path, *args: str) -> dict[str, object]:
+    done = cli("dedupe", path, "--json", *args)
+    assert done.returncode == 0, done.stderr
+    document: dict[str, object] = json.loads(done.stdout)
+    return document
+
+
+def test_sibling_pages_are_not_near_copies_and_a_prune_keeps_both(
+        cli: Cli, hashing_archive: MakeArchive) -> None:
+    """Two tools' pages from one template differ at a dozen places: by Jaccard alone (0.77)
+    they passed for `near-identical`, and the default prune removed sha1sum's page as a copy
+    of md5sum's. The near copies beside them stay near-identical."""
+    typo = MD5.replace("successfully", "sucessfully").encode()  # a typo made (or fixed)
+    dated = MD5.replace("June 2024", "March 2025").encode()
+    appended = (MD5 + "\nSee also the checksum guide in the team wiki.\n").encode()
+    path = hashing_archive({"man/md5sum.txt": MD5.encode(), "man/sha1sum.txt": SHA1.encode(),
+                            "near/md5sum-typo.txt": typo, "near/md5sum-dated.txt": dated,
+                            "near/md5sum-appended.txt": appended})
+    groups = _dedupe(cli, path)["groups"]
+    assert isinstance(groups, list)
+    for group in groups:
+        if group["kind"] in ("exact", "normalized", "near-identical"):
+            assert not {"src/man/md5sum.txt", "src/man/sha1sum.txt"} <= set(group["paths"]), \
+                group
+    (near,) = [g for g in groups if g["kind"] == "near-identical"]
+    assert near["paths"] == ["src/man/md5sum.txt", "src/near/md5sum-appended.txt",
+                             "src/near/md5sum-dated.txt", "src/near/md5sum-typo.txt"]
+    pruned = _dedupe(cli, path, "--prune", "--no-dry-run")["prune"]
+    assert isinstance(pruned, dict)
+    assert "src/man/sha1sum.txt" not in pruned["paths"]
+    with Archive.open(path) as archive:
+        assert [r.path for r in archive.records()] == ["src/man/md5sum.txt",
+                                                       "src/man/sha1sum.txt"]
+    again = _dedupe(cli, path, "--prune", "--no-dry-run")["prune"]  # idempotent
+    assert isinstance(again, dict) and again["paths"] == []
