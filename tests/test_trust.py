@@ -105,3 +105,28 @@ def test_sibling_pages_are_not_near_copies_and_a_prune_keeps_both(
                                                        "src/man/sha1sum.txt"]
     again = _dedupe(cli, path, "--prune", "--no-dry-run")["prune"]  # idempotent
     assert isinstance(again, dict) and again["paths"] == []
+
+
+DF = ("df - report file system space usage. Show information about the file system on which "
+      "each FILE resides, or all file systems by default. -a, --all include pseudo, "
+      "duplicate, inaccessible file systems. -h, --human-readable print sizes in powers of "
+      "1024 (e.g., 1023M). -H, --si print sizes in powers of 1000 (e.g., 1.1G). -i, --inodes "
+      "list inode information instead of block usage. -l, --local limit listing to local "
+      "file systems. --total elide all entries insignificant to available space, and "
+      "produce a grand total.\n")
+KILL = ("kill - send a signal to a process. The signal's si_value carries the data: si_value "
+        "is read by the receiver through si_code and si_value fields of siginfo.\n")
+
+
+def test_a_command_line_option_is_a_literal_the_top_hit_must_hold(
+        cli: Cli, hashing_archive: MakeArchive) -> None:
+    """`--si` is an option name like `--no-preserve-root`, but it has no inner dash: it was not
+    read as an identifier, so a page full of the word `si` (`si_value`) ranked above the one
+    page that documents `--si`."""
+    path = hashing_archive({"df.txt": DF.encode(), "kill.txt": KILL.encode()})
+    for mode in ("lexical", "hybrid"):
+        done = cli("search", path, "--json", "--mode", mode, "--", "--si")
+        assert done.returncode == 0, done.stderr
+        hits = json.loads(done.stdout)
+        assert hits[0]["path"] == "src/df.txt" and hits[0]["literals"] == 1, (mode, hits)
+        assert all(h["literals"] == 0 for h in hits[1:])
