@@ -185,12 +185,19 @@ def add_command(
     import socket
     from datetime import datetime
 
-    from .ingest import SnapshotSpec, add
+    from .ingest import AddReport, SnapshotSpec, add
 
     use_ray = ray or ray_address is not None or ray_actors is not None
     inputs = _inputs(paths, from_file)
-    if not inputs:
+    if not inputs and from_file is None:
         raise UsageError("nothing to add: give files, folders, - (stdin) or --from FILE")
+    if not inputs:
+        # an empty list (`find -newer stamp` found nothing) is a quiet night, not a mistake
+        if json_out:
+            output.emit_json(AddReport().to_json())
+        output.info(f"nothing to add: the path list {from_file} is empty; "
+                    f"{archive} is unchanged", quiet or json_out)
+        return
     # like restic, snapshots are grouped by host and absolute roots; a path list is one root
     roots = tuple(sorted({p if p == "-" else os.path.abspath(p) for p in paths or []}
                          | ({f"@{from_file}" if from_file == "-" else

@@ -130,3 +130,17 @@ def test_a_command_line_option_is_a_literal_the_top_hit_must_hold(
         hits = json.loads(done.stdout)
         assert hits[0]["path"] == "src/df.txt" and hits[0]["literals"] == 1, (mode, hits)
         assert all(h["literals"] == 0 for h in hits[1:])
+
+
+def test_an_empty_path_list_is_nothing_to_do_not_a_usage_error(
+        cli: Cli, chdir_tmp: Path) -> None:
+    """README's `find briefs -name '*.md' -newer stamp | briefmin add briefs.bmin --from -`
+    finds nothing on a quiet night: that exited 2 ("nothing to add"), failing the cron job."""
+    done = cli("add", "a.bmin", "--from", "-", input="")
+    assert done.returncode == 0, done.stderr
+    assert "nothing to add" in done.stderr and not (chdir_tmp / "a.bmin").exists()
+    as_json = cli("add", "a.bmin", "--from", "-", "--json", input="\n")
+    assert as_json.returncode == 0, as_json.stderr
+    document = json.loads(as_json.stdout)
+    assert document["snapshot"] is None and document["added"] == []
+    assert cli("add", "a.bmin").returncode == 2  # no paths at all is still a usage error
