@@ -20,7 +20,7 @@ import click
 import typer
 
 from . import output
-from .errors import BriefminError, ExitStatus, InputError, UsageError
+from .errors import BriefminError, ExitStatus, InputError, ModelError, UsageError
 from .modelid import RAY_BATCH_BRIEFS
 from .sources import (
     DEFAULT_INCLUDE,
@@ -212,13 +212,20 @@ def add_command(
                         host or socket.gethostname(), roots, tuple(tag or ()))
     sources = list(iter_sources(inputs, include=include or DEFAULT_INCLUDE,
                                 exclude=exclude or (), stdin_name=name, max_bytes=max_size))
+    created = not os.path.lexists(archive)
     with _archive().open(archive, write=True, create=True, model=model, profile=profile,
                       wait=wait, on_wait=_waiting(archive, quiet)) as arch, \
             output.progress(len(sources), "adding", quiet or json_out) as advance:
-        report = add(arch, sources, progress=advance,
-                     on_commit=_print_committed if verbose else None, snapshot=spec,
-                     encoding=_ray_encoding(arch, ray_address, ray_actors, ray_batch)
-                     if use_ray else None)
+        try:
+            report = add(arch, sources, progress=advance,
+                         on_commit=_print_committed if verbose else None, snapshot=spec,
+                         encoding=_ray_encoding(arch, ray_address, ray_actors, ray_batch)
+                         if use_ray else None)
+        except ModelError:
+            # a new archive bound to a model that cannot load would fail every later add
+            if created and not arch.records(all_versions=True):
+                os.unlink(archive)
+            raise
     _render_add(report, json_out, quiet)
 
 
