@@ -339,6 +339,20 @@ def search_command(
 
 # -- restore ---------------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def _writing_into(to: Path | None, what: str = "restore") -> Iterator[None]:
+    """An OSError while writing under --to DIR is about DIR (a file, a read-only or impossible
+    place): bad input (exit 2), not a bug."""
+    try:
+        yield
+    except OSError as exc:
+        if to is None:
+            raise
+        reason = ("it is not a folder" if isinstance(exc, FileExistsError | NotADirectoryError)
+                  else exc.strerror or str(exc))
+        raise InputError(f"cannot {what} into {to}: {reason}") from None
+
+
 @command("restore")
 def restore_command(
     archive: ArchiveArg,
@@ -362,7 +376,7 @@ def restore_command(
     """Restore briefs byte-exact (sha256-checked) into a folder or to stdout."""
     if (to is None) == (not to_stdout) and (minify is None or to_stdout):
         raise UsageError("say where to restore: --to DIR or --stdout (one of them)")
-    with _archive().open(archive) as arch, _no_collection():
+    with _archive().open(archive) as arch, _no_collection(), _writing_into(to):
         chosen: Snapshot | None = None
         if snapshot is not None or as_of is not None:
             from .history import pick  # and retention: only for snapshots
@@ -921,7 +935,8 @@ def minify_command(
         from . import encoder as encoder_module
 
         encoder = encoder_module.load_encoder(normalize_model_id(model))
-    _emit_minified(named, encoder, budget, to, force, json_out, quiet)
+    with _writing_into(to, "write"):
+        _emit_minified(named, encoder, budget, to, force, json_out, quiet)
 
 
 def _minify_budget(ratio: str | None, max_words: str | None) -> dict[str, Any]:

@@ -160,3 +160,22 @@ def test_a_model_that_cannot_load_leaves_no_archive_behind(cli: Cli, chdir_tmp: 
     assert again.returncode == 6
     with Archive.open(chdir_tmp / "new.bmin") as archive:
         assert [r.path for r in archive.records()] == ["a.md"]
+
+
+def test_restore_into_a_file_or_an_impossible_folder_is_bad_input(
+        cli: Cli, hashing_archive: MakeArchive, tmp_path: Path) -> None:
+    """`restore --to FILE` and `--to /proc/x` ended as "internal error ... please report this
+    bug" (exit 70) from the folder's mkdir: a mistyped target is bad input (exit 2)."""
+    path = hashing_archive({"a.md": b"The rooftop garden is watered at six.\n"})
+    a_file = tmp_path / "a-file.txt"
+    a_file.write_text("not a folder\n")
+    for target in (a_file, a_file / "below", Path("/proc/briefmin-no-such-dir")):
+        done = cli("restore", path, "--to", target)
+        assert done.returncode == 2, (target, done.stderr)
+        assert done.stderr.startswith("briefmin: error: ") and done.stderr.count("\n") == 1
+        assert "internal error" not in done.stderr
+    assert a_file.read_text() == "not a folder\n"
+    (path.parent / "b.md").write_text("Parking permits are renewed each January.\n")
+    many = cli("minify", path.parent / "b.md", a_file, "--to", a_file)
+    assert many.returncode == 2 and "internal error" not in many.stderr, many.stderr
+    assert a_file.read_text() == "not a folder\n"
