@@ -179,3 +179,18 @@ def test_restore_into_a_file_or_an_impossible_folder_is_bad_input(
     many = cli("minify", path.parent / "b.md", a_file, "--to", a_file)
     assert many.returncode == 2 and "internal error" not in many.stderr, many.stderr
     assert a_file.read_text() == "not a folder\n"
+
+
+def test_json_is_one_line_per_command_for_a_log_file(cli: Cli, hashing_archive: MakeArchive
+                                                     ) -> None:
+    """README's cron line appends `add -q --json` and `forget --prune -q --json` to a .jsonl
+    log "one line a log collector can read"; the documents were indented over many lines."""
+    path = hashing_archive({"a.md": b"The rooftop garden is watered at six.\n"})
+    for args in (["info", path], ["ls", path], ["snapshots", path], ["verify", path],
+                 ["forget", path, "--keep-last", "1", "--prune", "-q"],
+                 ["search", path, "garden", "--mode", "lexical"], ["dedupe", path]):
+        done = cli(*args, "--json")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.count("\n") == 1 and done.stdout.endswith("\n"), args
+        json.loads(done.stdout)
+
