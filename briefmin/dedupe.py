@@ -184,9 +184,16 @@ class DedupeReport:
 
     def removals(self, kinds: Sequence[str] = PRUNE_KINDS) -> list[Removal]:
         """Archived briefs a prune of these kinds removes: every member but the first of
-        each group of those kinds, each with its closeness to the first, which stays."""
+        each group of those kinds, each with its closeness to the first, which stays. The
+        first of a `near-identical` or `similar` group whose members go stays even when it
+        is a member elsewhere (a `similar` member that leads a `near-identical` group):
+        removing it too would keep nothing of its near copies' text. (The first of an
+        `exact` or `normalized` group may go: its members' text is its own.)"""
+        chosen = [(g, m) for g in self.groups if g.kind in kinds
+                  for m in g.members[1:] if not m.new]
+        kept = {g.members[0].path for g, _ in chosen if g.kind in ("near-identical", "similar")}
         return [Removal(m.path, g.kind, g.members[0].path, m.similarity, m.jaccard)
-                for g in self.groups if g.kind in kinds for m in g.members[1:] if not m.new]
+                for g, m in chosen if m.path not in kept]
 
     @property
     def redundant(self) -> list[str]:

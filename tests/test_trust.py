@@ -194,3 +194,50 @@ def test_json_is_one_line_per_command_for_a_log_file(cli: Cli, hashing_archive: 
         assert done.stdout.count("\n") == 1 and done.stdout.endswith("\n"), args
         json.loads(done.stdout)
 
+
+def test_a_prune_of_every_kind_never_removes_the_brief_a_removal_keeps(
+        cli: Cli, hashing_archive: MakeArchive) -> None:
+    """A brief can lead one group and be a member of another (of a weaker kind): b.md is a
+    `similar` member of a.md's group and the first of c.md's `near-identical` group. `--prune
+    --prune-kind all` removed c.md "keeping b.md" and b.md too: nothing of b's text stayed."""
+    words = [("moves", "shifts"), ("queue", "broker"), ("consumer", "subscriber"),
+             ("flag", "toggle"), ("rollback", "revert"), ("dashboard", "panel")]
+    text_a = LONG + EXTRA
+    text_b = text_a
+    for old, new in words:  # six words at six places: too many for a near copy, one meaning
+        text_b = text_b.replace(old, new, 1)
+    text_c = text_b.replace("migrated", "migratted")
+    path = hashing_archive({"a.md": text_a.encode(), "b.md": text_b.encode(),
+                            "c.md": text_c.encode()})
+    groups = {g["kind"]: g["paths"] for g in _dedupe(cli, path)["groups"]}
+    assert groups == {"similar": ["src/a.md", "src/b.md"],
+                      "near-identical": ["src/b.md", "src/c.md"]}, groups
+    plan = _dedupe(cli, path, "--prune", "--prune-kind", "all")["prune"]
+    assert isinstance(plan, dict)
+    removed = {r["path"] for r in plan["removals"]}
+    assert not removed & {r["keeps"] for r in plan["removals"]}, plan
+    assert removed == {"src/c.md"}
+    _dedupe(cli, path, "--prune", "--prune-kind", "all", "--no-dry-run")
+    with Archive.open(path) as archive:
+        assert [r.path for r in archive.records()] == ["src/a.md", "src/b.md"]
+
+
+LONG = ("The billing service moves to the new message queue before the March freeze. "
+        "Every consumer is migrated one at a time behind a feature flag, with a rollback "
+        "plan for each step and a dashboard that compares queue depth before and after. "
+        "Finance signs off on the reconciliation report once the last consumer has moved.\n")
+EXTRA = ("Support keeps the old endpoint alive for two more weeks, and the platform team "
+         "watches error rates on every release train until the migration is declared done. "
+         "The runbook lists each owner, the order of the steps and the contacts on call.\n")
+
+
+def test_a_copy_of_a_near_copy_goes_in_one_prune(cli: Cli, hashing_archive: MakeArchive
+                                                 ) -> None:
+    """The first of an exact group may go as a near copy of another brief: its copy's text
+    is its own, so one default prune removes both and a second finds nothing."""
+    typo = LONG.replace("migrated", "migratted").encode()
+    path = hashing_archive({"a.md": LONG.encode(), "b.md": typo, "c.md": typo})
+    pruned = _dedupe(cli, path, "--prune", "--no-dry-run")["prune"]
+    assert isinstance(pruned, dict) and pruned["paths"] == ["src/b.md", "src/c.md"]
+    again = _dedupe(cli, path, "--prune", "--no-dry-run")["prune"]
+    assert isinstance(again, dict) and again["paths"] == []
