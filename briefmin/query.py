@@ -49,6 +49,8 @@ class Literal:
         left = (r"(?<![\w])" if self.text[0].isalnum() or self.text[0] == "_" else
                 r"(?<![\w-])" if self.text[0] == "-" else "")  # `-h` is not in `--h`
         right = r"(?![\w])" if self.text[-1].isalnum() or self.text[-1] == "_" else ""
+        if self.text[0] == "-" and right:
+            right = r"(?![\w-])"  # an option: `--batch` is not in `--batch-size`
         return re.compile(left + body + right, re.IGNORECASE)
 
     def found_in(self, text: str) -> bool:

@@ -132,6 +132,20 @@ def test_a_command_line_option_is_a_literal_the_top_hit_must_hold(
         assert all(h["literals"] == 0 for h in hits[1:])
 
 
+def test_an_option_is_not_found_inside_a_longer_option(cli: Cli, hashing_archive: MakeArchive
+                                                       ) -> None:
+    """`--batch` is top(1)'s option; sort(1)'s `--batch-size` is another one."""
+    sort = ("sort - sort lines of text files. --batch-size=NMERGE merge at most NMERGE inputs "
+            "at once; for more use temp files. --buffer-size=SIZE use SIZE for the main memory "
+            "buffer. Batch jobs sort large files in batch mode with the batch size set.\n")
+    top = ("top - display Linux processes. -b, --batch starts top in batch mode, which could "
+           "be useful for sending output from top to other programs or to a file.\n")
+    path = hashing_archive({"sort.txt": sort.encode(), "top.txt": top.encode()})
+    done = cli("search", path, "--json", "--", "--batch")
+    hits = json.loads(done.stdout)
+    assert [(h["path"], h["literals"]) for h in hits] == [("src/top.txt", 1), ("src/sort.txt", 0)]
+
+
 def test_an_empty_path_list_is_nothing_to_do_not_a_usage_error(
         cli: Cli, chdir_tmp: Path) -> None:
     """README's `find briefs -name '*.md' -newer stamp | briefmin add briefs.bmin --from -`
