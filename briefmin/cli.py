@@ -981,7 +981,8 @@ def _emit_minified(named: list[tuple[str, str]], encoder: Any, budget: dict[str,
         elif result.too_big and not quiet:
             output.warn(f"{output.escape_name(name)}: left out {len(result.too_big)} block(s) "
                         f"larger than the {result.budget}-word budget (up to "
-                        f"{max(result.too_big)} words; a code block is never cut)")
+                        f"{max(result.too_big)} words; a sentence, table row or code block "
+                        "is never cut)")
     sys.stdout.flush()
     if json_out:
         output.emit_json(documents)

@@ -255,3 +255,15 @@ def test_a_copy_of_a_near_copy_goes_in_one_prune(cli: Cli, hashing_archive: Make
     assert isinstance(pruned, dict) and pruned["paths"] == ["src/b.md", "src/c.md"]
     again = _dedupe(cli, path, "--prune", "--no-dry-run")["prune"]
     assert isinstance(again, dict) and again["paths"] == []
+
+
+def test_minify_does_not_blame_a_code_block_a_brief_does_not_have(cli: Cli, chdir_tmp: Path
+                                                                  ) -> None:
+    """Two plain sentences at --ratio 0.3: the warning said "a code block is never cut"."""
+    (chdir_tmp / "plain.txt").write_bytes(
+        b"Quarterly budget review\r\n\r\nThe finance team will review all departmental "
+        b"budgets in the second week of April.\r\nSubmit spreadsheets by March 30.\r\n")
+    done = cli("minify", "plain.txt", "--ratio", "0.3")
+    assert done.returncode == 0, done.stderr
+    assert "larger than the" in done.stderr and "; a code block is never cut" not in done.stderr
+    assert "a sentence" in done.stderr
