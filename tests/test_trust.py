@@ -215,10 +215,11 @@ def test_a_prune_of_every_kind_never_removes_the_brief_a_removal_keeps(
     `similar` member of a.md's group and the first of c.md's `near-identical` group. `--prune
     --prune-kind all` removed c.md "keeping b.md" and b.md too: nothing of b's text stayed."""
     words = [("moves", "shifts"), ("queue", "broker"), ("consumer", "subscriber"),
-             ("flag", "toggle"), ("rollback", "revert"), ("dashboard", "panel")]
+             ("flag", "toggle"), ("rollback", "revert"), ("dashboard", "panel"),
+             ("Finance", "Accounting"), ("reconciliation", "matching"), ("runbook", "playbook")]
     text_a = LONG + EXTRA
     text_b = text_a
-    for old, new in words:  # six words at six places: too many for a near copy, one meaning
+    for old, new in words:  # nine words at nine places: no near copy, one meaning
         text_b = text_b.replace(old, new, 1)
     text_c = text_b.replace("migrated", "migratted")
     path = hashing_archive({"a.md": text_a.encode(), "b.md": text_b.encode(),
