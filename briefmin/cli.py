@@ -922,7 +922,7 @@ def minify_command(
         item = admit(source)
         if isinstance(item, Admitted):
             named.append((item.name, decode_text(item.data)[0]))
-        elif item is not None:
+        elif item is not None and not quiet:
             output.warn(f"skipped {output.escape_name(item.name)}: {item.reason}")
     if len(named) > 1 and to is None:
         raise UsageError(f"{len(named)} briefs to minify: give --to DIR to write them there")
@@ -975,7 +975,7 @@ def _emit_minified(named: list[tuple[str, str]], encoder: Any, budget: dict[str,
                 sys.stdout.write(f"==> {output.escape_name(name)} <==\n")
             sys.stdout.write(result.text)
         documents.append(document)
-        if result.words_in and not result.words_out:
+        if result.words_in and not result.words_out and not quiet:
             output.warn(f"{output.escape_name(name)}: no part of it fits in "
                         f"{result.budget} words")
         elif result.too_big and not quiet:

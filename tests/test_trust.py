@@ -1,7 +1,8 @@
-"""A new user's trust checks on documents briefmin was never tuned on: sibling documents made
-from one template (man pages of sibling tools, licences of one family) are distinct briefs,
-never near copies, and a prune keeps them; real near copies (a typo fixed, a date changed, a
-sentence appended) are still grouped with their original."""
+"""A new user's trust checks on documents briefmin was never tuned on (man pages, licences,
+config files, README's examples): sibling documents made from one template are distinct
+briefs, never near copies, and a prune keeps them while real near copies (a typo fixed, a date
+changed, a sentence appended) are still grouped with their original; an option names the page
+that documents it; and bad input, quiet runs and log files behave as README says."""
 
 from __future__ import annotations
 
@@ -300,3 +301,16 @@ def test_minify_keeps_part_of_a_config_file_of_comments(cli: Cli, chdir_tmp: Pat
     assert done.returncode == 0, done.stderr
     (document,) = json.loads(done.stdout)
     assert 0 < document["words_out"] <= document["budget"]
+
+
+def test_minify_quiet_is_quiet_like_add(cli: Cli, chdir_tmp: Path) -> None:
+    """`add -q` keeps its skip warnings to itself; `minify -q` printed them, and 'no part of
+    it fits'."""
+    (chdir_tmp / "empty.md").write_bytes(b"")
+    (chdir_tmp / "short.md").write_text("Twelve words that cannot shrink to a single "
+                                        "word without losing every sentence here.\n")
+    for args in (["empty.md"], ["short.md", "--max-words", "1"]):
+        loud = cli("minify", *args)
+        assert loud.returncode == 0 and "warning" in loud.stderr, (args, loud.stderr)
+        quiet = cli("minify", *args, "-q")
+        assert quiet.returncode == 0 and quiet.stderr == "", (args, quiet.stderr)
