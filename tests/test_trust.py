@@ -14,7 +14,7 @@ import pytest
 
 from briefmin import Archive
 
-from .conftest import Cli
+from .conftest import HASHING, Cli
 
 MakeArchive = Callable[..., Path]
 
@@ -193,7 +193,7 @@ def test_restore_into_a_file_or_an_impossible_folder_is_bad_input(
         assert "internal error" not in done.stderr
     assert a_file.read_text() == "not a folder\n"
     (path.parent / "b.md").write_text("Parking permits are renewed each January.\n")
-    many = cli("minify", path.parent / "b.md", a_file, "--to", a_file)
+    many = cli("minify", path.parent / "b.md", a_file, "--to", a_file, "--model", HASHING)
     assert many.returncode == 2 and "internal error" not in many.stderr, many.stderr
     assert a_file.read_text() == "not a folder\n"
 
@@ -267,7 +267,7 @@ def test_minify_does_not_blame_a_code_block_a_brief_does_not_have(cli: Cli, chdi
     (chdir_tmp / "plain.txt").write_bytes(
         b"Quarterly budget review\r\n\r\nThe finance team will review all departmental "
         b"budgets in the second week of April.\r\nSubmit spreadsheets by March 30.\r\n")
-    done = cli("minify", "plain.txt", "--ratio", "0.3")
+    done = cli("minify", "plain.txt", "--ratio", "0.3", "--model", HASHING)
     assert done.returncode == 0, done.stderr
     assert "larger than the" in done.stderr and "; a code block is never cut" not in done.stderr
     assert "a sentence" in done.stderr
@@ -297,7 +297,7 @@ E2SCRUB = """# e2scrub configuration file
                    "in 38 words'); units.py is another helper's to change")
 def test_minify_keeps_part_of_a_config_file_of_comments(cli: Cli, chdir_tmp: Path) -> None:
     (chdir_tmp / "e2scrub.conf.txt").write_text(E2SCRUB)
-    done = cli("minify", "e2scrub.conf.txt", "--json")
+    done = cli("minify", "e2scrub.conf.txt", "--json", "--model", HASHING)
     assert done.returncode == 0, done.stderr
     (document,) = json.loads(done.stdout)
     assert 0 < document["words_out"] <= document["budget"]
@@ -310,7 +310,7 @@ def test_minify_quiet_is_quiet_like_add(cli: Cli, chdir_tmp: Path) -> None:
     (chdir_tmp / "short.md").write_text("Twelve words that cannot shrink to a single "
                                         "word without losing every sentence here.\n")
     for args in (["empty.md"], ["short.md", "--max-words", "1"]):
-        loud = cli("minify", *args)
+        loud = cli("minify", *args, "--model", HASHING)
         assert loud.returncode == 0 and "warning" in loud.stderr, (args, loud.stderr)
-        quiet = cli("minify", *args, "-q")
+        quiet = cli("minify", *args, "--model", HASHING, "-q")
         assert quiet.returncode == 0 and quiet.stderr == "", (args, quiet.stderr)
