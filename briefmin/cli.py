@@ -20,7 +20,7 @@ import click
 import typer
 
 from . import output
-from .errors import BriefminError, ExitStatus, InputError, UsageError
+from .errors import BriefminError, ExitStatus, InputError, ModelError, UsageError
 from .modelid import RAY_BATCH_BRIEFS
 from .sources import (
     DEFAULT_INCLUDE,
@@ -186,12 +186,19 @@ def add_command(
     import socket
     from datetime import datetime
 
-    from .ingest import SnapshotSpec, add
+    from .ingest import AddReport, SnapshotSpec, add
 
     use_ray = ray or ray_address is not None or ray_actors is not None
     inputs = _inputs(paths, from_file)
-    if not inputs:
+    if not inputs and from_file is None:
         raise UsageError("nothing to add: give files, folders, - (stdin) or --from FILE")
+    if not inputs:
+        # an empty list (`find -newer stamp` found nothing) is a quiet night, not a mistake
+        if json_out:
+            output.emit_json(AddReport().to_json())
+        output.info(f"nothing to add: the path list {from_file} is empty; "
+                    f"{archive} is unchanged", quiet or json_out)
+        return
     # like restic, snapshots are grouped by host and absolute roots; a path list is one root
     roots = tuple(sorted({p if p == "-" else os.path.abspath(p) for p in paths or []}
                          | ({f"@{from_file}" if from_file == "-" else
@@ -206,13 +213,20 @@ def add_command(
                         host or socket.gethostname(), roots, tuple(tag or ()))
     sources = list(iter_sources(inputs, include=include or DEFAULT_INCLUDE,
                                 exclude=exclude or (), stdin_name=name, max_bytes=max_size))
+    created = not os.path.lexists(archive)
     with _archive().open(archive, write=True, create=True, model=model, profile=profile,
                       wait=wait, on_wait=_waiting(archive, quiet)) as arch, \
             output.progress(len(sources), "adding", quiet or json_out) as advance:
-        report = add(arch, sources, progress=advance,
-                     on_commit=_print_committed if verbose else None, snapshot=spec,
-                     encoding=_ray_encoding(arch, ray_address, ray_actors, ray_batch)
-                     if use_ray else None)
+        try:
+            report = add(arch, sources, progress=advance,
+                         on_commit=_print_committed if verbose else None, snapshot=spec,
+                         encoding=_ray_encoding(arch, ray_address, ray_actors, ray_batch)
+                         if use_ray else None)
+        except ModelError:
+            # a new archive bound to a model that cannot load would fail every later add
+            if created and not arch.records(all_versions=True):
+                os.unlink(archive)
+            raise
     _render_add(report, json_out, quiet)
 
 
@@ -326,6 +340,20 @@ def search_command(
 
 # -- restore ---------------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def _writing_into(to: Path | None, what: str = "restore") -> Iterator[None]:
+    """An OSError while writing under --to DIR is about DIR (a file, a read-only or impossible
+    place): bad input (exit 2), not a bug."""
+    try:
+        yield
+    except OSError as exc:
+        if to is None:
+            raise
+        reason = ("it is not a folder" if isinstance(exc, FileExistsError | NotADirectoryError)
+                  else exc.strerror or str(exc))
+        raise InputError(f"cannot {what} into {to}: {reason}") from None
+
+
 @command("restore")
 def restore_command(
     archive: ArchiveArg,
@@ -349,7 +377,7 @@ def restore_command(
     """Restore briefs byte-exact (sha256-checked) into a folder or to stdout."""
     if (to is None) == (not to_stdout) and (minify is None or to_stdout):
         raise UsageError("say where to restore: --to DIR or --stdout (one of them)")
-    with _archive().open(archive) as arch, _no_collection():
+    with _archive().open(archive) as arch, _no_collection(), _writing_into(to):
         chosen: Snapshot | None = None
         if snapshot is not None or as_of is not None:
             from .history import pick  # and retention: only for snapshots
@@ -895,7 +923,7 @@ def minify_command(
         item = admit(source)
         if isinstance(item, Admitted):
             named.append((item.name, decode_text(item.data)[0]))
-        elif item is not None:
+        elif item is not None and not quiet:
             output.warn(f"skipped {output.escape_name(item.name)}: {item.reason}")
     if len(named) > 1 and to is None:
         raise UsageError(f"{len(named)} briefs to minify: give --to DIR to write them there")
@@ -908,7 +936,8 @@ def minify_command(
         from . import encoder as encoder_module
 
         encoder = encoder_module.load_encoder(normalize_model_id(model))
-    _emit_minified(named, encoder, budget, to, force, json_out, quiet)
+    with _writing_into(to, "write"):
+        _emit_minified(named, encoder, budget, to, force, json_out, quiet)
 
 
 def _minify_budget(ratio: str | None, max_words: str | None) -> dict[str, Any]:
@@ -947,13 +976,14 @@ def _emit_minified(named: list[tuple[str, str]], encoder: Any, budget: dict[str,
                 sys.stdout.write(f"==> {output.escape_name(name)} <==\n")
             sys.stdout.write(result.text)
         documents.append(document)
-        if result.words_in and not result.words_out:
+        if result.words_in and not result.words_out and not quiet:
             output.warn(f"{output.escape_name(name)}: no part of it fits in "
                         f"{result.budget} words")
         elif result.too_big and not quiet:
             output.warn(f"{output.escape_name(name)}: left out {len(result.too_big)} block(s) "
                         f"larger than the {result.budget}-word budget (up to "
-                        f"{max(result.too_big)} words; a code block is never cut)")
+                        f"{max(result.too_big)} words; a sentence, table row or code block "
+                        "is never cut)")
     sys.stdout.flush()
     if json_out:
         output.emit_json(documents)

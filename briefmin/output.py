@@ -44,7 +44,10 @@ def _maybe_terminal(stream: Any) -> bool:
 
 
 def emit_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+    # indented for a person at a terminal; one line otherwise, so `--json >> log.jsonl` (the
+    # cron example) appends one line per run
+    indent = 2 if sys.stdout.isatty() else None
+    sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=indent) + "\n")
     sys.stdout.flush()
 
 

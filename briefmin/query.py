@@ -16,6 +16,7 @@ _QUOTED = re.compile(r'"([^"]*)"')
 _WRAP = "\"'`.,;:!?()[]{}<>"
 _CAMEL = re.compile(r"[a-z][A-Z]")
 _INNER = re.compile(r"\w[-_./]\w|^/\w")
+_OPTION = re.compile(r"^--?[^\W\d_]")  # a command-line option: -h, --si, --no-preserve-root
 
 
 def tokens(text: str) -> list[str]:
@@ -24,10 +25,12 @@ def tokens(text: str) -> list[str]:
 
 
 def is_identifier(word: str) -> bool:
-    """Digits, inner `-` `_` `.` `/` (or a leading `/`), camelCase, or ALL-CAPS: words that
-    name one thing, where an embedding carries little signal."""
+    """Digits, inner `-` `_` `.` `/` (or a leading `/`), a leading `-` or `--` (an option),
+    camelCase, or ALL-CAPS: words that name one thing, where an embedding carries little
+    signal."""
     letters = [c for c in word if c.isalpha()]
     return (any(c.isdigit() for c in word) or bool(_INNER.search(word))
+            or bool(_OPTION.match(word))
             or bool(_CAMEL.search(word))
             or (len(letters) >= 2 and all(c.isupper() for c in letters)))
 
@@ -43,8 +46,11 @@ class Literal:
     def pattern(self) -> re.Pattern[str]:
         # case-insensitive, any run of white space between words, not inside a longer word
         body = r"\s+".join(re.escape(part) for part in self.text.split())
-        left = r"(?<![\w])" if self.text[0].isalnum() or self.text[0] == "_" else ""
+        left = (r"(?<![\w])" if self.text[0].isalnum() or self.text[0] == "_" else
+                r"(?<![\w-])" if self.text[0] == "-" else "")  # `-h` is not in `--h`
         right = r"(?![\w])" if self.text[-1].isalnum() or self.text[-1] == "_" else ""
+        if self.text[0] == "-" and right:
+            right = r"(?![\w-])"  # an option: `--batch` is not in `--batch-size`
         return re.compile(left + body + right, re.IGNORECASE)
 
     def found_in(self, text: str) -> bool:

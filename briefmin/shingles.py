@@ -70,10 +70,29 @@ class Shingles:
         return common / (len(x) + len(y) - common)
 
     def jaccards(self, i: Ints, j: Ints, chunk: int = 1 << 22) -> npt.NDArray[np.float32]:
-        """Exact Jaccard index of many pairs at once: each pair's two shingle lists tagged
-        with the pair's number, sorted together; a hash seen twice in one pair is shared."""
+        """Exact Jaccard index of many pairs at once."""
         sizes = np.diff(self.offsets)
-        out = np.zeros(len(i), np.float32)
+        common = self.commons(i, j, chunk)
+        union = sizes[i] + sizes[j] - common
+        out: npt.NDArray[np.float32] = np.where(
+            union > 0, common / np.maximum(union, 1), 0.0).astype(np.float32)
+        return out
+
+    def unshared(self, i: Ints, j: Ints) -> Ints:
+        """Per pair, the shingles only one brief holds, on the side holding fewer of them: a
+        small edit (a word fixed, a sentence added, paragraphs swapped) keeps it small however
+        long the briefs are, while two briefs from one template (a name changed throughout)
+        differ at every place the name occurs, on both sides."""
+        sizes = np.diff(self.offsets)
+        common = self.commons(i, j)
+        out: Ints = np.minimum(sizes[i], sizes[j]) - common
+        return out
+
+    def commons(self, i: Ints, j: Ints, chunk: int = 1 << 22) -> Ints:
+        """The shingles each pair shares: each pair's two shingle lists tagged with the pair's
+        number, sorted together; a hash seen twice in one pair is shared."""
+        sizes = np.diff(self.offsets)
+        out = np.zeros(len(i), np.int64)
         per_pair = sizes[i] + sizes[j]
         start = 0
         while start < len(i):
@@ -86,9 +105,7 @@ class Shingles:
                 np.repeat(tag, sizes[b]) | self.hashes[ranges(self.offsets[b], sizes[b])]])
             both.sort()
             twice = both[1:][both[1:] == both[:-1]] >> np.uint64(32)
-            common = np.bincount(twice.astype(np.int64), minlength=len(a))
-            union = sizes[a] + sizes[b] - common
-            out[start:end] = np.where(union > 0, common / np.maximum(union, 1), 0.0)
+            out[start:end] = np.bincount(twice.astype(np.int64), minlength=len(a))
             start = end
         return out
 

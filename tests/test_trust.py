@@ -1,0 +1,316 @@
+"""A new user's trust checks on documents briefmin was never tuned on (man pages, licences,
+config files, README's examples): sibling documents made from one template are distinct
+briefs, never near copies, and a prune keeps them while real near copies (a typo fixed, a date
+changed, a sentence appended) are still grouped with their original; an option names the page
+that documents it; and bad input, quiet runs and log files behave as README says."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from briefmin import Archive
+
+from .conftest import HASHING, Cli
+
+MakeArchive = Callable[..., Path]
+
+# one page of a checksum tool's manual, in the shape sibling tools' pages share: the tool's
+# and its algorithm's names recur throughout, the rest is word for word the same
+MANUAL = """NAME
+    {tool} - compute and check {alg} message digest
+
+SYNOPSIS
+    {tool} [OPTION]... [FILE]...
+
+DESCRIPTION
+    Print or check {alg} ({bits}-bit) checksums. With no FILE, or when FILE is -, read
+    standard input. The {alg} digest of every named file is printed on its own line,
+    followed by the file name, so that the output can be checked later.
+
+    -b, --binary
+        read in binary mode
+    -c, --check
+        read {alg} sums from the FILEs and check them
+    --tag
+        create a BSD-style checksum
+    -t, --text
+        read in text mode (default)
+    -z, --zero
+        end each output line with NUL, not newline, and disable file name escaping
+
+    The following five options are useful only when verifying checksums:
+    --ignore-missing
+        do not fail or report status for missing files
+    --quiet
+        do not print OK for each successfully verified file
+    --status
+        do not output anything, status code shows success
+    --strict
+        exit non-zero for improperly formatted checksum lines
+    -w, --warn
+        warn about improperly formatted checksum lines
+
+    The sums are computed as described in {spec}. When checking, the input should be a
+    former output of this program. The default mode is to print a line with: checksum, a
+    space, a character indicating input mode ('*' for binary, ' ' for text or where binary
+    is insignificant), and name for each FILE.
+
+BUGS
+    Do not use the {alg} algorithm for security related purposes. Instead, use an SHA-2
+    algorithm, implemented in the programs sha224sum, sha256sum, sha384sum and sha512sum,
+    or the BLAKE2 algorithm, implemented in b2sum.
+
+AUTHOR
+    Written by Ulrich Drepper, Scott Miller and David Madore. Report {tool} translation
+    bugs to the translation project. Full documentation is available locally via: info
+    '({tool}) invocation'. Last changed in June 2024.
+"""
+MD5 = MANUAL.format(tool="md5sum", alg="MD5", bits=128, spec="RFC 1321")
+SHA1 = MANUAL.format(tool="sha1sum", alg="SHA1", bits=160, spec="FIPS-180-1")
+
+
+def _dedupe(cli: Cli, path: Path, *args: str) -> dict[str, object]:
+    done = cli("dedupe", path, "--json", *args)
+    assert done.returncode == 0, done.stderr
+    document: dict[str, object] = json.loads(done.stdout)
+    return document
+
+
+def test_sibling_pages_are_not_near_copies_and_a_prune_keeps_both(
+        cli: Cli, hashing_archive: MakeArchive) -> None:
+    """Two tools' pages from one template differ at a dozen places: by Jaccard alone (0.77)
+    they passed for `near-identical`, and the default prune removed sha1sum's page as a copy
+    of md5sum's. The near copies beside them stay near-identical."""
+    typo = MD5.replace("successfully", "sucessfully").encode()  # a typo made (or fixed)
+    dated = MD5.replace("June 2024", "March 2025").encode()
+    appended = (MD5 + "\nSee also the checksum guide in the team wiki.\n").encode()
+    path = hashing_archive({"man/md5sum.txt": MD5.encode(), "man/sha1sum.txt": SHA1.encode(),
+                            "near/md5sum-typo.txt": typo, "near/md5sum-dated.txt": dated,
+                            "near/md5sum-appended.txt": appended})
+    groups = _dedupe(cli, path)["groups"]
+    assert isinstance(groups, list)
+    for group in groups:
+        if group["kind"] in ("exact", "normalized", "near-identical"):
+            assert not {"src/man/md5sum.txt", "src/man/sha1sum.txt"} <= set(group["paths"]), \
+                group
+    (near,) = [g for g in groups if g["kind"] == "near-identical"]
+    assert near["paths"] == ["src/man/md5sum.txt", "src/near/md5sum-appended.txt",
+                             "src/near/md5sum-dated.txt", "src/near/md5sum-typo.txt"]
+    pruned = _dedupe(cli, path, "--prune", "--no-dry-run")["prune"]
+    assert isinstance(pruned, dict)
+    assert "src/man/sha1sum.txt" not in pruned["paths"]
+    with Archive.open(path) as archive:
+        assert [r.path for r in archive.records()] == ["src/man/md5sum.txt",
+                                                       "src/man/sha1sum.txt"]
+    again = _dedupe(cli, path, "--prune", "--no-dry-run")["prune"]  # idempotent
+    assert isinstance(again, dict) and again["paths"] == []
+
+
+DF = ("df - report file system space usage. Show information about the file system on which "
+      "each FILE resides, or all file systems by default. -a, --all include pseudo, "
+      "duplicate, inaccessible file systems. -h, --human-readable print sizes in powers of "
+      "1024 (e.g., 1023M). -H, --si print sizes in powers of 1000 (e.g., 1.1G). -i, --inodes "
+      "list inode information instead of block usage. -l, --local limit listing to local "
+      "file systems. --total elide all entries insignificant to available space, and "
+      "produce a grand total.\n")
+KILL = ("kill - send a signal to a process. The signal's si_value carries the data: si_value "
+        "is read by the receiver through si_code and si_value fields of siginfo.\n")
+
+
+def test_a_command_line_option_is_a_literal_the_top_hit_must_hold(
+        cli: Cli, hashing_archive: MakeArchive) -> None:
+    """`--si` is an option name like `--no-preserve-root`, but it has no inner dash: it was not
+    read as an identifier, so a page full of the word `si` (`si_value`) ranked above the one
+    page that documents `--si`."""
+    path = hashing_archive({"df.txt": DF.encode(), "kill.txt": KILL.encode()})
+    for mode in ("lexical", "hybrid"):
+        done = cli("search", path, "--json", "--mode", mode, "--", "--si")
+        assert done.returncode == 0, done.stderr
+        hits = json.loads(done.stdout)
+        assert hits[0]["path"] == "src/df.txt" and hits[0]["literals"] == 1, (mode, hits)
+        assert all(h["literals"] == 0 for h in hits[1:])
+
+
+def test_an_option_is_not_found_inside_a_longer_option(cli: Cli, hashing_archive: MakeArchive
+                                                       ) -> None:
+    """`--batch` is top(1)'s option; sort(1)'s `--batch-size` is another one."""
+    sort = ("sort - sort lines of text files. --batch-size=NMERGE merge at most NMERGE inputs "
+            "at once; for more use temp files. --buffer-size=SIZE use SIZE for the main memory "
+            "buffer. Batch jobs sort large files in batch mode with the batch size set.\n")
+    top = ("top - display Linux processes. -b, --batch starts top in batch mode, which could "
+           "be useful for sending output from top to other programs or to a file.\n")
+    path = hashing_archive({"sort.txt": sort.encode(), "top.txt": top.encode()})
+    done = cli("search", path, "--json", "--", "--batch")
+    hits = json.loads(done.stdout)
+    assert [(h["path"], h["literals"]) for h in hits] == [("src/top.txt", 1), ("src/sort.txt", 0)]
+
+
+def test_an_empty_path_list_is_nothing_to_do_not_a_usage_error(
+        cli: Cli, chdir_tmp: Path) -> None:
+    """README's `find briefs -name '*.md' -newer stamp | briefmin add briefs.bmin --from -`
+    finds nothing on a quiet night: that exited 2 ("nothing to add"), failing the cron job."""
+    done = cli("add", "a.bmin", "--from", "-", input="")
+    assert done.returncode == 0, done.stderr
+    assert "nothing to add" in done.stderr and not (chdir_tmp / "a.bmin").exists()
+    as_json = cli("add", "a.bmin", "--from", "-", "--json", input="\n")
+    assert as_json.returncode == 0, as_json.stderr
+    document = json.loads(as_json.stdout)
+    assert document["snapshot"] is None and document["added"] == []
+    assert cli("add", "a.bmin").returncode == 2  # no paths at all is still a usage error
+
+
+def test_a_model_that_cannot_load_leaves_no_archive_behind(cli: Cli, chdir_tmp: Path) -> None:
+    """`add new.bmin --model TYPO` exited 6 but left new.bmin bound to the model it could not
+    load: every later `add new.bmin` failed the same way until the file was deleted by hand."""
+    (chdir_tmp / "a.md").write_text("The rooftop garden is watered every morning at six.\n")
+    done = cli("add", "new.bmin", "a.md", "--model", str(chdir_tmp / "no-such-model"))
+    assert done.returncode == 6 and "cannot load model" in done.stderr, done.stderr
+    assert not (chdir_tmp / "new.bmin").exists()
+    assert cli("add", "new.bmin", "a.md", "--model", "hashing:384").returncode == 0
+    # an archive that existed before keeps what it holds whatever the error
+    (chdir_tmp / "b.md").write_text("The parking permits are renewed each January.\n")
+    again = cli("add", "new.bmin", "b.md", "--model", str(chdir_tmp / "no-such-model"))
+    assert again.returncode == 6
+    with Archive.open(chdir_tmp / "new.bmin") as archive:
+        assert [r.path for r in archive.records()] == ["a.md"]
+
+
+def test_restore_into_a_file_or_an_impossible_folder_is_bad_input(
+        cli: Cli, hashing_archive: MakeArchive, tmp_path: Path) -> None:
+    """`restore --to FILE` and `--to /proc/x` ended as "internal error ... please report this
+    bug" (exit 70) from the folder's mkdir: a mistyped target is bad input (exit 2)."""
+    path = hashing_archive({"a.md": b"The rooftop garden is watered at six.\n"})
+    a_file = tmp_path / "a-file.txt"
+    a_file.write_text("not a folder\n")
+    for target in (a_file, a_file / "below", Path("/proc/briefmin-no-such-dir")):
+        done = cli("restore", path, "--to", target)
+        assert done.returncode == 2, (target, done.stderr)
+        assert done.stderr.startswith("briefmin: error: ") and done.stderr.count("\n") == 1
+        assert "internal error" not in done.stderr
+    assert a_file.read_text() == "not a folder\n"
+    (path.parent / "b.md").write_text("Parking permits are renewed each January.\n")
+    many = cli("minify", path.parent / "b.md", a_file, "--to", a_file, "--model", HASHING)
+    assert many.returncode == 2 and "internal error" not in many.stderr, many.stderr
+    assert a_file.read_text() == "not a folder\n"
+
+
+def test_json_is_one_line_per_command_for_a_log_file(cli: Cli, hashing_archive: MakeArchive
+                                                     ) -> None:
+    """README's cron line appends `add -q --json` and `forget --prune -q --json` to a .jsonl
+    log "one line a log collector can read"; the documents were indented over many lines."""
+    path = hashing_archive({"a.md": b"The rooftop garden is watered at six.\n"})
+    for args in (["info", path], ["ls", path], ["snapshots", path], ["verify", path],
+                 ["forget", path, "--keep-last", "1", "--prune", "-q"],
+                 ["search", path, "garden", "--mode", "lexical"], ["dedupe", path]):
+        done = cli(*args, "--json")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.count("\n") == 1 and done.stdout.endswith("\n"), args
+        json.loads(done.stdout)
+
+
+def test_a_prune_of_every_kind_never_removes_the_brief_a_removal_keeps(
+        cli: Cli, hashing_archive: MakeArchive) -> None:
+    """A brief can lead one group and be a member of another (of a weaker kind): b.md is a
+    `similar` member of a.md's group and the first of c.md's `near-identical` group. `--prune
+    --prune-kind all` removed c.md "keeping b.md" and b.md too: nothing of b's text stayed."""
+    words = [("moves", "shifts"), ("queue", "broker"), ("consumer", "subscriber"),
+             ("flag", "toggle"), ("rollback", "revert"), ("dashboard", "panel"),
+             ("Finance", "Accounting"), ("reconciliation", "matching"), ("runbook", "playbook")]
+    text_a = LONG + EXTRA
+    text_b = text_a
+    for old, new in words:  # nine words at nine places: no near copy, one meaning
+        text_b = text_b.replace(old, new, 1)
+    text_c = text_b.replace("migrated", "migratted")
+    path = hashing_archive({"a.md": text_a.encode(), "b.md": text_b.encode(),
+                            "c.md": text_c.encode()})
+    groups = {g["kind"]: g["paths"] for g in _dedupe(cli, path)["groups"]}
+    assert groups == {"similar": ["src/a.md", "src/b.md"],
+                      "near-identical": ["src/b.md", "src/c.md"]}, groups
+    plan = _dedupe(cli, path, "--prune", "--prune-kind", "all")["prune"]
+    assert isinstance(plan, dict)
+    removed = {r["path"] for r in plan["removals"]}
+    assert not removed & {r["keeps"] for r in plan["removals"]}, plan
+    assert removed == {"src/c.md"}
+    _dedupe(cli, path, "--prune", "--prune-kind", "all", "--no-dry-run")
+    with Archive.open(path) as archive:
+        assert [r.path for r in archive.records()] == ["src/a.md", "src/b.md"]
+
+
+LONG = ("The billing service moves to the new message queue before the March freeze. "
+        "Every consumer is migrated one at a time behind a feature flag, with a rollback "
+        "plan for each step and a dashboard that compares queue depth before and after. "
+        "Finance signs off on the reconciliation report once the last consumer has moved.\n")
+EXTRA = ("Support keeps the old endpoint alive for two more weeks, and the platform team "
+         "watches error rates on every release train until the migration is declared done. "
+         "The runbook lists each owner, the order of the steps and the contacts on call.\n")
+
+
+def test_a_copy_of_a_near_copy_goes_in_one_prune(cli: Cli, hashing_archive: MakeArchive
+                                                 ) -> None:
+    """The first of an exact group may go as a near copy of another brief: its copy's text
+    is its own, so one default prune removes both and a second finds nothing."""
+    typo = LONG.replace("migrated", "migratted").encode()
+    path = hashing_archive({"a.md": LONG.encode(), "b.md": typo, "c.md": typo})
+    pruned = _dedupe(cli, path, "--prune", "--no-dry-run")["prune"]
+    assert isinstance(pruned, dict) and pruned["paths"] == ["src/b.md", "src/c.md"]
+    again = _dedupe(cli, path, "--prune", "--no-dry-run")["prune"]
+    assert isinstance(again, dict) and again["paths"] == []
+
+
+def test_minify_does_not_blame_a_code_block_a_brief_does_not_have(cli: Cli, chdir_tmp: Path
+                                                                  ) -> None:
+    """Two plain sentences at --ratio 0.3: the warning said "a code block is never cut"."""
+    (chdir_tmp / "plain.txt").write_bytes(
+        b"Quarterly budget review\r\n\r\nThe finance team will review all departmental "
+        b"budgets in the second week of April.\r\nSubmit spreadsheets by March 30.\r\n")
+    done = cli("minify", "plain.txt", "--ratio", "0.3", "--model", HASHING)
+    assert done.returncode == 0, done.stderr
+    assert "larger than the" in done.stderr and "; a code block is never cut" not in done.stderr
+    assert "a sentence" in done.stderr
+
+
+E2SCRUB = """# e2scrub configuration file
+
+# Uncomment to enable automatic periodic runs of e2scrub_all
+# (either via cron or via a systemd timer)
+# periodic_e2scrub=1
+
+# e-mail destination used by e2scrub_fail when problems are found with
+# the file system.
+# recipient=root
+
+# Snapshots will be created to run fsck; the snapshot will be of this size.
+# snap_size_mb=256
+
+# Set this to 1 to have e2scrub_all scrub all LVs, not just the mounted ones.
+# scrub_all=0
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="units.py reads every `# comment` line of a config "
+                   "file as a markdown heading, and a heading is kept only with something "
+                   "under it: a comment-only config minifies to nothing ('no part of it fits "
+                   "in 38 words'); units.py is another helper's to change")
+def test_minify_keeps_part_of_a_config_file_of_comments(cli: Cli, chdir_tmp: Path) -> None:
+    (chdir_tmp / "e2scrub.conf.txt").write_text(E2SCRUB)
+    done = cli("minify", "e2scrub.conf.txt", "--json", "--model", HASHING)
+    assert done.returncode == 0, done.stderr
+    (document,) = json.loads(done.stdout)
+    assert 0 < document["words_out"] <= document["budget"]
+
+
+def test_minify_quiet_is_quiet_like_add(cli: Cli, chdir_tmp: Path) -> None:
+    """`add -q` keeps its skip warnings to itself; `minify -q` printed them, and 'no part of
+    it fits'."""
+    (chdir_tmp / "empty.md").write_bytes(b"")
+    (chdir_tmp / "short.md").write_text("Twelve words that cannot shrink to a single "
+                                        "word without losing every sentence here.\n")
+    for args in (["empty.md"], ["short.md", "--max-words", "1"]):
+        loud = cli("minify", *args, "--model", HASHING)
+        assert loud.returncode == 0 and "warning" in loud.stderr, (args, loud.stderr)
+        quiet = cli("minify", *args, "--model", HASHING, "-q")
+        assert quiet.returncode == 0 and quiet.stderr == "", (args, quiet.stderr)
