@@ -323,7 +323,8 @@ def test_refining_never_lowers_the_measured_similarity(text: str, ratio: float) 
 _PRIORS = st.builds(Priors, position=st.sampled_from([0.0, 0.03, 0.3]),
                     runs=st.sampled_from([0.0, 0.002]),
                     lead_margin=st.sampled_from([0.0, 0.01, 1.0]), keep_first=st.booleans(),
-                    skip=st.sampled_from([None, 0.1, 0.3]))
+                    skip=st.sampled_from([None, 0.1, 0.3]),
+                    opening=st.sampled_from([None, 0.3, 1.0]))
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
