@@ -193,6 +193,8 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
     parser.add_argument("--baselines", nargs="+", default=["lead"])
     parser.add_argument("--e5", action="store_true")
+    parser.add_argument("--e5-variants", nargs="+",
+                        help="what the e5 judge scores (default: every variant and lead)")
     parser.add_argument("--data", type=Path, default=BENCH / "data")
     parser.add_argument("--save", type=Path,
                         help="append every per-document score to this JSON-lines file")
@@ -239,6 +241,8 @@ def main() -> None:
             table: dict[tuple[str, str], np.ndarray] = {}
             for judge, embed, size in judges:
                 for name, o in outs.items():
+                    if judge == "e5" and args.e5_variants and name not in args.e5_variants:
+                        continue  # e5 is slow here: only what a decision needs
                     table[judge, name] = scores_of(texts, o, embed, size)
                     # one way for e5, as in bench_minify (fewer new chunks)
                     table[judge + "x", name] = offset_cosines(texts, o, embed, size,
@@ -259,9 +263,13 @@ def main() -> None:
             for name, o in outs.items():
                 cells = [name, f"{seconds.get(name, 0):.1f}"]
                 for j in names:
-                    s, lead_s = table[j, name], table[j, "lead"]
-                    cells += [f"{s.mean():.4f}", f"{s.mean() - lead_s.mean():+.4f}",
-                              f"{np.mean(s > lead_s + EPS):.0%}"]
+                    if (j, name) not in table:
+                        cells += ["", "", ""]
+                        continue
+                    s, lead_s = table[j, name], table.get((j, "lead"))
+                    cells += [f"{s.mean():.4f}", "", ""] if lead_s is None else [
+                        f"{s.mean():.4f}", f"{s.mean() - lead_s.mean():+.4f}",
+                        f"{np.mean(s > lead_s + EPS):.0%}"]
                 ties = np.mean([a == b for a, b in zip(o, outs["lead"], strict=True)])
                 cells.append(f"{ties:.0%}")
                 print("| " + " | ".join(cells) + " |", flush=True)

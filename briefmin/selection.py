@@ -358,7 +358,8 @@ def choose(doc: Document, vectors: UnitVectors, budget: int, *,
     """The selection of highest value (estimated similarity, plus `priors`) among a greedy
     run per cost exponent, the lead and (with `refine`) swaps around the best of those."""
     priors = Priors() if priors is None else priors
-    prior = _Prior(doc, priors) if priors != Priors() else None
+    # only these two enter the value of a selection; the others change its candidates
+    prior = _Prior(doc, priors) if priors.position or priors.runs else None
     initial = None
     if priors.opening is not None:
         initial = select_in_order(doc, int(priors.opening * budget))
