@@ -374,8 +374,8 @@ def choose(doc: Document, vectors: UnitVectors, budget: int, *,
                for power in cost_powers]
     lead = select_in_order(doc, budget) if priors.skip is None else \
         select_skipping(doc, vectors, budget, priors.skip)
-    if refine:
-        options.append(lead)
+    if refine and (initial is None or not (initial & ~lead).any()):
+        options.append(lead)  # (a lead over the full budget may skip a unit of the opening)
 
     def value(mask: npt.NDArray[np.bool_]) -> float:
         return _value(vectors, prior, mask)
@@ -384,6 +384,7 @@ def choose(doc: Document, vectors: UnitVectors, budget: int, *,
     if refine and vectors.score(best) < 1.0:
         best = max([best, *swap_variants(doc, vectors, budget, best, SWAPS, redundancy,
                                          prior, initial)], key=value)
-    if priors.lead_margin and value(lead) >= value(best) - priors.lead_margin:
+    if priors.lead_margin and value(lead) >= value(best) - priors.lead_margin \
+            and (initial is None or not (initial & ~lead).any()):
         best = lead
     return best
