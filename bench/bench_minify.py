@@ -9,7 +9,8 @@ budget: `ratio` x the original's words, at ratios 0.3, 0.5 and 0.7.
 `briefmin-ctx` is briefmin with `contextual=True` (unit vectors from a model pass instead of
 the token table), so what the faster default costs or gains is seen in the same run;
 `briefmin-clauses` / `briefmin-sentences` is briefmin with the other unit size than the
-default's (`clauses`, briefmin/units.py), likewise.
+default's (`clauses`, briefmin/units.py), likewise; `briefmin-nopriors` is the default without
+its selection priors (`PRIORS`, briefmin/minify.py), only when it has some.
 
 Speed, on the kernel docs' held-out split: the whole `minify_many` path at ratio 0.5 (both
 ways) beside encoding the same briefs alone (the archive's `add` work), in the same run; and

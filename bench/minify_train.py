@@ -10,7 +10,14 @@ documents) and, with --e5, multilingual-e5-small (cached as in bench_minify).
 
     .venv/bin/python bench/minify_train.py [--n 30] [--e5] [--genres G ...] [--variants NAME ...]
     .venv/bin/python bench/minify_train.py --n 20 --e5 --genres usrdeep kernel debian \\
-        --variants round2 prefix                                     # the fourth round's"""
+        --variants round2 prefix                                     # the fourth round's
+    .venv/bin/python bench/minify_train.py --n 20 --genres pypi usrdeep kernel debian \\
+        --variants default open0.15 open0.3 open0.5 --save out.jsonl  # the fifth round's
+    .venv/bin/python bench/minify_train.py --save out.jsonl --compare open0.15 default
+
+`--save` keeps every per-document score; `--compare` reads them back and prints a candidate
+minus a base per document with a paired bootstrap interval (the fifth round's rule);
+`--e5-variants` limits the slow e5 judge to what a decision needs."""
 
 from __future__ import annotations
 
@@ -202,6 +209,8 @@ def main() -> None:
                         help="only read --save's file: paired bootstrap of CANDIDATE - BASE")
     args = parser.parse_args()
     if args.compare:
+        if args.save is None:
+            parser.error("--compare reads the scores of --save FILE")
         compare(args.save, *args.compare)
         return
     encoder = load_encoder(BUNDLED_MODEL)
