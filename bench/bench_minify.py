@@ -9,7 +9,8 @@ budget: `ratio` x the original's words, at ratios 0.3, 0.5 and 0.7.
 `briefmin-ctx` is briefmin with `contextual=True` (unit vectors from a model pass instead of
 the token table), so what the faster default costs or gains is seen in the same run;
 `briefmin-clauses` / `briefmin-sentences` is briefmin with the other unit size than the
-default's (`clauses`, briefmin/units.py), likewise.
+default's (`clauses`, briefmin/units.py), likewise; `briefmin-nopriors` is the default without
+its selection priors (`PRIORS`, briefmin/minify.py), only when it has some.
 
 Speed, on the kernel docs' held-out split: the whole `minify_many` path at ratio 0.5 (both
 ways) beside encoding the same briefs alone (the archive's `add` work), in the same run; and
@@ -58,6 +59,7 @@ from minify_eval import (  # noqa: E402
 from briefmin.encoder import BUNDLED_MODEL, load_encoder  # noqa: E402
 from briefmin.minify import (  # noqa: E402
     CLAUSES,
+    PRIORS,
     brief_vectors,
     count_words,
     minify,
@@ -67,6 +69,7 @@ from briefmin.minify import (  # noqa: E402
     select_in_order,
     word_budget,
 )
+from briefmin.selection import Priors  # noqa: E402
 
 RATIOS = (0.3, 0.5, 0.7)
 TRAIN_SEED = 11
@@ -75,7 +78,9 @@ BASELINES = ("lead", "random", "lexrank", "textrank", "summa")
 # method before the token table), for the cost of the faster default in the same run
 # the unit size the default does not use (clause units or sentence units), in the same run
 OTHER_UNITS = "briefmin-sentences" if CLAUSES else "briefmin-clauses"
-METHODS = ("briefmin", OTHER_UNITS, "briefmin-ctx", *BASELINES)
+# the selection without the default's priors (the fourth round's default), when it has some
+NO_PRIORS = ("briefmin-nopriors",) if Priors() != PRIORS else ()
+METHODS = ("briefmin", OTHER_UNITS, *NO_PRIORS, "briefmin-ctx", *BASELINES)
 JUDGES = ("e5", "e5x", "minilm180", "minilm180x", "tfidf")
 # what the slow e5 judge scores (see `judge`): the methods the goal names, at every ratio;
 # --e5-all adds random and summa
@@ -91,14 +96,15 @@ def outputs_for(encoder: object, texts: list[str], ratio: float,
                 timings: dict[str, float]) -> dict[str, list[str]]:
     """Every method's output for every text at this ratio (briefmin's timed)."""
     out: dict[str, list[str]] = {m: [] for m in METHODS}
-    for method, contextual, clauses in (("briefmin", False, CLAUSES),
-                                        (OTHER_UNITS, False, not CLAUSES),
-                                        ("briefmin-ctx", True, CLAUSES)):
+    for method, contextual, clauses, priors in (
+            ("briefmin", False, CLAUSES, PRIORS), (OTHER_UNITS, False, not CLAUSES, PRIORS),
+            ("briefmin-nopriors", False, CLAUSES, Priors()),
+            ("briefmin-ctx", True, CLAUSES, PRIORS)):
         if method not in METHODS:
             continue
         start, cpu = time.perf_counter(), time.process_time()
         ours = minify_many(encoder, texts, ratio=ratio,  # type: ignore[arg-type]
-                           contextual=contextual, clauses=clauses)
+                           contextual=contextual, clauses=clauses, priors=priors)
         timings[f"{method} {ratio}"] = time.perf_counter() - start
         timings[f"{method} {ratio} cpu"] = time.process_time() - cpu
         out[method] = [r.text for r in ours]

@@ -10,11 +10,19 @@ documents) and, with --e5, multilingual-e5-small (cached as in bench_minify).
 
     .venv/bin/python bench/minify_train.py [--n 30] [--e5] [--genres G ...] [--variants NAME ...]
     .venv/bin/python bench/minify_train.py --n 20 --e5 --genres usrdeep kernel debian \\
-        --variants round2 prefix                                     # the fourth round's"""
+        --variants round2 prefix                                     # the fourth round's
+    .venv/bin/python bench/minify_train.py --n 20 --genres pypi usrdeep kernel debian \\
+        --variants default open0.15 open0.3 open0.5 --save out.jsonl  # the fifth round's
+    .venv/bin/python bench/minify_train.py --save out.jsonl --compare open0.15 default
+
+`--save` keeps every per-document score; `--compare` reads them back and prints a candidate
+minus a base per document with a paired bootstrap interval (the fifth round's rule);
+`--e5-variants` limits the slow e5 judge to what a decision needs."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import sys
 import time
@@ -83,6 +91,9 @@ VARIANTS["default"] = {}
 # combination) and a backward-elimination candidate were measured at commit 31ab232
 # ("round2" is the sentence units' selection)
 VARIANTS["prefix"] = {"clauses": True}
+# fifth round: the opening (the lead within this share of the budget) kept, the rest chosen
+for _o in (0.15, 0.3, 0.5):
+    VARIANTS[f"open{_o}"] = {"priors": Priors(opening=_o)}
 
 
 def pypi_readmes() -> list[tuple[str, str]]:
@@ -131,6 +142,51 @@ def scores_of(originals: list[str], outputs: list[str],
     return np.where(empty, 0.0, (vecs[:n] * vecs[n:]).sum(axis=1))
 
 
+def paired_bootstrap(diffs: np.ndarray, resamples: int = 10_000,
+                     seed: int = 0) -> tuple[float, float, float]:
+    """Mean of per-document differences and its 95% interval from resampling documents."""
+    rng = np.random.default_rng(seed)
+    means = diffs[rng.integers(0, len(diffs), (resamples, len(diffs)))].mean(axis=1)
+    return float(diffs.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means,
+                                                                                  0.975))
+
+
+def compare(path: Path, candidate: str, base: str) -> None:
+    """Per genre group and judge: CANDIDATE - BASE per document (averaged over the ratios
+    each document was measured at), with a paired bootstrap 95% interval (the noise of 20 or
+    40 documents: the rule of bench/RESULTS.md's fifth round)."""
+    rows: dict[tuple[str, str, str, float], dict[str, float]] = {}
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        for doc, score in zip(row["docs"], row["scores"], strict=True):
+            rows.setdefault((row["judge"], row["variant"], row["genre"], row["ratio"]),
+                            {})[doc] = score
+    groups = {"readme stand-ins": ("usrdeep", "pypi"), "kernel+debian": ("kernel", "debian"),
+              **{g: (g,) for g in ("usrdeep", "pypi", "kernel", "debian")}}
+    judges = sorted({k[0] for k in rows})
+    print(f"{candidate} - {base}: mean per-document difference [95% paired bootstrap]\n")
+    print("| documents | " + " | ".join(judges) + " |\n|---|" + "---|" * len(judges))
+    for label, genres in groups.items():
+        cells = []
+        for judge in judges:
+            per_doc: dict[tuple[str, str], list[float]] = {}
+            for (j, variant, genre, ratio), scores in rows.items():
+                if j != judge or variant != candidate or genre not in genres:
+                    continue
+                other = rows.get((j, base, genre, ratio), {})
+                for doc, score in scores.items():
+                    if doc in other:
+                        per_doc.setdefault((genre, doc), []).append(score - other[doc])
+            if not per_doc:
+                cells.append("")
+                continue
+            mean, low, high = paired_bootstrap(np.array([np.mean(v)
+                                                         for v in per_doc.values()]))
+            cells.append(f"{mean:+.4f} [{low:+.4f}, {high:+.4f}] n={len(per_doc)}")
+        if any(cells):
+            print(f"| {label} | " + " | ".join(cells) + " |")
+
+
 STAND_INS: dict[str, Callable[[], list[tuple[str, str]]]] = {
     "pypi": pypi_readmes, "usrdeep": usrdoc_deeper}
 
@@ -144,8 +200,19 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
     parser.add_argument("--baselines", nargs="+", default=["lead"])
     parser.add_argument("--e5", action="store_true")
+    parser.add_argument("--e5-variants", nargs="+",
+                        help="what the e5 judge scores (default: every variant and lead)")
     parser.add_argument("--data", type=Path, default=BENCH / "data")
+    parser.add_argument("--save", type=Path,
+                        help="append every per-document score to this JSON-lines file")
+    parser.add_argument("--compare", nargs=2, metavar=("CANDIDATE", "BASE"),
+                        help="only read --save's file: paired bootstrap of CANDIDATE - BASE")
     args = parser.parse_args()
+    if args.compare:
+        if args.save is None:
+            parser.error("--compare reads the scores of --save FILE")
+        compare(args.save, *args.compare)
+        return
     encoder = load_encoder(BUNDLED_MODEL)
     minilm = MiniLmCache(encoder)
     e5 = E5Cache() if args.e5 else None
@@ -183,6 +250,8 @@ def main() -> None:
             table: dict[tuple[str, str], np.ndarray] = {}
             for judge, embed, size in judges:
                 for name, o in outs.items():
+                    if judge == "e5" and args.e5_variants and name not in args.e5_variants:
+                        continue  # e5 is slow here: only what a decision needs
                     table[judge, name] = scores_of(texts, o, embed, size)
                     # one way for e5, as in bench_minify (fewer new chunks)
                     table[judge + "x", name] = offset_cosines(texts, o, embed, size,
@@ -190,6 +259,12 @@ def main() -> None:
             for name, o in outs.items():
                 table["tfidf", name] = np.array([tfidf.kept(t, x)
                                                  for t, x in zip(texts, o, strict=True)])
+            if args.save is not None:
+                with args.save.open("a") as saved:
+                    for (judge, name), s in table.items():
+                        saved.write(json.dumps({"genre": genre, "ratio": ratio, "judge": judge,
+                                                "variant": name, "docs": [d for d, _ in docs],
+                                                "scores": s.tolist()}) + "\n")
             names = [*[n for j, _, _ in judges for n in (j, j + "x")], "tfidf"]
             print(f"### {genre} {ratio}\n\n| variant | cpu s | "
                   + " | ".join(f"{j} mean | - lead | > lead" for j in names)
@@ -197,9 +272,13 @@ def main() -> None:
             for name, o in outs.items():
                 cells = [name, f"{seconds.get(name, 0):.1f}"]
                 for j in names:
-                    s, lead_s = table[j, name], table[j, "lead"]
-                    cells += [f"{s.mean():.4f}", f"{s.mean() - lead_s.mean():+.4f}",
-                              f"{np.mean(s > lead_s + EPS):.0%}"]
+                    if (j, name) not in table:
+                        cells += ["", "", ""]
+                        continue
+                    s, lead_s = table[j, name], table.get((j, "lead"))
+                    cells += [f"{s.mean():.4f}", "", ""] if lead_s is None else [
+                        f"{s.mean():.4f}", f"{s.mean() - lead_s.mean():+.4f}",
+                        f"{np.mean(s > lead_s + EPS):.0%}"]
                 ties = np.mean([a == b for a, b in zip(o, outs["lead"], strict=True)])
                 cells.append(f"{ties:.0%}")
                 print("| " + " | ".join(cells) + " |", flush=True)

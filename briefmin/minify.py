@@ -36,10 +36,11 @@ from .units import (
     split_sentences,
 )
 
-__all__ = ["CLAUSES", "COST_POWERS", "DEFAULT_RATIO", "REDUNDANCY", "SWAPS", "Document", "Minified",
-           "Priors", "UnitVectors", "brief_vectors", "choose", "count_words", "minify",
-           "minify_many", "parse", "render", "select_greedy", "select_in_order", "similarity",
-           "split_clauses", "split_sentences", "unit_vectors", "word_budget"]
+__all__ = ["CLAUSES", "COST_POWERS", "DEFAULT_RATIO", "PRIORS", "REDUNDANCY", "SWAPS",
+           "Document", "Minified", "Priors", "UnitVectors", "brief_vectors", "choose",
+           "count_words", "minify", "minify_many", "parse", "render", "select_greedy",
+           "select_in_order", "similarity", "split_clauses", "split_sentences", "unit_vectors",
+           "word_budget"]
 
 DEFAULT_RATIO = 0.5
 # sentences split into clause units (`units.split_clauses`): a sentence may lose its end,
@@ -50,6 +51,8 @@ DEFAULT_RATIO = 0.5
 # default keeps whole sentences: a clause unit leaves a kept sentence ending at a comma,
 # semicolon or colon ("- [ ] Dashboard panel:"), which a reader sees and no judge scores.
 CLAUSES = False
+# the selection's priors when none are given (`selection.Priors`; bench/RESULTS.md, fifth round)
+PRIORS = Priors()
 # briefs read by the model in one batched pass: 32 briefs of 3,000 tokens hold ~150 MB of
 # token embeddings
 PASS_GROUP = 32
@@ -120,7 +123,7 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
     results = []
     for text, doc, budget, vectors in zip(texts, docs, budgets, all_vectors, strict=True):
         mask = choose(doc, vectors, budget, redundancy=redundancy, cost_powers=cost_powers,
-                      refine=refine, priors=priors)
+                      refine=refine, priors=PRIORS if priors is None else priors)
         out = render(doc, mask)
         too_big = [u.words for i, u in enumerate(doc.units)
                    if u.words > budget and i not in doc.duplicates

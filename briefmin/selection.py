@@ -47,6 +47,9 @@ class Priors:
     # when set: the lead is taken over the units left once the least relevant ones (lowest
     # cosine to the brief's vector), this share of the brief's words, are skipped
     skip: float | None = None
+    # when set: every greedy run starts from the brief's opening, the units the lead keeps
+    # within this share of the budget (a README's or a doc's first lines say what it is)
+    opening: float | None = None
 
 
 class _Prior:
@@ -264,12 +267,12 @@ def _cosine(vector: npt.NDArray[np.float64], target: npt.NDArray[np.float64]) ->
 
 def swap_variants(doc: Document, vectors: UnitVectors, budget: int,
                   best: npt.NDArray[np.bool_], swaps: int = SWAPS,
-                  redundancy: float = REDUNDANCY,
-                  prior: _Prior | None = None) -> list[npt.NDArray[np.bool_]]:
+                  redundancy: float = REDUNDANCY, prior: _Prior | None = None,
+                  keep: npt.NDArray[np.bool_] | None = None) -> list[npt.NDArray[np.bool_]]:
     """Selections one swap away from `best`: each brings in one of the `swaps` units closest
     to what `best` misses (the part of the target orthogonal to its vector), drops the kept
-    units whose loss the estimate feels least until the budget holds again, and fills what
-    is left greedily."""
+    units (never one of `keep`) whose loss the estimate feels least until the budget holds
+    again, and fills what is left greedily."""
     costs = _Costs.of(doc)
     choosable = candidates(doc)
     chosen = best & choosable
@@ -289,8 +292,13 @@ def swap_variants(doc: Document, vectors: UnitVectors, budget: int,
         trial[unit] = True
         while costs.words[costs.with_context(trial)].sum() > budget:
             losses = [(_value(vectors, prior, costs.with_context(_without(trial, u))), u)
-                      for u in np.flatnonzero(trial).tolist() if u != unit]
+                      for u in np.flatnonzero(trial).tolist()
+                      if u != unit and (keep is None or not keep[u])]
+            if not losses:
+                break
             trial[max(losses)[1]] = False
+        if costs.words[costs.with_context(trial)].sum() > budget:
+            continue
         variants.append(select_greedy(doc, vectors, budget, redundancy, 0.0,
                                       costs.with_context(trial), prior=prior))
     return variants
@@ -350,9 +358,12 @@ def choose(doc: Document, vectors: UnitVectors, budget: int, *,
     """The selection of highest value (estimated similarity, plus `priors`) among a greedy
     run per cost exponent, the lead and (with `refine`) swaps around the best of those."""
     priors = Priors() if priors is None else priors
-    prior = _Prior(doc, priors) if priors != Priors() else None
+    # only these two enter the value of a selection; the others change its candidates
+    prior = _Prior(doc, priors) if priors.position or priors.runs else None
     initial = None
-    if priors.keep_first and len(doc.units):
+    if priors.opening is not None:
+        initial = select_in_order(doc, int(priors.opening * budget))
+    elif priors.keep_first and len(doc.units):
         costs = _Costs.of(doc)
         first = np.flatnonzero(candidates(doc))[:1]
         start = np.zeros(len(doc.units), bool)
@@ -363,8 +374,8 @@ def choose(doc: Document, vectors: UnitVectors, budget: int, *,
                for power in cost_powers]
     lead = select_in_order(doc, budget) if priors.skip is None else \
         select_skipping(doc, vectors, budget, priors.skip)
-    if refine:
-        options.append(lead)
+    if refine and (initial is None or not (initial & ~lead).any()):
+        options.append(lead)  # (a lead over the full budget may skip a unit of the opening)
 
     def value(mask: npt.NDArray[np.bool_]) -> float:
         return _value(vectors, prior, mask)
@@ -372,7 +383,8 @@ def choose(doc: Document, vectors: UnitVectors, budget: int, *,
     best = max(options, key=value)
     if refine and vectors.score(best) < 1.0:
         best = max([best, *swap_variants(doc, vectors, budget, best, SWAPS, redundancy,
-                                         prior)], key=value)
-    if priors.lead_margin and value(lead) >= value(best) - priors.lead_margin:
+                                         prior, initial)], key=value)
+    if priors.lead_margin and value(lead) >= value(best) - priors.lead_margin \
+            and (initial is None or not (initial & ~lead).any()):
         best = lead
     return best

@@ -20,6 +20,7 @@ from briefmin.encoder import Encoder
 from briefmin.errors import ExitStatus, UsageError
 from briefmin.minify import (
     Priors,
+    choose,
     count_words,
     minify,
     minify_many,
@@ -323,7 +324,8 @@ def test_refining_never_lowers_the_measured_similarity(text: str, ratio: float) 
 _PRIORS = st.builds(Priors, position=st.sampled_from([0.0, 0.03, 0.3]),
                     runs=st.sampled_from([0.0, 0.002]),
                     lead_margin=st.sampled_from([0.0, 0.01, 1.0]), keep_first=st.booleans(),
-                    skip=st.sampled_from([None, 0.1, 0.3]))
+                    skip=st.sampled_from([None, 0.1, 0.3]),
+                    opening=st.sampled_from([None, 0.3, 1.0]))
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -335,6 +337,22 @@ def test_every_prior_keeps_the_output_rules(text: str, ratio: float, priors: Pri
     assert is_subsequence(result.text.split(), text.split())
     assert result.words_out <= result.budget
     assert fences_balanced(result.text)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=_DOC, ratio=st.floats(0.05, 1.0), share=st.sampled_from([0.15, 0.5, 1.0]),
+       lead_margin=st.sampled_from([0.0, 2.0]))
+def test_the_opening_prior_keeps_the_opening(text: str, ratio: float, share: float,
+                                             lead_margin: float) -> None:
+    """`Priors(opening=s)`: whatever else is chosen (swaps, a lead within a margin), the units
+    the lead keeps within s of the budget are in the output."""
+    budget = word_budget(count_words(text), ratio)
+    doc = parse(text, budget)
+    vectors = unit_vectors(hashing(), [doc])[0]
+    mask = choose(doc, vectors, budget, priors=Priors(opening=share, lead_margin=lead_margin))
+    opening = select_in_order(doc, int(share * budget))
+    assert not (opening & ~mask).any()
+    assert sum(u.words for u, kept in zip(doc.units, mask, strict=True) if kept) <= budget
 
 
 def test_lead_margin_one_and_skip_none_give_the_lead() -> None:
