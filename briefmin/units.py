@@ -286,9 +286,11 @@ def split_clauses(sentence: str) -> list[str]:
 class _Parser:
     """A line-based reader of markdown and reStructuredText, lenient like a person reading."""
 
-    def __init__(self, text: str, split_over: int | None = None, clauses: bool = False) -> None:
+    def __init__(self, text: str, split_over: int | None = None, clauses: bool = False,
+                 atx_headings: bool = True) -> None:
         self.split_over = split_over
         self.clauses = clauses
+        self.atx_headings = atx_headings
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         self.lines = text.split("\n")
         self.blocks: list[Block] = []
@@ -328,7 +330,7 @@ class _Parser:
             end = _fence_end(lines, i)
             self._atomic("code", lines[i:end])
             return end
-        if atx := _ATX.match(line):
+        if self.atx_headings and (atx := _ATX.match(line)):
             self._heading(len(atx.group(1)), [line], atx.group(2))
             return i + 1
         if _ADORNMENT.match(line) and i + 2 < len(lines) and lines[i + 1].strip() \
@@ -566,7 +568,13 @@ def parse(text: str, split_over: int | None = None, clauses: bool = False) -> Do
     more than `split_over` words (the budget: it could never be kept whole) is split into
     rows. With `clauses` a sentence (of a paragraph or a plain list item) is split into
     clause units, each kept only with the clauses of its sentence before it."""
-    return _Parser(text, split_over, clauses).parse()
+    doc = _Parser(text, split_over, clauses).parse()
+    if doc.units and all(u.kind in CONTEXT_KINDS for u in doc.units) \
+            and any(_ATX.match(line) for line in text.splitlines()):
+        # nothing but '#' lines: a config file's or a script's comments, not a document of
+        # empty sections (which would keep nothing, a heading being kept only with its text)
+        return _Parser(text, split_over, clauses, atx_headings=False).parse()
+    return doc
 
 
 # -- rendering -------------------------------------------------------------------------------

@@ -176,6 +176,16 @@ def test_units_and_context() -> None:
     assert kept == "# Title\n\n## Part\n\n- item a\n  - nested b\n"
 
 
+def test_a_brief_of_hash_lines_only_is_text_not_empty_sections() -> None:
+    """A config file's comments are '#' lines; read as headings, each kept only with text
+    under it, nothing could ever be kept. A heading among text stays a heading."""
+    comments = "# Set this to 1 to scrub all.\n# scrub_all=0\n\n# The size of a snapshot.\n"
+    doc = parse(comments)
+    assert doc.units and all(u.kind != "heading" for u in doc.units)
+    assert render(doc, set(range(len(doc.units)))).split() == comments.split()
+    assert [u.kind for u in parse("# Title\n\nSome text.\n").units] == ["heading", "sentence"]
+
+
 def test_a_list_item_of_several_sentences_keeps_any_of_them_under_its_marker() -> None:
     doc = parse("# T\n\n- First thing here. Second thing there.\n  Third one too.\n"
                 "  - nested item\n- single one\n")

@@ -10,8 +10,6 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from briefmin import Archive
 
 from .conftest import HASHING, Cli
@@ -291,11 +289,9 @@ E2SCRUB = """# e2scrub configuration file
 """
 
 
-@pytest.mark.xfail(strict=True, reason="units.py reads every `# comment` line of a config "
-                   "file as a markdown heading, and a heading is kept only with something "
-                   "under it: a comment-only config minifies to nothing ('no part of it fits "
-                   "in 38 words'); units.py is another helper's to change")
 def test_minify_keeps_part_of_a_config_file_of_comments(cli: Cli, chdir_tmp: Path) -> None:
+    """Every line of it starts with '#': read as markdown headings, each kept only with text
+    under it, it minified to nothing ('no part of it fits in 38 words')."""
     (chdir_tmp / "e2scrub.conf.txt").write_text(E2SCRUB)
     done = cli("minify", "e2scrub.conf.txt", "--json", "--model", HASHING)
     assert done.returncode == 0, done.stderr
