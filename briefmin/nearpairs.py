@@ -12,7 +12,9 @@ recall a seeded sample measures. Pure numpy over codes: no archive, no model."""
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -390,33 +392,19 @@ IVF_SAMPLE_PAIRS = 5000  # more rows are sampled until their exact pairs are thi
 IVF_SAMPLE_SCORES = 2 * 10**9  # or until this many exact cosines were scored (~30 CPU s)
 IVF_TRAIN_PER_LIST = 16  # k-means sample: rows per list (its cost grows with the lists²)
 IVF_MIN_PROBES = 2  # even when the sample shows no pair: a pair's two rows often straddle lists
-IVF_GROUPED_ABOVE = 1024  # more lists than this: a row's lists are chosen through groups
-IVF_GROUP_PICK = 8  # groups of lists whose lists a row scores (of about sqrt(lists) groups)
-
-
-@dataclass(frozen=True)
-class ListGroups:
-    """Groups of lists (spherical k-means of the lists' centroids): a row scores the groups'
-    centroids, then only the lists of its IVF_GROUP_PICK nearest groups. Filing a million rows
-    among 5,656 lists scored every list and partitioned 5,656 scores per row (about 170 of
-    the search's CPU s); through 75 groups a row scores about 600 lists."""
-
-    centroids: Floats  # one unit centroid per group
-    lists: npt.NDArray[np.int32]  # groups x widest group: each group's lists, -1 padded
+IVF_THREADS = min(8, os.cpu_count() or 1)  # numpy and BLAS release the GIL: one a core
 
 
 @dataclass(frozen=True)
 class IvfPlan:
     """The lists (unit k-means centroids), how many of its nearest lists each row searches,
     and the share of the exact pairs of `sampled` random rows that those probes reach (a pair
-    is found when either row probes the other's list). `groups`: how a row's nearest lists
-    are chosen when there are many (None: by scoring every list)."""
+    is found when either row probes the other's list)."""
 
     centroids: Floats
     probes: int
     recall: float
     sampled_pairs: int
-    groups: ListGroups | None = None
 
 
 def spherical_kmeans(units: Floats, k: int, iterations: int = 8, seed: int = 0) -> Floats:
@@ -438,65 +426,35 @@ def spherical_kmeans(units: Floats, k: int, iterations: int = 8, seed: int = 0) 
     return centroids
 
 
-def list_groups(centroids: Floats, seed: int = 0) -> ListGroups:
-    """About sqrt(lists) groups of the lists."""
-    nlist = len(centroids)
-    k = max(2, round(math.sqrt(nlist)))
-    tops = spherical_kmeans(centroids, k, seed=seed)
-    home = np.argmax(centroids @ tops.T, axis=1)
-    order = np.argsort(home, kind="stable")
-    sizes = np.bincount(home, minlength=k)
-    lists = np.full((k, max(1, int(sizes.max()))), -1, np.int32)
-    lists[home[order], np.arange(nlist) - np.repeat(np.cumsum(sizes) - sizes, sizes)] = order
-    return ListGroups(tops, lists)
-
-
-def nearest_lists(rows: Floats, plan: IvfPlan, count: int) -> npt.NDArray[np.int32]:
-    """Each row's `count` nearest lists by the plan, nearest first (-1 past the lists it
-    scored). The rows may have any positive length (raw int8 codes): no order changes."""
-    if plan.groups is None:
-        sims = rows @ plan.centroids.T
-        ids = None
+def nearest_lists(rows: Floats, centroids: Floats, count: int) -> npt.NDArray[np.int32]:
+    """Each row's `count` nearest lists, nearest first. The rows may have any positive
+    length (raw int8 codes): that changes no row's order."""
+    sims = rows @ centroids.T
+    nlist = sims.shape[1]
+    count = min(count, nlist)
+    if count == nlist:
+        top = np.broadcast_to(np.arange(nlist), sims.shape)
     else:
-        groups = plan.groups
-        pick = min(IVF_GROUP_PICK, len(groups.centroids))
-        near = np.argpartition(rows @ groups.centroids.T, len(groups.centroids) - pick,
-                               axis=1)[:, len(groups.centroids) - pick:]
-        width = groups.lists.shape[1]
-        ids = groups.lists[near].reshape(len(rows), pick * width)
-        sims = np.full(ids.shape, -np.inf, np.float32)
-        # one product per group, with the rows that picked it
-        flat = near.ravel()
-        order = np.argsort(flat, kind="stable")
-        bounds = np.searchsorted(flat[order], np.arange(len(groups.centroids) + 1))
-        for group in np.flatnonzero(np.diff(bounds)).tolist():
-            members = groups.lists[group]
-            members = members[members >= 0]
-            picked = order[bounds[group]:bounds[group + 1]]
-            row, slot = picked // pick, picked % pick
-            sims[row[:, None], (slot * width)[:, None] + np.arange(len(members))] = (
-                rows[row] @ plan.centroids[members].T)
-    columns = sims.shape[1]
-    count = min(count, columns)
-    top = np.argpartition(sims, columns - count, axis=1)[:, columns - count:] if (
-        count < columns) else np.broadcast_to(np.arange(columns), sims.shape)
-    scores = np.take_along_axis(sims, top, 1)
-    order = np.argsort(-scores, axis=1)
-    top, scores = np.take_along_axis(top, order, 1), np.take_along_axis(scores, order, 1)
-    out = (top if ids is None else np.take_along_axis(ids, top, 1)).astype(np.int32)
-    out[scores == -np.inf] = -1
+        # the count-th score by partitioning values (1.7 ns a score here), then the scores
+        # at or above it: argpartition's indices cost 10 ns a score, 5,656 scores a row
+        kth = np.partition(sims, nlist - count, axis=1)[:, nlist - count]
+        row, col = np.nonzero(sims >= kth[:, None])
+        if len(row) == sims.size // nlist * count:
+            top = col.reshape(len(sims), count)
+        else:  # ties at the count-th score: indices the slow way
+            top = np.argpartition(sims, nlist - count, axis=1)[:, nlist - count:]
+    order = np.argsort(-np.take_along_axis(sims, top, 1), axis=1)
+    out: npt.NDArray[np.int32] = np.take_along_axis(top, order, 1).astype(np.int32)
     return out
 
 
 def ivf_plan(codes: Int8Codes, norms: Floats, threshold: float, nlist: int | None = None,
              probes: int | None = None, recall: float = IVF_RECALL, seed: int = 0,
-             sample: int = IVF_SAMPLE, grouped: bool | None = None) -> IvfPlan:
+             sample: int = IVF_SAMPLE) -> IvfPlan:
     """Lists by k-means on a sample of the codes, and the fewest probes that reach `recall`
     of the exact pairs of seeded random rows (`sample` of them or more, see
     IVF_SAMPLE_PAIRS; at most an eighth of the lists: beyond
-    that the search nears the all-pairs cost; the plan's recall then says what it reaches).
-    `grouped`: choose each row's lists through groups of lists (`ListGroups`; default: above
-    IVF_GROUPED_ABOVE lists); the sampled recall is measured with the same choice."""
+    that the search nears the all-pairs cost; the plan's recall then says what it reaches)."""
     n = len(codes)
     rng = np.random.default_rng(seed)
     # filing n rows costs n x lists scores, scanning n² x probes / lists (the probes a recall
@@ -504,8 +462,6 @@ def ivf_plan(codes: Int8Codes, norms: Floats, threshold: float, nlist: int | Non
     nlist = nlist or max(16, int(math.sqrt(n * IVF_PROBES_GUESS)))
     train = np.sort(rng.choice(n, min(n, nlist * IVF_TRAIN_PER_LIST), replace=False))
     centroids = spherical_kmeans(decoded(codes[train], norms[train]), nlist, seed=seed)
-    grouped = nlist > IVF_GROUPED_ABOVE if grouped is None else grouped
-    groups = list_groups(centroids, seed) if grouped else None
     # sampled rows' exact pairs: rows added in doubling rounds until the pairs are enough
     # to read a recall near 0.995 from, or the exact scoring reaches IVF_SAMPLE_SCORES
     shuffled = rng.permutation(n)
@@ -522,14 +478,15 @@ def ivf_plan(codes: Int8Codes, norms: Floats, threshold: float, nlist: int | Non
         parts_b.append(exact.j[keep])
         done += len(rows)
     a, b = np.concatenate(parts_a), np.concatenate(parts_b)
-    unplanned = IvfPlan(centroids, probes or IVF_MIN_PROBES, 1.0, 0, groups)
     if not len(a):
-        return unplanned
+        return IvfPlan(centroids, probes or IVF_MIN_PROBES, 1.0, 0)
     most = max(1, nlist // 8)
     need = np.empty(len(a), np.int64)  # probes that find each sampled pair
     for start in range(0, len(a), 4096):
-        near_a = nearest_lists(codes[a[start:start + 4096]].astype(np.float32), unplanned, most)
-        near_b = nearest_lists(codes[b[start:start + 4096]].astype(np.float32), unplanned, most)
+        near_a = nearest_lists(codes[a[start:start + 4096]].astype(np.float32), centroids,
+                               most)
+        near_b = nearest_lists(codes[b[start:start + 4096]].astype(np.float32), centroids,
+                               most)
         # where a row's list stands among the other row's nearest lists (most + 1: not there)
         rank_a = _position(near_a, near_b[:, 0], most)
         rank_b = _position(near_b, near_a[:, 0], most)
@@ -538,7 +495,7 @@ def ivf_plan(codes: Int8Codes, norms: Floats, threshold: float, nlist: int | Non
         need.sort()
         probes = int(need[min(len(need) - 1, math.ceil(recall * len(need)) - 1)])
         probes = max(IVF_MIN_PROBES, min(probes, most))
-    return IvfPlan(centroids, probes, float(np.mean(need <= probes)), len(need), groups)
+    return IvfPlan(centroids, probes, float(np.mean(need <= probes)), len(need))
 
 
 def _position(near: npt.NDArray[np.int32], wanted: npt.NDArray[np.int32], most: int) -> Ints:
@@ -550,42 +507,57 @@ def _position(near: npt.NDArray[np.int32], wanted: npt.NDArray[np.int32], most: 
 
 
 def ivf_pairs(codes: Int8Codes, norms: Floats, threshold: float, plan: IvfPlan,
-              chunk: int = 8192, progress: Callable[[int, int], None] | None = None) -> Pairs:
+              chunk: int = 8192, progress: Callable[[int, int], None] | None = None,
+              threads: int = IVF_THREADS) -> Pairs:
     """Pairs at or above the threshold among the rows that share a probe: each row is filed
     in its nearest list and searched against the rows of its `plan.probes` nearest lists,
     one list at a time (the rows probing it times its rows, one BLAS product). Every pair
     returned is scored exactly as `all_code_pairs` scores it; pairs whose rows never meet
-    are missed (`plan.recall` estimates the share found)."""
+    are missed (`plan.recall` estimates the share found). Blocks of rows, then groups of
+    lists, are shared among `threads` threads (numpy and BLAS release the GIL); the pairs
+    do not depend on their number."""
     n, centroids, probes = len(codes), plan.centroids, plan.probes
     nlist = len(centroids)
     # each row's nearest lists, its own first (int16 when it can: this is n x probes)
     probed = np.empty((n, probes), np.int16 if nlist < 2**15 else np.int32)
     filing = 2048  # rows filed at a time: their scores and argpartition's int64 indices
-    for start in range(0, n, filing):
+
+    def file(start: int) -> None:
         # raw codes: a row's length does not change the order of its lists
         probed[start:start + filing] = nearest_lists(
-            codes[start:start + filing].astype(np.float32), plan, probes)
+            codes[start:start + filing].astype(np.float32), centroids, probes)
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(file, range(0, n, filing)))
     home = probed[:, 0].astype(np.int64)
     members = np.argsort(home, kind="stable")
     member_starts = np.searchsorted(home[members], np.arange(nlist + 1))
     flat = probed.ravel()
-    found: list[Pairs] = []
     # the rows probing each list, made for a group of lists at a time: for all lists at once,
     # the sort's int64 order alone is 320 MB at a million rows and 40 probes
-    group = max(1, nlist // 16)
-    for first in range(0, nlist, group):
+    group = max(1, nlist // 32)
+
+    def scan(first: int) -> list[Pairs]:
         at = np.flatnonzero((flat >= first) & (flat < first + group))
         at = at[np.argsort(flat[at], kind="stable")]
         query_starts = np.searchsorted(flat[at], np.arange(first, first + group + 1))
         queries = (at // probes).astype(np.int32)
         del at
+        found: list[Pairs] = []
         for cell in range(first, min(nlist, first + group)):
             listed = members[member_starts[cell]:member_starts[cell + 1]]
             asking = queries[query_starts[cell - first]:query_starts[cell - first + 1]]
             found.extend(_list_pairs(codes, norms, threshold, listed, asking, probed, home,
                                      chunk))
+        return found
+
+    found: list[Pairs] = []
+    with ThreadPoolExecutor(threads) as pool:
+        for first, part in zip(range(0, nlist, group), pool.map(scan, range(0, nlist, group)),
+                               strict=True):
+            found.extend(part)
             if progress:
-                progress(cell + 1, nlist)
+                progress(min(nlist, first + group), nlist)
     return Pairs.concat(found)
 
 
