@@ -135,3 +135,20 @@ def test_threads_find_the_same_pairs(biased: tuple[np.ndarray, ...]) -> None:
     one = ivf_pairs(codes, norms, THRESHOLD, plan, threads=1)
     two = ivf_pairs(codes, norms, THRESHOLD, plan, threads=2)
     assert len(one) > 500 and keys(one) == keys(two)
+
+
+def test_drain_equals_concat_and_empties_the_parts() -> None:
+    rng = np.random.default_rng(2)
+    parts = [Pairs(rng.integers(0, 99, k), rng.integers(0, 99, k),
+                   rng.random(k).astype(np.float32)) for k in (5, 0, 17, 3)]
+    want = Pairs.concat(parts)
+    got = Pairs.drain(list(parts))
+    assert (got.i == want.i).all() and (got.j == want.j).all()
+    assert (got.similarity == want.similarity).all() and len(got) == 25
+    given = list(parts)
+    Pairs.drain(given)
+    assert given == []
+    assert len(Pairs.drain([])) == 0
+    above = got.at_least(0.0)
+    assert above is got  # nothing to drop: no copy
+    assert len(got.at_least(0.5)) == int((got.similarity >= 0.5).sum())
