@@ -483,8 +483,9 @@ def _group(units: dict[bytes, _Unit], lexical: _Lexical, pairs: Pairs, threshold
         present = np.zeros(len(rank), bool)
         present[lexical.rows] = True
         known = present[found.i] & present[found.j] if len(found) else np.zeros(0, bool)
-        found = Pairs(found.i[known], found.j[known], found.similarity[known]) \
-            if len(found) else found
+        if not known.all():  # else no copy (260 MB at a million briefs' similar pairs)
+            found = Pairs(found.i[known], found.j[known], found.similarity[known])
+        del known
         done = assign(rank, found.i, found.j, found.similarity, threshold, excluded)
         for rep, members in done.groups().items():
             groups.append(_star(kind, by_row[rep], [(by_row[m], s) for m, s in members],
