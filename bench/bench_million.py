@@ -25,6 +25,10 @@ exact all-pairs beside the inverted file `near_pairs` takes for codes that band 
 `pip install --target /tmp/faisslib faiss-cpu==1.15.1`, then PYTHONPATH=...:/tmp/faisslib):
 
     PYTHONPATH=.:bench .venv/bin/python bench/bench_million.py --pairs /dev/shm/m1/million.bmin
+
+`--pairs-against DIR` adds the planned IVF of another `briefmin` package (DIR/briefmin, say
+`git archive main briefmin | tar -x -C DIR`) on the same sample, in a child process: the
+same-run baseline of a change to the search.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import re
 import resource
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -88,7 +93,8 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (int(AS_CAP), int(AS_CAP)))
     if args.pairs:
         print(section(f"A million briefs: the similar kind (issue 17), {args.pairs.name}",
-                      measure_pairs(args.pairs, args.pairs_n, args.pairs_threshold)))
+                      measure_pairs(args.pairs, args.pairs_n, args.pairs_threshold,
+                                    args.pairs_against)))
         return
     if args.reuse:
         print(section(f"A million briefs: dedupe and restore again ({n:,} briefs, "
@@ -127,6 +133,10 @@ def _extra_args(parser: argparse.ArgumentParser) -> None:
                         help="with --pairs: rows sampled (default 100,000)")
     parser.add_argument("--pairs-threshold", type=float, default=0.85,
                         help="with --pairs: the cosine threshold (dedupe's default 0.85)")
+    parser.add_argument("--pairs-against", type=Path, default=None,
+                        help="with --pairs: a folder holding another `briefmin` package (say "
+                        "`git archive BASE briefmin | tar -x -C DIR`): its planned IVF on the "
+                        "same sample, in a child process, as a row of the same table")
 
 
 def _workdir(n: int) -> Path:
@@ -323,7 +333,8 @@ def measure_again(work: Path, n: int) -> list[str]:
     ]
 
 
-def measure_pairs(path: Path, n: int, threshold: float) -> list[str]:
+def measure_pairs(path: Path, n: int, threshold: float,
+                  against: Path | None = None) -> list[str]:
     """The `similar` search on a seeded sample of n rows of an archive's codes: which plan
     near_pairs takes, exact all-pairs beside the IVF (its planned probes and a few others),
     recall against exact and CPU seconds, and faiss-cpu's IVF on the same lists and probes
@@ -393,6 +404,8 @@ def measure_pairs(path: Path, n: int, threshold: float) -> list[str]:
                          f"{seconds:.1f} (+{plan_cpu:.1f} plan)", f"{wall:.1f}",
                          f"{exact_cpu / (seconds + plan_cpu):.1f}x"])
         log(f"  {rows_out[-1]}")
+    if against:
+        rows_out.append(_against_row(against, codes, norms, threshold, recall, exact_cpu))
     rows_out += _faiss_rows(codes, norms, threshold, plan, recall, exact_cpu, cpu)
     return [f"{len(codes):,} rows sampled (seed 0) of {path} at cosine ≥ {threshold}. The "
             f"stored sign bits' band plan: {'none' if stored_plan is None else 'exists'}; "
@@ -404,6 +417,47 @@ def measure_pairs(path: Path, n: int, threshold: float) -> list[str]:
             "(process time, all threads); x: exact's CPU over the method's, plan included.",
             "", table(["method", "pairs", "recall", "extra", "sampled", "CPU s", "wall s",
                        "x exact"], rows_out)]
+
+
+_AGAINST = """
+import json, sys, time
+import numpy as np
+from briefmin.nearpairs import ivf_pairs, ivf_plan
+codes, norms = np.load(sys.argv[1]), np.load(sys.argv[2])
+start = time.process_time()
+plan = ivf_plan(codes, norms, float(sys.argv[4]))
+planned = time.process_time() - start
+found = ivf_pairs(codes, norms, float(sys.argv[4]), plan)
+np.save(sys.argv[3], found.i * len(codes) + found.j)
+print(json.dumps({"lists": len(plan.centroids), "probes": plan.probes, "recall": plan.recall,
+                  "plan": planned, "search": time.process_time() - start - planned}))
+"""
+
+
+def _against_row(tree: Path, codes: Any, norms: Any, threshold: float,
+                 recall: Callable[[Any], tuple[float, int]], exact_cpu: float) -> list[str]:
+    """The planned IVF of the briefmin package in `tree`, on the same sample, in a child."""
+    import json
+
+    import numpy as np
+
+    from briefmin.nearpairs import Pairs
+
+    with tempfile.TemporaryDirectory(dir=OUT) as scratch:
+        np.save(f"{scratch}/codes.npy", codes)
+        np.save(f"{scratch}/norms.npy", norms)
+        log(f"IVF of {tree}")
+        done = run([sys.executable, "-c", _AGAINST, f"{scratch}/codes.npy",
+                    f"{scratch}/norms.npy", f"{scratch}/found.npy", str(threshold)],
+                   env={"PYTHONPATH": str(tree)})
+        got = json.loads(done.stdout.strip().splitlines()[-1])
+        keys = np.load(f"{scratch}/found.npy")
+    found = Pairs(keys // len(codes), keys % len(codes), np.zeros(len(keys), np.float32))
+    share, extra = recall(found)
+    return [f"numpy IVF of {tree} (planned), {got['lists']} lists, {got['probes']} probes",
+            f"{len(keys):,}", f"{share:.4f}", str(extra), f"{got['recall']:.4f}",
+            f"{got['search']:.1f} (+{got['plan']:.1f} plan)", f"{done.seconds:.1f}",
+            f"{exact_cpu / (got['search'] + got['plan']):.1f}x"]
 
 
 def _faiss_rows(codes: Any, norms: Any, threshold: float, plan: Any,

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,12 +28,12 @@ import numpy.typing as npt
 from .errors import UsageError
 from .grouping import assign
 from .nearpairs import Pairs, all_pairs, decoded, near_pairs, query_pairs
-from .quantize import Floats, Int8Codes
+from .quantize import Codes, Floats, Int8Codes
 from .shingles import Shingles, lexical_pairs, shingle
 
 if TYPE_CHECKING:
     from .sources import Source
-    from .store import Archive, BriefRecord, Snapshot
+    from .store import Archive, BriefRecord, Snapshot, StoredVectors
     from .text import Skipped
 
 Ints = npt.NDArray[np.int64]
@@ -233,12 +235,15 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
                     threshold: float = DEFAULT_THRESHOLD,
                     jaccard: float = DEFAULT_JACCARD, histogram_of_nearest: bool = False,
                     progress: Callable[[str], None] | None = None,
-                    snapshot: Snapshot | None = None) -> DedupeReport:
+                    snapshot: Snapshot | None = None, concurrent: bool = True
+                    ) -> DedupeReport:
     """Duplicate groups among the archive's briefs (latest versions), or, given `sources`,
     groups that involve them: the new briefs against the archive and each other, without
     adding them. A new brief named like an archived one is its next version, not its
     duplicate: the archived one is left out of the comparison. With `snapshot`, the archived
-    briefs are the versions that snapshot holds."""
+    briefs are the versions that snapshot holds. `concurrent` (the default) searches the
+    archive's similar pairs in a thread while the texts are read; off, one after the other
+    (the same report)."""
     from .store import BRIEF_KINDS
     from .text import Admitted, admit, decode_text
 
@@ -283,15 +288,30 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
         units[digest] = _Unit([(age, name, True)], len(stored) + len(new_texts), -1, text)
         new_texts.append(text)
 
-    # the text kinds first, before the codes are loaded: the peak of the text pass (shingles,
-    # signatures) then does not hold them too
+    codes = archive.all_int8(BRIEF_KINDS) if len(archived_rows) or new_texts else None
+    # per row: tiered rows (`briefmin tier`) have lengths of their own
+    norms = stored.lengths(codes) if codes is not None else np.zeros(0, np.float32)
+    # the archived briefs' rows, copied out once (384 MB at a million briefs) for the pair
+    # search and the histogram alike
+    archived_codes = archived_norms = None
+    whole = len(archived_rows) == len(stored)  # every row: no copy needed (rows sorted)
+    if not path_mode and codes is not None and len(archived_rows):
+        archived_codes, archived_norms = ((codes, norms) if whole else
+                                          (codes[archived_rows], norms[archived_rows]))
+    similar: Callable[[], Pairs] = Pairs.empty
+    if archived_codes is not None and archived_norms is not None:
+        # the similar search (numpy and BLAS, which release the GIL) in a thread while this
+        # one reads the texts (Python, SQLite, zstd): the text pass was ~150 CPU s of one
+        # thread at a million briefs, with the second core idle
+        say("finding similar pairs, beside the texts" if concurrent else
+            "finding similar pairs")
+        bits = stored.bits if whole else stored.bits[archived_rows]
+        similar = _started(partial(_similar_pairs, stored, bits, archived_codes, archived_norms,
+                                   archived_rows, thresholds.similar), concurrent)
     say("reading texts")
     lexical = _Lexical.read(units, thresholds.near_identical,
                             first_new=len(stored) if path_mode else None,
                             read=archive.contents)
-    codes = archive.all_int8(BRIEF_KINDS) if len(archived_rows) or new_texts else None
-    # per row: tiered rows (`briefmin tier`) have lengths of their own
-    norms = stored.lengths(codes) if codes is not None else np.zeros(0, np.float32)
     new_vectors = np.zeros((0, stored.dim or 1), np.float32)
     if new_texts:
         from .encoder import archive_encoder, encode_briefs
@@ -301,27 +321,12 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
         new_vectors = np.vstack([e.brief_vector for e in encoded]).astype(np.float32)
 
     best: Floats = np.zeros(0, np.float32)
-    # the archived briefs' rows, copied out once (384 MB at a million briefs) for the pair
-    # search and the histogram alike
-    archived_codes = archived_norms = None
-    whole = len(archived_rows) == len(stored)  # every row: no copy needed (rows sorted)
-    if not path_mode and codes is not None and len(archived_rows):
-        archived_codes, archived_norms = ((codes, norms) if whole else
-                                          (codes[archived_rows], norms[archived_rows]))
-    say("finding similar pairs")
     if path_mode:
         pairs, best = _new_pairs(new_vectors, codes, norms, archived_rows, len(stored),
                                  thresholds.similar)
-    elif archived_codes is not None and archived_norms is not None:
-        local = near_pairs(stored.bits if whole else stored.bits[archived_rows],
-                           archived_codes, thresholds.similar, norms=archived_norms)
-        i, j = archived_rows[local.i], archived_rows[local.j]
-        # hook: pairs of two binary-tier rows (`briefmin tier`) read their cosine their way
-        pairs = Pairs(i, j, stored.pair_cosines(i, j, local.similarity)).at_least(
-            thresholds.similar)
-        del local, i, j  # ~470 MB at a million briefs' 1.3e7 pairs, held through grouping
     else:
-        pairs = Pairs.empty()
+        pairs = similar()
+    del similar  # the thread's result (~1.3e7 pairs at a million) is held once, by `pairs`
 
     def vector(row: int) -> Floats:
         if row >= len(stored):
@@ -357,6 +362,45 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
                                    "the most similar other brief of each of "
                                    f"{NEAREST_SAMPLE} sampled briefs (of {n})")
     return report
+
+
+def _similar_pairs(stored: StoredVectors, bits: Codes, codes: Int8Codes, norms: Floats,
+                   rows: Ints, threshold: float) -> Pairs:
+    """The similar pairs among the archived rows (`codes` are theirs, in `rows` order)."""
+    local = near_pairs(bits, codes, threshold, norms=norms)
+    # every row (rows = 0..n-1): no mapped copies (208 MB at a million briefs' 1.3e7 pairs)
+    whole = len(rows) == 0 or int(rows[-1]) == len(rows) - 1
+    i, j = (local.i, local.j) if whole else (rows[local.i], rows[local.j])
+    # hook: pairs of two binary-tier rows (`briefmin tier`) read their cosine their way
+    pairs = Pairs(i, j, stored.pair_cosines(i, j, local.similarity)).at_least(threshold)
+    del local, i, j  # ~470 MB at a million briefs' 1.3e7 pairs, held through grouping
+    return pairs
+
+
+def _started(work: Callable[[], Pairs], concurrent: bool) -> Callable[[], Pairs]:
+    """`work` started in a daemon thread (a Ctrl-C does not wait for it), or, not concurrent,
+    deferred; the function returned waits for its result and raises its error."""
+    if not concurrent:
+        return work
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["pairs"] = work()
+        except BaseException as error:  # re-raised in the caller's thread
+            box["error"] = error
+
+    thread = threading.Thread(target=run, name="briefmin-similar", daemon=True)
+    thread.start()
+
+    def result() -> Pairs:
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        out: Pairs = box.pop("pairs")
+        return out
+
+    return result
 
 
 @dataclass
@@ -455,8 +499,9 @@ def _group(units: dict[bytes, _Unit], lexical: _Lexical, pairs: Pairs, threshold
         present = np.zeros(len(rank), bool)
         present[lexical.rows] = True
         known = present[found.i] & present[found.j] if len(found) else np.zeros(0, bool)
-        found = Pairs(found.i[known], found.j[known], found.similarity[known]) \
-            if len(found) else found
+        if not known.all():  # else no copy (260 MB at a million briefs' similar pairs)
+            found = Pairs(found.i[known], found.j[known], found.similarity[known])
+        del known
         done = assign(rank, found.i, found.j, found.similarity, threshold, excluded)
         for rep, members in done.groups().items():
             groups.append(_star(kind, by_row[rep], [(by_row[m], s) for m, s in members],

@@ -51,9 +51,11 @@ def assign(rank: Ints, i: Ints, j: Ints, score: Floats, threshold: float,
     if excluded is not None and len(i):
         keep &= ~excluded[i] & ~excluded[j]
     i, j, score = i[keep], j[keep], score[keep]
+    del keep
     older_is_i = rank[i] < rank[j]
     old = np.where(older_is_i, i, j)
     young = np.where(older_is_i, j, i)
+    del i, j, older_is_i  # a million briefs' 1.3e7 similar pairs: 100 MB an array
     # visit the younger end of each pair in age order; its older neighbours are settled by then
     order = np.lexsort((rank[old], rank[young]))
     old, young, score = old[order], young[order], score[order]

@@ -12,7 +12,9 @@ recall a seeded sample measures. Pure numpy over codes: no archive, no model."""
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,8 +57,26 @@ class Pairs:
         return cls(np.concatenate([p.i for p in parts]), np.concatenate([p.j for p in parts]),
                    np.concatenate([p.similarity for p in parts]))
 
+    @classmethod
+    def drain(cls, parts: list[Pairs]) -> Pairs:
+        """`concat` that empties `parts` as it copies them: the parts and the whole are not
+        all held at once (1.3e7 pairs, 260 MB each way, at a million briefs)."""
+        total = sum(len(p) for p in parts)
+        out = cls(np.empty(total, np.int64), np.empty(total, np.int64),
+                  np.empty(total, np.float32))
+        at = 0
+        parts.reverse()
+        while parts:
+            part = parts.pop()
+            out.i[at:at + len(part)], out.j[at:at + len(part)] = part.i, part.j
+            out.similarity[at:at + len(part)] = part.similarity
+            at += len(part)
+        return out
+
     def at_least(self, threshold: float) -> Pairs:
         keep = self.similarity >= threshold
+        if keep.all():  # no copy (the inverted file's pairs all are)
+            return self
         return Pairs(self.i[keep], self.j[keep], self.similarity[keep])
 
 
@@ -389,7 +409,10 @@ IVF_SAMPLE = 512  # rows whose pairs are found exactly, to choose the probes and
 IVF_SAMPLE_PAIRS = 5000  # more rows are sampled until their exact pairs are this many
 IVF_SAMPLE_SCORES = 2 * 10**9  # or until this many exact cosines were scored (~30 CPU s)
 IVF_TRAIN_PER_LIST = 16  # k-means sample: rows per list (its cost grows with the lists²)
+IVF_KMEANS_ITERATIONS = 8  # 4 (a 100k sample of the 1M archive): plan -25% CPU, but 0.9903
+# of the exact pairs found against 0.9912, too near the 0.99 goal
 IVF_MIN_PROBES = 2  # even when the sample shows no pair: a pair's two rows often straddle lists
+IVF_THREADS = min(8, os.cpu_count() or 1)  # numpy and BLAS release the GIL: one a core
 
 
 @dataclass(frozen=True)
@@ -423,6 +446,28 @@ def spherical_kmeans(units: Floats, k: int, iterations: int = 8, seed: int = 0) 
     return centroids
 
 
+def nearest_lists(rows: Floats, centroids: Floats, count: int) -> npt.NDArray[np.int32]:
+    """Each row's `count` nearest lists, nearest first. The rows may have any positive
+    length (raw int8 codes): that changes no row's order."""
+    sims = rows @ centroids.T
+    nlist = sims.shape[1]
+    count = min(count, nlist)
+    if count == nlist:
+        top = np.broadcast_to(np.arange(nlist), sims.shape)
+    else:
+        # the count-th score by partitioning values (1.7 ns a score here), then the scores
+        # at or above it: argpartition's indices cost 10 ns a score, 5,656 scores a row
+        kth = np.partition(sims, nlist - count, axis=1)[:, nlist - count]
+        row, col = np.nonzero(sims >= kth[:, None])
+        if len(row) == sims.size // nlist * count:
+            top = col.reshape(len(sims), count)
+        else:  # ties at the count-th score: indices the slow way
+            top = np.argpartition(sims, nlist - count, axis=1)[:, nlist - count:]
+    order = np.argsort(-np.take_along_axis(sims, top, 1), axis=1)
+    out: npt.NDArray[np.int32] = np.take_along_axis(top, order, 1).astype(np.int32)
+    return out
+
+
 def ivf_plan(codes: Int8Codes, norms: Floats, threshold: float, nlist: int | None = None,
              probes: int | None = None, recall: float = IVF_RECALL, seed: int = 0,
              sample: int = IVF_SAMPLE) -> IvfPlan:
@@ -436,7 +481,8 @@ def ivf_plan(codes: Int8Codes, norms: Floats, threshold: float, nlist: int | Non
     # needs barely moved with the lists on the 100k hashing archive): equal at sqrt(n probes)
     nlist = nlist or max(16, int(math.sqrt(n * IVF_PROBES_GUESS)))
     train = np.sort(rng.choice(n, min(n, nlist * IVF_TRAIN_PER_LIST), replace=False))
-    centroids = spherical_kmeans(decoded(codes[train], norms[train]), nlist, seed=seed)
+    centroids = spherical_kmeans(decoded(codes[train], norms[train]), nlist,
+                                 IVF_KMEANS_ITERATIONS, seed)
     # sampled rows' exact pairs: rows added in doubling rounds until the pairs are enough
     # to read a recall near 0.995 from, or the exact scoring reaches IVF_SAMPLE_SCORES
     shuffled = rng.permutation(n)
@@ -455,62 +501,96 @@ def ivf_plan(codes: Int8Codes, norms: Floats, threshold: float, nlist: int | Non
     a, b = np.concatenate(parts_a), np.concatenate(parts_b)
     if not len(a):
         return IvfPlan(centroids, probes or IVF_MIN_PROBES, 1.0, 0)
+    most = max(1, nlist // 8)
     need = np.empty(len(a), np.int64)  # probes that find each sampled pair
     for start in range(0, len(a), 4096):
-        sa = decoded(codes[a[start:start + 4096]], norms[a[start:start + 4096]]) @ centroids.T
-        sb = decoded(codes[b[start:start + 4096]], norms[b[start:start + 4096]]) @ centroids.T
-        home_a, home_b = sa.argmax(axis=1), sb.argmax(axis=1)
-        # a list's rank among a row's nearest lists: how many lists are nearer
-        rank_a = (sa > np.take_along_axis(sa, home_b[:, None], 1)).sum(axis=1)
-        rank_b = (sb > np.take_along_axis(sb, home_a[:, None], 1)).sum(axis=1)
+        near_a = nearest_lists(codes[a[start:start + 4096]].astype(np.float32), centroids,
+                               most)
+        near_b = nearest_lists(codes[b[start:start + 4096]].astype(np.float32), centroids,
+                               most)
+        # where a row's list stands among the other row's nearest lists (most + 1: not there)
+        rank_a = _position(near_a, near_b[:, 0], most)
+        rank_b = _position(near_b, near_a[:, 0], most)
         need[start:start + 4096] = np.minimum(rank_a, rank_b) + 1
     if probes is None:
         need.sort()
         probes = int(need[min(len(need) - 1, math.ceil(recall * len(need)) - 1)])
-        probes = max(IVF_MIN_PROBES, min(probes, max(1, nlist // 8)))
+        probes = max(IVF_MIN_PROBES, min(probes, most))
     return IvfPlan(centroids, probes, float(np.mean(need <= probes)), len(need))
 
 
+def _position(near: npt.NDArray[np.int32], wanted: npt.NDArray[np.int32], most: int) -> Ints:
+    """Where wanted[k] stands in row k of `near` (0: nearest), or `most` when it is not
+    there."""
+    hit = near == wanted[:, None]
+    found: Ints = np.where(hit.any(axis=1), hit.argmax(axis=1), most)
+    return found
+
+
 def ivf_pairs(codes: Int8Codes, norms: Floats, threshold: float, plan: IvfPlan,
-              chunk: int = 8192, progress: Callable[[int, int], None] | None = None) -> Pairs:
+              chunk: int = 8192, progress: Callable[[int, int], None] | None = None,
+              threads: int = IVF_THREADS) -> Pairs:
     """Pairs at or above the threshold among the rows that share a probe: each row is filed
     in its nearest list and searched against the rows of its `plan.probes` nearest lists,
     one list at a time (the rows probing it times its rows, one BLAS product). Every pair
     returned is scored exactly as `all_code_pairs` scores it; pairs whose rows never meet
-    are missed (`plan.recall` estimates the share found)."""
+    are missed (`plan.recall` estimates the share found). Blocks of rows, then groups of
+    lists, are shared among `threads` threads (numpy and BLAS release the GIL); the pairs
+    do not depend on their number."""
+    from threadpoolctl import threadpool_limits
+
+    # BLAS on one thread a call, the pool's threads in parallel: with OpenBLAS's own threads
+    # its idle worker spins between these many small products (100k sample of the 1M
+    # archive, 2 pool threads, a loaded machine: 26.7 CPU s against 10.5)
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _ivf_pairs(codes, norms, threshold, plan, chunk, progress, threads)
+
+
+def _ivf_pairs(codes: Int8Codes, norms: Floats, threshold: float, plan: IvfPlan, chunk: int,
+               progress: Callable[[int, int], None] | None, threads: int) -> Pairs:
     n, centroids, probes = len(codes), plan.centroids, plan.probes
     nlist = len(centroids)
     # each row's nearest lists, its own first (int16 when it can: this is n x probes)
     probed = np.empty((n, probes), np.int16 if nlist < 2**15 else np.int32)
     filing = 2048  # rows filed at a time: their scores and argpartition's int64 indices
-    for start in range(0, n, filing):
-        sims = decoded(codes[start:start + filing], norms[start:start + filing]) @ centroids.T
-        top = np.argpartition(sims, nlist - probes, axis=1)[:, nlist - probes:] if (
-            probes < nlist) else np.broadcast_to(np.arange(nlist), sims.shape)
-        order = np.argsort(-np.take_along_axis(sims, top, 1), axis=1)
-        probed[start:start + filing] = np.take_along_axis(top, order, 1)
+
+    def file(start: int) -> None:
+        # raw codes: a row's length does not change the order of its lists
+        probed[start:start + filing] = nearest_lists(
+            codes[start:start + filing].astype(np.float32), centroids, probes)
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(file, range(0, n, filing)))
     home = probed[:, 0].astype(np.int64)
     members = np.argsort(home, kind="stable")
     member_starts = np.searchsorted(home[members], np.arange(nlist + 1))
     flat = probed.ravel()
-    found: list[Pairs] = []
     # the rows probing each list, made for a group of lists at a time: for all lists at once,
     # the sort's int64 order alone is 320 MB at a million rows and 40 probes
-    group = max(1, nlist // 16)
-    for first in range(0, nlist, group):
+    group = max(1, nlist // 32)
+
+    def scan(first: int) -> list[Pairs]:
         at = np.flatnonzero((flat >= first) & (flat < first + group))
         at = at[np.argsort(flat[at], kind="stable")]
         query_starts = np.searchsorted(flat[at], np.arange(first, first + group + 1))
         queries = (at // probes).astype(np.int32)
         del at
+        found: list[Pairs] = []
         for cell in range(first, min(nlist, first + group)):
             listed = members[member_starts[cell]:member_starts[cell + 1]]
             asking = queries[query_starts[cell - first]:query_starts[cell - first + 1]]
             found.extend(_list_pairs(codes, norms, threshold, listed, asking, probed, home,
                                      chunk))
+        return found
+
+    found: list[Pairs] = []
+    with ThreadPoolExecutor(threads) as pool:
+        for first, part in zip(range(0, nlist, group), pool.map(scan, range(0, nlist, group)),
+                               strict=True):
+            found.extend(part)
             if progress:
-                progress(cell + 1, nlist)
-    return Pairs.concat(found)
+                progress(min(nlist, first + group), nlist)
+    return Pairs.drain(found)
 
 
 def _list_pairs(codes: Int8Codes, norms: Floats, threshold: float, listed: Ints,
@@ -522,8 +602,13 @@ def _list_pairs(codes: Int8Codes, norms: Floats, threshold: float, listed: Ints,
         listed_units = decoded(codes[listed], norms[listed]).T
         for start in range(0, len(asking), chunk):
             rows = asking[start:start + chunk].astype(np.int64)
-            sims = decoded(codes[rows], norms[rows]) @ listed_units
-            qi, li = np.nonzero(sims >= threshold)
+            # the probing rows undecoded (a pass less over them): their lengths scale the
+            # threshold instead, and only the hits are divided
+            raw = codes[rows].astype(np.float32) @ listed_units
+            qi, li = np.nonzero(raw >= threshold * norms[rows][:, None])
+            sims = raw[qi, li] / norms[rows[qi]]
+            hit = sims >= threshold
+            qi, li, sims = qi[hit], li[hit], sims[hit]
             a, b = rows[qi], listed[li]
             # each pair once: from the lower row when both rows probe the other's list
             both = (probed[b] == home[a][:, None]).any(axis=1)
@@ -531,5 +616,5 @@ def _list_pairs(codes: Int8Codes, norms: Floats, threshold: float, listed: Ints,
             if keep.any():
                 a, b = a[keep], b[keep]
                 found.append(Pairs(np.minimum(a, b), np.maximum(a, b),
-                                   sims[qi[keep], li[keep]].astype(np.float32)))
+                                   sims[keep].astype(np.float32)))
     return found

@@ -610,3 +610,35 @@ def test_ci_mode_reports_a_paraphrase_of_a_new_member_with_the_real_model(
     assert_ci_report_complete(document, pairs, set(names[1:]))
     assert sorted(g["paths"] for g in document["groups"]) == [
         ["new/a-rotation.md", "new/b-rotation.md"], ["src/rotation.md", "new/a-rotation.md"]]
+
+
+def test_the_similar_search_beside_the_text_pass_gives_the_same_report(
+        hashing_archive: MakeArchive, fixture_archive: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # every kind present: exact copies, a normalized copy, a near-identical edit, and briefs
+    # of shuffled words (similar for the hashing encoder, no shingle in common)
+    words = LONG.split()
+    edited = LONG.replace("March", "April").replace("Finance signs off", "Finance approves")
+    files = {"a.md": LONG.encode(), "a-copy.md": LONG.encode(), "b.md": edited.encode(),
+             "c.md": LONG.upper().encode(), "d.md": OTHER,
+             "e.md": (" ".join(reversed(words)) + "\n").encode()}
+    files.update({f"n{k}.md": f"note {k} on topic {k * 7} for the team\n".encode()
+                  for k in range(40)})
+    path = hashing_archive(files)
+    with Archive.open(path) as archive:
+        apart = find_duplicates(archive, threshold=0.8, concurrent=False).to_json()
+        beside = find_duplicates(archive, threshold=0.8).to_json()
+    assert beside == apart
+    assert {g["kind"] for g in beside["groups"]} == {"exact", "normalized", "near-identical",
+                                                     "similar"}
+    with Archive.open(fixture_archive) as archive:  # the real model
+        assert find_duplicates(archive).to_json() == find_duplicates(
+            archive, concurrent=False).to_json()
+
+    def broken(*_: object, **__: object) -> None:
+        raise MemoryError("the search thread ran out")
+
+    # an error in the search thread reaches the caller
+    monkeypatch.setattr("briefmin.dedupe.near_pairs", broken)
+    with Archive.open(path) as archive, pytest.raises(MemoryError, match="search thread"):
+        find_duplicates(archive)

@@ -15,6 +15,7 @@ from briefmin.nearpairs import (
     ivf_pairs,
     ivf_plan,
     near_pairs,
+    nearest_lists,
     pair_cosines,
     projected_signs,
 )
@@ -106,3 +107,48 @@ def test_near_pairs_takes_the_inverted_file_above_its_size(
     found = near_pairs(bits, codes, THRESHOLD)
     assert len(keys(found) & exact) >= 0.99 * len(exact)
     assert (found.similarity >= THRESHOLD).all()
+
+
+def test_nearest_lists_are_those_a_full_sort_gives_ties_included(
+        biased: tuple[np.ndarray, ...]) -> None:
+    _, codes, _ = biased
+    rng = np.random.default_rng(1)
+    centroids = rng.standard_normal((300, 384)).astype(np.float32)
+    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+    rows = codes[:700].astype(np.float32)  # raw codes: lengths do not change the order
+    want = np.argsort(-(rows @ centroids.T), axis=1, kind="stable")[:, :12]
+    assert (nearest_lists(rows, centroids, 12) == want).all()
+    assert (nearest_lists(rows / np.linalg.norm(rows, axis=1, keepdims=True), centroids, 12)
+            == want).all()
+    # a list twice (equal scores at the cut): still `count` distinct lists a row
+    doubled = np.vstack([centroids, centroids[want[:, 11]][:1]])
+    got = nearest_lists(rows, doubled, 12)
+    assert got.shape == (700, 12)
+    assert all(len(set(r.tolist())) == 12 for r in got)
+    assert (nearest_lists(rows, centroids, 500).shape == (700, 300))
+
+
+def test_threads_find_the_same_pairs(biased: tuple[np.ndarray, ...]) -> None:
+    _, codes, _ = biased
+    norms = int8_norms(codes)
+    plan = ivf_plan(codes, norms, THRESHOLD, nlist=100, sample=600)
+    one = ivf_pairs(codes, norms, THRESHOLD, plan, threads=1)
+    two = ivf_pairs(codes, norms, THRESHOLD, plan, threads=2)
+    assert len(one) > 500 and keys(one) == keys(two)
+
+
+def test_drain_equals_concat_and_empties_the_parts() -> None:
+    rng = np.random.default_rng(2)
+    parts = [Pairs(rng.integers(0, 99, k), rng.integers(0, 99, k),
+                   rng.random(k).astype(np.float32)) for k in (5, 0, 17, 3)]
+    want = Pairs.concat(parts)
+    got = Pairs.drain(list(parts))
+    assert (got.i == want.i).all() and (got.j == want.j).all()
+    assert (got.similarity == want.similarity).all() and len(got) == 25
+    given = list(parts)
+    Pairs.drain(given)
+    assert given == []
+    assert len(Pairs.drain([])) == 0
+    above = got.at_least(0.0)
+    assert above is got  # nothing to drop: no copy
+    assert len(got.at_least(0.5)) == int((got.similarity >= 0.5).sum())
