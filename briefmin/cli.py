@@ -90,9 +90,16 @@ AsOfOpt = Annotated[str | None, typer.Option(
     "held it.")]
 
 
+# the commands that change an archive: only their Ctrl-C message speaks of commits kept
+WRITERS = frozenset({"add", "rm", "merge", "forget", "prune", "tier", "dedupe"})
+
+
 def command(name: str | None = None) -> Callable[[F], F]:
     """Register a command whose expected failures become a message and an exit code."""
     def register(func: F) -> F:
+        interrupted = ("interrupted; everything committed before stays in the archive"
+                       if (name or func.__name__) in WRITERS else "interrupted")
+
         @functools.wraps(func)
         def run(*args: Any, **kwargs: Any) -> Any:
             try:
@@ -105,7 +112,7 @@ def command(name: str | None = None) -> Callable[[F], F]:
                 output.error(f"archive is damaged or unreadable ({exc}); run `briefmin verify`")
                 raise typer.Exit(int(ExitStatus.ARCHIVE)) from None
             except KeyboardInterrupt:
-                output.error("interrupted; everything committed before stays in the archive")
+                output.error(interrupted)
                 raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
             except BrokenPipeError:
                 # the reader went away mid-output (`briefmin ls A | head -1`). Handled here,

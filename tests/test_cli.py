@@ -295,6 +295,30 @@ def test_a_command_alone_parses_as_in_the_whole_app(capsys: pytest.CaptureFixtur
         assert cli._app_for(argv) is cli.app
 
 
+def test_ctrl_c_speaks_of_kept_commits_only_for_commands_that_write(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    """A search or an ls interrupted has committed nothing: 'interrupted', exit 130; an
+    interrupted rm keeps what it committed before, and says so."""
+    from briefmin import cli
+
+    class Interrupted:
+        @staticmethod
+        def open(*args: object, **kwargs: object) -> None:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_archive", lambda: Interrupted)
+    archive = str(tmp_path / "a.bmin")
+    said = {}
+    for args in (["search", archive, "query"], ["ls", archive], ["rm", archive, "x.md"]):
+        assert cli.main(args) == ExitStatus.INTERRUPTED
+        said[args[0]] = capsys.readouterr().err.strip()
+    assert said["search"] == said["ls"] == "briefmin: error: interrupted"
+    assert said["rm"] == ("briefmin: error: interrupted; everything committed before stays in "
+                          "the archive")
+    assert set(cli.WRITERS) <= {str(c.name) for c in cli.app.registered_commands}
+
+
 FAST_EXIT = """
 import atexit, os, sys
 from briefmin import cli
