@@ -138,7 +138,8 @@ class _Run:
                     self.report.fallback_decoded.append((item.name, encoding))
                 new[item.digest] = (item.data, text, encoding)
         batches = list(_batches(items))
-        ahead = _CompressAhead(self.archive, batches, new)
+        takes = _takes(batches, new)
+        ahead = _CompressAhead(self.archive, [[(d, new[d][0]) for d in take] for take in takes])
         ahead.fill(0)  # before the encoding: the worker compresses while this thread encodes
         stream = zip(new, self.encoding.encode([text for _, text, _ in new.values()])
                      if new else iter(()), strict=True)
@@ -152,14 +153,10 @@ class _Run:
                     received.add(digest)
                     data, text, encoding = new[digest]
                     contents[digest] = NewContent(data, encoding, brief, text)
-            self._store_batch(batch, contents)
+            self._store_batch(batch, {digest: contents.pop(digest) for digest in takes[index]})
 
-    def _store_batch(self, batch: list[Admitted], contents: dict[bytes, NewContent]) -> None:
-        """Store a batch with its new contents (encoded ahead). `contents` holds the window's
-        contents not stored yet; this batch takes its own out, so a content repeated in a
-        later batch is not stored again."""
-        new = {item.digest: contents.pop(item.digest) for item in batch
-               if item.digest in contents}
+    def _store_batch(self, batch: list[Admitted], new: dict[bytes, NewContent]) -> None:
+        """Store a batch with the new contents it takes (encoded ahead; see _takes)."""
         chunk_tokens = self.encoding.chunk_tokens() if new else 0
         result = self.archive.store_batch([(item.name, item.digest) for item in batch], new,
                                           chunk_tokens)
@@ -189,23 +186,29 @@ def _batches(items: list[Admitted]) -> Iterator[list[Admitted]]:
         yield batch
 
 
+def _takes(batches: list[list[Admitted]], new: Iterable[bytes]) -> list[list[bytes]]:
+    """Per batch, the window-new contents it stores: those of its briefs that no earlier
+    batch took, first occurrence first (a content repeated in a later batch is not stored
+    again). One plan for both the store and the compression ahead, so each batch finds its
+    blocks compressed."""
+    fresh = set(new)
+    takes: list[list[bytes]] = []
+    for batch in batches:
+        take = [d for d in dict.fromkeys(item.digest for item in batch) if d in fresh]
+        fresh.difference_update(take)
+        takes.append(take)
+    return takes
+
+
 class _CompressAhead:
     """Has the store compress the blocks of coming batches ahead, up to COMPRESS_AHEAD_BYTES:
     with the blocks compressed only during their own batch, the main thread waited for them
-    at every commit (~1 s of the first 10,000 briefs' 4.3 s on two idle cores). Each batch's
-    new contents are what `_Run._store_batch` will hand the store: the batch's briefs in
-    window-new contents (`new`) that no earlier batch took, first occurrence first."""
+    at every commit (~1 s of the first 10,000 briefs' 4.3 s on two idle cores). `contents`:
+    per batch, the (sha, bytes) it will hand the store (see _takes)."""
 
-    def __init__(self, archive: Archive, batches: list[list[Admitted]],
-                 new: dict[bytes, tuple[bytes, str, str]]) -> None:
+    def __init__(self, archive: Archive, contents: list[list[tuple[bytes, bytes]]]) -> None:
         self._archive = archive
-        self._contents: list[list[tuple[bytes, bytes]]] = []
-        taken: set[bytes] = set()
-        for batch in batches:
-            mine = [d for d in dict.fromkeys(item.digest for item in batch)
-                    if d in new and d not in taken]
-            taken.update(mine)
-            self._contents.append([(d, new[d][0]) for d in mine])
+        self._contents = contents
         self._sizes = [sum(len(data) for _, data in batch) for batch in self._contents]
         self._next = 0  # the first batch not handed to the store yet
 
