@@ -12,7 +12,6 @@ recall a seeded sample measures. Pure numpy over codes: no archive, no model."""
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .forked import cores
 from .quantize import Codes, Floats, Int8Codes, Int8Scale
 
 Ints = npt.NDArray[np.int64]
@@ -412,7 +412,7 @@ IVF_TRAIN_PER_LIST = 16  # k-means sample: rows per list (its cost grows with th
 IVF_KMEANS_ITERATIONS = 8  # 4 (a 100k sample of the 1M archive): plan -25% CPU, but 0.9903
 # of the exact pairs found against 0.9912, too near the 0.99 goal
 IVF_MIN_PROBES = 2  # even when the sample shows no pair: a pair's two rows often straddle lists
-IVF_THREADS = min(8, os.cpu_count() or 1)  # numpy and BLAS release the GIL: one a core
+IVF_THREADS = min(8, cores())  # numpy and BLAS release the GIL: one a core it may run on
 
 
 @dataclass(frozen=True)
