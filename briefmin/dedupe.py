@@ -444,12 +444,10 @@ class _Lexical:
 
         shingles = shingle(texts())
         found = lexical_pairs(shingles, threshold)
-        small = shingles.unshared(found.i, found.j) <= MAX_EDIT_SHINGLES
-        found = Pairs(found.i[small], found.j[small], found.similarity[small])
+        found = found.where(shingles.unshared(found.i, found.j) <= MAX_EDIT_SHINGLES)
         pairs = Pairs(rows[found.i], rows[found.j], found.similarity)
         if first_new is not None:
-            keep = (pairs.i >= first_new) | (pairs.j >= first_new)
-            pairs = Pairs(pairs.i[keep], pairs.j[keep], pairs.similarity[keep])
+            pairs = pairs.where((pairs.i >= first_new) | (pairs.j >= first_new))
         position = np.full(int(rows.max(initial=-1)) + 1, -1, np.int64)
         position[rows] = np.arange(len(rows), dtype=np.int64)
         return cls(rows, keys, position, shingles, pairs)
@@ -498,10 +496,7 @@ def _group(units: dict[bytes, _Unit], lexical: _Lexical, pairs: Pairs, threshold
               excluded: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
         present = np.zeros(len(rank), bool)
         present[lexical.rows] = True
-        known = present[found.i] & present[found.j] if len(found) else np.zeros(0, bool)
-        if not known.all():  # else no copy (260 MB at a million briefs' similar pairs)
-            found = Pairs(found.i[known], found.j[known], found.similarity[known])
-        del known
+        found = found.where(present[found.i] & present[found.j])
         done = assign(rank, found.i, found.j, found.similarity, threshold, excluded)
         for rep, members in done.groups().items():
             groups.append(_star(kind, by_row[rep], [(by_row[m], s) for m, s in members],

@@ -74,8 +74,12 @@ class Pairs:
         return out
 
     def at_least(self, threshold: float) -> Pairs:
-        keep = self.similarity >= threshold
-        if keep.all():  # no copy (the inverted file's pairs all are)
+        return self.where(self.similarity >= threshold)
+
+    def where(self, keep: npt.NDArray[np.bool_]) -> Pairs:
+        """The pairs `keep` marks; these same ones, no copy, when it marks all (the inverted
+        file's pairs all reach the threshold: 260 MB at a million briefs)."""
+        if keep.all():
             return self
         return Pairs(self.i[keep], self.j[keep], self.similarity[keep])
 
