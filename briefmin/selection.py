@@ -374,8 +374,10 @@ def choose(doc: Document, vectors: UnitVectors, budget: int, *,
                for power in cost_powers]
     lead = select_in_order(doc, budget) if priors.skip is None else \
         select_skipping(doc, vectors, budget, priors.skip)
-    if refine and (initial is None or not (initial & ~lead).any()):
-        options.append(lead)  # (a lead over the full budget may skip a unit of the opening)
+    # a lead over the full budget may skip a unit of the start every run keeps
+    lead_holds_start = initial is None or not (initial & ~lead).any()
+    if refine and lead_holds_start:
+        options.append(lead)
 
     def value(mask: npt.NDArray[np.bool_]) -> float:
         return _value(vectors, prior, mask)
@@ -385,6 +387,6 @@ def choose(doc: Document, vectors: UnitVectors, budget: int, *,
         best = max([best, *swap_variants(doc, vectors, budget, best, SWAPS, redundancy,
                                          prior, initial)], key=value)
     if priors.lead_margin and value(lead) >= value(best) - priors.lead_margin \
-            and (initial is None or not (initial & ~lead).any()):
+            and lead_holds_start:
         best = lead
     return best
