@@ -8,9 +8,11 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -119,6 +121,14 @@ class SentenceTransformerEncoder:
         target = resolve_model(model_id)
         if os.path.isdir(target):
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # local weights: never touch the hub
+        else:
+            unreachable = hub_unreachable()
+            if unreachable:
+                # the local cache only: online, huggingface_hub retries each of a model's
+                # files 5 times with back-off, ~100 s and 18 warnings before it gives up
+                os.environ["HF_HUB_OFFLINE"] = "1"
+                if not _in_hub_cache(target):  # fail before torch's import (6-7 s)
+                    raise _not_found(model_id, unreachable)
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         try:
             from sentence_transformers import SentenceTransformer
@@ -143,6 +153,42 @@ class SentenceTransformerEncoder:
         if self._tokenizer is None:
             return word_spans(text)
         return [tuple(o) for o in self._tokenizer.encode(text, add_special_tokens=False).offsets]
+
+
+def hub_unreachable(timeout: float = 3.0) -> str | None:
+    """Why the model hub (HF_ENDPOINT, default huggingface.co) cannot be reached, or None
+    when a connection opens within `timeout` seconds (or HF_HUB_OFFLINE already says not to
+    try)."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return "HF_HUB_OFFLINE is set"
+    endpoint = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host = endpoint.hostname or "huggingface.co"
+    port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        return f"{host} cannot be reached ({exc.strerror or type(exc).__name__})"
+    return None
+
+
+def _not_found(model_id: str, unreachable: str) -> ModelError:
+    return ModelError(f"cannot load model {model_id!r}: it is not a model folder nor in the "
+                      f"local Hugging Face cache, and {unreachable}; give a model folder, or "
+                      "leave out --model for the bundled one")
+
+
+def _in_hub_cache(name: str) -> bool:
+    """Whether the local Hugging Face cache holds this model (as sentence-transformers names
+    it: a bare name is also looked up under sentence-transformers/); a name the hub would
+    refuse counts as held, so that sentence-transformers says what is wrong with it."""
+    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
+
+    names = [name] if "/" in name else [name, f"sentence-transformers/{name}"]
+    try:
+        return any(isinstance(try_to_load_from_cache(n, "config.json"), str) for n in names)
+    except HFValidationError:
+        return True
 
 
 def _quiet_transformers() -> None:

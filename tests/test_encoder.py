@@ -1,14 +1,18 @@
 """encoder.py: the hashing encoder's shortcuts (one-window chunking, the whole batch hashed at
 once, ASCII texts without the regex) give exactly what the general per-text path gives:
-existing hashing archives get new briefs added, so their vectors must not change."""
+existing hashing archives get new briefs added, so their vectors must not change. And a model
+that cannot be had fails fast."""
 
 from __future__ import annotations
 
 import re
+import time
 import zlib
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,12 +22,13 @@ from briefmin.encoder import (
     _ascii_windows,
     chunk_spans,
     encode_briefs,
+    hub_unreachable,
     normalize,
     word_spans,
 )
 from briefmin.text import decode_text
 
-from .conftest import BRIEFS
+from .conftest import BRIEFS, run_briefmin
 
 ENCODER = HashingEncoder("hashing:384")
 # words, punctuation and every kind of space, including the unicode ones str.strip removes
@@ -132,3 +137,30 @@ def test_every_ascii_character_at_the_window_edge() -> None:
 def test_ascii_windows_equal_the_regex_path(text: str, window: int) -> None:
     # windows of fewer tokens than the overlap step by one token
     assert _ascii_windows(text.encode(), window) == chunk_spans(word_spans(text), window)
+
+
+def test_a_hub_model_fails_fast_when_the_hub_cannot_be_reached(tmp_path: Path) -> None:
+    """`--model NAME` of a model neither on disk nor cached, with no way to the hub: one line
+    and exit 6 at once. Before, huggingface_hub retried each file with back-off: 100 s and 18
+    warnings before the error (the hub here: a port nothing listens on)."""
+    brief = tmp_path / "a.md"
+    brief.write_text("The rooftop garden is watered every morning at six.\n")
+    env = {"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_OFFLINE": "0",
+           "HF_HOME": str(tmp_path / "hf")}  # an empty cache
+    started = time.monotonic()
+    done = run_briefmin("add", tmp_path / "new.bmin", brief, "--model", "no-such-model-xyz",
+                        env=env)
+    elapsed = time.monotonic() - started
+    lines = done.stderr.decode().strip().splitlines()
+    assert done.returncode == 6 and len(lines) == 1, done.stderr
+    assert "127.0.0.1 cannot be reached" in lines[0] and "no-such-model-xyz" in lines[0]
+    assert not (tmp_path / "new.bmin").exists()
+    assert elapsed < 30, elapsed  # the retries alone slept 69 s
+
+
+def test_hub_unreachable_names_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    assert (hub_unreachable() or "").startswith("127.0.0.1 cannot be reached")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert hub_unreachable() == "HF_HUB_OFFLINE is set"
