@@ -1055,8 +1055,11 @@ def main(argv: list[str] | None = None) -> int:
             argv = sys.argv[1:]
         result = _app_for(argv)(args=argv, prog_name="briefmin", standalone_mode=False)
         sys.stdout.flush()  # here, where a closed pipe is still ours to handle
-    except click.ClickException as exc:
+    except click.exceptions.NoArgsIsHelpError as exc:  # `briefmin` alone: the help
         exc.show()
+        return int(ExitStatus.USAGE)
+    except click.ClickException as exc:
+        output.error(_one_line(exc))
         return int(ExitStatus.USAGE)
     except click.exceptions.Abort:
         output.error("interrupted")
@@ -1071,6 +1074,16 @@ def main(argv: list[str] | None = None) -> int:
     if own_process:
         _end_process(code)
     return code
+
+
+def _one_line(exc: click.ClickException) -> str:
+    """A usage error in the one line every other error takes: what was wrong, then where the
+    help is (click shows four: the usage, a hint, a blank line, the error)."""
+    message = " ".join(exc.format_message().split())
+    context = getattr(exc, "ctx", None)
+    if isinstance(exc, click.UsageError) and context is not None:
+        return f"{message} (see '{context.command_path} --help')"
+    return message
 
 
 def _end_process(code: int) -> None:

@@ -97,6 +97,29 @@ def test_bad_input_gives_one_line_and_exit_code(cli: Cli, chdir_tmp: Path, args:
     assert (chdir_tmp / "a.bmin").read_bytes() == before
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["search"], "Missing argument 'ARCHIVE'. (see 'briefmin search --help')"),
+    (["search", "a.bmin", "q", "-k", "many"], "Invalid value for '-k': 'many' is not a "
+     "valid integer. (see 'briefmin search --help')"),
+    (["add", "a.bmin", "x.md", "--bogus"], "No such option '--bogus'"),
+    (["frob"], "No such command 'frob'. (see 'briefmin --help')"),
+])
+def test_usage_errors_are_one_line_too(tmp_path: Path, args: list[str], message: str) -> None:
+    """click's own usage errors took four lines (usage, hint, blank, error): now the one line
+    every other bad input gets, saying where the help is."""
+    done = run_briefmin(*args, cwd=tmp_path)
+    stderr = done.stderr.decode()
+    assert done.returncode == ExitStatus.USAGE and stderr.count("\n") == 1, stderr
+    assert stderr.startswith("briefmin: error: ") and message in stderr
+    assert not list(tmp_path.iterdir())  # nothing made
+
+
+def test_briefmin_alone_shows_the_help(tmp_path: Path) -> None:
+    done = run_briefmin(cwd=tmp_path)
+    assert done.returncode == ExitStatus.USAGE
+    assert "Commands" in done.stderr.decode() and "restore" in done.stderr.decode()
+
+
 def test_verify_exits_1_and_names_the_damaged_brief(cli: Cli, chdir_tmp: Path) -> None:
     for name in ("fine.md", "hurt.md"):
         (chdir_tmp / name).write_text(f"{name} has some words in it\n" * 20)
