@@ -78,14 +78,18 @@ class Shingles:
             union > 0, common / np.maximum(union, 1), 0.0).astype(np.float32)
         return out
 
-    def unshared(self, i: Ints, j: Ints) -> Ints:
-        """Per pair, the shingles only one brief holds, on the side holding fewer of them: a
-        small edit (a word fixed, a sentence added, paragraphs swapped) keeps it small however
+    def own(self, i: Ints, j: Ints) -> tuple[Ints, Ints]:
+        """Per pair, the shingles only brief i holds and those only brief j holds: a small
+        edit (a word fixed, a sentence added, paragraphs swapped) keeps both small however
         long the briefs are, while two briefs from one template (a name changed throughout)
         differ at every place the name occurs, on both sides."""
         sizes = np.diff(self.offsets)
         common = self.commons(i, j)
-        out: Ints = np.minimum(sizes[i], sizes[j]) - common
+        return sizes[i] - common, sizes[j] - common
+
+    def unshared(self, i: Ints, j: Ints) -> Ints:
+        """Per pair, `own` on the side holding fewer shingles of its own."""
+        out: Ints = np.minimum(*self.own(i, j))
         return out
 
     def commons(self, i: Ints, j: Ints, chunk: int = 1 << 22) -> Ints:

@@ -9,7 +9,13 @@ import re
 import numpy as np
 import pytest
 
-from briefmin.dedupe import stored_text_key, text_key
+from briefmin.dedupe import (
+    MAX_EDIT_SHINGLES,
+    MAX_EDIT_TOTAL,
+    small_edit,
+    stored_text_key,
+    text_key,
+)
 from briefmin.shingles import WORD, shingle, word_bytes
 from briefmin.text import decode_text
 
@@ -87,3 +93,30 @@ def test_a_long_batch_reuses_and_outgrows_the_power_tables() -> None:
     assert set(small.of(0).tolist()) <= set(big.of(0).tolist())
     assert big.of(1).tolist() == small.of(0).tolist()
     assert np.array_equal(shingle([short, long_text]).of(0), small.of(0))
+
+
+def _words(count: int, prefix: str) -> str:
+    return " ".join(f"{prefix}{k}" for k in range(count))
+
+
+def test_own_counts_each_sides_shingles_and_small_edit_caps_both() -> None:
+    """A near copy is a small edit in all: a word fixed (3 shingles each way) is; a text with
+    a whole paragraph more (trust audit, second round: a copyright file holding
+    another's and a licence more) is not, however few shingles the other side holds alone."""
+    body = _words(400, "w")
+    fixed = body.replace("w200", "fixed")
+    longer = body + " " + _words(MAX_EDIT_TOTAL + 10, "extra")
+    renamed = body.replace("w10 ", "x10 ").replace("w300 ", "x300 ") + " " + _words(60, "more")
+    found = shingle([body, fixed, longer, renamed])
+    i, j = np.array([0, 0, 0]), np.array([1, 2, 3])
+    own_i, own_j = found.own(i, j)
+    assert own_i.tolist()[:2] == [3, 0] and own_j.tolist()[:2] == [3, MAX_EDIT_TOTAL + 10]
+    assert own_i[2] == 6 and own_j[2] == 6 + 60
+    assert found.unshared(i, j).tolist() == [3, 0, 6]
+    assert small_edit(own_i, own_j).tolist() == [True, False, False]
+    # the edges: at the caps is small, one more is not
+    less = np.array([MAX_EDIT_SHINGLES, MAX_EDIT_SHINGLES + 1, 0, 0, 20])
+    more = np.array([MAX_EDIT_SHINGLES, MAX_EDIT_SHINGLES + 1, MAX_EDIT_TOTAL,
+                     MAX_EDIT_TOTAL + 1, MAX_EDIT_TOTAL - 19])
+    assert small_edit(less, more).tolist() == [True, False, True, False, False]
+    assert small_edit(more, less).tolist() == [True, False, True, False, False]
