@@ -96,10 +96,7 @@ def build(data: Path, split: str, originals: int = 300, distinct: int = 150,
     rng = random.Random(f"{seed}:{split}")
     debian = _debian(data)
     kernel = _kernel(data)
-    vocabulary = sorted({w.lower() for t in list(debian.values())[:3000]
-                         for w in WORDS.findall(t)})
-    donors = [s for t in list(debian.values())[:3000] for s in _sentences(t)
-              if 6 <= len(s.split()) <= 25]
+    vocabulary, donors = _edit_words(debian)
     docs: dict[str, str] = {}
     pairs: list[Pair] = []
 
@@ -149,11 +146,7 @@ def build_long(data: Path, split: str, originals: int = 50, distinct: int = 80,
     rng = random.Random(f"{seed}:{split}:long")
     debian = {n: t for n, t in _debian(data).items() if len(t) >= LONG_DEBIAN}
     kernel = _whole_kernel(data)
-    short = _debian(data)
-    vocabulary = sorted({w.lower() for t in list(short.values())[:3000]
-                         for w in WORDS.findall(t)})
-    donors = [s for t in list(short.values())[:3000] for s in _sentences(t)
-              if 6 <= len(s.split()) <= 25]
+    vocabulary, donors = _edit_words(_debian(data))
     docs: dict[str, str] = {}
     pairs: list[Pair] = []
 
@@ -222,6 +215,15 @@ def _whole_kernel(data: Path) -> dict[str, str]:
         if low <= len(text) <= high:
             out[str(path.relative_to(root))] = text
     return out
+
+
+def _edit_words(debian: dict[str, str]) -> tuple[list[str], list[str]]:
+    """What near copies draw on: the words and the sentences of the first 3,000 Debian
+    descriptions."""
+    texts = list(debian.values())[:3000]
+    vocabulary = sorted({w.lower() for t in texts for w in WORDS.findall(t)})
+    donors = [s for t in texts for s in _sentences(t) if 6 <= len(s.split()) <= 25]
+    return vocabulary, donors
 
 
 # -- edits ---------------------------------------------------------------------------------
