@@ -821,7 +821,8 @@ def long_labelled_rows(data: Path) -> list[str]:
               rows),
         "Near copies and paraphrases grouped before and not after: "
         + (", ".join(f"{p.a} ({p.label}, cosine {scored[(p.a, p.b)].cosine:.3f}, coverage "
-                     f"{scored[(p.a, p.b)].coverage})" for p in lost) or "none") + "."]
+                     f"{scored[(p.a, p.b)].coverage or 0:.3f})" for p in lost) or "none")
+        + "."]
 
 
 def audit_rows(source: Path) -> list[str]:

@@ -56,7 +56,8 @@ def confirmed(pairs: Pairs, long: npt.NDArray[np.bool_],
         vectors = chunks(np.unique(np.r_[pairs.i[part], pairs.j[part]]))
         for k, a, b in zip(part.tolist(), pairs.i[part].tolist(), pairs.j[part].tolist(),
                            strict=True):
-            keep[k] = coverage(vectors[a], vectors[b]) >= threshold - margin
+            if a in vectors and b in vectors:  # chunk rows lost to damage: the brief decides
+                keep[k] = coverage(vectors[a], vectors[b]) >= threshold - margin
     return pairs.where(keep)
 
 
@@ -78,7 +79,7 @@ def reader(content_ids: Ints, read: Callable[[list[int]], Mapping[int, Floats]],
         stored = rows[rows < n]
         got = read(content_ids[stored].tolist())
         out = {r: got[c] for r, c in zip(stored.tolist(), content_ids[stored].tolist(),
-                                         strict=True)}
+                                         strict=True) if c in got}
         out.update((r, new_chunks[r - n]) for r in rows[rows >= n].tolist())
         return out
 
