@@ -30,6 +30,7 @@ import re
 import sys
 import textwrap
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,17 +109,8 @@ def build(data: Path, split: str, originals: int = 300, distinct: int = 150,
 
     chosen = [("debian", n) for n in eligible(debian, "debian")[:originals * 3 // 4]] + \
         [("kernel", n) for n in eligible(kernel, "kernel")[:originals - originals * 3 // 4]]
-    edits = ("words", "drop-sentence", "add-sentence", "rewrap", "title")
-    for k, (source, name) in enumerate(chosen):
-        text = (debian if source == "debian" else kernel)[name]
-        original = f"{source}/{name}"
-        docs[original] = text
-        how = edits[k % len(edits)]
-        copy = _near_copy(text, how, rng, vocabulary, donors)
-        docs[f"{original}.near.txt"] = copy
-        pairs.append(Pair(original, f"{original}.near.txt", "near-identical", how, source))
-        docs[f"{original}.para.txt"] = paraphrase(text, rng)
-        pairs.append(Pair(original, f"{original}.para.txt", "paraphrase", "rewrite", source))
+    _plant(chosen, {"debian": debian, "kernel": kernel}, "", (rng, vocabulary, donors),
+           paraphrase, docs, pairs)
     for source, a, b, text_a, text_b in _distinct(data, debian, kernel, split, rng,
                                                   distinct):
         for name, text in ((a, text_a), (b, text_b)):
@@ -159,16 +151,8 @@ def build_long(data: Path, split: str, originals: int = 50, distinct: int = 80,
     n_kernel = originals * 3 // 5
     chosen = [("kernel", n) for n in eligible(kernel, "kernel")[:n_kernel]] + \
         [("debian", n) for n in eligible(debian, "debian")[:originals - n_kernel]]
-    edits = ("words", "drop-sentence", "add-sentence", "rewrap", "title")
-    for k, (source, name) in enumerate(chosen):
-        text = (debian if source == "debian" else kernel)[name]
-        original = f"long-{source}/{name}"
-        docs[original] = text
-        how = edits[k % len(edits)]
-        docs[f"{original}.near.txt"] = _near_copy(text, how, rng, vocabulary, donors)
-        pairs.append(Pair(original, f"{original}.near.txt", "near-identical", how, source))
-        docs[f"{original}.para.txt"] = long_paraphrase(text, rng)
-        pairs.append(Pair(original, f"{original}.para.txt", "paraphrase", "rewrite", source))
+    _plant(chosen, {"debian": debian, "kernel": kernel}, "long-", (rng, vocabulary, donors),
+           long_paraphrase, docs, pairs)
     by_folder: dict[str, list[str]] = defaultdict(list)
     for name in kernel:
         if "/" in name and split_of(f"kernel-folder/{name.rsplit('/', 1)[0]}") == split:
@@ -215,6 +199,25 @@ def _whole_kernel(data: Path) -> dict[str, str]:
         if low <= len(text) <= high:
             out[str(path.relative_to(root))] = text
     return out
+
+
+def _plant(chosen: list[tuple[str, str]], pools: dict[str, dict[str, str]], prefix: str,
+           material: tuple[random.Random, list[str], list[str]],
+           rewrite: Callable[[str, random.Random], str], docs: dict[str, str],
+           pairs: list[Pair]) -> None:
+    """Each chosen original, its near copy (the edits in turn) and its paraphrase
+    (`rewrite`), into docs and pairs."""
+    rng, vocabulary, donors = material
+    edits = ("words", "drop-sentence", "add-sentence", "rewrap", "title")
+    for k, (source, name) in enumerate(chosen):
+        text = pools[source][name]
+        original = f"{prefix}{source}/{name}"
+        docs[original] = text
+        how = edits[k % len(edits)]
+        docs[f"{original}.near.txt"] = _near_copy(text, how, rng, vocabulary, donors)
+        pairs.append(Pair(original, f"{original}.near.txt", "near-identical", how, source))
+        docs[f"{original}.para.txt"] = rewrite(text, rng)
+        pairs.append(Pair(original, f"{original}.para.txt", "paraphrase", "rewrite", source))
 
 
 def _edit_words(debian: dict[str, str]) -> tuple[list[str], list[str]]:
