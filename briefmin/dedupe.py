@@ -4,7 +4,8 @@
 - `normalized`: the same text once whitespace, line endings and case are normalized;
 - `near-identical`: the same text with small edits: word-shingle Jaccard ≥ a threshold, from the
   stored text alone (`shingles`, no model);
-- `similar`: the same meaning: cosine of the brief vectors ≥ a threshold (`nearpairs`); it was
+- `similar`: the same meaning: cosine of the brief vectors ≥ a threshold (`nearpairs`), and
+  for two briefs of several chunks, chunks that match too (`chunkmatch`); it was
   called `near` before, and the JSON still says so in `deprecated_kind` for one release.
 
 A group is a representative (its oldest member) and members each at least the kind's threshold
