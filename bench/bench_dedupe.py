@@ -20,6 +20,10 @@
 `--pairs-archive PATH [--pairs-n N ...]` runs only part 3's semantic search, on the codes an
 existing real-model archive stores (what `dedupe` reads), with a diagnosis of the misses.
 
+`--long [--audit-archive PATH]` runs only the `similar` kind on long documents: the held-out
+half of bench/labelled.py's long set, and every similar pair of an existing real-model archive,
+before and after the chunk check, beside semhash.
+
 `--labelled-against DIR` runs only part 1, twice in one run: with briefmin as it is here and
 with the briefmin package in DIR (another commit's, e.g. `git archive BASE briefmin | tar -x
 -C DIR`), each in a child process, and says whether the groups are the same:
@@ -31,13 +35,16 @@ with the briefmin package in DIR (another commit's, e.g. `git archive BASE brief
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
 import random
+import re
 import resource
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -735,6 +742,161 @@ def labelled_against(base: Path, quick: bool, data: Path) -> list[str]:
     return body
 
 
+# -- `similar` on long documents: the chunk check (briefmin.chunkmatch) ------------------------
+
+@contextlib.contextmanager
+def chunk_check(on: bool) -> Iterator[None]:
+    """`find_duplicates` with the chunk check of long pairs (as shipped) or without it (as
+    before: the brief cosine alone), in this process."""
+    import briefmin.dedupe as dedupe
+
+    shipped = dedupe.confirmed
+    if not on:
+        dedupe.confirmed = lambda pairs, *a, **k: pairs  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        dedupe.confirmed = shipped  # type: ignore[assignment]
+
+
+def similar_pairs(report: Any) -> set[tuple[str, str]]:
+    """(first, member) of every `similar` group."""
+    return {(g.members[0].path, m.path) for g in report.groups if g.kind == "similar"
+            for m in g.members[1:]}
+
+
+def grouped_pairs(report: Any) -> set[frozenset[str]]:
+    """Every two paths that share a group (any kind)."""
+    return {frozenset((a.path, b.path)) for g in report.groups for a in g.members
+            for b in g.members if a.path < b.path}
+
+
+def long_labelled_rows(data: Path) -> list[str]:
+    """The held-out half of the long-document set (bench/labelled.py `build_long`; the chunk
+    margin was chosen on its train half): planted pairs grouped before (brief cosine alone)
+    and after the chunk check, beside semhash on the same documents, in one run."""
+    from briefmin.chunkmatch import MARGIN
+    from briefmin.dedupe import find_duplicates
+
+    held = labelled.build_long(data, "heldout")
+    path = labelled_archive(held)
+    scored = {(s.pair.a, s.pair.b): s for s in labelled.long_scores(path, held)}
+    grouped = {}
+    for label, on in (("before", False), ("after", True)):
+        with Archive.open(path) as archive, chunk_check(on):
+            report = find_duplicates(archive)
+        assert_members_at_threshold(report)
+        grouped[label] = grouped_pairs(report)
+    try:
+        log("semhash on the long documents")
+        kept, _ = semhash_groups(held, DEFAULT_THRESHOLD)
+    except ImportError:
+        kept = {}
+    rows = []
+    for label in ("near-identical", "paraphrase", "distinct"):
+        for source in ("all", "debian", "kernel"):
+            chosen = [p for p in held.of(label) if source in ("all", p.source)]
+            if not chosen:
+                continue
+            long = [p for p in chosen if scored[(p.a, p.b)].coverage is not None]
+            at = [p for p in chosen if scored[(p.a, p.b)].cosine >= DEFAULT_THRESHOLD]
+            before = sum(frozenset((p.a, p.b)) in grouped["before"] for p in chosen)
+            after = sum(frozenset((p.a, p.b)) in grouped["after"] for p in chosen)
+            theirs = sum(kept.get(p.a, p.a) == kept.get(p.b, p.b) for p in chosen)
+            rows.append([label, source, len(chosen), len(long), len(at), before, after,
+                         theirs if kept else "(not installed)"])
+    lost = [p for p in held.pairs if p.label != "distinct"
+            and frozenset((p.a, p.b)) in grouped["before"] - grouped["after"]]
+    return [
+        "### `similar` on long documents (the chunk check)",
+        f"Held-out half of the long-document set (bench/labelled.py `build_long`: whole kernel "
+        "docs of 3-12k characters and Debian descriptions of 1.5k+ characters, each with a "
+        "near copy and a paragraph-wise paraphrase, and whole kernel docs of one subsystem "
+        f"folder as distinct pairs; {len(held.docs)} documents). Pairs grouped (any kind) "
+        "before (the brief cosine alone) and after the chunk check (coverage >= threshold - "
+        f"{MARGIN}, chosen on the train half), beside semhash at {DEFAULT_THRESHOLD} "
+        "(it embeds each document's first 256 word pieces), in one run.",
+        table(["pairs", "source", "count", "both several chunks", f"brief cosine >= "
+               f"{DEFAULT_THRESHOLD}", "grouped before", "grouped after", "semhash grouped"],
+              rows),
+        "Near copies and paraphrases grouped before and not after: "
+        + (", ".join(f"{p.a} ({p.label}, cosine {scored[(p.a, p.b)].cosine:.3f}, coverage "
+                     f"{scored[(p.a, p.b)].coverage or 0:.3f})" for p in lost) or "none")
+        + "."]
+
+
+def audit_rows(source: Path) -> list[str]:
+    """Every `similar` pair of an existing real-model archive (e.g. the trust audit's man
+    pages, pydoc pages and licences) before and after the chunk check, beside semhash on the
+    same texts, and whether the copies under a `near/` folder are still grouped."""
+    from bench.bench_search import copy_archive
+    from briefmin.chunkmatch import coverage
+    from briefmin.dedupe import find_duplicates
+
+    path = copy_archive(source, "audit-archive")
+    reports = {}
+    for label, on in (("before", False), ("after", True)):
+        with Archive.open(path) as archive, chunk_check(on):
+            reports[label] = find_duplicates(archive)
+    with Archive.open(path) as archive:
+        records = archive.records()
+        texts = {r.path: labelled_text(data) for r, data in archive.in_order(records)}
+        content = {r.path: r.content_id for r in records}
+        chunks = archive.chunk_vectors(content.values())
+    try:
+        log("semhash on the audit texts")
+        kept, _ = semhash_groups(labelled.LabelledSet("audit", texts, []), DEFAULT_THRESHOLD)
+    except ImportError:
+        kept = {}
+    before, after = (similar_pairs(reports[k]) for k in ("before", "after"))
+    sims = {(g.members[0].path, m.path): m.similarity for g in reports["before"].groups
+            for m in g.members[1:]}
+    rows = []
+    counts: dict[str, list[int]] = {}
+    for a, b in sorted(before | after):
+        kind = audit_kind(a, b)
+        ca, cb = content[a], content[b]
+        cover = coverage(chunks[ca], chunks[cb]) if ca in chunks and cb in chunks else None
+        theirs = kept.get(a, a) == kept.get(b, b)
+        rows.append([a, b, kind, f"{sims[(a, b)]:.3f}",
+                     "one chunk" if cover is None else f"{cover:.3f}",
+                     "yes" if (a, b) in after else "no", "yes" if theirs else "no"])
+        tally = counts.setdefault(kind, [0, 0, 0])
+        tally[0] += 1
+        tally[1] += (a, b) in after
+        tally[2] += theirs
+    near = sorted(p for p in texts if "/near/" in f"/{p}")
+    still = {k: sum(any(p in pair for pair in grouped_pairs(reports[k])) for p in near)
+             for k in reports}
+    return [
+        f"### `similar` on an audit archive ({source.name}, {len(texts)} briefs)",
+        "Every `similar` pair before (the brief cosine alone) and after the chunk check, "
+        "with the chunk coverage, beside semhash at the same cosine on the same texts. "
+        "Kinds, by name only: `versions` = one licence in two versions, `near copy` = a copy "
+        "under near/, `different pages` = anything else (two programs, modules or licences).",
+        table(["first", "member", "kind", "cosine", "coverage", "similar after",
+               "semhash grouped"], rows),
+        table(["kind", "similar before", "similar after", "semhash grouped"],
+              [[k, *v] for k, v in sorted(counts.items())]),
+        f"Copies under near/ still grouped (any kind): {still['before']}/{len(near)} before, "
+        f"{still['after']}/{len(near)} after."]
+
+
+def audit_kind(a: str, b: str) -> str:
+    if "/near/" in f"/{a}" or "/near/" in f"/{b}":
+        return "near copy"
+    stem = [re.sub(r"-[0-9.]+\.txt$", "", Path(x).name) for x in (a, b)]
+    if "licenses" in a and "licenses" in b and stem[0] == stem[1]:
+        return "versions"
+    return "different pages"
+
+
+def labelled_text(data: bytes) -> str:
+    from briefmin.text import decode_text
+
+    return decode_text(data)[0]
+
+
 def cpu_run(cmd: list[str]) -> tuple[Any, float]:
     """run() and the child's CPU seconds (user + system): on 2 cores shared by several jobs the
     wall time says more about the load than about the command."""
@@ -766,6 +928,12 @@ def main() -> None:
                             help="only part 1, with this briefmin and with the briefmin "
                                  "package in this folder (another commit's), in one run")
         parser.add_argument("--labelled-child", type=Path, help=argparse.SUPPRESS)
+        parser.add_argument("--long", action="store_true",
+                            help="only `similar` on long documents: the held-out long set, "
+                                 "and with --audit-archive that archive too")
+        parser.add_argument("--audit-archive", type=Path,
+                            help="with --long: every similar pair of this real-model archive "
+                                 "before and after the chunk check (copied first)")
 
     args = parse_args(__doc__.splitlines()[0], extra)
     if args.scale:
@@ -782,6 +950,13 @@ def main() -> None:
         return
     if args.labelled_child:
         labelled_child(args.labelled_child, args.quick, args.data)
+        return
+    if args.long:
+        OUT.mkdir(exist_ok=True)
+        body = long_labelled_rows(args.data)
+        if args.audit_archive:
+            body += audit_rows(args.audit_archive)
+        print(section("Dedupe: similar on long documents", body))
         return
     if args.labelled_against:
         OUT.mkdir(exist_ok=True)
@@ -819,6 +994,8 @@ def main() -> None:
                    "distinct: pruned for the other", "distinct: either pruned",
                    "semhash grouped"], rows), *notes]
 
+    log("long documents, held-out half")
+    body += long_labelled_rows(args.data)
     stage_done("stage")
     n_real = QUICK_REAL_SAMPLE if args.quick and not (OUT / "deb20k.bmin").exists() \
         else REAL_SAMPLE

@@ -13,7 +13,12 @@ Every original belongs to the `train` or the `heldout` half by a seeded hash of 
 (SPLIT_SALT), fixed before any threshold was chosen. Threshold choices read `train` only
 (`choose_jaccard`); bench_dedupe.py reports on `heldout` only.
 
+`build_long` makes the long-document set (whole documents of several chunks: the `similar`
+kind's chunk check, `briefmin.chunkmatch`) the same way, split by the same hash; `choose_coverage`
+reads its train half only.
+
     .venv/bin/python bench/labelled.py [--split train] [--data bench/data]   # prints a summary
+    .venv/bin/python bench/labelled.py --long [--split train]   # the long-document set
 """
 
 from __future__ import annotations
@@ -25,8 +30,11 @@ import re
 import sys
 import textwrap
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 SPLIT_SALT = "briefmin-dedupe-labelled-2026-12"
 EXCERPT = 3000  # characters of a kernel doc taken (whole paragraphs): encoding stays minutes
@@ -89,10 +97,7 @@ def build(data: Path, split: str, originals: int = 300, distinct: int = 150,
     rng = random.Random(f"{seed}:{split}")
     debian = _debian(data)
     kernel = _kernel(data)
-    vocabulary = sorted({w.lower() for t in list(debian.values())[:3000]
-                         for w in WORDS.findall(t)})
-    donors = [s for t in list(debian.values())[:3000] for s in _sentences(t)
-              if 6 <= len(s.split()) <= 25]
+    vocabulary, donors = _edit_words(debian)
     docs: dict[str, str] = {}
     pairs: list[Pair] = []
 
@@ -104,17 +109,8 @@ def build(data: Path, split: str, originals: int = 300, distinct: int = 150,
 
     chosen = [("debian", n) for n in eligible(debian, "debian")[:originals * 3 // 4]] + \
         [("kernel", n) for n in eligible(kernel, "kernel")[:originals - originals * 3 // 4]]
-    edits = ("words", "drop-sentence", "add-sentence", "rewrap", "title")
-    for k, (source, name) in enumerate(chosen):
-        text = (debian if source == "debian" else kernel)[name]
-        original = f"{source}/{name}"
-        docs[original] = text
-        how = edits[k % len(edits)]
-        copy = _near_copy(text, how, rng, vocabulary, donors)
-        docs[f"{original}.near.txt"] = copy
-        pairs.append(Pair(original, f"{original}.near.txt", "near-identical", how, source))
-        docs[f"{original}.para.txt"] = paraphrase(text, rng)
-        pairs.append(Pair(original, f"{original}.para.txt", "paraphrase", "rewrite", source))
+    _plant(chosen, {"debian": debian, "kernel": kernel}, "", (rng, vocabulary, donors),
+           paraphrase, docs, pairs)
     for source, a, b, text_a, text_b in _distinct(data, debian, kernel, split, rng,
                                                   distinct):
         for name, text in ((a, text_a), (b, text_b)):
@@ -123,6 +119,114 @@ def build(data: Path, split: str, originals: int = 300, distinct: int = 150,
                           "same subsystem" if source == "kernel" else "package siblings",
                           source))
     return LabelledSet(split, docs, pairs)
+
+
+# -- long documents (several chunks each) ---------------------------------------------------
+
+LONG_KERNEL = (3000, 12000)  # characters of a whole kernel doc: about 3 to 12 chunks
+LONG_DEBIAN = 1500  # characters of a Debian description: at least two chunks
+
+
+def build_long(data: Path, split: str, originals: int = 50, distinct: int = 80,
+               seed: int = 0) -> LabelledSet:
+    """Long documents (each several chunks of the model), made as `build` makes its pairs:
+    `originals` whole kernel docs (three fifths) and long Debian descriptions, each with one
+    near-identical copy (one seeded edit) and one paraphrase (`long_paraphrase`), and
+    `distinct` pairs of two whole kernel docs of one subsystem folder (at most three pairs
+    a folder). Names are split by the same hash as `build` (a document is in the same half
+    in both sets)."""
+    rng = random.Random(f"{seed}:{split}:long")
+    debian = {n: t for n, t in _debian(data).items() if len(t) >= LONG_DEBIAN}
+    kernel = _whole_kernel(data)
+    vocabulary, donors = _edit_words(_debian(data))
+    docs: dict[str, str] = {}
+    pairs: list[Pair] = []
+
+    def eligible(pool: dict[str, str], prefix: str) -> list[str]:
+        names = [n for n in sorted(pool) if split_of(f"{prefix}/{n}") == split
+                 and len(_sentences(pool[n])) >= 6]
+        rng.shuffle(names)
+        return names
+
+    n_kernel = originals * 3 // 5
+    chosen = [("kernel", n) for n in eligible(kernel, "kernel")[:n_kernel]] + \
+        [("debian", n) for n in eligible(debian, "debian")[:originals - n_kernel]]
+    _plant(chosen, {"debian": debian, "kernel": kernel}, "long-", (rng, vocabulary, donors),
+           long_paraphrase, docs, pairs)
+    by_folder: dict[str, list[str]] = defaultdict(list)
+    for name in kernel:
+        if "/" in name and split_of(f"kernel-folder/{name.rsplit('/', 1)[0]}") == split:
+            by_folder[name.rsplit("/", 1)[0]].append(name)
+    folders = sorted(f for f, names in by_folder.items() if len(names) >= 2)
+    rng.shuffle(folders)
+    taken = 0
+    for folder in folders:
+        names = by_folder[folder]
+        candidates = [(a, b) for x, a in enumerate(names) for b in names[x + 1:]]
+        rng.shuffle(candidates)
+        got = 0
+        for a, b in candidates:
+            if got == 3 or taken == distinct:
+                break
+            if _different(kernel[a], kernel[b]):
+                for name in (a, b):
+                    docs.setdefault(f"long-kernel/{name}", kernel[name])
+                pairs.append(Pair(f"long-kernel/{a}", f"long-kernel/{b}", "distinct",
+                                  "same subsystem", "kernel"))
+                got += 1
+                taken += 1
+        if taken == distinct:
+            break
+    # originals first (they are archived first, so they are what a group keeps)
+    first = {n: t for n, t in docs.items() if not n.endswith((".near.txt", ".para.txt"))}
+    return LabelledSet(split, {**first, **docs}, pairs)
+
+
+def long_paraphrase(text: str, rng: random.Random) -> str:
+    """`paraphrase` paragraph by paragraph: a long document's rewrite keeps its sections in
+    their order (shuffling the sentences of a whole 10-page document is no paraphrase)."""
+    paragraphs = [p for p in re.split(r"\n\s*\n", text) if p.strip()]
+    return "\n\n".join(paraphrase(p, rng).strip() for p in paragraphs) + "\n"
+
+
+def _whole_kernel(data: Path) -> dict[str, str]:
+    """Whole kernel docs of LONG_KERNEL characters, by relative path."""
+    root = data / "linux-doc"
+    low, high = LONG_KERNEL
+    out = {}
+    for path in sorted(root.rglob("*.rst")):
+        text = path.read_text(errors="replace")
+        if low <= len(text) <= high:
+            out[str(path.relative_to(root))] = text
+    return out
+
+
+def _plant(chosen: list[tuple[str, str]], pools: dict[str, dict[str, str]], prefix: str,
+           material: tuple[random.Random, list[str], list[str]],
+           rewrite: Callable[[str, random.Random], str], docs: dict[str, str],
+           pairs: list[Pair]) -> None:
+    """Each chosen original, its near copy (the edits in turn) and its paraphrase
+    (`rewrite`), into docs and pairs."""
+    rng, vocabulary, donors = material
+    edits = ("words", "drop-sentence", "add-sentence", "rewrap", "title")
+    for k, (source, name) in enumerate(chosen):
+        text = pools[source][name]
+        original = f"{prefix}{source}/{name}"
+        docs[original] = text
+        how = edits[k % len(edits)]
+        docs[f"{original}.near.txt"] = _near_copy(text, how, rng, vocabulary, donors)
+        pairs.append(Pair(original, f"{original}.near.txt", "near-identical", how, source))
+        docs[f"{original}.para.txt"] = rewrite(text, rng)
+        pairs.append(Pair(original, f"{original}.para.txt", "paraphrase", "rewrite", source))
+
+
+def _edit_words(debian: dict[str, str]) -> tuple[list[str], list[str]]:
+    """What near copies draw on: the words and the sentences of the first 3,000 Debian
+    descriptions."""
+    texts = list(debian.values())[:3000]
+    vocabulary = sorted({w.lower() for t in texts for w in WORDS.findall(t)})
+    donors = [s for t in texts for s in _sentences(t) if 6 <= len(s.split()) <= 25]
+    return vocabulary, donors
 
 
 # -- edits ---------------------------------------------------------------------------------
@@ -272,8 +376,6 @@ def choose(data: Path) -> tuple[int, float, list[list[object]]]:
     """The default (shingle words, Jaccard) from the train split: for each shingle length the
     highest Jaccard on GRID keeping KEEP of the near-identical copies, then the length whose
     choice lets the fewest paraphrases in. Returns it and the table it was read from."""
-    import numpy as np
-
     from briefmin.shingles import shingle
 
     train = build(data, "train")
@@ -301,6 +403,64 @@ def choose(data: Path) -> tuple[int, float, list[list[object]]]:
     return best[1], best[2], rows
 
 
+# -- choosing the chunk margin of `similar` (reads the long set's train split only) -----------
+
+MARGINS = tuple(round(0.01 * k, 2) for k in range(31))  # 0.00 .. 0.30
+SAME = ("near-identical", "paraphrase")
+
+
+@dataclass(frozen=True)
+class Scored:
+    pair: Pair
+    cosine: float  # of the two brief vectors, from the stored int8 codes (what dedupe reads)
+    coverage: float | None  # chunkmatch.coverage, None when either brief is one chunk
+
+
+def long_scores(archive: Path, labelled_set: LabelledSet) -> list[Scored]:
+    """Each pair's brief cosine and chunk coverage, from an archive of the set's documents
+    (bench_dedupe.labelled_archive), read as `dedupe` reads them."""
+    from briefmin import Archive
+    from briefmin.chunkmatch import coverage
+    from briefmin.nearpairs import decoded
+    from briefmin.store import BRIEF_KINDS
+
+    with Archive.open(archive) as opened:
+        stored = opened.vectors(BRIEF_KINDS)
+        codes = opened.all_int8(BRIEF_KINDS)
+        unit = decoded(codes, stored.lengths(codes))
+        content = {r.path: r.content_id for r in opened.records()}
+        chunks = opened.chunk_vectors(content.values())
+    row = {c: k for k, c in enumerate(stored.content_ids.tolist())}
+    out = []
+    for p in labelled_set.pairs:
+        a, b = content[p.a], content[p.b]
+        cosine = float(unit[row[a]] @ unit[row[b]])
+        both = a in chunks and b in chunks
+        out.append(Scored(p, cosine, coverage(chunks[a], chunks[b]) if both else None))
+    return out
+
+
+def choose_margin(scored: list[Scored], threshold: float) -> tuple[float, list[list[object]]]:
+    """The smallest MARGIN on MARGINS (the strictest check) under which KEEP of the planted
+    near copies and paraphrases of two long briefs that reach `threshold` stay similar
+    (coverage >= threshold - margin); and the table it was read from (what each margin
+    keeps and how many distinct pairs above the threshold it drops)."""
+    at = [s for s in scored if s.coverage is not None and s.cosine >= threshold]
+    same = np.array([s.coverage for s in at if s.pair.label in SAME], np.float64)
+    other = np.array([s.coverage for s in at if s.pair.label == "distinct"], np.float64)
+    rows: list[list[object]] = []
+    chosen = None
+    for margin in MARGINS:
+        kept = float((same >= threshold - margin).mean()) if len(same) else 1.0
+        if chosen is None and kept >= KEEP:
+            chosen = margin
+        rows.append([margin, len(same), f"{kept:.3f}", len(other),
+                     int((other < threshold - margin).sum()),
+                     "chosen" if chosen == margin else ""])
+    assert chosen is not None
+    return chosen, rows
+
+
 def main() -> None:
     import argparse
 
@@ -308,16 +468,33 @@ def main() -> None:
     parser.add_argument("--split", default="train", choices=("train", "heldout"))
     parser.add_argument("--data", type=Path, default=Path(__file__).parent / "data")
     parser.add_argument("--show", type=int, default=0, help="print this many pairs")
+    parser.add_argument("--long", action="store_true",
+                        help="the long-document set (build_long)")
+    parser.add_argument("--choose-margin", action="store_true",
+                        help="choose the chunk margin of `similar` (long set, train split)")
     parser.add_argument("--choose", action="store_true",
                         help="choose the default shingle length and Jaccard (train split)")
     args = parser.parse_args()
+    if args.choose_margin:
+        from bench.bench_dedupe import labelled_archive
+        from briefmin.dedupe import DEFAULT_THRESHOLD
+
+        train = build_long(args.data.resolve(), "train")
+        margin, rows = choose_margin(long_scores(labelled_archive(train), train),
+                                     DEFAULT_THRESHOLD)
+        print("margin", "same pairs at t", "kept", "distinct at t", "distinct dropped", "",
+              sep="\t")
+        for row in rows:
+            print(*row, sep="\t")
+        print(f"chosen: chunk margin {margin} (at --threshold {DEFAULT_THRESHOLD})")
+        return
     if args.choose:
         words, jaccard, rows = choose(args.data.resolve())
         for row in rows:
             print(*row, sep="\t")
         print(f"chosen: {words}-word shingles, Jaccard {jaccard}")
         return
-    labelled = build(args.data.resolve(), args.split)
+    labelled = (build_long if args.long else build)(args.data.resolve(), args.split)
     counts: dict[tuple[str, str], int] = defaultdict(int)
     for p in labelled.pairs:
         counts[(p.label, p.source)] += 1

@@ -4,7 +4,8 @@
 - `normalized`: the same text once whitespace, line endings and case are normalized;
 - `near-identical`: the same text with small edits: word-shingle Jaccard ≥ a threshold, from the
   stored text alone (`shingles`, no model);
-- `similar`: the same meaning: cosine of the brief vectors ≥ a threshold (`nearpairs`); it was
+- `similar`: the same meaning: cosine of the brief vectors ≥ a threshold (`nearpairs`), and
+  for two briefs of several chunks, chunks that match too (`chunkmatch`); it was
   called `near` before, and the JSON still says so in `deprecated_kind` for one release.
 
 A group is a representative (its oldest member) and members each at least the kind's threshold
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from .chunkmatch import confirmed, long_rows, reader
 from .errors import UsageError
 from .grouping import assign
 from .nearpairs import Pairs, all_pairs, decoded, near_pairs, query_pairs
@@ -259,7 +261,7 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
     briefs are the versions that snapshot holds. `concurrent` (the default) searches the
     archive's similar pairs in a thread while the texts are read; off, one after the other
     (the same report)."""
-    from .store import BRIEF_KINDS
+    from .store import BRIEF_KINDS, KIND_BRIEF
     from .text import Admitted, admit, decode_text
 
     thresholds = Thresholds(check_threshold(threshold), check_jaccard(jaccard))
@@ -328,12 +330,14 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
                             first_new=len(stored) if path_mode else None,
                             read=archive.contents)
     new_vectors = np.zeros((0, stored.dim or 1), np.float32)
+    new_chunks: list[Floats] = []  # the new briefs' chunk vectors (chunkmatch)
     if new_texts:
         from .encoder import archive_encoder, encode_briefs
 
         say(f"encoding {len(new_texts)} new brief(s)")
         encoded = encode_briefs(archive_encoder(archive), new_texts)
         new_vectors = np.vstack([e.brief_vector for e in encoded]).astype(np.float32)
+        new_chunks = [e.chunk_vectors for e in encoded]
 
     best: Floats = np.zeros(0, np.float32)
     if path_mode:
@@ -342,6 +346,10 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
     else:
         pairs = similar()
     del similar  # the thread's result (~1.3e7 pairs at a million) is held once, by `pairs`
+    # two briefs of several chunks each are similar only if their chunks match too
+    pairs = confirmed(pairs, long_rows(stored.kinds == KIND_BRIEF, new_chunks),
+                      reader(stored.content_ids, archive.chunk_vectors, new_chunks),
+                      thresholds.similar)
 
     def vector(row: int) -> Floats:
         if row >= len(stored):

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    from ..quantize import Floats
     from .tiers import TierReport
     from .verify import VerifyReport
 
@@ -490,6 +491,11 @@ class Archive:
     def all_int8(self, kinds: Sequence[int] = BRIEF_KINDS) -> npt.NDArray[np.int8]:
         """Every int8 code of the given kinds, in segment order (as `vectors(kinds)`)."""
         return segments.all_codes(self._db, self.meta, kinds)
+
+    def chunk_vectors(self, content_ids: Iterable[int]) -> dict[int, Floats]:
+        """Unit vectors of the chunks of these contents (of those longer than one chunk),
+        from their stored codes."""
+        return segments.chunk_vectors(self._db, self.meta, set(content_ids))
 
     def has_lexical_index(self) -> bool:
         """False for an archive of an older format not written to since (see schema.py)."""

@@ -488,6 +488,38 @@ def all_codes(db: Connection, meta: schema.Meta, kinds: Sequence[int]) -> npt.ND
     return np.concatenate(chunks) if chunks else np.zeros((0, dim), np.int8)
 
 
+def chunk_vectors(db: Connection, meta: schema.Meta, contents: Set[int]
+                  ) -> dict[int, Floats]:
+    """The unit chunk vectors (KIND_CHUNK rows, stored order) of these contents, from their
+    rescoring codes (`chunkmatch` compares long briefs chunk by chunk); a content of one chunk
+    has none. Segments holding none of them are skipped after reading their ids."""
+    import numpy as np
+
+    wanted = np.fromiter(sorted(contents), np.int64)
+    coded = code_bits(db)
+    readout = Readout(meta, read_decoder(db) if coded else None)
+    found: dict[int, list[Floats]] = {}
+    for seg_id, n, ids, kind_blob in db.query(
+            "SELECT id, n, content_ids, kinds FROM vec_segments ORDER BY id"):
+        cids = np.frombuffer(ids, np.int64)
+        hit = (np.frombuffer(kind_blob, np.uint8) == KIND_CHUNK) & np.isin(cids, wanted)
+        if not hit.any():
+            continue
+        int8, bits = db.one("SELECT int8, bits FROM vec_segments WHERE id = ?", (seg_id,))
+        tier = coded.get(int(seg_id), meta.rescore_bits)
+        signs = np.frombuffer(bits, np.uint8).reshape(n, -1)
+        codes = readout.codes(int8, n, tier, signs)[hit]
+        # as StoredVectors.lengths: rows of a coarser tier than int8 are read at unit length
+        lengths = (readout.scale.lengths(codes) if tier == meta.rescore_bits
+                   or meta.rescore_bits != 8 else
+                   np.full(len(codes), 1.0 / meta.int8_step, np.float32))
+        unit = codes.astype(np.float32) / lengths[:, None]
+        owners = cids[hit]
+        for cid in np.unique(owners).tolist():
+            found.setdefault(cid, []).append(unit[owners == cid])
+    return {cid: np.concatenate(parts) for cid, parts in found.items()}
+
+
 # -- tiers ----------------------------------------------------------------------------------
 
 def tier_counts(db: Connection, meta: schema.Meta, contents: Set[int], bits: int
