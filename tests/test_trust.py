@@ -7,7 +7,10 @@ that documents it; and bad input, quiet runs and log files behave as README says
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -410,3 +413,47 @@ def test_a_copyright_file_with_a_licence_more_is_not_pruned_as_a_copy(
                             "b/copyright": (COPYRIGHT_A + more).encode()})
     pruned = _dedupe(cli, path, "--prune")["prune"]
     assert isinstance(pruned, dict) and pruned["paths"] == [], pruned
+
+
+@contextmanager
+def _read_only(path: Path) -> Iterator[None]:
+    """`path` read-only even for root (who ignores the mode bits): chattr +i where we are
+    root, chmod otherwise."""
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(path)], capture_output=True,
+                          check=False).returncode:
+            pytest.skip("chattr +i is not available here")
+        undo = ["chattr", "-i", str(path)]
+    else:
+        mode = path.stat().st_mode
+        path.chmod(mode & ~0o222)
+        undo = ["chmod", oct(mode & 0o7777)[2:], str(path)]
+    try:
+        yield
+    finally:
+        subprocess.run(undo, check=True)
+
+
+def test_a_read_only_archive_or_folder_is_read_and_a_write_says_why_not(
+        cli: Cli, hashing_archive: MakeArchive, tmp_path: Path) -> None:
+    """A read-only archive file, or one in a read-only folder, answers every reader; a writer
+    gets one line (exit 3) that says what is read-only, and the file is left as it was.
+    SQLite's own words ("unable to open database file" for an archive `ls` had just read)
+    named neither."""
+    path = hashing_archive({"a.md": b"The rooftop garden is watered at six.\n"})
+    new = tmp_path / "new.md"
+    new.write_text("Parking permits are renewed each January.\n")
+    before = path.read_bytes()
+    for locked, says in ((path, "the archive file is read-only"),
+                         (path.parent, f"its folder {path.parent} is read-only")):
+        with _read_only(locked):
+            for reader in (("ls", path), ("verify", path), ("info", path),
+                           ("search", path, "rooftop", "--mode", "lexical")):
+                assert cli(*reader).returncode == 0, (locked, reader)
+            for writer in (("add", path, new), ("rm", path, "src/a.md")):
+                done = cli(*writer)
+                assert done.returncode == 3, (locked, writer, done.stderr)
+                assert done.stderr.startswith("briefmin: error: ") \
+                    and done.stderr.count("\n") == 1, done.stderr
+                assert says in done.stderr, (writer, done.stderr)
+        assert path.read_bytes() == before
