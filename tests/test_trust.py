@@ -457,3 +457,33 @@ def test_a_read_only_archive_or_folder_is_read_and_a_write_says_why_not(
                     and done.stderr.count("\n") == 1, done.stderr
                 assert says in done.stderr, (writer, done.stderr)
         assert path.read_bytes() == before
+
+
+def test_a_ci_check_of_no_new_brief_checks_nothing_and_says_so(
+        cli: Cli, hashing_archive: MakeArchive, tmp_path: Path) -> None:
+    """A pull request that changes no brief: `git diff --name-only … | briefmin dedupe A
+    --from - --fail` exited 2 on the empty list, and README's `$(git diff …)` form ran the
+    whole archive's dedupe, failing on duplicates the pull request never touched. Given
+    folders holding no brief (a Debian package's `copyright`, `METADATA`: no --include glob)
+    compared nothing, said "2 brief(s) compared" and passed."""
+    text = b"Copies of the quarterly report go to the board by Friday.\n"
+    path = hashing_archive({"a.md": text, "b.md": text})
+    assert cli("dedupe", path, "--fail").returncode == 1  # the archive's own duplicates
+    for given in ("", "\n"):
+        done = cli("dedupe", path, "--from", "-", "--fail", input=given)
+        assert done.returncode == 0, done.stderr
+        assert "nothing to check: the path list - is empty" in done.stderr
+    as_json = cli("dedupe", path, "--from", "-", "--fail", "--json", input="")
+    assert as_json.returncode == 0, as_json.stderr
+    document = json.loads(as_json.stdout)
+    assert document["groups"] == [] and document["new"] == [] and document["briefs"] == 0
+    debian = tmp_path / "debian"
+    debian.mkdir()
+    (debian / "copyright").write_bytes(text)
+    (debian / "METADATA").write_bytes(text)
+    done = cli("dedupe", path, debian, "--fail")
+    assert done.returncode == 0, done.stderr
+    assert "no brief in the given paths" in done.stderr and "compared" not in done.stderr
+    assert "--include" in done.stderr
+    named = cli("dedupe", path, debian / "copyright", "--fail")  # a file named is taken
+    assert named.returncode == 1, named.stderr
