@@ -536,3 +536,26 @@ def test_a_commit_torn_by_a_lost_journal_is_found_or_restores_exactly(
         with Archive.open(path) as archive:
             assert {r.path: archive.read(r) for r in archive.records()} in states
     assert found >= 4, found  # the mixes are not all harmless: verify has work here
+
+
+def test_an_archived_name_with_glob_characters_selects_itself_only(
+        cli: Cli, hashing_archive: MakeArchive) -> None:
+    """`Draft [1].md` (a browser's or a share's name for a second copy) is also a glob whose
+    class matches `Draft 1.md`: `restore --stdout` of that exact name printed both briefs'
+    bytes run together, and `rm 'b*.md'` of a brief named so removed `bx.md`.
+    A selector that is an archived path takes that path; a glob that names no brief is still
+    a glob."""
+    files = {"Draft [1].md": b"Budget approved for the Lisbon offsite.\n",
+             "Draft 1.md": b"The printer on floor two is replaced in May.\n",
+             "b*.md": b"A star in a file name, from a Windows share.\n",
+             "bx.md": b"Unrelated: the parking rota for March.\n"}
+    path = hashing_archive(files)
+    done = cli("restore", path, "src/Draft [1].md", "--stdout")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == files["Draft [1].md"].decode()
+    listed = cli("ls", path, "src/b?.md", "--json")  # a glob still matches as one
+    assert [r["path"] for r in json.loads(listed.stdout)] == ["src/b*.md", "src/bx.md"]
+    assert cli("rm", path, "src/b*.md").returncode == 0
+    with Archive.open(path) as archive:
+        assert sorted(r.path for r in archive.records()) == [
+            "src/Draft 1.md", "src/Draft [1].md", "src/bx.md"]
