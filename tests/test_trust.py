@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -559,3 +560,24 @@ def test_an_archived_name_with_glob_characters_selects_itself_only(
     with Archive.open(path) as archive:
         assert sorted(r.path for r in archive.records()) == [
             "src/Draft 1.md", "src/Draft [1].md", "src/bx.md"]
+
+
+def test_a_damaged_input_of_a_merge_is_named_with_its_brief(
+        cli: Cli, hashing_archive: MakeArchive, tmp_path: Path) -> None:
+    """Merging several hosts' archives, one with a damaged solid block, ended in `stored item
+    does not decompress (…)`: which of the inputs, which brief? The error names both and
+    what to run; OUT keeps only what was committed before (nothing here)."""
+    path = hashing_archive({f"d/{i}.txt": f"Host note {i}: the backup of rack {i} ran at "
+                            f"0{i}:00 and took {i * 3} minutes.\n".encode() for i in range(6)})
+    with sqlite3.connect(path) as db:
+        (block, data), = db.execute("SELECT id, data FROM blocks LIMIT 1")
+        db.execute("UPDATE blocks SET data = ? WHERE id = ?",
+                   (data[:len(data) // 2] + bytes([data[len(data) // 2] ^ 0x10])
+                    + data[len(data) // 2 + 1:], block))
+    out = tmp_path / "all.bmin"
+    done = cli("merge", out, path)
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.count("\n") == 1 and str(path) in done.stderr, done.stderr
+    assert "src/d/" in done.stderr and "briefmin verify" in done.stderr, done.stderr
+    with Archive.open(out) as merged:
+        assert merged.records() == []
