@@ -180,7 +180,7 @@ def _unwritable(path: str) -> str | None:
     rather than asked (os.access): root passes access() where chattr +i or a read-only mount
     still refuse."""
     try:
-        os.close(os.open(path, os.O_WRONLY))
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # (never waits on a FIFO)
     except PermissionError:
         return "the archive file is read-only"
     except OSError as exc:
