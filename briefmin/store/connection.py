@@ -170,7 +170,7 @@ def archive_error(path: str, exc: sqlite3.Error | UnicodeDecodeError) -> Archive
     if "readonly database" in message or "unable to open database file" in message:
         why = _unwritable(path)
         if why:
-            return ArchiveError(f"{path}: cannot write: {why} ({message})")
+            return ArchiveError(f"{path}: {why} ({message})")
     return ArchiveError(f"{path}: {message}")
 
 
@@ -191,7 +191,9 @@ def _unwritable(path: str) -> str | None:
     try:
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
     except OSError:
-        return f"its folder {parent} is read-only (SQLite writes a journal beside the archive)"
+        # (a reader meets this too when the archive is in WAL mode: SQLite needs its -shm)
+        return (f"its folder {parent} is read-only, and SQLite writes its journal (or a WAL "
+                "archive's -shm file) beside the archive")
     os.unlink(probe)
     return None
 
