@@ -581,3 +581,71 @@ def test_a_damaged_input_of_a_merge_is_named_with_its_brief(
     assert "src/d/" in done.stderr and "briefmin verify" in done.stderr, done.stderr
     with Archive.open(out) as merged:
         assert merged.records() == []
+
+
+def test_a_merge_never_vouches_for_an_inputs_damaged_rows(
+        cli: Cli, hashing_archive: MakeArchive, tmp_path: Path) -> None:
+    """An input whose vector segment is damaged (`verify` exit 1) merged with exit 0, and OUT
+    verified clean: the wrong codes, rewritten under OUT's fresh checksums, were vouched for.
+    Same for a damaged brief row (its path). A merge now checks each input's row checksums
+    first and refuses, naming the input and what is damaged, before writing anything."""
+    files = {f"d/{i}.txt": f"Rack {i} was moved to room {i + 10} on the {i + 1}th; the "
+             f"cabling plan lists {i * 4} ports.\n".encode() for i in range(6)}
+    for table, column in (("vec_segments", "int8"), ("briefs", "path")):
+        path = hashing_archive(files, name=f"{table}.bmin")
+        with sqlite3.connect(path) as db:
+            (rowid, value), = db.execute(f"SELECT rowid, {column} FROM {table} LIMIT 1")
+            changed = (value[:-1] + bytes([value[-1] ^ 1]) if isinstance(value, bytes)
+                       else value + "x")
+            db.execute(f"UPDATE {table} SET {column} = ? WHERE rowid = ?", (changed, rowid))
+        assert cli("verify", path).returncode == 1
+        out = tmp_path / f"all-{table}.bmin"
+        done = cli("merge", out, path)
+        assert done.returncode == 3, (table, done.stderr)
+        assert done.stderr.count("\n") == 1 and str(path) in done.stderr, done.stderr
+        assert "damaged" in done.stderr and "briefmin verify" in done.stderr, done.stderr
+        with Archive.open(out) as merged:
+            assert merged.records() == []
+
+
+def test_an_add_never_vouches_for_a_damaged_vector_segment(cli: Cli, chdir_tmp: Path
+                                                          ) -> None:
+    """Eight small segments merge into one at the next add (LSM tiers): a damaged one among
+    them was rewritten under a fresh checksum, and `verify`, which had named it, passed. The
+    damaged segment is now left out of merges: adds go on, and `verify` still names it."""
+    for i in range(7):
+        Path(f"n{i}.md").write_text(f"Rack {i} moved to room {i + 3}; {i * 4} ports.\n")
+        assert cli("add", "a.bmin", f"n{i}.md", "--model", HASHING).returncode == 0
+    with sqlite3.connect("a.bmin") as db:
+        (segment, codes), = db.execute("SELECT id, int8 FROM vec_segments ORDER BY id "
+                                       "LIMIT 1 OFFSET 2")
+        db.execute("UPDATE vec_segments SET int8 = ? WHERE id = ?",
+                   (codes[:-1] + bytes([codes[-1] ^ 1]), segment))
+    assert cli("verify", "a.bmin").returncode == 1
+    for i in range(7, 16):  # past the next merge, twice over
+        Path(f"n{i}.md").write_text(f"Rack {i} moved to room {i + 3}; {i * 4} ports.\n")
+        assert cli("add", "a.bmin", f"n{i}.md").returncode == 0
+    done = cli("verify", "a.bmin")
+    assert done.returncode == 1 and "vector segment" in done.stdout + done.stderr, done.stdout
+    with Archive.open("a.bmin") as archive:
+        assert len(archive.records()) == 16
+
+
+def test_rm_refuses_to_rewrite_a_damaged_vector_segment(
+        cli: Cli, hashing_archive: MakeArchive) -> None:
+    """`rm` of one brief rewrites the segment holding its rows with the rest: a damaged
+    segment came out under a fresh checksum and `verify` passed. Removing (rm, the prunes) or
+    re-encoding (`tier`) rows of a damaged segment now fails (exit 3, one line, the archive
+    unchanged)."""
+    path = hashing_archive({f"d/{i}.txt": f"Rack {i} moved to room {i + 3}; {i * 4} ports "
+                            f"and {i} patch panels.\n".encode() for i in range(6)})
+    with sqlite3.connect(path) as db:
+        (segment, codes), = db.execute("SELECT id, int8 FROM vec_segments")
+        db.execute("UPDATE vec_segments SET int8 = ? WHERE id = ?",
+                   (codes[:-1] + bytes([codes[-1] ^ 1]), segment))
+    before = path.read_bytes()
+    done = cli("rm", path, "src/d/0.txt")
+    assert done.returncode == 3, (done.stdout, done.stderr)
+    assert done.stderr.count("\n") == 1 and "vector segment" in done.stderr, done.stderr
+    assert path.read_bytes() == before
+    assert cli("verify", path).returncode == 1

@@ -104,6 +104,22 @@ class _SourceVectors:
         return len(picked)
 
 
+def _check_rows(source: Archive) -> None:
+    """Refuse an input with a damaged row before anything is written: its values would be
+    stored in OUT under fresh checksums, and OUT's `verify` would vouch for them. (Stored
+    items are checked against their sha256 as they are read: `_read`.)"""
+    from .verify import row_problems  # only here: merge is rare, verify's module is large
+
+    problems = row_problems(source._db, source._blocks)
+    if problems:
+        first = problems[0]
+        briefs = f" ({', '.join(first.paths[:3])}{', …' if len(first.paths) > 3 else ''})" \
+            if first.paths else ""
+        more = f" and {len(problems) - 1} more problem(s)" if len(problems) > 1 else ""
+        raise IntegrityError(f"{source.path}: {first.message}{briefs}{more}; run `briefmin "
+                             f"verify {source.path}`; nothing was merged")
+
+
 def _read(source: Archive, record: BriefRecord) -> bytes:
     """A brief's bytes from an input; damage names the input and the brief (of several
     inputs, which one is damaged is what the user must know)."""
@@ -120,6 +136,8 @@ def merge(out: Archive, sources: Sequence[Archive]) -> MergeReport:
     out._require_writer()
     for source in sources:
         check_compatible(out, source)
+    for source in sources:
+        _check_rows(source)
     report = MergeReport(inputs=len(sources))
     todo = _new_versions(out, sources, report)
     vectors: dict[int, _SourceVectors] = {}
