@@ -483,6 +483,8 @@ def dedupe_command(
         DEFAULT_THRESHOLD,
         KINDS,
         PRUNE_KINDS,
+        DedupeReport,
+        Thresholds,
         check_jaccard,
         check_threshold,
         find_duplicates,
@@ -502,10 +504,23 @@ def dedupe_command(
         raise UsageError("--prune works on the archive's own duplicates; run it without paths")
     if prune and snapshot is not None:
         raise UsageError("--prune removes latest versions; run it without --snapshot")
-    if from_file is not None and not inputs:
-        raise UsageError(f"--from {from_file}: no paths in it")
     sources = list(iter_sources(inputs, include=include or DEFAULT_INCLUDE,
                                 exclude=exclude or (), stdin_name=name)) if inputs else None
+    if (from_file is not None or inputs) and not sources:
+        # a pull request that changes no brief: nothing to check is no finding (as `add`
+        # takes an empty list), never the whole archive's dedupe nor "N brief(s) compared"
+        with _archive().open(archive):
+            pass  # a mistyped archive is still an error
+        if inputs:
+            output.warn("no brief in the given paths: folder members must match --include ("
+                        f"{' '.join(include or DEFAULT_INCLUDE)}); a file named is taken "
+                        "whatever its name; nothing to check")
+        else:
+            output.info(f"nothing to check: the path list {from_file} is empty",
+                        quiet or json_out)
+        if json_out:
+            output.emit_json(DedupeReport([], Thresholds(threshold, jaccard), 0).to_json())
+        return
     write = prune and not dry_run
     with _archive().open(archive, write=write, wait=wait, on_wait=_waiting(archive, quiet)) as arch:
         report = find_duplicates(arch, sources, threshold=threshold, jaccard=jaccard,

@@ -7,8 +7,15 @@ that documents it; and bad input, quiet runs and log files behave as README says
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
+import random
+import sqlite3
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
 
 from briefmin import Archive
 
@@ -310,3 +317,335 @@ def test_minify_quiet_is_quiet_like_add(cli: Cli, chdir_tmp: Path) -> None:
         assert loud.returncode == 0 and "warning" in loud.stderr, (args, loud.stderr)
         quiet = cli("minify", *args, "--model", HASHING, "-q")
         assert quiet.returncode == 0 and quiet.stderr == "", (args, quiet.stderr)
+
+
+# Second round (branch trust3): Debian copyright files, changelogs and METADATA, nobody tuned
+# on them. Two packages' copyright files of one licence (brotli's and expat's, libxcomposite's
+# and libxt's in /usr/share/doc) share the licence's body word for word and differ in the
+# header (names, holders, years) or by a whole licence more on one side.
+MIT = """Permission is hereby granted, free of charge, to any person obtaining a copy
+ of this software and associated documentation files (the "Software"), to deal
+ in the Software without restriction, including without limitation the rights
+ to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+ copies of the Software, and to permit persons to whom the Software is
+ furnished to do so, subject to the following conditions:
+ .
+ The above copyright notice and this permission notice shall be included in
+ all copies or substantial portions of the Software.
+ .
+ THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+ IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+ FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT.  IN NO EVENT SHALL THE
+ AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+ LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+ OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN
+ THE SOFTWARE.
+"""
+COPYRIGHT_A = f"""Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+Upstream-Name: quillpress
+Source: https://github.com/quillpress/quillpress
+
+Files: *
+Copyright: 2009, 2010, 2013-2015 by the Quillpress Authors
+License: MIT
+
+Files: debian/*
+Copyright: 2015 Tomas Brandt <tbrandt@example.org>
+License: MIT
+
+License: MIT
+ {MIT}"""
+COPYRIGHT_B = f"""Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+Upstream-Name: Lattice
+Upstream-Contact: Sabine Pohl <sabine@lattice.example>
+Source: https://github.com/latticexml/lattice
+Copyright: Copyright (C) Lattice maintainers
+
+Files: *
+Copyright:
+ Copyright (C) 1998-2000 Open Source Software Centre Ltd and Carl Cooper
+ Copyright (C) 2001-2017 Lattice maintainers
+License: MIT
+
+Files: debian/*
+Copyright:
+ Copyright (C) 1998-2000 Adrian Dicarlo <adicarlo@example.org>
+ Copyright (C) 2000-2007 Arno van Rijn <arno@example.org>
+ Copyright (C) 2013-     Laszlo Borbas <lborbas@example.org>
+License: MIT
+
+License: MIT
+ {MIT}"""
+
+
+@pytest.mark.xfail(strict=True, reason="dedupe.py (not this branch's to change): the "
+                   "small-edit cap counts only the side that holds fewer shingles of its own")
+def test_two_packages_copyright_files_of_one_licence_are_distinct(
+        cli: Cli, hashing_archive: MakeArchive) -> None:
+    """Two projects' copyright files under one licence: other names, holders, maintainers
+    and years (74 shingles of its own on one side, 23 on the other), the licence's body the
+    same. A version bumped in one of them is its near copy; the other project's file is not,
+    and the default prune must keep it."""
+    bumped = COPYRIGHT_A.replace("2013-2015", "2013-2016").encode()
+    path = hashing_archive({"a/copyright": COPYRIGHT_A.encode(),
+                            "b/copyright": COPYRIGHT_B.encode(), "c/copyright": bumped})
+    groups = _dedupe(cli, path)["groups"]
+    assert isinstance(groups, list)
+    near = [g["paths"] for g in groups if g["kind"] == "near-identical"]
+    assert near == [["src/a/copyright", "src/c/copyright"]], groups
+    pruned = _dedupe(cli, path, "--prune")["prune"]
+    assert isinstance(pruned, dict) and pruned["paths"] == ["src/c/copyright"], pruned
+
+
+@pytest.mark.xfail(strict=True, reason="dedupe.py (not this branch's to change): a member "
+                   "that adds a whole paragraph to the representative counts as a small edit")
+def test_a_copyright_file_with_a_licence_more_is_not_pruned_as_a_copy(
+        cli: Cli, hashing_archive: MakeArchive) -> None:
+    """libxt's copyright file is libxcomposite's plus the holders and licence of more files
+    (113 shingles the other lacks): Jaccard 0.73, and the side that changed less holds 5, so
+    it was near-identical and the default prune removed it, losing that text (README: a copy's
+    text "stays in the archive through the representative")."""
+    more = ("\nFiles: src/Shell.c src/Vendor.c\nCopyright: 1987, 1988 by Digital Equipment "
+            "Corporation, Maynard, Massachusetts, and 2003, 2019 Thomas Dickey\nLicense: "
+            "HPND\n Permission to use, copy, modify, and distribute this software and its "
+            "documentation for any purpose and without fee is hereby granted, provided that "
+            "the above copyright notice appear in all copies and that both that copyright "
+            "notice and this permission notice appear in supporting documentation.\n")
+    path = hashing_archive({"a/copyright": COPYRIGHT_A.encode(),
+                            "b/copyright": (COPYRIGHT_A + more).encode()})
+    pruned = _dedupe(cli, path, "--prune")["prune"]
+    assert isinstance(pruned, dict) and pruned["paths"] == [], pruned
+
+
+@contextmanager
+def _read_only(path: Path) -> Iterator[None]:
+    """`path` read-only even for root (who ignores the mode bits): chattr +i where we are
+    root, chmod otherwise."""
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(path)], capture_output=True,
+                          check=False).returncode:
+            pytest.skip("chattr +i is not available here")
+        undo = ["chattr", "-i", str(path)]
+    else:
+        mode = path.stat().st_mode
+        path.chmod(mode & ~0o222)
+        undo = ["chmod", oct(mode & 0o7777)[2:], str(path)]
+    try:
+        yield
+    finally:
+        subprocess.run(undo, check=True)
+
+
+def test_a_read_only_archive_or_folder_is_read_and_a_write_says_why_not(
+        cli: Cli, hashing_archive: MakeArchive, tmp_path: Path) -> None:
+    """A read-only archive file, or one in a read-only folder, answers every reader; a writer
+    gets one line (exit 3) that says what is read-only, and the file is left as it was.
+    SQLite's own words ("unable to open database file" for an archive `ls` had just read)
+    named neither."""
+    path = hashing_archive({"a.md": b"The rooftop garden is watered at six.\n"})
+    new = tmp_path / "new.md"
+    new.write_text("Parking permits are renewed each January.\n")
+    before = path.read_bytes()
+    for locked, says in ((path, "the archive file is read-only"),
+                         (path.parent, f"its folder {path.parent} is read-only")):
+        with _read_only(locked):
+            for reader in (("ls", path), ("verify", path), ("info", path),
+                           ("search", path, "rooftop", "--mode", "lexical")):
+                assert cli(*reader).returncode == 0, (locked, reader)
+            for writer in (("add", path, new), ("rm", path, "src/a.md")):
+                done = cli(*writer)
+                assert done.returncode == 3, (locked, writer, done.stderr)
+                assert done.stderr.startswith("briefmin: error: ") \
+                    and done.stderr.count("\n") == 1, done.stderr
+                assert says in done.stderr, (writer, done.stderr)
+        assert path.read_bytes() == before
+
+
+def test_a_ci_check_of_no_new_brief_checks_nothing_and_says_so(
+        cli: Cli, hashing_archive: MakeArchive, tmp_path: Path) -> None:
+    """A pull request that changes no brief: `git diff --name-only … | briefmin dedupe A
+    --from - --fail` exited 2 on the empty list, and README's `$(git diff …)` form ran the
+    whole archive's dedupe, failing on duplicates the pull request never touched. Given
+    folders holding no brief (a Debian package's `copyright`, `METADATA`: no --include glob)
+    compared nothing, said "2 brief(s) compared" and passed."""
+    text = b"Copies of the quarterly report go to the board by Friday.\n"
+    path = hashing_archive({"a.md": text, "b.md": text})
+    assert cli("dedupe", path, "--fail").returncode == 1  # the archive's own duplicates
+    for given in ("", "\n"):
+        done = cli("dedupe", path, "--from", "-", "--fail", input=given)
+        assert done.returncode == 0, done.stderr
+        assert "nothing to check: the path list - is empty" in done.stderr
+    as_json = cli("dedupe", path, "--from", "-", "--fail", "--json", input="")
+    assert as_json.returncode == 0, as_json.stderr
+    document = json.loads(as_json.stdout)
+    assert document["groups"] == [] and document["new"] == [] and document["briefs"] == 0
+    debian = tmp_path / "debian"
+    debian.mkdir()
+    (debian / "copyright").write_bytes(text)
+    (debian / "METADATA").write_bytes(text)
+    done = cli("dedupe", path, debian, "--fail")
+    assert done.returncode == 0, done.stderr
+    assert "no brief in the given paths" in done.stderr and "compared" not in done.stderr
+    assert "--include" in done.stderr
+    named = cli("dedupe", path, debian / "copyright", "--fail")  # a file named is taken
+    assert named.returncode == 1, named.stderr
+
+
+def test_a_commit_torn_by_a_lost_journal_is_found_or_restores_exactly(
+        cli: Cli, hashing_archive: MakeArchive, tmp_path: Path) -> None:
+    """A kill mid-commit whose journal is then deleted (a cleanup script, a copy without the
+    `-journal` file) leaves some pages of the new state and some of the old. Every such mix
+    is either reported by `verify` (exit 1 or 3, one line on stderr for 3) or restores
+    every brief byte-exact as of one of the two states."""
+    texts = {f"doc/{i:02}.txt": (f"Changelog entry {i}: upload {i}.{i * 7 % 10}-1 fixes "
+                                 f"CVE-2026-{1000 + i} in the parser; thanks to maintainer "
+                                 f"number {i}.\n" * (3 + i % 5)).encode() for i in range(24)}
+    path = hashing_archive(texts)
+    before_bytes = path.read_bytes()
+    later = tmp_path / "later"
+    for i in range(12):
+        name = later / f"doc/{i:02}.txt" if i % 2 else later / f"new/{i:02}.txt"
+        name.parent.mkdir(parents=True, exist_ok=True)
+        name.write_bytes(texts[f"doc/{i:02}.txt"] + b"Reviewed again.\n" * (i + 1))
+    assert cli("add", path, later / "doc", later / "new").returncode == 0
+    after_bytes = path.read_bytes()
+    states = []
+    for data in (before_bytes, after_bytes):
+        path.write_bytes(data)
+        with Archive.open(path) as archive:
+            states.append({r.path: archive.read(r) for r in archive.records()})
+    page = 4096
+    pages = [i for i in range(max(len(before_bytes), len(after_bytes)) // page)
+             if before_bytes[i * page:(i + 1) * page] != after_bytes[i * page:(i + 1) * page]]
+    rng = random.Random(3)
+    found = 0
+    for trial in range(16):
+        base, other = (before_bytes, after_bytes) if trial % 2 else (after_bytes, before_bytes)
+        torn = bytearray(base)
+        for i in rng.sample(pages, rng.randint(1, len(pages) - 1)):
+            torn.extend(bytes(max(0, i * page - len(torn))))  # a page past the old end
+            torn[i * page:(i + 1) * page] = other[i * page:(i + 1) * page]
+        path.write_bytes(bytes(torn))
+        done = cli("verify", path)
+        assert done.returncode in (0, 1, 3), done.stderr
+        assert "Traceback" not in done.stderr
+        if done.returncode == 3:
+            assert done.stderr.count("\n") == 1, done.stderr
+        if done.returncode:
+            found += 1
+            continue
+        with Archive.open(path) as archive:
+            assert {r.path: archive.read(r) for r in archive.records()} in states
+    assert found >= 4, found  # the mixes are not all harmless: verify has work here
+
+
+def test_an_archived_name_with_glob_characters_selects_itself_only(
+        cli: Cli, hashing_archive: MakeArchive) -> None:
+    """`Draft [1].md` (a browser's or a share's name for a second copy) is also a glob whose
+    class matches `Draft 1.md`: `restore --stdout` of that exact name printed both briefs'
+    bytes run together, and `rm 'b*.md'` of a brief named so removed `bx.md`.
+    A selector that is an archived path takes that path; a glob that names no brief is still
+    a glob."""
+    files = {"Draft [1].md": b"Budget approved for the Lisbon offsite.\n",
+             "Draft 1.md": b"The printer on floor two is replaced in May.\n",
+             "b*.md": b"A star in a file name, from a Windows share.\n",
+             "bx.md": b"Unrelated: the parking rota for March.\n"}
+    path = hashing_archive(files)
+    done = cli("restore", path, "src/Draft [1].md", "--stdout")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == files["Draft [1].md"].decode()
+    listed = cli("ls", path, "src/b?.md", "--json")  # a glob still matches as one
+    assert [r["path"] for r in json.loads(listed.stdout)] == ["src/b*.md", "src/bx.md"]
+    assert cli("rm", path, "src/b*.md").returncode == 0
+    with Archive.open(path) as archive:
+        assert sorted(r.path for r in archive.records()) == [
+            "src/Draft 1.md", "src/Draft [1].md", "src/bx.md"]
+
+
+def test_a_damaged_input_of_a_merge_is_named_with_its_brief(
+        cli: Cli, hashing_archive: MakeArchive, tmp_path: Path) -> None:
+    """Merging several hosts' archives, one with a damaged solid block, ended in `stored item
+    does not decompress (…)`: which of the inputs, which brief? The error names both and
+    what to run; OUT keeps only what was committed before (nothing here)."""
+    path = hashing_archive({f"d/{i}.txt": f"Host note {i}: the backup of rack {i} ran at "
+                            f"0{i}:00 and took {i * 3} minutes.\n".encode() for i in range(6)})
+    with sqlite3.connect(path) as db:
+        (block, data), = db.execute("SELECT id, data FROM blocks LIMIT 1")
+        db.execute("UPDATE blocks SET data = ? WHERE id = ?",
+                   (data[:len(data) // 2] + bytes([data[len(data) // 2] ^ 0x10])
+                    + data[len(data) // 2 + 1:], block))
+    out = tmp_path / "all.bmin"
+    done = cli("merge", out, path)
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.count("\n") == 1 and str(path) in done.stderr, done.stderr
+    assert "src/d/" in done.stderr and "briefmin verify" in done.stderr, done.stderr
+    with Archive.open(out) as merged:
+        assert merged.records() == []
+
+
+def test_a_merge_never_vouches_for_an_inputs_damaged_rows(
+        cli: Cli, hashing_archive: MakeArchive, tmp_path: Path) -> None:
+    """An input whose vector segment is damaged (`verify` exit 1) merged with exit 0, and OUT
+    verified clean: the wrong codes, rewritten under OUT's fresh checksums, were vouched for.
+    Same for a damaged brief row (its path). A merge now checks each input's row checksums
+    first and refuses, naming the input and what is damaged, before writing anything."""
+    files = {f"d/{i}.txt": f"Rack {i} was moved to room {i + 10} on the {i + 1}th; the "
+             f"cabling plan lists {i * 4} ports.\n".encode() for i in range(6)}
+    for table, column in (("vec_segments", "int8"), ("briefs", "path")):
+        path = hashing_archive(files, name=f"{table}.bmin")
+        with sqlite3.connect(path) as db:
+            (rowid, value), = db.execute(f"SELECT rowid, {column} FROM {table} LIMIT 1")
+            changed = (value[:-1] + bytes([value[-1] ^ 1]) if isinstance(value, bytes)
+                       else value + "x")
+            db.execute(f"UPDATE {table} SET {column} = ? WHERE rowid = ?", (changed, rowid))
+        assert cli("verify", path).returncode == 1
+        out = tmp_path / f"all-{table}.bmin"
+        done = cli("merge", out, path)
+        assert done.returncode == 3, (table, done.stderr)
+        assert done.stderr.count("\n") == 1 and str(path) in done.stderr, done.stderr
+        assert "damaged" in done.stderr and "briefmin verify" in done.stderr, done.stderr
+        with Archive.open(out) as merged:
+            assert merged.records() == []
+
+
+def test_an_add_never_vouches_for_a_damaged_vector_segment(cli: Cli, chdir_tmp: Path
+                                                          ) -> None:
+    """Eight small segments merge into one at the next add (LSM tiers): a damaged one among
+    them was rewritten under a fresh checksum, and `verify`, which had named it, passed. The
+    damaged segment is now left out of merges: adds go on, and `verify` still names it."""
+    for i in range(7):
+        Path(f"n{i}.md").write_text(f"Rack {i} moved to room {i + 3}; {i * 4} ports.\n")
+        assert cli("add", "a.bmin", f"n{i}.md", "--model", HASHING).returncode == 0
+    with sqlite3.connect("a.bmin") as db:
+        (segment, codes), = db.execute("SELECT id, int8 FROM vec_segments ORDER BY id "
+                                       "LIMIT 1 OFFSET 2")
+        db.execute("UPDATE vec_segments SET int8 = ? WHERE id = ?",
+                   (codes[:-1] + bytes([codes[-1] ^ 1]), segment))
+    assert cli("verify", "a.bmin").returncode == 1
+    for i in range(7, 16):  # past the next merge, twice over
+        Path(f"n{i}.md").write_text(f"Rack {i} moved to room {i + 3}; {i * 4} ports.\n")
+        assert cli("add", "a.bmin", f"n{i}.md").returncode == 0
+    done = cli("verify", "a.bmin")
+    assert done.returncode == 1 and "vector segment" in done.stdout + done.stderr, done.stdout
+    with Archive.open("a.bmin") as archive:
+        assert len(archive.records()) == 16
+
+
+def test_rm_refuses_to_rewrite_a_damaged_vector_segment(
+        cli: Cli, hashing_archive: MakeArchive) -> None:
+    """`rm` of one brief rewrites the segment holding its rows with the rest: a damaged
+    segment came out under a fresh checksum and `verify` passed. Removing (rm, the prunes) or
+    re-encoding (`tier`) rows of a damaged segment now fails (exit 3, one line, the archive
+    unchanged)."""
+    path = hashing_archive({f"d/{i}.txt": f"Rack {i} moved to room {i + 3}; {i * 4} ports "
+                            f"and {i} patch panels.\n".encode() for i in range(6)})
+    with sqlite3.connect(path) as db:
+        (segment, codes), = db.execute("SELECT id, int8 FROM vec_segments")
+        db.execute("UPDATE vec_segments SET int8 = ? WHERE id = ?",
+                   (codes[:-1] + bytes([codes[-1] ^ 1]), segment))
+    before = path.read_bytes()
+    done = cli("rm", path, "src/d/0.txt")
+    assert done.returncode == 3, (done.stdout, done.stderr)
+    assert done.stderr.count("\n") == 1 and "vector segment" in done.stderr, done.stderr
+    assert path.read_bytes() == before
+    assert cli("verify", path).returncode == 1

@@ -5,6 +5,7 @@ Nothing outside `briefmin.store` holds an sqlite3 connection or writes SQL."""
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -166,7 +167,35 @@ def archive_error(path: str, exc: sqlite3.Error | UnicodeDecodeError) -> Archive
         return ArchiveBusyError(f"{path}: archive is busy ({message}); try again later")
     if any(sign in message for sign in ("not a database", "malformed", "Could not decode")):
         return ArchiveError(f"{path}: archive is damaged ({message}); run `briefmin verify`")
+    if "readonly database" in message or "unable to open database file" in message:
+        why = _unwritable(path)
+        if why:
+            return ArchiveError(f"{path}: {why} ({message})")
     return ArchiveError(f"{path}: {message}")
+
+
+def _unwritable(path: str) -> str | None:
+    """What keeps a write out, said plainly: SQLite's words for a read-only file or folder
+    ("unable to open database file" for a file that readers just read) name neither. Tried
+    rather than asked (os.access): root passes access() where chattr +i or a read-only mount
+    still refuse."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # (never waits on a FIFO)
+    except PermissionError:
+        return "the archive file is read-only"
+    except OSError as exc:
+        return "the archive file is on a read-only file system" if exc.errno == errno.EROFS \
+            else None
+    parent = os.path.dirname(os.path.abspath(path))
+    probe = os.path.join(parent, f".{os.path.basename(path)}.{os.getpid()}.probe")
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+    except OSError:
+        # (a reader meets this too when the archive is in WAL mode: SQLite needs its -shm)
+        return (f"its folder {parent} is read-only, and SQLite writes its journal (or a WAL "
+                "archive's -shm file) beside the archive")
+    os.unlink(probe)
+    return None
 
 
 def create(path: str, initial_meta: dict[str, object]) -> None:

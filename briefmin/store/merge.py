@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import ModelError, UsageError
+from ..errors import IntegrityError, ModelError, UsageError
 from ..modelid import CHUNK_OVERLAP_TOKENS
 from ..text import decode_text
 from . import catalogue, lexical, rows, schema, segments
@@ -104,12 +104,40 @@ class _SourceVectors:
         return len(picked)
 
 
+def _check_rows(source: Archive) -> None:
+    """Refuse an input with a damaged row before anything is written: its values would be
+    stored in OUT under fresh checksums, and OUT's `verify` would vouch for them. (Stored
+    items are checked against their sha256 as they are read: `_read`.)"""
+    from .verify import row_problems  # only here: merge is rare, verify's module is large
+
+    problems = row_problems(source._db, source._blocks)
+    if problems:
+        first = problems[0]
+        briefs = f" ({', '.join(first.paths[:3])}{', …' if len(first.paths) > 3 else ''})" \
+            if first.paths else ""
+        more = f" and {len(problems) - 1} more problem(s)" if len(problems) > 1 else ""
+        raise IntegrityError(f"{source.path}: {first.message}{briefs}{more}; run `briefmin "
+                             f"verify {source.path}`; nothing was merged")
+
+
+def _read(source: Archive, record: BriefRecord) -> bytes:
+    """A brief's bytes from an input; damage names the input and the brief (of several
+    inputs, which one is damaged is what the user must know)."""
+    try:
+        return source.read(record)
+    except IntegrityError as exc:
+        raise IntegrityError(f"{source.path}: {record.path}: {exc}; run `briefmin verify "
+                             f"{source.path}`") from exc
+
+
 def merge(out: Archive, sources: Sequence[Archive]) -> MergeReport:
     """Merge every input into `out` (opened for writing), in transactions of MERGE_BATCH
     versions."""
     out._require_writer()
     for source in sources:
         check_compatible(out, source)
+    for source in sources:
+        _check_rows(source)
     report = MergeReport(inputs=len(sources))
     todo = _new_versions(out, sources, report)
     vectors: dict[int, _SourceVectors] = {}
@@ -167,7 +195,7 @@ def _merge_batch(out: Archive, sources: Sequence[Archive], batch: list[tuple[int
     for digest, (i, record) in zip(digests, batch, strict=True):
         if digest not in stored and digest not in new:
             new[digest] = (i, record)
-    data = {digest: sources[i].read(record) for digest, (i, record) in new.items()}
+    data = {digest: _read(sources[i], record) for digest, (i, record) in new.items()}
     with out._db.transaction() as db:
         placed, _ = out._blocks.write(list(data.items()))
         ids = out._lookups().content_ids(digests)

@@ -159,10 +159,13 @@ def merge(db: Connection, profile: int) -> None:
     search; merged, a search loads a million codes in a handful of reads, and every vector is
     rewritten only log8(n / 64) times. Only segments of one tier merge (`profile`: the bits
     of the segments vec_codes does not name)."""
+    damaged: set[int] = set()  # left out of merges: rewritten, they would pass `verify`
     while True:
         coded = code_bits(db)
         tiers: dict[tuple[int, int], list[int]] = {}
         for seg_id, n in db.query("SELECT id, n FROM vec_segments ORDER BY id"):
+            if seg_id in damaged:
+                continue
             if n < MAX_SEGMENT_ROWS // SEGMENT_FANOUT:  # the merge stays within MAX_SEGMENT_ROWS
                 bits = coded.get(int(seg_id), profile)  # codes of one kind per segment
                 tiers.setdefault((bits, _tier(int(n))), []).append(int(seg_id))
@@ -172,14 +175,28 @@ def merge(db: Connection, profile: int) -> None:
             return
         bits, group = full[0], full[1][:SEGMENT_FANOUT]
         marks = ",".join("?" * len(group))
-        parts = db.query(f"SELECT n, {_COLUMNS} FROM vec_segments WHERE id IN ({marks}) "
-                         "ORDER BY id", group)
+        parts = db.query(f"SELECT n, {_COLUMNS}, id, checksum FROM vec_segments "
+                         f"WHERE id IN ({marks}) ORDER BY id", group)
+        hurt = {int(p[6]) for p in parts
+                if p[7] != rows.row_sum("vec_segments", (p[6], *p[:6]))}
+        if hurt:
+            damaged.update(hurt)
+            continue
         merged_id = rows.next_id(db, "vec_segments")
         for seg_id in group:
             _delete(db, seg_id)
         _put(db, (merged_id, sum(int(p[0]) for p in parts),
                   *(b"".join(bytes(p[col]) for p in parts) for col in range(1, 6))),
              bits, profile)
+
+
+def _refuse_damaged(db: Connection, values: tuple[Any, ...], checksum: int) -> None:
+    """A segment about to be rewritten (rows removed or re-encoded) must pass its checksum:
+    rewritten, its codes would get a fresh one and `verify` would vouch for them."""
+    if checksum != rows.row_sum("vec_segments", values):
+        raise IntegrityError(f"{db.path}: vector segment {values[0]} is damaged (checksum); "
+                             "rewriting it would hide the damage, so nothing was changed; "
+                             f"run `briefmin verify {db.path}`")
 
 
 def code_bits(db: Connection) -> dict[int, int]:
@@ -216,8 +233,8 @@ def remove_contents(db: Connection, meta: schema.Meta, gone: set[int]) -> None:
     import numpy as np
 
     coded = code_bits(db)
-    for seg_id, n, ids, kinds, spans, bits, int8 in db.query(
-            f"SELECT id, n, {_COLUMNS} FROM vec_segments"):
+    for seg_id, n, ids, kinds, spans, bits, int8, checksum in db.query(
+            f"SELECT id, n, {_COLUMNS}, checksum FROM vec_segments"):
         cids = np.frombuffer(ids, np.int64)
         keep = ~np.isin(cids, list(gone))
         if keep.all():
@@ -225,6 +242,7 @@ def remove_contents(db: Connection, meta: schema.Meta, gone: set[int]) -> None:
         if not keep.any():
             _delete(db, seg_id)
             continue
+        _refuse_damaged(db, (seg_id, n, ids, kinds, spans, bits, int8), checksum)
         tier = coded.get(int(seg_id), meta.rescore_bits)
         rows.put(db, "vec_segments", (seg_id, int(keep.sum()), *_subset(
             n, (ids, kinds, spans, bits, int8), keep, _row_bytes(tier, meta.dim))))
@@ -567,11 +585,12 @@ def retier(db: Connection, meta: schema.Meta, contents: Set[int], bits: int) -> 
         tier = coded.get(int(seg_id), meta.rescore_bits)
         if tier <= bits:
             continue
-        n, *columns = db.one(f"SELECT n, {_COLUMNS} FROM vec_segments WHERE id = ?",
-                             (seg_id,))
+        n, *columns, checksum = db.one(f"SELECT n, {_COLUMNS}, checksum FROM vec_segments "
+                                       "WHERE id = ?", (seg_id,))
         hit = np.isin(np.frombuffer(columns[0], np.int64), wanted)
         if not hit.any():
             continue
+        _refuse_damaged(db, (seg_id, n, *columns), checksum)
         size = _row_bytes(tier, meta.dim)
         part = _subset(n, columns, hit, size)
         signs = np.frombuffer(part[3], np.uint8).reshape(int(hit.sum()), -1)

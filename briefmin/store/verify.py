@@ -295,6 +295,17 @@ class _Verifier:
         return checked, len(set(expected) - set(self.owners))
 
 
+def row_problems(db: Connection, blocks: Blocks) -> list[Problem]:
+    """The row checksums alone (nothing inflated, no lexical rebuild): what a merge checks of
+    each input before it copies rows under OUT's own checksums, which would vouch for them."""
+    check = _Verifier(db, blocks)
+    if db.checksummed:
+        check.checksums()
+        for message, members in check.later:  # damaged blocks, dictionaries: their briefs
+            check.add(message, members)
+    return check.problems
+
+
 def verify(db: Connection, blocks: Blocks) -> VerifyReport:
     """Check everything; return the problems instead of raising, so all are reported."""
     check = _Verifier(db, blocks)
