@@ -94,6 +94,10 @@ VARIANTS["prefix"] = {"clauses": True}
 # fifth round: the opening (the lead within this share of the budget) kept, the rest chosen
 for _o in (0.15, 0.3, 0.5):
     VARIANTS[f"open{_o}"] = {"priors": Priors(opening=_o)}
+# sixth round: backward elimination as one more candidate, the method's value decides
+# ("back"); "backonly" is backward elimination alone (a diagnostic: no forward runs)
+VARIANTS["back"] = {"priors": Priors(backward=True)}
+VARIANTS["backonly"] = {"priors": Priors(backward=True), "cost_powers": (), "refine": False}
 
 
 def pypi_readmes() -> list[tuple[str, str]]:

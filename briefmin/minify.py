@@ -22,6 +22,7 @@ from .selection import (
     Priors,
     UnitVectors,
     choose,
+    select_backward,
     select_greedy,
     select_in_order,
     unit_vectors,
@@ -38,9 +39,9 @@ from .units import (
 
 __all__ = ["CLAUSES", "COST_POWERS", "DEFAULT_RATIO", "PRIORS", "REDUNDANCY", "SWAPS",
            "Document", "Minified", "Priors", "UnitVectors", "brief_vectors", "choose",
-           "count_words", "minify", "minify_many", "parse", "render", "select_greedy",
-           "select_in_order", "similarity", "split_clauses", "split_sentences", "unit_vectors",
-           "word_budget"]
+           "count_words", "minify", "minify_many", "parse", "render", "select_backward",
+           "select_greedy", "select_in_order", "similarity", "split_clauses", "split_sentences",
+           "unit_vectors", "word_budget"]
 
 DEFAULT_RATIO = 0.5
 # sentences split into clause units (`units.split_clauses`): a sentence may lose its end,

@@ -50,6 +50,8 @@ class Priors:
     # when set: every greedy run starts from the brief's opening, the units the lead keeps
     # within this share of the budget (a README's or a doc's first lines say what it is)
     opening: float | None = None
+    # one more candidate: backward elimination from the whole brief (`select_backward`)
+    backward: bool = False
 
 
 class _Prior:
@@ -348,6 +350,59 @@ def select_skipping(doc: Document, vectors: UnitVectors, budget: int, skip: floa
                                          if u not in dropped])
 
 
+def select_backward(doc: Document, vectors: UnitVectors, budget: int,
+                    redundancy: float = REDUNDANCY, cost_power: float = 1.0,
+                    keep: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.bool_]:
+    """Start from every unit that may be chosen (a unit that repeats, cosine >= `redundancy`,
+    one kept before it in the brief's order left out) and drop, one at a time, the unit whose
+    removal costs the least estimated similarity per word it frees (loss / words **
+    `cost_power`; its context goes with it once no kept unit needs it), never one of `keep`,
+    until the budget holds; then fill what is left greedily. At high ratios the question is
+    what to drop, which a forward greedy answers only indirectly."""
+    n = len(doc.units)
+    costs = _Costs.of(doc)
+    chosen = candidates(doc)
+    for unit in np.flatnonzero(chosen).tolist():  # in order: the first of repeats stays
+        if chosen[unit]:
+            later = np.arange(n) > unit
+            chosen &= ~(later & (vectors.unit @ vectors.unit[unit] >= redundancy))
+    protected = np.zeros(n, bool) if keep is None else keep & candidates(doc)
+    chosen |= protected
+    mask = costs.with_context(chosen)
+    total = vectors.mass[mask].sum(axis=0)
+    used = float(costs.words[mask].sum())
+    score = _cosine(total, vectors.target)
+    while used > budget:
+        # how many kept units hold each unit in the output: itself if chosen, and every
+        # chosen unit it is the context of
+        context = costs.context[chosen]
+        support = chosen.astype(np.int64) + np.bincount(context[context >= 0], minlength=n)
+        rows = np.flatnonzero(chosen & ~protected)
+        if not len(rows):
+            break
+        alone = (support[rows] == 1).astype(np.float64)
+        ctx = costs.context[rows]
+        leaves = ((ctx >= 0) & (support[np.maximum(ctx, 0)] == 1)).astype(np.float64)
+        freed = costs.words[rows] * alone + (leaves * costs.words[ctx]).sum(axis=1)
+        drop = vectors.mass[rows] * alone[:, None] + np.einsum(
+            "cd,cde->ce", leaves, vectors.mass[ctx])
+        rest = total - drop
+        scores = rest @ vectors.target / np.maximum(np.linalg.norm(rest, axis=1), 1e-12)
+        ratio = np.where(freed > 0, (score - scores) / np.maximum(freed, 1.0) ** cost_power,
+                         np.inf)
+        best = int(np.argmin(ratio))
+        if not np.isfinite(ratio[best]):
+            break
+        unit = int(rows[best])
+        chosen[unit] = False
+        total, score = rest[best], float(scores[best])
+        used -= float(freed[best])
+    mask = costs.with_context(chosen)
+    if costs.words[mask].sum() > budget:
+        return np.zeros(n, bool)
+    return select_greedy(doc, vectors, budget, redundancy, 0.0, mask)
+
+
 def _value(vectors: UnitVectors, prior: _Prior | None, mask: npt.NDArray[np.bool_]) -> float:
     return vectors.score(mask) + (prior.value(mask) if prior is not None else 0.0)
 
@@ -378,6 +433,8 @@ def choose(doc: Document, vectors: UnitVectors, budget: int, *,
     lead_holds_start = initial is None or not (initial & ~lead).any()
     if refine and lead_holds_start:
         options.append(lead)
+    if priors.backward:
+        options.append(select_backward(doc, vectors, budget, redundancy, keep=initial))
 
     def value(mask: npt.NDArray[np.bool_]) -> float:
         return _value(vectors, prior, mask)
