@@ -98,6 +98,9 @@ for _o in (0.15, 0.3, 0.5):
 # ("back"); "backonly" is backward elimination alone (a diagnostic: no forward runs)
 VARIANTS["back"] = {"priors": Priors(backward=True)}
 VARIANTS["backonly"] = {"priors": Priors(backward=True), "cost_powers": (), "refine": False}
+# the value's norm power (`Priors.norm_power`; 1 is the cosine)
+for _g in (0.5, 0.75, 0.9):
+    VARIANTS[f"norm{_g}"] = {"priors": Priors(norm_power=_g)}
 
 
 def pypi_readmes() -> list[tuple[str, str]]:

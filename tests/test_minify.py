@@ -338,7 +338,8 @@ _PRIORS = st.builds(Priors, position=st.sampled_from([0.0, 0.03, 0.3]),
                     runs=st.sampled_from([0.0, 0.002]),
                     lead_margin=st.sampled_from([0.0, 0.01, 1.0]), keep_first=st.booleans(),
                     skip=st.sampled_from([None, 0.1, 0.3]),
-                    opening=st.sampled_from([None, 0.3, 1.0]), backward=st.booleans())
+                    opening=st.sampled_from([None, 0.3, 1.0]), backward=st.booleans(),
+                    norm_power=st.sampled_from([1.0, 0.5]))
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
