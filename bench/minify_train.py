@@ -14,6 +14,8 @@ documents) and, with --e5, multilingual-e5-small (cached as in bench_minify).
     .venv/bin/python bench/minify_train.py --n 20 --genres pypi usrdeep kernel debian \\
         --variants default open0.15 open0.3 open0.5 --save out.jsonl  # the fifth round's
     .venv/bin/python bench/minify_train.py --save out.jsonl --compare open0.15 default
+    .venv/bin/python bench/minify_train.py --n 20 --genres pypi usrdeep kernel debian \\
+        --variants default back backonly norm0.5 norm0.75 norm0.9 --save out.jsonl  # sixth
 
 `--save` keeps every per-document score; `--compare` reads them back and prints a candidate
 minus a base per document with a paired bootstrap interval (the fifth round's rule);
