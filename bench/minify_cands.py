@@ -12,7 +12,6 @@ candidate would score (an oracle, not a method).
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 from pathlib import Path
 
@@ -22,9 +21,9 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
-from bench_minify import RATIOS, TRAIN_SEED  # noqa: E402
-from minify_eval import MINILM_CHUNK_WORDS, offset_cosines, split  # noqa: E402
-from minify_train import STAND_INS, MiniLmCache, scores_of  # noqa: E402
+from bench_minify import RATIOS  # noqa: E402
+from minify_eval import MINILM_CHUNK_WORDS, offset_cosines  # noqa: E402
+from minify_train import MiniLmCache, scores_of, training_docs  # noqa: E402
 
 from briefmin.encoder import BUNDLED_MODEL, load_encoder  # noqa: E402
 from briefmin.minify import count_words, parse, render, word_budget  # noqa: E402
@@ -64,8 +63,7 @@ def main() -> None:
           "oracle 180 / 180x | estimate-judge rank correlation 180 / 180x |\n"
           "|---|---|" + "---|" * (len(NAMES) + 3))
     for genre in args.genres:
-        train = STAND_INS[genre]() if genre in STAND_INS else split(genre, args.data)[1]
-        texts = [t for _, t in random.Random(TRAIN_SEED).sample(train, min(args.n, len(train)))]
+        texts = [t for _, t in training_docs(genre, args.n, args.data)]
         for ratio in args.ratios:
             est = np.zeros((len(texts), len(NAMES)))
             outs: list[list[str]] = [[] for _ in NAMES]

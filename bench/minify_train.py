@@ -200,6 +200,14 @@ STAND_INS: dict[str, Callable[[], list[tuple[str, str]]]] = {
     "pypi": pypi_readmes, "usrdeep": usrdoc_deeper}
 
 
+def training_docs(genre: str, n: int, data: Path) -> list[tuple[str, str]]:
+    """The `n` training documents (name, text) every tuning script reads for a genre: a
+    README stand-in, or the genre's training split (`usrdoc` has none), sampled with
+    TRAIN_SEED."""
+    train = STAND_INS[genre]() if genre in STAND_INS else split(genre, data)[1]
+    return random.Random(TRAIN_SEED).sample(train, min(n, len(train)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=30)
@@ -233,10 +241,10 @@ def main() -> None:
           "genre). Per judge: mean, mean minus lead's, share strictly above lead, share "
           "equal to lead's output.\n", flush=True)
     for genre in args.genres:
+        docs = training_docs(genre, args.n, args.data)
+        texts = [t for _, t in docs]
         # usrdoc has no training split: every eligible document is held out
         train = STAND_INS[genre]() if genre in STAND_INS else split(genre, args.data)[1]
-        docs = random.Random(TRAIN_SEED).sample(train, min(args.n, len(train)))
-        texts = [t for _, t in docs]
         tfidf = TfIdf([t for _, t in train])
         for ratio in args.ratios:
             outs: dict[str, list[str]] = {}
