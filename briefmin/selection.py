@@ -431,7 +431,8 @@ def choose(doc: Document, vectors: UnitVectors, budget: int, *,
            redundancy: float = REDUNDANCY, cost_powers: Sequence[float] = COST_POWERS,
            refine: bool = True, priors: Priors | None = None) -> npt.NDArray[np.bool_]:
     """The selection of highest value (estimated similarity, plus `priors`) among a greedy
-    run per cost exponent, the lead and (with `refine`) swaps around the best of those."""
+    run per cost exponent, the lead, (with `priors.backward`) a backward elimination and
+    (with `refine`) swaps around the best of those."""
     priors = Priors() if priors is None else priors
     if priors.norm_power != vectors.norm_power:
         vectors = replace(vectors, norm_power=priors.norm_power)
