@@ -10,7 +10,6 @@ judge is called.
 from __future__ import annotations
 
 import argparse
-import random
 import re
 import sys
 from collections import Counter
@@ -22,9 +21,8 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
-from bench_minify import RATIOS, TRAIN_SEED  # noqa: E402
-from minify_eval import split  # noqa: E402
-from minify_train import STAND_INS  # noqa: E402
+from bench_minify import RATIOS  # noqa: E402
+from minify_train import training_docs  # noqa: E402
 
 from briefmin.encoder import BUNDLED_MODEL, load_encoder  # noqa: E402
 from briefmin.minify import count_words, parse, word_budget  # noqa: E402
@@ -52,8 +50,7 @@ def main() -> None:
           "heading share of kept words b / l | boilerplate words b / l (of all) |\n"
           "|---|---|---|---|---|---|---|---|---|")
     for genre in args.genres:
-        train = STAND_INS[genre]() if genre in STAND_INS else split(genre, args.data)[1]
-        texts = [t for _, t in random.Random(TRAIN_SEED).sample(train, min(args.n, len(train)))]
+        texts = [t for _, t in training_docs(genre, args.n, args.data)]
         for ratio in RATIOS:
             only_lead: Counter[str] = Counter()
             only_ours: Counter[str] = Counter()

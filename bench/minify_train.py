@@ -14,6 +14,8 @@ documents) and, with --e5, multilingual-e5-small (cached as in bench_minify).
     .venv/bin/python bench/minify_train.py --n 20 --genres pypi usrdeep kernel debian \\
         --variants default open0.15 open0.3 open0.5 --save out.jsonl  # the fifth round's
     .venv/bin/python bench/minify_train.py --save out.jsonl --compare open0.15 default
+    .venv/bin/python bench/minify_train.py --n 20 --genres pypi usrdeep kernel debian \\
+        --variants default back backonly norm0.5 norm0.75 norm0.9 --save out.jsonl  # sixth
 
 `--save` keeps every per-document score; `--compare` reads them back and prints a candidate
 minus a base per document with a paired bootstrap interval (the fifth round's rule);
@@ -94,6 +96,13 @@ VARIANTS["prefix"] = {"clauses": True}
 # fifth round: the opening (the lead within this share of the budget) kept, the rest chosen
 for _o in (0.15, 0.3, 0.5):
     VARIANTS[f"open{_o}"] = {"priors": Priors(opening=_o)}
+# sixth round: backward elimination as one more candidate, the method's value decides
+# ("back"); "backonly" is backward elimination alone (a diagnostic: no forward runs)
+VARIANTS["back"] = {"priors": Priors(backward=True)}
+VARIANTS["backonly"] = {"priors": Priors(backward=True), "cost_powers": (), "refine": False}
+# the value's norm power (`Priors.norm_power`; 1 is the cosine)
+for _g in (0.5, 0.75, 0.9):
+    VARIANTS[f"norm{_g}"] = {"priors": Priors(norm_power=_g)}
 
 
 def pypi_readmes() -> list[tuple[str, str]]:
@@ -191,6 +200,14 @@ STAND_INS: dict[str, Callable[[], list[tuple[str, str]]]] = {
     "pypi": pypi_readmes, "usrdeep": usrdoc_deeper}
 
 
+def training_docs(genre: str, n: int, data: Path) -> list[tuple[str, str]]:
+    """The `n` training documents (name, text) every tuning script reads for a genre: a
+    README stand-in, or the genre's training split (`usrdoc` has none), sampled with
+    TRAIN_SEED."""
+    train = STAND_INS[genre]() if genre in STAND_INS else split(genre, data)[1]
+    return random.Random(TRAIN_SEED).sample(train, min(n, len(train)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=30)
@@ -224,10 +241,10 @@ def main() -> None:
           "genre). Per judge: mean, mean minus lead's, share strictly above lead, share "
           "equal to lead's output.\n", flush=True)
     for genre in args.genres:
+        docs = training_docs(genre, args.n, args.data)
+        texts = [t for _, t in docs]
         # usrdoc has no training split: every eligible document is held out
         train = STAND_INS[genre]() if genre in STAND_INS else split(genre, args.data)[1]
-        docs = random.Random(TRAIN_SEED).sample(train, min(args.n, len(train)))
-        texts = [t for _, t in docs]
         tfidf = TfIdf([t for _, t in train])
         for ratio in args.ratios:
             outs: dict[str, list[str]] = {}

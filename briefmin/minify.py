@@ -22,6 +22,7 @@ from .selection import (
     Priors,
     UnitVectors,
     choose,
+    select_backward,
     select_greedy,
     select_in_order,
     unit_vectors,
@@ -38,9 +39,9 @@ from .units import (
 
 __all__ = ["CLAUSES", "COST_POWERS", "DEFAULT_RATIO", "PRIORS", "REDUNDANCY", "SWAPS",
            "Document", "Minified", "Priors", "UnitVectors", "brief_vectors", "choose",
-           "count_words", "minify", "minify_many", "parse", "render", "select_greedy",
-           "select_in_order", "similarity", "split_clauses", "split_sentences", "unit_vectors",
-           "word_budget"]
+           "count_words", "minify", "minify_many", "parse", "render", "select_backward",
+           "select_greedy", "select_in_order", "similarity", "split_clauses", "split_sentences",
+           "unit_vectors", "word_budget"]
 
 DEFAULT_RATIO = 0.5
 # sentences split into clause units (`units.split_clauses`): a sentence may lose its end,
@@ -51,7 +52,10 @@ DEFAULT_RATIO = 0.5
 # default keeps whole sentences: a clause unit leaves a kept sentence ending at a comma,
 # semicolon or colon ("- [ ] Dashboard panel:"), which a reader sees and no judge scores.
 CLAUSES = False
-# the selection's priors when none are given (`selection.Priors`; bench/RESULTS.md, fifth round)
+# the selection's priors when none are given (`selection.Priors`): none. Fifth round: the
+# opening prior; sixth: backward elimination (level with this default on the training
+# READMEs, +0.0000 per document under MiniLM-180) and the value's norm power (behind it at
+# every value tried); each failed the rule set before measuring (bench/RESULTS.md)
 PRIORS = Priors()
 # briefs read by the model in one batched pass: 32 briefs of 3,000 tokens hold ~150 MB of
 # token embeddings

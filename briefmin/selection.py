@@ -4,7 +4,7 @@ and greedy selections under a word budget scored from those vectors alone."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -50,6 +50,11 @@ class Priors:
     # when set: every greedy run starts from the brief's opening, the units the lead keeps
     # within this share of the budget (a README's or a doc's first lines say what it is)
     opening: float | None = None
+    # one more candidate: backward elimination from the whole brief (`select_backward`)
+    backward: bool = False
+    # the value of a selection: its mass's projection on the brief's vector over its norm to
+    # this power (`UnitVectors.norm_power`); 1 is the cosine, lower favours central units
+    norm_power: float = 1.0
 
 
 class _Prior:
@@ -133,6 +138,10 @@ class UnitVectors:
     mass: npt.NDArray[np.float64]  # (units, dim)
     unit: Floats  # normalized rows of `mass`: for redundancy between units
     target: npt.NDArray[np.float64]
+    # what the selection maximizes: sum @ target / |sum| ** norm_power. 1 is the cosine: it
+    # is blind to the kept mass's length, so a unit along the brief's own direction costs
+    # nothing to drop; below 1 the projection counts too (units close to the brief's mean)
+    norm_power: float = 1.0
 
     @classmethod
     def of(cls, mass: npt.NDArray[np.float64]) -> UnitVectors:
@@ -146,6 +155,19 @@ class UnitVectors:
         if not mask.any():
             return 0.0
         return _cosine(self.mass[mask].sum(axis=0), self.target)
+
+    def value(self, mask: npt.NDArray[np.bool_]) -> float:
+        """What the selection maximizes (`norm_power`): the estimate's cosine when 1."""
+        if not mask.any():
+            return 0.0
+        return float(self.objective(self.mass[mask].sum(axis=0)[None], self.target)[0])
+
+    def objective(self, sums: npt.NDArray[np.float64],
+                  aim: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """The value of each row of `sums` (summed masses) against `aim`."""
+        norms = np.maximum(np.linalg.norm(sums, axis=1), 1e-12)
+        return np.asarray(sums @ aim / (norms if self.norm_power == 1.0 else
+                                        norms ** self.norm_power), np.float64)
 
 
 def model_text(doc: Document) -> tuple[str, list[int]]:
@@ -233,7 +255,7 @@ def select_greedy(doc: Document, vectors: UnitVectors, budget: int,
         for kept in np.flatnonzero(selected & open_).tolist():
             open_ &= unit_vecs @ unit_vecs[kept] < redundancy
     total = weighted[selected].sum(axis=0)
-    score = _cosine(total, aim) if selected.any() else 0.0
+    score = float(vectors.objective(total[None], aim)[0]) if selected.any() else 0.0
     used = float(costs.words[selected].sum())
     while True:
         missing, cost = costs.added(selected)
@@ -244,7 +266,7 @@ def select_greedy(doc: Document, vectors: UnitVectors, budget: int,
         bring = weighted[rows] + np.einsum(
             "cd,cde->ce", missing[rows].astype(np.float64), weighted[costs.context[rows]])
         sums = total + bring
-        scores = sums @ aim / np.maximum(np.linalg.norm(sums, axis=1), 1e-12)
+        scores = vectors.objective(sums, aim)
         gains = scores - score
         if prior is not None:
             gains = gains + prior.deltas(selected, rows)
@@ -348,16 +370,72 @@ def select_skipping(doc: Document, vectors: UnitVectors, budget: int, skip: floa
                                          if u not in dropped])
 
 
+def select_backward(doc: Document, vectors: UnitVectors, budget: int,
+                    redundancy: float = REDUNDANCY, cost_power: float = 1.0,
+                    keep: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.bool_]:
+    """Start from every unit that may be chosen (a unit that repeats, cosine >= `redundancy`,
+    one kept before it in the brief's order left out) and drop, one at a time, the unit whose
+    removal costs the least estimated similarity per word it frees (loss / words **
+    `cost_power`; its context goes with it once no kept unit needs it), never one of `keep`,
+    until the budget holds; then fill what is left greedily. At high ratios the question is
+    what to drop, which a forward greedy answers only indirectly."""
+    n = len(doc.units)
+    costs = _Costs.of(doc)
+    chosen = candidates(doc)
+    for unit in np.flatnonzero(chosen).tolist():  # in order: the first of repeats stays
+        if chosen[unit]:
+            later = np.arange(n) > unit
+            chosen &= ~(later & (vectors.unit @ vectors.unit[unit] >= redundancy))
+    protected = np.zeros(n, bool) if keep is None else keep & candidates(doc)
+    chosen |= protected
+    mask = costs.with_context(chosen)
+    total = vectors.mass[mask].sum(axis=0)
+    used = float(costs.words[mask].sum())
+    score = vectors.value(mask)
+    while used > budget:
+        # how many kept units hold each unit in the output: itself if chosen, and every
+        # chosen unit it is the context of
+        context = costs.context[chosen]
+        support = chosen.astype(np.int64) + np.bincount(context[context >= 0], minlength=n)
+        rows = np.flatnonzero(chosen & ~protected)
+        if not len(rows):
+            break
+        alone = (support[rows] == 1).astype(np.float64)
+        ctx = costs.context[rows]
+        leaves = ((ctx >= 0) & (support[np.maximum(ctx, 0)] == 1)).astype(np.float64)
+        freed = costs.words[rows] * alone + (leaves * costs.words[ctx]).sum(axis=1)
+        drop = vectors.mass[rows] * alone[:, None] + np.einsum(
+            "cd,cde->ce", leaves, vectors.mass[ctx])
+        rest = total - drop
+        scores = vectors.objective(rest, vectors.target)
+        ratio = np.where(freed > 0, (score - scores) / np.maximum(freed, 1.0) ** cost_power,
+                         np.inf)
+        best = int(np.argmin(ratio))
+        if not np.isfinite(ratio[best]):
+            break
+        unit = int(rows[best])
+        chosen[unit] = False
+        total, score = rest[best], float(scores[best])
+        used -= float(freed[best])
+    mask = costs.with_context(chosen)
+    if costs.words[mask].sum() > budget:
+        return np.zeros(n, bool)
+    return select_greedy(doc, vectors, budget, redundancy, 0.0, mask)
+
+
 def _value(vectors: UnitVectors, prior: _Prior | None, mask: npt.NDArray[np.bool_]) -> float:
-    return vectors.score(mask) + (prior.value(mask) if prior is not None else 0.0)
+    return vectors.value(mask) + (prior.value(mask) if prior is not None else 0.0)
 
 
 def choose(doc: Document, vectors: UnitVectors, budget: int, *,
            redundancy: float = REDUNDANCY, cost_powers: Sequence[float] = COST_POWERS,
            refine: bool = True, priors: Priors | None = None) -> npt.NDArray[np.bool_]:
     """The selection of highest value (estimated similarity, plus `priors`) among a greedy
-    run per cost exponent, the lead and (with `refine`) swaps around the best of those."""
+    run per cost exponent, the lead, (with `priors.backward`) a backward elimination and
+    (with `refine`) swaps around the best of those."""
     priors = Priors() if priors is None else priors
+    if priors.norm_power != vectors.norm_power:
+        vectors = replace(vectors, norm_power=priors.norm_power)
     # only these two enter the value of a selection; the others change its candidates
     prior = _Prior(doc, priors) if priors.position or priors.runs else None
     initial = None
@@ -378,6 +456,8 @@ def choose(doc: Document, vectors: UnitVectors, budget: int, *,
     lead_holds_start = initial is None or not (initial & ~lead).any()
     if refine and lead_holds_start:
         options.append(lead)
+    if priors.backward:
+        options.append(select_backward(doc, vectors, budget, redundancy, keep=initial))
 
     def value(mask: npt.NDArray[np.bool_]) -> float:
         return _value(vectors, prior, mask)

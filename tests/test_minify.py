@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from briefmin.encoder import Encoder
 from briefmin.errors import ExitStatus, UsageError
 from briefmin.minify import (
+    REDUNDANCY,
     Priors,
     choose,
     count_words,
@@ -26,6 +27,7 @@ from briefmin.minify import (
     minify_many,
     parse,
     render,
+    select_backward,
     select_in_order,
     split_clauses,
     split_sentences,
@@ -336,7 +338,8 @@ _PRIORS = st.builds(Priors, position=st.sampled_from([0.0, 0.03, 0.3]),
                     runs=st.sampled_from([0.0, 0.002]),
                     lead_margin=st.sampled_from([0.0, 0.01, 1.0]), keep_first=st.booleans(),
                     skip=st.sampled_from([None, 0.1, 0.3]),
-                    opening=st.sampled_from([None, 0.3, 1.0]))
+                    opening=st.sampled_from([None, 0.3, 1.0]), backward=st.booleans(),
+                    norm_power=st.sampled_from([1.0, 0.5]))
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -369,6 +372,46 @@ def test_the_opening_prior_keeps_the_opening(text: str, ratio: float, share: flo
     framed = np.array([u.kind not in CONTEXT_KINDS for u in doc.units], dtype=bool)
     assert not (opening & ~mask & framed).any()
     assert sum(u.words for u, kept in zip(doc.units, mask, strict=True) if kept) <= budget
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=_DOC, ratio=st.floats(0.05, 1.0), power=st.sampled_from([0.0, 1.0]))
+def test_backward_elimination_keeps_budget_context_and_no_repeat(text: str, ratio: float,
+                                                                  power: float) -> None:
+    """`select_backward`: the rendered output within the budget and the input's own words in
+    order, and no two units kept for their own sake that say the same thing (cosine >= the
+    redundancy), unless everything fits."""
+    budget = word_budget(count_words(text), ratio)
+    doc = parse(text, budget)
+    vectors = unit_vectors(hashing(), [doc])[0]
+    mask = select_backward(doc, vectors, budget, cost_power=power)
+    out = render(doc, mask)
+    assert count_words(out) <= budget
+    assert is_subsequence(out.split(), text.split())
+    framing = {c for i in np.flatnonzero(mask).tolist() for c in doc.units[i].context}
+    own = np.array([kept and u.kind not in CONTEXT_KINDS and i not in framing
+                    for i, (u, kept) in enumerate(zip(doc.units, mask, strict=True))], bool)
+    assert not any(i in doc.duplicates for i in np.flatnonzero(own).tolist())
+    fits = sum(u.words for i, u in enumerate(doc.units) if i not in doc.duplicates) <= budget
+    if not fits:
+        kept = np.flatnonzero(own)
+        close = vectors.unit[kept] @ vectors.unit[kept].T
+        np.fill_diagonal(close, 0.0)
+        assert (close < REDUNDANCY).all()
+
+
+@pytest.mark.model
+def test_backward_elimination_drops_what_the_brief_says_twice(real_encoder: Encoder) -> None:
+    """At a high ratio the unit dropped is the one whose meaning the rest still carries."""
+    text = ("Redis caches the price of each product for one hour. "
+            "Redis caches the price of each product for an hour. "
+            "Users in the EU see prices with VAT. The role of the user decides the discount.")
+    budget = word_budget(count_words(text), 0.75)
+    doc = parse(text, budget)
+    vectors = unit_vectors(real_encoder, [doc])[0]
+    kept = render(doc, select_backward(doc, vectors, budget)).split(". ")
+    assert sum("Redis caches" in k for k in kept) == 1
+    assert any("VAT" in k for k in kept) and any("discount" in k for k in kept)
 
 
 def test_lead_margin_one_and_skip_none_give_the_lead() -> None:
