@@ -18,9 +18,9 @@ import hashlib
 import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -249,65 +249,53 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
 
     thresholds = Thresholds(check_threshold(threshold), check_jaccard(jaccard))
     say = progress or (lambda _: None)
-    by_content = archive.paths_by_content(snapshot=snapshot)
-    new_sources: list[Admitted] = []
-    skipped: list[Skipped] = []
-    for source in sources or ():
-        item = admit(source)
-        if isinstance(item, Admitted):
-            new_sources.append(item)
-        elif item is not None:
-            skipped.append(item)
-    path_mode = sources is not None
-    replaced = {item.name for item in new_sources}
-
     say("reading stored codes")
     stored = archive.vectors(kinds=BRIEF_KINDS)
-    row_of = {int(c): r for r, c in enumerate(stored.content_ids.tolist())}
-    units: dict[bytes, _Unit] = {}
-    for content_id, records in sorted(by_content.items()):  # stored order: blocks read once
-        kept = [r for r in records if r.path not in replaced]
-        if not kept or content_id not in row_of:
-            continue
-        units[bytes.fromhex(kept[0].sha256)] = _Unit(
-            [(_age(r), r.path, False) for r in kept], row_of[content_id], content_id)
-    # a million catalogue records and a dict of a million ints: only the units are needed
-    del by_content, row_of
-    archived_rows = np.array(sorted(u.row for u in units.values()), dtype=np.int64)
+    # the codes are read and measured in a thread while this one reads the catalogue (at a
+    # million briefs both are seconds of one core); the thread then waits for the rows
+    side = _VectorSide(archive, stored, thresholds.similar, concurrent)
+    with side.handing():
+        by_content = archive.paths_by_content(snapshot=snapshot)
+        new_sources: list[Admitted] = []
+        skipped: list[Skipped] = []
+        for source in sources or ():
+            item = admit(source)
+            if isinstance(item, Admitted):
+                new_sources.append(item)
+            elif item is not None:
+                skipped.append(item)
+        path_mode = sources is not None
+        replaced = {item.name for item in new_sources}
 
-    new_texts: list[str] = []
-    copies = 0  # new briefs with the bytes of another brief (their nearest is at 1.0)
-    for order, item in enumerate(new_sources):
-        name, data, digest = item.name, item.data, item.digest
-        age = (1, f"{order:012d}", name)  # new briefs are younger than every archived one
-        if digest in units:
-            units[digest].paths.append((age, name, True))
-            copies += 1
-            continue
-        text = decode_text(data)[0]
-        units[digest] = _Unit([(age, name, True)], len(stored) + len(new_texts), -1, text)
-        new_texts.append(text)
+        row_of = {int(c): r for r, c in enumerate(stored.content_ids.tolist())}
+        units: dict[bytes, _Unit] = {}
+        for content_id, records in sorted(by_content.items()):  # stored order: blocks read once
+            kept = [r for r in records if r.path not in replaced]
+            if not kept or content_id not in row_of:
+                continue
+            units[bytes.fromhex(kept[0].sha256)] = _Unit(
+                [(_age(r), r.path, False) for r in kept], row_of[content_id], content_id)
+        # a million catalogue records and a dict of a million ints: only the units are needed
+        del by_content, row_of
+        archived_rows = np.array(sorted(u.row for u in units.values()), dtype=np.int64)
 
-    codes = archive.all_int8(BRIEF_KINDS) if len(archived_rows) or new_texts else None
-    # per row: tiered rows (`briefmin tier`) have lengths of their own
-    norms = stored.lengths(codes) if codes is not None else np.zeros(0, np.float32)
-    # the archived briefs' rows, copied out once (384 MB at a million briefs) for the pair
-    # search and the histogram alike
-    archived_codes = archived_norms = None
-    whole = len(archived_rows) == len(stored)  # every row: no copy needed (rows sorted)
-    if not path_mode and codes is not None and len(archived_rows):
-        archived_codes, archived_norms = ((codes, norms) if whole else
-                                          (codes[archived_rows], norms[archived_rows]))
-    similar: Callable[[], Pairs] = Pairs.empty
-    if archived_codes is not None and archived_norms is not None:
-        # the similar search (numpy and BLAS, which release the GIL) in a thread while this
-        # one reads the texts (Python, SQLite, zstd): the text pass was ~150 CPU s of one
-        # thread at a million briefs, with the second core idle
-        say("finding similar pairs, beside the texts" if concurrent else
-            "finding similar pairs")
-        bits = stored.bits if whole else stored.bits[archived_rows]
-        similar = _started(partial(_similar_pairs, stored, bits, archived_codes, archived_norms,
-                                   archived_rows, thresholds.similar), concurrent)
+        new_texts: list[str] = []
+        copies = 0  # new briefs with the bytes of another brief (their nearest is at 1.0)
+        for order, item in enumerate(new_sources):
+            name, data, digest = item.name, item.data, item.digest
+            age = (1, f"{order:012d}", name)  # new briefs are younger than every archived one
+            if digest in units:
+                units[digest].paths.append((age, name, True))
+                copies += 1
+                continue
+            text = decode_text(data)[0]
+            units[digest] = _Unit([(age, name, True)], len(stored) + len(new_texts), -1, text)
+            new_texts.append(text)
+        if not path_mode and len(archived_rows):
+            say("finding similar pairs, beside the texts" if concurrent else
+                "finding similar pairs")
+        side.hand(archived_rows, needed=bool(len(archived_rows) or new_texts),
+                  search=not path_mode)
     say("reading texts")
     lexical = _Lexical.read(units, thresholds.near_identical,
                             first_new=len(stored) if path_mode else None,
@@ -320,13 +308,17 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
         encoded = encode_briefs(archive_encoder(archive), new_texts)
         new_vectors = np.vstack([e.brief_vector for e in encoded]).astype(np.float32)
 
+    found = side.result()
+    codes, norms = found.codes, found.norms
+    archived_codes, archived_norms = found.archived_codes, found.archived_norms
     best: Floats = np.zeros(0, np.float32)
     if path_mode:
         pairs, best = _new_pairs(new_vectors, codes, norms, archived_rows, len(stored),
                                  thresholds.similar)
     else:
-        pairs = similar()
-    del similar  # the thread's result (~1.3e7 pairs at a million) is held once, by `pairs`
+        pairs = found.pairs
+    # the thread's result (~1.3e7 pairs at a million) is held once, by `pairs`
+    del found, side
 
     def vector(row: int) -> Floats:
         if row >= len(stored):
@@ -377,7 +369,93 @@ def _similar_pairs(stored: StoredVectors, bits: Codes, codes: Int8Codes, norms: 
     return pairs
 
 
-def _started(work: Callable[[], Pairs], concurrent: bool) -> Callable[[], Pairs]:
+@dataclass
+class _Vectors:
+    """What the vector side gives: every row's codes (None when no brief needs them) and
+    lengths, the archived briefs' rows of both (None in path mode), and the similar pairs
+    among the archived briefs (none in path mode)."""
+
+    codes: Int8Codes | None
+    norms: Floats
+    archived_codes: Int8Codes | None
+    archived_norms: Floats | None
+    pairs: Pairs
+
+
+class _VectorSide:
+    """The codes, their lengths and the archive's similar search, in a thread (numpy, BLAS,
+    zstd and SQLite release the GIL) beside this one's catalogue read and text pass; or, not
+    concurrent, all of it at `result`. The thread reads the codes at once, then waits for
+    the rows of the archived briefs (`hand`) before it searches. Until then it uses the
+    archive's connection, so `handing` waits for it should the catalogue read fail."""
+
+    def __init__(self, archive: Archive, stored: StoredVectors, threshold: float,
+                 concurrent: bool) -> None:
+        self._archive, self._stored, self._threshold = archive, stored, threshold
+        self._handed = threading.Event()
+        self._rows: Ints = np.zeros(0, np.int64)
+        self._needed = self._search = False
+        self._concurrent = concurrent
+        self._result = _started(self._work, concurrent)
+
+    def hand(self, archived_rows: Ints, *, needed: bool, search: bool) -> None:
+        """The archived briefs' rows (sorted); `needed`: whether any brief needs codes;
+        `search`: whether to search the archived rows' similar pairs (not in path mode)."""
+        self._rows, self._needed, self._search = archived_rows, needed, search
+        self._handed.set()
+
+    @contextmanager
+    def handing(self) -> Iterator[None]:
+        """Around the code that calls `hand`: if it fails first, the thread is told to stop
+        and waited for (it reads the codes through the archive's connection)."""
+        try:
+            yield
+        except BaseException:
+            if self._concurrent and not self._handed.is_set():
+                self._needed = False
+                self._handed.set()
+                with suppress(BaseException):
+                    self._result()
+            raise
+
+    def result(self) -> _Vectors:
+        return self._result()
+
+    def _work(self) -> _Vectors:
+        from .store import BRIEF_KINDS
+
+        codes: Int8Codes | None = None
+        failed: BaseException | None = None
+        try:
+            codes = self._archive.all_int8(BRIEF_KINDS)
+        except BaseException as error:  # raised only if a brief needs the codes
+            failed = error
+        # per row: tiered rows (`briefmin tier`) have lengths of their own
+        norms = self._stored.lengths(codes) if codes is not None else None
+        self._handed.wait()
+        if not self._needed:
+            return _Vectors(None, np.zeros(0, np.float32), None, None, Pairs.empty())
+        if failed is not None:
+            raise failed
+        assert codes is not None and norms is not None
+        rows, stored = self._rows, self._stored
+        if not self._search or not len(rows):
+            return _Vectors(codes, norms, None, None, Pairs.empty())
+        # the archived briefs' rows, copied out once (384 MB at a million briefs) for the
+        # pair search and the histogram alike; every row: no copy needed (rows sorted)
+        whole = len(rows) == len(stored)
+        archived_codes, archived_norms = ((codes, norms) if whole else
+                                          (codes[rows], norms[rows]))
+        bits = stored.bits if whole else stored.bits[rows]
+        pairs = _similar_pairs(stored, bits, archived_codes, archived_norms, rows,
+                               self._threshold)
+        return _Vectors(codes, norms, archived_codes, archived_norms, pairs)
+
+
+_T = TypeVar("_T")
+
+
+def _started(work: Callable[[], _T], concurrent: bool) -> Callable[[], _T]:
     """`work` started in a daemon thread (a Ctrl-C does not wait for it), or, not concurrent,
     deferred; the function returned waits for its result and raises its error."""
     if not concurrent:
@@ -386,18 +464,18 @@ def _started(work: Callable[[], Pairs], concurrent: bool) -> Callable[[], Pairs]
 
     def run() -> None:
         try:
-            box["pairs"] = work()
+            box["result"] = work()
         except BaseException as error:  # re-raised in the caller's thread
             box["error"] = error
 
     thread = threading.Thread(target=run, name="briefmin-similar", daemon=True)
     thread.start()
 
-    def result() -> Pairs:
+    def result() -> _T:
         thread.join()
         if "error" in box:
             raise box["error"]
-        out: Pairs = box.pop("pairs")
+        out: _T = box.pop("result")
         return out
 
     return result

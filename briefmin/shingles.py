@@ -117,15 +117,16 @@ def shingle(texts: Iterable[str | bytes], words: int = SHINGLE_WORDS, chunk: int
     (decoded as the encoder decodes them, `text.decode_text`, when they are not ASCII)."""
     parts: list[Shingles] = []
     batch: list[bytes] = []
+    scratch = _Scratch()
     size = 0
     for text in texts:
         batch.append(word_bytes(text))
         size += len(batch[-1])
         if len(batch) == chunk or size >= chunk_bytes:
-            parts.append(_shingle_batch(batch, words))
+            parts.append(_shingle_batch(batch, words, scratch))
             batch, size = [], 0
     if batch or not parts:
-        parts.append(_shingle_batch(batch, words))
+        parts.append(_shingle_batch(batch, words, scratch))
     ends = np.cumsum([len(p.hashes) for p in parts])
     offsets = [np.zeros(1, np.int64)] + [p.offsets[1:] + end - len(p.hashes)
                                          for p, end in zip(parts, ends, strict=True)]
@@ -154,6 +155,18 @@ def word_bytes(text: str | bytes) -> bytes:
 # and every byte of a multi-byte UTF-8 character (word_bytes leaves only word characters there)
 _WORD_BYTES = np.zeros(256, bool)
 _WORD_BYTES[[*range(48, 58), *range(65, 91), 95, *range(97, 123), *range(128, 256)]] = True
+class _Scratch:
+    """A uint64 buffer reused by every batch of one `shingle` call, grown when needed."""
+
+    def __init__(self) -> None:
+        self._buffer = np.empty(0, np.uint64)
+
+    def uint64(self, n: int) -> npt.NDArray[np.uint64]:
+        if len(self._buffer) < n:
+            self._buffer = np.empty(n, np.uint64)
+        return self._buffer[:n]
+
+
 _WORD_PRIME = 0x100000001B3  # FNV's 64-bit prime: odd, so invertible modulo 2**64
 _POWERS_CACHED = 1 << 23  # bytes of batch the power tables are kept for (2 x 64 MB)
 _POWERS_MADE = 5 << 20  # their least size: a batch of `shingle`'s 4 MB and one more brief
@@ -178,7 +191,7 @@ def _power_tables(n: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64
     return made
 
 
-def _word_hashes(batch: list[bytes]) -> tuple[npt.NDArray[np.uint64], Ints]:
+def _word_hashes(batch: list[bytes], scratch: _Scratch) -> tuple[npt.NDArray[np.uint64], Ints]:
     """Every word of every text (word_bytes) hashed in numpy, and each text's word count.
     A word's hash is the polynomial sum of its bytes times _WORD_PRIME**i over the batch
     (one np.add.reduceat from each word's start), brought to the word's own start by the
@@ -194,19 +207,23 @@ def _word_hashes(batch: list[bytes]) -> tuple[npt.NDArray[np.uint64], Ints]:
         return np.zeros(0, np.uint64), np.zeros(len(batch), np.int64)
     lengths = np.flatnonzero(edges == -1) - starts
     powers, inverse = _power_tables(len(data))
-    terms = data * powers[:len(data)]
-    terms *= word  # the bytes between words add nothing to the word before them
-    sums = np.add.reduceat(terms, starts) * inverse[starts]
-    hashes = _finalize(sums ^ (lengths.astype(np.uint64) << np.uint64(56)))
+    # the bytes between words add nothing to the word before them; the products go to a
+    # buffer kept across batches (8 bytes a byte of text: a fresh array each batch was
+    # mapped and faulted in afresh, system time)
+    terms = np.multiply(data * word, powers[:len(data)], out=scratch.uint64(len(data)))
+    sums = np.add.reduceat(terms, starts)
+    sums *= inverse[starts]
+    sums ^= lengths.astype(np.uint64) << np.uint64(56)
+    hashes = _finalize(sums, in_place=True)
     owner = np.searchsorted(text_starts, starts, side="right") - 1
     return hashes, np.bincount(owner, minlength=len(batch)).astype(np.int64)
 
 
-def _shingle_batch(batch: list[bytes], words: int) -> Shingles:
+def _shingle_batch(batch: list[bytes], words: int, scratch: _Scratch) -> Shingles:
     """Word hashes combined by multiply-add in numpy; a text shorter than k words is one
     shingle of all its words. The hashes are the same in every run (no salt), so results do
     not change between runs."""
-    flat, counts = _word_hashes(batch)
+    flat, counts = _word_hashes(batch, scratch)
     starts = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64) if len(counts) else counts
     # a k-gram starts at every position with k - 1 words after it in the same text; a short
     # text has one gram starting at its first word covering all its words
@@ -216,12 +233,19 @@ def _shingle_batch(batch: list[bytes], words: int) -> Shingles:
     mixed = np.zeros(len(first), np.uint64)
     for t in range(words):
         present = t < width
+        if present.all():  # no text this short in the batch: in place, no selection
+            mixed ^= flat[first + t]
+            mixed *= _MIX
+            mixed += np.uint64(t + 1)
+            continue
         term = flat[np.where(present, first + t, 0)] if len(flat) else mixed
         mixed = np.where(present, (mixed ^ term) * _MIX + np.uint64(t + 1), mixed)
-    hashes = _finalize(mixed) >> np.uint64(32)
+    hashes = _finalize(mixed, in_place=True)
+    hashes >>= np.uint64(32)
     # distinct hashes per text, sorted: sort (text, hash) packed in one uint64
-    owner = np.repeat(np.arange(len(counts), dtype=np.uint64), grams)
-    packed = (owner << np.uint64(32)) | hashes
+    packed = np.repeat(np.arange(len(counts), dtype=np.uint64), grams)
+    packed <<= np.uint64(32)
+    packed |= hashes
     packed.sort()
     packed = packed[np.r_[True, packed[1:] != packed[:-1]]] if len(packed) else packed
     text_of = (packed >> np.uint64(32)).astype(np.int64)
@@ -279,21 +303,25 @@ def _band_keys(shingles: Shingles, rows: int, chunk: int = SIGNATURE_CHUNK
 def _densify(sig: U32) -> U32:
     """Rotation densification: an empty bin takes the value of the next non-empty bin to its
     right (circularly) plus its distance times 2**_VALUE_BITS, so borrowed values never equal
-    a bin's own values and two briefs agree on a borrowed bin with the chance of a real one."""
+    a bin's own values and two briefs agree on a borrowed bin with the chance of a real one.
+    Bin positions are int16 and the sums uint32 (wrapping as the stored value does): a
+    quarter of the memory traffic of int64 (it was most of the signatures' time)."""
     bins = sig.shape[1]
     empty = sig == _EMPTY
     if not empty.any():
         return sig
-    index = np.where(~empty, np.arange(bins), 2 * bins)
+    none = np.int16(4 * bins)  # past every position: no non-empty bin
+    position = np.arange(bins, dtype=np.int16)
     # next non-empty position at or after each bin, over the row written twice (circular)
-    doubled = np.concatenate([index, index + bins], axis=1)
-    doubled[doubled >= 2 * bins] = 4 * bins
+    doubled = np.empty((len(sig), 2 * bins), np.int16)
+    np.copyto(doubled[:, :bins], np.where(empty, none, position))
+    np.copyto(doubled[:, bins:], np.where(empty, none, position + np.int16(bins)))
     nxt = np.minimum.accumulate(doubled[:, ::-1], axis=1)[:, ::-1][:, :bins]
-    has = nxt < 4 * bins
-    distance = np.where(has, nxt - np.arange(bins), 0)
-    source = np.take_along_axis(sig, np.where(has, nxt % bins, 0), axis=1)
-    filled = (source.astype(np.uint64) + distance.astype(np.uint64)
-              * np.uint64(1 << _VALUE_BITS)).astype(np.uint32)
+    has = nxt < none
+    source = np.take_along_axis(sig, (nxt % np.int16(bins)).astype(np.intp), axis=1)
+    # an empty row (no shingle) borrows nothing: has is False all along it
+    distance = (nxt - position).astype(np.uint32)
+    filled = source + (distance << np.uint32(_VALUE_BITS))
     out: U32 = np.where(empty & has, filled, sig)
     return out
 
@@ -367,9 +395,16 @@ def _plausible(i: Ints, j: Ints, words: npt.NDArray[np.bool_], sizes: Ints,
     return i[close], j[close]
 
 
-def _finalize(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    """splitmix64's finalizer: every input bit reaches every output bit."""
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    out: npt.NDArray[np.uint64] = x ^ (x >> np.uint64(31))
+def _finalize(x: npt.NDArray[np.uint64], in_place: bool = False) -> npt.NDArray[np.uint64]:
+    """splitmix64's finalizer: every input bit reaches every output bit. `in_place`
+    overwrites x (one temporary instead of six)."""
+    out = x if in_place else x.copy()
+    shifted = out >> np.uint64(30)
+    out ^= shifted
+    out *= np.uint64(0xBF58476D1CE4E5B9)
+    np.right_shift(out, np.uint64(27), out=shifted)
+    out ^= shifted
+    out *= np.uint64(0x94D049BB133111EB)
+    np.right_shift(out, np.uint64(31), out=shifted)
+    out ^= shifted
     return out
