@@ -320,20 +320,7 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
     # the thread's result (~1.3e7 pairs at a million) is held once, by `pairs`
     del found, side
 
-    def vector(row: int) -> Floats:
-        if row >= len(stored):
-            out: Floats = new_vectors[row - len(stored)]
-            return out
-        assert codes is not None
-        unit: Floats = decoded(codes[row:row + 1], norms[row:row + 1])[0]
-        return unit
-
-    def evidence(a: int, b: int) -> tuple[float, float]:
-        cosine = float(np.clip(vector(a) @ vector(b), -1.0, 1.0)) if a != b else 1.0
-        if a != b and max(a, b) < len(stored):
-            cosine = float(stored.pair_cosines(np.array([a]), np.array([b]),
-                                               np.array([cosine], np.float32))[0])
-        return cosine, lexical.jaccard(a, b)
+    evidence = _Evidence(stored, codes, norms, new_vectors, lexical)
 
     say("grouping")
     report = DedupeReport(_group(units, lexical, pairs, thresholds, evidence), thresholds,
@@ -342,6 +329,7 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
     if path_mode:
         report.groups = _given_groups(report.groups, units, lexical, pairs, thresholds,
                                       evidence)
+    evidence.fill()
     if histogram_of_nearest:
         if path_mode:
             report.histogram = histogram(np.r_[best, np.ones(copies, np.float32)])
@@ -530,9 +518,15 @@ class _Lexical:
         position[rows] = np.arange(len(rows), dtype=np.int64)
         return cls(rows, keys, position, shingles, pairs)
 
-    def jaccard(self, a: int, b: int) -> float:
-        return 1.0 if a == b else self.shingles.jaccard(int(self.position[a]),
-                                                        int(self.position[b]))
+    def jaccards(self, a: Ints, b: Ints) -> list[float]:
+        """The exact Jaccard index of rows a[k] and b[k] (1.0 for a row with itself), as
+        `Shingles.jaccard` divides, the shingles shared counted for all pairs at once."""
+        pa, pb = self.position[a], self.position[b]
+        sizes = np.diff(self.shingles.offsets)
+        return [1.0 if x == y else 0.0 if not m and not n else c / (m + n - c)
+                for x, y, m, n, c in zip(a.tolist(), b.tolist(), sizes[pa].tolist(),
+                                         sizes[pb].tolist(),
+                                         self.shingles.commons(pa, pb).tolist(), strict=True)]
 
     def classes(self) -> list[Ints]:
         """The rows of each normalized text held by more than one unit (a sort, not a dict
@@ -546,7 +540,7 @@ class _Lexical:
 
 
 def _group(units: dict[bytes, _Unit], lexical: _Lexical, pairs: Pairs, thresholds: Thresholds,
-           evidence: Callable[[int, int], tuple[float, float]]) -> list[Group]:
+           evidence: _Evidence) -> list[Group]:
     """Groups of each kind, each pair of briefs in its strongest kind only:
 
     - exact: the paths of one content;
@@ -590,11 +584,70 @@ def _group(units: dict[bytes, _Unit], lexical: _Lexical, pairs: Pairs, threshold
 
 
 def _star(kind: str, first: _Unit, members: list[tuple[_Unit, float]],
-          evidence: Callable[[int, int], tuple[float, float]]) -> Group:
+          evidence: _Evidence) -> Group:
     out = [_member(first, 1.0, 1.0)]
     for unit, _ in members:
-        out.append(_member(unit, *evidence(first.row, unit.row)))
+        out.append(evidence.owed(_member(unit, 0.0, 0.0), first.row, unit.row))
     return Group(kind, out)
+
+
+class _Evidence:
+    """Each group member's cosine and Jaccard to the group's first, worked out for every
+    member at once (`fill`): the rows decoded a chunk at a time and the shingles shared
+    counted in one pass, where a call per member (a decode of each side, a set
+    intersection) was seconds of one core at a million briefs. The values are those of one
+    pair at a time: the same dot product a pair, the same division."""
+
+    def __init__(self, stored: StoredVectors, codes: Int8Codes | None, norms: Floats,
+                 new_vectors: Floats, lexical: _Lexical) -> None:
+        self._stored, self._codes, self._norms = stored, codes, norms
+        self._new, self._lexical = new_vectors, lexical
+        self._owed: list[tuple[Member, int, int]] = []
+
+    def owed(self, member: Member, a: int, b: int) -> Member:
+        """`member` (of row b), whose closeness to row a `fill` sets."""
+        self._owed.append((member, a, b))
+        return member
+
+    def fill(self, chunk: int = 8192) -> None:
+        if not self._owed:
+            return
+        a = np.array([x for _, x, _ in self._owed], np.int64)
+        b = np.array([y for _, _, y in self._owed], np.int64)
+        cosines = self._cosines(a, b, chunk)
+        jaccards = self._lexical.jaccards(a, b)
+        for (member, _, _), cosine, jaccard in zip(self._owed, cosines, jaccards, strict=True):
+            member.similarity, member.jaccard = cosine, jaccard
+        self._owed = []
+
+    def _vectors(self, rows: Ints) -> Floats:
+        n = len(self._stored)
+        width = self._codes.shape[1] if self._codes is not None else self._new.shape[1]
+        out = np.empty((len(rows), width), np.float32)
+        old = rows < n
+        if old.any():
+            assert self._codes is not None
+            out[old] = decoded(self._codes[rows[old]], self._norms[rows[old]])
+        if not old.all():
+            out[~old] = self._new[rows[~old] - n]
+        return out
+
+    def _cosines(self, a: Ints, b: Ints, chunk: int) -> list[float]:
+        out = [1.0] * len(a)
+        for start in range(0, len(a), chunk):
+            va, vb = self._vectors(a[start:start + chunk]), self._vectors(b[start:start + chunk])
+            for k in np.flatnonzero(a[start:start + chunk] != b[start:start + chunk]).tolist():
+                cosine = float(va[k] @ vb[k])  # a dot product a pair, as one pair's would be
+                out[start + k] = -1.0 if cosine < -1.0 else 1.0 if cosine > 1.0 else cosine
+        # hook: pairs of two binary-tier rows (`briefmin tier`) read their cosine their way
+        stored = np.flatnonzero((a != b) & (np.maximum(a, b) < len(self._stored)))
+        if len(stored):
+            read = self._stored.pair_cosines(a[stored], b[stored],
+                                              np.array([out[k] for k in stored.tolist()],
+                                                       np.float32))
+            for k, cosine in zip(stored.tolist(), read.tolist(), strict=True):
+                out[k] = cosine
+        return out
 
 
 def _ranks(by_row: dict[int, _Unit]) -> Ints:
@@ -652,7 +705,7 @@ def _new_pairs(new_vectors: Floats, codes: Int8Codes | None, norms: Floats,
 
 def _given_groups(groups: list[Group], units: dict[bytes, _Unit], lexical: _Lexical,
                   pairs: Pairs, thresholds: Thresholds,
-                  evidence: Callable[[int, int], tuple[float, float]]) -> list[Group]:
+                  evidence: _Evidence) -> list[Group]:
     """CI mode's groups: those that involve a given brief, plus one for every pair with a
     given brief at or above its kind's threshold that no group of that kind or a stronger one
     holds. Star grouping drops such pairs where one end is already a member (of a stronger

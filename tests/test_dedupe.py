@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from briefmin import Archive, add, iter_sources
+from briefmin import Archive, add, grouping, iter_sources
 from briefmin.dedupe import (
     DEFAULT_JACCARD,
     DEFAULT_THRESHOLD,
@@ -177,6 +177,34 @@ def test_every_member_is_at_least_the_threshold_from_its_representative() -> Non
             assert float(vectors[rep] @ vectors[member]) >= 0.85 - 1e-5
             assert score == pytest.approx(float(vectors[rep] @ vectors[member]), abs=1e-4)
     assert not set(stars.member.tolist()) & set(stars.representative.tolist())
+
+
+@pytest.mark.parametrize("rounds", [0, 1, 3, 64])
+def test_star_groups_in_rounds_equal_the_groups_taken_one_by_one(
+        rounds: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # families of many pairs, ties of score, chains (a node or two settled a round) and
+    # excluded nodes; `rounds` 0 leaves everything to the one-by-one finish
+    monkeypatch.setattr(grouping, "_ROUNDS", rounds)
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        n = 400
+        family = rng.integers(0, 40, 3000)
+        i, j = family * 10 + rng.integers(0, 10, 3000), family * 10 + rng.integers(0, 10, 3000)
+        chain = np.arange(300, 399)
+        i, j = np.r_[i, chain], np.r_[j, chain + 1]
+        i, j = i[i != j], j[i != j]
+        score = rng.choice(np.array([0.8, 0.86, 0.9, 0.9, 0.95], np.float32), len(i))
+        rank = rng.permutation(n).astype(np.int64)
+        excluded = rng.random(n) < 0.05
+        for chosen in (None, excluded):
+            fast = assign(rank, i, j, score, 0.85, chosen)
+            keep = (score >= np.float32(0.85)) & (
+                True if chosen is None else ~chosen[i] & ~chosen[j])
+            slow = grouping._assign_in_order(rank, i[keep], j[keep], score[keep])
+            assert len(fast) > 50
+            assert np.array_equal(fast.member, slow.member)
+            assert np.array_equal(fast.representative, slow.representative)
+            assert np.array_equal(fast.score, slow.score)
 
 
 def test_lexical_search_finds_what_exact_jaccard_finds() -> None:
