@@ -352,7 +352,9 @@ def lexical_pairs(shingles: Shingles, threshold: float, *, max_run: int = 2048) 
     band_keys, low = _band_keys(shingles, rows)
     # a brief without words collides with nothing
     lonely = np.arange(int((~words).sum()), dtype=np.uint32) * np.uint32(2654435761)
-    found: list[Ints] = []
+    both = np.zeros(0, np.int64)  # the pairs found so far, sorted, each once
+    found: list[Ints] = []  # and those found since, not yet merged in
+    waiting = 0
     for band in range(band_keys.shape[1]):
         keys = band_keys[:, band].copy()
         keys[~words] = lonely
@@ -361,16 +363,24 @@ def lexical_pairs(shingles: Shingles, threshold: float, *, max_run: int = 2048) 
         for i, j in key_pair_chunks(keys, max_run, chunk=LEXICAL_PAIR_CHUNK):
             i, j = _plausible(i, j, words, sizes, low, threshold)
             found.append(i * n + j)
-        both = np.concatenate(found) if found else np.zeros(0, np.int64)
-        if len(both):  # the same pair from several bands is kept once
-            both.sort()  # np.unique's hash table was 10x slower than a sort here (numpy 2.4)
-            both = both[np.r_[True, both[1:] != both[:-1]]]
-        found = [both]
+            waiting += len(i)
+        # the same pair from several bands is kept once: merged when the new ones are as
+        # many as the merged (a sort of everything after every band was quadratic)
+        if waiting >= max(len(both), LEXICAL_PAIR_CHUNK) or band == band_keys.shape[1] - 1:
+            both, found, waiting = _merged([both, *found]), [], 0
     del band_keys, low
     i, j = both // n, both % n
     jac = shingles.jaccards(i, j)
     hit = jac >= np.float32(threshold)
     return Pairs(i[hit], j[hit], jac[hit])
+
+
+def _merged(parts: list[Ints]) -> Ints:
+    """The values of all parts, sorted, each once."""
+    both = np.concatenate(parts)
+    both.sort()  # np.unique's hash table was 10x slower than a sort here (numpy 2.4)
+    out: Ints = both[np.r_[True, both[1:] != both[:-1]]] if len(both) else both
+    return out
 
 
 def _plausible(i: Ints, j: Ints, words: npt.NDArray[np.bool_], sizes: Ints,

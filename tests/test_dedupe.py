@@ -235,6 +235,13 @@ def test_lexical_search_finds_what_exact_jaccard_finds() -> None:
         for a, b, jac in zip(found.i.tolist(), found.j.tolist(), found.similarity.tolist(),
                              strict=True):
             assert jac == pytest.approx(len(sets[a] & sets[b]) / len(sets[a] | sets[b]))
+    # the bands' pairs merged in small pieces (a merge after most bands) or in one: the same
+    whole = lexical_pairs(shingles, DEFAULT_JACCARD)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("briefmin.shingles.LEXICAL_PAIR_CHUNK", 64)
+        pieces = lexical_pairs(shingles, DEFAULT_JACCARD)
+    assert np.array_equal(whole.i, pieces.i) and np.array_equal(whole.j, pieces.j)
+    assert np.array_equal(whole.similarity, pieces.similarity) and len(whole) > 30
     # the same hashes in another process with another string-hash salt: nothing is salted
     code = ("from briefmin.shingles import shingle; "
             "print(shingle(['One two, three four']).hashes.tolist())")
