@@ -370,9 +370,55 @@ def lexical_pairs(shingles: Shingles, threshold: float, *, max_run: int = 2048) 
             both, found, waiting = _merged([both, *found]), [], 0
     del band_keys, low
     i, j = both // n, both % n
+    del both
+    # the exact check counts shared shingles pair by pair (most of the time at a million
+    # briefs, where ~1 candidate in 1,000 is a pair): first drop those that cannot share
+    # enough, by a bound that is exact too
+    reach = _may_reach(shingles, i, j, threshold)
+    i, j = i[reach], j[reach]
     jac = shingles.jaccards(i, j)
     hit = jac >= np.float32(threshold)
     return Pairs(i[hit], j[hit], jac[hit])
+
+
+def _may_reach(shingles: Shingles, i: Ints, j: Ints, threshold: float,
+               chunk: int = 65536) -> npt.NDArray[np.bool_]:
+    """False for the pairs whose Jaccard is surely below the threshold: two briefs share at
+    most, in each of the SIGNATURE_BINS ranges of hash values, as many shingles as the one
+    with fewer there holds, so the sum of those minima bounds what they share, and the
+    Jaccard worked out from that bound (as `Shingles.jaccards` works it out) bounds
+    theirs. A brief with 255 or more shingles in one range is not bounded (uint8 counts)."""
+    counts, full = _bin_counts(shingles)
+    sizes = np.diff(shingles.offsets)
+    out = np.ones(len(i), bool)
+    for start in range(0, len(i), chunk):
+        a, b = i[start:start + chunk], j[start:start + chunk]
+        most = np.minimum(counts[a], counts[b]).sum(axis=1, dtype=np.int64)
+        union = sizes[a] + sizes[b] - most
+        bound = np.where(union > 0, most / np.maximum(union, 1), 0.0).astype(np.float32)
+        out[start:start + chunk] = (bound >= np.float32(threshold)) | full[a] | full[b]
+    return out
+
+
+def _bin_counts(shingles: Shingles, chunk: int = SIGNATURE_CHUNK
+                ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_]]:
+    """Each brief's count of shingles in each of the SIGNATURE_BINS ranges of hash values
+    (the signatures' bins; at most 255, uint8: 128 MB at a million briefs), and whether
+    any range of it held 255 or more."""
+    n = len(shingles)
+    counts = np.zeros((n, SIGNATURE_BINS), np.uint8)
+    full = np.zeros(n, bool)
+    for start in range(0, n, chunk):
+        end = min(n, start + chunk)
+        lo, hi = int(shingles.offsets[start]), int(shingles.offsets[end])
+        owner = np.repeat(np.arange(end - start, dtype=np.int64),
+                          np.diff(shingles.offsets[start:end + 1]))
+        flat = owner * SIGNATURE_BINS + (shingles.hashes[lo:hi] >> np.uint32(_VALUE_BITS))
+        block = np.bincount(flat, minlength=(end - start) * SIGNATURE_BINS).reshape(
+            end - start, SIGNATURE_BINS)
+        full[start:end] = (block >= 255).any(axis=1)
+        counts[start:end] = np.minimum(block, 255)
+    return counts, full
 
 
 def _merged(parts: list[Ints]) -> Ints:
