@@ -19,9 +19,9 @@ import hashlib
 import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -266,65 +266,53 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
 
     thresholds = Thresholds(check_threshold(threshold), check_jaccard(jaccard))
     say = progress or (lambda _: None)
-    by_content = archive.paths_by_content(snapshot=snapshot)
-    new_sources: list[Admitted] = []
-    skipped: list[Skipped] = []
-    for source in sources or ():
-        item = admit(source)
-        if isinstance(item, Admitted):
-            new_sources.append(item)
-        elif item is not None:
-            skipped.append(item)
-    path_mode = sources is not None
-    replaced = {item.name for item in new_sources}
-
     say("reading stored codes")
     stored = archive.vectors(kinds=BRIEF_KINDS)
-    row_of = {int(c): r for r, c in enumerate(stored.content_ids.tolist())}
-    units: dict[bytes, _Unit] = {}
-    for content_id, records in sorted(by_content.items()):  # stored order: blocks read once
-        kept = [r for r in records if r.path not in replaced]
-        if not kept or content_id not in row_of:
-            continue
-        units[bytes.fromhex(kept[0].sha256)] = _Unit(
-            [(_age(r), r.path, False) for r in kept], row_of[content_id], content_id)
-    # a million catalogue records and a dict of a million ints: only the units are needed
-    del by_content, row_of
-    archived_rows = np.array(sorted(u.row for u in units.values()), dtype=np.int64)
+    # the codes are read and measured in a thread while this one reads the catalogue (at a
+    # million briefs both are seconds of one core); the thread then waits for the rows
+    side = _VectorSide(archive, stored, thresholds.similar, concurrent)
+    with side.handing():
+        by_content = archive.paths_by_content(snapshot=snapshot)
+        new_sources: list[Admitted] = []
+        skipped: list[Skipped] = []
+        for source in sources or ():
+            item = admit(source)
+            if isinstance(item, Admitted):
+                new_sources.append(item)
+            elif item is not None:
+                skipped.append(item)
+        path_mode = sources is not None
+        replaced = {item.name for item in new_sources}
 
-    new_texts: list[str] = []
-    copies = 0  # new briefs with the bytes of another brief (their nearest is at 1.0)
-    for order, item in enumerate(new_sources):
-        name, data, digest = item.name, item.data, item.digest
-        age = (1, f"{order:012d}", name)  # new briefs are younger than every archived one
-        if digest in units:
-            units[digest].paths.append((age, name, True))
-            copies += 1
-            continue
-        text = decode_text(data)[0]
-        units[digest] = _Unit([(age, name, True)], len(stored) + len(new_texts), -1, text)
-        new_texts.append(text)
+        row_of = {int(c): r for r, c in enumerate(stored.content_ids.tolist())}
+        units: dict[bytes, _Unit] = {}
+        for content_id, records in sorted(by_content.items()):  # stored order: blocks read once
+            kept = [r for r in records if r.path not in replaced]
+            if not kept or content_id not in row_of:
+                continue
+            units[bytes.fromhex(kept[0].sha256)] = _Unit(
+                [(_age(r), r.path, False) for r in kept], row_of[content_id], content_id)
+        # a million catalogue records and a dict of a million ints: only the units are needed
+        del by_content, row_of
+        archived_rows = np.array(sorted(u.row for u in units.values()), dtype=np.int64)
 
-    codes = archive.all_int8(BRIEF_KINDS) if len(archived_rows) or new_texts else None
-    # per row: tiered rows (`briefmin tier`) have lengths of their own
-    norms = stored.lengths(codes) if codes is not None else np.zeros(0, np.float32)
-    # the archived briefs' rows, copied out once (384 MB at a million briefs) for the pair
-    # search and the histogram alike
-    archived_codes = archived_norms = None
-    whole = len(archived_rows) == len(stored)  # every row: no copy needed (rows sorted)
-    if not path_mode and codes is not None and len(archived_rows):
-        archived_codes, archived_norms = ((codes, norms) if whole else
-                                          (codes[archived_rows], norms[archived_rows]))
-    similar: Callable[[], Pairs] = Pairs.empty
-    if archived_codes is not None and archived_norms is not None:
-        # the similar search (numpy and BLAS, which release the GIL) in a thread while this
-        # one reads the texts (Python, SQLite, zstd): the text pass was ~150 CPU s of one
-        # thread at a million briefs, with the second core idle
-        say("finding similar pairs, beside the texts" if concurrent else
-            "finding similar pairs")
-        bits = stored.bits if whole else stored.bits[archived_rows]
-        similar = _started(partial(_similar_pairs, stored, bits, archived_codes, archived_norms,
-                                   archived_rows, thresholds.similar), concurrent)
+        new_texts: list[str] = []
+        copies = 0  # new briefs with the bytes of another brief (their nearest is at 1.0)
+        for order, item in enumerate(new_sources):
+            name, data, digest = item.name, item.data, item.digest
+            age = (1, f"{order:012d}", name)  # new briefs are younger than every archived one
+            if digest in units:
+                units[digest].paths.append((age, name, True))
+                copies += 1
+                continue
+            text = decode_text(data)[0]
+            units[digest] = _Unit([(age, name, True)], len(stored) + len(new_texts), -1, text)
+            new_texts.append(text)
+        if not path_mode and len(archived_rows):
+            say("finding similar pairs, beside the texts" if concurrent else
+                "finding similar pairs")
+        side.hand(archived_rows, needed=bool(len(archived_rows) or new_texts),
+                  search=not path_mode)
     say("reading texts")
     lexical = _Lexical.read(units, thresholds.near_identical,
                             first_new=len(stored) if path_mode else None,
@@ -339,32 +327,23 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
         new_vectors = np.vstack([e.brief_vector for e in encoded]).astype(np.float32)
         new_chunks = [e.chunk_vectors for e in encoded]
 
+    found = side.result()
+    codes, norms = found.codes, found.norms
+    archived_codes, archived_norms = found.archived_codes, found.archived_norms
     best: Floats = np.zeros(0, np.float32)
     if path_mode:
         pairs, best = _new_pairs(new_vectors, codes, norms, archived_rows, len(stored),
                                  thresholds.similar)
     else:
-        pairs = similar()
-    del similar  # the thread's result (~1.3e7 pairs at a million) is held once, by `pairs`
+        pairs = found.pairs
+    # the thread's result (~1.3e7 pairs at a million) is held once, by `pairs`
+    del found, side
     # two briefs of several chunks each are similar only if their chunks match too
     pairs = confirmed(pairs, long_rows(stored.kinds == KIND_BRIEF, new_chunks),
                       reader(stored.content_ids, archive.chunk_vectors, new_chunks),
                       thresholds.similar)
 
-    def vector(row: int) -> Floats:
-        if row >= len(stored):
-            out: Floats = new_vectors[row - len(stored)]
-            return out
-        assert codes is not None
-        unit: Floats = decoded(codes[row:row + 1], norms[row:row + 1])[0]
-        return unit
-
-    def evidence(a: int, b: int) -> tuple[float, float]:
-        cosine = float(np.clip(vector(a) @ vector(b), -1.0, 1.0)) if a != b else 1.0
-        if a != b and max(a, b) < len(stored):
-            cosine = float(stored.pair_cosines(np.array([a]), np.array([b]),
-                                               np.array([cosine], np.float32))[0])
-        return cosine, lexical.jaccard(a, b)
+    evidence = _Evidence(stored, codes, norms, new_vectors, lexical)
 
     say("grouping")
     report = DedupeReport(_group(units, lexical, pairs, thresholds, evidence), thresholds,
@@ -373,6 +352,7 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
     if path_mode:
         report.groups = _given_groups(report.groups, units, lexical, pairs, thresholds,
                                       evidence)
+    evidence.fill()
     if histogram_of_nearest:
         if path_mode:
             report.histogram = histogram(np.r_[best, np.ones(copies, np.float32)])
@@ -400,7 +380,93 @@ def _similar_pairs(stored: StoredVectors, bits: Codes, codes: Int8Codes, norms: 
     return pairs
 
 
-def _started(work: Callable[[], Pairs], concurrent: bool) -> Callable[[], Pairs]:
+@dataclass
+class _Vectors:
+    """What the vector side gives: every row's codes (None when no brief needs them) and
+    lengths, the archived briefs' rows of both (None in path mode), and the similar pairs
+    among the archived briefs (none in path mode)."""
+
+    codes: Int8Codes | None
+    norms: Floats
+    archived_codes: Int8Codes | None
+    archived_norms: Floats | None
+    pairs: Pairs
+
+
+class _VectorSide:
+    """The codes, their lengths and the archive's similar search, in a thread (numpy, BLAS,
+    zstd and SQLite release the GIL) beside this one's catalogue read and text pass; or, not
+    concurrent, all of it at `result`. The thread reads the codes at once, then waits for
+    the rows of the archived briefs (`hand`) before it searches. Until then it uses the
+    archive's connection, so `handing` waits for it should the catalogue read fail."""
+
+    def __init__(self, archive: Archive, stored: StoredVectors, threshold: float,
+                 concurrent: bool) -> None:
+        self._archive, self._stored, self._threshold = archive, stored, threshold
+        self._handed = threading.Event()
+        self._rows: Ints = np.zeros(0, np.int64)
+        self._needed = self._search = False
+        self._concurrent = concurrent
+        self._result = _started(self._work, concurrent)
+
+    def hand(self, archived_rows: Ints, *, needed: bool, search: bool) -> None:
+        """The archived briefs' rows (sorted); `needed`: whether any brief needs codes;
+        `search`: whether to search the archived rows' similar pairs (not in path mode)."""
+        self._rows, self._needed, self._search = archived_rows, needed, search
+        self._handed.set()
+
+    @contextmanager
+    def handing(self) -> Iterator[None]:
+        """Around the code that calls `hand`: if it fails first, the thread is told to stop
+        and waited for (it reads the codes through the archive's connection)."""
+        try:
+            yield
+        except BaseException:
+            if self._concurrent and not self._handed.is_set():
+                self._needed = False
+                self._handed.set()
+                with suppress(BaseException):
+                    self._result()
+            raise
+
+    def result(self) -> _Vectors:
+        return self._result()
+
+    def _work(self) -> _Vectors:
+        from .store import BRIEF_KINDS
+
+        codes: Int8Codes | None = None
+        failed: BaseException | None = None
+        try:
+            codes = self._archive.all_int8(BRIEF_KINDS)
+        except BaseException as error:  # raised only if a brief needs the codes
+            failed = error
+        # per row: tiered rows (`briefmin tier`) have lengths of their own
+        norms = self._stored.lengths(codes) if codes is not None else None
+        self._handed.wait()
+        if not self._needed:
+            return _Vectors(None, np.zeros(0, np.float32), None, None, Pairs.empty())
+        if failed is not None:
+            raise failed
+        assert codes is not None and norms is not None
+        rows, stored = self._rows, self._stored
+        if not self._search or not len(rows):
+            return _Vectors(codes, norms, None, None, Pairs.empty())
+        # the archived briefs' rows, copied out once (384 MB at a million briefs) for the
+        # pair search and the histogram alike; every row: no copy needed (rows sorted)
+        whole = len(rows) == len(stored)
+        archived_codes, archived_norms = ((codes, norms) if whole else
+                                          (codes[rows], norms[rows]))
+        bits = stored.bits if whole else stored.bits[rows]
+        pairs = _similar_pairs(stored, bits, archived_codes, archived_norms, rows,
+                               self._threshold)
+        return _Vectors(codes, norms, archived_codes, archived_norms, pairs)
+
+
+_T = TypeVar("_T")
+
+
+def _started(work: Callable[[], _T], concurrent: bool) -> Callable[[], _T]:
     """`work` started in a daemon thread (a Ctrl-C does not wait for it), or, not concurrent,
     deferred; the function returned waits for its result and raises its error."""
     if not concurrent:
@@ -409,18 +475,18 @@ def _started(work: Callable[[], Pairs], concurrent: bool) -> Callable[[], Pairs]
 
     def run() -> None:
         try:
-            box["pairs"] = work()
+            box["result"] = work()
         except BaseException as error:  # re-raised in the caller's thread
             box["error"] = error
 
     thread = threading.Thread(target=run, name="briefmin-similar", daemon=True)
     thread.start()
 
-    def result() -> Pairs:
+    def result() -> _T:
         thread.join()
         if "error" in box:
             raise box["error"]
-        out: Pairs = box.pop("pairs")
+        out: _T = box.pop("result")
         return out
 
     return result
@@ -475,9 +541,15 @@ class _Lexical:
         position[rows] = np.arange(len(rows), dtype=np.int64)
         return cls(rows, keys, position, shingles, pairs)
 
-    def jaccard(self, a: int, b: int) -> float:
-        return 1.0 if a == b else self.shingles.jaccard(int(self.position[a]),
-                                                        int(self.position[b]))
+    def jaccards(self, a: Ints, b: Ints) -> list[float]:
+        """The exact Jaccard index of rows a[k] and b[k] (1.0 for a row with itself), as
+        `Shingles.jaccard` divides, the shingles shared counted for all pairs at once."""
+        pa, pb = self.position[a], self.position[b]
+        sizes = np.diff(self.shingles.offsets)
+        return [1.0 if x == y else 0.0 if not m and not n else c / (m + n - c)
+                for x, y, m, n, c in zip(a.tolist(), b.tolist(), sizes[pa].tolist(),
+                                         sizes[pb].tolist(),
+                                         self.shingles.commons(pa, pb).tolist(), strict=True)]
 
     def classes(self) -> list[Ints]:
         """The rows of each normalized text held by more than one unit (a sort, not a dict
@@ -491,7 +563,7 @@ class _Lexical:
 
 
 def _group(units: dict[bytes, _Unit], lexical: _Lexical, pairs: Pairs, thresholds: Thresholds,
-           evidence: Callable[[int, int], tuple[float, float]]) -> list[Group]:
+           evidence: _Evidence) -> list[Group]:
     """Groups of each kind, each pair of briefs in its strongest kind only:
 
     - exact: the paths of one content;
@@ -535,11 +607,70 @@ def _group(units: dict[bytes, _Unit], lexical: _Lexical, pairs: Pairs, threshold
 
 
 def _star(kind: str, first: _Unit, members: list[tuple[_Unit, float]],
-          evidence: Callable[[int, int], tuple[float, float]]) -> Group:
+          evidence: _Evidence) -> Group:
     out = [_member(first, 1.0, 1.0)]
     for unit, _ in members:
-        out.append(_member(unit, *evidence(first.row, unit.row)))
+        out.append(evidence.owed(_member(unit, 0.0, 0.0), first.row, unit.row))
     return Group(kind, out)
+
+
+class _Evidence:
+    """Each group member's cosine and Jaccard to the group's first, worked out for every
+    member at once (`fill`): the rows decoded a chunk at a time and the shingles shared
+    counted in one pass, where a call per member (a decode of each side, a set
+    intersection) was seconds of one core at a million briefs. The values are those of one
+    pair at a time: the same dot product a pair, the same division."""
+
+    def __init__(self, stored: StoredVectors, codes: Int8Codes | None, norms: Floats,
+                 new_vectors: Floats, lexical: _Lexical) -> None:
+        self._stored, self._codes, self._norms = stored, codes, norms
+        self._new, self._lexical = new_vectors, lexical
+        self._owed: list[tuple[Member, int, int]] = []
+
+    def owed(self, member: Member, a: int, b: int) -> Member:
+        """`member` (of row b), whose closeness to row a `fill` sets."""
+        self._owed.append((member, a, b))
+        return member
+
+    def fill(self, chunk: int = 8192) -> None:
+        if not self._owed:
+            return
+        a = np.array([x for _, x, _ in self._owed], np.int64)
+        b = np.array([y for _, _, y in self._owed], np.int64)
+        cosines = self._cosines(a, b, chunk)
+        jaccards = self._lexical.jaccards(a, b)
+        for (member, _, _), cosine, jaccard in zip(self._owed, cosines, jaccards, strict=True):
+            member.similarity, member.jaccard = cosine, jaccard
+        self._owed = []
+
+    def _vectors(self, rows: Ints) -> Floats:
+        n = len(self._stored)
+        width = self._codes.shape[1] if self._codes is not None else self._new.shape[1]
+        out = np.empty((len(rows), width), np.float32)
+        old = rows < n
+        if old.any():
+            assert self._codes is not None
+            out[old] = decoded(self._codes[rows[old]], self._norms[rows[old]])
+        if not old.all():
+            out[~old] = self._new[rows[~old] - n]
+        return out
+
+    def _cosines(self, a: Ints, b: Ints, chunk: int) -> list[float]:
+        out = [1.0] * len(a)
+        for start in range(0, len(a), chunk):
+            va, vb = self._vectors(a[start:start + chunk]), self._vectors(b[start:start + chunk])
+            for k in np.flatnonzero(a[start:start + chunk] != b[start:start + chunk]).tolist():
+                cosine = float(va[k] @ vb[k])  # a dot product a pair, as one pair's would be
+                out[start + k] = -1.0 if cosine < -1.0 else 1.0 if cosine > 1.0 else cosine
+        # hook: pairs of two binary-tier rows (`briefmin tier`) read their cosine their way
+        stored = np.flatnonzero((a != b) & (np.maximum(a, b) < len(self._stored)))
+        if len(stored):
+            read = self._stored.pair_cosines(a[stored], b[stored],
+                                              np.array([out[k] for k in stored.tolist()],
+                                                       np.float32))
+            for k, cosine in zip(stored.tolist(), read.tolist(), strict=True):
+                out[k] = cosine
+        return out
 
 
 def _ranks(by_row: dict[int, _Unit]) -> Ints:
@@ -597,7 +728,7 @@ def _new_pairs(new_vectors: Floats, codes: Int8Codes | None, norms: Floats,
 
 def _given_groups(groups: list[Group], units: dict[bytes, _Unit], lexical: _Lexical,
                   pairs: Pairs, thresholds: Thresholds,
-                  evidence: Callable[[int, int], tuple[float, float]]) -> list[Group]:
+                  evidence: _Evidence) -> list[Group]:
     """CI mode's groups: those that involve a given brief, plus one for every pair with a
     given brief at or above its kind's threshold that no group of that kind or a stronger one
     holds. Star grouping drops such pairs where one end is already a member (of a stronger

@@ -121,15 +121,16 @@ def shingle(texts: Iterable[str | bytes], words: int = SHINGLE_WORDS, chunk: int
     (decoded as the encoder decodes them, `text.decode_text`, when they are not ASCII)."""
     parts: list[Shingles] = []
     batch: list[bytes] = []
+    scratch = _Scratch()
     size = 0
     for text in texts:
         batch.append(word_bytes(text))
         size += len(batch[-1])
         if len(batch) == chunk or size >= chunk_bytes:
-            parts.append(_shingle_batch(batch, words))
+            parts.append(_shingle_batch(batch, words, scratch))
             batch, size = [], 0
     if batch or not parts:
-        parts.append(_shingle_batch(batch, words))
+        parts.append(_shingle_batch(batch, words, scratch))
     ends = np.cumsum([len(p.hashes) for p in parts])
     offsets = [np.zeros(1, np.int64)] + [p.offsets[1:] + end - len(p.hashes)
                                          for p, end in zip(parts, ends, strict=True)]
@@ -158,6 +159,18 @@ def word_bytes(text: str | bytes) -> bytes:
 # and every byte of a multi-byte UTF-8 character (word_bytes leaves only word characters there)
 _WORD_BYTES = np.zeros(256, bool)
 _WORD_BYTES[[*range(48, 58), *range(65, 91), 95, *range(97, 123), *range(128, 256)]] = True
+class _Scratch:
+    """A uint64 buffer reused by every batch of one `shingle` call, grown when needed."""
+
+    def __init__(self) -> None:
+        self._buffer = np.empty(0, np.uint64)
+
+    def uint64(self, n: int) -> npt.NDArray[np.uint64]:
+        if len(self._buffer) < n:
+            self._buffer = np.empty(n, np.uint64)
+        return self._buffer[:n]
+
+
 _WORD_PRIME = 0x100000001B3  # FNV's 64-bit prime: odd, so invertible modulo 2**64
 _POWERS_CACHED = 1 << 23  # bytes of batch the power tables are kept for (2 x 64 MB)
 _POWERS_MADE = 5 << 20  # their least size: a batch of `shingle`'s 4 MB and one more brief
@@ -182,7 +195,7 @@ def _power_tables(n: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64
     return made
 
 
-def _word_hashes(batch: list[bytes]) -> tuple[npt.NDArray[np.uint64], Ints]:
+def _word_hashes(batch: list[bytes], scratch: _Scratch) -> tuple[npt.NDArray[np.uint64], Ints]:
     """Every word of every text (word_bytes) hashed in numpy, and each text's word count.
     A word's hash is the polynomial sum of its bytes times _WORD_PRIME**i over the batch
     (one np.add.reduceat from each word's start), brought to the word's own start by the
@@ -198,19 +211,23 @@ def _word_hashes(batch: list[bytes]) -> tuple[npt.NDArray[np.uint64], Ints]:
         return np.zeros(0, np.uint64), np.zeros(len(batch), np.int64)
     lengths = np.flatnonzero(edges == -1) - starts
     powers, inverse = _power_tables(len(data))
-    terms = data * powers[:len(data)]
-    terms *= word  # the bytes between words add nothing to the word before them
-    sums = np.add.reduceat(terms, starts) * inverse[starts]
-    hashes = _finalize(sums ^ (lengths.astype(np.uint64) << np.uint64(56)))
+    # the bytes between words add nothing to the word before them; the products go to a
+    # buffer kept across batches (8 bytes a byte of text: a fresh array each batch was
+    # mapped and faulted in afresh, system time)
+    terms = np.multiply(data * word, powers[:len(data)], out=scratch.uint64(len(data)))
+    sums = np.add.reduceat(terms, starts)
+    sums *= inverse[starts]
+    sums ^= lengths.astype(np.uint64) << np.uint64(56)
+    hashes = _finalize(sums, in_place=True)
     owner = np.searchsorted(text_starts, starts, side="right") - 1
     return hashes, np.bincount(owner, minlength=len(batch)).astype(np.int64)
 
 
-def _shingle_batch(batch: list[bytes], words: int) -> Shingles:
+def _shingle_batch(batch: list[bytes], words: int, scratch: _Scratch) -> Shingles:
     """Word hashes combined by multiply-add in numpy; a text shorter than k words is one
     shingle of all its words. The hashes are the same in every run (no salt), so results do
     not change between runs."""
-    flat, counts = _word_hashes(batch)
+    flat, counts = _word_hashes(batch, scratch)
     starts = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64) if len(counts) else counts
     # a k-gram starts at every position with k - 1 words after it in the same text; a short
     # text has one gram starting at its first word covering all its words
@@ -220,12 +237,19 @@ def _shingle_batch(batch: list[bytes], words: int) -> Shingles:
     mixed = np.zeros(len(first), np.uint64)
     for t in range(words):
         present = t < width
+        if present.all():  # no text this short in the batch: in place, no selection
+            mixed ^= flat[first + t]
+            mixed *= _MIX
+            mixed += np.uint64(t + 1)
+            continue
         term = flat[np.where(present, first + t, 0)] if len(flat) else mixed
         mixed = np.where(present, (mixed ^ term) * _MIX + np.uint64(t + 1), mixed)
-    hashes = _finalize(mixed) >> np.uint64(32)
+    hashes = _finalize(mixed, in_place=True)
+    hashes >>= np.uint64(32)
     # distinct hashes per text, sorted: sort (text, hash) packed in one uint64
-    owner = np.repeat(np.arange(len(counts), dtype=np.uint64), grams)
-    packed = (owner << np.uint64(32)) | hashes
+    packed = np.repeat(np.arange(len(counts), dtype=np.uint64), grams)
+    packed <<= np.uint64(32)
+    packed |= hashes
     packed.sort()
     packed = packed[np.r_[True, packed[1:] != packed[:-1]]] if len(packed) else packed
     text_of = (packed >> np.uint64(32)).astype(np.int64)
@@ -283,21 +307,25 @@ def _band_keys(shingles: Shingles, rows: int, chunk: int = SIGNATURE_CHUNK
 def _densify(sig: U32) -> U32:
     """Rotation densification: an empty bin takes the value of the next non-empty bin to its
     right (circularly) plus its distance times 2**_VALUE_BITS, so borrowed values never equal
-    a bin's own values and two briefs agree on a borrowed bin with the chance of a real one."""
+    a bin's own values and two briefs agree on a borrowed bin with the chance of a real one.
+    Bin positions are int16 and the sums uint32 (wrapping as the stored value does): a
+    quarter of the memory traffic of int64 (it was most of the signatures' time)."""
     bins = sig.shape[1]
     empty = sig == _EMPTY
     if not empty.any():
         return sig
-    index = np.where(~empty, np.arange(bins), 2 * bins)
+    none = np.int16(4 * bins)  # past every position: no non-empty bin
+    position = np.arange(bins, dtype=np.int16)
     # next non-empty position at or after each bin, over the row written twice (circular)
-    doubled = np.concatenate([index, index + bins], axis=1)
-    doubled[doubled >= 2 * bins] = 4 * bins
+    doubled = np.empty((len(sig), 2 * bins), np.int16)
+    np.copyto(doubled[:, :bins], np.where(empty, none, position))
+    np.copyto(doubled[:, bins:], np.where(empty, none, position + np.int16(bins)))
     nxt = np.minimum.accumulate(doubled[:, ::-1], axis=1)[:, ::-1][:, :bins]
-    has = nxt < 4 * bins
-    distance = np.where(has, nxt - np.arange(bins), 0)
-    source = np.take_along_axis(sig, np.where(has, nxt % bins, 0), axis=1)
-    filled = (source.astype(np.uint64) + distance.astype(np.uint64)
-              * np.uint64(1 << _VALUE_BITS)).astype(np.uint32)
+    has = nxt < none
+    source = np.take_along_axis(sig, (nxt % np.int16(bins)).astype(np.intp), axis=1)
+    # an empty row (no shingle) borrows nothing: has is False all along it
+    distance = (nxt - position).astype(np.uint32)
+    filled = source + (distance << np.uint32(_VALUE_BITS))
     out: U32 = np.where(empty & has, filled, sig)
     return out
 
@@ -328,7 +356,9 @@ def lexical_pairs(shingles: Shingles, threshold: float, *, max_run: int = 2048) 
     band_keys, low = _band_keys(shingles, rows)
     # a brief without words collides with nothing
     lonely = np.arange(int((~words).sum()), dtype=np.uint32) * np.uint32(2654435761)
-    found: list[Ints] = []
+    both = np.zeros(0, np.int64)  # the pairs found so far, sorted, each once
+    found: list[Ints] = []  # and those found since, not yet merged in
+    waiting = 0
     for band in range(band_keys.shape[1]):
         keys = band_keys[:, band].copy()
         keys[~words] = lonely
@@ -337,16 +367,70 @@ def lexical_pairs(shingles: Shingles, threshold: float, *, max_run: int = 2048) 
         for i, j in key_pair_chunks(keys, max_run, chunk=LEXICAL_PAIR_CHUNK):
             i, j = _plausible(i, j, words, sizes, low, threshold)
             found.append(i * n + j)
-        both = np.concatenate(found) if found else np.zeros(0, np.int64)
-        if len(both):  # the same pair from several bands is kept once
-            both.sort()  # np.unique's hash table was 10x slower than a sort here (numpy 2.4)
-            both = both[np.r_[True, both[1:] != both[:-1]]]
-        found = [both]
+            waiting += len(i)
+        # the same pair from several bands is kept once: merged when the new ones are as
+        # many as the merged (a sort of everything after every band was quadratic)
+        if waiting >= max(len(both), LEXICAL_PAIR_CHUNK) or band == band_keys.shape[1] - 1:
+            both, found, waiting = _merged([both, *found]), [], 0
     del band_keys, low
     i, j = both // n, both % n
+    del both
+    # the exact check counts shared shingles pair by pair (most of the time at a million
+    # briefs, where ~1 candidate in 1,000 is a pair): first drop those that cannot share
+    # enough, by a bound that is exact too
+    reach = _may_reach(shingles, i, j, threshold)
+    i, j = i[reach], j[reach]
     jac = shingles.jaccards(i, j)
     hit = jac >= np.float32(threshold)
     return Pairs(i[hit], j[hit], jac[hit])
+
+
+def _may_reach(shingles: Shingles, i: Ints, j: Ints, threshold: float,
+               chunk: int = 65536) -> npt.NDArray[np.bool_]:
+    """False for the pairs whose Jaccard is surely below the threshold: two briefs share at
+    most, in each of the SIGNATURE_BINS ranges of hash values, as many shingles as the one
+    with fewer there holds, so the sum of those minima bounds what they share, and the
+    Jaccard worked out from that bound (as `Shingles.jaccards` works it out) bounds
+    theirs. A brief with 255 or more shingles in one range is not bounded (uint8 counts)."""
+    counts, full = _bin_counts(shingles)
+    sizes = np.diff(shingles.offsets)
+    out = np.ones(len(i), bool)
+    for start in range(0, len(i), chunk):
+        a, b = i[start:start + chunk], j[start:start + chunk]
+        most = np.minimum(counts[a], counts[b]).sum(axis=1, dtype=np.int64)
+        union = sizes[a] + sizes[b] - most
+        bound = np.where(union > 0, most / np.maximum(union, 1), 0.0).astype(np.float32)
+        out[start:start + chunk] = (bound >= np.float32(threshold)) | full[a] | full[b]
+    return out
+
+
+def _bin_counts(shingles: Shingles, chunk: int = SIGNATURE_CHUNK
+                ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_]]:
+    """Each brief's count of shingles in each of the SIGNATURE_BINS ranges of hash values
+    (the signatures' bins; at most 255, uint8: 128 MB at a million briefs), and whether
+    any range of it held 255 or more."""
+    n = len(shingles)
+    counts = np.zeros((n, SIGNATURE_BINS), np.uint8)
+    full = np.zeros(n, bool)
+    for start in range(0, n, chunk):
+        end = min(n, start + chunk)
+        lo, hi = int(shingles.offsets[start]), int(shingles.offsets[end])
+        owner = np.repeat(np.arange(end - start, dtype=np.int64),
+                          np.diff(shingles.offsets[start:end + 1]))
+        flat = owner * SIGNATURE_BINS + (shingles.hashes[lo:hi] >> np.uint32(_VALUE_BITS))
+        block = np.bincount(flat, minlength=(end - start) * SIGNATURE_BINS).reshape(
+            end - start, SIGNATURE_BINS)
+        full[start:end] = (block >= 255).any(axis=1)
+        counts[start:end] = np.minimum(block, 255)
+    return counts, full
+
+
+def _merged(parts: list[Ints]) -> Ints:
+    """The values of all parts, sorted, each once."""
+    both = np.concatenate(parts)
+    both.sort()  # np.unique's hash table was 10x slower than a sort here (numpy 2.4)
+    out: Ints = both[np.r_[True, both[1:] != both[:-1]]] if len(both) else both
+    return out
 
 
 def _plausible(i: Ints, j: Ints, words: npt.NDArray[np.bool_], sizes: Ints,
@@ -371,9 +455,16 @@ def _plausible(i: Ints, j: Ints, words: npt.NDArray[np.bool_], sizes: Ints,
     return i[close], j[close]
 
 
-def _finalize(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    """splitmix64's finalizer: every input bit reaches every output bit."""
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    out: npt.NDArray[np.uint64] = x ^ (x >> np.uint64(31))
+def _finalize(x: npt.NDArray[np.uint64], in_place: bool = False) -> npt.NDArray[np.uint64]:
+    """splitmix64's finalizer: every input bit reaches every output bit. `in_place`
+    overwrites x (one temporary instead of six)."""
+    out = x if in_place else x.copy()
+    shifted = out >> np.uint64(30)
+    out ^= shifted
+    out *= np.uint64(0xBF58476D1CE4E5B9)
+    np.right_shift(out, np.uint64(27), out=shifted)
+    out ^= shifted
+    out *= np.uint64(0x94D049BB133111EB)
+    np.right_shift(out, np.uint64(31), out=shifted)
+    out ^= shifted
     return out

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from briefmin import Archive, add, iter_sources
+from briefmin import Archive, add, grouping, iter_sources
 from briefmin.dedupe import (
     DEFAULT_JACCARD,
     DEFAULT_THRESHOLD,
@@ -180,6 +180,34 @@ def test_every_member_is_at_least_the_threshold_from_its_representative() -> Non
     assert not set(stars.member.tolist()) & set(stars.representative.tolist())
 
 
+@pytest.mark.parametrize("rounds", [0, 1, 3, 64])
+def test_star_groups_in_rounds_equal_the_groups_taken_one_by_one(
+        rounds: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # families of many pairs, ties of score, chains (a node or two settled a round) and
+    # excluded nodes; `rounds` 0 leaves everything to the one-by-one finish
+    monkeypatch.setattr(grouping, "_ROUNDS", rounds)
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        n = 400
+        family = rng.integers(0, 40, 3000)
+        i, j = family * 10 + rng.integers(0, 10, 3000), family * 10 + rng.integers(0, 10, 3000)
+        chain = np.arange(300, 399)
+        i, j = np.r_[i, chain], np.r_[j, chain + 1]
+        i, j = i[i != j], j[i != j]
+        score = rng.choice(np.array([0.8, 0.86, 0.9, 0.9, 0.95], np.float32), len(i))
+        rank = rng.permutation(n).astype(np.int64)
+        excluded = rng.random(n) < 0.05
+        for chosen in (None, excluded):
+            fast = assign(rank, i, j, score, 0.85, chosen)
+            keep = (score >= np.float32(0.85)) & (
+                True if chosen is None else ~chosen[i] & ~chosen[j])
+            slow = grouping._assign_in_order(rank, i[keep], j[keep], score[keep])
+            assert len(fast) > 50
+            assert np.array_equal(fast.member, slow.member)
+            assert np.array_equal(fast.representative, slow.representative)
+            assert np.array_equal(fast.score, slow.score)
+
+
 def test_lexical_search_finds_what_exact_jaccard_finds() -> None:
     rng = np.random.default_rng(5)
     words = [f"w{k}" for k in range(3000)]
@@ -208,6 +236,13 @@ def test_lexical_search_finds_what_exact_jaccard_finds() -> None:
         for a, b, jac in zip(found.i.tolist(), found.j.tolist(), found.similarity.tolist(),
                              strict=True):
             assert jac == pytest.approx(len(sets[a] & sets[b]) / len(sets[a] | sets[b]))
+    # the bands' pairs merged in small pieces (a merge after most bands) or in one: the same
+    whole = lexical_pairs(shingles, DEFAULT_JACCARD)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("briefmin.shingles.LEXICAL_PAIR_CHUNK", 64)
+        pieces = lexical_pairs(shingles, DEFAULT_JACCARD)
+    assert np.array_equal(whole.i, pieces.i) and np.array_equal(whole.j, pieces.j)
+    assert np.array_equal(whole.similarity, pieces.similarity) and len(whole) > 30
     # the same hashes in another process with another string-hash salt: nothing is salted
     code = ("from briefmin.shingles import shingle; "
             "print(shingle(['One two, three four']).hashes.tolist())")

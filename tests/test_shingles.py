@@ -16,7 +16,7 @@ from briefmin.dedupe import (
     stored_text_key,
     text_key,
 )
-from briefmin.shingles import WORD, shingle, word_bytes
+from briefmin.shingles import WORD, _bin_counts, _may_reach, shingle, word_bytes
 from briefmin.text import decode_text
 
 SAMPLES = [
@@ -120,3 +120,27 @@ def test_own_counts_each_sides_shingles_and_small_edit_caps_both() -> None:
                      MAX_EDIT_TOTAL + 1, MAX_EDIT_TOTAL - 19])
     assert small_edit(less, more).tolist() == [True, False, True, False, False]
     assert small_edit(more, less).tolist() == [True, False, True, False, False]
+
+
+def test_the_bound_before_the_exact_check_drops_no_pair_that_reaches_the_threshold() -> None:
+    # pairs at every Jaccard, briefs long enough to fill a hash range 255 times (unbounded)
+    rng = np.random.default_rng(3)
+    words = [f"w{k}" for k in range(4000)]
+    texts = [" ".join(rng.choice(words, int(rng.integers(3, 400)))) for _ in range(300)]
+    for k in range(300):
+        source = texts[k].split()
+        for _ in range(int(rng.integers(0, 40))):
+            source[int(rng.integers(0, len(source)))] = str(rng.choice(words))
+        texts.append(" ".join(source))
+    texts += [" ".join(rng.choice(words, 40_000)) for _ in range(2)]
+    shingles = shingle(texts)
+    i, j = np.triu_indices(len(texts), 1)
+    exact = shingles.jaccards(i, j)
+    for threshold in (0.3, 0.65, 0.9):
+        reach = _may_reach(shingles, i, j, threshold)
+        assert reach[exact >= np.float32(threshold)].all()  # nothing that reaches is dropped
+        if threshold >= 0.65:  # and most of those that do not reach go
+            assert (~reach).sum() > 0.5 * (exact < np.float32(threshold)).sum()
+    counts, full = _bin_counts(shingles)
+    assert full[-2:].all() and not full[:-2].any()
+    assert np.array_equal(counts[:-2].sum(axis=1), np.diff(shingles.offsets)[:-2])
