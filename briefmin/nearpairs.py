@@ -408,11 +408,16 @@ def near_pairs(bits: Codes, codes: Int8Codes, threshold: float, *, seed: int = 0
 IVF_ABOVE = 50_000  # fewer unbandable codes than this: exact all-pairs (under ~20 CPU s)
 IVF_RECALL = 0.992  # share of the sampled rows' exact pairs the probes must reach (goal 0.99;
 # 0.995 costs 1.7x the probes on the 100k hashing archive, RESULTS)
-IVF_PROBES_GUESS = 32  # probes expected: lists = sqrt(n * this) balances filing and scanning
-IVF_SAMPLE = 512  # rows whose pairs are found exactly, to choose the probes and report recall
+IVF_LISTS_BALANCE = 128  # lists = sqrt(n * this): twice the lists of sqrt(32 n), the filing
+# against the scanning balance when the probes a recall needs were thought to stay (about 30)
+# as the lists grow; at a million briefs, 2x the lists made that recall need 25 probes
+# instead of 44 (held-out rows; RESULTS, "the inverted file's lists")
+IVF_SAMPLE = 2048  # rows whose pairs are found exactly, to choose the probes and report recall
+# (at least: 512 rows of the 1M archive held 14,687 pairs, in few families, and put the
+# probes at 9 where 2,000 other rows needed 25)
 IVF_SAMPLE_PAIRS = 5000  # more rows are sampled until their exact pairs are this many
 IVF_SAMPLE_SCORES = 2 * 10**9  # or until this many exact cosines were scored (~30 CPU s)
-IVF_TRAIN_PER_LIST = 16  # k-means sample: rows per list (its cost grows with the lists²)
+IVF_TRAIN_PER_LIST = 8  # k-means sample: rows per list (its cost grows with the lists²)
 IVF_KMEANS_ITERATIONS = 8  # 4 (a 100k sample of the 1M archive): plan -25% CPU, but 0.9903
 # of the exact pairs found against 0.9912, too near the 0.99 goal
 IVF_MIN_PROBES = 2  # even when the sample shows no pair: a pair's two rows often straddle lists
@@ -481,9 +486,9 @@ def ivf_plan(codes: Int8Codes, norms: Floats, threshold: float, nlist: int | Non
     that the search nears the all-pairs cost; the plan's recall then says what it reaches)."""
     n = len(codes)
     rng = np.random.default_rng(seed)
-    # filing n rows costs n x lists scores, scanning n² x probes / lists (the probes a recall
-    # needs barely moved with the lists on the 100k hashing archive): equal at sqrt(n probes)
-    nlist = nlist or max(16, int(math.sqrt(n * IVF_PROBES_GUESS)))
+    # filing n rows costs n x lists scores, scanning n² x probes / lists x the lists' skew
+    # (the probes a recall needs fell as the lists grew, see IVF_LISTS_BALANCE)
+    nlist = nlist or max(16, int(math.sqrt(n * IVF_LISTS_BALANCE)))
     train = np.sort(rng.choice(n, min(n, nlist * IVF_TRAIN_PER_LIST), replace=False))
     centroids = spherical_kmeans(decoded(codes[train], norms[train]), nlist,
                                  IVF_KMEANS_ITERATIONS, seed)
