@@ -26,6 +26,14 @@ exact all-pairs beside the inverted file `near_pairs` takes for codes that band 
 
     PYTHONPATH=.:bench .venv/bin/python bench/bench_million.py --pairs /dev/shm/m1/million.bmin
 
+`--pairs-held ROWS` plans the inverted file on ALL the archive's codes, as `dedupe` does, with
+this code's settings and with the settings before the lists were doubled (sqrt(32 n) lists,
+16 k-means rows a list, 512 sampled rows), and checks each plan's probes on the exact pairs
+of ROWS other seeded rows (held out: the plan never reads them), with no scan:
+
+    PYTHONPATH=.:bench .venv/bin/python bench/bench_million.py --pairs /dev/shm/m1/million.bmin \
+        --pairs-held 2000
+
 `--pairs-against DIR` adds the planned IVF of another `briefmin` package (DIR/briefmin, say
 `git archive main briefmin | tar -x -C DIR`) on the same sample, in a child process: the
 same-run baseline of a change to the search.
@@ -91,6 +99,11 @@ def main() -> None:
     # Children inherit this cap: a command that outgrows the goal by far fails with a
     # MemoryError instead of pushing a shared machine into the OOM killer.
     resource.setrlimit(resource.RLIMIT_AS, (int(AS_CAP), int(AS_CAP)))
+    if args.pairs and args.pairs_held:
+        print(section(f"A million briefs: the inverted file's lists (issue 17), "
+                      f"{args.pairs.name}", measure_held(args.pairs, args.pairs_held,
+                                                         args.pairs_threshold)))
+        return
     if args.pairs:
         print(section(f"A million briefs: the similar kind (issue 17), {args.pairs.name}",
                       measure_pairs(args.pairs, args.pairs_n, args.pairs_threshold,
@@ -133,6 +146,9 @@ def _extra_args(parser: argparse.ArgumentParser) -> None:
                         help="with --pairs: rows sampled (default 100,000)")
     parser.add_argument("--pairs-threshold", type=float, default=0.85,
                         help="with --pairs: the cosine threshold (dedupe's default 0.85)")
+    parser.add_argument("--pairs-held", type=int, default=0,
+                        help="with --pairs: plan on all the codes and check the probes on the "
+                        "exact pairs of this many held-out seeded rows (no scan, no sample)")
     parser.add_argument("--pairs-against", type=Path, default=None,
                         help="with --pairs: a folder holding another `briefmin` package (say "
                         "`git archive BASE briefmin | tar -x -C DIR`): its planned IVF on the "
@@ -419,6 +435,81 @@ def measure_pairs(path: Path, n: int, threshold: float,
                        "x exact"], rows_out)]
 
 
+def measure_held(path: Path, held: int, threshold: float) -> list[str]:
+    """ivf_plan on every code of the archive, with this code's settings and the earlier
+    ones, each checked on the exact pairs of `held` other seeded rows: the share whose two
+    rows meet within the plan's probes (what `ivf_pairs` finds), and the probes that 0.99 and
+    0.992 of them need. Scan rows: n x the mean size of the lists a row probes, from filing
+    50,000 seeded rows."""
+    import math
+
+    import numpy as np
+
+    from briefmin import Archive, nearpairs
+    from briefmin.nearpairs import _position, decoded, ivf_plan, nearest_lists, query_pairs
+    from briefmin.store import BRIEF_KINDS
+
+    copy = Path(tempfile.mkdtemp(prefix="pairs-", dir=OUT)) / path.name
+    shutil.copyfile(path, copy)
+    with Archive.open(copy) as archive:
+        codes = archive.all_int8(BRIEF_KINDS)
+        norms = archive.vectors(kinds=BRIEF_KINDS).lengths(codes)
+    shutil.rmtree(copy.parent)
+    n = len(codes)
+    rows = np.sort(np.random.default_rng(12345).choice(n, min(n, held), replace=False))
+    start = time.process_time()
+    exact = query_pairs(decoded(codes[rows], norms[rows]), codes, norms, threshold,
+                        block=8192)[0]
+    keep = rows[exact.i] != exact.j
+    a, b = rows[exact.i][keep], exact.j[keep]
+    log(f"held-out: {len(rows):,} rows, {len(a):,} exact pairs, "
+        f"{time.process_time() - start:.1f} CPU s")
+    filed = np.sort(np.random.default_rng(7).choice(n, min(n, 50_000), replace=False))
+    out = []
+    now = (int(math.sqrt(n * nearpairs.IVF_LISTS_BALANCE)), nearpairs.IVF_TRAIN_PER_LIST,
+           nearpairs.IVF_SAMPLE)
+    for label, (nlist, train, sample) in (("this code", now),
+                                          ("before (sqrt(32 n) lists)",
+                                           (int(math.sqrt(n * 32)), 16, 512))):
+        saved = nearpairs.IVF_TRAIN_PER_LIST
+        nearpairs.IVF_TRAIN_PER_LIST = train
+        try:
+            start = time.process_time()
+            plan = ivf_plan(codes, norms, threshold, nlist=nlist, sample=sample)
+            planned = time.process_time() - start
+        finally:
+            nearpairs.IVF_TRAIN_PER_LIST = saved
+        most = max(1, nlist // 8)
+        need = np.empty(len(a), np.int64)
+        for at in range(0, len(a), 4096):
+            near_a = nearest_lists(codes[a[at:at + 4096]].astype(np.float32), plan.centroids,
+                                   most)
+            near_b = nearest_lists(codes[b[at:at + 4096]].astype(np.float32), plan.centroids,
+                                   most)
+            need[at:at + 4096] = np.minimum(_position(near_a, near_b[:, 0], most),
+                                            _position(near_b, near_a[:, 0], most)) + 1
+        probed = nearest_lists(codes[filed].astype(np.float32), plan.centroids, plan.probes)
+        sizes = np.bincount(probed[:, 0], minlength=nlist) * (n / len(filed))
+        scan = n * float(sizes[probed].sum(axis=1).mean())
+        need.sort()
+        out.append([label, f"{nlist:,}", str(train), str(sample), str(plan.probes),
+                    f"{plan.recall:.4f} of {plan.sampled_pairs:,}",
+                    f"{float(np.mean(need <= plan.probes)):.4f}",
+                    str(int(need[math.ceil(0.99 * len(need)) - 1])),
+                    str(int(need[math.ceil(0.992 * len(need)) - 1])),
+                    f"{planned:.1f}", f"{scan:.3g}", f"{n * nlist:.3g}"])
+        log(f"  {out[-1]}")
+    return [f"All {n:,} codes of {path} at cosine ≥ {threshold}; held out: the {len(a):,} "
+            f"exact pairs of {len(rows):,} rows (seed 12345). Held-out recall: the share of "
+            "those pairs whose rows meet within the plan's probes (what the scan finds); "
+            "0.99 / 0.992 need: the probes those shares need. Scan and filing: the scores "
+            "each costs (scan from 50,000 filed rows). CPU: process time of the plan "
+            "(k-means and the sampled pairs).", "",
+            table(["settings", "lists", "k-means rows a list", "sampled rows", "probes",
+                   "plan's sampled recall", "held-out recall", "0.99 need", "0.992 need",
+                   "plan CPU s", "scan scores", "filing scores"], out)]
+
+
 _AGAINST = """
 import json, sys, time
 import numpy as np
@@ -449,7 +540,8 @@ def _against_row(tree: Path, codes: Any, norms: Any, threshold: float,
         log(f"IVF of {tree}")
         done = run([sys.executable, "-c", _AGAINST, f"{scratch}/codes.npy",
                     f"{scratch}/norms.npy", f"{scratch}/found.npy", str(threshold)],
-                   env={"PYTHONPATH": str(tree)})
+                   env={"PYTHONPATH": str(tree)},
+                   cwd=tree)  # `python -c` puts its folder first: else this tree's briefmin
         got = json.loads(done.stdout.strip().splitlines()[-1])
         keys = np.load(f"{scratch}/found.npy")
     found = Pairs(keys // len(codes), keys % len(codes), np.zeros(len(keys), np.float32))

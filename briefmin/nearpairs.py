@@ -408,13 +408,19 @@ def near_pairs(bits: Codes, codes: Int8Codes, threshold: float, *, seed: int = 0
 IVF_ABOVE = 50_000  # fewer unbandable codes than this: exact all-pairs (under ~20 CPU s)
 IVF_RECALL = 0.992  # share of the sampled rows' exact pairs the probes must reach (goal 0.99;
 # 0.995 costs 1.7x the probes on the 100k hashing archive, RESULTS)
-IVF_PROBES_GUESS = 32  # probes expected: lists = sqrt(n * this) balances filing and scanning
-IVF_SAMPLE = 512  # rows whose pairs are found exactly, to choose the probes and report recall
+IVF_LISTS_BALANCE = 128  # lists = sqrt(n * this): twice the lists of sqrt(32 n), the filing
+# against the scanning balance when the probes a recall needs were thought to stay (about 30)
+# as the lists grow; at a million briefs, 2x the lists made that recall need 25 probes
+# instead of 44 (held-out rows; RESULTS, "the inverted file's lists")
+IVF_SAMPLE = 2048  # rows whose pairs are found exactly, to choose the probes and report recall
+# (at least: 512 rows of the 1M archive held 14,687 pairs, in few families, and put the
+# probes at 9 with 11,312 lists where 2,000 other rows needed 25 for 0.992 of their pairs)
 IVF_SAMPLE_PAIRS = 5000  # more rows are sampled until their exact pairs are this many
 IVF_SAMPLE_SCORES = 2 * 10**9  # or until this many exact cosines were scored (~30 CPU s)
-IVF_TRAIN_PER_LIST = 16  # k-means sample: rows per list (its cost grows with the lists²)
+IVF_TRAIN_PER_LIST = 8  # k-means sample: rows per list (its cost grows with the lists²)
 IVF_KMEANS_ITERATIONS = 8  # 4 (a 100k sample of the 1M archive): plan -25% CPU, but 0.9903
 # of the exact pairs found against 0.9912, too near the 0.99 goal
+IVF_SCAN_SCORES = 1 << 21  # scores of one product of the scan or the filing (8 MB of float32)
 IVF_MIN_PROBES = 2  # even when the sample shows no pair: a pair's two rows often straddle lists
 IVF_THREADS = min(8, cores())  # numpy and BLAS release the GIL: one a core it may run on
 
@@ -481,9 +487,9 @@ def ivf_plan(codes: Int8Codes, norms: Floats, threshold: float, nlist: int | Non
     that the search nears the all-pairs cost; the plan's recall then says what it reaches)."""
     n = len(codes)
     rng = np.random.default_rng(seed)
-    # filing n rows costs n x lists scores, scanning n² x probes / lists (the probes a recall
-    # needs barely moved with the lists on the 100k hashing archive): equal at sqrt(n probes)
-    nlist = nlist or max(16, int(math.sqrt(n * IVF_PROBES_GUESS)))
+    # filing n rows costs n x lists scores, scanning n² x probes / lists x the lists' skew
+    # (the probes a recall needs fell as the lists grew, see IVF_LISTS_BALANCE)
+    nlist = nlist or max(16, int(math.sqrt(n * IVF_LISTS_BALANCE)))
     train = np.sort(rng.choice(n, min(n, nlist * IVF_TRAIN_PER_LIST), replace=False))
     centroids = spherical_kmeans(decoded(codes[train], norms[train]), nlist,
                                  IVF_KMEANS_ITERATIONS, seed)
@@ -532,7 +538,7 @@ def _position(near: npt.NDArray[np.int32], wanted: npt.NDArray[np.int32], most: 
 
 
 def ivf_pairs(codes: Int8Codes, norms: Floats, threshold: float, plan: IvfPlan,
-              chunk: int = 8192, progress: Callable[[int, int], None] | None = None,
+              chunk: int = IVF_SCAN_SCORES, progress: Callable[[int, int], None] | None = None,
               threads: int = IVF_THREADS) -> Pairs:
     """Pairs at or above the threshold among the rows that share a probe: each row is filed
     in its nearest list and searched against the rows of its `plan.probes` nearest lists,
@@ -556,7 +562,10 @@ def _ivf_pairs(codes: Int8Codes, norms: Floats, threshold: float, plan: IvfPlan,
     nlist = len(centroids)
     # each row's nearest lists, its own first (int16 when it can: this is n x probes)
     probed = np.empty((n, probes), np.int16 if nlist < 2**15 else np.int32)
-    filing = 2048  # rows filed at a time: their scores and argpartition's int64 indices
+    # rows filed at a time: `chunk` scores, for the same reason as the scan's products (100k
+    # rows against 11,312 lists: 11.0-12.0 CPU s, 0 system, against 16.5-18.1 in 2,048-row
+    # blocks, a third of it system time)
+    filing = max(1, chunk // nlist)
 
     def file(start: int) -> None:
         # raw codes: a row's length does not change the order of its lists
@@ -604,8 +613,12 @@ def _list_pairs(codes: Int8Codes, norms: Floats, threshold: float, listed: Ints,
     found: list[Pairs] = []
     if len(listed):
         listed_units = decoded(codes[listed], norms[listed]).T
-        for start in range(0, len(asking), chunk):
-            rows = asking[start:start + chunk].astype(np.int64)
+        # probing rows a product: at most `chunk` scores, so the product stays on the heap
+        # instead of a fresh mmap whose pages the kernel zeroes each time (the big lists of a
+        # million briefs, 8,192 x 2,500 scores: 40% of the scan's CPU was system time)
+        step = max(1, chunk // len(listed))
+        for start in range(0, len(asking), step):
+            rows = asking[start:start + step].astype(np.int64)
             # the probing rows undecoded (a pass less over them): their lengths scale the
             # threshold instead, and only the hits are divided
             raw = codes[rows].astype(np.float32) @ listed_units

@@ -137,6 +137,17 @@ def test_threads_find_the_same_pairs(biased: tuple[np.ndarray, ...]) -> None:
     assert len(one) > 500 and keys(one) == keys(two)
 
 
+def test_small_products_find_the_same_pairs(biased: tuple[np.ndarray, ...]) -> None:
+    # the filing and the scan cut their products to `chunk` scores: a few rows at a time
+    # here (5 rows filed against 100 lists, a handful scanned against a list)
+    _, codes, _ = biased
+    norms = int8_norms(codes)
+    plan = ivf_plan(codes, norms, THRESHOLD, nlist=100, sample=600)
+    whole = ivf_pairs(codes, norms, THRESHOLD, plan)
+    small = ivf_pairs(codes, norms, THRESHOLD, plan, chunk=500)
+    assert len(whole) > 500 and keys(whole) == keys(small)
+
+
 def test_drain_equals_concat_and_empties_the_parts() -> None:
     rng = np.random.default_rng(2)
     parts = [Pairs(rng.integers(0, 99, k), rng.integers(0, 99, k),
