@@ -544,12 +544,10 @@ class _Lexical:
     def jaccards(self, a: Ints, b: Ints) -> list[float]:
         """The exact Jaccard index of rows a[k] and b[k] (1.0 for a row with itself), as
         `Shingles.jaccard` divides, the shingles shared counted for all pairs at once."""
-        pa, pb = self.position[a], self.position[b]
-        sizes = np.diff(self.shingles.offsets)
-        return [1.0 if x == y else 0.0 if not m and not n else c / (m + n - c)
-                for x, y, m, n, c in zip(a.tolist(), b.tolist(), sizes[pa].tolist(),
-                                         sizes[pb].tolist(),
-                                         self.shingles.commons(pa, pb).tolist(), strict=True)]
+        ratios = self.shingles.jaccard_ratios(self.position[a], self.position[b])
+        ratios[a == b] = 1.0
+        out: list[float] = ratios.tolist()
+        return out
 
     def classes(self) -> list[Ints]:
         """The rows of each normalized text held by more than one unit (a sort, not a dict

@@ -71,11 +71,17 @@ class Shingles:
 
     def jaccards(self, i: Ints, j: Ints, chunk: int = 1 << 22) -> npt.NDArray[np.float32]:
         """Exact Jaccard index of many pairs at once."""
+        out: npt.NDArray[np.float32] = self.jaccard_ratios(i, j, chunk).astype(np.float32)
+        return out
+
+    def jaccard_ratios(self, i: Ints, j: Ints, chunk: int = 1 << 22
+                       ) -> npt.NDArray[np.float64]:
+        """`jaccards` in float64: for each pair the very float `jaccard` gives it (a
+        correctly rounded division of the same two counts; 0 when both are empty)."""
         sizes = np.diff(self.offsets)
         common = self.commons(i, j, chunk)
         union = sizes[i] + sizes[j] - common
-        out: npt.NDArray[np.float32] = np.where(
-            union > 0, common / np.maximum(union, 1), 0.0).astype(np.float32)
+        out: npt.NDArray[np.float64] = np.where(union > 0, common / np.maximum(union, 1), 0.0)
         return out
 
     def own(self, i: Ints, j: Ints) -> tuple[Ints, Ints]:
@@ -86,11 +92,6 @@ class Shingles:
         sizes = np.diff(self.offsets)
         common = self.commons(i, j)
         return sizes[i] - common, sizes[j] - common
-
-    def unshared(self, i: Ints, j: Ints) -> Ints:
-        """Per pair, `own` on the side holding fewer shingles of its own."""
-        out: Ints = np.minimum(*self.own(i, j))
-        return out
 
     def commons(self, i: Ints, j: Ints, chunk: int = 1 << 22) -> Ints:
         """The shingles each pair shares: each pair's two shingle lists tagged with the pair's

@@ -112,7 +112,7 @@ def test_own_counts_each_sides_shingles_and_small_edit_caps_both() -> None:
     own_i, own_j = found.own(i, j)
     assert own_i.tolist()[:2] == [3, 0] and own_j.tolist()[:2] == [3, MAX_EDIT_TOTAL + 10]
     assert own_i[2] == 6 and own_j[2] == 6 + 60
-    assert found.unshared(i, j).tolist() == [3, 0, 6]
+    assert np.minimum(own_i, own_j).tolist() == [3, 0, 6]
     assert small_edit(own_i, own_j).tolist() == [True, False, False]
     # the edges: at the caps is small, one more is not
     less = np.array([MAX_EDIT_SHINGLES, MAX_EDIT_SHINGLES + 1, 0, 0, 20])
