@@ -177,8 +177,7 @@ def merge(db: Connection, profile: int) -> None:
         marks = ",".join("?" * len(group))
         parts = db.query(f"SELECT n, {_COLUMNS}, id, checksum FROM vec_segments "
                          f"WHERE id IN ({marks}) ORDER BY id", group)
-        hurt = {int(p[6]) for p in parts
-                if p[7] != rows.row_sum("vec_segments", (p[6], *p[:6]))}
+        hurt = {int(p[6]) for p in parts if not _sound((p[6], *p[:6]), p[7])}
         if hurt:
             damaged.update(hurt)
             continue
@@ -190,10 +189,15 @@ def merge(db: Connection, profile: int) -> None:
              bits, profile)
 
 
+def _sound(values: tuple[Any, ...], checksum: int) -> bool:
+    """Whether a segment's row (id first, then its columns) still matches its checksum."""
+    return bool(checksum == rows.row_sum("vec_segments", values))
+
+
 def _refuse_damaged(db: Connection, values: tuple[Any, ...], checksum: int) -> None:
     """A segment about to be rewritten (rows removed or re-encoded) must pass its checksum:
     rewritten, its codes would get a fresh one and `verify` would vouch for them."""
-    if checksum != rows.row_sum("vec_segments", values):
+    if not _sound(values, checksum):
         raise IntegrityError(f"{db.path}: vector segment {values[0]} is damaged (checksum); "
                              "rewriting it would hide the damage, so nothing was changed; "
                              f"run `briefmin verify {db.path}`")
@@ -398,16 +402,12 @@ class StoredVectors:
 
     def lengths(self, codes: npt.NDArray[np.int8],
                 rows: npt.NDArray[np.int64] | None = None) -> Floats:
-        """What to divide each row's code by (in code units) to read cosines: as the
-        profile's scale says for its own codes; 4-bit rows of an int8 archive (like the
-        small profile's, whose rounding noise makes them longer) and binary rows (their
-        `BinaryDecoder.estimate` is no unit vector) the unit length."""
-        out = self.scale.lengths(codes)
-        if self.tiers is None or self.rescore_bits != 8:
-            return out
-        tiers = self.tiers if rows is None else self.tiers[rows]
-        out[tiers != 8] = 1.0 / self.int8_step
-        return out
+        """What to divide each row's code by (in code units) to read cosines (`tier_lengths`
+        of the rows' tiers)."""
+        if self.tiers is None:
+            return self.scale.lengths(codes)
+        return tier_lengths(self.scale, codes, self.tiers if rows is None else self.tiers[rows],
+                            self.rescore_bits, self.int8_step)
 
     def pair_cosines(self, i: npt.NDArray[np.int64], j: npt.NDArray[np.int64],
                      raw: Floats) -> Floats:
@@ -506,6 +506,18 @@ def all_codes(db: Connection, meta: schema.Meta, kinds: Sequence[int]) -> npt.ND
     return np.concatenate(chunks) if chunks else np.zeros((0, dim), np.int8)
 
 
+def tier_lengths(scale: Int8Scale, codes: npt.NDArray[np.int8], tiers: npt.NDArray[Any],
+                 rescore_bits: int, int8_step: float) -> Floats:
+    """What to divide each row's code by (in code units) to read cosines, given each row's
+    tier (bits): as the profile's scale says for its own codes; 4-bit rows of an int8
+    archive (like the small profile's, whose rounding noise makes them longer) and binary
+    rows (their `BinaryDecoder.estimate` is no unit vector) the unit length."""
+    out = scale.lengths(codes)
+    if rescore_bits == 8:
+        out[tiers != 8] = 1.0 / int8_step
+    return out
+
+
 def chunk_vectors(db: Connection, meta: schema.Meta, contents: Set[int]
                   ) -> dict[int, Floats]:
     """The unit chunk vectors (KIND_CHUNK rows, stored order) of these contents, from their
@@ -527,10 +539,8 @@ def chunk_vectors(db: Connection, meta: schema.Meta, contents: Set[int]
         tier = coded.get(int(seg_id), meta.rescore_bits)
         signs = np.frombuffer(bits, np.uint8).reshape(n, -1)
         codes = readout.codes(int8, n, tier, signs)[hit]
-        # as StoredVectors.lengths: rows of a coarser tier than int8 are read at unit length
-        lengths = (readout.scale.lengths(codes) if tier == meta.rescore_bits
-                   or meta.rescore_bits != 8 else
-                   np.full(len(codes), 1.0 / meta.int8_step, np.float32))
+        lengths = tier_lengths(readout.scale, codes, np.full(len(codes), tier, np.int64),
+                               meta.rescore_bits, meta.int8_step)
         unit = codes.astype(np.float32) / lengths[:, None]
         owners = cids[hit]
         for cid in np.unique(owners).tolist():
