@@ -24,8 +24,11 @@ minus a base per document with a paired bootstrap interval (the fifth round's ru
 from __future__ import annotations
 
 import argparse
+import gzip
+import hashlib
 import json
 import random
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -132,6 +135,59 @@ def usrdoc_deeper() -> list[tuple[str, str]]:
             if 150 <= len(text.split()) <= 4000 and text not in genre]
 
 
+# where `sysreadme` looks, besides /usr/share/doc/*/README.Debian*: system trees only (not
+# /work, /tmp or /home, whose files change from one session to the next)
+SYSREADME_ROOTS = ("/etc", "/usr", "/opt", "/root/.pyenv", "/root/.rustup")
+# a file shipped once per Python version or Rust toolchain is read once (the first in order)
+_SAME_FILE = re.compile(r"^/root/\.pyenv/versions/[^/]+/lib/python[^/]+/|"
+                        r"^/root/\.rustup/toolchains/[^/]+/")
+
+
+def system_readmes() -> list[tuple[str, str]]:
+    """A third README stand-in for training (seventh round): README files that neither the
+    `usrdoc` genre (/usr/share/doc/*/README*, *.md, *.rst, README.Debian left out) nor
+    `usrdeep` (deeper under /usr/share/doc) reads: the README.Debian* of /usr/share/doc/*/,
+    and README* files anywhere under SYSREADME_ROOTS outside /usr/share/doc (Python's and
+    pyenv's, npm's, the Cloud SDK's vendored libraries', X11's, ALSA's, rustup's...). HTML
+    left out; gzipped or not; each distinct content once, and once per path across Python
+    versions and Rust toolchains; a text equal to a `usrdoc` or `usrdeep` document left out.
+    150-4000 words, in path order."""
+    held = {text for _, text in LOADERS["usrdoc"](Path())} | \
+        {text for _, text in usrdoc_deeper()}
+    name = re.compile(r"(?i)readme[^/]*$")
+    docs, seen_raw, seen_path = [], set(), set()
+    for root in SYSREADME_ROOTS:
+        for path in sorted(Path(root).rglob("*")):
+            text = str(path)
+            in_doc = text.startswith(str(USRDOC) + "/")
+            if in_doc and not (path.parent.parent == USRDOC
+                               and path.name.lower().startswith("readme.debian")):
+                continue
+            if not name.match(path.name) or re.search(r"(?i)\.html?(\.gz)?$", path.name):
+                continue
+            try:
+                if path.is_symlink() or not path.is_file():
+                    continue
+                raw = path.read_bytes()
+            except OSError:
+                continue
+            if path.suffix == ".gz":
+                try:
+                    raw = gzip.decompress(raw)
+                except OSError:
+                    continue
+            key = _SAME_FILE.sub("", text)
+            digest = hashlib.sha256(raw).hexdigest()
+            if b"\0" in raw[:4096] or digest in seen_raw or key in seen_path:
+                continue
+            seen_raw.add(digest)
+            seen_path.add(key)
+            body = raw.decode("utf-8", "replace")
+            if 150 <= len(body.split()) <= 4000 and body not in held:
+                docs.append((text, body))
+    return docs
+
+
 class MiniLmCache(VectorCache):
     """The bundled model's chunk vectors (the MiniLM judges), kept between runs."""
 
@@ -197,7 +253,7 @@ def compare(path: Path, candidate: str, base: str) -> None:
 
 
 STAND_INS: dict[str, Callable[[], list[tuple[str, str]]]] = {
-    "pypi": pypi_readmes, "usrdeep": usrdoc_deeper}
+    "pypi": pypi_readmes, "usrdeep": usrdoc_deeper, "sysreadme": system_readmes}
 
 
 def training_docs(genre: str, n: int, data: Path) -> list[tuple[str, str]]:
