@@ -1,7 +1,8 @@
 """Tuning bench for `minify` on the TRAINING splits of every genre (never a held-out doc):
 what chose the constants of briefmin/selection.py in its third round and clause units
 (`CLAUSES`, briefmin/minify.py) in its fourth (bench/RESULTS.md). The `usrdoc` genre has
-no training split; `--genres usrdeep pypi` are README stand-ins that no bench genre reads.
+no training split; `--genres usrdeep pypi sysreadme` are README stand-ins that no bench genre
+reads.
 
 Each variant is a set of `minify_many` keyword arguments; every variant and the lead get the
 same word budget, and are scored per document by MiniLM over 180-word chunks (vectors cached
@@ -16,6 +17,8 @@ documents) and, with --e5, multilingual-e5-small (cached as in bench_minify).
     .venv/bin/python bench/minify_train.py --save out.jsonl --compare open0.15 default
     .venv/bin/python bench/minify_train.py --n 20 --genres pypi usrdeep kernel debian \\
         --variants default back backonly norm0.5 norm0.75 norm0.9 --save out.jsonl  # sixth
+    .venv/bin/python bench/minify_train.py --n 40 --e5 --genres sysreadme --ratios 0.7 \
+        --variants default --save out.jsonl && ... --compare default lead     # seventh
 
 `--save` keeps every per-document score; `--compare` reads them back and prints a candidate
 minus a base per document with a paired bootstrap interval (the fifth round's rule);
@@ -227,7 +230,7 @@ def compare(path: Path, candidate: str, base: str) -> None:
             rows.setdefault((row["judge"], row["variant"], row["genre"], row["ratio"]),
                             {})[doc] = score
     groups = {"readme stand-ins": ("usrdeep", "pypi"), "kernel+debian": ("kernel", "debian"),
-              **{g: (g,) for g in ("usrdeep", "pypi", "kernel", "debian")}}
+              **{g: (g,) for g in ("usrdeep", "pypi", "sysreadme", "kernel", "debian")}}
     judges = sorted({k[0] for k in rows})
     print(f"{candidate} - {base}: mean per-document difference [95% paired bootstrap]\n")
     print("| documents | " + " | ".join(judges) + " |\n|---|" + "---|" * len(judges))
