@@ -404,17 +404,17 @@ def measure_pairs(path: Path, n: int, threshold: float,
     start = time.process_time()
     plan = ivf_plan(codes, norms, threshold)
     plan_cpu = time.process_time() - start
-    log(f"IVF plan: {len(plan.centroids)} lists, {plan.probes} probes, sample recall "
+    log(f"IVF plan: {len(plan.centres)} lists, {plan.probes} probes, sample recall "
         f"{plan.recall:.4f} of {plan.sampled_pairs} pairs, {plan_cpu:.1f} CPU s")
     rows_out = [["exact `all_code_pairs`", f"{len(exact):,}", "1.0000", "", "",
                  f"{exact_cpu:.1f}", f"{exact_wall:.1f}", "1.00x"]]
     for probes in sorted({plan.probes, max(1, plan.probes // 2), plan.probes * 2}):
-        trial = IvfPlan(plan.centroids, probes, plan.recall, plan.sampled_pairs)
+        trial = IvfPlan(plan.centres, probes, plan.recall, plan.sampled_pairs)
         log(f"IVF, {probes} probes")
         found, seconds, wall = cpu(lambda t=trial: ivf_pairs(codes, norms, threshold, t))
         got, extra = recall(found)
         label = "numpy IVF" + (" (planned)" if probes == plan.probes else "")
-        rows_out.append([f"{label}, {len(plan.centroids)} lists, {probes} probes",
+        rows_out.append([f"{label}, {len(plan.centres)} lists, {probes} probes",
                          f"{len(found):,}", f"{got:.4f}", str(extra),
                          f"{plan.recall:.4f}" if probes == plan.probes else "",
                          f"{seconds:.1f} (+{plan_cpu:.1f} plan)", f"{wall:.1f}",
@@ -482,13 +482,11 @@ def measure_held(path: Path, held: int, threshold: float) -> list[str]:
         most = max(1, nlist // 8)
         need = np.empty(len(a), np.int64)
         for at in range(0, len(a), 4096):
-            near_a = nearest_lists(codes[a[at:at + 4096]].astype(np.float32), plan.centroids,
-                                   most)
-            near_b = nearest_lists(codes[b[at:at + 4096]].astype(np.float32), plan.centroids,
-                                   most)
+            near_a = nearest_lists(codes[a[at:at + 4096]], plan.centres, most)
+            near_b = nearest_lists(codes[b[at:at + 4096]], plan.centres, most)
             need[at:at + 4096] = np.minimum(_position(near_a, near_b[:, 0], most),
                                             _position(near_b, near_a[:, 0], most)) + 1
-        probed = nearest_lists(codes[filed].astype(np.float32), plan.centroids, plan.probes)
+        probed = nearest_lists(codes[filed], plan.centres, plan.probes)
         sizes = np.bincount(probed[:, 0], minlength=nlist) * (n / len(filed))
         scan = n * float(sizes[probed].sum(axis=1).mean())
         need.sort()
@@ -520,7 +518,8 @@ plan = ivf_plan(codes, norms, float(sys.argv[4]))
 planned = time.process_time() - start
 found = ivf_pairs(codes, norms, float(sys.argv[4]), plan)
 np.save(sys.argv[3], found.i * len(codes) + found.j)
-print(json.dumps({"lists": len(plan.centroids), "probes": plan.probes, "recall": plan.recall,
+lists = len(plan.centres) if hasattr(plan, "centres") else len(plan.centroids)  # older trees
+print(json.dumps({"lists": lists, "probes": plan.probes, "recall": plan.recall,
                   "plan": planned, "search": time.process_time() - start - planned}))
 """
 
@@ -567,15 +566,15 @@ def _faiss_rows(codes: Any, norms: Any, threshold: float, plan: Any,
     units = decoded(codes, norms)
     out = []
     for name, make in (("IndexIVFFlat", lambda q: faiss.IndexIVFFlat(
-            q, units.shape[1], len(plan.centroids), faiss.METRIC_INNER_PRODUCT)),
+            q, units.shape[1], len(plan.centres), faiss.METRIC_INNER_PRODUCT)),
                        ("IndexIVFScalarQuantizer SQ8", lambda q: faiss.IndexIVFScalarQuantizer(
-            q, units.shape[1], len(plan.centroids), faiss.ScalarQuantizer.QT_8bit,
+            q, units.shape[1], len(plan.centres), faiss.ScalarQuantizer.QT_8bit,
             faiss.METRIC_INNER_PRODUCT))):
         def search(make: Callable[[Any], Any] = make) -> Pairs:
             quantizer = faiss.IndexFlatIP(units.shape[1])
-            quantizer.add(plan.centroids)
+            quantizer.add(plan.centres.units)
             index = make(quantizer)
-            index.train(units[:len(plan.centroids) * 32])  # lists fixed; SQ8 fits its ranges
+            index.train(units[:len(plan.centres) * 32])  # lists fixed; SQ8 fits its ranges
             index.add(units)
             index.nprobe = plan.probes
             parts = []

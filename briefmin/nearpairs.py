@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from . import int8gemm
 from .forked import cores
 from .quantize import Codes, Floats, Int8Codes, Int8Scale
 
@@ -32,6 +33,7 @@ BRUTE_FORCE_BELOW = 4096  # fewer codes than this: exact blocked all-pairs is ch
 MAX_BANDS = 2000  # more bands than this: codes too biased to band; exact all-pairs instead
 PAIR_CHUNK = 1 << 22  # candidate pairs generated and filtered at a time
 PROJECTED_BITS = 512  # random hyperplanes of the fallback when the stored sign bits are biased
+SHARE_SAMPLE = 65536  # rows whose projections tell each hyperplane's share of rows
 
 
 @dataclass(frozen=True)
@@ -361,11 +363,12 @@ def near_pairs(bits: Codes, codes: Int8Codes, threshold: float, *, seed: int = 0
         # the stored sign bits are too biased to band (sparse or shifted vectors): band on
         # the signs of random hyperplanes instead (SimHash), which differ between two
         # vectors with chance angle / pi exactly, whatever the vectors' distribution
-        counts = np.zeros(PROJECTED_BITS, np.int64)
-        for start in range(0, n, 65536):
-            counts += projected_signs(codes[start:start + 65536], seed=seed).sum(
-                axis=1, dtype=np.int64)
-        shares: Shares = counts / n
+        # each hyperplane's share of rows on its positive side, from a seeded sample of rows
+        # when they are many: the plan reads only the shares (to ~0.002), and projecting
+        # every code cost ~7 CPU s at a million briefs, whose plan is then none anyway
+        sampled = codes if n <= SHARE_SAMPLE else codes[np.sort(
+            np.random.default_rng(seed).choice(n, SHARE_SAMPLE, replace=False))]
+        shares: Shares = projected_signs(sampled, seed=seed).mean(axis=1)
         plan = band_plan(n, PROJECTED_BITS, threshold, seed=seed, ones=shares,
                          hyperplanes=True)
         if plan is None:  # even the projections are too biased (vectors sharing a direction)
@@ -426,56 +429,121 @@ IVF_THREADS = min(8, cores())  # numpy and BLAS release the GIL: one a core it m
 
 
 @dataclass(frozen=True)
+class Centres:
+    """Unit list centres (k-means centroids) and the int8 codes the integer products read:
+    each centre rounded with a step of its own (its largest coordinate / 127), so a code's
+    score against it is the code's dot product with the centre to about 1e-3 of a cosine."""
+
+    units: Floats
+    codes_t: Int8Codes  # dimensions x centres (the products' right operand)
+    steps: Floats
+
+    @classmethod
+    def of(cls, units: Floats) -> Centres:
+        steps = (np.abs(units).max(axis=1) / 127.0).astype(np.float32)
+        steps[steps == 0] = 1.0
+        codes = np.rint(units / steps[:, None]).astype(np.int8)
+        return cls(units, int8gemm.transposed(codes), steps)
+
+    def __len__(self) -> int:
+        return len(self.units)
+
+    def scores(self, codes: Int8Codes) -> Floats:
+        """Each code's dot product with each centre (rows x centres): a row's length does not
+        change the order of its centres, so raw codes need no decoding."""
+        return int8gemm.scaled(codes, self.codes_t, self.steps)
+
+
+@dataclass(frozen=True)
 class IvfPlan:
-    """The lists (unit k-means centroids), how many of its nearest lists each row searches,
+    """The lists (unit k-means centres), how many of its nearest lists each row searches,
     and the share of the exact pairs of `sampled` random rows that those probes reach (a pair
     is found when either row probes the other's list)."""
 
-    centroids: Floats
+    centres: Centres
     probes: int
     recall: float
     sampled_pairs: int
 
 
-def spherical_kmeans(units: Floats, k: int, iterations: int = 8, seed: int = 0) -> Floats:
-    """k unit centroids of unit rows (cosine k-means); an emptied list restarts at a random
-    row."""
+def spherical_kmeans(codes: Int8Codes, norms: Floats, k: int, iterations: int = 8,
+                     seed: int = 0, threads: int = IVF_THREADS) -> Floats:
+    """k unit centroids of the unit vectors behind int8 codes (cosine k-means); an emptied
+    list restarts at a random row. Rows are assigned by the integer products (`Centres`),
+    blocks of them on `threads` threads."""
     rng = np.random.default_rng(seed)
+    units = decoded(codes, norms)
     centroids = units[rng.choice(len(units), k, replace=False)].copy()
-    for _ in range(iterations):
-        # in row blocks: rows x lists at once is 2 GB at a million briefs' 90k x 5,657
-        cell = np.concatenate([np.argmax(units[a:a + 4096] @ centroids.T, axis=1)
-                               for a in range(0, len(units), 4096)])
-        sums = np.zeros_like(centroids)
-        np.add.at(sums, cell, units)
-        lengths = np.linalg.norm(sums, axis=1)
-        empty = lengths == 0
-        sums[empty] = units[rng.choice(len(units), int(empty.sum()), replace=False)]
-        lengths[empty] = 1.0
-        centroids = (sums / lengths[:, None]).astype(np.float32)
+    # rows x lists at once is 4 GB at a million briefs' 90k x 11,313: blocks of a product
+    block = max(1, IVF_SCAN_SCORES // k)
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in range(iterations):
+            centres = Centres.of(centroids)
+
+            def nearest(start: int, centres: Centres = centres) -> npt.NDArray[np.intp]:
+                cell: npt.NDArray[np.intp] = np.argmax(
+                    centres.scores(codes[start:start + block]), axis=1)
+                return cell
+
+            cell = np.concatenate(list(pool.map(nearest, range(0, len(codes), block))))
+            sums = np.zeros_like(centroids)
+            np.add.at(sums, cell, units)
+            lengths = np.linalg.norm(sums, axis=1)
+            empty = lengths == 0
+            sums[empty] = units[rng.choice(len(units), int(empty.sum()), replace=False)]
+            lengths[empty] = 1.0
+            centroids = (sums / lengths[:, None]).astype(np.float32)
     return centroids
 
 
-def nearest_lists(rows: Floats, centroids: Floats, count: int) -> npt.NDArray[np.int32]:
-    """Each row's `count` nearest lists, nearest first. The rows may have any positive
-    length (raw int8 codes): that changes no row's order."""
-    sims = rows @ centroids.T
+def nearest_lists(codes: Int8Codes, centres: Centres, count: int) -> npt.NDArray[np.int32]:
+    """Each code's `count` nearest lists, nearest first, by the integer products' scores."""
+    return top_lists(centres.scores(codes), count)
+
+
+def top_lists(sims: Floats, count: int) -> npt.NDArray[np.int32]:
+    """Each row's `count` highest-scoring columns (rows x lists scores), highest first."""
     nlist = sims.shape[1]
     count = min(count, nlist)
     if count == nlist:
         top = np.broadcast_to(np.arange(nlist), sims.shape)
     else:
-        # the count-th score by partitioning values (1.7 ns a score here), then the scores
-        # at or above it: argpartition's indices cost 10 ns a score, 5,656 scores a row
+        # the count-th score by partitioning values (~1 ns a score here), then the scores at
+        # or above it, found flat (0.3 ns a score; a 2-D nonzero took 2 ns, argpartition 1.7)
         kth = np.partition(sims, nlist - count, axis=1)[:, nlist - count]
-        row, col = np.nonzero(sims >= kth[:, None])
-        if len(row) == sims.size // nlist * count:
-            top = col.reshape(len(sims), count)
+        at = np.flatnonzero(sims >= kth[:, None])
+        if len(at) == sims.size // nlist * count:
+            top = (at % nlist).reshape(len(sims), count)
         else:  # ties at the count-th score: indices the slow way
             top = np.argpartition(sims, nlist - count, axis=1)[:, nlist - count:]
     order = np.argsort(-np.take_along_axis(sims, top, 1), axis=1)
     out: npt.NDArray[np.int32] = np.take_along_axis(top, order, 1).astype(np.int32)
     return out
+
+
+def code_pairs_of_rows(rows: Ints, codes: Int8Codes, norms: Floats, threshold: float,
+                       block: int | None = None, threads: int = IVF_THREADS
+                       ) -> tuple[Ints, Ints]:
+    """Every pair (a, b), a in `rows`, b any other row, whose cosine is ≥ threshold, exactly:
+    the integer products of the rows' codes with every code, a block of codes at a time on
+    `threads` threads (blocks of IVF_SCAN_SCORES scores: 2,048 rows x 8,192 codes held 230 MB
+    more at the peak, against 82 MB for 1,024 codes, at the same CPU)."""
+    block = block or max(1, IVF_SCAN_SCORES // max(1, len(rows)))
+    left = codes[rows]
+    bound = threshold * norms[rows][:, None]
+
+    def block_pairs(start: int) -> tuple[Ints, Ints]:
+        part = slice(start, start + block)
+        sims = int8gemm.scaled(left, int8gemm.transposed(codes[part]), 1.0 / norms[part])
+        qi, ci = np.nonzero(sims >= bound)
+        return rows[qi], ci.astype(np.int64) + start
+
+    with ThreadPoolExecutor(threads) as pool:
+        parts = list(pool.map(block_pairs, range(0, len(codes), block)))
+    a = np.concatenate([p[0] for p in parts])
+    b = np.concatenate([p[1] for p in parts])
+    keep = a != b
+    return a[keep], b[keep]
 
 
 def ivf_plan(codes: Int8Codes, norms: Floats, threshold: float, nlist: int | None = None,
@@ -491,8 +559,8 @@ def ivf_plan(codes: Int8Codes, norms: Floats, threshold: float, nlist: int | Non
     # (the probes a recall needs fell as the lists grew, see IVF_LISTS_BALANCE)
     nlist = nlist or max(16, int(math.sqrt(n * IVF_LISTS_BALANCE)))
     train = np.sort(rng.choice(n, min(n, nlist * IVF_TRAIN_PER_LIST), replace=False))
-    centroids = spherical_kmeans(decoded(codes[train], norms[train]), nlist,
-                                 IVF_KMEANS_ITERATIONS, seed)
+    centres = Centres.of(spherical_kmeans(codes[train], norms[train], nlist,
+                                          IVF_KMEANS_ITERATIONS, seed))
     # sampled rows' exact pairs: rows added in doubling rounds until the pairs are enough
     # to read a recall near 0.995 from, or the exact scoring reaches IVF_SAMPLE_SCORES
     shuffled = rng.permutation(n)
@@ -502,22 +570,18 @@ def ivf_plan(codes: Int8Codes, norms: Floats, threshold: float, nlist: int | Non
     done = 0
     while done < cap and (not done or sum(map(len, parts_a)) < IVF_SAMPLE_PAIRS):
         rows = np.sort(shuffled[done:min(cap, max(sample, 2 * done))])
-        exact = query_pairs(decoded(codes[rows], norms[rows]), codes, norms, threshold,
-                            block=8192)[0]  # 2,000 rows x 8,192 scores: 64 MB at a time
-        keep = rows[exact.i] != exact.j
-        parts_a.append(rows[exact.i][keep])
-        parts_b.append(exact.j[keep])
+        found_a, found_b = code_pairs_of_rows(rows, codes, norms, threshold)
+        parts_a.append(found_a)
+        parts_b.append(found_b)
         done += len(rows)
     a, b = np.concatenate(parts_a), np.concatenate(parts_b)
     if not len(a):
-        return IvfPlan(centroids, probes or IVF_MIN_PROBES, 1.0, 0)
+        return IvfPlan(centres, probes or IVF_MIN_PROBES, 1.0, 0)
     most = max(1, nlist // 8)
     need = np.empty(len(a), np.int64)  # probes that find each sampled pair
     for start in range(0, len(a), 4096):
-        near_a = nearest_lists(codes[a[start:start + 4096]].astype(np.float32), centroids,
-                               most)
-        near_b = nearest_lists(codes[b[start:start + 4096]].astype(np.float32), centroids,
-                               most)
+        near_a = nearest_lists(codes[a[start:start + 4096]], centres, most)
+        near_b = nearest_lists(codes[b[start:start + 4096]], centres, most)
         # where a row's list stands among the other row's nearest lists (most + 1: not there)
         rank_a = _position(near_a, near_b[:, 0], most)
         rank_b = _position(near_b, near_a[:, 0], most)
@@ -526,7 +590,7 @@ def ivf_plan(codes: Int8Codes, norms: Floats, threshold: float, nlist: int | Non
         need.sort()
         probes = int(need[min(len(need) - 1, math.ceil(recall * len(need)) - 1)])
         probes = max(IVF_MIN_PROBES, min(probes, most))
-    return IvfPlan(centroids, probes, float(np.mean(need <= probes)), len(need))
+    return IvfPlan(centres, probes, float(np.mean(need <= probes)), len(need))
 
 
 def _position(near: npt.NDArray[np.int32], wanted: npt.NDArray[np.int32], most: int) -> Ints:
@@ -558,8 +622,8 @@ def ivf_pairs(codes: Int8Codes, norms: Floats, threshold: float, plan: IvfPlan,
 
 def _ivf_pairs(codes: Int8Codes, norms: Floats, threshold: float, plan: IvfPlan, chunk: int,
                progress: Callable[[int, int], None] | None, threads: int) -> Pairs:
-    n, centroids, probes = len(codes), plan.centroids, plan.probes
-    nlist = len(centroids)
+    n, centres, probes = len(codes), plan.centres, plan.probes
+    nlist = len(centres)
     # each row's nearest lists, its own first (int16 when it can: this is n x probes)
     probed = np.empty((n, probes), np.int16 if nlist < 2**15 else np.int32)
     # rows filed at a time: `chunk` scores, for the same reason as the scan's products (100k
@@ -568,9 +632,8 @@ def _ivf_pairs(codes: Int8Codes, norms: Floats, threshold: float, plan: IvfPlan,
     filing = max(1, chunk // nlist)
 
     def file(start: int) -> None:
-        # raw codes: a row's length does not change the order of its lists
-        probed[start:start + filing] = nearest_lists(
-            codes[start:start + filing].astype(np.float32), centroids, probes)
+        probed[start:start + filing] = nearest_lists(codes[start:start + filing], centres,
+                                                     probes)
 
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(file, range(0, n, filing)))
@@ -612,17 +675,25 @@ def _list_pairs(codes: Int8Codes, norms: Floats, threshold: float, listed: Ints,
     """ivf_pairs' pairs between one list's rows (`listed`) and the rows probing it."""
     found: list[Pairs] = []
     if len(listed):
-        listed_units = decoded(codes[listed], norms[listed]).T
+        listed_t = int8gemm.transposed(codes[listed])
+        inverse = 1.0 / norms[listed]
         # probing rows a product: at most `chunk` scores, so the product stays on the heap
         # instead of a fresh mmap whose pages the kernel zeroes each time (the big lists of a
         # million briefs, 8,192 x 2,500 scores: 40% of the scan's CPU was system time)
         step = max(1, chunk // len(listed))
         for start in range(0, len(asking), step):
             rows = asking[start:start + step].astype(np.int64)
-            # the probing rows undecoded (a pass less over them): their lengths scale the
-            # threshold instead, and only the hits are divided
-            raw = codes[rows].astype(np.float32) @ listed_units
-            qi, li = np.nonzero(raw >= threshold * norms[rows][:, None])
+            # dot products over the listed rows' lengths; the probing rows' lengths scale
+            # the threshold instead, and only the hits are divided
+            raw = int8gemm.scaled(codes[rows], listed_t, inverse)
+            bound = threshold * norms[rows]
+            # hits are rare (~1 score in 1,000): the rows holding one, by a row maximum (a
+            # fast reduction), then only theirs searched (a compare and a nonzero over every
+            # score took longer than the product: 13 against 11 CPU s on 300k rows)
+            holding = np.flatnonzero(raw.max(axis=1) >= bound)
+            qi, li = np.divmod(np.flatnonzero(raw[holding] >= bound[holding][:, None]),
+                               raw.shape[1])
+            qi = holding[qi]
             sims = raw[qi, li] / norms[rows[qi]]
             hit = sims >= threshold
             qi, li, sims = qi[hit], li[hit], sims[hit]

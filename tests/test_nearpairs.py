@@ -8,6 +8,7 @@ import pytest
 
 from briefmin import nearpairs
 from briefmin.nearpairs import (
+    Centres,
     Pairs,
     all_code_pairs,
     band_plan,
@@ -18,6 +19,7 @@ from briefmin.nearpairs import (
     nearest_lists,
     pair_cosines,
     projected_signs,
+    top_lists,
 )
 from briefmin.quantize import Int8Scale, binary_codes
 
@@ -109,23 +111,50 @@ def test_near_pairs_takes_the_inverted_file_above_its_size(
     assert (found.similarity >= THRESHOLD).all()
 
 
-def test_nearest_lists_are_those_a_full_sort_gives_ties_included(
+def test_top_lists_are_those_a_full_sort_gives_ties_included(
         biased: tuple[np.ndarray, ...]) -> None:
     _, codes, _ = biased
     rng = np.random.default_rng(1)
     centroids = rng.standard_normal((300, 384)).astype(np.float32)
     centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
-    rows = codes[:700].astype(np.float32)  # raw codes: lengths do not change the order
-    want = np.argsort(-(rows @ centroids.T), axis=1, kind="stable")[:, :12]
-    assert (nearest_lists(rows, centroids, 12) == want).all()
-    assert (nearest_lists(rows / np.linalg.norm(rows, axis=1, keepdims=True), centroids, 12)
-            == want).all()
+    sims = codes[:700].astype(np.float32) @ centroids.T
+    want = np.argsort(-sims, axis=1, kind="stable")[:, :12]
+    assert (top_lists(sims, 12) == want).all()
     # a list twice (equal scores at the cut): still `count` distinct lists a row
-    doubled = np.vstack([centroids, centroids[want[:, 11]][:1]])
-    got = nearest_lists(rows, doubled, 12)
+    doubled = np.hstack([sims, sims[:, want[0, 11]][:, None]])
+    got = top_lists(doubled, 12)
     assert got.shape == (700, 12)
     assert all(len(set(r.tolist())) == 12 for r in got)
-    assert (nearest_lists(rows, centroids, 500).shape == (700, 300))
+    assert (top_lists(sims, 500).shape == (700, 300))
+
+
+def test_nearest_lists_by_integer_products_are_the_float_order_but_for_near_ties(
+        biased: tuple[np.ndarray, ...]) -> None:
+    # the centres are rounded to int8 for the products: a row's order of its lists is the
+    # float one wherever two lists' scores differ by more than the rounding (~1e-3 cosine)
+    _, codes, _ = biased
+    rng = np.random.default_rng(2)
+    centroids = rng.standard_normal((300, 384)).astype(np.float32)
+    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+    rows = codes[:700]
+    unit = rows.astype(np.float32) / np.linalg.norm(rows.astype(np.float32), axis=1,
+                                                     keepdims=True)
+    sims = unit @ centroids.T
+    got = nearest_lists(rows, Centres.of(centroids), 12)
+    want = np.argsort(-sims, axis=1, kind="stable")[:, :12]
+    ranked = np.sort(sims, axis=1)[:, ::-1]
+    # where the float scores leave a clear gap (> 0.005) after the first list, or after the
+    # twelfth, the integer products pick the same first list, or the same twelve
+    first = ranked[:, 0] - ranked[:, 1] > 0.005
+    twelve = ranked[:, 11] - ranked[:, 12] > 0.005
+    assert first.sum() > 100 and twelve.sum() > 20
+    assert (got[first, 0] == want[first, 0]).all()
+    assert all(set(g) == set(w) for g, w in zip(got[twelve].tolist(), want[twelve].tolist(),
+                                                  strict=True))
+    # every row's scores are the float ones to within the rounding
+    scores = Centres.of(centroids).scores(rows) / np.linalg.norm(
+        rows.astype(np.float32), axis=1, keepdims=True)
+    assert np.abs(scores - sims).max() < 3e-3
 
 
 def test_threads_find_the_same_pairs(biased: tuple[np.ndarray, ...]) -> None:
