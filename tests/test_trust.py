@@ -721,3 +721,37 @@ def test_minify_never_cuts_an_html_comment(cli: Cli, chdir_tmp: Path) -> None:
         assert document["words_out"] <= document["budget"]
         assert _comments_whole(document["text"], NODE_API), (budget, document["text"])
 
+
+SCHEMA = ('{"$schema": "http://json-schema.org/draft-07/schema#", "title": "ISO 15924", '
+          '"type": "object", "properties": {"15924": {"type": "array", "items": {"type": '
+          '"object", "properties": {"alpha_4": {"description": "Four letter code", "type": '
+          '"string"}, "name": {"description": "Name of the script, a property", "type": '
+          '"string"}, "property": {"description": "Property of the script", "type": "string"}}, '
+          '"required": ["alpha_4", "name", "property"], "additionalProperties": false}}}}\n')
+MODULE = ('class Sample:\n    """A sample of a random process: its values, in the order they were '
+          'drawn, and the statistics a report shows beside them."""\n\n    def __init__(self, '
+          'values):\n        self._values = list(values)\n\n    @property\n    def mean(self):\n'
+          '        """The arithmetic mean of the values drawn so far."""\n'
+          '        return sum(self._values) / len(self._values)\n')
+PROFILE = ("Your home folder holds your files. The home folder of a new user is made from "
+           "/etc/skel; move a home to another disk with usermod. Keep home small: a home "
+           "over quota locks its user out.\n")
+SCRIPT = ('#!/bin/sh\nset -e\ncache="${XDG_CACHE_HOME:-$HOME/.cache}/briefs"\n'
+          'mkdir -p "$cache"\nexec rsync -a "$cache/" backup:/srv/briefs/\n')
+
+
+def test_a_decorator_or_a_shell_variable_is_a_literal_the_top_hit_must_hold(
+        cli: Cli, hashing_archive: MakeArchive) -> None:
+    """`@property` (a decorator, an @-mention) and `$HOME` (a shell variable) name one thing
+    like `--si` does, but they were read as the plain words `property` and `home`: a JSON
+    schema full of `properties` ranked above the one module that uses `@property` (on the
+    audit's 196 documents, the top hit held no `@property` in hybrid and lexical modes)."""
+    path = hashing_archive({"schema.json": SCHEMA.encode(), "sample.py": MODULE.encode(),
+                            "profile.txt": PROFILE.encode(), "sync.sh": SCRIPT.encode()})
+    for query, holder in (("@property", "src/sample.py"), ("$HOME", "src/sync.sh")):
+        for mode in ("lexical", "hybrid"):
+            done = cli("search", path, "--json", "--mode", mode, query)
+            assert done.returncode == 0, done.stderr
+            hits = json.loads(done.stdout)
+            assert hits[0]["path"] == holder and hits[0]["literals"] == 1, (query, mode, hits)
+            assert all(h["literals"] == 0 for h in hits[1:]), (query, mode, hits)
