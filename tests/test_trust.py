@@ -755,3 +755,91 @@ def test_a_decorator_or_a_shell_variable_is_a_literal_the_top_hit_must_hold(
             hits = json.loads(done.stdout)
             assert hits[0]["path"] == holder and hits[0]["literals"] == 1, (query, mode, hits)
             assert all(h["literals"] == 0 for h in hits[1:]), (query, mode, hits)
+
+
+# Two of a cloud SDK's short modules: each is Apache's 13-line header, a docstring, imports and
+# two small functions of its own (gcloud's billing utils and certificate manager client have
+# this shape; 45 of its 113 modules of 0.7-1.2 KB were in the default prune's list).
+APACHE_HEADER = """# -*- coding: utf-8 -*- #
+# Copyright {year} Google LLC. All Rights Reserved.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""
+BILLING = APACHE_HEADER.format(year=2016) + '''
+"""Util for billing."""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import unicode_literals
+
+from googlecloudsdk.api_lib.util import apis
+
+
+def GetMessages():
+  """Import and return the appropriate projects messages module."""
+  return apis.GetMessagesModule('cloudbilling', 'v1')
+
+
+def GetClient():
+  """Import and return the appropriate projects client.
+
+  Returns:
+    a cloudbilling client
+  """
+  return apis.GetClientInstance('cloudbilling', 'v1')
+'''
+CERTIFICATES = APACHE_HEADER.format(year=2020) + '''"""Base API client library."""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import unicode_literals
+
+from googlecloudsdk.api_lib.util import apis
+
+API_VERSION = 'v1'
+
+
+def GetClientInstance(api_version=API_VERSION):
+  return apis.GetClientInstance('certificatemanager', api_version)
+'''
+
+
+def test_a_module_with_a_line_added_or_a_function_renamed_is_a_near_copy(
+        cli: Cli, hashing_archive: MakeArchive) -> None:
+    """Real near copies of a short module stay near-identical (on the audit's code: 10 of 10
+    line-added and function-renamed copies were grouped with their original)."""
+    added = BILLING.replace("\n\n\ndef GetClient", "\n\n# TODO(b/123456): drop after v2.\n"
+                            "\ndef GetClient").encode()
+    renamed = BILLING.replace("GetMessages", "GetMessagesModule").encode()
+    path = hashing_archive({"billing/utils.py": BILLING.encode(), "copy/added.py": added,
+                            "copy/renamed.py": renamed})
+    groups = _dedupe(cli, path)["groups"]
+    assert isinstance(groups, list)
+    assert [g["paths"] for g in groups if g["kind"] == "near-identical"] == [
+        ["src/billing/utils.py", "src/copy/added.py", "src/copy/renamed.py"]], groups
+
+
+@pytest.mark.xfail(strict=True, reason="the near-identical kind counts a shared licence "
+                   "header as shared text; for the owner of dedupe.py (trust4)")
+def test_two_modules_sharing_a_licence_header_are_not_near_copies(
+        cli: Cli, hashing_archive: MakeArchive) -> None:
+    """The header is most of each short module, so their shingle Jaccard reaches 0.65, and the
+    code of each is small enough (36 and 19 shingles of its own) to pass the small-edit caps:
+    near-identical, and the default prune removed one module, with the code only it held."""
+    path = hashing_archive({"billing/utils.py": BILLING.encode(),
+                            "certificate_manager/api_client.py": CERTIFICATES.encode()})
+    groups = _dedupe(cli, path)["groups"]
+    assert isinstance(groups, list)
+    assert not [g for g in groups if g["kind"] == "near-identical"], groups
+    pruned = _dedupe(cli, path, "--prune")["prune"]
+    assert isinstance(pruned, dict) and pruned["paths"] == [], pruned
