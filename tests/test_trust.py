@@ -843,3 +843,33 @@ def test_two_modules_sharing_a_licence_header_are_not_near_copies(
     assert not [g for g in groups if g["kind"] == "near-identical"], groups
     pruned = _dedupe(cli, path, "--prune")["prune"]
     assert isinstance(pruned, dict) and pruned["paths"] == [], pruned
+
+
+@pytest.mark.parametrize("args", [
+    ["add", "a.bmin", "no\nsuch.md"],               # a path that does not exist
+    ["ls", "no\nsuch.bmin"],                        # an archive that does not exist
+    ["dedupe", "a.bmin", "no\nsuch.md"],
+    ["minify", "no\nsuch.md"],
+])
+def test_an_error_naming_a_path_with_a_newline_is_one_line(
+        cli: Cli, hashing_archive: MakeArchive, chdir_tmp: Path, args: list[str]) -> None:
+    """A name may hold a newline (`ls` shows it as `\\n`), but the error that named it printed
+    it raw: `briefmin: error: no` on one line and `such.md: no such file or directory` on the
+    next, which a log reader takes for two messages."""
+    hashing_archive({"a.md": b"The parking rota for March.\n"}, name="a.bmin")
+    done = cli(*args)
+    assert done.returncode in (2, 3), done.stderr
+    assert done.stderr.count("\n") == 1 and "no\\nsuch" in done.stderr, done.stderr
+
+
+def test_a_path_list_with_crlf_line_ends_is_read_like_one_with_lf(cli: Cli, chdir_tmp: Path
+                                                                   ) -> None:
+    """A list saved on Windows (`dir /b > list.txt`, an editor's CRLF): every path kept its
+    `\\r` and was `no such file or directory`, in a message whose `\\r` did not show."""
+    (chdir_tmp / "briefs").mkdir()
+    (chdir_tmp / "briefs" / "a b.md").write_text("Lisbon offsite budget approved.\n")
+    (chdir_tmp / "briefs" / "ü.md").write_text("Zürich office moves in May.\n")
+    (chdir_tmp / "list.txt").write_bytes("briefs/a b.md\r\nbriefs/ü.md\r\n\r\n".encode())
+    done = cli("add", "a.bmin", "--from", "list.txt", "--model", HASHING, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["added"] == ["briefs/a b.md", "briefs/ü.md"]
