@@ -582,8 +582,7 @@ def test_a_damaged_input_of_a_merge_is_named_with_its_brief(
     assert done.returncode == 3, done.stderr
     assert done.stderr.count("\n") == 1 and str(path) in done.stderr, done.stderr
     assert "src/d/" in done.stderr and "briefmin verify" in done.stderr, done.stderr
-    with Archive.open(out) as merged:
-        assert merged.records() == []
+    assert not out.exists()  # a new OUT that got nothing is not left behind
 
 
 def test_a_merge_never_vouches_for_an_inputs_damaged_rows(
@@ -607,8 +606,7 @@ def test_a_merge_never_vouches_for_an_inputs_damaged_rows(
         assert done.returncode == 3, (table, done.stderr)
         assert done.stderr.count("\n") == 1 and str(path) in done.stderr, done.stderr
         assert "damaged" in done.stderr and "briefmin verify" in done.stderr, done.stderr
-        with Archive.open(out) as merged:
-            assert merged.records() == []
+        assert not out.exists()  # a new OUT that got nothing is not left behind
 
 
 def test_an_add_never_vouches_for_a_damaged_vector_segment(cli: Cli, chdir_tmp: Path
@@ -873,3 +871,25 @@ def test_a_path_list_with_crlf_line_ends_is_read_like_one_with_lf(cli: Cli, chdi
     done = cli("add", "a.bmin", "--from", "list.txt", "--model", HASHING, "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["added"] == ["briefs/a b.md", "briefs/ü.md"]
+
+
+def test_a_refused_merge_leaves_no_new_archive_behind(cli: Cli, chdir_tmp: Path) -> None:
+    """`merge all.bmin real.bmin hashing.bmin` exited 6 (different models) but left all.bmin
+    behind, empty and bound to the first input's model: README says a refused merge leaves OUT
+    unchanged, and a later `merge all.bmin hashing.bmin` then failed for the stale model."""
+    (chdir_tmp / "a.md").write_text("The rooftop garden is watered every morning at six.\n")
+    (chdir_tmp / "b.md").write_text("The parking permits are renewed each January.\n")
+    assert cli("add", "one.bmin", "a.md", "--model", "hashing:384").returncode == 0
+    assert cli("add", "two.bmin", "b.md", "--model", "hashing:256").returncode == 0
+    assert cli("add", "small.bmin", "b.md", "--model", "hashing:384",
+               "--profile", "small").returncode == 0
+    for other, status in (("two.bmin", 6), ("small.bmin", 2)):
+        done = cli("merge", "all.bmin", "one.bmin", other)
+        assert done.returncode == status and done.stderr.count("\n") == 1, done.stderr
+        assert not (chdir_tmp / "all.bmin").exists(), other
+    assert cli("merge", "all.bmin", "two.bmin").returncode == 0
+    # an OUT that existed before keeps what it holds
+    done = cli("merge", "all.bmin", "one.bmin")
+    assert done.returncode == 6
+    with Archive.open(chdir_tmp / "all.bmin") as archive:
+        assert [r.path for r in archive.records()] == ["b.md"]
