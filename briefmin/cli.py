@@ -685,7 +685,14 @@ def merge_command(
             archive, write=True, create=True, model=first.model_id if new else None,
             profile=first.profile if new else None, wait=wait,
             on_wait=_waiting(archive, quiet)))
-        report = merge(arch, sources)
+        try:
+            report = merge(arch, sources)
+        except BriefminError:
+            # refused (another model or profile, a damaged input): an OUT this run created
+            # would stay bound to the first input's model, so it goes, as `add`'s does
+            if new and not arch.records(all_versions=True):
+                os.unlink(archive)
+            raise
     if json_out:
         output.emit_json(report.to_json())
     else:

@@ -64,13 +64,19 @@ def info(text: str, quiet: bool = False) -> None:
 def warn(text: str) -> None:
     from rich.markup import escape
 
-    _stderr().print(f"[yellow]briefmin: warning:[/] {escape(text)}", soft_wrap=True)
+    _stderr().print(f"[yellow]briefmin: warning:[/] {escape(_one_line(text))}", soft_wrap=True)
 
 
 def error(text: str) -> None:
     from rich.markup import escape
 
-    _stderr().print(f"[bold red]briefmin: error:[/] {escape(text)}", soft_wrap=True)
+    _stderr().print(f"[bold red]briefmin: error:[/] {escape(_one_line(text))}", soft_wrap=True)
+
+
+def _one_line(text: str) -> str:
+    """A message names paths and queries as given, and a name may hold a line break: shown
+    escaped, one message stays one line for whoever reads the log."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None,

@@ -1,6 +1,6 @@
 """Reading a search query: the words the lexical channel looks up, and the literals that must
 match (quoted phrases and identifier-like words such as `ENG-2291`, `CONFIG_FOO_BAR`,
-`perm_version`, `/sys/class/net`, `getUserName`, `NFS`, `v2.1`)."""
+`perm_version`, `/sys/class/net`, `getUserName`, `NFS`, `v2.1`, `--si`, `@property`)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ _WRAP = "\"'`.,;:!?()[]{}<>"
 _CAMEL = re.compile(r"[a-z][A-Z]")
 _INNER = re.compile(r"\w[-_./]\w|^/\w")
 _OPTION = re.compile(r"^--?[^\W\d_]")  # a command-line option: -h, --si, --no-preserve-root
+_SIGIL = re.compile(r"^[@$][^\W\d]")  # a decorator or mention, a variable: @property, $HOME
 
 
 def tokens(text: str) -> list[str]:
@@ -26,11 +27,11 @@ def tokens(text: str) -> list[str]:
 
 def is_identifier(word: str) -> bool:
     """Digits, inner `-` `_` `.` `/` (or a leading `/`), a leading `-` or `--` (an option),
-    camelCase, or ALL-CAPS: words that name one thing, where an embedding carries little
-    signal."""
+    a leading `@` or `$` (`@property`, `$HOME`), camelCase, or ALL-CAPS: words that name one
+    thing, where an embedding carries little signal."""
     letters = [c for c in word if c.isalpha()]
     return (any(c.isdigit() for c in word) or bool(_INNER.search(word))
-            or bool(_OPTION.match(word))
+            or bool(_OPTION.match(word)) or bool(_SIGIL.match(word))
             or bool(_CAMEL.search(word))
             or (len(letters) >= 2 and all(c.isupper() for c in letters)))
 

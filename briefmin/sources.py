@@ -152,9 +152,10 @@ def _file_source(path: str, st: os.stat_result, max_bytes: int) -> Source | Skip
 
 
 def read_path_list(list_path: str, stdin: BinaryIO | None = None) -> list[str]:
-    """A newline-separated path list (`-` = stdin); blank lines are ignored."""
+    """A newline-separated path list (`-` = stdin); blank lines are ignored, and so is a CR
+    ending a line (a list saved with CRLF line ends names the same files)."""
     raw = _read_list(list_path, "--from", "a path list", stdin)
-    return [os.fsdecode(line) for line in raw.split(b"\n") if line.strip()]
+    return [os.fsdecode(line.removesuffix(b"\r")) for line in raw.split(b"\n") if line.strip()]
 
 
 def read_queries(list_path: str, stdin: BinaryIO | None = None) -> list[str]:

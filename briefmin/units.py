@@ -37,6 +37,7 @@ _GRID_HEAD_RULE = re.compile(r"^\s*\+=[=+]*\+\s*$")
 _TABLE_DIRECTIVE = re.compile(r"^\s*\.\.\s+(flat-table|list-table)::")
 _OPTION = re.compile(r"^\s*:[^:\s][^:]*:")
 _QUOTE = re.compile(r"^\s{0,3}>")
+_COMMENT = re.compile(r"^ {0,3}<!--")  # markdown's HTML comment block, to its `-->`
 _ITEM = re.compile(r"^(\s*)([-*+\u2022]|\d{1,9}[.)]|#\.|\(\d{1,9}\)|:[^:\s][^:]*:)(\s+|$)")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]*_]*(\s+)(?=[\"'(\[*_`]*[A-Z0-9])")
 # where a sentence may be cut into clauses: after ; or : (not '::'), after a comma before a
@@ -58,7 +59,8 @@ _ABBREVIATIONS = frozenset((
 class Unit:
     """The smallest piece of a brief that is kept or dropped as a whole."""
 
-    kind: str  # sentence, item, heading, code, table, row, tablehead, front, quote, directive
+    kind: str  # sentence, item, heading, code, table, row, tablehead, front, quote, directive,
+    # comment
     text: str  # what the model reads
     words: int  # whitespace-separated words it adds to the output (markup included)
     block: int
@@ -112,6 +114,16 @@ def _fence_end(lines: list[str], start: int) -> int:
     closing = re.compile(rf"^\s*{re.escape(mark[0])}{{{len(mark)},}}\s*$")
     for j in range(start + 1, len(lines)):
         if closing.match(lines[j]):
+            return j + 1
+    return len(lines)
+
+
+def _comment_end(lines: list[str], start: int) -> int:
+    """Index after the HTML comment opening at `start` (to the end when never closed)."""
+    if "-->" in lines[start].split("<!--", 1)[1]:
+        return start + 1
+    for j in range(start + 1, len(lines)):
+        if "-->" in lines[j]:
             return j + 1
     return len(lines)
 
@@ -330,6 +342,13 @@ class _Parser:
             end = _fence_end(lines, i)
             self._atomic("code", lines[i:end])
             return end
+        if _COMMENT.match(line):
+            # one unit, like a code block: its lines may look like list items (Node's YAML
+            # history), and a comment cut before its `-->` hides all that follows it
+            end = _comment_end(lines, i)
+            self._close_items(indent)
+            self._atomic("comment", lines[i:end])
+            return end
         if self.atx_headings and (atx := _ATX.match(line)):
             self._heading(len(atx.group(1)), [line], atx.group(2))
             return i + 1
@@ -391,7 +410,7 @@ class _Parser:
         return block
 
     def _atomic(self, kind: str, lines: list[str]) -> None:
-        if kind in ("code", "table", "front"):  # layout inside them is meaning: verbatim
+        if kind in ("code", "table", "front", "comment"):  # layout is meaning: verbatim
             lines = [line.rstrip() for line in lines]
         else:
             lines = [_clean_line(line) for line in lines]

@@ -242,8 +242,7 @@ def test_merge_refuses_another_model_or_profile(tmp_path: Path, cli: Cli) -> Non
     assert wrong_profile.returncode == ExitStatus.USAGE
     assert "different profiles" in wrong_profile.stderr
     assert cli("merge", hashing, hashing).returncode == ExitStatus.USAGE
-    with Archive.open(tmp_path / "out.bmin") as arch:  # the refusals changed nothing
-        assert arch.records() == []
+    assert not (tmp_path / "out.bmin").exists()  # the refusals left no new archive behind
 
 
 def test_merge_library_call_reports_what_it_did(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
@@ -581,8 +582,7 @@ def test_a_damaged_input_of_a_merge_is_named_with_its_brief(
     assert done.returncode == 3, done.stderr
     assert done.stderr.count("\n") == 1 and str(path) in done.stderr, done.stderr
     assert "src/d/" in done.stderr and "briefmin verify" in done.stderr, done.stderr
-    with Archive.open(out) as merged:
-        assert merged.records() == []
+    assert not out.exists()  # a new OUT that got nothing is not left behind
 
 
 def test_a_merge_never_vouches_for_an_inputs_damaged_rows(
@@ -606,8 +606,7 @@ def test_a_merge_never_vouches_for_an_inputs_damaged_rows(
         assert done.returncode == 3, (table, done.stderr)
         assert done.stderr.count("\n") == 1 and str(path) in done.stderr, done.stderr
         assert "damaged" in done.stderr and "briefmin verify" in done.stderr, done.stderr
-        with Archive.open(out) as merged:
-            assert merged.records() == []
+        assert not out.exists()  # a new OUT that got nothing is not left behind
 
 
 def test_an_add_never_vouches_for_a_damaged_vector_segment(cli: Cli, chdir_tmp: Path
@@ -651,3 +650,246 @@ def test_rm_refuses_to_rewrite_a_damaged_vector_segment(
     assert done.stderr.count("\n") == 1 and "vector segment" in done.stderr, done.stderr
     assert path.read_bytes() == before
     assert cli("verify", path).returncode == 1
+
+
+# Third round (branch trust4): source code, Node.js's API docs, data files, eight languages,
+# CRLF/BOM/UTF-16 and one-line briefs, nobody tuned on them. Node's API pages open every
+# function's section with its history in an HTML comment that holds a YAML list.
+NODE_API = """# Console
+
+<!--introduced_in=v0.10.13-->
+
+> Stability: 2 - Stable
+
+The `node:console` module provides a simple debugging console that is similar to the
+JavaScript console mechanism provided by web browsers.
+
+### `console.assert(value[, ...message])`
+
+<!-- YAML
+added: v0.1.101
+changes:
+  - version: v10.0.0
+    pr-url: https://github.com/nodejs/node/pull/17706
+    description: The implementation is now spec compliant and does not throw
+                 anymore.
+-->
+
+* `value` {any} The value tested for being truthy.
+* `...message` {any} All arguments besides `value` are used as error message.
+
+`console.assert()` writes a message if `value` is falsy or omitted. It only writes a
+message and does not otherwise affect execution. The output always starts with
+`"Assertion failed"`. If provided, `message` is formatted using `util.format()`.
+
+### `console.count([label])`
+
+<!-- YAML
+added: v8.3.0
+-->
+
+* `label` {string} The display label for the counter. **Default:** `'default'`.
+
+Maintains an internal counter specific to `label` and outputs to `stdout` the number of
+times `console.count()` has been called with the given `label`.
+"""
+
+
+def _comments_whole(output: str, source: str) -> bool:
+    """Every HTML comment the output opens is closed, and is one of the source's comments."""
+    whole = set(re.findall(r"<!--.*?-->", source, re.S))
+    rest = output
+    for comment in re.findall(r"<!--.*?-->", output, re.S):
+        if comment not in whole:
+            return False
+        rest = rest.replace(comment, "", 1)
+    return "<!--" not in rest and "-->" not in rest
+
+
+def test_minify_never_cuts_an_html_comment(cli: Cli, chdir_tmp: Path) -> None:
+    """Node's API pages: the YAML comment's list lines read as list items, so the comment was
+    cut after `changes:` and its `-->` dropped; rendered, the unclosed comment hid every
+    kept line after it (11 of 20 nodejs API pages at --ratio 0.5 had one)."""
+    (chdir_tmp / "console.md").write_text(NODE_API)
+    for budget in (["--ratio", "0.3"], ["--ratio", "0.5"], ["--ratio", "0.8"],
+                   ["--max-words", "12"], ["--max-words", "40"]):
+        done = cli("minify", "console.md", "--json", *budget)
+        assert done.returncode == 0, done.stderr
+        (document,) = json.loads(done.stdout)
+        assert document["words_out"] <= document["budget"]
+        assert _comments_whole(document["text"], NODE_API), (budget, document["text"])
+
+
+SCHEMA = ('{"$schema": "http://json-schema.org/draft-07/schema#", "title": "ISO 15924", '
+          '"type": "object", "properties": {"15924": {"type": "array", "items": {"type": '
+          '"object", "properties": {"alpha_4": {"description": "Four letter code", "type": '
+          '"string"}, "name": {"description": "Name of the script, a property", "type": '
+          '"string"}, "property": {"description": "Property of the script", "type": "string"}}, '
+          '"required": ["alpha_4", "name", "property"], "additionalProperties": false}}}}\n')
+MODULE = ('class Sample:\n    """A sample of a random process: its values, in the order they were '
+          'drawn, and the statistics a report shows beside them."""\n\n    def __init__(self, '
+          'values):\n        self._values = list(values)\n\n    @property\n    def mean(self):\n'
+          '        """The arithmetic mean of the values drawn so far."""\n'
+          '        return sum(self._values) / len(self._values)\n')
+PROFILE = ("Your home folder holds your files. The home folder of a new user is made from "
+           "/etc/skel; move a home to another disk with usermod. Keep home small: a home "
+           "over quota locks its user out.\n")
+SCRIPT = ('#!/bin/sh\nset -e\ncache="${XDG_CACHE_HOME:-$HOME/.cache}/briefs"\n'
+          'mkdir -p "$cache"\nexec rsync -a "$cache/" backup:/srv/briefs/\n')
+
+
+def test_a_decorator_or_a_shell_variable_is_a_literal_the_top_hit_must_hold(
+        cli: Cli, hashing_archive: MakeArchive) -> None:
+    """`@property` (a decorator, an @-mention) and `$HOME` (a shell variable) name one thing
+    like `--si` does, but they were read as the plain words `property` and `home`: a JSON
+    schema full of `properties` ranked above the one module that uses `@property` (on the
+    audit's 196 documents, the top hit held no `@property` in hybrid and lexical modes)."""
+    path = hashing_archive({"schema.json": SCHEMA.encode(), "sample.py": MODULE.encode(),
+                            "profile.txt": PROFILE.encode(), "sync.sh": SCRIPT.encode()})
+    for query, holder in (("@property", "src/sample.py"), ("$HOME", "src/sync.sh")):
+        for mode in ("lexical", "hybrid"):
+            done = cli("search", path, "--json", "--mode", mode, query)
+            assert done.returncode == 0, done.stderr
+            hits = json.loads(done.stdout)
+            assert hits[0]["path"] == holder and hits[0]["literals"] == 1, (query, mode, hits)
+            assert all(h["literals"] == 0 for h in hits[1:]), (query, mode, hits)
+
+
+# Two of a cloud SDK's short modules: each is Apache's 13-line header, a docstring, imports and
+# two small functions of its own (gcloud's billing utils and certificate manager client have
+# this shape; 45 of its 113 modules of 0.7-1.2 KB were in the default prune's list).
+APACHE_HEADER = """# -*- coding: utf-8 -*- #
+# Copyright {year} Google LLC. All Rights Reserved.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""
+BILLING = APACHE_HEADER.format(year=2016) + '''
+"""Util for billing."""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import unicode_literals
+
+from googlecloudsdk.api_lib.util import apis
+
+
+def GetMessages():
+  """Import and return the appropriate projects messages module."""
+  return apis.GetMessagesModule('cloudbilling', 'v1')
+
+
+def GetClient():
+  """Import and return the appropriate projects client.
+
+  Returns:
+    a cloudbilling client
+  """
+  return apis.GetClientInstance('cloudbilling', 'v1')
+'''
+CERTIFICATES = APACHE_HEADER.format(year=2020) + '''"""Base API client library."""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import unicode_literals
+
+from googlecloudsdk.api_lib.util import apis
+
+API_VERSION = 'v1'
+
+
+def GetClientInstance(api_version=API_VERSION):
+  return apis.GetClientInstance('certificatemanager', api_version)
+'''
+
+
+def test_a_module_with_a_line_added_or_a_function_renamed_is_a_near_copy(
+        cli: Cli, hashing_archive: MakeArchive) -> None:
+    """Real near copies of a short module stay near-identical (on the audit's code: 10 of 10
+    line-added and function-renamed copies were grouped with their original)."""
+    added = BILLING.replace("\n\n\ndef GetClient", "\n\n# TODO(b/123456): drop after v2.\n"
+                            "\ndef GetClient").encode()
+    renamed = BILLING.replace("GetMessages", "GetMessagesModule").encode()
+    path = hashing_archive({"billing/utils.py": BILLING.encode(), "copy/added.py": added,
+                            "copy/renamed.py": renamed})
+    groups = _dedupe(cli, path)["groups"]
+    assert isinstance(groups, list)
+    assert [g["paths"] for g in groups if g["kind"] == "near-identical"] == [
+        ["src/billing/utils.py", "src/copy/added.py", "src/copy/renamed.py"]], groups
+
+
+@pytest.mark.xfail(strict=True, reason="the near-identical kind counts a shared licence "
+                   "header as shared text; for the owner of dedupe.py (trust4)")
+def test_two_modules_sharing_a_licence_header_are_not_near_copies(
+        cli: Cli, hashing_archive: MakeArchive) -> None:
+    """The header is most of each short module, so their shingle Jaccard reaches 0.65, and the
+    code of each is small enough (36 and 19 shingles of its own) to pass the small-edit caps:
+    near-identical, and the default prune removed one module, with the code only it held."""
+    path = hashing_archive({"billing/utils.py": BILLING.encode(),
+                            "certificate_manager/api_client.py": CERTIFICATES.encode()})
+    groups = _dedupe(cli, path)["groups"]
+    assert isinstance(groups, list)
+    assert not [g for g in groups if g["kind"] == "near-identical"], groups
+    pruned = _dedupe(cli, path, "--prune")["prune"]
+    assert isinstance(pruned, dict) and pruned["paths"] == [], pruned
+
+
+@pytest.mark.parametrize("args", [
+    ["add", "a.bmin", "no\nsuch.md"],               # a path that does not exist
+    ["ls", "no\nsuch.bmin"],                        # an archive that does not exist
+    ["dedupe", "a.bmin", "no\nsuch.md"],
+    ["minify", "no\nsuch.md"],
+])
+def test_an_error_naming_a_path_with_a_newline_is_one_line(
+        cli: Cli, hashing_archive: MakeArchive, chdir_tmp: Path, args: list[str]) -> None:
+    """A name may hold a newline (`ls` shows it as `\\n`), but the error that named it printed
+    it raw: `briefmin: error: no` on one line and `such.md: no such file or directory` on the
+    next, which a log reader takes for two messages."""
+    hashing_archive({"a.md": b"The parking rota for March.\n"}, name="a.bmin")
+    done = cli(*args)
+    assert done.returncode in (2, 3), done.stderr
+    assert done.stderr.count("\n") == 1 and "no\\nsuch" in done.stderr, done.stderr
+
+
+def test_a_path_list_with_crlf_line_ends_is_read_like_one_with_lf(cli: Cli, chdir_tmp: Path
+                                                                   ) -> None:
+    """A list saved on Windows (`dir /b > list.txt`, an editor's CRLF): every path kept its
+    `\\r` and was `no such file or directory`, in a message whose `\\r` did not show."""
+    (chdir_tmp / "briefs").mkdir()
+    (chdir_tmp / "briefs" / "a b.md").write_text("Lisbon offsite budget approved.\n")
+    (chdir_tmp / "briefs" / "ü.md").write_text("Zürich office moves in May.\n")
+    (chdir_tmp / "list.txt").write_bytes("briefs/a b.md\r\nbriefs/ü.md\r\n\r\n".encode())
+    done = cli("add", "a.bmin", "--from", "list.txt", "--model", HASHING, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["added"] == ["briefs/a b.md", "briefs/ü.md"]
+
+
+def test_a_refused_merge_leaves_no_new_archive_behind(cli: Cli, chdir_tmp: Path) -> None:
+    """`merge all.bmin real.bmin hashing.bmin` exited 6 (different models) but left all.bmin
+    behind, empty and bound to the first input's model: README says a refused merge leaves OUT
+    unchanged, and a later `merge all.bmin hashing.bmin` then failed for the stale model."""
+    (chdir_tmp / "a.md").write_text("The rooftop garden is watered every morning at six.\n")
+    (chdir_tmp / "b.md").write_text("The parking permits are renewed each January.\n")
+    assert cli("add", "one.bmin", "a.md", "--model", "hashing:384").returncode == 0
+    assert cli("add", "two.bmin", "b.md", "--model", "hashing:256").returncode == 0
+    assert cli("add", "small.bmin", "b.md", "--model", "hashing:384",
+               "--profile", "small").returncode == 0
+    for other, status in (("two.bmin", 6), ("small.bmin", 2)):
+        done = cli("merge", "all.bmin", "one.bmin", other)
+        assert done.returncode == status and done.stderr.count("\n") == 1, done.stderr
+        assert not (chdir_tmp / "all.bmin").exists(), other
+    assert cli("merge", "all.bmin", "two.bmin").returncode == 0
+    # an OUT that existed before keeps what it holds
+    done = cli("merge", "all.bmin", "one.bmin")
+    assert done.returncode == 6
+    with Archive.open(chdir_tmp / "all.bmin") as archive:
+        assert [r.path for r in archive.records()] == ["b.md"]
