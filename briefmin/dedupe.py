@@ -29,6 +29,7 @@ import numpy.typing as npt
 from .chunkmatch import confirmed, long_rows, reader
 from .errors import UsageError
 from .grouping import assign
+from .heap import release_freed
 from .nearpairs import Pairs, all_pairs, decoded, near_pairs, query_pairs
 from .quantize import Codes, Floats, Int8Codes
 from .shingles import Shingles, lexical_pairs, shingle
@@ -539,6 +540,7 @@ class _Lexical:
             pairs = pairs.where((pairs.i >= first_new) | (pairs.j >= first_new))
         position = np.full(int(rows.max(initial=-1)) + 1, -1, np.int64)
         position[rows] = np.arange(len(rows), dtype=np.int64)
+        release_freed()
         return cls(rows, keys, position, shingles, pairs)
 
     def jaccards(self, a: Ints, b: Ints) -> list[float]:
