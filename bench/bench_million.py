@@ -486,7 +486,8 @@ def measure_held(path: Path, held: int, threshold: float) -> list[str]:
             near_b = nearest_lists(codes[b[at:at + 4096]], plan.centres, most)
             need[at:at + 4096] = np.minimum(_position(near_a, near_b[:, 0], most),
                                             _position(near_b, near_a[:, 0], most)) + 1
-        probed = nearest_lists(codes[filed], plan.centres, plan.probes)
+        probed = np.concatenate([nearest_lists(codes[filed[at:at + 1024]], plan.centres,
+                                               plan.probes) for at in range(0, len(filed), 1024)])
         sizes = np.bincount(probed[:, 0], minlength=nlist) * (n / len(filed))
         scan = n * float(sizes[probed].sum(axis=1).mean())
         need.sort()

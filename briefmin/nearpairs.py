@@ -516,8 +516,12 @@ def top_lists(sims: Floats, count: int) -> npt.NDArray[np.int32]:
         at = np.flatnonzero(sims >= kth[:, None])
         if len(at) == sims.size // nlist * count:
             top = (at % nlist).reshape(len(sims), count)
-        else:  # ties at the count-th score: indices the slow way
-            top = np.argpartition(sims, nlist - count, axis=1)[:, nlist - count:]
+        else:  # ties at the count-th score in some rows: their indices the slow way
+            row = at // nlist
+            tied = np.bincount(row, minlength=len(sims)) != count
+            top = np.empty((len(sims), count), np.int64)
+            top[~tied] = (at[~tied[row]] % nlist).reshape(-1, count)
+            top[tied] = np.argpartition(sims[tied], nlist - count, axis=1)[:, nlist - count:]
     order = np.argsort(-np.take_along_axis(sims, top, 1), axis=1)
     out: npt.NDArray[np.int32] = np.take_along_axis(top, order, 1).astype(np.int32)
     return out

@@ -192,3 +192,14 @@ def test_drain_equals_concat_and_empties_the_parts() -> None:
     above = got.at_least(0.0)
     assert above is got  # nothing to drop: no copy
     assert len(got.at_least(0.5)) == int((got.similarity >= 0.5).sum())
+
+
+def test_top_lists_take_the_slow_way_only_in_rows_with_ties_at_the_cut() -> None:
+    rng = np.random.default_rng(3)
+    sims = rng.permuted(np.tile(np.arange(40, dtype=np.float32), (6, 1)), axis=1)
+    sims[2, sims[2] == 29] = 30  # row 2: two lists share the 10th highest score
+    got = top_lists(sims, 10)
+    for r in (0, 1, 3, 4, 5):  # no tie: the exact order
+        assert (sims[r, got[r]] == np.arange(39, 29, -1)).all()
+    assert len(set(got[2].tolist())) == 10
+    assert sims[2, got[2]].tolist() == [39, 38, 37, 36, 35, 34, 33, 32, 31, 30]
