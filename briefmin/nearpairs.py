@@ -7,7 +7,8 @@ int8 rescoring codes. The number of bands is computed from the threshold so that
 threshold is found with probability `LSH_RECALL`; pairs above it are found more surely still.
 Codes that band neither way (vectors that all share one direction, as the `hashing`
 encoder's do) are searched exactly when few, else by an inverted file (`ivf_pairs`) whose
-recall a seeded sample measures. Pure numpy over codes: no archive, no model."""
+recall a seeded sample measures (its products on onnxruntime's integer kernels, `int8gemm`).
+numpy over codes: no archive, no model."""
 
 from __future__ import annotations
 
@@ -426,7 +427,7 @@ IVF_KMEANS_ITERATIONS = 8  # 4 (a 100k sample of the 1M archive): plan -25% CPU,
 # of the exact pairs found against 0.9912, too near the 0.99 goal
 IVF_SCAN_SCORES = 1 << 21  # scores of one product of the scan or the filing (8 MB of float32)
 IVF_MIN_PROBES = 2  # even when the sample shows no pair: a pair's two rows often straddle lists
-IVF_THREADS = min(8, cores())  # numpy and BLAS release the GIL: one a core it may run on
+IVF_THREADS = min(8, cores())  # numpy and onnxruntime release the GIL: one a core
 
 
 @dataclass(frozen=True)
@@ -616,16 +617,17 @@ def ivf_pairs(codes: Int8Codes, norms: Floats, threshold: float, plan: IvfPlan,
               threads: int = IVF_THREADS) -> Pairs:
     """Pairs at or above the threshold among the rows that share a probe: each row is filed
     in its nearest list and searched against the rows of its `plan.probes` nearest lists,
-    one list at a time (the rows probing it times its rows, one BLAS product). Every pair
+    one list at a time (the rows probing it times its rows, one integer product). Every pair
     returned is scored exactly as `all_code_pairs` scores it; pairs whose rows never meet
     are missed (`plan.recall` estimates the share found). Blocks of rows, then groups of
-    lists, are shared among `threads` threads (numpy and BLAS release the GIL); the pairs
+    lists, are shared among `threads` threads (numpy and onnxruntime release the GIL); the pairs
     do not depend on their number."""
     from threadpoolctl import threadpool_limits
 
-    # BLAS on one thread a call, the pool's threads in parallel: with OpenBLAS's own threads
-    # its idle worker spins between these many small products (100k sample of the 1M
-    # archive, 2 pool threads, a loaded machine: 26.7 CPU s against 10.5)
+    # BLAS (numpy's products when int8gemm falls back to them) on one thread a call, the
+    # pool's threads in parallel: with OpenBLAS's own threads its idle worker spins between
+    # these many small products (100k sample of the 1M archive, 2 pool threads, a loaded
+    # machine: 26.7 CPU s against 10.5)
     with threadpool_limits(limits=1, user_api="blas"):
         return _ivf_pairs(codes, norms, threshold, plan, chunk, progress, threads)
 
