@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +27,14 @@ COST_POWERS = (0.0, 0.25, 0.75)
 # closest to what it still misses (kernel training split, 16 docs at 0.3: minilm180 judge
 # 0.838 without the lead and the swaps, 0.844 with them).
 SWAPS = 2
+# A brief of more than LONG units is chosen per window of about WINDOW consecutive units, each
+# under its share of the budget, and the windows' selections joined: every candidate
+# selection above scores all units at each step, so its time grows as the units to about the
+# 2.8th power (bench/RESULTS.md, trust4: 100 KB 39 s, 200 KB 139 s), while windows keep it
+# linear. LONG is above every brief of the minify bench (at most 654 units), whose outputs
+# stay as they were.
+LONG = 800
+WINDOW = 300
 
 
 @dataclass(frozen=True)
@@ -427,12 +436,77 @@ def _value(vectors: UnitVectors, prior: _Prior | None, mask: npt.NDArray[np.bool
     return vectors.value(mask) + (prior.value(mask) if prior is not None else 0.0)
 
 
+def windows(doc: Document, size: int = WINDOW) -> list[range]:
+    """Consecutive runs of about `size` units covering the brief, each cut where a block
+    starts when one does within `size // 2` units of the even cut (a paragraph stays in one
+    window), else at the even cut (one huge table or paragraph: its rows or sentences are
+    units as any other)."""
+    n = len(doc.units)
+    parts = max(1, round(n / size))
+    cuts = [0]
+    for k in range(1, parts):
+        even = max(k * n // parts, cuts[-1] + 1)
+        at = next((i for i in range(even, min(even + size // 2, n))
+                   if doc.units[i].block != doc.units[i - 1].block), even)
+        if at < n:
+            cuts.append(at)
+    cuts.append(n)
+    return [range(a, b) for a, b in pairwise(cuts) if b > a]
+
+
+def _window(doc: Document, vectors: UnitVectors, units: range
+            ) -> tuple[Document, UnitVectors, npt.NDArray[np.int64]]:
+    """The brief made of one window's units and the context they bring from before it (a
+    heading, a list item: context only here, so marked as repeats), its vectors, and the
+    brief's unit index of each of its units."""
+    inside = set(units)
+    needed = set(units)
+    todo = list(units)
+    while todo:
+        for c in doc.units[todo.pop()].context:
+            if c not in needed:
+                needed.add(c)
+                todo.append(c)
+    index = sorted(needed)
+    local = {u: i for i, u in enumerate(index)}
+    sub = [replace(doc.units[u], context=tuple(local[c] for c in doc.units[u].context))
+           for u in index]
+    duplicates = {local[u] for u in index if u in doc.duplicates or u not in inside}
+    rows = np.array(index, np.int64)
+    window = UnitVectors.of(vectors.mass[rows])
+    return Document([], sub, duplicates), replace(window, norm_power=vectors.norm_power), rows
+
+
 def choose(doc: Document, vectors: UnitVectors, budget: int, *,
            redundancy: float = REDUNDANCY, cost_powers: Sequence[float] = COST_POWERS,
            refine: bool = True, priors: Priors | None = None) -> npt.NDArray[np.bool_]:
     """The selection of highest value (estimated similarity, plus `priors`) among a greedy
     run per cost exponent, the lead, (with `priors.backward`) a backward elimination and
-    (with `refine`) swaps around the best of those."""
+    (with `refine`) swaps around the best of those. A brief of more than `LONG` units: that
+    per window (`windows`), aiming at the window's own vector, each under the budget's share
+    of the words up to its end less the words already kept (so the whole stays within the
+    budget)."""
+    if len(doc.units) > LONG:
+        costs = _Costs.of(doc)
+        total = max(float(costs.words.sum()), 1.0)
+        mask = np.zeros(len(doc.units), bool)
+        for units in windows(doc):
+            sub, sub_vectors, rows = _window(doc, vectors, units)
+            # the budget's share of the words up to this window's end, less what is kept:
+            # what a window leaves unspent goes to the next
+            share = int(budget * float(costs.words[:units.stop].sum()) / total) \
+                - int(costs.words[costs.with_context(mask)].sum())
+            if share > 0:
+                mask[rows[_choose(sub, sub_vectors, share, redundancy=redundancy,
+                                  cost_powers=cost_powers, refine=refine, priors=priors)]] = True
+        return mask
+    return _choose(doc, vectors, budget, redundancy=redundancy, cost_powers=cost_powers,
+                   refine=refine, priors=priors)
+
+
+def _choose(doc: Document, vectors: UnitVectors, budget: int, *,
+            redundancy: float, cost_powers: Sequence[float], refine: bool,
+            priors: Priors | None) -> npt.NDArray[np.bool_]:
     priors = Priors() if priors is None else priors
     if priors.norm_power != vectors.norm_power:
         vectors = replace(vectors, norm_power=priors.norm_power)

@@ -21,6 +21,7 @@ from briefmin.errors import ExitStatus, UsageError
 from briefmin.minify import (
     REDUNDANCY,
     Priors,
+    UnitVectors,
     choose,
     count_words,
     minify,
@@ -34,6 +35,7 @@ from briefmin.minify import (
     unit_vectors,
     word_budget,
 )
+from briefmin.selection import WINDOW, windows
 from briefmin.units import CONTEXT_KINDS
 
 from .conftest import BRIEFS, HASHING, Cli, cached_encoder
@@ -514,6 +516,70 @@ def test_max_words_and_lead_respect_budget(text: str, max_words: int) -> None:
     lead = render(doc, select_in_order(doc, max_words))
     assert count_words(lead) <= max_words and fences_balanced(lead)
     assert is_subsequence(lead.split(), text.split())
+
+
+def long_brief(kilobytes: int, seed: int = 7) -> str:
+    """A brief of distinct paragraphs of made-up words, a section heading every eight, a
+    code block and a table now and then: about `kilobytes` KB."""
+    rng = np.random.default_rng(seed)
+    vocabulary = ["".join(rng.choice(list("abcdefghijklmnoprstuvw"), rng.integers(3, 10)))
+                  for _ in range(4000)]
+    parts: list[str] = []
+    size = 0
+    while size < kilobytes * 1000:
+        k = len(parts)
+        if k % 8 == 0:
+            part = f"## Section {k // 8}"
+        elif k % 29 == 0:
+            part = "```\n" + "\n".join(" ".join(rng.choice(vocabulary, 5)) for _ in range(4)) \
+                + "\n```"
+        elif k % 31 == 0:
+            part = "| a | b |\n|---|---|\n" + "\n".join(
+                f"| {' '.join(rng.choice(vocabulary, 3))} | {k}.{i} |" for i in range(3))
+        else:
+            part = " ".join(" ".join(rng.choice(vocabulary, rng.integers(8, 20))).capitalize()
+                            + "." for _ in range(rng.integers(2, 6)))
+        parts.append(part)
+        size += len(part) + 2
+    return "\n\n".join(parts) + "\n"
+
+
+def test_long_briefs_take_linear_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Minify's work on a long brief grows linearly with its units: it was about their cube
+    (bench/RESULTS.md, trust4: 200 KB 139 CPU s). Counted as the selections whose value is
+    computed (rows of `UnitVectors.objective`), not wall-clock, so a loaded machine cannot
+    make it flaky."""
+    evaluated = [0]
+    objective = UnitVectors.objective
+
+    def counting(self: UnitVectors, sums: np.ndarray, aim: np.ndarray) -> np.ndarray:
+        evaluated[0] += len(sums)
+        return objective(self, sums, aim)
+
+    monkeypatch.setattr(UnitVectors, "objective", counting)
+    per_unit = []
+    for kilobytes in (150, 300):
+        text = long_brief(kilobytes)
+        evaluated[0] = 0
+        result = minify(hashing(), text, ratio=0.5)
+        per_unit.append(evaluated[0] / result.units_in)
+        assert result.units_in > 1000 * kilobytes // 150
+        assert result.budget - 50 <= result.words_out <= result.budget
+        assert is_subsequence(result.text.split(), text.split()) and fences_balanced(result.text)
+    # a quadratic search evaluates twice as much per unit on twice the units
+    assert per_unit[1] < 1.3 * per_unit[0], per_unit
+    assert max(per_unit) < 2000, per_unit
+
+
+def test_windows_cover_a_long_brief_and_stay_small() -> None:
+    """Windows cover every unit once, in order; one huge table (a single block) is cut too,
+    else its window would be the whole brief and the work quadratic again."""
+    rows = "\n".join(f"| row {i} of the table | value {i} |" for i in range(3 * WINDOW))
+    for text in (long_brief(150), "| a | b |\n|---|---|\n" + rows + "\n"):
+        doc = parse(text, 10)
+        parts = windows(doc)
+        assert [u for w in parts for u in w] == list(range(len(doc.units)))
+        assert len(parts) > 1 and max(len(w) for w in parts) <= 2 * WINDOW
 
 
 # -- CLI -------------------------------------------------------------------------------------
