@@ -114,6 +114,39 @@ class Shingles:
             start = end
         return out
 
+    def held_by(self, rows: Ints, least: int, chunk: int = 1 << 22) -> U32:
+        """The shingles of these rows that at least `least` briefs hold (sorted): their
+        document frequency is counted over every brief, but only for the rows' own shingles,
+        so the cost is one pass over the hashes, `chunk` at a time (a lookup in a table of
+        2**20 hash prefixes, 1 MB that stays in cache, lets through about |their shingles| /
+        2**20 of the others to a binary search: 5x faster than a 16 MB table), not a sort of
+        all."""
+        mine = np.unique(self.hashes[ranges(self.offsets[rows], np.diff(self.offsets)[rows])])
+        if least <= 1 or not len(mine):
+            return mine
+        seen = np.zeros(1 << 20, bool)
+        seen[mine >> np.uint32(12)] = True
+        frequency = np.zeros(len(mine), np.int64)
+        for start in range(0, len(self.hashes), chunk):
+            part = self.hashes[start:start + chunk]
+            maybe = part[seen[part >> np.uint32(12)]]
+            at = np.searchsorted(mine, maybe)
+            at[at == len(mine)] = 0
+            hit = mine[at] == maybe  # a brief holds a hash once: occurrences are briefs
+            frequency += np.bincount(at[hit], minlength=len(mine))
+        out: U32 = mine[frequency >= least]
+        return out
+
+    def without(self, rows: Ints, dropped: U32) -> Shingles:
+        """The shingles of these rows (in this order) but those in `dropped` (sorted)."""
+        sizes = np.diff(self.offsets)[rows]
+        hashes = self.hashes[ranges(self.offsets[rows], sizes)]
+        keep = ~np.isin(hashes, dropped, assume_unique=False, kind="sort") if len(dropped) \
+            else np.ones(len(hashes), bool)
+        owner = np.repeat(np.arange(len(rows), dtype=np.int64), sizes)
+        kept = np.bincount(owner[keep], minlength=len(rows)).astype(np.int64)
+        return Shingles(hashes[keep], np.r_[0, np.cumsum(kept)].astype(np.int64))
+
 
 def shingle(texts: Iterable[str | bytes], words: int = SHINGLE_WORDS, chunk: int = 8192,
             chunk_bytes: int = 1 << 22) -> Shingles:

@@ -144,3 +144,23 @@ def test_the_bound_before_the_exact_check_drops_no_pair_that_reaches_the_thresho
     counts, full = _bin_counts(shingles)
     assert full[-2:].all() and not full[:-2].any()
     assert np.array_equal(counts[:-2].sum(axis=1), np.diff(shingles.offsets)[:-2])
+
+
+def test_held_by_counts_every_brief_and_without_drops_only_those_shingles() -> None:
+    """Document frequencies are counted over every brief, though only for the given rows'
+    shingles (checked against sets)."""
+    rng = random.Random(7)
+    vocabulary = [f"w{k}" for k in range(40)]
+    texts = [" ".join(rng.choice(vocabulary) for _ in range(rng.randrange(0, 30)))
+             for _ in range(300)]
+    found = shingle(texts)
+    sets = [set(found.of(k).tolist()) for k in range(len(found))]
+    rows = np.array([3, 17, 17, 250, 0], np.int64)
+    for least in (1, 2, 5, 20, 1000):
+        mine = set().union(*(sets[r] for r in rows.tolist()))
+        expected = sorted(h for h in mine if sum(h in s for s in sets) >= least)
+        common = found.held_by(rows, least)
+        assert common.tolist() == expected, least
+        rest = found.without(rows, common)
+        for k, r in enumerate(rows.tolist()):
+            assert rest.of(k).tolist() == sorted(sets[r] - set(expected))
