@@ -46,6 +46,13 @@ def shared_direction(n: int, families: int = 1500, seed: int = 0
     return x, Int8Scale.calibrate(x).encode(x), binary_codes(x)
 
 
+def unit_rows(n: int, seed: int) -> np.ndarray:
+    """n random unit rows of 384 (list centres for the tests of a row's nearest lists)."""
+    rows = np.random.default_rng(seed).standard_normal((n, 384)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows
+
+
 def keys(pairs: Pairs) -> set[tuple[int, int]]:
     return set(zip(pairs.i.tolist(), pairs.j.tolist(), strict=True))
 
@@ -114,9 +121,7 @@ def test_near_pairs_takes_the_inverted_file_above_its_size(
 def test_top_lists_are_those_a_full_sort_gives_ties_included(
         biased: tuple[np.ndarray, ...]) -> None:
     _, codes, _ = biased
-    rng = np.random.default_rng(1)
-    centroids = rng.standard_normal((300, 384)).astype(np.float32)
-    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+    centroids = unit_rows(300, seed=1)
     sims = codes[:700].astype(np.float32) @ centroids.T
     want = np.argsort(-sims, axis=1, kind="stable")[:, :12]
     assert (top_lists(sims, 12) == want).all()
@@ -133,9 +138,7 @@ def test_nearest_lists_by_integer_products_are_the_float_order_but_for_near_ties
     # the centres are rounded to int8 for the products: a row's order of its lists is the
     # float one wherever two lists' scores differ by more than the rounding (~1e-3 cosine)
     _, codes, _ = biased
-    rng = np.random.default_rng(2)
-    centroids = rng.standard_normal((300, 384)).astype(np.float32)
-    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+    centroids = unit_rows(300, seed=2)
     rows = codes[:700]
     unit = rows.astype(np.float32) / np.linalg.norm(rows.astype(np.float32), axis=1,
                                                      keepdims=True)
