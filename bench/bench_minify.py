@@ -27,6 +27,7 @@ it says otherwise. e5 vectors are cached in bench/out/e5-cache.npz between runs.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import resource
@@ -209,6 +210,40 @@ def quality_table(genre: str, n: int, scores: dict[tuple[str, str, float], np.nd
     return "\n".join(lines)
 
 
+def margins_table(scores: dict[tuple[str, str, float], np.ndarray],
+                  judges: tuple[str, ...]) -> str:
+    """briefmin minus each baseline the goal names, per judge and ratio: the mean
+    per-document difference with its 95% paired-bootstrap interval (10,000 resamples of the
+    documents), so a margin can be told from the noise of the sample."""
+    from minify_train import paired_bootstrap  # minify_train imports this module
+
+    lines = ["| ratio | briefmin minus | " + " | ".join(judges) + " |",
+             "|---|---|" + "---|" * len(judges)]
+    for ratio in RATIOS:
+        for method in ("lead", "lexrank", "textrank"):
+            cells = []
+            for j in judges:
+                if (j, method, ratio) not in scores or (j, "briefmin", ratio) not in scores:
+                    cells.append("")
+                    continue
+                mean, low, high = paired_bootstrap(scores[j, "briefmin", ratio]
+                                                   - scores[j, method, ratio])
+                cells.append(f"{mean:+.4f} [{low:+.4f}, {high:+.4f}]")
+            lines.append(f"| {ratio} | {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def save_scores(path: Path, genre: str, names: list[str],
+                scores: dict[tuple[str, str, float], np.ndarray]) -> None:
+    """Append every per-document score, one JSON line per (judge, method, ratio), in the
+    format `minify_train.py --compare` reads (a method is its `variant`)."""
+    with path.open("a", encoding="utf-8") as out:
+        for (j, method, ratio), values in scores.items():
+            out.write(json.dumps({"genre": genre, "judge": j, "variant": method,
+                                  "ratio": ratio, "docs": names,
+                                  "scores": [float(v) for v in values]}) + "\n")
+
+
 def speed(encoder: object, texts: list[str], timings: dict[str, float]) -> str:
     """Throughput and latency, wall and CPU seconds: on cores shared with other work the
     wall clock mostly measures the wait for a core, CPU seconds what the work costs."""
@@ -270,6 +305,10 @@ def main() -> None:
     parser.add_argument("--no-ctx", action="store_true",
                         help="leave out briefmin-ctx (the contextual pass: slow)")
     parser.add_argument("--data", type=Path, default=BENCH / "data")
+    parser.add_argument("--save", type=Path,
+                        help="append every per-document score to this JSON-lines file")
+    parser.add_argument("--no-speed", action="store_true",
+                        help="leave out the speed rows (e.g. when the cores are shared)")
     args = parser.parse_args()
     if args.no_ctx:
         METHODS = tuple(m for m in METHODS if m != "briefmin-ctx")
@@ -305,7 +344,11 @@ def main() -> None:
         scores = judge(encoder, e5, tfidf, texts, outputs)
         title = f"{genre} (training split, seed {TRAIN_SEED})" if args.train else genre
         print(quality_table(title, len(texts), scores, judges, outputs) + "\n", flush=True)
-        if genre == "kernel" and not args.train:
+        print(f"Margins on {genre}, briefmin minus each baseline [95% paired bootstrap]:\n\n"
+              + margins_table(scores, judges) + "\n", flush=True)
+        if args.save is not None:
+            save_scores(args.save, genre, [name for name, _ in docs], scores)
+        if genre == "kernel" and not args.train and not args.no_speed:
             print(speed(encoder, texts, timings) + "\n", flush=True)
 
 
