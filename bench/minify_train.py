@@ -19,6 +19,8 @@ documents) and, with --e5, multilingual-e5-small (cached as in bench_minify).
         --variants default back backonly norm0.5 norm0.75 norm0.9 --save out.jsonl  # sixth
     .venv/bin/python bench/minify_train.py --n 40 --e5 --genres sysreadme --ratios 0.7 \
         --variants default --save out.jsonl && ... --compare default lead     # seventh
+    .venv/bin/python bench/minify_train.py --n 40 --e5 --genres sysreadme \
+        --variants default cover coverruns --save out.jsonl                  # eighth
 
 `--save` keeps every per-document score; `--compare` reads them back and prints a candidate
 minus a base per document with a paired bootstrap interval (the fifth round's rule);
@@ -109,6 +111,10 @@ VARIANTS["backonly"] = {"priors": Priors(backward=True), "cost_powers": (), "ref
 # the value's norm power (`Priors.norm_power`; 1 is the cosine)
 for _g in (0.5, 0.75, 0.9):
     VARIANTS[f"norm{_g}"] = {"priors": Priors(norm_power=_g)}
+# eighth round: facility-location coverage (`Priors.cover`: the value is the cosine times
+# the coverage; `Priors.cover_runs`: greedy runs on the coverage gain, the cosine picks)
+VARIANTS["cover"] = {"priors": Priors(cover=True)}
+VARIANTS["coverruns"] = {"priors": Priors(cover_runs=True)}
 
 
 def pypi_readmes() -> list[tuple[str, str]]:
@@ -229,7 +235,9 @@ def compare(path: Path, candidate: str, base: str) -> None:
         for doc, score in zip(row["docs"], row["scores"], strict=True):
             rows.setdefault((row["judge"], row["variant"], row["genre"], row["ratio"]),
                             {})[doc] = score
-    groups = {"readme stand-ins": ("usrdeep", "pypi"), "kernel+debian": ("kernel", "debian"),
+    groups = {"readme stand-ins": ("usrdeep", "pypi"), "sysreadme+usrdeep": ("sysreadme",
+                                                                            "usrdeep"),
+              "kernel+debian": ("kernel", "debian"),
               **{g: (g,) for g in ("usrdeep", "pypi", "sysreadme", "kernel", "debian")}}
     judges = sorted({k[0] for k in rows})
     print(f"{candidate} - {base}: mean per-document difference [95% paired bootstrap]\n")

@@ -64,6 +64,13 @@ class Priors:
     # the value of a selection: its mass's projection on the brief's vector over its norm to
     # this power (`UnitVectors.norm_power`); 1 is the cosine, lower favours central units
     norm_power: float = 1.0
+    # the value (greedy steps and the pick among candidates) is the estimate times the
+    # brief's `Coverage` by the selection: one cosine of sums cannot see a part of the brief
+    # that the kept units leave out when the sum still points the same way
+    cover: bool = False
+    # one more greedy run per cost power maximizing the coverage gain per word ** power; the
+    # value (the cosine) picks among all
+    cover_runs: bool = False
 
 
 class _Prior:
@@ -135,6 +142,45 @@ def candidates(doc: Document) -> npt.NDArray[np.bool_]:
                      for i, u in enumerate(doc.units)], bool)
 
 
+@dataclass(frozen=True)
+class Coverage:
+    """Facility-location coverage of a brief by a selection (Lin & Bilmes 2011): the sum over
+    all units u of words(u) * max over kept s of max(0, cos(u, s)), over the brief's words.
+    A unit covers itself fully. Held as the unit-by-unit matrix of one brief (or one window
+    of a long brief: `choose` builds it per window, so its size stays bounded)."""
+
+    close: Floats  # (units, units): max(0, cos), diagonal 1
+    weights: Floats  # words of each unit over the brief's words
+
+    @classmethod
+    def of(cls, doc: Document, unit: Floats) -> Coverage:
+        close = np.maximum(unit @ unit.T, 0.0).astype(np.float32)
+        np.fill_diagonal(close, 1.0)
+        words = np.array([u.words for u in doc.units], np.float64)
+        return cls(close, (words / max(float(words.sum()), 1.0)).astype(np.float32))
+
+    def covered(self, mask: npt.NDArray[np.bool_]) -> Floats:
+        """How well each unit is covered by the `mask` units (0 by none)."""
+        if not mask.any():
+            return np.zeros(len(self.weights), np.float32)
+        return np.asarray(self.close[:, mask].max(axis=1), np.float32)
+
+    def value(self, mask: npt.NDArray[np.bool_]) -> float:
+        return float(self.covered(mask) @ self.weights)
+
+    def after(self, covered: Floats, rows: npt.NDArray[np.int64],
+              bring: npt.NDArray[np.int64]) -> Floats:
+        """Per candidate row: how well each unit is covered once it is added to a selection
+        that covers `covered`, with the units of its row of `bring` (its missing context;
+        -1 for none). (candidates, units)."""
+        after = np.maximum(self.close[rows], covered)
+        for column in bring.T:  # the context depth: a few columns at most
+            has = column >= 0
+            if has.any():
+                after[has] = np.maximum(after[has], self.close[column[has]])
+        return after
+
+
 @dataclass
 class UnitVectors:
     """A brief's units in embedding space, from one pass of the model over the brief.
@@ -151,6 +197,8 @@ class UnitVectors:
     # is blind to the kept mass's length, so a unit along the brief's own direction costs
     # nothing to drop; below 1 the projection counts too (units close to the brief's mean)
     norm_power: float = 1.0
+    # when set (`Priors.cover`): the value is the objective times this coverage
+    cover: Coverage | None = None
 
     @classmethod
     def of(cls, mass: npt.NDArray[np.float64]) -> UnitVectors:
@@ -166,10 +214,12 @@ class UnitVectors:
         return _cosine(self.mass[mask].sum(axis=0), self.target)
 
     def value(self, mask: npt.NDArray[np.bool_]) -> float:
-        """What the selection maximizes (`norm_power`): the estimate's cosine when 1."""
+        """What the selection maximizes (`norm_power`, `cover`): the estimate's cosine when 1
+        and no cover."""
         if not mask.any():
             return 0.0
-        return float(self.objective(self.mass[mask].sum(axis=0)[None], self.target)[0])
+        value = float(self.objective(self.mass[mask].sum(axis=0)[None], self.target)[0])
+        return value * self.cover.value(mask) if self.cover is not None else value
 
     def objective(self, sums: npt.NDArray[np.float64],
                   aim: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -237,7 +287,8 @@ def select_greedy(doc: Document, vectors: UnitVectors, budget: int,
                   redundancy: float = REDUNDANCY, cost_power: float = 1.0,
                   initial: npt.NDArray[np.bool_] | None = None,
                   target: npt.NDArray[np.float64] | None = None,
-                  prior: _Prior | None = None) -> npt.NDArray[np.bool_]:
+                  prior: _Prior | None = None,
+                  by_coverage: Coverage | None = None) -> npt.NDArray[np.bool_]:
     """Greedily keep the unit (with its context) whose addition raises most, per word spent
     (gain / words ** `cost_power`), the cosine between the kept units' summed mass and
     `target` (default: the brief's own vector).
@@ -248,7 +299,8 @@ def select_greedy(doc: Document, vectors: UnitVectors, budget: int,
     Redundancy: once a unit is kept, units with cosine >= `redundancy` to it are dropped
     from the candidates, so two units saying the same thing are not both kept.
     `initial` (units with their context, within the budget) starts the selection; `prior`
-    adds its value of each unit to the gain."""
+    adds its value of each unit to the gain. With `vectors.cover` the gain is in the cosine
+    times the coverage; with `by_coverage` it is in that coverage alone."""
     n = len(doc.units)
     selected = np.zeros(n, bool)
     if n == 0:
@@ -264,8 +316,15 @@ def select_greedy(doc: Document, vectors: UnitVectors, budget: int,
         for kept in np.flatnonzero(selected & open_).tolist():
             open_ &= unit_vecs @ unit_vecs[kept] < redundancy
     total = weighted[selected].sum(axis=0)
-    score = float(vectors.objective(total[None], aim)[0]) if selected.any() else 0.0
+    cover = by_coverage if by_coverage is not None else vectors.cover
+    covered = cover.covered(selected) if cover is not None else None
+    if by_coverage is not None:
+        score = by_coverage.value(selected)
+    else:
+        score = float(vectors.objective(total[None], aim)[0]) if selected.any() else 0.0
+        score *= cover.value(selected) if cover is not None else 1.0
     used = float(costs.words[selected].sum())
+    after = None
     while True:
         missing, cost = costs.added(selected)
         feasible = open_ & ~selected & (used + cost <= budget)
@@ -275,7 +334,16 @@ def select_greedy(doc: Document, vectors: UnitVectors, budget: int,
         bring = weighted[rows] + np.einsum(
             "cd,cde->ce", missing[rows].astype(np.float64), weighted[costs.context[rows]])
         sums = total + bring
-        scores = vectors.objective(sums, aim)
+        if cover is not None and covered is not None:
+            # every candidate's coverage at once: (candidates, units) of best cosines
+            after = cover.after(covered, rows, np.where(missing[rows], costs.context[rows], -1))
+            coverage = (after @ cover.weights).astype(np.float64)
+        if by_coverage is not None:
+            scores = coverage
+        else:
+            scores = vectors.objective(sums, aim)
+            if cover is not None:
+                scores = scores * coverage
         gains = scores - score
         if prior is not None:
             gains = gains + prior.deltas(selected, rows)
@@ -287,6 +355,8 @@ def select_greedy(doc: Document, vectors: UnitVectors, budget: int,
         selected[context] = True
         total = sums[best]
         score = float(scores[best])
+        if after is not None:
+            covered = after[best]
         used += float(cost[unit])
         open_ &= unit_vecs @ unit_vecs[unit] < redundancy
     return selected
@@ -400,7 +470,8 @@ def select_backward(doc: Document, vectors: UnitVectors, budget: int,
     mask = costs.with_context(chosen)
     total = vectors.mass[mask].sum(axis=0)
     used = float(costs.words[mask].sum())
-    score = vectors.value(mask)
+    # the estimate, as `scores` below (not the value, which `cover` would change)
+    score = float(vectors.objective(total[None], vectors.target)[0]) if mask.any() else 0.0
     while used > budget:
         # how many kept units hold each unit in the output: itself if chosen, and every
         # chosen unit it is the context of
@@ -522,8 +593,16 @@ def _choose(doc: Document, vectors: UnitVectors, budget: int, *,
         start[first] = True
         start = costs.with_context(start)
         initial = start if costs.words[start].sum() <= budget else None
+    if priors.cover and vectors.cover is None:
+        vectors = replace(vectors, cover=Coverage.of(doc, vectors.unit))
     options = [select_greedy(doc, vectors, budget, redundancy, power, initial, prior=prior)
                for power in cost_powers]
+    if priors.cover_runs:
+        coverage = vectors.cover if vectors.cover is not None else \
+            Coverage.of(doc, vectors.unit)
+        options += [select_greedy(doc, vectors, budget, redundancy, power, initial,
+                                  prior=prior, by_coverage=coverage)
+                    for power in cost_powers]
     lead = select_in_order(doc, budget) if priors.skip is None else \
         select_skipping(doc, vectors, budget, priors.skip)
     # a lead over the full budget may skip a unit of the start every run keeps

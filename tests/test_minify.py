@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ from briefmin.minify import (
     unit_vectors,
     word_budget,
 )
-from briefmin.selection import WINDOW, windows
+from briefmin.selection import WINDOW, Coverage, windows
 from briefmin.units import CONTEXT_KINDS
 
 from .conftest import BRIEFS, HASHING, Cli, cached_encoder
@@ -341,7 +342,8 @@ _PRIORS = st.builds(Priors, position=st.sampled_from([0.0, 0.03, 0.3]),
                     lead_margin=st.sampled_from([0.0, 0.01, 1.0]), keep_first=st.booleans(),
                     skip=st.sampled_from([None, 0.1, 0.3]),
                     opening=st.sampled_from([None, 0.3, 1.0]), backward=st.booleans(),
-                    norm_power=st.sampled_from([1.0, 0.5]))
+                    norm_power=st.sampled_from([1.0, 0.5]), cover=st.booleans(),
+                    cover_runs=st.booleans())
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -414,6 +416,61 @@ def test_backward_elimination_drops_what_the_brief_says_twice(real_encoder: Enco
     kept = render(doc, select_backward(doc, vectors, budget)).split(". ")
     assert sum("Redis caches" in k for k in kept) == 1
     assert any("VAT" in k for k in kept) and any("discount" in k for k in kept)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=_DOC, ratio=st.floats(0.05, 1.0), seed=st.integers(0, 2**16))
+def test_coverage_is_one_for_the_whole_brief_and_grows_with_the_selection(
+        text: str, ratio: float, seed: int) -> None:
+    """`Coverage`: 0 for nothing kept, 1 for every unit kept, never lower for a superset; the
+    greedy step's coverage of each candidate is the coverage of the selection it makes."""
+    budget = word_budget(count_words(text), ratio)
+    doc = parse(text, budget)
+    vectors = unit_vectors(hashing(), [doc])[0]
+    cover = Coverage.of(doc, vectors.unit)
+    n = len(doc.units)
+    assert cover.value(np.zeros(n, bool)) == 0.0
+    whole = 1.0 if sum(u.words for u in doc.units) else 0.0  # no words: nothing to cover
+    assert cover.value(np.ones(n, bool)) == pytest.approx(whole, abs=1e-5)
+    rng = np.random.default_rng(seed)
+    small = rng.random(n) < 0.3
+    large = small | (rng.random(n) < 0.5)
+    assert cover.value(small) <= cover.value(large) + 1e-6
+    rows = np.flatnonzero(~small)
+    if len(rows):
+        after = cover.after(cover.covered(small), rows, np.full((len(rows), 1), -1))
+        for row, covered in zip(rows.tolist(), after, strict=True):
+            assert float(covered @ cover.weights) == pytest.approx(
+                cover.value(small | (np.arange(n) == row)), abs=1e-5)
+
+
+def test_cover_priors_keep_a_long_brief_within_its_budget() -> None:
+    """The coverage matrix is built per window above `LONG` units: same output rules."""
+    text = long_brief(150)
+    for priors in (Priors(cover=True), Priors(cover_runs=True)):
+        result = minify_many(hashing(), [text], ratio=0.5, priors=priors)[0]
+        assert result.budget - 50 <= result.words_out <= result.budget
+        assert is_subsequence(result.text.split(), text.split())
+
+
+@pytest.mark.model
+def test_cover_prefers_two_topics_to_a_near_duplicate(real_encoder: Encoder) -> None:
+    """Under `Priors(cover=True)` a selection of one unit and another topic is worth more
+    than the same unit and its near-duplicate; and the chosen output keeps only one of the
+    two (the redundancy rule holds as before)."""
+    text = ("The cache keeps each product price in Redis for one hour. "
+            "Each product price stays in the Redis cache for an hour. "
+            "Refunds are paid back to the original card within five days.")
+    budget = word_budget(count_words(text), 0.7)
+    doc = parse(text, budget)
+    vectors = unit_vectors(real_encoder, [doc])[0]
+    cover = Coverage.of(doc, vectors.unit)
+    covered = replace(vectors, cover=cover)
+    twins, topics = np.array([1, 1, 0], bool), np.array([1, 0, 1], bool)
+    assert cover.value(topics) > cover.value(twins)
+    assert covered.value(topics) > covered.value(twins)
+    out = render(doc, choose(doc, vectors, budget, priors=Priors(cover=True)))
+    assert "Refunds" in out and count_words(out) <= budget
 
 
 def test_lead_margin_one_and_skip_none_give_the_lead() -> None:
