@@ -53,6 +53,7 @@ from minify_eval import (  # noqa: E402
     E5Cache,
     TfIdf,
     offset_cosines,
+    paired_bootstrap,
     pooled,
     split,
 )
@@ -115,9 +116,11 @@ def outputs_for(encoder: object, texts: list[str], ratio: float,
         out["lead"].append(render(doc, select_in_order(doc, budget)))
         order = list(range(len(doc.units)))
         random.Random(index).shuffle(order)
-        out["random"].append(render(doc, select_in_order(doc, budget, order)))
+        if "random" in out:
+            out["random"].append(render(doc, select_in_order(doc, budget, order)))
         for name, summarize in SUMMARIZERS.items():
-            out[name].append(summarize(text, budget))
+            if name in out:
+                out[name].append(summarize(text, budget))
     for method, texts_out in out.items():
         over = [count_words(o) - word_budget(count_words(t), ratio)
                 for o, t in zip(texts_out, texts, strict=True)]
@@ -215,8 +218,6 @@ def margins_table(scores: dict[tuple[str, str, float], np.ndarray],
     """briefmin minus each baseline the goal names, per judge and ratio: the mean
     per-document difference with its 95% paired-bootstrap interval (10,000 resamples of the
     documents), so a margin can be told from the noise of the sample."""
-    from minify_train import paired_bootstrap  # minify_train imports this module
-
     lines = ["| ratio | briefmin minus | " + " | ".join(judges) + " |",
              "|---|---|" + "---|" * len(judges)]
     for ratio in RATIOS:
@@ -307,11 +308,15 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=BENCH / "data")
     parser.add_argument("--save", type=Path,
                         help="append every per-document score to this JSON-lines file")
+    parser.add_argument("--methods", nargs="+", choices=METHODS,
+                        help="compare only these (briefmin and lead always; default: all)")
     parser.add_argument("--no-speed", action="store_true",
                         help="leave out the speed rows (e.g. when the cores are shared)")
     args = parser.parse_args()
     if args.no_ctx:
         METHODS = tuple(m for m in METHODS if m != "briefmin-ctx")
+    if args.methods:
+        METHODS = tuple(m for m in METHODS if m in {"briefmin", "lead", *args.methods})
     if args.e5_all:
         E5_METHODS = METHODS
     elif args.e5_methods:

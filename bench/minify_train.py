@@ -58,6 +58,7 @@ from minify_eval import (  # noqa: E402
     TfIdf,
     VectorCache,
     offset_cosines,
+    paired_bootstrap,
     pooled,
     split,
     usrdoc_files,
@@ -214,15 +215,6 @@ def scores_of(originals: list[str], outputs: list[str],
     n = len(originals)
     empty = np.array([not o.split() for o in outputs])
     return np.where(empty, 0.0, (vecs[:n] * vecs[n:]).sum(axis=1))
-
-
-def paired_bootstrap(diffs: np.ndarray, resamples: int = 10_000,
-                     seed: int = 0) -> tuple[float, float, float]:
-    """Mean of per-document differences and its 95% interval from resampling documents."""
-    rng = np.random.default_rng(seed)
-    means = diffs[rng.integers(0, len(diffs), (resamples, len(diffs)))].mean(axis=1)
-    return float(diffs.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means,
-                                                                                  0.975))
 
 
 def compare(path: Path, candidate: str, base: str) -> None:
