@@ -21,6 +21,7 @@ from briefmin.encoder import Encoder
 from briefmin.errors import ExitStatus, UsageError
 from briefmin.minify import (
     REDUNDANCY,
+    Document,
     Priors,
     UnitVectors,
     choose,
@@ -337,6 +338,15 @@ def test_refining_never_lowers_the_measured_similarity(text: str, ratio: float) 
     assert refined.words_out <= refined.budget
 
 
+def _prepared(encoder: Encoder, text: str, ratio: float
+              ) -> tuple[int, Document, UnitVectors]:
+    """What `minify_many` makes of one brief before it chooses: its budget, its parsed units
+    and their vectors."""
+    budget = word_budget(count_words(text), ratio)
+    doc = parse(text, budget)
+    return budget, doc, unit_vectors(encoder, [doc])[0]
+
+
 _PRIORS = st.builds(Priors, position=st.sampled_from([0.0, 0.03, 0.3]),
                     runs=st.sampled_from([0.0, 0.002]),
                     lead_margin=st.sampled_from([0.0, 0.01, 1.0]), keep_first=st.booleans(),
@@ -366,9 +376,7 @@ def test_the_opening_prior_keeps_the_opening(text: str, ratio: float, share: flo
                                              lead_margin: float) -> None:
     """`Priors(opening=s)`: whatever else is chosen (swaps, a lead within a margin), the units
     the lead keeps within s of the budget are in the output."""
-    budget = word_budget(count_words(text), ratio)
-    doc = parse(text, budget)
-    vectors = unit_vectors(hashing(), [doc])[0]
+    budget, doc, vectors = _prepared(hashing(), text, ratio)
     mask = choose(doc, vectors, budget, priors=Priors(opening=share, lead_margin=lead_margin))
     opening = select_in_order(doc, int(share * budget))
     # context units (a list item's marker, a heading) are marked by the lead's mask but put
@@ -385,9 +393,7 @@ def test_backward_elimination_keeps_budget_context_and_no_repeat(text: str, rati
     """`select_backward`: the rendered output within the budget and the input's own words in
     order, and no two units kept for their own sake that say the same thing (cosine >= the
     redundancy), unless everything fits."""
-    budget = word_budget(count_words(text), ratio)
-    doc = parse(text, budget)
-    vectors = unit_vectors(hashing(), [doc])[0]
+    budget, doc, vectors = _prepared(hashing(), text, ratio)
     mask = select_backward(doc, vectors, budget, cost_power=power)
     out = render(doc, mask)
     assert count_words(out) <= budget
@@ -410,9 +416,7 @@ def test_backward_elimination_drops_what_the_brief_says_twice(real_encoder: Enco
     text = ("Redis caches the price of each product for one hour. "
             "Redis caches the price of each product for an hour. "
             "Users in the EU see prices with VAT. The role of the user decides the discount.")
-    budget = word_budget(count_words(text), 0.75)
-    doc = parse(text, budget)
-    vectors = unit_vectors(real_encoder, [doc])[0]
+    budget, doc, vectors = _prepared(real_encoder, text, 0.75)
     kept = render(doc, select_backward(doc, vectors, budget)).split(". ")
     assert sum("Redis caches" in k for k in kept) == 1
     assert any("VAT" in k for k in kept) and any("discount" in k for k in kept)
@@ -424,9 +428,7 @@ def test_coverage_is_one_for_the_whole_brief_and_grows_with_the_selection(
         text: str, ratio: float, seed: int) -> None:
     """`Coverage`: 0 for nothing kept, 1 for every unit kept, never lower for a superset; the
     greedy step's coverage of each candidate is the coverage of the selection it makes."""
-    budget = word_budget(count_words(text), ratio)
-    doc = parse(text, budget)
-    vectors = unit_vectors(hashing(), [doc])[0]
+    _, doc, vectors = _prepared(hashing(), text, ratio)
     cover = Coverage.of(doc, vectors.unit)
     n = len(doc.units)
     assert cover.value(np.zeros(n, bool)) == 0.0
@@ -461,9 +463,7 @@ def test_cover_prefers_two_topics_to_a_near_duplicate(real_encoder: Encoder) -> 
     text = ("The cache keeps each product price in Redis for one hour. "
             "Each product price stays in the Redis cache for an hour. "
             "Refunds are paid back to the original card within five days.")
-    budget = word_budget(count_words(text), 0.7)
-    doc = parse(text, budget)
-    vectors = unit_vectors(real_encoder, [doc])[0]
+    budget, doc, vectors = _prepared(real_encoder, text, 0.7)
     cover = Coverage.of(doc, vectors.unit)
     covered = replace(vectors, cover=cover)
     twins, topics = np.array([1, 1, 0], bool), np.array([1, 0, 1], bool)
