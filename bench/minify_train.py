@@ -49,10 +49,10 @@ sys.path.insert(0, str(BENCH))
 from bench_minify import EPS, RATIOS, TRAIN_SEED  # noqa: E402
 from minify_eval import (  # noqa: E402
     E5_CHUNK_WORDS,
-    GENRES,
     LOADERS,
     MINILM_CHUNK_WORDS,
     SUMMARIZERS,
+    TRAINABLE,
     USRDOC,
     E5Cache,
     TfIdf,
@@ -270,8 +270,8 @@ def training_docs(genre: str, n: int, data: Path) -> list[tuple[str, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=30)
-    parser.add_argument("--genres", nargs="+", default=list(GENRES),
-                        choices=[g for g in GENRES if g != "usrdoc"] + list(STAND_INS))
+    parser.add_argument("--genres", nargs="+", default=list(TRAINABLE),
+                        choices=[*TRAINABLE, *STAND_INS])
     parser.add_argument("--ratios", nargs="+", type=float, default=list(RATIOS))
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
     parser.add_argument("--baselines", nargs="+", default=["lead"])
