@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .encoder import Encoder, encode_briefs
 from .errors import UsageError
@@ -21,6 +22,7 @@ from .selection import (
     SWAPS,
     Priors,
     UnitVectors,
+    choices,
     choose,
     select_backward,
     select_greedy,
@@ -37,8 +39,9 @@ from .units import (
     split_sentences,
 )
 
-__all__ = ["CLAUSES", "COST_POWERS", "DEFAULT_RATIO", "PRIORS", "REDUNDANCY", "SWAPS",
-           "Document", "Minified", "Priors", "UnitVectors", "brief_vectors", "choose",
+__all__ = ["CLAUSES", "COST_POWERS", "DEFAULT_RATIO", "PICK_TOKENS", "PRIORS", "REDUNDANCY",
+           "SWAPS", "Document", "Minified", "Priors", "UnitVectors", "brief_vectors", "choices",
+           "choose",
            "count_words", "minify", "minify_many", "parse", "render", "select_backward",
            "select_greedy", "select_in_order", "similarity", "split_clauses", "split_sentences",
            "unit_vectors", "word_budget"]
@@ -57,6 +60,12 @@ CLAUSES = False
 # READMEs, +0.0000 per document under MiniLM-180) and the value's norm power (behind it at
 # every value tried); each failed the rule set before measuring (bench/RESULTS.md)
 PRIORS = Priors()
+# briefs of at most this many model tokens (about two windows) take the measured pick: every
+# candidate selection is encoded and the one whose brief vector is closest to the brief's
+# wins. On short briefs the static token-table estimate misses what a definition carries
+# (ninth round, bench/RESULTS.md: single Debian descriptions' training split, e5 +0.03 at
+# 0.3); on long ones the pick gains nothing and would cost an encode per candidate
+PICK_TOKENS = 512
 # briefs read by the model in one batched pass: 32 briefs of 3,000 tokens hold ~150 MB of
 # token embeddings
 PASS_GROUP = 32
@@ -113,10 +122,12 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
                 max_words: int | None = None, redundancy: float = REDUNDANCY,
                 cost_powers: Sequence[float] = COST_POWERS, refine: bool = True,
                 measure: bool = False, contextual: bool = False,
-                priors: Priors | None = None, clauses: bool = CLAUSES) -> list[Minified]:
+                priors: Priors | None = None, clauses: bool = CLAUSES,
+                pick_tokens: int = PICK_TOKENS) -> list[Minified]:
     """Minify several briefs: unit vectors from the model's token table, or with
     `contextual` from one model pass over all their tokens (see `unit_vectors`), then per
-    brief the candidate selections of `choose`, scored from those vectors alone.
+    brief the candidate selections of `choices`, scored from those vectors alone; for a
+    brief of at most `pick_tokens` tokens, by their encoded brief vectors (`measured_pick`).
     `measure=True` also encodes inputs and outputs to report their real brief-vector
     cosine (one more pass and a half)."""
     budgets = [word_budget(count_words(t), ratio, max_words) for t in texts]
@@ -124,16 +135,20 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
     # briefs' token embeddings are held per group, not for a whole folder at once
     all_vectors = [v for start in range(0, len(docs), PASS_GROUP)
                    for v in unit_vectors(encoder, docs[start:start + PASS_GROUP], contextual)]
+    options = [choices(doc, vectors, budget, redundancy=redundancy, cost_powers=cost_powers,
+                       refine=refine, priors=PRIORS if priors is None else priors)
+               for doc, budget, vectors in zip(docs, budgets, all_vectors, strict=True)]
+    picks = measured_pick(encoder, texts, docs, options, pick_tokens)
     results = []
-    for text, doc, budget, vectors in zip(texts, docs, budgets, all_vectors, strict=True):
-        mask = choose(doc, vectors, budget, redundancy=redundancy, cost_powers=cost_powers,
-                      refine=refine, priors=PRIORS if priors is None else priors)
+    for text, doc, budget, vectors, masks, (pick, cosine) in zip(
+            texts, docs, budgets, all_vectors, options, picks, strict=True):
+        mask = masks[pick]
         out = render(doc, mask)
         too_big = [u.words for i, u in enumerate(doc.units)
                    if u.words > budget and i not in doc.duplicates
                    and u.kind not in CONTEXT_KINDS]
         words_in, words_out = count_words(text), count_words(out)
-        estimate = vectors.score(mask) if words_out else \
+        estimate = cosine if cosine is not None else vectors.score(mask) if words_out else \
             (0.0 if words_in else 1.0)
         results.append(Minified(out, words_in, words_out, budget, len(doc.units),
                                 int(mask.sum()), estimate, too_big))
@@ -144,6 +159,35 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
             result.similarity = similarity(original, output, result.words_in,
                                            result.words_out)
     return results
+
+
+def measured_pick(encoder: Encoder, texts: Sequence[str], docs: Sequence[Document],
+                  options: Sequence[Sequence[npt.NDArray[np.bool_]]],
+                  pick_tokens: int) -> list[tuple[int, float | None]]:
+    """Per brief: which of its candidate selections to keep, and (when measured) its
+    brief-vector cosine to the brief. A brief of at most `pick_tokens` tokens with more than
+    one candidate is measured: the brief and every candidate are encoded in one batch for
+    all such briefs, and the closest candidate wins (the estimate's pick, the first, on a
+    tie). Any other brief keeps the estimate's pick, unmeasured."""
+    picks: list[tuple[int, float | None]] = [(0, None)] * len(texts)
+    # a word is at least one token: only briefs that short are tokenized to be sure
+    short = [i for i, text in enumerate(texts) if len(options[i]) > 1
+             and count_words(text) <= pick_tokens
+             and len(encoder.token_spans(text)) <= pick_tokens]
+    if not short:
+        return picks
+    rendered = [[render(docs[i], mask) for mask in options[i]] for i in short]
+    vectors = brief_vectors(encoder, [t for i, outs in zip(short, rendered, strict=True)
+                                      for t in (texts[i], *outs)])
+    row = 0
+    for i, outs in zip(short, rendered, strict=True):
+        original, candidates = vectors[row], vectors[row + 1:row + 1 + len(outs)]
+        row += 1 + len(outs)
+        cosines = [similarity(original, c, count_words(texts[i]), count_words(o))
+                   for c, o in zip(candidates, outs, strict=True)]
+        best = int(np.argmax(cosines))  # the first of equal ones: the estimate's pick
+        picks[i] = (best, cosines[best])
+    return picks
 
 
 def similarity(original: Floats, minified: Floats, words_in: int, words_out: int) -> float:
@@ -157,10 +201,12 @@ def similarity(original: Floats, minified: Floats, words_in: int, words_out: int
 def minify(encoder: Encoder, text: str, *, ratio: float | None = None,
            max_words: int | None = None, redundancy: float = REDUNDANCY,
            cost_powers: Sequence[float] = COST_POWERS, refine: bool = True,
-           measure: bool = False, contextual: bool = False, clauses: bool = CLAUSES) -> Minified:
+           measure: bool = False, contextual: bool = False, clauses: bool = CLAUSES,
+           pick_tokens: int = PICK_TOKENS) -> Minified:
     """A shorter version of `text` made of its own units, closest in meaning under the
     budget: `ratio` of its words (default 0.5) or `max_words`."""
     return minify_many(encoder, [text], ratio=ratio, max_words=max_words,
                        redundancy=redundancy, cost_powers=cost_powers, refine=refine,
-                       measure=measure, contextual=contextual, clauses=clauses)[0]
+                       measure=measure, contextual=contextual, clauses=clauses,
+                       pick_tokens=pick_tokens)[0]
 

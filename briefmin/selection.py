@@ -551,12 +551,23 @@ def _window(doc: Document, vectors: UnitVectors, units: range
 def choose(doc: Document, vectors: UnitVectors, budget: int, *,
            redundancy: float = REDUNDANCY, cost_powers: Sequence[float] = COST_POWERS,
            refine: bool = True, priors: Priors | None = None) -> npt.NDArray[np.bool_]:
+    """The first of `choices`: the selection of highest value (estimated similarity, plus
+    `priors`)."""
+    return choices(doc, vectors, budget, redundancy=redundancy, cost_powers=cost_powers,
+                   refine=refine, priors=priors)[0]
+
+
+def choices(doc: Document, vectors: UnitVectors, budget: int, *,
+            redundancy: float = REDUNDANCY, cost_powers: Sequence[float] = COST_POWERS,
+            refine: bool = True, priors: Priors | None = None) -> list[npt.NDArray[np.bool_]]:
     """The selection of highest value (estimated similarity, plus `priors`) among a greedy
     run per cost exponent, the lead, (with `priors.backward`) a backward elimination and
     (with `refine`) swaps around the best of those. A brief of more than `LONG` units: that
     per window (`windows`), aiming at the window's own vector, each under the budget's share
     of the words up to its end less the words already kept (so the whole stays within the
-    budget)."""
+    budget), then the other candidates it weighed, each distinct selection once (a measured
+    pick, `minify.PICK_TOKENS`, encodes them). A long brief's windowed selection is the only
+    one."""
     if len(doc.units) > LONG:
         costs = _Costs.of(doc)
         total = max(float(costs.words.sum()), 1.0)
@@ -569,15 +580,16 @@ def choose(doc: Document, vectors: UnitVectors, budget: int, *,
                 - int(costs.words[costs.with_context(mask)].sum())
             if share > 0:
                 mask[rows[_choose(sub, sub_vectors, share, redundancy=redundancy,
-                                  cost_powers=cost_powers, refine=refine, priors=priors)]] = True
-        return mask
+                                  cost_powers=cost_powers, refine=refine,
+                                  priors=priors)[0]]] = True
+        return [mask]
     return _choose(doc, vectors, budget, redundancy=redundancy, cost_powers=cost_powers,
                    refine=refine, priors=priors)
 
 
 def _choose(doc: Document, vectors: UnitVectors, budget: int, *,
             redundancy: float, cost_powers: Sequence[float], refine: bool,
-            priors: Priors | None) -> npt.NDArray[np.bool_]:
+            priors: Priors | None) -> list[npt.NDArray[np.bool_]]:
     priors = Priors() if priors is None else priors
     if priors.norm_power != vectors.norm_power:
         vectors = replace(vectors, norm_power=priors.norm_power)
@@ -622,4 +634,7 @@ def _choose(doc: Document, vectors: UnitVectors, budget: int, *,
     if priors.lead_margin and value(lead) >= value(best) - priors.lead_margin \
             and lead_holds_start:
         best = lead
-    return best
+    distinct: dict[bytes, npt.NDArray[np.bool_]] = {}
+    for mask in (best, *options):
+        distinct.setdefault(np.packbits(mask).tobytes(), mask)
+    return list(distinct.values())

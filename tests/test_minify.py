@@ -20,10 +20,12 @@ from hypothesis import strategies as st
 from briefmin.encoder import Encoder
 from briefmin.errors import ExitStatus, UsageError
 from briefmin.minify import (
+    PICK_TOKENS,
     REDUNDANCY,
     Document,
     Priors,
     UnitVectors,
+    choices,
     choose,
     count_words,
     minify,
@@ -115,8 +117,8 @@ def test_refining_rounds_find_closer_outputs(real_encoder: Encoder) -> None:
     names = ["product/pricing-eu.md", "legal/contract-review-saas-msa.md",
              "design/booking-calendar-spec.md", "ops/incident-2024-03-payment-outage.md"]
     texts = [(BRIEFS / n).read_text(encoding="utf-8") for n in names]
-    refined = minify_many(real_encoder, texts, ratio=0.3)
-    plain = minify_many(real_encoder, texts, ratio=0.3, refine=False)
+    refined = minify_many(real_encoder, texts, ratio=0.3, pick_tokens=0)
+    plain = minify_many(real_encoder, texts, ratio=0.3, refine=False, pick_tokens=0)
     pairs = [(r.similarity, p.similarity) for r, p in zip(refined, plain, strict=True)]
     assert all(r is not None and p is not None and r >= p for r, p in pairs), pairs
     assert any(r is not None and p is not None and r > p for r, p in pairs), pairs
@@ -330,12 +332,102 @@ def test_output_is_a_faithful_subsequence_within_budget(text: str, ratio: float)
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=_DOC, ratio=st.floats(0.1, 0.9))
-def test_refining_never_lowers_the_measured_similarity(text: str, ratio: float) -> None:
-    refined = minify(hashing(), text, ratio=ratio)
-    plain = minify(hashing(), text, ratio=ratio, refine=False)
+def test_refining_never_lowers_the_estimated_similarity(text: str, ratio: float) -> None:
+    refined = minify(hashing(), text, ratio=ratio, pick_tokens=0)
+    plain = minify(hashing(), text, ratio=ratio, refine=False, pick_tokens=0)
     assert refined.similarity is not None and plain.similarity is not None
     assert refined.similarity >= plain.similarity
     assert refined.words_out <= refined.budget
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=_DOC, ratio=st.floats(0.05, 0.95))
+def test_the_measured_pick_is_the_closest_candidate(text: str, ratio: float) -> None:
+    """A short brief's output is the candidate whose brief vector is closest to the brief's:
+    never further than the estimate's pick, and the similarity it reports is that measured
+    cosine; with the pick off, the output is `choose`'s."""
+    picked = minify(hashing(), text, ratio=ratio, measure=True)
+    estimated = minify(hashing(), text, ratio=ratio, measure=True, pick_tokens=0)
+    unmeasured = minify(hashing(), text, ratio=ratio)
+    assert picked.similarity is not None and estimated.similarity is not None
+    assert picked.similarity >= estimated.similarity - 1e-6
+    assert unmeasured.text == picked.text
+    if unmeasured.text != estimated.text:  # the pick differs only where it measured
+        assert unmeasured.similarity == pytest.approx(picked.similarity, abs=1e-6)
+    budget, doc, vectors = _prepared(hashing(), text, ratio)
+    assert estimated.text == render(doc, choose(doc, vectors, budget))
+    options = choices(doc, vectors, budget)
+    assert np.array_equal(options[0], choose(doc, vectors, budget))
+    assert len({np.packbits(m).tobytes() for m in options}) == len(options)
+    assert picked.text in {render(doc, m) for m in options}
+
+
+def test_a_brief_longer_than_the_pick_tokens_keeps_the_estimates_pick() -> None:
+    text = "\n\n".join(f"Paragraph {i} says the cache of region {i} holds {i * 7} keys."
+                        for i in range(80))
+    assert count_words(text) > PICK_TOKENS
+    default = minify(hashing(), text, ratio=0.4)
+    estimated = minify(hashing(), text, ratio=0.4, pick_tokens=0)
+    # unmeasured: the same output and its estimated similarity
+    assert (default.text, default.similarity) == (estimated.text, estimated.similarity)
+    # measured when the threshold lets it: the similarity is then the encoded cosine
+    picked = minify(hashing(), text, ratio=0.4, pick_tokens=10_000)
+    measured = minify(hashing(), text, ratio=0.4, pick_tokens=10_000,
+                      measure=True)
+    assert picked.similarity == pytest.approx(measured.similarity, abs=1e-6)
+    assert picked.similarity != pytest.approx(estimated.similarity, abs=1e-6)
+
+
+# Three short descriptions that open with what the thing is, then detail in commoner words:
+# the static token-table estimate drops the opening, the model reads it as the meaning
+_DESCRIPTIONS = [
+    "Beaker is a web session and general caching library that includes WSGI middleware for "
+    "use in web applications. As a general caching library, Beaker can handle storing for "
+    "various times any Python object that can be pickled with optional back-ends on a "
+    "fine-grained basis. It offers a fast, robust performance. A multiple reader and single "
+    "writer lock system avoids duplicate simultaneous cache creation. Cookie-only sessions "
+    "remove the need for a database or file backend, which is ideal for clustered systems. "
+    "Caches can be divided into namespaces and then keyed for different copies.",
+    "Maven is a software project management and comprehension tool. Based on the concept of "
+    "a project object model, Maven can manage a project's build, reporting and "
+    "documentation from a central piece of information. Its primary goal is to allow a "
+    "developer to comprehend the complete state of a development effort in the shortest "
+    "period of time. The site plugin is used to generate a site for the project. The "
+    "generated site also includes the project's reports that were configured in the "
+    "reporting section of the model.",
+    "KBDD is a keyboard layout daemon for X11 sessions. It remembers keyboard layouts on a "
+    "per-window basis. That can be very handy for a user of a non-US keyboard who does not "
+    "want to jump through layouts back and forth while typing in terminals and some kind of "
+    "chat in another language. Another useful thing about it is its D-Bus notification "
+    "support: it can emit signals on layout change, making it possible to create layout "
+    "indicator widgets in window managers. Users of popular desktop environments most "
+    "likely do not need this package.",
+]
+
+
+@pytest.mark.model
+def test_the_measured_pick_keeps_meaning_the_estimate_misses(real_encoder: Encoder) -> None:
+    """On short descriptions the pick's output is at least as close to the brief, by the
+    model's own brief vectors, as both the estimate's pick and the lead, and closer than the
+    estimate's pick on at least one (the reason it exists)."""
+    from briefmin.minify import brief_vectors
+
+    picked = minify_many(real_encoder, _DESCRIPTIONS, ratio=0.3)
+    estimated = minify_many(real_encoder, _DESCRIPTIONS, ratio=0.3, pick_tokens=0)
+    leads = []
+    for text in _DESCRIPTIONS:
+        budget = word_budget(count_words(text), 0.3)
+        doc = parse(text, budget)
+        leads.append(render(doc, select_in_order(doc, budget)))
+    originals = brief_vectors(real_encoder, _DESCRIPTIONS)
+    ours = (originals * brief_vectors(real_encoder, [r.text for r in picked])).sum(axis=1)
+    theirs = (originals * brief_vectors(real_encoder, [r.text for r in estimated])).sum(axis=1)
+    lead = (originals * brief_vectors(real_encoder, leads)).sum(axis=1)
+    for result, cosine in zip(picked, ours, strict=True):
+        assert result.similarity == pytest.approx(float(cosine), abs=1e-4)
+        assert result.words_out <= result.budget
+    assert (ours >= theirs - 1e-5).all() and (ours >= lead - 1e-5).all(), (ours, theirs, lead)
+    assert (ours > theirs + 0.01).any(), (ours, theirs)
 
 
 def _prepared(encoder: Encoder, text: str, ratio: float
