@@ -122,6 +122,8 @@ for _name, _variant in VARIANTS.items():
     if _name != "default":
         _variant.setdefault("pick_tokens", 0)
 VARIANTS["estimate"] = {"pick_tokens": 0}
+# tenth round: the pick's pool widened by candidates from contextual unit vectors
+VARIANTS["ctxpool"] = {"pick_contextual": True}
 
 
 def pypi_readmes() -> list[tuple[str, str]]:

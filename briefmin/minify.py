@@ -24,6 +24,7 @@ from .selection import (
     UnitVectors,
     choices,
     choose,
+    distinct,
     select_backward,
     select_greedy,
     select_in_order,
@@ -39,9 +40,9 @@ from .units import (
     split_sentences,
 )
 
-__all__ = ["CLAUSES", "COST_POWERS", "DEFAULT_RATIO", "PICK_TOKENS", "PRIORS", "REDUNDANCY",
-           "SWAPS", "Document", "Minified", "Priors", "UnitVectors", "brief_vectors", "choices",
-           "choose",
+__all__ = ["CLAUSES", "COST_POWERS", "DEFAULT_RATIO", "PICK_CONTEXTUAL", "PICK_TOKENS",
+           "PRIORS", "REDUNDANCY", "SWAPS", "Document", "Minified", "Priors", "UnitVectors",
+           "brief_vectors", "choices", "choose",
            "count_words", "minify", "minify_many", "parse", "render", "select_backward",
            "select_greedy", "select_in_order", "similarity", "split_clauses", "split_sentences",
            "unit_vectors", "word_budget"]
@@ -66,6 +67,11 @@ PRIORS = Priors()
 # (ninth round, bench/RESULTS.md: single Debian descriptions' training split, e5 +0.03 at
 # 0.3); on long ones the pick gains nothing and would cost an encode per candidate
 PICK_TOKENS = 512
+# the pick also weighs the candidates chosen from contextual unit vectors (one model pass
+# over the brief's own tokens), not only the static estimate's. Off: on the short training
+# briefs it was level with the pick alone under e5 (+0.0004 [-0.0004, +0.0012]) for 1.5-2x
+# its CPU (bench/RESULTS.md, tenth round)
+PICK_CONTEXTUAL = False
 # briefs read by the model in one batched pass: 32 briefs of 3,000 tokens hold ~150 MB of
 # token embeddings
 PASS_GROUP = 32
@@ -123,7 +129,8 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
                 cost_powers: Sequence[float] = COST_POWERS, refine: bool = True,
                 measure: bool = False, contextual: bool = False,
                 priors: Priors | None = None, clauses: bool = CLAUSES,
-                pick_tokens: int = PICK_TOKENS) -> list[Minified]:
+                pick_tokens: int = PICK_TOKENS,
+                pick_contextual: bool = PICK_CONTEXTUAL) -> list[Minified]:
     """Minify several briefs: unit vectors from the model's token table, or with
     `contextual` from one model pass over all their tokens (see `unit_vectors`), then per
     brief the candidate selections of `choices`, scored from those vectors alone; for a
@@ -135,10 +142,19 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
     # briefs' token embeddings are held per group, not for a whole folder at once
     all_vectors = [v for start in range(0, len(docs), PASS_GROUP)
                    for v in unit_vectors(encoder, docs[start:start + PASS_GROUP], contextual)]
-    options = [choices(doc, vectors, budget, redundancy=redundancy, cost_powers=cost_powers,
+    def choices_of(doc: Document, budget: int, vectors: UnitVectors
+                   ) -> list[npt.NDArray[np.bool_]]:
+        return choices(doc, vectors, budget, redundancy=redundancy, cost_powers=cost_powers,
                        refine=refine, priors=PRIORS if priors is None else priors)
+
+    options = [choices_of(doc, budget, vectors)
                for doc, budget, vectors in zip(docs, budgets, all_vectors, strict=True)]
-    picks = measured_pick(encoder, texts, docs, options, pick_tokens)
+    measured = [i for i, text in enumerate(texts) if is_short(encoder, text, pick_tokens)]
+    if pick_contextual and not contextual and measured:
+        more = unit_vectors(encoder, [docs[i] for i in measured], contextual=True)
+        for i, vectors in zip(measured, more, strict=True):
+            options[i] = distinct([*options[i], *choices_of(docs[i], budgets[i], vectors)])
+    picks = measured_pick(encoder, texts, docs, options, measured)
     results = []
     for text, doc, budget, vectors, masks, (pick, cosine) in zip(
             texts, docs, budgets, all_vectors, options, picks, strict=True):
@@ -161,19 +177,22 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
     return results
 
 
+def is_short(encoder: Encoder, text: str, pick_tokens: int) -> bool:
+    """Whether the measured pick reads this brief: at most `pick_tokens` model tokens (a
+    word is at least one token, so only briefs that short are tokenized)."""
+    return count_words(text) <= pick_tokens and len(encoder.token_spans(text)) <= pick_tokens
+
+
 def measured_pick(encoder: Encoder, texts: Sequence[str], docs: Sequence[Document],
                   options: Sequence[Sequence[npt.NDArray[np.bool_]]],
-                  pick_tokens: int) -> list[tuple[int, float | None]]:
+                  measured: Sequence[int]) -> list[tuple[int, float | None]]:
     """Per brief: which of its candidate selections to keep, and (when measured) its
-    brief-vector cosine to the brief. A brief of at most `pick_tokens` tokens with more than
-    one candidate is measured: the brief and every candidate are encoded in one batch for
-    all such briefs, and the closest candidate wins (the estimate's pick, the first, on a
-    tie). Any other brief keeps the estimate's pick, unmeasured."""
+    brief-vector cosine to the brief. The `measured` briefs with more than one candidate:
+    the brief and every candidate are encoded in one batch for all of them, and the closest
+    candidate wins (the estimate's pick, the first, on a tie). Any other brief keeps the
+    estimate's pick, unmeasured."""
     picks: list[tuple[int, float | None]] = [(0, None)] * len(texts)
-    # a word is at least one token: only briefs that short are tokenized to be sure
-    short = [i for i, text in enumerate(texts) if len(options[i]) > 1
-             and count_words(text) <= pick_tokens
-             and len(encoder.token_spans(text)) <= pick_tokens]
+    short = [i for i in measured if len(options[i]) > 1]
     if not short:
         return picks
     rendered = [[render(docs[i], mask) for mask in options[i]] for i in short]
@@ -202,11 +221,11 @@ def minify(encoder: Encoder, text: str, *, ratio: float | None = None,
            max_words: int | None = None, redundancy: float = REDUNDANCY,
            cost_powers: Sequence[float] = COST_POWERS, refine: bool = True,
            measure: bool = False, contextual: bool = False, clauses: bool = CLAUSES,
-           pick_tokens: int = PICK_TOKENS) -> Minified:
+           pick_tokens: int = PICK_TOKENS, pick_contextual: bool = PICK_CONTEXTUAL) -> Minified:
     """A shorter version of `text` made of its own units, closest in meaning under the
     budget: `ratio` of its words (default 0.5) or `max_words`."""
     return minify_many(encoder, [text], ratio=ratio, max_words=max_words,
                        redundancy=redundancy, cost_powers=cost_powers, refine=refine,
                        measure=measure, contextual=contextual, clauses=clauses,
-                       pick_tokens=pick_tokens)[0]
+                       pick_tokens=pick_tokens, pick_contextual=pick_contextual)[0]
 

@@ -634,7 +634,12 @@ def _choose(doc: Document, vectors: UnitVectors, budget: int, *,
     if priors.lead_margin and value(lead) >= value(best) - priors.lead_margin \
             and lead_holds_start:
         best = lead
-    distinct: dict[bytes, npt.NDArray[np.bool_]] = {}
-    for mask in (best, *options):
-        distinct.setdefault(np.packbits(mask).tobytes(), mask)
-    return list(distinct.values())
+    return distinct([best, *options])
+
+
+def distinct(masks: Sequence[npt.NDArray[np.bool_]]) -> list[npt.NDArray[np.bool_]]:
+    """Each selection once, in first-seen order."""
+    seen: dict[bytes, npt.NDArray[np.bool_]] = {}
+    for mask in masks:
+        seen.setdefault(np.packbits(mask).tobytes(), mask)
+    return list(seen.values())

@@ -360,6 +360,10 @@ def test_the_measured_pick_is_the_closest_candidate(text: str, ratio: float) -> 
     assert np.array_equal(options[0], choose(doc, vectors, budget))
     assert len({np.packbits(m).tobytes() for m in options}) == len(options)
     assert picked.text in {render(doc, m) for m in options}
+    # the tenth round's wider pool (off by default) holds the same candidates and more
+    wider = minify(hashing(), text, ratio=ratio, measure=True, pick_contextual=True)
+    assert wider.similarity is not None and wider.similarity >= picked.similarity - 1e-6
+    assert wider.words_out <= wider.budget
 
 
 def test_a_brief_longer_than_the_pick_tokens_keeps_the_estimates_pick() -> None:
