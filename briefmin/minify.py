@@ -101,8 +101,8 @@ class Minified:
     budget: int
     units_in: int
     units_out: int
-    # cosine between output and input: estimated from the brief's own token embeddings, or
-    # between their brief vectors when measured (`measure=True`)
+    # cosine between output and input: between their brief vectors when measured (a short
+    # brief's pick, or `measure=True`), else estimated from the brief's own token embeddings
     similarity: float | None
     # words of each unit larger than the whole budget (a code block is never cut, so it could
     # not be kept): the CLI says so rather than silently returning a brief without it
@@ -142,6 +142,7 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
     # briefs' token embeddings are held per group, not for a whole folder at once
     all_vectors = [v for start in range(0, len(docs), PASS_GROUP)
                    for v in unit_vectors(encoder, docs[start:start + PASS_GROUP], contextual)]
+
     def choices_of(doc: Document, budget: int, vectors: UnitVectors
                    ) -> list[npt.NDArray[np.bool_]]:
         return choices(doc, vectors, budget, redundancy=redundancy, cost_powers=cost_powers,
