@@ -61,11 +61,12 @@ CLAUSES = False
 # READMEs, +0.0000 per document under MiniLM-180) and the value's norm power (behind it at
 # every value tried); each failed the rule set before measuring (bench/RESULTS.md)
 PRIORS = Priors()
-# briefs of at most this many model tokens (about two windows) take the measured pick: every
-# candidate selection is encoded and the one whose brief vector is closest to the brief's
-# wins. On short briefs the static token-table estimate misses what a definition carries
-# (ninth round, bench/RESULTS.md: single Debian descriptions' training split, e5 +0.03 at
-# 0.3); on long ones the pick gains nothing and would cost an encode per candidate
+# briefs of at most this many model tokens (two or three of the model's 254-token windows,
+# which overlap by 32) take the measured pick: every candidate selection is encoded and
+# the one whose brief vector is closest to the brief's wins. On short briefs the static
+# token-table estimate misses what a definition carries (ninth round, bench/RESULTS.md:
+# single Debian descriptions' training split, e5 +0.018 per document over the estimate's
+# pick); on long ones the pick gained nothing and would cost an encode per candidate
 PICK_TOKENS = 512
 # the pick also weighs the candidates chosen from contextual unit vectors (one model pass
 # over the brief's own tokens), not only the static estimate's. Off: on the short training
@@ -134,79 +135,95 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
     """Minify several briefs: unit vectors from the model's token table, or with
     `contextual` from one model pass over all their tokens (see `unit_vectors`), then per
     brief the candidate selections of `choices`, scored from those vectors alone; for a
-    brief of at most `pick_tokens` tokens, by their encoded brief vectors (`measured_pick`).
-    `measure=True` also encodes inputs and outputs to report their real brief-vector
-    cosine (one more pass and a half)."""
-    budgets = [word_budget(count_words(t), ratio, max_words) for t in texts]
-    docs = [parse(t, b, clauses) for t, b in zip(texts, budgets, strict=True)]
-    # briefs' token embeddings are held per group, not for a whole folder at once
-    all_vectors = [v for start in range(0, len(docs), PASS_GROUP)
-                   for v in unit_vectors(encoder, docs[start:start + PASS_GROUP], contextual)]
+    brief of at most `pick_tokens` tokens, by their encoded brief vectors (the measured
+    pick, `PICK_TOKENS`). `measure=True` also encodes the other briefs and their outputs to
+    report their real brief-vector cosine (one more pass and a half over them)."""
+    chosen_priors = PRIORS if priors is None else priors
 
     def choices_of(doc: Document, budget: int, vectors: UnitVectors
                    ) -> list[npt.NDArray[np.bool_]]:
         return choices(doc, vectors, budget, redundancy=redundancy, cost_powers=cost_powers,
-                       refine=refine, priors=PRIORS if priors is None else priors)
+                       refine=refine, priors=chosen_priors)
 
-    options = [choices_of(doc, budget, vectors)
-               for doc, budget, vectors in zip(docs, budgets, all_vectors, strict=True)]
-    measured = [i for i, text in enumerate(texts) if is_short(encoder, text, pick_tokens)]
-    if pick_contextual and not contextual and measured:
-        more = unit_vectors(encoder, [docs[i] for i in measured], contextual=True)
-        for i, vectors in zip(measured, more, strict=True):
-            options[i] = distinct([*options[i], *choices_of(docs[i], budgets[i], vectors)])
-    picks = measured_pick(encoder, texts, docs, options, measured)
-    results = []
-    for text, doc, budget, vectors, masks, (pick, cosine) in zip(
-            texts, docs, budgets, all_vectors, options, picks, strict=True):
-        mask = masks[pick]
-        out = render(doc, mask)
-        too_big = [u.words for i, u in enumerate(doc.units)
-                   if u.words > budget and i not in doc.duplicates
-                   and u.kind not in CONTEXT_KINDS]
-        words_in, words_out = count_words(text), count_words(out)
-        estimate = cosine if cosine is not None else vectors.score(mask) if words_out else \
-            (0.0 if words_in else 1.0)
-        results.append(Minified(out, words_in, words_out, budget, len(doc.units),
-                                int(mask.sum()), estimate, too_big))
-    if measure:
-        originals = brief_vectors(encoder, list(texts))
-        outputs = brief_vectors(encoder, [r.text for r in results])
-        for result, original, output in zip(results, originals, outputs, strict=True):
-            result.similarity = similarity(original, output, result.words_in,
-                                           result.words_out)
+    results: list[Minified] = []
+    # briefs are read per group: their token embeddings, candidates and the pick's
+    # encodings are held for one group at a time, never for a whole folder
+    for start in range(0, len(texts), PASS_GROUP):
+        group = texts[start:start + PASS_GROUP]
+        budgets = [word_budget(count_words(t), ratio, max_words) for t in group]
+        docs = [parse(t, b, clauses) for t, b in zip(group, budgets, strict=True)]
+        all_vectors = unit_vectors(encoder, docs, contextual)
+        options = [choices_of(doc, budget, vectors)
+                   for doc, budget, vectors in zip(docs, budgets, all_vectors, strict=True)]
+        short = [i for i, text in enumerate(group) if _is_short(encoder, text, pick_tokens)]
+        if pick_contextual and not contextual and short and _reads_in_context(encoder):
+            more = unit_vectors(encoder, [docs[i] for i in short], contextual=True)
+            for i, vectors in zip(short, more, strict=True):
+                options[i] = distinct([*options[i], *choices_of(docs[i], budgets[i], vectors)])
+        picks = _measured_pick(encoder, group, docs, options, short)
+        for text, doc, budget, vectors, masks, (pick, cosine) in zip(
+                group, docs, budgets, all_vectors, options, picks, strict=True):
+            mask = masks[pick]
+            out = render(doc, mask)
+            too_big = [u.words for i, u in enumerate(doc.units)
+                       if u.words > budget and i not in doc.duplicates
+                       and u.kind not in CONTEXT_KINDS]
+            words_in, words_out = count_words(text), count_words(out)
+            if cosine is None:  # not measured: the estimate
+                cosine = vectors.score(mask) if words_out else (0.0 if words_in else 1.0)
+            results.append(Minified(out, words_in, words_out, budget, len(doc.units),
+                                    int(mask.sum()), cosine, too_big))
+    if measure:  # the briefs the pick did not measure
+        rest = [i for i, text in enumerate(texts) if not _is_short(encoder, text, pick_tokens)]
+        originals = brief_vectors(encoder, [texts[i] for i in rest])
+        outputs = brief_vectors(encoder, [results[i].text for i in rest])
+        for i, original, output in zip(rest, originals, outputs, strict=True):
+            results[i].similarity = similarity(original, output, results[i].words_in,
+                                               results[i].words_out)
     return results
 
 
-def is_short(encoder: Encoder, text: str, pick_tokens: int) -> bool:
+def _is_short(encoder: Encoder, text: str, pick_tokens: int) -> bool:
     """Whether the measured pick reads this brief: at most `pick_tokens` model tokens (a
     word is at least one token, so only briefs that short are tokenized)."""
     return count_words(text) <= pick_tokens and len(encoder.token_spans(text)) <= pick_tokens
 
 
-def measured_pick(encoder: Encoder, texts: Sequence[str], docs: Sequence[Document],
-                  options: Sequence[Sequence[npt.NDArray[np.bool_]]],
-                  measured: Sequence[int]) -> list[tuple[int, float | None]]:
-    """Per brief: which of its candidate selections to keep, and (when measured) its
-    brief-vector cosine to the brief. The `measured` briefs with more than one candidate:
-    the brief and every candidate are encoded in one batch for all of them, and the closest
-    candidate wins (the estimate's pick, the first, on a tie). Any other brief keeps the
-    estimate's pick, unmeasured."""
+def _reads_in_context(encoder: Encoder) -> bool:
+    """Whether contextual unit vectors differ from the default ones: without a one-pass
+    token reader, both encode each unit alone (`unit_vectors`)."""
+    return getattr(encoder, "encode_tokens", None) is not None
+
+
+def _measured_pick(encoder: Encoder, texts: Sequence[str], docs: Sequence[Document],
+                   options: Sequence[Sequence[npt.NDArray[np.bool_]]],
+                   short: Sequence[int]) -> list[tuple[int, float | None]]:
+    """Per brief: which of its candidate selections to keep, and (for the `short` ones) its
+    brief-vector cosine to the brief. Each short brief and its candidates' distinct texts are
+    encoded in one batch, and the closest candidate wins (the estimate's pick, the first,
+    on a tie; with one candidate, the cosine is still measured, so `similarity` means the
+    same for every short brief). Any other brief keeps the estimate's pick, unmeasured."""
     picks: list[tuple[int, float | None]] = [(0, None)] * len(texts)
-    short = [i for i in measured if len(options[i]) > 1]
     if not short:
         return picks
-    rendered = [[render(docs[i], mask) for mask in options[i]] for i in short]
-    vectors = brief_vectors(encoder, [t for i, outs in zip(short, rendered, strict=True)
-                                      for t in (texts[i], *outs)])
+    # per short brief: each distinct output text and the first option that renders it
+    # (distinct selections can render the same text: a unit repeated word for word)
+    outputs: list[dict[str, int]] = []
+    for i in short:
+        firsts: dict[str, int] = {}
+        for k, mask in enumerate(options[i]):
+            firsts.setdefault(render(docs[i], mask), k)
+        outputs.append(firsts)
+    vectors = brief_vectors(encoder, [t for i, firsts in zip(short, outputs, strict=True)
+                                      for t in (texts[i], *firsts)])
     row = 0
-    for i, outs in zip(short, rendered, strict=True):
-        original, candidates = vectors[row], vectors[row + 1:row + 1 + len(outs)]
-        row += 1 + len(outs)
-        cosines = [similarity(original, c, count_words(texts[i]), count_words(o))
-                   for c, o in zip(candidates, outs, strict=True)]
+    for i, firsts in zip(short, outputs, strict=True):
+        original, candidates = vectors[row], vectors[row + 1:row + 1 + len(firsts)]
+        row += 1 + len(firsts)
+        cosines = [similarity(original, c, count_words(texts[i]), count_words(out))
+                   for c, out in zip(candidates, firsts, strict=True)]
         best = int(np.argmax(cosines))  # the first of equal ones: the estimate's pick
-        picks[i] = (best, cosines[best])
+        picks[i] = (list(firsts.values())[best], cosines[best])
     return picks
 
 

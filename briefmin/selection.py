@@ -565,9 +565,8 @@ def choices(doc: Document, vectors: UnitVectors, budget: int, *,
     (with `refine`) swaps around the best of those. A brief of more than `LONG` units: that
     per window (`windows`), aiming at the window's own vector, each under the budget's share
     of the words up to its end less the words already kept (so the whole stays within the
-    budget), then the other candidates it weighed, each distinct selection once (a measured
-    pick, `minify.PICK_TOKENS`, encodes them). A long brief's windowed selection is the only
-    one."""
+    budget), then the other candidates it weighed, each distinct selection once. A long
+    brief's windowed selection is the only one."""
     if len(doc.units) > LONG:
         costs = _Costs.of(doc)
         total = max(float(costs.words.sum()), 1.0)
@@ -638,7 +637,8 @@ def _choose(doc: Document, vectors: UnitVectors, budget: int, *,
 
 
 def distinct(masks: Sequence[npt.NDArray[np.bool_]]) -> list[npt.NDArray[np.bool_]]:
-    """Each selection once, in first-seen order."""
+    """Each selection of one brief's units once, in first-seen order (keyed by the packed
+    bits alone, so only masks of the same length may be mixed)."""
     seen: dict[bytes, npt.NDArray[np.bool_]] = {}
     for mask in masks:
         seen.setdefault(np.packbits(mask).tobytes(), mask)

@@ -343,27 +343,33 @@ def test_refining_never_lowers_the_estimated_similarity(text: str, ratio: float)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=_DOC, ratio=st.floats(0.05, 0.95))
 def test_the_measured_pick_is_the_closest_candidate(text: str, ratio: float) -> None:
-    """A short brief's output is the candidate whose brief vector is closest to the brief's:
-    never further than the estimate's pick, and the similarity it reports is that measured
-    cosine; with the pick off, the output is `choose`'s."""
-    picked = minify(hashing(), text, ratio=ratio, measure=True)
+    """A short brief's output is the candidate whose brief vector is closest to the brief's
+    (so never further than the estimate's pick), and the similarity it reports is that
+    measured cosine, without `measure=True` too; with the pick off, the output is
+    `choose`'s."""
+    from briefmin.minify import brief_vectors
+
+    picked = minify(hashing(), text, ratio=ratio)
     estimated = minify(hashing(), text, ratio=ratio, measure=True, pick_tokens=0)
-    unmeasured = minify(hashing(), text, ratio=ratio)
-    assert picked.similarity is not None and estimated.similarity is not None
-    assert picked.similarity >= estimated.similarity - 1e-6
-    assert unmeasured.text == picked.text
-    if unmeasured.text != estimated.text:  # the pick differs only where it measured
-        assert unmeasured.similarity == pytest.approx(picked.similarity, abs=1e-6)
     budget, doc, vectors = _prepared(hashing(), text, ratio)
     assert estimated.text == render(doc, choose(doc, vectors, budget))
     options = choices(doc, vectors, budget)
     assert np.array_equal(options[0], choose(doc, vectors, budget))
     assert len({np.packbits(m).tobytes() for m in options}) == len(options)
-    assert picked.text in {render(doc, m) for m in options}
-    # the tenth round's wider pool (off by default) holds the same candidates and more
-    wider = minify(hashing(), text, ratio=ratio, measure=True, pick_contextual=True)
-    assert wider.similarity is not None and wider.similarity >= picked.similarity - 1e-6
-    assert wider.words_out <= wider.budget
+    outputs = list(dict.fromkeys(render(doc, m) for m in options))
+    assert picked.text in outputs
+    if len(hashing().token_spans(text)) > PICK_TOKENS:
+        assert picked.text == estimated.text
+        return
+    original, *candidates = brief_vectors(hashing(), [text, *outputs])
+    cosines = [float(original @ c) if count_words(o) else (0.0 if count_words(text) else 1.0)
+               for c, o in zip(candidates, outputs, strict=True)]
+    assert picked.similarity == pytest.approx(max(cosines), abs=1e-6)
+    assert picked.similarity == pytest.approx(cosines[outputs.index(picked.text)], abs=1e-6)
+    assert estimated.similarity is not None
+    assert picked.similarity >= estimated.similarity - 1e-6
+    assert minify(hashing(), text, ratio=ratio, measure=True).similarity == \
+        pytest.approx(picked.similarity, abs=1e-6)
 
 
 def test_a_brief_longer_than_the_pick_tokens_keeps_the_estimates_pick() -> None:
@@ -432,6 +438,28 @@ def test_the_measured_pick_keeps_meaning_the_estimate_misses(real_encoder: Encod
         assert result.words_out <= result.budget
     assert (ours >= theirs - 1e-5).all() and (ours >= lead - 1e-5).all(), (ours, theirs, lead)
     assert (ours > theirs + 0.01).any(), (ours, theirs)
+    # the tenth round's wider pool (off by default) holds the same candidates and more
+    wider = minify_many(real_encoder, _DESCRIPTIONS, ratio=0.3, pick_contextual=True)
+    for more, result in zip(wider, picked, strict=True):
+        assert more.similarity is not None and result.similarity is not None
+        assert more.similarity >= result.similarity - 1e-5
+        assert more.words_out <= more.budget
+
+
+@pytest.mark.model
+def test_a_brief_of_few_words_but_many_tokens_is_not_measured(real_encoder: Encoder) -> None:
+    """The pick's limit is in the model's tokens, not words: hex digests are one word and
+    many word pieces each."""
+    text = "\n\n".join(f"Build {i} produced digest {i * 7919:08x}{i * 104729:08x}{i:04x}."
+                        for i in range(60))
+    assert count_words(text) <= PICK_TOKENS < len(real_encoder.token_spans(text))
+    default = minify(real_encoder, text, ratio=0.5)
+    estimated = minify(real_encoder, text, ratio=0.5, pick_tokens=0)
+    assert (default.text, default.similarity) == (estimated.text, estimated.similarity)
+    measured = minify(real_encoder, text, ratio=0.5, pick_tokens=10_000)
+    assert measured.similarity == pytest.approx(
+        minify(real_encoder, text, ratio=0.5, pick_tokens=10_000, measure=True).similarity,
+        abs=1e-4)
 
 
 def _prepared(encoder: Encoder, text: str, ratio: float
