@@ -146,6 +146,7 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
                        refine=refine, priors=chosen_priors)
 
     results: list[Minified] = []
+    unmeasured: list[int] = []  # the briefs whose similarity is the estimate
     # briefs are read per group: their token embeddings, candidates and the pick's
     # encodings are held for one group at a time, never for a whole folder
     for start in range(0, len(texts), PASS_GROUP):
@@ -170,14 +171,14 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
                        and u.kind not in CONTEXT_KINDS]
             words_in, words_out = count_words(text), count_words(out)
             if cosine is None:  # not measured: the estimate
+                unmeasured.append(len(results))
                 cosine = vectors.score(mask) if words_out else (0.0 if words_in else 1.0)
             results.append(Minified(out, words_in, words_out, budget, len(doc.units),
                                     int(mask.sum()), cosine, too_big))
-    if measure:  # the briefs the pick did not measure
-        rest = [i for i, text in enumerate(texts) if not _is_short(encoder, text, pick_tokens)]
-        originals = brief_vectors(encoder, [texts[i] for i in rest])
-        outputs = brief_vectors(encoder, [results[i].text for i in rest])
-        for i, original, output in zip(rest, originals, outputs, strict=True):
+    if measure:
+        originals = brief_vectors(encoder, [texts[i] for i in unmeasured])
+        outputs = brief_vectors(encoder, [results[i].text for i in unmeasured])
+        for i, original, output in zip(unmeasured, originals, outputs, strict=True):
             results[i].similarity = similarity(original, output, results[i].words_in,
                                                results[i].words_out)
     return results
