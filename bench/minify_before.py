@@ -23,6 +23,7 @@ from minify_eval import (  # noqa: E402
     MINILM_CHUNK_WORDS,
     E5Cache,
     TfIdf,
+    lead_output,
     offset_cosines,
     paired_bootstrap,
     split,
@@ -30,14 +31,7 @@ from minify_eval import (  # noqa: E402
 from minify_train import MiniLmCache, scores_of  # noqa: E402
 
 from briefmin.encoder import BUNDLED_MODEL, load_encoder  # noqa: E402
-from briefmin.minify import (  # noqa: E402
-    count_words,
-    minify_many,
-    parse,
-    render,
-    select_in_order,
-    word_budget,
-)
+from briefmin.minify import minify_many  # noqa: E402
 
 
 def main() -> None:
@@ -57,11 +51,7 @@ def main() -> None:
             outs = {"before": [r.text for r in minify_many(encoder, texts, ratio=ratio,
                                                            pick_tokens=0)],
                     "after": [r.text for r in minify_many(encoder, texts, ratio=ratio)],
-                    "lead": []}
-            for text in texts:
-                budget = word_budget(count_words(text), ratio)
-                doc = parse(text, budget)
-                outs["lead"].append(render(doc, select_in_order(doc, budget)))
+                    "lead": [lead_output(text, ratio) for text in texts]}
             for judge in ("e5", "minilm180x", "tfidf"):
                 s = {}
                 for name, o in outs.items():

@@ -351,6 +351,15 @@ def _sumy_document(text: str) -> object:
     return PlaintextParser.from_string(text, OfflineTokenizer()).document
 
 
+def lead_output(text: str, ratio: float) -> str:
+    """The lead baseline: briefmin's own units in document order, up to the word budget."""
+    from briefmin.minify import count_words, parse, render, select_in_order, word_budget
+
+    budget = word_budget(count_words(text), ratio)
+    doc = parse(text, budget)
+    return render(doc, select_in_order(doc, budget))
+
+
 def _by_rank(sentences: Sequence[str], scores: Sequence[float], budget: int) -> str:
     """The best-ranked sentences that fit the word budget, in document order."""
     chosen, used = set(), 0

@@ -57,6 +57,7 @@ from minify_eval import (  # noqa: E402
     E5Cache,
     TfIdf,
     VectorCache,
+    lead_output,
     offset_cosines,
     paired_bootstrap,
     pooled,
@@ -68,9 +69,6 @@ from briefmin.encoder import BUNDLED_MODEL, Encoder, load_encoder  # noqa: E402
 from briefmin.minify import (  # noqa: E402
     count_words,
     minify_many,
-    parse,
-    render,
-    select_in_order,
     word_budget,
 )
 from briefmin.selection import Priors  # noqa: E402
@@ -322,12 +320,7 @@ def main() -> None:
                 outs[name] = [r.text for r in minify_many(encoder, texts, ratio=ratio,
                                                           **VARIANTS[name])]
                 seconds[name] = time.process_time() - start
-            lead = []
-            for text in texts:
-                budget = word_budget(count_words(text), ratio)
-                doc = parse(text, budget)
-                lead.append(render(doc, select_in_order(doc, budget)))
-            outs["lead"] = lead
+            outs["lead"] = [lead_output(text, ratio) for text in texts]
             for name in args.baselines:
                 if name != "lead":
                     outs[name] = [SUMMARIZERS[name](t, word_budget(count_words(t), ratio))
