@@ -400,6 +400,51 @@ def summa_ranker(text: str, budget: int) -> str:
     return _by_rank([s for s, _ in rated], [score for _, score in rated], budget)
 
 
+# -- simple baselines (session 13): what a user would write in a few lines -------------------
+
+def truncate(text: str, budget: int) -> str:
+    """The first `budget` words of the raw text, cut mid-sentence (and mid-code-block) where
+    the budget ends: the simplest baseline of all, which briefmin's rules forbid itself."""
+    match = re.match(r"\s*(?:\S+\s+){0,%d}" % max(budget - 1, 0), text)
+    head = text[:match.end()] if match else ""
+    rest = text[len(head):].split(None, 1)
+    return head + (rest[0] if rest and _words(head) < budget else "")
+
+
+def paragraph_firsts(text: str, budget: int) -> str:
+    """The first sentence of every paragraph (blank-line separated, sumy's parser), then
+    every second sentence, and so on, while they fit; printed in document order."""
+    document = _sumy_document(text)
+    in_order = [(rank, i, str(sentence))
+                for i, paragraph in enumerate(document.paragraphs)  # type: ignore[attr-defined]
+                for rank, sentence in enumerate(paragraph.sentences)]
+    # earlier in the round-robin (rank within its paragraph, then paragraph) ranks higher
+    return _by_rank([s for _, _, s in in_order], [-rank - i / len(in_order)
+                                                   for rank, i, _ in in_order], budget)
+
+
+_CENTROID_ENCODER: list[object] = []
+
+
+def centroid(text: str, budget: int) -> str:
+    """Sentences (sumy's Punkt) ranked by the bundled model's cosine of each sentence to the
+    whole brief's vector, the best that fit kept: the embedding baseline a user of
+    sentence-transformers writes first."""
+    from briefmin.encoder import BUNDLED_MODEL, load_encoder
+    from briefmin.minify import brief_vectors
+
+    if not _CENTROID_ENCODER:
+        _CENTROID_ENCODER.append(load_encoder(BUNDLED_MODEL))
+    encoder = _CENTROID_ENCODER[0]
+    sentences = [str(s) for s in _sumy_document(text).sentences]  # type: ignore[attr-defined]
+    if not sentences:
+        return ""
+    whole = brief_vectors(encoder, [text])[0]  # type: ignore[arg-type]
+    vectors = encoder.encode(sentences)  # type: ignore[attr-defined]
+    return _by_rank(sentences, [float(v @ whole) for v in vectors], budget)
+
+
 SUMMARIZERS: dict[str, Callable[[str, int], str]] = {
     "lexrank": sumy_ranker("lexrank"), "textrank": sumy_ranker("textrank"),
-    "summa": summa_ranker}
+    "summa": summa_ranker, "truncate": truncate, "firsts": paragraph_firsts,
+    "centroid": centroid}
