@@ -405,10 +405,8 @@ def summa_ranker(text: str, budget: int) -> str:
 def truncate(text: str, budget: int) -> str:
     """The first `budget` words of the raw text, cut mid-sentence (and mid-code-block) where
     the budget ends: the simplest baseline of all, which briefmin's rules forbid itself."""
-    match = re.match(r"\s*(?:\S+\s+){0,%d}" % max(budget - 1, 0), text)
-    head = text[:match.end()] if match else ""
-    rest = text[len(head):].split(None, 1)
-    return head + (rest[0] if rest and _words(head) < budget else "")
+    ends = [m.end() for m in re.finditer(r"\S+", text)]
+    return text[:ends[min(budget, len(ends)) - 1]] if ends and budget > 0 else ""
 
 
 def paragraph_firsts(text: str, budget: int) -> str:

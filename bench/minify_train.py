@@ -21,6 +21,8 @@ documents) and, with --e5, multilingual-e5-small (cached as in bench_minify).
         --variants default --save out.jsonl && ... --compare default lead     # seventh
     .venv/bin/python bench/minify_train.py --n 40 --e5 --genres sysreadme \
         --variants default cover coverruns --save out.jsonl                  # eighth
+    .venv/bin/python bench/minify_train.py --n 60 --e5 --genres debshort \
+        --variants default clausepool --baselines lead truncate --save out.jsonl  # eleventh
 
 `--save` keeps every per-document score; `--compare` reads them back and prints a candidate
 minus a base per document with a paired bootstrap interval (the fifth round's rule);
@@ -122,6 +124,8 @@ for _name, _variant in VARIANTS.items():
 VARIANTS["estimate"] = {"pick_tokens": 0}
 # tenth round: the pick's pool widened by candidates from contextual unit vectors
 VARIANTS["ctxpool"] = {"pick_contextual": True}
+# eleventh round: the pick's pool widened by candidates over clause units
+VARIANTS["clausepool"] = {"pick_clauses": True}
 
 
 def pypi_readmes() -> list[tuple[str, str]]:

@@ -24,7 +24,6 @@ from .selection import (
     UnitVectors,
     choices,
     choose,
-    distinct,
     select_backward,
     select_greedy,
     select_in_order,
@@ -40,7 +39,8 @@ from .units import (
     split_sentences,
 )
 
-__all__ = ["CLAUSES", "COST_POWERS", "DEFAULT_RATIO", "PICK_CONTEXTUAL", "PICK_TOKENS",
+__all__ = ["CLAUSES", "COST_POWERS", "DEFAULT_RATIO", "PICK_CLAUSES", "PICK_CONTEXTUAL",
+           "PICK_TOKENS",
            "PRIORS", "REDUNDANCY", "SWAPS", "Document", "Minified", "Priors", "UnitVectors",
            "brief_vectors", "choices", "choose",
            "count_words", "minify", "minify_many", "parse", "render", "select_backward",
@@ -73,9 +73,17 @@ PICK_TOKENS = 512
 # briefs it was level with the pick alone under e5 (+0.0004 [-0.0004, +0.0012]) for 1.5-2x
 # its CPU (bench/RESULTS.md, tenth round)
 PICK_CONTEXTUAL = False
+# the pick also weighs the candidates chosen over clause units (`CLAUSES`'s units: a
+# sentence may lose its end at a clause boundary), which fill a short brief's budget closer
+# than whole sentences (bench/RESULTS.md, eleventh round)
+PICK_CLAUSES = False
 # briefs read by the model in one batched pass: 32 briefs of 3,000 tokens hold ~150 MB of
 # token embeddings
 PASS_GROUP = 32
+
+
+# a candidate output: a parse of the brief (sentence or clause units) and the units it keeps
+_Candidate = tuple[Document, npt.NDArray[np.bool_]]
 
 
 # -- the API ---------------------------------------------------------------------------------
@@ -131,7 +139,8 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
                 measure: bool = False, contextual: bool = False,
                 priors: Priors | None = None, clauses: bool = CLAUSES,
                 pick_tokens: int = PICK_TOKENS,
-                pick_contextual: bool = PICK_CONTEXTUAL) -> list[Minified]:
+                pick_contextual: bool = PICK_CONTEXTUAL,
+                pick_clauses: bool = PICK_CLAUSES) -> list[Minified]:
     """Minify several briefs: unit vectors from the model's token table, or with
     `contextual` from one model pass over all their tokens (see `unit_vectors`), then per
     brief the candidate selections of `choices`, scored from those vectors alone; for a
@@ -140,10 +149,10 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
     report their real brief-vector cosine (one more pass and a half over them)."""
     chosen_priors = PRIORS if priors is None else priors
 
-    def choices_of(doc: Document, budget: int, vectors: UnitVectors
-                   ) -> list[npt.NDArray[np.bool_]]:
-        return choices(doc, vectors, budget, redundancy=redundancy, cost_powers=cost_powers,
-                       refine=refine, priors=chosen_priors)
+    def choices_of(doc: Document, budget: int, vectors: UnitVectors) -> list[_Candidate]:
+        return [(doc, mask) for mask in choices(
+            doc, vectors, budget, redundancy=redundancy, cost_powers=cost_powers,
+            refine=refine, priors=chosen_priors)]
 
     results: list[Minified] = []
     unmeasured: list[int] = []  # the briefs whose similarity is the estimate
@@ -160,11 +169,16 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
         if pick_contextual and not contextual and short and _reads_in_context(encoder):
             more = unit_vectors(encoder, [docs[i] for i in short], contextual=True)
             for i, vectors in zip(short, more, strict=True):
-                options[i] = distinct([*options[i], *choices_of(docs[i], budgets[i], vectors)])
-        picks = _measured_pick(encoder, group, docs, options, short)
-        for text, doc, budget, vectors, masks, (pick, cosine) in zip(
-                group, docs, budgets, all_vectors, options, picks, strict=True):
-            mask = masks[pick]
+                options[i] = [*options[i], *choices_of(docs[i], budgets[i], vectors)]
+        if pick_clauses and not clauses and short:
+            clause_docs = [parse(group[i], budgets[i], clauses=True) for i in short]
+            for i, clause_doc, vectors in zip(short, clause_docs, unit_vectors(
+                    encoder, clause_docs, contextual), strict=True):
+                options[i] = [*options[i], *choices_of(clause_doc, budgets[i], vectors)]
+        picks = _measured_pick(encoder, group, options, short)
+        for text, budget, vectors, candidates, (pick, cosine) in zip(
+                group, budgets, all_vectors, options, picks, strict=True):
+            doc, mask = candidates[pick]
             out = render(doc, mask)
             too_big = [u.words for i, u in enumerate(doc.units)
                        if u.words > budget and i not in doc.duplicates
@@ -196,8 +210,8 @@ def _reads_in_context(encoder: Encoder) -> bool:
     return getattr(encoder, "encode_tokens", None) is not None
 
 
-def _measured_pick(encoder: Encoder, texts: Sequence[str], docs: Sequence[Document],
-                   options: Sequence[Sequence[npt.NDArray[np.bool_]]],
+def _measured_pick(encoder: Encoder, texts: Sequence[str],
+                   options: Sequence[Sequence[_Candidate]],
                    short: Sequence[int]) -> list[tuple[int, float | None]]:
     """Per brief: which of its candidate selections to keep, and (for the `short` ones) its
     brief-vector cosine to the brief. Each short brief and its candidates' distinct texts are
@@ -212,8 +226,8 @@ def _measured_pick(encoder: Encoder, texts: Sequence[str], docs: Sequence[Docume
     outputs: list[dict[str, int]] = []
     for i in short:
         firsts: dict[str, int] = {}
-        for k, mask in enumerate(options[i]):
-            firsts.setdefault(render(docs[i], mask), k)
+        for k, (doc, mask) in enumerate(options[i]):
+            firsts.setdefault(render(doc, mask), k)
         outputs.append(firsts)
     vectors = brief_vectors(encoder, [t for i, firsts in zip(short, outputs, strict=True)
                                       for t in (texts[i], *firsts)])
@@ -240,11 +254,13 @@ def minify(encoder: Encoder, text: str, *, ratio: float | None = None,
            max_words: int | None = None, redundancy: float = REDUNDANCY,
            cost_powers: Sequence[float] = COST_POWERS, refine: bool = True,
            measure: bool = False, contextual: bool = False, clauses: bool = CLAUSES,
-           pick_tokens: int = PICK_TOKENS, pick_contextual: bool = PICK_CONTEXTUAL) -> Minified:
+           pick_tokens: int = PICK_TOKENS, pick_contextual: bool = PICK_CONTEXTUAL,
+           pick_clauses: bool = PICK_CLAUSES) -> Minified:
     """A shorter version of `text` made of its own units, closest in meaning under the
     budget: `ratio` of its words (default 0.5) or `max_words`."""
     return minify_many(encoder, [text], ratio=ratio, max_words=max_words,
                        redundancy=redundancy, cost_powers=cost_powers, refine=refine,
                        measure=measure, contextual=contextual, clauses=clauses,
-                       pick_tokens=pick_tokens, pick_contextual=pick_contextual)[0]
+                       pick_tokens=pick_tokens, pick_contextual=pick_contextual,
+                       pick_clauses=pick_clauses)[0]
 
