@@ -448,6 +448,26 @@ def test_the_measured_pick_keeps_meaning_the_estimate_misses(real_encoder: Encod
 
 
 @pytest.mark.model
+def test_clause_candidates_widen_the_pick(real_encoder: Encoder) -> None:
+    """`pick_clauses` (the eleventh round) adds candidates over clause units: the pick is at
+    least as close as without them, still the brief's own words in order within budget, and
+    a clause candidate wins only by being measurably closer."""
+    picked = minify_many(real_encoder, _DESCRIPTIONS, ratio=0.3)
+    clauses = minify_many(real_encoder, _DESCRIPTIONS, ratio=0.3, pick_clauses=True)
+    for text, more, result in zip(_DESCRIPTIONS, clauses, picked, strict=True):
+        assert more.similarity is not None and result.similarity is not None
+        assert more.similarity >= result.similarity - 1e-5
+        assert more.words_out <= more.budget
+        assert is_subsequence(more.text.split(), text.split())
+        if more.text != result.text:  # a clause candidate won: it must be measurably closer
+            assert more.similarity > result.similarity
+    # a brief the pick does not read keeps its sentence-unit output
+    long_text = " ".join(_DESCRIPTIONS) * 3
+    assert minify(real_encoder, long_text, ratio=0.3, pick_clauses=True).text == \
+        minify(real_encoder, long_text, ratio=0.3).text
+
+
+@pytest.mark.model
 def test_a_brief_of_few_words_but_many_tokens_is_not_measured(real_encoder: Encoder) -> None:
     """The pick's limit is in the model's tokens, not words: hex digests are one word and
     many word pieces each."""
