@@ -3,7 +3,9 @@ people already use, on documents it was never tuned on, under judges it never op
 
 Genres, their fixed held-out splits, the three judges (multilingual-e5-small, MiniLM over
 180-word chunks, top-20 TF-IDF terms kept) and the baselines (lead, random, sumy's LexRank and
-TextRank, summa) are described in bench/minify_eval.py. Every method gets the same word
+TextRank, summa, and the simple ones: the first words up to the budget, every paragraph's
+first sentences, sentences ranked by the bundled model's cosine to the brief) are described
+in bench/minify_eval.py. Every method gets the same word
 budget: `ratio` x the original's words, at ratios 0.3, 0.5 and 0.7.
 
 `briefmin-ctx` is briefmin with `contextual=True` (unit vectors from a model pass instead of
@@ -81,7 +83,9 @@ from briefmin.selection import Priors  # noqa: E402
 
 RATIOS = (0.3, 0.5, 0.7)
 TRAIN_SEED = 11
-BASELINES = ("lead", "random", "lexrank", "textrank", "summa")
+# truncate, firsts and centroid (session 13): what a user writes in a few lines
+BASELINES = ("lead", "random", "lexrank", "textrank", "summa", "truncate", "firsts",
+             "centroid")
 # briefmin-ctx: the same selection over contextual token embeddings from a model pass (the
 # method before the token table), for the cost of the faster default in the same run
 # the unit size the default does not use (clause units or sentence units), in the same run
@@ -221,13 +225,15 @@ def quality_table(genre: str, n: int, scores: dict[tuple[str, str, float], np.nd
 
 def margins_table(scores: dict[tuple[str, str, float], np.ndarray],
                   judges: tuple[str, ...]) -> str:
-    """briefmin minus each baseline the goal names, per judge and ratio: the mean
-    per-document difference with its 95% paired-bootstrap interval (10,000 resamples of the
-    documents), so a margin can be told from the noise of the sample."""
+    """briefmin minus each baseline the goal names (and the simple ones, when run), per judge
+    and ratio: the mean per-document difference with its 95% paired-bootstrap interval
+    (10,000 resamples of the documents), so a margin can be told from the noise."""
     lines = ["| ratio | briefmin minus | " + " | ".join(judges) + " |",
              "|---|---|" + "---|" * len(judges)]
     for ratio in RATIOS:
-        for method in ("lead", "lexrank", "textrank"):
+        for method in ("lead", "lexrank", "textrank", "truncate", "firsts", "centroid"):
+            if all((j, method, ratio) not in scores for j in judges):
+                continue  # not in this run
             cells = []
             for j in judges:
                 if (j, method, ratio) not in scores or (j, "briefmin", ratio) not in scores:

@@ -41,7 +41,10 @@ Judges:
 Baselines at the same word budget: `lead` (briefmin's units in document order), `random`
 (briefmin's units, shuffled), sumy's `lexrank` and `textrank`, and `summa` (TextRank):
 the summarizers rank the sentences of the raw text; the best-ranked sentences that fit the
-budget are kept, printed in document order."""
+budget are kept, printed in document order. Simple baselines (session 13): `truncate` (the
+first `budget` words, cut anywhere), `firsts` (each paragraph's first sentence, then each
+second, ...) and `centroid` (sentences ranked by the bundled model's cosine to the brief's
+vector)."""
 
 from __future__ import annotations
 
