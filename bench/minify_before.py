@@ -1,9 +1,14 @@
-"""The measured pick's before and after on held-out splits (a measurement, not tuning: no
-choice reads it): the eighth round's default (`pick_tokens=0`, the estimate picks) against
-today's default and lead, under the bench's judges, per genre and ratio; paired bootstrap
-of the per-document differences.
+"""A change of the default's before and after on held-out splits (a measurement, not
+tuning: no choice reads it): a variant of `bench/minify_train.py` (`--before`, by default
+`estimate`, the eighth round's default) against today's default and baselines, under the
+bench's judges, per genre and ratio; paired bootstrap of the per-document differences.
+With `--changed-only` only the documents whose output the change moves are judged (the
+others differ by exactly 0), so a long genre where few briefs change costs little.
 
-    .venv/bin/python bench/minify_before.py [--genres debshort fixtures] [--ratios ...]"""
+    .venv/bin/python bench/minify_before.py [--genres debshort fixtures] [--ratios ...]
+    .venv/bin/python bench/minify_before.py --before noclausepool --baselines lead truncate
+    .venv/bin/python bench/minify_before.py --before noclausepool --changed-only \\
+        --genres kernel debian usrdoc"""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from bench_minify import RATIOS  # noqa: E402
 from minify_eval import (  # noqa: E402
     E5_CHUNK_WORDS,
     MINILM_CHUNK_WORDS,
+    SUMMARIZERS,
     E5Cache,
     TfIdf,
     lead_output,
@@ -28,34 +34,52 @@ from minify_eval import (  # noqa: E402
     paired_bootstrap,
     split,
 )
-from minify_train import MiniLmCache, scores_of  # noqa: E402
+from minify_train import VARIANTS, MiniLmCache, scores_of  # noqa: E402
 
 from briefmin.encoder import BUNDLED_MODEL, load_encoder  # noqa: E402
-from briefmin.minify import minify_many  # noqa: E402
+from briefmin.minify import count_words, minify_many, word_budget  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--genres", nargs="+", default=["debshort", "fixtures"])
     parser.add_argument("--ratios", nargs="+", type=float, default=list(RATIOS))
+    parser.add_argument("--before", default="estimate", choices=list(VARIANTS))
+    parser.add_argument("--baselines", nargs="+", default=["lead"],
+                        choices=["lead", *SUMMARIZERS])
+    parser.add_argument("--changed-only", action="store_true",
+                        help="judge only the documents whose output changed (no baselines)")
     parser.add_argument("--data", type=Path, default=BENCH / "data")
     args = parser.parse_args()
     encoder = load_encoder(BUNDLED_MODEL)
     minilm, e5 = MiniLmCache(encoder), E5Cache()
-    print("| genre | ratio | judge | before (estimate picks) | after (default) | lead | "
-          "after - before | before - lead | after - lead |\n|---|---|---|---|---|---|---|---|---|")
+    baselines = [] if args.changed_only else args.baselines
+    pairs = [("after", "before"), *((a, b) for b in baselines for a in ("before", "after"))]
+    print(f"`{' '.join(sys.argv)}`: before is `{args.before}`, after the default.\n")
+    print("| genre | ratio | judge | changed | " + " | ".join(
+        ["before", "after", *baselines] + [f"{a} - {b}" for a, b in pairs]) + " |\n|"
+        + "---|" * (4 + 2 + len(baselines) + len(pairs)))
     for genre in args.genres:
-        texts = [t for _, t in split(genre, args.data)[0]]
-        tfidf = TfIdf(texts)
+        all_texts = [t for _, t in split(genre, args.data)[0]]
+        tfidf = TfIdf(all_texts)
         for ratio in args.ratios:
-            outs = {"before": [r.text for r in minify_many(encoder, texts, ratio=ratio,
-                                                           pick_tokens=0)],
-                    "after": [r.text for r in minify_many(encoder, texts, ratio=ratio)],
-                    "lead": [lead_output(text, ratio) for text in texts]}
+            before = [r.text for r in minify_many(encoder, all_texts, ratio=ratio,
+                                                  **VARIANTS[args.before])]
+            after = [r.text for r in minify_many(encoder, all_texts, ratio=ratio)]
+            changed = [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b]
+            keep = changed if args.changed_only else list(range(len(all_texts)))
+            texts = [all_texts[i] for i in keep]
+            outs = {"before": [before[i] for i in keep], "after": [after[i] for i in keep]}
+            for name in baselines:
+                outs[name] = [lead_output(t, ratio) if name == "lead" else
+                              SUMMARIZERS[name](t, word_budget(count_words(t), ratio))
+                              for t in texts]
             for judge in ("e5", "minilm180x", "tfidf"):
                 s = {}
                 for name, o in outs.items():
-                    if judge == "e5":
+                    if not texts:
+                        s[name] = np.zeros(0)
+                    elif judge == "e5":
                         s[name] = scores_of(texts, o, e5.embed, E5_CHUNK_WORDS)
                     elif judge == "minilm180x":
                         s[name] = offset_cosines(texts, o, minilm.embed, MINILM_CHUNK_WORDS)
@@ -63,12 +87,16 @@ def main() -> None:
                         s[name] = np.array([tfidf.kept(t, x) for t, x in zip(texts, o,
                                                                             strict=True)])
                 cells = []
-                for a, b in (("after", "before"), ("before", "lead"), ("after", "lead")):
-                    mean, low, high = paired_bootstrap(s[a] - s[b])
+                for a, b in pairs:
+                    # with --changed-only the unchanged documents differ by exactly 0
+                    diffs = np.zeros(len(all_texts))
+                    diffs[keep] = s[a] - s[b]
+                    mean, low, high = paired_bootstrap(diffs)
                     cells.append(f"{mean:+.4f} [{low:+.4f}, {high:+.4f}]")
-                print(f"| {genre} | {ratio} | {judge} | {s['before'].mean():.4f} | "
-                      f"{s['after'].mean():.4f} | {s['lead'].mean():.4f} | "
-                      + " | ".join(cells) + " |", flush=True)
+                means = [f"{s[n].mean():.4f}" if len(s[n]) else "" for n in
+                         ("before", "after", *baselines)]
+                print(f"| {genre} | {ratio} | {judge} | {len(changed)}/{len(all_texts)} | "
+                      + " | ".join(means + cells) + " |", flush=True)
 
 
 if __name__ == "__main__":

@@ -126,6 +126,7 @@ VARIANTS["estimate"] = {"pick_tokens": 0}
 VARIANTS["ctxpool"] = {"pick_contextual": True}
 # eleventh round: the pick's pool widened by candidates over clause units
 VARIANTS["clausepool"] = {"pick_clauses": True}
+VARIANTS["noclausepool"] = {"pick_clauses": False}
 
 
 def pypi_readmes() -> list[tuple[str, str]]:
