@@ -55,6 +55,7 @@ DEFAULT_RATIO = 0.5
 # +0.0006 and TF-IDF +0.003 over 12 cells. Level within what 20 documents resolve, so the
 # default keeps whole sentences: a clause unit leaves a kept sentence ending at a comma,
 # semicolon or colon ("- [ ] Dashboard panel:"), which a reader sees and no judge scores.
+# (A short brief's measured pick weighs clause candidates too: `PICK_CLAUSES`.)
 CLAUSES = False
 # the selection's priors when none are given (`selection.Priors`): none. Fifth round: the
 # opening prior; sixth: backward elimination (level with this default on the training
@@ -74,9 +75,12 @@ PICK_TOKENS = 512
 # its CPU (bench/RESULTS.md, tenth round)
 PICK_CONTEXTUAL = False
 # the pick also weighs the candidates chosen over clause units (`CLAUSES`'s units: a
-# sentence may lose its end at a clause boundary), which fill a short brief's budget closer
-# than whole sentences (bench/RESULTS.md, eleventh round)
-PICK_CLAUSES = False
+# sentence may lose its end at a clause boundary, never its middle). Whole sentences left
+# 9-11% of a short brief's budget unused, and the first words up to the budget (`truncate`)
+# were ahead under e5; on the short training briefs the clause candidates gained e5 +0.0023
+# [+0.0010, +0.0038] per document and drew level with truncate (bench/RESULTS.md, eleventh
+# round). Only short briefs: a long brief's whole sentences fill 97-98% of its budget
+PICK_CLAUSES = True
 # briefs read by the model in one batched pass: 32 briefs of 3,000 tokens hold ~150 MB of
 # token embeddings
 PASS_GROUP = 32
