@@ -344,10 +344,10 @@ def test_refining_never_lowers_the_estimated_similarity(text: str, ratio: float)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=_DOC, ratio=st.floats(0.05, 0.95))
 def test_the_measured_pick_is_the_closest_candidate(text: str, ratio: float) -> None:
-    """A short brief's output is the candidate whose brief vector is closest to the brief's
-    (so never further than the estimate's pick), and the similarity it reports is that
-    measured cosine, without `measure=True` too; with the pick off, the output is
-    `choose`'s."""
+    """A short brief's output is the candidate (over sentence units, then clause units)
+    whose brief vector is closest to the brief's (so never further than the estimate's
+    pick), and the similarity it reports is that measured cosine, without `measure=True`
+    too; with the pick off, the output is `choose`'s."""
     from briefmin.minify import brief_vectors
 
     picked = minify(hashing(), text, ratio=ratio)
@@ -357,11 +357,16 @@ def test_the_measured_pick_is_the_closest_candidate(text: str, ratio: float) -> 
     options = choices(doc, vectors, budget)
     assert np.array_equal(options[0], choose(doc, vectors, budget))
     assert len({np.packbits(m).tobytes() for m in options}) == len(options)
-    outputs = list(dict.fromkeys(render(doc, m) for m in options))
-    assert picked.text in outputs
     if len(hashing().token_spans(text)) > PICK_TOKENS:
         assert picked.text == estimated.text
         return
+    clause_doc = parse(text, budget, clauses=True)
+    clause_options = choices(clause_doc, unit_vectors(hashing(), [clause_doc])[0], budget)
+    outputs = list(dict.fromkeys([*(render(doc, m) for m in options),
+                                  *(render(clause_doc, m) for m in clause_options)]))
+    assert picked.text in outputs
+    assert picked.text == minify(hashing(), text, ratio=ratio, pick_clauses=False).text or \
+        picked.text in [render(clause_doc, m) for m in clause_options]
     original, *candidates = brief_vectors(hashing(), [text, *outputs])
     cosines = [float(original @ c) if count_words(o) else (0.0 if count_words(text) else 1.0)
                for c, o in zip(candidates, outputs, strict=True)]
