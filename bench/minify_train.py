@@ -127,6 +127,8 @@ VARIANTS["ctxpool"] = {"pick_contextual": True}
 # eleventh round: the pick's pool widened by candidates over clause units
 VARIANTS["clausepool"] = {"pick_clauses": True}
 VARIANTS["noclausepool"] = {"pick_clauses": False}
+# twelfth round: fine clause units (also cut after every comma) in the pick's pool too
+VARIANTS["finepool"] = {"pick_fine_clauses": True}
 
 
 def pypi_readmes() -> list[tuple[str, str]]:

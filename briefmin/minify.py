@@ -40,12 +40,11 @@ from .units import (
 )
 
 __all__ = ["CLAUSES", "COST_POWERS", "DEFAULT_RATIO", "PICK_CLAUSES", "PICK_CONTEXTUAL",
-           "PICK_TOKENS",
-           "PRIORS", "REDUNDANCY", "SWAPS", "Document", "Minified", "Priors", "UnitVectors",
-           "brief_vectors", "choices", "choose",
-           "count_words", "minify", "minify_many", "parse", "render", "select_backward",
-           "select_greedy", "select_in_order", "similarity", "split_clauses", "split_sentences",
-           "unit_vectors", "word_budget"]
+           "PICK_FINE_CLAUSES", "PICK_TOKENS", "PRIORS", "REDUNDANCY", "SWAPS", "Document",
+           "Minified", "Priors", "UnitVectors", "brief_vectors", "choices", "choose", "count_words",
+           "minify", "minify_many", "parse", "render", "select_backward", "select_greedy",
+           "select_in_order", "similarity", "split_clauses", "split_sentences", "unit_vectors",
+           "word_budget"]
 
 DEFAULT_RATIO = 0.5
 # sentences split into clause units (`units.split_clauses`): a sentence may lose its end,
@@ -81,6 +80,10 @@ PICK_CONTEXTUAL = False
 # [+0.0010, +0.0038] per document and drew level with truncate (bench/RESULTS.md, eleventh
 # round). Only short briefs: a long brief's whole sentences fill 97-98% of its budget
 PICK_CLAUSES = True
+# the pick also weighs candidates over fine clause units (also cut after every comma), to
+# use the budget whole clauses leave unused. Off: the twelfth round's candidate, its rule
+# in bench/RESULTS.md
+PICK_FINE_CLAUSES = False
 # briefs read by the model in one batched pass: 32 briefs of 3,000 tokens hold ~150 MB of
 # token embeddings
 PASS_GROUP = 32
@@ -144,7 +147,8 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
                 priors: Priors | None = None, clauses: bool = CLAUSES,
                 pick_tokens: int = PICK_TOKENS,
                 pick_contextual: bool = PICK_CONTEXTUAL,
-                pick_clauses: bool = PICK_CLAUSES) -> list[Minified]:
+                pick_clauses: bool = PICK_CLAUSES,
+                pick_fine_clauses: bool = PICK_FINE_CLAUSES) -> list[Minified]:
     """Minify several briefs: unit vectors from the model's token table, or with
     `contextual` from one model pass over all their tokens (see `unit_vectors`), then per
     brief the candidate selections of `choices`, scored from those vectors alone; for a
@@ -174,8 +178,11 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
             more = unit_vectors(encoder, [docs[i] for i in short], contextual=True)
             for i, vectors in zip(short, more, strict=True):
                 options[i] = [*options[i], *choices_of(docs[i], budgets[i], vectors)]
-        if pick_clauses and not clauses and short:
-            clause_docs = [parse(group[i], budgets[i], clauses=True) for i in short]
+        for wanted, fine in ((pick_clauses and not clauses, False), (pick_fine_clauses, True)):
+            if not (wanted and short):
+                continue
+            clause_docs = [parse(group[i], budgets[i], clauses=True, fine_clauses=fine)
+                           for i in short]
             for i, clause_doc, vectors in zip(short, clause_docs, unit_vectors(
                     encoder, clause_docs, contextual), strict=True):
                 options[i] = [*options[i], *choices_of(clause_doc, budgets[i], vectors)]
@@ -259,12 +266,13 @@ def minify(encoder: Encoder, text: str, *, ratio: float | None = None,
            cost_powers: Sequence[float] = COST_POWERS, refine: bool = True,
            measure: bool = False, contextual: bool = False, clauses: bool = CLAUSES,
            pick_tokens: int = PICK_TOKENS, pick_contextual: bool = PICK_CONTEXTUAL,
-           pick_clauses: bool = PICK_CLAUSES) -> Minified:
+           pick_clauses: bool = PICK_CLAUSES,
+           pick_fine_clauses: bool = PICK_FINE_CLAUSES) -> Minified:
     """A shorter version of `text` made of its own units, closest in meaning under the
     budget: `ratio` of its words (default 0.5) or `max_words`."""
     return minify_many(encoder, [text], ratio=ratio, max_words=max_words,
                        redundancy=redundancy, cost_powers=cost_powers, refine=refine,
                        measure=measure, contextual=contextual, clauses=clauses,
                        pick_tokens=pick_tokens, pick_contextual=pick_contextual,
-                       pick_clauses=pick_clauses)[0]
+                       pick_clauses=pick_clauses, pick_fine_clauses=pick_fine_clauses)[0]
 

@@ -251,6 +251,12 @@ def test_clause_split() -> None:
     assert split_clauses("Note: run it, then stop.") == ["Note: run it, then stop."]
     assert split_clauses("Use this:: red, green and blue") == ["Use this:: red, green and blue"]
     assert split_clauses("Short, and") == ["Short, and"]
+    # fine clauses (the twelfth round's candidate) also cut after a comma before a noun
+    assert split_clauses("The driver supports X, Y and Z, and it also handles W; fine.",
+                         fine=True) == ["The driver supports X,", "Y and Z,",
+                                        "and it also handles W; fine."]
+    fine = "however, when the device resets, the state is lost, see below."
+    assert " ".join(split_clauses(fine, fine=True)) == fine
 
 
 def test_clause_units_keep_a_sentence_prefix() -> None:
@@ -453,23 +459,32 @@ def test_the_measured_pick_keeps_meaning_the_estimate_misses(real_encoder: Encod
 
 
 @pytest.mark.model
-def test_clause_candidates_widen_the_pick(real_encoder: Encoder) -> None:
-    """`pick_clauses` (the eleventh round) adds candidates over clause units: the pick is at
-    least as close as without them, still the brief's own words in order within budget, and
-    a clause candidate wins only by being measurably closer."""
-    picked = minify_many(real_encoder, _DESCRIPTIONS, ratio=0.3)
-    clauses = minify_many(real_encoder, _DESCRIPTIONS, ratio=0.3, pick_clauses=True)
-    for text, more, result in zip(_DESCRIPTIONS, clauses, picked, strict=True):
-        assert more.similarity is not None and result.similarity is not None
-        assert more.similarity >= result.similarity - 1e-5
-        assert more.words_out <= more.budget
-        assert is_subsequence(more.text.split(), text.split())
-        if more.text != result.text:  # a clause candidate won: it must be measurably closer
-            assert more.similarity > result.similarity
+@pytest.mark.parametrize(("fewer", "more"), [
+    ({"pick_clauses": False}, {"pick_clauses": True}),  # the eleventh round (the default)
+    ({}, {"pick_fine_clauses": True}),  # the twelfth round's candidate
+])
+def test_clause_candidates_widen_the_pick(real_encoder: Encoder, fewer: dict[str, bool],
+                                          more: dict[str, bool]) -> None:
+    """Clause candidates in the pick's pool: the pick is at least as close as without them,
+    still the brief's own words in order within budget, and a new candidate wins only by
+    being measurably closer; some brief here changes, so the comparison is not vacuous."""
+    changed = 0
+    for ratio in (0.3, 0.5):
+        without = minify_many(real_encoder, _DESCRIPTIONS, ratio=ratio, **fewer)
+        wider = minify_many(real_encoder, _DESCRIPTIONS, ratio=ratio, **more)
+        for text, result, base in zip(_DESCRIPTIONS, wider, without, strict=True):
+            assert result.similarity is not None and base.similarity is not None
+            assert result.similarity >= base.similarity - 1e-5
+            assert result.words_out <= result.budget
+            assert is_subsequence(result.text.split(), text.split())
+            if result.text != base.text:  # a new candidate won: it is measurably closer
+                changed += 1
+                assert result.similarity > base.similarity
+    assert changed
     # a brief the pick does not read keeps its sentence-unit output
     long_text = " ".join(_DESCRIPTIONS) * 3
-    assert minify(real_encoder, long_text, ratio=0.3, pick_clauses=True).text == \
-        minify(real_encoder, long_text, ratio=0.3).text
+    assert minify(real_encoder, long_text, ratio=0.3, **more).text == \
+        minify(real_encoder, long_text, ratio=0.3, **fewer).text
 
 
 @pytest.mark.model
