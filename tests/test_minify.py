@@ -460,8 +460,9 @@ def test_the_measured_pick_keeps_meaning_the_estimate_misses(real_encoder: Encod
 
 @pytest.mark.model
 @pytest.mark.parametrize(("fewer", "more"), [
-    ({"pick_clauses": False}, {"pick_clauses": True}),  # the eleventh round (the default)
-    ({}, {"pick_fine_clauses": True}),  # the twelfth round's candidate
+    ({"pick_clauses": False, "pick_fine_clauses": False},  # the eleventh round
+     {"pick_clauses": True, "pick_fine_clauses": False}),
+    ({"pick_fine_clauses": False}, {"pick_fine_clauses": True}),  # the twelfth round
 ])
 def test_clause_candidates_widen_the_pick(real_encoder: Encoder, fewer: dict[str, bool],
                                           more: dict[str, bool]) -> None:
