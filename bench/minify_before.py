@@ -24,17 +24,14 @@ sys.path.insert(0, str(BENCH))
 
 from bench_minify import RATIOS  # noqa: E402
 from minify_eval import (  # noqa: E402
-    E5_CHUNK_WORDS,
-    MINILM_CHUNK_WORDS,
     SUMMARIZERS,
     E5Cache,
     TfIdf,
     lead_output,
-    offset_cosines,
     paired_bootstrap,
     split,
 )
-from minify_train import VARIANTS, MiniLmCache, scores_of  # noqa: E402
+from minify_train import VARIANTS, MiniLmCache, judged  # noqa: E402
 
 from briefmin.encoder import BUNDLED_MODEL, load_encoder  # noqa: E402
 from briefmin.minify import count_words, minify_many, word_budget  # noqa: E402
@@ -75,17 +72,8 @@ def main() -> None:
                               SUMMARIZERS[name](t, word_budget(count_words(t), ratio))
                               for t in texts]
             for judge in ("e5", "minilm180x", "tfidf"):
-                s = {}
-                for name, o in outs.items():
-                    if not texts:
-                        s[name] = np.zeros(0)
-                    elif judge == "e5":
-                        s[name] = scores_of(texts, o, e5.embed, E5_CHUNK_WORDS)
-                    elif judge == "minilm180x":
-                        s[name] = offset_cosines(texts, o, minilm.embed, MINILM_CHUNK_WORDS)
-                    else:
-                        s[name] = np.array([tfidf.kept(t, x) for t, x in zip(texts, o,
-                                                                            strict=True)])
+                s = {name: judged(judge, texts, o, e5, minilm, tfidf)
+                     for name, o in outs.items()}
                 cells = []
                 for a, b in pairs:
                     # with --changed-only the unchanged documents differ by exactly 0

@@ -20,15 +20,12 @@ sys.path.insert(0, str(BENCH))
 
 from bench_minify import RATIOS  # noqa: E402
 from minify_eval import (  # noqa: E402
-    E5_CHUNK_WORDS,
-    MINILM_CHUNK_WORDS,
     E5Cache,
-    offset_cosines,
     paired_bootstrap,
     split,
     truncate,
 )
-from minify_train import MiniLmCache, scores_of  # noqa: E402
+from minify_train import MiniLmCache, judged  # noqa: E402
 
 from briefmin.encoder import BUNDLED_MODEL, load_encoder  # noqa: E402
 from briefmin.minify import minify_many  # noqa: E402
@@ -56,9 +53,7 @@ def main() -> None:
                                                                       strict=True)]}
             fill = np.mean([r.words_out / r.budget for r in results])
             for judge in ("e5", "minilm180x"):
-                s = {name: scores_of(texts, o, e5.embed, E5_CHUNK_WORDS) if judge == "e5"
-                     else offset_cosines(texts, o, minilm.embed, MINILM_CHUNK_WORDS)
-                     for name, o in outs.items()}
+                s = {name: judged(judge, texts, o, e5, minilm) for name, o in outs.items()}
                 cells = []
                 for other in ("same", "budget"):
                     mean, low, high = paired_bootstrap(s["briefmin"] - s[other])

@@ -230,6 +230,21 @@ def scores_of(originals: list[str], outputs: list[str],
     return np.where(empty, 0.0, (vecs[:n] * vecs[n:]).sum(axis=1))
 
 
+def judged(judge: str, originals: list[str], outputs: list[str], e5: VectorCache,
+           minilm: VectorCache, tfidf: TfIdf | None = None) -> np.ndarray:
+    """One score per document under the named judge ("e5", "minilm180x" or "tfidf"): the
+    dispatch minify_before.py and minify_matched.py share."""
+    if not originals:
+        return np.zeros(0)
+    if judge == "e5":
+        return scores_of(originals, outputs, e5.embed, E5_CHUNK_WORDS)
+    if judge == "minilm180x":
+        return offset_cosines(originals, outputs, minilm.embed, MINILM_CHUNK_WORDS)
+    if judge == "tfidf" and tfidf is not None:
+        return np.array([tfidf.kept(t, o) for t, o in zip(originals, outputs, strict=True)])
+    raise ValueError(f"unknown judge {judge!r} (or no TF-IDF for it)")
+
+
 def compare(path: Path, candidate: str, base: str) -> None:
     """Per genre group and judge: CANDIDATE - BASE per document (averaged over the ratios
     each document was measured at), with a paired bootstrap 95% interval (the noise of 20 or
