@@ -129,6 +129,8 @@ VARIANTS["clausepool"] = {"pick_clauses": True}
 VARIANTS["noclausepool"] = {"pick_clauses": False}
 # twelfth round: fine clause units (also cut after every comma) in the pick's pool too
 VARIANTS["finepool"] = {"pick_fine_clauses": True}
+# the ninth round's default (session 12's full held-out run): sentence candidates only
+VARIANTS["sentpool"] = {"pick_clauses": False, "pick_fine_clauses": False}
 
 
 def pypi_readmes() -> list[tuple[str, str]]:
