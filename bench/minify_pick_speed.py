@@ -22,12 +22,13 @@ sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
 from minify_eval import split  # noqa: E402
+from minify_train import VARIANTS  # noqa: E402
 
 from briefmin.encoder import BUNDLED_MODEL, load_encoder  # noqa: E402
 from briefmin.minify import brief_vectors, minify_many  # noqa: E402
 
 POOLS: dict[str, dict[str, Any]] = {
-    "sentence candidates only": {"pick_clauses": False, "pick_fine_clauses": False},
+    "sentence candidates only": VARIANTS["sentpool"],
     "sentence and clause candidates": {"pick_fine_clauses": False},
     "the default (fine clause candidates too)": {}}
 
