@@ -59,6 +59,7 @@ from minify_eval import (  # noqa: E402
     MINILM_CHUNK_WORDS,
     SUMMARIZERS,
     E5Cache,
+    MiniLmCache,
     TfIdf,
     offset_cosines,
     paired_bootstrap,
@@ -155,23 +156,13 @@ def cosines(originals: list[str], outputs: dict[tuple[str, float], list[str]],
     return out
 
 
-def memo(embed: Callable[[list[str]], np.ndarray]) -> Callable[[list[str]], np.ndarray]:
-    """`embed` that encodes each distinct text once per run."""
-    seen: dict[str, np.ndarray] = {}
-
-    def cached(texts: list[str]) -> np.ndarray:
-        new = list(dict.fromkeys(t for t in texts if t not in seen))
-        if new:
-            seen.update(zip(new, embed(new), strict=True))
-        return np.array([seen[t] for t in texts], np.float32)
-    return cached
-
-
 def judge(encoder: object, e5: E5Cache | None, tfidf: TfIdf, originals: list[str],
           outputs: dict[tuple[str, float], list[str]]) -> dict[tuple[str, str, float], np.ndarray]:
     """Per (judge, method, ratio): one score per document. The e5 judge (about 1 chunk/s on
     the shared cores) only scores E5_METHODS."""
-    minilm = memo(encoder.encode)  # type: ignore[attr-defined]
+    # kept between runs like e5's: originals and baselines do not change, and a stopped run
+    # keeps what it embedded
+    minilm = MiniLmCache(encoder).embed  # type: ignore[arg-type]
     scores = {("minilm180", *k): v for k, v in cosines(
         originals, outputs, minilm, MINILM_CHUNK_WORDS).items()}
     for key, outs in outputs.items():

@@ -26,12 +26,13 @@ from bench_minify import RATIOS  # noqa: E402
 from minify_eval import (  # noqa: E402
     SUMMARIZERS,
     E5Cache,
+    MiniLmCache,
     TfIdf,
     lead_output,
     paired_bootstrap,
     split,
 )
-from minify_train import VARIANTS, MiniLmCache, judged  # noqa: E402
+from minify_train import VARIANTS, judged  # noqa: E402
 
 from briefmin.encoder import BUNDLED_MODEL, load_encoder  # noqa: E402
 from briefmin.minify import count_words, minify_many, word_budget  # noqa: E402

@@ -22,8 +22,8 @@ sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
 from bench_minify import RATIOS  # noqa: E402
-from minify_eval import MINILM_CHUNK_WORDS, offset_cosines  # noqa: E402
-from minify_train import MiniLmCache, scores_of, training_docs  # noqa: E402
+from minify_eval import MINILM_CHUNK_WORDS, MiniLmCache, offset_cosines  # noqa: E402
+from minify_train import scores_of, training_docs  # noqa: E402
 
 from briefmin.encoder import BUNDLED_MODEL, load_encoder  # noqa: E402
 from briefmin.minify import count_words, parse, render, word_budget  # noqa: E402

@@ -61,8 +61,12 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from briefmin.encoder import Encoder
 
 BENCH = Path(__file__).resolve().parent
 OUT = BENCH / "out"
@@ -308,6 +312,18 @@ class E5Cache(VectorCache):
         source.unlink()
         target.unlink()
         return vectors
+
+
+class MiniLmCache(VectorCache):
+    """The bundled model's chunk vectors (the MiniLM judges), kept between runs: a stopped
+    run, or the next one, embeds only the chunks not seen yet."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        super().__init__("minilm")
+        self.encoder = encoder
+
+    def compute(self, texts: list[str]) -> np.ndarray:
+        return self.encoder.encode(texts)
 
 
 _TERM = re.compile(r"[a-z][a-z0-9_]{2,}")

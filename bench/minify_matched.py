@@ -21,11 +21,12 @@ sys.path.insert(0, str(BENCH))
 from bench_minify import RATIOS  # noqa: E402
 from minify_eval import (  # noqa: E402
     E5Cache,
+    MiniLmCache,
     paired_bootstrap,
     split,
     truncate,
 )
-from minify_train import MiniLmCache, judged  # noqa: E402
+from minify_train import judged  # noqa: E402
 
 from briefmin.encoder import BUNDLED_MODEL, load_encoder  # noqa: E402
 from briefmin.minify import minify_many  # noqa: E402

@@ -57,6 +57,7 @@ from minify_eval import (  # noqa: E402
     TRAINABLE,
     USRDOC,
     E5Cache,
+    MiniLmCache,
     TfIdf,
     VectorCache,
     lead_output,
@@ -67,7 +68,7 @@ from minify_eval import (  # noqa: E402
     usrdoc_files,
 )
 
-from briefmin.encoder import BUNDLED_MODEL, Encoder, load_encoder  # noqa: E402
+from briefmin.encoder import BUNDLED_MODEL, load_encoder  # noqa: E402
 from briefmin.minify import (  # noqa: E402
     count_words,
     minify_many,
@@ -211,17 +212,6 @@ def system_readmes() -> list[tuple[str, str]]:
             if 150 <= len(body.split()) <= 4000 and body not in held:
                 docs.append((text, body))
     return docs
-
-
-class MiniLmCache(VectorCache):
-    """The bundled model's chunk vectors (the MiniLM judges), kept between runs."""
-
-    def __init__(self, encoder: Encoder) -> None:
-        super().__init__("minilm")
-        self.encoder = encoder
-
-    def compute(self, texts: list[str]) -> np.ndarray:
-        return self.encoder.encode(texts)
 
 
 def scores_of(originals: list[str], outputs: list[str],
