@@ -156,13 +156,11 @@ def cosines(originals: list[str], outputs: dict[tuple[str, float], list[str]],
     return out
 
 
-def judge(encoder: object, e5: E5Cache | None, tfidf: TfIdf, originals: list[str],
+def judge(minilm_cache: MiniLmCache, e5: E5Cache | None, tfidf: TfIdf, originals: list[str],
           outputs: dict[tuple[str, float], list[str]]) -> dict[tuple[str, str, float], np.ndarray]:
     """Per (judge, method, ratio): one score per document. The e5 judge (about 1 chunk/s on
     the shared cores) only scores E5_METHODS."""
-    # kept between runs like e5's: originals and baselines do not change, and a stopped run
-    # keeps what it embedded
-    minilm = MiniLmCache(encoder).embed  # type: ignore[arg-type]
+    minilm = minilm_cache.embed
     scores = {("minilm180", *k): v for k, v in cosines(
         originals, outputs, minilm, MINILM_CHUNK_WORDS).items()}
     for key, outs in outputs.items():
@@ -327,6 +325,9 @@ def main() -> None:
     encoder = load_encoder(BUNDLED_MODEL)
     encoder.encode(["warm up"])
     e5 = None if args.no_e5 else E5Cache()
+    # the MiniLM judges' vectors are kept between runs like e5's: originals and baselines do
+    # not change, and a stopped run keeps what it embedded
+    minilm = MiniLmCache(encoder)
     judges = tuple(j for j in JUDGES if not j.startswith("e5") or e5 is not None)
     genres = ["kernel"] if args.train else args.genres
     # each genre's section is printed as soon as it is judged: a stopped run keeps them
@@ -349,7 +350,7 @@ def main() -> None:
                 outputs[method, ratio] = outs
             log(f"{genre}: outputs at {ratio} ({timings[f'briefmin {ratio}']:.1f} s briefmin)")
         tfidf = TfIdf([t for _, t in held_out])
-        scores = judge(encoder, e5, tfidf, texts, outputs)
+        scores = judge(minilm, e5, tfidf, texts, outputs)
         title = f"{genre} (training split, seed {TRAIN_SEED})" if args.train else genre
         print(quality_table(title, len(texts), scores, judges, outputs) + "\n", flush=True)
         print(f"Margins on {genre}, briefmin minus each baseline [95% paired bootstrap]:\n\n"
