@@ -97,8 +97,10 @@ class FolderWriter:
             self._create(folder, parts, leaf, data)
             return
         tmp = f".{leaf}.briefmin-{os.getpid()}-{time.monotonic_ns()}"
-        fd = os.open(tmp, _FILE_FLAGS, 0o666, dir_fd=folder)
         try:
+            # inside the try: a Ctrl-C taken as os.open returns surfaces on this line, after
+            # the kernel made the file (a name of ours alone, so removing it is always safe)
+            fd = os.open(tmp, _FILE_FLAGS, 0o666, dir_fd=folder)
             try:
                 _write_all(fd, data)
             finally:
@@ -127,6 +129,14 @@ class FolderWriter:
                 raise self._in_the_way(parts) from None
             raise InputError(f"{where} already exists (made while restoring); use --force "
                              "to overwrite") from None
+        except OSError:
+            raise
+        except BaseException:
+            # a Ctrl-C taken as os.open returns surfaces here, after the kernel made the
+            # file, which O_EXCL makes ours: no empty file stays behind
+            with suppress(OSError):
+                os.unlink(leaf, dir_fd=folder)
+            raise
         try:
             try:
                 _write_all(fd, data)
@@ -165,7 +175,8 @@ class FolderWriter:
                 with suppress(FileExistsError):  # made meanwhile by someone else: open it
                     os.mkdir(name, dir_fd=parent)
             except OSError as exc:
-                if exc.errno == errno.ELOOP:
+                # Linux reports a symlink opened with O_DIRECTORY | O_NOFOLLOW as ENOTDIR
+                if exc.errno == errno.ELOOP or os.path.islink(where):
                     raise self.error(f"refusing to write through symlink {where}") from None
                 if exc.errno == errno.ENOTDIR:
                     raise self.error(f"cannot write into {where}: it is a file, not a "

@@ -56,6 +56,40 @@ def test_a_failed_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.Monke
     assert os.listdir(root) == []
 
 
+@pytest.mark.parametrize("exclusive", [True, False])
+def test_an_interrupt_as_the_file_is_opened_leaves_no_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exclusive: bool) -> None:
+    """Ctrl-C taken as os.open returns surfaces on that call, after the kernel made the file:
+    a restore interrupted there left an empty temporary (or, in place, an empty) file."""
+    root = tmp_path / "out"
+    root.mkdir()
+    real_open = os.open
+
+    def open_then_interrupted(path: str, flags: int, mode: int = 0o777, *,
+                              dir_fd: int | None = None) -> int:
+        if flags & os.O_CREAT:
+            real_open(path, flags, mode, dir_fd=dir_fd)  # made, then the signal lands
+            raise KeyboardInterrupt
+        return real_open(path, flags, mode, dir_fd=dir_fd)
+
+    with FolderWriter(root, ArchiveError, exclusive=exclusive) as writer:
+        monkeypatch.setattr(os, "open", open_then_interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            writer.write(["sub", "a.md"], b"archived\n")
+        monkeypatch.undo()
+    assert os.listdir(root / "sub") == []
+
+
+def test_a_symlinked_folder_in_the_target_is_named_as_one(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "sub").symlink_to(tmp_path / "elsewhere")
+    with FolderWriter(tmp_path / "out", ArchiveError) as writer, \
+            pytest.raises(ArchiveError, match="refusing to write through symlink"):
+        writer.write(["sub", "a.md"], b"archived\n")
+    assert os.listdir(tmp_path / "elsewhere") == []
+
+
 def test_restore_into_an_empty_folder_creates_in_place(hashing_archive: MakeArchive,
                                                        tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
