@@ -9,6 +9,7 @@ import contextlib
 import functools
 import gc
 import os
+import select
 import signal
 import sqlite3
 import sys
@@ -74,10 +75,22 @@ ArchiveArg = Annotated[Path, typer.Argument(help="The archive file (.bmin).",
                                             show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No messages on stderr.")]
+# a wait fits SQLite's busy timeout (milliseconds in a C int) and a monotonic deadline
+MAX_WAIT = 1_000_000.0
+
+
+def _wait_seconds(value: float) -> float:
+    if not 0 <= value <= MAX_WAIT:  # also refuses NaN, which every range check lets through
+        raise typer.BadParameter(f"{value} is not in the range 0<=x<={MAX_WAIT:g} (seconds)")
+    return value
+
+
 WaitOpt = Annotated[float, typer.Option(
-    "--wait", min=0, help="Seconds to wait for another briefmin writing the archive.")]
+    "--wait", callback=_wait_seconds,
+    help="Seconds to wait for another briefmin writing the archive (0 to 1000000).")]
 FromOpt = Annotated[str | None, typer.Option(
-    "--from", help="Read a newline-separated path list from FILE (- = stdin).")]
+    "--from", help="Read a path list from FILE (- = stdin): one per line, or "
+    "NUL-separated (find -print0).")]
 IncludeOpt = Annotated[list[str] | None, typer.Option(
     help=f"Glob of folder members to take (default: {' '.join(DEFAULT_INCLUDE)}).")]
 ExcludeOpt = Annotated[list[str] | None, typer.Option(help="Glob of paths to leave out.")]
@@ -172,7 +185,7 @@ def add_command(
         "--ray-address", help="The Ray cluster to encode on ('auto' = the one in "
                               "RAY_ADDRESS); implies --ray.")] = None,
     ray_actors: Annotated[int | None, typer.Option(
-        "--ray-actors", min=1, help="Model actors on the cluster (default: one per CPU, "
+        "--ray-actors", min=1, help="Model actors on the cluster (default: one per machine, "
                                     "or per GPU when it has GPUs); implies --ray.")] = None,
     ray_batch: Annotated[int, typer.Option(
         "--ray-batch", min=1, help="Briefs per actor call (larger: less padding, more work "
@@ -323,7 +336,10 @@ def search_command(
     check_mode(mode, min_score)
     if min_score is not None and not -1.0 <= min_score <= 1.0:
         raise UsageError(f"--min-score must be between -1 and 1, not {min_score}")
-    if (query is None) == (queries is None):
+    if query is None and queries is None:
+        raise UsageError("nothing to search for: give a QUERY, or --queries FILE (one query "
+                         "per line)")
+    if query is not None and queries is not None:
         raise UsageError("give one QUERY, or --queries FILE (one query per line), not both")
     texts = [query] if query is not None else read_queries(queries or "-")
     with _archive().open(archive, model=model) as arch:
@@ -384,6 +400,8 @@ def restore_command(
     """Restore briefs byte-exact (sha256-checked) into a folder or to stdout."""
     if (to is None) == (not to_stdout) and (minify is None or to_stdout):
         raise UsageError("say where to restore: --to DIR or --stdout (one of them)")
+    if to_stdout and json_out and minify is None:
+        raise UsageError("--stdout writes the briefs' bytes and --json a report: give one")
     with _archive().open(archive) as arch, _no_collection(), _writing_into(to):
         chosen: Snapshot | None = None
         if snapshot is not None or as_of is not None:
@@ -800,11 +818,12 @@ def forget_command(
     from .retention import Decision, Policy
 
     policy = Policy(keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly,
-                    keep_yearly, _duration(keep_within),
+                    keep_yearly, _duration(keep_within, "--keep-within"),
                     tuple(tuple(t.split(",")) for t in keep_tag or ()),
-                    _duration(keep_within_hourly), _duration(keep_within_daily),
-                    _duration(keep_within_weekly), _duration(keep_within_monthly),
-                    _duration(keep_within_yearly))
+                    *(_duration(text, f"--keep-within-{rule}") for text, rule in (
+                        (keep_within_hourly, "hourly"), (keep_within_daily, "daily"),
+                        (keep_within_weekly, "weekly"), (keep_within_monthly, "monthly"),
+                        (keep_within_yearly, "yearly"))))
     if ids and not policy.empty:
         raise UsageError("give snapshot IDs or a --keep-* policy, not both")
     with _archive().open(archive, write=not dry_run, wait=wait,
@@ -840,10 +859,10 @@ def forget_command(
         _say_pruned(reclaimed, quiet)
 
 
-def _duration(text: str | None) -> Duration:
+def _duration(text: str | None, option: str) -> Duration:
     from .retention import Duration
 
-    return Duration.parse(text) if text else Duration()
+    return Duration.parse(text, option) if text is not None else Duration()
 
 
 def _say_pruned(pruned: dict[str, int], quiet: bool) -> None:
@@ -892,9 +911,7 @@ def tier_command(
     from .store.tiers import bits_of
 
     bits_of(codes)  # a bad --codes is refused before the archive is opened
-    duration = Duration.parse(older_than)
-    if min(duration.years, duration.months, duration.days, duration.hours) < 0:
-        raise UsageError(f"--older-than {older_than!r}: a duration cannot be negative")
+    duration = Duration.parse(older_than, "--older-than")
     cutoff = duration.before(datetime.now(UTC))
     with _archive().open(archive, write=not dry_run, wait=wait,
                       on_wait=_waiting(archive, quiet)) as arch:
@@ -956,6 +973,13 @@ def minify_command(
             output.warn(f"skipped {output.escape_name(item.name)}: {item.reason}")
     if len(named) > 1 and to is None:
         raise UsageError(f"{len(named)} briefs to minify: give --to DIR to write them there")
+    if not named:  # an empty folder, or only skipped files: nothing to load the model for
+        if not quiet:
+            output.warn("nothing to minify: no text briefs in "
+                        f"{' '.join(output.escape_name(p) for p in paths or ['-'])}")
+        if json_out:
+            output.emit_json([])
+        return
     if archive is not None:
         from .encoder import archive_encoder
 
@@ -969,8 +993,10 @@ def minify_command(
         _emit_minified(named, encoder, budget, to, force, json_out, quiet)
 
 
-def _minify_budget(ratio: str | None, max_words: str | None) -> dict[str, Any]:
-    """--ratio / --max-words parsed here, so a bad value is a one-line usage error."""
+def _minify_budget(ratio: str | None, max_words: str | None,
+                   ratio_option: str = "--ratio") -> dict[str, Any]:
+    """--ratio / --max-words parsed here, so a bad value is a one-line usage error that
+    names the option given (`restore --minify R` passes its ratio as `ratio_option`)."""
     from .minify import word_budget
 
     def number(option: str, text: str | None, kind: type) -> Any:
@@ -982,9 +1008,12 @@ def _minify_budget(ratio: str | None, max_words: str | None) -> dict[str, Any]:
             raise UsageError(f"{option} must be a {'number' if kind is float else 'whole number'}"
                              f", got {text!r}") from None
 
-    budget = {"ratio": number("--ratio", ratio, float),
+    budget = {"ratio": number(ratio_option, ratio, float),
               "max_words": number("--max-words", max_words, int)}
-    word_budget(100, **budget)  # validates
+    try:
+        word_budget(100, **budget)  # validates
+    except UsageError as exc:
+        raise UsageError(str(exc).replace("--ratio", ratio_option)) from None
     return budget
 
 
@@ -1029,8 +1058,18 @@ def _restore_minified(arch: Archive, records: list[BriefRecord], ratio: str, to:
     from .encoder import archive_encoder
 
     named = [(r.path, arch.text(r.content_id)) for r in records]
-    _emit_minified(named, archive_encoder(arch), _minify_budget(ratio, None), to, force, json_out,
-                   quiet)
+    _emit_minified(named, archive_encoder(arch), _minify_budget(ratio, None, "--minify"), to,
+                   force, json_out, quiet)
+
+
+def _stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe whose reading end is closed (poll reports an error on it)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no stdout, or no poll on this system
+        return False
 
 
 def _silence_stdout() -> None:
@@ -1086,12 +1125,20 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         output.error("interrupted")
         return int(ExitStatus.INTERRUPTED)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # outside a command: while parsing, or after it returned
+        output.error("interrupted")
         return int(ExitStatus.INTERRUPTED)
     except BrokenPipeError:
         # the reader went away before click's last flush: stop quietly
         _silence_stdout()
         return int(ExitStatus.OK)
+    except SystemExit as exc:
+        # click exits 1 itself when printing --help or --version meets a closed pipe
+        # (`briefmin --help | head -1`); like any other output cut short, that is exit 0
+        if exc.code == 1 and _stdout_reader_gone():
+            _silence_stdout()
+            return int(ExitStatus.OK)
+        raise
     code = int(result) if isinstance(result, int) else int(ExitStatus.OK)
     if own_process:
         _end_process(code)

@@ -40,7 +40,7 @@ RAY_AHEAD_BYTES = 64 * 1024 * 1024
 @dataclass
 class RayOptions:
     """`address`: None starts a local Ray for the run; "auto" joins the cluster in
-    RAY_ADDRESS; anything else is a Ray address. `actors`: None = one per CPU (per GPU on a
+    RAY_ADDRESS; anything else is a Ray address. `actors`: None = one per machine (per GPU on a
     cluster with GPUs). `batch`: texts per actor call."""
 
     address: str | None = None

@@ -21,7 +21,13 @@ def parse_time(text: str, option: str = "--time") -> datetime:
     except ValueError:
         raise UsageError(f"{option} {text!r}: give an ISO 8601 date or time, like 2026-03-01 "
                          "or 2026-03-01T02:00:00+01:00") from None
-    return moment if moment.tzinfo else moment.astimezone()
+    try:  # snapshots are kept in Unix seconds: a time must have some
+        moment = moment if moment.tzinfo else moment.astimezone()
+        moment.timestamp()
+    except (ValueError, OverflowError, OSError):
+        raise UsageError(f"{option} {text!r}: out of the range of times this machine can "
+                         "count; give a date like 2026-03-01") from None
+    return moment
 
 
 def pick(archive: Archive, snapshot: str | None, as_of: str | None) -> Snapshot | None:
@@ -66,7 +72,8 @@ def plan_forget(snapshots: list[Snapshot], policy: Policy, *, now: datetime | No
     """A decision per snapshot, newest first within each group of host and roots."""
     if policy.empty:
         raise UsageError("no policy given: say what to keep (--keep-last N, --keep-daily N, "
-                         "...); nothing was forgotten")
+                         "...; a count of 0 or a duration of 0 is no rule); nothing was "
+                         "forgotten")
     groups: dict[tuple[str, tuple[str, ...]], list[Snapshot]] = {}
     for snapshot in snapshots:
         groups.setdefault((snapshot.host, snapshot.roots), []).append(snapshot)

@@ -26,7 +26,7 @@ from .errors import UsageError
 
 T = TypeVar("T")
 
-_DURATION_PART = re.compile(r"(-?\d+)([ymdh])")
+_DURATION_PART = re.compile(r"(-?\d+)([ymdh])")  # a sign is parsed to be refused by name
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,8 @@ class Duration:
     hours: int = 0
 
     @classmethod
-    def parse(cls, text: str) -> Duration:
+    def parse(cls, text: str, option: str = "duration") -> Duration:
+        """`text` as a duration; a `UsageError` naming `option` if it is not one."""
         text = text.strip()
         parts: dict[str, int] = {}
         position = 0
@@ -49,8 +50,12 @@ class Duration:
             parts[match.group(2)] = int(match.group(1))
             position = match.end()
         if not text or position != len(text):
-            raise UsageError(f"duration {text!r}: write it like 7d, 2m, 1y6m or 12h "
+            raise UsageError(f"{option} {text!r}: write it like 7d, 2m, 1y6m or 12h "
                              "(y years, m months, d days, h hours)")
+        # a negative duration reaches past the newest snapshot: --keep-within -1d would
+        # keep nothing, the opposite of what any rule means
+        if any(n < 0 for n in parts.values()):
+            raise UsageError(f"{option} {text!r}: a duration cannot be negative")
         return cls(parts.get("y", 0), parts.get("m", 0), parts.get("d", 0), parts.get("h", 0))
 
     def __str__(self) -> str:
@@ -66,8 +71,11 @@ class Duration:
         month is 3 March, as restic computes it)."""
         months = moment.year * 12 + moment.month - 1 - self.years * 12 - self.months
         year, month = divmod(months, 12)
-        first = moment.replace(year=year, month=month + 1, day=1)
-        return first + timedelta(days=moment.day - 1 - self.days, hours=-self.hours)
+        try:
+            first = moment.replace(year=year, month=month + 1, day=1)
+            return first + timedelta(days=moment.day - 1 - self.days, hours=-self.hours)
+        except (ValueError, OverflowError):  # before year 1: as far back as time goes
+            return datetime.min.replace(tzinfo=moment.tzinfo)
 
 
 @dataclass(frozen=True)

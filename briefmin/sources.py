@@ -51,10 +51,16 @@ class Source:
 
 def archive_name(path: str) -> str:
     """The name a file gets in the archive: like tar, the path as given, normalized, relative,
-    with '/' separators and no leading '/' or '..'."""
-    parts = [p for p in path.replace(os.sep, "/").split("/") if p not in ("", ".")]
-    while parts and parts[0] == "..":
-        parts.pop(0)
+    with '/' separators and no leading '/' or '..'. A '..' inside the path cancels the part
+    before it (`odd/../odd/a.md` is `odd/a.md`): kept, it would name a file that `restore`
+    refuses to write, outside the folder it restores into."""
+    parts: list[str] = []
+    for part in path.replace(os.sep, "/").split("/"):
+        if part == "..":
+            if parts:
+                parts.pop()
+        elif part not in ("", "."):
+            parts.append(part)
     return "/".join(parts)
 
 
@@ -153,8 +159,12 @@ def _file_source(path: str, st: os.stat_result, max_bytes: int) -> Source | Skip
 
 def read_path_list(list_path: str, stdin: BinaryIO | None = None) -> list[str]:
     """A newline-separated path list (`-` = stdin); blank lines are ignored, and so is a CR
-    ending a line (a list saved with CRLF line ends names the same files)."""
+    ending a line (a list saved with CRLF line ends names the same files). A list holding a
+    NUL byte is NUL-separated (`find -print0`, `git ls-files -z`): no path holds one, and
+    then a name may hold a newline."""
     raw = _read_list(list_path, "--from", "a path list", stdin)
+    if b"\0" in raw:
+        return [os.fsdecode(name) for name in raw.split(b"\0") if name]
     return [os.fsdecode(line.removesuffix(b"\r")) for line in raw.split(b"\n") if line.strip()]
 
 

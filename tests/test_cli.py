@@ -60,6 +60,30 @@ def test_add_stdin_and_path_list(cli: Cli, chdir_tmp: Path) -> None:
     assert paths == ["notes/from-stdin.md", "x.md"]
 
 
+def test_a_nul_separated_list_and_dot_dot_names(cli: Cli, chdir_tmp: Path) -> None:
+    """`find -print0 | briefmin add A --from -` (a name may then hold a newline), and a
+    '..' inside a path, which was stored as given and made the whole archive unrestorable."""
+    (chdir_tmp / "b").mkdir()
+    (chdir_tmp / "b" / "one.md").write_bytes(b"first\n")
+    (chdir_tmp / "b" / "two\nlines.md").write_bytes(b"second\n")
+    added = cli("add", "a.bmin", "--from", "-", "--model", HASHING,
+                input=b"b/one.md\0b/two\nlines.md\0")
+    assert added.returncode == 0, added.stderr
+    assert cli("add", "a.bmin", "b/../b/one.md", "./b/../b").returncode == 0
+    paths = [r["path"] for r in json.loads(cli("ls", "a.bmin", "--json").stdout)]
+    assert paths == ["b/one.md", "b/two\nlines.md"]
+    restored = cli("restore", "a.bmin", "--to", "out")
+    assert restored.returncode == 0, restored.stderr
+    assert (chdir_tmp / "out/b/two\nlines.md").read_bytes() == b"second\n"
+
+
+def test_minify_of_nothing_says_so(cli: Cli, chdir_tmp: Path) -> None:
+    (chdir_tmp / "empty").mkdir()
+    done = cli("minify", "empty", "--model", HASHING, "--json")
+    assert done.returncode == 0 and json.loads(done.stdout) == []
+    assert "nothing to minify: no text briefs in empty" in done.stderr
+
+
 def test_versions_from_the_cli(cli: Cli, chdir_tmp: Path) -> None:
     brief = chdir_tmp / "plan.md"
     brief.write_text("plan v1\n")
@@ -84,6 +108,16 @@ def test_versions_from_the_cli(cli: Cli, chdir_tmp: Path) -> None:
     (["rm", "a.bmin", "ghost.md"], ExitStatus.USAGE, "no brief matches"),
     (["add", "a.bmin", "x.md", "--model", "hashing:256"], ExitStatus.MODEL,
      "was made with model"),
+    # values that crashed (exit 70) or, for a negative duration, forgot every snapshot
+    (["forget", "a.bmin", "--keep-within", "-1d", "--prune"], ExitStatus.USAGE,
+     "a duration cannot be negative"),
+    (["tier", "a.bmin", "--older-than", "-2h", "--codes", "small"], ExitStatus.USAGE,
+     "--older-than '-2h': a duration cannot be negative"),
+    (["ls", "a.bmin", "--as-of", "0001-01-01"], ExitStatus.USAGE, "--as-of '0001-01-01': out"),
+    (["restore", "a.bmin", "x.md", "--stdout", "--json"], ExitStatus.USAGE, "give one"),
+    (["restore", "a.bmin", "--minify", "0", "--stdout"], ExitStatus.USAGE,
+     "--minify must be in (0, 1]"),
+    (["search", "a.bmin"], ExitStatus.USAGE, "nothing to search for"),
 ])
 def test_bad_input_gives_one_line_and_exit_code(cli: Cli, chdir_tmp: Path, args: list[str],
                                                 code: int, message: str) -> None:
@@ -103,6 +137,10 @@ def test_bad_input_gives_one_line_and_exit_code(cli: Cli, chdir_tmp: Path, args:
      "valid integer. (see 'briefmin search --help')"),
     (["add", "a.bmin", "x.md", "--bogus"], "No such option '--bogus'"),
     (["frob"], "No such command 'frob'. (see 'briefmin --help')"),
+    # NaN passes every range check, and crashed (exit 70) after making a new archive
+    (["add", "a.bmin", ".", "--wait", "nan"], "Invalid value for '--wait': nan is not in the "
+     "range 0<=x<=1e+06"),
+    (["merge", "m.bmin", "a.bmin", "--wait", "inf"], "Invalid value for '--wait'"),
 ])
 def test_usage_errors_are_one_line_too(tmp_path: Path, args: list[str], message: str) -> None:
     """click's own usage errors took four lines (usage, hint, blank, error): now the one line

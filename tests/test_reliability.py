@@ -448,6 +448,33 @@ def test_a_closed_pipe_always_exits_zero_quietly(tmp_path: Path) -> None:
         assert (done.returncode, done.stderr) == (0, b""), commands[i % len(commands)]
 
 
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["add", "--help"]])
+def test_help_and_version_into_a_closed_pipe_exit_zero(tmp_path: Path, args: list[str]) -> None:
+    """click exits 1 when its help meets a closed pipe; the reader is gone before the write
+    here (`true` reads nothing), as in `briefmin --help | true`."""
+    read, write = os.pipe()
+    os.close(read)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "briefmin", *args], cwd=tmp_path, stdout=write,
+                          stderr=subprocess.PIPE, env=env, check=False)
+    os.close(write)
+    assert (done.returncode, done.stderr) == (0, b"")
+
+
+def test_an_interrupt_while_the_cli_loads_is_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """The entry point imports the CLI inside its own handler: a Ctrl-C while typer and click
+    load (before the CLI's handling exists) is exit 130 and one line, not a traceback."""
+    from briefmin import cli, launch
+
+    def interrupted() -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "main", interrupted)
+    assert launch.main() == ExitStatus.INTERRUPTED
+    assert capsys.readouterr().err == "briefmin: error: interrupted\n"
+
+
 def test_new_archives_follow_the_umask(chdir_tmp: Path) -> None:
     (chdir_tmp / "b.md").write_text("brief\n")
     old = os.umask(0o027)

@@ -78,6 +78,27 @@ def test_duration_parsing() -> None:
             Duration.parse(bad)
 
 
+def test_a_negative_duration_is_refused_by_the_option_it_came_from() -> None:
+    # a negative --keep-within reached past the newest snapshot and so kept nothing
+    for bad in ("-1d", "1y-2m", "-0h5d-3h"):
+        with pytest.raises(UsageError, match=r"--keep-within '.*': a duration cannot be "
+                                             "negative"):
+            Duration.parse(bad, "--keep-within")
+
+
+def test_a_duration_longer_than_the_calendar_reaches_its_start() -> None:
+    now = datetime(2026, 3, 31, tzinfo=UTC)
+    earliest = datetime.min.replace(tzinfo=UTC)
+    assert Duration(years=99_999_999).before(now) == earliest
+    assert Duration(days=10**30).before(now) == earliest
+    assert Duration(years=2025, months=2, days=30).before(now) == datetime(1, 1, 1,
+                                                                          tzinfo=UTC)
+    kept = apply_policy(WITHIN_TIMES, Policy(within=Duration(years=99_999_999)),
+                        time=lambda t: t, tags=lambda t: (), now=datetime(2026, 4, 1,
+                                                                          tzinfo=UTC))
+    assert all(d.keep for d in kept)
+
+
 # an irregular week of snapshots (2026-03-10 is a Tuesday; all in ISO week 11), newest last
 WITHIN_TIMES = [datetime(2026, 3, d, h, 0, tzinfo=UTC)
                 for d, h in ((10, 2), (10, 14), (11, 2), (11, 14), (12, 2), (13, 2), (13, 14))]

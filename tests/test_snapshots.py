@@ -348,6 +348,16 @@ def test_forget_usage_errors_and_explicit_ids(sixty_nights: tuple[Path, list[Nig
     assert cli("forget", archive).returncode == ExitStatus.USAGE
     assert cli("forget", archive, "3", "--keep-last", "1").returncode == ExitStatus.USAGE
     assert cli("forget", archive, "--keep-within", "7w").returncode == ExitStatus.USAGE
+    # a negative duration kept nothing and so forgot (and pruned) every snapshot
+    for option in ("--keep-within", "--keep-within-daily"):
+        refused = cli("forget", archive, option, "-1d", "--prune")
+        assert refused.returncode == ExitStatus.USAGE
+        assert f"{option} '-1d': a duration cannot be negative" in refused.stderr
+    # beyond what a date can hold: everything is within it, nothing is older
+    huge = json.loads(cli("forget", archive, "--keep-within", "99999999y", "--dry-run",
+                          "--json").stdout)
+    assert len(huge["keep"]) == 60 and huge["remove"] == []
+    assert cli("ls", archive, "--as-of", "0001-01-01").returncode == ExitStatus.USAGE
     assert cli("forget", archive, "999").returncode == ExitStatus.USAGE
     assert cli("restore", archive, "--snapshot", "2", "--as-of", "2026-01-01",
                "--stdout").returncode == ExitStatus.USAGE
