@@ -71,8 +71,10 @@ def _options(version: Annotated[bool, typer.Option(
         help="Print briefmin's version and exit.")] = False) -> None:
     """Archive folders of text briefs: byte-exact storage, semantic search, dedupe, minify."""
 
+# readable=False: an unreadable archive is the archive's error (exit 3, said by the store),
+# not click's usage error (exit 2)
 ArchiveArg = Annotated[Path, typer.Argument(help="The archive file (.bmin).",
-                                            show_default=False)]
+                                            show_default=False, readable=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No messages on stderr.")]
 # a wait fits SQLite's busy timeout (milliseconds in a C int) and a monotonic deadline

@@ -33,6 +33,16 @@ def flip_stored_byte(archive: str | os.PathLike[str], brief: str, where: float =
     execute(archive, "UPDATE blocks SET data = ? WHERE id = ?", (bytes(damaged), block_id))
 
 
+def rename_brief(archive: str | os.PathLike[str], brief_id: int, name: str) -> None:
+    """Give a brief row another name, with the checksum that vouches for it: a hostile
+    archive, not a damaged one (whose row a restore refuses for its checksum alone)."""
+    execute(archive, "UPDATE briefs SET path = ? WHERE id = ?", (name, brief_id))
+    (row,) = execute(archive, f"SELECT {', '.join(rows.COLUMNS['briefs'])} FROM briefs "
+                              "WHERE id = ?", (brief_id,))
+    execute(archive, "UPDATE briefs SET checksum = ? WHERE id = ?",
+            (rows.row_sum("briefs", row), brief_id))
+
+
 def segment_sizes(archive: str | os.PathLike[str]) -> list[int]:
     """Rows per vector segment, smallest first."""
     return sorted(n for (n,) in execute(archive, "SELECT n FROM vec_segments"))

@@ -310,7 +310,8 @@ def existing_target(root: Path) -> None:
 
 
 def hostile_name(root: Path) -> None:
-    surgery.execute(root / "a.bmin", "UPDATE briefs SET path = '../escape.md'")
+    for (brief_id,) in surgery.execute(root / "a.bmin", "SELECT id FROM briefs"):
+        surgery.rename_brief(root / "a.bmin", brief_id, "../escape.md")
 
 
 # (id, setup, args, exit code, message fragment or "" for no message, archive unchanged)

@@ -351,7 +351,9 @@ class Archive:
         """Each record with its original bytes (sha256-checked), in the records' order, read
         a window of up to ORDER_WINDOW_BYTES at a time in block order (each block inflated
         once per window: reading one brief at a time was a query each), so memory stays
-        bounded; a damaged one raises its error, naming the brief."""
+        bounded; a damaged one (its bytes, or its catalogue row: see
+        catalogue.damaged_briefs) raises its error, naming the brief."""
+        damaged = catalogue.damaged_briefs(self._db, records)
         start = 0
         while start < len(records):
             end, size = start, 0
@@ -366,6 +368,8 @@ class Archive:
                                   found) from found
                 data[content_id] = found
             for record in window:
+                if (record.path, record.version) in damaged:
+                    raise _naming(record.path, _DAMAGED_ROW)
                 yield record, data[record.content_id]
             start = end
 
@@ -373,10 +377,14 @@ class Archive:
                 force: bool = False) -> list[str]:
         """Write each brief under `to` at its archived path, byte-exact and sha256-checked;
         returns where each went. Never writes outside `to`, never through a symlink, never
-        over a file without force."""
-        located = self._blocks.locate({r.content_id for r in records})
+        over a file without force. A brief whose catalogue row is damaged is not written
+        (its name, version or content may not be its own): the others are, then its error
+        is raised, as for a stored item that is missing."""
+        damaged = catalogue.damaged_briefs(self._db, records)
+        intact = [r for r in records if (r.path, r.version) not in damaged]
+        located = self._blocks.locate({r.content_id for r in intact})
         holders: dict[int, list[str]] = {}
-        for record in records:
+        for record in intact:
             holders.setdefault(record.content_id, []).append(record.path)
         rows, paths = [], []
         for row in located.rows:  # in block order: each block inflated once
@@ -384,6 +392,10 @@ class Archive:
                 rows.append(row)
                 paths.append(path)
         self._restore(rows, paths, to, force)
+        if damaged:
+            first = next(r.path for r in records if (r.path, r.version) in damaged)
+            others = f" (and {len(damaged) - 1} other brief(s))" if len(damaged) > 1 else ""
+            raise _naming(first + others, _DAMAGED_ROW)
         if located.missing:
             raise IntegrityError(f"stored item {located.missing[0]} is missing")
         base = str(to)
@@ -744,9 +756,15 @@ def _empty(folder: Path) -> bool:
         return next(entries, None) is None
 
 
+_DAMAGED_ROW = IntegrityError("its catalogue row is damaged (checksum)")
+
+
 def _naming(path: str, error: IntegrityError) -> IntegrityError:
-    """A damaged brief's error as a restore reports it: which brief, what is wrong."""
-    return IntegrityError(f"cannot restore {path}: {error}; run `briefmin verify`")
+    """A damaged brief's error as a restore reports it: which brief, what is wrong (the
+    name escaped: a damaged one may hold any character)."""
+    why = str(error).removesuffix("; run `briefmin verify`")
+    return IntegrityError(f"cannot restore {connection.printable(path)}: {why}; "
+                          "run `briefmin verify`")
 
 
 def _split(found: list[Any]) -> tuple[int, int] | None:

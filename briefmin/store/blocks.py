@@ -360,8 +360,9 @@ class Blocks:
         """The original bytes of a stored content, checked against its sha256."""
         self._drop_stale_blocks()
         try:
+            # lenient: a cell of the wrong type is then the message below, not SQLite's
             row = self.db.one(f"SELECT {_CONTENT_COLUMNS} FROM contents WHERE id = ?",
-                              (content_id,))
+                              (content_id,), lenient=True)
         except ArchiveError as exc:
             raise IntegrityError(f"stored item {content_id} cannot be read ({exc})") from exc
         if row is None:
@@ -392,9 +393,11 @@ class Blocks:
         wanted = set(content_ids)
         # the cell types are checked in SQL: rows of the expected types (all of them, but in
         # a damaged archive) take the short path of read_located, the rest `_bytes`, which
-        # says why. Sorted in SQL too (a sort key in Python cost 3x as much)
+        # says why. Sorted in SQL too (a sort key in Python cost 3x as much). The sha256 is
+        # read as a blob: one whose type flipped to text fails only its own row, not the scan
         found = [row for row in self.db.iterate(
-            "SELECT id, sha256, size, block, block_offset, typeof(sha256) = 'blob' AND "
+            "SELECT id, CAST(sha256 AS BLOB), size, block, block_offset, "
+            "typeof(sha256) = 'blob' AND "
             "typeof(size) = 'integer' AND typeof(block) = 'integer' AND "
             "typeof(block_offset) = 'integer' FROM contents ORDER BY block, block_offset")
             if row[0] in wanted]

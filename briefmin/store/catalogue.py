@@ -6,6 +6,7 @@ from __future__ import annotations
 import bisect
 import fnmatch
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,7 +41,9 @@ class BriefRecord:
 
 
 _RECORD_SQL = """
-    SELECT b.path, b.version, c.sha256, c.size,
+    -- the sha256 as a blob even when its cell's type is damaged: the rest of the catalogue
+    -- still lists, and restore refuses the item (its row is typed wrong: Blocks.locate)
+    SELECT b.path, b.version, CAST(c.sha256 AS BLOB), c.size,
            -- a brief in a solid block is charged its share of the block's frame
            CASE WHEN c.block IS NULL THEN LENGTH(c.frame)
                 ELSE c.size * LENGTH(bl.data) / MAX(bl.size, 1) END,
@@ -124,8 +127,9 @@ def records(db: Connection, selectors: Sequence[str] = (), *, version: int | Non
     latest: dict[str, int] = {}
     for row in found:  # rows come by path and version: the last of a path is its latest
         latest[row[0]] = row[1]
+    counts = Counter(row[0] for row in found)
     times: dict[int, str] = {}  # the briefs of one add share a few seconds: format each once
-    rows = _kept_versions([_record(db, r, latest, times) for r in found],
+    rows = _kept_versions([_record(db, r, counts, times) for r in found],
                           lambda r: (r.path, r.version), latest, version=version,
                           all_versions=all_versions, within=within)
     if not selectors:
@@ -153,6 +157,10 @@ def _kept_versions(items: list[_T], key: Callable[[_T], tuple[str, int]],
     return [x for x in items if latest[key(x)[0]] == key(x)[1]]
 
 
+# a brief row's cells in the order its checksum covers them, then the checksum
+_BRIEF_ROW = ", ".join(f"b.{column}" for column in rows.COLUMNS["briefs"]) + ", b.checksum"
+_BRIEF_ROW_AT = 8  # where `_PLACED_SQL` rows hold them
+
 # What a restore needs of each brief, its content's place included, in block order: see
 # `placed`. `typed` as in Blocks.locate, but NULL where the cells `_record` checks (bar the
 # time and the stored size, which a restore does not use) do not hold what they should; one
@@ -164,7 +172,7 @@ _PLACED_SQL = f"""
                      AND typeof(c.size) = 'integer' AND typeof(c.encoding) = 'integer'
                      AND c.encoding BETWEEN 0 AND {len(ENCODINGS) - 1}
                 THEN typeof(c.block) = 'integer' AND typeof(c.block_offset) = 'integer' END,
-           b.path, b.version
+           b.path, b.version, {_BRIEF_ROW}
     FROM briefs b CROSS JOIN contents c ON c.id = b.content
     ORDER BY c.block, c.block_offset
 """
@@ -221,15 +229,16 @@ def placed(db: Connection, selectors: Sequence[str] = (), *, version: int | None
     one query: (content id, sha256, size, block, offset, typed, path, version), in block
     order (`Blocks.read_located` reads their first six cells). No BriefRecord each: on 20,000
     briefs those were a third of a restore's CPU before it could start writing. None when a
-    row is not sound: `records` then says which brief is damaged. `half`: only those
+    row is not sound (cells of the wrong type, or a chosen brief's row failing its
+    checksum): `records` and `Archive.restore` then say which brief is damaged. `half`: only those
     in the upper (True) or lower half of these Halves (no selectors then: one that matches
     in the other half only is no error)."""
     if half is not None and selectors:
         raise ValueError("placed: selectors choose from the whole catalogue, not a half")
     if half is None:
-        found = db.query(_PLACED_SQL)
+        found = db.query(_PLACED_SQL, lenient=True)
     else:
-        found = db.query(_PLACED_HALF_SQL, (half[0].cut, int(half[1])))
+        found = db.query(_PLACED_HALF_SQL, (half[0].cut, int(half[1])), lenient=True)
     if any(row[5] is None for row in found):
         return None
     latest: dict[str, int] | None = None  # None: each path has one version
@@ -242,12 +251,40 @@ def placed(db: Connection, selectors: Sequence[str] = (), *, version: int | None
                 latest[row[6]] = row[7]
     found = _kept_versions(found, lambda row: (row[6], row[7]), latest, version=version,
                            within=within)
-    if not selectors:
-        return found
-    by_path = sorted(range(len(found)), key=lambda k: found[k][6])
-    chosen = _chosen(selectors, [found[k][6] for k in by_path],
-                     [found[k][1].hex() for k in by_path], version)
-    return [found[k] for k in sorted(by_path[k] for k in chosen)]  # block order again
+    if selectors:
+        by_path = sorted(range(len(found)), key=lambda k: found[k][6])
+        chosen = _chosen(selectors, [found[k][6] for k in by_path],
+                         [found[k][1].hex() for k in by_path], version)
+        found = [found[k] for k in sorted(by_path[k] for k in chosen)]  # block order again
+    if db.checksummed and not all(_sound(row[_BRIEF_ROW_AT:]) for row in found):
+        return None
+    return found
+
+
+def _sound(brief_row: Sequence[Any]) -> bool:
+    """Whether a brief row (its cells, then its checksum) matches its checksum. The sha256
+    check of a restored brief's bytes does not cover its row: a changed path would write
+    intact bytes under another name, a changed content id another brief's bytes."""
+    return bool(rows.row_sum("briefs", brief_row[:-1]) == brief_row[-1])
+
+
+def damaged_briefs(db: Connection, records: Sequence[BriefRecord]) -> set[tuple[str, int]]:
+    """Which of these records (path, version) have a catalogue row that fails its checksum
+    (see `_sound`): a restore must not write them. Their rows are found by content id (as
+    read from those same rows, so a damaged cell still finds its row), not by a scan of the
+    whole catalogue: restoring one brief of a million reads a few rows."""
+    if not db.checksummed or not records:
+        return set()
+    wanted = {(r.path, r.version) for r in records}
+    ids = sorted({r.content_id for r in records})
+    damaged: set[tuple[str, int]] = set()
+    for start in range(0, len(ids), SCAN_PARAMETERS):
+        part = ids[start:start + SCAN_PARAMETERS]
+        damaged.update((row[1], row[2]) for row in db.query(
+            f"SELECT {_BRIEF_ROW} FROM briefs b WHERE b.content IN "
+            f"({','.join('?' * len(part))})", part, lenient=True)
+            if (row[1], row[2]) in wanted and not _sound(row))
+    return damaged
 
 
 def records_of_contents(db: Connection, content_ids: Iterable[int], *,
@@ -259,18 +296,19 @@ def records_of_contents(db: Connection, content_ids: Iterable[int], *,
     wanted = sorted({int(i) for i in content_ids})
     if holders is not None:
         found = [row for i in wanted for row in holders.rows.get(i, ())]
-        latest = holders.latest
+        numbers = holders.numbers
     else:
         found = []
         for start in range(0, len(wanted), SCAN_PARAMETERS):
             part = wanted[start:start + SCAN_PARAMETERS]
             found += db.query(_RECORD_SQL + " WHERE b.content IN "
                               f"({','.join('?' * len(part))})" + _RECORD_ORDER, part)
-        latest = latest_numbers(db, {row[0] for row in found})
+        numbers = version_numbers(db, {row[0] for row in found})
+    counts = {path: count for path, (_, count) in numbers.items()}
     out: dict[int, list[BriefRecord]] = {}
     for row in found:
-        record = _record(db, row, latest)
-        if all_versions or record.version == record.versions:
+        record = _record(db, row, counts)
+        if all_versions or record.version == numbers[record.path][0]:
             out.setdefault(record.content_id, []).append(record)
     return out
 
@@ -282,31 +320,35 @@ class Holders:
 
     def __init__(self, db: Connection) -> None:
         self.rows: dict[Any, list[Any]] = {}
-        self.latest: dict[str, int] = {}
+        self.numbers: dict[str, tuple[int, int]] = {}  # path -> (latest version, versions)
         for row in db.iterate(_RECORD_SQL + _RECORD_ORDER):
             self.rows.setdefault(row[7], []).append(row)
-            self.latest[row[0]] = row[1]  # rows come by path and version: the last is latest
+            # rows come by path and version: the last is the latest
+            self.numbers[row[0]] = (row[1], self.numbers.get(row[0], (0, 0))[1] + 1)
 
 
-def latest_numbers(db: Connection, paths: Set[str]) -> dict[str, int]:
-    """The latest version number of each of these paths that has one."""
+def version_numbers(db: Connection, paths: Set[str]) -> dict[str, tuple[int, int]]:
+    """(latest version number, how many versions are stored) of each of these paths that has
+    one: the two differ once a version was removed (`rm --version`, a prune)."""
     wanted = sorted(paths)
-    found: dict[str, int] = {}
+    found: dict[str, tuple[int, int]] = {}
     for start in range(0, len(wanted), SCAN_PARAMETERS):
         part = wanted[start:start + SCAN_PARAMETERS]
-        found.update(db.query("SELECT path, MAX(version) FROM briefs WHERE path IN "
-                              f"({','.join('?' * len(part))}) GROUP BY path", part))
+        found.update((path, (latest, count)) for path, latest, count in db.query(
+            "SELECT path, MAX(version), COUNT(*) FROM briefs WHERE path IN "
+            f"({','.join('?' * len(part))}) GROUP BY path", part))
     return found
 
 
 _RECORD_CELLS = (str, int, bytes, int, int, int, int, int)
 
 
-def _record(db: Connection, row: Sequence[Any], latest: dict[str, int],
+def _record(db: Connection, row: Sequence[Any], counts: Mapping[str, int],
             times: dict[int, str] | None = None) -> BriefRecord:
+    """A record from a _RECORD_SQL row; `counts`: how many versions each path has."""
     path, version, sha, size, stored, added, encoding, content_id = row
     check_cells(row, _RECORD_CELLS, f"{db.path}: the catalogue row of {str(path)[:80]!r}")
-    if len(sha) != 32 or not 0 <= encoding < len(ENCODINGS) or path not in latest:
+    if len(sha) != 32 or not 0 <= encoding < len(ENCODINGS) or path not in counts:
         raise IntegrityError(f"{db.path}: the catalogue row of {path!r} is damaged; run "
                              "`briefmin verify`")
     added_at = times.get(added) if times is not None else None
@@ -314,7 +356,7 @@ def _record(db: Connection, row: Sequence[Any], latest: dict[str, int],
         added_at = _time(added)
         if times is not None:
             times[added] = added_at
-    return BriefRecord(path, version, latest[path], sha.hex(), size, stored, added_at,
+    return BriefRecord(path, version, counts[path], sha.hex(), size, stored, added_at,
                        ENCODINGS[encoding], content_id)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -43,11 +44,24 @@ class Connection:
     def close(self) -> None:
         self._conn.close()
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    def query(self, sql: str, params: Sequence[Any] = (), *, lenient: bool = False
+              ) -> list[Any]:
+        """The rows. `lenient`: a text cell that is not UTF-8 (a flipped bit, or a blob whose
+        type flipped to text) is read with U+FFFD for its bad bytes instead of failing the
+        whole query; its row then fails its checksum, so callers treat it as that one row's
+        damage."""
         try:
             return self._conn.execute(sql, params).fetchall()
         except SQLITE_ERRORS as exc:
-            raise archive_error(self.path, exc) from exc
+            if not (lenient and _undecodable(exc)):
+                raise archive_error(self.path, exc) from exc
+        # the fast query failed: again, decoding each text cell in Python (only then: a
+        # Python call per cell)
+        self._conn.text_factory = _lenient_text
+        try:
+            return self.query(sql, params)
+        finally:
+            self._conn.text_factory = str
 
     def iterate(self, sql: str, params: Sequence[Any] = ()) -> Iterator[Any]:
         """Rows one by one (for tables too large to hold at once)."""
@@ -58,8 +72,11 @@ class Connection:
         except SQLITE_ERRORS as exc:
             raise archive_error(self.path, exc) from exc
 
-    def one(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        """The first row, or None."""
+    def one(self, sql: str, params: Sequence[Any] = (), *, lenient: bool = False) -> Any:
+        """The first row, or None (`lenient`: as in `query`)."""
+        if lenient:
+            found = self.query(sql, params, lenient=True)
+            return found[0] if found else None
         try:
             return self._conn.execute(sql, params).fetchone()
         except SQLITE_ERRORS as exc:
@@ -151,13 +168,34 @@ def check_cells(row: Sequence[Any], kinds: Sequence[Cell], what: str) -> None:
         raise IntegrityError(f"{what} has damaged catalogue values; run `briefmin verify`")
 
 
+def _undecodable(exc: sqlite3.Error | UnicodeDecodeError) -> bool:
+    """Whether a query failed on a text cell that is not UTF-8."""
+    return isinstance(exc, sqlite3.OperationalError) and "Could not decode" in str(exc)
+
+
+def _lenient_text(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
+
+
+# C0 and C1 control characters: a damaged cell SQLite quotes in its message holds any byte
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """Text for a one-line message: control characters escaped (`\\n`, `\\x1a`), so a
+    damaged value or a name quoted in it cannot move the terminal's cursor or split the
+    line."""
+    return _CONTROL.sub(lambda m: _ESCAPES.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
+
+
 def archive_error(path: str, exc: sqlite3.Error | UnicodeDecodeError) -> ArchiveError:
     if isinstance(exc, UnicodeDecodeError):
         message = bytes(exc.object).decode("utf-8", "replace")
     else:
         message = str(exc)
     # SQLite quotes damaged schema text, newlines and all: keep the message to one line
-    message = " ".join(message.split())
+    message = printable(" ".join(message.split()))
     if len(message) > 300:
         message = message[:300] + "…"
     if "disk is full" in message or "disk I/O error" in message:
@@ -232,9 +270,13 @@ def create(path: str, initial_meta: dict[str, object]) -> None:
 def check_header(path: str) -> None:
     """Tell 'no archive', 'a folder', 'an empty file' and 'not an archive' apart up front,
     with messages that say what to do."""
-    if not os.path.lexists(path):
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
         raise ArchiveError(f"{path}: no such archive; create one with "
-                           f"`briefmin add {path} FOLDER`")
+                           f"`briefmin add {path} FOLDER`") from None
+    except OSError as exc:  # a folder on the way we may not enter: not "no such archive"
+        raise ArchiveError(f"{path}: cannot read archive ({exc.strerror or exc})") from None
     if os.path.isdir(path):
         raise ArchiveError(f"{path}: is a folder, not an archive file")
     try:

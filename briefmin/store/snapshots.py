@@ -11,6 +11,7 @@ given), so no old span can cover a new one."""
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 from collections.abc import Iterable, Sequence, Set
@@ -218,10 +219,66 @@ def held_briefs(db: Connection) -> set[int]:
 
 
 def drop_missing_briefs(db: Connection) -> None:
-    """Take deleted brief rows (`rm`, prune) out of every snapshot. The caller holds a write
+    """Take deleted brief rows (`rm`, prune) out of every snapshot, and count the files and
+    bytes of the snapshots that held them again (see `_recount`). The caller holds a write
     transaction."""
-    if present(db):
-        db.execute("DELETE FROM snapshot_spans WHERE brief_id NOT IN (SELECT id FROM briefs)")
+    if not present(db):
+        return
+    missing = "FROM snapshot_spans WHERE brief_id NOT IN (SELECT id FROM briefs)"
+    dropped = db.query(f"SELECT chain, first, last {missing}")
+    if not dropped:
+        return
+    db.execute(f"DELETE {missing}")
+    spans: dict[int, list[tuple[int, int | None]]] = {}
+    for chain, first, last in dropped:
+        spans.setdefault(chain, []).append((first, last))
+    affected: dict[int, list[int]] = {}
+    for chain, gone in spans.items():
+        order = sorted(i for (i,) in db.query("SELECT id FROM snapshots WHERE chain = ?",
+                                              (chain,)))
+        covered = _covering(order, gone)
+        affected[chain] = [i for k, i in enumerate(order) if covered[k][0]]
+    _recount(db, affected)
+
+
+def _covering(order: list[int], spans: Iterable[tuple[int, int | None, int]] |
+              Iterable[tuple[int, int | None]]) -> list[tuple[int, int]]:
+    """For each snapshot id of `order` (sorted), how many of these spans (first, last[,
+    size]) cover it and the sum of their sizes: one sweep, not a scan per snapshot."""
+    count, size = [0] * (len(order) + 1), [0] * (len(order) + 1)
+    for first, last, *rest in spans:
+        low = bisect.bisect_left(order, first)
+        high = len(order) if last is None else bisect.bisect_right(order, last)
+        n = rest[0] if rest and isinstance(rest[0], int) else 0  # (a damaged size: 0)
+        count[low] += 1
+        count[high] -= 1
+        size[low] += n
+        size[high] -= n
+    out, held, total = [], 0, 0
+    for k in range(len(order)):
+        held, total = held + count[k], total + size[k]
+        out.append((held, total))
+    return out
+
+
+def _recount(db: Connection, affected: dict[int, list[int]]) -> None:
+    """Put the rows of these snapshots (chain -> sorted ids) again with the files and bytes the
+    spans that still cover them hold: a snapshot lists what `ls --snapshot` and `restore
+    --snapshot` give, not versions `rm` removed since. One read of each chain's spans (a
+    sweep over the snapshot ids), not one per snapshot. A snapshot row that already fails
+    its checksum is left as it is: putting it again would hide the damage from `verify`.
+    Its added/changed/deleted counts stay those of its `add` run."""
+    columns = ", ".join(rows.COLUMNS["snapshots"])
+    for chain, order in affected.items():
+        held = _covering(order, db.query(
+            "SELECT s.first, s.last, c.size FROM snapshot_spans s JOIN briefs b "
+            "ON b.id = s.brief_id JOIN contents c ON c.id = b.content WHERE s.chain = ?",
+            (chain,)))
+        for snapshot_id, (files, total) in zip(order, held, strict=True):
+            row = db.one(f"SELECT {columns}, checksum FROM snapshots WHERE id = ?",
+                         (snapshot_id,))
+            if row is not None and rows.row_sum("snapshots", row[:-1]) == row[-1]:
+                rows.put(db, "snapshots", (*row[:6], files, total, *row[8:-1]))
 
 
 def totals(db: Connection) -> dict[str, int]:

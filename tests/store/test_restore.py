@@ -38,8 +38,9 @@ def test_hostile_names_never_escape_the_target(hashing_archive: MakeArchive,
                                                tmp_path: Path) -> None:
     path = hashing_archive({"a.md": b"payload\n"})
     target = tmp_path / "out"
+    (brief_id,), = surgery.execute(path, "SELECT id FROM briefs")
     for evil in ("../x", "/etc/x", "a/../../x"):
-        surgery.execute(path, "UPDATE briefs SET path = ?", (evil,))
+        surgery.rename_brief(path, brief_id, evil)
         with Archive.open(path) as archive, pytest.raises(ArchiveError, match="escape"):
             archive.restore(archive.records(), target)
     assert not (tmp_path / "x").exists() and not list(target.rglob("x"))
@@ -423,8 +424,7 @@ def test_a_bad_name_in_either_half_writes_nothing(
     file anywhere and is reported as a restore in one process reports it."""
     path = hashing_archive(_many_briefs())
     first, last = _ends_in_block_order(path)
-    surgery.execute(path, "UPDATE briefs SET path = '../evil.md' WHERE id = ?",
-                    (first if where == "lower" else last,))
+    surgery.rename_brief(path, first if where == "lower" else last, "../evil.md")
     halves = _halves_read(monkeypatch)
     target = tmp_path / "out"
     with Archive.open(path) as archive, pytest.raises(ArchiveError) as failure:

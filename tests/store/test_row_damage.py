@@ -1,0 +1,159 @@
+"""Damage to one catalogue row, or a catalogue emptied or thinned by `rm`: readers keep
+listing and restoring every other brief, a restore never writes a brief its row does not
+vouch for, and the listings count what is stored."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from briefmin import Archive, Source, add
+from briefmin.errors import ArchiveError, IntegrityError
+from briefmin.ingest import SnapshotSpec
+
+from .. import surgery
+from ..conftest import HASHING, Cli
+
+MakeArchive = Callable[..., Path]
+
+FILES = {"a/one.md": b"# One\n\nthe first brief\n", "a/two.md": b"# Two\n\nthe second one\n",
+         "b/three.md": b"# Three\n\nand a third\n"}
+
+
+def test_an_archive_emptied_by_rm_verifies_clean(hashing_archive: MakeArchive,
+                                                 cli: Cli) -> None:
+    """FTS5 writes its counts record at the first insert: emptied, it holds zeros where a
+    rebuilt empty index holds none (verify called that damage)."""
+    path = hashing_archive(FILES)
+    assert cli("rm", path, "src").returncode == 0
+    result = cli("verify", path, "--json")
+    assert result.returncode == 0, result.stdout
+    assert json.loads(result.stdout)["ok"]
+
+
+def test_a_changed_counts_record_is_still_found(hashing_archive: MakeArchive,
+                                                cli: Cli) -> None:
+    path = hashing_archive(FILES)
+    (block,), = surgery.execute(path, "SELECT block FROM lexical_data WHERE id = 1")
+    surgery.execute(path, "UPDATE lexical_data SET block = ? WHERE id = 1",
+                    (bytes([block[0] + 1]) + block[1:],))
+    result = cli("verify", path, "--json")
+    assert result.returncode == 1
+    assert any("counts record" in p["message"]
+               for p in json.loads(result.stdout)["problems"])
+
+
+def flip_type_to_text(path: Path, brief: str) -> None:
+    """What one flipped bit of a record header does to a blob cell: the same bytes, typed
+    text (here not UTF-8)."""
+    surgery.execute(path, "UPDATE contents SET sha256 = CAST(sha256 AS TEXT) WHERE id = "
+                          "(SELECT content FROM briefs WHERE path = ?)", (brief,))
+
+
+def test_a_sha256_typed_text_damages_only_its_brief(hashing_archive: MakeArchive,
+                                                    tmp_path: Path, cli: Cli) -> None:
+    path = hashing_archive(FILES)
+    # a digest that is not UTF-8 (sqlite3 cannot even read the row as text) and holds a
+    # control byte, as the damaged one does in SQLite's message
+    surgery.execute(path, "UPDATE contents SET sha256 = ? WHERE id = (SELECT content FROM "
+                          "briefs WHERE path = 'src/a/two.md')", (b"\xff\x1a" + bytes(30),))
+    flip_type_to_text(path, "src/a/two.md")
+    listed = cli("ls", path, "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [r["path"] for r in json.loads(listed.stdout)] == sorted(f"src/{p}" for p in FILES)
+    for name in ("src/a/one.md", "src/b/three.md"):
+        result = cli("restore", path, name, "--stdout")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.encode() == FILES[name[4:]]
+    damaged = cli("restore", path, "src/a/two.md", "--stdout")
+    assert damaged.returncode == 3 and "src/a/two.md" in damaged.stderr
+    everything = cli("restore", path, "--to", tmp_path / "out")
+    assert everything.returncode == 3 and "src/a/two.md" in everything.stderr
+    assert not (tmp_path / "out" / "src/a/two.md").exists()
+    verified = cli("verify", path, "--json")
+    assert verified.returncode == 1
+    assert {p for problem in json.loads(verified.stdout)["problems"]
+            for p in problem["paths"]} == {"src/a/two.md"}
+
+
+def test_an_error_quoting_damaged_text_holds_no_control_byte(hashing_archive: MakeArchive,
+                                                             cli: Cli) -> None:
+    path = hashing_archive(FILES)
+    surgery.execute(path, "UPDATE contents SET sha256 = ? WHERE id = (SELECT content FROM "
+                          "briefs WHERE path = 'src/a/two.md')", (b"\xff\x1a" + bytes(30),))
+    flip_type_to_text(path, "src/a/two.md")
+    # `info` sums the catalogue in SQL and reads no sha256: search's candidate lookup does
+    with Archive.open(path) as archive, pytest.raises(ArchiveError) as raised:
+        archive.latest_digests()
+    assert "\\x1a" in str(raised.value)
+    assert not any(ch < " " for ch in str(raised.value))
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_a_brief_whose_row_fails_its_checksum_is_not_restored(
+        hashing_archive: MakeArchive, tmp_path: Path, cli: Cli, split: bool,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A changed path is still valid UTF-8 and its bytes still match their sha256: only the
+    row's checksum tells that the name is not the one stored."""
+    if split:  # the restore in two processes, each reading half of the catalogue
+        from briefmin.store import archive as archive_module
+
+        monkeypatch.setattr(archive_module, "SPLIT_FROM_CONTENTS", 1)
+    path = hashing_archive(FILES)
+    surgery.execute(path, "UPDATE briefs SET path = 'src/a/twO.md' "
+                          "WHERE path = 'src/a/two.md'")
+    out = tmp_path / "out"
+    result = cli("restore", path, "--to", out)
+    assert result.returncode == 3
+    assert "src/a/twO.md" in result.stderr and "catalogue row" in result.stderr
+    restored = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert restored == ["src/a/one.md", "src/b/three.md"]  # the intact ones, byte-exact
+    assert all((out / name).read_bytes() == FILES[name[4:]] for name in restored)
+    stdout = cli("restore", path, "src/a", "--stdout")
+    assert stdout.returncode == 3 and "twO.md" in stdout.stderr
+    with Archive.open(path) as archive, pytest.raises(IntegrityError, match="catalogue row"):
+        list(archive.in_order(archive.records(["src/a/twO.md"])))
+
+
+def night(day: int) -> SnapshotSpec:
+    return SnapshotSpec(datetime(2026, 3, day, 2, 0, tzinfo=UTC), "host", ("vv",), ())
+
+
+def three_versions(path: Path) -> None:
+    with Archive.open(path, write=True, create=True, model=HASHING) as archive:
+        for day, text in enumerate((b"one\n", b"two two\n", b"three three three\n"), 1):
+            add(archive, [Source("vv/a.md", None, text)], snapshot=night(day))
+
+
+@pytest.mark.parametrize("how", ["rm", "forget --prune"])
+def test_listings_count_the_versions_left(tmp_path: Path, cli: Cli, how: str) -> None:
+    path = tmp_path / "v.bmin"
+    three_versions(path)
+    if how == "rm":
+        assert cli("rm", path, "vv/a.md", "--version", "2").returncode == 0
+    else:
+        assert cli("forget", path, "2", "--prune").returncode == 0
+    info = json.loads(cli("info", path, "--json").stdout)
+    listed = json.loads(cli("ls", path, "--all-versions", "--json").stdout)
+    assert info["versions"] == 2 and [r["version"] for r in listed] == [1, 3]
+    assert [r["versions"] for r in listed] == [2, 2]
+    assert [r["versions"] for r in json.loads(cli("ls", path, "--json").stdout)] == [2]
+    with Archive.open(path) as archive:
+        (holder,), = archive.records_of_contents(
+            [r.content_id for r in archive.records()]).values()
+        assert (holder.version, holder.versions) == (3, 2)
+
+
+def test_a_snapshot_lists_what_it_still_holds(tmp_path: Path, cli: Cli) -> None:
+    path = tmp_path / "v.bmin"
+    three_versions(path)
+    assert cli("rm", path, "vv/a.md", "--version", "2").returncode == 0
+    snapshots = json.loads(cli("snapshots", path, "--json").stdout)["snapshots"]
+    assert [(s["id"], s["files"], s["bytes"]) for s in snapshots] == [
+        (1, 1, 4), (2, 0, 0), (3, 1, 18)]
+    assert json.loads(cli("ls", path, "--snapshot", "2", "--json").stdout) == []
+    assert cli("verify", path).returncode == 0  # the rows were put with their checksums
