@@ -21,7 +21,14 @@ import click
 import typer
 
 from . import output
-from .errors import BriefminError, ExitStatus, InputError, ModelError, UsageError
+from .errors import (
+    ArchiveError,
+    BriefminError,
+    ExitStatus,
+    InputError,
+    ModelError,
+    UsageError,
+)
 from .modelid import RAY_BATCH_BRIEFS
 from .sources import (
     DEFAULT_INCLUDE,
@@ -638,8 +645,16 @@ def verify_command(archive: ArchiveArg, json_out: JsonOpt = False,
                    quiet: QuietOpt = False) -> None:
     """Check SQLite integrity, every stored item's sha256, and vector counts. Exit 1 when
     anything is damaged."""
-    with _archive().open(archive) as arch:
-        report = arch.verify()
+    try:
+        with _archive().open(archive) as arch:
+            report = arch.verify()
+    except ArchiveError as exc:
+        advice = "; run `briefmin verify`"
+        if not str(exc).endswith(advice):
+            raise
+        # damaged past reading: the advice to run verify is no help from verify itself
+        raise ArchiveError(f"{str(exc).removesuffix(advice)}; it cannot be checked item by "
+                           "item: restore the file from a backup") from None
     if json_out:
         output.emit_json(report.to_json())
     elif report.ok:
