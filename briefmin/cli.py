@@ -13,7 +13,7 @@ import select
 import signal
 import sqlite3
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -836,7 +836,7 @@ def forget_command(
 
     policy = Policy(keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly,
                     keep_yearly, _duration(keep_within, "--keep-within"),
-                    tuple(tuple(t.split(",")) for t in keep_tag or ()),
+                    _tag_lists(keep_tag or ()),
                     *(_duration(text, f"--keep-within-{rule}") for text, rule in (
                         (keep_within_hourly, "hourly"), (keep_within_daily, "daily"),
                         (keep_within_weekly, "weekly"), (keep_within_monthly, "monthly"),
@@ -874,6 +874,17 @@ def forget_command(
     output.info(f"{verb} {len(gone)} snapshot(s), keeping {len(decisions) - len(gone)}", quiet)
     if reclaimed:
         _say_pruned(reclaimed, quiet)
+
+
+def _tag_lists(keep_tags: Sequence[str]) -> tuple[tuple[str, ...], ...]:
+    """--keep-tag a,b (repeatable) as tag lists; an empty tag is refused: every snapshot holds
+    "all of no tags", so `--keep-tag ''` kept them all."""
+    lists = tuple(tuple(t.strip() for t in text.split(",")) for text in keep_tags)
+    for text, tags in zip(keep_tags, lists, strict=True):
+        if not all(tags):
+            raise UsageError(f"--keep-tag {text!r}: an empty tag; give tags like daily or "
+                             "daily,host1")
+    return lists
 
 
 def _duration(text: str | None, option: str) -> Duration:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import InputError
+from .errors import InputError, UsageError
 from .text import Skipped, decode_text
 
 DEFAULT_INCLUDE = ("*.md", "*.markdown", "*.txt", "*.rst")
@@ -98,6 +98,13 @@ def iter_sources(paths: Iterable[str], *, include: Iterable[str] = DEFAULT_INCLU
     whatever its extension. Symlinked folders are not followed (no loops); special files
     (FIFOs, devices, sockets) and files over `max_bytes` are skipped with a reason."""
     include, exclude = tuple(include), tuple(exclude)
+    for option, patterns in (("--include", include), ("--exclude", exclude)):
+        # an empty glob matches no file: a snapshot of the folder would record every brief
+        # in it as deleted
+        for pattern in patterns:
+            if not pattern.strip():
+                raise UsageError(f"{option} {pattern!r}: an empty glob matches nothing; give "
+                                 "a pattern like '*.md'")
     for path in paths:
         if path == "-":
             if stdin is None and sys.stdin is None:

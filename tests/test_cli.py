@@ -118,6 +118,12 @@ def test_versions_from_the_cli(cli: Cli, chdir_tmp: Path) -> None:
     (["restore", "a.bmin", "--minify", "0", "--stdout"], ExitStatus.USAGE,
      "--minify must be in (0, 1]"),
     (["search", "a.bmin"], ExitStatus.USAGE, "nothing to search for"),
+    # an empty tag kept every snapshot; an empty glob matched nothing, so the snapshot
+    # recorded every brief of the folder as deleted
+    (["forget", "a.bmin", "--keep-tag", ""], ExitStatus.USAGE, "--keep-tag '': an empty tag"),
+    (["forget", "a.bmin", "--keep-tag", "daily,"], ExitStatus.USAGE, "an empty tag"),
+    (["add", "a.bmin", ".", "--include", ""], ExitStatus.USAGE, "--include '': an empty glob"),
+    (["dedupe", "a.bmin", ".", "--exclude", " "], ExitStatus.USAGE, "--exclude ' ': an empty"),
 ])
 def test_bad_input_gives_one_line_and_exit_code(cli: Cli, chdir_tmp: Path, args: list[str],
                                                 code: int, message: str) -> None:
