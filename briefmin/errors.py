@@ -3,6 +3,7 @@ in one place (cli.main), so no traceback reaches a user for a failure we anticip
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
 
 
@@ -54,3 +55,14 @@ class ModelError(BriefminError):
 
 class IntegrityError(ArchiveError):
     """A stored item does not decompress or does not match its sha256."""
+
+
+# C0 and C1 control characters: a name, a query or a damaged cell SQLite quotes may hold any
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """Text for a one-line message: control characters escaped (`\\n`, `\\x1b`), so a name
+    or a damaged value quoted in it cannot move the terminal's cursor or split the line."""
+    return _CONTROL.sub(lambda m: _ESCAPES.get(m.group(), f"\\x{ord(m.group()):02x}"), text)

@@ -74,9 +74,12 @@ def error(text: str) -> None:
 
 
 def _one_line(text: str) -> str:
-    """A message names paths and queries as given, and a name may hold a line break: shown
-    escaped, one message stays one line for whoever reads the log."""
-    return text.replace("\r", "\\r").replace("\n", "\\n")
+    """A message names paths and queries as given, and a name may hold a line break or a
+    terminal's escape sequence: shown escaped, one message stays one line for whoever reads
+    the log, and a name cannot drive the terminal."""
+    from .errors import printable
+
+    return printable(text)
 
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None,

@@ -77,6 +77,15 @@ def test_a_nul_separated_list_and_dot_dot_names(cli: Cli, chdir_tmp: Path) -> No
     assert (chdir_tmp / "out/b/two\nlines.md").read_bytes() == b"second\n"
 
 
+def test_a_name_in_a_message_cannot_drive_the_terminal(cli: Cli, chdir_tmp: Path) -> None:
+    """A file name holding an escape sequence (here: turn the text red, then clear the
+    screen) is quoted escaped, one line, in the error that names it."""
+    result = cli("add", "a.bmin", "x\x1b[31m\x1b[2J.md", "--model", HASHING)
+    assert result.returncode == ExitStatus.USAGE
+    assert "\x1b" not in result.stderr and result.stderr.count("\n") == 1
+    assert "x\\x1b[31m\\x1b[2J.md: no such file" in result.stderr
+
+
 def test_minify_of_nothing_says_so(cli: Cli, chdir_tmp: Path) -> None:
     (chdir_tmp / "empty").mkdir()
     done = cli("minify", "empty", "--model", HASHING, "--json")

@@ -23,6 +23,7 @@ from ..errors import (
     IntegrityError,
     ModelError,
     UsageError,
+    printable,
 )
 from ..locking import WriterLock
 from ..modelid import BUNDLED_MODEL, CHUNK_OVERLAP_TOKENS, normalize_model_id
@@ -763,7 +764,7 @@ def _naming(path: str, error: IntegrityError) -> IntegrityError:
     """A damaged brief's error as a restore reports it: which brief, what is wrong (the
     name escaped: a damaged one may hold any character)."""
     why = str(error).removesuffix("; run `briefmin verify`")
-    return IntegrityError(f"cannot restore {connection.printable(path)}: {why}; "
+    return IntegrityError(f"cannot restore {printable(path)}: {why}; "
                           "run `briefmin verify`")
 
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
-from ..errors import ArchiveBusyError, ArchiveError, IntegrityError, NewerFormatError
+from ..errors import ArchiveBusyError, ArchiveError, IntegrityError, NewerFormatError, printable
 from . import rows, schema
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -175,18 +174,6 @@ def _undecodable(exc: sqlite3.Error | UnicodeDecodeError) -> bool:
 
 def _lenient_text(data: bytes) -> str:
     return data.decode("utf-8", "replace")
-
-
-# C0 and C1 control characters: a damaged cell SQLite quotes in its message holds any byte
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def printable(text: str) -> str:
-    """Text for a one-line message: control characters escaped (`\\n`, `\\x1a`), so a
-    damaged value or a name quoted in it cannot move the terminal's cursor or split the
-    line."""
-    return _CONTROL.sub(lambda m: _ESCAPES.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
 
 
 def archive_error(path: str, exc: sqlite3.Error | UnicodeDecodeError) -> ArchiveError:
