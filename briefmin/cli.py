@@ -646,15 +646,16 @@ def verify_command(archive: ArchiveArg, json_out: JsonOpt = False,
     """Check SQLite integrity, every stored item's sha256, and vector counts. Exit 1 when
     anything is damaged."""
     try:
-        with _archive().open(archive) as arch:
-            report = arch.verify()
+        opened = _archive().open(archive)
     except ArchiveError as exc:
         advice = "; run `briefmin verify`"
         if not str(exc).endswith(advice):
             raise
-        # damaged past reading: the advice to run verify is no help from verify itself
+        # damaged past opening: the advice to run verify is no help from verify itself
         raise ArchiveError(f"{str(exc).removesuffix(advice)}; it cannot be checked item by "
                            "item: restore the file from a backup") from None
+    with opened as arch:
+        report = arch.verify()
     if json_out:
         output.emit_json(report.to_json())
     elif report.ok:
@@ -879,9 +880,9 @@ def forget_command(
 def _tag_lists(keep_tags: Sequence[str]) -> tuple[tuple[str, ...], ...]:
     """--keep-tag a,b (repeatable) as tag lists; an empty tag is refused: every snapshot holds
     "all of no tags", so `--keep-tag ''` kept them all."""
-    lists = tuple(tuple(t.strip() for t in text.split(",")) for text in keep_tags)
+    lists = tuple(tuple(text.split(",")) for text in keep_tags)  # as `add --tag` stores them
     for text, tags in zip(keep_tags, lists, strict=True):
-        if not all(tags):
+        if not all(tag.strip() for tag in tags):
             raise UsageError(f"--keep-tag {text!r}: an empty tag; give tags like daily or "
                              "daily,host1")
     return lists

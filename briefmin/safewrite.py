@@ -133,7 +133,10 @@ class FolderWriter:
             raise
         except BaseException:
             # a Ctrl-C taken as os.open returns surfaces here, after the kernel made the
-            # file, which O_EXCL makes ours: no empty file stays behind
+            # file, which O_EXCL makes ours: no empty file stays behind. (Interrupted inside
+            # the call, open made nothing; the unlink then removes a file only if another
+            # process made that very name at that instant, in a folder that was empty when
+            # the restore began: a race accepted, against an empty file left behind)
             with suppress(OSError):
                 os.unlink(leaf, dir_fd=folder)
             raise

@@ -93,16 +93,10 @@ def test_an_error_quoting_damaged_text_holds_no_control_byte(hashing_archive: Ma
     assert not any(ch < " " for ch in str(raised.value))
 
 
-@pytest.mark.parametrize("split", [False, True])
 def test_a_brief_whose_row_fails_its_checksum_is_not_restored(
-        hashing_archive: MakeArchive, tmp_path: Path, cli: Cli, split: bool,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        hashing_archive: MakeArchive, tmp_path: Path, cli: Cli) -> None:
     """A changed path is still valid UTF-8 and its bytes still match their sha256: only the
     row's checksum tells that the name is not the one stored."""
-    if split:  # the restore in two processes, each reading half of the catalogue
-        from briefmin.store import archive as archive_module
-
-        monkeypatch.setattr(archive_module, "SPLIT_FROM_CONTENTS", 1)
     path = hashing_archive(FILES)
     surgery.execute(path, "UPDATE briefs SET path = 'src/a/twO.md' "
                           "WHERE path = 'src/a/two.md'")
