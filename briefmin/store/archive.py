@@ -415,8 +415,12 @@ class Archive:
                 return count
         found = catalogue.placed(self._db, selectors, version=version, within=within)
         if found is None:  # a damaged row: records() raises the error that names it
-            return len(self.restore(self.records(selectors, version=version,
-                                                 snapshot=snapshot), to, force=force))
+            try:
+                chosen = self.records(selectors, version=version, snapshot=snapshot)
+            except catalogue.MissingContent as lost:  # the others first, as for a damaged row
+                self.restore(lost.others, to, force=force)
+                raise
+            return len(self.restore(chosen, to, force=force))
         self._restore([row[:6] for row in found], [row[6] for row in found], to, force)
         return len(found)
 
@@ -532,11 +536,13 @@ class Archive:
             raise UsageError("rm needs at least one selector; nothing was removed")
         self._lookup = None  # read again when next needed
         with self._db.transaction() as db:
+            # `lost`: a brief whose stored content is lost can be removed all the same
             if version is None:
-                paths = {r.path for r in self.records(selectors)}
-                gone = [r for r in self.records(all_versions=True) if r.path in paths]
+                paths = {r.path for r in catalogue.records(db, selectors, lost=True)}
+                gone = [r for r in catalogue.records(db, all_versions=True, lost=True)
+                        if r.path in paths]
             else:
-                gone = self.records(selectors, version=version)
+                gone = catalogue.records(db, selectors, version=version, lost=True)
             catalogue.delete_briefs(db, gone)
             self._collect_garbage(db)
         self.compact()

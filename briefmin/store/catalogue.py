@@ -48,8 +48,10 @@ _RECORD_SQL = """
            CASE WHEN c.block IS NULL THEN LENGTH(c.frame)
                 ELSE c.size * LENGTH(bl.data) / MAX(bl.size, 1) END,
            t.time, c.encoding, c.id
-    -- briefs first: the catalogue has no index by content (format 8; see schema.py)
-    FROM briefs b CROSS JOIN contents c ON c.id = b.content
+    -- briefs first (a LEFT JOIN reads its left table first): the catalogue has no index by
+    -- content (format 8; see schema.py). LEFT: a brief whose content row is lost still
+    -- comes, with NULL content cells, so no reader skips it in silence (`_record`)
+    FROM briefs b LEFT JOIN contents c ON c.id = b.content
     LEFT JOIN blocks bl ON bl.id = c.block
     LEFT JOIN times t ON t.id = b.added
 """
@@ -59,6 +61,21 @@ _RECORD_ORDER = " ORDER BY b.path, b.version"
 SCAN_PARAMETERS = 5000
 
 _HEX = re.compile(r"[0-9a-f]{4,64}")
+
+# the content id of a record whose brief row points at no `contents` row (`_record`): never
+# handed out, `records` raises MissingContent for it
+_NO_CONTENT = -1
+
+
+class MissingContent(IntegrityError):
+    """Chosen briefs whose catalogue row points at a stored content that is not there (its
+    `contents` row is lost): `paths` names them, `others` holds the other chosen records, so
+    a restore can write those before it reports these."""
+
+    def __init__(self, message: str, paths: list[str], others: list[BriefRecord]) -> None:
+        super().__init__(message)
+        self.paths = paths
+        self.others = others
 
 
 def selects(selector: str, path: str, sha256: str) -> bool:
@@ -118,11 +135,14 @@ def selecting_others(paths: Sequence[str], records: Sequence[BriefRecord]) -> li
 
 
 def records(db: Connection, selectors: Sequence[str] = (), *, version: int | None = None,
-            all_versions: bool = False, within: Set[tuple[str, int]] | None = None
-            ) -> list[BriefRecord]:
+            all_versions: bool = False, within: Set[tuple[str, int]] | None = None,
+            lost: bool = False) -> list[BriefRecord]:
     """Briefs matching the selectors (see `selects`); no selector = every brief. Latest
     versions unless `version` or `all_versions`; only the (path, version) pairs `within` holds
-    when it is given (a snapshot's)."""
+    when it is given (a snapshot's). A chosen brief whose content row is lost raises
+    MissingContent (a row with a damaged cell IntegrityError); with `lost`, it comes as a
+    record with an empty sha256 and size 0 instead (for `rm`, which needs its path and
+    version only)."""
     found = db.query(_RECORD_SQL + _RECORD_ORDER)
     latest: dict[str, int] = {}
     for row in found:  # rows come by path and version: the last of a path is its latest
@@ -132,12 +152,18 @@ def records(db: Connection, selectors: Sequence[str] = (), *, version: int | Non
     rows = _kept_versions([_record(db, r, counts, times) for r in found],
                           lambda r: (r.path, r.version), latest, version=version,
                           all_versions=all_versions, within=within)
-    if not selectors:
-        return rows
-    # rows come by path and version, and the sort is stable: so come the chosen
-    by_path = sorted(rows, key=lambda r: r.path)
-    return [by_path[k] for k in _chosen(selectors, [r.path for r in by_path],
-                                        [r.sha256 for r in by_path], version)]
+    if selectors:
+        # rows come by path and version, and the sort is stable: so come the chosen
+        by_path = sorted(rows, key=lambda r: r.path)
+        rows = [by_path[k] for k in _chosen(selectors, [r.path for r in by_path],
+                                            [r.sha256 for r in by_path], version)]
+    missing = [] if lost else [r.path for r in rows if r.content_id == _NO_CONTENT]
+    if missing:
+        others = f" (and {len(missing) - 1} other brief(s))" if len(missing) > 1 else ""
+        raise MissingContent(f"{db.path}: the catalogue row of {missing[0]!r}{others} points "
+                             "at a stored content that is missing; run `briefmin verify`",
+                             missing, [r for r in rows if r.content_id != _NO_CONTENT])
+    return rows
 
 
 def _kept_versions(items: list[_T], key: Callable[[_T], tuple[str, int]],
@@ -173,7 +199,8 @@ _PLACED_SQL = f"""
                      AND c.encoding BETWEEN 0 AND {len(ENCODINGS) - 1}
                 THEN typeof(c.block) = 'integer' AND typeof(c.block_offset) = 'integer' END,
            b.path, b.version, {_BRIEF_ROW}
-    FROM briefs b CROSS JOIN contents c ON c.id = b.content
+    -- LEFT: a lost content row gives NULL cells, so `typed` is NULL (see _RECORD_SQL)
+    FROM briefs b LEFT JOIN contents c ON c.id = b.content
     ORDER BY c.block, c.block_offset
 """
 # one side of a cut (see `halves`): the upper side (1) holds the blocks from the cut on, the
@@ -307,6 +334,8 @@ def records_of_contents(db: Connection, content_ids: Iterable[int], *,
     counts = {path: count for path, (_, count) in numbers.items()}
     out: dict[int, list[BriefRecord]] = {}
     for row in found:
+        if row[7] is None:  # no contents row: no content of its own to be found by
+            continue
         record = _record(db, row, counts)
         if all_versions or record.version == numbers[record.path][0]:
             out.setdefault(record.content_id, []).append(record)
@@ -322,7 +351,8 @@ class Holders:
         self.rows: dict[Any, list[Any]] = {}
         self.numbers: dict[str, tuple[int, int]] = {}  # path -> (latest version, versions)
         for row in db.iterate(_RECORD_SQL + _RECORD_ORDER):
-            self.rows.setdefault(row[7], []).append(row)
+            if row[7] is not None:  # a lost contents row holds no content to look up
+                self.rows.setdefault(row[7], []).append(row)
             # rows come by path and version: the last is the latest
             self.numbers[row[0]] = (row[1], self.numbers.get(row[0], (0, 0))[1] + 1)
 
@@ -345,9 +375,16 @@ _RECORD_CELLS = (str, int, bytes, int, int, int, int, int)
 
 def _record(db: Connection, row: Sequence[Any], counts: Mapping[str, int],
             times: dict[int, str] | None = None) -> BriefRecord:
-    """A record from a _RECORD_SQL row; `counts`: how many versions each path has."""
+    """A record from a _RECORD_SQL row; `counts`: how many versions each path has. A row
+    whose contents row is lost (every content cell NULL) gives a record with content id
+    _NO_CONTENT, which `records` reports."""
     path, version, sha, size, stored, added, encoding, content_id = row
+    if content_id is None:
+        row = (path, version, b"", 0, 0, added, 0, _NO_CONTENT)
     check_cells(row, _RECORD_CELLS, f"{db.path}: the catalogue row of {str(path)[:80]!r}")
+    if content_id is None:
+        return BriefRecord(path, version, counts[path], "", 0, 0, _time(added), "",
+                           _NO_CONTENT)
     if len(sha) != 32 or not 0 <= encoding < len(ENCODINGS) or path not in counts:
         raise IntegrityError(f"{db.path}: the catalogue row of {path!r} is damaged; run "
                              "`briefmin verify`")
@@ -418,12 +455,14 @@ class Lookup:
             digests[i] = digest
         self.latest: dict[str, tuple[int, bytes]] = {}
         for path, version, content in db.iterate("SELECT path, version, content FROM briefs"):
-            # a damaged content id finds no sha256, as a join would (verify names it)
+            # a damaged content id, or one whose contents row is lost, finds no sha256: b""
+            # matches no brief, so the next add stores the brief again (verify names the
+            # row), as a version past every stored one (never a second row of one version)
             digest = (digests[content] if isinstance(content, int)
                       and 0 <= content < len(digests) else None)
-            if digest is not None and (path not in self.latest
-                                       or version > self.latest[path][0]):
-                self.latest[path] = (version, digest)
+            if isinstance(version, int) and (path not in self.latest
+                                             or version > self.latest[path][0]):
+                self.latest[path] = (version, b"" if digest is None else digest)
         self.times: dict[int, int] = {t: i for i, t in db.iterate("SELECT id, time FROM times")}
 
     def content_ids(self, digests: Iterable[bytes]) -> dict[bytes, int]:

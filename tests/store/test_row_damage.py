@@ -14,6 +14,7 @@ import pytest
 from briefmin import Archive, Source, add
 from briefmin.errors import ArchiveError, IntegrityError
 from briefmin.ingest import SnapshotSpec
+from briefmin.sources import iter_sources
 
 from .. import surgery
 from ..conftest import HASHING, Cli
@@ -151,3 +152,79 @@ def test_a_snapshot_lists_what_it_still_holds(tmp_path: Path, cli: Cli) -> None:
         (1, 1, 4), (2, 0, 0), (3, 1, 18)]
     assert json.loads(cli("ls", path, "--snapshot", "2", "--json").stdout) == []
     assert cli("verify", path).returncode == 0  # the rows were put with their checksums
+
+
+def test_a_lost_contents_row_is_named_not_skipped(hashing_archive: MakeArchive,
+                                                  tmp_path: Path, cli: Cli) -> None:
+    """A brief row pointing at a contents row that is gone dropped out of the catalogue's
+    join: `ls` left it out and `restore` exited 0 without it."""
+    path = hashing_archive(FILES)
+    surgery.execute(path, "DELETE FROM contents WHERE id = "
+                          "(SELECT content FROM briefs WHERE path = 'src/a/two.md')")
+    listed = cli("ls", path, "--json")
+    assert listed.returncode == 3 and "src/a/two.md" in listed.stderr, listed.stderr
+    assert "missing" in listed.stderr and "Traceback" not in listed.stderr
+    one = cli("ls", path, "src/a/one.md", "--json")
+    assert one.returncode == 0, one.stderr
+    assert [r["path"] for r in json.loads(one.stdout)] == ["src/a/one.md"]
+    everything = cli("restore", path, "--to", tmp_path / "out")
+    assert everything.returncode == 3 and "src/a/two.md" in everything.stderr
+    for name in ("src/a/one.md", "src/b/three.md"):  # the others are written all the same
+        assert (tmp_path / "out" / name).read_bytes() == FILES[name[4:]]
+    assert not (tmp_path / "out" / "src/a/two.md").exists()
+    streamed = cli("restore", path, "src/a/", "--stdout")
+    assert streamed.returncode == 3 and "src/a/two.md" in streamed.stderr
+    alone = cli("restore", path, "src/b/three.md", "--stdout")
+    assert alone.returncode == 0 and alone.stdout.encode() == FILES["b/three.md"]
+    verified = cli("verify", path, "--json")
+    assert verified.returncode == 1
+    assert "src/a/two.md" in {p for problem in json.loads(verified.stdout)["problems"]
+                              for p in problem["paths"]}
+
+
+def test_a_lost_contents_row_of_a_latest_version_hides_no_older_one(
+        hashing_archive: MakeArchive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The library reports the lost version; the older one stays readable by number."""
+    path = hashing_archive(FILES)
+    (tmp_path / "src" / "a" / "one.md").write_bytes(b"# One\n\nrewritten\n")
+    monkeypatch.chdir(tmp_path)
+    with Archive.open(path, write=True) as arch:
+        add(arch, iter_sources(["src"], include=["*"]))
+    surgery.execute(path, "DELETE FROM contents WHERE id = (SELECT content FROM briefs "
+                          "WHERE path = 'src/a/one.md' AND version = 2)")
+    with Archive.open(path) as arch:
+        with pytest.raises(IntegrityError, match=r"src/a/one\.md"):
+            arch.records(["src/a/one.md"])
+        (older,) = arch.records(["src/a/one.md"], version=1)
+        assert arch.read(older) == FILES["a/one.md"]
+
+
+def test_an_add_stores_a_brief_whose_contents_row_is_lost_again(
+        hashing_archive: MakeArchive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`add` took such a brief for new and stored a second row of its version 1."""
+    path = hashing_archive(FILES)
+    surgery.execute(path, "DELETE FROM contents WHERE id = "
+                          "(SELECT content FROM briefs WHERE path = 'src/a/two.md')")
+    monkeypatch.chdir(tmp_path)
+    with Archive.open(path, write=True) as arch:
+        report = add(arch, iter_sources(["src"], include=["*"]))
+        assert report.unchanged == 2
+    assert sorted(surgery.execute(path, "SELECT version FROM briefs WHERE path = "
+                                        "'src/a/two.md'")) == [(1,), (2,)]
+    with Archive.open(path) as arch:
+        (again,) = arch.records(["src/a/two.md"])
+        assert again.version == 2 and arch.read(again) == FILES["a/two.md"]
+
+
+def test_rm_removes_a_brief_whose_contents_row_is_lost(hashing_archive: MakeArchive,
+                                                       cli: Cli) -> None:
+    path = hashing_archive(FILES)
+    surgery.execute(path, "DELETE FROM contents WHERE id = "
+                          "(SELECT content FROM briefs WHERE path = 'src/a/two.md')")
+    removed = cli("rm", path, "src/a/two.md", "--json")
+    assert removed.returncode == 0, removed.stderr
+    assert [(r["path"], r["sha256"]) for r in json.loads(removed.stdout)] == [
+        ("src/a/two.md", "")]
+    listed = cli("ls", path, "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [r["path"] for r in json.loads(listed.stdout)] == ["src/a/one.md", "src/b/three.md"]
