@@ -14,6 +14,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from .errors import printable
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -77,8 +79,6 @@ def _one_line(text: str) -> str:
     """A message names paths and queries as given, and a name may hold a line break or a
     terminal's escape sequence: shown escaped, one message stays one line for whoever reads
     the log, and a name cannot drive the terminal."""
-    from .errors import printable
-
     return printable(text)
 
 
@@ -102,8 +102,12 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | No
 
 
 def escape_name(value: Any) -> str:
-    """Names may hold newlines or tabs: show them escaped so one brief stays one line."""
-    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t")
+    """Names may hold any character: show control characters escaped (as `printable` does,
+    with a backslash doubled so an escape stays unambiguous), so one brief stays one line and
+    a name cannot move the terminal's cursor."""
+    text = str(value).replace("\\", "\\\\")
+    # isprintable first: a C-level test, so ls of 64k briefs pays no regex per cell
+    return text if text.isprintable() else printable(text)
 
 
 def human_bytes(n: float) -> str:

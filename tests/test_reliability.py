@@ -415,6 +415,18 @@ def test_names_with_newlines_are_stored_and_listed_on_one_line(cli: Cli,
     assert (chdir_tmp / "out" / "two\nlines.md").read_text() == "a brief with an odd name\n"
 
 
+def test_a_name_holding_a_terminal_escape_is_listed_escaped(cli: Cli, chdir_tmp: Path) -> None:
+    """`ls`, `snapshots diff` and `add`'s messages print names through escape_name: an
+    escape byte held in a name reached the terminal raw (only \\n and \\t were escaped)."""
+    name = "red\x1b[31m\rback\\x1b.md"
+    (chdir_tmp / name).write_text("a brief with a hostile name\n")
+    assert cli("add", "a.bmin", name, "--model", HASHING).returncode == 0
+    listing = cli("ls", "a.bmin").stdout
+    assert "\x1b" not in listing and "\r" not in listing
+    # the stored backslash doubled: an escape and a name's own backslash stay apart
+    assert listing.startswith("red\\x1b[31m\\rback\\\\x1b.md\t"), listing
+
+
 def test_empty_and_closed_stdin(chdir_tmp: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "briefmin", "add", "a.bmin", "-", "--model", HASHING]
