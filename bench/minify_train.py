@@ -131,6 +131,7 @@ VARIANTS["noclausepool"] = {"pick_clauses": False}
 # twelfth round: fine clause units (also cut after every comma) in the pick's pool too
 VARIANTS["finepool"] = {"pick_fine_clauses": True}
 # the ninth round's default (session 12's full held-out run): sentence candidates only
+VARIANTS["cutlead"] = {"pick_cut_lead": True}  # the thirteenth round's candidate
 VARIANTS["sentpool"] = {"pick_clauses": False, "pick_fine_clauses": False}
 
 

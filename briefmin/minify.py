@@ -85,6 +85,10 @@ PICK_CLAUSES = True
 # [+0.0003, +0.0015] per document over sentence and clause candidates, level on long ones,
 # ahead on the held-out short genres (bench/RESULTS.md, twelfth round)
 PICK_FINE_CLAUSES = True
+# the pick also weighs the lead cut at a word: the brief's first words up to the budget, a
+# code block or a table never cut and nothing repeated (word units, `parse(words=True)`).
+# Off until measured (bench/RESULTS.md, thirteenth round)
+PICK_CUT_LEAD = False
 # briefs read by the model in one batched pass: 32 briefs of 3,000 tokens hold ~150 MB of
 # token embeddings
 PASS_GROUP = 32
@@ -149,7 +153,8 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
                 pick_tokens: int = PICK_TOKENS,
                 pick_contextual: bool = PICK_CONTEXTUAL,
                 pick_clauses: bool = PICK_CLAUSES,
-                pick_fine_clauses: bool = PICK_FINE_CLAUSES) -> list[Minified]:
+                pick_fine_clauses: bool = PICK_FINE_CLAUSES,
+                pick_cut_lead: bool = PICK_CUT_LEAD) -> list[Minified]:
     """Minify several briefs: unit vectors from the model's token table, or with
     `contextual` from one model pass over all their tokens (see `unit_vectors`), then per
     brief the candidate selections of `choices`, scored from those vectors alone; for a
@@ -187,6 +192,10 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
             for i, clause_doc, vectors in zip(short, clause_docs, unit_vectors(
                     encoder, clause_docs, contextual), strict=True):
                 options[i] = [*options[i], *choices_of(clause_doc, budgets[i], vectors)]
+        if pick_cut_lead:  # one more candidate, no unit vectors: the lead needs none
+            for i in short:
+                word_doc = parse(group[i], budgets[i], clauses=True, words=True)
+                options[i] = [*options[i], (word_doc, select_in_order(word_doc, budgets[i]))]
         picks = _measured_pick(encoder, group, options, short)
         for text, budget, vectors, candidates, (pick, cosine) in zip(
                 group, budgets, all_vectors, options, picks, strict=True):
@@ -268,12 +277,14 @@ def minify(encoder: Encoder, text: str, *, ratio: float | None = None,
            measure: bool = False, contextual: bool = False, clauses: bool = CLAUSES,
            pick_tokens: int = PICK_TOKENS, pick_contextual: bool = PICK_CONTEXTUAL,
            pick_clauses: bool = PICK_CLAUSES,
-           pick_fine_clauses: bool = PICK_FINE_CLAUSES) -> Minified:
+           pick_fine_clauses: bool = PICK_FINE_CLAUSES,
+           pick_cut_lead: bool = PICK_CUT_LEAD) -> Minified:
     """A shorter version of `text` made of its own units, closest in meaning under the
     budget: `ratio` of its words (default 0.5) or `max_words`."""
     return minify_many(encoder, [text], ratio=ratio, max_words=max_words,
                        redundancy=redundancy, cost_powers=cost_powers, refine=refine,
                        measure=measure, contextual=contextual, clauses=clauses,
                        pick_tokens=pick_tokens, pick_contextual=pick_contextual,
-                       pick_clauses=pick_clauses, pick_fine_clauses=pick_fine_clauses)[0]
+                       pick_clauses=pick_clauses, pick_fine_clauses=pick_fine_clauses,
+                       pick_cut_lead=pick_cut_lead)[0]
 

@@ -275,10 +275,12 @@ def split_sentences(text: str) -> list[str]:
     return [p for p in pieces if p.strip()]
 
 
-def split_clauses(sentence: str, fine: bool = False) -> list[str]:
+def split_clauses(sentence: str, fine: bool = False, words: bool = False) -> list[str]:
     """Clause texts whose concatenation (with the whitespace between) is `sentence`; pieces
     of fewer than MIN_CLAUSE_WORDS words are joined to the next (the last to the one before).
-    `fine` also breaks after every comma."""
+    `fine` also breaks after every comma; `words` after every word (one word a piece)."""
+    if words:
+        return sentence.split()
     pieces, start = [], 0
     for match in (_FINE_CLAUSE_BREAK if fine else _CLAUSE_BREAK).finditer(sentence):
         pieces.append(sentence[start:match.start()])
@@ -303,10 +305,12 @@ class _Parser:
     """A line-based reader of markdown and reStructuredText, lenient like a person reading."""
 
     def __init__(self, text: str, split_over: int | None = None, clauses: bool = False,
-                 atx_headings: bool = True, fine_clauses: bool = False) -> None:
+                 atx_headings: bool = True, fine_clauses: bool = False,
+                 words: bool = False) -> None:
         self.split_over = split_over
         self.clauses = clauses
         self.fine_clauses = fine_clauses
+        self.words = words
         self.atx_headings = atx_headings
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         self.lines = text.split("\n")
@@ -517,7 +521,7 @@ class _Parser:
         if not self.clauses:
             return [(s, 0) for s in sentences]
         return [(c, k) for s in sentences
-                for k, c in enumerate(split_clauses(s, self.fine_clauses))]
+                for k, c in enumerate(split_clauses(s, self.fine_clauses, self.words))]
 
     def _chain(self, units: list[int], pieces: list[tuple[str, int]]) -> None:
         """A clause brings the clauses of its sentence before it as context: a sentence may
@@ -589,19 +593,19 @@ def _dedupe_lines(lines: list[str]) -> list[str]:
 
 
 def parse(text: str, split_over: int | None = None, clauses: bool = False,
-          fine_clauses: bool = False) -> Document:
+          fine_clauses: bool = False, words: bool = False) -> Document:
     """Split a brief into blocks and units, applying the lossless clean-ups. A table with
     more than `split_over` words (the budget: it could never be kept whole) is split into
     rows. With `clauses` a sentence (of a paragraph or a plain list item) is split into
     clause units, each kept only with the clauses of its sentence before it; with
-    `fine_clauses` too, also after every comma."""
-    doc = _Parser(text, split_over, clauses, fine_clauses=fine_clauses).parse()
+    `fine_clauses` too, also after every comma; with `words`, into single words."""
+    doc = _Parser(text, split_over, clauses, fine_clauses=fine_clauses, words=words).parse()
     if doc.units and all(u.kind in CONTEXT_KINDS for u in doc.units) \
             and any(_ATX.match(line) for line in text.splitlines()):
         # nothing but '#' lines: a config file's or a script's comments, not a document of
         # empty sections (which would keep nothing, a heading being kept only with its text)
         return _Parser(text, split_over, clauses, atx_headings=False,
-                       fine_clauses=fine_clauses).parse()
+                       fine_clauses=fine_clauses, words=words).parse()
     return doc
 
 
