@@ -257,6 +257,8 @@ def test_clause_split() -> None:
                                         "and it also handles W; fine."]
     fine = "however, when the device resets, the state is lost, see below."
     assert " ".join(split_clauses(fine, fine=True)) == fine
+    # word units (the thirteenth round's cut lead): one word a piece
+    assert split_clauses(fine, words=True) == fine.split()
 
 
 def test_clause_units_keep_a_sentence_prefix() -> None:
@@ -350,10 +352,10 @@ def test_refining_never_lowers_the_estimated_similarity(text: str, ratio: float)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=_DOC, ratio=st.floats(0.05, 0.95))
 def test_the_measured_pick_is_the_closest_candidate(text: str, ratio: float) -> None:
-    """A short brief's output is the candidate (over sentence units, then clause units)
-    whose brief vector is closest to the brief's (so never further than the estimate's
-    pick), and the similarity it reports is that measured cosine, without `measure=True`
-    too; with the pick off, the output is `choose`'s."""
+    """A short brief's output is the candidate (over sentence units, clause units, and the
+    lead cut at a word) whose brief vector is closest to the brief's (so never further than
+    the estimate's pick), and the similarity it reports is that measured cosine, without
+    `measure=True` too; with the pick off, the output is `choose`'s."""
     from briefmin.minify import brief_vectors
 
     picked = minify(hashing(), text, ratio=ratio)
@@ -368,10 +370,14 @@ def test_the_measured_pick_is_the_closest_candidate(text: str, ratio: float) -> 
         return
     clause_doc = parse(text, budget, clauses=True)
     clause_options = choices(clause_doc, unit_vectors(hashing(), [clause_doc])[0], budget)
+    word_doc = parse(text, budget, clauses=True, words=True)
+    cut_lead = render(word_doc, select_in_order(word_doc, budget))
     outputs = list(dict.fromkeys([*(render(doc, m) for m in options),
-                                  *(render(clause_doc, m) for m in clause_options)]))
+                                  *(render(clause_doc, m) for m in clause_options),
+                                  cut_lead]))
     assert picked.text in outputs
-    assert picked.text == minify(hashing(), text, ratio=ratio, pick_clauses=False).text or \
+    assert picked.text == minify(hashing(), text, ratio=ratio, pick_clauses=False,
+                                 pick_cut_lead=False).text or picked.text == cut_lead or \
         picked.text in [render(clause_doc, m) for m in clause_options]
     original, *candidates = brief_vectors(hashing(), [text, *outputs])
     cosines = [float(original @ c) if count_words(o) else (0.0 if count_words(text) else 1.0)
@@ -460,9 +466,12 @@ def test_the_measured_pick_keeps_meaning_the_estimate_misses(real_encoder: Encod
 
 @pytest.mark.model
 @pytest.mark.parametrize(("fewer", "more"), [
-    ({"pick_clauses": False, "pick_fine_clauses": False},  # the eleventh round
-     {"pick_clauses": True, "pick_fine_clauses": False}),
-    ({"pick_fine_clauses": False}, {"pick_fine_clauses": True}),  # the twelfth round
+    # each round against the pool it widened (a later candidate can win where it did)
+    ({"pick_clauses": False, "pick_fine_clauses": False, "pick_cut_lead": False},
+     {"pick_clauses": True, "pick_fine_clauses": False, "pick_cut_lead": False}),  # eleventh
+    ({"pick_fine_clauses": False, "pick_cut_lead": False},
+     {"pick_fine_clauses": True, "pick_cut_lead": False}),  # the twelfth round
+    ({"pick_cut_lead": False}, {"pick_cut_lead": True}),  # the thirteenth round
 ])
 def test_clause_candidates_widen_the_pick(real_encoder: Encoder, fewer: dict[str, bool],
                                           more: dict[str, bool]) -> None:
@@ -718,17 +727,36 @@ _CLAUSE_DOC = st.builds("\n\n".join, st.lists(st.one_of(
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(text=_CLAUSE_DOC, ratio=st.floats(0.05, 1.0), clauses=st.booleans())
-def test_clause_units_keep_the_output_rules(text: str, ratio: float, clauses: bool) -> None:
-    """Clause units or sentence units: the input's own words in order, fences whole, the
-    budget held, for the selection and for the lead over clause units."""
-    result = minify_many(hashing(), [text], ratio=ratio, clauses=clauses)[0]
+@given(text=_CLAUSE_DOC, ratio=st.floats(0.05, 1.0), clauses=st.booleans(),
+       cut_lead=st.booleans())
+def test_clause_units_keep_the_output_rules(text: str, ratio: float, clauses: bool,
+                                            cut_lead: bool) -> None:
+    """Clause units or sentence units, with or without the cut lead in the pick: the input's
+    own words in order, fences whole, the budget held, for the selection and for the lead
+    over clause units and over word units."""
+    result = minify_many(hashing(), [text], ratio=ratio, clauses=clauses,
+                         pick_cut_lead=cut_lead)[0]
     assert is_subsequence(result.text.split(), text.split())
     assert result.words_out <= result.budget
     assert fences_balanced(result.text)
-    doc = parse(text, result.budget, clauses=True)
-    lead = render(doc, select_in_order(doc, result.budget))
-    assert count_words(lead) <= result.budget and is_subsequence(lead.split(), text.split())
+    for words in (False, True):
+        doc = parse(text, result.budget, clauses=True, words=words)
+        lead = render(doc, select_in_order(doc, result.budget))
+        assert count_words(lead) <= result.budget
+        assert is_subsequence(lead.split(), text.split()) and fences_balanced(lead)
+
+
+def test_the_cut_lead_fills_the_budget_and_cuts_no_code() -> None:
+    """The lead over word units spends the budget to its last word inside a sentence, but
+    takes a code block whole or not at all, and never a repeated sentence."""
+    text = ("Spring is a game engine for real time strategy games.\n\n```\nmake all "
+            "install\n```\n\nSpring is a game engine for real time strategy games.\n\n"
+            "This package holds the engine and the default AI, with no maps.\n")
+    doc = parse(text, 14, clauses=True, words=True)
+    assert render(doc, select_in_order(doc, 14)) == (
+        "Spring is a game engine for real time strategy games.\n\n"
+        "This package holds the\n")
+    assert render(doc, select_in_order(doc, 22)).count("make all install") == 1
 
 
 @settings(max_examples=60, deadline=None)
