@@ -422,11 +422,15 @@ def select_in_order(doc: Document, budget: int, order: Sequence[int] | None = No
     for unit in order if order is not None else range(len(doc.units)):
         if not open_[unit] or selected[unit]:
             continue
-        missing, cost = costs.added(selected)
-        if used + cost[unit] <= budget:
+        # this unit's cost only (`_Costs.added` prices every unit: over word units, whose
+        # context is the sentence so far, that made a long sentence's lead cubic)
+        context = costs.context[unit]
+        missing = context[(context >= 0) & ~selected[np.maximum(context, 0)]]
+        cost = float(costs.words[unit] + costs.words[missing].sum())
+        if used + cost <= budget:
             selected[unit] = True
-            selected[costs.context[unit][missing[unit]]] = True
-            used += float(cost[unit])
+            selected[missing] = True
+            used += cost
     return selected
 
 

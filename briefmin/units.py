@@ -311,6 +311,7 @@ class _Parser:
         self.clauses = clauses
         self.fine_clauses = fine_clauses
         self.words = words
+        self.sentence_of: dict[int, int] = {}  # a clause or word unit: its sentence's first
         self.atx_headings = atx_headings
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         self.lines = text.split("\n")
@@ -529,6 +530,7 @@ class _Parser:
         units = units[len(units) - len(pieces):]
         for k, (unit, (_, before)) in enumerate(zip(units, pieces, strict=True)):
             self.units[unit].context += tuple(units[k - before:k])
+            self.sentence_of[unit] = units[k - before]
 
     def _starts_block(self, j: int) -> bool:
         line = self.lines[j]
@@ -557,14 +559,22 @@ class _Parser:
     def _duplicates(self) -> set[int]:
         """Units that repeat an earlier unit word for word (headings excepted: a repeated
         'Notes' heading is structure, not repetition)."""
+        # word units: a word repeats only as part of a repeated sentence (every "the" is
+        # not a repeat), so each sentence is one key, held by its first word
+        sentences: dict[int, list[int]] = {}
+        if self.words:
+            for unit_index, first in self.sentence_of.items():
+                sentences.setdefault(first, []).append(unit_index)
         seen: set[str] = set()
         duplicates = set()
         for index, unit in enumerate(self.units):
-            if unit.kind in CONTEXT_KINDS:
+            if unit.kind in CONTEXT_KINDS or (self.words and index in self.sentence_of
+                                              and index not in sentences):
                 continue
-            key = " ".join(unit.text.split())
+            members = sentences.get(index, [index])
+            key = " ".join(w for u in members for w in self.units[u].text.split())
             if key in seen:
-                duplicates.add(index)
+                duplicates.update(members)
             seen.add(key)
         return duplicates
 
