@@ -220,7 +220,7 @@ class Archive:
             ids = lookup.content_ids({digest for _, digest in batch} | set(new))
             content_rows, texts = [], []
             inserted: list[tuple[int, BriefVectors]] = []
-            next_content = rows.next_id(db, "contents")
+            next_content = lookup.next_content(db)
             for digest, content in new.items():
                 if digest in ids:
                     continue  # stored meanwhile
@@ -544,14 +544,16 @@ class Archive:
             else:
                 gone = catalogue.records(db, selectors, version=version, lost=True)
             catalogue.delete_briefs(db, gone)
-            self._collect_garbage(db)
+            self._collect_garbage(db, {r.content_id for r in gone if catalogue.is_lost(r)})
         self.compact()
         return gone
 
-    def _collect_garbage(self, db: connection.Connection) -> None:
+    def _collect_garbage(self, db: connection.Connection, lost: Set[int] = frozenset()
+                         ) -> None:
         """After brief rows were deleted: drop them from snapshots, then the contents no brief
-        holds, their bytes (blocks rewritten) and their vectors. In the caller's
-        transaction."""
+        holds, their bytes (blocks rewritten) and their vectors. `lost`: content ids of
+        deleted rows whose `contents` row was lost: their vectors and index entries go too
+        once no brief names them. In the caller's transaction."""
         snaps.drop_missing_briefs(db)
         # hook: unindexing a content needs its text, so before its bytes go; a damaged
         # one cannot be read, so then the index is rebuilt from what remains
@@ -564,6 +566,10 @@ class Archive:
             lexical.unindex(db, orphan_texts)
             lexical.optimize(db)
         orphans, touched = catalogue.delete_orphans(db)
+        lost = catalogue.unnamed(db, lost)
+        if lost:  # their texts are gone with their rows: the index is rebuilt without them
+            orphans |= lost
+            orphan_texts = None
         if orphan_texts is None:
             lexical.rebuild(db, [i for i, _ in catalogue.vector_counts(db)],
                             self._readable_text)

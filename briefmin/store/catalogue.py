@@ -47,10 +47,10 @@ _RECORD_SQL = """
            -- a brief in a solid block is charged its share of the block's frame
            CASE WHEN c.block IS NULL THEN LENGTH(c.frame)
                 ELSE c.size * LENGTH(bl.data) / MAX(bl.size, 1) END,
-           t.time, c.encoding, c.id
+           t.time, c.encoding, b.content
     -- briefs first (a LEFT JOIN reads its left table first): the catalogue has no index by
     -- content (format 8; see schema.py). LEFT: a brief whose content row is lost still
-    -- comes, with NULL content cells, so no reader skips it in silence (`_record`)
+    -- comes, with NULL content cells, so `records` does not skip it in silence (`_record`)
     FROM briefs b LEFT JOIN contents c ON c.id = b.content
     LEFT JOIN blocks bl ON bl.id = c.block
     LEFT JOIN times t ON t.id = b.added
@@ -61,11 +61,6 @@ _RECORD_ORDER = " ORDER BY b.path, b.version"
 SCAN_PARAMETERS = 5000
 
 _HEX = re.compile(r"[0-9a-f]{4,64}")
-
-# the content id of a record whose brief row points at no `contents` row (`_record`): never
-# handed out, `records` raises MissingContent for it
-_NO_CONTENT = -1
-
 
 class MissingContent(IntegrityError):
     """Chosen briefs whose catalogue row points at a stored content that is not there (its
@@ -157,13 +152,19 @@ def records(db: Connection, selectors: Sequence[str] = (), *, version: int | Non
         by_path = sorted(rows, key=lambda r: r.path)
         rows = [by_path[k] for k in _chosen(selectors, [r.path for r in by_path],
                                             [r.sha256 for r in by_path], version)]
-    missing = [] if lost else [r.path for r in rows if r.content_id == _NO_CONTENT]
+    missing = [] if lost else [r.path for r in rows if is_lost(r)]
     if missing:
         others = f" (and {len(missing) - 1} other brief(s))" if len(missing) > 1 else ""
         raise MissingContent(f"{db.path}: the catalogue row of {missing[0]!r}{others} points "
                              "at a stored content that is missing; run `briefmin verify`",
-                             missing, [r for r in rows if r.content_id != _NO_CONTENT])
+                             missing, [r for r in rows if not is_lost(r)])
     return rows
+
+
+def is_lost(record: BriefRecord) -> bool:
+    """Whether this record's brief row points at a `contents` row that is not there (see
+    `_record`): its sha256 is empty."""
+    return not record.sha256
 
 
 def _kept_versions(items: list[_T], key: Callable[[_T], tuple[str, int]],
@@ -334,7 +335,7 @@ def records_of_contents(db: Connection, content_ids: Iterable[int], *,
     counts = {path: count for path, (_, count) in numbers.items()}
     out: dict[int, list[BriefRecord]] = {}
     for row in found:
-        if row[7] is None:  # no contents row: no content of its own to be found by
+        if row[2] is None:  # its contents row is lost: no content of its own to be found by
             continue
         record = _record(db, row, counts)
         if all_versions or record.version == numbers[record.path][0]:
@@ -351,7 +352,7 @@ class Holders:
         self.rows: dict[Any, list[Any]] = {}
         self.numbers: dict[str, tuple[int, int]] = {}  # path -> (latest version, versions)
         for row in db.iterate(_RECORD_SQL + _RECORD_ORDER):
-            if row[7] is not None:  # a lost contents row holds no content to look up
+            if row[2] is not None:  # a lost contents row holds no content to look up
                 self.rows.setdefault(row[7], []).append(row)
             # rows come by path and version: the last is the latest
             self.numbers[row[0]] = (row[1], self.numbers.get(row[0], (0, 0))[1] + 1)
@@ -376,15 +377,16 @@ _RECORD_CELLS = (str, int, bytes, int, int, int, int, int)
 def _record(db: Connection, row: Sequence[Any], counts: Mapping[str, int],
             times: dict[int, str] | None = None) -> BriefRecord:
     """A record from a _RECORD_SQL row; `counts`: how many versions each path has. A row
-    whose contents row is lost (every content cell NULL) gives a record with content id
-    _NO_CONTENT, which `records` reports."""
+    whose contents row is lost (every content cell NULL) gives a record with an empty
+    sha256 and size 0 (`is_lost`), which `records` reports."""
     path, version, sha, size, stored, added, encoding, content_id = row
-    if content_id is None:
-        row = (path, version, b"", 0, 0, added, 0, _NO_CONTENT)
+    lost = sha is None and encoding is None
+    if lost:
+        row = (path, version, b"", 0, 0, added, 0, content_id)
     check_cells(row, _RECORD_CELLS, f"{db.path}: the catalogue row of {str(path)[:80]!r}")
-    if content_id is None:
+    if lost:
         return BriefRecord(path, version, counts[path], "", 0, 0, _time(added), "",
-                           _NO_CONTENT)
+                           content_id)
     if len(sha) != 32 or not 0 <= encoding < len(ENCODINGS) or path not in counts:
         raise IntegrityError(f"{db.path}: the catalogue row of {path!r} is damaged; run "
                              "`briefmin verify`")
@@ -454,7 +456,12 @@ class Lookup:
             self.contents[digest] = i
             digests[i] = digest
         self.latest: dict[str, tuple[int, bytes]] = {}
+        # the highest content id a brief row names: one whose contents row is lost must not
+        # be given to a new content (the old row would read the new bytes as its own)
+        self.referenced = 0
         for path, version, content in db.iterate("SELECT path, version, content FROM briefs"):
+            if isinstance(content, int) and content > self.referenced:
+                self.referenced = content
             # a damaged content id, or one whose contents row is lost, finds no sha256: b""
             # matches no brief, so the next add stores the brief again (verify names the
             # row), as a version past every stored one (never a second row of one version)
@@ -464,6 +471,11 @@ class Lookup:
                                              or version > self.latest[path][0]):
                 self.latest[path] = (version, b"" if digest is None else digest)
         self.times: dict[int, int] = {t: i for i, t in db.iterate("SELECT id, time FROM times")}
+
+    def next_content(self, db: Connection) -> int:
+        """The id a new content gets: past every `contents` row and every id a brief row
+        names (see `referenced`)."""
+        return max(rows.next_id(db, "contents"), self.referenced + 1)
 
     def content_ids(self, digests: Iterable[bytes]) -> dict[bytes, int]:
         """The ids of those of these sha256 that are stored."""
@@ -551,6 +563,19 @@ def delete_briefs(db: Connection, gone: Sequence[BriefRecord]) -> None:
         if (path, version) in wanted])
 
 
+def unnamed(db: Connection, ids: Set[int]) -> set[int]:
+    """Those of these content ids that neither a `contents` row nor a brief row holds."""
+    wanted = sorted(ids)
+    held: set[int] = set()
+    for start in range(0, len(wanted), SCAN_PARAMETERS):
+        part = wanted[start:start + SCAN_PARAMETERS]
+        marks = ",".join("?" * len(part))
+        held |= {i for (i,) in db.query(f"SELECT id FROM contents WHERE id IN ({marks})", part)}
+        held |= {i for (i,) in db.query(f"SELECT DISTINCT content FROM briefs WHERE content "
+                                        f"IN ({marks})", part)}
+    return set(wanted) - held
+
+
 def orphan_ids(db: Connection) -> set[int]:
     """The contents no brief holds."""
     return {int(i) for (i,) in db.query(
@@ -577,8 +602,9 @@ def vector_counts(db: Connection) -> list[tuple[Any, Any]]:
 def totals(db: Connection) -> dict[str, int]:
     """Counts and byte sums for `info`."""
     (paths, versions, raw), = db.query(
+        # LEFT: a brief whose contents row is lost still counts (its size unknown: none)
         "SELECT COUNT(DISTINCT path), COUNT(*), COALESCE(SUM(c.size), 0) FROM briefs b "
-        "JOIN contents c ON c.id = b.content")
+        "LEFT JOIN contents c ON c.id = b.content")
     (contents, unique_raw, frames), = db.query(
         "SELECT COUNT(*), COALESCE(SUM(size), 0), COALESCE(SUM(LENGTH(frame)), 0) "
         "FROM contents")

@@ -201,7 +201,7 @@ def _merge_batch(out: Archive, sources: Sequence[Archive], batch: list[tuple[int
         ids = out._lookups().content_ids(digests)
         vector_rows: dict[int, Rows] = {}  # by bits per dimension of their codes
         content_rows, texts = [], []
-        next_content = rows.next_id(db, "contents")
+        next_content = out._lookups().next_content(db)
         for digest, (i, record) in new.items():
             if i not in vectors:
                 vectors[i] = _SourceVectors(sources[i])

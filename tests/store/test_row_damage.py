@@ -167,6 +167,8 @@ def test_a_lost_contents_row_is_named_not_skipped(hashing_archive: MakeArchive,
     one = cli("ls", path, "src/a/one.md", "--json")
     assert one.returncode == 0, one.stderr
     assert [r["path"] for r in json.loads(one.stdout)] == ["src/a/one.md"]
+    info = cli("info", path, "--json")
+    assert info.returncode == 0 and json.loads(info.stdout)["briefs"] == 3
     everything = cli("restore", path, "--to", tmp_path / "out")
     assert everything.returncode == 3 and "src/a/two.md" in everything.stderr
     for name in ("src/a/one.md", "src/b/three.md"):  # the others are written all the same
@@ -228,3 +230,27 @@ def test_rm_removes_a_brief_whose_contents_row_is_lost(hashing_archive: MakeArch
     listed = cli("ls", path, "--json")
     assert listed.returncode == 0, listed.stderr
     assert [r["path"] for r in json.loads(listed.stdout)] == ["src/a/one.md", "src/b/three.md"]
+    # its vectors and index entries went with it: nothing left over for verify to report
+    verified = cli("verify", path, "--json")
+    assert verified.returncode == 0, verified.stdout
+    found = cli("search", path, "second", "--mode", "lexical", "--json")
+    assert found.returncode == 0 and "two.md" not in found.stdout
+
+
+def test_a_lost_contents_rows_id_is_never_given_to_a_new_brief(
+        hashing_archive: MakeArchive, tmp_path: Path, cli: Cli,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lost row held the highest content id: the next add gave that id to a new file,
+    and the old brief row then restored the new file's bytes as its own, exit 0."""
+    path = hashing_archive(FILES)
+    (top,), = surgery.execute(path, "SELECT MAX(id) FROM contents")
+    (owner,), = surgery.execute(path, "SELECT path FROM briefs WHERE content = ?", (top,))
+    surgery.execute(path, "DELETE FROM contents WHERE id = ?", (top,))
+    (tmp_path / "src" / "c").mkdir()
+    (tmp_path / "src" / "c" / "new.md").write_bytes(b"# New\n\na secret new file\n")
+    monkeypatch.chdir(tmp_path)
+    assert cli("add", path, "src/c/new.md").returncode == 0
+    old = cli("restore", path, owner, "--stdout")
+    assert old.returncode == 3 and owner in old.stderr and "secret" not in old.stdout
+    new = cli("restore", path, "src/c/new.md", "--stdout")
+    assert new.returncode == 0 and new.stdout == "# New\n\na secret new file\n"
