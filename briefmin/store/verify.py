@@ -175,13 +175,18 @@ class _Verifier:
 
     def contents(self, damaged_dicts: list[int], damaged_blocks: list[int]) -> None:
         in_block: dict[Any, list[int]] = {b: [] for b in damaged_blocks}
+        named = set(self.owners)  # the content ids brief rows name
         for *values, checksum in self.table("contents"):
             content_id, block = values[0], values[3]
+            named.discard(content_id)
             if block in in_block:
                 in_block[block].append(content_id)
             if checksum != rows.row_sum("contents", values):
                 self.add(f"the catalogue entry of stored item {content_id} is damaged "
                          "(checksum)", [content_id] if isinstance(content_id, int) else [])
+        for content_id in sorted(named):  # its row lost: `ls` and `restore` name the brief
+            self.add(f"stored item {content_id} is missing from the catalogue",
+                     [content_id])
         # named once the bytes are checked: a damaged block still holds intact briefs
         self.later.extend((f"solid block {_show(block)} is damaged (checksum)", members)
                           for block, members in in_block.items())
