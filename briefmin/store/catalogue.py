@@ -257,10 +257,10 @@ def placed(db: Connection, selectors: Sequence[str] = (), *, version: int | None
     one query: (content id, sha256, size, block, offset, typed, path, version), in block
     order (`Blocks.read_located` reads their first six cells). No BriefRecord each: on 20,000
     briefs those were a third of a restore's CPU before it could start writing. None when a
-    row is not sound (cells of the wrong type, or a chosen brief's row failing its
-    checksum): `records` and `Archive.restore` then say which brief is damaged. `half`: only those
-    in the upper (True) or lower half of these Halves (no selectors then: one that matches
-    in the other half only is no error)."""
+    row is not sound (cells of the wrong type, a lost contents row, or a chosen brief's
+    row failing its checksum): `records` and `Archive.restore` then say which brief is
+    damaged. `half`: only those in the upper (True) or lower half of these Halves (no
+    selectors then: one that matches in the other half only is no error)."""
     if half is not None and selectors:
         raise ValueError("placed: selectors choose from the whole catalogue, not a half")
     if half is None:
