@@ -134,6 +134,15 @@ class _Costs:
         cost = self.words + (missing * self.words[self.context]).sum(axis=1)
         return missing, cost
 
+    def added_by(self, unit: int, selected: npt.NDArray[np.bool_]
+                 ) -> tuple[npt.NDArray[np.int64], float]:
+        """`added` for one unit: the context units it would bring in, and its word cost (for
+        a walk over units in order, where pricing every unit at each step is cubic in a
+        sentence's length over word units)."""
+        context = self.context[unit]
+        missing = context[(context >= 0) & ~selected[np.maximum(context, 0)]]
+        return missing, float(self.words[unit] + self.words[missing].sum())
+
 
 def candidates(doc: Document) -> npt.NDArray[np.bool_]:
     """Units that may be chosen for their own sake: headings and table heads come only as
@@ -422,11 +431,7 @@ def select_in_order(doc: Document, budget: int, order: Sequence[int] | None = No
     for unit in order if order is not None else range(len(doc.units)):
         if not open_[unit] or selected[unit]:
             continue
-        # this unit's cost only (`_Costs.added` prices every unit: over word units, whose
-        # context is the sentence so far, that made a long sentence's lead cubic)
-        context = costs.context[unit]
-        missing = context[(context >= 0) & ~selected[np.maximum(context, 0)]]
-        cost = float(costs.words[unit] + costs.words[missing].sum())
+        missing, cost = costs.added_by(unit, selected)
         if used + cost <= budget:
             selected[unit] = True
             selected[missing] = True

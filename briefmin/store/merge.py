@@ -198,10 +198,11 @@ def _merge_batch(out: Archive, sources: Sequence[Archive], batch: list[tuple[int
     data = {digest: _read(sources[i], record) for digest, (i, record) in new.items()}
     with out._db.transaction() as db:
         placed, _ = out._blocks.write(list(data.items()))
-        ids = out._lookups().content_ids(digests)
+        lookup = out._lookups()
+        ids = lookup.content_ids(digests)
         vector_rows: dict[int, Rows] = {}  # by bits per dimension of their codes
         content_rows, texts = [], []
-        next_content = out._lookups().next_content(db)
+        next_content = lookup.next_content(db)
         for digest, (i, record) in new.items():
             if i not in vectors:
                 vectors[i] = _SourceVectors(sources[i])
