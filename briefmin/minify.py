@@ -87,11 +87,12 @@ PICK_CLAUSES = True
 PICK_FINE_CLAUSES = True
 # the pick also weighs the lead cut at a word: the brief's first words up to the budget, a
 # code block or a table never cut and nothing repeated (word units, `parse(words=True)`).
-# Off: the thirteenth round measured a version that also dropped a sentence's repeated
-# last words (a word was a "repeat" of any earlier same word), so its gains (held-out short
-# descriptions e5 +0.0032 / +0.0007 / +0.0010) are not this candidate's; it is to be
-# measured again by the same rule (bench/RESULTS.md, thirteenth round)
-PICK_CUT_LEAD = False
+# Whole sentences and clauses leave part of a short brief's budget unused, and `truncate`
+# was ahead there. Rule set before measuring, all four met: short training briefs e5
+# +0.0007 [+0.0003, +0.0011] per document; long ones level; 5.9 briefs/s on the kernel
+# speed rows (6.2 without); held-out short descriptions e5 +0.0030 / +0.0007 / +0.0009 at
+# 0.3 / 0.5 / 0.7 (bench/RESULTS.md, thirteenth round). Only short briefs (the pick)
+PICK_CUT_LEAD = True
 # briefs read by the model in one batched pass: 32 briefs of 3,000 tokens hold ~150 MB of
 # token embeddings
 PASS_GROUP = 32
