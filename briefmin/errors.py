@@ -57,12 +57,19 @@ class IntegrityError(ArchiveError):
     """A stored item does not decompress or does not match its sha256."""
 
 
-# C0 and C1 control characters: a name, a query or a damaged cell SQLite quotes may hold any
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# C0 and C1 control characters, and the bidirectional controls and line and paragraph
+# separators that reorder or split what a terminal shows ("Trojan Source" names): a name, a
+# query or a damaged cell SQLite quotes may hold any
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
+def _escaped(char: str) -> str:
+    code = ord(char)
+    return _ESCAPES.get(char, f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
 def printable(text: str) -> str:
-    """Text for a one-line message: control characters escaped (`\\n`, `\\x1b`), so a name
-    or a damaged value quoted in it cannot move the terminal's cursor or split the line."""
-    return _CONTROL.sub(lambda m: _ESCAPES.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
+    """Text for a one-line message: control characters escaped (`\\n`, `\\x1b`, `\\u202e`), so
+    a name or a damaged value quoted in it cannot move the cursor, reorder or split the line."""
+    return _CONTROL.sub(lambda m: _escaped(m.group()), text)

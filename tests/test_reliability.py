@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from briefmin import Archive, add, codec
-from briefmin.errors import ExitStatus
+from briefmin.errors import ExitStatus, printable
+from briefmin.output import escape_name
 
 from . import surgery
 from .conftest import HASHING, ROOT, Cli
@@ -425,6 +426,15 @@ def test_a_name_holding_a_terminal_escape_is_listed_escaped(cli: Cli, chdir_tmp:
     assert "\x1b" not in listing and "\r" not in listing
     # the stored backslash doubled: an escape and a name's own backslash stay apart
     assert listing.startswith("red\\x1b[31m\\rback\\\\x1b.md\t"), listing
+
+
+def test_bidirectional_overrides_and_line_separators_are_escaped() -> None:
+    """U+202E in a name shows `evil.exe` reversed as `exe.live` in a listing ("Trojan
+    Source"), and U+2028 breaks the line in some terminals: both escaped; letters are not."""
+    assert escape_name("report\u202egpj.exe") == "report\\u202egpj.exe"
+    assert escape_name("a\u2028b\u2066c\u200fd") == "a\\u2028b\\u2066c\\u200fd"
+    assert printable("line\u2029two") == "line\\u2029two"
+    assert escape_name("résumé 日本.md") == "résumé 日本.md"
 
 
 def test_empty_and_closed_stdin(chdir_tmp: Path) -> None:
