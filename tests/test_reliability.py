@@ -575,8 +575,9 @@ def test_undecodable_stored_text_is_reported_as_damage(small_archive: bytes, tmp
     path.write_bytes(small_archive)
     surgery.execute(path, "UPDATE briefs SET path = CAST(x'80623078' AS TEXT) "
                           "WHERE path = 'b0.md'")
-    for args in (["ls", path], ["restore", path, "--to", tmp_path / "out"]):
-        result = cli(*args)
-        assert result.returncode == ExitStatus.ARCHIVE, (args, result.stderr)
-        assert "damaged" in result.stderr and "Traceback" not in result.stderr
-        assert len(result.stderr.strip().splitlines()) == 1
+    listed = cli("ls", path)  # listed, as read: its bad byte as U+FFFD
+    assert listed.returncode == 0 and "\ufffdb0x\t" in listed.stdout, listed.stderr
+    result = cli("restore", path, "--to", tmp_path / "out")
+    assert result.returncode == ExitStatus.ARCHIVE, result.stderr
+    assert "damaged" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -138,7 +138,8 @@ def records(db: Connection, selectors: Sequence[str] = (), *, version: int | Non
     MissingContent (a row with a damaged cell IntegrityError); with `lost`, it comes as a
     record with an empty sha256 and size 0 instead (for `rm`, which needs its path and
     version only)."""
-    found = db.query(_RECORD_SQL + _RECORD_ORDER)
+    # lenient: a path cell that is not UTF-8 is one damaged row, not a failed listing
+    found = db.query(_RECORD_SQL + _RECORD_ORDER, lenient=True)
     latest: dict[str, int] = {}
     for row in found:  # rows come by path and version: the last of a path is its latest
         latest[row[0]] = row[1]
@@ -330,8 +331,15 @@ def records_of_contents(db: Connection, content_ids: Iterable[int], *,
         for start in range(0, len(wanted), SCAN_PARAMETERS):
             part = wanted[start:start + SCAN_PARAMETERS]
             found += db.query(_RECORD_SQL + " WHERE b.content IN "
-                              f"({','.join('?' * len(part))})" + _RECORD_ORDER, part)
+                              f"({','.join('?' * len(part))})" + _RECORD_ORDER, part,
+                              lenient=True)
         numbers = version_numbers(db, {row[0] for row in found})
+        # a path cell that is not UTF-8, read leniently, matches no path by name: its own
+        # rows stand for its versions (it fails its checksum, which restore and verify name)
+        unmatched = Counter(row[0] for row in found if row[0] not in numbers)
+        for row in found:  # by path and version: the last of a path is its latest
+            if row[0] in unmatched:
+                numbers[row[0]] = (row[1], unmatched[row[0]])
     counts = {path: count for path, (_, count) in numbers.items()}
     out: dict[int, list[BriefRecord]] = {}
     for row in found:
@@ -351,7 +359,7 @@ class Holders:
     def __init__(self, db: Connection) -> None:
         self.rows: dict[Any, list[Any]] = {}
         self.numbers: dict[str, tuple[int, int]] = {}  # path -> (latest version, versions)
-        for row in db.iterate(_RECORD_SQL + _RECORD_ORDER):
+        for row in db.iterate(_RECORD_SQL + _RECORD_ORDER, lenient=True):
             if row[2] is not None:  # a lost contents row holds no content to look up
                 self.rows.setdefault(row[7], []).append(row)
             # rows come by path and version: the last is the latest
@@ -367,7 +375,7 @@ def version_numbers(db: Connection, paths: Set[str]) -> dict[str, tuple[int, int
         part = wanted[start:start + SCAN_PARAMETERS]
         found.update((path, (latest, count)) for path, latest, count in db.query(
             "SELECT path, MAX(version), COUNT(*) FROM briefs WHERE path IN "
-            f"({','.join('?' * len(part))}) GROUP BY path", part))
+            f"({','.join('?' * len(part))}) GROUP BY path", part, lenient=True))
     return found
 
 
@@ -556,11 +564,14 @@ def versions_of(db: Connection, paths: Iterable[str]
 
 
 def delete_briefs(db: Connection, gone: Sequence[BriefRecord]) -> None:
-    """Delete these versions' rows (found in one scan of `briefs`)."""
-    wanted = {(r.path, r.version) for r in gone}
+    """Delete these versions' rows (found in one scan of `briefs`). Read leniently, as
+    `records` reads them, so a damaged path cell can be removed; matched by content too, so
+    two damaged paths that read the same remove only the one chosen."""
+    wanted = {(r.path, r.version, r.content_id) for r in gone}
     db.executemany("DELETE FROM briefs WHERE id = ?", [
-        (i,) for i, path, version in db.query("SELECT id, path, version FROM briefs")
-        if (path, version) in wanted])
+        (i,) for i, *key in db.query("SELECT id, path, version, content FROM briefs",
+                                     lenient=True)
+        if tuple(key) in wanted])
 
 
 def unnamed(db: Connection, ids: Set[int]) -> set[int]:

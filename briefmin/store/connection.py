@@ -10,6 +10,7 @@ import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from itertools import islice
 from typing import Any
 
 from ..errors import ArchiveBusyError, ArchiveError, IntegrityError, NewerFormatError, printable
@@ -62,14 +63,26 @@ class Connection:
         finally:
             self._conn.text_factory = str
 
-    def iterate(self, sql: str, params: Sequence[Any] = ()) -> Iterator[Any]:
-        """Rows one by one (for tables too large to hold at once)."""
+    def iterate(self, sql: str, params: Sequence[Any] = (), *, lenient: bool = False
+                ) -> Iterator[Any]:
+        """Rows one by one (for tables too large to hold at once). `lenient`: as in `query`;
+        on a cell that is not UTF-8 the query runs again, decoding in Python, and goes on
+        after the rows already given (so `sql` must fix their order)."""
+        given = 0
         try:
             cursor = self._conn.execute(sql, params)
             while batch := cursor.fetchmany(256):
+                given += len(batch)
                 yield from batch
+            return
         except SQLITE_ERRORS as exc:
-            raise archive_error(self.path, exc) from exc
+            if not (lenient and _undecodable(exc)):
+                raise archive_error(self.path, exc) from exc
+        self._conn.text_factory = _lenient_text
+        try:
+            yield from islice(self.iterate(sql, params), given, None)
+        finally:
+            self._conn.text_factory = str
 
     def one(self, sql: str, params: Sequence[Any] = (), *, lenient: bool = False) -> Any:
         """The first row, or None (`lenient`: as in `query`)."""

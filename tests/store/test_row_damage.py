@@ -114,6 +114,34 @@ def test_a_brief_whose_row_fails_its_checksum_is_not_restored(
         list(archive.in_order(archive.records(["src/a/twO.md"])))
 
 
+def test_a_path_cell_that_is_not_utf8_damages_only_its_brief(
+        hashing_archive: MakeArchive, tmp_path: Path, cli: Cli) -> None:
+    """sqlite3 cannot read such a cell as text at all: `ls`, `search` and `restore` failed as
+    a whole (exit 3), and `rm` could not remove it, so no `add` ran again either."""
+    path = hashing_archive(FILES)
+    surgery.execute(path, "UPDATE briefs SET path = CAST(? AS TEXT) WHERE path = "
+                          "'src/a/two.md'", (b"src/a/tw\xff.md",))
+    damaged = "src/a/tw\ufffd.md"  # as read: U+FFFD for the byte that is not UTF-8
+    listed = cli("ls", path, "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [r["path"] for r in json.loads(listed.stdout)] == [
+        "src/a/one.md", damaged, "src/b/three.md"]
+    found = cli("search", path, "the first brief", "--json", "--model", HASHING)
+    assert found.returncode == 0, found.stderr
+    assert {r["path"] for r in json.loads(found.stdout)} >= {"src/a/one.md", damaged}
+    out = tmp_path / "out"
+    restored = cli("restore", path, "--to", out)
+    assert restored.returncode == 3 and damaged in restored.stderr
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == [
+        "src/a/one.md", "src/b/three.md"]
+    digest = next(r["sha256"] for r in json.loads(listed.stdout) if r["path"] == damaged)
+    assert cli("verify", path).returncode == 1
+    removed = cli("rm", path, digest[:12])
+    assert removed.returncode == 0, removed.stderr
+    assert cli("verify", path).returncode == 0
+    assert cli("add", path, tmp_path / "out", "--model", HASHING).returncode == 0
+
+
 def night(day: int) -> SnapshotSpec:
     return SnapshotSpec(datetime(2026, 3, day, 2, 0, tzinfo=UTC), "host", ("vv",), ())
 
