@@ -565,8 +565,9 @@ def versions_of(db: Connection, paths: Iterable[str]
 
 def delete_briefs(db: Connection, gone: Sequence[BriefRecord]) -> None:
     """Delete these versions' rows (found in one scan of `briefs`). Read leniently, as
-    `records` reads them, so a damaged path cell can be removed; matched by content too, so
-    two damaged paths that read the same remove only the one chosen."""
+    `records` reads them, so a row whose path cell is not UTF-8 can be removed; matched by
+    content too, so of two damaged paths that read the same, a version of one (`rm
+    --version`) never takes the other's row with it."""
     wanted = {(r.path, r.version, r.content_id) for r in gone}
     db.executemany("DELETE FROM briefs WHERE id = ?", [
         (i,) for i, *key in db.query("SELECT id, path, version, content FROM briefs",
