@@ -269,12 +269,19 @@ def test_a_copy_of_a_near_copy_goes_in_one_prune(cli: Cli, hashing_archive: Make
 
 def test_minify_does_not_blame_a_code_block_a_brief_does_not_have(cli: Cli, chdir_tmp: Path
                                                                   ) -> None:
-    """Two plain sentences at --ratio 0.3: the warning said "a code block is never cut"."""
+    """A plain brief with a sentence larger than the budget: the warning said "a code block
+    is never cut". Over 512 words, so no measured pick (a short brief's output may be its
+    first words, cut inside that sentence, and then nothing is left out)."""
+    departments = ", ".join(f"the budget of department {i}" for i in range(40))
+    deadlines = "".join(f"Department {i} submits its spreadsheet by March {i % 28 + 1}.\r\n"
+                        for i in range(50))
     (chdir_tmp / "plain.txt").write_bytes(
-        b"Quarterly budget review\r\n\r\nThe finance team will review all departmental "
-        b"budgets in the second week of April.\r\nSubmit spreadsheets by March 30.\r\n")
-    done = cli("minify", "plain.txt", "--ratio", "0.3", "--model", HASHING)
+        f"Quarterly budget review\r\n\r\nThe finance team will review {departments} in the "
+        f"second week of April.\r\n{deadlines}".encode())
+    done = cli("minify", "plain.txt", "--ratio", "0.3", "--json", "--model", HASHING)
     assert done.returncode == 0, done.stderr
+    (document,) = json.loads(done.stdout)
+    assert document["words_in"] > 512 and 0 < document["words_out"] <= document["budget"] < 200
     assert "larger than the" in done.stderr and "; a code block is never cut" not in done.stderr
     assert "a sentence" in done.stderr
 
@@ -311,8 +318,9 @@ def test_minify_quiet_is_quiet_like_add(cli: Cli, chdir_tmp: Path) -> None:
     """`add -q` keeps its skip warnings to itself; `minify -q` printed them, and 'no part of
     it fits'."""
     (chdir_tmp / "empty.md").write_bytes(b"")
-    (chdir_tmp / "short.md").write_text("Twelve words that cannot shrink to a single "
-                                        "word without losing every sentence here.\n")
+    # a code block is never cut, not even by a short brief's first-words candidate
+    (chdir_tmp / "short.md").write_text("```\nmake check && make install DESTDIR=/tmp/stage "
+                                        "PREFIX=/usr\n```\n")
     for args in (["empty.md"], ["short.md", "--max-words", "1"]):
         loud = cli("minify", *args, "--model", HASHING)
         assert loud.returncode == 0 and "warning" in loud.stderr, (args, loud.stderr)
