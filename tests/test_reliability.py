@@ -429,8 +429,9 @@ def test_a_name_holding_a_terminal_escape_is_listed_escaped(cli: Cli, chdir_tmp:
 
 
 def test_bidirectional_overrides_and_line_separators_are_escaped() -> None:
-    """U+202E in a name shows `evil.exe` reversed as `exe.live` in a listing ("Trojan
-    Source"), and U+2028 breaks the line in some terminals: both escaped; letters are not."""
+    """U+202E reverses what follows it: `report<U+202E>gpj.exe` lists as `reportexe.jpg`
+    ("Trojan Source"), and U+2028 breaks the line in some terminals: both escaped; letters
+    are not."""
     assert escape_name("report\u202egpj.exe") == "report\\u202egpj.exe"
     assert escape_name("a\u2028b\u2066c\u200fd") == "a\\u2028b\\u2066c\\u200fd"
     assert printable("line\u2029two") == "line\\u2029two"
