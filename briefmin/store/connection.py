@@ -55,13 +55,8 @@ class Connection:
         except SQLITE_ERRORS as exc:
             if not (lenient and _undecodable(exc)):
                 raise archive_error(self.path, exc) from exc
-        # the fast query failed: again, decoding each text cell in Python (only then: a
-        # Python call per cell)
-        self._conn.text_factory = _lenient_text
-        try:
+        with self._decoding_in_python():
             return self.query(sql, params)
-        finally:
-            self._conn.text_factory = str
 
     def iterate(self, sql: str, params: Sequence[Any] = (), *, lenient: bool = False
                 ) -> Iterator[Any]:
@@ -78,9 +73,16 @@ class Connection:
         except SQLITE_ERRORS as exc:
             if not (lenient and _undecodable(exc)):
                 raise archive_error(self.path, exc) from exc
+        with self._decoding_in_python():
+            yield from islice(self.iterate(sql, params), given, None)
+
+    @contextmanager
+    def _decoding_in_python(self) -> Iterator[None]:
+        """Text cells decoded in Python with U+FFFD for bad bytes (`lenient`), only once the
+        fast path failed on one: a Python call per cell."""
         self._conn.text_factory = _lenient_text
         try:
-            yield from islice(self.iterate(sql, params), given, None)
+            yield
         finally:
             self._conn.text_factory = str
 
