@@ -19,6 +19,14 @@ short Debian descriptions 80-400, fixtures 60-4000):
 - `fixtures` (session 12): the repository's own example briefs (fixtures/briefs, 60-4000
   words, binary files left out; most 200-400), all held out (54 < 150, no training split).
   Never tuned on (session 12's first diagnostic read its means, not to choose anything).
+- `manpages` (session 20): English manual pages (/usr/share/man/man{1,5,7,8}) rendered as
+  plain text, the way `man PAGE | col -bx > PAGE.txt` saves one (80 columns): indented
+  paragraphs, option lists, no markup; the Cloud SDK's 17,000 generated `gcloud*` and
+  `bq*` pages left out (one template). Plain text that is not markdown: added to check
+  that what holds on the five genres holds on a layout no tuning read. Pages are rendered
+  in the shuffled order until 300 are eligible (rendering all 19,000 would take most of an
+  hour): the first 150 are held out, the next 150 the training split (session 20's
+  fourteenth round read them; no tuning reads the held-out ones).
 
 Split (fixed, written down): a genre's documents in sorted name order, shuffled with
 `random.Random(5)`, filtered by length (`LENGTHS`); the first 150 are the held-out split (a
@@ -72,13 +80,15 @@ BENCH = Path(__file__).resolve().parent
 OUT = BENCH / "out"
 SEED = 5
 HELD_OUT, HELD_OUT_QUICK = 150, 20
-GENRES = ("kernel", "debian", "usrdoc", "debshort", "fixtures")
+GENRES = ("kernel", "debian", "usrdoc", "debshort", "fixtures", "manpages")
 # the genres with a training split (every eligible `usrdoc` and `fixtures` text is held out)
-TRAINABLE = ("kernel", "debian", "debshort")
+TRAINABLE = ("kernel", "debian", "debshort", "manpages")
 # words a genre's documents may have (the default 150-4000)
 LENGTHS = {"kernel": (100, 4000), "debshort": (80, 400), "fixtures": (60, 4000)}
 USRDOC = Path("/usr/share/doc")
 FIXTURES = BENCH.parent / "fixtures" / "briefs"
+MAN = Path("/usr/share/man")
+MAN_SECTIONS = ("man1", "man5", "man7", "man8")
 E5_CHUNK_WORDS, MINILM_CHUNK_WORDS, TOP_TERMS = 200, 180, 20
 
 Doc = tuple[str, str]  # (name, text)
@@ -161,15 +171,51 @@ def _fixtures(_: Path) -> list[Doc]:
     return docs
 
 
+def rendered_man_page(path: Path) -> str | None:
+    """A manual page as `man -l PATH | col -bx` prints it at 80 columns (None: a `.so`
+    redirect to another page, or one man cannot render)."""
+    head = gzip.open(path).read(64) if path.suffix == ".gz" else path.read_bytes()[:64]
+    if head.startswith(b".so "):
+        return None
+    env = {**os.environ, "MANWIDTH": "80", "MAN_KEEP_FORMATTING": "", "LC_ALL": "C.UTF-8"}
+    shown = subprocess.run(["man", "-E", "UTF-8", "-l", str(path)], capture_output=True,
+                           env=env, timeout=60, check=False)
+    if shown.returncode != 0 or not shown.stdout.strip():
+        return None
+    plain = subprocess.run(["col", "-bx"], input=shown.stdout, capture_output=True,
+                           env=env, check=True)
+    return plain.stdout.decode("utf-8", "replace")
+
+
+def _manpages(_: Path) -> list[Doc]:
+    """Held-out and training pages, in the split's order (see the module doc)."""
+    paths = sorted(p for section in MAN_SECTIONS for p in (MAN / section).iterdir()
+                   if p.is_file() and not p.is_symlink()
+                   and not p.name.startswith(("gcloud", "bq")))
+    random.Random(SEED).shuffle(paths)
+    low, high = LENGTHS.get("manpages", (150, 4000))
+    docs: list[Doc] = []
+    seen: set[str] = set()
+    for path in paths:
+        text = rendered_man_page(path)
+        if text is not None and text not in seen and low <= _words(text) <= high:
+            seen.add(text)
+            docs.append((str(path.relative_to(MAN)), text))
+            if len(docs) == 2 * HELD_OUT:
+                break
+    return docs
+
+
 LOADERS: dict[str, Callable[[Path], list[Doc]]] = {
     "kernel": _kernel, "debian": _debian, "usrdoc": _usrdoc, "debshort": _debshort,
-    "fixtures": _fixtures}
+    "fixtures": _fixtures, "manpages": _manpages}
 
 
 def split(genre: str, data: Path) -> tuple[list[Doc], list[Doc]]:
     """(held-out, training) documents of a genre: see the module doc."""
     docs = LOADERS[genre](data)
-    random.Random(SEED).shuffle(docs)
+    if genre != "manpages":  # its loader renders pages in the shuffled order already
+        random.Random(SEED).shuffle(docs)
     low, high = LENGTHS.get(genre, (150, 4000))
     eligible = [d for d in docs if low <= _words(d[1]) <= high]
     return eligible[:HELD_OUT], eligible[HELD_OUT:]
