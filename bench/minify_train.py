@@ -23,6 +23,8 @@ documents) and, with --e5, multilingual-e5-small (cached as in bench_minify).
         --variants default cover coverruns --save out.jsonl                  # eighth
     .venv/bin/python bench/minify_train.py --n 60 --e5 --genres debshort \
         --variants default clausepool --baselines lead truncate --save out.jsonl  # eleventh
+    .venv/bin/python bench/minify_train.py --n 60 --e5 --genres manpages \
+        --variants default layout --baselines lead truncate --save out.jsonl  # fourteenth
 
 `--save` keeps every per-document score; `--compare` reads them back and prints a candidate
 minus a base per document with a paired bootstrap interval (the fifth round's rule);
@@ -133,6 +135,9 @@ VARIANTS["finepool"] = {"pick_fine_clauses": True}
 # the ninth round's default (session 12's full held-out run): sentence candidates only
 VARIANTS["cutlead"] = {"pick_cut_lead": True}  # the thirteenth round's candidate
 VARIANTS["sentpool"] = {"pick_clauses": False, "pick_fine_clauses": False}
+# fourteenth round: plain text laid out by indentation (`units.laid_out`) read as prose
+VARIANTS["layout"] = {"layout_by_indent": True}
+VARIANTS["nolayout"] = {"layout_by_indent": False}
 
 
 def pypi_readmes() -> list[tuple[str, str]]:

@@ -31,8 +31,10 @@ from .selection import (
 )
 from .units import (
     CONTEXT_KINDS,
+    LAYOUT_BY_INDENT,
     Document,
     count_words,
+    laid_out,
     parse,
     render,
     split_clauses,
@@ -158,7 +160,8 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
                 pick_contextual: bool = PICK_CONTEXTUAL,
                 pick_clauses: bool = PICK_CLAUSES,
                 pick_fine_clauses: bool = PICK_FINE_CLAUSES,
-                pick_cut_lead: bool = PICK_CUT_LEAD) -> list[Minified]:
+                pick_cut_lead: bool = PICK_CUT_LEAD,
+                layout_by_indent: bool = LAYOUT_BY_INDENT) -> list[Minified]:
     """Minify several briefs: unit vectors from the model's token table, or with
     `contextual` from one model pass over all their tokens (see `unit_vectors`), then per
     brief the candidate selections of `choices`, scored from those vectors alone; for a
@@ -179,7 +182,9 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
     for start in range(0, len(texts), PASS_GROUP):
         group = texts[start:start + PASS_GROUP]
         budgets = [word_budget(count_words(t), ratio, max_words) for t in group]
-        docs = [parse(t, b, clauses) for t, b in zip(group, budgets, strict=True)]
+        layouts = [layout_by_indent and laid_out(t) for t in group]
+        docs = [parse(t, b, clauses, layout=lay)
+                for t, b, lay in zip(group, budgets, layouts, strict=True)]
         all_vectors = unit_vectors(encoder, docs, contextual)
         options = [choices_of(doc, budget, vectors)
                    for doc, budget, vectors in zip(docs, budgets, all_vectors, strict=True)]
@@ -191,14 +196,15 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
         for wanted, fine in ((pick_clauses and not clauses, False), (pick_fine_clauses, True)):
             if not (wanted and short):
                 continue
-            clause_docs = [parse(group[i], budgets[i], clauses=True, fine_clauses=fine)
-                           for i in short]
+            clause_docs = [parse(group[i], budgets[i], clauses=True, fine_clauses=fine,
+                                 layout=layouts[i]) for i in short]
             for i, clause_doc, vectors in zip(short, clause_docs, unit_vectors(
                     encoder, clause_docs, contextual), strict=True):
                 options[i] = [*options[i], *choices_of(clause_doc, budgets[i], vectors)]
         if pick_cut_lead:  # one more candidate, no unit vectors: the lead needs none
             for i in short:
-                word_doc = parse(group[i], budgets[i], clauses=True, words=True)
+                word_doc = parse(group[i], budgets[i], clauses=True, words=True,
+                                 layout=layouts[i])
                 options[i] = [*options[i], (word_doc, select_in_order(word_doc, budgets[i]))]
         picks = _measured_pick(encoder, group, options, short)
         for text, budget, vectors, candidates, (pick, cosine) in zip(

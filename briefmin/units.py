@@ -22,6 +22,14 @@ import numpy.typing as npt
 
 # units kept only as the context of others (a heading, a table's head, a list item's marker)
 CONTEXT_KINDS = ("heading", "tablehead", "itemhead")
+# whether a brief with no markdown or reStructuredText structure, most of whose words are
+# indented, is read as plain text laid out by indentation (`laid_out`): a manual page saved
+# with `man | col -b`, notes indented by hand. Markdown's rule would make each of its
+# indented paragraphs one uncuttable code block (bench/RESULTS.md, fourteenth round)
+LAYOUT_BY_INDENT = False
+# a laid-out line this short, with no end punctuation, directly above a deeper-indented
+# line is a heading over it: a section's name, an option's term
+LAYOUT_HEADING_WORDS = 8
 
 
 
@@ -249,6 +257,22 @@ def _strip_blank_tail(lines: list[str]) -> list[str]:
     return lines
 
 
+def laid_out(text: str) -> bool:
+    """Whether a brief is plain text laid out by indentation: no fence, `#` heading, title
+    or table, and at least half of its words on lines indented 4 or more columns (where
+    markdown would see indented code blocks)."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    indented = total = 0
+    for i, line in enumerate(lines):
+        if _FENCE.match(line) or _ATX.match(line) or _is_title(lines, i) \
+                or _table_end(lines, i) is not None:
+            return False
+        words = count_words(line)
+        total += words
+        indented += words if _indent(line) >= 4 else 0
+    return total > 0 and 2 * indented >= total
+
+
 def _is_title(lines: list[str], i: int) -> bool:
     """Line i is a one-line setext/reStructuredText title underlined by line i+1."""
     line = lines[i]
@@ -306,8 +330,9 @@ class _Parser:
 
     def __init__(self, text: str, split_over: int | None = None, clauses: bool = False,
                  atx_headings: bool = True, fine_clauses: bool = False,
-                 words: bool = False) -> None:
+                 words: bool = False, layout: bool = False) -> None:
         self.split_over = split_over
+        self.layout = layout  # indentation is layout (`laid_out`), not code
         self.clauses = clauses
         self.fine_clauses = fine_clauses
         self.words = words
@@ -341,6 +366,9 @@ class _Parser:
             self.blank = True
             return i + 1
         indent = _indent(line)
+        if self.layout:  # a laid-out heading governs only the lines deeper than it
+            while self.headings and self.headings[-1][0] > indent:
+                self.headings.pop()
         literal, self.literal_after = self.literal_after, None
         if literal is not None and self.blank and indent > literal:
             end = _indented_end(lines, i, literal)
@@ -393,9 +421,12 @@ class _Parser:
                 end += 1
             self._atomic("quote", lines[i:end])
             return end
+        if self.layout and self._layout_heading(i):
+            self._heading(indent + 1, [line], line.strip())
+            return i + 1
         if item := _ITEM.match(line):
             return self._item(i, item)
-        if self.blank and not self.items and indent >= 4 and self.blocks \
+        if not self.layout and self.blank and not self.items and indent >= 4 and self.blocks \
                 and self.blocks[-1].kind not in ("item", "directive"):
             # markdown's indented code block (reStructuredText's block quote: kept whole too)
             end = _indented_end(lines, i, indent - 1)
@@ -539,13 +570,29 @@ class _Parser:
                     or _table_end(self.lines, j) is not None or _is_title(self.lines, j)
                     or _ADORNMENT.match(line))
 
+    def _layout_heading(self, i: int) -> bool:
+        """Line i of a laid-out brief is a heading: short, no end punctuation, no list
+        item, and the next line is indented deeper."""
+        line, lines = self.lines[i], self.lines
+        return i + 1 < len(lines) and bool(lines[i + 1].strip()) \
+            and _indent(lines[i + 1]) > _indent(line) \
+            and count_words(line) <= LAYOUT_HEADING_WORDS \
+            and not line.rstrip().endswith((".", "!", "?", ",", ";", ":")) \
+            and not _ITEM.match(line)
+
+    def _ends_paragraph(self, j: int, indent: int) -> bool:
+        lines = self.lines
+        if not lines[j].strip() or self._starts_block(j) or _is_title(lines, j):
+            return True
+        # laid out: a shallower line, or a heading, starts another block
+        return self.layout and (_indent(lines[j]) < indent or self._layout_heading(j))
+
     def _paragraph(self, i: int) -> int:
         lines = self.lines
         indent = _indent(lines[i])
         self._close_items(indent)
         end = i + 1
-        while end < len(lines) and lines[end].strip() and not self._starts_block(end) \
-                and not _is_title(lines, end):
+        while end < len(lines) and not self._ends_paragraph(end, indent):
             end += 1
         body = [_clean_line(line) for line in _dedupe_lines(lines[i:end])]
         text = "\n".join(line.strip() for line in body)
@@ -603,13 +650,18 @@ def _dedupe_lines(lines: list[str]) -> list[str]:
 
 
 def parse(text: str, split_over: int | None = None, clauses: bool = False,
-          fine_clauses: bool = False, words: bool = False) -> Document:
+          fine_clauses: bool = False, words: bool = False,
+          layout: bool | None = None) -> Document:
     """Split a brief into blocks and units, applying the lossless clean-ups. A table with
     more than `split_over` words (the budget: it could never be kept whole) is split into
     rows. With `clauses` a sentence (of a paragraph or a plain list item) is split into
     clause units, each kept only with the clauses of its sentence before it; with
-    `fine_clauses` too, also after every comma; with `words`, into single words."""
-    doc = _Parser(text, split_over, clauses, fine_clauses=fine_clauses, words=words).parse()
+    `fine_clauses` too, also after every comma; with `words`, into single words. `layout`:
+    read indentation as layout (default: `LAYOUT_BY_INDENT` and `laid_out(text)`)."""
+    if layout is None:
+        layout = LAYOUT_BY_INDENT and laid_out(text)
+    doc = _Parser(text, split_over, clauses, fine_clauses=fine_clauses, words=words,
+                  layout=layout).parse()
     if doc.units and all(u.kind in CONTEXT_KINDS for u in doc.units) \
             and any(_ATX.match(line) for line in text.splitlines()):
         # nothing but '#' lines: a config file's or a script's comments, not a document of
