@@ -174,7 +174,8 @@ def _fixtures(_: Path) -> list[Doc]:
 def rendered_man_page(path: Path) -> str | None:
     """A manual page as `man -l PATH | col -bx` prints it at 80 columns (None: a `.so`
     redirect to another page, or one man cannot render)."""
-    head = gzip.open(path).read(64) if path.suffix == ".gz" else path.read_bytes()[:64]
+    raw = path.read_bytes()
+    head = gzip.decompress(raw)[:64] if path.suffix == ".gz" else raw[:64]
     if head.startswith(b".so "):
         return None
     env = {**os.environ, "MANWIDTH": "80", "MAN_KEEP_FORMATTING": "", "LC_ALL": "C.UTF-8"}

@@ -24,9 +24,12 @@ import numpy.typing as npt
 CONTEXT_KINDS = ("heading", "tablehead", "itemhead")
 # whether a brief with no markdown or reStructuredText structure, most of whose words are
 # indented, is read as plain text laid out by indentation (`laid_out`): a manual page saved
-# with `man | col -b`, notes indented by hand. Markdown's rule would make each of its
-# indented paragraphs one uncuttable code block (bench/RESULTS.md, fourteenth round)
-LAYOUT_BY_INDENT = False
+# with `man | col -b`, notes indented by hand. Markdown's rule made each of its indented
+# paragraphs one uncuttable code block. Rule set before measuring, (a)-(c) met: on 60
+# training man pages e5 +0.0057 [+0.0032, +0.0092] per document (and ahead of `truncate`,
+# which the markdown reading was behind under MiniLM); no training brief of the other
+# genres changes; kernel speed rows level (bench/RESULTS.md, fourteenth round)
+LAYOUT_BY_INDENT = True
 # a laid-out line this short, with no end punctuation, directly above a deeper-indented
 # line is a heading over it: a section's name, an option's term
 LAYOUT_HEADING_WORDS = 8

@@ -41,7 +41,7 @@ from briefmin.minify import (
     word_budget,
 )
 from briefmin.selection import WINDOW, Coverage, windows
-from briefmin.units import CONTEXT_KINDS
+from briefmin.units import CONTEXT_KINDS, laid_out
 
 from .conftest import BRIEFS, HASHING, Cli, cached_encoder
 
@@ -236,6 +236,91 @@ def test_rst_titles_literal_blocks_and_directives() -> None:
     assert doc.units[3].text == "    make   all\n    make install"
 
 
+# a manual page as `man ls | col -b` saves it: sections, option terms over indented
+# definitions, no markup
+MAN_PAGE = """\
+FROB(1)                     User Commands                     FROB(1)
+
+NAME
+       frob - rewrite the widgets of a project in place
+
+SYNOPSIS
+       frob [OPTION]... [FILE]...
+
+DESCRIPTION
+       Frob reads each FILE and rewrites its widgets in the current
+       style.  Files are changed in place; a copy of each original is
+       kept next to it unless --no-backup is given.
+
+       With no FILE, frob reads the project list from standard input,
+       one path per line, and rewrites every widget of every project it
+       names; a line that names no project is reported on standard error
+       and skipped.
+
+OPTIONS
+   Output control
+       -n, --dry-run
+              Print what would change and write nothing.  The exit
+              status is 1 when something would change.
+
+       -q, --quiet
+              Print nothing but errors.
+
+   Safety
+       --no-backup
+              Do not keep a copy of each original file.  Without a
+              backup a failed rewrite cannot be undone.
+
+AUTHOR
+       Written by the widget team.
+"""
+
+
+def test_plain_text_laid_out_by_indentation_is_prose_with_headings() -> None:
+    """Markdown would read each indented paragraph of a manual page as one code block, to
+    be kept or dropped whole; laid out, it is sentences under headings."""
+    assert laid_out(MAN_PAGE)
+    assert not laid_out("# Title\n\n    indented code\n    more code\n")  # markdown
+    assert not laid_out("Text.\n\n    code\n\nMore text here, not indented at all.\n")
+    doc = parse(MAN_PAGE, layout=True)
+    assert "code" not in {u.kind for u in doc.units}
+    headings = {u.text: i for i, u in enumerate(doc.units) if u.kind == "heading"}
+    assert list(headings) == ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "Output control",
+                              "-n, --dry-run", "-q, --quiet", "Safety", "--no-backup",
+                              "AUTHOR"]
+    by_text = {u.text: u for u in doc.units}
+    undone = by_text["Without a\nbackup a failed rewrite cannot be undone."]
+    # an option's definition sits under its term, its subsection and its section only
+    assert undone.context == (headings["OPTIONS"], headings["Safety"],
+                              headings["--no-backup"])
+    assert doc.units[headings["DESCRIPTION"] + 3].text.startswith("With no FILE")
+    assert doc.units[headings["DESCRIPTION"] + 3].context == (headings["DESCRIPTION"],)
+    kept = render(doc, {doc.units.index(undone)})
+    assert kept == ("OPTIONS\n\n   Safety\n       --no-backup\n"
+                    "              Without a backup a failed rewrite cannot be undone.\n")
+    # read as markdown, the description's second paragraph is one code block
+    assert any(u.kind == "code" and u.words > 30 for u in parse(MAN_PAGE, layout=False).units)
+
+
+@pytest.mark.model
+def test_a_laid_out_brief_keeps_its_headings_on_their_lines(real_encoder: Encoder) -> None:
+    """Read as markdown, a kept section name or option term was glued to the sentence after
+    it ("DESCRIPTION Frob reads ..."); laid out, each stays a line of its own, and over
+    four budgets the outputs keep at least as much of the meaning."""
+    headings = [u.text for u in parse(MAN_PAGE, layout=True).units if u.kind == "heading"]
+    ratios = (0.3, 0.4, 0.5, 0.6)
+    laid = [minify_many(real_encoder, [MAN_PAGE], ratio=r)[0] for r in ratios]
+    as_code = [minify_many(real_encoder, [MAN_PAGE], ratio=r, layout_by_indent=False)[0]
+               for r in ratios]
+    glued = [line for out in as_code for line in out.text.splitlines()
+             if any(line.strip().startswith(h + " ") for h in headings)]
+    assert glued  # what the markdown reading did
+    for out in laid:
+        lines = [line.strip() for line in out.text.splitlines()]
+        assert not any(line.startswith(h + " ") for line in lines for h in headings)
+        assert out.words_out <= out.budget and set(lines) & set(headings)
+    assert np.mean([o.similarity for o in laid]) >= np.mean([o.similarity for o in as_code])
+
 def test_sentence_split_keeps_abbreviations() -> None:
     assert split_sentences("Use e.g. Redis. J. Smith agreed. Version 3.13 works! Done") == [
         "Use e.g. Redis.", "J. Smith agreed.", "Version 3.13 works!", "Done"]
@@ -339,6 +424,26 @@ def test_output_is_a_faithful_subsequence_within_budget(text: str, ratio: float)
     assert fences_balanced(result.text)
     assert result.text == "" or result.text.endswith("\n")
 
+
+# plain text laid out by indentation, as a manual page: a section name at column 0 over
+# indented paragraphs, an option's term over a deeper definition
+_INDENTED = st.builds(lambda indent, ws: "\n".join(
+    " " * indent + " ".join(ws[k:k + 8]) for k in range(0, len(ws), 8)),
+    st.sampled_from([4, 7, 14]), st.lists(_SENTENCE, min_size=1, max_size=6))
+_SECTION = st.builds(lambda name, body: name.upper() + "\n" + "\n\n".join(body),
+                     st.lists(_WORDS, min_size=1, max_size=3).map(" ".join),
+                     st.lists(_INDENTED, min_size=1, max_size=4))
+_LAID_OUT = st.builds("\n\n".join, st.lists(_SECTION, min_size=1, max_size=5))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=_LAID_OUT, ratio=st.floats(0.05, 1.0))
+def test_a_laid_out_brief_keeps_the_output_rules(text: str, ratio: float) -> None:
+    result = minify(hashing(), text, ratio=ratio, measure=False)
+    words_out = result.text.split()
+    assert is_subsequence(words_out, text.split())
+    assert result.words_out == len(words_out) <= result.budget
+    assert result.text == "" or result.text.endswith("\n")
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=_DOC, ratio=st.floats(0.1, 0.9))
