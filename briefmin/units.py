@@ -7,7 +7,9 @@ is a plain list item of several sentences (its marker kept with any of them); ev
 block is one unit, so a code block is never cut. A table larger than the budget is split
 into row units whose context is the table's head, so it may lose rows but never a row's part.
 Headings, a table's head and the list items a nested block sits in are its *context*: kept
-(and paid for) whenever the block is kept. Pure text in, text out: no model, no numpy maths
+(and paid for) whenever the block is kept. Plain text laid out by indentation (`laid_out`: a
+manual page as `man | col -b` saves it) is read as prose under indentation headings instead
+of markdown's indented code blocks. Pure text in, text out: no model, no numpy maths
 beyond a mask."""
 
 from __future__ import annotations
