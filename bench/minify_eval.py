@@ -1,4 +1,4 @@
-"""What bench/bench_minify.py measures with: five genres with fixed held-out splits, three
+"""What bench/bench_minify.py measures with: six genres with fixed held-out splits, three
 judges that briefmin never optimizes, and the extractive summarizers people already use.
 
 Genres (documents of 150-4000 words unless `LENGTHS` says otherwise: kernel docs 100-4000,
