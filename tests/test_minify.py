@@ -321,6 +321,7 @@ def test_a_laid_out_brief_keeps_its_headings_on_their_lines(real_encoder: Encode
         assert out.words_out <= out.budget and set(lines) & set(headings)
     assert np.mean([o.similarity for o in laid]) >= np.mean([o.similarity for o in as_code])
 
+
 def test_sentence_split_keeps_abbreviations() -> None:
     assert split_sentences("Use e.g. Redis. J. Smith agreed. Version 3.13 works! Done") == [
         "Use e.g. Redis.", "J. Smith agreed.", "Version 3.13 works!", "Done"]
@@ -444,6 +445,7 @@ def test_a_laid_out_brief_keeps_the_output_rules(text: str, ratio: float) -> Non
     assert is_subsequence(words_out, text.split())
     assert result.words_out == len(words_out) <= result.budget
     assert result.text == "" or result.text.endswith("\n")
+
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=_DOC, ratio=st.floats(0.1, 0.9))
