@@ -51,6 +51,7 @@ _TABLE_DIRECTIVE = re.compile(r"^\s*\.\.\s+(flat-table|list-table)::")
 _OPTION = re.compile(r"^\s*:[^:\s][^:]*:")
 _QUOTE = re.compile(r"^\s{0,3}>")
 _COMMENT = re.compile(r"^ {0,3}<!--")  # markdown's HTML comment block, to its `-->`
+_LINE_END = re.compile(r"\r\n?|\n")  # a brief's first line ending is its style
 _ITEM = re.compile(r"^(\s*)([-*+\u2022]|\d{1,9}[.)]|#\.|\(\d{1,9}\)|:[^:\s][^:]*:)(\s+|$)")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]*_]*(\s+)(?=[\"'(\[*_`]*[A-Z0-9])")
 # where a sentence may be cut into clauses: after ; or : (not '::'), after a comma before a
@@ -103,6 +104,7 @@ class Document:
     blocks: list[Block]
     units: list[Unit]
     duplicates: set[int]  # units whose text repeats an earlier unit's: never kept
+    line_ending: str = "\n"  # the brief's own ("\r\n" from Windows), which render keeps
 
 
 def count_words(text: str) -> int:
@@ -343,6 +345,8 @@ class _Parser:
         self.words = words
         self.sentence_of: dict[int, int] = {}  # a clause or word unit: its sentence's first
         self.atx_headings = atx_headings
+        ending = _LINE_END.search(text)
+        self.line_ending = ending.group() if ending else "\n"
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         self.lines = text.split("\n")
         self.blocks: list[Block] = []
@@ -363,7 +367,7 @@ class _Parser:
                     break
         while i < len(lines):
             i = self._step(i)
-        return Document(self.blocks, self.units, self._duplicates())
+        return Document(self.blocks, self.units, self._duplicates(), self.line_ending)
 
     def _step(self, i: int) -> int:
         lines, line = self.lines, self.lines[i]
@@ -706,7 +710,7 @@ def render(doc: Document, keep: set[int] | npt.NDArray[np.bool_]) -> str:
             out.append(prefix + " ".join(" ".join(doc.units[u].text.split()) for u in chosen))
         else:
             out.extend(block.lines)
-    return "\n".join(out) + "\n" if out else ""
+    return doc.line_ending.join([*out, ""]) if out else ""
 
 
 def _with_context(doc: Document, kept: set[int]) -> set[int]:

@@ -394,6 +394,17 @@ def test_ratio_one_keeps_everything_but_the_repeats() -> None:
     assert (empty.text, empty.words_in, empty.similarity) == ("", 0, 1.0)
 
 
+def test_a_brief_keeps_its_own_line_endings() -> None:
+    """A Windows (CRLF) or old Mac (CR) brief comes back with its own line endings, and
+    with the same units as the LF one: the parser reads every ending as a newline."""
+    text = (BRIEFS / "legal/contract-review-saas-msa.md").read_text(encoding="utf-8")
+    unix = minify(hashing(), text, ratio=0.4).text
+    assert "\r" not in unix and unix.count("\n") > 10
+    for ending in ("\r\n", "\r"):
+        other = minify(hashing(), text.replace("\n", ending), ratio=0.4).text
+        assert other == unix.replace("\n", ending)
+
+
 # -- properties ------------------------------------------------------------------------------
 
 _WORDS = st.sampled_from(["alpha", "beta", "gamma", "delta", "cache", "Redis", "the", "user",
