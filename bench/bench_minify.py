@@ -58,6 +58,7 @@ from minify_eval import (  # noqa: E402
     HELD_OUT_QUICK,
     MINILM_CHUNK_WORDS,
     SUMMARIZERS,
+    VARIANT_GENRES,
     E5Cache,
     MiniLmCache,
     TfIdf,
@@ -298,7 +299,8 @@ def main() -> None:
     parser.add_argument("--train", action="store_true",
                         help="the kernel docs' training split instead (for tuning)")
     parser.add_argument("--n", type=int, default=40, help="training documents (--train)")
-    parser.add_argument("--genres", nargs="+", default=list(GENRES), choices=GENRES)
+    parser.add_argument("--genres", nargs="+", default=list(GENRES),
+                        choices=[*GENRES, *VARIANT_GENRES])
     parser.add_argument("--no-e5", action="store_true", help="skip the e5 judge")
     parser.add_argument("--e5-all", action="store_true",
                         help="the e5 judge on random and summa too (slow)")

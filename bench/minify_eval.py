@@ -27,6 +27,10 @@ short Debian descriptions 80-400, fixtures 60-4000):
   in the shuffled order until 300 are eligible (rendering all 19,000 would take most of an
   hour): the first 150 are held out, the next 150 the training split (session 20's
   fourteenth round read them; no tuning reads the held-out ones).
+- `mantabs` (session 21, not in the default run): the same pages in the same splits, saved
+  the other common way, `man PAGE | col -b > PAGE.txt`, which writes runs of spaces as tabs
+  (8-column stops). The same words in another layout, to check tab-indented plain text
+  (the fifteenth round).
 
 Split (fixed, written down): a genre's documents in sorted name order, shuffled with
 `random.Random(5)`, filtered by length (`LENGTHS`); the first 150 are the held-out split (a
@@ -81,8 +85,10 @@ OUT = BENCH / "out"
 SEED = 5
 HELD_OUT, HELD_OUT_QUICK = 150, 20
 GENRES = ("kernel", "debian", "usrdoc", "debshort", "fixtures", "manpages")
+# the same pages as `manpages`, saved with tabs: a layout variant, not run by default
+VARIANT_GENRES = ("mantabs",)
 # the genres with a training split (every eligible `usrdoc` and `fixtures` text is held out)
-TRAINABLE = ("kernel", "debian", "debshort", "manpages")
+TRAINABLE = ("kernel", "debian", "debshort", "manpages", "mantabs")
 # words a genre's documents may have (the default 150-4000)
 LENGTHS = {"kernel": (100, 4000), "debshort": (80, 400), "fixtures": (60, 4000)}
 USRDOC = Path("/usr/share/doc")
@@ -171,9 +177,10 @@ def _fixtures(_: Path) -> list[Doc]:
     return docs
 
 
-def rendered_man_page(path: Path) -> str | None:
-    """A manual page as `man -l PATH | col -bx` prints it at 80 columns (None: a `.so`
-    redirect to another page, or one man cannot render)."""
+def rendered_man_page(path: Path, tabs: bool = False) -> str | None:
+    """A manual page as `man -l PATH | col -bx` prints it at 80 columns, or with `tabs` as
+    `col -b` does, runs of spaces written as tabs (None: a `.so` redirect to another page,
+    or one man cannot render)."""
     raw = path.read_bytes()
     head = gzip.decompress(raw)[:64] if path.suffix == ".gz" else raw[:64]
     if head.startswith(b".so "):
@@ -183,12 +190,12 @@ def rendered_man_page(path: Path) -> str | None:
                            env=env, timeout=60, check=False)
     if shown.returncode != 0 or not shown.stdout.strip():
         return None
-    plain = subprocess.run(["col", "-bx"], input=shown.stdout, capture_output=True,
-                           env=env, check=True)
+    plain = subprocess.run(["col", "-b" if tabs else "-bx"], input=shown.stdout,
+                           capture_output=True, env=env, check=True)
     return plain.stdout.decode("utf-8", "replace")
 
 
-def _manpages(_: Path) -> list[Doc]:
+def _manpages(_: Path, tabs: bool = False) -> list[Doc]:
     """Held-out and training pages, in the split's order (see the module doc)."""
     paths = sorted(p for section in MAN_SECTIONS for p in (MAN / section).iterdir()
                    if p.is_file() and not p.is_symlink()
@@ -198,7 +205,7 @@ def _manpages(_: Path) -> list[Doc]:
     docs: list[Doc] = []
     seen: set[str] = set()
     for path in paths:
-        text = rendered_man_page(path)
+        text = rendered_man_page(path, tabs)
         if text is not None and text not in seen and low <= _words(text) <= high:
             seen.add(text)
             docs.append((str(path.relative_to(MAN)), text))
@@ -209,13 +216,14 @@ def _manpages(_: Path) -> list[Doc]:
 
 LOADERS: dict[str, Callable[[Path], list[Doc]]] = {
     "kernel": _kernel, "debian": _debian, "usrdoc": _usrdoc, "debshort": _debshort,
-    "fixtures": _fixtures, "manpages": _manpages}
+    "fixtures": _fixtures, "manpages": _manpages,
+    "mantabs": lambda data: _manpages(data, tabs=True)}
 
 
 def split(genre: str, data: Path) -> tuple[list[Doc], list[Doc]]:
     """(held-out, training) documents of a genre: see the module doc."""
     docs = LOADERS[genre](data)
-    if genre != "manpages":  # its loader renders pages in the shuffled order already
+    if genre not in ("manpages", "mantabs"):  # rendered in the shuffled order already
         random.Random(SEED).shuffle(docs)
     low, high = LENGTHS.get(genre, (150, 4000))
     eligible = [d for d in docs if low <= _words(d[1]) <= high]
