@@ -25,6 +25,8 @@ documents) and, with --e5, multilingual-e5-small (cached as in bench_minify).
         --variants default clausepool --baselines lead truncate --save out.jsonl  # eleventh
     .venv/bin/python bench/minify_train.py --n 60 --e5 --genres manpages \
         --variants default layout --baselines lead truncate --save out.jsonl  # fourteenth
+    .venv/bin/python bench/minify_train.py --n 60 --e5 --genres mantabs \
+        --variants default tabs --baselines lead truncate --save out.jsonl  # fifteenth
 
 `--save` keeps every per-document score; `--compare` reads them back and prints a candidate
 minus a base per document with a paired bootstrap interval (the fifth round's rule);
@@ -138,6 +140,9 @@ VARIANTS["sentpool"] = {"pick_clauses": False, "pick_fine_clauses": False}
 # fourteenth round: plain text laid out by indentation (`units.laid_out`) read as prose
 VARIANTS["layout"] = {"layout_by_indent": True}
 VARIANTS["nolayout"] = {"layout_by_indent": False}
+# the fifteenth round's: a tab in a laid-out brief reaches the next multiple of 8 columns
+VARIANTS["tabs"] = {"layout_tab_stop": 8}
+VARIANTS["notabs"] = {"layout_tab_stop": None}
 
 
 def pypi_readmes() -> list[tuple[str, str]]:

@@ -35,6 +35,10 @@ LAYOUT_BY_INDENT = True
 # a laid-out line this short, with no end punctuation, directly above a deeper-indented
 # line is a heading over it: a section's name, an option's term
 LAYOUT_HEADING_WORDS = 8
+# the fifteenth round's candidate (bench/RESULTS.md): in `laid_out` and the laid-out
+# reading a tab advances to the next multiple of this many columns, as a terminal, `man`
+# and `col -b` show it (None: a tab is one column, as markdown's reading counts it here)
+LAYOUT_TAB_STOP: int | None = None
 
 
 
@@ -264,11 +268,12 @@ def _strip_blank_tail(lines: list[str]) -> list[str]:
     return lines
 
 
-def laid_out(text: str) -> bool:
+def laid_out(text: str, tab_stop: int | None = LAYOUT_TAB_STOP) -> bool:
     """Whether a brief is plain text laid out by indentation: no fence, `#` heading, title
     or table, and at least half of its words on lines indented 4 or more columns (where
-    markdown would see indented code blocks)."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    markdown would see indented code blocks); a tab reaches the next multiple of
+    `tab_stop` columns."""
+    lines = _expanded(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), tab_stop)
     indented = total = 0
     for i, line in enumerate(lines):
         if _FENCE.match(line) or _ATX.match(line) or _is_title(lines, i) \
@@ -278,6 +283,10 @@ def laid_out(text: str) -> bool:
         total += words
         indented += words if _indent(line) >= 4 else 0
     return total > 0 and 2 * indented >= total
+
+
+def _expanded(lines: list[str], tab_stop: int | None) -> list[str]:
+    return [line.expandtabs(tab_stop) for line in lines] if tab_stop else lines
 
 
 def _is_title(lines: list[str], i: int) -> bool:
@@ -337,7 +346,8 @@ class _Parser:
 
     def __init__(self, text: str, split_over: int | None = None, clauses: bool = False,
                  atx_headings: bool = True, fine_clauses: bool = False,
-                 words: bool = False, layout: bool = False) -> None:
+                 words: bool = False, layout: bool = False,
+                 tab_stop: int | None = LAYOUT_TAB_STOP) -> None:
         self.split_over = split_over
         self.layout = layout  # indentation is layout (`laid_out`), not code
         self.clauses = clauses
@@ -348,7 +358,8 @@ class _Parser:
         ending = _LINE_END.search(text)
         self.line_ending = ending.group() if ending else "\n"
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-        self.lines = text.split("\n")
+        # laid out, a tab is read (and a kept line written) as the columns it shows
+        self.lines = _expanded(text.split("\n"), tab_stop if layout else None)
         self.blocks: list[Block] = []
         self.units: list[Unit] = []
         self.headings: list[tuple[int, int]] = []  # (level, unit) of the open sections
@@ -660,17 +671,18 @@ def _dedupe_lines(lines: list[str]) -> list[str]:
 
 def parse(text: str, split_over: int | None = None, clauses: bool = False,
           fine_clauses: bool = False, words: bool = False,
-          layout: bool | None = None) -> Document:
+          layout: bool | None = None, tab_stop: int | None = LAYOUT_TAB_STOP) -> Document:
     """Split a brief into blocks and units, applying the lossless clean-ups. A table with
     more than `split_over` words (the budget: it could never be kept whole) is split into
     rows. With `clauses` a sentence (of a paragraph or a plain list item) is split into
     clause units, each kept only with the clauses of its sentence before it; with
     `fine_clauses` too, also after every comma; with `words`, into single words. `layout`:
-    read indentation as layout (default: `LAYOUT_BY_INDENT` and `laid_out(text)`)."""
+    read indentation as layout (default: `LAYOUT_BY_INDENT` and `laid_out(text)`), a tab
+    reaching the next multiple of `tab_stop` columns."""
     if layout is None:
-        layout = LAYOUT_BY_INDENT and laid_out(text)
+        layout = LAYOUT_BY_INDENT and laid_out(text, tab_stop)
     doc = _Parser(text, split_over, clauses, fine_clauses=fine_clauses, words=words,
-                  layout=layout).parse()
+                  layout=layout, tab_stop=tab_stop).parse()
     if doc.units and all(u.kind in CONTEXT_KINDS for u in doc.units) \
             and any(_ATX.match(line) for line in text.splitlines()):
         # nothing but '#' lines: a config file's or a script's comments, not a document of
