@@ -31,6 +31,11 @@ short Debian descriptions 80-400, fixtures 60-4000):
   the other common way, `man PAGE | col -b > PAGE.txt`, which writes runs of spaces as tabs
   (8-column stops). The same words in another layout, to check tab-indented plain text
   (the fifteenth round).
+- `pydoc` (session 21, not in the default run yet): the standard library's reference pages
+  as `python3 -m pydoc MODULE > MODULE.txt` saves them with this machine's Python (3.11),
+  modules and their public submodules, the codec tables under `encodings` left out: plain
+  text laid out by 4-space indentation, class bodies behind a ` |  ` gutter, signatures
+  above indented docstrings. A seventh layout no tuning read; 150 held out, 112 training.
 
 Split (fixed, written down): a genre's documents in sorted name order, shuffled with
 `random.Random(5)`, filtered by length (`LENGTHS`); the first 150 are the held-out split (a
@@ -85,8 +90,9 @@ OUT = BENCH / "out"
 SEED = 5
 HELD_OUT, HELD_OUT_QUICK = 150, 20
 GENRES = ("kernel", "debian", "usrdoc", "debshort", "fixtures", "manpages")
-# the same pages as `manpages`, saved with tabs: a layout variant, not run by default
-VARIANT_GENRES = ("mantabs",)
+# not run by default: the same pages as `manpages` saved with tabs (a layout variant), and
+# `pydoc`, a seventh genre not yet measured in full
+VARIANT_GENRES = ("mantabs", "pydoc")
 # the genres with a training split (every eligible `usrdoc` and `fixtures` text is held out)
 TRAINABLE = ("kernel", "debian", "debshort", "manpages", "mantabs")
 # words a genre's documents may have (the default 150-4000)
@@ -214,10 +220,51 @@ def _manpages(_: Path, tabs: bool = False) -> list[Doc]:
     return docs
 
 
+# renders every page in one process of the system Python (pages differ between Python
+# versions: this machine's is what the split was drawn from); a module whose import fails
+# or prints is left out, and so are those with side effects (a browser, the Zen) and the
+# hundred codec tables under `encodings` (one template)
+_PYDOC_SCRIPT = r"""
+import contextlib, importlib.util, io, json, pkgutil, pydoc, sys
+skip = ("test", "idlelib", "lib2to3", "turtledemo", "ensurepip", "tkinter", "pydoc_data",
+        "antigravity", "this")
+names = []
+for name in sorted(sys.stdlib_module_names):
+    if name.startswith("_") or name in skip:
+        continue
+    names.append(name)
+    spec = importlib.util.find_spec(name)
+    if spec is not None and spec.submodule_search_locations and name != "encodings":
+        for sub in pkgutil.walk_packages(spec.submodule_search_locations, name + "."):
+            if not any(p.startswith("_") or p in ("test", "tests") for p in sub.name.split(".")):
+                names.append(sub.name)
+pages = {}
+for name in names:
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            page = pydoc.render_doc(name, renderer=pydoc.plaintext)
+    except BaseException:
+        continue
+    if not printed.getvalue():
+        pages[name] = page
+json.dump(pages, sys.stdout)
+"""
+
+
+def _pydoc(_: Path) -> list[Doc]:
+    """The standard library's pages as `python3 -m pydoc MODULE > MODULE.txt` saves them."""
+    env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "HOME": "/nonexistent"}
+    shown = subprocess.run(["/usr/bin/python3", "-c", _PYDOC_SCRIPT], capture_output=True,
+                           env=env, timeout=1200, check=True)
+    pages: dict[str, str] = json.loads(shown.stdout)
+    return [(f"pydoc/{name}", text) for name, text in sorted(pages.items())]
+
+
 LOADERS: dict[str, Callable[[Path], list[Doc]]] = {
     "kernel": _kernel, "debian": _debian, "usrdoc": _usrdoc, "debshort": _debshort,
     "fixtures": _fixtures, "manpages": _manpages,
-    "mantabs": lambda data: _manpages(data, tabs=True)}
+    "mantabs": lambda data: _manpages(data, tabs=True), "pydoc": _pydoc}
 
 
 def split(genre: str, data: Path) -> tuple[list[Doc], list[Doc]]:
