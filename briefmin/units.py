@@ -35,9 +35,10 @@ LAYOUT_BY_INDENT = True
 # a laid-out line this short, with no end punctuation, directly above a deeper-indented
 # line is a heading over it: a section's name, an option's term
 LAYOUT_HEADING_WORDS = 8
-# the fifteenth round's candidate (bench/RESULTS.md): in `laid_out` and the laid-out
-# reading a tab advances to the next multiple of this many columns, as a terminal, `man`
-# and `col -b` show it (None: a tab is one column, as markdown's reading counts it here)
+# the fifteenth round's candidate, 8: in `laid_out` and the laid-out reading a tab reaches
+# the next multiple of this many columns, as a terminal and `col -b` show it. Not the
+# default: on 60 training man pages saved with `col -b` it kept no more meaning than a
+# one-column tab (e5 -0.0003 [-0.0010, +0.0003]; bench/RESULTS.md, fifteenth round)
 LAYOUT_TAB_STOP: int | None = None
 
 
