@@ -94,7 +94,7 @@ GENRES = ("kernel", "debian", "usrdoc", "debshort", "fixtures", "manpages")
 # `pydoc`, a seventh genre not yet measured in full
 VARIANT_GENRES = ("mantabs", "pydoc")
 # the genres with a training split (every eligible `usrdoc` and `fixtures` text is held out)
-TRAINABLE = ("kernel", "debian", "debshort", "manpages", "mantabs")
+TRAINABLE = ("kernel", "debian", "debshort", "manpages", "mantabs", "pydoc")
 # words a genre's documents may have (the default 150-4000)
 LENGTHS = {"kernel": (100, 4000), "debshort": (80, 400), "fixtures": (60, 4000)}
 USRDOC = Path("/usr/share/doc")

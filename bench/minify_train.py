@@ -27,6 +27,8 @@ documents) and, with --e5, multilingual-e5-small (cached as in bench_minify).
         --variants default layout --baselines lead truncate --save out.jsonl  # fourteenth
     .venv/bin/python bench/minify_train.py --n 60 --e5 --genres mantabs \
         --variants default tabs --baselines lead truncate --save out.jsonl  # fifteenth
+    .venv/bin/python bench/minify_train.py --n 60 --e5 --genres pydoc \
+        --variants default gutter --baselines lead truncate --save out.jsonl  # sixteenth
 
 `--save` keeps every per-document score; `--compare` reads them back and prints a candidate
 minus a base per document with a paired bootstrap interval (the fifth round's rule);
@@ -143,6 +145,9 @@ VARIANTS["nolayout"] = {"layout_by_indent": False}
 # the fifteenth round's: a tab in a laid-out brief reaches the next multiple of 8 columns
 VARIANTS["tabs"] = {"layout_tab_stop": 8}
 VARIANTS["notabs"] = {"layout_tab_stop": None}
+# the sixteenth round's: pydoc's ` |  ` gutter read as indentation in a laid-out brief
+VARIANTS["gutter"] = {"layout_gutters": True}
+VARIANTS["nogutter"] = {"layout_gutters": False}
 
 
 def pypi_readmes() -> list[tuple[str, str]]:
@@ -262,7 +267,7 @@ def compare(path: Path, candidate: str, base: str) -> None:
                                                                             "usrdeep"),
               "kernel+debian": ("kernel", "debian"),
               **{g: (g,) for g in ("usrdeep", "pypi", "sysreadme", "kernel", "debian",
-                                   "debshort", "manpages", "mantabs")}}
+                                   "debshort", "manpages", "mantabs", "pydoc")}}
     judges = sorted({k[0] for k in rows})
     print(f"{candidate} - {base}: mean per-document difference [95% paired bootstrap]\n")
     print("| documents | " + " | ".join(judges) + " |\n|---|" + "---|" * len(judges))

@@ -32,6 +32,7 @@ from .selection import (
 from .units import (
     CONTEXT_KINDS,
     LAYOUT_BY_INDENT,
+    LAYOUT_GUTTERS,
     LAYOUT_TAB_STOP,
     Document,
     count_words,
@@ -163,7 +164,8 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
                 pick_fine_clauses: bool = PICK_FINE_CLAUSES,
                 pick_cut_lead: bool = PICK_CUT_LEAD,
                 layout_by_indent: bool = LAYOUT_BY_INDENT,
-                layout_tab_stop: int | None = LAYOUT_TAB_STOP) -> list[Minified]:
+                layout_tab_stop: int | None = LAYOUT_TAB_STOP,
+                layout_gutters: bool = LAYOUT_GUTTERS) -> list[Minified]:
     """Minify several briefs: unit vectors from the model's token table, or with
     `contextual` from one model pass over all their tokens (see `unit_vectors`), then per
     brief the candidate selections of `choices`, scored from those vectors alone; for a
@@ -184,8 +186,10 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
     for start in range(0, len(texts), PASS_GROUP):
         group = texts[start:start + PASS_GROUP]
         budgets = [word_budget(count_words(t), ratio, max_words) for t in group]
-        layouts = [layout_by_indent and laid_out(t, layout_tab_stop) for t in group]
-        docs = [parse(t, b, clauses, layout=lay, tab_stop=layout_tab_stop)
+        layouts = [layout_by_indent and laid_out(t, layout_tab_stop, layout_gutters)
+                   for t in group]
+        docs = [parse(t, b, clauses, layout=lay, tab_stop=layout_tab_stop,
+                      gutters=layout_gutters)
                 for t, b, lay in zip(group, budgets, layouts, strict=True)]
         all_vectors = unit_vectors(encoder, docs, contextual)
         options = [choices_of(doc, budget, vectors)
@@ -199,15 +203,16 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
             if not (wanted and short):
                 continue
             clause_docs = [parse(group[i], budgets[i], clauses=True, fine_clauses=fine,
-                                 layout=layouts[i], tab_stop=layout_tab_stop)
-                           for i in short]
+                                 layout=layouts[i], tab_stop=layout_tab_stop,
+                                 gutters=layout_gutters) for i in short]
             for i, clause_doc, vectors in zip(short, clause_docs, unit_vectors(
                     encoder, clause_docs, contextual), strict=True):
                 options[i] = [*options[i], *choices_of(clause_doc, budgets[i], vectors)]
         if pick_cut_lead:  # one more candidate, no unit vectors: the lead needs none
             for i in short:
                 word_doc = parse(group[i], budgets[i], clauses=True, words=True,
-                                 layout=layouts[i], tab_stop=layout_tab_stop)
+                                 layout=layouts[i], tab_stop=layout_tab_stop,
+                                 gutters=layout_gutters)
                 options[i] = [*options[i], (word_doc, select_in_order(word_doc, budgets[i]))]
         picks = _measured_pick(encoder, group, options, short)
         for text, budget, vectors, candidates, (pick, cosine) in zip(

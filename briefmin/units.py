@@ -40,6 +40,10 @@ LAYOUT_HEADING_WORDS = 8
 # default: on 60 training man pages saved with `col -b` it kept no more meaning than a
 # one-column tab (e5 -0.0003 [-0.0010, +0.0003]; bench/RESULTS.md, fifteenth round)
 LAYOUT_TAB_STOP: int | None = None
+# the sixteenth round's candidate (bench/RESULTS.md): pydoc's class gutter (` |  `) is read
+# as indentation in a laid-out brief, and a table indented 4+ columns (markdown's code,
+# never a table) no longer vetoes that reading
+LAYOUT_GUTTERS = False
 
 
 
@@ -56,6 +60,7 @@ _TABLE_DIRECTIVE = re.compile(r"^\s*\.\.\s+(flat-table|list-table)::")
 _OPTION = re.compile(r"^\s*:[^:\s][^:]*:")
 _QUOTE = re.compile(r"^\s{0,3}>")
 _COMMENT = re.compile(r"^ {0,3}<!--")  # markdown's HTML comment block, to its `-->`
+_GUTTER = re.compile(r"^(\s*)\|(?=\s|$)")  # a `|` framing a laid-out line, as pydoc's
 _LINE_END = re.compile(r"\r\n?|\n")  # a brief's first line ending is its style
 _ITEM = re.compile(r"^(\s*)([-*+\u2022]|\d{1,9}[.)]|#\.|\(\d{1,9}\)|:[^:\s][^:]*:)(\s+|$)")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]*_]*(\s+)(?=[\"'(\[*_`]*[A-Z0-9])")
@@ -269,16 +274,17 @@ def _strip_blank_tail(lines: list[str]) -> list[str]:
     return lines
 
 
-def laid_out(text: str, tab_stop: int | None = LAYOUT_TAB_STOP) -> bool:
+def laid_out(text: str, tab_stop: int | None = LAYOUT_TAB_STOP,
+             gutters: bool = LAYOUT_GUTTERS) -> bool:
     """Whether a brief is plain text laid out by indentation: no fence, `#` heading, title
-    or table, and at least half of its words on lines indented 4 or more columns (where
-    markdown would see indented code blocks); a tab reaches the next multiple of
-    `tab_stop` columns."""
+    or table (with `gutters`, no table indented less than 4 columns), and at least half of
+    its words on lines indented 4 or more columns (where markdown would see indented code
+    blocks); a tab reaches the next multiple of `tab_stop` columns."""
     lines = _expanded(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), tab_stop)
     indented = total = 0
     for i, line in enumerate(lines):
         if _FENCE.match(line) or _ATX.match(line) or _is_title(lines, i) \
-                or _table_end(lines, i) is not None:
+                or (_table_end(lines, i) is not None and not (gutters and _indent(line) >= 4)):
             return False
         words = count_words(line)
         total += words
@@ -348,7 +354,8 @@ class _Parser:
     def __init__(self, text: str, split_over: int | None = None, clauses: bool = False,
                  atx_headings: bool = True, fine_clauses: bool = False,
                  words: bool = False, layout: bool = False,
-                 tab_stop: int | None = LAYOUT_TAB_STOP) -> None:
+                 tab_stop: int | None = LAYOUT_TAB_STOP, gutters: bool = LAYOUT_GUTTERS
+                 ) -> None:
         self.split_over = split_over
         self.layout = layout  # indentation is layout (`laid_out`), not code
         self.clauses = clauses
@@ -361,6 +368,8 @@ class _Parser:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         # laid out, a tab is read (and a kept line written) as the columns it shows
         self.lines = _expanded(text.split("\n"), tab_stop if layout else None)
+        if layout and gutters:  # read (and kept) as the indentation it frames
+            self.lines = [_GUTTER.sub(r"\1 ", line) for line in self.lines]
         self.blocks: list[Block] = []
         self.units: list[Unit] = []
         self.headings: list[tuple[int, int]] = []  # (level, unit) of the open sections
@@ -672,18 +681,19 @@ def _dedupe_lines(lines: list[str]) -> list[str]:
 
 def parse(text: str, split_over: int | None = None, clauses: bool = False,
           fine_clauses: bool = False, words: bool = False,
-          layout: bool | None = None, tab_stop: int | None = LAYOUT_TAB_STOP) -> Document:
+          layout: bool | None = None, tab_stop: int | None = LAYOUT_TAB_STOP,
+          gutters: bool = LAYOUT_GUTTERS) -> Document:
     """Split a brief into blocks and units, applying the lossless clean-ups. A table with
     more than `split_over` words (the budget: it could never be kept whole) is split into
     rows. With `clauses` a sentence (of a paragraph or a plain list item) is split into
     clause units, each kept only with the clauses of its sentence before it; with
     `fine_clauses` too, also after every comma; with `words`, into single words. `layout`:
     read indentation as layout (default: `LAYOUT_BY_INDENT` and `laid_out(text)`), a tab
-    reaching the next multiple of `tab_stop` columns."""
+    reaching the next multiple of `tab_stop` columns; `gutters`: see `LAYOUT_GUTTERS`."""
     if layout is None:
-        layout = LAYOUT_BY_INDENT and laid_out(text, tab_stop)
+        layout = LAYOUT_BY_INDENT and laid_out(text, tab_stop, gutters)
     doc = _Parser(text, split_over, clauses, fine_clauses=fine_clauses, words=words,
-                  layout=layout, tab_stop=tab_stop).parse()
+                  layout=layout, tab_stop=tab_stop, gutters=gutters).parse()
     if doc.units and all(u.kind in CONTEXT_KINDS for u in doc.units) \
             and any(_ATX.match(line) for line in text.splitlines()):
         # nothing but '#' lines: a config file's or a script's comments, not a document of
