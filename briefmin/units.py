@@ -40,10 +40,13 @@ LAYOUT_HEADING_WORDS = 8
 # default: on 60 training man pages saved with `col -b` it kept no more meaning than a
 # one-column tab (e5 -0.0003 [-0.0010, +0.0003]; bench/RESULTS.md, fifteenth round)
 LAYOUT_TAB_STOP: int | None = None
-# the sixteenth round's candidate (bench/RESULTS.md): pydoc's class gutter (` |  `) is read
-# as indentation in a laid-out brief, and a table indented 4+ columns (markdown's code,
-# never a table) no longer vetoes that reading
-LAYOUT_GUTTERS = False
+# pydoc's class gutter (` |  `) is read as indentation in a laid-out brief, and a table
+# indented 4+ columns (markdown's code, never a table) no longer vetoes that reading: pydoc
+# pages were read as markdown, each indented section one uncuttable code block. Rule set
+# before measuring, (a)-(c) met: on 60 training pydoc pages e5 +0.0302 [+0.0230,
+# +0.0380] per document; no other genre's reading changes but 8 man pages' (e5 +0.0057);
+# kernel speed rows level (bench/RESULTS.md, sixteenth round)
+LAYOUT_GUTTERS = True
 
 
 
