@@ -1,4 +1,4 @@
-"""What bench/bench_minify.py measures with: six genres with fixed held-out splits, three
+"""What bench/bench_minify.py measures with: seven genres with fixed held-out splits, three
 judges that briefmin never optimizes, and the extractive summarizers people already use.
 
 Genres (documents of 150-4000 words unless `LENGTHS` says otherwise: kernel docs 100-4000,
@@ -31,11 +31,12 @@ short Debian descriptions 80-400, fixtures 60-4000):
   the other common way, `man PAGE | col -b > PAGE.txt`, which writes runs of spaces as tabs
   (8-column stops). The same words in another layout, to check tab-indented plain text
   (the fifteenth round).
-- `pydoc` (session 21, not in the default run yet): the standard library's reference pages
-  as `python3 -m pydoc MODULE > MODULE.txt` saves them with this machine's Python (3.11),
-  modules and their public submodules, the codec tables under `encodings` left out: plain
-  text laid out by 4-space indentation, class bodies behind a ` |  ` gutter, signatures
-  above indented docstrings. A seventh layout no tuning read; 150 held out, 112 training.
+- `pydoc` (session 21; in the default run since session 22): the standard library's
+  reference pages as `python3 -m pydoc MODULE > MODULE.txt` saves them with /usr/bin/python3
+  (3.11 here; another version gives other pages), modules and their public submodules, the
+  codec tables under `encodings` left out: plain text laid out by 4-space indentation, class
+  bodies behind a ` |  ` gutter, signatures above indented docstrings. A seventh layout;
+  150 held out, 112 training (read by the sixteenth round, never the held-out pages).
 
 Split (fixed, written down): a genre's documents in sorted name order, shuffled with
 `random.Random(5)`, filtered by length (`LENGTHS`); the first 150 are the held-out split (a
@@ -89,10 +90,9 @@ BENCH = Path(__file__).resolve().parent
 OUT = BENCH / "out"
 SEED = 5
 HELD_OUT, HELD_OUT_QUICK = 150, 20
-GENRES = ("kernel", "debian", "usrdoc", "debshort", "fixtures", "manpages")
-# not run by default: the same pages as `manpages` saved with tabs (a layout variant), and
-# `pydoc`, a seventh genre not yet measured in full
-VARIANT_GENRES = ("mantabs", "pydoc")
+GENRES = ("kernel", "debian", "usrdoc", "debshort", "fixtures", "manpages", "pydoc")
+# not run by default: the same pages as `manpages` saved with tabs (a layout variant)
+VARIANT_GENRES = ("mantabs",)
 # the genres with a training split (every eligible `usrdoc` and `fixtures` text is held out)
 TRAINABLE = ("kernel", "debian", "debshort", "manpages", "mantabs", "pydoc")
 # words a genre's documents may have (the default 150-4000)
