@@ -37,6 +37,12 @@ short Debian descriptions 80-400, fixtures 60-4000):
   codec tables under `encodings` left out: plain text laid out by 4-space indentation, class
   bodies behind a ` |  ` gutter, signatures above indented docstrings. A seventh layout;
   150 held out, 112 training (read by the sixteenth round, never the held-out pages).
+- `pypi` (session 22, not in the default run): the project descriptions (the text of a
+  PyPI page) in the METADATA of the packages installed in the venv that runs the bench
+  (.venv: briefmin's dependencies and the `dev`, `ray` and `bench` extras), markdown,
+  reStructuredText or plain. Which documents it holds depends on the versions pip
+  resolved, so it is a probe, not a fixed split; every eligible one is held out (77 < 150
+  in session 22), never tuned on.
 
 Split (fixed, written down): a genre's documents in sorted name order, shuffled with
 `random.Random(5)`, filtered by length (`LENGTHS`); the first 150 are the held-out split (a
@@ -91,8 +97,9 @@ OUT = BENCH / "out"
 SEED = 5
 HELD_OUT, HELD_OUT_QUICK = 150, 20
 GENRES = ("kernel", "debian", "usrdoc", "debshort", "fixtures", "manpages", "pydoc")
-# not run by default: the same pages as `manpages` saved with tabs (a layout variant)
-VARIANT_GENRES = ("mantabs",)
+# not run by default: the same pages as `manpages` saved with tabs (a layout variant), and
+# `pypi`, whose documents depend on what the bench's venv installed
+VARIANT_GENRES = ("mantabs", "pypi")
 # the genres with a training split (every eligible `usrdoc` and `fixtures` text is held out)
 TRAINABLE = ("kernel", "debian", "debshort", "manpages", "mantabs", "pydoc")
 # words a genre's documents may have (the default 150-4000)
@@ -261,10 +268,27 @@ def _pydoc(_: Path) -> list[Doc]:
     return [(f"pydoc/{name}", text) for name, text in sorted(pages.items())]
 
 
+def _pypi(_: Path) -> list[Doc]:
+    """The long descriptions (a PyPI project page's text) in the METADATA of the packages
+    installed beside this Python: markdown, reStructuredText or plain, as their authors
+    wrote them; each distinct text once."""
+    import sysconfig
+    from email.parser import Parser
+
+    docs, seen = [], set()
+    site = Path(sysconfig.get_paths()["purelib"])
+    for path in sorted(site.glob("*.dist-info/METADATA")):
+        body = Parser().parsestr(path.read_text("utf-8", "replace")).get_payload()
+        if isinstance(body, str) and body.strip() and body not in seen:
+            seen.add(body)
+            docs.append((f"pypi/{path.parent.name}", body))
+    return docs
+
+
 LOADERS: dict[str, Callable[[Path], list[Doc]]] = {
     "kernel": _kernel, "debian": _debian, "usrdoc": _usrdoc, "debshort": _debshort,
     "fixtures": _fixtures, "manpages": _manpages,
-    "mantabs": lambda data: _manpages(data, tabs=True), "pydoc": _pydoc}
+    "mantabs": lambda data: _manpages(data, tabs=True), "pydoc": _pydoc, "pypi": _pypi}
 
 
 def split(genre: str, data: Path) -> tuple[list[Doc], list[Doc]]:
