@@ -60,6 +60,23 @@ def test_add_stdin_and_path_list(cli: Cli, chdir_tmp: Path) -> None:
     assert paths == ["notes/from-stdin.md", "x.md"]
 
 
+def test_a_stdin_name_that_leaves_the_archive_is_stored_relative_with_a_warning(
+        cli: Cli, chdir_tmp: Path) -> None:
+    added = cli("add", "a.bmin", "-", "--name", "../up/x.md", "--model", HASHING,
+                input=b"piped brief\n")
+    assert added.returncode == 0, added.stderr
+    assert "--name ../up/x.md is stored as up/x.md" in added.stderr
+    plain = cli("add", "a.bmin", "-", "--name", "notes/y.md", input=b"another brief\n")
+    assert plain.returncode == 0 and "warning" not in plain.stderr
+    paths = [r["path"] for r in json.loads(cli("ls", "a.bmin", "--json").stdout)]
+    assert paths == ["notes/y.md", "up/x.md"]
+    for unusable in ("..", "/", "./"):
+        refused = cli("add", "a.bmin", "-", "--name", unusable, input=b"third brief\n")
+        assert refused.returncode == 2 and "not a usable archive name" in refused.stderr
+        assert "Traceback" not in refused.stderr
+    assert len(json.loads(cli("snapshots", "a.bmin", "--json").stdout)["snapshots"]) == 2
+
+
 def test_a_nul_separated_list_and_dot_dot_names(cli: Cli, chdir_tmp: Path) -> None:
     """`find -print0 | briefmin add A --from -` (a name may then hold a newline), and a
     '..' inside a path, which was stored as given and made the whole archive unrestorable."""
