@@ -222,13 +222,11 @@ def add_command(
     inputs = _inputs(paths, from_file)
     if not inputs and from_file is None:
         raise UsageError("nothing to add: give files, folders, - (stdin) or --from FILE")
-    if "-" in inputs and not archive_name(name):  # checked before a snapshot records it
-        raise UsageError(f"--name {output.escape_name(name)!r} is not a usable archive name; "
-                         "give a relative path like notes/idea.md")
-    if "-" in inputs and archive_name(name) != name and not (quiet or json_out):
+    stored_name = archive_name(name)  # an empty one is refused by `iter_sources`
+    if "-" in inputs and stored_name not in (name, "") and not (quiet or json_out):
         # like tar's "Removing leading '/'": say so rather than store another name quietly
         output.warn(f"--name {output.escape_name(name)} is stored as "
-                    f"{output.escape_name(archive_name(name))}: archive names are relative "
+                    f"{output.escape_name(stored_name)}: archive names are relative "
                     "and stay inside the archive")
     if not inputs:
         # an empty list (`find -newer stamp` found nothing) is a quiet night, not a mistake

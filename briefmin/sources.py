@@ -96,7 +96,8 @@ def iter_sources(paths: Iterable[str], *, include: Iterable[str] = DEFAULT_INCLU
 
     Folder members must match `include` and not `exclude`; a file named explicitly is taken
     whatever its extension. Symlinked folders are not followed (no loops); special files
-    (FIFOs, devices, sockets) and files over `max_bytes` are skipped with a reason."""
+    (FIFOs, devices, sockets) and files over `max_bytes` are skipped with a reason. A
+    `stdin_name` with nothing left once made relative ('..', '/') is a UsageError."""
     include, exclude = tuple(include), tuple(exclude)
     for option, patterns in (("--include", include), ("--exclude", exclude)):
         # an empty glob matches no file: a snapshot of the folder would record every brief
@@ -107,6 +108,9 @@ def iter_sources(paths: Iterable[str], *, include: Iterable[str] = DEFAULT_INCLU
                                  "a pattern like '*.md'")
     for path in paths:
         if path == "-":
+            if not archive_name(stdin_name):  # `add` would record a snapshot without it
+                raise UsageError(f"--name {stdin_name!r} is not a usable archive name; give "
+                                 "a relative path like notes/idea.md")
             if stdin is None and sys.stdin is None:
                 raise InputError("stdin is closed; pipe a brief in or give a path instead of -")
             stream = stdin or sys.stdin.buffer

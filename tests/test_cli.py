@@ -75,6 +75,9 @@ def test_a_stdin_name_that_leaves_the_archive_is_stored_relative_with_a_warning(
         assert refused.returncode == 2 and "not a usable archive name" in refused.stderr
         assert "Traceback" not in refused.stderr
     assert len(json.loads(cli("snapshots", "a.bmin", "--json").stdout)["snapshots"]) == 2
+    # the CI gate too: a brief it cannot name is an error, not a skipped brief and a pass
+    gate = cli("dedupe", "a.bmin", "-", "--name", "..", "--fail", input=b"piped brief\n")
+    assert gate.returncode == 2 and "not a usable archive name" in gate.stderr
 
 
 def test_a_nul_separated_list_and_dot_dot_names(cli: Cli, chdir_tmp: Path) -> None:
