@@ -584,7 +584,10 @@ def test_a_laid_out_brief_keeps_the_output_rules(text: str, ratio: float) -> Non
 @given(text=_LAID_OUT, ratio=st.floats(0.05, 1.0))
 def test_with_the_tab_stop_a_tabbed_brief_minifies_as_spaced(text: str, ratio: float) -> None:
     tabbed = minify_many(hashing(), [_as_col_b(text)], ratio=ratio, layout_tab_stop=8)[0]
-    assert tabbed.text == minify(hashing(), text, ratio=ratio).text
+    if laid_out(text):
+        assert tabbed.text == minify(hashing(), text, ratio=ratio).text
+    else:  # fewer than half its words indented: markdown, read as before, its tabs as written
+        assert tabbed.text == minify_many(hashing(), [_as_col_b(text)], ratio=ratio)[0].text
 
 
 def _with_gutter(text: str) -> str:
