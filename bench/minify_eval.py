@@ -43,6 +43,14 @@ short Debian descriptions 80-400, fixtures 60-4000):
   reStructuredText or plain. Which documents it holds depends on the versions pip
   resolved, so it is a probe, not a fixed split; every eligible one is held out (77 < 150
   in session 22), never tuned on.
+- `html` (session 23, not in the default run): the HTML pages Debian packages install under
+  /usr/share/doc (*.html, *.htm, gzipped or not), as their tools wrote them: tags and
+  text, often no blank line between blocks (libxslt's API index, valgrind's manual,
+  nodejs's API docs, libffi's manual). Briefs no sentence splitter reads (a `</p>`
+  follows the full stop), added to check a brief that is one oversized paragraph (the
+  seventeenth round). At most `PER_PACKAGE` (25) pages of a package, taken in the shuffled
+  order, so libxslt's 89 do not make the genre; per package, held out and training in
+  turn (the first page held out).
 
 Split (fixed, written down): a genre's documents in sorted name order, shuffled with
 `random.Random(5)`, filtered by length (`LENGTHS`); the first 150 are the held-out split (a
@@ -99,10 +107,13 @@ HELD_OUT, HELD_OUT_QUICK = 150, 20
 GENRES = ("kernel", "debian", "usrdoc", "debshort", "fixtures", "manpages", "pydoc")
 # not run by default: the same pages as `manpages` saved with tabs (a layout variant), and
 # `pypi`, whose documents depend on what the bench's venv installed
-VARIANT_GENRES = ("mantabs", "pypi")
+VARIANT_GENRES = ("mantabs", "pypi", "html")
 # the genres with a training split (every eligible `usrdoc` and `fixtures` text is held out)
 TRAINABLE = ("kernel", "debian", "debshort", "manpages", "mantabs", "pydoc")
 # words a genre's documents may have (the default 150-4000)
+# a genre's pages per package at most (`html`: one generator's pages would be most of it),
+# split per package, held out and training in turn
+PER_PACKAGE = {"html": 25}
 LENGTHS = {"kernel": (100, 4000), "debshort": (80, 400), "fixtures": (60, 4000)}
 USRDOC = Path("/usr/share/doc")
 FIXTURES = BENCH.parent / "fixtures" / "briefs"
@@ -268,6 +279,27 @@ def _pydoc(_: Path) -> list[Doc]:
     return [(f"pydoc/{name}", text) for name, text in sorted(pages.items())]
 
 
+def _html(_: Path) -> list[Doc]:
+    """The HTML pages under /usr/share/doc (gzipped or not, symlinks left out), each
+    distinct content once, named `html/PACKAGE/...`."""
+    docs, seen = [], set()
+    pattern = re.compile(r"(?i).*\.html?(\.gz)?$")
+    for path in sorted(USRDOC.rglob("*")):
+        if not pattern.match(path.name) or not path.is_file() or path.is_symlink():
+            continue
+        raw = path.read_bytes()
+        if path.suffix == ".gz":
+            try:
+                raw = gzip.decompress(raw)
+            except OSError:
+                continue
+        digest = hashlib.sha256(raw).hexdigest()
+        if b"\0" not in raw[:4096] and digest not in seen:
+            seen.add(digest)
+            docs.append((f"html/{path.relative_to(USRDOC)}", raw.decode("utf-8", "replace")))
+    return docs
+
+
 def _pypi(_: Path) -> list[Doc]:
     """The long descriptions (a PyPI project page's text) in the METADATA of the packages
     installed beside this Python: markdown, reStructuredText or plain, as their authors
@@ -288,7 +320,8 @@ def _pypi(_: Path) -> list[Doc]:
 LOADERS: dict[str, Callable[[Path], list[Doc]]] = {
     "kernel": _kernel, "debian": _debian, "usrdoc": _usrdoc, "debshort": _debshort,
     "fixtures": _fixtures, "manpages": _manpages,
-    "mantabs": lambda data: _manpages(data, tabs=True), "pydoc": _pydoc, "pypi": _pypi}
+    "mantabs": lambda data: _manpages(data, tabs=True), "pydoc": _pydoc, "pypi": _pypi,
+    "html": _html}
 
 
 def split(genre: str, data: Path) -> tuple[list[Doc], list[Doc]]:
@@ -298,6 +331,17 @@ def split(genre: str, data: Path) -> tuple[list[Doc], list[Doc]]:
         random.Random(SEED).shuffle(docs)
     low, high = LENGTHS.get(genre, (150, 4000))
     eligible = [d for d in docs if low <= _words(d[1]) <= high]
+    if genre in PER_PACKAGE:
+        # per package, in the shuffled order: its first pages (at most PER_PACKAGE), held
+        # out and training in turn, so neither split is one package's
+        per_package: Counter[str] = Counter()
+        held_out, training = [], []
+        for doc in eligible:
+            package = doc[0].split("/")[1]
+            per_package[package] += 1
+            if per_package[package] <= PER_PACKAGE[genre]:
+                (held_out if per_package[package] % 2 else training).append(doc)
+        return held_out, training
     return eligible[:HELD_OUT], eligible[HELD_OUT:]
 
 
