@@ -34,6 +34,7 @@ from .units import (
     LAYOUT_BY_INDENT,
     LAYOUT_GUTTERS,
     LAYOUT_TAB_STOP,
+    OVERSIZED_BY_LINE,
     Document,
     count_words,
     laid_out,
@@ -165,7 +166,8 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
                 pick_cut_lead: bool = PICK_CUT_LEAD,
                 layout_by_indent: bool = LAYOUT_BY_INDENT,
                 layout_tab_stop: int | None = LAYOUT_TAB_STOP,
-                layout_gutters: bool = LAYOUT_GUTTERS) -> list[Minified]:
+                layout_gutters: bool = LAYOUT_GUTTERS,
+                oversized_by_line: bool = OVERSIZED_BY_LINE) -> list[Minified]:
     """Minify several briefs: unit vectors from the model's token table, or with
     `contextual` from one model pass over all their tokens (see `unit_vectors`), then per
     brief the candidate selections of `choices`, scored from those vectors alone; for a
@@ -189,7 +191,7 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
         layouts = [layout_by_indent and laid_out(t, layout_tab_stop, layout_gutters)
                    for t in group]
         docs = [parse(t, b, clauses, layout=lay, tab_stop=layout_tab_stop,
-                      gutters=layout_gutters)
+                      gutters=layout_gutters, oversized_by_line=oversized_by_line)
                 for t, b, lay in zip(group, budgets, layouts, strict=True)]
         all_vectors = unit_vectors(encoder, docs, contextual)
         options = [choices_of(doc, budget, vectors)
@@ -204,7 +206,8 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
                 continue
             clause_docs = [parse(group[i], budgets[i], clauses=True, fine_clauses=fine,
                                  layout=layouts[i], tab_stop=layout_tab_stop,
-                                 gutters=layout_gutters) for i in short]
+                                 gutters=layout_gutters, oversized_by_line=oversized_by_line)
+                           for i in short]
             for i, clause_doc, vectors in zip(short, clause_docs, unit_vectors(
                     encoder, clause_docs, contextual), strict=True):
                 options[i] = [*options[i], *choices_of(clause_doc, budgets[i], vectors)]
@@ -221,7 +224,7 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
             out = render(doc, mask)
             too_big = [u.words for i, u in enumerate(doc.units)
                        if u.words > budget and i not in doc.duplicates
-                       and u.kind not in CONTEXT_KINDS]
+                       and u.kind not in CONTEXT_KINDS and not u.line_end]
             words_in, words_out = count_words(text), count_words(out)
             if cosine is None:  # not measured: the estimate
                 unmeasured.append(len(results))
@@ -296,7 +299,8 @@ def minify(encoder: Encoder, text: str, *, ratio: float | None = None,
            pick_tokens: int = PICK_TOKENS, pick_contextual: bool = PICK_CONTEXTUAL,
            pick_clauses: bool = PICK_CLAUSES,
            pick_fine_clauses: bool = PICK_FINE_CLAUSES,
-           pick_cut_lead: bool = PICK_CUT_LEAD) -> Minified:
+           pick_cut_lead: bool = PICK_CUT_LEAD,
+           oversized_by_line: bool = OVERSIZED_BY_LINE) -> Minified:
     """A shorter version of `text` made of its own units, closest in meaning under the
     budget: `ratio` of its words (default 0.5) or `max_words`."""
     return minify_many(encoder, [text], ratio=ratio, max_words=max_words,
@@ -304,5 +308,6 @@ def minify(encoder: Encoder, text: str, *, ratio: float | None = None,
                        measure=measure, contextual=contextual, clauses=clauses,
                        pick_tokens=pick_tokens, pick_contextual=pick_contextual,
                        pick_clauses=pick_clauses, pick_fine_clauses=pick_fine_clauses,
-                       pick_cut_lead=pick_cut_lead)[0]
+                       pick_cut_lead=pick_cut_lead,
+                       oversized_by_line=oversized_by_line)[0]
 

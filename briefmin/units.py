@@ -47,6 +47,15 @@ LAYOUT_TAB_STOP: int | None = None
 # +0.0380] per document; no other genre's reading changes but 8 man pages' (e5 +0.0057);
 # kernel speed rows level (bench/RESULTS.md, sixteenth round)
 LAYOUT_GUTTERS = True
+# the seventeenth round's candidate: a sentence unit larger than the whole budget (it could
+# never be kept) is read as its lines, each a unit written on a line of its own, and a line
+# over the budget as pieces kept only with the pieces before them on it. A paragraph the
+# sentence splitter cannot cut (HTML with no blank lines, a list of constants) was left
+# out whole, or the brief came out empty (bench/RESULTS.md, seventeenth round)
+OVERSIZED_BY_LINE = False
+# a line over the budget: its first budget's words in this many pieces (and the rest one
+# more), so a kept start fills all but a 32nd of the budget and the chain stays short
+LINE_PIECES = 32
 
 
 
@@ -95,6 +104,11 @@ class Unit:
     words: int  # whitespace-separated words it adds to the output (markup included)
     block: int
     context: tuple[int, ...] = ()  # units kept with it: enclosing headings and list items
+    # a line of a sentence read by line (`OVERSIZED_BY_LINE`): written on a line of its own
+    own_line: bool = False
+    # the end of a line over the budget (`OVERSIZED_BY_LINE`): never kept, as it comes with
+    # the whole budget's start of its line, yet no block left out (that start may be kept)
+    line_end: bool = False
 
 
 @dataclass
@@ -357,9 +371,10 @@ class _Parser:
     def __init__(self, text: str, split_over: int | None = None, clauses: bool = False,
                  atx_headings: bool = True, fine_clauses: bool = False,
                  words: bool = False, layout: bool = False,
-                 tab_stop: int | None = LAYOUT_TAB_STOP, gutters: bool = LAYOUT_GUTTERS
-                 ) -> None:
+                 tab_stop: int | None = LAYOUT_TAB_STOP, gutters: bool = LAYOUT_GUTTERS,
+                 oversized_by_line: bool = OVERSIZED_BY_LINE) -> None:
         self.split_over = split_over
+        self.oversized_by_line = oversized_by_line
         self.layout = layout  # indentation is layout (`laid_out`), not code
         self.clauses = clauses
         self.fine_clauses = fine_clauses
@@ -568,7 +583,7 @@ class _Parser:
             marker = len(self.units)
             self.units.append(Unit("itemhead", head.strip(), count_words(head),
                                    len(self.blocks), self._context()))
-            block = self._add("item", body, [("item", t) for t, _ in pieces])
+            block = self._add("item", body, [("item", p.text) for p in pieces])
             block.units.insert(0, marker)
             block.head = head
             for unit in block.units[1:]:
@@ -580,21 +595,30 @@ class _Parser:
             self.literal_after = marker_indent
         return end
 
-    def _pieces(self, sentences: list[str]) -> list[tuple[str, int]]:
-        """The units of a run of sentences: (text, clauses of its sentence before it). Whole
-        sentences, or with `clauses` each sentence's clauses."""
-        if not self.clauses:
-            return [(s, 0) for s in sentences]
-        return [(c, k) for s in sentences
-                for k, c in enumerate(split_clauses(s, self.fine_clauses, self.words))]
+    def _pieces(self, sentences: list[str]) -> list[_Piece]:
+        """The units of a run of sentences: whole sentences, or with `clauses` each
+        sentence's clauses; a sentence over the budget by line (`OVERSIZED_BY_LINE`)."""
+        pieces: list[_Piece] = []
+        for sentence in sentences:
+            if self.oversized_by_line and self.split_over is not None and not self.words \
+                    and count_words(sentence) > self.split_over:
+                pieces.extend(_line_pieces(sentence, self.split_over))
+            elif self.clauses:
+                pieces.extend(_Piece(c, k) for k, c in enumerate(
+                    split_clauses(sentence, self.fine_clauses, self.words)))
+            else:
+                pieces.append(_Piece(sentence, 0))
+        return pieces
 
-    def _chain(self, units: list[int], pieces: list[tuple[str, int]]) -> None:
+    def _chain(self, units: list[int], pieces: list[_Piece]) -> None:
         """A clause brings the clauses of its sentence before it as context: a sentence may
         lose its end, never its middle (the output reads as the brief's own sentences)."""
         units = units[len(units) - len(pieces):]
-        for k, (unit, (_, before)) in enumerate(zip(units, pieces, strict=True)):
-            self.units[unit].context += tuple(units[k - before:k])
-            self.sentence_of[unit] = units[k - before]
+        for k, (unit, piece) in enumerate(zip(units, pieces, strict=True)):
+            self.units[unit].context += tuple(units[k - piece.before:k])
+            self.units[unit].own_line = piece.own_line
+            self.units[unit].line_end = piece.line_end
+            self.sentence_of[unit] = units[k - piece.before]
 
     def _starts_block(self, j: int) -> bool:
         line = self.lines[j]
@@ -630,7 +654,7 @@ class _Parser:
         body = [_clean_line(line) for line in _dedupe_lines(lines[i:end])]
         text = "\n".join(line.strip() for line in body)
         pieces = self._pieces(split_sentences(text))
-        block = self._add("paragraph", body, [("sentence", p) for p, _ in pieces])
+        block = self._add("paragraph", body, [("sentence", p.text) for p in pieces])
         self._chain(block.units, pieces)
         if text.endswith("::"):
             self.literal_after = indent
@@ -659,9 +683,37 @@ class _Parser:
         return duplicates
 
 
+@dataclass
+class _Piece:
+    """A unit's text as a paragraph or list item is cut: `before` is how many pieces
+    before it (of its sentence, or of its line) come with it."""
+
+    text: str
+    before: int
+    own_line: bool = False
+    line_end: bool = False
+
+
+def _line_pieces(sentence: str, budget: int) -> list[_Piece]:
+    """A sentence over the budget as its lines, each on a line of its own; a line over the
+    budget as `LINE_PIECES` chained pieces of its first `budget` words and one line end."""
+    pieces: list[_Piece] = []
+    for k, line in enumerate(line for line in sentence.split("\n") if line.strip()):
+        words = line.split()
+        if len(words) <= budget:
+            pieces.append(_Piece(line, 0, own_line=k > 0))
+            continue
+        size = -(-budget // LINE_PIECES)
+        starts = range(0, budget, size)
+        pieces.extend(_Piece(" ".join(words[i:min(i + size, budget)]), j,
+                             own_line=k > 0 and j == 0) for j, i in enumerate(starts))
+        pieces.append(_Piece(" ".join(words[budget:]), len(starts), line_end=True))
+    return pieces
+
+
 def _item_sentences(body: list[str],
-                    pieces: Callable[[list[str]], list[tuple[str, int]]]
-                    ) -> tuple[str, list[tuple[str, int]]] | None:
+                    pieces: Callable[[list[str]], list[_Piece]]
+                    ) -> tuple[str, list[_Piece]] | None:
     """A plain one-paragraph list item of several sentences (or clauses: `pieces` makes the
     units of its sentences) as (marker, pieces); None for an item of one piece or one holding
     a code block, a blank line or a literal block."""
@@ -685,24 +737,28 @@ def _dedupe_lines(lines: list[str]) -> list[str]:
 def parse(text: str, split_over: int | None = None, clauses: bool = False,
           fine_clauses: bool = False, words: bool = False,
           layout: bool | None = None, tab_stop: int | None = LAYOUT_TAB_STOP,
-          gutters: bool = LAYOUT_GUTTERS) -> Document:
+          gutters: bool = LAYOUT_GUTTERS,
+          oversized_by_line: bool = OVERSIZED_BY_LINE) -> Document:
     """Split a brief into blocks and units, applying the lossless clean-ups. A table with
     more than `split_over` words (the budget: it could never be kept whole) is split into
     rows. With `clauses` a sentence (of a paragraph or a plain list item) is split into
     clause units, each kept only with the clauses of its sentence before it; with
     `fine_clauses` too, also after every comma; with `words`, into single words. `layout`:
     read indentation as layout (default: `LAYOUT_BY_INDENT` and `laid_out(text)`), a tab
-    reaching the next multiple of `tab_stop` columns; `gutters`: see `LAYOUT_GUTTERS`."""
+    reaching the next multiple of `tab_stop` columns; `gutters`: see `LAYOUT_GUTTERS`;
+    `oversized_by_line`: see `OVERSIZED_BY_LINE` (only with `split_over`)."""
     if layout is None:
         layout = LAYOUT_BY_INDENT and laid_out(text, tab_stop, gutters)
     doc = _Parser(text, split_over, clauses, fine_clauses=fine_clauses, words=words,
-                  layout=layout, tab_stop=tab_stop, gutters=gutters).parse()
+                  layout=layout, tab_stop=tab_stop, gutters=gutters,
+                  oversized_by_line=oversized_by_line).parse()
     if doc.units and all(u.kind in CONTEXT_KINDS for u in doc.units) \
             and any(_ATX.match(line) for line in text.splitlines()):
         # nothing but '#' lines: a config file's or a script's comments, not a document of
         # empty sections (which would keep nothing, a heading being kept only with its text)
         return _Parser(text, split_over, clauses, atx_headings=False,
-                       fine_clauses=fine_clauses, words=words).parse()
+                       fine_clauses=fine_clauses, words=words,
+                       oversized_by_line=oversized_by_line).parse()
     return doc
 
 
@@ -733,7 +789,12 @@ def render(doc: Document, keep: set[int] | npt.NDArray[np.bool_]) -> str:
                                              for u in chosen if doc.units[u].kind == "item"))
         elif block.kind == "paragraph" and len(chosen) < len(block.units):
             prefix = block.lines[0][:_indent(block.lines[0])]
-            out.append(prefix + " ".join(" ".join(doc.units[u].text.split()) for u in chosen))
+            written: list[list[str]] = []  # the output lines' units' texts
+            for u in chosen:
+                if not written or doc.units[u].own_line:
+                    written.append([])
+                written[-1].append(" ".join(doc.units[u].text.split()))
+            out.extend(prefix + " ".join(texts) for texts in written)
         else:
             out.extend(block.lines)
     return doc.line_ending.join([*out, ""]) if out else ""
