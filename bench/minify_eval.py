@@ -109,7 +109,7 @@ GENRES = ("kernel", "debian", "usrdoc", "debshort", "fixtures", "manpages", "pyd
 # `pypi`, whose documents depend on what the bench's venv installed
 VARIANT_GENRES = ("mantabs", "pypi", "html")
 # the genres with a training split (every eligible `usrdoc` and `fixtures` text is held out)
-TRAINABLE = ("kernel", "debian", "debshort", "manpages", "mantabs", "pydoc")
+TRAINABLE = ("kernel", "debian", "debshort", "manpages", "mantabs", "pydoc", "html")
 # words a genre's documents may have (the default 150-4000)
 # a genre's pages per package at most (`html`: one generator's pages would be most of it),
 # split per package, held out and training in turn
