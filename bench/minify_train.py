@@ -272,7 +272,7 @@ def compare(path: Path, candidate: str, base: str) -> None:
                                                                             "usrdeep"),
               "kernel+debian": ("kernel", "debian"),
               **{g: (g,) for g in ("usrdeep", "pypi", "sysreadme", "kernel", "debian",
-                                   "debshort", "manpages", "mantabs", "pydoc")}}
+                                   "debshort", "manpages", "mantabs", "pydoc", "html")}}
     judges = sorted({k[0] for k in rows})
     print(f"{candidate} - {base}: mean per-document difference [95% paired bootstrap]\n")
     print("| documents | " + " | ".join(judges) + " |\n|---|" + "---|" * len(judges))
