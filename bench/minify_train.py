@@ -30,7 +30,7 @@ documents) and, with --e5, multilingual-e5-small (cached as in bench_minify).
     .venv/bin/python bench/minify_train.py --n 60 --e5 --genres pydoc \
         --variants default gutter --baselines lead truncate --save out.jsonl  # sixteenth
     .venv/bin/python bench/minify_train.py --n 45 --e5 --genres html \\
-        --variants default lines --baselines lead truncate --save out.jsonl  # seventeenth
+        --variants default start --baselines lead truncate --save out.jsonl  # eighteenth
 
 `--save` keeps every per-document score; `--compare` reads them back and prints a candidate
 minus a base per document with a paired bootstrap interval (the fifth round's rule);
@@ -150,9 +150,10 @@ VARIANTS["notabs"] = {"layout_tab_stop": None}
 # the sixteenth round's: pydoc's ` |  ` gutter read as indentation in a laid-out brief
 VARIANTS["gutter"] = {"layout_gutters": True}
 VARIANTS["nogutter"] = {"layout_gutters": False}
-# the seventeenth round's: a sentence over the whole budget read by line
-VARIANTS["lines"] = {"oversized_by_line": True}
-VARIANTS["nolines"] = {"oversized_by_line": False}
+# the eighteenth round's: a sentence over the whole budget keeps its start (the
+# seventeenth's, `lines`, read it by line: commit 13553f2's OVERSIZED_BY_LINE)
+VARIANTS["start"] = {"oversized_start": True}
+VARIANTS["nostart"] = {"oversized_start": False}
 
 
 def pypi_readmes() -> list[tuple[str, str]]:

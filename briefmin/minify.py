@@ -34,7 +34,7 @@ from .units import (
     LAYOUT_BY_INDENT,
     LAYOUT_GUTTERS,
     LAYOUT_TAB_STOP,
-    OVERSIZED_BY_LINE,
+    OVERSIZED_START,
     Document,
     count_words,
     laid_out,
@@ -167,7 +167,7 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
                 layout_by_indent: bool = LAYOUT_BY_INDENT,
                 layout_tab_stop: int | None = LAYOUT_TAB_STOP,
                 layout_gutters: bool = LAYOUT_GUTTERS,
-                oversized_by_line: bool = OVERSIZED_BY_LINE) -> list[Minified]:
+                oversized_start: bool = OVERSIZED_START) -> list[Minified]:
     """Minify several briefs: unit vectors from the model's token table, or with
     `contextual` from one model pass over all their tokens (see `unit_vectors`), then per
     brief the candidate selections of `choices`, scored from those vectors alone; for a
@@ -191,7 +191,7 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
         layouts = [layout_by_indent and laid_out(t, layout_tab_stop, layout_gutters)
                    for t in group]
         docs = [parse(t, b, clauses, layout=lay, tab_stop=layout_tab_stop,
-                      gutters=layout_gutters, oversized_by_line=oversized_by_line)
+                      gutters=layout_gutters, oversized_start=oversized_start)
                 for t, b, lay in zip(group, budgets, layouts, strict=True)]
         all_vectors = unit_vectors(encoder, docs, contextual)
         options = [choices_of(doc, budget, vectors)
@@ -206,7 +206,7 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
                 continue
             clause_docs = [parse(group[i], budgets[i], clauses=True, fine_clauses=fine,
                                  layout=layouts[i], tab_stop=layout_tab_stop,
-                                 gutters=layout_gutters, oversized_by_line=oversized_by_line)
+                                 gutters=layout_gutters, oversized_start=oversized_start)
                            for i in short]
             for i, clause_doc, vectors in zip(short, clause_docs, unit_vectors(
                     encoder, clause_docs, contextual), strict=True):
@@ -224,7 +224,7 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
             out = render(doc, mask)
             too_big = [u.words for i, u in enumerate(doc.units)
                        if u.words > budget and i not in doc.duplicates
-                       and u.kind not in CONTEXT_KINDS and not u.line_end]
+                       and u.kind not in CONTEXT_KINDS and not u.rest]
             words_in, words_out = count_words(text), count_words(out)
             if cosine is None:  # not measured: the estimate
                 unmeasured.append(len(results))
@@ -300,7 +300,7 @@ def minify(encoder: Encoder, text: str, *, ratio: float | None = None,
            pick_clauses: bool = PICK_CLAUSES,
            pick_fine_clauses: bool = PICK_FINE_CLAUSES,
            pick_cut_lead: bool = PICK_CUT_LEAD,
-           oversized_by_line: bool = OVERSIZED_BY_LINE) -> Minified:
+           oversized_start: bool = OVERSIZED_START) -> Minified:
     """A shorter version of `text` made of its own units, closest in meaning under the
     budget: `ratio` of its words (default 0.5) or `max_words`."""
     return minify_many(encoder, [text], ratio=ratio, max_words=max_words,
@@ -309,5 +309,5 @@ def minify(encoder: Encoder, text: str, *, ratio: float | None = None,
                        pick_tokens=pick_tokens, pick_contextual=pick_contextual,
                        pick_clauses=pick_clauses, pick_fine_clauses=pick_fine_clauses,
                        pick_cut_lead=pick_cut_lead,
-                       oversized_by_line=oversized_by_line)[0]
+                       oversized_start=oversized_start)[0]
 

@@ -47,15 +47,15 @@ LAYOUT_TAB_STOP: int | None = None
 # +0.0380] per document; no other genre's reading changes but 8 man pages' (e5 +0.0057);
 # kernel speed rows level (bench/RESULTS.md, sixteenth round)
 LAYOUT_GUTTERS = True
-# the seventeenth round's candidate: a sentence unit larger than the whole budget (it could
-# never be kept) is read as its lines, each a unit written on a line of its own, and a line
-# over the budget as pieces kept only with the pieces before them on it. A paragraph the
-# sentence splitter cannot cut (HTML with no blank lines, a list of constants) was left
-# out whole, or the brief came out empty (bench/RESULTS.md, seventeenth round)
-OVERSIZED_BY_LINE = False
-# a line over the budget: its first budget's words in this many pieces (and the rest one
-# more), so a kept start fills all but a 32nd of the budget and the chain stays short
-LINE_PIECES = 32
+# the eighteenth round's candidate: a sentence unit larger than the whole budget (it could
+# never be kept) is read as chained pieces, so it keeps its start. A paragraph the sentence
+# splitter cannot cut (HTML with no blank lines, a list of constants) was left out whole,
+# or the brief came out empty. (The seventeenth round read such a sentence by line: on
+# short descriptions it kept lines from a real sentence's middle; bench/RESULTS.md)
+OVERSIZED_START = False
+# such a sentence's first budget's words are cut into this many pieces (the rest is one
+# more): a kept start fills all but a 32nd of the budget, and the chain stays short
+START_PIECES = 32
 
 
 
@@ -104,11 +104,13 @@ class Unit:
     words: int  # whitespace-separated words it adds to the output (markup included)
     block: int
     context: tuple[int, ...] = ()  # units kept with it: enclosing headings and list items
-    # a line of a sentence read by line (`OVERSIZED_BY_LINE`): written on a line of its own
-    own_line: bool = False
-    # the end of a line over the budget (`OVERSIZED_BY_LINE`): never kept, as it comes with
-    # the whole budget's start of its line, yet no block left out (that start may be kept)
-    line_end: bool = False
+    # a piece of a sentence over the budget (`OVERSIZED_START`): written with the sentence's
+    # line breaks, on a new line if it begins one (`line_start`)
+    piece: bool = False
+    line_start: bool = False
+    # the last piece, all after the budget's words: never kept (it comes with the whole
+    # budget's start), yet no block is left out (that start may be kept)
+    rest: bool = False
 
 
 @dataclass
@@ -372,9 +374,9 @@ class _Parser:
                  atx_headings: bool = True, fine_clauses: bool = False,
                  words: bool = False, layout: bool = False,
                  tab_stop: int | None = LAYOUT_TAB_STOP, gutters: bool = LAYOUT_GUTTERS,
-                 oversized_by_line: bool = OVERSIZED_BY_LINE) -> None:
+                 oversized_start: bool = OVERSIZED_START) -> None:
         self.split_over = split_over
-        self.oversized_by_line = oversized_by_line
+        self.oversized_start = oversized_start
         self.layout = layout  # indentation is layout (`laid_out`), not code
         self.clauses = clauses
         self.fine_clauses = fine_clauses
@@ -597,12 +599,12 @@ class _Parser:
 
     def _pieces(self, sentences: list[str]) -> list[_Piece]:
         """The units of a run of sentences: whole sentences, or with `clauses` each
-        sentence's clauses; a sentence over the budget by line (`OVERSIZED_BY_LINE`)."""
+        sentence's clauses; a sentence over the budget as its start (`OVERSIZED_START`)."""
         pieces: list[_Piece] = []
         for sentence in sentences:
-            if self.oversized_by_line and self.split_over is not None and not self.words \
+            if self.oversized_start and self.split_over is not None and not self.words \
                     and count_words(sentence) > self.split_over:
-                pieces.extend(_line_pieces(sentence, self.split_over))
+                pieces.extend(_start_pieces(sentence, self.split_over))
             elif self.clauses:
                 pieces.extend(_Piece(c, k) for k, c in enumerate(
                     split_clauses(sentence, self.fine_clauses, self.words)))
@@ -616,8 +618,9 @@ class _Parser:
         units = units[len(units) - len(pieces):]
         for k, (unit, piece) in enumerate(zip(units, pieces, strict=True)):
             self.units[unit].context += tuple(units[k - piece.before:k])
-            self.units[unit].own_line = piece.own_line
-            self.units[unit].line_end = piece.line_end
+            self.units[unit].piece = piece.piece
+            self.units[unit].line_start = piece.line_start
+            self.units[unit].rest = piece.rest
             self.sentence_of[unit] = units[k - piece.before]
 
     def _starts_block(self, j: int) -> bool:
@@ -666,14 +669,14 @@ class _Parser:
         # word units: a word repeats only as part of a repeated sentence (every "the" is
         # not a repeat), so each sentence is one key, held by its first word
         sentences: dict[int, list[int]] = {}
-        if self.words:
-            for unit_index, first in self.sentence_of.items():
+        for unit_index, first in self.sentence_of.items():
+            if self.words or self.units[unit_index].piece:  # so are a long sentence's pieces
                 sentences.setdefault(first, []).append(unit_index)
+        grouped = {u for members in sentences.values() for u in members}
         seen: set[str] = set()
         duplicates = set()
         for index, unit in enumerate(self.units):
-            if unit.kind in CONTEXT_KINDS or (self.words and index in self.sentence_of
-                                              and index not in sentences):
+            if unit.kind in CONTEXT_KINDS or (index in grouped and index not in sentences):
                 continue
             members = sentences.get(index, [index])
             key = " ".join(w for u in members for w in self.units[u].text.split())
@@ -685,29 +688,28 @@ class _Parser:
 
 @dataclass
 class _Piece:
-    """A unit's text as a paragraph or list item is cut: `before` is how many pieces
-    before it (of its sentence, or of its line) come with it."""
+    """A unit's text as a paragraph or list item is cut: `before` is how many pieces of its
+    sentence before it come with it; the rest as `Unit`'s fields of the same names."""
 
     text: str
     before: int
-    own_line: bool = False
-    line_end: bool = False
+    piece: bool = False
+    line_start: bool = False
+    rest: bool = False
 
 
-def _line_pieces(sentence: str, budget: int) -> list[_Piece]:
-    """A sentence over the budget as its lines, each on a line of its own; a line over the
-    budget as `LINE_PIECES` chained pieces of its first `budget` words and one line end."""
-    pieces: list[_Piece] = []
-    for k, line in enumerate(line for line in sentence.split("\n") if line.strip()):
-        words = line.split()
-        if len(words) <= budget:
-            pieces.append(_Piece(line, 0, own_line=k > 0))
-            continue
-        size = -(-budget // LINE_PIECES)
-        starts = range(0, budget, size)
-        pieces.extend(_Piece(" ".join(words[i:min(i + size, budget)]), j,
-                             own_line=k > 0 and j == 0) for j, i in enumerate(starts))
-        pieces.append(_Piece(" ".join(words[budget:]), len(starts), line_end=True))
+def _start_pieces(sentence: str, budget: int) -> list[_Piece]:
+    """A sentence over the budget as chained pieces: its first `budget` words in
+    `START_PIECES` pieces, then the rest; each piece's text keeps its line breaks."""
+    words = [(k, word) for k, line in enumerate(sentence.split("\n")) for word in line.split()]
+    size = -(-budget // START_PIECES)
+    spans = [(a, min(a + size, budget)) for a in range(0, budget, size)]
+    pieces = []
+    for j, (a, b) in enumerate([*spans, (budget, len(words))]):
+        text = "".join(("" if i == a else "\n" if words[i][0] != words[i - 1][0] else " ")
+                       + words[i][1] for i in range(a, b))
+        pieces.append(_Piece(text, j, piece=True, line_start=words[a][0] != words[a - 1][0]
+                             if a else False, rest=j == len(spans)))
     return pieces
 
 
@@ -738,7 +740,7 @@ def parse(text: str, split_over: int | None = None, clauses: bool = False,
           fine_clauses: bool = False, words: bool = False,
           layout: bool | None = None, tab_stop: int | None = LAYOUT_TAB_STOP,
           gutters: bool = LAYOUT_GUTTERS,
-          oversized_by_line: bool = OVERSIZED_BY_LINE) -> Document:
+          oversized_start: bool = OVERSIZED_START) -> Document:
     """Split a brief into blocks and units, applying the lossless clean-ups. A table with
     more than `split_over` words (the budget: it could never be kept whole) is split into
     rows. With `clauses` a sentence (of a paragraph or a plain list item) is split into
@@ -746,19 +748,19 @@ def parse(text: str, split_over: int | None = None, clauses: bool = False,
     `fine_clauses` too, also after every comma; with `words`, into single words. `layout`:
     read indentation as layout (default: `LAYOUT_BY_INDENT` and `laid_out(text)`), a tab
     reaching the next multiple of `tab_stop` columns; `gutters`: see `LAYOUT_GUTTERS`;
-    `oversized_by_line`: see `OVERSIZED_BY_LINE` (only with `split_over`)."""
+    `oversized_start`: see `OVERSIZED_START` (only with `split_over`)."""
     if layout is None:
         layout = LAYOUT_BY_INDENT and laid_out(text, tab_stop, gutters)
     doc = _Parser(text, split_over, clauses, fine_clauses=fine_clauses, words=words,
                   layout=layout, tab_stop=tab_stop, gutters=gutters,
-                  oversized_by_line=oversized_by_line).parse()
+                  oversized_start=oversized_start).parse()
     if doc.units and all(u.kind in CONTEXT_KINDS for u in doc.units) \
             and any(_ATX.match(line) for line in text.splitlines()):
         # nothing but '#' lines: a config file's or a script's comments, not a document of
         # empty sections (which would keep nothing, a heading being kept only with its text)
         return _Parser(text, split_over, clauses, atx_headings=False,
                        fine_clauses=fine_clauses, words=words,
-                       oversized_by_line=oversized_by_line).parse()
+                       oversized_start=oversized_start).parse()
     return doc
 
 
@@ -789,12 +791,15 @@ def render(doc: Document, keep: set[int] | npt.NDArray[np.bool_]) -> str:
                                              for u in chosen if doc.units[u].kind == "item"))
         elif block.kind == "paragraph" and len(chosen) < len(block.units):
             prefix = block.lines[0][:_indent(block.lines[0])]
-            written: list[list[str]] = []  # the output lines' units' texts
+            written: list[str] = []
             for u in chosen:
-                if not written or doc.units[u].own_line:
-                    written.append([])
-                written[-1].append(" ".join(doc.units[u].text.split()))
-            out.extend(prefix + " ".join(texts) for texts in written)
+                kept_unit = doc.units[u]  # a piece keeps its sentence's line breaks
+                lines = [" ".join(line.split()) for line in (
+                    kept_unit.text.split("\n") if kept_unit.piece else [kept_unit.text])]
+                if written and not kept_unit.line_start:
+                    written[-1] = f"{written[-1]} {lines.pop(0)}"
+                written.extend(lines)
+            out.extend(prefix + line for line in written)
         else:
             out.extend(block.lines)
     return doc.line_ending.join([*out, ""]) if out else ""

@@ -1034,6 +1034,114 @@ def test_the_cut_lead_fills_the_budget_and_cuts_no_code() -> None:
         "The parser reads the file. The writer writes the file. Both\n")
 
 
+def test_a_sentence_over_the_budget_keeps_its_start() -> None:
+    """A paragraph the sentence splitter cannot cut (a list of constants) is one sentence
+    larger than the budget: it could never be kept, so it is read as chained pieces, and it
+    keeps its start with its own line breaks, never its middle."""
+    constants = "\n".join(f"E{name} = {code}" for code, name in enumerate(
+        ("PERM", "NOENT", "SRCH", "INTR", "IO", "NXIO", "2BIG", "NOEXEC", "BADF", "CHILD")))
+    text = f"Constants for errno\n\n{constants}\n"
+    doc = parse(text, 12, oversized_start=True)
+    # 12 words in 12 one-word pieces (12 / 32 rounded up), then the rest
+    assert [u.words for u in doc.units] == [3] + [1] * 12 + [18]
+    assert all(u.context == tuple(range(1, k)) for k, u in enumerate(doc.units) if k)
+    assert [k for k, u in enumerate(doc.units) if u.rest] == [13]
+    assert render(doc, {6}) == "EPERM = 0\nENOENT = 1\n"
+    assert render(doc, {0, 4}) == "Constants for errno\n\nEPERM = 0\nENOENT\n"
+    assert render(doc, select_in_order(doc, 12)) == (
+        "Constants for errno\n\nEPERM = 0\nENOENT = 1\nESRCH = 2\n")
+    # without the budget, or without the reading, the paragraph is one unit as before
+    assert len(parse(text).units) == len(parse(text, 12).units) == 2
+    # a sentence after another on its line: its first piece continues that line
+    line = "Short one. " + " ".join(f"W{k}" for k in range(100))
+    doc = parse(line, 64, oversized_start=True)
+    assert [u.words for u in doc.units] == [2] + [2] * 32 + [36]
+    assert render(doc, {0, 3}) == "Short one. W0 W1 W2 W3 W4 W5\n"
+    assert render(doc, select_in_order(doc, 64)) == " ".join(line.split()[:64]) + "\n"
+
+
+def test_a_brief_that_is_one_unpunctuated_paragraph_is_not_emptied() -> None:
+    """Before, a 600-word paragraph with no full stop minified to nothing ("no part of it
+    fits"); now it keeps its start, and none is reported left out."""
+    words = [f"{w}{k % 7}" for k, w in enumerate(["scheduler", "task", "core", "load"] * 150)]
+    text = " ".join(words) + "\n"
+    result = minify(hashing(), text, ratio=0.5, oversized_start=True)
+    kept = result.text.split()
+    assert 0 < len(kept) <= 300 and kept == words[:len(kept)] and result.too_big == []
+    assert minify(hashing(), text, ratio=0.5, oversized_start=False).text == ""
+
+
+_NAVIGATION = ["Home", "Downloads", "Release notes", "Mailing lists", "Bug tracker",
+               "Security advisories", "Mirrors", "Donate", "Code of conduct", "Press kit",
+               "Sponsors", "Governance", "Roadmap", "Blog", "Events", "Contact"]
+_CERTIFICATES = [
+    "The gateway reloads its TLS certificate when the file on disk changes, so a rotation "
+    "needs no restart.",
+    "Write the new certificate and key to a temporary file first and rename it over the old "
+    "one, because a half-written key makes the reload fail.",
+    "A failed reload keeps serving the old certificate and logs the parse error once.",
+    "Certificates issued by the internal authority expire after ninety days and the renewal "
+    "job runs every night at two.",
+    "Clients pin the intermediate authority, not the leaf, so renewing the leaf is invisible "
+    "to them.",
+    "To rotate the intermediate, publish the new chain a week before switching the gateway.",
+    "The health endpoint reports the expiry date of the certificate in use.",
+    "An alert fires when fewer than fourteen days remain before expiry.",
+]
+
+
+@pytest.mark.model
+def test_an_html_page_with_no_blank_lines_keeps_its_start(real_encoder: Encoder) -> None:
+    """An HTML page as a site generator writes it, no blank line anywhere: a full stop is
+    followed by `</p>`, so the splitter sees one sentence over any budget, and the page
+    minified to nothing. Now it keeps the page's first lines, as written, and with them
+    most of its meaning (the cosine measured with the model) at three budgets."""
+    page = "\n".join([
+        "<!DOCTYPE html>", "<html><head><title>Rotating TLS certificates</title></head>",
+        "<body>", "<nav><ul>",
+        *(f'<li><a href="/{name.lower().replace(" ", "-")}.html">{name}</a></li>'
+          for name in _NAVIGATION),
+        "</ul></nav>", "<h1>Rotating TLS certificates</h1>",
+        *(f"<p>{sentence}</p>" for sentence in _CERTIFICATES), "</body></html>"]) + "\n"
+    for ratio in (0.3, 0.5, 0.7):
+        before = minify(real_encoder, page, ratio=ratio, oversized_start=False)
+        assert before.text == "" and before.too_big == [count_words(page)]
+        result = minify(real_encoder, page, ratio=ratio, measure=True, oversized_start=True)
+        assert result.budget - 1 <= result.words_out <= result.budget
+        assert result.too_big == [] and page.startswith(result.text[:-1])
+        assert result.similarity is not None and result.similarity > 0.9
+
+
+_RECORD = st.lists(_WORDS, min_size=1, max_size=30).map(" ".join)  # a line, no full stop
+_RECORDS = st.lists(_RECORD, min_size=1, max_size=25).map("\n".join)  # one paragraph
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(parts=st.lists(st.one_of(_RECORDS, _PARAGRAPH, _HEADING, _CODE), min_size=1,
+                      max_size=5), ratio=st.floats(0.02, 1.0))
+def test_long_sentences_keeping_their_start_keep_the_output_rules(parts: list[str],
+                                                                  ratio: float) -> None:
+    """Records with no full stop beside prose, a sentence over the budget keeping its start:
+    the output is the brief's own words in order within the budget, an output line with no
+    sentence end (a record, a heading, code, a sentence's start) lies inside one line of
+    the brief (the start keeps its line breaks), and a brief opening with a paragraph is
+    never emptied (a sentence's first piece fits any budget). Estimated picks only: the
+    short briefs' measured pick also weighs clause and word units, written on one line."""
+    text = "\n\n".join(parts) + "\n"
+    result = minify(hashing(), text, ratio=ratio, oversized_start=True, pick_tokens=0)
+    words_out = result.text.split()
+    assert is_subsequence(words_out, text.split())
+    assert result.words_out == len(words_out) <= result.budget
+    assert fences_balanced(result.text)
+    assert result.text == "" or result.text.endswith("\n")
+    lines = [f" {' '.join(line.split())} " for line in text.splitlines()]
+    for out_line in result.text.splitlines():
+        if not re.search(r"[.!?:]", out_line):
+            assert any(f" {' '.join(out_line.split())} " in line for line in lines)
+    if not parts[0].startswith(("#", "```")):  # no heading to pay for: it has no context
+        assert result.words_out > 0
+
+
 @settings(max_examples=60, deadline=None)
 @given(text=_DOC, max_words=st.integers(1, 60))
 def test_max_words_and_lead_respect_budget(text: str, max_words: int) -> None:
