@@ -1076,7 +1076,7 @@ def _emit_minified(named: list[tuple[str, str]], encoder: Any, budget: dict[str,
         elif result.too_big and not quiet:
             output.warn(f"{output.escape_name(name)}: left out {len(result.too_big)} block(s) "
                         f"larger than the {result.budget}-word budget (up to "
-                        f"{max(result.too_big)} words; a sentence, table row or code block "
+                        f"{max(result.too_big)} words; a code block, table row or quote "
                         "is never cut)")
     sys.stdout.flush()
     if json_out:

@@ -1051,7 +1051,7 @@ def test_a_sentence_over_the_budget_keeps_its_start() -> None:
     assert render(doc, select_in_order(doc, 12)) == (
         "Constants for errno\n\nEPERM = 0\nENOENT = 1\nESRCH = 2\n")
     # without the budget, or without the reading, the paragraph is one unit as before
-    assert len(parse(text).units) == len(parse(text, 12).units) == 2
+    assert len(parse(text).units) == len(parse(text, 12, oversized_start=False).units) == 2
     # a sentence after another on its line: its first piece continues that line
     line = "Short one. " + " ".join(f"W{k}" for k in range(100))
     doc = parse(line, 64, oversized_start=True)
@@ -1260,6 +1260,19 @@ def test_cli_warns_when_a_block_larger_than_the_budget_is_left_out(cli: Cli) -> 
     result = cli("minify", "-", "--model", HASHING, "--ratio", "0.5", input=brief)
     assert result.returncode == 0 and result.stdout == "# T\n\nSome words here.\n"
     assert "left out 1 block(s) larger than the 16-word budget" in result.stderr
+
+
+def test_cli_keeps_the_start_of_a_paragraph_larger_than_the_budget(cli: Cli) -> None:
+    """The default reads a sentence over the budget as its start: an HTML page with no
+    blank line is no longer emptied with "no part of it fits"."""
+    page = "<html><body>\n" + "\n".join(
+        f"<p>Step {k} rotates the key and reloads the gateway.</p>" for k in range(30)) + \
+        "\n</body></html>\n"
+    result = cli("minify", "-", "--model", HASHING, "--ratio", "0.5", input=page)
+    assert result.returncode == 0 and "warning" not in result.stderr
+    assert "272 → 136 words" in result.stderr
+    assert result.stdout.startswith("<html><body>\n<p>Step 0 rotates")
+    assert 0 < count_words(result.stdout) <= count_words(page) // 2
 
 
 @pytest.mark.parametrize(("args", "message"), [
