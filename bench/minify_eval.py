@@ -50,7 +50,8 @@ short Debian descriptions 80-400, fixtures 60-4000):
   follows the full stop), added to check a brief that is one oversized paragraph (the
   seventeenth round). At most `PER_PACKAGE` (25) pages of a package, taken in the shuffled
   order, so libxslt's 89 do not make the genre; per package, held out and training in
-  turn (the first page held out).
+  turn (the first page held out): 51 held out, 45 training (read by the seventeenth and
+  eighteenth rounds, never the held-out pages).
 
 Split (fixed, written down): a genre's documents in sorted name order, shuffled with
 `random.Random(5)`, filtered by length (`LENGTHS`); the first 150 are the held-out split (a
