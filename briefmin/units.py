@@ -5,8 +5,10 @@ A brief is parsed into blocks (paragraphs, list items, headings, code blocks, ta
 matter, quotes, reStructuredText directives); a paragraph is split into sentence units, and so
 is a plain list item of several sentences (its marker kept with any of them); every other
 block is one unit, so a code block is never cut. A table larger than the budget is split
-into row units whose context is the table's head, so it may lose rows but never a row's part.
-Headings, a table's head and the list items a nested block sits in are its *context*: kept
+into row units whose context is the table's head, so it may lose rows but never a row's part;
+a sentence larger than the budget (a paragraph the splitter cannot cut, as HTML with no
+blank lines) into chained pieces, so it may keep its start, never its middle. Headings, a
+table's head and the list items a nested block sits in are its *context*: kept
 (and paid for) whenever the block is kept. Plain text laid out by indentation (`laid_out`: a
 manual page as `man | col -b` saves it) is read as prose under indentation headings instead
 of markdown's indented code blocks. Pure text in, text out: no model, no numpy maths
@@ -691,7 +693,7 @@ class _Parser:
 @dataclass
 class _Piece:
     """A unit's text as a paragraph or list item is cut: `before` is how many pieces of its
-    sentence before it come with it; the rest as `Unit`'s fields of the same names."""
+    sentence before it come with it; `piece`, `line_start` and `rest` go to `Unit`."""
 
     text: str
     before: int
@@ -770,7 +772,8 @@ def parse(text: str, split_over: int | None = None, clauses: bool = False,
 
 def render(doc: Document, keep: set[int] | npt.NDArray[np.bool_]) -> str:
     """The text of the kept units (with their context), in the input's order. A paragraph kept
-    whole keeps its lines; a partly kept one becomes its kept sentences on one line."""
+    whole keeps its lines; a partly kept one becomes its kept sentences on one line, but the
+    kept start of a sentence over the budget keeps that sentence's line breaks."""
     kept = set(np.flatnonzero(keep).tolist()) if isinstance(keep, np.ndarray) else set(keep)
     kept = _with_context(doc, kept)
     out: list[str] = []
