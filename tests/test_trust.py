@@ -270,20 +270,25 @@ def test_a_copy_of_a_near_copy_goes_in_one_prune(cli: Cli, hashing_archive: Make
 def test_minify_does_not_blame_a_code_block_a_brief_does_not_have(cli: Cli, chdir_tmp: Path
                                                                   ) -> None:
     """A plain brief with a sentence larger than the budget: the warning said "a code block
-    is never cut". Over 512 words, so no measured pick (a short brief's output may be its
-    first words, cut inside that sentence, and then nothing is left out)."""
+    is never cut". Since the eighteenth round such a sentence keeps its start, so nothing is
+    left out; the same sentence in a block quote is (a quote is never cut), and the warning
+    names what is never cut. Over 512 words, so no measured pick."""
     departments = ", ".join(f"the budget of department {i}" for i in range(40))
     deadlines = "".join(f"Department {i} submits its spreadsheet by March {i % 28 + 1}.\r\n"
                         for i in range(50))
-    (chdir_tmp / "plain.txt").write_bytes(
-        f"Quarterly budget review\r\n\r\nThe finance team will review {departments} in the "
-        f"second week of April.\r\n{deadlines}".encode())
+    for name, opening in (("plain.txt", ""), ("quoted.md", "> ")):
+        (chdir_tmp / name).write_bytes(
+            f"Quarterly budget review\r\n\r\n{opening}The finance team will review "
+            f"{departments} in the second week of April.\r\n\r\n{deadlines}".encode())
     done = cli("minify", "plain.txt", "--ratio", "0.3", "--json", "--model", HASHING)
     assert done.returncode == 0, done.stderr
     (document,) = json.loads(done.stdout)
     assert document["words_in"] > 512 and 0 < document["words_out"] <= document["budget"] < 200
-    assert "larger than the" in done.stderr and "; a code block is never cut" not in done.stderr
-    assert "a sentence" in done.stderr
+    assert "larger than the" not in done.stderr
+    quoted = cli("minify", "quoted.md", "--ratio", "0.3", "--model", HASHING)
+    assert quoted.returncode == 0 and "The finance team" not in quoted.stdout
+    assert "left out 1 block(s) larger than the" in quoted.stderr
+    assert "a code block, table row or quote is never cut" in quoted.stderr
 
 
 E2SCRUB = """# e2scrub configuration file
