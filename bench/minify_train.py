@@ -154,6 +154,8 @@ VARIANTS["nogutter"] = {"layout_gutters": False}
 # seventeenth's, `lines`, read it by line: commit 13553f2's OVERSIZED_BY_LINE)
 VARIANTS["start"] = {"oversized_start": True}
 VARIANTS["nostart"] = {"oversized_start": False}
+# a diagnostic (session 23), no round: every brief takes the measured pick, however long
+VARIANTS["pickall"] = {"pick_tokens": 10**9}
 
 
 def pypi_readmes() -> list[tuple[str, str]]:
