@@ -158,14 +158,13 @@ def _debian(data: Path) -> list[Doc]:
     return docs
 
 
-def usrdoc_files(paths: Iterable[Path]) -> list[Doc]:
-    """The README*, *.md and *.rst files (gzipped or not, README.Debian left out) among
-    `paths`, in their order, each distinct content once."""
+def _distinct_texts(paths: Iterable[Path], prefix: str = "") -> list[Doc]:
+    """The regular files among `paths` (symlinks left out), gunzipped when named *.gz, in
+    their order, binary ones left out and each distinct content once, named `prefix` and
+    their path under /usr/share/doc."""
     docs, seen = [], set()
-    pattern = re.compile(r"(?i)(readme[^/]*|[^/]*\.(md|rst))(\.gz)?$")
     for path in paths:
-        if not path.is_file() or path.is_symlink() or not pattern.match(path.name) \
-                or path.name.lower().startswith("readme.debian"):
+        if not path.is_file() or path.is_symlink():
             continue
         raw = path.read_bytes()
         if path.suffix == ".gz":
@@ -178,8 +177,16 @@ def usrdoc_files(paths: Iterable[Path]) -> list[Doc]:
         digest = hashlib.sha256(raw).hexdigest()
         if digest not in seen:
             seen.add(digest)
-            docs.append((str(path.relative_to(USRDOC)), raw.decode("utf-8", "replace")))
+            docs.append((f"{prefix}{path.relative_to(USRDOC)}", raw.decode("utf-8", "replace")))
     return docs
+
+
+def usrdoc_files(paths: Iterable[Path]) -> list[Doc]:
+    """The README*, *.md and *.rst files (gzipped or not, README.Debian left out) among
+    `paths`, in their order, each distinct content once."""
+    pattern = re.compile(r"(?i)(readme[^/]*|[^/]*\.(md|rst))(\.gz)?$")
+    return _distinct_texts(path for path in paths if pattern.match(path.name)
+                           and not path.name.lower().startswith("readme.debian"))
 
 
 def _debshort(data: Path) -> list[Doc]:
@@ -283,22 +290,9 @@ def _pydoc(_: Path) -> list[Doc]:
 def _html(_: Path) -> list[Doc]:
     """The HTML pages under /usr/share/doc (gzipped or not, symlinks left out), each
     distinct content once, named `html/PACKAGE/...`."""
-    docs, seen = [], set()
     pattern = re.compile(r"(?i).*\.html?(\.gz)?$")
-    for path in sorted(USRDOC.rglob("*")):
-        if not pattern.match(path.name) or not path.is_file() or path.is_symlink():
-            continue
-        raw = path.read_bytes()
-        if path.suffix == ".gz":
-            try:
-                raw = gzip.decompress(raw)
-            except OSError:
-                continue
-        digest = hashlib.sha256(raw).hexdigest()
-        if b"\0" not in raw[:4096] and digest not in seen:
-            seen.add(digest)
-            docs.append((f"html/{path.relative_to(USRDOC)}", raw.decode("utf-8", "replace")))
-    return docs
+    return _distinct_texts((path for path in sorted(USRDOC.rglob("*"))
+                            if pattern.match(path.name)), "html/")
 
 
 def _pypi(_: Path) -> list[Doc]:
