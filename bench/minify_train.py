@@ -156,6 +156,9 @@ VARIANTS["start"] = {"oversized_start": True}
 VARIANTS["nostart"] = {"oversized_start": False}
 # a diagnostic (session 23), no round: every brief takes the measured pick, however long
 VARIANTS["pickall"] = {"pick_tokens": 10**9}
+# the nineteenth round's candidate: long briefs of >= 4 tokens per word take a measured pick
+VARIANTS["dense"] = {"pick_dense": 4.0}
+VARIANTS["nodense"] = {"pick_dense": None}
 
 
 def pypi_readmes() -> list[tuple[str, str]]:

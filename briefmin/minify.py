@@ -45,11 +45,11 @@ from .units import (
 )
 
 __all__ = ["CLAUSES", "COST_POWERS", "DEFAULT_RATIO", "PICK_CLAUSES", "PICK_CONTEXTUAL",
-           "PICK_FINE_CLAUSES", "PICK_TOKENS", "PRIORS", "REDUNDANCY", "SWAPS", "Document",
-           "Minified", "Priors", "UnitVectors", "brief_vectors", "choices", "choose", "count_words",
-           "minify", "minify_many", "parse", "render", "select_backward", "select_greedy",
-           "select_in_order", "similarity", "split_clauses", "split_sentences", "unit_vectors",
-           "word_budget"]
+           "PICK_DENSE", "PICK_FINE_CLAUSES", "PICK_TOKENS", "PRIORS", "REDUNDANCY", "SWAPS",
+           "Document", "Minified", "Priors", "UnitVectors", "brief_vectors", "choices", "choose",
+           "count_words", "minify", "minify_many", "parse", "render", "select_backward",
+           "select_greedy", "select_in_order", "similarity", "split_clauses", "split_sentences",
+           "unit_vectors", "word_budget"]
 
 DEFAULT_RATIO = 0.5
 # sentences split into clause units (`units.split_clauses`): a sentence may lose its end,
@@ -98,6 +98,11 @@ PICK_FINE_CLAUSES = True
 # speed rows (6.2 without); held-out short descriptions e5 +0.0030 / +0.0007 / +0.0009 at
 # 0.3 / 0.5 / 0.7 (bench/RESULTS.md, thirteenth round). Only short briefs (the pick)
 PICK_CUT_LEAD = True
+# a long brief (over `PICK_TOKENS`) of at least this many model tokens per word takes a
+# measured pick between two candidates only: the estimate's pick and the cut lead. On markup
+# the model reads a brief mostly through its tags, which the token-table estimate misjudges
+# (bench/RESULTS.md, nineteenth round; None: off)
+PICK_DENSE: float | None = None
 # briefs read by the model in one batched pass: 32 briefs of 3,000 tokens hold ~150 MB of
 # token embeddings
 PASS_GROUP = 32
@@ -164,6 +169,7 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
                 pick_clauses: bool = PICK_CLAUSES,
                 pick_fine_clauses: bool = PICK_FINE_CLAUSES,
                 pick_cut_lead: bool = PICK_CUT_LEAD,
+                pick_dense: float | None = PICK_DENSE,
                 layout_by_indent: bool = LAYOUT_BY_INDENT,
                 layout_tab_stop: int | None = LAYOUT_TAB_STOP,
                 layout_gutters: bool = LAYOUT_GUTTERS,
@@ -211,13 +217,17 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
             for i, clause_doc, vectors in zip(short, clause_docs, unit_vectors(
                     encoder, clause_docs, contextual), strict=True):
                 options[i] = [*options[i], *choices_of(clause_doc, budgets[i], vectors)]
-        if pick_cut_lead:  # one more candidate, no unit vectors: the lead needs none
+        if pick_cut_lead:
             for i in short:
-                word_doc = parse(group[i], budgets[i], clauses=True, words=True,
-                                 layout=layouts[i], tab_stop=layout_tab_stop,
-                                 gutters=layout_gutters)
-                options[i] = [*options[i], (word_doc, select_in_order(word_doc, budgets[i]))]
-        picks = _measured_pick(encoder, group, options, short)
+                options[i] = [*options[i], _cut_lead(group[i], budgets[i], layouts[i],
+                                                     layout_tab_stop, layout_gutters)]
+        dense = [] if pick_dense is None else [
+            i for i, text in enumerate(group)
+            if i not in short and _is_dense(encoder, text, pick_tokens, pick_dense)]
+        for i in dense:  # two candidates only: a long brief's encodes are costly
+            options[i] = [options[i][0], _cut_lead(group[i], budgets[i], layouts[i],
+                                                   layout_tab_stop, layout_gutters)]
+        picks = _measured_pick(encoder, group, options, sorted([*short, *dense]))
         for text, budget, vectors, candidates, (pick, cosine) in zip(
                 group, budgets, all_vectors, options, picks, strict=True):
             doc, mask = candidates[pick]
@@ -246,6 +256,26 @@ def _is_short(encoder: Encoder, text: str, pick_tokens: int) -> bool:
     return count_words(text) <= pick_tokens and len(encoder.token_spans(text)) <= pick_tokens
 
 
+def _cut_lead(text: str, budget: int, layout: bool, tab_stop: int | None,
+              gutters: bool) -> _Candidate:
+    """The brief's first words up to the budget, a code block or table never cut and nothing
+    repeated (word units: no unit vectors, the lead needs none)."""
+    word_doc = parse(text, budget, clauses=True, words=True, layout=layout,
+                     tab_stop=tab_stop, gutters=gutters)
+    return word_doc, select_in_order(word_doc, budget)
+
+
+def _is_dense(encoder: Encoder, text: str, pick_tokens: int, tokens_per_word: float) -> bool:
+    """Whether a brief has more than `pick_tokens` model tokens and at least
+    `tokens_per_word` per word (`PICK_DENSE`). A token spans at least one character, so a
+    brief with fewer characters than that is not tokenized."""
+    wanted = tokens_per_word * count_words(text)
+    if not wanted or sum(map(len, text.split())) < wanted:
+        return False
+    tokens = len(encoder.token_spans(text))
+    return tokens > pick_tokens and tokens >= wanted
+
+
 def _reads_in_context(encoder: Encoder) -> bool:
     """Whether contextual unit vectors differ from the default ones: without a one-pass
     token reader, both encode each unit alone (`unit_vectors`)."""
@@ -254,27 +284,28 @@ def _reads_in_context(encoder: Encoder) -> bool:
 
 def _measured_pick(encoder: Encoder, texts: Sequence[str],
                    options: Sequence[Sequence[_Candidate]],
-                   short: Sequence[int]) -> list[tuple[int, float | None]]:
-    """Per brief: which of its candidate selections to keep, and (for the `short` ones) its
-    brief-vector cosine to the brief. Each short brief and its candidates' distinct texts are
-    encoded in one batch, and the closest candidate wins (the estimate's pick, the first,
-    on a tie; with one candidate, the cosine is still measured, so `similarity` means the
-    same for every short brief). Any other brief keeps the estimate's pick, unmeasured."""
+                   measured: Sequence[int]) -> list[tuple[int, float | None]]:
+    """Per brief: which of its candidate selections to keep, and (for the `measured` ones,
+    short or dense) its brief-vector cosine to the brief. Each such brief and its
+    candidates' distinct texts are encoded in one batch, and the closest candidate wins
+    (the estimate's pick, the first, on a tie; with one candidate, the cosine is still
+    measured, so `similarity` means the same for every short brief). Any other brief keeps
+    the estimate's pick, unmeasured."""
     picks: list[tuple[int, float | None]] = [(0, None)] * len(texts)
-    if not short:
+    if not measured:
         return picks
-    # per short brief: each distinct output text and the first option that renders it
+    # per measured brief: each distinct output text and the first option that renders it
     # (distinct selections can render the same text: a unit repeated word for word)
     outputs: list[dict[str, int]] = []
-    for i in short:
+    for i in measured:
         firsts: dict[str, int] = {}
         for k, (doc, mask) in enumerate(options[i]):
             firsts.setdefault(render(doc, mask), k)
         outputs.append(firsts)
-    vectors = brief_vectors(encoder, [t for i, firsts in zip(short, outputs, strict=True)
+    vectors = brief_vectors(encoder, [t for i, firsts in zip(measured, outputs, strict=True)
                                       for t in (texts[i], *firsts)])
     row = 0
-    for i, firsts in zip(short, outputs, strict=True):
+    for i, firsts in zip(measured, outputs, strict=True):
         original, candidates = vectors[row], vectors[row + 1:row + 1 + len(firsts)]
         row += 1 + len(firsts)
         cosines = [similarity(original, c, count_words(texts[i]), count_words(out))
@@ -300,6 +331,7 @@ def minify(encoder: Encoder, text: str, *, ratio: float | None = None,
            pick_clauses: bool = PICK_CLAUSES,
            pick_fine_clauses: bool = PICK_FINE_CLAUSES,
            pick_cut_lead: bool = PICK_CUT_LEAD,
+           pick_dense: float | None = PICK_DENSE,
            oversized_start: bool = OVERSIZED_START) -> Minified:
     """A shorter version of `text` made of its own units, closest in meaning under the
     budget: `ratio` of its words (default 0.5) or `max_words`."""
@@ -308,6 +340,6 @@ def minify(encoder: Encoder, text: str, *, ratio: float | None = None,
                        measure=measure, contextual=contextual, clauses=clauses,
                        pick_tokens=pick_tokens, pick_contextual=pick_contextual,
                        pick_clauses=pick_clauses, pick_fine_clauses=pick_fine_clauses,
-                       pick_cut_lead=pick_cut_lead,
+                       pick_cut_lead=pick_cut_lead, pick_dense=pick_dense,
                        oversized_start=oversized_start)[0]
 
