@@ -251,12 +251,14 @@ def scores_of(originals: list[str], outputs: list[str],
 
 def judged(judge: str, originals: list[str], outputs: list[str], e5: VectorCache,
            minilm: VectorCache, tfidf: TfIdf | None = None) -> np.ndarray:
-    """One score per document under the named judge ("e5", "minilm180x" or "tfidf"): the
-    dispatch minify_before.py and minify_matched.py share."""
+    """One score per document under the named judge ("e5", "minilm180", "minilm180x" or
+    "tfidf"): the dispatch minify_before.py and minify_matched.py share."""
     if not originals:
         return np.zeros(0)
     if judge == "e5":
         return scores_of(originals, outputs, e5.embed, E5_CHUNK_WORDS)
+    if judge == "minilm180":
+        return scores_of(originals, outputs, minilm.embed, MINILM_CHUNK_WORDS)
     if judge == "minilm180x":
         return offset_cosines(originals, outputs, minilm.embed, MINILM_CHUNK_WORDS)
     if judge == "tfidf" and tfidf is not None:
