@@ -80,16 +80,38 @@ _GUTTER = re.compile(r"^(\s*)\|(?=\s|$)")  # a `|` framing a laid-out line, as p
 _LINE_END = re.compile(r"\r\n?|\n")  # a brief's first line ending is its style
 _ITEM = re.compile(r"^(\s*)([-*+\u2022]|\d{1,9}[.)]|#\.|\(\d{1,9}\)|:[^:\s][^:]*:)(\s+|$)")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]*_]*(\s+)(?=[\"'(\[*_`]*[A-Z0-9])")
+# scripts written without spaces between words (Chinese, Japanese): their letters (ideographs
+# and kana) and their punctuation (not the ideographic space, which is whitespace)
+_CJK_LETTERS = ("\u2e80-\u2fdf\u3005-\u3007\u3021-\u3029\u3031-\u3035\u3040-\u30ff"
+                "\u3190-\u319f\u31c0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+                "\U00020000-\U0003134f")
+_CJK_MARKS = ("\u3001-\u3004\u3008-\u3020\u30fb\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40"
+              "\uff5b-\uff65")
+_CJK = re.compile(f"[{_CJK_LETTERS}]")
+_CJK_EDGE = re.compile(f"[{_CJK_LETTERS}{_CJK_MARKS}]")
+# a word: one CJK letter with the CJK punctuation around it, a run of that punctuation, or a
+# run of other non-whitespace
+_CJK_WORD = re.compile(f"[{_CJK_MARKS}]*[{_CJK_LETTERS}][{_CJK_MARKS}]*|[{_CJK_MARKS}]+"
+                       f"|(?:(?![{_CJK_LETTERS}{_CJK_MARKS}])\\S)+")
+# a CJK full stop, exclamation or question mark (and the closing quotes or brackets after it)
+# ends a sentence with or without whitespace after it
+_CJK_SENTENCE_END = re.compile(
+    "[\u3002\uff01\uff1f]+[\u300d\u300f\uff09\u3015\u3011\u3009\u300b\u201d\u2019]*")
+_SPACES = re.compile(r"\s*")
+# the word units of a CJK sentence (`split_clauses(words=True)`): cut after CJK punctuation
+# and at whitespace only, so the cut lead ends at a comma, not inside a word
+_CJK_PHRASE = re.compile(f"[^\\s{_CJK_MARKS}]*[{_CJK_MARKS}]+|\\S+")
 # where a sentence may be cut into clauses: after ; or : (not '::'), after a comma before a
 # word that opens a clause, before a dash between spaces
 _CLAUSE_BREAK = re.compile(
     r"(?<=[;,])\s+(?=(?:and|but|or|nor|which|who|whose|while|whereas|where|because|so|yet|"
     r"although|though|when|whenever|if|unless|since|until|after|before|as|then|thus|"
     r"otherwise|including|except|e\.g\.|i\.e\.)\b)"
-    r"|(?<=[;])\s+|(?<=[^:]:)\s+(?=\S)|\s+(?=(?:--|\u2014|\u2013)\s)")
+    r"|(?<=[;])\s+|(?<=[^:]:)\s+(?=\S)|\s+(?=(?:--|\u2014|\u2013)\s)"
+    r"|(?<=[\uff1b\uff1a])\s*(?=\S)")  # and after a CJK semicolon or colon
 # fine clause units (`fine=True`) also break after every other comma: the short briefs'
 # measured pick weighs them to use budget whole clauses leave unused (twelfth round)
-_FINE_CLAUSE_BREAK = re.compile(_CLAUSE_BREAK.pattern + r"|(?<=,)\s+")
+_FINE_CLAUSE_BREAK = re.compile(_CLAUSE_BREAK.pattern + r"|(?<=,)\s+|(?<=[\uff0c\u3001])\s*(?=\S)")
 # a piece shorter than this is no clause ("However,", "Note:"): it joins the next one
 MIN_CLAUSE_WORDS = 3
 _ABBREVIATIONS = frozenset((
@@ -105,7 +127,7 @@ class Unit:
     kind: str  # sentence, item, heading, code, table, row, tablehead, front, quote, directive,
     # comment
     text: str  # what the model reads
-    words: int  # whitespace-separated words it adds to the output (markup included)
+    words: int  # words it adds to the output (`count_words`: markup included)
     block: int
     context: tuple[int, ...] = ()  # units kept with it: enclosing headings and list items
     # a piece of a sentence over the budget (`OVERSIZED_START`): written with the sentence's
@@ -141,8 +163,34 @@ class Document:
 
 
 def count_words(text: str) -> int:
-    """Words as `wc -w` counts them: runs of non-whitespace, markup included."""
-    return len(text.split())
+    """Words as `wc -w` counts them (runs of non-whitespace, markup included), except that
+    each Chinese or Japanese character is a word, as word processors count them."""
+    return len(words_of(text))
+
+
+def words_of(text: str) -> list[str]:
+    """The words of `count_words`, in order: a CJK character with the CJK punctuation
+    around it is one (a brief in a script without spaces is not one word a paragraph)."""
+    return _CJK_WORD.findall(text) if _CJK.search(text) else text.split()
+
+
+def _spaced(before: str, after: str) -> str:
+    """What goes between two kept pieces of text: nothing between two CJK characters (a
+    sentence, word or wrapped line of a script written without spaces), else a space."""
+    return "" if before and after and _CJK_EDGE.match(before[-1]) \
+        and _CJK_EDGE.match(after[0]) else " "
+
+
+def _squeezed(text: str) -> str:
+    """`text` with each run of whitespace one space, or none between two CJK characters
+    (a line wrapped inside a sentence of a script written without spaces)."""
+    parts = text.split()
+    if not _CJK.search(text):
+        return " ".join(parts)
+    out = parts[:1]
+    for part in parts[1:]:
+        out.append(_spaced(out[-1], part) + part)
+    return "".join(out)
 
 
 def _indent(line: str) -> int:
@@ -342,7 +390,22 @@ def split_sentences(text: str) -> list[str]:
         pieces.append(text[start:match.start(1)])
         start = match.end(1)
     pieces.append(text[start:])
+    if _CJK.search(text):
+        pieces = [cut for piece in pieces for cut in _cjk_sentences(piece)]
     return [p for p in pieces if p.strip()]
+
+
+def _cjk_sentences(text: str) -> list[str]:
+    """`text` cut after each CJK sentence end that has more text after it (the whitespace
+    after an end left out, as between sentences)."""
+    pieces, start = [], 0
+    for match in _CJK_SENTENCE_END.finditer(text):
+        after = _SPACES.match(text, match.end())
+        if after is not None and after.end() < len(text):
+            pieces.append(text[start:match.end()])
+            start = after.end()
+    pieces.append(text[start:])
+    return pieces
 
 
 def split_clauses(sentence: str, fine: bool = False, words: bool = False) -> list[str]:
@@ -350,7 +413,7 @@ def split_clauses(sentence: str, fine: bool = False, words: bool = False) -> lis
     of fewer than MIN_CLAUSE_WORDS words are joined to the next (the last to the one before).
     `fine` also breaks after every comma; `words` after every word (one word a piece)."""
     if words:
-        return sentence.split()
+        return _CJK_PHRASE.findall(sentence) if _CJK.search(sentence) else sentence.split()
     pieces, start = [], 0
     for match in (_FINE_CLAUSE_BREAK if fine else _CLAUSE_BREAK).finditer(sentence):
         pieces.append(sentence[start:match.start()])
@@ -359,13 +422,13 @@ def split_clauses(sentence: str, fine: bool = False, words: bool = False) -> lis
     merged: list[str] = []
     carry = ""
     for piece in pieces:
-        carry = f"{carry} {piece}" if carry else piece
+        carry = carry + _spaced(carry, piece) + piece if carry else piece
         if count_words(carry) >= MIN_CLAUSE_WORDS:
             merged.append(carry)
             carry = ""
     if carry:
         if merged:
-            merged[-1] = f"{merged[-1]} {carry}"
+            merged[-1] += _spaced(merged[-1], carry) + carry
         else:
             merged.append(carry)
     return merged
@@ -705,13 +768,14 @@ class _Piece:
 def _start_pieces(sentence: str, budget: int) -> list[_Piece]:
     """A sentence over the budget as chained pieces: its first `budget` words in
     `START_PIECES` pieces, then the rest; each piece's text keeps its line breaks."""
-    words = [(k, word) for k, line in enumerate(sentence.split("\n")) for word in line.split()]
+    words = [(k, word) for k, line in enumerate(sentence.split("\n")) for word in words_of(line)]
     size = -(-budget // START_PIECES)
     spans = [(a, min(a + size, budget)) for a in range(0, budget, size)]
     pieces = []
     for j, (a, b) in enumerate([*spans, (budget, len(words))]):
-        text = "".join(("" if i == a else "\n" if words[i][0] != words[i - 1][0] else " ")
-                       + words[i][1] for i in range(a, b))
+        text = "".join(("" if i == a else "\n" if words[i][0] != words[i - 1][0]
+                        else _spaced(words[i - 1][1], words[i][1])) + words[i][1]
+                       for i in range(a, b))
         pieces.append(_Piece(text, j, piece=True, line_start=words[a][0] != words[a - 1][0]
                              if a else False, rest=j == len(spans)))
     return pieces
@@ -728,7 +792,7 @@ def _item_sentences(body: list[str],
             or body[-1].endswith("::"):
         return None
     head = body[0][:marker.end()]
-    text = " ".join(line.strip() for line in [body[0][marker.end():], *body[1:]]).strip()
+    text = _squeezed("\n".join([body[0][marker.end():], *body[1:]]))
     units = pieces(split_sentences(text))
     return (head if head.endswith((" ", "\t")) else head + " ", units) \
         if len(units) > 1 else None
@@ -792,17 +856,22 @@ def render(doc: Document, keep: set[int] | npt.NDArray[np.bool_]) -> str:
                     out.extend(part)
             out.extend(block.tail)
         elif block.head is not None and len(chosen) < len(block.units):
-            out.append(block.head + " ".join(" ".join(doc.units[u].text.split())
-                                             for u in chosen if doc.units[u].kind == "item"))
+            item = ""
+            for u in chosen:
+                if doc.units[u].kind == "item":
+                    text = _squeezed(doc.units[u].text)
+                    item += _spaced(item, text) + text if item else text
+            out.append(block.head + item)
         elif block.kind == "paragraph" and len(chosen) < len(block.units):
             prefix = block.lines[0][:_indent(block.lines[0])]
             written: list[str] = []
             for u in chosen:
                 kept_unit = doc.units[u]  # a piece keeps its sentence's line breaks
-                lines = [" ".join(line.split()) for line in (
+                lines = [_squeezed(line) for line in (
                     kept_unit.text.split("\n") if kept_unit.piece else [kept_unit.text])]
                 if written and not kept_unit.line_start:
-                    written[-1] = f"{written[-1]} {lines.pop(0)}"
+                    first = lines.pop(0)
+                    written[-1] += _spaced(written[-1], first) + first
                 written.extend(lines)
             out.extend(prefix + line for line in written)
         else:

@@ -1326,3 +1326,92 @@ def test_cli_skips_a_file_that_cannot_be_read(cli: Cli, chdir_tmp: Path,
     assert result.returncode == 0, result.stderr
     assert "skipped b/gone.md: unreadable (No such file or directory)" in result.stderr
     assert (chdir_tmp / "out/b/one.md").exists() and not (chdir_tmp / "out/b/gone.md").exists()
+
+
+# -- scripts written without spaces (Chinese, Japanese) ---------------------------------------
+
+_ROTATION_ZH = (
+    "# 证书轮换\n\n"
+    "本文说明如何在不中断服务的情况下轮换TLS证书。首先生成新的私钥和证书签名请求。"
+    "然后将请求提交给内部证书颁发机构，等待签发。签发后，把新证书和旧证书同时部署到\n"
+    "负载均衡器上。\n\n"
+    "观察一天，确认所有客户端都能使用新证书建立连接。最后删除旧证书，并在变更记录中登记"
+    "本次轮换的日期和负责人。如果出现握手失败，立即回滚到旧证书，并检查中间证书链是否完整。\n")
+
+
+def _characters(text: str) -> list[str]:
+    return [c for c in text if not c.isspace()]
+
+
+def test_a_cjk_character_is_a_word_and_ends_of_cjk_sentences_split() -> None:
+    """A paragraph of Chinese is not one word: each ideograph or kana counts (its CJK
+    punctuation with it), other runs as `wc -w` counts them; a CJK full stop ends a sentence
+    with no space after it, and a CJK comma or semicolon ends a clause."""
+    assert count_words("本文说明。") == 4 and count_words("かな、カナ") == 4
+    assert count_words("Linux通过``/proc/stat``导出") == 6
+    assert count_words("plain words, as wc -w counts them") == 7
+    assert split_sentences("本文说明。首先生成私钥！然后提交？」 好的") == [
+        "本文说明。", "首先生成私钥！", "然后提交？」", "好的"]
+    assert split_clauses("签发后把证书部署到负载均衡器上；观察一天：确认") == [
+        "签发后把证书部署到负载均衡器上；", "观察一天：确认"]
+    assert split_clauses("签发后，把证书部署到负载均衡器上", fine=True) == [
+        "签发后，", "把证书部署到负载均衡器上"]
+    # the cut lead's word units end at CJK punctuation, not inside a word
+    assert split_clauses("签发后，把证书部署到 Nginx 上。", words=True) == [
+        "签发后，", "把证书部署到", "Nginx", "上。"]
+
+
+@pytest.mark.parametrize("ratio", [0.3, 0.5, 0.7])
+def test_a_chinese_brief_keeps_its_budget_in_characters(ratio: float) -> None:
+    """A Chinese brief minified to nothing ("no part of it fits in 2 words": each paragraph
+    was one word). Now the budget is in characters, the output is the brief's own characters
+    in order, and no space is written inside a sentence (a wrapped line is joined as the
+    script is written)."""
+    result = minify(hashing(), _ROTATION_ZH, ratio=ratio)
+    assert result.words_in == count_words(_ROTATION_ZH) == 160
+    assert 0.6 * result.budget <= result.words_out <= result.budget == int(ratio * 160)
+    assert result.text.startswith("# 证书轮换\n\n")  # a kept sentence brings its heading
+    assert is_subsequence(_characters(result.text), _characters(_ROTATION_ZH))
+    body = [line for line in result.text.splitlines() if line and not line.startswith("#")]
+    assert body and not any(re.search(r"[\u4e00-\u9fff，。] [\u4e00-\u9fff]", line)
+                            for line in body)
+    estimate = minify(hashing(), _ROTATION_ZH, ratio=ratio, pick_tokens=0)
+    assert estimate.words_out and all(
+        line.endswith(("。", "，", "；")) or line.startswith("#")
+        for line in estimate.text.splitlines() if line)
+
+
+@pytest.mark.model
+def test_cli_minifies_a_chinese_brief_to_about_its_ratio(cli: Cli) -> None:
+    """Through the CLI with the real model: the counts are characters and the output is not
+    empty (it was, with "no part of it fits in 2 words")."""
+    result = cli("minify", "-", "--ratio", "0.5", input=_ROTATION_ZH)
+    assert result.returncode == 0 and "warning" not in result.stderr
+    assert "160 → " in result.stderr
+    kept = count_words(result.stdout)
+    assert 60 <= kept <= 80 and result.stdout.startswith("# 证书轮换")
+
+
+_HAN = st.text(st.characters(min_codepoint=0x4E00, max_codepoint=0x4FFF), min_size=1,
+               max_size=12)
+_ZH_SENTENCE = st.tuples(st.lists(_HAN, min_size=1, max_size=4),
+                         st.sampled_from(["。", "！", "？"])).map(
+    lambda parts: "，".join(parts[0]) + parts[1])
+_ZH_PARAGRAPH = st.lists(_ZH_SENTENCE, min_size=1, max_size=8).map("".join)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(paragraphs=st.lists(_ZH_PARAGRAPH, min_size=1, max_size=5), ratio=st.floats(0.05, 1.0),
+       wrap=st.integers(8, 60))
+def test_chinese_briefs_keep_the_output_rules(paragraphs: list[str], ratio: float,
+                                              wrap: int) -> None:
+    """Chinese paragraphs, wrapped at any width: the output is the brief's own characters in
+    order within the budget (in characters), with no space between two CJK characters, and
+    a brief is never emptied (a sentence's start fits any budget)."""
+    text = "\n\n".join("\n".join(p[k:k + wrap] for k in range(0, len(p), wrap))
+                       for p in paragraphs) + "\n"
+    result = minify(hashing(), text, ratio=ratio)
+    assert is_subsequence(_characters(result.text), _characters(text))
+    assert result.words_out == count_words(result.text) <= result.budget
+    assert result.words_out > 0
+    assert not re.search(r"[\u4e00-\u9fff，。！？] +[\u4e00-\u9fff]", result.text)
