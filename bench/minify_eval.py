@@ -53,6 +53,18 @@ short Debian descriptions 80-400, fixtures 60-4000):
   turn (the first page held out): 51 held out, 45 training (read by the seventeenth and
   eighteenth rounds, never the held-out pages).
 
+- `kernelzh` (session 24, not in the default run): the Chinese translations of the kernel
+  docs (Documentation/translations/zh_CN and zh_TW of Debian's linux-doc-6.1, fetched into
+  bench/data/linux-doc-translations by bench/fetch-translations.sh), 150-4000 words as
+  briefmin counts them (each Chinese character a word). A script written without spaces
+  between words; every eligible document is held out, never tuned on.
+
+In a text holding Chinese or Japanese letters a word is briefmin's (`count_words`: each
+such character one, with its punctuation): the judges cut chunks at those words without
+adding spaces, `truncate` cuts at them, TF-IDF terms add jieba's words of two or more
+characters, and sumy reads the text with its Chinese tokenizer (jieba). A text without
+such letters is read as before.
+
 Split (fixed, written down): a genre's documents in sorted name order, shuffled with
 `random.Random(5)`, filtered by length (`LENGTHS`); the first 150 are the held-out split (a
 quick run takes the first 20 of them), the rest the training split. For the kernel docs this
@@ -108,7 +120,9 @@ HELD_OUT, HELD_OUT_QUICK = 150, 20
 GENRES = ("kernel", "debian", "usrdoc", "debshort", "fixtures", "manpages", "pydoc")
 # not run by default: the same pages as `manpages` saved with tabs (a layout variant), and
 # `pypi`, whose documents depend on what the bench's venv installed
-VARIANT_GENRES = ("mantabs", "pypi", "html")
+VARIANT_GENRES = ("mantabs", "pypi", "html", "kernelzh")
+# genres counted in briefmin's words (each CJK character one), every document held out
+CJK_GENRES = ("kernelzh",)
 # the genres with a training split (every eligible `usrdoc` and `fixtures` text is held out)
 TRAINABLE = ("kernel", "debian", "debshort", "manpages", "mantabs", "pydoc", "html")
 # words a genre's documents may have (the default 150-4000)
@@ -129,6 +143,15 @@ Doc = tuple[str, str]  # (name, text)
 
 def _words(text: str) -> int:
     return len(text.split())
+
+
+def _cjk_words(text: str) -> int:
+    """Words as briefmin counts them: `_words`, except that each Chinese or Japanese
+    character is one (what the judges and baselines cut at; the genres' splits, made before
+    briefmin counted so, keep `_words`)."""
+    from briefmin.units import count_words
+
+    return count_words(text)
 
 
 def _kernel(data: Path) -> list[Doc]:
@@ -295,6 +318,15 @@ def _html(_: Path) -> list[Doc]:
                             if pattern.match(path.name)), "html/")
 
 
+def _kernelzh(data: Path) -> list[Doc]:
+    files = sorted((data / "linux-doc-translations").rglob("*.rst"))
+    if not files:
+        raise SystemExit("kernelzh: no translations in bench/data/linux-doc-translations: "
+                         "run bench/fetch-translations.sh bench/data")
+    return [(f"kernelzh/{p.relative_to(data / 'linux-doc-translations')}",
+             p.read_bytes().decode("utf-8", "replace")) for p in files]
+
+
 def _pypi(_: Path) -> list[Doc]:
     """The long descriptions (a PyPI project page's text) in the METADATA of the packages
     installed beside this Python: markdown, reStructuredText or plain, as their authors
@@ -316,7 +348,7 @@ LOADERS: dict[str, Callable[[Path], list[Doc]]] = {
     "kernel": _kernel, "debian": _debian, "usrdoc": _usrdoc, "debshort": _debshort,
     "fixtures": _fixtures, "manpages": _manpages,
     "mantabs": lambda data: _manpages(data, tabs=True), "pydoc": _pydoc, "pypi": _pypi,
-    "html": _html}
+    "html": _html, "kernelzh": _kernelzh}
 
 
 def split(genre: str, data: Path) -> tuple[list[Doc], list[Doc]]:
@@ -325,7 +357,10 @@ def split(genre: str, data: Path) -> tuple[list[Doc], list[Doc]]:
     if genre not in ("manpages", "mantabs"):  # rendered in the shuffled order already
         random.Random(SEED).shuffle(docs)
     low, high = LENGTHS.get(genre, (150, 4000))
-    eligible = [d for d in docs if low <= _words(d[1]) <= high]
+    count = _cjk_words if genre in CJK_GENRES else _words
+    eligible = [d for d in docs if low <= count(d[1]) <= high]
+    if genre in CJK_GENRES:  # a probe: all held out
+        return eligible, []
     if genre in PER_PACKAGE:
         # per package, in the shuffled order: its first pages (at most PER_PACKAGE), held
         # out and training in turn, so neither split is one package's
@@ -344,12 +379,18 @@ def split(genre: str, data: Path) -> tuple[list[Doc], list[Doc]]:
 
 def chunks(text: str, size: int, offset: int = 0) -> list[str]:
     """`size`-word chunks; with `offset`, the first chunk holds that many words."""
+    from briefmin.units import has_cjk, word_spans
+
+    spans = word_spans(text) if has_cjk(text) else None
     words = text.split()
-    if not words:  # an empty output (nothing fit its budget) is one empty chunk
+    count = len(words) if spans is None else len(spans)
+    if not count:  # an empty output (nothing fit its budget) is one empty chunk
         return [""]
-    starts = [0, *range(offset, len(words), size)] if 0 < offset < len(words) else \
-        list(range(0, len(words), size))
-    ends = [*starts[1:], len(words)]
+    starts = [0, *range(offset, count, size)] if 0 < offset < count else \
+        list(range(0, count, size))
+    ends = [*starts[1:], count]
+    if spans is not None:  # CJK: the text itself between the words, no space added
+        return [text[spans[a][0]:spans[b - 1][1]] for a, b in zip(starts, ends, strict=True)]
     return [" ".join(words[a:b]) for a, b in zip(starts, ends, strict=True)] or [""]
 
 
@@ -361,7 +402,7 @@ def pooled(texts: Sequence[str], size: int, embed: Callable[[list[str]], np.ndar
     vectors = embed([c for p in pieces for c in p])
     out, row = [], 0
     for p in pieces:
-        weights = np.array([max(len(c.split()), 1) if by_words else 1 for c in p], np.float32)
+        weights = np.array([max(_cjk_words(c), 1) if by_words else 1 for c in p], np.float32)
         mean = (vectors[row:row + len(p)] * weights[:, None]).sum(axis=0)
         row += len(p)
         out.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
@@ -495,7 +536,16 @@ _TERM = re.compile(r"[a-z][a-z0-9_]{2,}")
 
 
 def terms(text: str) -> list[str]:
-    return _TERM.findall(text.lower())
+    """Lower-cased words of 3+ characters; in CJK text also jieba's words of 2+ characters
+    (a Chinese word is most often two)."""
+    found = _TERM.findall(text.lower())
+    from briefmin.units import has_cjk
+
+    if has_cjk(text):
+        import jieba
+
+        found += [w for w in jieba.lcut(text) if len(w) >= 2 and has_cjk(w)]
+    return found
 
 
 class TfIdf:
@@ -532,7 +582,11 @@ def _sumy_document(text: str) -> object:
             self._sentence_tokenizer = PunktSentenceTokenizer()
             self._word_tokenizer = TreebankWordTokenizer()
 
-    return PlaintextParser.from_string(text, OfflineTokenizer()).document
+    from briefmin.units import has_cjk
+
+    # sumy's own Chinese tokenizer (sentences at 。！？, words by jieba) for CJK text
+    tokenizer = Tokenizer("chinese") if has_cjk(text) else OfflineTokenizer()
+    return PlaintextParser.from_string(text, tokenizer).document
 
 
 def lead_output(text: str, ratio: float) -> str:
@@ -548,7 +602,7 @@ def _by_rank(sentences: Sequence[str], scores: Sequence[float], budget: int) -> 
     """The best-ranked sentences that fit the word budget, in document order."""
     chosen, used = set(), 0
     for index in sorted(range(len(sentences)), key=lambda i: (-scores[i], i)):
-        words = _words(sentences[index])
+        words = _cjk_words(sentences[index])
         if words and used + words <= budget:
             chosen.add(index)
             used += words
@@ -589,7 +643,9 @@ def summa_ranker(text: str, budget: int) -> str:
 def truncate(text: str, budget: int) -> str:
     """The first `budget` words of the raw text, cut mid-sentence (and mid-code-block) where
     the budget ends: the simplest baseline of all, which briefmin's rules forbid itself."""
-    ends = [m.end() for m in re.finditer(r"\S+", text)]
+    from briefmin.units import word_spans
+
+    ends = [end for _, end in word_spans(text)]  # CJK: each character a word
     return text[:ends[min(budget, len(ends)) - 1]] if ends and budget > 0 else ""
 
 

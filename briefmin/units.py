@@ -98,6 +98,7 @@ _CJK_WORD = re.compile(f"[{_CJK_MARKS}]*[{_CJK_LETTERS}][{_CJK_MARKS}]*|[{_CJK_M
 _CJK_SENTENCE_END = re.compile(
     "[\u3002\uff01\uff1f]+[\u300d\u300f\uff09\u3015\u3011\u3009\u300b\u201d\u2019]*")
 _SPACES = re.compile(r"\s*")
+_NON_SPACE = re.compile(r"\S+")
 # the word units of a CJK sentence (`split_clauses(words=True)`): cut after CJK punctuation
 # and at whitespace only, so the cut lead ends at a comma, not inside a word
 _CJK_PHRASE = re.compile(f"[^\\s{_CJK_MARKS}]*[{_CJK_MARKS}]+|\\S+")
@@ -172,6 +173,16 @@ def words_of(text: str) -> list[str]:
     """The words of `count_words`, in order: a CJK character with the CJK punctuation
     around it is one (a brief in a script without spaces is not one word a paragraph)."""
     return _CJK_WORD.findall(text) if _CJK.search(text) else text.split()
+
+
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """Where each word of `words_of` starts and ends in `text`."""
+    return [m.span() for m in (_CJK_WORD if _CJK.search(text) else _NON_SPACE).finditer(text)]
+
+
+def has_cjk(text: str) -> bool:
+    """Whether `text` holds a Chinese or Japanese letter (its words are then characters)."""
+    return _CJK.search(text) is not None
 
 
 def _spaced(before: str, after: str) -> str:
