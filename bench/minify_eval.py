@@ -93,6 +93,7 @@ vector)."""
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -106,7 +107,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -535,6 +536,19 @@ class MiniLmCache(VectorCache):
 _TERM = re.compile(r"[a-z][a-z0-9_]{2,}")
 
 
+@functools.cache
+def _jieba() -> Any:
+    """jieba, imported quietly (it logs its dictionary load and warns about pkg_resources)."""
+    import logging
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import jieba
+    jieba.setLogLevel(logging.WARNING)
+    return jieba
+
+
 def terms(text: str) -> list[str]:
     """Lower-cased words of 3+ characters; in CJK text also jieba's words of 2+ characters
     (a Chinese word is most often two)."""
@@ -542,9 +556,7 @@ def terms(text: str) -> list[str]:
     from briefmin.units import has_cjk
 
     if has_cjk(text):
-        import jieba
-
-        found += [w for w in jieba.lcut(text) if len(w) >= 2 and has_cjk(w)]
+        found += [w for w in _jieba().lcut(text) if len(w) >= 2 and has_cjk(w)]
     return found
 
 

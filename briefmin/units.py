@@ -90,7 +90,8 @@ _CJK_MARKS = ("\u3001-\u3004\u3008-\u3020\u30fb\uff01-\uff0f\uff1a-\uff20\uff3b-
 _CJK = re.compile(f"[{_CJK_LETTERS}]")
 _CJK_EDGE = re.compile(f"[{_CJK_LETTERS}{_CJK_MARKS}]")
 # a word: one CJK letter with the CJK punctuation around it, a run of that punctuation, or a
-# run of other non-whitespace
+# run of other non-whitespace; what `count_words` counts: a CJK letter or such a run
+_CJK_COUNTED = re.compile(f"[{_CJK_LETTERS}]|(?:(?![{_CJK_LETTERS}{_CJK_MARKS}])\\S)+")
 _CJK_WORD = re.compile(f"[{_CJK_MARKS}]*[{_CJK_LETTERS}][{_CJK_MARKS}]*|[{_CJK_MARKS}]+"
                        f"|(?:(?![{_CJK_LETTERS}{_CJK_MARKS}])\\S)+")
 # a CJK full stop, exclamation or question mark (and the closing quotes or brackets after it)
@@ -165,19 +166,26 @@ class Document:
 
 def count_words(text: str) -> int:
     """Words as `wc -w` counts them (runs of non-whitespace, markup included), except that
-    each Chinese or Japanese character is a word, as word processors count them."""
-    return len(words_of(text))
+    each Chinese or Japanese character is a word and their punctuation none, as word
+    processors count them. So the count does not change where whitespace between two CJK
+    characters comes or goes (a wrapped line joined): the budget holds however the kept
+    text is laid out."""
+    if not _CJK_EDGE.search(text):
+        return len(text.split())
+    return len(_CJK_COUNTED.findall(text))
 
 
 def words_of(text: str) -> list[str]:
-    """The words of `count_words`, in order: a CJK character with the CJK punctuation
-    around it is one (a brief in a script without spaces is not one word a paragraph)."""
-    return _CJK_WORD.findall(text) if _CJK.search(text) else text.split()
+    """All of `text` but its whitespace, cut into words where it may be cut: a CJK
+    character with the CJK punctuation around it, a run of that punctuation alone (no word
+    to `count_words`), or a run of other non-whitespace."""
+    return _CJK_WORD.findall(text) if _CJK_EDGE.search(text) else text.split()
 
 
 def word_spans(text: str) -> list[tuple[int, int]]:
-    """Where each word of `words_of` starts and ends in `text`."""
-    return [m.span() for m in (_CJK_WORD if _CJK.search(text) else _NON_SPACE).finditer(text)]
+    """Where each word `count_words` counts starts and ends in `text`."""
+    counted = _CJK_COUNTED if _CJK_EDGE.search(text) else _NON_SPACE
+    return [m.span() for m in counted.finditer(text)]
 
 
 def has_cjk(text: str) -> bool:
