@@ -89,9 +89,11 @@ _CJK_MARKS = ("\u3001-\u3004\u3008-\u3020\u30fb\uff01-\uff0f\uff1a-\uff20\uff3b-
               "\uff5b-\uff65")
 _CJK = re.compile(f"[{_CJK_LETTERS}]")
 _CJK_EDGE = re.compile(f"[{_CJK_LETTERS}{_CJK_MARKS}]")
-# a word: one CJK letter with the CJK punctuation around it, a run of that punctuation, or a
-# run of other non-whitespace; what `count_words` counts: a CJK letter or such a run
+# what `count_words` counts in CJK text: a CJK letter, or a run of non-whitespace that holds
+# no CJK letter or punctuation (the punctuation is no word)
 _CJK_COUNTED = re.compile(f"[{_CJK_LETTERS}]|(?:(?![{_CJK_LETTERS}{_CJK_MARKS}])\\S)+")
+# where CJK text may be cut (`words_of`): a CJK letter with the CJK punctuation around it, a
+# run of that punctuation alone, or a run of other non-whitespace
 _CJK_WORD = re.compile(f"[{_CJK_MARKS}]*[{_CJK_LETTERS}][{_CJK_MARKS}]*|[{_CJK_MARKS}]+"
                        f"|(?:(?![{_CJK_LETTERS}{_CJK_MARKS}])\\S)+")
 # a CJK full stop, exclamation or question mark (and the closing quotes or brackets after it)
@@ -811,7 +813,9 @@ def _item_sentences(body: list[str],
             or body[-1].endswith("::"):
         return None
     head = body[0][:marker.end()]
-    text = _squeezed("\n".join([body[0][marker.end():], *body[1:]]))
+    lines = [body[0][marker.end():], *body[1:]]
+    text = _squeezed("\n".join(lines)) if any(map(has_cjk, lines)) else \
+        " ".join(line.strip() for line in lines).strip()
     units = pieces(split_sentences(text))
     return (head if head.endswith((" ", "\t")) else head + " ", units) \
         if len(units) > 1 else None
