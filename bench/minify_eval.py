@@ -60,7 +60,7 @@ short Debian descriptions 80-400, fixtures 60-4000):
   between words; every eligible document is held out, never tuned on.
 
 In a text holding Chinese or Japanese letters a word is briefmin's (`count_words`: each
-such character one, with its punctuation): the judges cut chunks at those words without
+such character one, its punctuation none): the judges cut chunks at those words without
 adding spaces, `truncate` cuts at them, TF-IDF terms add jieba's words of two or more
 characters, and sumy reads the text with its Chinese tokenizer (jieba). A text without
 such letters is read as before.
