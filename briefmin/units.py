@@ -202,11 +202,17 @@ def _spaced(before: str, after: str) -> str:
         and _CJK_EDGE.match(after[0]) else " "
 
 
+def _joined(before: str, after: str) -> str:
+    """Two pieces of kept text as one, `_spaced` between them (`after` alone when `before`
+    is empty)."""
+    return before + _spaced(before, after) + after if before else after
+
+
 def _squeezed(text: str) -> str:
     """`text` with each run of whitespace one space, or none between two CJK characters
     (a line wrapped inside a sentence of a script written without spaces)."""
     parts = text.split()
-    if not _CJK.search(text):
+    if not has_cjk(text):
         return " ".join(parts)
     out = parts[:1]
     for part in parts[1:]:
@@ -411,7 +417,7 @@ def split_sentences(text: str) -> list[str]:
         pieces.append(text[start:match.start(1)])
         start = match.end(1)
     pieces.append(text[start:])
-    if _CJK.search(text):
+    if has_cjk(text):
         pieces = [cut for piece in pieces for cut in _cjk_sentences(piece)]
     return [p for p in pieces if p.strip()]
 
@@ -434,7 +440,7 @@ def split_clauses(sentence: str, fine: bool = False, words: bool = False) -> lis
     of fewer than MIN_CLAUSE_WORDS words are joined to the next (the last to the one before).
     `fine` also breaks after every comma; `words` after every word (one word a piece)."""
     if words:
-        return _CJK_PHRASE.findall(sentence) if _CJK.search(sentence) else sentence.split()
+        return _CJK_PHRASE.findall(sentence) if has_cjk(sentence) else sentence.split()
     pieces, start = [], 0
     for match in (_FINE_CLAUSE_BREAK if fine else _CLAUSE_BREAK).finditer(sentence):
         pieces.append(sentence[start:match.start()])
@@ -443,13 +449,13 @@ def split_clauses(sentence: str, fine: bool = False, words: bool = False) -> lis
     merged: list[str] = []
     carry = ""
     for piece in pieces:
-        carry = carry + _spaced(carry, piece) + piece if carry else piece
+        carry = _joined(carry, piece)
         if count_words(carry) >= MIN_CLAUSE_WORDS:
             merged.append(carry)
             carry = ""
     if carry:
         if merged:
-            merged[-1] += _spaced(merged[-1], carry) + carry
+            merged[-1] = _joined(merged[-1], carry)
         else:
             merged.append(carry)
     return merged
@@ -814,7 +820,8 @@ def _item_sentences(body: list[str],
         return None
     head = body[0][:marker.end()]
     lines = [body[0][marker.end():], *body[1:]]
-    text = _squeezed("\n".join(lines)) if any(map(has_cjk, lines)) else \
+    joined = "\n".join(lines)
+    text = _squeezed(joined) if has_cjk(joined) else \
         " ".join(line.strip() for line in lines).strip()
     units = pieces(split_sentences(text))
     return (head if head.endswith((" ", "\t")) else head + " ", units) \
@@ -882,8 +889,7 @@ def render(doc: Document, keep: set[int] | npt.NDArray[np.bool_]) -> str:
             item = ""
             for u in chosen:
                 if doc.units[u].kind == "item":
-                    text = _squeezed(doc.units[u].text)
-                    item += _spaced(item, text) + text if item else text
+                    item = _joined(item, _squeezed(doc.units[u].text))
             out.append(block.head + item)
         elif block.kind == "paragraph" and len(chosen) < len(block.units):
             prefix = block.lines[0][:_indent(block.lines[0])]
@@ -893,8 +899,7 @@ def render(doc: Document, keep: set[int] | npt.NDArray[np.bool_]) -> str:
                 lines = [_squeezed(line) for line in (
                     kept_unit.text.split("\n") if kept_unit.piece else [kept_unit.text])]
                 if written and not kept_unit.line_start:
-                    first = lines.pop(0)
-                    written[-1] += _spaced(written[-1], first) + first
+                    written[-1] = _joined(written[-1], lines.pop(0))
                 written.extend(lines)
             out.extend(prefix + line for line in written)
         else:
