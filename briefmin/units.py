@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from . import cjk
+
 # units kept only as the context of others (a heading, a table's head, a list item's marker)
 CONTEXT_KINDS = ("heading", "tablehead", "itemhead")
 # whether a brief with no markdown or reStructuredText structure, most of whose words are
@@ -80,14 +82,8 @@ _GUTTER = re.compile(r"^(\s*)\|(?=\s|$)")  # a `|` framing a laid-out line, as p
 _LINE_END = re.compile(r"\r\n?|\n")  # a brief's first line ending is its style
 _ITEM = re.compile(r"^(\s*)([-*+\u2022]|\d{1,9}[.)]|#\.|\(\d{1,9}\)|:[^:\s][^:]*:)(\s+|$)")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]*_]*(\s+)(?=[\"'(\[*_`]*[A-Z0-9])")
-# scripts written without spaces between words (Chinese, Japanese): their letters (ideographs
-# and kana) and their punctuation (not the ideographic space, which is whitespace)
-_CJK_LETTERS = ("\u2e80-\u2fdf\u3005-\u3007\u3021-\u3029\u3031-\u3035\u3040-\u30ff"
-                "\u3190-\u319f\u31c0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-                "\U00020000-\U0003134f")
-_CJK_MARKS = ("\u3001-\u3004\u3008-\u3020\u30fb\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40"
-              "\uff5b-\uff65")
-_CJK = re.compile(f"[{_CJK_LETTERS}]")
+# scripts written without spaces between words (Chinese, Japanese): see briefmin.cjk
+_CJK_LETTERS, _CJK_MARKS = cjk.LETTERS, cjk.MARKS
 _CJK_EDGE = re.compile(f"[{_CJK_LETTERS}{_CJK_MARKS}]")
 # what `count_words` counts in CJK text: a CJK letter, or a run of non-whitespace that holds
 # no CJK letter or punctuation (the punctuation is no word)
@@ -190,9 +186,7 @@ def word_spans(text: str) -> list[tuple[int, int]]:
     return [m.span() for m in counted.finditer(text)]
 
 
-def has_cjk(text: str) -> bool:
-    """Whether `text` holds a Chinese or Japanese letter (its words are then characters)."""
-    return _CJK.search(text) is not None
+has_cjk = cjk.has_letter
 
 
 def _spaced(before: str, after: str) -> str:
