@@ -1,6 +1,7 @@
 """Reading a search query: the words the lexical channel looks up, and the literals that must
 match (quoted phrases and identifier-like words such as `ENG-2291`, `CONFIG_FOO_BAR`,
-`perm_version`, `/sys/class/net`, `getUserName`, `NFS`, `v2.1`, `--si`, `@property`)."""
+`perm_version`, `/sys/class/net`, `getUserName`, `NFS`, `v2.1`, `--si`, `@property`, and
+words of Chinese or Japanese, which are written without spaces)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import functools
 import re
 from dataclasses import dataclass
 
+from . import cjk
 from .errors import UsageError
 from .store.lexical import STOP_WORDS, TOKEN
 
 _QUOTED = re.compile(r'"([^"]*)"')
+# what ends a word of the query: white space, or Chinese or Japanese punctuation
+_WORD_GAP = re.compile(f"[\\s{cjk.MARKS}]+")
 # punctuation that ends a sentence or wraps a word, not part of an identifier
 _WRAP = "\"'`.,;:!?()[]{}<>"
 _CAMEL = re.compile(r"[a-z][A-Z]")
@@ -20,17 +24,23 @@ _OPTION = re.compile(r"^--?[^\W\d_]")  # a command-line option: -h, --si, --no-p
 _SIGIL = re.compile(r"^[@$][^\W\d]")  # a decorator or mention, a variable: @property, $HOME
 
 
-def tokens(text: str) -> list[str]:
-    """The index tokens of `text`, case-folded."""
+def tokens(text: str, split_cjk: bool = True) -> list[str]:
+    """The index tokens of `text`, case-folded: each Chinese or Japanese letter is one, as
+    the index holds them (`split_cjk=False`: a run of them, as formats before 9 did)."""
+    if split_cjk and not text.isascii():
+        text = cjk.spaced(text)
     return [t.casefold() for t in TOKEN.findall(text)]
 
 
 def is_identifier(word: str) -> bool:
     """Digits, inner `-` `_` `.` `/` (or a leading `/`), a leading `-` or `--` (an option),
     a leading `@` or `$` (`@property`, `$HOME`), camelCase, or ALL-CAPS: words that name one
-    thing, where an embedding carries little signal."""
+    thing, where an embedding carries little signal. And a word holding Chinese or Japanese
+    letters: the index holds each letter alone, so only the literal check keeps the word's
+    letters together and in order (and the bundled model reads English)."""
     letters = [c for c in word if c.isalpha()]
-    return (any(c.isdigit() for c in word) or bool(_INNER.search(word))
+    return (any(c.isdigit() for c in word) or cjk.has_letter(word)
+            or bool(_INNER.search(word))
             or bool(_OPTION.match(word)) or bool(_SIGIL.match(word))
             or bool(_CAMEL.search(word))
             or (len(letters) >= 2 and all(c.isupper() for c in letters)))
@@ -45,21 +55,45 @@ class Literal:
 
     @functools.cached_property
     def pattern(self) -> re.Pattern[str]:
-        # case-insensitive, any run of white space between words, not inside a longer word
-        body = r"\s+".join(re.escape(part) for part in self.text.split())
-        left = (r"(?<![\w])" if self.text[0].isalnum() or self.text[0] == "_" else
-                r"(?<![\w-])" if self.text[0] == "-" else "")  # `-h` is not in `--h`
-        right = r"(?![\w])" if self.text[-1].isalnum() or self.text[-1] == "_" else ""
-        if self.text[0] == "-" and right:
+        # case-insensitive, any run of white space between words, not inside a longer word;
+        # a CJK letter has no word edge to respect (its words are not spaced)
+        first, last = self.text[0], self.text[-1]
+        left = ("" if cjk.has_letter(first) else
+                r"(?<![\w])" if first.isalnum() or first == "_" else
+                r"(?<![\w-])" if first == "-" else "")  # `-h` is not in `--h`
+        right = ("" if cjk.has_letter(last) else
+                 r"(?![\w])" if last.isalnum() or last == "_" else "")
+        if first == "-" and right:
             right = r"(?![\w-])"  # an option: `--batch` is not in `--batch-size`
-        return re.compile(left + body + right, re.IGNORECASE)
+        return re.compile(left + _body(self.text) + right, re.IGNORECASE)
 
     def found_in(self, text: str) -> bool:
         # a plain substring test first: the pattern's look-arounds make it ~10x slower, and
-        # most candidates hold the literal's parts but not the literal
-        if self.text.split()[0].lower() not in text.lower():
+        # most candidates hold the literal's parts but not the literal (of a CJK word, only
+        # its first letter: a line may break anywhere inside it)
+        probe = self.text.split()[0]
+        if cjk.has_letter(probe[0]):
+            probe = probe[0]
+        if probe.lower() not in text.lower():
             return False
         return self.pattern.search(text) is not None
+
+
+def _body(text: str) -> str:
+    """A pattern for the words of `text` with any run of white space between them; between
+    two CJK letters, with or without it (Chinese puts no space between words, and a line
+    wrapped between two letters is still one word)."""
+    out: list[str] = []
+    for before, char in zip(" " + text[:-1], text, strict=True):
+        if char.isspace():
+            continue
+        if out and before.isspace():
+            out.append(r"\s*" if cjk.has_letter(out[-1][-1]) and cjk.has_letter(char)
+                       else r"\s+")
+        elif out and cjk.has_letter(out[-1][-1]) and cjk.has_letter(char):
+            out.append(r"\s*")
+        out.append(re.escape(char))
+    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -69,20 +103,21 @@ class Query:
     literals: tuple[Literal, ...]  # what must match
 
 
-def parse(text: str) -> Query:
+def parse(text: str, split_cjk: bool = True) -> Query:
     """Read one query. A query without a letter or digit is a usage error (exit 2); one of stop
-    words only has no lexical terms, so it is answered by meaning alone."""
+    words only has no lexical terms, so it is answered by meaning alone. `split_cjk`: whether
+    the index searched holds each CJK letter as a token (`tokens`)."""
     if not TOKEN.search(text):
         raise UsageError(f"the query {text!r} has no words to search for")
     literals: list[Literal] = []
     for phrase in _QUOTED.findall(text):
         phrase = " ".join(phrase.split())
         if TOKEN.search(phrase):
-            literals.append(Literal(phrase, tuple(tokens(phrase))))
-    for word in _QUOTED.sub(" ", text).split():
+            literals.append(Literal(phrase, tuple(tokens(phrase, split_cjk))))
+    for word in _WORD_GAP.split(_QUOTED.sub(" ", text)):
         word = word.strip(_WRAP)
         if word and is_identifier(word) and TOKEN.search(word):
-            literals.append(Literal(word, tuple(tokens(word))))
-    terms = list(dict.fromkeys(t for t in tokens(text) if t not in STOP_WORDS))
+            literals.append(Literal(word, tuple(tokens(word, split_cjk))))
+    terms = list(dict.fromkeys(t for t in tokens(text, split_cjk) if t not in STOP_WORDS))
     unique = list({lit.text.casefold(): lit for lit in literals}.values())
     return Query(text, tuple(terms), tuple(unique))

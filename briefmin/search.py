@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from . import fusion
+from . import cjk, fusion
 from .encoder import archive_encoder
 from .errors import UsageError
 from .fusion import Fused, fuse, order
@@ -196,20 +196,30 @@ def check_k(k: int) -> None:
         raise UsageError(f"-k must be at least 1, not {k}")
 
 
-# sentence ends, and line breaks (markdown list items and headings are lines of their own)
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\s*\n\s*")
+# sentence ends (a CJK one needs no space after it), and line breaks (markdown list items
+# and headings are lines of their own)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|(?<=[\u3002\uff01\uff1f])\s*|\s*\n\s*")
 _WORD = re.compile(r"\w+")
+# white space between two CJK letters on one line or across one line break: a wrapped
+# line, no space and no line of its own in the sentence
+_CJK_WRAP = re.compile(f"(?<=[{cjk.LETTERS}])(?:[ \\t]+|[ \\t]*\\r?\\n[ \\t]*)"
+                       f"(?=[{cjk.LETTERS}])")
 
 
 def snippet(chunk: str, query_text: str = "", limit: int = SNIPPET_CHARS) -> str:
     """The sentence of the chunk that shares most words with the query (the first one on a
-    tie), whitespace collapsed and cut to `limit` characters."""
-    sentences = [s for s in (" ".join(p.split()) for p in _SENTENCE.split(chunk)) if s]
+    tie; each CJK letter a word), whitespace collapsed and cut to `limit` characters."""
+    sentences = [s for s in (" ".join(p.split())
+                             for p in _SENTENCE.split(_CJK_WRAP.sub("", chunk))) if s]
     if not sentences:
         return ""
-    words = {w.lower() for w in _WORD.findall(query_text)}
-    best = max(sentences, key=lambda s: len(words & {w.lower() for w in _WORD.findall(s)}))
+    words = _words(query_text)
+    best = max(sentences, key=lambda s: len(words & _words(s)))
     return best if len(best) <= limit else best[:limit - 1].rstrip() + "…"
+
+
+def _words(text: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(cjk.spaced(text))}
 
 
 class LexicalRanker:
@@ -446,7 +456,7 @@ def search_texts(archive: Archive, queries: list[str], k: int = 10, *,
     check_k(k)
     check_mode(mode, min_score)
     within = archive.snapshot_members(snapshot) if snapshot is not None else None
-    parsed = [parse(text) for text in queries]
+    parsed = [parse(text, archive.lexical_splits_cjk()) for text in queries]
     if mode == "lexical" and not archive.has_lexical_index():
         raise UsageError(f"{archive.path} has no lexical index yet (an older format); any "
                          "write to it (`briefmin add`) builds it")

@@ -48,10 +48,33 @@ def segment_sizes(archive: str | os.PathLike[str]) -> list[int]:
     return sorted(n for (n,) in execute(archive, "SELECT n FROM vec_segments"))
 
 
+def write_format_8(archive: str | os.PathLike[str]) -> None:
+    """Turn a current archive back into format 8 (before each CJK letter was a token of its
+    own), as briefmin 8 wrote it: its lexical index built again from the stored texts with a
+    run of CJK letters as one token."""
+    from briefmin import Archive
+    from briefmin.store import lexical
+
+    with Archive.open(archive) as opened:
+        ids = [i for (i,) in execute(archive, "SELECT id FROM contents")]
+        texts = [(i, lexical.indexed_text(opened.text(i), split_cjk=False)) for i in ids]
+    conn = sqlite3.connect(archive, isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO lexical(lexical) VALUES ('delete-all')")
+        conn.executemany("INSERT INTO lexical(rowid, text) VALUES (?, ?)", texts)
+        conn.execute("INSERT INTO lexical(lexical) VALUES ('optimize')")
+        conn.execute("PRAGMA user_version = 8")
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
 def write_format_7(archive: str | os.PathLike[str]) -> None:
     """Turn a current archive back into format 7 (before the compact catalogue), as briefmin
     7 wrote it: indexes of briefs by path key and content and of contents by a sha256
     prefix, each brief row with its path key and its time in unix seconds, no `times`."""
+    write_format_8(archive)
     conn = sqlite3.connect(archive, isolation_level=None)
     try:
         conn.execute("BEGIN")

@@ -284,3 +284,72 @@ def test_the_brief_holding_every_literal_ranks_first_among_many_holding_one(
         assert all(h["literals"] == 1 for h in found[1:]), found
         single = hits(cli, archive, "ALPHA-7", "--mode", mode, "-k", "5")
         assert all(h["literals"] == 1 for h in single)
+
+
+# three Chinese briefs (no spaces between words): the first holds 负载均衡器 ("load balancer")
+# inside a longer run of letters, wrapped across a line as source files wrap Chinese; the
+# second holds its letters apart; the third none of them
+CHINESE = {
+    "zh/lb.md": "运维手册\n\n证书轮换之后需要重启负载均\n衡器才能生效。然后检查日志。\n".encode(),
+    "zh/apart.md": "器材清单：负责人、载重、均价、平衡表。\n".encode(),
+    "zh/other.md": "季度市场计划与春季活动安排。\n".encode(),
+}
+
+
+def test_a_chinese_word_inside_a_run_of_letters_is_found(
+        cli: Cli, hashing_archive: Callable[..., Path]) -> None:
+    """Each CJK letter is a token of the index (format 9): before it a run of letters up to
+    the next punctuation (a whole clause) was one token, so 负载均衡器 inside it was never
+    found, quoted or not. A word of CJK letters is a literal, as an identifier is: its
+    letters together and in order, across a wrapped line, rank first."""
+    archive = hashing_archive(CHINESE)
+    for query in ('"负载均衡器"', "负载均衡器", "重启 负载均衡器"):
+        found = hits(cli, archive, query, "--mode", "lexical")
+        assert [h["path"] for h in found] == ["src/zh/lb.md", "src/zh/apart.md"], query
+        assert [h["literals"] for h in found] == [len(parse(query).literals), 0], query
+        assert "负载均衡器" in str(found[0]["snippet"])  # the wrapped line is one sentence
+    assert hits(cli, archive, "均衡器才能", "--mode", "hybrid")[0]["path"] == "src/zh/lb.md"
+    assert hits(cli, archive, "发布流程", "--mode", "lexical") == []
+
+
+def test_chinese_queries_are_read_letter_by_letter() -> None:
+    query = parse("重启负载均衡器，检查 ENG-2291 的日志")
+    assert query.terms[:4] == ("重", "启", "负", "载")
+    assert "eng" in query.terms and "2291" in query.terms
+    # CJK punctuation ends a word as a space does; each word is a literal
+    assert [lit.text for lit in query.literals] == ["重启负载均衡器", "检查", "ENG-2291", "的日志"]
+    literal = query.literals[0]
+    assert literal.found_in("请先重启负载\n均衡器。") and literal.found_in("x重启负载均衡器y")
+    assert not literal.found_in("重启负载 平衡器")
+    # read as formats before 9 indexed: a run of letters is one token
+    assert parse("重启负载均衡器", split_cjk=False).terms == ("重启负载均衡器",)
+
+
+def test_a_format_8_archive_is_read_as_it_is_and_reindexed_by_a_writer(
+        cli: Cli, tmp_path: Path, hashing_archive: Callable[..., Path]) -> None:
+    """Format 8's index holds a run of CJK letters as one token: a reader searches and
+    verifies it as that (verify rebuilding it letter by letter would call it damaged); a
+    writer drops it and indexes every content again, so a removal then unindexes the very
+    tokens that were indexed."""
+    archive = hashing_archive(CHINESE)
+    surgery.write_format_8(archive)
+    before = archive.read_bytes()
+    with Archive.open(archive) as opened:
+        assert opened.meta.format_version == 8 and not opened.lexical_splits_cjk()
+    assert cli("verify", archive).returncode == 0
+    # the old index finds a whole run only
+    assert [h["path"] for h in hits(cli, archive, "器材清单", "--mode", "lexical")] == [
+        "src/zh/apart.md"]
+    assert hits(cli, archive, "负载均衡器", "--mode", "lexical") == []
+    assert archive.read_bytes() == before
+    new = tmp_path / "new.md"
+    new.write_bytes("新的简报：负载均衡器的监控。\n".encode())
+    assert cli("add", archive, new).returncode == 0
+    with Archive.open(archive) as opened:
+        assert opened.meta.format_version == 9 and opened.lexical_splits_cjk()
+    found = hits(cli, archive, "负载均衡器", "--mode", "lexical")
+    assert {Path(str(h["path"])).name for h in found if h["literals"]} == {"lb.md", "new.md"}
+    assert cli("rm", archive, "src/zh/lb.md").returncode == 0
+    assert cli("verify", archive).returncode == 0
+    found = hits(cli, archive, "负载均衡器", "--mode", "lexical")
+    assert [Path(str(h["path"])).name for h in found if h["literals"]] == ["new.md"]

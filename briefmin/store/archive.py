@@ -518,6 +518,11 @@ class Archive:
         """False for an archive of an older format not written to since (see schema.py)."""
         return lexical.exists(self._db)
 
+    def lexical_splits_cjk(self) -> bool:
+        """Whether the lexical index holds each Chinese or Japanese letter as its own token
+        (format 9 on); an older format's index holds a run of them as one token."""
+        return self._db.version >= lexical.SPLIT_CJK_FORMAT
+
     def lexical_matches(self, term: str) -> npt.NDArray[np.int64]:
         """Content ids (sorted) whose text holds the token `term`; see store/lexical.py."""
         return lexical.matching(self._db, term)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from .. import cjk
 from ..errors import ArchiveError
 from . import schema
 from .connection import SQLITE_ERRORS, Connection
@@ -60,6 +61,9 @@ TABLE = "lexical"
 # recall@1 from 0.545 to 0.575 and recall@10 from 0.782 to 0.795. No per-row sizes
 # (columnsize=0): the ranking takes lengths from contents.size. The CREATE is in schema.py.
 BACKFILL_KEY = schema.LEXICAL_BACKFILL
+# the first format whose index holds each CJK letter as its own token (before it, a run of
+# them was one token: a word inside the run could not be found)
+SPLIT_CJK_FORMAT = schema.SPLIT_CJK
 
 
 def exists(db: Connection) -> bool:
@@ -75,21 +79,28 @@ def complete(db: Connection) -> bool:
 
 # -- writing (inside the caller's transaction) ---------------------------------------------
 
-def indexed_text(text: str) -> str:
-    """What the index is given for a text: the text without its stop words, each stop word
-    token (casefolded) replaced by a space. Part of the file format: `by_token` is the
-    definition; the two patterns give the very same text without a Python call per token
-    (10,000 synthetic briefs: 0.64 -> 0.37 s CPU), which tests/store/test_lexical.py checks."""
+def indexed_text(text: str, split_cjk: bool = True) -> str:
+    """What the index is given for a text: the text with a space on each side of every
+    Chinese or Japanese letter (`cjk.spaced`: each is a token, as each is a word), and
+    without its stop words, each stop word token (casefolded) replaced by a space. Part of
+    the file format: `by_token` is the definition; the two patterns give the very same text
+    without a Python call per token (10,000 synthetic briefs: 0.64 -> 0.37 s CPU), which
+    tests/store/test_lexical.py checks. `split_cjk=False` is what formats before
+    SPLIT_CJK_FORMAT indexed (a run of CJK letters was one token), for verifying them."""
     stop_ascii, stop_unicode, folds_to_ascii = _patterns()
     if text.isascii():
         return stop_ascii.sub(" ", text)
+    if split_cjk:
+        text = cjk.spaced(text)
     if not folds_to_ascii.search(text):
         return stop_unicode.sub(" ", text)
-    return by_token(text)
+    return by_token(text, split_cjk=False)
 
 
-def by_token(text: str) -> str:
+def by_token(text: str, split_cjk: bool = True) -> str:
     """`indexed_text` as defined: each unicode61 token looked up, casefolded."""
+    if split_cjk:
+        text = cjk.spaced(text)
     return TOKEN.sub(lambda m: " " if m.group().casefold() in STOP_WORDS else m.group(), text)
 
 
@@ -275,7 +286,8 @@ class Rebuilt:
     data: FTS5's shadow tables cannot carry row checksums, so `verify` compares their whole
     content (every (term, content) entry, through fts5vocab) with this copy instead."""
 
-    def __init__(self) -> None:
+    def __init__(self, split_cjk: bool = True) -> None:
+        self._split_cjk = split_cjk  # as the archive's format indexes (indexed_text)
         # opened as a URI, so that the archive is attached read-only by one too
         self._conn = sqlite3.connect("file::memory:", uri=True, isolation_level=None)
         self._conn.text_factory = bytes  # terms compared as stored, damaged UTF-8 and all
@@ -284,7 +296,7 @@ class Rebuilt:
         self.skipped: set[int] = set()  # contents whose text could not be read
 
     def add(self, content_id: int, text: str) -> None:
-        self._pending.append((content_id, indexed_text(text)))
+        self._pending.append((content_id, indexed_text(text, self._split_cjk)))
         if len(self._pending) >= 256:
             self._flush()
 

@@ -98,6 +98,16 @@ def _compact_briefs(conn: sqlite3.Connection) -> None:
                                        for i, path, version, content, added, _, _ in found])
 
 
+# Format 9: the lexical index is rebuilt with each CJK letter as its own token
+# (lexical.indexed_text, briefmin.cjk). Before it a run of Chinese or Japanese letters up to
+# the next space or punctuation was one token, so a word inside the run (a quoted phrase, a
+# name) was never found. As format 6 did, the index is dropped and every content indexed
+# again on the next write (no model); readers of format 8 read its index as it is.
+SPLIT_CJK_SQL = """
+    DROP TABLE IF EXISTS lexical;
+""" + LEXICAL_TABLE_SQL
+
+
 def _request_lexical_backfill(conn: sqlite3.Connection) -> None:
     rows.put(conn, "meta", (LEXICAL_BACKFILL, '"pending"'))
 
@@ -262,6 +272,8 @@ MIGRATIONS: list[Migration] = [
     TIERS_SQL,
     # 8: a compact catalogue (COMPACT_SQL)
     (COMPACT_SQL, _compact_briefs),
+    # 9: the lexical index holds each Chinese or Japanese letter as a token (SPLIT_CJK_SQL)
+    (SPLIT_CJK_SQL, _request_lexical_backfill),
 ]
 
 FORMAT_VERSION = len(MIGRATIONS)
@@ -274,6 +286,9 @@ CHECKSUMMED = 4
 TIERED = MIGRATIONS.index(TIERS_SQL) + 1
 # the first format with the compact catalogue: no indexes, `times`, briefs.pathkey 0
 COMPACT = next(k for k, m in enumerate(MIGRATIONS, 1) if m == (COMPACT_SQL, _compact_briefs))
+# the first format whose lexical index holds each CJK letter as its own token
+SPLIT_CJK = next(k for k, m in enumerate(MIGRATIONS, 1)
+                 if m == (SPLIT_CJK_SQL, _request_lexical_backfill))
 # how the bytes of a content were decoded for the model, by code (contents.encoding)
 ENCODINGS = ("utf-8", "utf-16", "cp1252", "latin-1")
 

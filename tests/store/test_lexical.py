@@ -33,9 +33,12 @@ stop_word = st.builds(_cased, st.sampled_from(sorted(lexical.STOP_WORDS)),
 # a stop word with an edge character put in it, or one of its letters spelt otherwise
 spoofed = st.builds(lambda word, at, edge: word[:at] + edge + word[at + 1:],
                     stop_word, st.integers(0, 7), st.sampled_from(EDGES))
+# Chinese and Japanese letters (each a token since format 9) and punctuation, next to stop
+# words and ASCII letters: "a" glued to a CJK letter becomes a stop word token of its own
+CJK = "负载均衡器的日志ひらカタ々〇㐀𠀀。，、「」：（）"
 piece = st.one_of(stop_word, spoofed, st.sampled_from(EDGES),
                   st.text(alphabet=string.ascii_letters + string.digits + "_ -", max_size=6),
-                  st.text(max_size=4))
+                  st.text(alphabet=CJK, max_size=5), st.text(max_size=4))
 texts = st.lists(piece, max_size=30).map("".join)
 ascii_texts = st.lists(st.one_of(stop_word, st.text(alphabet=string.printable, max_size=5)),
                        max_size=30).map("".join)
@@ -45,6 +48,22 @@ ascii_texts = st.lists(st.one_of(stop_word, st.text(alphabet=string.printable, m
 @given(texts)
 def test_indexed_text_is_the_per_token_definition(text: str) -> None:
     assert lexical.indexed_text(text) == lexical.by_token(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts)
+def test_indexed_text_of_formats_before_9_is_their_per_token_definition(text: str) -> None:
+    assert (lexical.indexed_text(text, split_cjk=False)
+            == lexical.by_token(text, split_cjk=False))
+
+
+def test_each_cjk_letter_is_a_token_of_its_own() -> None:
+    text = "重启负载均衡器 and the Docker 日志。使用a工具"
+    assert lexical.TOKEN.findall(lexical.indexed_text(text)) == [
+        "重", "启", "负", "载", "均", "衡", "器", "Docker", "日", "志", "使", "用", "工", "具"]
+    # formats before 9: a run of letters up to a space or punctuation, "a" inside it
+    assert lexical.TOKEN.findall(lexical.indexed_text(text, split_cjk=False)) == [
+        "重启负载均衡器", "Docker", "日志", "使用a工具"]
 
 
 @settings(max_examples=300, deadline=None)
