@@ -2,7 +2,8 @@
 threshold, from their text alone (no model).
 
 A brief's shingles are its runs of SHINGLE_WORDS consecutive words (casefolded word characters,
-so re-wrapping, punctuation and case do not count), each hashed to 32 bits. Candidates come from
+so re-wrapping, punctuation and case do not count; each Chinese or Japanese letter is a word,
+briefmin.cjk), each hashed to 32 bits. Candidates come from
 MinHash signatures by banding (LSH) and every candidate is confirmed with the exact Jaccard
 index of the two shingle sets, so a reported pair is never an estimate.
 
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from . import cjk
 from .nearpairs import Pairs, key_pair_chunks, ranges
 
 Ints = npt.NDArray[np.int64]
@@ -173,7 +175,8 @@ def shingle(texts: Iterable[str | bytes], words: int = SHINGLE_WORDS, chunk: int
 
 def word_bytes(text: str | bytes) -> bytes:
     """A text's casefolded UTF-8 bytes in which the runs of word bytes (_WORD_BYTES) are
-    exactly its words (`WORD` matches of the casefolded text). ASCII text (nearly every brief)
+    exactly its words (`WORD` matches of the casefolded text, each CJK letter a word of its
+    own). ASCII text (nearly every brief)
     is only lowercased, at C speed; any other text goes through the regex and comes back as
     its words joined by spaces, so a non-ASCII space, dash or quotation mark still splits
     words as `\\w` says (treating every byte >= 0x80 as a word byte would glue a word, a
@@ -186,7 +189,9 @@ def word_bytes(text: str | bytes) -> bytes:
         text = decode_text(text)[0]
     if text.isascii():
         return text.encode("ascii").lower()
-    return " ".join(WORD.findall(text.casefold())).encode("utf-8", "surrogatepass")
+    # each Chinese or Japanese letter is a word (cjk.spaced): their words are not spaced,
+    # and a run of them up to the next punctuation made one word of a whole clause
+    return " ".join(WORD.findall(cjk.spaced(text.casefold()))).encode("utf-8", "surrogatepass")
 
 
 # the bytes a word is made of: ASCII letters, digits and "_" (what `\w` matches in ASCII),

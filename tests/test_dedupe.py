@@ -814,3 +814,27 @@ def test_pairs_with_a_one_chunk_brief_are_not_checked(
     same = confirmed(pairs, np.array([False, True, True]), chunks_of, 0.85)
     assert read == [[0, 1], [1, 2]] and len(same) == 2
     assert confirmed(pairs, np.array([True, False, False]), chunks_of, 0.85) is pairs
+
+
+# a Chinese brief (no spaces between words), the same with two words changed, and another
+ZH_LONG = ("本季度我们将把订单服务从旧的消息队列迁移到新的流处理平台。迁移分三个阶段进行，"
+           "每个阶段都有回滚计划和对比队列深度的监控面板。三月底之前完成第一阶段，"
+           "四月中旬完成第二阶段，五月完成全部消费者的切换。财务部门在最后一个消费者迁移完成后"
+           "签署对账报告，运维团队负责在每次切换前检查告警规则和容量预估。\n")
+ZH_OTHER = ("春季市场活动计划：在三个城市举办产品发布会，邀请合作伙伴参加技术分享，"
+            "并在社交媒体上发布系列短视频。预算由市场部统一管理，活动结束后两周内提交总结。\n")
+
+
+def test_chinese_near_copies_are_found_from_the_text(hashing_archive: MakeArchive) -> None:
+    """Each CJK letter is a word of the shingles: before, a run of letters up to the next
+    punctuation (a whole clause) was one word, so a copy with two words changed shared
+    almost no three-word shingle with its original and was no near copy."""
+    edited = ZH_LONG.replace("三月底", "四月初").replace("财务部门", "财务团队")
+    path = hashing_archive({"a.md": ZH_LONG.encode(), "b.md": edited.encode(),
+                            "c.md": ZH_OTHER.encode()})
+    with Archive.open(path) as archive:
+        report = find_duplicates(archive)
+    (group,) = [g for g in report.groups if g.kind == "near-identical"]
+    assert [m.path for m in group.members] == ["src/a.md", "src/b.md"]
+    assert DEFAULT_JACCARD <= group.members[1].jaccard < 1.0
+    assert all("src/c.md" not in [m.path for m in g.members] for g in report.groups)

@@ -9,6 +9,7 @@ import re
 import numpy as np
 import pytest
 
+from briefmin import cjk
 from briefmin.dedupe import (
     MAX_EDIT_SHINGLES,
     MAX_EDIT_TOTAL,
@@ -27,6 +28,7 @@ SAMPLES = [
     "utf-16 text, with \u00e9".encode("utf-16"),
     b"\xef\xbb\xbfa byte-order mark then words",
     b"tabs\tand\x0bvertical\x0cfeeds\r\nand\x1cfile\x1dgroup\x1erecord\x1funit separators",
+    "重启负载均衡器，检查ENG-2291的日志。ひらがなカタカナ".encode(),
 ]
 
 # runs of what the byte tokenizer reads as words
@@ -34,7 +36,7 @@ WORD_BYTES = re.compile(rb"[0-9A-Za-z_\x80-\xff]+")
 
 
 def _regex_words(text: str) -> str:
-    return " ".join(WORD.findall(text.casefold()))
+    return " ".join(WORD.findall(cjk.spaced(text.casefold())))
 
 
 def _random_ascii(rng: random.Random) -> bytes:
@@ -62,6 +64,8 @@ def test_stored_bytes_give_the_words_of_their_decoded_text() -> None:
     ("a\u2014b c d", "a b c d"),
     ("CAF\u00c9 cr\u00e8me br\u00fbl\u00e9e", "caf\u00e9 cr\u00e8me br\u00fbl\u00e9e"),
     ("Hello,   WORLD.\nNext line", "hello world next line"),
+    # each Chinese or Japanese letter is a word, written with or without spaces
+    ("重启负载\n均衡器，检查ENG-2291", "重 启 负 载 均 衡 器 检 查 eng 2291"),
 ])
 def test_words_split_and_fold_as_the_regex_says(a: str, b: str) -> None:
     words = _regex_words(b).encode().split()
