@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Chinese translations of the Linux kernel docs, for minify's `kernelzh` probe genre
-# (bench/minify_eval.py): Documentation/translations/{zh_CN,zh_TW} of Debian's linux-doc-6.1,
-# the package whose English docs ../shared/data/fetch-corpora.sh leaves as `linux-doc`
+# (bench/minify_eval.py) and bench/bench_cjk.py: Documentation/translations/{zh_CN,zh_TW}
+# of Debian's linux-doc-6.1, the package whose English docs ../shared/data/fetch-corpora.sh
+# leaves as `linux-doc`
 # (it skips the translations).
 #   bench/fetch-translations.sh DIR      -> DIR/linux-doc-translations/{zh_CN,zh_TW}/**/*.rst
 # Idempotent: skipped when DIR/linux-doc-translations is there.
