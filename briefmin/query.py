@@ -14,6 +14,8 @@ from .errors import UsageError
 from .store.lexical import STOP_WORDS, TOKEN
 
 _QUOTED = re.compile(r'"([^"]*)"')
+# a word character that is not a Chinese or Japanese letter: what a literal must not touch
+_LATIN = f"[^\\W{cjk.LETTERS}]"
 # what ends a word of the query: white space, or Chinese or Japanese punctuation
 _WORD_GAP = re.compile(f"[\\s{cjk.MARKS}]+")
 # punctuation that ends a sentence or wraps a word, not part of an identifier
@@ -56,15 +58,16 @@ class Literal:
     @functools.cached_property
     def pattern(self) -> re.Pattern[str]:
         # case-insensitive, any run of white space between words, not inside a longer word;
-        # a CJK letter has no word edge to respect (its words are not spaced)
+        # a CJK letter has no word edge to respect (its words are not spaced), and is none
+        # to others (`使用Docker部署` holds `Docker`)
         first, last = self.text[0], self.text[-1]
         left = ("" if cjk.has_letter(first) else
-                r"(?<![\w])" if first.isalnum() or first == "_" else
-                r"(?<![\w-])" if first == "-" else "")  # `-h` is not in `--h`
+                f"(?<!{_LATIN})" if first.isalnum() or first == "_" else
+                f"(?<!{_LATIN})(?<!-)" if first == "-" else "")  # `-h` is not in `--h`
         right = ("" if cjk.has_letter(last) else
-                 r"(?![\w])" if last.isalnum() or last == "_" else "")
+                 f"(?!{_LATIN})" if last.isalnum() or last == "_" else "")
         if first == "-" and right:
-            right = r"(?![\w-])"  # an option: `--batch` is not in `--batch-size`
+            right = f"(?!{_LATIN}|-)"  # an option: `--batch` is not in `--batch-size`
         return re.compile(left + _body(self.text) + right, re.IGNORECASE)
 
     def found_in(self, text: str) -> bool:

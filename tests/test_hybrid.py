@@ -321,6 +321,11 @@ def test_chinese_queries_are_read_letter_by_letter() -> None:
     literal = query.literals[0]
     assert literal.found_in("请先重启负载\n均衡器。") and literal.found_in("x重启负载均衡器y")
     assert not literal.found_in("重启负载 平衡器")
+    # a Latin word or identifier between CJK letters, as Chinese writes them, is found; a
+    # longer Latin word still does not hold it
+    for lit in parse('"Docker" ENG-2291 --batch').literals:
+        assert lit.found_in("使用Docker部署，修复ENG-2291的问题，加上--batch。"), lit.text
+        assert not lit.found_in("Dockerfile、ENG-22910、--batch-size"), lit.text
     # read as formats before 9 indexed: a run of letters is one token
     assert parse("重启负载均衡器", split_cjk=False).terms == ("重启负载均衡器",)
 
