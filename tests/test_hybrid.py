@@ -326,6 +326,15 @@ def test_chinese_queries_are_read_letter_by_letter() -> None:
     for lit in parse('"Docker" ENG-2291 --batch').literals:
         assert lit.found_in("使用Docker部署，修复ENG-2291的问题，加上--batch。"), lit.text
         assert not lit.found_in("Dockerfile、ENG-22910、--batch-size"), lit.text
+    # punctuation inside a word of CJK letters ends it, but not an identifier's
+    query = parse("“负载均衡器”的配置，重启(服务)…修复ENG-2291的问题")
+    assert [lit.text for lit in query.literals] == [
+        "负载均衡器", "的配置", "重启", "服务", "修复ENG-2291的问题"]
+    # a Latin word beside CJK letters is written with a space or without, and wrapped anywhere
+    for lit in parse('Docker部署 "Docker 部署"').literals:
+        for text in ("使用Docker部署", "使用 Docker 部署", "使用Docker部\n署"):
+            assert lit.found_in(text), (lit.text, text)
+        assert not lit.found_in("使用Dockerfile部署"), lit.text
     # read as formats before 9 indexed: a run of letters is one token
     assert parse("重启负载均衡器", split_cjk=False).terms == ("重启负载均衡器",)
 
@@ -358,3 +367,23 @@ def test_a_format_8_archive_is_read_as_it_is_and_reindexed_by_a_writer(
     assert cli("verify", archive).returncode == 0
     found = hits(cli, archive, "负载均衡器", "--mode", "lexical")
     assert [Path(str(h["path"])).name for h in found if h["literals"]] == ["new.md"]
+
+
+def test_a_damaged_brief_does_not_stop_a_format_8_archive_from_being_upgraded(
+        cli: Cli, tmp_path: Path, hashing_archive: Callable[..., Path]) -> None:
+    """The migration to format 9 reindexes every content on the next write: a damaged one is
+    left out of the index (verify names it) rather than stopping every write, so `rm` of
+    it, the way to recover, works, and the lexical index is searched again."""
+    archive = hashing_archive(CHINESE)
+    intact = tmp_path / "intact.md"
+    intact.write_text("另一份简报：证书轮换的步骤。\n")
+    assert cli("add", archive, intact).returncode == 0  # a block of its own
+    surgery.write_format_8(archive)
+    surgery.flip_stored_byte(archive, "src/zh/lb.md")  # the block of all three
+    assert cli("verify", archive).returncode != 0
+    removed = cli("rm", archive, "src/zh/lb.md", "src/zh/apart.md", "src/zh/other.md")
+    assert removed.returncode == 0, removed.stderr
+    assert cli("verify", archive).returncode == 0
+    found = hits(cli, archive, "证书轮换", "--mode", "lexical")
+    assert [Path(str(h["path"])).name for h in found] == ["intact.md"]
+    assert found[0]["literals"] == 1

@@ -515,8 +515,9 @@ class Archive:
         return segments.chunk_vectors(self._db, self.meta, set(content_ids))
 
     def has_lexical_index(self) -> bool:
-        """False for an archive of an older format not written to since (see schema.py)."""
-        return lexical.exists(self._db)
+        """False for an archive of an older format not written to since (see schema.py), or
+        one whose index a write has yet to fill (a migration's backfill cut short)."""
+        return lexical.complete(self._db)
 
     def lexical_splits_cjk(self) -> bool:
         """Whether the lexical index holds each Chinese or Japanese letter as its own token
@@ -726,7 +727,8 @@ class Archive:
         asked for it; one transaction, no model)."""
         if self._db.query("SELECT 1 FROM meta WHERE key = ?", (lexical.BACKFILL_KEY,)):
             with self._db.transaction() as db:
-                lexical.backfill(db, [i for i, _ in catalogue.vector_counts(db)], self.text)
+                lexical.backfill(db, [i for i, _ in catalogue.vector_counts(db)],
+                                 self._readable_text)
 
     def _require_writer(self) -> None:
         if self._lock is None:

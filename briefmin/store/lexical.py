@@ -172,18 +172,24 @@ def optimize(db: Connection) -> None:
     db.execute(f"INSERT INTO {TABLE}({TABLE}) VALUES ('optimize')")
 
 
-def backfill(db: Connection, content_ids: Iterable[int], text: Callable[[int], str]) -> int:
-    """Index the contents stored before the index existed (the migration asked for it), and
-    clear the request; returns how many were indexed. Runs in the caller's transaction."""
+def backfill(db: Connection, content_ids: Iterable[int],
+             text: Callable[[int], str | None]) -> int:
+    """Index the contents stored before the index existed, or before format 9 (the migration
+    asked for it), leaving out those whose text is None (damaged: `verify` reports them, and
+    `rm` of them rebuilds the index), and clear the request; returns how many were indexed.
+    Runs in the caller's transaction."""
     pending = db.query("SELECT value FROM meta WHERE key = ?", (BACKFILL_KEY,))
     if not pending:
         return 0
     ids = list(content_ids)
+    indexed = 0
     for start in range(0, len(ids), 256):
-        index(db, [(i, text(i)) for i in ids[start:start + 256]])
+        texts = [(i, t) for i in ids[start:start + 256] if (t := text(i)) is not None]
+        index(db, texts)
+        indexed += len(texts)
     db.execute("DELETE FROM meta WHERE key = ?", (BACKFILL_KEY,))
     optimize(db)
-    return len(ids)
+    return indexed
 
 
 # -- reading -------------------------------------------------------------------------------

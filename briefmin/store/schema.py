@@ -112,6 +112,10 @@ def _request_lexical_backfill(conn: sqlite3.Connection) -> None:
     rows.put(conn, "meta", (LEXICAL_BACKFILL, '"pending"'))
 
 
+# found in MIGRATIONS by identity: its SQL differs from format 6's only in white space
+SPLIT_CJK_MIGRATION: Migration = (SPLIT_CJK_SQL, _request_lexical_backfill)
+
+
 MIGRATIONS: list[Migration] = [
     # 1: the first format
     """
@@ -273,7 +277,7 @@ MIGRATIONS: list[Migration] = [
     # 8: a compact catalogue (COMPACT_SQL)
     (COMPACT_SQL, _compact_briefs),
     # 9: the lexical index holds each Chinese or Japanese letter as a token (SPLIT_CJK_SQL)
-    (SPLIT_CJK_SQL, _request_lexical_backfill),
+    SPLIT_CJK_MIGRATION,
 ]
 
 FORMAT_VERSION = len(MIGRATIONS)
@@ -287,8 +291,7 @@ TIERED = MIGRATIONS.index(TIERS_SQL) + 1
 # the first format with the compact catalogue: no indexes, `times`, briefs.pathkey 0
 COMPACT = next(k for k, m in enumerate(MIGRATIONS, 1) if m == (COMPACT_SQL, _compact_briefs))
 # the first format whose lexical index holds each CJK letter as its own token
-SPLIT_CJK = next(k for k, m in enumerate(MIGRATIONS, 1)
-                 if m == (SPLIT_CJK_SQL, _request_lexical_backfill))
+SPLIT_CJK = next(k for k, m in enumerate(MIGRATIONS, 1) if m is SPLIT_CJK_MIGRATION)
 # how the bytes of a content were decoded for the model, by code (contents.encoding)
 ENCODINGS = ("utf-8", "utf-16", "cp1252", "latin-1")
 
