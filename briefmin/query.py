@@ -18,6 +18,9 @@ _QUOTED = re.compile(r'"([^"]*)"')
 _LATIN = f"[^\\W{cjk.LETTERS}]"
 # what ends a word of the query: white space, or Chinese or Japanese punctuation
 _WORD_GAP = re.compile(f"[\\s{cjk.MARKS}]+")
+# ... and in a word with CJK letters, any punctuation but what an identifier holds inside
+# (`重启(负载均衡器)`, `“负载均衡器”的`, `负载均衡器…`; `修复ENG-2291的`, `v2.1版本` stay whole)
+_CJK_WORD_GAP = re.compile(r"[^\w\-./@$]+")
 # punctuation that ends a sentence or wraps a word, not part of an identifier
 _WRAP = "\"'`.,;:!?()[]{}<>"
 _CAMEL = re.compile(r"[a-z][A-Z]")
@@ -72,30 +75,32 @@ class Literal:
 
     def found_in(self, text: str) -> bool:
         # a plain substring test first: the pattern's look-arounds make it ~10x slower, and
-        # most candidates hold the literal's parts but not the literal (of a CJK word, only
-        # its first letter: a line may break anywhere inside it)
+        # most candidates hold the literal's parts but not the literal (of a word with CJK
+        # letters, only what comes before the first one: a line may break at any of them)
         probe = self.text.split()[0]
-        if cjk.has_letter(probe[0]):
-            probe = probe[0]
+        if (letter := cjk.LETTER.search(probe)) is not None:
+            probe = probe[:max(1, letter.start())]  # `Docker部署` is in `Docker 部\n署`
         if probe.lower() not in text.lower():
             return False
         return self.pattern.search(text) is not None
 
 
 def _body(text: str) -> str:
-    """A pattern for the words of `text` with any run of white space between them; between
-    two CJK letters, with or without it (Chinese puts no space between words, and a line
-    wrapped between two letters is still one word)."""
+    """A pattern for the words of `text` with any run of white space between them; next to a
+    CJK letter, with or without it (Chinese puts no space between words, a line wrapped
+    between two letters is still one word, and a Latin word beside Chinese is written with
+    a space or without: `使用 Docker 部署`, `使用Docker部署`)."""
     out: list[str] = []
+    last = ""
     for before, char in zip(" " + text[:-1], text, strict=True):
         if char.isspace():
             continue
-        if out and before.isspace():
-            out.append(r"\s*" if cjk.has_letter(out[-1][-1]) and cjk.has_letter(char)
-                       else r"\s+")
-        elif out and cjk.has_letter(out[-1][-1]) and cjk.has_letter(char):
+        if last and (cjk.has_letter(last) or cjk.has_letter(char)):
             out.append(r"\s*")
+        elif last and before.isspace():
+            out.append(r"\s+")
         out.append(re.escape(char))
+        last = char
     return "".join(out)
 
 
@@ -117,7 +122,9 @@ def parse(text: str, split_cjk: bool = True) -> Query:
         phrase = " ".join(phrase.split())
         if TOKEN.search(phrase):
             literals.append(Literal(phrase, tuple(tokens(phrase, split_cjk))))
-    for word in _WORD_GAP.split(_QUOTED.sub(" ", text)):
+    words = _WORD_GAP.split(_QUOTED.sub(" ", text))
+    for word in (piece for w in words
+                 for piece in (_CJK_WORD_GAP.split(w) if cjk.has_letter(w) else [w])):
         word = word.strip(_WRAP)
         if word and is_identifier(word) and TOKEN.search(word):
             literals.append(Literal(word, tuple(tokens(word, split_cjk))))

@@ -196,26 +196,43 @@ def check_k(k: int) -> None:
         raise UsageError(f"-k must be at least 1, not {k}")
 
 
-# sentence ends (a CJK one needs no space after it), and line breaks (markdown list items
-# and headings are lines of their own)
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|(?<=[\u3002\uff01\uff1f])\s*|\s*\n\s*")
+# sentence ends (a CJK one needs no space after it, and keeps the marks and the closing
+# quote after it), and line breaks (markdown list items and headings are lines of their own)
+_CJK_STOPS, _CJK_CLOSERS = "\u3002\uff01\uff1f", "\u300d\u300f\uff09\u3011\u300b\u201d\u2019"
+_SENTENCE = re.compile(
+    r"(?<=[.!?])\s+"
+    f"|(?<=[{_CJK_STOPS}])(?![{_CJK_STOPS}{_CJK_CLOSERS}])\\s*"
+    f"|(?<=[{_CJK_STOPS}][{_CJK_CLOSERS}])(?![{_CJK_CLOSERS}])\\s*"
+    r"|\s*\n\s*")
 _WORD = re.compile(r"\w+")
-# white space between two CJK letters on one line or across one line break: a wrapped
-# line, no space and no line of its own in the sentence
-_CJK_WRAP = re.compile(f"(?<=[{cjk.LETTERS}])(?:[ \\t]+|[ \\t]*\\r?\\n[ \\t]*)"
-                       f"(?=[{cjk.LETTERS}])")
+# white space between two CJK letters (or a CJK comma and a letter) on one line, or across
+# one line break unless the line is a heading: a wrapped line, no space and no line of its
+# own in the sentence
+_CJK_WRAP = re.compile(f"(?<=[{cjk.LETTERS}{cjk.MARKS}])"
+                       f"(?:[ \\t]+|[ \\t]*\\r?\\n[ \\t]*)(?=[{cjk.LETTERS}])")
+_HEADING_LINE = re.compile(r"^[ \t]*#.*$", re.MULTILINE)
 
 
 def snippet(chunk: str, query_text: str = "", limit: int = SNIPPET_CHARS) -> str:
     """The sentence of the chunk that shares most words with the query (the first one on a
     tie; each CJK letter a word), whitespace collapsed and cut to `limit` characters."""
-    sentences = [s for s in (" ".join(p.split())
-                             for p in _SENTENCE.split(_CJK_WRAP.sub("", chunk))) if s]
+    sentences = [s for s in (" ".join(p.split()) for p in _SENTENCE.split(_unwrapped(chunk)))
+                 if s]
     if not sentences:
         return ""
     words = _words(query_text)
     best = max(sentences, key=lambda s: len(words & _words(s)))
     return best if len(best) <= limit else best[:limit - 1].rstrip() + "…"
+
+
+def _unwrapped(chunk: str) -> str:
+    """The chunk with its wrapped CJK lines joined (`_CJK_WRAP`); a markdown heading line
+    keeps its line break."""
+    if not cjk.has_letter(chunk):
+        return chunk
+    headings = {m.end() for m in _HEADING_LINE.finditer(chunk)}
+    return _CJK_WRAP.sub(lambda m: m.group() if "\n" in m.group() and any(
+        m.start() <= end <= m.end() for end in headings) else "", chunk)
 
 
 def _words(text: str) -> set[str]:

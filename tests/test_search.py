@@ -185,6 +185,17 @@ def test_snippet_picks_the_sentence_sharing_most_query_words() -> None:
     assert snippet("word " * 100, limit=20).endswith("…")
 
 
+def test_a_chinese_snippet_is_a_whole_sentence() -> None:
+    """A CJK sentence ends at 。！？ (the marks after it and a closing quote kept) with no
+    space after it, a line wrapped inside it is joined without a space, and a heading
+    keeps its own line."""
+    chunk = "## 安装步骤\n运行脚本之前，先检查\n配置。然后重启？！“好的。”下一句\n"
+    assert snippet(chunk, "检查配置") == "运行脚本之前，先检查配置。"
+    assert snippet(chunk, "重启") == "然后重启？！"
+    assert snippet(chunk, "好的") == "“好的。”"
+    assert snippet(chunk, "安装") == "## 安装步骤"
+
+
 @pytest.mark.model
 def test_search_never_imports_torch(tmp_path: Path, fixture_archive: Path) -> None:
     code, heavy = run_checking_imports("search", str(fixture_archive), "pricing", "--json",
