@@ -15,7 +15,7 @@ from .store.lexical import STOP_WORDS, TOKEN
 
 _QUOTED = re.compile(r'"([^"]*)"')
 # a word character that is not a Chinese or Japanese letter: what a literal must not touch
-_LATIN = f"[^\\W{cjk.LETTERS}]"
+_LATIN = f"[^\\W{cjk.TOKEN_LETTERS}]"
 # what ends a word of the query: white space, or Chinese or Japanese punctuation
 _WORD_GAP = re.compile(f"[\\s{cjk.MARKS}]+")
 # ... and in a word with CJK letters, any punctuation but what an identifier holds inside
@@ -33,7 +33,7 @@ def tokens(text: str, split_cjk: bool = True) -> list[str]:
     """The index tokens of `text`, case-folded: each Chinese or Japanese letter is one, as
     the index holds them (`split_cjk=False`: a run of them, as formats before 9 did)."""
     if split_cjk and not text.isascii():
-        text = cjk.spaced(text)
+        text = cjk.token_spaced(text)
     return [t.casefold() for t in TOKEN.findall(text)]
 
 
@@ -41,10 +41,10 @@ def is_identifier(word: str) -> bool:
     """Digits, inner `-` `_` `.` `/` (or a leading `/`), a leading `-` or `--` (an option),
     a leading `@` or `$` (`@property`, `$HOME`), camelCase, or ALL-CAPS: words that name one
     thing, where an embedding carries little signal. And a word holding Chinese or Japanese
-    letters: the index holds each letter alone, so only the literal check keeps the word's
-    letters together and in order (and the bundled model reads English)."""
+    letters or Korean syllables: the index holds each alone, so only the literal check keeps
+    the word's letters together and in order (and the bundled model reads English)."""
     letters = [c for c in word if c.isalpha()]
-    return (any(c.isdigit() for c in word) or cjk.has_letter(word)
+    return (any(c.isdigit() for c in word) or cjk.has_token_letter(word)
             or bool(_INNER.search(word))
             or bool(_OPTION.match(word)) or bool(_SIGIL.match(word))
             or bool(_CAMEL.search(word))
@@ -64,10 +64,10 @@ class Literal:
         # a CJK letter has no word edge to respect (its words are not spaced), and is none
         # to others (`使用Docker部署` holds `Docker`)
         first, last = self.text[0], self.text[-1]
-        left = ("" if cjk.has_letter(first) else
+        left = ("" if cjk.has_token_letter(first) else
                 f"(?<!{_LATIN})" if first.isalnum() or first == "_" else
                 f"(?<!{_LATIN})(?<!-)" if first == "-" else "")  # `-h` is not in `--h`
-        right = ("" if cjk.has_letter(last) else
+        right = ("" if cjk.has_token_letter(last) else
                  f"(?!{_LATIN})" if last.isalnum() or last == "_" else "")
         if first == "-" and right:
             right = f"(?!{_LATIN}|-)"  # an option: `--batch` is not in `--batch-size`
@@ -78,7 +78,7 @@ class Literal:
         # most candidates hold the literal's parts but not the literal (of a word with CJK
         # letters, only what comes before the first one: a line may break at any of them)
         probe = self.text.split()[0]
-        if (letter := cjk.LETTER.search(probe)) is not None:
+        if (letter := cjk.TOKEN_LETTER.search(probe)) is not None:
             probe = probe[:max(1, letter.start())]  # `Docker部署` is in `Docker 部\n署`
         if probe.lower() not in text.lower():
             return False
@@ -95,7 +95,7 @@ def _body(text: str) -> str:
     for before, char in zip(" " + text[:-1], text, strict=True):
         if char.isspace():
             continue
-        if last and (cjk.has_letter(last) or cjk.has_letter(char)):
+        if last and (cjk.has_token_letter(last) or cjk.has_token_letter(char)):
             out.append(r"\s*")
         elif last and before.isspace():
             out.append(r"\s+")
@@ -123,8 +123,8 @@ def parse(text: str, split_cjk: bool = True) -> Query:
         if TOKEN.search(phrase):
             literals.append(Literal(phrase, tuple(tokens(phrase, split_cjk))))
     words = _WORD_GAP.split(_QUOTED.sub(" ", text))
-    for word in (piece for w in words
-                 for piece in (_CJK_WORD_GAP.split(w) if cjk.has_letter(w) else [w])):
+    for word in (piece for w in words for piece in (
+            _CJK_WORD_GAP.split(w) if cjk.has_token_letter(w) else [w])):
         word = word.strip(_WRAP)
         if word and is_identifier(word) and TOKEN.search(word):
             literals.append(Literal(word, tuple(tokens(word, split_cjk))))

@@ -236,7 +236,7 @@ def _unwrapped(chunk: str) -> str:
 
 
 def _words(text: str) -> set[str]:
-    return {w.lower() for w in _WORD.findall(cjk.spaced(text))}
+    return {w.lower() for w in _WORD.findall(cjk.token_spaced(text))}
 
 
 class LexicalRanker:

@@ -312,6 +312,19 @@ def test_a_chinese_word_inside_a_run_of_letters_is_found(
     assert hits(cli, archive, "发布流程", "--mode", "lexical") == []
 
 
+def test_a_korean_word_is_found_with_its_particles(
+        cli: Cli, hashing_archive: Callable[..., Path]) -> None:
+    """Korean puts spaces between words, but a word carries its particles: in the kernel's
+    Korean howto 패치 ("patch") never stands alone (패치를, 패치가, 패치들은). Each syllable is a
+    token (format 9) and a Korean query word a literal, so 패치 finds them."""
+    archive = hashing_archive({
+        "ko/patch.md": "커널에 패치를 보내는 방법. 패치가 거절되면 다시 보낸다.\n".encode(),
+        "ko/other.md": "메모리 배리어의 종류와 사용법.\n".encode()})
+    found = hits(cli, archive, "패치", "--mode", "lexical")
+    assert [h["path"] for h in found] == ["src/ko/patch.md"] and found[0]["literals"] == 1
+    assert hits(cli, archive, "배리어", "--mode", "lexical")[0]["path"] == "src/ko/other.md"
+
+
 def test_chinese_queries_are_read_letter_by_letter() -> None:
     query = parse("重启负载均衡器，检查 ENG-2291 的日志")
     assert query.terms[:4] == ("重", "启", "负", "载")

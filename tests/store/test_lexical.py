@@ -33,9 +33,10 @@ stop_word = st.builds(_cased, st.sampled_from(sorted(lexical.STOP_WORDS)),
 # a stop word with an edge character put in it, or one of its letters spelt otherwise
 spoofed = st.builds(lambda word, at, edge: word[:at] + edge + word[at + 1:],
                     stop_word, st.integers(0, 7), st.sampled_from(EDGES))
-# Chinese and Japanese letters (each a token since format 9) and punctuation, next to stop
-# words and ASCII letters: "a" glued to a CJK letter becomes a stop word token of its own
-CJK = "负载均衡器的日志ひらカタ々〇㐀𠀀。，、「」：（）"
+# Chinese and Japanese letters and Korean syllables (each a token since format 9) and
+# punctuation, next to stop words and ASCII letters: "a" glued to a CJK letter becomes a
+# stop word token of its own
+CJK = "负载均衡器的日志ひらカタ々〇㐀𠀀。，、「」：（）패치를ᄀㄱ"
 piece = st.one_of(stop_word, spoofed, st.sampled_from(EDGES),
                   st.text(alphabet=string.ascii_letters + string.digits + "_ -", max_size=6),
                   st.text(alphabet=CJK, max_size=5), st.text(max_size=4))
@@ -64,6 +65,9 @@ def test_each_cjk_letter_is_a_token_of_its_own() -> None:
     # formats before 9: a run of letters up to a space or punctuation, "a" inside it
     assert lexical.TOKEN.findall(lexical.indexed_text(text, split_cjk=False)) == [
         "重启负载均衡器", "Docker", "日志", "使用a工具"]
+    # a Korean word carries its particles (패치를: the patch, as object): each syllable too
+    assert lexical.TOKEN.findall(lexical.indexed_text("패치를 보낸다 to ENG-2291을")) == [
+        "패", "치", "를", "보", "낸", "다", "ENG", "2291", "을"]
 
 
 @settings(max_examples=300, deadline=None)
