@@ -14,7 +14,7 @@ from .errors import UsageError
 from .store.lexical import STOP_WORDS, TOKEN
 
 _QUOTED = re.compile(r'"([^"]*)"')
-# a word character that is not a Chinese or Japanese letter: what a literal must not touch
+# a word character that is not a CJK letter or Korean syllable: what a literal must not touch
 _LATIN = f"[^\\W{cjk.TOKEN_LETTERS}]"
 # what ends a word of the query: white space, or Chinese or Japanese punctuation
 _WORD_GAP = re.compile(f"[\\s{cjk.MARKS}]+")
@@ -30,8 +30,9 @@ _SIGIL = re.compile(r"^[@$][^\W\d]")  # a decorator or mention, a variable: @pro
 
 
 def tokens(text: str, split_cjk: bool = True) -> list[str]:
-    """The index tokens of `text`, case-folded: each Chinese or Japanese letter is one, as
-    the index holds them (`split_cjk=False`: a run of them, as formats before 9 did)."""
+    """The index tokens of `text`, case-folded: each Chinese or Japanese letter and Korean
+    syllable is one, as the index holds them (`split_cjk=False`: a run of them, as formats
+    before 9 did)."""
     if split_cjk and not text.isascii():
         text = cjk.token_spaced(text)
     return [t.casefold() for t in TOKEN.findall(text)]
