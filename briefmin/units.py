@@ -85,6 +85,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]*_]*(\s+)(?=[\"'(\[*_`]*[A-Z0-9])"
 # scripts written without spaces between words (Chinese, Japanese): see briefmin.cjk
 _CJK_LETTERS, _CJK_MARKS = cjk.LETTERS, cjk.MARKS
 _CJK_EDGE = re.compile(f"[{_CJK_LETTERS}{_CJK_MARKS}]")
+_CJK_MARK = re.compile(f"[{_CJK_MARKS}]")
 # what `count_words` counts in CJK text: a CJK letter, or a run of non-whitespace that holds
 # no CJK letter or punctuation (the punctuation is no word)
 _CJK_COUNTED = re.compile(f"[{_CJK_LETTERS}]|(?:(?![{_CJK_LETTERS}{_CJK_MARKS}])\\S)+")
@@ -191,9 +192,15 @@ has_cjk = cjk.has_letter
 
 def _spaced(before: str, after: str) -> str:
     """What goes between two kept pieces of text: nothing between two CJK characters (a
-    sentence, word or wrapped line of a script written without spaces), else a space."""
-    return "" if before and after and _CJK_EDGE.match(before[-1]) \
-        and _CJK_EDGE.match(after[0]) else " "
+    sentence, word or wrapped line of a script written without spaces) or after CJK
+    punctuation (it carries its own space: `器。PC` as the source writes it, where a space
+    after 。 was 32 of the spaces 120 Chinese kernel docs' outputs held and their sources
+    did not), else a space."""
+    if not before or not after:
+        return " "
+    if _CJK_MARK.match(before[-1]):
+        return ""
+    return "" if _CJK_EDGE.match(before[-1]) and _CJK_EDGE.match(after[0]) else " "
 
 
 def _joined(before: str, after: str) -> str:

@@ -1365,6 +1365,18 @@ def test_a_cjk_character_is_a_word_and_ends_of_cjk_sentences_split() -> None:
         "签发后，", "把证书部署到", "Nginx", "上。"]
 
 
+def test_no_space_is_written_after_cjk_punctuation() -> None:
+    """Kept sentences are joined as the script writes them: nothing after a CJK full stop or
+    comma, also before a Latin word (`器。PC`, as the source has it; 32 of the spaces next
+    to CJK text that outputs of 120 Chinese kernel docs held were such a space their source
+    did not have); between Latin sentences a space, as before
+    (test_partial_paragraph_and_duplicates)."""
+    doc = parse("先重启设备。这一句很长，会被丢掉。PCIe 设备需要重置。\n")
+    assert [u.text for u in doc.units] == ["先重启设备。", "这一句很长，会被丢掉。",
+                                           "PCIe 设备需要重置。"]
+    assert render(doc, {0, 2}) == "先重启设备。PCIe 设备需要重置。\n"
+
+
 @pytest.mark.parametrize("ratio", [0.3, 0.5, 0.7])
 def test_a_chinese_brief_keeps_its_budget_in_characters(ratio: float) -> None:
     """A Chinese brief minified to nothing ("no part of it fits in 2 words": each paragraph
