@@ -138,6 +138,9 @@ class Unit:
     # the last piece, all after the budget's words: never kept (it comes with the whole
     # budget's start), yet no block is left out (that start may be kept)
     rest: bool = False
+    # a piece that follows the piece before it with no whitespace in the source (a cut
+    # between a CJK letter and a Latin word): written right after it
+    glued: bool = False
 
 
 @dataclass
@@ -174,11 +177,18 @@ def count_words(text: str) -> int:
     return len(_CJK_COUNTED.findall(text))
 
 
-def words_of(text: str) -> list[str]:
+def words_of(text: str) -> list[tuple[str, bool]]:
     """All of `text` but its whitespace, cut into words where it may be cut: a CJK
     character with the CJK punctuation around it, a run of that punctuation alone (no word
-    to `count_words`), or a run of other non-whitespace."""
-    return _CJK_WORD.findall(text) if _CJK_EDGE.search(text) else text.split()
+    to `count_words`), or a run of other non-whitespace; each with whether it follows the
+    word before it with no whitespace between (`轮换TLS证书`: TLS and 证 do)."""
+    if not _CJK_EDGE.search(text):
+        return [(word, False) for word in text.split()]
+    out, end = [], -1
+    for match in _CJK_WORD.finditer(text):
+        out.append((match.group(), match.start() == end))
+        end = match.end()
+    return out
 
 
 def word_spans(text: str) -> list[tuple[int, int]]:
@@ -716,6 +726,7 @@ class _Parser:
             self.units[unit].piece = piece.piece
             self.units[unit].line_start = piece.line_start
             self.units[unit].rest = piece.rest
+            self.units[unit].glued = piece.glued
             self.sentence_of[unit] = units[k - piece.before]
 
     def _starts_block(self, j: int) -> bool:
@@ -784,28 +795,33 @@ class _Parser:
 @dataclass
 class _Piece:
     """A unit's text as a paragraph or list item is cut: `before` is how many pieces of its
-    sentence before it come with it; `piece`, `line_start` and `rest` go to `Unit`."""
+    sentence before it come with it; `piece`, `line_start`, `rest` and `glued` go to
+    `Unit`."""
 
     text: str
     before: int
     piece: bool = False
     line_start: bool = False
     rest: bool = False
+    glued: bool = False
 
 
 def _start_pieces(sentence: str, budget: int) -> list[_Piece]:
     """A sentence over the budget as chained pieces: its first `budget` words in
     `START_PIECES` pieces, then the rest; each piece's text keeps its line breaks."""
-    words = [(k, word) for k, line in enumerate(sentence.split("\n")) for word in words_of(line)]
+    words = [(k, word, glued) for k, line in enumerate(sentence.split("\n"))
+             for word, glued in words_of(line)]
     size = -(-budget // START_PIECES)
     spans = [(a, min(a + size, budget)) for a in range(0, budget, size)]
     pieces = []
     for j, (a, b) in enumerate([*spans, (budget, len(words))]):
+        # between two words of one line: nothing where the source has nothing
         text = "".join(("" if i == a else "\n" if words[i][0] != words[i - 1][0]
-                        else _spaced(words[i - 1][1], words[i][1])) + words[i][1]
-                       for i in range(a, b))
-        pieces.append(_Piece(text, j, piece=True, line_start=words[a][0] != words[a - 1][0]
-                             if a else False, rest=j == len(spans)))
+                        else "" if words[i][2] else _spaced(words[i - 1][1], words[i][1]))
+                       + words[i][1] for i in range(a, b))
+        line_start = words[a][0] != words[a - 1][0] if a else False
+        pieces.append(_Piece(text, j, piece=True, line_start=line_start, rest=j == len(spans),
+                             glued=bool(a) and not line_start and words[a][2]))
     return pieces
 
 
@@ -890,7 +906,8 @@ def render(doc: Document, keep: set[int] | npt.NDArray[np.bool_]) -> str:
             item = ""
             for u in chosen:
                 if doc.units[u].kind == "item":
-                    item = _joined(item, _squeezed(doc.units[u].text))
+                    text = _squeezed(doc.units[u].text)
+                    item = item + text if doc.units[u].glued else _joined(item, text)
             out.append(block.head + item)
         elif block.kind == "paragraph" and len(chosen) < len(block.units):
             prefix = block.lines[0][:_indent(block.lines[0])]
@@ -900,7 +917,9 @@ def render(doc: Document, keep: set[int] | npt.NDArray[np.bool_]) -> str:
                 lines = [_squeezed(line) for line in (
                     kept_unit.text.split("\n") if kept_unit.piece else [kept_unit.text])]
                 if written and not kept_unit.line_start:
-                    written[-1] = _joined(written[-1], lines.pop(0))
+                    first = lines.pop(0)
+                    written[-1] = (written[-1] + first if kept_unit.glued
+                                   else _joined(written[-1], first))
                 written.extend(lines)
             out.extend(prefix + line for line in written)
         else:

@@ -1377,6 +1377,17 @@ def test_no_space_is_written_after_cjk_punctuation() -> None:
     assert render(doc, {0, 2}) == "先重启设备。PCIe 设备需要重置。\n"
 
 
+def test_the_kept_start_of_a_chinese_sentence_adds_no_space() -> None:
+    """A sentence larger than the budget keeps its start, cut into words where it may be cut
+    (each CJK letter); they are joined as the source has them, so a Latin word glued to
+    Chinese letters stays glued (`在Linux系统上`, not `在 Linux 系统上`)."""
+    text = "本文介绍如何在Linux系统上配置TLS证书并使用Nginx部署服务" * 6 + "\n"
+    result = minify(hashing(), text, max_words=40)
+    assert result.words_out and result.words_out <= 40
+    kept = result.text.strip()
+    assert " " not in kept and text.startswith(kept)
+
+
 @pytest.mark.parametrize("ratio", [0.3, 0.5, 0.7])
 def test_a_chinese_brief_keeps_its_budget_in_characters(ratio: float) -> None:
     """A Chinese brief minified to nothing ("no part of it fits in 2 words": each paragraph
