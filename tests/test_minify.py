@@ -40,7 +40,7 @@ from briefmin.minify import (
     unit_vectors,
     word_budget,
 )
-from briefmin.selection import WINDOW, Coverage, windows
+from briefmin.selection import WINDOW, Coverage, candidates, windows
 from briefmin.units import CONTEXT_KINDS, laid_out
 
 from .conftest import BRIEFS, HASHING, Cli, cached_encoder
@@ -846,7 +846,11 @@ def test_backward_elimination_keeps_budget_context_and_no_repeat(text: str, rati
     own = np.array([kept and u.kind not in CONTEXT_KINDS and i not in framing
                     for i, (u, kept) in enumerate(zip(doc.units, mask, strict=True))], bool)
     assert not any(i in doc.duplicates for i in np.flatnonzero(own).tolist())
-    fits = sum(u.words for i, u in enumerate(doc.units) if i not in doc.duplicates) <= budget
+    # everything that can be kept (a unit chosen for its own sake, with its context: a
+    # heading with nothing under it is never written) fits: then only the clean-ups apply
+    keepable = {i for i, keep in enumerate(candidates(doc).tolist()) if keep}
+    needed = keepable | {c for i in keepable for c in doc.units[i].context}
+    fits = sum(doc.units[i].words for i in needed) <= budget
     if not fits:
         kept = np.flatnonzero(own)
         close = vectors.unit[kept] @ vectors.unit[kept].T
