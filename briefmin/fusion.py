@@ -27,6 +27,11 @@ class Params:
     alpha: float = 0.8
     rrf_k: float = 60.0
     lexical_weight: float = 1.0
+    # alpha for a query written mostly in Chinese, Japanese or Korean (`Query.mostly_cjk`),
+    # which the bundled English model reads poorly: chosen by MRR@10 on the training half of
+    # 1,010 Chinese Debian descriptions, their synopses as queries (0.706 at 0.1 against
+    # 0.626 at 0.8; 0.3-0.0 within 0.002); bench/RESULTS.md has the held-out half
+    cjk_alpha: float = 0.1
 
 
 DEFAULT = Params()

@@ -111,6 +111,12 @@ class Query:
     terms: tuple[str, ...]  # what the lexical channel looks up (stop words left out)
     literals: tuple[Literal, ...]  # what must match
 
+    @property
+    def mostly_cjk(self) -> bool:
+        """Whether at least half of the query's letters are Chinese, Japanese or Korean."""
+        letters = [c for c in self.text if c.isalpha()]
+        return 2 * sum(cjk.has_token_letter(c) for c in letters) >= len(letters) > 0
+
 
 def parse(text: str, split_cjk: bool = True) -> Query:
     """Read one query. A query without a letter or digit is a usage error (exit 2); one of stop

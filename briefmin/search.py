@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from collections.abc import Set
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -364,7 +364,10 @@ class HybridSearcher:
         if scores is not None:
             known["lexical"] = self.lexical.scores_of(scores, candidates)
         scale = self.lexical.scale(query.terms) if scores is not None else 1.0
-        fused = fuse(rankings, known, scale, self.params)
+        # the bundled model reads English: a query mostly in CJK leans on its words
+        params = (replace(self.params, alpha=self.params.cjk_alpha) if query.mostly_cjk
+                  else self.params)
+        fused = fuse(rankings, known, scale, params)
         if scores is not None and query.literals:
             fused = self._literals(query, fused, scores, k)
             # briefs found only by the literal check (up to VERIFY of them) are scored on
@@ -372,7 +375,7 @@ class HybridSearcher:
             # rest of the search
             for item in fused:
                 if not item.ranks:
-                    fusion.rescore(item, list(rankings) or ["lexical"], scale, self.params)
+                    fusion.rescore(item, list(rankings) or ["lexical"], scale, params)
             fused = order(fused)
         return self._hits(query, vector, fused, chunks, k, mode, min_score, all_versions,
                           within)

@@ -400,3 +400,28 @@ def test_a_damaged_brief_does_not_stop_a_format_8_archive_from_being_upgraded(
     found = hits(cli, archive, "证书轮换", "--mode", "lexical")
     assert [Path(str(h["path"])).name for h in found] == ["intact.md"]
     assert found[0]["literals"] == 1
+
+
+def test_a_query_mostly_in_cjk_leans_on_its_words(
+        monkeypatch: pytest.MonkeyPatch, hashing_archive: Callable[..., Path]) -> None:
+    """The bundled model reads English: for a query at least half of whose letters are CJK
+    or Hangul the fusion weighs the cosine by `cjk_alpha` (0.1, chosen on the training half
+    of Chinese Debian descriptions, where the default 0.8 was behind the words alone);
+    English queries keep 0.8."""
+    from briefmin import fusion, search
+
+    assert parse("负载均衡器配置").mostly_cjk and parse("패치 보내기").mostly_cjk
+    assert parse("配置 the nginx load balancer 负载").mostly_cjk is False
+    assert not parse("ENG-2291 rollout").mostly_cjk and not parse("2291").mostly_cjk
+    used: list[float] = []
+    real = fusion.fuse
+
+    def spy(*args: object, **kwargs: object) -> object:
+        used.append(args[3].alpha)  # type: ignore[attr-defined]
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(search, "fuse", spy)
+    archive = hashing_archive(CHINESE)
+    with Archive.open(archive) as opened:
+        search_texts(opened, ["负载均衡器配置", "load balancer rotation"], mode="hybrid")
+    assert used == [fusion.DEFAULT.cjk_alpha, fusion.DEFAULT.alpha] == [0.1, 0.8]
