@@ -200,12 +200,14 @@ def word_spans(text: str) -> list[tuple[int, int]]:
 has_cjk = cjk.has_letter
 
 
-def _spaced(before: str, after: str) -> str:
-    """What goes between two kept pieces of text: nothing between two CJK characters (a
-    sentence, word or wrapped line of a script written without spaces) or after CJK
-    punctuation (it carries its own space: `器。PC` as the source writes it, where a space
-    after 。 was 32 of the spaces 120 Chinese kernel docs' outputs held and their sources
-    did not), else a space."""
+def _spaced(before: str, after: str, glued: bool = False) -> str:
+    """What goes between two kept pieces of text: nothing where the source had nothing
+    (`glued`), between two CJK characters (a sentence, word or wrapped line of a script
+    written without spaces) or after CJK punctuation (it carries its own space: `器。PC` as
+    the source writes it, where a space after 。 was 32 of the spaces 120 Chinese kernel
+    docs' outputs held and their sources did not), else a space."""
+    if glued:
+        return ""
     if not before or not after:
         return " "
     if _CJK_MARK.match(before[-1]):
@@ -213,10 +215,10 @@ def _spaced(before: str, after: str) -> str:
     return "" if _CJK_EDGE.match(before[-1]) and _CJK_EDGE.match(after[0]) else " "
 
 
-def _joined(before: str, after: str) -> str:
+def _joined(before: str, after: str, glued: bool = False) -> str:
     """Two pieces of kept text as one, `_spaced` between them (`after` alone when `before`
     is empty)."""
-    return before + _spaced(before, after) + after if before else after
+    return before + _spaced(before, after, glued) + after if before else after
 
 
 def _squeezed(text: str) -> str:
@@ -815,9 +817,8 @@ def _start_pieces(sentence: str, budget: int) -> list[_Piece]:
     spans = [(a, min(a + size, budget)) for a in range(0, budget, size)]
     pieces = []
     for j, (a, b) in enumerate([*spans, (budget, len(words))]):
-        # between two words of one line: nothing where the source has nothing
         text = "".join(("" if i == a else "\n" if words[i][0] != words[i - 1][0]
-                        else "" if words[i][2] else _spaced(words[i - 1][1], words[i][1]))
+                        else _spaced(words[i - 1][1], words[i][1], glued=words[i][2]))
                        + words[i][1] for i in range(a, b))
         line_start = words[a][0] != words[a - 1][0] if a else False
         pieces.append(_Piece(text, j, piece=True, line_start=line_start, rest=j == len(spans),
@@ -907,7 +908,7 @@ def render(doc: Document, keep: set[int] | npt.NDArray[np.bool_]) -> str:
             for u in chosen:
                 if doc.units[u].kind == "item":
                     text = _squeezed(doc.units[u].text)
-                    item = item + text if doc.units[u].glued else _joined(item, text)
+                    item = _joined(item, text, doc.units[u].glued)
             out.append(block.head + item)
         elif block.kind == "paragraph" and len(chosen) < len(block.units):
             prefix = block.lines[0][:_indent(block.lines[0])]
@@ -917,9 +918,7 @@ def render(doc: Document, keep: set[int] | npt.NDArray[np.bool_]) -> str:
                 lines = [_squeezed(line) for line in (
                     kept_unit.text.split("\n") if kept_unit.piece else [kept_unit.text])]
                 if written and not kept_unit.line_start:
-                    first = lines.pop(0)
-                    written[-1] = (written[-1] + first if kept_unit.glued
-                                   else _joined(written[-1], first))
+                    written[-1] = _joined(written[-1], lines.pop(0), kept_unit.glued)
                 written.extend(lines)
             out.extend(prefix + line for line in written)
         else:
