@@ -522,7 +522,7 @@ class Archive:
     def lexical_splits_cjk(self) -> bool:
         """Whether the lexical index holds each Chinese or Japanese letter as its own token
         (format 9 on); an older format's index holds a run of them as one token."""
-        return self._db.version >= lexical.SPLIT_CJK_FORMAT
+        return lexical.splits_cjk(self._db)
 
     def lexical_matches(self, term: str) -> npt.NDArray[np.int64]:
         """Content ids (sorted) whose text holds the token `term`; see store/lexical.py."""

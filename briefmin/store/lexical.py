@@ -71,6 +71,12 @@ def exists(db: Connection) -> bool:
     return bool(db.query("SELECT 1 FROM sqlite_master WHERE name = ?", (TABLE,)))
 
 
+def splits_cjk(db: Connection) -> bool:
+    """Whether the archive's index holds each CJK letter and Korean syllable as its own
+    token (format SPLIT_CJK_FORMAT on); an older format's holds a run of them as one."""
+    return db.version >= SPLIT_CJK_FORMAT
+
+
 def complete(db: Connection) -> bool:
     """Whether the archive has the index with every content in it (a migrated archive has
     none until its backfill, on the next write)."""

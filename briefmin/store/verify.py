@@ -269,7 +269,7 @@ class _Verifier:
         checked = 0
         expected: dict[int, int] = {}
         # the lexical index is rebuilt from the texts inflated here (see lexical.Rebuilt)
-        rebuilt = (lexical.Rebuilt(split_cjk=self.db.version >= lexical.SPLIT_CJK_FORMAT)
+        rebuilt = (lexical.Rebuilt(split_cjk=lexical.splits_cjk(self.db))
                    if lexical.complete(self.db) else None)
         for content_id, n_vectors in self.db.query("SELECT id, vectors FROM contents"):
             if not isinstance(n_vectors, int) or not isinstance(content_id, int):
