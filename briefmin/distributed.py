@@ -14,7 +14,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -154,9 +157,10 @@ class RayEncoding:
                 # starves them (measured: 9% of a core per actor beside 35% for a local add)
                 os.environ.setdefault("RAY_worker_niceness", "0")
             try:
-                ray.init(address=address or "local", include_dashboard=False,
-                         log_to_driver=False, logging_level="ERROR",
-                         configure_logging=True)
+                with _without_level_notice():
+                    ray.init(address=address or "local", include_dashboard=False,
+                             log_to_driver=False, logging_level="ERROR",
+                             configure_logging=True)
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 raise ModelError(f"cannot start or join Ray ({address or 'local'}): "
                                  f"{str(exc).splitlines()[0] if str(exc) else exc}") from None
@@ -184,6 +188,35 @@ class RayEncoding:
         if self._ray is not None and self._started:
             self._ray.shutdown()
         self._ray = None
+
+
+# what Ray's C++ logging prints, at INFO before the level applies, whenever the variable is
+# set; with it unset, every run would print instead an ERROR about Ray Data's actor
+# constructor arguments (ray-project/ray#53727)
+LEVEL_NOTICE = "Set ray log level from environment variable RAY_BACKEND_LOG_LEVEL"
+
+
+@contextmanager
+def _without_level_notice() -> Iterator[None]:
+    """fd 2 goes to a temporary file while Ray starts, then comes back with every line it
+    got but LEVEL_NOTICE: `add --ray --quiet` in cron must print nothing (cron mails any
+    output). Ray's daemons started meanwhile keep the file as their stderr; they log to
+    their session's files."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            for line in capture.read().decode(errors="replace").splitlines(keepends=True):
+                if LEVEL_NOTICE not in line:
+                    sys.stderr.write(line)
+            sys.stderr.flush()
 
 
 def _check_reachable(address: str) -> None:

@@ -152,3 +152,20 @@ def test_a_killed_driver_keeps_its_commits_and_a_rerun_completes(
     assert kept + added > 300
     assert_restores(archive, corpus, tmp_path, kept + added)
 
+
+
+def test_a_quiet_ray_add_prints_nothing(tmp_path: Path) -> None:
+    """cron mails any output: Ray's notice that it read RAY_BACKEND_LOG_LEVEL (printed by its
+    C++ logging at start-up, whatever the level) must not reach the user's stderr."""
+    folder = tmp_path / "briefs"
+    folder.mkdir()
+    for n in range(3):
+        (folder / f"b{n}.md").write_text(f"Brief {n}: renew the lease for site {n}.\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "briefmin", "add", str(tmp_path / "q.bmin"), str(folder),
+         "--ray", "--quiet"],
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+        timeout=300)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    with Archive.open(tmp_path / "q.bmin") as arch:
+        assert len(arch.records()) == 3
