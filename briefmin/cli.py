@@ -488,11 +488,11 @@ def dedupe_command(
                           "near-identical, similar, all), exit 1 on a group; implies --fail.",
         show_default=False)] = None,
     prune: Annotated[bool, typer.Option(
-        "--prune", help="Remove all but the oldest member of each exact, normalized and "
-                        "near-identical group (see --prune-kind, --dry-run).")] = False,
+        "--prune", help="Remove all but the oldest member of each exact and normalized "
+                        "group (see --prune-kind, --dry-run).")] = False,
     prune_kind: Annotated[str | None, typer.Option(
         "--prune-kind", help="The kinds --prune removes, comma-separated (default "
-                             "exact,normalized,near-identical; `similar` groups only when "
+                             "exact,normalized; near-identical and similar groups only when "
                              "named, or with all).", show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run/--no-dry-run", help="With --prune: only show what would be removed.")]
@@ -577,6 +577,8 @@ def dedupe_command(
         output.dedupe_groups(report, quiet)
         if prune:
             output.dedupe_removals(removals, prune_kinds, dry_run, quiet)
+            output.dedupe_left(report.findings([k for k in KINDS if k not in prune_kinds]),
+                               prune_kinds, quiet)
     if (fail or fail_on is not None) and report.findings(fail_kinds):
         raise typer.Exit(int(ExitStatus.FINDINGS))
 

@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -191,6 +192,16 @@ def dedupe_removals(removals: Sequence[Any], kinds: Sequence[str], dry_run: bool
     count = len({r.path for r in removals})
     info(f"{verb} {count} brief(s) from {', '.join(kinds)} groups, keeping the oldest of each"
          + (" (run with --no-dry-run to remove them)" if dry_run and count else ""), quiet)
+
+
+def dedupe_left(groups: Sequence[Any], kinds: Sequence[str], quiet: bool) -> None:
+    """The groups a prune of `kinds` left, per kind, and how to remove them once read."""
+    left = Counter(g.kind for g in groups)
+    for kind, count in left.items():
+        why = ("copies with small edits, or siblings of one template" if kind ==
+               "near-identical" else "one meaning in other words")
+        info(f"left {count} {kind} group(s) ({why}): read them; --prune-kind "
+             f"{','.join([*kinds, kind])} would remove their members too", quiet)
 
 
 def histogram(bins: Sequence[tuple[float, int]], of: str, threshold: float) -> None:

@@ -353,7 +353,7 @@ def test_prune_dry_run_then_for_real(cli: Cli, hashing_archive: MakeArchive) -> 
     shown = cli("dedupe", path, "--prune", "--json")
     plan = json.loads(shown.stdout)["prune"]
     assert plan["dry_run"] is True and plan["paths"] == ["src/b.md", "src/c.md"]
-    assert plan["kinds"] == ["exact", "normalized", "near-identical"]
+    assert plan["kinds"] == ["exact", "normalized"]
     assert [(r["path"], r["kind"], r["keeps"], r["jaccard"]) for r in plan["removals"]] == [
         ("src/b.md", "exact", "src/a.md", 1.0), ("src/c.md", "normalized", "src/a.md", 1.0)]
     assert path.read_bytes() == before
@@ -364,6 +364,38 @@ def test_prune_dry_run_then_for_real(cli: Cli, hashing_archive: MakeArchive) -> 
         assert [r.path for r in archive.records()] == ["src/a.md", "src/d.md"]
         assert archive.verify().ok
     assert cli("dedupe", path, "--fail").returncode == 0
+
+
+# two Debian packages of one source (libaacs-dev, libaacs0): one template, the last sentence
+# says which package it is
+AACS = ("libaacs is a research project to implement the Advanced Access Content\nSystem "
+        "specification. It provides, through an open-source library, a\nway to understand how "
+        "the AACS works.\n\nThis package DOES NOT provide any key or certificate that could "
+        "be used\nto decode encrypted copyrighted material. It is based on the official\n"
+        "public AACS specification only.\n\nThis package provides {what}.\n")
+
+
+def test_template_siblings_are_near_identical_and_the_default_prune_keeps_both(
+        cli: Cli, hashing_archive: MakeArchive) -> None:
+    """Their text differs in one sentence, as an edited copy's would: near-identical (the
+    text cannot tell them apart), but each is its own brief, so the default prune removes
+    neither and says what it left and how to remove it."""
+    dev = AACS.format(what="the development files for libaacs0").encode()
+    runtime = AACS.format(what="the shared library").encode()
+    path = hashing_archive({"libaacs-dev.txt": dev, "libaacs0.txt": runtime,
+                            "libaacs0-copy.txt": runtime, "d.md": OTHER})
+    shown = cli("dedupe", path, "--json", "--prune")
+    document = json.loads(shown.stdout)
+    kinds = sorted((g["kind"], g["paths"]) for g in document["groups"])
+    assert kinds == [("exact", ["src/libaacs0-copy.txt", "src/libaacs0.txt"]),
+                     ("near-identical", ["src/libaacs-dev.txt", "src/libaacs0-copy.txt"])]
+    assert document["prune"]["paths"] == ["src/libaacs0.txt"]  # its bytes stay in the copy
+    done = cli("dedupe", path, "--prune", "--no-dry-run")
+    assert "left 1 near-identical group(s)" in done.stderr
+    assert "--prune-kind exact,normalized,near-identical" in done.stderr
+    with Archive.open(path) as archive:
+        assert [r.path for r in archive.records()] == [
+            "src/d.md", "src/libaacs-dev.txt", "src/libaacs0-copy.txt"]
 
 
 LONG = ("The billing service moves to the new message queue before the March freeze. "
@@ -490,10 +522,13 @@ def test_a_distinct_brief_on_the_same_topic_is_never_pruned(
         "- An alert when one key is throttled for more than ten minutes.\n"
         "- A weekly report to account managers of customers near their plan limit.\n")
     assert cli("add", path, "briefs").returncode == 0
+    # archived together, the path that sorts first is the oldest: the default prune removes
+    # the exact copy only; named, near-identical groups lose the revision too. Never the new
+    # brief on the same topic, nor the paraphrase (a `similar` group)
     document = json.loads(cli("dedupe", path, "--json", "--prune").stdout)
-    # only the planted copies go (archived together, the path that sorts first is the
-    # oldest): the exact copy and the near-identical revision; never the new brief on the
-    # same topic, nor the paraphrase (a `similar` group)
+    assert document["prune"]["paths"] == ["briefs/engineering/cache-invalidation.md"]
+    document = json.loads(cli("dedupe", path, "--json", "--prune", "--prune-kind",
+                              "exact,normalized,near-identical").stdout)
     assert set(document["prune"]["paths"]) == {"briefs/engineering/cache-invalidation.md",
                                                "briefs/engineering/rate-limiter-redis.md"}
     assert all(r["jaccard"] >= DEFAULT_JACCARD for r in document["prune"]["removals"])

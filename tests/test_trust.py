@@ -79,6 +79,11 @@ MD5 = MANUAL.format(tool="md5sum", alg="MD5", bits=128, spec="RFC 1321")
 SHA1 = MANUAL.format(tool="sha1sum", alg="SHA1", bits=160, spec="FIPS-180-1")
 
 
+# the tests of what a prune of near-identical groups removes name the kind: since session 26
+# the default prune removes only exact and normalized copies
+WITH_NEAR = ("--prune-kind", "exact,normalized,near-identical")
+
+
 def _dedupe(cli: Cli, path: Path, *args: str) -> dict[str, object]:
     done = cli("dedupe", path, "--json", *args)
     assert done.returncode == 0, done.stderr
@@ -106,13 +111,13 @@ def test_sibling_pages_are_not_near_copies_and_a_prune_keeps_both(
     (near,) = [g for g in groups if g["kind"] == "near-identical"]
     assert near["paths"] == ["src/man/md5sum.txt", "src/near/md5sum-appended.txt",
                              "src/near/md5sum-dated.txt", "src/near/md5sum-typo.txt"]
-    pruned = _dedupe(cli, path, "--prune", "--no-dry-run")["prune"]
+    pruned = _dedupe(cli, path, "--prune", *WITH_NEAR, "--no-dry-run")["prune"]
     assert isinstance(pruned, dict)
     assert "src/man/sha1sum.txt" not in pruned["paths"]
     with Archive.open(path) as archive:
         assert [r.path for r in archive.records()] == ["src/man/md5sum.txt",
                                                        "src/man/sha1sum.txt"]
-    again = _dedupe(cli, path, "--prune", "--no-dry-run")["prune"]  # idempotent
+    again = _dedupe(cli, path, "--prune", *WITH_NEAR, "--no-dry-run")["prune"]  # idempotent
     assert isinstance(again, dict) and again["paths"] == []
 
 
@@ -258,12 +263,13 @@ EXTRA = ("Support keeps the old endpoint alive for two more weeks, and the platf
 def test_a_copy_of_a_near_copy_goes_in_one_prune(cli: Cli, hashing_archive: MakeArchive
                                                  ) -> None:
     """The first of an exact group may go as a near copy of another brief: its copy's text
-    is its own, so one default prune removes both and a second finds nothing."""
+    is its own, so one prune of near-identical groups removes both and a second finds
+    nothing."""
     typo = LONG.replace("migrated", "migratted").encode()
     path = hashing_archive({"a.md": LONG.encode(), "b.md": typo, "c.md": typo})
-    pruned = _dedupe(cli, path, "--prune", "--no-dry-run")["prune"]
+    pruned = _dedupe(cli, path, "--prune", *WITH_NEAR, "--no-dry-run")["prune"]
     assert isinstance(pruned, dict) and pruned["paths"] == ["src/b.md", "src/c.md"]
-    again = _dedupe(cli, path, "--prune", "--no-dry-run")["prune"]
+    again = _dedupe(cli, path, "--prune", *WITH_NEAR, "--no-dry-run")["prune"]
     assert isinstance(again, dict) and again["paths"] == []
 
 
@@ -397,7 +403,7 @@ def test_two_packages_copyright_files_of_one_licence_are_distinct(
     """Two projects' copyright files under one licence: other names, holders, maintainers
     and years (60 shingles of its own on one side, 23 on the other), the licence's body the
     same. A version bumped in one of them is its near copy; the other project's file is not,
-    and the default prune must keep it."""
+    and a prune of near-identical groups must keep it."""
     bumped = COPYRIGHT_A.replace("2013-2015", "2013-2016").encode()
     path = hashing_archive({"a/copyright": COPYRIGHT_A.encode(),
                             "b/copyright": COPYRIGHT_B.encode(), "c/copyright": bumped})
@@ -405,7 +411,7 @@ def test_two_packages_copyright_files_of_one_licence_are_distinct(
     assert isinstance(groups, list)
     near = [g["paths"] for g in groups if g["kind"] == "near-identical"]
     assert near == [["src/a/copyright", "src/c/copyright"]], groups
-    pruned = _dedupe(cli, path, "--prune")["prune"]
+    pruned = _dedupe(cli, path, "--prune", *WITH_NEAR)["prune"]
     assert isinstance(pruned, dict) and pruned["paths"] == ["src/c/copyright"], pruned
 
 
@@ -429,7 +435,7 @@ def test_a_copyright_file_with_a_licence_more_is_not_pruned_as_a_copy(
             "WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.\n")
     path = hashing_archive({"a/copyright": COPYRIGHT_A.encode(),
                             "b/copyright": (COPYRIGHT_A + more).encode()})
-    pruned = _dedupe(cli, path, "--prune")["prune"]
+    pruned = _dedupe(cli, path, "--prune", *WITH_NEAR)["prune"]
     assert isinstance(pruned, dict) and pruned["paths"] == [], pruned
 
 
@@ -882,7 +888,7 @@ def test_two_modules_sharing_a_licence_header_are_not_near_copies(
     groups = _dedupe(cli, path)["groups"]
     assert isinstance(groups, list)
     assert not [g for g in groups if g["kind"] == "near-identical"], groups
-    pruned = _dedupe(cli, path, "--prune")["prune"]
+    pruned = _dedupe(cli, path, "--prune", *WITH_NEAR)["prune"]
     assert isinstance(pruned, dict) and pruned["paths"] == [], pruned
 
 
