@@ -2,9 +2,9 @@
 
 1. quality on the held-out half of the labelled set (bench/labelled.py; no threshold choice
    read it): planted near-identical copies and paraphrases grouped with their original,
-   distinct same-topic pairs never pruned (even naming near-identical), every member at least its kind's
-   threshold from its group's first (asserted on every run), beside semhash 0.5 given the
-   same bundled MiniLM as `model=` on the same documents;
+   distinct same-topic pairs never pruned (even naming near-identical), every member at
+   least its kind's threshold from its group's first (asserted on every run), beside
+   semhash 0.5 given the same bundled MiniLM as `model=` on the same documents;
 2. group sizes on 20,000 real Debian descriptions (an archive made with the real model, built
    once under bench/out/) and on all 2,841 kernel docs (texts for the lexical kinds; for
    `similar`, vectors of each doc's first 1,000 characters: encoding whole docs takes hours
