@@ -78,6 +78,8 @@ _TABLE_DIRECTIVE = re.compile(r"^\s*\.\.\s+(flat-table|list-table)::")
 _OPTION = re.compile(r"^\s*:[^:\s][^:]*:")
 _QUOTE = re.compile(r"^\s{0,3}>")
 _COMMENT = re.compile(r"^ {0,3}<!--")  # markdown's HTML comment block, to its `-->`
+_PRE = re.compile(r"^\s*<pre(?=[\s>])", re.IGNORECASE)  # HTML's code, to its `</pre>`
+_PRE_CLOSE = re.compile(r"</pre\s*>", re.IGNORECASE)
 _GUTTER = re.compile(r"^(\s*)\|(?=\s|$)")  # a `|` framing a laid-out line, as pydoc's
 _LINE_END = re.compile(r"\r\n?|\n")  # a brief's first line ending is its style
 _ITEM = re.compile(r"^(\s*)([-*+\u2022]|\d{1,9}[.)]|#\.|\(\d{1,9}\)|:[^:\s][^:]*:)(\s+|$)")
@@ -255,6 +257,33 @@ def _fence_end(lines: list[str], start: int) -> int:
         if closing.match(lines[j]):
             return j + 1
     return len(lines)
+
+
+def _pre_end(lines: list[str], start: int) -> int | None:
+    """Index after the `<pre>` block opening at `start`; None when it never closes (then it
+    is read as text: one unclosed tag must not make the rest of a page one code block)."""
+    for j in range(start, len(lines)):
+        if _PRE_CLOSE.search(lines[j]):
+            return j + 1
+    return None
+
+
+def _clean_lines(lines: list[str]) -> list[str]:
+    """A paragraph's or list item's lines with a line that repeats the one before it dropped
+    (`_dedupe_lines`) and runs of spaces squeezed (`_clean_line`), but a fenced block inside
+    (an item's code) as it is: there two equal lines, and the spaces, are the code's."""
+    out, k = [], 0
+    while k < len(lines):
+        if _FENCE.match(lines[k]):
+            end = _fence_end(lines, k)
+            out += [line.rstrip() for line in lines[k:end]]
+            k = end
+            continue
+        line = lines[k]
+        if k == 0 or line.strip() != lines[k - 1].strip() or not line.strip():
+            out.append(_clean_line(line))
+        k += 1
+    return out
 
 
 def _comment_end(lines: list[str], start: int) -> int:
@@ -537,6 +566,10 @@ class _Parser:
             end = _fence_end(lines, i)
             self._atomic("code", lines[i:end])
             return end
+        if _PRE.match(line) and (end := _pre_end(lines, i)) is not None:
+            self._close_items(indent)
+            self._atomic("code", lines[i:end])
+            return end
         if _COMMENT.match(line):
             # one unit, like a code block: its lines may look like list items (Node's YAML
             # history), and a comment cut before its `-->` hides all that follows it
@@ -608,7 +641,8 @@ class _Parser:
         return block
 
     def _atomic(self, kind: str, lines: list[str]) -> None:
-        if kind in ("code", "table", "front", "comment"):  # layout is meaning: verbatim
+        # layout is meaning: verbatim (a directive's body is often code: `.. code-block::`)
+        if kind in ("code", "table", "front", "comment", "directive"):
             lines = [line.rstrip() for line in lines]
         else:
             lines = [_clean_line(line) for line in lines]
@@ -680,7 +714,7 @@ class _Parser:
             else:
                 j += 1
             end = j
-        body = [_clean_line(line) for line in _dedupe_lines(lines[i:end])]
+        body = _clean_lines(lines[i:end])
         sentences = _item_sentences(body, self._pieces)
         if sentences is None:
             block = self._add("item", body, [("item", "\n".join(body))])
@@ -734,7 +768,7 @@ class _Parser:
     def _starts_block(self, j: int) -> bool:
         line = self.lines[j]
         return bool(_ITEM.match(line) or _FENCE.match(line) or _ATX.match(line)
-                    or _QUOTE.match(line) or _DIRECTIVE.match(line)
+                    or _QUOTE.match(line) or _DIRECTIVE.match(line) or _PRE.match(line)
                     or _table_end(self.lines, j) is not None or _is_title(self.lines, j)
                     or _ADORNMENT.match(line))
 

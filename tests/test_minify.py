@@ -236,6 +236,30 @@ def test_rst_titles_literal_blocks_and_directives() -> None:
     assert doc.units[3].text == "    make   all\n    make install"
 
 
+
+@pytest.mark.parametrize("source", [
+    # reStructuredText's code directive: its body is code
+    "Intro.\n\n.. code-block:: c\n\n   int    x    =  1;\n   int    yy   =  2;\n\nEnd.\n",
+    # a fenced block inside a list item, with a line that repeats the one before it
+    "# T\n\n1. Step one:\n   ```\n   a    =   1\n   }\n   }\n   ```\n2. Two.\n",
+    # HTML's <pre>, right after a paragraph's line
+    "<p>Intro text here.</p>\n<pre>\nint    x  = 1;\n  y    = 2;\n</pre>\n<p>End.</p>\n",
+])
+def test_code_keeps_its_spaces_and_lines_when_kept(source: str) -> None:
+    """Code is layout: a kept code block comes out byte for byte (the audit of session 26
+    found its runs of spaces squeezed in these three places, and a repeated line dropped)."""
+    doc = parse(source)
+    assert render(doc, set(range(len(doc.units)))) == source
+    (code,) = [u for u in doc.units if u.kind in ("code", "directive") or "```" in u.text]
+    code_lines = [line for line in source.splitlines() if "  " in line or line.strip() == "}"]
+    assert all(line in code.text.splitlines() for line in code_lines), code.text
+
+
+def test_an_unclosed_pre_is_read_as_text() -> None:
+    doc = parse("<pre>\nOne sentence here.   Another one.\n\nEnd.\n")
+    assert [u.kind for u in doc.units] == ["sentence", "sentence", "sentence"]
+
+
 # a manual page as `man ls | col -b` saves it: sections, option terms over indented
 # definitions, no markup
 MAN_PAGE = """\
