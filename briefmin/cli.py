@@ -28,6 +28,7 @@ from .errors import (
     InputError,
     ModelError,
     UsageError,
+    printable,
 )
 from .modelid import RAY_BATCH_BRIEFS
 from .sources import (
@@ -222,7 +223,7 @@ def add_command(
     inputs = _inputs(paths, from_file)
     if not inputs and from_file is None:
         raise UsageError("nothing to add: give files, folders, - (stdin) or --from FILE")
-    stored_name = archive_name(name)  # an empty one is refused by `iter_sources`
+    stored_name = archive_name(_utf8(name, "--name"))  # an empty one: see `iter_sources`
     if "-" in inputs and stored_name not in (name, "") and not (quiet or json_out):
         # like tar's "Removing leading '/'": say so rather than store another name quietly
         output.warn(f"--name {output.escape_name(name)} is stored as "
@@ -277,6 +278,18 @@ def _ray_encoding(archive: Archive, address: str | None, actors: int | None,
     if find_spec("ray") is None:
         raise UsageError(f"--ray needs Ray, which is not installed: {INSTALL_HINT}")
     return RayEncoding(archive, RayOptions(address, actors, batch))
+
+
+def _utf8(text: str, what: str) -> str:
+    """`text` from the command line, refused when its bytes were not UTF-8 (Python hands
+    such bytes over as lone surrogates, which no encoder, index or name cell takes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise UsageError(f"{what} '{printable(shown)}' is not valid UTF-8; give it in "
+                         "UTF-8") from None
+    return text
 
 
 def _inputs(paths: list[str] | None, from_file: str | None) -> list[str]:
@@ -357,7 +370,7 @@ def search_command(
                          "per line)")
     if query is not None and queries is not None:
         raise UsageError("give one QUERY, or --queries FILE (one query per line), not both")
-    texts = [query] if query is not None else read_queries(queries or "-")
+    texts = [_utf8(query, "the query")] if query is not None else read_queries(queries or "-")
     with _archive().open(archive, model=model) as arch:
         chosen = arch.snapshot(snapshot) if snapshot is not None else None
         results = search_texts(arch, texts, k, mode=mode, min_score=min_score,
@@ -538,8 +551,9 @@ def dedupe_command(
         raise UsageError("--prune works on the archive's own duplicates; run it without paths")
     if prune and snapshot is not None:
         raise UsageError("--prune removes latest versions; run it without --snapshot")
-    sources = list(iter_sources(inputs, include=include or DEFAULT_INCLUDE,
-                                exclude=exclude or (), stdin_name=name)) if inputs else None
+    sources = (list(iter_sources(inputs, include=include or DEFAULT_INCLUDE,
+                                 exclude=exclude or (), stdin_name=_utf8(name, "--name")))
+               if inputs else None)
     if (from_file is not None or inputs) and not sources:
         # a pull request that changes no brief: nothing to check is no finding (as `add`
         # takes an empty list), never the whole archive's dedupe nor "N brief(s) compared"

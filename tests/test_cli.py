@@ -317,6 +317,21 @@ def test_an_unreachable_cluster_is_one_line_and_exit_6(cli: Cli, chdir_tmp: Path
     assert (listed.returncode, json.loads(listed.stdout)) == (0, [])
 
 
+@pytest.mark.parametrize("args", [
+    ["search", "a.bmin", "caf\udce9 price"],            # argv bytes that are not UTF-8
+    ["add", "a.bmin", "-", "--name", "x\udce9.md", "--model", HASHING],
+    ["dedupe", "a.bmin", "-", "--name", "x\udce9.md"],
+])
+def test_an_argument_that_is_not_utf8_is_a_usage_error(chdir_tmp: Path, args: list[str]
+                                                       ) -> None:
+    """They reached the encoder and the catalogue, and ended as "internal error" (exit 70)."""
+    done = run_briefmin(*args, cwd=chdir_tmp, input=b"a brief\n")
+    stderr = done.stderr.decode()
+    assert done.returncode == ExitStatus.USAGE, stderr
+    assert stderr.count("\n") == 1 and "is not valid UTF-8" in stderr and "\\xe9" in stderr
+    assert not (chdir_tmp / "a.bmin").exists()
+
+
 def test_a_bug_is_one_line_and_exit_70(cli: Cli, chdir_tmp: Path,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     from briefmin import Archive
