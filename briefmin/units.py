@@ -566,10 +566,10 @@ class _Parser:
             end = _fence_end(lines, i)
             self._atomic("code", lines[i:end])
             return end
-        if _PRE.match(line) and (end := _pre_end(lines, i)) is not None:
+        if _PRE.match(line) and (pre_end := _pre_end(lines, i)) is not None:
             self._close_items(indent)
-            self._atomic("code", lines[i:end])
-            return end
+            self._atomic("code", lines[i:pre_end])
+            return pre_end
         if _COMMENT.match(line):
             # one unit, like a code block: its lines may look like list items (Node's YAML
             # history), and a comment cut before its `-->` hides all that follows it
