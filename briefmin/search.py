@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from . import cjk, fusion
 from .encoder import archive_encoder
-from .errors import UsageError
+from .errors import BriefminError, UsageError
 from .fusion import Fused, fuse, order
 from .quantize import Floats, binary_codes, hamming
 from .query import Literal, Query, parse
@@ -240,10 +240,11 @@ def _words(text: str) -> set[str]:
 
 
 class LexicalRanker:
-    """BM25 over the archive's lexical index (store/lexical.py). The index keeps no term
-    frequencies (detail=none, for size), so every term counts once per brief: BM25 with
-    tf = 1, document length = the brief's size in bytes. Term lookups are cached, so a batch
-    of queries pays each term once."""
+    """BM25 over the archive's lexical index (store/lexical.py), document length = the
+    brief's size in bytes. The index keeps no term frequencies (detail=none, for size), so
+    `scores` counts every term once per brief, and `counted` then counts the terms in the
+    text of the best candidates. Term lookups are cached, so a batch of queries pays each
+    term once."""
 
     K1 = 1.2
     B = 0.75
@@ -254,8 +255,9 @@ class LexicalRanker:
         self._ids, sizes = archive.content_sizes() if self.available else (
             np.zeros(0, np.int64), np.zeros(0, np.int64))
         average = float(sizes.mean()) if len(sizes) else 1.0
-        # BM25's saturation term at tf = 1, per content
-        self._norm = (self.K1 + 1) / (1 + self.K1 * (1 - self.B + self.B * sizes / average))
+        # BM25's length factor, and its saturation term at tf = 1, per content
+        self._length = 1 - self.B + self.B * sizes / average
+        self._norm = (self.K1 + 1) / (1 + self.K1 * self._length)
         self._matches: dict[str, npt.NDArray[np.int64]] = {}
 
     def matches(self, term: str) -> npt.NDArray[np.int64]:
@@ -279,6 +281,41 @@ class LexicalRanker:
             if len(where):
                 idf = np.log(1 + (n - len(where) + 0.5) / (len(where) + 0.5))
                 out[where] += idf * self._norm[where]
+        return out
+
+    def counted(self, scores: Floats, terms: tuple[str, ...], n: int) -> Floats:
+        """`scores` with the n best scored again from how often each term occurs in their
+        text. Counting each term once let the shortest brief that mentions a word outrank
+        the one about it (an audit's one-word query `pricing`: the fixtures' pricing brief,
+        10 mentions, ranked 10th), and in Chinese, where each letter is a token and letters
+        repeat, it was most of the gap to bm25s (bench/RESULTS.md, "Term frequencies")."""
+        top = [c for c, _ in self.rank(scores, n)]
+        if not top:
+            return scores
+        texts = {}
+        for content_id in sorted(top):  # storage order: each solid block inflates once
+            try:
+                texts[content_id] = self.archive.text(content_id)
+            except BriefminError:  # damaged (verify names it): its words count once
+                continue
+        counts = self.archive.lexical_counts(texts, terms)
+        out = scores.copy()
+        total = len(self._ids)
+        for content_id in texts:
+            position = int(np.searchsorted(self._ids, content_id))
+            score = 0.0
+            for term in terms:
+                where = self.matches(term)
+                if not len(where):
+                    continue
+                held = bool(where[min(int(np.searchsorted(where, position)), len(where) - 1)]
+                            == position)
+                count = max(counts.get((term, content_id), 0), int(held))
+                if count:
+                    idf = np.log(1 + (total - len(where) + 0.5) / (len(where) + 0.5))
+                    score += float(idf) * (self.K1 + 1) * count / (
+                        count + self.K1 * float(self._length[position]))
+            out[position] = score
         return out
 
     def scale(self, terms: tuple[str, ...]) -> float:
@@ -354,6 +391,7 @@ class HybridSearcher:
             chunks = {c: (cosine, row) for c, cosine, row in semantic}
         scores = self.lexical.scores(query.terms) if self.lexical.available else None
         if scores is not None and query.terms:
+            scores = self.lexical.counted(scores, query.terms, n)
             rankings["lexical"] = self.lexical.rank(scores, n)
         candidates = sorted({c for ranking in rankings.values() for c, _ in ranking})
         chunks.update(self.semantic.best_chunks(vector, [c for c in candidates

@@ -62,6 +62,22 @@ def test_a_quoted_phrase_ranks_above_its_words_apart(cli: Cli,
     assert parse("role change").literals == ()
 
 
+def test_the_brief_about_a_word_outranks_one_that_mentions_it_once(
+        cli: Cli, hashing_archive: Callable[..., Path]) -> None:
+    """Words count as often as they occur (an audit: with each word counted once, the
+    fixtures' pricing brief ranked 10th for `pricing`, below short briefs that mention it
+    once); stems count too (prices, priced)."""
+    about = (b"# Pricing change\n\nThe new pricing starts in May. Prices rise by 4%, and "
+             b"annual plans are priced per seat. Pricing questions go to billing; the "
+             b"pricing page lists every plan, and old pricing stays for a year.\n")
+    archive = hashing_archive({
+        "about.md": about,
+        "once.md": b"The dashboard shows pricing.\n",
+        "other.md": b"Spring campaign for running shoes, with a launch event in May.\n"})
+    found = hits(cli, archive, "pricing", "--mode", "lexical")
+    assert [h["path"] for h in found] == ["src/about.md", "src/once.md"]
+
+
 @pytest.mark.parametrize(("word", "expected"), [
     ("ENG-2291", True), ("CONFIG_FOO_BAR", True), ("perm_version", True),
     ("/sys/class/net", True), ("getUserName", True), ("NFS", True), ("v2.1", True),

@@ -528,6 +528,12 @@ class Archive:
         """Content ids (sorted) whose text holds the token `term`; see store/lexical.py."""
         return lexical.matching(self._db, term)
 
+    def lexical_counts(self, texts: dict[int, str], terms: Iterable[str]
+                       ) -> dict[tuple[str, int], int]:
+        """(term, content id) -> how often the term occurs in that text, as this archive's
+        index tokenizes it; see `lexical.term_counts`."""
+        return lexical.term_counts(texts, terms, self.lexical_splits_cjk())
+
     def content_sizes(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """(content ids sorted, their sizes in bytes) of every stored content."""
         return lexical.sizes(self._db)

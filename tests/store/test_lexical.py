@@ -70,6 +70,15 @@ def test_each_cjk_letter_is_a_token_of_its_own() -> None:
         "패", "치", "를", "보", "낸", "다", "ENG", "2291", "을"]
 
 
+def test_term_counts_count_the_index_tokens() -> None:
+    """Stems (porter) and CJK letters as the index reads them; stop words never count."""
+    texts = {1: "Pricing: prices and priced, the price.", 2: "价格价格，价。", 3: "none"}
+    counts = lexical.term_counts(texts, ["pricing", "价", "the"])
+    assert counts == {("pricing", 1): 4, ("价", 2): 3}
+    # formats before 9 held a run of CJK letters as one token
+    assert lexical.term_counts(texts, ["价格价格"], split_cjk=False) == {("价格价格", 2): 1}
+
+
 @settings(max_examples=300, deadline=None)
 @given(ascii_texts)
 def test_indexed_text_ascii_path(text: str) -> None:
