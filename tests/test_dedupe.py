@@ -346,6 +346,21 @@ def test_a_new_version_of_an_archived_brief_is_not_its_duplicate(
     assert cli("dedupe", path, "src/a.md", "--fail").returncode == 0
 
 
+def test_the_ci_check_fails_when_a_given_file_cannot_be_read(
+        cli: Cli, hashing_archive: MakeArchive, chdir_tmp: Path) -> None:
+    """A copy the check could not read passed it (exit 0, a warning): it fails closed now.
+    A binary file (a pull request's image) is no brief and still passes."""
+    path = hashing_archive({"a.md": BRIEF, "d.md": OTHER})
+    with open(os.fsencode(chdir_tmp) + b"/copy\xe9.md", "wb") as copy:  # not UTF-8
+        copy.write(BRIEF)
+    (chdir_tmp / "logo.md").write_bytes(b"\x89PNG\x00\x01\x02")
+    done = cli("dedupe", path, "copy\udce9.md", "--fail")
+    assert done.returncode == ExitStatus.USAGE
+    assert "1 given file(s) could not be checked" in done.stderr
+    assert cli("dedupe", path, "copy\udce9.md").returncode == 0  # not a CI check: a warning
+    assert cli("dedupe", path, "logo.md", "--fail").returncode == 0
+
+
 def test_prune_dry_run_then_for_real(cli: Cli, hashing_archive: MakeArchive) -> None:
     path = hashing_archive({"a.md": BRIEF, "b.md": BRIEF, "c.md": BRIEF.upper(),
                             "d.md": OTHER})
