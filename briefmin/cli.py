@@ -370,7 +370,8 @@ def search_command(
                          "per line)")
     if query is not None and queries is not None:
         raise UsageError("give one QUERY, or --queries FILE (one query per line), not both")
-    texts = [_utf8(query, "the query")] if query is not None else read_queries(queries or "-")
+    texts = [_utf8(query, "the query")] if query is not None else \
+        _searchable(read_queries(queries or "-"), quiet)
     with _archive().open(archive, model=model) as arch:
         chosen = arch.snapshot(snapshot) if snapshot is not None else None
         results = search_texts(arch, texts, k, mode=mode, min_score=min_score,
@@ -381,13 +382,32 @@ def search_command(
                           for q, hits in zip(texts, results, strict=True)])
         return
     for text, hits in zip(texts, results, strict=True):
-        if queries is not None:
-            output.info(f"query: {text}", quiet)
-        output.table(["score", "path", "snippet"],
-                     [[f"{h.score:.3f}", h.path + ("" if h.version == 1 else f"@{h.version}"),
-                       h.snippet] for h in hits], right=("score",))
+        # a batch's rows start with their query, so a pipe can tell them apart
+        asked = [text] if queries is not None else []
+        output.table(["query"] * len(asked) + ["score", "path", "snippet"],
+                     [[*asked, f"{h.score:.3f}",
+                       h.path + ("" if h.version == 1 else f"@{h.version}"), h.snippet]
+                      for h in hits], right=("score",))
         if not hits:
-            output.info("no matching briefs", quiet)
+            output.info(f"no matching briefs{' for ' + text if asked else ''}", quiet)
+
+
+def _searchable(texts: list[str], quiet: bool) -> list[str]:
+    """A batch's queries without the lines that have no words (each said, with its line
+    number among the queries): one such line no longer stops the whole batch."""
+    from .query import parse
+
+    kept = []
+    for number, text in enumerate(texts, 1):
+        try:
+            parse(text)
+        except UsageError as exc:
+            output.warn(f"query {number} skipped: {exc}")
+            continue
+        kept.append(text)
+    if not kept:
+        raise UsageError("no query in the batch has words to search for")
+    return kept
 
 
 # -- restore ---------------------------------------------------------------------------------

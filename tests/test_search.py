@@ -125,6 +125,23 @@ def test_search_cli_json_and_many_queries(cli: Cli, fixture_archive: Path) -> No
         "briefs/misc/printer-replacement.txt", "briefs/ops/datacenter-cooling-failure.txt"]
 
 
+def test_a_batch_names_each_row_s_query_and_skips_a_line_without_words(
+        cli: Cli, hashing_archive: object) -> None:
+    """Piped, the rows of a `--queries` batch could not be told apart (the `query:` headers
+    went to stderr), and one line without words stopped the whole batch."""
+    archive = hashing_archive({  # type: ignore[operator]
+        "a.md": b"A brief about apples.\n", "b.md": b"A brief about pears.\n"})
+    result = cli("search", archive, "--queries", "-", "--mode", "lexical",
+                 input="apples\n?!\npears\nplums\n")
+    assert result.returncode == 0, result.stderr
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert [(r[0], r[2]) for r in rows] == [("apples", "src/a.md"), ("pears", "src/b.md")]
+    assert "query 2 skipped: the query '?!' has no words" in result.stderr
+    assert "no matching briefs for plums" in result.stderr
+    only = cli("search", archive, "--queries", "-", input="?!\n")
+    assert only.returncode == ExitStatus.USAGE and "no query in the batch" in only.stderr
+
+
 @pytest.mark.model
 def test_min_score_hides_weak_hits(cli: Cli, fixture_archive: Path) -> None:
     result = cli("search", fixture_archive, "the office copier broke", "--min-score", "0.4",
