@@ -99,6 +99,28 @@ def iter_sources(paths: Iterable[str], *, include: Iterable[str] = DEFAULT_INCLU
     (FIFOs, devices, sockets) and files over `max_bytes` are skipped with a reason. A
     `stdin_name` with nothing left once made relative ('..', '/') is a UsageError."""
     include, exclude = tuple(include), tuple(exclude)
+    # a file reached twice (`add A docs ./docs`) is one brief: it was counted added and then
+    # unchanged. The walk of one path never repeats a name, so only a repeated name is
+    # compared, by the file it is
+    seen: dict[str, str] = {}
+    for item in _sources(paths, include, exclude, stdin_name, stdin, max_bytes):
+        if isinstance(item, Source) and item.fs_path is not None:
+            first = seen.setdefault(item.name, item.fs_path)
+            if first is not item.fs_path and _same_file(first, item.fs_path):
+                continue
+        yield item
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _sources(paths: Iterable[str], include: tuple[str, ...], exclude: tuple[str, ...],
+             stdin_name: str, stdin: BinaryIO | None, max_bytes: int
+             ) -> Iterator[Source | Skipped]:
     for option, patterns in (("--include", include), ("--exclude", exclude)):
         # an empty glob matches no file: a snapshot of the folder would record every brief
         # in it as deleted

@@ -77,3 +77,20 @@ def test_a_file_not_to_be_read_is_skipped_when_read(tmp_path: Path,
 
     monkeypatch.setattr(os, "open", refuse)
     assert admit(source) == Skipped(source.name, "unreadable (permission denied)")
+
+
+def test_a_file_given_twice_is_one_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                          ) -> None:
+    """`add A sub sub ./sub` said "added 1, unchanged 1" for one file; another file that
+    only has the same archive name (`sub/a.md` from elsewhere) is still its own source."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.md").write_text("one brief\n")
+    (tmp_path / "other" / "sub").mkdir(parents=True)
+    (tmp_path / "other" / "sub" / "a.md").write_text("another brief\n")
+    monkeypatch.chdir(tmp_path)
+    found = list(iter_sources(["sub", "sub", "./sub", "sub/a.md"]))
+    assert [(s.name, s.fs_path) for s in found if isinstance(s, Source)] == [
+        ("sub/a.md", "sub/a.md")]
+    monkeypatch.chdir(tmp_path / "other")
+    both = list(iter_sources(["sub", "../sub"]))
+    assert [s.name for s in both] == ["sub/a.md", "sub/a.md"]
