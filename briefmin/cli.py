@@ -1047,7 +1047,11 @@ def minify_command(
     for source in sources:
         item = admit(source)
         if isinstance(item, Admitted):
-            named.append((item.name, decode_text(item.data)[0]))
+            text = decode_text(item.data)[0]
+            if text.strip():
+                named.append((item.name, text))
+            elif not quiet:  # only white space: nothing to shorten, as an empty file
+                output.warn(f"skipped {output.escape_name(item.name)}: no words")
         elif item is not None and not quiet:
             output.warn(f"skipped {output.escape_name(item.name)}: {item.reason}")
     if len(named) > 1 and to is None:

@@ -111,6 +111,13 @@ def test_minify_of_nothing_says_so(cli: Cli, chdir_tmp: Path) -> None:
     done = cli("minify", "empty", "--model", HASHING, "--json")
     assert done.returncode == 0 and json.loads(done.stdout) == []
     assert "nothing to minify: no text briefs in empty" in done.stderr
+    # a brief of white space only was "0 -> 0 words, similarity 1.000": skipped, as empty
+    (chdir_tmp / "empty" / "blank.md").write_text("  \n\t\n")
+    (chdir_tmp / "empty" / "plan.md").write_text("Ship the plan in May. Then review it.\n")
+    done = cli("minify", "empty", "--model", HASHING, "--to", "out", "--json")
+    assert done.returncode == 0, done.stderr
+    assert [r["path"] for r in json.loads(done.stdout)] == ["empty/plan.md"]
+    assert "skipped empty/blank.md: no words" in done.stderr
 
 
 def test_versions_from_the_cli(cli: Cli, chdir_tmp: Path) -> None:
