@@ -185,6 +185,8 @@ def test_verify_covers_the_tier_layout(tmp_path: Path, chdir_tmp: Path, cli: Cli
         "resummed": ("UPDATE vec_codes SET bits = 4, checksum = ?",
                      (rows.row_sum("vec_codes", (segment, 4)),)),
         "gone": ("DELETE FROM vec_codes", ()),
+        # no number at all (a page rolled back under it): searching it was exit 70
+        "text": ("UPDATE vec_codes SET bits = 'x'", ()),
         "decoder": ("UPDATE meta SET value = ? WHERE key = 'binary_decoder'",
                     (decoder.replace("0.", "0.9", 1),)),
         # a calibration that is no monotone map, consistently re-checksummed
@@ -202,6 +204,10 @@ def test_verify_covers_the_tier_layout(tmp_path: Path, chdir_tmp: Path, cli: Cli
         assert not json.loads(result.stdout)["ok"]
         if name == "calibration":  # found by its meaning, not by a checksum
             assert "calibration" in result.stdout, result.stdout
+        if name == "text":
+            found = cli("search", archive, "brief", "--mode", "lexical")
+            assert found.returncode == ExitStatus.ARCHIVE, found.stderr
+            assert "code widths is damaged" in found.stderr
     # the undamaged one verifies, and searching it still works
     assert cli("verify", pristine).returncode == 0
 

@@ -203,12 +203,20 @@ def _refuse_damaged(db: Connection, values: tuple[Any, ...], checksum: int) -> N
                              f"run `briefmin verify {db.path}`")
 
 
-def code_bits(db: Connection) -> dict[int, int]:
+def code_bits(db: Connection, problems: list[str] | None = None) -> dict[int, int]:
     """Bits per dimension of the segments whose codes are not of the profile (vec_codes);
-    none in an archive of an older format read as it is."""
+    none in an archive of an older format read as it is. A row that holds no numbers is
+    damage: it raises, or with `problems` (verify) is said there and left out."""
     if db.version < schema.TIERED:
         return {}
-    return {int(s): int(b) for s, b in db.query("SELECT segment, bits FROM vec_codes")}
+    found = db.query("SELECT segment, bits FROM vec_codes")
+    sound = {s: b for s, b in found if isinstance(s, int) and isinstance(b, int)}
+    if len(sound) < len(found):
+        if problems is None:  # read at the profile's width, its codes would be wrong vectors
+            raise IntegrityError(f"{db.path}: the table of segments' code widths is damaged; "
+                                 f"run `briefmin verify {db.path}`")
+        problems.append("vector code tier entries hold values of the wrong type")
+    return sound
 
 
 def _put(db: Connection, row: tuple[Any, ...], bits: int, profile: int) -> None:
@@ -689,8 +697,8 @@ def count_rows(db: Connection, meta: schema.Meta) -> tuple[dict[int, int], list[
     unusable."""
     dim, width = meta.dim, bits_width(meta.dim)
     found: dict[int, int] = {}
-    problems = []
-    coded = code_bits(db)
+    problems: list[str] = []
+    coded = code_bits(db, problems)
     allowed = {0, 4} - {meta.rescore_bits}  # a tier holds fewer bits than the profile
     segment_ids = set()
     for seg_id, n, *columns in db.query(f"SELECT id, n, {_COLUMNS} FROM vec_segments"):
