@@ -437,6 +437,38 @@ def test_verify_names_snapshot_entries_of_missing_briefs(
     assert any("snapshot entries" in p.message for p in report.problems)
 
 
+def test_a_lost_snapshot_entry_is_found_and_stops_prune(
+        sixty_nights: tuple[Path, list[Night]], tmp_path: Path, cli: Cli) -> None:
+    """An audit deleted one snapshot entry: every checksum still passed, so verify said ok,
+    and `forget --keep-last 3 --prune` deleted the version that snapshot held."""
+    import sqlite3
+
+    archive = tmp_path / "a.bmin"
+    shutil.copyfile(sixty_nights[0], archive)
+    with sqlite3.connect(archive) as raw:  # an old version, held by snapshots only
+        brief, first, last = raw.execute(
+            "SELECT s.brief_id, s.first, s.last FROM snapshot_spans s JOIN briefs b "
+            "ON b.id = s.brief_id WHERE s.last IS NOT NULL AND EXISTS (SELECT 1 FROM briefs "
+            "n WHERE n.path = b.path AND n.version > b.version) ORDER BY s.brief_id "
+            "LIMIT 1").fetchone()
+        raw.execute("DELETE FROM snapshot_spans WHERE brief_id = ?", (brief,))
+        version = raw.execute("SELECT path, version FROM briefs WHERE id = ?",
+                              (brief,)).fetchone()
+    with Archive.open(archive) as arch:
+        messages = [p.message for p in arch.verify().problems]
+    assert f"snapshot {first} lists" in " ".join(messages), messages
+    kept = cli("forget", archive, "--keep-last", "-1", "--prune")
+    assert kept.returncode == ExitStatus.ARCHIVE and "nothing was pruned" in kept.stderr
+    with Archive.open(archive) as arch:
+        assert version in {(r.path, r.version) for r in arch.records(all_versions=True)}
+    # the way out the message gives: forget the snapshots that lost it, then prune
+    ids = [str(i) for i in range(first, last + 1)]
+    assert cli("forget", archive, *ids, "--prune").returncode == 0
+    with Archive.open(archive) as arch:
+        assert arch.verify().ok
+        assert version not in {(r.path, r.version) for r in arch.records(all_versions=True)}
+
+
 @pytest.mark.parametrize("old_format", [3, 4])
 def test_an_older_archive_has_no_snapshots_until_a_writer_upgrades_it(
         tmp_path: Path, cli: Cli, chdir_tmp: Path, old_format: int) -> None:

@@ -644,6 +644,12 @@ class Archive:
         return pruned
 
     def _prune(self, db: connection.Connection) -> list[tuple[str, int]]:
+        if wrong := snaps.miscounted(db):  # a lost entry: its version looks held by none
+            snapshot_id, listed, held = wrong[0]
+            raise IntegrityError(
+                f"{db.path}: snapshot {snapshot_id} lists {listed} file(s) but its entries "
+                f"hold {held}, so a version it holds could look unheld; nothing was pruned; "
+                f"run `briefmin verify {db.path}`, and `forget` the snapshot to prune again")
         keep = {i for i, _ in catalogue.latest_briefs(db).values()} | snaps.held_briefs(db)
         gone = catalogue.delete_versions_except(db, keep)
         if gone:

@@ -218,6 +218,29 @@ def held_briefs(db: Connection) -> set[int]:
     return {int(b) for (b,) in db.query("SELECT DISTINCT brief_id FROM snapshot_spans")}
 
 
+def miscounted(db: Connection) -> list[tuple[int, int, int]]:
+    """(id, files its row lists, files its entries hold) of each snapshot whose entries do
+    not add up to its row. Every row carries a checksum, but a deleted entry leaves none to
+    fail: its version would look held by no snapshot, and prune would delete it. `add`
+    writes both in one transaction and `rm` counts again (`_recount`), so they agree; a
+    row whose values are damaged is left to its checksum."""
+    if not present(db):
+        return []
+    listed: dict[int, dict[int, int]] = {}
+    for snapshot_id, chain, files in db.query("SELECT id, chain, files FROM snapshots"):
+        if all(isinstance(v, int) for v in (snapshot_id, chain, files)):
+            listed.setdefault(chain, {})[snapshot_id] = files
+    out = []
+    for chain, files in listed.items():
+        order = sorted(files)
+        held = _covering(order, db.query(
+            "SELECT s.first, s.last FROM snapshot_spans s JOIN briefs b ON b.id = s.brief_id "
+            "WHERE s.chain = ?", (chain,)))
+        out += [(i, files[i], count) for i, (count, _) in zip(order, held, strict=True)
+                if count != files[i]]
+    return out
+
+
 def drop_missing_briefs(db: Connection) -> None:
     """Take deleted brief rows (`rm`, prune) out of every snapshot, and count the files and
     bytes of the snapshots that held them again (see `_recount`). The caller holds a write

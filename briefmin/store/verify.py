@@ -260,6 +260,10 @@ class _Verifier:
                 dangling += 1
         if dangling:
             self.add(f"{dangling} snapshot entries name brief versions that are missing")
+        for snapshot_id, listed, held in snaps.miscounted(self.db):
+            self.add(f"snapshot {snapshot_id} lists {listed} file(s) but its entries hold "
+                     f"{held}: entries of it are lost, so prune refuses to run; `forget` it "
+                     "to prune again")
 
     # -- the bytes and the vectors -------------------------------------------------------
 
