@@ -375,7 +375,8 @@ def search_command(
     with _archive().open(archive, model=model) as arch:
         chosen = arch.snapshot(snapshot) if snapshot is not None else None
         results = search_texts(arch, texts, k, mode=mode, min_score=min_score,
-                               all_versions=all_versions, exact=exact, snapshot=chosen)
+                               all_versions=all_versions, exact=exact, snapshot=chosen,
+                               warn=output.warn)
     if json_out:
         output.emit_json([h.to_json() for h in results[0]] if query is not None else
                          [{"query": q, "hits": [h.to_json() for h in hits]}

@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .chunkmatch import confirmed, long_rows, reader
-from .errors import UsageError
+from .errors import IntegrityError, UsageError
 from .grouping import assign
 from .heap import release_freed
 from .nearpairs import Pairs, all_pairs, decoded, near_pairs, query_pairs
@@ -306,6 +306,11 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
     say = progress or (lambda _: None)
     say("reading stored codes")
     stored = archive.vectors(kinds=BRIEF_KINDS)
+    if lost := archive.missing_vectors(stored, BRIEF_KINDS):  # their copies: unreported
+        raise IntegrityError(f"{archive.path}: {lost} stored brief(s) have no vectors "
+                             "(damage), so dedupe cannot vouch for them; run `briefmin "
+                             f"verify {archive.path}`, then `briefmin rm` the briefs it "
+                             "names and add them again")
     # the codes are read and measured in a thread while this one reads the catalogue (at a
     # million briefs both are seconds of one core); the thread then waits for the rows
     side = _VectorSide(archive, stored, thresholds.similar, concurrent)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter
-from collections.abc import Set
+from collections.abc import Callable, Set
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -507,10 +507,12 @@ class HybridSearcher:
 def search_texts(archive: Archive, queries: list[str], k: int = 10, *,
                  mode: str = DEFAULT_MODE, m: int = DEFAULT_M,
                  min_score: float | None = None, all_versions: bool = False,
-                 exact: bool = False, snapshot: Snapshot | None = None) -> list[list[Hit]]:
+                 exact: bool = False, snapshot: Snapshot | None = None,
+                 warn: Callable[[str], None] | None = None) -> list[list[Hit]]:
     """Search each query (see `HybridSearcher`); the semantic channel encodes them all with
     the archive's own model in one call, and the lexical mode loads no model. One list of
-    hits per query, best first. With `snapshot`, only the brief versions it holds."""
+    hits per query, best first. With `snapshot`, only the brief versions it holds. `warn`
+    hears of damage the results cannot show (briefs whose vectors are lost)."""
     check_k(k)
     check_mode(mode, min_score)
     within = archive.snapshot_members(snapshot) if snapshot is not None else None
@@ -526,6 +528,10 @@ def search_texts(archive: Archive, queries: list[str], k: int = 10, *,
     with ThreadPoolExecutor(max_workers=1) as pool:
         encoder = pool.submit(archive_encoder, archive)
         searcher = HybridSearcher(archive)
+        if warn is not None and archive.missing_vectors(searcher.semantic.vectors,
+                                                        SEARCH_KINDS):
+            warn("vectors of stored briefs are missing (damage): a search by meaning cannot "
+                 f"find those briefs; run `briefmin verify {archive.path}`")
         if not len(searcher.semantic.vectors):
             encoder.cancel()
             return [[] for _ in queries]

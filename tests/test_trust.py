@@ -972,3 +972,23 @@ def test_a_copy_of_a_module_is_a_near_copy_among_modules_sharing_its_header(
     billing = {"utils.py", "added.py", "renamed.py", "billing_copy.py"}
     assert all(set(n) <= billing or set(n) == {"api_client.py", "certificates.py"}
                for n in names), near
+
+
+def test_lost_vectors_stop_dedupe_and_warn_search(cli: Cli,
+                                                  hashing_archive: Callable[..., Path]) -> None:
+    """An audit deleted a vector segment: dedupe compared the briefs it still had vectors
+    for, missed an exact copy among the others and passed a CI check (exit 0); search left
+    them out silently. verify named the damage all along."""
+    path = hashing_archive({"a.md": LONG.encode(), "b.md": LONG.encode(),
+                            "c.md": b"Another brief on another topic.\n"})
+    assert cli("dedupe", path, "--fail").returncode == 1  # the copy, before the damage
+    with sqlite3.connect(path) as raw:
+        raw.execute("DELETE FROM vec_segments")
+    done = cli("dedupe", path, "--fail")
+    assert done.returncode == 3 and "have no vectors (damage)" in done.stderr
+    found = cli("search", path, "billing service")
+    assert found.returncode == 0 and "vectors of stored briefs are missing" in found.stderr
+    assert "vectors of stored briefs" not in cli("search", path, "billing",
+                                                 "--mode", "lexical").stderr
+    with Archive.open(path) as archive:
+        assert not archive.verify().ok

@@ -505,6 +505,22 @@ class Archive:
         int8 codes stay on disk until `StoredVectors.int8(rows)` asks for some."""
         return segments.load(self._db, self.meta, kinds)
 
+    def missing_vectors(self, stored: StoredVectors, kinds: Sequence[int]) -> int:
+        """How many rows of these kinds `stored` (read with them) lacks that the contents'
+        vector counts call for: damage (a vector segment lost), which verify names. A
+        content of v > 1 vectors has v - 1 chunks and its whole; one of 1, a single row; a
+        brief of white space only, none."""
+        import numpy as np
+
+        (single, chunks, whole), = self._db.query(
+            "SELECT COUNT(*) FILTER (WHERE vectors = 1), "
+            "TOTAL(CASE WHEN vectors > 1 THEN vectors - 1 ELSE 0 END), "
+            "COUNT(*) FILTER (WHERE vectors > 1) FROM contents")
+        expected = {segments.KIND_BRIEF_AND_CHUNK: single, segments.KIND_CHUNK: chunks,
+                    segments.KIND_BRIEF: whole}
+        found = int(np.count_nonzero(np.isin(stored.kinds, kinds)))
+        return max(0, int(sum(expected[k] for k in kinds)) - found)
+
     def all_int8(self, kinds: Sequence[int] = BRIEF_KINDS) -> npt.NDArray[np.int8]:
         """Every int8 code of the given kinds, in segment order (as `vectors(kinds)`)."""
         return segments.all_codes(self._db, self.meta, kinds)
