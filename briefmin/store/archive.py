@@ -770,12 +770,20 @@ def _now() -> str:
 def _write(contents: Iterator[tuple[int, bytes | IntegrityError]], paths: Sequence[str],
            writer: FolderWriter) -> None:
     """Each content (read_located's, one per row) at the path beside its row (checked by
-    check_names); a damaged one stops here, with its error and the brief's name."""
+    check_names). A damaged one is not written; once every other one is, the first damaged
+    one's error is raised with the brief's name (a restore that stopped there left the
+    intact briefs after it unwritten, when a restore is what recovers from damage)."""
     write = writer.write
+    damaged: list[tuple[str, IntegrityError]] = []
     for (_, data), path in zip(contents, paths, strict=True):
         if isinstance(data, IntegrityError):
-            raise _naming(path, data) from data
+            damaged.append((path, data))
+            continue
         write(path.split("/"), data)
+    if damaged:
+        (path, error), more = damaged[0], len(damaged) - 1
+        raise _naming(path + (f" (and {more} other brief(s))" if more else ""), error) \
+            from error
 
 
 class _Unsound(Exception):
