@@ -469,6 +469,24 @@ def test_a_lost_snapshot_entry_is_found_and_stops_prune(
         assert version not in {(r.path, r.version) for r in arch.records(all_versions=True)}
 
 
+def test_a_snapshot_restore_names_the_versions_whose_rows_are_lost(
+        cli: Cli, chdir_tmp: Path) -> None:
+    """A brief row deleted behind the archive's back: `restore --snapshot` wrote the others
+    and exited 0, as if the snapshot had held no more."""
+    import sqlite3
+
+    (chdir_tmp / "f").mkdir()
+    for name in ("a", "b", "c"):
+        (chdir_tmp / "f" / f"{name}.md").write_text(f"brief {name}\n")
+    assert cli("add", "s.bmin", "f", "--model", HASHING).returncode == 0
+    with sqlite3.connect(chdir_tmp / "s.bmin") as raw:
+        raw.execute("DELETE FROM briefs WHERE path = 'f/b.md'")
+    done = cli("restore", "s.bmin", "--snapshot", "1", "--to", "out")
+    assert done.returncode == ExitStatus.ARCHIVE
+    assert "snapshot 1 holds 1 brief version(s) whose catalogue rows are lost" in done.stderr
+    assert sorted(p.name for p in (chdir_tmp / "out" / "f").iterdir()) == ["a.md", "c.md"]
+
+
 @pytest.mark.parametrize("old_format", [3, 4])
 def test_an_older_archive_has_no_snapshots_until_a_writer_upgrades_it(
         tmp_path: Path, cli: Cli, chdir_tmp: Path, old_format: int) -> None:

@@ -409,6 +409,18 @@ class Archive:
         brief (catalogue.placed: one query, in block order); returns how many briefs were
         written."""
         within = snaps.members(self._db, snapshot) if snapshot is not None else None
+        count = self._restore_chosen(to, selectors, version, snapshot, within, force)
+        # every one it still lists is written first; then the versions it lost are named
+        if snapshot is not None and not selectors and \
+                (lost := snaps.lost_members(self._db, snapshot)):
+            raise IntegrityError(f"snapshot {snapshot.id} holds {lost} brief version(s) whose "
+                                 "catalogue rows are lost, so they could not be restored "
+                                 f"(the other {count} were); run `briefmin verify`")
+        return count
+
+    def _restore_chosen(self, to: str | os.PathLike[str], selectors: Sequence[str],
+                        version: int | None, snapshot: Snapshot | None,
+                        within: Set[tuple[str, int]] | None, force: bool) -> int:
         if not selectors:
             count = self._restore_halves(Path(to), version, within)
             if count is not None:

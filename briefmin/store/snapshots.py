@@ -181,6 +181,16 @@ def members(db: Connection, snapshot: Snapshot) -> set[tuple[str, int]]:
         (snapshot.chain, snapshot.id, snapshot.id))}
 
 
+def lost_members(db: Connection, snapshot: Snapshot) -> int:
+    """How many of the snapshot's entries name a brief version whose row is gone (damage:
+    `rm` takes its versions out of every snapshot); `members` cannot list them."""
+    (count,), = db.query(
+        "SELECT COUNT(*) FROM snapshot_spans s WHERE s.chain = ? AND s.first <= ? AND "
+        "(s.last IS NULL OR s.last >= ?) AND s.brief_id NOT IN (SELECT id FROM briefs)",
+        (snapshot.chain, snapshot.id, snapshot.id))
+    return int(count)
+
+
 def find(db: Connection, which: str) -> Snapshot:
     """A snapshot by id, or 'latest' (the newest by time)."""
     snapshots = listing(db)
