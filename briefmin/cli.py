@@ -871,6 +871,12 @@ def forget_command(
     keep_tag: Annotated[list[str] | None, typer.Option(
         "--keep-tag", metavar="TAGS",
         help="Keep snapshots holding all these comma-separated tags (repeatable).")] = None,
+    host: Annotated[list[str] | None, typer.Option(
+        "--host", help="Only the snapshots of this host (repeatable); the others stay.",
+        show_default=False)] = None,
+    tag: Annotated[list[str] | None, typer.Option(
+        "--tag", metavar="TAGS", help="Only the snapshots holding all these comma-separated "
+        "tags (repeatable: any of the lists); the others stay.", show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Only show each decision and the rules that keep each snapshot.")]
         = False,
@@ -895,6 +901,10 @@ def forget_command(
                         (keep_within_yearly, "yearly"))))
     if ids and not policy.empty:
         raise UsageError("give snapshot IDs or a --keep-* policy, not both")
+    if ids and (host or tag):
+        raise UsageError("--host and --tag choose the snapshots a policy applies to; give "
+                         "snapshot IDs or a policy with them, not both")
+    tag_filter = _tag_lists(tag or (), "--tag")
     with _archive().open(archive, write=not dry_run, wait=wait,
                       on_wait=_waiting(archive, quiet)) as arch:
         snapshots = arch.snapshots()
@@ -903,7 +913,14 @@ def forget_command(
             decisions = [Decision(s, [] if s.id in doomed else ["not named"])
                          for s in reversed(snapshots)]
         else:
-            decisions = plan_forget(snapshots, policy)
+            # as restic's filters: the policy sees the chosen snapshots only
+            chosen = [s for s in snapshots if (not host or s.host in host) and (
+                not tag_filter or any(set(t) <= set(s.tags) for t in tag_filter))]
+            others = [Decision(s, ["not chosen (--host, --tag)"]) for s in reversed(snapshots)
+                      if s not in chosen]
+            if not chosen and not quiet:
+                output.warn("no snapshot matches --host/--tag: nothing to forget")
+            decisions = plan_forget(chosen, policy) + others
         gone = [d.item.id for d in decisions if not d.keep]
         size_before = os.path.getsize(archive)
         pruned = [] if dry_run else arch.forget(gone, prune=prune)
@@ -928,13 +945,14 @@ def forget_command(
         _say_pruned(reclaimed, quiet)
 
 
-def _tag_lists(keep_tags: Sequence[str]) -> tuple[tuple[str, ...], ...]:
+def _tag_lists(keep_tags: Sequence[str], option: str = "--keep-tag"
+               ) -> tuple[tuple[str, ...], ...]:
     """--keep-tag a,b (repeatable) as tag lists; an empty tag is refused: every snapshot holds
     "all of no tags", so `--keep-tag ''` kept them all."""
     lists = tuple(tuple(text.split(",")) for text in keep_tags)  # as `add --tag` stores them
     for text, tags in zip(keep_tags, lists, strict=True):
         if not all(tag.strip() for tag in tags):
-            raise UsageError(f"--keep-tag {text!r}: an empty tag; give tags like daily or "
+            raise UsageError(f"{option} {text!r}: an empty tag; give tags like daily or "
                              "daily,host1")
     return lists
 

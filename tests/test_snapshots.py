@@ -487,6 +487,35 @@ def test_a_snapshot_restore_names_the_versions_whose_rows_are_lost(
     assert sorted(p.name for p in (chdir_tmp / "out" / "f").iterdir()) == ["a.md", "c.md"]
 
 
+def test_forget_host_and_tag_choose_the_snapshots_a_policy_sees(cli: Cli,
+                                                                chdir_tmp: Path) -> None:
+    """As restic's `forget --host/--tag`: the policy applies to the chosen snapshots only,
+    and the others stay whatever it says."""
+    (chdir_tmp / "f").mkdir()
+    (chdir_tmp / "f" / "a.md").write_text("brief a\n")
+    for day, host, tags in ((1, "h1", []), (2, "h1", ["monthly"]), (3, "h1", []),
+                            (4, "h2", []), (5, "h2", [])):
+        args = ["--host", host, "--time", f"2026-01-0{day}T02:00:00+00:00", "--model", HASHING]
+        assert cli("add", "s.bmin", "f", *args, *[x for t in tags for x in ("--tag", t)]
+                   ).returncode == 0
+
+    def forgotten(*args: str) -> list[int]:
+        done = cli("forget", "s.bmin", "--keep-last", "1", "--dry-run", "--json", *args)
+        assert done.returncode == 0, done.stderr
+        return sorted(s["id"] for s in json.loads(done.stdout)["remove"])
+
+    assert forgotten() == [1, 2, 4]  # per group of host and roots
+    assert forgotten("--host", "h1") == [1, 2]
+    assert forgotten("--host", "h2") == [4]
+    assert forgotten("--tag", "monthly") == []  # the newest of the one it chose stays
+    assert forgotten("--host", "h1", "--tag", "monthly,other") == []
+    assert "no snapshot matches" in cli("forget", "s.bmin", "--keep-last", "1", "--host",
+                                        "h3", "--dry-run").stderr
+    assert cli("forget", "s.bmin", "1", "--host", "h1").returncode == ExitStatus.USAGE
+    assert cli("forget", "s.bmin", "--keep-last", "1", "--tag", "").returncode == \
+        ExitStatus.USAGE
+
+
 @pytest.mark.parametrize("old_format", [3, 4])
 def test_an_older_archive_has_no_snapshots_until_a_writer_upgrades_it(
         tmp_path: Path, cli: Cli, chdir_tmp: Path, old_format: int) -> None:
