@@ -22,6 +22,20 @@ def execute(archive: str | os.PathLike[str], sql: str, params: Sequence[Any] = (
         conn.close()
 
 
+def drop_brief_row(archive: str | os.PathLike[str], path: str) -> None:
+    """Delete a brief's row and take it out of the snapshots as `rm` does (their entries,
+    their file counts): its content is left behind, orphaned."""
+    from briefmin.store import connection, snapshots
+
+    execute(archive, "DELETE FROM briefs WHERE path = ?", (path,))
+    db = connection.connect(os.fspath(archive), True, None)
+    try:
+        with db.transaction():
+            snapshots.drop_missing_briefs(db)
+    finally:
+        db.close()
+
+
 def flip_stored_byte(archive: str | os.PathLike[str], brief: str, where: float = 0.5) -> None:
     """Damage the stored bytes of `brief` the way a disk would: flip one byte, in place, in
     the zstd frame that holds it (its solid block)."""
