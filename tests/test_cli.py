@@ -236,6 +236,18 @@ def test_restore_writes_every_intact_brief_before_naming_the_damaged(
         assert (chdir_tmp / "out" / path).read_bytes() == (chdir_tmp / path).read_bytes()
 
 
+def test_verify_names_one_damage_once(cli: Cli, chdir_tmp: Path) -> None:
+    """A changed sha256 cell was listed twice: by the row's checksum and by the read."""
+    (chdir_tmp / "a.md").write_text("a brief with some words\n")
+    assert cli("add", "a.bmin", "a.md", "--model", HASHING).returncode == 0
+    with sqlite3.connect(chdir_tmp / "a.bmin") as raw:
+        raw.execute("UPDATE contents SET sha256 = zeroblob(32)")
+    result = cli("verify", "a.bmin", "--json")
+    assert result.returncode == ExitStatus.FINDINGS
+    problems = json.loads(result.stdout)["problems"]
+    assert len(problems) == 1 and problems[0]["paths"] == ["a.md"], problems
+
+
 def test_python_dash_m_works(chdir_tmp: Path) -> None:
     (chdir_tmp / "x.md").write_text("a brief\n")
     done = run_briefmin("add", "a.bmin", "x.md", "--model", HASHING, "--json", cwd=chdir_tmp)

@@ -59,6 +59,8 @@ class _Verifier:
     def __init__(self, db: Connection, blocks: Blocks) -> None:
         self.db, self.blocks = db, blocks
         self.problems: list[Problem] = []
+        # each problem once, with its place: two checks may find one damage (a contents row)
+        self._found: dict[Problem, int] = {}
         self.owners: dict[int, list[str]] = {}  # content id -> names of the briefs holding it
         self.names: dict[Any, str] = {}  # brief row id -> its name in problems
         # contents whose bytes do not read back intact -> the index of that problem
@@ -67,12 +69,15 @@ class _Verifier:
         self.time_users: dict[Any, list[str]] = {}  # briefs.added -> names of its briefs
 
     def add(self, message: str, contents: Iterator[int] | list[int] | tuple[str, ...] = ()
-            ) -> None:
-        if isinstance(contents, tuple):
-            self.problems.append(Problem(message, contents))
-            return
-        paths = sorted({p for c in contents for p in self.owners.get(int(c), ())})
-        self.problems.append(Problem(message, tuple(paths)))
+            ) -> int:
+        """Record a problem (once); returns its index in `problems`."""
+        paths = contents if isinstance(contents, tuple) else tuple(sorted(
+            {p for c in contents for p in self.owners.get(int(c), ())}))
+        problem = Problem(message, paths)
+        if problem not in self._found:
+            self._found[problem] = len(self.problems)
+            self.problems.append(problem)
+        return self._found[problem]
 
     def guarded(self, what: str, check: Callable[[], None]) -> None:
         """Run one check; if the archive cannot even be read for it, that is the finding."""
@@ -204,6 +209,7 @@ class _Verifier:
         hurt = [[c for c in members if c in self.unreadable] for _, members in self.later]
         folded = {self.unreadable[c] for members in hurt for c in members}
         self.problems = [p for k, p in enumerate(self.problems) if k not in folded]
+        self._found = {p: k for k, p in enumerate(self.problems)}
         for (message, _), members in zip(self.later, hurt, strict=True):
             self.add(message + (f"; {len(members)} stored item(s) in it no longer read back "
                                 "intact" if members else "; every brief in it still reads "
@@ -288,8 +294,7 @@ class _Verifier:
                 if rebuilt is not None:
                     rebuilt.add(content_id, decode_text(data)[0])
             except IntegrityError as exc:
-                self.unreadable[content_id] = len(self.problems)
-                self.add(str(exc), [content_id])
+                self.unreadable[content_id] = self.add(str(exc), [content_id])
                 if rebuilt is not None:
                     rebuilt.skipped.add(content_id)
             checked += 1
