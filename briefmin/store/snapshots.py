@@ -228,17 +228,18 @@ def held_briefs(db: Connection) -> set[int]:
     return {int(b) for (b,) in db.query("SELECT DISTINCT brief_id FROM snapshot_spans")}
 
 
-def miscounted(db: Connection) -> list[tuple[int, int, int]]:
+def miscounted(db: Connection, skip: Set[int] = frozenset()) -> list[tuple[int, int, int]]:
     """(id, files its row lists, files its entries hold) of each snapshot whose entries do
     not add up to its row. Every row carries a checksum, but a deleted entry leaves none to
     fail: its version would look held by no snapshot, and prune would delete it. `add`
     writes both in one transaction and `rm` counts again (`_recount`), so they agree; a
-    row whose values are damaged is left to its checksum."""
+    row whose values are damaged is left to its checksum, and so are the chains in `skip`
+    (verify: a span of theirs fails its checksum, which is the finding)."""
     if not present(db):
         return []
     listed: dict[int, dict[int, int]] = {}
     for snapshot_id, chain, files in db.query("SELECT id, chain, files FROM snapshots"):
-        if all(isinstance(v, int) for v in (snapshot_id, chain, files)):
+        if all(isinstance(v, int) for v in (snapshot_id, chain, files)) and chain not in skip:
             listed.setdefault(chain, {})[snapshot_id] = files
     out = []
     for chain, files in listed.items():

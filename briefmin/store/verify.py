@@ -256,17 +256,20 @@ class _Verifier:
                 self.add(f"snapshot {_show(values[0])} is damaged (checksum): what it holds "
                          "and when it was taken may be wrong")
         dangling = 0
+        damaged_chains = set()
         for *values, checksum in self.table("snapshot_spans"):
             name = self.names.get(values[1])
             if checksum != rows.row_sum("snapshot_spans", values):
+                damaged_chains.add(values[0])
                 self.add(f"an entry of the snapshots of chain {_show(values[0])} is damaged "
                          "(checksum): they may hold a wrong version of "
                          f"{name or 'a brief'}", (name,) if name else ())
             elif name is None:
                 dangling += 1
+                damaged_chains.add(values[0])
         if dangling:
             self.add(f"{dangling} snapshot entries name brief versions that are missing")
-        for snapshot_id, listed, held in snaps.miscounted(self.db):
+        for snapshot_id, listed, held in snaps.miscounted(self.db, damaged_chains):
             self.add(f"snapshot {snapshot_id} lists {listed} file(s) but its entries hold "
                      f"{held}: entries of it are lost, so prune refuses to run; `forget` it "
                      "to prune again")
