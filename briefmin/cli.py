@@ -394,8 +394,8 @@ def search_command(
 
 
 def _searchable(texts: list[str], quiet: bool) -> list[str]:
-    """A batch's queries without the lines that have no words (each said, with its line
-    number among the queries): one such line no longer stops the whole batch."""
+    """A batch's queries without the ones that have no words (each said, with its number
+    among the queries, blank lines not counted): one no longer stops the whole batch."""
     from .query import parse
 
     kept = []
@@ -916,8 +916,9 @@ def forget_command(
             # as restic's filters: the policy sees the chosen snapshots only
             chosen = [s for s in snapshots if (not host or s.host in host) and (
                 not tag_filter or any(set(t) <= set(s.tags) for t in tag_filter))]
+            picked = {s.id for s in chosen}
             others = [Decision(s, ["not chosen (--host, --tag)"]) for s in reversed(snapshots)
-                      if s not in chosen]
+                      if s.id not in picked]
             if not chosen and not quiet:
                 output.warn("no snapshot matches --host/--tag: nothing to forget")
             decisions = plan_forget(chosen, policy) + others

@@ -306,7 +306,7 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
     say = progress or (lambda _: None)
     say("reading stored codes")
     stored = archive.vectors(kinds=BRIEF_KINDS)
-    if lost := archive.missing_vectors(stored, BRIEF_KINDS):  # their copies: unreported
+    if lost := stored.missing:  # left out, their copies would go unreported
         raise IntegrityError(f"{archive.path}: {lost} stored brief(s) have no vectors "
                              "(damage), so dedupe cannot vouch for them; run `briefmin "
                              f"verify {archive.path}`, then `briefmin rm` the briefs it "

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Params:
-    """How to fuse. "convex": alpha x cosine + (1 - alpha) x the BM25 score over the best one
-    a brief could have for this query (every term present, at average length), so the lexical
-    part says how much of the query's rarity a brief matched. "rrf": reciprocal rank fusion,
+    """How to fuse. "convex": alpha x cosine + (1 - alpha) x the BM25 score over the one a
+    brief would have for this query with every term present once, at average length (word
+    counts can take a brief past it, up to K1 + 1 = 2.2x), so the lexical part says how
+    much of the query's rarity a brief matched. "rrf": reciprocal rank fusion,
     sum_c w_c / (k + rank_c). Defaults chosen on the training half of the Debian synopsis
     queries (bench/bench_search.py); the held-out half reports them."""
 

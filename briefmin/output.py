@@ -196,10 +196,12 @@ def dedupe_removals(removals: Sequence[Any], kinds: Sequence[str], dry_run: bool
 
 def dedupe_left(groups: Sequence[Any], kinds: Sequence[str], quiet: bool) -> None:
     """The groups a prune of `kinds` left, per kind, and how to remove them once read."""
+    why_of = {"exact": "the same bytes", "normalized": "the same text",
+              "near-identical": "copies with small edits, or siblings of one template",
+              "similar": "one meaning in other words"}
     left = Counter(g.kind for g in groups)
     for kind, count in left.items():
-        why = ("copies with small edits, or siblings of one template" if kind ==
-               "near-identical" else "one meaning in other words")
+        why = why_of.get(kind, kind)
         info(f"left {count} {kind} group(s) ({why}): read them; --prune-kind "
              f"{','.join([*kinds, kind])} would remove their members too", quiet)
 

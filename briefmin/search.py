@@ -239,6 +239,12 @@ def _words(text: str) -> set[str]:
     return {w.lower() for w in _WORD.findall(cjk.token_spaced(text))}
 
 
+# text whose words `LexicalRanker.counted` counts per query, at most: FTS5 tokenizes about
+# 20 MB/s here, and 50 candidates of 1.5 MB each took a lexical search from 0.95 s to 4.9 s
+# (a review's archive); past it a candidate keeps its score with each word counted once
+COUNT_BYTES = 2 * 1024 * 1024
+
+
 class LexicalRanker:
     """BM25 over the archive's lexical index (store/lexical.py), document length = the
     brief's size in bytes. The index keeps no term frequencies (detail=none, for size), so
@@ -254,6 +260,7 @@ class LexicalRanker:
         self.available = archive.has_lexical_index()
         self._ids, sizes = archive.content_sizes() if self.available else (
             np.zeros(0, np.int64), np.zeros(0, np.int64))
+        self._sizes = sizes
         average = float(sizes.mean()) if len(sizes) else 1.0
         # BM25's length factor, and its saturation term at tf = 1, per content
         self._length = 1 - self.B + self.B * sizes / average
@@ -289,7 +296,12 @@ class LexicalRanker:
         the one about it (an audit's one-word query `pricing`: the fixtures' pricing brief,
         10 mentions, ranked 10th), and in Chinese, where each letter is a token and letters
         repeat, it was most of the gap to bm25s (bench/RESULTS.md, "Term frequencies")."""
-        top = [c for c, _ in self.rank(scores, n)]
+        top, total = [], 0
+        for content_id, _ in self.rank(scores, n):  # best first, within COUNT_BYTES
+            size = int(self._sizes[np.searchsorted(self._ids, content_id)])
+            if total + size <= COUNT_BYTES:
+                top.append(content_id)
+                total += size
         if not top:
             return scores
         texts = {}
@@ -528,8 +540,7 @@ def search_texts(archive: Archive, queries: list[str], k: int = 10, *,
     with ThreadPoolExecutor(max_workers=1) as pool:
         encoder = pool.submit(archive_encoder, archive)
         searcher = HybridSearcher(archive)
-        if warn is not None and archive.missing_vectors(searcher.semantic.vectors,
-                                                        SEARCH_KINDS):
+        if warn is not None and searcher.semantic.vectors.missing:
             warn("vectors of stored briefs are missing (damage): a search by meaning cannot "
                  f"find those briefs; run `briefmin verify {archive.path}`")
         if not len(searcher.semantic.vectors):

@@ -514,24 +514,24 @@ class Archive:
 
     def vectors(self, kinds: Sequence[int] = SEARCH_KINDS) -> StoredVectors:
         """All vector rows of the given kinds, in a few large reads (one per segment).
-        int8 codes stay on disk until `StoredVectors.int8(rows)` asks for some."""
-        return segments.load(self._db, self.meta, kinds)
-
-    def missing_vectors(self, stored: StoredVectors, kinds: Sequence[int]) -> int:
-        """How many rows of these kinds `stored` (read with them) lacks that the contents'
-        vector counts call for: damage (a vector segment lost), which verify names. A
-        content of v > 1 vectors has v - 1 chunks and its whole; one of 1, a single row; a
-        brief of white space only, none."""
+        int8 codes stay on disk until `StoredVectors.int8(rows)` asks for some. `missing`
+        counts the rows the contents call for that no segment holds, in the same read (an
+        add committing between two reads would look like lost rows)."""
         import numpy as np
 
-        (single, chunks, whole), = self._db.query(
-            "SELECT COUNT(*) FILTER (WHERE vectors = 1), "
-            "TOTAL(CASE WHEN vectors > 1 THEN vectors - 1 ELSE 0 END), "
-            "COUNT(*) FILTER (WHERE vectors > 1) FROM contents")
+        with self._db.consistent():
+            stored = segments.load(self._db, self.meta, kinds)
+            # a content of v > 1 vectors has v - 1 chunks and its whole; of 1, one row; a
+            # brief of white space only, none
+            (single, chunks, whole), = self._db.query(
+                "SELECT COUNT(*) FILTER (WHERE vectors = 1), "
+                "TOTAL(CASE WHEN vectors > 1 THEN vectors - 1 ELSE 0 END), "
+                "COUNT(*) FILTER (WHERE vectors > 1) FROM contents")
         expected = {segments.KIND_BRIEF_AND_CHUNK: single, segments.KIND_CHUNK: chunks,
                     segments.KIND_BRIEF: whole}
         found = int(np.count_nonzero(np.isin(stored.kinds, kinds)))
-        return max(0, int(sum(expected[k] for k in kinds)) - found)
+        stored.missing = max(0, int(sum(expected[k] for k in kinds)) - found)
+        return stored
 
     def all_int8(self, kinds: Sequence[int] = BRIEF_KINDS) -> npt.NDArray[np.int8]:
         """Every int8 code of the given kinds, in segment order (as `vectors(kinds)`)."""

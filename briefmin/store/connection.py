@@ -156,6 +156,15 @@ class Connection:
                 with suppress(sqlite3.Error):
                     self._conn.execute("COMMIT")
 
+    @contextmanager
+    def consistent(self) -> Iterator[None]:
+        """`reading`, or nothing inside a transaction already open (it sees one state)."""
+        if self._conn.in_transaction:
+            yield
+            return
+        with self.reading():
+            yield
+
     @property
     def wal(self) -> bool:
         """Is the file in WAL mode (set_journal_mode)?"""

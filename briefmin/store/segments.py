@@ -390,6 +390,9 @@ class StoredVectors:
     rescore_bits: int = 8
     tiers: npt.NDArray[np.uint8] | None = None  # bits per dimension of each row's codes
     decoder: BinaryDecoder | None = None  # of binary-tier rows
+    # rows of the kinds read that the contents' vector counts call for but no segment holds:
+    # damage (a segment lost), counted in the same read (Archive.vectors)
+    missing: int = 0
 
     @property
     def scale(self) -> Int8Scale:
