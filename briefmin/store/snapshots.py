@@ -173,21 +173,23 @@ def _paths(db: Connection, brief_ids: Iterable[int]) -> dict[int, str]:
     return out
 
 
+# the spans `s` that cover a snapshot (parameters: its chain, then its id twice)
+_COVERS = "s.chain = ? AND s.first <= ? AND (s.last IS NULL OR s.last >= ?)"
+
+
 def members(db: Connection, snapshot: Snapshot) -> set[tuple[str, int]]:
     """The (path, version) pairs the snapshot holds."""
     return {(str(p), int(v)) for p, v in db.query(
         "SELECT b.path, b.version FROM snapshot_spans s JOIN briefs b ON b.id = s.brief_id "
-        "WHERE s.chain = ? AND s.first <= ? AND (s.last IS NULL OR s.last >= ?)",
-        (snapshot.chain, snapshot.id, snapshot.id))}
+        f"WHERE {_COVERS}", (snapshot.chain, snapshot.id, snapshot.id))}
 
 
 def lost_members(db: Connection, snapshot: Snapshot) -> int:
     """How many of the snapshot's entries name a brief version whose row is gone (damage:
     `rm` takes its versions out of every snapshot); `members` cannot list them."""
     (count,), = db.query(
-        "SELECT COUNT(*) FROM snapshot_spans s WHERE s.chain = ? AND s.first <= ? AND "
-        "(s.last IS NULL OR s.last >= ?) AND s.brief_id NOT IN (SELECT id FROM briefs)",
-        (snapshot.chain, snapshot.id, snapshot.id))
+        f"SELECT COUNT(*) FROM snapshot_spans s WHERE {_COVERS} AND s.brief_id NOT IN "
+        "(SELECT id FROM briefs)", (snapshot.chain, snapshot.id, snapshot.id))
     return int(count)
 
 
