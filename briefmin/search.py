@@ -282,13 +282,16 @@ class LexicalRanker:
     def scores(self, terms: tuple[str, ...]) -> Floats:
         """The BM25 score of every content (0 = no term)."""
         out = np.zeros(len(self._ids), np.float32)
-        n = len(self._ids)
         for term in terms:
             where = self.matches(term)
             if len(where):
-                idf = np.log(1 + (n - len(where) + 0.5) / (len(where) + 0.5))
-                out[where] += idf * self._norm[where]
+                out[where] += self._idf(len(where)) * self._norm[where]
         return out
+
+    def _idf(self, df: int) -> float:
+        """BM25's idf of a term that `df` of the contents hold."""
+        n = len(self._ids)
+        return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
 
     def counted(self, scores: Floats, terms: tuple[str, ...], n: int) -> Floats:
         """`scores` with the n best scored again from how often each term occurs in their
@@ -311,30 +314,27 @@ class LexicalRanker:
             except BriefminError:  # damaged (verify names it): its words count once
                 continue
         counts = self.archive.lexical_counts(texts, terms)
+        idf = {t: self._idf(len(self.matches(t))) for t in set(terms) if len(self.matches(t))}
         out = scores.copy()
-        total = len(self._ids)
         for content_id in texts:
             position = int(np.searchsorted(self._ids, content_id))
             score = 0.0
             for term in terms:
-                where = self.matches(term)
-                if not len(where):
+                if term not in idf:
                     continue
+                where = self.matches(term)
                 held = bool(where[min(int(np.searchsorted(where, position)), len(where) - 1)]
                             == position)
                 count = max(counts.get((term, content_id), 0), int(held))
                 if count:
-                    idf = np.log(1 + (total - len(where) + 0.5) / (len(where) + 0.5))
-                    score += float(idf) * (self.K1 + 1) * count / (
+                    score += idf[term] * (self.K1 + 1) * count / (
                         count + self.K1 * float(self._length[position]))
             out[position] = score
         return out
 
     def scale(self, terms: tuple[str, ...]) -> float:
         """The BM25 score of a brief of average length holding every term that occurs."""
-        n = len(self._ids)
-        return float(sum(np.log(1 + (n - df + 0.5) / (df + 0.5))
-                         for df in (len(self.matches(t)) for t in terms) if df))
+        return float(sum(self._idf(df) for df in (len(self.matches(t)) for t in terms) if df))
 
     def scores_of(self, scores: Floats, content_ids: list[int]) -> dict[int, float]:
         positions = np.searchsorted(self._ids, content_ids)
