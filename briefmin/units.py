@@ -271,8 +271,9 @@ def _pre_closes(lines: list[str]) -> list[int | None]:
 
 def _clean_lines(lines: list[str]) -> list[str]:
     """A paragraph's or list item's lines with a line that repeats the one before it dropped
-    (`_dedupe_lines`) and runs of spaces squeezed (`_clean_line`), but a fenced block inside
-    (an item's code) as it is: there two equal lines, and the spaces, are the code's."""
+    and runs of spaces squeezed (`_clean_line`), but a fenced block inside (an item's code;
+    a paragraph ends at a fence) as it is: there two equal lines, and the spaces, are the
+    code's."""
     out, k = [], 0
     while k < len(lines):
         if _FENCE.match(lines[k]):
@@ -805,7 +806,7 @@ class _Parser:
         end = i + 1
         while end < len(lines) and not self._ends_paragraph(end, indent):
             end += 1
-        body = [_clean_line(line) for line in _dedupe_lines(lines[i:end])]
+        body = _clean_lines(lines[i:end])
         text = "\n".join(line.strip() for line in body)
         pieces = self._pieces(split_sentences(text))
         block = self._add("paragraph", body, [("sentence", p.text) for p in pieces])
@@ -887,12 +888,6 @@ def _item_sentences(body: list[str],
     units = pieces(split_sentences(text))
     return (head if head.endswith((" ", "\t")) else head + " ", units) \
         if len(units) > 1 else None
-
-
-def _dedupe_lines(lines: list[str]) -> list[str]:
-    """Drop a line that repeats the line right before it."""
-    return [line for k, line in enumerate(lines)
-            if k == 0 or line.strip() != lines[k - 1].strip() or not line.strip()]
 
 
 def parse(text: str, split_over: int | None = None, clauses: bool = False,
