@@ -99,11 +99,15 @@ def iter_sources(paths: Iterable[str], *, include: Iterable[str] = DEFAULT_INCLU
     (FIFOs, devices, sockets) and files over `max_bytes` are skipped with a reason. A
     `stdin_name` with nothing left once made relative ('..', '/') is a UsageError."""
     include, exclude = tuple(include), tuple(exclude)
+    paths = list(paths)
+    found = _sources(paths, include, exclude, stdin_name, stdin, max_bytes)
+    if len(paths) < 2:  # the walk of one path never repeats a name: no map of every path
+        yield from found
+        return
     # a file reached twice (`add A docs ./docs`) is one brief: it was counted added and then
-    # unchanged. The walk of one path never repeats a name, so only a repeated name is
-    # compared, by the file it is
+    # unchanged. Only a repeated name is compared, by the file it is
     seen: dict[str, str] = {}
-    for item in _sources(paths, include, exclude, stdin_name, stdin, max_bytes):
+    for item in found:
         if isinstance(item, Source) and item.fs_path is not None:
             first = seen.setdefault(item.name, item.fs_path)
             if first is not item.fs_path and _same_file(first, item.fs_path):
