@@ -614,12 +614,14 @@ def dedupe_command(
             output.dedupe_removals(removals, prune_kinds, dry_run, quiet)
             output.dedupe_left(report.findings([k for k in KINDS if k not in prune_kinds]),
                                prune_kinds, quiet)
-    if (fail or fail_on is not None) and report.findings(fail_kinds):
+    if not (fail or fail_on is not None):
+        return
+    if report.findings(fail_kinds):
         raise typer.Exit(int(ExitStatus.FINDINGS))
     # the CI check fails closed: a given brief it could not read may be a copy. Empty and
     # binary files are no briefs (a pull request's images), so they pass
     unchecked = [s for s in report.skipped if not s.reason.startswith(("empty", "binary"))]
-    if (fail or fail_on is not None) and unchecked:
+    if unchecked:
         raise InputError(f"{len(unchecked)} given file(s) could not be checked, so the check "
                          f"cannot pass them ({output.escape_name(unchecked[0].name)}: "
                          f"{unchecked[0].reason}); make them readable, or leave them out")
