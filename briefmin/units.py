@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -923,7 +923,8 @@ def parse(text: str, split_over: int | None = None, clauses: bool = False,
 def render(doc: Document, keep: set[int] | npt.NDArray[np.bool_]) -> str:
     """The text of the kept units (with their context), in the input's order. A paragraph kept
     whole keeps its lines; a partly kept one becomes its kept sentences on one line, but the
-    kept start of a sentence over the budget keeps that sentence's line breaks."""
+    kept start of a sentence over the budget keeps that sentence's line breaks, and what
+    follows a start cut from its end begins a new line."""
     kept = set(np.flatnonzero(keep).tolist()) if isinstance(keep, np.ndarray) else set(keep)
     kept = _with_context(doc, kept)
     out: list[str] = []
@@ -942,26 +943,42 @@ def render(doc: Document, keep: set[int] | npt.NDArray[np.bool_]) -> str:
                     out.extend(part)
             out.extend(block.tail)
         elif block.head is not None and len(chosen) < len(block.units):
-            item = ""
-            for u in chosen:
+            item = [""]
+            for u, after_cut in _after_cuts(doc, block, chosen):
                 if doc.units[u].kind == "item":
                     text = _squeezed(doc.units[u].text)
-                    item = _joined(item, text, doc.units[u].glued)
-            out.append(block.head + item)
+                    if after_cut:
+                        item.append(" " * len(block.head) + text)
+                    else:
+                        item[-1] = _joined(item[-1], text, doc.units[u].glued)
+            out.extend([block.head + item[0], *item[1:]])
         elif block.kind == "paragraph" and len(chosen) < len(block.units):
             prefix = block.lines[0][:_indent(block.lines[0])]
             written: list[str] = []
-            for u in chosen:
+            for u, after_cut in _after_cuts(doc, block, chosen):
                 kept_unit = doc.units[u]  # a piece keeps its sentence's line breaks
                 lines = [_squeezed(line) for line in (
                     kept_unit.text.split("\n") if kept_unit.piece else [kept_unit.text])]
-                if written and not kept_unit.line_start:
+                if written and not kept_unit.line_start and not after_cut:
                     written[-1] = _joined(written[-1], lines.pop(0), kept_unit.glued)
                 written.extend(lines)
             out.extend(prefix + line for line in written)
         else:
             out.extend(block.lines)
     return doc.line_ending.join([*out, ""]) if out else ""
+
+
+def _after_cuts(doc: Document, block: Block, chosen: list[int]) -> Iterator[tuple[int, bool]]:
+    """Each chosen unit of a partly kept block, and whether the unit kept before it is a
+    sentence's start whose next piece is dropped: what follows a cut goes on a new line, so
+    two sentences' starts never read as one phrase ("Beta Alpha")."""
+    position = {u: k for k, u in enumerate(block.units)}
+    before: int | None = None
+    for u in chosen:
+        cut = before is not None and doc.units[before].piece and not doc.units[before].rest \
+            and block.units[position[before] + 1] != u
+        yield u, cut
+        before = u
 
 
 def _with_context(doc: Document, kept: set[int]) -> set[int]:

@@ -1175,6 +1175,28 @@ def test_long_sentences_keeping_their_start_keep_the_output_rules(parts: list[st
         assert result.words_out > 0
 
 
+def test_sentence_starts_cut_from_their_ends_are_never_joined_into_one_line() -> None:
+    """Two sentences' kept starts ("Beta" of the first, "Alpha" of the second) once came out
+    as the phrase "Beta Alpha", which the brief never says (found by the property test
+    above). Each cut start now ends its line, in a paragraph and in a list item."""
+    for text, want in [("Beta alpha alpha alpha alpha. Alpha alpha alpha alpha alpha.\n",
+                        "Beta\nAlpha\n"),
+                       ("- Beta alpha alpha alpha alpha. Alpha alpha alpha alpha alpha.\n"
+                        "- gamma\n", "- Beta\n  Alpha\n")]:
+        doc = parse(text, split_over=2, oversized_start=True)
+        starts = {u for u, unit in enumerate(doc.units)
+                  if unit.piece and unit.text in ("Beta", "Alpha")}
+        assert render(doc, starts) == want
+        # a start kept with its next piece stays on its line
+        whole_first = starts | {u + 1 for u in starts if doc.units[u].text == "Beta"}
+        assert render(doc, whole_first).splitlines()[0].endswith("Beta alpha")
+    parts = ["# alpha", "alpha alpha alpha\nalpha alpha alpha\nalpha\nalpha\nalpha\nalpha",
+             "Beta alpha alpha alpha alpha. Alpha alpha alpha alpha alpha."]
+    result = minify(hashing(), "\n\n".join(parts) + "\n", ratio=0.1875,
+                    oversized_start=True, pick_tokens=0)
+    assert "Beta Alpha" not in result.text and result.words_out <= result.budget
+
+
 @settings(max_examples=60, deadline=None)
 @given(text=_DOC, max_words=st.integers(1, 60))
 def test_max_words_and_lead_respect_budget(text: str, max_words: int) -> None:
