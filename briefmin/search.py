@@ -10,8 +10,9 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter
-from collections.abc import Callable, Set
+from collections.abc import Callable, Iterator, Set
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -532,29 +533,57 @@ def search_texts(archive: Archive, queries: list[str], k: int = 10, *,
     if mode == "lexical" and not archive.has_lexical_index():
         raise UsageError(f"{archive.path} has no lexical index yet (an older format); any "
                          "write to it (`briefmin add`) builds it")
+    fresh = _FreshSearcher(archive)
+    results: list[list[Hit]] = []
     if mode == "lexical":
-        searcher = HybridSearcher(archive)
-        return [searcher.search(q, None, k, mode=mode, all_versions=all_versions,
-                                within=within) for q in parsed]
+        for q in parsed:
+            with fresh.current() as searcher:
+                results.append(searcher.search(q, None, k, mode=mode,
+                                               all_versions=all_versions, within=within))
+        return results
     # onnxruntime builds its session (~0.3 s, GIL released) while numpy loads the codes
     with ThreadPoolExecutor(max_workers=1) as pool:
         encoder = pool.submit(archive_encoder, archive)
-        searcher = HybridSearcher(archive)
-        if warn is not None and searcher.semantic.vectors.missing:
+        with fresh.current() as searcher:
+            stored = searcher.semantic.vectors
+        if warn is not None and stored.missing:
             warn("vectors of stored briefs are missing (damage): a search by meaning cannot "
                  f"find those briefs; run `briefmin verify {archive.path}`")
-        if not len(searcher.semantic.vectors):
+        if not len(stored):
             encoder.cancel()
             return [[] for _ in queries]
         vectors = encoder.result().encode(queries)
-    if mode == "semantic" or m != DEFAULT_M:
-        return [searcher.semantic.search(vector, k, m=m, min_score=min_score,
-                                         all_versions=all_versions, exact=exact,
-                                         query_text=text, within=within)
-                for text, vector in zip(queries, vectors, strict=True)]
-    return [searcher.search(q, vector, k, mode=mode, min_score=min_score,
-                            all_versions=all_versions, exact=exact, within=within)
-            for q, vector in zip(parsed, vectors, strict=True)]
+    for q, vector in zip(parsed, vectors, strict=True):
+        with fresh.current() as searcher:
+            if mode == "semantic" or m != DEFAULT_M:
+                results.append(searcher.semantic.search(
+                    vector, k, m=m, min_score=min_score, all_versions=all_versions,
+                    exact=exact, query_text=q.text, within=within))
+            else:
+                results.append(searcher.search(
+                    q, vector, k, mode=mode, min_score=min_score, all_versions=all_versions,
+                    exact=exact, within=within))
+    return results
+
+
+class _FreshSearcher:
+    """Gives each query a read transaction of its own and a searcher loaded from the state
+    it sees. The codes are loaded once and rows read lazily; a commit in between (an add
+    merging the segments the rows lay in, a prune) would leave the reads pointing at rows
+    that moved, so the codes are loaded again when another process has committed since. One
+    transaction per query, not one for the batch: a writer waits for one query at most."""
+
+    def __init__(self, archive: Archive) -> None:
+        self.archive = archive
+        self._searcher: HybridSearcher | None = None
+        self._state: int | None = None
+
+    @contextmanager
+    def current(self) -> Iterator[HybridSearcher]:
+        with self.archive.reading() as state:
+            if self._searcher is None or state != self._state:
+                self._searcher, self._state = HybridSearcher(self.archive), state
+            yield self._searcher
 
 
 def _only_within(records: dict[int, list[BriefRecord]], within: Set[tuple[str, int]]

@@ -277,3 +277,39 @@ def test_rows_read_in_any_order_across_segments_match_the_whole_codes(
         rows = np.concatenate([rows, rows[:5]])
         assert len(np.unique(stored.reader.locations(rows)[:, 0])) >= 2
         assert (stored.int8(rows) == codes[rows]).all()
+
+
+@pytest.mark.parametrize("journal", ["delete", "wal"])
+def test_a_search_sees_one_state_while_an_add_merges_the_segments_it_loaded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, journal: str) -> None:
+    """The codes are loaded once and rescoring rows read later; an add that committed between
+    (merging the eight segments it found into one) made the rows' segments vanish: "no such
+    rowid", exit 3 on a sound archive. A query now reads in one transaction and reloads the
+    codes when another connection committed since they were loaded."""
+    import briefmin.search as search_module
+
+    monkeypatch.chdir(tmp_path)
+    path, src = Path("a.bmin"), Path("src")
+    src.mkdir()
+    for i in range(7):  # seven adds, seven segments: the eighth add merges them
+        for j in range(3):  # more rows than a k=1 query's pool: rows are read one by one
+            (src / f"b{i}-{j}.md").write_text(f"brief {i} {j} about apples and pears {i}\n")
+        with Archive.open(path, write=True, create=True, model=HASHING) as archive:
+            add(archive, iter_sources([str(src / f"b{i}-{j}.md") for j in range(3)]))
+            archive.set_journal_mode(journal)
+    real = search_module.archive_encoder
+
+    def encoder_after_an_add(archive: Archive) -> Encoder:
+        # runs once the searcher has loaded the codes: another process's add commits now
+        (src / "late.md").write_text("a late brief about apples and figs\n")
+        with Archive.open(path, write=True) as writer:
+            add(writer, iter_sources([str(src / "late.md")]))
+            (segments,), = writer._db.query("SELECT COUNT(*) FROM vec_segments")
+        assert segments == 1  # merged: every row the reader loaded moved
+        return real(archive)
+
+    monkeypatch.setattr(search_module, "archive_encoder", encoder_after_an_add)
+    with Archive.open(path) as reader:
+        hits = search_texts(reader, ["pears", "figs"], k=1)
+    assert len(hits[0]) == 1 and hits[0][0].path.startswith("src/b")
+    assert hits[1][0].path == "src/late.md"  # the reloaded codes hold the new brief

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -511,6 +512,15 @@ class Archive:
                     go()
                     _write(blocks.read_located(rows[:cut] + rows[end:], dicts),
                            paths[:cut] + paths[end:], writer)
+
+    @contextmanager
+    def reading(self) -> Iterator[int]:
+        """What is read inside sees one state of the archive, whatever commits meanwhile;
+        yields a number naming that state (it differs once another process has committed).
+        In the default journal mode a writer's commit waits for the block to end (up to its
+        `--wait`), in WAL mode it does not: keep the block short."""
+        with self._db.consistent():
+            yield self._db.data_version()
 
     def vectors(self, kinds: Sequence[int] = SEARCH_KINDS) -> StoredVectors:
         """All vector rows of the given kinds, in a few large reads (one per segment).

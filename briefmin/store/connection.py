@@ -165,6 +165,12 @@ class Connection:
         with self.reading():
             yield
 
+    def data_version(self) -> int:
+        """A number that changes whenever another connection commits to the file (SQLite's
+        PRAGMA data_version): read inside a read transaction, it names the state it sees."""
+        (version,), = self.query("PRAGMA data_version")
+        return int(version)
+
     @property
     def wal(self) -> bool:
         """Is the file in WAL mode (set_journal_mode)?"""
