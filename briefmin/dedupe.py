@@ -299,10 +299,22 @@ def find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None
     briefs are the versions that snapshot holds. `concurrent` (the default) searches the
     archive's similar pairs in a thread while the texts are read; off, one after the other
     (the same report)."""
+    thresholds = Thresholds(check_threshold(threshold), check_jaccard(jaccard))
+    # one state throughout: the codes' places, the codes (read in a thread) and the texts
+    # come from separate reads, and an rm committing between them shifted codes onto other
+    # briefs; a writer's commit waits for the dedupe (not in WAL mode, see Archive.reading)
+    with archive.reading():
+        return _find_duplicates(archive, sources, thresholds, histogram_of_nearest,
+                                progress, snapshot, concurrent)
+
+
+def _find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | None,
+                     thresholds: Thresholds, histogram_of_nearest: bool,
+                     progress: Callable[[str], None] | None, snapshot: Snapshot | None,
+                     concurrent: bool) -> DedupeReport:
     from .store import BRIEF_KINDS, KIND_BRIEF
     from .text import Admitted, admit, decode_text
 
-    thresholds = Thresholds(check_threshold(threshold), check_jaccard(jaccard))
     say = progress or (lambda _: None)
     say("reading stored codes")
     stored = archive.vectors(kinds=BRIEF_KINDS)

@@ -892,3 +892,36 @@ def test_chinese_near_copies_are_found_from_the_text(hashing_archive: MakeArchiv
     assert [m.path for m in group.members] == ["src/a.md", "src/b.md"]
     assert DEFAULT_JACCARD <= group.members[1].jaccard < 1.0
     assert all("src/c.md" not in [m.path for m in g.members] for g in report.groups)
+
+
+def test_dedupe_reads_one_state_while_an_rm_commits(hashing_archive: MakeArchive,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dedupe reads the codes' places, then the codes themselves in a thread; an rm that
+    committed between (its segment rewritten one row short) shifted every code after the
+    removed brief onto the wrong brief. The whole read now sees one state (WAL here: the rm
+    commits at once; in the default journal it waits for the dedupe)."""
+    from briefmin.store import Archive as StoreArchive
+
+    rng = np.random.default_rng(3)
+    files = {f"n{k:02d}.md": (" ".join("".join(rng.choice(list("abcdefghijklmnop"), 6))
+                                       for _ in range(12)) + "\n").encode()
+             for k in range(12)}  # made-up words: no two alike
+    files["n02.md"] = files["n01.md"].replace(b" ", b"  ", 1)  # a normalized copy
+    path = hashing_archive(files)
+    with Archive.open(path, write=True) as archive:
+        archive.set_journal_mode("wal")
+        expected = find_duplicates(archive, concurrent=False).to_json()
+    assert [(g["kind"], g["paths"]) for g in expected["groups"]] == [
+        ("normalized", ["src/n01.md", "src/n02.md"])]
+    assert expected["groups"][0]["similarities"][1] > 0.99
+    real = StoreArchive.all_int8
+
+    def after_an_rm(self: StoreArchive, *args: Any) -> Any:
+        with Archive.open(path, write=True) as writer:
+            writer.rm(["src/n00.md"])
+        return real(self, *args)
+
+    monkeypatch.setattr(StoreArchive, "all_int8", after_an_rm)
+    with Archive.open(path) as archive:
+        report = find_duplicates(archive, concurrent=False).to_json()
+    assert report == expected
