@@ -7,8 +7,10 @@ through its best chunk."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator, Set
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +27,7 @@ from .errors import BriefminError, UsageError
 from .fusion import Fused, fuse, order
 from .quantize import Floats, binary_codes, hamming
 from .query import Literal, Query, parse
-from .store import SEARCH_KINDS, Archive, BriefRecord, Snapshot, StoredVectors
+from .store import SEARCH_KINDS, Archive, BriefRecord, Snapshot, StoredVectors, lexical
 from .store.lexical import STOP_WORDS
 
 # candidates per wanted hit for the Hamming stage, chosen with bench/bench_search.py on the
@@ -221,9 +223,32 @@ def snippet(chunk: str, query_text: str = "", limit: int = SNIPPET_CHARS) -> str
                  if s]
     if not sentences:
         return ""
-    words = _words(query_text)
-    best = max(sentences, key=lambda s: len(words & _words(s)))
+    best = sentences[_best_sentence(query_text, sentences)]
     return best if len(best) <= limit else best[:limit - 1].rstrip() + "…"
+
+
+def _best_sentence(query_text: str, sentences: list[str]) -> int:
+    """The sentence holding most of the query's words, by stem (`prices` finds `price`,
+    as the lexical channel did), the first on a tie. Only words that begin as a query word
+    does are stemmed (a stem is its word's start, folded): few of a long brief's words."""
+    asked = _words(query_text)
+    if not asked:
+        return 0
+    own = [_words(s) for s in sentences]
+    prefixes = {_fold(w[:2]) for w in asked}
+    stem = lexical.stems(w for w in asked.union(*own) if _fold(w[:2]) in prefixes)
+    query = {t for w in asked for t in stem[w]}
+    return max(range(len(sentences)),
+               key=lambda i: len(query.intersection(
+                   [t for w in own[i] if w in stem for t in stem[w]])))
+
+
+@functools.lru_cache(maxsize=4096)
+def _fold(text: str) -> str:
+    """Lower case without accents (`É` as `e`), as the index's tokenizer folds (a word's
+    first two letters: few, so cached)."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text.lower())
+                   if not unicodedata.combining(c))
 
 
 def _unwrapped(chunk: str) -> str:

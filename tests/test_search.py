@@ -202,6 +202,17 @@ def test_snippet_picks_the_sentence_sharing_most_query_words() -> None:
     assert snippet("word " * 100, limit=20).endswith("…")
 
 
+def test_a_snippet_matches_the_query_words_by_stem() -> None:
+    """The lexical channel finds `prices` in `price`; the snippet showed the title instead
+    (no sentence held the query's exact words). Words now match by the index's stems, its
+    folded case and accents included."""
+    chunk = "# Notes\n\nSome notes. The new price list applies in March.\nCafé opening.\n"
+    assert snippet(chunk, "prices") == "The new price list applies in March."
+    assert snippet(chunk, "applying pricelists") == "The new price list applies in March."
+    assert snippet(chunk, "CAFE") == "Café opening."
+    assert snippet(chunk, "nothing matches") == "# Notes"
+
+
 def test_a_chinese_snippet_is_a_whole_sentence() -> None:
     """A CJK sentence ends at 。！？ (the marks after it and a closing quote kept) with no
     space after it, a line wrapped inside it is joined without a space, and a heading

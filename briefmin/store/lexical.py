@@ -248,6 +248,24 @@ def term_counts(texts: dict[int, str], terms: Iterable[str], split_cjk: bool = T
         conn.close()
 
 
+def stems(words: Iterable[str]) -> dict[str, frozenset[str]]:
+    """Each word's tokens as the index holds them (porter stems, case and accents folded):
+    `prices` and `price` share theirs. One in-memory table of the index's own definition,
+    a row per word; a stop word has none."""
+    listed = sorted(set(words))
+    out: dict[str, set[str]] = {word: set() for word in listed}
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute(schema.LEXICAL_TABLE_SQL.replace("detail=none", "detail=full"))
+        conn.execute(f"CREATE VIRTUAL TABLE vocab USING fts5vocab({TABLE}, 'instance')")
+        conn.executemany(f"INSERT INTO {TABLE}(rowid, text) VALUES (?, ?)", enumerate(listed))
+        for stem, k in conn.execute("SELECT term, doc FROM vocab"):
+            out[listed[k]].add(stem)
+    finally:
+        conn.close()
+    return {word: frozenset(found) for word, found in out.items()}
+
+
 def sizes(db: Connection) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """(content ids sorted, their sizes in bytes): BM25's document lengths. Read as two
     strings SQLite joins and numpy parses: 12 ms for 60,891 contents, against 70 ms as one
