@@ -762,7 +762,10 @@ class Archive:
         """Check everything; return the problems instead of raising, so all are reported."""
         from .verify import verify  # only here: not on every command's path (restore, ls)
 
-        return verify(self._db, self._blocks)
+        # one state throughout: an add committing while the texts were inflated read as
+        # damage (vectors and index entries of a content the check had not seen)
+        with self.reading():
+            return verify(self._db, self._blocks)
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -19,14 +19,12 @@ compares the two (see `Rebuilt.compare`)."""
 from __future__ import annotations
 
 import functools
-import os
 import re
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from .. import cjk
 from ..errors import ArchiveError
@@ -374,23 +372,22 @@ class Rebuilt:
                                self._pending)
         self._pending.clear()
 
-    def compare(self, path: str) -> Differences:
-        """Compare with the index stored in the archive at `path`. Its shadow tables are
-        copied into memory first (one read-only pass; a few MB for 64k briefs): FTS5's
-        integrity check is an INSERT, which a read-only archive would refuse."""
+    def compare(self, db: Connection) -> Differences:
+        """Compare with the index stored in the archive `db`. Its shadow tables are copied
+        into memory first (a few MB for 64k briefs): FTS5's integrity check is an INSERT,
+        which a read-only archive would refuse. Copied through `db` itself, not an ATTACH:
+        what is compared is the state `db`'s read transaction sees, as the texts were."""
         self._flush()
         found = Differences()
         conn = self._conn
         try:
             conn.execute(schema.LEXICAL_TABLE_SQL.replace(TABLE, "stored", 1))
-            uri = f"file:{quote(os.path.abspath(path), safe='/')}?mode=ro"
-            conn.execute("PRAGMA busy_timeout = 60000")  # as readers wait out a commit
-            conn.execute("ATTACH ? AS archive", (uri,))
             for shadow in _SHADOWS:
                 conn.execute(f"DELETE FROM stored_{shadow}")
-                conn.execute(f"INSERT INTO stored_{shadow} "
-                             f"SELECT * FROM archive.{TABLE}_{shadow}")
-            conn.execute("DETACH archive")
+                rows = db.query(f"SELECT * FROM {TABLE}_{shadow}")
+                if rows:
+                    marks = ",".join("?" * len(rows[0]))
+                    conn.executemany(f"INSERT INTO stored_{shadow} VALUES ({marks})", rows)
             conn.execute("INSERT INTO stored(stored) VALUES ('integrity-check')")
             for name in (TABLE, "stored"):
                 conn.execute(f"CREATE VIRTUAL TABLE temp.vocab_{name} "
@@ -405,7 +402,7 @@ class Rebuilt:
                 # counts cover every text: they differ when some could not be read
                 if built != stored and not (self.skipped and what == "counts"):
                     found.records.append(what)
-        except SQLITE_ERRORS as exc:
+        except (*SQLITE_ERRORS, ArchiveError) as exc:
             found.broken = " ".join(str(exc).split())
         finally:
             conn.close()

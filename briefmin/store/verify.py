@@ -302,7 +302,7 @@ class _Verifier:
                     rebuilt.skipped.add(content_id)
             checked += 1
         if rebuilt is not None:
-            self.lexical(rebuilt.compare(self.db.path))
+            self.lexical(rebuilt.compare(self.db))
         found, damaged = segments.count_rows(self.db, schema.read_meta(self.db))
         for message in damaged:
             self.add(message)

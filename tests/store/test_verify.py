@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from briefmin import Archive, add, iter_sources
 
@@ -36,3 +39,38 @@ def test_verify_names_the_damaged_brief(tmp_path: Path) -> None:
     assert not report.ok
     # its block fails its checksum and its bytes their sha256: both name the bad brief only
     assert {p.paths for p in report.problems} == {(archive_name(bad),)}
+
+
+def test_an_add_committing_during_verify_is_no_damage(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """verify inflates every text, then counts the vector rows and compares the lexical
+    index: an add that committed in between was reported as three kinds of damage (a
+    vector count of a content verify had not seen, its index entries, the index's counts).
+    verify now reads one state; in WAL mode the add commits at once, as here (in the default
+    journal it waits for verify)."""
+    from briefmin.store.blocks import Blocks
+
+    monkeypatch.chdir(tmp_path)
+    src = Path("src")
+    src.mkdir()
+    for i in range(5):
+        (src / f"b{i}.md").write_text(f"brief {i} about apples and pears\n" * (i + 1))
+    with open_new(Path("a.bmin")) as archive:
+        add(archive, iter_sources(["src"]))
+        archive.set_journal_mode("wal")
+    real, added = Blocks.read_content, []
+
+    def read_after_an_add(self: Blocks, *args: Any, **kwargs: Any) -> bytes:
+        if not added:
+            (src / "late.md").write_text("a late brief about figs\n")
+            with Archive.open("a.bmin", write=True) as writer:
+                added.append(len(add(writer, iter_sources(["src/late.md"])).added))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Blocks, "read_content", read_after_an_add)
+    with Archive.open("a.bmin") as archive:
+        report = archive.verify()
+    assert added == [1] and report.problems == [] and report.ok
+    monkeypatch.setattr(Blocks, "read_content", real)
+    with Archive.open("a.bmin") as archive:  # the add is whole, and verify sees it now
+        assert archive.verify().checked == 6
