@@ -9,6 +9,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -311,3 +312,37 @@ def test_tiered_rows_keep_their_tier_and_decoder(fixture_archive: Path, tmp_path
 
     cosines = binary_pair_cosines(source)
     assert len(cosines) >= 10 and cosines == binary_pair_cosines(out)
+
+
+def test_merge_reads_each_input_as_it_was_when_the_merge_began(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An input written while the merge ran: an rm committing between two batches made
+    the second batch's read of a removed brief fail (exit 3, half merged). Each input is
+    now read in one state (WAL here: the rm commits at once; in the default journal it
+    waits for the merge)."""
+    import briefmin.store.merge as merge_module
+
+    root = tmp_path / "src"
+    root.mkdir()
+    for i in range(5):
+        (root / f"b{i}.md").write_text(f"brief number {i}\n")
+    source = tmp_path / "in.bmin"
+    build(source, tmp_path, ["src"], model=HASHING)
+    with Archive.open(source, write=True) as writer:
+        writer.set_journal_mode("wal")
+    monkeypatch.setattr(merge_module, "MERGE_BATCH", 2)
+    real, removed = merge_module._merge_batch, []
+
+    def batch_after_an_rm(*args: Any, **kwargs: Any) -> None:
+        real(*args, **kwargs)
+        if not removed:  # after the first batch: the last brief goes
+            with Archive.open(source, write=True) as writer:
+                removed.extend(r.path for r in writer.rm(["src/b4.md"]))
+
+    monkeypatch.setattr(merge_module, "_merge_batch", batch_after_an_rm)
+    with Archive.open(source) as src, \
+            Archive.open(tmp_path / "out.bmin", write=True, create=True, model=HASHING) as out:
+        report = merge(out, [src])
+        assert removed == ["src/b4.md"] and report.versions_added == 5
+        assert [out.read(r) for r in out.records()] == [
+            f"brief number {i}\n".encode() for i in range(5)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -134,6 +135,16 @@ def merge(out: Archive, sources: Sequence[Archive]) -> MergeReport:
     """Merge every input into `out` (opened for writing), in transactions of MERGE_BATCH
     versions."""
     out._require_writer()
+    # each input as it was when the merge began: an rm committing between two batches
+    # left the next batch reading a brief that is gone (in the default journal a writer
+    # of an input waits for the merge, see Archive.reading)
+    with ExitStack() as inputs:
+        for source in sources:
+            inputs.enter_context(source.reading())
+        return _merge(out, sources)
+
+
+def _merge(out: Archive, sources: Sequence[Archive]) -> MergeReport:
     for source in sources:
         check_compatible(out, source)
     for source in sources:
