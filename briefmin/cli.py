@@ -452,7 +452,9 @@ def restore_command(
         raise UsageError("say where to restore: --to DIR or --stdout (one of them)")
     if to_stdout and json_out and minify is None:
         raise UsageError("--stdout writes the briefs' bytes and --json a report: give one")
-    with _archive().open(archive) as arch, _no_collection(), _writing_into(to):
+    # one state of the archive throughout: the records chosen and the blocks read for them
+    with _archive().open(archive) as arch, arch.reading(), _no_collection(), \
+            _writing_into(to):
         chosen: Snapshot | None = None
         if snapshot is not None or as_of is not None:
             from .history import pick  # and retention: only for snapshots

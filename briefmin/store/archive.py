@@ -409,11 +409,13 @@ class Archive:
         """`restore(records(selectors, version=..., snapshot=...), to)` without a record per
         brief (catalogue.placed: one query, in block order); returns how many briefs were
         written."""
-        within = snaps.members(self._db, snapshot) if snapshot is not None else None
-        count = self._restore_chosen(to, selectors, version, snapshot, within, force)
+        with self.reading():  # the catalogue and the blocks it points at: one state
+            within = snaps.members(self._db, snapshot) if snapshot is not None else None
+            count = self._restore_chosen(to, selectors, version, snapshot, within, force)
+            lost = snaps.lost_members(self._db, snapshot) \
+                if snapshot is not None and not selectors else 0
         # every one it still lists is written first; then the versions it lost are named
-        if snapshot is not None and not selectors and \
-                (lost := snaps.lost_members(self._db, snapshot)):
+        if lost and snapshot is not None:
             raise IntegrityError(f"snapshot {snapshot.id} holds {lost} brief version(s) whose "
                                  "catalogue rows are lost, so they could not be restored "
                                  f"(the other {count} were); run `briefmin verify`")
@@ -458,7 +460,7 @@ class Archive:
         # held until the child has exited, not only while it reads its half: its SQLite,
         # forked from this one, shares this process's lock bookkeeping for the file, so the
         # child's own reads take no lock and are covered by this transaction's alone
-        with db.reading():
+        with db.consistent():
             plan = catalogue.halves(db, UPPER_SHARE, SPLIT_FROM_CONTENTS)
             if plan is None:
                 return None

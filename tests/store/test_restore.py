@@ -553,3 +553,29 @@ def test_no_halves_on_one_core(hashing_archive: MakeArchive, tmp_path: Path,
         assert archive.restore_selected(tmp_path / "out") == len(files)
     assert halves == [] and split_restore == []
     assert _tree(tmp_path / "out" / "src") == files
+
+
+def test_a_restore_reads_one_state_while_an_rm_commits(hashing_archive: MakeArchive,
+                                                       tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The catalogue is read, then the solid blocks its rows point at; an rm that committed
+    in between (re-packing the block the others share) left the restore reading a block
+    that was gone, on a sound archive. The restore now reads one state (WAL here: the rm
+    commits at once; in the default journal it waits for the restore)."""
+    files = {f"b{i}.md": f"brief number {i} of five\n".encode() for i in range(5)}
+    path = hashing_archive(files)
+    with Archive.open(path, write=True) as writer:
+        writer.set_journal_mode("wal")
+    real, removed = Archive._restore, []
+
+    def restore_after_an_rm(self: Archive, *args: Any, **kwargs: Any) -> None:
+        if not removed:
+            with Archive.open(path, write=True) as other:
+                removed.extend(r.path for r in other.rm(["src/b0.md"]))
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Archive, "_restore", restore_after_an_rm)
+    with Archive.open(path) as archive:
+        assert archive.restore_selected(tmp_path / "out") == 5
+    assert removed == ["src/b0.md"]
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out" / "src").iterdir()} == files
