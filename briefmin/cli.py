@@ -554,11 +554,13 @@ def dedupe_command(
         KINDS,
         PRUNE_KINDS,
         DedupeReport,
+        PrunePlan,
         Thresholds,
         check_jaccard,
         check_threshold,
         find_duplicates,
         parse_kinds,
+        plan_prune,
     )
     from .dedupe import prune as prune_groups
 
@@ -599,8 +601,10 @@ def dedupe_command(
                                  snapshot=arch.snapshot(snapshot) if snapshot else None,
                                  progress=None if quiet or json_out else
                                  (lambda text: output.info(f"{text}…")))
-        removed = {r.path for r in prune_groups(arch, report, prune_kinds)} if write else set()
-    removals = report.removals(prune_kinds)
+        plan = plan_prune(arch, report, prune_kinds) if prune else PrunePlan([], [])
+        removed = {r.path for r in prune_groups(arch, report, prune_kinds, plan)} \
+            if write else set()
+    removals = plan.removals
     if write:
         removals = [r for r in removals if r.path in removed]
     if json_out:
@@ -608,12 +612,14 @@ def dedupe_command(
         if prune:
             document["prune"] = {"dry_run": dry_run, "kinds": list(prune_kinds),
                                  "paths": sorted({r.path for r in removals}),
-                                 "removals": [r.to_json() for r in removals]}
+                                 "removals": [r.to_json() for r in removals],
+                                 "held": plan.held}
         output.emit_json(document)
     else:
         output.dedupe_groups(report, quiet)
         if prune:
             output.dedupe_removals(removals, prune_kinds, dry_run, quiet)
+            output.dedupe_held(plan.held, quiet)
             output.dedupe_left(report.findings([k for k in KINDS if k not in prune_kinds]),
                                prune_kinds, quiet)
     if not (fail or fail_on is not None):

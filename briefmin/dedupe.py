@@ -18,7 +18,8 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Sequence, Set
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -122,9 +123,13 @@ def parse_kinds(text: str, option: str) -> tuple[str, ...]:
 # -- text -----------------------------------------------------------------------------------
 
 def normalize_text(text: str) -> str:
-    """What a `normalized` duplicate ignores: runs of whitespace (line endings, indentation,
-    re-wrapping), a byte-order mark, and case."""
-    return " ".join(text.replace("\ufeff", "").casefold().split())
+    """What a `normalized` duplicate ignores: the layout of its text and nothing else. Line
+    endings, a byte-order mark, trailing white space, blank lines, runs of white space
+    inside a line, the line breaks of a re-wrapped paragraph (a line that is not indented
+    joins the one before) and the Unicode form (NFC). Case and indentation count: `US` is
+    not `us`, and code indented otherwise is other code; a copy that differs in them is
+    `near-identical` (reported, not pruned by default)."""
+    return _layout_free(unicodedata.normalize("NFC", text.replace("\ufeff", "")))
 
 
 def text_key(text: str) -> bytes:
@@ -133,17 +138,46 @@ def text_key(text: str) -> bytes:
 
 def stored_text_key(data: bytes) -> bytes:
     """text_key of a brief's stored bytes as the encoder reads them (`decode_text`). ASCII
-    bytes are normalized as bytes, at C speed (lower() is casefold() there and split() the
-    same whitespace); anything else is decoded first."""
-    # str.split() also splits at the ASCII file/group/record/unit separators, which
-    # bytes.split() keeps: a text holding one takes the slow path (memchr scans: a regex or
-    # a generator cost more than the split itself)
+    bytes (NFC already) are normalized as bytes, at C speed; anything else is decoded
+    first."""
+    # str's white space also holds the ASCII file/group/record/unit separators, which
+    # bytes' does not: a text holding one takes the text path (memchr scans)
     if data.isascii() and b"\x1c" not in data and b"\x1d" not in data \
             and b"\x1e" not in data and b"\x1f" not in data:
-        return hashlib.sha256(b" ".join(data.lower().split())).digest()
+        return hashlib.sha256(_layout_free_bytes(data)).digest()
     from .text import decode_text
 
     return text_key(decode_text(data)[0])
+
+
+def _layout_free(text: str) -> str:
+    """The words of each line one space apart; a line break kept only before an indented
+    line, with its indentation as written (a paragraph re-wrapped is one line, code keeps
+    its structure); line endings as \\n; blank lines dropped."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    out: list[str] = []
+    for line in text.split("\n"):
+        words = line.split()
+        if words:
+            indent = line[:len(line) - len(line.lstrip())]
+            out.append(("\n" + indent if indent else " ") + " ".join(words))
+    return "".join(out).strip()
+
+
+def _layout_free_bytes(data: bytes) -> bytes:
+    """`_layout_free` of ASCII bytes without decoding them (the same, but for the ASCII
+    separators \\x1c-\\x1f, white space to str only, which `stored_text_key` leaves to
+    the text path). A Python step per line: most briefs are a few dozen lines."""
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    out: list[bytes] = []
+    for line in data.split(b"\n"):
+        words = line.split()
+        if words:
+            indent = line[:len(line) - len(line.lstrip())]
+            out.append((b"\n" + indent if indent else b" ") + b" ".join(words))
+    return b"".join(out).strip()
 
 
 def small_edit(own_a: Ints, own_b: Ints) -> npt.NDArray[np.bool_]:
@@ -226,6 +260,21 @@ class Removal:
                 "similarity": round(self.similarity, 4), "jaccard": round(self.jaccard, 4)}
 
 
+def _to_survivor(removal: Removal, going: dict[str, Removal]) -> Removal:
+    """A removal whose representative goes too (a copy of an `exact` group's first, which
+    is itself a `normalized` copy of an older brief) names the brief that stays at the end
+    of the chain, with the chain's weakest kind and closeness: "which stays" holds. Only
+    exact and normalized firsts go, and each chain leads to an older brief."""
+    out, seen = removal, {removal.path}
+    while out.keeps in going and out.keeps not in seen:
+        step = going[out.keeps]
+        seen.add(step.path)
+        out = Removal(removal.path, max(out.kind, step.kind, key=KIND_RANK.__getitem__),
+                      step.keeps, min(out.similarity, step.similarity),
+                      min(out.jaccard, step.jaccard))
+    return out
+
+
 @dataclass
 class DedupeReport:
     groups: list[Group]
@@ -240,18 +289,26 @@ class DedupeReport:
     def threshold(self) -> float:
         return self.thresholds.similar
 
-    def removals(self, kinds: Sequence[str] = PRUNE_KINDS) -> list[Removal]:
+    def removals(self, kinds: Sequence[str] = PRUNE_KINDS,
+                 keep: Set[str] = frozenset()) -> list[Removal]:
         """Archived briefs a prune of these kinds removes: every member but the first of
         each group of those kinds, each with its closeness to the first, which stays. The
         first of a `near-identical` or `similar` group whose members go stays even when it
         is a member elsewhere (a `similar` member that leads a `near-identical` group):
         removing it too would keep nothing of its near copies' text. (The first of an
-        `exact` or `normalized` group may go: its members' text is its own.)"""
+        `exact` or `normalized` group may go: its members' text is its own; a removal
+        then names the brief at the end of the chain.) `keep`: paths that stay whatever
+        their groups (`plan_prune`'s held ones)."""
         chosen = [(g, m) for g in self.groups if g.kind in kinds
                   for m in g.members[1:] if not m.new]
-        kept = {g.members[0].path for g, _ in chosen if g.kind in ("near-identical", "similar")}
-        return [Removal(m.path, g.kind, g.members[0].path, m.similarity, m.jaccard)
-                for g, m in chosen if m.path not in kept]
+        kept = {g.members[0].path for g, _ in chosen
+                if g.kind in ("near-identical", "similar")} | set(keep)
+        going: dict[str, Removal] = {}
+        for g, m in chosen:  # groups come strongest kind first: a path's own strongest
+            if m.path not in kept:
+                going.setdefault(m.path, Removal(m.path, g.kind, g.members[0].path,
+                                                 m.similarity, m.jaccard))
+        return [_to_survivor(r, going) for r in going.values()]
 
     @property
     def redundant(self) -> list[str]:
@@ -829,13 +886,44 @@ def _age(record: BriefRecord) -> tuple[int, str, str]:
     return (0, record.added_at, record.path)
 
 
-def prune(archive: Archive, report: DedupeReport, kinds: Sequence[str] = PRUNE_KINDS
-          ) -> list[BriefRecord]:
+@dataclass
+class PrunePlan:
+    """What a prune removes, and the paths it leaves because of their history."""
+
+    removals: list[Removal]
+    # paths a group would remove whose earlier versions hold bytes no brief that stays
+    # holds: removing a path removes its every version, and these are the only copies
+    held: list[str]
+
+
+def plan_prune(archive: Archive, report: DedupeReport, kinds: Sequence[str] = PRUNE_KINDS
+               ) -> PrunePlan:
+    """The removals of `report.removals(kinds)` but for held paths: a brief whose latest
+    version copies another can hold, in an earlier version, text found nowhere else (an
+    audit's find: the prune deleted it, and the snapshot that held it lost it)."""
+    doomed = {r.path for r in report.removals(kinds)}
+    if not doomed:
+        return PrunePlan([], [])
+    records = archive.records(all_versions=True)
+    staying = {r.content_id for r in records if r.path not in doomed}
+    latest: dict[str, int] = {}
+    for r in records:
+        if r.path in doomed:
+            latest[r.path] = max(latest.get(r.path, 0), r.version)
+    held = sorted({r.path for r in records if r.path in doomed
+                   and r.version < latest[r.path] and r.content_id not in staying})
+    return PrunePlan(report.removals(kinds, keep=set(held)), held)
+
+
+def prune(archive: Archive, report: DedupeReport, kinds: Sequence[str] = PRUNE_KINDS,
+          plan: PrunePlan | None = None) -> list[BriefRecord]:
     """Remove every archived brief but the first (oldest) of each group of these kinds (by
-    default not `similar`: two texts of one meaning may both be wanted); returns what went.
-    Each path is removed by itself: a path that `rm` would read as a folder, glob or sha256
-    prefix matching other briefs too is refused rather than guessed at."""
-    doomed = sorted({r.path for r in report.removals(kinds)})
+    default not `similar`: two texts of one meaning may both be wanted), but for the paths
+    `plan_prune` holds; returns what went. Each path is removed by itself: a path that `rm`
+    would read as a folder, glob or sha256 prefix matching other briefs too is refused
+    rather than guessed at. `plan`: `plan_prune(archive, report, kinds)` if made already."""
+    plan = plan or plan_prune(archive, report, kinds)
+    doomed = sorted({r.path for r in plan.removals})
     if not doomed:
         return []
     from .store import selecting_others

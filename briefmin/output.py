@@ -194,6 +194,14 @@ def dedupe_removals(removals: Sequence[Any], kinds: Sequence[str], dry_run: bool
          + (" (run with --no-dry-run to remove them)" if dry_run and count else ""), quiet)
 
 
+def dedupe_held(paths: Sequence[str], quiet: bool) -> None:
+    """Paths a prune leaves whose earlier versions no other brief holds."""
+    for path in paths:
+        info(f"kept {escape_name(path)}: an earlier version of it holds text no brief that "
+             "stays holds, and a prune removes every version; `briefmin rm` removes it "
+             "anyway", quiet)
+
+
 def dedupe_left(groups: Sequence[Any], kinds: Sequence[str], quiet: bool) -> None:
     """The groups a prune of `kinds` left, per kind, and how to remove them once read."""
     why_of = {"exact": "the same bytes", "normalized": "the same text",

@@ -8,12 +8,15 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from briefmin import Archive, add, grouping, iter_sources
 from briefmin.dedupe import (
@@ -24,6 +27,8 @@ from briefmin.dedupe import (
     DedupeReport,
     find_duplicates,
     normalize_text,
+    stored_text_key,
+    text_key,
 )
 from briefmin.errors import ExitStatus
 from briefmin.grouping import assign
@@ -39,7 +44,7 @@ from briefmin.nearpairs import (
 from briefmin.quantize import Int8Scale, binary_codes
 from briefmin.shingles import lexical_pairs, shingle
 
-from .conftest import BRIEFS, FIXTURES, Cli
+from .conftest import BRIEFS, FIXTURES, HASHING, Cli
 from .test_cli import run_checking_imports
 
 MakeArchive = Callable[..., Path]
@@ -263,10 +268,38 @@ def test_shingles_in_chunks_equal_shingles_at_once() -> None:
     assert len(shingle([])) == 0
 
 
-def test_normalization_ignores_whitespace_line_endings_and_case() -> None:
-    assert normalize_text("Hello  World\r\n\tSecond line\n") == \
-        normalize_text("hello world\nSECOND   LINE")
+def test_normalization_ignores_the_layout_only() -> None:
+    """Line endings, a BOM, trailing and repeated white space, blank lines, a re-wrapped
+    paragraph and the Unicode form are layout; case and indentation are not (an audit's
+    cases: `US` against `us`, and Python whose `log` left the `if`)."""
+    assert normalize_text("\ufeffHello  World\r\nSecond line  \r\n\r\n\r\nEnd.\n") == \
+        normalize_text("Hello World Second\nline\nEnd.")
+    assert normalize_text("caf\u00e9") == normalize_text("cafe\u0301")  # NFC and NFD
     assert normalize_text("hello world") != normalize_text("hello, world")
+    assert normalize_text("Deploy to the US region") != normalize_text("deploy to the us region")
+    assert normalize_text("if x:\n    log(item)\n") != normalize_text("if x:\nlog(item)\n")
+    assert normalize_text("if x:\n    log(item)\n") != normalize_text("if x:\n  log(item)\n")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=" \t\r\n\x0b\x0cab.-\x1c\xa0\u2028é", max_size=40))
+def test_a_stored_brief_and_the_same_text_given_have_one_key(text: str) -> None:
+    """The archive's briefs are keyed from their bytes (ASCII ones without decoding them),
+    a given brief from its text: the two must agree, or a CI check misses a normalized
+    copy. And the key is the layout's only: each line's words, an indented line's
+    indentation."""
+    data = text.encode("utf-8")
+    if not any(c in text for c in "\x1c\xa0\u2028é"):  # the bytes path, else decoded
+        assert data.isascii()
+    from briefmin.text import decode_text
+
+    assert stored_text_key(data) == text_key(decode_text(data)[0])
+    lines = [line for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+             if line.split()]
+    assert normalize_text(text).split() == text.replace("\ufeff", "").split()
+    indented = [line[:len(line) - len(line.lstrip())] for line in lines[1:]
+                if line[:1].isspace()]
+    assert normalize_text(text).count("\n") == len(indented)
 
 
 # -- grouping and the CLI, with the hashing encoder ---------------------------------------------
@@ -278,13 +311,15 @@ OTHER = b"Plan the offsite for the design team in Lisbon, budget and agenda.\n"
 def test_exact_and_normalized_groups_in_the_archive(hashing_archive: MakeArchive) -> None:
     path = hashing_archive({
         "a.md": BRIEF, "b.md": BRIEF,  # same bytes
-        "c.txt": BRIEF.upper().replace(b"\n", b"\r\n").replace(b" ", b"  "),  # normalized
-        "d.md": OTHER})
+        "c.txt": BRIEF.replace(b"\n", b"\r\n").replace(b" ", b"  "),  # normalized
+        "d.md": OTHER,
+        "e.md": BRIEF.upper()})  # case is no layout: an edited copy
     with Archive.open(path) as archive:
         report = find_duplicates(archive)
     kinds = {g.kind: [m.path for m in g.members] for g in report.groups}
-    assert kinds == {"exact": ["src/a.md", "src/b.md"], "normalized": ["src/a.md", "src/c.txt"]}
-    assert report.briefs == 4
+    assert kinds == {"exact": ["src/a.md", "src/b.md"], "normalized": ["src/a.md", "src/c.txt"],
+                     "near-identical": ["src/a.md", "src/e.md"]}
+    assert report.briefs == 5
     assert report.redundant == ["src/b.md", "src/c.txt"]  # one brief per cluster remains
 
 
@@ -326,7 +361,7 @@ def test_ci_mode_exit_codes(cli: Cli, hashing_archive: MakeArchive, chdir_tmp: P
     assert fine.returncode == 0, fine.stderr
     assert cli("dedupe", path, "new/fresh.md").returncode == 0
     # two new briefs duplicating each other, from a path list
-    (chdir_tmp / "new" / "fresh2.md").write_bytes(b"replace the OFFICE printer on floor 3.\n")
+    (chdir_tmp / "new" / "fresh2.md").write_bytes(b"Replace the office\r\nprinter on floor 3.\r\n")
     (chdir_tmp / "list.txt").write_text("new/fresh.md\nnew/fresh2.md\n")
     both = cli("dedupe", path, "--from", "list.txt", "--fail", "--json")
     assert both.returncode == ExitStatus.FINDINGS
@@ -362,7 +397,7 @@ def test_the_ci_check_fails_when_a_given_file_cannot_be_read(
 
 
 def test_prune_dry_run_then_for_real(cli: Cli, hashing_archive: MakeArchive) -> None:
-    path = hashing_archive({"a.md": BRIEF, "b.md": BRIEF, "c.md": BRIEF.upper(),
+    path = hashing_archive({"a.md": BRIEF, "b.md": BRIEF, "c.md": BRIEF.replace(b" ", b"\n"),
                             "d.md": OTHER})
     before = path.read_bytes()
     shown = cli("dedupe", path, "--prune", "--json")
@@ -379,6 +414,53 @@ def test_prune_dry_run_then_for_real(cli: Cli, hashing_archive: MakeArchive) -> 
         assert [r.path for r in archive.records()] == ["src/a.md", "src/d.md"]
         assert archive.verify().ok
     assert cli("dedupe", path, "--fail").returncode == 0
+
+
+def test_a_prune_names_as_kept_only_briefs_that_stay(cli: Cli, tmp_path: Path) -> None:
+    """b and c hold the same bytes (an exact group, b first), and b is a normalized copy of
+    the older a: b went for a while c's line said it went "keeping src/b.md, which stays"
+    (an audit's find). Each removal now names the brief that stays at the end of the chain,
+    with the chain's weakest kind."""
+    os.chdir(tmp_path)
+    Path("src").mkdir()
+    Path("src/a.md").write_bytes(BRIEF)
+    assert cli("add", "x.bmin", "src", "--model", HASHING).returncode == 0
+    time.sleep(1.1)  # b and c are younger than a
+    Path("src/b.md").write_bytes(BRIEF.replace(b"\n", b"\r\n"))
+    Path("src/c.md").write_bytes(BRIEF.replace(b"\n", b"\r\n"))
+    assert cli("add", "x.bmin", "src").returncode == 0
+    plan = json.loads(cli("dedupe", "x.bmin", "--prune", "--json").stdout)["prune"]
+    removals = {r["path"]: (r["kind"], r["keeps"]) for r in plan["removals"]}
+    assert removals == {"src/b.md": ("normalized", "src/a.md"),
+                        "src/c.md": ("normalized", "src/a.md")}
+    shown = cli("dedupe", "x.bmin", "--prune").stderr
+    assert "to src/b.md, which stays" not in shown and shown.count("to src/a.md") == 2
+
+
+def test_a_prune_keeps_a_path_whose_earlier_version_is_found_nowhere_else(
+        cli: Cli, tmp_path: Path) -> None:
+    """p2's latest version is a copy of p1, its first version text of its own: the prune
+    removed p2 (every version), and with it the only copy of that text, which snapshot 1
+    held (an audit's find). Now p2 is held, and said to be; p3, whose earlier version
+    another brief holds, still goes."""
+    os.chdir(tmp_path)
+    Path("d").mkdir()
+    Path("d/p1.md").write_text("Plan alpha: migrate billing to Postgres 16.\n")
+    Path("d/p2.md").write_text("Unique zebra launch codes and llama budget.\n")
+    Path("d/p3.md").write_text("Plan alpha: migrate billing to Postgres 16.\n")
+    assert cli("add", "a.bmin", "d", "--model", HASHING).returncode == 0
+    Path("d/p3.md").write_text("Plan alpha: migrate\r\nbilling to Postgres 16.\r\n")
+    shutil.copyfile("d/p1.md", "d/p2.md")
+    assert cli("add", "a.bmin", "d").returncode == 0
+    plan = json.loads(cli("dedupe", "a.bmin", "--prune", "--json").stdout)["prune"]
+    assert plan["paths"] == ["d/p3.md"] and plan["held"] == ["d/p2.md"]
+    done = cli("dedupe", "a.bmin", "--prune", "--no-dry-run")
+    assert done.returncode == 0, done.stderr
+    assert "kept d/p2.md: an earlier version of it holds text no brief that stays" in done.stderr
+    assert cli("restore", "a.bmin", "--snapshot", "1", "--to", "one").returncode == 0
+    assert Path("one/d/p2.md").read_text() == "Unique zebra launch codes and llama budget.\n"
+    listed = cli("ls", "a.bmin", "--json").stdout
+    assert sorted(r["path"] for r in json.loads(listed)) == ["d/p1.md", "d/p2.md"]
 
 
 # two Debian packages of one source (libaacs-dev, libaacs0): one template, the last sentence
@@ -580,8 +662,9 @@ def test_ci_mode_with_the_real_model(fixture_archive: Path, cli: Cli, chdir_tmp:
     new = chdir_tmp / "new"
     new.mkdir()
     shutil.copyfile(BRIEFS / "product/pricing-eu-paraphrase.md", new / "eu-prices.md")
-    shouted = (BRIEFS / "engineering/rate-limiter-redis.md").read_bytes().upper()
-    (new / "limiter-shouted.txt").write_bytes(shouted.replace(b"\n", b"\r\n"))
+    limiter = (BRIEFS / "engineering/rate-limiter-redis.md").read_bytes()
+    (new / "limiter-crlf.txt").write_bytes(limiter.replace(b"\n", b"\r\n"))
+    (new / "limiter-shouted.txt").write_bytes(limiter.upper())  # case counts: an edit
     (new / "cache-notes.md").write_bytes(
         (BRIEFS / "engineering/cache-invalidation.md").read_bytes()
         + b"\nNote: we also checked the CDN purge hooks; they are out of scope.\n")
@@ -593,13 +676,17 @@ def test_ci_mode_with_the_real_model(fixture_archive: Path, cli: Cli, chdir_tmp:
     groups = {(g["kind"], tuple(g["paths"])) for g in json.loads(result.stdout)["groups"]}
     assert groups == {
         ("exact", ("briefs/product/pricing-eu-paraphrase.md", "new/eu-prices.md")),
-        ("normalized", ("briefs/engineering/rate-limiter-redis.md", "new/limiter-shouted.txt")),
+        ("normalized", ("briefs/engineering/rate-limiter-redis.md", "new/limiter-crlf.txt")),
+        ("near-identical", ("briefs/engineering/rate-limiter-redis.md",
+                            "new/limiter-shouted.txt")),
         ("near-identical", ("briefs/archive/cache-invalidation-copy.md",
                             "new/cache-notes.md")),
-        # the shouted copy is also a near copy of the archived revision of the brief it
-        # copies: every pair with a given brief is reported, even where it is a member
+        # both copies are also near copies of the archived revision of the brief they copy,
+        # and of each other: every pair with a given brief is reported, even where it is a
+        # member
         ("near-identical", ("briefs/archive/rate-limiter-redis-revised.md",
-                            "new/limiter-shouted.txt"))}
+                            "new/limiter-crlf.txt", "new/limiter-shouted.txt")),
+        ("near-identical", ("new/limiter-crlf.txt", "new/limiter-shouted.txt"))}
     alone = cli("dedupe", fixture_archive, "new/beekeeping.md", "--fail")
     assert alone.returncode == 0, alone.stderr
 
@@ -711,7 +798,7 @@ def test_the_similar_search_beside_the_text_pass_gives_the_same_report(
     words = LONG.split()
     edited = LONG.replace("March", "April").replace("Finance signs off", "Finance approves")
     files = {"a.md": LONG.encode(), "a-copy.md": LONG.encode(), "b.md": edited.encode(),
-             "c.md": LONG.upper().encode(), "d.md": OTHER,
+             "c.md": LONG.replace(" ", "  ").encode(), "d.md": OTHER,
              "e.md": (" ".join(reversed(words)) + "\n").encode()}
     files.update({f"n{k}.md": f"note {k} on topic {k * 7} for the team\n".encode()
                   for k in range(40)})
