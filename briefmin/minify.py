@@ -227,6 +227,11 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
         for i in dense:  # two candidates only: a long brief's encodes are costly
             options[i] = [options[i][0], _cut_lead(group[i], budgets[i], layouts[i],
                                                    layout_tab_stop, layout_gutters)]
+        for i, (doc, budget, text) in enumerate(zip(docs, budgets, group, strict=True)):
+            if budget >= count_words(text):  # nothing to cut: only the lossless clean-ups
+                # (a selection keeps a heading only above a kept unit, and lost the headings
+                # of empty sections and the comment lines read as headings)
+                options[i] = [(doc, _whole(doc))]
         picks = _measured_pick(encoder, group, options, sorted([*short, *dense]))
         for text, budget, vectors, candidates, (pick, cosine) in zip(
                 group, budgets, all_vectors, options, picks, strict=True):
@@ -248,6 +253,13 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
             results[i].similarity = similarity(original, output, results[i].words_in,
                                                results[i].words_out)
     return results
+
+
+def _whole(doc: Document) -> npt.NDArray[np.bool_]:
+    """Every unit of the brief but those repeating an earlier one word for word."""
+    mask = np.ones(len(doc.units), bool)
+    mask[sorted(doc.duplicates)] = False
+    return mask
 
 
 def _is_short(encoder: Encoder, text: str, pick_tokens: int) -> bool:
