@@ -30,12 +30,13 @@ _SIGIL = re.compile(r"^[@$][^\W\d]")  # a decorator or mention, a variable: @pro
 
 
 def tokens(text: str, split_cjk: bool = True) -> list[str]:
-    """The index tokens of `text`, case-folded: each Chinese or Japanese letter and Korean
+    """The index tokens of `text`, lower-cased: each Chinese or Japanese letter and Korean
     syllable is one, as the index holds them (`split_cjk=False`: a run of them, as formats
-    before 9 did)."""
+    before 9 did). Lower case, not casefold(): the index's tokenizer (unicode61) keeps `ß`
+    and `ﬁ`, which casefold() turns into `ss` and `fi`, and `Straße` was never found."""
     if split_cjk and not text.isascii():
         text = cjk.token_spaced(text)
-    return [t.casefold() for t in TOKEN.findall(text)]
+    return [t.lower() for t in TOKEN.findall(text)]
 
 
 def is_identifier(word: str) -> bool:
@@ -58,10 +59,14 @@ class Literal:
 
     text: str
     tokens: tuple[str, ...]  # its index tokens: a content holding the literal holds them all
+    # an acronym (a word of capitals only: `US`, `NET`) matches in capitals only: read
+    # without case, `US pricing` ranked a brief saying "contact us" above the pricing brief
+    exact_case: bool = False
 
     @functools.cached_property
     def pattern(self) -> re.Pattern[str]:
-        # case-insensitive, any run of white space between words, not inside a longer word;
+        # case-insensitive (but an acronym), any run of white space between words, not
+        # inside a longer word;
         # a CJK letter has no word edge to respect (its words are not spaced), and is none
         # to others (`使用Docker部署` holds `Docker`)
         first, last = self.text[0], self.text[-1]
@@ -72,7 +77,8 @@ class Literal:
                  f"(?!{_LATIN})" if last.isalnum() or last == "_" else "")
         if first == "-" and right:
             right = f"(?!{_LATIN}|-)"  # an option: `--batch` is not in `--batch-size`
-        return re.compile(left + _body(self.text) + right, re.IGNORECASE)
+        return re.compile(left + _body(self.text) + right,
+                          0 if self.exact_case else re.IGNORECASE)
 
     def found_in(self, text: str) -> bool:
         # a plain substring test first: the pattern's look-arounds make it ~10x slower, and
@@ -81,7 +87,7 @@ class Literal:
         probe = self.text.split()[0]
         if (letter := cjk.TOKEN_LETTER.search(probe)) is not None:
             probe = probe[:max(1, letter.start())]  # `Docker部署` is in `Docker 部\n署`
-        if probe.lower() not in text.lower():
+        if (probe not in text) if self.exact_case else (probe.lower() not in text.lower()):
             return False
         return self.pattern.search(text) is not None
 
@@ -103,6 +109,11 @@ def _body(text: str) -> str:
         out.append(re.escape(char))
         last = char
     return "".join(out)
+
+
+def is_acronym(word: str) -> bool:
+    """Two or more letters, all capitals, and nothing else (`US`, `NFS`; not `CVE-1`)."""
+    return len(word) >= 2 and word.isalpha() and word.isupper()
 
 
 @dataclass(frozen=True)
@@ -134,7 +145,7 @@ def parse(text: str, split_cjk: bool = True) -> Query:
             _CJK_WORD_GAP.split(w) if cjk.has_token_letter(w) else [w])):
         word = word.strip(_WRAP)
         if word and is_identifier(word) and TOKEN.search(word):
-            literals.append(Literal(word, tuple(tokens(word, split_cjk))))
+            literals.append(Literal(word, tuple(tokens(word, split_cjk)), is_acronym(word)))
     terms = list(dict.fromkeys(t for t in tokens(text, split_cjk) if t not in STOP_WORDS))
     unique = list({lit.text.casefold(): lit for lit in literals}.values())
     return Query(text, tuple(terms), tuple(unique))

@@ -201,6 +201,41 @@ def test_rm_removes_briefs_from_the_index(cli: Cli, hashing_archive: Callable[..
         assert search_texts(opened, ["quokka"], mode="lexical") == [[]]
 
 
+def test_a_word_with_a_sharp_s_or_a_ligature_is_found(
+        cli: Cli, hashing_archive: Callable[..., Path]) -> None:
+    """The query's words were casefolded (`Straße` to `strasse`, `ﬁle` to `file`), the
+    index's tokenizer keeps `ß` and `ﬁ`: such a word was never found, even as written (an
+    audit's find). They are lower-cased now, as the index does."""
+    archive = hashing_archive({"de.md": "Die Straße ist gesperrt.\n".encode(),
+                               "de2.md": "Der Fluß ist über die Ufer getreten.\n".encode(),
+                               "lig.md": "The ﬁnal ﬁle.\n".encode()})
+    for query, path in [("Straße", "src/de.md"), ("STRAßE", "src/de.md"),
+                        ("fluß", "src/de2.md"), ("ﬁle", "src/lig.md")]:
+        assert [h["path"] for h in hits(cli, archive, query, "--mode", "lexical")] == [path]
+    assert hits(cli, archive, "strasse", "--mode", "lexical") == []  # another spelling
+
+
+def test_an_acronym_matches_in_capitals_and_a_phrase_of_stop_words_is_checked(
+        cli: Cli, hashing_archive: Callable[..., Path]) -> None:
+    """Two audit finds. `US` was a literal matched without case, so "contact us" counted
+    as holding it; an acronym now matches in capitals only. A quoted phrase of stop words
+    (`"do not"`) was never checked, as the index leaves such words out; the candidates the
+    channels ranked are now read for it."""
+    archive = hashing_archive({
+        "pricing.md": b"Pricing for American customers: list prices rise in January.\n",
+        "printer.md": b"Contact us if the printer on floor two jams again.\n",
+        "us.md": b"The US office moves to Denver in May.\n",
+        "lend.md": b"Lending policy: we do not lend laptops to contractors.\n",
+        "rule.md": b"Staff must share their badges with visitors at the front desk.\n"})
+    found = {h["path"]: h["literals"] for h in hits(cli, archive, "US pricing", "-k", "5")}
+    assert found["src/us.md"] == 1 and found.get("src/printer.md", 0) == 0
+    ranked = hits(cli, archive, '"do not" share badges', "-k", "5")
+    assert ranked[0]["path"] == "src/lend.md" and ranked[0]["literals"] == 1
+    assert all(h["literals"] == 0 for h in ranked[1:])
+    assert parse("US and CVE-1 and NFS").literals[0].exact_case
+    assert not parse("CVE-1").literals[0].exact_case
+
+
 def test_verify_accepts_an_index_of_unmerged_segments(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """An add killed before its final merge leaves the index in many segments, some already
