@@ -376,10 +376,13 @@ class LexicalRanker:
         hit = hit[np.argsort(-scores[hit], kind="stable")]
         return [(int(self._ids[i]), float(scores[i])) for i in hit]
 
-    def holding(self, literal: Literal) -> npt.NDArray[np.int64]:
+    def holding(self, literal: Literal) -> npt.NDArray[np.int64] | None:
         """Positions of the contents holding every token of `literal` (a superset of the
-        ones holding the literal itself)."""
-        words = [t for t in literal.tokens if t not in STOP_WORDS] or list(literal.tokens)
+        ones holding the literal itself); None for a literal of stop words only (`"do
+        not"`), whose tokens the index leaves out: no content can be ruled out."""
+        words = [t for t in literal.tokens if t not in STOP_WORDS]
+        if not words:
+            return None
         found: npt.NDArray[np.int64] | None = None
         for word in words:
             where = self.matches(word)
@@ -472,7 +475,9 @@ class HybridSearcher:
         lexical: dict[int, float] = {}  # BM25 of every content holding a literal's words
         for literal in query.literals:
             where = self.lexical.holding(literal)
-            if len(where):
+            if where is None:  # stop words only: the candidates the channels ranked are read
+                holders[literal] = set(by_id)
+            elif len(where):
                 ids = [self.lexical.content_id(int(p)) for p in where]
                 holders[literal] = set(ids)
                 lexical.update(zip(ids, scores[where].tolist(), strict=True))
@@ -487,7 +492,7 @@ class HybridSearcher:
                 if found:
                     item = by_id.setdefault(content_id, Fused(content_id))
                     item.literals += found
-                    if "lexical" not in item.scores and lexical[content_id] > 0:
+                    if "lexical" not in item.scores and lexical.get(content_id, 0.0) > 0:
                         item.scores["lexical"] = lexical[content_id]
         ranked = {f.content_id for f in fused}
         todo = [c for c in bound if c in ranked]
