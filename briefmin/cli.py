@@ -520,8 +520,9 @@ def dedupe_command(
         "--fail", help="Exit 1 when a duplicate group of any kind is found (for CI).")]
         = False,
     fail_on: Annotated[str | None, typer.Option(
-        "--fail-on", help="With these kinds only (comma-separated: exact, normalized, "
-                          "near-identical, similar, all), exit 1 on a group; implies --fail.",
+        "--fail-on", help="With these kinds (comma-separated: exact, normalized, "
+                          "near-identical, similar, all) and the stronger ones only, exit 1 "
+                          "on a group; implies --fail.",
         show_default=False)] = None,
     prune: Annotated[bool, typer.Option(
         "--prune", help="Remove all but the oldest member of each exact and normalized "
@@ -566,7 +567,10 @@ def dedupe_command(
 
     threshold = check_threshold(DEFAULT_THRESHOLD if threshold is None else threshold)
     jaccard = check_jaccard(DEFAULT_JACCARD if jaccard is None else jaccard)
-    fail_kinds = parse_kinds(fail_on, "--fail-on") if fail_on is not None else KINDS
+    # a kind and every stronger one: a pair is reported in its strongest kind only, and
+    # `--fail-on near-identical` passed an exact copy (an audit's find)
+    fail_kinds = KINDS[:1 + max(KINDS.index(k) for k in parse_kinds(fail_on, "--fail-on"))] \
+        if fail_on is not None else KINDS
     prune_kinds = parse_kinds(prune_kind, "--prune-kind") if prune_kind is not None \
         else PRUNE_KINDS
     if prune_kind is not None and not prune:
