@@ -382,12 +382,15 @@ def search_command(
                          [{"query": q, "hits": [h.to_json() for h in hits]}
                           for q, hits in zip(texts, results, strict=True)])
         return
+    # the latest versions: the path as `restore` and `ls` take it (`| cut -f2 | xargs`);
+    # with older versions among the hits, each row's version too, always
+    versioned = all_versions or snapshot is not None
     for text, hits in zip(texts, results, strict=True):
         # a batch's rows start with their query, so a pipe can tell them apart
         asked = [text] if queries is not None else []
         output.table(["query"] * len(asked) + ["score", "path", "snippet"],
                      [[*asked, f"{h.score:.3f}",
-                       h.path + ("" if h.version == 1 else f"@{h.version}"), h.snippet]
+                       h.path + (f"@{h.version}" if versioned else ""), h.snippet]
                       for h in hits], right=("score",))
         if not hits:
             output.info(f"no matching briefs{' for ' + text if asked else ''}", quiet)

@@ -324,3 +324,23 @@ def test_a_search_sees_one_state_while_an_add_merges_the_segments_it_loaded(
         hits = search_texts(reader, ["pears", "figs"], k=1)
     assert len(hits[0]) == 1 and hits[0][0].path.startswith("src/b")
     assert hits[1][0].path == "src/late.md"  # the reloaded codes hold the new brief
+
+
+def test_the_path_column_is_what_restore_takes(cli: Cli, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The latest version of a brief with three was shown as `d/a.md@3`, which no command
+    takes (`search ... | cut -f2 | xargs briefmin restore` failed; an audit's find). The
+    path is shown as it is now; with older versions among the hits, every row's version
+    (`@1` too)."""
+    monkeypatch.chdir(tmp_path)
+    Path("d").mkdir()
+    for text in ("apples and pears\n", "apples, pears and plums\n", "apples only\n"):
+        Path("d/a.md").write_text(text)
+        assert cli("add", "a.bmin", "d", "--model", HASHING, "-q").returncode == 0
+    rows = cli("search", "a.bmin", "apples", "--mode", "lexical").stdout.splitlines()
+    assert [row.split("\t")[1] for row in rows] == ["d/a.md"]
+    restored = cli("restore", "a.bmin", rows[0].split("\t")[1], "--stdout")
+    assert restored.stdout == "apples only\n"
+    every = cli("search", "a.bmin", "apples", "--mode", "lexical", "--all-versions").stdout
+    assert sorted(row.split("\t")[1] for row in every.splitlines()) == [
+        "d/a.md@1", "d/a.md@2", "d/a.md@3"]
