@@ -346,3 +346,26 @@ def test_merge_reads_each_input_as_it_was_when_the_merge_began(
         assert removed == ["src/b4.md"] and report.versions_added == 5
         assert [out.read(r) for r in out.records()] == [
             f"brief number {i}\n".encode() for i in range(5)]
+
+
+def test_versions_of_one_second_are_numbered_alike_whatever_the_order_of_the_inputs(
+        tmp_path: Path) -> None:
+    """Two inputs hold a.md with other bytes, added in the same second: `merge M A B` and
+    `merge M B A` made different latest versions (the input's place broke the tie; an
+    audit's find). Ties are now broken by version, then by the bytes' sha256."""
+    for name, text in (("one", "first text\n"), ("two", "second text\n")):
+        root = tmp_path / name
+        root.mkdir()
+        (root / "a.md").write_text(text)
+        build(tmp_path / f"{name}.bmin", root, ["a.md"], model=HASHING)
+        surgery.set_added_at(tmp_path / f"{name}.bmin", 1_764_895_321)
+    orders = []
+    for first, second in (("one", "two"), ("two", "one")):
+        out = tmp_path / f"{first}-{second}.bmin"
+        with Archive.open(tmp_path / f"{first}.bmin") as a, \
+                Archive.open(tmp_path / f"{second}.bmin") as b, \
+                Archive.open(out, write=True, create=True, model=HASHING) as merged:
+            merge(merged, [a, b])
+        orders.append([(r.version, r.sha256) for r in
+                       Archive.open(out).records(all_versions=True)])
+    assert orders[0] == orders[1] and len(orders[0]) == 2

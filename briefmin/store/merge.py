@@ -178,9 +178,11 @@ def _new_versions(out: Archive, sources: Sequence[Archive], report: MergeReport
     for i, source in enumerate(sources):
         for r in source.records(all_versions=True):
             timelines.setdefault(r.path, []).append((r.added_at, i, r.version, r.sha256, r))
-    todo: list[tuple[str, int, str, int, BriefRecord]] = []
+    todo: list[tuple[str, int, str, str, int, BriefRecord]] = []
     for path, timeline in timelines.items():
-        timeline.sort(key=lambda v: v[:3])
+        # time, then version and bytes for versions of one second: never the input's
+        # place on the command line, so `merge M A B` and `merge M B A` number alike
+        timeline.sort(key=lambda v: (v[0], v[2], v[3]))
         stored = {(added_at, sha) for added_at, i, _, sha, _ in timeline if i < 0}
         previous = None
         for added_at, i, version, sha, record in timeline:
@@ -189,10 +191,10 @@ def _new_versions(out: Archive, sources: Sequence[Archive], report: MergeReport
                     report.versions_skipped += 1
                 else:
                     stored.add((added_at, sha))
-                    todo.append((added_at, i, path, version, record))
+                    todo.append((added_at, version, sha, path, i, record))
             previous = sha
     todo.sort(key=lambda v: v[:4])
-    return [(i, record) for _, i, _, _, record in todo]
+    return [(i, record) for *_, i, record in todo]
 
 
 def _merge_batch(out: Archive, sources: Sequence[Archive], batch: list[tuple[int, BriefRecord]],
