@@ -121,11 +121,12 @@ HELD_OUT, HELD_OUT_QUICK = 150, 20
 GENRES = ("kernel", "debian", "usrdoc", "debshort", "fixtures", "manpages", "pydoc")
 # not run by default: the same pages as `manpages` saved with tabs (a layout variant), and
 # `pypi`, whose documents depend on what the bench's venv installed
-VARIANT_GENRES = ("mantabs", "pypi", "html", "kernelzh")
+VARIANT_GENRES = ("mantabs", "pypi", "html", "kernelzh", "changelog")
 # genres counted in briefmin's words (each CJK character one), every document held out
 CJK_GENRES = ("kernelzh",)
 # the genres with a training split (every eligible `usrdoc` and `fixtures` text is held out)
-TRAINABLE = ("kernel", "debian", "debshort", "manpages", "mantabs", "pydoc", "html")
+TRAINABLE = ("kernel", "debian", "debshort", "manpages", "mantabs", "pydoc", "html",
+             "changelog")
 # words a genre's documents may have (the default 150-4000)
 # a genre's pages per package at most (`html`: one generator's pages would be most of it),
 # split per package, held out and training in turn
@@ -319,6 +320,31 @@ def _html(_: Path) -> list[Doc]:
                             if pattern.match(path.name)), "html/")
 
 
+# a changelog is cut to its first lines of at most this many words: the long ones go back
+# decades, and their newest releases are what a reader reads
+CHANGELOG_WORDS = 2000
+
+
+def _changelog(_: Path) -> list[Doc]:
+    """The changelogs Debian packages install under /usr/share/doc (changelog.Debian.gz,
+    upstream changelog.gz and NEWS*.gz), each distinct content once, each cut to its first
+    lines holding at most CHANGELOG_WORDS words (at a line boundary)."""
+    pattern = re.compile(r"^(changelog\.Debian\.gz|changelog\.gz|NEWS.*\.gz)$")
+    docs = _distinct_texts((path for path in sorted(USRDOC.glob("*/*"))
+                            if pattern.match(path.name)), "changelog/")
+    return [(name, _first_words(text, CHANGELOG_WORDS)) for name, text in docs]
+
+
+def _first_words(text: str, limit: int) -> str:
+    lines, words = [], 0
+    for line in text.splitlines(keepends=True):
+        words += len(line.split())
+        if words > limit:
+            break
+        lines.append(line)
+    return "".join(lines).rstrip() + "\n"
+
+
 def _kernelzh(data: Path) -> list[Doc]:
     files = sorted((data / "linux-doc-translations").rglob("*.rst"))
     if not files:
@@ -349,7 +375,7 @@ LOADERS: dict[str, Callable[[Path], list[Doc]]] = {
     "kernel": _kernel, "debian": _debian, "usrdoc": _usrdoc, "debshort": _debshort,
     "fixtures": _fixtures, "manpages": _manpages,
     "mantabs": lambda data: _manpages(data, tabs=True), "pydoc": _pydoc, "pypi": _pypi,
-    "html": _html, "kernelzh": _kernelzh}
+    "html": _html, "kernelzh": _kernelzh, "changelog": _changelog}
 
 
 def split(genre: str, data: Path) -> tuple[list[Doc], list[Doc]]:
