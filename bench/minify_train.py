@@ -159,6 +159,9 @@ VARIANTS["pickall"] = {"pick_tokens": 10**9}
 # the nineteenth round's candidate: long briefs of >= 4 tokens per word take a measured pick
 VARIANTS["dense"] = {"pick_dense": 4.0}
 VARIANTS["nodense"] = {"pick_dense": None}
+# the twentieth round's: a one-line lead-in above a list is the context of its items
+VARIANTS["leadins"] = {"lead_ins": True}
+VARIANTS["noleadins"] = {"lead_ins": False}
 
 
 def pypi_readmes() -> list[tuple[str, str]]:

@@ -1,0 +1,126 @@
+"""The twentieth round's rule (bench/RESULTS.md): Debian changelogs minified with and
+without `lead_ins`, at 0.3 / 0.5 / 0.7, on the first 60 documents of the `changelog` training
+split (`--held-out`: of the held-out split, with the baselines). Per method and ratio: of
+those in Debian's format, the share of the change lines kept (lines that occur once in
+their changelog) that sit under another release's header, or under none, in the output;
+and over all of them the judges' means, with candidate minus default per document averaged
+over the ratios.
+
+    PYTHONPATH=$PWD .venv/bin/python bench/rule_b20.py [--held-out] [--n 60]"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(BENCH.parent))
+
+from minify_eval import (  # noqa: E402
+    MINILM_CHUNK_WORDS,
+    SUMMARIZERS,
+    MiniLmCache,
+    TfIdf,
+    lead_output,
+    offset_cosines,
+    paired_bootstrap,
+    split,
+)
+from minify_train import scores_of  # noqa: E402
+
+from briefmin.encoder import BUNDLED_MODEL, load_encoder  # noqa: E402
+from briefmin.minify import count_words, minify_many, word_budget  # noqa: E402
+
+RATIOS = (0.3, 0.5, 0.7)
+HEADER = re.compile(r"^\S+ \([^)]+\) [^;]+; urgency=")  # a Debian changelog's release line
+
+
+def _key(line: str) -> str:
+    return " ".join(line.split())
+
+
+def misattributed(original: str, output: str) -> tuple[int, int]:
+    """(change lines of `output` counted, those under another release's header or none):
+    lines that occur once in `original`, not headers, sign-offs (` -- `) or blank."""
+    owner: dict[str, str | None] = {}
+    seen: Counter[str] = Counter()
+    current: str | None = None
+    for line in original.splitlines():
+        if HEADER.match(line):
+            current = _key(line)
+        elif line.strip() and not line.startswith(" -- "):
+            owner.setdefault(_key(line), current)
+            seen[_key(line)] += 1
+    counted = wrong = 0
+    current = None
+    for line in output.splitlines():
+        if HEADER.match(line):
+            current = _key(line)
+            continue
+        key = _key(line)
+        if not key or line.startswith(" -- ") or seen[key] != 1:
+            continue
+        counted += 1
+        wrong += current is None or current != owner[key]
+    return counted, wrong
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--held-out", action="store_true")
+    parser.add_argument("--n", type=int, default=60)
+    args = parser.parse_args()
+    held_out, training = split("changelog", BENCH / "data")
+    docs = (held_out if args.held_out else training)[:args.n]
+    texts = [t for _, t in docs]
+    debian = [k for k, t in enumerate(texts) if HEADER.match(t)]  # the measure reads these
+    print(f"{'held-out' if args.held_out else 'training'}: the first {len(texts)} "
+          f"changelogs, {len(debian)} in Debian's format (the misattribution measure's)",
+          flush=True)
+    encoder = load_encoder(BUNDLED_MODEL)
+    minilm = MiniLmCache(encoder)
+    tfidf = TfIdf([t for _, t in training])
+    methods = ["leadins", "default"] + (["lead", "truncate", "lexrank", "textrank"]
+                                        if args.held_out else [])
+    diffs = {j: np.zeros(len(texts)) for j in ("minilm180", "minilm180x", "tfidf")}
+    for ratio in RATIOS:
+        outs: dict[str, list[str]] = {
+            "leadins": [r.text for r in minify_many(encoder, texts, ratio=ratio,
+                                                    lead_ins=True)],
+            "default": [r.text for r in minify_many(encoder, texts, ratio=ratio,
+                                                    lead_ins=False)]}
+        for name in methods[2:]:
+            outs[name] = [lead_output(t, ratio) if name == "lead" else
+                          SUMMARIZERS[name](t, word_budget(count_words(t), ratio))
+                          for t in texts]
+        for name in methods:
+            counted = wrong = 0
+            for k in debian:
+                c, w = misattributed(texts[k], outs[name][k])
+                counted, wrong = counted + c, wrong + w
+            scores = {"minilm180": scores_of(texts, outs[name], minilm.embed,
+                                             MINILM_CHUNK_WORDS),
+                      "minilm180x": offset_cosines(texts, outs[name], minilm.embed,
+                                                   MINILM_CHUNK_WORDS),
+                      "tfidf": np.array([tfidf.kept(t, o)
+                                         for t, o in zip(texts, outs[name], strict=True)])}
+            print(f"{ratio} {name:9s} change lines kept {counted:5d}, misattributed "
+                  f"{wrong:4d} ({wrong / max(counted, 1):.1%}); "
+                  + ", ".join(f"{j} {v.mean():.4f}" for j, v in scores.items()), flush=True)
+            sign = {"leadins": 1, "default": -1}.get(name, 0)
+            for j, v in scores.items():
+                diffs[j] += sign * v / len(RATIOS)
+    for j, d in diffs.items():
+        m, lo, hi = paired_bootstrap(d)
+        print(f"leadins - default per document over the ratios, {j}: {m:+.4f} "
+              f"[{lo:+.4f}, {hi:+.4f}]")
+
+
+if __name__ == "__main__":
+    main()
