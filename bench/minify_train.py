@@ -159,9 +159,11 @@ VARIANTS["pickall"] = {"pick_tokens": 10**9}
 # the nineteenth round's candidate: long briefs of >= 4 tokens per word take a measured pick
 VARIANTS["dense"] = {"pick_dense": 4.0}
 VARIANTS["nodense"] = {"pick_dense": None}
-# the twentieth round's: a one-line lead-in above a list is the context of its items
-VARIANTS["leadins"] = {"lead_ins": True}
-VARIANTS["noleadins"] = {"lead_ins": False}
+# the twentieth round's: a one-line lead-in above a list is the context of its items; the
+# twenty-first's: only one of at least 3 lead-ins sharing their first word
+VARIANTS["leadins"] = {"lead_ins": 1}
+VARIANTS["leadins3"] = {"lead_ins": 3}
+VARIANTS["noleadins"] = {"lead_ins": 0}
 
 
 def pypi_readmes() -> list[tuple[str, str]]:

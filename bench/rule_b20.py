@@ -75,6 +75,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--held-out", action="store_true")
     parser.add_argument("--n", type=int, default=60)
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="LEAD_INS of the candidate: 1 the twentieth round's, 3 the "
+                             "twenty-first's")
     args = parser.parse_args()
     held_out, training = split("changelog", BENCH / "data")
     docs = (held_out if args.held_out else training)[:args.n]
@@ -92,9 +95,9 @@ def main() -> None:
     for ratio in RATIOS:
         outs: dict[str, list[str]] = {
             "leadins": [r.text for r in minify_many(encoder, texts, ratio=ratio,
-                                                    lead_ins=True)],
+                                                    lead_ins=args.repeats)],
             "default": [r.text for r in minify_many(encoder, texts, ratio=ratio,
-                                                    lead_ins=False)]}
+                                                    lead_ins=0)]}
         for name in methods[2:]:
             outs[name] = [lead_output(t, ratio) if name == "lead" else
                           SUMMARIZERS[name](t, word_budget(count_words(t), ratio))

@@ -34,6 +34,7 @@ from .units import (
     LAYOUT_BY_INDENT,
     LAYOUT_GUTTERS,
     LAYOUT_TAB_STOP,
+    LEAD_INS,
     OVERSIZED_START,
     Document,
     count_words,
@@ -173,7 +174,8 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
                 layout_by_indent: bool = LAYOUT_BY_INDENT,
                 layout_tab_stop: int | None = LAYOUT_TAB_STOP,
                 layout_gutters: bool = LAYOUT_GUTTERS,
-                oversized_start: bool = OVERSIZED_START) -> list[Minified]:
+                oversized_start: bool = OVERSIZED_START,
+                lead_ins: int = LEAD_INS) -> list[Minified]:
     """Minify several briefs: unit vectors from the model's token table, or with
     `contextual` from one model pass over all their tokens (see `unit_vectors`), then per
     brief the candidate selections of `choices`, scored from those vectors alone; for a
@@ -197,7 +199,8 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
         layouts = [layout_by_indent and laid_out(t, layout_tab_stop, layout_gutters)
                    for t in group]
         docs = [parse(t, b, clauses, layout=lay, tab_stop=layout_tab_stop,
-                      gutters=layout_gutters, oversized_start=oversized_start)
+                      gutters=layout_gutters, oversized_start=oversized_start,
+                      lead_ins=lead_ins)
                 for t, b, lay in zip(group, budgets, layouts, strict=True)]
         all_vectors = unit_vectors(encoder, docs, contextual)
         options = [choices_of(doc, budget, vectors)
@@ -212,7 +215,8 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
                 continue
             clause_docs = [parse(group[i], budgets[i], clauses=True, fine_clauses=fine,
                                  layout=layouts[i], tab_stop=layout_tab_stop,
-                                 gutters=layout_gutters, oversized_start=oversized_start)
+                                 gutters=layout_gutters, oversized_start=oversized_start,
+                                 lead_ins=lead_ins)
                            for i in short]
             for i, clause_doc, vectors in zip(short, clause_docs, unit_vectors(
                     encoder, clause_docs, contextual), strict=True):
@@ -344,7 +348,7 @@ def minify(encoder: Encoder, text: str, *, ratio: float | None = None,
            pick_fine_clauses: bool = PICK_FINE_CLAUSES,
            pick_cut_lead: bool = PICK_CUT_LEAD,
            pick_dense: float | None = PICK_DENSE,
-           oversized_start: bool = OVERSIZED_START) -> Minified:
+           oversized_start: bool = OVERSIZED_START, lead_ins: int = LEAD_INS) -> Minified:
     """A shorter version of `text` made of its own units, closest in meaning under the
     budget: `ratio` of its words (default 0.5) or `max_words`."""
     return minify_many(encoder, [text], ratio=ratio, max_words=max_words,
@@ -353,5 +357,5 @@ def minify(encoder: Encoder, text: str, *, ratio: float | None = None,
                        pick_tokens=pick_tokens, pick_contextual=pick_contextual,
                        pick_clauses=pick_clauses, pick_fine_clauses=pick_fine_clauses,
                        pick_cut_lead=pick_cut_lead, pick_dense=pick_dense,
-                       oversized_start=oversized_start)[0]
+                       oversized_start=oversized_start, lead_ins=lead_ins)[0]
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -27,7 +28,7 @@ import numpy.typing as npt
 from . import cjk
 
 # units kept only as the context of others (a heading, a table's head, a list item's marker)
-CONTEXT_KINDS = ("heading", "tablehead", "itemhead")
+CONTEXT_KINDS = ("heading", "tablehead", "itemhead", "leadin")
 # whether a brief with no markdown or reStructuredText structure, most of whose words are
 # indented, is read as plain text laid out by indentation (`laid_out`): a manual page saved
 # with `man | col -b`, notes indented by hand. Markdown's rule made each of its indented
@@ -59,6 +60,13 @@ LAYOUT_GUTTERS = True
 # +0.0004 [+0.0001, +0.0008]; kernel speed rows level (bench/RESULTS.md, eighteenth round).
 # (The seventeenth read such a sentence by line: it kept a real sentence's middle lines)
 OVERSIZED_START = True
+# a paragraph of one line that ends no sentence, above a list (`pkg (1.0-1) unstable;
+# urgency=medium` over a changelog's items), is the context of the list's units, as a
+# heading is of its section, when at least LEAD_INS such lines of the brief share its first
+# word (0: never). Every lead-in (1) cost README-like briefs their terms (`Features:` paid
+# with each item kept; the twentieth round), a recurring one names a series' sections (the
+# twenty-first, bench/RESULTS.md)
+LEAD_INS = 0
 # such a sentence's first budget's words are cut into this many pieces (the rest is one
 # more): a kept start fills all but a 32nd of the budget, and the chain stays short
 START_PIECES = 32
@@ -83,6 +91,8 @@ _PRE_CLOSE = re.compile(r"</pre\s*>", re.IGNORECASE)
 _GUTTER = re.compile(r"^(\s*)\|(?=\s|$)")  # a `|` framing a laid-out line, as pydoc's
 _LINE_END = re.compile(r"\r\n?|\n")  # a brief's first line ending is its style
 _ITEM = re.compile(r"^(\s*)([-*+\u2022]|\d{1,9}[.)]|#\.|\(\d{1,9}\)|:[^:\s][^:]*:)(\s+|$)")
+# a line's end that ends a sentence: . ! ? and the quotes, brackets or emphasis after it
+_ENDS_SENTENCE = re.compile(r"[.!?][\"')\]*_]*$")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]*_]*(\s+)(?=[\"'(\[*_`]*[A-Z0-9])")
 # scripts written without spaces between words (Chinese, Japanese): see briefmin.cjk
 _CJK_LETTERS, _CJK_MARKS = cjk.LETTERS, cjk.MARKS
@@ -512,9 +522,10 @@ class _Parser:
                  atx_headings: bool = True, fine_clauses: bool = False,
                  words: bool = False, layout: bool = False,
                  tab_stop: int | None = LAYOUT_TAB_STOP, gutters: bool = LAYOUT_GUTTERS,
-                 oversized_start: bool = OVERSIZED_START) -> None:
+                 oversized_start: bool = OVERSIZED_START, lead_ins: int = LEAD_INS) -> None:
         self.split_over = split_over
         self.oversized_start = oversized_start
+        self.lead_ins = lead_ins
         self.layout = layout  # indentation is layout (`laid_out`), not code
         self.clauses = clauses
         self.fine_clauses = fine_clauses
@@ -547,7 +558,29 @@ class _Parser:
                     break
         while i < len(lines):
             i = self._step(i)
+        if self.lead_ins:
+            self._mark_lead_ins()
         return Document(self.blocks, self.units, self._duplicates(), self.line_ending)
+
+    def _mark_lead_ins(self) -> None:
+        """`LEAD_INS`: a one-line paragraph that ends no sentence and comes right before
+        list items (blank lines between or none), when at least `lead_ins` of them share
+        its first word, becomes the context of every unit of that run of items."""
+        found = [b for b, block in enumerate(self.blocks[:-1])
+                 if block.kind == "paragraph" and len(block.lines) == 1
+                 and not _ENDS_SENTENCE.search(block.lines[0].rstrip())
+                 and self.blocks[b + 1].kind == "item"
+                 and not any(self.units[u].piece for u in block.units)]
+        firsts = Counter(self.blocks[b].lines[0].split()[0] for b in found)
+        for b in found:
+            block = self.blocks[b]
+            if firsts[block.lines[0].split()[0]] < self.lead_ins:
+                continue
+            for u in block.units:
+                self.units[u].kind = "leadin"
+            for item in itertools.takewhile(lambda k: k.kind == "item", self.blocks[b + 1:]):
+                for u in item.units:
+                    self.units[u].context += tuple(block.units)
 
     def _step(self, i: int) -> int:
         lines, line = self.lines, self.lines[i]
@@ -894,7 +927,7 @@ def parse(text: str, split_over: int | None = None, clauses: bool = False,
           fine_clauses: bool = False, words: bool = False,
           layout: bool | None = None, tab_stop: int | None = LAYOUT_TAB_STOP,
           gutters: bool = LAYOUT_GUTTERS,
-          oversized_start: bool = OVERSIZED_START) -> Document:
+          oversized_start: bool = OVERSIZED_START, lead_ins: int = LEAD_INS) -> Document:
     """Split a brief into blocks and units, applying the lossless clean-ups. A table with
     more than `split_over` words (the budget: it could never be kept whole) is split into
     rows. With `clauses` a sentence (of a paragraph or a plain list item) is split into
@@ -902,19 +935,20 @@ def parse(text: str, split_over: int | None = None, clauses: bool = False,
     `fine_clauses` too, also after every comma; with `words`, into single words. `layout`:
     read indentation as layout (default: `LAYOUT_BY_INDENT` and `laid_out(text)`), a tab
     reaching the next multiple of `tab_stop` columns; `gutters`: see `LAYOUT_GUTTERS`;
-    `oversized_start`: see `OVERSIZED_START` (only with `split_over`)."""
+    `oversized_start`: see `OVERSIZED_START` (only with `split_over`); `lead_ins`: see
+    `LEAD_INS`."""
     if layout is None:
         layout = LAYOUT_BY_INDENT and laid_out(text, tab_stop, gutters)
     doc = _Parser(text, split_over, clauses, fine_clauses=fine_clauses, words=words,
                   layout=layout, tab_stop=tab_stop, gutters=gutters,
-                  oversized_start=oversized_start).parse()
+                  oversized_start=oversized_start, lead_ins=lead_ins).parse()
     if doc.units and all(u.kind in CONTEXT_KINDS for u in doc.units) \
             and any(_ATX.match(line) for line in text.splitlines()):
         # nothing but '#' lines: a config file's or a script's comments, not a document of
         # empty sections (which would keep nothing, a heading being kept only with its text)
         return _Parser(text, split_over, clauses, atx_headings=False,
                        fine_clauses=fine_clauses, words=words,
-                       oversized_start=oversized_start).parse()
+                       oversized_start=oversized_start, lead_ins=lead_ins).parse()
     return doc
 
 

@@ -1175,6 +1175,35 @@ def test_long_sentences_keeping_their_start_keep_the_output_rules(parts: list[st
         assert result.words_out > 0
 
 
+def test_a_line_leading_into_a_list_is_its_items_context() -> None:
+    """A changelog's release line over its items (the twentieth round): an item kept
+    brings its release line, as a heading brings its section; the line alone is never
+    kept. A one-line paragraph that ends a sentence, or is not followed by a list, is
+    text as before."""
+    changelog = ("perl (5.36.0-7) unstable; urgency=medium\n\n"
+                 "  * Break backuppc due to Data::Dumper changes.\n"
+                 "  * Fix the build on hurd.\n\n"
+                 " -- Niko Tyni <ntyni@debian.org>  Sun, 08 Jan 2023 23:28:47 +0200\n\n"
+                 "perl (5.36.0-6) unstable; urgency=medium\n\n"
+                 "  * Break duck due to a test failure.\n")
+    doc = parse(changelog, lead_ins=1)
+    kinds = [u.kind for u in doc.units]
+    assert kinds.count("leadin") == 2
+    duck = next(i for i, u in enumerate(doc.units) if "duck" in u.text)
+    assert render(doc, {duck}) == ("perl (5.36.0-6) unstable; urgency=medium\n\n"
+                                   "  * Break duck due to a test failure.\n")
+    assert "leadin" not in [u.kind for u in parse(changelog).units]  # off: as before
+    for text in ("This ends a sentence.\n\n- an item\n", "Options\n\nNo list here.\n"):
+        assert "leadin" not in [u.kind for u in parse(text, lead_ins=1).units]
+    options = parse("Options:\n\n- fast\n- slow\n", lead_ins=1)
+    assert options.units[0].kind == "leadin"
+    assert all(0 in u.context for u in options.units[1:])
+    # the twenty-first round's: a lead-in is a header when 3 share its first word
+    releases = "".join(f"perl ({n}) unstable\n\n  * change {n}\n\n" for n in range(3))
+    kinds = [u.kind for u in parse("Options:\n\n- fast\n\n" + releases, lead_ins=3).units]
+    assert kinds == ["sentence", "item"] + ["leadin", "item"] * 3
+
+
 def test_ratio_one_keeps_every_word_but_repeats() -> None:
     """At ratio 1 only the lossless clean-ups happen (README, step 2); a heading over an
     empty section, and a config file's comment lines read as headings, were dropped (a
