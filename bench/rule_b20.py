@@ -92,6 +92,8 @@ def main() -> None:
     methods = ["leadins", "default"] + (["lead", "truncate", "lexrank", "textrank"]
                                         if args.held_out else [])
     diffs = {j: np.zeros(len(texts)) for j in ("minilm180", "minilm180x", "tfidf")}
+    per_ratio: dict[tuple[float, str], np.ndarray] = {}
+    scores_by: dict[tuple[str, str], np.ndarray] = {}
     for ratio in RATIOS:
         outs: dict[str, list[str]] = {
             "leadins": [r.text for r in minify_many(encoder, texts, ratio=ratio,
@@ -113,12 +115,22 @@ def main() -> None:
                                                    MINILM_CHUNK_WORDS),
                       "tfidf": np.array([tfidf.kept(t, o)
                                          for t, o in zip(texts, outs[name], strict=True)])}
+            for j, v in scores.items():
+                scores_by[name, j] = v
             print(f"{ratio} {name:9s} change lines kept {counted:5d}, misattributed "
                   f"{wrong:4d} ({wrong / max(counted, 1):.1%}); "
                   + ", ".join(f"{j} {v.mean():.4f}" for j, v in scores.items()), flush=True)
             sign = {"leadins": 1, "default": -1}.get(name, 0)
             for j, v in scores.items():
                 diffs[j] += sign * v / len(RATIOS)
+                per_ratio.setdefault((ratio, j), np.zeros(len(texts)))
+                per_ratio[ratio, j] += sign * v
+        for j in ("minilm180", "minilm180x", "tfidf"):
+            m, lo, hi = paired_bootstrap(per_ratio[ratio, j])
+            print(f"   {ratio} leadins - default, {j}: {m:+.4f} [{lo:+.4f}, {hi:+.4f}]")
+            for name in methods[2:]:
+                print(f"   {ratio} leadins - {name}, {j}: "
+                      f"{scores_by[name, j].mean() * -1 + scores_by['leadins', j].mean():+.4f}")
     for j, d in diffs.items():
         m, lo, hi = paired_bootstrap(d)
         print(f"leadins - default per document over the ratios, {j}: {m:+.4f} "

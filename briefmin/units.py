@@ -66,7 +66,7 @@ OVERSIZED_START = True
 # word (0: never). Every lead-in (1) cost README-like briefs their terms (`Features:` paid
 # with each item kept; the twentieth round), a recurring one names a series' sections (the
 # twenty-first, bench/RESULTS.md)
-LEAD_INS = 0
+LEAD_INS = 3
 # such a sentence's first budget's words are cut into this many pieces (the rest is one
 # more): a kept start fills all but a 32nd of the budget, and the chain stays short
 START_PIECES = 32
