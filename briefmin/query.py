@@ -140,12 +140,15 @@ def parse(text: str, split_cjk: bool = True) -> Query:
         phrase = " ".join(phrase.split())
         if TOKEN.search(phrase):
             literals.append(Literal(phrase, tuple(tokens(phrase, split_cjk))))
+    # a query typed in capitals (caps lock) holds no acronym: its words match in any case
+    shouted = not any(c.islower() for c in text)
     words = _WORD_GAP.split(_QUOTED.sub(" ", text))
     for word in (piece for w in words for piece in (
             _CJK_WORD_GAP.split(w) if cjk.has_token_letter(w) else [w])):
         word = word.strip(_WRAP)
         if word and is_identifier(word) and TOKEN.search(word):
-            literals.append(Literal(word, tuple(tokens(word, split_cjk)), is_acronym(word)))
+            literals.append(Literal(word, tuple(tokens(word, split_cjk)),
+                                    is_acronym(word) and not shouted))
     terms = list(dict.fromkeys(t for t in tokens(text, split_cjk) if t not in STOP_WORDS))
     unique = list({lit.text.casefold(): lit for lit in literals}.values())
     return Query(text, tuple(terms), tuple(unique))

@@ -234,6 +234,14 @@ def test_an_acronym_matches_in_capitals_and_a_phrase_of_stop_words_is_checked(
     assert all(h["literals"] == 0 for h in ranked[1:])
     assert parse("US and CVE-1 and NFS").literals[0].exact_case
     assert not parse("CVE-1").literals[0].exact_case
+    # a query typed in capitals has no acronym: its words match in any case (a review's
+    # find: "HOW TO RESET PASSWORD" ranked a brief shouting "HOW" first)
+    assert not any(lit.exact_case for lit in parse("HOW TO RESET PASSWORD").literals)
+    archive = hashing_archive({
+        "reset.md": b"How to reset your password when the login page refuses it.\n",
+        "shout.md": b"WARNING: HOW we store data. NOTE TO the team about lunch.\n"},
+        name="caps.bmin")
+    assert hits(cli, archive, "HOW TO RESET PASSWORD", "-k", "2")[0]["path"] == "src/reset.md"
 
 
 def test_verify_accepts_an_index_of_unmerged_segments(tmp_path: Path,
