@@ -13,7 +13,7 @@ import select
 import signal
 import sqlite3
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -475,16 +475,34 @@ def restore_command(
         if minify is not None:
             _restore_minified(arch, records, minify, to, force, json_out, quiet)
             return
+        held: list[bytes] = []
         if to_stdout:
-            write = sys.stdout.buffer.write
-            for _, data in arch.in_order(records):
-                write(data)
-            sys.stdout.buffer.flush()
-            return
-        assert to is not None
-        written = arch.restore(records, to, force=force)
+            if sum(r.size for r in records) > STDOUT_HELD_BYTES:
+                _write_stdout(data for _, data in arch.in_order(records))
+                return
+            # read now, written once the read transaction is over: a reader of stdout that
+            # stalls (`| less`) would otherwise hold back a writer, and the readers behind it
+            held = [data for _, data in arch.in_order(records)]
+        else:
+            assert to is not None
+            written = arch.restore(records, to, force=force)
+    if to_stdout:
+        _write_stdout(held)
+        return
     output.emit_json([{**r.to_json(), "restored_to": str(p)}
                       for r, p in zip(records, written, strict=True)])
+
+
+# `restore --stdout` of at most this many bytes is read whole before it is written (see
+# restore_command); a larger one is written as it is read, holding its read transaction
+STDOUT_HELD_BYTES = 64 * 1024 * 1024
+
+
+def _write_stdout(pieces: Iterable[bytes]) -> None:
+    write = sys.stdout.buffer.write
+    for data in pieces:
+        write(data)
+    sys.stdout.buffer.flush()
 
 
 @contextlib.contextmanager

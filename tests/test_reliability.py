@@ -4,6 +4,7 @@ and fuzzing. Storage behaviour only, so the instant hashing encoder stands in fo
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import resource
@@ -580,3 +581,29 @@ def test_undecodable_stored_text_is_reported_as_damage(small_archive: bytes, tmp
     assert result.returncode == ExitStatus.ARCHIVE, result.stderr
     assert "damaged" in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_stalled_restore_to_stdout_holds_no_writer_back(tmp_path: Path, cli: Cli) -> None:
+    """`restore --stdout | less`: the restore reads in one transaction, and while its reader
+    stalls, a writer waited for it, and every reader behind the writer (a review's find).
+    A restore of up to STDOUT_HELD_BYTES is read whole, then written: a writer goes on."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "big.md").write_bytes(b"a line of the big brief\n" * 20_000)  # > a pipe's buffer
+    (src / "other.md").write_bytes(b"another brief\n")
+    archive = tmp_path / "a.bmin"
+    assert cli("add", archive, src, "--model", HASHING, "-q").returncode == 0
+    big, other = sorted(r["path"] for r in json.loads(cli("ls", archive, "--json").stdout))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    stalled = subprocess.Popen(  # nobody reads its stdout: it blocks once the pipe is full
+        [sys.executable, "-m", "briefmin", "restore", str(archive), big, "--stdout"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=tmp_path)
+    try:
+        time.sleep(3)  # started, read the brief, blocked on the full pipe
+        assert stalled.poll() is None
+        removed = cli("rm", archive, other, "--wait", "5")
+        assert removed.returncode == 0, removed.stderr
+        assert cli("ls", archive).stdout.count("\n") == 1
+    finally:
+        stalled.kill()
+        stalled.wait()
