@@ -384,10 +384,11 @@ class Rebuilt:
             conn.execute(schema.LEXICAL_TABLE_SQL.replace(TABLE, "stored", 1))
             for shadow in _SHADOWS:
                 conn.execute(f"DELETE FROM stored_{shadow}")
-                rows = db.query(f"SELECT * FROM {TABLE}_{shadow}")
-                if rows:
-                    marks = ",".join("?" * len(rows[0]))
-                    conn.executemany(f"INSERT INTO stored_{shadow} VALUES ({marks})", rows)
+                width = len(conn.execute(f"SELECT * FROM stored_{shadow}").description)
+                marks = ",".join("?" * width)
+                # streamed: the index is not held in memory twice
+                conn.executemany(f"INSERT INTO stored_{shadow} VALUES ({marks})",
+                                 db.iterate(f"SELECT * FROM {TABLE}_{shadow}"))
             conn.execute("INSERT INTO stored(stored) VALUES ('integrity-check')")
             for name in (TABLE, "stored"):
                 conn.execute(f"CREATE VIRTUAL TABLE temp.vocab_{name} "
