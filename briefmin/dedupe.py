@@ -137,14 +137,12 @@ def text_key(text: str) -> bytes:
 
 
 def stored_text_key(data: bytes) -> bytes:
-    """text_key of a brief's stored bytes as the encoder reads them (`decode_text`). ASCII
-    bytes (NFC already) are normalized as bytes, at C speed; anything else is decoded
-    first."""
-    # str's white space also holds the ASCII file/group/record/unit separators, which
-    # bytes' does not: a text holding one takes the text path (memchr scans)
-    if data.isascii() and b"\x1c" not in data and b"\x1d" not in data \
-            and b"\x1e" not in data and b"\x1f" not in data:
-        return hashlib.sha256(_layout_free_bytes(data)).digest()
+    """text_key of a brief's stored bytes as the encoder reads them (`decode_text`, which
+    ASCII bytes need not go through). The key's step per line now costs more than decoding,
+    so there is no path for bytes of its own (20,000 Debian descriptions: 0.22 s decoded,
+    0.23 s with one, best of 5)."""
+    if data.isascii():
+        return text_key(data.decode("ascii"))
     from .text import decode_text
 
     return text_key(decode_text(data)[0])
@@ -163,21 +161,6 @@ def _layout_free(text: str) -> str:
             indent = line[:len(line) - len(line.lstrip())]
             out.append(("\n" + indent if indent else " ") + " ".join(words))
     return "".join(out).strip()
-
-
-def _layout_free_bytes(data: bytes) -> bytes:
-    """`_layout_free` of ASCII bytes without decoding them (the same, but for the ASCII
-    separators \\x1c-\\x1f, white space to str only, which `stored_text_key` leaves to
-    the text path). A Python step per line: most briefs are a few dozen lines."""
-    if b"\r" in data:
-        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-    out: list[bytes] = []
-    for line in data.split(b"\n"):
-        words = line.split()
-        if words:
-            indent = line[:len(line) - len(line.lstrip())]
-            out.append((b"\n" + indent if indent else b" ") + b" ".join(words))
-    return b"".join(out).strip()
 
 
 def small_edit(own_a: Ints, own_b: Ints) -> npt.NDArray[np.bool_]:

@@ -284,7 +284,7 @@ def test_normalization_ignores_the_layout_only() -> None:
 @settings(max_examples=400, deadline=None)
 @given(st.text(alphabet=" \t\r\n\x0b\x0cab.-\x1c\xa0\u2028é", max_size=40))
 def test_a_stored_brief_and_the_same_text_given_have_one_key(text: str) -> None:
-    """The archive's briefs are keyed from their bytes (ASCII ones without decoding them),
+    """The archive's briefs are keyed from their bytes (ASCII ones by a path of their own),
     a given brief from its text: the two must agree, or a CI check misses a normalized
     copy. And the key is the layout's only: each line's words, an indented line's
     indentation."""
