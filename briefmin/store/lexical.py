@@ -227,20 +227,15 @@ def term_counts(texts: dict[int, str], terms: Iterable[str], split_cjk: bool = T
         asked = [t for t in asked if t not in letters]
     if not asked:
         return out
-    full = schema.LEXICAL_TABLE_SQL.replace("detail=none", "detail=full")
-    conn = sqlite3.connect(":memory:")
+    conn = _in_memory_index()
     try:
-        for name in ("texts", "terms"):
-            conn.execute(full.replace(TABLE, name, 1))
-            conn.execute(f"CREATE VIRTUAL TABLE {name}_vocab USING fts5vocab({name}, "
-                         "'instance')")
-        conn.executemany("INSERT INTO texts(rowid, text) VALUES (?, ?)",
+        conn.executemany(f"INSERT INTO {TABLE}(rowid, text) VALUES (?, ?)",
                          ((cid, indexed_text(text, split_cjk)) for cid, text in texts.items()))
-        conn.executemany("INSERT INTO terms(rowid, text) VALUES (?, ?)", enumerate(asked))
-        for stem, k in conn.execute("SELECT term, doc FROM terms_vocab").fetchall():
-            for cid, count in conn.execute("SELECT doc, COUNT(*) FROM texts_vocab WHERE "
-                                           "term = ? GROUP BY doc", (stem,)):
-                out[asked[k], cid] = count
+        for term, found in stems(asked).items():
+            for stem in sorted(found):  # a query term is one token: one stem
+                for cid, count in conn.execute("SELECT doc, COUNT(*) FROM vocab WHERE "
+                                               "term = ? GROUP BY doc", (stem,)):
+                    out[term, cid] = count
         return out
     finally:
         conn.close()
@@ -252,16 +247,23 @@ def stems(words: Iterable[str]) -> dict[str, frozenset[str]]:
     a row per word; a stop word has none."""
     listed = sorted(set(words))
     out: dict[str, set[str]] = {word: set() for word in listed}
-    conn = sqlite3.connect(":memory:")
+    conn = _in_memory_index()
     try:
-        conn.execute(schema.LEXICAL_TABLE_SQL.replace("detail=none", "detail=full"))
-        conn.execute(f"CREATE VIRTUAL TABLE vocab USING fts5vocab({TABLE}, 'instance')")
         conn.executemany(f"INSERT INTO {TABLE}(rowid, text) VALUES (?, ?)", enumerate(listed))
         for stem, k in conn.execute("SELECT term, doc FROM vocab"):
             out[listed[k]].add(stem)
     finally:
         conn.close()
     return {word: frozenset(found) for word, found in out.items()}
+
+
+def _in_memory_index() -> sqlite3.Connection:
+    """An empty table of the index's own definition (tokenizer, stems) at full detail, in
+    memory, and `vocab`, its tokens with where each occurs."""
+    conn = sqlite3.connect(":memory:")
+    conn.execute(schema.LEXICAL_TABLE_SQL.replace("detail=none", "detail=full"))
+    conn.execute(f"CREATE VIRTUAL TABLE vocab USING fts5vocab({TABLE}, 'instance')")
+    return conn
 
 
 def sizes(db: Connection) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
