@@ -566,16 +566,16 @@ class _Parser:
         """`LEAD_INS`: a one-line paragraph that ends no sentence and comes right before
         list items (blank lines between or none), when at least `lead_ins` of them share
         its first word, becomes the context of every unit of that run of items."""
-        found = [b for b, block in enumerate(self.blocks[:-1])
+        found = [(b, block.lines[0].split()[0]) for b, block in enumerate(self.blocks[:-1])
                  if block.kind == "paragraph" and len(block.lines) == 1
                  and not _ENDS_SENTENCE.search(block.lines[0].rstrip())
                  and self.blocks[b + 1].kind == "item"
                  and not any(self.units[u].piece for u in block.units)]
-        firsts = Counter(self.blocks[b].lines[0].split()[0] for b in found)
-        for b in found:
-            block = self.blocks[b]
-            if firsts[block.lines[0].split()[0]] < self.lead_ins:
+        firsts = Counter(first for _, first in found)
+        for b, first in found:
+            if firsts[first] < self.lead_ins:
                 continue
+            block = self.blocks[b]
             for u in block.units:
                 self.units[u].kind = "leadin"
             for item in itertools.takewhile(lambda k: k.kind == "item", self.blocks[b + 1:]):
