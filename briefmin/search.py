@@ -12,7 +12,7 @@ import itertools
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Set
+from collections.abc import Callable, Iterator, Set
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -236,26 +236,11 @@ def _best_sentence(query_text: str, sentences: list[str]) -> int:
         return 0
     own = [_words(s) for s in sentences]
     prefixes = {_fold(w[:2]) for w in asked}
-    stem = _stems(w for w in asked.union(*own) if _fold(w[:2]) in prefixes)
+    stem = lexical.stems(w for w in asked.union(*own) if _fold(w[:2]) in prefixes)
     query = {t for w in asked for t in stem[w]}
     return max(range(len(sentences)),
                key=lambda i: len(query.intersection(
                    [t for w in own[i] if w in stem for t in stem[w]])))
-
-
-# words' index tokens, kept between snippets: a batch of queries asks for the same words
-# again, and each call of `lexical.stems` builds a table (a review: 27% of a 400-query batch)
-_STEMS: dict[str, frozenset[str]] = {}
-_STEMS_KEPT = 200_000
-
-
-def _stems(words: Iterable[str]) -> dict[str, frozenset[str]]:
-    wanted = set(words)
-    if missing := wanted - _STEMS.keys():
-        if len(_STEMS) + len(missing) > _STEMS_KEPT:
-            _STEMS.clear()
-        _STEMS.update(lexical.stems(missing))
-    return {word: _STEMS[word] for word in wanted}
 
 
 @functools.lru_cache(maxsize=4096)

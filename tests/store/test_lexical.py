@@ -9,6 +9,7 @@ import string
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -157,3 +158,18 @@ def test_btree_check_accepts_whole_keys_of_incremental_merge_steps() -> None:
     conn.execute("UPDATE lexical_idx SET term = ? WHERE segid = ? AND term = ?",
                  (bytes(term)[:-1] + b"~", segid, term))
     assert _btree_mismatch(conn, "lexical") == "1 entries of its term b-tree are wrong"
+
+
+def test_stems_are_the_index_tokens_and_their_cache_forgets_safely(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Words share their stems as the index holds them, and the cache of stems may be
+    emptied while a call needs a word it held: the first cache (in search's snippets)
+    looked such a word up after clearing it (KeyError)."""
+    assert lexical.stems(["prices", "price", "Cafés"]) == {
+        "prices": frozenset({"price"}), "price": frozenset({"price"}),
+        "Cafés": frozenset({"cafe"})}
+    monkeypatch.setattr(lexical, "_STEMS_KEPT", 3)
+    lexical.stems(["prices"])
+    assert lexical.stems(["prices", "running", "jumped"]) == {
+        "prices": frozenset({"price"}), "running": frozenset({"run"}),
+        "jumped": frozenset({"jump"})}
