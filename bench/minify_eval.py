@@ -58,6 +58,13 @@ short Debian descriptions 80-400, fixtures 60-4000):
   bench/data/linux-doc-translations by bench/fetch-translations.sh), 150-4000 words as
   briefmin counts them (each Chinese character a word). A script written without spaces
   between words; every eligible document is held out, never tuned on.
+- `config` (session 28, not in the default run): files whose comments are `#` lines, as
+  a system holds them: the regular text files under /etc and /usr/share/doc/*/examples
+  (gzipped or not; README*, *.md, *.rst, HTML, XML, C sources and PGP keys left out) with
+  at least 3 lines that start with `#` and a space or tab: configuration files, crontabs,
+  shell, Perl and awk scripts. What they hold depends on the machine's packages, so it is a
+  probe. The first, third, fifth, ... of the shuffled eligible list are held out, the others
+  the training split (`HALVED`): 57 held out, 56 training here.
 
 In a text holding Chinese or Japanese letters a word is briefmin's (`count_words`: each
 such character one, its punctuation none): the judges cut chunks at those words without
@@ -121,16 +128,18 @@ HELD_OUT, HELD_OUT_QUICK = 150, 20
 GENRES = ("kernel", "debian", "usrdoc", "debshort", "fixtures", "manpages", "pydoc")
 # not run by default: the same pages as `manpages` saved with tabs (a layout variant), and
 # `pypi`, whose documents depend on what the bench's venv installed
-VARIANT_GENRES = ("mantabs", "pypi", "html", "kernelzh", "changelog")
+VARIANT_GENRES = ("mantabs", "pypi", "html", "kernelzh", "changelog", "config")
 # genres counted in briefmin's words (each CJK character one), every document held out
 CJK_GENRES = ("kernelzh",)
 # the genres with a training split (every eligible `usrdoc` and `fixtures` text is held out)
 TRAINABLE = ("kernel", "debian", "debshort", "manpages", "mantabs", "pydoc", "html",
-             "changelog")
+             "changelog", "config")
 # words a genre's documents may have (the default 150-4000)
 # a genre's pages per package at most (`html`: one generator's pages would be most of it),
 # split per package, held out and training in turn
 PER_PACKAGE = {"html": 25}
+# genres too small for 150 held out: every other eligible document is
+HALVED = ("config",)
 LENGTHS = {"kernel": (100, 4000), "debshort": (80, 400), "fixtures": (60, 4000)}
 USRDOC = Path("/usr/share/doc")
 FIXTURES = BENCH.parent / "fixtures" / "briefs"
@@ -183,15 +192,19 @@ def _debian(data: Path) -> list[Doc]:
     return docs
 
 
-def _distinct_texts(paths: Iterable[Path], prefix: str = "") -> list[Doc]:
-    """The regular files among `paths` (symlinks left out), gunzipped when named *.gz, in
-    their order, binary ones left out and each distinct content once, named `prefix` and
-    their path under /usr/share/doc."""
+def _distinct_texts(paths: Iterable[Path], prefix: str = "",
+                    root: Path = USRDOC) -> list[Doc]:
+    """The readable regular files among `paths` (symlinks left out), gunzipped when named
+    *.gz, in their order, binary ones left out and each distinct content once, named
+    `prefix` and their path under `root`."""
     docs, seen = [], set()
     for path in paths:
-        if not path.is_file() or path.is_symlink():
+        try:
+            if not path.is_file() or path.is_symlink():
+                continue
+            raw = path.read_bytes()
+        except OSError:
             continue
-        raw = path.read_bytes()
         if path.suffix == ".gz":
             try:
                 raw = gzip.decompress(raw)
@@ -202,7 +215,7 @@ def _distinct_texts(paths: Iterable[Path], prefix: str = "") -> list[Doc]:
         digest = hashlib.sha256(raw).hexdigest()
         if digest not in seen:
             seen.add(digest)
-            docs.append((f"{prefix}{path.relative_to(USRDOC)}", raw.decode("utf-8", "replace")))
+            docs.append((f"{prefix}{path.relative_to(root)}", raw.decode("utf-8", "replace")))
     return docs
 
 
@@ -335,6 +348,19 @@ def _changelog(_: Path) -> list[Doc]:
     return [(name, _first_words(text, CHANGELOG_WORDS)) for name, text in docs]
 
 
+_NOT_CONFIG = re.compile(r"(?i)(readme.*|.*\.(md|rst|html?|xml|c|h|asc))(\.gz)?$")
+_HASH_COMMENT = re.compile(r"^[ \t]*#[ \t]", re.MULTILINE)
+
+
+def _config(_: Path) -> list[Doc]:
+    """Files commented with `#` lines under /etc and /usr/share/doc/*/examples (see the
+    module doc), named `config/etc/...` or `config/usr/share/doc/...`."""
+    paths = sorted([*Path("/etc").rglob("*"), *USRDOC.glob("*/examples/**/*")])
+    docs = _distinct_texts((p for p in paths if not _NOT_CONFIG.match(p.name)), "config/",
+                           root=Path("/"))
+    return [(name, text) for name, text in docs if len(_HASH_COMMENT.findall(text)) >= 3]
+
+
 def _first_words(text: str, limit: int) -> str:
     lines, words = [], 0
     for line in text.splitlines(keepends=True):
@@ -375,7 +401,7 @@ LOADERS: dict[str, Callable[[Path], list[Doc]]] = {
     "kernel": _kernel, "debian": _debian, "usrdoc": _usrdoc, "debshort": _debshort,
     "fixtures": _fixtures, "manpages": _manpages,
     "mantabs": lambda data: _manpages(data, tabs=True), "pydoc": _pydoc, "pypi": _pypi,
-    "html": _html, "kernelzh": _kernelzh, "changelog": _changelog}
+    "html": _html, "kernelzh": _kernelzh, "changelog": _changelog, "config": _config}
 
 
 def split(genre: str, data: Path) -> tuple[list[Doc], list[Doc]]:
@@ -388,6 +414,8 @@ def split(genre: str, data: Path) -> tuple[list[Doc], list[Doc]]:
     eligible = [d for d in docs if low <= count(d[1]) <= high]
     if genre in CJK_GENRES:  # a probe: all held out
         return eligible, []
+    if genre in HALVED:
+        return eligible[0::2], eligible[1::2]
     if genre in PER_PACKAGE:
         # per package, in the shuffled order: its first pages (at most PER_PACKAGE), held
         # out and training in turn, so neither split is one package's
