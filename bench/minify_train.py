@@ -164,6 +164,9 @@ VARIANTS["nodense"] = {"pick_dense": None}
 VARIANTS["leadins"] = {"lead_ins": 1}
 VARIANTS["leadins3"] = {"lead_ins": 3}
 VARIANTS["noleadins"] = {"lead_ins": 0}
+# the twenty-second round's: a brief whose `#` lines come in runs is a commented file
+VARIANTS["comments"] = {"comment_runs": 0.5}
+VARIANTS["nocomments"] = {"comment_runs": None}
 
 
 def pypi_readmes() -> list[tuple[str, str]]:

@@ -51,11 +51,17 @@ def _key(line: str) -> str:
 def commented_settings(original: str, output: str) -> int:
     """Lines of `original` that are no comment and occur once (3 words or more, so a lone
     `fi` or `esac` is not counted), found inside an output line that starts with `#` and is
-    no line of the original."""
+    no line of the original. (Session 28: the first run counted 2 such lines in one file,
+    at 0.7, whose text is also in the file's own comment, an example; they are left out
+    since.)"""
     lines = Counter(_key(line) for line in original.splitlines())
+    # a setting also written inside one of the original's comments (an example in the
+    # comment above it) is not counted: its words in a comment line may be the comment's
+    comments = [_key(_COMMENT.sub("", line)) for line in original.splitlines()
+                if _COMMENT.match(line)]
     settings = {key for line in original.splitlines()
                 if not _COMMENT.match(line) and lines[key := _key(line)] == 1
-                and len(key.split()) >= 3}
+                and len(key.split()) >= 3 and not any(key in c for c in comments)}
     count = 0
     for line in output.splitlines():
         key = _key(line)
