@@ -30,6 +30,7 @@ from .selection import (
     unit_vectors,
 )
 from .units import (
+    COMMENT_RUNS,
     CONTEXT_KINDS,
     LAYOUT_BY_INDENT,
     LAYOUT_GUTTERS,
@@ -175,7 +176,8 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
                 layout_tab_stop: int | None = LAYOUT_TAB_STOP,
                 layout_gutters: bool = LAYOUT_GUTTERS,
                 oversized_start: bool = OVERSIZED_START,
-                lead_ins: int = LEAD_INS) -> list[Minified]:
+                lead_ins: int = LEAD_INS,
+                comment_runs: float | None = COMMENT_RUNS) -> list[Minified]:
     """Minify several briefs: unit vectors from the model's token table, or with
     `contextual` from one model pass over all their tokens (see `unit_vectors`), then per
     brief the candidate selections of `choices`, scored from those vectors alone; for a
@@ -200,7 +202,7 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
                    for t in group]
         docs = [parse(t, b, clauses, layout=lay, tab_stop=layout_tab_stop,
                       gutters=layout_gutters, oversized_start=oversized_start,
-                      lead_ins=lead_ins)
+                      lead_ins=lead_ins, comment_runs=comment_runs)
                 for t, b, lay in zip(group, budgets, layouts, strict=True)]
         all_vectors = unit_vectors(encoder, docs, contextual)
         options = [choices_of(doc, budget, vectors)
@@ -216,7 +218,7 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
             clause_docs = [parse(group[i], budgets[i], clauses=True, fine_clauses=fine,
                                  layout=layouts[i], tab_stop=layout_tab_stop,
                                  gutters=layout_gutters, oversized_start=oversized_start,
-                                 lead_ins=lead_ins)
+                                 lead_ins=lead_ins, comment_runs=comment_runs)
                            for i in short]
             for i, clause_doc, vectors in zip(short, clause_docs, unit_vectors(
                     encoder, clause_docs, contextual), strict=True):
@@ -224,13 +226,15 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
         if pick_cut_lead:
             for i in short:
                 options[i] = [*options[i], _cut_lead(group[i], budgets[i], layouts[i],
-                                                     layout_tab_stop, layout_gutters)]
+                                                     layout_tab_stop, layout_gutters,
+                                                     comment_runs)]
         dense = [] if pick_dense is None else [
             i for i, text in enumerate(group)
             if i not in short and _is_dense(encoder, text, pick_tokens, pick_dense)]
         for i in dense:  # two candidates only: a long brief's encodes are costly
             options[i] = [options[i][0], _cut_lead(group[i], budgets[i], layouts[i],
-                                                   layout_tab_stop, layout_gutters)]
+                                                   layout_tab_stop, layout_gutters,
+                                                   comment_runs)]
         for i, (doc, budget, text) in enumerate(zip(docs, budgets, group, strict=True)):
             if budget >= count_words(text):  # nothing to cut: only the lossless clean-ups
                 # (a selection keeps a heading only above a kept unit, and lost the headings
@@ -273,11 +277,11 @@ def _is_short(encoder: Encoder, text: str, pick_tokens: int) -> bool:
 
 
 def _cut_lead(text: str, budget: int, layout: bool, tab_stop: int | None,
-              gutters: bool) -> _Candidate:
+              gutters: bool, comment_runs: float | None) -> _Candidate:
     """The brief's first words up to the budget, a code block or table never cut and nothing
     repeated (word units: no unit vectors, the lead needs none)."""
     word_doc = parse(text, budget, clauses=True, words=True, layout=layout,
-                     tab_stop=tab_stop, gutters=gutters)
+                     tab_stop=tab_stop, gutters=gutters, comment_runs=comment_runs)
     return word_doc, select_in_order(word_doc, budget)
 
 
@@ -348,7 +352,8 @@ def minify(encoder: Encoder, text: str, *, ratio: float | None = None,
            pick_fine_clauses: bool = PICK_FINE_CLAUSES,
            pick_cut_lead: bool = PICK_CUT_LEAD,
            pick_dense: float | None = PICK_DENSE,
-           oversized_start: bool = OVERSIZED_START, lead_ins: int = LEAD_INS) -> Minified:
+           oversized_start: bool = OVERSIZED_START, lead_ins: int = LEAD_INS,
+           comment_runs: float | None = COMMENT_RUNS) -> Minified:
     """A shorter version of `text` made of its own units, closest in meaning under the
     budget: `ratio` of its words (default 0.5) or `max_words`."""
     return minify_many(encoder, [text], ratio=ratio, max_words=max_words,
@@ -357,5 +362,6 @@ def minify(encoder: Encoder, text: str, *, ratio: float | None = None,
                        pick_tokens=pick_tokens, pick_contextual=pick_contextual,
                        pick_clauses=pick_clauses, pick_fine_clauses=pick_fine_clauses,
                        pick_cut_lead=pick_cut_lead, pick_dense=pick_dense,
-                       oversized_start=oversized_start, lead_ins=lead_ins)[0]
+                       oversized_start=oversized_start, lead_ins=lead_ins,
+                       comment_runs=comment_runs)[0]
 

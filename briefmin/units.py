@@ -67,6 +67,12 @@ OVERSIZED_START = True
 # with each item kept; the twentieth round), a recurring one names a series' sections (the
 # twenty-first, bench/RESULTS.md)
 LEAD_INS = 3
+# a brief in which at least this share of the lines read as `#` headings sit next to another
+# one is a file commented with `#` lines (a configuration file, a script): its `#` lines are
+# comments, each run of them a paragraph of its own, never headings (None: never). Read as
+# headings, a config file's comments were kept only above a kept setting, and an output
+# could be empty (the twenty-second round, bench/RESULTS.md)
+COMMENT_RUNS: float | None = None
 # such a sentence's first budget's words are cut into this many pieces (the rest is one
 # more): a kept start fills all but a 32nd of the budget, and the chain stays short
 START_PIECES = 32
@@ -86,6 +92,8 @@ _TABLE_DIRECTIVE = re.compile(r"^\s*\.\.\s+(flat-table|list-table)::")
 _OPTION = re.compile(r"^\s*:[^:\s][^:]*:")
 _QUOTE = re.compile(r"^\s{0,3}>")
 _COMMENT = re.compile(r"^ {0,3}<!--")  # markdown's HTML comment block, to its `-->`
+_HASH_LINE = re.compile(r"^[ \t]*#")  # a commented file's comment line (`COMMENT_RUNS`)
+_HASH_MARK = re.compile(r"^[ \t]*#+[ \t]?")  # its marks, left out of a unit's text
 _PRE = re.compile(r"^\s*<pre(?=[\s>])", re.IGNORECASE)  # HTML's code, to its `</pre>`
 _PRE_CLOSE = re.compile(r"</pre\s*>", re.IGNORECASE)
 _GUTTER = re.compile(r"^(\s*)\|(?=\s|$)")  # a `|` framing a laid-out line, as pydoc's
@@ -168,6 +176,9 @@ class Block:
     # a list item split into sentences: its marker (indentation included), written before
     # the kept sentences when only some are kept
     head: str | None = None
+    # a run of `#` comment lines (`COMMENT_RUNS`): the first line's marks, written before
+    # each line of its kept sentences when only some are kept
+    marker: str | None = None
 
 
 @dataclass
@@ -444,6 +455,27 @@ def laid_out(text: str, tab_stop: int | None = LAYOUT_TAB_STOP,
     return total > 0 and 2 * indented >= total
 
 
+def commented(text: str, share: float | None = COMMENT_RUNS) -> bool:
+    """Whether a brief is a file commented with `#` lines (`COMMENT_RUNS`): at least `share`
+    of its lines that read as `#` headings (fenced code left out) sit right above or below
+    another such line."""
+    if share is None:
+        return False
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    hashed = [False] * len(lines)
+    i = 0
+    while i < len(lines):
+        if _FENCE.match(lines[i]):
+            i = _fence_end(lines, i)
+            continue
+        hashed[i] = bool(_ATX.match(lines[i]))
+        i += 1
+    total = sum(hashed)
+    paired = sum(1 for k, h in enumerate(hashed)
+                 if h and ((k and hashed[k - 1]) or (k + 1 < len(hashed) and hashed[k + 1])))
+    return total > 0 and paired >= share * total
+
+
 def _expanded(lines: list[str], tab_stop: int | None) -> list[str]:
     return [line.expandtabs(tab_stop) for line in lines] if tab_stop else lines
 
@@ -522,8 +554,10 @@ class _Parser:
                  atx_headings: bool = True, fine_clauses: bool = False,
                  words: bool = False, layout: bool = False,
                  tab_stop: int | None = LAYOUT_TAB_STOP, gutters: bool = LAYOUT_GUTTERS,
-                 oversized_start: bool = OVERSIZED_START, lead_ins: int = LEAD_INS) -> None:
+                 oversized_start: bool = OVERSIZED_START, lead_ins: int = LEAD_INS,
+                 comments: bool = False) -> None:
         self.split_over = split_over
+        self.comments = comments  # `#` lines are comments (`COMMENT_RUNS`), not headings
         self.oversized_start = oversized_start
         self.lead_ins = lead_ins
         self.layout = layout  # indentation is layout (`laid_out`), not code
@@ -570,6 +604,7 @@ class _Parser:
                  if block.kind == "paragraph" and len(block.lines) == 1
                  and not _ENDS_SENTENCE.search(block.lines[0].rstrip())
                  and self.blocks[b + 1].kind == "item"
+                 and block.marker is None
                  and not any(self.units[u].piece for u in block.units)]
         firsts = Counter(first for _, first in found)
         for b, first in found:
@@ -614,6 +649,8 @@ class _Parser:
             self._close_items(indent)
             self._atomic("comment", lines[i:end])
             return end
+        if self.comments and _HASH_LINE.match(line):
+            return self._comment_lines(i)
         if self.atx_headings and (atx := _ATX.match(line)):
             self._heading(len(atx.group(1)), [line], atx.group(2))
             return i + 1
@@ -827,7 +864,8 @@ class _Parser:
 
     def _ends_paragraph(self, j: int, indent: int) -> bool:
         lines = self.lines
-        if not lines[j].strip() or self._starts_block(j) or _is_title(lines, j):
+        if not lines[j].strip() or self._starts_block(j) or _is_title(lines, j) \
+                or (self.comments and _HASH_LINE.match(lines[j])):
             return True
         # laid out: a shallower line, or a heading, starts another block
         return self.layout and (_indent(lines[j]) < indent or self._layout_heading(j))
@@ -841,11 +879,51 @@ class _Parser:
             end += 1
         body = _clean_lines(lines[i:end])
         text = "\n".join(line.strip() for line in body)
-        pieces = self._pieces(split_sentences(text))
+        if self.comments:  # a commented file's other lines are settings or code: a kept
+            # part of one is a line of its own, never joined to the next
+            pieces = []
+            for line in body:
+                line_pieces = self._pieces(split_sentences(line.strip()))
+                if line_pieces:
+                    line_pieces[0].line_start = True
+                pieces += line_pieces
+        else:
+            pieces = self._pieces(split_sentences(text))
         block = self._add("paragraph", body, [("sentence", p.text) for p in pieces])
         self._chain(block.units, pieces)
         if text.endswith("::"):
             self.literal_after = indent
+        return end
+
+    def _comment_lines(self, i: int) -> int:
+        """A run of `#` comment lines (`COMMENT_RUNS`) as a paragraph of their text; one
+        with no text (a rule of `#`s) as one unit, as it is."""
+        lines = self.lines
+        self._close_items(_indent(lines[i]))
+        end = i + 1
+        while end < len(lines) and _HASH_LINE.match(lines[end]):
+            end += 1
+        body = _clean_lines(lines[i:end])
+        text = "\n".join(_HASH_MARK.sub("", line).strip() for line in body).strip()
+        if not text:
+            self._atomic("comment", lines[i:end])
+            return end
+        pieces = self._pieces(split_sentences(text))
+        block = self._add("paragraph", body, [("sentence", p.text) for p in pieces])
+        # the marks of its first line with text (not a banner's `#####`)
+        block.marker = next((m.group() for line in body if (m := _HASH_MARK.match(line))
+                             and line[m.end():].strip()), "# ")
+        self._chain(block.units, pieces)
+        # the marks are words of the output: a unit pays for those of the lines it begins
+        # when only some are kept (`render`), the first the rest of the block's when all are
+        marks = sum(count_words(line) - count_words(_HASH_MARK.sub("", line)) for line in body)
+        mark_words = count_words(block.marker + "x") - 1
+        for unit, piece in zip(block.units, pieces, strict=True):
+            begun = int(piece.before == 0 or piece.line_start) \
+                + (piece.text.count("\n") if piece.piece else 0)
+            self.units[unit].words += mark_words * begun
+            marks -= mark_words * begun
+        self.units[block.units[0]].words += max(0, marks)
         return end
 
     def _duplicates(self) -> set[int]:
@@ -927,7 +1005,8 @@ def parse(text: str, split_over: int | None = None, clauses: bool = False,
           fine_clauses: bool = False, words: bool = False,
           layout: bool | None = None, tab_stop: int | None = LAYOUT_TAB_STOP,
           gutters: bool = LAYOUT_GUTTERS,
-          oversized_start: bool = OVERSIZED_START, lead_ins: int = LEAD_INS) -> Document:
+          oversized_start: bool = OVERSIZED_START, lead_ins: int = LEAD_INS,
+          comment_runs: float | None = COMMENT_RUNS) -> Document:
     """Split a brief into blocks and units, applying the lossless clean-ups. A table with
     more than `split_over` words (the budget: it could never be kept whole) is split into
     rows. With `clauses` a sentence (of a paragraph or a plain list item) is split into
@@ -936,12 +1015,15 @@ def parse(text: str, split_over: int | None = None, clauses: bool = False,
     read indentation as layout (default: `LAYOUT_BY_INDENT` and `laid_out(text)`), a tab
     reaching the next multiple of `tab_stop` columns; `gutters`: see `LAYOUT_GUTTERS`;
     `oversized_start`: see `OVERSIZED_START` (only with `split_over`); `lead_ins`: see
-    `LEAD_INS`."""
+    `LEAD_INS`; `comment_runs`: see `COMMENT_RUNS`."""
     if layout is None:
         layout = LAYOUT_BY_INDENT and laid_out(text, tab_stop, gutters)
-    doc = _Parser(text, split_over, clauses, fine_clauses=fine_clauses, words=words,
+    comments = commented(text, comment_runs)
+    doc = _Parser(text, split_over, clauses, atx_headings=not comments,
+                  fine_clauses=fine_clauses, words=words,
                   layout=layout, tab_stop=tab_stop, gutters=gutters,
-                  oversized_start=oversized_start, lead_ins=lead_ins).parse()
+                  oversized_start=oversized_start, lead_ins=lead_ins,
+                  comments=comments).parse()
     if doc.units and all(u.kind in CONTEXT_KINDS for u in doc.units) \
             and any(_ATX.match(line) for line in text.splitlines()):
         # nothing but '#' lines: a config file's or a script's comments, not a document of
@@ -987,7 +1069,8 @@ def render(doc: Document, keep: set[int] | npt.NDArray[np.bool_]) -> str:
                         item[-1] = _joined(item[-1], text, doc.units[u].glued)
             out.extend([block.head + item[0], *item[1:]])
         elif block.kind == "paragraph" and len(chosen) < len(block.units):
-            prefix = block.lines[0][:_indent(block.lines[0])]
+            prefix = block.marker if block.marker is not None else \
+                block.lines[0][:_indent(block.lines[0])]
             written: list[str] = []
             for u, after_cut in _after_cuts(doc, block, chosen):
                 kept_unit = doc.units[u]  # a piece keeps its sentence's line breaks

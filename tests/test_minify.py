@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from briefmin.encoder import Encoder
@@ -42,7 +42,7 @@ from briefmin.minify import (
     word_budget,
 )
 from briefmin.selection import WINDOW, Coverage, candidates, windows
-from briefmin.units import CONTEXT_KINDS, laid_out
+from briefmin.units import CONTEXT_KINDS, commented, laid_out
 
 from .conftest import BRIEFS, HASHING, Cli, cached_encoder
 
@@ -1547,3 +1547,70 @@ def test_chinese_briefs_keep_the_output_rules(blocks: list[tuple[str, str]], rat
     if not blocks[0][0]:  # a list item's marker is a word, which a budget of 1 cannot pay
         assert result.words_out > 0
     assert not re.search(r"[\u4e00-\u9fff，。！？] +[\u4e00-\u9fff]", result.text)
+
+
+_CONFIG = ("# /etc/example.conf: the example daemon's settings.\n"
+           "# A commented out setting is the default.\n\n"
+           "# The shell new users get. It must be listed in\n"
+           "# /etc/shells, or logins fail.\n"
+           "SHELL=/bin/bash\n"
+           "#HOME=/home\n\n"
+           "# How long a session may stay idle, in seconds.\n"
+           "IDLE=300\n")
+
+
+def test_a_file_commented_with_hash_lines_reads_them_as_comments() -> None:
+    """The twenty-second round: where `#` lines come in runs (a config file, a script) they
+    are comments, a run of them one paragraph, never a heading over the lines below; a
+    partly kept run is one `#` line, and a setting never joins a comment. Markdown, whose
+    headings stand alone, reads as before, and `#` lines in fenced code are not counted."""
+    assert commented(_CONFIG, 0.5) and not commented(_CONFIG, None)
+    markdown = "# Title\n\nText here.\n\n## Section\n\nMore text.\n```sh\n# a\n# b\n# c\n```\n"
+    assert not commented(markdown, 0.5)
+    assert "heading" in [u.kind for u in parse(markdown, comment_runs=0.5).units]
+    doc = parse(_CONFIG, comment_runs=0.5)
+    assert "heading" not in [u.kind for u in doc.units]
+    texts = [u.text for u in doc.units]
+    assert "The shell new users get." in texts  # the marks are no unit's words
+    assert "SHELL=/bin/bash" in texts
+    shell = texts.index("It must be listed in\n/etc/shells, or logins fail.")
+    assert render(doc, {shell}) == "# It must be listed in /etc/shells, or logins fail.\n"
+    setting = texts.index("SHELL=/bin/bash")
+    assert render(doc, {setting}) == "SHELL=/bin/bash\n"  # no comment above it comes along
+    assert render(doc, {shell, setting}) == ("# It must be listed in /etc/shells, or logins "
+                                             "fail.\nSHELL=/bin/bash\n")
+    # a kept run is written as it was, marks and all; each unit pays for the marks it
+    # writes, so the whole brief costs what it counts
+    assert render(doc, set(range(len(doc.units)))) == _CONFIG
+    assert sum(u.words for u in doc.units) >= count_words(_CONFIG)
+    assert parse(_CONFIG, comment_runs=None).units[0].kind == "heading"
+
+
+_COMMENT_LINE = st.builds(lambda ws, end: "# " + " ".join(ws) + end,
+                          st.lists(_WORDS, min_size=1, max_size=8), st.sampled_from(["", "."]))
+_SETTING = st.builds(lambda key, value: f"{key.upper()}={value}",
+                     st.sampled_from(["shell", "home", "idle", "users"]), _WORDS)
+_CONFIG_PART = st.one_of(st.lists(_COMMENT_LINE, min_size=1, max_size=4).map("\n".join),
+                         st.lists(_SETTING, min_size=1, max_size=3).map("\n".join),
+                         st.builds(lambda c, s: c + "\n" + s, _COMMENT_LINE, _SETTING))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(parts=st.lists(_CONFIG_PART, min_size=2, max_size=6), ratio=st.floats(0.05, 1.0),
+       gap=st.sampled_from(["\n", "\n\n"]))
+def test_commented_files_keep_the_output_rules(parts: list[str], ratio: float,
+                                               gap: str) -> None:
+    """Whatever is kept of a commented file: the brief's own words in order within the
+    budget (its `#` marks counted), a comment line still a comment, a setting line one of
+    the brief's lines, never part of a comment."""
+    text = gap.join(parts) + "\n"
+    assume(commented(text, 0.5))
+    result = minify(hashing(), text, ratio=ratio, comment_runs=0.5)
+    words_out = result.text.split()
+    assert is_subsequence(words_out, text.split())
+    assert result.words_out == len(words_out) <= result.budget
+    lines = set(text.splitlines())
+    for line in result.text.splitlines():
+        assert not line or line.startswith("#") or line in lines
+        if line.startswith("#"):
+            assert "=" not in line or line in lines  # a setting joined onto a comment
