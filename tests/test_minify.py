@@ -1560,13 +1560,19 @@ _CONFIG = ("# /etc/example.conf: the example daemon's settings.\n"
 
 
 def test_a_file_commented_with_hash_lines_reads_them_as_comments() -> None:
-    """The twenty-second round: where `#` lines come in runs (a config file, a script) they
-    are comments, a run of them one paragraph, never a heading over the lines below; a
-    partly kept run is one `#` line, and a setting never joins a comment. Markdown, whose
-    headings stand alone, reads as before, and `#` lines in fenced code are not counted."""
+    """The twenty-second and twenty-third rounds: where 3 or more `#` lines come in runs (a
+    config file, a script) they are comments, a run of them one paragraph, never a heading
+    over the lines below; a partly kept run is one `#` line, and a setting never joins a
+    comment. Markdown, whose headings stand alone, reads as before, and `#` lines in fenced
+    code are not counted."""
     assert commented(_CONFIG, 0.5) and not commented(_CONFIG, None)
     markdown = "# Title\n\nText here.\n\n## Section\n\nMore text.\n```sh\n# a\n# b\n# c\n```\n"
     assert not commented(markdown, 0.5)
+    # two `#` lines are a note, not a file's comments (the twenty-third round)
+    note = ("grep (3.8-3) unstable; urgency=low\n\n  * Fix a warning.\n\n"
+            "# Older entries have been removed from this changelog.\n"
+            "# To read the complete changelog use `apt changelog grep`.\n")
+    assert not commented(note, 0.5)
     assert "heading" in [u.kind for u in parse(markdown, comment_runs=0.5).units]
     doc = parse(_CONFIG, comment_runs=0.5)
     assert "heading" not in [u.kind for u in doc.units]
