@@ -22,6 +22,8 @@ import typer
 
 from . import output
 from .errors import (
+    UNCHECKABLE,
+    VERIFY_ADVICE,
     ArchiveError,
     BriefminError,
     ExitStatus,
@@ -734,12 +736,10 @@ def verify_command(archive: ArchiveArg, json_out: JsonOpt = False,
     try:
         opened = _archive().open(archive)
     except ArchiveError as exc:
-        advice = "; run `briefmin verify`"
-        if not str(exc).endswith(advice):
+        if not str(exc).endswith(VERIFY_ADVICE):
             raise
         # damaged past opening: the advice to run verify is no help from verify itself
-        raise ArchiveError(f"{str(exc).removesuffix(advice)}; it cannot be checked item by "
-                           "item: restore the file from a backup") from None
+        raise ArchiveError(f"{str(exc).removesuffix(VERIFY_ADVICE)}; {UNCHECKABLE}") from None
     with opened as arch:
         report = arch.verify()
     if json_out:

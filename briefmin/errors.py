@@ -57,6 +57,12 @@ class IntegrityError(ArchiveError):
     """A stored item does not decompress or does not match its sha256."""
 
 
+# what an error met while reading a damaged archive ends with
+VERIFY_ADVICE = "; run `briefmin verify`"
+# what verify says instead when SQLite cannot read the file page by page
+UNCHECKABLE = "it cannot be checked item by item: restore the file from a backup"
+
+
 # C0 and C1 control characters, and the bidirectional controls and line and paragraph
 # separators that reorder or split what a terminal shows ("Trojan Source" names): a name, a
 # query or a damaged cell SQLite quotes may hold any

@@ -526,6 +526,26 @@ def test_verify_reports_orphans_and_reclaimable_space(cli: Cli, chdir_tmp: Path)
     assert report["reclaimable_bytes"] >= 0
 
 
+def test_verify_of_damaged_pages_says_to_restore_a_backup_not_to_run_verify(
+        cli: Cli, chdir_tmp: Path) -> None:
+    """SQLite pages overwritten mid-file: verify finds damage it cannot check item by item
+    (exit 1, its finding). It used to pass on the open error's advice, "run `briefmin
+    verify`", from verify itself."""
+    for i in range(5):
+        (chdir_tmp / f"b{i}.md").write_text(f"brief {i} with its own words\n" * 400)
+    assert cli("add", "a.bmin", ".", "--model", HASHING).returncode == 0
+    path = chdir_tmp / "a.bmin"
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2 // 4096 * 4096
+    data[middle:middle + 4096] = b"\xff" * 4096
+    path.write_bytes(bytes(data))
+    result = cli("verify", "a.bmin")
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert "cannot be checked item by item: restore the file from a backup" in result.stdout
+    assert "run `briefmin verify`" not in result.stdout + result.stderr
+
+
 # -- fuzzing ---------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import forked
 from ..errors import (
+    VERIFY_ADVICE,
     ArchiveError,
     BriefminError,
     IntegrityError,
@@ -845,9 +846,8 @@ _DAMAGED_ROW = IntegrityError("its catalogue row is damaged (checksum)")
 def _naming(path: str, error: IntegrityError) -> IntegrityError:
     """A damaged brief's error as a restore reports it: which brief, what is wrong (the
     name escaped: a damaged one may hold any character)."""
-    why = str(error).removesuffix("; run `briefmin verify`")
-    return IntegrityError(f"cannot restore {printable(path)}: {why}; "
-                          "run `briefmin verify`")
+    why = str(error).removesuffix(VERIFY_ADVICE)
+    return IntegrityError(f"cannot restore {printable(path)}: {why}{VERIFY_ADVICE}")
 
 
 def _split(found: list[Any]) -> tuple[int, int] | None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import BriefminError, IntegrityError
+from ..errors import UNCHECKABLE, VERIFY_ADVICE, BriefminError, IntegrityError
 from ..text import decode_text
 from . import lexical, rows, schema, segments
 from . import snapshots as snaps
@@ -70,7 +70,9 @@ class _Verifier:
 
     def add(self, message: str, contents: Iterator[int] | list[int] | tuple[str, ...] = ()
             ) -> int:
-        """Record a problem (once); returns its index in `problems`."""
+        """Record a problem (once); returns its index in `problems`. An error's advice to
+        run verify is left out: this is verify."""
+        message = message.removesuffix(VERIFY_ADVICE)
         paths = contents if isinstance(contents, tuple) else tuple(sorted(
             {p for c in contents for p in self.owners.get(int(c), ())}))
         problem = Problem(message, paths)
@@ -84,7 +86,7 @@ class _Verifier:
         try:
             check()
         except BriefminError as exc:
-            self.add(f"{what} cannot be read ({exc})")
+            self.add(f"{what} cannot be read ({str(exc).removesuffix(VERIFY_ADVICE)})")
 
     # -- the rows, value by value --------------------------------------------------------
 
@@ -329,8 +331,9 @@ def verify(db: Connection, blocks: Blocks) -> VerifyReport:
     check = _Verifier(db, blocks)
     try:
         integrity = [r[0] for r in db.query("PRAGMA integrity_check")]
-    except BriefminError as exc:
-        return VerifyReport([Problem(str(exc))], 0, 0, 0)
+    except BriefminError as exc:  # damaged pages: nothing more can be read
+        why = str(exc).removesuffix(VERIFY_ADVICE)
+        return VerifyReport([Problem(f"{why}; {UNCHECKABLE}")], 0, 0, 0)
     if integrity != ["ok"]:
         check.problems.extend(Problem(f"SQLite integrity: {line}") for line in integrity[:20])
     if db.checksummed:
