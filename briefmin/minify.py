@@ -197,7 +197,12 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
     # encodings are held for one group at a time, never for a whole folder
     for start in range(0, len(texts), PASS_GROUP):
         group = texts[start:start + PASS_GROUP]
-        budgets = [word_budget(count_words(t), ratio, max_words) for t in group]
+        words = [count_words(t) for t in group]
+        budgets = [word_budget(n, ratio, max_words) for n in words]
+        # nothing to cut: only the lossless clean-ups, and no candidate is built (a selection
+        # keeps a heading only above a kept unit, and lost the headings of empty sections)
+        whole = {i for i, (budget, n) in enumerate(zip(budgets, words, strict=True))
+                 if budget >= n}
         layouts = [layout_by_indent and laid_out(t, layout_tab_stop, layout_gutters)
                    for t in group]
         docs = [parse(t, b, clauses, layout=lay, tab_stop=layout_tab_stop,
@@ -205,9 +210,11 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
                       lead_ins=lead_ins, comment_runs=comment_runs)
                 for t, b, lay in zip(group, budgets, layouts, strict=True)]
         all_vectors = unit_vectors(encoder, docs, contextual)
-        options = [choices_of(doc, budget, vectors)
-                   for doc, budget, vectors in zip(docs, budgets, all_vectors, strict=True)]
-        short = [i for i, text in enumerate(group) if _is_short(encoder, text, pick_tokens)]
+        options = [[(doc, _whole(doc))] if i in whole else choices_of(doc, budget, vectors)
+                   for i, (doc, budget, vectors) in enumerate(
+                       zip(docs, budgets, all_vectors, strict=True))]
+        short = [i for i, text in enumerate(group)
+                 if i not in whole and _is_short(encoder, text, pick_tokens)]
         if pick_contextual and not contextual and short and _reads_in_context(encoder):
             more = unit_vectors(encoder, [docs[i] for i in short], contextual=True)
             for i, vectors in zip(short, more, strict=True):
@@ -230,16 +237,12 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
                                                      comment_runs)]
         dense = [] if pick_dense is None else [
             i for i, text in enumerate(group)
-            if i not in short and _is_dense(encoder, text, pick_tokens, pick_dense)]
+            if i not in short and i not in whole
+            and _is_dense(encoder, text, pick_tokens, pick_dense)]
         for i in dense:  # two candidates only: a long brief's encodes are costly
             options[i] = [options[i][0], _cut_lead(group[i], budgets[i], layouts[i],
                                                    layout_tab_stop, layout_gutters,
                                                    comment_runs)]
-        for i, (doc, budget, text) in enumerate(zip(docs, budgets, group, strict=True)):
-            if budget >= count_words(text):  # nothing to cut: only the lossless clean-ups
-                # (a selection keeps a heading only above a kept unit, and lost the headings
-                # of empty sections and the comment lines read as headings)
-                options[i] = [(doc, _whole(doc))]
         picks = _measured_pick(encoder, group, options, sorted([*short, *dense]))
         for text, budget, vectors, candidates, (pick, cosine) in zip(
                 group, budgets, all_vectors, options, picks, strict=True):
