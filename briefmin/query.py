@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from . import cjk
 from .errors import UsageError
-from .store.lexical import STOP_WORDS, TOKEN
+from .store.lexical import PREFIX_MARK, STOP_WORDS, TOKEN
 
 _QUOTED = re.compile(r'"([^"]*)"')
 # a word character that is not a CJK letter or Korean syllable: what a literal must not touch
@@ -62,6 +62,8 @@ class Literal:
     # an acronym (a word of capitals only: `US`, `NET`) matches in capitals only: read
     # without case, `US pricing` ranked a brief saying "contact us" above the pricing brief
     exact_case: bool = False
+    # an abbreviated hash (`is_hash_prefix`): also found as the start of a longer one
+    prefix: bool = False
 
     @functools.cached_property
     def pattern(self) -> re.Pattern[str]:
@@ -77,6 +79,8 @@ class Literal:
                  f"(?!{_LATIN})" if last.isalnum() or last == "_" else "")
         if first == "-" and right:
             right = f"(?!{_LATIN}|-)"  # an option: `--batch` is not in `--batch-size`
+        if self.prefix:  # the rest of a longer hash may follow, nothing else
+            right = f"[0-9a-fA-F]*(?!{_LATIN})"
         return re.compile(left + _body(self.text) + right,
                           0 if self.exact_case else re.IGNORECASE)
 
@@ -109,6 +113,17 @@ def _body(text: str) -> str:
         out.append(re.escape(char))
         last = char
     return "".join(out)
+
+
+# 7 to 39 hex digits, at least one a digit and one a letter: an abbreviated hash (`git log
+# --oneline` shows 7 or more), found as the start of the whole one
+_HEX_PREFIX = re.compile(r"(?=[0-9a-fA-F]*[0-9])(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{7,39}")
+
+
+def is_hash_prefix(word: str) -> bool:
+    """Whether `word` may be an abbreviated hash (`3f2ed9a`, `3F2ED9A`): see `_HEX_PREFIX`;
+    its letters in one case (`Ed25519` is a name: 10 of the Debian benchmark's queries)."""
+    return _HEX_PREFIX.fullmatch(word) is not None and (word.islower() or word.isupper())
 
 
 def is_acronym(word: str) -> bool:
@@ -146,9 +161,13 @@ def parse(text: str, split_cjk: bool = True) -> Query:
     for word in (piece for w in words for piece in (
             _CJK_WORD_GAP.split(w) if cjk.has_token_letter(w) else [w])):
         word = word.strip(_WRAP)
-        if word and is_identifier(word) and TOKEN.search(word):
+        if word and is_hash_prefix(word):
+            literals.append(Literal(word, (word.lower() + PREFIX_MARK,), prefix=True))
+        elif word and is_identifier(word) and TOKEN.search(word):
             literals.append(Literal(word, tuple(tokens(word, split_cjk)),
                                     is_acronym(word) and not shouted))
-    terms = list(dict.fromkeys(t for t in tokens(text, split_cjk) if t not in STOP_WORDS))
+    prefixes = {lit.tokens[0][:-1] for lit in literals if lit.prefix}
+    terms = list(dict.fromkeys(t + PREFIX_MARK if t in prefixes else t
+                               for t in tokens(text, split_cjk) if t not in STOP_WORDS))
     unique = list({lit.text.casefold(): lit for lit in literals}.values())
     return Query(text, tuple(terms), tuple(unique))

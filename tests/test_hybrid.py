@@ -244,6 +244,32 @@ def test_an_acronym_matches_in_capitals_and_a_phrase_of_stop_words_is_checked(
     assert hits(cli, archive, "HOW TO RESET PASSWORD", "-k", "2")[0]["path"] == "src/reset.md"
 
 
+def test_an_abbreviated_hash_finds_the_whole_one(
+        cli: Cli, hashing_archive: Callable[..., Path]) -> None:
+    """`3f2ed9a` (7 to 39 hex digits, with a digit and a letter) is the start of the hash a
+    brief holds: a prefix for the index and the literal check. It was looked up as a whole
+    word, and only a brief holding those 7 digits alone was found. A longer word that only
+    holds them (`x3f2ed9a1`, `3f2ed9ag`) is not the hash."""
+    archive = hashing_archive({
+        "fix.md": b"The outage was fixed in commit 3f2ed9a1c0b4e5d6f7a8b9c0d1e2f3a4b5c6d7e8.\n",
+        "short.md": b"Another note names 3f2ed9a as its short id.\n",
+        "alike.md": b"Lookalikes: x3f2ed9a1, 3f2ed9ag and 3f2ed9b0000.\n",
+        "other.md": b"Pricing tiers and coupons for the spring sale.\n"})
+    for query, want in (("3f2ed9a", {"src/fix.md", "src/short.md"}),
+                        ("3F2ED9A1C0B4", {"src/fix.md"}),
+                        ("commit 3f2ed9a1c0b4", {"src/fix.md"})):
+        for mode in ("lexical", "hybrid"):
+            found = {h["path"] for h in hits(cli, archive, query, "--mode", mode, "-k", "4")
+                     if h["literals"]}
+            assert found == want, (query, mode, found)
+    literal = parse("see 3f2ed9a").literals[0]
+    assert literal.prefix and literal.tokens == ("3f2ed9a*",)
+    assert "3f2ed9a*" in parse("see 3f2ed9a").terms
+    # not hashes: too short, no letter, no digit, not hex, or a name in mixed case
+    for word in ("3f2ed9", "12345678", "deadbeefcafe", "3f2ed9g", "Ed25519"):
+        assert not any(lit.prefix for lit in parse(word).literals), word
+
+
 def test_verify_accepts_an_index_of_unmerged_segments(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """An add killed before its final merge leaves the index in many segments, some already

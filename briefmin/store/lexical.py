@@ -198,12 +198,25 @@ def backfill(db: Connection, content_ids: Iterable[int],
 
 # -- reading -------------------------------------------------------------------------------
 
+# a query term ending in this is a prefix: a token that starts with the rest (a commit's
+# abbreviated hash, `3f2ed9a`, is the start of the 40 digits a brief holds)
+PREFIX_MARK = "*"
+
+
+def match_expression(term: str) -> str:
+    """The FTS5 query for one term: the token quoted, a prefix term as a prefix query."""
+    prefix = term.endswith(PREFIX_MARK)
+    token = term[:-1] if prefix else term
+    return '"' + token.replace('"', '""') + '"' + ("*" if prefix else "")
+
+
 def matching(db: Connection, term: str) -> npt.NDArray[np.int64]:
-    """Content ids whose text holds `term` (one token, as the tokenizer sees it), sorted."""
+    """Content ids whose text holds `term` (one token, as the tokenizer sees it; a prefix
+    term, a token starting with it), sorted."""
     import numpy as np
 
-    quoted = '"' + term.replace('"', '""') + '"'
-    rows = db.query(f"SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH ?", (quoted,))
+    rows = db.query(f"SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH ?",
+                    (match_expression(term),))
     return np.sort(np.fromiter((r for (r,) in rows), np.int64, len(rows)))
 
 
@@ -335,9 +348,8 @@ class Scratch:
         """Row ids holding `term` (one token), sorted."""
         import numpy as np
 
-        quoted = '"' + term.replace('"', '""') + '"'
         rows = self._conn.execute(f"SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH ?",
-                                  (quoted,)).fetchall()
+                                  (match_expression(term),)).fetchall()
         return np.sort(np.fromiter((r for (r,) in rows), np.int64, len(rows)))
 
     def close(self) -> None:
