@@ -100,7 +100,11 @@ _OPTION = re.compile(r"^\s*:[^:\s][^:]*:")
 _QUOTE = re.compile(r"^\s{0,3}>")
 _COMMENT = re.compile(r"^ {0,3}<!--")  # markdown's HTML comment block, to its `-->`
 _HASH_LINE = re.compile(r"^[ \t]*#")  # a commented file's comment line (`COMMENT_RUNS`)
-_HASH_MARK = re.compile(r"^[ \t]*#+[ \t]?")  # its marks, left out of a unit's text
+# a comment line of text: marks, then white space or nothing (`# text`, `#`); the marks
+# are left out of a unit's text. Other `#` lines (`#!/bin/sh`, `#PermitRootLogin no`, a
+# rule of `#`s) are switched-off settings, code or layout: kept whole, as written
+_COMMENT_MARK = re.compile(r"^[ \t]*#+(?:[ \t]+|$)")
+_CLOSING_MARKS = re.compile(r"(?:^|[ \t]+)#+[ \t]*$")  # `## Section ##`: layout too
 _PRE = re.compile(r"^\s*<pre(?=[\s>])", re.IGNORECASE)  # HTML's code, to its `</pre>`
 _PRE_CLOSE = re.compile(r"</pre\s*>", re.IGNORECASE)
 _GUTTER = re.compile(r"^(\s*)\|(?=\s|$)")  # a `|` framing a laid-out line, as pydoc's
@@ -153,7 +157,7 @@ class Unit:
     """The smallest piece of a brief that is kept or dropped as a whole."""
 
     kind: str  # sentence, item, heading, code, table, row, tablehead, front, quote, directive,
-    # comment
+    # comment, line (a commented file's setting or code line)
     text: str  # what the model reads
     words: int  # words it adds to the output (`count_words`: markup included)
     block: int
@@ -183,9 +187,9 @@ class Block:
     # a list item split into sentences: its marker (indentation included), written before
     # the kept sentences when only some are kept
     head: str | None = None
-    # a run of `#` comment lines (`COMMENT_RUNS`): the first line's marks, written before
-    # each line of its kept sentences when only some are kept
-    marker: str | None = None
+    # a run of `#` comment lines (`COMMENT_RUNS`): per unit, the marks of the line it
+    # begins on, written before it when it begins a line of a partly kept run
+    marks: list[str] | None = None
 
 
 @dataclass
@@ -273,6 +277,12 @@ def _clean_line(line: str) -> str:
     stripped = line.rstrip()
     body = stripped.lstrip()
     return stripped[:len(stripped) - len(body)] + re.sub(r"[ \t]{2,}", " ", body)
+
+
+def _mark_end(line: str) -> int:
+    """Where a comment line's text begins, after its marks (`_COMMENT_MARK`)."""
+    match = _COMMENT_MARK.match(line)
+    return match.end() if match else 0
 
 
 def _fence_end(lines: list[str], start: int) -> int:
@@ -463,24 +473,26 @@ def laid_out(text: str, tab_stop: int | None = LAYOUT_TAB_STOP,
 
 
 def commented(text: str, share: float | None = COMMENT_RUNS) -> bool:
-    """Whether a brief is a file commented with `#` lines (`COMMENT_RUNS`): it has at least
-    `COMMENT_LINES` lines that read as `#` headings (fenced code left out), and at least
-    `share` of them sit right above or below another such line."""
+    """Whether a brief is a file commented with `#` lines (`COMMENT_RUNS`): see
+    `_commented`."""
+    return _commented(_Parser(text).parse(), share)
+
+
+def _commented(doc: Document, share: float | None) -> bool:
+    """Whether the markdown reading of a brief (`doc`) has at least `COMMENT_LINES` `#`
+    headings and at least `share` of them sit right above or below one of the same level,
+    no blank line between: a title over its subtitle (`#` over `##`) is not a pair, and
+    code (fenced, indented, a literal block) holds no heading."""
     if share is None:
         return False
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    hashed = [False] * len(lines)
-    i = 0
-    while i < len(lines):
-        if _FENCE.match(lines[i]):
-            i = _fence_end(lines, i)
-            continue
-        hashed[i] = bool(_ATX.match(lines[i]))
-        i += 1
-    total = sum(hashed)
-    paired = sum(1 for k, h in enumerate(hashed)
-                 if h and ((k and hashed[k - 1]) or (k + 1 < len(hashed) and hashed[k + 1])))
-    return total >= COMMENT_LINES and paired >= share * total
+    levels = [len(match.group(1)) if block.kind == "heading" and len(block.lines) == 1
+              and (match := _ATX.match(block.lines[0])) else 0 for block in doc.blocks]
+    paired = [False] * len(levels)
+    for b in range(1, len(levels)):
+        if levels[b] and levels[b] == levels[b - 1] and not doc.blocks[b].blank_before:
+            paired[b - 1] = paired[b] = True
+    total = sum(1 for level in levels if level)
+    return total >= COMMENT_LINES and sum(paired) >= share * total
 
 
 def _expanded(lines: list[str], tab_stop: int | None) -> list[str]:
@@ -611,7 +623,7 @@ class _Parser:
                  if block.kind == "paragraph" and len(block.lines) == 1
                  and not _ENDS_SENTENCE.search(block.lines[0].rstrip())
                  and self.blocks[b + 1].kind == "item"
-                 and block.marker is None
+                 and block.marks is None
                  and not any(self.units[u].piece for u in block.units)]
         firsts = Counter(first for _, first in found)
         for b, first in found:
@@ -729,7 +741,7 @@ class _Parser:
 
     def _atomic(self, kind: str, lines: list[str]) -> None:
         # layout is meaning: verbatim (a directive's body is often code: `.. code-block::`)
-        if kind in ("code", "table", "front", "comment", "directive"):
+        if kind in ("code", "table", "front", "comment", "directive", "line"):
             lines = [line.rstrip() for line in lines]
         else:
             lines = [_clean_line(line) for line in lines]
@@ -855,6 +867,7 @@ class _Parser:
     def _starts_block(self, j: int) -> bool:
         line = self.lines[j]
         return bool(_ITEM.match(line) or _FENCE.match(line) or _ATX.match(line)
+                    or (self.comments and _HASH_LINE.match(line))
                     or _QUOTE.match(line) or _DIRECTIVE.match(line) or _PRE.match(line)
                     or _table_end(self.lines, j) is not None or _is_title(self.lines, j)
                     or _ADORNMENT.match(line))
@@ -871,8 +884,7 @@ class _Parser:
 
     def _ends_paragraph(self, j: int, indent: int) -> bool:
         lines = self.lines
-        if not lines[j].strip() or self._starts_block(j) or _is_title(lines, j) \
-                or (self.comments and _HASH_LINE.match(lines[j])):
+        if not lines[j].strip() or self._starts_block(j) or _is_title(lines, j):
             return True
         # laid out: a shallower line, or a heading, starts another block
         return self.layout and (_indent(lines[j]) < indent or self._layout_heading(j))
@@ -884,18 +896,15 @@ class _Parser:
         end = i + 1
         while end < len(lines) and not self._ends_paragraph(end, indent):
             end += 1
+        if self.comments and not _ENDS_SENTENCE.search(lines[end - 1].rstrip()):
+            # a commented file's lines that end no sentence are settings or code: each is
+            # kept whole and as written, or dropped; never joined, cut or a repeat
+            for line in lines[i:end]:
+                self._atomic("line", [line])
+            return end
         body = _clean_lines(lines[i:end])
         text = "\n".join(line.strip() for line in body)
-        if self.comments:  # a commented file's other lines are settings or code: a kept
-            # part of one is a line of its own, never joined to the next
-            pieces = []
-            for line in body:
-                line_pieces = self._pieces(split_sentences(line.strip()))
-                if line_pieces:
-                    line_pieces[0].line_start = True
-                pieces += line_pieces
-        else:
-            pieces = self._pieces(split_sentences(text))
+        pieces = self._pieces(split_sentences(text))
         block = self._add("paragraph", body, [("sentence", p.text) for p in pieces])
         self._chain(block.units, pieces)
         if text.endswith("::"):
@@ -903,34 +912,47 @@ class _Parser:
         return end
 
     def _comment_lines(self, i: int) -> int:
-        """A run of `#` comment lines (`COMMENT_RUNS`) as a paragraph of their text; one
-        with no text (a rule of `#`s) as one unit, as it is."""
+        """A run of `#` comment lines of text (`COMMENT_RUNS`) as a paragraph of their text,
+        the marks left out; a `#` line of another kind (`_COMMENT_MARK`), or a run with no
+        text, is kept whole as written."""
         lines = self.lines
         self._close_items(_indent(lines[i]))
-        end = i + 1
-        while end < len(lines) and _HASH_LINE.match(lines[end]):
+        end = i
+        while end < len(lines) and _COMMENT_MARK.match(lines[end]):
             end += 1
-        body = _clean_lines(lines[i:end])
-        text = "\n".join(_HASH_MARK.sub("", line).strip() for line in body).strip()
+        if end == i:
+            self._atomic("line", [lines[i]])
+            return i + 1
+        body = [line.rstrip() for line in lines[i:end]]  # kept whole, as written: after
+        # the marks, spaces may be a switched-off block's indentation
+        texts = [_CLOSING_MARKS.sub("", line[_mark_end(line):]).strip() for line in body]
+        text = "\n".join(texts).strip()
         if not text:
-            self._atomic("comment", lines[i:end])
+            self._atomic("line", lines[i:end])
             return end
         pieces = self._pieces(split_sentences(text))
         block = self._add("paragraph", body, [("sentence", p.text) for p in pieces])
-        # the marks of its first line with text (not a banner's `#####`)
-        block.marker = next((m.group() for line in body if (m := _HASH_MARK.match(line))
-                             and line[m.end():].strip()), "# ")
         self._chain(block.units, pieces)
-        # the marks are words of the output: a unit pays for those of the lines it begins
-        # when only some are kept (`render`), the first the rest of the block's when all are
-        marks = sum(count_words(line) - count_words(_HASH_MARK.sub("", line)) for line in body)
-        mark_words = count_words(block.marker + "x") - 1
+        # each unit's marks: those of the line its first word is on; a unit pays for a mark
+        # (one word) on each line it may begin in a partly kept run, the first unit for
+        # the rest of the run's marks when all is kept
+        joined, cursor, block.marks = "\n".join(texts), 0, []
         for unit, piece in zip(block.units, pieces, strict=True):
+            first = piece.text.split()[0]
+            at = joined.find(first, cursor)
+            at = cursor if at < 0 else at
+            cursor = at + len(first)
+            line = body[joined.count("\n", 0, at)]
+            mark = line[:_mark_end(line)]
+            block.marks.append(mark if mark[-1:].isspace() else mark + " ")
             begun = int(piece.before == 0 or piece.line_start) \
                 + (piece.text.count("\n") if piece.piece else 0)
-            self.units[unit].words += mark_words * begun
-            marks -= mark_words * begun
-        self.units[block.units[0]].words += max(0, marks)
+            self.units[unit].words += begun
+        marks = sum(count_words(line) - count_words(text) for line, text in zip(
+            body, texts, strict=True))
+        spent = sum(self.units[u].words for u in block.units) \
+            - sum(count_words(piece.text) for piece in pieces)
+        self.units[block.units[0]].words += max(0, marks - spent)
         return end
 
     def _duplicates(self) -> set[int]:
@@ -946,8 +968,10 @@ class _Parser:
         seen: set[str] = set()
         duplicates = set()
         for index, unit in enumerate(self.units):
-            if unit.kind in CONTEXT_KINDS or (index in grouped and index not in sentences):
-                continue
+            if unit.kind in CONTEXT_KINDS or unit.kind == "line" \
+                    or (unit.kind == "code" and self.comments) \
+                    or (index in grouped and index not in sentences):
+                continue  # (a file's settings and code repeat legitimately: `fi`, `port = 80`)
             members = sentences.get(index, [index])
             key = " ".join(w for u in members for w in self.units[u].text.split())
             if key in seen:
@@ -1025,12 +1049,14 @@ def parse(text: str, split_over: int | None = None, clauses: bool = False,
     `LEAD_INS`; `comment_runs`: see `COMMENT_RUNS`."""
     if layout is None:
         layout = LAYOUT_BY_INDENT and laid_out(text, tab_stop, gutters)
-    comments = commented(text, comment_runs)
-    doc = _Parser(text, split_over, clauses, atx_headings=not comments,
-                  fine_clauses=fine_clauses, words=words,
+    doc = _Parser(text, split_over, clauses, fine_clauses=fine_clauses, words=words,
                   layout=layout, tab_stop=tab_stop, gutters=gutters,
-                  oversized_start=oversized_start, lead_ins=lead_ins,
-                  comments=comments).parse()
+                  oversized_start=oversized_start, lead_ins=lead_ins).parse()
+    if _commented(doc, comment_runs):
+        return _Parser(text, split_over, clauses, atx_headings=False,
+                       fine_clauses=fine_clauses, words=words, layout=layout,
+                       tab_stop=tab_stop, gutters=gutters, oversized_start=oversized_start,
+                       lead_ins=lead_ins, comments=True).parse()
     if doc.units and all(u.kind in CONTEXT_KINDS for u in doc.units) \
             and any(_ATX.match(line) for line in text.splitlines()):
         # nothing but '#' lines: a config file's or a script's comments, not a document of
@@ -1076,17 +1102,18 @@ def render(doc: Document, keep: set[int] | npt.NDArray[np.bool_]) -> str:
                         item[-1] = _joined(item[-1], text, doc.units[u].glued)
             out.extend([block.head + item[0], *item[1:]])
         elif block.kind == "paragraph" and len(chosen) < len(block.units):
-            prefix = block.marker if block.marker is not None else \
-                block.lines[0][:_indent(block.lines[0])]
-            written: list[str] = []
+            indent = block.lines[0][:_indent(block.lines[0])]
+            marks = dict(zip(block.units, block.marks or [], strict=False))
+            written: list[tuple[str, str]] = []  # (what goes before it, a line)
             for u, after_cut in _after_cuts(doc, block, chosen):
                 kept_unit = doc.units[u]  # a piece keeps its sentence's line breaks
                 lines = [_squeezed(line) for line in (
                     kept_unit.text.split("\n") if kept_unit.piece else [kept_unit.text])]
                 if written and not kept_unit.line_start and not after_cut:
-                    written[-1] = _joined(written[-1], lines.pop(0), kept_unit.glued)
-                written.extend(lines)
-            out.extend(prefix + line for line in written)
+                    before, line = written[-1]
+                    written[-1] = (before, _joined(line, lines.pop(0), kept_unit.glued))
+                written.extend((marks.get(u, indent), line) for line in lines)
+            out.extend(before + line for before, line in written)
         else:
             out.extend(block.lines)
     return doc.line_ending.join([*out, ""]) if out else ""
