@@ -81,6 +81,9 @@ COMMENT_RUNS: float | None = 0.5
 # entries have been removed"), which read as comments cost changelogs meaning (the
 # twenty-second round's rule (b); the twenty-third round)
 COMMENT_LINES = 3
+# in such a file, a paragraph of code or settings whose lines are not all at one indentation
+# is a code block, kept whole or dropped: line by line, an `if` was kept without its body
+NESTED_CODE = True
 # such a sentence's first budget's words are cut into this many pieces (the rest is one
 # more): a kept start fills all but a 32nd of the budget, and the chain stays short
 START_PIECES = 32
@@ -899,7 +902,11 @@ class _Parser:
             end += 1
         if self.comments and not _ENDS_SENTENCE.search(lines[end - 1].rstrip()):
             # a commented file's lines that end no sentence are settings or code: each is
-            # kept whole and as written, or dropped; never joined, cut or a repeat
+            # kept whole and as written, or dropped; never joined, cut or a repeat. Nested
+            # ones (`if` over its body, a `Match` block) are one code block (`NESTED_CODE`)
+            if NESTED_CODE and len({_indent(line) for line in lines[i:end]}) > 1:
+                self._atomic("code", lines[i:end])
+                return end
             for line in lines[i:end]:
                 self._atomic("line", [line])
             return end

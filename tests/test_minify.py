@@ -1595,7 +1595,8 @@ def test_a_file_commented_with_hash_lines_reads_them_as_comments() -> None:
 
 
 def test_a_commented_file_keeps_its_code_lines_whole_and_its_marks_its_own() -> None:
-    """A review's finds in the twenty-third round's first code: a repeated setting or code
+    """A review's finds in the twenty-third round's first code (and, after it, an `if`
+    kept without its body, line by line): a repeated setting or code
     line (`enabled = true`, `fi`) was dropped as a repeat even at ratio 1; `#!/bin/sh` and
     `#set -x` were read as comment text, joined to the next sentence, and a partly kept
     run took another line's marks (`#It runs`); a title over its subtitle (`#` over `##`)
@@ -1610,8 +1611,12 @@ def test_a_commented_file_keeps_its_code_lines_whole_and_its_marks_its_own() -> 
               "if [ -x /bin/frob ]; then\n    frob --daemon\nfi\n")
     doc = parse(script, comment_runs=0.5)
     kinds = {u.text: u.kind for u in doc.units}
-    for line in ("#!/bin/sh", "#set -x", "#trap 'echo failed' ERR", "    frob --daemon", "fi"):
+    for line in ("#!/bin/sh", "#set -x", "#trap 'echo failed' ERR"):
         assert kinds[line] == "line"  # whole, as written
+    # nested lines are one code block: an `if` never without its body and `fi`
+    assert kinds["if [ -x /bin/frob ]; then\n    frob --daemon\nfi"] == "code"
+    assert {u.kind for u in parse(sections, comment_runs=0.5).units
+            if "=" in u.text or "[" in u.text} == {"line"}  # settings: line by line
     runs = [u for u, unit in enumerate(doc.units) if unit.text == "It runs at boot."]
     assert render(doc, set(runs)) == "# It runs at boot.\n"
     mixed = parse("## Alpha one.\n  # Beta two.\n# Gamma three.\nX=1\n", comment_runs=0.5)
