@@ -122,7 +122,7 @@ _HEX_PREFIX = re.compile(r"(?=[0-9a-fA-F]*[0-9])(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA
 
 def is_hash_prefix(word: str) -> bool:
     """Whether `word` may be an abbreviated hash (`3f2ed9a`, `3F2ED9A`): see `_HEX_PREFIX`;
-    its letters in one case (`Ed25519` is a name: 10 of the Debian benchmark's queries)."""
+    its letters in one case (`Ed25519` is a name: 12 of the Debian benchmark's queries)."""
     return _HEX_PREFIX.fullmatch(word) is not None and (word.islower() or word.isupper())
 
 
