@@ -257,13 +257,14 @@ def scores_of(originals: list[str], outputs: list[str],
     return np.where(empty, 0.0, (vecs[:n] * vecs[n:]).sum(axis=1))
 
 
-def judged(judge: str, originals: list[str], outputs: list[str], e5: VectorCache,
+def judged(judge: str, originals: list[str], outputs: list[str], e5: VectorCache | None,
            minilm: VectorCache, tfidf: TfIdf | None = None) -> np.ndarray:
     """One score per document under the named judge ("e5", "minilm180", "minilm180x" or
-    "tfidf"): the dispatch minify_before.py and minify_matched.py share."""
+    "tfidf"): the dispatch minify_before.py, minify_matched.py and the rule scripts share
+    (those without e5 pass None)."""
     if not originals:
         return np.zeros(0)
-    if judge == "e5":
+    if judge == "e5" and e5 is not None:
         return scores_of(originals, outputs, e5.embed, E5_CHUNK_WORDS)
     if judge == "minilm180":
         return scores_of(originals, outputs, minilm.embed, MINILM_CHUNK_WORDS)
@@ -271,7 +272,14 @@ def judged(judge: str, originals: list[str], outputs: list[str], e5: VectorCache
         return offset_cosines(originals, outputs, minilm.embed, MINILM_CHUNK_WORDS)
     if judge == "tfidf" and tfidf is not None:
         return np.array([tfidf.kept(t, o) for t, o in zip(originals, outputs, strict=True)])
-    raise ValueError(f"unknown judge {judge!r} (or no TF-IDF for it)")
+    raise ValueError(f"unknown judge {judge!r} (or no e5 or TF-IDF for it)")
+
+
+def baseline_output(name: str, text: str, ratio: float) -> str:
+    """What baseline `name` ("lead" or one of SUMMARIZERS) keeps of `text` at `ratio`."""
+    if name == "lead":
+        return lead_output(text, ratio)
+    return SUMMARIZERS[name](text, word_budget(count_words(text), ratio))
 
 
 def compare(path: Path, candidate: str, base: str) -> None:
@@ -371,11 +379,8 @@ def main() -> None:
                 outs[name] = [r.text for r in minify_many(encoder, texts, ratio=ratio,
                                                           **VARIANTS[name])]
                 seconds[name] = time.process_time() - start
-            outs["lead"] = [lead_output(text, ratio) for text in texts]
-            for name in args.baselines:
-                if name != "lead":
-                    outs[name] = [SUMMARIZERS[name](t, word_budget(count_words(t), ratio))
-                                  for t in texts]
+            for name in dict.fromkeys(("lead", *args.baselines)):
+                outs[name] = [baseline_output(name, text, ratio) for text in texts]
             table: dict[tuple[str, str], np.ndarray] = {}
             for judge, embed, size in judges:
                 for name, o in outs.items():

@@ -24,20 +24,11 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
-from minify_eval import (  # noqa: E402
-    MINILM_CHUNK_WORDS,
-    SUMMARIZERS,
-    MiniLmCache,
-    TfIdf,
-    lead_output,
-    offset_cosines,
-    paired_bootstrap,
-    split,
-)
-from minify_train import scores_of  # noqa: E402
+from minify_eval import MiniLmCache, TfIdf, paired_bootstrap, split  # noqa: E402
+from minify_train import baseline_output, judged  # noqa: E402
 
 from briefmin.encoder import BUNDLED_MODEL, load_encoder  # noqa: E402
-from briefmin.minify import count_words, minify_many, word_budget  # noqa: E402
+from briefmin.minify import count_words, minify_many  # noqa: E402
 
 RATIOS = (0.3, 0.5, 0.7)
 CANDIDATE_RUNS = 0.5
@@ -92,21 +83,15 @@ def main() -> None:
             "default": [r.text for r in minify_many(encoder, texts, ratio=ratio,
                                                     comment_runs=None)]}
         for name in methods[2:]:
-            outs[name] = [lead_output(t, ratio) if name == "lead" else
-                          SUMMARIZERS[name](t, word_budget(count_words(t), ratio))
-                          for t in texts]
+            outs[name] = [baseline_output(name, t, ratio) for t in texts]
         scores_by: dict[tuple[str, str], np.ndarray] = {}
         for name in methods:
             empty = sum(1 for t, o in zip(texts, outs[name], strict=True)
                         if t.strip() and not o.strip())
             commented = sum(commented_settings(t, o)
                             for t, o in zip(texts, outs[name], strict=True))
-            scores = {"minilm180": scores_of(texts, outs[name], minilm.embed,
-                                             MINILM_CHUNK_WORDS),
-                      "minilm180x": offset_cosines(texts, outs[name], minilm.embed,
-                                                   MINILM_CHUNK_WORDS),
-                      "tfidf": np.array([tfidf.kept(t, o)
-                                         for t, o in zip(texts, outs[name], strict=True)])}
+            scores = {j: judged(j, texts, outs[name], None, minilm, tfidf)
+                      for j in ("minilm180", "minilm180x", "tfidf")}
             for j, v in scores.items():
                 scores_by[name, j] = v
             words = sum(count_words(o) for o in outs[name])
