@@ -244,14 +244,14 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
                                                    layout_tab_stop, layout_gutters,
                                                    comment_runs)]
         picks = _measured_pick(encoder, group, options, sorted([*short, *dense]))
-        for text, budget, vectors, candidates, (pick, cosine) in zip(
-                group, budgets, all_vectors, options, picks, strict=True):
+        for words_in, budget, vectors, candidates, (pick, cosine) in zip(
+                words, budgets, all_vectors, options, picks, strict=True):
             doc, mask = candidates[pick]
             out = render(doc, mask)
             too_big = [u.words for i, u in enumerate(doc.units)
                        if u.words > budget and i not in doc.duplicates
                        and u.kind not in CONTEXT_KINDS and not u.rest]
-            words_in, words_out = count_words(text), count_words(out)
+            words_out = count_words(out)
             if cosine is None:  # not measured: the estimate
                 unmeasured.append(len(results))
                 cosine = vectors.score(mask) if words_out else (0.0 if words_in else 1.0)

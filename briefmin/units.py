@@ -934,7 +934,8 @@ class _Parser:
         body = [line.rstrip() for line in lines[i:end]]  # kept whole, as written: after
         # the marks, spaces may be a switched-off block's indentation
         texts = [_CLOSING_MARKS.sub("", line[_mark_end(line):]).strip() for line in body]
-        text = "\n".join(texts).strip()
+        joined = "\n".join(texts)
+        text = joined.strip()
         if not text:
             self._atomic("line", lines[i:end])
             return end
@@ -944,7 +945,7 @@ class _Parser:
         # each unit's marks: those of the line its first word is on; a unit pays for a mark
         # (one word) on each line it may begin in a partly kept run, the first unit for
         # the rest of the run's marks when all is kept
-        joined, cursor, block.marks = "\n".join(texts), 0, []
+        cursor, spent, block.marks = 0, 0, []
         for unit, piece in zip(block.units, pieces, strict=True):
             first = piece.text.split()[0]
             at = joined.find(first, cursor)
@@ -956,10 +957,9 @@ class _Parser:
             begun = int(piece.before == 0 or piece.line_start) \
                 + (piece.text.count("\n") if piece.piece else 0)
             self.units[unit].words += begun
-        marks = sum(count_words(line) - count_words(text) for line, text in zip(
-            body, texts, strict=True))
-        spent = sum(self.units[u].words for u in block.units) \
-            - sum(count_words(piece.text) for piece in pieces)
+            spent += begun
+        marks = sum(count_words(line) - count_words(line_text)
+                    for line, line_text in zip(body, texts, strict=True))
         self.units[block.units[0]].words += max(0, marks - spent)
         return end
 
