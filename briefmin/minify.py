@@ -243,11 +243,11 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
             options[i] = [options[i][0], _cut_lead(group[i], budgets[i], layouts[i],
                                                    layout_tab_stop, layout_gutters,
                                                    comment_runs)]
-        picks = _measured_pick(encoder, group, options, sorted([*short, *dense]))
+        picks = _measured_pick(encoder, group, options, budgets, sorted([*short, *dense]))
         for words_in, budget, vectors, candidates, (pick, cosine) in zip(
                 words, budgets, all_vectors, options, picks, strict=True):
             doc, mask = candidates[pick]
-            out = render(doc, mask)
+            out = render(doc, mask, budget)
             too_big = [u.words for i, u in enumerate(doc.units)
                        if u.words > budget and i not in doc.duplicates
                        and u.kind not in CONTEXT_KINDS and not u.rest]
@@ -306,7 +306,7 @@ def _reads_in_context(encoder: Encoder) -> bool:
 
 
 def _measured_pick(encoder: Encoder, texts: Sequence[str],
-                   options: Sequence[Sequence[_Candidate]],
+                   options: Sequence[Sequence[_Candidate]], budgets: Sequence[int],
                    measured: Sequence[int]) -> list[tuple[int, float | None]]:
     """Per brief: which of its candidate selections to keep, and (for the `measured` ones,
     short or dense) its brief-vector cosine to the brief. Each such brief and its
@@ -323,7 +323,7 @@ def _measured_pick(encoder: Encoder, texts: Sequence[str],
     for i in measured:
         firsts: dict[str, int] = {}
         for k, (doc, mask) in enumerate(options[i]):
-            firsts.setdefault(render(doc, mask), k)
+            firsts.setdefault(render(doc, mask, budgets[i]), k)
         outputs.append(firsts)
     vectors = brief_vectors(encoder, [t for i, firsts in zip(measured, outputs, strict=True)
                                       for t in (texts[i], *firsts)])

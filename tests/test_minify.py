@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
+from briefmin import units
 from briefmin.encoder import Encoder
 from briefmin.errors import ExitStatus, UsageError
 from briefmin.minify import (
@@ -104,7 +105,8 @@ def test_keeps_meaning_on_fixtures(real_encoder: Encoder) -> None:
     leads = []
     for text in texts:
         doc = parse(text)
-        leads.append(render(doc, select_in_order(doc, word_budget(count_words(text), 0.5))))
+        budget = word_budget(count_words(text), 0.5)
+        leads.append(render(doc, select_in_order(doc, budget), budget))
     originals = brief_vectors(real_encoder, texts)
     lead_vectors = brief_vectors(real_encoder, leads)
     for result, original, lead in zip(ours, originals, lead_vectors, strict=True):
@@ -1629,6 +1631,43 @@ def test_a_commented_file_keeps_its_code_lines_whole_and_its_marks_its_own() -> 
     for ratio in (0.05, 0.2, 0.35, 0.5, 0.8):
         result = minify(hashing(), chinese, ratio=ratio)
         assert result.words_out == count_words(result.text) <= result.budget
+
+
+def test_a_comment_run_pays_for_the_marks_it_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The twenty-fourth round: a run of comment lines pays for its `#` mark once (a context
+    unit), a sentence in it for its own words, so a partly kept run, written on one line
+    after one mark, costs what it writes; a run kept whole is written as it was when that
+    fits the budget, else on one line, so the output never goes over it."""
+    monkeypatch.setattr(units, "MARKS_ONCE", True)
+    doc = parse(_CONFIG, comment_runs=0.5)
+    texts = [u.text for u in doc.units]
+    shell = texts.index("It must be listed in\n/etc/shells, or logins fail.")
+    assert doc.units[shell].words == count_words(texts[shell])  # no mark of its own
+    mark = [u for u in doc.units[shell].context if doc.units[u].kind == "commentmark"]
+    assert len(mark) == 1 and doc.units[mark[0]].words == 1
+    first = texts.index("The shell new users get.")
+    paid = doc.units[first].words + doc.units[shell].words + 1  # the run, kept whole
+    assert render(doc, {first, shell}) == ("# The shell new users get. It must be listed in\n"
+                                           "# /etc/shells, or logins fail.\n")  # as it was
+    kept = render(doc, {first, shell}, paid)  # one mark short: on one line
+    assert kept == ("# The shell new users get. It must be listed in /etc/shells, or logins "
+                    "fail.\n")
+    assert count_words(kept) == paid
+    whole = set(range(len(doc.units)))
+    assert render(doc, whole) == _CONFIG == render(doc, whole, count_words(_CONFIG))
+    # one word short: the two-line run with the larger saving is written on one line
+    tight = render(doc, whole, count_words(_CONFIG) - 1)
+    assert count_words(tight) == count_words(_CONFIG) - 1
+    assert "# The shell new users get. It must be listed in /etc/shells, or logins fail.\n" \
+        in tight or "# /etc/example.conf: the example daemon's settings. A commented" in tight
+    for ratio in (0.2, 0.4, 0.6, 0.8, 0.95):
+        result = minify(hashing(), _CONFIG * 3, ratio=ratio, comment_runs=0.5)
+        assert result.words_out == count_words(result.text) <= result.budget
+    # the budget is used: whole sentences fill it to within a sentence
+    text = "\n".join(f"# Sentence number {k} is here. It says a thing.\nKEY{k}=1"
+                     for k in range(30)) + "\n"
+    result = minify(hashing(), text, ratio=0.5, comment_runs=0.5)
+    assert result.budget - 5 <= result.words_out <= result.budget
 
 
 _COMMENT_WORDS = st.one_of(_WORDS, st.sampled_from(["请勿修改", "日志。", "管理员权限，"]))
