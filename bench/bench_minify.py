@@ -125,11 +125,11 @@ def outputs_for(encoder: object, texts: list[str], ratio: float,
     for index, text in enumerate(texts):
         budget = word_budget(count_words(text), ratio)
         doc = parse(text, budget)
-        out["lead"].append(render(doc, select_in_order(doc, budget)))
+        out["lead"].append(render(doc, select_in_order(doc, budget), budget))
         order = list(range(len(doc.units)))
         random.Random(index).shuffle(order)
         if "random" in out:
-            out["random"].append(render(doc, select_in_order(doc, budget, order)))
+            out["random"].append(render(doc, select_in_order(doc, budget, order), budget))
         for name, summarize in SUMMARIZERS.items():
             if name in out:
                 out[name].append(summarize(text, budget))

@@ -76,7 +76,7 @@ def main() -> None:
                          select_backward(doc, vectors, budget), choose(doc, vectors, budget)]
                 for c, mask in enumerate(masks):
                     est[d, c] = vectors.score(mask)
-                    outs[c].append(render(doc, mask))
+                    outs[c].append(render(doc, mask, budget))
             j180 = np.stack([scores_of(texts, o, minilm.embed, MINILM_CHUNK_WORDS)
                              for o in outs], axis=1)
             j180x = np.stack([offset_cosines(texts, o, minilm.embed, MINILM_CHUNK_WORDS)

@@ -65,6 +65,12 @@ short Debian descriptions 80-400, fixtures 60-4000):
   shell, Perl and awk scripts. What they hold depends on the machine's packages, so it is a
   probe. The first, third, fifth, ... of the shuffled eligible list are held out, the others
   the training split (`HALVED`): 57 held out, 56 training here.
+- `debconf` (session 29, not in the default run): the `config` genre's files (same
+  filter) among the configuration files (etc/** and usr/share/doc/*/examples/**) of about
+  130 Debian packages this machine does not install, downloaded by bench/fetch-configs.sh
+  into bench/data/debian-configs; a file identical to one of this machine's, or at a path
+  its /etc holds, is left out. A probe no tuning reads: all held out, the first file of
+  each package in the shuffled order (`PROBES`; 113 files of 113 packages here).
 
 In a text holding Chinese or Japanese letters a word is briefmin's (`count_words`: each
 such character one, its punctuation none): the judges cut chunks at those words without
@@ -128,7 +134,7 @@ HELD_OUT, HELD_OUT_QUICK = 150, 20
 GENRES = ("kernel", "debian", "usrdoc", "debshort", "fixtures", "manpages", "pydoc")
 # not run by default: the same pages as `manpages` saved with tabs (a layout variant), and
 # `pypi`, whose documents depend on what the bench's venv installed
-VARIANT_GENRES = ("mantabs", "pypi", "html", "kernelzh", "changelog", "config")
+VARIANT_GENRES = ("mantabs", "pypi", "html", "kernelzh", "changelog", "config", "debconf")
 # genres counted in briefmin's words (each CJK character one), every document held out
 CJK_GENRES = ("kernelzh",)
 # the genres with a training split (every eligible `usrdoc` and `fixtures` text is held out)
@@ -138,6 +144,9 @@ TRAINABLE = ("kernel", "debian", "debshort", "manpages", "mantabs", "pydoc", "ht
 # a genre's pages per package at most (`html`: one generator's pages would be most of it),
 # split per package, held out and training in turn
 PER_PACKAGE = {"html": 25}
+# probes no tuning reads: every eligible document held out, at most this many per package
+# (in the shuffled order: one package's files would be most of `debconf`)
+PROBES = {"debconf": 1}
 # genres too small for 150 held out: every other eligible document is
 HALVED = ("config",)
 LENGTHS = {"kernel": (100, 4000), "debshort": (80, 400), "fixtures": (60, 4000)}
@@ -361,6 +370,28 @@ def _config(_: Path) -> list[Doc]:
     return [(name, text) for name, text in docs if len(_HASH_COMMENT.findall(text)) >= 3]
 
 
+def _debconf(data: Path) -> list[Doc]:
+    """The `config` genre's files (same filter) among the configuration files of Debian
+    packages this machine does not install (bench/data/debian-configs, fetched by
+    bench/fetch-configs.sh), named `debconf/PACKAGE/...`; a file whose content is one of
+    this machine's files under /etc or /usr/share/doc/*/examples, or whose path this
+    machine's /etc holds, is left out (the `config` genre may have read it)."""
+    root = data / "debian-configs"
+    if not root.is_dir():
+        raise SystemExit("debconf: no files in bench/data/debian-configs: run "
+                         "bench/fetch-configs.sh bench/data")
+    local = {hashlib.sha256(text.encode()).hexdigest() for _, text in _distinct_texts(
+        [*Path("/etc").rglob("*"), *USRDOC.glob("*/examples/**/*")], root=Path("/"))}
+    paths = [p for p in sorted(root.rglob("*"))
+             if not _NOT_CONFIG.match(p.name)
+             and not (Path("/") / p.relative_to(root).relative_to(
+                 p.relative_to(root).parts[0])).exists()]
+    docs = _distinct_texts(paths, "debconf/", root=root)
+    return [(name, text) for name, text in docs
+            if len(_HASH_COMMENT.findall(text)) >= 3
+            and hashlib.sha256(text.encode()).hexdigest() not in local]
+
+
 def _first_words(text: str, limit: int) -> str:
     lines, words = [], 0
     for line in text.splitlines(keepends=True):
@@ -401,7 +432,8 @@ LOADERS: dict[str, Callable[[Path], list[Doc]]] = {
     "kernel": _kernel, "debian": _debian, "usrdoc": _usrdoc, "debshort": _debshort,
     "fixtures": _fixtures, "manpages": _manpages,
     "mantabs": lambda data: _manpages(data, tabs=True), "pydoc": _pydoc, "pypi": _pypi,
-    "html": _html, "kernelzh": _kernelzh, "changelog": _changelog, "config": _config}
+    "html": _html, "kernelzh": _kernelzh, "changelog": _changelog, "config": _config,
+    "debconf": _debconf}
 
 
 def split(genre: str, data: Path) -> tuple[list[Doc], list[Doc]]:
@@ -414,6 +446,15 @@ def split(genre: str, data: Path) -> tuple[list[Doc], list[Doc]]:
     eligible = [d for d in docs if low <= count(d[1]) <= high]
     if genre in CJK_GENRES:  # a probe: all held out
         return eligible, []
+    if genre in PROBES:
+        taken: Counter[str] = Counter()
+        probe = []
+        for doc in eligible:
+            package = doc[0].split("/")[1]
+            taken[package] += 1
+            if taken[package] <= PROBES[genre]:
+                probe.append(doc)
+        return probe, []
     if genre in HALVED:
         return eligible[0::2], eligible[1::2]
     if genre in PER_PACKAGE:
@@ -661,7 +702,7 @@ def lead_output(text: str, ratio: float) -> str:
 
     budget = word_budget(count_words(text), ratio)
     doc = parse(text, budget)
-    return render(doc, select_in_order(doc, budget))
+    return render(doc, select_in_order(doc, budget), budget)
 
 
 def _by_rank(sentences: Sequence[str], scores: Sequence[float], budget: int) -> str:
