@@ -574,3 +574,64 @@ def test_unchanged_shortcut_never_records_a_wrong_snapshot(
     night(back, back)
     with Archive.open(archive) as arch:
         assert arch.verify().ok
+
+
+def test_add_tag_with_commas_records_each_tag(cli: Cli, chdir_tmp: Path) -> None:
+    """As restic's `backup --tag a,b`: `add --tag nightly,x` records the tags nightly and x
+    (each once, trimmed), so forget's comma-separated lists match them and `--prune` keeps
+    what they name; an empty tag is refused before anything is written."""
+    (chdir_tmp / "f").mkdir()
+    (chdir_tmp / "f" / "a.md").write_text("brief a\n")
+    base = ["--model", HASHING, "-q"]
+    assert cli("add", "s.bmin", "f", "--tag", "nightly,x", "--tag", " x ,nightly",
+               "--time", "2026-01-01T02:00:00Z", *base).returncode == 0
+    (chdir_tmp / "f" / "a.md").write_text("brief a, edited\n")
+    assert cli("add", "s.bmin", "f", "--time", "2026-01-02T02:00:00Z", *base).returncode == 0
+    listed = json.loads(cli("snapshots", "s.bmin", "--json").stdout)["snapshots"]
+    assert [s["tags"] for s in listed] == [["nightly", "x"], []]
+    assert "\tnightly,x\t" in cli("snapshots", "s.bmin").stdout
+    done = cli("forget", "s.bmin", "--keep-last", "1", "--keep-tag", "nightly,x", "--prune",
+               "--json")
+    assert done.returncode == 0, done.stderr
+    assert sorted(s["id"] for s in json.loads(done.stdout)["keep"]) == [1, 2]
+    chosen = json.loads(cli("forget", "s.bmin", "--keep-last", "1", "--tag", "x",
+                            "--dry-run", "--json").stdout)
+    assert sorted((s["id"], s["reasons"]) for s in chosen["keep"]) == [
+        (1, ["last snapshot"]), (2, ["not chosen (--host, --tag)"])]
+    assert cli("restore", "s.bmin", "f/a.md", "--version", "1", "--stdout").stdout == \
+        "brief a\n"
+    before = Path("s.bmin").read_bytes()
+    for bad in ("", "a,,b", "a, ,b", ","):
+        refused = cli("add", "s.bmin", "f", "--tag", bad, *base)
+        assert refused.returncode == ExitStatus.USAGE, bad
+        assert refused.stderr.count("\n") == 1 and "an empty tag" in refused.stderr
+    assert Path("s.bmin").read_bytes() == before
+
+
+def test_a_tag_stored_with_a_comma_is_matched_as_its_parts(cli: Cli, chdir_tmp: Path) -> None:
+    """An older briefmin stored `add --tag nightly,x` as the one tag "nightly,x": it reads as
+    the tags nightly and x, so `forget --keep-tag nightly,x` (or nightly) keeps it."""
+    import sqlite3
+
+    from briefmin.store import rows
+
+    (chdir_tmp / "f").mkdir()
+    (chdir_tmp / "f" / "a.md").write_text("brief a\n")
+    for day in (1, 2):
+        assert cli("add", "s.bmin", "f", "--model", HASHING, "-q", "--time",
+                   f"2026-01-0{day}T02:00:00Z").returncode == 0
+    conn = sqlite3.connect("s.bmin", isolation_level=None)
+    try:  # as the older briefmin wrote it, checksum and all
+        columns = ", ".join(rows.COLUMNS["snapshots"])
+        row = list(conn.execute(f"SELECT {columns} FROM snapshots WHERE id = 1").fetchone())
+        row[rows.COLUMNS["snapshots"].index("tags")] = json.dumps(["nightly,x"])
+        rows.put(conn, "snapshots", tuple(row))
+    finally:
+        conn.close()
+    assert cli("verify", "s.bmin", "-q").returncode == 0
+    listed = json.loads(cli("snapshots", "s.bmin", "--json").stdout)["snapshots"]
+    assert listed[0]["tags"] == ["nightly", "x"]
+    for wanted in ("nightly,x", "nightly", "x"):
+        kept = json.loads(cli("forget", "s.bmin", "--keep-last", "1", "--keep-tag", wanted,
+                              "--dry-run", "--json").stdout)["keep"]
+        assert sorted(s["id"] for s in kept) == [1, 2], wanted

@@ -67,10 +67,20 @@ def _snapshot(db: Connection, row: Sequence[Any]) -> Snapshot:
     try:
         time = datetime.fromisoformat(row[1])
         roots, tags = json.loads(row[3]), json.loads(row[4])
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise ValueError(f"tags {row[4]!r}")
     except ValueError as exc:
         raise IntegrityError(f"{db.path}: snapshot {row[0]} is damaged ({exc}); run "
                              "`briefmin verify`") from exc
-    return Snapshot(row[0], time, row[2], tuple(roots), tuple(tags), *row[5:])
+    return Snapshot(row[0], time, row[2], tuple(roots), split_tags(tags), *row[5:])
+
+
+def split_tags(tags: Iterable[str]) -> tuple[str, ...]:
+    """Tags as a snapshot holds them: each split at commas and trimmed (restic's `--tag a,b`
+    is the tags a and b; a briefmin before that stored "a,b" as one tag, which forget's
+    comma-separated lists could never match), empty ones dropped, each once, in order."""
+    return tuple(dict.fromkeys(t for tag in tags for part in tag.split(",")
+                               if (t := part.strip())))
 
 
 def names_digest(paths: Iterable[str]) -> bytes:
@@ -114,7 +124,8 @@ def _insert(db: Connection, time: datetime, host: str, roots: Sequence[str],
             changes: tuple[int, int, int], digest: bytes) -> Snapshot:
     snapshot_id = _highest_id(db) + 1  # chosen first: the checksum covers it
     rows.put(db, "snapshots", (
-        snapshot_id, time.isoformat(), host, json.dumps(sorted(roots)), json.dumps(list(tags)),
+        snapshot_id, time.isoformat(), host, json.dumps(sorted(roots)),
+        json.dumps(list(split_tags(tags))),
         chain or snapshot_id,  # a new chain is named after its first snapshot
         files, total_bytes, *changes, digest, _top_brief(db)))
     schema.write_meta(db, {"snapshot_seq": snapshot_id})
