@@ -635,3 +635,62 @@ def test_a_tag_stored_with_a_comma_is_matched_as_its_parts(cli: Cli, chdir_tmp: 
         kept = json.loads(cli("forget", "s.bmin", "--keep-last", "1", "--keep-tag", wanted,
                               "--dry-run", "--json").stdout)["keep"]
         assert sorted(s["id"] for s in kept) == [1, 2], wanted
+
+
+@pytest.mark.parametrize("marked", [True, False])
+def test_versions_from_before_snapshots_are_never_pruned(tmp_path: Path, cli: Cli,
+                                                         chdir_tmp: Path, marked: bool) -> None:
+    """A format-4 archive's history was in no snapshot (there were none), so no policy ever
+    forgot it: the upgrade's first `forget --prune`, and `prune`, keep it, while the versions
+    of snapshots forgotten later are still pruned. `marked=False`: the archive was upgraded by
+    a briefmin that kept no mark of what came before (the first forget works it out)."""
+    from . import surgery
+
+    archive = tmp_path / "a.bmin"
+    (chdir_tmp / "f").mkdir()
+
+    def night(text: str, day: int) -> None:
+        (chdir_tmp / "f" / "a.md").write_text(text)
+        assert cli("add", archive, "f", "--model", HASHING, "-q", "--time",
+                   f"2026-01-0{day}T02:00:00Z").returncode == 0
+
+    def pruned(*args: str) -> int:
+        done = cli(*args, "--json")
+        assert done.returncode == 0, done.stderr
+        found = json.loads(done.stdout)
+        return int((found.get("prune") or found)["versions"])
+
+    night("v1\n", 1)
+    night("v2\n", 2)
+    surgery.write_format_4(archive)
+    night("v3\n", 3)  # upgrades, then records the first snapshot
+    if not marked:
+        surgery.execute(archive, "DELETE FROM meta WHERE key = 'pre_snapshot_top'")
+    assert pruned("forget", archive, "--keep-last", "7", "--prune") == 0
+    assert pruned("prune", archive) == 0
+    for version, text in ((1, "v1\n"), (2, "v2\n")):
+        assert cli("restore", archive, "f/a.md", "--version", str(version),
+                   "--stdout").stdout == text
+    night("v4\n", 4)
+    assert pruned("forget", archive, "--keep-last", "1", "--prune") == 1  # v3's snapshot
+    listed = json.loads(cli("ls", archive, "--all-versions", "--json").stdout)
+    assert sorted(r["version"] for r in listed) == [1, 2, 4]
+    assert cli("verify", archive, "-q").returncode == 0
+
+
+def test_an_unmarked_archive_still_prunes_what_its_forget_released(
+        tmp_path: Path, cli: Cli, chdir_tmp: Path) -> None:
+    """An archive made with snapshots by a briefmin that kept no pre-snapshot mark: the
+    versions its snapshots held are not taken for older ones, so `forget --prune` prunes
+    the versions of the snapshots it forgets."""
+    from . import surgery
+
+    archive = tmp_path / "a.bmin"
+    (chdir_tmp / "f").mkdir()
+    for day in (1, 2, 3):
+        (chdir_tmp / "f" / "a.md").write_text(f"v{day}\n")
+        assert cli("add", archive, "f", "--model", HASHING, "-q", "--time",
+                   f"2026-01-0{day}T02:00:00Z").returncode == 0
+    surgery.execute(archive, "DELETE FROM meta WHERE key = 'pre_snapshot_top'")
+    done = cli("forget", archive, "--keep-last", "1", "--prune", "--json")
+    assert json.loads(done.stdout)["prune"]["versions"] == 2

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import InputError, IntegrityError
-from . import rows, schema
+from . import catalogue, rows, schema
 from .connection import Connection, check_cells
 
 
@@ -232,6 +232,35 @@ def forget(db: Connection, ids: Sequence[int]) -> None:
     db.execute("DELETE FROM snapshot_spans WHERE NOT EXISTS (SELECT 1 FROM snapshots s "
                "WHERE s.chain = snapshot_spans.chain AND s.id >= snapshot_spans.first AND "
                "(snapshot_spans.last IS NULL OR s.id <= snapshot_spans.last))")
+
+
+def pre_snapshot_top(db: Connection) -> int:
+    """The highest briefs.id among the versions stored before the archive had snapshots. No
+    snapshot ever held them, so no policy forgot them, and prune keeps them all (it took
+    them for versions of forgotten snapshots: an upgraded format-4 archive lost its history
+    to the first `forget --prune`). The caller holds a write transaction and calls this
+    before it forgets anything: an archive upgraded by a briefmin that set no mark gets one
+    here."""
+    row = db.one("SELECT value FROM meta WHERE key = ?", (schema.PRE_SNAPSHOT_TOP,))
+    if row is not None:
+        try:
+            return int(json.loads(row[0]))
+        except (ValueError, TypeError) as exc:
+            raise IntegrityError(f"{db.path}: archive metadata is damaged "
+                                 f"({schema.PRE_SNAPSHOT_TOP}); run `briefmin verify`") from exc
+    # Unmarked: the versions no snapshot holds that are no path's latest and were stored
+    # before the oldest snapshot left was recorded (its `top`) predate snapshots, or were
+    # held only by snapshots forgotten without --prune; keeping both is the safe side.
+    # With no snapshot left, every such version is kept.
+    oldest = db.one("SELECT top FROM snapshots ORDER BY id LIMIT 1")
+    latest = {i for i, _ in catalogue.latest_briefs(db).values()}
+    held = held_briefs(db)
+    limit = oldest[0] if oldest is not None and isinstance(oldest[0], int) else None
+    top = max((int(i) for (i,) in db.query("SELECT id FROM briefs")
+               if int(i) not in latest and int(i) not in held
+               and (limit is None or int(i) <= limit)), default=0)
+    schema.write_meta(db, {schema.PRE_SNAPSHOT_TOP: top})
+    return top
 
 
 def held_briefs(db: Connection) -> set[int]:
