@@ -694,3 +694,32 @@ def test_an_unmarked_archive_still_prunes_what_its_forget_released(
     surgery.execute(archive, "DELETE FROM meta WHERE key = 'pre_snapshot_top'")
     done = cli("forget", archive, "--keep-last", "1", "--prune", "--json")
     assert json.loads(done.stdout)["prune"]["versions"] == 2
+
+
+@pytest.fixture
+def berlin_time(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Local time is Europe/Berlin's (summer time ends 2026-10-25, starts 2026-03-29)."""
+    if not Path("/usr/share/zoneinfo/Europe/Berlin").exists():
+        pytest.skip("no tz database")
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_as_of_a_date_is_the_end_of_that_local_day_when_the_clocks_change(
+        cli: Cli, chdir_tmp: Path, berlin_time: None) -> None:
+    """`--as-of DATE` ends at the next local midnight on a day of 25 or 23 hours too: not
+    at 23:59:59 with the offset of the day's midnight, an hour off."""
+    (chdir_tmp / "f").mkdir()
+    nights = ["2026-03-29T12:00:00", "2026-03-30T00:30:00",  # 22:30 UTC on the 29th
+              "2026-10-25T12:00:00", "2026-10-25T23:30:00",  # 22:30 UTC, after 21:59:59
+              "2026-10-26T00:30:00"]
+    for n, local in enumerate(nights, 1):
+        (chdir_tmp / "f" / "a.md").write_text(f"night {n}\n")
+        assert cli("add", "s.bmin", "f", "--model", HASHING, "-q", "--time",
+                   local).returncode == 0
+    for day, night in (("2026-03-29", 1), ("2026-10-25", 4), ("2026-10-26", 5)):
+        done = cli("restore", "s.bmin", "f/a.md", "--as-of", day, "--stdout")
+        assert (done.returncode, done.stdout) == (0, f"night {night}\n"), day
