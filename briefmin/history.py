@@ -58,10 +58,11 @@ def pick(archive: Archive, snapshot: str | None, as_of: str | None) -> Snapshot 
     if as_of is None:
         return None
     moment = parse_time(as_of, "--as-of")
-    if len(as_of.strip()) == 10:  # a date alone: everything taken on that day too
-        day = moment.date()
-        moment = _countable(lambda: end_of_day(day), as_of, "--as-of")
-    return archive.snapshot_as_of(moment)
+    try:  # a date alone, in any form (2026-03-01, 20260301, 2026-W09-7): that day's end
+        day = date.fromisoformat(as_of.strip())
+    except ValueError:
+        return archive.snapshot_as_of(moment)
+    return archive.snapshot_as_of(_countable(lambda: end_of_day(day), as_of, "--as-of"))
 
 
 @dataclass

@@ -723,3 +723,18 @@ def test_as_of_a_date_is_the_end_of_that_local_day_when_the_clocks_change(
     for day, night in (("2026-03-29", 1), ("2026-10-25", 4), ("2026-10-26", 5)):
         done = cli("restore", "s.bmin", "f/a.md", "--as-of", day, "--stdout")
         assert (done.returncode, done.stdout) == (0, f"night {night}\n"), day
+
+
+def test_as_of_a_date_in_any_form_is_the_end_of_that_day(cli: Cli, chdir_tmp: Path) -> None:
+    """ISO 8601's basic (20260101) and week (2026-W01-4) dates name a day as 2026-01-01 does:
+    `--as-of` takes the snapshots of all that day, not only those taken at midnight."""
+    (chdir_tmp / "f").mkdir()
+    for n, local in enumerate(["2026-01-01T12:00:00", "2026-01-02T12:00:00"], 1):
+        (chdir_tmp / "f" / "a.md").write_text(f"night {n}\n")
+        assert cli("add", "s.bmin", "f", "--model", HASHING, "-q", "--time",
+                   local).returncode == 0
+    for day in ("2026-01-01", "20260101", "2026-W01-4", "2026W014", " 20260101 "):
+        done = cli("restore", "s.bmin", "f/a.md", "--as-of", day, "--stdout")
+        assert (done.returncode, done.stdout) == (0, "night 1\n"), day
+    done = cli("restore", "s.bmin", "f/a.md", "--as-of", "2026-01-01T11:00:00", "--stdout")
+    assert done.returncode == ExitStatus.USAGE  # a time is that moment, not its day's end
