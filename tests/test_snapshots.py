@@ -738,3 +738,39 @@ def test_as_of_a_date_in_any_form_is_the_end_of_that_day(cli: Cli, chdir_tmp: Pa
         assert (done.returncode, done.stdout) == (0, "night 1\n"), day
     done = cli("restore", "s.bmin", "f/a.md", "--as-of", "2026-01-01T11:00:00", "--stdout")
     assert done.returncode == ExitStatus.USAGE  # a time is that moment, not its day's end
+
+
+def test_after_forgetting_the_newest_snapshot_counts_are_against_the_one_left(
+        cli: Cli, chdir_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next add compares with the previous snapshot there is (README: counts are since
+    the previous snapshot of the same host and roots), not with the forgotten one: its
+    counts match `diff`, a skipped file that snapshot held keeps its version, and the
+    snapshot after it takes the unchanged shortcut again."""
+    folder = chdir_tmp / "f"
+
+    def night(state: dict[str, bytes], before: dict[str, bytes]) -> dict[str, Any]:
+        write_state(folder, state, before)
+        done = cli("add", "s.bmin", "f", "--model", HASHING, "--json")
+        assert done.returncode == 0, done.stderr
+        return dict(json.loads(done.stdout))
+
+    one = {"f/a.md": b"a1\n", "f/b.md": b"b1\n", "f/d.md": b"d1\n"}
+    two = {"f/a.md": b"a2\n", "f/b.md": b"b1\n", "f/c.md": b"c1\n"}  # d.md deleted
+    three = {"f/a.md": b"a3\n", "f/b.md": b"b1\n", "f/d.md": b"\x00binary now\x00"}
+    night(one, {})
+    night(two, one)
+    assert cli("forget", "s.bmin", "2").returncode == 0
+    third = night(three, two)
+    snap = third["snapshot"]
+    assert (snap["added"], snap["changed"], snap["deleted"]) == (0, 1, 0)
+    assert [(s["path"], s["kept_previous"]) for s in third["skipped"]] == [("f/d.md", True)]
+    changes = json.loads(cli("diff", "s.bmin", "1", "3", "--json").stdout)
+    assert (changes["added"], changes["changed"], changes["deleted"]) == ([], ["f/a.md"], [])
+    held = {1: one, 3: {**one, "f/a.md": b"a3\n"}}
+    assert snapshot_bytes(chdir_tmp / "s.bmin") == held
+    with monkeypatch.context() as patch:  # the shortcut: no catalogue scan
+        patch.setattr(catalogue, "latest_briefs", lambda db: pytest.fail("scanned"))
+        fourth = night(three, three)["snapshot"]
+    assert (fourth["added"], fourth["changed"], fourth["deleted"]) == (0, 0, 0)
+    assert snapshot_bytes(chdir_tmp / "s.bmin") == {**held, 4: held[3]}
+    assert cli("verify", "s.bmin", "-q").returncode == 0

@@ -4,8 +4,9 @@
 Snapshots of the same host and roots form a chain. A span (chain, brief, first, last) says that
 one brief version was present in every snapshot of the chain from id `first` to id `last`
 (NULL: still present at the chain's newest). Recording a snapshot compares the paths seen with
-the chain's open spans: unchanged briefs cost nothing, a changed or deleted one closes its span,
-a new version opens one. Forgetting a snapshot deletes its row and the spans that cover no
+the spans that cover the chain's newest snapshot (its open spans, unless newer snapshots were
+forgotten): unchanged briefs cost nothing, a changed or deleted one closes its span, a new
+version opens one. Forgetting a snapshot deletes its row and the spans that cover no
 remaining snapshot of the chain; ids are never reused (meta 'snapshot_seq' holds the highest
 given), so no old span can cover a new one."""
 
@@ -46,6 +47,8 @@ class Snapshot:
 
 
 _COLUMNS = "id, time, host, roots, tags, chain, files, bytes, added, changed, deleted"
+# the spans `s` that cover a snapshot (parameters: its chain, then its id twice)
+_COVERS = "s.chain = ? AND s.first <= ? AND (s.last IS NULL OR s.last >= ?)"
 
 
 def present(db: Connection) -> bool:
@@ -136,15 +139,8 @@ def _insert(db: Connection, time: datetime, host: str, roots: Sequence[str],
 def record(db: Connection, brief_ids: dict[str, int], *, time: datetime, host: str,
            roots: Sequence[str], tags: Sequence[str], total_bytes: int) -> Snapshot:
     """Record a snapshot holding exactly these briefs (path -> briefs.id), comparing them
-    with the chain's open spans. The caller holds a write transaction."""
-    roots_json = json.dumps(sorted(roots))
-    row = db.one("SELECT chain FROM snapshots WHERE host = ? AND roots = ? "
-                 "ORDER BY id DESC LIMIT 1", (host, roots_json))
-    chain = int(row[0]) if row else None
-    # brief -> the first snapshot of its open span
-    held = {int(b): int(f) for b, f in db.query(
-        "SELECT brief_id, first FROM snapshot_spans WHERE chain = ? AND last IS NULL",
-        (chain,))} if chain is not None else {}
+    with what the chain's newest snapshot holds. The caller holds a write transaction."""
+    chain, held = _previous(db, host, roots)
     now = set(brief_ids.values())
     opened, closed = now - held.keys(), held.keys() - now
     opened_paths = {path for path, brief in brief_ids.items() if brief in opened}
@@ -152,26 +148,39 @@ def record(db: Connection, brief_ids: dict[str, int], *, time: datetime, host: s
     snapshot = _insert(db, time, host, roots, tags, chain, len(brief_ids), total_bytes,
                        (len(opened_paths - closed_paths), len(opened_paths & closed_paths),
                         len(closed_paths - opened_paths)), names_digest(brief_ids))
-    # closed spans are put again (`last` is part of their checksum); no snapshot of this
-    # chain lies between its previous one and this one
+    # spans are put again with a new `last` (part of their checksum). No snapshot of this
+    # chain lies between its previous one and this one: a span still open closes just
+    # before this one, and one that a forgotten newer snapshot closed opens again
     rows.put_many(db, "snapshot_spans",
-                  [(snapshot.chain, b, held[b], snapshot.id - 1) for b in sorted(closed)]
+                  [(snapshot.chain, b, held[b][0], snapshot.id - 1) for b in sorted(closed)
+                   if held[b][1] is None]
+                  + [(snapshot.chain, b, held[b][0], None) for b in sorted(now & held.keys())
+                     if held[b][1] is not None]
                   + [(snapshot.chain, b, snapshot.id, None) for b in sorted(opened)])
     return snapshot
 
 
-def open_paths(db: Connection, host: str, roots: Sequence[str]) -> set[str]:
-    """The paths of the open spans of the chain of this host and roots: what its newest
-    snapshot holds."""
-    if not present(db):
-        return set()
-    row = db.one("SELECT chain FROM snapshots WHERE host = ? AND roots = ? "
+def _previous(db: Connection, host: str, roots: Sequence[str]
+              ) -> tuple[int | None, dict[int, tuple[int, int | None]]]:
+    """The chain of this host and roots (None: none yet) and what its newest snapshot holds:
+    brief -> (first, last) of the span that holds it. Those are its open spans, and, once
+    newer snapshots were forgotten, spans they closed, which a new snapshot compares with
+    too (its counts are relative to the previous snapshot there is)."""
+    row = db.one("SELECT chain, id FROM snapshots WHERE host = ? AND roots = ? "
                  "ORDER BY id DESC LIMIT 1", (host, json.dumps(sorted(roots))))
     if row is None:
+        return None, {}
+    chain, newest = int(row[0]), int(row[1])
+    return chain, {int(b): (int(f), None if last is None else int(last)) for b, f, last in
+                   db.query(f"SELECT s.brief_id, s.first, s.last FROM snapshot_spans s "
+                            f"WHERE {_COVERS}", (chain, newest, newest))}
+
+
+def open_paths(db: Connection, host: str, roots: Sequence[str]) -> set[str]:
+    """The paths the newest snapshot of the chain of this host and roots holds."""
+    if not present(db):
         return set()
-    return {str(p) for (p,) in db.query(
-        "SELECT b.path FROM snapshot_spans s JOIN briefs b ON b.id = s.brief_id "
-        "WHERE s.chain = ? AND s.last IS NULL", (int(row[0]),))}
+    return set(_paths(db, _previous(db, host, roots)[1]).values())
 
 
 def _paths(db: Connection, brief_ids: Iterable[int]) -> dict[int, str]:
@@ -183,9 +192,6 @@ def _paths(db: Connection, brief_ids: Iterable[int]) -> dict[int, str]:
             f"SELECT id, path FROM briefs WHERE id IN ({','.join('?' * len(part))})", part)})
     return out
 
-
-# the spans `s` that cover a snapshot (parameters: its chain, then its id twice)
-_COVERS = "s.chain = ? AND s.first <= ? AND (s.last IS NULL OR s.last >= ?)"
 
 
 def members(db: Connection, snapshot: Snapshot) -> set[tuple[str, int]]:
