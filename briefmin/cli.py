@@ -207,7 +207,8 @@ def add_command(
         "--time", help="The snapshot's time, ISO 8601 (default: now; no offset = local).")]
         = None,
     tag: Annotated[list[str] | None, typer.Option(
-        "--tag", help="Tag the snapshot (repeatable).")] = None,
+        "--tag", metavar="TAGS", help="Tag the snapshot with these comma-separated tags "
+        "(repeatable).")] = None,
     host: Annotated[str | None, typer.Option(
         "--host", help="Host name recorded in the snapshot (default: this machine's).")]
         = None,
@@ -222,6 +223,8 @@ def add_command(
     from .ingest import AddReport, SnapshotSpec, add
 
     use_ray = ray or ray_address is not None or ray_actors is not None
+    # as restic's `backup --tag a,b`: the tags a and b, each once (forget reads lists alike)
+    tags = tuple(dict.fromkeys(t for listed in _tag_lists(tag or (), "--tag") for t in listed))
     inputs = _inputs(paths, from_file)
     if not inputs and from_file is None:
         raise UsageError("nothing to add: give files, folders, - (stdin) or --from FILE")
@@ -248,8 +251,7 @@ def add_command(
         when = parse_time(time)
     else:
         when = datetime.now().astimezone()
-    spec = SnapshotSpec(when,
-                        host or socket.gethostname(), roots, tuple(tag or ()))
+    spec = SnapshotSpec(when, host or socket.gethostname(), roots, tags)
     sources = list(iter_sources(inputs, include=include or DEFAULT_INCLUDE,
                                 exclude=exclude or (), stdin_name=name, max_bytes=max_size))
     created = not os.path.lexists(archive)
@@ -983,11 +985,12 @@ def forget_command(
 
 def _tag_lists(keep_tags: Sequence[str], option: str = "--keep-tag"
                ) -> tuple[tuple[str, ...], ...]:
-    """--keep-tag a,b (repeatable) as tag lists; an empty tag is refused: every snapshot holds
-    "all of no tags", so `--keep-tag ''` kept them all."""
-    lists = tuple(tuple(text.split(",")) for text in keep_tags)  # as `add --tag` stores them
+    """--keep-tag a,b / --tag a,b (repeatable) as tag lists, each tag trimmed, as restic
+    reads them. An empty tag is refused: every snapshot holds "all of no tags", so
+    `--keep-tag ''` kept them all (and `add --tag ''` would record a tag none can name)."""
+    lists = tuple(tuple(tag.strip() for tag in text.split(",")) for text in keep_tags)
     for text, tags in zip(keep_tags, lists, strict=True):
-        if not all(tag.strip() for tag in tags):
+        if not all(tags):
             raise UsageError(f"{option} {text!r}: an empty tag; give tags like daily or "
                              "daily,host1")
     return lists

@@ -4,8 +4,10 @@ per group of host and roots, as restic's `forget` groups by default)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from datetime import time as clock
 from typing import Any
 
 from .errors import UsageError
@@ -21,13 +23,29 @@ def parse_time(text: str, option: str = "--time") -> datetime:
     except ValueError:
         raise UsageError(f"{option} {text!r}: give an ISO 8601 date or time, like 2026-03-01 "
                          "or 2026-03-01T02:00:00+01:00") from None
-    try:  # snapshots are kept in Unix seconds: a time must have some
-        moment = moment if moment.tzinfo else moment.astimezone()
+    return _countable(lambda: moment if moment.tzinfo else moment.astimezone(), text, option)
+
+
+def _countable(make: Callable[[], datetime], text: str, option: str) -> datetime:
+    """`make()`, refused when it is no time this machine can count: snapshots are kept in
+    Unix seconds, so a time must have some."""
+    try:
+        moment = make()
         moment.timestamp()
     except (ValueError, OverflowError, OSError):
         raise UsageError(f"{option} {text!r}: out of the range of times this machine can "
                          "count; give a date like 2026-03-01") from None
     return moment
+
+
+def end_of_day(day: date) -> datetime:
+    """The last moment of `day` in local time: the next local midnight less a microsecond.
+    (23:59:59 at the day's midnight offset is an hour off on a day the clocks change.)"""
+    try:
+        midnight = datetime.combine(day + timedelta(days=1), clock()).astimezone()
+    except OverflowError:  # 9999-12-31: no next day
+        return datetime.combine(day, clock.max).astimezone()
+    return (midnight - timedelta(microseconds=1)).astimezone()
 
 
 def pick(archive: Archive, snapshot: str | None, as_of: str | None) -> Snapshot | None:
@@ -40,9 +58,11 @@ def pick(archive: Archive, snapshot: str | None, as_of: str | None) -> Snapshot 
     if as_of is None:
         return None
     moment = parse_time(as_of, "--as-of")
-    if len(as_of.strip()) == 10:  # a date alone: everything taken on that day too
-        moment = moment.replace(hour=23, minute=59, second=59, microsecond=999999)
-    return archive.snapshot_as_of(moment)
+    try:  # a date alone, in any form (2026-03-01, 20260301, 2026-W09-7): that day's end
+        day = date.fromisoformat(as_of.strip())
+    except ValueError:
+        return archive.snapshot_as_of(moment)
+    return archive.snapshot_as_of(_countable(lambda: end_of_day(day), as_of, "--as-of"))
 
 
 @dataclass

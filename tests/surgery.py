@@ -129,7 +129,7 @@ def write_format_4(archive: str | os.PathLike[str]) -> None:
             DROP TABLE snapshot_spans;
             DROP TABLE snapshots;
             DROP TABLE IF EXISTS vec_codes;
-            DELETE FROM meta WHERE key = 'snapshot_seq';
+            DELETE FROM meta WHERE key IN ('snapshot_seq', 'pre_snapshot_top');
             PRAGMA user_version = 4;
             COMMIT;
         """)

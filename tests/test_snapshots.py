@@ -574,3 +574,203 @@ def test_unchanged_shortcut_never_records_a_wrong_snapshot(
     night(back, back)
     with Archive.open(archive) as arch:
         assert arch.verify().ok
+
+
+def test_add_tag_with_commas_records_each_tag(cli: Cli, chdir_tmp: Path) -> None:
+    """As restic's `backup --tag a,b`: `add --tag nightly,x` records the tags nightly and x
+    (each once, trimmed), so forget's comma-separated lists match them and `--prune` keeps
+    what they name; an empty tag is refused before anything is written."""
+    (chdir_tmp / "f").mkdir()
+    (chdir_tmp / "f" / "a.md").write_text("brief a\n")
+    base = ["--model", HASHING, "-q"]
+    assert cli("add", "s.bmin", "f", "--tag", "nightly,x", "--tag", " x ,nightly",
+               "--time", "2026-01-01T02:00:00Z", *base).returncode == 0
+    (chdir_tmp / "f" / "a.md").write_text("brief a, edited\n")
+    assert cli("add", "s.bmin", "f", "--time", "2026-01-02T02:00:00Z", *base).returncode == 0
+    listed = json.loads(cli("snapshots", "s.bmin", "--json").stdout)["snapshots"]
+    assert [s["tags"] for s in listed] == [["nightly", "x"], []]
+    assert "\tnightly,x\t" in cli("snapshots", "s.bmin").stdout
+    done = cli("forget", "s.bmin", "--keep-last", "1", "--keep-tag", "nightly,x", "--prune",
+               "--json")
+    assert done.returncode == 0, done.stderr
+    assert sorted(s["id"] for s in json.loads(done.stdout)["keep"]) == [1, 2]
+    chosen = json.loads(cli("forget", "s.bmin", "--keep-last", "1", "--tag", "x",
+                            "--dry-run", "--json").stdout)
+    assert sorted((s["id"], s["reasons"]) for s in chosen["keep"]) == [
+        (1, ["last snapshot"]), (2, ["not chosen (--host, --tag)"])]
+    assert cli("restore", "s.bmin", "f/a.md", "--version", "1", "--stdout").stdout == \
+        "brief a\n"
+    before = Path("s.bmin").read_bytes()
+    for bad in ("", "a,,b", "a, ,b", ","):
+        refused = cli("add", "s.bmin", "f", "--tag", bad, *base)
+        assert refused.returncode == ExitStatus.USAGE, bad
+        assert refused.stderr.count("\n") == 1 and "an empty tag" in refused.stderr
+    assert Path("s.bmin").read_bytes() == before
+
+
+def test_a_tag_stored_with_a_comma_is_matched_as_its_parts(cli: Cli, chdir_tmp: Path) -> None:
+    """An older briefmin stored `add --tag nightly,x` as the one tag "nightly,x": it reads as
+    the tags nightly and x, so `forget --keep-tag nightly,x` (or nightly) keeps it."""
+    import sqlite3
+
+    from briefmin.store import rows
+
+    (chdir_tmp / "f").mkdir()
+    (chdir_tmp / "f" / "a.md").write_text("brief a\n")
+    for day in (1, 2):
+        assert cli("add", "s.bmin", "f", "--model", HASHING, "-q", "--time",
+                   f"2026-01-0{day}T02:00:00Z").returncode == 0
+    conn = sqlite3.connect("s.bmin", isolation_level=None)
+    try:  # as the older briefmin wrote it, checksum and all
+        columns = ", ".join(rows.COLUMNS["snapshots"])
+        row = list(conn.execute(f"SELECT {columns} FROM snapshots WHERE id = 1").fetchone())
+        row[rows.COLUMNS["snapshots"].index("tags")] = json.dumps(["nightly,x"])
+        rows.put(conn, "snapshots", tuple(row))
+    finally:
+        conn.close()
+    assert cli("verify", "s.bmin", "-q").returncode == 0
+    listed = json.loads(cli("snapshots", "s.bmin", "--json").stdout)["snapshots"]
+    assert listed[0]["tags"] == ["nightly", "x"]
+    for wanted in ("nightly,x", "nightly", "x"):
+        kept = json.loads(cli("forget", "s.bmin", "--keep-last", "1", "--keep-tag", wanted,
+                              "--dry-run", "--json").stdout)["keep"]
+        assert sorted(s["id"] for s in kept) == [1, 2], wanted
+
+
+@pytest.mark.parametrize("marked", [True, False])
+def test_versions_from_before_snapshots_are_never_pruned(tmp_path: Path, cli: Cli,
+                                                         chdir_tmp: Path, marked: bool) -> None:
+    """A format-4 archive's history was in no snapshot (there were none), so no policy ever
+    forgot it: the upgrade's first `forget --prune`, and `prune`, keep it, while the versions
+    of snapshots forgotten later are still pruned. `marked=False`: the archive was upgraded by
+    a briefmin that kept no mark of what came before (the first forget works it out)."""
+    from . import surgery
+
+    archive = tmp_path / "a.bmin"
+    (chdir_tmp / "f").mkdir()
+
+    def night(text: str, day: int) -> None:
+        (chdir_tmp / "f" / "a.md").write_text(text)
+        assert cli("add", archive, "f", "--model", HASHING, "-q", "--time",
+                   f"2026-01-0{day}T02:00:00Z").returncode == 0
+
+    def pruned(*args: str) -> int:
+        done = cli(*args, "--json")
+        assert done.returncode == 0, done.stderr
+        found = json.loads(done.stdout)
+        return int((found.get("prune") or found)["versions"])
+
+    night("v1\n", 1)
+    night("v2\n", 2)
+    surgery.write_format_4(archive)
+    night("v3\n", 3)  # upgrades, then records the first snapshot
+    if not marked:
+        surgery.execute(archive, "DELETE FROM meta WHERE key = 'pre_snapshot_top'")
+    assert pruned("forget", archive, "--keep-last", "7", "--prune") == 0
+    assert pruned("prune", archive) == 0
+    for version, text in ((1, "v1\n"), (2, "v2\n")):
+        assert cli("restore", archive, "f/a.md", "--version", str(version),
+                   "--stdout").stdout == text
+    night("v4\n", 4)
+    assert pruned("forget", archive, "--keep-last", "1", "--prune") == 1  # v3's snapshot
+    listed = json.loads(cli("ls", archive, "--all-versions", "--json").stdout)
+    assert sorted(r["version"] for r in listed) == [1, 2, 4]
+    assert cli("verify", archive, "-q").returncode == 0
+
+
+def test_an_unmarked_archive_still_prunes_what_its_forget_released(
+        tmp_path: Path, cli: Cli, chdir_tmp: Path) -> None:
+    """An archive made with snapshots by a briefmin that kept no pre-snapshot mark: the
+    versions its snapshots held are not taken for older ones, so `forget --prune` prunes
+    the versions of the snapshots it forgets."""
+    from . import surgery
+
+    archive = tmp_path / "a.bmin"
+    (chdir_tmp / "f").mkdir()
+    for day in (1, 2, 3):
+        (chdir_tmp / "f" / "a.md").write_text(f"v{day}\n")
+        assert cli("add", archive, "f", "--model", HASHING, "-q", "--time",
+                   f"2026-01-0{day}T02:00:00Z").returncode == 0
+    surgery.execute(archive, "DELETE FROM meta WHERE key = 'pre_snapshot_top'")
+    done = cli("forget", archive, "--keep-last", "1", "--prune", "--json")
+    assert json.loads(done.stdout)["prune"]["versions"] == 2
+
+
+@pytest.fixture
+def berlin_time(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Local time is Europe/Berlin's (summer time ends 2026-10-25, starts 2026-03-29)."""
+    if not Path("/usr/share/zoneinfo/Europe/Berlin").exists():
+        pytest.skip("no tz database")
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_as_of_a_date_is_the_end_of_that_local_day_when_the_clocks_change(
+        cli: Cli, chdir_tmp: Path, berlin_time: None) -> None:
+    """`--as-of DATE` ends at the next local midnight on a day of 25 or 23 hours too: not
+    at 23:59:59 with the offset of the day's midnight, an hour off."""
+    (chdir_tmp / "f").mkdir()
+    nights = ["2026-03-29T12:00:00", "2026-03-30T00:30:00",  # 22:30 UTC on the 29th
+              "2026-10-25T12:00:00", "2026-10-25T23:30:00",  # 22:30 UTC, after 21:59:59
+              "2026-10-26T00:30:00"]
+    for n, local in enumerate(nights, 1):
+        (chdir_tmp / "f" / "a.md").write_text(f"night {n}\n")
+        assert cli("add", "s.bmin", "f", "--model", HASHING, "-q", "--time",
+                   local).returncode == 0
+    for day, night in (("2026-03-29", 1), ("2026-10-25", 4), ("2026-10-26", 5)):
+        done = cli("restore", "s.bmin", "f/a.md", "--as-of", day, "--stdout")
+        assert (done.returncode, done.stdout) == (0, f"night {night}\n"), day
+
+
+def test_as_of_a_date_in_any_form_is_the_end_of_that_day(cli: Cli, chdir_tmp: Path) -> None:
+    """ISO 8601's basic (20260101) and week (2026-W01-4) dates name a day as 2026-01-01 does:
+    `--as-of` takes the snapshots of all that day, not only those taken at midnight."""
+    (chdir_tmp / "f").mkdir()
+    for n, local in enumerate(["2026-01-01T12:00:00", "2026-01-02T12:00:00"], 1):
+        (chdir_tmp / "f" / "a.md").write_text(f"night {n}\n")
+        assert cli("add", "s.bmin", "f", "--model", HASHING, "-q", "--time",
+                   local).returncode == 0
+    for day in ("2026-01-01", "20260101", "2026-W01-4", "2026W014", " 20260101 "):
+        done = cli("restore", "s.bmin", "f/a.md", "--as-of", day, "--stdout")
+        assert (done.returncode, done.stdout) == (0, "night 1\n"), day
+    done = cli("restore", "s.bmin", "f/a.md", "--as-of", "2026-01-01T11:00:00", "--stdout")
+    assert done.returncode == ExitStatus.USAGE  # a time is that moment, not its day's end
+
+
+def test_after_forgetting_the_newest_snapshot_counts_are_against_the_one_left(
+        cli: Cli, chdir_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next add compares with the previous snapshot there is (README: counts are since
+    the previous snapshot of the same host and roots), not with the forgotten one: its
+    counts match `diff`, a skipped file that snapshot held keeps its version, and the
+    snapshot after it takes the unchanged shortcut again."""
+    folder = chdir_tmp / "f"
+
+    def night(state: dict[str, bytes], before: dict[str, bytes]) -> dict[str, Any]:
+        write_state(folder, state, before)
+        done = cli("add", "s.bmin", "f", "--model", HASHING, "--json")
+        assert done.returncode == 0, done.stderr
+        return dict(json.loads(done.stdout))
+
+    one = {"f/a.md": b"a1\n", "f/b.md": b"b1\n", "f/d.md": b"d1\n"}
+    two = {"f/a.md": b"a2\n", "f/b.md": b"b1\n", "f/c.md": b"c1\n"}  # d.md deleted
+    three = {"f/a.md": b"a3\n", "f/b.md": b"b1\n", "f/d.md": b"\x00binary now\x00"}
+    night(one, {})
+    night(two, one)
+    assert cli("forget", "s.bmin", "2").returncode == 0
+    third = night(three, two)
+    snap = third["snapshot"]
+    assert (snap["added"], snap["changed"], snap["deleted"]) == (0, 1, 0)
+    assert [(s["path"], s["kept_previous"]) for s in third["skipped"]] == [("f/d.md", True)]
+    changes = json.loads(cli("diff", "s.bmin", "1", "3", "--json").stdout)
+    assert (changes["added"], changes["changed"], changes["deleted"]) == ([], ["f/a.md"], [])
+    held = {1: one, 3: {**one, "f/a.md": b"a3\n"}}
+    assert snapshot_bytes(chdir_tmp / "s.bmin") == held
+    with monkeypatch.context() as patch:  # the shortcut: no catalogue scan
+        patch.setattr(catalogue, "latest_briefs", lambda db: pytest.fail("scanned"))
+        fourth = night(three, three)["snapshot"]
+    assert (fourth["added"], fourth["changed"], fourth["deleted"]) == (0, 0, 0)
+    assert snapshot_bytes(chdir_tmp / "s.bmin") == {**held, 4: held[3]}
+    assert cli("verify", "s.bmin", "-q").returncode == 0

@@ -673,18 +673,21 @@ class Archive:
     def forget(self, ids: Sequence[int], *, prune: bool = False) -> list[tuple[str, int]]:
         """Forget these snapshots; with `prune`, also delete the brief versions that neither a
         remaining snapshot nor a path's latest version holds, with their bytes and vectors,
-        and shrink the file. One transaction, then VACUUM (atomic too): a kill at any moment
-        leaves the archive as before or as after. Returns the (path, version) pruned."""
+        and shrink the file (versions stored before the archive had snapshots stay). One
+        transaction, then VACUUM (atomic too): a kill at any moment leaves the archive as
+        before or as after. Returns the (path, version) pruned."""
         self._require_writer()
         self._lookup = None  # read again when next needed
         with self._db.transaction() as db:
+            # read (or, unmarked, worked out) before forgetting: see pre_snapshot_top
+            pre_snapshot = snaps.pre_snapshot_top(db)
             snaps.forget(db, ids)
-            pruned = self._prune(db) if prune else []
+            pruned = self._prune(db, pre_snapshot) if prune else []
         if prune:
             self.compact()
         return pruned
 
-    def _prune(self, db: connection.Connection) -> list[tuple[str, int]]:
+    def _prune(self, db: connection.Connection, pre_snapshot: int) -> list[tuple[str, int]]:
         if wrong := snaps.miscounted(db):  # a lost entry: its version looks held by none
             snapshot_id, listed, held = wrong[0]
             raise IntegrityError(
@@ -692,7 +695,8 @@ class Archive:
                 f"hold {held}, so a version it holds could look unheld; nothing was pruned; "
                 f"run `briefmin verify {db.path}`, and `forget` the snapshot to prune again")
         keep = {i for i, _ in catalogue.latest_briefs(db).values()} | snaps.held_briefs(db)
-        gone = catalogue.delete_versions_except(db, keep)
+        # versions stored before the archive had snapshots were in none a policy forgot
+        gone = catalogue.delete_versions_except(db, keep, keep_upto=pre_snapshot)
         if gone:
             self._collect_garbage(db)
         return gone

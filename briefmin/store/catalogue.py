@@ -441,10 +441,13 @@ def latest_briefs(db: Connection) -> dict[str, tuple[int, int]]:
         "JOIN contents c ON c.id = b.content GROUP BY b.path")}
 
 
-def delete_versions_except(db: Connection, keep: Set[int]) -> list[tuple[str, int]]:
-    """Delete every brief row whose id is not in `keep`; returns their (path, version)."""
+def delete_versions_except(db: Connection, keep: Set[int], *, keep_upto: int = 0
+                           ) -> list[tuple[str, int]]:
+    """Delete every brief row whose id is neither in `keep` nor at most `keep_upto`; returns
+    their (path, version)."""
     gone = [(int(i), str(p), int(v)) for i, p, v in db.query(
-        "SELECT id, path, version FROM briefs") if int(i) not in keep]
+        "SELECT id, path, version FROM briefs WHERE id > ?", (keep_upto,))
+        if int(i) not in keep]
     db.executemany("DELETE FROM briefs WHERE id = ?", [(i,) for i, _, _ in gone])
     return [(p, v) for _, p, v in gone]
 

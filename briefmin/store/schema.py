@@ -33,6 +33,15 @@ LEXICAL_TABLE_SQL = """
 """
 # meta key the migration sets: the contents stored before the index still need indexing
 LEXICAL_BACKFILL = "lexical_backfill"
+# meta key migration 5 sets: the highest briefs.id when the archive gained snapshots (0 in
+# an archive made with them). The versions up to it were never in a snapshot a policy could
+# forget, so prune keeps them (store/snapshots.py, `pre_snapshot_top`)
+PRE_SNAPSHOT_TOP = "pre_snapshot_top"
+
+
+def _mark_pre_snapshot_versions(conn: sqlite3.Connection) -> None:
+    (top,), = conn.execute("SELECT COALESCE(MAX(id), 0) FROM briefs").fetchall()
+    rows.put(conn, "meta", (PRE_SNAPSHOT_TOP, json.dumps(int(top))))
 
 
 
@@ -235,8 +244,9 @@ MIGRATIONS: list[Migration] = [
     # are never reused, or an old span could cover a new snapshot: meta 'snapshot_seq' holds
     # the highest ever given (not AUTOINCREMENT, whose sqlite_sequence carries no checksum).
     # Rows are checksummed like every other (rows.COLUMNS); a span whose `last` is set when
-    # its brief changes is put again with a new checksum.
-    """
+    # its brief changes is put again with a new checksum. The Python step marks the versions
+    # stored before (PRE_SNAPSHOT_TOP): no snapshot holds them, yet prune must keep them.
+    ("""
     CREATE TABLE snapshots (
         id       INTEGER PRIMARY KEY,
         time     TEXT NOT NULL,       -- ISO 8601 with its UTC offset
@@ -262,7 +272,7 @@ MIGRATIONS: list[Migration] = [
         checksum INTEGER,
         PRIMARY KEY (chain, brief_id, first)
     ) WITHOUT ROWID
-    """,
+    """, _mark_pre_snapshot_versions),
     # 6: the lexical index (store/lexical.py), self-contained (it needs nothing of entry 5).
     # Contents stored before it are indexed from their stored text on the next write (no
     # model): Archive.open(write=True) sees the meta key and calls lexical.backfill. Readers

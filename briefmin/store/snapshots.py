@@ -4,8 +4,9 @@
 Snapshots of the same host and roots form a chain. A span (chain, brief, first, last) says that
 one brief version was present in every snapshot of the chain from id `first` to id `last`
 (NULL: still present at the chain's newest). Recording a snapshot compares the paths seen with
-the chain's open spans: unchanged briefs cost nothing, a changed or deleted one closes its span,
-a new version opens one. Forgetting a snapshot deletes its row and the spans that cover no
+the spans that cover the chain's newest snapshot (its open spans, unless newer snapshots were
+forgotten): unchanged briefs cost nothing, a changed or deleted one closes its span, a new
+version opens one. Forgetting a snapshot deletes its row and the spans that cover no
 remaining snapshot of the chain; ids are never reused (meta 'snapshot_seq' holds the highest
 given), so no old span can cover a new one."""
 
@@ -20,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import InputError, IntegrityError
-from . import rows, schema
+from . import catalogue, rows, schema
 from .connection import Connection, check_cells
 
 
@@ -46,6 +47,8 @@ class Snapshot:
 
 
 _COLUMNS = "id, time, host, roots, tags, chain, files, bytes, added, changed, deleted"
+# the spans `s` that cover a snapshot (parameters: its chain, then its id twice)
+_COVERS = "s.chain = ? AND s.first <= ? AND (s.last IS NULL OR s.last >= ?)"
 
 
 def present(db: Connection) -> bool:
@@ -67,10 +70,20 @@ def _snapshot(db: Connection, row: Sequence[Any]) -> Snapshot:
     try:
         time = datetime.fromisoformat(row[1])
         roots, tags = json.loads(row[3]), json.loads(row[4])
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise ValueError(f"tags {row[4]!r}")
     except ValueError as exc:
         raise IntegrityError(f"{db.path}: snapshot {row[0]} is damaged ({exc}); run "
                              "`briefmin verify`") from exc
-    return Snapshot(row[0], time, row[2], tuple(roots), tuple(tags), *row[5:])
+    return Snapshot(row[0], time, row[2], tuple(roots), split_tags(tags), *row[5:])
+
+
+def split_tags(tags: Iterable[str]) -> tuple[str, ...]:
+    """Tags as a snapshot holds them: each split at commas and trimmed (restic's `--tag a,b`
+    is the tags a and b; a briefmin before that stored "a,b" as one tag, which forget's
+    comma-separated lists could never match), empty ones dropped, each once, in order."""
+    return tuple(dict.fromkeys(t for tag in tags for part in tag.split(",")
+                               if (t := part.strip())))
 
 
 def names_digest(paths: Iterable[str]) -> bytes:
@@ -114,7 +127,8 @@ def _insert(db: Connection, time: datetime, host: str, roots: Sequence[str],
             changes: tuple[int, int, int], digest: bytes) -> Snapshot:
     snapshot_id = _highest_id(db) + 1  # chosen first: the checksum covers it
     rows.put(db, "snapshots", (
-        snapshot_id, time.isoformat(), host, json.dumps(sorted(roots)), json.dumps(list(tags)),
+        snapshot_id, time.isoformat(), host, json.dumps(sorted(roots)),
+        json.dumps(list(split_tags(tags))),
         chain or snapshot_id,  # a new chain is named after its first snapshot
         files, total_bytes, *changes, digest, _top_brief(db)))
     schema.write_meta(db, {"snapshot_seq": snapshot_id})
@@ -125,15 +139,8 @@ def _insert(db: Connection, time: datetime, host: str, roots: Sequence[str],
 def record(db: Connection, brief_ids: dict[str, int], *, time: datetime, host: str,
            roots: Sequence[str], tags: Sequence[str], total_bytes: int) -> Snapshot:
     """Record a snapshot holding exactly these briefs (path -> briefs.id), comparing them
-    with the chain's open spans. The caller holds a write transaction."""
-    roots_json = json.dumps(sorted(roots))
-    row = db.one("SELECT chain FROM snapshots WHERE host = ? AND roots = ? "
-                 "ORDER BY id DESC LIMIT 1", (host, roots_json))
-    chain = int(row[0]) if row else None
-    # brief -> the first snapshot of its open span
-    held = {int(b): int(f) for b, f in db.query(
-        "SELECT brief_id, first FROM snapshot_spans WHERE chain = ? AND last IS NULL",
-        (chain,))} if chain is not None else {}
+    with what the chain's newest snapshot holds. The caller holds a write transaction."""
+    chain, held = _previous(db, host, roots)
     now = set(brief_ids.values())
     opened, closed = now - held.keys(), held.keys() - now
     opened_paths = {path for path, brief in brief_ids.items() if brief in opened}
@@ -141,26 +148,39 @@ def record(db: Connection, brief_ids: dict[str, int], *, time: datetime, host: s
     snapshot = _insert(db, time, host, roots, tags, chain, len(brief_ids), total_bytes,
                        (len(opened_paths - closed_paths), len(opened_paths & closed_paths),
                         len(closed_paths - opened_paths)), names_digest(brief_ids))
-    # closed spans are put again (`last` is part of their checksum); no snapshot of this
-    # chain lies between its previous one and this one
+    # spans are put again with a new `last` (part of their checksum). No snapshot of this
+    # chain lies between its previous one and this one: a span still open closes just
+    # before this one, and one that a forgotten newer snapshot closed opens again
     rows.put_many(db, "snapshot_spans",
-                  [(snapshot.chain, b, held[b], snapshot.id - 1) for b in sorted(closed)]
+                  [(snapshot.chain, b, held[b][0], snapshot.id - 1) for b in sorted(closed)
+                   if held[b][1] is None]
+                  + [(snapshot.chain, b, held[b][0], None) for b in sorted(now & held.keys())
+                     if held[b][1] is not None]
                   + [(snapshot.chain, b, snapshot.id, None) for b in sorted(opened)])
     return snapshot
 
 
-def open_paths(db: Connection, host: str, roots: Sequence[str]) -> set[str]:
-    """The paths of the open spans of the chain of this host and roots: what its newest
-    snapshot holds."""
-    if not present(db):
-        return set()
-    row = db.one("SELECT chain FROM snapshots WHERE host = ? AND roots = ? "
+def _previous(db: Connection, host: str, roots: Sequence[str]
+              ) -> tuple[int | None, dict[int, tuple[int, int | None]]]:
+    """The chain of this host and roots (None: none yet) and what its newest snapshot holds:
+    brief -> (first, last) of the span that holds it. Those are its open spans, and, once
+    newer snapshots were forgotten, spans they closed, which a new snapshot compares with
+    too (its counts are relative to the previous snapshot there is)."""
+    row = db.one("SELECT chain, id FROM snapshots WHERE host = ? AND roots = ? "
                  "ORDER BY id DESC LIMIT 1", (host, json.dumps(sorted(roots))))
     if row is None:
+        return None, {}
+    chain, newest = int(row[0]), int(row[1])
+    return chain, {int(b): (int(f), None if last is None else int(last)) for b, f, last in
+                   db.query(f"SELECT s.brief_id, s.first, s.last FROM snapshot_spans s "
+                            f"WHERE {_COVERS}", (chain, newest, newest))}
+
+
+def open_paths(db: Connection, host: str, roots: Sequence[str]) -> set[str]:
+    """The paths the newest snapshot of the chain of this host and roots holds."""
+    if not present(db):
         return set()
-    return {str(p) for (p,) in db.query(
-        "SELECT b.path FROM snapshot_spans s JOIN briefs b ON b.id = s.brief_id "
-        "WHERE s.chain = ? AND s.last IS NULL", (int(row[0]),))}
+    return set(_paths(db, _previous(db, host, roots)[1]).values())
 
 
 def _paths(db: Connection, brief_ids: Iterable[int]) -> dict[int, str]:
@@ -172,9 +192,6 @@ def _paths(db: Connection, brief_ids: Iterable[int]) -> dict[int, str]:
             f"SELECT id, path FROM briefs WHERE id IN ({','.join('?' * len(part))})", part)})
     return out
 
-
-# the spans `s` that cover a snapshot (parameters: its chain, then its id twice)
-_COVERS = "s.chain = ? AND s.first <= ? AND (s.last IS NULL OR s.last >= ?)"
 
 
 def members(db: Connection, snapshot: Snapshot) -> set[tuple[str, int]]:
@@ -221,6 +238,35 @@ def forget(db: Connection, ids: Sequence[int]) -> None:
     db.execute("DELETE FROM snapshot_spans WHERE NOT EXISTS (SELECT 1 FROM snapshots s "
                "WHERE s.chain = snapshot_spans.chain AND s.id >= snapshot_spans.first AND "
                "(snapshot_spans.last IS NULL OR s.id <= snapshot_spans.last))")
+
+
+def pre_snapshot_top(db: Connection) -> int:
+    """The highest briefs.id among the versions stored before the archive had snapshots. No
+    snapshot ever held them, so no policy forgot them, and prune keeps them all (it took
+    them for versions of forgotten snapshots: an upgraded format-4 archive lost its history
+    to the first `forget --prune`). The caller holds a write transaction and calls this
+    before it forgets anything: an archive upgraded by a briefmin that set no mark gets one
+    here."""
+    row = db.one("SELECT value FROM meta WHERE key = ?", (schema.PRE_SNAPSHOT_TOP,))
+    if row is not None:
+        try:
+            return int(json.loads(row[0]))
+        except (ValueError, TypeError) as exc:
+            raise IntegrityError(f"{db.path}: archive metadata is damaged "
+                                 f"({schema.PRE_SNAPSHOT_TOP}); run `briefmin verify`") from exc
+    # Unmarked: the versions no snapshot holds that are no path's latest and were stored
+    # before the oldest snapshot left was recorded (its `top`) predate snapshots, or were
+    # held only by snapshots forgotten without --prune; keeping both is the safe side.
+    # With no snapshot left, every such version is kept.
+    oldest = db.one("SELECT top FROM snapshots ORDER BY id LIMIT 1")
+    latest = {i for i, _ in catalogue.latest_briefs(db).values()}
+    held = held_briefs(db)
+    limit = oldest[0] if oldest is not None and isinstance(oldest[0], int) else None
+    top = max((int(i) for (i,) in db.query("SELECT id FROM briefs")
+               if int(i) not in latest and int(i) not in held
+               and (limit is None or int(i) <= limit)), default=0)
+    schema.write_meta(db, {schema.PRE_SNAPSHOT_TOP: top})
+    return top
 
 
 def held_briefs(db: Connection) -> set[int]:
