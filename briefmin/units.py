@@ -1150,8 +1150,8 @@ def render(doc: Document, keep: set[int] | npt.NDArray[np.bool_],
 
 def _block_lines(doc: Document, block: Block, chosen: list[int],
                  one_line: bool = False) -> list[str]:
-    """The lines of a block with these units (and their context, at least one) kept; `one_line`: a
-    paragraph kept whole is written as a partly kept one is."""
+    """The lines of a block with these units kept (at least one, their context included);
+    `one_line`: a paragraph kept whole is written as a partly kept one is."""
     out: list[str] = []
     if block.parts is not None and len(chosen) < len(block.units):
         for unit, part in zip(block.units, block.parts, strict=True):
