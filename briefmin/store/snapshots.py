@@ -193,7 +193,6 @@ def _paths(db: Connection, brief_ids: Iterable[int]) -> dict[int, str]:
     return out
 
 
-
 def members(db: Connection, snapshot: Snapshot) -> set[tuple[str, int]]:
     """The (path, version) pairs the snapshot holds."""
     return {(str(p), int(v)) for p, v in db.query(
