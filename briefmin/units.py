@@ -1120,20 +1120,22 @@ def render(doc: Document, keep: set[int] | npt.NDArray[np.bool_],
     kept = set(np.flatnonzero(keep).tolist()) if isinstance(keep, np.ndarray) else set(keep)
     kept = _with_context(doc, kept)
     chosen = [[u for u in block.units if u in kept] for block in doc.blocks]
-    one_line: set[int] = set()  # blocks of whole comment runs written on one line
+    written = [_block_lines(doc, block, units) if units else []
+               for block, units in zip(doc.blocks, chosen, strict=True)]
     if budget is not None and any(block.marks is not None for block in doc.blocks):
-        over = sum(count_words(line) for block, units in zip(doc.blocks, chosen, strict=True)
-                   if units for line in _block_lines(doc, block, units)) - budget
-        savings = sorted(((sum(map(count_words, block.lines)) - sum(map(count_words,
-                           _block_lines(doc, block, units, one_line=True))), b)
-                          for b, (block, units) in enumerate(zip(doc.blocks, chosen,
-                                                                 strict=True))
-                          if block.marks is not None and len(units) == len(block.units)),
-                         reverse=True)
+        over = sum(count_words(line) for lines in written for line in lines) - budget
+        # whole runs, written as they were, on one line instead (as a partly kept run is),
+        # the largest saving first, while over (looked at only then)
+        one_line = {} if over <= 0 else {
+            b: _block_lines(doc, block, units, one_line=True)
+            for b, (block, units) in enumerate(zip(doc.blocks, chosen, strict=True))
+            if block.marks is not None and len(units) == len(block.units)}
+        savings = sorted(((sum(map(count_words, written[b])) - sum(map(count_words, lines)), b)
+                          for b, lines in one_line.items()), reverse=True)
         for saving, b in savings:
             if over <= 0 or saving <= 0:
                 break
-            one_line.add(b)
+            written[b] = one_line[b]
             over -= saving
     out: list[str] = []
     gap = False
@@ -1144,7 +1146,7 @@ def render(doc: Document, keep: set[int] | npt.NDArray[np.bool_],
         if out and (gap or block.blank_before):
             out.append("")
         gap = False
-        out.extend(_block_lines(doc, block, units, one_line=b in one_line))
+        out.extend(written[b])
     return doc.line_ending.join([*out, ""]) if out else ""
 
 
