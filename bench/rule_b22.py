@@ -16,6 +16,7 @@ import argparse
 import re
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,17 @@ def commented_settings(original: str, output: str) -> int:
     return count
 
 
+def summary(texts: list[str], outputs: list[str], judges: Sequence[str], minilm: MiniLmCache,
+            tfidf: TfIdf) -> tuple[dict[str, np.ndarray], int, int, int]:
+    """One method's outputs: each judge's scores, the words written, the empty outputs and
+    the settings commented out."""
+    pairs = list(zip(texts, outputs, strict=True))
+    scores = {j: judged(j, texts, outputs, None, minilm, tfidf) for j in judges}
+    return (scores, sum(count_words(o) for o in outputs),
+            sum(1 for t, o in pairs if t.strip() and not o.strip()),
+            sum(commented_settings(t, o) for t, o in pairs))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--held-out", action="store_true")
@@ -86,15 +98,9 @@ def main() -> None:
             outs[name] = [baseline_output(name, t, ratio) for t in texts]
         scores_by: dict[tuple[str, str], np.ndarray] = {}
         for name in methods:
-            empty = sum(1 for t, o in zip(texts, outs[name], strict=True)
-                        if t.strip() and not o.strip())
-            commented = sum(commented_settings(t, o)
-                            for t, o in zip(texts, outs[name], strict=True))
-            scores = {j: judged(j, texts, outs[name], None, minilm, tfidf)
-                      for j in ("minilm180", "minilm180x", "tfidf")}
+            scores, words, empty, commented = summary(texts, outs[name], judges, minilm, tfidf)
             for j, v in scores.items():
                 scores_by[name, j] = v
-            words = sum(count_words(o) for o in outs[name])
             print(f"{ratio} {name:9s} words {words:6d}, empty {empty:2d}, settings commented "
                   f"{commented:3d}; " + ", ".join(f"{j} {v.mean():.4f}"
                                                   for j, v in scores.items()), flush=True)

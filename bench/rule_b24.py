@@ -25,7 +25,7 @@ sys.path.insert(0, str(BENCH.parent))
 
 from minify_eval import MiniLmCache, TfIdf, paired_bootstrap, split  # noqa: E402
 from minify_train import baseline_output, judged  # noqa: E402
-from rule_b22 import commented_settings  # noqa: E402
+from rule_b22 import summary  # noqa: E402
 
 from briefmin import units  # noqa: E402
 from briefmin.encoder import BUNDLED_MODEL, load_encoder  # noqa: E402
@@ -68,13 +68,9 @@ def judge(args: argparse.Namespace, encoder: object) -> None:
         units.MARKS_ONCE = False
         scores_by: dict[tuple[str, str], np.ndarray] = {}
         for name in methods:
-            empty = sum(1 for t, o in zip(texts, outs[name], strict=True)
-                        if t.strip() and not o.strip())
-            settings = sum(commented_settings(t, o)
-                           for t, o in zip(texts, outs[name], strict=True))
+            scores, words, empty, settings = summary(texts, outs[name], JUDGES, minilm, tfidf)
             for j in JUDGES:
-                scores_by[name, j] = judged(j, texts, outs[name], None, minilm, tfidf)
-            words = sum(count_words(o) for o in outs[name])
+                scores_by[name, j] = scores[j]
             print(f"{ratio} {name:9s} words {words:6d} of {sum(budgets)} "
                   f"({words / sum(budgets):.3f}), empty {empty:2d}, settings commented "
                   f"{settings:3d}; " + ", ".join(f"{j} {scores_by[name, j].mean():.4f}"
