@@ -44,7 +44,7 @@ from briefmin.nearpairs import (
 from briefmin.quantize import Int8Scale, binary_codes
 from briefmin.shingles import lexical_pairs, shingle
 
-from .conftest import BRIEFS, FIXTURES, HASHING, Cli
+from .conftest import BRIEFS, FIXTURES, HASHING, ROOT, Cli
 from .test_cli import run_checking_imports
 
 MakeArchive = Callable[..., Path]
@@ -393,6 +393,99 @@ def test_a_stored_brief_and_the_same_text_given_have_one_key(text: str) -> None:
     assert len(key) <= len(lines)
     if not any(line.rstrip().endswith(".") for line in lines):  # no sentence: no paragraph
         assert len(key) == len(lines)
+
+
+# a checksum tool's page of coreutils 9.1 (`man sha256sum`, rendered; white space condensed):
+# sha256sum's, sha384sum's and sha512sum's differ only in the tool's name and digest size
+SHA2_PAGE = """{TOOL}(1) User Commands {TOOL}(1)
+
+NAME
+    {tool} - compute and check {alg} message digest
+
+SYNOPSIS
+    {tool} [OPTION]... [FILE]...
+
+DESCRIPTION
+    Print or check {alg} ({bits}-bit) checksums.
+
+    With no FILE, or when FILE is -, read standard input.
+
+    -b, --binary
+        read in binary mode
+    -c, --check
+        read checksums from the FILEs and check them
+    --tag create a BSD-style checksum
+    -t, --text
+        read in text mode (default)
+    -z, --zero
+        end each output line with NUL, not newline, and disable file name escaping
+
+ The following five options are useful only when verifying checksums:
+    --ignore-missing
+        don't fail or report status for missing files
+    --quiet
+        don't print OK for each successfully verified file
+    --status
+        don't output anything, status code shows success
+    --strict
+        exit non-zero for improperly formatted checksum lines
+    -w, --warn
+        warn about improperly formatted checksum lines
+    --help display this help and exit
+    --version
+        output version information and exit
+
+    The sums are computed as described in FIPS-180-2. When checking, the
+    input should be a former output of this program. The default mode is
+    to print a line with: checksum, a space, a character indicating input
+    mode ('*' for binary, ' ' for text or where binary is insignificant),
+    and name for each FILE.
+
+    Note: There is no difference between binary mode and text mode on GNU
+    systems.
+
+AUTHOR
+    Written by Ulrich Drepper, Scott Miller, and David Madore.
+
+REPORTING BUGS
+    GNU coreutils online help: <https://www.gnu.org/software/coreutils/>
+    Report any translation bugs to <https://translationproject.org/team/>
+
+COPYRIGHT
+    Copyright © 2022 Free Software Foundation, Inc. License GPLv3+: GNU
+    GPL version 3 or later <https://gnu.org/licenses/gpl.html>.
+    This is free software: you are free to change and redistribute it.
+    There is NO WARRANTY, to the extent permitted by law.
+
+SEE ALSO
+    cksum(1)
+
+    Full documentation <https://www.gnu.org/software/coreutils/{tool}>
+    or available locally via: info '(coreutils) sha2 utilities'
+
+GNU coreutils 9.1 September 2022 {TOOL}(1)
+"""
+
+
+def test_sibling_pages_that_differ_only_in_the_name_are_near_identical_and_kept(
+        cli: Cli, hashing_archive: MakeArchive) -> None:
+    """README said sibling tools' pages are distinct briefs, never near-identical; an audit
+    found sha256sum's, sha384sum's and sha512sum's pages in one near-identical group (Jaccard
+    0.867, 22 shingles of its own on each side: six places, the tool's name and the digest's
+    size). That is the shape of an edited copy, and no measure of the text tells the two
+    apart, so README now says which siblings are near-identical; the default prune keeps
+    them all."""
+    pages = {f"sha{bits}sum.txt": SHA2_PAGE.format(
+        TOOL=f"SHA{bits}SUM", tool=f"sha{bits}sum", alg=f"SHA{bits}", bits=bits).encode()
+        for bits in (256, 384, 512)}
+    document = json.loads(cli("dedupe", hashing_archive(pages), "--prune", "--json").stdout)
+    (near,) = [g for g in document["groups"] if g["kind"] == "near-identical"]
+    assert near["paths"] == ["src/sha256sum.txt", "src/sha384sum.txt", "src/sha512sum.txt"]
+    assert near["jaccards"] == pytest.approx([1.0, 0.867, 0.867], abs=0.001)
+    assert document["prune"]["paths"] == []
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert "never near-identical (at most `similar`)" not in readme
+    assert "`sha256sum`, `sha384sum` and `sha512sum`'s pages (coreutils 9.1)" in readme
 
 
 # -- grouping and the CLI, with the hashing encoder ---------------------------------------------
