@@ -1,7 +1,8 @@
 """Duplicate briefs, in four kinds from the strongest:
 
 - `exact`: the same bytes;
-- `normalized`: the same text once whitespace, line endings and case are normalized;
+- `normalized`: the same text laid out otherwise (line endings, white space, a prose
+  paragraph re-wrapped: `normalize_text`);
 - `near-identical`: the same text with small edits: word-shingle Jaccard ≥ a threshold, from the
   stored text alone (`shingles`, no model);
 - `similar`: the same meaning: cosine of the brief vectors ≥ a threshold (`nearpairs`), and
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence, Set
@@ -53,9 +55,10 @@ DEFAULT_JACCARD = 0.65
 # ... and a near copy is a *small* edit: the side that changed less holds at most this many
 # shingles of its own (each changed word is in 3 shingles). Two sibling tools' manual pages,
 # or two versions of a licence, share 0.7-0.86 of their shingles but differ at many places on
-# both sides (28-592 in the trust audit, bench/RESULTS.md); the planted copies of the labelled
-# set's training half hold at most 12, the fixtures' revised brief (a typo fixed, two values
-# changed, a sentence reworded) 20 (README, "near-identical").
+# both sides (28-592 in the trust audit, bench/RESULTS.md; not all: pages that differ only in
+# the tool's name, sha256sum/sha512sum's with 22, stay near-identical, README); the planted
+# copies of the labelled set's training half hold at most 12, the fixtures' revised brief (a
+# typo fixed, two values changed, a sentence reworded) 20 (README, "near-identical").
 MAX_EDIT_SHINGLES = 24
 # ... and the whole edit is small: the two hold at most this many shingles of their own between
 # them. One edit of the labelled set's training copies (a sentence added or dropped, words
@@ -124,11 +127,12 @@ def parse_kinds(text: str, option: str) -> tuple[str, ...]:
 
 def normalize_text(text: str) -> str:
     """What a `normalized` duplicate ignores: the layout of its text and nothing else. Line
-    endings, a byte-order mark, trailing white space, blank lines, runs of white space
-    inside a line, the line breaks of a re-wrapped paragraph (a line that is not indented
-    joins the one before) and the Unicode form (NFC). Case and indentation count: `US` is
-    not `us`, and code indented otherwise is other code; a copy that differs in them is
-    `near-identical` (reported, not pruned by default)."""
+    endings, a byte-order mark, trailing white space, blank lines, runs of white space other
+    than a tab inside a line, the line breaks inside a prose paragraph (`_layout_free`) and
+    the Unicode form (NFC). Case, indentation, tabs and every other line break count: `US`
+    is not `us`, code indented otherwise is other code, a tab separates a table's fields, and
+    a setting on its own line is not the same setting inside the comment above it; a copy
+    that differs in them is `near-identical` (reported, not pruned by default)."""
     return _layout_free(unicodedata.normalize("NFC", text.replace("\ufeff", "")))
 
 
@@ -148,19 +152,103 @@ def stored_text_key(data: bytes) -> bytes:
     return text_key(decode_text(data)[0])
 
 
+# A re-wrap fills a paragraph of prose: its line breaks are layout, every other one is not
+# (an audit's cases: a setting joined onto the comment line above it, a table's fields cut
+# elsewhere, two commands on one line were all `normalized`, so the default prune removed the
+# config whose setting was on). README, "normalized", states the rule.
+_SPACES = re.compile(r"[^\S\t]+")  # a run of white space but a tab, which separates fields
+# a line starting so is a comment, a heading, a quote, a table's row, a directive or a
+# decorator, a code fence: never part of a paragraph
+_MARKS = ("#", "//", "--", ";", "%", ">", "|", ".", ":", "@", "```", "~~~")
+# a list item (`-`, `*`, `1.`, `2.1.`, `a)`, `(iv)`): may begin a paragraph, never continue
+# one. Not `A.`: a line of prose may begin with an initial
+_LIST_MARK = re.compile(r"(?:[-*+\u2022]|\d+(?:\.\d+)*[.)]|\(?[^\W_]{1,3}\))(?:\s|$)")
+_WORD = re.compile(r"[^\W_]")  # a letter or a digit: a line without one is a rule or a brace
+# the end of a sentence, which a paragraph of prose has and a block of code or settings
+# (`rm -rf /tmp`, `key = value`, `To: counsel`) has not. A quote after the full stop does not
+# count, so a script's `echo "Done."` or a call's `log("Done.")` ends none
+_FULL_STOPS = (".", "!", "?", ":", "\u2026", "\u3002", "\uff01", "\uff1f", "\uff1a")
+
+
+def _ends_sentence(paragraph: list[str]) -> bool:
+    """Whether a paragraph's last line ends a sentence: with a full stop, a full stop and
+    a closing parenthesis (`(see 3.1.)`), or a sentence and a remark in parentheses after it
+    (`... to make sbc. (for Standard BC)`, which may span lines)."""
+    last = paragraph[-1]
+    if last.endswith(_FULL_STOPS):
+        return True
+    if not last.endswith(")"):
+        return False
+    if last[-2:-1] in _FULL_STOPS:
+        return True
+    text = " ".join(paragraph)
+    start = text.rfind("(")
+    return start > 1 and text[start - 2] in ".!?" and text[start - 1] == " " \
+        and ")" not in text[start:-1]
+
+
 def _layout_free(text: str) -> str:
-    """The words of each line one space apart; a line break kept only before an indented
-    line, with its indentation as written (a paragraph re-wrapped is one line, code keeps
-    its structure); line endings as \\n; blank lines dropped."""
+    """The text's lines (line endings as \\n), each with its indentation as written and its
+    white space other than tabs one space apart, blank lines and trailing white space
+    dropped; and each prose paragraph one line. A paragraph is the lines between blank
+    lines, or lines that are not prose (a tab, a mark of `_MARKS`, no letter or digit), of
+    which only the first may be indented or a list item; it is prose when its last line ends
+    a sentence (`_ends_sentence`), and a plain prose paragraph (its first line neither
+    indented nor a list item) after another continues its line. A re-wrap changes none of
+    this, so a paragraph filled at another width is the same line."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     out: list[str] = []
+    paragraph: list[str] = []  # the open paragraph's lines, the first with its indentation
+    plain = False  # the open paragraph's first line is neither indented nor a list item
+    joins = False  # out[-1] is a plain prose paragraph, which a plain one continues
+
+    def close() -> None:
+        nonlocal joins
+        if _ends_sentence(paragraph):
+            if joins and plain:
+                out[-1] += " " + " ".join(paragraph)
+            else:
+                out.append(" ".join(paragraph))
+            joins = plain
+        else:
+            out.extend(paragraph)
+            joins = False
+        paragraph.clear()
+
     for line in text.split("\n"):
         words = line.split()
-        if words:
-            indent = line[:len(line) - len(line.lstrip())]
-            out.append(("\n" + indent if indent else " ") + " ".join(words))
-    return "".join(out).strip()
+        if not words:
+            if paragraph:
+                close()
+            continue
+        indent = line[:len(line) - len(line.lstrip())] if line[0].isspace() else ""
+        first = words[0][0]
+        if "\t" in line and "\t" in line.strip():  # a table's row: no prose, tabs stay tabs
+            prose = listed = False
+            body = _SPACES.sub(" ", line.strip())
+        else:
+            body = " ".join(words)
+            # (the checks in the order that spares most of them: a mark is no letter, and a
+            # list mark needs one of these near the start)
+            prose = first.isalnum() or (
+                not body.startswith(_MARKS) and _WORD.search(body) is not None)
+            listed = prose and (first in "-*+\u2022(" or first.isdigit() or ")" in body[:5]) \
+                and _LIST_MARK.match(body) is not None
+        if prose and paragraph and not indent and not listed:
+            paragraph.append(body)
+            continue
+        if paragraph:
+            close()
+        if prose:
+            paragraph.append(indent + body)
+            plain = not indent and not listed
+        else:
+            out.append(indent + body)
+            joins = False
+    if paragraph:
+        close()
+    return "\n".join(out)
 
 
 def small_edit(own_a: Ints, own_b: Ints) -> npt.NDArray[np.bool_]:

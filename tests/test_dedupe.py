@@ -44,7 +44,7 @@ from briefmin.nearpairs import (
 from briefmin.quantize import Int8Scale, binary_codes
 from briefmin.shingles import lexical_pairs, shingle
 
-from .conftest import BRIEFS, FIXTURES, HASHING, Cli
+from .conftest import BRIEFS, FIXTURES, HASHING, ROOT, Cli
 from .test_cli import run_checking_imports
 
 MakeArchive = Callable[..., Path]
@@ -269,11 +269,12 @@ def test_shingles_in_chunks_equal_shingles_at_once() -> None:
 
 
 def test_normalization_ignores_the_layout_only() -> None:
-    """Line endings, a BOM, trailing and repeated white space, blank lines, a re-wrapped
-    paragraph and the Unicode form are layout; case and indentation are not (an audit's
-    cases: `US` against `us`, and Python whose `log` left the `if`)."""
-    assert normalize_text("\ufeffHello  World\r\nSecond line  \r\n\r\n\r\nEnd.\n") == \
-        normalize_text("Hello World Second\nline\nEnd.")
+    """Line endings, a BOM, trailing and repeated white space, blank lines (several end a
+    paragraph as one does), a re-wrapped paragraph and the Unicode form are layout; case and
+    indentation are not (an audit's cases: `US` against `us`, and Python whose `log` left
+    the `if`)."""
+    assert normalize_text("\ufeffHello  World\r\nsecond line.  \r\n\r\n\r\nEnd.\n") == \
+        normalize_text("Hello World second\nline.\n\nEnd.")
     assert normalize_text("caf\u00e9") == normalize_text("cafe\u0301")  # NFC and NFD
     assert normalize_text("hello world") != normalize_text("hello, world")
     assert normalize_text("Deploy to the US region") != normalize_text("deploy to the us region")
@@ -281,13 +282,101 @@ def test_normalization_ignores_the_layout_only() -> None:
     assert normalize_text("if x:\n    log(item)\n") != normalize_text("if x:\n  log(item)\n")
 
 
+# an audit's cases: the default prune removed the first of each pair, whose
+# words all stay in the second, while what it meant did not: the setting is switched on in
+# the first config and lies inside the comment in the second; the tables' fields are cut
+# elsewhere; the first script runs two commands where the second runs one
+FORWARDING = (b"# Uncomment the next line to enable packet forwarding for IPv4\n"
+              b"net.ipv4.ip_forward=1\n",
+              b"# Uncomment the next line to enable packet forwarding for IPv4 "
+              b"net.ipv4.ip_forward=1\n")
+LEDGERS = (b"name\tcity\tamount\nAlice Smith\tNew York\t100\nBob Jones\tLos Angeles\t250\n",
+           b"name\tcity\tamount\nAlice\tSmith New\tYork 100\nBob\tJones Los\tAngeles 250\n")
+CLEANUPS = (b"#!/bin/sh\n# cleanup script for the nightly build host\nrm -rf /srv/build/tmp\n"
+            b"mkdir -p /srv/build/tmp\necho done\n",
+            b"#!/bin/sh\n# cleanup script for the nightly build host\n"
+            b"rm -rf /srv/build/tmp mkdir -p /srv/build/tmp\necho done\n")
+
+
+def test_the_lines_of_a_config_a_table_or_a_script_are_not_layout() -> None:
+    """Only a prose paragraph's line breaks are a re-wrap's: a comment's line, a table's row,
+    a command's line, a list's item, a header's line keep theirs, and a tab is no space."""
+    for a, b in (FORWARDING, LEDGERS, CLEANUPS):
+        assert text_key(a.decode()) != text_key(b.decode())
+    assert normalize_text("a\tb") != normalize_text("a b")  # a tab separates fields
+    assert normalize_text("a\t\tb") != normalize_text("a\tb")  # an empty field
+    assert normalize_text("To: counsel\nFrom: legal\n") != normalize_text("To: counsel From: legal")
+    assert normalize_text("- one\n- two.\n") != normalize_text("- one - two.\n")
+    assert normalize_text("# Title\nFirst words.\n") != normalize_text("# Title First words.")
+    assert normalize_text("Title\n=====\n") != normalize_text("Title =====\n")
+    # commands are no sentence, and the prose paragraph after them does not make them one
+    assert normalize_text("make\nmake install\n\nThen run it.\n") != \
+        normalize_text("make make install\n\nThen run it.\n")
+
+
+def test_the_default_prune_keeps_a_config_a_table_and_a_script_laid_out_otherwise(
+        cli: Cli, hashing_archive: MakeArchive) -> None:
+    """The audit's pairs are near-identical (every word alike), not normalized: reported, and
+    the default prune removes none of them."""
+    path = hashing_archive({"fwd-on.conf": FORWARDING[0], "fwd-off.conf": FORWARDING[1],
+                            "ledger-a.tsv": LEDGERS[0], "ledger-b.tsv": LEDGERS[1],
+                            "cleanup-a.sh": CLEANUPS[0], "cleanup-b.sh": CLEANUPS[1]})
+    document = json.loads(cli("dedupe", path, "--prune", "--json").stdout)
+    assert sorted((g["kind"], sorted(g["paths"])) for g in document["groups"]) == [
+        ("near-identical", ["src/cleanup-a.sh", "src/cleanup-b.sh"]),
+        ("near-identical", ["src/fwd-off.conf", "src/fwd-on.conf"]),
+        ("near-identical", ["src/ledger-a.tsv", "src/ledger-b.tsv"])]
+    assert document["prune"]["paths"] == []
+
+
+# a licence's prose paragraphs and numbered sections (MPL-2.0, section 5) and a README's
+# paragraph whose first line is indented (e2fsprogs'), to be filled at two widths
+REWRAPPED = [
+    "", "5.1. The rights granted under this License will terminate automatically if You fail "
+    "to comply with any of its terms. However, if You become compliant, then the rights "
+    "granted under this License from a particular Contributor are reinstated (a) "
+    "provisionally, unless and until such Contributor explicitly and finally terminates Your "
+    "grants, and (b) on an ongoing basis, if such Contributor fails to notify You of the "
+    "non-compliance by some reasonable means prior to 60 days after You have come back into "
+    "compliance.",
+    "", "The licenses granted in this Section 2 are the only rights granted under this "
+    "License. No additional rights or licenses will be implied from the distribution or "
+    "licensing of Covered Software under this License. Notwithstanding Section 2.1(b) above, "
+    "no patent license is granted by a Contributor:",
+    "\t", "From time to time, I release new versions of e2fsprogs, to fix bugs and to make "
+    "the utilities more robust. You can always find information about the latest version at "
+    "the e2fsprogs web page, which is:"]
+
+
+def test_a_re_wrapped_licence_or_readme_is_still_a_normalized_copy() -> None:
+    """What `normalized` is for: the same paragraphs filled at another width (a numbered
+    section's number and a paragraph's indented first line stay where they are), with CRLF
+    line endings, trailing white space and extra blank lines."""
+    import textwrap
+
+    def filled(width: int, end: str = "\n", blank: str = "\n") -> str:
+        paragraphs = [textwrap.fill(text, width, initial_indent=indent)
+                      for indent, text in zip(REWRAPPED[::2], REWRAPPED[1::2], strict=True)]
+        return (end + blank).join(p.replace("\n", end) for p in paragraphs) + end
+
+    narrow, wide = filled(60), filled(100, "  \r\n", "\r\n\r\n")
+    assert narrow.count("\n") > wide.count("\n") // 2 and narrow != wide
+    assert text_key(narrow) == text_key(wide)
+    # each paragraph one line (its number and its indentation first)
+    assert normalize_text(narrow).count("\n") == 2
+    # and a blank line between two paragraphs of prose is layout too (two Debian packages'
+    # descriptions differ in one: libfelix-main-java-doc, libfelix-framework-java-doc)
+    assert normalize_text("One line\nof prose.\n\nTwo.\n") == \
+        normalize_text("One line of prose. Two.")
+
+
 @settings(max_examples=400, deadline=None)
-@given(st.text(alphabet=" \t\r\n\x0b\x0cab.-\x1c\xa0\u2028é", max_size=40))
+@given(st.text(alphabet=" \t\r\n\x0b\x0cab.-#\x1c\xa0\u2028é", max_size=40))
 def test_a_stored_brief_and_the_same_text_given_have_one_key(text: str) -> None:
     """The archive's briefs are keyed from their bytes (ASCII ones by a path of their own),
     a given brief from its text: the two must agree, or a CI check misses a normalized
     copy. And the key is the layout's only: each line's words, an indented line's
-    indentation."""
+    indentation, and a line break wherever no paragraph ends a sentence."""
     data = text.encode("utf-8")
     if not any(c in text for c in "\x1c\xa0\u2028é"):  # the bytes path, else decoded
         assert data.isascii()
@@ -297,9 +386,106 @@ def test_a_stored_brief_and_the_same_text_given_have_one_key(text: str) -> None:
     lines = [line for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
              if line.split()]
     assert normalize_text(text).split() == text.replace("\ufeff", "").split()
-    indented = [line[:len(line) - len(line.lstrip())] for line in lines[1:]
-                if line[:1].isspace()]
-    assert normalize_text(text).count("\n") == len(indented)
+    key = normalize_text(text).split("\n") if lines else []
+    indents = [[line[:len(line) - len(line.lstrip())] for line in some if line[:1].isspace()]
+               for some in (lines, key)]
+    assert indents[0] == indents[1]  # each indented line begins a line, as indented
+    assert len(key) <= len(lines)
+    if not any(line.rstrip().endswith(".") for line in lines):  # no sentence: no paragraph
+        assert len(key) == len(lines)
+
+
+# a checksum tool's page of coreutils 9.1 (`man sha256sum`, rendered; white space condensed):
+# sha256sum's, sha384sum's and sha512sum's differ only in the tool's name and digest size
+SHA2_PAGE = """{TOOL}(1) User Commands {TOOL}(1)
+
+NAME
+    {tool} - compute and check {alg} message digest
+
+SYNOPSIS
+    {tool} [OPTION]... [FILE]...
+
+DESCRIPTION
+    Print or check {alg} ({bits}-bit) checksums.
+
+    With no FILE, or when FILE is -, read standard input.
+
+    -b, --binary
+        read in binary mode
+    -c, --check
+        read checksums from the FILEs and check them
+    --tag create a BSD-style checksum
+    -t, --text
+        read in text mode (default)
+    -z, --zero
+        end each output line with NUL, not newline, and disable file name escaping
+
+ The following five options are useful only when verifying checksums:
+    --ignore-missing
+        don't fail or report status for missing files
+    --quiet
+        don't print OK for each successfully verified file
+    --status
+        don't output anything, status code shows success
+    --strict
+        exit non-zero for improperly formatted checksum lines
+    -w, --warn
+        warn about improperly formatted checksum lines
+    --help display this help and exit
+    --version
+        output version information and exit
+
+    The sums are computed as described in FIPS-180-2. When checking, the
+    input should be a former output of this program. The default mode is
+    to print a line with: checksum, a space, a character indicating input
+    mode ('*' for binary, ' ' for text or where binary is insignificant),
+    and name for each FILE.
+
+    Note: There is no difference between binary mode and text mode on GNU
+    systems.
+
+AUTHOR
+    Written by Ulrich Drepper, Scott Miller, and David Madore.
+
+REPORTING BUGS
+    GNU coreutils online help: <https://www.gnu.org/software/coreutils/>
+    Report any translation bugs to <https://translationproject.org/team/>
+
+COPYRIGHT
+    Copyright © 2022 Free Software Foundation, Inc. License GPLv3+: GNU
+    GPL version 3 or later <https://gnu.org/licenses/gpl.html>.
+    This is free software: you are free to change and redistribute it.
+    There is NO WARRANTY, to the extent permitted by law.
+
+SEE ALSO
+    cksum(1)
+
+    Full documentation <https://www.gnu.org/software/coreutils/{tool}>
+    or available locally via: info '(coreutils) sha2 utilities'
+
+GNU coreutils 9.1 September 2022 {TOOL}(1)
+"""
+
+
+def test_sibling_pages_that_differ_only_in_the_name_are_near_identical_and_kept(
+        cli: Cli, hashing_archive: MakeArchive) -> None:
+    """README said sibling tools' pages are distinct briefs, never near-identical; an audit
+    found sha256sum's, sha384sum's and sha512sum's pages in one near-identical group (Jaccard
+    0.867, 22 shingles of its own on each side: six places, the tool's name and the digest's
+    size). That is the shape of an edited copy, and no measure of the text tells the two
+    apart, so README now says which siblings are near-identical; the default prune keeps
+    them all."""
+    pages = {f"sha{bits}sum.txt": SHA2_PAGE.format(
+        TOOL=f"SHA{bits}SUM", tool=f"sha{bits}sum", alg=f"SHA{bits}", bits=bits).encode()
+        for bits in (256, 384, 512)}
+    document = json.loads(cli("dedupe", hashing_archive(pages), "--prune", "--json").stdout)
+    (near,) = [g for g in document["groups"] if g["kind"] == "near-identical"]
+    assert near["paths"] == ["src/sha256sum.txt", "src/sha384sum.txt", "src/sha512sum.txt"]
+    assert near["jaccards"] == pytest.approx([1.0, 0.867, 0.867], abs=0.001)
+    assert document["prune"]["paths"] == []
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert "never near-identical (at most `similar`)" not in readme
+    assert "`sha256sum`, `sha384sum` and `sha512sum`'s pages (coreutils 9.1)" in readme
 
 
 # -- grouping and the CLI, with the hashing encoder ---------------------------------------------
