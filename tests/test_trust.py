@@ -1,8 +1,9 @@
 """A new user's trust checks on documents briefmin was never tuned on (man pages, licences,
 config files, README's examples): sibling documents made from one template are distinct
-briefs, never near copies, and a prune keeps them while real near copies (a typo fixed, a date
-changed, a sentence appended) are still grouped with their original; an option names the page
-that documents it; and bad input, quiet runs and log files behave as README says."""
+briefs, not near copies (unless they differ only in a name, as README says of `sha256sum`'s
+page), and a prune keeps them while real near copies (a typo fixed, a date changed, a sentence
+appended) are still grouped with their original; an option names the page that documents it;
+and bad input, quiet runs and log files behave as README says."""
 
 from __future__ import annotations
 
