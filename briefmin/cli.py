@@ -241,8 +241,11 @@ def add_command(
         output.info(f"nothing to add: the path list {from_file} is empty; "
                     f"{archive} is unchanged", quiet or json_out)
         return
-    # like restic, snapshots are grouped by host and absolute roots; a path list is one root
-    roots = tuple(sorted({p if p == "-" else os.path.abspath(p) for p in paths or []}
+    # like restic, snapshots are grouped by host and absolute roots; a path list is one root,
+    # and stdin is named by its brief, as restic's `--stdin-filename` (two jobs piping
+    # different briefs are two histories, not one whose every run deletes the other's)
+    roots = tuple(sorted({f"stdin:{stored_name}" if p == "-" else os.path.abspath(p)
+                          for p in paths or []}
                          | ({f"@{from_file}" if from_file == "-" else
                              f"@{os.path.abspath(from_file)}"} if from_file else set())))
     if time:  # history and Ray's glue only when asked for (~20 ms of every add's start)

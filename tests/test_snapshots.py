@@ -774,3 +774,28 @@ def test_after_forgetting_the_newest_snapshot_counts_are_against_the_one_left(
     assert (fourth["added"], fourth["changed"], fourth["deleted"]) == (0, 0, 0)
     assert snapshot_bytes(chdir_tmp / "s.bmin") == {**held, 4: held[3]}
     assert cli("verify", "s.bmin", "-q").returncode == 0
+
+
+def test_two_stdin_jobs_are_two_histories(cli: Cli, chdir_tmp: Path) -> None:
+    """As restic's `--stdin-filename`: a brief piped in is a root named by its `--name`, so
+    two cron jobs piping two briefs are two histories. With one root `-` for both, each
+    run's snapshot deleted the other's brief and `forget --keep-last 1 --prune` deleted the
+    older versions of one job's brief, which its own history still needs."""
+    base = ["--model", HASHING, "-q"]
+    for night in (1, 2):
+        for job in ("a", "b"):
+            done = cli("add", "s.bmin", "-", "--name", f"{job}.txt", "--json",
+                       "--time", f"2026-01-0{night}T02:0{ord(job) - 96}:00Z", *base,
+                       input=f"job {job}, night {night}\n".encode())
+            assert done.returncode == 0, done.stderr
+            snap = json.loads(done.stdout)["snapshot"]
+            assert (snap["added"], snap["changed"], snap["deleted"]) == (
+                (1, 0, 0) if night == 1 else (0, 1, 0))
+    listed = json.loads(cli("snapshots", "s.bmin", "--json").stdout)["snapshots"]
+    assert [s["roots"] for s in listed] == [["stdin:a.txt"], ["stdin:b.txt"]] * 2
+    done = cli("forget", "s.bmin", "--keep-last", "2", "--prune", "--json")
+    assert done.returncode == 0, done.stderr
+    assert sorted(s["id"] for s in json.loads(done.stdout)["keep"]) == [1, 2, 3, 4]
+    for job in ("a", "b"):
+        assert cli("restore", "s.bmin", f"{job}.txt", "--version", "1", "--stdout").stdout \
+            == f"job {job}, night 1\n"
