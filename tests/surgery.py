@@ -129,7 +129,8 @@ def write_format_4(archive: str | os.PathLike[str]) -> None:
             DROP TABLE snapshot_spans;
             DROP TABLE snapshots;
             DROP TABLE IF EXISTS vec_codes;
-            DELETE FROM meta WHERE key IN ('snapshot_seq', 'pre_snapshot_top');
+            DELETE FROM meta WHERE key IN ('snapshot_seq', 'pre_snapshot_top',
+                                          'merged_unsnapshotted');
             PRAGMA user_version = 4;
             COMMIT;
         """)

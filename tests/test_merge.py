@@ -228,6 +228,46 @@ def test_snapshots_are_carried_over_with_their_members(
         assert len(arch.snapshots()) == 3 and arch.verify().ok
 
 
+def test_versions_no_snapshot_held_stay_unprunable_when_merged(
+        tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A format-4 archive's history, and an upgraded archive's versions from before its
+    snapshots, were in no snapshot a policy could forget; merged into an archive with
+    snapshots they stay so: `forget --prune` there deleted every version but the latest."""
+    monkeypatch.chdir(tmp_path)
+
+    def night(archive: Path, folder: str, text: str, day: int) -> None:
+        Path(folder).mkdir(exist_ok=True)
+        (Path(folder) / "a.md").write_text(text)
+        done = cli("add", archive, folder, "--model", HASHING, "-q", "--time",
+                   f"2026-01-0{day}T02:00:00Z")
+        assert done.returncode == 0, done.stderr
+
+    old, upgraded, out = tmp_path / "old.bmin", tmp_path / "up.bmin", tmp_path / "out.bmin"
+    night(old, "f", "f1\n", 1)
+    night(old, "f", "f2\n", 2)
+    surgery.write_format_4(old)  # read by merge as it is, with no snapshots
+    night(upgraded, "g", "g1\n", 1)
+    night(upgraded, "g", "g2\n", 2)
+    surgery.write_format_4(upgraded)
+    night(upgraded, "g", "g3\n", 3)  # upgrades it; g3 is its first snapshot's
+    night(out, "h", "h1\n", 1)
+    night(out, "h", "h2\n", 2)
+    done = cli("merge", out, old, upgraded, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["versions_added"] == 5
+    night(out, "h", "h3\n", 4)
+    pruned = cli("forget", out, "--keep-last", "1", "--prune", "--json")
+    assert pruned.returncode == 0, pruned.stderr
+    # h1 and h2 were held only by out's own forgotten snapshots (before: f1, g1, g2 too)
+    assert json.loads(pruned.stdout)["prune"]["versions"] == 2
+    listed = json.loads(cli("ls", out, "--all-versions", "--json").stdout)
+    assert sorted((r["path"], r["version"]) for r in listed) == [
+        ("f/a.md", 1), ("f/a.md", 2), ("g/a.md", 1), ("g/a.md", 2), ("g/a.md", 3),
+        ("h/a.md", 3)]
+    assert cli("restore", out, "f/a.md", "--version", "1", "--stdout").stdout == "f1\n"
+    assert cli("verify", out, "-q").returncode == 0
+
+
 def test_merge_refuses_another_model_or_profile(tmp_path: Path, cli: Cli) -> None:
     root = tmp_path / "src"
     root.mkdir()

@@ -673,7 +673,8 @@ class Archive:
     def forget(self, ids: Sequence[int], *, prune: bool = False) -> list[tuple[str, int]]:
         """Forget these snapshots; with `prune`, also delete the brief versions that neither a
         remaining snapshot nor a path's latest version holds, with their bytes and vectors,
-        and shrink the file (versions stored before the archive had snapshots stay). One
+        and shrink the file (versions stored before the archive, or an archive merged into
+        it, had snapshots stay). One
         transaction, then VACUUM (atomic too): a kill at any moment leaves the archive as
         before or as after. Returns the (path, version) pruned."""
         self._require_writer()
@@ -694,8 +695,10 @@ class Archive:
                 f"{db.path}: snapshot {snapshot_id} lists {listed} file(s) but its entries "
                 f"hold {held}, so a version it holds could look unheld; nothing was pruned; "
                 f"run `briefmin verify {db.path}`, and `forget` the snapshot to prune again")
-        keep = {i for i, _ in catalogue.latest_briefs(db).values()} | snaps.held_briefs(db)
-        # versions stored before the archive had snapshots were in none a policy forgot
+        # versions stored before the archive (or one merged into it) had snapshots were in
+        # none a policy forgot
+        keep = ({i for i, _ in catalogue.latest_briefs(db).values()} | snaps.held_briefs(db)
+                | snaps.merged_unsnapshotted(db))
         gone = catalogue.delete_versions_except(db, keep, keep_upto=pre_snapshot)
         if gone:
             self._collect_garbage(db)

@@ -151,6 +151,8 @@ def _merge(out: Archive, sources: Sequence[Archive]) -> MergeReport:
         _check_rows(source)
     report = MergeReport(inputs=len(sources))
     todo = _new_versions(out, sources, report)
+    # what no snapshot of an input could hold stays unprunable here (snapshots.py)
+    unsnapshotted = [snaps.never_in_a_snapshot(source._db) for source in sources]
     vectors: dict[int, _SourceVectors] = {}
     # each path's versions in OUT as [id, version, content, added], read once (the catalogue
     # has no index by path) and kept up to date by each batch
@@ -158,7 +160,8 @@ def _merge(out: Archive, sources: Sequence[Archive]) -> MergeReport:
             catalogue.versions_of(out._db, {record.path for _, record in todo}).items()}
     try:
         for start in range(0, len(todo), MERGE_BATCH):
-            _merge_batch(out, sources, todo[start:start + MERGE_BATCH], vectors, held, report)
+            _merge_batch(out, sources, todo[start:start + MERGE_BATCH], vectors, held, report,
+                         unsnapshotted)
     finally:
         out._lookup = None  # the latest versions it holds may have moved
     for source in sources:
@@ -199,7 +202,7 @@ def _new_versions(out: Archive, sources: Sequence[Archive], report: MergeReport
 
 def _merge_batch(out: Archive, sources: Sequence[Archive], batch: list[tuple[int, BriefRecord]],
                  vectors: dict[int, _SourceVectors], held: dict[str, list[list[int]]],
-                 report: MergeReport) -> None:
+                 report: MergeReport, unsnapshotted: list[set[tuple[str, int]]]) -> None:
     """One transaction: the batch's new contents and its versions, each table's rows in one
     statement (a row at a time was a lookup, an id and an insert per version)."""
     digests = [bytes.fromhex(record.sha256) for _, record in batch]
@@ -234,7 +237,10 @@ def _merge_batch(out: Archive, sources: Sequence[Archive], batch: list[tuple[int
         versions = [(record.path, _seconds(record.added_at), ids[digest])
                     for digest, (_, record) in zip(digests, batch, strict=True)]
         times = out._lookups().time_ids(db, {added for _, added, _ in versions})
-        _place_versions(db, held, versions, {**out._lookups().times, **times})
+        new_ids = _place_versions(db, held, versions, {**out._lookups().times, **times})
+        snaps.mark_merged_unsnapshotted(db, [
+            brief for brief, (i, record) in zip(new_ids, batch, strict=True)
+            if (record.path, record.version) in unsnapshotted[i]])
         report.versions_added += len(batch)
         for bits, tier_rows in sorted(vector_rows.items(), reverse=True):
             decoder = next((v.decoder for v in vectors.values() if v.decoder), None)
@@ -331,12 +337,13 @@ def _iso(added_at: str) -> str:
 
 
 def _place_versions(db: Any, held: dict[str, list[list[int]]],
-                    versions: list[tuple[str, int, int]], times: dict[int, int]) -> None:
+                    versions: list[tuple[str, int, int]], times: dict[int, int]) -> list[int]:
     """Store (path, added, content id) versions, in this order, each at its place in time
     among the versions OUT holds (`held`, updated here): versions added later (an earlier
     merge brought a newer one) move up by one, so the newest stays the latest whatever order
     the inputs come in. Brief ids do not change, so snapshots still hold the same versions.
-    `times`: the `times` id of each time these rows were added at."""
+    `times`: the `times` id of each time these rows were added at. Returns the new rows'
+    briefs.id, in the order of `versions`."""
     top = rows.next_id(db, "briefs")
     next_brief, moved = top, set()
     for path, added, content in versions:
@@ -355,6 +362,7 @@ def _place_versions(db: Any, held: dict[str, list[list[int]]],
                      if brief >= top or brief in moved)
     catalogue.insert_briefs(db, [catalogue.brief_row(*row[:4], times[row[4]])
                                  for row in changed])
+    return list(range(top, next_brief))
 
 
 def _seconds(added_at: str) -> int:

@@ -37,6 +37,10 @@ LEXICAL_BACKFILL = "lexical_backfill"
 # an archive made with them). The versions up to it were never in a snapshot a policy could
 # forget, so prune keeps them (store/snapshots.py, `pre_snapshot_top`)
 PRE_SNAPSHOT_TOP = "pre_snapshot_top"
+# meta key `merge` sets: runs [first, last] of briefs.id that came from an archive where no
+# snapshot could hold them (before it had snapshots); prune keeps them too. Older readers
+# ignore it (store/snapshots.py, `merged_unsnapshotted`)
+MERGED_UNSNAPSHOTTED = "merged_unsnapshotted"
 
 
 def _mark_pre_snapshot_versions(conn: sqlite3.Connection) -> None:

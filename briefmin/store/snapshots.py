@@ -246,13 +246,25 @@ def pre_snapshot_top(db: Connection) -> int:
     to the first `forget --prune`). The caller holds a write transaction and calls this
     before it forgets anything: an archive upgraded by a briefmin that set no mark gets one
     here."""
+    top = _marked_top(db)
+    if top is None:
+        top = _unmarked_top(db)
+        schema.write_meta(db, {schema.PRE_SNAPSHOT_TOP: top})
+    return top
+
+
+def _marked_top(db: Connection) -> int | None:
     row = db.one("SELECT value FROM meta WHERE key = ?", (schema.PRE_SNAPSHOT_TOP,))
-    if row is not None:
-        try:
-            return int(json.loads(row[0]))
-        except (ValueError, TypeError) as exc:
-            raise IntegrityError(f"{db.path}: archive metadata is damaged "
-                                 f"({schema.PRE_SNAPSHOT_TOP}); run `briefmin verify`") from exc
+    if row is None:
+        return None
+    try:
+        return int(json.loads(row[0]))
+    except (ValueError, TypeError) as exc:
+        raise IntegrityError(f"{db.path}: archive metadata is damaged "
+                             f"({schema.PRE_SNAPSHOT_TOP}); run `briefmin verify`") from exc
+
+
+def _unmarked_top(db: Connection) -> int:
     # Unmarked: the versions no snapshot holds that are no path's latest and were stored
     # before the oldest snapshot left was recorded (its `top`) predate snapshots, or were
     # held only by snapshots forgotten without --prune; keeping both is the safe side.
@@ -261,11 +273,56 @@ def pre_snapshot_top(db: Connection) -> int:
     latest = {i for i, _ in catalogue.latest_briefs(db).values()}
     held = held_briefs(db)
     limit = oldest[0] if oldest is not None and isinstance(oldest[0], int) else None
-    top = max((int(i) for (i,) in db.query("SELECT id FROM briefs")
-               if int(i) not in latest and int(i) not in held
-               and (limit is None or int(i) <= limit)), default=0)
-    schema.write_meta(db, {schema.PRE_SNAPSHOT_TOP: top})
-    return top
+    return max((int(i) for (i,) in db.query("SELECT id FROM briefs")
+                if int(i) not in latest and int(i) not in held
+                and (limit is None or int(i) <= limit)), default=0)
+
+
+def merged_unsnapshotted(db: Connection) -> set[int]:
+    """The briefs.id of the versions a merge brought from an archive where no snapshot
+    could hold them (`never_in_a_snapshot`): prune keeps them, as it keeps this archive's
+    own versions up to `pre_snapshot_top`."""
+    return {i for first, last in _merged_runs(db) for i in range(first, last + 1)}
+
+
+def _merged_runs(db: Connection) -> list[tuple[int, int]]:
+    row = db.one("SELECT value FROM meta WHERE key = ?", (schema.MERGED_UNSNAPSHOTTED,))
+    if row is None:
+        return []
+    try:
+        return [(int(first), int(last)) for first, last in json.loads(row[0])]
+    except (ValueError, TypeError) as exc:
+        raise IntegrityError(f"{db.path}: archive metadata is damaged "
+                             f"({schema.MERGED_UNSNAPSHOTTED}); run `briefmin verify`") from exc
+
+
+def mark_merged_unsnapshotted(db: Connection, ids: Iterable[int]) -> None:
+    """Add these briefs.id to `merged_unsnapshotted`, stored as runs [first, last] of
+    consecutive ids (a merge numbers its versions in order, so a few runs). The caller
+    holds a write transaction."""
+    runs: list[list[int]] = []
+    for first, last in sorted([*_merged_runs(db), *((i, i) for i in set(ids))]):
+        if runs and first <= runs[-1][1] + 1:
+            runs[-1][1] = max(runs[-1][1], last)
+        else:
+            runs.append([first, last])
+    if runs:
+        schema.write_meta(db, {schema.MERGED_UNSNAPSHOTTED: runs})
+
+
+def never_in_a_snapshot(db: Connection) -> set[tuple[str, int]]:
+    """The (path, version) of an archive read by `merge` that no snapshot of it could hold:
+    every version in an archive without snapshots; else those up to its `pre_snapshot_top`
+    (worked out, not written, when unmarked: a merge input is only read) and those its own
+    merges brought so. Carried over without a mark, prune would take them for versions of
+    forgotten snapshots and delete them."""
+    versions = db.query("SELECT id, path, version FROM briefs")
+    if not present(db):
+        return {(str(p), int(v)) for _, p, v in versions}
+    top = _marked_top(db)
+    top = _unmarked_top(db) if top is None else top
+    merged = merged_unsnapshotted(db)
+    return {(str(p), int(v)) for i, p, v in versions if int(i) <= top or int(i) in merged}
 
 
 def held_briefs(db: Connection) -> set[int]:
