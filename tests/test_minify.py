@@ -1589,10 +1589,14 @@ def test_a_file_commented_with_hash_lines_reads_them_as_comments() -> None:
     assert render(doc, {setting}) == "SHELL=/bin/bash\n"  # no comment above it comes along
     assert render(doc, {shell, setting}) == ("# It must be listed in /etc/shells, or logins "
                                              "fail.\nSHELL=/bin/bash\n")
-    # a kept run is written as it was, marks and all; each unit pays for the marks it
-    # writes, so the whole brief costs what it counts
-    assert render(doc, set(range(len(doc.units)))) == _CONFIG
-    assert sum(u.words for u in doc.units) >= count_words(_CONFIG)
+    # a kept run is written as it was, marks and all; its mark is paid once (a context
+    # unit), so the units of the two runs of two lines cost two marks less than the text,
+    # and with only what they cost as the budget those runs are written on one line
+    whole = set(range(len(doc.units)))
+    assert render(doc, whole) == _CONFIG
+    paid = sum(u.words for u in doc.units)
+    assert paid == count_words(_CONFIG) - 2
+    assert count_words(render(doc, whole, paid)) <= paid
     assert parse(_CONFIG, comment_runs=None).units[0].kind == "heading"
 
 
@@ -1622,7 +1626,8 @@ def test_a_commented_file_keeps_its_code_lines_whole_and_its_marks_its_own() -> 
     runs = [u for u, unit in enumerate(doc.units) if unit.text == "It runs at boot."]
     assert render(doc, set(runs)) == "# It runs at boot.\n"
     mixed = parse("## Alpha one.\n  # Beta two.\n# Gamma three.\nX=1\n", comment_runs=0.5)
-    assert render(mixed, {1}) == "  # Beta two.\n"
+    beta = [u for u, unit in enumerate(mixed.units) if unit.text == "Beta two."]
+    assert render(mixed, set(beta)) == "  # Beta two.\n"
     assert not commented("# Frobnicator\n## A tool for frobs\n\nText.\n\n## Usage\n\nRun.\n")
     rst = ("Setup\n=====\n\nRun::\n\n  # mkdir /a\n  # cd /a\n  # ls\n\nDone.\n")
     assert not commented(rst)
@@ -1633,12 +1638,12 @@ def test_a_commented_file_keeps_its_code_lines_whole_and_its_marks_its_own() -> 
         assert result.words_out == count_words(result.text) <= result.budget
 
 
-def test_a_comment_run_pays_for_the_marks_it_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_comment_run_pays_for_the_marks_it_writes() -> None:
     """The twenty-fourth round: a run of comment lines pays for its `#` mark once (a context
     unit), a sentence in it for its own words, so a partly kept run, written on one line
     after one mark, costs what it writes; a run kept whole is written as it was when that
     fits the budget, else on one line, so the output never goes over it."""
-    monkeypatch.setattr(units, "MARKS_ONCE", True)
+    assert units.MARKS_ONCE  # the default since the round's rule passed
     doc = parse(_CONFIG, comment_runs=0.5)
     texts = [u.text for u in doc.units]
     shell = texts.index("It must be listed in\n/etc/shells, or logins fail.")
