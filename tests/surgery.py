@@ -71,6 +71,21 @@ def segment_sizes(archive: str | os.PathLike[str]) -> list[int]:
     return sorted(n for (n,) in execute(archive, "SELECT n FROM vec_segments"))
 
 
+def write_format_9(archive: str | os.PathLike[str]) -> None:
+    """Turn a current archive back into format 9 (before `merge` marked the versions it
+    brought from before an input's snapshots), as briefmin 9 wrote it."""
+    conn = sqlite3.connect(archive, isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        conn.execute("DROP TABLE pre_snapshot_versions")
+        conn.execute("PRAGMA user_version = 9")
+        digest = schema.schema_digest(conn.execute(schema.SCHEMA_SQL).fetchall())
+        rows.put(conn, "meta", ("schema", json.dumps(digest)))
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
 def write_format_8(archive: str | os.PathLike[str]) -> None:
     """Turn a current archive back into format 8 (before each CJK letter was a token of its
     own), as briefmin 8 wrote it: its lexical index built again from the stored texts with a
@@ -78,6 +93,7 @@ def write_format_8(archive: str | os.PathLike[str]) -> None:
     from briefmin import Archive
     from briefmin.store import lexical
 
+    write_format_9(archive)
     with Archive.open(archive) as opened:
         ids = [i for (i,) in execute(archive, "SELECT id FROM contents")]
         texts = [(i, lexical.indexed_text(opened.text(i), split_cjk=False)) for i in ids]
@@ -129,8 +145,7 @@ def write_format_4(archive: str | os.PathLike[str]) -> None:
             DROP TABLE snapshot_spans;
             DROP TABLE snapshots;
             DROP TABLE IF EXISTS vec_codes;
-            DELETE FROM meta WHERE key IN ('snapshot_seq', 'pre_snapshot_top',
-                                          'merged_unsnapshotted');
+            DELETE FROM meta WHERE key IN ('snapshot_seq', 'pre_snapshot_top');
             PRAGMA user_version = 4;
             COMMIT;
         """)

@@ -3,6 +3,7 @@ re-encoding; history kept in time order; idempotent; other models or profiles re
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import pytest
 
 from briefmin import Archive, BriefRecord, ExitStatus, add, iter_sources
 from briefmin.search import Searcher, search_texts
+from briefmin.store import rows
 from briefmin.store.merge import merge
 
 from . import surgery
@@ -266,6 +268,84 @@ def test_versions_no_snapshot_held_stay_unprunable_when_merged(
         ("h/a.md", 3)]
     assert cli("restore", out, "f/a.md", "--version", "1", "--stdout").stdout == "f1\n"
     assert cli("verify", out, "-q").returncode == 0
+
+
+def test_a_merged_version_stored_once_is_kept_for_both_and_rm_drops_marks(
+        tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A format-4 input's version whose bytes OUT holds already as the version before it (two
+    hosts archiving one file) is not stored twice: OUT's row stands for it, so prune keeps
+    that row too. `rm` drops the marks of the versions it removes: a new version may get a
+    removed one's row id, and must stay prunable."""
+    monkeypatch.chdir(tmp_path)
+
+    def night(archive: Path, text: str, day: int, folder: str = "f") -> None:
+        Path(folder).mkdir(exist_ok=True)
+        (Path(folder) / "a.md").write_text(text)
+        done = cli("add", archive, folder, "--model", HASHING, "-q", "--time",
+                   f"2026-01-0{day}T02:00:00Z")
+        assert done.returncode == 0, done.stderr
+
+    out, other = tmp_path / "out.bmin", tmp_path / "other.bmin"
+    night(out, "x\n", 1)
+    night(other, "x\n", 2)  # the same bytes a day later, on another host
+    night(out, "y\n", 3)
+    night(other, "w\n", 5)
+    surgery.write_format_4(other)
+    merged = json.loads(cli("merge", out, other, "--json").stdout)
+    assert (merged["versions_added"], merged["versions_skipped"]) == (1, 1)
+    night(out, "v\n", 6)
+    done = cli("forget", out, "--keep-last", "1", "--prune", "--json")
+    assert json.loads(done.stdout)["prune"]["versions"] == 1  # y: only out's own history
+    listed = json.loads(cli("ls", out, "--all-versions", "--json").stdout)
+    assert [(r["version"], r["sha256"]) for r in listed] == [
+        (v, hashlib.sha256(t).hexdigest()) for v, t in ((1, b"x\n"), (3, b"w\n"), (4, b"v\n"))]
+    # rm, then new versions that take the removed rows' ids
+    assert cli("rm", out, "f/a.md").returncode == 0
+    for day, text in ((7, "n1\n"), (8, "n2\n"), (9, "n3\n")):
+        night(out, text, day, "g")
+    done = cli("forget", out, "--keep-last", "1", "--prune", "--json")
+    assert json.loads(done.stdout)["prune"]["versions"] == 2
+    assert cli("verify", out, "-q").returncode == 0
+
+
+@pytest.mark.parametrize("value", ['"x"', "Infinity", "-1", "1.5", "[[1, 2]]"])
+def test_marks_that_are_no_count_or_lost_are_found_not_obeyed(
+        tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    """A `pre_snapshot_top` that is no count (under a valid checksum) stops prune with exit 3
+    and one line, and `verify` names it; a damaged mark of a merged version is found by
+    `verify` too."""
+    monkeypatch.chdir(tmp_path)
+    Path("f").mkdir()
+    for day in (1, 2):
+        Path("f/a.md").write_text(f"v{day}\n")
+        assert cli("add", "a.bmin", "f", "--model", HASHING, "-q", "--time",
+                   f"2026-01-0{day}T02:00:00Z").returncode == 0
+    surgery.execute("a.bmin", "UPDATE meta SET value = ?, checksum = ? WHERE key = ?",
+                    (value, rows.row_sum("meta", ("pre_snapshot_top", value)),
+                     "pre_snapshot_top"))
+    before = Path("a.bmin").read_bytes()
+    done = cli("forget", "a.bmin", "--keep-last", "1", "--prune")
+    assert done.returncode == ExitStatus.ARCHIVE, done.stderr
+    assert done.stderr.count("\n") == 1 and "pre_snapshot_top" in done.stderr
+    assert Path("a.bmin").read_bytes() == before
+    found = cli("verify", "a.bmin")
+    assert found.returncode == ExitStatus.FINDINGS and "holds no count" in found.stdout
+
+
+def test_a_damaged_mark_of_a_merged_version_is_found(
+        tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("f").mkdir()
+    Path("f/a.md").write_text("old\n")
+    assert cli("add", "old.bmin", "f", "--model", HASHING, "-q").returncode == 0
+    surgery.write_format_4("old.bmin")
+    assert cli("merge", "out.bmin", "old.bmin", "-q").returncode == 0
+    assert surgery.execute("out.bmin", "SELECT brief_id FROM pre_snapshot_versions") == [(1,)]
+    surgery.execute("out.bmin", "UPDATE pre_snapshot_versions SET brief_id = 7")
+    found = cli("verify", "out.bmin")
+    assert found.returncode == ExitStatus.FINDINGS
+    assert "a mark of a version merged from before an input's snapshots is damaged" \
+        in found.stdout
 
 
 def test_merge_refuses_another_model_or_profile(tmp_path: Path, cli: Cli) -> None:

@@ -698,7 +698,7 @@ class Archive:
         # versions stored before the archive (or one merged into it) had snapshots were in
         # none a policy forgot
         keep = ({i for i, _ in catalogue.latest_briefs(db).values()} | snaps.held_briefs(db)
-                | snaps.merged_unsnapshotted(db))
+                | snaps.merged_pre_snapshot(db))
         gone = catalogue.delete_versions_except(db, keep, keep_upto=pre_snapshot)
         if gone:
             self._collect_garbage(db)

@@ -164,7 +164,8 @@ def _merge(out: Archive, sources: Sequence[Archive]) -> MergeReport:
                          unsnapshotted)
     finally:
         out._lookup = None  # the latest versions it holds may have moved
-    for source in sources:
+    for source, kept in zip(sources, unsnapshotted, strict=True):
+        _mark_folded(out, source, kept)
         report.snapshots_added += _merge_snapshots(out, source)
     out.release_free_pages()
     return report
@@ -238,7 +239,7 @@ def _merge_batch(out: Archive, sources: Sequence[Archive], batch: list[tuple[int
                     for digest, (_, record) in zip(digests, batch, strict=True)]
         times = out._lookups().time_ids(db, {added for _, added, _ in versions})
         new_ids = _place_versions(db, held, versions, {**out._lookups().times, **times})
-        snaps.mark_merged_unsnapshotted(db, [
+        snaps.mark_merged_pre_snapshot(db, [
             brief for brief, (i, record) in zip(new_ids, batch, strict=True)
             if (record.path, record.version) in unsnapshotted[i]])
         report.versions_added += len(batch)
@@ -254,6 +255,19 @@ def _merge_batch(out: Archive, sources: Sequence[Archive], batch: list[tuple[int
         if not out._blocks.dictionary():
             out._blocks.maybe_train_dictionary()
     out._lookups().stored(ids, {}, times)
+
+
+def _mark_folded(out: Archive, source: Archive, unsnapshotted: set[tuple[str, int]]) -> None:
+    """Mark OUT's versions that hold an input's `unsnapshotted` versions which were not
+    stored again (OUT held them already, or they repeat the bytes of the version before):
+    each batch marked the versions it stored. Idempotent, so a merge run again after an
+    interrupted one, or after a briefmin that marked none, marks them all."""
+    if not unsnapshotted:
+        return
+    place = _version_map(out, source)
+    with out._db.transaction() as db:
+        snaps.mark_merged_pre_snapshot(db, sorted({place[v] for v in unsnapshotted
+                                                   if v in place}))
 
 
 _SNAPSHOT_KEY = "time, host, roots, names"  # what tells one snapshot from another anywhere

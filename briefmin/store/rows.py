@@ -32,10 +32,12 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "vec_codes": ("segment", "bits"),
     # the compact catalogue (schema.COMPACT_SQL)
     "times": ("id", "time"),
+    # schema.PRE_SNAPSHOT_VERSIONS_SQL
+    "pre_snapshot_versions": ("brief_id",),
 }
 # catalogue rows and snapshot spans are many and small: 32 bits each (a damaged row passes
 # with odds of 2^-32); the rest are few: 64 bits
-SUM_BYTES = {"briefs": 4, "contents": 4, "snapshot_spans": 4}
+SUM_BYTES = {"briefs": 4, "contents": 4, "snapshot_spans": 4, "pre_snapshot_versions": 4}
 
 _TAG_INT = struct.Struct("<cq").pack  # a one-byte tag and a 64-bit integer
 

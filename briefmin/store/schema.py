@@ -37,10 +37,16 @@ LEXICAL_BACKFILL = "lexical_backfill"
 # an archive made with them). The versions up to it were never in a snapshot a policy could
 # forget, so prune keeps them (store/snapshots.py, `pre_snapshot_top`)
 PRE_SNAPSHOT_TOP = "pre_snapshot_top"
-# meta key `merge` sets: runs [first, last] of briefs.id that came from an archive where no
-# snapshot could hold them (before it had snapshots); prune keeps them too. Older readers
-# ignore it (store/snapshots.py, `merged_unsnapshotted`)
-MERGED_UNSNAPSHOTTED = "merged_unsnapshotted"
+
+
+def pre_snapshot_top_value(stored: object) -> int | None:
+    """PRE_SNAPSHOT_TOP's value, or None when it is no count (damaged under a valid
+    checksum: `verify` says so, prune refuses)."""
+    try:
+        value = json.loads(stored) if isinstance(stored, str | bytes) else None
+    except ValueError:
+        return None
+    return value if type(value) is int and value >= 0 else None
 
 
 def _mark_pre_snapshot_versions(conn: sqlite3.Connection) -> None:
@@ -128,6 +134,18 @@ def _request_lexical_backfill(conn: sqlite3.Connection) -> None:
 # found in MIGRATIONS by identity: its SQL differs from format 6's only in white space
 SPLIT_CJK_MIGRATION: Migration = (SPLIT_CJK_SQL, _request_lexical_backfill)
 
+
+# `merge` of an archive whose versions no snapshot could hold (one of format 4 or older, or
+# an upgraded one's history from before its snapshots): their new briefs.id here, which prune
+# keeps as it keeps the versions up to PRE_SNAPSHOT_TOP (store/snapshots.py,
+# `merged_pre_snapshot`). A format of its own: a briefmin that knew no such table would
+# prune them, so it refuses the archive instead. `rm` deletes a removed version's row.
+PRE_SNAPSHOT_VERSIONS_SQL = """
+    CREATE TABLE pre_snapshot_versions (
+        brief_id INTEGER PRIMARY KEY,  -- briefs.id
+        checksum INTEGER
+    )
+"""
 
 MIGRATIONS: list[Migration] = [
     # 1: the first format
@@ -292,6 +310,8 @@ MIGRATIONS: list[Migration] = [
     (COMPACT_SQL, _compact_briefs),
     # 9: the lexical index holds each Chinese or Japanese letter as a token (SPLIT_CJK_SQL)
     SPLIT_CJK_MIGRATION,
+    # 10: versions `merge` brought from before an input's snapshots (PRE_SNAPSHOT_VERSIONS_SQL)
+    PRE_SNAPSHOT_VERSIONS_SQL,
 ]
 
 FORMAT_VERSION = len(MIGRATIONS)
@@ -306,6 +326,8 @@ TIERED = MIGRATIONS.index(TIERS_SQL) + 1
 COMPACT = next(k for k, m in enumerate(MIGRATIONS, 1) if m == (COMPACT_SQL, _compact_briefs))
 # the first format whose lexical index holds each CJK letter as its own token
 SPLIT_CJK = next(k for k, m in enumerate(MIGRATIONS, 1) if m is SPLIT_CJK_MIGRATION)
+# the first format with table pre_snapshot_versions
+MERGED_PRE_SNAPSHOT = MIGRATIONS.index(PRE_SNAPSHOT_VERSIONS_SQL) + 1
 # how the bytes of a content were decoded for the model, by code (contents.encoding)
 ENCODINGS = ("utf-8", "utf-16", "cp1252", "latin-1")
 

@@ -257,11 +257,11 @@ def _marked_top(db: Connection) -> int | None:
     row = db.one("SELECT value FROM meta WHERE key = ?", (schema.PRE_SNAPSHOT_TOP,))
     if row is None:
         return None
-    try:
-        return int(json.loads(row[0]))
-    except (ValueError, TypeError) as exc:
+    top = schema.pre_snapshot_top_value(row[0])
+    if top is None:
         raise IntegrityError(f"{db.path}: archive metadata is damaged "
-                             f"({schema.PRE_SNAPSHOT_TOP}); run `briefmin verify`") from exc
+                             f"({schema.PRE_SNAPSHOT_TOP}); run `briefmin verify`")
+    return top
 
 
 def _unmarked_top(db: Connection) -> int:
@@ -278,36 +278,20 @@ def _unmarked_top(db: Connection) -> int:
                 and (limit is None or int(i) <= limit)), default=0)
 
 
-def merged_unsnapshotted(db: Connection) -> set[int]:
+def merged_pre_snapshot(db: Connection) -> set[int]:
     """The briefs.id of the versions a merge brought from an archive where no snapshot
-    could hold them (`never_in_a_snapshot`): prune keeps them, as it keeps this archive's
-    own versions up to `pre_snapshot_top`."""
-    return {i for first, last in _merged_runs(db) for i in range(first, last + 1)}
+    could hold them (`never_in_a_snapshot`; table `pre_snapshot_versions`): prune keeps
+    them, as it keeps this archive's own versions up to `pre_snapshot_top`."""
+    if db.version < schema.MERGED_PRE_SNAPSHOT:
+        return set()
+    return {int(i) for (i,) in db.query("SELECT brief_id FROM pre_snapshot_versions")}
 
 
-def _merged_runs(db: Connection) -> list[tuple[int, int]]:
-    row = db.one("SELECT value FROM meta WHERE key = ?", (schema.MERGED_UNSNAPSHOTTED,))
-    if row is None:
-        return []
-    try:
-        return [(int(first), int(last)) for first, last in json.loads(row[0])]
-    except (ValueError, TypeError) as exc:
-        raise IntegrityError(f"{db.path}: archive metadata is damaged "
-                             f"({schema.MERGED_UNSNAPSHOTTED}); run `briefmin verify`") from exc
-
-
-def mark_merged_unsnapshotted(db: Connection, ids: Iterable[int]) -> None:
-    """Add these briefs.id to `merged_unsnapshotted`, stored as runs [first, last] of
-    consecutive ids (a merge numbers its versions in order, so a few runs). The caller
-    holds a write transaction."""
-    runs: list[list[int]] = []
-    for first, last in sorted([*_merged_runs(db), *((i, i) for i in set(ids))]):
-        if runs and first <= runs[-1][1] + 1:
-            runs[-1][1] = max(runs[-1][1], last)
-        else:
-            runs.append([first, last])
-    if runs:
-        schema.write_meta(db, {schema.MERGED_UNSNAPSHOTTED: runs})
+def mark_merged_pre_snapshot(db: Connection, ids: Iterable[int]) -> None:
+    """Add these briefs.id to `merged_pre_snapshot`. The caller holds a write transaction,
+    the one that stores those versions: a merge stopped between two batches leaves none of
+    its versions unmarked."""
+    rows.put_many(db, "pre_snapshot_versions", [(i,) for i in ids])
 
 
 def never_in_a_snapshot(db: Connection) -> set[tuple[str, int]]:
@@ -321,7 +305,7 @@ def never_in_a_snapshot(db: Connection) -> set[tuple[str, int]]:
         return {(str(p), int(v)) for _, p, v in versions}
     top = _marked_top(db)
     top = _unmarked_top(db) if top is None else top
-    merged = merged_unsnapshotted(db)
+    merged = merged_pre_snapshot(db)
     return {(str(p), int(v)) for i, p, v in versions if int(i) <= top or int(i) in merged}
 
 
@@ -358,8 +342,12 @@ def miscounted(db: Connection, skip: Set[int] = frozenset()) -> list[tuple[int, 
 
 def drop_missing_briefs(db: Connection) -> None:
     """Take deleted brief rows (`rm`, prune) out of every snapshot, and count the files and
-    bytes of the snapshots that held them again (see `_recount`). The caller holds a write
-    transaction."""
+    bytes of the snapshots that held them again (see `_recount`); and drop their marks
+    (`merged_pre_snapshot`): a new version may get a deleted one's id, and a mark left
+    behind would keep it from every prune. The caller holds a write transaction."""
+    if db.version >= schema.MERGED_PRE_SNAPSHOT:
+        db.execute("DELETE FROM pre_snapshot_versions WHERE brief_id NOT IN "
+                   "(SELECT id FROM briefs)")
     if not present(db):
         return
     missing = "FROM snapshot_spans WHERE brief_id NOT IN (SELECT id FROM briefs)"

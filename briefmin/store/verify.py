@@ -112,6 +112,8 @@ class _Verifier:
         self.guarded("the contents table", lambda: self.contents(damaged_dicts, damaged_blocks))
         self.guarded("the vector segments", self.segments)
         self.guarded("the snapshots", self.snapshots)
+        if self.db.version >= schema.MERGED_PRE_SNAPSHOT:
+            self.guarded("the marks of merged versions", self.merged_pre_snapshot)
 
     def schema(self) -> None:
         (stored,), = self.db.query("SELECT value FROM main.meta WHERE key = 'schema'") or [
@@ -125,6 +127,11 @@ class _Verifier:
             if checksum != rows.row_sum("meta", values):
                 self.add(f"metadata entry {_show(values[0])} is damaged (checksum)",
                          _EVERY_BRIEF)
+            elif values[0] == schema.PRE_SNAPSHOT_TOP and \
+                    schema.pre_snapshot_top_value(values[1]) is None:
+                self.add(f"metadata entry {schema.PRE_SNAPSHOT_TOP} holds no count "
+                         f"({_show(values[1])}): prune refuses to run, since it cannot tell which "
+                         "versions predate the snapshots")
 
     def briefs(self) -> None:
         found = list(self.table("briefs"))
@@ -275,6 +282,23 @@ class _Verifier:
             self.add(f"snapshot {snapshot_id} lists {listed} file(s) but its entries hold "
                      f"{held}: entries of it are lost, so prune refuses to run; `forget` it "
                      "to prune again")
+
+    def merged_pre_snapshot(self) -> None:
+        """The marks of versions merged from before an input's snapshots, which prune keeps
+        (schema.PRE_SNAPSHOT_VERSIONS_SQL)."""
+        dangling = 0
+        for *values, checksum in self.table("pre_snapshot_versions"):
+            name = self.names.get(values[0])
+            if checksum != rows.row_sum("pre_snapshot_versions", values):
+                self.add("a mark of a version merged from before an input's snapshots is "
+                         "damaged (checksum): prune may delete "
+                         f"{f'a version of {name}' if name else 'a version'} it should keep",
+                         (name,) if name else ())
+            elif name is None:
+                dangling += 1
+        if dangling:
+            self.add(f"{dangling} marks of versions merged from before an input's snapshots "
+                     "name versions that are missing")
 
     # -- the bytes and the vectors -------------------------------------------------------
 

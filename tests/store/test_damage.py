@@ -21,6 +21,7 @@ import pytest
 from briefmin import Archive, Source, add
 from briefmin.ingest import SnapshotSpec
 from briefmin.store import rows
+from briefmin.store.merge import merge
 
 from .. import surgery
 from ..conftest import HASHING, Cli
@@ -30,7 +31,8 @@ NAMED = {"meta": "metadata", "dicts": "dictionary", "blocks": "block",
          "contents": "stored item", "briefs": "brief", "vec_segments": "vector segment",
          "lexical_data": "lexical index", "lexical_idx": "lexical index",
          "lexical_config": "lexical index", "snapshots": "snapshot",
-         "snapshot_spans": "snapshot", "vec_codes": "vector segment", "times": "time"}
+         "snapshot_spans": "snapshot", "vec_codes": "vector segment", "times": "time",
+         "pre_snapshot_versions": "merged from before"}
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +72,15 @@ def real_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
         assert archive.tier("binary", datetime.now(UTC)).rows > 0
         info = archive.info()
         assert info["dictionaries"] == 1 and info["snapshots"] == 2 and archive.verify().ok
+    # a version merged from an archive without snapshots (pre_snapshot_versions)
+    older = path.with_name("older.bmin")
+    with Archive.open(older, write=True, create=True, model=HASHING) as archive:
+        add(archive, [Source("old/notes.md", None, text(7, 20))], snapshot=night(1))
+    surgery.write_format_4(older)
+    with Archive.open(path, write=True) as archive, Archive.open(older) as source:
+        merge(archive, [source])
+        assert archive.verify().ok
+    assert surgery.execute(path, "SELECT COUNT(*) FROM pre_snapshot_versions") == [(1,)]
     return path
 
 
@@ -210,7 +221,7 @@ def test_a_damaged_vector_segment_names_the_briefs_it_holds(real_archive: Path,
     path = tmp_path / "a.bmin"
     shutil.copyfile(real_archive, path)
     (seg_id, codes), = surgery.execute(path, "SELECT id, int8 FROM vec_segments "
-                                             "ORDER BY id LIMIT 1")
+                                             "ORDER BY n DESC LIMIT 1")
     surgery.execute(path, "UPDATE vec_segments SET int8 = ? WHERE id = ?",
                     (changed(codes, "int8"), seg_id))
     result = cli("verify", path, "--json")
