@@ -678,6 +678,34 @@ def test_versions_from_before_snapshots_are_never_pruned(tmp_path: Path, cli: Cl
     assert cli("verify", archive, "-q").returncode == 0
 
 
+def test_after_rm_of_the_history_new_versions_stay_prunable(
+        tmp_path: Path, cli: Cli, chdir_tmp: Path) -> None:
+    """A new version never takes a row id at or below the pre-snapshot mark: after `rm` of
+    an upgraded archive's history, MAX(id) + 1 gave ids the mark covers, and prune kept
+    those versions for ever."""
+    from . import surgery
+
+    archive = tmp_path / "a.bmin"
+
+    def night(folder: str, text: str, day: int) -> None:
+        (chdir_tmp / folder).mkdir(exist_ok=True)
+        (chdir_tmp / folder / "a.md").write_text(text)
+        assert cli("add", archive, folder, "--model", HASHING, "-q", "--time",
+                   f"2026-01-0{day}T02:00:00Z").returncode == 0
+
+    night("f", "v1\n", 1)
+    night("f", "v2\n", 2)
+    surgery.write_format_4(archive)
+    night("f", "v3\n", 3)  # upgrades: the mark is 2
+    assert cli("rm", archive, "f/a.md").returncode == 0
+    for day, text in ((4, "n1\n"), (5, "n2\n"), (6, "n3\n")):
+        night("g", text, day)
+    assert min(i for (i,) in surgery.execute(archive, "SELECT id FROM briefs")) > 2
+    done = cli("forget", archive, "--keep-last", "1", "--prune", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["prune"]["versions"] == 2
+
+
 def test_an_unmarked_archive_still_prunes_what_its_forget_released(
         tmp_path: Path, cli: Cli, chdir_tmp: Path) -> None:
     """An archive made with snapshots by a briefmin that kept no pre-snapshot mark: the

@@ -31,7 +31,7 @@ from ..locking import WriterLock
 from ..modelid import BUNDLED_MODEL, CHUNK_OVERLAP_TOKENS, normalize_model_id
 from ..safewrite import FolderWriter, check_names, refuse_existing, safe_parts
 from ..text import decode_text
-from . import catalogue, connection, lexical, rows, schema, segments
+from . import catalogue, connection, lexical, schema, segments
 from . import snapshots as snaps
 from .blocks import Blocks
 from .catalogue import BriefRecord
@@ -242,7 +242,7 @@ class Archive:
             now = catalogue.now()
             times = lookup.time_ids(db, [now])  # `briefs.added` names a row of `times`
             brief_rows = []
-            next_brief = rows.next_id(db, "briefs")
+            next_brief = snaps.next_brief_id(db)
             versions: dict[str, tuple[int, bytes]] = {}  # noted in `lookup` once committed
             for position, (name, digest) in enumerate(batch):
                 latest = versions.get(name) or lookup.latest.get(name)

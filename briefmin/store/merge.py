@@ -358,7 +358,7 @@ def _place_versions(db: Any, held: dict[str, list[list[int]]],
     the inputs come in. Brief ids do not change, so snapshots still hold the same versions.
     `times`: the `times` id of each time these rows were added at. Returns the new rows'
     briefs.id, in the order of `versions`."""
-    top = rows.next_id(db, "briefs")
+    top = snaps.next_brief_id(db)
     next_brief, moved = top, set()
     for path, added, content in versions:
         timeline = held.setdefault(path, [])

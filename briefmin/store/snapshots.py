@@ -278,6 +278,15 @@ def _unmarked_top(db: Connection) -> int:
                 and (limit is None or int(i) <= limit)), default=0)
 
 
+def next_brief_id(db: Connection) -> int:
+    """The briefs.id a new version gets: above `pre_snapshot_top` too. After `rm` of the
+    highest versions MAX(id) + 1 would give an id at or below the mark again, and prune
+    would keep that version for ever."""
+    row = db.one("SELECT value FROM meta WHERE key = ?", (schema.PRE_SNAPSHOT_TOP,))
+    top = schema.pre_snapshot_top_value(row[0]) if row is not None else None
+    return max(rows.next_id(db, "briefs"), (top or 0) + 1)
+
+
 def merged_pre_snapshot(db: Connection) -> set[int]:
     """The briefs.id of the versions a merge brought from an archive where no snapshot
     could hold them (`never_in_a_snapshot`; table `pre_snapshot_versions`): prune keeps
