@@ -164,8 +164,9 @@ def _merge(out: Archive, sources: Sequence[Archive]) -> MergeReport:
                          unsnapshotted)
     finally:
         out._lookup = None  # the latest versions it holds may have moved
-    for source, kept in zip(sources, unsnapshotted, strict=True):
-        _mark_folded(out, source, kept)
+    stored = {(i, record.path, record.version) for i, record in todo}  # marked by batches
+    for i, (source, kept) in enumerate(zip(sources, unsnapshotted, strict=True)):
+        _mark_folded(out, source, {v for v in kept if (i, *v) not in stored})
         report.snapshots_added += _merge_snapshots(out, source)
     out.release_free_pages()
     return report
@@ -257,17 +258,16 @@ def _merge_batch(out: Archive, sources: Sequence[Archive], batch: list[tuple[int
     out._lookups().stored(ids, {}, times)
 
 
-def _mark_folded(out: Archive, source: Archive, unsnapshotted: set[tuple[str, int]]) -> None:
-    """Mark OUT's versions that hold an input's `unsnapshotted` versions which were not
-    stored again (OUT held them already, or they repeat the bytes of the version before):
-    each batch marked the versions it stored. Idempotent, so a merge run again after an
-    interrupted one, or after a briefmin that marked none, marks them all."""
-    if not unsnapshotted:
-        return
+def _mark_folded(out: Archive, source: Archive, folded: set[tuple[str, int]]) -> None:
+    """Mark OUT's versions that hold an input's `folded` versions: those no snapshot could
+    hold that this run did not store (OUT held them already, or they repeat the bytes of
+    the version before); each batch marked the versions it stored. So a merge run again
+    after an interrupted one, or after a briefmin that marked none, marks them all."""
+    if not folded:
+        return  # no scan of OUT's versions (`_version_map`)
     place = _version_map(out, source)
     with out._db.transaction() as db:
-        snaps.mark_merged_pre_snapshot(db, sorted({place[v] for v in unsnapshotted
-                                                   if v in place}))
+        snaps.mark_merged_pre_snapshot(db, sorted({place[v] for v in folded if v in place}))
 
 
 _SNAPSHOT_KEY = "time, host, roots, names"  # what tells one snapshot from another anywhere
