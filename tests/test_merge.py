@@ -230,6 +230,15 @@ def test_snapshots_are_carried_over_with_their_members(
         assert len(arch.snapshots()) == 3 and arch.verify().ok
 
 
+def night(cli: Cli, archive: Path, folder: str, text: str, day: int) -> None:
+    """`add` of FOLDER/a.md holding TEXT, at 02:00 on 2026-01-DAY (the cwd is tmp_path)."""
+    Path(folder).mkdir(exist_ok=True)
+    (Path(folder) / "a.md").write_text(text)
+    done = cli("add", archive, folder, "--model", HASHING, "-q", "--time",
+               f"2026-01-0{day}T02:00:00Z")
+    assert done.returncode == 0, done.stderr
+
+
 def test_versions_no_snapshot_held_stay_unprunable_when_merged(
         tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     """A format-4 archive's history, and an upgraded archive's versions from before its
@@ -237,27 +246,20 @@ def test_versions_no_snapshot_held_stay_unprunable_when_merged(
     snapshots they stay so: `forget --prune` there deleted every version but the latest."""
     monkeypatch.chdir(tmp_path)
 
-    def night(archive: Path, folder: str, text: str, day: int) -> None:
-        Path(folder).mkdir(exist_ok=True)
-        (Path(folder) / "a.md").write_text(text)
-        done = cli("add", archive, folder, "--model", HASHING, "-q", "--time",
-                   f"2026-01-0{day}T02:00:00Z")
-        assert done.returncode == 0, done.stderr
-
     old, upgraded, out = tmp_path / "old.bmin", tmp_path / "up.bmin", tmp_path / "out.bmin"
-    night(old, "f", "f1\n", 1)
-    night(old, "f", "f2\n", 2)
+    night(cli, old, "f", "f1\n", 1)
+    night(cli, old, "f", "f2\n", 2)
     surgery.write_format_4(old)  # read by merge as it is, with no snapshots
-    night(upgraded, "g", "g1\n", 1)
-    night(upgraded, "g", "g2\n", 2)
+    night(cli, upgraded, "g", "g1\n", 1)
+    night(cli, upgraded, "g", "g2\n", 2)
     surgery.write_format_4(upgraded)
-    night(upgraded, "g", "g3\n", 3)  # upgrades it; g3 is its first snapshot's
-    night(out, "h", "h1\n", 1)
-    night(out, "h", "h2\n", 2)
+    night(cli, upgraded, "g", "g3\n", 3)  # upgrades it; g3 is its first snapshot's
+    night(cli, out, "h", "h1\n", 1)
+    night(cli, out, "h", "h2\n", 2)
     done = cli("merge", out, old, upgraded, "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["versions_added"] == 5
-    night(out, "h", "h3\n", 4)
+    night(cli, out, "h", "h3\n", 4)
     pruned = cli("forget", out, "--keep-last", "1", "--prune", "--json")
     assert pruned.returncode == 0, pruned.stderr
     # h1 and h2 were held only by out's own forgotten snapshots (before: f1, g1, g2 too)
@@ -278,22 +280,15 @@ def test_a_merged_version_stored_once_is_kept_for_both_and_rm_drops_marks(
     removed one's row id, and must stay prunable."""
     monkeypatch.chdir(tmp_path)
 
-    def night(archive: Path, text: str, day: int, folder: str = "f") -> None:
-        Path(folder).mkdir(exist_ok=True)
-        (Path(folder) / "a.md").write_text(text)
-        done = cli("add", archive, folder, "--model", HASHING, "-q", "--time",
-                   f"2026-01-0{day}T02:00:00Z")
-        assert done.returncode == 0, done.stderr
-
     out, other = tmp_path / "out.bmin", tmp_path / "other.bmin"
-    night(out, "x\n", 1)
-    night(other, "x\n", 2)  # the same bytes a day later, on another host
-    night(out, "y\n", 3)
-    night(other, "w\n", 5)
+    night(cli, out, "f", "x\n", 1)
+    night(cli, other, "f", "x\n", 2)  # the same bytes a day later, on another host
+    night(cli, out, "f", "y\n", 3)
+    night(cli, other, "f", "w\n", 5)
     surgery.write_format_4(other)
     merged = json.loads(cli("merge", out, other, "--json").stdout)
     assert (merged["versions_added"], merged["versions_skipped"]) == (1, 1)
-    night(out, "v\n", 6)
+    night(cli, out, "f", "v\n", 6)
     done = cli("forget", out, "--keep-last", "1", "--prune", "--json")
     assert json.loads(done.stdout)["prune"]["versions"] == 1  # y: only out's own history
     listed = json.loads(cli("ls", out, "--all-versions", "--json").stdout)
@@ -302,10 +297,55 @@ def test_a_merged_version_stored_once_is_kept_for_both_and_rm_drops_marks(
     # rm, then new versions that take the removed rows' ids
     assert cli("rm", out, "f/a.md").returncode == 0
     for day, text in ((7, "n1\n"), (8, "n2\n"), (9, "n3\n")):
-        night(out, text, day, "g")
+        night(cli, out, "g", text, day)
     done = cli("forget", out, "--keep-last", "1", "--prune", "--json")
     assert json.loads(done.stdout)["prune"]["versions"] == 2
     assert cli("verify", out, "-q").returncode == 0
+
+
+def test_a_merge_killed_before_its_snapshots_leaves_no_version_prunable(
+        tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The input's snapshots are carried after its versions, in a later transaction. Killed
+    in between, OUT held versions that none of its snapshots held, and `forget --prune`
+    there deleted them. Each is now marked in the transaction that stores it and unmarked
+    with the carrying, so a completed merge leaves them to OUT's snapshots as before."""
+    import briefmin.store.merge as merge_module
+
+    monkeypatch.chdir(tmp_path)
+
+    source, out, whole = tmp_path / "in.bmin", tmp_path / "out.bmin", tmp_path / "whole.bmin"
+    for day, text in enumerate(("a1\n", "a2\n", "a3\n"), start=1):
+        night(cli, source, "f", text, day)
+    night(cli, out, "h", "h1\n", 1)
+    shutil.copy(out, whole)
+
+    def killed(*args: Any) -> int:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(merge_module, "_merge_snapshots", killed)
+        with Archive.open(source) as src, Archive.open(out, write=True) as arch, \
+                pytest.raises(KeyboardInterrupt):
+            merge(out=arch, sources=[src])
+    night(cli, out, "h", "h2\n", 5)
+    pruned = cli("forget", out, "--keep-last", "1", "--prune", "--json")
+    assert pruned.returncode == 0, pruned.stderr
+    assert json.loads(pruned.stdout)["prune"]["versions"] == 1  # h1, out's own
+    listed = json.loads(cli("ls", out, "--all-versions", "--json").stdout)
+    assert sorted((r["path"], r["version"]) for r in listed) == [
+        ("f/a.md", 1), ("f/a.md", 2), ("f/a.md", 3), ("h/a.md", 2)]
+    # run again: the snapshots come over; the versions stay marked (see _merge_snapshots)
+    again = json.loads(cli("merge", out, source, "--json").stdout)
+    assert (again["versions_added"], again["snapshots_added"]) == (0, 3)
+    assert cli("verify", out, "-q").returncode == 0
+    # completed at once, the marks go with the carrying: the input's forgotten snapshots
+    # leave a1 and a2 to prune
+    done = cli("merge", whole, source, "--json")
+    assert json.loads(done.stdout)["snapshots_added"] == 3
+    night(cli, whole, "h", "h2\n", 5)
+    pruned = cli("forget", whole, "--keep-last", "1", "--prune", "--json")
+    assert json.loads(pruned.stdout)["prune"]["versions"] == 3  # h1, a1, a2
+    assert cli("verify", whole, "-q").returncode == 0
 
 
 @pytest.mark.parametrize("value", ['"x"', "Infinity", "-1", "1.5", "[[1, 2]]"])

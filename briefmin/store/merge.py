@@ -158,16 +158,21 @@ def _merge(out: Archive, sources: Sequence[Archive]) -> MergeReport:
     # has no index by path) and kept up to date by each batch
     held = {path: [list(row) for row in found] for path, found in
             catalogue.versions_of(out._db, {record.path for _, record in todo}).items()}
+    # the versions stored that an input's snapshots hold, by input: marked unprunable until
+    # those snapshots are carried, so a merge killed in between leaves none of them unheld
+    awaiting: list[list[int]] = [[] for _ in sources]
     try:
         for start in range(0, len(todo), MERGE_BATCH):
             _merge_batch(out, sources, todo[start:start + MERGE_BATCH], vectors, held, report,
-                         unsnapshotted)
+                         unsnapshotted, awaiting)
     finally:
         out._lookup = None  # the latest versions it holds may have moved
+    for source, settled in zip(sources, awaiting, strict=True):
+        report.snapshots_added += _merge_snapshots(out, source, settled)
+    # after every input's unmarking: one input's folded version may be another's stored one
     stored = {(i, record.path, record.version) for i, record in todo}  # marked by batches
     for i, (source, kept) in enumerate(zip(sources, unsnapshotted, strict=True)):
         _mark_folded(out, source, {v for v in kept if (i, *v) not in stored})
-        report.snapshots_added += _merge_snapshots(out, source)
     out.release_free_pages()
     return report
 
@@ -204,9 +209,11 @@ def _new_versions(out: Archive, sources: Sequence[Archive], report: MergeReport
 
 def _merge_batch(out: Archive, sources: Sequence[Archive], batch: list[tuple[int, BriefRecord]],
                  vectors: dict[int, _SourceVectors], held: dict[str, list[list[int]]],
-                 report: MergeReport, unsnapshotted: list[set[tuple[str, int]]]) -> None:
+                 report: MergeReport, unsnapshotted: list[set[tuple[str, int]]],
+                 awaiting: list[list[int]]) -> None:
     """One transaction: the batch's new contents and its versions, each table's rows in one
-    statement (a row at a time was a lookup, an id and an insert per version)."""
+    statement (a row at a time was a lookup, an id and an insert per version). Every version
+    stored is marked unprunable; those an input's snapshot holds are added to `awaiting`."""
     digests = [bytes.fromhex(record.sha256) for _, record in batch]
     stored = out.stored_contents(digests)
     new: dict[bytes, tuple[int, BriefRecord]] = {}
@@ -240,9 +247,10 @@ def _merge_batch(out: Archive, sources: Sequence[Archive], batch: list[tuple[int
                     for digest, (_, record) in zip(digests, batch, strict=True)]
         times = out._lookups().time_ids(db, {added for _, added, _ in versions})
         new_ids = _place_versions(db, held, versions, {**out._lookups().times, **times})
-        snaps.mark_merged_pre_snapshot(db, [
-            brief for brief, (i, record) in zip(new_ids, batch, strict=True)
-            if (record.path, record.version) in unsnapshotted[i]])
+        snaps.mark_merged_pre_snapshot(db, new_ids)
+        for brief, (i, record) in zip(new_ids, batch, strict=True):
+            if (record.path, record.version) not in unsnapshotted[i]:
+                awaiting[i].append(brief)
         report.versions_added += len(batch)
         for bits, tier_rows in sorted(vector_rows.items(), reverse=True):
             decoder = next((v.decoder for v in vectors.values() if v.decoder), None)
@@ -273,12 +281,19 @@ def _mark_folded(out: Archive, source: Archive, folded: set[tuple[str, int]]) ->
 _SNAPSHOT_KEY = "time, host, roots, names"  # what tells one snapshot from another anywhere
 
 
-def _merge_snapshots(out: Archive, source: Archive) -> int:
+def _merge_snapshots(out: Archive, source: Archive, settled: list[int]) -> int:
     """Carry the input's snapshots over (after its versions): each snapshot OUT lacks gets a
     new id, in the input's id order, and its chain the id of its first snapshot carried;
     its members are mapped to OUT's versions (the same path and bytes, the latest added at
-    or before the input's) and written as spans again. Returns how many were added."""
+    or before the input's) and written as spans again. In the same transaction the marks of
+    the versions in `settled` (stored by this run, held by the input's snapshots) go: from
+    then on OUT's snapshots hold them. Returns how many snapshots were added.
+
+    A merge killed before this keeps those marks, and a run again stores none of those
+    versions, so it cannot tell its own marks from another input's: they stay. A killed
+    merge costs the space of versions no policy will prune, never a version."""
     if not snaps.present(source._db):  # format < 5: no snapshots to carry
+        _settle(out, settled)
         return 0
     have = {tuple(r) for r in out._db.query(f"SELECT {_SNAPSHOT_KEY} FROM snapshots")}
     chains: dict[int, list[snaps.Snapshot]] = {}
@@ -287,6 +302,7 @@ def _merge_snapshots(out: Archive, source: Archive) -> int:
         if tuple(key) not in have:
             names[int(snapshot_id)] = bytes(key[-1])
     if not names:
+        _settle(out, settled)
         return 0
     for snapshot in snaps.listing(source._db):
         if snapshot.id in names:
@@ -307,7 +323,15 @@ def _merge_snapshots(out: Archive, source: Archive) -> int:
                     spans.append((ids[0], brief, open_at.pop(brief), ids[k - 1]))
             spans += [(ids[0], brief, first, None) for brief, first in open_at.items()]
             rows.put_many(db, "snapshot_spans", sorted(spans, key=lambda r: (r[1], r[2])))
+        snaps.unmark_merged_pre_snapshot(db, settled)
     return sum(len(c) for c in chains.values())
+
+
+def _settle(out: Archive, settled: list[int]) -> None:
+    """Unmark `settled` when the input has no snapshot OUT lacks (see `_merge_snapshots`)."""
+    if settled:
+        with out._db.transaction() as db:
+            snaps.unmark_merged_pre_snapshot(db, settled)
 
 
 def _insert_snapshots(db: Any, chain: list[snaps.Snapshot], digests: list[bytes]

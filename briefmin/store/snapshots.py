@@ -303,6 +303,13 @@ def mark_merged_pre_snapshot(db: Connection, ids: Iterable[int]) -> None:
     rows.put_many(db, "pre_snapshot_versions", [(i,) for i in ids])
 
 
+def unmark_merged_pre_snapshot(db: Connection, ids: Sequence[int]) -> None:
+    """Take these briefs.id out of `merged_pre_snapshot` (a merge, once the snapshots that
+    hold them are carried). The caller holds a write transaction."""
+    db.executemany("DELETE FROM pre_snapshot_versions WHERE brief_id = ?",
+                   [(i,) for i in ids])
+
+
 def never_in_a_snapshot(db: Connection) -> set[tuple[str, int]]:
     """The (path, version) of an archive read by `merge` that no snapshot of it could hold:
     every version in an archive without snapshots; else those up to its `pre_snapshot_top`
