@@ -557,7 +557,12 @@ def split_clauses(sentence: str, fine: bool = False, words: bool = False) -> lis
     of fewer than MIN_CLAUSE_WORDS words are joined to the next (the last to the one before).
     `fine` also breaks after every comma; `words` after every word (one word a piece)."""
     if words:
-        return _CJK_PHRASE.findall(sentence) if has_cjk(sentence) else sentence.split()
+        found = _CJK_PHRASE.findall(sentence) if has_cjk(sentence) else sentence.split()
+        # a first word of marks alone (`##` of a heading, a quote's `>`) would be a cut
+        # lead that says nothing: it joins the word after it
+        while len(found) > 1 and not any(ch.isalnum() for ch in found[0]):
+            found[:2] = [f"{found[0]} {found[1]}"]
+        return found
     pieces, start = [], 0
     for match in (_FINE_CLAUSE_BREAK if fine else _CLAUSE_BREAK).finditer(sentence):
         pieces.append(sentence[start:match.start()])
@@ -1041,14 +1046,21 @@ def _start_pieces(sentence: str, budget: int) -> list[_Piece]:
     words = [(k, word, glued) for k, line in enumerate(sentence.split("\n"))
              for word, glued in words_of(line)]
     size = -(-budget // START_PIECES)
-    spans = [(a, min(a + size, budget)) for a in range(0, budget, size)]
+    spans = [(a, min(a + size, budget)) for a in range(0, budget, size)] + [
+        (budget, len(words))]
+    # a first piece of marks alone (`##` of a heading with nothing under it, a list's `-`)
+    # would be a kept start that says nothing: it joins the next
+    while len(spans) > 1 and not any(ch.isalnum() for _, word, _ in
+                                     words[spans[0][0]:spans[0][1]] for ch in word):
+        spans[:2] = [(spans[0][0], spans[1][1])]
     pieces = []
-    for j, (a, b) in enumerate([*spans, (budget, len(words))]):
+    for j, (a, b) in enumerate(spans):
         text = "".join(("" if i == a else "\n" if words[i][0] != words[i - 1][0]
                         else _spaced(words[i - 1][1], words[i][1], glued=words[i][2]))
                        + words[i][1] for i in range(a, b))
         line_start = words[a][0] != words[a - 1][0] if a else False
-        pieces.append(_Piece(text, j, piece=True, line_start=line_start, rest=j == len(spans),
+        pieces.append(_Piece(text, j, piece=True, line_start=line_start,
+                             rest=j == len(spans) - 1,
                              glued=bool(a) and not line_start and words[a][2]))
     return pieces
 

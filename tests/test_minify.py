@@ -497,8 +497,23 @@ def test_clause_split() -> None:
                                         "and it also handles W; fine."]
     fine = "however, when the device resets, the state is lost, see below."
     assert " ".join(split_clauses(fine, fine=True)) == fine
-    # word units (the thirteenth round's cut lead): one word a piece
+    # word units (the thirteenth round's cut lead): one word a piece, a leading word of
+    # marks alone joined to the next
     assert split_clauses(fine, words=True) == fine.split()
+    assert split_clauses("## Setup steps", words=True) == ["## Setup", "steps"]
+    assert split_clauses("-- --", words=True) == ["-- --"]
+
+
+def test_no_output_is_a_mark_without_words() -> None:
+    """Headings with nothing under them, cut to a budget of a word or two: the cut lead
+    kept `#` alone (and then `# A` over `##`), a mark that says nothing."""
+    text = "# A\n## B\n### C\n"
+    for budget in range(1, 7):
+        out = minify(hashing(), text, max_words=budget).text
+        assert all(any(ch.isalnum() for ch in line) for line in out.splitlines()), out
+    long_heading = "## " + " ".join(f"word{i}" for i in range(40)) + "\n"
+    out = minify(hashing(), long_heading, max_words=1, pick_tokens=0).text
+    assert all(any(ch.isalnum() for ch in line) for line in out.splitlines()), out
 
 
 def test_clause_units_keep_a_sentence_prefix() -> None:
