@@ -7,6 +7,7 @@ and bad input, quiet runs and log files behave as README says."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -583,6 +584,28 @@ def test_an_archived_name_with_glob_characters_selects_itself_only(
     with Archive.open(path) as archive:
         assert sorted(r.path for r in archive.records()) == [
             "src/Draft 1.md", "src/Draft [1].md", "src/bx.md"]
+
+
+def test_a_folder_named_like_a_checksum_selects_its_briefs_only(
+        cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A year folder is also a sha256 prefix: `rm A 2024` removed every brief whose checksum
+    starts with 2024 too (here `notes.md`: a healthy archive losing a brief no one named).
+    A selector that is an archived folder takes that folder only; a prefix that is no path
+    is still a checksum."""
+    monkeypatch.chdir(tmp_path)
+    notes = b"Meeting notes 59280: the rota for March.\n"
+    assert hashlib.sha256(notes).hexdigest().startswith("2024")
+    Path("2024").mkdir()
+    Path("2024/q1.md").write_text("First quarter plan.\n")
+    Path("notes.md").write_bytes(notes)
+    assert cli("add", "a.bmin", "2024", "notes.md", "--model", HASHING, "-q").returncode == 0
+    listed = cli("ls", "a.bmin", "2024", "--json")
+    assert [r["path"] for r in json.loads(listed.stdout)] == ["2024/q1.md"]
+    assert cli("rm", "a.bmin", "2024").returncode == 0
+    with Archive.open(tmp_path / "a.bmin") as archive:
+        assert [r.path for r in archive.records()] == ["notes.md"]
+    by_sum = cli("restore", "a.bmin", "2024", "--stdout")
+    assert (by_sum.returncode, by_sum.stdout) == (0, notes.decode())
 
 
 def test_a_damaged_input_of_a_merge_is_named_with_its_brief(

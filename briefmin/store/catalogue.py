@@ -75,8 +75,8 @@ class MissingContent(IntegrityError):
 
 def selects(selector: str, path: str, sha256: str) -> bool:
     """The selector grammar: an exact path, a folder prefix, a glob, or a sha256 prefix
-    (≥ 4 hex digits). (A selector that is an archived path is taken as that path only:
-    `_selected`.)"""
+    (≥ 4 hex digits). (A selector that is an archived path or folder is taken as that
+    only: `_selected`.)"""
     folder = selector.rstrip("/") + "/"
     if selector == path or path.startswith(folder):
         return True
@@ -92,12 +92,12 @@ def _selected(selector: str, paths: Sequence[str], digests: Sequence[str]) -> li
     prefixes scan every brief."""
     folder = selector.rstrip("/") + "/"
     hit = set(range(bisect.bisect_left(paths, selector), bisect.bisect_right(paths, selector)))
-    exact = bool(hit)
     hit.update(range(bisect.bisect_left(paths, folder),
                      bisect.bisect_left(paths, folder[:-1] + chr(ord("/") + 1))))
-    # an archived name takes itself only: `Draft [1].md` must not restore or remove
-    # `Draft 1.md` as well, nor a path that looks like hex a brief of that checksum
-    if not exact and (any(ch in selector for ch in "*?[") or _HEX.fullmatch(selector)):
+    # an archived name or folder takes itself only: `Draft [1].md` must not restore or
+    # remove `Draft 1.md` as well, nor a path or a folder that looks like hex (`2024/`) the
+    # briefs of that checksum
+    if not hit and (any(ch in selector for ch in "*?[") or _HEX.fullmatch(selector)):
         hit.update(k for k, path in enumerate(paths) if selects(selector, path, digests[k]))
     return sorted(hit)
 
