@@ -20,6 +20,9 @@ from types import TracebackType
 
 from .errors import BriefminError, InputError
 
+# bytes of a name kept in its temporary name: with `.`, `.briefmin-`, a pid and a clock
+# reading, well under 255
+_STEM_BYTES = 160
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -53,6 +56,30 @@ def check_names(root: Path, names: Sequence[str], error: type[BriefminError]) ->
             or "\x00.\x00" in parts or "\x00..\x00" in parts):
         for name in names:
             safe_parts(root, name, error)
+    # a UTF-8 character is at most 4 bytes: parts of at most 63 need no encoding to pass
+    if names and len(max(parts.split("\x00"), key=len)) > _SURELY_SHORT:
+        _check_lengths(root, names)
+
+
+_SURELY_SHORT = 63
+
+
+def _check_lengths(root: Path, names: Sequence[str]) -> None:
+    """Refuse a name with a part longer than `root`'s file system allows (255 bytes on
+    most), before anything is written: writing it failed part way with "File name too
+    long" and no name."""
+    try:
+        limit = os.pathconf(root, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    for name in names:
+        for part in name.split("/"):
+            if len(part) > _SURELY_SHORT and len(os.fsencode(part)) > limit:
+                shown = name if len(name) <= 80 else f"{name[:60]}…"
+                raise InputError(
+                    f"cannot write {shown!r} under {root}: a part of its name is "
+                    f"{len(os.fsencode(part))} bytes, more than its file system allows "
+                    f"({limit}); write that one to stdout (`restore … --stdout`)")
 
 
 class FolderWriter:
@@ -96,7 +123,11 @@ class FolderWriter:
         if self.exclusive:
             self._create(folder, parts, leaf, data)
             return
-        tmp = f".{leaf}.briefmin-{os.getpid()}-{time.monotonic_ns()}"
+        # the leaf's start names the temporary file, cut so that it fits NAME_MAX (a long
+        # name's temporary one was too long to make, and the write failed)
+        stem = leaf if len(leaf) <= _STEM_BYTES // 4 else \
+            os.fsdecode(os.fsencode(leaf)[:_STEM_BYTES])
+        tmp = f".{stem}.briefmin-{os.getpid()}-{time.monotonic_ns()}"
         try:
             # inside the try: a Ctrl-C taken as os.open returns surfaces on this line, after
             # the kernel made the file (a name of ours alone, so removing it is always safe)

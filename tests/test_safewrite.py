@@ -13,7 +13,7 @@ import pytest
 
 from briefmin import Archive
 from briefmin.errors import ArchiveError, InputError
-from briefmin.safewrite import FolderWriter
+from briefmin.safewrite import FolderWriter, check_names
 
 MakeArchive = Callable[..., Path]
 
@@ -116,3 +116,26 @@ def test_restore_into_an_empty_folder_creates_in_place(hashing_archive: MakeArch
     for target in ("out", "again"):
         for name, data in files.items():
             assert (tmp_path / target / "src" / name).read_bytes() == data
+
+
+def test_names_near_the_file_systems_limit(hashing_archive: MakeArchive, tmp_path: Path
+                                            ) -> None:
+    """A name of 225-255 bytes restored into a folder that held something: its temporary
+    name (the name and 31 more bytes) was too long to make, and the restore stopped there
+    with "File name too long", the briefs after it unwritten. A name the target's file
+    system cannot hold at all is refused, named, before anything is written."""
+    long_name = "é" * 110 + "x" * 30 + ".md"  # 253 bytes in UTF-8
+    files = {"a.md": b"first\n", long_name: b"long\n", "zz.md": b"last\n"}
+    path = hashing_archive(files)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / ".keep").write_bytes(b"")
+    with Archive.open(path) as archive:
+        archive.restore(archive.records(), tmp_path / "out")
+    for name, data in files.items():
+        assert (tmp_path / "out" / "src" / name).read_bytes() == data
+    too_long = ["src/a.md", "src/" + "y" * 300]
+    with FolderWriter(tmp_path / "new", ArchiveError) as writer, \
+            pytest.raises(InputError, match="300 bytes, more than its file system allows"):
+        check_names(tmp_path, too_long, ArchiveError)
+        writer.write(["never"], b"")
+    assert not (tmp_path / "new").exists()
