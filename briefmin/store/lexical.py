@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import cjk
-from ..errors import ArchiveError
+from ..errors import ArchiveError, IntegrityError
 from . import schema
 from .connection import SQLITE_ERRORS, Connection
 
@@ -307,9 +307,19 @@ def sizes(db: Connection) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]
             return out[0], out[1]
     except ValueError:  # a damaged cell: the slow path says which
         pass
-    table = np.array(db.query("SELECT id, size FROM contents ORDER BY id"),
-                     np.int64).reshape(-1, 2)
+    found = db.query("SELECT id, size FROM contents ORDER BY id")
+    for row in found:
+        if not all(isinstance(value, int) and not isinstance(value, bool) for value in row):
+            raise IntegrityError(f"{db.path}: the catalogue entry of stored item "
+                                 f"{_shown(row[0])} is damaged (its id or size); run "
+                                 f"`briefmin verify {db.path}`")
+    table = np.array(found, np.int64).reshape(-1, 2)
     return table[:, 0].copy(), table[:, 1].copy()
+
+
+def _shown(value: object) -> str:
+    """A cell as a message shows it: a damaged one may be bytes of any length."""
+    return str(value) if isinstance(value, int) else repr(value)[:40]
 
 
 def index_bytes(db: Connection) -> int:

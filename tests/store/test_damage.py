@@ -268,3 +268,19 @@ def test_random_bit_flips_are_found(real_archive: Path, tmp_path: Path, cli: Cli
         code = check_verify(cli, path, f"bit {bit}", None)
         tally[f"exit {code}"] += 1
     print(f"\n{flips} random bit flips of a {len(original_bytes)}-byte archive: {tally}")
+
+
+@pytest.mark.parametrize("mode", ["lexical", "hybrid"])
+def test_a_size_of_another_type_is_damage_to_search(real_archive: Path, tmp_path: Path,
+                                                    cli: Cli, mode: str) -> None:
+    """A stored item's size turned into a blob (a flipped type byte): search read the sizes
+    for BM25 without a checksum and exited 70 ("internal error … please report this
+    bug"). It is damage: exit 3, one line naming the stored item and `verify`."""
+    path = tmp_path / "a.bmin"
+    shutil.copyfile(real_archive, path)
+    surgery.execute(path, "UPDATE contents SET size = x'071e01' WHERE id = 5")
+    result = cli("search", path, "budget review", "--mode", mode, "--model", HASHING)
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"briefmin: error: {path}: the catalogue entry of stored item 5 is damaged (its id or "
+        f"size); run `briefmin verify {path}`"]
