@@ -105,14 +105,25 @@ def iter_sources(paths: Iterable[str], *, include: Iterable[str] = DEFAULT_INCLU
         yield from found
         return
     # a file reached twice (`add A docs ./docs`) is one brief: it was counted added and then
-    # unchanged. Only a repeated name is compared, by the file it is
+    # unchanged. Only a repeated name is compared, by the file it is. Two files of one
+    # archive name (`tmp/a.md` and `/tmp/a.md`, a path and stdin's --name) were both stored,
+    # the second as a new version of the first, every run: the first given is taken
     seen: dict[str, str] = {}
     for item in found:
-        if isinstance(item, Source) and item.fs_path is not None:
-            first = seen.setdefault(item.name, item.fs_path)
-            if first is not item.fs_path and _same_file(first, item.fs_path):
+        if isinstance(item, Source):
+            origin = item.fs_path if item.fs_path is not None else "-"
+            first = seen.setdefault(item.name, origin)
+            if first is not origin:
+                if origin != "-" and first != "-" and _same_file(first, origin):
+                    continue
+                yield Skipped(item.name, f"{_shown(origin)} has the archive name of "
+                              f"{_shown(first)}, given before it; give only one of them")
                 continue
         yield item
+
+
+def _shown(origin: str) -> str:
+    return "stdin" if origin == "-" else origin
 
 
 def _same_file(a: str, b: str) -> bool:

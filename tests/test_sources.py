@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -81,8 +82,10 @@ def test_a_file_not_to_be_read_is_skipped_when_read(tmp_path: Path,
 
 def test_a_file_given_twice_is_one_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                           ) -> None:
-    """`add A sub sub ./sub` said "added 1, unchanged 1" for one file; another file that
-    only has the same archive name (`sub/a.md` from elsewhere) is still its own source."""
+    """`add A sub sub ./sub` said "added 1, unchanged 1" for one file. Another file of the
+    same archive name (`sub/a.md` from elsewhere, or stdin's `--name`) was stored as a new
+    version of the first, both at every run, and the snapshot held one: it is skipped, and
+    says which file it clashes with."""
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "a.md").write_text("one brief\n")
     (tmp_path / "other" / "sub").mkdir(parents=True)
@@ -93,4 +96,10 @@ def test_a_file_given_twice_is_one_source(tmp_path: Path, monkeypatch: pytest.Mo
         ("sub/a.md", "sub/a.md")]
     monkeypatch.chdir(tmp_path / "other")
     both = list(iter_sources(["sub", "../sub"]))
-    assert [s.name for s in both] == ["sub/a.md", "sub/a.md"]
+    assert [(type(s), s.name) for s in both] == [(Source, "sub/a.md"), (Skipped, "sub/a.md")]
+    assert isinstance(both[1], Skipped) and both[1].reason == (
+        "../sub/a.md has the archive name of sub/a.md, given before it; give only one of "
+        "them")
+    piped = list(iter_sources(["sub", "-"], stdin_name="sub/a.md", stdin=io.BytesIO(b"x\n")))
+    assert [type(s) for s in piped] == [Source, Skipped]
+    assert isinstance(piped[1], Skipped) and piped[1].reason.startswith("stdin has the")
