@@ -463,8 +463,13 @@ class Lookup:
         self.contents: dict[bytes, int] = {}
         (top,), = db.query("SELECT COALESCE(MAX(id), 0) FROM contents")
         digests: list[bytes | None] = [None] * (int(top) + 1)  # by id: one object per sha256
+        # ids a damaged table holds twice (a flipped rowid): a brief linked to one would
+        # read the other row's bytes (`check_linked`)
+        self.doubled: set[int] = set()
         for i, digest in db.iterate("SELECT id, sha256 FROM contents"):  # ids: rowids
             self.contents[digest] = i
+            if digests[i] is not None:
+                self.doubled.add(i)
             digests[i] = digest
         self.latest: dict[str, tuple[int, bytes]] = {}
         # the highest content id a brief row names: one whose contents row is lost must not
@@ -512,6 +517,36 @@ class Lookup:
         self.contents.update(contents)
         self.latest.update(versions)
         self.times.update(times)
+
+
+_CONTENT_COLUMNS = ", ".join((*rows.COLUMNS["contents"], "checksum"))
+
+
+def check_linked(db: Connection, linked: Mapping[int, tuple[str, bytes]],
+                 doubled: Set[int] = frozenset()) -> None:
+    """Before new versions are linked to stored contents (`linked`: content id -> the path
+    and sha256 of the brief to link), check those contents' rows: each found by its id,
+    holding that sha256, passing its checksum, its id held once. Found by its sha256 alone,
+    a damaged row (a flipped id) linked a re-added brief to another brief's bytes, which
+    `restore` then wrote under its name with exit 0. Only the rows linked are read: an `add`
+    of changed briefs reads a few, never the whole table."""
+    wanted = sorted(linked)
+    found: dict[int, Sequence[Any]] = {}
+    for start in range(0, len(wanted), SCAN_PARAMETERS):
+        part = wanted[start:start + SCAN_PARAMETERS]
+        found.update((row[0], row) for row in db.query(
+            f"SELECT {_CONTENT_COLUMNS} FROM contents WHERE id IN "
+            f"({','.join('?' * len(part))})", part, lenient=True))
+    for content_id in wanted:
+        path, digest = linked[content_id]
+        row = found.get(content_id)
+        if content_id in doubled or row is None or row[1] != digest or (
+                db.checksummed and row[-1] != rows.row_sum("contents", row[:-1])):
+            raise IntegrityError(
+                f"{db.path}: {path}: its bytes are stored as item {content_id}, whose "
+                "catalogue entry is damaged, so it cannot be linked to them; nothing of "
+                f"this batch was added; run `briefmin verify {db.path}` and `rm` the "
+                "briefs it names, then add again")
 
 
 def content_ids(db: Connection, digests: Iterable[bytes]) -> dict[bytes, int]:

@@ -225,6 +225,10 @@ def _merge_batch(out: Archive, sources: Sequence[Archive], batch: list[tuple[int
         placed, _ = out._blocks.write(list(data.items()))
         lookup = out._lookups()
         ids = lookup.content_ids(digests)
+        # versions linked to OUT's stored contents: their rows checked (catalogue.check_linked)
+        catalogue.check_linked(db, {ids[digest]: (record.path, digest) for digest, (_, record)
+                                    in zip(digests, batch, strict=True) if digest in stored},
+                               lookup.doubled)
         vector_rows: dict[int, Rows] = {}  # by bits per dimension of their codes
         content_rows, texts = [], []
         next_content = lookup.next_content(db)

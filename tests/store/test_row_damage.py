@@ -246,6 +246,32 @@ def test_an_add_stores_a_brief_whose_contents_row_is_lost_again(
         assert again.version == 2 and arch.read(again) == FILES["a/two.md"]
 
 
+def test_an_add_never_links_a_brief_to_a_damaged_contents_row(
+        hashing_archive: MakeArchive, tmp_path: Path, cli: Cli,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lost contents row, and another row holding its sha256 (as a flipped id does): `add`
+    found the brief's bytes by that sha256 and linked its new version to the damaged row,
+    exit 0, so the brief stayed unrestorable (with a flipped id, `restore` wrote another
+    brief's bytes under its name, exit 0). Now `add` refuses: exit 3, nothing added."""
+    path = hashing_archive(FILES)
+    (lost, digest), = surgery.execute(path, "SELECT c.id, c.sha256 FROM contents c JOIN "
+                                            "briefs b ON b.content = c.id WHERE b.path = "
+                                            "'src/a/two.md'")
+    other, = [i for (i,) in surgery.execute(path, "SELECT id FROM contents") if i != lost][:1]
+    surgery.execute(path, f"DELETE FROM contents WHERE id = {lost}")
+    surgery.execute(path, "UPDATE contents SET sha256 = ? WHERE id = ?", (digest, other))
+    before = surgery.execute(path, "SELECT id, path, version, content FROM briefs")
+    monkeypatch.chdir(tmp_path)
+    done = cli("add", path, "src")
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"briefmin: error: {path}: src/a/two.md: its bytes are stored as item {other}, whose "
+        "catalogue entry is damaged, so it cannot be linked to them; nothing of this batch "
+        f"was added; run `briefmin verify {path}` and `rm` the briefs it names, then add "
+        "again")
+    assert surgery.execute(path, "SELECT id, path, version, content FROM briefs") == before
+
+
 def test_rm_removes_a_brief_whose_contents_row_is_lost(hashing_archive: MakeArchive,
                                                        cli: Cli) -> None:
     path = hashing_archive(FILES)
