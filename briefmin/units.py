@@ -557,7 +557,9 @@ def split_clauses(sentence: str, fine: bool = False, words: bool = False) -> lis
     of fewer than MIN_CLAUSE_WORDS words are joined to the next (the last to the one before).
     `fine` also breaks after every comma; `words` after every word (one word a piece)."""
     if words:
-        found = _CJK_PHRASE.findall(sentence) if has_cjk(sentence) else sentence.split()
+        if has_cjk(sentence):
+            return _CJK_PHRASE.findall(sentence)
+        found = sentence.split()
         # a first word of marks alone (`##` of a heading, a quote's `>`) would be a cut
         # lead that says nothing: it joins the word after it
         while len(found) > 1 and not any(ch.isalnum() for ch in found[0]):
