@@ -77,6 +77,10 @@ class Literal:
                 f"(?<!{_LATIN})(?<!-)" if first == "-" else "")  # `-h` is not in `--h`
         right = ("" if cjk.has_token_letter(last) else
                  f"(?!{_LATIN})" if last.isalnum() or last == "_" else "")
+        joiners = sorted({ch for ch in self.text[1:-1] if ch in ".-"})
+        if right and joiners:  # a version or an address goes on: `v2.3` is not in `v2.3.1`,
+            # `ops@example.com` not in `ops@example.com.au` (a path may: `/sys/class/net/eth0`)
+            right = f"(?!{_LATIN}|[{re.escape(''.join(joiners))}]{_LATIN})"
         if first == "-" and right:
             right = f"(?!{_LATIN}|-)"  # an option: `--batch` is not in `--batch-size`
         if self.prefix:  # the rest of a longer hash may follow, nothing else

@@ -100,6 +100,25 @@ def test_identifiers_match_literally_not_by_their_parts(cli: Cli,
         assert found[0]["literals"] == 1 and all(h["literals"] == 0 for h in found[1:])
 
 
+def test_a_version_or_an_address_is_not_found_inside_a_longer_one(
+        cli: Cli, hashing_archive: Callable[..., Path]) -> None:
+    """`v2.3` was found in `v2.3.1` (a dot and digits read as the word's end), so the brief
+    that only named the longer version tied on literals and outranked the one naming
+    `v2.3` by BM25; so did `ops@example.com` in `ops@example.com.au`. A path still goes on
+    (`/sys/class/net` is in `/sys/class/net/eth0`: the test above)."""
+    archive = hashing_archive({
+        "a.md": b"# Upgrade notes for v2.3.1\n\nUpgrading to v2.3.1 is safe. The v2.3.1 "
+                b"installer keeps settings, and v2.3.1 fixes the renderer.\n",
+        "b.md": b"# Known issues\n\nThe scheduler in v2.3 drops jobs when the queue is "
+                b"full.\n",
+        "c.md": b"Contact ops@example.com.au for access to the old servers.\n",
+        "d.md": b"Contact ops@example.com for access to the new servers.\n"})
+    for query, path in (("v2.3", "src/b.md"), ("ops@example.com", "src/d.md")):
+        found = hits(cli, archive, query, "--mode", "lexical")
+        assert found[0]["path"] == path, query
+        assert found[0]["literals"] == 1 and all(h["literals"] == 0 for h in found[1:])
+
+
 @pytest.mark.model
 def test_a_query_with_no_lexical_match_falls_back_to_meaning(cli: Cli,
                                                              fixture_archive: Path) -> None:
