@@ -107,6 +107,8 @@ FromOpt = Annotated[str | None, typer.Option(
 IncludeOpt = Annotated[list[str] | None, typer.Option(
     help=f"Glob of folder members to take (default: {' '.join(DEFAULT_INCLUDE)}).")]
 ExcludeOpt = Annotated[list[str] | None, typer.Option(help="Glob of paths to leave out.")]
+MaxSizeOpt = Annotated[int, typer.Option(
+    "--max-size", min=1, help="Skip files larger than this many bytes.")]
 VersionOpt = Annotated[int | None, typer.Option("--version", min=1,
                                                 help="Version N instead of the latest.")]
 SnapshotOpt = Annotated[str | None, typer.Option(
@@ -184,9 +186,7 @@ def add_command(
     profile: Annotated[str | None, typer.Option(
         help="Vector codes of a new archive: 'default' (int8 rescoring codes) or 'small' "
              "(4-bit ones: a third smaller archive, coarser similarities).")] = None,
-    max_size: Annotated[int, typer.Option(
-        "--max-size", min=1, help="Skip files larger than this many bytes.")]
-        = DEFAULT_MAX_BYTES,
+    max_size: MaxSizeOpt = DEFAULT_MAX_BYTES,
     wait: WaitOpt = 3600.0,
     verbose: Annotated[bool, typer.Option(
         "--verbose", "-v", help="Name each brief on stderr once it is committed.")] = False,
@@ -569,6 +569,7 @@ def dedupe_command(
         = "stdin.txt",
     include: IncludeOpt = None,
     exclude: ExcludeOpt = None,
+    max_size: MaxSizeOpt = DEFAULT_MAX_BYTES,
     wait: WaitOpt = 3600.0,
     snapshot: SnapshotOpt = None,
     json_out: JsonOpt = False,
@@ -603,13 +604,16 @@ def dedupe_command(
         else PRUNE_KINDS
     if prune_kind is not None and not prune:
         raise UsageError("--prune-kind works with --prune")
+    if not dry_run and not prune:  # it removes nothing alone: a typo'd prune would pass
+        raise UsageError("--no-dry-run works with --prune")
     inputs = _inputs(paths, from_file)
     if prune and (inputs or from_file is not None):
         raise UsageError("--prune works on the archive's own duplicates; run it without paths")
     if prune and snapshot is not None:
         raise UsageError("--prune removes latest versions; run it without --snapshot")
     sources = (list(iter_sources(inputs, include=include or DEFAULT_INCLUDE,
-                                 exclude=exclude or (), stdin_name=_utf8(name, "--name")))
+                                 exclude=exclude or (), stdin_name=_utf8(name, "--name"),
+                                 max_bytes=max_size))
                if inputs else None)
     if (from_file is not None or inputs) and not sources:
         # a pull request that changes no brief: nothing to check is no finding (as `add`

@@ -164,13 +164,17 @@ def dedupe_groups(report: Any, quiet: bool) -> None:
         if not quiet:
             warn(f"skipped {escape_name(skipped.name)}: {skipped.reason}")
     rows = []
+    # in CI mode a column of its own says which members are the given briefs: a ` (new)`
+    # after the path made `cut -f5` give no usable path
+    given = bool(report.new)
     for number, group in enumerate(report.groups, 1):
         for member in group.members:
             rows.append([number, group.kind, f"{member.similarity:.3f}",
-                         f"{member.jaccard:.3f}", member.path + (" (new)" if member.new else "")])
+                         f"{member.jaccard:.3f}", member.path,
+                         *(["new" if member.new else "archived"] if given else [])])
     if rows:
-        table(["group", "kind", "cosine", "jaccard", "path"], rows,
-              right=("group", "cosine", "jaccard"))
+        table(["group", "kind", "cosine", "jaccard", "path", *(["brief"] if given else [])],
+              rows, right=("group", "cosine", "jaccard"))
     if report.histogram is not None:
         histogram(report.histogram, report.histogram_of, report.threshold)
     kinds = [g.kind for g in report.groups]

@@ -557,6 +557,16 @@ def test_ci_mode_exit_codes(cli: Cli, hashing_archive: MakeArchive, chdir_tmp: P
         assert [r.path for r in archive.records()] == ["src/a.md", "src/d.md"]
     assert cli("dedupe", path, "missing.md").returncode == ExitStatus.USAGE
     assert cli("dedupe", path, "new", "--prune").returncode == ExitStatus.USAGE
+    # --no-dry-run alone removes nothing: a usage error, as --prune-kind alone is
+    assert cli("dedupe", path, "--no-dry-run").returncode == ExitStatus.USAGE
+    # piped, the given briefs are named in a column of their own (a ` (new)` after the
+    # path made `cut -f5` give none), and `--max-size` is dedupe's too (a CI check of a
+    # brief over the default 64 MiB had no way to pass)
+    piped = cli("dedupe", path, "new/copy.md", "-q")
+    assert [line.split("\t")[4:] for line in piped.stdout.splitlines()] == [
+        ["src/a.md", "archived"], ["new/copy.md", "new"]]
+    small = cli("dedupe", path, "new/copy.md", "--fail", "--max-size", "10")
+    assert small.returncode == ExitStatus.USAGE and "--max-size 10" in small.stderr
 
 
 def test_a_new_version_of_an_archived_brief_is_not_its_duplicate(
