@@ -348,6 +348,31 @@ def test_a_merge_killed_before_its_snapshots_leaves_no_version_prunable(
     assert cli("verify", whole, "-q").returncode == 0
 
 
+def test_after_merging_two_archives_of_one_folder_the_next_add_follows_the_newest(
+        tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two archives of one folder from one host, their nights interleaved, merged: their
+    chains are carried one after the other, and the next `add` took the chain carried last
+    (by id) for the newest. An unchanged night then recorded that archive's older version
+    as the folder's: `restore --snapshot latest` wrote `b4` where the folder held `a5`.
+    The newest in time is the parent now, as in restic."""
+    monkeypatch.chdir(tmp_path)
+    one, two, out = tmp_path / "one.bmin", tmp_path / "two.bmin", tmp_path / "out.bmin"
+    for archive, text, day in ((one, "a1\n", 1), (two, "b2\n", 2), (one, "a3\n", 3),
+                               (two, "b4\n", 4), (one, "a5\n", 5)):
+        night(cli, archive, "d", text, day)
+    assert cli("merge", out, one, two, "-q").returncode == 0
+    night(cli, out, "d", "a5\n", 6)  # unchanged since day 5
+    done = cli("restore", out, "--snapshot", "latest", "--stdout")
+    assert (done.returncode, done.stdout) == (0, "a5\n")
+    listed = json.loads(cli("snapshots", out, "--json").stdout)["snapshots"]
+    assert [(s["added"], s["changed"], s["deleted"]) for s in listed][-1] == (0, 0, 0)
+    night(cli, out, "d", "a7\n", 7)
+    listed = json.loads(cli("snapshots", out, "--json").stdout)["snapshots"]
+    assert [(s["added"], s["changed"], s["deleted"]) for s in listed][-1] == (0, 1, 0)
+    assert cli("restore", out, "--snapshot", "latest", "--stdout").stdout == "a7\n"
+    assert cli("verify", out, "-q").returncode == 0
+
+
 @pytest.mark.parametrize("value", ['"x"', "Infinity", "-1", "1.5", "[[1, 2]]"])
 def test_marks_that_are_no_count_or_lost_are_found_not_obeyed(
         tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch, value: str) -> None:

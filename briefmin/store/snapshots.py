@@ -17,7 +17,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import InputError, IntegrityError
@@ -102,8 +102,10 @@ def repeat(db: Connection, paths: Set[str], *, time: datetime, host: str,
     since, and its spans are all still open, this one holds what it held. None otherwise (the
     caller then compares for real, with `record`). The caller holds a write transaction."""
     digest = names_digest(paths)
-    row = db.one(f"SELECT {_COLUMNS}, names, top FROM snapshots WHERE host = ? AND roots = ? "
-                 "ORDER BY id DESC LIMIT 1", (host, json.dumps(sorted(roots))))
+    chain = _parent_chain(db, host, roots)
+    row = None if chain is None else db.one(
+        f"SELECT {_COLUMNS}, names, top FROM snapshots WHERE chain = ? ORDER BY id DESC "
+        "LIMIT 1", (chain,))
     if row is None or row[-2] != digest or row[-1] != _top_brief(db):
         return None
     previous = _snapshot(db, row[:-2])
@@ -160,17 +162,36 @@ def record(db: Connection, brief_ids: dict[str, int], *, time: datetime, host: s
     return snapshot
 
 
+def _parent_chain(db: Connection, host: str, roots: Sequence[str]) -> int | None:
+    """The chain a new snapshot of this host and roots joins: that of the latest one in time
+    (then the highest id), as restic picks a parent. By id alone it was, after a `merge` of
+    two archives of one folder (their chains carried one after the other), the chain carried
+    last, not the newest: an unchanged night recorded the other archive's older versions as
+    the folder's, and `restore --snapshot latest` wrote them."""
+    best: tuple[tuple[datetime, int], int] | None = None
+    for snapshot_id, chain, time in db.query(
+            "SELECT id, chain, time FROM snapshots WHERE host = ? AND roots = ?",
+            (host, json.dumps(sorted(roots)))):
+        try:
+            when = datetime.fromisoformat(time)
+        except (TypeError, ValueError):
+            continue  # a damaged row: its checksum names it
+        key = (when if when.tzinfo is not None else when.replace(tzinfo=UTC), snapshot_id)
+        if isinstance(chain, int) and (best is None or key > best[0]):
+            best = (key, chain)
+    return None if best is None else best[1]
+
+
 def _previous(db: Connection, host: str, roots: Sequence[str]
               ) -> tuple[int | None, dict[int, tuple[int, int | None]]]:
     """The chain of this host and roots (None: none yet) and what its newest snapshot holds:
     brief -> (first, last) of the span that holds it. Those are its open spans, and, once
     newer snapshots were forgotten, spans they closed, which a new snapshot compares with
     too (its counts are relative to the previous snapshot there is)."""
-    row = db.one("SELECT chain, id FROM snapshots WHERE host = ? AND roots = ? "
-                 "ORDER BY id DESC LIMIT 1", (host, json.dumps(sorted(roots))))
-    if row is None:
+    chain = _parent_chain(db, host, roots)
+    if chain is None:
         return None, {}
-    chain, newest = int(row[0]), int(row[1])
+    (newest,), = db.query("SELECT MAX(id) FROM snapshots WHERE chain = ?", (chain,))
     return chain, {int(b): (int(f), None if last is None else int(last)) for b, f, last in
                    db.query(f"SELECT s.brief_id, s.first, s.last FROM snapshot_spans s "
                             f"WHERE {_COVERS}", (chain, newest, newest))}
