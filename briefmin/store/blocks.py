@@ -35,7 +35,7 @@ SUM_EVERY_BATCH_BELOW = 4096
 # block ids bound per query of `frames` (SQLite allows 32,766)
 _FRAME_PARAMETERS = 5000
 
-_CONTENT_COLUMNS = ", ".join((*rows.COLUMNS["contents"], "checksum"))
+_CONTENT_COLUMNS = rows.checked_columns("contents")
 
 
 class _LastBlocks:

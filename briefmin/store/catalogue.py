@@ -519,7 +519,7 @@ class Lookup:
         self.times.update(times)
 
 
-_CONTENT_COLUMNS = ", ".join((*rows.COLUMNS["contents"], "checksum"))
+_CONTENT_COLUMNS = rows.checked_columns("contents")
 
 
 def check_linked(db: Connection, linked: Mapping[int, tuple[str, bytes]],

@@ -48,6 +48,12 @@ class Executes(Protocol):
     def executemany(self, sql: str, rows: Any, /) -> Any: ...
 
 
+def checked_columns(table: str) -> str:
+    """The table's columns and then its checksum, for a SELECT whose rows are checked with
+    `row_sum(table, row[:-1]) == row[-1]`."""
+    return ", ".join((*COLUMNS[table], "checksum"))
+
+
 def row_sum(table: str, values: Sequence[Any]) -> int:
     """The checksum of one row's values (everything but `checksum`), as a signed integer."""
     h = _hasher(table).copy()
