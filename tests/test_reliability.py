@@ -320,6 +320,8 @@ def hostile_name(root: Path) -> None:
 CATALOGUE: list[tuple[str, Setup | None, list[str], int, str]] = [
     ("missing path", None, ["add", "a.bmin", "nope.md"], 2, "no such file or directory"),
     ("folder as archive", None, ["ls", "sub"], 3, "is a folder"),
+    ("named pipe as archive", fifo, ["ls", "pipe.md"], 3, "is a named pipe"),
+    ("add into a named pipe", fifo, ["add", "pipe.md", "keep.md"], 3, "is a named pipe"),
     ("text as archive", write("t.txt", b"hello\n"), ["ls", "t.txt"], 3,
      "not a briefmin archive"),
     ("zip as archive", write("z.zip", b"PK\x03\x04" + bytes(200)), ["info", "z.zip"], 3,

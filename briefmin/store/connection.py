@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
+import stat
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from itertools import islice
@@ -296,6 +297,12 @@ def check_header(path: str) -> None:
         raise ArchiveError(f"{path}: cannot read archive ({exc.strerror or exc})") from None
     if os.path.isdir(path):
         raise ArchiveError(f"{path}: is a folder, not an archive file")
+    kind = 0
+    with suppress(OSError):  # a dangling link: open() below says so
+        kind = os.stat(path).st_mode
+    if stat.S_ISFIFO(kind) or stat.S_ISSOCK(kind):  # opening one would wait for a writer
+        raise ArchiveError(f"{path}: is a {'named pipe' if stat.S_ISFIFO(kind) else 'socket'}"
+                           ", not an archive file")
     try:
         with open(path, "rb") as fh:
             head = fh.read(len(SQLITE_MAGIC))
