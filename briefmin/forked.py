@@ -8,11 +8,29 @@ second process can, as `zstd -d | tar x` runs in two."""
 from __future__ import annotations
 
 import os
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from .errors import BriefminError
+
+
+def _die_with(parent: int) -> None:
+    """In a forked child: be killed when the parent dies, so a `kill` or `timeout` of
+    briefmin stops the child's writing too (a killed restore's child went on filling the
+    target for seconds). Linux's prctl(PR_SET_PDEATHSIG); elsewhere nothing."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # no prctl here
+        return
+    if os.getppid() != parent:  # the parent died before the prctl took hold
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def cores() -> int:
@@ -43,9 +61,11 @@ def beside(prepare: Callable[[], tuple[Callable[[], None], int]], error: type[Br
     opened (it may open its own)."""
     to_parent, child_end = os.pipe()
     child_start, to_child = os.pipe()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # the child
         status = 0
+        _die_with(parent)
         try:
             os.close(to_parent)
             os.close(to_child)

@@ -139,3 +139,38 @@ def test_names_near_the_file_systems_limit(hashing_archive: MakeArchive, tmp_pat
         check_names(tmp_path, too_long, ArchiveError)
         writer.write(["never"], b"")
     assert not (tmp_path / "new").exists()
+
+
+def test_a_killed_restore_writes_nothing_after_it_is_gone(tmp_path: Path) -> None:
+    """A restore of many files writes half of them from a forked child: killing briefmin
+    (`kill`, `timeout`) left that child filling the target for seconds after, so the next
+    `rm -rf` or restore of it failed. The child now dies with its parent."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import HASHING, ROOT
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for k in range(4000):
+        (src / f"{k}.md").write_text(f"Brief {k}: the rota of week {k % 52}.\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    briefmin = [sys.executable, "-m", "briefmin"]
+    subprocess.run([*briefmin, "add", tmp_path / "a.bmin", src, "--model", HASHING, "-q"],
+                   check=True, env=env)
+    out = tmp_path / "out"
+    restore = subprocess.Popen([*briefmin, "restore", tmp_path / "a.bmin", "--to", out],
+                               env=env, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (out.is_dir() and any(out.rglob("*.md"))) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    restore.send_signal(signal.SIGKILL)
+    restore.wait()
+    time.sleep(0.2)  # the kernel's signal to the child
+    written = len(list(out.rglob("*")))
+    if written >= 4000:
+        pytest.skip("the restore finished before it could be killed")
+    time.sleep(1.5)
+    assert len(list(out.rglob("*"))) == written
