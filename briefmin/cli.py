@@ -314,6 +314,12 @@ def _print_committed(names: list[str]) -> None:
         output.info(f"committed {output.escape_name(name)}")
 
 
+def _warn_space_kept(reason: str | None, quiet: bool) -> None:
+    if reason is not None and not quiet:
+        output.warn(f"everything is committed, but the space this run freed stays in the "
+                    f"archive file ({reason}); the next run gives it back")
+
+
 def _render_add(report: AddReport, json_out: bool, quiet: bool) -> None:
     for skipped in report.skipped:
         if not quiet and not json_out:
@@ -324,6 +330,7 @@ def _render_add(report: AddReport, json_out: bool, quiet: bool) -> None:
         if not quiet and not json_out:
             output.warn(f"{path} is not UTF-8; stored byte-exact, decoded as {encoding} "
                         "for the model")
+    _warn_space_kept(report.space_not_released, quiet)
     if json_out:
         output.emit_json(report.to_json())
         return
@@ -824,6 +831,7 @@ def merge_command(
             if new and not arch.records(all_versions=True):
                 os.unlink(archive)
             raise
+    _warn_space_kept(report.space_not_released, quiet)
     if json_out:
         output.emit_json(report.to_json())
     else:

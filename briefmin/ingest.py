@@ -32,6 +32,8 @@ class AddReport:
     bytes_in: int = 0  # bytes of the briefs added or versioned by this run
     bytes_stored: int = 0  # what they cost in the archive (new contents, compressed)
     snapshot: Snapshot | None = None
+    # why the pages this run freed stay in the file (a full disk after the last commit)
+    space_not_released: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"snapshot": self.snapshot.to_json() if self.snapshot else None,
@@ -114,7 +116,7 @@ def _add(archive: Archive, sources: Iterable[Source | Skipped], run: _Run,
         run.report.snapshot = archive.record_snapshot(
             seen, time=snapshot.time, host=snapshot.host, roots=snapshot.roots,
             tags=snapshot.tags)
-    archive.release_free_pages()
+    run.report.space_not_released = archive.release_free_pages()
 
 
 class _Run:

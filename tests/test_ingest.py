@@ -62,3 +62,37 @@ def test_every_batch_takes_the_blocks_compressed_ahead_for_it(
     # every batch with new contents found its blocks ahead (a batch of only repeated
     # contents has none to take)
     assert taken and all(taken)
+
+
+def test_a_full_disk_after_the_last_commit_is_no_failed_add(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Giving freed pages back runs after the run's commits: a full disk there made `add` exit
+    3, "the archive is unchanged", with every brief and the snapshot committed (a cron line
+    `add && forget` then skipped its forget). Now it is the report's note, and the add is
+    done."""
+    import sqlite3
+    from datetime import UTC, datetime
+
+    from briefmin.errors import ArchiveError
+    from briefmin.ingest import SnapshotSpec
+    from briefmin.store import connection
+
+    real = connection.Connection.script
+
+    def full_disk(self: connection.Connection, sql: str) -> None:
+        if "incremental_vacuum" in sql:
+            raise ArchiveError("a.bmin: cannot write") from sqlite3.OperationalError(
+                "database or disk is full")
+        real(self, sql)
+
+    monkeypatch.setattr(connection.Connection, "script", full_disk)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a.md").write_text("The rota for March.\n")
+    with open_new(tmp_path / "a.bmin") as archive:
+        report = add(archive, iter_sources([str(tmp_path / "d")]),
+                     snapshot=SnapshotSpec(datetime.now(UTC), "h", ("d",)))
+    assert report.space_not_released == "database or disk is full"
+    assert len(report.added) == 1 and report.snapshot is not None
+    monkeypatch.undo()
+    with Archive.open(tmp_path / "a.bmin") as archive:
+        assert len(archive.records()) == 1 and len(archive.snapshots()) == 1

@@ -291,14 +291,24 @@ class Archive:
         with self._db.transaction() as db:
             segments.append(db, rows, 0, CHUNK_OVERLAP_TOKENS)
 
-    def release_free_pages(self) -> None:
+    def release_free_pages(self) -> str | None:
         """Give the pages freed by rewrites back to the file system, without a full VACUUM;
-        first merge the lexical index if this run added to it (see lexical.optimize)."""
-        if self._lexical_grew:
-            with self._db.transaction() as db:
-                lexical.optimize(db)
-            self._lexical_grew = False
-        self._db.script("PRAGMA incremental_vacuum;")
+        first merge the lexical index if this run added to it (see lexical.optimize). Only
+        tidying, after the run's commits: a write failure here (a full disk) is returned as
+        its reason, not raised (an add that had committed every brief and its snapshot
+        exited 3, "the archive is unchanged"). A later run does both again."""
+        try:
+            if self._lexical_grew:
+                with self._db.transaction() as db:
+                    lexical.optimize(db)
+                self._lexical_grew = False
+            self._db.script("PRAGMA incremental_vacuum;")
+        except ArchiveError as exc:
+            cause = str(exc.__cause__)
+            if "disk is full" not in cause and "disk I/O error" not in cause:
+                raise
+            return cause
+        return None
 
     # -- reading -------------------------------------------------------------------------
 

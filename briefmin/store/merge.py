@@ -37,6 +37,8 @@ class MergeReport:
     versions_skipped: int = 0  # already in OUT, or the bytes of the path's previous version
     contents_added: int = 0
     snapshots_added: int = 0
+    # why the pages this merge freed stay in the file (a full disk after the last commit)
+    space_not_released: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"inputs": self.inputs, "versions_added": self.versions_added,
@@ -173,7 +175,7 @@ def _merge(out: Archive, sources: Sequence[Archive]) -> MergeReport:
     stored = {(i, record.path, record.version) for i, record in todo}  # marked by batches
     for i, (source, kept) in enumerate(zip(sources, unsnapshotted, strict=True)):
         _mark_folded(out, source, {v for v in kept if (i, *v) not in stored})
-    out.release_free_pages()
+    report.space_not_released = out.release_free_pages()
     return report
 
 
