@@ -990,17 +990,11 @@ def prune(archive: Archive, report: DedupeReport, kinds: Sequence[str] = PRUNE_K
           plan: PrunePlan | None = None) -> list[BriefRecord]:
     """Remove every archived brief but the first (oldest) of each group of these kinds (by
     default not `similar`: two texts of one meaning may both be wanted), but for the paths
-    `plan_prune` holds; returns what went. Each path is removed by itself: a path that `rm`
-    would read as a folder, glob or sha256 prefix matching other briefs too is refused
-    rather than guessed at. `plan`: `plan_prune(archive, report, kinds)` if made already."""
+    `plan_prune` holds; returns what went. Each path is removed by itself, whatever `rm`
+    would read it as (a folder's name, a glob, a sha256 prefix). `plan`:
+    `plan_prune(archive, report, kinds)` if made already."""
     plan = plan or plan_prune(archive, report, kinds)
     doomed = sorted({r.path for r in plan.removals})
     if not doomed:
         return []
-    from .store import selecting_others
-
-    ambiguous = selecting_others(doomed, archive.records())
-    if ambiguous:
-        raise UsageError(f"cannot prune {ambiguous[0]!r} by itself (its name also selects "
-                         "other briefs); remove it with `briefmin rm`")
-    return archive.rm(doomed)
+    return archive.rm(doomed, exact=True)

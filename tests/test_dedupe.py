@@ -1214,3 +1214,29 @@ def test_dedupe_reads_one_state_while_an_rm_commits(hashing_archive: MakeArchive
     with Archive.open(path) as archive:
         report = find_duplicates(archive, concurrent=False).to_json()
     assert report == expected
+
+
+def test_a_prune_removes_a_copy_named_like_a_glob_or_a_folder_and_only_it(
+        cli: Cli, chdir_tmp: Path) -> None:
+    """The dry run listed `move*.md` and `notes.md` (a brief archived before `notes.md/`
+    became a folder), and the real prune refused the whole plan ("its name also selects other
+    briefs"), so `rota2.md` stayed too. Each listed path is removed by itself now, and
+    nothing else."""
+    brief, other = b"Office move: the Berlin team moves on 14 March.\n", b"Holiday rota.\n"
+    files = {"a/move.md": brief, "b/move*.md": brief, "a/rota.md": other,
+             "b/rota2.md": other, "a/hire.md": BRIEF, "b/notes.md": BRIEF}
+    for rel, data in files.items():
+        (chdir_tmp / "d" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (chdir_tmp / "d" / rel).write_bytes(data)
+    assert cli("add", "a.bmin", "d", "--model", HASHING, "-q").returncode == 0
+    (chdir_tmp / "d/b/notes.md").unlink()
+    (chdir_tmp / "d/b/notes.md").mkdir()
+    (chdir_tmp / "d/b/notes.md/plan.md").write_bytes(OTHER)
+    assert cli("add", "a.bmin", "d", "-q").returncode == 0
+    shown = json.loads(cli("dedupe", "a.bmin", "--prune", "--json").stdout)["prune"]["paths"]
+    assert shown == ["d/b/move*.md", "d/b/notes.md", "d/b/rota2.md"]
+    done = cli("dedupe", "a.bmin", "--prune", "--no-dry-run")
+    assert done.returncode == 0, done.stderr
+    with Archive.open(chdir_tmp / "a.bmin") as archive:
+        assert sorted(r.path for r in archive.records()) == [
+            "d/a/hire.md", "d/a/move.md", "d/a/rota.md", "d/b/notes.md/plan.md"]

@@ -596,9 +596,12 @@ class Archive:
 
     # -- removing ------------------------------------------------------------------------
 
-    def rm(self, selectors: Sequence[str], *, version: int | None = None) -> list[BriefRecord]:
+    def rm(self, selectors: Sequence[str], *, version: int | None = None,
+           exact: bool = False) -> list[BriefRecord]:
         """Remove the selected briefs (every version, or just `version`); bytes and vectors no
-        brief needs any more are deleted and the file is compacted."""
+        brief needs any more are deleted and the file is compacted. `exact`: the selectors
+        are archived paths, each taking itself only (a prune's: `notes` must not take the
+        folder `notes/` too)."""
         self._require_writer()
         if not selectors:
             raise UsageError("rm needs at least one selector; nothing was removed")
@@ -606,7 +609,8 @@ class Archive:
         with self._db.transaction() as db:
             # `lost`: a brief whose stored content is lost can be removed all the same
             if version is None:
-                paths = {r.path for r in catalogue.records(db, selectors, lost=True)}
+                paths = set(selectors) if exact else \
+                    {r.path for r in catalogue.records(db, selectors, lost=True)}
                 gone = [r for r in catalogue.records(db, all_versions=True, lost=True)
                         if r.path in paths]
             else:

@@ -117,18 +117,6 @@ def _chosen(selectors: Sequence[str], paths: Sequence[str], digests: Sequence[st
     return sorted(chosen)
 
 
-def selecting_others(paths: Sequence[str], records: Sequence[BriefRecord]) -> list[str]:
-    """The paths that, used as selectors, would select other briefs besides their own."""
-    folders = {r.path[:k + 1] for r in records for k, ch in enumerate(r.path) if ch == "/"}
-    out = []
-    for path in paths:
-        if path.rstrip("/") + "/" in folders or (
-                (any(ch in path for ch in "*?[") or _HEX.fullmatch(path))
-                and any(r.path != path and selects(path, r.path, r.sha256) for r in records)):
-            out.append(path)
-    return out
-
-
 def records(db: Connection, selectors: Sequence[str] = (), *, version: int | None = None,
             all_versions: bool = False, within: Set[tuple[str, int]] | None = None,
             lost: bool = False) -> list[BriefRecord]:
