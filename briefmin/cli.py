@@ -29,6 +29,7 @@ from .errors import (
     ExitStatus,
     InputError,
     ModelError,
+    OutputError,
     UsageError,
     printable,
 )
@@ -122,6 +123,20 @@ AsOfOpt = Annotated[str | None, typer.Option(
 WRITERS = frozenset({"add", "rm", "merge", "forget", "prune", "tier", "dedupe"})
 
 
+class _Run:
+    """What the command running now has told its error handlers (reset as each starts:
+    tests run many commands in one process)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self, writes: bool = False) -> None:
+        self.writes = writes  # it changes the archive, and commits before it prints
+
+
+_run = _Run()
+
+
 def command(name: str | None = None) -> Callable[[F], F]:
     """Register a command whose expected failures become a message and an exit code."""
     def register(func: F) -> F:
@@ -130,8 +145,15 @@ def command(name: str | None = None) -> Callable[[F], F]:
 
         @functools.wraps(func)
         def run(*args: Any, **kwargs: Any) -> Any:
+            _run.reset(writes=(name or func.__name__) in WRITERS)
             try:
                 return func(*args, **kwargs)
+            except OutputError as exc:
+                _silence_stdout()  # what is still buffered for it would fail again at exit
+                # a writer prints after its commit: the work is done, only its report lost
+                output.error(f"{exc}; the archive's changes were committed" if _run.writes
+                             else str(exc))
+                raise typer.Exit(int(exc.exit_status)) from None
             except BriefminError as exc:
                 output.error(str(exc))
                 raise typer.Exit(int(exc.exit_status)) from None
@@ -507,9 +529,11 @@ STDOUT_HELD_BYTES = 64 * 1024 * 1024
 
 def _write_stdout(pieces: Iterable[bytes]) -> None:
     write = sys.stdout.buffer.write
-    for data in pieces:
-        write(data)
-    sys.stdout.buffer.flush()
+    for data in pieces:  # read from the archive between writes: only the writes guarded
+        with output.writing():
+            write(data)
+    with output.writing():
+        sys.stdout.buffer.flush()
 
 
 @contextlib.contextmanager
@@ -630,7 +654,7 @@ def dedupe_command(
         if json_out:
             output.emit_json(DedupeReport([], Thresholds(threshold, jaccard), 0).to_json())
         return
-    write = prune and not dry_run
+    write = _run.writes = prune and not dry_run
     with _archive().open(archive, write=write, wait=wait, on_wait=_waiting(archive, quiet)) as arch:
         report = find_duplicates(arch, sources, threshold=threshold, jaccard=jaccard,
                                  histogram_of_nearest=show_histogram,
@@ -873,7 +897,8 @@ def diff_command(
         return
     lines = sorted([(p, "+") for p in changes.added] + [(p, "M") for p in changes.changed]
                    + [(p, "-") for p in changes.deleted])
-    sys.stdout.write("".join(f"{mark}    {output.escape_name(p)}\n" for p, mark in lines))
+    with output.writing():
+        sys.stdout.write("".join(f"{mark}    {output.escape_name(p)}\n" for p, mark in lines))
     output.info(f"{len(changes.added)} added, {len(changes.changed)} changed, "
                 f"{len(changes.deleted)} deleted", quiet)
 
@@ -949,6 +974,7 @@ def forget_command(
         raise UsageError("--host and --tag choose the snapshots a policy applies to; give "
                          "snapshot IDs or a policy with them, not both")
     tag_filter = _tag_lists(tag or (), "--tag")
+    _run.writes = not dry_run
     with _archive().open(archive, write=not dry_run, wait=wait,
                       on_wait=_waiting(archive, quiet)) as arch:
         snapshots = arch.snapshots()
@@ -1057,6 +1083,7 @@ def tier_command(
     bits_of(codes)  # a bad --codes is refused before the archive is opened
     duration = Duration.parse(older_than, "--older-than")
     cutoff = duration.before(datetime.now(UTC))
+    _run.writes = not dry_run
     with _archive().open(archive, write=not dry_run, wait=wait,
                       on_wait=_waiting(archive, quiet)) as arch:
         size_before = os.path.getsize(archive)
@@ -1178,9 +1205,10 @@ def _emit_minified(named: list[tuple[str, str]], encoder: Any, budget: dict[str,
             document["written_to"] = str(write_inside(to, name, result.text.encode("utf-8"),
                                                       InputError, force=force))
         elif not json_out:
-            if len(named) > 1:
-                sys.stdout.write(f"==> {output.escape_name(name)} <==\n")
-            sys.stdout.write(result.text)
+            with output.writing():
+                if len(named) > 1:
+                    sys.stdout.write(f"==> {output.escape_name(name)} <==\n")
+                sys.stdout.write(result.text)
         documents.append(document)
         if result.words_in and not result.words_out and not quiet:
             output.warn(f"{output.escape_name(name)}: no part of it fits in "
@@ -1190,7 +1218,8 @@ def _emit_minified(named: list[tuple[str, str]], encoder: Any, budget: dict[str,
                         f"larger than the {result.budget}-word budget (up to "
                         f"{max(result.too_big)} words; a code block, table row or quote "
                         "is never cut)")
-    sys.stdout.flush()
+    with output.writing():
+        sys.stdout.flush()
     if json_out:
         output.emit_json(documents)
         return
@@ -1222,8 +1251,12 @@ def _stdout_reader_gone() -> bool:
 
 def _silence_stdout() -> None:
     """Point stdout at /dev/null, so the interpreter's final flush cannot fail again."""
+    try:
+        stdout_fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # no descriptor: nothing flushes to one
+        return
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    os.dup2(devnull, stdout_fd)
     os.close(devnull)
 
 
@@ -1253,6 +1286,7 @@ def _app_for(argv: list[str]) -> typer.Typer:
 def main(argv: list[str] | None = None) -> int:
     """Entry point for `briefmin` and `python -m briefmin`."""
     _take_sigint()
+    _run.reset()
     own_process = argv is None
     if own_process:
         # a process of its own, which exits right after the command: the objects the imports
@@ -1263,7 +1297,8 @@ def main(argv: list[str] | None = None) -> int:
         if argv is None:
             argv = sys.argv[1:]
         result = _app_for(argv)(args=argv, prog_name="briefmin", standalone_mode=False)
-        sys.stdout.flush()  # here, where a closed pipe is still ours to handle
+        with output.writing():
+            sys.stdout.flush()  # here, where a closed pipe is still ours to handle
     except click.exceptions.NoArgsIsHelpError as exc:  # `briefmin` alone: the help
         exc.show()
         return int(ExitStatus.USAGE)
@@ -1280,6 +1315,11 @@ def main(argv: list[str] | None = None) -> int:
         # the reader went away before click's last flush: stop quietly
         _silence_stdout()
         return int(ExitStatus.OK)
+    except OutputError as exc:  # what a command left buffered could not be written
+        _silence_stdout()
+        output.error(f"{exc}; the archive's changes were committed" if _run.writes
+                     else str(exc))
+        return int(exc.exit_status)
     except SystemExit as exc:
         # click exits 1 itself when printing --help or --version meets a closed pipe
         # (`briefmin --help | head -1`); like any other output cut short, that is exit 0

@@ -487,6 +487,38 @@ def test_help_and_version_into_a_closed_pipe_exit_zero(tmp_path: Path, args: lis
     assert (done.returncode, done.stderr) == (0, b"")
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_output_to_a_full_device_is_one_line_and_its_own_exit_code(tmp_path: Path) -> None:
+    """`briefmin ls A > /dev/full`: the output is lost, the archive is not at fault: one line
+    and exit 74 (never "internal error", 70); a writer's work is committed, and it says so."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("a brief about pricing\n")
+    (tmp_path / "b.md").write_text("another brief about sales\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def into_full(*args: str) -> subprocess.CompletedProcess[bytes]:
+        with open("/dev/full", "wb") as full:
+            return subprocess.run([sys.executable, "-m", "briefmin", *args], cwd=tmp_path,
+                                  stdout=full, stderr=subprocess.PIPE, env=env, check=False)
+
+    subprocess.run([sys.executable, "-m", "briefmin", "add", "a.bmin", "docs", "-q",
+                    "--model", HASHING], cwd=tmp_path, check=True, env=env)
+    lost = "briefmin: error: cannot write the output (No space left on device)"
+    # a table, JSON, bytes, a histogram left in the buffer for the final flush
+    for args in (["ls", "a.bmin"], ["ls", "a.bmin", "--json"], ["verify", "a.bmin", "--json"],
+                 ["restore", "a.bmin", "docs/a.md", "--stdout"],
+                 ["dedupe", "a.bmin", "--histogram", "-q"],
+                 ["minify", "docs/a.md", "--model", HASHING],
+                 ["forget", "a.bmin", "--keep-last", "1", "--dry-run"]):
+        done = into_full(*args)
+        assert (done.returncode, done.stderr.decode()) == (ExitStatus.OUTPUT, lost + "\n"), args
+    added = into_full("add", "a.bmin", "b.md", "--json")
+    assert (added.returncode, added.stderr.decode()) == (
+        ExitStatus.OUTPUT, f"{lost}; the archive's changes were committed\n")
+    with Archive.open(tmp_path / "a.bmin") as archive:
+        assert {r.path for r in archive.records()} == {"docs/a.md", "b.md"}
+
+
 def test_an_interrupt_while_the_cli_loads_is_one_line(monkeypatch: pytest.MonkeyPatch,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     """The entry point imports the CLI inside its own handler: a Ctrl-C while typer and click
