@@ -73,7 +73,9 @@ def _print_version(value: bool) -> None:
     if value:
         from . import __version__
 
-        print(f"briefmin {__version__}")
+        with output.writing():
+            sys.stdout.write(f"briefmin {__version__}\n")
+            sys.stdout.flush()
         raise typer.Exit(int(ExitStatus.OK))
 
 
@@ -149,11 +151,7 @@ def command(name: str | None = None) -> Callable[[F], F]:
             try:
                 return func(*args, **kwargs)
             except OutputError as exc:
-                _silence_stdout()  # what is still buffered for it would fail again at exit
-                # a writer prints after its commit: the work is done, only its report lost
-                output.error(f"{exc}; the archive's changes were committed" if _run.writes
-                             else str(exc))
-                raise typer.Exit(int(exc.exit_status)) from None
+                raise typer.Exit(_say_output_lost(exc)) from None
             except BriefminError as exc:
                 output.error(str(exc))
                 raise typer.Exit(int(exc.exit_status)) from None
@@ -183,6 +181,14 @@ def command(name: str | None = None) -> Callable[[F], F]:
         app.command(name)(run)
         return func
     return register
+
+
+def _say_output_lost(exc: OutputError) -> int:
+    """Report output that could not be written; its exit status."""
+    _silence_stdout()  # what is still buffered for it would fail again at exit
+    # a writer prints after its commit: the work is done, only its report is lost
+    output.error(f"{exc}; the archive's changes were committed" if _run.writes else str(exc))
+    return int(exc.exit_status)
 
 
 def _waiting(archive: Path, quiet: bool) -> Callable[[], None]:
@@ -1315,11 +1321,14 @@ def main(argv: list[str] | None = None) -> int:
         # the reader went away before click's last flush: stop quietly
         _silence_stdout()
         return int(ExitStatus.OK)
-    except OutputError as exc:  # what a command left buffered could not be written
-        _silence_stdout()
-        output.error(f"{exc}; the archive's changes were committed" if _run.writes
-                     else str(exc))
-        return int(exc.exit_status)
+    except OutputError as exc:  # what a command left buffered, or --version, not written
+        return _say_output_lost(exc)
+    except OSError as exc:
+        # click's own output (--help) failed: a command's OSErrors never get here, `command`
+        # maps each (BRIEFMIN_DEBUG lets them through, with their traceback)
+        if os.environ.get("BRIEFMIN_DEBUG"):
+            raise
+        return _say_output_lost(output.output_lost(exc))
     except SystemExit as exc:
         # click exits 1 itself when printing --help or --version meets a closed pipe
         # (`briefmin --help | head -1`); like any other output cut short, that is exit 0

@@ -56,7 +56,11 @@ def writing() -> Iterator[None]:
     except BrokenPipeError:
         raise
     except OSError as exc:
-        raise OutputError(f"cannot write the output ({exc.strerror or exc})") from None
+        raise output_lost(exc) from None
+
+
+def output_lost(exc: OSError) -> OutputError:
+    return OutputError(f"cannot write the output ({exc.strerror or exc})")
 
 
 def emit_json(document: Any) -> None:

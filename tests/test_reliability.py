@@ -519,6 +519,19 @@ def test_output_to_a_full_device_is_one_line_and_its_own_exit_code(tmp_path: Pat
         assert {r.path for r in archive.records()} == {"docs/a.md", "b.md"}
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["ls", "--help"]])
+def test_help_and_version_to_a_full_device_are_one_line(tmp_path: Path, args: list[str]
+                                                       ) -> None:
+    """click's own output failed with a traceback and exit 1."""
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run([sys.executable, "-m", "briefmin", *args], cwd=tmp_path,
+                              stdout=full, stderr=subprocess.PIPE, check=False,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert (done.returncode, done.stderr) == (
+        ExitStatus.OUTPUT, b"briefmin: error: cannot write the output (No space left on device)\n")
+
+
 def test_an_interrupt_while_the_cli_loads_is_one_line(monkeypatch: pytest.MonkeyPatch,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     """The entry point imports the CLI inside its own handler: a Ctrl-C while typer and click
