@@ -1293,6 +1293,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point for `briefmin` and `python -m briefmin`."""
     _take_sigint()
     _run.reset()
+    if sys.stdout is None:
+        sys.stdout = output.closed_stdout()
     own_process = argv is None
     if own_process:
         # a process of its own, which exits right after the command: the objects the imports

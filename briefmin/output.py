@@ -5,7 +5,9 @@ clean. When stdout is not a terminal, tables print as tab-separated lines for gr
 
 from __future__ import annotations
 
+import errno
 import functools
+import io
 import json
 import os
 import sys
@@ -13,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .errors import OutputError, printable
 
@@ -61,6 +63,23 @@ def writing() -> Iterator[None]:
 
 def output_lost(exc: OSError) -> OutputError:
     return OutputError(f"cannot write the output ({exc.strerror or exc})")
+
+
+class _ClosedDescriptor(io.BufferedIOBase):
+    name = "<stdout>"
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        raise OSError(errno.EBADF, "stdout is closed")
+
+
+def closed_stdout() -> TextIO:
+    """Stdout for a process started without one (`briefmin ls A >&-`, where Python leaves
+    sys.stdout None): each write fails as one to a closed descriptor does, so a command that
+    prints says so in one line, and one that prints nothing (`add -q`) runs as usual."""
+    return io.TextIOWrapper(_ClosedDescriptor(), encoding="utf-8", write_through=True)
 
 
 def emit_json(document: Any) -> None:

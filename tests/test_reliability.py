@@ -532,6 +532,24 @@ def test_help_and_version_to_a_full_device_are_one_line(tmp_path: Path, args: li
         ExitStatus.OUTPUT, b"briefmin: error: cannot write the output (No space left on device)\n")
 
 
+def test_a_closed_stdout_fails_only_a_command_that_prints(chdir_tmp: Path) -> None:
+    """`briefmin ls A >&-` (Python leaves sys.stdout None): one line and exit 74, as a full
+    disk; `add -q` prints nothing, so it just works. Both ended in AttributeError tracebacks."""
+    (chdir_tmp / "b.md").write_text("a brief\n")
+
+    def closed(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([sys.executable, "-m", "briefmin", *args], stderr=subprocess.PIPE,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False,
+                              preexec_fn=lambda: os.close(1))
+
+    added = closed("add", "a.bmin", "b.md", "-q", "--model", HASHING)
+    assert (added.returncode, added.stderr) == (0, b"")
+    closed_line = b"briefmin: error: cannot write the output (stdout is closed)\n"
+    for args in (["ls", "a.bmin"], ["restore", "a.bmin", "b.md", "--stdout"], ["--version"]):
+        done = closed(*args)
+        assert (done.returncode, done.stderr) == (ExitStatus.OUTPUT, closed_line), args
+
+
 def test_an_interrupt_while_the_cli_loads_is_one_line(monkeypatch: pytest.MonkeyPatch,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     """The entry point imports the CLI inside its own handler: a Ctrl-C while typer and click
