@@ -134,6 +134,9 @@ class _Run:
 
     def reset(self, writes: bool = False) -> None:
         self.writes = writes  # it changes the archive, and commits before it prints
+        # the exit status a verdict reached before printing (a dedupe gate's, verify's): a
+        # reader that stops early (`| head`) must not turn a failed check into exit 0
+        self.decided = ExitStatus.OK
 
 
 _run = _Run()
@@ -166,7 +169,7 @@ def command(name: str | None = None) -> Callable[[F], F]:
                 # the reader went away mid-output (`briefmin ls A | head -1`). Handled here,
                 # not in main(): click turns an EPIPE escaping a command into exit 1
                 _silence_stdout()
-                raise typer.Exit(int(ExitStatus.OK)) from None
+                raise typer.Exit(int(_run.decided)) from None
             except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
                 raise  # exits and usage errors click reports itself
             except Exception as exc:
@@ -673,6 +676,14 @@ def dedupe_command(
     removals = plan.removals
     if write:
         removals = [r for r in removals if r.path in removed]
+    gate = fail or fail_on is not None
+    # the CI check fails closed: a given brief it could not read may be a copy. Empty and
+    # binary files are no briefs (a pull request's images), so they pass
+    unchecked = [s for s in report.skipped if not s.reason.startswith(("empty", "binary"))]
+    if gate and report.findings(fail_kinds):
+        _run.decided = ExitStatus.FINDINGS
+    elif gate and unchecked:
+        _run.decided = InputError.exit_status
     if json_out:
         document = report.to_json()
         if prune:
@@ -688,14 +699,9 @@ def dedupe_command(
             output.dedupe_held(plan.held, quiet)
             output.dedupe_left(report.findings([k for k in KINDS if k not in prune_kinds]),
                                prune_kinds, quiet)
-    if not (fail or fail_on is not None):
-        return
-    if report.findings(fail_kinds):
+    if _run.decided == ExitStatus.FINDINGS:
         raise typer.Exit(int(ExitStatus.FINDINGS))
-    # the CI check fails closed: a given brief it could not read may be a copy. Empty and
-    # binary files are no briefs (a pull request's images), so they pass
-    unchecked = [s for s in report.skipped if not s.reason.startswith(("empty", "binary"))]
-    if unchecked:
+    if gate and unchecked:
         raise InputError(f"{len(unchecked)} given file(s) could not be checked, so the check "
                          f"cannot pass them ({output.escape_name(unchecked[0].name)}: "
                          f"{unchecked[0].reason}); make them readable, or leave them out")
@@ -781,6 +787,8 @@ def verify_command(archive: ArchiveArg, json_out: JsonOpt = False,
         raise ArchiveError(f"{str(exc).removesuffix(VERIFY_ADVICE)}; {UNCHECKABLE}") from None
     with opened as arch:
         report = arch.verify()
+    if not report.ok:
+        _run.decided = ExitStatus.FINDINGS
     if json_out:
         output.emit_json(report.to_json())
     elif report.ok:
@@ -792,8 +800,8 @@ def verify_command(archive: ArchiveArg, json_out: JsonOpt = False,
         output.table(["damaged brief", "problem"],
                      [[", ".join(p.paths) or "-", p.message] for p in report.problems])
         output.info(f"{len(report.problems)} problem(s) found", quiet)
-    if not report.ok:
-        raise typer.Exit(int(ExitStatus.FINDINGS))
+    if _run.decided:
+        raise typer.Exit(int(_run.decided))
 
 
 @command("rm")
@@ -1322,7 +1330,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         # the reader went away before click's last flush: stop quietly
         _silence_stdout()
-        return int(ExitStatus.OK)
+        return int(_run.decided)
     except OutputError as exc:  # what a command left buffered, or --version, not written
         return _say_output_lost(exc)
     except OSError as exc:

@@ -474,6 +474,38 @@ def test_a_closed_pipe_always_exits_zero_quietly(tmp_path: Path) -> None:
         assert (done.returncode, done.stderr) == (0, b""), commands[i % len(commands)]
 
 
+def test_a_verdict_survives_a_reader_that_stops_early(chdir_tmp: Path) -> None:
+    """`dedupe --fail | true` under pipefail exited 0 although the gate had found a copy: a
+    status decided before printing (a gate's findings, one it could not check, verify's
+    damage) is the exit status even when the pipe breaks; plain output still exits 0."""
+    for name in ("a.md", "b.md"):
+        (chdir_tmp / name).write_text(f"{name} holds words of its own\n" * 20)
+    (chdir_tmp / "copy.md").write_bytes((chdir_tmp / "a.md").read_bytes())
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-m", "briefmin", "add", "a.bmin", "a.md", "b.md", "-q",
+                    "--model", HASHING], check=True, env=env)
+
+    def into_closed_pipe(*args: str) -> int:
+        read, write = os.pipe()
+        os.close(read)  # the reader is gone before the first write, as with `| true`
+        done = subprocess.run([sys.executable, "-m", "briefmin", *args], stdout=write,
+                              stderr=subprocess.DEVNULL, env=env, check=False)
+        os.close(write)
+        return done.returncode
+
+    assert into_closed_pipe("dedupe", "a.bmin", "copy.md", "--fail") == ExitStatus.FINDINGS
+    assert into_closed_pipe("dedupe", "a.bmin", "copy.md", "--fail-on", "exact",
+                            "--json") == ExitStatus.FINDINGS
+    assert into_closed_pipe("dedupe", "a.bmin", "copy.md") == ExitStatus.OK  # no gate
+    assert into_closed_pipe("ls", "a.bmin") == ExitStatus.OK
+    # a given file the gate could not check fails it closed (skipped: too large)
+    assert into_closed_pipe("dedupe", "a.bmin", "b.md", "--fail", "--json", "--max-size",
+                            "10") == ExitStatus.USAGE
+    surgery.flip_stored_byte(chdir_tmp / "a.bmin", "b.md")
+    assert into_closed_pipe("verify", "a.bmin") == ExitStatus.FINDINGS
+    assert into_closed_pipe("verify", "a.bmin", "--json") == ExitStatus.FINDINGS
+
+
 @pytest.mark.parametrize("args", [["--version"], ["--help"], ["add", "--help"]])
 def test_help_and_version_into_a_closed_pipe_exit_zero(tmp_path: Path, args: list[str]) -> None:
     """click exits 1 when its help meets a closed pipe; the reader is gone before the write
