@@ -375,6 +375,21 @@ def test_an_argument_that_is_not_utf8_is_a_usage_error(chdir_tmp: Path, args: li
     assert not (chdir_tmp / "a.bmin").exists()
 
 
+@pytest.mark.parametrize("model", ["/nonexistent", "./no/such/model", "../missing"])
+def test_a_model_path_that_is_no_folder_is_one_line_and_exit_6(cli: Cli, chdir_tmp: Path,
+                                                              model: str) -> None:
+    """Handed to the hub's libraries, `/nonexistent` gave a stray warning line of theirs and
+    an error about repo ids."""
+    (chdir_tmp / "b.md").write_text("a brief about pricing\n")
+    for args in (["minify", "b.md"], ["add", "new.bmin", "b.md"]):
+        result = cli(*args, "--model", model)
+        assert result.returncode == ExitStatus.MODEL
+        assert result.stderr.startswith(f"briefmin: error: no model folder at {model} (it "
+                                        "does not exist); give the folder of")
+        assert result.stderr.count("\n") == 1
+    assert not (chdir_tmp / "new.bmin").exists()
+
+
 def test_a_bug_is_one_line_and_exit_70(cli: Cli, chdir_tmp: Path,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     from briefmin import Archive
