@@ -121,7 +121,8 @@ AsOfOpt = Annotated[str | None, typer.Option(
     "held it.")]
 
 
-# the commands that change an archive: only their Ctrl-C message speaks of commits kept
+# the commands that may change an archive (dedupe with --prune --no-dry-run, forget and tier
+# unless --dry-run): only their Ctrl-C message speaks of commits kept
 WRITERS = frozenset({"add", "rm", "merge", "forget", "prune", "tier", "dedupe"})
 
 
@@ -145,9 +146,6 @@ _run = _Run()
 def command(name: str | None = None) -> Callable[[F], F]:
     """Register a command whose expected failures become a message and an exit code."""
     def register(func: F) -> F:
-        interrupted = ("interrupted; everything committed before stays in the archive"
-                       if (name or func.__name__) in WRITERS else "interrupted")
-
         @functools.wraps(func)
         def run(*args: Any, **kwargs: Any) -> Any:
             _run.reset(writes=(name or func.__name__) in WRITERS)
@@ -163,7 +161,8 @@ def command(name: str | None = None) -> Callable[[F], F]:
                 output.error(f"archive is damaged or unreadable ({exc}); run `briefmin verify`")
                 raise typer.Exit(int(ExitStatus.ARCHIVE)) from None
             except KeyboardInterrupt:
-                output.error(interrupted)
+                output.error("interrupted; everything committed before stays in the archive"
+                             if _run.writes else "interrupted")
                 raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
             except BrokenPipeError:
                 # the reader went away mid-output (`briefmin ls A | head -1`). Handled here,
@@ -627,6 +626,7 @@ def dedupe_command(
     )
     from .dedupe import prune as prune_groups
 
+    _run.writes = prune and not dry_run  # else it only reads
     threshold = check_threshold(DEFAULT_THRESHOLD if threshold is None else threshold)
     jaccard = check_jaccard(DEFAULT_JACCARD if jaccard is None else jaccard)
     # a kind and every stronger one: a pair is reported in its strongest kind only, and
@@ -663,7 +663,7 @@ def dedupe_command(
         if json_out:
             output.emit_json(DedupeReport([], Thresholds(threshold, jaccard), 0).to_json())
         return
-    write = _run.writes = prune and not dry_run
+    write = prune and not dry_run
     with _archive().open(archive, write=write, wait=wait, on_wait=_waiting(archive, quiet)) as arch:
         report = find_duplicates(arch, sources, threshold=threshold, jaccard=jaccard,
                                  histogram_of_nearest=show_histogram,
