@@ -29,6 +29,7 @@ from .errors import (
     ExitStatus,
     InputError,
     ModelError,
+    OutputError,
     UsageError,
     printable,
 )
@@ -72,7 +73,9 @@ def _print_version(value: bool) -> None:
     if value:
         from . import __version__
 
-        print(f"briefmin {__version__}")
+        with output.writing():
+            sys.stdout.write(f"briefmin {__version__}\n")
+            sys.stdout.flush()
         raise typer.Exit(int(ExitStatus.OK))
 
 
@@ -118,20 +121,38 @@ AsOfOpt = Annotated[str | None, typer.Option(
     "held it.")]
 
 
-# the commands that change an archive: only their Ctrl-C message speaks of commits kept
+# the commands that may change an archive (dedupe with --prune --no-dry-run, forget and tier
+# unless --dry-run): only their Ctrl-C message speaks of commits kept
 WRITERS = frozenset({"add", "rm", "merge", "forget", "prune", "tier", "dedupe"})
+
+
+class _Run:
+    """What the command running now has told its error handlers (reset as each starts:
+    tests run many commands in one process)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self, writes: bool = False) -> None:
+        self.writes = writes  # it changes the archive, and commits before it prints
+        # the exit status a verdict reached before printing (a dedupe gate's, verify's): a
+        # reader that stops early (`| head`) must not turn a failed check into exit 0
+        self.decided = ExitStatus.OK
+
+
+_run = _Run()
 
 
 def command(name: str | None = None) -> Callable[[F], F]:
     """Register a command whose expected failures become a message and an exit code."""
     def register(func: F) -> F:
-        interrupted = ("interrupted; everything committed before stays in the archive"
-                       if (name or func.__name__) in WRITERS else "interrupted")
-
         @functools.wraps(func)
         def run(*args: Any, **kwargs: Any) -> Any:
+            _run.reset(writes=(name or func.__name__) in WRITERS)
             try:
                 return func(*args, **kwargs)
+            except OutputError as exc:
+                raise typer.Exit(_say_output_lost(exc)) from None
             except BriefminError as exc:
                 output.error(str(exc))
                 raise typer.Exit(int(exc.exit_status)) from None
@@ -140,13 +161,14 @@ def command(name: str | None = None) -> Callable[[F], F]:
                 output.error(f"archive is damaged or unreadable ({exc}); run `briefmin verify`")
                 raise typer.Exit(int(ExitStatus.ARCHIVE)) from None
             except KeyboardInterrupt:
-                output.error(interrupted)
+                output.error("interrupted; everything committed before stays in the archive"
+                             if _run.writes else "interrupted")
                 raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
             except BrokenPipeError:
                 # the reader went away mid-output (`briefmin ls A | head -1`). Handled here,
                 # not in main(): click turns an EPIPE escaping a command into exit 1
                 _silence_stdout()
-                raise typer.Exit(int(ExitStatus.OK)) from None
+                raise typer.Exit(int(_run.decided)) from None
             except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
                 raise  # exits and usage errors click reports itself
             except Exception as exc:
@@ -161,6 +183,14 @@ def command(name: str | None = None) -> Callable[[F], F]:
         app.command(name)(run)
         return func
     return register
+
+
+def _say_output_lost(exc: OutputError) -> int:
+    """Report output that could not be written; its exit status."""
+    _silence_stdout()  # what is still buffered for it would fail again at exit
+    # a writer prints after its commit: the work is done, only its report is lost
+    output.error(f"{exc}; the archive's changes were committed" if _run.writes else str(exc))
+    return int(exc.exit_status)
 
 
 def _waiting(archive: Path, quiet: bool) -> Callable[[], None]:
@@ -514,9 +544,11 @@ STDOUT_HELD_BYTES = 64 * 1024 * 1024
 
 def _write_stdout(pieces: Iterable[bytes]) -> None:
     write = sys.stdout.buffer.write
-    for data in pieces:
-        write(data)
-    sys.stdout.buffer.flush()
+    for data in pieces:  # read from the archive between writes: only the writes guarded
+        with output.writing():
+            write(data)
+    with output.writing():
+        sys.stdout.buffer.flush()
 
 
 @contextlib.contextmanager
@@ -601,6 +633,7 @@ def dedupe_command(
     )
     from .dedupe import prune as prune_groups
 
+    _run.writes = prune and not dry_run  # else it only reads
     threshold = check_threshold(DEFAULT_THRESHOLD if threshold is None else threshold)
     jaccard = check_jaccard(DEFAULT_JACCARD if jaccard is None else jaccard)
     # a kind and every stronger one: a pair is reported in its strongest kind only, and
@@ -650,6 +683,14 @@ def dedupe_command(
     removals = plan.removals
     if write:
         removals = [r for r in removals if r.path in removed]
+    gate = fail or fail_on is not None
+    # the CI check fails closed: a given brief it could not read may be a copy. Empty and
+    # binary files are no briefs (a pull request's images), so they pass
+    unchecked = [s for s in report.skipped if not s.reason.startswith(("empty", "binary"))]
+    if gate and report.findings(fail_kinds):
+        _run.decided = ExitStatus.FINDINGS
+    elif gate and unchecked:
+        _run.decided = InputError.exit_status
     if json_out:
         document = report.to_json()
         if prune:
@@ -665,14 +706,9 @@ def dedupe_command(
             output.dedupe_held(plan.held, quiet)
             output.dedupe_left(report.findings([k for k in KINDS if k not in prune_kinds]),
                                prune_kinds, quiet)
-    if not (fail or fail_on is not None):
-        return
-    if report.findings(fail_kinds):
+    if _run.decided == ExitStatus.FINDINGS:
         raise typer.Exit(int(ExitStatus.FINDINGS))
-    # the CI check fails closed: a given brief it could not read may be a copy. Empty and
-    # binary files are no briefs (a pull request's images), so they pass
-    unchecked = [s for s in report.skipped if not s.reason.startswith(("empty", "binary"))]
-    if unchecked:
+    if gate and unchecked:
         raise InputError(f"{len(unchecked)} given file(s) could not be checked, so the check "
                          f"cannot pass them ({output.escape_name(unchecked[0].name)}: "
                          f"{unchecked[0].reason}); make them readable, or leave them out")
@@ -758,6 +794,8 @@ def verify_command(archive: ArchiveArg, json_out: JsonOpt = False,
         raise ArchiveError(f"{str(exc).removesuffix(VERIFY_ADVICE)}; {UNCHECKABLE}") from None
     with opened as arch:
         report = arch.verify()
+    if not report.ok:
+        _run.decided = ExitStatus.FINDINGS
     if json_out:
         output.emit_json(report.to_json())
     elif report.ok:
@@ -769,8 +807,8 @@ def verify_command(archive: ArchiveArg, json_out: JsonOpt = False,
         output.table(["damaged brief", "problem"],
                      [[", ".join(p.paths) or "-", p.message] for p in report.problems])
         output.info(f"{len(report.problems)} problem(s) found", quiet)
-    if not report.ok:
-        raise typer.Exit(int(ExitStatus.FINDINGS))
+    if _run.decided:
+        raise typer.Exit(int(_run.decided))
 
 
 @command("rm")
@@ -881,7 +919,8 @@ def diff_command(
         return
     lines = sorted([(p, "+") for p in changes.added] + [(p, "M") for p in changes.changed]
                    + [(p, "-") for p in changes.deleted])
-    sys.stdout.write("".join(f"{mark}    {output.escape_name(p)}\n" for p, mark in lines))
+    with output.writing():
+        sys.stdout.write("".join(f"{mark}    {output.escape_name(p)}\n" for p, mark in lines))
     output.info(f"{len(changes.added)} added, {len(changes.changed)} changed, "
                 f"{len(changes.deleted)} deleted", quiet)
 
@@ -957,6 +996,7 @@ def forget_command(
         raise UsageError("--host and --tag choose the snapshots a policy applies to; give "
                          "snapshot IDs or a policy with them, not both")
     tag_filter = _tag_lists(tag or (), "--tag")
+    _run.writes = not dry_run
     with _archive().open(archive, write=not dry_run, wait=wait,
                       on_wait=_waiting(archive, quiet)) as arch:
         snapshots = arch.snapshots()
@@ -1065,6 +1105,7 @@ def tier_command(
     bits_of(codes)  # a bad --codes is refused before the archive is opened
     duration = Duration.parse(older_than, "--older-than")
     cutoff = duration.before(datetime.now(UTC))
+    _run.writes = not dry_run
     with _archive().open(archive, write=not dry_run, wait=wait,
                       on_wait=_waiting(archive, quiet)) as arch:
         size_before = os.path.getsize(archive)
@@ -1186,9 +1227,10 @@ def _emit_minified(named: list[tuple[str, str]], encoder: Any, budget: dict[str,
             document["written_to"] = str(write_inside(to, name, result.text.encode("utf-8"),
                                                       InputError, force=force))
         elif not json_out:
-            if len(named) > 1:
-                sys.stdout.write(f"==> {output.escape_name(name)} <==\n")
-            sys.stdout.write(result.text)
+            with output.writing():
+                if len(named) > 1:
+                    sys.stdout.write(f"==> {output.escape_name(name)} <==\n")
+                sys.stdout.write(result.text)
         documents.append(document)
         if result.words_in and not result.words_out and not quiet:
             output.warn(f"{output.escape_name(name)}: no part of it fits in "
@@ -1198,7 +1240,8 @@ def _emit_minified(named: list[tuple[str, str]], encoder: Any, budget: dict[str,
                         f"larger than the {result.budget}-word budget (up to "
                         f"{max(result.too_big)} words; a code block, table row or quote "
                         "is never cut)")
-    sys.stdout.flush()
+    with output.writing():
+        sys.stdout.flush()
     if json_out:
         output.emit_json(documents)
         return
@@ -1230,8 +1273,12 @@ def _stdout_reader_gone() -> bool:
 
 def _silence_stdout() -> None:
     """Point stdout at /dev/null, so the interpreter's final flush cannot fail again."""
+    try:
+        stdout_fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # no descriptor: nothing flushes to one
+        return
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    os.dup2(devnull, stdout_fd)
     os.close(devnull)
 
 
@@ -1261,6 +1308,9 @@ def _app_for(argv: list[str]) -> typer.Typer:
 def main(argv: list[str] | None = None) -> int:
     """Entry point for `briefmin` and `python -m briefmin`."""
     _take_sigint()
+    _run.reset()
+    if sys.stdout is None:
+        sys.stdout = output.closed_stdout()
     own_process = argv is None
     if own_process:
         # a process of its own, which exits right after the command: the objects the imports
@@ -1271,7 +1321,8 @@ def main(argv: list[str] | None = None) -> int:
         if argv is None:
             argv = sys.argv[1:]
         result = _app_for(argv)(args=argv, prog_name="briefmin", standalone_mode=False)
-        sys.stdout.flush()  # here, where a closed pipe is still ours to handle
+        with output.writing():
+            sys.stdout.flush()  # here, where a closed pipe is still ours to handle
     except click.exceptions.NoArgsIsHelpError as exc:  # `briefmin` alone: the help
         exc.show()
         return int(ExitStatus.USAGE)
@@ -1287,7 +1338,15 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         # the reader went away before click's last flush: stop quietly
         _silence_stdout()
-        return int(ExitStatus.OK)
+        return int(_run.decided)
+    except OutputError as exc:  # what a command left buffered, or --version, not written
+        return _say_output_lost(exc)
+    except OSError as exc:
+        # click's own output (--help) failed: a command's OSErrors never get here, `command`
+        # maps each (BRIEFMIN_DEBUG lets them through, with their traceback)
+        if os.environ.get("BRIEFMIN_DEBUG"):
+            raise
+        return _say_output_lost(output.output_lost(exc))
     except SystemExit as exc:
         # click exits 1 itself when printing --help or --version meets a closed pipe
         # (`briefmin --help | head -1`); like any other output cut short, that is exit 0

@@ -347,12 +347,27 @@ def _words(text: str) -> list[bytes]:
 BACKENDS = ("onnx", "torch")
 
 
+def _check_folder(target: str) -> None:
+    """A name written as a path is a folder or nothing: handed on, the hub's libraries read
+    it as a model name, refuse it with a warning of their own and an error about repo ids."""
+    if not (os.path.isabs(target) or target.startswith(("./", "../", "~"))):
+        return
+    if not os.path.isdir(target):
+        what = ("is not a folder" if os.path.exists(target) else
+                "a ~ is expanded by a shell only: give the full path"
+                if os.path.isdir(os.path.expanduser(target)) else "does not exist")
+        raise ModelError(f"no model folder at {target} (it {what}); give the folder of a "
+                         "sentence-transformers model, a model name from the Hugging Face "
+                         "hub, or leave out --model for the bundled one")
+
+
 def load_encoder(model_id: str) -> Encoder:
     """The fastest encoder that gives this model's embeddings: ONNX Runtime when the model has
     the usual shape (no torch import after a one-time export), else sentence-transformers.
     BRIEFMIN_BACKEND=torch forces the reference path."""
     if model_id.startswith(HASHING_PREFIX):
         return HashingEncoder(model_id)
+    _check_folder(resolve_model(model_id))
     backend = os.environ.get("BRIEFMIN_BACKEND", "onnx")
     if backend not in BACKENDS:
         raise ModelError(f"BRIEFMIN_BACKEND={backend!r} is not one of {', '.join(BACKENDS)}")

@@ -15,6 +15,7 @@ class ExitStatus(IntEnum):
     BUSY = 4  # another briefmin process holds the archive's write lock
     NEWER_FORMAT = 5  # written by a newer briefmin
     MODEL = 6  # the model cannot be loaded or does not match the archive
+    OUTPUT = 74  # stdout cannot be written (disk full, EIO, closed): sysexits' EX_IOERR
     INTERNAL = 70  # a bug (sysexits' EX_SOFTWARE): one line; BRIEFMIN_DEBUG=1 for the traceback
     INTERRUPTED = 130  # Ctrl-C; whatever was committed before it is kept
 
@@ -51,6 +52,12 @@ class NewerFormatError(ArchiveError):
 
 class ModelError(BriefminError):
     exit_status = ExitStatus.MODEL
+
+
+class OutputError(BriefminError):
+    """Stdout cannot be written: the output is lost, the archive is not at fault."""
+
+    exit_status = ExitStatus.OUTPUT
 
 
 class IntegrityError(ArchiveError):

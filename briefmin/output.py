@@ -5,7 +5,9 @@ clean. When stdout is not a terminal, tables print as tab-separated lines for gr
 
 from __future__ import annotations
 
+import errno
 import functools
+import io
 import json
 import os
 import sys
@@ -13,9 +15,9 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
-from .errors import printable
+from .errors import OutputError, printable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -46,12 +48,47 @@ def _maybe_terminal(stream: Any) -> bool:
     return forced or bool(isatty and isatty())
 
 
+@contextmanager
+def writing() -> Iterator[None]:
+    """Around each write to stdout: a failure there (a full disk, EIO) is the output's, not
+    the archive's, so it is an OutputError (one line, exit 74), never "internal error". A
+    reader gone away (EPIPE) stays BrokenPipeError, which the CLI ends quietly."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise output_lost(exc) from None
+
+
+def output_lost(exc: OSError) -> OutputError:
+    return OutputError(f"cannot write the output ({exc.strerror or exc})")
+
+
+class _ClosedDescriptor(io.BufferedIOBase):
+    name = "<stdout>"
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        raise OSError(errno.EBADF, "stdout is closed")
+
+
+def closed_stdout() -> TextIO:
+    """Stdout for a process started without one (`briefmin ls A >&-`, where Python leaves
+    sys.stdout None): each write fails as one to a closed descriptor does, so a command that
+    prints says so in one line, and one that prints nothing (`add -q`) runs as usual."""
+    return io.TextIOWrapper(_ClosedDescriptor(), encoding="utf-8", write_through=True)
+
+
 def emit_json(document: Any) -> None:
     # indented for a person at a terminal; one line otherwise, so `--json >> log.jsonl` (the
     # cron example) appends one line per run
     indent = 2 if sys.stdout.isatty() else None
-    sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=indent) + "\n")
-    sys.stdout.flush()
+    with writing():
+        sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=indent) + "\n")
+        sys.stdout.flush()
 
 
 def info(text: str, quiet: bool = False) -> None:
@@ -87,9 +124,10 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | No
           right: Sequence[str] = ()) -> None:
     console = stdout() if _maybe_terminal(sys.stdout) else None
     if console is None or not console.is_terminal:
-        for row in rows:
-            sys.stdout.write("\t".join(escape_name(c) for c in row) + "\n")
-        sys.stdout.flush()
+        with writing():
+            for row in rows:
+                sys.stdout.write("\t".join(escape_name(c) for c in row) + "\n")
+            sys.stdout.flush()
         return
     from rich.markup import escape
     from rich.table import Table
@@ -99,7 +137,8 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | No
         grid.add_column(column, justify="right" if column in right else "left")
     for row in rows:
         grid.add_row(*(escape(escape_name(c)) for c in row))
-    console.print(grid)
+    with writing():  # a terminal can fail too (EIO once it hangs up)
+        console.print(grid)
 
 
 def escape_name(value: Any) -> str:
@@ -229,4 +268,5 @@ def histogram(bins: Sequence[tuple[float, int]], of: str, threshold: float) -> N
         mark = "  ← threshold" if lo <= threshold < lo + width or (
             k == len(bins) - 1 and threshold >= lo) else ""
         lines.append(f"{label:>13} │{bar:<40} {count}{mark}")
-    sys.stdout.write("\n".join(lines) + "\n")
+    with writing():
+        sys.stdout.write("\n".join(lines) + "\n")

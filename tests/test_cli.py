@@ -375,6 +375,21 @@ def test_an_argument_that_is_not_utf8_is_a_usage_error(chdir_tmp: Path, args: li
     assert not (chdir_tmp / "a.bmin").exists()
 
 
+@pytest.mark.parametrize("model", ["/nonexistent", "./no/such/model", "../missing"])
+def test_a_model_path_that_is_no_folder_is_one_line_and_exit_6(cli: Cli, chdir_tmp: Path,
+                                                              model: str) -> None:
+    """Handed to the hub's libraries, `/nonexistent` gave a stray warning line of theirs and
+    an error about repo ids."""
+    (chdir_tmp / "b.md").write_text("a brief about pricing\n")
+    for args in (["minify", "b.md"], ["add", "new.bmin", "b.md"]):
+        result = cli(*args, "--model", model)
+        assert result.returncode == ExitStatus.MODEL
+        assert result.stderr.startswith(f"briefmin: error: no model folder at {model} (it "
+                                        "does not exist); give the folder of")
+        assert result.stderr.count("\n") == 1
+    assert not (chdir_tmp / "new.bmin").exists()
+
+
 def test_a_bug_is_one_line_and_exit_70(cli: Cli, chdir_tmp: Path,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     from briefmin import Archive
@@ -452,8 +467,8 @@ def test_a_command_alone_parses_as_in_the_whole_app(capsys: pytest.CaptureFixtur
 def test_ctrl_c_speaks_of_kept_commits_only_for_commands_that_write(
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
         tmp_path: Path) -> None:
-    """A search or an ls interrupted has committed nothing: 'interrupted', exit 130; an
-    interrupted rm keeps what it committed before, and says so."""
+    """A search, an ls or a dedupe that does not prune interrupted has committed nothing:
+    'interrupted', exit 130; an interrupted rm keeps what it committed before, and says so."""
     from briefmin import cli
 
     class Interrupted:
@@ -464,12 +479,22 @@ def test_ctrl_c_speaks_of_kept_commits_only_for_commands_that_write(
     monkeypatch.setattr(cli, "_archive", lambda: Interrupted)
     archive = str(tmp_path / "a.bmin")
     said = {}
-    for args in (["search", archive, "query"], ["ls", archive], ["rm", archive, "x.md"]):
+    for args in (["search", archive, "query"], ["ls", archive], ["rm", archive, "x.md"],
+                 ["dedupe", archive], ["dedupe", archive, "--prune"],
+                 ["dedupe", archive, "--prune", "--no-dry-run"],
+                 ["forget", archive, "--keep-last", "1", "--dry-run"],
+                 ["tier", archive, "--older-than", "1d", "--codes", "small", "--dry-run"]):
         assert cli.main(args) == ExitStatus.INTERRUPTED
-        said[args[0]] = capsys.readouterr().err.strip()
-    assert said["search"] == said["ls"] == "briefmin: error: interrupted"
-    assert said["rm"] == ("briefmin: error: interrupted; everything committed before stays in "
-                          "the archive")
+        said[" ".join(args[:1] + args[2:])] = capsys.readouterr().err.strip()
+    kept = "briefmin: error: interrupted; everything committed before stays in the archive"
+    assert said == {"search query": "briefmin: error: interrupted",
+                    "ls": "briefmin: error: interrupted", "rm x.md": kept,
+                    # a dedupe writes only when it prunes for real
+                    "dedupe": "briefmin: error: interrupted",
+                    "dedupe --prune": "briefmin: error: interrupted",
+                    "dedupe --prune --no-dry-run": kept,
+                    "forget --keep-last 1 --dry-run": "briefmin: error: interrupted",
+                    "tier --older-than 1d --codes small --dry-run": "briefmin: error: interrupted"}
     assert set(cli.WRITERS) <= {str(c.name) for c in cli.app.registered_commands}
 
 

@@ -476,6 +476,38 @@ def test_a_closed_pipe_always_exits_zero_quietly(tmp_path: Path) -> None:
         assert (done.returncode, done.stderr) == (0, b""), commands[i % len(commands)]
 
 
+def test_a_verdict_survives_a_reader_that_stops_early(chdir_tmp: Path) -> None:
+    """`dedupe --fail | true` under pipefail exited 0 although the gate had found a copy: a
+    status decided before printing (a gate's findings, one it could not check, verify's
+    damage) is the exit status even when the pipe breaks; plain output still exits 0."""
+    for name in ("a.md", "b.md"):
+        (chdir_tmp / name).write_text(f"{name} holds words of its own\n" * 20)
+    (chdir_tmp / "copy.md").write_bytes((chdir_tmp / "a.md").read_bytes())
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-m", "briefmin", "add", "a.bmin", "a.md", "b.md", "-q",
+                    "--model", HASHING], check=True, env=env)
+
+    def into_closed_pipe(*args: str) -> int:
+        read, write = os.pipe()
+        os.close(read)  # the reader is gone before the first write, as with `| true`
+        done = subprocess.run([sys.executable, "-m", "briefmin", *args], stdout=write,
+                              stderr=subprocess.DEVNULL, env=env, check=False)
+        os.close(write)
+        return done.returncode
+
+    assert into_closed_pipe("dedupe", "a.bmin", "copy.md", "--fail") == ExitStatus.FINDINGS
+    assert into_closed_pipe("dedupe", "a.bmin", "copy.md", "--fail-on", "exact",
+                            "--json") == ExitStatus.FINDINGS
+    assert into_closed_pipe("dedupe", "a.bmin", "copy.md") == ExitStatus.OK  # no gate
+    assert into_closed_pipe("ls", "a.bmin") == ExitStatus.OK
+    # a given file the gate could not check fails it closed (skipped: too large)
+    assert into_closed_pipe("dedupe", "a.bmin", "b.md", "--fail", "--json", "--max-size",
+                            "10") == ExitStatus.USAGE
+    surgery.flip_stored_byte(chdir_tmp / "a.bmin", "b.md")
+    assert into_closed_pipe("verify", "a.bmin") == ExitStatus.FINDINGS
+    assert into_closed_pipe("verify", "a.bmin", "--json") == ExitStatus.FINDINGS
+
+
 @pytest.mark.parametrize("args", [["--version"], ["--help"], ["add", "--help"]])
 def test_help_and_version_into_a_closed_pipe_exit_zero(tmp_path: Path, args: list[str]) -> None:
     """click exits 1 when its help meets a closed pipe; the reader is gone before the write
@@ -487,6 +519,69 @@ def test_help_and_version_into_a_closed_pipe_exit_zero(tmp_path: Path, args: lis
                           stderr=subprocess.PIPE, env=env, check=False)
     os.close(write)
     assert (done.returncode, done.stderr) == (0, b"")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_output_to_a_full_device_is_one_line_and_its_own_exit_code(tmp_path: Path) -> None:
+    """`briefmin ls A > /dev/full`: the output is lost, the archive is not at fault: one line
+    and exit 74 (never "internal error", 70); a writer's work is committed, and it says so."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("a brief about pricing\n")
+    (tmp_path / "b.md").write_text("another brief about sales\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def into_full(*args: str) -> subprocess.CompletedProcess[bytes]:
+        with open("/dev/full", "wb") as full:
+            return subprocess.run([sys.executable, "-m", "briefmin", *args], cwd=tmp_path,
+                                  stdout=full, stderr=subprocess.PIPE, env=env, check=False)
+
+    subprocess.run([sys.executable, "-m", "briefmin", "add", "a.bmin", "docs", "-q",
+                    "--model", HASHING], cwd=tmp_path, check=True, env=env)
+    lost = "briefmin: error: cannot write the output (No space left on device)"
+    # a table, JSON, bytes, a histogram left in the buffer for the final flush
+    for args in (["ls", "a.bmin"], ["ls", "a.bmin", "--json"], ["verify", "a.bmin", "--json"],
+                 ["restore", "a.bmin", "docs/a.md", "--stdout"],
+                 ["dedupe", "a.bmin", "--histogram", "-q"],
+                 ["minify", "docs/a.md", "--model", HASHING],
+                 ["forget", "a.bmin", "--keep-last", "1", "--dry-run"]):
+        done = into_full(*args)
+        assert (done.returncode, done.stderr.decode()) == (ExitStatus.OUTPUT, lost + "\n"), args
+    added = into_full("add", "a.bmin", "b.md", "--json")
+    assert (added.returncode, added.stderr.decode()) == (
+        ExitStatus.OUTPUT, f"{lost}; the archive's changes were committed\n")
+    with Archive.open(tmp_path / "a.bmin") as archive:
+        assert {r.path for r in archive.records()} == {"docs/a.md", "b.md"}
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["ls", "--help"]])
+def test_help_and_version_to_a_full_device_are_one_line(tmp_path: Path, args: list[str]
+                                                       ) -> None:
+    """click's own output failed with a traceback and exit 1."""
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run([sys.executable, "-m", "briefmin", *args], cwd=tmp_path,
+                              stdout=full, stderr=subprocess.PIPE, check=False,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert (done.returncode, done.stderr) == (
+        ExitStatus.OUTPUT, b"briefmin: error: cannot write the output (No space left on device)\n")
+
+
+def test_a_closed_stdout_fails_only_a_command_that_prints(chdir_tmp: Path) -> None:
+    """`briefmin ls A >&-` (Python leaves sys.stdout None): one line and exit 74, as a full
+    disk; `add -q` prints nothing, so it just works. Both ended in AttributeError tracebacks."""
+    (chdir_tmp / "b.md").write_text("a brief\n")
+
+    def closed(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([sys.executable, "-m", "briefmin", *args], stderr=subprocess.PIPE,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False,
+                              preexec_fn=lambda: os.close(1))
+
+    added = closed("add", "a.bmin", "b.md", "-q", "--model", HASHING)
+    assert (added.returncode, added.stderr) == (0, b"")
+    closed_line = b"briefmin: error: cannot write the output (stdout is closed)\n"
+    for args in (["ls", "a.bmin"], ["restore", "a.bmin", "b.md", "--stdout"], ["--version"]):
+        done = closed(*args)
+        assert (done.returncode, done.stderr) == (ExitStatus.OUTPUT, closed_line), args
 
 
 def test_an_interrupt_while_the_cli_loads_is_one_line(monkeypatch: pytest.MonkeyPatch,
