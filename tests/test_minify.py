@@ -258,6 +258,29 @@ def test_code_keeps_its_spaces_and_lines_when_kept(source: str) -> None:
     assert all(line in code.text.splitlines() for line in code_lines), code.text
 
 
+def test_a_tab_indented_code_block_in_markdown_is_kept_whole_or_dropped() -> None:
+    """In a brief with markdown structure a tab indents to the next multiple of 4 columns,
+    as CommonMark reads it, so a tab-indented block after a blank line is an indented code
+    block as a 4-space one is. A tab counted one column: the block was a paragraph, cut
+    mid-block with its lines joined (`\\tcode line one code`)."""
+    spaced = "# Doc\n\nIntro sentence here.\n\n    code line one\n    code line two\n"
+    for indent in ("\t", " \t", "   \t"):
+        text = spaced.replace("    ", indent)
+        code = f"{indent}code line one\n{indent}code line two"
+        assert [(u.kind, u.text) for u in parse(text).units] == [
+            ("heading", "Doc"), ("sentence", "Intro sentence here."), ("code", code)]
+        for max_words in range(1, count_words(text) + 1):
+            out = minify(hashing(), text, max_words=max_words).text
+            assert out == minify(hashing(), spaced, max_words=max_words).text.replace(
+                "    ", indent)
+            assert code in out or "code" not in out, (max_words, out)
+    # a brief without markdown structure (notes indented by hand with tabs) is read as
+    # before: a tab is one column there, and its indented lines are prose
+    plain = "Notes on frob\n\n\tFrob reads each FILE. It never edits a FILE.\n"
+    assert not laid_out(plain)
+    assert [u.kind for u in parse(plain).units] == ["sentence"] * 3
+
+
 def test_an_unclosed_pre_is_read_as_text() -> None:
     doc = parse("<pre>\nOne sentence here.   Another one.\n\nEnd.\n")
     assert [u.kind for u in doc.units] == ["sentence", "sentence", "sentence"]
