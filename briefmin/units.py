@@ -303,6 +303,12 @@ def _clean_line(line: str) -> str:
     return stripped[:len(stripped) - len(body)] + re.sub(r"[ \t]{2,}", " ", body)
 
 
+def _verbatim_text(lines: list[str]) -> str:
+    """What the model reads of lines kept byte for byte (code, a table): the spaces at
+    their ends are no words, and left out as before they were kept."""
+    return "\n".join(line.rstrip() for line in lines)
+
+
 def _mark_end(line: str) -> int:
     """Where a comment line's text begins, after its marks (`_COMMENT_MARK`)."""
     match = _COMMENT_MARK.match(line)
@@ -334,13 +340,13 @@ def _pre_closes(lines: list[str]) -> list[int | None]:
 def _clean_lines(lines: list[str]) -> list[str]:
     """A paragraph's or list item's lines with a line that repeats the one before it dropped
     and runs of spaces squeezed (`_clean_line`), but a fenced block inside (an item's code;
-    a paragraph ends at a fence) as it is: there two equal lines, and the spaces, are the
-    code's."""
+    a paragraph ends at a fence) as it is: there two equal lines, and the spaces (at the
+    lines' ends too), are the code's."""
     out, k = [], 0
     while k < len(lines):
         if _FENCE.match(lines[k]):
             end = _fence_end(lines, k)
-            out += [line.rstrip() for line in lines[k:end]]
+            out += lines[k:end]
             k = end
             continue
         line = lines[k]
@@ -790,35 +796,36 @@ class _Parser:
         return block
 
     def _atomic(self, kind: str, lines: list[str]) -> None:
-        # layout is meaning: verbatim (a directive's body is often code: `.. code-block::`)
+        # layout is meaning: verbatim, the spaces at the lines' ends too (a directive's body
+        # is often code: `.. code-block::`)
         if kind in ("code", "table", "front", "comment", "directive", "line"):
-            lines = [line.rstrip() for line in lines]
-        else:
-            lines = [_clean_line(line) for line in lines]
+            self._add(kind, lines, [(kind, _verbatim_text(lines))])
+            return
+        lines = [_clean_line(line) for line in lines]
         self._add(kind, lines, [(kind, "\n".join(lines))])
 
     def _table(self, lines: list[str], kind: str = "table") -> None:
         """A table as one unit; one larger than the budget (`split_over` words) as a head unit
         (header rows, separator, bottom border: kept whenever a row is) and one unit per row,
-        so a kept part is still a valid table and never a cut row."""
-        lines = [line.rstrip() for line in lines]
+        so a kept part is still a valid table and never a cut row. Its lines are kept
+        byte for byte, the spaces at their ends too."""
         split = None
         if self.split_over is not None and count_words("\n".join(lines)) > self.split_over:
             split = _split_table(lines)
         if split is None:
-            self._add(kind, lines, [(kind, "\n".join(lines))])
+            self._add(kind, lines, [(kind, _verbatim_text(lines))])
             return
         head, rows, tail = split
         block = Block(kind, lines, blank_before=self.blank or not self.blocks,
                       parts=[head, *rows], tail=tail)
         context = self._context()
         head_unit = len(self.units)
-        self.units.append(Unit("tablehead", "\n".join(head), count_words("\n".join(head + tail)),
-                               len(self.blocks), context))
+        self.units.append(Unit("tablehead", _verbatim_text(head),
+                               count_words("\n".join(head + tail)), len(self.blocks), context))
         block.units.append(head_unit)
         for row in rows:
             block.units.append(len(self.units))
-            text = "\n".join(row)
+            text = _verbatim_text(row)
             self.units.append(Unit("row", text, count_words(text), len(self.blocks),
                                    (*context, head_unit)))
         self.blocks.append(block)
@@ -865,8 +872,8 @@ class _Parser:
             end = j
         body = _clean_lines(lines[i:end])
         sentences = _item_sentences(body, self._pieces)
-        if sentences is None:
-            block = self._add("item", body, [("item", "\n".join(body))])
+        if sentences is None:  # (its code kept byte for byte in `body`)
+            block = self._add("item", body, [("item", _verbatim_text(body))])
             self.items.append((marker_indent, content, block.units[0]))
         else:
             # marker (a context unit, paid once) and one unit per sentence: a long item may
