@@ -46,6 +46,11 @@ LAYOUT_HEADING_WORDS = 8
 # default: on 60 training man pages saved with `col -b` it kept no more meaning than a
 # one-column tab (e5 -0.0003 [-0.0010, +0.0003]; bench/RESULTS.md, fifteenth round)
 LAYOUT_TAB_STOP: int | None = None
+# in a brief with markdown structure (`_structured`), a tab reaches the next multiple of this
+# many columns where an indented code block is looked for, as CommonMark reads it: counted
+# one column, a tab-indented code block was a paragraph, cut and its lines joined. A brief
+# without that structure keeps one-column tabs (`laid_out` was measured with them)
+MARKDOWN_TAB_STOP = 4
 # pydoc's class gutter (` |  `) is read as indentation in a laid-out brief, and a table
 # indented 4+ columns (markdown's code, never a table) no longer vetoes that reading: pydoc
 # pages were read as markdown, each indented section one uncuttable code block. Rule set
@@ -283,12 +288,25 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip())
 
 
+def _columns(line: str, tab_stop: int | None) -> int:
+    """The columns of a line's indentation, a tab reaching the next multiple of `tab_stop`
+    (None: one column, as `_indent` counts)."""
+    indent = _indent(line)
+    return len(line[:indent].expandtabs(tab_stop)) if tab_stop else indent
+
+
 def _clean_line(line: str) -> str:
     """Lossless for the meaning: runs of spaces inside a line become one; the indentation
     (which carries structure) and the words stay."""
     stripped = line.rstrip()
     body = stripped.lstrip()
     return stripped[:len(stripped) - len(body)] + re.sub(r"[ \t]{2,}", " ", body)
+
+
+def _verbatim_text(lines: list[str]) -> str:
+    """What the model reads of lines kept byte for byte (code, a table): the spaces at
+    their ends are no words, and left out as before they were kept."""
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def _mark_end(line: str) -> int:
@@ -322,13 +340,13 @@ def _pre_closes(lines: list[str]) -> list[int | None]:
 def _clean_lines(lines: list[str]) -> list[str]:
     """A paragraph's or list item's lines with a line that repeats the one before it dropped
     and runs of spaces squeezed (`_clean_line`), but a fenced block inside (an item's code;
-    a paragraph ends at a fence) as it is: there two equal lines, and the spaces, are the
-    code's."""
+    a paragraph ends at a fence) as it is: there two equal lines, and the spaces (at the
+    lines' ends too), are the code's."""
     out, k = [], 0
     while k < len(lines):
         if _FENCE.match(lines[k]):
             end = _fence_end(lines, k)
-            out += [line.rstrip() for line in lines[k:end]]
+            out += lines[k:end]
             k = end
             continue
         line = lines[k]
@@ -348,13 +366,14 @@ def _comment_end(lines: list[str], start: int) -> int:
     return len(lines)
 
 
-def _indented_end(lines: list[str], start: int, base: int) -> int:
+def _indented_end(lines: list[str], start: int, base: int,
+                  tab_stop: int | None = None) -> int:
     """Index after the run of lines (blank ones inside included) indented deeper than
-    `base`, starting at `start`; trailing blank lines are left out."""
+    `base` columns (`_columns`), starting at `start`; trailing blank lines are left out."""
     j, end = start, start
     while j < len(lines):
         if lines[j].strip():
-            if _indent(lines[j]) <= base:
+            if _columns(lines[j], tab_stop) <= base:
                 break
             end = j + 1
         j += 1
@@ -475,13 +494,27 @@ def laid_out(text: str, tab_stop: int | None = LAYOUT_TAB_STOP,
     lines = _expanded(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), tab_stop)
     indented = total = 0
     for i, line in enumerate(lines):
-        if _FENCE.match(line) or _ATX.match(line) or _is_title(lines, i) \
-                or (_table_end(lines, i) is not None and not (gutters and _indent(line) >= 4)):
+        if _structure_at(lines, i, gutters):
             return False
         words = count_words(line)
         total += words
         indented += words if _indent(line) >= 4 else 0
     return total > 0 and 2 * indented >= total
+
+
+def _structure_at(lines: list[str], i: int, gutters: bool) -> bool:
+    """Line i is markdown or reStructuredText structure: a fence, a `#` heading, a title or
+    a table (with `gutters`, not one indented 4 or more columns)."""
+    line = lines[i]
+    return bool(_FENCE.match(line) or _ATX.match(line) or _is_title(lines, i)
+                or (_table_end(lines, i) is not None and not (gutters and _indent(line) >= 4)))
+
+
+def _structured(text: str, gutters: bool = LAYOUT_GUTTERS) -> bool:
+    """Whether a brief has markdown or reStructuredText structure (`_structure_at`), which
+    keeps it from being `laid_out`."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return any(_structure_at(lines, i, gutters) for i in range(len(lines)))
 
 
 def commented(text: str, share: float | None = COMMENT_RUNS) -> bool:
@@ -593,8 +626,11 @@ class _Parser:
                  words: bool = False, layout: bool = False,
                  tab_stop: int | None = LAYOUT_TAB_STOP, gutters: bool = LAYOUT_GUTTERS,
                  oversized_start: bool = OVERSIZED_START, lead_ins: int = LEAD_INS,
-                 comments: bool = False) -> None:
+                 comments: bool = False, code_tab_stop: int | None = None) -> None:
         self.split_over = split_over
+        # where an indented code block is looked for, a tab reaches the next multiple of
+        # this many columns (`MARKDOWN_TAB_STOP`; None: one column)
+        self.code_tab_stop = code_tab_stop
         self.comments = comments  # `#` lines are comments (`COMMENT_RUNS`), not headings
         self.oversized_start = oversized_start
         self.lead_ins = lead_ins
@@ -728,10 +764,11 @@ class _Parser:
             return i + 1
         if item := _ITEM.match(line):
             return self._item(i, item)
-        if not self.layout and self.blank and not self.items and indent >= 4 and self.blocks \
+        columns = _columns(line, self.code_tab_stop)
+        if not self.layout and self.blank and not self.items and columns >= 4 and self.blocks \
                 and self.blocks[-1].kind not in ("item", "directive"):
             # markdown's indented code block (reStructuredText's block quote: kept whole too)
-            end = _indented_end(lines, i, indent - 1)
+            end = _indented_end(lines, i, columns - 1, self.code_tab_stop)
             self._atomic("code", lines[i:end])
             return end
         return self._paragraph(i)
@@ -759,35 +796,36 @@ class _Parser:
         return block
 
     def _atomic(self, kind: str, lines: list[str]) -> None:
-        # layout is meaning: verbatim (a directive's body is often code: `.. code-block::`)
+        # layout is meaning: verbatim, the spaces at the lines' ends too (a directive's body
+        # is often code: `.. code-block::`)
         if kind in ("code", "table", "front", "comment", "directive", "line"):
-            lines = [line.rstrip() for line in lines]
-        else:
-            lines = [_clean_line(line) for line in lines]
+            self._add(kind, lines, [(kind, _verbatim_text(lines))])
+            return
+        lines = [_clean_line(line) for line in lines]
         self._add(kind, lines, [(kind, "\n".join(lines))])
 
     def _table(self, lines: list[str], kind: str = "table") -> None:
         """A table as one unit; one larger than the budget (`split_over` words) as a head unit
         (header rows, separator, bottom border: kept whenever a row is) and one unit per row,
-        so a kept part is still a valid table and never a cut row."""
-        lines = [line.rstrip() for line in lines]
+        so a kept part is still a valid table and never a cut row. Its lines are kept
+        byte for byte, the spaces at their ends too."""
         split = None
         if self.split_over is not None and count_words("\n".join(lines)) > self.split_over:
             split = _split_table(lines)
         if split is None:
-            self._add(kind, lines, [(kind, "\n".join(lines))])
+            self._add(kind, lines, [(kind, _verbatim_text(lines))])
             return
         head, rows, tail = split
         block = Block(kind, lines, blank_before=self.blank or not self.blocks,
                       parts=[head, *rows], tail=tail)
         context = self._context()
         head_unit = len(self.units)
-        self.units.append(Unit("tablehead", "\n".join(head), count_words("\n".join(head + tail)),
-                               len(self.blocks), context))
+        self.units.append(Unit("tablehead", _verbatim_text(head),
+                               count_words("\n".join(head + tail)), len(self.blocks), context))
         block.units.append(head_unit)
         for row in rows:
             block.units.append(len(self.units))
-            text = "\n".join(row)
+            text = _verbatim_text(row)
             self.units.append(Unit("row", text, count_words(text), len(self.blocks),
                                    (*context, head_unit)))
         self.blocks.append(block)
@@ -834,8 +872,8 @@ class _Parser:
             end = j
         body = _clean_lines(lines[i:end])
         sentences = _item_sentences(body, self._pieces)
-        if sentences is None:
-            block = self._add("item", body, [("item", "\n".join(body))])
+        if sentences is None:  # (its code kept byte for byte in `body`)
+            block = self._add("item", body, [("item", _verbatim_text(body))])
             self.items.append((marker_indent, content, block.units[0]))
         else:
             # marker (a context unit, paid once) and one unit per sentence: a long item may
@@ -1104,9 +1142,15 @@ def parse(text: str, split_over: int | None = None, clauses: bool = False,
     `LEAD_INS`; `comment_runs`: see `COMMENT_RUNS`."""
     if layout is None:
         layout = LAYOUT_BY_INDENT and laid_out(text, tab_stop, gutters)
+    # markdown's tabs (`MARKDOWN_TAB_STOP`) only where markdown structure says it is
+    # markdown: tab-indented plain text keeps the reading it had. (Never a commented file,
+    # read again below: it is no markdown either)
+    code_tab_stop = MARKDOWN_TAB_STOP if not layout and "\t" in text \
+        and _structured(text, gutters) else None
     doc = _Parser(text, split_over, clauses, fine_clauses=fine_clauses, words=words,
                   layout=layout, tab_stop=tab_stop, gutters=gutters,
-                  oversized_start=oversized_start, lead_ins=lead_ins).parse()
+                  oversized_start=oversized_start, lead_ins=lead_ins,
+                  code_tab_stop=code_tab_stop).parse()
     if _commented(doc, comment_runs):
         return _Parser(text, split_over, clauses, atx_headings=False,
                        fine_clauses=fine_clauses, words=words, layout=layout,

@@ -258,6 +258,53 @@ def test_code_keeps_its_spaces_and_lines_when_kept(source: str) -> None:
     assert all(line in code.text.splitlines() for line in code_lines), code.text
 
 
+def test_a_tab_indented_code_block_in_markdown_is_kept_whole_or_dropped() -> None:
+    """In a brief with markdown structure a tab indents to the next multiple of 4 columns,
+    as CommonMark reads it, so a tab-indented block after a blank line is an indented code
+    block as a 4-space one is. A tab counted one column: the block was a paragraph, cut
+    mid-block with its lines joined (`\\tcode line one code`)."""
+    spaced = "# Doc\n\nIntro sentence here.\n\n    code line one\n    code line two\n"
+    for indent in ("\t", " \t", "   \t"):
+        text = spaced.replace("    ", indent)
+        code = f"{indent}code line one\n{indent}code line two"
+        assert [(u.kind, u.text) for u in parse(text).units] == [
+            ("heading", "Doc"), ("sentence", "Intro sentence here."), ("code", code)]
+        for max_words in range(1, count_words(text) + 1):
+            out = minify(hashing(), text, max_words=max_words).text
+            assert out == minify(hashing(), spaced, max_words=max_words).text.replace(
+                "    ", indent)
+            assert code in out or "code" not in out, (max_words, out)
+    # a brief without markdown structure (notes indented by hand with tabs) is read as
+    # before: a tab is one column there, and its indented lines are prose
+    plain = "Notes on frob\n\n\tFrob reads each FILE. It never edits a FILE.\n"
+    assert not laid_out(plain)
+    assert [u.kind for u in parse(plain).units] == ["sentence"] * 3
+
+
+def test_kept_code_and_tables_keep_the_spaces_at_their_lines_ends() -> None:
+    """A kept code block or table comes out byte for byte (README), the spaces at its lines'
+    ends too, at ratio 1 as at any budget: they were stripped from fences, code lines and
+    table rows. They are no words, so the budget counts the same; a line of prose still
+    loses them (a clean-up)."""
+    code = "```sh   \nx=1   \n  \n```  "
+    table = "| a | b |  \n|---|---|\n| 1 |  2 |  \n| 3 | 4 |\t"
+    item = "- Step one:\n  ```  \n  a = 1  \n  ```"
+    text = (f"# Doc\n\nIntro sentence here.  \n\n{code}\n\n{table}\n\n{item}\n\n"
+            "Text before code.\n\n    indented code  \n")
+    whole = minify(hashing(), text, ratio=1.0)
+    assert whole.text == text.replace("here.  ", "here.")
+    assert whole.words_out == count_words(text) == whole.budget
+    for max_words in range(1, count_words(text)):
+        out = minify(hashing(), text, max_words=max_words)
+        assert out.words_out == count_words(out.text) <= max_words
+        assert code in out.text or "x=1" not in out.text
+        assert "indented code  \n" in out.text or "indented" not in out.text
+    # a table larger than the budget keeps its kept rows' spaces too
+    doc = parse(text, split_over=8)
+    row = next(i for i, u in enumerate(doc.units) if u.kind == "row" and "1" in u.text)
+    assert "| a | b |  \n|---|---|\n| 1 |  2 |  \n" in render(doc, {row})
+
+
 def test_an_unclosed_pre_is_read_as_text() -> None:
     doc = parse("<pre>\nOne sentence here.   Another one.\n\nEnd.\n")
     assert [u.kind for u in doc.units] == ["sentence", "sentence", "sentence"]
