@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -190,7 +191,10 @@ def word_bytes(text: str | bytes) -> bytes:
     if text.isascii():
         return text.encode("ascii").lower()
     # each Chinese or Japanese letter is a word (cjk.spaced): their words are not spaced,
-    # and a run of them up to the next punctuation made one word of a whole clause
+    # and a run of them up to the next punctuation made one word of a whole clause. NFC
+    # first: `\w` is no combining accent, so a text written decomposed (NFD: e and U+0301)
+    # broke at every accent and shared few shingles with its own composed copy
+    text = unicodedata.normalize("NFC", text)
     return " ".join(WORD.findall(cjk.spaced(text.casefold()))).encode("utf-8", "surrogatepass")
 
 

@@ -66,6 +66,8 @@ def test_stored_bytes_give_the_words_of_their_decoded_text() -> None:
     ("Hello,   WORLD.\nNext line", "hello world next line"),
     # each Chinese or Japanese letter is a word, written with or without spaces
     ("重启负载\n均衡器，检查ENG-2291", "重 启 负 载 均 衡 器 检 查 eng 2291"),
+    # written decomposed (NFD), a word is still one word: its accents split it before
+    ("re\u0301union d\u2019e\u0301quipe", "r\u00e9union d \u00e9quipe"),
 ])
 def test_words_split_and_fold_as_the_regex_says(a: str, b: str) -> None:
     words = _regex_words(b).encode().split()
