@@ -21,6 +21,7 @@ import math
 import re
 import threading
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence, Set
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -127,12 +128,13 @@ def parse_kinds(text: str, option: str) -> tuple[str, ...]:
 
 def normalize_text(text: str) -> str:
     """What a `normalized` duplicate ignores: the layout of its text and nothing else. Line
-    endings, a byte-order mark, trailing white space, blank lines, runs of white space other
-    than a tab inside a line, the line breaks inside a prose paragraph (`_layout_free`) and
-    the Unicode form (NFC). Case, indentation, tabs and every other line break count: `US`
-    is not `us`, code indented otherwise is other code, a tab separates a table's fields, and
-    a setting on its own line is not the same setting inside the comment above it; a copy
-    that differs in them is `near-identical` (reported, not pruned by default)."""
+    endings, a byte-order mark, trailing white space, blank lines, the Unicode form (NFC),
+    and a prose paragraph's line breaks and runs of white space (`_layout_free`). Case,
+    indentation, tabs, every other line break and a run of spaces elsewhere count: `US` is
+    not `us`, code indented otherwise is other code, a tab separates a table's fields, a
+    setting on its own line is not the same setting inside the comment above it, and
+    `alice  10` in a table laid out with spaces is not `alice        10`; a copy that differs
+    in them is `near-identical` (reported, not pruned by default)."""
     return _layout_free(unicodedata.normalize("NFC", text.replace("\ufeff", "")))
 
 
@@ -156,7 +158,6 @@ def stored_text_key(data: bytes) -> bytes:
 # (an audit's cases: a setting joined onto the comment line above it, a table's fields cut
 # elsewhere, two commands on one line were all `normalized`, so the default prune removed the
 # config whose setting was on). README, "normalized", states the rule.
-_SPACES = re.compile(r"[^\S\t]+")  # a run of white space but a tab, which separates fields
 # a line starting so is a comment, a heading, a quote, a table's row, a directive or a
 # decorator, a code fence: never part of a paragraph
 _MARKS = ("#", "//", "--", ";", "%", ">", "|", ".", ":", "@", "```", "~~~")
@@ -168,15 +169,95 @@ _WORD = re.compile(r"[^\W_]")  # a letter or a digit: a line without one is a ru
 # (`rm -rf /tmp`, `key = value`, `To: counsel`) has not. A quote after the full stop does not
 # count, so a script's `echo "Done."` or a call's `log("Done.")` ends none
 _FULL_STOPS = (".", "!", "?", ":", "\u2026", "\u3002", "\uff01", "\uff1f", "\uff1a")
+_STOP_SET = frozenset(_FULL_STOPS)
+# a code block's fence (CommonMark: three or more backticks or tildes, indented under 4)
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+# a tab or an ASCII field separator inside a line: a table's row, whose fields they part
+_FIELDS = re.compile("[\t\x1c-\x1f]")
+# white space a line may end in: any but the field separators (an empty last field)
+_TRAILING = "".join(c for c in map(chr, range(0x3001))
+                    if c.isspace() and not _FIELDS.match(c))
+_GAP = re.compile(r"  +")
+_RUN = re.compile(r"[^\S\t\x1c-\x1f]+")  # white space but a tab or a field separator
+# the narrowest fill whose line breaks are layout: a paragraph whose widest line is shorter
+# is rather a list of names, an address, a verse or commands, whose breaks are their
+# meaning; and how far short of the widest line a line may break though the next word would
+# have fitted (a hand's fill is not greedy). bench/RESULTS.md, "dedupe: a re-wrap fills its
+# lines", measured them
+FILL_WIDTH = 40
+FILL_SLACK = 0.8
+
+
+def _width(text: str) -> int:
+    """Columns a text takes: a wide (CJK) letter two, any other character one."""
+    if text.isascii():
+        return len(text)
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _filled(lines: list[str]) -> bool:
+    """Whether a paragraph's lines (as written, trailing white space dropped) read as prose
+    filled to a width, as a re-wrap leaves them: each line but the last ends a sentence (a
+    writer's break, at any width) or is broken where the next line's first word would not
+    have fitted within FILL_SLACK of the widest line, at least FILL_WIDTH wide; and no
+    column of a table (`_aligned`)."""
+    widths = [len(line) if line.isascii() else _width(line) for line in lines]
+    width = max(widths)
+    for k in range(len(lines) - 1):
+        line = lines[k]
+        if (line[-1] in _STOP_SET and not line[-2].isspace()) or \
+                (line[-1] == ")" and _ends_sentence([line])):
+            continue
+        word = lines[k + 1].split(None, 1)[0]
+        # a CJK fill may break between any two letters: the next word is then one letter
+        fits = len(word) if word.isascii() else \
+            min(_width(word), 2 if _width(word[0]) == 2 else len(word))
+        if width < FILL_WIDTH or widths[k] + 1 + fits <= FILL_SLACK * width:
+            return False
+    return not _aligned(lines)
+
+
+def _aligned(lines: list[str]) -> bool:
+    """Whether a gap of two or more spaces inside two lines at least lies at a column where
+    every line is blank or over: a column of a table laid out with spaces (whose last row
+    may end a sentence), which a fill does not make."""
+    if sum(1 for line in lines if "  " in line.lstrip()) < 2:  # (most paragraphs)
+        return False
+    gaps = []
+    for line in lines:
+        indent = len(line) - len(line.lstrip())
+        gaps.append({k for m in _GAP.finditer(line, indent) for k in range(*m.span())})
+    shared = Counter(k for columns in gaps for k in columns)
+    return any(n >= 2 and all(k in columns or k >= len(line)
+                              for columns, line in zip(gaps, lines, strict=True))
+               for k, n in shared.items())
+
+
+def _spaced(line: str) -> str:
+    """A line that is no prose as written, but each lone white space a space and the runs
+    beside a `|` one: elsewhere a run of spaces may be what parts a table's columns
+    (`alice  10` is not `alice        10`) or code's text (`split("  ")`)."""
+    if line.isascii() and "  " not in line.lstrip():
+        return line
+    indent = len(line) - len(line.lstrip())
+    return line[:indent] + _RUN.sub(_one_space, line[indent:])
+
+
+def _one_space(run: re.Match[str]) -> str:
+    text, start, end = run.string, run.start(), run.end()
+    if end - start == 1 or text[start - 1] == "|" or text[end:end + 1] == "|":
+        return " "
+    return run.group()
 
 
 def _ends_sentence(paragraph: list[str]) -> bool:
-    """Whether a paragraph's last line ends a sentence: with a full stop, a full stop and
-    a closing parenthesis (`(see 3.1.)`), or a sentence and a remark in parentheses after it
-    (`... to make sbc. (for Standard BC)`, which may span lines)."""
+    """Whether a paragraph's last line ends a sentence: with a full stop that ends a word
+    (`git add .` ends none), a full stop and a closing parenthesis (`(see 3.1.)`), or a
+    sentence and a remark in parentheses after it (`... to make sbc. (for Standard BC)`,
+    which may span lines)."""
     last = paragraph[-1]
     if last.endswith(_FULL_STOPS):
-        return True
+        return len(last) > 1 and not last[-2].isspace()
     if not last.endswith(")"):
         return False
     if last[-2:-1] in _FULL_STOPS:
@@ -188,31 +269,35 @@ def _ends_sentence(paragraph: list[str]) -> bool:
 
 
 def _layout_free(text: str) -> str:
-    """The text's lines (line endings as \\n), each with its indentation as written and its
-    white space other than tabs one space apart, blank lines and trailing white space
-    dropped; and each prose paragraph one line. A paragraph is the lines between blank
-    lines, or lines that are not prose (a tab, a mark of `_MARKS`, no letter or digit), of
-    which only the first may be indented or a list item; it is prose when its last line ends
-    a sentence (`_ends_sentence`), and a plain prose paragraph (its first line neither
-    indented nor a list item) after another continues its line. A re-wrap changes none of
-    this, so a paragraph filled at another width is the same line."""
+    """The text's lines (line endings as \\n), blank lines and trailing white space dropped,
+    each as written but for prose paragraphs, each one line of its words one space apart.
+    A paragraph is the lines between blank lines, or lines that are not prose (a code
+    block's, a table's, a mark of `_MARKS`, no letter or digit), of which only the first may
+    be indented or a list item. It is prose when its last line ends a sentence
+    (`_ends_sentence`) and its lines are filled (`_filled`); a plain prose paragraph (its
+    first line neither indented nor a list item) after another continues its line. A re-wrap
+    changes none of this, so a paragraph filled at another width is the same line."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     out: list[str] = []
-    paragraph: list[str] = []  # the open paragraph's lines, the first with its indentation
+    paragraph: list[str] = []  # the open paragraph's lines as written
     plain = False  # the open paragraph's first line is neither indented nor a list item
     joins = False  # out[-1] is a plain prose paragraph, which a plain one continues
+    fence = ""  # the open code block's fence, if any: its lines are code as written
 
     def close() -> None:
         nonlocal joins
-        if _ends_sentence(paragraph):
+        if _ends_sentence(paragraph) and (len(paragraph) == 1 or _filled(paragraph)):
+            first = paragraph[0]
+            line = first[:len(first) - len(first.lstrip())] + " ".join(
+                " ".join(paragraph).split())
             if joins and plain:
-                out[-1] += " " + " ".join(paragraph)
+                out[-1] += " " + line
             else:
-                out.append(" ".join(paragraph))
+                out.append(line)
             joins = plain
         else:
-            out.extend(paragraph)
+            out.extend(map(_spaced, paragraph))
             joins = False
         paragraph.clear()
 
@@ -222,12 +307,18 @@ def _layout_free(text: str) -> str:
             if paragraph:
                 close()
             continue
+        line = line.rstrip(_TRAILING)
         indent = line[:len(line) - len(line.lstrip())] if line[0].isspace() else ""
         first = words[0][0]
-        if "\t" in line and "\t" in line.strip():  # a table's row: no prose, tabs stay tabs
-            prose = listed = False
-            body = _SPACES.sub(" ", line.strip())
-        else:
+        prose = listed = opened = False
+        if fence:  # a code block's line, or its closing fence: as long or longer, alone
+            closing = _FENCE.match(line) if first == fence[0] else None
+            if closing and closing.group(1).startswith(fence) \
+                    and not line[closing.end():].strip():
+                fence = ""
+        elif first in "`~" and (opening := _FENCE.match(line)) is not None:
+            fence, opened = opening.group(1), True
+        elif _FIELDS.search(line, len(indent)) is None:
             body = " ".join(words)
             # (the checks in the order that spares most of them: a mark is no letter, and a
             # list mark needs one of these near the start)
@@ -236,15 +327,15 @@ def _layout_free(text: str) -> str:
             listed = prose and (first in "-*+\u2022(" or first.isdigit() or ")" in body[:5]) \
                 and _LIST_MARK.match(body) is not None
         if prose and paragraph and not indent and not listed:
-            paragraph.append(body)
+            paragraph.append(line)
             continue
         if paragraph:
             close()
         if prose:
-            paragraph.append(indent + body)
+            paragraph.append(line)
             plain = not indent and not listed
         else:
-            out.append(indent + body)
+            out.append(line if fence or opened else _spaced(line))
             joins = False
     if paragraph:
         close()

@@ -273,8 +273,10 @@ def test_normalization_ignores_the_layout_only() -> None:
     paragraph as one does), a re-wrapped paragraph and the Unicode form are layout; case and
     indentation are not (an audit's cases: `US` against `us`, and Python whose `log` left
     the `if`)."""
-    assert normalize_text("\ufeffHello  World\r\nsecond line.  \r\n\r\n\r\nEnd.\n") == \
-        normalize_text("Hello World second\nline.\n\nEnd.")
+    assert normalize_text("\ufeffThe billing  service moves to the new queue\r\nbefore the "
+                          "March freeze.  \r\n\r\n\r\nEnd.\n") == \
+        normalize_text("The billing service moves to the new queue before\nthe March "
+                       "freeze.\n\nEnd.")
     assert normalize_text("caf\u00e9") == normalize_text("cafe\u0301")  # NFC and NFD
     assert normalize_text("hello world") != normalize_text("hello, world")
     assert normalize_text("Deploy to the US region") != normalize_text("deploy to the us region")
@@ -312,6 +314,57 @@ def test_the_lines_of_a_config_a_table_or_a_script_are_not_layout() -> None:
     # commands are no sentence, and the prose paragraph after them does not make them one
     assert normalize_text("make\nmake install\n\nThen run it.\n") != \
         normalize_text("make make install\n\nThen run it.\n")
+
+
+# a second audit's pairs, each `normalized` before (so the default prune removed one):
+# the line breaks or spaces that differ are the meaning. Commands and a Makefile whose last
+# line ends in `.` or `:` (in a code block and out), a space-aligned table with a value moved
+# to another column, code whose string holds two spaces, a list of names, a shopping list,
+# an address and a memo's header lines
+LAID_OUT_OTHERWISE = [
+    ("# Local setup\n\n```sh\npython3 -m venv .venv\npip install -e .\n```\n",
+     "# Local setup\n\n```sh\npython3 -m venv .venv pip install -e .\n```\n"),
+    ("Build notes: release must not depend on test.\n\n```make\nall: build test\nrelease:\n```\n",
+     "Build notes: release must not depend on test.\n\n```make\nall: build\ntest release:\n```\n"),
+    ("Release runbook\n\ngit checkout release\ngit merge main\ndocker build .\n",
+     "Release runbook\n\ngit checkout release git merge main\ndocker build .\n"),
+    ("Pages\n=====\n\n=====  =====  =====\nname   jan    feb\n=====  =====  =====\n"
+     "alice  10\nbob           20\n=====  =====  =====\n",
+     "Pages\n=====\n\n=====  =====  =====\nname   jan    feb\n=====  =====  =====\n"
+     "alice         10\nbob    20\n=====  =====  =====\n"),
+    ("Records are split on two spaces:\n\n```python\nfields = line.split(\"  \")\n```\n",
+     "Records are split on two spaces:\n\n```python\nfields = line.split(\" \")\n```\n"),
+    ("Board meeting attendees:\n\nMary Ann\nLee Smith.\n",
+     "Board meeting attendees:\n\nMary\nAnn Lee\nSmith.\n"),
+    ("Party shopping list:\n\nice cream\ncake\nparty hats.\n",
+     "Party shopping list:\n\nice\ncream cake\nparty hats.\n"),
+    ("Ship to:\n\nAcme Corp\n10 Main Street\nSpringfield.\n",
+     "Ship to:\n\nAcme Corp 10\nMain Street Springfield.\n"),
+    ("To: Board of Directors\nFrom: General Counsel\nRe: Settlement offer from Acme Ltd.\n\n"
+     "Please review before Friday.\n",
+     "To: Board of Directors From: General Counsel\nRe: Settlement offer from Acme Ltd.\n\n"
+     "Please review before Friday.\n"),
+    ("name\x1falice\x1f\x1f10\n", "name\x1falice\x1f10\n"),
+]
+
+
+@pytest.mark.parametrize("pair", LAID_OUT_OTHERWISE, ids=range(len(LAID_OUT_OTHERWISE)))
+def test_line_breaks_and_spaces_that_carry_meaning_are_not_layout(pair: tuple[str, str]
+                                                                  ) -> None:
+    """Only a paragraph of prose filled to a width has line breaks a re-wrap may move (a
+    code block's never, a full stop that ends no word (`git add .`) ends no sentence, short
+    lines are a list's, an address's or a verse's), and only prose or a `|` table's cells
+    have spaces that are layout."""
+    assert text_key(pair[0]) != text_key(pair[1])
+
+
+def test_sentences_one_per_line_and_a_fill_are_one_text() -> None:
+    """A break after a sentence is a writer's at any width: one sentence per line is the
+    same text as the paragraph filled; a pipe table's cells may be padded otherwise."""
+    assert text_key("Buy milk.\nCall mom.\nPay the rent.\n") == \
+        text_key("Buy milk. Call mom. Pay the rent.\n")
+    assert text_key("| name | jan |\n| alice | 10 |\n") == \
+        text_key("| name  | jan |\n| alice | 10  |\n")
 
 
 def test_the_default_prune_keeps_a_config_a_table_and_a_script_laid_out_otherwise(
@@ -366,8 +419,8 @@ def test_a_re_wrapped_licence_or_readme_is_still_a_normalized_copy() -> None:
     assert normalize_text(narrow).count("\n") == 2
     # and a blank line between two paragraphs of prose is layout too (two Debian packages'
     # descriptions differ in one: libfelix-main-java-doc, libfelix-framework-java-doc)
-    assert normalize_text("One line\nof prose.\n\nTwo.\n") == \
-        normalize_text("One line of prose. Two.")
+    wide = "One line of prose, wide enough to be a fill's, and"
+    assert normalize_text(f"{wide}\nits end.\n\nTwo.\n") == normalize_text(f"{wide} its end. Two.")
 
 
 @settings(max_examples=400, deadline=None)
@@ -547,7 +600,7 @@ def test_ci_mode_exit_codes(cli: Cli, hashing_archive: MakeArchive, chdir_tmp: P
     assert fine.returncode == 0, fine.stderr
     assert cli("dedupe", path, "new/fresh.md").returncode == 0
     # two new briefs duplicating each other, from a path list
-    (chdir_tmp / "new" / "fresh2.md").write_bytes(b"Replace the office\r\nprinter on floor 3.\r\n")
+    (chdir_tmp / "new" / "fresh2.md").write_bytes(b"Replace the office printer on floor 3.  \r\n")
     (chdir_tmp / "list.txt").write_text("new/fresh.md\nnew/fresh2.md\n")
     both = cli("dedupe", path, "--from", "list.txt", "--fail", "--json")
     assert both.returncode == ExitStatus.FINDINGS
@@ -593,8 +646,8 @@ def test_the_ci_check_fails_when_a_given_file_cannot_be_read(
 
 
 def test_prune_dry_run_then_for_real(cli: Cli, hashing_archive: MakeArchive) -> None:
-    path = hashing_archive({"a.md": BRIEF, "b.md": BRIEF, "c.md": BRIEF.replace(b" ", b"\n"),
-                            "d.md": OTHER})
+    rewrapped = BRIEF.replace(b"queue before", b"queue  \r\nbefore")
+    path = hashing_archive({"a.md": BRIEF, "b.md": BRIEF, "c.md": rewrapped, "d.md": OTHER})
     before = path.read_bytes()
     shown = cli("dedupe", path, "--prune", "--json")
     plan = json.loads(shown.stdout)["prune"]
@@ -645,7 +698,7 @@ def test_a_prune_keeps_a_path_whose_earlier_version_is_found_nowhere_else(
     Path("d/p2.md").write_text("Unique zebra launch codes and llama budget.\n")
     Path("d/p3.md").write_text("Plan alpha: migrate billing to Postgres 16.\n")
     assert cli("add", "a.bmin", "d", "--model", HASHING).returncode == 0
-    Path("d/p3.md").write_text("Plan alpha: migrate\r\nbilling to Postgres 16.\r\n")
+    Path("d/p3.md").write_text("Plan alpha: migrate billing to  Postgres 16.\r\n")
     shutil.copyfile("d/p1.md", "d/p2.md")
     assert cli("add", "a.bmin", "d").returncode == 0
     plan = json.loads(cli("dedupe", "a.bmin", "--prune", "--json").stdout)["prune"]
@@ -1195,7 +1248,7 @@ def test_dedupe_reads_one_state_while_an_rm_commits(hashing_archive: MakeArchive
     files = {f"n{k:02d}.md": (" ".join("".join(rng.choice(list("abcdefghijklmnop"), 6))
                                        for _ in range(12)) + "\n").encode()
              for k in range(12)}  # made-up words: no two alike
-    files["n02.md"] = files["n01.md"].replace(b" ", b"  ", 1)  # a normalized copy
+    files["n02.md"] = files["n01.md"].replace(b"\n", b"  \r\n")  # a normalized copy
     path = hashing_archive(files)
     with Archive.open(path, write=True) as archive:
         archive.set_journal_mode("wal")
