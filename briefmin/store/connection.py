@@ -9,6 +9,7 @@ import errno
 import os
 import sqlite3
 import stat
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from itertools import islice
@@ -36,6 +37,7 @@ class Connection:
         self._conn = conn
         self.version = schema.FORMAT_VERSION  # the file's format, once checked
         self._mapped = False  # see read_blob_parts
+        self.busy_ms = 0  # how long a statement waits for a lock (PRAGMA busy_timeout)
 
     @property
     def checksummed(self) -> bool:
@@ -184,11 +186,34 @@ class Connection:
         self.execute("BEGIN IMMEDIATE")
         try:
             yield self
-            self.execute("COMMIT")
+            self._commit()
         except BaseException:
             with suppress(sqlite3.Error):
                 self._conn.execute("ROLLBACK")
             raise
+
+
+    def _commit(self) -> None:
+        """COMMIT, waiting for readers to let go in slices of COMMIT_SLICE_MS: inside
+        SQLite's own wait Python runs no signal handler, so a Ctrl-C was acted on only when
+        the reader ended or the whole --wait ran out (an add sat 24 s after it). A COMMIT
+        that found the file busy leaves the transaction open, to be tried again."""
+        deadline = time.monotonic() + self.busy_ms / 1000
+        self._conn.execute(f"PRAGMA busy_timeout = {min(COMMIT_SLICE_MS, self.busy_ms)}")
+        try:
+            while True:
+                try:
+                    self._conn.execute("COMMIT")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() >= deadline:
+                        raise archive_error(self.path, exc) from exc
+        finally:
+            with suppress(sqlite3.Error):
+                self._conn.execute(f"PRAGMA busy_timeout = {self.busy_ms}")
+
+
+COMMIT_SLICE_MS = 200
 
 
 def check_cells(row: Sequence[Any], kinds: Sequence[Cell], what: str) -> None:
@@ -331,8 +356,8 @@ def connect(path: str, write: bool, wait: float | None) -> Connection:
     conn = Connection(path, raw)
     try:
         # readers wait out a writer's commit; writers already hold the whole-run lock
-        timeout_ms = 60_000 if wait is None else max(5_000, int(wait * 1000))
-        conn.execute(f"PRAGMA busy_timeout = {timeout_ms}")
+        conn.busy_ms = 60_000 if wait is None else max(5_000, int(wait * 1000))
+        conn.execute(f"PRAGMA busy_timeout = {conn.busy_ms}")
         if write:
             # the catalogue's indexes take inserts at random keys: a larger page cache keeps
             # their pages in memory as the archive grows (SQLite's default is 2 MB)
