@@ -14,6 +14,7 @@ import random
 import re
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -483,6 +484,27 @@ def test_a_read_only_archive_or_folder_is_read_and_a_write_says_why_not(
                     and done.stderr.count("\n") == 1, done.stderr
                 assert says in done.stderr, (writer, done.stderr)
         assert path.read_bytes() == before
+
+
+def test_a_pending_journal_in_a_read_only_folder_is_named_not_a_full_disk(
+        cli: Cli, hashing_archive: MakeArchive) -> None:
+    """A writer killed mid-commit leaves a journal that SQLite rolls back before anyone
+    reads; in a read-only folder it cannot, and readers said `cannot write (disk I/O
+    error); ... free some space`. They say what is read-only and what to do now; once the
+    folder is writable again the archive reads as before the killed write."""
+    path = hashing_archive({f"{k}.md": f"Brief {k}: rota of week {k}.\n".encode()
+                            for k in range(300)})
+    subprocess.run([sys.executable, "-c", (
+        "import os, sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+        "c.execute('PRAGMA cache_size=2'); c.execute('BEGIN IMMEDIATE'); "
+        "c.execute('DELETE FROM briefs'); os._exit(0)"), str(path)], check=True)
+    assert Path(f"{path}-journal").exists()
+    with _read_only(path.parent):
+        done = cli("ls", path)
+        assert done.returncode == 3 and done.stderr.count("\n") == 1, done.stderr
+        assert "must be rolled back" in done.stderr and "read-only" in done.stderr
+        assert "free some space" not in done.stderr
+    assert len(cli("ls", path).stdout.splitlines()) == 300
 
 
 def test_a_ci_check_of_no_new_brief_checks_nothing_and_says_so(

@@ -241,6 +241,14 @@ def archive_error(path: str, exc: sqlite3.Error | UnicodeDecodeError) -> Archive
     message = printable(" ".join(message.split()))
     if len(message) > 300:
         message = message[:300] + "…"
+    if "disk I/O error" in message and os.path.exists(f"{path}-journal"):
+        # a killed writer's journal that SQLite must roll back before anyone reads, and may
+        # not (a read-only folder or file): not a full disk, which the advice below says
+        why = _unwritable(path)
+        if why:
+            return ArchiveError(f"{path}: a write was interrupted and must be rolled back "
+                                f"before the archive can be read, but {why}; make it "
+                                f"writable and run again ({message})")
     if "disk is full" in message or "disk I/O error" in message:
         return ArchiveError(f"{path}: cannot write ({message}); the archive is unchanged "
                             "since its last commit; free some space and run again")
