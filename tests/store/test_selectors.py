@@ -29,9 +29,10 @@ def test_bisecting_takes_what_the_grammar_takes(paths: list[str], selectors: lis
                      key=lambda r: r.path)
     sorted_paths = [r.path for r in records]
     for selector in [*selectors, *paths[:3]]:
-        # an archived path takes itself (and what lies under it) only, never other briefs
-        # its glob characters or hex digits would match
-        literal = selector in sorted_paths
+        # an archived path or folder takes itself (and what lies under it) only, never
+        # other briefs its glob characters or hex digits would match
+        folder = selector.rstrip("/") + "/"
+        literal = selector in sorted_paths or any(p.startswith(folder) for p in sorted_paths)
         expected = [r for r in records if selects(selector, r.path, r.sha256) and (
             not literal or r.path == selector or r.path.startswith(selector.rstrip("/") + "/"))]
         got = _selected(selector, sorted_paths, [r.sha256 for r in records])
