@@ -194,7 +194,8 @@ def _say_output_lost(exc: OutputError) -> int:
 
 
 def _waiting(archive: Path, quiet: bool) -> Callable[[], None]:
-    return lambda: output.info(f"waiting for another briefmin writing {archive}…", quiet)
+    # (another writer's lock, or a reader holding the file while this run commits)
+    return lambda: output.info(f"waiting for another briefmin using {archive}…", quiet)
 
 
 # -- add -------------------------------------------------------------------------------------

@@ -107,7 +107,8 @@ class Archive:
              ) -> Archive:
         """Open an archive. `create` makes a missing one, recording `model` (default: the
         bundled all-MiniLM-L6-v2) and `profile` (see PROFILES; default "default"). Writers
-        take a whole-run lock, waiting up to `wait` s."""
+        take a whole-run lock, waiting up to `wait` s; `on_wait` hears when they wait for it,
+        or for readers to let go of the file at a commit."""
         path = os.fspath(path)
         if profile is not None and profile not in PROFILES:
             raise UsageError(f"unknown profile {profile!r}; choose one of "
@@ -121,6 +122,7 @@ class Archive:
         lock = WriterLock(path, wait, on_wait) if write else None
         try:
             db = connection.connect(path, write, wait)
+            db.on_busy = on_wait
         except BaseException:
             if lock:
                 lock.release()

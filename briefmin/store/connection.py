@@ -10,7 +10,7 @@ import os
 import sqlite3
 import stat
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from itertools import islice
 from typing import Any
@@ -38,6 +38,7 @@ class Connection:
         self.version = schema.FORMAT_VERSION  # the file's format, once checked
         self._mapped = False  # see read_blob_parts
         self.busy_ms = 0  # how long a statement waits for a lock (PRAGMA busy_timeout)
+        self.on_busy: Callable[[], None] | None = None  # told once when a commit waits
 
     @property
     def checksummed(self) -> bool:
@@ -198,7 +199,8 @@ class Connection:
         SQLite's own wait Python runs no signal handler, so a Ctrl-C was acted on only when
         the reader ended or the whole --wait ran out (an add sat 24 s after it). A COMMIT
         that found the file busy leaves the transaction open, to be tried again."""
-        deadline = time.monotonic() + self.busy_ms / 1000
+        start = time.monotonic()
+        deadline, told = start + self.busy_ms / 1000, False
         self._conn.execute(f"PRAGMA busy_timeout = {min(COMMIT_SLICE_MS, self.busy_ms)}")
         try:
             while True:
@@ -206,8 +208,13 @@ class Connection:
                     self._conn.execute("COMMIT")
                     return
                 except sqlite3.OperationalError as exc:
-                    if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    now = time.monotonic()
+                    if "locked" not in str(exc) or now >= deadline:
                         raise archive_error(self.path, exc) from exc
+                    # said after a second: a reader's hold, not a moment's overlap
+                    if self.on_busy and not told and now - start >= 1:
+                        told = True
+                        self.on_busy()
         finally:
             with suppress(sqlite3.Error):
                 self._conn.execute(f"PRAGMA busy_timeout = {self.busy_ms}")
