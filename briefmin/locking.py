@@ -40,6 +40,15 @@ class WriterLock:
                     told = True
                 time.sleep(POLL_SECONDS)
 
+    def holds(self, path: str) -> bool:
+        """Whether `path` still names the file this lock is on (not removed or replaced
+        while we waited for it)."""
+        try:
+            now, locked = os.stat(path), os.fstat(self.fd)
+        except OSError:
+            return False
+        return (now.st_dev, now.st_ino) == (locked.st_dev, locked.st_ino)
+
     def release(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)  # closing drops the flock

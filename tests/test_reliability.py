@@ -204,6 +204,33 @@ def test_busy_archive_exits_with_its_own_code(tmp_path: Path) -> None:
     assert digest(archive) == before
 
 
+def test_an_add_waiting_on_an_archive_that_its_creator_removed_makes_it_again(
+        tmp_path: Path) -> None:
+    """Two first adds of one new archive: the first made it, then failed (a model that does
+    not load) and removed it; the second, waiting on the first's lock, then met a missing
+    file: `unable to open database file`, exit 3. It now starts again on what the path names
+    and makes the archive itself."""
+    from briefmin.locking import WriterLock
+
+    archive = tmp_path / "new.bmin"
+    (tmp_path / "b.md").write_text("brief two\n")
+    subprocess.run([sys.executable, "-m", "briefmin", "add", str(archive), "b.md",
+                    "--model", HASHING, "-q"], cwd=tmp_path, check=True,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    lock = WriterLock(str(archive), wait=0)  # the first add, holding its new archive
+    try:
+        proc = briefmin_proc("add", archive, "b.md", "--model", HASHING, cwd=tmp_path)
+        assert proc.stderr is not None
+        assert b"waiting for another briefmin using" in proc.stderr.readline()
+        archive.unlink()  # the first add failed and removed what it made
+    finally:
+        lock.release()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    with Archive.open(archive) as opened:
+        assert [r.path for r in opened.records()] == ["b.md"]
+
+
 def test_ctrl_c_while_a_commit_waits_for_a_reader_is_acted_on_at_once(tmp_path: Path
                                                                        ) -> None:
     """A commit waits for readers to let go; inside SQLite's wait Python runs no signal

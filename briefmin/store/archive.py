@@ -113,13 +113,20 @@ class Archive:
         if profile is not None and profile not in PROFILES:
             raise UsageError(f"unknown profile {profile!r}; choose one of "
                              f"{', '.join(PROFILES)}")
-        if create and not os.path.lexists(path):
-            connection.create(path, {
-                "model_id": normalize_model_id(model or BUNDLED_MODEL), "dim": 0,
-                "int8_step": 0.0, "chunk_tokens": 0, "chunk_overlap": CHUNK_OVERLAP_TOKENS,
-                "rescore_bits": PROFILES[profile or "default"], "created_at": _now()})
-        connection.check_header(path)
-        lock = WriterLock(path, wait, on_wait) if write else None
+        while True:
+            if create and not os.path.lexists(path):
+                connection.create(path, {
+                    "model_id": normalize_model_id(model or BUNDLED_MODEL), "dim": 0,
+                    "int8_step": 0.0, "chunk_tokens": 0,
+                    "chunk_overlap": CHUNK_OVERLAP_TOKENS,
+                    "rescore_bits": PROFILES[profile or "default"], "created_at": _now()})
+            connection.check_header(path)
+            lock = WriterLock(path, wait, on_wait) if write else None
+            if lock is None or lock.holds(path):
+                break
+            # the file we waited on went while we waited (a run that created it failed
+            # and removed it, or it was replaced): start again with what the path names now
+            lock.release()
         try:
             db = connection.connect(path, write, wait)
             db.on_busy = on_wait
