@@ -193,7 +193,6 @@ class Connection:
                 self._conn.execute("ROLLBACK")
             raise
 
-
     def _commit(self) -> None:
         """COMMIT, waiting for readers to let go in slices of COMMIT_SLICE_MS: inside
         SQLite's own wait Python runs no signal handler, so a Ctrl-C was acted on only when
