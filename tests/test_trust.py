@@ -181,13 +181,17 @@ def test_a_model_that_cannot_load_leaves_no_archive_behind(cli: Cli, chdir_tmp: 
     """`add new.bmin --model TYPO` exited 6 but left new.bmin bound to the model it could not
     load: every later `add new.bmin` failed the same way until the file was deleted by hand."""
     (chdir_tmp / "a.md").write_text("The rooftop garden is watered every morning at six.\n")
-    done = cli("add", "new.bmin", "a.md", "--model", str(chdir_tmp / "no-such-model"))
+    # a folder, so loading it is tried (a missing one is refused before: tests/test_cli.py)
+    model = chdir_tmp / "not-a-model"
+    model.mkdir()
+    (model / "README").write_text("no model here\n")
+    done = cli("add", "new.bmin", "a.md", "--model", str(model))
     assert done.returncode == 6 and "cannot load model" in done.stderr, done.stderr
     assert not (chdir_tmp / "new.bmin").exists()
     assert cli("add", "new.bmin", "a.md", "--model", "hashing:384").returncode == 0
     # an archive that existed before keeps what it holds whatever the error
     (chdir_tmp / "b.md").write_text("The parking permits are renewed each January.\n")
-    again = cli("add", "new.bmin", "b.md", "--model", str(chdir_tmp / "no-such-model"))
+    again = cli("add", "new.bmin", "b.md", "--model", str(model))
     assert again.returncode == 6
     with Archive.open(chdir_tmp / "new.bmin") as archive:
         assert [r.path for r in archive.records()] == ["a.md"]
