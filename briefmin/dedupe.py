@@ -169,7 +169,6 @@ _WORD = re.compile(r"[^\W_]")  # a letter or a digit: a line without one is a ru
 # (`rm -rf /tmp`, `key = value`, `To: counsel`) has not. A quote after the full stop does not
 # count, so a script's `echo "Done."` or a call's `log("Done.")` ends none
 _FULL_STOPS = (".", "!", "?", ":", "\u2026", "\u3002", "\uff01", "\uff1f", "\uff1a")
-_STOP_SET = frozenset(_FULL_STOPS)
 # a code block's fence (CommonMark: three or more backticks or tildes, indented under 4)
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 # a tab or an ASCII field separator inside a line: a table's row, whose fields they part
@@ -201,18 +200,15 @@ def _filled(lines: list[str]) -> bool:
     writer's break, at any width) or is broken where the next line's first word would not
     have fitted within FILL_SLACK of the widest line, at least FILL_WIDTH wide; and no
     column of a table (`_aligned`)."""
-    widths = [len(line) if line.isascii() else _width(line) for line in lines]
+    widths = [_width(line) for line in lines]
     width = max(widths)
-    for k in range(len(lines) - 1):
-        line = lines[k]
-        if (line[-1] in _STOP_SET and not line[-2].isspace()) or \
-                (line[-1] == ")" and _ends_sentence([line])):
+    for line, line_width, after in zip(lines, widths, lines[1:], strict=False):
+        if _ends_sentence([line]):
             continue
-        word = lines[k + 1].split(None, 1)[0]
+        word = after.split(None, 1)[0]
         # a CJK fill may break between any two letters: the next word is then one letter
-        fits = len(word) if word.isascii() else \
-            min(_width(word), 2 if _width(word[0]) == 2 else len(word))
-        if width < FILL_WIDTH or widths[k] + 1 + fits <= FILL_SLACK * width:
+        fits = 2 if _width(word[0]) == 2 else len(word)
+        if width < FILL_WIDTH or line_width + 1 + fits <= FILL_SLACK * width:
             return False
     return not _aligned(lines)
 
