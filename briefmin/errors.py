@@ -46,6 +46,11 @@ class ArchiveBusyError(ArchiveError):
     exit_status = ExitStatus.BUSY
 
 
+class WriteFailedError(ArchiveError):
+    """A write to the archive failed (a full disk, an I/O error): rolled back to the last
+    commit."""
+
+
 class NewerFormatError(ArchiveError):
     exit_status = ExitStatus.NEWER_FORMAT
 

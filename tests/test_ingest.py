@@ -73,16 +73,15 @@ def test_a_full_disk_after_the_last_commit_is_no_failed_add(
     import sqlite3
     from datetime import UTC, datetime
 
-    from briefmin.errors import ArchiveError
     from briefmin.ingest import SnapshotSpec
     from briefmin.store import connection
 
     real = connection.Connection.script
 
     def full_disk(self: connection.Connection, sql: str) -> None:
-        if "incremental_vacuum" in sql:
-            raise ArchiveError("a.bmin: cannot write") from sqlite3.OperationalError(
-                "database or disk is full")
+        if "incremental_vacuum" in sql:  # what SQLite's full disk becomes there
+            full = sqlite3.OperationalError("database or disk is full")
+            raise connection.archive_error("a.bmin", full) from full
         real(self, sql)
 
     monkeypatch.setattr(connection.Connection, "script", full_disk)

@@ -25,6 +25,7 @@ from ..errors import (
     IntegrityError,
     ModelError,
     UsageError,
+    WriteFailedError,
     printable,
 )
 from ..locking import WriterLock
@@ -312,11 +313,8 @@ class Archive:
                     lexical.optimize(db)
                 self._lexical_grew = False
             self._db.script("PRAGMA incremental_vacuum;")
-        except ArchiveError as exc:
-            cause = str(exc.__cause__)
-            if "disk is full" not in cause and "disk I/O error" not in cause:
-                raise
-            return cause
+        except WriteFailedError as exc:
+            return str(exc.__cause__)
         return None
 
     # -- reading -------------------------------------------------------------------------

@@ -15,7 +15,14 @@ from contextlib import contextmanager, suppress
 from itertools import islice
 from typing import Any
 
-from ..errors import ArchiveBusyError, ArchiveError, IntegrityError, NewerFormatError, printable
+from ..errors import (
+    ArchiveBusyError,
+    ArchiveError,
+    IntegrityError,
+    NewerFormatError,
+    WriteFailedError,
+    printable,
+)
 from . import rows, schema
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -256,7 +263,7 @@ def archive_error(path: str, exc: sqlite3.Error | UnicodeDecodeError) -> Archive
                                 f"before the archive can be read, but {why}; make it "
                                 f"writable and run again ({message})")
     if "disk is full" in message or "disk I/O error" in message:
-        return ArchiveError(f"{path}: cannot write ({message}); the archive is unchanged "
+        return WriteFailedError(f"{path}: cannot write ({message}); the archive is unchanged "
                             "since its last commit; free some space and run again")
     if "locked" in message or "busy" in message:
         return ArchiveBusyError(f"{path}: archive is busy ({message}); try again later")
