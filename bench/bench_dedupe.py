@@ -84,7 +84,8 @@ from briefmin.nearpairs import (
     pair_cosines,
 )
 from briefmin.quantize import Int8Scale, binary_codes
-from briefmin.shingles import SHINGLE_WORDS, WORD, Shingles, lexical_pairs, shingle
+from briefmin.shingles import SHINGLE_WORDS, Shingles, lexical_pairs, shingle
+from briefmin.shingles import words as shingle_words
 
 REAL_SAMPLE = 20_000
 QUICK_REAL_SAMPLE = 2_000
@@ -491,7 +492,7 @@ def datasketch_pairs(texts: list[str], threshold: float) -> tuple[set[tuple[int,
     lsh = MinHashLSH(threshold=threshold, num_perm=128)
     hashes = []
     for k, text in enumerate(texts):
-        words = WORD.findall(text.casefold())
+        words = shingle_words(text)
         grams = [" ".join(words[p:p + SHINGLE_WORDS]).encode()
                  for p in range(max(1, len(words) - SHINGLE_WORDS + 1))]
         m = MinHash(num_perm=128)

@@ -9,7 +9,6 @@ import re
 import numpy as np
 import pytest
 
-from briefmin import cjk
 from briefmin.dedupe import (
     MAX_EDIT_SHINGLES,
     MAX_EDIT_TOTAL,
@@ -17,7 +16,7 @@ from briefmin.dedupe import (
     stored_text_key,
     text_key,
 )
-from briefmin.shingles import WORD, _bin_counts, _may_reach, shingle, word_bytes
+from briefmin.shingles import _bin_counts, _may_reach, shingle, word_bytes, words
 from briefmin.text import decode_text
 
 SAMPLES = [
@@ -29,6 +28,7 @@ SAMPLES = [
     b"\xef\xbb\xbfa byte-order mark then words",
     b"tabs\tand\x0bvertical\x0cfeeds\r\nand\x1cfile\x1dgroup\x1erecord\x1funit separators",
     "重启负载均衡器，检查ENG-2291的日志。ひらがなカタカナ".encode(),
+    "हिन्दी भाषा में लिखा गया। कि की के को, தமிழ் மொழி, ภาษาไทยง่าย كَتَبَ الدَّرْسَ".encode(),
 ]
 
 # runs of what the byte tokenizer reads as words
@@ -36,7 +36,7 @@ WORD_BYTES = re.compile(rb"[0-9A-Za-z_\x80-\xff]+")
 
 
 def _regex_words(text: str) -> str:
-    return " ".join(WORD.findall(cjk.spaced(text.casefold())))
+    return " ".join(words(text))
 
 
 def _random_ascii(rng: random.Random) -> bytes:
@@ -75,9 +75,26 @@ def test_words_split_and_fold_as_the_regex_says(a: str, b: str) -> None:
     assert shingle([a]).hashes.tolist() == shingle([b]).hashes.tolist()
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    # a vowel sign or virama (Mn, Mc) is part of its word: `\\w` alone split Hindi and
+    # Tamil words into their consonants
+    ("हिन्दी भाषा में लिखा।", ["हिन्दी", "भाषा", "में", "लिखा"]),
+    ("தமிழ் மொழி", ["தமிழ்", "மொழி"]),
+    ("كَتَبَ الدَّرْسَ", ["كَتَبَ", "الدَّرْسَ"]),
+    # Thai writes no spaces between words: each letter with its marks is a word, as a CJK one
+    ("ภาษาไทย ง่าย", ["ภ", "า", "ษ", "า", "ไ", "ท", "ย", "ง่", "า", "ย"]),
+    ("Thai ไทย2 in text", ["thai", "ไ", "ท", "ย", "2", "in", "text"]),
+])
+def test_a_word_keeps_the_marks_written_on_it(text: str, expected: list[str]) -> None:
+    assert words(text) == expected
+    assert WORD_BYTES.findall(word_bytes(text)) == [w.encode() for w in expected]
+
+
 def test_different_words_make_different_shingles() -> None:
     texts = ["the quick brown fox", "the quick brown fix", "the quick brown foxes",
-             "quick the brown fox", "caf\u00e9 au lait", "cafe au lait"]
+             "quick the brown fox", "caf\u00e9 au lait", "cafe au lait",
+             # Hindi words that differ only in their vowel signs were one word before
+             "राम की किताब", "राम के किताब", "राम को किताब"]
     hashes = [tuple(shingle([t]).hashes.tolist()) for t in texts]
     assert len(set(hashes)) == len(texts)
 
