@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/run.py [--quick] [--data bench/data] [--only NAME ...]
 
-A full run writes bench/RESULTS.md (committed); a quick run writes bench/out/RESULTS-quick.md
-(git-ignored), so trying `make bench-quick` never overwrites the full figures. A script that
+A full run appends its report to bench/RESULTS.md (committed), as a section of its own: that
+file is also the journal of every measurement made by hand that the README cites, so a run
+never overwrites it. A quick run writes bench/out/RESULTS-quick.md (git-ignored). A script that
 fails is reported as failed, with the end of its stderr, and makes the run exit 1."""
 
 from __future__ import annotations
@@ -66,11 +67,23 @@ def main() -> int:
     ])
     report = header + "\n" + "\n".join(sections)
     print(report)
-    target = args.out or (OUT / "RESULTS-quick.md" if args.quick else BENCH / "RESULTS.md")
+    journal = BENCH / "RESULTS.md"
+    target = args.out or (OUT / "RESULTS-quick.md" if args.quick else journal)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(report)
-    log(f"wrote {_rel(str(target))}")
+    if target == journal and target.exists():
+        with target.open("a") as results:
+            results.write("\n" + _as_section(report))
+        log(f"appended this run to {_rel(str(target))}")
+    else:
+        target.write_text(report)
+        log(f"wrote {_rel(str(target))}")
     return 1 if failed else 0
+
+
+def _as_section(report: str) -> str:
+    """The report one heading level down, so that it is a section of the journal."""
+    return "\n".join("#" + line if line.startswith("#") and not line.startswith("#!")
+                     else line for line in report.splitlines()) + "\n"
 
 
 def _run(cmd: list[str]) -> tuple[int, str, list[str]]:
