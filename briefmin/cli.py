@@ -782,18 +782,29 @@ def info_command(archive: ArchiveArg, json_out: JsonOpt = False) -> None:
 
 
 @command("verify")
-def verify_command(archive: ArchiveArg, json_out: JsonOpt = False,
-                   quiet: QuietOpt = False) -> None:
+def verify_command(
+    archive: ArchiveArg,
+    rebuild_index: Annotated[bool, typer.Option(
+        "--rebuild-index", help="First drop the lexical index and build it again from the "
+        "stored texts (it is derived data; a damaged one makes writes fail).")] = False,
+    wait: WaitOpt = 3600.0,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
     """Check SQLite integrity, every stored item's sha256, and vector counts. Exit 1 when
     anything is damaged."""
     try:
-        opened = _archive().open(archive)
+        opened = _archive().open(archive, write=rebuild_index, wait=wait,
+                                 on_wait=_waiting(archive, quiet))
     except ArchiveError as exc:
         if not str(exc).endswith(VERIFY_ADVICE):
             raise
         # damaged past opening: the advice to run verify is no help from verify itself
         raise ArchiveError(f"{str(exc).removesuffix(VERIFY_ADVICE)}; {UNCHECKABLE}") from None
     with opened as arch:
+        if rebuild_index:
+            indexed = _rebuilt_index(arch, archive)
+            output.info(f"rebuilt the lexical index from {indexed} stored text(s)", quiet)
         report = arch.verify()
     if not report.ok:
         _run.decided = ExitStatus.FINDINGS
@@ -810,6 +821,18 @@ def verify_command(archive: ArchiveArg, json_out: JsonOpt = False,
         output.info(f"{len(report.problems)} problem(s) found", quiet)
     if _run.decided:
         raise typer.Exit(int(_run.decided))
+
+
+def _rebuilt_index(arch: Archive, archive: Path) -> int:
+    """`verify --rebuild-index`: a failure leaves the file as it was (one transaction)."""
+    try:
+        indexed = arch.rebuild_lexical_index()
+    except ArchiveError as exc:
+        raise ArchiveError(
+            f"{archive}: cannot rebuild the lexical index ({exc}); the archive is unchanged: "
+            f"merge it into a new archive instead (briefmin merge NEW.bmin {archive})"
+        ) from None
+    return indexed
 
 
 @command("rm")

@@ -803,6 +803,18 @@ class Archive:
         with self.reading():
             return verify(self._db, self._blocks)
 
+    def rebuild_lexical_index(self) -> int:
+        """Drop the lexical index and index every stored text again, in one transaction (no
+        model); returns how many contents were indexed. The index is derived data, yet FTS5
+        damaged by a flipped bit made every write fail ("malformed"). A damaged text is left
+        out, as the backfill does (`verify` names it)."""
+        self._require_writer()
+        with self._db.transaction() as db:
+            indexed = lexical.recreate(db, [i for i, _ in catalogue.vector_counts(db)],
+                                       self._readable_text)
+        self._lexical_grew = False  # backfill merged it
+        return indexed
+
     # -- helpers -------------------------------------------------------------------------
 
     def _readable_text(self, content_id: int) -> str | None:

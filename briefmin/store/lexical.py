@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import cjk
 from ..errors import ArchiveError, IntegrityError
-from . import schema
+from . import rows, schema
 from .connection import SQLITE_ERRORS, Connection
 
 if TYPE_CHECKING:
@@ -194,6 +194,17 @@ def backfill(db: Connection, content_ids: Iterable[int],
     db.execute("DELETE FROM meta WHERE key = ?", (BACKFILL_KEY,))
     optimize(db)
     return indexed
+
+
+def recreate(db: Connection, content_ids: Iterable[int],
+             text: Callable[[int], str | None]) -> int:
+    """Drop the index, make it afresh and index these contents (`backfill`); returns how many
+    were indexed. Dropping reads none of FTS5's records, so it works where they are damaged
+    ('delete-all' and `unindex` parse them). In the caller's transaction."""
+    db.execute(f"DROP TABLE IF EXISTS {TABLE}")
+    db.execute(schema.LEXICAL_TABLE_SQL)
+    rows.put(db, "meta", (BACKFILL_KEY, '"pending"'))
+    return backfill(db, content_ids, text)
 
 
 # -- reading -------------------------------------------------------------------------------

@@ -53,6 +53,8 @@ class VerifyReport:
 
 
 _EVERY_BRIEF = ("(every brief)",)
+# the index is derived data: what to do about it, whatever else is damaged
+REBUILD_INDEX = "`briefmin verify --rebuild-index` builds it again from the stored texts"
 
 
 class _Verifier:
@@ -243,17 +245,18 @@ class _Verifier:
     def lexical(self, found: lexical.Differences) -> None:
         if found.broken:
             self.add(f"the lexical index is damaged ({found.broken}): lexical and hybrid "
-                     "search may miss or misplace any brief", _EVERY_BRIEF)
+                     f"search may miss or misplace any brief; {REBUILD_INDEX}", _EVERY_BRIEF)
         if found.contents:
             self.add(f"the lexical index is damaged: the entries of {len(found.contents)} "
                      "stored item(s) differ from their text (lexical and hybrid search may "
-                     "miss them or find them for words they lack)", sorted(found.contents))
+                     f"miss them or find them for words they lack); {REBUILD_INDEX}",
+                     sorted(found.contents))
         if found.btree:
             self.add(f"the lexical index is damaged ({found.btree}): lexical and hybrid "
-                     "search may miss briefs", _EVERY_BRIEF)
+                     f"search may miss briefs; {REBUILD_INDEX}", _EVERY_BRIEF)
         for what in found.records:
             self.add(f"the lexical index is damaged: its {what} record differs from one "
-                     "rebuilt from the stored texts")
+                     f"rebuilt from the stored texts; {REBUILD_INDEX}")
 
     def snapshots(self) -> None:
         """Snapshot rows and spans (format 5; absent from an older archive read as it is),

@@ -284,3 +284,28 @@ def test_a_size_of_another_type_is_damage_to_search(real_archive: Path, tmp_path
     assert result.stderr.strip().splitlines() == [
         f"briefmin: error: {path}: the catalogue entry of stored item 5 is damaged (its id or "
         f"size); run `briefmin verify {path}`"]
+
+
+def test_a_damaged_lexical_index_is_built_again_from_the_texts(
+        real_archive: Path, tmp_path: Path, cli: Cli) -> None:
+    """The index is derived data, yet damaged FTS5 records made every later write fail
+    ("malformed", exit 3): `verify --rebuild-index` drops it and indexes the stored texts
+    again, and the archive takes writes and finds its briefs by word once more."""
+    path = tmp_path / "a.bmin"
+    shutil.copyfile(real_archive, path)
+    # garbage in every leaf of the index's segments (FTS5's own records, not SQLite's)
+    surgery.execute(path, "UPDATE lexical_data SET block = zeroblob(length(block)) | "
+                          "randomblob(length(block)) WHERE id > 10")
+    damaged = cli("verify", path)
+    assert damaged.returncode == 1 and "verify --rebuild-index" in damaged.stdout
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "n.md").write_text("The quokka migration plan.\n")
+    assert cli("add", path, tmp_path / "new", "--model", HASHING).returncode == 3
+    rebuilt = cli("verify", path, "--rebuild-index")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "rebuilt the lexical index from" in rebuilt.stderr and "ok:" in rebuilt.stderr
+    assert cli("add", path, tmp_path / "new", "--model", HASHING).returncode == 0
+    for word, brief in (("quokka", "new/n.md"), ("feature 10", "team2/b010.md")):
+        found = cli("search", path, word, "--mode", "lexical", "--json", "-k", "1")
+        assert json.loads(found.stdout)[0]["path"].endswith(brief), (word, found.stdout)
+    assert cli("verify", path).returncode == 0
