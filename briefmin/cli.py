@@ -362,6 +362,13 @@ def _render_add(report: AddReport, json_out: bool, quiet: bool) -> None:
             output.warn(f"{path} is not UTF-8; stored byte-exact, decoded as {encoding} "
                         "for the model")
     _warn_space_kept(report.space_not_released, quiet)
+    snap = report.snapshot
+    if snap is not None and snap.files == 0 and snap.deleted and not quiet:
+        # a cron run over a share that failed to mount looks just like this
+        output.warn(f"snapshot {snap.id} holds no brief: all {snap.deleted} of the last "
+                    "snapshot of these roots are recorded as deleted (an empty or unmounted "
+                    "folder, or an --exclude that matches everything?); `briefmin forget "
+                    f"ARCHIVE {snap.id}` drops this snapshot")
     if json_out:
         output.emit_json(report.to_json())
         return
@@ -370,8 +377,7 @@ def _render_add(report: AddReport, json_out: bool, quiet: bool) -> None:
         f"unchanged {report.unchanged}, skipped {len(report.skipped)}; "
         f"{output.human_bytes(report.bytes_in)} in, "
         f"{output.human_bytes(report.bytes_stored)} stored", quiet)
-    if report.snapshot is not None:
-        snap = report.snapshot
+    if snap is not None:
         output.info(f"snapshot {snap.id}: {snap.files} brief(s); since the last one of these "
                     f"roots {snap.added} added, {snap.changed} changed, {snap.deleted} "
                     "deleted", quiet)

@@ -827,3 +827,24 @@ def test_two_stdin_jobs_are_two_histories(cli: Cli, chdir_tmp: Path) -> None:
     for job in ("a", "b"):
         assert cli("restore", "s.bmin", f"{job}.txt", "--version", "1", "--stdout").stdout \
             == f"job {job}, night 1\n"
+
+
+def test_a_run_that_finds_no_brief_warns_that_it_records_every_one_deleted(
+        tmp_path: Path, chdir_tmp: Path, cli: Cli) -> None:
+    """A nightly run over a share that failed to mount (or an --exclude matching everything)
+    records a snapshot of nothing, as restic would; the user is told, and how to drop it."""
+    folder = tmp_path / "f"
+    folder.mkdir()
+    for name in ("a.md", "b.md"):
+        (folder / name).write_text(f"brief {name}\n")
+    assert cli("add", "a.bmin", "f", "--model", HASHING).returncode == 0
+    quiet_night = cli("add", "a.bmin", "f", "--model", HASHING)
+    assert quiet_night.returncode == 0 and "warning" not in quiet_night.stderr
+    empty = cli("add", "a.bmin", "f", "--model", HASHING, "--exclude", "*", "--json")
+    assert empty.returncode == 0
+    assert json.loads(empty.stdout)["snapshot"]["deleted"] == 2
+    warning = [line for line in empty.stderr.splitlines() if "warning" in line]
+    assert len(warning) == 1 and "holds no brief" in warning[0]
+    assert "all 2 of the last snapshot" in warning[0] and "forget ARCHIVE 3" in warning[0]
+    assert "warning" not in cli("add", "a.bmin", "f", "--model", HASHING, "-q",
+                                "--exclude", "*").stderr
