@@ -11,6 +11,7 @@ damage: each finding becomes a Problem, so one run reports them all."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -258,6 +259,18 @@ class _Verifier:
             self.add(f"the lexical index is damaged: its {what} record differs from one "
                      f"rebuilt from the stored texts; {REBUILD_INDEX}")
 
+    def length(self, page_size: int) -> None:
+        """Bytes past the last page: SQLite never reads them, so nothing else would see them.
+        Only in the rollback journal (the default), whose file ends at its last page while a
+        read lasts; a WAL file's size lags or leads its checkpoints."""
+        if self.db.wal:
+            return
+        (pages,), = self.db.query("PRAGMA page_count")
+        extra = os.path.getsize(self.db.path) - int(pages) * page_size
+        if extra > 0:
+            self.add(f"{extra} byte(s) after the archive's last page are no part of it "
+                     "(something appended them to the file); no brief is affected")
+
     def snapshots(self) -> None:
         """Snapshot rows and spans (format 5; absent from an older archive read as it is),
         and spans that name brief versions no longer stored."""
@@ -378,6 +391,7 @@ def verify(db: Connection, blocks: Blocks) -> VerifyReport:
     check.finish()
     (free_pages,), = db.query("PRAGMA freelist_count")
     (page_size,), = db.query("PRAGMA page_size")
+    check.guarded("the file's length", lambda: check.length(int(page_size)))
     return VerifyReport(check.problems, checked, orphaned, int(free_pages) * int(page_size))
 
 

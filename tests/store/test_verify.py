@@ -74,3 +74,19 @@ def test_an_add_committing_during_verify_is_no_damage(tmp_path: Path,
     monkeypatch.setattr(Blocks, "read_content", real)
     with Archive.open("a.bmin") as archive:  # the add is whole, and verify sees it now
         assert archive.verify().checked == 6
+
+
+def test_bytes_appended_to_the_file_are_found(tmp_path: Path) -> None:
+    """SQLite never reads past the last page, so junk appended there passed every check."""
+    (tmp_path / "a.md").write_bytes(b"a brief\n" * 20)
+    path = tmp_path / "a.bmin"
+    with open_new(path) as archive:
+        add(archive, iter_sources([str(tmp_path / "a.md")]))
+        assert archive.verify().ok
+    with path.open("ab") as file:
+        file.write(b"\x00junk" * 200)
+    with Archive.open(path) as archive:
+        report = archive.verify()
+    assert [(p.message.split(" byte(s)")[0], p.paths) for p in report.problems] == [
+        ("1000", ())]
+    assert "after the archive's last page" in report.problems[0].message
