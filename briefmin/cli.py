@@ -835,7 +835,8 @@ def _rebuilt_index(arch: Archive, archive: Path) -> int:
         indexed = arch.rebuild_lexical_index()
     except ArchiveError as exc:
         raise ArchiveError(
-            f"{archive}: cannot rebuild the lexical index ({exc}); the archive is unchanged: "
+            f"{archive}: cannot rebuild the lexical index "
+            f"({str(exc).removesuffix(VERIFY_ADVICE)}); the archive is unchanged: "
             f"merge it into a new archive instead (briefmin merge NEW.bmin {archive})"
         ) from None
     return indexed

@@ -1,12 +1,13 @@
 """Reading a search query: the words the lexical channel looks up, and the literals that must
 match (quoted phrases and identifier-like words such as `ENG-2291`, `CONFIG_FOO_BAR`,
-`perm_version`, `/sys/class/net`, `getUserName`, `NFS`, `v2.1`, `--si`, `@property`, and
-words of Chinese or Japanese, which are written without spaces)."""
+`perm_version`, `/sys/class/net`, `getUserName`, `NFS`, `v2.1`, `--si`, `@property`,
+`#include`, `C++`, and words of Chinese or Japanese, which are written without spaces)."""
 
 from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from . import cjk
@@ -24,9 +25,12 @@ _CJK_WORD_GAP = re.compile(r"[^\w\-./@$]+")
 # punctuation that ends a sentence or wraps a word, not part of an identifier
 _WRAP = "\"'`.,;:!?()[]{}<>"
 _CAMEL = re.compile(r"[a-z][A-Z]")
-_INNER = re.compile(r"\w[-_./]\w|^/\w")
+# inner joiners of a name: ENG-2291, perm_version, v2.1, a/b, Dir::Cache, env->context
+_INNER = re.compile(r"\w(?:[-_./]|::|->)\w|^/\w")
 _OPTION = re.compile(r"^--?[^\W\d_]")  # a command-line option: -h, --si, --no-preserve-root
-_SIGIL = re.compile(r"^[@$][^\W\d]")  # a decorator or mention, a variable: @property, $HOME
+# a decorator or mention, a variable, a preprocessor line: @property, $HOME, #include
+_SIGIL = re.compile(r"^[@$#][^\W\d]")
+_LANGUAGE = re.compile(r"^\w+(?:\+\+|#)$")  # C++, g++, C#, F#: the index holds only `c`
 
 
 def tokens(text: str, split_cjk: bool = True) -> list[str]:
@@ -40,17 +44,29 @@ def tokens(text: str, split_cjk: bool = True) -> list[str]:
 
 
 def is_identifier(word: str) -> bool:
-    """Digits, inner `-` `_` `.` `/` (or a leading `/`), a leading `-` or `--` (an option),
-    a leading `@` or `$` (`@property`, `$HOME`), camelCase, or ALL-CAPS: words that name one
-    thing, where an embedding carries little signal. And a word holding Chinese or Japanese
-    letters or Korean syllables: the index holds each alone, so only the literal check keeps
-    the word's letters together and in order (and the bundled model reads English)."""
+    """Digits, inner `-` `_` `.` `/` `::` `->` (or a leading `/`), a leading `-` or `--` (an
+    option), a leading `@`, `$` or `#` (`@property`, `$HOME`, `#include`), a trailing `++` or
+    `#` (`C++`, `C#`), camelCase, or ALL-CAPS: words that name one thing, where an embedding
+    carries little signal and the index's tokens lose the punctuation that tells them apart
+    (`#include` is the stem `include`, `C++` the letter `c`). And a word holding Chinese or
+    Japanese letters or Korean syllables, or a mark written on a letter (a Hindi vowel sign):
+    the index holds those letters alone, so only the literal check keeps the word's letters
+    together and in order (and the bundled model reads English)."""
     letters = [c for c in word if c.isalpha()]
     return (any(c.isdigit() for c in word) or cjk.has_token_letter(word)
             or bool(_INNER.search(word))
             or bool(_OPTION.match(word)) or bool(_SIGIL.match(word))
-            or bool(_CAMEL.search(word))
-            or (len(letters) >= 2 and all(c.isupper() for c in letters)))
+            or bool(_LANGUAGE.match(word)) or bool(_CAMEL.search(word))
+            or (len(letters) >= 2 and all(c.isupper() for c in letters))
+            or (not word.isascii() and _has_mark(word)))
+
+
+def _has_mark(word: str) -> bool:
+    """Whether a letter of `word` carries a combining mark (Mn, Mc: `\\w` and the index's
+    tokenizer both split a word there, so माली is read as म and ल). NFC text, so an accent
+    composed with its letter (é) is none."""
+    return any(unicodedata.category(c) in ("Mn", "Mc") for c in
+               unicodedata.normalize("NFC", word))
 
 
 @dataclass(frozen=True)
@@ -76,7 +92,8 @@ class Literal:
                 f"(?<!{_LATIN})" if first.isalnum() or first == "_" else
                 f"(?<!{_LATIN})(?<!-)" if first == "-" else "")  # `-h` is not in `--h`
         right = ("" if cjk.has_token_letter(last) else
-                 f"(?!{_LATIN})" if last.isalnum() or last == "_" else "")
+                 f"(?!{_LATIN})" if last.isalnum() or last == "_" or _has_mark(last)
+                 else "")
         joiners = sorted({ch for ch in self.text[1:-1] if ch in ".-"})
         if right and joiners:  # a version or an address goes on: `v2.3` is not in `v2.3.1`,
             # `ops@example.com` not in `ops@example.com.au` (a path may: `/sys/class/net/eth0`)

@@ -82,9 +82,38 @@ def test_the_brief_about_a_word_outranks_one_that_mentions_it_once(
 @pytest.mark.parametrize(("word", "expected"), [
     ("ENG-2291", True), ("CONFIG_FOO_BAR", True), ("perm_version", True),
     ("/sys/class/net", True), ("getUserName", True), ("NFS", True), ("v2.1", True),
-    ("kmalloc.c", True), ("cache", False), ("Cache", False), ("re-use", True), ("I", False)])
+    ("kmalloc.c", True), ("cache", False), ("Cache", False), ("re-use", True), ("I", False),
+    ("#include", True), ("C++", True), ("g++", True), ("C#", True), ("Dir::Cache", True),
+    ("env->context", True), ("\u092e\u093e\u0932\u0940", True), ("caf\u00e9", False),
+    ("Juli\u00e1n", False), ("#", False), ("++", False)])
 def test_identifier_like_words(word: str, expected: bool) -> None:
     assert is_identifier(word) is expected
+
+
+def test_punctuation_that_names_a_thing_must_match(cli: Cli,
+                                                   hashing_archive: Callable[..., Path]) -> None:
+    """The index holds `C++` and `C#` as the letter `c` and `#include` as the stem
+    `include`, so a brief saying "C" or "including" outranked the holder by BM25 (an
+    audit's finding: none of 17 holders of `C++` in the top 10 of 620 documents)."""
+    archive = hashing_archive({
+        "c.md": b"Build the C library with -O2; C is the language of the kernel. C and C.\n",
+        "cpp.md": b"Build the C++ library with -O2 and link it against libstdc++.\n",
+        "csharp.md": b"The C# service talks to the Java one over gRPC.\n",
+        "inc.md": b"Add #include <stdio.h> to use printf.\n",
+        "inc2.md": b"Please include the invoice and include the receipt; include everything.\n",
+        "arrow.md": b"In C, p->next walks the list; the struct node holds the next pointer.\n",
+        "arrow2.md": b"The next node of the list is reached by following the pointer p, next.\n",
+        "dir.md": b"Dir::Cache names the folder apt keeps its package files in.\n",
+        "dir2.md": b"The cache dir: a folder to cache the dir listing in, a cache of the dir.\n",
+        "hi.md": "\u092e\u0947\u0930\u093e \u092e\u093e\u0932\u0940 \u0906\u091c "
+                 "\u0928\u0939\u0940\u0902 \u0906\u092f\u093e\u0964\n".encode(),
+        "hi2.md": "\u092e\u0932 \u092e\u0932 \u092e\u0932 \u0932\u092e\u0964\n".encode()})
+    for query, path in (("C++", "cpp.md"), ("C#", "csharp.md"), ("#include", "inc.md"),
+                        ("p->next", "arrow.md"), ("Dir::Cache", "dir.md"),
+                        ("\u092e\u093e\u0932\u0940", "hi.md")):
+        found = hits(cli, archive, query, "--mode", "lexical")
+        assert found[0]["path"] == f"src/{path}", query
+        assert found[0]["literals"] == 1 and all(h["literals"] == 0 for h in found[1:]), query
 
 
 def test_identifiers_match_literally_not_by_their_parts(cli: Cli,

@@ -267,7 +267,9 @@ def archive_error(path: str, exc: sqlite3.Error | UnicodeDecodeError) -> Archive
                             "since its last commit; free some space and run again")
     if "locked" in message or "busy" in message:
         return ArchiveBusyError(f"{path}: archive is busy ({message}); try again later")
-    if any(sign in message for sign in ("not a database", "malformed", "Could not decode")):
+    # (FTS5 cannot even open its table when its own records are gone: the lexical index)
+    if any(sign in message for sign in ("not a database", "malformed", "Could not decode",
+                                        "vtable constructor failed")):
         return ArchiveError(f"{path}: archive is damaged ({message}); run `briefmin verify`")
     if "readonly database" in message or "unable to open database file" in message:
         why = _unwritable(path)

@@ -309,3 +309,25 @@ def test_a_damaged_lexical_index_is_built_again_from_the_texts(
         found = cli("search", path, word, "--mode", "lexical", "--json", "-k", "1")
         assert json.loads(found.stdout)[0]["path"].endswith(brief), (word, found.stdout)
     assert cli("verify", path).returncode == 0
+
+
+def test_an_index_fts5_cannot_open_points_to_a_merge(real_archive: Path, tmp_path: Path,
+                                                      cli: Cli) -> None:
+    """With FTS5's records gone it cannot open its table at all, so the index cannot be
+    dropped in place: search says to run verify, `--rebuild-index` leaves the file as it was
+    and names the way out, a merge into a new archive, which works."""
+    path = tmp_path / "a.bmin"
+    shutil.copyfile(real_archive, path)
+    surgery.execute(path, "DELETE FROM lexical_data")
+    before = path.read_bytes()
+    searched = cli("search", path, "feature", "--mode", "lexical")
+    assert searched.returncode == 3 and "run `briefmin verify`" in searched.stderr
+    rebuilt = cli("verify", path, "--rebuild-index")
+    assert rebuilt.returncode == 3 and len(rebuilt.stderr.splitlines()) == 1
+    assert f"briefmin merge NEW.bmin {path}" in rebuilt.stderr
+    assert path.read_bytes() == before
+    merged = tmp_path / "new.bmin"
+    assert cli("merge", merged, path).returncode == 0
+    assert cli("verify", merged).returncode == 0
+    found = cli("search", merged, "feature 10", "--mode", "lexical", "--json", "-k", "1")
+    assert json.loads(found.stdout)[0]["path"].endswith("team2/b010.md")
