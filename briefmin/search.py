@@ -216,21 +216,26 @@ _CJK_WRAP = re.compile(f"(?<=[{cjk.LETTERS}{cjk.MARKS}])"
 _HEADING_LINE = re.compile(r"^[ \t]*#.*$", re.MULTILINE)
 
 
-def snippet(chunk: str, query_text: str = "", limit: int = SNIPPET_CHARS) -> str:
-    """The sentence of the chunk that shares most words with the query (the first one on a
-    tie; each CJK letter a word), whitespace collapsed and cut to `limit` characters."""
+def snippet(chunk: str, query_text: str = "", limit: int = SNIPPET_CHARS,
+            literals: tuple[Literal, ...] = ()) -> str:
+    """The sentence of the chunk that holds most of the query's literals, then shares most
+    words with the query (the first one on a tie; each CJK letter a word), whitespace
+    collapsed and cut to `limit` characters."""
     sentences = [s for s in (" ".join(p.split()) for p in _SENTENCE.split(_unwrapped(chunk)))
                  if s]
     if not sentences:
         return ""
-    best = sentences[_best_sentence(query_text, sentences)]
+    best = sentences[_best_sentence(query_text, sentences, literals)]
     return best if len(best) <= limit else best[:limit - 1].rstrip() + "…"
 
 
-def _best_sentence(query_text: str, sentences: list[str]) -> int:
-    """The sentence holding most of the query's words, by stem (`prices` finds `price`,
-    as the lexical channel did), the first on a tie. Only words that begin as a query word
-    does are stemmed (a stem is its word's start, folded): few of a long brief's words."""
+def _best_sentence(query_text: str, sentences: list[str],
+                   literals: tuple[Literal, ...] = ()) -> int:
+    """The sentence holding most of the query's literals (`max_connections`, not the
+    sentence naming `max_keepalive_connections` that shares more of its parts), then most
+    of its words, by stem (`prices` finds `price`, as the lexical channel did), the first on
+    a tie. Only words that begin as a query word does are stemmed (a stem is its word's
+    start, folded): few of a long brief's words."""
     asked = _words(query_text)
     if not asked:
         return 0
@@ -239,8 +244,9 @@ def _best_sentence(query_text: str, sentences: list[str]) -> int:
     stem = lexical.stems(w for w in asked.union(*own) if _fold(w[:2]) in prefixes)
     query = {t for w in asked for t in stem[w]}
     return max(range(len(sentences)),
-               key=lambda i: len(query.intersection(
-                   [t for w in own[i] if w in stem for t in stem[w]])))
+               key=lambda i: (sum(lit.found_in(sentences[i]) for lit in literals),
+                              len(query.intersection(
+                                  [t for w in own[i] if w in stem for t in stem[w]]))))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -539,7 +545,7 @@ class HybridSearcher:
                 if row >= 0 and vector is not None and lexical is None:
                     begin, end = (int(x) for x in self.semantic.vectors.spans[row])
                     text = text[begin:end]
-                piece = snippet(text, query.text)
+                piece = snippet(text, query.text, literals=query.literals)
                 hits.extend(Hit(r.path, r.version, score, piece, r.sha256, semantic, lexical,
                                 item.literals) for r in holders)
                 if len(hits) >= k:

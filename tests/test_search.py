@@ -213,6 +213,19 @@ def test_a_snippet_matches_the_query_words_by_stem() -> None:
     assert snippet(chunk, "nothing matches") == "# Notes"
 
 
+def test_a_snippet_shows_the_sentence_holding_the_literal() -> None:
+    """`max_connections` shares its stems with `max_keepalive_connections`: the snippet
+    showed the sentence naming the other identifier (an audit's finding)."""
+    from briefmin.query import parse
+
+    chunk = ("Fix max_keepalive_connections handling. Timeouts are longer.\n"
+             "The max_connections limit is 100.\n")
+    query = parse("max_connections")
+    assert snippet(chunk, query.text) == "Fix max_keepalive_connections handling."
+    assert snippet(chunk, query.text, literals=query.literals) == \
+        "The max_connections limit is 100."
+
+
 def test_a_chinese_snippet_is_a_whole_sentence() -> None:
     """A CJK sentence ends at 。！？ (the marks after it and a closing quote kept) with no
     space after it, a line wrapped inside it is joined without a space, and a heading
