@@ -30,7 +30,11 @@ _INNER = re.compile(r"\w(?:[-_./]|::|->)\w|^/\w")
 _OPTION = re.compile(r"^--?[^\W\d_]")  # a command-line option: -h, --si, --no-preserve-root
 # a decorator or mention, a variable, a preprocessor line: @property, $HOME, #include
 _SIGIL = re.compile(r"^[@$#][^\W\d]")
-_LANGUAGE = re.compile(r"^\w+(?:\+\+|#)$")  # C++, g++, C#, F#: the index holds only `c`
+# C++, g++, C#, F#: the index holds only `c`. A literal when it is the whole query; in a
+# sentence it names a topic that the brief need not repeat: as literals everywhere, 4 of the
+# 250 held-out Debian synopses (`GNU Standard C++ Library v3`) lost their answer from the top
+# 10 (bench_search.py --quick --hybrid-only, session 33)
+_LANGUAGE = re.compile(r"^\w+(?:\+\+|#)$")
 
 
 def tokens(text: str, split_cjk: bool = True) -> list[str]:
@@ -45,10 +49,11 @@ def tokens(text: str, split_cjk: bool = True) -> list[str]:
 
 def is_identifier(word: str) -> bool:
     """Digits, inner `-` `_` `.` `/` `::` `->` (or a leading `/`), a leading `-` or `--` (an
-    option), a leading `@`, `$` or `#` (`@property`, `$HOME`, `#include`), a trailing `++` or
-    `#` (`C++`, `C#`), camelCase, or ALL-CAPS: words that name one thing, where an embedding
-    carries little signal and the index's tokens lose the punctuation that tells them apart
-    (`#include` is the stem `include`, `C++` the letter `c`). And a word holding Chinese or
+    option), a leading `@`, `$` or `#` (`@property`, `$HOME`, `#include`), camelCase, or
+    ALL-CAPS: words that name one thing, where an embedding carries little signal and the
+    index's tokens lose the punctuation that tells them apart (`#include` is the stem
+    `include`). (`C++` and `C#` are literals only as a whole query: `parse`.) And a word
+    holding Chinese or
     Japanese letters or Korean syllables, or a mark written on a letter (a Hindi vowel sign):
     the index holds those letters alone, so only the literal check keeps the word's letters
     together and in order (and the bundled model reads English)."""
@@ -56,7 +61,7 @@ def is_identifier(word: str) -> bool:
     return (any(c.isdigit() for c in word) or cjk.has_token_letter(word)
             or bool(_INNER.search(word))
             or bool(_OPTION.match(word)) or bool(_SIGIL.match(word))
-            or bool(_LANGUAGE.match(word)) or bool(_CAMEL.search(word))
+            or bool(_CAMEL.search(word))
             or (len(letters) >= 2 and all(c.isupper() for c in letters))
             or (not word.isascii() and _has_mark(word)))
 
@@ -179,12 +184,14 @@ def parse(text: str, split_cjk: bool = True) -> Query:
     # a query typed in capitals (caps lock) holds no acronym: its words match in any case
     shouted = not any(c.islower() for c in text)
     words = _WORD_GAP.split(_QUOTED.sub(" ", text))
+    alone = sum(bool(w.strip(_WRAP)) for w in words) == 1  # the query is one word
     for word in (piece for w in words for piece in (
             _CJK_WORD_GAP.split(w) if cjk.has_token_letter(w) else [w])):
         word = word.strip(_WRAP)
         if word and is_hash_prefix(word):
             literals.append(Literal(word, (word.lower() + PREFIX_MARK,), prefix=True))
-        elif word and is_identifier(word) and TOKEN.search(word):
+        elif word and (is_identifier(word) or (alone and _LANGUAGE.match(word))) \
+                and TOKEN.search(word):
             literals.append(Literal(word, tuple(tokens(word, split_cjk)),
                                     is_acronym(word) and not shouted))
     prefixes = {lit.tokens[0][:-1] for lit in literals if lit.prefix}
