@@ -827,3 +827,36 @@ def test_two_stdin_jobs_are_two_histories(cli: Cli, chdir_tmp: Path) -> None:
     for job in ("a", "b"):
         assert cli("restore", "s.bmin", f"{job}.txt", "--version", "1", "--stdout").stdout \
             == f"job {job}, night 1\n"
+
+
+def test_a_policy_that_keeps_no_snapshot_of_a_group_is_refused(cli: Cli,
+                                                               chdir_tmp: Path) -> None:
+    """As restic's forget ("refusing to delete last snapshot of snapshot group"): a
+    `--keep-tag` that no snapshot holds kept nothing, so every snapshot was forgotten and
+    `--prune` deleted the versions behind them, exit 0. Now the whole request is refused
+    (exit 2, dry run too) before anything is forgotten, and the error names the group."""
+    folder = chdir_tmp / "f"
+    folder.mkdir()
+    for day in (1, 2, 3):
+        (folder / "a.md").write_text(f"night {day}\n")
+        assert cli("add", "k.bmin", "f", "--model", HASHING, "--time",
+                   f"2026-01-0{day}T02:00:00Z", "--tag", "daily", "-q").returncode == 0
+    # a second group (another host) that the policy does keep: refused as a whole anyway
+    assert cli("add", "k.bmin", "f", "--model", HASHING, "--host", "other", "--tag",
+               "dialy", "--time", "2026-01-04T02:00:00Z", "-q").returncode == 0
+    before = snapshot_bytes(chdir_tmp / "k.bmin")
+    for extra in ((), ("--dry-run",), ("--json",)):
+        refused = cli("forget", "k.bmin", "--keep-tag", "dialy", "--prune", *extra)
+        assert refused.returncode == ExitStatus.USAGE, refused.stderr
+        assert refused.stdout == ""
+        message = refused.stderr.strip()
+        assert message.count("\n") == 0 and "Traceback" not in message
+        assert message.startswith("briefmin: error: refusing to forget every snapshot")
+        assert f"roots {folder}" in message and "nothing was forgotten" in message
+    assert snapshot_bytes(chdir_tmp / "k.bmin") == before
+    assert [v["version"] for v in json.loads(
+        cli("ls", "k.bmin", "--all-versions", "--json").stdout)] == [1, 2, 3]
+    # a policy that keeps one of each group goes on as before
+    done = cli("forget", "k.bmin", "--keep-tag", "daily", "--keep-tag", "dialy", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["remove"] == []
