@@ -860,3 +860,40 @@ def test_a_policy_that_keeps_no_snapshot_of_a_group_is_refused(cli: Cli,
     done = cli("forget", "k.bmin", "--keep-tag", "daily", "--keep-tag", "dialy", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["remove"] == []
+
+
+def test_a_file_truncated_to_zero_bytes_restores_empty(cli: Cli, chdir_tmp: Path) -> None:
+    """A brief emptied in the folder was skipped ("empty", kept_previous), so `restore
+    --snapshot` of that night brought back its old bytes. It is stored as a zero-byte
+    version now: the snapshot restores the folder as it was. Search and dedupe pass it by
+    (no words, no vectors): two empty files are no duplicate group for a prune to thin."""
+    folder = chdir_tmp / "f"
+    folder.mkdir()
+    (folder / "a.md").write_bytes(b"the plan for May\n")
+    (folder / "b.md").write_bytes(b"other words entirely\n")
+    base = ["--model", HASHING, "--json"]
+    assert cli("add", "s.bmin", "f", *base, "--time", "2026-01-01T02:00:00Z").returncode == 0
+    (folder / "a.md").write_bytes(b"")
+    (folder / "c.md").write_bytes(b"")
+    done = cli("add", "s.bmin", "f", *base, "--time", "2026-01-02T02:00:00Z")
+    assert done.returncode == 0, done.stderr
+    second = json.loads(done.stdout)
+    assert second["skipped"] == [] and "empty" not in done.stderr
+    assert (second["new_versions"], second["added"]) == (["f/a.md"], ["f/c.md"])
+    snap = second["snapshot"]
+    assert (snap["added"], snap["changed"], snap["deleted"]) == (1, 1, 0)
+    held = snapshot_bytes(chdir_tmp / "s.bmin")
+    assert held[2] == {"f/a.md": b"", "f/b.md": b"other words entirely\n", "f/c.md": b""}
+    out = chdir_tmp / "out"
+    assert cli("restore", "s.bmin", "--snapshot", "2", "--to", out, "-q").returncode == 0
+    assert folder_files(out) == held[2]
+    assert cli("restore", "s.bmin", "f/a.md", "--stdout").stdout == ""
+    assert cli("restore", "s.bmin", "f/a.md", "--version", "1", "--stdout").stdout == \
+        "the plan for May\n"
+    assert cli("verify", "s.bmin", "-q").returncode == 0
+    hits = json.loads(cli("search", "s.bmin", "plan words", *base).stdout)
+    assert {h["path"] for h in hits} <= {"f/b.md"}
+    dedupe = cli("dedupe", "s.bmin", "--prune", "--json")
+    assert dedupe.returncode == 0, dedupe.stderr
+    report = json.loads(dedupe.stdout)
+    assert (report["briefs"], report["groups"], report["prune"]["paths"]) == (1, [], [])

@@ -557,7 +557,7 @@ class Archive:
         with self._db.consistent():
             stored = segments.load(self._db, self.meta, kinds)
             # a content of v > 1 vectors has v - 1 chunks and its whole; of 1, one row; a
-            # brief of white space only, none
+            # zero-byte brief, none
             (single, chunks, whole), = self._db.query(
                 "SELECT COUNT(*) FILTER (WHERE vectors = 1), "
                 "TOTAL(CASE WHEN vectors > 1 THEN vectors - 1 ELSE 0 END), "
