@@ -111,7 +111,8 @@ def _add(archive: Archive, sources: Iterable[Source | Skipped], run: _Run,
         skipped = {item.name for item in run.report.skipped}
         if skipped:
             run.report.kept_previous = sorted(
-                (skipped & archive.snapshot_paths(snapshot.host, snapshot.roots))
+                (skipped & archive.snapshot_paths(snapshot.host, snapshot.roots,
+                                                  snapshot.time))
                 - set(seen))
             seen.extend(run.report.kept_previous)
         run.report.snapshot = archive.record_snapshot(

@@ -897,3 +897,47 @@ def test_a_file_truncated_to_zero_bytes_restores_empty(cli: Cli, chdir_tmp: Path
     assert dedupe.returncode == 0, dedupe.stderr
     report = json.loads(dedupe.stdout)
     assert (report["briefs"], report["groups"], report["prune"]["paths"]) == (1, [], [])
+
+
+def test_a_back_dated_snapshot_counts_against_the_latest_one_before_it(
+        cli: Cli, chdir_tmp: Path) -> None:
+    """README: a new snapshot is compared with the latest one of its host and roots in time,
+    as restic picks a parent (the latest at or before the new one's time). A run dated
+    before snapshots recorded earlier (`add --time`) was compared with the last one
+    recorded: its +/~/- disagreed with `diff`, a skipped file was not kept at its version,
+    and an unchanged run took the shortcut and counted nothing."""
+    folder = chdir_tmp / "f"
+
+    def night(state: dict[str, bytes], before: dict[str, bytes], day: int
+              ) -> dict[str, Any]:
+        write_state(folder, state, before)
+        done = cli("add", "s.bmin", "f", "--model", HASHING, "--json", "--time",
+                   f"2026-01-{day:02d}T02:00:00Z")
+        assert done.returncode == 0, done.stderr
+        return dict(json.loads(done.stdout))
+
+    def counts(report: dict[str, Any]) -> tuple[int, int, int]:
+        snap = report["snapshot"]
+        return snap["added"], snap["changed"], snap["deleted"]
+
+    def diffed(old: int, new: int) -> tuple[int, int, int]:
+        changes = json.loads(cli("diff", "s.bmin", str(old), str(new), "--json").stdout)
+        return len(changes["added"]), len(changes["changed"]), len(changes["deleted"])
+
+    first = {"f/a.md": b"a1\n", "f/b.md": b"b1\n"}
+    third = {"f/a.md": b"a3\n", "f/c.md": b"c3\n"}
+    second = {"f/a.md": b"a1\n", "f/b.md": b"\x00binary now\x00", "f/d.md": b"d2\n"}
+    night(first, {}, 1)  # snapshot 1
+    night(third, first, 3)  # snapshot 2
+    back = night(second, third, 2)  # snapshot 3, dated between them: its parent is 1
+    assert [(s["path"], s["kept_previous"]) for s in back["skipped"]] == [("f/b.md", True)]
+    assert counts(back) == diffed(1, 3) == (1, 0, 0)  # d added; a holds a1's bytes again
+    # the folder as the last recorded snapshot saw it, dated before it: no shortcut
+    again = night(third, second, 2)  # snapshot 4: parent 3 (same time, recorded later)
+    assert counts(again) == diffed(3, 4) == (1, 1, 2)
+    earliest = night(third, third, 1)  # snapshot 5: parent 1 (same time)
+    assert counts(earliest) == diffed(1, 5) == (1, 1, 1)
+    dawn = cli("add", "s.bmin", "f", "--model", HASHING, "--json", "--time",
+               "2025-12-31T02:00:00Z")  # before every snapshot: no parent, all added
+    assert counts(json.loads(dawn.stdout)) == (2, 0, 0)
+    assert cli("verify", "s.bmin", "-q").returncode == 0

@@ -676,9 +676,11 @@ class Archive:
             return snaps.record(db, ids, time=time, host=host, roots=roots, tags=tags,
                                 total_bytes=sum([size for _, size in held.values()]))
 
-    def snapshot_paths(self, host: str, roots: Sequence[str]) -> set[str]:
-        """The paths the newest snapshot of this host and roots holds (none yet: empty)."""
-        return snaps.open_paths(self._db, host, roots)
+    def snapshot_paths(self, host: str, roots: Sequence[str],
+                       before: datetime | None = None) -> set[str]:
+        """The paths the newest snapshot of this host and roots holds (none yet: empty);
+        with `before`, the latest one at or before that time (what `add` compares with)."""
+        return snaps.open_paths(self._db, host, roots, before)
 
     def snapshot_members(self, snapshot: Snapshot) -> set[tuple[str, int]]:
         """The (path, version) pairs a snapshot holds."""
