@@ -536,7 +536,20 @@ def restore_command(
             held = [data for _, data in arch.in_order(records)]
         else:
             assert to is not None
-            written = arch.restore(records, to, force=force)
+            from .store.archive import RestoreDamaged  # loaded with the archive already
+
+            try:
+                written = arch.restore(records, to, force=force)
+            except RestoreDamaged as exc:
+                # it ran to its end (every intact brief written): its report comes out, the
+                # damaged ones with no place, before the error and its exit 3, as verify's
+                # report comes before its exit 1
+                failed = dict(exc.damaged)
+                output.emit_json([{**r.to_json(), "restored_to": None, "error": failed[r.path]}
+                                  if r.path in failed else
+                                  {**r.to_json(), "restored_to": f"{to}/{r.path}"}
+                                  for r in records])
+                raise
     if to_stdout:
         _write_stdout(held)
         return

@@ -69,6 +69,13 @@ class EncodedBrief:
     brief_vector: Floats
 
 
+def no_vectors() -> EncodedBrief:
+    """The vectors of a zero-byte brief: none. It has no words to mean anything, so search
+    never ranks it and dedupe never groups it (every empty file would be a copy of every
+    other); it is stored all the same, so a snapshot restores the file empty."""
+    return EncodedBrief([], np.zeros((0, 0), np.float32), np.zeros(0, np.float32))
+
+
 def chunk_spans(token_spans: list[tuple[int, int]], window: int,
                 overlap: int = CHUNK_OVERLAP_TOKENS) -> list[tuple[int, int]]:
     """Overlapping windows of `window` tokens, as character spans of the text."""

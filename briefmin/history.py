@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from datetime import time as clock
 from typing import Any
 
-from .errors import UsageError
+from .errors import UsageError, printable
 from .retention import Decision, Policy, apply_policy
 from .store import Archive, Snapshot
 
@@ -101,6 +101,17 @@ def plan_forget(snapshots: list[Snapshot], policy: Policy, *, now: datetime | No
     for key in sorted(groups):
         # equal times: the later-recorded one counts as newer
         newest_first = sorted(groups[key], key=lambda s: (s.time, s.id), reverse=True)
-        decisions += apply_policy(newest_first, policy, time=lambda s: s.time,
-                                  tags=lambda s: s.tags, now=now)
+        group = apply_policy(newest_first, policy, time=lambda s: s.time,
+                             tags=lambda s: s.tags, now=now)
+        # as restic's forget: a policy that keeps no snapshot of a group is a mistake (a
+        # --keep-tag no snapshot holds), never "forget the whole history"; refused before
+        # anything is forgotten, so no group is thinned out either
+        if not any(d.keep for d in group):
+            host, roots = key
+            raise UsageError(
+                f"refusing to forget every snapshot of host {printable(host)}, roots "
+                f"{printable(', '.join(roots))}: the policy ({policy.describe()}) keeps none "
+                "of its snapshots; check the --keep-* rules (a --keep-tag no snapshot "
+                "holds?), or name the snapshot IDs to forget; nothing was forgotten")
+        decisions += group
     return decisions

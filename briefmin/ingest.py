@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .encoder import EncoderFactory, Encoding, LocalEncoding
+from .encoder import EncoderFactory, Encoding, LocalEncoding, no_vectors
 from .sources import Source
 from .store import Archive, Snapshot
 from .store.archive import NewContent
@@ -84,7 +84,8 @@ def _add(archive: Archive, sources: Iterable[Source | Skipped], run: _Run,
     ahead: list[Admitted] = []
     ahead_bytes = 0
     for source in sources:
-        item = admit(source, lambda name, digest: latest.get(name) == digest)
+        item = admit(source, lambda name, digest: latest.get(name) == digest,
+                     keep_empty=True)
         if progress:
             progress(1)
         if item is None:
@@ -110,7 +111,8 @@ def _add(archive: Archive, sources: Iterable[Source | Skipped], run: _Run,
         skipped = {item.name for item in run.report.skipped}
         if skipped:
             run.report.kept_previous = sorted(
-                (skipped & archive.snapshot_paths(snapshot.host, snapshot.roots))
+                (skipped & archive.snapshot_paths(snapshot.host, snapshot.roots,
+                                                  snapshot.time))
                 - set(seen))
             seen.extend(run.report.kept_previous)
         run.report.snapshot = archive.record_snapshot(
@@ -143,13 +145,19 @@ class _Run:
         takes = _takes(batches, new)
         ahead = _CompressAhead(self.archive, [[(d, new[d][0]) for d in take] for take in takes])
         ahead.fill(0)  # before the encoding: the worker compresses while this thread encodes
-        stream = zip(new, self.encoding.encode([text for _, text, _ in new.values()])
-                     if new else iter(()), strict=True)
+        # a zero-byte content has no vectors: the model never sees it (nor loads for it)
+        worded = [digest for digest, (data, _, _) in new.items() if data]
+        stream = zip(worded, self.encoding.encode([new[d][1] for d in worded])
+                     if worded else iter(()), strict=True)
         received: set[bytes] = set()
         contents: dict[bytes, NewContent] = {}
         for index, batch in enumerate(batches):
             ahead.fill(index)
             for b in batch:  # wait for this batch's vectors (in order: `new` is)
+                if b.digest in new and not new[b.digest][0] and b.digest not in received:
+                    received.add(b.digest)
+                    data, text, encoding = new[b.digest]
+                    contents[b.digest] = NewContent(data, encoding, no_vectors(), text)
                 while b.digest in new and b.digest not in received:
                     digest, brief = next(stream)
                     received.add(digest)
@@ -159,7 +167,9 @@ class _Run:
 
     def _store_batch(self, batch: list[Admitted], new: dict[bytes, NewContent]) -> None:
         """Store a batch with the new contents it takes (encoded ahead; see _takes)."""
-        chunk_tokens = self.encoding.chunk_tokens() if new else 0
+        # only vectors need the model's window (a batch of empty files loads no model)
+        chunk_tokens = self.encoding.chunk_tokens() if any(
+            c.vectors.spans for c in new.values()) else 0
         result = self.archive.store_batch([(item.name, item.digest) for item in batch], new,
                                           chunk_tokens)
         self.report.unchanged += result.unchanged

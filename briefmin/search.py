@@ -293,7 +293,8 @@ class LexicalRanker:
         self._ids, sizes = archive.content_sizes() if self.available else (
             np.zeros(0, np.int64), np.zeros(0, np.int64))
         self._sizes = sizes
-        average = float(sizes.mean()) if len(sizes) else 1.0
+        # no sizes, or only zero-byte briefs (which no term matches): any average will do
+        average = float(sizes.mean()) if sizes.any() else 1.0
         # BM25's length factor, and its saturation term at tf = 1, per content
         self._length = 1 - self.B + self.B * sizes / average
         self._norm = (self.K1 + 1) / (1 + self.K1 * self._length)

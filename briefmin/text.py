@@ -1,5 +1,6 @@
 """Admission of one source: read its bytes, refuse what is not a brief (unreadable, empty,
-binary, nameless), decode it for the model. Every command that takes files (add, dedupe,
+binary, nameless; `add` keeps an empty file, as a content with no vectors), decode it for
+the model. Every command that takes files (add, dedupe,
 minify) admits them here, so they agree on what a brief is.
 
 Bytes are always stored as they are; decoding only decides what the model reads."""
@@ -36,10 +37,13 @@ class Admitted:
 
 
 def admit(source: Source | Skipped,
-          unchanged: Callable[[str, bytes], bool] | None = None) -> Admitted | Skipped | None:
+          unchanged: Callable[[str, bytes], bool] | None = None, *,
+          keep_empty: bool = False) -> Admitted | Skipped | None:
     """The brief `source` holds, or why it is skipped; None when `unchanged(name, sha256)`
     says the archive has these bytes under this name already (checked before the binary
-    sniff: a nightly re-add is mostly unchanged files)."""
+    sniff: a nightly re-add is mostly unchanged files). An empty file is skipped unless
+    `keep_empty` (add: a snapshot is the folder as it was, an emptied file included); empty
+    stdin always is (nothing was piped: a failed producer, not a brief)."""
     if isinstance(source, Skipped):
         return source
     try:
@@ -49,7 +53,7 @@ def admit(source: Source | Skipped,
     except OSError as exc:
         # a file may vanish or change between the walk and the read
         return Skipped(source.name, f"unreadable ({exc.strerror or exc})")
-    if not data:
+    if not data and (not keep_empty or source.fs_path is None):
         return Skipped(source.name, "empty")
     digest = codec.sha256(data)
     if unchanged is not None and unchanged(source.name, digest):

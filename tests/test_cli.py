@@ -236,6 +236,45 @@ def test_restore_writes_every_intact_brief_before_naming_the_damaged(
         assert (chdir_tmp / "out" / path).read_bytes() == (chdir_tmp / path).read_bytes()
 
 
+@pytest.mark.parametrize("briefs", [40, 2_400])  # one process; two (from 2,000 contents)
+@pytest.mark.parametrize("damage", ["row", "bytes"])
+def test_restore_json_reports_what_it_wrote_and_what_is_damaged(
+        cli: Cli, chdir_tmp: Path, briefs: int, damage: str) -> None:
+    """`restore --to DIR --json` with a damaged brief wrote every intact one and exited 3
+    with no JSON, so a `--json` log had no record of the run. It ran to its end, so its
+    report comes out, as verify's does before its exit 1: every brief, the damaged ones
+    with `"restored_to": null` and an `error`; then the one-line error and exit 3. In two
+    processes, the damaged briefs of both halves are named."""
+    (chdir_tmp / "src").mkdir()
+    for n in range(briefs):
+        (chdir_tmp / "src" / f"b{n:04d}.md").write_text(f"brief {n}: some words\n" * 3)
+    assert cli("add", "a.bmin", "src", "--model", HASHING).returncode == 0
+    hurt = ["src/b0001.md", f"src/b{briefs - 2:04d}.md"]
+    if damage == "row":
+        with sqlite3.connect(chdir_tmp / "a.bmin") as raw:
+            raw.executemany("UPDATE contents SET sha256 = zeroblob(32) WHERE id = (SELECT "
+                            "content FROM briefs WHERE path = ?)", [(p,) for p in hurt])
+    else:
+        for path, where in zip(hurt, (0.3, 0.6), strict=True):  # (one block: two bytes)
+            flip_stored_byte(chdir_tmp / "a.bmin", path, where=where)  # its block goes
+    done = cli("restore", "a.bmin", "--to", "out", "--json")
+    assert done.returncode == ExitStatus.ARCHIVE
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith(
+        "briefmin: error: cannot restore ")
+    document = json.loads(done.stdout)
+    assert [d["path"] for d in document] == [f"src/b{n:04d}.md" for n in range(briefs)]
+    failed = {d["path"]: d["error"] for d in document if d["restored_to"] is None}
+    assert set(hurt) <= set(failed) and all(failed.values())
+    assert f"(and {len(failed) - 1} other brief(s))" in done.stderr
+    written = {str(p.relative_to(chdir_tmp / "out")) for p in (chdir_tmp / "out").rglob("*.md")}
+    assert written == {d["path"] for d in document} - set(failed)
+    for entry in document:
+        if entry["restored_to"] is not None:
+            assert entry["restored_to"] == f"out/{entry['path']}" and "error" not in entry
+            assert Path(entry["restored_to"]).read_bytes() == \
+                (chdir_tmp / entry["path"]).read_bytes()
+
+
 def test_verify_names_one_damage_once(cli: Cli, chdir_tmp: Path) -> None:
     """A changed sha256 cell was listed twice: by the row's checksum and by the read."""
     (chdir_tmp / "a.md").write_text("a brief with some words\n")

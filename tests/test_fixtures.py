@@ -25,7 +25,7 @@ def test_every_text_fixture_restores_byte_identical(fixture_archive: Path,
     stored = {p.relative_to(tmp_path / "briefs") for p in (tmp_path / "briefs").rglob("*")
               if p.is_file()}
     expected = {p.relative_to(BRIEFS) for p in BRIEFS.rglob("*") if p.is_file()} - {
-        Path("misc/empty.md"), Path("misc/logo.md")}
+        Path("misc/logo.md")}
     assert stored == expected
     _, mismatch, errors = filecmp.cmpfiles(BRIEFS, tmp_path / "briefs",
                                            [str(p) for p in expected], shallow=False)
@@ -41,12 +41,14 @@ def test_exact_copy_is_stored_once(fixture_archive: Path) -> None:
     assert info["unique_contents"] == info["briefs"] - 1
 
 
-def test_empty_and_binary_fixtures_are_skipped_with_reasons(tmp_path: Path) -> None:
+def test_binary_fixture_is_skipped_with_its_reason_and_empty_one_stored(
+        tmp_path: Path) -> None:
     with Archive.open(tmp_path / "a.bmin", write=True, create=True) as archive:
         report = add(archive, iter_sources([str(BRIEFS / "misc")]))
     reasons = {Path(s.name).name: s.reason for s in report.skipped}
-    assert reasons == {"empty.md": "empty", "logo.md": "binary, not text"}
-    assert [Path(p).name for p in report.added] == ["printer-replacement.txt"]
+    assert reasons == {"logo.md": "binary, not text"}
+    assert sorted(Path(p).name for p in report.added) == ["empty.md",
+                                                          "printer-replacement.txt"]
 
 
 def test_latin1_is_stored_byte_exact_and_decoded_with_a_fallback(fixture_archive: Path) -> None:

@@ -23,7 +23,35 @@ def test_add_report_lists_skips(tmp_path: Path) -> None:
     with open_new(tmp_path / "a.bmin") as archive:
         report = add(archive, iter_sources([str(tmp_path / "e.md"), str(tmp_path / "b.md")]))
     assert {(s.name.rsplit("/", 1)[-1], s.reason) for s in report.skipped} == {
-        ("e.md", "empty"), ("b.md", "binary, not text")}
+        ("b.md", "binary, not text")}
+    assert [name.rsplit("/", 1)[-1] for name in report.added] == ["e.md"]
+
+
+def test_an_empty_file_is_stored_with_no_vectors_and_loads_no_model(tmp_path: Path) -> None:
+    """A zero-byte file was skipped ("empty"), so a snapshot held its old bytes. It is a
+    zero-byte content now, with no vector rows (nothing to mean: search never ranks it and
+    dedupe never groups it), and a run of only empty files never loads the model. Empty
+    stdin stays skipped: nothing was piped."""
+    def no_model(_: str) -> object:
+        raise AssertionError("the model was loaded for an empty file")
+
+    for name in ("e.md", "f.md"):
+        (tmp_path / name).write_bytes(b"")
+    with open_new(tmp_path / "a.bmin") as archive:
+        report = add(archive, iter_sources([str(tmp_path)]), encoder_factory=no_model)
+        assert len(report.added) == 2 and report.skipped == []
+        assert report.bytes_in == 0
+        records = archive.records()
+        assert {r.size for r in records} == {0} and len({r.content_id for r in records}) == 1
+        assert archive.read(records[0]) == b""
+        assert archive.info()["vectors"] == 0 and archive.verify().ok
+        assert archive.vectors().missing == 0  # no vectors are called for, none lost
+        (tmp_path / "g.md").write_bytes(b"words to mean\n")
+        mixed = add(archive, iter_sources([str(tmp_path)]))
+        assert mixed.added == [str(tmp_path / "g.md").lstrip("/")]
+        assert archive.info()["vectors"] == 1 and archive.verify().ok
+        piped = add(archive, [Source("in.md", None, b"")])
+        assert [(s.name, s.reason) for s in piped.skipped] == [("in.md", "empty")]
 
 
 def test_every_batch_takes_the_blocks_compressed_ahead_for_it(

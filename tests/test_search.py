@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -192,6 +193,20 @@ def test_searcher_on_an_empty_archive(tmp_path: Path) -> None:
     with Archive.open(tmp_path / "a.bmin", write=True, create=True, model=HASHING) as archive:
         assert search_texts(archive, ["anything"]) == [[]]
         assert Searcher(archive).search(np.ones(384, np.float32) / np.sqrt(384)) == []
+
+
+def test_an_archive_of_only_empty_briefs_searches_to_nothing(tmp_path: Path) -> None:
+    """Zero-byte briefs (stored since they restore a folder as it was) have no vectors and
+    no words: every mode finds nothing, and BM25's mean length of 0 divides nothing by it
+    (a RuntimeWarning, and NaN scores, before)."""
+    for name in ("a.md", "b.md"):
+        (tmp_path / name).write_bytes(b"")
+    with Archive.open(tmp_path / "a.bmin", write=True, create=True, model=HASHING) as archive:
+        add(archive, iter_sources([str(tmp_path / "a.md"), str(tmp_path / "b.md")]))
+    with Archive.open(tmp_path / "a.bmin") as archive, warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for mode in ("hybrid", "semantic", "lexical"):
+            assert search_texts(archive, ["anything at all"], mode=mode) == [[]]
 
 
 def test_snippet_picks_the_sentence_sharing_most_query_words() -> None:

@@ -848,3 +848,117 @@ def test_a_run_that_finds_no_brief_warns_that_it_records_every_one_deleted(
     assert "all 2 of the last snapshot" in warning[0] and "forget ARCHIVE 3" in warning[0]
     assert "warning" not in cli("add", "a.bmin", "f", "--model", HASHING, "-q",
                                 "--exclude", "*").stderr
+
+
+def test_a_policy_that_keeps_no_snapshot_of_a_group_is_refused(cli: Cli,
+                                                               chdir_tmp: Path) -> None:
+    """As restic's forget ("refusing to delete last snapshot of snapshot group"): a
+    `--keep-tag` that no snapshot holds kept nothing, so every snapshot was forgotten and
+    `--prune` deleted the versions behind them, exit 0. Now the whole request is refused
+    (exit 2, dry run too) before anything is forgotten, and the error names the group."""
+    folder = chdir_tmp / "f"
+    folder.mkdir()
+    for day in (1, 2, 3):
+        (folder / "a.md").write_text(f"night {day}\n")
+        assert cli("add", "k.bmin", "f", "--model", HASHING, "--time",
+                   f"2026-01-0{day}T02:00:00Z", "--tag", "daily", "-q").returncode == 0
+    # a second group (another host) that the policy does keep: refused as a whole anyway
+    assert cli("add", "k.bmin", "f", "--model", HASHING, "--host", "other", "--tag",
+               "dialy", "--time", "2026-01-04T02:00:00Z", "-q").returncode == 0
+    before = snapshot_bytes(chdir_tmp / "k.bmin")
+    for extra in ((), ("--dry-run",), ("--json",)):
+        refused = cli("forget", "k.bmin", "--keep-tag", "dialy", "--prune", *extra)
+        assert refused.returncode == ExitStatus.USAGE, refused.stderr
+        assert refused.stdout == ""
+        message = refused.stderr.strip()
+        assert message.count("\n") == 0 and "Traceback" not in message
+        assert message.startswith("briefmin: error: refusing to forget every snapshot")
+        assert f"roots {folder}" in message and "nothing was forgotten" in message
+    assert snapshot_bytes(chdir_tmp / "k.bmin") == before
+    assert [v["version"] for v in json.loads(
+        cli("ls", "k.bmin", "--all-versions", "--json").stdout)] == [1, 2, 3]
+    # a policy that keeps one of each group goes on as before
+    done = cli("forget", "k.bmin", "--keep-tag", "daily", "--keep-tag", "dialy", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["remove"] == []
+
+
+def test_a_file_truncated_to_zero_bytes_restores_empty(cli: Cli, chdir_tmp: Path) -> None:
+    """A brief emptied in the folder was skipped ("empty", kept_previous), so `restore
+    --snapshot` of that night brought back its old bytes. It is stored as a zero-byte
+    version now: the snapshot restores the folder as it was. Search and dedupe pass it by
+    (no words, no vectors): two empty files are no duplicate group for a prune to thin."""
+    folder = chdir_tmp / "f"
+    folder.mkdir()
+    (folder / "a.md").write_bytes(b"the plan for May\n")
+    (folder / "b.md").write_bytes(b"other words entirely\n")
+    base = ["--model", HASHING, "--json"]
+    assert cli("add", "s.bmin", "f", *base, "--time", "2026-01-01T02:00:00Z").returncode == 0
+    (folder / "a.md").write_bytes(b"")
+    (folder / "c.md").write_bytes(b"")
+    done = cli("add", "s.bmin", "f", *base, "--time", "2026-01-02T02:00:00Z")
+    assert done.returncode == 0, done.stderr
+    second = json.loads(done.stdout)
+    assert second["skipped"] == [] and "empty" not in done.stderr
+    assert (second["new_versions"], second["added"]) == (["f/a.md"], ["f/c.md"])
+    snap = second["snapshot"]
+    assert (snap["added"], snap["changed"], snap["deleted"]) == (1, 1, 0)
+    held = snapshot_bytes(chdir_tmp / "s.bmin")
+    assert held[2] == {"f/a.md": b"", "f/b.md": b"other words entirely\n", "f/c.md": b""}
+    out = chdir_tmp / "out"
+    assert cli("restore", "s.bmin", "--snapshot", "2", "--to", out, "-q").returncode == 0
+    assert folder_files(out) == held[2]
+    assert cli("restore", "s.bmin", "f/a.md", "--stdout").stdout == ""
+    assert cli("restore", "s.bmin", "f/a.md", "--version", "1", "--stdout").stdout == \
+        "the plan for May\n"
+    assert cli("verify", "s.bmin", "-q").returncode == 0
+    hits = json.loads(cli("search", "s.bmin", "plan words", *base).stdout)
+    assert {h["path"] for h in hits} <= {"f/b.md"}
+    dedupe = cli("dedupe", "s.bmin", "--prune", "--json")
+    assert dedupe.returncode == 0, dedupe.stderr
+    report = json.loads(dedupe.stdout)
+    assert (report["briefs"], report["groups"], report["prune"]["paths"]) == (1, [], [])
+
+
+def test_a_back_dated_snapshot_counts_against_the_latest_one_before_it(
+        cli: Cli, chdir_tmp: Path) -> None:
+    """README: a new snapshot is compared with the latest one of its host and roots in time,
+    as restic picks a parent (the latest at or before the new one's time). A run dated
+    before snapshots recorded earlier (`add --time`) was compared with the last one
+    recorded: its +/~/- disagreed with `diff`, a skipped file was not kept at its version,
+    and an unchanged run took the shortcut and counted nothing."""
+    folder = chdir_tmp / "f"
+
+    def night(state: dict[str, bytes], before: dict[str, bytes], day: int
+              ) -> dict[str, Any]:
+        write_state(folder, state, before)
+        done = cli("add", "s.bmin", "f", "--model", HASHING, "--json", "--time",
+                   f"2026-01-{day:02d}T02:00:00Z")
+        assert done.returncode == 0, done.stderr
+        return dict(json.loads(done.stdout))
+
+    def counts(report: dict[str, Any]) -> tuple[int, int, int]:
+        snap = report["snapshot"]
+        return snap["added"], snap["changed"], snap["deleted"]
+
+    def diffed(old: int, new: int) -> tuple[int, int, int]:
+        changes = json.loads(cli("diff", "s.bmin", str(old), str(new), "--json").stdout)
+        return len(changes["added"]), len(changes["changed"]), len(changes["deleted"])
+
+    first = {"f/a.md": b"a1\n", "f/b.md": b"b1\n"}
+    third = {"f/a.md": b"a3\n", "f/c.md": b"c3\n"}
+    second = {"f/a.md": b"a1\n", "f/b.md": b"\x00binary now\x00", "f/d.md": b"d2\n"}
+    night(first, {}, 1)  # snapshot 1
+    night(third, first, 3)  # snapshot 2
+    back = night(second, third, 2)  # snapshot 3, dated between them: its parent is 1
+    assert [(s["path"], s["kept_previous"]) for s in back["skipped"]] == [("f/b.md", True)]
+    assert counts(back) == diffed(1, 3) == (1, 0, 0)  # d added; a holds a1's bytes again
+    # the folder as the last recorded snapshot saw it, dated before it: no shortcut
+    again = night(third, second, 2)  # snapshot 4: parent 3 (same time, recorded later)
+    assert counts(again) == diffed(3, 4) == (1, 1, 2)
+    earliest = night(third, third, 1)  # snapshot 5: parent 1 (same time)
+    assert counts(earliest) == diffed(1, 5) == (1, 1, 1)
+    dawn = cli("add", "s.bmin", "f", "--model", HASHING, "--json", "--time",
+               "2025-12-31T02:00:00Z")  # before every snapshot: no parent, all added
+    assert counts(json.loads(dawn.stdout)) == (2, 0, 0)
+    assert cli("verify", "s.bmin", "-q").returncode == 0

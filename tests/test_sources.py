@@ -24,11 +24,11 @@ def open_new(path: Path) -> Archive:
     return Archive.open(path, write=True, create=True, model=HASHING)
 
 
-def test_skips_empty_and_binary_with_reasons(hashing_archive: MakeArchive) -> None:
+def test_skips_binary_and_stores_empty(hashing_archive: MakeArchive) -> None:
     path = hashing_archive({"empty.md": b"", "logo.md": b"\x89PNG\r\n\x1a\n\x00\x00\x01",
                             "ok.md": b"fine\n"})
-    with Archive.open(path) as archive:
-        assert [r.path for r in archive.records()] == ["src/ok.md"]
+    with Archive.open(path) as archive:  # an empty file is the folder's state: stored
+        assert [r.path for r in archive.records()] == ["src/empty.md", "src/ok.md"]
 
 
 @given(data=st.binary(min_size=1, max_size=5000))

@@ -270,6 +270,8 @@ def mixed_archive(fixture_archive: Path, target: Path, codes: str, cli: Cli,
         changed = wanted | set(others[::2])
         if pairs_both:  # both members of the near copy and of the paraphrase pair
             changed |= PLANTED["near-copy"] | PLANTED["paraphrase"]
+        # the fixtures' empty brief has no vectors: nothing of it to tier
+        tiered = {p for p in changed if arch.records([p])[0].size}
         sources = [Source(p, None, f"Placeholder {i}: the notes moved to the wiki.\n".encode())
                    if p in changed else Source(p, None, arch.read(arch.records([p])[0]))
                    for i, p in enumerate(paths)]
@@ -279,7 +281,7 @@ def mixed_archive(fixture_archive: Path, target: Path, codes: str, cli: Cli,
         same = arch.meta.profile == "small" and codes == "small"
     result = cli("tier", target, "--older-than", "0h", "--codes", codes, "--json")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["contents"] == (0 if same else len(changed))
+    assert json.loads(result.stdout)["contents"] == (0 if same else len(tiered))
     return first.id
 
 

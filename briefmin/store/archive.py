@@ -416,11 +416,14 @@ class Archive:
             for path in holders[row[0]]:
                 rows.append(row)
                 paths.append(path)
-        self._restore(rows, paths, to, force)
-        if damaged:
-            first = next(r.path for r in records if (r.path, r.version) in damaged)
-            others = f" (and {len(damaged) - 1} other brief(s))" if len(damaged) > 1 else ""
-            raise _naming(first + others, _DAMAGED_ROW)
+        bad_rows = [(r.path, str(_DAMAGED_ROW)) for r in records
+                     if (r.path, r.version) in damaged]
+        try:
+            self._restore(rows, paths, to, force)
+        except RestoreDamaged as exc:  # every brief not written is named, whatever its damage
+            raise RestoreDamaged.of([*bad_rows, *exc.damaged]) from exc
+        if bad_rows:
+            raise RestoreDamaged.of(bad_rows)
         if located.missing:
             raise IntegrityError(f"stored item {located.missing[0]} is missing")
         base = str(to)
@@ -532,11 +535,21 @@ class Archive:
                     return (lambda: _write(blocks.read_located(rows[cut:end], dicts, frames),
                                            paths[cut:end], writer)), end - cut
 
-                with forked.beside(child, ArchiveError) as go:
-                    del frames  # the child's copy is its own
-                    go()
-                    _write(blocks.read_located(rows[:cut] + rows[end:], dicts),
-                           paths[:cut] + paths[end:], writer)
+                mine: RestoreDamaged | None = None
+                try:
+                    with forked.beside(child, ArchiveError) as go:
+                        del frames  # the child's copy is its own
+                        go()
+                        try:
+                            _write(blocks.read_located(rows[:cut] + rows[end:], dicts),
+                                   paths[:cut] + paths[end:], writer)
+                        except RestoreDamaged as exc:  # the child's half is still written
+                            mine = exc
+                except RestoreDamaged as theirs:  # the briefs of both halves are named
+                    raise RestoreDamaged.of([*(mine.damaged if mine else ()), *theirs.damaged]
+                                            ) from theirs
+                if mine is not None:
+                    raise mine
 
     @contextmanager
     def reading(self) -> Iterator[int]:
@@ -557,7 +570,7 @@ class Archive:
         with self._db.consistent():
             stored = segments.load(self._db, self.meta, kinds)
             # a content of v > 1 vectors has v - 1 chunks and its whole; of 1, one row; a
-            # brief of white space only, none
+            # zero-byte brief, none
             (single, chunks, whole), = self._db.query(
                 "SELECT COUNT(*) FILTER (WHERE vectors = 1), "
                 "TOTAL(CASE WHEN vectors > 1 THEN vectors - 1 ELSE 0 END), "
@@ -676,9 +689,11 @@ class Archive:
             return snaps.record(db, ids, time=time, host=host, roots=roots, tags=tags,
                                 total_bytes=sum([size for _, size in held.values()]))
 
-    def snapshot_paths(self, host: str, roots: Sequence[str]) -> set[str]:
-        """The paths the newest snapshot of this host and roots holds (none yet: empty)."""
-        return snaps.open_paths(self._db, host, roots)
+    def snapshot_paths(self, host: str, roots: Sequence[str],
+                       before: datetime | None = None) -> set[str]:
+        """The paths the newest snapshot of this host and roots holds (none yet: empty);
+        with `before`, the latest one at or before that time (what `add` compares with)."""
+        return snaps.open_paths(self._db, host, roots, before)
 
     def snapshot_members(self, snapshot: Snapshot) -> set[tuple[str, int]]:
         """The (path, version) pairs a snapshot holds."""
@@ -854,9 +869,8 @@ def _write(contents: Iterator[tuple[int, bytes | IntegrityError]], paths: Sequen
             continue
         write(path.split("/"), data)
     if damaged:
-        (path, error), more = damaged[0], len(damaged) - 1
-        raise _naming(path + (f" (and {more} other brief(s))" if more else ""), error) \
-            from error
+        raise RestoreDamaged.of([(path, str(error)) for path, error in damaged]) \
+            from damaged[0][1]
 
 
 class _Unsound(Exception):
@@ -886,6 +900,23 @@ def _empty(folder: Path) -> bool:
 
 
 _DAMAGED_ROW = IntegrityError("its catalogue row is damaged (checksum)")
+
+
+class RestoreDamaged(IntegrityError):
+    """A restore that wrote every intact brief but these: `damaged` is (path, what is wrong)
+    for each, in the order met, the first named in the message. Made by `of`; it pickles
+    (a forked half sends it to the parent) as the message and its `damaged`."""
+
+    damaged: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, damaged: Sequence[tuple[str, str]]) -> RestoreDamaged:
+        (path, why), more = damaged[0], len(damaged) - 1
+        named = _naming(path + (f" (and {more} other brief(s))" if more else ""),
+                        IntegrityError(why))
+        error = cls(str(named))
+        error.damaged = tuple((p, w.removesuffix(VERIFY_ADVICE)) for p, w in damaged)
+        return error
 
 
 def _naming(path: str, error: IntegrityError) -> IntegrityError:

@@ -60,7 +60,10 @@ class BriefVectors(Protocol):
 
 
 def vector_count(vectors: BriefVectors) -> int:
-    """Rows a brief owns: its only chunk, or its chunks and itself as a whole."""
+    """Rows a brief owns: its only chunk, or its chunks and itself as a whole; none for a
+    zero-byte brief (no chunk: nothing to mean)."""
+    if not vectors.spans:
+        return 0
     return 1 if len(vectors.spans) == 1 else len(vectors.spans) + 1
 
 
@@ -82,6 +85,8 @@ class Rows:
     def of(cls, briefs: Iterable[tuple[int, BriefVectors]]) -> Rows:
         rows = cls([], [], [], [])
         for content_id, vectors in briefs:
+            if not vectors.spans:  # a zero-byte brief owns no rows
+                continue
             if len(vectors.spans) == 1:
                 rows.add(content_id, KIND_BRIEF_AND_CHUNK, vectors.spans[0],
                          vectors.brief_vector)

@@ -108,6 +108,9 @@ def repeat(db: Connection, paths: Set[str], *, time: datetime, host: str,
         "LIMIT 1", (chain,))
     if row is None or row[-2] != digest or row[-1] != _top_brief(db):
         return None
+    parent = _latest(db, host, roots, time)
+    if parent is None or parent[0] != row[0]:
+        return None  # back-dated (--time): its counts are against an older snapshot
     previous = _snapshot(db, row[:-2])
     (still_open,), = db.query("SELECT COUNT(*) FROM snapshot_spans WHERE chain = ? AND "
                               "last IS NULL", (previous.chain,))
@@ -140,16 +143,20 @@ def _insert(db: Connection, time: datetime, host: str, roots: Sequence[str],
 
 def record(db: Connection, brief_ids: dict[str, int], *, time: datetime, host: str,
            roots: Sequence[str], tags: Sequence[str], total_bytes: int) -> Snapshot:
-    """Record a snapshot holding exactly these briefs (path -> briefs.id), comparing them
-    with what the chain's newest snapshot holds. The caller holds a write transaction."""
+    """Record a snapshot holding exactly these briefs (path -> briefs.id). Its spans continue
+    those of the chain's newest snapshot (the last recorded); its counts compare it with its
+    parent, the latest snapshot of this host and roots at or before `time` (README; they
+    differ when `--time` dates a run before snapshots recorded earlier). The caller holds
+    a write transaction."""
     chain, held = _previous(db, host, roots)
     now = set(brief_ids.values())
     opened, closed = now - held.keys(), held.keys() - now
-    opened_paths = {path for path, brief in brief_ids.items() if brief in opened}
-    closed_paths = set(_paths(db, closed).values())
+    parent = _latest(db, host, roots, time)
+    newest = _newest(db, chain) if chain is not None else None
+    before = (set() if parent is None else set(held) if parent[0] == newest
+              else _held(db, parent[1], parent[0]))
     snapshot = _insert(db, time, host, roots, tags, chain, len(brief_ids), total_bytes,
-                       (len(opened_paths - closed_paths), len(opened_paths & closed_paths),
-                        len(closed_paths - opened_paths)), names_digest(brief_ids))
+                       _changes(db, brief_ids, before), names_digest(brief_ids))
     # spans are put again with a new `last` (part of their checksum). No snapshot of this
     # chain lies between its previous one and this one: a span still open closes just
     # before this one, and one that a forgotten newer snapshot closed opens again
@@ -168,6 +175,17 @@ def _parent_chain(db: Connection, host: str, roots: Sequence[str]) -> int | None
     two archives of one folder (their chains carried one after the other), the chain carried
     last, not the newest: an unchanged night recorded the other archive's older versions as
     the folder's, and `restore --snapshot latest` wrote them."""
+    latest = _latest(db, host, roots)
+    return None if latest is None else latest[1]
+
+
+def _latest(db: Connection, host: str, roots: Sequence[str], limit: datetime | None = None
+            ) -> tuple[int, int] | None:
+    """(id, chain) of the latest snapshot of this host and roots in time (then the highest
+    id), of those at or before `limit` when given: restic's parent, which it picks with the
+    new snapshot's time as the limit."""
+    if limit is not None and limit.tzinfo is None:
+        limit = limit.replace(tzinfo=UTC)
     best: tuple[tuple[datetime, int], int] | None = None
     for snapshot_id, chain, time in db.query(
             "SELECT id, chain, time FROM snapshots WHERE host = ? AND roots = ?",
@@ -176,10 +194,53 @@ def _parent_chain(db: Connection, host: str, roots: Sequence[str]) -> int | None
             when = datetime.fromisoformat(time)
         except (TypeError, ValueError):
             continue  # a damaged row: its checksum names it
-        key = (when if when.tzinfo is not None else when.replace(tzinfo=UTC), snapshot_id)
+        when = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+        if limit is not None and when > limit:
+            continue
+        key = (when, snapshot_id)
         if isinstance(chain, int) and (best is None or key > best[0]):
             best = (key, chain)
-    return None if best is None else best[1]
+    return None if best is None else (best[0][1], best[1])
+
+
+def _newest(db: Connection, chain: int) -> int:
+    """The id of the chain's last recorded snapshot."""
+    (newest,), = db.query("SELECT MAX(id) FROM snapshots WHERE chain = ?", (chain,))
+    return int(newest)
+
+
+def _held(db: Connection, chain: int, snapshot_id: int) -> set[int]:
+    """The brief ids a snapshot holds."""
+    return {int(b) for b, in db.query(f"SELECT s.brief_id FROM snapshot_spans s WHERE {_COVERS}",
+                                      (chain, snapshot_id, snapshot_id))}
+
+
+def _changes(db: Connection, brief_ids: dict[str, int], before: set[int]
+             ) -> tuple[int, int, int]:
+    """Paths added, changed (other bytes, as `diff` says) and deleted from the snapshot
+    holding `before` (brief ids) to one holding `brief_ids` (path -> brief id)."""
+    now = set(brief_ids.values())
+    opened_paths = {path for path, brief in brief_ids.items() if brief not in before}
+    closed = {path: brief for brief, path in _paths(db, before - now).items()}
+    both = opened_paths & closed.keys()
+    # another version of a path may hold the same bytes (a back-dated run of an older state)
+    content = _contents(db, [brief_ids[p] for p in both] + [closed[p] for p in both])
+    same = {p for p in both
+            if content.get(brief_ids[p], -1) == content.get(closed[p], -2)}
+    return (len(opened_paths - closed.keys()), len(both - same),
+            len(closed.keys() - opened_paths))
+
+
+def _contents(db: Connection, brief_ids: Iterable[int]) -> dict[int, int]:
+    """brief id -> the id of the content it holds."""
+    wanted = sorted(set(brief_ids))
+    out: dict[int, int] = {}
+    for start in range(0, len(wanted), 500):  # SQLite caps bound parameters per statement
+        part = wanted[start:start + 500]
+        out.update({int(i): int(c) for i, c in db.query(
+            f"SELECT id, content FROM briefs WHERE id IN ({','.join('?' * len(part))})",
+            part) if isinstance(c, int)})
+    return out
 
 
 def _previous(db: Connection, host: str, roots: Sequence[str]
@@ -191,17 +252,22 @@ def _previous(db: Connection, host: str, roots: Sequence[str]
     chain = _parent_chain(db, host, roots)
     if chain is None:
         return None, {}
-    (newest,), = db.query("SELECT MAX(id) FROM snapshots WHERE chain = ?", (chain,))
+    newest = _newest(db, chain)
     return chain, {int(b): (int(f), None if last is None else int(last)) for b, f, last in
                    db.query(f"SELECT s.brief_id, s.first, s.last FROM snapshot_spans s "
                             f"WHERE {_COVERS}", (chain, newest, newest))}
 
 
-def open_paths(db: Connection, host: str, roots: Sequence[str]) -> set[str]:
-    """The paths the newest snapshot of the chain of this host and roots holds."""
+def open_paths(db: Connection, host: str, roots: Sequence[str],
+               before: datetime | None = None) -> set[str]:
+    """The paths the newest snapshot of the chain of this host and roots holds; with
+    `before`, those of the latest one at or before that time (a new snapshot's parent)."""
     if not present(db):
         return set()
-    return set(_paths(db, _previous(db, host, roots)[1]).values())
+    if before is None:
+        return set(_paths(db, _previous(db, host, roots)[1]).values())
+    parent = _latest(db, host, roots, before)
+    return set() if parent is None else set(_paths(db, _held(db, parent[1], parent[0])).values())
 
 
 def _paths(db: Connection, brief_ids: Iterable[int]) -> dict[int, str]:
