@@ -703,10 +703,12 @@ def dedupe_command(
     else:
         output.dedupe_groups(report, quiet)
         if prune:
-            output.dedupe_removals(removals, prune_kinds, dry_run, quiet)
-            output.dedupe_held(plan.held, quiet)
+            # the plan and what was removed are the prune's result: stdout, never hidden
+            # by -q (which silences messages), or `--no-dry-run -q` removed briefs silently
+            output.dedupe_removals(removals, prune_kinds, dry_run)
+            output.dedupe_held(plan.held)
             output.dedupe_left(report.findings([k for k in KINDS if k not in prune_kinds]),
-                               prune_kinds, quiet)
+                               prune_kinds)
     if _run.decided == ExitStatus.FINDINGS:
         raise typer.Exit(int(ExitStatus.FINDINGS))
     if gate and unchecked:

@@ -658,11 +658,33 @@ def test_prune_dry_run_then_for_real(cli: Cli, hashing_archive: MakeArchive) -> 
     assert path.read_bytes() == before
     done = cli("dedupe", path, "--prune", "--no-dry-run")
     assert done.returncode == 0, done.stderr
-    assert "removed src/b.md" in done.stderr
+    assert "removed src/b.md" in done.stdout
     with Archive.open(path) as archive:
         assert [r.path for r in archive.records()] == ["src/a.md", "src/d.md"]
         assert archive.verify().ok
     assert cli("dedupe", path, "--fail").returncode == 0
+
+
+def test_a_prune_says_what_it_removes_on_stdout_even_when_quiet(
+        cli: Cli, hashing_archive: MakeArchive) -> None:
+    """The plan and what was removed went to stderr, so -q hid them and `--prune
+    --no-dry-run -q` deleted briefs saying nothing (an audit's find). They are the prune's
+    result: stdout, which -q (no messages) leaves alone; the gate's exit status is
+    unchanged."""
+    path = hashing_archive({"a.md": BRIEF, "b.md": BRIEF, "d.md": OTHER})
+    shown = cli("dedupe", path, "--prune", "-q")
+    assert (shown.returncode, shown.stderr) == (0, "")
+    assert "would remove src/b.md (exact: jaccard 1.000, cosine 1.000 to src/a.md" in \
+        shown.stdout
+    assert "would remove 1 brief(s) from exact, normalized groups" in shown.stdout
+    gated = cli("dedupe", path, "--prune", "-q", "--fail")
+    assert (gated.returncode, gated.stderr) == (ExitStatus.FINDINGS, "")
+    assert "would remove src/b.md" in gated.stdout
+    done = cli("dedupe", path, "--prune", "--no-dry-run", "-q")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "removed src/b.md (exact" in done.stdout and "removed 1 brief(s)" in done.stdout
+    with Archive.open(path) as archive:
+        assert [r.path for r in archive.records()] == ["src/a.md", "src/d.md"]
 
 
 def test_a_prune_names_as_kept_only_briefs_that_stay(cli: Cli, tmp_path: Path) -> None:
@@ -682,7 +704,7 @@ def test_a_prune_names_as_kept_only_briefs_that_stay(cli: Cli, tmp_path: Path) -
     removals = {r["path"]: (r["kind"], r["keeps"]) for r in plan["removals"]}
     assert removals == {"src/b.md": ("normalized", "src/a.md"),
                         "src/c.md": ("normalized", "src/a.md")}
-    shown = cli("dedupe", "x.bmin", "--prune").stderr
+    shown = cli("dedupe", "x.bmin", "--prune").stdout
     assert "to src/b.md, which stays" not in shown and shown.count("to src/a.md") == 2
 
 
@@ -705,7 +727,7 @@ def test_a_prune_keeps_a_path_whose_earlier_version_is_found_nowhere_else(
     assert plan["paths"] == ["d/p3.md"] and plan["held"] == ["d/p2.md"]
     done = cli("dedupe", "a.bmin", "--prune", "--no-dry-run")
     assert done.returncode == 0, done.stderr
-    assert "kept d/p2.md: an earlier version of it holds text no brief that stays" in done.stderr
+    assert "kept d/p2.md: an earlier version of it holds text no brief that stays" in done.stdout
     assert cli("restore", "a.bmin", "--snapshot", "1", "--to", "one").returncode == 0
     assert Path("one/d/p2.md").read_text() == "Unique zebra launch codes and llama budget.\n"
     listed = cli("ls", "a.bmin", "--json").stdout
@@ -737,15 +759,15 @@ def test_template_siblings_are_near_identical_and_the_default_prune_keeps_both(
                      ("near-identical", ["src/libaacs-dev.txt", "src/libaacs0-copy.txt"])]
     assert document["prune"]["paths"] == ["src/libaacs0.txt"]  # its bytes stay in the copy
     done = cli("dedupe", path, "--prune", "--no-dry-run")
-    assert "left 1 near-identical group(s)" in done.stderr
-    assert "--prune-kind exact,normalized,near-identical" in done.stderr
+    assert "left 1 near-identical group(s)" in done.stdout
+    assert "--prune-kind exact,normalized,near-identical" in done.stdout
     with Archive.open(path) as archive:
         assert [r.path for r in archive.records()] == [
             "src/d.md", "src/libaacs-dev.txt", "src/libaacs0-copy.txt"]
     # what a prune of other kinds leaves is named for what it is
     path = hashing_archive({"a.md": dev, "b.md": dev})
     left = cli("dedupe", path, "--prune", "--prune-kind", "near-identical")
-    assert "exact group(s) (the same bytes)" in left.stderr
+    assert "exact group(s) (the same bytes)" in left.stdout
 
 
 LONG = ("The billing service moves to the new message queue before the March freeze. "
@@ -799,9 +821,9 @@ def test_prune_leaves_similar_groups_unless_named(cli: Cli, hashing_archive: Mak
     assert document["groups"][0]["deprecated_kind"] == "near"
     assert document["groups"][0]["jaccards"][1] < 0.1
     kept = cli("dedupe", path, "--threshold", "0.8", "--prune", "--no-dry-run")
-    assert "removed 0 brief(s)" in kept.stderr
+    assert "removed 0 brief(s)" in kept.stdout
     shown = cli("dedupe", path, "--threshold", "0.8", "--prune", "--prune-kind", "similar")
-    assert "would remove src/b.md (similar: jaccard 0.0" in shown.stderr
+    assert "would remove src/b.md (similar: jaccard 0.0" in shown.stdout
     with Archive.open(path) as archive:
         assert len(archive.records()) == 2
 
