@@ -486,8 +486,12 @@ class DedupeReport:
             "new": self.new,
             "skipped": [{"path": s.name, "reason": s.reason} for s in self.skipped]}
         if self.histogram is not None:
-            out["histogram"] = {"of": self.histogram_of,
-                                "bins": [{"from": lo, "count": c} for lo, c in self.histogram]}
+            starts = [lo for lo, _ in self.histogram]
+            # the first bin is open below (it holds every brief under its end, as the
+            # table's `< 0.525` says), so its `from` is null; the last one ends at 1 inclusive
+            out["histogram"] = {"of": self.histogram_of, "bins": [
+                {"from": lo if k else None, "to": starts[k + 1] if k + 1 < len(starts) else 1.0,
+                 "count": c} for k, (lo, c) in enumerate(self.histogram)]}
         return out
 
 

@@ -834,7 +834,14 @@ def test_histogram_is_drawn_and_in_json(cli: Cli, hashing_archive: MakeArchive) 
     drawn = cli("dedupe", path, "--histogram")
     assert "← threshold" in drawn.stdout and "│" in drawn.stdout
     document = json.loads(cli("dedupe", path, "--histogram", "--json").stdout)
-    assert sum(b["count"] for b in document["histogram"]["bins"]) == 12
+    bins = document["histogram"]["bins"]
+    assert sum(b["count"] for b in bins) == 12
+    # the first bin holds every brief below its end (the table's `< 0.525`): it said
+    # `"from": 0.5` of briefs at 0.2 (an audit's find); each bin now says where it ends
+    assert bins[0]["from"] is None and bins[0]["to"] == 0.525 and bins[0]["count"] > 0
+    assert "< 0.525" in drawn.stdout
+    assert [b["from"] for b in bins[1:]] == [b["to"] for b in bins[:-1]]
+    assert bins[-1] == {"from": 0.975, "to": 1.0, "count": bins[-1]["count"]}
 
 
 # -- the planted fixture cases, with the real model ----------------------------------------------
