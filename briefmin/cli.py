@@ -254,6 +254,10 @@ def add_command(
     from .ingest import AddReport, SnapshotSpec, add
 
     use_ray = ray or ray_address is not None or ray_actors is not None
+    if ray_address == "auto":  # before anything is read, so it fails whether or not
+        from .distributed import check_address  # something is new
+
+        check_address(ray_address)
     # as restic's `backup --tag a,b`: the tags a and b, each once (forget reads lists alike)
     tags = tuple(dict.fromkeys(t for listed in _tag_lists(tag or (), "--tag") for t in listed))
     inputs = _inputs(paths, from_file)

@@ -51,6 +51,14 @@ class RayOptions:
     batch: int = RAY_BATCH_BRIEFS
 
 
+def check_address(address: str | None) -> None:
+    """`auto` without RAY_ADDRESS names no cluster: a usage error, which `add` raises before
+    it reads anything (with nothing new Ray is never joined, and a misconfigured cron job
+    passed until a new file came)."""
+    if address == "auto" and not os.environ.get("RAY_ADDRESS"):
+        raise UsageError("--ray-address auto needs RAY_ADDRESS (the cluster to join)")
+
+
 def import_ray() -> ModuleType:
     """`ray`, with Ray Data, or a usage error saying how to install it."""
     try:
@@ -147,8 +155,7 @@ class RayEncoding:
                 handler.setLevel(logging.ERROR)
         if not ray.is_initialized():
             address = self._options.address
-            if address == "auto" and not os.environ.get("RAY_ADDRESS"):
-                raise UsageError("--ray-address auto needs RAY_ADDRESS (the cluster to join)")
+            check_address(address)
             if address is not None:
                 _check_reachable(os.environ["RAY_ADDRESS"] if address == "auto" else address)
             else:

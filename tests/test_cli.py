@@ -360,6 +360,22 @@ def test_an_unreachable_cluster_is_one_line_and_exit_6(cli: Cli, chdir_tmp: Path
     assert (listed.returncode, json.loads(listed.stdout)) == (0, [])
 
 
+def test_ray_address_auto_without_ray_address_fails_even_with_nothing_new(
+        cli: Cli, chdir_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checked only when Ray was to be joined, it passed (exit 0) while nothing was new, so a
+    misconfigured cron job passed until a new file came (an audit's find): the same
+    invocation now always fails, before the folder is read."""
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    (chdir_tmp / "one.md").write_text("a brief\n")
+    assert cli("add", "a.bmin", "one.md", "--model", HASHING).returncode == 0
+    for paths in (["one.md"], ["no-such-folder"]):  # unchanged; not even read
+        result = cli("add", "a.bmin", *paths, "--ray-address", "auto")
+        assert result.returncode == ExitStatus.USAGE, result.stderr
+        assert result.stderr.count("\n") == 1 and "needs RAY_ADDRESS" in result.stderr
+    listed = cli("ls", "a.bmin", "--json")
+    assert [r["path"] for r in json.loads(listed.stdout)] == ["one.md"]
+
+
 @pytest.mark.parametrize("args", [
     ["search", "a.bmin", "caf\udce9 price"],            # argv bytes that are not UTF-8
     ["add", "a.bmin", "-", "--name", "x\udce9.md", "--model", HASHING],
