@@ -1372,6 +1372,11 @@ def _one_line(exc: click.ClickException) -> str:
     help is (click shows four: the usage, a hint, a blank line, the error)."""
     message = " ".join(exc.format_message().split())
     context = getattr(exc, "ctx", None)
+    if isinstance(exc, click.NoSuchOption) and context is not None \
+            and context.command.name == "search":
+        # `search A --si` (a query that is an option's name) got only "Did you mean '--json'?"
+        message += (" A query that starts with a dash goes after --: briefmin search "
+                    f"ARCHIVE -- {exc.option_name}")
     if isinstance(exc, click.UsageError) and context is not None:
         return f"{message} (see '{context.command_path} --help')"
     return message

@@ -183,6 +183,9 @@ def test_bad_input_gives_one_line_and_exit_code(cli: Cli, chdir_tmp: Path, args:
     (["search", "a.bmin", "q", "-k", "many"], "Invalid value for '-k': 'many' is not a "
      "valid integer. (see 'briefmin search --help')"),
     (["add", "a.bmin", "x.md", "--bogus"], "No such option '--bogus'"),
+    # a query that is an option's name: click's "Did you mean '--json'?" alone misled
+    (["search", "a.bmin", "--si"], "No such option '--si'. Did you mean '--json'? A query "
+     "that starts with a dash goes after --: briefmin search ARCHIVE -- --si (see"),
     (["frob"], "No such command 'frob'. (see 'briefmin --help')"),
     # NaN passes every range check, and crashed (exit 70) after making a new archive
     (["add", "a.bmin", ".", "--wait", "nan"], "Invalid value for '--wait': nan is not in the "
