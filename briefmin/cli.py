@@ -254,6 +254,10 @@ def add_command(
     from .ingest import AddReport, SnapshotSpec, add
 
     use_ray = ray or ray_address is not None or ray_actors is not None
+    if ray_address == "auto":  # before anything is read, so it fails whether or not
+        from .distributed import check_address  # something is new
+
+        check_address(ray_address)
     # as restic's `backup --tag a,b`: the tags a and b, each once (forget reads lists alike)
     tags = tuple(dict.fromkeys(t for listed in _tag_lists(tag or (), "--tag") for t in listed))
     inputs = _inputs(paths, from_file)
@@ -722,10 +726,12 @@ def dedupe_command(
     else:
         output.dedupe_groups(report, quiet)
         if prune:
-            output.dedupe_removals(removals, prune_kinds, dry_run, quiet)
-            output.dedupe_held(plan.held, quiet)
+            # the plan and what was removed are the prune's result: stdout, never hidden
+            # by -q (which silences messages), or `--no-dry-run -q` removed briefs silently
+            output.dedupe_removals(removals, prune_kinds, dry_run)
+            output.dedupe_held(plan.held)
             output.dedupe_left(report.findings([k for k in KINDS if k not in prune_kinds]),
-                               prune_kinds, quiet)
+                               prune_kinds)
     if _run.decided == ExitStatus.FINDINGS:
         raise typer.Exit(int(ExitStatus.FINDINGS))
     if gate and unchecked:
@@ -1409,6 +1415,11 @@ def _one_line(exc: click.ClickException) -> str:
     help is (click shows four: the usage, a hint, a blank line, the error)."""
     message = " ".join(exc.format_message().split())
     context = getattr(exc, "ctx", None)
+    if isinstance(exc, click.NoSuchOption) and context is not None \
+            and context.command.name == "search":
+        # `search A --si` (a query that is an option's name) got only "Did you mean '--json'?"
+        message += (" A query that starts with a dash goes after --: briefmin search "
+                    f"ARCHIVE -- {exc.option_name}")
     if isinstance(exc, click.UsageError) and context is not None:
         return f"{message} (see '{context.command_path} --help')"
     return message

@@ -23,7 +23,7 @@ import threading
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence, Set
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .chunkmatch import confirmed, long_rows, reader
-from .errors import IntegrityError, UsageError
+from .errors import VERIFY_ADVICE, IntegrityError, UsageError, printable
 from .grouping import assign
 from .heap import release_freed
 from .nearpairs import Pairs, all_pairs, decoded, near_pairs, query_pairs
@@ -486,8 +486,12 @@ class DedupeReport:
             "new": self.new,
             "skipped": [{"path": s.name, "reason": s.reason} for s in self.skipped]}
         if self.histogram is not None:
-            out["histogram"] = {"of": self.histogram_of,
-                                "bins": [{"from": lo, "count": c} for lo, c in self.histogram]}
+            starts = [lo for lo, _ in self.histogram]
+            # the first bin is open below (it holds every brief under its end, as the
+            # table's `< 0.525` says), so its `from` is null; the last one ends at 1 inclusive
+            out["histogram"] = {"of": self.histogram_of, "bins": [
+                {"from": lo if k else None, "to": starts[k + 1] if k + 1 < len(starts) else 1.0,
+                 "count": c} for k, (lo, c) in enumerate(self.histogram)]}
         return out
 
 
@@ -583,21 +587,22 @@ def _find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | Non
                 "finding similar pairs")
         side.hand(archived_rows, needed=bool(len(archived_rows) or new_texts),
                   search=not path_mode)
-    say("reading texts")
-    lexical = _Lexical.read(units, thresholds.near_identical,
-                            first_new=len(stored) if path_mode else None,
-                            read=archive.contents)
-    new_vectors = np.zeros((0, stored.dim or 1), np.float32)
-    new_chunks: list[Floats] = []  # the new briefs' chunk vectors (chunkmatch)
-    if new_texts:
-        from .encoder import archive_encoder, encode_briefs
+    with side.handing():  # a damaged text or a model that fails must not leave it reading
+        say("reading texts")
+        lexical = _Lexical.read(units, thresholds.near_identical,
+                                first_new=len(stored) if path_mode else None,
+                                read=_naming_reader(archive, units))
+        new_vectors = np.zeros((0, stored.dim or 1), np.float32)
+        new_chunks: list[Floats] = []  # the new briefs' chunk vectors (chunkmatch)
+        if new_texts:
+            from .encoder import archive_encoder, encode_briefs
 
-        say(f"encoding {len(new_texts)} new brief(s)")
-        encoded = encode_briefs(archive_encoder(archive), new_texts)
-        new_vectors = np.vstack([e.brief_vector for e in encoded]).astype(np.float32)
-        new_chunks = [e.chunk_vectors for e in encoded]
+            say(f"encoding {len(new_texts)} new brief(s)")
+            encoded = encode_briefs(archive_encoder(archive), new_texts)
+            new_vectors = np.vstack([e.brief_vector for e in encoded]).astype(np.float32)
+            new_chunks = [e.chunk_vectors for e in encoded]
 
-    found = side.result()
+        found = side.result()
     codes, norms = found.codes, found.norms
     archived_codes, archived_norms = found.archived_codes, found.archived_norms
     best: Floats = np.zeros(0, np.float32)
@@ -635,6 +640,30 @@ def _find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | Non
                                    "the most similar other brief of each of "
                                    f"{NEAREST_SAMPLE} sampled briefs (of {n})")
     return report
+
+
+def _naming_reader(archive: Archive, units: dict[bytes, _Unit]
+                   ) -> Callable[[Iterable[int]], Iterator[tuple[int, bytes]]]:
+    """`archive.contents`, but a damaged stored text ends the reading, once every other text
+    was read, with an error that names its brief (and how many more are damaged) and says
+    what to run: "stored item does not match its sha256" alone named neither."""
+    def read(content_ids: Iterable[int]) -> Iterator[tuple[int, bytes]]:
+        damaged: list[tuple[int, IntegrityError]] = []
+        yield from archive.contents(content_ids, on_damage=lambda c, e: damaged.append((c, e)))
+        if not damaged:
+            return
+        hurt = {c for c, _ in damaged}
+        holders = {u.content_id: u for u in units.values() if u.content_id in hurt}
+        first = min(holders[damaged[0][0]].paths)[1]  # its oldest brief
+        others = sum(len(u.paths) for u in holders.values()) - 1
+        why = str(damaged[0][1]).removesuffix(VERIFY_ADVICE)
+        raise IntegrityError(
+            f"cannot read {printable(first)}"
+            + (f" (and {others} other brief(s))" if others else "")
+            + f": {why}, so dedupe cannot check {'them' if others else 'it'}; run `briefmin "
+            f"verify {archive.path}`, then `briefmin rm` the briefs it names and add them "
+            "again")
+    return read
 
 
 def _similar_pairs(stored: StoredVectors, bits: Codes, codes: Int8Codes, norms: Floats,
@@ -677,6 +706,7 @@ class _VectorSide:
         self._rows: Ints = np.zeros(0, np.int64)
         self._needed = self._search = False
         self._concurrent = concurrent
+        self._connection_free = threading.Event()  # the thread reads no more through it
         self._result = _started(self._work, concurrent)
 
     def hand(self, archived_rows: Ints, *, needed: bool, search: bool) -> None:
@@ -687,16 +717,17 @@ class _VectorSide:
 
     @contextmanager
     def handing(self) -> Iterator[None]:
-        """Around the code that calls `hand`: if it fails first, the thread is told to stop
-        and waited for (it reads the codes through the archive's connection)."""
+        """Around the code between the thread's start and `result`: if it fails, the thread
+        is told to stop (unless it searches already) and waited for until it is done with
+        the archive's connection, which the caller's way out closes: a damaged text raised
+        while the thread still read the codes, and the process crashed (exit 139)."""
         try:
             yield
         except BaseException:
-            if self._concurrent and not self._handed.is_set():
+            if self._concurrent:
                 self._needed = False
                 self._handed.set()
-                with suppress(BaseException):
-                    self._result()
+                self._connection_free.wait()
             raise
 
     def result(self) -> _Vectors:
@@ -711,6 +742,8 @@ class _VectorSide:
             codes = self._archive.all_int8(BRIEF_KINDS)
         except BaseException as error:  # raised only if a brief needs the codes
             failed = error
+        finally:
+            self._connection_free.set()  # the rest is numpy only
         # per row: tiered rows (`briefmin tier`) have lengths of their own
         norms = self._stored.lengths(codes) if codes is not None else None
         self._handed.wait()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import sys
 import tempfile
@@ -49,6 +50,14 @@ class RayOptions:
     address: str | None = None
     actors: int | None = None
     batch: int = RAY_BATCH_BRIEFS
+
+
+def check_address(address: str | None) -> None:
+    """`auto` without RAY_ADDRESS names no cluster: a usage error, which `add` raises before
+    it reads anything (with nothing new Ray is never joined, and a misconfigured cron job
+    passed until a new file came)."""
+    if address == "auto" and not os.environ.get("RAY_ADDRESS"):
+        raise UsageError("--ray-address auto needs RAY_ADDRESS (the cluster to join)")
 
 
 def import_ray() -> ModuleType:
@@ -140,6 +149,11 @@ class RayEncoding:
         # Ray's INFO lines and C++ notices are not for a CLI's user (they stay in Ray's
         # session log files)
         os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+        if self._options.address is not None:
+            # set before Ray is imported (its C++ config reads them then), each unless the
+            # user set it: see JOIN_TUNING
+            for name, value in JOIN_TUNING.items():
+                os.environ.setdefault(name, value)
         ray = import_ray()
         logging.getLogger("ray").setLevel(logging.ERROR)
         for handler in logging.getLogger("ray.data").handlers:
@@ -147,8 +161,7 @@ class RayEncoding:
                 handler.setLevel(logging.ERROR)
         if not ray.is_initialized():
             address = self._options.address
-            if address == "auto" and not os.environ.get("RAY_ADDRESS"):
-                raise UsageError("--ray-address auto needs RAY_ADDRESS (the cluster to join)")
+            check_address(address)
             if address is not None:
                 _check_reachable(os.environ["RAY_ADDRESS"] if address == "auto" else address)
             else:
@@ -156,14 +169,21 @@ class RayEncoding:
                 # machine the actors are this command's work, and at nice 15 any other load
                 # starves them (measured: 9% of a core per actor beside 35% for a local add)
                 os.environ.setdefault("RAY_worker_niceness", "0")
+            said: list[str] = []  # what Ray printed, when it failed
             try:
-                with _without_level_notice():
+                with _quiet_start(said):
                     ray.init(address=address or "local", include_dashboard=False,
                              log_to_driver=False, logging_level="ERROR",
                              configure_logging=True)
             except (ConnectionError, ValueError, RuntimeError) as exc:
-                raise ModelError(f"cannot start or join Ray ({address or 'local'}): "
-                                 f"{str(exc).splitlines()[0] if str(exc) else exc}") from None
+                why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                # Ray's own last log line says what answered (its retries, each a line of
+                # C++ log on stderr, said nothing more)
+                cause = _last_ray_log(said)
+                raise ModelError(f"cannot start or join Ray ({address or 'local'}): {why}"
+                                 + (f" ({cause})" if cause else "")
+                                 + ("; check that a Ray cluster's head runs there (`ray "
+                                    "status --address ADDRESS`)" if address else "")) from None
             self._started = True
         self._ray = ray
         return ray
@@ -196,27 +216,56 @@ class RayEncoding:
 LEVEL_NOTICE = "Set ray log level from environment variable RAY_BACKEND_LOG_LEVEL"
 
 
+# Joining a cluster (`--ray-address`): Ray's driver tries the head 20 times, a second apart
+# (for a head still starting), each try waiting up to 30 s for the cluster's id. Where
+# something other than a Ray head answers, `add` took 23 s (an HTTP/2 server answering 404)
+# to some 14 minutes (a server that accepts and says nothing: one try took 41 s). With one
+# try waiting up to 10 s, the whole command fails in 5.6 s and 25.6 s, Ray's import
+# included; a running head answers at once (a join of a local one: 9.3 s, its add done).
+# Set only when the user has not: RAY_gcs_server_port_wait_time_s is the number of tries
+# (ray/_private/node.py), RAY_py_gcs_connect_timeout_s the wait of Python's GCS clients.
+JOIN_TUNING = {"RAY_gcs_server_port_wait_time_s": "1", "RAY_py_gcs_connect_timeout_s": "10"}
+
+
 @contextmanager
-def _without_level_notice() -> Iterator[None]:
-    """fd 2 goes to a temporary file while Ray starts, then comes back with every line it
-    got but LEVEL_NOTICE: `add --ray --quiet` in cron must print nothing (cron mails any
-    output). Ray's daemons started meanwhile keep the file as their stderr; they log to
+def _quiet_start(said: list[str]) -> Iterator[None]:
+    """fd 2 goes to a temporary file while Ray starts or joins. When that succeeds, every
+    line it got comes back but LEVEL_NOTICE: `add --ray --quiet` in cron must print nothing
+    (cron mails any output). When it fails, none does (the error is one line) and `said`
+    gets them. Ray's daemons started meanwhile keep the file as their stderr; they log to
     their session's files."""
     sys.stderr.flush()
     saved = os.dup(2)
+    failed = True
     with tempfile.TemporaryFile() as capture:
         os.dup2(capture.fileno(), 2)
         try:
             yield
+            failed = False
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
             capture.seek(0)
-            for line in capture.read().decode(errors="replace").splitlines(keepends=True):
-                if LEVEL_NOTICE not in line:
-                    sys.stderr.write(line)
-            sys.stderr.flush()
+            lines = capture.read().decode(errors="replace").splitlines(keepends=True)
+            if failed:
+                said.extend(lines)
+            else:
+                sys.stderr.writelines(line for line in lines if LEVEL_NOTICE not in line)
+                sys.stderr.flush()
+
+
+# a line of Ray's C++ log: `[2026-12-05 20:10:19,556 W 1448 1448] gcs_client.cc:210: what`
+_RAY_LOG = re.compile(r"^\[[\d-]+ [\d:,.]+ [DIWEF] \d+ \d+\] [\w.]+:\d+: (.+)$")
+
+
+def _last_ray_log(lines: list[str]) -> str:
+    """The message of the last line of Ray's C++ log among `lines` ("" when none is)."""
+    for line in reversed(lines):
+        found = _RAY_LOG.match(line.strip())
+        if found:
+            return found.group(1).strip()
+    return ""
 
 
 def _check_reachable(address: str) -> None:

@@ -225,36 +225,44 @@ def dedupe_groups(report: Any, quiet: bool) -> None:
          f"first; {report.briefs} brief(s) compared", quiet)
 
 
-def dedupe_removals(removals: Sequence[Any], kinds: Sequence[str], dry_run: bool,
-                    quiet: bool) -> None:
-    """What a prune removes (or would), each with how close it is to the brief that stays."""
+def dedupe_removals(removals: Sequence[Any], kinds: Sequence[str], dry_run: bool) -> None:
+    """What a prune removes (or would), each with how close it is to the brief that stays:
+    a result, so on stdout, and `-q` (no messages) does not hide it."""
     verb = "would remove" if dry_run else "removed"
-    for r in removals:
-        info(f"{verb} {escape_name(r.path)} ({r.kind}: jaccard {r.jaccard:.3f}, cosine "
-             f"{r.similarity:.3f} to {escape_name(r.keeps)}, which stays)", quiet)
+    lines = [f"{verb} {escape_name(r.path)} ({r.kind}: jaccard {r.jaccard:.3f}, cosine "
+             f"{r.similarity:.3f} to {escape_name(r.keeps)}, which stays)" for r in removals]
     count = len({r.path for r in removals})
-    info(f"{verb} {count} brief(s) from {', '.join(kinds)} groups, keeping the oldest of each"
-         + (" (run with --no-dry-run to remove them)" if dry_run and count else ""), quiet)
+    lines.append(f"{verb} {count} brief(s) from {', '.join(kinds)} groups, keeping the oldest "
+                 "of each" + (" (run with --no-dry-run to remove them)" if dry_run and count
+                              else ""))
+    _lines(lines)
 
 
-def dedupe_held(paths: Sequence[str], quiet: bool) -> None:
-    """Paths a prune leaves whose earlier versions no other brief holds."""
-    for path in paths:
-        info(f"kept {escape_name(path)}: an earlier version of it holds text no brief that "
-             "stays holds, and a prune removes every version; `briefmin rm` removes it "
-             "anyway", quiet)
+def dedupe_held(paths: Sequence[str]) -> None:
+    """Paths a prune leaves whose earlier versions no other brief holds (stdout: part of
+    the prune's result)."""
+    _lines([f"kept {escape_name(path)}: an earlier version of it holds text no brief that "
+            "stays holds, and a prune removes every version; `briefmin rm` removes it anyway"
+            for path in paths])
 
 
-def dedupe_left(groups: Sequence[Any], kinds: Sequence[str], quiet: bool) -> None:
-    """The groups a prune of `kinds` left, per kind, and how to remove them once read."""
+def dedupe_left(groups: Sequence[Any], kinds: Sequence[str]) -> None:
+    """The groups a prune of `kinds` left, per kind, and how to remove them once read
+    (stdout: part of the prune's result)."""
     why_of = {"exact": "the same bytes", "normalized": "the same text",
               "near-identical": "copies with small edits, or siblings of one template",
               "similar": "one meaning in other words"}
     left = Counter(g.kind for g in groups)
-    for kind, count in left.items():
-        why = why_of.get(kind, kind)
-        info(f"left {count} {kind} group(s) ({why}): read them; --prune-kind "
-             f"{','.join([*kinds, kind])} would remove their members too", quiet)
+    _lines([f"left {count} {kind} group(s) ({why_of.get(kind, kind)}): read them; "
+            f"--prune-kind {','.join([*kinds, kind])} would remove their members too"
+            for kind, count in left.items()])
+
+
+def _lines(lines: Sequence[str]) -> None:
+    if lines:
+        with writing():
+            sys.stdout.write("".join(line + "\n" for line in lines))
+            sys.stdout.flush()
 
 
 def histogram(bins: Sequence[tuple[float, int]], of: str, threshold: float) -> None:

@@ -61,7 +61,10 @@ class Hit:
     sha256: str
     semantic: Channel | None = None  # score: cosine with the brief's best chunk
     lexical: Channel | None = None  # score: BM25 over the query's words
-    literals: int = 0  # quoted phrases and identifiers of the query the brief holds
+    # quoted phrases and identifiers of the query the brief holds; None where nothing looked
+    # for them (semantic mode, an archive without a lexical index yet): a 0 there said the
+    # brief lacked an identifier it holds
+    literals: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "version": self.version, "score": round(self.score, 4),
@@ -463,8 +466,10 @@ class HybridSearcher:
                 if not item.ranks:
                     fusion.rescore(item, list(rankings) or ["lexical"], scale, params)
             fused = order(fused)
+        # a query without literals holds none to count: 0 is true of every brief then
+        counted = scores is not None or not query.literals
         return self._hits(query, vector, fused, chunks, k, mode, min_score, all_versions,
-                          within)
+                          within, counted)
 
     def _literals(self, query: Query, fused: list[Fused], scores: Floats, k: int
                   ) -> list[Fused]:
@@ -521,7 +526,7 @@ class HybridSearcher:
     def _hits(self, query: Query, vector: Floats | None, fused: list[Fused],
               chunks: dict[int, tuple[float, int]], k: int, mode: str,
               min_score: float | None, all_versions: bool,
-              within: Set[tuple[str, int]] | None) -> list[Hit]:
+              within: Set[tuple[str, int]] | None, counted: bool) -> list[Hit]:
         hits: list[Hit] = []
         for start in range(0, len(fused), 4 * k):
             batch = fused[start:start + 4 * k]
@@ -548,7 +553,7 @@ class HybridSearcher:
                     text = text[begin:end]
                 piece = snippet(text, query.text, literals=query.literals)
                 hits.extend(Hit(r.path, r.version, score, piece, r.sha256, semantic, lexical,
-                                item.literals) for r in holders)
+                                item.literals if counted else None) for r in holders)
                 if len(hits) >= k:
                     return hits[:k]
         return hits[:k]

@@ -3,10 +3,14 @@ which commands may import torch."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import sqlite3
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -179,6 +183,9 @@ def test_bad_input_gives_one_line_and_exit_code(cli: Cli, chdir_tmp: Path, args:
     (["search", "a.bmin", "q", "-k", "many"], "Invalid value for '-k': 'many' is not a "
      "valid integer. (see 'briefmin search --help')"),
     (["add", "a.bmin", "x.md", "--bogus"], "No such option '--bogus'"),
+    # a query that is an option's name: click's "Did you mean '--json'?" alone misled
+    (["search", "a.bmin", "--si"], "No such option '--si'. Did you mean '--json'? A query "
+     "that starts with a dash goes after --: briefmin search ARCHIVE -- --si (see"),
     (["frob"], "No such command 'frob'. (see 'briefmin --help')"),
     # NaN passes every range check, and crashed (exit 70) after making a new archive
     (["add", "a.bmin", ".", "--wait", "nan"], "Invalid value for '--wait': nan is not in the "
@@ -395,8 +402,92 @@ def test_an_unreachable_cluster_is_one_line_and_exit_6(cli: Cli, chdir_tmp: Path
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     result = cli("add", "a.bmin", "one.md", "--ray-address", "auto")
     assert result.returncode == ExitStatus.USAGE and "needs RAY_ADDRESS" in result.stderr
-    listed = cli("ls", "a.bmin", "--json")  # nothing was stored
-    assert (listed.returncode, json.loads(listed.stdout)) == (0, [])
+    # nothing was stored: the failed join removed the archive it made, and `auto` without
+    # RAY_ADDRESS fails before an archive is made
+    assert not (chdir_tmp / "a.bmin").exists()
+
+
+def _frame(kind: int, flags: int, stream: int, payload: bytes = b"") -> bytes:
+    """One HTTP/2 frame (RFC 9113 section 4.1)."""
+    return (len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big")
+            + payload)
+
+
+def _answer_404(conn: socket.socket) -> None:
+    """Speak just enough HTTP/2 to answer every request with status 404, as a web server or
+    proxy at a mistyped Ray address does (gRPC: UNIMPLEMENTED)."""
+    with conn:
+        try:
+            conn.sendall(_frame(4, 0, 0))  # our SETTINGS
+            data = b""
+            while True:
+                got = conn.recv(65536)
+                if not got:
+                    return
+                data += got
+                if data.startswith(b"PRI * HTTP/2.0"):
+                    data = data[24:]  # the client's preface
+                while len(data) >= 9 and len(data) >= 9 + int.from_bytes(data[:3], "big"):
+                    size, kind, flags = int.from_bytes(data[:3], "big"), data[3], data[4]
+                    stream = int.from_bytes(data[5:9], "big") & 0x7FFFFFFF
+                    body, data = data[9:9 + size], data[9 + size:]
+                    if kind == 4 and not flags & 1:  # SETTINGS: acknowledged
+                        conn.sendall(_frame(4, 1, 0))
+                    elif kind == 6 and not flags & 1:  # PING: answered
+                        conn.sendall(_frame(6, 1, 0, body))
+                    elif kind == 1:  # a request: `:status 404` (HPACK static entry 13), ended
+                        conn.sendall(_frame(1, 0x5, stream, b"\x8d"))
+        except OSError:
+            return
+
+
+def test_an_address_where_no_ray_head_answers_fails_in_one_line_and_seconds(
+        tmp_path: Path) -> None:
+    """Something answered at the address, but no Ray head: the add printed Ray's C++ log of
+    its 20 tries a second apart (`gcs_client.cc … Failed to get cluster ID`, 20 lines) and
+    took 23 s before its one-line error (an audit's find). Now one try, one line, saying
+    what answered."""
+    pytest.importorskip("ray")
+    server = socket.socket()
+    server.bind(("0.0.0.0", 0))  # Ray dials 127.0.0.1 as this machine's address
+    server.listen(16)
+    port = server.getsockname()[1]
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                threading.Thread(target=_answer_404, args=(server.accept()[0],),
+                                 daemon=True).start()
+    threading.Thread(target=serve, daemon=True).start()
+    (tmp_path / "one.md").write_text("a brief\n")
+    start = time.monotonic()
+    try:
+        done = run_briefmin("add", "a.bmin", "one.md", "--model", HASHING, "--ray-address",
+                            f"127.0.0.1:{port}", cwd=tmp_path, timeout=120)
+    finally:
+        server.close()
+    took = time.monotonic() - start
+    stderr = done.stderr.decode()
+    assert done.returncode == ExitStatus.MODEL, stderr
+    assert stderr.count("\n") == 1, stderr
+    assert "cannot start or join Ray" in stderr and "status: 404" in stderr
+    assert took < 15, took  # importing Ray is most of it
+
+
+def test_ray_address_auto_without_ray_address_fails_even_with_nothing_new(
+        cli: Cli, chdir_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checked only when Ray was to be joined, it passed (exit 0) while nothing was new, so a
+    misconfigured cron job passed until a new file came (an audit's find): the same
+    invocation now always fails, before the folder is read."""
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    (chdir_tmp / "one.md").write_text("a brief\n")
+    assert cli("add", "a.bmin", "one.md", "--model", HASHING).returncode == 0
+    for paths in (["one.md"], ["no-such-folder"]):  # unchanged; not even read
+        result = cli("add", "a.bmin", *paths, "--ray-address", "auto")
+        assert result.returncode == ExitStatus.USAGE, result.stderr
+        assert result.stderr.count("\n") == 1 and "needs RAY_ADDRESS" in result.stderr
+    listed = cli("ls", "a.bmin", "--json")
+    assert [r["path"] for r in json.loads(listed.stdout)] == ["one.md"]
 
 
 @pytest.mark.parametrize("args", [

@@ -44,7 +44,8 @@ from briefmin.nearpairs import (
 from briefmin.quantize import Int8Scale, binary_codes
 from briefmin.shingles import lexical_pairs, shingle
 
-from .conftest import BRIEFS, FIXTURES, HASHING, ROOT, Cli
+from .conftest import BRIEFS, FIXTURES, HASHING, ROOT, Cli, run_briefmin
+from .surgery import flip_stored_byte
 from .test_cli import run_checking_imports
 
 MakeArchive = Callable[..., Path]
@@ -645,6 +646,27 @@ def test_the_ci_check_fails_when_a_given_file_cannot_be_read(
     assert cli("dedupe", path, "logo.md", "--fail").returncode == 0
 
 
+def test_a_damaged_stored_brief_is_named_with_what_to_run(tmp_path: Path) -> None:
+    """dedupe of an archive with a damaged solid block said only `stored item does not match
+    its sha256` (no brief, no next step: an audit's find), and as the error closed the
+    archive while its thread still read the codes through the same connection, it mostly
+    crashed instead (exit 139). Now, every time: one line, the briefs, what to run."""
+    (tmp_path / "src").mkdir()
+    for n in range(1, 6):
+        (tmp_path / "src" / f"b{n}.md").write_text(f"Brief {n}: the billing queue and the "
+                                                   f"price of plan {n} for customers.\n")
+    assert run_briefmin("add", "a.bmin", "src", "--model", HASHING, "-q",
+                        cwd=tmp_path).returncode == 0
+    flip_stored_byte(tmp_path / "a.bmin", "src/b3.md")  # the one block of all five
+    for _ in range(3):  # the crash came in most runs, not all
+        done = run_briefmin("dedupe", "a.bmin", "-q", cwd=tmp_path)
+        stderr = done.stderr.decode()
+        assert done.returncode == ExitStatus.ARCHIVE, stderr
+        assert stderr.count("\n") == 1, stderr
+        assert "cannot read src/b1.md (and 4 other brief(s)): " in stderr
+        assert "run `briefmin verify a.bmin`" in stderr
+
+
 def test_prune_dry_run_then_for_real(cli: Cli, hashing_archive: MakeArchive) -> None:
     rewrapped = BRIEF.replace(b"queue before", b"queue  \r\nbefore")
     path = hashing_archive({"a.md": BRIEF, "b.md": BRIEF, "c.md": rewrapped, "d.md": OTHER})
@@ -658,11 +680,33 @@ def test_prune_dry_run_then_for_real(cli: Cli, hashing_archive: MakeArchive) -> 
     assert path.read_bytes() == before
     done = cli("dedupe", path, "--prune", "--no-dry-run")
     assert done.returncode == 0, done.stderr
-    assert "removed src/b.md" in done.stderr
+    assert "removed src/b.md" in done.stdout
     with Archive.open(path) as archive:
         assert [r.path for r in archive.records()] == ["src/a.md", "src/d.md"]
         assert archive.verify().ok
     assert cli("dedupe", path, "--fail").returncode == 0
+
+
+def test_a_prune_says_what_it_removes_on_stdout_even_when_quiet(
+        cli: Cli, hashing_archive: MakeArchive) -> None:
+    """The plan and what was removed went to stderr, so -q hid them and `--prune
+    --no-dry-run -q` deleted briefs saying nothing (an audit's find). They are the prune's
+    result: stdout, which -q (no messages) leaves alone; the gate's exit status is
+    unchanged."""
+    path = hashing_archive({"a.md": BRIEF, "b.md": BRIEF, "d.md": OTHER})
+    shown = cli("dedupe", path, "--prune", "-q")
+    assert (shown.returncode, shown.stderr) == (0, "")
+    assert "would remove src/b.md (exact: jaccard 1.000, cosine 1.000 to src/a.md" in \
+        shown.stdout
+    assert "would remove 1 brief(s) from exact, normalized groups" in shown.stdout
+    gated = cli("dedupe", path, "--prune", "-q", "--fail")
+    assert (gated.returncode, gated.stderr) == (ExitStatus.FINDINGS, "")
+    assert "would remove src/b.md" in gated.stdout
+    done = cli("dedupe", path, "--prune", "--no-dry-run", "-q")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "removed src/b.md (exact" in done.stdout and "removed 1 brief(s)" in done.stdout
+    with Archive.open(path) as archive:
+        assert [r.path for r in archive.records()] == ["src/a.md", "src/d.md"]
 
 
 def test_a_prune_names_as_kept_only_briefs_that_stay(cli: Cli, tmp_path: Path) -> None:
@@ -682,7 +726,7 @@ def test_a_prune_names_as_kept_only_briefs_that_stay(cli: Cli, tmp_path: Path) -
     removals = {r["path"]: (r["kind"], r["keeps"]) for r in plan["removals"]}
     assert removals == {"src/b.md": ("normalized", "src/a.md"),
                         "src/c.md": ("normalized", "src/a.md")}
-    shown = cli("dedupe", "x.bmin", "--prune").stderr
+    shown = cli("dedupe", "x.bmin", "--prune").stdout
     assert "to src/b.md, which stays" not in shown and shown.count("to src/a.md") == 2
 
 
@@ -705,7 +749,7 @@ def test_a_prune_keeps_a_path_whose_earlier_version_is_found_nowhere_else(
     assert plan["paths"] == ["d/p3.md"] and plan["held"] == ["d/p2.md"]
     done = cli("dedupe", "a.bmin", "--prune", "--no-dry-run")
     assert done.returncode == 0, done.stderr
-    assert "kept d/p2.md: an earlier version of it holds text no brief that stays" in done.stderr
+    assert "kept d/p2.md: an earlier version of it holds text no brief that stays" in done.stdout
     assert cli("restore", "a.bmin", "--snapshot", "1", "--to", "one").returncode == 0
     assert Path("one/d/p2.md").read_text() == "Unique zebra launch codes and llama budget.\n"
     listed = cli("ls", "a.bmin", "--json").stdout
@@ -737,15 +781,15 @@ def test_template_siblings_are_near_identical_and_the_default_prune_keeps_both(
                      ("near-identical", ["src/libaacs-dev.txt", "src/libaacs0-copy.txt"])]
     assert document["prune"]["paths"] == ["src/libaacs0.txt"]  # its bytes stay in the copy
     done = cli("dedupe", path, "--prune", "--no-dry-run")
-    assert "left 1 near-identical group(s)" in done.stderr
-    assert "--prune-kind exact,normalized,near-identical" in done.stderr
+    assert "left 1 near-identical group(s)" in done.stdout
+    assert "--prune-kind exact,normalized,near-identical" in done.stdout
     with Archive.open(path) as archive:
         assert [r.path for r in archive.records()] == [
             "src/d.md", "src/libaacs-dev.txt", "src/libaacs0-copy.txt"]
     # what a prune of other kinds leaves is named for what it is
     path = hashing_archive({"a.md": dev, "b.md": dev})
     left = cli("dedupe", path, "--prune", "--prune-kind", "near-identical")
-    assert "exact group(s) (the same bytes)" in left.stderr
+    assert "exact group(s) (the same bytes)" in left.stdout
 
 
 LONG = ("The billing service moves to the new message queue before the March freeze. "
@@ -799,9 +843,9 @@ def test_prune_leaves_similar_groups_unless_named(cli: Cli, hashing_archive: Mak
     assert document["groups"][0]["deprecated_kind"] == "near"
     assert document["groups"][0]["jaccards"][1] < 0.1
     kept = cli("dedupe", path, "--threshold", "0.8", "--prune", "--no-dry-run")
-    assert "removed 0 brief(s)" in kept.stderr
+    assert "removed 0 brief(s)" in kept.stdout
     shown = cli("dedupe", path, "--threshold", "0.8", "--prune", "--prune-kind", "similar")
-    assert "would remove src/b.md (similar: jaccard 0.0" in shown.stderr
+    assert "would remove src/b.md (similar: jaccard 0.0" in shown.stdout
     with Archive.open(path) as archive:
         assert len(archive.records()) == 2
 
@@ -812,7 +856,14 @@ def test_histogram_is_drawn_and_in_json(cli: Cli, hashing_archive: MakeArchive) 
     drawn = cli("dedupe", path, "--histogram")
     assert "← threshold" in drawn.stdout and "│" in drawn.stdout
     document = json.loads(cli("dedupe", path, "--histogram", "--json").stdout)
-    assert sum(b["count"] for b in document["histogram"]["bins"]) == 12
+    bins = document["histogram"]["bins"]
+    assert sum(b["count"] for b in bins) == 12
+    # the first bin holds every brief below its end (the table's `< 0.525`): it said
+    # `"from": 0.5` of briefs at 0.2 (an audit's find); each bin now says where it ends
+    assert bins[0]["from"] is None and bins[0]["to"] == 0.525 and bins[0]["count"] > 0
+    assert "< 0.525" in drawn.stdout
+    assert [b["from"] for b in bins[1:]] == [b["to"] for b in bins[:-1]]
+    assert bins[-1] == {"from": 0.975, "to": 1.0, "count": bins[-1]["count"]}
 
 
 # -- the planted fixture cases, with the real model ----------------------------------------------

@@ -186,6 +186,23 @@ def test_a_query_of_stop_words_is_answered_by_meaning(cli: Cli, fixture_archive:
     assert hits(cli, fixture_archive, "what is it about", "--mode", "lexical") == []
 
 
+def test_semantic_mode_counts_no_literals_and_says_so(cli: Cli,
+                                                     hashing_archive: Callable[..., Path]
+                                                     ) -> None:
+    """`--mode semantic` reported `"literals": 0` for the brief holding the query's id
+    (hybrid: 1), while nothing looked for literals (an audit's find): null there."""
+    archive = hashing_archive({
+        "ticket.md": b"ENG-2291: stale permissions after a role change.\n",
+        "other.md": b"Quarterly marketing plan for the spring campaign.\n"})
+    hybrid = {h["path"]: h["literals"] for h in hits(cli, archive, "ENG-2291")}
+    assert hybrid["src/ticket.md"] == 1 and hybrid["src/other.md"] == 0
+    semantic = hits(cli, archive, "ENG-2291", "--mode", "semantic")
+    assert {h["path"] for h in semantic} == {"src/ticket.md", "src/other.md"}
+    assert all(h["literals"] is None for h in semantic)
+    # a query without literals: every brief holds 0 of them, in hybrid mode
+    assert {h["literals"] for h in hits(cli, archive, "role change")} == {0}
+
+
 @pytest.mark.model
 def test_json_hits_carry_the_fused_score_and_both_channels(cli: Cli,
                                                            fixture_archive: Path) -> None:
@@ -204,7 +221,7 @@ def test_json_hits_carry_the_fused_score_and_both_channels(cli: Cli,
 @pytest.mark.model
 def test_modes(cli: Cli, fixture_archive: Path) -> None:
     semantic = hits(cli, fixture_archive, "perm_version", "--mode", "semantic")
-    assert all(h["lexical"] is None and h["literals"] == 0 for h in semantic)
+    assert all(h["lexical"] is None and h["literals"] is None for h in semantic)
     assert semantic[0]["score"] == semantic[0]["semantic"]["score"]  # type: ignore[index]
     lexical = hits(cli, fixture_archive, "perm_version", "--mode", "lexical")
     assert {h["path"] for h in lexical[:2]} == CACHE  # others hold `version` alone

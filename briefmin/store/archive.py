@@ -363,13 +363,19 @@ class Archive:
         """The decoded text of a stored content, as the encoder saw it."""
         return decode_text(self._blocks.read_content(content_id))[0]
 
-    def contents(self, content_ids: Iterable[int]) -> Iterator[tuple[int, bytes]]:
+    def contents(self, content_ids: Iterable[int],
+                 on_damage: Callable[[int, IntegrityError], None] | None = None
+                 ) -> Iterator[tuple[int, bytes]]:
         """The original bytes of many stored contents, sha256-checked, in the order they lie
         in their blocks (each block inflated once, as restore reads); a damaged one raises
-        its IntegrityError."""
+        its IntegrityError, or, with `on_damage`, is handed to it (with its id) and left
+        out, so a caller can name every damaged brief."""
         for content_id, data in self._blocks.read_many(content_ids):
             if isinstance(data, IntegrityError):
-                raise data
+                if on_damage is None:
+                    raise data
+                on_damage(content_id, data)
+                continue
             yield content_id, data
 
     def in_order(self, records: Sequence[BriefRecord]) -> Iterator[tuple[BriefRecord, bytes]]:
