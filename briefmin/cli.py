@@ -289,6 +289,11 @@ def add_command(
         when = parse_time(time)
     else:
         when = datetime.now().astimezone()
+    if host is not None and not host.strip():
+        # an empty host would file this run's snapshot apart from its machine's (as an
+        # empty tag is refused: `forget --host ''` could never choose it either)
+        raise UsageError(f"--host {host!r}: an empty host name; give one, or leave --host "
+                         "out for this machine's")
     spec = SnapshotSpec(when, host or socket.gethostname(), roots, tags)
     sources = list(iter_sources(inputs, include=include or DEFAULT_INCLUDE,
                                 exclude=exclude or (), stdin_name=name, max_bytes=max_size))

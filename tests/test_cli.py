@@ -164,6 +164,7 @@ def test_versions_from_the_cli(cli: Cli, chdir_tmp: Path) -> None:
     (["forget", "a.bmin", "--keep-tag", ""], ExitStatus.USAGE, "--keep-tag '': an empty tag"),
     (["forget", "a.bmin", "--keep-tag", "daily,"], ExitStatus.USAGE, "an empty tag"),
     (["add", "a.bmin", ".", "--include", ""], ExitStatus.USAGE, "--include '': an empty glob"),
+    (["add", "a.bmin", ".", "--host", ""], ExitStatus.USAGE, "--host '': an empty host name"),
     (["dedupe", "a.bmin", ".", "--exclude", " "], ExitStatus.USAGE, "--exclude ' ': an empty"),
 ])
 def test_bad_input_gives_one_line_and_exit_code(cli: Cli, chdir_tmp: Path, args: list[str],
