@@ -24,6 +24,7 @@ from . import output
 from .errors import (
     UNCHECKABLE,
     VERIFY_ADVICE,
+    ArchiveBusyError,
     ArchiveError,
     BriefminError,
     ExitStatus,
@@ -31,6 +32,7 @@ from .errors import (
     ModelError,
     OutputError,
     UsageError,
+    WriteFailedError,
     printable,
 )
 from .modelid import RAY_BATCH_BRIEFS
@@ -355,7 +357,12 @@ def _print_committed(names: list[str]) -> None:
 
 
 def _warn_space_kept(reason: str | None, quiet: bool) -> None:
-    if reason is not None and not quiet:
+    if reason is None or quiet:
+        return
+    if reason.endswith(VERIFY_ADVICE):  # damage found while tidying (a damaged index)
+        output.warn(f"everything is committed, but tidying the archive after it failed: "
+                    f"{reason}")
+    else:
         output.warn(f"everything is committed, but the space this run freed stays in the "
                     f"archive file ({reason}); the next run gives it back")
 
@@ -858,6 +865,8 @@ def _rebuilt_index(arch: Archive, archive: Path) -> int:
     try:
         indexed = arch.rebuild_lexical_index()
     except ArchiveError as exc:
+        if isinstance(exc, ArchiveBusyError | WriteFailedError) or "read-only" in str(exc):
+            raise  # a read-only file or folder, a full disk: its own message says what to do
         raise ArchiveError(
             f"{archive}: cannot rebuild the lexical index "
             f"({str(exc).removesuffix(VERIFY_ADVICE)}); the archive is unchanged: "

@@ -109,7 +109,8 @@ def plan_forget(snapshots: list[Snapshot], policy: Policy, *, now: datetime | No
         if not any(d.keep for d in group):
             host, roots = key
             raise UsageError(
-                f"refusing to forget every snapshot of host {printable(host)}, roots "
+                f"refusing to forget every snapshot the policy applies to of host "
+                f"{printable(host)}, roots "
                 f"{printable(', '.join(roots))}: the policy ({policy.describe()}) keeps none "
                 "of its snapshots; check the --keep-* rules (a --keep-tag no snapshot "
                 "holds?), or name the snapshot IDs to forget; nothing was forgotten")

@@ -315,6 +315,10 @@ class Archive:
             self._db.script("PRAGMA incremental_vacuum;")
         except WriteFailedError as exc:
             return str(exc.__cause__)
+        except ArchiveError as exc:
+            # a damaged lexical index fails its merge: the run's commits stand all the same
+            # (it exited 3, "archive is damaged", with the brief and its snapshot committed)
+            return str(exc)
         return None
 
     # -- reading -------------------------------------------------------------------------

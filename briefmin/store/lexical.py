@@ -199,12 +199,35 @@ def backfill(db: Connection, content_ids: Iterable[int],
 def recreate(db: Connection, content_ids: Iterable[int],
              text: Callable[[int], str | None]) -> int:
     """Drop the index, make it afresh and index these contents (`backfill`); returns how many
-    were indexed. Dropping reads none of FTS5's records, so it works where they are damaged
-    ('delete-all' and `unindex` parse them). In the caller's transaction."""
-    db.execute(f"DROP TABLE IF EXISTS {TABLE}")
+    were indexed. Dropping reads no segment of FTS5's, so it works where they are damaged
+    ('delete-all' and `unindex` parse them); where FTS5 cannot even open its table (its
+    structure or config record damaged or gone), those records are first reset to an empty
+    index's. In the caller's transaction."""
+    try:
+        db.execute(f"DROP TABLE IF EXISTS {TABLE}")
+    except ArchiveError:  # "vtable constructor failed": the statement alone failed
+        _reset_records(db)
+        db.execute(f"DROP TABLE IF EXISTS {TABLE}")
     db.execute(schema.LEXICAL_TABLE_SQL)
     rows.put(db, "meta", (BACKFILL_KEY, '"pending"'))
     return backfill(db, content_ids, text)
+
+
+def _reset_records(db: Connection) -> None:
+    """Give the index's shadow tables the rows of a new, empty index of the same definition
+    (FTS5's own structure, averages and config records), so that FTS5 can open it again."""
+    fresh = sqlite3.connect(":memory:")
+    try:
+        fresh.execute(schema.LEXICAL_TABLE_SQL)
+        for shadow in ("data", "idx", "config"):
+            name = f"{TABLE}_{shadow}"
+            found = fresh.execute(f"SELECT * FROM {name}").fetchall()
+            db.execute(f"DELETE FROM {name}")
+            if found:
+                db.executemany(f"INSERT INTO {name} VALUES "
+                               f"({', '.join('?' * len(found[0]))})", found)
+    finally:
+        fresh.close()
 
 
 # -- reading -------------------------------------------------------------------------------
