@@ -53,10 +53,9 @@ def is_identifier(word: str) -> bool:
     ALL-CAPS: words that name one thing, where an embedding carries little signal and the
     index's tokens lose the punctuation that tells them apart (`#include` is the stem
     `include`). (`C++` and `C#` are literals only as a whole query: `parse`.) And a word
-    holding Chinese or
-    Japanese letters or Korean syllables, or a mark written on a letter (a Hindi vowel sign):
-    the index holds those letters alone, so only the literal check keeps the word's letters
-    together and in order (and the bundled model reads English)."""
+    holding Chinese or Japanese letters or Korean syllables, or a mark written on a letter
+    (a Hindi vowel sign): the index holds those letters alone, so only the literal check
+    keeps the word's letters together and in order (and the bundled model reads English)."""
     letters = [c for c in word if c.isalpha()]
     return (any(c.isdigit() for c in word) or cjk.has_token_letter(word)
             or bool(_INNER.search(word))

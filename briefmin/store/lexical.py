@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import cjk
 from ..errors import ArchiveError, IntegrityError
-from . import rows, schema
+from . import schema
 from .connection import SQLITE_ERRORS, Connection
 
 if TYPE_CHECKING:
@@ -162,11 +162,7 @@ def rebuild(db: Connection, content_ids: Iterable[int],
     """Empty the index and index these contents again, leaving out those whose text is None
     (damaged): what `rm` does when a content it removes cannot be read for unindexing."""
     db.execute(f"INSERT INTO {TABLE}({TABLE}) VALUES ('delete-all')")
-    for content_id in content_ids:
-        value = text(content_id)
-        if value is not None:
-            index(db, [(content_id, value)])
-    optimize(db)
+    _index_all(db, content_ids, text)
 
 
 def optimize(db: Connection) -> None:
@@ -185,32 +181,40 @@ def backfill(db: Connection, content_ids: Iterable[int],
     pending = db.query("SELECT value FROM meta WHERE key = ?", (BACKFILL_KEY,))
     if not pending:
         return 0
+    db.execute("DELETE FROM meta WHERE key = ?", (BACKFILL_KEY,))
+    return _index_all(db, content_ids, text)
+
+
+def _index_all(db: Connection, content_ids: Iterable[int],
+               text: Callable[[int], str | None]) -> int:
+    """Index these contents, 256 at a time, leaving out those whose text is None, then merge
+    the index; returns how many were indexed."""
     ids = list(content_ids)
     indexed = 0
     for start in range(0, len(ids), 256):
         texts = [(i, t) for i in ids[start:start + 256] if (t := text(i)) is not None]
         index(db, texts)
         indexed += len(texts)
-    db.execute("DELETE FROM meta WHERE key = ?", (BACKFILL_KEY,))
     optimize(db)
     return indexed
 
 
 def recreate(db: Connection, content_ids: Iterable[int],
              text: Callable[[int], str | None]) -> int:
-    """Drop the index, make it afresh and index these contents (`backfill`); returns how many
-    were indexed. Dropping reads no segment of FTS5's, so it works where they are damaged
-    ('delete-all' and `unindex` parse them); where FTS5 cannot even open its table (its
-    structure or config record damaged or gone), those records are first reset to an empty
-    index's. In the caller's transaction."""
+    """Drop the index, make it afresh and index these contents, leaving out those whose text
+    is None (a backfill still asked for is then done too); returns how many were indexed.
+    Dropping reads no segment of FTS5's, so it works where they are damaged ('delete-all' and
+    `unindex` parse them); where FTS5 cannot even open its table (its structure or config
+    record damaged or gone), those records are first reset to an empty index's. In the
+    caller's transaction."""
     try:
         db.execute(f"DROP TABLE IF EXISTS {TABLE}")
     except ArchiveError:  # "vtable constructor failed": the statement alone failed
         _reset_records(db)
         db.execute(f"DROP TABLE IF EXISTS {TABLE}")
     db.execute(schema.LEXICAL_TABLE_SQL)
-    rows.put(db, "meta", (BACKFILL_KEY, '"pending"'))
-    return backfill(db, content_ids, text)
+    db.execute("DELETE FROM meta WHERE key = ?", (BACKFILL_KEY,))
+    return _index_all(db, content_ids, text)
 
 
 def _reset_records(db: Connection) -> None:
