@@ -513,7 +513,9 @@ def compare(methods: Methods, train: list[tuple[str, set[str]]],
     queries, answers = [q for q, _ in held_out], [a for _, a in held_out]
     runs = [("bm25s", fusion.DEFAULT), ("semantic", fusion.DEFAULT),
             ("lexical", fusion.DEFAULT), ("hybrid (default)", fusion.DEFAULT),
-            ("hybrid rrf k=60", fusion.Params("rrf"))]
+            ("hybrid rrf k=60", fusion.Params("rrf")),
+            # the lexical part as the query words a brief holds, not BM25 (off by default)
+            ("hybrid coverage=1", fusion.Params(coverage=1.0))]
     for name, params in runs + ([("hybrid (best on train)", best)] if tune else []):
         m = metrics(methods.run(name, queries, params), answers)
         rows.append([name if "best" not in name else f"{name}: {_label(best)}",

@@ -324,6 +324,16 @@ class LexicalRanker:
                 out[where] += self._idf(len(where)) * self._norm[where]
         return out
 
+    def held(self, terms: tuple[str, ...]) -> Floats:
+        """Per content, the idf of the query's terms it holds, each counted once whatever
+        the brief's length (`fusion.Params.coverage`)."""
+        out = np.zeros(len(self._ids), np.float32)
+        for term in terms:
+            where = self.matches(term)
+            if len(where):
+                out[where] += self._idf(len(where))
+        return out
+
     def _idf(self, df: int) -> float:
         """BM25's idf of a term that `df` of the contents hold."""
         n = len(self._ids)
@@ -453,18 +463,25 @@ class HybridSearcher:
         if scores is not None:
             known["lexical"] = self.lexical.scores_of(scores, candidates)
         scale = self.lexical.scale(query.terms) if scores is not None else 1.0
-        # the bundled model reads English: a query mostly in CJK leans on its words
-        params = (replace(self.params, alpha=self.params.cjk_alpha) if query.mostly_cjk
-                  else self.params)
-        fused = fuse(rankings, known, scale, params)
+        # the bundled model reads English: a query mostly in CJK leans on its words, and on
+        # how often they occur (each letter is a word there; its alpha was chosen so)
+        params = (replace(self.params, alpha=self.params.cjk_alpha, coverage=0.0)
+                  if query.mostly_cjk else self.params)
+        held = (self.lexical.held(query.terms) if scores is not None and params.coverage
+                else None)
+        fused = fuse(rankings, known, scale, params,
+                     None if held is None else self.lexical.scores_of(held, candidates))
         if scores is not None and query.literals:
             fused = self._literals(query, fused, scores, k)
             # briefs found only by the literal check (up to VERIFY of them) are scored on
             # their words: reading every one's vectors for a cosine would cost more than the
             # rest of the search
-            for item in fused:
-                if not item.ranks:
-                    fusion.rescore(item, list(rankings) or ["lexical"], scale, params)
+            found = [item for item in fused if not item.ranks]
+            known_held = ({} if held is None else
+                          self.lexical.scores_of(held, [f.content_id for f in found]))
+            for item in found:
+                item.held = known_held.get(item.content_id, 0.0)
+                fusion.rescore(item, list(rankings) or ["lexical"], scale, params)
             fused = order(fused)
         # a query without literals holds none to count: 0 is true of every brief then
         counted = scores is not None or not query.literals

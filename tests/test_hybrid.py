@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from briefmin import Archive
+from briefmin.encoder import Encoder
 from briefmin.errors import ExitStatus
 from briefmin.query import is_identifier, parse
 from briefmin.search import search_texts
@@ -585,3 +586,58 @@ def test_a_query_mostly_in_cjk_leans_on_its_words(
     with Archive.open(archive) as opened:
         search_texts(opened, ["负载均衡器配置", "load balancer rotation"], mode="hybrid")
     assert used == [fusion.DEFAULT.cjk_alpha, fusion.DEFAULT.alpha] == [0.1, 0.8]
+
+
+
+@pytest.mark.model
+def test_counting_the_words_held_lifts_a_rare_name_in_a_long_brief(
+        tmp_path: Path, real_encoder: Encoder) -> None:
+    """`fusion.Params.coverage` (off by default: it lost held-out recall@10 on Debian
+    synopses): the lexical part counts which of the query's words a brief holds, whatever
+    its length. BM25 alone ranks a name held once in a long author list below short briefs
+    closer in meaning to "where is ... documented" (an audit's accented names in a
+    sentence); with coverage 1 the list comes first, and the lexical channel's own score
+    (what `--json` shows) stays BM25."""
+    from dataclasses import replace
+
+    from briefmin import add, fusion, iter_sources
+    from briefmin.search import HybridSearcher
+
+    from .conftest import cached_encoder
+
+    firsts = ["Anna", "Bruno", "Chiara", "Dmitri", "Elif", "Farid", "Greta", "Hiro", "Ines",
+              "Jonas", "Kofi", "Lena", "Marek", "Nora", "Oskar", "Priya", "Quentin", "Rosa",
+              "Sven", "Tara"]
+    lasts = ["Abbott", "Berg", "Costa", "Dietz", "Eriksen", "Fischer", "Gallo", "Horvat",
+             "Ivanov", "Jansen", "Keller", "Lindqvist", "Moreau", "Novak", "Olsen", "Peters",
+             "Quinn", "Rossi", "Schmidt", "Tanaka"]
+    names = [f"{f} {last} <{f.lower()}.{last.lower()}@example.org>" for f in firsts
+             for last in lasts]
+    names.insert(217, "Tomáš Lisák <tomas.lisak@example.org>")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "AUTHORS.txt").write_text("Authors of this project:\n\n" + "\n".join(names) + "\n")
+    topics = {"docs.md": "Where things are documented: each module is documented in its "
+                         "docstring, and the user guide is documented under docs/.",
+              "api.md": "The public API is documented in the reference manual, generated "
+                        "from the documented functions.",
+              "cli.md": "Every command-line option is documented in the man page and in "
+                        "--help.",
+              "faq.md": "Questions that are not documented elsewhere are answered in the "
+                        "FAQ, which says where each topic is documented."}
+    for name, text in topics.items():
+        (src / name).write_text(text + "\n")
+    path = tmp_path / "a.bmin"
+    with Archive.open(path, write=True, create=True) as archive:
+        add(archive, iter_sources([str(src)]), encoder_factory=cached_encoder)
+    query = "where is Lisák documented"
+    vector = real_encoder.encode([query])[0]
+    with Archive.open(path) as archive:
+        searcher = HybridSearcher(archive)
+        by_bm25 = searcher.search(parse(query), vector, k=5)
+        searcher.params = replace(fusion.DEFAULT, coverage=1.0)
+        by_words_held = searcher.search(parse(query), vector, k=5)
+    assert not by_bm25[0].path.endswith("AUTHORS.txt")  # the loss the option is for
+    assert by_words_held[0].path.endswith("AUTHORS.txt")
+    bm25 = {h.path: h.lexical.score for h in by_bm25 if h.lexical is not None}
+    assert {h.path: h.lexical.score for h in by_words_held if h.lexical is not None} == bm25
