@@ -173,6 +173,36 @@ def test_token_table_ranks_units_as_the_model_does(real_encoder: Encoder) -> Non
     assert measured.similarity is not None and measured.similarity > 0.9
 
 
+@pytest.mark.model
+def test_a_long_brief_sums_its_token_embeddings_a_block_at_a_time(
+        real_encoder: Encoder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An audit's 5 MB brief took 5.3 GB: its ~1.4 million tokens' embeddings were gathered
+    at once and cast to float64. They are summed `TOKEN_BLOCK` tokens at a time now, to the
+    same unit vectors (a unit cut by a block's edge is added up from both blocks)."""
+    import tracemalloc
+
+    from briefmin import selection
+
+    text = "\n\n".join(f"Paragraph {i}: the cache keeps entry {i} for a while, then the "
+                       f"worker evicts it and logs why. Next step {i}." for i in range(4000))
+    doc = parse(text)
+    (whole,) = unit_vectors(real_encoder, [doc])  # warm: the token table is loaded once
+    tracemalloc.start()
+    try:
+        (blocked,) = unit_vectors(real_encoder, [doc])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    tokens = len(real_encoder.token_ids([selection.model_text(doc)[0]])[0][0])  # type: ignore[attr-defined]
+    assert tokens > 100_000
+    # all the tokens at once in float32 and float64 took 12 bytes x 384 per token (~0.6 GB)
+    assert peak < 12 * 384 * tokens / 4
+    np.testing.assert_array_equal(blocked.mass, whole.mass)
+    monkeypatch.setattr(selection, "TOKEN_BLOCK", 7)  # units cut by many block edges
+    (small,) = unit_vectors(real_encoder, [doc])
+    np.testing.assert_allclose(small.mass, whole.mass, rtol=1e-9, atol=1e-9)
+
+
 # -- parsing and rendering -------------------------------------------------------------------
 
 def test_units_and_context() -> None:
