@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import math
 import os
 import select
 import signal
@@ -39,6 +40,7 @@ from .modelid import RAY_BATCH_BRIEFS
 from .sources import (
     DEFAULT_INCLUDE,
     DEFAULT_MAX_BYTES,
+    Source,
     archive_name,
     iter_sources,
     read_path_list,
@@ -503,8 +505,8 @@ def restore_command(
     selectors: Annotated[list[str] | None, typer.Argument(
         help="Paths, folders, globs or sha256 prefixes (default: everything).",
         show_default=False)] = None,
-    to: Annotated[Path | None, typer.Option("--to", help="Recreate the briefs under DIR.")]
-        = None,
+    to_given: Annotated[str | None, typer.Option(
+        "--to", metavar="DIR", help="Recreate the briefs under DIR.")] = None,
     to_stdout: Annotated[bool, typer.Option("--stdout", help="Write the bytes to stdout.")]
         = False,
     version: VersionOpt = None,
@@ -518,6 +520,7 @@ def restore_command(
     quiet: QuietOpt = False,
 ) -> None:
     """Restore briefs byte-exact (sha256-checked) into a folder or to stdout."""
+    to = _folder_option(to_given)
     if (to is None) == (not to_stdout) and (minify is None or to_stdout):
         raise UsageError("say where to restore: --to DIR or --stdout (one of them)")
     if to_stdout and json_out and minify is None:
@@ -1194,7 +1197,8 @@ def tier_command(
 @command("minify")
 def minify_command(
     paths: Annotated[list[str] | None, typer.Argument(
-        help="Brief files, folders (recursive) or - for one brief on stdin.",
+        help="Brief files, folders (recursive) or - for one brief on stdin (read from stdin "
+             "too when no PATH is given).",
         show_default=False)] = None,
     ratio: Annotated[str | None, typer.Option(
         "--ratio", metavar="R", help="Share of words to keep, in (0, 1] (default 0.5).")]
@@ -1202,8 +1206,12 @@ def minify_command(
     max_words: Annotated[str | None, typer.Option(
         "--max-words", metavar="N", help="Keep at most N words (instead of --ratio).")]
         = None,
-    to: Annotated[Path | None, typer.Option(
-        "--to", help="Write each minified brief under DIR at its relative path.")] = None,
+    to_given: Annotated[str | None, typer.Option(
+        "--to", metavar="DIR", help="Write each minified brief under DIR at its relative "
+        "path (never over the file it was read from).")] = None,
+    include: IncludeOpt = None,
+    exclude: ExcludeOpt = None,
+    max_size: MaxSizeOpt = DEFAULT_MAX_BYTES,
     model: Annotated[str | None, typer.Option(
         help="Model to judge meaning with (default: the bundled all-MiniLM-L6-v2).")] = None,
     archive: Annotated[Path | None, typer.Option(
@@ -1213,34 +1221,26 @@ def minify_command(
     quiet: QuietOpt = False,
 ) -> None:
     """Print a shorter brief made only of the brief's own sentences, list items and blocks,
-    chosen to keep its meaning; with several briefs, write them under --to DIR."""
+    chosen to keep its meaning; with several briefs, write them under --to DIR. With no PATH,
+    the brief is read from stdin."""
     from .modelid import normalize_model_id
-    from .text import Admitted, admit, decode_text
 
     budget = _minify_budget(ratio, max_words)
+    to = _folder_option(to_given)
     if not paths and sys.stdin is not None and sys.stdin.isatty():
         raise UsageError("nothing to minify: give files, folders or - (a brief on stdin)")
-    sources = list(iter_sources(paths or ["-"]))
-    named: list[tuple[str, str]] = []
-    for source in sources:
-        item = admit(source)
-        if isinstance(item, Admitted):
-            text = decode_text(item.data)[0]
-            if text.strip():
-                named.append((item.name, text))
-            elif not quiet:  # only white space: nothing to shorten, as an empty file
-                output.warn(f"skipped {output.escape_name(item.name)}: no words")
-        elif item is not None and not quiet:
-            output.warn(f"skipped {output.escape_name(item.name)}: {item.reason}")
+    given = paths or ["-"]
+    globs = tuple(include or DEFAULT_INCLUDE)
+    named = _briefs_to_minify(given, globs, tuple(exclude or ()), max_size, json_out,
+                              quiet)
     if len(named) > 1 and to is None:
         raise UsageError(f"{len(named)} briefs to minify: give --to DIR to write them there")
-    if not named:  # an empty folder, or only skipped files: nothing to load the model for
-        if not quiet:
-            output.warn("nothing to minify: no text briefs in "
-                        f"{' '.join(output.escape_name(p) for p in paths or ['-'])}")
+    if not named:
         if json_out:
             output.emit_json([])
         return
+    if to is not None:
+        _refuse_overwriting_inputs(named, to)
     if archive is not None:
         from .encoder import archive_encoder
 
@@ -1251,7 +1251,126 @@ def minify_command(
 
         encoder = encoder_module.load_encoder(normalize_model_id(model))
     with _writing_into(to, "write"):
-        _emit_minified(named, encoder, budget, to, force, json_out, quiet)
+        _emit_minified([(name, text) for name, text, _ in named], encoder, budget, to, force,
+                       json_out, quiet)
+
+
+def _folder_option(given: str | None) -> Path | None:
+    """`--to DIR` of minify and restore: '' is no folder (a Path would make it '.', the
+    current folder, and a minify run there wrote over its input)."""
+    if given is None:
+        return None
+    if not given:
+        raise UsageError("--to '' names no folder; give the folder to write into "
+                         "(--to out, or --to . for the current one)")
+    return Path(given)
+
+
+# what a file named on the command line may be and still not fail the run: no brief to
+# shorten (as a folder of none), not a path that cannot be used
+_NO_BRIEF = {"empty": "is empty", "binary, not text": "is binary, not text",
+             "no words": "has no words (only white space)"}
+
+
+def _briefs_to_minify(given: list[str], include: tuple[str, ...], exclude: tuple[str, ...],
+                      max_size: int, json_out: bool, quiet: bool
+                      ) -> list[tuple[str, str, str | None]]:
+    """The briefs `minify` shortens: (name, text, the file it was read from; None for
+    stdin). A path named on the command line that cannot be read (permission denied, a name
+    that is not UTF-8, not a regular file) is an InputError, before anything is written; a
+    folder's members that cannot be read are skipped with a warning, as `add` skips them.
+    An empty or binary brief is nothing to minify: a warning, no error."""
+    from .text import Admitted, Skipped, admit, decode_text
+
+    for path in given:
+        if path != "-" and not _is_utf8(path) and os.path.lexists(path):
+            raise InputError(f"cannot minify {output.escape_name(path)}: its name is not "
+                             "valid UTF-8; rename it, or pipe it in: briefmin minify - < FILE")
+    # the archive name a named file's source or skip record carries, and the path given
+    files = {archive_name(p): p for p in given if p != "-" and not os.path.isdir(p)}
+    left_out: list[str] = []
+    named: list[tuple[str, str, str | None]] = []
+    no_brief: list[tuple[str, str]] = []
+    for source in iter_sources(given, include=include, exclude=exclude, max_bytes=max_size,
+                               on_left_out=left_out.append):
+        item = admit(source)
+        if isinstance(item, Admitted):
+            text = decode_text(item.data)[0]
+            if text.strip():
+                named.append((item.name, text,
+                              source.fs_path if isinstance(source, Source) else None))
+                continue
+            item = Skipped(item.name, "no words")  # only white space: as an empty file
+        if item is None:
+            continue
+        if item.name in files and item.reason not in _NO_BRIEF:
+            raise InputError(f"cannot minify {output.escape_name(files[item.name])}: "
+                             f"{item.reason}{_advice(item.reason)}")
+        no_brief.append((item.name, item.reason))
+    alone = len(given) == 1 and (given[0] == "-" or given[0] in files.values())
+    if not named and alone and no_brief and no_brief[0][1] in _NO_BRIEF:
+        # one file (or stdin) that holds no brief: said once, as what it is
+        reason = no_brief[0][1]
+        shown = "stdin" if given[0] == "-" else output.escape_name(given[0])
+        if not quiet:
+            output.warn(f"nothing to minify: {shown} {_NO_BRIEF[reason]}")
+        return named
+    if not quiet:
+        for name, reason in no_brief:
+            output.warn(f"skipped {output.escape_name(name)}: {reason}")
+    globs = " ".join(include)
+    if not named and not quiet:
+        unmatched = (f" ({len(left_out)} file(s) there match no --include glob: {globs}; "
+                     "give --include GLOB to take them)" if left_out else "")
+        output.warn("nothing to minify: no text briefs in "
+                    f"{' '.join(output.escape_name(p) for p in given)}{unmatched}")
+    elif left_out:
+        output.info(f"left out {len(left_out)} file(s) of the folder(s) that match no "
+                    f"--include glob ({globs}), such as "
+                    f"{output.escape_name(left_out[0])}; give --include GLOB to take them",
+                    quiet or json_out)
+    return named
+
+
+def _is_utf8(path: str) -> bool:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _advice(reason: str) -> str:
+    """What to do about a named file `minify` cannot read (a skip reason may say it)."""
+    if ";" in reason:
+        return ""
+    if reason.startswith("unreadable"):
+        return "; make it readable, or leave it out"
+    if reason.startswith("not a regular file"):
+        return "; pipe it in instead: briefmin minify - < FILE"
+    if reason.startswith("too large"):
+        return "; give a larger --max-size, or leave it out"
+    return "; leave it out"
+
+
+def _refuse_overwriting_inputs(named: list[tuple[str, str, str | None]], to: Path) -> None:
+    """A brief's output must not land on the file it is read from (`minify plan.md --to .`,
+    or --to a symlink to the brief's folder), not even with --force: refused before anything
+    is written."""
+    from .safewrite import safe_target
+
+    for name, _, fs_path in named:
+        if fs_path is None:
+            continue
+        target = safe_target(to, name, InputError)
+        try:
+            same = os.path.samefile(target, fs_path)
+        except OSError:  # no file there yet (or no folder): nothing to overwrite
+            continue
+        if same:
+            raise InputError(f"refusing to write {output.escape_name(str(target))}: that is "
+                             f"{output.escape_name(fs_path)}, the brief it is minified from "
+                             "(--force does not allow it); give --to another folder")
 
 
 def _minify_budget(ratio: str | None, max_words: str | None,
@@ -1279,7 +1398,8 @@ def _minify_budget(ratio: str | None, max_words: str | None,
 
 
 def _emit_minified(named: list[tuple[str, str]], encoder: Any, budget: dict[str, Any],
-                   to: Path | None, force: bool, json_out: bool, quiet: bool) -> None:
+                   to: Path | None, force: bool, json_out: bool, quiet: bool,
+                   ratio_option: str = "--ratio") -> None:
     from .minify import minify_many
     from .safewrite import write_inside
 
@@ -1298,7 +1418,7 @@ def _emit_minified(named: list[tuple[str, str]], encoder: Any, budget: dict[str,
         documents.append(document)
         if result.words_in and not result.words_out and not quiet:
             output.warn(f"{output.escape_name(name)}: no part of it fits in "
-                        f"{result.budget} words")
+                        f"{result.budget} words{_why_nothing_fits(result, ratio_option)}")
         elif result.too_big and not quiet:
             output.warn(f"{output.escape_name(name)}: left out {len(result.too_big)} block(s) "
                         f"larger than the {result.budget}-word budget (up to "
@@ -1315,6 +1435,22 @@ def _emit_minified(named: list[tuple[str, str]], encoder: Any, budget: dict[str,
                     quiet)
 
 
+def _why_nothing_fits(result: Any, ratio_option: str) -> str:
+    """Why a brief minified to nothing, and what to give instead: its blocks larger than the
+    budget, which are never cut (a brief of one big code block)."""
+    if not result.too_big:
+        return ""
+    largest, count = max(result.too_big), len(result.too_big)
+    blocks = (f"its one block ({largest} words) is" if count == 1 else
+              f"its {count} blocks (up to {largest} words) are")
+    # the ratio whose budget holds the largest block: budget = int(ratio * words_in)
+    needed = min(1.0, math.ceil(largest * 100 / result.words_in) / 100)
+    give = (f"--max-words {largest} or --ratio {needed:.2f}" if ratio_option == "--ratio"
+            else f"{ratio_option} {needed:.2f}")
+    return (f": {blocks} larger than the budget, and a code block, table row or quote is "
+            f"never cut; give {give} or more")
+
+
 def _restore_minified(arch: Archive, records: list[BriefRecord], ratio: str, to: Path | None,
                       force: bool, json_out: bool, quiet: bool) -> None:
     """`restore --minify R`: the archived briefs, minified with the archive's model."""
@@ -1322,7 +1458,7 @@ def _restore_minified(arch: Archive, records: list[BriefRecord], ratio: str, to:
 
     named = [(r.path, arch.text(r.content_id)) for r in records]
     _emit_minified(named, archive_encoder(arch), _minify_budget(ratio, None, "--minify"), to,
-                   force, json_out, quiet)
+                   force, json_out, quiet, "--minify")
 
 
 def _stdout_reader_gone() -> bool:

@@ -4,10 +4,16 @@ start) ends the way one during a command does: one line and exit 130, not a trac
 
 from __future__ import annotations
 
+import signal
 import sys
 
 
 def main() -> int:
+    # first, before the CLI's imports: a process that inherited SIGINT ignored (a job started
+    # with `&` from a non-interactive shell) lost a `kill -INT` sent in those ~0.4 s, and ran
+    # to its end with exit 0. The CLI's main does the same (for callers that skip this one)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     try:
         from .cli import main as run_cli
 

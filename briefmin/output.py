@@ -10,6 +10,7 @@ import functools
 import io
 import json
 import os
+import re
 import sys
 import time
 from collections import Counter
@@ -116,8 +117,9 @@ def error(text: str) -> None:
 def _one_line(text: str) -> str:
     """A message names paths and queries as given, and a name may hold a line break or a
     terminal's escape sequence: shown escaped, one message stays one line for whoever reads
-    the log, and a name cannot drive the terminal."""
-    return printable(text)
+    the log, and a name cannot drive the terminal. A byte of a path that is not UTF-8 shows
+    as `\\xff`."""
+    return printable(_bytes_shown(text))
 
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None,
@@ -147,7 +149,23 @@ def escape_name(value: Any) -> str:
     a name cannot move the terminal's cursor."""
     text = str(value).replace("\\", "\\\\")
     # isprintable first: a C-level test, so ls of 64k briefs pays no regex per cell
-    return text if text.isprintable() else printable(text)
+    return text if text.isprintable() else printable(_bytes_shown(text))
+
+
+# a lone surrogate: in a path from the command line, a byte that is not UTF-8 (Python reads
+# `bad\xff.md` as 'bad\udcff.md', its "surrogateescape")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _bytes_shown(text: str) -> str:
+    """`text` with each byte that was not UTF-8 shown as `\\xNN` (`bad\\xff.md`), the way
+    `ls` shows it, not as the `\\udcff` Python's error handler writes (any other lone
+    surrogate as `\\uNNNN`)."""
+    def shown(match: re.Match[str]) -> str:
+        code = ord(match.group())
+        return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+    return _SURROGATE.sub(shown, text)
 
 
 def human_bytes(n: float) -> str:

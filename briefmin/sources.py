@@ -11,7 +11,7 @@ import os
 import re
 import stat
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -91,16 +91,20 @@ def _checked_name(path: str) -> str | Skipped:
 def iter_sources(paths: Iterable[str], *, include: Iterable[str] = DEFAULT_INCLUDE,
                  exclude: Iterable[str] = (), stdin_name: str = "stdin.txt",
                  stdin: BinaryIO | None = None,
-                 max_bytes: int = DEFAULT_MAX_BYTES) -> Iterator[Source | Skipped]:
+                 max_bytes: int = DEFAULT_MAX_BYTES,
+                 on_left_out: Callable[[str], None] | None = None
+                 ) -> Iterator[Source | Skipped]:
     """Expand `paths` (files, folders walked recursively, '-' for stdin) into sources.
 
     Folder members must match `include` and not `exclude`; a file named explicitly is taken
     whatever its extension. Symlinked folders are not followed (no loops); special files
     (FIFOs, devices, sockets) and files over `max_bytes` are skipped with a reason. A
-    `stdin_name` with nothing left once made relative ('..', '/') is a UsageError."""
+    `stdin_name` with nothing left once made relative ('..', '/') is a UsageError.
+    `on_left_out` is called with the path of each folder member that matches no `include`
+    glob (not those `exclude` leaves out), so a command can say how many it passed by."""
     include, exclude = tuple(include), tuple(exclude)
     paths = list(paths)
-    found = _sources(paths, include, exclude, stdin_name, stdin, max_bytes)
+    found = _sources(paths, include, exclude, stdin_name, stdin, max_bytes, on_left_out)
     if len(paths) < 2:  # the walk of one path never repeats a name: no map of every path
         yield from found
         return
@@ -134,7 +138,8 @@ def _same_file(a: str, b: str) -> bool:
 
 
 def _sources(paths: Iterable[str], include: tuple[str, ...], exclude: tuple[str, ...],
-             stdin_name: str, stdin: BinaryIO | None, max_bytes: int
+             stdin_name: str, stdin: BinaryIO | None, max_bytes: int,
+             on_left_out: Callable[[str], None] | None = None
              ) -> Iterator[Source | Skipped]:
     for option, patterns in (("--include", include), ("--exclude", exclude)):
         # an empty glob matches no file: a snapshot of the folder would record every brief
@@ -164,13 +169,14 @@ def _sources(paths: Iterable[str], include: tuple[str, ...], exclude: tuple[str,
         except OSError as exc:
             raise InputError(f"{path}: {exc.strerror or exc}") from None
         if stat.S_ISDIR(st.st_mode):
-            yield from _walk(path, include, exclude, max_bytes)
+            yield from _walk(path, include, exclude, max_bytes, on_left_out)
         else:
             yield _file_source(path, st, max_bytes)
 
 
 def _walk(root: str, include: tuple[str, ...], exclude: tuple[str, ...],
-          max_bytes: int) -> Iterator[Source | Skipped]:
+          max_bytes: int, on_left_out: Callable[[str], None] | None = None
+          ) -> Iterator[Source | Skipped]:
     def on_error(exc: OSError) -> None:
         raise InputError(f"{exc.filename}: cannot list folder ({exc.strerror})")
 
@@ -183,6 +189,8 @@ def _walk(root: str, include: tuple[str, ...], exclude: tuple[str, ...],
             path = os.path.join(folder, file)
             rel = file if rel_folder == "." else os.path.join(rel_folder, file)
             if not _matches(rel, include) or _matches(rel, exclude):
+                if on_left_out is not None and not _matches(rel, exclude):
+                    on_left_out(path)
                 continue
             try:
                 st = os.stat(path)

@@ -1,0 +1,228 @@
+"""`briefmin minify` on the command line: where it may write, which named paths fail the run,
+what it says, and Ctrl-C at start-up (an audit's findings)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from briefmin.errors import ExitStatus
+
+from .conftest import HASHING, ROOT, Cli
+
+PLAN = b"# Plan\n\nShip the plan in May. Then review it with the team. Then write down what " \
+       b"we learned. Finally celebrate the launch with everyone.\n"
+
+
+def _one_error(stderr: str) -> str:
+    assert stderr.count("\n") == 1 and stderr.startswith("briefmin: error: "), stderr
+    assert "Traceback" not in stderr
+    return stderr
+
+
+# -- 1. never over its own input -------------------------------------------------------------
+
+def test_an_empty_to_is_a_usage_error(cli: Cli, chdir_tmp: Path) -> None:
+    """`--to ''` was the current folder: `minify plan.md --to '' --force` wrote the minified
+    brief over plan.md. Refused, as in `restore` (which restored into the current folder)."""
+    (chdir_tmp / "plan.md").write_bytes(PLAN)
+    done = cli("minify", "plan.md", "--to", "", "--force", "--model", HASHING)
+    assert done.returncode == ExitStatus.USAGE
+    assert "--to '' names no folder" in _one_error(done.stderr)
+    assert (chdir_tmp / "plan.md").read_bytes() == PLAN
+    assert cli("add", "a.bmin", "plan.md", "--model", HASHING, "-q").returncode == 0
+    os.mkdir("elsewhere")
+    os.chdir("elsewhere")
+    for args in (["restore", "../a.bmin", "--to", ""],
+                 ["restore", "../a.bmin", "--to", "", "--minify", "0.5", "--force"]):
+        done = cli(*args)
+        assert done.returncode == ExitStatus.USAGE, args
+        assert "--to '' names no folder" in _one_error(done.stderr)
+        assert os.listdir(".") == []
+
+
+def test_minify_never_writes_over_the_brief_it_reads(cli: Cli, chdir_tmp: Path) -> None:
+    """`--to .` from the brief's folder, --to a symlink to that folder, or a folder run whose
+    output tree is its input tree: refused with --force too, and nothing is written."""
+    (chdir_tmp / "plan.md").write_bytes(PLAN)
+    (chdir_tmp / "b").mkdir()
+    (chdir_tmp / "b" / "one.md").write_bytes(PLAN)
+    (chdir_tmp / "b" / "two.md").write_bytes(PLAN.replace(b"May", b"June"))
+    os.symlink(".", "here")
+    before = {p: p.read_bytes() for p in (Path("plan.md"), Path("b/one.md"), Path("b/two.md"))}
+    for args in (["plan.md", "--to", "."], ["plan.md", "--to", "here"],
+                 ["plan.md", "--to", str(chdir_tmp)], ["b", "--to", "."],
+                 ["other.md", "b/two.md", "--to", "."]):
+        if args[0] == "other.md":
+            Path("other.md").write_bytes(PLAN)
+        done = cli("minify", *args, "--force", "--model", HASHING)
+        assert done.returncode == ExitStatus.USAGE, (args, done.stderr)
+        assert "the brief it is minified from" in _one_error(done.stderr)
+        assert {p: p.read_bytes() for p in before} == before
+        if args[0] == "other.md":  # refused before any brief was written
+            assert Path("other.md").read_bytes() == PLAN
+    # the same names in another folder are written as before
+    done = cli("minify", "b", "--to", "out", "--model", HASHING, "--json")
+    assert done.returncode == 0, done.stderr
+    assert sorted(d["path"] for d in json.loads(done.stdout)) == ["b/one.md", "b/two.md"]
+
+
+# -- 2. a named path that cannot be read -----------------------------------------------------
+
+def _deny(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Reading `name` fails as without read permission (chmod does not stop root)."""
+    from briefmin import sources
+
+    read = sources.Source.read
+
+    def denied(self: sources.Source) -> bytes:
+        if self.fs_path is not None and os.path.basename(self.fs_path) == name:
+            raise PermissionError(13, "Permission denied", self.fs_path)
+        return read(self)
+
+    monkeypatch.setattr(sources.Source, "read", denied)
+
+
+def test_a_named_file_that_cannot_be_read_fails_the_run(
+        cli: Cli, chdir_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Was a warning, no output and exit 0; a folder's member that cannot be read is still
+    skipped with a warning, as `add` skips it."""
+    (chdir_tmp / "plan.md").write_bytes(PLAN)
+    (chdir_tmp / "secret.md").write_bytes(PLAN)
+    _deny(monkeypatch, "secret.md")
+    for args in (["secret.md"], ["secret.md", "-q"], ["plan.md", "secret.md", "--to", "out"]):
+        done = cli("minify", *args, "--model", HASHING)
+        assert done.returncode == ExitStatus.USAGE, args
+        assert done.stdout == ""
+        message = _one_error(done.stderr)
+        assert "cannot minify secret.md: unreadable (permission denied); make it readable" \
+            in message
+        assert not os.path.exists("out")  # nothing written, not even plan.md's output
+    (chdir_tmp / "b").mkdir()
+    os.rename("secret.md", "b/secret.md")
+    (chdir_tmp / "b" / "plan.md").write_bytes(PLAN)
+    done = cli("minify", "b", "--to", "out", "--model", HASHING)
+    assert done.returncode == 0, done.stderr
+    assert "skipped b/secret.md: unreadable (permission denied)" in done.stderr
+    assert os.listdir("out/b") == ["plan.md"]
+
+
+def _bad_name(folder: Path, name: bytes) -> str:
+    try:
+        (Path(os.fsdecode(bytes(folder))) / os.fsdecode(name)).write_bytes(PLAN)
+    except (OSError, UnicodeError):
+        pytest.skip("this file system refuses names that are not UTF-8")
+    return os.fsdecode(name)
+
+
+def test_a_named_file_whose_name_is_not_utf8_fails_the_run(cli: Cli, chdir_tmp: Path) -> None:
+    """`minify $'bad\\xff.md'` printed nothing (-q) and exited 0; without -q its last warning
+    leaked the name as Python holds it, `bad\\udcff.md`."""
+    bad = _bad_name(chdir_tmp, b"bad\xff.md")
+    for quiet in ([], ["-q"]):
+        done = cli("minify", bad, *quiet, "--model", HASHING)
+        assert done.returncode == ExitStatus.USAGE
+        message = _one_error(done.stderr)
+        assert "cannot minify bad\\xff.md: its name is not valid UTF-8; rename it" in message
+        assert "udcff" not in message
+    os.mkdir("b")
+    os.rename(bad, os.path.join("b", bad))
+    done = cli("minify", "b", "--model", HASHING)  # a folder's member: skipped, as by `add`
+    assert done.returncode == 0
+    assert "udcff" not in done.stderr and "file name is not valid UTF-8" in done.stderr
+
+
+# -- 3. what it says -------------------------------------------------------------------------
+
+def test_a_single_file_with_no_brief_is_named_for_what_it_is(cli: Cli, chdir_tmp: Path) -> None:
+    """`minify empty.md` said `no text briefs in empty.md` after a `skipped` line: one line
+    now, saying the file is empty (exit 0, as for a folder of no brief)."""
+    (chdir_tmp / "empty.md").write_bytes(b"")
+    (chdir_tmp / "blank.md").write_bytes(b"  \n\t\n")
+    (chdir_tmp / "logo.md").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
+    for name, said in (("empty.md", "empty.md is empty"),
+                       ("blank.md", "blank.md has no words (only white space)"),
+                       ("logo.md", "logo.md is binary, not text"),
+                       ("-", "stdin is empty")):
+        done = cli("minify", name, "--model", HASHING, "--json", input=b"")
+        assert done.returncode == 0 and json.loads(done.stdout) == []
+        assert done.stderr == f"briefmin: warning: nothing to minify: {said}\n"
+        assert cli("minify", name, "--model", HASHING, "-q", input=b"").stderr == ""
+
+
+def test_a_brief_of_one_code_block_says_why_nothing_fits(cli: Cli, chdir_tmp: Path) -> None:
+    """Said only `no part of it fits in N words`; the README promises the count of blocks
+    larger than the budget, and it now says what to give."""
+    lines = "".join(f"x = {i} + {i} * value_{i}\n" for i in range(400))
+    (chdir_tmp / "onlycode.md").write_text(f"```python\n{lines}```\n")
+    done = cli("minify", "onlycode.md", "--model", HASHING)
+    assert done.returncode == 0
+    warning = next(line for line in done.stderr.splitlines() if "warning" in line)
+    assert warning == (
+        "briefmin: warning: onlycode.md: no part of it fits in 1401 words: its one block "
+        "(2802 words) is larger than the budget, and a code block, table row or quote is "
+        "never cut; give --max-words 2802 or --ratio 1.00 or more")
+    assert cli("minify", "onlycode.md", "--model", HASHING, "--max-words", "2802"
+               ).stdout.count("value_") == 400
+
+
+# -- 4. Ctrl-C at start-up -------------------------------------------------------------------
+
+def test_sigint_while_the_cli_loads_exits_130_even_when_inherited_ignored() -> None:
+    """A job started with `&` by a non-interactive shell inherits SIGINT ignored; the CLI
+    took SIGINT back only once its modules had loaded (~0.4 s), and a `kill -INT` before
+    that was lost: the run went on to exit 0. Here the signal comes exactly while the CLI's
+    module is being imported (a stand-in that signals itself), so no timing is involved."""
+    program = textwrap.dedent("""
+        import os, signal, sys, types
+
+        class LoadingCli(types.ModuleType):
+            def __getattr__(self, name):
+                if name != "main":
+                    raise AttributeError(name)
+                os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the CLI loads
+                return lambda: 0
+
+        sys.modules["briefmin.cli"] = LoadingCli("briefmin.cli")
+        from briefmin.launch import main
+        sys.exit(main())
+    """)
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert done.returncode == ExitStatus.INTERRUPTED, done.stderr
+    assert done.stderr == b"briefmin: error: interrupted\n"
+
+
+# -- 5. which folder members it takes --------------------------------------------------------
+
+def test_a_folder_run_takes_include_and_exclude_and_says_what_it_left_out(
+        cli: Cli, chdir_tmp: Path) -> None:
+    (chdir_tmp / "b").mkdir()
+    (chdir_tmp / "b" / "plan.md").write_bytes(PLAN)
+    (chdir_tmp / "b" / "README").write_bytes(PLAN)
+    (chdir_tmp / "b" / "page.html").write_bytes(PLAN)
+    done = cli("minify", "b", "--to", "out", "--model", HASHING)
+    assert done.returncode == 0, done.stderr
+    assert os.listdir("out/b") == ["plan.md"]
+    assert ("left out 2 file(s) of the folder(s) that match no --include glob (*.md "
+            "*.markdown *.txt *.rst), such as b/README; give --include GLOB to take them"
+            ) in done.stderr
+    done = cli("minify", "b", "--to", "all", "--include", "*", "--exclude", "*.html",
+               "--model", HASHING, "--json")
+    assert done.returncode == 0, done.stderr
+    assert [d["path"] for d in json.loads(done.stdout)] == ["b/README", "b/plan.md"]
+    assert "left out" not in done.stderr  # an --exclude'd file was asked to be left out
+    os.remove("b/plan.md")
+    done = cli("minify", "b", "--model", HASHING)
+    assert done.returncode == 0
+    assert done.stderr == ("briefmin: warning: nothing to minify: no text briefs in b (2 "
+                           "file(s) there match no --include glob: *.md *.markdown *.txt "
+                           "*.rst; give --include GLOB to take them)\n")
