@@ -1445,10 +1445,11 @@ def _why_nothing_fits(result: Any, ratio_option: str) -> str:
               f"its {count} blocks (up to {largest} words) are")
     # the ratio whose budget holds the largest block: budget = int(ratio * words_in)
     needed = min(1.0, math.ceil(largest * 100 / result.words_in) / 100)
-    give = (f"--max-words {largest} or --ratio {needed:.2f}" if ratio_option == "--ratio"
-            else f"{ratio_option} {needed:.2f}")
+    ratio = f"{ratio_option} {needed:g}" + ("" if needed >= 1 else " or more")
+    give = (f"--max-words {largest} or more, or {ratio}" if ratio_option == "--ratio"
+            else ratio)
     return (f": {blocks} larger than the budget, and a code block, table row or quote is "
-            f"never cut; give {give} or more")
+            f"never cut; give {give}")
 
 
 def _restore_minified(arch: Archive, records: list[BriefRecord], ratio: str, to: Path | None,
