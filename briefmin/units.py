@@ -564,12 +564,50 @@ def split_sentences(text: str) -> list[str]:
         word = last.lstrip("(\"'*_`").lower()
         if word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
             continue  # "e.g. Foo", "J. Smith": not an end
+        if _in_token(text, match.start(), match.start(1)):
+            continue  # '"ssh://..." URLs', '[OPTION...] PATTERNS', '"?" Matches': not an end
         pieces.append(text[start:match.start(1)])
         start = match.end(1)
     pieces.append(text[start:])
     if has_cjk(text):
         pieces = [cut for piece in pieces for cut in _cjk_sentences(piece)]
     return [p for p in pieces if p.strip()]
+
+
+def _in_token(text: str, end: int, closed: int) -> bool:
+    """Whether the end marks just before `end` (`.`, `!`, `?`, then up to `closed` the
+    quotes, brackets or emphasis after them) sit inside a token, not at a sentence's end:
+    an ellipsis right before a closing bracket (`[FILE...]`, `f(...)`: a placeholder), or
+    before a quote or bracket opened in the same token, white space-free (`"ssh://..."`);
+    end marks quoted or bracketed with no letter or digit before them in that token
+    (`"."`, `"?"`, `(?)`: a term, not a sentence); an ellipsis that is a word of its own
+    (`PATTERNS ... [FILE...]`: the synopsis' "and more"); a `?` right after a brace
+    closed in its token (`{m,n}?`: a regular expression's; braces are no prose). A quoted
+    word that ends a sentence (`He said "stop." Then ...`) or a quoted span with white
+    space (`"I will." Then`) still ends one."""
+    marks = end
+    while marks > 0 and text[marks - 1] in ".!?":
+        marks -= 1
+    token_start = marks
+    while token_start > 0 and not text[token_start - 1].isspace():
+        token_start -= 1
+    token, closers = text[token_start:marks], text[end:closed]
+    ellipsis = end - marks >= 2 and text[end - 1] == "."
+    if ellipsis and closers[:1] in (")", "]", "}"):
+        return True
+    if ellipsis and not token:
+        return True
+    opened = [_OPENERS[c] for c in closers if c in _OPENERS and _OPENERS[c] in token]
+    if opened:
+        inside = token[token.rfind(opened[0]) + 1:]
+        if ellipsis or not any(ch.isalnum() for ch in inside):
+            return True
+    return not closers and text[end - 1] == "?" and end - marks == 1 and \
+        token.endswith("}") and "{" in token
+
+
+# the quote or bracket that each closing one closes (`_in_token`)
+_OPENERS = {'"': '"', "'": "'", ")": "(", "]": "[", "}": "{"}
 
 
 def _cjk_sentences(text: str) -> list[str]:

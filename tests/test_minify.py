@@ -6,6 +6,7 @@ review the diff like code."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -525,6 +526,118 @@ def test_a_laid_out_brief_keeps_its_headings_on_their_lines(real_encoder: Encode
 def test_sentence_split_keeps_abbreviations() -> None:
     assert split_sentences("Use e.g. Redis. J. Smith agreed. Version 3.13 works! Done") == [
         "Use e.g. Redis.", "J. Smith agreed.", "Version 3.13 works!", "Done"]
+
+
+# briefs whose sentences hold end marks inside a token (an audit's findings), with the
+# sentences they are made of (list markers left out)
+IN_TOKEN_BRIEFS = [
+    ('Use "ssh://..." URLs for remote hosts with care. Dashes are rejected now.\n',
+     ['Use "ssh://..." URLs for remote hosts with care.', "Dashes are rejected now."]),
+    ("The special characters are:\n\n"
+     '    "."      Matches any character except a newline.\n'
+     '    "^"      Matches the start of the string.\n'
+     '    "*"      Matches 0 or more (greedy) repetitions of the preceding RE.\n'
+     '    "?"      Matches 0 or 1 (greedy) of the preceding RE.\n'
+     "    {m,n}?   Non-greedy version of the above.\n"
+     "    (?P<name>...) The substring matched by the group is accessible by name.\n"
+     "    (?#...)  A comment; ignored.\n",
+     ["The special characters are:", '"." Matches any character except a newline.',
+      '"^" Matches the start of the string.',
+      '"*" Matches 0 or more (greedy) repetitions of the preceding RE.',
+      '"?" Matches 0 or 1 (greedy) of the preceding RE.', "{m,n}? Non-greedy version of the above.",
+      "(?P<name>...) The substring matched by the group is accessible by name.",
+      "(?#...) A comment; ignored."]),
+    ("SYNOPSIS\n       grep [OPTION...] PATTERNS [FILE...]\n"
+     "       grep [OPTION...] -e PATTERNS ... [FILE...]\n\n"
+     "DESCRIPTION\n       grep searches for PATTERNS in each FILE. PATTERNS is one or more\n"
+     "       patterns separated by newline characters, and grep prints each line\n"
+     "       that matches a pattern.\n",
+     ["SYNOPSIS", "grep [OPTION...] PATTERNS [FILE...]",
+      "grep [OPTION...] -e PATTERNS ... [FILE...]", "DESCRIPTION",
+      "grep searches for PATTERNS in each FILE.", "PATTERNS is one or more patterns separated "
+      "by newline characters, and grep prints each line that matches a pattern."]),
+    ("Fixes since v2.7.5\n------------------\n\n"
+     ' * A "ssh://..." URL can result in a "ssh" command line with a\n'
+     '   hostname that begins with a dash "-", which would cause the "ssh"\n'
+     "   command to instead (mis)treat it as an option.  This is now\n"
+     "   prevented by forbidding such a hostname (which will not be\n"
+     "   necessary in the real world).\n\n"
+     ' * In the same spirit, a repository name that begins with a dash "-"\n'
+     "   is also forbidden now.\n",
+     ["Fixes since v2.7.5", "------------------",
+      'A "ssh://..." URL can result in a "ssh" command line with a hostname that begins with '
+      'a dash "-", which would cause the "ssh" command to instead (mis)treat it as an option.',
+      "This is now prevented by forbidding such a hostname (which will not be necessary in "
+      "the real world).",
+      'In the same spirit, a repository name that begins with a dash "-" is also forbidden '
+      "now."]),
+]
+
+
+def reads_as_sentences(text: str, sentences: list[str], markers: tuple[str, ...] = ("*",)
+                       ) -> bool:
+    """Whether `text`'s words are, in order, whole `sentences` or starts of them (each one
+    at most once, a list's `markers` anywhere): never a sentence's middle or end alone."""
+    words, wanted = text.split(), [s.split() for s in sentences]
+
+    @functools.cache
+    def fits(at: int, next_sentence: int) -> bool:
+        if at == len(words):
+            return True
+        if words[at] in markers and fits(at + 1, next_sentence):
+            return True
+        for k in range(next_sentence, len(wanted)):
+            same = 0
+            while same < len(wanted[k]) and at + same < len(words) \
+                    and words[at + same] == wanted[k][same]:
+                same += 1
+            if any(fits(at + n, k + 1) for n in range(same, 0, -1)):
+                return True
+        return False
+
+    return fits(0, 0)
+
+
+def test_end_marks_inside_a_token_end_no_sentence() -> None:
+    """An audit found `..."`, `...]`, `...)` and quoted one-mark terms (`"?"`, `"."`) read
+    as sentence ends: a paragraph kept in part joined the pieces into false statements
+    (`Use "ssh://..." Dashes are rejected now.`; `"." Matches 0 or 1 (greedy) of the
+    preceding RE.`; `grep [OPTION...] [FILE...]`, PATTERNS dropped from the middle)."""
+    assert split_sentences('Use "ssh://..." URLs for remote hosts with care. Dashes are '
+                           "rejected now.") == [
+        'Use "ssh://..." URLs for remote hosts with care.', "Dashes are rejected now."]
+    for term in ('"."', '"?"', '"!"', "(?P<name>...)", "(?#...)", "[OPTION...]", "{m,n}?",
+                 "f(...)", '"..."', "..."):
+        assert split_sentences(f"A {term} Matches it. Next one.") == [
+            f"A {term} Matches it.", "Next one."], term
+    assert split_sentences("grep [OPTION...] -e PATTERNS ... [FILE...]") == [
+        "grep [OPTION...] -e PATTERNS ... [FILE...]"]
+    assert split_sentences("See the list (and so on...) Then go.") == [
+        "See the list (and so on...) Then go."]
+    # genuine ends stay: a quoted word, a quoted span with spaces, a bracket, an ellipsis
+    for first, second in [('He said "stop."', "Then he left."),
+                          ('He said "I will stop."', "Then he left."),
+                          ("He said (stop.)", "Then he left."),
+                          ("See f(x).", "Then go."), ("It ends here...", "Then more."),
+                          ("Is it (this)?", "Yes."),
+                          ("Vraiment ?", "Oui.")]:
+        assert split_sentences(f"{first} {second}") == [first, second], first
+    # (a quoted word ending in an ellipsis reads as a term: `"ssh://..."` and `"here..."`
+    # look alike, and one sentence too many is never a false statement)
+    assert split_sentences('It ended "here..." Then more.') == ['It ended "here..." Then more.']
+    for text, sentences in IN_TOKEN_BRIEFS:
+        assert reads_as_sentences(text, sentences)
+
+
+def test_a_kept_part_never_joins_pieces_of_sentences_cut_inside_a_token() -> None:
+    """The audit's briefs at every budget, with the hashing encoder (whose choice does not
+    follow meaning): each output is whole sentences of the brief or starts of them."""
+    for text, sentences in IN_TOKEN_BRIEFS:
+        words_in = count_words(text)
+        for max_words in range(1, words_in + 1):
+            result = minify(hashing(), text, max_words=max_words)
+            assert result.words_out <= max_words
+            assert reads_as_sentences(result.text, sentences), (max_words, result.text)
 
 
 def test_clause_split() -> None:
