@@ -1399,6 +1399,46 @@ def test_ratio_one_keeps_every_word_but_repeats() -> None:
     assert minify(hashing(), repeated, ratio=1.0).text == "A line said twice.\n\nAnother one.\n"
 
 
+RULED = ("First paragraph here.\n\n---\n\nSecond paragraph here.\n\n***\n\n1. Item\n--------\n\n"
+         "Third one. With two sentences.\n\nA heading on\ntwo lines\n---------\n\n"
+         "```\ncode\n```\n___\nRight after a rule.\n\n"
+         "****************\n* Boxed text. *\n* More text. *\n****************\n\n"
+         "The end.\n")
+
+
+def test_ratio_one_keeps_rules_and_underlines() -> None:
+    """At ratio 1 only the lossless clean-ups happen (README, step 2): horizontal rules, a
+    rule under a list item (`1. Item` over `-----`, as in the MPL's section titles) or under
+    a paragraph of two lines (a setext heading), a box of `*`s were dropped as layout."""
+    for text in (RULED, "A\n\n-----\n", "-----\n\nB said it.\n"):
+        result = minify(hashing(), text, ratio=1.0)
+        assert result.text == text and result.words_out == count_words(text)
+        assert minify(hashing(), text, max_words=count_words(text)).text == text
+    repeated = "* *\n* Boxed. *\n* *\n*****\n"  # (the repeated `* *` is still dropped)
+    assert minify(hashing(), repeated, ratio=1.0).text == "* *\n* Boxed. *\n*****\n"
+
+
+def test_an_underline_is_kept_with_its_line_and_paid_for() -> None:
+    """A rule right under a list item or paragraph is kept whenever any of it is (without
+    it, a heading reads as body text) and counts against the budget; a horizontal rule
+    between blank lines is kept only with the whole brief."""
+    words_in = count_words(RULED)
+    for max_words in range(1, words_in):
+        result = minify(hashing(), RULED, max_words=max_words)
+        assert result.words_out <= max_words
+        lines = result.text.split("\n")
+        for k, line in enumerate(lines):
+            if re.fullmatch(r"([-*=_])\1{2,}", line):  # only an underline
+                assert lines[k - 1] in ("1. Item", "two lines", "A heading on two lines") \
+                    or lines[k - 1].startswith("* More"), (max_words, result.text)
+            if line in ("1. Item", "two lines", "A heading on two lines") \
+                    or line.startswith("* More"):
+                assert re.fullmatch(r"([-*])\1{7,}", lines[k + 1]), (max_words, result.text)
+    doc = parse(RULED)
+    assert [u.kind for u in doc.units].count("underline") == 3
+    assert sum(u.words for u in doc.units) == words_in
+
+
 def test_sentence_starts_cut_from_their_ends_are_never_joined_into_one_line() -> None:
     """Two sentences' kept starts ("Beta" of the first, "Alpha" of the second) once came out
     as the phrase "Beta Alpha", which the brief never says (found by the property test
