@@ -28,8 +28,10 @@ import numpy.typing as npt
 from . import cjk
 
 # units kept only as the context of others (a heading, a table's head, a list item's marker,
-# a comment run's mark)
-CONTEXT_KINDS = ("heading", "tablehead", "itemhead", "leadin", "commentmark")
+# a comment run's mark, a rule line right under a paragraph or list item); a horizontal rule
+# between blank lines is the context of nothing: kept only with the whole brief
+CONTEXT_KINDS = ("heading", "tablehead", "itemhead", "leadin", "commentmark", "underline",
+                 "rule")
 # whether a brief with no markdown or reStructuredText structure, most of whose words are
 # indented, is read as plain text laid out by indentation (`laid_out`): a manual page saved
 # with `man | col -b`, notes indented by hand. Markdown's rule made each of its indented
@@ -207,6 +209,13 @@ class Block:
     # a run of `#` comment lines (`COMMENT_RUNS`): per unit, the marks of the line it
     # begins on, written before it when it begins a line of a partly kept run
     marks: list[str] | None = None
+    # a rule line right under the block (a setext underline, `1. Item` over `-----`): the
+    # unit that pays for it (a heading's own; else an `underline` unit, the context of each
+    # of the block's units) and the line, written after the block's whenever it is kept
+    under: tuple[int, str] | None = None
+    # a horizontal rule's block: whether a blank line follows it in the brief (after a rule,
+    # the next block is read as after a blank line, as it was before rules were kept)
+    blank_after: bool = True
 
 
 @dataclass
@@ -564,12 +573,50 @@ def split_sentences(text: str) -> list[str]:
         word = last.lstrip("(\"'*_`").lower()
         if word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
             continue  # "e.g. Foo", "J. Smith": not an end
+        if _in_token(text, match.start(), match.start(1)):
+            continue  # '"ssh://..." URLs', '[OPTION...] PATTERNS', '"?" Matches': not an end
         pieces.append(text[start:match.start(1)])
         start = match.end(1)
     pieces.append(text[start:])
     if has_cjk(text):
         pieces = [cut for piece in pieces for cut in _cjk_sentences(piece)]
     return [p for p in pieces if p.strip()]
+
+
+def _in_token(text: str, end: int, closed: int) -> bool:
+    """Whether the end marks just before `end` (`.`, `!`, `?`, then up to `closed` the
+    quotes, brackets or emphasis after them) sit inside a token, not at a sentence's end:
+    an ellipsis right before a closing bracket (`[FILE...]`, `f(...)`: a placeholder), or
+    before a quote or bracket opened in the same token, white space-free (`"ssh://..."`);
+    end marks quoted or bracketed with no letter or digit before them in that token
+    (`"."`, `"?"`, `(?)`: a term, not a sentence); an ellipsis that is a word of its own
+    (`PATTERNS ... [FILE...]`: the synopsis' "and more"); a `?` right after a brace
+    closed in its token (`{m,n}?`: a regular expression's; braces are no prose). A quoted
+    word that ends a sentence (`He said "stop." Then ...`) or a quoted span with white
+    space (`"I will." Then`) still ends one."""
+    marks = end
+    while marks > 0 and text[marks - 1] in ".!?":
+        marks -= 1
+    token_start = marks
+    while token_start > 0 and not text[token_start - 1].isspace():
+        token_start -= 1
+    token, closers = text[token_start:marks], text[end:closed]
+    ellipsis = end - marks >= 2 and text[end - 1] == "."
+    if ellipsis and closers[:1] in (")", "]", "}"):
+        return True
+    if ellipsis and not token:
+        return True
+    opened = [_OPENERS[c] for c in closers if c in _OPENERS and _OPENERS[c] in token]
+    if opened:
+        inside = token[token.rfind(opened[0]) + 1:]
+        if ellipsis or not any(ch.isalnum() for ch in inside):
+            return True
+    return not closers and text[end - 1] == "?" and end - marks == 1 and \
+        token.endswith("}") and "{" in token
+
+
+# the quote or bracket that each closing one closes (`_in_token`)
+_OPENERS = {'"': '"', "'": "'", ")": "(", "]": "[", "}": "{"}
 
 
 def _cjk_sentences(text: str) -> list[str]:
@@ -674,20 +721,22 @@ class _Parser:
         """`LEAD_INS`: a one-line paragraph that ends no sentence and comes right before
         list items (blank lines between or none), when at least `lead_ins` of them share
         its first word, becomes the context of every unit of that run of items."""
-        found = [(b, block.lines[0].split()[0]) for b, block in enumerate(self.blocks[:-1])
+        blocks = [block for block in self.blocks if block.kind != "rule"]  # (as before
+        # rules were kept: a rule between a lead-in and its list is layout)
+        found = [(b, block.lines[0].split()[0]) for b, block in enumerate(blocks[:-1])
                  if block.kind == "paragraph" and len(block.lines) == 1
                  and not _ENDS_SENTENCE.search(block.lines[0].rstrip())
-                 and self.blocks[b + 1].kind == "item"
-                 and block.marks is None
+                 and blocks[b + 1].kind == "item"
+                 and block.marks is None and block.under is None
                  and not any(self.units[u].piece for u in block.units)]
         firsts = Counter(first for _, first in found)
         for b, first in found:
             if firsts[first] < self.lead_ins:
                 continue
-            block = self.blocks[b]
+            block = blocks[b]
             for u in block.units:
                 self.units[u].kind = "leadin"
-            for item in itertools.takewhile(lambda k: k.kind == "item", self.blocks[b + 1:]):
+            for item in itertools.takewhile(lambda k: k.kind == "item", blocks[b + 1:]):
                 for u in item.units:
                     self.units[u].context += tuple(block.units)
 
@@ -741,8 +790,8 @@ class _Parser:
             self._close_items(indent)
             self._table(lines[i:table_end])
             return table_end
-        if _ADORNMENT.match(line):  # a rule / transition: layout, not meaning
-            self.blank = True
+        if _ADORNMENT.match(line):  # a rule / transition: layout, little meaning
+            self._rule(i)
             return i + 1
         if directive := _DIRECTIVE.match(line):
             self._close_items(indent)
@@ -765,8 +814,9 @@ class _Parser:
         if item := _ITEM.match(line):
             return self._item(i, item)
         columns = _columns(line, self.code_tab_stop)
-        if not self.layout and self.blank and not self.items and columns >= 4 and self.blocks \
-                and self.blocks[-1].kind not in ("item", "directive"):
+        last = self._last_block()
+        if not self.layout and self.blank and not self.items and columns >= 4 \
+                and last is not None and last.kind not in ("item", "directive"):
             # markdown's indented code block (reStructuredText's block quote: kept whole too)
             end = _indented_end(lines, i, columns - 1, self.code_tab_stop)
             self._atomic("code", lines[i:end])
@@ -783,6 +833,40 @@ class _Parser:
 
     def _context(self) -> tuple[int, ...]:
         return tuple(u for _, u in self.headings) + tuple(u for _, _, u in self.items)
+
+    def _last_block(self) -> Block | None:
+        """The last block read, horizontal rules left out (read as blank lines only)."""
+        return next((block for block in reversed(self.blocks) if block.kind != "rule"), None)
+
+    def _rule(self, i: int) -> None:
+        """A line of one repeated mark (`---`, `***`, `=====`) that is no title's: right
+        under a heading, a paragraph or a list item of words (no blank line between), it
+        belongs to that block (a setext underline: without it a heading reads as body
+        text), paid for and written whenever the block is; else a horizontal rule, a block
+        of its own whose unit is the context of nothing, so it is kept only with the whole
+        brief (at `--ratio 1`). Either way the parser reads on as after a blank line."""
+        line = _clean_line(self.lines[i])
+        last = self.blocks[-1] if self.blocks else None
+        if not self.blank and last is not None and last.marks is None \
+                and last.under is None and last.kind in ("heading", "paragraph", "item") \
+                and any(ch.isalnum() for text in last.lines for ch in text):
+            if last.kind == "heading":  # a context unit: it pays for the line
+                under = last.units[0]
+                self.units[under].words += count_words(line)
+            else:  # (no text: the line is no meaning for the model, as before it was kept)
+                under = len(self.units)
+                self.units.append(Unit("underline", "", count_words(line),
+                                       len(self.blocks) - 1))
+                for unit in last.units:
+                    self.units[unit].context += (under,)
+            last.under = (under, line)
+            self.blank = True
+            return
+        block = self._add("rule", [line], [("rule", "")])
+        # (no context: kept with the whole brief only, it brings no repeated list item)
+        self.units[block.units[0]] = Unit("rule", "", count_words(line), len(self.blocks) - 1)
+        block.blank_after = i + 1 >= len(self.lines) or not self.lines[i + 1].strip()
+        self.blank = True
 
     def _add(self, kind: str, lines: list[str], texts: list[tuple[str, str]]) -> Block:
         block = Block(kind, lines, blank_before=self.blank or not self.blocks)
@@ -1181,6 +1265,9 @@ def render(doc: Document, keep: set[int] | npt.NDArray[np.bool_],
     chosen = [[u for u in block.units if u in kept] for block in doc.blocks]
     written = [_block_lines(doc, block, units) if units else []
                for block, units in zip(doc.blocks, chosen, strict=True)]
+    for b, block in enumerate(doc.blocks):
+        if written[b] and block.under is not None and block.under[0] in kept:
+            written[b].append(block.under[1])
     if budget is not None and any(block.marks is not None for block in doc.blocks):
         over = sum(count_words(line) for lines in written for line in lines) - budget
         # whole runs, written as they were, on one line instead (as a partly kept run is),
@@ -1198,14 +1285,19 @@ def render(doc: Document, keep: set[int] | npt.NDArray[np.bool_],
             over -= saving
     out: list[str] = []
     gap = False
+    last = -1  # the block written last
     for b, (block, units) in enumerate(zip(doc.blocks, chosen, strict=True)):
         if not units:
             gap = gap or block.blank_before
             continue
-        if out and (gap or block.blank_before):
+        # (a rule is read as a blank line after it: written, the brief's own spacing)
+        tight = last == b - 1 and doc.blocks[last].kind == "rule" \
+            and not doc.blocks[last].blank_after
+        if out and (gap or block.blank_before) and not tight:
             out.append("")
         gap = False
         out.extend(written[b])
+        last = b
     return doc.line_ending.join([*out, ""]) if out else ""
 
 

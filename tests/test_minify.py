@@ -6,6 +6,7 @@ review the diff like code."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -555,6 +556,118 @@ def test_a_laid_out_brief_keeps_its_headings_on_their_lines(real_encoder: Encode
 def test_sentence_split_keeps_abbreviations() -> None:
     assert split_sentences("Use e.g. Redis. J. Smith agreed. Version 3.13 works! Done") == [
         "Use e.g. Redis.", "J. Smith agreed.", "Version 3.13 works!", "Done"]
+
+
+# briefs whose sentences hold end marks inside a token (an audit's findings), with the
+# sentences they are made of (list markers left out)
+IN_TOKEN_BRIEFS = [
+    ('Use "ssh://..." URLs for remote hosts with care. Dashes are rejected now.\n',
+     ['Use "ssh://..." URLs for remote hosts with care.', "Dashes are rejected now."]),
+    ("The special characters are:\n\n"
+     '    "."      Matches any character except a newline.\n'
+     '    "^"      Matches the start of the string.\n'
+     '    "*"      Matches 0 or more (greedy) repetitions of the preceding RE.\n'
+     '    "?"      Matches 0 or 1 (greedy) of the preceding RE.\n'
+     "    {m,n}?   Non-greedy version of the above.\n"
+     "    (?P<name>...) The substring matched by the group is accessible by name.\n"
+     "    (?#...)  A comment; ignored.\n",
+     ["The special characters are:", '"." Matches any character except a newline.',
+      '"^" Matches the start of the string.',
+      '"*" Matches 0 or more (greedy) repetitions of the preceding RE.',
+      '"?" Matches 0 or 1 (greedy) of the preceding RE.', "{m,n}? Non-greedy version of the above.",
+      "(?P<name>...) The substring matched by the group is accessible by name.",
+      "(?#...) A comment; ignored."]),
+    ("SYNOPSIS\n       grep [OPTION...] PATTERNS [FILE...]\n"
+     "       grep [OPTION...] -e PATTERNS ... [FILE...]\n\n"
+     "DESCRIPTION\n       grep searches for PATTERNS in each FILE. PATTERNS is one or more\n"
+     "       patterns separated by newline characters, and grep prints each line\n"
+     "       that matches a pattern.\n",
+     ["SYNOPSIS", "grep [OPTION...] PATTERNS [FILE...]",
+      "grep [OPTION...] -e PATTERNS ... [FILE...]", "DESCRIPTION",
+      "grep searches for PATTERNS in each FILE.", "PATTERNS is one or more patterns separated "
+      "by newline characters, and grep prints each line that matches a pattern."]),
+    ("Fixes since v2.7.5\n------------------\n\n"
+     ' * A "ssh://..." URL can result in a "ssh" command line with a\n'
+     '   hostname that begins with a dash "-", which would cause the "ssh"\n'
+     "   command to instead (mis)treat it as an option.  This is now\n"
+     "   prevented by forbidding such a hostname (which will not be\n"
+     "   necessary in the real world).\n\n"
+     ' * In the same spirit, a repository name that begins with a dash "-"\n'
+     "   is also forbidden now.\n",
+     ["Fixes since v2.7.5", "------------------",
+      'A "ssh://..." URL can result in a "ssh" command line with a hostname that begins with '
+      'a dash "-", which would cause the "ssh" command to instead (mis)treat it as an option.',
+      "This is now prevented by forbidding such a hostname (which will not be necessary in "
+      "the real world).",
+      'In the same spirit, a repository name that begins with a dash "-" is also forbidden '
+      "now."]),
+]
+
+
+def reads_as_sentences(text: str, sentences: list[str], markers: tuple[str, ...] = ("*",)
+                       ) -> bool:
+    """Whether `text`'s words are, in order, whole `sentences` or starts of them (each one
+    at most once, a list's `markers` anywhere): never a sentence's middle or end alone."""
+    words, wanted = text.split(), [s.split() for s in sentences]
+
+    @functools.cache
+    def fits(at: int, next_sentence: int) -> bool:
+        if at == len(words):
+            return True
+        if words[at] in markers and fits(at + 1, next_sentence):
+            return True
+        for k in range(next_sentence, len(wanted)):
+            same = 0
+            while same < len(wanted[k]) and at + same < len(words) \
+                    and words[at + same] == wanted[k][same]:
+                same += 1
+            if any(fits(at + n, k + 1) for n in range(same, 0, -1)):
+                return True
+        return False
+
+    return fits(0, 0)
+
+
+def test_end_marks_inside_a_token_end_no_sentence() -> None:
+    """An audit found `..."`, `...]`, `...)` and quoted one-mark terms (`"?"`, `"."`) read
+    as sentence ends: a paragraph kept in part joined the pieces into false statements
+    (`Use "ssh://..." Dashes are rejected now.`; `"." Matches 0 or 1 (greedy) of the
+    preceding RE.`; `grep [OPTION...] [FILE...]`, PATTERNS dropped from the middle)."""
+    assert split_sentences('Use "ssh://..." URLs for remote hosts with care. Dashes are '
+                           "rejected now.") == [
+        'Use "ssh://..." URLs for remote hosts with care.', "Dashes are rejected now."]
+    for term in ('"."', '"?"', '"!"', "(?P<name>...)", "(?#...)", "[OPTION...]", "{m,n}?",
+                 "f(...)", '"..."', "..."):
+        assert split_sentences(f"A {term} Matches it. Next one.") == [
+            f"A {term} Matches it.", "Next one."], term
+    assert split_sentences("grep [OPTION...] -e PATTERNS ... [FILE...]") == [
+        "grep [OPTION...] -e PATTERNS ... [FILE...]"]
+    assert split_sentences("See the list (and so on...) Then go.") == [
+        "See the list (and so on...) Then go."]
+    # genuine ends stay: a quoted word, a quoted span with spaces, a bracket, an ellipsis
+    for first, second in [('He said "stop."', "Then he left."),
+                          ('He said "I will stop."', "Then he left."),
+                          ("He said (stop.)", "Then he left."),
+                          ("See f(x).", "Then go."), ("It ends here...", "Then more."),
+                          ("Is it (this)?", "Yes."),
+                          ("Vraiment ?", "Oui.")]:
+        assert split_sentences(f"{first} {second}") == [first, second], first
+    # (a quoted word ending in an ellipsis reads as a term: `"ssh://..."` and `"here..."`
+    # look alike, and one sentence too many is never a false statement)
+    assert split_sentences('It ended "here..." Then more.') == ['It ended "here..." Then more.']
+    for text, sentences in IN_TOKEN_BRIEFS:
+        assert reads_as_sentences(text, sentences)
+
+
+def test_a_kept_part_never_joins_pieces_of_sentences_cut_inside_a_token() -> None:
+    """The audit's briefs at every budget, with the hashing encoder (whose choice does not
+    follow meaning): each output is whole sentences of the brief or starts of them."""
+    for text, sentences in IN_TOKEN_BRIEFS:
+        words_in = count_words(text)
+        for max_words in range(1, words_in + 1):
+            result = minify(hashing(), text, max_words=max_words)
+            assert result.words_out <= max_words
+            assert reads_as_sentences(result.text, sentences), (max_words, result.text)
 
 
 def test_clause_split() -> None:
@@ -1314,6 +1427,46 @@ def test_ratio_one_keeps_every_word_but_repeats() -> None:
         assert minify(hashing(), text, max_words=count_words(text)).text == text
     repeated = "A line said twice.\n\nA line said twice.\n\nAnother one.\n"
     assert minify(hashing(), repeated, ratio=1.0).text == "A line said twice.\n\nAnother one.\n"
+
+
+RULED = ("First paragraph here.\n\n---\n\nSecond paragraph here.\n\n***\n\n1. Item\n--------\n\n"
+         "Third one. With two sentences.\n\nA heading on\ntwo lines\n---------\n\n"
+         "```\ncode\n```\n___\nRight after a rule.\n\n"
+         "****************\n* Boxed text. *\n* More text. *\n****************\n\n"
+         "The end.\n")
+
+
+def test_ratio_one_keeps_rules_and_underlines() -> None:
+    """At ratio 1 only the lossless clean-ups happen (README, step 2): horizontal rules, a
+    rule under a list item (`1. Item` over `-----`, as in the MPL's section titles) or under
+    a paragraph of two lines (a setext heading), a box of `*`s were dropped as layout."""
+    for text in (RULED, "A\n\n-----\n", "-----\n\nB said it.\n"):
+        result = minify(hashing(), text, ratio=1.0)
+        assert result.text == text and result.words_out == count_words(text)
+        assert minify(hashing(), text, max_words=count_words(text)).text == text
+    repeated = "* *\n* Boxed. *\n* *\n*****\n"  # (the repeated `* *` is still dropped)
+    assert minify(hashing(), repeated, ratio=1.0).text == "* *\n* Boxed. *\n*****\n"
+
+
+def test_an_underline_is_kept_with_its_line_and_paid_for() -> None:
+    """A rule right under a list item or paragraph is kept whenever any of it is (without
+    it, a heading reads as body text) and counts against the budget; a horizontal rule
+    between blank lines is kept only with the whole brief."""
+    words_in = count_words(RULED)
+    for max_words in range(1, words_in):
+        result = minify(hashing(), RULED, max_words=max_words)
+        assert result.words_out <= max_words
+        lines = result.text.split("\n")
+        for k, line in enumerate(lines):
+            if re.fullmatch(r"([-*=_])\1{2,}", line):  # only an underline
+                assert lines[k - 1] in ("1. Item", "two lines", "A heading on two lines") \
+                    or lines[k - 1].startswith("* More"), (max_words, result.text)
+            if line in ("1. Item", "two lines", "A heading on two lines") \
+                    or line.startswith("* More"):
+                assert re.fullmatch(r"([-*])\1{7,}", lines[k + 1]), (max_words, result.text)
+    doc = parse(RULED)
+    assert [u.kind for u in doc.units].count("underline") == 3
+    assert sum(u.words for u in doc.units) == words_in
 
 
 def test_sentence_starts_cut_from_their_ends_are_never_joined_into_one_line() -> None:
