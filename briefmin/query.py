@@ -1,7 +1,8 @@
 """Reading a search query: the words the lexical channel looks up, and the literals that must
 match (quoted phrases and identifier-like words such as `ENG-2291`, `CONFIG_FOO_BAR`,
 `perm_version`, `/sys/class/net`, `getUserName`, `NFS`, `v2.1`, `--si`, `@property`,
-`#include`, `C++`, and words of Chinese or Japanese, which are written without spaces)."""
+`#include`, `C++`, names such as `Julián`, and words of Chinese or Japanese, which are
+written without spaces)."""
 
 from __future__ import annotations
 
@@ -55,7 +56,8 @@ def is_identifier(word: str) -> bool:
     `include`). (`C++` and `C#` are literals only as a whole query: `parse`.) And a word
     holding Chinese or Japanese letters or Korean syllables, or a mark written on a letter
     (a Hindi vowel sign): the index holds those letters alone, so only the literal check
-    keeps the word's letters together and in order (and the bundled model reads English)."""
+    keeps the word's letters together and in order (and the bundled model reads English).
+    And a name with a diacritic (`_is_accented_name`)."""
     letters = [c for c in word if c.isalpha()]
     return (any(c.isdigit() for c in word) or cjk.has_token_letter(word)
             or bool(_INNER.search(word))
