@@ -42,6 +42,7 @@ from .sources import (
     DEFAULT_MAX_BYTES,
     Source,
     archive_name,
+    is_utf8,
     iter_sources,
     read_path_list,
     read_queries,
@@ -334,12 +335,10 @@ def _ray_encoding(archive: Archive, address: str | None, actors: int | None,
 def _utf8(text: str, what: str) -> str:
     """`text` from the command line, refused when its bytes were not UTF-8 (Python hands
     such bytes over as lone surrogates, which no encoder, index or name cell takes)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
+    if not is_utf8(text):
         shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         raise UsageError(f"{what} '{printable(shown)}' is not valid UTF-8; give it in "
-                         "UTF-8") from None
+                         "UTF-8")
     return text
 
 
@@ -1283,7 +1282,7 @@ def _briefs_to_minify(given: list[str], include: tuple[str, ...], exclude: tuple
     from .text import Admitted, Skipped, admit, decode_text
 
     for path in given:
-        if path != "-" and not _is_utf8(path) and os.path.lexists(path):
+        if path != "-" and not is_utf8(path) and os.path.lexists(path):
             raise InputError(f"cannot minify {output.escape_name(path)}: its name is not "
                              "valid UTF-8; rename it, or pipe it in: briefmin minify - < FILE")
     # the archive name a named file's source or skip record carries, and the path given
@@ -1330,14 +1329,6 @@ def _briefs_to_minify(given: list[str], include: tuple[str, ...], exclude: tuple
                     f"{output.escape_name(left_out[0])}; give --include GLOB to take them",
                     quiet or json_out)
     return named
-
-
-def _is_utf8(path: str) -> bool:
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _advice(reason: str) -> str:

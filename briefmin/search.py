@@ -317,21 +317,21 @@ class LexicalRanker:
 
     def scores(self, terms: tuple[str, ...]) -> Floats:
         """The BM25 score of every content (0 = no term)."""
-        out = np.zeros(len(self._ids), np.float32)
-        for term in terms:
-            where = self.matches(term)
-            if len(where):
-                out[where] += self._idf(len(where)) * self._norm[where]
-        return out
+        return self._idf_sums(terms, self._norm)
 
     def held(self, terms: tuple[str, ...]) -> Floats:
         """Per content, the idf of the query's terms it holds, each counted once whatever
         the brief's length (`fusion.Params.coverage`)."""
+        return self._idf_sums(terms, None)
+
+    def _idf_sums(self, terms: tuple[str, ...], weights: Floats | None) -> Floats:
+        """Per content, the idf of each term it holds, times its `weights` (none: 1)."""
         out = np.zeros(len(self._ids), np.float32)
         for term in terms:
             where = self.matches(term)
             if len(where):
-                out[where] += self._idf(len(where))
+                idf = self._idf(len(where))
+                out[where] += idf if weights is None else idf * weights[where]
         return out
 
     def _idf(self, df: int) -> float:

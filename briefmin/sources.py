@@ -79,10 +79,18 @@ def _compiled(patterns: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
 
 
-def _checked_name(path: str) -> str | Skipped:
+def is_utf8(text: str) -> bool:
+    """Whether `text` (a path or argument) came as UTF-8 bytes: Python hands other bytes over
+    as lone surrogates, which no encoder, index or name cell takes."""
     try:
-        path.encode("utf-8")
+        text.encode("utf-8")
     except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _checked_name(path: str) -> str | Skipped:
+    if not is_utf8(path):
         return Skipped(os.fsencode(path).decode("utf-8", "backslashreplace"),
                        "file name is not valid UTF-8; rename it")
     return archive_name(path)
