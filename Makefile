@@ -43,7 +43,7 @@ demo: install
 	$(BRIEFMIN) verify $(DEMO)/briefs.bmin
 
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --hypothesis-profile=ci
 
 lint: install
 	$(VENV)/bin/ruff check briefmin tests bench

@@ -333,7 +333,12 @@ def _measured_pick(encoder: Encoder, texts: Sequence[str],
         row += 1 + len(firsts)
         cosines = [similarity(original, c, count_words(texts[i]), count_words(out))
                    for c, out in zip(candidates, firsts, strict=True)]
-        best = int(np.argmax(cosines))  # the first of equal ones: the estimate's pick
+        # an empty output never beats one that says something, even at a cosine below 0
+        # (one CJK letter against its sentence): a brief that fits some words is never
+        # emptied by the pick
+        ranks = [c if count_words(out) else -np.inf for c, out in
+                 zip(cosines, firsts, strict=True)]
+        best = int(np.argmax(ranks))  # the first of equal ones: the estimate's pick
         picks[i] = (list(firsts.values())[best], cosines[best])
     return picks
 

@@ -1781,6 +1781,7 @@ _ZH_BLOCK = st.tuples(st.sampled_from(["", "- ", "1. "]), _ZH_PARAGRAPH)  # list
 @given(blocks=st.lists(_ZH_BLOCK, min_size=1, max_size=5), ratio=st.floats(0.05, 1.0),
        wrap=st.integers(8, 60))
 @example(blocks=[("- ", "运行调制解调器，然后捕获输出。好。")], ratio=0.5, wrap=9)
+@example(blocks=[("", "乎俦仭。")], ratio=0.5, wrap=9)  # the pick emptied it (cosine < 0)
 def test_chinese_briefs_keep_the_output_rules(blocks: list[tuple[str, str]], ratio: float,
                                               wrap: int) -> None:
     """Chinese paragraphs and list items, wrapped at any width: the output is the brief's
