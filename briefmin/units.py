@@ -28,10 +28,11 @@ import numpy.typing as npt
 from . import cjk
 
 # units kept only as the context of others (a heading, a table's head, a list item's marker,
-# a comment run's mark, a rule line right under a paragraph or list item); a horizontal rule
-# between blank lines is the context of nothing: kept only with the whole brief
+# a comment run's mark, a rule line right under a paragraph or list item, a link's or
+# footnote's definition); a horizontal rule between blank lines is the context of nothing:
+# kept only with the whole brief
 CONTEXT_KINDS = ("heading", "tablehead", "itemhead", "leadin", "commentmark", "underline",
-                 "rule")
+                 "rule", "definition")
 # whether a brief with no markdown or reStructuredText structure, most of whose words are
 # indented, is read as plain text laid out by indentation (`laid_out`): a manual page saved
 # with `man | col -b`, notes indented by hand. Markdown's rule made each of its indented
@@ -117,6 +118,10 @@ _GRID_HEAD_RULE = re.compile(r"^\s*\+=[=+]*\+\s*$")
 _TABLE_DIRECTIVE = re.compile(r"^\s*\.\.\s+(flat-table|list-table)::")
 _OPTION = re.compile(r"^\s*:[^:\s][^:]*:")
 _QUOTE = re.compile(r"^\s{0,3}>")
+# markdown's link reference definition (`[label]: https://...`) or footnote (`[^1]: text`):
+# invisible once rendered, it is what `[text][label]`, `[label]` or `[^1]` elsewhere points at
+_DEFINITION = re.compile(r"^ {0,3}\[([^\[\]]+)\]:[ \t]*\S")
+_BRACKETED = re.compile(r"\[([^\[\]]+)\]")  # a label a text may point at
 _COMMENT = re.compile(r"^ {0,3}<!--")  # markdown's HTML comment block, to its `-->`
 _HASH_LINE = re.compile(r"^[ \t]*#")  # a commented file's comment line (`COMMENT_RUNS`)
 # a comment line of text: marks, then white space or nothing (`# text`, `#`); the marks
@@ -565,7 +570,9 @@ def _is_title(lines: list[str], i: int) -> bool:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentence texts whose concatenation (with the whitespace between) is `text`."""
+    """Sentence texts whose concatenation (with the whitespace between) is `text`. No
+    sentence ends inside a span of markdown (`_SPAN`): a kept part of it would be broken
+    markup (a stray `**`, a link's text without its target)."""
     pieces, start = [], 0
     for match in _SENTENCE_END.finditer(text):
         before = text[start:match.start()].rstrip("\"')]*_.!?")
@@ -615,6 +622,13 @@ def _in_token(text: str, end: int, closed: int) -> bool:
         token.endswith("}") and "{" in token
 
 
+# a span of markdown no sentence ends inside: inline code, strong emphasis (`**kwargs` is
+# none: a span's closing marks follow a non-space and precede no letter), a link's text with
+# its target (`[Read this. Then that](url)`, `[text][label]`)
+_SPAN = re.compile(r"(`+)(?=\S)[^`]*?(?<=\S)\1(?![\w`])"
+                   r"|(?<![\w*])\*\*(?=\S).+?(?<=\S)\*\*(?![\w*])"
+                   r"|\[[^\[\]]*\]\([^()\s]*\)|\[[^\[\]]*\]\[[^\[\]]*\]", re.S)
+_SPAN_MARKS = re.compile(r"`|\*\*|\]\(|\]\[")  # (most paragraphs have none: no search)
 # the quote or bracket that each closing one closes (`_in_token`)
 _OPENERS = {'"': '"', "'": "'", ")": "(", "]": "[", "}": "{"}
 
@@ -686,6 +700,7 @@ class _Parser:
         self.fine_clauses = fine_clauses
         self.words = words
         self.sentence_of: dict[int, int] = {}  # a clause or word unit: its sentence's first
+        self.definitions: list[tuple[int, str]] = []  # (unit, label) of each definition
         self.atx_headings = atx_headings
         ending = _LINE_END.search(text)
         self.line_ending = ending.group() if ending else "\n"
@@ -715,6 +730,7 @@ class _Parser:
             i = self._step(i)
         if self.lead_ins:
             self._mark_lead_ins()
+        self._point_at_definitions()
         return Document(self.blocks, self.units, self._duplicates(), self.line_ending)
 
     def _mark_lead_ins(self) -> None:
@@ -739,6 +755,29 @@ class _Parser:
             for item in itertools.takewhile(lambda k: k.kind == "item", blocks[b + 1:]):
                 for u in item.units:
                     self.units[u].context += tuple(block.units)
+
+    def _point_at_definitions(self) -> None:
+        """A unit whose text (or its context's: a heading's) holds `[label]` of a link's or
+        footnote's definition brings that definition as context, so a kept link never
+        loses its target and a definition is kept only with a link to it. A definition
+        nothing points at is a sentence, as any line of text."""
+        labels: dict[str, int] = {}
+        for index, label in self.definitions:
+            labels.setdefault(label, index)  # the first one counts (CommonMark)
+        pointed: set[int] = set()
+        for unit in self.units if labels else ():
+            # (code too: MyST's fenced ```{note} blocks hold links; a false match costs a
+            # definition's few words)
+            if unit.kind in ("definition", "front", "comment"):
+                continue
+            texts = " ".join([*(self.units[c].text for c in unit.context), unit.text])
+            found = [labels[label] for match in _BRACKETED.finditer(texts)
+                     if (label := _label(match.group(1))) in labels]
+            unit.context += tuple(d for d in dict.fromkeys(found) if d not in unit.context)
+            pointed.update(found)
+        for index, _ in self.definitions:
+            if index not in pointed:
+                self.units[index].kind = "sentence"
 
     def _step(self, i: int) -> int:
         lines, line = self.lines, self.lines[i]
@@ -808,6 +847,8 @@ class _Parser:
                 end += 1
             self._atomic("quote", lines[i:end])
             return end
+        if definition := _DEFINITION.match(line):
+            return self._definition(i, definition.group(1))
         if self.layout and self._layout_heading(i):
             self._heading(indent + 1, [line], line.strip())
             return i + 1
@@ -887,6 +928,24 @@ class _Parser:
             return
         lines = [_clean_line(line) for line in lines]
         self._add(kind, lines, [(kind, "\n".join(lines))])
+
+    def _definition(self, i: int, label: str) -> int:
+        """A link's or footnote's definition, with the lines that continue it (a link's
+        title; a footnote's wrapped text, up to a blank line or another block): a block of
+        its own, in no section (it belongs to the links to it, wherever they are)."""
+        lines = self.lines
+        end = i + 1
+        # (after a link's, a line that is no title starts a paragraph, as in CommonMark)
+        while end < len(lines) and lines[end].strip() and not _DEFINITION.match(lines[end]) \
+                and not self._starts_block(end) \
+                and (label.startswith("^") or lines[end].lstrip()[0] in "\"'("):
+            end += 1
+        self._close_items(_indent(lines[i]))
+        body = [_clean_line(line) for line in lines[i:end]]
+        block = self._add("definition", body, [("definition", "\n".join(body))])
+        self.units[block.units[0]].context = ()
+        self.definitions.append((block.units[0], _label(label)))
+        return end
 
     def _table(self, lines: list[str], kind: str = "table") -> None:
         """A table as one unit; one larger than the budget (`split_over` words) as a head unit
@@ -1162,6 +1221,11 @@ class _Piece:
     line_start: bool = False
     rest: bool = False
     glued: bool = False
+
+
+def _label(text: str) -> str:
+    """A link label as CommonMark matches it: case and runs of white space do not count."""
+    return " ".join(text.split()).casefold()
 
 
 def _start_pieces(sentence: str, budget: int) -> list[_Piece]:
