@@ -731,7 +731,20 @@ class _Parser:
         if self.lead_ins:
             self._mark_lead_ins()
         self._point_at_definitions()
+        self._close_contexts()
         return Document(self.blocks, self.units, self._duplicates(), self.line_ending)
+
+    def _close_contexts(self) -> None:
+        """Each unit's context holds its context's context too (an item's underline, the
+        heading over an HTML element's opening): a selection marks the context it brings as
+        kept, and rendering brings theirs, so a context's context left out of the price
+        overspent the budget (`1. Title` over `=====`, a sentence under it: one word)."""
+        for index, unit in enumerate(self.units):
+            closed = list(unit.context)
+            for c in closed:  # (grows as it goes: a breadth-first walk)
+                closed.extend(d for d in self.units[c].context
+                              if d != index and d not in closed)
+            unit.context = tuple(closed)
 
     def _mark_lead_ins(self) -> None:
         """`LEAD_INS`: a one-line paragraph that ends no sentence and comes right before

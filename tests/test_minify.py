@@ -2074,3 +2074,28 @@ def test_a_minified_readme_keeps_the_targets_of_its_links(real_encoder: Encoder)
         out = minify(real_encoder, _REFERENCED, ratio=ratio).text
         assert not _dangling(_REFERENCED, out), (ratio, out)
         assert not re.search(r"(?m)^## Licence\n\n\[", out), (ratio, out)
+
+
+
+_UNDERLINED_ITEMS = ("Contents\n\n  1. Supported Hardware\n  2. Version History\n\n"
+                     "1. Supported Hardware\n=====================\n\n"
+                     "   The following chips and host adapters are supported by the driver.\n"
+                     "   Each is listed with its bus. Older boards are not.\n\n"
+                     "2. Version History\n==================\n\n"
+                     "   * 7.0 (4th August, 2005): updated for the new layer.\n"
+                     "   * 6.3 (1st May, 2004): fixed a hang on reset.\n")
+
+
+def test_a_context_brings_its_own_context_within_the_budget() -> None:
+    """Session 35 found `minify` 4 words over its budget on a kernel doc (scsi/aic7xxx.rst):
+    a sentence under `1. Supported Hardware` (a list item over its `=====` underline) brought
+    the item as its context, and the item its underline, which the selection had not priced.
+    Every context's context is now the unit's context too: at every budget the output holds."""
+    doc = parse(_UNDERLINED_ITEMS)
+    for unit in doc.units:
+        for c in unit.context:
+            assert set(doc.units[c].context) <= set(unit.context) | {doc.units.index(unit)}
+    total = count_words(_UNDERLINED_ITEMS)
+    for budget in range(1, total + 1):
+        result = minify(hashing(), _UNDERLINED_ITEMS, max_words=budget)
+        assert result.words_out == count_words(result.text) <= budget, (budget, result.text)
