@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,10 +30,11 @@ from . import cjk
 
 # units kept only as the context of others (a heading, a table's head, a list item's marker,
 # a comment run's mark, a rule line right under a paragraph or list item, a link's or
-# footnote's definition); a horizontal rule between blank lines is the context of nothing:
-# kept only with the whole brief
+# footnote's definition, the opening and closing tags of an HTML element around blocks); a
+# horizontal rule between blank lines is the context of nothing: kept only with the whole
+# brief
 CONTEXT_KINDS = ("heading", "tablehead", "itemhead", "leadin", "commentmark", "underline",
-                 "rule", "definition")
+                 "rule", "definition", "htmlopen", "htmlclose")
 # whether a brief with no markdown or reStructuredText structure, most of whose words are
 # indented, is read as plain text laid out by indentation (`laid_out`): a manual page saved
 # with `man | col -b`, notes indented by hand. Markdown's rule made each of its indented
@@ -122,6 +124,12 @@ _QUOTE = re.compile(r"^\s{0,3}>")
 # invisible once rendered, it is what `[text][label]`, `[label]` or `[^1]` elsewhere points at
 _DEFINITION = re.compile(r"^ {0,3}\[([^\[\]]+)\]:[ \t]*\S")
 _BRACKETED = re.compile(r"\[([^\[\]]+)\]")  # a label a text may point at
+# an HTML element around markdown blocks (`<details>` … a blank line … `</details>`, a
+# README's `<div align="center">`): its opening paragraph, and a line of its closing tag alone
+_HTML_OPEN = re.compile(r"^ {0,3}<(details|div|section|center|article|aside|figure)(?=[\s>])",
+                        re.IGNORECASE)
+_HTML_CLOSE = re.compile(r"^ {0,3}</(details|div|section|center|article|aside|figure)\s*>\s*$",
+                         re.IGNORECASE)
 _COMMENT = re.compile(r"^ {0,3}<!--")  # markdown's HTML comment block, to its `-->`
 _HASH_LINE = re.compile(r"^[ \t]*#")  # a commented file's comment line (`COMMENT_RUNS`)
 # a comment line of text: marks, then white space or nothing (`# text`, `#`); the marks
@@ -574,7 +582,10 @@ def split_sentences(text: str) -> list[str]:
     sentence ends inside a span of markdown (`_SPAN`): a kept part of it would be broken
     markup (a stray `**`, a link's text without its target)."""
     pieces, start = [], 0
+    spans = [m.span() for m in _SPAN.finditer(text)] if _SPAN_MARKS.search(text) else []
     for match in _SENTENCE_END.finditer(text):
+        if any(a < match.start(1) < b for a, b in spans):
+            continue  # "**Note: it is unsigned. Allow it first.**": one sentence
         before = text[start:match.start()].rstrip("\"')]*_.!?")
         last = before.rsplit(None, 1)[-1] if before.split() else ""
         word = last.lstrip("(\"'*_`").lower()
@@ -653,14 +664,26 @@ def split_clauses(sentence: str, fine: bool = False, words: bool = False) -> lis
     if words:
         if has_cjk(sentence):
             return _CJK_PHRASE.findall(sentence)
-        found = sentence.split()
+        spans = [m.span() for m in _SPAN.finditer(sentence)] \
+            if _SPAN_MARKS.search(sentence) else []
+        cuts: list[tuple[int, int]] = []  # a span's words are one (no cut inside a link)
+        for word in _NON_SPACE.finditer(sentence):
+            if cuts and any(a < word.start() < b for a, b in spans):
+                cuts[-1] = (cuts[-1][0], word.end())
+            else:
+                cuts.append(word.span())
+        found = [sentence[a:b] for a, b in cuts]
         # a first word of marks alone (`##` of a heading, a quote's `>`) would be a cut
         # lead that says nothing: it joins the word after it
         while len(found) > 1 and not any(ch.isalnum() for ch in found[0]):
             found[:2] = [f"{found[0]} {found[1]}"]
         return found
     pieces, start = [], 0
+    spans = [m.span() for m in _SPAN.finditer(sentence)] \
+        if _SPAN_MARKS.search(sentence) else []
     for match in (_FINE_CLAUSE_BREAK if fine else _CLAUSE_BREAK).finditer(sentence):
+        if any(a < match.start() < b for a, b in spans):
+            continue  # (as between sentences: no cut inside a link or `**bold, text**`)
         pieces.append(sentence[start:match.start()])
         start = match.end()
     pieces.append(sentence[start:])
@@ -701,6 +724,8 @@ class _Parser:
         self.words = words
         self.sentence_of: dict[int, int] = {}  # a clause or word unit: its sentence's first
         self.definitions: list[tuple[int, str]] = []  # (unit, label) of each definition
+        # the HTML elements open around blocks: (the line of the closing tag, opening unit)
+        self.elements: list[tuple[int, int]] = []
         self.atx_headings = atx_headings
         ending = _LINE_END.search(text)
         self.line_ending = ending.group() if ending else "\n"
@@ -797,6 +822,10 @@ class _Parser:
         if not line.strip():
             self.blank = True
             return i + 1
+        while self.elements and self.elements[-1][0] < i:  # its closing line was read as
+            self.units[self.elements.pop()[1]].kind = "sentence"  # text: no element
+        if self.elements and self.elements[-1][0] == i:
+            return self._element_end(i)
         indent = _indent(line)
         if self.layout:  # a laid-out heading governs only the lines deeper than it
             while self.headings and self.headings[-1][0] > indent:
@@ -862,6 +891,9 @@ class _Parser:
             return end
         if definition := _DEFINITION.match(line):
             return self._definition(i, definition.group(1))
+        if (opening := _HTML_OPEN.match(line)) \
+                and (close := self._element_close(i, opening.group(1))) is not None:
+            return self._element(i, close)
         if self.layout and self._layout_heading(i):
             self._heading(indent + 1, [line], line.strip())
             return i + 1
@@ -959,6 +991,50 @@ class _Parser:
         self.units[block.units[0]].context = ()
         self.definitions.append((block.units[0], _label(label)))
         return end
+
+    def _element_close(self, i: int, tag: str) -> int | None:
+        """The line of the closing tag alone of the HTML element opening at line `i`, whose
+        opening paragraph (to a blank line) does not close it; None if there is none."""
+        lines, end = self.lines, self._paragraph_end(i)
+        opens = re.compile(rf"<{tag}(?=[\s>])", re.IGNORECASE)
+        closes = re.compile(rf"</{tag}\s*>", re.IGNORECASE)
+        if any(closes.search(line) for line in lines[i:end]):
+            return None  # (`<div align="center"><img …></div>`: one paragraph, as before)
+        depth = sum(len(opens.findall(line)) for line in lines[i:end])
+        for k in range(end, len(lines)):
+            depth += len(opens.findall(lines[k])) - len(closes.findall(lines[k]))
+            if depth <= 0:
+                return k if _HTML_CLOSE.match(lines[k]) else None
+        return None
+
+    def _paragraph_end(self, i: int) -> int:
+        """Index of the first blank line after line `i` (or of the end)."""
+        end = i + 1
+        while end < len(self.lines) and self.lines[end].strip():
+            end += 1
+        return end
+
+    def _element(self, i: int, close: int) -> int:
+        """An HTML element's opening paragraph (`<details>` with its `<summary>`): a block
+        kept exactly when a block inside the element is, with the closing tag's line."""
+        end = self._paragraph_end(i)
+        self._close_items(_indent(self.lines[i]))
+        body = [_clean_line(line) for line in self.lines[i:end]]
+        block = self._add("htmlopen", body, [("htmlopen", "\n".join(body))])
+        self.elements.append((close, block.units[0]))
+        return end
+
+    def _element_end(self, i: int) -> int:
+        """The closing tag's line: each unit inside the element brings it and the opening."""
+        _, opening = self.elements.pop()
+        line = _clean_line(self.lines[i])
+        block = self._add("htmlclose", [line], [("htmlclose", "")])
+        close = block.units[0]
+        self.units[close] = Unit("htmlclose", "", count_words(line), len(self.blocks) - 1)
+        for unit in self.units[opening + 1:close]:
+            unit.context += (opening, close)
+        self.blank = True  # (what follows reads as after a blank line, as after a rule)
+        return i + 1
 
     def _table(self, lines: list[str], kind: str = "table") -> None:
         """A table as one unit; one larger than the budget (`split_over` words) as a head unit
@@ -1097,7 +1173,8 @@ class _Parser:
 
     def _ends_paragraph(self, j: int, indent: int) -> bool:
         lines = self.lines
-        if not lines[j].strip() or self._starts_block(j) or _is_title(lines, j):
+        if not lines[j].strip() or self._starts_block(j) or _is_title(lines, j) \
+                or (self.elements and self.elements[-1][0] == j):
             return True
         # laid out: a shallower line, or a heading, starts another block
         return self.layout and (_indent(lines[j]) < indent or self._layout_heading(j))
@@ -1236,6 +1313,21 @@ class _Piece:
     glued: bool = False
 
 
+def _outside_spans(sentence: str, cuts: list[int]) -> list[int]:
+    """Cuts (word indexes, ascending) moved back to the start of a markdown span (`_SPAN`)
+    they fall inside of, so a kept start never ends in a link's text or a `**` span; a
+    span that opens the sentence is cut still (a start with a stray `**` says more than
+    none). (Text with CJK is left as it is: its words are no runs of non-space.)"""
+    if not _SPAN_MARKS.search(sentence) or has_cjk(sentence):
+        return cuts
+    starts = [m.start() for m in _NON_SPACE.finditer(sentence)]
+    inside = [(bisect_left(starts, a), bisect_left(starts, b)) for a, b in
+              (m.span() for m in _SPAN.finditer(sentence))]
+    moved = [next((first for first, end in inside if first < cut < end and first), cut)
+             for cut in cuts]
+    return sorted(set(moved))
+
+
 def _label(text: str) -> str:
     """A link label as CommonMark matches it: case and runs of white space do not count."""
     return " ".join(text.split()).casefold()
@@ -1247,8 +1339,8 @@ def _start_pieces(sentence: str, budget: int) -> list[_Piece]:
     words = [(k, word, glued) for k, line in enumerate(sentence.split("\n"))
              for word, glued in words_of(line)]
     size = -(-budget // START_PIECES)
-    spans = [(a, min(a + size, budget)) for a in range(0, budget, size)] + [
-        (budget, len(words))]
+    cuts = _outside_spans(sentence, [*range(size, budget, size), budget])
+    spans = list(itertools.pairwise([0, *cuts, len(words)]))
     # a first piece of marks alone (`##` of a heading with nothing under it, a list's `-`)
     # would be a kept start that says nothing: it joins the next
     while len(spans) > 1 and not any(ch.isalnum() for _, word, _ in

@@ -2076,6 +2076,105 @@ def test_a_minified_readme_keeps_the_targets_of_its_links(real_encoder: Encoder)
         assert not re.search(r"(?m)^## Licence\n\n\[", out), (ratio, out)
 
 
+# -- markdown spans ------------------------------------------------------------------------------
+
+def test_no_sentence_clause_or_word_cut_inside_a_markdown_span() -> None:
+    """Session 35: a kept sentence began `Allow it ... first run.**` (the strong span's
+    opening `**` in a dropped sentence), and fine clauses cut `[foo,` from `bar](url)`. No
+    sentence ends, no clause breaks and no cut lead ends inside inline code, a `**strong**`
+    span or a link's text with its target; `**kwargs` and GNU quotes (`foo') are no spans."""
+    note = "**Note: the build is unsigned. Allow it first.**"
+    assert split_sentences(f"Download it. {note} Then run it.") == [
+        "Download it.", note, "Then run it."]
+    link = "[Read this. Then that](https://example.org/a)"
+    assert split_sentences(f"See {link} now. Next one.") == [f"See {link} now.", "Next one."]
+    assert split_sentences("Use `a. B` here. Next.") == ["Use `a. B` here.", "Next."]
+    assert split_sentences("Pass **kwargs to it. Then **opts. Done now.") == [
+        "Pass **kwargs to it.", "Then **opts.", "Done now."]
+    assert split_sentences("The `foo' thing. And `bar' too.") == ["The `foo' thing.",
+                                                                  "And `bar' too."]
+    assert split_clauses("See [foo, bar and baz](https://x) for the details, which matter "
+                         "a lot here.", fine=True) == [
+        "See [foo, bar and baz](https://x) for the details,", "which matter a lot here."]
+    assert split_clauses("Read **the whole guide** and [the FAQ][faq] first.", words=True) == [
+        "Read", "**the whole guide**", "and", "[the FAQ][faq]", "first."]
+
+
+_PLAIN = st.sampled_from(["alpha", "beta", "gamma", "cache", "Redis", "the", "user", "42"])
+_SPANNED = st.builds(
+    lambda before, inside, after, kind: " ".join(before).capitalize() + " "
+    + {"strong": "**{}**", "link": "[{}](https://example.org/x)",
+       "code": "`{}`"}[kind].format(". ".join(" ".join(ws) for ws in inside).capitalize())
+    + " " + " ".join(after) + ".",
+    st.lists(_PLAIN, min_size=1, max_size=4), st.lists(st.lists(_PLAIN, min_size=1,
+                                                                max_size=4), min_size=1,
+                                                       max_size=3),
+    st.lists(_PLAIN, min_size=1, max_size=4), st.sampled_from(["strong", "link", "code"]))
+_PLAIN_SENTENCE = st.builds(lambda ws: " ".join(ws).capitalize() + ".",
+                            st.lists(_PLAIN, min_size=1, max_size=10))
+_SPANNED_DOC = st.builds("\n\n".join, st.lists(st.builds(" ".join, st.lists(
+    st.one_of(_PLAIN_SENTENCE, _SPANNED), min_size=1, max_size=4)), min_size=1, max_size=4))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=_SPANNED_DOC, ratio=st.floats(0.05, 1.0))
+def test_kept_markdown_spans_stay_whole(text: str, ratio: float) -> None:
+    """Whatever is kept, every `**`, every backtick pair and every link of the output is
+    whole: as many openings as closings, and a link's text keeps its target."""
+    out = minify(hashing(), text, ratio=ratio).text
+    for line in out.splitlines():
+        assert line.count("**") % 2 == 0 and line.count("`") % 2 == 0, out
+        assert line.count("[") == line.count("](https://example.org/x)"), out
+
+
+_DETAILS = ("# Gizmo\n\nGizmo syncs folders between machines over SSH.\n\n"
+            "<details>\n<summary>Why not rsync?</summary>\n\n"
+            "Rsync copies one way. Gizmo merges changes in both directions.\n\n"
+            "</details>\n\n"
+            "<div align=\"center\">\n\n![demo](docs/demo.gif)\n\n</div>\n\n"
+            "## Usage\n\nRun `gizmo sync DIR` to sync a folder.\n")
+
+
+def test_an_html_element_around_blocks_keeps_both_tags_or_neither() -> None:
+    """Session 35: at 0.7 `</details>` was kept without its `<details>` (each tag's
+    paragraph was a unit of its own). The opening paragraph and the line of the closing tag
+    are now the context of every unit inside: kept exactly when one of those is."""
+    doc = parse(_DETAILS)
+    kinds = [u.kind for u in doc.units]
+    assert kinds.count("htmlopen") == 2 and kinds.count("htmlclose") == 2
+    merges = next(k for k, u in enumerate(doc.units) if u.text.startswith("Gizmo merges"))
+    assert render(doc, {merges}) == (
+        "# Gizmo\n\n<details>\n<summary>Why not rsync?</summary>\n\n"
+        "Gizmo merges changes in both directions.\n\n</details>\n")
+    usage = next(k for k, u in enumerate(doc.units) if u.text.startswith("Run"))
+    assert "<" not in render(doc, {usage})
+    # closed in its own paragraph, or never closed on a line of its own: text, as before
+    for text in ("<div align=\"center\"><img src=\"a.png\"></div>\n\nText here.\n",
+                 "<details>\n\nText here.\n\nMore </details> text.\n"):
+        assert "htmlopen" not in [u.kind for u in parse(text).units], text
+
+
+_ELEMENT = st.builds(lambda tag, inside: f"<{tag}>\n\n" + "\n\n".join(inside) + f"\n\n</{tag}>",
+                     st.sampled_from(["details", "div"]),
+                     st.lists(_PARAGRAPH, min_size=1, max_size=3))
+_ELEMENT_DOC = st.builds("\n\n".join, st.lists(st.one_of(_PARAGRAPH, _HEADING, _ELEMENT),
+                                               min_size=1, max_size=8))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=_ELEMENT_DOC, ratio=st.floats(0.05, 1.0))
+def test_kept_html_elements_are_closed(text: str, ratio: float) -> None:
+    """Whatever is kept, each opening tag of the output has its closing tag and no closing
+    tag comes without its opening; the budget holds."""
+    result = minify(hashing(), text, ratio=ratio)
+    for tag in ("details", "div"):
+        depth = 0
+        for line in result.text.splitlines():
+            depth += line.count(f"<{tag}>") - line.count(f"</{tag}>")
+            assert depth >= 0, result.text
+        assert depth == 0, result.text
+    assert result.words_out == count_words(result.text) <= result.budget
+
 
 _UNDERLINED_ITEMS = ("Contents\n\n  1. Supported Hardware\n  2. Version History\n\n"
                      "1. Supported Hardware\n=====================\n\n"
