@@ -582,9 +582,9 @@ def split_sentences(text: str) -> list[str]:
     sentence ends inside a span of markdown (`_SPAN`): a kept part of it would be broken
     markup (a stray `**`, a link's text without its target)."""
     pieces, start = [], 0
-    spans = [m.span() for m in _SPAN.finditer(text)] if _SPAN_MARKS.search(text) else []
+    inside = _Spans(text)
     for match in _SENTENCE_END.finditer(text):
-        if any(a < match.start(1) < b for a, b in spans):
+        if inside(match.start(1)):
             continue  # "**Note: it is unsigned. Allow it first.**": one sentence
         before = text[start:match.start()].rstrip("\"')]*_.!?")
         last = before.rsplit(None, 1)[-1] if before.split() else ""
@@ -634,12 +634,32 @@ def _in_token(text: str, end: int, closed: int) -> bool:
 
 
 # a span of markdown no sentence ends inside: inline code, strong emphasis (`**kwargs` is
-# none: a span's closing marks follow a non-space and precede no letter), a link's text with
-# its target (`[Read this. Then that](url)`, `[text][label]`)
+# none: a span's closing marks follow a non-space and precede no letter; at most 500
+# characters, so a page of unclosed `**` is not searched to its end from each), a link's text
+# with its target (`[Read this. Then that](url)`, `[text][label]`)
 _SPAN = re.compile(r"(`+)(?=\S)[^`]*?(?<=\S)\1(?![\w`])"
-                   r"|(?<![\w*])\*\*(?=\S).+?(?<=\S)\*\*(?![\w*])"
+                   r"|(?<![\w*])\*\*(?=\S).{0,500}?(?<=\S)\*\*(?![\w*])"
                    r"|\[[^\[\]]*\]\([^()\s]*\)|\[[^\[\]]*\]\[[^\[\]]*\]", re.S)
 _SPAN_MARKS = re.compile(r"`|\*\*|\]\(|\]\[")  # (most paragraphs have none: no search)
+
+
+class _Spans:
+    """Whether a position of a text is strictly inside one of its markdown spans (`_SPAN`),
+    by bisection: a page-long paragraph has thousands of both."""
+
+    def __init__(self, text: str) -> None:
+        found = [m.span() for m in _SPAN.finditer(text)] if _SPAN_MARKS.search(text) else []
+        self.starts = [a for a, _ in found]
+        self.ends = [b for _, b in found]
+
+    def __call__(self, position: int) -> bool:
+        k = bisect_left(self.starts, position) - 1
+        return k >= 0 and position < self.ends[k]
+
+    def first(self, position: int) -> int:
+        """The start of the span `position` is inside of (else `position`)."""
+        k = bisect_left(self.starts, position) - 1
+        return self.starts[k] if k >= 0 and position < self.ends[k] else position
 # the quote or bracket that each closing one closes (`_in_token`)
 _OPENERS = {'"': '"', "'": "'", ")": "(", "]": "[", "}": "{"}
 
@@ -664,11 +684,10 @@ def split_clauses(sentence: str, fine: bool = False, words: bool = False) -> lis
     if words:
         if has_cjk(sentence):
             return _CJK_PHRASE.findall(sentence)
-        spans = [m.span() for m in _SPAN.finditer(sentence)] \
-            if _SPAN_MARKS.search(sentence) else []
+        inside = _Spans(sentence)
         cuts: list[tuple[int, int]] = []  # a span's words are one (no cut inside a link)
         for word in _NON_SPACE.finditer(sentence):
-            if cuts and any(a < word.start() < b for a, b in spans):
+            if cuts and inside(word.start()):
                 cuts[-1] = (cuts[-1][0], word.end())
             else:
                 cuts.append(word.span())
@@ -679,10 +698,9 @@ def split_clauses(sentence: str, fine: bool = False, words: bool = False) -> lis
             found[:2] = [f"{found[0]} {found[1]}"]
         return found
     pieces, start = [], 0
-    spans = [m.span() for m in _SPAN.finditer(sentence)] \
-        if _SPAN_MARKS.search(sentence) else []
+    inside = _Spans(sentence)
     for match in (_FINE_CLAUSE_BREAK if fine else _CLAUSE_BREAK).finditer(sentence):
-        if any(a < match.start() < b for a, b in spans):
+        if inside(match.start()):
             continue  # (as between sentences: no cut inside a link or `**bold, text**`)
         pieces.append(sentence[start:match.start()])
         start = match.end()
@@ -753,6 +771,8 @@ class _Parser:
                     break
         while i < len(lines):
             i = self._step(i)
+        for _, opening in self.elements:  # its closing line was read inside a block
+            self.units[opening].kind = "sentence"
         if self.lead_ins:
             self._mark_lead_ins()
         self._point_at_definitions()
@@ -1320,12 +1340,11 @@ def _outside_spans(sentence: str, cuts: list[int]) -> list[int]:
     none). (Text with CJK is left as it is: its words are no runs of non-space.)"""
     if not _SPAN_MARKS.search(sentence) or has_cjk(sentence):
         return cuts
-    starts = [m.start() for m in _NON_SPACE.finditer(sentence)]
-    inside = [(bisect_left(starts, a), bisect_left(starts, b)) for a, b in
-              (m.span() for m in _SPAN.finditer(sentence))]
-    moved = [next((first for first, end in inside if first < cut < end and first), cut)
+    starts = [m.start() for m in _NON_SPACE.finditer(sentence)]  # of each word
+    spans = _Spans(sentence)
+    moved = [bisect_left(starts, spans.first(starts[cut])) if cut < len(starts) else cut
              for cut in cuts]
-    return sorted(set(moved))
+    return sorted({m if m else cut for m, cut in zip(moved, cuts, strict=True)})
 
 
 def _label(text: str) -> str:
