@@ -331,13 +331,13 @@ def _measured_pick(encoder: Encoder, texts: Sequence[str],
     for i, firsts in zip(measured, outputs, strict=True):
         original, candidates = vectors[row], vectors[row + 1:row + 1 + len(firsts)]
         row += 1 + len(firsts)
-        cosines = [similarity(original, c, count_words(texts[i]), count_words(out))
-                   for c, out in zip(candidates, firsts, strict=True)]
+        words = [count_words(out) for out in firsts]
+        cosines = [similarity(original, c, count_words(texts[i]), n)
+                   for c, n in zip(candidates, words, strict=True)]
         # an empty output never beats one that says something, even at a cosine below 0
         # (one CJK letter against its sentence): a brief that fits some words is never
         # emptied by the pick
-        ranks = [c if count_words(out) else -np.inf for c, out in
-                 zip(cosines, firsts, strict=True)]
+        ranks = [c if n else -np.inf for c, n in zip(cosines, words, strict=True)]
         best = int(np.argmax(ranks))  # the first of equal ones: the estimate's pick
         picks[i] = (list(firsts.values())[best], cosines[best])
     return picks

@@ -653,13 +653,14 @@ class _Spans:
         self.ends = [b for _, b in found]
 
     def __call__(self, position: int) -> bool:
-        k = bisect_left(self.starts, position) - 1
-        return k >= 0 and position < self.ends[k]
+        return self.first(position) != position
 
     def first(self, position: int) -> int:
         """The start of the span `position` is inside of (else `position`)."""
         k = bisect_left(self.starts, position) - 1
         return self.starts[k] if k >= 0 and position < self.ends[k] else position
+
+
 # the quote or bracket that each closing one closes (`_in_token`)
 _OPENERS = {'"': '"', "'": "'", ")": "(", "]": "[", "}": "{"}
 
@@ -912,8 +913,9 @@ class _Parser:
         if definition := _DEFINITION.match(line):
             return self._definition(i, definition.group(1))
         if (opening := _HTML_OPEN.match(line)) \
-                and (close := self._element_close(i, opening.group(1))) is not None:
-            return self._element(i, close)
+                and (close := self._element_close(i, end := self._paragraph_end(i),
+                                                  opening.group(1))) is not None:
+            return self._element(i, end, close)
         if self.layout and self._layout_heading(i):
             self._heading(indent + 1, [line], line.strip())
             return i + 1
@@ -968,11 +970,17 @@ class _Parser:
             last.under = (under, line)
             self.blank = True
             return
-        block = self._add("rule", [line], [("rule", "")])
         # (no context: kept with the whole brief only, it brings no repeated list item)
-        self.units[block.units[0]] = Unit("rule", "", count_words(line), len(self.blocks) - 1)
+        block = self._markup_line("rule", line)
         block.blank_after = i + 1 >= len(self.lines) or not self.lines[i + 1].strip()
         self.blank = True
+
+    def _markup_line(self, kind: str, line: str) -> Block:
+        """A block of one line of markup (a rule, a closing tag): one unit with no text for
+        the model and no context, paying for the line's words."""
+        block = self._add(kind, [line], [(kind, "")])
+        self.units[block.units[0]] = Unit(kind, "", count_words(line), len(self.blocks) - 1)
+        return block
 
     def _add(self, kind: str, lines: list[str], texts: list[tuple[str, str]]) -> Block:
         block = Block(kind, lines, blank_before=self.blank or not self.blocks)
@@ -1012,10 +1020,10 @@ class _Parser:
         self.definitions.append((block.units[0], _label(label)))
         return end
 
-    def _element_close(self, i: int, tag: str) -> int | None:
+    def _element_close(self, i: int, end: int, tag: str) -> int | None:
         """The line of the closing tag alone of the HTML element opening at line `i`, whose
-        opening paragraph (to a blank line) does not close it; None if there is none."""
-        lines, end = self.lines, self._paragraph_end(i)
+        opening paragraph (lines `i` to `end`) does not close it; None if there is none."""
+        lines = self.lines
         opens = re.compile(rf"<{tag}(?=[\s>])", re.IGNORECASE)
         closes = re.compile(rf"</{tag}\s*>", re.IGNORECASE)
         if any(closes.search(line) for line in lines[i:end]):
@@ -1034,10 +1042,10 @@ class _Parser:
             end += 1
         return end
 
-    def _element(self, i: int, close: int) -> int:
-        """An HTML element's opening paragraph (`<details>` with its `<summary>`): a block
-        kept exactly when a block inside the element is, with the closing tag's line."""
-        end = self._paragraph_end(i)
+    def _element(self, i: int, end: int, close: int) -> int:
+        """An HTML element's opening paragraph (lines `i` to `end`: `<details>` with its
+        `<summary>`): a block kept exactly when a block inside the element is, with the
+        closing tag's line."""
         self._close_items(_indent(self.lines[i]))
         body = [_clean_line(line) for line in self.lines[i:end]]
         block = self._add("htmlopen", body, [("htmlopen", "\n".join(body))])
@@ -1047,10 +1055,7 @@ class _Parser:
     def _element_end(self, i: int) -> int:
         """The closing tag's line: each unit inside the element brings it and the opening."""
         _, opening = self.elements.pop()
-        line = _clean_line(self.lines[i])
-        block = self._add("htmlclose", [line], [("htmlclose", "")])
-        close = block.units[0]
-        self.units[close] = Unit("htmlclose", "", count_words(line), len(self.blocks) - 1)
+        close = self._markup_line("htmlclose", _clean_line(self.lines[i])).units[0]
         for unit in self.units[opening + 1:close]:
             unit.context += (opening, close)
         self.blank = True  # (what follows reads as after a blank line, as after a rule)
