@@ -126,9 +126,11 @@ AsOfOpt = Annotated[str | None, typer.Option(
     "held it.")]
 
 
-# the commands that may change an archive (dedupe with --prune --no-dry-run, forget and tier
-# unless --dry-run): only their Ctrl-C message speaks of commits kept
-WRITERS = frozenset({"add", "rm", "merge", "forget", "prune", "tier", "dedupe"})
+# the commands that always may change an archive: only their Ctrl-C message speaks of commits
+# kept. dedupe, forget and tier say so themselves once their options are read (dedupe with
+# --prune --no-dry-run, forget and tier unless --dry-run): a Ctrl-C before then, or in a dry
+# run, interrupted a reader
+WRITERS = frozenset({"add", "rm", "merge", "prune"})
 
 
 class _Run:
@@ -1062,6 +1064,9 @@ def forget_command(
         raise UsageError("--host and --tag choose the snapshots a policy applies to; give "
                          "snapshot IDs or a policy with them, not both")
     tag_filter = _tag_lists(tag or (), "--tag")
+    if any(not h.strip() for h in host or ()):  # no snapshot has one (`add` refuses it)
+        raise UsageError("--host '': an empty host name; give the host whose snapshots to "
+                         "choose (`briefmin snapshots` lists them), or leave --host out")
     _run.writes = not dry_run
     with _archive().open(archive, write=not dry_run, wait=wait,
                       on_wait=_waiting(archive, quiet)) as arch:

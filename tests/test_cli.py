@@ -165,6 +165,8 @@ def test_versions_from_the_cli(cli: Cli, chdir_tmp: Path) -> None:
     (["forget", "a.bmin", "--keep-tag", "daily,"], ExitStatus.USAGE, "an empty tag"),
     (["add", "a.bmin", ".", "--include", ""], ExitStatus.USAGE, "--include '': an empty glob"),
     (["add", "a.bmin", ".", "--host", ""], ExitStatus.USAGE, "--host '': an empty host name"),
+    (["forget", "a.bmin", "--keep-last", "1", "--host", ""], ExitStatus.USAGE,
+     "--host '': an empty host name"),
     (["dedupe", "a.bmin", ".", "--exclude", " "], ExitStatus.USAGE, "--exclude ' ': an empty"),
 ])
 def test_bad_input_gives_one_line_and_exit_code(cli: Cli, chdir_tmp: Path, args: list[str],
@@ -627,6 +629,27 @@ def test_ctrl_c_speaks_of_kept_commits_only_for_commands_that_write(
                     "forget --keep-last 1 --dry-run": "briefmin: error: interrupted",
                     "tier --older-than 1d --codes small --dry-run": "briefmin: error: interrupted"}
     assert set(cli.WRITERS) <= {str(c.name) for c in cli.app.registered_commands}
+
+
+def test_ctrl_c_before_a_command_knows_it_writes_speaks_of_no_commits(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    """forget and tier write unless --dry-run, but a Ctrl-C while they still read their
+    options (or import what they need) came before any commit: 'interrupted', exit 130."""
+    from briefmin import cli
+    from briefmin.store import tiers
+
+    def interrupt(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_duration", interrupt)
+    monkeypatch.setattr(tiers, "bits_of", interrupt)
+    archive = str(tmp_path / "a.bmin")
+    for args in (["forget", archive, "--keep-within", "1d"],
+                 ["tier", archive, "--older-than", "1d", "--codes", "small"]):
+        assert cli.main(args) == ExitStatus.INTERRUPTED
+        assert capsys.readouterr().err.strip() == "briefmin: error: interrupted"
+    assert not (tmp_path / "a.bmin").exists()
 
 
 FAST_EXIT = """
