@@ -729,6 +729,8 @@ class Archive:
         transaction, then VACUUM (atomic too): a kill at any moment leaves the archive as
         before or as after. Returns the (path, version) pruned."""
         self._require_writer()
+        if prune:
+            self._refuse_damaged_file()
         self._lookup = None  # read again when next needed
         with self._db.transaction() as db:
             # read (or, unmarked, worked out) before forgetting: see pre_snapshot_top
@@ -769,6 +771,7 @@ class Archive:
         if dry_run:
             return tiers.tier(self._db, codes, cutoff, dry_run=True, only=only)
         self._require_writer()
+        self._refuse_damaged_file()
         with self._db.transaction() as db:
             report = tiers.tier(db, codes, cutoff, dry_run=False, only=only)
         if report.rows:
@@ -776,8 +779,24 @@ class Archive:
         return report
 
     def compact(self) -> None:
-        """Give free pages back to the file system."""
-        self._db.execute("VACUUM")
+        """Give free pages back to the file system. VACUUM writes the whole file anew, so only
+        when there are free pages: a prune that removed nothing leaves the file as it was."""
+        (free,), = self._db.query("PRAGMA freelist_count")
+        if free:
+            self._db.execute("VACUUM")
+
+    def _refuse_damaged_file(self) -> None:
+        """Before a prune or a tier (each ends in a VACUUM): SQLite's own check of the file's
+        pages. VACUUM copies every row it can read into a fresh file, so over damage SQLite
+        sees it would leave a file that looks sound; the rewritten blocks and segments are
+        checked against their own checksums as they are read (blocks.py, segments.py)."""
+        problems = [str(row[0]) for row in self._db.query("PRAGMA quick_check(1)")]
+        if problems != ["ok"]:
+            first = problems[0].splitlines()[-1]  # (after "*** in database main ***")
+            raise IntegrityError(
+                f"{self.path}: the archive's file is damaged ({first}); rewriting it "
+                f"would hide the damage, so nothing was changed; run `briefmin verify "
+                f"{self.path}`")
 
     # -- reports -------------------------------------------------------------------------
 

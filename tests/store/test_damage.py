@@ -216,6 +216,60 @@ def test_a_damaged_brief_row_is_named(real_archive: Path, tmp_path: Path, cli: C
     assert problem["paths"] == ["team2/b010.md"] and "catalogue row" in problem["message"]
 
 
+def _two_snapshots(tmp_path: Path, cli: Cli) -> Path:
+    """A small archive of two snapshots, the second changing two briefs."""
+    folder = tmp_path / "b"
+    folder.mkdir()
+    for i in range(40):
+        (folder / f"b{i}.md").write_text(f"# Brief {i}\n\nAbout topic {i} and item {i * 7}.\n")
+    path = tmp_path / "a.bmin"
+    assert cli("add", path, folder, "--model", HASHING).returncode == 0
+    for i in range(2):
+        (folder / f"b{i}.md").write_text(f"changed {i}\n")
+    assert cli("add", path, folder, "--model", HASHING).returncode == 0
+    return path
+
+
+def test_a_prune_that_removes_nothing_leaves_the_file_as_it_was(tmp_path: Path,
+                                                                 cli: Cli) -> None:
+    """VACUUM writes the whole file anew: only when there are free pages to give back (a
+    prune or a tier over a damaged segment it did not need to touch rewrote the file)."""
+    path = _two_snapshots(tmp_path, cli)
+    before = path.read_bytes()
+    assert cli("prune", path).returncode == 0
+    assert path.read_bytes() == before
+    tier = ("tier", path, "--older-than", "0h", "--codes", "small")
+    assert cli(*tier).returncode == 0  # the two old versions' codes
+    before = path.read_bytes()
+    assert "re-encoded 0 vector row(s)" in cli(*tier).stderr
+    assert path.read_bytes() == before
+    forgot = cli("forget", path, "--keep-last", "1", "--prune", "--json")
+    assert forgot.returncode == 0 and json.loads(forgot.stdout)["prune"]["versions"] == 2
+    assert path.read_bytes() != before and cli("verify", path).returncode == 0
+
+
+def test_a_prune_or_tier_refuses_a_file_sqlite_finds_damaged(tmp_path: Path,
+                                                             cli: Cli) -> None:
+    """A damaged b-tree page (a cell pointer out of range, as a torn write leaves it): the
+    VACUUM at the end of a prune or a tier would copy what it can read into a sound-looking
+    file, so both refuse, exit 3 in one line, and leave every byte as it was."""
+    path = _two_snapshots(tmp_path, cli)
+    (page_size,), = surgery.execute(path, "PRAGMA page_size")
+    (root,), = surgery.execute(path, "SELECT rootpage FROM sqlite_schema "
+                                     "WHERE name = 'snapshots_chain'")
+    with path.open("r+b") as f:  # the first cell pointer of the index's leaf page
+        f.seek((root - 1) * page_size + 8)
+        f.write((page_size - 1).to_bytes(2, "big"))
+    before = path.read_bytes()
+    for args in (["prune"], ["forget", "--keep-last", "1", "--prune"],
+                 ["tier", "--older-than", "0h", "--codes", "binary"]):
+        refused = cli(args[0], path, *args[1:])
+        assert refused.returncode == 3, (args, refused.stderr)
+        assert refused.stderr.count("\n") == 1 and "the archive's file is damaged" in \
+            refused.stderr and "nothing was changed" in refused.stderr
+        assert path.read_bytes() == before, args
+
+
 def test_a_damaged_vector_segment_names_the_briefs_it_holds(real_archive: Path,
                                                              tmp_path: Path, cli: Cli) -> None:
     path = tmp_path / "a.bmin"
