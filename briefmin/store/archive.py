@@ -364,8 +364,21 @@ class Archive:
         return self._blocks.read_content(record.content_id)
 
     def text(self, content_id: int) -> str:
-        """The decoded text of a stored content, as the encoder saw it."""
-        return decode_text(self._blocks.read_content(content_id))[0]
+        """The decoded text of a stored content, as the encoder saw it; a damaged one raises
+        an IntegrityError that names a brief holding it (a search hit on it had said only
+        "stored item does not match its sha256")."""
+        try:
+            return decode_text(self._blocks.read_content(content_id))[0]
+        except IntegrityError as exc:
+            holders = catalogue.records_of_contents(self._db, [content_id]).get(content_id)
+            if not holders:
+                raise  # held by no brief (a prune's orphan): no name to give
+            more = len(holders) - 1
+            why = str(exc).removesuffix(VERIFY_ADVICE)
+            raise IntegrityError(
+                f"cannot read {printable(min(r.path for r in holders))}"
+                + (f" (and {more} other brief(s))" if more else "")
+                + f": {why}; run `briefmin verify {self.path}`") from exc
 
     def contents(self, content_ids: Iterable[int],
                  on_damage: Callable[[int, IntegrityError], None] | None = None
