@@ -313,10 +313,16 @@ def add_command(
                          on_commit=_print_committed if verbose else None, snapshot=spec,
                          encoding=_ray_encoding(arch, ray_address, ray_actors, ray_batch)
                          if use_ray else None)
+            if created and not arch.meta.dim:
+                # nothing had words to encode (an empty folder, empty files), so nothing
+                # loaded the model: load it now, or a bad --model would be kept
+                from .encoder import archive_encoder
+
+                archive_encoder(arch)
         except ModelError:
             # a new archive bound to a model that cannot load would fail every later add
-            if created and not arch.records(all_versions=True):
-                os.unlink(archive)
+            if created and (not arch.meta.dim or not arch.records(all_versions=True)):
+                os.unlink(archive)  # (what it holds, empty briefs at most, is in the folder)
             raise
     _render_add(report, json_out, quiet)
 

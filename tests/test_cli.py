@@ -530,7 +530,12 @@ def test_a_model_path_that_is_no_folder_is_one_line_and_exit_6(cli: Cli, chdir_t
     """Handed to the hub's libraries, `/nonexistent` gave a stray warning line of theirs and
     an error about repo ids."""
     (chdir_tmp / "b.md").write_text("a brief about pricing\n")
-    for args in (["minify", "b.md"], ["add", "new.bmin", "b.md"]):
+    (chdir_tmp / "empty").mkdir()
+    (chdir_tmp / "empty.md").write_text("")
+    # with nothing to encode too (an empty folder, an empty file): the model was not
+    # loaded, and the new archive bound to it was kept, failing every later add
+    for args in (["minify", "b.md"], ["add", "new.bmin", "b.md"], ["add", "new.bmin", "empty"],
+                 ["add", "new.bmin", "empty.md"]):
         result = cli(*args, "--model", model)
         assert result.returncode == ExitStatus.MODEL
         assert result.stderr.startswith(f"briefmin: error: no model folder at {model} (it "
