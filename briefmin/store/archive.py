@@ -750,7 +750,7 @@ class Archive:
             pre_snapshot = snaps.pre_snapshot_top(db)
             snaps.forget(db, ids)
             pruned = self._prune(db, pre_snapshot) if prune else []
-        if prune:
+        if prune and (ids or pruned):  # (one that removed nothing leaves the file as it was)
             self.compact()
         return pruned
 
@@ -792,11 +792,9 @@ class Archive:
         return report
 
     def compact(self) -> None:
-        """Give free pages back to the file system. VACUUM writes the whole file anew, so only
-        when there are free pages: a prune that removed nothing leaves the file as it was."""
-        (free,), = self._db.query("PRAGMA freelist_count")
-        if free:
-            self._db.execute("VACUUM")
+        """Give free pages back to the file system; VACUUM writes the file anew, so the bytes
+        of deleted rows are gone from it too (not only marked free)."""
+        self._db.execute("VACUUM")
 
     def _refuse_damaged_file(self) -> None:
         """Before a prune or a tier (each ends in a VACUUM): SQLite's own check of the file's

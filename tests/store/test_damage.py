@@ -232,8 +232,8 @@ def _two_snapshots(tmp_path: Path, cli: Cli) -> Path:
 
 def test_a_prune_that_removes_nothing_leaves_the_file_as_it_was(tmp_path: Path,
                                                                  cli: Cli) -> None:
-    """VACUUM writes the whole file anew: only when there are free pages to give back (a
-    prune or a tier over a damaged segment it did not need to touch rewrote the file)."""
+    """VACUUM writes the whole file anew: only after a prune or tier that changed something
+    (one that removed nothing rewrote the file, also over a damaged segment it never read)."""
     path = _two_snapshots(tmp_path, cli)
     before = path.read_bytes()
     assert cli("prune", path).returncode == 0
