@@ -567,14 +567,21 @@ def _expanded(lines: list[str], tab_stop: int | None) -> list[str]:
 
 
 def _is_title(lines: list[str], i: int) -> bool:
-    """Line i is a one-line setext/reStructuredText title underlined by line i+1."""
+    """Line i is a one-line setext/reStructuredText title underlined by line i+1. A line of
+    backticks shorter than the title is a markdown fence, not an underline ("Debian/Ubuntu:"
+    over "```" lost the fence, and code and prose swapped for the rest of the brief; a
+    kernel doc's "``regdump``" over as many backticks is a title); one of another character
+    than setext's `=` and `-`, shorter than 4 and than the title, is none either (docutils
+    reads it as text: "too short for the title"), so "~~~" fences stay fences too."""
     line = lines[i]
     if i + 1 >= len(lines) or not line.strip() or _indent(line) > 3:
         return False
     under = lines[i + 1]
-    return bool(_ADORNMENT.match(under)) and not _ADORNMENT.match(line) and \
-        not _ITEM.match(line) and (i == 0 or not lines[i - 1].strip()
-                                   or bool(_ADORNMENT.match(lines[i - 1])))
+    if not _ADORNMENT.match(under) or _ADORNMENT.match(line) or _ITEM.match(line) or not (
+            i == 0 or not lines[i - 1].strip() or _ADORNMENT.match(lines[i - 1])):
+        return False
+    mark, length = under.strip()[0], len(under.strip())
+    return length >= len(line.strip()) or mark in "=-" or (mark != "`" and length >= 4)
 
 
 def split_sentences(text: str) -> list[str]:

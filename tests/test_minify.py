@@ -271,6 +271,29 @@ def test_rst_titles_literal_blocks_and_directives() -> None:
 
 
 
+def test_a_fence_right_under_a_line_is_a_fence_not_its_underline() -> None:
+    """"Debian/Ubuntu:" over "```" was a title underlined by the fence: the fence was lost,
+    the commands became sentences, and each closing fence opened a code block that ran to
+    the next fence, so code and prose swapped for the rest of the brief (a README's output
+    kept pairs of bare fences). A line of backticks as long as its title, as kernel docs
+    underline "``regdump``", and a long `~` underline stay titles."""
+    doc = parse("Debian/Ubuntu:\n```\napt-get install -y make\n```\n\nThen build it all.\n\n"
+                "Fedora:\n~~~\ndnf install make\n~~~\n\nRun the tests.\n")
+    assert [(u.kind, u.text) for u in doc.units] == [
+        ("sentence", "Debian/Ubuntu:"), ("code", "```\napt-get install -y make\n```"),
+        ("sentence", "Then build it all."), ("sentence", "Fedora:"),
+        ("code", "~~~\ndnf install make\n~~~"), ("sentence", "Run the tests.")]
+    titles = parse("``regdump``\n```````````\n\nFile name is self-explanatory.\n\n"
+                   "Command line\n~~~~~~~~~~~~\n\nRun it.\n")
+    assert [u.kind for u in titles.units] == ["heading", "sentence", "heading", "sentence"]
+    for ratio in (0.3, 0.5, 0.7):
+        kept = minify(hashing(), "Intro to the tool and what it does for you.\n\n" * 3
+                      + "Debian/Ubuntu:\n```\napt-get install -y make gcc\n```\n\n"
+                      "Sometimes you need a newer make.\n\nFedora:\n```\ndnf install make\n"
+                      "```\n", ratio=ratio).text
+        assert fences_balanced(kept) and "```\n```" not in kept, kept
+
+
 @pytest.mark.parametrize("source", [
     # reStructuredText's code directive: its body is code
     "Intro.\n\n.. code-block:: c\n\n   int    x    =  1;\n   int    yy   =  2;\n\nEnd.\n",
