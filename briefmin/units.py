@@ -1188,6 +1188,7 @@ class _Parser:
     def _starts_block(self, j: int) -> bool:
         line = self.lines[j]
         return bool(_ITEM.match(line) or _FENCE.match(line) or _ATX.match(line)
+                    or _COMMENT.match(line)  # (its `-->` was left in a later paragraph)
                     or (self.comments and _HASH_LINE.match(line))
                     or _QUOTE.match(line) or _DIRECTIVE.match(line) or _PRE.match(line)
                     or _table_end(self.lines, j) is not None or _is_title(self.lines, j)

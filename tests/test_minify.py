@@ -294,6 +294,23 @@ def test_a_fence_right_under_a_line_is_a_fence_not_its_underline() -> None:
         assert fences_balanced(kept) and "```\n```" not in kept, kept
 
 
+def test_a_comment_opened_right_after_a_line_is_one_unit_to_its_close() -> None:
+    """`<meta ...>` then `<!--` with no blank line between: the comment's lines joined the
+    paragraph above and the paragraphs after it, and an output kept `<!--` without its
+    `-->`, hiding everything after it once rendered (an HTML page's licence comment)."""
+    text = ("<html>\n<head>\n<!--\nThis manual is for libffi. It is free.\n\nPermission is "
+            "granted to copy it.\n -->\n<title>Simple Example</title>\n\nThe body of the "
+            "page says what a closure is. It gives an example.\n\nAnother paragraph of the "
+            "page, with more words about closures and types.\n")
+    doc = parse(text)
+    comments = [u.text for u in doc.units if u.kind == "comment"]
+    assert comments == ["<!--\nThis manual is for libffi. It is free.\n\nPermission is "
+                        "granted to copy it.\n -->"]
+    for ratio in (0.2, 0.4, 0.6, 0.8):
+        kept = minify(hashing(), text, ratio=ratio).text
+        assert kept.count("<!--") == kept.count("-->"), kept
+
+
 @pytest.mark.parametrize("source", [
     # reStructuredText's code directive: its body is code
     "Intro.\n\n.. code-block:: c\n\n   int    x    =  1;\n   int    yy   =  2;\n\nEnd.\n",
