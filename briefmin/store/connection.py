@@ -431,7 +431,17 @@ def _check_schema(conn: Connection, raw: sqlite3.Connection, write: bool) -> int
             try:
                 schema.migrate(raw)
             except SQLITE_ERRORS as exc:
-                raise archive_error(path, exc) from exc
+                error = archive_error(path, exc)
+                if type(error) is ArchiveError and any(sign in str(exc) for sign in (
+                        "already exists", "no such table", "no such column", "duplicate")):
+                    # tables another format's: SQLite's words alone ("table blocks already
+                    # exists") said nothing of what happened or what to do
+                    raise ArchiveError(
+                        f"{path}: cannot upgrade it from format {version} ({exc}): its tables "
+                        f"are not those of format {version}, so the file was changed by "
+                        "something other than briefmin, or damaged; nothing was changed; "
+                        "restore it from a backup") from exc
+                raise error from exc
             except ArchiveError as exc:  # found damage: nothing was changed
                 raise ArchiveError(f"{path}: {exc}") from exc
         version = schema.FORMAT_VERSION

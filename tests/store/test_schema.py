@@ -117,3 +117,20 @@ def test_a_damaged_brief_row_stops_the_migration_and_changes_nothing(
     done = cli("verify", str(path))
     assert done.returncode == 1 and "x.md" in done.stdout + done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_tables_of_another_format_stop_the_upgrade_with_what_to_do(
+        hashing_archive: MakeArchive, cli: Cli, tmp_path: Path) -> None:
+    """A current archive whose format number was set back by hand (PRAGMA user_version=1):
+    the upgrade's first statement met a table that exists, and the writer said only SQLite's
+    "table blocks already exists". It says what happened and what to do, one line, exit 3,
+    and the file is unchanged."""
+    path = hashing_archive({"a.md": b"first brief\n"})
+    surgery.execute(path, "PRAGMA user_version = 1")
+    before = path.read_bytes()
+    (tmp_path / "new.md").write_text("another brief\n")
+    done = cli("add", str(path), str(tmp_path / "new.md"))
+    assert done.returncode == 3 and done.stderr.count("\n") == 1, done.stderr
+    assert "cannot upgrade it from format 1 (table " in done.stderr
+    assert done.stderr.rstrip().endswith("nothing was changed; restore it from a backup")
+    assert path.read_bytes() == before
