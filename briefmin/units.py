@@ -643,11 +643,13 @@ def _in_token(text: str, end: int, closed: int) -> bool:
 # a span of markdown no sentence ends inside: inline code, strong emphasis (`**kwargs` is
 # none: a span's closing marks follow a non-space and precede no letter; at most 500
 # characters, so a page of unclosed `**` is not searched to its end from each), a link's text
-# with its target (`[Read this. Then that](url)`, `[text][label]`)
+# with its target (`[Read this. Then that](url)`, `[text][label]`), an HTML comment inside a
+# paragraph (`<!--` indented 4 or more is no block of its own; at most 2,000 characters)
 _SPAN = re.compile(r"(`+)(?=\S)[^`]*?(?<=\S)\1(?![\w`])"
                    r"|(?<![\w*])\*\*(?=\S).{0,500}?(?<=\S)\*\*(?![\w*])"
-                   r"|\[[^\[\]]*\]\([^()\s]*\)|\[[^\[\]]*\]\[[^\[\]]*\]", re.S)
-_SPAN_MARKS = re.compile(r"`|\*\*|\]\(|\]\[")  # (most paragraphs have none: no search)
+                   r"|\[[^\[\]]*\]\([^()\s]*\)|\[[^\[\]]*\]\[[^\[\]]*\]"
+                   r"|<!--.{0,2000}?-->", re.S)
+_SPAN_MARKS = re.compile(r"`|\*\*|\]\(|\]\[|<!--")  # (most paragraphs have none)
 
 
 class _Spans:

@@ -311,6 +311,21 @@ def test_a_comment_opened_right_after_a_line_is_one_unit_to_its_close() -> None:
         assert kept.count("<!--") == kept.count("-->"), kept
 
 
+def test_a_comment_inside_a_paragraph_is_kept_whole_or_dropped() -> None:
+    """An indented `<!--` inside a paragraph (an HTML page's `<div>` then a note to its
+    maintainers) is no block of its own: a sentence ended inside it, and an output kept
+    `<!--` without `-->`, hiding the rest once rendered."""
+    text = ("<div role=\"main\" id=\"apicontent\">\n        <!--\n  NB: if you move this "
+            "file, update the tool. It points here.\n-->\nThe API index lists every module. "
+            "Each page says how stable its module is.\n\nAnother paragraph of the page, "
+            "about modules and their stability, with more words.\n")
+    sentences = [u.text for u in parse(text).units]
+    assert any("<!--" in t and "-->" in t for t in sentences), sentences
+    for ratio in (0.2, 0.4, 0.6, 0.8):
+        kept = minify(hashing(), text, ratio=ratio).text
+        assert kept.count("<!--") == kept.count("-->"), kept
+
+
 @pytest.mark.parametrize("source", [
     # reStructuredText's code directive: its body is code
     "Intro.\n\n.. code-block:: c\n\n   int    x    =  1;\n   int    yy   =  2;\n\nEnd.\n",
