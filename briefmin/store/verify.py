@@ -262,12 +262,15 @@ class _Verifier:
     def length(self, page_size: int) -> None:
         """Bytes past the last page: SQLite never reads them, so nothing else would see them.
         Only in the rollback journal (the default), whose file ends at its last page while a
-        read lasts; a WAL file's size lags or leads its checkpoints."""
+        read lasts; a WAL file's size lags or leads its checkpoints. Whole pages are SQLite's
+        own: a commit that shrank the file (`add`'s incremental vacuum) truncates it only
+        after its journal is gone, so a kill between the two leaves the old tail, committed
+        and never read (the kill test met it once in a few hundred kills)."""
         if self.db.wal:
             return
         (pages,), = self.db.query("PRAGMA page_count")
         extra = os.path.getsize(self.db.path) - int(pages) * page_size
-        if extra > 0:
+        if extra > 0 and extra % page_size:
             self.add(f"{extra} byte(s) after the archive's last page are no part of it "
                      "(something appended them to the file); no brief is affected")
 
