@@ -324,6 +324,10 @@ for name in names:
 json.dump(pages, sys.stdout)
 """
 
+# an object's address in a rendered default value (`<function copy2 at 0x7fd6…>`, ctypes'
+# `<PyDLL …, handle 7f…>`): other digits in every process
+_ADDRESS = re.compile(r"( at 0x|, handle )([0-9a-f]+)\b")
+
 
 def _pydoc(_: Path) -> list[Doc]:
     """The standard library's pages as `python3 -m pydoc MODULE > MODULE.txt` saves them."""
@@ -339,8 +343,6 @@ def _pydoc(_: Path) -> list[Doc]:
     return [(f"pydoc/{name}", _ADDRESS.sub(lambda m: m[1] + "0" * len(m[2]), text))
             for name, text in sorted(pages.items())]
 
-
-_ADDRESS = re.compile(r"( at 0x|, handle )([0-9a-f]+)\b")  # (ctypes' `<PyDLL …, handle 7f…>`)
 
 
 def _html(_: Path) -> list[Doc]:

@@ -373,12 +373,8 @@ class Archive:
             holders = catalogue.records_of_contents(self._db, [content_id]).get(content_id)
             if not holders:
                 raise  # held by no brief (a prune's orphan): no name to give
-            more = len(holders) - 1
-            why = str(exc).removesuffix(VERIFY_ADVICE)
-            raise IntegrityError(
-                f"cannot read {printable(min(r.path for r in holders))}"
-                + (f" (and {more} other brief(s))" if more else "")
-                + f": {why}; run `briefmin verify {self.path}`") from exc
+            raise _naming(min(r.path for r in holders), exc, "read", more=len(holders) - 1,
+                          archive=self.path) from exc
 
     def contents(self, content_ids: Iterable[int],
                  on_damage: Callable[[int, IntegrityError], None] | None = None
@@ -952,18 +948,21 @@ class RestoreDamaged(IntegrityError):
     @classmethod
     def of(cls, damaged: Sequence[tuple[str, str]]) -> RestoreDamaged:
         (path, why), more = damaged[0], len(damaged) - 1
-        named = _naming(path + (f" (and {more} other brief(s))" if more else ""),
-                        IntegrityError(why))
+        named = _naming(path, IntegrityError(why), more=more)
         error = cls(str(named))
         error.damaged = tuple((p, w.removesuffix(VERIFY_ADVICE)) for p, w in damaged)
         return error
 
 
-def _naming(path: str, error: IntegrityError) -> IntegrityError:
-    """A damaged brief's error as a restore reports it: which brief, what is wrong (the
-    name escaped: a damaged one may hold any character)."""
+def _naming(path: str, error: IntegrityError, verb: str = "restore", *, more: int = 0,
+            archive: str | None = None) -> IntegrityError:
+    """A damaged brief's error: what could not be done to which brief (and how many more),
+    what is wrong (the name escaped: a damaged one may hold any character), and to run
+    verify (on `archive` when given)."""
     why = str(error).removesuffix(VERIFY_ADVICE)
-    return IntegrityError(f"cannot restore {printable(path)}: {why}{VERIFY_ADVICE}")
+    others = f" (and {more} other brief(s))" if more else ""
+    advice = VERIFY_ADVICE if archive is None else f"; run `briefmin verify {archive}`"
+    return IntegrityError(f"cannot {verb} {printable(path)}{others}: {why}{advice}")
 
 
 def _split(found: list[Any]) -> tuple[int, int] | None:

@@ -436,7 +436,7 @@ def _check_schema(conn: Connection, raw: sqlite3.Connection, write: bool) -> int
                         "already exists", "no such table", "no such column", "duplicate")):
                     # tables another format's: SQLite's words alone ("table blocks already
                     # exists") said nothing of what happened or what to do
-                    said = printable(" ".join(str(exc).split()))  # (one line)
+                    said = str(error).removeprefix(f"{path}: ")  # (SQLite's, on one line)
                     raise ArchiveError(
                         f"{path}: cannot upgrade it from format {version} ({said}): its tables "
                         f"are not those of format {version}, so the file was changed by "
