@@ -729,31 +729,44 @@ def _by_rank(sentences: Sequence[str], scores: Sequence[float], budget: int) -> 
 
 def sumy_ranker(name: str) -> Callable[[str, int], str]:
     def summarize(text: str, budget: int) -> str:
-        from sumy.summarizers.lex_rank import LexRankSummarizer
-        from sumy.summarizers.text_rank import TextRankSummarizer
-
-        document = _sumy_document(text)
-        sentences = list(document.sentences)  # type: ignore[attr-defined]
-        if not sentences:
-            return ""
-        if name == "lexrank":
-            # sumy's LexRank keeps its ratings inside __call__: ask for every sentence, rated
-            summarizer = LexRankSummarizer()
-            ratings = {}
-            summarizer._get_best_sentences = lambda s, c, r, *a, **k: ratings.update(r) or ()
-            summarizer(document, len(sentences))
-        else:
-            ratings = TextRankSummarizer().rate_sentences(document)
-        return _by_rank([str(s) for s in sentences], [ratings.get(s, 0.0) for s in sentences],
-                        budget)
+        sentences, scores = _sumy_rated(name, text)
+        return _by_rank(sentences, scores, budget) if sentences else ""
     return summarize
 
 
+# a run asks for each text at three ratios: sumy rates its sentences once (on long READMEs
+# the ratings took most of a genre's output time)
+@functools.lru_cache(maxsize=256)
+def _sumy_rated(name: str, text: str) -> tuple[list[str], list[float]]:
+    """Each sentence of `text` as sumy reads it, and its LexRank or TextRank rating."""
+    from sumy.summarizers.lex_rank import LexRankSummarizer
+    from sumy.summarizers.text_rank import TextRankSummarizer
+
+    document = _sumy_document(text)
+    sentences = list(document.sentences)  # type: ignore[attr-defined]
+    if not sentences:
+        return [], []
+    if name == "lexrank":
+        # sumy's LexRank keeps its ratings inside __call__: ask for every sentence, rated
+        summarizer = LexRankSummarizer()
+        ratings = {}
+        summarizer._get_best_sentences = lambda s, c, r, *a, **k: ratings.update(r) or ()
+        summarizer(document, len(sentences))
+    else:
+        ratings = TextRankSummarizer().rate_sentences(document)
+    return [str(s) for s in sentences], [ratings.get(s, 0.0) for s in sentences]
+
+
 def summa_ranker(text: str, budget: int) -> str:
+    rated = _summa_rated(text)
+    return _by_rank([s for s, _ in rated], [score for _, score in rated], budget)
+
+
+@functools.lru_cache(maxsize=256)
+def _summa_rated(text: str) -> list[tuple[str, float]]:
     from summa.summarizer import summarize
 
-    rated = summarize(text, ratio=1.0, split=True, scores=True)
-    return _by_rank([s for s, _ in rated], [score for _, score in rated], budget)
+    return list(summarize(text, ratio=1.0, split=True, scores=True))
 
 
 # -- simple baselines (session 13): what a user would write in a few lines -------------------
