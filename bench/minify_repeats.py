@@ -34,12 +34,19 @@ from minify_train import training_docs  # noqa: E402
 from briefmin.minify import count_words, parse, word_budget  # noqa: E402
 
 
+def distinct_words(text: str, ratio: float) -> tuple[int, int]:
+    """The words of the units of `text` that repeat no earlier one, and the budget at
+    `ratio`."""
+    budget = word_budget(count_words(text), ratio)
+    doc = parse(text, budget)
+    return sum(u.words for i, u in enumerate(doc.units) if i not in doc.duplicates), budget
+
+
 def distinct_words_short(text: str, ratio: float) -> bool:
     """Whether the units of `text` that repeat no earlier one hold fewer words than the
     budget at `ratio` (then keeping them all leaves budget unused)."""
-    budget = word_budget(count_words(text), ratio)
-    doc = parse(text, budget)
-    return sum(u.words for i, u in enumerate(doc.units) if i not in doc.duplicates) < budget
+    words, budget = distinct_words(text, ratio)
+    return words < budget
 
 
 def main() -> None:

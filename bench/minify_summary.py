@@ -1,14 +1,18 @@
 """One-run summary of what `bench_minify.py --save FILE` kept: per genre and ratio, briefmin
 minus lead under each judge [95% paired bootstrap] (with e5 and e5x the share of documents
-strictly closer), how many genre x ratio cells briefmin's mean is at or above lead, LexRank,
+strictly closer; and for e5 that share among the documents where a choice exists: where
+every distinct unit fits the budget, briefmin and lead both keep them all, a tie by
+construction), how many genre x ratio cells briefmin's mean is at or above lead, LexRank,
 TextRank and `truncate` under each judge, and every cell where it is below.
 
-    .venv/bin/python bench/minify_summary.py bench/out/run36/scores.jsonl
+    .venv/bin/python bench/minify_summary.py bench/out/run36/scores.jsonl [--data DIR]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import operator
 import sys
 from pathlib import Path
 
@@ -17,7 +21,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_minify import EPS, RATIOS
-from minify_eval import paired_bootstrap
+from minify_eval import paired_bootstrap, split
+from minify_repeats import distinct_words
 
 NAMES = {"kernel": "kernel docs", "debian": "Debian descriptions", "usrdoc": "READMEs",
          "debshort": "short Debian descriptions", "fixtures": "fixtures (example briefs)",
@@ -28,10 +33,16 @@ BASELINES = ("lead", "lexrank", "textrank", "truncate")
 
 
 def main() -> None:
-    rows = [json.loads(line) for line in Path(sys.argv[1]).read_text("utf-8").splitlines()]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("scores", type=Path)
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parent / "data")
+    args = parser.parse_args()
+    rows = [json.loads(line) for line in args.scores.read_text("utf-8").splitlines()]
+    names = {(r["genre"], r["judge"], r["variant"], r["ratio"]): r["docs"] for r in rows}
     scores = {(r["genre"], r["judge"], r["variant"], r["ratio"]): np.array(r["scores"])
               for r in rows}
     genres = list(dict.fromkeys(r["genre"] for r in rows))
+    texts = {genre: dict(split(genre, args.data)[0]) for genre in genres}
     print("| genre | ratio | e5 | e5x | MiniLM-180 | MiniLM-180x | TF-IDF |\n"
           "|---|---|---|---|---|---|---|")
     below: list[str] = []
@@ -53,6 +64,13 @@ def main() -> None:
                     share = float(np.mean(ours > lead + EPS))
                     cell += f", {share:.0%}"
                     closer += judge == "e5" and share >= 0.8
+                    if judge == "e5":
+                        choice = np.array([
+                            operator.gt(*distinct_words(texts[genre][doc], ratio))
+                            for doc in names[genre, judge, "briefmin", ratio]])
+                        if not choice.all():
+                            cell += (f" ({int((ours > lead + EPS)[choice].sum())} of "
+                                     f"{int(choice.sum())} with a choice)")
                 cells.append(f"**{cell}**" if mean < 0 else cell)
             print(f"| {name} | {ratio} | " + " | ".join(cells) + " |")
             for judge in COUNTED:
