@@ -137,8 +137,12 @@ _HASH_LINE = re.compile(r"^[ \t]*#")  # a commented file's comment line (`COMMEN
 # rule of `#`s) are switched-off settings, code or layout: kept whole, as written
 _COMMENT_MARK = re.compile(r"^[ \t]*#+(?:[ \t]+|$)")
 _CLOSING_MARKS = re.compile(r"(?:^|[ \t]+)#+[ \t]*$")  # `## Section ##`: layout too
-_PRE = re.compile(r"^\s*<pre(?=[\s>])", re.IGNORECASE)  # HTML's code, to its `</pre>`
-_PRE_CLOSE = re.compile(r"</pre\s*>", re.IGNORECASE)
+# HTML whose content is not markdown, to its closing tag and across blank lines (CommonMark's
+# first kind of HTML block): code in <pre>; the CSS of a Jupyter export's <style scoped>,
+# whose rules split into paragraphs kept one without `</style>`, read the rest as CSS
+_RAW = re.compile(r"^\s*<(pre|script|style|textarea)(?=[\s>])", re.IGNORECASE)
+_RAW_CLOSE = {tag: re.compile(rf"</{tag}\s*>", re.IGNORECASE)
+              for tag in ("pre", "script", "style", "textarea")}
 _GUTTER = re.compile(r"^(\s*)\|(?=\s|$)")  # a `|` framing a laid-out line, as pydoc's
 _LINE_END = re.compile(r"\r\n?|\n")  # a brief's first line ending is its style
 _ITEM = re.compile(r"^(\s*)([-*+\u2022]|\d{1,9}[.)]|#\.|\(\d{1,9}\)|:[^:\s][^:]*:)(\s+|$)")
@@ -349,13 +353,14 @@ def _fence_end(lines: list[str], start: int) -> int:
     return len(lines)
 
 
-def _pre_closes(lines: list[str]) -> list[int | None]:
-    """For each line, the index after the first line from it on that holds `</pre>` (None:
+def _raw_closes(lines: list[str], tag: str) -> list[int | None]:
+    """For each line, the index after the first line from it on that holds `</tag>` (None:
     none does), in one pass from the end: looking ahead from every `<pre>` that never closes
     was quadratic (16,000 such lines: 26 s)."""
+    close = _RAW_CLOSE[tag]
     out: list[int | None] = [None] * (len(lines) + 1)
     for j in range(len(lines) - 1, -1, -1):
-        out[j] = j + 1 if _PRE_CLOSE.search(lines[j]) else out[j + 1]
+        out[j] = j + 1 if close.search(lines[j]) else out[j + 1]
     return out
 
 
@@ -769,7 +774,7 @@ class _Parser:
         self.styles: list[tuple[str, bool]] = []  # adornment styles, in order of appearance
         self.blank = False
         self.literal_after: int | None = None  # indent of a paragraph ending in '::'
-        self._pre_closes: list[int | None] | None = None  # see `_pre_closes`, on first use
+        self._raw_closes: dict[str, list[int | None]] = {}  # see `_raw_closes`, on first use
 
     def parse(self) -> Document:
         lines, i = self.lines, 0
@@ -872,10 +877,10 @@ class _Parser:
             self._atomic("code", lines[i:end])
             return end
         # an unclosed <pre> is read as text: one stray tag must not make the rest one block
-        if _PRE.match(line) and (pre_end := self._pre_end(i)) is not None:
+        if (raw := _RAW.match(line)) and (raw_end := self._raw_end(i, raw.group(1))) is not None:
             self._close_items(indent)
-            self._atomic("code", lines[i:pre_end])
-            return pre_end
+            self._atomic("code", lines[i:raw_end])
+            return raw_end
         if _COMMENT.match(line):
             # one unit, like a code block: its lines may look like list items (Node's YAML
             # history), and a comment cut before its `-->` hides all that follows it
@@ -922,7 +927,7 @@ class _Parser:
         if definition := _DEFINITION.match(line):
             return self._definition(i, definition.group(1))
         if (opening := _HTML_OPEN.match(line)) \
-                and (close := self._element_close(i, end := self._paragraph_end(i),
+                and (close := self._element_close(i, end := self._paragraph_end(i, raw=True),
                                                   opening.group(1))) is not None:
             return self._element(i, end, close)
         if self.layout and self._layout_heading(i):
@@ -942,11 +947,13 @@ class _Parser:
 
     # -- blocks ----------------------------------------------------------------------------
 
-    def _pre_end(self, start: int) -> int | None:
-        """Index after the `<pre>` block opening at line `start`; None when it never closes."""
-        if self._pre_closes is None:
-            self._pre_closes = _pre_closes(self.lines)
-        return self._pre_closes[start]
+    def _raw_end(self, start: int, tag: str) -> int | None:
+        """Index after the raw HTML block (`_RAW`: `<pre>`, `<style>` …) opening at line
+        `start` with `tag`; None when it never closes."""
+        tag = tag.lower()
+        if tag not in self._raw_closes:
+            self._raw_closes[tag] = _raw_closes(self.lines, tag)
+        return self._raw_closes[tag][start]
 
     def _context(self) -> tuple[int, ...]:
         return tuple(u for _, u in self.headings) + tuple(u for _, _, u in self.items)
@@ -1044,10 +1051,12 @@ class _Parser:
                 return k if _HTML_CLOSE.match(lines[k]) else None
         return None
 
-    def _paragraph_end(self, i: int) -> int:
-        """Index of the first blank line after line `i` (or of the end)."""
+    def _paragraph_end(self, i: int, raw: bool = False) -> int:
+        """Index of the first blank line after line `i` (or of the end); with `raw`, of a
+        raw HTML block's first line (`<div>` right over a Jupyter export's `<style>`)."""
         end = i + 1
-        while end < len(self.lines) and self.lines[end].strip():
+        while end < len(self.lines) and self.lines[end].strip() \
+                and not (raw and _RAW.match(self.lines[end])):
             end += 1
         return end
 
@@ -1192,7 +1201,7 @@ class _Parser:
         return bool(_ITEM.match(line) or _FENCE.match(line) or _ATX.match(line)
                     or _COMMENT.match(line)  # (its `-->` was left in a later paragraph)
                     or (self.comments and _HASH_LINE.match(line))
-                    or _QUOTE.match(line) or _DIRECTIVE.match(line) or _PRE.match(line)
+                    or _QUOTE.match(line) or _DIRECTIVE.match(line) or _RAW.match(line)
                     or _table_end(self.lines, j) is not None or _is_title(self.lines, j)
                     or _ADORNMENT.match(line))
 

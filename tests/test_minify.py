@@ -391,6 +391,32 @@ def test_kept_code_and_tables_keep_the_spaces_at_their_lines_ends() -> None:
     assert "| a | b |  \n|---|---|\n| 1 |  2 |  \n" in render(doc, {row})
 
 
+def test_a_jupyter_exports_style_block_is_kept_whole_or_dropped() -> None:
+    """nbconvert writes `<div>`, `<style scoped>` with CSS rules split by blank lines, then a
+    `<table>` for every DataFrame. The `<div>`'s opening took `<style>` and its first rule
+    as one paragraph, and outputs kept `<style scoped>` without `</style>`: once rendered,
+    the rest of the brief was read as CSS. Like `<pre>`, `<style>` and `<script>` run to
+    their closing tag (CommonMark's first kind of HTML block)."""
+    style = ("<style scoped>\n    .dataframe tbody tr th {\n        vertical-align: middle;\n"
+             "    }\n\n    .dataframe thead th {\n        text-align: right;\n    }\n</style>")
+    table = ('<table class="dataframe">\n  <tr><th>plan</th><th>churn</th></tr>\n'
+             "  <tr><td>basic</td><td>0.31</td></tr>\n</table>")
+    text = ("# Churn\n\nCustomers cancel in the first ninety days. We look for the signals "
+            f"that matter most.\n\n<div>\n{style}\n{table}\n</div>\n\nBasic plans churn "
+            "most. Support tickets predict it better than usage does.\n\n<script>\nvar a = 1;"
+            "\n\nvar b = 2;\n</script>\n\nThe next step is a survey of the customers who "
+            "left in the first week.\n")
+    units = [(u.kind, u.text) for u in parse(text).units]
+    assert ("code", style) in units and ("code", "<script>\nvar a = 1;\n\nvar b = 2;\n"
+                                         "</script>") in units, units
+    for ratio in (0.2, 0.4, 0.6, 0.8):
+        kept = minify(hashing(), text, ratio=ratio).text
+        assert kept.count("<style") == kept.count("</style>"), kept
+        assert kept.count("<script") == kept.count("</script>"), kept
+        assert kept.count("<div>") == kept.count("</div>"), kept
+        assert style in kept or "dataframe tbody" not in kept, kept
+
+
 def test_an_unclosed_pre_is_read_as_text() -> None:
     doc = parse("<pre>\nOne sentence here.   Another one.\n\nEnd.\n")
     assert [u.kind for u in doc.units] == ["sentence", "sentence", "sentence"]
