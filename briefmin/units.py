@@ -112,7 +112,10 @@ _FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})(.*)$")
 _ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)[ \t]*#*[ \t]*$")
 _ADORNMENT = re.compile(r"^([=\-~^*#\"'`+:._])\1{2,}[ \t]*$")
 _PIPE_ROW = re.compile(r"^\s*\|")
-_PIPE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)+\|?\s*$")
+# GFM's delimiter row: a cell is one dash or more, with optional colons (`|:-|-:|` is one;
+# three dashes were required, and such a table lost its header row); one cell needs both
+# outer pipes
+_PIPE_RULE = re.compile(r"^\s*(?:\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)+\|?|\|\s*:?-+:?\s*\|)\s*$")
 _GRID_BORDER = re.compile(r"^\s*\+[-=+]{3,}\+?\s*$")
 _SIMPLE_BORDER = re.compile(r"^\s*={2,}([ \t]+={2,})+\s*$")
 _DIRECTIVE = re.compile(r"^(\s*)\.\.(\s|$)")

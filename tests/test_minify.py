@@ -1284,6 +1284,24 @@ def test_table_rows_only_when_larger_than_budget() -> None:
     assert render(doc, {1, 2, 3}) == table
 
 
+@pytest.mark.parametrize(("head", "rule", "row"), [
+    ("| a | b |", "|:-|-:|", "| three | four |"),  # GFM: one dash is a delimiter cell
+    ("| a | b |", "|-|-|", "| three | four |"),
+    ("a | b", "--|--", "three | four"),  # no outer pipes
+    ("| a |", "|-|", "| three |"),  # one column
+])
+def test_a_delimiter_row_of_short_cells_heads_its_table(head: str, rule: str,
+                                                        row: str) -> None:
+    """A delimiter row of cells shorter than three dashes (`|:-|:-|`, which GitHub renders)
+    was no table head: outputs kept the rule and rows without the header row, and a table
+    without outer pipes was read as prose and cut mid-row."""
+    rows = [row.replace("three", "one"), row, row.replace("three", "five")]
+    table = "\n".join([head, rule, *rows]) + "\n"
+    doc = parse(table, split_over=6)
+    assert [u.kind for u in doc.units] == ["tablehead", "row", "row", "row"]
+    assert render(doc, {2}) == f"{head}\n{rule}\n{row}\n"
+
+
 def test_rst_tables_split_into_valid_rows() -> None:
     simple = ("=====  =====\nName   Use\n=====  =====\nr1     return\n       address\n"
               "r3     stack\nr4     frame\n=====  =====\n")
