@@ -578,7 +578,8 @@ def _is_title(lines: list[str], i: int) -> bool:
     """Line i is a one-line setext/reStructuredText title underlined by line i+1. A line of
     backticks shorter than the title is a markdown fence, not an underline ("Debian/Ubuntu:"
     over "```" lost the fence, and code and prose swapped for the rest of the brief; a
-    kernel doc's "``regdump``" over as many backticks is a title); one of another character
+    kernel doc's "``regdump``" over as many backticks is a title, with a blank line under
+    it, where a fence has its code: "Or:" over "```"); one of another character
     than setext's `=` and `-`, shorter than 4 and than the title, is none either (docutils
     reads it as text: "too short for the title"), so "~~~" fences stay fences too."""
     line = lines[i]
@@ -589,6 +590,10 @@ def _is_title(lines: list[str], i: int) -> bool:
             i == 0 or not lines[i - 1].strip() or _ADORNMENT.match(lines[i - 1])):
         return False
     mark, length = under.strip()[0], len(under.strip())
+    if mark == "`" and i + 2 < len(lines) and lines[i + 2].strip():
+        # "Or:" over a bare fence and its code: every backtick underline of the corpora's
+        # rST (16) has a blank line under it, and a fence has its code
+        return False
     return length >= len(line.strip()) or mark in "=-" or (mark != "`" and length >= 4)
 
 

@@ -292,6 +292,16 @@ def test_a_fence_right_under_a_line_is_a_fence_not_its_underline() -> None:
                       "Sometimes you need a newer make.\n\nFedora:\n```\ndnf install make\n"
                       "```\n", ratio=ratio).text
         assert fences_balanced(kept) and "```\n```" not in kept, kept
+    # a line no longer than the fence ("Or:", "Run:" over four backticks): a fence has its
+    # code right under it, an rST underline a blank line
+    for title, fence in (("Or:", "```"), ("Run:", "````"), ("yes", "```")):
+        doc = parse(f"Install it with pip.\n\n{title}\n{fence}\npipx install tool\n{fence}\n"
+                    "\nThen run it.\n")
+        assert [(u.kind, u.text) for u in doc.units] == [
+            ("sentence", "Install it with pip."), ("sentence", title),
+            ("code", f"{fence}\npipx install tool\n{fence}"), ("sentence", "Then run it.")]
+    assert [u.kind for u in parse("Usage\n`````\n\nRun it.\n").units] == ["heading",
+                                                                          "sentence"]
 
 
 def test_a_comment_opened_right_after_a_line_is_one_unit_to_its_close() -> None:
