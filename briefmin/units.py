@@ -782,6 +782,9 @@ class _Parser:
         self.styles: list[tuple[str, bool]] = []  # adornment styles, in order of appearance
         self.blank = False
         self.literal_after: int | None = None  # indent of a paragraph ending in '::'
+        # its last unit (the `::` sentence): the literal block brings it as context, or
+        # docutils reads a block kept without it as a quote of text, no longer code
+        self.literal_intro: int | None = None
         self._raw_closes: dict[str, list[int | None]] = {}  # see `_raw_closes`, on first use
 
     def parse(self) -> Document:
@@ -878,6 +881,8 @@ class _Parser:
             end = _indented_end(lines, i, literal)
             self._close_items(indent)
             self._atomic("code", lines[i:end])
+            if self.literal_intro is not None:
+                self.units[-1].context += (self.literal_intro,)
             return end
         if _FENCE.match(line):
             self._close_items(indent)
@@ -1174,7 +1179,7 @@ class _Parser:
             self.items.append((marker_indent, content, marker))
             self.items.append((marker_indent, content, block.units[1]))
         if body[-1].endswith("::"):
-            self.literal_after = marker_indent
+            self.literal_after, self.literal_intro = marker_indent, block.units[-1]
         return end
 
     def _pieces(self, sentences: list[str]) -> list[_Piece]:
@@ -1254,7 +1259,7 @@ class _Parser:
         block = self._add("paragraph", body, [("sentence", p.text) for p in pieces])
         self._chain(block.units, pieces)
         if text.endswith("::"):
-            self.literal_after = indent
+            self.literal_after, self.literal_intro = indent, block.units[-1]
         return end
 
     def _comment_lines(self, i: int) -> int:
