@@ -397,13 +397,17 @@ def _comment_end(lines: list[str], start: int) -> int:
 
 
 def _indented_end(lines: list[str], start: int, base: int,
-                  tab_stop: int | None = None) -> int:
+                  tab_stop: int | None = None, joined: int | None = None) -> int:
     """Index after the run of lines (blank ones inside included) indented deeper than
-    `base` columns (`_columns`), starting at `start`; trailing blank lines are left out."""
+    `base` columns (`_columns`), starting at `start`; trailing blank lines are left out.
+    With `joined`, a line right under one of the run (no blank line between) needs only
+    to be deeper than `joined`: a printed table's header is indented deeper than its rows,
+    and the rows were read as prose, joined and cut."""
     j, end = start, start
     while j < len(lines):
         if lines[j].strip():
-            if _columns(lines[j], tab_stop) <= base:
+            deeper = base if joined is None or end != j else min(base, joined)
+            if _columns(lines[j], tab_stop) <= deeper:
                 break
             end = j + 1
         j += 1
@@ -789,9 +793,10 @@ class _Parser:
 
     def parse(self) -> Document:
         lines, i = self.lines, 0
-        if lines and lines[0].strip() == "---":
+        # front matter: YAML's `---` (to `---` or `...`), or TOML's `+++` (Hugo, Zola)
+        if lines and (mark := lines[0].strip()) in ("---", "+++"):
             for j in range(1, len(lines)):
-                if lines[j].strip() in ("---", "..."):
+                if lines[j].strip() in ((mark, "...") if mark == "---" else (mark,)):
                     self._atomic("front", lines[:j + 1])
                     i = j + 1
                     break
@@ -894,6 +899,11 @@ class _Parser:
             self._close_items(indent)
             self._atomic("code", lines[i:raw_end])
             return raw_end
+        if line.strip() == "$$" and (math_end := self._math_end(i)) is not None:
+            # display math (MathJax, KaTeX, MyST): a formula's `\text{…}` can end sentences
+            self._close_items(indent)
+            self._atomic("code", lines[i:math_end])
+            return math_end
         if _COMMENT.match(line):
             # one unit, like a code block: its lines may look like list items (Node's YAML
             # history), and a comment cut before its `-->` hides all that follows it
@@ -953,12 +963,18 @@ class _Parser:
         if not self.layout and self.blank and not self.items and columns >= 4 \
                 and last is not None and last.kind not in ("item", "directive"):
             # markdown's indented code block (reStructuredText's block quote: kept whole too)
-            end = _indented_end(lines, i, columns - 1, self.code_tab_stop)
+            end = _indented_end(lines, i, columns - 1, self.code_tab_stop, joined=3)
             self._atomic("code", lines[i:end])
             return end
         return self._paragraph(i)
 
     # -- blocks ----------------------------------------------------------------------------
+
+    def _math_end(self, start: int) -> int | None:
+        """Index after the `$$` line closing the display math opened at line `start`; None
+        when none does (a lone `$$` is text)."""
+        return next((j + 1 for j in range(start + 1, len(self.lines))
+                     if self.lines[j].strip() == "$$"), None)
 
     def _raw_end(self, start: int, tag: str) -> int | None:
         """Index after the raw HTML block (`_RAW`: `<pre>`, `<style>` …) opening at line
@@ -1215,6 +1231,7 @@ class _Parser:
                     or _COMMENT.match(line)  # (its `-->` was left in a later paragraph)
                     or (self.comments and _HASH_LINE.match(line))
                     or _QUOTE.match(line) or _DIRECTIVE.match(line) or _RAW.match(line)
+                    or line.strip() == "$$"
                     or _table_end(self.lines, j) is not None or _is_title(self.lines, j)
                     or _ADORNMENT.match(line))
 

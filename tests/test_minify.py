@@ -221,6 +221,38 @@ def test_units_and_context() -> None:
     assert kept == "# Title\n\n## Part\n\n- item a\n  - nested b\n"
 
 
+def test_toml_front_matter_is_one_unit() -> None:
+    """Hugo's and Zola's front matter is TOML between `+++` lines: its fields were read as
+    a paragraph, joined on one line and cut mid-array, with one `+++` kept alone."""
+    front = '+++\ntitle = "Why we moved"\ndate = 2024-03-02\ntags = ["docs", "infra"]\n+++'
+    text = (f"{front}\n\nFor five years our docs lived in a wiki. It had no review. Pages "
+            "drifted.\n\nLast quarter we moved them to a static site. Every change is "
+            "now reviewed like code.\n")
+    assert [u.kind for u in parse(text).units] == ["front"] + ["sentence"] * 5
+    for max_words in range(1, count_words(text) + 1):
+        out = minify(hashing(), text, max_words=max_words).text
+        assert front in out or "+++" not in out, (max_words, out)
+    # a `+++` line further down is no front matter, and `---` does not close `+++`
+    assert parse("+++\ntitle = 1\n---\n\nText here.\n").units[0].kind != "front"
+
+
+def test_display_math_is_kept_whole_or_dropped() -> None:
+    """`$$` lines open and close display math; a formula's `\\text{fixes only. No
+    features.}` ended a sentence inside it, and an output kept half a formula with its
+    `$$` never closed. A lone `$$` is text."""
+    math = ("$$\nv = \\begin{cases} (a, b, c+1) & \\text{fixes only. No features.} \\\\ "
+            "(a, b+1, 0) & \\text{new features. Any size.} \\end{cases}\n$$")
+    text = (f"The version follows the usual rule. Fixes raise the third number:\n{math}\n\n"
+            "Security fixes are described once the advisory is public. The team fills in "
+            "the details later.\n")
+    assert ("code", math) in [(u.kind, u.text) for u in parse(text).units]
+    for max_words in range(1, count_words(text) + 1):
+        out = minify(hashing(), text, max_words=max_words).text
+        assert math in out or "cases" not in out, (max_words, out)
+    assert [u.kind for u in parse("Price: $$\n\nMore text. Here.\n").units] == [
+        "sentence"] * 3
+
+
 def test_a_brief_of_hash_lines_only_is_text_not_empty_sections() -> None:
     """A config file's comments are '#' lines; read as headings, each kept only with text
     under it, nothing could ever be kept. A heading among text stays a heading."""
@@ -403,6 +435,26 @@ def test_a_tab_indented_code_block_in_markdown_is_kept_whole_or_dropped() -> Non
     plain = "Notes on frob\n\n\tFrob reads each FILE. It never edits a FILE.\n"
     assert not laid_out(plain)
     assert [u.kind for u in parse(plain).units] == ["sentence"] * 3
+
+
+def test_a_printed_table_under_a_deeper_header_is_one_code_block() -> None:
+    """A notebook's printed DataFrame: its header line is indented deeper than its rows.
+    The block ran only over lines as deep as its first, so the rows were read as prose:
+    joined, their spaces squeezed, and cut mid-table."""
+    frame = ("                 text  score\n    0  Too slow. Support never replied.   0.02\n"
+             "    1  Crashed twice. Lost my work.       0.04\n"
+             "    2  Great product. Will buy again.     0.97")
+    text = ("# Reviews\n\nWe scored the reviews with the new model. The lowest and highest "
+            f"ones were read by hand.\n\n{frame}\n\nThe lowest are about speed and crashes. "
+            "The highest praise the interface.\n")
+    assert ("code", frame) in [(u.kind, u.text) for u in parse(text).units]
+    for max_words in range(1, count_words(text) + 1):
+        out = minify(hashing(), text, max_words=max_words).text
+        assert frame in out or "Crashed" not in out, (max_words, out)
+    # after a blank line, a line less deep than the block's first starts no part of it
+    apart = "# T\n\nIntro.\n\n        deep quote line\n\n    shallower quote line\n"
+    assert [u.text for u in parse(apart).units if u.kind == "code"] == [
+        "        deep quote line", "    shallower quote line"]
 
 
 def test_kept_code_and_tables_keep_the_spaces_at_their_lines_ends() -> None:
