@@ -127,6 +127,13 @@ _QUOTE = re.compile(r"^\s{0,3}>")
 # invisible once rendered, it is what `[text][label]`, `[label]` or `[^1]` elsewhere points at
 _DEFINITION = re.compile(r"^ {0,3}\[([^\[\]]+)\]:[ \t]*\S")
 _BRACKETED = re.compile(r"\[([^\[\]]+)\]")  # a label a text may point at
+# reStructuredText's footnote or citation (`.. [#note] …`) and named hyperlink target with
+# its URL (`.. _pip: https://…`), and the references to them: `[#note]_`, `` `pip`_ ``,
+# `pip_`; kept without its target, docutils reports "Unknown target name"
+_RST_TARGET = re.compile(r"^\s*\.\.[ \t]+(?:\[([^\[\]\s]+)\](?:\s|$)"
+                         r"|_(`[^`]+`|[^:`\s][^:`]*):[ \t]+\S)")
+_RST_REFERENCE = re.compile(r"\[([^\[\]\s]+)\]_|`([^`<>]+)`_(?!_)"
+                            r"|(?<![\w`.-])([A-Za-z0-9](?:[\w.+-]*\w)?)_(?![\w`])")
 # an HTML element around markdown blocks (`<details>` … a blank line … `</details>`, a
 # README's `<div align="center">`): its opening paragraph, and a line of its closing tag alone
 _HTML_OPEN = re.compile(r"^ {0,3}<(details|div|section|center|article|aside|figure)(?=[\s>])",
@@ -769,6 +776,7 @@ class _Parser:
         self.words = words
         self.sentence_of: dict[int, int] = {}  # a clause or word unit: its sentence's first
         self.definitions: list[tuple[int, str]] = []  # (unit, label) of each definition
+        self.rst_sections: dict[int, tuple[int, ...]] = {}  # an rST target's own context
         # the HTML elements open around blocks: (the line of the closing tag, opening unit)
         self.elements: list[tuple[int, int]] = []
         self.atx_headings = atx_headings
@@ -854,6 +862,7 @@ class _Parser:
         for index, label in self.definitions:
             labels.setdefault(label, index)  # the first one counts (CommonMark)
         pointed: set[int] = set()
+        rst = any(label.startswith("rst:") for label in labels)
         for unit in self.units if labels else ():
             # (code too: MyST's fenced ```{note} blocks hold links; a false match costs a
             # definition's few words)
@@ -862,10 +871,19 @@ class _Parser:
             texts = " ".join([*(self.units[c].text for c in unit.context), unit.text])
             found = [labels[label] for match in _BRACKETED.finditer(texts)
                      if (label := _label(match.group(1))) in labels]
+            if rst:
+                found += [labels[label] for match in _RST_REFERENCE.finditer(texts)
+                          if (label := "rst:" + _label(next(g for g in match.groups() if g)))
+                          in labels]
             unit.context += tuple(d for d in dict.fromkeys(found) if d not in unit.context)
             pointed.update(found)
         for index, _ in self.definitions:
-            if index not in pointed:
+            if index in pointed:
+                continue
+            if index in self.rst_sections:  # an rST target: the directive it was
+                self.units[index].kind = "directive"
+                self.units[index].context = self.rst_sections[index]
+            else:
                 self.units[index].kind = "sentence"
 
     def _step(self, i: int) -> int:
@@ -939,6 +957,12 @@ class _Parser:
                 self._table(lines[i:end], "directive")
             else:
                 self._atomic("directive", lines[i:end])
+                if (target := _RST_TARGET.match(line)) and (
+                        label := (target.group(1) or target.group(2)).strip("`")) not in "#*":
+                    unit = len(self.units) - 1  # kept only with a reference, as a link's
+                    self.rst_sections[unit] = self.units[unit].context
+                    self.units[unit].kind, self.units[unit].context = "definition", ()
+                    self.definitions.append((unit, "rst:" + _label(label)))
             return end
         if _QUOTE.match(line):
             self._close_items(indent)
