@@ -344,7 +344,6 @@ def _pydoc(_: Path) -> list[Doc]:
             for name, text in sorted(pages.items())]
 
 
-
 def _html(_: Path) -> list[Doc]:
     """The HTML pages under /usr/share/doc (gzipped or not, symlinks left out), each
     distinct content once, named `html/PACKAGE/...`."""

@@ -42,6 +42,13 @@ def distinct_words(text: str, ratio: float) -> tuple[int, int]:
     return sum(u.words for i, u in enumerate(doc.units) if i not in doc.duplicates), budget
 
 
+def has_choice(text: str, ratio: float) -> bool:
+    """Whether the units of `text` that repeat no earlier one do not all fit the budget at
+    `ratio` (where they do, briefmin and lead both keep them all: the same text)."""
+    words, budget = distinct_words(text, ratio)
+    return words > budget
+
+
 def distinct_words_short(text: str, ratio: float) -> bool:
     """Whether the units of `text` that repeat no earlier one hold fewer words than the
     budget at `ratio` (then keeping them all leaves budget unused)."""

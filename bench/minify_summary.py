@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import operator
 import sys
 from pathlib import Path
 
@@ -22,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_minify import EPS, RATIOS
 from minify_eval import paired_bootstrap, split
-from minify_repeats import distinct_words
+from minify_repeats import has_choice
 
 NAMES = {"kernel": "kernel docs", "debian": "Debian descriptions", "usrdoc": "READMEs",
          "debshort": "short Debian descriptions", "fixtures": "fixtures (example briefs)",
@@ -61,16 +60,16 @@ def main() -> None:
                 cell = f"{mean:+.3f}" if judge == "tfidf" else \
                     f"{mean:+.4f} [{low:+.4f}, {high:+.4f}]"
                 if judge.startswith("e5"):
-                    share = float(np.mean(ours > lead + EPS))
+                    ahead = ours > lead + EPS
+                    share = float(np.mean(ahead))
                     cell += f", {share:.0%}"
                     closer += judge == "e5" and share >= 0.8
                     if judge == "e5":
-                        choice = np.array([
-                            operator.gt(*distinct_words(texts[genre][doc], ratio))
-                            for doc in names[genre, judge, "briefmin", ratio]])
+                        choice = np.array([has_choice(texts[genre][doc], ratio)
+                                           for doc in names[genre, judge, "briefmin", ratio]])
                         if not choice.all():
-                            cell += (f" ({int((ours > lead + EPS)[choice].sum())} of "
-                                     f"{int(choice.sum())} with a choice)")
+                            cell += (f" ({int(ahead[choice].sum())} of {int(choice.sum())} "
+                                     "with a choice)")
                 cells.append(f"**{cell}**" if mean < 0 else cell)
             print(f"| {name} | {ratio} | " + " | ".join(cells) + " |")
             for judge in COUNTED:

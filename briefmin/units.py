@@ -793,10 +793,10 @@ class _Parser:
         self.items: list[tuple[int, int, int]] = []  # (marker indent, content indent, unit)
         self.styles: list[tuple[str, bool]] = []  # adornment styles, in order of appearance
         self.blank = False
-        self.literal_after: int | None = None  # indent of a paragraph ending in '::'
-        # its last unit (the `::` sentence): the literal block brings it as context, or
-        # docutils reads a block kept without it as a quote of text, no longer code
-        self.literal_intro: int | None = None
+        # a paragraph or item ending in '::': its indent and its last unit (the `::`
+        # sentence), which the literal block brings as context, or docutils reads a block
+        # kept without it as a quote of text, no longer code
+        self.literal_after: tuple[int, int] | None = None
         self._raw_closes: dict[str, list[int | None]] = {}  # see `_raw_closes`, on first use
 
     def parse(self) -> Document:
@@ -900,12 +900,11 @@ class _Parser:
             while self.headings and self.headings[-1][0] > indent:
                 self.headings.pop()
         literal, self.literal_after = self.literal_after, None
-        if literal is not None and self.blank and indent > literal:
-            end = _indented_end(lines, i, literal)
+        if literal is not None and self.blank and indent > literal[0]:
+            end = _indented_end(lines, i, literal[0])
             self._close_items(indent)
             self._atomic("code", lines[i:end])
-            if self.literal_intro is not None:
-                self.units[-1].context += (self.literal_intro,)
+            self.units[-1].context += (literal[1],)
             return end
         if _FENCE.match(line):
             self._close_items(indent)
@@ -1219,7 +1218,7 @@ class _Parser:
             self.items.append((marker_indent, content, marker))
             self.items.append((marker_indent, content, block.units[1]))
         if body[-1].endswith("::"):
-            self.literal_after, self.literal_intro = marker_indent, block.units[-1]
+            self.literal_after = (marker_indent, block.units[-1])
         return end
 
     def _pieces(self, sentences: list[str]) -> list[_Piece]:
@@ -1300,7 +1299,7 @@ class _Parser:
         block = self._add("paragraph", body, [("sentence", p.text) for p in pieces])
         self._chain(block.units, pieces)
         if text.endswith("::"):
-            self.literal_after, self.literal_intro = indent, block.units[-1]
+            self.literal_after = (indent, block.units[-1])
         return end
 
     def _comment_lines(self, i: int) -> int:
