@@ -412,12 +412,27 @@ class LexicalRanker:
     def content_id(self, position: int) -> int:
         return int(self._ids[position])
 
+    def sizes_at(self, positions: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """The size in bytes of the contents at these positions."""
+        return self._sizes[positions]
 
-# contents each channel hands to the fusion; the literal check reads at most VERIFY texts
-# per literal, in storage order (on the kernel docs, 2,841 briefs in 26 solid blocks, reading
-# every block takes ~0.15 s; a 40-text cap missed identifiers made of common words)
+    @property
+    def count(self) -> int:
+        """How many contents the archive holds."""
+        return len(self._ids)
+
+
+# contents each channel hands to the fusion
 CANDIDATES = 50
-VERIFY = 500
+# text the literal check reads per query, at most. Reading every brief that holds a
+# literal's words takes 0.17 s for `is_file` on the 64,609 Debian descriptions (15,115 hold
+# `file`, 22 MB in all). A cap of 500 texts, the best by BM25, missed `for_each_file` in the
+# one long brief holding it (BM25 favours short briefs; "for" and "each" are not indexed)
+LITERAL_READ_BYTES = 64 * 1024 * 1024
+# read at least this share of an archive's contents at once in one scan of its catalogue
+# (Archive.texts), fewer one at a time: on the Debian descriptions, 1,779 texts took 0.11 s
+# either way; on 15,115 a scan took a quarter of the time
+BULK_READ_SHARE = 1 / 32
 
 
 class HybridSearcher:
@@ -473,7 +488,7 @@ class HybridSearcher:
                      None if held is None else self.lexical.scores_of(held, candidates))
         if scores is not None and query.literals:
             fused = self._literals(query, fused, scores, k)
-            # briefs found only by the literal check (up to VERIFY of them) are scored on
+            # briefs found only by the literal check (any number of them) are scored on
             # their words: reading every one's vectors for a cosine would cost more than the
             # rest of the search
             found = [item for item in fused if not item.ranks]
@@ -492,16 +507,16 @@ class HybridSearcher:
                   ) -> list[Fused]:
         """Count the query's literals in the candidates' stored text (the index has no
         positions), adding contents that hold some but neither channel ranked. Those are
-        read (up to VERIFY texts, the best by BM25 among equals) most promising first: those
-        holding the words of the most literals (a bound on how many literals they hold);
-        the reading stops once k contents hold at least as many literals as any unread one
-        could. A content outside both channels' candidates has no cosine and a BM25 below
-        the lexical channel's, so among equals it ranks below them. (Reading up to 500
-        texts per literal made hybrid search 2.6x the semantic one on Debian synopses with
-        ALL-CAPS words.)"""
+        read (up to LITERAL_READ_BYTES of text, the best by BM25 among equals) most
+        promising first: those holding the words of the most literals (a bound on how many
+        literals they hold); the reading stops once k contents hold at least as many
+        literals as any unread one could. A content outside both channels' candidates has
+        no cosine and a BM25 below the lexical channel's, so among equals it ranks below
+        them."""
         by_id = {f.content_id: f for f in fused}
         holders: dict[Literal, set[int]] = {}
         lexical: dict[int, float] = {}  # BM25 of every content holding a literal's words
+        size: dict[int, int] = {}  # and its size in bytes
         for literal in query.literals:
             where = self.lexical.holding(literal)
             if where is None:  # stop words only: the candidates the channels ranked are read
@@ -510,12 +525,11 @@ class HybridSearcher:
                 ids = [self.lexical.content_id(int(p)) for p in where]
                 holders[literal] = set(ids)
                 lexical.update(zip(ids, scores[where].tolist(), strict=True))
+                size.update(zip(ids, self.lexical.sizes_at(where).tolist(), strict=True))
         bound = Counter(c for held in holders.values() for c in held)
 
         def check(content_ids: list[int]) -> None:
-            # read in id order, which is storage order: each solid block inflates once
-            for content_id in sorted(content_ids):
-                text = self.archive.text(content_id)
+            for content_id, text in self._texts(content_ids):
                 found = sum(literal.found_in(text) for literal, held in holders.items()
                             if content_id in held)
                 if found:
@@ -526,7 +540,9 @@ class HybridSearcher:
         ranked = {f.content_id for f in fused}
         todo = [c for c in bound if c in ranked]
         rest = sorted(set(bound) - ranked, key=lambda c: (-bound[c], -lexical[c]))
-        rest = rest[:max(0, VERIFY - len(todo))]
+        budget = LITERAL_READ_BYTES - sum(size.get(c, 0) for c in todo)
+        spent = itertools.accumulate(size[c] for c in rest)
+        rest = [c for c, total in zip(rest, spent, strict=True) if total <= budget]
         # a level at a time (the unread contents that could hold `best` literals); texts are
         # read only where the reading could stop, in one pass in storage order each (smaller
         # batches inflated big solid blocks again)
@@ -539,6 +555,15 @@ class HybridSearcher:
             todo += level
         check(todo)
         return order(list(by_id.values()))
+
+    def _texts(self, content_ids: list[int]) -> Iterator[tuple[int, str]]:
+        """Their texts in storage order (each solid block inflated once): one scan of the
+        catalogue for many, one lookup each for a few (see BULK_READ_SHARE)."""
+        if len(content_ids) >= BULK_READ_SHARE * self.lexical.count:
+            yield from self.archive.texts(content_ids)
+        else:
+            for content_id in sorted(content_ids):  # id order is storage order
+                yield content_id, self.archive.text(content_id)
 
     def _hits(self, query: Query, vector: Floats | None, fused: list[Fused],
               chunks: dict[int, tuple[float, int]], k: int, mode: str,

@@ -224,15 +224,18 @@ def test_verify_exits_1_and_names_the_damaged_brief(cli: Cli, chdir_tmp: Path) -
 
 
 @pytest.mark.parametrize("mode", ["lexical", "hybrid"])
-def test_search_names_a_damaged_brief_it_hits(cli: Cli, chdir_tmp: Path, mode: str) -> None:
+@pytest.mark.parametrize("query", ["quokka census", "quokka_census"])
+def test_search_names_a_damaged_brief_it_hits(cli: Cli, chdir_tmp: Path, mode: str,
+                                              query: str) -> None:
     """A hit whose stored text fails its sha256 ended the search with "stored item does not
-    match its sha256": no brief named, nothing to do. It names the brief and what to run."""
+    match its sha256": no brief named, nothing to do. It names the brief and what to run;
+    so does the literal check (`quokka_census`), which reads many texts at once."""
     for name in ("fine.md", "hurt.md"):
         (chdir_tmp / name).write_text(f"{name} speaks of the quokka census\n" * 20)
     assert cli("add", "a.bmin", "fine.md", "--model", HASHING).returncode == 0
     assert cli("add", "a.bmin", "hurt.md").returncode == 0  # a block of its own
     flip_stored_byte(chdir_tmp / "a.bmin", "hurt.md", where=0.3)
-    done = cli("search", "a.bmin", "quokka census", "--mode", mode)
+    done = cli("search", "a.bmin", query, "--mode", mode)
     assert done.returncode == ExitStatus.ARCHIVE and done.stderr.count("\n") == 1
     assert done.stderr.startswith("briefmin: error: cannot read hurt.md: stored item does "), \
         done.stderr

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .. import forked
 from ..errors import (
@@ -370,11 +370,23 @@ class Archive:
         try:
             return decode_text(self._blocks.read_content(content_id))[0]
         except IntegrityError as exc:
-            holders = catalogue.records_of_contents(self._db, [content_id]).get(content_id)
-            if not holders:
-                raise  # held by no brief (a prune's orphan): no name to give
-            raise _naming(min(r.path for r in holders), exc, "read", more=len(holders) - 1,
-                          archive=self.path) from exc
+            self._raise_named(content_id, exc)
+
+    def texts(self, content_ids: Iterable[int]) -> Iterator[tuple[int, str]]:
+        """`text` of many contents, in the order they lie in their blocks (each inflated
+        once); the first damaged one raises as `text` does. One scan of the catalogue: for
+        a few contents of a big archive, `text` each is cheaper."""
+        for content_id, data in self.contents(content_ids, on_damage=self._raise_named):
+            yield content_id, decode_text(data)[0]
+
+    def _raise_named(self, content_id: int, exc: IntegrityError) -> NoReturn:
+        """Raise a damaged content's error naming a brief that holds it (one held by no
+        brief, a prune's orphan, has no name to give)."""
+        holders = catalogue.records_of_contents(self._db, [content_id]).get(content_id)
+        if not holders:
+            raise exc
+        raise _naming(min(r.path for r in holders), exc, "read", more=len(holders) - 1,
+                      archive=self.path) from exc
 
     def contents(self, content_ids: Iterable[int],
                  on_damage: Callable[[int, IntegrityError], None] | None = None
