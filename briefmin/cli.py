@@ -1261,8 +1261,10 @@ def minify_command(
 
         encoder = encoder_module.load_encoder(normalize_model_id(model))
     with _writing_into(to, "write"):
-        _emit_minified([(name, text) for name, text, _ in named], encoder, budget, to, force,
-                       json_out, quiet)
+        # shown (JSON, warnings) as named on the command line: `/tmp/x.md`, not its
+        # relative name `tmp/x.md` (where `--to` writes it)
+        _emit_minified([(name, text, fs_path or "-") for name, text, fs_path in named],
+                       encoder, budget, to, force, json_out, quiet)
 
 
 def _folder_option(given: str | None) -> Path | None:
@@ -1399,30 +1401,32 @@ def _minify_budget(ratio: str | None, max_words: str | None,
     return budget
 
 
-def _emit_minified(named: list[tuple[str, str]], encoder: Any, budget: dict[str, Any],
+def _emit_minified(named: list[tuple[str, str, str]], encoder: Any, budget: dict[str, Any],
                    to: Path | None, force: bool, json_out: bool, quiet: bool,
                    ratio_option: str = "--ratio") -> None:
+    """Minify each (relative name, text, path shown) and print it, or write it at its
+    relative name under `to`."""
     from .minify import minify_many
     from .safewrite import write_inside
 
-    results = minify_many(encoder, [text for _, text in named], **budget)
+    results = minify_many(encoder, [text for _, text, _ in named], **budget)
     documents = []
-    for (name, _), result in zip(named, results, strict=True):
-        document = {"path": name, **result.to_json()}
+    for (name, _, shown), result in zip(named, results, strict=True):
+        document = {"path": shown, **result.to_json()}
         if to is not None:
             document["written_to"] = str(write_inside(to, name, result.text.encode("utf-8"),
                                                       InputError, force=force))
         elif not json_out:
             with output.writing():
                 if len(named) > 1:
-                    sys.stdout.write(f"==> {output.escape_name(name)} <==\n")
+                    sys.stdout.write(f"==> {output.escape_name(shown)} <==\n")
                 sys.stdout.write(result.text)
         documents.append(document)
         if result.words_in and not result.words_out and not quiet:
-            output.warn(f"{output.escape_name(name)}: no part of it fits in "
+            output.warn(f"{output.escape_name(shown)}: no part of it fits in "
                         f"{result.budget} words{_why_nothing_fits(result, ratio_option)}")
         elif result.too_big and not quiet:
-            output.warn(f"{output.escape_name(name)}: left out {len(result.too_big)} block(s) "
+            output.warn(f"{output.escape_name(shown)}: left out {len(result.too_big)} block(s) "
                         f"larger than the {result.budget}-word budget (up to "
                         f"{max(result.too_big)} words; a code block, table row or quote "
                         "is never cut)")
@@ -1459,7 +1463,7 @@ def _restore_minified(arch: Archive, records: list[BriefRecord], ratio: str, to:
     """`restore --minify R`: the archived briefs, minified with the archive's model."""
     from .encoder import archive_encoder
 
-    named = [(r.path, arch.text(r.content_id)) for r in records]
+    named = [(r.path, arch.text(r.content_id), r.path) for r in records]
     _emit_minified(named, archive_encoder(arch), _minify_budget(ratio, None, "--minify"), to,
                    force, json_out, quiet, "--minify")
 

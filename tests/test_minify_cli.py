@@ -74,6 +74,34 @@ def test_minify_never_writes_over_the_brief_it_reads(cli: Cli, chdir_tmp: Path) 
     assert sorted(d["path"] for d in json.loads(done.stdout)) == ["b/one.md", "b/two.md"]
 
 
+def test_json_and_warnings_name_each_brief_as_it_was_given(cli: Cli, chdir_tmp: Path) -> None:
+    """`minify /tmp/x.md --json` said `"path": "tmp/x.md"`, and `../x.md` was `x.md`: the
+    relative name `--to` writes under, which names no file from where the user stands. The
+    path is the one given (a folder's member: the folder as given, then its path), `-` for
+    stdin; `--to` still writes at the relative name."""
+    (chdir_tmp / "b").mkdir()
+    (chdir_tmp / "b" / "one.md").write_bytes(PLAN)
+    os.mkdir("here")
+    os.chdir("here")
+    given = str(chdir_tmp / "b" / "one.md")
+    for path in (given, "../b/one.md", "-"):
+        done = cli("minify", path, "--json", "--model", HASHING, input=PLAN)
+        assert done.returncode == 0, done.stderr
+        assert [d["path"] for d in json.loads(done.stdout)] == [path]
+    done = cli("minify", "../b", "--to", "out", "--json", "--model", HASHING)
+    assert done.returncode == 0, done.stderr
+    [document] = json.loads(done.stdout)
+    assert document["path"] == os.path.join("../b", "one.md")
+    assert Path(document["written_to"]).resolve() == (Path("out") / "b" / "one.md").resolve()
+    done = cli("minify", given, "--model", HASHING)
+    assert done.returncode == 0 and done.stderr.startswith(f"{given}: 25 → "), done.stderr
+    Path(given).write_text("```\n" + "word " * 30 + "\n```\n")  # a block over budget
+    done = cli("minify", given, "--max-words", "5", "--model", HASHING)
+    assert done.returncode == 0
+    assert done.stderr.startswith(f"briefmin: warning: {given}: no part of it fits"), \
+        done.stderr
+
+
 # -- 2. a named path that cannot be read -----------------------------------------------------
 
 def _deny(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
