@@ -385,6 +385,9 @@ class Member:
     similarity: float  # cosine to the group's first member
     jaccard: float  # shingle Jaccard to the group's first member
     new: bool = False  # given on the command line, not (yet) archived
+    # in a near-identical group, the words it changed against the group's first
+    # (briefmin.wordiff; None: not compared, or too long to)
+    changes: list[str] | None = None
 
 
 @dataclass
@@ -398,6 +401,8 @@ class Group:
             "similarities": [round(m.similarity, 4) for m in self.members],
             "jaccards": [round(m.jaccard, 4) for m in self.members],
             "new": [m.new for m in self.members]}
+        if self.kind == "near-identical":
+            out["changes"] = [m.changes for m in self.members]
         if self.kind == "similar":
             out["deprecated_kind"] = "near"  # its name before, kept for one release
         return out
@@ -628,6 +633,7 @@ def _find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | Non
         report.groups = _given_groups(report.groups, units, lexical, pairs, thresholds,
                                       evidence)
     evidence.fill()
+    _word_changes(report.groups, units, archive)
     if histogram_of_nearest:
         if path_mode:
             report.histogram = histogram(np.r_[best, np.ones(copies, np.float32)])
@@ -640,6 +646,32 @@ def _find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | Non
                                    "the most similar other brief of each of "
                                    f"{NEAREST_SAMPLE} sampled briefs (of {n})")
     return report
+
+
+def _word_changes(groups: list[Group], units: dict[bytes, _Unit], archive: Archive) -> None:
+    """Each near-identical member's changed words against its group's first (the first's
+    own are []): what makes a copy not a copy is often one setting or number."""
+    from .text import decode_text
+    from .wordiff import changes
+
+    near = [g for g in groups if g.kind == "near-identical"]
+    wanted = {m.path for g in near for m in g.members}
+    if not wanted:
+        return
+    unit_of = {path: u for u in units.values() for _, path, _ in u.paths if path in wanted}
+    stored = sorted({u.content_id for u in unit_of.values() if u.given is None})
+    # the texts were read whole once already (a damaged one would have ended the run)
+    text_of = {c: decode_text(data)[0] for c, data in archive.contents(stored)}
+
+    def text(path: str) -> str:
+        unit = unit_of[path]
+        return unit.given if unit.given is not None else text_of[unit.content_id]
+
+    for group in near:
+        first = text(group.members[0].path)
+        group.members[0].changes = []
+        for member in group.members[1:]:
+            member.changes = changes(first, text(member.path))
 
 
 def _naming_reader(archive: Archive, units: dict[bytes, _Unit]

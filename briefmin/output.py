@@ -122,6 +122,11 @@ def _one_line(text: str) -> str:
     return printable(_bytes_shown(text))
 
 
+# columns of free text beside a path (dedupe's word changes), and the widest they get
+NOTE_COLUMNS = ("changes",)
+NOTE_WIDTH = 40
+
+
 def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None,
           right: Sequence[str] = ()) -> None:
     console = stdout() if _maybe_terminal(sys.stdout) else None
@@ -134,9 +139,19 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | No
     from rich.markup import escape
     from rich.table import Table
 
+    # a free-text column with nothing in it takes no room on a terminal (piped, it stays:
+    # scripts count fields)
+    empty = {k for k, column in enumerate(columns)
+             if column in NOTE_COLUMNS and not any(str(row[k]) for row in rows)}
+    columns = [c for k, c in enumerate(columns) if k not in empty]
+    rows = [[c for k, c in enumerate(row) if k not in empty] for row in rows]
     grid = Table(title=title, header_style="bold")
     for column in columns:
-        grid.add_column(column, justify="right" if column in right else "left")
+        # a path is folded over lines, never cut short; a narrow terminal squeezes the
+        # free-text columns first
+        grid.add_column(column, justify="right" if column in right else "left",
+                        overflow="fold" if column == "path" else "ellipsis",
+                        max_width=NOTE_WIDTH if column in NOTE_COLUMNS else None)
     for row in rows:
         grid.add_row(*(escape(escape_name(c)) for c in row))
     with writing():  # a terminal can fail too (EIO once it hangs up)
@@ -216,7 +231,10 @@ def progress(total: int | None, description: str, quiet: bool) -> Iterator[Any]:
 
 def dedupe_groups(report: Any, quiet: bool) -> None:
     """A dedupe report (briefmin.dedupe.DedupeReport): one row per member with its cosine and
-    shingle Jaccard to its group's first member, the histogram if asked, a summary line."""
+    shingle Jaccard to its group's first member and, in a near-identical group, the words it
+    changed; the histogram if asked, a summary line."""
+    from .wordiff import summary
+
     for skipped in report.skipped:
         if not quiet:
             warn(f"skipped {escape_name(skipped.name)}: {skipped.reason}")
@@ -225,13 +243,15 @@ def dedupe_groups(report: Any, quiet: bool) -> None:
     # after the path made `cut -f5` give no usable path
     given = bool(report.new)
     for number, group in enumerate(report.groups, 1):
-        for member in group.members:
+        for k, member in enumerate(group.members):
+            changed = (summary(member.changes) if k and group.kind == "near-identical"
+                       else "")
             rows.append([number, group.kind, f"{member.similarity:.3f}",
                          f"{member.jaccard:.3f}", member.path,
-                         *(["new" if member.new else "archived"] if given else [])])
+                         *(["new" if member.new else "archived"] if given else []), changed])
     if rows:
-        table(["group", "kind", "cosine", "jaccard", "path", *(["brief"] if given else [])],
-              rows, right=("group", "cosine", "jaccard"))
+        table(["group", "kind", "cosine", "jaccard", "path", *(["brief"] if given else []),
+               "changes"], rows, right=("group", "cosine", "jaccard"))
     if report.histogram is not None:
         histogram(report.histogram, report.histogram_of, report.threshold)
     kinds = [g.kind for g in report.groups]

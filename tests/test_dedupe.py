@@ -383,6 +383,41 @@ def test_the_default_prune_keeps_a_config_a_table_and_a_script_laid_out_otherwis
     assert document["prune"]["paths"] == []
 
 
+SSHD = ("# Hardened sshd settings for the build hosts.\nPort 22\nPermitRootLogin no\n"
+        "PasswordAuthentication no\nMaxAuthTries 3\nLoginGraceTime 30\nX11Forwarding no\n"
+        "AllowTcpForwarding no\nClientAliveInterval 300\nClientAliveCountMax 2\n")
+
+
+def test_a_near_identical_member_shows_the_words_it_changed(
+        cli: Cli, hashing_archive: MakeArchive, chdir_tmp: Path) -> None:
+    """An audit's near-identical groups held copies that changed one fact: a setting
+    (`PermitRootLogin no` / `yes`), a number, "never" / "always". The kind says "small
+    edits", true of both, so each member now shows its changed words against the group's
+    first, as `git diff --word-diff` does; a copy laid out otherwise changed none."""
+    path = hashing_archive({
+        "a-sshd.conf": SSHD.encode(),
+        "b-root.conf": SSHD.replace("PermitRootLogin no", "PermitRootLogin yes").encode(),
+        "c-indented.conf": SSHD.replace("\nPort 22", "\n    Port 22").encode()})
+    document = json.loads(cli("dedupe", path, "--json").stdout)
+    (group,) = document["groups"]
+    assert group["kind"] == "near-identical"
+    assert dict(zip(group["paths"], group["changes"], strict=True)) == {
+        "src/a-sshd.conf": [], "src/b-root.conf": ["PermitRootLogin [-no-]{+yes+}"],
+        "src/c-indented.conf": []}
+    piped = cli("dedupe", path, "-q").stdout.splitlines()
+    assert [line.split("\t")[4:] for line in piped] == [
+        ["src/a-sshd.conf", ""], ["src/b-root.conf", "PermitRootLogin [-no-]{+yes+}"],
+        ["src/c-indented.conf", "same words"]]
+    # CI mode: a new brief that copies an archived one with a number changed
+    (chdir_tmp / "new.conf").write_text(SSHD.replace("MaxAuthTries 3", "MaxAuthTries 30"))
+    gate = cli("dedupe", path, "new.conf", "--fail-on", "near-identical", "--json")
+    assert gate.returncode == ExitStatus.FINDINGS
+    groups = json.loads(gate.stdout)["groups"]
+    (group,) = [g for g in groups if g["paths"][0] == "src/a-sshd.conf"]
+    assert group["paths"][1:] == ["new.conf"]
+    assert group["changes"] == [[], ["MaxAuthTries [-3-]{+30+}"]]
+
+
 # a licence's prose paragraphs and numbered sections (MPL-2.0, section 5) and a README's
 # paragraph whose first line is indented (e2fsprogs'), to be filled at two widths
 REWRAPPED = [
@@ -618,7 +653,7 @@ def test_ci_mode_exit_codes(cli: Cli, hashing_archive: MakeArchive, chdir_tmp: P
     # brief over the default 64 MiB had no way to pass)
     piped = cli("dedupe", path, "new/copy.md", "-q")
     assert [line.split("\t")[4:] for line in piped.stdout.splitlines()] == [
-        ["src/a.md", "archived"], ["new/copy.md", "new"]]
+        ["src/a.md", "archived", ""], ["new/copy.md", "new", ""]]
     small = cli("dedupe", path, "new/copy.md", "--fail", "--max-size", "10")
     assert small.returncode == ExitStatus.USAGE and "--max-size 10" in small.stderr
 

@@ -1,0 +1,64 @@
+"""What an edited copy changed: the words where two near copies differ, written as
+`git diff --word-diff` writes them (`PermitRootLogin [-no-]{+yes+}`), so a reader of a
+`near-identical` group sees whether the copy changed a fact (a setting, a number, a
+"never") or only a word of its wording.
+
+difflib's matcher over the two word lists (a line-based diff would show a re-wrapped
+paragraph as changed throughout). The texts are near copies (at most 64 changed shingles
+between them, briefmin.dedupe), so the changed runs are few. Its autojunk heuristic (words
+in over 1% of a text of 200 or more do not start a match) stays on: a 39,569-word kernel
+doc against a copy with three words changed took 0.48 s with it and 2.0 s without, with the
+same three changes found (and the same for three changed or dropped `the`s)."""
+
+from __future__ import annotations
+
+import difflib
+
+# words of context before a change, and at most this many words of a changed run (a
+# sentence added is shown by its start)
+CONTEXT_WORDS = 1
+RUN_WORDS = 8
+# briefs longer than this are not compared word by word (about 0.6 s a pair at the limit)
+MAX_WORDS = 50_000
+
+
+def changes(old: str, new: str) -> list[str] | None:
+    """Each run of words `new` changed against `old`, with the word before it as context:
+    `[-removed-]`, `{+added+}`, or both for a replacement. White space does not count (a
+    copy re-indented or re-wrapped has none). None when a text is over MAX_WORDS."""
+    a, b = old.split(), new.split()
+    if len(a) > MAX_WORDS or len(b) > MAX_WORDS:
+        return None
+    out = []
+    matcher = difflib.SequenceMatcher(None, a, b)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        before = " ".join(a[max(0, i1 - CONTEXT_WORDS):i1])
+        removed = f"[-{_run(a[i1:i2])}-]" if i2 > i1 else ""
+        added = f"{{+{_run(b[j1:j2])}+}}" if j2 > j1 else ""
+        out.append(f"{before} {removed}{added}".lstrip())
+    return out
+
+
+def _run(words: list[str]) -> str:
+    shown = " ".join(words[:RUN_WORDS])
+    return shown + (f" …({len(words) - RUN_WORDS} more words)" if len(words) > RUN_WORDS
+                    else "")
+
+
+def summary(found: list[str] | None, width: int = 72) -> str:
+    """The changes on one line of about `width` characters: as many as fit, then how many
+    more; `same words` when only the layout differs."""
+    if found is None:
+        return "too long to compare"
+    if not found:
+        return "same words"
+    shown = found[0] if len(found[0]) <= width else found[0][:width - 1] + "…"
+    count = 1
+    for change in found[1:]:
+        if len(shown) + 2 + len(change) > width:
+            break
+        shown += "; " + change
+        count += 1
+    return shown + (f" (+{len(found) - count} more)" if count < len(found) else "")

@@ -1,0 +1,37 @@
+"""briefmin.wordiff: the changed words of a near copy, as `git diff --word-diff` writes them."""
+
+from __future__ import annotations
+
+from briefmin.wordiff import MAX_WORDS, RUN_WORDS, changes, summary
+
+
+def test_a_replacement_an_insertion_and_a_deletion_each_with_the_word_before() -> None:
+    old = "Requests time out after 30 seconds and are never retried.\nSee the runbook."
+    new = "Requests time out after 60 seconds and are always retried.\nSee the new runbook."
+    assert changes(old, new) == ["after [-30-]{+60+}", "are [-never-]{+always+}",
+                                 "the {+new+}"]
+    assert changes(new, old) == ["after [-60-]{+30+}", "are [-always-]{+never+}",
+                                 "the [-new-]"]
+    assert changes("Alpha beta gamma.", "beta gamma.") == ["[-Alpha-]"]
+
+
+def test_white_space_is_no_change_and_a_long_run_is_shown_by_its_start() -> None:
+    text = "one two three\nfour five six"
+    assert changes(text, "one two\n   three four five six\n") == []
+    added = " ".join(f"w{i}" for i in range(RUN_WORDS + 5))
+    (change,) = changes(text, text + " " + added)
+    assert change.startswith("six {+w0 w1") and change.endswith("…(5 more words)+}")
+
+
+def test_texts_too_long_to_compare_are_not() -> None:
+    long = "word " * (MAX_WORDS + 1)
+    assert changes(long, long + "more") is None
+    assert summary(None) == "too long to compare"
+
+
+def test_the_summary_fits_a_line_and_counts_what_it_left_out() -> None:
+    assert summary([]) == "same words"
+    found = ["after [-30-]{+60+}", "are [-never-]{+always+}", "the {+new+}"]
+    assert summary(found) == "; ".join(found)
+    assert summary(found, width=30) == "after [-30-]{+60+} (+2 more)"
+    assert summary(["x" * 100], width=20) == "x" * 19 + "…"
