@@ -905,6 +905,10 @@ class _Parser:
             self._close_items(indent)
             self._atomic("code", lines[i:end])
             self.units[-1].context += (literal[1],)
+            if self.units[literal[1]].kind == "sentence":
+                # and the sentence is kept only with its block: alone, docutils warns
+                # "Literal block expected; none found"
+                self.units[literal[1]].kind = "leadin"
             return end
         if _FENCE.match(line):
             self._close_items(indent)
