@@ -306,7 +306,7 @@ from briefmin import Archive
 from briefmin.quantize import Int8Scale, binary_codes, hamming
 from briefmin import fusion
 from briefmin.query import parse
-from briefmin.search import DEFAULT_M, HybridSearcher, LexicalRanker, Searcher, search_texts
+from briefmin.search import DEFAULT_M, HybridSearcher, Searcher, search_texts
 t0 = time.perf_counter()
 archive = Archive.open(sys.argv[1])
 vectors = Searcher(archive).vectors
