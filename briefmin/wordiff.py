@@ -13,6 +13,9 @@ same three changes found (and the same for three changed or dropped `the`s)."""
 from __future__ import annotations
 
 import difflib
+import re
+
+from . import cjk
 
 # words of context before a change, and at most this many words of a changed run (a
 # sentence added is shown by its start)
@@ -20,29 +23,38 @@ CONTEXT_WORDS = 1
 RUN_WORDS = 8
 # briefs longer than this are not compared word by word (about 0.6 s a pair at the limit)
 MAX_WORDS = 50_000
+# a word: a run of characters that are neither white space nor a Chinese or Japanese letter,
+# or one such letter (their words are not spaced: one changed letter would otherwise show a
+# whole clause as changed, as dedupe's shingles read them too)
+_WORD = re.compile(f"[{cjk.LETTERS}]|[^\\s{cjk.LETTERS}]+")
 
 
 def changes(old: str, new: str) -> list[str] | None:
     """Each run of words `new` changed against `old`, with the word before it as context:
-    `[-removed-]`, `{+added+}`, or both for a replacement. White space does not count (a
-    copy re-indented or re-wrapped has none). None when a text is over MAX_WORDS."""
-    a, b = old.split(), new.split()
+    `[-removed-]`, `{+added+}`, or both for a replacement, as the texts write them (white
+    space shown as one space). White space does not count (a copy re-indented or re-wrapped
+    has none). None when a text is over MAX_WORDS."""
+    a, b = list(_WORD.finditer(old)), list(_WORD.finditer(new))
     if len(a) > MAX_WORDS or len(b) > MAX_WORDS:
         return None
     out = []
-    matcher = difflib.SequenceMatcher(None, a, b)
+    matcher = difflib.SequenceMatcher(None, [m.group() for m in a], [m.group() for m in b])
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             continue
-        before = " ".join(a[max(0, i1 - CONTEXT_WORDS):i1])
-        removed = f"[-{_run(a[i1:i2])}-]" if i2 > i1 else ""
-        added = f"{{+{_run(b[j1:j2])}+}}" if j2 > j1 else ""
+        before = _shown(old, a[max(0, i1 - CONTEXT_WORDS):i1])
+        removed = f"[-{_shown(old, a[i1:i2])}-]" if i2 > i1 else ""
+        added = f"{{+{_shown(new, b[j1:j2])}+}}" if j2 > j1 else ""
         out.append(f"{before} {removed}{added}".lstrip())
     return out
 
 
-def _run(words: list[str]) -> str:
-    shown = " ".join(words[:RUN_WORDS])
+def _shown(text: str, words: list[re.Match[str]]) -> str:
+    """The words as `text` writes them, at most RUN_WORDS of them."""
+    if not words:
+        return ""
+    kept = words[:RUN_WORDS]
+    shown = " ".join(text[kept[0].start():kept[-1].end()].split())
     return shown + (f" …({len(words) - RUN_WORDS} more words)" if len(words) > RUN_WORDS
                     else "")
 

@@ -35,3 +35,12 @@ def test_the_summary_fits_a_line_and_counts_what_it_left_out() -> None:
     assert summary(found) == "; ".join(found)
     assert summary(found, width=30) == "after [-30-]{+60+} (+2 more)"
     assert summary(["x" * 100], width=20) == "x" * 19 + "…"
+
+
+def test_chinese_letters_are_words_and_are_shown_unspaced() -> None:
+    """Chinese is written without spaces: as white-space words, one changed letter made a
+    whole clause the change. Each letter is a word, as dedupe's shingles read it."""
+    old = "证书轮换之后需要重启负载均衡器才能生效。然后检查日志。"
+    new = "证书轮换之后需要重启反向代理才能生效。然后检查日志。"
+    assert changes(old, new) == ["启 [-负载均衡器-]{+反向代理+}"]
+    assert changes("部署 Docker 服务", "部署 Podman 服务") == ["署 [-Docker-]{+Podman+}"]
