@@ -417,10 +417,17 @@ class Removal:
     keeps: str
     similarity: float
     jaccard: float
+    # a near-identical member's changed words against the brief that stays: what the
+    # removal loses (None for the other kinds, whose words all stay)
+    changes: list[str] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "kind": self.kind, "keeps": self.keeps,
-                "similarity": round(self.similarity, 4), "jaccard": round(self.jaccard, 4)}
+        out: dict[str, Any] = {
+            "path": self.path, "kind": self.kind, "keeps": self.keeps,
+            "similarity": round(self.similarity, 4), "jaccard": round(self.jaccard, 4)}
+        if self.kind == "near-identical":
+            out["changes"] = self.changes
+        return out
 
 
 def _to_survivor(removal: Removal, going: dict[str, Removal]) -> Removal:
@@ -432,9 +439,12 @@ def _to_survivor(removal: Removal, going: dict[str, Removal]) -> Removal:
     while out.keeps in going and out.keeps not in seen:
         step = going[out.keeps]
         seen.add(step.path)
+        # exact and normalized steps change no word: the words changed on the way are the
+        # near-identical step's, its last (a near-identical first stays)
         out = Removal(removal.path, max(out.kind, step.kind, key=KIND_RANK.__getitem__),
                       step.keeps, min(out.similarity, step.similarity),
-                      min(out.jaccard, step.jaccard))
+                      min(out.jaccard, step.jaccard),
+                      step.changes if step.kind == "near-identical" else out.changes)
     return out
 
 
@@ -470,7 +480,7 @@ class DedupeReport:
         for g, m in chosen:  # groups come strongest kind first: a path's own strongest
             if m.path not in kept:
                 going.setdefault(m.path, Removal(m.path, g.kind, g.members[0].path,
-                                                 m.similarity, m.jaccard))
+                                                 m.similarity, m.jaccard, m.changes))
         return [_to_survivor(r, going) for r in going.values()]
 
     @property

@@ -266,9 +266,13 @@ def dedupe_groups(report: Any, quiet: bool) -> None:
 def dedupe_removals(removals: Sequence[Any], kinds: Sequence[str], dry_run: bool) -> None:
     """What a prune removes (or would), each with how close it is to the brief that stays:
     a result, so on stdout, and `-q` (no messages) does not hide it."""
+    from .wordiff import summary
+
     verb = "would remove" if dry_run else "removed"
     lines = [f"{verb} {escape_name(r.path)} ({r.kind}: jaccard {r.jaccard:.3f}, cosine "
-             f"{r.similarity:.3f} to {escape_name(r.keeps)}, which stays)" for r in removals]
+             f"{r.similarity:.3f} to {escape_name(r.keeps)}, which stays"
+             + (f"; changes: {escape_name(summary(r.changes))}"
+                if r.kind == "near-identical" else "") + ")" for r in removals]
     count = len({r.path for r in removals})
     lines.append(f"{verb} {count} brief(s) from {', '.join(kinds)} groups, keeping the oldest "
                  "of each" + (" (run with --no-dry-run to remove them)" if dry_run and count

@@ -408,6 +408,15 @@ def test_a_near_identical_member_shows_the_words_it_changed(
     assert [line.split("\t")[4:] for line in piped] == [
         ["src/a-sshd.conf", ""], ["src/b-root.conf", "PermitRootLogin [-no-]{+yes+}"],
         ["src/c-indented.conf", "same words"]]
+    # a prune of near-identical groups says what each removal loses
+    plan = cli("dedupe", path, "--prune", "--prune-kind", "near-identical", "-q").stdout
+    (line,) = [x for x in plan.splitlines() if x.startswith("would remove src/b-root.conf")]
+    assert line.endswith("src/a-sshd.conf, which stays; changes: PermitRootLogin "
+                         "[-no-]{+yes+})"), line
+    removals = json.loads(cli("dedupe", path, "--prune", "--prune-kind", "near-identical",
+                              "--json").stdout)["prune"]["removals"]
+    assert {r["path"]: r["changes"] for r in removals} == {
+        "src/b-root.conf": ["PermitRootLogin [-no-]{+yes+}"], "src/c-indented.conf": []}
     # CI mode: a new brief that copies an archived one with a number changed
     (chdir_tmp / "new.conf").write_text(SSHD.replace("MaxAuthTries 3", "MaxAuthTries 30"))
     gate = cli("dedupe", path, "new.conf", "--fail-on", "near-identical", "--json")
