@@ -544,8 +544,10 @@ def identifier_queries(archive: Archive, limit: int) -> list[tuple[str, set[str]
 def common_word_identifiers(archive: Archive, held_by: int
                             ) -> list[tuple[str, set[str]]]:
     """`identifier_queries` (all of them) whose indexed words are each in more than
-    `held_by` briefs: `for_each_process` is to the index just `process`. The literal check
-    once read only the best 500 by BM25 of those, short briefs first."""
+    `held_by` briefs: `for_each_process` is to the index just `process`, and `do_this`
+    nothing (stop words only: any brief may hold it). The literal check once read only the
+    best 500 by BM25 of those, short briefs first, and for `do_this` only the channels'
+    candidates."""
     lexical = LexicalRanker(archive)
     chosen = []
     for query, answers in identifier_queries(archive, 10**9):

@@ -122,14 +122,20 @@ class Literal:
         return re.compile(left + _body(self.text) + right,
                           0 if self.exact_case else re.IGNORECASE)
 
-    def found_in(self, text: str) -> bool:
-        # a plain substring test first: the pattern's look-arounds make it ~10x slower, and
-        # most candidates hold the literal's parts but not the literal (of a word with CJK
-        # letters, only what comes before the first one: a line may break at any of them)
+    @functools.cached_property
+    def _probe(self) -> str:
+        """What a text holding the literal holds as it is (lower-cased but for an acronym):
+        its first word (of a word with CJK letters, only what comes before the first one: a
+        line may break at any of them)."""
         probe = self.text.split()[0]
         if (letter := cjk.TOKEN_LETTER.search(probe)) is not None:
             probe = probe[:max(1, letter.start())]  # `Docker部署` is in `Docker 部\n署`
-        if (probe not in text) if self.exact_case else (probe.lower() not in text.lower()):
+        return probe if self.exact_case else probe.lower()
+
+    def found_in(self, text: str) -> bool:
+        # a plain substring test first: the pattern's look-arounds make it ~10x slower, and
+        # most candidates hold the literal's parts but not the literal
+        if self._probe not in (text if self.exact_case else text.lower()):
             return False
         return self.pattern.search(text) is not None
 

@@ -398,19 +398,23 @@ class LexicalRanker:
 
     def holding(self, literal: Literal) -> npt.NDArray[np.int64] | None:
         """Positions of the contents holding every token of `literal` (a superset of the
-        ones holding the literal itself); None for a literal of stop words only (`"do
-        not"`), whose tokens the index leaves out: no content can be ruled out."""
+        ones holding the literal itself). The index leaves stop words out, so none can be
+        ruled out for a literal of stop words only: every content for an identifier
+        (`do_this`, `after_all`: rare, and missed in every mode when only the channels'
+        candidates were read), None for a quoted phrase (`"do not"`: in most briefs, and
+        reading them all took a second a query on the Debian descriptions)."""
         words = [t for t in literal.tokens if t not in STOP_WORDS]
         if not words:
-            return None
-        found: npt.NDArray[np.int64] | None = None
-        for word in words:
-            where = self.matches(word)
-            found = where if found is None else np.intersect1d(found, where)
-        return found if found is not None else np.zeros(0, np.int64)
+            if " " in literal.text:
+                return None
+            return np.arange(len(self._ids), dtype=np.int64)
+        found = self.matches(words[0])
+        for word in words[1:]:
+            found = np.intersect1d(found, self.matches(word))
+        return found
 
-    def content_id(self, position: int) -> int:
-        return int(self._ids[position])
+    def content_ids(self, positions: npt.NDArray[np.int64]) -> list[int]:
+        return [int(c) for c in self._ids[positions].tolist()]
 
     def sizes_at(self, positions: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """The size in bytes of the contents at these positions."""
@@ -519,10 +523,10 @@ class HybridSearcher:
         size: dict[int, int] = {}  # and its size in bytes
         for literal in query.literals:
             where = self.lexical.holding(literal)
-            if where is None:  # stop words only: the candidates the channels ranked are read
+            if where is None:  # a phrase of stop words: the channels' candidates are read
                 holders[literal] = set(by_id)
             elif len(where):
-                ids = [self.lexical.content_id(int(p)) for p in where]
+                ids = self.lexical.content_ids(where)
                 holders[literal] = set(ids)
                 lexical.update(zip(ids, scores[where].tolist(), strict=True))
                 size.update(zip(ids, self.lexical.sizes_at(where).tolist(), strict=True))

@@ -453,16 +453,19 @@ def test_an_identifier_of_common_words_is_found_in_a_long_brief_among_many_short
     """`for_each_file` is, to the index, the one word `file` ("for" and "each" are stop
     words it leaves out), which 1,156 of an audit's 2,733 briefs held. The literal check
     read only the 500 best by BM25 of them, and BM25 favours short briefs: the one long
-    brief that holds the identifier was never read, in either mode."""
+    brief that holds the identifier was never read, in either mode. `do_this` is to the
+    index nothing at all (stop words only): only the channels' candidates were read."""
     files = {f"short/{i:03}.md": f"Copy the file to slot {i} and keep a backup.\n".encode()
              for i in range(700)}
     files["api.md"] = ("The module walks a directory tree. " * 300
-                       + "Call for_each_file(root, fn) to visit every entry.\n").encode()
+                       + "Call for_each_file(root, fn) to visit every entry, or do_this(root) "
+                       "for the root alone.\n").encode()
     archive = hashing_archive(files)
     for mode in ("lexical", "hybrid"):
-        found = hits(cli, archive, "for_each_file", "--mode", mode, "-k", "3")
-        assert found[0]["path"] == "src/api.md" and found[0]["literals"] == 1, found
-        assert all(h["literals"] == 0 for h in found[1:]), found
+        for query in ("for_each_file", "do_this"):
+            found = hits(cli, archive, query, "--mode", mode, "-k", "3")
+            assert found[0]["path"] == "src/api.md" and found[0]["literals"] == 1, found
+            assert all(h["literals"] == 0 for h in found[1:]), found
 
 
 # three Chinese briefs (no spaces between words): the first holds 负载均衡器 ("load balancer")
