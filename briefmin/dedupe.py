@@ -658,6 +658,10 @@ def _find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | Non
     return report
 
 
+# stored text `_word_changes` holds at once (each batch is one scan of the catalogue)
+CHANGES_BATCH_BYTES = 64 * 1024 * 1024
+
+
 def _word_changes(groups: list[Group], units: dict[bytes, _Unit], archive: Archive) -> None:
     """Each near-identical member's changed words against its group's first (the first's
     own are []): what makes a copy not a copy is often one setting or number."""
@@ -669,19 +673,37 @@ def _word_changes(groups: list[Group], units: dict[bytes, _Unit], archive: Archi
     if not wanted:
         return
     unit_of = {path: u for u in units.values() for _, path, _ in u.paths if path in wanted}
-    stored = sorted({u.content_id for u in unit_of.values() if u.given is None})
-    # the texts were read whole once already (a damaged one would have ended the run)
-    text_of = {c: decode_text(data)[0] for c, data in archive.contents(stored)}
+    ids, sizes = archive.content_sizes()
 
-    def text(path: str) -> str:
-        unit = unit_of[path]
-        return unit.given if unit.given is not None else text_of[unit.content_id]
+    def stored(batch: list[Group]) -> list[int]:
+        return sorted({unit_of[m.path].content_id for g in batch for m in g.members
+                       if unit_of[m.path].given is None})
 
+    def compare(batch: list[Group]) -> None:
+        # the texts were read whole once already (a damaged one would have ended the run)
+        text_of = {c: decode_text(data)[0] for c, data in archive.contents(stored(batch))}
+
+        def text(path: str) -> str:
+            unit = unit_of[path]
+            return unit.given if unit.given is not None else text_of[unit.content_id]
+
+        for group in batch:
+            first = text(group.members[0].path)
+            group.members[0].changes = []
+            for member in group.members[1:]:
+                member.changes = changes(first, text(member.path))
+
+    # a batch of groups at a time, up to CHANGES_BATCH_BYTES of stored text in memory
+    batch: list[Group] = []
+    held = 0
     for group in near:
-        first = text(group.members[0].path)
-        group.members[0].changes = []
-        for member in group.members[1:]:
-            member.changes = changes(first, text(member.path))
+        size = int(sizes[np.searchsorted(ids, stored([group]))].sum())
+        if batch and held + size > CHANGES_BATCH_BYTES:
+            compare(batch)
+            batch, held = [], 0
+        batch.append(group)
+        held += size
+    compare(batch)
 
 
 def _naming_reader(archive: Archive, units: dict[bytes, _Unit]

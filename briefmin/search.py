@@ -401,13 +401,16 @@ class LexicalRanker:
         ones holding the literal itself). The index leaves stop words out, so none can be
         ruled out for a literal of stop words only: every content for an identifier
         (`do_this`, `after_all`: rare, and missed in every mode when only the channels'
-        candidates were read), None for a quoted phrase (`"do not"`: in most briefs, and
-        reading them all took a second a query on the Debian descriptions)."""
+        candidates were read), None for anything else (`"do not"`, `OR`: in most briefs,
+        and reading them all took a second a query on the Debian descriptions)."""
         words = [t for t in literal.tokens if t not in STOP_WORDS]
         if not words:
-            if " " in literal.text:
-                return None
-            return np.arange(len(self._ids), dtype=np.int64)
+            # an identifier joins two words or more; `OR`, `IT` (acronyms), `-a`, `--all`
+            # (options) and `"it"` are one word most briefs hold: candidates only (read
+            # everywhere, `cache OR redis` ranked every brief saying "OR" first)
+            identifier = (len(literal.tokens) >= 2 and " " not in literal.text
+                          and not literal.exact_case and not literal.text.startswith("-"))
+            return np.arange(len(self._ids), dtype=np.int64) if identifier else None
         found = self.matches(words[0])
         for word in words[1:]:
             found = np.intersect1d(found, self.matches(word))
@@ -419,6 +422,14 @@ class LexicalRanker:
     def sizes_at(self, positions: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """The size in bytes of the contents at these positions."""
         return self._sizes[positions]
+
+    def best_within(self, positions: npt.NDArray[np.int64], scores: Floats, budget: int
+                    ) -> npt.NDArray[np.int64]:
+        """Of these positions, the best by `scores` (storage order among equals) whose sizes
+        add up to at most `budget` bytes, in storage order: a literal held by a million
+        briefs costs no Python object per brief."""
+        order = positions[np.argsort(-scores[positions], kind="stable")]
+        return np.sort(order[np.cumsum(self._sizes[order]) <= budget])
 
     @property
     def count(self) -> int:
@@ -526,6 +537,7 @@ class HybridSearcher:
             if where is None:  # a phrase of stop words: the channels' candidates are read
                 holders[literal] = set(by_id)
             elif len(where):
+                where = self.lexical.best_within(where, scores, LITERAL_READ_BYTES)
                 ids = self.lexical.content_ids(where)
                 holders[literal] = set(ids)
                 lexical.update(zip(ids, scores[where].tolist(), strict=True))

@@ -6,13 +6,15 @@
 difflib's matcher over the two word lists (a line-based diff would show a re-wrapped
 paragraph as changed throughout). The texts are near copies (at most 64 changed shingles
 between them, briefmin.dedupe), so the changed runs are few. Its autojunk heuristic (words
-in over 1% of a text of 200 or more do not start a match) stays on: a 39,569-word kernel
-doc against a copy with three words changed took 0.48 s with it and 2.0 s without, with the
-same three changes found (and the same for three changed or dropped `the`s)."""
+in over 1% of a text of 200 or more do not start a match) is on only for long texts
+(JUNK_FROM_WORDS): a 39,569-word kernel doc against a copy with three words changed took
+0.48 s with it and 2.0 s without, with the same three changes found; but in a 400-word
+table of numbers one changed number came out as a replacement of 190 words."""
 
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 
 from . import cjk
@@ -23,6 +25,8 @@ CONTEXT_WORDS = 1
 RUN_WORDS = 8
 # briefs longer than this are not compared word by word (about 0.6 s a pair at the limit)
 MAX_WORDS = 50_000
+# from this many words (the two texts together) difflib's autojunk is on
+JUNK_FROM_WORDS = 10_000
 # a word: a run of characters that are neither white space nor a Chinese or Japanese letter,
 # or one such letter (their words are not spaced: one changed letter would otherwise show a
 # whole clause as changed, as dedupe's shingles read them too)
@@ -34,11 +38,12 @@ def changes(old: str, new: str) -> list[str] | None:
     `[-removed-]`, `{+added+}`, or both for a replacement, as the texts write them (white
     space shown as one space). White space does not count (a copy re-indented or re-wrapped
     has none). None when a text is over MAX_WORDS."""
-    a, b = list(_WORD.finditer(old)), list(_WORD.finditer(new))
-    if len(a) > MAX_WORDS or len(b) > MAX_WORDS:
+    if _over(old) or _over(new):  # before a match object is made for each word
         return None
+    a, b = list(_WORD.finditer(old)), list(_WORD.finditer(new))
     out = []
-    matcher = difflib.SequenceMatcher(None, [m.group() for m in a], [m.group() for m in b])
+    matcher = difflib.SequenceMatcher(None, [m.group() for m in a], [m.group() for m in b],
+                                      autojunk=len(a) + len(b) >= JUNK_FROM_WORDS)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             continue
@@ -47,6 +52,12 @@ def changes(old: str, new: str) -> list[str] | None:
         added = f"{{+{_shown(new, b[j1:j2])}+}}" if j2 > j1 else ""
         out.append(f"{before} {removed}{added}".lstrip())
     return out
+
+
+def _over(text: str) -> bool:
+    """Whether `text` holds more than MAX_WORDS words (counting no further)."""
+    return len(text) > MAX_WORDS and next(
+        itertools.islice(_WORD.finditer(text), MAX_WORDS, None), None) is not None
 
 
 def _shown(text: str, words: list[re.Match[str]]) -> str:

@@ -389,7 +389,8 @@ SSHD = ("# Hardened sshd settings for the build hosts.\nPort 22\nPermitRootLogin
 
 
 def test_a_near_identical_member_shows_the_words_it_changed(
-        cli: Cli, hashing_archive: MakeArchive, chdir_tmp: Path) -> None:
+        cli: Cli, hashing_archive: MakeArchive, chdir_tmp: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """An audit's near-identical groups held copies that changed one fact: a setting
     (`PermitRootLogin no` / `yes`), a number, "never" / "always". The kind says "small
     edits", true of both, so each member now shows its changed words against the group's
@@ -399,6 +400,9 @@ def test_a_near_identical_member_shows_the_words_it_changed(
         "b-root.conf": SSHD.replace("PermitRootLogin no", "PermitRootLogin yes").encode(),
         "c-indented.conf": SSHD.replace("\nPort 22", "\n    Port 22").encode()})
     document = json.loads(cli("dedupe", path, "--json").stdout)
+    monkeypatch.setattr("briefmin.dedupe.CHANGES_BATCH_BYTES", 1)  # one group at a time
+    assert json.loads(cli("dedupe", path, "--json").stdout) == document
+    monkeypatch.undo()
     (group,) = document["groups"]
     assert group["kind"] == "near-identical"
     assert dict(zip(group["paths"], group["changes"], strict=True)) == {

@@ -468,6 +468,20 @@ def test_an_identifier_of_common_words_is_found_in_a_long_brief_among_many_short
             assert all(h["literals"] == 0 for h in found[1:]), found
 
 
+def test_an_acronym_or_option_of_a_stop_word_is_checked_in_the_candidates_only(
+        cli: Cli, hashing_archive: Callable[..., Path]) -> None:
+    """`OR`, `-a`: one stop word most briefs hold. Read in every brief as `do_this` is (a
+    review's find), each brief saying "OR" outranked the cache briefs for `cache OR redis`."""
+    files = {f"cache/{i:02}.md": f"Redis cache eviction policy number {i}.\n".encode()
+             for i in range(20)}
+    files |= {f"travel/{i:03}.md": f"Travel policy {i}: book flights OR trains early.\n"
+              .encode() for i in range(120)}
+    archive = hashing_archive(files)  # lexical mode: hashing vectors carry no meaning
+    for query in ("cache OR redis", "redis eviction -a"):
+        found = hits(cli, archive, query, "--mode", "lexical", "-k", "3")
+        assert all(h["path"].startswith("src/cache/") for h in found), (query, found)
+
+
 # three Chinese briefs (no spaces between words): the first holds 负载均衡器 ("load balancer")
 # inside a longer run of letters, wrapped across a line as source files wrap Chinese; the
 # second holds its letters apart; the third none of them
