@@ -36,6 +36,9 @@ _SIGIL = re.compile(r"^[@$#][^\W\d]")
 # 250 held-out Debian synopses (`GNU Standard C++ Library v3`) lost their answer from the top
 # 10 (bench_search.py --quick --hybrid-only, session 33)
 _LANGUAGE = re.compile(r"^\w+(?:\+\+|#)$")
+# the boolean operators other search tools read, typed between words (`cache OR redis`):
+# briefmin has none, and as acronyms they made every brief saying "OR" rank first
+_OPERATORS = frozenset({"OR", "AND", "NOT"})
 
 
 def tokens(text: str, split_cjk: bool = True) -> list[str]:
@@ -208,6 +211,8 @@ def parse(text: str, split_cjk: bool = True) -> Query:
         word = word.strip(_WRAP)
         if word and is_hash_prefix(word):
             literals.append(Literal(word, (word.lower() + PREFIX_MARK,), prefix=True))
+        elif word in _OPERATORS and not alone:
+            continue  # a stop word, as `or` is
         elif word and (is_identifier(word) or (alone and _LANGUAGE.match(word))) \
                 and TOKEN.search(word):
             literals.append(Literal(word, tuple(tokens(word, split_cjk)),

@@ -471,7 +471,8 @@ def test_an_identifier_of_common_words_is_found_in_a_long_brief_among_many_short
 def test_an_acronym_or_option_of_a_stop_word_is_checked_in_the_candidates_only(
         cli: Cli, hashing_archive: Callable[..., Path]) -> None:
     """`OR`, `-a`: one stop word most briefs hold. Read in every brief as `do_this` is (a
-    review's find), each brief saying "OR" outranked the cache briefs for `cache OR redis`."""
+    review's find), each brief saying "OR" outranked the cache briefs for `cache OR redis`.
+    (So it does in hybrid mode among the semantic candidates while `OR` is an acronym.)"""
     files = {f"cache/{i:02}.md": f"Redis cache eviction policy number {i}.\n".encode()
              for i in range(20)}
     files |= {f"travel/{i:03}.md": f"Travel policy {i}: book flights OR trains early.\n"
@@ -480,6 +481,13 @@ def test_an_acronym_or_option_of_a_stop_word_is_checked_in_the_candidates_only(
     for query in ("cache OR redis", "redis eviction -a"):
         found = hits(cli, archive, query, "--mode", "lexical", "-k", "3")
         assert all(h["path"].startswith("src/cache/") for h in found), (query, found)
+    # and `OR`, `AND`, `NOT` between words are the operators other tools read, no acronym:
+    # in hybrid mode the travel briefs among the semantic candidates held "OR" and ranked
+    # first; alone, `OR` is still looked up as one
+    assert parse("cache OR redis AND NOT memcached").literals == ()
+    assert [lit.text for lit in parse("OR").literals] == ["OR"]
+    found = hits(cli, archive, "cache OR redis", "-k", "3")
+    assert all(h["path"].startswith("src/cache/") for h in found), found
 
 
 # three Chinese briefs (no spaces between words): the first holds 负载均衡器 ("load balancer")
