@@ -423,13 +423,19 @@ class LexicalRanker:
         """The size in bytes of the contents at these positions."""
         return self._sizes[positions]
 
-    def best_within(self, positions: npt.NDArray[np.int64], scores: Floats, budget: int
-                    ) -> npt.NDArray[np.int64]:
+    def best_within(self, positions: npt.NDArray[np.int64], scores: Floats, budget: int,
+                    keep: Set[int]) -> npt.NDArray[np.int64]:
         """Of these positions, the best by `scores` (storage order among equals) whose sizes
-        add up to at most `budget` bytes, in storage order: a literal held by a million
-        briefs costs no Python object per brief."""
+        add up to at most `budget` bytes, and those of the content ids `keep` (the channels'
+        candidates, read whatever the budget), in storage order: a literal held by a
+        million briefs costs no Python object per brief."""
         order = positions[np.argsort(-scores[positions], kind="stable")]
-        return np.sort(order[np.cumsum(self._sizes[order]) <= budget])
+        chosen = order[np.cumsum(self._sizes[order]) <= budget]
+        wanted = np.array(sorted(keep), np.int64)
+        kept = np.searchsorted(self._ids, wanted)
+        kept = kept[(kept < len(self._ids)) & (self._ids[np.minimum(
+            kept, len(self._ids) - 1)] == wanted)] if len(self._ids) else kept[:0]
+        return np.union1d(chosen, np.intersect1d(kept, positions))
 
     @property
     def count(self) -> int:
@@ -537,7 +543,8 @@ class HybridSearcher:
             if where is None:  # a phrase of stop words: the channels' candidates are read
                 holders[literal] = set(by_id)
             elif len(where):
-                where = self.lexical.best_within(where, scores, LITERAL_READ_BYTES)
+                where = self.lexical.best_within(where, scores, LITERAL_READ_BYTES,
+                                                 by_id.keys())
                 ids = self.lexical.content_ids(where)
                 holders[literal] = set(ids)
                 lexical.update(zip(ids, scores[where].tolist(), strict=True))

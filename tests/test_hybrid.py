@@ -490,6 +490,21 @@ def test_an_acronym_or_option_of_a_stop_word_is_checked_in_the_candidates_only(
     assert all(h["path"].startswith("src/cache/") for h in found), found
 
 
+def test_the_channels_candidates_are_checked_whatever_the_read_budget(
+        cli: Cli, hashing_archive: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+        ) -> None:
+    """The literal check's byte budget cuts the briefs holding a literal's words, best BM25
+    first; a brief the channels ranked is read whatever it leaves (a review's find: past
+    the budget, a large candidate lost its literal)."""
+    archive = hashing_archive({
+        "ticket.md": ("Notes. " * 200 + "Ticket ENG-2291 moved the cache.\n").encode(),
+        "other.md": b"Cache warming on deploy.\n"})
+    monkeypatch.setattr("briefmin.search.LITERAL_READ_BYTES", 1)
+    for mode in ("lexical", "hybrid"):
+        found = hits(cli, archive, "ENG-2291 cache", "--mode", mode, "-k", "2")
+        assert found[0]["path"] == "src/ticket.md" and found[0]["literals"] == 1, found
+
+
 # three Chinese briefs (no spaces between words): the first holds 负载均衡器 ("load balancer")
 # inside a longer run of letters, wrapped across a line as source files wrap Chinese; the
 # second holds its letters apart; the third none of them
