@@ -665,7 +665,6 @@ CHANGES_BATCH_BYTES = 64 * 1024 * 1024
 def _word_changes(groups: list[Group], units: dict[bytes, _Unit], archive: Archive) -> None:
     """Each near-identical member's changed words against its group's first (the first's
     own are []): what makes a copy not a copy is often one setting or number."""
-    from .text import decode_text
     from .wordiff import changes
 
     near = [g for g in groups if g.kind == "near-identical"]
@@ -681,7 +680,7 @@ def _word_changes(groups: list[Group], units: dict[bytes, _Unit], archive: Archi
 
     def compare(batch: list[Group]) -> None:
         # the texts were read whole once already (a damaged one would have ended the run)
-        text_of = {c: decode_text(data)[0] for c, data in archive.contents(stored(batch))}
+        text_of = dict(archive.texts(stored(batch)))
 
         def text(path: str) -> str:
             unit = unit_of[path]

@@ -12,7 +12,7 @@ import itertools
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterator, Set
+from collections.abc import Callable, Iterable, Iterator, Set
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -383,10 +383,19 @@ class LexicalRanker:
         return float(sum(self._idf(df) for df in (len(self.matches(t)) for t in terms) if df))
 
     def scores_of(self, scores: Floats, content_ids: list[int]) -> dict[int, float]:
-        positions = np.searchsorted(self._ids, content_ids)
-        return {c: float(scores[p]) for c, p in zip(content_ids, positions.tolist(),
-                                                     strict=True)
-                if p < len(self._ids) and self._ids[p] == c and scores[p] > 0}
+        return {int(self._ids[p]): float(scores[p])
+                for p in self._positions(content_ids).tolist() if scores[p] > 0}
+
+    def _positions(self, content_ids: Iterable[int]) -> npt.NDArray[np.int64]:
+        """The positions of those of these content ids the table holds."""
+        wanted = np.array(sorted(content_ids), np.int64)
+        if not len(self._ids):
+            return wanted[:0]
+        positions = np.searchsorted(self._ids, wanted)
+        clipped = np.minimum(positions, len(self._ids) - 1)
+        held: npt.NDArray[np.int64] = positions[(positions < len(self._ids))
+                                                & (self._ids[clipped] == wanted)]
+        return held
 
     def rank(self, scores: Floats, n: int) -> list[tuple[int, float]]:
         """The n best (content id, score) with a score above 0, best first."""
@@ -431,11 +440,7 @@ class LexicalRanker:
         million briefs costs no Python object per brief."""
         order = positions[np.argsort(-scores[positions], kind="stable")]
         chosen = order[np.cumsum(self._sizes[order]) <= budget]
-        wanted = np.array(sorted(keep), np.int64)
-        kept = np.searchsorted(self._ids, wanted)
-        kept = kept[(kept < len(self._ids)) & (self._ids[np.minimum(
-            kept, len(self._ids) - 1)] == wanted)] if len(self._ids) else kept[:0]
-        return np.union1d(chosen, np.intersect1d(kept, positions))
+        return np.union1d(chosen, np.intersect1d(self._positions(keep), positions))
 
     @property
     def count(self) -> int:
