@@ -35,6 +35,7 @@ from .store.lexical import STOP_WORDS
 # float32 exact and overlaps its top-10 by 0.957; m=5 falls to 0.906 overlap, and m=20 gains
 # 0.02 overlap for twice the int8 reads
 DEFAULT_M = 10
+TIED_ROWS_MAX = 1024  # rows past the pool read at the Hamming cut when they tie with its last
 MODES = ("hybrid", "semantic", "lexical")
 DEFAULT_MODE = "hybrid"
 SNIPPET_CHARS = 240
@@ -111,7 +112,13 @@ class Searcher:
                     pool: int) -> npt.NDArray[np.int64]:
         if distances is None or pool >= len(distances):
             return np.arange(len(self.vectors), dtype=np.int64)
-        return np.argpartition(distances, pool - 1)[:pool].astype(np.int64)
+        nearest = np.argpartition(distances, pool - 1)[:pool]
+        # every row as near as the last one taken comes too: which of a tie the cut kept
+        # depended on row order, so one archive merged from parts (rows in another order)
+        # answered otherwise than the archive of the same briefs built at once. A larger tie
+        # (a chunk shared by thousands of briefs: identical codes) keeps the cut's choice
+        tied = np.flatnonzero(distances <= distances[nearest].max())
+        return (tied if len(tied) <= pool + TIED_ROWS_MAX else nearest).astype(np.int64)
 
     def _scores(self, query: Floats, rows: npt.NDArray[np.int64]) -> Floats:
         assert self._scale is not None
