@@ -1312,13 +1312,14 @@ def _briefs_to_minify(given: list[str], include: tuple[str, ...], exclude: tuple
                 named.append((item.name, text,
                               source.fs_path if isinstance(source, Source) else None))
                 continue
-            item = Skipped(item.name, "no words")  # only white space: as an empty file
+            item = Skipped(item.name, "no words",  # only white space: as an empty file
+                           source.fs_path if isinstance(source, Source) else None)
         if item is None:
             continue
         if item.name in files and item.reason not in _NO_BRIEF:
             raise InputError(f"cannot minify {output.escape_name(files[item.name])}: "
                              f"{item.reason}{_advice(item.reason)}")
-        no_brief.append((item.name, item.reason))
+        no_brief.append((item.path or item.name, item.reason))  # named as reached
     alone = len(given) == 1 and (given[0] == "-" or given[0] in files.values())
     if not named and alone and no_brief and no_brief[0][1] in _NO_BRIEF:
         # one file (or stdin) that holds no brief: said once, as what it is

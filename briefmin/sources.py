@@ -203,7 +203,7 @@ def _walk(root: str, include: tuple[str, ...], exclude: tuple[str, ...],
             try:
                 st = os.stat(path)
             except OSError as exc:
-                yield Skipped(archive_name(path), f"unreadable ({exc.strerror})")
+                yield Skipped(archive_name(path), f"unreadable ({exc.strerror})", path)
                 continue
             yield _file_source(path, st, max_bytes)
 
@@ -213,9 +213,10 @@ def _file_source(path: str, st: os.stat_result, max_bytes: int) -> Source | Skip
     if isinstance(name, Skipped):
         return name
     if not stat.S_ISREG(st.st_mode):
-        return Skipped(name, "not a regular file")
+        return Skipped(name, "not a regular file", path)
     if st.st_size > max_bytes:
-        return Skipped(name, f"too large ({st.st_size} bytes > --max-size {max_bytes})")
+        return Skipped(name, f"too large ({st.st_size} bytes > --max-size {max_bytes})",
+                       path)
     # a file we may not read is skipped when read (text.admit): an access() call per file
     # was a fifth of the walk
     return Source(name, path)

@@ -8,7 +8,7 @@ Bytes are always stored as they are; decoding only decides what the model reads.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import codec
@@ -25,6 +25,9 @@ class Skipped:
 
     name: str
     reason: str
+    # the file as it was reached (`../b/x.md`), where the skip is a file's: `minify` names it
+    # so, the archive name (`b/x.md`) being no file there. Not compared: the same skip
+    path: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -49,17 +52,17 @@ def admit(source: Source | Skipped,
     try:
         data = source.read()
     except PermissionError:
-        return Skipped(source.name, "unreadable (permission denied)")
+        return Skipped(source.name, "unreadable (permission denied)", source.fs_path)
     except OSError as exc:
         # a file may vanish or change between the walk and the read
-        return Skipped(source.name, f"unreadable ({exc.strerror or exc})")
+        return Skipped(source.name, f"unreadable ({exc.strerror or exc})", source.fs_path)
     if not data and (not keep_empty or source.fs_path is None):
-        return Skipped(source.name, "empty")
+        return Skipped(source.name, "empty", source.fs_path)
     digest = codec.sha256(data)
     if unchanged is not None and unchanged(source.name, digest):
         return None
     if is_binary(data):
-        return Skipped(source.name, "binary, not text")
+        return Skipped(source.name, "binary, not text", source.fs_path)
     if not source.name:
         return Skipped(source.name, "no usable name")
     return Admitted(source.name, data, digest)

@@ -102,6 +102,29 @@ def test_json_and_warnings_name_each_brief_as_it_was_given(cli: Cli, chdir_tmp: 
         done.stderr
 
 
+
+def test_a_folders_skipped_members_are_named_as_reached(cli: Cli, chdir_tmp: Path) -> None:
+    """`minify ../b` warned `skipped b/empty.md`, the relative name `--to` writes under,
+    which is no file from where the user stands: each skip now names `../b/empty.md`."""
+    folder = chdir_tmp / "b"
+    folder.mkdir()
+    (folder / "one.md").write_bytes(PLAN)
+    (folder / "empty.md").write_bytes(b"")
+    (folder / "blank.md").write_bytes(b"  \n\n")
+    (folder / "bin.md").write_bytes(b"\0\1\2binary")
+    (folder / "large.md").write_bytes(PLAN * 40)
+    os.mkdir("here")
+    os.chdir("here")
+    done = cli("minify", "../b", "--to", "out", "--max-size", str(len(PLAN) * 20),
+               "--model", HASHING)
+    assert done.returncode == 0, done.stderr
+    warned = [line for line in done.stderr.splitlines() if "skipped" in line]
+    assert [line.split(": ")[2] for line in warned] == [
+        f"skipped {os.path.join('../b', name)}"
+        for name in ("bin.md", "blank.md", "empty.md", "large.md")]
+    assert "too large" in warned[-1] and "binary" in warned[0]
+
+
 # -- 2. a named path that cannot be read -----------------------------------------------------
 
 def _deny(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
