@@ -123,6 +123,7 @@ _GRID_HEAD_RULE = re.compile(r"^\s*\+=[=+]*\+\s*$")
 _TABLE_DIRECTIVE = re.compile(r"^\s*\.\.\s+(flat-table|list-table)::")
 _OPTION = re.compile(r"^\s*:[^:\s][^:]*:")
 _QUOTE = re.compile(r"^\s{0,3}>")
+_DOCTEST = re.compile(r"^\s*>>>(?:\s|$)")  # a doctest block's first line (reStructuredText)
 # markdown's link reference definition (`[label]: https://...`) or footnote (`[^1]: text`):
 # invisible once rendered, it is what `[text][label]`, `[label]` or `[^1]` elsewhere points at
 _DEFINITION = re.compile(r"^ {0,3}\[([^\[\]]+)\]:[ \t]*\S")
@@ -597,10 +598,15 @@ def _is_title(lines: list[str], i: int) -> bool:
     if i + 1 >= len(lines) or not line.strip() or _indent(line) > 3:
         return False
     under = lines[i + 1]
-    if not _ADORNMENT.match(under) or _ADORNMENT.match(line) or _ITEM.match(line) or not (
+    if not _ADORNMENT.match(under) or _ADORNMENT.match(line) or not (
             i == 0 or not lines[i - 1].strip() or _ADORNMENT.match(lines[i - 1])):
         return False
     mark, length = under.strip()[0], len(under.strip())
+    if (item := _ITEM.match(line)) is not None:
+        # a numbered title underlined to its length at least (`1. Definitions` over
+        # `--------------`, as the MPL and docutils read it): read as a list item, its
+        # section's text kept without it, or it without its text
+        return item.group(2)[:1].isdigit() and length >= len(line.strip())
     if mark == "`" and i + 2 < len(lines) and lines[i + 2].strip():
         # "Or:" over a bare fence and its code: every backtick underline of the corpora's
         # rST (16) has a blank line under it, and a fence has its code
@@ -692,6 +698,11 @@ class _Spans:
         """The start of the span `position` is inside of (else `position`)."""
         k = bisect_left(self.starts, position) - 1
         return self.starts[k] if k >= 0 and position < self.ends[k] else position
+
+    def last(self, position: int) -> int:
+        """The end of the span `position` is inside of (else `position`)."""
+        k = bisect_left(self.starts, position) - 1
+        return self.ends[k] if k >= 0 and position < self.ends[k] else position
 
 
 # the quote or bracket that each closing one closes (`_in_token`)
@@ -967,6 +978,14 @@ class _Parser:
                     self.units[unit].kind, self.units[unit].context = "definition", ()
                     self.definitions.append((unit, "rst:" + _label(label)))
             return end
+        if _DOCTEST.match(line):
+            # a doctest block (a Python session: `>>>` lines and the results under them) to
+            # its blank line, whole as code: read as a quote, its results were lines of text
+            # of their own, kept under another statement than theirs
+            self._close_items(indent)
+            end = self._paragraph_end(i)
+            self._atomic("code", lines[i:end])
+            return end
         if _QUOTE.match(line):
             self._close_items(indent)
             end = i + 1
@@ -1039,6 +1058,9 @@ class _Parser:
                                        len(self.blocks) - 1))
                 for unit in last.units:
                     self.units[unit].context += (under,)
+                    if last.kind == "paragraph":  # a heading of lines: kept whole, or a
+                        # start of it cut above its underline read as a shorter heading
+                        self.units[unit].context += tuple(u for u in last.units if u != unit)
             last.under = (under, line)
             self.blank = True
             return
@@ -1416,16 +1438,22 @@ class _Piece:
 
 def _outside_spans(sentence: str, cuts: list[int]) -> list[int]:
     """Cuts (word indexes, ascending) moved back to the start of a markdown span (`_SPAN`)
-    they fall inside of, so a kept start never ends in a link's text or a `**` span; a
-    span that opens the sentence is cut still (a start with a stray `**` says more than
-    none). (Text with CJK is left as it is: its words are no runs of non-space.)"""
+    they fall inside of, so a kept start never ends in a link's text or a `**` span; past
+    the end of a span that opens the sentence (after marks only: a list item's `- **Enable`
+    kept a stray `**`), so its first piece is the span whole, or nothing where the budget
+    has no room for it. (Text with CJK is left as it is: its words are no runs of
+    non-space.)"""
     if not _SPAN_MARKS.search(sentence) or has_cjk(sentence):
         return cuts
     starts = [m.start() for m in _NON_SPACE.finditer(sentence)]  # of each word
     spans = _Spans(sentence)
-    moved = [bisect_left(starts, spans.first(starts[cut])) if cut < len(starts) else cut
-             for cut in cuts]
-    return sorted({m if m else cut for m, cut in zip(moved, cuts, strict=True)})
+    moved = set()
+    for cut in cuts:
+        back = bisect_left(starts, spans.first(starts[cut])) if cut < len(starts) else cut
+        if back < cut and not any(ch.isalnum() for ch in sentence[:starts[back]]):
+            back = bisect_left(starts, spans.last(starts[cut]))
+        moved.add(back)
+    return sorted(moved)
 
 
 def _label(text: str) -> str:

@@ -1689,7 +1689,9 @@ def test_an_underline_is_kept_with_its_line_and_paid_for() -> None:
                     or line.startswith("* More"):
                 assert re.fullmatch(r"([-*])\1{7,}", lines[k + 1]), (max_words, result.text)
     doc = parse(RULED)
-    assert [u.kind for u in doc.units].count("underline") == 3
+    # `1. Item` over a line as long is a numbered title, a heading (the MPL's sections)
+    assert [u.kind for u in doc.units].count("underline") == 2
+    assert [u.text for u in doc.units if u.kind == "heading"] == ["1. Item"]
     assert sum(u.words for u in doc.units) == words_in
 
 
@@ -2422,3 +2424,110 @@ def test_a_context_brings_its_own_context_within_the_budget() -> None:
     for budget in range(1, total + 1):
         result = minify(hashing(), _UNDERLINED_ITEMS, max_words=budget)
         assert result.words_out == count_words(result.text) <= budget, (budget, result.text)
+
+
+# -- session 39's audit: a doctest block, a numbered title, a span opening a list item ---------
+
+DOCTESTS = """Usage
+=====
+
+If you have the URL of an object, you can build a Resource directly instead of following links.
+
+   >>> from wadllib.application import Resource
+   >>> person = Resource(wadl, "http://api.example.dev/beta/~limi")
+   >>> sorted(person.parameter_names())[:2]
+   ['admins_collection_link', 'date_created']
+   >>> print(person.get_parameter("languages_collection_link").get_value())
+   http://api.example.dev/beta/~limi/languages
+
+You can bind a Resource to a representation when you create it. It is parsed lazily.
+
+>>> bound = Resource(wadl, url, get_testdata('person-limi'), "application/json")
+>>> bound.get_parameter("name").get_value()
+'limi'
+
+The rest of this document covers links and collections in detail.
+"""
+
+
+def test_a_doctest_block_is_kept_whole_or_not_at_all() -> None:
+    """A doctest block (indented under a paragraph, or at the margin) was read as quote lines
+    and text lines: `minify --ratio 0.3` kept a result (`'limi'`, a URL) without the
+    statement that printed it, or under another one. Each block is one code unit now."""
+    blocks = [part for part in DOCTESTS.split("\n\n") if ">>>" in part]
+    assert [u.text for u in parse(DOCTESTS).units if u.kind == "code"] == blocks
+    for max_words in range(1, count_words(DOCTESTS)):
+        out = minify(hashing(), DOCTESTS, max_words=max_words).text
+        for block in blocks:
+            lines = block.splitlines()
+            assert block in out or not any(line in out.splitlines() for line in lines), \
+                (max_words, out)
+
+
+NUMBERED_TITLES = """Service Agreement
+=================
+
+This agreement covers hosting services for the customer. It starts on signing.
+
+1. Definitions
+--------------
+
+A business day is any weekday except public holidays. An incident is any outage longer than
+five minutes.
+
+2. Payment
+----------
+
+Invoices are due within thirty days. Late payments accrue interest at two percent monthly.
+
+3. Termination
+--------------
+
+Either party may terminate with ninety days written notice. Data is deleted thirty days after
+termination.
+"""
+
+
+def test_a_numbered_title_is_the_heading_of_its_section() -> None:
+    """`1. Definitions` over a line as long (the MPL's and docutils' numbered titles) was a
+    list item with an underline: `--ratio 0.4` kept "Data is deleted …" under "2. Payment",
+    its own title dropped, and other ratios kept a title with nothing under it. It is a
+    heading now: kept only with some of its section, and each kept sentence under its own.
+    A numbered item under a shorter line, or a bullet, is still an item."""
+    doc = parse(NUMBERED_TITLES)
+    titles = ["Service Agreement", "1. Definitions", "2. Payment", "3. Termination"]
+    assert [u.text for u in doc.units if u.kind == "heading"] == titles
+    bodies: dict[str, str] = {}  # each title's text, on one line
+    for part in NUMBERED_TITLES.split("\n\n"):
+        if (first := part.splitlines()[0]) in titles:
+            title = first
+        else:
+            bodies[title] = " ".join(part.split())
+    for max_words in range(4, count_words(NUMBERED_TITLES)):
+        parts = minify(hashing(), NUMBERED_TITLES, max_words=max_words).text.split("\n\n")
+        title = None
+        for k, part in enumerate(parts):
+            if (first := part.splitlines()[0]) in titles:
+                title = first  # never alone: some of its text (or a subsection) under it
+                assert k + 1 < len(parts) and (title == titles[0] or parts[
+                    k + 1].splitlines()[0] not in titles), (max_words, parts)
+            else:  # each kept piece under its own title
+                assert title is not None and all(
+                    piece in bodies[title] for piece in part.splitlines()), (max_words, parts)
+    for text in ("1. Item\n---\n\nSome text.\n", "- Item\n------\n\nSome text.\n"):
+        assert "heading" not in [u.kind for u in parse(text).units]
+
+
+def test_a_span_opening_a_list_item_is_kept_whole_or_not_at_all() -> None:
+    """`minify --max-words 4` of `- **Enable DNSSEC** at …` gave `- **Enable`, and the
+    runbook fixture at 15 and 17 words `3. **Lower` and `6. **Enable`: the cut start of a
+    sentence a span opens (after a list item's marker) ended inside the span. The cut now
+    goes past the span's end: the span whole, or nothing of that sentence."""
+    item = "# Plan\n\n- **Enable DNSSEC** at the new provider once every zone resolves.\n"
+    runbook = (BRIEFS / "ops" / "dns-migration-runbook.md").read_text(encoding="utf-8")
+    for text in (item, runbook):
+        for max_words in range(1, min(count_words(text), 60)):
+            out = minify(hashing(), text, max_words=max_words).text
+            assert all(line.count("**") % 2 == 0 for line in out.splitlines()), \
+                (max_words, out)
+    assert "**Enable DNSSEC**" in minify(hashing(), item, max_words=6).text
