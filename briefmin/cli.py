@@ -1443,20 +1443,20 @@ def _emit_minified(named: list[tuple[str, str, str]], encoder: Any, budget: dict
 
 
 def _why_nothing_fits(result: Any, ratio_option: str) -> str:
-    """Why a brief minified to nothing, and what to give instead: its blocks larger than the
-    budget, which are never cut (a brief of one big code block)."""
-    if not result.too_big:
+    """Why a brief minified to nothing, and what to give instead: the fewest words a part of
+    it costs with the headings above it (a code block, table row or quote is never cut: a
+    brief of one big code block costs all of it)."""
+    if result.fits_from is None:
         return ""
-    largest, count = max(result.too_big), len(result.too_big)
-    blocks = (f"its one block ({largest} words) is" if count == 1 else
-              f"its {count} blocks (up to {largest} words) are")
-    # the ratio whose budget holds the largest block: budget = int(ratio * words_in)
-    needed = min(1.0, math.ceil(largest * 100 / result.words_in) / 100)
+    least = result.fits_from
+    # the ratio whose budget holds it: budget = int(ratio * words_in)
+    needed = min(1.0, math.ceil(least * 100 / result.words_in) / 100)
     ratio = f"{ratio_option} {needed:g}" + ("" if needed >= 1 else " or more")
-    give = (f"--max-words {largest} or more, or {ratio}" if ratio_option == "--ratio"
+    give = (f"--max-words {least} or more, or {ratio}" if ratio_option == "--ratio"
             else ratio)
-    return (f": {blocks} larger than the budget, and a code block, table row or quote is "
-            f"never cut; give {give}")
+    never_cut = (" (a code block, table row or quote is never cut)"
+                 if result.too_big and least >= min(result.too_big) else "")
+    return f": the least of it that can be kept is {least} words{never_cut}; give {give}"
 
 
 def _restore_minified(arch: Archive, records: list[BriefRecord], ratio: str, to: Path | None,

@@ -24,6 +24,7 @@ from .selection import (
     UnitVectors,
     choices,
     choose,
+    fewest_words,
     select_backward,
     select_greedy,
     select_in_order,
@@ -144,6 +145,9 @@ class Minified:
     # words of each unit larger than the whole budget (a code block is never cut, so it could
     # not be kept): the CLI says so rather than silently returning a brief without it
     too_big: list[int] = field(default_factory=list)
+    # when nothing fits: the fewest words a kept part costs, its context (the headings above
+    # it) included, so what to give instead is a number that keeps something
+    fits_from: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"text": self.text, "words_in": self.words_in, "words_out": self.words_out,
@@ -252,11 +256,12 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
                        if u.words > budget and i not in doc.duplicates
                        and u.kind not in CONTEXT_KINDS and not u.rest]
             words_out = count_words(out)
+            fits_from = fewest_words(doc) if words_in and not words_out else None
             if cosine is None:  # not measured: the estimate
                 unmeasured.append(len(results))
                 cosine = vectors.score(mask) if words_out else (0.0 if words_in else 1.0)
             results.append(Minified(out, words_in, words_out, budget, len(doc.units),
-                                    int(mask.sum()), cosine, too_big))
+                                    int(mask.sum()), cosine, too_big, fits_from))
     if measure:
         originals = brief_vectors(encoder, [texts[i] for i in unmeasured])
         outputs = brief_vectors(encoder, [results[i].text for i in unmeasured])

@@ -151,6 +151,16 @@ def candidates(doc: Document) -> npt.NDArray[np.bool_]:
                      for i, u in enumerate(doc.units)], bool)
 
 
+def fewest_words(doc: Document) -> int | None:
+    """The fewest words any one unit that may be chosen costs with its context (None: no
+    such unit): the smallest budget that keeps some of the brief."""
+    wanted = candidates(doc)
+    if not wanted.any():
+        return None
+    cost = _Costs.of(doc).added(np.zeros(len(doc.units), bool))[1]
+    return int(cost[wanted].min())
+
+
 @dataclass(frozen=True)
 class Coverage:
     """Facility-location coverage of a brief by a selection (Lin & Bilmes 2011): the sum over

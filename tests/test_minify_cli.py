@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -101,6 +102,29 @@ def test_json_and_warnings_name_each_brief_as_it_was_given(cli: Cli, chdir_tmp: 
     assert done.stderr.startswith(f"briefmin: warning: {given}: no part of it fits"), \
         done.stderr
 
+
+
+def test_nothing_fits_advises_a_budget_that_keeps_something(cli: Cli, chdir_tmp: Path) -> None:
+    """`--max-words 2` of a brief with a 13-word quote said "its one block (13 words) is
+    larger than the budget; give --max-words 13 or more", though 4 words kept its heading
+    and a word: the advice is the fewest words a part costs with its headings, and that
+    budget keeps something. A brief of one code block still needs all of it."""
+    Path("q.md").write_text("# Deploy Plan\n\nWe deploy on Fridays. Rollback is manual.\n\n"
+                            "> Never deploy during the holiday freeze without approval from "
+                            "the release manager.\n")
+    Path("code.md").write_text("```\n" + "word " * 30 + "\n```\n")
+    for name, words in (("q.md", "2"), ("code.md", "5")):
+        done = cli("minify", name, "--max-words", words, "--model", HASHING)
+        assert done.returncode == 0 and done.stdout == ""
+        found = re.search(r"can be kept is (\d+) words(.*); give --max-words (\d+) or more",
+                          done.stderr)
+        assert found is not None and found.group(1) == found.group(3), done.stderr
+        least = found.group(1)
+        assert ("never cut" in found.group(2)) == (name == "code.md")
+        kept = cli("minify", name, "--max-words", least, "--model", HASHING)
+        assert kept.stdout.strip() and "no part of it fits" not in kept.stderr
+        fewer = cli("minify", name, "--max-words", str(int(least) - 1), "--model", HASHING)
+        assert fewer.stdout == "" and f"can be kept is {least} words" in fewer.stderr
 
 
 def test_a_folders_skipped_members_are_named_as_reached(cli: Cli, chdir_tmp: Path) -> None:
@@ -217,9 +241,9 @@ def test_a_brief_of_one_code_block_says_why_nothing_fits(cli: Cli, chdir_tmp: Pa
     assert done.returncode == 0
     warning = next(line for line in done.stderr.splitlines() if "warning" in line)
     assert warning == (
-        "briefmin: warning: onlycode.md: no part of it fits in 1401 words: its one block "
-        "(2802 words) is larger than the budget, and a code block, table row or quote is "
-        "never cut; give --max-words 2802 or more, or --ratio 1")
+        "briefmin: warning: onlycode.md: no part of it fits in 1401 words: the least of it "
+        "that can be kept is 2802 words (a code block, table row or quote is never cut); "
+        "give --max-words 2802 or more, or --ratio 1")
     assert cli("minify", "onlycode.md", "--model", HASHING, "--max-words", "2802"
                ).stdout.count("value_") == 400
 
