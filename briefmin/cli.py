@@ -1448,9 +1448,14 @@ def _why_nothing_fits(result: Any, ratio_option: str) -> str:
     brief of one big code block costs all of it)."""
     if result.fits_from is None:
         return ""
+    from .minify import word_budget
+
     least = result.fits_from
-    # the ratio whose budget holds it: budget = int(ratio * words_in)
+    # the ratio (in hundredths) whose budget holds it: int(0.29 * 100) is 28, so the
+    # estimate is checked against the budget that ratio gives
     needed = min(1.0, math.ceil(least * 100 / result.words_in) / 100)
+    while needed < 1.0 and word_budget(result.words_in, needed) < least:
+        needed = min(1.0, round(needed + 0.01, 2))
     ratio = f"{ratio_option} {needed:g}" + ("" if needed >= 1 else " or more")
     give = (f"--max-words {least} or more, or {ratio}" if ratio_option == "--ratio"
             else ratio)

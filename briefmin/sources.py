@@ -129,7 +129,8 @@ def iter_sources(paths: Iterable[str], *, include: Iterable[str] = DEFAULT_INCLU
                 if origin != "-" and first != "-" and _same_file(first, origin):
                     continue
                 yield Skipped(item.name, f"{_shown(origin)} has the archive name of "
-                              f"{_shown(first)}, given before it; give only one of them")
+                              f"{_shown(first)}, given before it; give only one of them",
+                              item.fs_path)
                 continue
         yield item
 

@@ -978,10 +978,11 @@ class _Parser:
                     self.units[unit].kind, self.units[unit].context = "definition", ()
                     self.definitions.append((unit, "rst:" + _label(label)))
             return end
-        if _DOCTEST.match(line):
+        if _DOCTEST.match(line) and not self._opens_indented_code(line):
             # a doctest block (a Python session: `>>>` lines and the results under them) to
             # its blank line, whole as code: read as a quote, its results were lines of text
-            # of their own, kept under another statement than theirs
+            # of their own, kept under another statement than theirs (indented 4 or more
+            # under a paragraph it is markdown's indented code, blank lines and all)
             self._close_items(indent)
             end = self._paragraph_end(i)
             self._atomic("code", lines[i:end])
@@ -1004,15 +1005,21 @@ class _Parser:
             return i + 1
         if item := _ITEM.match(line):
             return self._item(i, item)
-        columns = _columns(line, self.code_tab_stop)
-        last = self._last_block()
-        if not self.layout and self.blank and not self.items and columns >= 4 \
-                and last is not None and last.kind not in ("item", "directive"):
+        if self._opens_indented_code(line):
             # markdown's indented code block (reStructuredText's block quote: kept whole too)
+            columns = _columns(line, self.code_tab_stop)
             end = _indented_end(lines, i, columns - 1, self.code_tab_stop, joined=3)
             self._atomic("code", lines[i:end])
             return end
         return self._paragraph(i)
+
+    def _opens_indented_code(self, line: str) -> bool:
+        """Whether this line, indented 4 or more after a blank line, opens markdown's
+        indented code block (not laid-out text, not a list item's or directive's body)."""
+        last = self._last_block()
+        return not self.layout and self.blank and not self.items \
+            and _columns(line, self.code_tab_stop) >= 4 \
+            and last is not None and last.kind not in ("item", "directive")
 
     # -- blocks ----------------------------------------------------------------------------
 
@@ -1452,6 +1459,8 @@ def _outside_spans(sentence: str, cuts: list[int]) -> list[int]:
         back = bisect_left(starts, spans.first(starts[cut])) if cut < len(starts) else cut
         if back < cut and not any(ch.isalnum() for ch in sentence[:starts[back]]):
             back = bisect_left(starts, spans.last(starts[cut]))
+            if back >= len(starts):  # the span runs to the sentence's end: no cut in it
+                continue
         moved.add(back)
     return sorted(moved)
 

@@ -2456,6 +2456,12 @@ def test_a_doctest_block_is_kept_whole_or_not_at_all() -> None:
     statement that printed it, or under another one. Each block is one code unit now."""
     blocks = [part for part in DOCTESTS.split("\n\n") if ">>>" in part]
     assert [u.text for u in parse(DOCTESTS).units if u.kind == "code"] == blocks
+    # indented 4 or more under a paragraph it stays markdown's indented code, one block
+    # across its blank line (the doctest reading split it in two, in review)
+    indented = "# Usage\n\nCall it like this.\n\n    >>> import foo\n\n    >>> foo.bar()\n" \
+        "    1\n\nThe end of it.\n"
+    assert [u.text for u in parse(indented).units if u.kind == "code"] == [
+        "    >>> import foo\n\n    >>> foo.bar()\n    1"]
     for max_words in range(1, count_words(DOCTESTS)):
         out = minify(hashing(), DOCTESTS, max_words=max_words).text
         for block in blocks:
@@ -2525,7 +2531,12 @@ def test_a_span_opening_a_list_item_is_kept_whole_or_not_at_all() -> None:
     goes past the span's end: the span whole, or nothing of that sentence."""
     item = "# Plan\n\n- **Enable DNSSEC** at the new provider once every zone resolves.\n"
     runbook = (BRIEFS / "ops" / "dns-migration-runbook.md").read_text(encoding="utf-8")
-    for text in (item, runbook):
+    # a span to the sentence's end: no cut past it (an IndexError once, in review)
+    whole = ("**Enable the feature with alpha beta gamma delta epsilon zeta eta theta iota "
+             "kappa lambda mu nu xi.**\n\nOther sentence here is short.\n")
+    listed = "# Title\n\nIntro words here to pad out.\n\n- **Enable alpha beta gamma " \
+        "delta epsilon zeta eta theta iota kappa lambda mu nu xi**\n"
+    for text in (item, runbook, whole, listed):
         for max_words in range(1, min(count_words(text), 60)):
             out = minify(hashing(), text, max_words=max_words).text
             assert all(line.count("**") % 2 == 0 for line in out.splitlines()), \

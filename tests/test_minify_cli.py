@@ -125,6 +125,13 @@ def test_nothing_fits_advises_a_budget_that_keeps_something(cli: Cli, chdir_tmp:
         assert kept.stdout.strip() and "no part of it fits" not in kept.stderr
         fewer = cli("minify", name, "--max-words", str(int(least) - 1), "--model", HASHING)
         assert fewer.stdout == "" and f"can be kept is {least} words" in fewer.stderr
+    # the advised ratio too: int(0.29 * 100) is 28, one short of the 29 words advised once
+    Path("two.md").write_text("```\n" + " ".join(f"a{i}" for i in range(27)) + "\n```\n\n```\n"
+                              + " ".join(f"b{i}" for i in range(69)) + "\n```\n")
+    done = cli("minify", "two.md", "--ratio", "0.2", "--model", HASHING)
+    ratio = re.search(r"or --ratio ([0-9.]+) or more", done.stderr)
+    assert ratio is not None, done.stderr
+    assert cli("minify", "two.md", "--ratio", ratio.group(1), "--model", HASHING).stdout
 
 
 def test_a_folders_skipped_members_are_named_as_reached(cli: Cli, chdir_tmp: Path) -> None:
@@ -147,6 +154,12 @@ def test_a_folders_skipped_members_are_named_as_reached(cli: Cli, chdir_tmp: Pat
         f"skipped {os.path.join('../b', name)}"
         for name in ("bin.md", "blank.md", "empty.md", "large.md")]
     assert "too large" in warned[-1] and "binary" in warned[0]
+    # two folders' members of one relative name: the one skipped is named as reached
+    os.makedirs("b")
+    Path("b/one.md").write_bytes(PLAN)
+    done = cli("minify", "b", "../b", "--to", "out2", "--model", HASHING)
+    assert done.returncode == 0, done.stderr
+    assert "skipped ../b/one.md: ../b/one.md has the archive name of b/one.md" in done.stderr
 
 
 # -- 2. a named path that cannot be read -----------------------------------------------------
