@@ -135,6 +135,11 @@ _RST_TARGET = re.compile(r"^\s*\.\.[ \t]+(?:\[([^\[\]\s]+)\](?:\s|$)"
                          r"|_(`[^`]+`|[^:`\s][^:`]*):[ \t]+\S)")
 _RST_REFERENCE = re.compile(r"\[([^\[\]\s]+)\]_|`([^`<>]+)`_(?!_)"
                             r"|(?<![\w`.-])([A-Za-z0-9](?:[\w.+-]*\w)?)_(?![\w`])")
+# reStructuredText's substitution definition (`.. |product| replace:: …`, `.. |logo| image::
+# …`) and a reference to one (`|product|`, `|product|_`): kept apart, docutils reports
+# "Undefined substitution referenced"
+_RST_SUBSTITUTION = re.compile(r"^\s*\.\.[ \t]+\|([^|\s](?:[^|]*[^|\s])?)\|[ \t]+\S")
+_RST_SUBSTITUTION_REFERENCE = re.compile(r"(?<![\w|])\|([^|\s](?:[^|]*[^|\s])?)\|(?![\w|])")
 # an HTML element around markdown blocks (`<details>` … a blank line … `</details>`, a
 # README's `<div align="center">`): its opening paragraph, and a line of its closing tag alone
 _HTML_OPEN = re.compile(r"^ {0,3}<(details|div|section|center|article|aside|figure)(?=[\s>])",
@@ -874,6 +879,7 @@ class _Parser:
             labels.setdefault(label, index)  # the first one counts (CommonMark)
         pointed: set[int] = set()
         rst = any(label.startswith("rst:") for label in labels)
+        substitutions = any(label.startswith("sub:") for label in labels)
         for unit in self.units if labels else ():
             # (code too: MyST's fenced ```{note} blocks hold links; a false match costs a
             # definition's few words)
@@ -886,6 +892,9 @@ class _Parser:
                 found += [labels[label] for match in _RST_REFERENCE.finditer(texts)
                           if (label := "rst:" + _label(next(g for g in match.groups() if g)))
                           in labels]
+            if substitutions and "|" in texts:
+                found += [labels[label] for match in _RST_SUBSTITUTION_REFERENCE.finditer(texts)
+                          if (label := "sub:" + _label(match.group(1))) in labels]
             unit.context += tuple(d for d in dict.fromkeys(found) if d not in unit.context)
             pointed.update(found)
         for index, _ in self.definitions:
@@ -973,10 +982,16 @@ class _Parser:
                 self._atomic("directive", lines[i:end])
                 if (target := _RST_TARGET.match(line)) and (
                         label := (target.group(1) or target.group(2)).strip("`")) not in "#*":
+                    label = "rst:" + _label(label)
+                elif substitution := _RST_SUBSTITUTION.match(line):
+                    label = "sub:" + _label(substitution.group(1))
+                else:
+                    label = ""
+                if label:
                     unit = len(self.units) - 1  # kept only with a reference, as a link's
                     self.rst_sections[unit] = self.units[unit].context
                     self.units[unit].kind, self.units[unit].context = "definition", ()
-                    self.definitions.append((unit, "rst:" + _label(label)))
+                    self.definitions.append((unit, label))
             return end
         if _DOCTEST.match(line) and not self._opens_indented_code(line):
             # a doctest block (a Python session: `>>>` lines and the results under them) to

@@ -2542,3 +2542,37 @@ def test_a_span_opening_a_list_item_is_kept_whole_or_not_at_all() -> None:
             assert all(line.count("**") % 2 == 0 for line in out.splitlines()), \
                 (max_words, out)
     assert "**Enable DNSSEC**" in minify(hashing(), item, max_words=6).text
+
+
+SUBSTITUTIONS = """Release Notes
+=============
+
+.. |product| replace:: SessionStore Enterprise Edition for large clusters
+
+.. |logo| image:: logo.png
+
+Intro filler sentence about weather today. More filler about lunch plans and coffee.
+
+|product| is a session cache that keeps user sessions close to the workers. |logo| It
+replaces the old database sessions entirely.
+
+Further filler about the office plants and the parking lot. Even more filler here.
+
+.. |unused| replace:: nothing refers to this one
+"""
+
+
+def test_an_rst_substitution_is_kept_with_a_reference_to_it() -> None:
+    """`|product|` was kept without its `.. |product| replace::` line (docutils: "Undefined
+    substitution referenced", a failed `sphinx -W` build), or the definitions without any
+    reference. A substitution definition is kept exactly when a kept unit refers to it, as
+    a named target is; one nothing refers to is a directive, as before."""
+    doc = parse(SUBSTITUTIONS)
+    kinds = {u.text.split("|")[1]: u.kind for u in doc.units if u.text.startswith(".. |")}
+    assert kinds == {"product": "definition", "logo": "definition", "unused": "directive"}
+    for max_words in range(1, count_words(SUBSTITUTIONS)):
+        out = minify(hashing(), SUBSTITUTIONS, max_words=max_words).text
+        for name in ("product", "logo"):
+            defined = f".. |{name}|" in out
+            assert defined == (out.count(f"|{name}|") > 1 if defined else f"|{name}|" in out), \
+                (max_words, out)
