@@ -139,7 +139,8 @@ _RST_REFERENCE = re.compile(r"\[([^\[\]\s]+)\]_|`([^`<>]+)`_(?!_)"
 # …`) and a reference to one (`|product|`, `|product|_`): kept apart, docutils reports
 # "Undefined substitution referenced"
 _RST_SUBSTITUTION = re.compile(r"^\s*\.\.[ \t]+\|([^|\s](?:[^|]*[^|\s])?)\|[ \t]+\S")
-_RST_SUBSTITUTION_REFERENCE = re.compile(r"(?<![\w|])\|([^|\s](?:[^|]*[^|\s])?)\|(?![\w|])")
+_RST_SUBSTITUTION_REFERENCE = re.compile(
+    r"(?<![\w|])\|([^|\s](?:[^|]*[^|\s])?)\|(?![A-Za-z0-9|])")
 # an HTML element around markdown blocks (`<details>` … a blank line … `</details>`, a
 # README's `<div align="center">`): its opening paragraph, and a line of its closing tag alone
 _HTML_OPEN = re.compile(r"^ {0,3}<(details|div|section|center|article|aside|figure)(?=[\s>])",

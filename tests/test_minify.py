@@ -2553,8 +2553,10 @@ SUBSTITUTIONS = """Release Notes
 
 Intro filler sentence about weather today. More filler about lunch plans and coffee.
 
-|product| is a session cache that keeps user sessions close to the workers. |logo| It
+|product|_ is a session cache that keeps user sessions close to the workers. |logo| It
 replaces the old database sessions entirely.
+
+.. _product: https://example.org/sessionstore
 
 Further filler about the office plants and the parking lot. Even more filler here.
 
