@@ -698,17 +698,13 @@ class _Spans:
         self.ends = [b for _, b in found]
 
     def __call__(self, position: int) -> bool:
-        return self.first(position) != position
+        return self.around(position)[0] != position
 
-    def first(self, position: int) -> int:
-        """The start of the span `position` is inside of (else `position`)."""
+    def around(self, position: int) -> tuple[int, int]:
+        """(start, end) of the span `position` is inside of, else (position, position)."""
         k = bisect_left(self.starts, position) - 1
-        return self.starts[k] if k >= 0 and position < self.ends[k] else position
-
-    def last(self, position: int) -> int:
-        """The end of the span `position` is inside of (else `position`)."""
-        k = bisect_left(self.starts, position) - 1
-        return self.ends[k] if k >= 0 and position < self.ends[k] else position
+        return (self.starts[k], self.ends[k]) if k >= 0 and position < self.ends[k] \
+            else (position, position)
 
 
 # the quote or bracket that each closing one closes (`_in_token`)
@@ -1472,9 +1468,13 @@ def _outside_spans(sentence: str, cuts: list[int]) -> list[int]:
     spans = _Spans(sentence)
     moved = set()
     for cut in cuts:
-        back = bisect_left(starts, spans.first(starts[cut])) if cut < len(starts) else cut
+        if cut >= len(starts):
+            moved.add(cut)
+            continue
+        start, end = spans.around(starts[cut])
+        back = bisect_left(starts, start)
         if back < cut and not any(ch.isalnum() for ch in sentence[:starts[back]]):
-            back = bisect_left(starts, spans.last(starts[cut]))
+            back = bisect_left(starts, end)
             if back >= len(starts):  # the span runs to the sentence's end: no cut in it
                 continue
         moved.add(back)
