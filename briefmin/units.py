@@ -125,8 +125,11 @@ _OPTION = re.compile(r"^\s*:[^:\s][^:]*:")
 _QUOTE = re.compile(r"^\s{0,3}>")
 _DOCTEST = re.compile(r"^\s*>>>(?:\s|$)")  # a doctest block's first line (reStructuredText)
 # markdown's link reference definition (`[label]: https://...`) or footnote (`[^1]: text`):
-# invisible once rendered, it is what `[text][label]`, `[label]` or `[^1]` elsewhere points at
-_DEFINITION = re.compile(r"^ {0,3}\[([^\[\]]+)\]:[ \t]*\S")
+# invisible once rendered, it is what `[text][label]`, `[label]` or `[^1]` elsewhere points at;
+# its destination may be on the next line (`[label]:` over an indented URL), group 2 empty
+_DEFINITION = re.compile(r"^ {0,3}\[([^\[\]]+)\]:([ \t]*\S)?")
+# a link's destination on a line of its own, with its title or not (`# Intro` is none)
+_DESTINATION = re.compile(r"^\s*(<[^<>]*>|[^\s<>]+)(\s+[\"'(].*)?\s*$")
 _BRACKETED = re.compile(r"\[([^\[\]]+)\]")  # a label a text may point at
 # reStructuredText's footnote or citation (`.. [#note] …`) and named hyperlink target with
 # its URL (`.. _pip: https://…`), and the references to them: `[#note]_`, `` `pip`_ ``,
@@ -165,6 +168,9 @@ _LINE_END = re.compile(r"\r\n?|\n")  # a brief's first line ending is its style
 _ITEM = re.compile(r"^(\s*)([-*+\u2022]|\d{1,9}[.)]|#\.|\(\d{1,9}\)|:[^:\s][^:]*:)(\s+|$)")
 # a line's end that ends a sentence: . ! ? and the quotes, brackets or emphasis after it
 _ENDS_SENTENCE = re.compile(r"[.!?][\"')\]*_]*$")
+# a synopsis' placeholder (`SOURCE`, `FILE_NAME`): an ellipsis after it is no sentence end
+_PLACEHOLDER = re.compile(r"[A-Z][A-Z0-9_-]{2,}")
+_SYNOPSIS_NEXT = re.compile(r"[ \t]+(\[|[A-Z][A-Z0-9_-]{2,}(?![a-z]))")  # on its line
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]*_]*(\s+)(?=[\"'(\[*_`]*[A-Z0-9])")
 # scripts written without spaces between words (Chinese, Japanese): see briefmin.cjk
 _CJK_LETTERS, _CJK_MARKS = cjk.LETTERS, cjk.MARKS
@@ -592,6 +598,20 @@ def _expanded(lines: list[str], tab_stop: int | None) -> list[str]:
     return [line.expandtabs(tab_stop) for line in lines] if tab_stop else lines
 
 
+def _is_prose(lines: list[str], under: str) -> bool:
+    """Lines of two sentences or more, the last ended, over a rule line shorter than they
+    are: a paragraph over a horizontal rule, not a setext title (a title is kept whole or
+    not at all, so notes over `---` could minify to nothing; a writer who ends sentences
+    means a rule). An underline as long as its line is drawn for it: reStructuredText's
+    `Who uses it? On what kinds of systems?` over as many `-` is a title."""
+    if len(under.strip()) >= max(len(line.strip()) for line in lines):
+        return False
+    text = "\n".join(_clean_line(line) for line in lines).rstrip()
+    if marker := _ITEM.match(text):  # `1. What is it? Why?` over `---`: its sentences
+        text = text[marker.end():]
+    return text.rstrip("\"')]*_").endswith((".", "!", "?")) and len(split_sentences(text)) > 1
+
+
 def _is_title(lines: list[str], i: int) -> bool:
     """Line i is a one-line setext/reStructuredText title underlined by line i+1. A line of
     backticks shorter than the title is a markdown fence, not an underline ("Debian/Ubuntu:"
@@ -608,6 +628,8 @@ def _is_title(lines: list[str], i: int) -> bool:
             i == 0 or not lines[i - 1].strip() or _ADORNMENT.match(lines[i - 1])):
         return False
     mark, length = under.strip()[0], len(under.strip())
+    if _is_prose([line], under):
+        return False
     if (item := _ITEM.match(line)) is not None:
         # a numbered title underlined to its length at least (`1. Definitions` over
         # `--------------`, as the MPL and docutils read it): read as a list item, its
@@ -651,7 +673,11 @@ def _in_token(text: str, end: int, closed: int) -> bool:
     before a quote or bracket opened in the same token, white space-free (`"ssh://..."`);
     end marks quoted or bracketed with no letter or digit before them in that token
     (`"."`, `"?"`, `(?)`: a term, not a sentence); an ellipsis that is a word of its own
-    (`PATTERNS ... [FILE...]`: the synopsis' "and more"); a `?` right after a brace
+    (`PATTERNS ... [FILE...]`: the synopsis' "and more") or right after a bracket or a
+    placeholder in capitals, before another on its line (`[OPTION]... [FILE]...`,
+    `SOURCE... DIRECTORY`: the synopsis' "one or more"; a man page's was cut after
+    `[OPTION]...`; at a line's end, `kill-user USER...` over its description, or before
+    a word, `SAMI... MediaInfo supplies`, it ends one); a `?` right after a brace
     closed in its token (`{m,n}?`: a regular expression's; braces are no prose). A quoted
     word that ends a sentence (`He said "stop." Then ...`) or a quoted span with white
     space (`"I will." Then`) still ends one."""
@@ -666,6 +692,9 @@ def _in_token(text: str, end: int, closed: int) -> bool:
     if ellipsis and closers[:1] in (")", "]", "}"):
         return True
     if ellipsis and not token:
+        return True
+    if ellipsis and (token.endswith("]") or _PLACEHOLDER.fullmatch(token)) \
+            and _SYNOPSIS_NEXT.match(text, closed):
         return True
     opened = [_OPENERS[c] for c in closers if c in _OPENERS and _OPENERS[c] in token]
     if opened:
@@ -1017,8 +1046,9 @@ class _Parser:
                 end += 1
             self._atomic("quote", lines[i:end])
             return end
-        if definition := _DEFINITION.match(line):
-            return self._definition(i, definition.group(1))
+        if (definition := _DEFINITION.match(line)) and (definition.group(2) or (
+                i + 1 < len(lines) and _DESTINATION.match(lines[i + 1]))):
+            return self._definition(i, definition.group(1), definition.group(2) is None)
         if (opening := _HTML_OPEN.match(line)) \
                 and (close := self._element_close(i, end := self._paragraph_end(i, raw=True),
                                                   opening.group(1))) is not None:
@@ -1069,16 +1099,18 @@ class _Parser:
 
     def _rule(self, i: int) -> None:
         """A line of one repeated mark (`---`, `***`, `=====`) that is no title's: right
-        under a heading, a paragraph or a list item of words (no blank line between), it
-        belongs to that block (a setext underline: without it a heading reads as body
-        text), paid for and written whenever the block is; else a horizontal rule, a block
-        of its own whose unit is the context of nothing, so it is kept only with the whole
-        brief (at `--ratio 1`). Either way the parser reads on as after a blank line."""
+        under a heading, a paragraph (but sentences over a shorter line: `_is_prose`) or a
+        list item of words (no blank line between), it belongs to that block (a setext
+        underline: without it a heading reads as body text), paid for and written whenever
+        the block is; else a horizontal rule, a block of its own whose unit is the context
+        of nothing, so it is kept only with the whole brief (at `--ratio 1`). Either way
+        the parser reads on as after a blank line."""
         line = _clean_line(self.lines[i])
         last = self.blocks[-1] if self.blocks else None
         if not self.blank and last is not None and last.marks is None \
                 and last.under is None and last.kind in ("heading", "paragraph", "item") \
-                and any(ch.isalnum() for text in last.lines for ch in text):
+                and any(ch.isalnum() for text in last.lines for ch in text) \
+                and not (last.kind == "paragraph" and _is_prose(last.lines, line)):
             if last.kind == "heading":  # a context unit: it pays for the line
                 under = last.units[0]
                 self.units[under].words += count_words(line)
@@ -1126,12 +1158,13 @@ class _Parser:
         lines = [_clean_line(line) for line in lines]
         self._add(kind, lines, [(kind, "\n".join(lines))])
 
-    def _definition(self, i: int, label: str) -> int:
+    def _definition(self, i: int, label: str, destination_below: bool = False) -> int:
         """A link's or footnote's definition, with the lines that continue it (a link's
-        title; a footnote's wrapped text, up to a blank line or another block): a block of
-        its own, in no section (it belongs to the links to it, wherever they are)."""
+        destination when it is not on the label's line, and its title; a footnote's wrapped
+        text, up to a blank line or another block): a block of its own, in no section (it
+        belongs to the links to it, wherever they are)."""
         lines = self.lines
-        end = i + 1
+        end = i + 2 if destination_below else i + 1
         # (after a link's, a line that is no title starts a paragraph, as in CommonMark)
         while end < len(lines) and lines[end].strip() and not _DEFINITION.match(lines[end]) \
                 and not self._starts_block(end) \

@@ -870,6 +870,15 @@ def test_end_marks_inside_a_token_end_no_sentence() -> None:
         "grep [OPTION...] -e PATTERNS ... [FILE...]"]
     assert split_sentences("See the list (and so on...) Then go.") == [
         "See the list (and so on...) Then go."]
+    # a synopsis' "one or more" after a bracket or a placeholder in capitals (a man page's
+    # `ls [OPTION]... [FILE]...` was cut after `[OPTION]...`)
+    for synopsis in ("ls [OPTION]... [FILE]...", "mv [OPTION]... SOURCE... DIRECTORY",
+                     "cp [OPTION]... -t DIRECTORY SOURCE..."):
+        assert split_sentences(synopsis) == [synopsis], synopsis
+    assert split_sentences("kill-user USER...\nSend a signal to all of them.") == [
+        "kill-user USER...", "Send a signal to all of them."]  # (a term over its text)
+    assert split_sentences("Subtitles: SRT, ASS, SAMI... MediaInfo reads them.") == [
+        "Subtitles: SRT, ASS, SAMI...", "MediaInfo reads them."]
     # genuine ends stay: a quoted word, a quoted span with spaces, a bracket, an ellipsis
     for first, second in [('He said "stop."', "Then he left."),
                           ('He said "I will stop."', "Then he left."),
@@ -2278,6 +2287,23 @@ def test_a_line_after_a_link_definition_that_is_no_title_is_a_paragraph() -> Non
     assert doc.units[4].context == (2,)
 
 
+def test_a_definition_with_its_destination_on_the_next_line_is_a_definition() -> None:
+    """`[parser]:` over an indented URL (CommonMark allows the line break) was a paragraph:
+    `--ratio 0.3` kept it without the link, and 0.7 the link without it. A label alone over
+    a blank line is still text."""
+    text = ("# Project\n\nFiller about the weather today. More filler about coffee.\n\n"
+            "The tool uses [the Parser][parser] for input.\n\n[parser]:\n"
+            "    https://parser.example.com\n    \"The parser\"\n")
+    doc = parse(text)
+    assert [u.text for u in doc.units if u.kind == "definition"] == [
+        "[parser]:\n    https://parser.example.com\n    \"The parser\""]
+    for max_words in range(1, count_words(text)):
+        kept = minify(hashing(), text, max_words=max_words).text
+        assert ("[the Parser][parser]" in kept) == ("https://parser.example.com" in kept), kept
+    for alone in ("Some text.\n\n[alone]:\n\nMore.\n", "Some text.\n\n[alone]:\n# Intro\n"):
+        assert "definition" not in [u.kind for u in parse(alone).units], alone
+
+
 def test_a_heading_with_a_link_brings_its_definition_with_its_section() -> None:
     doc = parse("# The [tool]\n\nIt draws charts.\n\n[tool]: https://example.org\n")
     sentence = next(k for k, u in enumerate(doc.units) if u.text == "It draws charts.")
@@ -2288,13 +2314,13 @@ def test_a_heading_with_a_link_brings_its_definition_with_its_section() -> None:
 _LABELS = st.sampled_from(["one", "two", "Docs", "^1", "^note"])
 _LINKED = st.builds(lambda ws, label: " ".join(ws).capitalize() + f" [{label}].",
                     st.lists(_WORDS, min_size=1, max_size=8), _LABELS)
-_LINKED_DOC = st.builds(
-    lambda paragraphs, defined: "\n\n".join(" ".join(p) for p in paragraphs) + "\n\n"
-    + "\n".join(f"[{label}]: https://example.org/{k}" for k, label in enumerate(defined))
-    + "\n",
+_LINKED_DOC = st.builds(  # (a destination on the label's line, or indented on the next)
+    lambda paragraphs, defined, below: "\n\n".join(" ".join(p) for p in paragraphs) + "\n\n"
+    + "\n".join(f"[{label}]:" + ("\n   " if below else "") + f" https://example.org/{k}"
+                for k, label in enumerate(defined)) + "\n",
     st.lists(st.lists(st.one_of(_SENTENCE, _LINKED), min_size=1, max_size=4), min_size=1,
              max_size=5),
-    st.lists(_LABELS, min_size=1, max_size=5, unique_by=str.casefold))
+    st.lists(_LABELS, min_size=1, max_size=5, unique_by=str.casefold), st.booleans())
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -2542,6 +2568,34 @@ def test_a_numbered_title_is_the_heading_of_its_section() -> None:
                     piece in bodies[title] for piece in part.splitlines()), (max_words, parts)
     for text in ("1. Item\n---\n\nSome text.\n", "- Item\n------\n\nSome text.\n"):
         assert "heading" not in [u.kind for u in parse(text).units]
+
+
+def test_sentences_over_a_rule_line_are_a_paragraph_not_a_heading() -> None:
+    """Notes of six sentences right over `---` were a setext heading, kept whole or not at
+    all: `--ratio 0.5` of them kept nothing ("no part of it fits"). Lines that end
+    sentences are a paragraph over a horizontal rule now, cut like any other; a one-line
+    title, a title of two lines and a numbered title over a rule stay headings."""
+    notes = ("# Notes\n\nThe cache keeps sessions warm. It expires entries after an hour. "
+             "Writes go to the primary first.\n{}Reads may hit a replica. The replica lags "
+             "by a second at most. Failover takes under a minute.\n---\n\nThe end.\n")
+    for text in (notes.format(""), notes.format("\n").replace(".\n\nReads", ".\nReads")):
+        doc = parse(text)
+        assert [u.text for u in doc.units if u.kind == "heading"] == ["Notes"], text
+        assert [b.kind for b in doc.blocks].count("rule") == 1, text
+        result = minify(hashing(), text, ratio=0.5)
+        assert result.words_out > 0 and "---" not in result.text, result.text
+        assert any(sentence in result.text for sentence in (
+            "The cache keeps sessions warm.", "Writes go to the primary first.",
+            "The replica lags by a second at most.")), result.text
+        assert minify(hashing(), text, ratio=1.0).text == text
+    for title in ("A title\n---\n", "A heading on\ntwo lines\n---\n", "1. Scope\n--------\n",
+                  "Why? What for\n---\n", "5. Load initramfs.\n------------------\n",
+                  "1. What is it, and why?\n=======================\n",
+                  "Who uses it? On what systems?\n-----------------------------\n",
+                  "I'm lost. Help?\n===============\n"):
+        blocks = parse(title + "\nSome text. More.\n").blocks  # the rule is its underline
+        assert len(blocks[0].lines) == 2 or blocks[0].under is not None, title
+        assert "rule" not in [b.kind for b in blocks], title
 
 
 def test_a_span_opening_a_list_item_is_kept_whole_or_not_at_all() -> None:
