@@ -46,11 +46,15 @@ LAYOUT_BY_INDENT = True
 # a laid-out line this short, with no end punctuation, directly above a deeper-indented
 # line is a heading over it: a section's name, an option's term
 LAYOUT_HEADING_WORDS = 8
-# the fifteenth round's candidate, 8: in `laid_out` and the laid-out reading a tab reaches
-# the next multiple of this many columns, as a terminal and `col -b` show it. Not the
-# default: on 60 training man pages saved with `col -b` it kept no more meaning than a
-# one-column tab (e5 -0.0003 [-0.0010, +0.0003]; bench/RESULTS.md, fifteenth round)
-LAYOUT_TAB_STOP: int | None = None
+# in `laid_out` and the laid-out reading a tab reaches the next multiple of this many
+# columns, as a terminal and `col -b` show it (None: one column). Counted one column, a
+# `man | col -b` page's option description was as deep as its option's name, and kept
+# without it. Rule set before the held-out score (session 40), met: on the 150 held-out
+# `mantabs` pages e5 -0.0000 [-0.0004, +0.0003] per document against one column, kept
+# lines without the line they sit under 612 -> 285 (0.3) and 786 -> 480 (0.5); only 3
+# READMEs with tabs read otherwise in the other genres. (The fifteenth round's training
+# e5 was -0.0003 [-0.0010, +0.0003]: no meaning gained, none lost; bench/RESULTS.md)
+LAYOUT_TAB_STOP: int | None = 8
 # in a brief with markdown structure (`_structured`), a tab reaches the next multiple of this
 # many columns where an indented code block is looked for, as CommonMark reads it: counted
 # one column, a tab-indented code block was a paragraph, cut and its lines joined. A brief

@@ -465,10 +465,10 @@ def test_a_tab_indented_code_block_in_markdown_is_kept_whole_or_dropped() -> Non
             assert out == minify(hashing(), spaced, max_words=max_words).text.replace(
                 "    ", indent)
             assert code in out or "code" not in out, (max_words, out)
-    # a brief without markdown structure (notes indented by hand with tabs) is read as
-    # before: a tab is one column there, and its indented lines are prose
+    # a brief without markdown structure (notes indented by hand with tabs) is laid out
+    # (`LAYOUT_TAB_STOP`): its tab-indented lines are prose, cut into sentences
     plain = "Notes on frob\n\n\tFrob reads each FILE. It never edits a FILE.\n"
-    assert not laid_out(plain)
+    assert laid_out(plain) and not laid_out(plain, tab_stop=None)
     assert [u.kind for u in parse(plain).units] == ["sentence"] * 3
 
 
@@ -740,22 +740,23 @@ def _as_col_b(text: str) -> str:
     return "\n".join(lines)
 
 
-def test_the_tab_stop_option_reads_a_tabbed_page_as_the_spaced_one() -> None:
-    """`tab_stop=8` (the fifteenth round's candidate, off by default: it kept no more
-    meaning, bench/RESULTS.md): a page saved with `man | col -b` (tabs) is read as the same
-    page with spaces, where a one-column tab makes a section's 7 spaces and a definition's
-    tab and 6 spaces the same depth; a brief indented by hand with tabs is laid out too."""
+def test_a_tabbed_page_is_read_as_the_spaced_one() -> None:
+    """A tab reaches the next multiple of 8 columns (`LAYOUT_TAB_STOP`, the default since
+    session 40): a page saved with `man | col -b` (tabs) is read as the same page with
+    spaces. A one-column tab (`tab_stop=None`, the default before) made a section's 7
+    spaces and a definition's tab and 6 spaces the same depth, so an option's description
+    could be kept without its name; a brief indented by hand with tabs is laid out too."""
     tabbed = _as_col_b(MAN_PAGE)
-    assert "\t" in tabbed and laid_out(tabbed, tab_stop=8)
-    spaced, read = parse(MAN_PAGE, layout=True), parse(tabbed, tab_stop=8)
+    assert "\t" in tabbed and laid_out(tabbed)
+    spaced, read = parse(MAN_PAGE, layout=True), parse(tabbed)
     assert [(u.kind, u.text, u.context) for u in read.units] == \
         [(u.kind, u.text, u.context) for u in spaced.units]
-    assert [(u.kind, u.text) for u in parse(tabbed).units] != \
-        [(u.kind, u.text) for u in spaced.units]  # the default: terms are not headings
+    assert [(u.kind, u.text) for u in parse(tabbed, tab_stop=None).units] != \
+        [(u.kind, u.text) for u in spaced.units]  # one column: terms are not headings
     by_hand = ("NAME\n\tfrob - frobnicate the bar\n\nDESCRIPTION\n"
                "\tFrob reads each FILE and writes the result. It never edits a FILE.\n")
-    assert laid_out(by_hand, tab_stop=8) and not laid_out(by_hand)
-    assert [u.text for u in parse(by_hand, tab_stop=8).units if u.kind == "heading"] == [
+    assert laid_out(by_hand) and not laid_out(by_hand, tab_stop=None)
+    assert [u.text for u in parse(by_hand).units if u.kind == "heading"] == [
         "NAME", "DESCRIPTION"]
 
 
@@ -1053,12 +1054,14 @@ def test_a_laid_out_brief_keeps_the_output_rules(text: str, ratio: float) -> Non
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=_LAID_OUT, ratio=st.floats(0.05, 1.0))
-def test_with_the_tab_stop_a_tabbed_brief_minifies_as_spaced(text: str, ratio: float) -> None:
-    tabbed = minify_many(hashing(), [_as_col_b(text)], ratio=ratio, layout_tab_stop=8)[0]
+def test_a_tabbed_brief_minifies_as_spaced(text: str, ratio: float) -> None:
+    tabbed = minify_many(hashing(), [_as_col_b(text)], ratio=ratio)[0]
     if laid_out(text):
         assert tabbed.text == minify(hashing(), text, ratio=ratio).text
-    else:  # fewer than half its words indented: markdown, read as before, its tabs as written
-        assert tabbed.text == minify_many(hashing(), [_as_col_b(text)], ratio=ratio)[0].text
+    else:  # fewer than half its words indented: markdown, its tabs as written, the tab stop
+        # no matter
+        assert tabbed.text == minify_many(hashing(), [_as_col_b(text)], ratio=ratio,
+                                          layout_tab_stop=None)[0].text
 
 
 def _with_gutter(text: str) -> str:
