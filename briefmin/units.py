@@ -132,7 +132,8 @@ _DOCTEST = re.compile(r"^\s*>>>(?:\s|$)")  # a doctest block's first line (reStr
 # invisible once rendered, it is what `[text][label]`, `[label]` or `[^1]` elsewhere points at;
 # its destination may be on the next line (`[label]:` over an indented URL), group 2 empty
 _DEFINITION = re.compile(r"^ {0,3}\[([^\[\]]+)\]:([ \t]*\S)?")
-# a link's destination on a line of its own, with its title or not (`# Intro` is none)
+# a link's destination on a line of its own, with its title or not (`# Intro` is none, nor
+# a line that starts a block: a fence, a table's row)
 _DESTINATION = re.compile(r"^\s*(<[^<>]*>|[^\s<>]+)(\s+[\"'(].*)?\s*$")
 _BRACKETED = re.compile(r"\[([^\[\]]+)\]")  # a label a text may point at
 # reStructuredText's footnote or citation (`.. [#note] …`) and named hyperlink target with
@@ -174,7 +175,11 @@ _ITEM = re.compile(r"^(\s*)([-*+\u2022]|\d{1,9}[.)]|#\.|\(\d{1,9}\)|:[^:\s][^:]*
 _ENDS_SENTENCE = re.compile(r"[.!?][\"')\]*_]*$")
 # a synopsis' placeholder (`SOURCE`, `FILE_NAME`): an ellipsis after it is no sentence end
 _PLACEHOLDER = re.compile(r"[A-Z][A-Z0-9_-]{2,}")
-_SYNOPSIS_NEXT = re.compile(r"[ \t]+(\[|[A-Z][A-Z0-9_-]{2,}(?![a-z]))")  # on its line
+# what follows a synopsis' "one or more" on its line: a bracket, or a placeholder before
+# a bracket, an option, another placeholder, an ellipsis or the line's end (so an acronym
+# before words ends a sentence: `the API... AWS support never answered.`)
+_SYNOPSIS_NEXT = re.compile(r"[ \t]+(\[|[A-Z][A-Z0-9_-]{2,}(?![a-z])"
+                            r"(\.\.\.|[ \t]+(\[|-|[A-Z][A-Z0-9_-]{2,}(?![a-z]))|[ \t]*(\n|$)))")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]*_]*(\s+)(?=[\"'(\[*_`]*[A-Z0-9])")
 # scripts written without spaces between words (Chinese, Japanese): see briefmin.cjk
 _CJK_LETTERS, _CJK_MARKS = cjk.LETTERS, cjk.MARKS
@@ -611,8 +616,6 @@ def _is_prose(lines: list[str], under: str) -> bool:
     if len(under.strip()) >= max(len(line.strip()) for line in lines):
         return False
     text = "\n".join(_clean_line(line) for line in lines).rstrip()
-    if marker := _ITEM.match(text):  # `1. What is it? Why?` over `---`: its sentences
-        text = text[marker.end():]
     return text.rstrip("\"')]*_").endswith((".", "!", "?")) and len(split_sentences(text)) > 1
 
 
@@ -1051,7 +1054,8 @@ class _Parser:
             self._atomic("quote", lines[i:end])
             return end
         if (definition := _DEFINITION.match(line)) and (definition.group(2) or (
-                i + 1 < len(lines) and _DESTINATION.match(lines[i + 1]))):
+                i + 1 < len(lines) and _DESTINATION.match(lines[i + 1])
+                and not _PIPE_ROW.match(lines[i + 1]) and not self._starts_block(i + 1))):
             return self._definition(i, definition.group(1), definition.group(2) is None)
         if (opening := _HTML_OPEN.match(line)) \
                 and (close := self._element_close(i, end := self._paragraph_end(i, raw=True),

@@ -878,8 +878,9 @@ def test_end_marks_inside_a_token_end_no_sentence() -> None:
         assert split_sentences(synopsis) == [synopsis], synopsis
     assert split_sentences("kill-user USER...\nSend a signal to all of them.") == [
         "kill-user USER...", "Send a signal to all of them."]  # (a term over its text)
-    assert split_sentences("Subtitles: SRT, ASS, SAMI... MediaInfo reads them.") == [
-        "Subtitles: SRT, ASS, SAMI...", "MediaInfo reads them."]
+    for first, second in [("Subtitles: SRT, ASS, SAMI...", "MediaInfo reads them."),
+                          ("We called the API...", "AWS support never answered.")]:
+        assert split_sentences(f"{first} {second}") == [first, second], first
     # genuine ends stay: a quoted word, a quoted span with spaces, a bracket, an ellipsis
     for first, second in [('He said "stop."', "Then he left."),
                           ('He said "I will stop."', "Then he left."),
@@ -2305,6 +2306,12 @@ def test_a_definition_with_its_destination_on_the_next_line_is_a_definition() ->
         assert ("[the Parser][parser]" in kept) == ("https://parser.example.com" in kept), kept
     for alone in ("Some text.\n\n[alone]:\n\nMore.\n", "Some text.\n\n[alone]:\n# Intro\n"):
         assert "definition" not in [u.kind for u in parse(alone).units], alone
+    # a block right under the label is no destination (a review found a fence cut open)
+    fenced = "See [it].\n\n[it]:\n```sh\nrm -rf /tmp/x\necho done\n```\n\nAfter.\n"
+    assert ("code", "```sh\nrm -rf /tmp/x\necho done\n```") in [
+        (u.kind, u.text) for u in parse(fenced).units]
+    tabled = "See [the table][t].\n\n[t]:\n| a | b |\n|---|---|\n| 1 | 2 |\n"
+    assert [u.kind for u in parse(tabled).units][-1] == "table"
 
 
 def test_a_heading_with_a_link_brings_its_definition_with_its_section() -> None:
