@@ -178,8 +178,9 @@ _PLACEHOLDER = re.compile(r"[A-Z][A-Z0-9_-]{2,}")
 # what follows a synopsis' "one or more" on its line: a bracket, or a placeholder before
 # a bracket, an option, another placeholder, an ellipsis or the line's end (so an acronym
 # before words ends a sentence: `the API... AWS support never answered.`)
-_SYNOPSIS_NEXT = re.compile(r"[ \t]+(\[|[A-Z][A-Z0-9_-]{2,}(?![a-z])"
-                            r"(\.\.\.|[ \t]+(\[|-|[A-Z][A-Z0-9_-]{2,}(?![a-z]))|[ \t]*(\n|$)))")
+_WHOLE_PLACEHOLDER = _PLACEHOLDER.pattern + "(?![a-z])"  # (not `AWS` of `AWSome`)
+_SYNOPSIS_NEXT = re.compile(rf"[ \t]+(\[|{_WHOLE_PLACEHOLDER}"
+                            rf"(\.\.\.|[ \t]+(\[|-|{_WHOLE_PLACEHOLDER})|[ \t]*(\n|$)))")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]*_]*(\s+)(?=[\"'(\[*_`]*[A-Z0-9])")
 # scripts written without spaces between words (Chinese, Japanese): see briefmin.cjk
 _CJK_LETTERS, _CJK_MARKS = cjk.LETTERS, cjk.MARKS
