@@ -1078,7 +1078,9 @@ def test_a_brief_read_through_its_gutter_keeps_the_output_rules(text: str,
                                                                 ratio: float) -> None:
     result = minify(hashing(), text, ratio=ratio)
     words_out = result.text.split()
-    assert is_subsequence(words_out, text.split()) and "|" not in words_out
+    # (a draw with fewer than half its words indented is markdown: its `|` is text)
+    assert is_subsequence(words_out, text.split()) and ("|" not in words_out
+                                                          or not laid_out(text))
     assert result.words_out == len(words_out) <= result.budget
     assert result.text == "" or result.text.endswith("\n")
 
