@@ -33,8 +33,8 @@ from . import cjk
 # footnote's definition, the opening and closing tags of an HTML element around blocks); a
 # horizontal rule between blank lines is the context of nothing: kept only with the whole
 # brief
-CONTEXT_KINDS = ("heading", "tablehead", "itemhead", "leadin", "commentmark", "underline",
-                 "rule", "definition", "htmlopen", "htmlclose")
+CONTEXT_KINDS = ("heading", "term", "tablehead", "itemhead", "leadin", "commentmark",
+                 "underline", "rule", "definition", "htmlopen", "htmlclose")
 # whether a brief with no markdown or reStructuredText structure, most of whose words are
 # indented, is read as plain text laid out by indentation (`laid_out`): a manual page saved
 # with `man | col -b`, notes indented by hand. Markdown's rule made each of its indented
@@ -44,8 +44,14 @@ CONTEXT_KINDS = ("heading", "tablehead", "itemhead", "leadin", "commentmark", "u
 # genres changes; kernel speed rows level (bench/RESULTS.md, fourteenth round)
 LAYOUT_BY_INDENT = True
 # a laid-out line this short, with no end punctuation, directly above a deeper-indented
-# line is a heading over it: a section's name, an option's term
+# line is a heading over it: a section's name, an option's term (`DEFINITION_TERMS`)
 LAYOUT_HEADING_WORDS = 8
+# outside laid-out text, such a line over deeper lines is reStructuredText's definition
+# list: a term, kept only with its definition, written on its own line over it (it was the
+# start of one paragraph with it: partly kept, "worker A process that ..." on one line,
+# and a definition could be kept without its term). Set for that output rule; its scores
+# in bench/RESULTS.md (session 41)
+DEFINITION_TERMS = True
 # in `laid_out` and the laid-out reading a tab reaches the next multiple of this many
 # columns, as a terminal and `col -b` show it (None: one column). Counted one column, a
 # `man | col -b` page's option description was as deep as its option's name, and kept
@@ -841,6 +847,7 @@ class _Parser:
         self.units: list[Unit] = []
         self.headings: list[tuple[int, int]] = []  # (level, unit) of the open sections
         self.items: list[tuple[int, int, int]] = []  # (marker indent, content indent, unit)
+        self.terms: set[int] = set()  # the units of definition list terms (`_term`)
         self.styles: list[tuple[str, bool]] = []  # adornment styles, in order of appearance
         self.blank = False
         # a paragraph or item ending in '::': its indent and its last unit (the `::`
@@ -1062,7 +1069,7 @@ class _Parser:
                 and (close := self._element_close(i, end := self._paragraph_end(i, raw=True),
                                                   opening.group(1))) is not None:
             return self._element(i, end, close)
-        if self.layout and self._layout_heading(i):
+        if self.layout and self._heads_deeper_lines(i):
             self._heading(indent + 1, [line], line.strip())
             return i + 1
         if item := _ITEM.match(line):
@@ -1073,6 +1080,8 @@ class _Parser:
             end = _indented_end(lines, i, columns - 1, self.code_tab_stop, joined=3)
             self._atomic("code", lines[i:end])
             return end
+        if DEFINITION_TERMS and not self.layout and not self.comments and self._is_term(i):
+            return self._term(i)
         return self._paragraph(i)
 
     def _opens_indented_code(self, line: str) -> bool:
@@ -1319,6 +1328,35 @@ class _Parser:
             self.literal_after = (marker_indent, block.units[-1])
         return end
 
+    def _is_term(self, i: int) -> bool:
+        """Line i is a definition list's term (`DEFINITION_TERMS`): it heads deeper lines
+        that start no block, is no HTML tag or code, and was not broken for width (a hanging
+        indent: with the next line's first word it would still fit the widest of their
+        lines)."""
+        lines = self.lines
+        term = lines[i].strip()
+        if not self._heads_deeper_lines(i) or self._starts_block(i + 1) \
+                or term.startswith("<") or ";" in term or term.endswith(("{", "(", "[", "\\")):
+            return False  # an HTML tag; code (`if [ -d X ]; then`, `name {`, a `\` line)
+        end = i + 2
+        while end < len(lines) and lines[end].strip() \
+                and _indent(lines[end]) >= _indent(lines[i + 1]) and not self._starts_block(end):
+            end += 1
+        width = max(len(line.rstrip().expandtabs()) for line in lines[i:end])
+        first_word = lines[i + 1].split()[0]
+        return len(lines[i].rstrip().expandtabs()) + 1 + len(first_word) <= width
+
+    def _term(self, i: int) -> int:
+        """A definition list's term (`DEFINITION_TERMS`): the context of the deeper blocks
+        under it, like a list item's marker, until a block as shallow as the term."""
+        indent = _indent(self.lines[i])
+        self._close_items(indent)
+        block = self._add("term", [_clean_line(self.lines[i])],
+                          [("term", self.lines[i].strip())])
+        self.items.append((indent, _indent(self.lines[i + 1]), block.units[0]))
+        self.terms.add(block.units[0])
+        return i + 1
+
     def _pieces(self, sentences: list[str]) -> list[_Piece]:
         """The units of a run of sentences: whole sentences, or with `clauses` each
         sentence's clauses; a sentence over the budget as its start (`OVERSIZED_START`)."""
@@ -1356,9 +1394,9 @@ class _Parser:
                     or _table_end(self.lines, j) is not None or _is_title(self.lines, j)
                     or _ADORNMENT.match(line))
 
-    def _layout_heading(self, i: int) -> bool:
-        """Line i of a laid-out brief is a heading: short, no end punctuation, no list
-        item, and the next line is indented deeper."""
+    def _heads_deeper_lines(self, i: int) -> bool:
+        """Line i heads the lines under it (laid out, a heading; else a term): short, no end
+        punctuation, no list item, and the next line is indented deeper."""
         line, lines = self.lines[i], self.lines
         return i + 1 < len(lines) and bool(lines[i + 1].strip()) \
             and _indent(lines[i + 1]) > _indent(line) \
@@ -1371,8 +1409,11 @@ class _Parser:
         if not lines[j].strip() or self._starts_block(j) or _is_title(lines, j) \
                 or (self.elements and self.elements[-1][0] == j):
             return True
+        if self.items and self.items[-1][2] in self.terms \
+                and _indent(lines[j]) < self.items[-1][1]:
+            return True  # a definition ends at a line shallower than it (the next term)
         # laid out: a shallower line, or a heading, starts another block
-        return self.layout and (_indent(lines[j]) < indent or self._layout_heading(j))
+        return self.layout and (_indent(lines[j]) < indent or self._heads_deeper_lines(j))
 
     def _paragraph(self, i: int) -> int:
         lines = self.lines
@@ -1668,6 +1709,9 @@ def render(doc: Document, keep: set[int] | npt.NDArray[np.bool_],
         # (a rule is read as a blank line after it: written, the brief's own spacing)
         tight = last == b - 1 and doc.blocks[last].kind == "rule" \
             and not doc.blocks[last].blank_after
+        # a definition right under its term, whichever of its paragraphs comes first
+        # (after a blank line docutils reads the term as a paragraph over a quote)
+        tight = tight or (last >= 0 and doc.blocks[last].kind == "term")
         if out and (gap or block.blank_before) and not tight:
             out.append("")
         gap = False

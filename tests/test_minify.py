@@ -337,6 +337,40 @@ def test_rst_references_bring_their_footnotes_and_targets() -> None:
             assert target not in out.text or reference in out.text, (max_words, out.text)
 
 
+def test_an_rst_definition_is_kept_under_its_term() -> None:
+    """A definition list's term was the start of one paragraph with its definition: partly
+    kept, "supervisor The process that ..." on one line (no longer a definition list), and
+    a definition could be kept without its term. The term is a unit of its own, kept only
+    with its definition and written on its own line over it; a body ends at the next term."""
+    text = ("Pool\n====\n\nThe pool starts a fixed number of processes. Each reads jobs "
+            "from the queue.\n\nworker\n    A process that handles requests. It lives "
+            "until shutdown.\n\n    It never forks.\nqueue : list\n    The shared list "
+            "of jobs. It is bounded.\n\nTuning is by hand.\n")
+    doc = parse(text)
+    terms = {doc.units[u].text: u for u in range(len(doc.units))
+             if doc.units[u].kind == "term"}
+    assert list(terms) == ["worker", "queue : list"]
+    under = {t: [u.text for u in doc.units if terms[t] in u.context] for t in terms}
+    assert under == {"worker": ["A process that handles requests.", "It lives until shutdown.",
+                                "It never forks."],
+                     "queue : list": ["The shared list of jobs.", "It is bounded."]}
+    assert doc.units[-1].context == (0,)  # the paragraph after the list: no term's
+    # markdown and laid-out text are read as before: a paragraph, a heading
+    assert "term" not in {u.kind for u in parse("worker\n    A process.\n",
+                                                 layout=True).units}
+    for max_words in range(1, count_words(text) + 1):
+        out = minify(hashing(), text, max_words=max_words)
+        assert out.words_out <= max_words
+        kept = out.text.split("\n")
+        for k, line in enumerate(kept):
+            if line.startswith("    "):  # a definition's line: under its term
+                above = next(x for x in reversed(kept[:k]) if not x.startswith(" ") and x)
+                assert above in terms, (max_words, out.text)
+            if line in terms:  # a term: over its definition, never on one line with it
+                assert kept[k + 1].startswith("    "), (max_words, out.text)
+            assert not line.startswith(("worker ", "queue : list ")), (max_words, out.text)
+
+
 def test_a_literal_block_is_kept_with_the_sentence_that_opens_it() -> None:
     """A literal block kept without the `::` that opens it is no longer code: docutils reads
     it as a quote of text (a YAML file became a definition list). On kernel docs an output
@@ -556,7 +590,7 @@ def test_a_run_on_list_is_read_in_word_units_quickly() -> None:
     before it as context; closing those contexts was cubic: a 444-word list of lines with no
     full stop took 16 s to minify, 758 words 57 s. Contexts stay closed, without repeats."""
     words = "apple river stone cloud green house paper light music table window garden"
-    lines = ["A list of things"] + ["  " + " ".join(words.split()[(i * 5 + k) % 12]
+    lines = ["A list of things:"] + ["  " + " ".join(words.split()[(i * 5 + k) % 12]
                                                 for k in range(4)) for i in range(400)]
     text = "\n".join(lines) + "\n"
     start = time.perf_counter()
@@ -611,7 +645,8 @@ AUTHOR
 """
 
 
-def test_plain_text_laid_out_by_indentation_is_prose_with_headings() -> None:
+def test_plain_text_laid_out_by_indentation_is_prose_with_headings(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """Markdown would read each indented paragraph of a manual page as one code block, to
     be kept or dropped whole; laid out, it is sentences under headings."""
     assert laid_out(MAN_PAGE)
@@ -633,7 +668,14 @@ def test_plain_text_laid_out_by_indentation_is_prose_with_headings() -> None:
     kept = render(doc, {doc.units.index(undone)})
     assert kept == ("OPTIONS\n\n   Safety\n       --no-backup\n"
                     "              Without a backup a failed rewrite cannot be undone.\n")
-    # read as markdown, the description's second paragraph is one code block
+    # read as reStructuredText, the headings are the terms of definition lists, over the
+    # same sentences (`DEFINITION_TERMS`) ...
+    as_rst = parse(MAN_PAGE, layout=False)
+    assert [u.text for u in as_rst.units if u.kind == "term"] == list(headings)
+    assert [u.text for u in as_rst.units if u.kind == "sentence"] == [
+        u.text for u in doc.units if u.kind == "sentence"]
+    # ... and read as markdown, the description's second paragraph is one code block
+    monkeypatch.setattr(units, "DEFINITION_TERMS", False)
     assert any(u.kind == "code" and u.words > 30 for u in parse(MAN_PAGE, layout=False).units)
 
 
@@ -761,19 +803,24 @@ def test_a_tabbed_page_is_read_as_the_spaced_one() -> None:
 
 
 @pytest.mark.model
-def test_a_laid_out_brief_keeps_its_headings_on_their_lines(real_encoder: Encoder) -> None:
+def test_a_laid_out_brief_keeps_its_headings_on_their_lines(
+        real_encoder: Encoder, monkeypatch: pytest.MonkeyPatch) -> None:
     """Read as markdown, a kept section name or option term was glued to the sentence after
-    it ("DESCRIPTION Frob reads ..."); laid out, each stays a line of its own, and over
-    four budgets the outputs keep at least as much of the meaning."""
+    it ("DESCRIPTION Frob reads ..."); laid out, or read as reStructuredText's definition
+    lists, each stays a line of its own, and over four budgets the laid-out outputs keep at
+    least as much of the meaning."""
     headings = [u.text for u in parse(MAN_PAGE, layout=True).units if u.kind == "heading"]
     ratios = (0.3, 0.4, 0.5, 0.6)
     laid = [minify_many(real_encoder, [MAN_PAGE], ratio=r)[0] for r in ratios]
+    as_rst = [minify_many(real_encoder, [MAN_PAGE], ratio=r, layout_by_indent=False)[0]
+              for r in ratios]
+    monkeypatch.setattr(units, "DEFINITION_TERMS", False)
     as_code = [minify_many(real_encoder, [MAN_PAGE], ratio=r, layout_by_indent=False)[0]
                for r in ratios]
     glued = [line for out in as_code for line in out.text.splitlines()
              if any(line.strip().startswith(h + " ") for h in headings)]
     assert glued  # what the markdown reading did
-    for out in laid:
+    for out in laid + as_rst:
         lines = [line.strip() for line in out.text.splitlines()]
         assert not any(line.startswith(h + " ") for line in lines for h in headings)
         assert out.words_out <= out.budget and set(lines) & set(headings)
