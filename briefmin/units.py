@@ -1023,6 +1023,8 @@ class _Parser:
             self._table(lines[i:table_end])
             return table_end
         if _ADORNMENT.match(line):  # a rule / transition: layout, little meaning
+            if self.blank:  # (a transition ends a definition list)
+                self._close_terms(indent)
             self._rule(i)
             return i + 1
         if directive := _DIRECTIVE.match(line):
@@ -1088,8 +1090,13 @@ class _Parser:
         """Whether this line, indented 4 or more after a blank line, opens markdown's
         indented code block (not laid-out text, not a list item's or directive's body)."""
         last = self._last_block()
-        return not self.layout and self.blank and not self.items \
-            and _columns(line, self.code_tab_stop) >= 4 \
+        columns = _columns(line, self.code_tab_stop)
+        # under a definition list's term, 4 columns deeper than its definition (a list
+        # item's body reads no code: as before terms)
+        base = self.items[-1][1] if self.items and self.items[-1][2] in self.terms \
+            and all(u in self.terms for _, _, u in self.items) else None
+        return not self.layout and self.blank and (not self.items or base is not None) \
+            and columns >= 4 + (base or 0) \
             and last is not None and last.kind not in ("item", "directive")
 
     # -- blocks ----------------------------------------------------------------------------
@@ -1284,6 +1291,11 @@ class _Parser:
         while self.items and self.items[-1][1] > indent:
             self.items.pop()
 
+    def _close_terms(self, indent: int) -> None:
+        """Leave the definition list terms a line at this indentation is not inside of."""
+        while self.items and self.items[-1][2] in self.terms and self.items[-1][1] > indent:
+            self.items.pop()
+
     def _item(self, i: int, match: re.Match[str]) -> int:
         lines = self.lines
         marker_indent = len(match.group(1))
@@ -1330,20 +1342,22 @@ class _Parser:
 
     def _is_term(self, i: int) -> bool:
         """Line i is a definition list's term (`DEFINITION_TERMS`): it heads deeper lines
-        that start no block, is no HTML tag or code, and was not broken for width (a hanging
-        indent: with the next line's first word it would still fit the widest of their
-        lines)."""
+        that start no block, is no HTML tag, code or a sentence's start, and was not broken
+        for width (a hanging indent: with the next line's first word it would still fit the
+        widest of their lines)."""
         lines = self.lines
         term = lines[i].strip()
         if not self._heads_deeper_lines(i) or self._starts_block(i + 1) \
                 or term.startswith("<") or ";" in term or term.endswith(("{", "(", "[", "\\")):
             return False  # an HTML tag; code (`if [ -d X ]; then`, `name {`, a `\` line)
+        first_word = lines[i + 1].split()[0]
+        if term[0].isupper() and count_words(term) >= 3 and first_word[0].islower():
+            return False  # a sentence broken midway ("Fixed a crash when" / "the cache …")
         end = i + 2
         while end < len(lines) and lines[end].strip() \
                 and _indent(lines[end]) >= _indent(lines[i + 1]) and not self._starts_block(end):
             end += 1
         width = max(len(line.rstrip().expandtabs()) for line in lines[i:end])
-        first_word = lines[i + 1].split()[0]
         return len(lines[i].rstrip().expandtabs()) + 1 + len(first_word) <= width
 
     def _term(self, i: int) -> int:
@@ -1410,8 +1424,9 @@ class _Parser:
                 or (self.elements and self.elements[-1][0] == j):
             return True
         if self.items and self.items[-1][2] in self.terms \
-                and _indent(lines[j]) < self.items[-1][1]:
-            return True  # a definition ends at a line shallower than it (the next term)
+                and _indent(lines[j]) < self.items[-1][1] and self._heads_deeper_lines(j):
+            return True  # a definition ends at the next term (a shallower line that is no
+            # term is a lazy line of its sentence)
         # laid out: a shallower line, or a heading, starts another block
         return self.layout and (_indent(lines[j]) < indent or self._heads_deeper_lines(j))
 

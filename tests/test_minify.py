@@ -355,6 +355,19 @@ def test_an_rst_definition_is_kept_under_its_term() -> None:
                                 "It never forks."],
                      "queue : list": ["The shared list of jobs.", "It is bounded."]}
     assert doc.units[-1].context == (0,)  # the paragraph after the list: no term's
+    # what a review found: code 4 columns deeper than a definition is code; a lazy line
+    # stays in its sentence, under the term; a sentence broken midway is no term
+    code = parse("Example\n    A config looks like this\n\n        a   = 1\n        }\n",
+                 layout=False)
+    assert [u.kind for u in code.units] == ["term", "sentence", "code"]
+    lazy = parse("worker\n    A process that reads jobs from\nthe queue. It exits.\n",
+                 layout=False)
+    assert [(u.kind, u.context) for u in lazy.units] == [
+        ("term", ()), ("sentence", (0,)), ("sentence", (0,))]
+    assert lazy.units[1].text == "A process that reads jobs from\nthe queue."
+    assert "term" not in {u.kind for u in parse("Fixed a crash when\n    the cache was "
+                                                 "empty. Logging names the key.\n",
+                                                 layout=False).units}
     # markdown and laid-out text are read as before: a paragraph, a heading
     assert "term" not in {u.kind for u in parse("worker\n    A process.\n",
                                                  layout=True).units}
