@@ -603,6 +603,7 @@ def test_a_run_on_list_is_read_in_word_units_quickly() -> None:
     before it as context; closing those contexts was cubic: a 444-word list of lines with no
     full stop took 16 s to minify, 758 words 57 s. Contexts stay closed, without repeats."""
     words = "apple river stone cloud green house paper light music table window garden"
+    # (its colon keeps the first line in the sentence: no definition list's term)
     lines = ["A list of things:"] + ["  " + " ".join(words.split()[(i * 5 + k) % 12]
                                                 for k in range(4)) for i in range(400)]
     text = "\n".join(lines) + "\n"
