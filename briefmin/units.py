@@ -847,7 +847,6 @@ class _Parser:
         self.units: list[Unit] = []
         self.headings: list[tuple[int, int]] = []  # (level, unit) of the open sections
         self.items: list[tuple[int, int, int]] = []  # (marker indent, content indent, unit)
-        self.terms: set[int] = set()  # the units of definition list terms (`_term`)
         self.styles: list[tuple[str, bool]] = []  # adornment styles, in order of appearance
         self.blank = False
         # a paragraph or item ending in '::': its indent and its last unit (the `::`
@@ -1024,7 +1023,7 @@ class _Parser:
             return table_end
         if _ADORNMENT.match(line):  # a rule / transition: layout, little meaning
             if self.blank:  # (a transition ends a definition list)
-                self._close_terms(indent)
+                self._close_items(indent, terms_only=True)
             self._rule(i)
             return i + 1
         if directive := _DIRECTIVE.match(line):
@@ -1093,8 +1092,8 @@ class _Parser:
         columns = _columns(line, self.code_tab_stop)
         # under a definition list's term, 4 columns deeper than its definition (a list
         # item's body reads no code: as before terms)
-        base = self.items[-1][1] if self.items and self.items[-1][2] in self.terms \
-            and all(u in self.terms for _, _, u in self.items) else None
+        base = self.items[-1][1] if self.items \
+            and all(self._is_term_unit(u) for _, _, u in self.items) else None
         return not self.layout and self.blank and (not self.items or base is not None) \
             and columns >= 4 + (base or 0) \
             and last is not None and last.kind not in ("item", "directive")
@@ -1286,15 +1285,15 @@ class _Parser:
             self.styles.append((char, overline))
         return self.styles.index((char, overline)) + 1
 
-    def _close_items(self, indent: int) -> None:
-        """Leave the list items a block at this indentation is not inside of."""
-        while self.items and self.items[-1][1] > indent:
+    def _close_items(self, indent: int, terms_only: bool = False) -> None:
+        """Leave the list items (`terms_only`: the definition list terms) a block at this
+        indentation is not inside of."""
+        while self.items and self.items[-1][1] > indent \
+                and (not terms_only or self._is_term_unit(self.items[-1][2])):
             self.items.pop()
 
-    def _close_terms(self, indent: int) -> None:
-        """Leave the definition list terms a line at this indentation is not inside of."""
-        while self.items and self.items[-1][2] in self.terms and self.items[-1][1] > indent:
-            self.items.pop()
+    def _is_term_unit(self, unit: int) -> bool:
+        return self.units[unit].kind == "term"
 
     def _item(self, i: int, match: re.Match[str]) -> int:
         lines = self.lines
@@ -1368,7 +1367,6 @@ class _Parser:
         block = self._add("term", [_clean_line(self.lines[i])],
                           [("term", self.lines[i].strip())])
         self.items.append((indent, _indent(self.lines[i + 1]), block.units[0]))
-        self.terms.add(block.units[0])
         return i + 1
 
     def _pieces(self, sentences: list[str]) -> list[_Piece]:
@@ -1423,7 +1421,7 @@ class _Parser:
         if not lines[j].strip() or self._starts_block(j) or _is_title(lines, j) \
                 or (self.elements and self.elements[-1][0] == j):
             return True
-        if self.items and self.items[-1][2] in self.terms \
+        if self.items and self._is_term_unit(self.items[-1][2]) \
                 and _indent(lines[j]) < self.items[-1][1] and self._heads_deeper_lines(j):
             return True  # a definition ends at the next term (a shallower line that is no
             # term is a lazy line of its sentence)
