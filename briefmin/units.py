@@ -133,6 +133,10 @@ _GRID_HEAD_RULE = re.compile(r"^\s*\+=[=+]*\+\s*$")
 _TABLE_DIRECTIVE = re.compile(r"^\s*\.\.\s+(flat-table|list-table)::")
 _OPTION = re.compile(r"^\s*:[^:\s][^:]*:")
 _QUOTE = re.compile(r"^\s{0,3}>")
+# the `>` marks that open a quote line, each with the one space after it
+_QUOTE_MARKS = re.compile(r"^(?:\s{0,3}> ?)+")
+# a quote line written `> text` (`>> text`, `> > text`): its marks end in white space
+_QUOTE_SPACED = re.compile(r"^\s{0,3}>[ \t>]*[ \t]")
 _DOCTEST = re.compile(r"^\s*>>>(?:\s|$)")  # a doctest block's first line (reStructuredText)
 # markdown's link reference definition (`[label]: https://...`) or footnote (`[^1]: text`):
 # invisible once rendered, it is what `[text][label]`, `[label]` or `[^1]` elsewhere points at;
@@ -1057,10 +1061,7 @@ class _Parser:
             return end
         if _QUOTE.match(line):
             self._close_items(indent)
-            end = i + 1
-            while end < len(lines) and _QUOTE.match(lines[end]):
-                end += 1
-            self._atomic("quote", lines[i:end])
+            self._atomic("quote", lines[i:(end := self._quote_end(i))])
             return end
         if (definition := _DEFINITION.match(line)) and (definition.group(2) or (
                 i + 1 < len(lines) and _DESTINATION.match(lines[i + 1])
@@ -1175,12 +1176,9 @@ class _Parser:
 
     def _atomic(self, kind: str, lines: list[str]) -> None:
         # layout is meaning: verbatim, the spaces at the lines' ends too (a directive's body
-        # is often code: `.. code-block::`)
-        if kind in ("code", "table", "front", "comment", "directive", "line"):
-            self._add(kind, lines, [(kind, _verbatim_text(lines))])
-            return
-        lines = [_clean_line(line) for line in lines]
-        self._add(kind, lines, [(kind, "\n".join(lines))])
+        # is often code: `.. code-block::`; a quote holds code, tables and nested lists too,
+        # which squeezed spaces broke, `--ratio 1` included)
+        self._add(kind, lines, [(kind, _verbatim_text(lines))])
 
     def _definition(self, i: int, label: str, destination_below: bool = False) -> int:
         """A link's or footnote's definition, with the lines that continue it (a link's
@@ -1395,6 +1393,30 @@ class _Parser:
             self.units[unit].rest = piece.rest
             self.units[unit].glued = piece.glued
             self.sentence_of[unit] = units[k - piece.before]
+
+    def _quote_end(self, i: int) -> int:
+        """Index after the block quote opening at line i: its `>` lines and, as CommonMark
+        reads them, the lazy lines that go on a paragraph of it without a `>` (read as a
+        paragraph of their own, a quote's sentence was cut in two)."""
+        lines, end, fenced = self.lines, i + 1, False
+        while end < len(lines):
+            above = lines[end - 1]
+            quoted = _QUOTE.match(above) is not None
+            inside = _QUOTE_MARKS.sub("", above, count=1) if quoted else above
+            fenced ^= quoted and bool(_FENCE.match(inside))
+            if _QUOTE.match(lines[end]):
+                end += 1
+            elif lines[end].strip() and inside.strip() and not fenced and not (
+                    quoted and (not _QUOTE_SPACED.match(above)
+                                or inside.startswith(("    ", "\t")))) \
+                    and not self._starts_block(end):
+                # a lazy line: the line above is a paragraph's, quoted after `> ` (or lazy
+                # itself); a wrapped line that starts `>= 4.0` or a `>=0:` item is a quote to
+                # CommonMark, but text: nothing after it is lazy
+                end += 1
+            else:
+                break
+        return end
 
     def _starts_block(self, j: int) -> bool:
         line = self.lines[j]

@@ -2354,6 +2354,33 @@ def test_a_line_after_a_link_definition_that_is_no_title_is_a_paragraph() -> Non
     assert doc.units[4].context == (2,)
 
 
+def test_a_quote_is_kept_as_written_with_its_lazy_lines() -> None:
+    """A session-42 audit's finds. A quote's inner spaces were squeezed, at `--ratio 1` too,
+    so code, a table or a nested list quoted lost their layout. A lazy line (a quote's
+    paragraph going on without `>`, as CommonMark reads it) was a paragraph of its own: a
+    quote's sentence could be kept cut in two. A wrapped line that starts `>= 4.0` stays
+    text: no line after it is lazy."""
+    quoted = [">     parts = []", ">   - nested   item", "> alpha    4    16G     500G"]
+    text = ("# Notes\n\nShe wrote this in the issue:\n\n" + "\n".join(quoted) + "\n\n"
+            "> The cache is never cleaned. After a month it held 40 GB\nand nobody\n"
+            "noticed.\n\nWe agreed on a limit that the tool enforces. It is not set yet.\n")
+    doc = parse(text)
+    assert [u.text for u in doc.units if u.kind == "quote"] == [
+        "\n".join(quoted),
+        "> The cache is never cleaned. After a month it held 40 GB\nand nobody\nnoticed."]
+    assert all(line in minify(hashing(), text, ratio=1.0).text.split("\n")
+               for line in quoted)
+    for max_words in range(1, count_words(text) + 1):
+        out = minify(hashing(), text, max_words=max_words)
+        assert out.words_out <= max_words
+        lines = out.text.split("\n")
+        assert ("noticed." in lines) == ("> The cache is never cleaned. After a "
+                                                   "month it held 40 GB" in lines), out.text
+    wrapped = parse("It implements OpenGL\n>= 4.0 and ES 2.x as well as nearly all vendor\n"
+                    "extensions. It integrates with AWT.\n")
+    assert [u.kind for u in wrapped.units] == ["sentence", "quote", "sentence", "sentence"]
+
+
 def test_a_definition_with_its_destination_on_the_next_line_is_a_definition() -> None:
     """`[parser]:` over an indented URL (CommonMark allows the line break) was a paragraph:
     `--ratio 0.3` kept it without the link, and 0.7 the link without it. A label alone over
