@@ -1192,12 +1192,30 @@ class _Parser:
                 and not self._starts_block(end) \
                 and (label.startswith("^") or lines[end].lstrip()[0] in "\"'("):
             end += 1
+        if label.startswith("^"):
+            end = self._footnote_end(i, end)
         self._close_items(_indent(lines[i]))
         body = [_clean_line(line) for line in lines[i:end]]
         block = self._add("definition", body, [("definition", "\n".join(body))])
         self.units[block.units[0]].context = ()
         self.definitions.append((block.units[0], _label(label)))
         return end
+
+    def _footnote_end(self, i: int, end: int) -> int:
+        """Index after the footnote opening at line i whose first paragraph ends at `end`:
+        its later paragraphs are indented 4 columns deeper, after blank lines (read as
+        indented code, they were kept without the footnote, under another section)."""
+        lines, deeper = self.lines, _indent(self.lines[i]) + MARKDOWN_TAB_STOP
+        while True:
+            j = end
+            while j < len(lines) and not lines[j].strip():
+                j += 1
+            if j == end or j == len(lines) or _columns(lines[j], MARKDOWN_TAB_STOP) < deeper:
+                return end
+            end = j + 1
+            while end < len(lines) and lines[end].strip() and not (
+                    _columns(lines[end], MARKDOWN_TAB_STOP) < deeper and self._starts_block(end)):
+                end += 1
 
     def _element_close(self, i: int, end: int, tag: str) -> int | None:
         """The line of the closing tag alone of the HTML element opening at line `i`, whose

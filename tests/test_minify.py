@@ -2381,6 +2381,25 @@ def test_a_quote_is_kept_as_written_with_its_lazy_lines() -> None:
     assert [u.kind for u in wrapped.units] == ["sentence", "quote", "sentence", "sentence"]
 
 
+def test_a_footnote_keeps_its_later_paragraphs() -> None:
+    """A footnote's later paragraphs (4 deeper, after blank lines) were indented code, kept
+    without the footnote and under the section above it (a session-42 audit)."""
+    text = ("# Limits\n\nWe agreed on a limit[^limit] that the tool enforces.\n\n## Later\n\n"
+            "Nothing else is planned.\n\n[^limit]: Set by the owner.\n\n    It defaults to "
+            "ten gigabytes.\n\n    It is checked hourly.\n\nLast words here.\n")
+    doc = parse(text)
+    assert [u.text for u in doc.units if u.kind == "definition"] == [
+        "[^limit]: Set by the owner.\n\n    It defaults to ten gigabytes.\n\n"
+        "    It is checked hourly."]
+    assert doc.units[-1].text == "Last words here."
+    for max_words in range(1, count_words(text) + 1):
+        out = minify(hashing(), text, max_words=max_words)
+        assert out.words_out <= max_words
+        lines = out.text.split("\n")
+        assert "    It is checked hourly." not in lines or "[^limit]: Set by the owner." \
+            in lines, out.text
+
+
 def test_a_definition_with_its_destination_on_the_next_line_is_a_definition() -> None:
     """`[parser]:` over an indented URL (CommonMark allows the line break) was a paragraph:
     `--ratio 0.3` kept it without the link, and 0.7 the link without it. A label alone over
