@@ -133,6 +133,8 @@ _GRID_HEAD_RULE = re.compile(r"^\s*\+=[=+]*\+\s*$")
 _TABLE_DIRECTIVE = re.compile(r"^\s*\.\.\s+(flat-table|list-table)::")
 _OPTION = re.compile(r"^\s*:[^:\s][^:]*:")
 _QUOTE = re.compile(r"^\s{0,3}>")
+# a GitHub task list item's box, after its marker
+_TASK_BOX = re.compile(r"\[[ xX]\][ \t]+")
 # the `>` marks that open a quote line, each with the one space after it
 _QUOTE_MARKS = re.compile(r"^(?:\s{0,3}> ?)+")
 # a quote line written `> text` (`>> text`, `> > text`): its marks end in white space
@@ -1668,8 +1670,11 @@ def _item_sentences(body: list[str],
     if marker is None or any(not line.strip() or _FENCE.match(line) for line in body) \
             or body[-1].endswith("::"):
         return None
-    head = body[0][:marker.end()]
-    lines = [body[0][marker.end():], *body[1:]]
+    # a task list's box (`- [ ] `, `- [x] `) is the marker's: a kept sentence keeps it
+    box = _TASK_BOX.match(body[0], marker.end())
+    start = box.end() if box else marker.end()
+    head = body[0][:start]
+    lines = [body[0][start:], *body[1:]]
     joined = "\n".join(lines)
     text = _squeezed(joined) if has_cjk(joined) else \
         " ".join(line.strip() for line in lines).strip()

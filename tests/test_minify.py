@@ -2400,6 +2400,24 @@ def test_a_footnote_keeps_its_later_paragraphs() -> None:
             in lines, out.text
 
 
+def test_a_task_box_stays_with_its_marker() -> None:
+    """A task box (`- [ ] `) was read as its first sentence's: a later sentence kept alone
+    lost it, and with it whether the task was done (a session-42 audit)."""
+    text = ("## Tasks\n\n- [ ] Freeze the branch. Announce the freeze.\n- [x] Update the "
+            "changelog. List every change.\n")
+    doc = parse(text)
+    mask = np.array([u.text in ("Announce the freeze.", "List every change.")
+                     for u in doc.units])
+    assert mask.sum() == 2
+    assert render(doc, mask, count_words(text)).endswith(
+        "- [ ] Announce the freeze.\n- [x] List every change.\n")
+    for max_words in range(1, count_words(text) + 1):
+        out = minify(hashing(), text, max_words=max_words)
+        assert out.words_out <= max_words
+        items = [line for line in out.text.split("\n") if line.startswith("- ")]
+        assert all(line.startswith(("- [ ] ", "- [x] ")) for line in items), out.text
+
+
 def test_a_definition_with_its_destination_on_the_next_line_is_a_definition() -> None:
     """`[parser]:` over an indented URL (CommonMark allows the line break) was a paragraph:
     `--ratio 0.3` kept it without the link, and 0.7 the link without it. A label alone over
