@@ -1367,7 +1367,8 @@ class _Parser:
         if not self._heads_deeper_lines(i) or self._starts_block(i + 1) \
                 or term.startswith("<") or ";" in term or term.endswith(("{", "(", "[", "\\")):
             return False  # an HTML tag; code (`if [ -d X ]; then`, `name {`, a `\` line)
-        first_word = lines[i + 1].split()[0]
+        # (CJK text breaks for width between any two letters: its first letter is its word)
+        first_word = _CJK_WORD.findall(lines[i + 1])[0]
         if term[0].isupper() and count_words(term) >= 3 and first_word[0].islower():
             return False  # a sentence broken midway ("Fixed a crash when" / "the cache …")
         end = i + 2

@@ -368,6 +368,12 @@ def test_an_rst_definition_is_kept_under_its_term() -> None:
     assert "term" not in {u.kind for u in parse("Fixed a crash when\n    the cache was "
                                                  "empty. Logging names the key.\n",
                                                  layout=False).units}
+    # (a session-42 audit) a Japanese term: a width break would have moved one letter, not
+    # the whole line that splitting at spaces reads as the definition's first word
+    japanese = parse("再試行\n   失敗したダウンロードをもう一度試みることです。各再試行は前回の二倍"
+                     "待ちます。\n", layout=False)
+    assert [(u.kind, u.context) for u in japanese.units] == [
+        ("term", ()), ("sentence", (0,)), ("sentence", (0,))]
     # markdown and laid-out text are read as before: a paragraph, a heading
     assert "term" not in {u.kind for u in parse("worker\n    A process.\n",
                                                  layout=True).units}
