@@ -133,6 +133,13 @@ _GRID_HEAD_RULE = re.compile(r"^\s*\+=[=+]*\+\s*$")
 _TABLE_DIRECTIVE = re.compile(r"^\s*\.\.\s+(flat-table|list-table)::")
 _OPTION = re.compile(r"^\s*:[^:\s][^:]*:")
 _QUOTE = re.compile(r"^\s{0,3}>")
+# reStructuredText's option list item: options (`-a`, `-f FILE`, `--file=FILE`, `--all`,
+# alternates after ", ") and two spaces or a tab before the description on the same line.
+# Read as a paragraph, its lines ran together and the gap was squeezed: docutils then read a
+# paragraph, and a description could be kept without its option
+# (no `--` inside a name: `-rw-r--r--    1 root` is a listing's line)
+_OPTION_NAME = r"--?[A-Za-z0-9](?:-?\w)*(?:[ =](?:<[^<>\n]+>|[A-Za-z](?:-?\w)*))?"
+_OPTION_ITEM = re.compile(rf"^(\s*)({_OPTION_NAME}(?:, {_OPTION_NAME})*)([ \t]{{2,}}|\t)(?=\S)")
 # a GitHub task list item's box, after its marker
 _TASK_BOX = re.compile(r"\[[ xX]\][ \t]+")
 # the `>` marks that open a quote line, each with the one space after it
@@ -1076,7 +1083,7 @@ class _Parser:
         if self.layout and self._heads_deeper_lines(i):
             self._heading(indent + 1, [line], line.strip())
             return i + 1
-        if item := _ITEM.match(line):
+        if item := _ITEM.match(line) or self._option_item(i):
             return self._item(i, item)
         if self._opens_indented_code(line):
             # markdown's indented code block (reStructuredText's block quote: kept whole too)
@@ -1334,7 +1341,10 @@ class _Parser:
                 j += 1
             end = j
         body = _clean_lines(lines[i:end])
-        sentences = _item_sentences(body, self._pieces)
+        option = match.re is _OPTION_ITEM
+        if option:  # the gap after the options is the list's syntax: as written
+            body[0] = lines[i][:match.end()] + _clean_line(lines[i][match.end():])
+        sentences = _item_sentences(body, self._pieces, match.end() if option else None)
         if sentences is None:  # (its code kept byte for byte in `body`)
             block = self._add("item", body, [("item", _verbatim_text(body))])
             self.items.append((marker_indent, content, block.units[0]))
@@ -1439,9 +1449,15 @@ class _Parser:
                 break
         return end
 
+    def _option_item(self, j: int) -> re.Match[str] | None:
+        """Line j's option list item (`_OPTION_ITEM`), outside laid-out text (a man page's
+        options are its headings) and commented files."""
+        return None if self.layout or self.comments else _OPTION_ITEM.match(self.lines[j])
+
     def _starts_block(self, j: int) -> bool:
         line = self.lines[j]
-        return bool(_ITEM.match(line) or _FENCE.match(line) or _ATX.match(line)
+        return bool(_ITEM.match(line) or self._option_item(j) or _FENCE.match(line)
+                    or _ATX.match(line)
                     or _COMMENT.match(line)  # (its `-->` was left in a later paragraph)
                     or (self.comments and _HASH_LINE.match(line))
                     or _QUOTE.match(line) or _DIRECTIVE.match(line) or _RAW.match(line)
@@ -1662,18 +1678,23 @@ def _start_pieces(sentence: str, budget: int) -> list[_Piece]:
 
 
 def _item_sentences(body: list[str],
-                    pieces: Callable[[list[str]], list[_Piece]]
+                    pieces: Callable[[list[str]], list[_Piece]], marker_end: int | None = None
                     ) -> tuple[str, list[_Piece]] | None:
     """A plain one-paragraph list item of several sentences (or clauses: `pieces` makes the
     units of its sentences) as (marker, pieces); None for an item of one piece or one holding
-    a code block, a blank line or a literal block."""
-    marker = _ITEM.match(body[0])
-    if marker is None or any(not line.strip() or _FENCE.match(line) for line in body) \
+    a code block, a blank line or a literal block. `marker_end`: where the first line's
+    marker ends (default: where `_ITEM`'s does)."""
+    if marker_end is None:
+        marker = _ITEM.match(body[0])
+        if marker is None:
+            return None
+        marker_end = marker.end()
+    if any(not line.strip() or _FENCE.match(line) for line in body) \
             or body[-1].endswith("::"):
         return None
     # a task list's box (`- [ ] `, `- [x] `) is the marker's: a kept sentence keeps it
-    box = _TASK_BOX.match(body[0], marker.end())
-    start = box.end() if box else marker.end()
+    box = _TASK_BOX.match(body[0], marker_end)
+    start = box.end() if box else marker_end
     head = body[0][:start]
     lines = [body[0][start:], *body[1:]]
     joined = "\n".join(lines)

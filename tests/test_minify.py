@@ -390,6 +390,41 @@ def test_an_rst_definition_is_kept_under_its_term() -> None:
             assert not line.startswith(("worker ", "queue : list ")), (max_words, out.text)
 
 
+def test_an_rst_option_list_keeps_each_description_under_its_options() -> None:
+    """reStructuredText's option list (`-n, --dry-run   Print ...`) was a paragraph: its
+    lines ran together, the gap that makes it a list was squeezed (docutils then read a
+    paragraph, `--ratio 1` too), and a description could be kept without its option (a
+    session-42 audit). Each option is an item now, its options the marker, written with
+    its gap as in the brief."""
+    options = ["-n, --dry-run     Print what would be done, change nothing.",
+               "-s KEY            Sign with KEY instead of the default key.",
+               "--skip-tests      Do not run the test matrix. Only for emergency releases.",
+               "--log=FILE        Write the log to FILE."]
+    text = "Options\n=======\n\nThe script accepts these options.\n\n" + "\n".join(
+        options) + "\n\nThat is all.\n"
+    doc = parse(text)
+    heads = [u.text for u in doc.units if u.kind == "itemhead"]
+    assert heads == ["--skip-tests"]
+    assert [u.text for u in doc.units if u.kind == "item"] == [
+        options[0], options[1], "Do not run the test matrix.", "Only for emergency releases.",
+        options[3]]
+    assert minify(hashing(), text, ratio=1.0).text == text
+    for max_words in range(1, count_words(text) + 1):
+        out = minify(hashing(), text, max_words=max_words)
+        assert out.words_out <= max_words
+        for line in out.text.split("\n"):
+            if "emergency" in line or "test matrix" in line:
+                assert line.startswith("--skip-tests      "), out.text
+            if "Print" in line or "Sign" in line or "Write the log" in line:
+                assert line.startswith(("-n, --dry-run     ", "-s KEY            ",
+                                        "--log=FILE        ")), out.text
+    # a man page's options are its headings, as before; a bullet is no option
+    assert not any(u.kind == "item" for u in parse(
+        "NAME\n       ls - list\n\nOPTIONS\n       -a, --all     do not ignore entries\n"
+        "       -d            list directories\n", layout=True).units)
+    assert [u.kind for u in parse("- a  b\n", layout=False).units] == ["item"]
+
+
 def test_a_literal_block_is_kept_with_the_sentence_that_opens_it() -> None:
     """A literal block kept without the `::` that opens it is no longer code: docutils reads
     it as a quote of text (a YAML file became a definition list). On kernel docs an output
