@@ -1243,10 +1243,12 @@ class _Parser:
 
     def _paragraph_end(self, i: int, raw: bool = False) -> int:
         """Index of the first blank line after line `i` (or of the end); with `raw`, of a
-        raw HTML block's first line (`<div>` right over a Jupyter export's `<style>`)."""
+        raw HTML block's first line (`<div>` right over a Jupyter export's `<style>`) or a
+        fence's (`<details>` and `<summary>` right over a fenced log: the fence's paragraph
+        held the closing tag, and the element was not found)."""
         end = i + 1
         while end < len(self.lines) and self.lines[end].strip() \
-                and not (raw and _RAW.match(self.lines[end])):
+                and not (raw and (_RAW.match(self.lines[end]) or _FENCE.match(self.lines[end]))):
             end += 1
         return end
 

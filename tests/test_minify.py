@@ -2602,13 +2602,22 @@ def test_an_html_element_around_blocks_keeps_both_tags_or_neither() -> None:
     for text in ("<div align=\"center\"><img src=\"a.png\"></div>\n\nText here.\n",
                  "<details>\n\nText here.\n\nMore </details> text.\n"):
         assert "htmlopen" not in [u.kind for u in parse(text).units], text
+    # (a session-42 audit) the tags right around a fenced log, no blank line between: the
+    # fence's paragraph held `</details>`, so either tag could be kept alone
+    tight = parse("Intro.\n\n<details>\n<summary>Log</summary>\n```console\n$ tool sync\n"
+                  "```\n</details>\n\nAfter it.\n")
+    assert [u.kind for u in tight.units] == ["sentence", "htmlopen", "code", "htmlclose",
+                                             "sentence"]
 
 
 _ELEMENT = st.builds(lambda tag, inside: f"<{tag}>\n\n" + "\n\n".join(inside) + f"\n\n</{tag}>",
                      st.sampled_from(["details", "div"]),
                      st.lists(_PARAGRAPH, min_size=1, max_size=3))
-_ELEMENT_DOC = st.builds("\n\n".join, st.lists(st.one_of(_PARAGRAPH, _HEADING, _ELEMENT),
-                                               min_size=1, max_size=8))
+_TIGHT_ELEMENT = st.builds(
+    lambda tag, log: f"<{tag}>\n<summary>The log</summary>\n```\n{log}\n```\n</{tag}>",
+    st.sampled_from(["details", "div"]), _PARAGRAPH)
+_ELEMENT_DOC = st.builds("\n\n".join, st.lists(
+    st.one_of(_PARAGRAPH, _HEADING, _ELEMENT, _TIGHT_ELEMENT), min_size=1, max_size=8))
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
