@@ -138,7 +138,8 @@ _QUOTE = re.compile(r"^\s{0,3}>")
 # Read as a paragraph, its lines ran together and the gap was squeezed: docutils then read a
 # paragraph, and a description could be kept without its option
 # (no `--` inside a name: `-rw-r--r--    1 root` is a listing's line)
-_OPTION_NAME = r"--?[A-Za-z0-9](?:-?\w)*(?:[ =](?:<[^<>\n]+>|[A-Za-z](?:-?\w)*))?"
+_OPTION_NAME = (r"--?[A-Za-z0-9](?:-?[A-Za-z0-9_])*"
+                r"(?:[ =](?:<[^<>\n]+>|[A-Za-z](?:-?[A-Za-z0-9_])*))?")
 _OPTION_ITEM = re.compile(rf"^(\s*)({_OPTION_NAME}(?:, {_OPTION_NAME})*)([ \t]{{2,}}|\t)(?=\S)")
 # a GitHub task list item's box, after its marker
 _TASK_BOX = re.compile(r"\[[ xX]\][ \t]+")
@@ -205,6 +206,8 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]*_]*(\s+)(?=[\"'(\[*_`]*[A-Z0-9])"
 _CJK_LETTERS, _CJK_MARKS = cjk.LETTERS, cjk.MARKS
 _CJK_EDGE = re.compile(f"[{_CJK_LETTERS}{_CJK_MARKS}]")
 _CJK_MARK = re.compile(f"[{_CJK_MARKS}]")
+# CJK full stop, exclamation and question marks, comma, enumeration comma, semicolon, colon
+_CJK_PAUSES = ("\u3002", "\uff01", "\uff1f", "\uff0c", "\u3001", "\uff1b", "\uff1a")
 # what `count_words` counts in CJK text: a CJK letter, or a run of non-whitespace that holds
 # no CJK letter or punctuation (the punctuation is no word)
 _CJK_COUNTED = re.compile(f"[{_CJK_LETTERS}]|(?:(?![{_CJK_LETTERS}{_CJK_MARKS}])\\S)+")
@@ -1104,9 +1107,10 @@ class _Parser:
         # item's body reads no code: as before terms)
         base = self.items[-1][1] if self.items \
             and all(self._is_term_unit(u) for _, _, u in self.items) else None
+        # (an option list's item is no open item: what follows its description is not in it)
         return not self.layout and self.blank and (not self.items or base is not None) \
-            and columns >= 4 + (base or 0) \
-            and last is not None and last.kind not in ("item", "directive")
+            and columns >= 4 + (base or 0) and last is not None \
+            and (last.kind not in ("item", "directive") or bool(_OPTION_ITEM.match(last.lines[0])))
 
     # -- blocks ----------------------------------------------------------------------------
 
@@ -1201,10 +1205,14 @@ class _Parser:
                 and not self._starts_block(end) \
                 and (label.startswith("^") or lines[end].lstrip()[0] in "\"'("):
             end += 1
+        first = end
         if label.startswith("^"):
             end = self._footnote_end(i, end)
         self._close_items(_indent(lines[i]))
-        body = [_clean_line(line) for line in lines[i:end]]
+        # (a later paragraph's lines 4 deeper than it are code: as written)
+        code = _indent(lines[i]) + 2 * MARKDOWN_TAB_STOP
+        body = [_clean_line(line) if k < first or _columns(line, MARKDOWN_TAB_STOP) < code
+                else line.rstrip() for k, line in enumerate(lines[i:end], i)]
         block = self._add("definition", body, [("definition", "\n".join(body))])
         self.units[block.units[0]].context = ()
         self.definitions.append((block.units[0], _label(label)))
@@ -1222,8 +1230,9 @@ class _Parser:
             if j == end or j == len(lines) or _columns(lines[j], MARKDOWN_TAB_STOP) < deeper:
                 return end
             end = j + 1
-            while end < len(lines) and lines[end].strip() and not (
-                    _columns(lines[end], MARKDOWN_TAB_STOP) < deeper and self._starts_block(end)):
+            while end < len(lines) and lines[end].strip() and not _DEFINITION.match(lines[end]) \
+                    and not (_columns(lines[end], MARKDOWN_TAB_STOP) < deeper
+                             and self._starts_block(end)):
                 end += 1
 
     def _element_close(self, i: int, end: int, tag: str) -> int | None:
@@ -1349,7 +1358,7 @@ class _Parser:
         sentences = _item_sentences(body, self._pieces, match.end() if option else None)
         if sentences is None:  # (its code kept byte for byte in `body`)
             block = self._add("item", body, [("item", _verbatim_text(body))])
-            self.items.append((marker_indent, content, block.units[0]))
+            opened = [block.units[0]]
         else:
             # marker (a context unit, paid once) and one unit per sentence: a long item may
             # keep its key sentence only; a nested block keeps the marker and first sentence
@@ -1363,8 +1372,10 @@ class _Parser:
             for unit in block.units[1:]:
                 self.units[unit].context += (marker,)
             self._chain(block.units, pieces)
-            self.items.append((marker_indent, content, marker))
-            self.items.append((marker_indent, content, block.units[1]))
+            opened = [marker, block.units[1]]
+        if not option:  # (an option's description ends with its lines: code 4 deep after
+            # a blank line is code, as after the paragraph it was read as before)
+            self.items.extend((marker_indent, content, unit) for unit in opened)
         if body[-1].endswith("::"):
             self.literal_after = (marker_indent, block.units[-1])
         return end
@@ -1376,7 +1387,8 @@ class _Parser:
         widest of their lines)."""
         lines = self.lines
         term = lines[i].strip()
-        if not self._heads_deeper_lines(i) or self._starts_block(i + 1) \
+        if not self._heads_deeper_lines(i) \
+                or (self._starts_block(i + 1) and not self._option_item(i + 1)) \
                 or term.startswith("<") or ";" in term or term.endswith(("{", "(", "[", "\\")):
             return False  # an HTML tag; code (`if [ -d X ]; then`, `name {`, a `\` line)
         # (CJK text breaks for width between any two letters: its first letter is its word)
@@ -1428,33 +1440,42 @@ class _Parser:
             self.sentence_of[unit] = units[k - piece.before]
 
     def _quote_end(self, i: int) -> int:
-        """Index after the block quote opening at line i: its `>` lines and, as CommonMark
-        reads them, the lazy lines that go on a paragraph of it without a `>` (read as a
-        paragraph of their own, a quote's sentence was cut in two)."""
+        """Index after the block quote opening at line i: its `>` lines and the lazy lines
+        (CommonMark's) that go on a sentence of it without a `>`: read as a paragraph of
+        their own, a quoted sentence was cut in two. A line after a quoted sentence's end is
+        no lazy line (an e-mail's reply right under the quote it answers), nor one after a
+        quoted heading, rule, fence, table row or tag, or after a `>` with no space (a
+        wrapped line that starts `>= 4.0`, a kernel doc's `>=0:`: text, not quotes), nor an
+        HTML element's tag line."""
         lines, end, fenced = self.lines, i + 1, False
         while end < len(lines):
             above = lines[end - 1]
             quoted = _QUOTE.match(above) is not None
-            inside = _QUOTE_MARKS.sub("", above, count=1) if quoted else above
+            inside = (_QUOTE_MARKS.sub("", above, count=1) if quoted else above).rstrip()
             fenced ^= quoted and bool(_FENCE.match(inside))
             if _QUOTE.match(lines[end]):
                 end += 1
-            elif lines[end].strip() and inside.strip() and not fenced and not (
-                    quoted and (not _QUOTE_SPACED.match(above)
-                                or inside.startswith(("    ", "\t")))) \
-                    and not self._starts_block(end):
-                # a lazy line: the line above is a paragraph's, quoted after `> ` (or lazy
-                # itself); a wrapped line that starts `>= 4.0` or a `>=0:` item is a quote to
-                # CommonMark, but text: nothing after it is lazy
-                end += 1
-            else:
+                continue
+            text = inside.strip()
+            sentence_goes_on = bool(text) and not fenced \
+                and not (quoted and (not _QUOTE_SPACED.match(above)
+                                     or inside.startswith(("    ", "\t")))) \
+                and not (_ATX.match(inside) or _ADORNMENT.match(text) or _FENCE.match(inside)
+                         or text.startswith(("|", "<")) or _ENDS_SENTENCE.search(text)
+                         or text.endswith(_CJK_PAUSES[:3]))
+            line = lines[end]
+            if not (sentence_goes_on and line.strip() and not self._starts_block(end)
+                    and not _HTML_OPEN.match(line) and not _HTML_CLOSE.match(line)):
                 break
+            end += 1
         return end
 
     def _option_item(self, j: int) -> re.Match[str] | None:
         """Line j's option list item (`_OPTION_ITEM`), outside laid-out text (a man page's
-        options are its headings) and commented files."""
-        return None if self.layout or self.comments else _OPTION_ITEM.match(self.lines[j])
+        options are its headings), commented files and indented code."""
+        line = self.lines[j]
+        return None if self.layout or self.comments or self._opens_indented_code(line) \
+            else _OPTION_ITEM.match(line)
 
     def _starts_block(self, j: int) -> bool:
         line = self.lines[j]
@@ -1474,7 +1495,7 @@ class _Parser:
         return i + 1 < len(lines) and bool(lines[i + 1].strip()) \
             and _indent(lines[i + 1]) > _indent(line) \
             and count_words(line) <= LAYOUT_HEADING_WORDS \
-            and not line.rstrip().endswith((".", "!", "?", ",", ";", ":")) \
+            and not line.rstrip().endswith((".", "!", "?", ",", ";", ":", *_CJK_PAUSES)) \
             and not _ITEM.match(line)
 
     def _ends_paragraph(self, j: int, indent: int) -> bool:

@@ -374,6 +374,9 @@ def test_an_rst_definition_is_kept_under_its_term() -> None:
                      "待ちます。\n", layout=False)
     assert [(u.kind, u.context) for u in japanese.units] == [
         ("term", ()), ("sentence", (0,)), ("sentence", (0,))]
+    # (a review) a sentence over deeper lines is no term, ended by a CJK full stop too
+    assert "term" not in {u.kind for u in parse("总结如下。\n   第一，缓存从不清理。\n",
+                                                 layout=False).units}
     # markdown and laid-out text are read as before: a paragraph, a heading
     assert "term" not in {u.kind for u in parse("worker\n    A process.\n",
                                                  layout=True).units}
@@ -423,6 +426,17 @@ def test_an_rst_option_list_keeps_each_description_under_its_options() -> None:
         "NAME\n       ls - list\n\nOPTIONS\n       -a, --all     do not ignore entries\n"
         "       -d            list directories\n", layout=True).units)
     assert [u.kind for u in parse("- a  b\n", layout=False).units] == ["item"]
+    # what a review found: indented code that starts with an option line is code; code after
+    # an option's description too; a term over option lines is their context
+    code = "It has options.\n\n    -h, --help     Show help.\n    -v, --verbose  More.\n"
+    assert [u.kind for u in parse(code, layout=False).units] == ["sentence", "code"]
+    after = "--config FILE    Read FILE, for example:\n\n    tool  --config  my.toml\n"
+    assert [u.kind for u in parse(after, layout=False).units] == ["item", "code"]
+    term = parse("build\n    -n, --dry-run  Print only. Change nothing.\n    -f FILE        Use "
+                 "FILE.\n\nclean\n    Remove it.\n", layout=False)
+    assert [(u.kind, u.context) for u in term.units] == [
+        ("term", ()), ("itemhead", (0,)), ("item", (0, 1)), ("item", (0, 1)),
+        ("item", (0,)), ("term", ()), ("sentence", (5,))]
 
 
 def test_a_literal_block_is_kept_with_the_sentence_that_opens_it() -> None:
@@ -2420,6 +2434,14 @@ def test_a_quote_is_kept_as_written_with_its_lazy_lines() -> None:
     wrapped = parse("It implements OpenGL\n>= 4.0 and ES 2.x as well as nearly all vendor\n"
                     "extensions. It integrates with AWT.\n")
     assert [u.kind for u in wrapped.units] == ["sentence", "quote", "sentence", "sentence"]
+    # what a review found: no lazy line after a quoted sentence's end (an e-mail's reply right
+    # under the quote), a quoted fence or heading, nor an HTML element's tag line
+    for quote, after in (("> Can we ship on Friday?", "No. The build failed."),
+                         ("> ```\n> make  test\n> ```", "The tests pass."),
+                         ("> # Title", "Text under it."), ("> Words of it", "</details>")):
+        assert parse(f"{quote}\n{after}\n").units[0].text == quote, quote
+    element = "<details>\n<summary>More</summary>\n\n> Quoted words here. And\n</details>\n"
+    assert [u.kind for u in parse(element).units] == ["htmlopen", "quote", "htmlclose"]
 
 
 def test_a_footnote_keeps_its_later_paragraphs() -> None:
@@ -2433,6 +2455,13 @@ def test_a_footnote_keeps_its_later_paragraphs() -> None:
         "[^limit]: Set by the owner.\n\n    It defaults to ten gigabytes.\n\n"
         "    It is checked hourly."]
     assert doc.units[-1].text == "Last words here."
+    # what a review found: the next footnote is its own, and code in a footnote is code
+    two = parse("A[^a] and B[^b].\n\n[^a]: Set by the owner.\n\n    It defaults to ten.\n"
+                "[^b]: Fixed at twenty.\n")
+    assert [u.text for u in two.units if u.kind == "definition"] == [
+        "[^a]: Set by the owner.\n\n    It defaults to ten.", "[^b]: Fixed at twenty."]
+    code = "Note[^a].\n\n[^a]: Set like this:\n\n        limit  =  10   # GB\n"
+    assert minify(hashing(), code, ratio=1.0).text == code
     for max_words in range(1, count_words(text) + 1):
         out = minify(hashing(), text, max_words=max_words)
         assert out.words_out <= max_words
