@@ -141,6 +141,8 @@ _QUOTE = re.compile(r"^\s{0,3}>")
 _OPTION_NAME = (r"--?[A-Za-z0-9](?:-?[A-Za-z0-9_])*"
                 r"(?:[ =](?:<[^<>\n]+>|[A-Za-z](?:-?[A-Za-z0-9_])*))?")
 _OPTION_ITEM = re.compile(rf"^(\s*)({_OPTION_NAME}(?:, {_OPTION_NAME})*)([ \t]{{2,}}|\t)(?=\S)")
+# a definition under its term in Markdown Extra, Pandoc and MkDocs (`Term` over `: text`)
+_COLON_DEFINITION = re.compile(r"^( {0,3})(:)([ \t]+)(?=\S)")
 # a GitHub task list item's box, after its marker
 _TASK_BOX = re.compile(r"\[[ xX]\][ \t]+")
 # the `>` marks that open a quote line, each with the one space after it
@@ -851,6 +853,9 @@ class _Parser:
         self.rst_sections: dict[int, tuple[int, ...]] = {}  # an rST target's own context
         # the HTML elements open around blocks: (the line of the closing tag, opening unit)
         self.elements: list[tuple[int, int]] = []
+        # reading a Markdown Extra term's definitions: a `: ` line starts a block only here
+        # (elsewhere it is text: a YAML value under its `? key`, a shell line `: | cmd`)
+        self.in_colon_definitions = False
         self.atx_headings = atx_headings
         ending = _LINE_END.search(text)
         self.line_ending = ending.group() if ending else "\n"
@@ -1094,8 +1099,11 @@ class _Parser:
             end = _indented_end(lines, i, columns - 1, self.code_tab_stop, joined=3)
             self._atomic("code", lines[i:end])
             return end
-        if DEFINITION_TERMS and not self.layout and not self.comments and self._is_term(i):
-            return self._term(i)
+        if DEFINITION_TERMS and not self.layout and not self.comments:
+            if self._is_colon_term(i):
+                return self._colon_definitions(i)
+            if self._is_term(i):
+                return self._term(i)
         return self._paragraph(i)
 
     def _opens_indented_code(self, line: str) -> bool:
@@ -1355,7 +1363,9 @@ class _Parser:
         option = match.re is _OPTION_ITEM
         if option:  # the gap after the options is the list's syntax: as written
             body[0] = lines[i][:match.end()] + _clean_line(lines[i][match.end():])
-        sentences = _item_sentences(body, self._pieces, match.end() if option else None)
+        # (the marker's end in the first line as written in `body`: `_ITEM`'s, by default)
+        marker_end = None if match.re is _ITEM else (match.re.match(body[0]) or match).end()
+        sentences = _item_sentences(body, self._pieces, marker_end)
         if sentences is None:  # (its code kept byte for byte in `body`)
             block = self._add("item", body, [("item", _verbatim_text(body))])
             opened = [block.units[0]]
@@ -1411,6 +1421,43 @@ class _Parser:
                           [("term", self.lines[i].strip())])
         self.items.append((indent, _indent(self.lines[i + 1]), block.units[0]))
         return i + 1
+
+    def _colon_definition(self, j: int) -> re.Match[str] | None:
+        """Line j's `: text` definition (`_COLON_DEFINITION`), outside laid-out text and
+        commented files."""
+        return None if self.layout or self.comments \
+            else _COLON_DEFINITION.match(self.lines[j])
+
+    def _is_colon_term(self, i: int) -> bool:
+        """Line i is a Markdown Extra term: a short line that starts no block, right over
+        (or a blank line over) a `: definition`."""
+        lines = self.lines
+        k = i + 2 if i + 2 < len(lines) and not lines[i + 1].strip() else i + 1
+        return k < len(lines) and self._colon_definition(k) is not None \
+            and count_words(lines[i]) <= LAYOUT_HEADING_WORDS and not self._starts_block(i)
+
+    def _colon_definitions(self, i: int) -> int:
+        """A Markdown Extra term and its `: definition`s, each a list item whose marker is
+        the `:`: the term is their context, as an rST term is its definition's (read as a
+        paragraph, `Term : definition` came out on one line, or a definition without its
+        term)."""
+        lines, indent = self.lines, _indent(self.lines[i])
+        self._close_items(indent)
+        term = self._add("term", [_clean_line(lines[i])], [("term", lines[i].strip())]).units[0]
+        self.items.append((indent, indent, term))  # (as deep as its items: they keep it)
+        end = i + 1
+        self.in_colon_definitions = True
+        while True:
+            k = end + 1 if end + 1 < len(lines) and not lines[end].strip() else end
+            if k >= len(lines) or (definition := self._colon_definition(k)) is None:
+                break
+            self.blank = k > end
+            end = self._item(k, definition)
+        self.in_colon_definitions = False
+        while self.items and self.items[-1][2] != term:
+            self.items.pop()
+        self.items.pop()
+        return end
 
     def _pieces(self, sentences: list[str]) -> list[_Piece]:
         """The units of a run of sentences: whole sentences, or with `clauses` each
@@ -1479,7 +1526,9 @@ class _Parser:
 
     def _starts_block(self, j: int) -> bool:
         line = self.lines[j]
-        return bool(_ITEM.match(line) or self._option_item(j) or _FENCE.match(line)
+        return bool(_ITEM.match(line) or self._option_item(j)
+                    or (self.in_colon_definitions and self._colon_definition(j))
+                    or _FENCE.match(line)
                     or _ATX.match(line)
                     or _COMMENT.match(line)  # (its `-->` was left in a later paragraph)
                     or (self.comments and _HASH_LINE.match(line))
@@ -1813,8 +1862,10 @@ def render(doc: Document, keep: set[int] | npt.NDArray[np.bool_],
         tight = last == b - 1 and doc.blocks[last].kind == "rule" \
             and not doc.blocks[last].blank_after
         # a definition right under its term, whichever of its paragraphs comes first
-        # (after a blank line docutils reads the term as a paragraph over a quote)
-        tight = tight or (last >= 0 and doc.blocks[last].kind == "term")
+        # (after a blank line docutils reads the term as a paragraph over a quote); a
+        # Markdown Extra `: definition` keeps the brief's spacing (a blank line is allowed)
+        tight = tight or (last >= 0 and doc.blocks[last].kind == "term"
+                          and not _COLON_DEFINITION.match(block.lines[0]))
         if out and (gap or block.blank_before) and not tight:
             out.append("")
         gap = False

@@ -439,6 +439,35 @@ def test_an_rst_option_list_keeps_each_description_under_its_options() -> None:
         ("item", (0,)), ("term", ()), ("sentence", (5,))]
 
 
+def test_a_markdown_extra_definition_is_kept_under_its_term() -> None:
+    """Markdown Extra's (Pandoc's, MkDocs') definition list, `Term` over `: definition`, was
+    a paragraph: `Local disk : The fastest backend.` came out on one line, no longer a
+    definition list, and a definition could be kept without its term (a session-42 audit).
+    The term is a context unit over its definitions, each a list item whose marker is `:`."""
+    text = ("# Storage backends\n\nLocal disk\n: The fastest backend. Files are written under "
+            "the folder you give with\n  `--to`, and nothing leaves the machine.\n\nSFTP\n\n"
+            ": A remote folder reached over SSH. Slower than the others.\n: Needs an SSH "
+            "account.\n\nThat is all.\n")
+    doc = parse(text)
+    terms = [k for k, u in enumerate(doc.units) if u.kind == "term"]
+    assert [doc.units[k].text for k in terms] == ["Local disk", "SFTP"]
+    assert [(u.text, u.context[-2:]) for u in doc.units if u.kind == "itemhead"] == [
+        (":", (0, terms[0])), (":", (0, terms[1]))]
+    assert [u.text for u in doc.units if u.kind == "item"][-1] == ": Needs an SSH account."
+    assert doc.units[-1].context == (0,)  # the paragraph after the list: no term's
+    assert minify(hashing(), text, ratio=1.0).text == text
+    for max_words in range(1, count_words(text) + 1):
+        out = minify(hashing(), text, max_words=max_words)
+        assert out.words_out <= max_words
+        lines = out.text.split("\n")
+        for k, line in enumerate(lines):
+            if line.startswith(": "):  # under its term (or another definition of it)
+                above = next(x for x in reversed(lines[:k]) if x and not x.startswith(" "))
+                assert above in ("Local disk", "SFTP") or above.startswith(": "), out.text
+            if line in ("Local disk", "SFTP"):  # over a definition, as in the brief
+                assert next(x for x in lines[k + 1:] if x).startswith(": "), out.text
+
+
 def test_a_literal_block_is_kept_with_the_sentence_that_opens_it() -> None:
     """A literal block kept without the `::` that opens it is no longer code: docutils reads
     it as a quote of text (a YAML file became a definition list). On kernel docs an output
