@@ -142,7 +142,7 @@ _OPTION_NAME = (r"--?[A-Za-z0-9](?:-?[A-Za-z0-9_])*"
                 r"(?:[ =](?:<[^<>\n]+>|[A-Za-z](?:-?[A-Za-z0-9_])*))?")
 _OPTION_ITEM = re.compile(rf"^(\s*)({_OPTION_NAME}(?:, {_OPTION_NAME})*)([ \t]{{2,}}|\t)(?=\S)")
 # a definition under its term in Markdown Extra, Pandoc and MkDocs (`Term` over `: text`)
-_COLON_DEFINITION = re.compile(r"^( {0,3})(:)([ \t]+)(?=\S)")
+_COLON_DEFINITION = re.compile(r"^( {0,3})(:)([ \t]+)(?=.*\w)")
 # a GitHub task list item's box, after its marker
 _TASK_BOX = re.compile(r"\[[ xX]\][ \t]+")
 # the `>` marks that open a quote line, each with the one space after it
@@ -853,9 +853,10 @@ class _Parser:
         self.rst_sections: dict[int, tuple[int, ...]] = {}  # an rST target's own context
         # the HTML elements open around blocks: (the line of the closing tag, opening unit)
         self.elements: list[tuple[int, int]] = []
-        # reading a Markdown Extra term's definitions: a `: ` line starts a block only here
+        # the open Markdown Extra term's unit: only under one does a `: ` line start a block
         # (elsewhere it is text: a YAML value under its `? key`, a shell line `: | cmd`)
-        self.in_colon_definitions = False
+        self.colon_term: int | None = None
+        self.colon_indent = 0  # where its last `:` stands
         self.atx_headings = atx_headings
         ending = _LINE_END.search(text)
         self.line_ending = ending.group() if ending else "\n"
@@ -988,6 +989,12 @@ class _Parser:
         if self.elements and self.elements[-1][0] == i:
             return self._element_end(i)
         indent = _indent(line)
+        if self.colon_term is not None:
+            if (definition := _COLON_DEFINITION.match(line)) is not None:
+                self.colon_indent = indent
+                return self._item(i, definition)  # (the term stays open over it)
+            if indent <= self.colon_indent:  # (deeper: a block inside a definition)
+                self._close_colon_term()
         if self.layout:  # a laid-out heading governs only the lines deeper than it
             while self.headings and self.headings[-1][0] > indent:
                 self.headings.pop()
@@ -1101,7 +1108,7 @@ class _Parser:
             return end
         if DEFINITION_TERMS and not self.layout and not self.comments:
             if self._is_colon_term(i):
-                return self._colon_definitions(i)
+                return self._colon_term(i)
             if self._is_term(i):
                 return self._term(i)
         return self._paragraph(i)
@@ -1113,7 +1120,7 @@ class _Parser:
         columns = _columns(line, self.code_tab_stop)
         # under a definition list's term, 4 columns deeper than its definition (a list
         # item's body reads no code: as before terms)
-        base = self.items[-1][1] if self.items \
+        base = max(self.items[-1][1], 0) if self.items \
             and all(self._is_term_unit(u) for _, _, u in self.items) else None
         # (an option list's item is no open item: what follows its description is not in it)
         return not self.layout and self.blank and (not self.items or base is not None) \
@@ -1344,6 +1351,8 @@ class _Parser:
         marker_indent = len(match.group(1))
         self._close_items(marker_indent)  # siblings and deeper items end here
         content = match.end() if match.group(3) else match.end(2) + 1
+        if match.re is _COLON_DEFINITION:  # (a definition holds every line deeper than its
+            content = marker_indent + 1  # `:`, a tab-indented paragraph too)
         end, j = i + 1, i + 1
         while j < len(lines):
             line = lines[j]
@@ -1422,42 +1431,36 @@ class _Parser:
         self.items.append((indent, _indent(self.lines[i + 1]), block.units[0]))
         return i + 1
 
-    def _colon_definition(self, j: int) -> re.Match[str] | None:
-        """Line j's `: text` definition (`_COLON_DEFINITION`), outside laid-out text and
-        commented files."""
-        return None if self.layout or self.comments \
-            else _COLON_DEFINITION.match(self.lines[j])
-
     def _is_colon_term(self, i: int) -> bool:
-        """Line i is a Markdown Extra term: a short line that starts no block, right over
-        (or a blank line over) a `: definition`."""
-        lines = self.lines
+        """Line i is a Markdown Extra term: a short line that starts no block and ends no
+        sentence or clause, right over (or a blank line over) a `: definition` of words.
+        (Not a `: ` or `? ` line: YAML's key and value; not a tag or code.)"""
+        lines, line = self.lines, self.lines[i].strip()
         k = i + 2 if i + 2 < len(lines) and not lines[i + 1].strip() else i + 1
-        return k < len(lines) and self._colon_definition(k) is not None \
-            and count_words(lines[i]) <= LAYOUT_HEADING_WORDS and not self._starts_block(i)
+        return k < len(lines) and bool(_COLON_DEFINITION.match(lines[k])) \
+            and count_words(line) <= LAYOUT_HEADING_WORDS and not self._starts_block(i) \
+            and not line.startswith((":", "?", "<")) \
+            and not line.endswith((".", "!", "?", ",", ";", ":", *_CJK_PAUSES))
 
-    def _colon_definitions(self, i: int) -> int:
-        """A Markdown Extra term and its `: definition`s, each a list item whose marker is
-        the `:`: the term is their context, as an rST term is its definition's (read as a
-        paragraph, `Term : definition` came out on one line, or a definition without its
-        term)."""
-        lines, indent = self.lines, _indent(self.lines[i])
-        self._close_items(indent)
-        term = self._add("term", [_clean_line(lines[i])], [("term", lines[i].strip())]).units[0]
-        self.items.append((indent, indent, term))  # (as deep as its items: they keep it)
-        end = i + 1
-        self.in_colon_definitions = True
-        while True:
-            k = end + 1 if end + 1 < len(lines) and not lines[end].strip() else end
-            if k >= len(lines) or (definition := self._colon_definition(k)) is None:
-                break
-            self.blank = k > end
-            end = self._item(k, definition)
-        self.in_colon_definitions = False
-        while self.items and self.items[-1][2] != term:
-            self.items.pop()
-        self.items.pop()
-        return end
+    def _colon_term(self, i: int) -> int:
+        """A Markdown Extra term: the context of the `: definition`s under it (each a list
+        item whose marker is the `:`) and of the blocks inside them, until a block as
+        shallow as a definition that is none. Read as a paragraph, `Local disk : The fastest
+        backend.` came out on one line, or a definition without its term."""
+        self._close_items(_indent(self.lines[i]))
+        term = self._add("term", [_clean_line(self.lines[i])],
+                         [("term", self.lines[i].strip())]).units[0]
+        # (no deeper than a definition's `:`, so that reading one does not close it)
+        self.items.append((-1, -1, term))
+        self.colon_term = term
+        return i + 1
+
+    def _close_colon_term(self) -> None:
+        """Close the open Markdown Extra term, with the items opened under it."""
+        if any(unit == self.colon_term for _, _, unit in self.items):
+            while self.items.pop()[2] != self.colon_term:
+                pass
+        self.colon_term = None
 
     def _pieces(self, sentences: list[str]) -> list[_Piece]:
         """The units of a run of sentences: whole sentences, or with `clauses` each
@@ -1527,7 +1530,7 @@ class _Parser:
     def _starts_block(self, j: int) -> bool:
         line = self.lines[j]
         return bool(_ITEM.match(line) or self._option_item(j)
-                    or (self.in_colon_definitions and self._colon_definition(j))
+                    or (self.colon_term is not None and _COLON_DEFINITION.match(line))
                     or _FENCE.match(line)
                     or _ATX.match(line)
                     or _COMMENT.match(line)  # (its `-->` was left in a later paragraph)

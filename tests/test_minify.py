@@ -466,6 +466,25 @@ def test_a_markdown_extra_definition_is_kept_under_its_term() -> None:
                 assert above in ("Local disk", "SFTP") or above.startswith(": "), out.text
             if line in ("Local disk", "SFTP"):  # over a definition, as in the brief
                 assert next(x for x in lines[k + 1:] if x).startswith(": "), out.text
+    # what a review found: a term indented deeper than its `:` (a crash), a list nested in
+    # a definition and a tab-indented paragraph of it (they lost the term and definition),
+    # and YAML's `? key` over `: value`, a sentence or a `: ` line over one (no terms)
+    for indented in ("  Term\n: Definition.\n", "Intro.\n\n\tTerm\n\n: Definition.\n",
+                     "worker\n  Local disk\n: The fastest.\n"):
+        assert [u.kind for u in parse(indented).units][-3:] == ["term", "itemhead", "item"] \
+            or [u.kind for u in parse(indented).units][-2:] == ["term", "item"], indented
+        assert minify(hashing(), indented, max_words=3).words_out <= 3
+    nested = parse("Term\n: First definition.\n  - nested point.\n\n\tA tabbed paragraph "
+                   "of it.\n: Second definition. Also long.\n")
+    first = next(k for k, u in enumerate(nested.units) if u.text == ": First definition.")
+    assert [(u.text, first in u.context) for u in nested.units[first + 1:]] == [
+        ("  - nested point.", True), ("A tabbed paragraph of it.", True), (":", False),
+        ("Second definition.", False), ("Also long.", False)]
+    assert all(0 in u.context for u in nested.units[1:])
+    for text in ("? complex key\n: complex value\n? other key\n: other value\n",
+                 "This step is done.\n\n: next step is here.\n", ": hello\n: world\n",
+                 "Thanks a lot\n: )\n"):
+        assert "term" not in {u.kind for u in parse(text).units}, text
 
 
 def test_a_literal_block_is_kept_with_the_sentence_that_opens_it() -> None:
