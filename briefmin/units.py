@@ -210,6 +210,8 @@ _CJK_EDGE = re.compile(f"[{_CJK_LETTERS}{_CJK_MARKS}]")
 _CJK_MARK = re.compile(f"[{_CJK_MARKS}]")
 # CJK full stop, exclamation and question marks, comma, enumeration comma, semicolon, colon
 _CJK_PAUSES = ("\u3002", "\uff01", "\uff1f", "\uff0c", "\u3001", "\uff1b", "\uff1a")
+# a line ending in one ends a sentence or clause: it heads no lines (a heading, a term)
+_CLAUSE_ENDS = (".", "!", "?", ",", ";", ":", *_CJK_PAUSES)
 # what `count_words` counts in CJK text: a CJK letter, or a run of non-whitespace that holds
 # no CJK letter or punctuation (the punctuation is no word)
 _CJK_COUNTED = re.compile(f"[{_CJK_LETTERS}]|(?:(?![{_CJK_LETTERS}{_CJK_MARKS}])\\S)+")
@@ -853,10 +855,8 @@ class _Parser:
         self.rst_sections: dict[int, tuple[int, ...]] = {}  # an rST target's own context
         # the HTML elements open around blocks: (the line of the closing tag, opening unit)
         self.elements: list[tuple[int, int]] = []
-        # the open Markdown Extra term's unit: only under one does a `: ` line start a block
-        # (elsewhere it is text: a YAML value under its `? key`, a shell line `: | cmd`)
-        self.colon_term: int | None = None
-        self.colon_indent = 0  # where its last `:` stands
+        # where the last `:` of the open Markdown Extra terms (`_colon_term_open`) stands
+        self.colon_indent = 0
         self.atx_headings = atx_headings
         ending = _LINE_END.search(text)
         self.line_ending = ending.group() if ending else "\n"
@@ -989,12 +989,12 @@ class _Parser:
         if self.elements and self.elements[-1][0] == i:
             return self._element_end(i)
         indent = _indent(line)
-        if self.colon_term is not None:
+        if self._colon_term_open():
             if (definition := _COLON_DEFINITION.match(line)) is not None:
                 self.colon_indent = indent
                 return self._item(i, definition)  # (the term stays open over it)
             if indent <= self.colon_indent:  # (deeper: a block inside a definition)
-                self._close_colon_term()
+                self._close_colon_terms()
         if self.layout:  # a laid-out heading governs only the lines deeper than it
             while self.headings and self.headings[-1][0] > indent:
                 self.headings.pop()
@@ -1425,11 +1425,14 @@ class _Parser:
         """A definition list's term (`DEFINITION_TERMS`): the context of the deeper blocks
         under it, like a list item's marker, until a block as shallow as the term."""
         indent = _indent(self.lines[i])
-        self._close_items(indent)
-        block = self._add("term", [_clean_line(self.lines[i])],
-                          [("term", self.lines[i].strip())])
-        self.items.append((indent, _indent(self.lines[i + 1]), block.units[0]))
+        self.items.append((indent, _indent(self.lines[i + 1]), self._add_term(i)))
         return i + 1
+
+    def _add_term(self, i: int) -> int:
+        """Line i as a term's block (after the items it is not inside of): its unit."""
+        self._close_items(_indent(self.lines[i]))
+        return self._add("term", [_clean_line(self.lines[i])],
+                         [("term", self.lines[i].strip())]).units[0]
 
     def _is_colon_term(self, i: int) -> bool:
         """Line i is a Markdown Extra term: a short line that starts no block and ends no
@@ -1440,27 +1443,29 @@ class _Parser:
         return k < len(lines) and bool(_COLON_DEFINITION.match(lines[k])) \
             and count_words(line) <= LAYOUT_HEADING_WORDS and not self._starts_block(i) \
             and not line.startswith((":", "?", "<")) \
-            and not line.endswith((".", "!", "?", ",", ";", ":", *_CJK_PAUSES))
+            and not line.endswith(_CLAUSE_ENDS)
 
     def _colon_term(self, i: int) -> int:
         """A Markdown Extra term: the context of the `: definition`s under it (each a list
         item whose marker is the `:`) and of the blocks inside them, until a block as
         shallow as a definition that is none. Read as a paragraph, `Local disk : The fastest
         backend.` came out on one line, or a definition without its term."""
-        self._close_items(_indent(self.lines[i]))
-        term = self._add("term", [_clean_line(self.lines[i])],
-                         [("term", self.lines[i].strip())]).units[0]
-        # (no deeper than a definition's `:`, so that reading one does not close it)
+        term = self._add_term(i)
+        # (no deeper than a definition's `:`, so that reading one does not close it; the
+        # indent -1 marks it, see `_colon_term_open`)
         self.items.append((-1, -1, term))
-        self.colon_term = term
         return i + 1
 
-    def _close_colon_term(self) -> None:
-        """Close the open Markdown Extra term, with the items opened under it."""
-        if any(unit == self.colon_term for _, _, unit in self.items):
-            while self.items.pop()[2] != self.colon_term:
-                pass
-        self.colon_term = None
+    def _colon_term_open(self) -> bool:
+        """Whether a Markdown Extra term is open: only under one does a `: ` line start a
+        block (elsewhere it is text: a YAML value under its `? key`, a shell line `: | cmd`)."""
+        return any(indent < 0 for indent, _, _ in self.items)
+
+    def _close_colon_terms(self) -> None:
+        """Close the open Markdown Extra terms (one nested in another's definition too), with
+        the items opened under them."""
+        while self._colon_term_open():
+            self.items.pop()
 
     def _pieces(self, sentences: list[str]) -> list[_Piece]:
         """The units of a run of sentences: whole sentences, or with `clauses` each
@@ -1530,7 +1535,7 @@ class _Parser:
     def _starts_block(self, j: int) -> bool:
         line = self.lines[j]
         return bool(_ITEM.match(line) or self._option_item(j)
-                    or (self.colon_term is not None and _COLON_DEFINITION.match(line))
+                    or (self._colon_term_open() and _COLON_DEFINITION.match(line))
                     or _FENCE.match(line)
                     or _ATX.match(line)
                     or _COMMENT.match(line)  # (its `-->` was left in a later paragraph)
@@ -1547,7 +1552,7 @@ class _Parser:
         return i + 1 < len(lines) and bool(lines[i + 1].strip()) \
             and _indent(lines[i + 1]) > _indent(line) \
             and count_words(line) <= LAYOUT_HEADING_WORDS \
-            and not line.rstrip().endswith((".", "!", "?", ",", ";", ":", *_CJK_PAUSES)) \
+            and not line.rstrip().endswith(_CLAUSE_ENDS) \
             and not _ITEM.match(line)
 
     def _ends_paragraph(self, j: int, indent: int) -> bool:

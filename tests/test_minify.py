@@ -481,6 +481,12 @@ def test_a_markdown_extra_definition_is_kept_under_its_term() -> None:
         ("  - nested point.", True), ("A tabbed paragraph of it.", True), (":", False),
         ("Second definition.", False), ("Also long.", False)]
     assert all(0 in u.context for u in nested.units[1:])
+    # a term nested in another's definition: both close at a block as shallow as a `:`
+    inner = parse("Outer\n: The outer one.\n  - a point\n\n  Inner\n  : The inner one.\n\n"
+                  "After it.\n")
+    assert [(u.kind, u.context) for u in inner.units] == [
+        ("term", ()), ("item", (0,)), ("item", (0, 1)), ("term", (0, 1)), ("item", (0, 1, 3)),
+        ("sentence", ())]
     for text in ("? complex key\n: complex value\n? other key\n: other value\n",
                  "This step is done.\n\n: next step is here.\n", ": hello\n: world\n",
                  "Thanks a lot\n: )\n"):
