@@ -71,6 +71,14 @@ short Debian descriptions 80-400, fixtures 60-4000):
   into bench/data/debian-configs; a file identical to one of this machine's, or at a path
   its /etc holds, is left out. A probe no tuning reads: all held out, the first file of
   each package in the shuffled order (`PROBES`; 113 files of 113 packages here).
+- `l10n` (session 43, not in the default run): briefs in German, Spanish, French and
+  Italian, which the bundled English model was not trained to read: Debian bookworm's
+  translated package descriptions (Translation-de/-es/-fr/-it, fetched into
+  bench/data/debian-l10n by bench/fetch-l10n.sh), 80-400 words, each language shuffled with
+  the seed and the languages taken in turn; the first 150 held out, the rest training.
+- `kernelit` (session 43, not in the default run): the kernel docs' Italian translations
+  (Documentation/translations/it_IT of linux-doc-6.1, bench/data/linux-doc-l10n, same
+  script), 150-4000 words; a probe: every eligible document is held out.
 
 In a text holding Chinese or Japanese letters a word is briefmin's (`count_words`: each
 such character one, its punctuation none): the judges cut chunks at those words without
@@ -109,6 +117,7 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -134,12 +143,13 @@ HELD_OUT, HELD_OUT_QUICK = 150, 20
 GENRES = ("kernel", "debian", "usrdoc", "debshort", "fixtures", "manpages", "pydoc")
 # not run by default: the same pages as `manpages` saved with tabs (a layout variant), and
 # `pypi`, whose documents depend on what the bench's venv installed
-VARIANT_GENRES = ("mantabs", "pypi", "html", "kernelzh", "changelog", "config", "debconf")
+VARIANT_GENRES = ("mantabs", "pypi", "html", "kernelzh", "changelog", "config", "debconf",
+                  "kernelit", "l10n")
 # genres counted in briefmin's words (each CJK character one), every document held out
 CJK_GENRES = ("kernelzh",)
 # the genres with a training split (every eligible `usrdoc` and `fixtures` text is held out)
 TRAINABLE = ("kernel", "debian", "debshort", "manpages", "mantabs", "pydoc", "html",
-             "changelog", "config")
+             "changelog", "config", "l10n")
 # words a genre's documents may have (the default 150-4000)
 # a genre's pages per package at most (`html`: one generator's pages would be most of it),
 # split per package, held out and training in turn
@@ -149,7 +159,9 @@ PER_PACKAGE = {"html": 25}
 PROBES = {"debconf": 1}
 # genres too small for 150 held out: every other eligible document is
 HALVED = ("config",)
-LENGTHS = {"kernel": (100, 4000), "debshort": (80, 400), "fixtures": (60, 4000)}
+LENGTHS = {"kernel": (100, 4000), "debshort": (80, 400), "fixtures": (60, 4000),
+           "l10n": (80, 400)}
+L10N_LANGUAGES = ("de", "es", "fr", "it")
 USRDOC = Path("/usr/share/doc")
 FIXTURES = BENCH.parent / "fixtures" / "briefs"
 MAN = Path("/usr/share/man")
@@ -421,6 +433,32 @@ def _kernelzh(data: Path) -> list[Doc]:
              p.read_bytes().decode("utf-8", "replace")) for p in files]
 
 
+def _kernelit(data: Path) -> list[Doc]:
+    files = sorted((data / "linux-doc-l10n").rglob("*.rst"))
+    if not files:
+        raise SystemExit("kernelit: no translations in bench/data/linux-doc-l10n: "
+                         "run bench/fetch-l10n.sh bench/data")
+    return [(f"kernelit/{p.relative_to(data / 'linux-doc-l10n')}",
+             p.read_bytes().decode("utf-8", "replace")) for p in files]
+
+
+def _l10n(data: Path) -> list[Doc]:
+    """Each language's descriptions shuffled, then taken in turn (de, es, fr, it), so the
+    held-out split holds each language about equally, not Italian's 9,262 of 17,839."""
+    per_language = []
+    for lang in L10N_LANGUAGES:
+        paths = sorted((data / "debian-l10n" / lang).glob("*.txt"))
+        if not paths:
+            raise SystemExit("l10n: no descriptions in bench/data/debian-l10n: "
+                             "run bench/fetch-l10n.sh bench/data")
+        docs = [(f"l10n/{lang}/{p.name}", p.read_text("utf-8", "replace")) for p in paths]
+        low, high = LENGTHS["l10n"]
+        docs = [d for d in docs if low <= _words(d[1]) <= high]
+        random.Random(SEED).shuffle(docs)
+        per_language.append(docs)
+    return [d for turn in itertools.zip_longest(*per_language) for d in turn if d]
+
+
 def _pypi(_: Path) -> list[Doc]:
     """The long descriptions (a PyPI project page's text) in the METADATA of the packages
     installed beside this Python: markdown, reStructuredText or plain, as their authors
@@ -442,19 +480,19 @@ LOADERS: dict[str, Callable[[Path], list[Doc]]] = {
     "kernel": _kernel, "debian": _debian, "usrdoc": _usrdoc, "debshort": _debshort,
     "fixtures": _fixtures, "manpages": _manpages,
     "mantabs": lambda data: _manpages(data, tabs=True), "pydoc": _pydoc, "pypi": _pypi,
-    "html": _html, "kernelzh": _kernelzh, "changelog": _changelog, "config": _config,
-    "debconf": _debconf}
+    "html": _html, "kernelzh": _kernelzh, "kernelit": _kernelit, "l10n": _l10n,
+    "changelog": _changelog, "config": _config, "debconf": _debconf}
 
 
 def split(genre: str, data: Path) -> tuple[list[Doc], list[Doc]]:
     """(held-out, training) documents of a genre: see the module doc."""
     docs = LOADERS[genre](data)
-    if genre not in ("manpages", "mantabs"):  # rendered in the shuffled order already
+    if genre not in ("manpages", "mantabs", "l10n"):  # in a shuffled order already
         random.Random(SEED).shuffle(docs)
     low, high = LENGTHS.get(genre, (150, 4000))
     count = _cjk_words if genre in CJK_GENRES else _words
     eligible = [d for d in docs if low <= count(d[1]) <= high]
-    if genre in CJK_GENRES:  # a probe: all held out
+    if genre in CJK_GENRES or genre == "kernelit":  # a probe: all held out
         return eligible, []
     if genre in PROBES:
         taken: Counter[str] = Counter()
