@@ -128,13 +128,14 @@ def parse_kinds(text: str, option: str) -> tuple[str, ...]:
 
 def normalize_text(text: str) -> str:
     """What a `normalized` duplicate ignores: the layout of its text and nothing else. Line
-    endings, a byte-order mark, trailing white space, blank lines, the Unicode form (NFC),
-    and a prose paragraph's line breaks and runs of white space (`_layout_free`). Case,
-    indentation, tabs, every other line break and a run of spaces elsewhere count: `US` is
-    not `us`, code indented otherwise is other code, a tab separates a table's fields, a
-    setting on its own line is not the same setting inside the comment above it, and
-    `alice  10` in a table laid out with spaces is not `alice        10`; a copy that differs
-    in them is `near-identical` (reported, not pruned by default)."""
+    endings, a byte-order mark, trailing white space and blank lines (but in a fenced code
+    block), the Unicode form (NFC), and a prose paragraph's line breaks and runs of white
+    space (`_layout_free`). Case, indentation, tabs, every other line break and a run of
+    spaces elsewhere count: `US` is not `us`, code indented otherwise is other code, a tab
+    separates a table's fields, a setting on its own line is not the same setting inside the
+    comment above it, and `alice  10` in a table laid out with spaces is not
+    `alice        10`; a copy that differs in them is `near-identical` (reported, not pruned
+    by default)."""
     return _layout_free(unicodedata.normalize("NFC", text.replace("\ufeff", "")))
 
 
@@ -265,14 +266,15 @@ def _ends_sentence(paragraph: list[str]) -> bool:
 
 
 def _layout_free(text: str) -> str:
-    """The text's lines (line endings as \\n), blank lines and trailing white space dropped,
-    each as written but for prose paragraphs, each one line of its words one space apart.
-    A paragraph is the lines between blank lines, or lines that are not prose (a code
-    block's, a table's, a mark of `_MARKS`, no letter or digit), of which only the first may
-    be indented or a list item. It is prose when its last line ends a sentence
-    (`_ends_sentence`) and its lines are filled (`_filled`); a plain prose paragraph (its
-    first line neither indented nor a list item) after another continues its line. A re-wrap
-    changes none of this, so a paragraph filled at another width is the same line."""
+    """The text's lines (line endings as \\n), blank lines and trailing white space dropped but
+    in a fenced code block (where both count, but for an unclosed block's blank lines at the end
+    of the text), each as written but for prose paragraphs, each one line of its words one space
+    apart. A paragraph is the lines between blank lines, or lines that are not prose (a code
+    block's, a table's, a mark of `_MARKS`, no letter or digit), of which only the first may be
+    indented or a list item. It is prose when its last line ends a sentence (`_ends_sentence`)
+    and its lines are filled (`_filled`); a plain prose paragraph (its first line neither
+    indented nor a list item) after another continues its line. A re-wrap changes none of this,
+    so a paragraph filled at another width is the same line."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     out: list[str] = []
@@ -300,10 +302,15 @@ def _layout_free(text: str) -> str:
     for line in text.split("\n"):
         words = line.split()
         if not words:
-            if paragraph:
+            if fence:  # a code block's blank line counts: a heredoc's header or its body
+                out.append("")
+                joins = False
+            elif paragraph:
                 close()
             continue
-        line = line.rstrip(_TRAILING)
+        # a code block's line keeps its trailing white space (`\ ` at a shell line's end
+        # is no continuation)
+        line = line if fence else line.rstrip(_TRAILING)
         indent = line[:len(line) - len(line.lstrip())] if line[0].isspace() else ""
         first = words[0][0]
         prose = listed = opened = False
@@ -312,6 +319,7 @@ def _layout_free(text: str) -> str:
             if closing and closing.group(1).startswith(fence) \
                     and not line[closing.end():].strip():
                 fence = ""
+                line = line.rstrip(_TRAILING)
         elif first in "`~" and (opening := _FENCE.match(line)) is not None:
             fence, opened = opening.group(1), True
         elif _FIELDS.search(line, len(indent)) is None:
@@ -335,6 +343,8 @@ def _layout_free(text: str) -> str:
             joins = False
     if paragraph:
         close()
+    while out and not out[-1]:  # an unclosed code block's blank lines at the end
+        out.pop()
     return "\n".join(out)
 
 

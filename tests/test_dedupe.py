@@ -283,6 +283,11 @@ def test_normalization_ignores_the_layout_only() -> None:
     assert normalize_text("Deploy to the US region") != normalize_text("deploy to the us region")
     assert normalize_text("if x:\n    log(item)\n") != normalize_text("if x:\nlog(item)\n")
     assert normalize_text("if x:\n    log(item)\n") != normalize_text("if x:\n  log(item)\n")
+    # around a code block, and after an unclosed one at the end, blank lines and trailing
+    # white space are layout still
+    assert normalize_text("Run it:\n\n\n```\nmake  \n```  \n\nDone.\n") == \
+        normalize_text("Run it:\n```\nmake  \n```\nDone.")
+    assert normalize_text("```\nmake\n\n\n") == normalize_text("```\nmake")
 
 
 # an audit's cases: the default prune removed the first of each pair, whose
@@ -346,6 +351,14 @@ LAID_OUT_OTHERWISE = [
      "To: Board of Directors From: General Counsel\nRe: Settlement offer from Acme Ltd.\n\n"
      "Please review before Friday.\n"),
     ("name\x1falice\x1f\x1f10\n", "name\x1falice\x1f10\n"),
+    # a session-43 audit's: in a code block a blank line and trailing white space count (a
+    # heredoc's Bcc line in the body, then a header; `\ ` ends no shell line continuation)
+    ("# Release\n\n```sh\nsendmail ops@example.com <<EOF\nSubject: 4.2\n\nBcc: legal@example.com"
+     "\nShip it.\nEOF\n```\n",
+     "# Release\n\n```sh\nsendmail ops@example.com <<EOF\nSubject: 4.2\nBcc: legal@example.com"
+     "\n\nShip it.\nEOF\n```\n"),
+    ("# Deploy\n\n```sh\nrsync -a build/ \\\n  host:/srv/app\n```\n",
+     "# Deploy\n\n```sh\nrsync -a build/ \\ \n  host:/srv/app\n```\n"),
 ]
 
 
