@@ -106,18 +106,17 @@ def _add(archive: Archive, sources: Iterable[Source | Skipped], run: _Run,
         run.store_ahead(ahead)
     run.report.bytes_stored += archive.settle_blocks()
     if snapshot is not None:
-        # unreadable or no longer text is not deleted: a skipped path the chain's last
-        # snapshot held stays in this one at its previous version
-        skipped = {item.name for item in run.report.skipped}
-        if skipped:
-            run.report.kept_previous = sorted(
-                (skipped & archive.snapshot_paths(snapshot.host, snapshot.roots,
-                                                  snapshot.time))
-                - set(seen))
-            seen.extend(run.report.kept_previous)
+        # unreadable or no longer text is not deleted: a skipped path the parent snapshot
+        # held stays in this one at the version it held there (not the path's latest,
+        # which another host or a later-dated run may have added)
+        skipped = {item.name for item in run.report.skipped} - set(seen)
+        previous = archive.snapshot_versions(snapshot.host, snapshot.roots,
+                                             snapshot.time) if skipped else {}
+        kept = {name: previous[name] for name in sorted(skipped & previous.keys())}
+        run.report.kept_previous = list(kept)
         run.report.snapshot = archive.record_snapshot(
             seen, time=snapshot.time, host=snapshot.host, roots=snapshot.roots,
-            tags=snapshot.tags)
+            tags=snapshot.tags, kept=kept)
     run.report.space_not_released = archive.release_free_pages()
 
 

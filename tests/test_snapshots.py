@@ -962,3 +962,42 @@ def test_a_back_dated_snapshot_counts_against_the_latest_one_before_it(
                "2025-12-31T02:00:00Z")  # before every snapshot: no parent, all added
     assert counts(json.loads(dawn.stdout)) == (2, 0, 0)
     assert cli("verify", "s.bmin", "-q").returncode == 0
+
+
+def test_a_skipped_path_keeps_the_version_its_parent_snapshot_held(cli: Cli,
+                                                                   chdir_tmp: Path) -> None:
+    """A path `add` skips stays at the version the parent snapshot (same host and roots,
+    the latest at or before the run's time) held, not at the path's latest version: a
+    session-43 audit found the laptop's snapshot holding the server's text, and the laptop's
+    own version deleted by `forget --keep-last 1 --prune`; a back-dated run likewise took a
+    later-dated run's version."""
+    folder = chdir_tmp / "f"
+    folder.mkdir()
+
+    def run(data: bytes, *options: str) -> dict[str, Any]:
+        (folder / "a.md").write_bytes(data)
+        done = cli("add", "s.bmin", "f", "--model", HASHING, "--json", *options)
+        assert done.returncode == 0, done.stderr
+        return dict(json.loads(done.stdout))
+
+    run(b"laptop text\n", "--host", "laptop")  # snapshot 1
+    run(b"server text\n", "--host", "server")  # snapshot 2
+    third = run(b"bin\x00ary", "--host", "laptop")  # snapshot 3: parent 1
+    assert [(s["path"], s["kept_previous"]) for s in third["skipped"]] == [("f/a.md", True)]
+    snap = third["snapshot"]
+    assert (snap["added"], snap["changed"], snap["deleted"]) == (0, 0, 0)
+    assert snapshot_bytes(chdir_tmp / "s.bmin")[3] == {"f/a.md": b"laptop text\n"}
+    assert cli("forget", "s.bmin", "--keep-last", "1", "--prune").returncode == 0
+    assert snapshot_bytes(chdir_tmp / "s.bmin") == {2: {"f/a.md": b"server text\n"},
+                                                    3: {"f/a.md": b"laptop text\n"}}
+    assert cli("verify", "s.bmin", "-q").returncode == 0
+
+    (chdir_tmp / "s.bmin").unlink()
+    run(b"one\n", "--time", "2026-01-01T02:00:00Z")  # snapshot 1
+    run(b"three\n", "--time", "2026-01-03T02:00:00Z")  # snapshot 2
+    run(b"bin\x00ary", "--time", "2026-01-02T02:00:00Z")  # snapshot 3: parent 1
+    assert snapshot_bytes(chdir_tmp / "s.bmin")[3] == {"f/a.md": b"one\n"}
+    assert cli("forget", "s.bmin", "1", "--prune").returncode == 0
+    assert snapshot_bytes(chdir_tmp / "s.bmin") == {2: {"f/a.md": b"three\n"},
+                                                    3: {"f/a.md": b"one\n"}}
+    assert cli("verify", "s.bmin", "-q").returncode == 0

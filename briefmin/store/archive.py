@@ -704,27 +704,33 @@ class Archive:
     # -- snapshots (issue 16) ------------------------------------------------------------
 
     def record_snapshot(self, names: Iterable[str], *, time: datetime, host: str,
-                        roots: Sequence[str], tags: Sequence[str]) -> Snapshot:
-        """Record that an `add` run saw exactly these paths (at their latest versions) under
-        `roots`: a path of an earlier snapshot of the same host and roots that is missing
-        now is deleted in this one."""
+                        roots: Sequence[str], tags: Sequence[str],
+                        kept: Mapping[str, int] | None = None) -> Snapshot:
+        """Record that an `add` run saw exactly these paths (at their latest versions, but
+        those of `kept`: path -> the briefs.id its parent snapshot held, for a path the run
+        skipped) under `roots`: a path of an earlier snapshot of the same host and roots that
+        is missing now is deleted in this one."""
         self._require_writer()
-        seen = set(names)
+        seen = set(names) | set(kept or ())
         with self._db.transaction() as db:
             unchanged = snaps.repeat(db, seen, time=time, host=host, roots=roots, tags=tags)
             if unchanged is not None:
                 return unchanged
             latest = catalogue.latest_briefs(db)
             held = {name: latest[name] for name in seen if name in latest}
+            if kept:  # not the path's latest version: another host's or a later-dated run's
+                size = snaps.sizes(db, kept.values())
+                held.update({name: (i, size[i]) for name, i in kept.items() if i in size})
             ids = {name: i for name, (i, _) in held.items()}
             return snaps.record(db, ids, time=time, host=host, roots=roots, tags=tags,
                                 total_bytes=sum([size for _, size in held.values()]))
 
-    def snapshot_paths(self, host: str, roots: Sequence[str],
-                       before: datetime | None = None) -> set[str]:
-        """The paths the newest snapshot of this host and roots holds (none yet: empty);
-        with `before`, the latest one at or before that time (what `add` compares with)."""
-        return snaps.open_paths(self._db, host, roots, before)
+    def snapshot_versions(self, host: str, roots: Sequence[str],
+                          before: datetime | None = None) -> dict[str, int]:
+        """Path -> briefs.id of what the newest snapshot of this host and roots holds (none
+        yet: empty); with `before`, of the latest one at or before that time (what `add`
+        compares with)."""
+        return snaps.open_versions(self._db, host, roots, before)
 
     def snapshot_members(self, snapshot: Snapshot) -> set[tuple[str, int]]:
         """The (path, version) pairs a snapshot holds."""

@@ -154,7 +154,7 @@ def record(db: Connection, brief_ids: dict[str, int], *, time: datetime, host: s
     parent = _latest(db, host, roots, time)
     newest = _newest(db, chain) if chain is not None else None
     before = (set() if parent is None else set(held) if parent[0] == newest
-              else _held(db, parent[1], parent[0]))
+              else held_by(db, parent[1], parent[0]))
     snapshot = _insert(db, time, host, roots, tags, chain, len(brief_ids), total_bytes,
                        _changes(db, brief_ids, before), names_digest(brief_ids))
     # spans are put again with a new `last` (part of their checksum). No snapshot of this
@@ -203,13 +203,35 @@ def _latest(db: Connection, host: str, roots: Sequence[str], limit: datetime | N
     return None if best is None else (best[0][1], best[1])
 
 
+def newest_per_chain(db: Connection) -> set[tuple[int, int]]:
+    """(id, chain) of each chain's latest snapshot in time (then the highest id: what
+    `restore --snapshot latest` reads) and of its last recorded one (they differ after a
+    run dated back with `--time`). A time that cannot be read counts as the latest."""
+    best: dict[int, tuple[tuple[datetime, int], int]] = {}
+    last: dict[int, int] = {}
+    never = datetime.max.replace(tzinfo=UTC)
+    for snapshot_id, chain, time in db.query("SELECT id, chain, time FROM snapshots"):
+        if not isinstance(chain, int) or not isinstance(snapshot_id, int):
+            continue  # a damaged row: its checksum names it
+        try:
+            when = datetime.fromisoformat(time)
+            when = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+        except (TypeError, ValueError):
+            when = never
+        key = (when, snapshot_id)
+        if chain not in best or key > best[chain][0]:
+            best[chain] = (key, snapshot_id)
+        last[chain] = max(last.get(chain, snapshot_id), snapshot_id)
+    return {(i, chain) for chain, (_, i) in best.items()} | {(i, c) for c, i in last.items()}
+
+
 def _newest(db: Connection, chain: int) -> int:
     """The id of the chain's last recorded snapshot."""
     (newest,), = db.query("SELECT MAX(id) FROM snapshots WHERE chain = ?", (chain,))
     return int(newest)
 
 
-def _held(db: Connection, chain: int, snapshot_id: int) -> set[int]:
+def held_by(db: Connection, chain: int, snapshot_id: int) -> set[int]:
     """The brief ids a snapshot holds."""
     return {int(b) for b, in db.query(f"SELECT s.brief_id FROM snapshot_spans s WHERE {_COVERS}",
                                       (chain, snapshot_id, snapshot_id))}
@@ -258,16 +280,31 @@ def _previous(db: Connection, host: str, roots: Sequence[str]
                             f"WHERE {_COVERS}", (chain, newest, newest))}
 
 
-def open_paths(db: Connection, host: str, roots: Sequence[str],
-               before: datetime | None = None) -> set[str]:
-    """The paths the newest snapshot of the chain of this host and roots holds; with
-    `before`, those of the latest one at or before that time (a new snapshot's parent)."""
+def open_versions(db: Connection, host: str, roots: Sequence[str],
+                  before: datetime | None = None) -> dict[str, int]:
+    """Path -> briefs.id of what the newest snapshot of the chain of this host and roots
+    holds; with `before`, of the latest one at or before that time (a new snapshot's
+    parent)."""
     if not present(db):
-        return set()
+        return {}
     if before is None:
-        return set(_paths(db, _previous(db, host, roots)[1]).values())
-    parent = _latest(db, host, roots, before)
-    return set() if parent is None else set(_paths(db, _held(db, parent[1], parent[0])).values())
+        held = set(_previous(db, host, roots)[1])
+    else:
+        parent = _latest(db, host, roots, before)
+        held = set() if parent is None else held_by(db, parent[1], parent[0])
+    return {path: brief for brief, path in _paths(db, held).items()}
+
+
+def sizes(db: Connection, brief_ids: Iterable[int]) -> dict[int, int]:
+    """briefs.id -> the bytes its content holds."""
+    wanted = sorted(set(brief_ids))
+    out: dict[int, int] = {}
+    for start in range(0, len(wanted), 500):  # SQLite caps bound parameters per statement
+        part = wanted[start:start + 500]
+        out.update({int(i): int(size) for i, size in db.query(
+            "SELECT b.id, c.size FROM briefs b JOIN contents c ON c.id = b.content "
+            f"WHERE b.id IN ({','.join('?' * len(part))})", part)})
+    return out
 
 
 def _paths(db: Connection, brief_ids: Iterable[int]) -> dict[int, str]:
