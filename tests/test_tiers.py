@@ -28,7 +28,7 @@ from briefmin.search import search_texts
 from briefmin.sources import Source
 from briefmin.store import rows
 
-from .conftest import Cli, cached_encoder, vector_rows
+from .conftest import HASHING, Cli, cached_encoder, vector_rows
 from .test_dedupe import PLANTED
 from .test_reliability import briefmin_proc
 from .test_search import PARAPHRASED_QUERIES, TWINS
@@ -162,6 +162,27 @@ def test_tier_usage_errors(tmp_path: Path, chdir_tmp: Path, cli: Cli) -> None:
         assert "Traceback" not in result.stderr
     missing = cli("tier", tmp_path / "none.bmin", "--codes", "small", "--older-than", "1d")
     assert missing.returncode == ExitStatus.ARCHIVE
+
+
+def test_tier_keeps_the_codes_of_the_newest_snapshot_in_time(chdir_tmp: Path, cli: Cli
+                                                              ) -> None:
+    """The snapshot `restore --snapshot latest` reads is the newest in time: after a run
+    dated back with `--time` it is not the last recorded, whose versions `tier` kept before
+    while it re-encoded the latest's (a session-43 audit)."""
+    folder = chdir_tmp / "src"
+    folder.mkdir()
+    for text, when in (("version one text", "2026-01-02T02:00:00Z"),
+                       ("version two text", "2026-01-01T02:00:00Z")):
+        (folder / "a.md").write_text(text + "\n")
+        done = cli("add", "t.bmin", "src", "--model", HASHING, "-q", "--time", when)
+        assert done.returncode == 0, done.stderr
+    listed = cli("ls", "t.bmin", "--snapshot", "latest", "--json")
+    assert [(r["path"], r["version"]) for r in json.loads(listed.stdout)] == [("src/a.md", 1)]
+    dry = cli("tier", "t.bmin", "--older-than", "0h", "--codes", "small", "--dry-run",
+              "--json")
+    assert dry.returncode == 0, dry.stderr
+    # version 2 is the path's latest, version 1 what "latest" restores: neither is tiered
+    assert json.loads(dry.stdout)["contents"] == 0
 
 
 def test_verify_covers_the_tier_layout(tmp_path: Path, chdir_tmp: Path, cli: Cli) -> None:

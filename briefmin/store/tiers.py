@@ -67,13 +67,13 @@ def old_contents(db: Connection, cutoff: datetime) -> set[int]:
 
 
 def newest_snapshot_briefs(db: Connection) -> set[int]:
-    """briefs.id of every version the newest snapshot of some chain holds."""
+    """briefs.id of every version the newest snapshot of some chain holds: newest in time
+    (what restoring "last night" gives, also after a run dated back with `--time`) and the
+    last recorded."""
     if not snaps.present(db):
         return set()
-    return {int(b) for (b,) in db.query(
-        "SELECT s.brief_id FROM snapshot_spans s JOIN (SELECT chain, MAX(id) AS top FROM "
-        "snapshots GROUP BY chain) c ON s.chain = c.chain "
-        "WHERE s.first <= c.top AND (s.last IS NULL OR s.last >= c.top)")}
+    return {b for snapshot_id, chain in snaps.newest_per_chain(db)
+            for b in snaps.held_by(db, chain, snapshot_id)}
 
 
 def tier(db: Connection, codes: str, cutoff: datetime, *, dry_run: bool,
