@@ -15,12 +15,13 @@ get every row as an int8 array in the archive's own scale whatever its tier, and
 
 from __future__ import annotations
 
+import functools
 import json
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Sequence, Set
+from collections.abc import Callable, Iterable, Sequence, Set
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
 from ..errors import IntegrityError
 from . import rows, schema
@@ -280,6 +281,26 @@ def _subset(n: int, columns: Sequence[bytes], keep: npt.NDArray[np.bool_], row_b
             if row_bytes else b"")
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _reads_segments(read: Callable[_P, _R]) -> Callable[_P, _R]:
+    """A reader of segment blobs: a cell of another type or length than its segment says
+    (a flipped bit; the row's checksum names it) is a damaged archive (exit 3), not a bug
+    (numpy's TypeError or ValueError, exit 70)."""
+    @functools.wraps(read)
+    def checked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return read(*args, **kwargs)
+        except (TypeError, ValueError) as exc:
+            db = args[0] if args and isinstance(args[0], Connection) else None
+            where = f"{db.path}: " if db is not None else ""
+            raise IntegrityError(f"{where}a vector segment cannot be read ({exc}); run "
+                                 "`briefmin verify`") from exc
+    return checked
+
+
 @dataclass(frozen=True)
 class Readout:
     """Turns the stored codes of any tier into int8 codes of the archive's own scale, so
@@ -360,6 +381,7 @@ class CodeReader:
                 within[here] = self.picked[k][within[here]]
         return np.column_stack([self.segment_ids[segment], within])
 
+    @_reads_segments
     def __call__(self, rows: npt.NDArray[np.int64], signs: npt.NDArray[np.uint8]
                  ) -> npt.NDArray[np.int8]:
         """The int8 codes of loaded rows (`signs`: their binary codes, for binary rows)."""
@@ -460,6 +482,7 @@ def _kind_mask(kinds: Sequence[int]) -> npt.NDArray[np.bool_]:
     return wanted
 
 
+@_reads_segments
 def load(db: Connection, meta: schema.Meta, kinds: Sequence[int]) -> StoredVectors:
     """All vector rows of the given kinds, in a few large reads (one per segment). Rescoring
     codes stay on disk until `StoredVectors.int8(rows)` asks for some; where each row lies is
@@ -506,6 +529,7 @@ def load(db: Connection, meta: schema.Meta, kinds: Sequence[int]) -> StoredVecto
         decoder=decoder)
 
 
+@_reads_segments
 def all_codes(db: Connection, meta: schema.Meta, kinds: Sequence[int]) -> npt.NDArray[np.int8]:
     """Every rescoring code of the given kinds, in segment order (as `load(kinds)`)."""
     import numpy as np
@@ -534,6 +558,7 @@ def tier_lengths(scale: Int8Scale, codes: npt.NDArray[np.int8], tiers: npt.NDArr
     return out
 
 
+@_reads_segments
 def chunk_vectors(db: Connection, meta: schema.Meta, contents: Set[int]
                   ) -> dict[int, Floats]:
     """The unit chunk vectors (KIND_CHUNK rows, stored order) of these contents, from their
@@ -566,6 +591,7 @@ def chunk_vectors(db: Connection, meta: schema.Meta, contents: Set[int]
 
 # -- tiers ----------------------------------------------------------------------------------
 
+@_reads_segments
 def tier_counts(db: Connection, meta: schema.Meta, contents: Set[int], bits: int
                 ) -> tuple[int, int, int, int]:
     """(contents, rows) of these contents whose codes have more than `bits` bits per
@@ -657,6 +683,7 @@ def _write_moved(db: Connection, moved: list[tuple[bytes, ...]], bits: int,
               *(b"".join(m[col] for m in moved) for col in range(5))), bits, profile)
 
 
+@_reads_segments
 def fit_decoder(db: Connection, meta: schema.Meta, older: BinaryDecoder | None = None
                 ) -> BinaryDecoder | None:
     """Fit the binary decoder on up to DECODER_SAMPLE rows that still have rescoring codes
@@ -690,6 +717,7 @@ def fit_decoder(db: Connection, meta: schema.Meta, older: BinaryDecoder | None =
     return BinaryDecoder.fit(matrix, np.concatenate(signs))
 
 
+@_reads_segments
 def tier_totals(db: Connection, meta: schema.Meta) -> dict[str, int]:
     """Vector rows by bits per dimension of their rescoring codes (for `info`)."""
     coded = code_bits(db)

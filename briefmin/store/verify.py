@@ -95,8 +95,8 @@ class _Verifier:
 
     def table(self, table: str) -> Iterator[tuple[Any, ...]]:
         """Every row of `table` as (its values..., checksum), each value exactly as stored:
-        text that is not UTF-8 comes back as bytes (and fails its checksum) instead of
-        stopping the read."""
+        text that is not UTF-8 comes back with its bytes as escapes (and fails its checksum)
+        instead of stopping the read."""
         columns = (*rows.COLUMNS[table], "checksum")
         cells = ", ".join(f"typeof({c}), CAST({c} AS BLOB)" for c in columns)
         for raw in self.db.iterate(f"SELECT {cells} FROM main.{table}"):
@@ -407,10 +407,12 @@ def _value(kind: str, raw: bytes | None) -> Any:
     if kind == "real":
         return float(raw)
     if kind == "text":
+        # always a str, so that a blob's bytes turned text fail its checksum (a str sums as
+        # text, not as the blob's bytes); text that is not UTF-8 keeps its bytes as escapes
         try:
-            return raw.decode("utf-8")
+            return raw.decode("utf-8", "surrogatepass")
         except UnicodeDecodeError:
-            return raw
+            return raw.decode("utf-8", "surrogateescape")
     return bytes(raw)
 
 
