@@ -381,7 +381,7 @@ def _render_add(report: AddReport, json_out: bool, quiet: bool) -> None:
         if not quiet and not json_out:
             kept = ("; the snapshot keeps its previous version"
                     if skipped.name in report.kept_previous else "")
-            output.warn(f"skipped {output.escape_name(skipped.name)}: {skipped.reason}{kept}")
+            output.warn(f"skipped {output.skipped_name(skipped)}: {skipped.reason}{kept}")
     for path, encoding in report.fallback_decoded:
         if not quiet and not json_out:
             output.warn(f"{path} is not UTF-8; stored byte-exact, decoded as {encoding} "

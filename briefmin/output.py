@@ -167,6 +167,16 @@ def escape_name(value: Any) -> str:
     return text if text.isprintable() else printable(_bytes_shown(text))
 
 
+def skipped_name(skipped: Any) -> str:
+    """How a warning names a skipped file (briefmin.text.Skipped): its archive name, but for
+    a name that is not UTF-8, which has none, the file as reached, each such byte `\\xNN`
+    (its `name` holds `\\xNN` as text already, which `escape_name` would double)."""
+    path = skipped.path
+    if path is not None and _SURROGATE.search(path):
+        return escape_name(path)
+    return escape_name(skipped.name)
+
+
 # a lone surrogate: in a path from the command line, a byte that is not UTF-8 (Python reads
 # `bad\xff.md` as 'bad\udcff.md', its "surrogateescape")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -237,7 +247,7 @@ def dedupe_groups(report: Any, quiet: bool) -> None:
 
     for skipped in report.skipped:
         if not quiet:
-            warn(f"skipped {escape_name(skipped.name)}: {skipped.reason}")
+            warn(f"skipped {skipped_name(skipped)}: {skipped.reason}")
     rows = []
     # in CI mode a column of its own says which members are the given briefs: a ` (new)`
     # after the path made `cut -f5` give no usable path

@@ -185,14 +185,20 @@ class FolderWriter:
         return self.error(f"cannot write {self.root.joinpath(*parts)}: a folder is in the way")
 
     def _folder(self, parts: tuple[str, ...]) -> int:
-        """The descriptor of root/parts, opened (and created) one part at a time."""
+        """The descriptor of root/parts, opened (and created) one part at a time, from the
+        deepest folder of them already open (a loop: a name 1,000 folders deep is fine)."""
         fd = self._open.get(parts)
         if fd is None:
-            if parts:
-                fd = self._open_child(self._folder(parts[:-1]), parts)
-            else:
+            depth = len(parts)
+            while depth and parts[:depth] not in self._open:
+                depth -= 1
+            fd = self._open.get(parts[:depth])
+            if fd is None:
                 fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            self._open[parts] = fd
+                self._open[()] = fd
+            for end in range(depth + 1, len(parts) + 1):
+                fd = self._open_child(fd, parts[:end])
+                self._open[parts[:end]] = fd
         for other in [p for p in self._open if p != parts[:len(p)]]:
             os.close(self._open.pop(other))  # off the current path: sorted names are done
         self._last = (parts, fd)

@@ -92,7 +92,7 @@ def is_utf8(text: str) -> bool:
 def _checked_name(path: str) -> str | Skipped:
     if not is_utf8(path):
         return Skipped(os.fsencode(path).decode("utf-8", "backslashreplace"),
-                       "file name is not valid UTF-8; rename it")
+                       "file name is not valid UTF-8; rename it", path)
     return archive_name(path)
 
 
@@ -189,6 +189,16 @@ def _walk(root: str, include: tuple[str, ...], exclude: tuple[str, ...],
     def on_error(exc: OSError) -> None:
         raise InputError(f"{exc.filename}: cannot list folder ({exc.strerror})")
 
+    try:
+        yield from _walk_folders(root, include, exclude, max_bytes, on_left_out, on_error)
+    except RecursionError:  # os.walk recurses once per level (Python < 3.12)
+        raise InputError(f"{root}: folders nested too deep to walk (about 1,000 levels); "
+                         "add a deeper folder by its own path") from None
+
+
+def _walk_folders(root: str, include: tuple[str, ...], exclude: tuple[str, ...],
+                  max_bytes: int, on_left_out: Callable[[str], None] | None,
+                  on_error: Callable[[OSError], None]) -> Iterator[Source | Skipped]:
     for folder, dirs, files in os.walk(root, onerror=on_error):
         dirs.sort()
         dirs[:] = [d for d in dirs if not _matches(d, exclude)]

@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import sqlite3
+import subprocess
 import sys
 import threading
 import time
@@ -525,6 +526,55 @@ def test_an_argument_that_is_not_utf8_is_a_usage_error(chdir_tmp: Path, args: li
     assert done.returncode == ExitStatus.USAGE, stderr
     assert stderr.count("\n") == 1 and "is not valid UTF-8" in stderr and "\\xe9" in stderr
     assert not (chdir_tmp / "a.bmin").exists()
+
+
+def test_a_file_name_that_is_not_utf8_is_shown_as_its_bytes(chdir_tmp: Path) -> None:
+    """The skip warning named `bad\\xffname.md` (the escape's backslash doubled, as of a
+    name holding a backslash of its own): it shows `bad\\xffname.md` as `minify` does, and
+    a name that holds the characters `\\xff` still has its backslash doubled."""
+    os.mkdir(b"f")
+    (chdir_tmp / "f" / "ok.md").write_text("a brief\n")
+    with open(b"f/bad\xffname.md", "wb") as file:
+        file.write(b"another brief\n")
+    (chdir_tmp / "f" / "lit\\xffname.md").write_bytes(b"\x00binary\x00")
+    done = run_briefmin("add", "a.bmin", "f", "--model", HASHING, cwd=chdir_tmp)
+    assert done.returncode == 0, done.stderr
+    warnings = sorted(line for line in done.stderr.decode().splitlines()
+                      if "warning: skipped" in line)
+    assert warnings == [
+        "briefmin: warning: skipped f/bad\\xffname.md: file name is not valid UTF-8; rename it",
+        "briefmin: warning: skipped f/lit\\\\xffname.md: binary, not text"], warnings
+
+
+def test_a_name_a_thousand_folders_deep(chdir_tmp: Path) -> None:
+    """`add` took such a name from stdin and `restore` then ended in a RecursionError (exit
+    70, "a bug"), opening one folder per level by recursion; `add` of such a folder did too
+    (os.walk recurses). Restore writes it now; the walk is a one-line usage error."""
+    name = "d/" * 1000 + "b.md"
+    added = run_briefmin("add", "a.bmin", "-", "--name", name, "--model", HASHING,
+                         cwd=chdir_tmp, input=b"deep brief\n")
+    assert added.returncode == 0, added.stderr
+    try:
+        restored = run_briefmin("restore", "a.bmin", "--to", "out", cwd=chdir_tmp)
+        assert restored.returncode == 0, restored.stderr
+        folder = os.open(chdir_tmp / "out", os.O_RDONLY)
+        try:
+            for _ in range(1000):
+                inner = os.open("d", os.O_RDONLY, dir_fd=folder)
+                os.close(folder)
+                folder = inner
+            with open(os.open("b.md", os.O_RDONLY, dir_fd=folder), "rb") as file:
+                assert file.read() == b"deep brief\n"
+        finally:
+            os.close(folder)
+        walked = run_briefmin("add", "b.bmin", "out", "--model", HASHING, cwd=chdir_tmp)
+        if sys.version_info >= (3, 12):  # os.walk is a loop there
+            assert walked.returncode == 0, walked.stderr
+        else:
+            assert walked.returncode == ExitStatus.USAGE, walked.stderr
+            assert walked.stderr.decode().count("\n") == 1 and b"too deep" in walked.stderr
+    finally:  # gone before pytest's own clean-up, whose rmtree recurses once per level too
+        subprocess.run(["rm", "-rf", str(chdir_tmp / "out")], check=True)
 
 
 @pytest.mark.parametrize("model", ["/nonexistent", "./no/such/model", "../missing"])
