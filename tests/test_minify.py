@@ -29,6 +29,7 @@ from briefmin.minify import (
     Document,
     Priors,
     UnitVectors,
+    _without_dangling_end,
     choices,
     choose,
     count_words,
@@ -1101,6 +1102,35 @@ def test_clause_split() -> None:
     assert split_clauses("-- --", words=True) == ["-- --"]
 
 
+def test_the_cut_lead_ends_on_a_word_that_says_something() -> None:
+    """The cut lead stopped on whatever word the budget reached: "... jams several times a
+    day and", a short description's "... directly. If". It ends before the joining words
+    (articles, conjunctions, prepositions) at a cut inside a block, and keeps them where a
+    block ends, or where one is its block's first kept word (a heading kept for it would be
+    left with nothing under it)."""
+    text = ("The shared printer on the 3rd floor jams several times a day and the lease ends "
+            "next month. Please get quotes for a replacement device.\n\nDecision by the "
+            "20th.\n")
+    words = text.split()
+    ends = set()
+    for budget in range(1, len(words) + 1):
+        word_doc = parse(text, budget, clauses=True, words=True)
+        cut = render(word_doc, _without_dangling_end(
+            word_doc, select_in_order(word_doc, budget)), budget).split()
+        assert cut == words[:len(cut)] and 1 <= len(cut) <= budget
+        last = cut[-1].lower()
+        # (a block's first word stays: a budget of one word keeps that word)
+        assert last.strip(".") not in ("a", "the", "and", "on", "for") or len(cut) == 1
+        assert len(cut) >= budget - 3  # "... ends next month. Please get quotes for a"
+        ends.add(last)
+    assert "day" in ends and "and" not in ends
+    # where the cut falls at a block's end, its last word stays whatever it is
+    listed = "- Ship it on\n- Done by\n"
+    word_doc = parse(listed, 3, clauses=True, words=True)
+    assert render(word_doc, _without_dangling_end(word_doc, select_in_order(word_doc, 4)),
+                  4).split() == ["-", "Ship", "it", "on"]
+
+
 def test_no_output_is_a_mark_without_words() -> None:
     """Headings with nothing under them, cut to a budget of a word or two: the cut lead
     kept `#` alone (and then `# A` over `##`), a mark that says nothing."""
@@ -1287,7 +1317,8 @@ def test_the_measured_pick_is_the_closest_candidate(text: str, ratio: float) -> 
     clause_doc = parse(text, budget, clauses=True)
     clause_options = choices(clause_doc, unit_vectors(hashing(), [clause_doc])[0], budget)
     word_doc = parse(text, budget, clauses=True, words=True)
-    cut_lead = render(word_doc, select_in_order(word_doc, budget))
+    cut_lead = render(word_doc, _without_dangling_end(word_doc, select_in_order(word_doc,
+                                                                             budget)))
     outputs = list(dict.fromkeys([*(render(doc, m) for m in options),
                                   *(render(clause_doc, m) for m in clause_options),
                                   *([cut_lead] if PICK_CUT_LEAD else [])]))
