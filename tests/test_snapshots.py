@@ -997,7 +997,12 @@ def test_a_skipped_path_keeps_the_version_its_parent_snapshot_held(cli: Cli,
     run(b"three\n", "--time", "2026-01-03T02:00:00Z")  # snapshot 2
     run(b"bin\x00ary", "--time", "2026-01-02T02:00:00Z")  # snapshot 3: parent 1
     assert snapshot_bytes(chdir_tmp / "s.bmin")[3] == {"f/a.md": b"one\n"}
+    # the file back as its latest version: unchanged to `add`, yet not what snapshot 3
+    # holds, so not the unchanged night's shortcut (a review: it copied `one`, 0 changed)
+    fourth = run(b"three\n", "--time", "2026-01-02T12:00:00Z")["snapshot"]
+    assert (fourth["added"], fourth["changed"], fourth["deleted"]) == (0, 1, 0)
     assert cli("forget", "s.bmin", "1", "--prune").returncode == 0
     assert snapshot_bytes(chdir_tmp / "s.bmin") == {2: {"f/a.md": b"three\n"},
-                                                    3: {"f/a.md": b"one\n"}}
+                                                    3: {"f/a.md": b"one\n"},
+                                                    4: {"f/a.md": b"three\n"}}
     assert cli("verify", "s.bmin", "-q").returncode == 0

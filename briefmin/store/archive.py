@@ -723,7 +723,9 @@ class Archive:
                 held.update({name: (i, size[i]) for name, i in kept.items() if i in size})
             ids = {name: i for name, (i, _) in held.items()}
             return snaps.record(db, ids, time=time, host=host, roots=roots, tags=tags,
-                                total_bytes=sum([size for _, size in held.values()]))
+                                total_bytes=sum([size for _, size in held.values()]),
+                                latest=all(latest.get(name, (-1,))[0] == i
+                                           for name, i in ids.items()))
 
     def snapshot_versions(self, host: str, roots: Sequence[str],
                           before: datetime | None = None) -> dict[str, int]:

@@ -129,20 +129,24 @@ def _highest_id(db: Connection) -> int:
 
 def _insert(db: Connection, time: datetime, host: str, roots: Sequence[str],
             tags: Sequence[str], chain: int | None, files: int, total_bytes: int,
-            changes: tuple[int, int, int], digest: bytes) -> Snapshot:
+            changes: tuple[int, int, int], digest: bytes, latest: bool = True) -> Snapshot:
+    """Write a snapshot row. `latest`: it holds each path's latest version; if not (a skipped
+    path kept at its parent's older version), its `top` is -1, which no brief id matches, so
+    the next run does not take `repeat`'s shortcut, which assumes it does."""
     snapshot_id = _highest_id(db) + 1  # chosen first: the checksum covers it
     rows.put(db, "snapshots", (
         snapshot_id, time.isoformat(), host, json.dumps(sorted(roots)),
         json.dumps(list(split_tags(tags))),
         chain or snapshot_id,  # a new chain is named after its first snapshot
-        files, total_bytes, *changes, digest, _top_brief(db)))
+        files, total_bytes, *changes, digest, _top_brief(db) if latest else -1))
     schema.write_meta(db, {"snapshot_seq": snapshot_id})
     return _snapshot(db, db.one(f"SELECT {_COLUMNS} FROM snapshots WHERE id = ?",
                                 (snapshot_id,)))
 
 
 def record(db: Connection, brief_ids: dict[str, int], *, time: datetime, host: str,
-           roots: Sequence[str], tags: Sequence[str], total_bytes: int) -> Snapshot:
+           roots: Sequence[str], tags: Sequence[str], total_bytes: int,
+           latest: bool = True) -> Snapshot:
     """Record a snapshot holding exactly these briefs (path -> briefs.id). Its spans continue
     those of the chain's newest snapshot (the last recorded); its counts compare it with its
     parent, the latest snapshot of this host and roots at or before `time` (README; they
@@ -156,7 +160,7 @@ def record(db: Connection, brief_ids: dict[str, int], *, time: datetime, host: s
     before = (set() if parent is None else set(held) if parent[0] == newest
               else held_by(db, parent[1], parent[0]))
     snapshot = _insert(db, time, host, roots, tags, chain, len(brief_ids), total_bytes,
-                       _changes(db, brief_ids, before), names_digest(brief_ids))
+                       _changes(db, brief_ids, before), names_digest(brief_ids), latest)
     # spans are put again with a new `last` (part of their checksum). No snapshot of this
     # chain lies between its previous one and this one: a span still open closes just
     # before this one, and one that a forgotten newer snapshot closed opens again
