@@ -170,8 +170,10 @@ _WORD = re.compile(r"[^\W_]")  # a letter or a digit: a line without one is a ru
 # (`rm -rf /tmp`, `key = value`, `To: counsel`) has not. A quote after the full stop does not
 # count, so a script's `echo "Done."` or a call's `log("Done.")` ends none
 _FULL_STOPS = (".", "!", "?", ":", "\u2026", "\u3002", "\uff01", "\uff1f", "\uff1a")
-# a code block's fence (CommonMark: three or more backticks or tildes, indented under 4)
-_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+# a code block's fence: three or more backticks or tildes, indented any way (CommonMark
+# allows under 4 columns, but a list item's fence is indented by its content, 4 spaces or a
+# tab; a fence read inside indented code only makes its lines count as written, as they do)
+_FENCE = re.compile(r"[ \t]*(`{3,}|~{3,})")
 # a tab or an ASCII field separator inside a line: a table's row, whose fields they part
 _FIELDS = re.compile("[\t\x1c-\x1f]")
 # white space a line may end in: any but the field separators (an empty last field)

@@ -359,6 +359,11 @@ LAID_OUT_OTHERWISE = [
      "\n\nShip it.\nEOF\n```\n"),
     ("# Deploy\n\n```sh\nrsync -a build/ \\\n  host:/srv/app\n```\n",
      "# Deploy\n\n```sh\nrsync -a build/ \\ \n  host:/srv/app\n```\n"),
+    # ... and in a list item's fence, indented 4 spaces or a tab (a review's cases)
+    ("- Deploy:\n\n    ```sh\n    rsync -a build/ \\\n      host:/srv/app\n    ```\n",
+     "- Deploy:\n\n    ```sh\n    rsync -a build/ \\ \n      host:/srv/app\n    ```\n"),
+    ("- Deploy:\n\n\t```sh\n\techo one\n\n\techo two\n\t```\n",
+     "- Deploy:\n\n\t```sh\n\techo one\n\techo two\n\t```\n"),
 ]
 
 
