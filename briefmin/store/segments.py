@@ -245,6 +245,27 @@ def _row_bytes(bits: int, dim: int) -> int:
     return dim * bits // 8
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _reads_segments(read: Callable[_P, _R]) -> Callable[_P, _R]:
+    """A reader of segment blobs: a cell of another type or length than its segment says
+    (a flipped bit; the row's checksum names it) is a damaged archive (exit 3), not a bug
+    (numpy's TypeError or ValueError, exit 70)."""
+    @functools.wraps(read)
+    def checked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return read(*args, **kwargs)
+        except (TypeError, ValueError) as exc:
+            db = args[0] if args and isinstance(args[0], Connection) else None
+            where = f"{db.path}: " if db is not None else ""
+            raise IntegrityError(f"{where}a vector segment cannot be read ({exc}); run "
+                                 "`briefmin verify`") from exc
+    return checked
+
+
+@_reads_segments
 def remove_contents(db: Connection, meta: schema.Meta, gone: set[int]) -> None:
     """Drop the rows of these contents from every segment. The caller holds a write
     transaction."""
@@ -279,26 +300,6 @@ def _subset(n: int, columns: Sequence[bytes], keep: npt.NDArray[np.bool_], row_b
             np.frombuffer(bits, np.uint8).reshape(n, width)[keep].tobytes(),
             np.frombuffer(int8, np.uint8).reshape(n, row_bytes)[keep].tobytes()
             if row_bytes else b"")
-
-
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
-
-
-def _reads_segments(read: Callable[_P, _R]) -> Callable[_P, _R]:
-    """A reader of segment blobs: a cell of another type or length than its segment says
-    (a flipped bit; the row's checksum names it) is a damaged archive (exit 3), not a bug
-    (numpy's TypeError or ValueError, exit 70)."""
-    @functools.wraps(read)
-    def checked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        try:
-            return read(*args, **kwargs)
-        except (TypeError, ValueError) as exc:
-            db = args[0] if args and isinstance(args[0], Connection) else None
-            where = f"{db.path}: " if db is not None else ""
-            raise IntegrityError(f"{where}a vector segment cannot be read ({exc}); run "
-                                 "`briefmin verify`") from exc
-    return checked
 
 
 @dataclass(frozen=True)
