@@ -10,13 +10,15 @@ too ("oldest daily snapshot"). --keep-within keeps everything newer than the new
 (and the oldest snapshot of all when it is among them, as restic does); --keep-tag keeps
 snapshots holding all the tags of a comma-separated list. A snapshot kept by any rule stays.
 Calendar fields are those of each snapshot's own UTC offset, as restic reads its snapshots'
-local times.
+local times; --keep-within's calendar part is counted in the machine's local time when the
+newest snapshot is written in it, as Go's AddDate does.
 
 No SQL and no archive here: tests check it against restic's own golden files."""
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -68,14 +70,47 @@ class Duration:
 
     def before(self, moment: datetime) -> datetime:
         """`moment` minus this duration, with Go's AddDate normalization (31 March minus a
-        month is 3 March, as restic computes it)."""
+        month is 3 March, as restic computes it). The calendar part is counted in the
+        machine's local time when `moment` is written in it (its offset is the local one
+        then), as Go does for a time it read in the local zone: a day back from the night
+        after the autumn clock change is 25 hours (`_local_wall`); the hours are hours."""
         months = moment.year * 12 + moment.month - 1 - self.years * 12 - self.months
         year, month = divmod(months, 12)
         try:
             first = moment.replace(year=year, month=month + 1, day=1)
-            return first + timedelta(days=moment.day - 1 - self.days, hours=-self.hours)
+            wall = first + timedelta(days=moment.day - 1 - self.days)
         except (ValueError, OverflowError):  # before year 1: as far back as time goes
             return datetime.min.replace(tzinfo=moment.tzinfo)
+        local = _local_wall(moment, wall)
+        return (wall if local is None else local) - timedelta(hours=self.hours)
+
+
+def _local_offset(instant: float) -> int | None:
+    """The machine's local UTC offset, in seconds, at a POSIX time (None: out of range)."""
+    try:
+        return time.localtime(instant).tm_gmtoff
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _local_wall(moment: datetime, wall: datetime) -> datetime | None:
+    """`wall` (a calendar date and clock time shifted from `moment`'s) as the instant Go's
+    time.Date gives it in the machine's local zone, when `moment` is written in that zone
+    (its offset is the local one then); None otherwise. Go takes the offset in force at the
+    wall time read as UTC, or, when the instant that gives is outside that offset's span,
+    the offset at that instant (a wall time in the spring gap or the autumn overlap)."""
+    offset = moment.utcoffset()
+    if offset is None or _local_offset(moment.timestamp()) != offset.total_seconds():
+        return None
+    unix = (wall.replace(tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()
+    guess = _local_offset(unix)
+    if guess is None:
+        return None
+    if _local_offset(unix - guess) != guess:
+        guess = _local_offset(unix - guess)
+        if guess is None:
+            return None
+    return datetime.fromtimestamp(unix - guess, UTC).astimezone(moment.tzinfo)
 
 
 @dataclass(frozen=True)

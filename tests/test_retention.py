@@ -145,3 +145,28 @@ def test_keep_within_rules_are_described_and_count_as_a_policy() -> None:
     assert not policy.empty and Policy().empty
     assert policy.describe() == ("keep 7 daily snapshots, daily snapshots within 7d, "
                                  "weekly snapshots within 1m")
+
+
+@pytest.mark.parametrize(("zone", "kept"), [("Europe/Berlin", 5), ("UTC", 4)])
+def test_keep_within_counts_days_in_the_local_time(monkeypatch: pytest.MonkeyPatch,
+                                                   zone: str, kept: int) -> None:
+    """restic's `newest.AddDate(0, 0, -1)` counts the day in the machine's zone when the
+    snapshots are written in it (Go reads such a time as Local): a day back from the night
+    after Berlin's autumn change is 25 hours, so 00:45+02:00 is within. briefmin took 24
+    hours and forgot it (a session-43 audit, against restic's own code built here). On a
+    machine in UTC the offsets are not the local ones: fixed arithmetic, as restic's."""
+    import time
+
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        times = ["2026-10-24T00:30:00+02:00", "2026-10-24T23:30:00+02:00",
+                 "2026-10-25T00:45:00+02:00", "2026-10-25T02:30:00+02:00",
+                 "2026-10-25T02:40:00+01:00", "2026-10-25T23:30:00+01:00",
+                 "2026-10-26T00:30:00+01:00"]
+        decisions = apply_policy(times, Policy(within=Duration(days=1)),
+                                 time=datetime.fromisoformat, tags=lambda _: ())
+        assert sorted(d.item for d in decisions if d.keep) == times[-kept:]
+    finally:
+        monkeypatch.undo()
+        time.tzset()
