@@ -1526,6 +1526,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout = output.closed_stdout()
     own_process = argv is None
     if own_process:
+        sys.stderr = output.diagnostics(sys.stderr)
         # a process of its own, which exits right after the command: the objects the imports
         # made need no collection, and Python's collection at exit went over all of them
         # (0.08-0.25 s of a ~1.3 s cold hybrid search on 64k briefs; 0.04-0.06 s frozen)

@@ -76,6 +76,55 @@ class _ClosedDescriptor(io.BufferedIOBase):
         raise OSError(errno.EBADF, "stdout is closed")
 
 
+class _Diagnostics(io.TextIOBase):
+    """Stderr that cannot fail: once a write or a flush fails (`2>/dev/full`, a closed
+    descriptor, `2>&-`), later ones are dropped. A warning that cannot be shown must not turn
+    into an internal error whose exit status (1 then, from the interpreter) reads as
+    `verify`'s "damage found"; the command's own status stands."""
+
+    def __init__(self, inner: TextIO | None) -> None:
+        self._inner = inner
+        self._lost = inner is None
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]  # read-only here
+        return getattr(self._inner, "encoding", None) or "utf-8"
+
+    def isatty(self) -> bool:
+        try:
+            return not self._lost and self._inner is not None and self._inner.isatty()
+        except (OSError, ValueError):
+            return False
+
+    def fileno(self) -> int:
+        if self._inner is None:
+            raise io.UnsupportedOperation("stderr is closed")
+        return self._inner.fileno()
+
+    def write(self, text: str) -> int:
+        if not self._lost and self._inner is not None:
+            try:
+                self._inner.write(text)
+            except (OSError, ValueError):
+                self._lost = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._lost and self._inner is not None:
+            try:
+                self._inner.flush()
+            except (OSError, ValueError):
+                self._lost = True
+
+
+def diagnostics(stderr: TextIO | None) -> TextIO:
+    """`stderr` as a process of its own writes its warnings and errors: see `_Diagnostics`."""
+    return stderr if isinstance(stderr, _Diagnostics) else _Diagnostics(stderr)  # type: ignore[return-value]
+
+
 def closed_stdout() -> TextIO:
     """Stdout for a process started without one (`briefmin ls A >&-`, where Python leaves
     sys.stdout None): each write fails as one to a closed descriptor does, so a command that

@@ -546,6 +546,30 @@ def test_a_file_name_that_is_not_utf8_is_shown_as_its_bytes(chdir_tmp: Path) -> 
         "briefmin: warning: skipped f/lit\\\\xffname.md: binary, not text"], warnings
 
 
+@pytest.mark.parametrize("stderr", ["/dev/full", "closed"])
+def test_a_stderr_that_cannot_be_written_keeps_the_verdict(chdir_tmp: Path,
+                                                           stderr: str) -> None:
+    """Every command exited 1 when its stderr could not be written (`2>/dev/full`, `2>&-`):
+    the failed warning became an internal error and the interpreter's own exit status, which
+    a cron script reads as `verify`'s "damage found". The warning is dropped; the command's
+    status stands."""
+    (chdir_tmp / "a.md").write_text("a brief\n")
+    assert run_briefmin("add", "a.bmin", "a.md", "--model", HASHING).returncode == 0
+    command = [sys.executable, "-m", "briefmin"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    with open("/dev/full", "w") as full:
+        for args, code in ((["verify", "a.bmin"], 0), (["ls", "a.bmin"], 0),
+                           (["verify", "missing.bmin"], 3), (["restore", "a.bmin", "nope"], 2)):
+            if stderr == "closed":  # the process starts without descriptor 2
+                done = subprocess.run(command + args, cwd=chdir_tmp, env=env,
+                                      stdout=subprocess.DEVNULL, check=False,
+                                      preexec_fn=lambda: os.close(2))
+            else:
+                done = subprocess.run(command + args, cwd=chdir_tmp, env=env,
+                                      stdout=subprocess.DEVNULL, stderr=full, check=False)
+            assert done.returncode == code, (args, stderr, done.returncode)
+
+
 def test_a_name_a_thousand_folders_deep(chdir_tmp: Path) -> None:
     """`add` took such a name from stdin and `restore` then ended in a RecursionError (exit
     70, "a bug"), opening one folder per level by recursion; `add` of such a folder did too
