@@ -295,32 +295,37 @@ def _cut_lead(text: str, budget: int, layout: bool, tab_stop: int | None,
 
 # words that only join what comes after them (articles, conjunctions, prepositions, relative
 # words; English, German, French, Spanish, Italian): a cut lead that ends on one ("... It
-# finds associations of single or") reads as broken off, and the word carries no meaning
+# finds associations of single or") reads as broken off, and the word carries no meaning.
+# Left out: those that are also English words of their own (die, am, den, son, sin, con,
+# per, al, lo), which a cut lead ending "Ask my son" needs
 _JOINING_WORDS = frozenset(word for words in (
     "a an the and or but nor of to in on at by for with from into onto than that which who whom",
     "whose where when while if as so its their our your this these those such both either each",
     "is are was were be",
-    "der die das den dem des ein eine einen einem einer und oder aber von zu im am mit für auf",
+    "der das dem des ein eine einen einem einer und oder aber von zu im mit für auf",
     "aus bei nach über unter als dass wenn ist sind",
     "le la les un une des du de et ou mais pour par sur dans avec en au aux que qui dont est",
-    "el los las una unos y o pero del al por para con sin que es son",
-    "il lo gli uno e ma di da per tra fra nel nella della dei delle che è sono",
+    "el los las una unos y o pero del por para que es",
+    "il gli uno e ma di da tra fra nel nella della dei delle che è sono",
 ) for word in words.split())
 
 
 def _without_dangling_end(doc: Document, keep: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     """`keep` less the joining words (`_JOINING_WORDS`) its last kept words end on where the
     cut falls inside a block (its next word not kept), so the cut lead stops on a word that
-    says something: "... several times a day", not "... several times a day and". A block's
-    first kept word stays: the heading kept for it would be left with nothing under it."""
+    says something: "... several times a day", not "... several times a day and". Only
+    after a word of the same kind in the same block that holds a letter or a digit: a
+    block's or an item's first kept word stays (its heading or its `-` would be left with
+    nothing after it), and so does one after a dash."""
     keep = keep.copy()
     kept = np.flatnonzero(keep)
     while len(kept) > 1:
         last, before = int(kept[-1]), int(kept[-2])
-        unit = doc.units[last]
+        unit, previous = doc.units[last], doc.units[before]
         cut_inside = last + 1 < len(doc.units) and doc.units[last + 1].block == unit.block
-        if not (cut_inside and before == last - 1 and doc.units[before].block == unit.block
-                and unit.kind in ("sentence", "item")
+        if not (cut_inside and before == last - 1 and previous.block == unit.block
+                and previous.kind == unit.kind and unit.kind in ("sentence", "item")
+                and any(ch.isalnum() for ch in previous.text)
                 and unit.text.strip().lower() in _JOINING_WORDS):
             break
         keep[last] = False

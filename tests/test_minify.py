@@ -1129,6 +1129,17 @@ def test_the_cut_lead_ends_on_a_word_that_says_something() -> None:
     word_doc = parse(listed, 3, clauses=True, words=True)
     assert render(word_doc, _without_dangling_end(word_doc, select_in_order(word_doc, 4)),
                   4).split() == ["-", "Ship", "it", "on"]
+    # an item's first word stays (a review: `- ` was left alone on its line), so does one
+    # after a dash, and an English word that is a joining word elsewhere (`son`)
+    for text, budget, cut in (("- Ship it now\n- The release is due.\n", 6,
+                               "- Ship it now\n- The\n"),
+                              ("Notes:\n\n1. and the rest\n", 4, "Notes:\n\n1. and\n"),
+                              ("Ask my son about the car.\n", 3, "Ask my son\n"),
+                              ("We renew the lease — and the toner too.\n", 6,
+                               "We renew the lease — and\n")):
+        word_doc = parse(text, budget, clauses=True, words=True)
+        assert render(word_doc, _without_dangling_end(
+            word_doc, select_in_order(word_doc, budget)), budget) == cut
 
 
 def test_no_output_is_a_mark_without_words() -> None:
