@@ -6,6 +6,7 @@ Everything here is a pure function of text and an `Encoder`; nothing touches an 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,7 +49,8 @@ from .units import (
 )
 
 __all__ = ["CLAUSES", "COST_POWERS", "DEFAULT_RATIO", "PICK_CLAUSES", "PICK_CONTEXTUAL",
-           "PICK_DENSE", "PICK_FINE_CLAUSES", "PICK_TOKENS", "PRIORS", "REDUNDANCY", "SWAPS",
+           "PICK_DENSE", "PICK_FINE_CLAUSES", "PICK_FOREIGN_LEAD", "PICK_TOKENS", "PRIORS",
+           "REDUNDANCY", "SWAPS",
            "Document", "Minified", "Priors", "UnitVectors", "brief_vectors", "choices", "choose",
            "count_words", "minify", "minify_many", "parse", "render", "select_backward",
            "select_greedy", "select_in_order", "similarity", "split_clauses", "split_sentences",
@@ -106,6 +108,11 @@ PICK_CUT_LEAD = True
 # the model reads a brief mostly through its tags, which the token-table estimate misjudges
 # (bench/RESULTS.md, nineteenth round; None: off)
 PICK_DENSE: float | None = None
+# a short brief written in another language than English (`_reads_english`) takes the cut
+# lead, not the measured pick: the bundled model reads English, and its cosines chose worse
+# outputs than the first words for German, Spanish, French and Italian descriptions under
+# the multilingual e5 (bench/RESULTS.md, session 43)
+PICK_FOREIGN_LEAD = True
 # briefs read by the model in one batched pass: 32 briefs of 3,000 tokens hold ~150 MB of
 # token embeddings
 PASS_GROUP = 32
@@ -176,6 +183,7 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
                 pick_fine_clauses: bool = PICK_FINE_CLAUSES,
                 pick_cut_lead: bool = PICK_CUT_LEAD,
                 pick_dense: float | None = PICK_DENSE,
+                pick_foreign_lead: bool = PICK_FOREIGN_LEAD,
                 layout_by_indent: bool = LAYOUT_BY_INDENT,
                 layout_tab_stop: int | None = LAYOUT_TAB_STOP,
                 layout_gutters: bool = LAYOUT_GUTTERS,
@@ -239,6 +247,11 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
                 options[i] = [*options[i], _cut_lead(group[i], budgets[i], layouts[i],
                                                      layout_tab_stop, layout_gutters,
                                                      comment_runs)]
+        if pick_foreign_lead:
+            for i in short:
+                if not _reads_english(group[i]):
+                    options[i] = [_cut_lead(group[i], budgets[i], layouts[i], layout_tab_stop,
+                                            layout_gutters, comment_runs)]
         dense = [] if pick_dense is None else [
             i for i, text in enumerate(group)
             if i not in short and i not in whole
@@ -331,6 +344,29 @@ def _without_dangling_end(doc: Document, keep: npt.NDArray[np.bool_]) -> npt.NDA
         keep[last] = False
         kept = kept[:-1]
     return keep
+
+
+# the commonest words of English, and of German, French, Spanish and Italian that English
+# does not use (`_reads_english`)
+_ENGLISH_WORDS = frozenset(word for words in (
+    "the and of to in is for with that this are be on as by from or an it which can not",
+) for word in words.split())
+_OTHER_WORDS = frozenset(word for words in (
+    "der die das und ist nicht mit für von den dem des ein eine zu auf sich auch werden wird",
+    "le la les et est pour dans une un du que qui pas sur avec ce sont être",
+    "el los las y es para por con una del se lo al como más",
+    "il di che è per della non sono gli una nel delle dei con si",
+) for word in words.split())
+
+
+def _reads_english(text: str) -> bool:
+    """Whether a brief reads as English to the bundled model: its commonest English words
+    are at least as many as those of German, French, Spanish or Italian, or those are fewer
+    than 3 (a brief of neither, Chinese or code with a variable `y`, counts as English: it
+    is read as before)."""
+    words = re.findall(r"[^\W\d_]+", text[:20_000].lower())
+    other = sum(word in _OTHER_WORDS for word in words)
+    return other < 3 or sum(word in _ENGLISH_WORDS for word in words) >= other
 
 
 def _is_dense(encoder: Encoder, text: str, pick_tokens: int, tokens_per_word: float) -> bool:

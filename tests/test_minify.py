@@ -29,6 +29,7 @@ from briefmin.minify import (
     Document,
     Priors,
     UnitVectors,
+    _reads_english,
     _without_dangling_end,
     choices,
     choose,
@@ -1140,6 +1141,33 @@ def test_the_cut_lead_ends_on_a_word_that_says_something() -> None:
         word_doc = parse(text, budget, clauses=True, words=True)
         assert render(word_doc, _without_dangling_end(
             word_doc, select_in_order(word_doc, budget)), budget) == cut
+
+
+GERMAN_BRIEF = (
+    "Dieses Paket enthält die Werkzeuge für die Verwaltung der Drucker im dritten Stock. "
+    "Es ist für kleine Büros gedacht und wird mit einer grafischen Oberfläche geliefert, die "
+    "auch ohne Vorkenntnisse zu bedienen ist.\n\nDie Konfiguration wird in einer Datei "
+    "gespeichert und kann von mehreren Rechnern gelesen werden. Außerdem unterstützt es das "
+    "Scannen in eine E-Mail und den Versand von Faxen über das Netzwerk.\n")
+
+
+def test_a_short_brief_in_another_language_takes_the_cut_lead() -> None:
+    """The bundled model reads English: for German, Spanish, French and Italian
+    descriptions its cosines picked worse outputs than the first words under the
+    multilingual e5 (bench/RESULTS.md, session 43), so such a short brief takes the cut
+    lead. English briefs, and briefs of neither (Chinese, code), are read as before."""
+    assert not units.has_cjk(GERMAN_BRIEF)
+    assert not _reads_english(GERMAN_BRIEF)
+    assert _reads_english("The printer on the third floor jams, and the lease ends soon.")
+    assert _reads_english("打印机经常卡纸。租约下个月到期。")
+    assert _reads_english("x = compute(y)\nprint(x)\n")
+    for ratio in (0.3, 0.5, 0.7):
+        budget = word_budget(count_words(GERMAN_BRIEF), ratio)
+        word_doc = parse(GERMAN_BRIEF, budget, clauses=True, words=True)
+        cut = render(word_doc, _without_dangling_end(word_doc, select_in_order(word_doc, budget)),
+                     budget)
+        assert minify(hashing(), GERMAN_BRIEF, ratio=ratio).text == cut
+        assert GERMAN_BRIEF.split()[:len(cut.split())] == cut.split()
 
 
 def test_no_output_is_a_mark_without_words() -> None:
