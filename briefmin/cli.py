@@ -1089,7 +1089,9 @@ def forget_command(
             others = [Decision(s, ["not chosen (--host, --tag)"]) for s in reversed(snapshots)
                       if s.id not in picked]
             if not chosen and not quiet:
-                output.warn("no snapshot matches --host/--tag: nothing to forget")
+                output.warn("no snapshot matches --host/--tag: nothing to forget"
+                            if host or tag_filter else "the archive has no snapshot: "
+                            "nothing to forget")
             decisions = plan_forget(chosen, policy) + others
         gone = [d.item.id for d in decisions if not d.keep]
         size_before = os.path.getsize(archive)

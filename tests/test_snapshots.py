@@ -1006,3 +1006,14 @@ def test_a_skipped_path_keeps_the_version_its_parent_snapshot_held(cli: Cli,
                                                     3: {"f/a.md": b"one\n"},
                                                     4: {"f/a.md": b"three\n"}}
     assert cli("verify", "s.bmin", "-q").returncode == 0
+
+
+def test_forget_on_an_archive_without_snapshots_says_so(cli: Cli, chdir_tmp: Path) -> None:
+    """It warned "no snapshot matches --host/--tag" though neither option was given."""
+    (chdir_tmp / "a.md").write_text("a brief\n")
+    assert cli("add", "s.bmin", "a.md", "--model", HASHING).returncode == 0
+    assert cli("forget", "s.bmin", "1").returncode == 0
+    done = cli("forget", "s.bmin", "--keep-last", "1")
+    assert done.returncode == 0
+    assert "the archive has no snapshot: nothing to forget" in done.stderr
+    assert "--host" not in done.stderr
