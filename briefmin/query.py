@@ -39,6 +39,10 @@ _LANGUAGE = re.compile(r"^\w+(?:\+\+|#)$")
 # the boolean operators other search tools read, typed between words (`cache OR redis`):
 # briefmin has none, and as acronyms they made every brief saying "OR" rank first
 _OPERATORS = frozenset({"OR", "AND", "NOT"})
+# a scheme or a header's name glued to an e-mail address (`mailto:ops@example.com`,
+# `cc:ops@example.com`): the literal is the address, which a brief may hold without it (an
+# audit: the brief holding `ops@example.com` ranked third for `mailto:ops@example.com`)
+_ADDRESS_PREFIX = re.compile(r"^[A-Za-z][\w+.-]*:(?=[^\s:/@]+@[^\s:/@]+$)")
 
 
 def tokens(text: str, split_cjk: bool = True) -> list[str]:
@@ -208,7 +212,7 @@ def parse(text: str, split_cjk: bool = True) -> Query:
     alone = sum(bool(w.strip(_WRAP)) for w in words) == 1  # the query is one word
     for word in (piece for w in words for piece in (
             _CJK_WORD_GAP.split(w) if cjk.has_token_letter(w) else [w])):
-        word = word.strip(_WRAP)
+        word = _ADDRESS_PREFIX.sub("", word.strip(_WRAP))
         if word and is_hash_prefix(word):
             literals.append(Literal(word, (word.lower() + PREFIX_MARK,), prefix=True))
         elif word in _OPERATORS and not alone:

@@ -101,6 +101,25 @@ def test_a_language_name_is_a_literal_only_as_the_whole_query() -> None:
     assert [lit.text for lit in parse("GNU C++ compiler").literals] == ["GNU"]
 
 
+def test_an_address_with_a_scheme_glued_on_is_the_address(
+        cli: Cli, hashing_archive: Callable[..., Path]) -> None:
+    """`mailto:user@example.com` was one literal no brief held, so the brief holding
+    `user@example.com` ranked third behind others of `@example.com` (a session-43 audit).
+    The literal is the address; a URL with a user in it stays whole."""
+    assert [lit.text for lit in parse("mailto:user@example.com").literals] == [
+        "user@example.com"]
+    assert [lit.text for lit in parse("cc:user@example.com now").literals] == [
+        "user@example.com"]
+    assert [lit.text for lit in parse("https://user@example.com").literals] == [
+        "https://user@example.com"]
+    archive = hashing_archive({
+        "contact.md": b"Questions about the invoice go to user@example.com, the billing desk.\n",
+        "mail-a.md": b"Mail ops@example.com about outages of the example.com mail relay.\n",
+        "mail-b.md": b"Page ops@example.com for production incidents at any hour.\n"})
+    found = hits(cli, archive, "mailto:user@example.com", "--mode", "lexical")
+    assert found[0]["path"] == "src/contact.md" and found[0]["literals"] == 1
+
+
 def test_punctuation_that_names_a_thing_must_match(cli: Cli,
                                                    hashing_archive: Callable[..., Path]) -> None:
     """The index holds `C++` and `C#` as the letter `c` and `#include` as the stem
