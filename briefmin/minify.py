@@ -227,31 +227,30 @@ def minify_many(encoder: Encoder, texts: Sequence[str], *, ratio: float | None =
                        zip(docs, budgets, all_vectors, strict=True))]
         short = [i for i, text in enumerate(group)
                  if i not in whole and _is_short(encoder, text, pick_tokens)]
-        if pick_contextual and not contextual and short and _reads_in_context(encoder):
-            more = unit_vectors(encoder, [docs[i] for i in short], contextual=True)
-            for i, vectors in zip(short, more, strict=True):
+        # a short brief in another language takes the cut lead alone (`PICK_FOREIGN_LEAD`):
+        # no other candidate is built for it
+        foreign = [i for i in short if pick_foreign_lead and not _reads_english(group[i])]
+        picking = [i for i in short if i not in foreign]
+        if pick_contextual and not contextual and picking and _reads_in_context(encoder):
+            more = unit_vectors(encoder, [docs[i] for i in picking], contextual=True)
+            for i, vectors in zip(picking, more, strict=True):
                 options[i] = [*options[i], *choices_of(docs[i], budgets[i], vectors)]
         for wanted, fine in ((pick_clauses and not clauses, False), (pick_fine_clauses, True)):
-            if not (wanted and short):
+            if not (wanted and picking):
                 continue
             clause_docs = [parse(group[i], budgets[i], clauses=True, fine_clauses=fine,
                                  layout=layouts[i], tab_stop=layout_tab_stop,
                                  gutters=layout_gutters, oversized_start=oversized_start,
                                  lead_ins=lead_ins, comment_runs=comment_runs)
-                           for i in short]
-            for i, clause_doc, vectors in zip(short, clause_docs, unit_vectors(
+                           for i in picking]
+            for i, clause_doc, vectors in zip(picking, clause_docs, unit_vectors(
                     encoder, clause_docs, contextual), strict=True):
                 options[i] = [*options[i], *choices_of(clause_doc, budgets[i], vectors)]
-        if pick_cut_lead:
-            for i in short:
-                options[i] = [*options[i], _cut_lead(group[i], budgets[i], layouts[i],
-                                                     layout_tab_stop, layout_gutters,
-                                                     comment_runs)]
-        if pick_foreign_lead:
-            for i in short:
-                if not _reads_english(group[i]):
-                    options[i] = [_cut_lead(group[i], budgets[i], layouts[i], layout_tab_stop,
-                                            layout_gutters, comment_runs)]
+        for i in short:
+            if pick_cut_lead or i in foreign:
+                cut_lead = _cut_lead(group[i], budgets[i], layouts[i], layout_tab_stop,
+                                     layout_gutters, comment_runs)
+                options[i] = [cut_lead] if i in foreign else [*options[i], cut_lead]
         dense = [] if pick_dense is None else [
             i for i, text in enumerate(group)
             if i not in short and i not in whole
