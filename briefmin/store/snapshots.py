@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
-from collections.abc import Iterable, Sequence, Set
+from collections.abc import Iterable, Iterator, Sequence, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -257,16 +257,21 @@ def _changes(db: Connection, brief_ids: dict[str, int], before: set[int]
             len(closed.keys() - opened_paths))
 
 
+def _per_brief(db: Connection, select: str, brief_ids: Iterable[int]
+               ) -> Iterator[Sequence[Any]]:
+    """The rows of `select` (a query ending `WHERE b.id IN`, its briefs table aliased `b`)
+    for these brief ids, 500 at a time: SQLite caps bound parameters per statement."""
+    wanted = sorted(set(brief_ids))
+    for start in range(0, len(wanted), 500):
+        part = wanted[start:start + 500]
+        yield from db.query(f"{select} ({','.join('?' * len(part))})", part)
+
+
 def _contents(db: Connection, brief_ids: Iterable[int]) -> dict[int, int]:
     """brief id -> the id of the content it holds."""
-    wanted = sorted(set(brief_ids))
-    out: dict[int, int] = {}
-    for start in range(0, len(wanted), 500):  # SQLite caps bound parameters per statement
-        part = wanted[start:start + 500]
-        out.update({int(i): int(c) for i, c in db.query(
-            f"SELECT id, content FROM briefs WHERE id IN ({','.join('?' * len(part))})",
-            part) if isinstance(c, int)})
-    return out
+    return {int(i): int(c) for i, c in _per_brief(
+        db, "SELECT b.id, b.content FROM briefs b WHERE b.id IN", brief_ids)
+        if isinstance(c, int)}
 
 
 def _previous(db: Connection, host: str, roots: Sequence[str]
@@ -301,24 +306,14 @@ def open_versions(db: Connection, host: str, roots: Sequence[str],
 
 def sizes(db: Connection, brief_ids: Iterable[int]) -> dict[int, int]:
     """briefs.id -> the bytes its content holds."""
-    wanted = sorted(set(brief_ids))
-    out: dict[int, int] = {}
-    for start in range(0, len(wanted), 500):  # SQLite caps bound parameters per statement
-        part = wanted[start:start + 500]
-        out.update({int(i): int(size) for i, size in db.query(
-            "SELECT b.id, c.size FROM briefs b JOIN contents c ON c.id = b.content "
-            f"WHERE b.id IN ({','.join('?' * len(part))})", part)})
-    return out
+    return {int(i): int(size) for i, size in _per_brief(
+        db, "SELECT b.id, c.size FROM briefs b JOIN contents c ON c.id = b.content "
+            "WHERE b.id IN", brief_ids)}
 
 
 def _paths(db: Connection, brief_ids: Iterable[int]) -> dict[int, str]:
-    wanted = sorted(brief_ids)
-    out: dict[int, str] = {}
-    for start in range(0, len(wanted), 500):  # SQLite caps bound parameters per statement
-        part = wanted[start:start + 500]
-        out.update({int(i): str(p) for i, p in db.query(
-            f"SELECT id, path FROM briefs WHERE id IN ({','.join('?' * len(part))})", part)})
-    return out
+    return {int(i): str(p) for i, p in _per_brief(
+        db, "SELECT b.id, b.path FROM briefs b WHERE b.id IN", brief_ids)}
 
 
 def members(db: Connection, snapshot: Snapshot) -> set[tuple[str, int]]:
