@@ -424,22 +424,22 @@ def _first_words(text: str, limit: int) -> str:
     return "".join(lines).rstrip() + "\n"
 
 
-def _kernelzh(data: Path) -> list[Doc]:
-    files = sorted((data / "linux-doc-translations").rglob("*.rst"))
+def _translations(data: Path, genre: str, folder: str, script: str) -> list[Doc]:
+    """The kernel docs' translations a fetch script put in bench/data/FOLDER."""
+    files = sorted((data / folder).rglob("*.rst"))
     if not files:
-        raise SystemExit("kernelzh: no translations in bench/data/linux-doc-translations: "
-                         "run bench/fetch-translations.sh bench/data")
-    return [(f"kernelzh/{p.relative_to(data / 'linux-doc-translations')}",
+        raise SystemExit(f"{genre}: no translations in bench/data/{folder}: "
+                         f"run bench/{script} bench/data")
+    return [(f"{genre}/{p.relative_to(data / folder)}",
              p.read_bytes().decode("utf-8", "replace")) for p in files]
+
+
+def _kernelzh(data: Path) -> list[Doc]:
+    return _translations(data, "kernelzh", "linux-doc-translations", "fetch-translations.sh")
 
 
 def _kernelit(data: Path) -> list[Doc]:
-    files = sorted((data / "linux-doc-l10n").rglob("*.rst"))
-    if not files:
-        raise SystemExit("kernelit: no translations in bench/data/linux-doc-l10n: "
-                         "run bench/fetch-l10n.sh bench/data")
-    return [(f"kernelit/{p.relative_to(data / 'linux-doc-l10n')}",
-             p.read_bytes().decode("utf-8", "replace")) for p in files]
+    return _translations(data, "kernelit", "linux-doc-l10n", "fetch-l10n.sh")
 
 
 def _l10n(data: Path) -> list[Doc]:
