@@ -834,6 +834,11 @@ def verify_command(
     rebuild_index: Annotated[bool, typer.Option(
         "--rebuild-index", help="First drop the lexical index and build it again from the "
         "stored texts (it is derived data; a damaged one makes writes fail).")] = False,
+    forget_missing: Annotated[bool, typer.Option(
+        "--forget-missing", help="First forget the snapshots whose rows were deleted outside "
+        "briefmin (verify names them; prune refuses to run while they are missing, and may "
+        "then delete the versions only they held), and enter in the snapshot ledger the "
+        "rows it lacks.")] = False,
     wait: WaitOpt = 3600.0,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -841,7 +846,7 @@ def verify_command(
     """Check SQLite integrity, every stored item's sha256, and vector counts. Exit 1 when
     anything is damaged."""
     try:
-        opened = _archive().open(archive, write=rebuild_index, wait=wait,
+        opened = _archive().open(archive, write=rebuild_index or forget_missing, wait=wait,
                                  on_wait=_waiting(archive, quiet))
     except ArchiveError as exc:
         if not str(exc).endswith(VERIFY_ADVICE):
@@ -852,6 +857,14 @@ def verify_command(
         if rebuild_index:
             indexed = _rebuilt_index(arch, archive)
             output.info(f"rebuilt the lexical index from {indexed} stored text(s)", quiet)
+        if forget_missing:
+            forgotten, entered = arch.forget_missing_snapshots()
+            output.info("; ".join(
+                [f"forgot {len(forgotten)} snapshot(s) deleted outside briefmin "
+                 f"({', '.join(map(str, forgotten))})"] * bool(forgotten)
+                + [f"entered {len(entered)} snapshot(s) the ledger did not list "
+                   f"({', '.join(map(str, entered))})"] * bool(entered))
+                or "the snapshot ledger matches the snapshots: nothing to forget", quiet)
         report = arch.verify()
     if not report.ok:
         _run.decided = ExitStatus.FINDINGS

@@ -71,9 +71,17 @@ def segment_sizes(archive: str | os.PathLike[str]) -> list[int]:
     return sorted(n for (n,) in execute(archive, "SELECT n FROM vec_segments"))
 
 
+def write_format_10(archive: str | os.PathLike[str]) -> None:
+    """Turn a current archive back into format 10 (before the ledger of the snapshots), as
+    briefmin 10 wrote it."""
+    execute(archive, "DELETE FROM meta WHERE key = ?", (schema.SNAPSHOT_LEDGER,))
+    execute(archive, "PRAGMA user_version = 10")
+
+
 def write_format_9(archive: str | os.PathLike[str]) -> None:
     """Turn a current archive back into format 9 (before `merge` marked the versions it
     brought from before an input's snapshots), as briefmin 9 wrote it."""
+    write_format_10(archive)
     conn = sqlite3.connect(archive, isolation_level=None)
     try:
         conn.execute("BEGIN")

@@ -469,6 +469,105 @@ def test_a_lost_snapshot_entry_is_found_and_stops_prune(
         assert version not in {(r.path, r.version) for r in arch.records(all_versions=True)}
 
 
+def _prunable_versions(archive: Path) -> tuple[int, set[tuple[str, int]]]:
+    """A snapshot that alone holds an old version, and the (path, version)s only it holds."""
+    with Archive.open(archive) as arch:
+        latest = {r.path: r.version for r in arch.records()}
+        held = {s.id: arch.snapshot_members(s) for s in arch.snapshots()}
+    for snapshot_id, members in held.items():
+        alone = {m for m in members if latest[m[0]] != m[1]
+                 and not any(m in other for i, other in held.items() if i != snapshot_id)}
+        if alone:
+            return snapshot_id, alone
+    raise AssertionError("no snapshot alone holds an old version")
+
+
+def test_a_deleted_snapshot_row_is_found_and_stops_prune(
+        sixty_nights: tuple[Path, list[Night]], tmp_path: Path, cli: Cli) -> None:
+    """A snapshot row deleted behind the archive's back left no checksum to fail: verify
+    said ok, and prune deleted the old versions only that snapshot held."""
+    import sqlite3
+
+    archive = tmp_path / "a.bmin"
+    shutil.copyfile(sixty_nights[0], archive)
+    snapshot_id, alone = _prunable_versions(archive)
+    with sqlite3.connect(archive) as raw:
+        raw.execute("DELETE FROM snapshots WHERE id = ?", (snapshot_id,))
+    checked = cli("verify", archive)
+    assert checked.returncode == ExitStatus.FINDINGS
+    assert f"snapshot {snapshot_id} was deleted outside briefmin" in checked.stdout
+    pruned = cli("prune", archive)
+    assert pruned.returncode == ExitStatus.ARCHIVE and "nothing was pruned" in pruned.stderr
+    # nor does a forget that leaves the spans of the deleted one covering nothing clear it
+    assert cli("forget", archive, "--keep-last", "-1").returncode == 0
+    assert cli("prune", archive).returncode == ExitStatus.ARCHIVE
+    with Archive.open(archive) as arch:
+        assert alone <= {(r.path, r.version) for r in arch.records(all_versions=True)}
+    # nor does a merge copy the others as if it had never been (OUT would prune its versions)
+    merged = cli("merge", tmp_path / "m.bmin", archive)
+    assert merged.returncode == ExitStatus.ARCHIVE and "deleted outside" in merged.stderr
+    # the way out the message gives: accept the loss, then prune deletes those versions
+    accepted = cli("verify", archive, "--forget-missing")
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    assert f"({snapshot_id})" in accepted.stderr
+    assert cli("prune", archive).returncode == 0
+    with Archive.open(archive) as arch:
+        assert arch.verify().ok
+        assert not alone & {(r.path, r.version) for r in arch.records(all_versions=True)}
+
+
+def test_forget_merge_and_migration_keep_the_snapshot_ledger(
+        sixty_nights: tuple[Path, list[Night]], tmp_path: Path, cli: Cli) -> None:
+    """Every writer of snapshot rows keeps the ledger: verify stays ok after forget and a
+    merge, and an archive of format 10 gets its ledger from its rows when a writer
+    upgrades it."""
+    from briefmin.store import schema
+
+    from . import surgery
+
+    archive = tmp_path / "a.bmin"
+    shutil.copyfile(sixty_nights[0], archive)
+    assert cli("forget", archive, "--keep-daily", "3", "--keep-weekly", "6").returncode == 0
+    ids = [s["id"] for s in json.loads(cli("snapshots", archive, "--json").stdout)[
+        "snapshots"]]
+    assert 3 < len(ids) < max(ids) - min(ids) + 1  # not one range: the ledger has gaps
+    assert cli("verify", archive, "-q").returncode == 0
+    assert schema.ledger_ids(surgery.execute(archive, "SELECT value FROM meta WHERE key = ?",
+                                             (schema.SNAPSHOT_LEDGER,))[0][0]) == set(ids)
+    merged = tmp_path / "m.bmin"
+    assert cli("merge", merged, archive, sixty_nights[0], "-q").returncode == 0
+    assert cli("verify", merged, "-q").returncode == 0
+    surgery.write_format_10(archive)
+    assert cli("verify", archive, "-q").returncode == 0  # read as it is
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / "n.md").write_text("a brief of another folder\n")
+    assert cli("add", archive, tmp_path / "g", "-q").returncode == 0  # migrates
+    with Archive.open(archive) as arch:
+        assert arch.meta.format_version == schema.FORMAT_VERSION and arch.verify().ok
+        assert len(arch.snapshots()) == len(ids) + 1
+
+
+def test_a_lost_ledger_stops_writers_until_verify_writes_it_again(
+        cli: Cli, chdir_tmp: Path) -> None:
+    """The ledger's own meta row deleted: nothing could then tell a deleted snapshot, so
+    `add` and `forget` refuse (exit 3) and verify says how to go on."""
+    (chdir_tmp / "f").mkdir()
+    (chdir_tmp / "f" / "a.md").write_text("brief a\n")
+    assert cli("add", "s.bmin", "f", "--model", HASHING, "-q").returncode == 0
+    from . import surgery
+
+    surgery.execute("s.bmin", "DELETE FROM meta WHERE key = 'snapshot_ledger'")
+    checked = cli("verify", "s.bmin")
+    assert checked.returncode == ExitStatus.FINDINGS and "ledger" in checked.stdout
+    (chdir_tmp / "f" / "b.md").write_text("brief b\n")
+    refused = cli("add", "s.bmin", "f")
+    assert refused.returncode == ExitStatus.ARCHIVE and "--forget-missing" in refused.stderr
+    assert cli("forget", "s.bmin", "1").returncode == ExitStatus.ARCHIVE
+    assert cli("verify", "s.bmin", "--forget-missing", "-q").returncode == 0
+    assert cli("add", "s.bmin", "f", "-q").returncode == 0
+    assert cli("verify", "s.bmin", "-q").returncode == 0
+
+
 def test_a_snapshot_restore_names_the_versions_whose_rows_are_lost(
         cli: Cli, chdir_tmp: Path) -> None:
     """A brief row deleted behind the archive's back: `restore --snapshot` wrote the others

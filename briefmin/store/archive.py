@@ -771,6 +771,12 @@ class Archive:
         return pruned
 
     def _prune(self, db: connection.Connection, pre_snapshot: int) -> list[tuple[str, int]]:
+        if missing := snaps.unledgered(db)[0]:  # deleted rows: their versions look unheld
+            raise IntegrityError(
+                f"{db.path}: {snaps.deleted_outside(missing)}, so a version no other "
+                "snapshot holds could look unheld; nothing was pruned; restore the archive "
+                f"from a backup, or run `briefmin verify --forget-missing {db.path}` to "
+                "accept the loss and prune again")
         if wrong := snaps.miscounted(db):  # a lost entry: its version looks held by none
             snapshot_id, listed, held = wrong[0]
             raise IntegrityError(
@@ -885,6 +891,16 @@ class Archive:
                                        self._readable_text)
         self._lexical_grew = False  # backfill merged it
         return indexed
+
+    def forget_missing_snapshots(self) -> tuple[list[int], list[int]]:
+        """Accept what the ledger of the snapshots says against their rows: forget the
+        snapshots whose rows were deleted outside briefmin, so prune runs again (it may then
+        delete the versions only they held), and enter the rows the ledger lacks; a lost
+        ledger is written again from the rows. One transaction; returns (forgotten ids,
+        entered ids). See snapshots.reconcile_ledger."""
+        self._require_writer()
+        with self._db.transaction() as db:
+            return snaps.reconcile_ledger(db)
 
     # -- helpers -------------------------------------------------------------------------
 

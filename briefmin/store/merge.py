@@ -354,6 +354,7 @@ def _insert_snapshots(db: Any, chain: list[snaps.Snapshot], digests: list[bytes]
             list(s.tags)), first, s.files, s.bytes, s.added, s.changed, s.deleted, digest,
          int(brief_top)) for new_id, s, digest in zip(ids, chain, digests, strict=True)])
     schema.write_meta(db, {"snapshot_seq": ids[-1]})
+    snaps.enter_ledger(db, ids)
     return ids
 
 

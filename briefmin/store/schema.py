@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -53,6 +53,43 @@ def _mark_pre_snapshot_versions(conn: sqlite3.Connection) -> None:
     (top,), = conn.execute("SELECT COALESCE(MAX(id), 0) FROM briefs").fetchall()
     rows.put(conn, "meta", (PRE_SNAPSHOT_TOP, json.dumps(int(top))))
 
+
+# meta key (format 11): the ids of the snapshots that exist, as [first, last] ranges. Every
+# row carries a checksum, but a row deleted outside briefmin leaves none to fail, and prune
+# would then delete the versions only that snapshot held; `add`, `merge` and `forget` keep
+# the ledger, `verify` and prune compare it with the table (store/snapshots.py)
+SNAPSHOT_LEDGER = "snapshot_ledger"
+
+
+def ledger_value(ids: Iterable[int]) -> str:
+    """SNAPSHOT_LEDGER's stored value for these ids: [first, last] ranges, so years of
+    nightly snapshots cost one pair, and a thinned history a pair per kept snapshot."""
+    ranges: list[list[int]] = []
+    for i in sorted(set(ids)):
+        if ranges and ranges[-1][1] == i - 1:
+            ranges[-1][1] = i
+        else:
+            ranges.append([i, i])
+    return json.dumps(ranges)
+
+
+def ledger_ids(stored: object) -> set[int] | None:
+    """The ids SNAPSHOT_LEDGER's value holds, or None when it holds no ranges (damaged
+    under a valid checksum)."""
+    try:
+        ranges = json.loads(stored) if isinstance(stored, str | bytes) else None
+    except ValueError:
+        return None
+    if not isinstance(ranges, list) or not all(
+            isinstance(r, list) and len(r) == 2 and all(type(v) is int for v in r)
+            and 0 < r[0] <= r[1] for r in ranges):
+        return None
+    return {i for first, last in ranges for i in range(first, last + 1)}
+
+
+def _start_snapshot_ledger(conn: sqlite3.Connection) -> None:
+    ids = [int(i) for (i,) in conn.execute("SELECT id FROM snapshots")]
+    rows.put(conn, "meta", (SNAPSHOT_LEDGER, ledger_value(ids)))
 
 
 # Tiers (issue 16): `briefmin tier` re-encodes old rows' rescoring codes, so the segments of
@@ -312,6 +349,8 @@ MIGRATIONS: list[Migration] = [
     SPLIT_CJK_MIGRATION,
     # 10: versions `merge` brought from before an input's snapshots (PRE_SNAPSHOT_VERSIONS_SQL)
     PRE_SNAPSHOT_VERSIONS_SQL,
+    # 11: the ledger of the snapshots that exist (SNAPSHOT_LEDGER); no table changes
+    ("", _start_snapshot_ledger),
 ]
 
 FORMAT_VERSION = len(MIGRATIONS)
@@ -328,6 +367,8 @@ COMPACT = next(k for k, m in enumerate(MIGRATIONS, 1) if m == (COMPACT_SQL, _com
 SPLIT_CJK = next(k for k, m in enumerate(MIGRATIONS, 1) if m is SPLIT_CJK_MIGRATION)
 # the first format with table pre_snapshot_versions
 MERGED_PRE_SNAPSHOT = MIGRATIONS.index(PRE_SNAPSHOT_VERSIONS_SQL) + 1
+# the first format with meta SNAPSHOT_LEDGER
+LEDGERED = MIGRATIONS.index(("", _start_snapshot_ledger)) + 1
 # how the bytes of a content were decoded for the model, by code (contents.encoding)
 ENCODINGS = ("utf-8", "utf-16", "cp1252", "latin-1")
 

@@ -140,6 +140,7 @@ def _insert(db: Connection, time: datetime, host: str, roots: Sequence[str],
         chain or snapshot_id,  # a new chain is named after its first snapshot
         files, total_bytes, *changes, digest, _top_brief(db) if latest else -1))
     schema.write_meta(db, {"snapshot_seq": snapshot_id})
+    enter_ledger(db, [snapshot_id])
     return _snapshot(db, db.one(f"SELECT {_COLUMNS} FROM snapshots WHERE id = ?",
                                 (snapshot_id,)))
 
@@ -357,9 +358,90 @@ def forget(db: Connection, ids: Sequence[int]) -> None:
     """Delete these snapshots and every span that then covers no snapshot. The caller holds
     a write transaction."""
     db.executemany("DELETE FROM snapshots WHERE id = ?", [(i,) for i in ids])
+    if ids and db.version >= schema.LEDGERED:  # (forgetting none leaves the file as it was)
+        _write_ledger(db, ledger(db) - set(ids))
     db.execute("DELETE FROM snapshot_spans WHERE NOT EXISTS (SELECT 1 FROM snapshots s "
                "WHERE s.chain = snapshot_spans.chain AND s.id >= snapshot_spans.first AND "
                "(snapshot_spans.last IS NULL OR s.id <= snapshot_spans.last))")
+
+
+def read_ledger(db: Connection) -> set[int] | str:
+    """The ids of the snapshots that exist by the ledger (schema.SNAPSHOT_LEDGER), or why
+    it cannot tell: 'missing', or 'damaged' when it holds no ranges under a valid checksum
+    (a checksum that fails stops the archive's opening: schema.read_meta)."""
+    row = db.one("SELECT value FROM meta WHERE key = ?", (schema.SNAPSHOT_LEDGER,))
+    ids = None if row is None else schema.ledger_ids(row[0])
+    return ids if ids is not None else "missing" if row is None else "damaged"
+
+
+def ledger_lost(state: str) -> str:
+    return (f"the ledger of the archive's snapshots is {state}, so a deleted snapshot "
+            "would go unnoticed")
+
+
+def ledger(db: Connection) -> set[int]:
+    """`read_ledger`, raising IntegrityError where it cannot tell: then no one can tell
+    which snapshots were deleted, and nothing may write."""
+    found = read_ledger(db)
+    if isinstance(found, str):
+        raise IntegrityError(
+            f"{db.path}: {ledger_lost(found)}; nothing was changed; run `briefmin verify "
+            f"--forget-missing {db.path}` to write it again from the snapshots stored")
+    return found
+
+
+def _write_ledger(db: Connection, ids: Iterable[int]) -> None:
+    rows.put(db, "meta", (schema.SNAPSHOT_LEDGER, schema.ledger_value(ids)))
+
+
+def enter_ledger(db: Connection, ids: Sequence[int]) -> None:
+    """Add new snapshots' ids to the ledger. The caller holds a write transaction."""
+    if db.version >= schema.LEDGERED:
+        _write_ledger(db, ledger(db) | set(ids))
+
+
+def _stored_ids(db: Connection) -> set[int]:
+    return {int(i) for (i,) in db.query("SELECT id FROM snapshots")}
+
+
+def unledgered(db: Connection) -> tuple[list[int], list[int]]:
+    """(snapshots the ledger lists whose rows are gone, rows the ledger does not list):
+    both empty in an archive only briefmin wrote, and in one of a format before the
+    ledger. A deleted row's versions look held by no snapshot, so prune refuses to run
+    while one is missing."""
+    if db.version < schema.LEDGERED:
+        return [], []
+    return compare_ledger(db, ledger(db))
+
+
+def compare_ledger(db: Connection, listed: set[int]) -> tuple[list[int], list[int]]:
+    """`unledgered` for the ledger's ids as read."""
+    stored = _stored_ids(db)
+    return sorted(listed - stored), sorted(stored - listed)
+
+
+def deleted_outside(ids: Sequence[int]) -> str:
+    """'snapshot 7 was deleted outside briefmin', for the ids `unledgered` found missing."""
+    shown = ", ".join(map(str, ids[:10])) + (f" and {len(ids) - 10} more" if len(ids) > 10
+                                             else "")
+    return (f"snapshot {shown} was" if len(ids) == 1 else f"snapshots {shown} were") + \
+        " deleted outside briefmin"
+
+
+def reconcile_ledger(db: Connection) -> tuple[list[int], list[int]]:
+    """`verify --forget-missing`: forget the snapshots whose rows are gone (their spans that
+    then cover no snapshot go, as `forget` does; prune may then delete the versions only
+    they held) and list the rows the ledger lacks; a ledger that is missing or holds no
+    ranges is written again from the rows. Returns (forgotten, listed). The caller holds a
+    write transaction."""
+    try:
+        missing, unlisted = unledgered(db)
+    except IntegrityError:  # nothing tells which snapshots are gone: the rows are the truth
+        missing, unlisted = [], sorted(_stored_ids(db))
+    _write_ledger(db, _stored_ids(db) | set(missing))
+    if missing:
+        forget(db, missing)
+    return missing, unlisted
 
 
 def pre_snapshot_top(db: Connection) -> int:

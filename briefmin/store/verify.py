@@ -297,10 +297,34 @@ class _Verifier:
                 damaged_chains.add(values[0])
         if dangling:
             self.add(f"{dangling} snapshot entries name brief versions that are missing")
+        self.ledger()
         for snapshot_id, listed, held in snaps.miscounted(self.db, damaged_chains):
             self.add(f"snapshot {snapshot_id} lists {listed} file(s) but its entries hold "
                      f"{held}: entries of it are lost, so prune refuses to run; `forget` it "
                      "to prune again")
+
+    def ledger(self) -> None:
+        """The ledger of the snapshots that exist against the rows (format 11): a deleted
+        row leaves no checksum to fail."""
+        if self.db.version < schema.LEDGERED:
+            return
+        found = snaps.read_ledger(self.db)
+        if isinstance(found, str):
+            self.add(f"{snaps.ledger_lost(found)}: `add`, `forget` and prune refuse to run; "
+                     "`briefmin verify --forget-missing` writes it again from the snapshots "
+                     "stored")
+            return
+        missing, unlisted = snaps.compare_ledger(self.db, found)
+        if missing:
+            self.add(f"{snaps.deleted_outside(missing)}: a version no other snapshot holds "
+                     "looks unheld, so prune refuses to run; restore the archive from a "
+                     "backup, or `briefmin verify --forget-missing` accepts the loss")
+        if unlisted:
+            self.add(f"the ledger of the snapshots does not list snapshot(s) "
+                     f"{', '.join(map(str, unlisted[:10]))}"
+                     f"{f' and {len(unlisted) - 10} more' if len(unlisted) > 10 else ''} "
+                     "(rows added outside briefmin?): `forget` what you did not take; "
+                     "`briefmin verify --forget-missing` lists them")
 
     def merged_pre_snapshot(self) -> None:
         """The marks of versions merged from before an input's snapshots, which prune keeps
