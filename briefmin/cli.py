@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from .ingest import AddReport
     from .retention import Duration
     from .store import Archive, BriefRecord, Snapshot
+    from .store.snapshots import LedgerRepair
 
 _APP_SETTINGS: dict[str, Any] = dict(
     name="briefmin", no_args_is_help=True, add_completion=False,
@@ -857,19 +858,15 @@ def verify_command(
         if rebuild_index:
             indexed = _rebuilt_index(arch, archive)
             output.info(f"rebuilt the lexical index from {indexed} stored text(s)", quiet)
-        if forget_missing:
-            forgotten, entered = arch.forget_missing_snapshots()
-            output.info("; ".join(
-                [f"forgot {len(forgotten)} snapshot(s) deleted outside briefmin "
-                 f"({', '.join(map(str, forgotten))})"] * bool(forgotten)
-                + [f"entered {len(entered)} snapshot(s) the ledger did not list "
-                   f"({', '.join(map(str, entered))})"] * bool(entered))
-                or "the snapshot ledger matches the snapshots: nothing to forget", quiet)
+        repair = arch.forget_missing_snapshots() if forget_missing else None
+        if repair is not None:
+            output.info(_repaired(repair), quiet)
         report = arch.verify()
     if not report.ok:
         _run.decided = ExitStatus.FINDINGS
     if json_out:
-        output.emit_json(report.to_json())
+        output.emit_json(report.to_json() | ({"forget_missing": repair.to_json()}
+                                             if repair is not None else {}))
     elif report.ok:
         output.info(f"ok: {report.checked} stored item(s) intact"
                     + (f"; {report.orphaned_items} orphaned" if report.orphaned_items else "")
@@ -881,6 +878,20 @@ def verify_command(
         output.info(f"{len(report.problems)} problem(s) found", quiet)
     if _run.decided:
         raise typer.Exit(int(_run.decided))
+
+
+def _repaired(repair: LedgerRepair) -> str:
+    """What `verify --forget-missing` did, in one line."""
+    def ids(found: list[int]) -> str:
+        return ", ".join(map(str, found[:10])) + (f" and {len(found) - 10} more"
+                                                  if len(found) > 10 else "")
+    said = ["wrote the lost snapshot ledger again from the snapshots stored"] * \
+        repair.rewritten
+    said += [f"forgot {len(repair.forgotten)} snapshot(s) deleted outside briefmin "
+             f"({ids(repair.forgotten)})"] * bool(repair.forgotten)
+    said += [f"entered {len(repair.entered)} snapshot(s) the ledger did not list "
+             f"({ids(repair.entered)})"] * bool(repair.entered)
+    return "; ".join(said) or "the snapshot ledger matches the snapshots: nothing to forget"
 
 
 def _rebuilt_index(arch: Archive, archive: Path) -> int:

@@ -79,6 +79,8 @@ def add(archive: Archive, sources: Iterable[Source | Skipped], *,
 
 def _add(archive: Archive, sources: Iterable[Source | Skipped], run: _Run,
          progress: Callable[[int], None] | None, snapshot: SnapshotSpec | None) -> None:
+    if snapshot is not None:  # before anything is stored (see require_snapshot_ledger)
+        archive.require_snapshot_ledger()
     latest = archive.latest_digests()
     seen: list[str] = []
     ahead: list[Admitted] = []

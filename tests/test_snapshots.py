@@ -491,18 +491,27 @@ def test_a_deleted_snapshot_row_is_found_and_stops_prune(
     archive = tmp_path / "a.bmin"
     shutil.copyfile(sixty_nights[0], archive)
     snapshot_id, alone = _prunable_versions(archive)
+    with Archive.open(archive) as arch:
+        taken = arch.snapshot(str(snapshot_id)).time
     with sqlite3.connect(archive) as raw:
         raw.execute("DELETE FROM snapshots WHERE id = ?", (snapshot_id,))
     checked = cli("verify", archive)
     assert checked.returncode == ExitStatus.FINDINGS
     assert f"snapshot {snapshot_id} was deleted outside briefmin" in checked.stdout
     pruned = cli("prune", archive)
-    assert pruned.returncode == ExitStatus.ARCHIVE and "nothing was pruned" in pruned.stderr
+    assert pruned.returncode == ExitStatus.ARCHIVE and "nothing was changed" in pruned.stderr
     # nor does a forget that leaves the spans of the deleted one covering nothing clear it
     assert cli("forget", archive, "--keep-last", "-1").returncode == 0
     assert cli("prune", archive).returncode == ExitStatus.ARCHIVE
     with Archive.open(archive) as arch:
         assert alone <= {(r.path, r.version) for r in arch.records(all_versions=True)}
+    # nor does tier drop the codes of its versions, nor a restore name it or take another
+    assert cli("tier", archive, "--older-than", "0d", "--codes", "binary").returncode == \
+        ExitStatus.ARCHIVE
+    named = cli("restore", archive, "--snapshot", str(snapshot_id), "--to", tmp_path / "o")
+    assert named.returncode == ExitStatus.ARCHIVE and "deleted outside" in named.stderr
+    dated = cli("restore", archive, "--as-of", taken.isoformat(), "--to", tmp_path / "o")
+    assert dated.returncode == ExitStatus.ARCHIVE and "may be gone" in dated.stderr
     # nor does a merge copy the others as if it had never been (OUT would prune its versions)
     merged = cli("merge", tmp_path / "m.bmin", archive)
     assert merged.returncode == ExitStatus.ARCHIVE and "deleted outside" in merged.stderr
@@ -562,10 +571,36 @@ def test_a_lost_ledger_stops_writers_until_verify_writes_it_again(
     (chdir_tmp / "f" / "b.md").write_text("brief b\n")
     refused = cli("add", "s.bmin", "f")
     assert refused.returncode == ExitStatus.ARCHIVE and "--forget-missing" in refused.stderr
+    # refused before storing: a version stored by a run that records no snapshot would be
+    # left for a prune to delete
+    assert [r["path"] for r in json.loads(cli("ls", "s.bmin", "--json").stdout)] == ["f/a.md"]
     assert cli("forget", "s.bmin", "1").returncode == ExitStatus.ARCHIVE
-    assert cli("verify", "s.bmin", "--forget-missing", "-q").returncode == 0
+    repaired = cli("verify", "s.bmin", "--forget-missing", "--json")
+    assert repaired.returncode == 0 and json.loads(repaired.stdout)["forget_missing"] == {
+        "forgotten": [], "entered": [], "rewritten": True}
+    assert "wrote the lost snapshot ledger again" in repaired.stderr
     assert cli("add", "s.bmin", "f", "-q").returncode == 0
     assert cli("verify", "s.bmin", "-q").returncode == 0
+
+
+def test_a_deleted_newest_snapshot_id_is_never_given_again(cli: Cli, chdir_tmp: Path) -> None:
+    """The newest snapshot row and meta snapshot_seq deleted together: the next `add` gave
+    the deleted id again, and the ledger then vouched for it."""
+    from . import surgery
+
+    (chdir_tmp / "f").mkdir()
+    for night in (1, 2):
+        (chdir_tmp / "f" / "a.md").write_text(f"brief a, night {night}\n")
+        assert cli("add", "s.bmin", "f", "--model", HASHING, "-q").returncode == 0
+    surgery.execute("s.bmin", "DELETE FROM snapshots WHERE id = 2")
+    surgery.execute("s.bmin", "DELETE FROM meta WHERE key = 'snapshot_seq'")
+    (chdir_tmp / "f" / "a.md").write_text("brief a, night 3\n")
+    assert cli("add", "s.bmin", "f", "-q").returncode == 0
+    assert [s["id"] for s in json.loads(cli("snapshots", "s.bmin", "--json").stdout)[
+        "snapshots"]] == [1, 3]
+    checked = cli("verify", "s.bmin")
+    assert checked.returncode == ExitStatus.FINDINGS
+    assert "snapshot 2 was deleted outside briefmin" in checked.stdout
 
 
 def test_a_snapshot_restore_names_the_versions_whose_rows_are_lost(

@@ -771,12 +771,8 @@ class Archive:
         return pruned
 
     def _prune(self, db: connection.Connection, pre_snapshot: int) -> list[tuple[str, int]]:
-        if missing := snaps.unledgered(db)[0]:  # deleted rows: their versions look unheld
-            raise IntegrityError(
-                f"{db.path}: {snaps.deleted_outside(missing)}, so a version no other "
-                "snapshot holds could look unheld; nothing was pruned; restore the archive "
-                f"from a backup, or run `briefmin verify --forget-missing {db.path}` to "
-                "accept the loss and prune again")
+        # deleted rows: the versions only they held look held by none
+        snaps.refuse_missing(db, "a version no other snapshot holds could look unheld")
         if wrong := snaps.miscounted(db):  # a lost entry: its version looks held by none
             snapshot_id, listed, held = wrong[0]
             raise IntegrityError(
@@ -803,10 +799,14 @@ class Archive:
         (benchmarks tier a chosen share of an archive)."""
         from . import tiers  # only here: not on every command's path (restore, ls)
 
+        # deleted rows: a version only they held would look old, and lose its codes
+        why = "a version no other snapshot holds could look old"
         if dry_run:
+            snaps.refuse_missing(self._db, why)
             return tiers.tier(self._db, codes, cutoff, dry_run=True, only=only)
         self._require_writer()
-        self._refuse_damaged_file()
+        self._refuse_damaged_file()  # (first: SQLite's own check of the pages it reads)
+        snaps.refuse_missing(self._db, why)
         with self._db.transaction() as db:
             report = tiers.tier(db, codes, cutoff, dry_run=False, only=only)
         if report.rows:
@@ -892,12 +892,19 @@ class Archive:
         self._lexical_grew = False  # backfill merged it
         return indexed
 
-    def forget_missing_snapshots(self) -> tuple[list[int], list[int]]:
+    def require_snapshot_ledger(self) -> None:
+        """Raise IntegrityError before a run that records snapshots (`add`, `merge`) stores
+        anything, if the ledger is lost: it would store versions and then fail to record
+        its snapshot, leaving them for a prune to delete."""
+        if self._db.version >= schema.LEDGERED:
+            snaps.ledger(self._db)
+
+    def forget_missing_snapshots(self) -> snaps.LedgerRepair:
         """Accept what the ledger of the snapshots says against their rows: forget the
         snapshots whose rows were deleted outside briefmin, so prune runs again (it may then
         delete the versions only they held), and enter the rows the ledger lacks; a lost
-        ledger is written again from the rows. One transaction; returns (forgotten ids,
-        entered ids). See snapshots.reconcile_ledger."""
+        ledger is written again from the rows. One transaction. See
+        snapshots.reconcile_ledger."""
         self._require_writer()
         with self._db.transaction() as db:
             return snaps.reconcile_ledger(db)

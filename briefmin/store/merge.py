@@ -147,6 +147,7 @@ def merge(out: Archive, sources: Sequence[Archive]) -> MergeReport:
 
 
 def _merge(out: Archive, sources: Sequence[Archive]) -> MergeReport:
+    out.require_snapshot_ledger()
     for source in sources:
         check_compatible(out, source)
     for source in sources:
@@ -344,9 +345,7 @@ def _insert_snapshots(db: Any, chain: list[snaps.Snapshot], digests: list[bytes]
                       ) -> list[int]:
     """New rows for one chain's snapshots, in order; returns their ids (the first names the
     chain). Ids continue OUT's sequence, never reusing a forgotten one."""
-    row = db.one("SELECT value FROM meta WHERE key = 'snapshot_seq'")
-    (top,), = db.query("SELECT COALESCE(MAX(id), 0) FROM snapshots")
-    first = max(int(json.loads(row[0])) if row else 0, int(top)) + 1
+    first = snaps.highest_id(db) + 1
     (brief_top,), = db.query("SELECT COALESCE(MAX(id), 0) FROM briefs")
     ids = list(range(first, first + len(chain)))
     rows.put_many(db, "snapshots", [

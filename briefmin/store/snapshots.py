@@ -114,17 +114,21 @@ def repeat(db: Connection, paths: Set[str], *, time: datetime, host: str,
     previous = _snapshot(db, row[:-2])
     (still_open,), = db.query("SELECT COUNT(*) FROM snapshot_spans WHERE chain = ? AND "
                               "last IS NULL", (previous.chain,))
-    if _highest_id(db) != previous.id or still_open != len(paths):
+    if highest_id(db) != previous.id or still_open != len(paths):
         return None
     return _insert(db, time, host, roots, tags, previous.chain, previous.files,
                    previous.bytes, (0, 0, 0), digest)
 
 
-def _highest_id(db: Connection) -> int:
-    """The highest snapshot id ever given (forgotten ones included)."""
+def highest_id(db: Connection) -> int:
+    """The highest snapshot id ever given (forgotten ones included): the next one is above
+    it, so no old span covers it, and no deleted snapshot's id is given again for the
+    ledger to vouch for."""
     row = db.one("SELECT value FROM meta WHERE key = 'snapshot_seq'")
     (top,), = db.query("SELECT COALESCE(MAX(id), 0) FROM snapshots")
-    return max(int(json.loads(row[0])) if row else 0, int(top))
+    listed = read_ledger(db) if db.version >= schema.LEDGERED else set()
+    return max(int(json.loads(row[0])) if row else 0, int(top),
+               max(listed) if isinstance(listed, set) and listed else 0)
 
 
 def _insert(db: Connection, time: datetime, host: str, roots: Sequence[str],
@@ -133,7 +137,7 @@ def _insert(db: Connection, time: datetime, host: str, roots: Sequence[str],
     """Write a snapshot row. `latest`: it holds each path's latest version; if not (a skipped
     path kept at its parent's older version), its `top` is -1, which no brief id matches, so
     the next run does not take `repeat`'s shortcut, which assumes it does."""
-    snapshot_id = _highest_id(db) + 1  # chosen first: the checksum covers it
+    snapshot_id = highest_id(db) + 1  # chosen first: the checksum covers it
     rows.put(db, "snapshots", (
         snapshot_id, time.isoformat(), host, json.dumps(sorted(roots)),
         json.dumps(list(split_tags(tags))),
@@ -339,9 +343,10 @@ def find(db: Connection, which: str) -> Snapshot:
     if not snapshots:
         raise InputError(f"{db.path} has no snapshots yet; each `briefmin add` records one")
     if which == "latest":
-        return snapshots[-1]
+        return _newest_known(db, snapshots[-1], "the latest snapshot may be gone")
     found = [s for s in snapshots if str(s.id) == which.strip()]
     if not found:
+        refuse_missing(db, "", [i for i in unledgered(db)[0] if str(i) == which.strip()])
         raise InputError(f"no snapshot {which!r}; see `briefmin snapshots {db.path}`")
     return found[0]
 
@@ -350,8 +355,18 @@ def as_of(db: Connection, moment: datetime) -> Snapshot:
     """The newest snapshot taken at or before `moment`."""
     before = [s for s in listing(db) if s.time <= moment]
     if not before:
+        refuse_missing(db, "the snapshot as of that time may be gone")
         raise InputError(f"{db.path} has no snapshot at or before {moment.isoformat()}")
-    return before[-1]
+    return _newest_known(db, before[-1], "the snapshot as of that time may be gone")
+
+
+def _newest_known(db: Connection, chosen: Snapshot, why: str) -> Snapshot:
+    """`chosen`, the newest snapshot by time of those stored, unless one deleted outside
+    briefmin was recorded after it (a higher id), which may be newer: its time is gone
+    with its row. (One recorded before it is older, unless `add --time` dated `chosen`
+    back: a deleted row cannot tell.)"""
+    refuse_missing(db, why, [i for i in unledgered(db)[0] if i > chosen.id])
+    return chosen
 
 
 def forget(db: Connection, ids: Sequence[int]) -> None:
@@ -367,10 +382,11 @@ def forget(db: Connection, ids: Sequence[int]) -> None:
 
 def read_ledger(db: Connection) -> set[int] | str:
     """The ids of the snapshots that exist by the ledger (schema.SNAPSHOT_LEDGER), or why
-    it cannot tell: 'missing', or 'damaged' when it holds no ranges under a valid checksum
-    (a checksum that fails stops the archive's opening: schema.read_meta)."""
-    row = db.one("SELECT value FROM meta WHERE key = ?", (schema.SNAPSHOT_LEDGER,))
-    ids = None if row is None else schema.ledger_ids(row[0])
+    it cannot tell: 'missing', or 'damaged' (its checksum fails, or it holds no ranges)."""
+    row = db.one("SELECT key, value, checksum FROM meta WHERE key = ?",
+                 (schema.SNAPSHOT_LEDGER,))
+    ids = None if row is None or row[2] != rows.row_sum("meta", row[:2]) \
+        else schema.ledger_ids(row[1])
     return ids if ids is not None else "missing" if row is None else "damaged"
 
 
@@ -428,20 +444,61 @@ def deleted_outside(ids: Sequence[int]) -> str:
         " deleted outside briefmin"
 
 
-def reconcile_ledger(db: Connection) -> tuple[list[int], list[int]]:
+def refuse_missing(db: Connection, why: str, missing: Sequence[int] | None = None) -> None:
+    """Raise IntegrityError naming the snapshots deleted outside briefmin (`missing`, or
+    all `unledgered` finds), with `why` that stops the command, and the ways on."""
+    if missing is None:
+        missing = unledgered(db)[0]
+    if missing:
+        raise IntegrityError(
+            f"{db.path}: {deleted_outside(missing)}{', so ' + why if why else ''}; nothing "
+            "was changed; restore the archive from a backup, or run `briefmin verify "
+            f"--forget-missing {db.path}` to accept the loss")
+
+
+@dataclass(frozen=True)
+class LedgerRepair:
+    """What `verify --forget-missing` did (`reconcile_ledger`)."""
+
+    forgotten: list[int]  # snapshots whose rows were gone, now forgotten
+    entered: list[int]  # rows the ledger did not list, now listed
+    rewritten: bool  # the ledger was lost (missing, or no ranges): written from the rows
+
+    def to_json(self) -> dict[str, Any]:
+        return {"forgotten": self.forgotten, "entered": self.entered,
+                "rewritten": self.rewritten}
+
+
+def reconcile_ledger(db: Connection) -> LedgerRepair:
     """`verify --forget-missing`: forget the snapshots whose rows are gone (their spans that
     then cover no snapshot go, as `forget` does; prune may then delete the versions only
-    they held) and list the rows the ledger lacks; a ledger that is missing or holds no
-    ranges is written again from the rows. Returns (forgotten, listed). The caller holds a
+    they held) and list the rows the ledger lacks; a ledger that is lost is written again
+    from the rows. Refused (IntegrityError) while a snapshot row fails its checksum: a
+    damaged id would look like one snapshot deleted and another added. The caller holds a
     write transaction."""
-    try:
-        missing, unlisted = unledgered(db)
-    except IntegrityError:  # nothing tells which snapshots are gone: the rows are the truth
-        missing, unlisted = [], sorted(_stored_ids(db))
-    _write_ledger(db, _stored_ids(db) | set(missing))
+    if damaged := [i for i, sound in _row_sums(db) if not sound]:
+        raise IntegrityError(
+            f"{db.path}: snapshot row(s) {', '.join(map(str, damaged[:10]))} are damaged "
+            "(checksum), so a deleted snapshot cannot be told from a damaged one; nothing "
+            "was changed; restore the archive from a backup")
+    stored = _stored_ids(db)
+    listed = read_ledger(db)
+    if isinstance(listed, str):  # nothing tells which snapshots are gone: the rows are all
+        _write_ledger(db, stored)
+        return LedgerRepair([], [], True)
+    missing, unlisted = compare_ledger(db, listed)
+    if missing or unlisted:
+        _write_ledger(db, stored | set(missing))
     if missing:
         forget(db, missing)
-    return missing, unlisted
+    return LedgerRepair(missing, unlisted, False)
+
+
+def _row_sums(db: Connection) -> list[tuple[Any, bool]]:
+    """(id, whether its checksum holds) of every snapshot row."""
+    columns = ", ".join(rows.COLUMNS["snapshots"])
+    return [(row[0], rows.row_sum("snapshots", row[:-1]) == row[-1])
+            for row in db.query(f"SELECT {columns}, checksum FROM snapshots", lenient=True)]
 
 
 def pre_snapshot_top(db: Connection) -> int:

@@ -279,8 +279,10 @@ class _Verifier:
         and spans that name brief versions no longer stored."""
         if not snaps.present(self.db):
             return
+        damaged_rows = False
         for *values, checksum in self.table("snapshots"):
             if checksum != rows.row_sum("snapshots", values):
+                damaged_rows = True
                 self.add(f"snapshot {_show(values[0])} is damaged (checksum): what it holds "
                          "and when it was taken may be wrong")
         dangling = 0
@@ -297,7 +299,8 @@ class _Verifier:
                 damaged_chains.add(values[0])
         if dangling:
             self.add(f"{dangling} snapshot entries name brief versions that are missing")
-        self.ledger()
+        if not damaged_rows:  # (a damaged id would look like one deleted, one added)
+            self.ledger()
         for snapshot_id, listed, held in snaps.miscounted(self.db, damaged_chains):
             self.add(f"snapshot {snapshot_id} lists {listed} file(s) but its entries hold "
                      f"{held}: entries of it are lost, so prune refuses to run; `forget` it "
@@ -310,15 +313,16 @@ class _Verifier:
             return
         found = snaps.read_ledger(self.db)
         if isinstance(found, str):
-            self.add(f"{snaps.ledger_lost(found)}: `add`, `forget` and prune refuse to run; "
-                     "`briefmin verify --forget-missing` writes it again from the snapshots "
-                     "stored")
+            self.add(f"{snaps.ledger_lost(found)}: the commands that record, forget or "
+                     "choose snapshots refuse to run; `briefmin verify --forget-missing` "
+                     "writes it again from the snapshots stored")
             return
         missing, unlisted = snaps.compare_ledger(self.db, found)
         if missing:
-            self.add(f"{snaps.deleted_outside(missing)}: a version no other snapshot holds "
-                     "looks unheld, so prune refuses to run; restore the archive from a "
-                     "backup, or `briefmin verify --forget-missing` accepts the loss")
+            self.add(f"{snaps.deleted_outside(missing)}: versions no other snapshot holds look "
+                     "held by none, so prune, tier and restore by date refuse to run; restore "
+                     "the archive from a backup, or accept the loss with `briefmin verify "
+                     "--forget-missing`")
         if unlisted:
             self.add(f"the ledger of the snapshots does not list snapshot(s) "
                      f"{', '.join(map(str, unlisted[:10]))}"
