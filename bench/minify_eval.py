@@ -79,6 +79,12 @@ short Debian descriptions 80-400, fixtures 60-4000):
 - `kernelit` (session 43, not in the default run): the kernel docs' Italian translations
   (Documentation/translations/it_IT of linux-doc-6.1, bench/data/linux-doc-l10n, same
   script), 150-4000 words; a probe: every eligible document is held out.
+- `news` (session 44, not in the default run): news articles, a genre no tuning ever read:
+  the Lee corpus's 300 background documents (Australian news, lee_background.cor, fetched
+  from gensim 4.4.0's test data into bench/data/news by bench/fetch-news.sh), one article a
+  line, each one document: plain prose in one paragraph, no structure. Identical lines once
+  (293 distinct), 150-4000 words (173 eligible), in the shuffled order; a probe: every
+  eligible document is held out, never tuned on.
 
 In a text holding Chinese or Japanese letters a word is briefmin's (`count_words`: each
 such character one, its punctuation none): the judges cut chunks at those words without
@@ -144,9 +150,11 @@ GENRES = ("kernel", "debian", "usrdoc", "debshort", "fixtures", "manpages", "pyd
 # not run by default: the same pages as `manpages` saved with tabs (a layout variant), and
 # `pypi`, whose documents depend on what the bench's venv installed
 VARIANT_GENRES = ("mantabs", "pypi", "html", "kernelzh", "changelog", "config", "debconf",
-                  "kernelit", "l10n")
+                  "kernelit", "l10n", "news")
 # genres counted in briefmin's words (each CJK character one), every document held out
 CJK_GENRES = ("kernelzh",)
+# other probes with every eligible document held out (no training split)
+ALL_HELD_OUT = ("kernelit", "news")
 # the genres with a training split (every eligible `usrdoc` and `fixtures` text is held out)
 TRAINABLE = ("kernel", "debian", "debshort", "manpages", "mantabs", "pydoc", "html",
              "changelog", "config", "l10n")
@@ -442,6 +450,22 @@ def _kernelit(data: Path) -> list[Doc]:
     return _translations(data, "kernelit", "linux-doc-l10n", "fetch-l10n.sh")
 
 
+def _news(data: Path) -> list[Doc]:
+    """The Lee corpus's background articles (bench/data/news/lee_background.cor, one a line),
+    in file order, each distinct line once, named `news/line-N` (N its line, from 1)."""
+    path = data / "news" / "lee_background.cor"
+    if not path.is_file():
+        raise SystemExit("news: no articles in bench/data/news: "
+                         "run bench/fetch-news.sh bench/data")
+    docs, seen = [], set()
+    for number, line in enumerate(path.read_text("utf-8", "replace").splitlines(), 1):
+        text = line.strip()
+        if text and text not in seen:
+            seen.add(text)
+            docs.append((f"news/line-{number:03d}", text + "\n"))
+    return docs
+
+
 def _l10n(data: Path) -> list[Doc]:
     """Each language's descriptions shuffled, then taken in turn (de, es, fr, it), so the
     held-out split holds each language about equally, not Italian's 9,262 of 17,839."""
@@ -481,7 +505,7 @@ LOADERS: dict[str, Callable[[Path], list[Doc]]] = {
     "fixtures": _fixtures, "manpages": _manpages,
     "mantabs": lambda data: _manpages(data, tabs=True), "pydoc": _pydoc, "pypi": _pypi,
     "html": _html, "kernelzh": _kernelzh, "kernelit": _kernelit, "l10n": _l10n,
-    "changelog": _changelog, "config": _config, "debconf": _debconf}
+    "changelog": _changelog, "config": _config, "debconf": _debconf, "news": _news}
 
 
 def split(genre: str, data: Path) -> tuple[list[Doc], list[Doc]]:
@@ -492,7 +516,7 @@ def split(genre: str, data: Path) -> tuple[list[Doc], list[Doc]]:
     low, high = LENGTHS.get(genre, (150, 4000))
     count = _cjk_words if genre in CJK_GENRES else _words
     eligible = [d for d in docs if low <= count(d[1]) <= high]
-    if genre in CJK_GENRES or genre == "kernelit":  # a probe: all held out
+    if genre in CJK_GENRES or genre in ALL_HELD_OUT:  # a probe: all held out
         return eligible, []
     if genre in PROBES:
         taken: Counter[str] = Counter()
