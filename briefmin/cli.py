@@ -838,8 +838,9 @@ def verify_command(
     forget_missing: Annotated[bool, typer.Option(
         "--forget-missing", help="First forget the snapshots whose rows were deleted outside "
         "briefmin (verify names them; prune refuses to run while they are missing, and may "
-        "then delete the versions only they held), and enter in the snapshot ledger the "
-        "rows it lacks.")] = False,
+        "then delete the versions only they held), enter in the snapshot ledger the rows it "
+        "lacks, or write a lost ledger again from the rows. Refused while a snapshot row "
+        "fails its checksum.")] = False,
     wait: WaitOpt = 3600.0,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,

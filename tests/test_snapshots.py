@@ -585,7 +585,8 @@ def test_a_lost_ledger_stops_writers_until_verify_writes_it_again(
 
 def test_a_deleted_newest_snapshot_id_is_never_given_again(cli: Cli, chdir_tmp: Path) -> None:
     """The newest snapshot row and meta snapshot_seq deleted together: the next `add` gave
-    the deleted id again, and the ledger then vouched for it."""
+    the deleted id again, and the ledger then vouched for it. The ledger still lists it:
+    verify names it, and `add` refuses until the loss is accepted."""
     from . import surgery
 
     (chdir_tmp / "f").mkdir()
@@ -594,13 +595,65 @@ def test_a_deleted_newest_snapshot_id_is_never_given_again(cli: Cli, chdir_tmp: 
         assert cli("add", "s.bmin", "f", "--model", HASHING, "-q").returncode == 0
     surgery.execute("s.bmin", "DELETE FROM snapshots WHERE id = 2")
     surgery.execute("s.bmin", "DELETE FROM meta WHERE key = 'snapshot_seq'")
-    (chdir_tmp / "f" / "a.md").write_text("brief a, night 3\n")
-    assert cli("add", "s.bmin", "f", "-q").returncode == 0
-    assert [s["id"] for s in json.loads(cli("snapshots", "s.bmin", "--json").stdout)[
-        "snapshots"]] == [1, 3]
     checked = cli("verify", "s.bmin")
     assert checked.returncode == ExitStatus.FINDINGS
     assert "snapshot 2 was deleted outside briefmin" in checked.stdout
+    (chdir_tmp / "f" / "a.md").write_text("brief a, night 3\n")
+    assert cli("add", "s.bmin", "f", "-q").returncode == ExitStatus.ARCHIVE
+    with Archive.open(chdir_tmp / "s.bmin") as arch:
+        from briefmin.store import snapshots
+
+        assert snapshots.highest_id(arch._db) == 2  # the ledger's, with the row and seq gone
+
+
+def test_a_deleted_newest_snapshot_stops_add_and_the_choice_of_the_latest(
+        cli: Cli, chdir_tmp: Path) -> None:
+    """A review: with the chain's newest row deleted, `add` continued an older snapshot's
+    entries and the deleted one's open entries covered the new one too (exit 0, a path
+    listed twice); and after a merge, whose ids follow no time order, `--snapshot latest`
+    restored another chain's snapshot with exit 0."""
+    from . import surgery
+
+    (chdir_tmp / "f").mkdir()
+    for name, text in (("A.bmin", "a1"), ("B.bmin", "b1"), ("B.bmin", "b2"), ("A.bmin", "a2")):
+        (chdir_tmp / "f" / "a.md").write_text(text + "\n")
+        assert cli("add", name, "f", "--model", HASHING, "-q").returncode == 0
+    assert cli("merge", "M.bmin", "A.bmin", "B.bmin", "-q").returncode == 0
+    newest = max(json.loads(cli("snapshots", "M.bmin", "--json").stdout)["snapshots"],
+                 key=lambda s: s["time"])
+    surgery.execute("M.bmin", "DELETE FROM snapshots WHERE id = ?", (newest["id"],))
+    for args in (("--snapshot", "latest"), ("--as-of", "2099-01-01")):
+        done = cli("restore", "M.bmin", *args, "--to", "o")
+        assert done.returncode == ExitStatus.ARCHIVE and "may be gone" in done.stderr
+    assert not (chdir_tmp / "o").exists()
+    surgery.execute("A.bmin", "DELETE FROM snapshots WHERE id = 2")
+    (chdir_tmp / "f" / "a.md").write_text("a3\n")
+    refused = cli("add", "A.bmin", "f")
+    assert refused.returncode == ExitStatus.ARCHIVE and "deleted outside" in refused.stderr
+    assert [r["version"] for r in json.loads(cli("ls", "A.bmin", "--json").stdout)] == [2]
+    # accepted, the next add records a sound snapshot
+    assert cli("verify", "A.bmin", "--forget-missing", "-q").returncode == 0
+    assert cli("add", "A.bmin", "f", "-q").returncode == 0
+    assert cli("verify", "A.bmin", "-q").returncode == 0
+
+
+def test_a_damaged_snapshot_row_and_a_lost_ledger_have_a_way_out(cli: Cli,
+                                                                 chdir_tmp: Path) -> None:
+    """A review: with a snapshot row damaged, `--forget-missing` refused to write a lost
+    ledger again, so `add` and `forget` stayed refused for good."""
+    from . import surgery
+
+    (chdir_tmp / "f").mkdir()
+    (chdir_tmp / "f" / "a.md").write_text("brief a\n")
+    assert cli("add", "s.bmin", "f", "--model", HASHING, "-q").returncode == 0
+    surgery.execute("s.bmin", "UPDATE snapshots SET host = 'other' WHERE id = 1")
+    surgery.execute("s.bmin", "DELETE FROM meta WHERE key = 'snapshot_ledger'")
+    checked = cli("verify", "s.bmin")
+    assert "ledger" in checked.stdout and "snapshot 1 is damaged" in checked.stdout
+    assert cli("verify", "s.bmin", "--forget-missing", "-q").returncode == \
+        ExitStatus.FINDINGS  # the ledger written again; the damaged row still reported
+    assert cli("forget", "s.bmin", "1").returncode == 0
+    assert cli("verify", "s.bmin", "-q").returncode == 0
 
 
 def test_a_snapshot_restore_names_the_versions_whose_rows_are_lost(

@@ -892,12 +892,19 @@ class Archive:
         self._lexical_grew = False  # backfill merged it
         return indexed
 
-    def require_snapshot_ledger(self) -> None:
+    def require_snapshot_ledger(self, *, merging: bool = False) -> None:
         """Raise IntegrityError before a run that records snapshots (`add`, `merge`) stores
-        anything, if the ledger is lost: it would store versions and then fail to record
-        its snapshot, leaving them for a prune to delete."""
-        if self._db.version >= schema.LEDGERED:
-            snaps.ledger(self._db)
+        anything, if the ledger is lost (it would store versions and then fail to record
+        its snapshot, leaving them for a prune to delete), or if a snapshot deleted outside
+        briefmin may be the newest of a chain (`add`: snapshots.refuse_missing_newest) or
+        is missing at all (`merge`, which may continue a chain too)."""
+        if self._db.version < schema.LEDGERED:
+            return
+        snaps.ledger(self._db)
+        if merging:
+            snaps.refuse_missing(self._db, "a snapshot merged in could continue it")
+        else:
+            snaps.refuse_missing_newest(self._db)
 
     def forget_missing_snapshots(self) -> snaps.LedgerRepair:
         """Accept what the ledger of the snapshots says against their rows: forget the

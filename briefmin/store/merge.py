@@ -147,7 +147,7 @@ def merge(out: Archive, sources: Sequence[Archive]) -> MergeReport:
 
 
 def _merge(out: Archive, sources: Sequence[Archive]) -> MergeReport:
-    out.require_snapshot_ledger()
+    out.require_snapshot_ledger(merging=True)
     for source in sources:
         check_compatible(out, source)
     for source in sources:

@@ -361,11 +361,10 @@ def as_of(db: Connection, moment: datetime) -> Snapshot:
 
 
 def _newest_known(db: Connection, chosen: Snapshot, why: str) -> Snapshot:
-    """`chosen`, the newest snapshot by time of those stored, unless one deleted outside
-    briefmin was recorded after it (a higher id), which may be newer: its time is gone
-    with its row. (One recorded before it is older, unless `add --time` dated `chosen`
-    back: a deleted row cannot tell.)"""
-    refuse_missing(db, why, [i for i in unledgered(db)[0] if i > chosen.id])
+    """`chosen`, the newest snapshot by time of those stored, unless one was deleted outside
+    briefmin: its time went with its row, and ids follow no time order (`add --time` dates
+    a run back, `merge` numbers chain after chain), so it may be newer."""
+    refuse_missing(db, why)
     return chosen
 
 
@@ -444,6 +443,17 @@ def deleted_outside(ids: Sequence[int]) -> str:
         " deleted outside briefmin"
 
 
+def refuse_missing_newest(db: Connection) -> None:
+    """Refuse (IntegrityError) to record a snapshot while one deleted outside briefmin may
+    have been a chain's newest (an id above that chain's newest stored one): the new one
+    would continue the spans of an older one, and the deleted one's open spans would cover
+    it too. An older deleted one changes nothing a new snapshot reads."""
+    missing = unledgered(db)[0]
+    newest = [i for i, _ in newest_per_chain(db)]
+    refuse_missing(db, "a new snapshot could not tell what the newest one held",
+                   [i for i in missing if not newest or i > min(newest)])
+
+
 def refuse_missing(db: Connection, why: str, missing: Sequence[int] | None = None) -> None:
     """Raise IntegrityError naming the snapshots deleted outside briefmin (`missing`, or
     all `unledgered` finds), with `why` that stops the command, and the ways on."""
@@ -476,16 +486,17 @@ def reconcile_ledger(db: Connection) -> LedgerRepair:
     from the rows. Refused (IntegrityError) while a snapshot row fails its checksum: a
     damaged id would look like one snapshot deleted and another added. The caller holds a
     write transaction."""
-    if damaged := [i for i, sound in _row_sums(db) if not sound]:
-        raise IntegrityError(
-            f"{db.path}: snapshot row(s) {', '.join(map(str, damaged[:10]))} are damaged "
-            "(checksum), so a deleted snapshot cannot be told from a damaged one; nothing "
-            "was changed; restore the archive from a backup")
     stored = _stored_ids(db)
     listed = read_ledger(db)
     if isinstance(listed, str):  # nothing tells which snapshots are gone: the rows are all
         _write_ledger(db, stored)
         return LedgerRepair([], [], True)
+    if damaged := [i for i, sound in _row_sums(db) if not sound]:
+        shown = ", ".join(map(str, damaged[:10]))
+        raise IntegrityError(
+            f"{db.path}: snapshot row(s) {shown} are damaged (checksum), so a deleted "
+            "snapshot cannot be told from a damaged one; nothing was changed; restore the "
+            f"archive from a backup, or `briefmin forget {db.path} {shown}` first")
     missing, unlisted = compare_ledger(db, listed)
     if missing or unlisted:
         _write_ledger(db, stored | set(missing))

@@ -299,16 +299,16 @@ class _Verifier:
                 damaged_chains.add(values[0])
         if dangling:
             self.add(f"{dangling} snapshot entries name brief versions that are missing")
-        if not damaged_rows:  # (a damaged id would look like one deleted, one added)
-            self.ledger()
+        self.ledger(damaged_rows)
         for snapshot_id, listed, held in snaps.miscounted(self.db, damaged_chains):
             self.add(f"snapshot {snapshot_id} lists {listed} file(s) but its entries hold "
                      f"{held}: entries of it are lost, so prune refuses to run; `forget` it "
                      "to prune again")
 
-    def ledger(self) -> None:
+    def ledger(self, damaged_rows: bool) -> None:
         """The ledger of the snapshots that exist against the rows (format 11): a deleted
-        row leaves no checksum to fail."""
+        row leaves no checksum to fail. With `damaged_rows` (a snapshot row fails its
+        checksum) a damaged id looks like one snapshot deleted and another added: said."""
         if self.db.version < schema.LEDGERED:
             return
         found = snaps.read_ledger(self.db)
@@ -318,17 +318,18 @@ class _Verifier:
                      "writes it again from the snapshots stored")
             return
         missing, unlisted = snaps.compare_ledger(self.db, found)
+        maybe = " (or a damaged snapshot row's id changed)" if damaged_rows else ""
         if missing:
-            self.add(f"{snaps.deleted_outside(missing)}: versions no other snapshot holds look "
-                     "held by none, so prune, tier and restore by date refuse to run; restore "
-                     "the archive from a backup, or accept the loss with `briefmin verify "
-                     "--forget-missing`")
+            self.add(f"{snaps.deleted_outside(missing)}{maybe}: versions no other snapshot "
+                     "holds look held by none, so prune, tier, merge and the choice of the "
+                     "latest snapshot or one by date refuse to run; restore the archive from "
+                     "a backup, or accept the loss with `briefmin verify --forget-missing`")
         if unlisted:
             self.add(f"the ledger of the snapshots does not list snapshot(s) "
                      f"{', '.join(map(str, unlisted[:10]))}"
                      f"{f' and {len(unlisted) - 10} more' if len(unlisted) > 10 else ''} "
-                     "(rows added outside briefmin?): `forget` what you did not take; "
-                     "`briefmin verify --forget-missing` lists them")
+                     f"(rows added outside briefmin?{maybe}): `forget` what you did not "
+                     "take; `briefmin verify --forget-missing` lists them")
 
     def merged_pre_snapshot(self) -> None:
         """The marks of versions merged from before an input's snapshots, which prune keeps
