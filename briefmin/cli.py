@@ -883,9 +883,8 @@ def verify_command(
 
 def _repaired(repair: LedgerRepair) -> str:
     """What `verify --forget-missing` did, in one line."""
-    def ids(found: list[int]) -> str:
-        return ", ".join(map(str, found[:10])) + (f" and {len(found) - 10} more"
-                                                  if len(found) > 10 else "")
+    from .store.snapshots import shown_ids as ids
+
     said = ["wrote the lost snapshot ledger again from the snapshots stored"] * \
         repair.rewritten
     said += [f"forgot {len(repair.forgotten)} snapshot(s) deleted outside briefmin "

@@ -900,8 +900,7 @@ class Archive:
         is missing at all (`merge`, which may continue a chain too)."""
         if self._db.version < schema.LEDGERED:
             return
-        snaps.ledger(self._db)
-        if merging:
+        if merging:  # (both read the ledger first: a lost one raises there)
             snaps.refuse_missing(self._db, "a snapshot merged in could continue it")
         else:
             snaps.refuse_missing_newest(self._db)

@@ -343,7 +343,10 @@ def find(db: Connection, which: str) -> Snapshot:
     if not snapshots:
         raise InputError(f"{db.path} has no snapshots yet; each `briefmin add` records one")
     if which == "latest":
-        return _newest_known(db, snapshots[-1], "the latest snapshot may be gone")
+        # a deleted one may be newer: its time went with its row, and ids follow no time
+        # order (`add --time` dates a run back, `merge` numbers chain after chain)
+        refuse_missing(db, "the latest snapshot may be gone")
+        return snapshots[-1]
     found = [s for s in snapshots if str(s.id) == which.strip()]
     if not found:
         refuse_missing(db, "", [i for i in unledgered(db)[0] if str(i) == which.strip()])
@@ -352,20 +355,13 @@ def find(db: Connection, which: str) -> Snapshot:
 
 
 def as_of(db: Connection, moment: datetime) -> Snapshot:
-    """The newest snapshot taken at or before `moment`."""
+    """The newest snapshot taken at or before `moment` (refused while one is missing: it
+    may be the one, see `find`'s latest)."""
+    refuse_missing(db, "the snapshot as of that time may be gone")
     before = [s for s in listing(db) if s.time <= moment]
     if not before:
-        refuse_missing(db, "the snapshot as of that time may be gone")
         raise InputError(f"{db.path} has no snapshot at or before {moment.isoformat()}")
-    return _newest_known(db, before[-1], "the snapshot as of that time may be gone")
-
-
-def _newest_known(db: Connection, chosen: Snapshot, why: str) -> Snapshot:
-    """`chosen`, the newest snapshot by time of those stored, unless one was deleted outside
-    briefmin: its time went with its row, and ids follow no time order (`add --time` dates
-    a run back, `merge` numbers chain after chain), so it may be newer."""
-    refuse_missing(db, why)
-    return chosen
+    return before[-1]
 
 
 def forget(db: Connection, ids: Sequence[int]) -> None:
@@ -435,10 +431,15 @@ def compare_ledger(db: Connection, listed: set[int]) -> tuple[list[int], list[in
     return sorted(listed - stored), sorted(stored - listed)
 
 
+def shown_ids(ids: Sequence[int]) -> str:
+    """'3, 7, 9', the first ten and how many more, for a message."""
+    return ", ".join(map(str, ids[:10])) + (f" and {len(ids) - 10} more" if len(ids) > 10
+                                            else "")
+
+
 def deleted_outside(ids: Sequence[int]) -> str:
     """'snapshot 7 was deleted outside briefmin', for the ids `unledgered` found missing."""
-    shown = ", ".join(map(str, ids[:10])) + (f" and {len(ids) - 10} more" if len(ids) > 10
-                                             else "")
+    shown = shown_ids(ids)
     return (f"snapshot {shown} was" if len(ids) == 1 else f"snapshots {shown} were") + \
         " deleted outside briefmin"
 
@@ -486,30 +487,28 @@ def reconcile_ledger(db: Connection) -> LedgerRepair:
     from the rows. Refused (IntegrityError) while a snapshot row fails its checksum: a
     damaged id would look like one snapshot deleted and another added. The caller holds a
     write transaction."""
-    stored = _stored_ids(db)
     listed = read_ledger(db)
     if isinstance(listed, str):  # nothing tells which snapshots are gone: the rows are all
-        _write_ledger(db, stored)
+        _write_ledger(db, _stored_ids(db))
         return LedgerRepair([], [], True)
     if damaged := [i for i, sound in _row_sums(db) if not sound]:
-        shown = ", ".join(map(str, damaged[:10]))
         raise IntegrityError(
-            f"{db.path}: snapshot row(s) {shown} are damaged (checksum), so a deleted "
-            "snapshot cannot be told from a damaged one; nothing was changed; restore the "
-            f"archive from a backup, or `briefmin forget {db.path} {shown}` first")
+            f"{db.path}: snapshot row(s) {shown_ids(damaged)} are damaged (checksum), so a "
+            "deleted snapshot cannot be told from a damaged one; nothing was changed; "
+            f"restore the archive from a backup, or `briefmin forget {db.path} ID` each of "
+            "them first")
     missing, unlisted = compare_ledger(db, listed)
-    if missing or unlisted:
-        _write_ledger(db, stored | set(missing))
     if missing:
         forget(db, missing)
+    if unlisted:
+        enter_ledger(db, unlisted)
     return LedgerRepair(missing, unlisted, False)
 
 
 def _row_sums(db: Connection) -> list[tuple[Any, bool]]:
     """(id, whether its checksum holds) of every snapshot row."""
-    columns = ", ".join(rows.COLUMNS["snapshots"])
-    return [(row[0], rows.row_sum("snapshots", row[:-1]) == row[-1])
-            for row in db.query(f"SELECT {columns}, checksum FROM snapshots", lenient=True)]
+    return [(row[0], rows.row_sum("snapshots", row[:-1]) == row[-1]) for row in db.query(
+        f"SELECT {rows.checked_columns('snapshots')} FROM snapshots", lenient=True)]
 
 
 def pre_snapshot_top(db: Connection) -> int:

@@ -326,8 +326,7 @@ class _Verifier:
                      "a backup, or accept the loss with `briefmin verify --forget-missing`")
         if unlisted:
             self.add(f"the ledger of the snapshots does not list snapshot(s) "
-                     f"{', '.join(map(str, unlisted[:10]))}"
-                     f"{f' and {len(unlisted) - 10} more' if len(unlisted) > 10 else ''} "
+                     f"{snaps.shown_ids(unlisted)} "
                      f"(rows added outside briefmin?{maybe}): `forget` what you did not "
                      "take; `briefmin verify --forget-missing` lists them")
 
