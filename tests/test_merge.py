@@ -239,6 +239,57 @@ def night(cli: Cli, archive: Path, folder: str, text: str, day: int) -> None:
     assert done.returncode == 0, done.stderr
 
 
+def test_a_snapshot_of_the_same_names_but_other_bytes_is_carried_over(
+        tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two machines of one host name archive the same folder at the same `--time`: their
+    snapshots share time, host, roots and path names, not bytes. Merge dropped the second
+    as already present, and a prune then deleted the version only it held (an audit's
+    finding); and which of two such snapshots survived depended on the inputs' order."""
+    monkeypatch.chdir(tmp_path)
+    one, two = tmp_path / "one.bmin", tmp_path / "two.bmin"
+
+    def add_at(archive: Path, day: int) -> None:
+        done = cli("add", archive, "d", "--model", HASHING, "--host", "srv", "-q", "--time",
+                   f"2026-02-0{day}T02:00:00Z")
+        assert done.returncode == 0, done.stderr
+
+    Path("d").mkdir()
+    Path("d/a.md").write_text("one pricing\n")
+    Path("d/b.md").write_text("two legal\n")
+    add_at(one, 1)
+    Path("d/b.md").write_text("two legal CHANGED\n")
+    add_at(two, 1)
+    merged = json.loads(cli("merge", one, two, "--json").stdout)
+    assert merged["snapshots_added"] == 1
+    Path("d/b.md").write_text("night two\n")
+    add_at(one, 2)
+    pruned = cli("prune", one, "--json")
+    assert pruned.returncode == 0, pruned.stderr
+    assert json.loads(pruned.stdout)["versions"] == 0  # every version a snapshot holds
+    held = set()
+    for snapshot in json.loads(cli("snapshots", one, "--json").stdout)["snapshots"]:
+        target = tmp_path / f"r{snapshot['id']}"
+        done = cli("restore", one, "--snapshot", str(snapshot["id"]), "--to", target)
+        assert done.returncode == 0, done.stderr
+        held.add((target / "d/b.md").read_bytes())
+    assert held == {b"two legal\n", b"two legal CHANGED\n", b"night two\n"}
+    # the same again adds nothing: the digest of what each holds matches
+    again = json.loads(cli("merge", one, two, "--json").stdout)
+    assert again["snapshots_added"] == 0 and again["versions_added"] == 0
+    # a copy with a path rm'd holds fewer files under the same key: carried over whatever
+    # the order of the inputs
+    copy = tmp_path / "copy.bmin"
+    shutil.copyfile(two, copy)
+    assert cli("rm", copy, "d/a.md").returncode == 0
+    counts = []
+    for order in ((two, copy), (copy, two)):
+        out = tmp_path / f"out{len(counts)}.bmin"
+        assert cli("merge", out, *order, "-q").returncode == 0
+        snaps = json.loads(cli("snapshots", out, "--json").stdout)["snapshots"]
+        counts.append(sorted(s["files"] for s in snaps))
+    assert counts == [[1, 2], [1, 2]]
+
+
 def test_versions_no_snapshot_held_stay_unprunable_when_merged(
         tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     """A format-4 archive's history, and an upgraded archive's versions from before its

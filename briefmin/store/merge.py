@@ -302,12 +302,8 @@ def _merge_snapshots(out: Archive, source: Archive, settled: list[int]) -> int:
     if not snaps.present(source._db):  # format < 5: no snapshots to carry
         _settle(out, settled)
         return 0
-    have = {tuple(r) for r in out._db.query(f"SELECT {_SNAPSHOT_KEY} FROM snapshots")}
+    names = _missing_snapshots(out, source)
     chains: dict[int, list[snaps.Snapshot]] = {}
-    names: dict[int, bytes] = {}
-    for snapshot_id, *key in source._db.query(f"SELECT id, {_SNAPSHOT_KEY} FROM snapshots"):
-        if tuple(key) not in have:
-            names[int(snapshot_id)] = bytes(key[-1])
     if not names:
         _settle(out, settled)
         return 0
@@ -332,6 +328,26 @@ def _merge_snapshots(out: Archive, source: Archive, settled: list[int]) -> int:
             rows.put_many(db, "snapshot_spans", sorted(spans, key=lambda r: (r[1], r[2])))
         snaps.unmark_merged_pre_snapshot(db, settled)
     return sum(len(c) for c in chains.values())
+
+
+def _missing_snapshots(out: Archive, source: Archive) -> dict[int, bytes]:
+    """The input's snapshots OUT lacks, each with its names digest: those with no snapshot
+    of the same time, host, roots and path names in OUT, or only ones holding other bytes
+    (two machines of one name with the same folder and `--time`; a copy of the archive with
+    a path `rm`'d): keying on names alone dropped such a snapshot, and a prune then deleted
+    the versions only it held. Which is carried in does not depend on input order."""
+    have: dict[tuple[Any, ...], list[int]] = {}
+    for snapshot_id, *key in out._db.query(f"SELECT id, {_SNAPSHOT_KEY} FROM snapshots"):
+        have.setdefault(tuple(key), []).append(int(snapshot_id))
+    keyed = [(int(snapshot_id), tuple(key)) for snapshot_id, *key in source._db.query(
+        f"SELECT id, {_SNAPSHOT_KEY} FROM snapshots")]
+    alike = {snapshot_id for snapshot_id, key in keyed if key in have}
+    ours = snaps.contents_digests(out._db, {i for _, key in keyed if key in have
+                                            for i in have[key]})
+    theirs = snaps.contents_digests(source._db, alike)
+    return {snapshot_id: bytes(key[-1]) for snapshot_id, key in keyed
+            if snapshot_id not in alike
+            or theirs[snapshot_id] not in {ours[i] for i in have[key]}}
 
 
 def _settle(out: Archive, settled: list[int]) -> None:

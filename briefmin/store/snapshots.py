@@ -328,6 +328,47 @@ def members(db: Connection, snapshot: Snapshot) -> set[tuple[str, int]]:
         f"WHERE {_COVERS}", (snapshot.chain, snapshot.id, snapshot.id))}
 
 
+def contents_digests(db: Connection, ids: Set[int]) -> dict[int, bytes]:
+    """Per snapshot of `ids`: a digest of the (path, bytes) pairs it holds, whatever their
+    order. Two snapshots of the same time, host, roots and path names can still hold other
+    bytes (two machines of one name, an `rm` in a copy of the archive): `merge` tells them
+    apart by this. One pass over the spans and the versions they name, not one query per
+    snapshot (a nightly merge of a growing input meets every snapshot it carried before):
+    each span adds its member's hash to the snapshots it covers, a difference array per
+    chain; the sum of 128-bit hashes is the digest, with the count beside it."""
+    if not ids:
+        return {}
+    by_chain: dict[int, list[int]] = {}
+    for snapshot_id, chain in db.query("SELECT id, chain FROM snapshots"):
+        by_chain.setdefault(int(chain), []).append(int(snapshot_id))
+    wanted = {chain for chain, members in by_chain.items() if ids & set(members)}
+    pair_hash: dict[int, int] = {}
+    for brief_id, path, sha in db.query(
+            "SELECT b.id, b.path, c.sha256 FROM briefs b JOIN contents c ON c.id = b.content"):
+        key = str(path).encode("utf-8", "surrogateescape") + b"\0" + bytes(sha)
+        pair_hash[int(brief_id)] = int.from_bytes(hashlib.sha256(key).digest()[:16], "big")
+    mask = (1 << 128) - 1
+    out: dict[int, bytes] = {}
+    for chain in wanted:
+        order = sorted(by_chain[chain])
+        sums, counts = [0] * (len(order) + 1), [0] * (len(order) + 1)
+        for brief_id, first, last in db.query(
+                "SELECT brief_id, first, last FROM snapshot_spans WHERE chain = ?", (chain,)):
+            lo = bisect.bisect_left(order, int(first))
+            hi = len(order) if last is None else bisect.bisect_right(order, int(last))
+            value = pair_hash.get(int(brief_id), 0)  # a lost version: `verify` names it
+            sums[lo] += value
+            sums[hi] -= value
+            counts[lo] += 1
+            counts[hi] -= 1
+        total, count = 0, 0
+        for k, snapshot_id in enumerate(order):
+            total, count = total + sums[k], count + counts[k]
+            if snapshot_id in ids:
+                out[snapshot_id] = (total & mask).to_bytes(16, "big") + count.to_bytes(8, "big")
+    return out
+
+
 def lost_members(db: Connection, snapshot: Snapshot) -> int:
     """How many of the snapshot's entries name a brief version whose row is gone (damage:
     `rm` takes its versions out of every snapshot); `members` cannot list them."""
