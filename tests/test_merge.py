@@ -482,6 +482,38 @@ def test_merge_refuses_another_model_or_profile(tmp_path: Path, cli: Cli) -> Non
     assert not (tmp_path / "out.bmin").exists()  # the refusals left no new archive behind
 
 
+def test_binary_rows_of_archives_with_other_decoders_are_not_merged(
+        tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each archive fits its binary decoder on its own vectors; merging two tiered archives
+    read the second's binary rows through the first's decoder, so their cosines changed
+    (an audit's finding). Such a merge is refused before anything is stored; one tiered
+    input, or a new version of the same, still merges."""
+    monkeypatch.chdir(tmp_path)
+    for name, words in (("p1", "ledger invoice refund"), ("p2", "zebra orchid nebula")):
+        Path(name).mkdir()
+        for k in range(12):
+            Path(f"{name}/b{k}.md").write_text(f"{words} {k} first\n")
+        assert cli("add", f"{name}.bmin", name, "--model", HASHING, "-q").returncode == 0
+        for k in range(12):
+            Path(f"{name}/b{k}.md").write_text(f"{words} {k} second\n")
+        assert cli("add", f"{name}.bmin", name, "-q").returncode == 0
+        done = cli("tier", f"{name}.bmin", "--older-than", "0h", "--codes", "binary", "-q")
+        assert done.returncode == 0, done.stderr
+    refused = cli("merge", "out.bmin", "p1.bmin", "p2.bmin")
+    assert refused.returncode == ExitStatus.USAGE, refused.stderr
+    assert refused.stderr.count("\n") == 1 and "decoder" in refused.stderr, refused.stderr
+    assert not Path("out.bmin").exists()
+    assert cli("merge", "out.bmin", "p1.bmin", "-q").returncode == 0
+    before = Path("out.bmin").read_bytes()
+    assert cli("merge", "out.bmin", "p2.bmin").returncode == ExitStatus.USAGE
+    assert Path("out.bmin").read_bytes() == before
+    Path("p1/new.md").write_text("ledger invoice refund, a new one\n")
+    assert cli("add", "p1.bmin", "p1", "-q").returncode == 0
+    assert cli("merge", "out.bmin", "p1.bmin", "-q").returncode == 0
+    with Archive.open(tmp_path / "out.bmin") as arch:
+        assert arch.verify().ok and len(arch.records()) == 13
+
+
 def test_merge_library_call_reports_what_it_did(tmp_path: Path) -> None:
     root = tmp_path / "src"
     root.mkdir()

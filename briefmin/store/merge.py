@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +25,9 @@ from . import snapshots as snaps
 from .archive import Archive
 from .catalogue import BriefRecord
 from .segments import BRIEF_KINDS, KIND_CHUNK, Rows
+
+if TYPE_CHECKING:
+    from ..quantize import BinaryDecoder
 
 MERGE_BATCH = 256  # versions per transaction: what a killed merge can lose
 ALL_KINDS = (*BRIEF_KINDS, KIND_CHUNK)
@@ -154,6 +157,7 @@ def _merge(out: Archive, sources: Sequence[Archive]) -> MergeReport:
         _check_rows(source)
     report = MergeReport(inputs=len(sources))
     todo = _new_versions(out, sources, report)
+    _one_binary_decoder(out, [sources[i] for i in sorted({i for i, _ in todo})])
     # what no snapshot of an input could hold stays unprunable here (snapshots.py)
     unsnapshotted = [snaps.never_in_a_snapshot(source._db) for source in sources]
     vectors: dict[int, _SourceVectors] = {}
@@ -178,6 +182,29 @@ def _merge(out: Archive, sources: Sequence[Archive]) -> MergeReport:
         _mark_folded(out, source, {v for v in kept if (i, *v) not in stored})
     report.space_not_released = out.release_free_pages()
     return report
+
+
+def _one_binary_decoder(out: Archive, sources: Sequence[Archive]) -> None:
+    """Refuse, before anything is stored, a merge whose binary-tier rows (`tier --codes
+    binary`) would come from archives with different decoders: an archive holds one, fitted
+    on its own vectors, and rows read with another's got other cosines (an audit's finding:
+    the second input's rows were read with the first's). OUT counts when it holds binary
+    rows; a decoder no row uses is replaced by the inputs' (`adopt_decoder`)."""
+    readers = [(str(a.path), decoder) for a in (out, *sources)
+               if (decoder := _binary_decoder(a._db)) is not None]
+    if len({json.dumps(d.to_json(), sort_keys=True) for _, d in readers}) > 1:
+        names = ", ".join(name for name, _ in readers)
+        raise UsageError(
+            f"cannot merge: {names} hold versions whose codes `tier --codes binary` made "
+            "binary, each read through a decoder fitted on its own archive's vectors, and "
+            "one archive has one decoder; merge them before tiering, or keep them apart")
+
+
+def _binary_decoder(db: Any) -> BinaryDecoder | None:
+    """The archive's binary decoder if some of its rows are binary, else None."""
+    if 0 not in segments.code_bits(db).values():
+        return None
+    return segments.read_decoder(db)
 
 
 def _new_versions(out: Archive, sources: Sequence[Archive], report: MergeReport
@@ -263,7 +290,8 @@ def _merge_batch(out: Archive, sources: Sequence[Archive], batch: list[tuple[int
             decoder = next((v.decoder for v in vectors.values() if v.decoder), None)
             if bits == 0 and decoder is not None:
                 # binary rows keep the estimates and calibration of their input's decoder
-                segments.adopt_decoder(db, decoder)
+                # (every input's is the same, and OUT's if it has binary rows: checked)
+                segments.adopt_decoder(db, decoder, replace=_binary_decoder(db) is None)
             elif bits == 0:  # an input whose decoder is missing (damage): stored as decoded
                 bits = out.meta.rescore_bits
             segments.append(db, tier_rows, out.meta.chunk_tokens, CHUNK_OVERLAP_TOKENS,

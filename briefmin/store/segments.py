@@ -141,12 +141,12 @@ def append(db: Connection, new: Rows, chunk_tokens: int, chunk_overlap: int,
     merge(db, profile)
 
 
-def adopt_decoder(db: Connection, decoder: BinaryDecoder) -> None:
+def adopt_decoder(db: Connection, decoder: BinaryDecoder, replace: bool = False) -> None:
     """Give an archive without binary rows the decoder of binary rows about to be copied in
     (merge), so they keep the estimates and calibration they had; an archive that has its
-    own decoder keeps it (fitted on rows of the same model). The caller holds a write
-    transaction."""
-    if read_decoder(db) is None:
+    own decoder keeps it, unless `replace` (no row of it is binary any more). The caller
+    holds a write transaction."""
+    if replace or read_decoder(db) is None:
         schema.write_meta(db, {DECODER_KEY: decoder.to_json()})
 
 
