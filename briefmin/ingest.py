@@ -136,6 +136,9 @@ class _Run:
         (a remote encoding streams them back)."""
         new: dict[bytes, tuple[bytes, str, str]] = {}  # sha -> (data, text, encoding)
         stored = self.archive.stored_contents({item.digest for item in items})
+        coarse = self.archive.coarse_contents(stored) if stored else set()
+        if coarse:
+            self._recode(coarse, items)
         for item in items:
             if item.digest not in new and item.digest not in stored:
                 text, encoding = decode_text(item.data)
@@ -165,6 +168,18 @@ class _Run:
                     data, text, encoding = new[digest]
                     contents[digest] = NewContent(data, encoding, brief, text)
             self._store_batch(batch, {digest: contents.pop(digest) for digest in takes[index]})
+
+    def _recode(self, coarse: set[bytes], items: list[Admitted]) -> None:
+        """Encode again the stored contents of `items` whose codes `tier` made coarse (a file
+        reverted to an old version's bytes): their path's new version is a latest one,
+        which keeps full codes (README, `tier`). The model loads for them; one transaction
+        before the batches, so a run stopped later loses nothing."""
+        texts = {item.digest: decode_text(item.data)[0] for item in items
+                 if item.digest in coarse}
+        digests = list(texts)
+        vectors = self.encoding.encode([texts[d] for d in digests])
+        self.archive.recode(dict(zip(digests, vectors, strict=True)),
+                            self.encoding.chunk_tokens())
 
     def _store_batch(self, batch: list[Admitted], new: dict[bytes, NewContent]) -> None:
         """Store a batch with the new contents it takes (encoded ahead; see _takes)."""

@@ -185,6 +185,52 @@ def test_tier_keeps_the_codes_of_the_newest_snapshot_in_time(chdir_tmp: Path, cl
     assert json.loads(dry.stdout)["contents"] == 0
 
 
+def test_a_file_reverted_to_tiered_bytes_gets_full_codes_again(chdir_tmp: Path, cli: Cli
+                                                               ) -> None:
+    """Tiers are kept per stored content, and `add` links a new version to stored bytes: a
+    file reverted to what `tier` had made binary was a latest version with binary codes
+    (search ranked it lower, dedupe grouped it otherwise; an audit's finding). `add` now
+    encodes such a content again; a copy of an old file under a new path too."""
+    folder = chdir_tmp / "src"
+    folder.mkdir()
+    first = "The quarterly budget review moves to the second Tuesday of each month.\n"
+    for k in range(4):
+        (folder / f"b{k}.md").write_text(f"Brief {k} on the rota of desk {k}.\n")
+    (folder / "a.md").write_text(first)
+
+    def add() -> None:
+        done = cli("add", "t.bmin", "src", "--model", HASHING, "-q")
+        assert done.returncode == 0, done.stderr
+
+    def code_bits() -> dict[str, int]:
+        info = json.loads(cli("info", "t.bmin", "--json").stdout)
+        counts: dict[str, int] = info["vectors_by_code_bits"]
+        return counts
+
+    add()
+    (folder / "a.md").write_text(first + "Edited.\n")
+    add()
+    done = cli("tier", "t.bmin", "--older-than", "0h", "--codes", "binary", "-q")
+    assert done.returncode == 0, done.stderr
+    assert code_bits().get("0") == 1  # version 1 of a.md
+    (folder / "a.md").write_text(first)  # reverted: version 3 holds version 1's bytes
+    add()
+    assert "0" not in code_bits(), code_bits()
+    with Archive.open(chdir_tmp / "t.bmin") as arch:
+        assert arch.verify().ok
+    # a copy of old bytes under a new path
+    (folder / "a.md").write_text(first + "Edited again.\n")
+    add()
+    assert cli("tier", "t.bmin", "--older-than", "0h", "--codes", "binary",
+               "-q").returncode == 0
+    assert code_bits().get("0") == 2  # versions 2 and 3 of a.md
+    (folder / "copy.md").write_text(first)
+    add()
+    assert code_bits().get("0") == 1, code_bits()  # version 2's bytes alone stay binary
+    with Archive.open(chdir_tmp / "t.bmin") as arch:
+        assert arch.verify().ok
+
+
 def test_verify_covers_the_tier_layout(tmp_path: Path, chdir_tmp: Path, cli: Cli) -> None:
     """A changed tier entry, a missing one, and a damaged decoder or calibration are each
     found."""

@@ -278,6 +278,29 @@ class Archive:
         lookup.stored(ids, versions, times)
         return result
 
+    def coarse_contents(self, digests: Iterable[bytes]) -> set[bytes]:
+        """Which of these stored sha256 have vector rows `tier` made coarser than the
+        archive's profile: a path whose new version holds one (a file reverted to old bytes,
+        a copy of an old file) would be a latest version with coarse codes, which `tier`
+        promises never to leave (`recode`). No scan of the segments unless some are tiered."""
+        self._require_writer()
+        coded = {seg for seg, bits in segments.code_bits(self._db).items()
+                 if bits < self.meta.rescore_bits}
+        if not coded:
+            return set()
+        ids = self._lookups().content_ids(digests)
+        coarse = segments.contents_in(self._db, coded, set(ids.values()))
+        return {digest for digest, content_id in ids.items() if content_id in coarse}
+
+    def recode(self, vectors: Mapping[bytes, BriefVectors], chunk_tokens: int) -> None:
+        """Give these stored contents new vector rows at the profile's codes in place of
+        their coarse ones (`coarse_contents`), in one transaction."""
+        ids = self._lookups().content_ids(vectors)
+        with self._db.transaction() as db:
+            segments.remove_contents(db, self.meta, set(ids.values()))
+            segments.append(db, Rows.of([(ids[d], v) for d, v in vectors.items()]),
+                            chunk_tokens, CHUNK_OVERLAP_TOKENS)
+
     def settle_blocks(self) -> int:
         """At the end of an add: store the first dictionary if the worker thread still trains
         it (see Blocks.settle); returns the bytes that added to the new blocks."""

@@ -287,6 +287,19 @@ def remove_contents(db: Connection, meta: schema.Meta, gone: set[int]) -> None:
             n, (ids, kinds, spans, bits, int8), keep, _row_bytes(tier, meta.dim))))
 
 
+def contents_in(db: Connection, segment_ids: Set[int], contents: Set[int]) -> set[int]:
+    """Which of these contents have rows in these segments."""
+    import numpy as np
+
+    wanted = np.fromiter(sorted(contents), np.int64)
+    found: set[int] = set()
+    for seg_id, ids in db.iterate("SELECT id, content_ids FROM vec_segments"):
+        if int(seg_id) in segment_ids:
+            cids = np.frombuffer(ids, np.int64)
+            found.update(cids[np.isin(cids, wanted)].tolist())
+    return found
+
+
 def _subset(n: int, columns: Sequence[bytes], keep: npt.NDArray[np.bool_], row_bytes: int
             ) -> tuple[bytes, ...]:
     """The column blobs of a segment's rows where `keep` is true."""

@@ -7,9 +7,10 @@ A content is *old* when every brief version holding it
   roots: what a restore of "last night" gives), and
 - was stored (`briefs.added`) at or before the cutoff (now minus --older-than).
 Only old contents are re-encoded: what search and dedupe see first (latest versions, the
-current state of every folder) keeps its int8 codes. Codes only get coarser: a row already at
-the wanted tier or below stays as it is. No model is loaded: 4-bit codes are re-quantized from
-the stored int8 ones, and binary rows simply lose their rescoring codes."""
+current state of every folder) keeps its int8 codes. Codes only get coarser here: a row already
+at the wanted tier or below stays as it is. No model is loaded: 4-bit codes are re-quantized
+from the stored int8 ones, and binary rows simply lose their rescoring codes. (`add` encodes a
+coarse content again when a path's new version holds it: Archive.coarse_contents.)"""
 
 from __future__ import annotations
 
