@@ -249,6 +249,25 @@ def _one_space(run: re.Match[str]) -> str:
     return run.group()
 
 
+# what a prose paragraph's text keeps as written: a code span (`split("  ")`) and a quotation
+# ("open  sesame"), whose runs of spaces are their text, not layout
+_VERBATIM = re.compile(r'(`+)[^`]+?\1|"[^"\n]*"|\u201c[^\u201d\n]*\u201d')
+_SPACES = re.compile(r"\s+")
+
+
+def _joined(lines: list[str]) -> str:
+    """A prose paragraph's lines as one line: each line break and the white space around it
+    one space, and every run of white space one space but inside a code span or a quotation
+    (`_VERBATIM`), which a re-wrap leaves as they were (but where it breaks a line)."""
+    text = " ".join(line.strip() for line in lines)
+    out, at = [], 0
+    for span in _VERBATIM.finditer(text):
+        out += [_SPACES.sub(" ", text[at:span.start()]), span.group()]
+        at = span.end()
+    out.append(_SPACES.sub(" ", text[at:]))
+    return "".join(out)
+
+
 def _ends_sentence(paragraph: list[str]) -> bool:
     """Whether a paragraph's last line ends a sentence: with a full stop that ends a word
     (`git add .` ends none), a full stop and a closing parenthesis (`(see 3.1.)`), or a
@@ -287,10 +306,10 @@ def _layout_free(text: str) -> str:
 
     def close() -> None:
         nonlocal joins
-        if _ends_sentence(paragraph) and (len(paragraph) == 1 or _filled(paragraph)):
-            first = paragraph[0]
-            line = first[:len(first) - len(first.lstrip())] + " ".join(
-                " ".join(paragraph).split())
+        lines = [line.rstrip(_TRAILING) for line in paragraph]
+        if _ends_sentence(lines) and (len(lines) == 1 or _filled(lines)):
+            first = lines[0]
+            line = first[:len(first) - len(first.lstrip())] + _joined(lines)
             if joins and plain:
                 out[-1] += " " + line
             else:
@@ -310,9 +329,11 @@ def _layout_free(text: str) -> str:
             elif paragraph:
                 close()
             continue
-        # a code block's line keeps its trailing white space (`\ ` at a shell line's end
-        # is no continuation)
-        line = line if fence else line.rstrip(_TRAILING)
+        # trailing white space is layout only in prose, which the paragraph's close drops:
+        # elsewhere it may be the text's (`\ ` at a shell line's end is no continuation,
+        # `OUT = build ` in a Makefile is a value with its space, two spaces end a
+        # Markdown line): the default prune removed such a script (an audit's finding)
+        raw, line = line, line if fence else line.rstrip(_TRAILING)
         indent = line[:len(line) - len(line.lstrip())] if line[0].isspace() else ""
         first = words[0][0]
         prose = listed = opened = False
@@ -321,7 +342,7 @@ def _layout_free(text: str) -> str:
             if closing and closing.group(1).startswith(fence) \
                     and not line[closing.end():].strip():
                 fence = ""
-                line = line.rstrip(_TRAILING)
+                line = raw = line.rstrip(_TRAILING)
         elif first in "`~" and (opening := _FENCE.match(line)) is not None:
             fence, opened = opening.group(1), True
         elif _FIELDS.search(line, len(indent)) is None:
@@ -333,15 +354,15 @@ def _layout_free(text: str) -> str:
             listed = prose and (first in "-*+\u2022(" or first.isdigit() or ")" in body[:5]) \
                 and _LIST_MARK.match(body) is not None
         if prose and paragraph and not indent and not listed:
-            paragraph.append(line)
+            paragraph.append(raw)
             continue
         if paragraph:
             close()
         if prose:
-            paragraph.append(line)
+            paragraph.append(raw)
             plain = not indent and not listed
         else:
-            out.append(line if fence or opened else _spaced(line))
+            out.append(line if fence or opened else _spaced(raw))
             joins = False
     if paragraph:
         close()
@@ -358,8 +379,8 @@ def small_edit(own_a: Ints, own_b: Ints) -> npt.NDArray[np.bool_]:
     return out
 
 
-def near_copies(shingles: Shingles, i: Ints, j: Ints, threshold: float
-                ) -> npt.NDArray[np.bool_]:
+def near_copies(shingles: Shingles, i: Ints, j: Ints, threshold: float,
+                given_from: int | None = None) -> npt.NDArray[np.bool_]:
     """Whether pairs at the Jaccard threshold are one brief and a small edit of it: the edit
     is small (`small_edit`), and their shingles that are not boilerplate (held by
     BOILERPLATE_BRIEFS briefs or more) still have a Jaccard of BOILERPLATE_JACCARD (or the
@@ -367,16 +388,30 @@ def near_copies(shingles: Shingles, i: Ints, j: Ints, threshold: float
     (their Jaccard without it is 0), while a brief and its copy share shingles that the two of
     them hold (or a few more copies): their Jaccard drops only by a common phrase or two. A
     pair that is all boilerplate is no near copy (identical texts are `exact` or
-    `normalized`)."""
+    `normalized`).
+
+    With `given_from` (the shingles' rows from it on are briefs given to check, not archived
+    ones), a shingle's holders are the archived briefs and the pair's own given ones: nine
+    copies of an archived brief given at once, each with a word changed, made its every
+    shingle boilerplate, and a copies-only CI gate passed them all (an audit's finding)."""
     keep = small_edit(*shingles.own(i, j))
     if not keep.any():
         return keep
     rows = np.unique(np.r_[i[keep], j[keep]])
-    common = shingles.held_by(rows, BOILERPLATE_BRIEFS)
-    if len(common):
+    mine = shingles.held_by(rows, 1)
+    among = len(shingles.offsets) - 1 if given_from is None else given_from
+    frequency = shingles.frequencies(mine, among)
+    given = (np.zeros(len(i), np.int64) if given_from is None
+             else (i >= given_from).astype(np.int64) + (j >= given_from))
+    least = np.float32(min(threshold, BOILERPLATE_JACCARD))
+    for own in np.unique(given[keep]).tolist():
+        common = mine[frequency + own >= BOILERPLATE_BRIEFS]
+        if not len(common):
+            continue
+        these = keep & (given == own)
         rest = shingles.without(rows, common)
-        a, b = np.searchsorted(rows, i[keep]), np.searchsorted(rows, j[keep])
-        keep[keep] = rest.jaccards(a, b) >= np.float32(min(threshold, BOILERPLATE_JACCARD))
+        a, b = np.searchsorted(rows, i[these]), np.searchsorted(rows, j[these])
+        keep[these] = rest.jaccards(a, b) >= least
     return keep
 
 
@@ -911,7 +946,8 @@ class _Lexical:
 
         shingles = shingle(texts())
         found = lexical_pairs(shingles, threshold)
-        found = found.where(near_copies(shingles, found.i, found.j, threshold))
+        found = found.where(near_copies(shingles, found.i, found.j, threshold,
+                                        len(stored) if given else None))
         pairs = Pairs(rows[found.i], rows[found.j], found.similarity)
         if first_new is not None:
             pairs = pairs.where((pairs.i >= first_new) | (pairs.j >= first_new))

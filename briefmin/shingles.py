@@ -136,18 +136,24 @@ class Shingles:
         mine = np.unique(self.hashes[ranges(self.offsets[rows], np.diff(self.offsets)[rows])])
         if least <= 1 or not len(mine):
             return mine
+        out: U32 = mine[self.frequencies(mine, len(self.offsets) - 1, chunk) >= least]
+        return out
+
+    def frequencies(self, mine: U32, among: int, chunk: int = 1 << 22) -> Ints:
+        """How many of the first `among` briefs hold each of these shingles (sorted, unique):
+        one pass over their hashes, as `held_by` counts."""
         seen = np.zeros(1 << 20, bool)
         seen[mine >> np.uint32(12)] = True
         frequency = np.zeros(len(mine), np.int64)
-        for start in range(0, len(self.hashes), chunk):
-            part = self.hashes[start:start + chunk]
+        end = int(self.offsets[among])
+        for start in range(0, end, chunk):
+            part = self.hashes[start:min(start + chunk, end)]
             maybe = part[seen[part >> np.uint32(12)]]
             at = np.searchsorted(mine, maybe)
             at[at == len(mine)] = 0
             hit = mine[at] == maybe  # a brief holds a hash once: occurrences are briefs
             frequency += np.bincount(at[hit], minlength=len(mine))
-        out: U32 = mine[frequency >= least]
-        return out
+        return frequency
 
     def without(self, rows: Ints, dropped: U32) -> Shingles:
         """The shingles of these rows (in this order) but those in `dropped` (sorted)."""

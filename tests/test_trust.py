@@ -942,6 +942,39 @@ def test_two_modules_sharing_a_licence_header_are_not_near_copies(
     assert isinstance(pruned, dict) and pruned["paths"] == [], pruned
 
 
+def test_copies_given_at_once_do_not_make_their_original_boilerplate(
+        cli: Cli, hashing_archive: MakeArchive, tmp_path: Path) -> None:
+    """Nine copies of an archived brief, each with one word changed, given at once: each of
+    the original's shingles was held by ten briefs, so all were boilerplate, no copy was
+    near-identical, and the copies-only CI gate passed them (an audit's finding; one copy
+    alone failed it). The given briefs' holdings count only for their own pair. A new module
+    beside archived ones that share its licence header is still no copy."""
+    sentence = ("The nightly export job copies the billing ledger to the reporting bucket at "
+                "two in the morning, checks every row against the ledger's own totals, writes "
+                "a summary to the finance channel and retries twice before it pages whoever is "
+                "on call that week.")
+    words = sentence.split(" ")
+    path = hashing_archive({"export.md": (" ".join(words) + "\n").encode(),
+                            **FOLDER})
+    given = tmp_path / "given"
+    given.mkdir()
+    for k in range(9):
+        edited = [w.upper() if n == 3 * k + 2 else w for n, w in enumerate(words)]
+        (given / f"copy{k}.md").write_text(" ".join(edited) + "\n")
+    gate = ("--fail-on", "exact,normalized,near-identical", "--json")
+    done = cli("dedupe", path, given, *gate)
+    assert done.returncode == 1, done.stderr
+    kinds = {path: g["kind"] for g in json.loads(done.stdout)["groups"]
+             for path in g["paths"]}
+    assert sorted(Path(p).name for p, kind in kinds.items() if kind == "near-identical") == \
+        sorted(["export.md", *(f"copy{k}.md" for k in range(9))]), kinds
+    module = given.parent / "module"
+    module.mkdir()
+    (module / "utils.py").write_text(BILLING)
+    done = cli("dedupe", path, module, *gate)
+    assert done.returncode == 0, done.stdout
+
+
 @pytest.mark.parametrize("args", [
     ["add", "a.bmin", "no\nsuch.md"],               # a path that does not exist
     ["ls", "no\nsuch.bmin"],                        # an archive that does not exist
