@@ -91,10 +91,18 @@ def _options(version: Annotated[bool, typer.Option(
         help="Print briefmin's version and exit.")] = False) -> None:
     """Archive folders of text briefs: byte-exact storage, semantic search, dedupe, minify."""
 
-# readable=False: an unreadable archive is the archive's error (exit 3, said by the store),
-# not click's usage error (exit 2)
+# parsed here, not as click's Path: an unreadable archive is the archive's error (exit 3,
+# said by the store), not click's usage error (exit 2)
+def _archive_path(value: str | Path) -> Path:
+    """An archive argument as given; '' names none (as a Path it was '.', the current
+    folder: `ls ''` said `.: is a folder`, `merge OUT ''` `: no such archive`)."""
+    if isinstance(value, str) and not value:
+        raise typer.BadParameter("'' names no archive; give the archive file's path")
+    return Path(value)
+
+
 ArchiveArg = Annotated[Path, typer.Argument(help="The archive file (.bmin).",
-                                            show_default=False, readable=False)]
+                                            show_default=False, parser=_archive_path)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No messages on stderr.")]
 # a wait fits SQLite's busy timeout (milliseconds in a C int) and a monotonic deadline
@@ -777,7 +785,8 @@ def ls_command(
     as_of: AsOfOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """List archived briefs: path, versions, size, stored size, when added."""
+    """List archived briefs: path, version, versions, size, stored size, when added,
+    sha256 prefix."""
     from .history import pick
 
     with _archive().open(archive) as arch:
@@ -949,6 +958,8 @@ def merge_command(
     with ExitStack() as stack:
         sources = []
         for path in inputs:
+            if not path:
+                raise UsageError("'' names no archive to merge; give each input's path")
             if os.path.exists(archive) and os.path.exists(path) and \
                     os.path.samefile(path, archive):
                 raise UsageError(f"{path} is the output archive; merge it into another one")

@@ -23,7 +23,7 @@ import pytest
 
 from briefmin import Archive
 
-from .conftest import HASHING, Cli
+from .conftest import HASHING, Cli, run_briefmin
 
 MakeArchive = Callable[..., Path]
 
@@ -973,6 +973,20 @@ def test_copies_given_at_once_do_not_make_their_original_boilerplate(
     (module / "utils.py").write_text(BILLING)
     done = cli("dedupe", path, module, *gate)
     assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.parametrize("args", [["ls", ""], ["diff", "", "1", "2"], ["prune", ""],
+                                  ["merge", "out.bmin", ""], ["merge", "", "a.bmin"]])
+def test_an_empty_archive_name_is_named_as_such(
+        hashing_archive: MakeArchive, chdir_tmp: Path, args: list[str]) -> None:
+    """'' read as the current folder (`.: is a folder, not an archive file`, exit 3), or as a
+    missing archive named by nothing (`: no such archive`): an audit's finding."""
+    hashing_archive({"a.md": b"The parking rota for March.\n"}, name="a.bmin")
+    done = run_briefmin(*args, cwd=chdir_tmp)  # a real process: click's errors as one line
+    said = done.stderr.decode()
+    assert done.returncode == 2, said
+    assert said.count("\n") == 1 and "'' names no archive" in said, said
+    assert not (chdir_tmp / "out.bmin").exists()
 
 
 @pytest.mark.parametrize("args", [
