@@ -72,11 +72,12 @@ def _shown(text: str, words: list[re.Match[str]]) -> str:
 
 def summary(found: list[str] | None, width: int = 72) -> str:
     """The changes on one line of about `width` characters: as many as fit, then how many
-    more; `same words` when only the layout differs."""
+    more; `same words, other layout` when only the layout differs (indentation, line breaks,
+    spaces: a `return` moved out of its `if` is no copy to ignore)."""
     if found is None:
         return "too long to compare"
     if not found:
-        return "same words"
+        return "same words, other layout"
     shown = found[0] if len(found[0]) <= width else found[0][:width - 1] + "…"
     count = 1
     for change in found[1:]:

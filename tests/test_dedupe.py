@@ -450,7 +450,7 @@ def test_a_near_identical_member_shows_the_words_it_changed(
     piped = cli("dedupe", path, "-q").stdout.splitlines()
     assert [line.split("\t")[4:] for line in piped] == [
         ["src/a-sshd.conf", ""], ["src/b-root.conf", "PermitRootLogin [-no-]{+yes+}"],
-        ["src/c-indented.conf", "same words"]]
+        ["src/c-indented.conf", "same words, other layout"]]
     # a prune of near-identical groups says what each removal loses
     plan = cli("dedupe", path, "--prune", "--prune-kind", "near-identical", "-q").stdout
     (line,) = [x for x in plan.splitlines() if x.startswith("would remove src/b-root.conf")]

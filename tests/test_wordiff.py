@@ -30,7 +30,7 @@ def test_texts_too_long_to_compare_are_not() -> None:
 
 
 def test_the_summary_fits_a_line_and_counts_what_it_left_out() -> None:
-    assert summary([]) == "same words"
+    assert summary([]) == "same words, other layout"
     found = ["after [-30-]{+60+}", "are [-never-]{+always+}", "the {+new+}"]
     assert summary(found) == "; ".join(found)
     assert summary(found, width=30) == "after [-30-]{+60+} (+2 more)"
