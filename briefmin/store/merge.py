@@ -100,14 +100,16 @@ class _SourceVectors:
 
     def add_to(self, by_bits: dict[int, Rows], content_id: int, source_id: int) -> int:
         """Append this content's rows (under OUT's id) to the rows of their tier; returns
-        how many."""
+        how many of them are binary-tier rows (whose decoder OUT must adopt)."""
         picked = self._rows.get(source_id, np.zeros(0, np.int64))
+        found = 0
         for row in picked:
             bits = self.meta.rescore_bits if self._tiers is None else int(self._tiers[row])
             by_bits.setdefault(bits, Rows([], [], [], [])).add(
                 content_id, int(self._kinds[row]),
                 (int(self._spans[row][0]), int(self._spans[row][1])), self._floats[row])
-        return len(picked)
+            found += bits == 0
+        return found
 
 
 def _check_rows(source: Archive) -> None:
@@ -157,7 +159,7 @@ def _merge(out: Archive, sources: Sequence[Archive]) -> MergeReport:
         _check_rows(source)
     report = MergeReport(inputs=len(sources))
     todo = _new_versions(out, sources, report)
-    _one_binary_decoder(out, [sources[i] for i in sorted({i for i, _ in todo})])
+    _one_binary_decoder(out, sources, todo)
     # what no snapshot of an input could hold stays unprunable here (snapshots.py)
     unsnapshotted = [snaps.never_in_a_snapshot(source._db) for source in sources]
     vectors: dict[int, _SourceVectors] = {}
@@ -184,15 +186,25 @@ def _merge(out: Archive, sources: Sequence[Archive]) -> MergeReport:
     return report
 
 
-def _one_binary_decoder(out: Archive, sources: Sequence[Archive]) -> None:
-    """Refuse, before anything is stored, a merge whose binary-tier rows (`tier --codes
-    binary`) would come from archives with different decoders: an archive holds one, fitted
-    on its own vectors, and rows read with another's got other cosines (an audit's finding:
-    the second input's rows were read with the first's). OUT counts when it holds binary
-    rows; a decoder no row uses is replaced by the inputs' (`adopt_decoder`)."""
-    readers = [(str(a.path), decoder) for a in (out, *sources)
-               if (decoder := _binary_decoder(a._db)) is not None]
-    if len({json.dumps(d.to_json(), sort_keys=True) for _, d in readers}) > 1:
+def _one_binary_decoder(out: Archive, sources: Sequence[Archive],
+                        todo: list[tuple[int, BriefRecord]]) -> None:
+    """Refuse, before anything is stored, a merge that would copy binary-tier rows (`tier
+    --codes binary`) from archives with different decoders, or into an OUT whose own binary
+    rows have another: an archive holds one decoder, fitted on its own vectors, and rows
+    read through another's got other cosines (an audit's finding: the second input's rows
+    were read with the first's). Only rows this merge copies count: the contents OUT lacks
+    of the versions it adds (a night's new versions are latest ones, never binary)."""
+    stored = out.stored_contents({bytes.fromhex(r.sha256) for _, r in todo})
+    readers = []
+    for i, source in enumerate(sources):
+        binary = {seg for seg, bits in segments.code_bits(source._db).items() if bits == 0}
+        wanted = {r.content_id for j, r in todo
+                  if j == i and bytes.fromhex(r.sha256) not in stored}
+        if binary and wanted and segments.contents_in(source._db, binary, wanted):
+            readers.append((str(source.path), segments.read_decoder(source._db)))
+    if readers and (own := _binary_decoder(out._db)) is not None:
+        readers.append((str(out.path), own))
+    if len({json.dumps(d and d.to_json(), sort_keys=True) for _, d in readers}) > 1:
         names = ", ".join(name for name, _ in readers)
         raise UsageError(
             f"cannot merge: {names} hold versions whose codes `tier --codes binary` made "
@@ -260,6 +272,7 @@ def _merge_batch(out: Archive, sources: Sequence[Archive], batch: list[tuple[int
                                     in zip(digests, batch, strict=True) if digest in stored},
                                lookup.doubled)
         vector_rows: dict[int, Rows] = {}  # by bits per dimension of their codes
+        binary_from: set[int] = set()  # the inputs whose binary rows these are
         content_rows, texts = [], []
         next_content = lookup.next_content(db)
         for digest, (i, record) in new.items():
@@ -272,7 +285,8 @@ def _merge_batch(out: Archive, sources: Sequence[Archive], batch: list[tuple[int
                 vectors[i].count(record.content_id), *placed[digest]))
             # the lexical index is derived from the text, so it is built here, not copied
             texts.append((next_content, decode_text(data[digest])[0]))
-            vectors[i].add_to(vector_rows, next_content, record.content_id)
+            if vectors[i].add_to(vector_rows, next_content, record.content_id):
+                binary_from.add(i)
             next_content += 1
         catalogue.insert_contents(db, content_rows)
         lexical.index(db, texts)
@@ -287,7 +301,8 @@ def _merge_batch(out: Archive, sources: Sequence[Archive], batch: list[tuple[int
                 awaiting[i].append(brief)
         report.versions_added += len(batch)
         for bits, tier_rows in sorted(vector_rows.items(), reverse=True):
-            decoder = next((v.decoder for v in vectors.values() if v.decoder), None)
+            # the decoder of an input whose binary rows these are (all alike: checked)
+            decoder = next((vectors[i].decoder for i in sorted(binary_from)), None)
             if bits == 0 and decoder is not None:
                 # binary rows keep the estimates and calibration of their input's decoder
                 # (every input's is the same, and OUT's if it has binary rows: checked)
@@ -360,10 +375,11 @@ def _merge_snapshots(out: Archive, source: Archive, settled: list[int]) -> int:
 
 def _missing_snapshots(out: Archive, source: Archive) -> dict[int, bytes]:
     """The input's snapshots OUT lacks, each with its names digest: those with no snapshot
-    of the same time, host, roots and path names in OUT, or only ones holding other bytes
-    (two machines of one name with the same folder and `--time`; a copy of the archive with
-    a path `rm`'d): keying on names alone dropped such a snapshot, and a prune then deleted
-    the versions only it held. Which is carried in does not depend on input order."""
+    of the same time, host, roots and path names in OUT that holds the same (path, bytes)
+    pairs or more of them. Keying on names alone dropped the snapshot of a second machine of
+    one name archiving the same folder at the same `--time`, and a prune then deleted the
+    versions only it held; a snapshot whose paths were `rm`'d in the input since is the one
+    OUT has, less those paths, and is not carried again."""
     have: dict[tuple[Any, ...], list[int]] = {}
     for snapshot_id, *key in out._db.query(f"SELECT id, {_SNAPSHOT_KEY} FROM snapshots"):
         have.setdefault(tuple(key), []).append(int(snapshot_id))
@@ -373,9 +389,17 @@ def _missing_snapshots(out: Archive, source: Archive) -> dict[int, bytes]:
     ours = snaps.contents_digests(out._db, {i for _, key in keyed if key in have
                                             for i in have[key]})
     theirs = snaps.contents_digests(source._db, alike)
+
+    def held_already(snapshot_id: int, key: tuple[Any, ...]) -> bool:
+        if theirs[snapshot_id] in {ours[i] for i in have[key]}:
+            return True  # the same bytes (a merge run again: the common case, no query)
+        # fewer of the same: the input's paths `rm`'d since OUT took the snapshot, which
+        # would otherwise come again as a second copy of the night (a review's finding)
+        held = snaps.held_pairs(source._db, snapshot_id)
+        return any(held <= snaps.held_pairs(out._db, i) for i in have[key])
+
     return {snapshot_id: bytes(key[-1]) for snapshot_id, key in keyed
-            if snapshot_id not in alike
-            or theirs[snapshot_id] not in {ours[i] for i in have[key]}}
+            if snapshot_id not in alike or not held_already(snapshot_id, key)}
 
 
 def _settle(out: Archive, settled: list[int]) -> None:

@@ -369,6 +369,17 @@ def contents_digests(db: Connection, ids: Set[int]) -> dict[int, bytes]:
     return out
 
 
+def held_pairs(db: Connection, snapshot_id: int) -> set[tuple[str, bytes]]:
+    """The (path, sha256) pairs a snapshot holds."""
+    row = db.one("SELECT chain FROM snapshots WHERE id = ?", (snapshot_id,))
+    if row is None:
+        return set()
+    return {(str(p), bytes(sha)) for p, sha in db.query(
+        "SELECT b.path, c.sha256 FROM snapshot_spans s JOIN briefs b ON b.id = s.brief_id "
+        f"JOIN contents c ON c.id = b.content WHERE {_COVERS}",
+        (int(row[0]), snapshot_id, snapshot_id))}
+
+
 def lost_members(db: Connection, snapshot: Snapshot) -> int:
     """How many of the snapshot's entries name a brief version whose row is gone (damage:
     `rm` takes its versions out of every snapshot); `members` cannot list them."""
