@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from . import cjk, fusion
 from .encoder import archive_encoder
-from .errors import UsageError
+from .errors import BriefminError, UsageError
 from .fusion import Fused, fuse, order
 from .quantize import Floats, binary_codes, hamming
 from .query import Literal, Query, parse
@@ -360,10 +360,15 @@ class LexicalRanker:
                 total += size
         if not top:
             return scores
-        # storage order: each solid block inflates once. A damaged text fails the search as
-        # a hit would (README): counting its words once ranked it below the others, so a
-        # smaller -k left it out without a word (an audit's finding)
-        texts = {content_id: self.archive.text(content_id) for content_id in sorted(top)}
+        texts = {}
+        for content_id in sorted(top):  # storage order: each solid block inflates once
+            try:
+                texts[content_id] = self.archive.text(content_id)
+            except BriefminError:
+                # damaged (verify names it): its words count once, so it may rank below
+                # where it belongs (README). Failing here instead failed searches over a
+                # damaged old version no result would show, naming no brief (a review)
+                continue
         counts = self.archive.lexical_counts(texts, terms)
         idf = {t: self._idf(len(self.matches(t))) for t in set(terms) if len(self.matches(t))}
         out = scores.copy()
