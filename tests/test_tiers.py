@@ -144,6 +144,7 @@ def test_tier_reencodes_only_old_rows_and_every_snapshot_restores(
     # a path back at bytes made binary is a latest version again: `add` encoded them anew,
     # to the very codes they had
     recoded = {key for key in old_rows if not np.array_equal(now[key][1], binary[key][1])}
+    assert recoded  # the simulated folder never had the edits: some paths went back
     for key in recoded:
         assert np.array_equal(now[key][1], before[key][1]), key
     newly = {key for key in now if key[0] in old_digests(archive)} - (old_rows - recoded)

@@ -293,8 +293,11 @@ def contents_in(db: Connection, segment_ids: Set[int], contents: Set[int]) -> se
 
     wanted = np.fromiter(sorted(contents), np.int64)
     found: set[int] = set()
-    for seg_id, ids in db.iterate("SELECT id, content_ids FROM vec_segments"):
-        if int(seg_id) in segment_ids:
+    segment_list = sorted(segment_ids)
+    for start in range(0, len(segment_list), 500):  # only their rows are read
+        part = segment_list[start:start + 500]
+        for ids, in db.query(f"SELECT content_ids FROM vec_segments WHERE id IN "
+                             f"({','.join('?' * len(part))})", part):
             cids = np.frombuffer(ids, np.int64)
             found.update(cids[np.isin(cids, wanted)].tolist())
     return found
