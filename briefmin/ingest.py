@@ -176,9 +176,8 @@ class _Run:
         before the batches, so a run stopped later loses nothing."""
         texts = {item.digest: decode_text(item.data)[0] for item in items
                  if item.digest in coarse}
-        digests = list(texts)
-        vectors = self.encoding.encode([texts[d] for d in digests])
-        self.archive.recode(dict(zip(digests, vectors, strict=True)),
+        vectors = self.encoding.encode(list(texts.values()))
+        self.archive.recode(dict(zip(texts, vectors, strict=True)),
                             self.encoding.chunk_tokens())
 
     def _store_batch(self, batch: list[Admitted], new: dict[bytes, NewContent]) -> None:

@@ -194,13 +194,17 @@ def _one_binary_decoder(out: Archive, sources: Sequence[Archive],
     read through another's got other cosines (an audit's finding: the second input's rows
     were read with the first's). Only rows this merge copies count: the contents OUT lacks
     of the versions it adds (a night's new versions are latest ones, never binary)."""
-    stored = out.stored_contents({bytes.fromhex(r.sha256) for _, r in todo})
+    digests = [bytes.fromhex(r.sha256) for _, r in todo]
+    stored = out.stored_contents(digests)
+    wanted: dict[int, set[int]] = {}  # per input, the ids of the contents it would copy
+    for (i, record), digest in zip(todo, digests, strict=True):
+        if digest not in stored:
+            wanted.setdefault(i, set()).add(record.content_id)
     readers = []
-    for i, source in enumerate(sources):
+    for i, copied in sorted(wanted.items()):
+        source = sources[i]
         binary = {seg for seg, bits in segments.code_bits(source._db).items() if bits == 0}
-        wanted = {r.content_id for j, r in todo
-                  if j == i and bytes.fromhex(r.sha256) not in stored}
-        if binary and wanted and segments.contents_in(source._db, binary, wanted):
+        if binary and segments.contents_in(source._db, binary, copied):
             readers.append((str(source.path), segments.read_decoder(source._db)))
     if readers and (own := _binary_decoder(out._db)) is not None:
         readers.append((str(out.path), own))
