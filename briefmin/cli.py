@@ -52,6 +52,8 @@ from .sources import (
 # minify), the store when an archive is opened: a cold `restore` or `ls` pays for typer and
 # the store only, `--version` typer and a few small modules.
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from .encoder import Encoding
     from .ingest import AddReport
     from .retention import Duration
@@ -1002,8 +1004,14 @@ def snapshots_command(archive: ArchiveArg, json_out: JsonOpt = False) -> None:
                  right=("id", "files", "size", "+", "~", "-"))
 
 
+def _shown_time(moment: datetime) -> str:
+    """A table's time to the second, as restic shows it; --json keeps the microseconds that
+    tell two snapshots of one second apart."""
+    return moment.isoformat(timespec="seconds")
+
+
 def _snapshot_row(snap: Snapshot) -> list[Any]:
-    return [snap.id, snap.time.isoformat(), snap.host, ",".join(snap.tags),
+    return [snap.id, _shown_time(snap.time), snap.host, ",".join(snap.tags),
             " ".join(snap.roots), snap.files, output.human_bytes(snap.bytes), snap.added,
             snap.changed, snap.deleted]
 
@@ -1143,7 +1151,7 @@ def forget_command(
         output.emit_json(document)
         return
     output.table(["id", "time", "host", "tags", "decision", "kept by"],
-                 [[d.item.id, d.item.time.isoformat(), d.item.host, ",".join(d.item.tags),
+                 [[d.item.id, _shown_time(d.item.time), d.item.host, ",".join(d.item.tags),
                    "keep" if d.keep else "forget", ", ".join(d.reasons)] for d in decisions],
                  right=("id",), title=policy.describe() if not ids else None)
     verb = "would forget" if dry_run else "forgot"

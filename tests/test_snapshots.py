@@ -1204,3 +1204,20 @@ def test_forget_on_an_archive_without_snapshots_says_so(cli: Cli, chdir_tmp: Pat
     assert done.returncode == 0
     assert "the archive has no snapshot: nothing to forget" in done.stderr
     assert "--host" not in done.stderr
+
+
+def test_tables_show_snapshot_times_to_the_second(tmp_path: Path, cli: Cli) -> None:
+    """`snapshots` and `forget` tables show a time as restic does, to the second; --json keeps
+    the microseconds that an add without --time records."""
+    (tmp_path / "f").mkdir()
+    (tmp_path / "f" / "a.md").write_text("a brief\n")
+    archive = tmp_path / "a.bmin"
+    assert cli("add", archive, tmp_path / "f", "--model", HASHING, "-q").returncode == 0
+    recorded = json.loads(cli("snapshots", archive, "--json").stdout)["snapshots"][0]["time"]
+    moment = datetime.fromisoformat(recorded)
+    if moment.microsecond == 0:  # one run in a million: the check below would hold anyway
+        pytest.skip("the clock read a whole second")
+    shown = moment.isoformat(timespec="seconds")
+    for args in (("snapshots", archive), ("forget", archive, "--keep-last", "1", "--dry-run")):
+        table = cli(*args).stdout
+        assert f"\t{shown}\t" in table and recorded not in table, (args, table)
