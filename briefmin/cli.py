@@ -100,7 +100,19 @@ def _archive_path(value: str | Path) -> Path:
     folder: `ls ''` said `.: is a folder`, `merge OUT ''` `: no such archive`)."""
     if isinstance(value, str) and not value:
         raise typer.BadParameter("'' names no archive; give the archive file's path")
+    if isinstance(value, str) and value.endswith("/"):
+        # a Path drops the slash: `add new/ F` made an archive file named `new`
+        raise typer.BadParameter(f"{printable(value)} ends with /, so it names a folder; "
+                                 "give the archive file's path")
     return Path(value)
+
+
+def _model_name(value: str) -> str:
+    """--model as given; '' names none (it meant the bundled model, silently)."""
+    if not value.strip():
+        raise typer.BadParameter("'' names no model; give a model name or folder, or leave "
+                                 "--model out for the bundled all-MiniLM-L6-v2")
+    return value
 
 
 ArchiveArg = Annotated[Path, typer.Argument(help="The archive file (.bmin).",
@@ -231,7 +243,7 @@ def add_command(
     exclude: ExcludeOpt = None,
     model: Annotated[str | None, typer.Option(
         help="Model for a new archive: a sentence-transformers name or folder "
-             "(default: the bundled all-MiniLM-L6-v2).")] = None,
+             "(default: the bundled all-MiniLM-L6-v2).", parser=_model_name)] = None,
     profile: Annotated[str | None, typer.Option(
         help="Vector codes of a new archive: 'default' (int8 rescoring codes) or 'small' "
              "(4-bit ones: a third smaller archive, coarser similarities).")] = None,
@@ -301,13 +313,13 @@ def add_command(
                           for p in paths or []}
                          | ({f"@{from_file}" if from_file == "-" else
                              f"@{os.path.abspath(from_file)}"} if from_file else set())))
-    if time:  # history and Ray's glue only when asked for (~20 ms of every add's start)
+    if time is not None:  # history and Ray's glue only when asked for (~20 ms of each start)
         from .history import parse_time
 
         when = parse_time(time)
     else:
         when = datetime.now().astimezone()
-    if host is not None and not host.strip():
+    if host is not None and not _utf8(host, "--host").strip():
         # an empty host would file this run's snapshot apart from its machine's (as an
         # empty tag is refused: `forget --host ''` could never choose it either)
         raise UsageError(f"--host {host!r}: an empty host name; give one, or leave --host "
@@ -361,13 +373,25 @@ def _utf8(text: str, what: str) -> str:
     return text
 
 
+def _given_paths(paths: list[str]) -> list[str]:
+    """Paths from the command line: '' is none (an unset variable in a script, not the
+    current folder), and stdin can be read once."""
+    if "" in paths:
+        raise UsageError("'' names no file or folder; give a path, or - for stdin")
+    if paths.count("-") > 1:
+        raise UsageError("stdin can be read only once: give - once")
+    return paths
+
+
 def _inputs(paths: list[str] | None, from_file: str | None) -> list[str]:
     """The paths given as arguments and in the --from list; stdin may be used once."""
-    inputs = list(paths or [])
-    if from_file is not None:
-        inputs += read_path_list(from_file)
-    if inputs.count("-") + (from_file == "-") > 1:
-        raise UsageError("stdin can be read only once: use - or --from - , not both")
+    given = _given_paths(paths or [])
+    if "-" in given and from_file == "-":
+        raise UsageError("stdin can be read only once: use - or --from -, not both")
+    inputs = given + (read_path_list(from_file) if from_file is not None else [])
+    if inputs.count("-") + (from_file == "-") > 1:  # the path list names - too
+        raise UsageError("stdin can be read only once: the path list names - , and stdin "
+                         "is read already; name that file ./- in the list")
     return inputs
 
 
@@ -440,7 +464,7 @@ def search_command(
         "--mode", help="hybrid (meaning and words, fused), semantic (meaning only) or "
         "lexical (words only, no model).")] = "hybrid",
     model: Annotated[str | None, typer.Option(
-        help="Refuse unless the archive was made with this model.")] = None,
+        help="Refuse unless the archive was made with this model.", parser=_model_name)] = None,
     snapshot: SnapshotOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -458,7 +482,7 @@ def search_command(
     if query is not None and queries is not None:
         raise UsageError("give one QUERY, or --queries FILE (one query per line), not both")
     texts = [_utf8(query, "the query")] if query is not None else \
-        _searchable(read_queries(queries or "-"), quiet)
+        _searchable(read_queries(queries if queries is not None else "-"), quiet)
     with _archive().open(archive, model=model) as arch:
         chosen = arch.snapshot(snapshot) if snapshot is not None else None
         results = search_texts(arch, texts, k, mode=mode, min_score=min_score,
@@ -509,6 +533,8 @@ def _writing_into(to: Path | None, what: str = "restore") -> Iterator[None]:
     place): bad input (exit 2), not a bug."""
     try:
         yield
+    except BrokenPipeError:
+        raise  # the reader of the --json report went away: not about DIR
     except OSError as exc:
         if to is None:
             raise
@@ -582,6 +608,7 @@ def restore_command(
                 # damaged ones with no place, before the error and its exit 3, as verify's
                 # report comes before its exit 1
                 failed = dict(exc.damaged)
+                _run.decided = exc.exit_status  # even if the report's reader is gone
                 output.emit_json([{**r.to_json(), "restored_to": None, "error": failed[r.path]}
                                   if r.path in failed else
                                   {**r.to_json(), "restored_to": f"{to}/{r.path}"}
@@ -717,7 +744,7 @@ def dedupe_command(
         # takes an empty list), never the whole archive's dedupe nor "N brief(s) compared"
         with _archive().open(archive):
             pass  # a mistyped archive is still an error
-        if inputs:
+        if inputs and not quiet:
             output.warn("no brief in the given paths: folder members must match --include ("
                         f"{' '.join(include or DEFAULT_INCLUDE)}); a file named is taken "
                         "whatever its name; nothing to check")
@@ -866,6 +893,7 @@ def verify_command(
             raise
         # damaged past opening: the advice to run verify is no help from verify itself
         raise ArchiveError(f"{str(exc).removesuffix(VERIFY_ADVICE)}; {UNCHECKABLE}") from None
+    _run.writes = rebuild_index or forget_missing  # a lost report says they were committed
     with opened as arch:
         if rebuild_index:
             indexed = _rebuilt_index(arch, archive)
@@ -1165,7 +1193,8 @@ def _tag_lists(keep_tags: Sequence[str], option: str = "--keep-tag"
     """--keep-tag a,b / --tag a,b (repeatable) as tag lists, each tag trimmed, as restic
     reads them. An empty tag is refused: every snapshot holds "all of no tags", so
     `--keep-tag ''` kept them all (and `add --tag ''` would record a tag none can name)."""
-    lists = tuple(tuple(tag.strip() for tag in text.split(",")) for text in keep_tags)
+    lists = tuple(tuple(tag.strip() for tag in _utf8(text, option).split(","))
+                  for text in keep_tags)
     for text, tags in zip(keep_tags, lists, strict=True):
         if not all(tags):
             raise UsageError(f"{option} {text!r}: an empty tag; give tags like daily or "
@@ -1268,9 +1297,10 @@ def minify_command(
     exclude: ExcludeOpt = None,
     max_size: MaxSizeOpt = DEFAULT_MAX_BYTES,
     model: Annotated[str | None, typer.Option(
-        help="Model to judge meaning with (default: the bundled all-MiniLM-L6-v2).")] = None,
+        help="Model to judge meaning with (default: the bundled all-MiniLM-L6-v2).",
+        parser=_model_name)] = None,
     archive: Annotated[Path | None, typer.Option(
-        "--archive", help="Use this archive's model.")] = None,
+        "--archive", help="Use this archive's model.", parser=_archive_path)] = None,
     force: Annotated[bool, typer.Option(help="Overwrite existing files under DIR.")] = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -1284,7 +1314,7 @@ def minify_command(
     to = _folder_option(to_given)
     if not paths and sys.stdin is not None and sys.stdin.isatty():
         raise UsageError("nothing to minify: give files, folders or - (a brief on stdin)")
-    given = paths or ["-"]
+    given = _given_paths(paths or ["-"])
     globs = tuple(include or DEFAULT_INCLUDE)
     named = _briefs_to_minify(given, globs, tuple(exclude or ()), max_size, json_out,
                               quiet)

@@ -167,8 +167,13 @@ def _one_line(text: str) -> str:
     """A message names paths and queries as given, and a name may hold a line break or a
     terminal's escape sequence: shown escaped, one message stays one line for whoever reads
     the log, and a name cannot drive the terminal. A byte of a path that is not UTF-8 shows
-    as `\\xff`."""
-    return printable(_bytes_shown(text))
+    as `\\xff`, also where the message quotes it with repr (`'\\udcff'`)."""
+    return printable(_bytes_shown(_REPR_SURROGATE.sub(r"\1\\x\2", text)))
+
+
+# repr's escape of a lone surrogate that stands for a byte, not after an escaped backslash
+# (repr writes a typed `\udcff` as `\\udcff`)
+_REPR_SURROGATE = re.compile(r"(?<!\\)((?:\\\\)*)\\udc([89a-f][0-9a-f])")
 
 
 # columns of free text beside a path (dedupe's word changes), and the widest they get

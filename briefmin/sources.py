@@ -254,6 +254,8 @@ def read_queries(list_path: str, stdin: BinaryIO | None = None) -> list[str]:
 
 
 def _read_list(list_path: str, option: str, what: str, stdin: BinaryIO | None) -> bytes:
+    if not list_path:  # an unset variable in a script: not stdin, nor the current folder
+        raise UsageError(f"{option} '' names no file; give a file, or - for stdin")
     try:
         if list_path == "-":
             if stdin is None and sys.stdin is None:

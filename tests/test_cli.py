@@ -790,3 +790,66 @@ def test_a_finished_command_skips_the_interpreter_teardown(hashing_archive: Call
     assert missing.returncode == ExitStatus.ARCHIVE and "no such archive" in missing.stderr
     kept = run("handler", "ls", str(path))
     assert kept.returncode == 0 and kept.stderr == "[handler ran]"
+
+
+def test_empty_and_odd_arguments_are_refused_before_anything_runs(
+        cli: Cli, chdir_tmp: Path) -> None:
+    """An unset variable in a script (`''`), stdin named twice, an archive named like a
+    folder: each is one line and exit 2, and nothing is created. Each of these silently
+    became another input (stdin, the current folder, the bundled model, now) or made a file."""
+    (chdir_tmp / "b.md").write_text("Invoices are sent on the first working day.\n")
+    assert cli("add", "a.bmin", "b.md", "--model", HASHING, "-q").returncode == 0
+    before = (chdir_tmp / "a.bmin").read_bytes()
+    cases = [
+        (("add", "a.bmin", ""), "'' names no file or folder"),
+        (("add", "a.bmin", "--from", ""), "--from '' names no file"),
+        (("add", "a.bmin", "b.md", "--time", ""), "--time ''"),
+        (("add", "a.bmin", "-", "-"), "give - once"),
+        (("dedupe", "a.bmin", "-", "-"), "give - once"),
+        (("minify", "-", "-", "--model", HASHING), "give - once"),
+        (("minify", "b.md", "--archive", ""), "'' names no archive"),
+        (("search", "a.bmin", "invoices", "--model", ""), "'' names no model"),
+        (("add", "a.bmin", "b.md", "--model", " "), "'' names no model"),
+        (("search", "a.bmin", "--queries", ""), "--queries '' names no file"),
+        (("add", "new/", "b.md", "--model", HASHING), "new/ ends with /"),
+        (("add", "a.bmin", "b.md", "--host", "h\udcff"), "--host 'h\\xff' is not valid UTF-8"),
+        (("add", "a.bmin", "b.md", "--tag", "t\udcff"), "--tag 't\\xff' is not valid UTF-8"),
+    ]
+    for args, says in cases:  # (a process each: click's one-line usage errors are main's)
+        done = run_briefmin(*args, cwd=chdir_tmp, input=b"Invoices are sent.\n")
+        err = done.stderr.decode()
+        assert done.returncode == ExitStatus.USAGE, (args, err)
+        assert says in err and err.count("\n") == 1, (args, err)
+        assert done.stdout == b"", args
+    assert sorted(p.name for p in chdir_tmp.iterdir()) == ["a.bmin", "b.md"]
+    assert (chdir_tmp / "a.bmin").read_bytes() == before
+
+
+def test_an_archive_whose_name_is_not_utf8_works_and_messages_show_its_bytes(
+        cli: Cli, chdir_tmp: Path) -> None:
+    """A path's bytes that are not UTF-8 reach Python as lone surrogates, which the SQLite
+    URI could not encode: every command failed with exit 70 ("internal error"), and `add`
+    left an empty archive behind. Messages quoting such a name showed `\\udcff`."""
+    (chdir_tmp / "b.md").write_text("Invoices are sent on the first working day.\n")
+    name = "a\udcff.bmin"
+    assert cli("add", name, "b.md", "--model", HASHING, "-q").returncode == 0
+    assert os.fsencode(name) in os.listdir(os.fsencode(chdir_tmp))
+    assert cli("ls", name).stdout.startswith("b.md\t1\t")
+    assert cli("verify", name, "-q").returncode == 0
+    assert cli("restore", name, "--to", "out", "-q").returncode == 0
+    assert (chdir_tmp / "out" / "b.md").read_text().startswith("Invoices")
+    assert cli("merge", "m\udcff.bmin", name, "-q").returncode == 0
+    missing = cli("ls", name, "x\udcff")
+    assert missing.returncode == ExitStatus.USAGE
+    assert "no brief matches 'x\\xff'" in missing.stderr and "udc" not in missing.stderr
+
+
+def test_quiet_dedupe_of_folders_without_briefs_says_nothing(cli: Cli, chdir_tmp: Path) -> None:
+    """-q is "no messages on stderr": the warning that given folders hold no brief is one."""
+    (chdir_tmp / "b.md").write_text("Invoices are sent on the first working day.\n")
+    (chdir_tmp / "empty").mkdir()
+    assert cli("add", "a.bmin", "b.md", "--model", HASHING, "-q").returncode == 0
+    loud = cli("dedupe", "a.bmin", "empty")
+    assert loud.returncode == 0 and "no brief in the given paths" in loud.stderr
+    quiet = cli("dedupe", "a.bmin", "empty", "-q")
+    assert (quiet.returncode, quiet.stderr) == (0, "")

@@ -564,9 +564,15 @@ def test_a_verdict_survives_a_reader_that_stops_early(chdir_tmp: Path) -> None:
     # a given file the gate could not check fails it closed (skipped: too large)
     assert into_closed_pipe("dedupe", "a.bmin", "b.md", "--fail", "--json", "--max-size",
                             "10") == ExitStatus.USAGE
+    # a --json report of files written under --to: a closed pipe is not about the folder
+    # (it said "cannot restore into out: Broken pipe", exit 2)
+    assert into_closed_pipe("restore", "a.bmin", "--to", "out1", "--json") == ExitStatus.OK
+    assert into_closed_pipe("minify", "a.md", "b.md", "--to", "out2", "--json", "--model",
+                            HASHING) == ExitStatus.OK
     surgery.flip_stored_byte(chdir_tmp / "a.bmin", "b.md")
     assert into_closed_pipe("verify", "a.bmin") == ExitStatus.FINDINGS
     assert into_closed_pipe("verify", "a.bmin", "--json") == ExitStatus.FINDINGS
+    assert into_closed_pipe("restore", "a.bmin", "--to", "out3", "--json") == ExitStatus.ARCHIVE
 
 
 @pytest.mark.parametrize("args", [["--version"], ["--help"], ["add", "--help"]])
@@ -609,6 +615,9 @@ def test_output_to_a_full_device_is_one_line_and_its_own_exit_code(tmp_path: Pat
         assert (done.returncode, done.stderr.decode()) == (ExitStatus.OUTPUT, lost + "\n"), args
     added = into_full("add", "a.bmin", "b.md", "--json")
     assert (added.returncode, added.stderr.decode()) == (
+        ExitStatus.OUTPUT, f"{lost}; the archive's changes were committed\n")
+    rebuilt = into_full("verify", "a.bmin", "--rebuild-index", "--json", "-q")
+    assert (rebuilt.returncode, rebuilt.stderr.decode()) == (
         ExitStatus.OUTPUT, f"{lost}; the archive's changes were committed\n")
     with Archive.open(tmp_path / "a.bmin") as archive:
         assert {r.path for r in archive.records()} == {"docs/a.md", "b.md"}

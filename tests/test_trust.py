@@ -475,6 +475,8 @@ def test_a_read_only_archive_or_folder_is_read_and_a_write_says_why_not(
     new = tmp_path / "new.md"
     new.write_text("Parking permits are renewed each January.\n")
     before = path.read_bytes()
+    copy = path.with_name("copy.bmin")
+    copy.write_bytes(before)
     for locked, says in ((path, "the archive file is read-only"),
                          (path.parent, f"its folder {path.parent} is read-only")):
         with _read_only(locked):
@@ -487,7 +489,16 @@ def test_a_read_only_archive_or_folder_is_read_and_a_write_says_why_not(
                 assert done.stderr.startswith("briefmin: error: ") \
                     and done.stderr.count("\n") == 1, done.stderr
                 assert says in done.stderr, (writer, done.stderr)
+            # a merge with nothing to add writes nothing: no warning of space kept
+            same = cli("merge", path, copy) if locked == path else None
+            assert same is None or (same.returncode == 0 and "warning" not in same.stderr), same
         assert path.read_bytes() == before
+    # an archive made in a read-only folder: said so, not "unable to open database file"
+    with _read_only(path.parent):
+        done = cli("add", path.parent / "new.bmin", new, "--model", HASHING)
+    assert done.returncode == 3 and done.stderr.count("\n") == 1, done.stderr
+    assert f"its folder {path.parent} is read-only" in done.stderr, done.stderr
+    assert not (path.parent / "new.bmin").exists()
 
 
 def test_a_pending_journal_in_a_read_only_folder_is_named_not_a_full_disk(

@@ -335,7 +335,9 @@ class Archive:
                 with self._db.transaction() as db:
                     lexical.optimize(db)
                 self._lexical_grew = False
-            self._db.script("PRAGMA incremental_vacuum;")
+            (free,), = self._db.query("PRAGMA freelist_count")
+            if free:  # (a run with nothing to give back writes nothing: a read-only file)
+                self._db.script("PRAGMA incremental_vacuum;")
         except WriteFailedError as exc:
             return str(exc.__cause__)
         except ArchiveError as exc:

@@ -291,15 +291,22 @@ def _unwritable(path: str) -> str | None:
         return "the archive file is on a read-only file system" if exc.errno == errno.EROFS \
             else None
     parent = os.path.dirname(os.path.abspath(path))
-    probe = os.path.join(parent, f".{os.path.basename(path)}.{os.getpid()}.probe")
-    try:
-        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
-    except OSError:
+    if not _can_create_in(parent, path):
         # (a reader meets this too when the archive is in WAL mode: SQLite needs its -shm)
         return (f"its folder {parent} is read-only, and SQLite writes its journal (or a WAL "
                 "archive's -shm file) beside the archive")
-    os.unlink(probe)
     return None
+
+
+def _can_create_in(folder: str, path: str) -> bool:
+    """Whether a file can be made in `folder`: tried (as `_unwritable` says why)."""
+    probe = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.probe")
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+    except OSError:
+        return False
+    os.unlink(probe)
+    return True
 
 
 def create(path: str, initial_meta: dict[str, object]) -> None:
@@ -327,7 +334,11 @@ def create(path: str, initial_meta: dict[str, object]) -> None:
         with suppress(FileExistsError):  # another process made it first: use theirs
             os.link(tmp, path)
     except (OSError, sqlite3.Error) as exc:
-        raise ArchiveError(f"{path}: cannot create archive ({exc})") from exc
+        # SQLite says "unable to open database file" for a folder it may not write in
+        reason = str(exc) if _can_create_in(parent, path) else (
+            f"its folder {parent} is read-only; create the archive in a folder you can "
+            "write to")
+        raise ArchiveError(f"{path}: cannot create archive ({reason})") from exc
     finally:
         with suppress(OSError):
             os.unlink(tmp)
@@ -404,9 +415,11 @@ PARTIAL_READ_MMAP_BYTES = 1 << 30
 
 
 def _quote(path: str) -> str:
+    """The path for an SQLite URI, percent-encoded from its bytes: a name that is not UTF-8
+    (Python holds its bytes as lone surrogates) cannot be encoded as text."""
     from urllib.parse import quote
 
-    return quote(path, safe="/")
+    return quote(os.fsencode(path), safe="/")
 
 
 def _check_schema(conn: Connection, raw: sqlite3.Connection, write: bool) -> int:
