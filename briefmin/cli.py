@@ -100,17 +100,18 @@ def _archive_path(value: str | Path) -> Path:
     folder: `ls ''` said `.: is a folder`, `merge OUT ''` `: no such archive`)."""
     if isinstance(value, str) and not value:
         raise typer.BadParameter("'' names no archive; give the archive file's path")
-    if isinstance(value, str) and value.endswith("/"):
-        # a Path drops the slash: `add new/ F` made an archive file named `new`
-        raise typer.BadParameter(f"{printable(value)} ends with /, so it names a folder; "
-                                 "give the archive file's path")
+    if isinstance(value, str) and os.path.basename(value) in ("", ".", "..") \
+            and not os.path.isdir(value):  # (an existing folder: "is a folder", exit 3)
+        # a Path drops a final / or /.: `add new/ F` made an archive file named `new`
+        raise typer.BadParameter(f"{printable(value)} ends like a folder's path; give the "
+                                 "archive file's path")
     return Path(value)
 
 
 def _model_name(value: str) -> str:
     """--model as given; '' names none (it meant the bundled model, silently)."""
     if not value.strip():
-        raise typer.BadParameter("'' names no model; give a model name or folder, or leave "
+        raise typer.BadParameter(f"{value!r} names no model; give a model name or folder, or leave "
                                  "--model out for the bundled all-MiniLM-L6-v2")
     return value
 
@@ -517,7 +518,8 @@ def _searchable(texts: list[str], quiet: bool) -> list[str]:
         try:
             parse(text)
         except UsageError as exc:
-            output.warn(f"query {number} skipped: {exc}")
+            if not quiet:
+                output.warn(f"query {number} skipped: {exc}")
             continue
         kept.append(text)
     if not kept:

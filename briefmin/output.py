@@ -137,13 +137,19 @@ def emit_json(document: Any) -> None:
     # cron example) appends one line per run
     indent = 2 if sys.stdout.isatty() else None
     with writing():
-        sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=indent) + "\n")
+        text = json.dumps(document, ensure_ascii=False, indent=indent)
+        if _SURROGATE.search(text):
+            # a path whose bytes are not UTF-8 (Python holds them as lone surrogates): JSON's
+            # own escape `\udcff` keeps the output UTF-8, and json.loads gives the name back
+            text = json.dumps(document, indent=indent)
+        sys.stdout.write(text + "\n")
         sys.stdout.flush()
 
 
 def info(text: str, quiet: bool = False) -> None:
     if quiet:
         return
+    text = _bytes_shown(text)  # a path's byte that is not UTF-8 as `\xff`, as warnings show
     if _maybe_terminal(sys.stderr):
         _stderr().print(text, markup=False, soft_wrap=True)
     else:

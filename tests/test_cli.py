@@ -809,9 +809,10 @@ def test_empty_and_odd_arguments_are_refused_before_anything_runs(
         (("minify", "-", "-", "--model", HASHING), "give - once"),
         (("minify", "b.md", "--archive", ""), "'' names no archive"),
         (("search", "a.bmin", "invoices", "--model", ""), "'' names no model"),
-        (("add", "a.bmin", "b.md", "--model", " "), "'' names no model"),
+        (("add", "a.bmin", "b.md", "--model", " "), "' ' names no model"),
         (("search", "a.bmin", "--queries", ""), "--queries '' names no file"),
-        (("add", "new/", "b.md", "--model", HASHING), "new/ ends with /"),
+        (("add", "new/", "b.md", "--model", HASHING), "new/ ends like a folder's path"),
+        (("add", "new/.", "b.md", "--model", HASHING), "new/. ends like a folder's path"),
         (("add", "a.bmin", "b.md", "--host", "h\udcff"), "--host 'h\\xff' is not valid UTF-8"),
         (("add", "a.bmin", "b.md", "--tag", "t\udcff"), "--tag 't\\xff' is not valid UTF-8"),
     ]
@@ -839,6 +840,13 @@ def test_an_archive_whose_name_is_not_utf8_works_and_messages_show_its_bytes(
     assert cli("restore", name, "--to", "out", "-q").returncode == 0
     assert (chdir_tmp / "out" / "b.md").read_text().startswith("Invoices")
     assert cli("merge", "m\udcff.bmin", name, "-q").returncode == 0
+    # --json: JSON's escape keeps stdout UTF-8 under a strict locale, and reads back the name
+    shown = run_briefmin("info", name, "--json", cwd=chdir_tmp,
+                         env={"PYTHONIOENCODING": "utf-8:strict"})
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout.decode("utf-8"))["path"] == name
+    restored = cli("restore", name, "--to", "q\udcff")
+    assert "into q\\xff" in restored.stderr, restored.stderr
     missing = cli("ls", name, "x\udcff")
     assert missing.returncode == ExitStatus.USAGE
     assert "no brief matches 'x\\xff'" in missing.stderr and "udc" not in missing.stderr
@@ -853,3 +861,9 @@ def test_quiet_dedupe_of_folders_without_briefs_says_nothing(cli: Cli, chdir_tmp
     assert loud.returncode == 0 and "no brief in the given paths" in loud.stderr
     quiet = cli("dedupe", "a.bmin", "empty", "-q")
     assert (quiet.returncode, quiet.stderr) == (0, "")
+    # nor search's for a query with no words, in a batch
+    batch = ("invoices\n!!!\n", "--queries", "-", "--mode", "lexical")
+    assert "query 2 skipped" in cli("search", "a.bmin", *batch[1:], input=batch[0]).stderr
+    quiet = cli("search", "a.bmin", *batch[1:], "-q", input=batch[0])
+    assert (quiet.returncode, quiet.stderr) == (0, ""), quiet.stderr
+    assert "\tb.md\t" in quiet.stdout  # (the first query's hit is still there)

@@ -299,12 +299,13 @@ def _unwritable(path: str) -> str | None:
 
 
 def _can_create_in(folder: str, path: str) -> bool:
-    """Whether a file can be made in `folder`: tried (as `_unwritable` says why)."""
+    """Whether `folder` lets a file be made in it: tried (as `_unwritable` says why)."""
     probe = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.probe")
     try:
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
-    except OSError:
-        return False
+    except OSError as exc:
+        # only a refusal: a name too long or a full disk is no read-only folder
+        return exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS)
     os.unlink(probe)
     return True
 
