@@ -149,7 +149,7 @@ def emit_json(document: Any) -> None:
 def info(text: str, quiet: bool = False) -> None:
     if quiet:
         return
-    text = _bytes_shown(text)  # a path's byte that is not UTF-8 as `\xff`, as warnings show
+    text = _message_bytes(text)
     if _maybe_terminal(sys.stderr):
         _stderr().print(text, markup=False, soft_wrap=True)
     else:
@@ -172,9 +172,14 @@ def error(text: str) -> None:
 def _one_line(text: str) -> str:
     """A message names paths and queries as given, and a name may hold a line break or a
     terminal's escape sequence: shown escaped, one message stays one line for whoever reads
-    the log, and a name cannot drive the terminal. A byte of a path that is not UTF-8 shows
-    as `\\xff`, also where the message quotes it with repr (`'\\udcff'`)."""
-    return printable(_bytes_shown(_REPR_SURROGATE.sub(r"\1\\x\2", text)))
+    the log, and a name cannot drive the terminal."""
+    return printable(_message_bytes(text))
+
+
+def _message_bytes(text: str) -> str:
+    """A message (an error, a warning, an info line) with each byte of a path that is not
+    UTF-8 shown as `\\xff`, also where the message quotes it with repr (`'\\udcff'`)."""
+    return _bytes_shown(_REPR_SURROGATE.sub(r"\1\\x\2", text))
 
 
 # repr's escape of a lone surrogate that stands for a byte, not after an escaped backslash
