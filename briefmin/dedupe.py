@@ -391,9 +391,10 @@ def near_copies(shingles: Shingles, i: Ints, j: Ints, threshold: float,
     `normalized`).
 
     With `given_from` (the shingles' rows from it on are briefs given to check, not archived
-    ones), a shingle's holders are the archived briefs and the pair's own given ones: nine
-    copies of an archived brief given at once, each with a word changed, made its every
-    shingle boilerplate, and a copies-only CI gate passed them all (an audit's finding)."""
+    ones), a shingle's holders are the archived briefs and those of the pair's own given ones
+    that hold it: nine copies of an archived brief given at once, each with a word changed,
+    made its every shingle boilerplate, and a copies-only CI gate passed them all (an audit's
+    finding)."""
     keep = small_edit(*shingles.own(i, j))
     if not keep.any():
         return keep
@@ -409,9 +410,24 @@ def near_copies(shingles: Shingles, i: Ints, j: Ints, threshold: float,
         if not len(common):
             continue
         these = keep & (given == own)
-        rest = shingles.without(rows, common)
         a, b = np.searchsorted(rows, i[these]), np.searchsorted(rows, j[these])
-        keep[these] = rest.jaccards(a, b) >= least
+        rest = shingles.without(rows, common)
+        shared = rest.commons(a, b)
+        sizes = np.diff(rest.offsets)
+        union = sizes[a] + sizes[b] - shared
+        if own:
+            # `common` counts all `own` given briefs as holders, right for a shingle both
+            # hold; one held by one of the two has only the given ones that hold it, so
+            # those `own` short of boilerplate that the other holds come back to the union
+            band = shingles.without(rows, mine[frequency != BOILERPLATE_BRIEFS - own])
+            held = np.diff(band.offsets)
+            both = band.commons(a, b)
+            if own == 1:  # back: the archived one's, which the given one does not hold
+                union += held[np.where(i[these] >= among, b, a)] - both
+            else:  # back: what either holds alone
+                union += held[a] + held[b] - 2 * both
+        ratio = np.where(union > 0, shared / np.maximum(union, 1), 0.0)
+        keep[these] = ratio.astype(np.float32) >= least
     return keep
 
 

@@ -15,18 +15,22 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from briefmin import Archive, add, grouping, iter_sources
 from briefmin.dedupe import (
+    BOILERPLATE_BRIEFS,
+    BOILERPLATE_JACCARD,
     DEFAULT_JACCARD,
     DEFAULT_THRESHOLD,
     KIND_RANK,
     MAX_EDIT_SHINGLES,
     DedupeReport,
     find_duplicates,
+    near_copies,
     normalize_text,
+    small_edit,
     stored_text_key,
     text_key,
 )
@@ -42,7 +46,7 @@ from briefmin.nearpairs import (
     projected_signs,
 )
 from briefmin.quantize import Int8Scale, binary_codes
-from briefmin.shingles import lexical_pairs, shingle
+from briefmin.shingles import Shingles, lexical_pairs, shingle
 
 from .conftest import BRIEFS, FIXTURES, HASHING, ROOT, Cli, run_briefmin
 from .surgery import flip_stored_byte
@@ -1357,6 +1361,57 @@ ZH_LONG = ("本季度我们将把订单服务从旧的消息队列迁移到新�
            "签署对账报告，运维团队负责在每次切换前检查告警规则和容量预估。\n")
 ZH_OTHER = ("春季市场活动计划：在三个城市举办产品发布会，邀请合作伙伴参加技术分享，"
             "并在社交媒体上发布系列短视频。预算由市场部统一管理，活动结束后两周内提交总结。\n")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sets(st.integers(0, 30), max_size=28), min_size=1, max_size=12),
+       st.lists(st.sets(st.integers(0, 30), max_size=28), max_size=3),
+       st.sampled_from([0.3, 0.5, DEFAULT_JACCARD, 0.9]))
+# the audit's case: a header eight archived briefs hold (0-9), an archived brief's content
+# (10-14) and a phrase it shares with six others (20); given, a copy with a word changed (31)
+# and without the phrase: 20 is not boilerplate (seven hold it), so the copy is no near one
+@example([set(range(15)) | {20}, *[set(range(10)) | {20}] * 6, set(range(10))],
+         [set(range(14)) | {31}], DEFAULT_JACCARD)
+# two given briefs with a header the archive's eight hold (50-59) and content in common
+# (0-4); one holds a phrase six archived briefs hold (10-14), which is no boilerplate
+@example([*[set(range(10, 15)) | set(range(50, 60))] * 6, *[set(range(50, 60))] * 2],
+         [set(range(50, 60)) | set(range(5)) | set(range(10, 15)),
+          set(range(50, 60)) | set(range(5)) | {41}], DEFAULT_JACCARD)
+def test_near_copies_count_a_shingles_holders_as_the_rule_says(
+        archived: list[set[int]], given_briefs: list[set[int]], threshold: float) -> None:
+    """A shingle is boilerplate for a pair when BOILERPLATE_BRIEFS briefs hold it: the
+    archived ones, and of the briefs given to check only the pair's own that hold it. The
+    given briefs were counted whether they held it or not, so a shingle that seven archived
+    briefs held made an archived brief's own words boilerplate beside a given copy that
+    dropped them, and a copies-only CI gate failed a change the archived copy would not have
+    (a session 45 audit's finding). Checked against the rule written out, pair by pair, and in
+    an archive alone (nothing given) the same, on the pairs at the Jaccard threshold."""
+    rows = [*archived, *given_briefs]
+    hashes = [np.array(sorted(r), np.uint32) for r in rows]
+    shingles = Shingles(np.concatenate(hashes) if rows else np.zeros(0, np.uint32),
+                        np.r_[0, np.cumsum([len(h) for h in hashes])].astype(np.int64))
+    i, j = (np.array(a, np.int64) for a in zip(*[(a, b) for b in range(len(rows))
+                                                  for a in range(b)], strict=True)) \
+        if len(rows) > 1 else (np.zeros(0, np.int64),) * 2
+    at_threshold = shingles.jaccards(i, j) >= np.float32(threshold)  # what it is given
+    i, j = i[at_threshold], j[at_threshold]
+    if not len(i):
+        return
+    for given_from in ([len(archived)] if given_briefs else []) + [None]:
+        counted = len(rows) if given_from is None else given_from
+        expected = []
+        for a, b in zip(i.tolist(), j.tolist(), strict=True):
+            own = [rows[k] for k in (a, b) if given_from is not None and k >= given_from]
+
+            kept = {s for s in rows[a] | rows[b]
+                    if sum(s in r for r in [*rows[:counted], *own]) < BOILERPLATE_BRIEFS}
+            shared, union = len(rows[a] & rows[b] & kept), len((rows[a] | rows[b]) & kept)
+            jaccard = np.float32(shared / union if union else 0.0)
+            edit = small_edit(np.array([len(rows[a] - rows[b])]),
+                              np.array([len(rows[b] - rows[a])]))
+            expected.append(bool(edit[0]) and jaccard >= np.float32(
+                min(threshold, BOILERPLATE_JACCARD)))
+        assert near_copies(shingles, i, j, threshold, given_from).tolist() == expected
 
 
 def test_chinese_near_copies_are_found_from_the_text(hashing_archive: MakeArchive) -> None:
