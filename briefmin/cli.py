@@ -113,6 +113,10 @@ def _model_name(value: str) -> str:
     if not value.strip():
         raise typer.BadParameter(f"{value!r} names no model; give a model name or folder, or leave "
                                  "--model out for the bundled all-MiniLM-L6-v2")
+    if not is_utf8(value):  # the archive records its model's name as text: such bytes
+        # failed later, as a model that does not load (exit 6)
+        raise typer.BadParameter(f"'{_shown_bytes(value)}' is not valid UTF-8; give the "
+                                 "model's name or folder in UTF-8")
     return value
 
 
@@ -368,10 +372,13 @@ def _utf8(text: str, what: str) -> str:
     """`text` from the command line, refused when its bytes were not UTF-8 (Python hands
     such bytes over as lone surrogates, which no encoder, index or name cell takes)."""
     if not is_utf8(text):
-        shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        raise UsageError(f"{what} '{printable(shown)}' is not valid UTF-8; give it in "
-                         "UTF-8")
+        raise UsageError(f"{what} '{_shown_bytes(text)}' is not valid UTF-8; give it in UTF-8")
     return text
+
+
+def _shown_bytes(text: str) -> str:
+    """A command-line text whose bytes were not UTF-8, shown as \\xNN where they are."""
+    return printable(text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
 
 
 def _given_paths(paths: list[str]) -> list[str]:

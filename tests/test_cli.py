@@ -815,6 +815,8 @@ def test_empty_and_odd_arguments_are_refused_before_anything_runs(
         (("add", "new/.", "b.md", "--model", HASHING), "new/. ends like a folder's path"),
         (("add", "a.bmin", "b.md", "--host", "h\udcff"), "--host 'h\\xff' is not valid UTF-8"),
         (("add", "a.bmin", "b.md", "--tag", "t\udcff"), "--tag 't\\xff' is not valid UTF-8"),
+        (("search", "a.bmin", "x", "--model", "m\udcff"), "'m\\xff' is not valid UTF-8; give the"),
+        (("add", "a.bmin", "b.md", "--model", "m\udcff"), "'m\\xff' is not valid UTF-8; give the"),
     ]
     for args, says in cases:  # (a process each: click's one-line usage errors are main's)
         done = run_briefmin(*args, cwd=chdir_tmp, input=b"Invoices are sent.\n")
