@@ -239,6 +239,60 @@ def night(cli: Cli, archive: Path, folder: str, text: str, day: int) -> None:
     assert done.returncode == 0, done.stderr
 
 
+def test_nightly_merges_of_a_growing_archive_continue_one_history(
+        tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A central archive that merges a host's archive every night: each merge started a new
+    chain for the night it carried, so each night was some chain's newest. `tier` keeps the
+    codes of what the newest snapshot of each folder holds, so it re-encoded nothing there
+    (in the host's own archive, every old night), and every night wrote a span per file
+    again. A night whose previous one OUT holds as its chain's newest now continues that
+    chain: OUT tiers as the host's archive does, its spans grow by what changed, and every
+    night restores as it was archived, with `add` on OUT and another merge after it."""
+    monkeypatch.chdir(tmp_path)
+    host, out = tmp_path / "host.bmin", tmp_path / "out.bmin"
+    Path("f").mkdir()
+    for k in range(12):
+        Path("f", f"same{k}.md").write_text(f"A file no night changes, number {k}.\n")
+    texts = {}
+    for day in range(1, 6):
+        texts[day] = f"Night {day}: the rota has {day} names on it.\n"
+        night(cli, host, "f", texts[day], day)
+        if day == 3:
+            Path("f", "same0.md").unlink()  # a deletion carried too
+        assert cli("merge", out, host, "-q").returncode == 0
+
+    def dry_tier(archive: Path) -> Any:
+        done = cli("tier", archive, "--older-than", "0h", "--codes", "binary", "--dry-run",
+                   "--json")
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)["rows"]
+
+    assert dry_tier(out) == dry_tier(host) == 4  # a.md's nights 1-4; before: 0 in OUT
+    with Archive.open(out) as arch:
+        chains, = arch._db.query("SELECT COUNT(DISTINCT chain) FROM snapshots")
+        spans, = arch._db.query("SELECT COUNT(*) FROM snapshot_spans")
+    assert chains == (1,)
+    assert spans == (13 + 4,)  # the first night's 13 files, then a.md's new version nightly
+    listed = json.loads(cli("snapshots", out, "--json").stdout)["snapshots"]
+    assert [s["time"][:10] for s in listed] == [f"2026-01-0{d}" for d in range(1, 6)]
+    for snapshot, day in zip(listed, range(1, 6), strict=True):
+        shown = cli("restore", out, "f/a.md", "--snapshot", str(snapshot["id"]), "--stdout")
+        assert shown.stdout == texts[day], (day, shown.stderr)
+        restored = cli("restore", out, "--snapshot", str(snapshot["id"]), "--to", f"r{day}")
+        assert restored.returncode == 0, restored.stderr
+        assert (tmp_path / f"r{day}" / "f" / "same0.md").exists() == (day < 4)
+        assert len(list((tmp_path / f"r{day}" / "f").iterdir())) == (13 if day < 4 else 12)
+    night(cli, out, "f", "Night 6, archived in OUT itself.\n", 6)
+    texts[6] = "Night 7: back on the host.\n"
+    night(cli, host, "f", texts[6], 7)
+    assert cli("merge", out, host, "-q").returncode == 0
+    latest = cli("restore", out, "f/a.md", "--snapshot", "latest", "--stdout")
+    assert latest.stdout == texts[6], latest.stderr
+    assert cli("verify", out, "-q").returncode == 0
+    again = cli("merge", out, host, "--json")  # run again: nothing to carry
+    assert json.loads(again.stdout)["snapshots_added"] == 0, again.stdout
+
+
 def test_a_snapshot_of_the_same_names_but_other_bytes_is_carried_over(
         tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two machines of one host name archive the same folder at the same `--time`: their

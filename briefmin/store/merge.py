@@ -337,9 +337,11 @@ _SNAPSHOT_KEY = "time, host, roots, names"  # what tells one snapshot from anoth
 
 def _merge_snapshots(out: Archive, source: Archive, settled: list[int]) -> int:
     """Carry the input's snapshots over (after its versions): each snapshot OUT lacks gets a
-    new id, in the input's id order, and its chain the id of its first snapshot carried;
-    its members are mapped to OUT's versions (the same path and bytes, the latest added at
-    or before the input's) and written as spans again. In the same transaction the marks of
+    new id, in the input's id order; its members are mapped to OUT's versions (the same path
+    and bytes, the latest added at or before the input's) and written as spans again. An
+    input chain's snapshots go on OUT's chain whose newest snapshot is the one just before
+    them in the input (a nightly merge of a growing archive: one history, as the input's),
+    else on a new chain named after the first carried. In the same transaction the marks of
     the versions in `settled` (stored by this run, held by the input's snapshots) go: from
     then on OUT's snapshots hold them. Returns how many snapshots were added.
 
@@ -349,38 +351,59 @@ def _merge_snapshots(out: Archive, source: Archive, settled: list[int]) -> int:
     if not snaps.present(source._db):  # format < 5: no snapshots to carry
         _settle(out, settled)
         return 0
-    names = _missing_snapshots(out, source)
+    names, present = _missing_snapshots(out, source)
     chains: dict[int, list[snaps.Snapshot]] = {}
     if not names:
         _settle(out, settled)
         return 0
-    for snapshot in snaps.listing(source._db):
+    before: dict[int, int] = {}  # an input snapshot -> the one before it in its chain
+    last: dict[int, int] = {}  # an input chain -> its snapshot seen last
+    for snapshot in sorted(snaps.listing(source._db), key=lambda s: s.id):
         if snapshot.id in names:
             chains.setdefault(snapshot.chain, []).append(snapshot)
+        before[snapshot.id] = last.get(snapshot.chain, 0)
+        last[snapshot.chain] = snapshot.id
     place = _version_map(out, source)
     with out._db.transaction() as db:
         for chain in chains.values():
-            chain.sort(key=lambda s: s.id)
             held = [{place[m] for m in snaps.members(source._db, s) if m in place}
                     for s in chain]
-            ids = _insert_snapshots(db, chain, [names[s.id] for s in chain])
-            spans: list[tuple[int, int, int, int | None]] = []
-            open_at: dict[int, int] = {}  # brief -> the first snapshot of its current run
-            for k, members in enumerate(held):
-                for brief in members - open_at.keys():
-                    open_at[brief] = ids[k]
-                for brief in set(open_at) - members:
-                    spans.append((ids[0], brief, open_at.pop(brief), ids[k - 1]))
-            spans += [(ids[0], brief, first, None) for brief, first in open_at.items()]
-            rows.put_many(db, "snapshot_spans", sorted(spans, key=lambda r: (r[1], r[2])))
+            onto = snaps.chain_ending_at(db, present.get(before[chain[0].id], 0))
+            ids = _insert_snapshots(db, chain, [names[s.id] for s in chain], onto)
+            _write_spans(db, onto[0] if onto else ids[0], ids, held, onto[1] if onto else {})
         snaps.unmark_merged_pre_snapshot(db, settled)
     return sum(len(c) for c in chains.values())
 
 
-def _missing_snapshots(out: Archive, source: Archive) -> dict[int, bytes]:
+def _write_spans(db: Any, chain: int, ids: list[int], held: list[set[int]],
+                 covering: dict[int, tuple[int, int | None]]) -> None:
+    """The spans of snapshots `ids` of `chain`, holding `held` (in order), after the chain's
+    newest snapshot, whose spans are `covering` (brief -> first, last; none for a new chain):
+    as `snaps.record` writes one night, a span still open closes just before the first
+    carried, one a forgotten snapshot closed opens again, and only changed spans are put."""
+    spans: list[tuple[int, int, int, int | None]] = []
+    open_at: dict[int, int] = {}  # brief -> the first snapshot of its current run
+    for brief, (first, last) in covering.items():
+        if brief in held[0]:
+            open_at[brief] = first
+        elif last is None:
+            spans.append((chain, brief, first, ids[0] - 1))
+    for k, members in enumerate(held):
+        for brief in members - open_at.keys():
+            open_at[brief] = ids[k]
+        for brief in set(open_at) - members:
+            spans.append((chain, brief, open_at.pop(brief), ids[k] - 1))
+    spans += [(chain, brief, first, None) for brief, first in open_at.items()
+              if covering.get(brief) != (first, None)]
+    rows.put_many(db, "snapshot_spans", sorted(spans, key=lambda r: (r[1], r[2])))
+
+
+def _missing_snapshots(out: Archive, source: Archive
+                       ) -> tuple[dict[int, bytes], dict[int, int]]:
     """The input's snapshots OUT lacks, each with its names digest: those with no snapshot
     of the same time, host, roots and path names in OUT that holds the same (path, bytes)
-    pairs or more of them. Keying on names alone dropped the snapshot of a second machine of
+    pairs or more of them; and the others, each with the id of that snapshot in OUT.
+    Keying on names alone dropped the snapshot of a second machine of
     one name archiving the same folder at the same `--time`, and a prune then deleted the
     versions only it held; a snapshot whose paths were `rm`'d in the input since is the one
     OUT has, less those paths, and is not carried again."""
@@ -394,16 +417,25 @@ def _missing_snapshots(out: Archive, source: Archive) -> dict[int, bytes]:
                                             for i in have[key]})
     theirs = snaps.contents_digests(source._db, alike)
 
-    def held_already(snapshot_id: int, key: tuple[Any, ...]) -> bool:
-        if theirs[snapshot_id] in {ours[i] for i in have[key]}:
-            return True  # the same bytes (a merge run again: the common case, no query)
+    def held_already(snapshot_id: int, key: tuple[Any, ...]) -> int | None:
+        """The id of OUT's snapshot that holds what this one does, if one does."""
+        same = [i for i in have[key] if ours[i] == theirs[snapshot_id]]
+        if same:
+            return same[0]  # the same bytes (a merge run again: the common case, no query)
         # fewer of the same: the input's paths `rm`'d since OUT took the snapshot, which
         # would otherwise come again as a second copy of the night (a review's finding)
         held = snaps.held_pairs(source._db, snapshot_id)
-        return any(held <= snaps.held_pairs(out._db, i) for i in have[key])
+        return next((i for i in have[key] if held <= snaps.held_pairs(out._db, i)), None)
 
-    return {snapshot_id: bytes(key[-1]) for snapshot_id, key in keyed
-            if snapshot_id not in alike or not held_already(snapshot_id, key)}
+    missing: dict[int, bytes] = {}
+    present: dict[int, int] = {}
+    for snapshot_id, key in keyed:
+        found = held_already(snapshot_id, key) if snapshot_id in alike else None
+        if found is None:
+            missing[snapshot_id] = bytes(key[-1])
+        else:
+            present[snapshot_id] = found
+    return missing, present
 
 
 def _settle(out: Archive, settled: list[int]) -> None:
@@ -413,16 +445,18 @@ def _settle(out: Archive, settled: list[int]) -> None:
             snaps.unmark_merged_pre_snapshot(db, settled)
 
 
-def _insert_snapshots(db: Any, chain: list[snaps.Snapshot], digests: list[bytes]
-                      ) -> list[int]:
-    """New rows for one chain's snapshots, in order; returns their ids (the first names the
-    chain). Ids continue OUT's sequence, never reusing a forgotten one."""
+def _insert_snapshots(db: Any, chain: list[snaps.Snapshot], digests: list[bytes],
+                      onto: tuple[int, Any] | None) -> list[int]:
+    """New rows for one chain's snapshots, in order, on OUT's chain `onto` (else a new chain,
+    named after the first); returns their ids. Ids continue OUT's sequence, never reusing a
+    forgotten one."""
     first = snaps.highest_id(db) + 1
     (brief_top,), = db.query("SELECT COALESCE(MAX(id), 0) FROM briefs")
     ids = list(range(first, first + len(chain)))
     rows.put_many(db, "snapshots", [
         (new_id, s.time.isoformat(), s.host, json.dumps(sorted(s.roots)), json.dumps(
-            list(s.tags)), first, s.files, s.bytes, s.added, s.changed, s.deleted, digest,
+            list(s.tags)), onto[0] if onto else first, s.files, s.bytes, s.added, s.changed,
+            s.deleted, digest,
          int(brief_top)) for new_id, s, digest in zip(ids, chain, digests, strict=True)])
     schema.write_meta(db, {"snapshot_seq": ids[-1]})
     snaps.enter_ledger(db, ids)
