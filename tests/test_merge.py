@@ -291,6 +291,38 @@ def test_nightly_merges_of_a_growing_archive_continue_one_history(
     assert cli("verify", out, "-q").returncode == 0
     again = cli("merge", out, host, "--json")  # run again: nothing to carry
     assert json.loads(again.stdout)["snapshots_added"] == 0, again.stdout
+    # a night OUT forgot comes again with the next one (the input still holds it): the new
+    # night goes on after the one before it all the same, the old one on a chain of its own
+    assert cli("forget", out, str(listed[1]["id"]), "-q").returncode == 0
+    night(cli, host, "f", "Night 8.\n", 8)
+    assert cli("merge", out, host, "-q").returncode == 0
+    with Archive.open(out) as arch:
+        chain_of = dict(arch._db.query("SELECT time, chain FROM snapshots"))
+    assert chain_of["2026-01-08T02:00:00+00:00"] == chain_of["2026-01-07T02:00:00+00:00"] \
+        != chain_of["2026-01-02T02:00:00+00:00"]
+    assert cli("verify", out, "-q").returncode == 0
+
+
+def test_an_add_on_out_after_a_merge_records_what_it_reads(
+        tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A merged night claimed to hold every path's latest version in OUT (its `top` was
+    OUT's highest brief id), so an unchanged `add` on OUT took `repeat`'s shortcut and copied
+    it: the night held the host's older a.md, OUT's own add had changed it, and `restore
+    --snapshot latest` wrote the host's bytes (a review's finding)."""
+    monkeypatch.chdir(tmp_path)
+    host, out = tmp_path / "host.bmin", tmp_path / "out.bmin"
+    Path("f").mkdir()
+    Path("f", "k.md").write_text("Kept as it is.\n")
+    night(cli, host, "f", "The host's text.\n", 1)
+    assert cli("merge", out, host, "-q").returncode == 0
+    night(cli, out, "f", "Edited on OUT's machine.\n", 2)
+    Path("f", "a.md").write_text("The host's text.\n")
+    night(cli, host, "f", "The host's text.\n", 3)
+    assert cli("merge", out, host, "-q").returncode == 0
+    night(cli, out, "f", "Edited on OUT's machine.\n", 4)  # what OUT's folder holds
+    latest = cli("restore", out, "f/a.md", "--snapshot", "latest", "--stdout")
+    assert latest.stdout == "Edited on OUT's machine.\n", latest.stderr
+    assert cli("verify", out, "-q").returncode == 0
 
 
 def test_a_snapshot_of_the_same_names_but_other_bytes_is_carried_over(

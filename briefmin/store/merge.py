@@ -365,14 +365,27 @@ def _merge_snapshots(out: Archive, source: Archive, settled: list[int]) -> int:
         last[snapshot.chain] = snapshot.id
     place = _version_map(out, source)
     with out._db.transaction() as db:
-        for chain in chains.values():
+        for run in (run for chain in chains.values() for run in _runs(chain, before)):
             held = [{place[m] for m in snaps.members(source._db, s) if m in place}
-                    for s in chain]
-            onto = snaps.chain_ending_at(db, present.get(before[chain[0].id], 0))
-            ids = _insert_snapshots(db, chain, [names[s.id] for s in chain], onto)
+                    for s in run]
+            onto = snaps.chain_ending_at(db, present.get(before[run[0].id], 0))
+            ids = _insert_snapshots(db, run, [names[s.id] for s in run], onto)
             _write_spans(db, onto[0] if onto else ids[0], ids, held, onto[1] if onto else {})
         snaps.unmark_merged_pre_snapshot(db, settled)
     return sum(len(c) for c in chains.values())
+
+
+def _runs(chain: list[snaps.Snapshot], before: dict[int, int]) -> list[list[snaps.Snapshot]]:
+    """An input chain's snapshots to carry (in id order), split where the input has one
+    between them that OUT holds already (one OUT forgot, carried again, and the new nights):
+    each run goes on the chain that ends at its predecessor, or on a new one."""
+    runs = [[chain[0]]]
+    for snapshot in chain[1:]:
+        if before[snapshot.id] == runs[-1][-1].id:
+            runs[-1].append(snapshot)
+        else:
+            runs.append([snapshot])
+    return runs
 
 
 def _write_spans(db: Any, chain: int, ids: list[int], held: list[set[int]],
@@ -449,15 +462,17 @@ def _insert_snapshots(db: Any, chain: list[snaps.Snapshot], digests: list[bytes]
                       onto: tuple[int, Any] | None) -> list[int]:
     """New rows for one chain's snapshots, in order, on OUT's chain `onto` (else a new chain,
     named after the first); returns their ids. Ids continue OUT's sequence, never reusing a
-    forgotten one."""
+    forgotten one. Their `top` is -1, as `snaps.record` writes for a snapshot that may hold
+    a path's older version: OUT's latest brief id there said a carried night held every
+    path's latest version, so the next unchanged `add` on OUT copied the night (the input's
+    older bytes of a path OUT had changed since) instead of what it read (a review's
+    finding)."""
     first = snaps.highest_id(db) + 1
-    (brief_top,), = db.query("SELECT COALESCE(MAX(id), 0) FROM briefs")
     ids = list(range(first, first + len(chain)))
     rows.put_many(db, "snapshots", [
         (new_id, s.time.isoformat(), s.host, json.dumps(sorted(s.roots)), json.dumps(
             list(s.tags)), onto[0] if onto else first, s.files, s.bytes, s.added, s.changed,
-            s.deleted, digest,
-         int(brief_top)) for new_id, s, digest in zip(ids, chain, digests, strict=True)])
+            s.deleted, digest, -1) for new_id, s, digest in zip(ids, chain, digests, strict=True)])
     schema.write_meta(db, {"snapshot_seq": ids[-1]})
     snaps.enter_ledger(db, ids)
     return ids
