@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 from briefmin import Archive, Source, add, iter_sources
 from briefmin.store import blocks
 
-from .conftest import HASHING
+from .conftest import HASHING, Cli
 
 
 def open_new(path: Path) -> Archive:
@@ -131,4 +132,37 @@ def test_a_full_disk_after_the_last_commit_is_no_failed_add(
     assert len(report.added) == 1 and report.snapshot is not None
     monkeypatch.undo()
     with Archive.open(tmp_path / "a.bmin") as archive:
+        assert len(archive.records()) == 1 and len(archive.snapshots()) == 1
+
+
+def test_a_ctrl_c_while_tidying_after_the_last_commit_ends_a_done_add(
+        chdir_tmp: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C while `add` gave freed pages back (after its snapshot's commit) exited 130,
+    "interrupted", with the night recorded, and a cron job that ran it again recorded the
+    night twice (a crash audit's finding: 8 of 8 such interrupts). The run is done: exit 0,
+    its summary, and the note that the space stays until the next run."""
+    from briefmin.store import connection
+
+    real, real_query = connection.Connection.script, connection.Connection.query
+
+    def interrupted(self: connection.Connection, sql: str) -> None:
+        if "incremental_vacuum" in sql:
+            raise KeyboardInterrupt
+        real(self, sql)
+
+    def some_free(self: connection.Connection, sql: str, *args: Any, **kwargs: Any
+                  ) -> list[Any]:
+        return [(1,)] if sql == "PRAGMA freelist_count" else real_query(self, sql, *args,
+                                                                         **kwargs)
+
+    (chdir_tmp / "d").mkdir()
+    (chdir_tmp / "d" / "a.md").write_text("The rota for March.\n")
+    monkeypatch.setattr(connection.Connection, "script", interrupted)
+    monkeypatch.setattr(connection.Connection, "query", some_free)
+    done = cli("add", "a.bmin", "d", "--model", HASHING, "--json")
+    monkeypatch.undo()
+    assert done.returncode == 0, done.stderr
+    assert "stays in the archive file (interrupted)" in done.stderr, done.stderr
+    assert json.loads(done.stdout)["snapshot"]["files"] == 1
+    with Archive.open(chdir_tmp / "a.bmin") as archive:
         assert len(archive.records()) == 1 and len(archive.snapshots()) == 1

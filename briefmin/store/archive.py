@@ -329,7 +329,9 @@ class Archive:
         first merge the lexical index if this run added to it (see lexical.optimize). Only
         tidying, after the run's commits: a write failure here (a full disk) is returned as
         its reason, not raised (an add that had committed every brief and its snapshot
-        exited 3, "the archive is unchanged"). A later run does both again."""
+        exited 3, "the archive is unchanged"). A later run does both again. So is a Ctrl-C
+        here: the run is done (an add interrupted here exited 130 with its snapshot
+        recorded, and a cron job that ran it again recorded the night twice)."""
         try:
             if self._lexical_grew:
                 with self._db.transaction() as db:
@@ -344,6 +346,8 @@ class Archive:
             # a damaged lexical index fails its merge: the run's commits stand all the same
             # (it exited 3, "archive is damaged", with the brief and its snapshot committed)
             return str(exc)
+        except KeyboardInterrupt:
+            return "interrupted"
         return None
 
     # -- reading -------------------------------------------------------------------------
