@@ -114,7 +114,7 @@ def _model_name(value: str) -> str:
         raise typer.BadParameter(f"{value!r} names no model; give a model name or folder, or leave "
                                  "--model out for the bundled all-MiniLM-L6-v2")
     if not is_utf8(value):  # the archive records its model's name as text: such bytes
-        # failed later, as a model that does not load (exit 6)
+        # failed later (exit 6 against an archive's model, exit 70 for a model folder)
         raise typer.BadParameter(f"'{_shown_bytes(value)}' is not valid UTF-8; give the "
                                  "model's name or folder in UTF-8")
     return value

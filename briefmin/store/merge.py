@@ -460,19 +460,20 @@ def _settle(out: Archive, settled: list[int]) -> None:
 
 def _insert_snapshots(db: Any, chain: list[snaps.Snapshot], digests: list[bytes],
                       onto: tuple[int, Any] | None) -> list[int]:
-    """New rows for one chain's snapshots, in order, on OUT's chain `onto` (else a new chain,
-    named after the first); returns their ids. Ids continue OUT's sequence, never reusing a
-    forgotten one. Their `top` is -1, as `snaps.record` writes for a snapshot that may hold
-    a path's older version: OUT's latest brief id there said a carried night held every
-    path's latest version, so the next unchanged `add` on OUT copied the night (the input's
-    older bytes of a path OUT had changed since) instead of what it read (a review's
-    finding)."""
+    """New rows for a run of one input chain's snapshots, in order, on OUT's chain `onto`
+    (else a new chain, named after the first); returns their ids. Ids continue OUT's
+    sequence, never reusing a forgotten one. Their `top` is -1, as `snaps.record` writes
+    for a snapshot that may hold a path's older version: OUT's latest brief id there said a
+    carried night held every path's latest version, so the next unchanged `add` on OUT
+    copied the night (the input's older bytes of a path OUT had changed since) instead of
+    what it read (a review's finding)."""
     first = snaps.highest_id(db) + 1
     ids = list(range(first, first + len(chain)))
     rows.put_many(db, "snapshots", [
         (new_id, s.time.isoformat(), s.host, json.dumps(sorted(s.roots)), json.dumps(
             list(s.tags)), onto[0] if onto else first, s.files, s.bytes, s.added, s.changed,
-            s.deleted, digest, -1) for new_id, s, digest in zip(ids, chain, digests, strict=True)])
+            s.deleted, digest, -1)
+        for new_id, s, digest in zip(ids, chain, digests, strict=True)])
     schema.write_meta(db, {"snapshot_seq": ids[-1]})
     snaps.enter_ledger(db, ids)
     return ids

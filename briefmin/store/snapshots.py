@@ -288,21 +288,25 @@ def _previous(db: Connection, host: str, roots: Sequence[str]
     chain = _parent_chain(db, host, roots)
     if chain is None:
         return None, {}
-    found = chain_ending_at(db, _newest(db, chain))
-    return (chain, {}) if found is None else found  # (None: not one, as the chain is its own)
+    return chain, _spans_covering(db, chain, _newest(db, chain))
 
 
 def chain_ending_at(db: Connection, snapshot_id: int
                     ) -> tuple[int, dict[int, tuple[int, int | None]]] | None:
-    """(chain, what it holds: brief -> first, last of its span) when `snapshot_id` is its
-    chain's newest (last recorded) snapshot; None otherwise. What `merge` continues."""
+    """(chain, what it holds, as `_previous` gives it) when `snapshot_id` is its chain's
+    newest (last recorded) snapshot; None otherwise. What `merge` continues."""
     row = db.one("SELECT chain FROM snapshots WHERE id = ?", (snapshot_id,))
     if row is None or not isinstance(row[0], int) or _newest(db, row[0]) != snapshot_id:
         return None
-    chain = int(row[0])
-    return chain, {int(b): (int(f), None if last is None else int(last)) for b, f, last in
-                   db.query(f"SELECT s.brief_id, s.first, s.last FROM snapshot_spans s "
-                            f"WHERE {_COVERS}", (chain, snapshot_id, snapshot_id))}
+    return int(row[0]), _spans_covering(db, int(row[0]), snapshot_id)
+
+
+def _spans_covering(db: Connection, chain: int, snapshot_id: int
+                    ) -> dict[int, tuple[int, int | None]]:
+    """brief -> (first, last) of each span of the chain that covers the snapshot."""
+    return {int(b): (int(f), None if last is None else int(last)) for b, f, last in
+            db.query(f"SELECT s.brief_id, s.first, s.last FROM snapshot_spans s "
+                     f"WHERE {_COVERS}", (chain, snapshot_id, snapshot_id))}
 
 
 def open_versions(db: Connection, host: str, roots: Sequence[str],
