@@ -65,6 +65,12 @@ class OutputError(BriefminError):
     exit_status = ExitStatus.OUTPUT
 
 
+class InterruptedAfterCommit(BriefminError):
+    """Ctrl-C after a commit, said more closely than "interrupted": what stays undone."""
+
+    exit_status = ExitStatus.INTERRUPTED
+
+
 class IntegrityError(ArchiveError):
     """A stored item does not decompress or does not match its sha256."""
 

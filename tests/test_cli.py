@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -893,3 +894,39 @@ def test_a_ctrl_c_after_the_command_ended_does_not_kill_the_process(
         assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+@pytest.mark.parametrize("vacuum_ran", [True, False])
+def test_a_ctrl_c_at_the_vacuum_after_an_rm_says_what_was_done(
+        cli: Cli, hashing_archive: Callable[..., Path], monkeypatch: pytest.MonkeyPatch,
+        vacuum_ran: bool) -> None:
+    """`rm` commits, then writes the file anew (VACUUM, one SQLite call, which a Ctrl-C does
+    not cut: Python sees the signal after it). It exited 130, "interrupted; everything
+    committed before stays", with the brief removed and the file written anew, and a rerun
+    said `no brief matches` (a crash audit's finding): that run is done. A Ctrl-C before the
+    VACUUM began leaves the removed bytes in free pages: the message says so."""
+    from briefmin.store import connection
+
+    path = hashing_archive({"a.md": b"The rota for March.\n",
+                            "b.md": os.urandom(100_000).hex().encode() + b"\n"})
+    real = connection.Connection.execute
+
+    def interrupted(self: connection.Connection, sql: str, params: Any = ()) -> Any:
+        if sql == "VACUUM":
+            if vacuum_ran:
+                real(self, sql, params)
+            raise KeyboardInterrupt
+        return real(self, sql, params)
+
+    monkeypatch.setattr(connection.Connection, "execute", interrupted)
+    done = cli("rm", path, "src/b.md")
+    monkeypatch.undo()
+    if vacuum_ran:
+        assert done.returncode == 0, done.stderr
+    else:
+        assert done.returncode == ExitStatus.INTERRUPTED, done.stderr
+        assert "the change is committed, but" in done.stderr
+        assert "bytes it removed stay in the file's free pages" in done.stderr
+    assert cli("ls", path).stdout.startswith("src/a.md\t")
+    assert len(cli("ls", path).stdout.splitlines()) == 1
+    assert cli("verify", path, "-q").returncode == 0

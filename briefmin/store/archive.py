@@ -23,6 +23,7 @@ from ..errors import (
     ArchiveError,
     BriefminError,
     IntegrityError,
+    InterruptedAfterCommit,
     ModelError,
     UsageError,
     WriteFailedError,
@@ -844,8 +845,20 @@ class Archive:
 
     def compact(self) -> None:
         """Give free pages back to the file system; VACUUM writes the file anew, so the bytes
-        of deleted rows are gone from it too (not only marked free)."""
-        self._db.execute("VACUUM")
+        of deleted rows are gone from it too (not only marked free). Ctrl-C: SQLite finishes
+        the VACUUM, one call, before Python sees the signal, so a file left with no free page
+        is the run done (it exited 130, "interrupted", with the removal committed and the
+        file written anew, and a rerun said `no brief matches`: a crash audit's finding);
+        free pages left mean the VACUUM never began, and the message says what stays."""
+        try:
+            self._db.execute("VACUUM")
+        except KeyboardInterrupt:
+            (free,), = self._db.query("PRAGMA freelist_count")
+            if free:
+                raise InterruptedAfterCommit(
+                    f"interrupted: the change is committed, but {self._db.path} was not "
+                    "written anew, so the bytes it removed stay in the file's free pages "
+                    "until a later `rm`, `forget --prune` or `tier` writes it anew") from None
 
     def _refuse_damaged_file(self) -> None:
         """Before a prune or a tier (each ends in a VACUUM): SQLite's own check of the file's
