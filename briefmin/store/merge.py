@@ -370,7 +370,8 @@ def _merge_snapshots(out: Archive, source: Archive, settled: list[int]) -> int:
                     for s in run]
             onto = snaps.chain_ending_at(db, present.get(before[run[0].id], 0))
             ids = _insert_snapshots(db, run, [names[s.id] for s in run], onto)
-            _write_spans(db, onto[0] if onto else ids[0], ids, held, onto[1] if onto else {})
+            snaps.write_spans(db, onto[0] if onto else ids[0], ids, held,
+                              onto[1] if onto else {})
         snaps.unmark_merged_pre_snapshot(db, settled)
     return sum(len(c) for c in chains.values())
 
@@ -386,29 +387,6 @@ def _runs(chain: list[snaps.Snapshot], before: dict[int, int]) -> list[list[snap
         else:
             runs.append([snapshot])
     return runs
-
-
-def _write_spans(db: Any, chain: int, ids: list[int], held: list[set[int]],
-                 covering: dict[int, tuple[int, int | None]]) -> None:
-    """The spans of snapshots `ids` of `chain`, holding `held` (in order), after the chain's
-    newest snapshot, whose spans are `covering` (brief -> first, last; none for a new chain):
-    as `snaps.record` writes one night, a span still open closes just before the first
-    carried, one a forgotten snapshot closed opens again, and only changed spans are put."""
-    spans: list[tuple[int, int, int, int | None]] = []
-    open_at: dict[int, int] = {}  # brief -> the first snapshot of its current run
-    for brief, (first, last) in covering.items():
-        if brief in held[0]:
-            open_at[brief] = first
-        elif last is None:
-            spans.append((chain, brief, first, ids[0] - 1))
-    for k, members in enumerate(held):
-        for brief in members - open_at.keys():
-            open_at[brief] = ids[k]
-        for brief in set(open_at) - members:
-            spans.append((chain, brief, open_at.pop(brief), ids[k] - 1))
-    spans += [(chain, brief, first, None) for brief, first in open_at.items()
-              if covering.get(brief) != (first, None)]
-    rows.put_many(db, "snapshot_spans", sorted(spans, key=lambda r: (r[1], r[2])))
 
 
 def _missing_snapshots(out: Archive, source: Archive

@@ -158,24 +158,39 @@ def record(db: Connection, brief_ids: dict[str, int], *, time: datetime, host: s
     differ when `--time` dates a run before snapshots recorded earlier). The caller holds
     a write transaction."""
     chain, held = _previous(db, host, roots)
-    now = set(brief_ids.values())
-    opened, closed = now - held.keys(), held.keys() - now
     parent = _latest(db, host, roots, time)
     newest = _newest(db, chain) if chain is not None else None
     before = (set() if parent is None else set(held) if parent[0] == newest
               else held_by(db, parent[1], parent[0]))
     snapshot = _insert(db, time, host, roots, tags, chain, len(brief_ids), total_bytes,
                        _changes(db, brief_ids, before), names_digest(brief_ids), latest)
-    # spans are put again with a new `last` (part of their checksum). No snapshot of this
-    # chain lies between its previous one and this one: a span still open closes just
-    # before this one, and one that a forgotten newer snapshot closed opens again
-    rows.put_many(db, "snapshot_spans",
-                  [(snapshot.chain, b, held[b][0], snapshot.id - 1) for b in sorted(closed)
-                   if held[b][1] is None]
-                  + [(snapshot.chain, b, held[b][0], None) for b in sorted(now & held.keys())
-                     if held[b][1] is not None]
-                  + [(snapshot.chain, b, snapshot.id, None) for b in sorted(opened)])
+    write_spans(db, snapshot.chain, [snapshot.id], [set(brief_ids.values())], held)
     return snapshot
+
+
+def write_spans(db: Connection, chain: int, ids: list[int], held: list[set[int]],
+                covering: dict[int, tuple[int, int | None]]) -> None:
+    """The spans of snapshots `ids` of `chain`, holding `held` (in order), after the chain's
+    newest snapshot, whose spans are `covering` (brief -> first, last; none for a new chain):
+    a span still open closes just before the first of them, one a forgotten newer snapshot
+    closed opens again, and only changed spans are put again (with a new `last`, part of
+    their checksum). No snapshot of the chain may lie between its newest and these. What
+    `record` writes for one snapshot, and `merge` for the nights it carries."""
+    spans: list[tuple[int, int, int, int | None]] = []
+    open_at: dict[int, int] = {}  # brief -> the first snapshot of its current run
+    for brief, (first, last) in covering.items():
+        if brief in held[0]:
+            open_at[brief] = first
+        elif last is None:
+            spans.append((chain, brief, first, ids[0] - 1))
+    for k, members in enumerate(held):
+        for brief in members - open_at.keys():
+            open_at[brief] = ids[k]
+        for brief in set(open_at) - members:
+            spans.append((chain, brief, open_at.pop(brief), ids[k] - 1))
+    spans += [(chain, brief, first, None) for brief, first in open_at.items()
+              if covering.get(brief) != (first, None)]
+    rows.put_many(db, "snapshot_spans", sorted(spans, key=lambda r: (r[1], r[2])))
 
 
 def _parent_chain(db: Connection, host: str, roots: Sequence[str]) -> int | None:
