@@ -78,7 +78,7 @@ def summary(found: list[str] | None, width: int = 72) -> str:
         return "too long to compare"
     if not found:
         return "same words, other layout"
-    shown = found[0] if len(found[0]) <= width else found[0][:width - 1] + "…"
+    shown = found[0] if len(found[0]) <= width else _fitted(found[0], width)
     count = 1
     for change in found[1:]:
         if len(shown) + 2 + len(change) > width:
@@ -86,3 +86,47 @@ def summary(found: list[str] | None, width: int = 72) -> str:
         shown += "; " + change
         count += 1
     return shown + (f" (+{len(found) - count} more)" if count < len(found) else "")
+
+
+# one change as `changes` writes it: the word before, then what went, then what came
+_CHANGE = re.compile(r"(?:(?P<before>\S+) )?(?:\[-(?P<removed>.+?)-\])?(?:\{\+(?P<added>.+)\+\})?",
+                     re.DOTALL)
+
+
+def _fitted(change: str, width: int) -> str:
+    """`change` in `width` characters: what went and what came each cut at a word with `…`
+    inside its own brackets, so a long removal never hides the words that replaced it."""
+    parts = _CHANGE.fullmatch(change)
+    sides = [parts[name] or "" for name in ("removed", "added")] if parts else []
+    before = parts["before"] if parts else None
+    if not parts or not any(sides) or _written(before, *sides) != change:
+        return change[:width - 1] + "…"  # not of `changes`' making: cut where the line ends
+    present = [i for i, side in enumerate(sides) if side]
+    room = width - (len(before) + 1 if before else 0) - 4 * len(present)  # 4: the brackets
+    if room < 2 * len(present):  # not even a letter and `…` a side
+        return change[:width - 1] + "…"
+    rooms = [0, 0]
+    if len(present) == 1:
+        rooms[present[0]] = room
+    else:  # the shorter side whole where it fits in half the room, the longer the rest
+        shorter = 0 if len(sides[0]) <= len(sides[1]) else 1
+        rooms[shorter] = min(len(sides[shorter]), room // 2)
+        rooms[1 - shorter] = room - rooms[shorter]
+    return _written(before, *(_cut(side, r) for side, r in zip(sides, rooms, strict=True)))
+
+
+def _written(before: str | None, removed: str, added: str) -> str:
+    """A change written as `changes` writes it."""
+    return (f"{before} " if before else "") + (f"[-{removed}-]" if removed else "") + (
+        f"{{+{added}+}}" if added else "")
+
+
+def _cut(text: str, room: int) -> str:
+    """`text` in `room` characters: whole words and `…` when it is longer (letter by letter
+    in a text with no spaces, as Chinese is written)."""
+    if not text or len(text) <= room:
+        return text
+    kept = text[:room - 1].split(" …(")[0]  # not half of `…(5 more words)`
+    if " " in kept and len(kept) == room - 1:
+        kept = kept[:kept.rindex(" ")]
+    return kept.rstrip() + "…"

@@ -37,6 +37,23 @@ def test_the_summary_fits_a_line_and_counts_what_it_left_out() -> None:
     assert summary(["x" * 100], width=20) == "x" * 19 + "…"
 
 
+def test_a_change_too_long_for_the_line_keeps_both_sides_and_whole_words() -> None:
+    """Cut at the width, a long removal hid the words that replaced it, and a word was cut
+    in two: `Mode [-the deprecated ... synchronou…` read as a deletion."""
+    old = ("Mode: the deprecated synchronous journal flush before every commit of the "
+           "catalogue. Done.")
+    new = "Mode: asynchronous. Done."
+    (change,) = changes(old, new)
+    shown = summary([change], width=60)
+    assert len(shown) <= 60
+    assert shown.startswith("Mode: [-the deprecated") and shown.endswith("…-]{+asynchronous.+}")
+    words = set(change.replace("[-", " ").replace("-]{+", " ").split())
+    assert all(w in words for w in shown[:-len("…-]{+asynchronous.+}")].replace("[-", " ").split())
+    both = summary(["ctx [-" + "removed " * 20 + "-]{+" + "added " * 20 + "+}"], width=50)
+    assert len(both) <= 50 and "[-removed" in both and "{+added" in both
+    assert both.endswith("…+}") and "…-]{+" in both
+
+
 def test_chinese_letters_are_words_and_are_shown_unspaced() -> None:
     """Chinese is written without spaces: as white-space words, one changed letter made a
     whole clause the change. Each letter is a word, as dedupe's shingles read it."""
