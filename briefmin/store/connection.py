@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 import sqlite3
 import stat
 import time
@@ -300,7 +301,8 @@ def _unwritable(path: str) -> str | None:
 
 def _can_create_in(folder: str, path: str) -> bool:
     """Whether `folder` lets a file be made in it: tried (as `_unwritable` says why)."""
-    probe = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.probe")
+    probe = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}."
+                                 f"{secrets.token_hex(4)}.probe")
     try:
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
     except OSError as exc:
@@ -316,8 +318,13 @@ def create(path: str, initial_meta: dict[str, object]) -> None:
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise ArchiveError(f"{path}: folder {parent} does not exist")
-    tmp = os.path.join(parent, f".{os.path.basename(path)}.{os.getpid()}.new")
+    # the process id alone is not unique in a folder that two machines share
+    tmp = os.path.join(parent, f".{os.path.basename(path)}.{os.getpid()}."
+                               f"{secrets.token_hex(4)}.new")
+    made = False
     try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # ours alone
+        made = True
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
             # pages freed by rewrites (dictionary recompression, rm) go back to the file
@@ -341,8 +348,9 @@ def create(path: str, initial_meta: dict[str, object]) -> None:
             "write to")
         raise ArchiveError(f"{path}: cannot create archive ({reason})") from exc
     finally:
-        with suppress(OSError):
-            os.unlink(tmp)
+        if made:
+            with suppress(OSError):
+                os.unlink(tmp)
 
 
 def check_header(path: str) -> None:

@@ -110,3 +110,16 @@ def test_a_read_transaction_holds_writers_back_until_it_ends(
     finally:
         writer.close()
         db.close()
+
+
+def test_a_new_archive_leaves_another_creators_temporary_file_alone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two machines creating archives in one shared folder can have the same process id:
+    a temporary named by it alone was the other's half-made file, opened (here: not a
+    database, so the create failed) and then deleted under it."""
+    monkeypatch.setattr("os.getpid", lambda: 4242)
+    others = tmp_path / ".a.bma.4242.new"
+    others.write_bytes(b"another machine's archive, half written")
+    Archive.open(tmp_path / "a.bma", write=True, create=True, model="hashing:384").close()
+    assert others.read_bytes() == b"another machine's archive, half written"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".a.bma.4242.new", "a.bma"]
