@@ -579,50 +579,56 @@ def restore_command(
     if to_stdout and json_out and minify is None:
         raise UsageError("--stdout writes the briefs' bytes and --json a report: give one")
     # one state of the archive throughout: the records chosen and the blocks read for them
-    with _archive().open(archive) as arch, arch.reading(), _no_collection(), \
-            _writing_into(to):
-        chosen: Snapshot | None = None
-        if snapshot is not None or as_of is not None:
-            from .history import pick  # and retention: only for snapshots
+    with _archive().open(archive) as arch:
+        with arch.reading(), _no_collection(), _writing_into(to):
+            chosen: Snapshot | None = None
+            if snapshot is not None or as_of is not None:
+                from .history import pick  # and retention: only for snapshots
 
-            chosen = pick(arch, snapshot, as_of)
-        if chosen is not None and version is not None:
-            raise UsageError("give --version or a snapshot (--snapshot, --as-of), not both")
-        if to is not None and minify is None and not json_out:
-            # no record per brief is needed: the library reads only what a restore uses
-            count = arch.restore_selected(to, selectors or [], version=version,
-                                          snapshot=chosen, force=force)
-            output.info(f"restored {count} brief(s) into {to}, sha256 checked", quiet)
-            return
-        records = arch.records(selectors or [], version=version, snapshot=chosen)
-        if minify is not None:
-            _restore_minified(arch, records, minify, to, force, json_out, quiet)
-            return
-        held: list[bytes] = []
-        if to_stdout:
-            if sum(r.size for r in records) > STDOUT_HELD_BYTES:
-                _write_stdout(data for _, data in arch.in_order(records))
+                chosen = pick(arch, snapshot, as_of)
+            if chosen is not None and version is not None:
+                raise UsageError("give --version or a snapshot (--snapshot, --as-of), not "
+                                 "both")
+            if to is not None and minify is None and not json_out:
+                # no record per brief is needed: the library reads only what a restore uses
+                count = arch.restore_selected(to, selectors or [], version=version,
+                                              snapshot=chosen, force=force)
+                output.info(f"restored {count} brief(s) into {to}, sha256 checked", quiet)
                 return
-            # read now, written once the read transaction is over: a reader of stdout that
-            # stalls (`| less`) would otherwise hold back a writer, and the readers behind it
-            held = [data for _, data in arch.in_order(records)]
-        else:
-            assert to is not None
-            from .store.archive import RestoreDamaged  # loaded with the archive already
+            records = arch.records(selectors or [], version=version, snapshot=chosen)
+            if minify is not None:
+                # the texts read now, minified once the read transaction is over: the model
+                # takes seconds, and a reader of stdout that stalls (`| less`) would
+                # otherwise hold back a writer, and the readers behind it
+                named = [(r.path, arch.text(r.content_id), r.path) for r in records]
+            elif to_stdout:
+                if sum(r.size for r in records) > STDOUT_HELD_BYTES:
+                    _write_stdout(data for _, data in arch.in_order(records))
+                    return
+                # read now, written once the read transaction is over (as the texts above)
+                held = [data for _, data in arch.in_order(records)]
+            else:
+                assert to is not None
+                from .store.archive import RestoreDamaged  # loaded with the archive already
 
-            try:
-                written = arch.restore(records, to, force=force)
-            except RestoreDamaged as exc:
-                # it ran to its end (every intact brief written): its report comes out, the
-                # damaged ones with no place, before the error and its exit 3, as verify's
-                # report comes before its exit 1
-                failed = dict(exc.damaged)
-                _run.decided = exc.exit_status  # even if the report's reader is gone
-                output.emit_json([{**r.to_json(), "restored_to": None, "error": failed[r.path]}
-                                  if r.path in failed else
-                                  {**r.to_json(), "restored_to": f"{to}/{r.path}"}
-                                  for r in records])
-                raise
+                try:
+                    written = arch.restore(records, to, force=force)
+                except RestoreDamaged as exc:
+                    # it ran to its end (every intact brief written): its report comes out,
+                    # the damaged ones with no place, before the error and its exit 3, as
+                    # verify's report comes before its exit 1
+                    failed = dict(exc.damaged)
+                    _run.decided = exc.exit_status  # even if the report's reader is gone
+                    output.emit_json([{**r.to_json(), "restored_to": None,
+                                       "error": failed[r.path]}
+                                      if r.path in failed else
+                                      {**r.to_json(), "restored_to": f"{to}/{r.path}"}
+                                      for r in records])
+                    raise
+        if minify is not None:
+            with _writing_into(to):
+                _restore_minified(arch, named, minify, to, force, json_out, quiet)
+            return
     if to_stdout:
         _write_stdout(held)
         return
@@ -827,7 +833,8 @@ def ls_command(
     sha256 prefix."""
     from .history import pick
 
-    with _archive().open(archive) as arch:
+    # the snapshot chosen and the versions it holds: one state (a forget between them)
+    with _archive().open(archive) as arch, arch.reading():
         chosen = pick(arch, snapshot, as_of)
         records = arch.records(selectors or [], all_versions=all_versions, snapshot=chosen)
     if json_out:
@@ -1066,7 +1073,7 @@ def diff_command(
     """Paths added (+), changed (M) and deleted (-) from snapshot FIRST to SECOND."""
     from .history import diff
 
-    with _archive().open(archive) as arch:
+    with _archive().open(archive) as arch, arch.reading():  # the snapshots named: one state
         changes = diff(arch, arch.snapshot(first), arch.snapshot(second))
     if json_out:
         output.emit_json(changes.to_json())
@@ -1548,12 +1555,12 @@ def _why_nothing_fits(result: Any, ratio_option: str) -> str:
     return f": the least of it that can be kept is {least} words{never_cut}; give {give}"
 
 
-def _restore_minified(arch: Archive, records: list[BriefRecord], ratio: str, to: Path | None,
-                      force: bool, json_out: bool, quiet: bool) -> None:
-    """`restore --minify R`: the archived briefs, minified with the archive's model."""
+def _restore_minified(arch: Archive, named: list[tuple[str, str, str]], ratio: str,
+                      to: Path | None, force: bool, json_out: bool, quiet: bool) -> None:
+    """`restore --minify R`: the archived briefs (path, text, path shown), minified with the
+    archive's model."""
     from .encoder import archive_encoder
 
-    named = [(r.path, arch.text(r.content_id), r.path) for r in records]
     _emit_minified(named, archive_encoder(arch), _minify_budget(ratio, None, "--minify"), to,
                    force, json_out, quiet, "--minify")
 

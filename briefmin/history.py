@@ -80,8 +80,9 @@ class Diff:
 
 def diff(archive: Archive, before: Snapshot, after: Snapshot) -> Diff:
     """Paths added, changed (other bytes) and deleted from `before` to `after`."""
-    old = {r.path: r.sha256 for r in archive.records(snapshot=before)}
-    new = {r.path: r.sha256 for r in archive.records(snapshot=after)}
+    with archive.reading():  # both from one state: a forget --prune between would show
+        old = {r.path: r.sha256 for r in archive.records(snapshot=before)}  # its deletions
+        new = {r.path: r.sha256 for r in archive.records(snapshot=after)}
     return Diff(before, after, sorted(new.keys() - old.keys()),
                 sorted(p for p in new.keys() & old.keys() if new[p] != old[p]),
                 sorted(old.keys() - new.keys()))

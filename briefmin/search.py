@@ -650,18 +650,17 @@ def search_texts(archive: Archive, queries: list[str], k: int = 10, *,
     hears of damage the results cannot show (briefs whose vectors are lost)."""
     check_k(k)
     check_mode(mode, min_score)
-    within = archive.snapshot_members(snapshot) if snapshot is not None else None
     parsed = [parse(text, archive.lexical_splits_cjk()) for text in queries]
     if mode == "lexical" and not archive.has_lexical_index():
         raise UsageError(f"{archive.path} has no lexical index yet (an older format); any "
                          "write to it (`briefmin add`) builds it")
-    fresh = _FreshSearcher(archive)
+    fresh = _FreshSearcher(archive, snapshot)
     results: list[list[Hit]] = []
     if mode == "lexical":
         for q in parsed:
             with fresh.current() as searcher:
                 results.append(searcher.search(q, None, k, mode=mode,
-                                               all_versions=all_versions, within=within))
+                                               all_versions=all_versions, within=fresh.within))
         return results
     # onnxruntime builds its session (~0.3 s, GIL released) while numpy loads the codes
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -680,11 +679,11 @@ def search_texts(archive: Archive, queries: list[str], k: int = 10, *,
             if mode == "semantic" or m != DEFAULT_M:
                 results.append(searcher.semantic.search(
                     vector, k, m=m, min_score=min_score, all_versions=all_versions,
-                    exact=exact, query_text=q.text, within=within))
+                    exact=exact, query_text=q.text, within=fresh.within))
             else:
                 results.append(searcher.search(
                     q, vector, k, mode=mode, min_score=min_score, all_versions=all_versions,
-                    exact=exact, within=within))
+                    exact=exact, within=fresh.within))
     return results
 
 
@@ -693,10 +692,14 @@ class _FreshSearcher:
     it sees. The codes are loaded once and rows read lazily; a commit in between (an add
     merging the segments the rows lay in, a prune) would leave the reads pointing at rows
     that moved, so the codes are loaded again when another process has committed since. One
-    transaction per query, not one for the batch: a writer waits for one query at most."""
+    transaction per query, not one for the batch: a writer waits for one query at most.
+    With a snapshot, its members are read again with the codes (`within`): a `forget
+    --prune` between would leave a part of the snapshot passing for all of it."""
 
-    def __init__(self, archive: Archive) -> None:
+    def __init__(self, archive: Archive, snapshot: Snapshot | None) -> None:
         self.archive = archive
+        self.snapshot = snapshot
+        self.within: set[tuple[str, int]] | None = None
         self._searcher: HybridSearcher | None = None
         self._state: int | None = None
 
@@ -705,6 +708,8 @@ class _FreshSearcher:
         with self.archive.reading() as state:
             if self._searcher is None or state != self._state:
                 self._searcher, self._state = HybridSearcher(self.archive), state
+                if self.snapshot is not None:
+                    self.within = self.archive.snapshot_members(self.snapshot)
             yield self._searcher
 
 

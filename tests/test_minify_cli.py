@@ -314,3 +314,42 @@ def test_a_folder_run_takes_include_and_exclude_and_says_what_it_left_out(
     assert done.stderr == ("briefmin: warning: nothing to minify: no text briefs in b (2 "
                            "file(s) there match no --include glob: *.md *.markdown *.txt "
                            "*.rst; give --include GLOB to take them)\n")
+
+
+@pytest.mark.parametrize("where", ["--stdout", "--to"])
+def test_restore_minify_holds_no_read_transaction_while_it_minifies_and_writes(
+        tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    """A concurrency audit: `restore --minify R --stdout | sleep 20` held its read
+    transaction while it minified and wrote, so an `add` waited until the pipe drained (or
+    failed busy), and the readers behind it waited too. The texts are read first now."""
+    import briefmin.minify
+    from briefmin import Archive
+    from briefmin.errors import ArchiveBusyError
+
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (folder / "a.md").write_text("Alpha. The first brief has two sentences.\n")
+    (folder / "b.md").write_text("Beta. The second brief has two sentences too.\n")
+    archive = tmp_path / "a.bmin"
+    assert cli("add", archive, folder, "--model", HASHING, "-q").returncode == 0
+    original = briefmin.minify.minify_many
+    writer: list[str] = []
+
+    def minify_many(*args: object, **kwargs: object) -> object:
+        try:  # another process's commit, while this one minifies
+            with Archive.open(archive, write=True, wait=0) as other:
+                other.forget([1])
+            writer.append("committed")
+        except ArchiveBusyError:
+            writer.append("busy")
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(briefmin.minify, "minify_many", minify_many)
+    target = ["--stdout"] if where == "--stdout" else ["--to", str(tmp_path / "out")]
+    result = cli("restore", archive, *target, "--minify", "0.5", "-q")
+    assert result.returncode == 0, result.stderr
+    assert writer == ["committed"]
+    if where == "--stdout":
+        assert "a.md <==\nAlpha." in result.stdout and "b.md <==\n" in result.stdout
+    else:
+        assert sorted(p.name for p in (tmp_path / "out").rglob("*.md")) == ["a.md", "b.md"]

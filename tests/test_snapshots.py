@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from briefmin import Archive
-from briefmin.errors import ExitStatus
+from briefmin.errors import ArchiveBusyError, ExitStatus
 from briefmin.ingest import SnapshotSpec, add
 from briefmin.sources import iter_sources
 from briefmin.store import catalogue
@@ -1221,3 +1221,74 @@ def test_tables_show_snapshot_times_to_the_second(tmp_path: Path, cli: Cli) -> N
     for args in (("snapshots", archive), ("forget", archive, "--keep-last", "1", "--dry-run")):
         table = cli(*args).stdout
         assert f"\t{shown}\t" in table and recorded not in table, (args, table)
+
+
+def _forget_between(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str,
+                    archive: Path, snapshot: int) -> list[str]:
+    """Wrap `owner.name` so that, right after its first call, another connection tries
+    `forget SNAPSHOT --prune` (as a second process would); returns what became of it."""
+    original = getattr(owner, name)
+    happened: list[str] = []
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        if not happened:
+            try:
+                with Archive.open(archive, write=True, wait=0) as other:
+                    other.forget([snapshot], prune=True)
+                happened.append("committed")
+            except ArchiveBusyError:  # the reader holds its state: the forget waits
+                happened.append("busy")
+        return result
+
+    monkeypatch.setattr(owner, name, wrapped)
+    return happened
+
+
+@pytest.mark.parametrize("command", ["diff", "ls", "search"])
+def test_diff_ls_and_search_of_a_snapshot_see_one_state_while_forget_prunes(
+        tmp_path: Path, chdir_tmp: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch,
+        command: str) -> None:
+    """A concurrency audit: `diff 1 2` printed `1 added, 1 changed, 1 deleted` with exit 0,
+    and `ls --snapshot 2` listed part of the snapshot, when a `forget 2 --prune` committed
+    between the reads of one run; `search --snapshot 2` could miss the versions it pruned.
+    Their reads now see one state: the forget waits."""
+    import briefmin.history
+
+    folder = tmp_path / "f"
+    folder.mkdir()
+    for name in "abc":
+        (folder / f"{name}.md").write_bytes(f"brief {name}, first night\n".encode())
+    for night in (1, 2, 3):
+        if night == 2:
+            (folder / "c.md").write_bytes(b"brief c, edited on the second night\n")
+            (folder / "d.md").write_bytes(b"brief d, new on the second night\n")
+        if night == 3:  # c's second version: only snapshot 2 holds it, so the prune takes it
+            (folder / "c.md").write_bytes(b"brief c, edited again on the third night\n")
+        assert cli("add", "a.bmin", "f", "--model", HASHING, "-q", "--time",
+                   f"2026-05-0{night}T02:00:00Z").returncode == 0
+    if command == "diff":
+        happened = _forget_between(monkeypatch, Archive, "records", tmp_path / "a.bmin", 2)
+        result = cli("diff", "a.bmin", "1", "2", "--json")
+        assert result.returncode == 0, result.stderr
+        changes = json.loads(result.stdout)
+        assert (changes["added"], changes["changed"], changes["deleted"]) == (
+            ["f/d.md"], ["f/c.md"], [])
+        assert happened == ["busy"]
+    elif command == "ls":
+        happened = _forget_between(monkeypatch, briefmin.history, "pick",
+                                   tmp_path / "a.bmin", 2)
+        result = cli("ls", "a.bmin", "--snapshot", "2", "--json")
+        assert result.returncode == 0, result.stderr
+        assert [(r["path"], r["version"]) for r in json.loads(result.stdout)] == [
+            ("f/a.md", 1), ("f/b.md", 1), ("f/c.md", 2), ("f/d.md", 1)]
+        assert happened == ["busy"]
+    else:
+        happened = _forget_between(monkeypatch, Archive, "snapshot_members",
+                                   tmp_path / "a.bmin", 2)
+        result = cli("search", "a.bmin", "brief", "--snapshot", "2", "--mode", "lexical",
+                     "--json")
+        assert result.returncode == 0, result.stderr
+        assert sorted((h["path"], h["version"]) for h in json.loads(result.stdout)) == [
+            ("f/a.md", 1), ("f/b.md", 1), ("f/c.md", 2), ("f/d.md", 1)]
+        assert happened == ["busy"]

@@ -359,9 +359,10 @@ class Archive:
         """Briefs matching the selectors (paths, folders, globs, sha256 prefixes); no
         selector = every brief. Latest versions unless `version` or `all_versions`; with
         `snapshot`, the versions it holds."""
-        within = snaps.members(self._db, snapshot) if snapshot is not None else None
-        return catalogue.records(self._db, selectors, version=version,
-                                 all_versions=all_versions, within=within)
+        with self._db.consistent():  # the snapshot's members and the catalogue: one state
+            within = snaps.members(self._db, snapshot) if snapshot is not None else None
+            return catalogue.records(self._db, selectors, version=version,
+                                     all_versions=all_versions, within=within)
 
     def records_of_contents(self, content_ids: Iterable[int], *, all_versions: bool = False
                             ) -> dict[int, list[BriefRecord]]:

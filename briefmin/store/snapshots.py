@@ -352,10 +352,15 @@ def _paths(db: Connection, brief_ids: Iterable[int]) -> dict[int, str]:
 
 
 def members(db: Connection, snapshot: Snapshot) -> set[tuple[str, int]]:
-    """The (path, version) pairs the snapshot holds."""
-    return {(str(p), int(v)) for p, v in db.query(
-        "SELECT b.path, b.version FROM snapshot_spans s JOIN briefs b ON b.id = s.brief_id "
-        f"WHERE {_COVERS}", (snapshot.chain, snapshot.id, snapshot.id))}
+    """The (path, version) pairs the snapshot holds; refused if it is forgotten by now (its
+    spans may be pruned: a part of it would pass for all of it)."""
+    with db.consistent():
+        if db.one("SELECT 1 FROM snapshots WHERE id = ?", (snapshot.id,)) is None:
+            raise InputError(f"no snapshot {snapshot.id}: it was forgotten while this ran; "
+                             f"see `briefmin snapshots {db.path}`")
+        return {(str(p), int(v)) for p, v in db.query(
+            "SELECT b.path, b.version FROM snapshot_spans s JOIN briefs b "
+            f"ON b.id = s.brief_id WHERE {_COVERS}", (snapshot.chain, snapshot.id, snapshot.id))}
 
 
 def contents_digests(db: Connection, ids: Set[int]) -> dict[int, bytes]:
