@@ -88,7 +88,9 @@ def summary(found: list[str] | None, width: int = 72) -> str:
     return shown + (f" (+{len(found) - count} more)" if count < len(found) else "")
 
 
-# one change as `changes` writes it: the word before, then what went, then what came
+# one change as `changes` writes it: the word before, then what went, then what came; a
+# text that holds a bracket of its own cannot be told apart so (it is cut as any line)
+_MARKS = ("[-", "-]", "{+", "+}")
 _CHANGE = re.compile(r"(?:(?P<before>\S+) )?(?:\[-(?P<removed>.+?)-\])?(?:\{\+(?P<added>.+)\+\})?",
                      re.DOTALL)
 
@@ -99,7 +101,8 @@ def _fitted(change: str, width: int) -> str:
     parts = _CHANGE.fullmatch(change)
     sides = [parts[name] or "" for name in ("removed", "added")] if parts else []
     before = parts["before"] if parts else None
-    if not parts or not any(sides) or _written(before, *sides) != change:
+    if not parts or not any(sides) or _written(before, *sides) != change or any(
+            mark in side for side in sides for mark in _MARKS):  # which side is which?
         return change[:width - 1] + "…"  # not of `changes`' making: cut where the line ends
     present = [i for i, side in enumerate(sides) if side]
     room = width - (len(before) + 1 if before else 0) - 4 * len(present)  # 4: the brackets
@@ -127,6 +130,6 @@ def _cut(text: str, room: int) -> str:
     if not text or len(text) <= room:
         return text
     kept = text[:room - 1].split(" …(")[0]  # not half of `…(5 more words)`
-    if " " in kept and len(kept) == room - 1:
+    if " " in kept and len(kept) == room - 1 and text[room - 1] != " ":  # a word cut
         kept = kept[:kept.rindex(" ")]
     return kept.rstrip() + "…"

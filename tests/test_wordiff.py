@@ -52,6 +52,11 @@ def test_a_change_too_long_for_the_line_keeps_both_sides_and_whole_words() -> No
     both = summary(["ctx [-" + "removed " * 20 + "-]{+" + "added " * 20 + "+}"], width=50)
     assert len(both) <= 50 and "[-removed" in both and "{+added" in both
     assert both.endswith("…+}") and "…-]{+" in both
+    # a word that ends just at the room is kept whole; a text with a bracket of its own
+    # (`p-]{+q`) cannot be split into its sides, so it is cut as any line
+    assert summary(["ctx {+alpha beta gamma+}"], width=19) == "ctx {+alpha beta…+}"
+    (bracketed,) = changes("ctx p-]{+q one two three four five six", "ctx z")
+    assert summary([bracketed], width=25) == bracketed[:24] + "…"
 
 
 def test_chinese_letters_are_words_and_are_shown_unspaced() -> None:

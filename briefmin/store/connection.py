@@ -6,6 +6,7 @@ Nothing outside `briefmin.store` holds an sqlite3 connection or writes SQL."""
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import secrets
 import sqlite3
@@ -301,8 +302,7 @@ def _unwritable(path: str) -> str | None:
 
 def _can_create_in(folder: str, path: str) -> bool:
     """Whether `folder` lets a file be made in it: tried (as `_unwritable` says why)."""
-    probe = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}."
-                                 f"{secrets.token_hex(4)}.probe")
+    probe = os.path.join(folder, _scratch_name(path, "probe"))
     try:
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
     except OSError as exc:
@@ -312,15 +312,23 @@ def _can_create_in(folder: str, path: str) -> bool:
     return True
 
 
+def _scratch_name(path: str, kind: str) -> str:
+    """A hidden name beside `path` for a file of this run alone: the process id is not
+    unique in a folder two machines share, so a random token too; a long archive name is
+    shortened to its hash, so that the name stays within the 255 bytes a name may take."""
+    name = os.path.basename(path)
+    if len(os.fsencode(name)) > 200:
+        name = hashlib.sha256(os.fsencode(name)).hexdigest()[:16]
+    return f".{name}.{os.getpid()}.{secrets.token_hex(4)}.{kind}"
+
+
 def create(path: str, initial_meta: dict[str, object]) -> None:
     """Build an empty archive beside `path` and link it into place: a concurrent creator or a
     kill mid-way never leaves a half-made archive under the real name."""
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise ArchiveError(f"{path}: folder {parent} does not exist")
-    # the process id alone is not unique in a folder that two machines share
-    tmp = os.path.join(parent, f".{os.path.basename(path)}.{os.getpid()}."
-                               f"{secrets.token_hex(4)}.new")
+    tmp = os.path.join(parent, _scratch_name(path, "new"))
     made = False
     try:
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # ours alone

@@ -123,3 +123,12 @@ def test_a_new_archive_leaves_another_creators_temporary_file_alone(
     Archive.open(tmp_path / "a.bma", write=True, create=True, model="hashing:384").close()
     assert others.read_bytes() == b"another machine's archive, half written"
     assert sorted(p.name for p in tmp_path.iterdir()) == [".a.bma.4242.new", "a.bma"]
+
+
+def test_an_archive_name_near_the_longest_a_file_system_takes_is_created(
+        tmp_path: Path) -> None:
+    """A name of 240 characters is a valid file name (255 is the limit): the temporary file
+    beside it, named after it with the process id and a token, went past the limit."""
+    archive = tmp_path / ("n" * 240)
+    Archive.open(archive, write=True, create=True, model="hashing:384").close()
+    assert [p.name for p in tmp_path.iterdir()] == [archive.name]
