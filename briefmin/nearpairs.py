@@ -36,6 +36,9 @@ BRUTE_FORCE_BELOW = 4096  # fewer codes than this: exact blocked all-pairs is ch
 # (4,500 hashing vectors of briefs drawn from a 20-word vocabulary: 60.3M candidates in
 # 51 s against all 10.1M pairs in 0.89 s, session 48): past this share of all pairs, exact
 EXACT_AFTER_SHARE = 0.1
+# ... for this many codes at most: exact holds every pair at or above the threshold, and all
+# pairs of 8,192 rows (33.5M) take 670 MB, where bands over 2,048 equal keys are dropped
+EXACT_UP_TO = 8192
 MAX_BANDS = 2000  # more bands than this: codes too biased to band; exact all-pairs instead
 PAIR_CHUNK = 1 << 22  # candidate pairs generated and filtered at a time
 PROJECTED_BITS = 512  # random hyperplanes of the fallback when the stored sign bits are biased
@@ -388,8 +391,8 @@ def near_pairs(bits: Codes, codes: Int8Codes, threshold: float, *, seed: int = 0
     known = np.zeros(0, np.int64)  # i * n + j of the pairs confirmed so far, sorted
     # briefs of one template can all be near one another: every band then makes most pairs
     # candidates again (and drops its runs over max_run), so past a share of all pairs
-    # checked one by one, exact all-pairs is both cheaper and complete (below IVF_ABOVE)
-    exact_after = n * (n - 1) // 2 * EXACT_AFTER_SHARE if n < IVF_ABOVE else None
+    # checked one by one, exact all-pairs is both cheaper and complete (up to EXACT_UP_TO)
+    exact_after = n * (n - 1) // 2 * EXACT_AFTER_SHARE if n <= EXACT_UP_TO else None
     checked = 0
     for band_no, band in enumerate(plan):
         for i, j in key_pair_chunks(band_keys(columns, band), max_run):
