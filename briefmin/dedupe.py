@@ -450,7 +450,7 @@ class Member:
     new: bool = False  # given on the command line, not (yet) archived
     # in a near-identical group, the words it changed against the group's first
     # (briefmin.wordiff; None: not compared, or too long to)
-    changes: list[str] | None = None
+    changes: Sequence[str] | None = None
 
 
 @dataclass
@@ -482,7 +482,7 @@ class Removal:
     jaccard: float
     # a near-identical member's changed words against the brief that stays: what the
     # removal loses (None for the other kinds, whose words all stay)
-    changes: list[str] | None = None
+    changes: Sequence[str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import itertools
 import re
+from collections.abc import Sequence
 
 from . import cjk
 
@@ -33,7 +34,26 @@ JUNK_FROM_WORDS = 10_000
 _WORD = re.compile(f"[{cjk.LETTERS}]|[^\\s{cjk.LETTERS}]+")
 
 
-def changes(old: str, new: str) -> list[str] | None:
+class Change(str):
+    """One change as `git diff --word-diff` writes it (`before [-removed-]{+added+}`), a
+    string to print and to put in JSON, that keeps its three parts: a summary that cuts it to
+    a line cuts each side by itself, which the written form cannot always tell apart (a text
+    may hold `-]{+` of its own)."""
+
+    before: str
+    removed: str
+    added: str
+
+    def __new__(cls, before: str, removed: str, added: str) -> Change:
+        change = super().__new__(cls, _written(before, removed, added))
+        change.before, change.removed, change.added = before, removed, added
+        return change
+
+    def __reduce__(self) -> tuple[type[Change], tuple[str, str, str]]:
+        return Change, (self.before, self.removed, self.added)
+
+
+def changes(old: str, new: str) -> list[Change] | None:
     """Each run of words `new` changed against `old`, with the word before it as context:
     `[-removed-]`, `{+added+}`, or both for a replacement, as the texts write them (white
     space shown as one space). White space does not count (a copy re-indented or re-wrapped
@@ -45,12 +65,9 @@ def changes(old: str, new: str) -> list[str] | None:
     matcher = difflib.SequenceMatcher(None, [m.group() for m in a], [m.group() for m in b],
                                       autojunk=len(a) + len(b) >= JUNK_FROM_WORDS)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            continue
-        before = _shown(old, a[max(0, i1 - CONTEXT_WORDS):i1])
-        removed = f"[-{_shown(old, a[i1:i2])}-]" if i2 > i1 else ""
-        added = f"{{+{_shown(new, b[j1:j2])}+}}" if j2 > j1 else ""
-        out.append(f"{before} {removed}{added}".lstrip())
+        if tag != "equal":
+            out.append(Change(_shown(old, a[max(0, i1 - CONTEXT_WORDS):i1]),
+                              _shown(old, a[i1:i2]), _shown(new, b[j1:j2])))
     return out
 
 
@@ -70,7 +87,7 @@ def _shown(text: str, words: list[re.Match[str]]) -> str:
                     else "")
 
 
-def summary(found: list[str] | None, width: int = 72) -> str:
+def summary(found: Sequence[str] | None, width: int = 72) -> str:
     """The changes on one line of about `width` characters: as many as fit, then how many
     more; `same words, other layout` when only the layout differs (indentation, line breaks,
     spaces: a `return` moved out of its `if` is no copy to ignore)."""
@@ -88,22 +105,13 @@ def summary(found: list[str] | None, width: int = 72) -> str:
     return shown + (f" (+{len(found) - count} more)" if count < len(found) else "")
 
 
-# one change as `changes` writes it: the word before, then what went, then what came; a
-# text that holds a bracket of its own cannot be told apart so (it is cut as any line)
-_MARKS = ("[-", "-]", "{+", "+}")
-_CHANGE = re.compile(r"(?:(?P<before>\S+) )?(?:\[-(?P<removed>.+?)-\])?(?:\{\+(?P<added>.+)\+\})?",
-                     re.DOTALL)
-
-
 def _fitted(change: str, width: int) -> str:
     """`change` in `width` characters: what went and what came each cut at a word with `…`
-    inside its own brackets, so a long removal never hides the words that replaced it."""
-    parts = _CHANGE.fullmatch(change)
-    sides = [parts[name] or "" for name in ("removed", "added")] if parts else []
-    before = parts["before"] if parts else None
-    if not parts or not any(sides) or _written(before, *sides) != change or any(
-            mark in side for side in sides for mark in _MARKS):  # which side is which?
-        return change[:width - 1] + "…"  # not of `changes`' making: cut where the line ends
+    inside its own brackets, so a long removal never hides the words that replaced it (a
+    string not of `changes`' making is cut where the line ends)."""
+    if not isinstance(change, Change):
+        return change[:width - 1] + "…"
+    before, sides = change.before, [change.removed, change.added]
     present = [i for i, side in enumerate(sides) if side]
     room = width - (len(before) + 1 if before else 0) - 4 * len(present)  # 4: the brackets
     if room < 2 * len(present):  # not even a letter and `…` a side
@@ -118,7 +126,7 @@ def _fitted(change: str, width: int) -> str:
     return _written(before, *(_cut(side, r) for side, r in zip(sides, rooms, strict=True)))
 
 
-def _written(before: str | None, removed: str, added: str) -> str:
+def _written(before: str, removed: str, added: str) -> str:
     """A change written as `changes` writes it."""
     return (f"{before} " if before else "") + (f"[-{removed}-]" if removed else "") + (
         f"{{+{added}+}}" if added else "")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from briefmin.wordiff import MAX_WORDS, RUN_WORDS, changes, summary
+from briefmin.wordiff import MAX_WORDS, RUN_WORDS, Change, changes, summary
 
 
 def test_a_replacement_an_insertion_and_a_deletion_each_with_the_word_before() -> None:
@@ -49,14 +49,22 @@ def test_a_change_too_long_for_the_line_keeps_both_sides_and_whole_words() -> No
     assert shown.startswith("Mode: [-the deprecated") and shown.endswith("…-]{+asynchronous.+}")
     words = set(change.replace("[-", " ").replace("-]{+", " ").split())
     assert all(w in words for w in shown[:-len("…-]{+asynchronous.+}")].replace("[-", " ").split())
-    both = summary(["ctx [-" + "removed " * 20 + "-]{+" + "added " * 20 + "+}"], width=50)
+    both = summary([Change("ctx", " ".join(["removed"] * 20), " ".join(["added"] * 20))],
+                   width=50)
     assert len(both) <= 50 and "[-removed" in both and "{+added" in both
     assert both.endswith("…+}") and "…-]{+" in both
-    # a word that ends just at the room is kept whole; a text with a bracket of its own
-    # (`p-]{+q`) cannot be split into its sides, so it is cut as any line
-    assert summary(["ctx {+alpha beta gamma+}"], width=19) == "ctx {+alpha beta…+}"
+    # a word that ends just at the room is kept whole
+    assert summary([Change("ctx", "", "alpha beta gamma")], width=19) == "ctx {+alpha beta…+}"
+    # a string not of `changes`' making has no sides to keep: it is cut where the line ends
+    assert summary(["ctx {+alpha beta gamma+}"], width=19) == "ctx {+alpha beta g…"
+
+
+def test_a_change_whose_text_holds_the_brackets_keeps_its_sides_apart() -> None:
+    """The summary parsed the written change back into its sides, and a text holding `-]{+`
+    of its own could not be split: it was cut as any line and lost the words put in."""
     (bracketed,) = changes("ctx p-]{+q one two three four five six", "ctx z")
-    assert summary([bracketed], width=25) == bracketed[:24] + "…"
+    assert bracketed == "ctx [-p-]{+q one two three four five six-]{+z+}"
+    assert summary([bracketed], width=25) == "ctx [-p-]{+q one…-]{+z+}"
 
 
 def test_chinese_letters_are_words_and_are_shown_unspaced() -> None:
