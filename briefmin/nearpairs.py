@@ -36,9 +36,11 @@ BRUTE_FORCE_BELOW = 4096  # fewer codes than this: exact blocked all-pairs is ch
 # (4,500 hashing vectors of briefs drawn from a 20-word vocabulary: 60.3M candidates in
 # 51 s against all 10.1M pairs in 0.89 s, session 48): past this share of all pairs, exact
 EXACT_AFTER_SHARE = 0.1
-# ... for this many codes at most: exact holds every pair at or above the threshold, and all
-# pairs of 8,192 rows (33.5M) take 670 MB, where bands over 2,048 equal keys are dropped
-EXACT_UP_TO = 8192
+# ... unless the pairs at or above the threshold are more than this (670 MB, all pairs of
+# 8,192 rows): then the bands go on, whose runs over 2,048 equal keys are dropped. 12,000
+# such briefs: the bands took 14 min 18 s and grouped 5,725 of them, exact 11.9 s (every
+# pair, 11,740 grouped; session 49)
+EXACT_PAIRS = 1 << 25
 MAX_BANDS = 2000  # more bands than this: codes too biased to band; exact all-pairs instead
 PAIR_CHUNK = 1 << 22  # candidate pairs generated and filtered at a time
 PROJECTED_BITS = 512  # random hyperplanes of the fallback when the stored sign bits are biased
@@ -127,20 +129,27 @@ def all_pairs(vectors: Floats, threshold: float, block: int = 2048) -> Pairs:
 
 
 def all_code_pairs(codes: Int8Codes, norms: Floats, threshold: float, block: int = 4096,
-                   progress: Callable[[int, int], None] | None = None) -> Pairs:
+                   progress: Callable[[int, int], None] | None = None,
+                   max_pairs: int | None = None) -> Pairs:
     """`all_pairs` of the unit vectors behind int8 codes, decoding one block at a time: at
     most two decoded blocks and their similarity matrix are held (about 100 MB), never a float
     copy of every code (1.5 GB at a million rows of 384). Exact, and O(n²): the fallback when
-    no banding fits the codes."""
+    no banding fits the codes. TooManyPairs once more than `max_pairs` are found."""
     return _blocked_pairs(lambda a, b: decoded(codes[a:b], norms[a:b]), len(codes), threshold,
-                          block, progress)
+                          block, progress, max_pairs)
+
+
+class TooManyPairs(Exception):
+    """More pairs at or above the threshold than the caller said it can hold."""
 
 
 def _blocked_pairs(rows: Callable[[int, int], Floats], n: int, threshold: float, block: int,
-                   progress: Callable[[int, int], None] | None = None) -> Pairs:
+                   progress: Callable[[int, int], None] | None = None,
+                   max_pairs: int | None = None) -> Pairs:
     """Pairs i < j with rows(i) . rows(j) ≥ threshold, over blocks of `block` rows
-    (`rows(a, b)`: rows a..b-1 as unit floats)."""
+    (`rows(a, b)`: rows a..b-1 as unit floats); TooManyPairs once over `max_pairs`."""
     parts = []
+    held = 0
     starts = range(0, n, block)
     for done, a in enumerate(starts):
         left = rows(a, a + block)
@@ -152,6 +161,9 @@ def _blocked_pairs(rows: Callable[[int, int], Floats], n: int, threshold: float,
             if len(ii):
                 parts.append(Pairs(ii.astype(np.int64) + a, jj.astype(np.int64) + b,
                                    sims[ii, jj].astype(np.float32)))
+                held += len(ii)
+                if max_pairs is not None and held > max_pairs:
+                    raise TooManyPairs(f"over {max_pairs} pairs")
         if progress:
             progress(done + 1, len(starts))
     return Pairs.concat(parts)
@@ -391,8 +403,9 @@ def near_pairs(bits: Codes, codes: Int8Codes, threshold: float, *, seed: int = 0
     known = np.zeros(0, np.int64)  # i * n + j of the pairs confirmed so far, sorted
     # briefs of one template can all be near one another: every band then makes most pairs
     # candidates again (and drops its runs over max_run), so past a share of all pairs
-    # checked one by one, exact all-pairs is both cheaper and complete (up to EXACT_UP_TO)
-    exact_after = n * (n - 1) // 2 * EXACT_AFTER_SHARE if n <= EXACT_UP_TO else None
+    # checked one by one, exact all-pairs is both cheaper and complete (up to EXACT_PAIRS
+    # found, and below IVF_ABOVE codes, whose all-pairs take under ~20 CPU s)
+    exact_after = n * (n - 1) // 2 * EXACT_AFTER_SHARE if n < IVF_ABOVE else None
     checked = 0
     for band_no, band in enumerate(plan):
         for i, j in key_pair_chunks(band_keys(columns, band), max_run):
@@ -403,7 +416,11 @@ def near_pairs(bits: Codes, codes: Int8Codes, threshold: float, *, seed: int = 0
                 i, j = i[fresh], j[fresh]
             checked += len(i)
             if exact_after is not None and checked > exact_after:
-                return all_code_pairs(codes, norms, threshold, progress=progress)
+                try:
+                    return all_code_pairs(codes, norms, threshold, progress=progress,
+                                          max_pairs=EXACT_PAIRS)
+                except TooManyPairs:
+                    exact_after = None  # too many to hold: the bands go on
             if len(i):
                 sims = pair_cosines(codes, norms, i, j)
                 hit = sims >= threshold

@@ -3,6 +3,8 @@ all-pairs on vectors that share one direction (the `hashing` encoder's shape).""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -55,6 +57,11 @@ def unit_rows(n: int, seed: int) -> np.ndarray:
 
 def keys(pairs: Pairs) -> set[tuple[int, int]]:
     return set(zip(pairs.i.tolist(), pairs.j.tolist(), strict=True))
+
+
+def pair_ids(pairs: Pairs, n: int) -> np.ndarray:
+    """`keys` as sorted integers i * n + j: set-free, for millions of pairs."""
+    return np.sort(pairs.i * n + pairs.j)
 
 
 @pytest.fixture(scope="module")
@@ -208,12 +215,10 @@ def test_top_lists_take_the_slow_way_only_in_rows_with_ties_at_the_cut() -> None
     assert sims[2, got[2]].tolist() == [39, 38, 37, 36, 35, 34, 33, 32, 31, 30]
 
 
-def test_a_corpus_of_near_copies_takes_exact_pairs_once_banding_costs_more(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """Briefs drawn from one 20-word vocabulary are all near one another (a template's
-    tickets): band after band made most pairs candidates again, and dropped runs longer than
-    max_run. A session-48 audit's archive: 51 s, and 4,256 of 1.6M pairs found. Past a
-    share of all pairs checked, the search is exact all-pairs."""
+@functools.cache
+def _one_template(count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Codes, bits and norms of `count` hashing vectors of briefs drawn from one 20-word
+    vocabulary: all near one another, as a template's tickets."""
     import random
 
     from briefmin.encoder import load_encoder
@@ -223,10 +228,21 @@ def test_a_corpus_of_near_copies_takes_exact_pairs_once_banding_costs_more(
              "budget", "client", "scope", "risk", "launch"]
     rng = random.Random(1)
     texts = ["\n".join(" ".join(rng.choice(words) for _ in range(rng.randint(5, 15)))
-                       for _ in range(rng.randint(2, 12))) for _ in range(4500)]
+                       for _ in range(rng.randint(2, 12))) for _ in range(count)]
     x = np.asarray(load_encoder("hashing:384").encode(texts), np.float32)
-    codes, bits = Int8Scale.calibrate(x).encode(x), binary_codes(x)
-    norms = int8_norms(codes)
+    codes = Int8Scale.calibrate(x).encode(x)
+    return codes, binary_codes(x), int8_norms(codes)
+
+
+@pytest.mark.parametrize("count", [4500, 8500])
+def test_a_corpus_of_near_copies_takes_exact_pairs_once_banding_costs_more(
+        monkeypatch: pytest.MonkeyPatch, count: int) -> None:
+    """Briefs drawn from one 20-word vocabulary are all near one another (a template's
+    tickets): band after band made most pairs candidates again, and dropped runs longer than
+    max_run. A session-48 audit's archive: 51 s, and 4,256 of 1.6M pairs found. Past a
+    share of all pairs checked, the search is exact all-pairs; above 8,192 codes too (12,000
+    such briefs took 14 min, and half were grouped), while the pairs fit EXACT_PAIRS."""
+    codes, bits, norms = _one_template(count)
     checked: list[int] = []
     original = nearpairs.pair_cosines
 
@@ -237,8 +253,25 @@ def test_a_corpus_of_near_copies_takes_exact_pairs_once_banding_costs_more(
 
     monkeypatch.setattr(nearpairs, "pair_cosines", counted)
     # the stored bits band (the path under test), and the exact pairs are most of all pairs
-    assert band_plan(len(x), 384, THRESHOLD, ones=nearpairs._bit_shares(bits)) is not None
+    assert band_plan(count, 384, THRESHOLD, ones=nearpairs._bit_shares(bits)) is not None
     found = near_pairs(bits, codes, THRESHOLD, norms=norms)
     exact = all_code_pairs(codes, norms, THRESHOLD)
-    assert len(exact.i) > 1_000_000 and keys(found) == keys(exact)
-    assert sum(checked) <= len(x) * (len(x) - 1) // 2 * nearpairs.EXACT_AFTER_SHARE
+    assert len(exact.i) > 1_000_000 and np.array_equal(pair_ids(found, count),
+                                                       pair_ids(exact, count))
+    assert sum(checked) <= count * (count - 1) // 2 * nearpairs.EXACT_AFTER_SHARE
+
+
+def test_exact_pairs_too_many_to_hold_leave_the_bands_to_go_on(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past EXACT_PAIRS found, the exact search gives up (memory) and the bands go on: what
+    they find is still only pairs at or above the threshold, with their true cosines."""
+    codes, bits, norms = _one_template(1000)
+    exact = all_code_pairs(codes, norms, THRESHOLD)
+    monkeypatch.setattr(nearpairs, "BRUTE_FORCE_BELOW", 0)  # band these 1,000 (5 s, not 50)
+    monkeypatch.setattr(nearpairs, "EXACT_PAIRS", len(exact.i) // 2)
+    with pytest.raises(nearpairs.TooManyPairs):
+        all_code_pairs(codes, norms, THRESHOLD, max_pairs=len(exact.i) // 2)
+    found = near_pairs(bits, codes, THRESHOLD, norms=norms, max_run=64)
+    assert 0 < len(found.i) < len(exact.i)
+    assert np.isin(pair_ids(found, 1000), pair_ids(exact, 1000)).all()
+    assert np.allclose(found.similarity, pair_cosines(codes, norms, found.i, found.j))
