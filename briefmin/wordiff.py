@@ -88,21 +88,29 @@ def _shown(text: str, words: list[re.Match[str]]) -> str:
 
 
 def summary(found: Sequence[str] | None, width: int = 72) -> str:
-    """The changes on one line of about `width` characters: as many as fit, then how many
-    more; `same words, other layout` when only the layout differs (indentation, line breaks,
-    spaces: a `return` moved out of its `if` is no copy to ignore)."""
+    """The changes on one line of `width` characters: as many as fit, then how many more
+    (the first, cut, when none fits whole); `same words, other layout` when only the layout
+    differs (indentation, line breaks, spaces: a `return` moved out of its `if` is no copy
+    to ignore)."""
     if found is None:
         return "too long to compare"
     if not found:
         return "same words, other layout"
-    shown = found[0] if len(found[0]) <= width else _fitted(found[0], width)
-    count = 1
-    for change in found[1:]:
-        if len(shown) + 2 + len(change) > width:
+    shown, count = "", 0
+    for change in found:
+        left = len(found) - count - 1  # after this one: their count is said at the end
+        room = width - (len(shown) + 2 if shown else 0) - (len(_more(left)) if left else 0)
+        if len(change) > room:
+            if not shown:  # at least one change, cut to fit
+                shown, count = _fitted(change, max(room, 2)), 1
             break
-        shown += "; " + change
+        shown += ("; " if shown else "") + change
         count += 1
-    return shown + (f" (+{len(found) - count} more)" if count < len(found) else "")
+    return shown + (_more(len(found) - count) if count < len(found) else "")
+
+
+def _more(count: int) -> str:
+    return f" (+{count} more)"
 
 
 def _fitted(change: str, width: int) -> str:

@@ -35,6 +35,13 @@ def test_the_summary_fits_a_line_and_counts_what_it_left_out() -> None:
     assert summary(found) == "; ".join(found)
     assert summary(found, width=30) == "after [-30-]{+60+} (+2 more)"
     assert summary(["x" * 100], width=20) == "x" * 19 + "…"
+    # the count of those left out fits in the width too: a first change cut to the width
+    # had ` (+1 more)` after it, past the line
+    long = changes("Mode: the deprecated synchronous journal flush before every commit of the "
+                   "catalogue. Done. a b", "Mode: asynchronous. Done. a c")
+    for width in range(20, 121):
+        assert len(summary(long, width)) <= width
+    assert summary(long, 60) == "Mode: [-the deprecated…-]{+asynchronous.+} (+1 more)"
 
 
 def test_a_change_too_long_for_the_line_keeps_both_sides_and_whole_words() -> None:
