@@ -40,17 +40,28 @@ class Change(str):
     a line cuts each side by itself, which the written form cannot always tell apart (a text
     may hold `-]{+` of its own)."""
 
-    before: str
-    removed: str
-    added: str
+    _parts: tuple[str, str, str]
 
     def __new__(cls, before: str, removed: str, added: str) -> Change:
         change = super().__new__(cls, _written(before, removed, added))
-        change.before, change.removed, change.added = before, removed, added
+        change._parts = (before, removed, added)
         return change
 
+    # read-only, as the text is: the parts cannot drift from what is printed
+    @property
+    def before(self) -> str:
+        return self._parts[0]
+
+    @property
+    def removed(self) -> str:
+        return self._parts[1]
+
+    @property
+    def added(self) -> str:
+        return self._parts[2]
+
     def __reduce__(self) -> tuple[type[Change], tuple[str, str, str]]:
-        return Change, (self.before, self.removed, self.added)
+        return Change, self._parts
 
 
 def changes(old: str, new: str) -> list[Change] | None:
