@@ -43,7 +43,7 @@ demo: install
 	$(BRIEFMIN) verify $(DEMO)/briefs.bmin
 
 test: install
-	$(PY) -m pytest -q --hypothesis-profile=ci
+	$(PY) -m pytest -q --hypothesis-profile=ci --durations=15
 
 lint: install
 	$(VENV)/bin/ruff check briefmin tests bench
