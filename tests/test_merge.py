@@ -8,13 +8,15 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from briefmin import Archive, BriefRecord, ExitStatus, add, iter_sources
+from briefmin.encoder import Encoder
 from briefmin.search import Searcher, search_texts
 from briefmin.store import rows
 from briefmin.store.merge import merge
@@ -31,12 +33,13 @@ from .conftest import (
 
 
 def build(path: Path, root: Path, inputs: list[str], model: str | None = None,
-          profile: str | None = None) -> None:
+          profile: str | None = None,
+          encoder_factory: Callable[[str], Encoder] = cached_encoder) -> None:
     cwd = os.getcwd()
     os.chdir(root)
     try:
         with Archive.open(path, write=True, create=True, model=model, profile=profile) as arch:
-            add(arch, iter_sources(inputs, include=["*"]), encoder_factory=cached_encoder)
+            add(arch, iter_sources(inputs, include=["*"]), encoder_factory=encoder_factory)
     finally:
         os.chdir(cwd)
 
@@ -49,16 +52,44 @@ def listing(path: Path) -> list[tuple[str, int, int, str, int, str]]:
                 for r in arch.records(all_versions=True)]
 
 
+class _Remembering:
+    """An encoder that encodes each text once and then gives its vector again: an archive
+    of all briefs and four of a quarter each hold the same texts, and encoding them twice
+    was most of this module's time (213 s of a 28-minute CI run). Merge carries vectors;
+    how they were computed is not what it is tested for."""
+
+    def __init__(self, inner: Encoder) -> None:
+        self.inner, self.model_id = inner, inner.model_id
+        self.dim, self.max_tokens = inner.dim, inner.max_tokens
+        self.known: dict[str, np.ndarray] = {}
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return self.inner.token_spans(text)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        new = [t for t in dict.fromkeys(texts) if t not in self.known]
+        if new:
+            self.known.update(zip(new, self.inner.encode(new), strict=True))
+        return (np.stack([self.known[t] for t in texts]) if texts
+                else np.zeros((0, self.dim), np.float32))
+
+
 @pytest.mark.model
 def test_four_quarters_merged_equal_one_archive_of_all(tmp_path: Path, cli: Cli) -> None:
     root = tmp_path / "corpus"
     folder = fixture_like_briefs(root, 345)
     files = sorted(str(p.relative_to(root)) for p in folder.rglob("*") if p.is_file())
+    remembering: dict[str, _Remembering] = {}
+
+    def once(model_id: str) -> Encoder:
+        return remembering.setdefault(model_id, _Remembering(cached_encoder(model_id)))
+
     whole = tmp_path / "all.bmin"
-    build(whole, root, files)
+    build(whole, root, files, encoder_factory=once)
     quarters = [tmp_path / f"q{k}.bmin" for k in range(4)]
     for k, quarter in enumerate(quarters):
-        build(quarter, root, files[k::4])
+        build(quarter, root, files[k::4], encoder_factory=once)
+    assert remembering and all(r.known for r in remembering.values())  # the real model's
     merged = tmp_path / "merged.bmin"
     done = cli("merge", merged, *quarters, "--json")
     assert done.returncode == 0, done.stderr
