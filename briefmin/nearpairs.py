@@ -38,7 +38,7 @@ BRUTE_FORCE_BELOW = 4096  # fewer codes than this: exact blocked all-pairs is ch
 EXACT_AFTER_SHARE = 0.1
 # ... unless the pairs at or above the threshold are more than this (670 MB, all pairs of
 # 8,192 rows): then the bands go on, whose runs over 2,048 equal keys are dropped. 12,000
-# such briefs: the bands took 14 min 18 s and grouped 5,725 of them, exact 11.9 s (every
+# such briefs: dedupe took 14 min 18 s and grouped 5,725 of them, with exact 15.5 s (every
 # pair, 11,740 grouped; session 49)
 EXACT_PAIRS = 1 << 25
 MAX_BANDS = 2000  # more bands than this: codes too biased to band; exact all-pairs instead
