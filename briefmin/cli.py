@@ -782,6 +782,8 @@ def dedupe_command(
     removals = plan.removals
     if write:
         removals = [r for r in removals if r.path in removed]
+    for note in report.notes:
+        output.warn(note)
     gate = fail or fail_on is not None
     # the CI check fails closed: a given brief it could not read may be a copy. Empty and
     # binary files are no briefs (a pull request's images), so they pass

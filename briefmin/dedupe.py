@@ -520,6 +520,8 @@ class DedupeReport:
     skipped: list[Skipped] = field(default_factory=list)
     histogram: list[tuple[float, int]] | None = None
     histogram_of: str = ""  # what the histogram counts
+    notes: list[str] = field(default_factory=list)  # what the user should know: a search
+    # that could not be complete
 
     @property
     def threshold(self) -> float:
@@ -689,6 +691,7 @@ def _find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | Non
                                  thresholds.similar)
     else:
         pairs = found.pairs
+    notes = side.notes
     # the thread's result (~1.3e7 pairs at a million) is held once, by `pairs`
     del found, side
     # two briefs of several chunks each are similar only if their chunks match too
@@ -701,7 +704,8 @@ def _find_duplicates(archive: Archive, sources: Iterable[Source | Skipped] | Non
     say("grouping")
     report = DedupeReport(_group(units, lexical, pairs, thresholds, evidence), thresholds,
                           briefs=sum(len(u.paths) for u in units.values()),
-                          new=[item.name for item in new_sources], skipped=skipped)
+                          new=[item.name for item in new_sources], skipped=skipped,
+                          notes=notes)
     if path_mode:
         report.groups = _given_groups(report.groups, units, lexical, pairs, thresholds,
                                       evidence)
@@ -793,9 +797,10 @@ def _naming_reader(archive: Archive, units: dict[bytes, _Unit]
 
 
 def _similar_pairs(stored: StoredVectors, bits: Codes, codes: Int8Codes, norms: Floats,
-                   rows: Ints, threshold: float) -> Pairs:
-    """The similar pairs among the archived rows (`codes` are theirs, in `rows` order)."""
-    local = near_pairs(bits, codes, threshold, norms=norms)
+                   rows: Ints, threshold: float, notes: list[str]) -> Pairs:
+    """The similar pairs among the archived rows (`codes` are theirs, in `rows` order); a
+    search that may miss pairs says so in `notes`."""
+    local = near_pairs(bits, codes, threshold, norms=norms, incomplete=notes.append)
     # every row (rows = 0..n-1): no mapped copies (208 MB at a million briefs' 1.3e7 pairs)
     whole = len(rows) == 0 or int(rows[-1]) == len(rows) - 1
     i, j = (local.i, local.j) if whole else (rows[local.i], rows[local.j])
@@ -833,6 +838,7 @@ class _VectorSide:
         self._needed = self._search = False
         self._concurrent = concurrent
         self._connection_free = threading.Event()  # the thread reads no more through it
+        self.notes: list[str] = []  # the search's, for the report (read after `result`)
         self._result = _started(self._work, concurrent)
 
     def hand(self, archived_rows: Ints, *, needed: bool, search: bool) -> None:
@@ -888,7 +894,7 @@ class _VectorSide:
                                           (codes[rows], norms[rows]))
         bits = stored.bits if whole else stored.bits[rows]
         pairs = _similar_pairs(stored, bits, archived_codes, archived_norms, rows,
-                               self._threshold)
+                               self._threshold, self.notes)
         return _Vectors(codes, norms, archived_codes, archived_norms, pairs)
 
 

@@ -55,7 +55,8 @@ def assign(rank: Ints, i: Ints, j: Ints, score: Floats, threshold: float,
     keep = score >= np.float32(threshold)  # in float32, as the scores were compared when found
     if excluded is not None and len(i):
         keep &= ~excluded[i] & ~excluded[j]
-    i, j, score = i[keep], j[keep], score[keep]
+    if not keep.all():  # (no copy when all count: 20 bytes a pair, 73M pairs of one template)
+        i, j, score = i[keep], j[keep], score[keep]
     del keep
     if len(i) and bool((i == j).any()):  # a node paired with itself: the one-by-one rule
         return _assign_in_order(rank, i, j, score)

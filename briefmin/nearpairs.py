@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from . import int8gemm
 from .forked import cores
-from .heap import release_freed
+from .heap import available_memory, release_freed
 from .quantize import Codes, Floats, Int8Codes, Int8Scale
 
 Ints = npt.NDArray[np.int64]
@@ -36,11 +36,14 @@ BRUTE_FORCE_BELOW = 4096  # fewer codes than this: exact blocked all-pairs is ch
 # (4,500 hashing vectors of briefs drawn from a 20-word vocabulary: 60.3M candidates in
 # 51 s against all 10.1M pairs in 0.89 s, session 48): past this share of all pairs, exact
 EXACT_AFTER_SHARE = 0.1
-# ... unless the pairs at or above the threshold are more than this (670 MB, all pairs of
-# 8,192 rows): then the bands go on, whose runs over 2,048 equal keys are dropped. 12,000
-# such briefs: dedupe took 14 min 18 s and grouped 5,725 of them, with exact 15.5 s (every
-# pair, 11,740 grouped; session 49)
+# ... unless the pairs at or above the threshold are more than half the memory available
+# holds (`exact_pairs_bound`), and at least this many (all pairs of 8,192 rows): then the
+# bands go on, whose runs over 2,048 equal keys are dropped. 12,000 such briefs: dedupe took
+# 14 min 18 s and grouped 5,725 of them, with exact 15.5 s (every pair, 11,740 grouped;
+# session 49); 30,000 (73M pairs, over this): 2,000 bands of ~1.3 s, exact 97 s (session 50)
 EXACT_PAIRS = 1 << 25
+# a similar pair's share of a whole dedupe's peak memory: 3.3 GB for those 73M pairs
+PAIR_PEAK_BYTES = 48
 MAX_BANDS = 2000  # more bands than this: codes too biased to band; exact all-pairs instead
 PAIR_CHUNK = 1 << 22  # candidate pairs generated and filtered at a time
 PROJECTED_BITS = 512  # random hyperplanes of the fallback when the stored sign bits are biased
@@ -139,6 +142,15 @@ def all_code_pairs(codes: Int8Codes, norms: Floats, threshold: float, block: int
                           block, progress, max_pairs)
 
 
+def exact_pairs_bound() -> int:
+    """How many similar pairs the exact search may find before it gives up: what half the
+    memory available now holds through a whole dedupe, and never fewer than EXACT_PAIRS (so
+    a machine's memory changes the outcome only past 2^25 pairs)."""
+    available = available_memory()
+    return EXACT_PAIRS if available is None else \
+        max(EXACT_PAIRS, available // 2 // PAIR_PEAK_BYTES)
+
+
 class TooManyPairs(Exception):
     """More pairs at or above the threshold than the caller said it can hold."""
 
@@ -166,7 +178,7 @@ def _blocked_pairs(rows: Callable[[int, int], Floats], n: int, threshold: float,
                     raise TooManyPairs(f"over {max_pairs} pairs")
         if progress:
             progress(done + 1, len(starts))
-    return Pairs.concat(parts)
+    return Pairs.drain(parts)  # (briefs of one template: 73M pairs, 1.5 GB a copy)
 
 
 def query_pairs(queries: Floats, codes: Int8Codes, norms: Floats, threshold: float,
@@ -363,10 +375,12 @@ def ranges(starts: Ints, counts: Ints) -> Ints:
 def near_pairs(bits: Codes, codes: Int8Codes, threshold: float, *, seed: int = 0,
                norms: Floats | None = None, max_run: int = 2048,
                progress: Callable[[int, int], None] | None = None,
-               pooled: bool = True) -> Pairs:
+               pooled: bool = True, incomplete: Callable[[str], None] | None = None
+               ) -> Pairs:
     """Pairs of rows whose int8 cosine is ≥ threshold: candidates from banding the binary
     codes, each confirmed once with the int8 codes (`pooled`: see band_plan; off only to
-    measure the independent count)."""
+    measure the independent count). `incomplete` is told, in a sentence, when the pairs
+    found may miss many (too many to hold all: see exact_pairs_bound)."""
     n = len(codes)
     norms = int8_norms(codes) if norms is None else norms
     if n < 2:
@@ -403,8 +417,8 @@ def near_pairs(bits: Codes, codes: Int8Codes, threshold: float, *, seed: int = 0
     known = np.zeros(0, np.int64)  # i * n + j of the pairs confirmed so far, sorted
     # briefs of one template can all be near one another: every band then makes most pairs
     # candidates again (and drops its runs over max_run), so past a share of all pairs
-    # checked one by one, exact all-pairs is both cheaper and complete (up to EXACT_PAIRS
-    # found, and below IVF_ABOVE codes, whose all-pairs take under ~20 CPU s)
+    # checked one by one, exact all-pairs is both cheaper and complete (up to the pairs that
+    # memory holds, and below IVF_ABOVE codes, whose all-pairs take under ~20 CPU s)
     exact_after = n * (n - 1) // 2 * EXACT_AFTER_SHARE if n < IVF_ABOVE else None
     checked = 0
     for band_no, band in enumerate(plan):
@@ -416,11 +430,17 @@ def near_pairs(bits: Codes, codes: Int8Codes, threshold: float, *, seed: int = 0
                 i, j = i[fresh], j[fresh]
             checked += len(i)
             if exact_after is not None and checked > exact_after:
+                bound = exact_pairs_bound()
                 try:
                     return all_code_pairs(codes, norms, threshold, progress=progress,
-                                          max_pairs=EXACT_PAIRS)
+                                          max_pairs=bound)
                 except TooManyPairs:
                     exact_after = None  # too many to hold: the bands go on
+                    if incomplete:
+                        incomplete(f"over {bound:,} similar pairs, more than half the memory "
+                                   "available holds: the bands that search them instead "
+                                   "miss many, so `similar` groups may lack members (a "
+                                   "higher --threshold has fewer pairs)")
             if len(i):
                 sims = pair_cosines(codes, norms, i, j)
                 hit = sims >= threshold

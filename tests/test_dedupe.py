@@ -1507,3 +1507,45 @@ def test_a_prune_removes_a_copy_named_like_a_glob_or_a_folder_and_only_it(
     with Archive.open(chdir_tmp / "a.bmin") as archive:
         assert sorted(r.path for r in archive.records()) == [
             "d/a/hire.md", "d/a/move.md", "d/a/rota.md", "d/b/notes.md/plan.md"]
+
+
+@pytest.mark.parametrize("memory_holds_them", [True, False])
+def test_a_similar_search_that_cannot_hold_every_pair_says_its_groups_may_lack_members(
+        hashing_archive: MakeArchive, cli: Cli, monkeypatch: pytest.MonkeyPatch,
+        memory_holds_them: bool) -> None:
+    """Briefs of one template are all near one another; where their similar pairs are more
+    than half the memory available holds, the exact search gives up and the bands that go on
+    miss many: the run says so on stderr (one line, exit 0), where before it was silent.
+    With the memory for them, every pair is found and nothing is said."""
+    import random
+
+    from briefmin import nearpairs
+
+    words = ["price", "customer", "booking", "calendar", "legal", "contract", "design",
+             "product", "task", "brief", "euro", "vat", "team", "review", "deadline",
+             "budget", "client", "scope", "risk", "launch"]
+    rng = random.Random(1)
+    files = {f"t{k:04d}.md": "\n".join(
+        " ".join(rng.choice(words) for _ in range(rng.randint(5, 15)))
+        for _ in range(rng.randint(2, 12))).encode() for k in range(1000)}
+    path = hashing_archive(files)
+    monkeypatch.setattr(nearpairs, "BRUTE_FORCE_BELOW", 0)  # band these 1,000 (as 20,000)
+    if not memory_holds_them:
+        monkeypatch.setattr(nearpairs, "exact_pairs_bound", lambda: 1000)
+        planned = nearpairs.band_plan
+        # the first 50 of the bands that go on (all of them: 5 minutes)
+        monkeypatch.setattr(nearpairs, "band_plan",
+                            lambda *args, **kwargs: (planned(*args, **kwargs) or [])[:50])
+    result = cli("dedupe", path, "--json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    similar = [g for g in document["groups"] if g["kind"] == "similar"]
+    assert similar and all(s >= document["thresholds"]["similar"]
+                           for g in similar for s in g["similarities"][1:])
+    warned = [line for line in result.stderr.splitlines() if "warning" in line]
+    if memory_holds_them:
+        assert warned == []
+    else:
+        assert len(warned) == 1
+        assert "over 1,000 similar pairs" in warned[0]
+        assert "`similar` groups may lack members" in warned[0]

@@ -263,12 +263,13 @@ def test_a_corpus_of_near_copies_takes_exact_pairs_once_banding_costs_more(
 
 def test_exact_pairs_too_many_to_hold_leave_the_bands_to_go_on(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """Past EXACT_PAIRS found, the exact search gives up (memory) and the bands go on: what
-    they find is still only pairs at or above the threshold, with their true cosines."""
+    """Past the pairs memory holds (`exact_pairs_bound`), the exact search gives up and the
+    bands go on: what they find is still only pairs at or above the threshold, with their
+    true cosines."""
     codes, bits, norms = _one_template(1000)
     exact = all_code_pairs(codes, norms, THRESHOLD)
     monkeypatch.setattr(nearpairs, "BRUTE_FORCE_BELOW", 0)  # band these 1,000 (5 s, not 50)
-    monkeypatch.setattr(nearpairs, "EXACT_PAIRS", len(exact.i) // 2)
+    monkeypatch.setattr(nearpairs, "exact_pairs_bound", lambda: len(exact.i) // 2)
     gave_up: list[int] = []
 
     def watched(*args: object, **kwargs: object) -> Pairs:
@@ -284,3 +285,30 @@ def test_exact_pairs_too_many_to_hold_leave_the_bands_to_go_on(
     assert 0 < len(found.i) < len(exact.i)
     assert np.isin(pair_ids(found, 1000), pair_ids(exact, 1000)).all()
     assert np.allclose(found.similarity, pair_cosines(codes, norms, found.i, found.j))
+
+
+@pytest.mark.parametrize(("available", "bound"), [
+    (None, nearpairs.EXACT_PAIRS),  # not known (not Linux): the fixed floor
+    (10**6, nearpairs.EXACT_PAIRS),  # little memory: never below the floor
+    (64 * 10**9, 64 * 10**9 // 2 // nearpairs.PAIR_PEAK_BYTES)])  # half of it, in pairs
+def test_the_exact_search_holds_the_pairs_half_the_available_memory_holds(
+        monkeypatch: pytest.MonkeyPatch, available: int | None, bound: int) -> None:
+    """30,000 briefs of one template have 73M similar pairs, over 2^25: on a machine with
+    the memory for them, exact all-pairs (97 s, every pair) instead of 2,000 bands (~45 min,
+    most pairs missed: each band drops its runs of over 2,048 equal keys)."""
+    monkeypatch.setattr(nearpairs, "available_memory", lambda: available)
+    assert nearpairs.exact_pairs_bound() == bound
+
+
+def test_available_memory_is_what_the_kernel_says_is_free() -> None:
+    """On Linux, the kernel's MemAvailable (or less, under a cgroup limit): a positive number
+    no larger than the machine's memory."""
+    import os
+
+    from briefmin.heap import available_memory
+
+    if not os.path.exists("/proc/meminfo"):
+        pytest.skip("not Linux")
+    available = available_memory()
+    assert available is not None
+    assert 0 < available <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
