@@ -1,5 +1,4 @@
-"""The process's memory: how much it may still take (`available_memory`), and the heap's freed
-pages given back to the operating system between the phases of a big job (`release_freed`).
+"""Give the heap's freed pages back to the operating system between the phases of a big job.
 
 glibc keeps memory a program frees for its next allocations, per thread arena; numpy arrays
 of up to 32 MB come from there once a bigger one was freed. A whole `dedupe` of a million
@@ -15,30 +14,6 @@ import ctypes.util
 import sys
 from functools import cache
 from typing import Any
-
-
-def available_memory() -> int | None:
-    """Bytes this process may still take without swapping or meeting its container's limit:
-    the kernel's MemAvailable, less where a cgroup (v2) limit leaves less; None where neither
-    is known (not Linux)."""
-    found: list[int] = []
-    try:
-        with open("/proc/meminfo", "rb") as fh:
-            for line in fh:
-                if line.startswith(b"MemAvailable:"):
-                    found.append(int(line.split()[1]) * 1024)
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        with open("/sys/fs/cgroup/memory.max", "rb") as fh:
-            limit = fh.read().strip()
-        with open("/sys/fs/cgroup/memory.current", "rb") as fh:
-            used = int(fh.read())
-        if limit != b"max":
-            found.append(max(0, int(limit) - used))
-    except (OSError, ValueError):
-        pass
-    return min(found) if found else None
 
 
 def release_freed() -> None:

@@ -23,7 +23,8 @@ import numpy.typing as npt
 
 from . import int8gemm
 from .forked import cores
-from .heap import available_memory, release_freed
+from .heap import release_freed
+from .memory import available_memory
 from .quantize import Codes, Floats, Int8Codes, Int8Scale
 
 Ints = npt.NDArray[np.int64]
@@ -40,10 +41,12 @@ EXACT_AFTER_SHARE = 0.1
 # holds (`exact_pairs_bound`), and at least this many (all pairs of 8,192 rows): then the
 # bands go on, whose runs over 2,048 equal keys are dropped. 12,000 such briefs: dedupe took
 # 14 min 18 s and grouped 5,725 of them, with exact 15.5 s (every pair, 11,740 grouped;
-# session 49); 30,000 (73M pairs, over this): 2,000 bands of ~1.3 s, exact 97 s (session 50)
+# session 49); 30,000 (73M pairs, over this): 2,000 bands of ~1.3 s (~45 min), exact 1 min
+# 41 s (session 50)
 EXACT_PAIRS = 1 << 25
-# a similar pair's share of a whole dedupe's peak memory: 3.3 GB for those 73M pairs
-PAIR_PEAK_BYTES = 48
+# a similar pair's share of a whole dedupe's peak memory: 46 bytes for those 73M pairs (3.6
+# GB), 61 in grouping when a stronger kind's members are left out (a copy of the pairs)
+PAIR_PEAK_BYTES = 64
 MAX_BANDS = 2000  # more bands than this: codes too biased to band; exact all-pairs instead
 PAIR_CHUNK = 1 << 22  # candidate pairs generated and filtered at a time
 PROJECTED_BITS = 512  # random hyperplanes of the fallback when the stored sign bits are biased
@@ -144,8 +147,9 @@ def all_code_pairs(codes: Int8Codes, norms: Floats, threshold: float, block: int
 
 def exact_pairs_bound() -> int:
     """How many similar pairs the exact search may find before it gives up: what half the
-    memory available now holds through a whole dedupe, and never fewer than EXACT_PAIRS (so
-    a machine's memory changes the outcome only past 2^25 pairs)."""
+    memory available now holds through a whole dedupe (half: the rest of the process, and
+    what else runs), and never fewer than EXACT_PAIRS (so a machine's memory changes the
+    outcome only past 2^25 pairs)."""
     available = available_memory()
     return EXACT_PAIRS if available is None else \
         max(EXACT_PAIRS, available // 2 // PAIR_PEAK_BYTES)
@@ -437,10 +441,11 @@ def near_pairs(bits: Codes, codes: Int8Codes, threshold: float, *, seed: int = 0
                 except TooManyPairs:
                     exact_after = None  # too many to hold: the bands go on
                     if incomplete:
-                        incomplete(f"over {bound:,} similar pairs, more than half the memory "
-                                   "available holds: the bands that search them instead "
-                                   "miss many, so `similar` groups may lack members (a "
-                                   "higher --threshold has fewer pairs)")
+                        incomplete(f"over {bound:,} similar pairs, more than dedupe may hold "
+                                   "in the memory available, so the rest were searched in a "
+                                   "way that misses many: `similar` groups may lack members "
+                                   "(a higher --threshold has fewer pairs; at 64 bytes a "
+                                   "pair, more free memory holds more)")
             if len(i):
                 sims = pair_cosines(codes, norms, i, j)
                 hit = sims >= threshold

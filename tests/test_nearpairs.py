@@ -298,17 +298,3 @@ def test_the_exact_search_holds_the_pairs_half_the_available_memory_holds(
     most pairs missed: each band drops its runs of over 2,048 equal keys)."""
     monkeypatch.setattr(nearpairs, "available_memory", lambda: available)
     assert nearpairs.exact_pairs_bound() == bound
-
-
-def test_available_memory_is_what_the_kernel_says_is_free() -> None:
-    """On Linux, the kernel's MemAvailable (or less, under a cgroup limit): a positive number
-    no larger than the machine's memory."""
-    import os
-
-    from briefmin.heap import available_memory
-
-    if not os.path.exists("/proc/meminfo"):
-        pytest.skip("not Linux")
-    available = available_memory()
-    assert available is not None
-    assert 0 < available <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
