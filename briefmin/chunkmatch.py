@@ -51,14 +51,44 @@ def confirmed(pairs: Pairs, long: npt.NDArray[np.bool_],
     if not len(both):
         return pairs  # one-chunk briefs only: no read, no copy
     keep = np.ones(len(pairs), bool)
+    held: dict[int, Floats] = {}
     for start in range(0, len(both), BATCH):
         part = both[start:start + BATCH]
-        vectors = chunks(np.unique(np.r_[pairs.i[part], pairs.j[part]]))
-        for k, a, b in zip(part.tolist(), pairs.i[part].tolist(), pairs.j[part].tolist(),
-                           strict=True):
-            if a in vectors and b in vectors:  # chunk rows lost to damage: the brief decides
-                keep[k] = coverage(vectors[a], vectors[b]) >= threshold - margin
+        rows = np.unique(np.r_[pairs.i[part], pairs.j[part]]).tolist()
+        # the last batch's vectors that this one needs are kept, not read again: briefs of
+        # one template have most of their pairs in common rows, batch after batch
+        missing = [r for r in rows if r not in held]
+        got = chunks(np.array(missing, np.int64)) if missing else {}
+        held = {r: v for r in rows if (v := held.get(r, got.get(r))) is not None}
+        keep[part] = covered(pairs.i[part], pairs.j[part], held, threshold - margin)
     return pairs.where(keep)
+
+
+def covered(i: Ints, j: Ints, vectors: Mapping[int, Floats], cut: float
+            ) -> npt.NDArray[np.bool_]:
+    """Per pair (i, j), whether its coverage (`coverage`) reaches `cut`; true where a row's
+    chunks are missing (lost to damage: the brief vectors decide). A row's pairs are
+    scored together, one product with all its partners' chunks: pairs of briefs of one
+    template were ~60 µs each one at a time."""
+    out = np.ones(len(i), bool)
+    order = np.argsort(i, kind="stable")
+    starts = np.flatnonzero(np.r_[True, i[order][1:] != i[order][:-1]]) if len(i) else order
+    for group in np.split(order, starts[1:]) if len(i) else []:
+        a = int(i[group[0]])
+        group = group[[int(b) in vectors for b in j[group].tolist()]]
+        if a not in vectors or not len(group):
+            continue
+        if len(group) == 1:
+            out[group[0]] = coverage(vectors[a], vectors[int(j[group[0]])]) >= cut
+            continue
+        others = [np.asarray(vectors[int(b)], np.float32) for b in j[group].tolist()]
+        sizes = np.array([len(b) for b in others])
+        at = np.r_[0, np.cumsum(sizes)[:-1]]
+        sims = np.asarray(vectors[a], np.float32) @ np.vstack(others).T
+        mine = np.maximum.reduceat(sims, at, axis=1).mean(axis=0)  # a's chunks covered
+        theirs = np.add.reduceat(sims.max(axis=0), at) / sizes  # each partner's covered
+        out[group] = np.minimum(mine, theirs) >= cut
+    return out
 
 
 def long_rows(stored_long: npt.NDArray[np.bool_], new_chunks: Sequence[Floats]

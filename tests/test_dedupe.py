@@ -1549,3 +1549,27 @@ def test_a_similar_search_that_cannot_hold_every_pair_says_its_groups_may_lack_m
         assert len(warned) == 1
         assert "over 1,000 similar pairs" in warned[0]
         assert "`similar` groups may lack members" in warned[0]
+
+
+def test_long_pairs_scored_a_row_at_a_time_keep_the_pairs_one_at_a_time_keeps() -> None:
+    """`covered` scores each row's pairs in one product (briefs of one template: ~60 µs a
+    pair one at a time): the same decisions as `coverage` pair by pair, on rows of 1-9
+    chunks, a row paired once and many times, and rows whose chunks are missing."""
+    from briefmin.chunkmatch import coverage, covered
+
+    rng = np.random.default_rng(50)
+    base = rng.normal(size=384)
+    vectors: dict[int, np.ndarray] = {}
+    for row in range(60):
+        x = base + rng.normal(scale=rng.uniform(0.3, 1.5), size=(rng.integers(1, 10), 384))
+        vectors[row] = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    i = np.r_[np.zeros(40, np.int64), rng.integers(0, 70, 400)]
+    j = np.r_[np.arange(1, 41), rng.integers(0, 70, 400)]  # rows 60-69 have no chunks
+    scores = np.array([coverage(vectors[a], vectors[b]) if a in vectors and b in vectors
+                       else 2.0 for a, b in zip(i.tolist(), j.tolist(), strict=True)])
+    cut = float(np.median(scores[scores < 2]))
+    clear = np.abs(scores - cut) > 1e-5  # (float32 sums in another order)
+    got = covered(i, j, vectors, cut)
+    assert 0 < (got & (scores < 2)).sum() < (scores < 2).sum()  # both answers occur
+    assert (got[clear] == (scores >= cut)[clear]).all()
+    assert got[scores == 2].all()  # missing chunks: kept, the brief vectors decide
