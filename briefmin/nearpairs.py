@@ -444,8 +444,9 @@ def near_pairs(bits: Codes, codes: Int8Codes, threshold: float, *, seed: int = 0
                         incomplete(f"over {bound:,} similar pairs, more than dedupe may hold "
                                    "in the memory available, so the rest were searched in a "
                                    "way that misses many: `similar` groups may lack members "
-                                   "(a higher --threshold has fewer pairs; at 64 bytes a "
-                                   "pair, more free memory holds more)")
+                                   "(a higher --threshold has fewer pairs; at "
+                                   f"{PAIR_PEAK_BYTES} bytes a pair, more free memory holds "
+                                   "more)")
             if len(i):
                 sims = pair_cosines(codes, norms, i, j)
                 hit = sims >= threshold

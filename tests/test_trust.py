@@ -645,6 +645,47 @@ def test_a_folder_named_like_a_checksum_selects_its_briefs_only(
     assert (by_sum.returncode, by_sum.stdout) == (0, notes.decode())
 
 
+def test_an_archived_name_selects_itself_only_at_a_version_or_snapshot_that_lacks_it(
+        cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stateful audit (session 50): the "is it an archived name" test looked only at the
+    briefs left after `--version N` or `--snapshot`, so `rm A 'notes/Draft [1].md' --version
+    2` (a name with one version) fell back to the glob and removed version 2 of
+    `notes/Draft 1.md`, exit 0; `restore`, `ls` and `rm` of a folder named like a checksum
+    took the brief of that checksum. Such a selector takes nothing there: exit 2."""
+    monkeypatch.chdir(tmp_path)
+    Path("notes").mkdir()
+    Path("notes/Draft [1].md").write_text("Draft one, the bracketed name.\n")
+    Path("notes/Draft 1.md").write_text("Draft one, the plain name.\n")
+    assert cli("add", "a.bmin", "notes", "--model", HASHING, "-q").returncode == 0
+    Path("notes/Draft 1.md").write_text("The plain name's second version.\n")
+    assert cli("add", "a.bmin", "notes", "-q").returncode == 0
+    for command in (("rm",), ("restore", "--stdout")):
+        done = cli(command[0], "a.bmin", "notes/Draft [1].md", *command[1:], "--version", "2")
+        assert done.returncode == 2, (command, done.stdout)
+        assert "no brief matches 'notes/Draft [1].md' at version 2" in done.stderr
+    with Archive.open(tmp_path / "a.bmin") as archive:
+        assert sorted((r.path, r.version) for r in archive.records(all_versions=True)) == [
+            ("notes/Draft 1.md", 1), ("notes/Draft 1.md", 2), ("notes/Draft [1].md", 1)]
+    # a folder named like the checksum of another brief's version 2 (found by search)
+    second = next(f"{k:04d}" for k in range(10**6) if hashlib.sha256(
+        f"Report {k}, its second version.\n".encode()).hexdigest().startswith("cafe"))
+    Path("cafe").mkdir()
+    Path("cafe/x.md").write_text("A folder named like a checksum.\n")
+    Path("f").mkdir()
+    Path("f/y.md").write_text("Report, its first version.\n")
+    assert cli("add", "b.bmin", "cafe", "f", "--model", HASHING, "-q").returncode == 0
+    Path("f/y.md").write_text(f"Report {second}, its second version.\n")
+    assert cli("add", "b.bmin", "f", "-q").returncode == 0
+    # (snapshot 2 is the add of f alone: cafe/ is not in it)
+    for command in (("restore", "--stdout", "--version", "2"), ("rm", "--version", "2"),
+                    ("ls", "--snapshot", "2"), ("restore", "--stdout", "--snapshot", "2")):
+        done = cli(command[0], "b.bmin", "cafe", *command[1:])
+        assert done.returncode == 2, (command, done.stdout)
+        assert "no brief matches 'cafe'" in done.stderr
+    with Archive.open(tmp_path / "b.bmin") as archive:
+        assert len(archive.records(all_versions=True)) == 3
+
+
 def test_a_damaged_input_of_a_merge_is_named_with_its_brief(
         cli: Cli, hashing_archive: MakeArchive, tmp_path: Path) -> None:
     """Merging several hosts' archives, one with a damaged solid block, ended in `stored item

@@ -85,30 +85,40 @@ def selects(selector: str, path: str, sha256: str) -> bool:
     return bool(_HEX.fullmatch(selector)) and sha256.startswith(selector)
 
 
-def _selected(selector: str, paths: Sequence[str], digests: Sequence[str]) -> list[int]:
-    """Where, in `paths` (sorted; `digests` the sha256 in hex beside them), the briefs lie
-    that `selects` takes, found by bisecting for an exact path or a folder, so restoring 1,000
-    named briefs of a million does not test every pair (it took 631 s); only globs and sha256
-    prefixes scan every brief."""
+def _named(selector: str, paths: Sequence[str]) -> list[int]:
+    """Where, in `paths` (sorted), the path the selector names lies, or the paths of the
+    folder it names: by bisecting, so restoring 1,000 named briefs of a million does not
+    test every pair (it took 631 s)."""
     folder = selector.rstrip("/") + "/"
-    hit = set(range(bisect.bisect_left(paths, selector), bisect.bisect_right(paths, selector)))
-    hit.update(range(bisect.bisect_left(paths, folder),
-                     bisect.bisect_left(paths, folder[:-1] + chr(ord("/") + 1))))
-    # an archived name or folder takes itself only: `Draft [1].md` must not restore or
-    # remove `Draft 1.md` as well, nor a path or a folder that looks like hex (`2024/`) the
-    # briefs of that checksum
-    if not hit and (any(ch in selector for ch in "*?[") or _HEX.fullmatch(selector)):
+    exact = range(bisect.bisect_left(paths, selector), bisect.bisect_right(paths, selector))
+    inside = range(bisect.bisect_left(paths, folder),
+                   bisect.bisect_left(paths, folder[:-1] + chr(ord("/") + 1)))
+    return [*exact, *inside]  # (not one range: `a b` sorts between `a` and `a/`)
+
+
+def _selected(selector: str, paths: Sequence[str], digests: Sequence[str],
+              archived: Sequence[str]) -> list[int]:
+    """Where, in `paths` (sorted; `digests` the sha256 in hex beside them), the briefs lie
+    that `selects` takes; only globs and sha256 prefixes scan every brief. An archived name
+    or folder (in `archived`, every path of any version, sorted) takes itself only:
+    `Draft [1].md` must not restore or remove `Draft 1.md` as well, nor a path or a folder
+    that looks like hex (`2024/`) the briefs of that checksum; at a version or in a snapshot
+    that lacks it too, where it takes nothing (`rm --version 2` removed another brief)."""
+    hit = set(_named(selector, paths))
+    if not hit and not _named(selector, archived) and (
+            any(ch in selector for ch in "*?[") or _HEX.fullmatch(selector)):
         hit.update(k for k, path in enumerate(paths) if selects(selector, path, digests[k]))
     return sorted(hit)
 
 
 def _chosen(selectors: Sequence[str], paths: Sequence[str], digests: Sequence[str],
-            version: int | None) -> list[int]:
+            version: int | None, archived: Sequence[str]) -> list[int]:
     """Where, in `paths` (sorted), the briefs lie that any of the selectors takes; a selector
-    that takes none is an error (the records and the rows of a restore both choose here)."""
+    that takes none is an error (the records and the rows of a restore both choose here).
+    `archived`: every archived path, of any version (sorted; see `_selected`)."""
     chosen: set[int] = set()
     for selector in selectors:
-        matched = _selected(selector, paths, digests)
+        matched = _selected(selector, paths, digests, archived)
         if not matched:
             which = f" at version {version}" if version is not None else ""
             raise InputError(f"no brief matches {selector!r}{which}; "
@@ -132,6 +142,7 @@ def records(db: Connection, selectors: Sequence[str] = (), *, version: int | Non
     for row in found:  # rows come by path and version: the last of a path is its latest
         latest[row[0]] = row[1]
     counts = Counter(row[0] for row in found)
+    archived = sorted(path for path in counts if isinstance(path, str))
     times: dict[int, str] = {}  # the briefs of one add share a few seconds: format each once
     rows = _kept_versions([_record(db, r, counts, times) for r in found],
                           lambda r: (r.path, r.version), latest, version=version,
@@ -140,7 +151,7 @@ def records(db: Connection, selectors: Sequence[str] = (), *, version: int | Non
         # rows come by path and version, and the sort is stable: so come the chosen
         by_path = sorted(rows, key=lambda r: r.path)
         rows = [by_path[k] for k in _chosen(selectors, [r.path for r in by_path],
-                                            [r.sha256 for r in by_path], version)]
+                                            [r.sha256 for r in by_path], version, archived)]
     missing = [] if lost else [r.path for r in rows if is_lost(r)]
     if missing:
         others = f" (and {len(missing) - 1} other brief(s))" if len(missing) > 1 else ""
@@ -266,12 +277,14 @@ def placed(db: Connection, selectors: Sequence[str] = (), *, version: int | None
         for row in found:
             if latest.setdefault(row[6], row[7]) < row[7]:
                 latest[row[6]] = row[7]
+    archived = sorted({row[6] for row in found if isinstance(row[6], str)}) if selectors \
+        else []
     found = _kept_versions(found, lambda row: (row[6], row[7]), latest, version=version,
                            within=within)
     if selectors:
         by_path = sorted(range(len(found)), key=lambda k: found[k][6])
         chosen = _chosen(selectors, [found[k][6] for k in by_path],
-                         [found[k][1].hex() for k in by_path], version)
+                         [found[k][1].hex() for k in by_path], version, archived)
         found = [found[k] for k in sorted(by_path[k] for k in chosen)]  # block order again
     if db.checksummed and not all(_sound(row[_BRIEF_ROW_AT:]) for row in found):
         return None
