@@ -766,3 +766,36 @@ def test_versions_of_one_second_are_numbered_alike_whatever_the_order_of_the_inp
         orders.append([(r.version, r.sha256) for r in
                        Archive.open(out).records(all_versions=True)])
     assert orders[0] == orders[1] and len(orders[0]) == 2
+
+
+def test_a_change_reverted_within_one_second_is_merged_as_three_versions(
+        tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stateful audit (session 50): a.md written A, then B, then A again, each added within
+    one second (a script's adds): merge took a version to be its time and bytes, so the
+    third (A again) was "already stored" and OUT's latest was B, where the input's is A.
+    Now all three come, OUT's latest is A, each snapshot restores as in the input, and a
+    second merge adds nothing."""
+    monkeypatch.chdir(tmp_path)
+    Path("f").mkdir()
+    for text in ("Alpha: the first text.\n", "Beta: the second text.\n",
+                 "Alpha: the first text.\n"):
+        Path("f/a.md").write_text(text)
+        assert cli("add", "in.bmin", "f", "--model", HASHING, "-q").returncode == 0
+    surgery.set_added_at(tmp_path / "in.bmin", 1_764_895_321)
+    done = cli("merge", "out.bmin", "in.bmin", "--json")
+    assert done.returncode == 0, done.stderr
+    with Archive.open(tmp_path / "in.bmin") as source, \
+            Archive.open(tmp_path / "out.bmin") as out:
+        assert [(r.version, r.sha256) for r in out.records(all_versions=True)] == \
+            [(r.version, r.sha256) for r in source.records(all_versions=True)]
+        assert len(out.records(all_versions=True)) == 3
+    for snapshot in ("1", "2", "3"):
+        got = [cli("ls", archive, "--snapshot", snapshot, "--json").stdout
+               for archive in ("in.bmin", "out.bmin")]
+        assert [[(r["path"], r["version"], r["sha256"]) for r in json.loads(listed)]
+                for listed in got] == [[(r["path"], r["version"], r["sha256"])
+                                        for r in json.loads(got[0])]] * 2
+    latest = cli("restore", "out.bmin", "f/a.md", "--stdout")
+    assert latest.stdout == "Alpha: the first text.\n"
+    again = json.loads(cli("merge", "out.bmin", "in.bmin", "--json").stdout)
+    assert again["versions_added"] == 0

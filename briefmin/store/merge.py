@@ -8,6 +8,7 @@ those of the path's previous version in time (two hosts archiving the same file)
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -227,30 +228,49 @@ def _new_versions(out: Archive, sources: Sequence[Archive], report: MergeReport
                   ) -> list[tuple[int, BriefRecord]]:
     """The inputs' versions OUT lacks, in time order, as (input index, record). Each path's
     timeline is OUT's versions and the inputs' together, sorted by time; a version is taken
-    unless it is in OUT already or repeats the bytes of the version before it."""
-    timelines: dict[str, list[tuple[str, int, int, str, BriefRecord | None]]] = {}
-    for r in out.records(all_versions=True):
-        timelines.setdefault(r.path, []).append((r.added_at, -1, r.version, r.sha256, None))
+    unless it is in OUT already or repeats the bytes of the version before it. A version is
+    its time, its bytes and which of an archive's versions of that time and those bytes it
+    is (`_repeats`): a file changed and changed back within one second is three versions,
+    and the third is not the first (merge dropped it, and OUT's latest was the middle one)."""
+    timelines: dict[str, list[tuple[str, int, int, str, int, BriefRecord | None]]] = {}
+    for r, repeat in _repeats(out.records(all_versions=True)):
+        timelines.setdefault(r.path, []).append(
+            (r.added_at, -1, r.version, r.sha256, repeat, None))
     for i, source in enumerate(sources):
-        for r in source.records(all_versions=True):
-            timelines.setdefault(r.path, []).append((r.added_at, i, r.version, r.sha256, r))
+        for r, repeat in _repeats(source.records(all_versions=True)):
+            timelines.setdefault(r.path, []).append(
+                (r.added_at, i, r.version, r.sha256, repeat, r))
     todo: list[tuple[str, int, str, str, int, BriefRecord]] = []
     for path, timeline in timelines.items():
         # time, then version and bytes for versions of one second: never the input's
         # place on the command line, so `merge M A B` and `merge M B A` number alike
         timeline.sort(key=lambda v: (v[0], v[2], v[3]))
-        stored = {(added_at, sha) for added_at, i, _, sha, _ in timeline if i < 0}
+        stored = {(added_at, sha, repeat)
+                  for added_at, i, _, sha, repeat, _ in timeline if i < 0}
         previous = None
-        for added_at, i, version, sha, record in timeline:
+        for added_at, i, version, sha, repeat, record in timeline:
             if record is not None:
-                if (added_at, sha) in stored or sha == previous:
+                if (added_at, sha, repeat) in stored or sha == previous:
                     report.versions_skipped += 1
                 else:
-                    stored.add((added_at, sha))
+                    stored.add((added_at, sha, repeat))
                     todo.append((added_at, version, sha, path, i, record))
             previous = sha
     todo.sort(key=lambda v: v[:4])
     return [(i, record) for *_, i, record in todo]
+
+
+def _repeats(records: Sequence[BriefRecord]) -> list[tuple[BriefRecord, int]]:
+    """Each record (by path and version, as `records` gives them) with how many versions of
+    its path before it have its time and its bytes (0 but for a change reverted within one
+    second)."""
+    seen: Counter[tuple[str, str, str]] = Counter()
+    out = []
+    for r in records:
+        key = (r.path, r.added_at, r.sha256)
+        out.append((r, seen[key]))
+        seen[key] += 1
+    return out
 
 
 def _merge_batch(out: Archive, sources: Sequence[Archive], batch: list[tuple[int, BriefRecord]],
@@ -468,11 +488,15 @@ def _version_map(out: Archive, source: Archive) -> dict[tuple[str, int], int]:
         stored.setdefault((str(path), bytes(sha).hex()), []).append(
             (datetime.fromtimestamp(int(added), UTC).isoformat(), int(brief_id)))
     place: dict[tuple[str, int], int] = {}
-    for r in source.records(all_versions=True):
+    for r, repeat in _repeats(source.records(all_versions=True)):
         candidates = sorted(stored.get((r.path, r.sha256), []))
         if candidates:
+            # a change reverted within one second: the input's second version of that time
+            # and bytes is OUT's second (by id, the order they were stored in)
+            same = [c for c in candidates if c[0] == _iso(r.added_at)]
             before = [c for c in candidates if c[0] <= _iso(r.added_at)]
-            place[(r.path, r.version)] = (before or candidates)[-1][1]
+            place[(r.path, r.version)] = (same[min(repeat, len(same) - 1)] if same else
+                                          (before or candidates)[-1])[1]
     return place
 
 
