@@ -61,8 +61,23 @@ def pick(archive: Archive, snapshot: str | None, as_of: str | None) -> Snapshot 
     try:  # a date alone, in any form (2026-03-01, 20260301, 2026-W09-7): that day's end
         day = date.fromisoformat(as_of.strip())
     except ValueError:
-        return archive.snapshot_as_of(moment)
+        # a time names its last unit whole: `snapshots` prints times to the second, and the
+        # snapshot taken at 21:47:57.04 missed `--as-of` 21:47:57 as printed (an audit)
+        return archive.snapshot_as_of(_countable(
+            lambda: moment + _named_span(as_of) - timedelta(microseconds=1), as_of, "--as-of"))
     return archive.snapshot_as_of(_countable(lambda: end_of_day(day), as_of, "--as-of"))
+
+
+def _named_span(text: str) -> timedelta:
+    """How long the time in an ISO 8601 date-time lasts as written: an hour for `T21`, a
+    minute for `T21:47`, a second for `T21:47:57` (or `T214757`), a microsecond (the moment
+    itself) with a fraction of a second."""
+    _, _, time_part = text.strip().replace(" ", "T", 1).partition("T")
+    clock_digits = time_part.split("Z")[0].split("+")[0].split("-")[0]
+    if "." in clock_digits or "," in clock_digits:
+        return timedelta(microseconds=1)
+    return {2: timedelta(hours=1), 4: timedelta(minutes=1)}.get(
+        len(clock_digits.replace(":", "")), timedelta(seconds=1))
 
 
 @dataclass

@@ -1292,3 +1292,32 @@ def test_diff_ls_and_search_of_a_snapshot_see_one_state_while_forget_prunes(
         assert sorted((h["path"], h["version"]) for h in json.loads(result.stdout)) == [
             ("f/a.md", 1), ("f/b.md", 1), ("f/c.md", 2), ("f/d.md", 1)]
         assert happened == ["busy"]
+
+
+def test_as_of_a_time_as_snapshots_prints_it_takes_the_snapshot_of_that_second(
+        cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stateful audit (session 50): a snapshot's time has fractions of a second, and
+    `snapshots` prints it to the second, so `--as-of` the time as printed was before it and
+    picked the snapshot before. A time names its last unit whole (the second, the minute,
+    the hour it names); a time with a fraction is the moment itself."""
+    monkeypatch.chdir(tmp_path)
+    Path("f").mkdir()
+    for text, when in (("First text.\n", "2026-03-01T09:00:00+00:00"),
+                       ("Second text.\n", "2026-03-01T10:00:00.750+00:00")):
+        Path("f/a.md").write_text(text)
+        assert cli("add", "a.bmin", "f", "--model", HASHING, "-q", "--time", when
+                   ).returncode == 0
+    printed = cli("snapshots", "a.bmin").stdout.splitlines()[-1]
+    assert "2026-03-01T10:00:00+00:00" in printed  # to the second
+
+    def as_of(moment: str) -> str:
+        done = cli("restore", "a.bmin", "f/a.md", "--stdout", "--as-of", moment)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    for moment in ("2026-03-01T10:00:00+00:00", "2026-03-01T10:00+00:00",
+                   "2026-03-01T10+00:00", "20260301T100000Z", "2026-03-01T05:00-05:00"):
+        assert as_of(moment) == "Second text.\n", moment
+    for moment in ("2026-03-01T09:59:59+00:00", "2026-03-01T10:00:00.5+00:00",
+                   "2026-03-01T09:59+00:00"):
+        assert as_of(moment) == "First text.\n", moment
