@@ -4,6 +4,7 @@ per group of host and roots, as restic's `forget` groups by default)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -63,8 +64,9 @@ def pick(archive: Archive, snapshot: str | None, as_of: str | None) -> Snapshot 
     except ValueError:
         # a time names its last unit whole: `snapshots` prints times to the second, and the
         # snapshot taken at 21:47:57.04 missed `--as-of` 21:47:57 as printed (an audit)
-        return archive.snapshot_as_of(_countable(
-            lambda: moment + _named_span(as_of) - timedelta(microseconds=1), as_of, "--as-of"))
+        return archive.snapshot_as_of(_countable(  # (the span less 1 µs first: 9999-12-31)
+            lambda: moment + (_named_span(as_of) - timedelta(microseconds=1)), as_of,
+            "--as-of"))
     return archive.snapshot_as_of(_countable(lambda: end_of_day(day), as_of, "--as-of"))
 
 
@@ -72,8 +74,10 @@ def _named_span(text: str) -> timedelta:
     """How long the time in an ISO 8601 date-time lasts as written: an hour for `T21`, a
     minute for `T21:47`, a second for `T21:47:57` (or `T214757`), a microsecond (the moment
     itself) with a fraction of a second."""
-    _, _, time_part = text.strip().replace(" ", "T", 1).partition("T")
-    clock_digits = time_part.split("Z")[0].split("+")[0].split("-")[0]
+    # what follows the date, in any of its forms, and the one separator (any character)
+    day = re.match(r"\d{4}(?:-?W\d{2}(?:-?\d)?|-?\d{2}-?\d{2}|-?\d{3})?", text.strip())
+    time_part = text.strip()[day.end() + 1:] if day else ""
+    clock_digits = re.split(r"[zZ+-]", time_part)[0]
     if "." in clock_digits or "," in clock_digits:
         return timedelta(microseconds=1)
     return {2: timedelta(hours=1), 4: timedelta(minutes=1)}.get(

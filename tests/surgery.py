@@ -66,6 +66,15 @@ def set_added_at(archive: str | os.PathLike[str], unix_seconds: int) -> None:
                 (rows.row_sum("times", row), row[0]))
 
 
+def set_times(archive: str | os.PathLike[str], unix_seconds: Sequence[int]) -> None:
+    """Give the k-th `times` row (by id: the k-th add's) the k-th time, with its checksum."""
+    ids = [row[0] for row in execute(archive, "SELECT id FROM times ORDER BY id")]
+    assert len(ids) == len(unix_seconds), (ids, unix_seconds)
+    for time_id, seconds in zip(ids, unix_seconds, strict=True):
+        execute(archive, "UPDATE times SET time = ?, checksum = ? WHERE id = ?",
+                (seconds, rows.row_sum("times", (time_id, seconds)), time_id))
+
+
 def segment_sizes(archive: str | os.PathLike[str]) -> list[int]:
     """Rows per vector segment, smallest first."""
     return sorted(n for (n,) in execute(archive, "SELECT n FROM vec_segments"))

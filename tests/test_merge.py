@@ -4,6 +4,7 @@ re-encoding; history kept in time order; idempotent; other models or profiles re
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -799,3 +800,54 @@ def test_a_change_reverted_within_one_second_is_merged_as_three_versions(
     assert latest.stdout == "Alpha: the first text.\n"
     again = json.loads(cli("merge", "out.bmin", "in.bmin", "--json").stdout)
     assert again["versions_added"] == 0
+
+
+def test_versions_of_one_second_from_several_archives_keep_each_archives_order(
+        tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A review of the fix above: within one second the versions were interleaved across
+    archives by their version numbers, which say nothing there. X holds A, B, A and H holds
+    B, A, all in one second: `merge O H` then `merge O X` stored A twice in a row; W holds
+    Z and Y (days before), then A, B in that second: `merge O W X` dropped X's last A, so
+    O's latest was B. Each archive's versions of one second now keep their order (OUT's
+    first), a version is skipped when it repeats the one it would follow, and the latest
+    is the archive's own latest."""
+    monkeypatch.chdir(tmp_path)
+    second = 1_764_895_321
+    texts = {"A": "Alpha: the first text.\n", "B": "Beta: the second text.\n",
+             "Z": "Zeta: an old text.\n", "Y": "Yankee: an older text.\n"}
+
+    def archive(name: str, letters: str, times: list[int]) -> None:
+        """Versions of f/a.md, the k-th added at times[k]."""
+        shutil.rmtree("f", ignore_errors=True)
+        Path("f").mkdir()
+        for k, letter in enumerate(letters):
+            if k and times[k] != times[k - 1]:
+                time.sleep(1.05)  # a `times` row of its own (one per second added)
+            Path("f/a.md").write_text(texts[letter])
+            assert cli("add", name, "f", "--model", HASHING, "-q").returncode == 0
+        rows = len(surgery.execute(tmp_path / name, "SELECT id FROM times"))
+        # (adds of one second may still cross into the next: their rows get its time too)
+        surgery.set_times(tmp_path / name, times if rows == len(times) else
+                          list(dict.fromkeys(times)) if rows == len(set(times)) else
+                          [times[0]] * rows)
+
+    def letters(name: str) -> str:
+        by_sha = {hashlib.sha256(t.encode()).hexdigest(): k for k, t in texts.items()}
+        with Archive.open(tmp_path / name) as arch:
+            return "".join(by_sha[r.sha256] for r in arch.records(all_versions=True))
+
+    archive("x.bmin", "ABA", [second] * 3)
+    archive("h.bmin", "BA", [second] * 2)
+    archive("w.bmin", "ZYAB", [second - 90_000, second - 40_000, second, second])
+    for runs, expected in (((["h.bmin"], ["x.bmin"]), "BA"), ((["x.bmin"], ["h.bmin"]), "ABA"),
+                           ((["w.bmin", "x.bmin"],), "ZYABA"),
+                           ((["x.bmin", "w.bmin"],), "ZYABA")):
+        out = f"o-{len(list(tmp_path.glob('o-*')))}.bmin"
+        for inputs in runs:
+            assert cli("merge", out, *inputs, "-q").returncode == 0
+        got = letters(out)
+        assert got == expected, (runs, got)
+        assert all(a != b for a, b in itertools.pairwise(got))  # never twice in a row
+        assert cli("restore", out, "f/a.md", "--stdout").stdout == texts["A"]  # X's latest
+        again = json.loads(cli("merge", out, *runs[-1], "--json").stdout)
+        assert again["versions_added"] == 0

@@ -142,7 +142,7 @@ def records(db: Connection, selectors: Sequence[str] = (), *, version: int | Non
     for row in found:  # rows come by path and version: the last of a path is its latest
         latest[row[0]] = row[1]
     counts = Counter(row[0] for row in found)
-    archived = sorted(path for path in counts if isinstance(path, str))
+    archived = sorted(path for path in counts if isinstance(path, str)) if selectors else []
     times: dict[int, str] = {}  # the briefs of one add share a few seconds: format each once
     rows = _kept_versions([_record(db, r, counts, times) for r in found],
                           lambda r: (r.path, r.version), latest, version=version,

@@ -226,37 +226,47 @@ def _binary_decoder(db: Any) -> BinaryDecoder | None:
 
 def _new_versions(out: Archive, sources: Sequence[Archive], report: MergeReport
                   ) -> list[tuple[int, BriefRecord]]:
-    """The inputs' versions OUT lacks, in time order, as (input index, record). Each path's
-    timeline is OUT's versions and the inputs' together, sorted by time; a version is taken
-    unless it is in OUT already or repeats the bytes of the version before it. A version is
-    its time, its bytes and which of an archive's versions of that time and those bytes it
+    """The inputs' versions OUT lacks, in time order, as (input index, record). A version is
+    its time, its bytes and which of its archive's versions of that time and those bytes it
     is (`_repeats`): a file changed and changed back within one second is three versions,
-    and the third is not the first (merge dropped it, and OUT's latest was the middle one)."""
-    timelines: dict[str, list[tuple[str, int, int, str, int, BriefRecord | None]]] = {}
+    and the third is not the first (merge dropped it, and OUT's latest was the middle one).
+    Each path's versions are taken second by second: those OUT holds (they stay first, where
+    `_place_versions` puts new ones after them), then each input's in its own order, the
+    inputs by their bytes' sha256s, never by their place on the command line (`merge M A
+    B` and `merge M B A` number alike). One is taken unless OUT holds it already or it
+    repeats the bytes of the version it would follow (two hosts archiving the same file):
+    version numbers of two archives say nothing of which came first within one second."""
+    timelines: dict[str, dict[str, list[tuple[int, int, str, int, BriefRecord | None]]]] = {}
     for r, repeat in _repeats(out.records(all_versions=True)):
-        timelines.setdefault(r.path, []).append(
-            (r.added_at, -1, r.version, r.sha256, repeat, None))
+        timelines.setdefault(r.path, {}).setdefault(r.added_at, []).append(
+            (-1, r.version, r.sha256, repeat, None))
     for i, source in enumerate(sources):
         for r, repeat in _repeats(source.records(all_versions=True)):
-            timelines.setdefault(r.path, []).append(
-                (r.added_at, i, r.version, r.sha256, repeat, r))
-    todo: list[tuple[str, int, str, str, int, BriefRecord]] = []
-    for path, timeline in timelines.items():
-        # time, then version and bytes for versions of one second: never the input's
-        # place on the command line, so `merge M A B` and `merge M B A` number alike
-        timeline.sort(key=lambda v: (v[0], v[2], v[3]))
-        stored = {(added_at, sha, repeat)
-                  for added_at, i, _, sha, repeat, _ in timeline if i < 0}
-        previous = None
-        for added_at, i, version, sha, repeat, record in timeline:
-            if record is not None:
-                if (added_at, sha, repeat) in stored or sha == previous:
-                    report.versions_skipped += 1
-                else:
+            timelines.setdefault(r.path, {}).setdefault(r.added_at, []).append(
+                (i, r.version, r.sha256, repeat, r))
+    todo: list[tuple[str, str, int, int, BriefRecord]] = []
+    for path, seconds in timelines.items():
+        stored = {(added_at, sha, repeat) for added_at, versions in seconds.items()
+                  for i, _, sha, repeat, _ in versions if i < 0}
+        last: str | None = None  # the bytes of the version a new one would follow
+        for added_at in sorted(seconds):
+            runs: dict[int, list[tuple[int, str, int, BriefRecord | None]]] = {}
+            for i, version, sha, repeat, record in sorted(seconds[added_at]):
+                runs.setdefault(i, []).append((version, sha, repeat, record))
+            held = runs.pop(-1, [])
+            if held:
+                last = held[-1][1]
+            for i, run in sorted(runs.items(),
+                                 key=lambda item: [sha for _, sha, _, _ in item[1]]):
+                for _, sha, repeat, record in run:
+                    assert record is not None  # (an input's)
+                    if (added_at, sha, repeat) in stored or sha == last:
+                        report.versions_skipped += 1
+                        continue
                     stored.add((added_at, sha, repeat))
-                    todo.append((added_at, version, sha, path, i, record))
-            previous = sha
-    todo.sort(key=lambda v: v[:4])
+                    todo.append((added_at, path, len(todo), i, record))
+                    last = sha
+    todo.sort(key=lambda v: v[:3])
     return [(i, record) for *_, i, record in todo]
 
 
