@@ -251,7 +251,10 @@ def _new_versions(out: Archive, sources: Sequence[Archive], report: MergeReport
         last: str | None = None  # the bytes of the version a new one would follow
         for added_at in sorted(seconds):
             runs: dict[int, list[tuple[int, str, int, BriefRecord | None]]] = {}
-            for i, version, sha, repeat, record in sorted(seconds[added_at]):
+            # (by archive and version: a damaged catalogue's repeated version must not
+            # compare the records)
+            for i, version, sha, repeat, record in sorted(seconds[added_at],
+                                                          key=lambda v: v[:2]):
                 runs.setdefault(i, []).append((version, sha, repeat, record))
             held = runs.pop(-1, [])
             if held:
