@@ -71,9 +71,11 @@ def covered(i: Ints, j: Ints, vectors: Mapping[int, Floats], cut: float
     scored together, one product with all its partners' chunks: pairs of briefs of one
     template were ~60 µs each one at a time."""
     out = np.ones(len(i), bool)
+    if not len(i):
+        return out
     order = np.argsort(i, kind="stable")
-    starts = np.flatnonzero(np.r_[True, i[order][1:] != i[order][:-1]]) if len(i) else order
-    for group in np.split(order, starts[1:]) if len(i) else []:
+    starts = np.flatnonzero(np.r_[True, i[order][1:] != i[order][:-1]])
+    for group in np.split(order, starts[1:]):
         a = int(i[group[0]])
         group = group[[int(b) in vectors for b in j[group].tolist()]]
         if a not in vectors or not len(group):

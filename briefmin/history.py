@@ -75,8 +75,9 @@ def _named_span(text: str) -> timedelta:
     minute for `T21:47`, a second for `T21:47:57` (or `T214757`), a microsecond (the moment
     itself) with a fraction of a second."""
     # what follows the date, in any of its forms, and the one separator (any character)
-    day = re.match(r"\d{4}(?:-?W\d{2}(?:-?\d)?|-?\d{2}-?\d{2}|-?\d{3})?", text.strip())
-    time_part = text.strip()[day.end() + 1:] if day else ""
+    text = text.strip()
+    day = re.match(r"\d{4}(?:-?W\d{2}(?:-?\d)?|-?\d{2}-?\d{2}|-?\d{3})?", text)
+    time_part = text[day.end() + 1:] if day else ""
     clock_digits = re.split(r"[zZ+-]", time_part)[0]
     if "." in clock_digits or "," in clock_digits:
         return timedelta(microseconds=1)

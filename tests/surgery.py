@@ -60,10 +60,8 @@ def rename_brief(archive: str | os.PathLike[str], brief_id: int, name: str) -> N
 def set_added_at(archive: str | os.PathLike[str], unix_seconds: int) -> None:
     """Give every brief the time `unix_seconds`, with checksums that vouch for it (versions
     added within one second, as a fast script's adds are)."""
-    execute(archive, "UPDATE times SET time = ?", (unix_seconds,))
-    for row in execute(archive, f"SELECT {', '.join(rows.COLUMNS['times'])} FROM times"):
-        execute(archive, "UPDATE times SET checksum = ? WHERE id = ?",
-                (rows.row_sum("times", row), row[0]))
+    (count,), = execute(archive, "SELECT COUNT(*) FROM times")
+    set_times(archive, [unix_seconds] * count)
 
 
 def set_times(archive: str | os.PathLike[str], unix_seconds: Sequence[int]) -> None:

@@ -506,8 +506,9 @@ def _version_map(out: Archive, source: Archive) -> dict[tuple[str, int], int]:
         if candidates:
             # a change reverted within one second: the input's second version of that time
             # and bytes is OUT's second (by id, the order they were stored in)
-            same = [c for c in candidates if c[0] == _iso(r.added_at)]
-            before = [c for c in candidates if c[0] <= _iso(r.added_at)]
+            at = _iso(r.added_at)
+            same = [c for c in candidates if c[0] == at]
+            before = [c for c in candidates if c[0] <= at]
             place[(r.path, r.version)] = (same[min(repeat, len(same) - 1)] if same else
                                           (before or candidates)[-1])[1]
     return place
