@@ -564,7 +564,8 @@ class DedupeReport:
             "briefs": self.briefs,
             "groups": [g.to_json() for g in self.groups],
             "new": self.new,
-            "skipped": [{"path": s.name, "reason": s.reason} for s in self.skipped]}
+            "skipped": [{"path": s.name, "reason": s.reason} for s in self.skipped],
+            "notes": self.notes}
         if self.histogram is not None:
             starts = [lo for lo, _ in self.histogram]
             # the first bin is open below (it holds every brief under its end, as the
