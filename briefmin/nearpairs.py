@@ -47,6 +47,10 @@ EXACT_PAIRS = 1 << 25
 # a similar pair's share of a whole dedupe's peak memory: 46 bytes for those 73M pairs (3.6
 # GB), 61 in grouping when a stronger kind's members are left out (a copy of the pairs)
 PAIR_PEAK_BYTES = 64
+# how many cosines the rows of the bands' over-long runs may be compared with every row for
+# (`row_pairs`): 0.5e9 took 16.9 CPU s (session 51), so this ~6 CPU min, a family of 100,000
+# in an archive of 100,000; bands that cannot split it miss most of its pairs
+EXACT_ROW_SCORES = 10**10
 MAX_BANDS = 2000  # more bands than this: codes too biased to band; exact all-pairs instead
 PAIR_CHUNK = 1 << 22  # candidate pairs generated and filtered at a time
 PROJECTED_BITS = 512  # random hyperplanes of the fallback when the stored sign bits are biased
@@ -315,10 +319,12 @@ def key_pairs(keys: npt.NDArray[np.uint32], max_run: int = 2048) -> tuple[Ints, 
 
 
 def key_pair_chunks(keys: npt.NDArray[np.uint32], max_run: int = 2048,
-                    chunk: int = PAIR_CHUNK) -> Iterator[tuple[Ints, Ints]]:
+                    chunk: int = PAIR_CHUNK, left_out: Callable[[Ints], None] | None = None
+                    ) -> Iterator[tuple[Ints, Ints]]:
     """`key_pairs` in pieces of about `chunk` pairs (whole runs each), so a band in which
     many large groups collide (a corpus with big families of similar briefs) is filtered
-    piece by piece instead of held at once (at a million briefs such bands held GBs)."""
+    piece by piece instead of held at once (at a million briefs such bands held GBs).
+    `left_out` is given the rows of the runs over max_run, whose pairs are not made."""
     # sorting (key, row) packed in one uint64 is several times faster than an argsort
     packed = (keys.astype(np.uint64) << np.uint64(32)) | np.arange(len(keys), dtype=np.uint64)
     packed.sort()
@@ -328,6 +334,8 @@ def key_pair_chunks(keys: npt.NDArray[np.uint32], max_run: int = 2048,
     starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
     lengths = np.diff(np.r_[starts, len(keys)])
     keep = (lengths >= 2) & (lengths <= max_run)
+    if left_out is not None and (lengths > max_run).any():
+        left_out(order[ranges(starts[lengths > max_run], lengths[lengths > max_run])])
     starts, lengths = starts[keep], lengths[keep]
     total = np.cumsum(lengths * (lengths - 1) // 2)
     lo = 0
@@ -425,8 +433,16 @@ def near_pairs(bits: Codes, codes: Int8Codes, threshold: float, *, seed: int = 0
     # memory holds, and below IVF_ABOVE codes, whose all-pairs take under ~20 CPU s)
     exact_after = n * (n - 1) // 2 * EXACT_AFTER_SHARE if n < IVF_ABOVE else None
     checked = 0
+    left_out = np.zeros(n, bool)  # rows of some band's runs over max_run (see _with_left_out)
+
+    gave_up = False  # on exact all-pairs, as too many to hold: so are these rows' then
+
+    def leave_out(rows: Ints) -> None:
+        if not gave_up:
+            left_out[rows] = True
+
     for band_no, band in enumerate(plan):
-        for i, j in key_pair_chunks(band_keys(columns, band), max_run):
+        for i, j in key_pair_chunks(band_keys(columns, band), max_run, left_out=leave_out):
             if len(known):
                 # a close pair turns up in many bands: confirm it once
                 key = i * n + j
@@ -440,6 +456,7 @@ def near_pairs(bits: Codes, codes: Int8Codes, threshold: float, *, seed: int = 0
                                           max_pairs=bound)
                 except TooManyPairs:
                     exact_after = None  # too many to hold: the bands go on
+                    gave_up, left_out[:] = True, False
                     if incomplete:
                         incomplete(f"over {bound:,} similar pairs, more than dedupe may hold "
                                    "in the memory available, so the rest were searched in a "
@@ -457,7 +474,59 @@ def near_pairs(bits: Codes, codes: Int8Codes, threshold: float, *, seed: int = 0
                     known = np.insert(known, np.searchsorted(known, new), new)
         if progress:
             progress(band_no + 1, len(plan))
-    return Pairs.concat(found)
+    return _with_left_out(Pairs.drain(found), codes, norms, threshold,
+                          np.flatnonzero(left_out), max_run, incomplete)
+
+
+def _with_left_out(pairs: Pairs, codes: Int8Codes, norms: Floats, threshold: float,
+                   rows: Ints, max_run: int, incomplete: Callable[[str], None] | None
+                   ) -> Pairs:
+    """The banded `pairs`, made whole for `rows`, those of a band's run over max_run (a
+    dense family of briefs: 60,000 from one template are all one run): their pairs are
+    searched exactly, against every row, when that is at most EXACT_ROW_SCORES cosines
+    and the pairs fit in memory; else `incomplete` is told."""
+    if not len(rows):
+        return pairs
+    n = len(codes)
+    if len(rows) * n <= EXACT_ROW_SCORES:
+        try:
+            exact = row_pairs(codes, norms, rows, threshold,
+                              max_pairs=max(0, exact_pairs_bound() - len(pairs)))
+        except TooManyPairs:
+            pass
+        else:
+            inside = np.zeros(n, bool)
+            inside[rows] = True
+            return Pairs.drain([pairs.where(~(inside[pairs.i] | inside[pairs.j])), exact])
+    if incomplete:
+        incomplete(f"{len(rows):,} briefs are in families of over {max_run:,} alike briefs "
+                   "that the pair search's bands cannot split, too many to compare exactly "
+                   "with every brief, so some of their similar pairs may be missed: "
+                   "`similar` groups may lack members")
+    return pairs
+
+
+def row_pairs(codes: Int8Codes, norms: Floats, rows: Ints, threshold: float,
+              chunk: int = 512, max_pairs: int | None = None) -> Pairs:
+    """Every pair (i < j) at or above the threshold of which `rows` (sorted, distinct) hold
+    one row or both, exactly: `chunk` of the rows at a time against every row (so a chunk's
+    pairs are at most chunk x rows: 400 MB at 100,000). TooManyPairs once over
+    `max_pairs`."""
+    inside = np.zeros(len(codes), bool)
+    inside[rows] = True
+    parts: list[Pairs] = []
+    held = 0
+    for start in range(0, len(rows), chunk):
+        i, j = code_pairs_of_rows(rows[start:start + chunk], codes, norms, threshold)
+        keep = ~inside[j] | (i < j)  # a pair of two of the rows comes from both: once
+        i, j = np.minimum(i[keep], j[keep]), np.maximum(i[keep], j[keep])
+        # scored as the bands' pairs are (the product's rounding may differ at the threshold)
+        part = Pairs(i, j, pair_cosines(codes, norms, i, j)).at_least(threshold)
+        parts.append(part)
+        held += len(part)
+        if max_pairs is not None and held > max_pairs:
+            raise TooManyPairs(f"over {max_pairs} pairs")
+    return Pairs.drain(parts)
 
 
 # -- codes that cannot be banded: an inverted file (IVF) -------------------------------------

@@ -298,3 +298,72 @@ def test_the_exact_search_holds_the_pairs_half_the_available_memory_holds(
     most pairs missed: each band drops its runs of over 2,048 equal keys)."""
     monkeypatch.setattr(nearpairs, "available_memory", lambda: available)
     assert nearpairs.exact_pairs_bound() == bound
+
+
+def _template_among_random(count: int, others: int) -> tuple[np.ndarray, np.ndarray,
+                                                             np.ndarray]:
+    """`_one_template(count)` shuffled among `others` random codes: one dense family (every
+    band puts it in one long run) in a corpus that bands well otherwise."""
+    codes, _, _ = _one_template(count)
+    rng = np.random.default_rng(0)
+    mixed = np.concatenate([codes, rng.integers(-127, 128, (others, codes.shape[1]),
+                                                dtype=np.int8)])[rng.permutation(count + others)]
+    return mixed, binary_codes(mixed.astype(np.float32)), int8_norms(mixed)
+
+
+def test_a_family_too_large_for_the_bands_runs_is_searched_exactly(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above IVF_ABOVE the search never turns exact as a whole, and each band dropped its
+    runs over max_run: a family of near copies larger than that (4,500 briefs of one
+    template among 3,000 others, max_run 64 for 2,048) had most of its pairs missed, and
+    nothing said so. Their rows are now searched exactly against every row."""
+    codes, bits, norms = _template_among_random(4500, 3000)
+    monkeypatch.setattr(nearpairs, "IVF_ABOVE", 0)
+    notes: list[str] = []
+    found = near_pairs(bits, codes, THRESHOLD, norms=norms, max_run=64, incomplete=notes.append)
+    exact = all_code_pairs(codes, norms, THRESHOLD)
+    assert len(exact.i) > 1_000_000 and not notes
+    assert _same_but_at_the_threshold(found, exact, codes, norms)
+    assert np.allclose(found.similarity, pair_cosines(codes, norms, found.i, found.j))
+
+
+def _same_but_at_the_threshold(found: Pairs, exact: Pairs, codes: np.ndarray,
+                               norms: np.ndarray) -> bool:
+    """The same pairs, but for a few whose cosine is the threshold to float rounding (the
+    blocked products of `all_code_pairs` and the integer ones round differently)."""
+    n = len(codes)
+    odd = np.setxor1d(pair_ids(found, n), pair_ids(exact, n))
+    sims = pair_cosines(codes, norms, odd // n, odd % n)
+    return len(odd) <= 3 and bool(np.all(np.abs(sims - THRESHOLD) < 1e-5))
+
+
+def test_a_family_too_large_to_search_exactly_is_reported(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the rows of the over-long runs are too many to compare with every row
+    (EXACT_ROW_SCORES), the pairs found are the bands' and the search says it is
+    incomplete, naming how many briefs it concerns."""
+    codes, bits, norms = _template_among_random(4500, 3000)
+    monkeypatch.setattr(nearpairs, "IVF_ABOVE", 0)
+    monkeypatch.setattr(nearpairs, "EXACT_ROW_SCORES", 1000 * len(codes))
+    notes: list[str] = []
+    found = near_pairs(bits, codes, THRESHOLD, norms=norms, max_run=64, incomplete=notes.append)
+    exact = all_code_pairs(codes, norms, THRESHOLD)
+    assert 0 < len(found.i) < len(exact.i) and (found.similarity >= THRESHOLD).all()
+    known = np.isin(pair_ids(found, len(codes)), pair_ids(exact, len(codes)))
+    # (a pair at 0.85 to the last bit may fall either side in exact's blocked products)
+    assert known.sum() >= len(found.i) - 2
+    assert len(notes) == 1 and "cannot split" in notes[0]
+    assert int(notes[0].split()[0].replace(",", "")) >= 4000  # the family, about
+
+
+def test_row_pairs_are_the_exact_pairs_that_touch_the_rows() -> None:
+    """Pairs of two chosen rows come once, ordered i < j; a row never pairs with itself."""
+    codes, _, norms = _template_among_random(300, 200)
+    exact = all_code_pairs(codes, norms, THRESHOLD)
+    rows = np.sort(np.random.default_rng(2).choice(len(codes), 120, replace=False))
+    got = nearpairs.row_pairs(codes, norms, rows, THRESHOLD, chunk=50)
+    touches = np.isin(exact.i, rows) | np.isin(exact.j, rows)
+    assert touches.sum() > 1000 and (got.i < got.j).all()
+    assert _same_but_at_the_threshold(got, exact.where(touches), codes, norms)
+    with pytest.raises(nearpairs.TooManyPairs):
+        nearpairs.row_pairs(codes, norms, rows, THRESHOLD, chunk=50, max_pairs=10)
