@@ -149,6 +149,9 @@ VersionOpt = Annotated[int | None, typer.Option("--version", min=1,
                                                 help="Version N instead of the latest.")]
 SnapshotOpt = Annotated[str | None, typer.Option(
     "--snapshot", metavar="ID", help="Only what snapshot ID (or 'latest') held.")]
+LiteralOpt = Annotated[bool, typer.Option(
+    "--literal", help="Take each selector as an exact path or folder only, never as a glob or "
+    "a sha256 prefix (for names holding * ? [ in scripts).")]
 AsOfOpt = Annotated[str | None, typer.Option(
     "--as-of", metavar="DATE", help="As the newest snapshot at or before DATE (ISO 8601) "
     "held it.")]
@@ -565,6 +568,7 @@ def restore_command(
     version: VersionOpt = None,
     snapshot: SnapshotOpt = None,
     as_of: AsOfOpt = None,
+    literal: LiteralOpt = False,
     force: Annotated[bool, typer.Option(help="Overwrite existing files under DIR.")] = False,
     minify: Annotated[str | None, typer.Option(
         "--minify", metavar="R", help="Minified to share R of their words instead "
@@ -578,6 +582,7 @@ def restore_command(
         raise UsageError("say where to restore: --to DIR or --stdout (one of them)")
     if to_stdout and json_out and minify is None:
         raise UsageError("--stdout writes the briefs' bytes and --json a report: give one")
+    selectors = _literal(selectors or [], literal)
     # one state of the archive throughout: the records chosen and the blocks read for them
     with _archive().open(archive) as arch:
         with arch.reading(), _no_collection(), _writing_into(to):
@@ -591,11 +596,11 @@ def restore_command(
                                  "both")
             if to is not None and minify is None and not json_out:
                 # no record per brief is needed: the library reads only what a restore uses
-                count = arch.restore_selected(to, selectors or [], version=version,
+                count = arch.restore_selected(to, selectors, version=version,
                                               snapshot=chosen, force=force)
                 output.info(f"restored {count} brief(s) into {to}, sha256 checked", quiet)
                 return
-            records = arch.records(selectors or [], version=version, snapshot=chosen)
+            records = arch.records(selectors, version=version, snapshot=chosen)
             if minify is not None:
                 # the texts read now, minified once the read transaction is over: the model
                 # takes seconds, and a reader of stdout that stalls (`| less`) would
@@ -819,6 +824,13 @@ def dedupe_command(
 
 # -- ls / info / verify / rm -----------------------------------------------------------------
 
+def _literal(selectors: list[str], literal: bool) -> list[str]:
+    """The selectors, each an exact path or folder only with `--literal`."""
+    from .store import LiteralSelector
+
+    return [LiteralSelector(s) for s in selectors] if literal else selectors
+
+
 @command("ls")
 def ls_command(
     archive: ArchiveArg,
@@ -829,6 +841,7 @@ def ls_command(
                                                help="One row per version.")] = False,
     snapshot: SnapshotOpt = None,
     as_of: AsOfOpt = None,
+    literal: LiteralOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """List archived briefs: path, version, versions, size, stored size, when added,
@@ -838,7 +851,8 @@ def ls_command(
     # the snapshot chosen and the versions it holds: one state (a forget between them)
     with _archive().open(archive) as arch, arch.reading():
         chosen = pick(arch, snapshot, as_of)
-        records = arch.records(selectors or [], all_versions=all_versions, snapshot=chosen)
+        records = arch.records(_literal(selectors or [], literal), all_versions=all_versions,
+                               snapshot=chosen)
     if json_out:
         output.emit_json([r.to_json() for r in records])
         return
@@ -972,13 +986,14 @@ def rm_command(
     selectors: Annotated[list[str], typer.Argument(
         help="Paths, folders, globs or sha256 prefixes to remove.", show_default=False)],
     version: VersionOpt = None,
+    literal: LiteralOpt = False,
     wait: WaitOpt = 3600.0,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Remove briefs (every version, or just --version N) and reclaim their space."""
     with _archive().open(archive, write=True, wait=wait, on_wait=_waiting(archive, quiet)) as arch:
-        removed = arch.rm(selectors, version=version)
+        removed = arch.rm(_literal(selectors, literal), version=version)
     if json_out:
         output.emit_json([r.to_json() for r in removed])
     else:

@@ -686,6 +686,38 @@ def test_an_archived_name_selects_itself_only_at_a_version_or_snapshot_that_lack
         assert len(archive.records(all_versions=True)) == 3
 
 
+def test_literal_selectors_never_glob_so_a_retried_rm_takes_nothing_else(
+        cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once `notes/Draft [1].md` is removed, no archived name is left for that selector to
+    be, so a retried `rm` reads it as the glob it also is and removes `notes/Draft 1.md`.
+    With `--literal` a selector is an exact path or folder only: the retry exits 2 and
+    removes nothing; `ls` and `restore` take neither globs nor sha256 prefixes either."""
+    monkeypatch.chdir(tmp_path)
+    Path("notes").mkdir()
+    Path("notes/Draft [1].md").write_text("Draft one, the bracketed name.\n")
+    Path("notes/Draft 1.md").write_text("Draft one, the plain name.\n")
+    Path("notes/bx.md").write_text("The parking rota for March.\n")
+    assert cli("add", "a.bmin", "notes", "--model", HASHING, "-q").returncode == 0
+    for _ in range(2):  # the retry: exit 2, and nothing else removed
+        done = cli("rm", "a.bmin", "notes/Draft [1].md", "--literal")
+    assert done.returncode == 2 and "no brief matches 'notes/Draft [1].md'" in done.stderr
+    with Archive.open(tmp_path / "a.bmin") as archive:
+        records = archive.records()
+    assert sorted(r.path for r in records) == ["notes/Draft 1.md", "notes/bx.md"]
+    digest = next(r.sha256 for r in records if r.path == "notes/bx.md")
+    for selector in ("notes/b?.md", digest[:8]):
+        for command in (("ls",), ("restore", "--stdout")):
+            refused = cli(command[0], "a.bmin", selector, *command[1:], "--literal")
+            assert refused.returncode == 2, (selector, command, refused.stdout)
+        assert cli("ls", "a.bmin", selector, "--json").returncode == 0  # a glob, a prefix
+    folder = cli("ls", "a.bmin", "notes/", "--literal", "--json")  # folders still select
+    assert [r["path"] for r in json.loads(folder.stdout)] == ["notes/Draft 1.md", "notes/bx.md"]
+    # without it, the retry's selector is a glob: the README says to pass --literal
+    assert cli("rm", "a.bmin", "notes/Draft [1].md").returncode == 0
+    with Archive.open(tmp_path / "a.bmin") as archive:
+        assert [r.path for r in archive.records()] == ["notes/bx.md"]
+
+
 def test_a_damaged_input_of_a_merge_is_named_with_its_brief(
         cli: Cli, hashing_archive: MakeArchive, tmp_path: Path) -> None:
     """Merging several hosts' archives, one with a damaged solid block, ended in `stored item

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .archive import Archive, BatchResult, NewContent
-from .catalogue import BriefRecord, selects
+from .catalogue import BriefRecord, LiteralSelector, selects
 from .schema import FORMAT_VERSION, PROFILES, Meta
 from .segments import (
     BRIEF_KINDS,
@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = ["BRIEF_KINDS", "FORMAT_VERSION", "KIND_BRIEF", "KIND_BRIEF_AND_CHUNK", "KIND_CHUNK",
            "PROFILES", "SEARCH_KINDS", "SEGMENT_FANOUT", "Archive", "BatchResult",
-           "BriefRecord", "Meta", "NewContent", "Problem", "Rows", "Snapshot", "StoredVectors",
-           "VerifyReport", "selects"]
+           "BriefRecord", "LiteralSelector", "Meta", "NewContent", "Problem", "Rows",
+           "Snapshot", "StoredVectors", "VerifyReport", "selects"]
 
 
 def __getattr__(name: str) -> Any:

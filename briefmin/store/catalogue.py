@@ -73,6 +73,14 @@ class MissingContent(IntegrityError):
         self.others = others
 
 
+class LiteralSelector(str):
+    """A selector taken as an archived path or folder only, never as a glob or a sha256
+    prefix (`--literal`): a script's names holding * ? [ or hex cannot take other briefs,
+    even once their own are gone (a retried `rm 'Draft [1].md'` took `Draft 1.md`)."""
+
+    __slots__ = ()
+
+
 def selects(selector: str, path: str, sha256: str) -> bool:
     """The selector grammar: an exact path, a folder prefix, a glob, or a sha256 prefix
     (≥ 4 hex digits). (A selector that is an archived path or folder is taken as that
@@ -105,7 +113,8 @@ def _selected(selector: str, paths: Sequence[str], digests: Sequence[str],
     that looks like hex (`2024/`) the briefs of that checksum; at a version or in a snapshot
     that lacks it too, where it takes nothing (`rm --version 2` removed another brief)."""
     hit = set(_named(selector, paths))
-    if not hit and not _named(selector, archived) and (
+    if not hit and not isinstance(selector, LiteralSelector) and \
+            not _named(selector, archived) and (
             any(ch in selector for ch in "*?[") or _HEX.fullmatch(selector)):
         hit.update(k for k, path in enumerate(paths) if selects(selector, path, digests[k]))
     return sorted(hit)
