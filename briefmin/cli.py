@@ -848,6 +848,9 @@ def ls_command(
     sha256 prefix."""
     from .history import pick
 
+    if all_versions and (snapshot is not None or as_of is not None):
+        raise UsageError("a snapshot holds one version of each brief: give --all-versions "
+                         "or --snapshot/--as-of, not both")
     # the snapshot chosen and the versions it holds: one state (a forget between them)
     with _archive().open(archive) as arch, arch.reading():
         chosen = pick(arch, snapshot, as_of)

@@ -718,6 +718,42 @@ def test_literal_selectors_never_glob_so_a_retried_rm_takes_nothing_else(
         assert [r.path for r in archive.records()] == ["notes/bx.md"]
 
 
+def test_rm_refuses_a_sha256_prefix_that_starts_two_contents(
+        cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`rm A 3f2e` removed every brief whose sha256 starts so (with 10,000 briefs a 4-digit
+    prefix starts about one in 6.5 on average, more by chance): as git refuses an ambiguous
+    short hash, rm now refuses one that starts two contents' sha256 (exit 2, nothing
+    removed); copies of one content are one content. `ls` still lists every match, and an
+    upper-case prefix (as `sha256sum` on Windows prints) selects as the lower-case one."""
+    monkeypatch.chdir(tmp_path)
+    seen: dict[str, int] = {}
+    for k in range(10**6):  # two texts whose sha256 share their first 4 digits
+        head = hashlib.sha256(f"Report {k}.\n".encode()).hexdigest()[:4]
+        if head in seen:
+            first, second = seen[head], k
+            break
+        seen[head] = k
+    Path("f").mkdir()
+    Path("f/a.md").write_text(f"Report {first}.\n")
+    Path("f/a-copy.md").write_text(f"Report {first}.\n")
+    Path("f/b.md").write_text(f"Report {second}.\n")
+    assert cli("add", "a.bmin", "f", "--model", HASHING, "-q").returncode == 0
+    listed = cli("ls", "a.bmin", head, "--json")
+    assert sorted(r["path"] for r in json.loads(listed.stdout)) == [
+        "f/a-copy.md", "f/a.md", "f/b.md"]
+    refused = cli("rm", "a.bmin", head)
+    assert refused.returncode == 2 and "starts the sha256 of 2 different briefs" in \
+        refused.stderr and "Traceback" not in refused.stderr
+    sha_a = hashlib.sha256(f"Report {first}.\n".encode()).hexdigest()
+    upper = cli("ls", "a.bmin", sha_a[:10].upper(), "--json")
+    assert sorted(r["path"] for r in json.loads(upper.stdout)) == ["f/a-copy.md", "f/a.md"]
+    assert cli("rm", "a.bmin", sha_a[:10]).returncode == 0  # one content, two copies
+    with Archive.open(tmp_path / "a.bmin") as archive:
+        assert [r.path for r in archive.records()] == ["f/b.md"]
+    both = cli("ls", "a.bmin", "--all-versions", "--snapshot", "latest")
+    assert both.returncode == 2 and "not both" in both.stderr
+
+
 def test_a_damaged_input_of_a_merge_is_named_with_its_brief(
         cli: Cli, hashing_archive: MakeArchive, tmp_path: Path) -> None:
     """Merging several hosts' archives, one with a damaged solid block, ended in `stored item

@@ -683,7 +683,8 @@ class Archive:
         """Remove the selected briefs (every version, or just `version`); bytes and vectors no
         brief needs any more are deleted and the file is compacted. `exact`: the selectors
         are archived paths, each taking itself only (a prune's: `notes` must not take the
-        folder `notes/` too)."""
+        folder `notes/` too). A sha256 prefix must name one content: a short one that
+        starts several would remove briefs no one meant."""
         self._require_writer()
         if not selectors:
             raise UsageError("rm needs at least one selector; nothing was removed")
@@ -691,12 +692,13 @@ class Archive:
         with self._db.transaction() as db:
             # `lost`: a brief whose stored content is lost can be removed all the same
             if version is None:
-                paths = set(selectors) if exact else \
-                    {r.path for r in catalogue.records(db, selectors, lost=True)}
+                paths = set(selectors) if exact else {r.path for r in catalogue.records(
+                    db, selectors, lost=True, one_content=True)}
                 gone = [r for r in catalogue.records(db, all_versions=True, lost=True)
                         if r.path in paths]
             else:
-                gone = catalogue.records(db, selectors, version=version, lost=True)
+                gone = catalogue.records(db, selectors, version=version, lost=True,
+                                         one_content=True)
             catalogue.delete_briefs(db, gone)
             self._collect_garbage(db, {r.content_id for r in gone if catalogue.is_lost(r)})
         self.compact()

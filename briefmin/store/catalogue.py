@@ -60,7 +60,7 @@ _RECORD_ORDER = " ORDER BY b.path, b.version"
 # values bound per statement that scans a table (a scan each, so many; SQLite allows 32,766)
 SCAN_PARAMETERS = 5000
 
-_HEX = re.compile(r"[0-9a-f]{4,64}")
+_HEX = re.compile(r"[0-9a-f]{4,64}|[0-9A-F]{4,64}")  # (as `sha256sum` or a Windows tool prints)
 
 class MissingContent(IntegrityError):
     """Chosen briefs whose catalogue row points at a stored content that is not there (its
@@ -90,7 +90,7 @@ def selects(selector: str, path: str, sha256: str) -> bool:
         return True
     if any(ch in selector for ch in "*?[") and fnmatch.fnmatchcase(path, selector):
         return True
-    return bool(_HEX.fullmatch(selector)) and sha256.startswith(selector)
+    return bool(_HEX.fullmatch(selector)) and sha256.startswith(selector.lower())
 
 
 def _named(selector: str, paths: Sequence[str]) -> list[int]:
@@ -105,29 +105,38 @@ def _named(selector: str, paths: Sequence[str]) -> list[int]:
 
 
 def _selected(selector: str, paths: Sequence[str], digests: Sequence[str],
-              archived: Sequence[str]) -> list[int]:
+              archived: Sequence[str], one_content: bool = False) -> list[int]:
     """Where, in `paths` (sorted; `digests` the sha256 in hex beside them), the briefs lie
     that `selects` takes; only globs and sha256 prefixes scan every brief. An archived name
     or folder (in `archived`, every path of any version, sorted) takes itself only:
     `Draft [1].md` must not restore or remove `Draft 1.md` as well, nor a path or a folder
     that looks like hex (`2024/`) the briefs of that checksum; at a version or in a snapshot
-    that lacks it too, where it takes nothing (`rm --version 2` removed another brief)."""
+    that lacks it too, where it takes nothing (`rm --version 2` removed another brief).
+    `one_content`: a sha256 prefix that starts two contents' sha256 is an error (as git
+    refuses an ambiguous short hash), not both."""
     hit = set(_named(selector, paths))
     if not hit and not isinstance(selector, LiteralSelector) and \
             not _named(selector, archived) and (
             any(ch in selector for ch in "*?[") or _HEX.fullmatch(selector)):
         hit.update(k for k, path in enumerate(paths) if selects(selector, path, digests[k]))
+        contents = {digests[k] for k in hit}
+        if one_content and _HEX.fullmatch(selector) and len(contents) > 1:
+            raise InputError(f"{selector!r} starts the sha256 of {len(contents)} different "
+                             "briefs; give more of its digits (`briefmin ls ARCHIVE` shows "
+                             "12), or their paths")
     return sorted(hit)
 
 
 def _chosen(selectors: Sequence[str], paths: Sequence[str], digests: Sequence[str],
-            version: int | None, archived: Sequence[str]) -> list[int]:
+            version: int | None, archived: Sequence[str], one_content: bool = False
+            ) -> list[int]:
     """Where, in `paths` (sorted), the briefs lie that any of the selectors takes; a selector
     that takes none is an error (the records and the rows of a restore both choose here).
-    `archived`: every archived path, of any version (sorted; see `_selected`)."""
+    `archived`: every archived path, of any version (sorted; see `_selected`, and for
+    `one_content`)."""
     chosen: set[int] = set()
     for selector in selectors:
-        matched = _selected(selector, paths, digests, archived)
+        matched = _selected(selector, paths, digests, archived, one_content)
         if not matched:
             which = f" at version {version}" if version is not None else ""
             raise InputError(f"no brief matches {selector!r}{which}; "
@@ -138,13 +147,13 @@ def _chosen(selectors: Sequence[str], paths: Sequence[str], digests: Sequence[st
 
 def records(db: Connection, selectors: Sequence[str] = (), *, version: int | None = None,
             all_versions: bool = False, within: Set[tuple[str, int]] | None = None,
-            lost: bool = False) -> list[BriefRecord]:
+            lost: bool = False, one_content: bool = False) -> list[BriefRecord]:
     """Briefs matching the selectors (see `selects`); no selector = every brief. Latest
     versions unless `version` or `all_versions`; only the (path, version) pairs `within` holds
     when it is given (a snapshot's). A chosen brief whose content row is lost raises
     MissingContent (a row with a damaged cell IntegrityError); with `lost`, it comes as a
     record with an empty sha256 and size 0 instead (for `rm`, which needs its path and
-    version only)."""
+    version only). `one_content`: an ambiguous sha256 prefix is an error (`_selected`)."""
     # lenient: a path cell that is not UTF-8 is one damaged row, not a failed listing
     found = db.query(_RECORD_SQL + _RECORD_ORDER, lenient=True)
     latest: dict[str, int] = {}
@@ -160,7 +169,8 @@ def records(db: Connection, selectors: Sequence[str] = (), *, version: int | Non
         # rows come by path and version, and the sort is stable: so come the chosen
         by_path = sorted(rows, key=lambda r: r.path)
         rows = [by_path[k] for k in _chosen(selectors, [r.path for r in by_path],
-                                            [r.sha256 for r in by_path], version, archived)]
+                                            [r.sha256 for r in by_path], version, archived,
+                                            one_content)]
     missing = [] if lost else [r.path for r in rows if is_lost(r)]
     if missing:
         others = f" (and {len(missing) - 1} other brief(s))" if len(missing) > 1 else ""
