@@ -488,30 +488,36 @@ def _with_left_out(pairs: Pairs, codes: Int8Codes, norms: Floats, threshold: flo
     if not len(rows):
         return pairs
     n = len(codes)
+    why = "too many to compare exactly with every brief"
     if len(rows) * n <= EXACT_ROW_SCORES:
+        inside = np.zeros(n, bool)
+        inside[rows] = True
+        # the band pairs that touch the rows are about to be replaced: not counted, nor held
+        outside = pairs.where(~(inside[pairs.i] | inside[pairs.j]))
+        bound = exact_pairs_bound()
         try:
             exact = row_pairs(codes, norms, rows, threshold,
-                              max_pairs=max(0, exact_pairs_bound() - len(pairs)))
+                              max_pairs=max(0, bound - len(outside)))
         except TooManyPairs:
-            pass
+            why = (f"their similar pairs more than dedupe may hold in the memory available "
+                   f"(over {bound:,} in all)")
         else:
-            inside = np.zeros(n, bool)
-            inside[rows] = True
-            return Pairs.drain([pairs.where(~(inside[pairs.i] | inside[pairs.j])), exact])
+            return Pairs.drain([outside, exact])
     if incomplete:
         incomplete(f"{len(rows):,} briefs are in families of over {max_run:,} alike briefs "
-                   "that the pair search's bands cannot split, too many to compare exactly "
-                   "with every brief, so some of their similar pairs may be missed: "
-                   "`similar` groups may lack members")
+                   f"that the pair search's bands cannot split, {why}, so some of their "
+                   "similar pairs may be missed: `similar` groups may lack members")
     return pairs
 
 
 def row_pairs(codes: Int8Codes, norms: Floats, rows: Ints, threshold: float,
-              chunk: int = 512, max_pairs: int | None = None) -> Pairs:
+              chunk: int | None = None, max_pairs: int | None = None) -> Pairs:
     """Every pair (i < j) at or above the threshold of which `rows` (sorted, distinct) hold
-    one row or both, exactly: `chunk` of the rows at a time against every row (so a chunk's
-    pairs are at most chunk x rows: 400 MB at 100,000). TooManyPairs once over
-    `max_pairs`."""
+    one row or both, exactly: `chunk` of the rows at a time against every row. A chunk's
+    pairs are held several times over before they are counted, so by default a chunk is
+    PAIR_CHUNK / len(rows) rows (16 to 512): about PAIR_CHUNK pairs when the rows are one
+    family all alike (~64 MB a copy). TooManyPairs once over `max_pairs`."""
+    chunk = chunk or max(16, min(512, PAIR_CHUNK // max(1, len(rows))))
     inside = np.zeros(len(codes), bool)
     inside[rows] = True
     parts: list[Pairs] = []

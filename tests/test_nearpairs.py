@@ -327,6 +327,25 @@ def test_a_family_too_large_for_the_bands_runs_is_searched_exactly(
     assert np.allclose(found.similarity, pair_cosines(codes, norms, found.i, found.j))
 
 
+@pytest.mark.parametrize(("bound", "complete"), [(2_000_000, True), (1_000_000, False)])
+def test_a_familys_exact_pairs_count_against_memory_without_the_band_pairs_they_replace(
+        monkeypatch: pytest.MonkeyPatch, bound: int, complete: bool) -> None:
+    """The family's 1.6M exact pairs fit a bound of 2M: the 1.47M band pairs they replace
+    counted against it too, so a review's repro gave up with the pairs missing. Past the
+    bound, the warning names memory as the cause, not the comparisons."""
+    codes, bits, norms = _template_among_random(4500, 3000)
+    monkeypatch.setattr(nearpairs, "IVF_ABOVE", 0)
+    monkeypatch.setattr(nearpairs, "exact_pairs_bound", lambda: bound)
+    notes: list[str] = []
+    found = near_pairs(bits, codes, THRESHOLD, norms=norms, max_run=64, incomplete=notes.append)
+    exact = all_code_pairs(codes, norms, THRESHOLD)
+    if complete:
+        assert not notes and _same_but_at_the_threshold(found, exact, codes, norms)
+    else:
+        assert len(found.i) < len(exact.i) and len(notes) == 1
+        assert "more than dedupe may hold in the memory available" in notes[0]
+
+
 def _same_but_at_the_threshold(found: Pairs, exact: Pairs, codes: np.ndarray,
                                norms: np.ndarray) -> bool:
     """The same pairs, but for a few whose cosine is the threshold to float rounding (the

@@ -376,6 +376,35 @@ def hostile_name(root: Path) -> None:
         surgery.rename_brief(root / "a.bmin", brief_id, "../escape.md")
 
 
+def _two_texts_of_one_sha256_start() -> tuple[str, str, str]:
+    """Two brief texts whose sha256 share their first 4 hex digits, and those digits."""
+    seen: dict[str, str] = {}
+    for k in range(10**6):
+        text = f"Report {k}.\n"
+        head = hashlib.sha256(text.encode()).hexdigest()[:4]
+        if head in seen:
+            return seen[head], text, head
+        seen[head] = text
+    raise AssertionError("no two sha256 share 4 digits")  # (by ~300 tries, they do)
+
+
+SHARED_TEXTS = _two_texts_of_one_sha256_start()
+
+
+def two_of_one_sha256_start(root: Path) -> None:
+    from briefmin import iter_sources
+
+    (root / "r1.md").write_text(SHARED_TEXTS[0])
+    (root / "r2.md").write_text(SHARED_TEXTS[1])
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        with Archive.open("a.bmin", write=True) as archive:
+            add(archive, iter_sources(["r1.md", "r2.md"]))
+    finally:
+        os.chdir(cwd)
+
+
 # (id, setup, args, exit code, message fragment or "" for no message, archive unchanged)
 CATALOGUE: list[tuple[str, Setup | None, list[str], int, str]] = [
     ("missing path", None, ["add", "a.bmin", "nope.md"], 2, "no such file or directory"),
@@ -415,6 +444,10 @@ CATALOGUE: list[tuple[str, Setup | None, list[str], int, str]] = [
     ("unknown selector", None, ["restore", "a.bmin", "ghost", "--stdout"], 2,
      "no brief matches"),
     ("rm unknown selector", None, ["rm", "a.bmin", "ghost"], 2, "no brief matches"),
+    ("rm ambiguous sha256 prefix", two_of_one_sha256_start, ["rm", "a.bmin", SHARED_TEXTS[2]],
+     2, "starts the sha256 of 2 different briefs"),
+    ("ls all versions of a snapshot", None,
+     ["ls", "a.bmin", "--all-versions", "--snapshot", "latest"], 2, "not both"),
     ("restore without a target", None, ["restore", "a.bmin"], 2, "--to DIR or --stdout"),
     ("restore over a file", existing_target, ["restore", "a.bmin", "--to", "out"], 2,
      "--force"),

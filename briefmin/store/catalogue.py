@@ -83,11 +83,13 @@ class LiteralSelector(str):
 
 def selects(selector: str, path: str, sha256: str) -> bool:
     """The selector grammar: an exact path, a folder prefix, a glob, or a sha256 prefix
-    (≥ 4 hex digits). (A selector that is an archived path or folder is taken as that
-    only: `_selected`.)"""
+    (≥ 4 hex digits; a LiteralSelector the first two only). (A selector that is an
+    archived path or folder is taken as that only: `_selected`.)"""
     folder = selector.rstrip("/") + "/"
     if selector == path or path.startswith(folder):
         return True
+    if isinstance(selector, LiteralSelector):
+        return False
     if any(ch in selector for ch in "*?[") and fnmatch.fnmatchcase(path, selector):
         return True
     return bool(_HEX.fullmatch(selector)) and sha256.startswith(selector.lower())
