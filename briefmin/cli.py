@@ -990,13 +990,17 @@ def rm_command(
         help="Paths, folders, globs or sha256 prefixes to remove.", show_default=False)],
     version: VersionOpt = None,
     literal: LiteralOpt = False,
+    missing_ok: Annotated[bool, typer.Option(
+        "--missing-ok", help="A selector that matches no brief is no error (as rm -f): a "
+        "retried removal exits 0.")] = False,
     wait: WaitOpt = 3600.0,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Remove briefs (every version, or just --version N) and reclaim their space."""
     with _archive().open(archive, write=True, wait=wait, on_wait=_waiting(archive, quiet)) as arch:
-        removed = arch.rm(_literal(selectors, literal), version=version)
+        removed = arch.rm(_literal(selectors, literal), version=version,
+                          missing_ok=missing_ok)
     if json_out:
         output.emit_json([r.to_json() for r in removed])
     else:

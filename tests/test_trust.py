@@ -718,6 +718,32 @@ def test_literal_selectors_never_glob_so_a_retried_rm_takes_nothing_else(
         assert [r.path for r in archive.records()] == ["notes/bx.md"]
 
 
+def test_a_retried_rm_with_missing_ok_exits_0_and_leaves_the_file_as_it_was(
+        cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A script's `rm` that ran (or was killed after its commit) and runs again found no
+    brief and exited 2: a retrying wrapper saw a failure. With --missing-ok (`rm -f`), a
+    selector that takes nothing is skipped, the others are removed, and a run that removes
+    nothing leaves the file's bytes as they were (no rewrite)."""
+    monkeypatch.chdir(tmp_path)
+    Path("notes").mkdir()
+    for name in ("Draft [1].md", "Draft 1.md", "plan.md"):
+        Path("notes", name).write_text(f"The brief named {name}.\n")
+    assert cli("add", "a.bmin", "notes", "--model", HASHING, "-q").returncode == 0
+    retry = ("rm", "a.bmin", "notes/Draft [1].md", "--literal", "--missing-ok", "--json")
+    first = cli(*retry)
+    assert first.returncode == 0 and [r["path"] for r in json.loads(first.stdout)] == [
+        "notes/Draft [1].md"]
+    before = hashlib.sha256(Path("a.bmin").read_bytes()).hexdigest()
+    again = cli(*retry)
+    assert (again.returncode, json.loads(again.stdout)) == (0, [])
+    assert hashlib.sha256(Path("a.bmin").read_bytes()).hexdigest() == before
+    mixed = cli("rm", "a.bmin", "notes/ghost.md", "notes/plan.md", "--missing-ok")
+    assert mixed.returncode == 0 and "removed 1 version(s) of 1 brief(s)" in mixed.stderr
+    with Archive.open(tmp_path / "a.bmin") as archive:
+        assert [r.path for r in archive.records()] == ["notes/Draft 1.md"]
+    assert cli("rm", "a.bmin", "notes/ghost.md").returncode == 2  # without it: as before
+
+
 def test_rm_refuses_a_sha256_prefix_that_starts_two_contents(
         cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`rm A 3f2e` removed every brief whose sha256 starts so (with 10,000 briefs a 4-digit

@@ -679,12 +679,13 @@ class Archive:
     # -- removing ------------------------------------------------------------------------
 
     def rm(self, selectors: Sequence[str], *, version: int | None = None,
-           exact: bool = False) -> list[BriefRecord]:
+           exact: bool = False, missing_ok: bool = False) -> list[BriefRecord]:
         """Remove the selected briefs (every version, or just `version`); bytes and vectors no
         brief needs any more are deleted and the file is compacted. `exact`: the selectors
         are archived paths, each taking itself only (a prune's: `notes` must not take the
         folder `notes/` too). A sha256 prefix must name one content: a short one that
-        starts several would remove briefs no one meant."""
+        starts several would remove briefs no one meant. `missing_ok`: a selector that
+        takes no brief is no error (a retried removal), as `rm -f` of a missing file."""
         self._require_writer()
         if not selectors:
             raise UsageError("rm needs at least one selector; nothing was removed")
@@ -693,12 +694,14 @@ class Archive:
             # `lost`: a brief whose stored content is lost can be removed all the same
             if version is None:
                 paths = set(selectors) if exact else {r.path for r in catalogue.records(
-                    db, selectors, lost=True, one_content=True)}
+                    db, selectors, lost=True, one_content=True, missing_ok=missing_ok)}
                 gone = [r for r in catalogue.records(db, all_versions=True, lost=True)
                         if r.path in paths]
             else:
                 gone = catalogue.records(db, selectors, version=version, lost=True,
-                                         one_content=True)
+                                         one_content=True, missing_ok=missing_ok)
+            if not gone:  # (missing_ok): nothing to write, nor a file to compact anew
+                return gone
             catalogue.delete_briefs(db, gone)
             self._collect_garbage(db, {r.content_id for r in gone if catalogue.is_lost(r)})
         self.compact()

@@ -130,16 +130,16 @@ def _selected(selector: str, paths: Sequence[str], digests: Sequence[str],
 
 
 def _chosen(selectors: Sequence[str], paths: Sequence[str], digests: Sequence[str],
-            version: int | None, archived: Sequence[str], one_content: bool = False
-            ) -> list[int]:
+            version: int | None, archived: Sequence[str], one_content: bool = False,
+            missing_ok: bool = False) -> list[int]:
     """Where, in `paths` (sorted), the briefs lie that any of the selectors takes; a selector
-    that takes none is an error (the records and the rows of a restore both choose here).
-    `archived`: every archived path, of any version (sorted; see `_selected`, and for
-    `one_content`)."""
+    that takes none is an error (the records and the rows of a restore both choose here),
+    unless `missing_ok`. `archived`: every archived path, of any version (sorted; see
+    `_selected`, and for `one_content`)."""
     chosen: set[int] = set()
     for selector in selectors:
         matched = _selected(selector, paths, digests, archived, one_content)
-        if not matched:
+        if not matched and not missing_ok:
             which = f" at version {version}" if version is not None else ""
             raise InputError(f"no brief matches {selector!r}{which}; "
                              "see `briefmin ls ARCHIVE`")
@@ -149,13 +149,15 @@ def _chosen(selectors: Sequence[str], paths: Sequence[str], digests: Sequence[st
 
 def records(db: Connection, selectors: Sequence[str] = (), *, version: int | None = None,
             all_versions: bool = False, within: Set[tuple[str, int]] | None = None,
-            lost: bool = False, one_content: bool = False) -> list[BriefRecord]:
+            lost: bool = False, one_content: bool = False, missing_ok: bool = False
+            ) -> list[BriefRecord]:
     """Briefs matching the selectors (see `selects`); no selector = every brief. Latest
     versions unless `version` or `all_versions`; only the (path, version) pairs `within` holds
     when it is given (a snapshot's). A chosen brief whose content row is lost raises
     MissingContent (a row with a damaged cell IntegrityError); with `lost`, it comes as a
     record with an empty sha256 and size 0 instead (for `rm`, which needs its path and
-    version only). `one_content`: an ambiguous sha256 prefix is an error (`_selected`)."""
+    version only). `one_content`: an ambiguous sha256 prefix is an error (`_selected`);
+    `missing_ok`: a selector that takes no brief is not."""
     # lenient: a path cell that is not UTF-8 is one damaged row, not a failed listing
     found = db.query(_RECORD_SQL + _RECORD_ORDER, lenient=True)
     latest: dict[str, int] = {}
@@ -172,7 +174,7 @@ def records(db: Connection, selectors: Sequence[str] = (), *, version: int | Non
         by_path = sorted(rows, key=lambda r: r.path)
         rows = [by_path[k] for k in _chosen(selectors, [r.path for r in by_path],
                                             [r.sha256 for r in by_path], version, archived,
-                                            one_content)]
+                                            one_content, missing_ok)]
     missing = [] if lost else [r.path for r in rows if is_lost(r)]
     if missing:
         others = f" (and {len(missing) - 1} other brief(s))" if len(missing) > 1 else ""
