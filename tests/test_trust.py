@@ -746,8 +746,8 @@ def test_a_retried_rm_with_missing_ok_exits_0_and_leaves_the_file_as_it_was(
 
 def test_rm_refuses_a_sha256_prefix_that_starts_two_contents(
         cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`rm A 3f2e` removed every brief whose sha256 starts so (with 10,000 briefs a 4-digit
-    prefix starts about one in 6.5 on average, more by chance): as git refuses an ambiguous
+    """`rm A 3f2e` removed every brief whose sha256 starts so (of 10,000 briefs, about one
+    in 7 shares its first 4 digits with another): as git refuses an ambiguous
     short hash, rm now refuses one that starts two contents' sha256 (exit 2, nothing
     removed); copies of one content are one content. `ls` still lists every match, and an
     upper-case prefix (as `sha256sum` on Windows prints) selects as the lower-case one."""
