@@ -48,8 +48,9 @@ EXACT_PAIRS = 1 << 25
 # GB), 61 in grouping when a stronger kind's members are left out (a copy of the pairs)
 PAIR_PEAK_BYTES = 64
 # how many cosines the rows of the bands' over-long runs may be compared with every row for
-# (`row_pairs`): 0.5e9 took 16.9 CPU s (session 51), so this ~6 CPU min, a family of 100,000
-# in an archive of 100,000; bands that cannot split it miss most of its pairs
+# (`row_pairs`, rows x n): 0.5e9 took 16.9 CPU s on a loaded machine (session 51), so this is
+# ~6 CPU min (a family of 20,000 among 500,000 briefs); bands that cannot split a family miss
+# many of its pairs
 EXACT_ROW_SCORES = 10**10
 MAX_BANDS = 2000  # more bands than this: codes too biased to band; exact all-pairs instead
 PAIR_CHUNK = 1 << 22  # candidate pairs generated and filtered at a time

@@ -121,8 +121,8 @@ def _selected(selector: str, paths: Sequence[str], digests: Sequence[str],
             not _named(selector, archived) and (
             any(ch in selector for ch in "*?[") or _HEX.fullmatch(selector)):
         hit.update(k for k, path in enumerate(paths) if selects(selector, path, digests[k]))
-        contents = {digests[k] for k in hit}
-        if one_content and _HEX.fullmatch(selector) and len(contents) > 1:
+        if one_content and _HEX.fullmatch(selector) and len(
+                contents := {digests[k] for k in hit}) > 1:
             raise InputError(f"{selector!r} starts the sha256 of {len(contents)} different "
                              "briefs; give more of its digits (`briefmin ls ARCHIVE` shows "
                              "12), or their paths")
