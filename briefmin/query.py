@@ -121,7 +121,10 @@ class Literal:
         joiners = sorted({ch for ch in self.text[1:-1] if ch in ".-"})
         if right and joiners:  # a version or an address goes on: `v2.3` is not in `v2.3.1`,
             # `ops@example.com` not in `ops@example.com.au` (a path may: `/sys/class/net/eth0`)
-            right = f"(?!{_LATIN}|[{re.escape(''.join(joiners))}]{_LATIN})"
+            right = f"(?!{_LATIN}|[{re.escape(''.join(joiners))}]{_LATIN}"
+            # nor a release in its pre-release, `v2.13.0` in `v2.13.0-rc1` (an audit: the rc's
+            # brief tied on literals); a packaging revision is the same release (`1.2.3-1`)
+            right += r"|-[^\W\d_])" if "." in joiners and last.isdigit() else ")"
         if first == "-" and right:
             right = f"(?!{_LATIN}|-)"  # an option: `--batch` is not in `--batch-size`
         if self.prefix:  # the rest of a longer hash may follow, nothing else
@@ -201,6 +204,9 @@ def parse(text: str, split_cjk: bool = True) -> Query:
     the index searched holds each CJK letter as a token (`tokens`)."""
     if not TOKEN.search(text):
         raise UsageError(f"the query {text!r} has no words to search for")
+    # composed, as text is typed and stored (an audit: a decomposed `naïve`, the accent a
+    # mark of its own, found nothing; NFKC would also fold the `ﬁ` the index keeps)
+    text = unicodedata.normalize("NFC", text)
     literals: list[Literal] = []
     for phrase in _QUOTED.findall(text):
         phrase = " ".join(phrase.split())
@@ -217,7 +223,11 @@ def parse(text: str, split_cjk: bool = True) -> Query:
             literals.append(Literal(word, (word.lower() + PREFIX_MARK,), prefix=True))
         elif word in _OPERATORS and not alone:
             continue  # a stop word, as `or` is
-        elif word and (is_identifier(word) or (alone and _LANGUAGE.match(word))) \
+        # in a query typed in capitals, capitals tell nothing: `ERR CONNECTION RESET` is
+        # no three acronyms (each had to be a word of its own, and the brief holding
+        # `ERR_CONNECTION_RESET` ranked 8th: an audit); one word alone still may be one
+        elif word and ((is_identifier(word.lower()) if shouted and not alone
+                        else is_identifier(word)) or (alone and _LANGUAGE.match(word))) \
                 and TOKEN.search(word):
             literals.append(Literal(word, tuple(tokens(word, split_cjk)),
                                     is_acronym(word) and not shouted))

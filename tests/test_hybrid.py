@@ -178,6 +178,36 @@ def test_a_version_or_an_address_is_not_found_inside_a_longer_one(
         assert found[0]["literals"] == 1 and all(h["literals"] == 0 for h in found[1:])
 
 
+def test_a_release_is_not_in_its_pre_release_nor_a_shouted_word_a_literal(
+        cli: Cli, hashing_archive: Callable[..., Path]) -> None:
+    """Three finds of an identifier audit (session 51). `v2.13.0` counted as held by
+    `v2.13.0-rc1`, so the rc's brief tied on literals (a packaging revision, `1.2.3-1`, is
+    the same release and still holds it). In a query typed in capitals every word was an
+    acronym that had to stand alone, so `ERR CONNECTION RESET` gave literal credit to a
+    brief with the three plain words and none to the one holding `ERR_CONNECTION_RESET`
+    (8th); one shouted word alone is still a literal. A decomposed `naïve` (the accent a
+    mark of its own) found nothing."""
+    archive = hashing_archive({
+        "rel.md": b"Release v2.13.0 is out.\n",
+        "rc.md": b"The v2.13.0-rc1 candidate: v2.13.0-rc1 is on staging, and v2.13.0-rc1 "
+                 b"passed the smoke tests of v2.13.0-rc1.\n",
+        "deb.md": b"The Debian package 1.2.3-1 ships the fix.\n",
+        "conn.md": b"Chrome shows ERR_CONNECTION_RESET behind the proxy.\n",
+        "log.md": b"Changelog: reset the err counter when a connection closes; the err "
+                  b"counter and the connection pool are reset at start; no reset of the "
+                  b"err log on connection loss.\n",
+        "naive.md": "A naïve Bayes filter for the spam folder.\n".encode()})
+    for query, path in (("v2.13.0", "src/rel.md"), ("1.2.3", "src/deb.md")):
+        found = hits(cli, archive, query, "--mode", "lexical")
+        assert found[0]["path"] == path and found[0]["literals"] == 1, query
+        assert all(h["literals"] == 0 for h in found[1:]), query
+    shouted = hits(cli, archive, "ERR CONNECTION RESET", "--mode", "lexical")
+    assert all(h["literals"] == 0 for h in shouted)
+    assert parse("ERR").literals and not parse("ERR RESET").literals
+    assert [h["path"] for h in hits(cli, archive, "nai\u0308ve bayes", "--mode",
+                                    "lexical")] == ["src/naive.md"]
+
+
 @pytest.mark.model
 def test_a_query_with_no_lexical_match_falls_back_to_meaning(cli: Cli,
                                                              fixture_archive: Path) -> None:
