@@ -320,12 +320,13 @@ def key_pairs(keys: npt.NDArray[np.uint32], max_run: int = 2048) -> tuple[Ints, 
 
 
 def key_pair_chunks(keys: npt.NDArray[np.uint32], max_run: int = 2048,
-                    chunk: int = PAIR_CHUNK, left_out: Callable[[Ints], None] | None = None
+                    chunk: int = PAIR_CHUNK, left_out: npt.NDArray[np.bool_] | None = None
                     ) -> Iterator[tuple[Ints, Ints]]:
     """`key_pairs` in pieces of about `chunk` pairs (whole runs each), so a band in which
     many large groups collide (a corpus with big families of similar briefs) is filtered
     piece by piece instead of held at once (at a million briefs such bands held GBs).
-    `left_out` is given the rows of the runs over max_run, whose pairs are not made."""
+    `left_out` (one flag a row) is set at the rows of the runs over max_run, whose pairs
+    are not made."""
     # sorting (key, row) packed in one uint64 is several times faster than an argsort
     packed = (keys.astype(np.uint64) << np.uint64(32)) | np.arange(len(keys), dtype=np.uint64)
     packed.sort()
@@ -336,7 +337,7 @@ def key_pair_chunks(keys: npt.NDArray[np.uint32], max_run: int = 2048,
     lengths = np.diff(np.r_[starts, len(keys)])
     keep = (lengths >= 2) & (lengths <= max_run)
     if left_out is not None and (lengths > max_run).any():
-        left_out(order[ranges(starts[lengths > max_run], lengths[lengths > max_run])])
+        left_out[order[ranges(starts[lengths > max_run], lengths[lengths > max_run])]] = True
     starts, lengths = starts[keep], lengths[keep]
     total = np.cumsum(lengths * (lengths - 1) // 2)
     lo = 0
@@ -435,15 +436,8 @@ def near_pairs(bits: Codes, codes: Int8Codes, threshold: float, *, seed: int = 0
     exact_after = n * (n - 1) // 2 * EXACT_AFTER_SHARE if n < IVF_ABOVE else None
     checked = 0
     left_out = np.zeros(n, bool)  # rows of some band's runs over max_run (see _with_left_out)
-
-    gave_up = False  # on exact all-pairs, as too many to hold: so are these rows' then
-
-    def leave_out(rows: Ints) -> None:
-        if not gave_up:
-            left_out[rows] = True
-
     for band_no, band in enumerate(plan):
-        for i, j in key_pair_chunks(band_keys(columns, band), max_run, left_out=leave_out):
+        for i, j in key_pair_chunks(band_keys(columns, band), max_run, left_out=left_out):
             if len(known):
                 # a close pair turns up in many bands: confirm it once
                 key = i * n + j
@@ -457,7 +451,6 @@ def near_pairs(bits: Codes, codes: Int8Codes, threshold: float, *, seed: int = 0
                                           max_pairs=bound)
                 except TooManyPairs:
                     exact_after = None  # too many to hold: the bands go on
-                    gave_up, left_out[:] = True, False
                     if incomplete:
                         incomplete(f"over {bound:,} similar pairs, more than dedupe may hold "
                                    "in the memory available, so the rest were searched in a "
@@ -475,6 +468,8 @@ def near_pairs(bits: Codes, codes: Int8Codes, threshold: float, *, seed: int = 0
                     known = np.insert(known, np.searchsorted(known, new), new)
         if progress:
             progress(band_no + 1, len(plan))
+    if n < IVF_ABOVE and exact_after is None:  # exact all-pairs gave up (and said so):
+        return Pairs.drain(found)  # the rows of the long runs would not fit either
     return _with_left_out(Pairs.drain(found), codes, norms, threshold,
                           np.flatnonzero(left_out), max_run, incomplete)
 
